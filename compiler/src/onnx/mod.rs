@@ -1,0 +1,686 @@
+//! The front end: ONNX protobuf → [`Graph`]. The only module that touches protobuf types.
+//!
+//! Import decodes the model, checks every node against the op table (collecting *all*
+//! unsupported ops into one error), orders the nodes, pins symbolic dims, and builds the
+//! IR one node at a time with shape inference and constant propagation, so that the
+//! `Shape → Gather → Concat → Reshape` chains exporters emit become constants as they are read.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+mod attr;
+pub mod proto;
+pub mod tensor;
+
+pub use attr::Attribute;
+
+use crate::ir::{DType, Graph, GraphOutput, TensorType, Value, ValueId};
+use crate::ops::{self, checked_elems, FoldCtx, Op, ParseCtx};
+use proto::tensor_shape_proto::dimension;
+use proto::type_proto;
+
+/// The newest `ai.onnx` opset zant knows.
+pub const MAX_OPSET: i64 = 23;
+
+/// An op the compiler cannot handle, as listed in [`ImportError::Unsupported`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsupportedOp {
+    pub node: String,
+    pub op_type: String,
+    pub domain: String,
+    pub opset: i64,
+    pub reason: String,
+}
+
+/// Why a model could not be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not an ONNX model: {reason}")]
+    Decode { path: PathBuf, reason: String },
+    #[error("{}", UnsupportedList(.0))]
+    Unsupported(Vec<UnsupportedOp>),
+    #[error("node `{node}` ({op_type}, opset {opset}): {message}")]
+    Node {
+        node: String,
+        op_type: String,
+        opset: i64,
+        message: String,
+    },
+    #[error("node `{node}` ({op_type}) reads `{input}`, which no node, initializer or graph input produces")]
+    Dangling {
+        node: String,
+        op_type: String,
+        input: String,
+    },
+    #[error("the graph has a cycle; these nodes can never run: {}", .0.join(", "))]
+    Cycle(Vec<String>),
+    #[error("initializer `{name}`: {message}")]
+    Initializer { name: String, message: String },
+    #[error("graph input `{name}`: {message}")]
+    Input { name: String, message: String },
+    #[error("graph output `{name}`: {message}")]
+    Output { name: String, message: String },
+    #[error("--input-shape {name}: {message}")]
+    Pin { name: String, message: String },
+    #[error("{0}")]
+    Model(String),
+}
+
+struct UnsupportedList<'a>(&'a [UnsupportedOp]);
+
+impl fmt::Display for UnsupportedList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the model uses {} unsupported op(s):", self.0.len())?;
+        for (i, u) in self.0.iter().enumerate() {
+            let domain = if u.domain.is_empty() {
+                "ai.onnx"
+            } else {
+                &u.domain
+            };
+            write!(
+                f,
+                "  node `{}`: {} (domain {domain}, opset {}): {}",
+                u.node, u.op_type, u.opset, u.reason
+            )?;
+            if i + 1 < self.0.len() {
+                writeln!(f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A user's pin for an input's shape (`--input-shape NAME=1,3,224,224`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputShape {
+    pub name: String,
+    pub dims: Vec<usize>,
+}
+
+impl std::str::FromStr for InputShape {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, dims) = s
+            .rsplit_once('=')
+            .ok_or_else(|| format!("`{s}` should look like NAME=1,3,224,224"))?;
+        let dims = dims
+            .split(',')
+            .map(|d| {
+                d.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("`{d}` in `{s}` is not a dimension"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            name: name.to_string(),
+            dims,
+        })
+    }
+}
+
+/// Reads and decodes a model file.
+pub fn read_model(path: &Path) -> Result<proto::ModelProto, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_model(&bytes, path)
+}
+
+/// Decodes model bytes; `path` is only used in messages.
+pub fn decode_model(bytes: &[u8], path: &Path) -> Result<proto::ModelProto, ImportError> {
+    let decode_err = |reason: String| ImportError::Decode {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let model = proto::decode_model(bytes).map_err(|e| {
+        let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).to_lowercase();
+        if head.trim_start().starts_with('<') {
+            decode_err(format!(
+                "it looks like an HTML or XML page, not protobuf ({e})"
+            ))
+        } else if bytes.is_empty() {
+            decode_err("the file is empty".into())
+        } else {
+            decode_err(format!("invalid protobuf, perhaps truncated ({e})"))
+        }
+    })?;
+    if model.graph.is_none() {
+        return Err(decode_err("it has no graph".into()));
+    }
+    Ok(model)
+}
+
+/// Loads a model file into the IR.
+pub fn load(path: &Path, pins: &[InputShape]) -> Result<Graph, ImportError> {
+    let model = read_model(path)?;
+    let base_dir = path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    import(&model, base_dir, pins)
+}
+
+/// Builds the IR from a decoded model. External data is read from `base_dir` only.
+pub fn import(
+    model: &proto::ModelProto,
+    base_dir: Option<&Path>,
+    pins: &[InputShape],
+) -> Result<Graph, ImportError> {
+    let g = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
+    let opsets = opsets(model)?;
+
+    let decode_tensor = |t: &proto::TensorProto| tensor::decode(t, base_dir);
+    let mut initializers: BTreeMap<&str, &proto::TensorProto> = BTreeMap::new();
+    for t in &g.initializer {
+        initializers.insert(&t.name, t);
+    }
+
+    // Every node must be supported; list all that are not before failing.
+    let mut unsupported = Vec::new();
+    for (idx, n) in g.node.iter().enumerate() {
+        let domain = normalize_domain(&n.domain);
+        let opset = opsets.get(domain).copied().unwrap_or(0);
+        let reason = match ops::lookup(domain, &n.op_type) {
+            _ if !opsets.contains_key(domain) => {
+                Some(format!("the model imports no opset for domain `{domain}`"))
+            }
+            None => Some("no implementation".to_string()),
+            Some(spec) if opset < spec.opsets.0 || opset > spec.opsets.1 => Some(format!(
+                "implemented for opsets {}..={}",
+                spec.opsets.0, spec.opsets.1
+            )),
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            unsupported.push(UnsupportedOp {
+                node: node_name(n, idx),
+                op_type: n.op_type.clone(),
+                domain: domain.to_string(),
+                opset,
+                reason,
+            });
+        }
+    }
+    if !unsupported.is_empty() {
+        return Err(ImportError::Unsupported(unsupported));
+    }
+
+    // Graph inputs that are not initializers, with pinned shapes.
+    let mut graph = Graph::new();
+    let mut names: HashMap<String, ValueId> = HashMap::new();
+    let mut used_pins = HashSet::new();
+    for vi in &g.input {
+        if initializers.contains_key(vi.name.as_str()) {
+            continue;
+        }
+        let ty = input_type(vi, pins, &mut used_pins)?;
+        let index = graph.inputs.len();
+        let node = graph.add_node(
+            vi.name.clone(),
+            Op::Input(index),
+            vec![],
+            vec![Value {
+                name: vi.name.clone(),
+                ty,
+            }],
+        );
+        graph.inputs.push(node);
+        if names
+            .insert(vi.name.clone(), ValueId { node, slot: 0 })
+            .is_some()
+        {
+            return Err(ImportError::Input {
+                name: vi.name.clone(),
+                message: "declared twice".into(),
+            });
+        }
+    }
+    if let Some(pin) = pins.iter().find(|p| !used_pins.contains(&p.name)) {
+        let known: Vec<&str> = g
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| !initializers.contains_key(n))
+            .collect();
+        return Err(ImportError::Pin {
+            name: pin.name.clone(),
+            message: format!(
+                "the model has no input of that name (inputs: {})",
+                known.join(", ")
+            ),
+        });
+    }
+
+    // Initializers become constants, created on first use so unused ones cost nothing.
+    let order = topological_order(g, &names, &initializers)?;
+    for idx in order {
+        let n = &g.node[idx];
+        let name = node_name(n, idx);
+        let domain = normalize_domain(&n.domain);
+        let opset = opsets[domain];
+        let spec = ops::lookup(domain, &n.op_type).expect("checked above");
+        let node_err = |message: String| ImportError::Node {
+            node: name.clone(),
+            op_type: n.op_type.clone(),
+            opset,
+            message,
+        };
+
+        // Trailing empty names are omitted optional inputs.
+        let n_inputs = n
+            .input
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |p| p + 1);
+        let n_outputs = n.output.len();
+        if n_inputs < spec.inputs.0 || n_inputs > spec.inputs.1 {
+            return Err(node_err(arity_message("inputs", n_inputs, spec.inputs)));
+        }
+        if n_outputs < spec.outputs.0 || n_outputs > spec.outputs.1 {
+            return Err(node_err(arity_message("outputs", n_outputs, spec.outputs)));
+        }
+
+        let mut inputs: Vec<Option<ValueId>> = Vec::with_capacity(n_inputs);
+        for input in &n.input[..n_inputs] {
+            if input.is_empty() {
+                inputs.push(None);
+                continue;
+            }
+            let v = match names.get(input) {
+                Some(&v) => v,
+                None => {
+                    let t = initializers
+                        .get(input.as_str())
+                        .expect("checked by the ordering");
+                    let tensor = decode_tensor(t).map_err(|message| ImportError::Initializer {
+                        name: input.clone(),
+                        message,
+                    })?;
+                    let v = graph.add_const(input.clone(), tensor);
+                    names.insert(input.clone(), v);
+                    v
+                }
+            };
+            inputs.push(Some(v));
+        }
+
+        let mut attrs = BTreeMap::new();
+        for a in &n.attribute {
+            let value = Attribute::decode(a, decode_tensor)
+                .map_err(|m| node_err(format!("attribute `{}`: {m}", a.name)))?;
+            attrs.insert(a.name.clone(), value);
+        }
+        let types: Vec<Option<&TensorType>> =
+            inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
+        let consts = inputs
+            .iter()
+            .map(|v| v.and_then(|v| graph.const_value(v)))
+            .collect();
+        let ctx = ParseCtx::new(&n.op_type, opset, &attrs, types, consts);
+        let op = (spec.parse)(&ctx).map_err(node_err)?;
+        let absorbed = ctx.absorbed();
+        drop(ctx);
+        for (i, input) in inputs.iter_mut().enumerate() {
+            if absorbed & (1 << i) != 0 {
+                *input = None;
+            }
+        }
+        while inputs.last() == Some(&None) {
+            inputs.pop();
+        }
+        let types: Vec<Option<&TensorType>> =
+            inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
+        let out_types = op.infer(&types).map_err(node_err)?;
+        for t in &out_types {
+            checked_elems(&t.shape).map_err(|m| node_err(format!("output {m}")))?;
+        }
+        let out_names: Vec<&String> = n.output.iter().collect();
+        if out_types.len() < out_names.iter().filter(|s| !s.is_empty()).count() {
+            return Err(node_err(format!(
+                "zant produces {} output(s) for this op; the extra outputs are not supported",
+                out_types.len()
+            )));
+        }
+
+        // Fold right away when the inputs are known, so that later nodes see constants.
+        let folded = try_fold(&graph, &op, &inputs, &out_types).map_err(node_err)?;
+        let values: Vec<ValueId> = match folded {
+            Some(tensors) => out_names
+                .iter()
+                .zip(tensors)
+                .map(|(out, t)| graph.add_const((*out).clone(), t))
+                .collect(),
+            None => {
+                let outputs = out_types
+                    .iter()
+                    .zip(&out_names)
+                    .enumerate()
+                    .map(|(slot, (ty, out))| Value {
+                        name: if out.is_empty() {
+                            format!("{name}_unused_{slot}")
+                        } else {
+                            (*out).clone()
+                        },
+                        ty: ty.clone(),
+                    })
+                    .collect();
+                let node = graph.add_node(name.clone(), op, inputs, outputs);
+                (0..out_types.len())
+                    .map(|slot| ValueId {
+                        node,
+                        slot: slot as u32,
+                    })
+                    .collect()
+            }
+        };
+        for (out, v) in out_names.iter().zip(values) {
+            if out.is_empty() {
+                continue;
+            }
+            if names.insert((*out).clone(), v).is_some() || initializers.contains_key(out.as_str())
+            {
+                return Err(node_err(format!("output `{out}` is produced twice")));
+            }
+        }
+    }
+
+    for vi in &g.output {
+        let out_err = |message: String| ImportError::Output {
+            name: vi.name.clone(),
+            message,
+        };
+        let value = match names.get(&vi.name) {
+            Some(&v) => v,
+            None => match initializers.get(vi.name.as_str()) {
+                Some(t) => {
+                    let tensor = decode_tensor(t).map_err(out_err)?;
+                    graph.add_const(vi.name.clone(), tensor)
+                }
+                None => return Err(out_err("no node, initializer or input produces it".into())),
+            },
+        };
+        check_declared(vi, graph.ty(value)).map_err(out_err)?;
+        graph.outputs.push(GraphOutput {
+            name: vi.name.clone(),
+            value,
+        });
+    }
+    if graph.outputs.is_empty() {
+        return Err(ImportError::Model("the graph has no outputs".into()));
+    }
+    Ok(graph)
+}
+
+/// Evaluates `op` when its inputs are constant (or when it folds from types alone).
+pub fn try_fold(
+    graph: &Graph,
+    op: &Op,
+    inputs: &[Option<ValueId>],
+    out_types: &[TensorType],
+) -> Result<Option<Vec<crate::ir::Tensor>>, String> {
+    let consts: Vec<_> = inputs
+        .iter()
+        .map(|v| v.and_then(|v| graph.const_value(v)))
+        .collect();
+    let all_const = inputs
+        .iter()
+        .zip(&consts)
+        .all(|(v, c)| v.is_none() || c.is_some());
+    if !(all_const || op.folds_from_types()) {
+        return Ok(None);
+    }
+    let ctx = FoldCtx {
+        inputs: inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect(),
+        consts,
+        outputs: out_types,
+    };
+    op.fold(&ctx)
+}
+
+fn arity_message(what: &str, n: usize, (lo, hi): (usize, usize)) -> String {
+    if hi == usize::MAX {
+        format!("has {n} {what}; the op takes at least {lo}")
+    } else if lo == hi {
+        format!("has {n} {what}; the op takes {lo}")
+    } else {
+        format!("has {n} {what}; the op takes {lo} to {hi}")
+    }
+}
+
+/// The opset version per domain (`""` for ai.onnx).
+fn opsets(model: &proto::ModelProto) -> Result<HashMap<&str, i64>, ImportError> {
+    let mut map = HashMap::new();
+    for o in &model.opset_import {
+        map.insert(normalize_domain(&o.domain), o.version);
+    }
+    match map.get("") {
+        None if model.opset_import.is_empty() => {
+            // IR version 2 models predate opset_import; they mean opset 1.
+            map.insert("", 1);
+        }
+        Some(&v) if v > MAX_OPSET => {
+            return Err(ImportError::Model(format!(
+                "the model imports ai.onnx opset {v}; zant supports up to opset {MAX_OPSET}"
+            )))
+        }
+        _ => {}
+    }
+    Ok(map)
+}
+
+fn normalize_domain(domain: &str) -> &str {
+    if domain == "ai.onnx" {
+        ""
+    } else {
+        domain
+    }
+}
+
+/// The node's name, or `op_type_index` when it has none.
+pub fn node_name(n: &proto::NodeProto, idx: usize) -> String {
+    if n.name.is_empty() {
+        format!("{}_{idx}", n.op_type)
+    } else {
+        n.name.clone()
+    }
+}
+
+/// Orders nodes so each comes after its producers, keeping file order where possible;
+/// reports dangling inputs and cycles.
+fn topological_order(
+    g: &proto::GraphProto,
+    inputs: &HashMap<String, ValueId>,
+    initializers: &BTreeMap<&str, &proto::TensorProto>,
+) -> Result<Vec<usize>, ImportError> {
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (idx, n) in g.node.iter().enumerate() {
+        for out in n.output.iter().filter(|o| !o.is_empty()) {
+            if producer.insert(out, idx).is_some() || inputs.contains_key(out.as_str()) {
+                return Err(ImportError::Node {
+                    node: node_name(n, idx),
+                    op_type: n.op_type.clone(),
+                    opset: 0,
+                    message: format!("output `{out}` is produced twice"),
+                });
+            }
+        }
+    }
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); g.node.len()];
+    let mut n_pending = vec![0usize; g.node.len()];
+    for (idx, n) in g.node.iter().enumerate() {
+        for input in n.input.iter().filter(|i| !i.is_empty()) {
+            if let Some(&p) = producer.get(input.as_str()) {
+                deps[p].push(idx);
+                n_pending[idx] += 1;
+            } else if !inputs.contains_key(input) && !initializers.contains_key(input.as_str()) {
+                return Err(ImportError::Dangling {
+                    node: node_name(n, idx),
+                    op_type: n.op_type.clone(),
+                    input: input.clone(),
+                });
+            }
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..g.node.len())
+        .filter(|&i| n_pending[i] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(g.node.len());
+    while let Some(std::cmp::Reverse(idx)) = ready.pop() {
+        order.push(idx);
+        for &d in &deps[idx] {
+            n_pending[d] -= 1;
+            if n_pending[d] == 0 {
+                ready.push(std::cmp::Reverse(d));
+            }
+        }
+    }
+    if order.len() < g.node.len() {
+        let stuck = (0..g.node.len())
+            .filter(|&i| n_pending[i] > 0)
+            .map(|i| node_name(&g.node[i], i))
+            .collect();
+        return Err(ImportError::Cycle(stuck));
+    }
+    Ok(order)
+}
+
+/// The static type of a graph input, with symbolic dims taken from the user's pins.
+fn input_type(
+    vi: &proto::ValueInfoProto,
+    pins: &[InputShape],
+    used_pins: &mut HashSet<String>,
+) -> Result<TensorType, ImportError> {
+    let err = |message: String| ImportError::Input {
+        name: vi.name.clone(),
+        message,
+    };
+    let tensor = match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::TensorType(t)) => t,
+        Some(_) => {
+            return Err(err(
+                "only tensor inputs are supported (not sequences, maps or optionals)".into(),
+            ))
+        }
+        None => return Err(err("the input has no type".into())),
+    };
+    let dtype = DType::from_onnx(tensor.elem_type).ok_or_else(|| {
+        err(format!(
+            "element type {} is not supported",
+            DType::onnx_name(tensor.elem_type)
+        ))
+    })?;
+    let pin = pins.iter().find(|p| p.name == vi.name);
+    if let Some(p) = pin {
+        used_pins.insert(p.name.clone());
+    }
+    let dims = match &tensor.shape {
+        Some(s) => &s.dim[..],
+        None => {
+            return match pin {
+                Some(p) => Ok(TensorType::new(dtype, p.dims.clone())),
+                None => Err(err(format!(
+                    "the input has no shape; pin one with --input-shape {}=...",
+                    vi.name
+                ))),
+            }
+        }
+    };
+    if let Some(p) = pin {
+        if p.dims.len() != dims.len() {
+            return Err(ImportError::Pin {
+                name: vi.name.clone(),
+                message: format!(
+                    "the pin has rank {} but the input has rank {}",
+                    p.dims.len(),
+                    dims.len()
+                ),
+            });
+        }
+    }
+    let mut shape = Vec::with_capacity(dims.len());
+    for (i, d) in dims.iter().enumerate() {
+        let fixed = match &d.value {
+            Some(dimension::Value::DimValue(v)) if *v >= 0 => Some(*v as usize),
+            Some(dimension::Value::DimValue(v)) => {
+                return Err(err(format!("dimension {i} is {v}")))
+            }
+            _ => None,
+        };
+        let pinned = pin.map(|p| p.dims[i]);
+        shape.push(match (fixed, pinned) {
+            (Some(f), Some(p)) if f != p => {
+                return Err(ImportError::Pin {
+                    name: vi.name.clone(),
+                    message: format!(
+                        "dimension {i} is fixed at {f} in the model, the pin says {p}"
+                    ),
+                })
+            }
+            (Some(f), _) => f,
+            (None, Some(p)) => p,
+            (None, None) => {
+                let symbol = match &d.value {
+                    Some(dimension::Value::DimParam(s)) => format!("`{s}`"),
+                    _ => "unknown".to_string(),
+                };
+                return Err(err(format!(
+                    "dimension {i} is symbolic ({symbol}); pin it with --input-shape {}=...",
+                    vi.name
+                )));
+            }
+        });
+    }
+    checked_elems(&shape).map_err(err)?;
+    Ok(TensorType::new(dtype, shape))
+}
+
+/// Checks a declared output type against the inferred one (symbolic dims match anything).
+fn check_declared(vi: &proto::ValueInfoProto, inferred: &TensorType) -> Result<(), String> {
+    let Some(type_proto::Value::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Ok(());
+    };
+    if t.elem_type != 0 && DType::from_onnx(t.elem_type) != Some(inferred.dtype) {
+        return Err(format!(
+            "declared as {} but computed as {}",
+            DType::onnx_name(t.elem_type),
+            inferred.dtype
+        ));
+    }
+    if let Some(shape) = &t.shape {
+        let declared: Vec<Option<i64>> = shape
+            .dim
+            .iter()
+            .map(|d| match d.value {
+                Some(dimension::Value::DimValue(v)) => Some(v),
+                _ => None,
+            })
+            .collect();
+        let agrees = declared.len() == inferred.rank()
+            && declared
+                .iter()
+                .zip(&inferred.shape)
+                .all(|(d, &s)| d.is_none_or(|d| d == s as i64));
+        if !agrees && !declared.is_empty() {
+            return Err(format!(
+                "declared with shape {declared:?} but computed as {inferred}"
+            ));
+        }
+    }
+    Ok(())
+}

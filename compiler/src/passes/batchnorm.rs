@@ -1,0 +1,133 @@
+//! BatchNormalization: folded into the weights and bias of the Conv that feeds it when that
+//! Conv has constant weights and no other reader; otherwise lowered to Mul + Add.
+
+use super::{Changed, PassError};
+use crate::ir::{Data, Graph, NodeId, Tensor, Value, ValueId};
+use crate::ops::binary::Binary;
+use crate::ops::Op;
+use zant_runtime::elementwise::BinaryOp;
+
+pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
+    let bns: Vec<NodeId> = graph
+        .node_ids()
+        .into_iter()
+        .filter(|&id| matches!(graph.node(id).op, Op::BatchNorm(_)))
+        .collect();
+    for &bn in &bns {
+        if !fold_into_conv(graph, bn) {
+            lower(graph, bn)?;
+        }
+    }
+    Ok(!bns.is_empty())
+}
+
+/// Conv(x, w, b) → BN  becomes  Conv(x, w·s, b·s + t). Returns whether it matched.
+fn fold_into_conv(graph: &mut Graph, bn: NodeId) -> bool {
+    let Op::BatchNorm(norm) = &graph.node(bn).op else {
+        return false;
+    };
+    let (scale, shift) = (norm.scale.clone(), norm.shift.clone());
+    let Some(x) = graph.node(bn).inputs[0] else {
+        return false;
+    };
+    let conv = x.node;
+    let Op::Conv(c) = &graph.node(conv).op else {
+        return false;
+    };
+    if c.act != zant_runtime::Activation::None
+        || graph.consumers(x).len() != 1
+        || graph.is_graph_output(x)
+    {
+        return false;
+    }
+    let inputs = graph.node(conv).inputs.clone();
+    let Some(w) = inputs[1]
+        .and_then(|w| graph.const_value(w))
+        .and_then(|t| t.as_f32().map(|v| (t.shape.clone(), v.to_vec())))
+    else {
+        return false;
+    };
+    let bias = match inputs.get(2).copied().flatten() {
+        None => Some(vec![0.0; scale.len()]),
+        Some(b) => graph
+            .const_value(b)
+            .and_then(|t| t.as_f32())
+            .map(<[f32]>::to_vec),
+    };
+    let Some(bias) = bias else { return false };
+    let (w_shape, mut w) = w;
+    let per_out = w.len() / scale.len();
+    for (oc, chunk) in w.chunks_mut(per_out).enumerate() {
+        chunk.iter_mut().for_each(|v| *v *= scale[oc]);
+    }
+    let b: Vec<f32> = bias
+        .iter()
+        .zip(&scale)
+        .zip(&shift)
+        .map(|((b, s), t)| b * s + t)
+        .collect();
+    let name = graph.node(conv).name.clone();
+    let w_new = graph.add_const(
+        format!("{name}.weight_bn"),
+        Tensor::new(w_shape, Data::F32(w)),
+    );
+    let b_new = graph.add_const(
+        format!("{name}.bias_bn"),
+        Tensor::new(vec![b.len()], Data::F32(b)),
+    );
+    graph.set_input(conv, 1, Some(w_new));
+    if graph.node(conv).inputs.len() < 3 {
+        graph.node_mut(conv).inputs.push(None);
+    }
+    graph.set_input(conv, 2, Some(b_new));
+    graph.replace_all_uses(ValueId { node: bn, slot: 0 }, x);
+    graph.remove_node(bn);
+    true
+}
+
+/// BN(x)  becomes  Add(Mul(x, s), t) with `s` and `t` shaped [C, 1, …] to broadcast.
+fn lower(graph: &mut Graph, bn: NodeId) -> Result<(), PassError> {
+    let node = graph.node(bn).clone();
+    let Op::BatchNorm(norm) = &node.op else {
+        unreachable!("filtered")
+    };
+    let x = node.inputs[0].expect("BatchNormalization has an input");
+    let ty = graph.ty(x).clone();
+    let mut bshape = vec![norm.scale.len()];
+    bshape.extend(std::iter::repeat_n(1, ty.rank() - 2));
+    let s = graph.add_const(
+        format!("{}.scale", node.name),
+        Tensor::new(bshape.clone(), Data::F32(norm.scale.clone())),
+    );
+    let t = graph.add_const(
+        format!("{}.shift", node.name),
+        Tensor::new(bshape, Data::F32(norm.shift.clone())),
+    );
+    let mul = graph.add_node(
+        format!("{}.mul", node.name),
+        Op::Binary(Binary { op: BinaryOp::Mul }),
+        vec![Some(x), Some(s)],
+        vec![Value {
+            name: format!("{}.scaled", node.outputs[0].name),
+            ty: ty.clone(),
+        }],
+    );
+    let add = graph.add_node(
+        format!("{}.add", node.name),
+        Op::Binary(Binary { op: BinaryOp::Add }),
+        vec![Some(ValueId { node: mul, slot: 0 }), Some(t)],
+        vec![Value {
+            name: node.outputs[0].name.clone(),
+            ty,
+        }],
+    );
+    // Keep the new nodes where the BN was in file order.
+    graph.node_mut(mul).order = node.order;
+    graph.node_mut(add).order = node.order;
+    graph.replace_all_uses(
+        ValueId { node: bn, slot: 0 },
+        ValueId { node: add, slot: 0 },
+    );
+    graph.remove_node(bn);
+    Ok(())
+}

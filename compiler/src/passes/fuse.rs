@@ -1,0 +1,125 @@
+//! Fusion into the producing kernel:
+//! - `MatMul → Add(bias)` where the bias is a constant of N values broadcast along rows;
+//! - `Conv | Gemm | MatMul → Relu | Clip`, applied while the output is still in registers.
+//!
+//! A producer is fused only when the consumer is its sole reader and its output is not a
+//! graph output, so no one can observe the intermediate value.
+
+use zant_runtime::elementwise::{BinaryOp, UnaryOp};
+use zant_runtime::Activation;
+
+use super::{Changed, PassError};
+use crate::ir::{DType, Graph, NodeId, ValueId};
+use crate::ops::Op;
+
+pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
+    let a = fuse_matmul_bias(graph);
+    let b = fuse_activations(graph);
+    Ok(a || b)
+}
+
+/// The single consumer of `node`'s first output, if the value has exactly one reader.
+fn sole_consumer(graph: &Graph, node: NodeId) -> Option<(NodeId, usize)> {
+    let v = ValueId { node, slot: 0 };
+    let uses = graph.consumers(v);
+    (uses.len() == 1 && !graph.is_graph_output(v)).then(|| uses[0])
+}
+
+fn fuse_matmul_bias(graph: &mut Graph) -> Changed {
+    let mut matches = Vec::new();
+    for id in graph.node_ids() {
+        let Op::MatMul(mm) = &graph.node(id).op else {
+            continue;
+        };
+        if mm.bias || mm.act != Activation::None || graph.node(id).outputs[0].ty.dtype != DType::F32
+        {
+            continue;
+        }
+        let Some((add, input_idx)) = sole_consumer(graph, id) else {
+            continue;
+        };
+        let Op::Binary(b) = &graph.node(add).op else {
+            continue;
+        };
+        if b.op != BinaryOp::Add || graph.node(add).inputs.len() != 2 {
+            continue;
+        }
+        let Some(bias) = graph.node(add).inputs[1 - input_idx] else {
+            continue;
+        };
+        let Some(t) = graph.const_value(bias) else {
+            continue;
+        };
+        let y = &graph.node(id).outputs[0].ty;
+        let n = *y.shape.last().unwrap_or(&1);
+        // The bias must broadcast along rows only: shape [N] or [1, …, 1, N], and the
+        // Add must not widen the MatMul's output.
+        let row_bias = t.shape.last() == Some(&n) && t.n_elems() == n && t.shape.len() <= y.rank();
+        if row_bias && graph.node(add).outputs[0].ty == *y && y.rank() >= 2 {
+            matches.push((id, add, bias));
+        }
+    }
+    for &(mm, add, bias) in &matches {
+        let node = graph.node_mut(mm);
+        if let Op::MatMul(m) = &mut node.op {
+            m.bias = true;
+        }
+        node.inputs.push(None);
+        graph.set_input(mm, 2, Some(bias));
+        graph.replace_all_uses(
+            ValueId { node: add, slot: 0 },
+            ValueId { node: mm, slot: 0 },
+        );
+        graph.remove_node(add);
+    }
+    !matches.is_empty()
+}
+
+fn fuse_activations(graph: &mut Graph) -> Changed {
+    let mut matches = Vec::new();
+    for id in graph.node_ids() {
+        let fusable = match &graph.node(id).op {
+            Op::Conv(c) => c.act == Activation::None,
+            Op::Gemm(g) => g.act == Activation::None,
+            Op::MatMul(m) => {
+                m.act == Activation::None && graph.node(id).outputs[0].ty.dtype == DType::F32
+            }
+            _ => false,
+        };
+        if !fusable {
+            continue;
+        }
+        let Some((consumer, _)) = sole_consumer(graph, id) else {
+            continue;
+        };
+        let act = match &graph.node(consumer).op {
+            Op::Unary(u) if u.op == UnaryOp::Relu => Activation::Relu,
+            Op::Clip(c) => Activation::Clip {
+                min: c.min,
+                max: c.max,
+            },
+            _ => continue,
+        };
+        matches.push((id, consumer, act));
+    }
+    for &(producer, consumer, act) in &matches {
+        match &mut graph.node_mut(producer).op {
+            Op::Conv(c) => c.act = act,
+            Op::Gemm(g) => g.act = act,
+            Op::MatMul(m) => m.act = act,
+            _ => unreachable!("matched above"),
+        }
+        graph.replace_all_uses(
+            ValueId {
+                node: consumer,
+                slot: 0,
+            },
+            ValueId {
+                node: producer,
+                slot: 0,
+            },
+        );
+        graph.remove_node(consumer);
+    }
+    !matches.is_empty()
+}

@@ -1,0 +1,54 @@
+//! Graph-to-graph rewrites, run in this order by [`optimize`]:
+//!
+//! 1. [`fold`]: evaluate nodes whose inputs are all constant (import already propagated
+//!    constants; this catches what later rewrites expose).
+//! 2. [`identity`]: drop views that do not change the shape (Identity, Dropout, no-op
+//!    Reshape), so later matches see producer and consumer side by side.
+//! 3. [`batchnorm`]: fold BatchNormalization into the Conv before it; lower the rest to
+//!    Mul + Add. Before fusion, so the Conv → Relu pairs it exposes get fused.
+//! 4. [`fuse`]: a MatMul's constant bias Add, then Relu/Clip, into Conv/Gemm/MatMul.
+//! 5. [`dead`]: remove nodes nothing reads. Last, because every rewrite above leaves
+//!    orphans behind (old weights, the fused activation's inputs).
+//!
+//! Every pass is `fn run(&mut Graph) -> Result<Changed, PassError>`; rewrites collect
+//! their matches first, then apply them, never mutating while walking.
+
+pub mod batchnorm;
+pub mod dead;
+pub mod fold;
+pub mod fuse;
+pub mod identity;
+
+use crate::ir::Graph;
+
+/// Whether a pass changed the graph.
+pub type Changed = bool;
+
+/// A pass failed; the message names the node.
+#[derive(Debug, thiserror::Error)]
+#[error("pass `{pass}`: node `{node}`: {message}")]
+pub struct PassError {
+    pub pass: &'static str,
+    pub node: String,
+    pub message: String,
+}
+
+/// A pass: name and entry point.
+pub type Pass = (&'static str, fn(&mut Graph) -> Result<Changed, PassError>);
+
+/// The passes in execution order.
+pub const PASSES: &[Pass] = &[
+    ("fold", fold::run),
+    ("identity", identity::run),
+    ("batchnorm", batchnorm::run),
+    ("fuse", fuse::run),
+    ("dead", dead::run),
+];
+
+/// Runs every pass once, in order.
+pub fn optimize(graph: &mut Graph) -> Result<(), PassError> {
+    for (_, pass) in PASSES {
+        pass(graph)?;
+    }
+    Ok(())
+}

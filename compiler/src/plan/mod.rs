@@ -1,0 +1,368 @@
+//! The memory plan: one byte arena for every intermediate tensor, offsets from liveness.
+//!
+//! The planner is pure: `plan(&Graph, &[NodeId]) -> MemoryPlan`. It groups values into
+//! buffers (a view shares its input's buffer; an element-wise op may overwrite an input
+//! that dies at that node), computes each buffer's live range over the schedule, then
+//! tries several placement heuristics and keeps the smallest arena. It reports its own
+//! lower bound (the most bytes live at any one step), so every plan states how far it is
+//! from optimal.
+
+use std::collections::BTreeMap;
+
+use crate::ir::{DType, Graph, NodeId, ValueId};
+use crate::ops::Op;
+
+/// Every offset in the arena and the weight blob is a multiple of this.
+pub const ALIGN: usize = 16;
+
+/// Where a value lives at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// Graph input `.0`, in the caller's input array.
+    Input(usize),
+    /// Graph output `.0`, written straight into the caller's output array.
+    Output(usize),
+    /// A constant in the weight blob.
+    Weight { offset: usize },
+    /// An intermediate tensor in the arena.
+    Arena { offset: usize, buffer: usize },
+}
+
+/// A run of arena bytes shared by values whose lifetimes chain (views, in-place ops).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Buffer {
+    pub values: Vec<ValueId>,
+    pub bytes: usize,
+    /// The step that writes the buffer first.
+    pub start: usize,
+    /// The last step that reads it.
+    pub end: usize,
+    pub offset: usize,
+}
+
+/// The result of planning.
+#[derive(Clone, Debug)]
+pub struct MemoryPlan {
+    /// The op nodes in execution order (no inputs, no constants).
+    pub schedule: Vec<NodeId>,
+    pub locations: BTreeMap<ValueId, Location>,
+    pub buffers: Vec<Buffer>,
+    /// Nodes that overwrite an input: node → input index.
+    pub in_place: BTreeMap<NodeId, usize>,
+    /// View nodes whose output shares the input's storage: they emit nothing.
+    pub aliased_views: Vec<NodeId>,
+    /// Constants in the weight blob, in blob order.
+    pub weights: Vec<ValueId>,
+    pub weight_bytes: usize,
+    pub arena_bytes: usize,
+    /// The most buffer bytes live at any step: no placement of these buffers does better.
+    pub lower_bound: usize,
+    /// One buffer per intermediate tensor, no reuse at all.
+    pub naive_bytes: usize,
+    /// The placement heuristic that won.
+    pub heuristic: &'static str,
+}
+
+fn align(n: usize) -> usize {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// Plans memory for `graph` executed in `schedule` order.
+pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
+    let ops: Vec<NodeId> = schedule
+        .iter()
+        .copied()
+        .filter(|&id| !matches!(graph.node(id).op, Op::Input(_) | Op::Const(_)))
+        .collect();
+    let step_of: BTreeMap<NodeId, usize> = ops.iter().enumerate().map(|(s, &id)| (id, s)).collect();
+    let mut locations = BTreeMap::new();
+
+    for (i, &input) in graph.inputs.iter().enumerate() {
+        locations.insert(
+            ValueId {
+                node: input,
+                slot: 0,
+            },
+            Location::Input(i),
+        );
+    }
+
+    // Constants go into the blob in order of first use; constants nothing reads stay out.
+    let mut weights = Vec::new();
+    let mut weight_bytes = 0;
+    let mut add_weight = |v: ValueId, locations: &mut BTreeMap<ValueId, Location>| {
+        if let Op::Const(t) = &graph.node(v.node).op {
+            if let std::collections::btree_map::Entry::Vacant(slot) = locations.entry(v) {
+                slot.insert(Location::Weight {
+                    offset: weight_bytes,
+                });
+                weights.push(v);
+                weight_bytes += align(t.n_elems() * t.dtype().size());
+            }
+        }
+    };
+    for &id in &ops {
+        for v in graph.node(id).inputs.iter().flatten() {
+            add_weight(*v, &mut locations);
+        }
+    }
+    for o in &graph.outputs {
+        add_weight(o.value, &mut locations);
+    }
+
+    // The last step that reads each value.
+    let mut last_use: BTreeMap<ValueId, usize> = BTreeMap::new();
+    for (step, &id) in ops.iter().enumerate() {
+        for v in graph.node(id).inputs.iter().flatten() {
+            last_use.insert(*v, step);
+        }
+    }
+
+    let mut buffers: Vec<Buffer> = Vec::new();
+    let mut buffer_of: BTreeMap<ValueId, usize> = BTreeMap::new();
+    let mut in_place = BTreeMap::new();
+    let mut aliased_views = Vec::new();
+    let mut naive_bytes = 0;
+    for (step, &id) in ops.iter().enumerate() {
+        let node = graph.node(id);
+        for slot in 0..node.outputs.len() {
+            let v = ValueId {
+                node: id,
+                slot: slot as u32,
+            };
+            if let Some(k) = graph.outputs.iter().position(|o| o.value == v) {
+                locations.insert(v, Location::Output(k));
+                continue;
+            }
+            naive_bytes += align(graph.ty(v).n_bytes());
+            let end = last_use.get(&v).copied().unwrap_or(step);
+            // A view shares whatever storage its input has.
+            if slot == 0 && node.op.is_view() {
+                let x = node.inputs[0].expect("views have an input");
+                if let Some(&b) = buffer_of.get(&x) {
+                    buffers[b].values.push(v);
+                    buffers[b].end = buffers[b].end.max(end);
+                    buffer_of.insert(v, b);
+                } else {
+                    // Inputs, outputs and weights: the view reads them where they are.
+                    locations.insert(v, locations[&x]);
+                }
+                aliased_views.push(id);
+                continue;
+            }
+            // An element-wise op may take over the buffer of an input that dies here.
+            let reuse = node.op.in_place_inputs().iter().copied().find(|&i| {
+                let Some(Some(x)) = node.inputs.get(i) else {
+                    return false;
+                };
+                let Some(&b) = buffer_of.get(x) else {
+                    return false;
+                };
+                let same_type = graph.ty(*x).dtype == graph.ty(v).dtype
+                    && graph.ty(*x).shape == graph.ty(v).shape;
+                let read_once = node.inputs.iter().filter(|o| o.as_ref() == Some(x)).count() == 1;
+                let buffer_dies_here = buffers[b].end == step
+                    && buffers[b]
+                        .values
+                        .iter()
+                        .all(|m| last_use.get(m).is_none_or(|&u| u <= step));
+                slot == 0 && same_type && read_once && buffer_dies_here
+            });
+            if let Some(i) = reuse {
+                let b = buffer_of[&node.inputs[i].expect("checked")];
+                buffers[b].values.push(v);
+                buffers[b].end = end;
+                buffer_of.insert(v, b);
+                in_place.insert(id, i);
+                continue;
+            }
+            buffer_of.insert(v, buffers.len());
+            buffers.push(Buffer {
+                values: vec![v],
+                bytes: align(graph.ty(v).n_bytes()),
+                start: step,
+                end,
+                offset: 0,
+            });
+        }
+    }
+
+    let lower_bound = live_peak(&buffers, ops.len());
+    let (heuristic, offsets, arena_bytes) = place_best(&buffers);
+    for (b, offset) in buffers.iter_mut().zip(offsets) {
+        b.offset = offset;
+    }
+    for (i, b) in buffers.iter().enumerate() {
+        for &v in &b.values {
+            locations.insert(
+                v,
+                Location::Arena {
+                    offset: b.offset,
+                    buffer: i,
+                },
+            );
+        }
+    }
+    let _ = step_of;
+    MemoryPlan {
+        schedule: ops,
+        locations,
+        buffers,
+        in_place,
+        aliased_views,
+        weights,
+        weight_bytes,
+        arena_bytes,
+        lower_bound,
+        naive_bytes,
+        heuristic,
+    }
+}
+
+/// The most bytes live at one step.
+fn live_peak(buffers: &[Buffer], n_steps: usize) -> usize {
+    let mut delta = vec![0isize; n_steps + 2];
+    for b in buffers {
+        delta[b.start] += b.bytes as isize;
+        delta[b.end + 1] -= b.bytes as isize;
+    }
+    let mut live = 0isize;
+    let mut peak = 0isize;
+    for d in delta {
+        live += d;
+        peak = peak.max(live);
+    }
+    peak as usize
+}
+
+/// The file-order liveness bound of a graph as imported: every intermediate tensor in its
+/// own buffer, nodes in file order, no views and no in-place reuse. The arena of the
+/// optimized graph must never exceed it.
+pub fn file_order_bound(graph: &Graph) -> usize {
+    let ops: Vec<NodeId> = graph
+        .node_ids()
+        .into_iter()
+        .filter(|&id| !matches!(graph.node(id).op, Op::Input(_) | Op::Const(_)))
+        .collect();
+    let mut last_use: BTreeMap<ValueId, usize> = BTreeMap::new();
+    for (step, &id) in ops.iter().enumerate() {
+        for v in graph.node(id).inputs.iter().flatten() {
+            last_use.insert(*v, step);
+        }
+    }
+    let mut buffers = Vec::new();
+    for (step, &id) in ops.iter().enumerate() {
+        for slot in 0..graph.node(id).outputs.len() {
+            let v = ValueId {
+                node: id,
+                slot: slot as u32,
+            };
+            if graph.is_graph_output(v) {
+                continue;
+            }
+            buffers.push(Buffer {
+                values: vec![v],
+                bytes: align(graph.ty(v).n_bytes()),
+                start: step,
+                end: last_use.get(&v).copied().unwrap_or(step),
+                offset: 0,
+            });
+        }
+    }
+    live_peak(&buffers, ops.len())
+}
+
+type Order = fn(&Buffer) -> (isize, isize, isize);
+
+/// Placement orders: which buffer gets an address first.
+const ORDERS: &[(&str, Order)] = &[
+    ("largest first", |b| {
+        (-(b.bytes as isize), b.start as isize, b.end as isize)
+    }),
+    ("earliest first", |b| {
+        (b.start as isize, -(b.bytes as isize), b.end as isize)
+    }),
+    ("longest-lived first", |b| {
+        (
+            -((b.end - b.start + 1) as isize * b.bytes as isize),
+            b.start as isize,
+            0,
+        )
+    }),
+    ("latest end first", |b| {
+        (-(b.end as isize), -(b.bytes as isize), b.start as isize)
+    }),
+];
+
+/// Tries every order with first-fit and best-fit gap choice; keeps the smallest arena.
+fn place_best(buffers: &[Buffer]) -> (&'static str, Vec<usize>, usize) {
+    let mut best: Option<(&'static str, Vec<usize>, usize)> = None;
+    for &(name, key) in ORDERS {
+        for best_fit in [false, true] {
+            let (offsets, size) = place(buffers, key, best_fit);
+            let label: &'static str = match (name, best_fit) {
+                ("largest first", false) => "largest first, first fit",
+                ("largest first", true) => "largest first, best fit",
+                ("earliest first", false) => "earliest first, first fit",
+                ("earliest first", true) => "earliest first, best fit",
+                ("longest-lived first", false) => "longest-lived first, first fit",
+                ("longest-lived first", true) => "longest-lived first, best fit",
+                (_, false) => "latest end first, first fit",
+                (_, true) => "latest end first, best fit",
+            };
+            if best.as_ref().is_none_or(|(_, _, s)| size < *s) {
+                best = Some((label, offsets, size));
+            }
+        }
+    }
+    best.unwrap_or(("none", vec![], 0))
+}
+
+/// Greedy placement: each buffer in `key` order goes at the lowest (first fit) or the
+/// tightest (best fit) gap left by already-placed buffers whose lifetimes overlap it.
+fn place(buffers: &[Buffer], key: Order, best_fit: bool) -> (Vec<usize>, usize) {
+    let mut order: Vec<usize> = (0..buffers.len()).collect();
+    order.sort_by_key(|&i| (key(&buffers[i]), i));
+    let mut offsets = vec![usize::MAX; buffers.len()];
+    let mut placed: Vec<usize> = Vec::new();
+    let mut total = 0;
+    for i in order {
+        let b = &buffers[i];
+        let mut busy: Vec<(usize, usize)> = placed
+            .iter()
+            .filter(|&&j| buffers[j].start <= b.end && b.start <= buffers[j].end)
+            .map(|&j| (offsets[j], offsets[j] + buffers[j].bytes))
+            .collect();
+        busy.sort_unstable();
+        let mut cursor = 0;
+        let mut choice: Option<(usize, usize)> = None; // (offset, gap size)
+        for &(lo, hi) in &busy {
+            if lo >= cursor + b.bytes {
+                let gap = lo - cursor;
+                if !best_fit {
+                    choice.get_or_insert((cursor, gap));
+                    break;
+                }
+                if choice.is_none_or(|(_, g)| gap < g) {
+                    choice = Some((cursor, gap));
+                }
+            }
+            cursor = cursor.max(hi);
+        }
+        let offset = choice.map_or(cursor, |(o, _)| o);
+        offsets[i] = offset;
+        total = total.max(offset + b.bytes);
+        placed.push(i);
+    }
+    (offsets, total)
+}
+
+/// Bytes of a value's elements (not aligned).
+pub fn value_bytes(graph: &Graph, v: ValueId) -> usize {
+    graph.ty(v).n_bytes()
+}
+
+/// The dtype of a value.
+pub fn value_dtype(graph: &Graph, v: ValueId) -> DType {
+    graph.ty(v).dtype
+}

@@ -1,0 +1,121 @@
+//! The text `zantc inspect` prints: IR, op histogram, memory plan and totals.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::ir::ValueId;
+use crate::plan::Location;
+use crate::Compiled;
+
+/// The one-line totals every report ends with.
+pub fn totals(c: &Compiled) -> String {
+    let p = &c.plan;
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    format!(
+        "arena_bytes={} lower_bound={} file_order_bound={} naive_bytes={} weight_bytes={} arena/file_order={:.3} heuristic=\"{}\"",
+        p.arena_bytes,
+        p.lower_bound,
+        c.file_order_bound,
+        p.naive_bytes,
+        p.weight_bytes,
+        ratio(p.arena_bytes, c.file_order_bound),
+        p.heuristic
+    )
+}
+
+/// The op histogram of the optimized graph.
+pub fn histogram(c: &Compiled) -> BTreeMap<&'static str, usize> {
+    let mut h = BTreeMap::new();
+    for &id in &c.plan.schedule {
+        *h.entry(c.graph.node(id).op.name()).or_insert(0) += 1;
+    }
+    h
+}
+
+/// The full inspection text.
+pub fn inspect(c: &Compiled, show_imported: bool) -> String {
+    let mut s = String::new();
+    if show_imported {
+        let _ = writeln!(s, "== IR as imported ==\n{}", c.imported_ir);
+    }
+    let _ = writeln!(
+        s,
+        "== IR after passes ==\n{}",
+        crate::ir::text::print(&c.graph)
+    );
+    let _ = writeln!(s, "== op histogram ==");
+    for (op, n) in histogram(c) {
+        let _ = writeln!(s, "{op:>20} {n}");
+    }
+    let _ = writeln!(s, "\n== memory plan (steps are schedule positions) ==");
+    let _ = writeln!(
+        s,
+        "{:<40} {:>10} {:>10} {:>11}  type",
+        "tensor", "bytes", "offset", "live"
+    );
+    let steps: BTreeMap<_, _> = c
+        .plan
+        .schedule
+        .iter()
+        .enumerate()
+        .map(|(s, &id)| (id, s))
+        .collect();
+    for b in &c.plan.buffers {
+        for (i, &v) in b.values.iter().enumerate() {
+            let shared = if i == 0 {
+                String::new()
+            } else {
+                " (shares the buffer above)".into()
+            };
+            let _ = writeln!(
+                s,
+                "{:<40} {:>10} {:>10} {:>5}..{:<5}  {}{shared}",
+                shorten(&c.graph.value(v).name),
+                c.graph.ty(v).n_bytes(),
+                b.offset,
+                steps.get(&v.node).copied().unwrap_or(b.start),
+                b.end,
+                c.graph.ty(v)
+            );
+        }
+    }
+    let outside: Vec<(ValueId, Location)> = c
+        .plan
+        .locations
+        .iter()
+        .filter(|(_, l)| matches!(l, Location::Input(_) | Location::Output(_)))
+        .map(|(&v, &l)| (v, l))
+        .collect();
+    for (v, l) in outside {
+        let _ = writeln!(
+            s,
+            "{:<40} {:>10} {:>10}  {}",
+            shorten(&c.graph.value(v).name),
+            c.graph.ty(v).n_bytes(),
+            match l {
+                Location::Input(i) => format!("input {i}"),
+                Location::Output(i) => format!("output {i}"),
+                _ => unreachable!(),
+            },
+            c.graph.ty(v)
+        );
+    }
+    let _ = writeln!(s, "\n== totals ==\n{}", totals(c));
+    s
+}
+
+fn shorten(name: &str) -> String {
+    if name.chars().count() <= 40 {
+        name.to_string()
+    } else {
+        let tail: String = name
+            .chars()
+            .rev()
+            .take(39)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    }
+}

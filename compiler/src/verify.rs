@@ -1,0 +1,351 @@
+//! `zantc verify`: compile a model to a temporary crate, build its runner, run every
+//! `test_data_set_*` beside the model and compare with the reference outputs.
+//!
+//! A value matches when `|got - want| <= atol + rtol·|want|` (defaults atol 1e-4, rtol 1e-3,
+//! the tolerance of `../shared/models`); integers and booleans must be equal. NaN matches NaN.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::ir::{DType, Data, Tensor, TensorType};
+use crate::{Error, Options};
+
+/// Verification settings.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// Folder holding `test_data_set_*` (default: the model's folder).
+    pub data_dir: Option<PathBuf>,
+    pub atol: f64,
+    pub rtol: f64,
+    /// The cargo target folder for the runner builds (shared so the runtime builds once).
+    pub target_dir: PathBuf,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            atol: 1e-4,
+            rtol: 1e-3,
+            target_dir: std::env::var_os("ZANT_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| std::env::temp_dir().join("zant-target")),
+        }
+    }
+}
+
+/// The comparison of one output of one data set.
+#[derive(Clone, Debug)]
+pub struct OutputCheck {
+    pub data_set: String,
+    pub output: String,
+    pub n_elems: usize,
+    pub max_abs: f64,
+    pub max_rel: f64,
+    /// Elements outside the tolerance.
+    pub mismatches: usize,
+}
+
+impl OutputCheck {
+    pub fn passed(&self) -> bool {
+        self.mismatches == 0
+    }
+}
+
+/// `DIR` → `DIR/model.onnx`; a file stays as it is.
+pub fn model_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("model.onnx")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// The `test_data_set_*` folders in `dir`, sorted.
+fn data_sets(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| Error::Io {
+            context: format!("cannot list {}", dir.display()),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
+        })
+        .collect();
+    sets.sort();
+    if sets.is_empty() {
+        return Err(Error::Other(format!(
+            "no test_data_set_* folder in {}",
+            dir.display()
+        )));
+    }
+    Ok(sets)
+}
+
+/// Pins every input the user did not pin to the shape of its test data, so that symbolic
+/// dims (`batch_size`) take the shape the reference outputs were made with. A pin that
+/// contradicts a fixed dim of the model still fails in import.
+fn pin_from_data(model: &Path, opts: &Options, set: &Path) -> Result<Options, Error> {
+    let proto = crate::onnx::read_model(model)?;
+    let graph = proto.graph.as_ref().expect("decode_model checks the graph");
+    let initializers: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut opts = opts.clone();
+    let inputs = graph
+        .input
+        .iter()
+        .filter(|i| !initializers.contains(i.name.as_str()));
+    for (i, input) in inputs.enumerate() {
+        if opts.input_shapes.iter().any(|p| p.name == input.name) {
+            continue;
+        }
+        let path = set.join(format!("input_{i}.pb"));
+        if let Ok(t) = read_pb(&path) {
+            opts.input_shapes.push(crate::InputShape {
+                name: input.name.clone(),
+                dims: t.shape.clone(),
+            });
+        }
+    }
+    Ok(opts)
+}
+
+/// Builds the runner for `model` and checks it on every data set.
+pub fn verify(
+    model: &Path,
+    opts: &Options,
+    vopts: &VerifyOptions,
+) -> Result<Vec<OutputCheck>, Error> {
+    let model = model_file(model);
+    let data_dir = vopts
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| model.parent().unwrap_or(Path::new(".")).to_path_buf());
+    let sets = data_sets(&data_dir)?;
+    let opts = pin_from_data(&model, opts, &sets[0])?;
+    let compiled = crate::compile(&model, &opts)?;
+    let work = tempfile::tempdir().map_err(|source| Error::Io {
+        context: "cannot create a temporary folder".into(),
+        source,
+    })?;
+    let crate_dir = work.path().join(&compiled.crate_name);
+    crate::write_files(&crate_dir, &compiled.files)?;
+    let runner = build_runner(&crate_dir, &vopts.target_dir)?;
+
+    let graph = &compiled.graph;
+    let input_types: Vec<TensorType> = graph
+        .inputs
+        .iter()
+        .map(|&id| graph.node(id).outputs[0].ty.clone())
+        .collect();
+    let output_types: Vec<(String, TensorType)> = graph
+        .outputs
+        .iter()
+        .map(|o| (o.name.clone(), graph.ty(o.value).clone()))
+        .collect();
+    let mut checks = Vec::new();
+    for set in &sets {
+        let set_name = set
+            .file_name()
+            .expect("a folder")
+            .to_string_lossy()
+            .into_owned();
+        let npy_dir = work.path().join(&set_name);
+        std::fs::create_dir_all(&npy_dir).map_err(|source| Error::Io {
+            context: format!("cannot create {}", npy_dir.display()),
+            source,
+        })?;
+        let mut args = Vec::new();
+        for (i, ty) in input_types.iter().enumerate() {
+            let t = read_pb(&set.join(format!("input_{i}.pb")))?;
+            if t.ty() != *ty {
+                return Err(Error::Other(format!(
+                    "{set_name}/input_{i}.pb is {} but the model's input {i} is {ty}",
+                    t.ty()
+                )));
+            }
+            let path = npy_dir.join(format!("input_{i}.npy"));
+            write_npy(&path, &t)?;
+            args.push(path);
+        }
+        let out_dir = npy_dir.join("out");
+        let status = Command::new(&runner)
+            .args(&args)
+            .arg("-o")
+            .arg(&out_dir)
+            .output()
+            .map_err(|source| Error::Io {
+                context: format!("cannot run {}", runner.display()),
+                source,
+            })?;
+        if !status.status.success() {
+            return Err(Error::Other(format!(
+                "the runner failed on {set_name}: {}",
+                String::from_utf8_lossy(&status.stderr).trim()
+            )));
+        }
+        for (k, (name, ty)) in output_types.iter().enumerate() {
+            let want = read_pb(&set.join(format!("output_{k}.pb")))?;
+            let got = read_npy(&out_dir.join(format!("output_{k}.npy")), ty)?;
+            if want.n_elems() != got.n_elems() {
+                return Err(Error::Other(format!(
+                    "{set_name}: output `{name}` has {} elements, the reference {}",
+                    got.n_elems(),
+                    want.n_elems()
+                )));
+            }
+            checks.push(compare(
+                &set_name, name, &got, &want, vopts.atol, vopts.rtol,
+            ));
+        }
+    }
+    Ok(checks)
+}
+
+/// Builds the generated crate's runner binary in release mode and returns its path.
+pub fn build_runner(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--features",
+            "runner",
+            "--bin",
+            "runner",
+        ])
+        .arg("--manifest-path")
+        .arg(crate_dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir)
+        .output()
+        .map_err(|source| Error::Io {
+            context: "cannot run cargo".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(Error::Other(format!(
+            "building the generated crate failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(target_dir
+        .join("release")
+        .join(format!("runner{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Reads a serialized `TensorProto` (an `input_N.pb` / `output_N.pb`).
+pub fn read_pb(path: &Path) -> Result<Tensor, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        context: format!("cannot read {}", path.display()),
+        source,
+    })?;
+    let proto = crate::onnx::proto::decode_tensor(&bytes)
+        .map_err(|e| Error::Other(format!("{} is not a TensorProto: {e}", path.display())))?;
+    crate::onnx::tensor::decode(&proto, None)
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+}
+
+/// Writes a tensor as `.npy` (booleans as `u1`).
+pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
+    use npyz::WriterBuilder;
+    let io = |source| Error::Io {
+        context: format!("cannot write {}", path.display()),
+        source,
+    };
+    let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
+    macro_rules! write {
+        ($v:expr) => {{
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(&shape)
+                .writer(file)
+                .begin_nd()
+                .map_err(io)?;
+            w.extend($v.iter().copied()).map_err(io)?;
+            w.finish().map_err(io)?;
+        }};
+    }
+    crate::with_data!(&t.data, v => write!(v));
+    Ok(())
+}
+
+/// Reads a `.npy` file of the given type.
+pub fn read_npy(path: &Path, ty: &TensorType) -> Result<Tensor, Error> {
+    let err = |e: std::io::Error| Error::Io {
+        context: format!("cannot read {}", path.display()),
+        source: e,
+    };
+    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(err)?);
+    let npy = npyz::NpyFile::new(file).map_err(err)?;
+    let data = match ty.dtype {
+        DType::F32 => Data::F32(npy.into_vec().map_err(err)?),
+        DType::F64 => Data::F64(npy.into_vec().map_err(err)?),
+        DType::I8 => Data::I8(npy.into_vec().map_err(err)?),
+        DType::U8 => Data::U8(npy.into_vec().map_err(err)?),
+        DType::Bool => Data::Bool(npy.into_vec().map_err(err)?),
+        DType::I16 => Data::I16(npy.into_vec().map_err(err)?),
+        DType::U16 => Data::U16(npy.into_vec().map_err(err)?),
+        DType::I32 => Data::I32(npy.into_vec().map_err(err)?),
+        DType::U32 => Data::U32(npy.into_vec().map_err(err)?),
+        DType::I64 => Data::I64(npy.into_vec().map_err(err)?),
+        DType::U64 => Data::U64(npy.into_vec().map_err(err)?),
+    };
+    if data.len() != ty.n_elems() {
+        return Err(Error::Other(format!(
+            "{} holds {} values, expected {}",
+            path.display(),
+            data.len(),
+            ty
+        )));
+    }
+    Ok(Tensor::new(ty.shape.clone(), data))
+}
+
+/// Compares two tensors element by element.
+pub fn compare(
+    data_set: &str,
+    output: &str,
+    got: &Tensor,
+    want: &Tensor,
+    atol: f64,
+    rtol: f64,
+) -> OutputCheck {
+    let (g, w) = (got.data.to_f64_vec(), want.data.to_f64_vec());
+    let exact = !want.dtype().is_float();
+    let mut check = OutputCheck {
+        data_set: data_set.into(),
+        output: output.into(),
+        n_elems: w.len(),
+        max_abs: 0.0,
+        max_rel: 0.0,
+        mismatches: 0,
+    };
+    for (&a, &b) in g.iter().zip(&w) {
+        if a.is_nan() && b.is_nan() {
+            continue;
+        }
+        let diff = (a - b).abs();
+        let ok = if exact {
+            a == b
+        } else {
+            diff <= atol + rtol * b.abs() || a == b
+        };
+        if !ok {
+            check.mismatches += 1;
+        }
+        if diff.is_finite() {
+            check.max_abs = check.max_abs.max(diff);
+            if b != 0.0 {
+                check.max_rel = check.max_rel.max(diff / b.abs());
+            }
+        } else if !ok {
+            check.max_abs = f64::INFINITY;
+        }
+    }
+    check
+}

@@ -1,0 +1,88 @@
+//! End to end on the real models of `../shared/models`: compile each float model to a
+//! crate in a temporary folder outside the repository, build its runner, run every test
+//! data set and compare with the ONNX Runtime outputs (atol 1e-4, rtol 1e-3, the
+//! tolerance the shared README states). Also checks the memory plan against its bounds.
+
+mod common;
+
+use zant_compiler::verify::{model_file, verify, VerifyOptions};
+use zant_compiler::{compile, InputShape, Options};
+
+/// The pins the shared README documents (symbolic batch dims pinned to the test data).
+fn pins(model: &str) -> Vec<InputShape> {
+    let pin = |s: &str| vec![s.parse().unwrap()];
+    match model {
+        "wakeword" => pin("mfcc=1,1,40,32"),
+        "sentiment" => pin("input=1,15"),
+        "tiny-lm" => pin("input=1,25"),
+        _ => vec![],
+    }
+}
+
+#[test]
+fn float_models_match_onnx_runtime() {
+    let Some(dir) = common::shared_models() else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for name in common::FLOAT_MODELS {
+        let opts = Options {
+            input_shapes: pins(name),
+            ..Options::default()
+        };
+        match verify(&dir.join(name), &opts, &VerifyOptions::default()) {
+            Ok(checks) => {
+                assert!(!checks.is_empty(), "{name}: nothing was compared");
+                for c in checks {
+                    eprintln!(
+                        "{name}/{}/{}: max_abs={:.2e} max_rel={:.2e} mismatches={}/{}",
+                        c.data_set, c.output, c.max_abs, c.max_rel, c.mismatches, c.n_elems
+                    );
+                    if !c.passed() {
+                        failures.push(format!("{name}/{}: {} mismatches", c.output, c.mismatches));
+                    }
+                }
+            }
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn arena_stays_within_the_file_order_bound() {
+    let Some(dir) = common::shared_models() else {
+        return;
+    };
+    for name in common::FLOAT_MODELS {
+        let opts = Options {
+            input_shapes: pins(name),
+            ..Options::default()
+        };
+        let c = compile(&model_file(&dir.join(name)), &opts).unwrap();
+        let p = &c.plan;
+        eprintln!(
+            "{name}: arena {} lower bound {} file-order bound {} naive {}",
+            p.arena_bytes, p.lower_bound, c.file_order_bound, p.naive_bytes
+        );
+        assert!(
+            p.arena_bytes <= c.file_order_bound,
+            "{name}: arena above the file-order bound"
+        );
+        assert!(
+            p.lower_bound <= p.arena_bytes,
+            "{name}: the lower bound must be a lower bound"
+        );
+        assert!(
+            p.arena_bytes <= p.naive_bytes,
+            "{name}: arena above one buffer per tensor"
+        );
+        if *name == "mobilenet_v2" {
+            let ratio = p.arena_bytes as f64 / c.file_order_bound as f64;
+            assert!(
+                ratio <= 0.65,
+                "mobilenet_v2: arena is {ratio:.3} of the file-order bound"
+            );
+        }
+    }
+}

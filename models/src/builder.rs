@@ -1,0 +1,345 @@
+//! A small builder over the `onnx-protobuf` messages, so each model file reads like its layer list.
+//!
+//! Every node's output value is named after the node, except where the caller names a graph
+//! output. Weights are named PyTorch style (`conv1.weight`), so the compiler's namer meets dots.
+
+use onnx_protobuf::{
+    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use protobuf::{EnumOrUnknown, MessageField};
+
+use crate::rng::Rng;
+
+/// The IR version written into every model: that of ONNX 1.10 to 1.12, which every current
+/// reader accepts and which postdates opset 13 (ONNX 1.8).
+const IR_VERSION: i64 = 8;
+/// The version of the default (`ai.onnx`) operator set every model imports.
+const OPSET_VERSION: i64 = 13;
+const PRODUCER_NAME: &str = "zant-models";
+
+/// Biases and batch-norm shifts: small, so they nudge rather than dominate.
+pub(crate) const SMALL: Init = Init::Uniform {
+    low: -0.1,
+    high: 0.1,
+};
+
+/// How a weight tensor's values are drawn.
+#[derive(Clone, Copy)]
+pub(crate) enum Init {
+    /// He uniform, variance `2 / fan_in`: keeps activations near unit scale through a ReLU.
+    He { fan_in: usize },
+    /// LeCun uniform, variance `1 / fan_in`: keeps unit scale where no ReLU halves the signal,
+    /// as before a Tanh or at the logits.
+    LeCun { fan_in: usize },
+    /// Uniform in `[low, high)`.
+    Uniform { low: f32, high: f32 },
+}
+
+/// The shape and attributes of one `Conv` node.
+pub(crate) struct ConvSpec {
+    pub(crate) in_channels: i64,
+    pub(crate) out_channels: i64,
+    pub(crate) kernel: [i64; 2],
+    pub(crate) strides: [i64; 2],
+    /// ONNX order: `[top, left, bottom, right]`.
+    pub(crate) pads: [i64; 4],
+    pub(crate) group: i64,
+    pub(crate) bias: bool,
+}
+
+/// A graph under construction, with the seed its weights are drawn from.
+pub(crate) struct GraphBuilder {
+    seed: u64,
+    graph: GraphProto,
+}
+
+/// An attribute of type `INT`.
+pub(crate) fn int(name: &str, value: i64) -> AttributeProto {
+    attribute(name, AttributeType::INT, |attr| attr.i = value)
+}
+
+/// An attribute of type `INTS`.
+pub(crate) fn ints(name: &str, values: &[i64]) -> AttributeProto {
+    attribute(name, AttributeType::INTS, |attr| {
+        attr.ints = values.to_vec()
+    })
+}
+
+/// An attribute of type `FLOAT`.
+pub(crate) fn float(name: &str, value: f32) -> AttributeProto {
+    attribute(name, AttributeType::FLOAT, |attr| attr.f = value)
+}
+
+impl Init {
+    fn sample(self, rng: &mut Rng) -> f32 {
+        // Uniform on [-l, l) has variance l² / 3, so l = sqrt(3 · variance).
+        let limit = |variance: f64| (3.0 * variance).sqrt() as f32;
+        match self {
+            Init::He { fan_in } => {
+                let limit = limit(2.0 / fan_in as f64);
+                rng.uniform(-limit, limit)
+            }
+            Init::LeCun { fan_in } => {
+                let limit = limit(1.0 / fan_in as f64);
+                rng.uniform(-limit, limit)
+            }
+            Init::Uniform { low, high } => rng.uniform(low, high),
+        }
+    }
+}
+
+impl GraphBuilder {
+    pub(crate) fn new(name: &str, seed: u64) -> GraphBuilder {
+        let graph = GraphProto {
+            name: name.to_owned(),
+            ..GraphProto::default()
+        };
+        GraphBuilder { seed, graph }
+    }
+
+    /// Declares a graph input of type `f32` and static shape `dims`, and returns its name.
+    pub(crate) fn input(&mut self, name: &str, dims: &[i64]) -> String {
+        self.graph.input.push(value_info(name, dims));
+        name.to_owned()
+    }
+
+    /// Declares the value `name` a graph output of type `f32` and static shape `dims`.
+    pub(crate) fn output(&mut self, name: &str, dims: &[i64]) {
+        self.graph.output.push(value_info(name, dims));
+    }
+
+    /// Adds a random `f32` initializer stored as little-endian `raw_data`, as exporters store
+    /// weights, and returns its name.
+    pub(crate) fn weight(&mut self, name: &str, dims: &[i64], init: Init) -> String {
+        let raw_data = self
+            .draw(name, dims, init)
+            .iter()
+            .flat_map(|value| value.to_le_bytes())
+            .collect();
+        self.initializer(TensorProto {
+            name: name.to_owned(),
+            dims: dims.to_vec(),
+            data_type: DataType::FLOAT as i32,
+            raw_data,
+            ..TensorProto::default()
+        })
+    }
+
+    /// Adds a random `f32` initializer stored in `float_data`, so the models exercise both ways
+    /// a decoder must read floats, and returns its name.
+    pub(crate) fn param(&mut self, name: &str, dims: &[i64], init: Init) -> String {
+        let values = self.draw(name, dims, init);
+        self.constant(name, dims, values)
+    }
+
+    /// Adds an `f32` initializer with the given values, stored in `float_data`, and returns its
+    /// name.
+    pub(crate) fn constant(&mut self, name: &str, dims: &[i64], values: Vec<f32>) -> String {
+        assert_eq!(
+            values.len(),
+            element_count(dims),
+            "constant `{name}` has the wrong number of values for {dims:?}"
+        );
+        self.initializer(TensorProto {
+            name: name.to_owned(),
+            dims: dims.to_vec(),
+            data_type: DataType::FLOAT as i32,
+            float_data: values,
+            ..TensorProto::default()
+        })
+    }
+
+    /// Adds a node whose single output is named after the node, and returns that output.
+    pub(crate) fn node(
+        &mut self,
+        op_type: &str,
+        name: &str,
+        inputs: &[&str],
+        attributes: Vec<AttributeProto>,
+    ) -> String {
+        self.node_to(op_type, name, inputs, name, attributes)
+    }
+
+    /// Adds a node whose single output is `output`, typically a graph output, and returns it.
+    pub(crate) fn node_to(
+        &mut self,
+        op_type: &str,
+        name: &str,
+        inputs: &[&str],
+        output: &str,
+        attributes: Vec<AttributeProto>,
+    ) -> String {
+        self.graph.node.push(NodeProto {
+            name: name.to_owned(),
+            op_type: op_type.to_owned(),
+            input: inputs.iter().map(|&input| input.to_owned()).collect(),
+            output: vec![output.to_owned()],
+            attribute: attributes,
+            ..NodeProto::default()
+        });
+        output.to_owned()
+    }
+
+    /// Adds a `Conv` node named `name` with He-initialized weights `{name}.weight` and, if asked,
+    /// a small bias `{name}.bias`.
+    pub(crate) fn conv(&mut self, name: &str, input: &str, spec: &ConvSpec) -> String {
+        let in_per_group = spec.in_channels / spec.group;
+        let [kernel_h, kernel_w] = spec.kernel;
+        let fan_in = (in_per_group * kernel_h * kernel_w) as usize;
+        let weight = self.weight(
+            &format!("{name}.weight"),
+            &[spec.out_channels, in_per_group, kernel_h, kernel_w],
+            Init::He { fan_in },
+        );
+        let mut inputs = vec![input.to_owned(), weight];
+        if spec.bias {
+            inputs.push(self.param(&format!("{name}.bias"), &[spec.out_channels], SMALL));
+        }
+        let mut attributes = vec![
+            ints("kernel_shape", &spec.kernel),
+            ints("strides", &spec.strides),
+            ints("pads", &spec.pads),
+        ];
+        if spec.group != 1 {
+            attributes.push(int("group", spec.group));
+        }
+        self.node("Conv", name, &as_strs(&inputs), attributes)
+    }
+
+    /// Adds an inference-mode `BatchNormalization` node with sane random statistics: scale near
+    /// 1, small shift and mean, variance in `[0.5, 1.5)`.
+    pub(crate) fn batch_norm(&mut self, name: &str, input: &str, channels: i64) -> String {
+        let dims = [channels];
+        let scale = self.param(
+            &format!("{name}.scale"),
+            &dims,
+            Init::Uniform {
+                low: 0.8,
+                high: 1.2,
+            },
+        );
+        let shift = self.param(&format!("{name}.bias"), &dims, SMALL);
+        let mean = self.param(&format!("{name}.mean"), &dims, SMALL);
+        let variance = self.param(
+            &format!("{name}.var"),
+            &dims,
+            Init::Uniform {
+                low: 0.5,
+                high: 1.5,
+            },
+        );
+        // `momentum` only matters in training; exporters write it anyway, so a reader must keep it.
+        let attributes = vec![float("epsilon", 1e-5), float("momentum", 0.9)];
+        let inputs = [input, &scale, &shift, &mean, &variance];
+        self.node("BatchNormalization", name, &inputs, attributes)
+    }
+
+    /// Adds a `Gemm` node computing `input · weightᵀ + bias`, with weights stored `[out, in]` as
+    /// `torch.nn.Linear` exports them (`transB = 1`).
+    pub(crate) fn linear(
+        &mut self,
+        name: &str,
+        input: &str,
+        in_features: i64,
+        out_features: i64,
+        init: Init,
+        output: &str,
+    ) -> String {
+        let weight = self.weight(
+            &format!("{name}.weight"),
+            &[out_features, in_features],
+            init,
+        );
+        let bias = self.param(&format!("{name}.bias"), &[out_features], SMALL);
+        let inputs = [input, &weight, &bias];
+        self.node_to("Gemm", name, &inputs, output, vec![int("transB", 1)])
+    }
+
+    /// Wraps the graph into a model with the fixed header every zant model carries.
+    pub(crate) fn finish(self, doc_string: &str) -> ModelProto {
+        ModelProto {
+            ir_version: IR_VERSION,
+            opset_import: vec![OperatorSetIdProto {
+                // The empty domain is the default `ai.onnx` operator set.
+                domain: String::new(),
+                version: OPSET_VERSION,
+                ..OperatorSetIdProto::default()
+            }],
+            producer_name: PRODUCER_NAME.to_owned(),
+            doc_string: doc_string.to_owned(),
+            graph: MessageField::some(self.graph),
+            ..ModelProto::default()
+        }
+    }
+
+    fn draw(&self, name: &str, dims: &[i64], init: Init) -> Vec<f32> {
+        let mut rng = Rng::for_tensor(self.seed, name);
+        (0..element_count(dims))
+            .map(|_| init.sample(&mut rng))
+            .collect()
+    }
+
+    fn initializer(&mut self, tensor: TensorProto) -> String {
+        let name = tensor.name.clone();
+        assert!(
+            self.graph
+                .initializer
+                .iter()
+                .all(|other| other.name != name),
+            "initializer `{name}` declared twice"
+        );
+        self.graph.initializer.push(tensor);
+        name
+    }
+}
+
+fn attribute(
+    name: &str,
+    ty: AttributeType,
+    set_value: impl FnOnce(&mut AttributeProto),
+) -> AttributeProto {
+    let mut attr = AttributeProto {
+        name: name.to_owned(),
+        type_: EnumOrUnknown::new(ty),
+        ..AttributeProto::default()
+    };
+    set_value(&mut attr);
+    attr
+}
+
+/// The `ValueInfoProto` of an `f32` tensor of static shape `dims`.
+fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|&size| tensor_shape_proto::Dimension {
+            value: Some(tensor_shape_proto::dimension::Value::DimValue(size)),
+            ..tensor_shape_proto::Dimension::default()
+        })
+        .collect();
+    let tensor_type = type_proto::Tensor {
+        elem_type: DataType::FLOAT as i32,
+        shape: MessageField::some(TensorShapeProto {
+            dim,
+            ..TensorShapeProto::default()
+        }),
+        ..type_proto::Tensor::default()
+    };
+    ValueInfoProto {
+        name: name.to_owned(),
+        type_: MessageField::some(TypeProto {
+            value: Some(type_proto::Value::TensorType(tensor_type)),
+            ..TypeProto::default()
+        }),
+        ..ValueInfoProto::default()
+    }
+}
+
+fn element_count(dims: &[i64]) -> usize {
+    dims.iter().product::<i64>() as usize
+}
+
+fn as_strs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
+}

@@ -1,0 +1,166 @@
+//! Each model parses back with `onnx-protobuf` into the header, graph inputs and outputs, and
+//! node list it is meant to have.
+
+use onnx_protobuf::{
+    tensor_proto::DataType, tensor_shape_proto::dimension, type_proto, Message, ModelProto,
+    ValueInfoProto,
+};
+
+/// What one model must look like once parsed back.
+struct Expect<'a> {
+    inputs: &'a [(&'a str, &'a [i64])],
+    outputs: &'a [(&'a str, &'a [i64])],
+    /// `op_type` of each node, in order.
+    ops: &'a [&'a str],
+    n_initializers: usize,
+}
+
+#[test]
+fn lenet_mnist() {
+    check(
+        "lenet-mnist.onnx",
+        Expect {
+            inputs: &[("image", &[1, 1, 28, 28])],
+            outputs: &[("probs", &[1, 10])],
+            ops: &[
+                "Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Relu",
+                "Gemm", "Relu", "Gemm", "Softmax",
+            ],
+            n_initializers: 10,
+        },
+    );
+}
+
+#[test]
+fn kws_dscnn() {
+    let stem = ["Conv", "BatchNormalization", "Relu"];
+    let block = [
+        "Conv",
+        "BatchNormalization",
+        "Relu",
+        "Conv",
+        "BatchNormalization",
+        "Clip",
+    ];
+    let head = ["GlobalAveragePool", "Flatten", "Gemm"];
+    let ops: Vec<&str> = stem
+        .iter()
+        .chain(block.iter().cycle().take(4 * block.len()))
+        .chain(&head)
+        .copied()
+        .collect();
+    // Two Clip bounds, the stem's weight, bias and four batch-norm tensors, two convolution
+    // weights and eight batch-norm tensors per block, and the classifier's weight and bias.
+    let n_initializers = 2 + 6 + 4 * 10 + 2;
+    check(
+        "kws-dscnn.onnx",
+        Expect {
+            inputs: &[("mfcc", &[1, 1, 49, 10])],
+            outputs: &[("logits", &[1, 12])],
+            ops: &ops,
+            n_initializers,
+        },
+    );
+}
+
+#[test]
+fn two_heads() {
+    check(
+        "two-heads.onnx",
+        Expect {
+            inputs: &[("features", &[1, 16]), ("context", &[1, 8])],
+            outputs: &[("scores", &[1, 4]), ("gate", &[1, 1])],
+            ops: &[
+                "Gemm", "Relu", "MatMul", "Add", "Tanh", "Add", "Gemm", "Gemm", "Sigmoid",
+            ],
+            n_initializers: 8,
+        },
+    );
+}
+
+#[test]
+fn every_model_is_checked_here() {
+    let file_names: Vec<&str> = zant_models::all().iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        file_names,
+        ["lenet-mnist.onnx", "kws-dscnn.onnx", "two-heads.onnx"]
+    );
+}
+
+fn check(file_name: &str, expect: Expect<'_>) {
+    let (_, bytes) = zant_models::all()
+        .into_iter()
+        .find(|(name, _)| *name == file_name)
+        .unwrap_or_else(|| panic!("no model {file_name}"));
+    let model = ModelProto::parse_from_bytes(&bytes).expect("the bytes parse as a ModelProto");
+
+    assert_eq!(model.ir_version, 8);
+    assert_eq!(model.producer_name, "zant-models");
+    let opsets: Vec<(&str, i64)> = model
+        .opset_import
+        .iter()
+        .map(|opset| (opset.domain.as_str(), opset.version))
+        .collect();
+    assert_eq!(opsets, [("", 13)]);
+
+    let graph = model.graph.as_ref().expect("the model has a graph");
+    assert_eq!(
+        signature(&graph.input),
+        owned(expect.inputs),
+        "{file_name} inputs"
+    );
+    assert_eq!(
+        signature(&graph.output),
+        owned(expect.outputs),
+        "{file_name} outputs"
+    );
+    let ops: Vec<&str> = graph
+        .node
+        .iter()
+        .map(|node| node.op_type.as_str())
+        .collect();
+    assert_eq!(ops, expect.ops, "{file_name} ops");
+    assert_eq!(graph.initializer.len(), expect.n_initializers);
+
+    let mut node_names: Vec<&str> = graph.node.iter().map(|node| node.name.as_str()).collect();
+    node_names.sort_unstable();
+    node_names.dedup();
+    assert_eq!(node_names.len(), graph.node.len(), "{file_name} node names");
+
+    for tensor in &graph.initializer {
+        assert_eq!(tensor.data_type, DataType::FLOAT as i32, "{}", tensor.name);
+        let n_elements: i64 = tensor.dims.iter().product();
+        let n_stored = tensor.float_data.len() + tensor.raw_data.len() / 4;
+        assert_eq!(n_stored as i64, n_elements, "{} element count", tensor.name);
+    }
+}
+
+/// Each value's name and static `f32` shape.
+fn signature(values: &[ValueInfoProto]) -> Vec<(String, Vec<i64>)> {
+    values
+        .iter()
+        .map(|value| {
+            let Some(type_proto::Value::TensorType(tensor)) = &value.type_.value else {
+                panic!("{} is not a tensor", value.name);
+            };
+            assert_eq!(tensor.elem_type, DataType::FLOAT as i32, "{}", value.name);
+            let dims: Vec<i64> = tensor
+                .shape
+                .dim
+                .iter()
+                .map(|dim| match dim.value {
+                    Some(dimension::Value::DimValue(size)) => size,
+                    _ => panic!("{} has a symbolic dimension", value.name),
+                })
+                .collect();
+            (value.name.clone(), dims)
+        })
+        .collect()
+}
+
+fn owned(values: &[(&str, &[i64])]) -> Vec<(String, Vec<i64>)> {
+    values
+        .iter()
+        .map(|(name, dims)| (name.to_string(), dims.to_vec()))
+        .collect()
+}

@@ -1,0 +1,689 @@
+//! 2-D convolution (ONNX `Conv` on NCHW tensors) with a fused bias and activation.
+//!
+//! [`conv2d`] picks one of three kernels, none of which needs scratch memory:
+//!
+//! * a 1×1, stride-1, unpadded, ungrouped convolution is a GEMM per image
+//!   (`W[c_out × c_in] · X[c_in × HW]`), so it runs on the blocked [`gemm`];
+//! * a depthwise 3×3 with dilation 1 (MobileNet's) gets a dedicated per-channel kernel
+//!   that sweeps whole interior output rows with nine multiply-adds per element;
+//! * everything else (grouped or not, any kernel size, stride, dilation and padding,
+//!   including other depthwise shapes) runs a direct convolution over register tiles of
+//!   [`MR`] output channels × [`NR`] output columns, the same tile shape as the GEMM
+//!   microkernel. Each input row segment loaded serves all the tile's channels.
+//!
+//! Padding is never materialised: every kernel splits each output row into a left
+//! border, an interior where every tap lands inside the input, and a right border. Only
+//! the borders compute which taps are valid; the interior loops have no padding checks.
+
+use crate::gemm::{gemm, Bias, MR, NR};
+use crate::Activation;
+
+/// The geometry of one 2-D convolution, as the compiler resolved it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub c_out: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub dil_h: usize,
+    pub dil_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub groups: usize,
+}
+
+/// y[batch, c_out, h_out, w_out] = act(conv(x[batch, c_in, h_in, w_in], w[c_out, c_in/groups, k_h, k_w]) + bias[c_out]).
+/// Padding is zero; pad_bottom/right are implied by h_out/w_out.
+pub fn conv2d(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let x = &x[..p.batch * p.c_in * in_plane];
+    let y = &mut y[..p.batch * p.c_out * out_plane];
+    let w = &w[..p.c_out * (p.c_in / p.groups) * p.k_h * p.k_w];
+    let bias = bias.map(|b| &b[..p.c_out]);
+    if y.is_empty() {
+        return;
+    }
+    let is_pointwise = p.k_h == 1
+        && p.k_w == 1
+        && p.stride_h == 1
+        && p.stride_w == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && p.groups == 1
+        && p.h_out == p.h_in
+        && p.w_out == p.w_in;
+    if is_pointwise {
+        let gemm_bias = bias.map_or(Bias::None, Bias::Col);
+        for (x_image, y_image) in x
+            .chunks_exact(p.c_in * in_plane)
+            .zip(y.chunks_exact_mut(p.c_out * out_plane))
+        {
+            gemm(
+                p.c_out, out_plane, p.c_in, w, false, x_image, false, 1.0, 1.0, gemm_bias, act,
+                y_image,
+            );
+        }
+        return;
+    }
+    let is_depthwise = p.groups == p.c_in && p.c_out == p.c_in;
+    if is_depthwise && p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1 {
+        depthwise_3x3(p, x, w, bias, act, y);
+        return;
+    }
+    direct(p, x, w, bias, act, y);
+}
+
+/// The tile width for rows narrower than [`NR`]: one 4-lane vector.
+const NARROW: usize = 4;
+
+/// The `STRIDE` parameter of the direct kernel for a stride known only at run time.
+const ANY_STRIDE: usize = 0;
+
+/// The taps `t` in `0..k` whose input position `o·stride + t·dil − pad` lies in
+/// `0..len`, for output position `o`; empty when the whole window is padding.
+#[inline]
+pub(crate) fn tap_range(
+    o: usize,
+    stride: usize,
+    dil: usize,
+    k: usize,
+    pad: usize,
+    len: usize,
+) -> (usize, usize) {
+    let start = o * stride;
+    // start + t·dil ≥ pad  ⇔  t ≥ ⌈(pad − start) / dil⌉
+    let lo = if pad > start {
+        (pad - start).div_ceil(dil)
+    } else {
+        0
+    };
+    // start + t·dil < pad + len  ⇔  t < ⌈(pad + len − start) / dil⌉
+    let hi = if pad + len > start {
+        (pad + len - start).div_ceil(dil)
+    } else {
+        0
+    };
+    let lo = lo.min(k);
+    (lo, hi.clamp(lo, k))
+}
+
+/// The output positions `lo..hi` (within `0..out_len`) whose whole window of `k` taps
+/// lies inside `0..len`; the rest are borders.
+#[inline]
+pub(crate) fn interior_range(
+    out_len: usize,
+    stride: usize,
+    dil: usize,
+    k: usize,
+    pad: usize,
+    len: usize,
+) -> (usize, usize) {
+    let span = k.saturating_sub(1) * dil;
+    let lo = pad.div_ceil(stride).min(out_len);
+    // o·stride − pad + span ≤ len − 1  ⇔  o ≤ (len − 1 + pad − span) / stride
+    let hi = if len + pad > span {
+        (len - 1 + pad - span) / stride + 1
+    } else {
+        0
+    };
+    (lo, hi.clamp(lo, out_len))
+}
+
+/// The output positions `o` (within `0..out_len`) for which tap `t` lands inside
+/// `0..len`, i.e. `0 ≤ o·stride + t·dil − pad < len`.
+#[inline]
+pub(crate) fn outputs_for_tap(
+    t: usize,
+    stride: usize,
+    dil: usize,
+    pad: usize,
+    len: usize,
+    out_len: usize,
+) -> (usize, usize) {
+    let offset = t * dil;
+    let lo = if pad > offset {
+        (pad - offset).div_ceil(stride)
+    } else {
+        0
+    };
+    let hi = if len + pad > offset {
+        (len + pad - offset).div_ceil(stride)
+    } else {
+        0
+    };
+    let lo = lo.min(out_len);
+    (lo, hi.clamp(lo, out_len))
+}
+
+/// The direct convolution: for each image, group, block of output channels and output
+/// row, register tiles along the row.
+fn direct(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let c_in_group = p.c_in / p.groups;
+    let c_out_group = p.c_out / p.groups;
+    let weights_per_channel = c_in_group * p.k_h * p.k_w;
+    let columns = interior_range(p.w_out, p.stride_w, p.dil_w, p.k_w, p.pad_left, p.w_in);
+    for image in 0..p.batch {
+        for group in 0..p.groups {
+            let first_in = image * p.c_in + group * c_in_group;
+            let x_group = &x[first_in * in_plane..][..c_in_group * in_plane];
+            let mut channel = group * c_out_group;
+            let group_end = channel + c_out_group;
+            let task = |channel0: usize| ChannelBlock {
+                geometry: p,
+                x_group,
+                y_offset: (image * p.c_out + channel0) * out_plane,
+                columns,
+            };
+            // The common horizontal strides are compile-time parameters, so a tile's
+            // loads become a plain slice (stride 1) or a fixed de-interleave (stride 2).
+            while channel + MR <= group_end {
+                let weights = core::array::from_fn(|o| {
+                    &w[(channel + o) * weights_per_channel..][..weights_per_channel]
+                });
+                let biases = core::array::from_fn(|o| bias.map_or(0.0, |b| b[channel + o]));
+                match p.stride_w {
+                    1 => task(channel).run::<MR, 1>(&weights, &biases, act, y),
+                    2 => task(channel).run::<MR, 2>(&weights, &biases, act, y),
+                    _ => task(channel).run::<MR, ANY_STRIDE>(&weights, &biases, act, y),
+                }
+                channel += MR;
+            }
+            while channel < group_end {
+                let weights = [&w[channel * weights_per_channel..][..weights_per_channel]];
+                let biases = [bias.map_or(0.0, |b| b[channel])];
+                match p.stride_w {
+                    1 => task(channel).run::<1, 1>(&weights, &biases, act, y),
+                    2 => task(channel).run::<1, 2>(&weights, &biases, act, y),
+                    _ => task(channel).run::<1, ANY_STRIDE>(&weights, &biases, act, y),
+                }
+                channel += 1;
+            }
+        }
+    }
+}
+
+/// `OC` consecutive output channels of one image, all reading the same input group.
+struct ChannelBlock<'a> {
+    geometry: &'a Conv2d,
+    /// The input channels of the group, `c_in / groups` planes.
+    x_group: &'a [f32],
+    /// Where the first channel's output plane starts in `y`.
+    y_offset: usize,
+    /// The interior output columns (see [`interior_range`]).
+    columns: (usize, usize),
+}
+
+impl ChannelBlock<'_> {
+    /// Computes every output row of the block's channels.
+    #[inline(always)]
+    fn run<const OC: usize, const STRIDE: usize>(
+        &self,
+        weights: &[&[f32]; OC],
+        biases: &[f32; OC],
+        act: Activation,
+        y: &mut [f32],
+    ) {
+        let p = self.geometry;
+        let out_plane = p.h_out * p.w_out;
+        let (interior_lo, interior_hi) = self.columns;
+        for oh in 0..p.h_out {
+            let rows = tap_range(oh, p.stride_h, p.dil_h, p.k_h, p.pad_top, p.h_in);
+            let row_offset = self.y_offset + oh * p.w_out;
+            let mut store = |ow: usize, tile: &[f32], o: usize| {
+                let start = row_offset + o * out_plane + ow;
+                for (out, &value) in y[start..start + tile.len()].iter_mut().zip(tile) {
+                    *out = value + biases[o];
+                }
+            };
+            let border = |ow: usize| tap_range(ow, p.stride_w, p.dil_w, p.k_w, p.pad_left, p.w_in);
+            for ow in (0..interior_lo).chain(interior_hi..p.w_out) {
+                let tile = self.tile::<OC, 1, STRIDE>(weights, oh, ow, rows, border(ow));
+                for (o, tile_row) in tile.iter().enumerate() {
+                    store(ow, tile_row, o);
+                }
+            }
+            let all_taps = (0, p.k_w);
+            let mut ow = interior_lo;
+            while ow + NR <= interior_hi {
+                let tile = self.tile::<OC, NR, STRIDE>(weights, oh, ow, rows, all_taps);
+                for (o, tile_row) in tile.iter().enumerate() {
+                    store(ow, tile_row, o);
+                }
+                ow += NR;
+            }
+            if ow < interior_hi && interior_hi - interior_lo >= NR {
+                // A last full-width tile that overlaps the previous one recomputes a
+                // few columns but is far cheaper than narrow tiles; stores overwrite,
+                // so the overlap is harmless.
+                let ow = interior_hi - NR;
+                let tile = self.tile::<OC, NR, STRIDE>(weights, oh, ow, rows, all_taps);
+                for (o, tile_row) in tile.iter().enumerate() {
+                    store(ow, tile_row, o);
+                }
+            } else {
+                while ow + NARROW <= interior_hi {
+                    let tile = self.tile::<OC, NARROW, STRIDE>(weights, oh, ow, rows, all_taps);
+                    for (o, tile_row) in tile.iter().enumerate() {
+                        store(ow, tile_row, o);
+                    }
+                    ow += NARROW;
+                }
+                while ow < interior_hi {
+                    let tile = self.tile::<OC, 1, STRIDE>(weights, oh, ow, rows, all_taps);
+                    for (o, tile_row) in tile.iter().enumerate() {
+                        store(ow, tile_row, o);
+                    }
+                    ow += 1;
+                }
+            }
+            // The activation runs once over each finished row, still in L1, as a
+            // separate loop so the tile loops above stay free of its branch.
+            for o in 0..OC {
+                let start = row_offset + o * out_plane;
+                act.apply_slice(&mut y[start..start + p.w_out]);
+            }
+        }
+    }
+
+    /// The `OC × TW` sums (without bias) for output row `oh`, columns `ow0..ow0 + TW`,
+    /// over the kernel rows `rows` and kernel columns `columns`, which the caller has
+    /// restricted to taps inside the input for every output in the tile.
+    #[inline(always)]
+    fn tile<const OC: usize, const TW: usize, const STRIDE: usize>(
+        &self,
+        weights: &[&[f32]; OC],
+        oh: usize,
+        ow0: usize,
+        rows: (usize, usize),
+        columns: (usize, usize),
+    ) -> [[f32; TW]; OC] {
+        let p = self.geometry;
+        let in_plane = p.h_in * p.w_in;
+        let kernel_plane = p.k_h * p.k_w;
+        let mut acc = [[0.0f32; TW]; OC];
+        // The input span one tap reads for the whole tile.
+        let span = (TW - 1) * p.stride_w + 1;
+        for (channel, plane) in self.x_group.chunks_exact(in_plane.max(1)).enumerate() {
+            for kh in rows.0..rows.1 {
+                let ih = oh * p.stride_h + kh * p.dil_h - p.pad_top;
+                let input_row = &plane[ih * p.w_in..][..p.w_in];
+                let kernel_row = channel * kernel_plane + kh * p.k_w;
+                let weight_rows: [&[f32]; OC] =
+                    core::array::from_fn(|o| &weights[o][kernel_row..][..p.k_w]);
+                for kw in columns.0..columns.1 {
+                    let start = ow0 * p.stride_w + kw * p.dil_w - p.pad_left;
+                    let inputs: [f32; TW] = match STRIDE {
+                        1 => input_row[start..start + TW].try_into().unwrap_or([0.0; TW]),
+                        ANY_STRIDE => {
+                            let mut gathered = [0.0; TW];
+                            let source = input_row[start..start + span].iter().step_by(p.stride_w);
+                            for (g, &value) in gathered.iter_mut().zip(source) {
+                                *g = value;
+                            }
+                            gathered
+                        }
+                        _ => {
+                            let segment = &input_row[start..start + (TW - 1) * STRIDE + 1];
+                            core::array::from_fn(|j| segment[j * STRIDE])
+                        }
+                    };
+                    for (acc_row, weight_row) in acc.iter_mut().zip(&weight_rows) {
+                        let weight = weight_row[kw];
+                        for (a, &input) in acc_row.iter_mut().zip(&inputs) {
+                            *a += weight * input;
+                        }
+                    }
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// Depthwise 3×3 convolution with dilation 1 and any stride and padding.
+fn depthwise_3x3(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let (row_lo, row_hi) = interior_range(p.h_out, p.stride_h, 1, 3, p.pad_top, p.h_in);
+    let (column_lo, column_hi) = interior_range(p.w_out, p.stride_w, 1, 3, p.pad_left, p.w_in);
+    for (plane_idx, y_plane) in y.chunks_exact_mut(out_plane).enumerate() {
+        let channel = plane_idx % p.c_in;
+        let x_plane = &x[plane_idx * in_plane..][..in_plane];
+        let kernel: &[f32; 9] = w[channel * 9..channel * 9 + 9]
+            .try_into()
+            .unwrap_or(&[0.0; 9]);
+        let bias = bias.map_or(0.0, |b| b[channel]);
+        // The generic tile computes border outputs, restricted to their valid taps.
+        let block = ChannelBlock {
+            geometry: p,
+            x_group: x_plane,
+            y_offset: 0,
+            columns: (column_lo, column_hi),
+        };
+        let weights = [&kernel[..]];
+        let border_point = |oh: usize, ow: usize| {
+            let rows = tap_range(oh, p.stride_h, 1, 3, p.pad_top, p.h_in);
+            let columns = tap_range(ow, p.stride_w, 1, 3, p.pad_left, p.w_in);
+            let [[sum]] = block.tile::<1, 1, ANY_STRIDE>(&weights, oh, ow, rows, columns);
+            sum + bias
+        };
+        for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
+            if oh < row_lo || oh >= row_hi {
+                for (ow, out) in y_row.iter_mut().enumerate() {
+                    *out = border_point(oh, ow);
+                }
+                act.apply_slice(y_row);
+                continue;
+            }
+            for ow in (0..column_lo).chain(column_hi..p.w_out) {
+                y_row[ow] = border_point(oh, ow);
+            }
+            let top = oh * p.stride_h - p.pad_top;
+            let input_rows: [&[f32]; 3] =
+                core::array::from_fn(|r| &x_plane[(top + r) * p.w_in..][..p.w_in]);
+            let interior = &mut y_row[column_lo..column_hi];
+            let left = column_lo * p.stride_w - p.pad_left;
+            if p.stride_w == 1 {
+                depthwise_3x3_row_unit_stride(&input_rows, left, kernel, bias, interior);
+            } else if p.stride_w == 2 {
+                depthwise_3x3_row_stride_2(&input_rows, left, kernel, bias, interior);
+            } else {
+                depthwise_3x3_row_strided(&input_rows, left, p.stride_w, kernel, bias, interior);
+            }
+            // Once per finished row, so the loops above stay free of the activation's
+            // branch and vectorise.
+            act.apply_slice(y_row);
+        }
+    }
+}
+
+/// One interior output row (without activation) of a stride-1 depthwise 3×3: nine shifted input slices of
+/// exactly the output's length, so the loop has no bounds checks and vectorises.
+#[inline]
+fn depthwise_3x3_row_unit_stride(
+    input_rows: &[&[f32]; 3],
+    left: usize,
+    kernel: &[f32; 9],
+    bias: f32,
+    y: &mut [f32],
+) {
+    let len = y.len();
+    let tap = |r: usize, c: usize| &input_rows[r][left + c..left + c + len];
+    let (t00, t01, t02) = (tap(0, 0), tap(0, 1), tap(0, 2));
+    let (t10, t11, t12) = (tap(1, 0), tap(1, 1), tap(1, 2));
+    let (t20, t21, t22) = (tap(2, 0), tap(2, 1), tap(2, 2));
+    let [k00, k01, k02, k10, k11, k12, k20, k21, k22] = *kernel;
+    for j in 0..len {
+        let top = k00 * t00[j] + k01 * t01[j] + k02 * t02[j];
+        let middle = k10 * t10[j] + k11 * t11[j] + k12 * t12[j];
+        let bottom = k20 * t20[j] + k21 * t21[j] + k22 * t22[j];
+        y[j] = bias + top + middle + bottom;
+    }
+}
+
+/// One interior output row (without activation) of a stride-2 depthwise 3×3. Each tap
+/// reads pairs of inputs and keeps the first, a pattern LLVM vectorises as a
+/// de-interleave; the last output, whose pair may run off the row, is done alone.
+#[inline]
+fn depthwise_3x3_row_stride_2(
+    input_rows: &[&[f32]; 3],
+    left: usize,
+    kernel: &[f32; 9],
+    bias: f32,
+    y: &mut [f32],
+) {
+    let Some((last, head)) = y.split_last_mut() else {
+        return;
+    };
+    let len = head.len();
+    let tap = |r: usize, c: usize| {
+        input_rows[r][left + c..left + c + 2 * len]
+            .chunks_exact(2)
+            .map(|pair| pair[0])
+    };
+    let [k00, k01, k02, k10, k11, k12, k20, k21, k22] = *kernel;
+    let top = tap(0, 0).zip(tap(0, 1)).zip(tap(0, 2));
+    let middle = tap(1, 0).zip(tap(1, 1)).zip(tap(1, 2));
+    let bottom = tap(2, 0).zip(tap(2, 1)).zip(tap(2, 2));
+    for (out, ((((t0, t1), t2), ((m0, m1), m2)), ((b0, b1), b2))) in
+        head.iter_mut().zip(top.zip(middle).zip(bottom))
+    {
+        *out = bias
+            + (k00 * t0 + k01 * t1 + k02 * t2)
+            + (k10 * m0 + k11 * m1 + k12 * m2)
+            + (k20 * b0 + k21 * b1 + k22 * b2);
+    }
+    let at = |r: usize, c: usize| input_rows[r][left + 2 * len + c];
+    *last = bias
+        + (k00 * at(0, 0) + k01 * at(0, 1) + k02 * at(0, 2))
+        + (k10 * at(1, 0) + k11 * at(1, 1) + k12 * at(1, 2))
+        + (k20 * at(2, 0) + k21 * at(2, 1) + k22 * at(2, 2));
+}
+
+/// One interior output row (without activation) of a strided depthwise 3×3.
+#[inline]
+fn depthwise_3x3_row_strided(
+    input_rows: &[&[f32]; 3],
+    left: usize,
+    stride: usize,
+    kernel: &[f32; 9],
+    bias: f32,
+    y: &mut [f32],
+) {
+    if y.is_empty() {
+        return;
+    }
+    let span = (y.len() - 1) * stride + 3;
+    let windows = |r: usize| input_rows[r][left..left + span].windows(3).step_by(stride);
+    let [k00, k01, k02, k10, k11, k12, k20, k21, k22] = *kernel;
+    for (((out, w0), w1), w2) in y.iter_mut().zip(windows(0)).zip(windows(1)).zip(windows(2)) {
+        let top = k00 * w0[0] + k01 * w0[1] + k02 * w0[2];
+        let middle = k10 * w1[0] + k11 * w1[1] + k12 * w1[2];
+        let bottom = k20 * w2[0] + k21 * w2[1] + k22 * w2[2];
+        *out = bias + top + middle + bottom;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
+            .collect()
+    }
+
+    /// The output size ONNX gives for explicit padding (floor mode).
+    fn out_len(
+        len: usize,
+        k: usize,
+        stride: usize,
+        dil: usize,
+        pad_begin: usize,
+        pad_end: usize,
+    ) -> usize {
+        (len + pad_begin + pad_end - dil * (k - 1) - 1) / stride + 1
+    }
+
+    fn naive(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation) -> Vec<f32> {
+        let c_in_group = p.c_in / p.groups;
+        let c_out_group = p.c_out / p.groups;
+        let mut y = std::vec![0.0; p.batch * p.c_out * p.h_out * p.w_out];
+        for n in 0..p.batch {
+            for oc in 0..p.c_out {
+                let group = oc / c_out_group;
+                for oh in 0..p.h_out {
+                    for ow in 0..p.w_out {
+                        let mut sum = bias.map_or(0.0, |b| b[oc] as f64);
+                        for icl in 0..c_in_group {
+                            let ic = group * c_in_group + icl;
+                            for kh in 0..p.k_h {
+                                for kw in 0..p.k_w {
+                                    let ih = (oh * p.stride_h + kh * p.dil_h) as isize
+                                        - p.pad_top as isize;
+                                    let iw = (ow * p.stride_w + kw * p.dil_w) as isize
+                                        - p.pad_left as isize;
+                                    if ih < 0
+                                        || iw < 0
+                                        || ih >= p.h_in as isize
+                                        || iw >= p.w_in as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x[((n * p.c_in + ic) * p.h_in + ih as usize) * p.w_in
+                                        + iw as usize];
+                                    let wv = w[((oc * c_in_group + icl) * p.k_h + kh) * p.k_w + kw];
+                                    sum += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        y[((n * p.c_out + oc) * p.h_out + oh) * p.w_out + ow] =
+                            act.apply(sum as f32);
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// `[batch, c_in, h, w, c_out, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pads(t, l, b, r), groups]`.
+    fn check(spec: [usize; 16]) {
+        let [batch, c_in, h_in, w_in, c_out, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, pad_bottom, pad_right, groups] =
+            spec;
+        let p = Conv2d {
+            batch,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            h_out: out_len(h_in, k_h, stride_h, dil_h, pad_top, pad_bottom),
+            w_out: out_len(w_in, k_w, stride_w, dil_w, pad_left, pad_right),
+            k_h,
+            k_w,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_top,
+            pad_left,
+            groups,
+        };
+        let x = values(batch * c_in * h_in * w_in, 1);
+        let w = values(c_out * (c_in / groups) * k_h * k_w, 2);
+        let bias = values(c_out, 3);
+        for (bias, act) in [
+            (None, Activation::None),
+            (Some(&bias[..]), Activation::Relu),
+            (
+                Some(&bias[..]),
+                Activation::Clip {
+                    min: -0.3,
+                    max: 0.4,
+                },
+            ),
+        ] {
+            let mut y = std::vec![f32::NAN; batch * c_out * p.h_out * p.w_out];
+            conv2d(&p, &x, &w, bias, act, &mut y);
+            let expected = naive(&p, &x, &w, bias, act);
+            for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
+                assert!(
+                    (a - e).abs() <= 1e-5 * e.abs().max(1.0),
+                    "{p:?}: element {i}: {a} vs {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pointwise_convolutions_use_the_gemm() {
+        check([1, 3, 4, 5, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
+        check([2, 16, 3, 7, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
+        check([1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn dense_convolutions_match_naive() {
+        // Plain 3×3, same padding.
+        check([1, 3, 8, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        // Wide rows so interior tiles of NR columns are used, with odd channel counts.
+        check([2, 2, 5, 37, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        // Stride 2, asymmetric padding.
+        check([1, 3, 11, 13, 4, 3, 3, 2, 2, 1, 1, 1, 0, 0, 1, 1]);
+        // 5×5 with dilation and stride 3 horizontally.
+        check([1, 2, 13, 29, 6, 5, 3, 1, 3, 2, 2, 2, 3, 2, 1, 1]);
+        // A strided 1×1 (ResNet downsampling) and a padded 1×1.
+        check([1, 8, 9, 9, 6, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1]);
+        check([1, 4, 3, 3, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        // Padding larger than the kernel reach leaves whole rows and columns of bias.
+        check([1, 2, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3, 3, 3, 3, 1]);
+        // A kernel wider than the input.
+        check([1, 1, 4, 3, 2, 3, 7, 1, 1, 1, 1, 1, 3, 1, 3, 1]);
+        // Rectangular kernels.
+        check([1, 3, 6, 20, 5, 1, 7, 1, 1, 1, 1, 0, 3, 0, 3, 1]);
+    }
+
+    #[test]
+    fn grouped_convolutions_match_naive() {
+        check([1, 4, 6, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+        check([2, 6, 7, 19, 12, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1, 3]);
+        // Depthwise with a channel multiplier of 2.
+        check([1, 3, 5, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3]);
+    }
+
+    #[test]
+    fn depthwise_convolutions_match_naive() {
+        // The 3×3 fast path: stride 1 and 2, with and without padding, wide rows.
+        check([1, 4, 7, 33, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4]);
+        check([2, 3, 9, 10, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3]);
+        check([1, 2, 6, 6, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 2]);
+        check([1, 2, 8, 21, 2, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 2]);
+        check([1, 2, 2, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+        check([1, 2, 9, 9, 2, 3, 3, 3, 1, 1, 1, 2, 2, 2, 2, 2]);
+        // Other depthwise shapes take the direct kernel.
+        check([1, 3, 9, 11, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3]);
+        check([1, 2, 9, 11, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn tap_and_interior_ranges() {
+        // 3 taps, pad 1, input 5: output 0 misses tap 0, output 4 misses tap 2.
+        assert_eq!(tap_range(0, 1, 1, 3, 1, 5), (1, 3));
+        assert_eq!(tap_range(2, 1, 1, 3, 1, 5), (0, 3));
+        assert_eq!(tap_range(4, 1, 1, 3, 1, 5), (0, 2));
+        assert_eq!(interior_range(5, 1, 1, 3, 1, 5), (1, 4));
+        // All padding: the range is empty.
+        assert_eq!(tap_range(0, 1, 1, 2, 5, 3), (2, 2));
+        assert_eq!(interior_range(2, 1, 1, 4, 0, 3), (0, 0));
+        assert_eq!(outputs_for_tap(0, 2, 1, 1, 5, 3), (1, 3));
+        assert_eq!(outputs_for_tap(2, 2, 1, 1, 5, 3), (0, 2));
+    }
+}

@@ -1,0 +1,48 @@
+//! Errors that depend on input data and are therefore returned, never panicked.
+
+use core::fmt;
+
+/// What went wrong inside one kernel call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelError {
+    /// An index read from a tensor lies outside `-len..len`.
+    IndexOutOfRange { index: i64, len: usize },
+    /// An integer division or remainder by zero.
+    DivisionByZero,
+}
+
+/// A [`KernelError`] together with the ONNX node that raised it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// The ONNX node name (or `op_type#index` when the node had no name).
+    pub node: &'static str,
+    /// What went wrong.
+    pub kind: KernelError,
+}
+
+impl Error {
+    /// Attaches the node name to a kernel error; generated code calls this in `map_err`.
+    pub const fn at(node: &'static str, kind: KernelError) -> Self {
+        Self { node, kind }
+    }
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::IndexOutOfRange { index, len } => {
+                write!(
+                    f,
+                    "index {index} is out of range for an axis of length {len}"
+                )
+            }
+            Self::DivisionByZero => f.write_str("integer division by zero"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node `{}`: {}", self.node, self.kind)
+    }
+}

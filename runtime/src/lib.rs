@@ -1,0 +1,29 @@
+//! Kernels for the code that `zantc` generates: `#![no_std]`, no `alloc`, no `unsafe`.
+//!
+//! Every kernel takes plain slices and a small parameter struct. Shapes are passed in,
+//! never discovered, so a generated call with constant parameters lets the optimiser see
+//! every loop bound once the kernel is inlined. The compiler calls the same kernels on the
+//! host to fold constants, so generated code and constant folding cannot disagree.
+//!
+//! Data-dependent failures (an index out of range, an integer division by zero) come back
+//! as [`KernelError`]; no panic is reachable from input data.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod activation;
+pub mod arena;
+pub mod conv;
+pub mod elementwise;
+pub mod gemm;
+pub mod pool;
+pub mod reduce;
+pub mod scalar;
+pub mod shape;
+
+mod error;
+
+pub use activation::Activation;
+pub use error::{Error, KernelError};
+
+/// The largest tensor rank the kernels accept; the compiler refuses larger ranks.
+pub const MAX_RANK: usize = 8;

@@ -1,0 +1,390 @@
+//! 2-D pooling on NCHW tensors (ONNX `MaxPool`, `AveragePool`, `GlobalAveragePool`,
+//! `GlobalMaxPool`).
+//!
+//! The windowed pools work a whole output row at a time: for each kernel tap they
+//! combine the output row with the input row shifted by that tap, over exactly the
+//! outputs for which the tap lands inside the input. Padding never enters a loop, and with
+//! stride 1 every inner loop is a contiguous zip that vectorises.
+
+use crate::conv::{interior_range, outputs_for_tap, tap_range};
+use crate::elementwise::max_of;
+
+/// The geometry of one 2-D pooling, as the compiler resolved it (`h_out`/`w_out` include
+/// any `ceil_mode` overhang).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2d {
+    pub batch: usize,
+    pub channels: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub dil_h: usize,
+    pub dil_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub pad_bottom: usize,
+    pub pad_right: usize,
+}
+
+/// Max pooling; padded cells are ignored (a window entirely in padding gives −∞).
+pub fn max_pool2d(p: &Pool2d, x: &[f32], y: &mut [f32]) {
+    // A comparison rather than `f32::max`: it compiles to one `maxps`, and still keeps
+    // the running maximum when the input is NaN.
+    pool_rows(
+        p,
+        x,
+        y,
+        f32::NEG_INFINITY,
+        |out, value| if value > out { value } else { out },
+        |_, _| {},
+    );
+}
+
+/// Average pooling. count_include_pad: divisor counts padded cells inside
+/// [−pad_top, h_in+pad_bottom) but never cells beyond that (ceil_mode overhang), as ONNX
+/// Runtime does.
+pub fn avg_pool2d(p: &Pool2d, count_include_pad: bool, x: &[f32], y: &mut [f32]) {
+    // Which cells count, as (padding before, extent) of the counted region per axis.
+    let (count_pad_h, count_len_h, count_pad_w, count_len_w) = if count_include_pad {
+        (
+            0,
+            p.pad_top + p.h_in + p.pad_bottom,
+            0,
+            p.pad_left + p.w_in + p.pad_right,
+        )
+    } else {
+        (p.pad_top, p.h_in, p.pad_left, p.w_in)
+    };
+    let (full_lo, full_hi) = interior_range(
+        p.w_out,
+        p.stride_w,
+        p.dil_w,
+        p.k_w,
+        count_pad_w,
+        count_len_w,
+    );
+    let column_count = |ow: usize| {
+        let (lo, hi) = tap_range(ow, p.stride_w, p.dil_w, p.k_w, count_pad_w, count_len_w);
+        hi - lo
+    };
+    pool_rows(
+        p,
+        x,
+        y,
+        0.0,
+        |out, value| out + value,
+        |oh, y_row| {
+            let (lo, hi) = tap_range(oh, p.stride_h, p.dil_h, p.k_h, count_pad_h, count_len_h);
+            let row_count = (hi - lo) as f32;
+            for ow in (0..full_lo).chain(full_hi..p.w_out) {
+                y_row[ow] /= row_count * column_count(ow) as f32;
+            }
+            // Every interior output has a full row of counted columns.
+            let divisor = row_count * p.k_w as f32;
+            y_row[full_lo..full_hi]
+                .iter_mut()
+                .for_each(|v| *v /= divisor);
+        },
+    );
+}
+
+/// y[c] = mean of x[c, 0..spatial] for c in 0..channels (channels = N*C).
+pub fn global_avg_pool(channels: usize, spatial: usize, x: &[f32], y: &mut [f32]) {
+    let y = &mut y[..channels];
+    if spatial == 0 {
+        y.fill(f32::NAN);
+        return;
+    }
+    for (out, plane) in y
+        .iter_mut()
+        .zip(x[..channels * spatial].chunks_exact(spatial))
+    {
+        *out = sum_of(plane) / spatial as f32;
+    }
+}
+
+/// y[c] = max of x[c, 0..spatial] for c in 0..channels (channels = N*C).
+pub fn global_max_pool(channels: usize, spatial: usize, x: &[f32], y: &mut [f32]) {
+    let y = &mut y[..channels];
+    if spatial == 0 {
+        y.fill(f32::NEG_INFINITY);
+        return;
+    }
+    for (out, plane) in y
+        .iter_mut()
+        .zip(x[..channels * spatial].chunks_exact(spatial))
+    {
+        *out = max_of(plane);
+    }
+}
+
+/// Runs a windowed pool row by row: each output row starts at `init`, is combined with
+/// every valid tap by `combine`, then handed to `finish_row(oh, row)`.
+#[inline(always)]
+fn pool_rows(
+    p: &Pool2d,
+    x: &[f32],
+    y: &mut [f32],
+    init: f32,
+    combine: impl Fn(f32, f32) -> f32 + Copy,
+    mut finish_row: impl FnMut(usize, &mut [f32]),
+) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let planes = p.batch * p.channels;
+    let y = &mut y[..planes * out_plane];
+    if y.is_empty() {
+        return;
+    }
+    let x = &x[..planes * in_plane];
+    // The outputs each kernel column reaches depend on the column alone; computing
+    // them once keeps two divisions per tap out of every row.
+    const CACHED_TAPS: usize = 16;
+    let tap_outputs =
+        |kw: usize| outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
+    let cached: [(usize, usize); CACHED_TAPS] = core::array::from_fn(tap_outputs);
+    for (plane_idx, y_plane) in y.chunks_exact_mut(out_plane).enumerate() {
+        let x_plane = &x[plane_idx * in_plane..][..in_plane];
+        for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
+            y_row.fill(init);
+            let (kh_lo, kh_hi) = tap_range(oh, p.stride_h, p.dil_h, p.k_h, p.pad_top, p.h_in);
+            for kh in kh_lo..kh_hi {
+                let ih = oh * p.stride_h + kh * p.dil_h - p.pad_top;
+                let input_row = &x_plane[ih * p.w_in..][..p.w_in];
+                for kw in 0..p.k_w {
+                    let (lo, hi) = cached.get(kw).copied().unwrap_or_else(|| tap_outputs(kw));
+                    if lo == hi {
+                        continue;
+                    }
+                    let outputs = &mut y_row[lo..hi];
+                    let start = lo * p.stride_w + kw * p.dil_w - p.pad_left;
+                    if p.stride_w == 1 {
+                        let inputs = &input_row[start..start + outputs.len()];
+                        for (out, &value) in outputs.iter_mut().zip(inputs) {
+                            *out = combine(*out, value);
+                        }
+                    } else if p.stride_w == 2 {
+                        combine_strided::<2>(outputs, &input_row[start..], combine);
+                    } else {
+                        let inputs = input_row[start..].iter().step_by(p.stride_w);
+                        for (out, &value) in outputs.iter_mut().zip(inputs) {
+                            *out = combine(*out, value);
+                        }
+                    }
+                }
+            }
+            finish_row(oh, y_row);
+        }
+    }
+}
+
+/// `outputs[j] = combine(outputs[j], inputs[j·STRIDE])`. With the stride known at
+/// compile time, the loop over whole chunks vectorises (as loads and a de-interleave);
+/// the last output may have fewer than `STRIDE` inputs left after it.
+#[inline(always)]
+fn combine_strided<const STRIDE: usize>(
+    outputs: &mut [f32],
+    inputs: &[f32],
+    combine: impl Fn(f32, f32) -> f32,
+) {
+    let whole = (inputs.len() / STRIDE).min(outputs.len());
+    let (head, tail) = outputs.split_at_mut(whole);
+    for (out, chunk) in head.iter_mut().zip(inputs.chunks_exact(STRIDE)) {
+        *out = combine(*out, chunk[0]);
+    }
+    for (j, out) in tail.iter_mut().enumerate() {
+        *out = combine(*out, inputs[(whole + j) * STRIDE]);
+    }
+}
+
+/// The sum of a slice in independent lanes, so it vectorises.
+#[inline]
+fn sum_of(x: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut lanes = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use super::*;
+
+    fn values(n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919 % 2003) as f32 / 1001.5) - 1.0)
+            .collect()
+    }
+
+    /// The output size ONNX gives, with or without `ceil_mode`.
+    fn out_len(
+        len: usize,
+        k: usize,
+        stride: usize,
+        dil: usize,
+        pads: (usize, usize),
+        ceil: bool,
+    ) -> usize {
+        let span = len + pads.0 + pads.1 - dil * (k - 1) - 1;
+        let mut out = if ceil {
+            span.div_ceil(stride) + 1
+        } else {
+            span / stride + 1
+        };
+        // ONNX drops a last window that would start inside the end padding.
+        if ceil && (out - 1) * stride >= len + pads.0 {
+            out -= 1;
+        }
+        out
+    }
+
+    /// `[batch, channels, h, w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pads(t, l, b, r), ceil]`.
+    fn geometry(spec: [usize; 15]) -> Pool2d {
+        let [batch, channels, h_in, w_in, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, pad_bottom, pad_right, ceil] =
+            spec;
+        Pool2d {
+            batch,
+            channels,
+            h_in,
+            w_in,
+            h_out: out_len(h_in, k_h, stride_h, dil_h, (pad_top, pad_bottom), ceil == 1),
+            w_out: out_len(w_in, k_w, stride_w, dil_w, (pad_left, pad_right), ceil == 1),
+            k_h,
+            k_w,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_top,
+            pad_left,
+            pad_bottom,
+            pad_right,
+        }
+    }
+
+    /// The reference: every window cell visited, ONNX Runtime's counting rules.
+    fn naive(p: &Pool2d, x: &[f32], op: Option<bool>) -> Vec<f32> {
+        let mut y = Vec::new();
+        for plane in 0..p.batch * p.channels {
+            for oh in 0..p.h_out {
+                for ow in 0..p.w_out {
+                    let (mut max, mut sum, mut valid, mut counted) =
+                        (f32::NEG_INFINITY, 0.0f64, 0, 0);
+                    for kh in 0..p.k_h {
+                        for kw in 0..p.k_w {
+                            let ih = (oh * p.stride_h + kh * p.dil_h) as isize - p.pad_top as isize;
+                            let iw =
+                                (ow * p.stride_w + kw * p.dil_w) as isize - p.pad_left as isize;
+                            let in_padded = ih < (p.h_in + p.pad_bottom) as isize
+                                && iw < (p.w_in + p.pad_right) as isize;
+                            if in_padded {
+                                counted += 1;
+                            }
+                            if ih < 0 || iw < 0 || ih >= p.h_in as isize || iw >= p.w_in as isize {
+                                continue;
+                            }
+                            let v = x[(plane * p.h_in + ih as usize) * p.w_in + iw as usize];
+                            max = max.max(v);
+                            sum += v as f64;
+                            valid += 1;
+                        }
+                    }
+                    y.push(match op {
+                        None => max,
+                        Some(true) => (sum / counted as f64) as f32,
+                        Some(false) => (sum / valid as f64) as f32,
+                    });
+                }
+            }
+        }
+        y
+    }
+
+    fn check(spec: [usize; 15]) {
+        let p = geometry(spec);
+        let x = values(p.batch * p.channels * p.h_in * p.w_in);
+        let n_out = p.batch * p.channels * p.h_out * p.w_out;
+        let mut y = std::vec![f32::NAN; n_out];
+        max_pool2d(&p, &x, &mut y);
+        assert_eq!(y, naive(&p, &x, None), "max {p:?}");
+        for include_pad in [false, true] {
+            avg_pool2d(&p, include_pad, &x, &mut y);
+            let expected = naive(&p, &x, Some(include_pad));
+            for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
+                assert!(
+                    (a - e).abs() <= 1e-6,
+                    "avg include_pad={include_pad} {p:?}: element {i}: {a} vs {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pools_match_naive() {
+        // 2×2 stride 2, the classic downsampling.
+        check([1, 2, 8, 8, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, 0]);
+        // 3×3 stride 2 pad 1 (ResNet's stem).
+        check([2, 3, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0]);
+        // 3×3 stride 1 same padding, wide rows.
+        check([1, 1, 5, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+        // ceil_mode overhang: the last window runs past the padded input.
+        check([1, 2, 7, 7, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, 1]);
+        check([1, 1, 8, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1]);
+        // Asymmetric padding, dilation, rectangular kernel.
+        check([1, 2, 10, 12, 3, 2, 2, 3, 2, 2, 2, 0, 1, 1, 1]);
+    }
+
+    #[test]
+    fn avg_pool_counts_padding_only_when_asked() {
+        // x = [[1, 2], [3, 4]], 2×2 window, stride 1, pad 1 on every side → 3×3 output.
+        let p = geometry([1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let mut y = [0.0; 9];
+        avg_pool2d(&p, false, &x, &mut y);
+        assert_eq!(y, [1.0, 1.5, 2.0, 2.0, 2.5, 3.0, 3.0, 3.5, 4.0]);
+        avg_pool2d(&p, true, &x, &mut y);
+        assert_eq!(y, [0.25, 0.75, 0.5, 1.0, 2.5, 1.5, 0.75, 1.75, 1.0]);
+        max_pool2d(&p, &x, &mut y);
+        assert_eq!(y, [1.0, 2.0, 2.0, 3.0, 4.0, 4.0, 3.0, 4.0, 4.0]);
+    }
+
+    #[test]
+    fn avg_pool_never_counts_the_ceil_overhang() {
+        // x is 1×3, window 2 stride 2 with ceil_mode: the second window covers x[2] and
+        // one cell beyond the (unpadded) input, which is not counted even with padding
+        // counted.
+        let p = geometry([1, 1, 1, 3, 1, 2, 1, 2, 1, 1, 0, 0, 0, 0, 1]);
+        assert_eq!(p.w_out, 2);
+        let mut y = [0.0; 2];
+        avg_pool2d(&p, true, &[1.0, 3.0, 5.0], &mut y);
+        assert_eq!(y, [2.0, 5.0]);
+    }
+
+    #[test]
+    fn global_pools() {
+        let x: Vec<f32> = (0..40).map(|v| v as f32).collect();
+        let mut y = [0.0; 2];
+        global_avg_pool(2, 20, &x, &mut y);
+        assert_eq!(y, [9.5, 29.5]);
+        global_max_pool(2, 20, &x, &mut y);
+        assert_eq!(y, [19.0, 39.0]);
+        let mut y = [0.0; 4];
+        global_max_pool(4, 1, &[3.0, -1.0, 2.0, 0.0], &mut y);
+        assert_eq!(y, [3.0, -1.0, 2.0, 0.0]);
+    }
+}

@@ -1,0 +1,686 @@
+//! Reductions (ONNX `Reduce*`) and `ArgMax` / `ArgMin`.
+//!
+//! A reduction first merges neighbouring axes that are both reduced or both kept, and
+//! drops axes of extent 1, then picks a loop shape:
+//!
+//! * the reduced axes are trailing (`[kept, reduced]`: a mean over the last axis or over
+//!   `H·W`): each output folds one contiguous run, in independent lanes that vectorise;
+//! * one reduced block with kept axes after it (`[kept, reduced, kept]`): each output
+//!   row accumulates whole contiguous input rows;
+//! * anything else: per output, an odometer over the reduced axes.
+//!
+//! Every op is a fold (sum, product, max or min) of a mapped value (itself, its square,
+//! its absolute value) followed by a finishing step (divide by the count, square root,
+//! log), except `LogSumExp`, which subtracts the maximum first so `exp` cannot overflow.
+
+use crate::scalar::{is_float, Scalar};
+use crate::MAX_RANK;
+
+/// A reduction (ONNX `ReduceSum`, `ReduceMean`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// `Σ x`.
+    Sum,
+    /// `Σ x / count`.
+    Mean,
+    /// The largest value.
+    Max,
+    /// The smallest value.
+    Min,
+    /// `Π x`.
+    Prod,
+    /// `Σ x²`.
+    SumSquare,
+    /// `Σ |x|`.
+    L1,
+    /// `√(Σ x²)`.
+    L2,
+    /// `ln Σ x`.
+    LogSum,
+    /// `ln Σ eˣ`.
+    LogSumExp,
+}
+
+/// Reduces x (x_shape) over the axes whose bit is set in `axes_mask` (bit i = axis i); y
+/// has x's element count divided by the reduced extents (keepdims does not change the data
+/// layout). An empty reduction (some reduced axis has extent 0) yields the op's identity
+/// (Sum 0, Prod 1, Max -inf, Min +inf, …).
+pub fn reduce_f32(op: ReduceOp, x: &[f32], x_shape: &[usize], axes_mask: u32, y: &mut [f32]) {
+    // The generic kernel monomorphises to the same vectorised loops for f32.
+    reduce::<f32>(op, x, x_shape, axes_mask, y);
+}
+
+/// [`reduce_f32`] for any [`Scalar`]: Sum, Mean (an integer mean truncates), Max, Min,
+/// Prod, SumSquare and L1 in `T` (wrapping for integers); L2, LogSum and LogSumExp finish
+/// (and LogSumExp accumulates) in `f64`.
+pub fn reduce<T: Scalar>(op: ReduceOp, x: &[T], x_shape: &[usize], axes_mask: u32, y: &mut [T]) {
+    let layout = Layout::new(x_shape, axes_mask);
+    let y = &mut y[..layout.outputs];
+    let x = &x[..layout.outputs * layout.count];
+    if y.is_empty() {
+        return;
+    }
+    let sum = |a: T, b: T| a.add(b);
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::LogSum => layout.fold(x, y, T::ZERO, sum, |v| v),
+        ReduceOp::SumSquare | ReduceOp::L2 => layout.fold(x, y, T::ZERO, sum, |v: T| v.mul(v)),
+        ReduceOp::L1 => layout.fold(x, y, T::ZERO, sum, |v: T| v.abs()),
+        ReduceOp::Prod => layout.fold(x, y, T::ONE, |a: T, b| a.mul(b), |v| v),
+        ReduceOp::Max => layout.fold(
+            x,
+            y,
+            T::from_f64(f64::NEG_INFINITY),
+            |a: T, b| a.max(b),
+            |v| v,
+        ),
+        ReduceOp::Min => layout.fold(x, y, T::from_f64(f64::INFINITY), |a: T, b| a.min(b), |v| v),
+        ReduceOp::LogSumExp => {
+            layout.fold(
+                x,
+                y,
+                T::from_f64(f64::NEG_INFINITY),
+                |a: T, b| a.max(b),
+                |v| v,
+            );
+            layout.log_sum_exp(x, y);
+        }
+    }
+    match op {
+        ReduceOp::Mean => divide_by_count(y, layout.count),
+        ReduceOp::L2 => y
+            .iter_mut()
+            .for_each(|v| *v = T::from_f64(libm::sqrt(v.to_f64()))),
+        ReduceOp::LogSum => y
+            .iter_mut()
+            .for_each(|v| *v = T::from_f64(libm::log(v.to_f64()))),
+        _ => {}
+    }
+}
+
+/// `y /= count`: exact integer division when `count` fits in `T`, else through `f64`
+/// (an `i8` sum of more than 127 values has wrapped anyway). An empty mean is NaN for
+/// floats and 0 for integers.
+fn divide_by_count<T: Scalar>(y: &mut [T], count: usize) {
+    if count == 0 {
+        y.fill(T::from_f64(f64::NAN));
+        return;
+    }
+    let divisor = T::from_f64(count as f64);
+    if divisor.to_f64() == count as f64 && (is_float::<T>() || divisor != T::ZERO) {
+        for v in y.iter_mut() {
+            *v = v.div(divisor).unwrap_or(T::ZERO);
+        }
+    } else {
+        for v in y.iter_mut() {
+            *v = T::from_f64(libm::trunc(v.to_f64() / count as f64));
+        }
+    }
+}
+
+/// The index of the largest value along the middle axis of `[outer, axis_len, inner]`;
+/// ties go to the first index, or to the last with `select_last_index`.
+pub fn arg_max<T: Scalar>(
+    x: &[T],
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    select_last_index: bool,
+    y: &mut [i64],
+) {
+    if select_last_index {
+        arg_best(x, outer, axis_len, inner, y, |value: T, best: T| {
+            value >= best
+        });
+    } else {
+        arg_best(x, outer, axis_len, inner, y, |value: T, best: T| {
+            value > best
+        });
+    }
+}
+
+/// The index of the smallest value along the middle axis of `[outer, axis_len, inner]`;
+/// ties go to the first index, or to the last with `select_last_index`.
+pub fn arg_min<T: Scalar>(
+    x: &[T],
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    select_last_index: bool,
+    y: &mut [i64],
+) {
+    if select_last_index {
+        arg_best(x, outer, axis_len, inner, y, |value: T, best: T| {
+            value <= best
+        });
+    } else {
+        arg_best(x, outer, axis_len, inner, y, |value: T, best: T| {
+            value < best
+        });
+    }
+}
+
+/// How many columns of an `[axis_len, inner]` block are reduced at once; their running
+/// state lives in stack arrays of this length.
+const COLUMNS: usize = 64;
+
+/// The shared arg-max/arg-min loop: `replaces(value, best)` says whether a later value
+/// takes over. An empty axis gives index 0.
+fn arg_best<T: Scalar>(
+    x: &[T],
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    y: &mut [i64],
+    replaces: impl Fn(T, T) -> bool,
+) {
+    let y = &mut y[..outer * inner];
+    if axis_len == 0 {
+        y.fill(0);
+        return;
+    }
+    let block = axis_len * inner;
+    let x = &x[..outer * block];
+    if inner == 1 {
+        for (out, row) in y.iter_mut().zip(x.chunks_exact(axis_len)) {
+            let mut best = row[0];
+            let mut best_idx = 0;
+            for (idx, &value) in row.iter().enumerate().skip(1) {
+                if replaces(value, best) {
+                    best = value;
+                    best_idx = idx;
+                }
+            }
+            *out = best_idx as i64;
+        }
+        return;
+    }
+    // Walk whole rows so each step reads contiguous memory.
+    for (x_block, y_block) in x.chunks_exact(block).zip(y.chunks_exact_mut(inner)) {
+        for column0 in (0..inner).step_by(COLUMNS) {
+            let width = COLUMNS.min(inner - column0);
+            let mut best = [T::ZERO; COLUMNS];
+            let best = &mut best[..width];
+            let best_idx = &mut y_block[column0..column0 + width];
+            best.copy_from_slice(&x_block[column0..column0 + width]);
+            best_idx.fill(0);
+            for a in 1..axis_len {
+                let row = &x_block[a * inner + column0..][..width];
+                for ((b, idx), &value) in best.iter_mut().zip(best_idx.iter_mut()).zip(row) {
+                    if replaces(value, *b) {
+                        *b = value;
+                        *idx = a as i64;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The input seen as alternating blocks of kept and reduced axes.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    /// Merged axes, outermost first.
+    extents: [usize; MAX_RANK],
+    reduced: [bool; MAX_RANK],
+    rank: usize,
+    /// The number of outputs.
+    outputs: usize,
+    /// The number of inputs folded into each output.
+    count: usize,
+}
+
+/// The loop shape a [`Layout`] allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// `[outer kept, count reduced]`.
+    Trailing { outer: usize },
+    /// `[outer kept, count reduced, inner kept]`.
+    Middle { outer: usize, inner: usize },
+    /// Anything else.
+    General,
+}
+
+impl Layout {
+    fn new(x_shape: &[usize], axes_mask: u32) -> Self {
+        assert!(x_shape.len() <= MAX_RANK, "rank exceeds MAX_RANK");
+        let mut layout = Layout {
+            extents: [1; MAX_RANK],
+            reduced: [false; MAX_RANK],
+            rank: 0,
+            outputs: 1,
+            count: 1,
+        };
+        for (axis, &extent) in x_shape.iter().enumerate() {
+            let reduced = axes_mask & (1 << axis) != 0;
+            if reduced {
+                layout.count *= extent;
+            } else {
+                layout.outputs *= extent;
+            }
+            if extent == 1 {
+                continue;
+            }
+            if layout.rank > 0 && layout.reduced[layout.rank - 1] == reduced {
+                layout.extents[layout.rank - 1] *= extent;
+            } else {
+                layout.extents[layout.rank] = extent;
+                layout.reduced[layout.rank] = reduced;
+                layout.rank += 1;
+            }
+        }
+        layout
+    }
+
+    fn shape(&self) -> Shape {
+        let axes = &self.reduced[..self.rank];
+        match axes {
+            [] | [true] | [false] | [false, true] => Shape::Trailing {
+                outer: self.outputs,
+            },
+            [true, false] | [false, true, false] => Shape::Middle {
+                outer: if axes[0] { 1 } else { self.extents[0] },
+                inner: self.extents[self.rank - 1],
+            },
+            _ => Shape::General,
+        }
+    }
+
+    /// `y[o] = fold(init, map(x) for each input of output o)`.
+    #[inline(always)]
+    fn fold<T: Scalar>(
+        &self,
+        x: &[T],
+        y: &mut [T],
+        init: T,
+        fold: impl Fn(T, T) -> T + Copy,
+        map: impl Fn(T) -> T + Copy,
+    ) {
+        if self.count == 0 {
+            y.fill(init);
+            return;
+        }
+        match self.shape() {
+            Shape::Trailing { .. } => {
+                for (out, run) in y.iter_mut().zip(x.chunks_exact(self.count)) {
+                    *out = fold_run(run, init, fold, map);
+                }
+            }
+            Shape::Middle { inner, .. } => {
+                for (y_row, x_block) in y
+                    .chunks_exact_mut(inner)
+                    .zip(x.chunks_exact(self.count * inner))
+                {
+                    let mut rows = x_block.chunks_exact(inner);
+                    let Some(first) = rows.next() else { continue };
+                    for (out, &value) in y_row.iter_mut().zip(first) {
+                        *out = fold(init, map(value));
+                    }
+                    for row in rows {
+                        for (out, &value) in y_row.iter_mut().zip(row) {
+                            *out = fold(*out, map(value));
+                        }
+                    }
+                }
+            }
+            Shape::General => {
+                let (kept, reduced) = self.split();
+                let mut outputs = y.iter_mut();
+                kept.for_each(|base| {
+                    let mut acc = init;
+                    reduced.for_each(|offset| acc = fold(acc, map(x[base + offset])));
+                    if let Some(out) = outputs.next() {
+                        *out = acc;
+                    }
+                });
+            }
+        }
+    }
+
+    /// Second pass of LogSumExp: `y` holds each output's maximum on entry and
+    /// `max + ln Σ e^(x − max)` on exit, accumulated in `f64`.
+    fn log_sum_exp<T: Scalar>(&self, x: &[T], y: &mut [T]) {
+        if self.count == 0 {
+            return;
+        }
+        // An infinite or NaN maximum is already the answer (and x − max would be NaN).
+        let finish = |max: T, sum: f64| {
+            let max = max.to_f64();
+            if max.is_finite() {
+                T::from_f64(max + libm::log(sum))
+            } else {
+                T::from_f64(max)
+            }
+        };
+        match self.shape() {
+            Shape::Trailing { .. } => {
+                for (out, run) in y.iter_mut().zip(x.chunks_exact(self.count)) {
+                    let max = out.to_f64();
+                    let sum: f64 = run.iter().map(|v| libm::exp(v.to_f64() - max)).sum();
+                    *out = finish(*out, sum);
+                }
+            }
+            Shape::Middle { inner, .. } => {
+                for (y_row, x_block) in y
+                    .chunks_exact_mut(inner)
+                    .zip(x.chunks_exact(self.count * inner))
+                {
+                    for column0 in (0..inner).step_by(COLUMNS) {
+                        let width = COLUMNS.min(inner - column0);
+                        let maxima = &mut y_row[column0..column0 + width];
+                        let mut sums = [0.0f64; COLUMNS];
+                        let sums = &mut sums[..width];
+                        for row in x_block.chunks_exact(inner) {
+                            let row = &row[column0..column0 + width];
+                            for ((s, max), value) in sums.iter_mut().zip(maxima.iter()).zip(row) {
+                                *s += libm::exp(value.to_f64() - max.to_f64());
+                            }
+                        }
+                        for (max, &s) in maxima.iter_mut().zip(sums.iter()) {
+                            *max = finish(*max, s);
+                        }
+                    }
+                }
+            }
+            Shape::General => {
+                let (kept, reduced) = self.split();
+                let mut outputs = y.iter_mut();
+                kept.for_each(|base| {
+                    let Some(out) = outputs.next() else { return };
+                    let max = out.to_f64();
+                    let mut sum = 0.0;
+                    reduced.for_each(|offset| sum += libm::exp(x[base + offset].to_f64() - max));
+                    *out = finish(*out, sum);
+                });
+            }
+        }
+    }
+
+    /// The kept and the reduced axes as two odometers over input offsets.
+    fn split(&self) -> (Odometer, Odometer) {
+        let mut kept = Odometer::default();
+        let mut reduced = Odometer::default();
+        let mut stride = 1;
+        for d in (0..self.rank).rev() {
+            let walk = if self.reduced[d] {
+                &mut reduced
+            } else {
+                &mut kept
+            };
+            walk.push_outer(self.extents[d], stride);
+            stride *= self.extents[d];
+        }
+        (kept, reduced)
+    }
+}
+
+/// Visits the offsets of a strided box of up to [`MAX_RANK`] axes in row-major order.
+#[derive(Clone, Copy, Debug)]
+struct Odometer {
+    /// Axes innermost first.
+    extents: [usize; MAX_RANK],
+    strides: [usize; MAX_RANK],
+    rank: usize,
+}
+
+impl Default for Odometer {
+    fn default() -> Self {
+        Self {
+            extents: [1; MAX_RANK],
+            strides: [0; MAX_RANK],
+            rank: 0,
+        }
+    }
+}
+
+impl Odometer {
+    /// Adds an axis outside all the existing ones.
+    fn push_outer(&mut self, extent: usize, stride: usize) {
+        self.extents[self.rank] = extent;
+        self.strides[self.rank] = stride;
+        self.rank += 1;
+    }
+
+    /// Calls `visit(offset)` for every point of the box (once, with 0, for rank 0).
+    #[inline(always)]
+    fn for_each(&self, mut visit: impl FnMut(usize)) {
+        let (inner_len, inner_stride) = (self.extents[0], self.strides[0]);
+        let n_runs: usize = self.extents[1..self.rank.max(1)].iter().product();
+        let mut index = [0usize; MAX_RANK];
+        let mut offset = 0;
+        for _ in 0..n_runs {
+            for t in 0..inner_len {
+                visit(offset + t * inner_stride);
+            }
+            let axes = index.iter_mut().zip(&self.extents).zip(&self.strides);
+            for ((i, &extent), &stride) in axes.take(self.rank).skip(1) {
+                *i += 1;
+                offset += stride;
+                if *i < extent {
+                    break;
+                }
+                *i = 0;
+                offset -= stride * extent;
+            }
+        }
+    }
+}
+
+/// Folds one contiguous run in independent lanes (so the loop vectorises even though
+/// float addition is not associative), then folds the lanes.
+#[inline(always)]
+fn fold_run<T: Scalar>(run: &[T], init: T, fold: impl Fn(T, T) -> T, map: impl Fn(T) -> T) -> T {
+    const LANES: usize = 16;
+    let mut lanes = [init; LANES];
+    let chunks = run.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &value) in lanes.iter_mut().zip(chunk) {
+            *lane = fold(*lane, map(value));
+        }
+    }
+    let mut acc = init;
+    for lane in lanes {
+        acc = fold(acc, lane);
+    }
+    for &value in tail {
+        acc = fold(acc, map(value));
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use super::*;
+
+    /// The reference: for each output, collect its inputs by brute-force index math.
+    fn naive(op: ReduceOp, x: &[f64], shape: &[usize], mask: u32) -> Vec<f64> {
+        let rank = shape.len();
+        let kept: Vec<usize> = (0..rank).filter(|&d| mask & (1 << d) == 0).collect();
+        let outputs: usize = kept.iter().map(|&d| shape[d]).product();
+        let mut groups = std::vec![Vec::new(); outputs];
+        for (flat, &value) in x.iter().enumerate() {
+            let mut rest = flat;
+            let mut index = std::vec![0; rank];
+            for d in (0..rank).rev() {
+                index[d] = rest % shape[d];
+                rest /= shape[d];
+            }
+            let out = kept.iter().fold(0, |acc, &d| acc * shape[d] + index[d]);
+            groups[out].push(value);
+        }
+        groups
+            .iter()
+            .map(|g| {
+                let sum: f64 = g.iter().sum();
+                match op {
+                    ReduceOp::Sum => sum,
+                    ReduceOp::Mean => sum / g.len() as f64,
+                    ReduceOp::Max => g.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    ReduceOp::Min => g.iter().copied().fold(f64::INFINITY, f64::min),
+                    ReduceOp::Prod => g.iter().product(),
+                    ReduceOp::SumSquare => g.iter().map(|v| v * v).sum(),
+                    ReduceOp::L1 => g.iter().map(|v| v.abs()).sum(),
+                    ReduceOp::L2 => g.iter().map(|v| v * v).sum::<f64>().sqrt(),
+                    ReduceOp::LogSum => sum.ln(),
+                    ReduceOp::LogSumExp => g.iter().map(|v| v.exp()).sum::<f64>().ln(),
+                }
+            })
+            .collect()
+    }
+
+    const OPS: [ReduceOp; 10] = [
+        ReduceOp::Sum,
+        ReduceOp::Mean,
+        ReduceOp::Max,
+        ReduceOp::Min,
+        ReduceOp::Prod,
+        ReduceOp::SumSquare,
+        ReduceOp::L1,
+        ReduceOp::L2,
+        ReduceOp::LogSum,
+        ReduceOp::LogSumExp,
+    ];
+
+    fn check_f32(shape: &[usize], mask: u32) {
+        let count: usize = shape.iter().product();
+        // Positive values near 1 keep products and logs well conditioned.
+        let x: Vec<f32> = (0..count)
+            .map(|i| 0.75 + ((i * 37 % 19) as f32) / 36.0)
+            .collect();
+        let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        for op in OPS {
+            let expected = naive(op, &x64, shape, mask);
+            let mut y = std::vec![f32::NAN; expected.len()];
+            reduce_f32(op, &x, shape, mask, &mut y);
+            for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
+                let tolerance = 1e-5 * e.abs().max(1.0);
+                assert!(
+                    ((a as f64) - e).abs() <= tolerance,
+                    "{op:?} shape {shape:?} mask {mask:b}: element {i}: {a} vs {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reductions_match_naive_for_every_layout() {
+        // Trailing axes: last axis, H·W of NCHW, everything.
+        check_f32(&[3, 37], 0b10);
+        check_f32(&[2, 3, 4, 5], 0b1100);
+        check_f32(&[2, 3, 4], 0b111);
+        // A middle block: channels of NCHW, the first axis.
+        check_f32(&[2, 3, 4, 5], 0b0010);
+        check_f32(&[5, 70], 0b01);
+        // Scattered axes.
+        check_f32(&[2, 3, 4, 5], 0b0101);
+        check_f32(&[3, 2, 4, 1, 3], 0b11010);
+        // Axes of extent 1 and no reduced axes at all.
+        check_f32(&[1, 6, 1], 0b101);
+        check_f32(&[4, 3], 0);
+        check_f32(&[], 0);
+    }
+
+    #[test]
+    fn empty_reductions_give_the_identity() {
+        let mut y = [0.0f32; 3];
+        let expect = [
+            (ReduceOp::Sum, 0.0),
+            (ReduceOp::Prod, 1.0),
+            (ReduceOp::Max, f32::NEG_INFINITY),
+            (ReduceOp::Min, f32::INFINITY),
+            (ReduceOp::SumSquare, 0.0),
+            (ReduceOp::L1, 0.0),
+            (ReduceOp::L2, 0.0),
+            (ReduceOp::LogSum, f32::NEG_INFINITY),
+            (ReduceOp::LogSumExp, f32::NEG_INFINITY),
+        ];
+        for (op, identity) in expect {
+            reduce_f32(op, &[], &[3, 0], 0b10, &mut y);
+            assert_eq!(y, [identity; 3], "{op:?}");
+        }
+        reduce_f32(ReduceOp::Mean, &[], &[3, 0], 0b10, &mut y);
+        assert!(y.iter().all(|v| v.is_nan()));
+        let mut ints = [5i32; 2];
+        reduce(ReduceOp::Max, &[], &[0, 2], 0b01, &mut ints);
+        assert_eq!(ints, [i32::MIN; 2]);
+    }
+
+    #[test]
+    fn integer_reductions_wrap_and_truncate() {
+        let x = [100i8, 100, 100, -7, 2, -1];
+        let mut y = [0i8; 2];
+        reduce(ReduceOp::Sum, &x, &[2, 3], 0b10, &mut y);
+        assert_eq!(y, [44, -6]);
+        reduce(ReduceOp::Mean, &x, &[2, 3], 0b10, &mut y);
+        assert_eq!(y, [14, -2]);
+        reduce(ReduceOp::Max, &x, &[2, 3], 0b10, &mut y);
+        assert_eq!(y, [100, 2]);
+        reduce(ReduceOp::L1, &x, &[2, 3], 0b10, &mut y);
+        assert_eq!(y, [44, 10]);
+        let mut y = [0i32; 3];
+        reduce(ReduceOp::Prod, &[2, 3, 4, 5, 6, 7], &[2, 3], 0b01, &mut y);
+        assert_eq!(y, [10, 18, 28]);
+        reduce(ReduceOp::L2, &[3, 0, 0, 4, 0, 0], &[2, 3], 0b01, &mut y);
+        assert_eq!(y, [5, 0, 0]);
+        // A mean over more values than an i8 can count goes through f64.
+        let x = [1i8; 200];
+        let mut y = [0i8; 1];
+        reduce(ReduceOp::Mean, &x, &[200], 0b1, &mut y);
+        assert_eq!(y, [(200u8 as i8) / 100]);
+        let mut y = [0u8; 1];
+        reduce(ReduceOp::Mean, &[7u8, 8], &[2], 0b1, &mut y);
+        assert_eq!(y, [7]);
+    }
+
+    #[test]
+    fn log_sum_exp_is_stable() {
+        let mut y = [0.0f32; 1];
+        reduce_f32(ReduceOp::LogSumExp, &[1000.0, 1000.0], &[2], 0b1, &mut y);
+        assert!((y[0] - (1000.0 + core::f32::consts::LN_2)).abs() < 1e-3);
+        reduce_f32(
+            ReduceOp::LogSumExp,
+            &[f32::NEG_INFINITY, f32::NEG_INFINITY],
+            &[2],
+            0b1,
+            &mut y,
+        );
+        assert_eq!(y, [f32::NEG_INFINITY]);
+    }
+
+    #[test]
+    fn arg_max_and_arg_min_along_any_axis() {
+        // x [2, 3]: rows [1, 3, 3] and [5, 0, 5].
+        let x = [1.0f32, 3.0, 3.0, 5.0, 0.0, 5.0];
+        let mut y = [0i64; 2];
+        arg_max(&x, 2, 3, 1, false, &mut y);
+        assert_eq!(y, [1, 0]);
+        arg_max(&x, 2, 3, 1, true, &mut y);
+        assert_eq!(y, [2, 2]);
+        arg_min(&x, 2, 3, 1, false, &mut y);
+        assert_eq!(y, [0, 1]);
+        // Along axis 0 (inner = 3).
+        let mut y = [0i64; 3];
+        arg_max(&x, 1, 2, 3, false, &mut y);
+        assert_eq!(y, [1, 0, 1]);
+        arg_min(&[2, 2, 1, 2, 2, 1], 1, 2, 3, true, &mut y);
+        assert_eq!(y, [1, 1, 1]);
+        arg_min(&[2, 2, 1, 2, 2, 1], 1, 2, 3, false, &mut y);
+        assert_eq!(y, [0, 0, 0]);
+        // Wide inner axis spans several column chunks.
+        let wide: Vec<i32> = (0..3 * 150).map(|i| (i * 31) % 17).collect();
+        let mut y = std::vec![0i64; 150];
+        arg_max(&wide, 1, 3, 150, false, &mut y);
+        for (column, &idx) in y.iter().enumerate() {
+            let values: Vec<i32> = (0..3).map(|a| wide[a * 150 + column]).collect();
+            let best = *values.iter().max().unwrap();
+            assert_eq!(
+                idx as usize,
+                values.iter().position(|&v| v == best).unwrap()
+            );
+        }
+    }
+}

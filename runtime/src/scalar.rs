@@ -1,0 +1,314 @@
+//! The element types the generic kernels accept, and the arithmetic they share.
+//!
+//! Integer arithmetic wraps (ONNX Runtime wraps too, and a debug-build overflow panic
+//! would be a panic reachable from input data); integer division by zero is returned as
+//! [`KernelError::DivisionByZero`]. Float arithmetic follows IEEE 754 and never fails.
+
+use crate::KernelError;
+
+/// Element types the generic kernels accept.
+pub trait Scalar: bytemuck::Pod + PartialOrd + Default + core::fmt::Debug {
+    /// The additive identity.
+    const ZERO: Self;
+    /// The multiplicative identity.
+    const ONE: Self;
+    /// `self + o`, wrapping for integers.
+    fn add(self, o: Self) -> Self;
+    /// `self - o`, wrapping for integers.
+    fn sub(self, o: Self) -> Self;
+    /// `self * o`, wrapping for integers.
+    fn mul(self, o: Self) -> Self;
+    /// `self / o`: truncating and wrapping for integers, which fail on a zero divisor.
+    fn div(self, o: Self) -> Result<Self, KernelError>;
+    /// ONNX `Mod` with `fmod = 0`: for integers the result takes the sign of the divisor
+    /// (Python's `%`); for floats it is C's `fmod` (the sign of the dividend), which is
+    /// what ONNX requires for floats (`fmod = 1`).
+    fn rem(self, o: Self) -> Result<Self, KernelError>;
+    /// The larger of two values (for floats, a NaN operand loses to a number).
+    fn max(self, o: Self) -> Self;
+    /// The smaller of two values (for floats, a NaN operand loses to a number).
+    fn min(self, o: Self) -> Self;
+    /// `-self`, wrapping for integers (so unsigned negation is `wrapping_neg`).
+    fn neg(self) -> Self;
+    /// `|self|`, wrapping for signed integers (`MIN.abs() == MIN`).
+    fn abs(self) -> Self;
+    /// The value as `f64` (rounded for 64-bit integers beyond 2^53).
+    fn to_f64(self) -> f64;
+    /// A saturating `as` cast from `f64` (NaN becomes 0 for integers).
+    fn from_f64(v: f64) -> Self;
+    /// The value as `i64` (an `as` cast: floats saturate, `u64` wraps).
+    fn to_i64(self) -> i64;
+}
+
+/// Integer types that ONNX uses for indices (`Gather`, `ScatterND`, …).
+pub trait Index: bytemuck::Pod {
+    /// The index as `i64`.
+    fn to_i64(self) -> i64;
+}
+
+impl Index for i32 {
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+}
+
+impl Index for i64 {
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self
+    }
+}
+
+/// Whether `T` is a float type; constant after monomorphisation, so a branch on it costs
+/// nothing. Integers truncate 0.5 to 0, floats keep it.
+#[inline(always)]
+pub(crate) fn is_float<T: Scalar>() -> bool {
+    T::from_f64(0.5) != T::ZERO
+}
+
+macro_rules! impl_float {
+    ($ty:ty, $fmod:path) => {
+        impl Scalar for $ty {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+
+            #[inline(always)]
+            fn div(self, o: Self) -> Result<Self, KernelError> {
+                Ok(self / o)
+            }
+
+            #[inline(always)]
+            fn rem(self, o: Self) -> Result<Self, KernelError> {
+                Ok($fmod(self, o))
+            }
+
+            #[inline(always)]
+            fn max(self, o: Self) -> Self {
+                <$ty>::max(self, o)
+            }
+
+            #[inline(always)]
+            fn min(self, o: Self) -> Self {
+                <$ty>::min(self, o)
+            }
+
+            #[inline(always)]
+            fn neg(self) -> Self {
+                -self
+            }
+
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$ty>::abs(self)
+            }
+
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $ty
+            }
+
+            #[inline(always)]
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+        }
+    };
+}
+
+impl_float!(f32, libm::fmodf);
+impl_float!(f64, libm::fmod);
+
+macro_rules! impl_int {
+    ($ty:ty, abs: $abs:expr, divisor_sign: $divisor_sign:expr) => {
+        impl Scalar for $ty {
+            const ZERO: Self = 0;
+            const ONE: Self = 1;
+
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self.wrapping_add(o)
+            }
+
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self.wrapping_sub(o)
+            }
+
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self.wrapping_mul(o)
+            }
+
+            #[inline(always)]
+            fn div(self, o: Self) -> Result<Self, KernelError> {
+                if o == 0 {
+                    return Err(KernelError::DivisionByZero);
+                }
+                // `MIN / -1` overflows; wrapping gives `MIN`, as C on two's complement does.
+                Ok(self.wrapping_div(o))
+            }
+
+            #[inline(always)]
+            fn rem(self, o: Self) -> Result<Self, KernelError> {
+                if o == 0 {
+                    return Err(KernelError::DivisionByZero);
+                }
+                // Rust's `%` takes the sign of the dividend; ONNX wants the divisor's.
+                let divisor_sign: fn(Self, Self) -> Self = $divisor_sign;
+                Ok(divisor_sign(self.wrapping_rem(o), o))
+            }
+
+            #[inline(always)]
+            fn max(self, o: Self) -> Self {
+                Ord::max(self, o)
+            }
+
+            #[inline(always)]
+            fn min(self, o: Self) -> Self {
+                Ord::min(self, o)
+            }
+
+            #[inline(always)]
+            fn neg(self) -> Self {
+                self.wrapping_neg()
+            }
+
+            #[inline(always)]
+            fn abs(self) -> Self {
+                let abs: fn(Self) -> Self = $abs;
+                abs(self)
+            }
+
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $ty
+            }
+
+            #[inline(always)]
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+        }
+    };
+}
+
+/// Moves a signed remainder onto the divisor's side of zero (Python's `%`).
+macro_rules! signed_divisor_sign {
+    () => {
+        |remainder, divisor| {
+            if remainder != 0 && ((remainder < 0) != (divisor < 0)) {
+                remainder.wrapping_add(divisor)
+            } else {
+                remainder
+            }
+        }
+    };
+}
+
+impl_int!(i8, abs: i8::wrapping_abs, divisor_sign: signed_divisor_sign!());
+impl_int!(i16, abs: i16::wrapping_abs, divisor_sign: signed_divisor_sign!());
+impl_int!(i32, abs: i32::wrapping_abs, divisor_sign: signed_divisor_sign!());
+impl_int!(i64, abs: i64::wrapping_abs, divisor_sign: signed_divisor_sign!());
+// Unsigned remainders already have the (non-negative) sign of the divisor.
+impl_int!(u8, abs: |v| v, divisor_sign: |remainder, _| remainder);
+impl_int!(u16, abs: |v| v, divisor_sign: |remainder, _| remainder);
+impl_int!(u32, abs: |v| v, divisor_sign: |remainder, _| remainder);
+impl_int!(u64, abs: |v| v, divisor_sign: |remainder, _| remainder);
+
+/// `a·b + c` rounded once to `f32`, as a fused multiply-add instruction computes it.
+///
+/// The product of two `f32`s is exact in `f64` and the sum is rounded once to `f64` and
+/// then to `f32`; that double rounding differs from a true FMA only when the `f64` sum
+/// lands exactly halfway between two `f32`s. `core` offers no `mul_add` without `std`,
+/// and this form vectorises on every target.
+#[inline(always)]
+pub fn fmadd(a: f32, b: f32, c: f32) -> f32 {
+    (f64::from(a) * f64::from(b) + f64::from(c)) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_arithmetic_wraps() {
+        assert_eq!(Scalar::add(i8::MAX, 1), i8::MIN);
+        assert_eq!(0u8.sub(1), u8::MAX);
+        assert_eq!(i32::MAX.mul(2), -2);
+        assert_eq!(i32::MIN.div(-1), Ok(i32::MIN));
+        assert_eq!(Scalar::abs(i64::MIN), i64::MIN);
+        assert_eq!(5u32.neg(), 5u32.wrapping_neg());
+    }
+
+    #[test]
+    fn integer_division_by_zero_is_an_error() {
+        assert_eq!(7i32.div(0), Err(KernelError::DivisionByZero));
+        assert_eq!(7u8.rem(0), Err(KernelError::DivisionByZero));
+        assert_eq!(7i32.div(2), Ok(3));
+        assert_eq!((-7i32).div(2), Ok(-3));
+    }
+
+    #[test]
+    fn integer_remainder_takes_the_sign_of_the_divisor() {
+        assert_eq!(7i32.rem(3), Ok(1));
+        assert_eq!((-7i32).rem(3), Ok(2));
+        assert_eq!(7i32.rem(-3), Ok(-2));
+        assert_eq!((-7i32).rem(-3), Ok(-1));
+        assert_eq!((-6i8).rem(3), Ok(0));
+        assert_eq!(i8::MIN.rem(-1), Ok(0));
+        assert_eq!(7u16.rem(3), Ok(1));
+    }
+
+    #[test]
+    fn float_division_never_fails() {
+        assert_eq!(1.0f32.div(0.0), Ok(f32::INFINITY));
+        assert!(0.0f64.div(0.0).unwrap().is_nan());
+        assert_eq!((-7.5f32).rem(2.0), Ok(-1.5));
+    }
+
+    #[test]
+    fn conversions_saturate() {
+        assert_eq!(u8::from_f64(300.0), 255);
+        assert_eq!(i8::from_f64(-300.0), -128);
+        assert_eq!(i32::from_f64(f64::NAN), 0);
+        assert_eq!(i16::from_f64(-2.7), -2);
+        assert_eq!(f32::from_f64(1.5), 1.5);
+        assert_eq!(u64::MAX.to_i64(), -1);
+        assert_eq!(3.9f32.to_i64(), 3);
+        assert_eq!(Index::to_i64(-4i32), -4);
+    }
+
+    #[test]
+    fn float_detection() {
+        assert!(is_float::<f32>());
+        assert!(is_float::<f64>());
+        assert!(!is_float::<i8>());
+        assert!(!is_float::<u64>());
+    }
+}
