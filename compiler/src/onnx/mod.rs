@@ -140,14 +140,15 @@ pub fn decode_model(bytes: &[u8], path: &Path) -> Result<proto::ModelProto, Impo
         path: path.to_path_buf(),
         reason,
     };
+    if bytes.is_empty() {
+        return Err(decode_err("the file is empty".into()));
+    }
     let model = proto::decode_model(bytes).map_err(|e| {
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).to_lowercase();
         if head.trim_start().starts_with('<') {
             decode_err(format!(
                 "it looks like an HTML or XML page, not protobuf ({e})"
             ))
-        } else if bytes.is_empty() {
-            decode_err("the file is empty".into())
         } else {
             decode_err(format!("invalid protobuf, perhaps truncated ({e})"))
         }
@@ -219,6 +220,26 @@ pub fn import(
         return Err(ImportError::Unsupported(unsupported));
     }
 
+    if let Some(pin) = pins.iter().find(|p| {
+        !g.input
+            .iter()
+            .any(|i| i.name == p.name && !initializers.contains_key(i.name.as_str()))
+    }) {
+        let known: Vec<&str> = g
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| !initializers.contains_key(n))
+            .collect();
+        return Err(ImportError::Pin {
+            name: pin.name.clone(),
+            message: format!(
+                "the model has no input of that name (inputs: {})",
+                known.join(", ")
+            ),
+        });
+    }
+
     // Graph inputs that are not initializers, with pinned shapes.
     let mut graph = Graph::new();
     let mut names: HashMap<String, ValueId> = HashMap::new();
@@ -249,22 +270,6 @@ pub fn import(
             });
         }
     }
-    if let Some(pin) = pins.iter().find(|p| !used_pins.contains(&p.name)) {
-        let known: Vec<&str> = g
-            .input
-            .iter()
-            .map(|i| i.name.as_str())
-            .filter(|n| !initializers.contains_key(n))
-            .collect();
-        return Err(ImportError::Pin {
-            name: pin.name.clone(),
-            message: format!(
-                "the model has no input of that name (inputs: {})",
-                known.join(", ")
-            ),
-        });
-    }
-
     // Initializers become constants, created on first use so unused ones cost nothing.
     let order = topological_order(g, &names, &initializers)?;
     for idx in order {
