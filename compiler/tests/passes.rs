@@ -248,3 +248,42 @@ fn fold_evaluates_constant_nodes() {
     });
     insta::assert_snapshot!(run_passes(g));
 }
+
+#[test]
+fn conv_per_channel_add_becomes_the_bias() {
+    // The ONNX model zoo's MNIST writes Conv without bias, then Add of a [C,1,1] constant.
+    let g = import(
+        vec![
+            node("Conv", &["x", "w"], "conv", vec![]),
+            node("Add", &["conv", "b"], "add", vec![]),
+            node("Relu", &["add"], "y", vec![]),
+        ],
+        vec![vi("x", &[1, 1, 2, 2])],
+        &["y"],
+        vec![
+            f32s("w", &[2, 1, 1, 1], vec![1.0, -1.0]),
+            f32s("b", &[2, 1, 1], vec![0.5, 0.25]),
+        ],
+    );
+    insta::assert_snapshot!(run_passes(g));
+}
+
+#[test]
+fn add_along_the_width_is_not_a_conv_bias() {
+    // [2] right-aligns with the width axis, not the channels: it must stay an Add.
+    let g = import(
+        vec![
+            node("Conv", &["x", "w"], "conv", vec![]),
+            node("Add", &["conv", "b"], "y", vec![]),
+        ],
+        vec![vi("x", &[1, 1, 2, 2])],
+        &["y"],
+        vec![
+            f32s("w", &[2, 1, 1, 1], vec![1.0, -1.0]),
+            f32s("b", &[2], vec![0.5, 0.25]),
+        ],
+    );
+    let text = run_passes(g);
+    assert!(text.ends_with("output 0: y = %y\n"), "{text}");
+    assert!(!text.contains("bias_fused"), "{text}");
+}

@@ -1,5 +1,7 @@
 //! Fusion into the producing kernel:
 //! - `MatMul → Add(bias)` where the bias is a constant of N values broadcast along rows;
+//! - `Conv → Add(bias)` where the bias is a constant of one value per output channel
+//!   (exporters such as the ONNX model zoo's MNIST write the bias that way);
 //! - `Conv | Gemm | MatMul → Relu | Clip`, applied while the output is still in registers.
 //!
 //! A producer is fused only when the consumer is its sole reader and its output is not a
@@ -9,13 +11,14 @@ use zant_runtime::elementwise::{BinaryOp, UnaryOp};
 use zant_runtime::Activation;
 
 use super::{Changed, PassError};
-use crate::ir::{DType, Graph, NodeId, ValueId};
+use crate::ir::{DType, Data, Graph, NodeId, Tensor, ValueId};
 use crate::ops::Op;
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let a = fuse_matmul_bias(graph);
-    let b = fuse_activations(graph);
-    Ok(a || b)
+    let b = fuse_conv_bias(graph);
+    let c = fuse_activations(graph);
+    Ok(a || b || c)
 }
 
 /// The single consumer of `node`'s first output, if the value has exactly one reader.
@@ -71,6 +74,79 @@ fn fuse_matmul_bias(graph: &mut Graph) -> Changed {
             ValueId { node: mm, slot: 0 },
         );
         graph.remove_node(add);
+    }
+    !matches.is_empty()
+}
+
+fn fuse_conv_bias(graph: &mut Graph) -> Changed {
+    let mut matches = Vec::new();
+    for id in graph.node_ids() {
+        let Op::Conv(conv) = &graph.node(id).op else {
+            continue;
+        };
+        if conv.act != Activation::None {
+            continue;
+        }
+        let Some((add, input_idx)) = sole_consumer(graph, id) else {
+            continue;
+        };
+        let Op::Binary(b) = &graph.node(add).op else {
+            continue;
+        };
+        if b.op != BinaryOp::Add || graph.node(add).inputs.len() != 2 {
+            continue;
+        }
+        let Some(addend) = graph.node(add).inputs[1 - input_idx] else {
+            continue;
+        };
+        let Some(t) = graph
+            .const_value(addend)
+            .and_then(|t| t.as_f32().map(|v| (t.shape.clone(), v)))
+        else {
+            continue;
+        };
+        let y = &graph.node(id).outputs[0].ty;
+        let c_out = y.shape[1];
+        // Per channel: right-aligned against the output, every dim is 1 but the channel's.
+        let (shape, values) = t;
+        let per_channel = values.len() == c_out
+            && shape.len() <= y.rank()
+            && shape.iter().rev().enumerate().all(|(i, &d)| {
+                let axis = y.rank() - 1 - i;
+                d == 1 || (axis == 1 && d == c_out)
+            });
+        if !per_channel || graph.node(add).outputs[0].ty != *y {
+            continue;
+        }
+        let old_bias = match graph.node(id).inputs.get(2).copied().flatten() {
+            None => Some(vec![0.0; c_out]),
+            Some(b) => graph
+                .const_value(b)
+                .and_then(|t| t.as_f32())
+                .map(<[f32]>::to_vec),
+        };
+        let Some(old_bias) = old_bias else { continue };
+        let bias: Vec<f32> = old_bias.iter().zip(values).map(|(a, b)| a + b).collect();
+        matches.push((id, add, bias));
+    }
+    for (conv, add, bias) in &matches {
+        let name = format!("{}.bias_fused", graph.node(*conv).name);
+        let b = graph.add_const(name, Tensor::new(vec![bias.len()], Data::F32(bias.clone())));
+        if graph.node(*conv).inputs.len() < 3 {
+            graph.node_mut(*conv).inputs.push(None);
+        }
+        graph.set_input(*conv, 2, Some(b));
+        graph.replace_all_uses(
+            ValueId {
+                node: *add,
+                slot: 0,
+            },
+            ValueId {
+                node: *conv,
+                slot: 0,
+            },
+        );
+        graph.remove_node(*add);
     }
     !matches.is_empty()
 }
