@@ -2,9 +2,11 @@
 //! allocation-free Rust crates.
 //!
 //! The pipeline is the module list: [`onnx`] (protobuf → IR) → [`passes`] → [`plan`]
-//! (arena offsets) → [`emit`] (tokens → files). [`compile`] runs all of it; [`verify`]
-//! builds and runs a compiled model against ONNX test data.
+//! (arena offsets) → [`emit`] (tokens → files). [`compile`] runs all of it and writes a
+//! crate; [`Builder`] is the build-script route, which writes a module to `include!`;
+//! `verify` (feature `verify`) builds and runs a compiled model against ONNX test data.
 
+mod builder;
 pub mod emit;
 pub mod ir;
 pub mod onnx;
@@ -12,10 +14,12 @@ pub mod ops;
 pub mod passes;
 pub mod plan;
 pub mod report;
+#[cfg(feature = "verify")]
 pub mod verify;
 
 use std::path::{Path, PathBuf};
 
+pub use builder::{BuildError, Builder, Generated};
 pub use emit::{GeneratedFile, RuntimeDep};
 pub use onnx::InputShape;
 
@@ -164,6 +168,15 @@ pub fn write_files(dir: &Path, files: &[GeneratedFile]) -> Result<(), Error> {
         std::fs::rename(&tmp, &path).map_err(io(format!("cannot write {}", path.display())))?;
     }
     Ok(())
+}
+
+/// `DIR` → `DIR/model.onnx`; a file stays as it is.
+pub fn model_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("model.onnx")
+    } else {
+        path.to_path_buf()
+    }
 }
 
 /// The path of a generated file inside its crate.

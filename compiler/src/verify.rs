@@ -52,14 +52,7 @@ impl OutputCheck {
     }
 }
 
-/// `DIR` → `DIR/model.onnx`; a file stays as it is.
-pub fn model_file(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join("model.onnx")
-    } else {
-        path.to_path_buf()
-    }
-}
+pub use crate::model_file;
 
 /// The `test_data_set_*` folders in `dir`, sorted.
 fn data_sets(dir: &Path) -> Result<Vec<PathBuf>, Error> {

@@ -129,6 +129,32 @@ impl Api {
     }
 }
 
+/// The names the generated API gives a graph's inputs and outputs, for code that drives a
+/// generated model without reading it (the conformance harness).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortNames {
+    /// The field (or parameter) name of each graph input, in graph input order.
+    pub inputs: Vec<String>,
+    /// The field (or parameter) name of each graph output, in graph output order.
+    pub outputs: Vec<String>,
+    /// Whether `predict` takes an `&Inputs` struct (else one `&[T; N]` array).
+    pub inputs_struct: bool,
+    /// Whether `predict` takes an `&mut Outputs` struct (else one `&mut [T; N]` array).
+    pub outputs_struct: bool,
+}
+
+/// The API names [`emit`] gives `graph`'s inputs and outputs.
+pub fn port_names(graph: &Graph) -> PortNames {
+    let api = Api::new(graph);
+    let names = |ports: &[Port]| ports.iter().map(|p| p.ident.to_string()).collect();
+    PortNames {
+        inputs: names(&api.inputs),
+        outputs: names(&api.outputs),
+        inputs_struct: api.inputs_struct,
+        outputs_struct: api.outputs_struct,
+    }
+}
+
 /// A `[T; N]` array type for a port.
 fn array_type(ty: &TensorType) -> TokenStream {
     let t = elem_type(ty.dtype);
@@ -153,21 +179,10 @@ pub fn emit(
 ) -> Result<Vec<GeneratedFile>, EmitError> {
     let api = Api::new(graph);
     let lib = format(&lib_shell(opts));
-    let model = format(&model_rs(graph, plan, &api)?);
+    let model = format(&model_rs(graph, plan, &api, &WeightsRef::default())?);
     let runner_main = format(&runner_shell());
     let runner = format(&runner_rs(&api, opts));
-    let mut blob = vec![0u8; plan.weight_bytes];
-    for &v in &plan.weights {
-        let Location::Weight { offset } = plan.locations[&v] else {
-            unreachable!("weights are in the blob")
-        };
-        let bytes = graph
-            .const_value(v)
-            .expect("weights are constants")
-            .data
-            .to_le_bytes();
-        blob[offset..offset + bytes.len()].copy_from_slice(&bytes);
-    }
+    let blob = weight_blob(graph, plan);
     Ok(vec![
         GeneratedFile {
             path: "Cargo.toml".into(),
@@ -204,6 +219,61 @@ const COMMENT_MARK: &str = "zant-comment:";
 fn comment(text: &str) -> TokenStream {
     let doc = format!("{COMMENT_MARK} {text}");
     quote!(#[doc = #doc])
+}
+
+/// Where the generated code finds its weights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeightsRef {
+    /// The path `include_bytes!` reads, relative to the generated file or absolute.
+    pub path: String,
+    /// A linker section for the weight blob (`#[link_section]`), e.g. to pin it in flash.
+    pub section: Option<String>,
+}
+
+impl Default for WeightsRef {
+    fn default() -> Self {
+        Self {
+            path: "weights.bin".into(),
+            section: None,
+        }
+    }
+}
+
+/// The weight blob: every constant at its planned offset, little endian.
+pub fn weight_blob(graph: &Graph, plan: &MemoryPlan) -> Vec<u8> {
+    let mut blob = vec![0u8; plan.weight_bytes];
+    for &v in &plan.weights {
+        let Location::Weight { offset } = plan.locations[&v] else {
+            unreachable!("weights are in the blob")
+        };
+        let bytes = graph
+            .const_value(v)
+            .expect("weights are constants")
+            .data
+            .to_le_bytes();
+        blob[offset..offset + bytes.len()].copy_from_slice(&bytes);
+    }
+    blob
+}
+
+/// The model as one Rust module, `pub mod <module> { … }`, for a build script to write
+/// and the user to `include!`: the build.rs route. Returns the formatted source.
+pub fn emit_module(
+    graph: &Graph,
+    plan: &MemoryPlan,
+    module: &str,
+    weights: &WeightsRef,
+) -> Result<String, EmitError> {
+    let api = Api::new(graph);
+    let body = model_rs(graph, plan, &api, weights)?;
+    let name = ident(module);
+    // The module's own `//!` docs come from `model_rs`; an outer doc as well would mix
+    // attribute styles on one item.
+    Ok(format(&quote! {
+        pub mod #name {
+            #body
+        }
+    }))
 }
 
 /// Formats tokens as a Rust file: the one place generated code is turned into text.
@@ -327,7 +397,12 @@ fn runner_shell() -> TokenStream {
 }
 
 /// `src/model.rs`: constants, weights, the I/O structs, `Model` and `predict`.
-fn model_rs(graph: &Graph, plan: &MemoryPlan, api: &Api) -> Result<TokenStream, EmitError> {
+fn model_rs(
+    graph: &Graph,
+    plan: &MemoryPlan,
+    api: &Api,
+    weights: &WeightsRef,
+) -> Result<TokenStream, EmitError> {
     let arena_bytes = plan.arena_bytes;
     let weight_bytes = plan.weight_bytes;
 
@@ -351,6 +426,25 @@ fn model_rs(graph: &Graph, plan: &MemoryPlan, api: &Api) -> Result<TokenStream, 
     }
 
     let port_structs = port_structs(api);
+    let weights_path = &weights.path;
+    // `#[link_section]` counts as unsafe code to the compiler: the one static that
+    // carries it is allowed explicitly, and the module denies unsafe code otherwise.
+    let (unsafe_policy, weights_static) = match &weights.section {
+        None => (
+            quote!(#![forbid(unsafe_code)]),
+            quote! {
+                static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(*include_bytes!(#weights_path));
+            },
+        ),
+        Some(section) => (
+            quote!(#![deny(unsafe_code)]),
+            quote! {
+                #[allow(unsafe_code)]
+                #[link_section = #section]
+                static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(*include_bytes!(#weights_path));
+            },
+        ),
+    };
     let (params, outputs_param) = signature(api);
 
     let mut body = Vec::new();
@@ -383,6 +477,7 @@ fn model_rs(graph: &Graph, plan: &MemoryPlan, api: &Api) -> Result<TokenStream, 
     Ok(quote! {
         //! The model: constants, weights, the `Model` type and its `predict`.
         #![allow(clippy::excessive_precision, clippy::unreadable_literal, clippy::too_many_arguments)]
+        #unsafe_policy
 
         use zant_runtime as rt;
 
@@ -395,7 +490,7 @@ fn model_rs(graph: &Graph, plan: &MemoryPlan, api: &Api) -> Result<TokenStream, 
         #(#consts)*
 
         /// The weights, one aligned little-endian blob.
-        static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(*include_bytes!("weights.bin"));
+        #weights_static
 
         #port_structs
 

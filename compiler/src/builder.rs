@@ -1,0 +1,235 @@
+//! The build-script API, in the shape of `prost_build::Config`: configure a [`Builder`]
+//! with `&mut Self` setters, [`Builder::generate`] the module in memory (pure), then
+//! [`Builder::write`] it into `OUT_DIR` for the user to `include!`.
+//!
+//! ```no_run
+//! // build.rs
+//! if let Err(e) = zant_compiler::Builder::new()
+//!     .model("models/lenet-mnist.onnx")
+//!     .module_name("lenet")
+//!     .compile()
+//! {
+//!     // Print the error and fail the build; no panic, no backtrace.
+//!     eprintln!("{e}");
+//!     std::process::exit(1);
+//! }
+//!
+//! // src/main.rs
+//! // include!(concat!(env!("OUT_DIR"), "/lenet.rs"));
+//! // let mut model = lenet::Model::new();
+//! ```
+//!
+//! Every failure is a returned [`BuildError`] whose message names the model and, for
+//! compile errors, the node, op and opset.
+
+use std::path::{Path, PathBuf};
+
+use crate::emit::{emit_module, weight_blob, WeightsRef};
+use crate::{onnx, passes, plan, InputShape};
+
+/// A build-script failure: the model path and what went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("zant: model `{model}`: {source}")]
+pub struct BuildError {
+    pub model: String,
+    #[source]
+    pub source: crate::Error,
+}
+
+/// The files a [`Builder`] produces: the module source and its weight blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generated {
+    /// The module name (`lenet` in `lenet::Model`).
+    pub module: String,
+    /// `<module>.rs`: `pub mod <module> { … }`.
+    pub source: String,
+    /// `<module>.weights.bin`, read by the module with `include_bytes!`.
+    pub weights: Vec<u8>,
+    /// The arena size of the compiled model, for build output or size budgets.
+    pub arena_bytes: usize,
+    /// Files the build depends on (the model, its external data).
+    pub inputs: Vec<PathBuf>,
+}
+
+/// Compiles one model into a Rust module at build time.
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    model: Option<PathBuf>,
+    module: Option<String>,
+    input_shapes: Vec<InputShape>,
+    out_dir: Option<PathBuf>,
+    weights_section: Option<String>,
+    rerun_if_changed: Option<bool>,
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The `.onnx` file (or a folder holding `model.onnx`), relative to the crate root.
+    pub fn model(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.model = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// The module name (default: from the model's file or folder name, `snake_case`).
+    pub fn module_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.module = Some(name.into());
+        self
+    }
+
+    /// Pins a symbolic input dim, like `--input-shape NAME=DIMS`.
+    pub fn input_shape(&mut self, name: impl Into<String>, dims: &[usize]) -> &mut Self {
+        self.input_shapes.push(InputShape {
+            name: name.into(),
+            dims: dims.to_vec(),
+        });
+        self
+    }
+
+    /// Where [`Builder::write`] puts the files (default: `$OUT_DIR`).
+    pub fn out_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.out_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Puts the weight blob in a named linker section (e.g. `.rodata.zant` or an external
+    /// flash region of your memory map). The generated module then denies unsafe code
+    /// instead of forbidding it, because the compiler counts `#[link_section]` as unsafe.
+    pub fn weights_section(&mut self, section: impl Into<String>) -> &mut Self {
+        self.weights_section = Some(section.into());
+        self
+    }
+
+    /// Whether [`Builder::write`] prints `cargo:rerun-if-changed` lines (default: when run
+    /// by cargo, that is when `OUT_DIR` is set).
+    pub fn emit_rerun_if_changed(&mut self, on: bool) -> &mut Self {
+        self.rerun_if_changed = Some(on);
+        self
+    }
+
+    fn model_path(&self) -> Result<PathBuf, BuildError> {
+        let model = self.model.clone().ok_or_else(|| BuildError {
+            model: "?".into(),
+            source: crate::Error::Other("no model given: call Builder::model(path)".into()),
+        })?;
+        Ok(crate::model_file(&model))
+    }
+
+    fn module(&self, model: &Path) -> String {
+        self.module
+            .clone()
+            .unwrap_or_else(|| crate::default_crate_name(model).replace('-', "_"))
+    }
+
+    fn out_dir_path(&self, model: &Path) -> Result<PathBuf, BuildError> {
+        self.out_dir
+            .clone()
+            .or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from))
+            .ok_or_else(|| BuildError {
+                model: model.display().to_string(),
+                source: crate::Error::Other(
+                    "OUT_DIR is not set: call Builder::out_dir(dir) outside build scripts".into(),
+                ),
+            })
+    }
+
+    /// Compiles the model into module source and weights, in memory. Pure: nothing is
+    /// written and nothing printed. The weights path baked into the module is
+    /// `<out_dir>/<module>.weights.bin`.
+    pub fn generate(&self) -> Result<Generated, BuildError> {
+        let model = self.model_path()?;
+        let fail = |source: crate::Error| BuildError {
+            model: model.display().to_string(),
+            source,
+        };
+        let module = self.module(&model);
+        if crate::emit::to_snake(&module) != module {
+            return Err(fail(crate::Error::Other(format!(
+                "module name `{module}` is not a snake_case Rust identifier"
+            ))));
+        }
+        let out_dir = self.out_dir_path(&model)?;
+        let mut graph = onnx::load(&model, &self.input_shapes).map_err(|e| fail(e.into()))?;
+        passes::optimize(&mut graph).map_err(|e| fail(e.into()))?;
+        crate::ir::verify::verify(&graph).map_err(|e| fail(crate::Error::Verify(e)))?;
+        let schedule = graph
+            .schedule()
+            .map_err(|_| fail(crate::Error::Verify("cycle after passes".into())))?;
+        let plan = plan::plan(&graph, &schedule);
+        let weights_file = out_dir.join(format!("{module}.weights.bin"));
+        let weights = WeightsRef {
+            path: weights_file.display().to_string(),
+            section: self.weights_section.clone(),
+        };
+        let source = emit_module(&graph, &plan, &module, &weights).map_err(|e| fail(e.into()))?;
+        let mut inputs = vec![model.clone()];
+        if let Some(dir) = model.parent() {
+            inputs.extend(external_data_files(&model, dir));
+        }
+        Ok(Generated {
+            module,
+            source,
+            weights: weight_blob(&graph, &plan),
+            arena_bytes: plan.arena_bytes,
+            inputs,
+        })
+    }
+
+    /// Writes `<module>.rs` and `<module>.weights.bin` into the output folder (files that
+    /// did not change are left alone, so cargo does not rebuild) and prints
+    /// `cargo:rerun-if-changed` for the model. Returns the path of the module source.
+    pub fn write(&self, generated: &Generated) -> Result<PathBuf, BuildError> {
+        let model = self.model_path()?;
+        let fail = |source: crate::Error| BuildError {
+            model: model.display().to_string(),
+            source,
+        };
+        let out_dir = self.out_dir_path(&model)?;
+        let files = [
+            crate::GeneratedFile {
+                path: format!("{}.rs", generated.module).into(),
+                contents: generated.source.clone().into_bytes(),
+            },
+            crate::GeneratedFile {
+                path: format!("{}.weights.bin", generated.module).into(),
+                contents: generated.weights.clone(),
+            },
+        ];
+        crate::write_files(&out_dir, &files).map_err(fail)?;
+        let rerun = self
+            .rerun_if_changed
+            .unwrap_or_else(|| std::env::var_os("OUT_DIR").is_some());
+        if rerun {
+            for input in &generated.inputs {
+                println!("cargo:rerun-if-changed={}", input.display());
+            }
+        }
+        Ok(out_dir.join(format!("{}.rs", generated.module)))
+    }
+
+    /// [`Builder::generate`] then [`Builder::write`].
+    pub fn compile(&self) -> Result<PathBuf, BuildError> {
+        let generated = self.generate()?;
+        self.write(&generated)
+    }
+}
+
+/// The external data files a model names, so a build reruns when they change.
+fn external_data_files(model: &Path, dir: &Path) -> Vec<PathBuf> {
+    let Ok(proto) = onnx::read_model(model) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = proto
+        .graph
+        .iter()
+        .flat_map(|g| &g.initializer)
+        .flat_map(|t| &t.external_data)
+        .filter(|e| e.key == "location")
+        .map(|e| dir.join(&e.value))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}

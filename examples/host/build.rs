@@ -1,0 +1,13 @@
+//! Compiles `models/lenet-mnist.onnx` into `$OUT_DIR/lenet.rs` with zant's Builder.
+
+fn main() {
+    let result = zant_compiler::Builder::new()
+        .model("../../models/lenet-mnist.onnx")
+        .module_name("lenet")
+        .compile();
+    if let Err(e) = result {
+        // One readable line, no panic backtrace: cargo shows it under "build script failed".
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
