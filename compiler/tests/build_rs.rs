@@ -143,3 +143,38 @@ fn a_failing_build_script_prints_one_readable_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
 }
+
+#[test]
+fn a_build_script_user_compiles_no_cli_crates() {
+    // `examples/host` uses zant-compiler as a build-dependency without default features.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "zant-example-host",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(common::repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tree.contains("zant-compiler"),
+        "the example must use the compiler:\n{tree}"
+    );
+    for forbidden in ["clap", "indicatif", "npyz", "tempfile", "anstream"] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(forbidden)),
+            "a build.rs user compiles `{forbidden}`:\n{tree}"
+        );
+    }
+}
