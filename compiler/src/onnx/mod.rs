@@ -21,7 +21,7 @@ use proto::tensor_shape_proto::dimension;
 use proto::type_proto;
 
 /// The newest `ai.onnx` opset zant knows.
-pub const MAX_OPSET: i64 = 23;
+pub const MAX_OPSET: i64 = 28;
 
 /// An op the compiler cannot handle, as listed in [`ImportError::Unsupported`].
 #[derive(Clone, Debug, PartialEq, Eq)]
