@@ -61,13 +61,25 @@ impl Default for Options {
         Self {
             input_shapes: Vec::new(),
             crate_name: None,
-            runtime: RuntimeDep::Path(default_runtime_path()),
+            runtime: default_runtime(),
             standalone: true,
         }
     }
 }
 
-/// The `zant-runtime` this compiler was built with, as an absolute path.
+/// The `zant-runtime` a generated crate depends on by default: the runtime beside this
+/// compiler's source, by absolute path, when that folder exists (a checkout); otherwise
+/// (a compiler installed from crates.io) the crates.io release of the same version.
+pub fn default_runtime() -> RuntimeDep {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("runtime");
+    if dir.join("Cargo.toml").is_file() {
+        RuntimeDep::Path(default_runtime_path())
+    } else {
+        RuntimeDep::Version(format!("={}", env!("CARGO_PKG_VERSION")))
+    }
+}
+
+/// The `zant-runtime` beside this compiler's source, as an absolute path.
 pub fn default_runtime_path() -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
