@@ -4,8 +4,11 @@
 //! The pipeline is the module list: [`onnx`] (protobuf → IR) → [`passes`] → [`plan`]
 //! (arena offsets) → [`emit`] (tokens → files). [`compile`] runs all of it and writes a
 //! crate; [`Builder`] is the build-script route, which writes a module to `include!`;
-//! `verify` (feature `verify`) builds and runs a compiled model against ONNX test data.
+//! `verify` (feature `verify`) builds and runs a compiled model against ONNX test data;
+//! `bench` (feature `cli`) measures generated crates on the host and on a Cortex-M7.
 
+#[cfg(feature = "cli")]
+pub mod bench;
 mod builder;
 pub mod emit;
 pub mod ir;
@@ -71,7 +74,9 @@ impl Default for Options {
 /// compiler's source, by absolute path, when that folder exists (a checkout); otherwise
 /// (a compiler installed from crates.io) the crates.io release of the same version.
 pub fn default_runtime() -> RuntimeDep {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("runtime");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("runtime");
     if dir.join("Cargo.toml").is_file() {
         RuntimeDep::Path(default_runtime_path())
     } else {

@@ -74,6 +74,54 @@ enum Command {
     },
     /// List the supported ONNX ops as Markdown (the source of docs/ops.md).
     Ops,
+    /// Build a harness around each model per opt level and target, and measure size, speed
+    /// and heap; exit 1 when a figure is not sane (heap use, a mismatch, a failed run).
+    Bench {
+        /// Models: PATH, or PATH:NAME=DIMS[:NAME=DIMS...] to pin symbolic input dims.
+        #[arg(required = true, value_name = "MODEL")]
+        models: Vec<zant_compiler::bench::ModelSpec>,
+        /// Opt levels to build the harnesses with (0, 1, 2, 3, s, z).
+        #[arg(long, value_delimiter = ',', default_value = "3,z")]
+        opt_levels: Vec<zant_compiler::bench::OptLevel>,
+        /// Targets: host (x86_64), cortex-m7 (QEMU mps2-an500).
+        #[arg(long, value_delimiter = ',', default_value = "host,cortex-m7")]
+        targets: Vec<zant_compiler::bench::Target>,
+        /// Pin a symbolic input shape for every model (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+        input_shapes: Vec<InputShape>,
+        /// Write the report as JSON (the input of `zantc compare`).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the report as Markdown (default: print it).
+        #[arg(long, value_name = "FILE")]
+        md: Option<PathBuf>,
+        /// Write the size/time chart as SVG (linked from the Markdown).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Time a peer on the same inputs: `ort` (ONNX Runtime, one thread; scripts/setup-ort.sh).
+        #[arg(long)]
+        baseline: Option<zant_compiler::bench::Baseline>,
+        /// Milliseconds of repeated inferences per host timing.
+        #[arg(long, default_value_t = 1000)]
+        time_budget_ms: u64,
+        /// Where the harness crates and their cargo target folders go.
+        #[arg(long, default_value = "target/zant-bench")]
+        work_dir: PathBuf,
+        /// No progress bar or log.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Compare two `zantc bench --json` reports; exit 1 when a figure regressed beyond the threshold.
+    Compare {
+        old: PathBuf,
+        new: PathBuf,
+        /// Percent change that counts as a regression or an improvement.
+        #[arg(long, default_value_t = 5.0)]
+        threshold: f64,
+        /// How many top regressions and improvements to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
 }
 
 fn options(model: &ModelArgs) -> Options {
@@ -161,7 +209,109 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             print!("{}", zant_compiler::ops::markdown_table());
             Ok(true)
         }
+        Command::Bench {
+            models,
+            opt_levels,
+            targets,
+            input_shapes,
+            json,
+            md,
+            svg,
+            baseline,
+            time_budget_ms,
+            work_dir,
+            quiet,
+        } => {
+            let opts = zant_compiler::bench::BenchOptions {
+                opt_levels,
+                targets,
+                input_shapes,
+                work_dir,
+                time_budget: std::time::Duration::from_millis(time_budget_ms),
+                baseline,
+                progress: !quiet,
+                ..Default::default()
+            };
+            let command = std::iter::once("zantc".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let report = zant_compiler::bench::run(&models, &opts, command)?;
+            bench_outputs(&report, json, md, svg)?;
+            let problems = report.problems();
+            for p in &problems {
+                eprintln!("bench: {p}");
+            }
+            if problems.is_empty() {
+                eprintln!("bench: {} runs, all figures sane", report.runs.len());
+            }
+            Ok(problems.is_empty())
+        }
+        Command::Compare {
+            old,
+            new,
+            threshold,
+            top,
+        } => {
+            let (old, new) = (read_report(&old)?, read_report(&new)?);
+            let comparison = zant_compiler::bench::compare(&old, &new, threshold);
+            print!("{}", comparison.render(top));
+            Ok(comparison.verdict() != zant_compiler::bench::Verdict::Regressed)
+        }
     }
+}
+
+/// Writes a bench report's JSON, Markdown (printed without `--md`) and SVG.
+fn bench_outputs(
+    report: &zant_compiler::bench::Report,
+    json: Option<PathBuf>,
+    md: Option<PathBuf>,
+    svg: Option<PathBuf>,
+) -> Result<(), zant_compiler::Error> {
+    let write = |path: &PathBuf, contents: String| {
+        std::fs::write(path, contents).map_err(|source| zant_compiler::Error::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        })
+    };
+    if let Some(path) = &json {
+        let text = serde_json::to_string_pretty(report)
+            .map_err(|e| zant_compiler::Error::Other(e.to_string()))?;
+        write(path, text + "\n")?;
+    }
+    if let Some(path) = &svg {
+        write(path, zant_compiler::bench::svg(report)?)?;
+    }
+    // The chart's path as the Markdown file sees it.
+    let chart =
+        svg.as_ref().map(
+            |svg| match (md.as_ref().and_then(|m| m.parent()), svg.parent()) {
+                (Some(a), Some(b)) if a == b => svg
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                _ => svg.display().to_string(),
+            },
+        );
+    let text = zant_compiler::bench::markdown(report, chart.as_deref());
+    match &md {
+        Some(path) => write(path, text),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn read_report(path: &PathBuf) -> Result<zant_compiler::bench::Report, zant_compiler::Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| zant_compiler::Error::Io {
+        context: format!("cannot read {}", path.display()),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        zant_compiler::Error::Other(format!("{}: not a bench report: {e}", path.display()))
+    })
 }
 
 fn main() -> ExitCode {

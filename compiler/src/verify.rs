@@ -81,7 +81,7 @@ fn data_sets(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// Pins every input the user did not pin to the shape of its test data, so that symbolic
 /// dims (`batch_size`) take the shape the reference outputs were made with. A pin that
 /// contradicts a fixed dim of the model still fails in import.
-fn pin_from_data(model: &Path, opts: &Options, set: &Path) -> Result<Options, Error> {
+pub fn pin_from_data(model: &Path, opts: &Options, set: &Path) -> Result<Options, Error> {
     let proto = crate::onnx::read_model(model)?;
     let graph = proto.graph.as_ref().expect("decode_model checks the graph");
     let initializers: std::collections::HashSet<&str> =

@@ -1,0 +1,391 @@
+//! `zantc compare OLD.json NEW.json`: a run-to-run regression report, like a profiler's
+//! comparison. Every figure of every (model, target, opt level) present in both reports is
+//! compared; all figures are better lower, and a change beyond the threshold (in percent)
+//! is an improvement or a regression. A run that stopped working is a regression too.
+
+use std::fmt::Write;
+
+use super::report::{fmt_value, Unit};
+use super::{OptLevel, Outcome, Report, Run, Target};
+
+/// How one figure moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Improved,
+    Regressed,
+    Unchanged,
+}
+
+/// The overall verdict: regressed if anything regressed, else improved if anything
+/// improved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Improved,
+    Regressed,
+    Unchanged,
+}
+
+/// One figure of one run, before and after.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub model: String,
+    pub target: Target,
+    pub opt_level: OptLevel,
+    pub figure: String,
+    pub unit: Unit,
+    /// `None` for a run that did not produce the figure (it failed or did not fit).
+    pub previous: Option<f64>,
+    pub current: Option<f64>,
+    pub status: Status,
+}
+
+impl Change {
+    /// The relative change in percent; infinite from zero, `None` without both values.
+    pub fn percent(&self) -> Option<f64> {
+        let (a, b) = (self.previous?, self.current?);
+        Some(if a == b {
+            0.0
+        } else if a == 0.0 {
+            f64::INFINITY * (b - a).signum()
+        } else {
+            (b - a) / a.abs() * 100.0
+        })
+    }
+}
+
+/// The comparison of two reports.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    pub threshold: f64,
+    pub changes: Vec<Change>,
+    /// Runs only in the old report, and only in the new one.
+    pub removed: Vec<String>,
+    pub added: Vec<String>,
+}
+
+/// Compares every figure of `new` with `old`; `threshold` is in percent.
+pub fn compare(old: &Report, new: &Report, threshold: f64) -> Comparison {
+    let key = |r: &Run| format!("{} {} opt-level={}", r.model, r.target, r.opt_level);
+    let mut changes = Vec::new();
+    let mut removed = Vec::new();
+    for before in &old.runs {
+        let Some(after) = new.runs.iter().find(|r| {
+            r.model == before.model && r.target == before.target && r.opt_level == before.opt_level
+        }) else {
+            removed.push(key(before));
+            continue;
+        };
+        let (fa, fb) = (before.figures(), after.figures());
+        let change = |figure: String, unit, previous, current, status| Change {
+            model: before.model.clone(),
+            target: before.target,
+            opt_level: before.opt_level.clone(),
+            figure,
+            unit,
+            previous,
+            current,
+            status,
+        };
+        // A run that stopped (or started) producing figures.
+        if fa.is_empty() != fb.is_empty() {
+            let status = if fb.is_empty() {
+                Status::Regressed
+            } else {
+                Status::Improved
+            };
+            let what = format!("runs ({})", outcome_name(&after.outcome));
+            changes.push(change(what, Unit::Flag, None, None, status));
+            continue;
+        }
+        for a in &fa {
+            let Some(b) = fb.iter().find(|b| b.name == a.name) else {
+                continue;
+            };
+            let mut c = change(
+                a.name.to_string(),
+                a.unit,
+                Some(a.value),
+                Some(b.value),
+                Status::Unchanged,
+            );
+            let pct = c.percent().unwrap_or(0.0);
+            c.status = if pct > threshold {
+                Status::Regressed
+            } else if pct < -threshold {
+                Status::Improved
+            } else {
+                Status::Unchanged
+            };
+            changes.push(c);
+        }
+    }
+    let added = new
+        .runs
+        .iter()
+        .filter(|r| {
+            !old.runs
+                .iter()
+                .any(|o| o.model == r.model && o.target == r.target && o.opt_level == r.opt_level)
+        })
+        .map(key)
+        .collect();
+    Comparison {
+        threshold,
+        changes,
+        removed,
+        added,
+    }
+}
+
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Host(_) | Outcome::CortexM7(_) => "ok",
+        Outcome::DoesNotFit { .. } => "does not fit",
+        Outcome::Failed { .. } => "failed",
+    }
+}
+
+impl Comparison {
+    pub fn verdict(&self) -> Verdict {
+        let any = |s| self.changes.iter().any(|c| c.status == s);
+        if any(Status::Regressed) {
+            Verdict::Regressed
+        } else if any(Status::Improved) {
+            Verdict::Improved
+        } else {
+            Verdict::Unchanged
+        }
+    }
+
+    fn count(&self, status: Status) -> usize {
+        self.changes.iter().filter(|c| c.status == status).count()
+    }
+
+    /// The report as Markdown: the verdict, the top regressions and improvements, and a
+    /// table per run.
+    pub fn render(&self, top: usize) -> String {
+        let mut s = String::new();
+        let verdict = match self.verdict() {
+            Verdict::Improved => "IMPROVED",
+            Verdict::Regressed => "REGRESSED",
+            Verdict::Unchanged => "UNCHANGED",
+        };
+        let _ = writeln!(
+            s,
+            "# Verdict: {verdict}\n\n{} regressed, {} improved, {} unchanged (threshold ±{}%).\n",
+            self.count(Status::Regressed),
+            self.count(Status::Improved),
+            self.count(Status::Unchanged),
+            self.threshold
+        );
+        for (title, status) in [
+            ("Top regressions", Status::Regressed),
+            ("Top improvements", Status::Improved),
+        ] {
+            let mut picked: Vec<&Change> =
+                self.changes.iter().filter(|c| c.status == status).collect();
+            if picked.is_empty() {
+                continue;
+            }
+            // Largest relative change first (a run that stopped working comes first).
+            picked.sort_by(|a, b| {
+                let key = |c: &Change| c.percent().map_or(f64::INFINITY, f64::abs);
+                key(b).total_cmp(&key(a))
+            });
+            let _ = writeln!(s, "## {title}\n");
+            let _ = writeln!(
+                s,
+                "| model | target | opt | figure | previous | current | Δ% |\n|---|---|---|---|---:|---:|---:|"
+            );
+            for c in picked.iter().take(top) {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    c.model,
+                    c.target,
+                    c.opt_level,
+                    c.figure,
+                    value(c, c.previous),
+                    value(c, c.current),
+                    percent(c)
+                );
+            }
+            s.push('\n');
+        }
+        let mut runs: Vec<(String, Target, OptLevel)> = Vec::new();
+        for c in &self.changes {
+            let k = (c.model.clone(), c.target, c.opt_level.clone());
+            if !runs.contains(&k) {
+                runs.push(k);
+            }
+        }
+        let _ = writeln!(s, "## Per model\n");
+        for (model, target, opt) in runs {
+            let _ = writeln!(s, "### {model}, {target}, opt-level {opt}\n");
+            let _ = writeln!(
+                s,
+                "| figure | previous | current | Δ | Δ% | |\n|---|---:|---:|---:|---:|---|"
+            );
+            for c in self
+                .changes
+                .iter()
+                .filter(|c| c.model == model && c.target == target && c.opt_level == opt)
+            {
+                let delta = match (c.previous, c.current) {
+                    (Some(a), Some(b)) if a != b => {
+                        let sign = if b > a { "+" } else { "-" };
+                        format!("{sign}{}", fmt_value(c.unit, (b - a).abs()))
+                    }
+                    (Some(_), Some(_)) => "0".into(),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    c.figure,
+                    value(c, c.previous),
+                    value(c, c.current),
+                    delta,
+                    percent(c),
+                    mark(c.status)
+                );
+            }
+            s.push('\n');
+        }
+        for (title, list) in [
+            ("Only in the old report", &self.removed),
+            ("Only in the new report", &self.added),
+        ] {
+            if !list.is_empty() {
+                let _ = writeln!(s, "## {title}\n");
+                for k in list {
+                    let _ = writeln!(s, "- {k}");
+                }
+                s.push('\n');
+            }
+        }
+        s
+    }
+}
+
+fn value(c: &Change, v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| fmt_value(c.unit, v))
+}
+
+fn percent(c: &Change) -> String {
+    match c.percent() {
+        Some(p) if p.is_infinite() => "new".into(),
+        Some(p) => format!("{p:+.1}%"),
+        None => String::new(),
+    }
+}
+
+fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Improved => "✅ improved",
+        Status::Regressed => "❌ regressed",
+        Status::Unchanged => "·",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{HostFigures, Machine};
+
+    fn report(time_us: f64, heap_allocs: u64) -> Report {
+        let figures = HostFigures {
+            exe_bytes: 400_000,
+            text_bytes: 300_000,
+            rodata_bytes: 50_000,
+            data_bytes: 1_000,
+            bss_bytes: 40_000,
+            arena_bytes: 31_360,
+            weight_bytes: 23_984,
+            instructions: Some(1_000_000),
+            time_us,
+            time_runs: 100,
+            heap_allocs,
+            heap_bytes: 0,
+            heap_peak_bytes: 0,
+            heap_leaked_bytes: 0,
+            peak_rss_bytes: 2_000_000,
+            matches_reference: Some(true),
+            ort_time_us: None,
+        };
+        Report {
+            zantc_version: "0.1.0".into(),
+            date: String::new(),
+            command: String::new(),
+            machine: Machine::default(),
+            models: Vec::new(),
+            runs: vec![Run {
+                model: "mnist-8".into(),
+                opt_level: "3".parse().unwrap(),
+                target: Target::Host,
+                outcome: Outcome::Host(figures),
+            }],
+        }
+    }
+
+    fn check(old: &Report, new: &Report, verdict: Verdict, expect: &[(&str, Status)]) {
+        let c = compare(old, new, 5.0);
+        assert_eq!(c.verdict(), verdict);
+        for (figure, status) in expect {
+            let change = c.changes.iter().find(|c| c.figure == *figure).unwrap();
+            assert_eq!(change.status, *status, "{figure}");
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let base = report(100.0, 0);
+        check(
+            &base,
+            &report(103.0, 0),
+            Verdict::Unchanged,
+            &[("time", Status::Unchanged)],
+        );
+        check(
+            &base,
+            &report(80.0, 0),
+            Verdict::Improved,
+            &[("time", Status::Improved)],
+        );
+        check(
+            &base,
+            &report(120.0, 0),
+            Verdict::Regressed,
+            &[("time", Status::Regressed)],
+        );
+        check(
+            &base,
+            &report(100.0, 3),
+            Verdict::Regressed,
+            &[
+                ("heap allocs", Status::Regressed),
+                ("time", Status::Unchanged),
+            ],
+        );
+        let mut failed = report(100.0, 0);
+        failed.runs[0].outcome = Outcome::Failed {
+            error: "boom".into(),
+        };
+        check(
+            &base,
+            &failed,
+            Verdict::Regressed,
+            &[("runs (failed)", Status::Regressed)],
+        );
+    }
+
+    #[test]
+    fn render_names_the_regression() {
+        let text = compare(&report(100.0, 0), &report(120.0, 0), 5.0).render(10);
+        assert!(text.starts_with("# Verdict: REGRESSED"), "{text}");
+        assert!(
+            text.contains("| mnist-8 | host | 3 | time | 100 µs | 120 µs | +20.0% |"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! The host (x86_64) side of `zantc bench`: builds the harness per opt level, reads its
+//! section sizes, counts instructions with callgrind, and runs it for time, heap and RSS.
+//! Also the ONNX Runtime baseline (`scripts/ort_bench.py`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::harness::{self, file};
+use super::{io_error, BenchOptions, HostFigures, OptLevel, Prepared};
+use crate::ir::Tensor;
+use crate::Error;
+
+/// One host run's figures, and the outputs the harness computed.
+pub(super) struct HostRun {
+    pub figures: HostFigures,
+    pub outputs: Vec<Tensor>,
+}
+
+/// Builds and measures `prepared`'s host harness at `opt`.
+pub(super) fn run(
+    work_dir: &Path,
+    prepared: &Prepared,
+    opt: &OptLevel,
+    opts: &BenchOptions,
+) -> Result<HostRun, Error> {
+    let exe = build(work_dir, prepared, opt, opts)?;
+    let sizes = section_sizes(&exe)?;
+    let exe_bytes = std::fs::metadata(&exe)
+        .map_err(io_error(format!("cannot read {}", exe.display())))?
+        .len();
+    let instructions = callgrind_instructions(&exe)?;
+    let budget_ms = opts.time_budget.as_millis().to_string();
+    let text = run_harness(&exe, &["measure", &budget_ms])?;
+    let outputs = harness::parse_outputs(&text, &prepared.output_types)?;
+    let matches_reference = prepared
+        .reference
+        .as_ref()
+        .map(|want| super::outputs_match(&outputs, want));
+    let time_ns: f64 = harness::value(&text, "time_ns")?;
+    let figures = HostFigures {
+        exe_bytes,
+        text_bytes: sizes.text,
+        rodata_bytes: sizes.rodata,
+        data_bytes: sizes.data,
+        bss_bytes: sizes.bss,
+        arena_bytes: prepared.info.arena_bytes,
+        weight_bytes: prepared.info.weight_bytes,
+        instructions,
+        time_us: time_ns / 1000.0,
+        time_runs: harness::value(&text, "time_runs")?,
+        heap_allocs: harness::value(&text, "heap_allocs")?,
+        heap_bytes: harness::value(&text, "heap_bytes")?,
+        heap_peak_bytes: harness::value(&text, "heap_peak_bytes")?,
+        heap_leaked_bytes: harness::value(&text, "heap_leaked_bytes")?,
+        peak_rss_bytes: harness::value::<u64>(&text, "peak_rss_kib")? * 1024,
+        matches_reference,
+        ort_time_us: None,
+    };
+    Ok(HostRun { figures, outputs })
+}
+
+/// Writes the harness crate (once per model: the opt levels are profiles of it) and builds
+/// it with the profile of `opt`. Returns the stripped executable.
+fn build(
+    work_dir: &Path,
+    prepared: &Prepared,
+    opt: &OptLevel,
+    opts: &BenchOptions,
+) -> Result<PathBuf, Error> {
+    let package = harness::package_name(prepared);
+    let dir = work_dir.join("host").join(&prepared.name);
+    let cargo_toml = format!(
+        "# Written by `zantc bench`: the host harness for `{model}`.\n\
+         [package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\nzant-runtime = {{ path = {runtime:?} }}\n\n{profiles}\n[workspace]\n",
+        model = prepared.model_file.display(),
+        runtime = crate::default_runtime_path(),
+        profiles = harness::profiles(&opts.opt_levels, true),
+    );
+    let mut files = harness::model_files(prepared, None)?;
+    files.push(file("Cargo.toml", cargo_toml));
+    files.push(file("src/main.rs", harness::HOST_MAIN));
+    harness::write(&dir, &files)?;
+
+    let target_dir = work_dir.join("target-host");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--profile", &opt.profile()])
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()
+        .map_err(io_error("cannot run cargo".into()))?;
+    if !out.status.success() {
+        return Err(Error::Other(format!(
+            "building the host harness failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(target_dir.join(opt.profile()).join(package))
+}
+
+/// Sizes of the sections the tables show.
+#[derive(Debug, Default)]
+pub(super) struct Sizes {
+    pub text: u64,
+    pub rodata: u64,
+    pub data: u64,
+    pub bss: u64,
+}
+
+fn section_sizes(exe: &Path) -> Result<Sizes, Error> {
+    use object::{Object, ObjectSection};
+    let bytes = std::fs::read(exe).map_err(io_error(format!("cannot read {}", exe.display())))?;
+    let elf = object::File::parse(&*bytes)
+        .map_err(|e| Error::Other(format!("{} is not an ELF file: {e}", exe.display())))?;
+    let mut sizes = Sizes::default();
+    for section in elf.sections() {
+        let slot = match section.name().unwrap_or_default() {
+            ".text" => &mut sizes.text,
+            ".rodata" => &mut sizes.rodata,
+            ".data" => &mut sizes.data,
+            ".bss" => &mut sizes.bss,
+            _ => continue,
+        };
+        *slot += section.size();
+    }
+    Ok(sizes)
+}
+
+/// Instructions of one inference: callgrind's total for `count 1` less that for `count 0`
+/// (start-up and input decoding cancel out). `None` when valgrind is not installed.
+fn callgrind_instructions(exe: &Path) -> Result<Option<u64>, Error> {
+    let mut totals = [0u64; 2];
+    for (n, total) in totals.iter_mut().enumerate() {
+        let out = match Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(exe)
+            .args(["count", &n.to_string()])
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("cannot run valgrind".into())(e)),
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(Error::Other(format!("callgrind failed:\n{stderr}")));
+        }
+        *total = stderr
+            .lines()
+            .find_map(|l| l.split_once("Collected :").map(|(_, n)| n.trim()))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Error::Other(format!("callgrind printed no total:\n{stderr}")))?;
+    }
+    Ok(Some(totals[1].saturating_sub(totals[0])))
+}
+
+fn run_harness(exe: &Path, args: &[&str]) -> Result<String, Error> {
+    let out = Command::new(exe)
+        .args(args)
+        .output()
+        .map_err(io_error(format!("cannot run {}", exe.display())))?;
+    if !out.status.success() {
+        return Err(Error::Other(format!(
+            "the harness failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// ONNX Runtime (one thread) on the same inputs: its median time per inference in µs, and
+/// its version.
+pub(super) fn ort(
+    work_dir: &Path,
+    prepared: &Prepared,
+    opts: &BenchOptions,
+) -> Result<(f64, String), Error> {
+    if !opts.ort_python.exists() {
+        return Err(Error::Other(format!(
+            "{} does not exist: run scripts/setup-ort.sh",
+            opts.ort_python.display()
+        )));
+    }
+    let dir = work_dir.join("ort").join(&prepared.name);
+    std::fs::create_dir_all(&dir).map_err(io_error(format!("cannot create {}", dir.display())))?;
+    let mut inputs = Vec::new();
+    for (i, t) in prepared.inputs.iter().enumerate() {
+        let path = dir.join(format!("input_{i}.npy"));
+        crate::verify::write_npy(&path, t)?;
+        inputs.push(path);
+    }
+    let out = Command::new(&opts.ort_python)
+        .arg(super::repo_root().join("scripts/ort_bench.py"))
+        .arg(&prepared.model_file)
+        .args(&inputs)
+        .arg("--budget-ms")
+        .arg(opts.time_budget.as_millis().to_string())
+        .output()
+        .map_err(io_error(format!(
+            "cannot run {}",
+            opts.ort_python.display()
+        )))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(Error::Other(format!(
+            "ort_bench.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok((
+        harness::value(&text, "time_us")?,
+        harness::value(&text, "onnxruntime")?,
+    ))
+}

@@ -1,0 +1,736 @@
+//! `zantc bench` and `zantc compare`: the size, speed and heap of generated crates, per opt
+//! level, on the host (x86_64) and on a Cortex-M7 in QEMU, and run-to-run comparisons.
+//!
+//! For every model the bench compiles the model once, writes a small harness crate per
+//! target around the generated module ([`harness`]), builds it once per opt level (release,
+//! `lto`, `codegen-units = 1`, `panic = "abort"`) and measures it ([`host`], [`cortex_m7`]).
+//! The results form a [`Report`], which [`report`] renders as Markdown, JSON and an SVG chart
+//! and [`compare()`] sets against an earlier one. CLI tooling only: the module is compiled
+//! with the `cli` feature.
+
+mod chart;
+mod compare;
+mod cortex_m7;
+mod harness;
+mod host;
+mod machine;
+mod report;
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ir::{DType, Data, Tensor, TensorType};
+use crate::{Compiled, Error, InputShape, Options};
+
+pub use compare::{compare, Change, Comparison, Status, Verdict};
+pub use report::{markdown, svg};
+
+/// An optimisation level of the harness build (`opt-level` in a cargo profile).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OptLevel(String);
+
+impl OptLevel {
+    /// The cargo profile the harnesses define for this level (`opt-3`, `opt-z`).
+    fn profile(&self) -> String {
+        format!("opt-{}", self.0)
+    }
+
+    /// The value of `opt-level` in `Cargo.toml`: a number or a quoted letter.
+    fn toml_value(&self) -> String {
+        match self.0.as_str() {
+            "s" | "z" => format!("{:?}", self.0),
+            n => n.to_string(),
+        }
+    }
+}
+
+impl FromStr for OptLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "0" | "1" | "2" | "3" | "s" | "z" => Ok(Self(s.to_string())),
+            _ => Err(format!("`{s}` is not an opt level (0, 1, 2, 3, s or z)")),
+        }
+    }
+}
+
+impl fmt::Display for OptLevel {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a harness runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Target {
+    /// The machine zantc runs on (x86_64 Linux).
+    #[serde(rename = "host")]
+    Host,
+    /// `thumbv7em-none-eabihf` in QEMU's `mps2-an500`.
+    #[serde(rename = "cortex-m7")]
+    CortexM7,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::CortexM7 => "cortex-m7",
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "host" => Ok(Self::Host),
+            "cortex-m7" => Ok(Self::CortexM7),
+            _ => Err(format!("`{s}` is not a target (host or cortex-m7)")),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A model to bench: `PATH` or `PATH:NAME=DIMS[:NAME=DIMS…]`, with pins for its symbolic
+/// input dims (`../shared/models/wakeword:mfcc=1,1,40,32`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub path: PathBuf,
+    pub pins: Vec<InputShape>,
+}
+
+impl FromStr for ModelSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut parts = s.split(':');
+        let path = parts.next().unwrap_or_default();
+        let pins = parts.map(InputShape::from_str).collect::<Result<_, _>>();
+        match pins {
+            Ok(pins) => Ok(Self {
+                path: path.into(),
+                pins,
+            }),
+            // A path that holds a colon of its own.
+            Err(_) if !s.contains('=') => Ok(Self {
+                path: s.into(),
+                pins: Vec::new(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A peer to time against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    /// ONNX Runtime, one thread, through the venv of `scripts/setup-ort.sh`.
+    Ort,
+}
+
+impl FromStr for Baseline {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ort" => Ok(Self::Ort),
+            _ => Err(format!("`{s}` is not a baseline (ort)")),
+        }
+    }
+}
+
+/// How to bench.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub opt_levels: Vec<OptLevel>,
+    pub targets: Vec<Target>,
+    /// Pins applied to every model (model specs add their own).
+    pub input_shapes: Vec<InputShape>,
+    /// Where the harness crates and their shared cargo target folders go.
+    pub work_dir: PathBuf,
+    /// Wall time spent timing one harness on the host (at least 5 inferences are timed).
+    pub time_budget: Duration,
+    pub baseline: Option<Baseline>,
+    /// The Python that runs the ONNX Runtime baseline.
+    pub ort_python: PathBuf,
+    /// QEMU runs longer than this are killed.
+    pub qemu_timeout: Duration,
+    /// Draw a progress bar (on a terminal) or log steps (elsewhere).
+    pub progress: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            opt_levels: vec![OptLevel("3".into()), OptLevel("z".into())],
+            targets: vec![Target::Host, Target::CortexM7],
+            input_shapes: Vec::new(),
+            work_dir: PathBuf::from("target").join("zant-bench"),
+            time_budget: Duration::from_secs(1),
+            baseline: None,
+            ort_python: repo_root().join("target/venv-ort/bin/python"),
+            qemu_timeout: Duration::from_secs(900),
+            progress: true,
+        }
+    }
+}
+
+/// Everything one `zantc bench` measured, and where. This is the JSON format.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub zantc_version: String,
+    /// `YYYY-MM-DD HH:MM UTC`.
+    pub date: String,
+    /// The command line, for the record.
+    pub command: String,
+    pub machine: Machine,
+    pub models: Vec<ModelInfo>,
+    pub runs: Vec<Run>,
+}
+
+/// The machine a report was measured on.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub os: String,
+    pub kernel: String,
+    /// `rustc -V` of the host builds.
+    pub rustc_host: String,
+    /// `rustc -V` of the Cortex-M7 builds (Debian's, with `-Zbuild-std`).
+    pub rustc_cortex_m7: Option<String>,
+    pub valgrind: Option<String>,
+    pub qemu: Option<String>,
+    pub onnxruntime: Option<String>,
+}
+
+/// One model as benched.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: String,
+    /// The input shapes after pinning, `name: f32[1,1,28,28]`.
+    pub inputs: Vec<String>,
+    /// `test_data_set_0` or `deterministic`.
+    pub input_source: String,
+    pub arena_bytes: u64,
+    pub weight_bytes: u64,
+    /// Why the model could not be benched at all (it did not compile).
+    pub error: Option<String>,
+}
+
+/// One model, opt level and target.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Run {
+    pub model: String,
+    pub opt_level: OptLevel,
+    pub target: Target,
+    pub outcome: Outcome,
+}
+
+/// What one run gave.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Host(HostFigures),
+    CortexM7(CortexM7Figures),
+    /// The model does not fit the board's memories; the reason has the numbers.
+    DoesNotFit {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// The host figures of one harness build.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HostFigures {
+    /// The stripped executable.
+    pub exe_bytes: u64,
+    pub text_bytes: u64,
+    pub rodata_bytes: u64,
+    pub data_bytes: u64,
+    pub bss_bytes: u64,
+    pub arena_bytes: u64,
+    pub weight_bytes: u64,
+    /// Instructions per inference (callgrind; `None` without valgrind).
+    pub instructions: Option<u64>,
+    /// Median wall time per inference.
+    pub time_us: f64,
+    /// How many inferences the median is over.
+    pub time_runs: u64,
+    /// Heap use of the inferences, through a counting global allocator.
+    pub heap_allocs: u64,
+    pub heap_bytes: u64,
+    pub heap_peak_bytes: u64,
+    pub heap_leaked_bytes: u64,
+    /// The process's peak resident set (`VmHWM`).
+    pub peak_rss_bytes: u64,
+    /// The outputs against `test_data_set_0` (atol 1e-4, rtol 1e-3), when the model has it.
+    pub matches_reference: Option<bool>,
+    /// ONNX Runtime's median time per inference on the same inputs (`--baseline ort`).
+    pub ort_time_us: Option<f64>,
+}
+
+/// The Cortex-M7 figures of one harness build.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CortexM7Figures {
+    /// Bytes of the image in flash: `.vector_table`, `.text`, `.rodata` and `.data`'s load image.
+    pub flash_bytes: u64,
+    /// Static RAM: `.data`, `.bss` and `.uninit` (the model, hence its arena, is a static).
+    pub ram_bytes: u64,
+    /// Bytes in the board's PSRAM, when the weights or the arena did not fit flash or RAM.
+    pub psram_bytes: u64,
+    /// The stack's high-water mark during the inference (painted, then read back).
+    pub stack_bytes: u64,
+    /// Instructions per inference (SysTick under `qemu -icount shift=0`: 40 per tick).
+    pub instructions: u64,
+    /// The outputs against the host harness's at the same opt level (or the reference data).
+    pub matches_host: Option<bool>,
+    pub weights_in: Region,
+    pub arena_in: Region,
+}
+
+/// A memory of the mps2-an500 board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Region {
+    Flash,
+    Ram,
+    Psram,
+}
+
+impl Report {
+    /// Figures that are not sane: a failed run, any heap use, a zero size or count, an
+    /// output that does not match. An empty list means the run is fit to publish.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .models
+            .iter()
+            .filter_map(|m| m.error.as_ref().map(|e| format!("{}: {e}", m.name)))
+            .collect();
+        for run in &self.runs {
+            let at = format!("{} opt-level={} {}", run.model, run.opt_level, run.target);
+            let mut check = |ok: bool, what: &str| {
+                if !ok {
+                    problems.push(format!("{at}: {what}"));
+                }
+            };
+            match &run.outcome {
+                Outcome::Host(h) => {
+                    check(h.heap_allocs == 0, "the inference allocated");
+                    check(h.heap_bytes == 0, "the inference allocated bytes");
+                    check(h.heap_leaked_bytes == 0, "the inference leaked");
+                    check(h.exe_bytes > 0 && h.text_bytes > 0, "zero size");
+                    check(
+                        h.instructions.is_some_and(|n| n > 0),
+                        "no instruction count (is valgrind installed?)",
+                    );
+                    check(h.time_us > 0.0, "no time");
+                    check(h.peak_rss_bytes > 0, "no peak RSS");
+                    check(
+                        h.matches_reference != Some(false),
+                        "outputs differ from test_data_set_0",
+                    );
+                }
+                Outcome::CortexM7(m) => {
+                    check(m.flash_bytes > 0 && m.ram_bytes > 0, "zero size");
+                    check(m.stack_bytes > 0, "no stack high-water mark");
+                    check(m.instructions > 0, "no instruction count");
+                    check(m.matches_host == Some(true), "outputs do not match");
+                }
+                Outcome::DoesNotFit { .. } => {}
+                Outcome::Failed { error } => check(false, error),
+            }
+        }
+        problems
+    }
+}
+
+/// The repository this zantc was built from (for `scripts/` and the ORT venv).
+pub fn repo_root() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    dir.canonicalize().unwrap_or(dir)
+}
+
+/// A compiled model with the inputs it is benched on.
+struct Prepared {
+    info: ModelInfo,
+    /// The crate-style name (`mnist-8`), also the harness's.
+    name: String,
+    model_file: PathBuf,
+    compiled: Compiled,
+    inputs: Vec<Tensor>,
+    output_types: Vec<TensorType>,
+    /// `test_data_set_0/output_N.pb`, when present and of the right types.
+    reference: Option<Vec<Tensor>>,
+}
+
+/// Compiles every model and measures it at every opt level on every target.
+pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<Report, Error> {
+    let work_dir = absolute(&opts.work_dir)?;
+    let steps = specs.len() * (1 + opts.opt_levels.len() * opts.targets.len())
+        + if opts.baseline.is_some() {
+            specs.len()
+        } else {
+            0
+        };
+    let progress = Progress::new(steps as u64, opts.progress);
+    let mut machine = machine::detect(opts);
+    let mut models = Vec::new();
+    let mut runs = Vec::new();
+    for spec in specs {
+        let label = spec.path.display().to_string();
+        progress.step(&format!("{label}: compiling"));
+        let prepared = match prepare(spec, opts) {
+            Ok(p) => p,
+            Err(e) => {
+                progress.log(&format!("{label}: does not compile: {e}"));
+                models.push(ModelInfo {
+                    name: crate::default_crate_name(&crate::model_file(&spec.path)),
+                    path: label,
+                    inputs: Vec::new(),
+                    input_source: String::new(),
+                    arena_bytes: 0,
+                    weight_bytes: 0,
+                    error: Some(e.to_string()),
+                });
+                progress.skip((opts.opt_levels.len() * opts.targets.len()) as u64);
+                continue;
+            }
+        };
+        let name = prepared.name.clone();
+        let mut host_times = Vec::new();
+        for opt in &opts.opt_levels {
+            let mut host_outputs = None;
+            for &target in &opts.targets {
+                progress.step(&format!("{name}: opt-level={opt} {target}"));
+                let outcome = match target {
+                    Target::Host => match host::run(&work_dir, &prepared, opt, opts) {
+                        Ok(run) => {
+                            host_times.push(run.figures.time_us);
+                            host_outputs = Some(run.outputs);
+                            Outcome::Host(run.figures)
+                        }
+                        Err(e) => Outcome::Failed {
+                            error: e.to_string(),
+                        },
+                    },
+                    Target::CortexM7 => {
+                        let expected = host_outputs.as_deref().or(prepared.reference.as_deref());
+                        cortex_m7::run(&work_dir, &prepared, opt, opts, expected).unwrap_or_else(
+                            |e| Outcome::Failed {
+                                error: e.to_string(),
+                            },
+                        )
+                    }
+                };
+                progress.log(&format!(
+                    "{name}: opt-level={opt} {target}: {}",
+                    summary(&outcome)
+                ));
+                runs.push(Run {
+                    model: name.clone(),
+                    opt_level: opt.clone(),
+                    target,
+                    outcome,
+                });
+            }
+        }
+        if opts.baseline == Some(Baseline::Ort) {
+            progress.step(&format!("{name}: ONNX Runtime"));
+            match host::ort(&work_dir, &prepared, opts) {
+                Ok((time_us, version)) => {
+                    machine.onnxruntime = Some(version);
+                    for run in runs.iter_mut().filter(|r| r.model == name) {
+                        if let Outcome::Host(h) = &mut run.outcome {
+                            h.ort_time_us = Some(time_us);
+                        }
+                    }
+                    progress.log(&format!("{name}: ONNX Runtime {time_us:.1} µs"));
+                }
+                Err(e) => progress.log(&format!("{name}: ONNX Runtime failed: {e}")),
+            }
+        }
+        models.push(prepared.info);
+    }
+    progress.finish();
+    Ok(Report {
+        zantc_version: env!("CARGO_PKG_VERSION").to_string(),
+        date: machine::utc_now(),
+        command,
+        machine,
+        models,
+        runs,
+    })
+}
+
+/// One line about a run, for the log.
+fn summary(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Host(h) => format!(
+            "{} µs, {} instructions, {} heap allocations",
+            report::fmt_time(h.time_us),
+            h.instructions
+                .map_or("?".into(), |n| report::fmt_count(n as f64)),
+            h.heap_allocs
+        ),
+        Outcome::CortexM7(m) => format!(
+            "{} instructions, flash {}, RAM {}, stack {}, output {}",
+            report::fmt_count(m.instructions as f64),
+            report::fmt_bytes(m.flash_bytes as f64),
+            report::fmt_bytes(m.ram_bytes as f64),
+            report::fmt_bytes(m.stack_bytes as f64),
+            match m.matches_host {
+                Some(true) => "matches",
+                Some(false) => "DIFFERS",
+                None => "unchecked",
+            }
+        ),
+        Outcome::DoesNotFit { reason } => format!("does not fit: {reason}"),
+        Outcome::Failed { error } => format!("FAILED: {error}"),
+    }
+}
+
+/// Compiles the model (pins: the bench's, the spec's, then the test data's shapes) and
+/// picks its inputs: `test_data_set_0/input_N.pb` when present, else deterministic values.
+fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
+    let model_file = crate::model_file(&spec.path);
+    let mut options = Options {
+        input_shapes: spec.pins.clone(),
+        ..Options::default()
+    };
+    for pin in &opts.input_shapes {
+        if !options.input_shapes.iter().any(|p| p.name == pin.name) {
+            options.input_shapes.push(pin.clone());
+        }
+    }
+    let data_set = model_file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("test_data_set_0");
+    let has_data = data_set.is_dir();
+    if has_data {
+        options = crate::verify::pin_from_data(&model_file, &options, &data_set)?;
+    }
+    let name = crate::default_crate_name(&model_file);
+    let compiled = crate::compile(&model_file, &options)?;
+    let graph = &compiled.graph;
+    let input_types: Vec<TensorType> = graph
+        .inputs
+        .iter()
+        .map(|&id| graph.node(id).outputs[0].ty.clone())
+        .collect();
+    let output_types: Vec<TensorType> = graph
+        .outputs
+        .iter()
+        .map(|o| graph.ty(o.value).clone())
+        .collect();
+    let read_set = |prefix: &str, types: &[TensorType]| -> Option<Vec<Tensor>> {
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| {
+                let t = crate::verify::read_pb(&data_set.join(format!("{prefix}_{i}.pb"))).ok()?;
+                (t.ty() == *ty).then_some(t)
+            })
+            .collect()
+    };
+    let data_inputs = if has_data {
+        read_set("input", &input_types)
+    } else {
+        None
+    };
+    let (inputs, input_source) = match data_inputs {
+        Some(inputs) => (inputs, "test_data_set_0"),
+        None => (
+            input_types.iter().map(deterministic_input).collect(),
+            "deterministic",
+        ),
+    };
+    let reference = if input_source == "test_data_set_0" {
+        read_set("output", &output_types)
+    } else {
+        None
+    };
+    let names = crate::emit::port_names(graph);
+    let info = ModelInfo {
+        name: name.clone(),
+        path: spec.path.display().to_string(),
+        inputs: names
+            .inputs
+            .iter()
+            .zip(&input_types)
+            .map(|(n, ty)| format!("{n}: {ty}"))
+            .collect(),
+        input_source: input_source.into(),
+        arena_bytes: compiled.plan.arena_bytes as u64,
+        weight_bytes: compiled.plan.weight_bytes as u64,
+        error: None,
+    };
+    Ok(Prepared {
+        info,
+        name,
+        model_file,
+        compiled,
+        inputs,
+        output_types,
+        reference,
+    })
+}
+
+/// Deterministic input values: floats in [-1, 1) from a fixed linear congruential
+/// sequence, integers and booleans zero (a valid index for any Gather).
+fn deterministic_input(ty: &TensorType) -> Tensor {
+    let n = ty.n_elems();
+    if !ty.dtype.is_float() {
+        return Tensor::new(ty.shape.clone(), Data::zeros(ty.dtype, n));
+    }
+    let mut state: u32 = 0x2545_f491;
+    let values: Vec<f64> = (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            f64::from(state >> 8) / f64::from(1u32 << 23) - 1.0
+        })
+        .collect();
+    let data = match ty.dtype {
+        DType::F64 => Data::F64(values),
+        _ => Data::from_f64(ty.dtype, &values),
+    };
+    Tensor::new(ty.shape.clone(), data)
+}
+
+/// Whether every output is within verify's tolerance (atol 1e-4, rtol 1e-3) of `want`.
+fn outputs_match(got: &[Tensor], want: &[Tensor]) -> bool {
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(g, w)| {
+            g.n_elems() == w.n_elems() && crate::verify::compare("", "", g, w, 1e-4, 1e-3).passed()
+        })
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(path).map_err(|source| Error::Io {
+        context: format!("cannot create {}", path.display()),
+        source,
+    })?;
+    path.canonicalize().map_err(|source| Error::Io {
+        context: format!("cannot resolve {}", path.display()),
+        source,
+    })
+}
+
+/// A progress bar on a terminal; one log line per step elsewhere (CI logs).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    log: bool,
+}
+
+impl Progress {
+    fn new(steps: u64, enabled: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (enabled && terminal).then(|| {
+            let bar = indicatif::ProgressBar::new(steps);
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+            )
+            .expect("a valid template");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self {
+            bar,
+            log: enabled && !terminal,
+        }
+    }
+
+    /// Starts a step.
+    fn step(&self, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(message.to_string());
+        }
+    }
+
+    fn skip(&self, steps: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(steps);
+        }
+    }
+
+    /// A finished step's result, above the bar.
+    fn log(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.println(line);
+        } else if self.log {
+            eprintln!("{line}");
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn io_error(context: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { context, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(spec: &str, path: &str, pins: &[&str]) {
+        let parsed: ModelSpec = spec.parse().unwrap();
+        assert_eq!(parsed.path, PathBuf::from(path));
+        let pins: Vec<InputShape> = pins.iter().map(|p| p.parse().unwrap()).collect();
+        assert_eq!(parsed.pins, pins);
+    }
+
+    #[test]
+    fn model_specs() {
+        check("../shared/models/mnist-8", "../shared/models/mnist-8", &[]);
+        check(
+            "../shared/models/wakeword:mfcc=1,1,40,32",
+            "../shared/models/wakeword",
+            &["mfcc=1,1,40,32"],
+        );
+        check("m.onnx:a=1,2:b=3", "m.onnx", &["a=1,2", "b=3"]);
+        check("odd:name/model.onnx", "odd:name/model.onnx", &[]);
+        assert!("m.onnx:a=x".parse::<ModelSpec>().is_err());
+    }
+
+    #[test]
+    fn opt_levels() {
+        assert_eq!("z".parse::<OptLevel>().unwrap().toml_value(), "\"z\"");
+        assert_eq!("3".parse::<OptLevel>().unwrap().profile(), "opt-3");
+        assert!("4".parse::<OptLevel>().is_err());
+    }
+
+    #[test]
+    fn deterministic_inputs_are_in_range_and_repeatable() {
+        let ty = TensorType::new(DType::F32, vec![1, 64]);
+        let a = deterministic_input(&ty);
+        assert!(a.data.to_f64_vec().iter().all(|v| (-1.0..1.0).contains(v)));
+        assert!(a == deterministic_input(&ty));
+        let ints = deterministic_input(&TensorType::new(DType::I64, vec![3]));
+        assert_eq!(ints.data.to_i64_vec(), vec![0, 0, 0]);
+    }
+}

@@ -1,0 +1,183 @@
+//! The Cortex-M7 harness of `zantc bench` (QEMU `mps2-an500`): runs the model of `model.rs`
+//! once on the inputs embedded by `io.rs` and prints over semihosting, one `key=value` per
+//! line, the instructions of the inference, the stack's high-water mark and the outputs
+//! (`output K HEX`, little-endian bytes), then exits QEMU.
+//!
+//! Instructions are counted with SysTick under `qemu -icount shift=0`: the core clock
+//! advances one nanosecond per instruction and SysTick runs at 25 MHz, so one tick is 40
+//! instructions. The stack is painted below the stack pointer before the inference and
+//! read back after it: the lowest overwritten word is the high-water mark.
+
+#![no_std]
+#![no_main]
+
+use core::ptr::{addr_of, addr_of_mut};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
+use cortex_m_rt::{entry, exception};
+use cortex_m_semihosting::{debug, hio, hprintln};
+
+include!("model.rs");
+mod io;
+
+/// The model and its buffers are statics, so `.bss` (or the PSRAM) holds the arena and the
+/// RAM figure includes it. Only `main` touches them, once.
+#[cfg_attr(feature = "model-in-psram", link_section = ".zant_psram_bss")]
+static mut MODEL: model::Model = model::Model::new();
+#[cfg_attr(feature = "model-in-psram", link_section = ".zant_psram_bss")]
+static mut IO: io::Io = io::Io::new();
+
+/// SysTick reloads every 2^24 ticks; the exception counts the wraps.
+static WRAPS: AtomicU32 = AtomicU32::new(0);
+const RELOAD: u32 = 0x00FF_FFFF;
+const INSTRUCTIONS_PER_TICK: u64 = 40;
+const PAINT: u32 = 0x5A5A_A5A5;
+
+extern "C" {
+    /// The end of the statics in RAM, where the stack's room ends (cortex-m-rt).
+    static mut __sheap: u32;
+}
+
+#[exception]
+fn SysTick() {
+    WRAPS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Ticks since the counter started (it counts down from `RELOAD`).
+fn ticks() -> u64 {
+    loop {
+        let wraps = WRAPS.load(Ordering::Acquire);
+        let current = SYST::get_current();
+        if WRAPS.load(Ordering::Acquire) == wraps {
+            return u64::from(wraps) * u64::from(RELOAD + 1) + u64::from(RELOAD - current);
+        }
+    }
+}
+
+/// Paints the free stack from the end of the statics to just below the stack pointer;
+/// returns the stack pointer.
+#[inline(always)]
+fn paint_stack() -> usize {
+    let sp = cortex_m::register::msp::read() as usize;
+    let mut word = addr_of_mut!(__sheap) as usize;
+    while word + 64 < sp {
+        // SAFETY: the words between the statics and the live stack belong to no one.
+        unsafe { core::ptr::write_volatile(word as *mut u32, PAINT) };
+        word += 4;
+    }
+    sp
+}
+
+/// The lowest stack address written since [`paint_stack`].
+fn lowest_written() -> usize {
+    let mut word = addr_of!(__sheap) as usize;
+    // SAFETY: reads of the painted words.
+    while unsafe { core::ptr::read_volatile(word as *const u32) } == PAINT {
+        word += 4;
+    }
+    word
+}
+
+#[entry]
+fn main() -> ! {
+    let Some(mut peripherals) = cortex_m::Peripherals::take() else {
+        fail("peripherals taken twice")
+    };
+    let syst = &mut peripherals.SYST;
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(RELOAD);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+
+    // SAFETY: `main` runs once, and nothing else refers to these statics.
+    let (model, io) = unsafe { (&mut *addr_of_mut!(MODEL), &mut *addr_of_mut!(IO)) };
+    io.load();
+
+    let sp = paint_stack();
+    let start = ticks();
+    let result = io.predict(model);
+    let end = ticks();
+    let stack = sp - lowest_written();
+    if let Err(e) = result {
+        hprintln!("inference failed: {}", e);
+        fail("inference failed");
+    }
+    hprintln!("instructions={}", (end - start) * INSTRUCTIONS_PER_TICK);
+    hprintln!("stack_bytes={}", stack);
+    print_outputs(io);
+    debug::exit(debug::EXIT_SUCCESS);
+    loop {
+        cortex_m::asm::nop();
+    }
+}
+
+/// `output K HEX` lines of at most 64 bytes each.
+fn print_outputs(io: &io::Io) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let Ok(mut out) = hio::hstdout() else {
+        fail("no semihosting stdout")
+    };
+    let mut line = [0u8; 160];
+    let mut len = 0;
+    let mut current = usize::MAX;
+    let mut flush = |line: &mut [u8; 160], len: &mut usize| {
+        if *len > 0 {
+            line[*len] = b'\n';
+            let _ = out.write_all(&line[..*len + 1]);
+            *len = 0;
+        }
+    };
+    io.output_bytes(|k, bytes| {
+        if k != current || len + 2 * bytes.len() > 140 {
+            flush(&mut line, &mut len);
+            current = k;
+            let head = [b'o', b'u', b't', b'p', b'u', b't', b' '];
+            line[..head.len()].copy_from_slice(&head);
+            len = head.len();
+            // Output indices are small: at most three digits.
+            let mut digits = [0u8; 3];
+            let mut n = k;
+            let mut count = 0;
+            loop {
+                digits[count] = b'0' + (n % 10) as u8;
+                n /= 10;
+                count += 1;
+                if n == 0 || count == 3 {
+                    break;
+                }
+            }
+            for i in (0..count).rev() {
+                line[len] = digits[i];
+                len += 1;
+            }
+            line[len] = b' ';
+            len += 1;
+        }
+        for b in bytes {
+            line[len] = DIGITS[usize::from(b >> 4)];
+            line[len + 1] = DIGITS[usize::from(b & 15)];
+            len += 2;
+        }
+    });
+    flush(&mut line, &mut len);
+}
+
+fn fail(message: &str) -> ! {
+    hprintln!("error: {}", message);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::nop();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::nop();
+    }
+}

@@ -1,0 +1,157 @@
+//! The host harness of `zantc bench`: runs the model of `model.rs` on the inputs embedded by
+//! `io.rs` and prints what it measured, one `key=value` per line.
+//!
+//! - `harness measure BUDGET_MS`: the heap use of the inferences (a counting global
+//!   allocator), the median wall time per inference over at least `MIN_RUNS` inferences or
+//!   `BUDGET_MS`, the peak resident set, and the outputs as `output K HEX` lines.
+//! - `harness count N`: `N` inferences and nothing else. The bench runs it under callgrind
+//!   with `N = 0` and `N = 1`; the difference is the instructions of one inference.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+include!("model.rs");
+mod io;
+
+const MIN_RUNS: usize = 5;
+const MAX_RUNS: usize = 100_000;
+
+/// The model and its buffers live in statics: an arena can be larger than a stack.
+static MODEL: Mutex<model::Model> = Mutex::new(model::Model::new());
+static IO: Mutex<io::Io> = Mutex::new(io::Io::new());
+
+/// Counts every allocation of the process: calls, bytes, bytes live and their peak.
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn record(grown: usize, shrunk: usize) {
+    ALLOCS.fetch_add(1, SeqCst);
+    BYTES.fetch_add(grown, SeqCst);
+    let live = LIVE.fetch_add(grown, SeqCst) + grown;
+    LIVE.fetch_sub(shrunk, SeqCst);
+    PEAK.fetch_max(live, SeqCst);
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(layout.size(), 0);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record(layout.size(), 0);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record(new_size, layout.size());
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), SeqCst);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mut model = MODEL.lock().expect("the model's lock");
+    let mut io = IO.lock().expect("the buffers' lock");
+    io.load();
+    let number = |i: usize| -> u64 {
+        args.get(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| usage())
+    };
+    match args.get(1).map(String::as_str) {
+        Some("count") => {
+            for _ in 0..number(2) {
+                infer(&mut io, &mut model);
+            }
+        }
+        Some("measure") => measure(&mut io, &mut model, Duration::from_millis(number(2))),
+        _ => usage(),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: harness measure BUDGET_MS | harness count N");
+    std::process::exit(2)
+}
+
+fn infer(io: &mut io::Io, model: &mut model::Model) {
+    if let Err(e) = io.predict(model) {
+        eprintln!("inference failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
+    // Reserved before counting, so that recording the times allocates nothing.
+    let mut times: Vec<u64> = Vec::with_capacity(MAX_RUNS);
+    let (allocs_before, bytes_before) = (ALLOCS.load(SeqCst), BYTES.load(SeqCst));
+    let live_before = LIVE.load(SeqCst);
+    PEAK.store(live_before, SeqCst);
+
+    // The first inference warms the caches and faults the arena in; it is not timed.
+    infer(io, model);
+    let start = Instant::now();
+    while times.len() < MAX_RUNS && (times.len() < MIN_RUNS || start.elapsed() < budget) {
+        let t = Instant::now();
+        infer(io, model);
+        times.push(t.elapsed().as_nanos() as u64);
+    }
+
+    let allocs = ALLOCS.load(SeqCst) - allocs_before;
+    let bytes = BYTES.load(SeqCst) - bytes_before;
+    let peak = PEAK.load(SeqCst) - live_before;
+    let leaked = LIVE.load(SeqCst).saturating_sub(live_before);
+    times.sort_unstable();
+    let median = if times.len() % 2 == 1 {
+        times[times.len() / 2] as f64
+    } else {
+        (times[times.len() / 2 - 1] + times[times.len() / 2]) as f64 / 2.0
+    };
+    println!("heap_allocs={allocs}");
+    println!("heap_bytes={bytes}");
+    println!("heap_peak_bytes={peak}");
+    println!("heap_leaked_bytes={leaked}");
+    println!("time_runs={}", times.len());
+    println!("time_ns={median}");
+    println!("peak_rss_kib={}", peak_rss_kib());
+    let mut hex: Vec<String> = Vec::new();
+    io.output_bytes(|k, bytes| {
+        if hex.len() <= k {
+            hex.resize(k + 1, String::new());
+        }
+        for b in bytes {
+            hex[k].push_str(&format!("{b:02x}"));
+        }
+    });
+    for (k, h) in hex.iter().enumerate() {
+        println!("output {k} {h}");
+    }
+}
+
+/// `VmHWM` of `/proc/self/status`: the peak resident set size.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
