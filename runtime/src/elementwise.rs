@@ -25,6 +25,8 @@ pub enum BinaryOp {
     Min,
     /// `Mod` with `fmod = 0` for integers (the sign of the divisor), C's `fmod` for floats.
     Mod,
+    /// `Mod` with `fmod = 1`: C's `fmod` (the sign of the dividend) for every type.
+    Fmod,
     /// `a` to the power `b`: `pow` in `f64` for floats; for integers repeated wrapping
     /// multiplication, and a negative exponent gives 0 unless the base is 1 or -1.
     Pow,
@@ -162,6 +164,12 @@ fn apply_run<T: Scalar>(
         BinaryOp::Min => map2(y, lhs, rhs, |a: T, b| a.min(b)),
         BinaryOp::Div => map2(y, lhs, rhs, |a: T, b| {
             a.div(b).unwrap_or_else(|_| {
+                divided_by_zero = true;
+                T::ZERO
+            })
+        }),
+        BinaryOp::Fmod => map2(y, lhs, rhs, |a: T, b| {
+            a.fmod(b).unwrap_or_else(|_| {
                 divided_by_zero = true;
                 T::ZERO
             })
@@ -344,6 +352,36 @@ pub enum UnaryOp {
     Gelu,
     /// `x`.
     Identity,
+    /// `tan(x)`.
+    Tan,
+    /// `asin(x)`.
+    Asin,
+    /// `acos(x)`.
+    Acos,
+    /// `atan(x)`.
+    Atan,
+    /// `sinh(x)`.
+    Sinh,
+    /// `cosh(x)`.
+    Cosh,
+    /// `asinh(x)`.
+    Asinh,
+    /// `acosh(x)`.
+    Acosh,
+    /// `atanh(x)`.
+    Atanh,
+    /// `max(0, x) + min(0, alpha·(e^(x/alpha) − 1))`.
+    Celu { alpha: f32 },
+    /// `x` for `x > alpha`, else 0.
+    ThresholdedRelu { alpha: f32 },
+    /// `x · tanh(softplus(x))`.
+    Mish,
+    /// `x − bias` for `x > lambd`, `x + bias` for `x < −lambd`, else 0.
+    Shrink { bias: f32, lambd: f32 },
+    /// `x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))`, Gelu's `approximate = "tanh"`.
+    GeluTanh,
+    /// `x · sigmoid(alpha·x)`.
+    Swish { alpha: f32 },
 }
 
 /// `y[i] = op(x[i])`.
@@ -451,6 +489,34 @@ fn dispatch_unary(op: UnaryOp, elements: impl UnaryLoop) {
             elements.run(|x| 0.5 * x * (1.0 + libm::erff(x * core::f32::consts::FRAC_1_SQRT_2)))
         }
         UnaryOp::Identity => elements.run(|x| x),
+        UnaryOp::Tan => elements.run(libm::tanf),
+        UnaryOp::Asin => elements.run(libm::asinf),
+        UnaryOp::Acos => elements.run(libm::acosf),
+        UnaryOp::Atan => elements.run(libm::atanf),
+        UnaryOp::Sinh => elements.run(libm::sinhf),
+        UnaryOp::Cosh => elements.run(libm::coshf),
+        UnaryOp::Asinh => elements.run(libm::asinhf),
+        UnaryOp::Acosh => elements.run(libm::acoshf),
+        UnaryOp::Atanh => elements.run(libm::atanhf),
+        UnaryOp::Celu { alpha } => {
+            elements.run(|x| x.max(0.0) + (alpha * libm::expm1f(x / alpha)).min(0.0))
+        }
+        UnaryOp::ThresholdedRelu { alpha } => elements.run(|x| if x > alpha { x } else { 0.0 }),
+        UnaryOp::Mish => elements.run(|x| x * libm::tanhf(softplus(x))),
+        UnaryOp::Shrink { bias, lambd } => elements.run(|x| {
+            if x < -lambd {
+                x + bias
+            } else if x > lambd {
+                x - bias
+            } else {
+                0.0
+            }
+        }),
+        UnaryOp::GeluTanh => elements.run(|x| {
+            let inner = core::f32::consts::FRAC_2_SQRT_PI * core::f32::consts::FRAC_1_SQRT_2;
+            0.5 * x * (1.0 + libm::tanhf(inner * (x + 0.044_715 * x * x * x)))
+        }),
+        UnaryOp::Swish { alpha } => elements.run(|x| x * sigmoid(alpha * x)),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod arena;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
+pub mod logic;
 pub mod pool;
 pub mod reduce;
 pub mod scalar;

@@ -38,6 +38,13 @@ pub trait Scalar: bytemuck::Pod + PartialOrd + Default + core::fmt::Debug {
     fn from_f64(v: f64) -> Self;
     /// The value as `i64` (an `as` cast: floats saturate, `u64` wraps).
     fn to_i64(self) -> i64;
+    /// The value as `i128`: exact for integers, an `as` cast (truncating, saturating) for floats.
+    fn to_i128(self) -> i128;
+    /// An `as` cast from `i128`: wrapping for integers, rounding for floats.
+    fn from_i128(v: i128) -> Self;
+    /// C's `fmod`: the remainder with the sign of the dividend (ONNX `Mod` with
+    /// `fmod = 1`); integers fail on a zero divisor.
+    fn fmod(self, o: Self) -> Result<Self, KernelError>;
 }
 
 /// Integer types that ONNX uses for indices (`Gather`, `ScatterND`, …).
@@ -132,6 +139,21 @@ macro_rules! impl_float {
             fn to_i64(self) -> i64 {
                 self as i64
             }
+
+            #[inline(always)]
+            fn to_i128(self) -> i128 {
+                self as i128
+            }
+
+            #[inline(always)]
+            fn from_i128(v: i128) -> Self {
+                v as $ty
+            }
+
+            #[inline(always)]
+            fn fmod(self, o: Self) -> Result<Self, KernelError> {
+                Ok($fmod(self, o))
+            }
         }
     };
 }
@@ -213,6 +235,24 @@ macro_rules! impl_int {
             #[inline(always)]
             fn to_i64(self) -> i64 {
                 self as i64
+            }
+
+            #[inline(always)]
+            fn to_i128(self) -> i128 {
+                self as i128
+            }
+
+            #[inline(always)]
+            fn from_i128(v: i128) -> Self {
+                v as $ty
+            }
+
+            #[inline(always)]
+            fn fmod(self, o: Self) -> Result<Self, KernelError> {
+                if o == 0 {
+                    return Err(KernelError::DivisionByZero);
+                }
+                Ok(self.wrapping_rem(o))
             }
         }
     };

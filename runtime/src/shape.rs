@@ -395,6 +395,31 @@ fn select_run<T: Copy, const COND: usize, const A: usize, const B: usize>(
     }
 }
 
+/// `y[i] = f(a[i], b[i])` with numpy broadcasting of `a` and `b` to `y_shape`, for kernels
+/// whose operands and output have different types (comparisons, mixed-type `Pow`).
+/// Stops at the first error `f` returns.
+#[allow(clippy::too_many_arguments)]
+pub fn zip_broadcast<A: Copy, B: Copy, Y, E>(
+    a: &[A],
+    a_shape: &[usize],
+    b: &[B],
+    b_shape: &[usize],
+    y: &mut [Y],
+    y_shape: &[usize],
+    mut f: impl FnMut(A, B) -> Result<Y, E>,
+) -> Result<(), E> {
+    let walker = Broadcast::new([a_shape, b_shape], y_shape);
+    let inner_len = walker.inner_len();
+    let [a_stride, b_stride] = walker.inner_strides();
+    walker.try_for_each_run(|y_offset, [a_offset, b_offset]| {
+        let run = &mut y[y_offset..y_offset + inner_len];
+        for (i, out) in run.iter_mut().enumerate() {
+            *out = f(a[a_offset + i * a_stride], b[b_offset + i * b_stride])?;
+        }
+        Ok(())
+    })
+}
+
 /// A numpy broadcast of `N` inputs to one output shape, coalesced into as few dims as the
 /// layouts allow, walked as runs of the innermost dim.
 ///

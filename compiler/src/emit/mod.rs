@@ -617,11 +617,6 @@ fn node_block(
         op: node.op.name().to_string(),
         message,
     };
-    if node.outputs.len() != 1 {
-        return Err(err("ops with several outputs are not emitted yet".into()));
-    }
-    let out = ValueId { node: id, slot: 0 };
-    let out_ty = graph.ty(out);
     let in_place = plan.in_place.get(&id).copied();
     let mut uses_reads = false;
     let inputs: Vec<Option<Operand>> = node
@@ -642,39 +637,66 @@ fn node_block(
             })
         })
         .collect();
+    let out_values: Vec<ValueId> = (0..node.outputs.len())
+        .map(|slot| ValueId {
+            node: id,
+            slot: slot as u32,
+        })
+        .collect();
     let ctx = EmitCtx {
         node_name: &node.name,
         inputs,
-        outputs: vec![out_ty],
+        outputs: out_values.iter().map(|&v| graph.ty(v)).collect(),
         in_place,
     };
     let call = node.op.emit(&ctx).map_err(err)?;
-    let t = elem_type(out_ty.dtype);
-    let n = out_ty.n_elems();
-    let prelude = match plan.locations[&out] {
-        Location::Arena { offset, .. } => {
-            let bytes = out_ty.n_bytes();
-            let reads = if uses_reads { quote!(reads) } else { quote!(_) };
-            quote! {
-                let (#reads, out) = rt::arena::split(arena, #offset, #bytes);
-                let y = rt::arena::view_mut::<#t>(out);
+    // Output `k` is `y` (k = 0) or `y{k}`, a `&mut [T]` over its arena region or the
+    // caller's output array.
+    let mut regions = Vec::new();
+    let mut binds = Vec::new();
+    for (k, &v) in out_values.iter().enumerate() {
+        let ty = graph.ty(v);
+        let t = elem_type(ty.dtype);
+        let y = if k == 0 {
+            format_ident!("y")
+        } else {
+            format_ident!("y{}", k)
+        };
+        match plan.locations[&v] {
+            Location::Arena { offset, .. } => {
+                let bytes = ty.n_bytes();
+                let region = if out_values.len() == 1 {
+                    format_ident!("out")
+                } else {
+                    format_ident!("out{}", k)
+                };
+                binds.push(quote! { let #y = rt::arena::view_mut::<#t>(#region); });
+                regions.push((region, offset, bytes));
             }
-        }
-        Location::Output(k) => {
-            let place = api.output_place(k);
-            let reads = if uses_reads {
-                quote!(let reads = rt::arena::Reads::all(arena);)
-            } else {
-                TokenStream::new()
-            };
-            quote! {
-                #reads
-                let y: &mut [#t] = &mut #place[..];
+            Location::Output(o) => {
+                let place = api.output_place(o);
+                binds.push(quote! { let #y: &mut [#t] = &mut #place[..]; });
             }
+            other => return Err(err(format!("output {k} placed at {other:?}"))),
         }
-        other => return Err(err(format!("output placed at {other:?}"))),
+    }
+    let reads = if uses_reads { quote!(reads) } else { quote!(_) };
+    let split = match regions.as_slice() {
+        [] if uses_reads => quote!(let reads = rt::arena::Reads::all(arena);),
+        [] => TokenStream::new(),
+        [(region, offset, bytes)] if out_values.len() == 1 => {
+            quote!(let (#reads, #region) = rt::arena::split(arena, #offset, #bytes);)
+        }
+        several => {
+            let names = several.iter().map(|(r, _, _)| r);
+            let ats = several.iter().map(|(_, o, b)| quote!((#o, #b)));
+            quote!(let (#reads, [#(#names),*]) = rt::arena::split_n(arena, [#(#ats),*]);)
+        }
     };
-    let _ = n;
+    let prelude = quote! {
+        #split
+        #(#binds)*
+    };
     let comment = comment(&shorten(&crate::ir::text::node_signature(graph, id)));
     Ok(quote! {
         #comment

@@ -1,5 +1,7 @@
 //! Element-wise binary ops with numpy broadcasting: Add, Sub, Mul, Div, Pow (opset 7 on;
-//! 13/14 only add types), Max and Min (opset 8 on, restricted here to one or two inputs).
+//! 13/14 only add types; Pow with an exponent of another type is [`PowMixed`]) and Mod
+//! (opset 10 on; `fmod = 1` takes the dividend's sign, `fmod = 0` the divisor's).
+//! Max, Min, Sum and Mean with any number of inputs are in `variadic.rs`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -22,6 +24,7 @@ fn op_tokens(op: BinaryOp) -> TokenStream {
         BinaryOp::Max => quote!(Max),
         BinaryOp::Min => quote!(Min),
         BinaryOp::Mod => quote!(Mod),
+        BinaryOp::Fmod => quote!(Fmod),
         BinaryOp::Pow => quote!(Pow),
     }
 }
@@ -36,6 +39,11 @@ impl OpKind for Binary {
             "Pow" => BinaryOp::Pow,
             "Max" => BinaryOp::Max,
             "Min" => BinaryOp::Min,
+            "Mod" if ctx.int("fmod", 0)? != 0 => BinaryOp::Fmod,
+            "Mod" if ctx.opset >= 28 && ctx.input(0)?.dtype.is_float() => {
+                return Err("Mod with fmod = 0 on floats (Python's `%`) is not implemented".into())
+            }
+            "Mod" => BinaryOp::Mod,
             other => return Err(format!("`{other}` is not a binary op")),
         };
         if ctx.opset < 7 && ctx.attr("broadcast").is_some() {
@@ -117,5 +125,67 @@ impl OpKind for Binary {
 
     fn in_place_inputs(&self) -> &'static [usize] {
         &[0, 1]
+    }
+}
+
+/// Parses `Pow`: a [`Binary`] when base and exponent have one type, else [`PowMixed`].
+pub fn parse_pow(ctx: &ParseCtx<'_>) -> Result<super::Op, String> {
+    if ctx.input(0)?.dtype == ctx.input(1)?.dtype {
+        Binary::parse(ctx).map(super::Op::Binary)
+    } else {
+        PowMixed::parse(ctx).map(super::Op::PowMixed)
+    }
+}
+
+/// `Pow` whose exponent has another type than its base (opset 12 on): computed in `f64`,
+/// the result in the base's type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PowMixed;
+
+impl OpKind for PowMixed {
+    fn parse(_ctx: &ParseCtx<'_>) -> Result<Self, String> {
+        Ok(Self)
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+        let (a, b) = (super::required(inputs, 0)?, super::required(inputs, 1)?);
+        if a.dtype == crate::ir::DType::Bool || b.dtype == crate::ir::DType::Bool {
+            return Err("Pow does not take bool".into());
+        }
+        Ok(vec![TensorType::new(
+            a.dtype,
+            broadcast_shapes(&a.shape, &b.shape)?,
+        )])
+    }
+
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+        let (a, b) = (ctx.get(0)?, ctx.get(1)?);
+        let out = &ctx.outputs[0];
+        // Exact for every exponent the integer types hold below 2^53.
+        let exponent = super::cast::cast_data(&b.data, crate::ir::DType::F64);
+        let Data::F64(e) = exponent else {
+            return Ok(None);
+        };
+        let data = crate::with_data!(&a.data, x => {
+            let mut y = x.clone();
+            y.truncate(0);
+            y.resize(out.n_elems(), Default::default());
+            zant_runtime::logic::pow_mixed(x, &a.shape, &e, &b.shape, &mut y, &out.shape)
+                .map_err(|e| e.to_string())?;
+            super::retag(y, out.dtype)
+        });
+        Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+        let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+        let (ae, be) = (&a.expr, &b.expr);
+        let (a_shape, b_shape) = (shape_tokens(&a.ty.shape), shape_tokens(&b.ty.shape));
+        let y_shape = shape_tokens(&ctx.out_ty().shape);
+        let (t, e) = (elem_type(a.ty.dtype), elem_type(b.ty.dtype));
+        let try_ = ctx.try_suffix();
+        Ok(quote! {
+            rt::logic::pow_mixed::<#t, #e>(#ae, #a_shape, #be, #b_shape, y, #y_shape) #try_;
+        })
     }
 }

@@ -15,22 +15,29 @@ use crate::ir::{DType, Tensor, TensorType};
 use crate::onnx::Attribute;
 
 pub mod binary;
+pub mod cast;
 pub mod clip;
 pub mod concat;
 pub mod constant;
 pub mod constant_of_shape;
 pub mod conv;
+pub mod expand;
 pub mod gather;
 pub mod gemm;
+pub mod logic;
 pub mod matmul;
 pub mod norm;
 pub mod pool;
+pub mod range;
 pub mod reduce;
 pub mod reshape;
 pub mod shape;
+pub mod slice;
 pub mod softmax;
 pub mod transpose;
 pub mod unary;
+pub mod variadic;
+pub mod where_;
 pub mod window;
 
 /// What an op implementation provides. Errors are plain messages; the caller adds the node,
@@ -164,20 +171,28 @@ macro_rules! define_ops {
 define_ops! {
     Binary(binary::Binary),
     BatchNorm(norm::BatchNorm),
+    Cast(cast::Cast),
     Clip(clip::Clip),
     Concat(concat::Concat),
     ConstantOfShape(constant_of_shape::ConstantOfShape),
     Conv(conv::Conv),
+    Expand(expand::Expand),
     Gather(gather::Gather),
     Gemm(gemm::Gemm),
+    Logic(logic::Logic),
     MatMul(matmul::MatMul),
     Pool(pool::Pool),
+    PowMixed(binary::PowMixed),
+    Range(range::Range),
     Reduce(reduce::Reduce),
     Reshape(reshape::Reshape),
     Shape(shape::Shape),
+    Slice(slice::Slice),
     Softmax(softmax::Softmax),
     Transpose(transpose::Transpose),
     Unary(unary::Unary),
+    Variadic(variadic::Variadic),
+    Where(where_::Where),
 }
 
 macro_rules! spec {
@@ -288,8 +303,8 @@ pub static REGISTRY: &[OpSpec] = &[
         (8, 28),
         (1, usize::MAX),
         (1, 1),
-        Binary,
-        binary::Binary
+        Variadic,
+        variadic::Variadic
     ),
     spec!("MaxPool", (1, 28), (1, 1), (1, 1), Pool, pool::Pool),
     spec!(
@@ -297,12 +312,19 @@ pub static REGISTRY: &[OpSpec] = &[
         (8, 28),
         (1, usize::MAX),
         (1, 1),
-        Binary,
-        binary::Binary
+        Variadic,
+        variadic::Variadic
     ),
     spec!("Mul", (7, 28), (2, 2), (1, 1), Binary, binary::Binary),
     spec!("Neg", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
-    spec!("Pow", (7, 28), (2, 2), (1, 1), Binary, binary::Binary),
+    OpSpec {
+        name: "Pow",
+        domain: "",
+        opsets: (7, 28),
+        inputs: (2, 2),
+        outputs: (1, 1),
+        parse: binary::parse_pow,
+    },
     spec!("ReduceMax", (1, 28), (1, 2), (1, 1), Reduce, reduce::Reduce),
     spec!(
         "ReduceMean",
@@ -360,6 +382,114 @@ pub static REGISTRY: &[OpSpec] = &[
         Reshape,
         reshape::Reshape
     ),
+    spec!("Acos", (7, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Acosh", (9, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("And", (7, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("Asin", (7, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Asinh", (9, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Atan", (7, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Atanh", (9, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("BitShift", (11, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("Cast", (6, 28), (1, 1), (1, 1), Cast, cast::Cast),
+    spec!("CastLike", (15, 28), (2, 2), (1, 1), Cast, cast::Cast),
+    spec!("Ceil", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Celu", (12, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Cos", (7, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Cosh", (9, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Equal", (7, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("Erf", (9, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Expand", (8, 28), (2, 2), (1, 1), Expand, expand::Expand),
+    spec!("Floor", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Gelu", (20, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Greater", (7, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!(
+        "GreaterOrEqual",
+        (12, 28),
+        (2, 2),
+        (1, 1),
+        Logic,
+        logic::Logic
+    ),
+    spec!("Less", (7, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("LessOrEqual", (12, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!(
+        "Mean",
+        (8, 28),
+        (1, usize::MAX),
+        (1, 1),
+        Variadic,
+        variadic::Variadic
+    ),
+    spec!("Mish", (18, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Mod", (10, 28), (2, 2), (1, 1), Binary, binary::Binary),
+    spec!("Not", (1, 28), (1, 1), (1, 1), Logic, logic::Logic),
+    spec!("Or", (7, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("Range", (11, 28), (3, 3), (1, 1), Range, range::Range),
+    spec!("Reciprocal", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("ReduceL1", (1, 28), (1, 2), (1, 1), Reduce, reduce::Reduce),
+    spec!("ReduceL2", (1, 28), (1, 2), (1, 1), Reduce, reduce::Reduce),
+    spec!(
+        "ReduceLogSum",
+        (1, 28),
+        (1, 2),
+        (1, 1),
+        Reduce,
+        reduce::Reduce
+    ),
+    spec!(
+        "ReduceLogSumExp",
+        (1, 28),
+        (1, 2),
+        (1, 1),
+        Reduce,
+        reduce::Reduce
+    ),
+    spec!(
+        "ReduceProd",
+        (1, 28),
+        (1, 2),
+        (1, 1),
+        Reduce,
+        reduce::Reduce
+    ),
+    spec!(
+        "ReduceSumSquare",
+        (1, 28),
+        (1, 2),
+        (1, 1),
+        Reduce,
+        reduce::Reduce
+    ),
+    spec!("Round", (11, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Selu", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Shrink", (9, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Sign", (9, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Sin", (7, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Sinh", (9, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Size", (1, 28), (1, 1), (1, 1), Range, range::Range),
+    spec!("Slice", (1, 28), (1, 5), (1, 1), Slice, slice::Slice),
+    spec!("Softplus", (1, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Softsign", (1, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!(
+        "Sum",
+        (8, 28),
+        (1, usize::MAX),
+        (1, 1),
+        Variadic,
+        variadic::Variadic
+    ),
+    spec!("Swish", (24, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!("Tan", (7, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!(
+        "ThresholdedRelu",
+        (10, 28),
+        (1, 1),
+        (1, 1),
+        Unary,
+        unary::Unary
+    ),
+    spec!("Where", (9, 28), (3, 3), (1, 1), Where, where_::Where),
+    spec!("Xor", (7, 28), (2, 2), (1, 1), Logic, logic::Logic),
 ];
 
 /// Finds the implementation of `op_type` in `domain` at `opset`.
@@ -379,6 +509,9 @@ pub struct ParseCtx<'a> {
     pub inputs: Vec<Option<&'a TensorType>>,
     /// Values of the inputs that are constant.
     pub consts: Vec<Option<&'a Tensor>>,
+    /// How many outputs the node names, up to its last non-empty name; an op with
+    /// optional outputs produces that many.
+    pub n_outputs: usize,
     absorbed: Cell<u64>,
 }
 
@@ -397,7 +530,14 @@ impl<'a> ParseCtx<'a> {
             inputs,
             consts,
             absorbed: Cell::new(0),
+            n_outputs: 1,
         }
+    }
+
+    /// Sets [`ParseCtx::n_outputs`].
+    pub fn with_outputs(mut self, n_outputs: usize) -> Self {
+        self.n_outputs = n_outputs;
+        self
     }
 
     pub fn attr(&self, name: &str) -> Option<&'a Attribute> {
@@ -538,6 +678,74 @@ impl<'a> EmitCtx<'a> {
     }
 }
 
+/// Input `i` of an op's inputs in `infer`, or an error naming it.
+pub fn required<'a>(inputs: &[Option<&'a TensorType>], i: usize) -> Result<&'a TensorType, String> {
+    inputs
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or_else(|| format!("input {i} is required"))
+}
+
+/// A Rust element type that constant folding computes in.
+pub trait Elem: zant_runtime::scalar::Scalar {
+    /// Wraps a vector as [`Data`] (`u8` as `U8`; see [`retag`] for booleans).
+    fn into_data(v: Vec<Self>) -> crate::ir::Data;
+}
+
+macro_rules! impl_elem {
+    ($($ty:ty => $variant:ident),*) => {
+        $(impl Elem for $ty {
+            fn into_data(v: Vec<Self>) -> crate::ir::Data {
+                crate::ir::Data::$variant(v)
+            }
+        })*
+    };
+}
+
+impl_elem!(f32 => F32, f64 => F64, i8 => I8, u8 => U8, i16 => I16, u16 => U16, i32 => I32,
+    u32 => U32, i64 => I64, u64 => U64);
+
+/// Wraps a folded vector as data of `dtype` (bytes become `Bool` when `dtype` is bool).
+pub fn retag<T: Elem>(v: Vec<T>, dtype: DType) -> crate::ir::Data {
+    match T::into_data(v) {
+        crate::ir::Data::U8(b) if dtype == DType::Bool => crate::ir::Data::Bool(b),
+        other => other,
+    }
+}
+
+/// Folds a data-movement op on any dtype by moving elements as `size`-byte groups:
+/// `f(x_bytes, y_bytes, size)` fills the output's bytes.
+pub fn move_bytes(
+    x: &Tensor,
+    out: &TensorType,
+    f: impl FnOnce(&[u8], &mut [u8], usize),
+) -> crate::ir::Data {
+    let size = x.dtype().size();
+    let xb = x.data.to_le_bytes();
+    let mut yb = vec![0u8; out.n_elems() * size];
+    f(&xb, &mut yb, size);
+    crate::ir::Data::from_le_bytes(out.dtype, &yb).expect("whole elements")
+}
+
+/// Row-major strides of a shape.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1];
+    }
+    s
+}
+
+/// `(outer, axis_len, inner)` of a shape viewed around `axis`.
+pub fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
+}
+
 /// `shape` as a `&[usize]` literal.
 pub fn shape_tokens(shape: &[usize]) -> TokenStream {
     quote! { &[#(#shape),*] }
@@ -640,7 +848,9 @@ pub fn markdown_table() -> String {
             format!("{lo}–{hi}")
         }
     };
-    for spec in REGISTRY {
+    let mut specs: Vec<&OpSpec> = REGISTRY.iter().collect();
+    specs.sort_by_key(|s| (s.domain, s.name));
+    for spec in specs {
         let domain = if spec.domain.is_empty() {
             "ai.onnx"
         } else {

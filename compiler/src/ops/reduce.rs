@@ -1,12 +1,14 @@
-//! ReduceMean, ReduceSum, ReduceMax, ReduceMin. `axes` is an attribute until opset 17
-//! (ReduceSum: until 12) and an optional input after; `noop_with_empty_axes` arrives with it.
+//! ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd, ReduceSumSquare, ReduceL1,
+//! ReduceL2, ReduceLogSum, ReduceLogSumExp. `axes` is an attribute until opset 17 (ReduceSum:
+//! until 12) and an optional input after; `noop_with_empty_axes` arrives with it. ReduceMax
+//! and ReduceMin take bool from opset 20. Reducing an empty set gives the op's identity.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::reduce::ReduceOp;
 
 use super::{elem_type, normalize_axis, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use crate::ir::{DType, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reduce {
@@ -39,6 +41,12 @@ impl OpKind for Reduce {
             "ReduceSum" => ReduceOp::Sum,
             "ReduceMax" => ReduceOp::Max,
             "ReduceMin" => ReduceOp::Min,
+            "ReduceProd" => ReduceOp::Prod,
+            "ReduceSumSquare" => ReduceOp::SumSquare,
+            "ReduceL1" => ReduceOp::L1,
+            "ReduceL2" => ReduceOp::L2,
+            "ReduceLogSum" => ReduceOp::LogSum,
+            "ReduceLogSumExp" => ReduceOp::LogSumExp,
             other => return Err(format!("`{other}` is not a reduction")),
         };
         let axes_as_input = if op == ReduceOp::Sum {
@@ -74,8 +82,8 @@ impl OpKind for Reduce {
             .copied()
             .flatten()
             .ok_or("input 0 is required")?;
-        if x.dtype == DType::Bool {
-            return Err("reductions of bool are not supported".into());
+        if x.dtype == DType::Bool && !matches!(self.op, ReduceOp::Max | ReduceOp::Min) {
+            return Err("only ReduceMax and ReduceMin take bool".into());
         }
         let mut shape = Vec::new();
         for (i, &d) in x.shape.iter().enumerate() {
@@ -91,19 +99,11 @@ impl OpKind for Reduce {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
-        let data = match &x.data {
-            Data::F32(v) => {
-                let mut y = vec![0.0; out.n_elems()];
-                zant_runtime::reduce::reduce_f32(self.op, v, &x.shape, self.axes_mask, &mut y);
-                Data::F32(y)
-            }
-            Data::I64(v) => {
-                let mut y = vec![0; out.n_elems()];
-                zant_runtime::reduce::reduce(self.op, v, &x.shape, self.axes_mask, &mut y);
-                Data::I64(y)
-            }
-            _ => return Ok(None),
-        };
+        let data = crate::with_data!(&x.data, v => {
+            let mut y = vec![Default::default(); out.n_elems()];
+            zant_runtime::reduce::reduce(self.op, v, &x.shape, self.axes_mask, &mut y);
+            super::retag(y, out.dtype)
+        });
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 

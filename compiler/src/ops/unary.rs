@@ -1,5 +1,9 @@
-//! Element-wise f32 activations and math: Relu, Sigmoid, Tanh, LeakyRelu, Elu, HardSigmoid,
-//! HardSwish, Exp, Log, Sqrt, Abs, Neg (opset 6 on; later opsets only add types).
+//! Element-wise f32 activations and math (opset 6 on, or the op's first opset; later
+//! opsets only add types): Relu, Sigmoid, Tanh, LeakyRelu, Elu, Selu, Celu (12),
+//! ThresholdedRelu (10), HardSigmoid, HardSwish (14), Softplus, Softsign, Mish (18),
+//! Gelu (20; `approximate` none or tanh), Swish (24), Shrink (9), Exp, Log, Sqrt,
+//! Reciprocal, Abs, Neg, Sign (9), Floor, Ceil, Round (11), Erf (9), and the trigonometric
+//! and hyperbolic functions (7 and 9).
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -41,7 +45,49 @@ pub fn op_tokens(op: UnaryOp) -> Result<TokenStream, String> {
             let (min, max) = (f32_tokens(min), f32_tokens(max));
             quote!(Clip { min: #min, max: #max })
         }
-        other => return Err(format!("no emitter for {other:?}")),
+        UnaryOp::Reciprocal => quote!(Reciprocal),
+        UnaryOp::Floor => quote!(Floor),
+        UnaryOp::Ceil => quote!(Ceil),
+        UnaryOp::Round => quote!(Round),
+        UnaryOp::Sin => quote!(Sin),
+        UnaryOp::Cos => quote!(Cos),
+        UnaryOp::Tan => quote!(Tan),
+        UnaryOp::Asin => quote!(Asin),
+        UnaryOp::Acos => quote!(Acos),
+        UnaryOp::Atan => quote!(Atan),
+        UnaryOp::Sinh => quote!(Sinh),
+        UnaryOp::Cosh => quote!(Cosh),
+        UnaryOp::Asinh => quote!(Asinh),
+        UnaryOp::Acosh => quote!(Acosh),
+        UnaryOp::Atanh => quote!(Atanh),
+        UnaryOp::Erf => quote!(Erf),
+        UnaryOp::Softplus => quote!(Softplus),
+        UnaryOp::Softsign => quote!(Softsign),
+        UnaryOp::Sign => quote!(Sign),
+        UnaryOp::Gelu => quote!(Gelu),
+        UnaryOp::GeluTanh => quote!(GeluTanh),
+        UnaryOp::Mish => quote!(Mish),
+        UnaryOp::Identity => quote!(Identity),
+        UnaryOp::Selu { alpha, gamma } => {
+            let (alpha, gamma) = (f32_tokens(alpha), f32_tokens(gamma));
+            quote!(Selu { alpha: #alpha, gamma: #gamma })
+        }
+        UnaryOp::Celu { alpha } => {
+            let alpha = f32_tokens(alpha);
+            quote!(Celu { alpha: #alpha })
+        }
+        UnaryOp::ThresholdedRelu { alpha } => {
+            let alpha = f32_tokens(alpha);
+            quote!(ThresholdedRelu { alpha: #alpha })
+        }
+        UnaryOp::Swish { alpha } => {
+            let alpha = f32_tokens(alpha);
+            quote!(Swish { alpha: #alpha })
+        }
+        UnaryOp::Shrink { bias, lambd } => {
+            let (bias, lambd) = (f32_tokens(bias), f32_tokens(lambd));
+            quote!(Shrink { bias: #bias, lambd: #lambd })
+        }
     })
 }
 
@@ -62,6 +108,48 @@ impl OpKind for Unary {
             },
             "Elu" => UnaryOp::Elu {
                 alpha: ctx.float("alpha", 1.0)?,
+            },
+            "Reciprocal" => UnaryOp::Reciprocal,
+            "Floor" => UnaryOp::Floor,
+            "Ceil" => UnaryOp::Ceil,
+            "Round" => UnaryOp::Round,
+            "Sin" => UnaryOp::Sin,
+            "Cos" => UnaryOp::Cos,
+            "Tan" => UnaryOp::Tan,
+            "Asin" => UnaryOp::Asin,
+            "Acos" => UnaryOp::Acos,
+            "Atan" => UnaryOp::Atan,
+            "Sinh" => UnaryOp::Sinh,
+            "Cosh" => UnaryOp::Cosh,
+            "Asinh" => UnaryOp::Asinh,
+            "Acosh" => UnaryOp::Acosh,
+            "Atanh" => UnaryOp::Atanh,
+            "Erf" => UnaryOp::Erf,
+            "Softplus" => UnaryOp::Softplus,
+            "Softsign" => UnaryOp::Softsign,
+            "Sign" => UnaryOp::Sign,
+            "Mish" => UnaryOp::Mish,
+            "Gelu" => match ctx.string("approximate", "none")?.as_str() {
+                "none" => UnaryOp::Gelu,
+                "tanh" => UnaryOp::GeluTanh,
+                other => return Err(format!("approximate `{other}` is not none or tanh")),
+            },
+            "Selu" => UnaryOp::Selu {
+                alpha: ctx.float("alpha", 1.673_263_2)?,
+                gamma: ctx.float("gamma", 1.050_701)?,
+            },
+            "Celu" => UnaryOp::Celu {
+                alpha: ctx.float("alpha", 1.0)?,
+            },
+            "ThresholdedRelu" => UnaryOp::ThresholdedRelu {
+                alpha: ctx.float("alpha", 1.0)?,
+            },
+            "Swish" => UnaryOp::Swish {
+                alpha: ctx.float("alpha", 1.0)?,
+            },
+            "Shrink" => UnaryOp::Shrink {
+                bias: ctx.float("bias", 0.0)?,
+                lambd: ctx.float("lambd", 0.5)?,
             },
             "HardSigmoid" => UnaryOp::HardSigmoid {
                 alpha: ctx.float("alpha", 0.2)?,
