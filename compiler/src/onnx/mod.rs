@@ -335,7 +335,13 @@ pub fn import(
             .iter()
             .map(|v| v.and_then(|v| graph.const_value(v)))
             .collect();
-        let ctx = ParseCtx::new(&n.op_type, opset, &attrs, types, consts);
+        let n_named_outputs = n
+            .output
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |p| p + 1);
+        let ctx =
+            ParseCtx::new(&n.op_type, opset, &attrs, types, consts).with_outputs(n_named_outputs);
         let op = (spec.parse)(&ctx).map_err(node_err)?;
         let absorbed = ctx.absorbed();
         drop(ctx);
