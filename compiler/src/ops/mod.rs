@@ -24,6 +24,7 @@ pub mod conv;
 pub mod expand;
 pub mod gather;
 pub mod gemm;
+pub mod layer_norm;
 pub mod logic;
 pub mod matmul;
 pub mod norm;
@@ -179,6 +180,7 @@ define_ops! {
     Expand(expand::Expand),
     Gather(gather::Gather),
     Gemm(gemm::Gemm),
+    LayerNorm(layer_norm::LayerNorm),
     Logic(logic::Logic),
     MatMul(matmul::MatMul),
     Pool(pool::Pool),
@@ -287,6 +289,14 @@ pub static REGISTRY: &[OpSpec] = &[
         Reshape,
         reshape::Reshape
     ),
+    spec!(
+        "LayerNormalization",
+        (17, 28),
+        (2, 3),
+        (1, 3),
+        LayerNorm,
+        layer_norm::LayerNorm
+    ),
     spec!("LeakyRelu", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
     spec!("Log", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
     spec!(
@@ -325,6 +335,14 @@ pub static REGISTRY: &[OpSpec] = &[
         outputs: (1, 1),
         parse: binary::parse_pow,
     },
+    spec!(
+        "RMSNormalization",
+        (23, 28),
+        (2, 2),
+        (1, 1),
+        LayerNorm,
+        layer_norm::LayerNorm
+    ),
     spec!("ReduceMax", (1, 28), (1, 2), (1, 1), Reduce, reduce::Reduce),
     spec!(
         "ReduceMean",

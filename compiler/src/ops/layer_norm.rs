@@ -1,0 +1,167 @@
+//! LayerNormalization (opset 17; the optional `Mean` and `InvStdDev` outputs) and
+//! RMSNormalization (opset 23), which share the `rt::norm` kernels: statistics over the
+//! axes from `axis` on, then `Scale` (and LayerNormalization's `B`).
+//!
+//! `Scale` and `B` broadcast to X unidirectionally. When they cover exactly the normalised
+//! axes (the usual case) the kernel applies them in its single output pass; any other
+//! broadcast is applied to the output afterwards by the broadcasting `Mul`/`Add` kernel.
+//! `stash_type` must be 1 (f32 statistics), the only precision f32 inputs have.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{
+    broadcast_shapes, f32_tokens, normalize_axis, shape_tokens, EmitCtx, OpKind, ParseCtx,
+};
+use crate::ir::{DType, TensorType};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerNorm {
+    /// RMSNormalization: no mean subtracted, no bias, no statistics outputs.
+    pub rms: bool,
+    pub x_shape: Vec<usize>,
+    pub axis: usize,
+    pub epsilon: f32,
+    /// The shapes of `Scale` and `B` (inputs 1 and 2), when present.
+    pub scale: Option<Vec<usize>>,
+    pub bias: Option<Vec<usize>>,
+    /// Y, then LayerNormalization's Mean and InvStdDev.
+    pub n_outputs: usize,
+}
+
+impl LayerNorm {
+    fn rows(&self) -> usize {
+        self.x_shape[..self.axis].iter().product()
+    }
+
+    fn cols(&self) -> usize {
+        self.x_shape[self.axis..].iter().product()
+    }
+
+    /// Whether a `Scale`/`B` of `shape` holds one value per element of a row: padded to X's
+    /// rank it is 1 before `axis` and X's extent from there on.
+    fn covers_one_row(&self, shape: &[usize]) -> bool {
+        let rank = self.x_shape.len();
+        let mut padded = vec![1; rank - shape.len()];
+        padded.extend_from_slice(shape);
+        padded[..self.axis].iter().all(|&d| d == 1)
+            && padded[self.axis..] == self.x_shape[self.axis..]
+    }
+
+    /// Whether `Scale` and `B` are applied inside the kernel.
+    fn fused(&self) -> bool {
+        [&self.scale, &self.bias]
+            .into_iter()
+            .flatten()
+            .all(|s| self.covers_one_row(s))
+    }
+}
+
+impl OpKind for LayerNorm {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+        let rms = ctx.op_type == "RMSNormalization";
+        let x = ctx.input(0)?;
+        if x.dtype != DType::F32 || x.rank() == 0 {
+            return Err(format!(
+                "{} is implemented for f32 tensors, not {x}",
+                ctx.op_type
+            ));
+        }
+        let stash_type = ctx.int("stash_type", 1)?;
+        if stash_type != 1 {
+            return Err(format!(
+                "stash_type {stash_type} is not supported (only 1, f32)"
+            ));
+        }
+        let param = |i: usize, what: &str| -> Result<Option<Vec<usize>>, String> {
+            if !ctx.has_input(i) {
+                return Ok(None);
+            }
+            let t = ctx.input(i)?;
+            if t.dtype != DType::F32 {
+                return Err(format!("{what} must be f32, not {t}"));
+            }
+            if t.rank() > x.rank()
+                || broadcast_shapes(&x.shape, &t.shape).ok().as_ref() != Some(&x.shape)
+            {
+                return Err(format!("{what} {t} does not broadcast to X {x}"));
+            }
+            Ok(Some(t.shape.clone()))
+        };
+        let scale = param(1, "Scale")?;
+        let bias = if rms { None } else { param(2, "B")? };
+        Ok(Self {
+            rms,
+            x_shape: x.shape.clone(),
+            axis: normalize_axis(ctx.int("axis", -1)?, x.rank())?,
+            epsilon: ctx.float("epsilon", 1e-5)?,
+            scale,
+            bias,
+            n_outputs: if rms { 1 } else { ctx.n_outputs.clamp(1, 3) },
+        })
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+        let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| t.shape.clone());
+        if shape_of(0).as_ref() != Some(&self.x_shape)
+            || shape_of(1) != self.scale
+            || (!self.rms && shape_of(2) != self.bias)
+        {
+            return Err("the inputs no longer have the shapes the node was built for".into());
+        }
+        let mut stats_shape = self.x_shape[..self.axis].to_vec();
+        stats_shape.resize(self.x_shape.len(), 1);
+        let y = TensorType::new(DType::F32, self.x_shape.clone());
+        let stats = TensorType::new(DType::F32, stats_shape);
+        Ok([y, stats.clone(), stats][..self.n_outputs].to_vec())
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+        let x = ctx.expr(0)?;
+        let (rows, cols) = (self.rows(), self.cols());
+        let epsilon = f32_tokens(self.epsilon);
+        let params = quote!(&rt::norm::Norm { rows: #rows, cols: #cols, epsilon: #epsilon });
+        let fused = self.fused();
+        let operand = |i: usize, present: bool| -> Result<TokenStream, String> {
+            Ok(if present && fused {
+                let e = ctx.expr(i)?;
+                quote!(Some(#e))
+            } else {
+                quote!(None)
+            })
+        };
+        let scale = operand(1, self.scale.is_some())?;
+        let mut call = if self.rms {
+            quote! { rt::norm::rms_norm(#params, #x, #scale, y); }
+        } else {
+            let bias = operand(2, self.bias.is_some())?;
+            let mean = if self.n_outputs > 1 {
+                quote!(Some(y1))
+            } else {
+                quote!(None)
+            };
+            let inv = if self.n_outputs > 2 {
+                quote!(Some(y2))
+            } else {
+                quote!(None)
+            };
+            quote! { rt::norm::layer_norm(#params, #x, #scale, #bias, y, #mean, #inv); }
+        };
+        if !fused {
+            // Scale, then shift, the normalised output in place with broadcasting.
+            let y_shape = shape_tokens(&self.x_shape);
+            let try_ = ctx.try_suffix();
+            for (i, op, shape) in [(1, quote!(Mul), &self.scale), (2, quote!(Add), &self.bias)] {
+                if let Some(shape) = shape {
+                    let (e, s) = (ctx.expr(i)?, shape_tokens(shape));
+                    call.extend(quote! {
+                        rt::elementwise::binary_in_place(
+                            rt::elementwise::BinaryOp::#op, true, y, #e, #s, #y_shape,
+                        ) #try_;
+                    });
+                }
+            }
+        }
+        Ok(call)
+    }
+}

@@ -1,0 +1,238 @@
+//! Normalisation over trailing axes: ONNX `LayerNormalization` and `RMSNormalization`.
+//!
+//! Both view the input as `[rows, cols]`, `cols` being the product of the normalised
+//! axes. Each row is read once for its statistics and once more to write the output, so
+//! the kernels need no scratch memory. The optional `scale` and `bias` are applied in the
+//! same pass when they cover exactly one row (the usual `Scale` of the normalised shape);
+//! other broadcasts are left to the caller, who applies them to `y` afterwards.
+
+/// The `[rows, cols]` view of a normalisation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Norm {
+    /// The product of the axes before the first normalised one.
+    pub rows: usize,
+    /// The product of the normalised axes.
+    pub cols: usize,
+    pub epsilon: f32,
+}
+
+/// `y = (x − mean) / √(var + ε) · scale + bias` per row, where `scale` and `bias` hold
+/// `cols` values each. `mean` and `inv_std_dev` (`rows` values each) receive the
+/// statistics when given. The mean and the (biased) variance are plain averages.
+pub fn layer_norm(
+    p: &Norm,
+    x: &[f32],
+    scale: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    mut mean: Option<&mut [f32]>,
+    mut inv_std_dev: Option<&mut [f32]>,
+) {
+    let Norm {
+        rows,
+        cols,
+        epsilon,
+    } = *p;
+    let scale = scale.map(|s| &s[..cols]);
+    let bias = bias.map(|b| &b[..cols]);
+    let n = cols as f32;
+    for r in 0..rows {
+        let x_row = &x[r * cols..(r + 1) * cols];
+        let y_row = &mut y[r * cols..(r + 1) * cols];
+        let mu = x_row.iter().sum::<f32>() / n;
+        let var = x_row.iter().map(|&v| (v - mu) * (v - mu)).sum::<f32>() / n;
+        let inv = 1.0 / libm::sqrtf(var + epsilon);
+        match (scale, bias) {
+            (Some(s), Some(b)) => {
+                for (((out, &v), &s), &b) in y_row.iter_mut().zip(x_row).zip(s).zip(b) {
+                    *out = (v - mu) * inv * s + b;
+                }
+            }
+            (Some(s), None) => {
+                for ((out, &v), &s) in y_row.iter_mut().zip(x_row).zip(s) {
+                    *out = (v - mu) * inv * s;
+                }
+            }
+            (None, Some(b)) => {
+                for ((out, &v), &b) in y_row.iter_mut().zip(x_row).zip(b) {
+                    *out = (v - mu) * inv + b;
+                }
+            }
+            (None, None) => {
+                for (out, &v) in y_row.iter_mut().zip(x_row) {
+                    *out = (v - mu) * inv;
+                }
+            }
+        }
+        if let Some(m) = mean.as_deref_mut() {
+            m[r] = mu;
+        }
+        if let Some(s) = inv_std_dev.as_deref_mut() {
+            s[r] = inv;
+        }
+    }
+}
+
+/// `y = x / √(mean(x²) + ε) · scale` per row, where `scale` holds `cols` values.
+pub fn rms_norm(p: &Norm, x: &[f32], scale: Option<&[f32]>, y: &mut [f32]) {
+    let Norm {
+        rows,
+        cols,
+        epsilon,
+    } = *p;
+    let scale = scale.map(|s| &s[..cols]);
+    let n = cols as f32;
+    for r in 0..rows {
+        let x_row = &x[r * cols..(r + 1) * cols];
+        let y_row = &mut y[r * cols..(r + 1) * cols];
+        let mean_square = x_row.iter().map(|&v| v * v).sum::<f32>() / n;
+        let inv = 1.0 / libm::sqrtf(mean_square + epsilon);
+        match scale {
+            Some(s) => {
+                for ((out, &v), &s) in y_row.iter_mut().zip(x_row).zip(s) {
+                    *out = v * inv * s;
+                }
+            }
+            None => {
+                for (out, &v) in y_row.iter_mut().zip(x_row) {
+                    *out = v * inv;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use super::*;
+
+    /// Deterministic values in [-2, 2).
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    /// Row statistics in `f64`, the textbook way.
+    fn naive_stats(row: &[f32]) -> (f64, f64, f64) {
+        let n = row.len() as f64;
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let mean_square = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n;
+        (mean, var, mean_square)
+    }
+
+    fn check(got: &[f32], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            // f32 accumulation over short rows: a few ulps of the larger operand.
+            assert!(
+                (g as f64 - w).abs() <= 1e-5 + 1e-5 * w.abs(),
+                "element {i}: got {g}, want {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn layer_norm_matches_naive_with_every_affine_combination() {
+        let (rows, cols, epsilon) = (5, 12, 1e-5);
+        let p = Norm {
+            rows,
+            cols,
+            epsilon,
+        };
+        let x = data(rows * cols, 1);
+        let scale = data(cols, 2);
+        let bias = data(cols, 3);
+        for (s, b) in [(true, true), (true, false), (false, true), (false, false)] {
+            let mut y = std::vec![0.0; rows * cols];
+            let mut mean = std::vec![0.0; rows];
+            let mut inv = std::vec![0.0; rows];
+            layer_norm(
+                &p,
+                &x,
+                s.then_some(&scale[..]),
+                b.then_some(&bias[..]),
+                &mut y,
+                Some(&mut mean),
+                Some(&mut inv),
+            );
+            let mut want_y = Vec::new();
+            let mut want_mean = Vec::new();
+            let mut want_inv = Vec::new();
+            for row in x.chunks(cols) {
+                let (m, var, _) = naive_stats(row);
+                let r = 1.0 / (var + epsilon as f64).sqrt();
+                for (c, &v) in row.iter().enumerate() {
+                    let mut out = (v as f64 - m) * r;
+                    if s {
+                        out *= scale[c] as f64;
+                    }
+                    if b {
+                        out += bias[c] as f64;
+                    }
+                    want_y.push(out);
+                }
+                want_mean.push(m);
+                want_inv.push(r);
+            }
+            check(&y, &want_y);
+            check(&mean, &want_mean);
+            check(&inv, &want_inv);
+        }
+    }
+
+    #[test]
+    fn layer_norm_of_a_constant_row_is_the_bias() {
+        let p = Norm {
+            rows: 1,
+            cols: 4,
+            epsilon: 1e-5,
+        };
+        let mut y = [9.0; 4];
+        layer_norm(
+            &p,
+            &[3.0; 4],
+            Some(&[2.0; 4]),
+            Some(&[0.5, 1.0, 1.5, 2.0]),
+            &mut y,
+            None,
+            None,
+        );
+        assert_eq!(y, [0.5, 1.0, 1.5, 2.0]);
+    }
+
+    #[test]
+    fn rms_norm_matches_naive() {
+        let (rows, cols, epsilon) = (4, 9, 0.1);
+        let p = Norm {
+            rows,
+            cols,
+            epsilon,
+        };
+        let x = data(rows * cols, 4);
+        let scale = data(cols, 5);
+        for with_scale in [true, false] {
+            let mut y = std::vec![0.0; rows * cols];
+            rms_norm(&p, &x, with_scale.then_some(&scale[..]), &mut y);
+            let mut want = Vec::new();
+            for row in x.chunks(cols) {
+                let (_, _, mean_square) = naive_stats(row);
+                let r = 1.0 / (mean_square + epsilon as f64).sqrt();
+                for (c, &v) in row.iter().enumerate() {
+                    let s = if with_scale { scale[c] as f64 } else { 1.0 };
+                    want.push(v as f64 * r * s);
+                }
+            }
+            check(&y, &want);
+        }
+    }
+}
