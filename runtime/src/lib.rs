@@ -16,6 +16,7 @@ pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod logic;
+pub mod loss;
 pub mod norm;
 pub mod pool;
 pub mod reduce;

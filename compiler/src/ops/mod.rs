@@ -26,6 +26,7 @@ pub mod gather;
 pub mod gemm;
 pub mod layer_norm;
 pub mod logic;
+pub mod loss;
 pub mod matmul;
 pub mod norm;
 pub mod pool;
@@ -182,6 +183,7 @@ define_ops! {
     Gemm(gemm::Gemm),
     LayerNorm(layer_norm::LayerNorm),
     Logic(logic::Logic),
+    Loss(loss::Loss),
     MatMul(matmul::MatMul),
     Pool(pool::Pool),
     PowMixed(binary::PowMixed),
@@ -327,6 +329,14 @@ pub static REGISTRY: &[OpSpec] = &[
     ),
     spec!("Mul", (7, 28), (2, 2), (1, 1), Binary, binary::Binary),
     spec!("Neg", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!(
+        "NegativeLogLikelihoodLoss",
+        (12, 28),
+        (2, 3),
+        (1, 1),
+        Loss,
+        loss::Loss
+    ),
     OpSpec {
         name: "Pow",
         domain: "",
@@ -372,6 +382,14 @@ pub static REGISTRY: &[OpSpec] = &[
         (1, 1),
         Softmax,
         softmax::Softmax
+    ),
+    spec!(
+        "SoftmaxCrossEntropyLoss",
+        (12, 28),
+        (2, 3),
+        (1, 2),
+        Loss,
+        loss::Loss
     ),
     spec!("Sqrt", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
     spec!(
