@@ -12,6 +12,7 @@
 
 pub mod activation;
 pub mod arena;
+pub mod attention;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;

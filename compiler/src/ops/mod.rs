@@ -14,6 +14,7 @@ use quote::quote;
 use crate::ir::{DType, Tensor, TensorType};
 use crate::onnx::Attribute;
 
+pub mod attention;
 pub mod binary;
 pub mod cast;
 pub mod clip;
@@ -33,6 +34,7 @@ pub mod pool;
 pub mod range;
 pub mod reduce;
 pub mod reshape;
+pub mod rotary_embedding;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
@@ -171,6 +173,7 @@ macro_rules! define_ops {
 }
 
 define_ops! {
+    Attention(attention::Attention),
     Binary(binary::Binary),
     BatchNorm(norm::BatchNorm),
     Cast(cast::Cast),
@@ -190,6 +193,7 @@ define_ops! {
     Range(range::Range),
     Reduce(reduce::Reduce),
     Reshape(reshape::Reshape),
+    RotaryEmbedding(rotary_embedding::RotaryEmbedding),
     Shape(shape::Shape),
     Slice(slice::Slice),
     Softmax(softmax::Softmax),
@@ -216,6 +220,14 @@ macro_rules! spec {
 pub static REGISTRY: &[OpSpec] = &[
     spec!("Abs", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
     spec!("Add", (7, 28), (2, 2), (1, 1), Binary, binary::Binary),
+    spec!(
+        "Attention",
+        (23, 28),
+        (3, 7),
+        (1, 4),
+        Attention,
+        attention::Attention
+    ),
     spec!("AveragePool", (7, 28), (1, 1), (1, 1), Pool, pool::Pool),
     spec!(
         "BatchNormalization",
@@ -372,6 +384,14 @@ pub static REGISTRY: &[OpSpec] = &[
         (1, 1),
         Reshape,
         reshape::Reshape
+    ),
+    spec!(
+        "RotaryEmbedding",
+        (23, 28),
+        (3, 4),
+        (1, 1),
+        RotaryEmbedding,
+        rotary_embedding::RotaryEmbedding
     ),
     spec!("Shape", (1, 28), (1, 1), (1, 1), Shape, shape::Shape),
     spec!("Sigmoid", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
