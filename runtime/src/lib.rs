@@ -16,6 +16,7 @@ pub mod attention;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
+pub mod index;
 pub mod logic;
 pub mod loss;
 pub mod norm;

@@ -158,7 +158,7 @@ pub fn gather<T: Copy, I: Index>(
 
 /// Maps an ONNX index (negative counts from the end) to a position in `0..len`.
 #[inline(always)]
-fn resolve_index(index: i64, len: usize) -> Result<usize, KernelError> {
+pub(crate) fn resolve_index(index: i64, len: usize) -> Result<usize, KernelError> {
     let out_of_range = KernelError::IndexOutOfRange { index, len };
     let len_i64 = i64::try_from(len).map_err(|_| out_of_range)?;
     let position = if index < 0 {

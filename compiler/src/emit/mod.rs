@@ -663,6 +663,11 @@ fn node_block(
             format_ident!("y{}", k)
         };
         match plan.locations[&v] {
+            // An empty output of a node with several outputs needs no arena region,
+            // only a well-aligned empty slice.
+            Location::Arena { .. } if ty.n_bytes() == 0 && out_values.len() > 1 => {
+                binds.push(quote! { let #y: &mut [#t] = &mut []; });
+            }
             Location::Arena { offset, .. } => {
                 let bytes = ty.n_bytes();
                 let region = if out_values.len() == 1 {

@@ -14,6 +14,7 @@ use quote::quote;
 use crate::ir::{DType, Tensor, TensorType};
 use crate::onnx::Attribute;
 
+pub mod arg;
 pub mod attention;
 pub mod binary;
 pub mod cast;
@@ -22,23 +23,37 @@ pub mod concat;
 pub mod constant;
 pub mod constant_of_shape;
 pub mod conv;
+pub mod cumsum;
 pub mod expand;
+pub mod eye_like;
 pub mod gather;
+pub mod gather_elements;
+pub mod gather_nd;
 pub mod gemm;
+pub mod hardmax;
+pub mod is_nan;
 pub mod layer_norm;
 pub mod logic;
 pub mod loss;
 pub mod matmul;
 pub mod norm;
+pub mod one_hot;
+pub mod pad;
 pub mod pool;
 pub mod range;
 pub mod reduce;
 pub mod reshape;
 pub mod rotary_embedding;
+pub mod scatter;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
+pub mod space_depth;
+pub mod split;
+pub mod tile;
+pub mod top_k;
 pub mod transpose;
+pub mod trilu;
 pub mod unary;
 pub mod variadic;
 pub mod where_;
@@ -173,6 +188,21 @@ macro_rules! define_ops {
 }
 
 define_ops! {
+    Arg(arg::Arg),
+    CumSum(cumsum::CumSum),
+    EyeLike(eye_like::EyeLike),
+    GatherElements(gather_elements::GatherElements),
+    GatherNd(gather_nd::GatherNd),
+    Hardmax(hardmax::Hardmax),
+    IsNan(is_nan::IsNan),
+    OneHot(one_hot::OneHot),
+    Pad(pad::Pad),
+    Scatter(scatter::Scatter),
+    SpaceDepth(space_depth::SpaceDepth),
+    Split(split::Split),
+    Tile(tile::Tile),
+    TopK(top_k::TopK),
+    Trilu(trilu::Trilu),
     Attention(attention::Attention),
     Binary(binary::Binary),
     BatchNorm(norm::BatchNorm),
@@ -546,6 +576,88 @@ pub static REGISTRY: &[OpSpec] = &[
     ),
     spec!("Where", (9, 28), (3, 3), (1, 1), Where, where_::Where),
     spec!("Xor", (7, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("ArgMax", (1, 28), (1, 1), (1, 1), Arg, arg::Arg),
+    spec!("ArgMin", (1, 28), (1, 1), (1, 1), Arg, arg::Arg),
+    spec!("CumSum", (11, 28), (2, 2), (1, 1), CumSum, cumsum::CumSum),
+    spec!(
+        "DepthToSpace",
+        (1, 28),
+        (1, 1),
+        (1, 1),
+        SpaceDepth,
+        space_depth::SpaceDepth
+    ),
+    spec!(
+        "EyeLike",
+        (9, 28),
+        (1, 1),
+        (1, 1),
+        EyeLike,
+        eye_like::EyeLike
+    ),
+    spec!(
+        "GatherElements",
+        (11, 28),
+        (2, 2),
+        (1, 1),
+        GatherElements,
+        gather_elements::GatherElements
+    ),
+    spec!(
+        "GatherND",
+        (11, 28),
+        (2, 2),
+        (1, 1),
+        GatherNd,
+        gather_nd::GatherNd
+    ),
+    spec!(
+        "Hardmax",
+        (1, 28),
+        (1, 1),
+        (1, 1),
+        Hardmax,
+        hardmax::Hardmax
+    ),
+    spec!("IsInf", (10, 28), (1, 1), (1, 1), IsNan, is_nan::IsNan),
+    spec!("IsNaN", (9, 28), (1, 1), (1, 1), IsNan, is_nan::IsNan),
+    spec!("OneHot", (9, 28), (3, 3), (1, 1), OneHot, one_hot::OneHot),
+    spec!("Pad", (2, 28), (1, 4), (1, 1), Pad, pad::Pad),
+    spec!(
+        "ScatterElements",
+        (11, 28),
+        (3, 3),
+        (1, 1),
+        Scatter,
+        scatter::Scatter
+    ),
+    spec!(
+        "ScatterND",
+        (11, 28),
+        (3, 3),
+        (1, 1),
+        Scatter,
+        scatter::Scatter
+    ),
+    spec!(
+        "SpaceToDepth",
+        (1, 28),
+        (1, 1),
+        (1, 1),
+        SpaceDepth,
+        space_depth::SpaceDepth
+    ),
+    spec!(
+        "Split",
+        (2, 28),
+        (1, 2),
+        (1, usize::MAX),
+        Split,
+        split::Split
+    ),
+    spec!("Tile", (6, 28), (2, 2), (1, 1), Tile, tile::Tile),
+    spec!("TopK", (1, 28), (1, 2), (2, 2), TopK, top_k::TopK),
+    spec!("Trilu", (14, 28), (1, 2), (1, 1), Trilu, trilu::Trilu),
 ];
 
 /// Finds the implementation of `op_type` in `domain` at `opset`.

@@ -1,0 +1,56 @@
+//! CumSum (opset 11 on; 14 adds types): running sums along one axis (an input, a
+//! compile-time constant), optionally `exclusive` and/or `reverse`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
+use crate::ir::{Tensor, TensorType};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CumSum {
+    pub axis: i64,
+    pub exclusive: bool,
+    pub reverse: bool,
+}
+
+impl OpKind for CumSum {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+        let axis = *ctx
+            .absorb(1, "axis")?
+            .to_i64s()
+            .first()
+            .ok_or("axis is empty")?;
+        Ok(Self {
+            axis,
+            exclusive: ctx.int("exclusive", 0)? != 0,
+            reverse: ctx.int("reverse", 0)? != 0,
+        })
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+        let x = required(inputs, 0)?;
+        normalize_axis(self.axis, x.rank())?;
+        Ok(vec![x.clone()])
+    }
+
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+        let x = ctx.get(0)?;
+        let (outer, len, inner) = around_axis(&x.shape, normalize_axis(self.axis, x.shape.len())?);
+        let data = crate::with_data!(&x.data, v => {
+            let mut y = v.clone();
+            zant_runtime::index::cumsum(v, outer, len, inner, self.exclusive, self.reverse, &mut y);
+            super::retag(y, x.dtype())
+        });
+        Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+        let x = ctx.input(0)?;
+        let (outer, len, inner) = around_axis(&x.ty.shape, normalize_axis(self.axis, x.ty.rank())?);
+        let xe = &x.expr;
+        let t = elem_type(x.ty.dtype);
+        let (exclusive, reverse) = (self.exclusive, self.reverse);
+        Ok(quote! { rt::index::cumsum::<#t>(#xe, #outer, #len, #inner, #exclusive, #reverse, y); })
+    }
+}

@@ -1,0 +1,121 @@
+//! Pad (opset 2: `pads` and `value` attributes; 11 on: `pads` and `constant_value` inputs;
+//! 18 adds `axes`; 19 adds `wrap` mode): constant, reflect, edge or wrap padding, negative
+//! pads crop. Pads, axes and the value must be compile-time constants.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use zant_runtime::index::PadMode;
+
+use super::{
+    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+};
+use crate::ir::{Tensor, TensorType};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pad {
+    pub mode: PadMode,
+    pub pads_begin: Vec<i64>,
+    pub out_shape: Vec<usize>,
+    /// The constant fill value, as `f64` (cast to the element type).
+    pub value: f64,
+}
+
+impl OpKind for Pad {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+        let x = ctx.input(0)?;
+        let rank = x.rank();
+        let mode = match ctx.string("mode", "constant")?.as_str() {
+            "constant" => PadMode::Constant,
+            "reflect" => PadMode::Reflect,
+            "edge" => PadMode::Edge,
+            "wrap" => PadMode::Wrap,
+            other => return Err(format!("mode `{other}` is not supported")),
+        };
+        let (pads, value, axes) = if ctx.opset < 11 {
+            let pads = ctx.ints("pads")?.ok_or("attribute `pads` is required")?;
+            (pads, f64::from(ctx.float("value", 0.0)?), None)
+        } else {
+            let pads = ctx.absorb(1, "pads")?.to_i64s();
+            let value = match ctx.absorb_optional(2, "constant_value")? {
+                Some(t) => *t.data.to_f64_vec().first().unwrap_or(&0.0),
+                None => 0.0,
+            };
+            let axes = ctx.absorb_optional(3, "axes")?.map(|t| t.to_i64s());
+            (pads, value, axes)
+        };
+        let axes: Vec<usize> = match axes {
+            Some(a) => a
+                .iter()
+                .map(|&a| normalize_axis(a, rank))
+                .collect::<Result<_, _>>()?,
+            None => (0..rank).collect(),
+        };
+        if pads.len() != 2 * axes.len() {
+            return Err(format!("{} pads for {} axes", pads.len(), axes.len()));
+        }
+        let mut pads_begin = vec![0i64; rank];
+        let mut out_shape = x.shape.clone();
+        for (i, &a) in axes.iter().enumerate() {
+            let (begin, end) = (pads[i], pads[i + axes.len()]);
+            pads_begin[a] = begin;
+            let dim = x.shape[a] as i64 + begin + end;
+            out_shape[a] = usize::try_from(dim).map_err(|_| format!("axis {a} pads to {dim}"))?;
+            if mode != PadMode::Constant && x.shape[a] == 0 && dim > 0 {
+                return Err(format!("cannot pad the empty axis {a} in this mode"));
+            }
+        }
+        super::checked_elems(&out_shape)?;
+        Ok(Self {
+            mode,
+            pads_begin,
+            out_shape,
+            value,
+        })
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+        let x = required(inputs, 0)?;
+        Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
+    }
+
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+        let x = ctx.get(0)?;
+        let data = crate::with_data!(&x.data, v => {
+            let mut y = vec![Default::default(); ctx.outputs[0].n_elems()];
+            let value = zant_runtime::scalar::Scalar::from_f64(self.value);
+            zant_runtime::index::pad(v, &x.shape, &self.pads_begin, self.mode, value, &mut y, &self.out_shape);
+            super::retag(y, x.dtype())
+        });
+        Ok(Some(vec![Tensor::new(self.out_shape.clone(), data)]))
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+        let x = ctx.input(0)?;
+        let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
+        let y_shape = shape_tokens(&self.out_shape);
+        let t = elem_type(x.ty.dtype);
+        let begin = &self.pads_begin;
+        let mode = match self.mode {
+            PadMode::Constant => quote!(Constant),
+            PadMode::Reflect => quote!(Reflect),
+            PadMode::Edge => quote!(Edge),
+            PadMode::Wrap => quote!(Wrap),
+        };
+        let value = self.value;
+        let value = if value.is_nan() {
+            quote!(f64::NAN)
+        } else if value.is_infinite() {
+            if value > 0.0 {
+                quote!(f64::INFINITY)
+            } else {
+                quote!(f64::NEG_INFINITY)
+            }
+        } else {
+            quote!(#value)
+        };
+        Ok(quote! {
+            rt::index::pad::<#t>(#xe, #x_shape, &[#(#begin),*], rt::index::PadMode::#mode,
+                <#t as rt::scalar::Scalar>::from_f64(#value), y, #y_shape);
+        })
+    }
+}
