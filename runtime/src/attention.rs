@@ -1,5 +1,5 @@
-//! Transformer kernels: scaled dot-product attention (ONNX `Attention`) and rotary
-//! position embeddings (ONNX `RotaryEmbedding`).
+//! Transformer kernels: scaled dot-product attention (ONNX `Attention`), linear attention
+//! (ONNX `LinearAttention`) and rotary position embeddings (ONNX `RotaryEmbedding`).
 //!
 //! Attention works one query row at a time and never materialises the score matrix: the
 //! softmax is computed online (the running maximum rescales the partial sums whenever it
@@ -7,6 +7,9 @@
 //! optional `qk_matmul_output` needs is that output itself. Keys come straight from
 //! `past_key` and `K` in their own layouts, so the present key and value outputs are
 //! plain copies that nothing else reads.
+//!
+//! Linear attention keeps its recurrent state in the `present_state` output, which the op
+//! always has, and updates it one value column at a time, so it needs no scratch either.
 
 use crate::KernelError;
 
@@ -430,6 +433,132 @@ pub fn rotary_embedding(
     Ok(())
 }
 
+/// How `LinearAttention` decays its state before each token (`update_rule` gated or
+/// gated_delta): by `exp(decay)`, one value per key/value head or per key dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decay {
+    None,
+    PerHead,
+    PerKey,
+}
+
+/// How `LinearAttention`'s delta rule (`update_rule` delta or gated_delta) reads its update
+/// rate `beta`: one value per key/value head, or one shared by all heads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Beta {
+    None,
+    PerHead,
+    Shared,
+}
+
+/// The shapes and options of one `LinearAttention` node. Every sequence tensor is packed,
+/// `[batch, seq, heads · size]`; the state is `[batch, kv_heads, key_size, value_size]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearAttention {
+    pub batch: usize,
+    pub seq: usize,
+    pub q_heads: usize,
+    pub kv_heads: usize,
+    pub key_size: usize,
+    pub value_size: usize,
+    pub scale: f32,
+    pub decay: Decay,
+    pub beta: Beta,
+}
+
+/// The inputs of [`linear_attention`]; `decay` and `beta` are read as `p` says.
+#[derive(Clone, Copy, Debug)]
+pub struct LinearInputs<'a> {
+    pub q: &'a [f32],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    /// The state before the first token; zeros when absent.
+    pub past_state: Option<&'a [f32]>,
+    pub decay: &'a [f32],
+    pub beta: &'a [f32],
+}
+
+/// Runs the recurrence token by token: `S ← exp(g)·S` (gated), then `S ← S + k ⊗ v`, or
+/// with the delta rule `S ← S + β·k ⊗ (v − Sᵀk)`; each query head of a group reads
+/// `y = scale · qᵀS` of its key/value head. `state` ends as the present state.
+pub fn linear_attention(
+    p: &LinearAttention,
+    inputs: LinearInputs<'_>,
+    y: &mut [f32],
+    state: &mut [f32],
+) {
+    let LinearAttention {
+        batch,
+        seq,
+        q_heads,
+        kv_heads,
+        key_size: dk,
+        value_size: dv,
+        scale,
+        decay,
+        beta,
+    } = *p;
+    let state = &mut state[..batch * kv_heads * dk * dv];
+    match inputs.past_state {
+        Some(past) => state.copy_from_slice(&past[..state.len()]),
+        None => state.fill(0.0),
+    }
+    let group = (q_heads / kv_heads.max(1)).max(1);
+    // Heads never mix, so each state block runs through the whole sequence while it is
+    // in cache.
+    for b in 0..batch {
+        for g in 0..kv_heads {
+            let s = &mut state[(b * kv_heads + g) * dk * dv..][..dk * dv];
+            for t in 0..seq {
+                let token = b * seq + t;
+                let k = &inputs.k[(token * kv_heads + g) * dk..][..dk];
+                let v = &inputs.v[(token * kv_heads + g) * dv..][..dv];
+                match decay {
+                    Decay::None => {}
+                    Decay::PerHead => {
+                        let factor = libm::expf(inputs.decay[token * kv_heads + g]);
+                        s.iter_mut().for_each(|x| *x *= factor);
+                    }
+                    Decay::PerKey => {
+                        let gates = &inputs.decay[(token * kv_heads + g) * dk..][..dk];
+                        for (row, &gate) in s.chunks_exact_mut(dv).zip(gates) {
+                            let factor = libm::expf(gate);
+                            row.iter_mut().for_each(|x| *x *= factor);
+                        }
+                    }
+                }
+                let rate = match beta {
+                    Beta::None => None,
+                    Beta::PerHead => Some(inputs.beta[token * kv_heads + g]),
+                    Beta::Shared => Some(inputs.beta[token]),
+                };
+                // Each value column m updates on its own: the delta rule's correction
+                // of column m reads only column m of the state.
+                for (m, &v_m) in v.iter().enumerate() {
+                    let update = match rate {
+                        None => v_m,
+                        Some(rate) => {
+                            let retrieved: f32 = (0..dk).map(|d| s[d * dv + m] * k[d]).sum();
+                            rate * (v_m - retrieved)
+                        }
+                    };
+                    for (d, &k_d) in k.iter().enumerate() {
+                        s[d * dv + m] += k_d * update;
+                    }
+                }
+                for h in g * group..(g + 1) * group {
+                    let q = &inputs.q[(token * q_heads + h) * dk..][..dk];
+                    let out = &mut y[(token * q_heads + h) * dv..][..dv];
+                    for (m, o) in out.iter_mut().enumerate() {
+                        let read: f32 = (0..dk).map(|d| q[d] * s[d * dv + m]).sum();
+                        *o = scale * read;
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -786,6 +915,114 @@ mod tests {
         let ninf = f32::NEG_INFINITY;
         c.mask = Some(vec![0.0, 0.25, ninf, ninf, -0.5, 0.0, ninf, ninf]);
         check("y", &y, &naive(&c).0);
+    }
+
+    /// The recurrence in f64, written from the operator's equations.
+    fn naive_linear(p: &LinearAttention, i: &LinearInputs<'_>) -> (Vec<f64>, Vec<f64>) {
+        let (dk, dv) = (p.key_size, p.value_size);
+        let mut state: Vec<f64> = match i.past_state {
+            Some(s) => s.iter().map(|&x| x as f64).collect(),
+            None => vec![0.0; p.batch * p.kv_heads * dk * dv],
+        };
+        let mut y = vec![0.0; p.batch * p.seq * p.q_heads * dv];
+        for b in 0..p.batch {
+            for t in 0..p.seq {
+                let token = b * p.seq + t;
+                for g in 0..p.kv_heads {
+                    let at = |d: usize, m: usize| ((b * p.kv_heads + g) * dk + d) * dv + m;
+                    let k = |d: usize| i.k[(token * p.kv_heads + g) * dk + d] as f64;
+                    let v = |m: usize| i.v[(token * p.kv_heads + g) * dv + m] as f64;
+                    for d in 0..dk {
+                        let gate = match p.decay {
+                            Decay::None => 0.0,
+                            Decay::PerHead => i.decay[token * p.kv_heads + g] as f64,
+                            Decay::PerKey => i.decay[(token * p.kv_heads + g) * dk + d] as f64,
+                        };
+                        for m in 0..dv {
+                            state[at(d, m)] *= gate.exp();
+                        }
+                    }
+                    let rate = match p.beta {
+                        Beta::None => None,
+                        Beta::PerHead => Some(i.beta[token * p.kv_heads + g] as f64),
+                        Beta::Shared => Some(i.beta[token] as f64),
+                    };
+                    let retrieved: Vec<f64> = (0..dv)
+                        .map(|m| (0..dk).map(|d| state[at(d, m)] * k(d)).sum())
+                        .collect();
+                    for d in 0..dk {
+                        for m in 0..dv {
+                            let u = rate.map_or(v(m), |r| r * (v(m) - retrieved[m]));
+                            state[at(d, m)] += k(d) * u;
+                        }
+                    }
+                }
+                for h in 0..p.q_heads {
+                    let g = h / (p.q_heads / p.kv_heads);
+                    for m in 0..dv {
+                        let mut read = 0.0;
+                        for d in 0..dk {
+                            let q = i.q[(token * p.q_heads + h) * dk + d] as f64;
+                            read += q * state[((b * p.kv_heads + g) * dk + d) * dv + m];
+                        }
+                        y[(token * p.q_heads + h) * dv + m] = p.scale as f64 * read;
+                    }
+                }
+            }
+        }
+        (y, state)
+    }
+
+    #[test]
+    fn linear_attention_matches_the_recurrence_for_every_rule() {
+        let rules = [
+            (Decay::None, Beta::None, false),
+            (Decay::PerHead, Beta::None, true),
+            (Decay::None, Beta::PerHead, false),
+            (Decay::PerKey, Beta::PerHead, true),
+            (Decay::PerKey, Beta::Shared, false),
+        ];
+        for (decay, beta, with_past) in rules {
+            let p = LinearAttention {
+                batch: 2,
+                seq: 3,
+                q_heads: 4,
+                kv_heads: 2,
+                key_size: 3,
+                value_size: 2,
+                scale: 0.5,
+                decay,
+                beta,
+            };
+            let tokens = p.batch * p.seq;
+            let q = data(tokens * p.q_heads * p.key_size, 21);
+            let k = data(tokens * p.kv_heads * p.key_size, 22);
+            let v = data(tokens * p.kv_heads * p.value_size, 23);
+            let past = data(p.batch * p.kv_heads * p.key_size * p.value_size, 24);
+            // Log-space gates below zero and rates in (0, 1), as models produce them.
+            let decay_values: Vec<f32> = data(tokens * p.kv_heads * p.key_size, 25)
+                .iter()
+                .map(|x| -0.5 * x.abs())
+                .collect();
+            let beta_values: Vec<f32> = data(tokens * p.kv_heads, 26)
+                .iter()
+                .map(|x| 0.5 + 0.4 * x)
+                .collect();
+            let inputs = LinearInputs {
+                q: &q,
+                k: &k,
+                v: &v,
+                past_state: with_past.then_some(&past[..]),
+                decay: &decay_values,
+                beta: &beta_values,
+            };
+            let mut y = vec![f32::NAN; tokens * p.q_heads * p.value_size];
+            let mut state = vec![f32::NAN; past.len()];
+            linear_attention(&p, inputs, &mut y, &mut state);
+            let (want_y, want_state) = naive_linear(&p, &inputs);
+            check("y", &y, &want_y);
+            check("state", &state, &want_state);
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod gemm;
 pub mod hardmax;
 pub mod is_nan;
 pub mod layer_norm;
+pub mod linear_attention;
 pub mod logic;
 pub mod loss;
 pub mod matmul;
@@ -215,6 +216,7 @@ define_ops! {
     Gather(gather::Gather),
     Gemm(gemm::Gemm),
     LayerNorm(layer_norm::LayerNorm),
+    LinearAttention(linear_attention::LinearAttention),
     Logic(logic::Logic),
     Loss(loss::Loss),
     MatMul(matmul::MatMul),
@@ -342,6 +344,14 @@ pub static REGISTRY: &[OpSpec] = &[
         layer_norm::LayerNorm
     ),
     spec!("LeakyRelu", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
+    spec!(
+        "LinearAttention",
+        (27, 28),
+        (3, 6),
+        (2, 2),
+        LinearAttention,
+        linear_attention::LinearAttention
+    ),
     spec!("Log", (6, 28), (1, 1), (1, 1), Unary, unary::Unary),
     spec!(
         "LogSoftmax",
