@@ -137,6 +137,12 @@ fn main() {
     let bless = std::env::var_os("ZANT_BLESS").is_some();
     let filter = std::env::var("ZANT_CONFORMANCE_FILTER").ok();
 
+    // One run at a time per checkout: runs share the scratch folders below.
+    std::fs::create_dir_all(&work).unwrap_or_else(|e| fail(&e.to_string()));
+    let lock = std::fs::File::create(work.join(".lock")).unwrap_or_else(|e| fail(&e.to_string()));
+    lock.lock()
+        .unwrap_or_else(|e| fail(&format!("cannot lock target/conformance: {e}")));
+
     let python = setup_python(&root);
     let cases_dir = work.join("cases");
     generate(&root, &python, &cases_dir);
