@@ -59,7 +59,7 @@ fn draw_panel<DB: DrawingBackend>(
     target: Target,
 ) -> Result<(), Error> {
     let series = series(report, target);
-    let (caption, x_desc, y_desc) = match target {
+    let (title, x_desc, y_desc) = match target {
         Target::Host => (
             "x86_64: executable vs time per inference",
             "stripped executable (KiB, log)",
@@ -70,6 +70,16 @@ fn draw_panel<DB: DrawingBackend>(
             "flash (KiB, log)",
             "instructions per inference (log)",
         ),
+    };
+    let levels: Vec<String> = series
+        .first()
+        .map(|(_, p)| p.iter().map(|(opt, _, _)| opt.to_string()).collect())
+        .unwrap_or_default();
+    let caption = match levels.split_first() {
+        Some((first, rest)) if !rest.is_empty() => {
+            format!("{title} (● opt {first}, ○ opt {})", rest.join("/"))
+        }
+        _ => title.to_string(),
     };
     let points = series.iter().flat_map(|(_, p)| p.iter());
     let (xs, ys): (Vec<f64>, Vec<f64>) = points.map(|(_, x, y)| (*x, *y)).unzip();
@@ -84,7 +94,7 @@ fn draw_panel<DB: DrawingBackend>(
     };
     let ((x0, x1), (y0, y1)) = (range(&xs), range(&ys));
     let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 18))
+        .caption(caption, ("sans-serif", 17))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -92,14 +102,19 @@ fn draw_panel<DB: DrawingBackend>(
         .map_err(plot_error)?;
     chart
         .configure_mesh()
+        .x_labels(6)
+        .y_labels(8)
+        .light_line_style(WHITE)
         .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&|v| short(*v))
         .y_label_formatter(&|v| short(*v))
         .draw()
         .map_err(plot_error)?;
-    for (i, (model, points)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+    for (model, points) in &series {
+        // A model keeps its colour across panels, even when it is missing from one.
+        let index = report.models.iter().position(|m| m.name == *model);
+        let color = Palette99::pick(index.unwrap_or(0)).to_rgba();
         let line: Vec<(f64, f64)> = points.iter().map(|(_, x, y)| (*x, *y)).collect();
         chart
             .draw_series(LineSeries::new(line, color.stroke_width(2)))

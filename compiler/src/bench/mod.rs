@@ -371,7 +371,7 @@ pub fn repo_root() -> PathBuf {
 /// A compiled model with the inputs it is benched on.
 struct Prepared {
     info: ModelInfo,
-    /// The crate-style name (`mnist-8`), also the harness's.
+    /// The model's name as a crate name (`mobilenet-v2`): the harness's folder and package.
     name: String,
     model_file: PathBuf,
     compiled: Compiled,
@@ -402,7 +402,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
             Err(e) => {
                 progress.log(&format!("{label}: does not compile: {e}"));
                 models.push(ModelInfo {
-                    name: crate::default_crate_name(&crate::model_file(&spec.path)),
+                    name: display_name(&crate::model_file(&spec.path)),
                     path: label,
                     inputs: Vec::new(),
                     input_source: String::new(),
@@ -414,8 +414,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                 continue;
             }
         };
-        let name = prepared.name.clone();
-        let mut host_times = Vec::new();
+        let name = prepared.info.name.clone();
         for opt in &opts.opt_levels {
             let mut host_outputs = None;
             for &target in &opts.targets {
@@ -423,7 +422,6 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                 let outcome = match target {
                     Target::Host => match host::run(&work_dir, &prepared, opt, opts) {
                         Ok(run) => {
-                            host_times.push(run.figures.time_us);
                             host_outputs = Some(run.outputs);
                             Outcome::Host(run.figures)
                         }
@@ -570,7 +568,7 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
     };
     let names = crate::emit::port_names(graph);
     let info = ModelInfo {
-        name: name.clone(),
+        name: display_name(&model_file),
         path: spec.path.display().to_string(),
         inputs: names
             .inputs
@@ -592,6 +590,17 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
         output_types,
         reference,
     })
+}
+
+/// The model's name as its user knows it: the file's stem, or its folder's name for a
+/// `model.onnx` (`../shared/models/mobilenet_v2` → `mobilenet_v2`).
+fn display_name(model_file: &Path) -> String {
+    let stem = model_file.file_stem().unwrap_or_default();
+    let name = match model_file.parent().and_then(|p| p.file_name()) {
+        Some(folder) if stem == "model" => folder,
+        _ => stem,
+    };
+    name.to_string_lossy().into_owned()
 }
 
 /// Deterministic input values: floats in [-1, 1) from a fixed linear congruential

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Regenerates docs/benchmarks.md, docs/benchmarks.svg and docs/benchmarks.json: every
+# float model of ../shared/models at opt-level 3 and z, on the host and on the Cortex-M7
+# (QEMU), with ONNX Runtime (one thread) as the host baseline. Takes about 15 minutes on
+# two cores, most of it in callgrind and in the Cortex-M7 builds of mobilenet_v2.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/setup-cortex-m7.sh
+scripts/setup-ort.sh
+models=../shared/models
+cargo run --quiet --release --bin zantc -- bench \
+    "$models/mnist-8" \
+    "$models/wakeword:mfcc=1,1,40,32" \
+    "$models/sentiment:input=1,15" \
+    "$models/tiny-lm:input=1,25" \
+    "$models/debug-mlp" \
+    "$models/mobilenet_v2" \
+    "$models/fomo-96" \
+    --opt-levels 3,z --targets host,cortex-m7 --baseline ort \
+    --json docs/benchmarks.json --md docs/benchmarks.md --svg docs/benchmarks.svg
