@@ -520,6 +520,157 @@ fn dispatch_unary(op: UnaryOp, elements: impl UnaryLoop) {
     }
 }
 
+/// `y[i] = op(x[i])` for any element type: `f64` math (exact for `f64`, rounded for
+/// integers), except Abs, Neg, Sign, Relu, Clip and Identity, which integers compute exactly
+/// (wrapping). [`unary`] is the `f32` kernel.
+pub fn unary_scalar<T: Scalar>(op: UnaryOp, x: &[T], y: &mut [T]) {
+    for (out, &v) in y.iter_mut().zip(x) {
+        *out = apply_scalar(op, v);
+    }
+}
+
+/// [`unary_scalar`] in place.
+pub fn unary_scalar_in_place<T: Scalar>(op: UnaryOp, y: &mut [T]) {
+    for v in y.iter_mut() {
+        *v = apply_scalar(op, *v);
+    }
+}
+
+#[inline]
+fn apply_scalar<T: Scalar>(op: UnaryOp, v: T) -> T {
+    match op {
+        UnaryOp::Abs => v.abs(),
+        UnaryOp::Neg => v.neg(),
+        UnaryOp::Identity => v,
+        UnaryOp::Relu => v.max(T::ZERO),
+        UnaryOp::Clip { min, max } => v
+            .max(T::from_f64(f64::from(min)))
+            .min(T::from_f64(f64::from(max))),
+        UnaryOp::Sign if !is_float::<T>() => {
+            if v > T::ZERO {
+                T::ONE
+            } else if v < T::ZERO {
+                T::ZERO.sub(T::ONE)
+            } else {
+                T::ZERO
+            }
+        }
+        _ => T::from_f64(apply_f64(op, v.to_f64())),
+    }
+}
+
+/// One unary op in `f64`.
+fn apply_f64(op: UnaryOp, x: f64) -> f64 {
+    let softplus = |x: f64| {
+        if x > 0.0 {
+            x + libm::log1p(libm::exp(-x))
+        } else {
+            libm::log1p(libm::exp(x))
+        }
+    };
+    let sigmoid = |x: f64| {
+        if x >= 0.0 {
+            1.0 / (1.0 + libm::exp(-x))
+        } else {
+            let e = libm::exp(x);
+            e / (1.0 + e)
+        }
+    };
+    match op {
+        UnaryOp::Relu => x.max(0.0),
+        UnaryOp::Sigmoid => sigmoid(x),
+        UnaryOp::Tanh => libm::tanh(x),
+        UnaryOp::Clip { min, max } => x.max(f64::from(min)).min(f64::from(max)),
+        UnaryOp::Neg => -x,
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Exp => libm::exp(x),
+        UnaryOp::Log => libm::log(x),
+        UnaryOp::Sqrt => libm::sqrt(x),
+        UnaryOp::Reciprocal => 1.0 / x,
+        UnaryOp::Floor => libm::floor(x),
+        UnaryOp::Ceil => libm::ceil(x),
+        UnaryOp::Round => libm::rint(x),
+        UnaryOp::Sin => libm::sin(x),
+        UnaryOp::Cos => libm::cos(x),
+        UnaryOp::Tan => libm::tan(x),
+        UnaryOp::Asin => libm::asin(x),
+        UnaryOp::Acos => libm::acos(x),
+        UnaryOp::Atan => libm::atan(x),
+        UnaryOp::Sinh => libm::sinh(x),
+        UnaryOp::Cosh => libm::cosh(x),
+        UnaryOp::Asinh => libm::asinh(x),
+        UnaryOp::Acosh => libm::acosh(x),
+        UnaryOp::Atanh => libm::atanh(x),
+        UnaryOp::Erf => libm::erf(x),
+        UnaryOp::Softplus => softplus(x),
+        UnaryOp::LeakyRelu { alpha } => {
+            if x >= 0.0 {
+                x
+            } else {
+                f64::from(alpha) * x
+            }
+        }
+        UnaryOp::Elu { alpha } => {
+            if x > 0.0 {
+                x
+            } else {
+                f64::from(alpha) * libm::expm1(x)
+            }
+        }
+        UnaryOp::HardSigmoid { alpha, beta } => {
+            (f64::from(alpha) * x + f64::from(beta)).clamp(0.0, 1.0)
+        }
+        UnaryOp::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+        UnaryOp::Selu { alpha, gamma } => {
+            let (alpha, gamma) = (f64::from(alpha), f64::from(gamma));
+            if x > 0.0 {
+                gamma * x
+            } else {
+                gamma * (alpha * libm::exp(x) - alpha)
+            }
+        }
+        UnaryOp::Softsign => x / (1.0 + x.abs()),
+        UnaryOp::Sign => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }
+        UnaryOp::Gelu => 0.5 * x * (1.0 + libm::erf(x * core::f64::consts::FRAC_1_SQRT_2)),
+        UnaryOp::Identity => x,
+        UnaryOp::Celu { alpha } => {
+            let alpha = f64::from(alpha);
+            x.max(0.0) + (alpha * libm::expm1(x / alpha)).min(0.0)
+        }
+        UnaryOp::ThresholdedRelu { alpha } => {
+            if x > f64::from(alpha) {
+                x
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::Mish => x * libm::tanh(softplus(x)),
+        UnaryOp::Shrink { bias, lambd } => {
+            let (bias, lambd) = (f64::from(bias), f64::from(lambd));
+            if x < -lambd {
+                x + bias
+            } else if x > lambd {
+                x - bias
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::GeluTanh => {
+            let inner = core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2;
+            0.5 * x * (1.0 + libm::tanh(inner * (x + 0.044_715 * x * x * x)))
+        }
+        UnaryOp::Swish { alpha } => x * sigmoid(f64::from(alpha) * x),
+    }
+}
+
 /// The logistic function, written so that `exp` never overflows and neither branch
 /// loses relative accuracy: `1 − e^x/(1+e^x)` would cancel for large negative `x`.
 #[inline]

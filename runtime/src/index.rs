@@ -302,17 +302,66 @@ pub fn cumsum<T: Scalar>(
     reverse: bool,
     y: &mut [T],
 ) {
+    scan(
+        x,
+        outer,
+        axis_len,
+        inner,
+        exclusive,
+        reverse,
+        y,
+        T::ZERO,
+        T::add,
+    );
+}
+
+/// `CumProd` along the middle axis of `[outer, axis_len, inner]`.
+pub fn cumprod<T: Scalar>(
+    x: &[T],
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    exclusive: bool,
+    reverse: bool,
+    y: &mut [T],
+) {
+    scan(
+        x,
+        outer,
+        axis_len,
+        inner,
+        exclusive,
+        reverse,
+        y,
+        T::ONE,
+        T::mul,
+    );
+}
+
+/// A running fold along the middle axis, from `init`.
+#[allow(clippy::too_many_arguments)]
+fn scan<T: Scalar>(
+    x: &[T],
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    exclusive: bool,
+    reverse: bool,
+    y: &mut [T],
+    init: T,
+    fold: impl Fn(T, T) -> T,
+) {
     for o in 0..outer {
         for i in 0..inner {
-            let mut sum = T::ZERO;
+            let mut sum = init;
             for step in 0..axis_len {
                 let a = if reverse { axis_len - 1 - step } else { step };
                 let at = (o * axis_len + a) * inner + i;
                 if exclusive {
                     y[at] = sum;
-                    sum = sum.add(x[at]);
+                    sum = fold(sum, x[at]);
                 } else {
-                    sum = sum.add(x[at]);
+                    sum = fold(sum, x[at]);
                     y[at] = sum;
                 }
             }

@@ -82,8 +82,9 @@ pub fn not(x: &[u8], y: &mut [u8]) {
     }
 }
 
-/// ONNX `BitShift` on unsigned integers: `a << b` (`left`) or `a >> b`, with numpy
-/// broadcasting. A shift by the type's width or more gives 0.
+/// ONNX `BitShift`: `a << b` (`left`) or `a >> b`, with numpy broadcasting; a signed right
+/// shift is arithmetic (opset 28). A shift that is negative or the type's width or more
+/// leaves only the sign fill: -1 for a right shift of a negative value, else 0.
 pub fn bit_shift<T: Scalar>(
     left: bool,
     a: &[T],
@@ -98,7 +99,11 @@ pub fn bit_shift<T: Scalar>(
         zip_broadcast(a, a_shape, b, b_shape, y, y_shape, |a: T, b: T| {
             let shift = b.to_i128();
             Ok(if !(0..bits).contains(&shift) {
-                T::ZERO
+                if !left && a < T::ZERO {
+                    T::ZERO.sub(T::ONE)
+                } else {
+                    T::ZERO
+                }
             } else if left {
                 T::from_i128(a.to_i128() << shift)
             } else {
@@ -106,6 +111,43 @@ pub fn bit_shift<T: Scalar>(
             })
         });
     let Ok(()) = result;
+}
+
+/// A bitwise operation on integers (ONNX `BitwiseAnd`, `BitwiseOr`, `BitwiseXor`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BitwiseOp {
+    And,
+    Or,
+    Xor,
+}
+
+/// `y = a op b` bit by bit, with numpy broadcasting.
+pub fn bitwise<T: Scalar>(
+    op: BitwiseOp,
+    a: &[T],
+    a_shape: &[usize],
+    b: &[T],
+    b_shape: &[usize],
+    y: &mut [T],
+    y_shape: &[usize],
+) {
+    let f = match op {
+        BitwiseOp::And => |a: i128, b: i128| a & b,
+        BitwiseOp::Or => |a: i128, b: i128| a | b,
+        BitwiseOp::Xor => |a: i128, b: i128| a ^ b,
+    };
+    let result: Result<(), core::convert::Infallible> =
+        zip_broadcast(a, a_shape, b, b_shape, y, y_shape, |a: T, b: T| {
+            Ok(T::from_i128(f(a.to_i128(), b.to_i128())))
+        });
+    let Ok(()) = result;
+}
+
+/// `y = !x` bit by bit (ONNX `BitwiseNot`).
+pub fn bitwise_not<T: Scalar>(x: &[T], y: &mut [T]) {
+    for (out, &v) in y.iter_mut().zip(x) {
+        *out = T::from_i128(!v.to_i128());
+    }
 }
 
 /// ONNX `Cast` to a numeric type: floats to integers truncate toward zero and saturate

@@ -15,11 +15,8 @@ pub struct Clip {
 
 impl OpKind for Clip {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
-        if ctx.input(0)?.dtype != DType::F32 {
-            return Err(format!(
-                "Clip is implemented for f32, not {}",
-                ctx.input(0)?.dtype
-            ));
+        if ctx.input(0)?.dtype == DType::Bool {
+            return Err("Clip does not take bool".into());
         }
         if ctx.opset < 11 {
             return Ok(Self {
@@ -30,10 +27,10 @@ impl OpKind for Clip {
         let bound = |i: usize, what: &str, default: f32| -> Result<f32, String> {
             match ctx.absorb_optional(i, what)? {
                 None => Ok(default),
-                Some(t) => t
-                    .as_f32()
-                    .and_then(|v| (v.len() == 1).then(|| v[0]))
-                    .ok_or_else(|| format!("{what} must be one f32")),
+                Some(t) => match t.data.to_f64_vec().as_slice() {
+                    [v] => Ok(*v as f32),
+                    _ => Err(format!("{what} must be one value")),
+                },
             }
         };
         Ok(Self {
@@ -53,9 +50,19 @@ impl OpKind for Clip {
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
         let x = ctx.get(0)?;
-        let xs = x.as_f32().ok_or("expected f32")?;
-        let y = xs.iter().map(|v| v.max(self.min).min(self.max)).collect();
-        Ok(Some(vec![Tensor::new(x.shape.clone(), Data::F32(y))]))
+        let op = UnaryOp::Clip {
+            min: self.min,
+            max: self.max,
+        };
+        let data = match &x.data {
+            Data::F32(xs) => Data::F32(xs.iter().map(|v| v.max(self.min).min(self.max)).collect()),
+            other => crate::with_data!(other, v => {
+                let mut y = v.clone();
+                zant_runtime::elementwise::unary_scalar(op, v, &mut y);
+                super::retag(y, x.dtype())
+            }),
+        };
+        Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {

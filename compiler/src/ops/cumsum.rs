@@ -1,5 +1,6 @@
-//! CumSum (opset 11 on; 14 adds types): running sums along one axis (an input, a
-//! compile-time constant), optionally `exclusive` and/or `reverse`.
+//! CumSum (opset 11 on; 14 adds types) and CumProd (opset 26): running sums or products
+//! along one axis (an input, a compile-time constant), optionally `exclusive` and/or
+//! `reverse`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -9,6 +10,7 @@ use crate::ir::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CumSum {
+    pub product: bool,
     pub axis: i64,
     pub exclusive: bool,
     pub reverse: bool,
@@ -22,6 +24,7 @@ impl OpKind for CumSum {
             .first()
             .ok_or("axis is empty")?;
         Ok(Self {
+            product: ctx.op_type == "CumProd",
             axis,
             exclusive: ctx.int("exclusive", 0)? != 0,
             reverse: ctx.int("reverse", 0)? != 0,
@@ -39,7 +42,11 @@ impl OpKind for CumSum {
         let (outer, len, inner) = around_axis(&x.shape, normalize_axis(self.axis, x.shape.len())?);
         let data = crate::with_data!(&x.data, v => {
             let mut y = v.clone();
-            zant_runtime::index::cumsum(v, outer, len, inner, self.exclusive, self.reverse, &mut y);
+            if self.product {
+                zant_runtime::index::cumprod(v, outer, len, inner, self.exclusive, self.reverse, &mut y);
+            } else {
+                zant_runtime::index::cumsum(v, outer, len, inner, self.exclusive, self.reverse, &mut y);
+            }
             super::retag(y, x.dtype())
         });
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
@@ -51,6 +58,11 @@ impl OpKind for CumSum {
         let xe = &x.expr;
         let t = elem_type(x.ty.dtype);
         let (exclusive, reverse) = (self.exclusive, self.reverse);
-        Ok(quote! { rt::index::cumsum::<#t>(#xe, #outer, #len, #inner, #exclusive, #reverse, y); })
+        let kernel = if self.product {
+            quote!(cumprod)
+        } else {
+            quote!(cumsum)
+        };
+        Ok(quote! { rt::index::#kernel::<#t>(#xe, #outer, #len, #inner, #exclusive, #reverse, y); })
     }
 }

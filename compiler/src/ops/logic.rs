@@ -1,10 +1,11 @@
 //! Comparisons and boolean logic, with numpy broadcasting: Equal (opset 7 on; 11 adds
 //! integers, 19 strings), Less and Greater (7 on), LessOrEqual and GreaterOrEqual (12 on),
-//! And, Or, Xor (7 on), Not (1 on), and BitShift (11 on) on unsigned integers.
+//! And, Or, Xor (7 on), Not (1 on), BitShift (11 on; signed integers since 28), and
+//! BitwiseAnd, BitwiseOr, BitwiseXor, BitwiseNot (18 on) on integers.
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::logic::{CompareOp, LogicOp};
+use zant_runtime::logic::{BitwiseOp, CompareOp, LogicOp};
 
 use super::{
     broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
@@ -18,6 +19,8 @@ pub enum LogicKind {
     Not,
     /// `true` shifts left.
     BitShift(bool),
+    Bitwise(BitwiseOp),
+    BitwiseNot,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +40,10 @@ impl OpKind for Logic {
             "Or" => LogicKind::Logic(LogicOp::Or),
             "Xor" => LogicKind::Logic(LogicOp::Xor),
             "Not" => LogicKind::Not,
+            "BitwiseAnd" => LogicKind::Bitwise(BitwiseOp::And),
+            "BitwiseOr" => LogicKind::Bitwise(BitwiseOp::Or),
+            "BitwiseXor" => LogicKind::Bitwise(BitwiseOp::Xor),
+            "BitwiseNot" => LogicKind::BitwiseNot,
             "BitShift" => match ctx.string("direction", "")?.as_str() {
                 "LEFT" => LogicKind::BitShift(true),
                 "RIGHT" => LogicKind::BitShift(false),
@@ -55,6 +62,12 @@ impl OpKind for Logic {
             }
             return Ok(vec![a.clone()]);
         }
+        if self.kind == LogicKind::BitwiseNot {
+            if !a.dtype.is_int() {
+                return Err(format!("BitwiseNot takes integers, not {a}"));
+            }
+            return Ok(vec![a.clone()]);
+        }
         let b = required(inputs, 1)?;
         if a.dtype != b.dtype {
             return Err(format!("operand types differ: {a} and {b}"));
@@ -65,10 +78,8 @@ impl OpKind for Logic {
             LogicKind::Logic(_) if a.dtype != DType::Bool => {
                 return Err(format!("logic ops take bool, not {a}"))
             }
-            LogicKind::BitShift(_)
-                if !matches!(a.dtype, DType::U8 | DType::U16 | DType::U32 | DType::U64) =>
-            {
-                return Err(format!("BitShift takes unsigned integers, not {a}"))
+            LogicKind::BitShift(_) | LogicKind::Bitwise(_) if !a.dtype.is_int() => {
+                return Err(format!("bit operations take integers, not {a}"))
             }
             _ => a.dtype,
         };
@@ -120,21 +131,30 @@ impl OpKind for Logic {
                 );
                 Data::Bool(y)
             }
-            LogicKind::BitShift(left) => {
+            LogicKind::BitwiseNot => crate::with_data!(&a.data, x => {
+                let mut y = x.clone();
+                zant_runtime::logic::bitwise_not(x, &mut y);
+                super::retag(y, a.dtype())
+            }),
+            LogicKind::BitShift(_) | LogicKind::Bitwise(_) => {
                 let b = ctx.get(1)?;
                 macro_rules! run {
                     ($($variant:ident),*) => {
                         match (&a.data, &b.data) {
                             $((Data::$variant(x), Data::$variant(z)) => {
                                 let mut y = vec![0; n];
-                                zant_runtime::logic::bit_shift(left, x, &a.shape, z, &b.shape, &mut y, &out.shape);
+                                match self.kind {
+                                    LogicKind::BitShift(left) => zant_runtime::logic::bit_shift(left, x, &a.shape, z, &b.shape, &mut y, &out.shape),
+                                    LogicKind::Bitwise(op) => zant_runtime::logic::bitwise(op, x, &a.shape, z, &b.shape, &mut y, &out.shape),
+                                    _ => unreachable!("matched above"),
+                                }
                                 Data::$variant(y)
                             })*
                             _ => return Ok(None),
                         }
                     };
                 }
-                run!(U8, U16, U32, U64)
+                run!(I8, U8, I16, U16, I32, U32, I64, U64)
             }
         };
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
@@ -145,6 +165,10 @@ impl OpKind for Logic {
         let ae = &a.expr;
         if self.kind == LogicKind::Not {
             return Ok(quote! { rt::logic::not(#ae, y); });
+        }
+        if self.kind == LogicKind::BitwiseNot {
+            let t = elem_type(a.ty.dtype);
+            return Ok(quote! { rt::logic::bitwise_not::<#t>(#ae, y); });
         }
         let b = ctx.input(1)?;
         let be = &b.expr;
@@ -173,7 +197,15 @@ impl OpKind for Logic {
             LogicKind::BitShift(left) => {
                 quote! { rt::logic::bit_shift::<#t>(#left, #ae, #a_shape, #be, #b_shape, y, #y_shape); }
             }
-            LogicKind::Not => unreachable!("handled above"),
+            LogicKind::Bitwise(op) => {
+                let op = match op {
+                    BitwiseOp::And => quote!(And),
+                    BitwiseOp::Or => quote!(Or),
+                    BitwiseOp::Xor => quote!(Xor),
+                };
+                quote! { rt::logic::bitwise::<#t>(rt::logic::BitwiseOp::#op, #ae, #a_shape, #be, #b_shape, y, #y_shape); }
+            }
+            LogicKind::Not | LogicKind::BitwiseNot => unreachable!("handled above"),
         })
     }
 }

@@ -668,6 +668,11 @@ pub static REGISTRY: &[OpSpec] = &[
     spec!("Tile", (6, 28), (2, 2), (1, 1), Tile, tile::Tile),
     spec!("TopK", (1, 28), (1, 2), (2, 2), TopK, top_k::TopK),
     spec!("Trilu", (14, 28), (1, 2), (1, 1), Trilu, trilu::Trilu),
+    spec!("BitwiseAnd", (18, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("BitwiseNot", (18, 28), (1, 1), (1, 1), Logic, logic::Logic),
+    spec!("BitwiseOr", (18, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("BitwiseXor", (18, 28), (2, 2), (1, 1), Logic, logic::Logic),
+    spec!("CumProd", (26, 28), (2, 2), (1, 1), CumSum, cumsum::CumSum),
 ];
 
 /// Finds the implementation of `op_type` in `domain` at `opset`.

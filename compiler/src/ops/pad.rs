@@ -18,6 +18,8 @@ pub struct Pad {
     pub out_shape: Vec<usize>,
     /// The constant fill value, as `f64` (cast to the element type).
     pub value: f64,
+    /// The fill value is input 2, read at run time (a value computed by the model).
+    pub value_input: bool,
 }
 
 impl OpKind for Pad {
@@ -31,14 +33,20 @@ impl OpKind for Pad {
             "wrap" => PadMode::Wrap,
             other => return Err(format!("mode `{other}` is not supported")),
         };
+        let mut value_input = false;
         let (pads, value, axes) = if ctx.opset < 11 {
             let pads = ctx.ints("pads")?.ok_or("attribute `pads` is required")?;
             (pads, f64::from(ctx.float("value", 0.0)?), None)
         } else {
             let pads = ctx.absorb(1, "pads")?.to_i64s();
-            let value = match ctx.absorb_optional(2, "constant_value")? {
-                Some(t) => *t.data.to_f64_vec().first().unwrap_or(&0.0),
-                None => 0.0,
+            let value = if ctx.has_input(2) && ctx.consts.get(2).copied().flatten().is_none() {
+                value_input = true;
+                0.0
+            } else {
+                match ctx.absorb_optional(2, "constant_value")? {
+                    Some(t) => *t.data.to_f64_vec().first().unwrap_or(&0.0),
+                    None => 0.0,
+                }
             };
             let axes = ctx.absorb_optional(3, "axes")?.map(|t| t.to_i64s());
             (pads, value, axes)
@@ -70,6 +78,7 @@ impl OpKind for Pad {
             pads_begin,
             out_shape,
             value,
+            value_input,
         })
     }
 
@@ -82,7 +91,11 @@ impl OpKind for Pad {
         let x = ctx.get(0)?;
         let data = crate::with_data!(&x.data, v => {
             let mut y = vec![Default::default(); ctx.outputs[0].n_elems()];
-            let value = zant_runtime::scalar::Scalar::from_f64(self.value);
+            let value = match ctx.consts.get(2).copied().flatten() {
+                Some(t) if self.value_input => *t.data.to_f64_vec().first().unwrap_or(&0.0),
+                _ => self.value,
+            };
+            let value = zant_runtime::scalar::Scalar::from_f64(value);
             zant_runtime::index::pad(v, &x.shape, &self.pads_begin, self.mode, value, &mut y, &self.out_shape);
             super::retag(y, x.dtype())
         });
@@ -113,9 +126,14 @@ impl OpKind for Pad {
         } else {
             quote!(#value)
         };
+        let value = if self.value_input {
+            let v = ctx.expr(2)?;
+            quote!((#v)[0])
+        } else {
+            quote!(<#t as rt::scalar::Scalar>::from_f64(#value))
+        };
         Ok(quote! {
-            rt::index::pad::<#t>(#xe, #x_shape, &[#(#begin),*], rt::index::PadMode::#mode,
-                <#t as rt::scalar::Scalar>::from_f64(#value), y, #y_shape);
+            rt::index::pad::<#t>(#xe, #x_shape, &[#(#begin),*], rt::index::PadMode::#mode, #value, y, #y_shape);
         })
     }
 }

@@ -166,9 +166,9 @@ impl OpKind for Unary {
             .copied()
             .flatten()
             .ok_or("input 0 is required")?;
-        if x.dtype != DType::F32 {
+        if !supports(self.op, x.dtype) {
             return Err(format!(
-                "{:?} is implemented for f32, not {}",
+                "{:?} is implemented for f32 and f64, not {}",
                 self.op, x.dtype
             ));
         }
@@ -177,10 +177,17 @@ impl OpKind for Unary {
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
         let x = ctx.get(0)?;
-        let xs = x.as_f32().ok_or("expected f32")?;
-        let mut y = vec![0.0; xs.len()];
-        zant_runtime::elementwise::unary(self.op, xs, &mut y);
-        Ok(Some(vec![Tensor::new(x.shape.clone(), Data::F32(y))]))
+        if let Some(xs) = x.as_f32() {
+            let mut y = vec![0.0; xs.len()];
+            zant_runtime::elementwise::unary(self.op, xs, &mut y);
+            return Ok(Some(vec![Tensor::new(x.shape.clone(), Data::F32(y))]));
+        }
+        let data = crate::with_data!(&x.data, v => {
+            let mut y = v.clone();
+            zant_runtime::elementwise::unary_scalar(self.op, v, &mut y);
+            super::retag(y, x.dtype())
+        });
+        Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
@@ -192,9 +199,40 @@ impl OpKind for Unary {
     }
 }
 
+/// Whether `op` is implemented for `dtype`: every op for f32 and f64 (f64 computes in
+/// `f64`), and the exact integer ops (Abs, Neg, Sign, Relu, Clip) for integers.
+pub fn supports(op: UnaryOp, dtype: DType) -> bool {
+    match dtype {
+        DType::F32 | DType::F64 => true,
+        DType::Bool => false,
+        _ => matches!(
+            op,
+            UnaryOp::Abs
+                | UnaryOp::Neg
+                | UnaryOp::Sign
+                | UnaryOp::Relu
+                | UnaryOp::Clip { .. }
+                | UnaryOp::Identity
+        ),
+    }
+}
+
 /// Emits a unary kernel call, in place when the plan allows it.
 pub fn emit_unary(op: UnaryOp, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    let dtype = ctx.out_ty().dtype;
     let op = op_tokens(op)?;
+    if dtype != DType::F32 {
+        let t = super::elem_type(dtype);
+        if ctx.in_place == Some(0) {
+            return Ok(
+                quote! { rt::elementwise::unary_scalar_in_place::<#t>(rt::elementwise::UnaryOp::#op, y); },
+            );
+        }
+        let x = ctx.expr(0)?;
+        return Ok(
+            quote! { rt::elementwise::unary_scalar::<#t>(rt::elementwise::UnaryOp::#op, #x, y); },
+        );
+    }
     if ctx.in_place == Some(0) {
         return Ok(quote! { rt::elementwise::unary_in_place(rt::elementwise::UnaryOp::#op, y); });
     }
