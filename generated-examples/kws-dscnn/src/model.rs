@@ -4,6 +4,7 @@
     clippy::unreadable_literal,
     clippy::too_many_arguments
 )]
+#![forbid(unsafe_code)]
 use zant_runtime as rt;
 pub use rt::Error;
 /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
