@@ -216,6 +216,9 @@ pub struct Machine {
     pub valgrind: Option<String>,
     pub qemu: Option<String>,
     pub onnxruntime: Option<String>,
+    /// `/proc/loadavg` when the bench started: wall times are only as quiet as the machine.
+    #[serde(default)]
+    pub load_average: Option<String>,
 }
 
 /// One model as benched.
@@ -647,6 +650,8 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     log: bool,
+    /// A step is under way: the bar counts it when the next one starts.
+    running: std::cell::Cell<bool>,
 }
 
 impl Progress {
@@ -665,20 +670,24 @@ impl Progress {
         Self {
             bar,
             log: enabled && !terminal,
+            running: std::cell::Cell::new(false),
         }
     }
 
-    /// Starts a step.
+    /// Ends the step under way, if any, and starts the next.
     fn step(&self, message: &str) {
         if let Some(bar) = &self.bar {
-            bar.inc(1);
+            if self.running.replace(true) {
+                bar.inc(1);
+            }
             bar.set_message(message.to_string());
         }
     }
 
+    /// Ends the step under way and counts `steps` that will not run.
     fn skip(&self, steps: u64) {
         if let Some(bar) = &self.bar {
-            bar.inc(steps);
+            bar.inc(steps + u64::from(self.running.replace(false)));
         }
     }
 

@@ -135,6 +135,9 @@ fn machine_section(s: &mut String, report: &Report) {
             row(k, v);
         }
     }
+    if let Some(load) = &m.load_average {
+        row("load average at start (1, 5, 15 min)", load);
+    }
     row("zantc", &report.zantc_version);
     s.push('\n');
 }
