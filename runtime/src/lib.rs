@@ -22,6 +22,7 @@ pub mod loss;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+pub mod resize;
 pub mod scalar;
 pub mod shape;
 

@@ -44,6 +44,7 @@ pub mod pool;
 pub mod range;
 pub mod reduce;
 pub mod reshape;
+pub mod resize;
 pub mod rotary_embedding;
 pub mod scatter;
 pub mod shape;
@@ -189,6 +190,7 @@ macro_rules! define_ops {
 }
 
 define_ops! {
+    Resize(resize::Resize),
     Arg(arg::Arg),
     CumSum(cumsum::CumSum),
     EyeLike(eye_like::EyeLike),
@@ -673,6 +675,7 @@ pub static REGISTRY: &[OpSpec] = &[
     spec!("BitwiseOr", (18, 28), (2, 2), (1, 1), Logic, logic::Logic),
     spec!("BitwiseXor", (18, 28), (2, 2), (1, 1), Logic, logic::Logic),
     spec!("CumProd", (26, 28), (2, 2), (1, 1), CumSum, cumsum::CumSum),
+    spec!("Resize", (11, 28), (1, 4), (1, 1), Resize, resize::Resize),
 ];
 
 /// Finds the implementation of `op_type` in `domain` at `opset`.
