@@ -30,6 +30,7 @@ pub mod gather;
 pub mod gather_elements;
 pub mod gather_nd;
 pub mod gemm;
+pub mod grid_sample;
 pub mod hardmax;
 pub mod is_nan;
 pub mod layer_norm;
@@ -41,6 +42,7 @@ pub mod norm;
 pub mod one_hot;
 pub mod pad;
 pub mod pool;
+pub mod quant;
 pub mod range;
 pub mod reduce;
 pub mod reshape;
@@ -190,6 +192,8 @@ macro_rules! define_ops {
 }
 
 define_ops! {
+    Quant(quant::Quant),
+    GridSample(grid_sample::GridSample),
     Resize(resize::Resize),
     Arg(arg::Arg),
     CumSum(cumsum::CumSum),
@@ -676,6 +680,30 @@ pub static REGISTRY: &[OpSpec] = &[
     spec!("BitwiseXor", (18, 28), (2, 2), (1, 1), Logic, logic::Logic),
     spec!("CumProd", (26, 28), (2, 2), (1, 1), CumSum, cumsum::CumSum),
     spec!("Resize", (11, 28), (1, 4), (1, 1), Resize, resize::Resize),
+    spec!(
+        "GridSample",
+        (16, 28),
+        (2, 2),
+        (1, 1),
+        GridSample,
+        grid_sample::GridSample
+    ),
+    spec!(
+        "DequantizeLinear",
+        (10, 28),
+        (2, 3),
+        (1, 1),
+        Quant,
+        quant::Quant
+    ),
+    spec!(
+        "QuantizeLinear",
+        (10, 28),
+        (2, 3),
+        (1, 1),
+        Quant,
+        quant::Quant
+    ),
 ];
 
 /// Finds the implementation of `op_type` in `domain` at `opset`.
