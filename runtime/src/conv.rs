@@ -687,3 +687,77 @@ mod tests {
         assert_eq!(outputs_for_tap(2, 2, 1, 1, 5, 3), (0, 2));
     }
 }
+
+/// The geometry of a transposed convolution ([`conv_transpose`]), any number of spatial
+/// dims.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvTranspose<'a> {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub groups: usize,
+    pub in_dims: &'a [usize],
+    pub out_dims: &'a [usize],
+    pub kernel: &'a [usize],
+    pub strides: &'a [usize],
+    pub dilations: &'a [usize],
+    /// Output positions cut from the start of each dim (negative: zeros added).
+    pub pads_begin: &'a [i64],
+}
+
+/// ONNX `ConvTranspose`: each input element scatters `x · w` over the output, input
+/// position `i` and kernel position `k` landing at `i·stride + k·dilation - pad`. `w` is
+/// `[c_in, c_out / groups, k…]`.
+pub fn conv_transpose(
+    p: &ConvTranspose<'_>,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    let r = p.in_dims.len();
+    let in_plane: usize = p.in_dims.iter().product();
+    let out_plane: usize = p.out_dims.iter().product();
+    let k_plane: usize = p.kernel.iter().product();
+    let (c_in_g, c_out_g) = (p.c_in / p.groups, p.c_out / p.groups);
+    for n in 0..p.batch {
+        for oc in 0..p.c_out {
+            let b = bias.map_or(0.0, |b| b[oc]);
+            y[(n * p.c_out + oc) * out_plane..][..out_plane].fill(b);
+        }
+        for ic in 0..p.c_in {
+            let g = ic / c_in_g;
+            let x_plane = &x[(n * p.c_in + ic) * in_plane..][..in_plane];
+            for ocg in 0..c_out_g {
+                let oc = g * c_out_g + ocg;
+                let w_plane = &w[(ic * c_out_g + ocg) * k_plane..][..k_plane];
+                let y_plane = &mut y[(n * p.c_out + oc) * out_plane..][..out_plane];
+                for (i_flat, &xv) in x_plane.iter().enumerate() {
+                    for (k_flat, &wv) in w_plane.iter().enumerate() {
+                        let (mut i_rest, mut k_rest) = (i_flat, k_flat);
+                        let mut offset = 0usize;
+                        let mut stride = 1usize;
+                        let mut inside = true;
+                        for d in (0..r).rev() {
+                            let i = i_rest % p.in_dims[d];
+                            let k = k_rest % p.kernel[d];
+                            i_rest /= p.in_dims[d];
+                            k_rest /= p.kernel[d];
+                            let o =
+                                (i * p.strides[d] + k * p.dilations[d]) as i64 - p.pads_begin[d];
+                            if o < 0 || o >= p.out_dims[d] as i64 {
+                                inside = false;
+                                break;
+                            }
+                            offset += o as usize * stride;
+                            stride *= p.out_dims[d];
+                        }
+                        if inside {
+                            y_plane[offset] += xv * wv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

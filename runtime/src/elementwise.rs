@@ -27,6 +27,9 @@ pub enum BinaryOp {
     Mod,
     /// `Mod` with `fmod = 1`: C's `fmod` (the sign of the dividend) for every type.
     Fmod,
+    /// Python's `%` (the sign of the divisor) for every type: `Mod` with `fmod = 0` on
+    /// floats, which opset 28 allows.
+    FloorMod,
     /// `a` to the power `b`: `pow` in `f64` for floats; for integers repeated wrapping
     /// multiplication, and a negative exponent gives 0 unless the base is 1 or -1.
     Pow,
@@ -167,6 +170,16 @@ fn apply_run<T: Scalar>(
                 divided_by_zero = true;
                 T::ZERO
             })
+        }),
+        BinaryOp::FloorMod => map2(y, lhs, rhs, |a: T, b| match a.rem(b) {
+            Ok(r) if is_float::<T>() && r != T::ZERO && ((r < T::ZERO) != (b < T::ZERO)) => {
+                r.add(b)
+            }
+            Ok(r) => r,
+            Err(_) => {
+                divided_by_zero = true;
+                T::ZERO
+            }
         }),
         BinaryOp::Fmod => map2(y, lhs, rhs, |a: T, b| {
             a.fmod(b).unwrap_or_else(|_| {

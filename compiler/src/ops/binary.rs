@@ -25,6 +25,7 @@ fn op_tokens(op: BinaryOp) -> TokenStream {
         BinaryOp::Min => quote!(Min),
         BinaryOp::Mod => quote!(Mod),
         BinaryOp::Fmod => quote!(Fmod),
+        BinaryOp::FloorMod => quote!(FloorMod),
         BinaryOp::Pow => quote!(Pow),
     }
 }
@@ -40,9 +41,7 @@ impl OpKind for Binary {
             "Max" => BinaryOp::Max,
             "Min" => BinaryOp::Min,
             "Mod" if ctx.int("fmod", 0)? != 0 => BinaryOp::Fmod,
-            "Mod" if ctx.opset >= 28 && ctx.input(0)?.dtype.is_float() => {
-                return Err("Mod with fmod = 0 on floats (Python's `%`) is not implemented".into())
-            }
+            "Mod" if ctx.input(0)?.dtype.is_float() => BinaryOp::FloorMod,
             "Mod" => BinaryOp::Mod,
             other => return Err(format!("`{other}` is not a binary op")),
         };

@@ -23,6 +23,7 @@ pub mod concat;
 pub mod constant;
 pub mod constant_of_shape;
 pub mod conv;
+pub mod conv_transpose;
 pub mod cumsum;
 pub mod expand;
 pub mod eye_like;
@@ -192,6 +193,7 @@ macro_rules! define_ops {
 }
 
 define_ops! {
+    ConvTranspose(conv_transpose::ConvTranspose),
     Quant(quant::Quant),
     GridSample(grid_sample::GridSample),
     Resize(resize::Resize),
@@ -703,6 +705,14 @@ pub static REGISTRY: &[OpSpec] = &[
         (1, 1),
         Quant,
         quant::Quant
+    ),
+    spec!(
+        "ConvTranspose",
+        (1, 28),
+        (2, 3),
+        (1, 1),
+        ConvTranspose,
+        conv_transpose::ConvTranspose
     ),
 ];
 
