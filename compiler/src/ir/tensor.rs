@@ -48,6 +48,32 @@ pub struct Tensor {
     pub data: Data,
 }
 
+/// `Data` of `$dtype` from a slice of primitive numbers by `as` casts; booleans by
+/// `$truthy` (`x != 0`).
+macro_rules! cast_into {
+    ($dtype:expr, $values:expr, |$x:ident| $truthy:expr) => {{
+        let values = $values;
+        macro_rules! cast {
+            ($variant:ident, $ty:ty) => {
+                Data::$variant(values.iter().map(|&v| v as $ty).collect())
+            };
+        }
+        match $dtype {
+            DType::F32 => cast!(F32, f32),
+            DType::F64 => cast!(F64, f64),
+            DType::I8 => cast!(I8, i8),
+            DType::U8 => cast!(U8, u8),
+            DType::I16 => cast!(I16, i16),
+            DType::U16 => cast!(U16, u16),
+            DType::I32 => cast!(I32, i32),
+            DType::U32 => cast!(U32, u32),
+            DType::I64 => cast!(I64, i64),
+            DType::U64 => cast!(U64, u64),
+            DType::Bool => Data::Bool(values.iter().map(|&$x| u8::from($truthy)).collect()),
+        }
+    }};
+}
+
 impl Data {
     pub fn dtype(&self) -> DType {
         match self {
@@ -140,46 +166,12 @@ impl Data {
 
     /// Builds data of `dtype` from `f64` values with Rust's saturating `as` casts.
     pub fn from_f64(dtype: DType, values: &[f64]) -> Self {
-        macro_rules! cast {
-            ($variant:ident, $ty:ty) => {
-                Self::$variant(values.iter().map(|&x| x as $ty).collect())
-            };
-        }
-        match dtype {
-            DType::F32 => cast!(F32, f32),
-            DType::F64 => cast!(F64, f64),
-            DType::I8 => cast!(I8, i8),
-            DType::U8 => cast!(U8, u8),
-            DType::I16 => cast!(I16, i16),
-            DType::U16 => cast!(U16, u16),
-            DType::I32 => cast!(I32, i32),
-            DType::U32 => cast!(U32, u32),
-            DType::I64 => cast!(I64, i64),
-            DType::U64 => cast!(U64, u64),
-            DType::Bool => Self::Bool(values.iter().map(|&x| u8::from(x != 0.0)).collect()),
-        }
+        cast_into!(dtype, values, |x| x != 0.0)
     }
 
     /// Builds data of `dtype` from `i64` values with Rust's `as` casts (exact for integers).
     pub fn from_i64(dtype: DType, values: &[i64]) -> Self {
-        macro_rules! cast {
-            ($variant:ident, $ty:ty) => {
-                Self::$variant(values.iter().map(|&x| x as $ty).collect())
-            };
-        }
-        match dtype {
-            DType::F32 => cast!(F32, f32),
-            DType::F64 => cast!(F64, f64),
-            DType::I8 => cast!(I8, i8),
-            DType::U8 => cast!(U8, u8),
-            DType::I16 => cast!(I16, i16),
-            DType::U16 => cast!(U16, u16),
-            DType::I32 => cast!(I32, i32),
-            DType::U32 => cast!(U32, u32),
-            DType::I64 => cast!(I64, i64),
-            DType::U64 => cast!(U64, u64),
-            DType::Bool => Self::Bool(values.iter().map(|&x| u8::from(x != 0)).collect()),
-        }
+        cast_into!(dtype, values, |x| x != 0)
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ir::{DType, Graph, NodeId, ValueId};
+use crate::ir::{Graph, NodeId, ValueId};
 use crate::ops::Op;
 
 /// Every offset in the arena and the weight blob is a multiple of this.
@@ -74,7 +74,6 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
         .copied()
         .filter(|&id| !matches!(graph.node(id).op, Op::Input(_) | Op::Const(_)))
         .collect();
-    let step_of: BTreeMap<NodeId, usize> = ops.iter().enumerate().map(|(s, &id)| (id, s)).collect();
     let mut locations = BTreeMap::new();
 
     for (i, &input) in graph.inputs.iter().enumerate() {
@@ -203,7 +202,6 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
             );
         }
     }
-    let _ = step_of;
     MemoryPlan {
         schedule: ops,
         locations,
@@ -355,14 +353,4 @@ fn place(buffers: &[Buffer], key: Order, best_fit: bool) -> (Vec<usize>, usize) 
         placed.push(i);
     }
     (offsets, total)
-}
-
-/// Bytes of a value's elements (not aligned).
-pub fn value_bytes(graph: &Graph, v: ValueId) -> usize {
-    graph.ty(v).n_bytes()
-}
-
-/// The dtype of a value.
-pub fn value_dtype(graph: &Graph, v: ValueId) -> DType {
-    graph.ty(v).dtype
 }
