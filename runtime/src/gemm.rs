@@ -616,6 +616,56 @@ fn horizontal_sum<const LANES: usize>(lanes: &[f32; LANES]) -> f32 {
     lanes[0]
 }
 
+/// ONNX `Einsum` by brute force over the label space: `labels` holds each label's extent;
+/// `strides[k][l]` is input `k`'s element stride along label `l` (0 when the input lacks
+/// it or broadcasts it) and `out_strides[l]` the output's (0 for summed labels).
+pub fn einsum<T: crate::scalar::Scalar>(
+    inputs: &[&[T]],
+    strides: &[&[usize]],
+    labels: &[usize],
+    out_strides: &[usize],
+    y: &mut [T],
+) {
+    y.fill(T::ZERO);
+    let n_labels = labels.len();
+    if labels.contains(&0) {
+        return;
+    }
+    let mut index = [0usize; 32];
+    assert!(n_labels <= index.len(), "too many Einsum labels");
+    let mut offsets = [0usize; 8];
+    assert!(inputs.len() <= offsets.len(), "too many Einsum inputs");
+    let mut out = 0usize;
+    loop {
+        let mut product = T::ONE;
+        for (k, x) in inputs.iter().enumerate() {
+            product = product.mul(x[offsets[k]]);
+        }
+        y[out] = y[out].add(product);
+        // Next point of the label space.
+        let mut l = n_labels;
+        loop {
+            if l == 0 {
+                return;
+            }
+            l -= 1;
+            index[l] += 1;
+            out += out_strides[l];
+            for (k, s) in strides.iter().enumerate() {
+                offsets[k] += s[l];
+            }
+            if index[l] < labels[l] {
+                break;
+            }
+            index[l] = 0;
+            out -= out_strides[l] * labels[l];
+            for (k, s) in strides.iter().enumerate() {
+                offsets[k] -= s[l] * labels[l];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

@@ -488,6 +488,38 @@ fn fold_run<T: Scalar>(run: &[T], init: T, fold: impl Fn(T, T) -> T, map: impl F
     acc
 }
 
+/// ONNX `LpNormalization` along the middle axis of `[outer, axis_len, inner]`:
+/// `x / ‖x‖_p` (p is 1 or 2), with a zero norm giving 0. Norms accumulate in `f64`.
+pub fn lp_normalize<T: Scalar>(
+    x: &[T],
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    p: u8,
+    y: &mut [T],
+) {
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |a: usize| (o * axis_len + a) * inner + i;
+            let mut norm = 0.0f64;
+            for a in 0..axis_len {
+                let v = x[at(a)].to_f64();
+                norm += if p == 1 { v.abs() } else { v * v };
+            }
+            if p != 1 {
+                norm = libm::sqrt(norm);
+            }
+            for a in 0..axis_len {
+                y[at(a)] = if norm == 0.0 {
+                    T::ZERO
+                } else {
+                    T::from_f64(x[at(a)].to_f64() / norm)
+                };
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

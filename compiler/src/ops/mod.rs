@@ -25,6 +25,7 @@ pub mod constant_of_shape;
 pub mod conv;
 pub mod conv_transpose;
 pub mod cumsum;
+pub mod einsum;
 pub mod expand;
 pub mod eye_like;
 pub mod gather;
@@ -38,6 +39,7 @@ pub mod layer_norm;
 pub mod linear_attention;
 pub mod logic;
 pub mod loss;
+pub mod lp_norm;
 pub mod matmul;
 pub mod norm;
 pub mod one_hot;
@@ -193,6 +195,8 @@ macro_rules! define_ops {
 }
 
 define_ops! {
+    LpNorm(lp_norm::LpNorm),
+    Einsum(einsum::Einsum),
     ConvTranspose(conv_transpose::ConvTranspose),
     Quant(quant::Quant),
     GridSample(grid_sample::GridSample),
@@ -713,6 +717,15 @@ pub static REGISTRY: &[OpSpec] = &[
         (1, 1),
         ConvTranspose,
         conv_transpose::ConvTranspose
+    ),
+    spec!("Einsum", (12, 28), (1, 8), (1, 1), Einsum, einsum::Einsum),
+    spec!(
+        "LpNormalization",
+        (1, 28),
+        (1, 1),
+        (1, 1),
+        LpNorm,
+        lp_norm::LpNorm
     ),
 ];
 

@@ -1,0 +1,190 @@
+//! Einsum (opset 12 on): any equation of up to eight inputs, explicit (`->`) or implicit
+//! output, repeated labels (diagonals), and `...` broadcasting, computed over the whole
+//! label space (`rt::gemm::einsum`); meant for the small contractions models write this way.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
+use crate::ir::{Tensor, TensorType};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Einsum {
+    pub labels: Vec<usize>,
+    pub strides: Vec<Vec<usize>>,
+    pub out_strides: Vec<usize>,
+    pub out_shape: Vec<usize>,
+}
+
+impl OpKind for Einsum {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+        let equation: String = ctx
+            .string("equation", "")?
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let (lhs, rhs) = match equation.split_once("->") {
+            Some((l, r)) => (l.to_string(), Some(r.to_string())),
+            None => (equation.clone(), None),
+        };
+        let terms: Vec<&str> = lhs.split(',').collect();
+        if terms.len() != ctx.n_inputs() || terms.len() > 8 {
+            return Err(format!(
+                "equation `{equation}` does not fit {} inputs",
+                ctx.n_inputs()
+            ));
+        }
+        // Ellipsis dims become labels '0', '1', … (right-aligned, broadcast).
+        let mut ellipsis_rank = 0;
+        let mut expanded: Vec<Vec<char>> = Vec::new();
+        for (k, term) in terms.iter().enumerate() {
+            let x = ctx.input(k)?;
+            let letters = term.replace("...", "").chars().count();
+            let e = if term.contains("...") {
+                x.rank().checked_sub(letters).ok_or("too many labels")?
+            } else {
+                0
+            };
+            ellipsis_rank = ellipsis_rank.max(e);
+        }
+        for (k, term) in terms.iter().enumerate() {
+            let x = ctx.input(k)?;
+            let letters = term.replace("...", "").chars().count();
+            let e = x.rank().saturating_sub(letters);
+            let ell: String = (ellipsis_rank - e..ellipsis_rank)
+                .map(|i| char::from(b'0' + i as u8))
+                .collect();
+            let labels: Vec<char> = term.replace("...", &ell).chars().collect();
+            if labels.len() != x.rank() {
+                return Err(format!("term `{term}` does not fit {x}"));
+            }
+            expanded.push(labels);
+        }
+        let mut all: Vec<char> = Vec::new();
+        let mut extent = std::collections::BTreeMap::new();
+        for (k, labels) in expanded.iter().enumerate() {
+            let x = ctx.input(k)?;
+            for (&c, &d) in labels.iter().zip(&x.shape) {
+                if !all.contains(&c) {
+                    all.push(c);
+                }
+                let e = extent.entry(c).or_insert(d);
+                if *e == 1 {
+                    *e = d;
+                } else if d != 1 && d != *e {
+                    return Err(format!("label `{c}` has extents {e} and {d}"));
+                }
+            }
+        }
+        let out: Vec<char> = match rhs {
+            Some(r) => {
+                let ell: String = (0..ellipsis_rank)
+                    .map(|i| char::from(b'0' + i as u8))
+                    .collect();
+                r.replace("...", &ell).chars().collect()
+            }
+            None => {
+                let mut once: Vec<char> = all
+                    .iter()
+                    .copied()
+                    .filter(|c| c.is_alphabetic())
+                    .filter(|c| expanded.iter().flatten().filter(|d| *d == c).count() == 1)
+                    .collect();
+                once.sort_unstable();
+                let mut out: Vec<char> = (0..ellipsis_rank)
+                    .map(|i| char::from(b'0' + i as u8))
+                    .collect();
+                out.extend(once);
+                out
+            }
+        };
+        for c in &out {
+            if !all.contains(c) {
+                return Err(format!("output label `{c}` is not an input label"));
+            }
+        }
+        // Output labels first, in output order, so the output is walked in order.
+        let mut order: Vec<char> = out.clone();
+        order.extend(all.iter().filter(|c| !out.contains(c)));
+        let labels: Vec<usize> = order.iter().map(|c| extent[c]).collect();
+        let out_shape: Vec<usize> = out.iter().map(|c| extent[c]).collect();
+        let mut out_strides = vec![0; order.len()];
+        let mut s = 1;
+        for i in (0..out.len()).rev() {
+            out_strides[i] = s;
+            s *= out_shape[i];
+        }
+        let mut strides = Vec::new();
+        for (k, term) in expanded.iter().enumerate() {
+            let x = ctx.input(k)?;
+            let xs = super::strides(&x.shape);
+            let mut per = vec![0usize; order.len()];
+            for (d, c) in term.iter().enumerate() {
+                if x.shape[d] != 1 {
+                    let l = order.iter().position(|o| o == c).expect("collected");
+                    per[l] += xs[d];
+                }
+            }
+            strides.push(per);
+        }
+        Ok(Self {
+            labels,
+            strides,
+            out_strides,
+            out_shape,
+        })
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+        let x = required(inputs, 0)?;
+        if x.dtype == crate::ir::DType::Bool {
+            return Err("Einsum does not take bool".into());
+        }
+        for i in 1..inputs.len() {
+            if required(inputs, i)?.dtype != x.dtype {
+                return Err("operand types differ".into());
+            }
+        }
+        Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
+    }
+
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+        let parts: Vec<&Tensor> = (0..ctx.consts.len())
+            .map(|i| ctx.get(i))
+            .collect::<Result<_, _>>()?;
+        let strides: Vec<&[usize]> = self.strides.iter().map(|s| s.as_slice()).collect();
+        let n = self.out_shape.iter().product();
+        macro_rules! run {
+            ($($variant:ident),*) => {
+                match &parts[0].data {
+                    $(crate::ir::Data::$variant(_) => {
+                        let mut xs = Vec::new();
+                        for p in &parts {
+                            let crate::ir::Data::$variant(v) = &p.data else { return Ok(None) };
+                            xs.push(v.as_slice());
+                        }
+                        let mut y = vec![Default::default(); n];
+                        zant_runtime::gemm::einsum(&xs, &strides, &self.labels, &self.out_strides, &mut y);
+                        crate::ir::Data::$variant(y)
+                    })*
+                    _ => return Ok(None),
+                }
+            };
+        }
+        let data = run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64);
+        Ok(Some(vec![Tensor::new(self.out_shape.clone(), data)]))
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+        let exprs: Vec<TokenStream> = (0..ctx.inputs.len())
+            .map(|i| ctx.expr(i))
+            .collect::<Result<_, _>>()?;
+        let t = elem_type(ctx.out_ty().dtype);
+        let strides = self.strides.iter().map(|s| shape_tokens(s));
+        let labels = shape_tokens(&self.labels);
+        let out_strides = shape_tokens(&self.out_strides);
+        Ok(quote! {
+            rt::gemm::einsum::<#t>(&[#(#exprs),*], &[#(#strides),*], #labels, #out_strides, y);
+        })
+    }
+}
