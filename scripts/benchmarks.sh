@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks.md, docs/benchmarks.svg and docs/benchmarks.json: every
 # float model of ../shared/models at opt-level 3 and z, on the host and on the Cortex-M7
-# (QEMU), with ONNX Runtime (one thread) as the host baseline. Takes about 15 minutes on
-# two cores, most of it in callgrind and in the Cortex-M7 builds of mobilenet_v2.
+# (QEMU), with ONNX Runtime (one thread) as the host baseline. Takes about 5 minutes on
+# two cores once the harnesses are built (most of it callgrind on mobilenet_v2), longer
+# the first time (Debian's Rust builds `core` for each opt level).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
