@@ -403,7 +403,10 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
         let prepared = match prepare(spec, opts) {
             Ok(p) => p,
             Err(e) => {
-                progress.log(&format!("{label}: does not compile: {e}"));
+                // The whole error is among the problems printed at the end.
+                let message = e.to_string();
+                let first = message.lines().next().unwrap_or_default();
+                progress.log(&format!("{label}: does not compile: {first}"));
                 models.push(ModelInfo {
                     name: display_name(&crate::model_file(&spec.path)),
                     path: label,
@@ -411,7 +414,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                     input_source: String::new(),
                     arena_bytes: 0,
                     weight_bytes: 0,
-                    error: Some(e.to_string()),
+                    error: Some(message),
                 });
                 progress.skip((opts.opt_levels.len() * opts.targets.len()) as u64);
                 continue;
