@@ -78,6 +78,24 @@ pub fn quantize<X: Scalar, Y: Scalar>(
     Ok(())
 }
 
+/// ONNX `DynamicQuantizeLinear`: uint8 quantization with a scale and zero point chosen
+/// from the data's range (widened to include 0), in `f32` as the ONNX reference computes.
+pub fn dynamic_quantize(x: &[f32], y: &mut [u8], scale: &mut [f32], zero_point: &mut [u8]) {
+    let (mut min, mut max) = (0.0f32, 0.0f32);
+    for &v in x {
+        min = min.min(v);
+        max = max.max(v);
+    }
+    let range = if max == min { 1.0 } else { max - min };
+    let s = range / 255.0;
+    let zero = libm::rintf((0.0 - min / s).clamp(0.0, 255.0));
+    for (out, &v) in y.iter_mut().zip(x) {
+        *out = (libm::rintf(v / s) + zero).clamp(0.0, 255.0) as u8;
+    }
+    scale[0] = s;
+    zero_point[0] = zero as u8;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

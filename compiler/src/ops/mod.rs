@@ -65,6 +65,7 @@ pub mod unary;
 pub mod variadic;
 pub mod where_;
 pub mod window;
+pub mod window_fn;
 
 /// What an op implementation provides. Errors are plain messages; the caller adds the node,
 /// op type and opset.
@@ -195,6 +196,8 @@ macro_rules! define_ops {
 }
 
 define_ops! {
+    DynamicQuant(quant::DynamicQuant),
+    WindowFn(window_fn::WindowFn),
     LpNorm(lp_norm::LpNorm),
     Einsum(einsum::Einsum),
     ConvTranspose(conv_transpose::ConvTranspose),
@@ -726,6 +729,38 @@ pub static REGISTRY: &[OpSpec] = &[
         (1, 1),
         LpNorm,
         lp_norm::LpNorm
+    ),
+    spec!(
+        "BlackmanWindow",
+        (17, 28),
+        (1, 1),
+        (1, 1),
+        WindowFn,
+        window_fn::WindowFn
+    ),
+    spec!(
+        "HammingWindow",
+        (17, 28),
+        (1, 1),
+        (1, 1),
+        WindowFn,
+        window_fn::WindowFn
+    ),
+    spec!(
+        "HannWindow",
+        (17, 28),
+        (1, 1),
+        (1, 1),
+        WindowFn,
+        window_fn::WindowFn
+    ),
+    spec!(
+        "DynamicQuantizeLinear",
+        (11, 28),
+        (1, 1),
+        (3, 3),
+        DynamicQuant,
+        quant::DynamicQuant
     ),
 ];
 

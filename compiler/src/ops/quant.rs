@@ -1,7 +1,8 @@
 //! QuantizeLinear and DequantizeLinear (opset 10 on; `axis` for per-axis scales since 13,
 //! `block_size` for blocked scales since 21, `output_dtype` since 21/23): 8-, 16- and 32-bit
 //! integers (float8 and 4-bit types are not supported). Quantizing rounds half to even and
-//! saturates.
+//! saturates. DynamicQuantizeLinear (opset 11) picks a uint8 scale and zero point from the
+//! data at run time.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -169,5 +170,44 @@ impl OpKind for Quant {
         } else {
             Ok(quote! { rt::quant::dequantize::<#a, #b>(#xe, #se, #zp, #layout, y); })
         }
+    }
+}
+
+/// DynamicQuantizeLinear: `y`, `y_scale`, `y_zero_point` from f32 `x`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DynamicQuant;
+
+impl OpKind for DynamicQuant {
+    fn parse(_ctx: &ParseCtx<'_>) -> Result<Self, String> {
+        Ok(Self)
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+        let x = required(inputs, 0)?;
+        if x.dtype != DType::F32 {
+            return Err(format!("DynamicQuantizeLinear takes f32, not {x}"));
+        }
+        Ok(vec![
+            TensorType::new(DType::U8, x.shape.clone()),
+            TensorType::new(DType::F32, vec![]),
+            TensorType::new(DType::U8, vec![]),
+        ])
+    }
+
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+        let x = ctx.get(0)?;
+        let xs = x.as_f32().ok_or("f32")?;
+        let (mut y, mut s, mut z) = (vec![0u8; xs.len()], [0.0f32], [0u8]);
+        zant_runtime::quant::dynamic_quantize(xs, &mut y, &mut s, &mut z);
+        Ok(Some(vec![
+            Tensor::new(x.shape.clone(), Data::U8(y)),
+            Tensor::new(vec![], Data::F32(s.to_vec())),
+            Tensor::new(vec![], Data::U8(z.to_vec())),
+        ]))
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+        let x = ctx.expr(0)?;
+        Ok(quote! { rt::quant::dynamic_quantize(#x, y, y1, y2); })
     }
 }
