@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
+use super::{elem_type, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
 use crate::ir::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -16,23 +16,7 @@ pub struct Hardmax {
 
 impl OpKind for Hardmax {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
-        let d = &ctx.input(0)?.shape;
-        let (outer, axis_len, inner) = if ctx.opset < 13 {
-            let axis = ctx.int("axis", 1)?;
-            let axis = if axis == d.len() as i64 {
-                d.len()
-            } else {
-                normalize_axis(axis, d.len())?
-            };
-            (d[..axis].iter().product(), d[axis..].iter().product(), 1)
-        } else {
-            let axis = normalize_axis(ctx.int("axis", -1)?, d.len())?;
-            (
-                d[..axis].iter().product(),
-                d[axis],
-                d[axis + 1..].iter().product(),
-            )
-        };
+        let (outer, axis_len, inner) = super::softmax::axis_layout(ctx, &ctx.input(0)?.shape)?;
         Ok(Self {
             outer,
             axis_len,

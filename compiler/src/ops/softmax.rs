@@ -24,23 +24,7 @@ impl OpKind for Softmax {
                 ctx.op_type, x.dtype
             ));
         }
-        let d = &x.shape;
-        let (outer, axis_len, inner) = if ctx.opset < 13 {
-            let axis = ctx.int("axis", 1)?;
-            let axis = if axis == d.len() as i64 {
-                d.len()
-            } else {
-                normalize_axis(axis, d.len())?
-            };
-            (d[..axis].iter().product(), d[axis..].iter().product(), 1)
-        } else {
-            let axis = normalize_axis(ctx.int("axis", -1)?, d.len())?;
-            (
-                d[..axis].iter().product(),
-                d.get(axis).copied().unwrap_or(1),
-                d[axis + 1..].iter().product(),
-            )
-        };
+        let (outer, axis_len, inner) = axis_layout(ctx, &x.shape)?;
         Ok(Self {
             log: ctx.op_type == "LogSoftmax",
             outer,
@@ -89,5 +73,27 @@ impl OpKind for Softmax {
         } else {
             quote! { rt::elementwise::softmax(#outer, #axis_len, #inner, #x, y); }
         })
+    }
+}
+
+/// The `[outer, axis_len, inner]` view that Softmax, LogSoftmax and Hardmax work along:
+/// before opset 13 the input is coerced to 2-D at `axis` (default 1); from 13 on the op
+/// runs along the one axis (default -1).
+pub fn axis_layout(ctx: &ParseCtx<'_>, d: &[usize]) -> Result<(usize, usize, usize), String> {
+    if ctx.opset < 13 {
+        let axis = ctx.int("axis", 1)?;
+        let axis = if axis == d.len() as i64 {
+            d.len()
+        } else {
+            normalize_axis(axis, d.len())?
+        };
+        Ok((d[..axis].iter().product(), d[axis..].iter().product(), 1))
+    } else {
+        let axis = normalize_axis(ctx.int("axis", -1)?, d.len())?;
+        Ok((
+            d[..axis].iter().product(),
+            d.get(axis).copied().unwrap_or(1),
+            d.get(axis + 1..).map_or(1, |rest| rest.iter().product()),
+        ))
     }
 }
