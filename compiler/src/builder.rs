@@ -154,9 +154,11 @@ impl Builder {
         let mut graph = onnx::load(&model, &self.input_shapes).map_err(|e| fail(e.into()))?;
         passes::optimize(&mut graph).map_err(|e| fail(e.into()))?;
         crate::ir::verify::verify(&graph).map_err(|e| fail(crate::Error::Verify(e)))?;
-        let schedule = graph
-            .schedule()
-            .map_err(|_| fail(crate::Error::Verify("cycle after passes".into())))?;
+        let schedule = graph.schedule().map_err(|stuck| {
+            fail(crate::Error::Verify(crate::ir::verify::VerifyError::cycle(
+                &graph, &stuck,
+            )))
+        })?;
         let plan = plan::plan(&graph, &schedule);
         let weights_file = out_dir.join(format!("{module}.weights.bin"));
         let weights = WeightsRef {

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod passes;
 pub mod plan;
 pub mod report;
+pub mod tensor;
 #[cfg(feature = "verify")]
 pub mod verify;
 
@@ -34,7 +35,7 @@ pub enum Error {
     #[error(transparent)]
     Pass(#[from] passes::PassError),
     #[error("internal error: the IR is inconsistent after the passes: {0}")]
-    Verify(String),
+    Verify(#[from] ir::verify::VerifyError),
     #[error(transparent)]
     Emit(#[from] emit::EmitError),
     #[error("{context}: {source}")]
@@ -114,7 +115,7 @@ pub fn compile(path: &Path, opts: &Options) -> Result<Compiled, Error> {
     ir::verify::verify(&graph).map_err(Error::Verify)?;
     let schedule = graph
         .schedule()
-        .map_err(|_| Error::Verify("cycle after passes".into()))?;
+        .map_err(|stuck| Error::Verify(ir::verify::VerifyError::cycle(&graph, &stuck)))?;
     let plan = plan::plan(&graph, &schedule);
     let crate_name = opts
         .crate_name

@@ -27,7 +27,7 @@ pub fn totals(c: &Compiled) -> String {
 pub fn histogram(c: &Compiled) -> BTreeMap<&'static str, usize> {
     let mut h = BTreeMap::new();
     for &id in &c.plan.schedule {
-        *h.entry(c.graph.node(id).op.name()).or_insert(0) += 1;
+        *h.entry(c.graph.node(id).onnx.op_type).or_insert(0) += 1;
     }
     h
 }

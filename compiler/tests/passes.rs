@@ -236,6 +236,11 @@ fn fold_evaluates_constant_nodes() {
     let add = g.add_node(
         "add".into(),
         Op::Binary(Binary { op: BinaryOp::Add }),
+        zant_compiler::ops::OnnxOp {
+            op_type: "Add",
+            domain: "",
+            opset: 14,
+        },
         vec![Some(a), Some(b)],
         vec![Value {
             name: "sum".into(),

@@ -14,7 +14,7 @@ use quote::{format_ident, quote};
 pub use namer::{to_snake, Namer};
 
 use crate::ir::{DType, Graph, NodeId, TensorType, ValueId};
-use crate::ops::{elem_type, EmitCtx, Operand};
+use crate::ops::{elem_type, EmitCtx, NodeError, OpError, Operand};
 use crate::plan::{Location, MemoryPlan};
 
 /// A file of the generated crate, relative to its root.
@@ -45,14 +45,10 @@ pub struct EmitOptions {
     pub standalone: bool,
 }
 
-/// Emission failed at one node.
+/// Emission failed at one node: an op's emitter refused a case.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot emit node `{node}` ({op}): {message}")]
-pub struct EmitError {
-    pub node: String,
-    pub op: String,
-    pub message: String,
-}
+#[error("cannot emit {0}")]
+pub struct EmitError(#[from] pub NodeError);
 
 /// The names the generated API gives the graph's inputs and outputs.
 struct Api {
@@ -279,36 +275,10 @@ pub fn emit_module(
 /// Formats tokens as a Rust file: the one place generated code is turned into text.
 /// Integer literals lose their `usize` suffix, and marked doc attributes become comments.
 pub fn format(tokens: &TokenStream) -> String {
-    let file: syn::File =
-        syn::parse2(unsuffix(tokens.clone())).expect("generated tokens parse as a Rust file");
+    let file: syn::File = syn::parse2(crate::ops::unsuffix(tokens.clone()))
+        .expect("generated tokens parse as a Rust file");
     let text = prettyplease::unparse(&file);
     text.replace(&format!("///{COMMENT_MARK} "), "// ")
-}
-
-/// Drops the `usize` suffix `quote!` puts on integer literals.
-fn unsuffix(tokens: TokenStream) -> TokenStream {
-    use proc_macro2::{Group, Literal, TokenTree};
-    tokens
-        .into_iter()
-        .map(|tt| match tt {
-            TokenTree::Group(g) => {
-                let mut ng = Group::new(g.delimiter(), unsuffix(g.stream()));
-                ng.set_span(g.span());
-                TokenTree::Group(ng)
-            }
-            TokenTree::Literal(l) => {
-                let text = l.to_string();
-                match text
-                    .strip_suffix("usize")
-                    .and_then(|n| n.parse::<usize>().ok())
-                {
-                    Some(n) => TokenTree::Literal(Literal::usize_unsuffixed(n)),
-                    None => TokenTree::Literal(l),
-                }
-            }
-            other => other,
-        })
-        .collect()
 }
 
 fn cargo_toml(opts: &EmitOptions) -> String {
@@ -612,10 +582,12 @@ fn node_block(
     id: NodeId,
 ) -> Result<TokenStream, EmitError> {
     let node = graph.node(id);
-    let err = |message: String| EmitError {
-        node: node.name.clone(),
-        op: node.op.name().to_string(),
-        message,
+    let err = |source: OpError| {
+        EmitError(NodeError {
+            node: node.name.clone(),
+            op: node.onnx,
+            source,
+        })
     };
     let in_place = plan.in_place.get(&id).copied();
     let mut uses_reads = false;
@@ -682,7 +654,11 @@ fn node_block(
                 let place = api.output_place(o);
                 binds.push(quote! { let #y: &mut [#t] = &mut #place[..]; });
             }
-            other => return Err(err(format!("output {k} placed at {other:?}"))),
+            other => {
+                return Err(err(OpError::unsupported(format!(
+                    "output {k} placed at {other:?}"
+                ))))
+            }
         }
     }
     let reads = if uses_reads { quote!(reads) } else { quote!(_) };

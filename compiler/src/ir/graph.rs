@@ -10,9 +10,8 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-use super::dtype::TensorType;
-use super::tensor::Tensor;
-use crate::ops::Op;
+use crate::ops::{OnnxOp, Op};
+use crate::tensor::{Tensor, TensorType};
 
 /// A node of the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,6 +38,8 @@ pub struct Node {
     /// The ONNX node name, or a generated `op_type_N` when the model gave none.
     pub name: String,
     pub op: Op,
+    /// The ONNX op the node came from (or stands for, when a pass built it).
+    pub onnx: OnnxOp,
     /// One entry per ONNX input; `None` for an omitted optional input.
     pub inputs: Vec<Option<ValueId>>,
     pub outputs: Vec<Value>,
@@ -80,6 +81,7 @@ impl Graph {
         &mut self,
         name: String,
         op: Op,
+        onnx: OnnxOp,
         inputs: Vec<Option<ValueId>>,
         outputs: Vec<Value>,
     ) -> NodeId {
@@ -88,6 +90,7 @@ impl Graph {
         let index = self.nodes.add_node(Node {
             name,
             op,
+            onnx,
             inputs: inputs.clone(),
             outputs,
             order,
@@ -113,6 +116,7 @@ impl Graph {
         let node = self.add_node(
             name.clone(),
             Op::Const(tensor),
+            OnnxOp::CONSTANT,
             vec![],
             vec![Value { name, ty }],
         );

@@ -1,10 +1,11 @@
 //! The IR's text form, used by `zantc inspect`, pass tests and snapshots:
-//! `%y = Conv(%x, %w) Conv { .. } : f32[1,8,28,28]`.
+//! `%y = Conv(%x, %w) kernel_shape=[3,3] strides=[2,2] : f32[1,8,28,28]`. Each node
+//! shows its ONNX op type and its attributes as the op describes them.
 
 use std::fmt::Write;
 
 use super::{Graph, NodeId};
-use crate::ops::Op;
+use crate::ops::{OnnxOp, Op};
 
 /// Prints the graph in schedule order (file order for a graph with a cycle).
 pub fn print(graph: &Graph) -> String {
@@ -51,12 +52,17 @@ pub fn node_line(graph: &Graph, id: NodeId) -> String {
             None => "_".to_string(),
         })
         .collect();
+    let attrs = node.op.attrs();
+    let attrs = if attrs.is_empty() {
+        String::new()
+    } else {
+        format!(" {attrs}")
+    };
     format!(
-        "{} = {}({}) {} : {}",
+        "{} = {}({}){attrs} : {}",
         outs.join(", "),
-        node.op.name(),
+        op_name(&node.onnx),
         ins.join(", "),
-        node.op.attrs_text(),
         types.join(", ")
     )
 }
@@ -78,8 +84,17 @@ pub fn node_signature(graph: &Graph, id: NodeId) -> String {
     format!(
         "{}: {}({}) -> {}",
         node.name,
-        node.op.name(),
+        op_name(&node.onnx),
         ins.join(", "),
         outs.join(", ")
     )
+}
+
+/// `Conv`, or `com.microsoft.QGemm` outside the default domain.
+fn op_name(op: &OnnxOp) -> String {
+    if op.domain.is_empty() {
+        op.op_type.to_string()
+    } else {
+        format!("{}.{}", op.domain, op.op_type)
+    }
 }

@@ -13,10 +13,9 @@ mod attr;
 pub mod proto;
 pub mod tensor;
 
-pub use attr::Attribute;
-
 use crate::ir::{DType, Graph, GraphOutput, TensorType, Value, ValueId};
-use crate::ops::{self, checked_elems, FoldCtx, Op, ParseCtx};
+use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op, OpError, ParseCtx};
+use crate::passes::fold::try_fold;
 use proto::tensor_shape_proto::dimension;
 use proto::type_proto;
 
@@ -45,18 +44,19 @@ pub enum ImportError {
     Decode { path: PathBuf, reason: String },
     #[error("{}", UnsupportedList(.0))]
     Unsupported(Vec<UnsupportedOp>),
-    #[error("node `{node}` ({op_type}, opset {opset}): {message}")]
-    Node {
-        node: String,
-        op_type: String,
-        opset: i64,
-        message: String,
-    },
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("node `{node}` ({op_type}) reads `{input}`, which no node, initializer or graph input produces")]
     Dangling {
         node: String,
         op_type: String,
         input: String,
+    },
+    #[error("node `{node}` ({op_type}) produces `{output}`, which another node or a graph input also produces")]
+    ProducedTwice {
+        node: String,
+        op_type: String,
+        output: String,
     },
     #[error("the graph has a cycle; these nodes can never run: {}", .0.join(", "))]
     Cycle(Vec<String>),
@@ -253,6 +253,7 @@ pub fn import(
         let node = graph.add_node(
             vi.name.clone(),
             Op::Input(index),
+            OnnxOp::INPUT,
             vec![],
             vec![Value {
                 name: vi.name.clone(),
@@ -278,11 +279,13 @@ pub fn import(
         let domain = normalize_domain(&n.domain);
         let opset = opsets[domain];
         let spec = ops::lookup(domain, &n.op_type).expect("checked above");
-        let node_err = |message: String| ImportError::Node {
-            node: name.clone(),
-            op_type: n.op_type.clone(),
-            opset,
-            message,
+        let onnx_op = OnnxOp::new(spec, opset);
+        let node_err = |source: OpError| {
+            ImportError::Node(NodeError {
+                node: name.clone(),
+                op: onnx_op,
+                source,
+            })
         };
 
         // Trailing empty names are omitted optional inputs.
@@ -293,10 +296,18 @@ pub fn import(
             .map_or(0, |p| p + 1);
         let n_outputs = n.output.len();
         if n_inputs < spec.inputs.0 || n_inputs > spec.inputs.1 {
-            return Err(node_err(arity_message("inputs", n_inputs, spec.inputs)));
+            return Err(node_err(OpError::shape(arity_message(
+                "inputs",
+                n_inputs,
+                spec.inputs,
+            ))));
         }
         if n_outputs < spec.outputs.0 || n_outputs > spec.outputs.1 {
-            return Err(node_err(arity_message("outputs", n_outputs, spec.outputs)));
+            return Err(node_err(OpError::shape(arity_message(
+                "outputs",
+                n_outputs,
+                spec.outputs,
+            ))));
         }
 
         let mut inputs: Vec<Option<ValueId>> = Vec::with_capacity(n_inputs);
@@ -325,8 +336,8 @@ pub fn import(
 
         let mut attrs = BTreeMap::new();
         for a in &n.attribute {
-            let value = Attribute::decode(a, decode_tensor)
-                .map_err(|m| node_err(format!("attribute `{}`: {m}", a.name)))?;
+            let value = attr::decode(a, decode_tensor)
+                .map_err(|reason| node_err(OpError::attr(&a.name, reason)))?;
             attrs.insert(a.name.clone(), value);
         }
         let types: Vec<Option<&TensorType>> =
@@ -357,14 +368,14 @@ pub fn import(
             inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
         let out_types = op.infer(&types).map_err(node_err)?;
         for t in &out_types {
-            checked_elems(&t.shape).map_err(|m| node_err(format!("output {m}")))?;
+            checked_elems(&t.shape).map_err(node_err)?;
         }
         let out_names: Vec<&String> = n.output.iter().collect();
         if out_types.len() < out_names.iter().filter(|s| !s.is_empty()).count() {
-            return Err(node_err(format!(
+            return Err(node_err(OpError::unsupported(format!(
                 "zant produces {} output(s) for this op; the extra outputs are not supported",
                 out_types.len()
-            )));
+            ))));
         }
 
         // Fold right away when the inputs are known, so that later nodes see constants.
@@ -389,7 +400,7 @@ pub fn import(
                         ty: ty.clone(),
                     })
                     .collect();
-                let node = graph.add_node(name.clone(), op, inputs, outputs);
+                let node = graph.add_node(name.clone(), op, onnx_op, inputs, outputs);
                 (0..out_types.len())
                     .map(|slot| ValueId {
                         node,
@@ -404,7 +415,9 @@ pub fn import(
             }
             if names.insert((*out).clone(), v).is_some() || initializers.contains_key(out.as_str())
             {
-                return Err(node_err(format!("output `{out}` is produced twice")));
+                return Err(node_err(OpError::shape(format!(
+                    "output `{out}` is produced twice"
+                ))));
             }
         }
     }
@@ -434,32 +447,6 @@ pub fn import(
         return Err(ImportError::Model("the graph has no outputs".into()));
     }
     Ok(graph)
-}
-
-/// Evaluates `op` when its inputs are constant (or when it folds from types alone).
-pub fn try_fold(
-    graph: &Graph,
-    op: &Op,
-    inputs: &[Option<ValueId>],
-    out_types: &[TensorType],
-) -> Result<Option<Vec<crate::ir::Tensor>>, String> {
-    let consts: Vec<_> = inputs
-        .iter()
-        .map(|v| v.and_then(|v| graph.const_value(v)))
-        .collect();
-    let all_const = inputs
-        .iter()
-        .zip(&consts)
-        .all(|(v, c)| v.is_none() || c.is_some());
-    if !(all_const || op.folds_from_types()) {
-        return Ok(None);
-    }
-    let ctx = FoldCtx {
-        inputs: inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect(),
-        consts,
-        outputs: out_types,
-    };
-    op.fold(&ctx)
 }
 
 fn arity_message(what: &str, n: usize, (lo, hi): (usize, usize)) -> String {
@@ -521,11 +508,10 @@ fn topological_order(
     for (idx, n) in g.node.iter().enumerate() {
         for out in n.output.iter().filter(|o| !o.is_empty()) {
             if producer.insert(out, idx).is_some() || inputs.contains_key(out.as_str()) {
-                return Err(ImportError::Node {
+                return Err(ImportError::ProducedTwice {
                     node: node_name(n, idx),
                     op_type: n.op_type.clone(),
-                    opset: 0,
-                    message: format!("output `{out}` is produced twice"),
+                    output: out.clone(),
                 });
             }
         }
@@ -656,7 +642,7 @@ fn input_type(
             }
         });
     }
-    checked_elems(&shape).map_err(err)?;
+    checked_elems(&shape).map_err(|e| err(e.to_string()))?;
     Ok(TensorType::new(dtype, shape))
 }
 

@@ -23,7 +23,7 @@ pub fn decode(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, String
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is negative")))
         .collect::<Result<Vec<_>, _>>()?;
-    let n = checked_elems(&shape)?;
+    let n = checked_elems(&shape).map_err(|e| e.to_string())?;
     let data = if t.data_location == DATA_LOCATION_EXTERNAL {
         let bytes = read_external(t, base_dir, n * dtype.size())?;
         Data::from_le_bytes(dtype, &bytes).expect("length checked")

@@ -4,8 +4,11 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{
+    around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
+};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Arg {
@@ -15,8 +18,8 @@ pub struct Arg {
     pub select_last_index: bool,
 }
 
-impl OpKind for Arg {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Arg {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         Ok(Self {
             max: ctx.op_type == "ArgMax",
             axis: ctx.int("axis", 0)?,
@@ -24,8 +27,10 @@ impl OpKind for Arg {
             select_last_index: ctx.int("select_last_index", 0)? != 0,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Arg {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         let axis = normalize_axis(self.axis, x.rank())?;
         let mut shape = x.shape.clone();
@@ -37,7 +42,7 @@ impl OpKind for Arg {
         Ok(vec![TensorType::new(DType::I64, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let (outer, axis_len, inner) =
             around_axis(&x.shape, normalize_axis(self.axis, x.shape.len())?);
@@ -55,7 +60,7 @@ impl OpKind for Arg {
         )]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (outer, axis_len, inner) =
             around_axis(&x.ty.shape, normalize_axis(self.axis, x.ty.rank())?);

@@ -12,8 +12,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{f32_tokens, EmitCtx, OpKind, ParseCtx};
-use crate::ir::{DType, TensorType};
+use super::{f32_tokens, EmitCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attention {
@@ -79,24 +79,26 @@ impl Attention {
     }
 }
 
-impl OpKind for Attention {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Attention {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (q, k, v) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
         for (name, t) in [("Q", q), ("K", k), ("V", v)] {
             if t.dtype != DType::F32 {
-                return Err(format!("Attention is implemented for f32, not {name} {t}"));
+                return Err(OpError::Other(format!(
+                    "Attention is implemented for f32, not {name} {t}"
+                )));
             }
         }
         if q.rank() != k.rank() || q.rank() != v.rank() || !matches!(q.rank(), 3 | 4) {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "Q, K and V must all be 3-D or all 4-D, got {q}, {k} and {v}"
-            ));
+            )));
         }
-        let attr_heads = |name: &str| -> Result<Option<usize>, String> {
+        let attr_heads = |name: &str| -> Result<Option<usize>, OpError> {
             match ctx.int(name, 0)? {
                 0 => Ok(None),
                 n if n > 0 => Ok(Some(n as usize)),
-                n => Err(format!("{name} must be positive, got {n}")),
+                n => Err(OpError::Other(format!("{name} must be positive, got {n}"))),
             }
         };
         let (q_num_heads, kv_num_heads) = (attr_heads("q_num_heads")?, attr_heads("kv_num_heads")?);
@@ -105,14 +107,16 @@ impl OpKind for Attention {
         let (q_heads, kv_heads, q_len, kv_len, head_size, k_head_size, v_head_size);
         if packed {
             let (Some(hq), Some(hkv)) = (q_num_heads, kv_num_heads) else {
-                return Err("3-D inputs need the q_num_heads and kv_num_heads attributes".into());
+                return Err(OpError::Other(
+                    "3-D inputs need the q_num_heads and kv_num_heads attributes".into(),
+                ));
             };
-            let split = |t: &TensorType, heads: usize, what: &str| -> Result<usize, String> {
+            let split = |t: &TensorType, heads: usize, what: &str| -> Result<usize, OpError> {
                 if !t.shape[2].is_multiple_of(heads) {
-                    return Err(format!(
+                    return Err(OpError::Other(format!(
                         "{what} {t}: hidden size {} is not a multiple of {heads} heads",
                         t.shape[2]
-                    ));
+                    )));
                 }
                 Ok(t.shape[2] / heads)
             };
@@ -122,16 +126,18 @@ impl OpKind for Attention {
             k_head_size = split(k, hkv, "K")?;
             v_head_size = split(v, hkv, "V")?;
             if v.shape[1] != kv_len {
-                return Err(format!("K {k} and V {v} have different sequence lengths"));
+                return Err(OpError::Other(format!(
+                    "K {k} and V {v} have different sequence lengths"
+                )));
             }
         } else {
             (q_heads, kv_heads) = (q.shape[1], k.shape[1]);
             (q_len, kv_len) = (q.shape[2], k.shape[2]);
             (head_size, k_head_size, v_head_size) = (q.shape[3], k.shape[3], v.shape[3]);
             if v.shape[1] != kv_heads || v.shape[2] != kv_len {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "K {k} and V {v} disagree on heads or sequence length"
-                ));
+                )));
             }
             for (name, attr) in [("q_num_heads", q_num_heads), ("kv_num_heads", kv_num_heads)] {
                 let shape_heads = if name == "q_num_heads" {
@@ -140,22 +146,26 @@ impl OpKind for Attention {
                     kv_heads
                 };
                 if attr.is_some_and(|n| n != shape_heads) {
-                    return Err(format!("{name} disagrees with the 4-D inputs"));
+                    return Err(OpError::Other(format!(
+                        "{name} disagrees with the 4-D inputs"
+                    )));
                 }
             }
         }
         if k.shape[0] != batch || v.shape[0] != batch {
-            return Err(format!("Q {q}, K {k} and V {v} have different batch sizes"));
+            return Err(OpError::Other(format!(
+                "Q {q}, K {k} and V {v} have different batch sizes"
+            )));
         }
         if k_head_size != head_size {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "Q and K have different head sizes ({head_size} and {k_head_size})"
-            ));
+            )));
         }
         if q_heads == 0 || kv_heads == 0 || !q_heads.is_multiple_of(kv_heads) {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "{q_heads} query heads cannot be grouped over {kv_heads} key/value heads"
-            ));
+            )));
         }
 
         let past_len = match (ctx.has_input(PAST_KEY), ctx.has_input(PAST_VALUE)) {
@@ -170,39 +180,49 @@ impl OpKind for Attention {
                 ];
                 let want_v = [batch, kv_heads, want_k[2], v_head_size];
                 if pk.dtype != DType::F32 || pv.dtype != DType::F32 {
-                    return Err("past_key and past_value must be f32".into());
+                    return Err(OpError::Other("past_key and past_value must be f32".into()));
                 }
                 if pk.shape != want_k || pv.shape != want_v {
-                    return Err(format!(
+                    return Err(OpError::Other(format!(
                         "past_key {pk} and past_value {pv} do not match [batch, kv_heads, past, head_size]"
-                    ));
+                    )));
                 }
                 want_k[2]
             }
-            _ => return Err("past_key and past_value come together".into()),
+            _ => {
+                return Err(OpError::Other(
+                    "past_key and past_value come together".into(),
+                ))
+            }
         };
         let total = past_len + kv_len;
 
         let nonpad = ctx.has_input(NONPAD);
         if nonpad && ctx.opset < 24 {
-            return Err("nonpad_kv_seqlen arrives with opset 24".into());
+            return Err(OpError::Other(
+                "nonpad_kv_seqlen arrives with opset 24".into(),
+            ));
         }
         if nonpad {
             let t = ctx.input(NONPAD)?;
             if t.dtype != DType::I64 || t.shape != [batch] {
-                return Err(format!("nonpad_kv_seqlen must be int64 [batch], not {t}"));
+                return Err(OpError::Other(format!(
+                    "nonpad_kv_seqlen must be int64 [batch], not {t}"
+                )));
             }
             if past_len > 0 {
-                return Err("nonpad_kv_seqlen cannot be combined with a past cache".into());
+                return Err(OpError::Other(
+                    "nonpad_kv_seqlen cannot be combined with a past cache".into(),
+                ));
             }
         }
 
         let mask = if ctx.has_input(MASK) {
             let m = ctx.input(MASK)?;
             if !matches!(m.dtype, DType::Bool | DType::F32) || m.rank() == 0 || m.rank() > 4 {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "attn_mask must be bool or f32 of rank 1 to 4, not {m}"
-                ));
+                )));
             }
             let mut dims = [1; 4];
             dims[4 - m.rank()..].copy_from_slice(&m.shape);
@@ -210,9 +230,9 @@ impl OpKind for Attention {
             if !(fits(dims[0], batch) && fits(dims[1], q_heads) && fits(dims[2], q_len))
                 || dims[3] > total
             {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "attn_mask {m} does not broadcast to [batch {batch}, heads {q_heads}, queries {q_len}, keys ≤ {total}]"
-                ));
+                )));
             }
             Some((m.dtype, dims))
         } else {
@@ -227,22 +247,26 @@ impl OpKind for Attention {
         match ctx.int("softmax_precision", 1)? {
             1 | 11 => {}
             other => {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "softmax_precision {other} is not supported; f32 inputs use f32 or f64"
-                ))
+                )))
             }
         }
         let qk_mode = ctx.int("qk_matmul_output_mode", 0)?;
         if !(0..=3).contains(&qk_mode) {
-            return Err(format!("qk_matmul_output_mode {qk_mode} is not 0 to 3"));
+            return Err(OpError::Other(format!(
+                "qk_matmul_output_mode {qk_mode} is not 0 to 3"
+            )));
         }
-        let window = |name: &str| -> Result<i64, String> {
+        let window = |name: &str| -> Result<i64, OpError> {
             if ctx.opset < 25 && ctx.attr(name).is_some() {
-                return Err(format!("{name} arrives with opset 25"));
+                return Err(OpError::Other(format!("{name} arrives with opset 25")));
             }
             match ctx.int(name, -1)? {
                 w if w >= -1 => Ok(w),
-                w => Err(format!("{name} must be -1 or non-negative, got {w}")),
+                w => Err(OpError::Other(format!(
+                    "{name} must be -1 or non-negative, got {w}"
+                ))),
             }
         };
         Ok(Self {
@@ -266,15 +290,19 @@ impl OpKind for Attention {
             n_outputs: ctx.n_outputs.clamp(1, 4),
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Attention {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| &t.shape[..]);
         if shape_of(0) != Some(&self.qkv_shape(self.q_heads, self.q_len, self.head_size)[..])
             || shape_of(1) != Some(&self.qkv_shape(self.kv_heads, self.kv_len, self.head_size)[..])
             || shape_of(2)
                 != Some(&self.qkv_shape(self.kv_heads, self.kv_len, self.v_head_size)[..])
         {
-            return Err("Q, K or V no longer has the shape the node was built for".into());
+            return Err(OpError::Other(
+                "Q, K or V no longer has the shape the node was built for".into(),
+            ));
         }
         let (b, total) = (self.batch, self.total_len());
         let f32_of = |shape: Vec<usize>| TensorType::new(DType::F32, shape);
@@ -287,7 +315,7 @@ impl OpKind for Attention {
         Ok(outputs[..self.n_outputs].to_vec())
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (q, k, v) = (ctx.expr(0)?, ctx.expr(1)?, ctx.expr(2)?);
         let mask = match self.mask {
             None => quote!(rt::attention::Mask::None),

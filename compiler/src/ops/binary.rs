@@ -7,8 +7,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::elementwise::BinaryOp;
 
-use super::{broadcast_shapes, elem_type, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Data, Tensor, TensorType};
+use super::{
+    broadcast_shapes, elem_type, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Binary {
@@ -30,8 +32,8 @@ fn op_tokens(op: BinaryOp) -> TokenStream {
     }
 }
 
-impl OpKind for Binary {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Binary {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let op = match ctx.op_type {
             "Add" => BinaryOp::Add,
             "Sub" => BinaryOp::Sub,
@@ -43,21 +45,25 @@ impl OpKind for Binary {
             "Mod" if ctx.int("fmod", 0)? != 0 => BinaryOp::Fmod,
             "Mod" if ctx.input(0)?.dtype.is_float() => BinaryOp::FloorMod,
             "Mod" => BinaryOp::Mod,
-            other => return Err(format!("`{other}` is not a binary op")),
+            other => return Err(OpError::Other(format!("`{other}` is not a binary op"))),
         };
         if ctx.opset < 7 && ctx.attr("broadcast").is_some() {
-            return Err("legacy `broadcast` attribute (opset < 7) is not supported".into());
+            return Err(OpError::Other(
+                "legacy `broadcast` attribute (opset < 7) is not supported".into(),
+            ));
         }
         if ctx.n_inputs() > 2 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "{} with more than two inputs is not supported",
                 ctx.op_type
-            ));
+            )));
         }
         Ok(Self { op })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Binary {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let a = inputs
             .first()
             .copied()
@@ -67,7 +73,7 @@ impl OpKind for Binary {
             return Ok(vec![a.clone()]);
         };
         if a.dtype != b.dtype {
-            return Err(format!("operand types differ: {a} and {b}"));
+            return Err(OpError::Other(format!("operand types differ: {a} and {b}")));
         }
         Ok(vec![TensorType::new(
             a.dtype,
@@ -75,7 +81,7 @@ impl OpKind for Binary {
         )])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let a = ctx.get(0)?;
         let out_ty = &ctx.outputs[0];
         let Ok(b) = ctx.get(1) else {
@@ -96,7 +102,7 @@ impl OpKind for Binary {
         Ok(Some(vec![Tensor::new(out_ty.shape.clone(), out)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let out = ctx.out_ty();
         let t = elem_type(out.dtype);
         let op = op_tokens(self.op);
@@ -128,7 +134,7 @@ impl OpKind for Binary {
 }
 
 /// Parses `Pow`: a [`Binary`] when base and exponent have one type, else [`PowMixed`].
-pub fn parse_pow(ctx: &ParseCtx<'_>) -> Result<super::Op, String> {
+pub fn parse_pow(ctx: &ParseCtx<'_>) -> Result<super::Op, OpError> {
     if ctx.input(0)?.dtype == ctx.input(1)?.dtype {
         Binary::parse(ctx).map(super::Op::Binary)
     } else {
@@ -141,15 +147,17 @@ pub fn parse_pow(ctx: &ParseCtx<'_>) -> Result<super::Op, String> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PowMixed;
 
-impl OpKind for PowMixed {
-    fn parse(_ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for PowMixed {
+    fn parse(_ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         Ok(Self)
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for PowMixed {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (a, b) = (super::required(inputs, 0)?, super::required(inputs, 1)?);
-        if a.dtype == crate::ir::DType::Bool || b.dtype == crate::ir::DType::Bool {
-            return Err("Pow does not take bool".into());
+        if a.dtype == crate::tensor::DType::Bool || b.dtype == crate::tensor::DType::Bool {
+            return Err(OpError::Other("Pow does not take bool".into()));
         }
         Ok(vec![TensorType::new(
             a.dtype,
@@ -157,11 +165,11 @@ impl OpKind for PowMixed {
         )])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (a, b) = (ctx.get(0)?, ctx.get(1)?);
         let out = &ctx.outputs[0];
         // Exact for every exponent the integer types hold below 2^53.
-        let exponent = super::cast::cast_data(&b.data, crate::ir::DType::F64);
+        let exponent = super::cast::cast_data(&b.data, crate::tensor::DType::F64);
         let Data::F64(e) = exponent else {
             return Ok(None);
         };
@@ -176,7 +184,7 @@ impl OpKind for PowMixed {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (a, b) = (ctx.input(0)?, ctx.input(1)?);
         let (ae, be) = (&a.expr, &b.expr);
         let (a_shape, b_shape) = (shape_tokens(&a.ty.shape), shape_tokens(&b.ty.shape));

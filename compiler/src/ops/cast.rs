@@ -6,8 +6,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{elem_type, required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cast {
@@ -16,7 +16,7 @@ pub struct Cast {
 }
 
 impl Cast {
-    fn target(&self, inputs: &[Option<&TensorType>]) -> Result<DType, String> {
+    fn target(&self, inputs: &[Option<&TensorType>]) -> Result<DType, OpError> {
         match self.to {
             Some(to) => Ok(to),
             None => Ok(required(inputs, 1)?.dtype),
@@ -61,8 +61,8 @@ pub fn cast_data(data: &Data, to: DType) -> Data {
     crate::with_data!(data, x => from(x, to))
 }
 
-impl OpKind for Cast {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Cast {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         if ctx.op_type == "CastLike" {
             return Ok(Self { to: None });
         }
@@ -78,13 +78,15 @@ impl OpKind for Cast {
         })?;
         Ok(Self { to: Some(to) })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Cast {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         Ok(vec![TensorType::new(self.target(inputs)?, x.shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let to = ctx.outputs[0].dtype;
         Ok(Some(vec![Tensor::new(
@@ -93,7 +95,7 @@ impl OpKind for Cast {
         )]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let xe = &x.expr;
         let (from, to) = (x.ty.dtype, ctx.out_ty().dtype);

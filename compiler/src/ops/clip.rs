@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use zant_runtime::elementwise::UnaryOp;
 
-use super::{unary::emit_unary, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{unary::emit_unary, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Clip {
@@ -13,10 +13,10 @@ pub struct Clip {
     pub max: f32,
 }
 
-impl OpKind for Clip {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Clip {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         if ctx.input(0)?.dtype == DType::Bool {
-            return Err("Clip does not take bool".into());
+            return Err(OpError::Other("Clip does not take bool".into()));
         }
         if ctx.opset < 11 {
             return Ok(Self {
@@ -24,12 +24,12 @@ impl OpKind for Clip {
                 max: ctx.float("max", f32::MAX)?,
             });
         }
-        let bound = |i: usize, what: &str, default: f32| -> Result<f32, String> {
+        let bound = |i: usize, what: &'static str, default: f32| -> Result<f32, OpError> {
             match ctx.absorb_optional(i, what)? {
                 None => Ok(default),
                 Some(t) => match t.data.to_f64_vec().as_slice() {
                     [v] => Ok(*v as f32),
-                    _ => Err(format!("{what} must be one value")),
+                    _ => Err(OpError::Other(format!("{what} must be one value"))),
                 },
             }
         };
@@ -38,8 +38,10 @@ impl OpKind for Clip {
             max: bound(2, "max", f32::MAX)?,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Clip {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
@@ -48,7 +50,7 @@ impl OpKind for Clip {
         Ok(vec![x.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let op = UnaryOp::Clip {
             min: self.min,
@@ -65,7 +67,7 @@ impl OpKind for Clip {
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         emit_unary(
             UnaryOp::Clip {
                 min: self.min,

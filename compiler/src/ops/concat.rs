@@ -3,8 +3,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, normalize_axis, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Data, Tensor, TensorType};
+use super::{elem_type, normalize_axis, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Concat {
@@ -16,7 +16,7 @@ impl Concat {
         &self,
         out: &[usize],
         parts: &[&TensorType],
-    ) -> Result<(usize, usize, Vec<usize>), String> {
+    ) -> Result<(usize, usize, Vec<usize>), OpError> {
         let axis = normalize_axis(self.axis, out.len())?;
         let outer = out[..axis].iter().product();
         let inner = out[axis + 1..].iter().product();
@@ -24,16 +24,18 @@ impl Concat {
     }
 }
 
-impl OpKind for Concat {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Concat {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let axis = ctx
             .attr("axis")
             .ok_or("attribute `axis` is required")?
             .as_int("axis")?;
         Ok(Self { axis })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Concat {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let parts: Vec<&TensorType> = inputs
             .iter()
             .map(|i| i.ok_or("inputs are required"))
@@ -44,13 +46,15 @@ impl OpKind for Concat {
         shape[axis] = 0;
         for p in &parts {
             if p.dtype != first.dtype || p.rank() != first.rank() {
-                return Err(format!("cannot concatenate {p} with {first}"));
+                return Err(OpError::Other(format!(
+                    "cannot concatenate {p} with {first}"
+                )));
             }
             for (d, (&a, &b)) in p.shape.iter().zip(&first.shape).enumerate() {
                 if d != axis && a != b {
-                    return Err(format!(
+                    return Err(OpError::Other(format!(
                         "cannot concatenate {p} with {first} along axis {axis}"
-                    ));
+                    )));
                 }
             }
             shape[axis] += p.shape[axis];
@@ -58,7 +62,7 @@ impl OpKind for Concat {
         Ok(vec![TensorType::new(first.dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let parts: Vec<&Tensor> = (0..ctx.consts.len())
             .map(|i| ctx.get(i))
             .collect::<Result<_, _>>()?;
@@ -83,7 +87,7 @@ impl OpKind for Concat {
         Ok(Some(vec![Tensor::new(out_ty.shape.clone(), out)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let parts: Vec<_> = (0..ctx.inputs.len())
             .map(|i| ctx.input(i))
             .collect::<Result<_, _>>()?;

@@ -3,8 +3,8 @@
 
 use proc_macro2::TokenStream;
 
-use super::{checked_elems, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Data, Tensor, TensorType};
+use super::{checked_elems, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConstantOfShape {
@@ -12,8 +12,8 @@ pub struct ConstantOfShape {
     pub shape: Vec<usize>,
 }
 
-impl OpKind for ConstantOfShape {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for ConstantOfShape {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let shape = ctx
             .absorb(0, "shape")?
             .to_i64s()
@@ -26,19 +26,23 @@ impl OpKind for ConstantOfShape {
             None => Tensor::new(vec![1], Data::F32(vec![0.0])),
         };
         if value.n_elems() != 1 {
-            return Err("attribute `value` must hold one element".into());
+            return Err(OpError::Other(
+                "attribute `value` must hold one element".into(),
+            ));
         }
         Ok(Self { value, shape })
     }
+}
 
-    fn infer(&self, _inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for ConstantOfShape {
+    fn infer(&self, _inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         Ok(vec![TensorType::new(
             self.value.dtype(),
             self.shape.clone(),
         )])
     }
 
-    fn fold(&self, _ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, _ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let n = self.shape.iter().product::<usize>();
         let data = crate::with_data!(&self.value.data, v => {
             let mut d = Data::zeros(self.value.dtype(), 0);
@@ -49,8 +53,10 @@ impl OpKind for ConstantOfShape {
         Ok(Some(vec![Tensor::new(self.shape.clone(), data)]))
     }
 
-    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
-        Err("ConstantOfShape is always folded before emission".into())
+    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        Err(OpError::Other(
+            "ConstantOfShape is always folded before emission".into(),
+        ))
     }
 }
 

@@ -8,8 +8,8 @@ use zant_runtime::conv::Conv2d;
 use zant_runtime::Activation;
 
 use super::window::{as_2d, resolve};
-use super::{activation_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{activation_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv {
@@ -19,45 +19,52 @@ pub struct Conv {
     pub act: Activation,
 }
 
-impl OpKind for Conv {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Conv {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let w = ctx.input(1)?;
         if x.dtype != DType::F32 || w.dtype != DType::F32 {
-            return Err(format!("Conv is implemented for f32, not {}", x.dtype));
+            return Err(OpError::Other(format!(
+                "Conv is implemented for f32, not {}",
+                x.dtype
+            )));
         }
         if !(3..=4).contains(&x.rank()) {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "only 1-D and 2-D convolution is supported; input is {x}"
-            ));
+            )));
         }
         if w.rank() != x.rank() {
-            return Err(format!("weight {w} does not match input {x}"));
+            return Err(OpError::Other(format!(
+                "weight {w} does not match input {x}"
+            )));
         }
         let groups = ctx.int("group", 1)?;
         let c_in = x.shape[1];
         let c_out = w.shape[0];
         if groups < 1 || c_in % groups as usize != 0 || c_out % groups as usize != 0 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "group {groups} does not divide {c_in} input and {c_out} output channels"
-            ));
+            )));
         }
         let groups = groups as usize;
         if w.shape[1] * groups != c_in {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "weight {w} does not fit {c_in} input channels in {groups} groups"
-            ));
+            )));
         }
         let kernel = match ctx.ints("kernel_shape")? {
             Some(k) => k.iter().map(|&v| v.max(0) as usize).collect(),
             None => w.shape[2..].to_vec(),
         };
         if kernel != w.shape[2..] {
-            return Err(format!("kernel_shape {kernel:?} disagrees with weight {w}"));
+            return Err(OpError::Other(format!(
+                "kernel_shape {kernel:?} disagrees with weight {w}"
+            )));
         }
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
             if b.shape != [c_out] || b.dtype != DType::F32 {
-                return Err(format!("bias {b} should be f32[{c_out}]"));
+                return Err(OpError::Other(format!("bias {b} should be f32[{c_out}]")));
             }
         }
         let win = resolve(ctx, &x.shape[2..], kernel, false)?;
@@ -90,8 +97,10 @@ impl OpKind for Conv {
             act: Activation::None,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Conv {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
@@ -104,9 +113,9 @@ impl OpKind for Conv {
             vec![p.batch, p.c_in, p.h_in, p.w_in]
         };
         if x.shape != expect_in {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "input {x} does not match the parsed geometry {expect_in:?}"
-            ));
+            )));
         }
         let shape = if self.rank == 3 {
             vec![p.batch, p.c_out, p.w_out]
@@ -116,7 +125,7 @@ impl OpKind for Conv {
         Ok(vec![TensorType::new(DType::F32, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?.as_f32().ok_or("f32")?;
         let w = ctx.get(1)?.as_f32().ok_or("f32")?;
         let b = ctx
@@ -131,7 +140,7 @@ impl OpKind for Conv {
         Ok(Some(vec![Tensor::new(out.shape.clone(), Data::F32(y))]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let Conv2d {
             batch,
             c_in,

@@ -5,8 +5,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConvTranspose {
@@ -19,14 +19,14 @@ pub struct ConvTranspose {
     pub out_shape: Vec<usize>,
 }
 
-impl OpKind for ConvTranspose {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for ConvTranspose {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (x, w) = (ctx.input(0)?, ctx.input(1)?);
         if x.dtype != DType::F32 || w.dtype != DType::F32 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "ConvTranspose is implemented for f32, not {}",
                 x.dtype
-            ));
+            )));
         }
         let r = x
             .rank()
@@ -34,26 +34,28 @@ impl OpKind for ConvTranspose {
             .filter(|&r| r >= 1)
             .ok_or("X needs spatial dims")?;
         if w.rank() != x.rank() || w.shape[0] != x.shape[1] {
-            return Err(format!("weight {w} does not fit input {x}"));
+            return Err(OpError::Other(format!("weight {w} does not fit input {x}")));
         }
         let groups = usize::try_from(ctx.int("group", 1)?)
             .ok()
             .filter(|&g| g >= 1)
             .ok_or("bad group")?;
         if x.shape[1] % groups != 0 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "group {groups} does not divide {} channels",
                 x.shape[1]
-            ));
+            )));
         }
         let c_out = w.shape[1] * groups;
-        let list = |name: &str, default: i64| -> Result<Vec<i64>, String> {
+        let list = |name: &str, default: i64| -> Result<Vec<i64>, OpError> {
             Ok(ctx.ints(name)?.unwrap_or_else(|| vec![default; r]))
         };
         let kernel: Vec<usize> = w.shape[2..].to_vec();
-        let positive = |v: Vec<i64>, name: &str| -> Result<Vec<usize>, String> {
+        let positive = |v: Vec<i64>, name: &str| -> Result<Vec<usize>, OpError> {
             if v.len() != r || v.iter().any(|&s| s < 1) {
-                return Err(format!("`{name}` {v:?} should hold {r} positive values"));
+                return Err(OpError::Other(format!(
+                    "`{name}` {v:?} should hold {r} positive values"
+                )));
             }
             Ok(v.iter().map(|&s| s as usize).collect())
         };
@@ -75,7 +77,10 @@ impl OpKind for ConvTranspose {
         let (pads_begin, out_shape): (Vec<i64>, Vec<i64>) = match (pads, auto_pad.as_str()) {
             (Some(p), "NOTSET") if output_shape.is_none() => {
                 if p.len() != 2 * r {
-                    return Err(format!("`pads` {p:?} should hold {} values", 2 * r));
+                    return Err(OpError::Other(format!(
+                        "`pads` {p:?} should hold {} values",
+                        2 * r
+                    )));
                 }
                 (
                     (0..r).map(|d| p[d]).collect(),
@@ -110,7 +115,7 @@ impl OpKind for ConvTranspose {
         super::checked_elems(&shape)?;
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
             if b.shape != [c_out] {
-                return Err(format!("bias {b} should be f32[{c_out}]"));
+                return Err(OpError::Other(format!("bias {b} should be f32[{c_out}]")));
             }
         }
         Ok(Self {
@@ -123,13 +128,15 @@ impl OpKind for ConvTranspose {
             out_shape: shape,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for ConvTranspose {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         required(inputs, 0)?;
         Ok(vec![TensorType::new(DType::F32, self.out_shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let (xs, w) = (x.as_f32().ok_or("f32")?, ctx.get(1)?.as_f32().ok_or("f32")?);
         let b = ctx
@@ -158,7 +165,7 @@ impl OpKind for ConvTranspose {
         )]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, we) = (&x.expr, ctx.expr(1)?);
         let bias = match ctx.inputs.get(2).and_then(|o| o.as_ref()) {

@@ -5,8 +5,11 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{
+    around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
+};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CumSum {
@@ -16,8 +19,8 @@ pub struct CumSum {
     pub reverse: bool,
 }
 
-impl OpKind for CumSum {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for CumSum {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let axis = *ctx
             .absorb(1, "axis")?
             .to_i64s()
@@ -30,14 +33,16 @@ impl OpKind for CumSum {
             reverse: ctx.int("reverse", 0)? != 0,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for CumSum {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         normalize_axis(self.axis, x.rank())?;
         Ok(vec![x.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let (outer, len, inner) = around_axis(&x.shape, normalize_axis(self.axis, x.shape.len())?);
         let data = crate::with_data!(&x.data, v => {
@@ -52,7 +57,7 @@ impl OpKind for CumSum {
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (outer, len, inner) = around_axis(&x.ty.shape, normalize_axis(self.axis, x.ty.rank())?);
         let xe = &x.expr;

@@ -5,8 +5,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{
+    elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Einsum {
@@ -16,8 +18,8 @@ pub struct Einsum {
     pub out_shape: Vec<usize>,
 }
 
-impl OpKind for Einsum {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Einsum {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let equation: String = ctx
             .string("equation", "")?
             .chars()
@@ -29,10 +31,10 @@ impl OpKind for Einsum {
         };
         let terms: Vec<&str> = lhs.split(',').collect();
         if terms.len() != ctx.n_inputs() || terms.len() > 8 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "equation `{equation}` does not fit {} inputs",
                 ctx.n_inputs()
-            ));
+            )));
         }
         // Ellipsis dims become labels '0', '1', … (right-aligned, broadcast).
         let mut ellipsis_rank = 0;
@@ -56,7 +58,7 @@ impl OpKind for Einsum {
                 .collect();
             let labels: Vec<char> = term.replace("...", &ell).chars().collect();
             if labels.len() != x.rank() {
-                return Err(format!("term `{term}` does not fit {x}"));
+                return Err(OpError::Other(format!("term `{term}` does not fit {x}")));
             }
             expanded.push(labels);
         }
@@ -72,7 +74,9 @@ impl OpKind for Einsum {
                 if *e == 1 {
                     *e = d;
                 } else if d != 1 && d != *e {
-                    return Err(format!("label `{c}` has extents {e} and {d}"));
+                    return Err(OpError::Other(format!(
+                        "label `{c}` has extents {e} and {d}"
+                    )));
                 }
             }
         }
@@ -100,7 +104,9 @@ impl OpKind for Einsum {
         };
         for c in &out {
             if !all.contains(c) {
-                return Err(format!("output label `{c}` is not an input label"));
+                return Err(OpError::Other(format!(
+                    "output label `{c}` is not an input label"
+                )));
             }
         }
         // Output labels first, in output order, so the output is walked in order.
@@ -134,21 +140,23 @@ impl OpKind for Einsum {
             out_shape,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Einsum {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
-        if x.dtype == crate::ir::DType::Bool {
-            return Err("Einsum does not take bool".into());
+        if x.dtype == crate::tensor::DType::Bool {
+            return Err(OpError::Other("Einsum does not take bool".into()));
         }
         for i in 1..inputs.len() {
             if required(inputs, i)?.dtype != x.dtype {
-                return Err("operand types differ".into());
+                return Err(OpError::Other("operand types differ".into()));
             }
         }
         Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let parts: Vec<&Tensor> = (0..ctx.consts.len())
             .map(|i| ctx.get(i))
             .collect::<Result<_, _>>()?;
@@ -157,15 +165,15 @@ impl OpKind for Einsum {
         macro_rules! run {
             ($($variant:ident),*) => {
                 match &parts[0].data {
-                    $(crate::ir::Data::$variant(_) => {
+                    $(crate::tensor::Data::$variant(_) => {
                         let mut xs = Vec::new();
                         for p in &parts {
-                            let crate::ir::Data::$variant(v) = &p.data else { return Ok(None) };
+                            let crate::tensor::Data::$variant(v) = &p.data else { return Ok(None) };
                             xs.push(v.as_slice());
                         }
                         let mut y = vec![Default::default(); n];
                         zant_runtime::gemm::einsum(&xs, &strides, &self.labels, &self.out_strides, &mut y);
-                        crate::ir::Data::$variant(y)
+                        crate::tensor::Data::$variant(y)
                     })*
                     _ => return Ok(None),
                 }
@@ -175,7 +183,7 @@ impl OpKind for Einsum {
         Ok(Some(vec![Tensor::new(self.out_shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let exprs: Vec<TokenStream> = (0..ctx.inputs.len())
             .map(|i| ctx.expr(i))
             .collect::<Result<_, _>>()?;

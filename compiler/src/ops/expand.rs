@@ -5,17 +5,18 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{Tensor, TensorType};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expand {
     pub shape: Vec<usize>,
 }
 
-impl OpKind for Expand {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Expand {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let target = ctx
             .absorb(1, "shape")?
@@ -27,16 +28,21 @@ impl OpKind for Expand {
             shape: broadcast_shapes(&x.shape, &target)?,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Expand {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if broadcast_shapes(&x.shape, &self.shape)? != self.shape {
-            return Err(format!("{x} does not expand to {:?}", self.shape));
+            return Err(OpError::Other(format!(
+                "{x} does not expand to {:?}",
+                self.shape
+            )));
         }
         Ok(vec![TensorType::new(x.dtype, self.shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
         let data = super::move_bytes(x, out, |x, y, size| {
@@ -51,7 +57,7 @@ impl OpKind for Expand {
         Ok(Some(vec![Tensor::new(self.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
         let y_shape = shape_tokens(&self.shape);

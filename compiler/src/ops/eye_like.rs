@@ -4,8 +4,8 @@
 
 use proc_macro2::TokenStream;
 
-use super::{required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EyeLike {
@@ -13,8 +13,8 @@ pub struct EyeLike {
     pub k: i64,
 }
 
-impl OpKind for EyeLike {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for EyeLike {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let dtype =
             match ctx.attr("dtype") {
                 Some(a) => {
@@ -30,11 +30,13 @@ impl OpKind for EyeLike {
             k: ctx.int("k", 0)?,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for EyeLike {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if x.rank() != 2 {
-            return Err(format!("EyeLike takes a matrix, not {x}"));
+            return Err(OpError::Other(format!("EyeLike takes a matrix, not {x}")));
         }
         Ok(vec![TensorType::new(
             self.dtype.unwrap_or(x.dtype),
@@ -46,7 +48,7 @@ impl OpKind for EyeLike {
         true
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let out = &ctx.outputs[0];
         let (rows, cols) = (out.shape[0], out.shape[1]);
         let values: Vec<f64> = (0..rows * cols)
@@ -58,7 +60,9 @@ impl OpKind for EyeLike {
         )]))
     }
 
-    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
-        Err("EyeLike always folds before emission".into())
+    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        Err(OpError::Other(
+            "EyeLike always folds before emission".into(),
+        ))
     }
 }

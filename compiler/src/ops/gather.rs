@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, normalize_axis, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{elem_type, normalize_axis, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gather {
@@ -14,7 +14,7 @@ pub struct Gather {
 
 impl Gather {
     /// `(outer, axis_len, inner)` of the data viewed around the gather axis.
-    fn split(&self, data: &[usize]) -> Result<(usize, usize, usize), String> {
+    fn split(&self, data: &[usize]) -> Result<(usize, usize, usize), OpError> {
         let axis = normalize_axis(self.axis, data.len())?;
         Ok((
             data[..axis].iter().product(),
@@ -24,22 +24,24 @@ impl Gather {
     }
 }
 
-impl OpKind for Gather {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Gather {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         Ok(Self {
             axis: ctx.int("axis", 0)?,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Gather {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (Some(Some(data)), Some(Some(indices))) = (inputs.first(), inputs.get(1)) else {
-            return Err("Gather takes data and indices".into());
+            return Err(OpError::Other("Gather takes data and indices".into()));
         };
         if !matches!(indices.dtype, DType::I32 | DType::I64) {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "indices must be int32 or int64, not {}",
                 indices.dtype
-            ));
+            )));
         }
         let axis = normalize_axis(self.axis, data.rank())?;
         let mut shape = data.shape[..axis].to_vec();
@@ -48,7 +50,7 @@ impl OpKind for Gather {
         Ok(vec![TensorType::new(data.dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (data, indices) = (ctx.get(0)?, ctx.get(1)?);
         let (outer, axis_len, inner) = self.split(&data.shape)?;
         let idx = indices.to_i64s();
@@ -68,7 +70,7 @@ impl OpKind for Gather {
         Ok(Some(vec![Tensor::new(out_ty.shape.clone(), out)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let data = ctx.input(0)?;
         let (outer, axis_len, inner) = self.split(&data.ty.shape)?;
         let x = &data.expr;

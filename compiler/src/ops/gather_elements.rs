@@ -5,32 +5,37 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{DType, Tensor, TensorType};
+use crate::tensor::{DType, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct GatherElements {
     pub axis: i64,
 }
 
-impl OpKind for GatherElements {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for GatherElements {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         Ok(Self {
             axis: ctx.int("axis", 0)?,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for GatherElements {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (data, indices) = (required(inputs, 0)?, required(inputs, 1)?);
         if !matches!(indices.dtype, DType::I32 | DType::I64) || indices.rank() != data.rank() {
-            return Err(format!("indices {indices} do not fit data {data}"));
+            return Err(OpError::Other(format!(
+                "indices {indices} do not fit data {data}"
+            )));
         }
         normalize_axis(self.axis, data.rank())?;
         Ok(vec![TensorType::new(data.dtype, indices.shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (data, indices) = (ctx.get(0)?, ctx.get(1)?);
         let axis = normalize_axis(self.axis, data.shape.len())?;
         let idx = indices.to_i64s();
@@ -44,7 +49,7 @@ impl OpKind for GatherElements {
         Ok(Some(vec![Tensor::new(out.shape.clone(), values)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (data, indices) = (ctx.input(0)?, ctx.input(1)?);
         let axis = normalize_axis(self.axis, data.ty.rank())?;
         let (de, ds) = (&data.expr, shape_tokens(&data.ty.shape));

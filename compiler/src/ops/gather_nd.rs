@@ -4,38 +4,46 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Tensor, TensorType};
+use super::{
+    elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{DType, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct GatherNd {
     pub batch_dims: usize,
 }
 
-impl OpKind for GatherNd {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for GatherNd {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let b = ctx.int("batch_dims", 0)?;
         Ok(Self {
             batch_dims: usize::try_from(b).map_err(|_| format!("batch_dims {b}"))?,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for GatherNd {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (data, indices) = (required(inputs, 0)?, required(inputs, 1)?);
         if !matches!(indices.dtype, DType::I32 | DType::I64) {
-            return Err(format!("indices must be integers, not {indices}"));
+            return Err(OpError::Other(format!(
+                "indices must be integers, not {indices}"
+            )));
         }
         let b = self.batch_dims;
         let q = *indices.shape.last().ok_or("indices need a rank")?;
         if b + q > data.rank() || b >= indices.rank() || data.shape[..b] != indices.shape[..b] {
-            return Err(format!("indices {indices} do not fit data {data}"));
+            return Err(OpError::Other(format!(
+                "indices {indices} do not fit data {data}"
+            )));
         }
         let mut shape = indices.shape[..indices.rank() - 1].to_vec();
         shape.extend(&data.shape[b + q..]);
         Ok(vec![TensorType::new(data.dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (data, indices) = (ctx.get(0)?, ctx.get(1)?);
         let b = self.batch_dims;
         let batch: usize = data.shape[..b].iter().product();
@@ -51,7 +59,7 @@ impl OpKind for GatherNd {
         Ok(Some(vec![Tensor::new(out.shape.clone(), values)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (data, indices) = (ctx.input(0)?, ctx.input(1)?);
         let b = self.batch_dims;
         let batch: usize = data.ty.shape[..b].iter().product();

@@ -6,8 +6,8 @@ use quote::quote;
 use zant_runtime::gemm::Bias;
 use zant_runtime::Activation;
 
-use super::{activation_tokens, f32_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{activation_tokens, f32_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 /// How C broadcasts to [M, N].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,14 +32,19 @@ pub struct Gemm {
     pub act: Activation,
 }
 
-impl OpKind for Gemm {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Gemm {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (a, b) = (ctx.input(0)?, ctx.input(1)?);
         if a.dtype != DType::F32 || b.dtype != DType::F32 {
-            return Err(format!("Gemm is implemented for f32, not {}", a.dtype));
+            return Err(OpError::Other(format!(
+                "Gemm is implemented for f32, not {}",
+                a.dtype
+            )));
         }
         if a.rank() != 2 || b.rank() != 2 {
-            return Err(format!("Gemm takes matrices, got {a} and {b}"));
+            return Err(OpError::Other(format!(
+                "Gemm takes matrices, got {a} and {b}"
+            )));
         }
         let trans_a = ctx.int("transA", 0)? != 0;
         let trans_b = ctx.int("transB", 0)? != 0;
@@ -54,9 +59,9 @@ impl OpKind for Gemm {
             (b.shape[0], b.shape[1])
         };
         if k != kb {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "inner dimensions differ: {a} and {b} (transA={trans_a}, transB={trans_b})"
-            ));
+            )));
         }
         let bias = match ctx.inputs.get(2).copied().flatten() {
             None => BiasKind::None,
@@ -75,8 +80,10 @@ impl OpKind for Gemm {
             act: Activation::None,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Gemm {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let a = inputs
             .first()
             .copied()
@@ -88,12 +95,15 @@ impl OpKind for Gemm {
             [self.m, self.k]
         };
         if a.shape != mk {
-            return Err(format!("A {a} does not match [{}, {}]", mk[0], mk[1]));
+            return Err(OpError::Other(format!(
+                "A {a} does not match [{}, {}]",
+                mk[0], mk[1]
+            )));
         }
         Ok(vec![TensorType::new(DType::F32, vec![self.m, self.n])])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let a = ctx.get(0)?.as_f32().ok_or("f32")?;
         let b = ctx.get(1)?.as_f32().ok_or("f32")?;
         let c = ctx
@@ -127,7 +137,7 @@ impl OpKind for Gemm {
         Ok(Some(vec![Tensor::new(vec![self.m, self.n], Data::F32(y))]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (a, b) = (ctx.expr(0)?, ctx.expr(1)?);
         let bias = match self.bias {
             BiasKind::None => quote!(rt::gemm::Bias::None),

@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{elem_type, required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hardmax {
@@ -14,8 +14,8 @@ pub struct Hardmax {
     pub inner: usize,
 }
 
-impl OpKind for Hardmax {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Hardmax {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (outer, axis_len, inner) = super::softmax::axis_layout(ctx, &ctx.input(0)?.shape)?;
         Ok(Self {
             outer,
@@ -23,16 +23,18 @@ impl OpKind for Hardmax {
             inner,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Hardmax {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if !x.dtype.is_float() {
-            return Err(format!("Hardmax takes floats, not {x}"));
+            return Err(OpError::Other(format!("Hardmax takes floats, not {x}")));
         }
         Ok(vec![x.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let data = crate::with_data!(&x.data, v => {
             let mut y = v.clone();
@@ -42,7 +44,7 @@ impl OpKind for Hardmax {
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let xe = &x.expr;
         let t = elem_type(x.ty.dtype);

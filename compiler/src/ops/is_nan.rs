@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{elem_type, required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum IsNan {
@@ -13,8 +13,8 @@ pub enum IsNan {
     Inf { positive: bool, negative: bool },
 }
 
-impl OpKind for IsNan {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for IsNan {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         Ok(if ctx.op_type == "IsNaN" {
             Self::Nan
         } else {
@@ -24,16 +24,18 @@ impl OpKind for IsNan {
             }
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for IsNan {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if !x.dtype.is_float() {
-            return Err(format!("takes floats, not {x}"));
+            return Err(OpError::Other(format!("takes floats, not {x}")));
         }
         Ok(vec![TensorType::new(DType::Bool, x.shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let mut y = vec![0u8; x.n_elems()];
         crate::with_data!(&x.data, v => match *self {
@@ -43,7 +45,7 @@ impl OpKind for IsNan {
         Ok(Some(vec![Tensor::new(x.shape.clone(), Data::Bool(y))]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let xe = &x.expr;
         let t = elem_type(x.ty.dtype);

@@ -11,9 +11,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    broadcast_shapes, f32_tokens, normalize_axis, shape_tokens, EmitCtx, OpKind, ParseCtx,
+    broadcast_shapes, f32_tokens, normalize_axis, shape_tokens, EmitCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{DType, TensorType};
+use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNorm {
@@ -57,34 +58,36 @@ impl LayerNorm {
     }
 }
 
-impl OpKind for LayerNorm {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for LayerNorm {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let rms = ctx.op_type == "RMSNormalization";
         let x = ctx.input(0)?;
         if x.dtype != DType::F32 || x.rank() == 0 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "{} is implemented for f32 tensors, not {x}",
                 ctx.op_type
-            ));
+            )));
         }
         let stash_type = ctx.int("stash_type", 1)?;
         if stash_type != 1 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "stash_type {stash_type} is not supported (only 1, f32)"
-            ));
+            )));
         }
-        let param = |i: usize, what: &str| -> Result<Option<Vec<usize>>, String> {
+        let param = |i: usize, what: &str| -> Result<Option<Vec<usize>>, OpError> {
             if !ctx.has_input(i) {
                 return Ok(None);
             }
             let t = ctx.input(i)?;
             if t.dtype != DType::F32 {
-                return Err(format!("{what} must be f32, not {t}"));
+                return Err(OpError::Other(format!("{what} must be f32, not {t}")));
             }
             if t.rank() > x.rank()
                 || broadcast_shapes(&x.shape, &t.shape).ok().as_ref() != Some(&x.shape)
             {
-                return Err(format!("{what} {t} does not broadcast to X {x}"));
+                return Err(OpError::Other(format!(
+                    "{what} {t} does not broadcast to X {x}"
+                )));
             }
             Ok(Some(t.shape.clone()))
         };
@@ -100,14 +103,18 @@ impl OpKind for LayerNorm {
             n_outputs: if rms { 1 } else { ctx.n_outputs.clamp(1, 3) },
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for LayerNorm {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| t.shape.clone());
         if shape_of(0).as_ref() != Some(&self.x_shape)
             || shape_of(1) != self.scale
             || (!self.rms && shape_of(2) != self.bias)
         {
-            return Err("the inputs no longer have the shapes the node was built for".into());
+            return Err(OpError::Other(
+                "the inputs no longer have the shapes the node was built for".into(),
+            ));
         }
         let mut stats_shape = self.x_shape[..self.axis].to_vec();
         stats_shape.resize(self.x_shape.len(), 1);
@@ -116,13 +123,13 @@ impl OpKind for LayerNorm {
         Ok([y, stats.clone(), stats][..self.n_outputs].to_vec())
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
         let (rows, cols) = (self.rows(), self.cols());
         let epsilon = f32_tokens(self.epsilon);
         let params = quote!(&rt::norm::Norm { rows: #rows, cols: #cols, epsilon: #epsilon });
         let fused = self.fused();
-        let operand = |i: usize, present: bool| -> Result<TokenStream, String> {
+        let operand = |i: usize, present: bool| -> Result<TokenStream, OpError> {
             Ok(if present && fused {
                 let e = ctx.expr(i)?;
                 quote!(Some(#e))

@@ -13,8 +13,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::attention::{Beta, Decay};
 
-use super::{f32_tokens, EmitCtx, OpKind, ParseCtx};
-use crate::ir::{DType, TensorType};
+use super::{f32_tokens, EmitCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinearAttention {
@@ -48,40 +48,44 @@ impl LinearAttention {
     }
 }
 
-impl OpKind for LinearAttention {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for LinearAttention {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (q, k, v) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
         for (name, t) in [("query", q), ("key", k), ("value", v)] {
             if t.dtype != DType::F32 || t.rank() != 3 {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "LinearAttention is implemented for packed f32 [batch, seq, hidden], not {name} {t}"
-                ));
+                )));
             }
         }
-        let heads = |name: &str| -> Result<usize, String> {
+        let heads = |name: &str| -> Result<usize, OpError> {
             match ctx.int(name, 0)? {
                 n if n > 0 => Ok(n as usize),
-                _ => Err(format!("the {name} attribute is required and positive")),
+                _ => Err(OpError::Other(format!(
+                    "the {name} attribute is required and positive"
+                ))),
             }
         };
         let (q_heads, kv_heads) = (heads("q_num_heads")?, heads("kv_num_heads")?);
         if !q_heads.is_multiple_of(kv_heads) {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "{q_heads} query heads cannot be grouped over {kv_heads} key/value heads"
-            ));
+            )));
         }
         let (batch, seq) = (q.shape[0], q.shape[1]);
-        let split = |t: &TensorType, heads: usize, what: &str| -> Result<usize, String> {
+        let split = |t: &TensorType, heads: usize, what: &str| -> Result<usize, OpError> {
             if t.shape[0] != batch || t.shape[1] != seq || !t.shape[2].is_multiple_of(heads) {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "{what} {t} is not [{batch}, {seq}, a multiple of {heads} heads]"
-                ));
+                )));
             }
             Ok(t.shape[2] / heads)
         };
         let key_size = split(q, q_heads, "query")?;
         if split(k, kv_heads, "key")? != key_size {
-            return Err(format!("query {q} and key {k} have different head sizes"));
+            return Err(OpError::Other(format!(
+                "query {q} and key {k} have different head sizes"
+            )));
         }
         let value_size = split(v, kv_heads, "value")?;
 
@@ -91,15 +95,15 @@ impl OpKind for LinearAttention {
             "gated" => (true, false),
             "delta" => (false, true),
             "gated_delta" => (true, true),
-            other => return Err(format!("unknown update_rule `{other}`")),
+            other => return Err(OpError::Other(format!("unknown update_rule `{other}`"))),
         };
-        let optional_f32 = |i: usize, what: &str| -> Result<Option<&TensorType>, String> {
+        let optional_f32 = |i: usize, what: &str| -> Result<Option<&TensorType>, OpError> {
             if !ctx.has_input(i) {
                 return Ok(None);
             }
             let t = ctx.input(i)?;
             if t.dtype != DType::F32 {
-                return Err(format!("{what} must be f32, not {t}"));
+                return Err(OpError::Other(format!("{what} must be f32, not {t}")));
             }
             Ok(Some(t))
         };
@@ -109,14 +113,26 @@ impl OpKind for LinearAttention {
                 w if w == kv_heads => (Decay::PerHead, w),
                 w if w == kv_heads * key_size => (Decay::PerKey, w),
                 _ => {
-                    return Err(format!(
+                    return Err(OpError::Other(format!(
                         "decay {t} must end in kv_num_heads or kv_num_heads · key size"
-                    ))
+                    )))
                 }
             },
-            (true, Some(t)) => return Err(format!("decay {t} is not [{batch}, {seq}, …]")),
-            (true, None) => return Err(format!("update_rule `{rule}` needs the decay input")),
-            (false, Some(_)) => return Err(format!("update_rule `{rule}` takes no decay input")),
+            (true, Some(t)) => {
+                return Err(OpError::Other(format!(
+                    "decay {t} is not [{batch}, {seq}, …]"
+                )))
+            }
+            (true, None) => {
+                return Err(OpError::Other(format!(
+                    "update_rule `{rule}` needs the decay input"
+                )))
+            }
+            (false, Some(_)) => {
+                return Err(OpError::Other(format!(
+                    "update_rule `{rule}` takes no decay input"
+                )))
+            }
         };
         let (beta, beta_width) = match (delta, optional_f32(BETA, "beta")?) {
             (false, None) => (Beta::None, 0),
@@ -124,17 +140,33 @@ impl OpKind for LinearAttention {
                 w if w == kv_heads => (Beta::PerHead, w),
                 1 => (Beta::Shared, 1),
                 _ => {
-                    return Err(format!("beta {t} must end in kv_num_heads or 1"));
+                    return Err(OpError::Other(format!(
+                        "beta {t} must end in kv_num_heads or 1"
+                    )));
                 }
             },
-            (true, Some(t)) => return Err(format!("beta {t} is not [{batch}, {seq}, …]")),
-            (true, None) => return Err(format!("update_rule `{rule}` needs the beta input")),
-            (false, Some(_)) => return Err(format!("update_rule `{rule}` takes no beta input")),
+            (true, Some(t)) => {
+                return Err(OpError::Other(format!(
+                    "beta {t} is not [{batch}, {seq}, …]"
+                )))
+            }
+            (true, None) => {
+                return Err(OpError::Other(format!(
+                    "update_rule `{rule}` needs the beta input"
+                )))
+            }
+            (false, Some(_)) => {
+                return Err(OpError::Other(format!(
+                    "update_rule `{rule}` takes no beta input"
+                )))
+            }
         };
         let past_state = optional_f32(PAST_STATE, "past_state")?;
         let state_shape = [batch, kv_heads, key_size, value_size];
         if past_state.is_some_and(|t| t.shape != state_shape) {
-            return Err(format!("past_state must have the shape {state_shape:?}"));
+            return Err(OpError::Other(format!(
+                "past_state must have the shape {state_shape:?}"
+            )));
         }
         // 0 (the default) stands for 1/√key_size.
         let scale = ctx.float("scale", 0.0)?;
@@ -158,8 +190,10 @@ impl OpKind for LinearAttention {
             beta_width,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for LinearAttention {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| t.shape.clone());
         let expected = [
             Some(self.packed(self.q_heads, self.key_size)),
@@ -170,7 +204,9 @@ impl OpKind for LinearAttention {
             (self.beta != Beta::None).then(|| vec![self.batch, self.seq, self.beta_width]),
         ];
         if (0..6).any(|i| shape_of(i) != expected[i]) {
-            return Err("the inputs no longer have the shapes the node was built for".into());
+            return Err(OpError::Other(
+                "the inputs no longer have the shapes the node was built for".into(),
+            ));
         }
         Ok(vec![
             TensorType::new(DType::F32, self.packed(self.q_heads, self.value_size)),
@@ -178,7 +214,7 @@ impl OpKind for LinearAttention {
         ])
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (q, k, v) = (ctx.expr(0)?, ctx.expr(1)?, ctx.expr(2)?);
         let past_state = if self.past_state {
             let e = ctx.expr(PAST_STATE)?;

@@ -8,9 +8,10 @@ use quote::quote;
 use zant_runtime::logic::{BitwiseOp, CompareOp, LogicOp};
 
 use super::{
-    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{DType, Data, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LogicKind {
@@ -28,8 +29,8 @@ pub struct Logic {
     pub kind: LogicKind,
 }
 
-impl OpKind for Logic {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Logic {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let kind = match ctx.op_type {
             "Equal" => LogicKind::Compare(CompareOp::Equal),
             "Less" => LogicKind::Compare(CompareOp::Less),
@@ -47,46 +48,56 @@ impl OpKind for Logic {
             "BitShift" => match ctx.string("direction", "")?.as_str() {
                 "LEFT" => LogicKind::BitShift(true),
                 "RIGHT" => LogicKind::BitShift(false),
-                other => return Err(format!("direction `{other}` is not LEFT or RIGHT")),
+                other => {
+                    return Err(OpError::Other(format!(
+                        "direction `{other}` is not LEFT or RIGHT"
+                    )))
+                }
             },
-            other => return Err(format!("`{other}` is not a logic op")),
+            other => return Err(OpError::Other(format!("`{other}` is not a logic op"))),
         };
         Ok(Self { kind })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Logic {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let a = required(inputs, 0)?;
         if self.kind == LogicKind::Not {
             if a.dtype != DType::Bool {
-                return Err(format!("Not takes bool, not {a}"));
+                return Err(OpError::Other(format!("Not takes bool, not {a}")));
             }
             return Ok(vec![a.clone()]);
         }
         if self.kind == LogicKind::BitwiseNot {
             if !a.dtype.is_int() {
-                return Err(format!("BitwiseNot takes integers, not {a}"));
+                return Err(OpError::Other(format!(
+                    "BitwiseNot takes integers, not {a}"
+                )));
             }
             return Ok(vec![a.clone()]);
         }
         let b = required(inputs, 1)?;
         if a.dtype != b.dtype {
-            return Err(format!("operand types differ: {a} and {b}"));
+            return Err(OpError::Other(format!("operand types differ: {a} and {b}")));
         }
         let shape = broadcast_shapes(&a.shape, &b.shape)?;
         let dtype = match self.kind {
             LogicKind::Compare(_) => DType::Bool,
             LogicKind::Logic(_) if a.dtype != DType::Bool => {
-                return Err(format!("logic ops take bool, not {a}"))
+                return Err(OpError::Other(format!("logic ops take bool, not {a}")))
             }
             LogicKind::BitShift(_) | LogicKind::Bitwise(_) if !a.dtype.is_int() => {
-                return Err(format!("bit operations take integers, not {a}"))
+                return Err(OpError::Other(format!(
+                    "bit operations take integers, not {a}"
+                )))
             }
             _ => a.dtype,
         };
         Ok(vec![TensorType::new(dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let out = &ctx.outputs[0];
         let n = out.n_elems();
         let a = ctx.get(0)?;
@@ -160,7 +171,7 @@ impl OpKind for Logic {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let a = ctx.input(0)?;
         let ae = &a.expr;
         if self.kind == LogicKind::Not {

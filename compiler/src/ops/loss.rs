@@ -11,8 +11,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::loss::Reduction;
 
-use super::{elem_type, EmitCtx, OpKind, ParseCtx};
-use crate::ir::{DType, TensorType};
+use super::{elem_type, EmitCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loss {
@@ -34,38 +34,38 @@ impl Loss {
     }
 }
 
-impl OpKind for Loss {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Loss {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let softmax = ctx.op_type == "SoftmaxCrossEntropyLoss";
         let (scores, target) = (ctx.input(0)?, ctx.input(1)?);
         if scores.dtype != DType::F32 || scores.rank() < 2 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "{} takes f32 scores [N, C, …], not {scores}",
                 ctx.op_type
-            ));
+            )));
         }
         let mut target_shape = scores.shape.clone();
         target_shape.remove(1);
         if !matches!(target.dtype, DType::I32 | DType::I64) || target.shape != target_shape {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "the target must be int32 or int64 of shape {target_shape:?}, not {target}"
-            ));
+            )));
         }
         let weighted = ctx.has_input(2);
         if weighted {
             let w = ctx.input(2)?;
             if w.dtype != DType::F32 || w.shape != [scores.shape[1]] {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "the weights must be f32 [{}], not {w}",
                     scores.shape[1]
-                ));
+                )));
             }
         }
         let reduction = match ctx.string("reduction", "mean")?.as_str() {
             "none" => Reduction::None,
             "sum" => Reduction::Sum,
             "mean" => Reduction::Mean,
-            other => return Err(format!("unknown reduction `{other}`")),
+            other => return Err(OpError::Other(format!("unknown reduction `{other}`"))),
         };
         let ignore_index = match ctx.attr("ignore_index") {
             Some(_) => Some(ctx.int("ignore_index", 0)?),
@@ -84,14 +84,18 @@ impl OpKind for Loss {
             },
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Loss {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| &t.shape[..]);
         if shape_of(0) != Some(&self.scores_shape[..])
             || shape_of(1) != Some(&self.target_shape()[..])
             || shape_of(2).is_some() != self.weighted
         {
-            return Err("the inputs no longer have the shapes the node was built for".into());
+            return Err(OpError::Other(
+                "the inputs no longer have the shapes the node was built for".into(),
+            ));
         }
         let loss_shape = match self.reduction {
             Reduction::None => self.target_shape(),
@@ -104,7 +108,7 @@ impl OpKind for Loss {
         Ok(outputs)
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (scores, target) = (ctx.expr(0)?, ctx.input(1)?);
         let (target, index_type) = (&target.expr, elem_type(target.ty.dtype));
         let batch = self.scores_shape[0];

@@ -4,8 +4,11 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{
+    around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
+};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LpNorm {
@@ -13,29 +16,33 @@ pub struct LpNorm {
     pub p: u8,
 }
 
-impl OpKind for LpNorm {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for LpNorm {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let p = match ctx.int("p", 2)? {
             1 => 1,
             2 => 2,
-            other => return Err(format!("p = {other} is not 1 or 2")),
+            other => return Err(OpError::Other(format!("p = {other} is not 1 or 2"))),
         };
         Ok(Self {
             axis: ctx.int("axis", -1)?,
             p,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for LpNorm {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if !x.dtype.is_float() {
-            return Err(format!("LpNormalization takes floats, not {x}"));
+            return Err(OpError::Other(format!(
+                "LpNormalization takes floats, not {x}"
+            )));
         }
         normalize_axis(self.axis, x.rank())?;
         Ok(vec![x.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let (outer, len, inner) = around_axis(&x.shape, normalize_axis(self.axis, x.shape.len())?);
         let data = crate::with_data!(&x.data, v => {
@@ -46,7 +53,7 @@ impl OpKind for LpNorm {
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (outer, len, inner) = around_axis(&x.ty.shape, normalize_axis(self.axis, x.ty.rank())?);
         let xe = &x.expr;

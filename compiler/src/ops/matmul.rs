@@ -6,10 +6,10 @@ use quote::quote;
 use zant_runtime::Activation;
 
 use super::{
-    activation_tokens, broadcast_shapes, elem_type, shape_tokens, EmitCtx, FoldCtx, OpKind,
-    ParseCtx,
+    activation_tokens, broadcast_shapes, elem_type, shape_tokens, EmitCtx, FoldCtx, OpError,
+    OpKind, Parse, ParseCtx,
 };
-use crate::ir::{DType, Data, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatMul {
@@ -22,9 +22,11 @@ pub struct MatMul {
 type Shapes = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
 
 /// Operand shapes with 1-D operands widened to matrices, and the output shape.
-fn shapes(a: &[usize], b: &[usize]) -> Result<Shapes, String> {
+fn shapes(a: &[usize], b: &[usize]) -> Result<Shapes, OpError> {
     if a.is_empty() || b.is_empty() {
-        return Err("MatMul operands must have rank 1 or more".into());
+        return Err(OpError::Other(
+            "MatMul operands must have rank 1 or more".into(),
+        ));
     }
     let a2 = if a.len() == 1 {
         vec![1, a[0]]
@@ -39,7 +41,9 @@ fn shapes(a: &[usize], b: &[usize]) -> Result<Shapes, String> {
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != kb {
-        return Err(format!("inner dimensions differ: {a:?} and {b:?}"));
+        return Err(OpError::Other(format!(
+            "inner dimensions differ: {a:?} and {b:?}"
+        )));
     }
     let batch = broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2])?;
     let mut y2 = batch.clone();
@@ -54,21 +58,23 @@ fn shapes(a: &[usize], b: &[usize]) -> Result<Shapes, String> {
     Ok((a2, b2, y2, y))
 }
 
-impl OpKind for MatMul {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for MatMul {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (a, b) = (ctx.input(0)?, ctx.input(1)?);
         if a.dtype != b.dtype {
-            return Err(format!("operand types differ: {a} and {b}"));
+            return Err(OpError::Other(format!("operand types differ: {a} and {b}")));
         }
         Ok(Self {
             bias: false,
             act: Activation::None,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for MatMul {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (Some(Some(a)), Some(Some(b))) = (inputs.first(), inputs.get(1)) else {
-            return Err("MatMul takes two inputs".into());
+            return Err(OpError::Other("MatMul takes two inputs".into()));
         };
         let (_, _, y2, y) = shapes(&a.shape, &b.shape)?;
         if self.bias {
@@ -78,16 +84,16 @@ impl OpKind for MatMul {
                 .flatten()
                 .ok_or("fused bias is missing")?;
             if c.n_elems() != y2[y2.len() - 1] {
-                return Err(format!("fused bias {c} does not match N"));
+                return Err(OpError::Other(format!("fused bias {c} does not match N")));
             }
         }
         if (self.bias || self.act != Activation::None) && a.dtype != DType::F32 {
-            return Err("fused bias and activation need f32".into());
+            return Err(OpError::Other("fused bias and activation need f32".into()));
         }
         Ok(vec![TensorType::new(a.dtype, y)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (a, b) = (ctx.get(0)?, ctx.get(1)?);
         let (a2, b2, y2, y_shape) = shapes(&a.shape, &b.shape)?;
         let n: usize = y2.iter().product();
@@ -117,7 +123,7 @@ impl OpKind for MatMul {
         Ok(Some(vec![Tensor::new(y_shape, data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (a, b) = (ctx.input(0)?, ctx.input(1)?);
         let (a2, b2, y2, _) = shapes(&a.ty.shape, &b.ty.shape)?;
         let (ae, be) = (&a.expr, &b.expr);

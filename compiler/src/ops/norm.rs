@@ -5,8 +5,8 @@
 
 use proc_macro2::TokenStream;
 
-use super::{EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchNorm {
@@ -16,23 +16,26 @@ pub struct BatchNorm {
     pub shift: Vec<f32>,
 }
 
-impl OpKind for BatchNorm {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for BatchNorm {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         if x.dtype != DType::F32 || x.rank() < 2 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "BatchNormalization is implemented for f32 with channels, not {x}"
-            ));
+            )));
         }
         if ctx.int("training_mode", 0)? != 0 {
-            return Err("training_mode is not supported".into());
+            return Err(OpError::Other("training_mode is not supported".into()));
         }
         let c = x.shape[1];
-        let param = |i: usize, what: &str| -> Result<Vec<f32>, String> {
+        let param = |i: usize, what: &'static str| -> Result<Vec<f32>, OpError> {
             let t = ctx.absorb(i, what)?;
             let v = t.as_f32().ok_or_else(|| format!("{what} must be f32"))?;
             if v.len() != c {
-                return Err(format!("{what} has {} values for {c} channels", v.len()));
+                return Err(OpError::Other(format!(
+                    "{what} has {} values for {c} channels",
+                    v.len()
+                )));
             }
             Ok(v.to_vec())
         };
@@ -56,23 +59,25 @@ impl OpKind for BatchNorm {
             .collect();
         Ok(Self { scale, shift })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for BatchNorm {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
             .flatten()
             .ok_or("input 0 is required")?;
         if x.rank() < 2 || x.shape[1] != self.scale.len() {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "input {x} does not have {} channels",
                 self.scale.len()
-            ));
+            )));
         }
         Ok(vec![x.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let xs = x.as_f32().ok_or("f32")?;
         let c = self.scale.len();
@@ -88,7 +93,9 @@ impl OpKind for BatchNorm {
         Ok(Some(vec![Tensor::new(x.shape.clone(), Data::F32(y))]))
     }
 
-    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
-        Err("BatchNormalization is lowered by the passes before emission".into())
+    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        Err(OpError::Other(
+            "BatchNormalization is lowered by the passes before emission".into(),
+        ))
     }
 }

@@ -5,8 +5,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{
+    elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct OneHot {
@@ -16,7 +18,7 @@ pub struct OneHot {
 
 impl OneHot {
     /// `(outer, inner)` of the indices around the new axis.
-    fn split(&self, indices: &[usize]) -> Result<(usize, usize), String> {
+    fn split(&self, indices: &[usize]) -> Result<(usize, usize), OpError> {
         let axis = normalize_axis(self.axis, indices.len() + 1)?;
         Ok((
             indices[..axis].iter().product(),
@@ -25,8 +27,8 @@ impl OneHot {
     }
 }
 
-impl OpKind for OneHot {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for OneHot {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let depth = *ctx
             .absorb(1, "depth")?
             .data
@@ -34,18 +36,24 @@ impl OpKind for OneHot {
             .first()
             .ok_or("depth is empty")?;
         if !(depth >= 1.0 && depth <= super::MAX_ELEMS as f64) {
-            return Err(format!("depth {depth} is not a positive count"));
+            return Err(OpError::Other(format!(
+                "depth {depth} is not a positive count"
+            )));
         }
         Ok(Self {
             axis: ctx.int("axis", -1)?,
             depth: depth as usize,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for OneHot {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (indices, values) = (required(inputs, 0)?, required(inputs, 2)?);
         if values.n_elems() != 2 {
-            return Err(format!("values {values} should hold two elements"));
+            return Err(OpError::Other(format!(
+                "values {values} should hold two elements"
+            )));
         }
         let axis = normalize_axis(self.axis, indices.rank() + 1)?;
         let mut shape = indices.shape.clone();
@@ -53,7 +61,7 @@ impl OpKind for OneHot {
         Ok(vec![TensorType::new(values.dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (indices, values) = (ctx.get(0)?, ctx.get(2)?);
         let (outer, inner) = self.split(&indices.shape)?;
         let idx = indices.data.to_f64_vec();
@@ -66,7 +74,7 @@ impl OpKind for OneHot {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (indices, values) = (ctx.input(0)?, ctx.input(2)?);
         let (outer, inner) = self.split(&indices.ty.shape)?;
         let (ie, ve) = (&indices.expr, &values.expr);

@@ -7,9 +7,10 @@ use quote::quote;
 use zant_runtime::index::PadMode;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{Tensor, TensorType};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pad {
@@ -22,8 +23,8 @@ pub struct Pad {
     pub value_input: bool,
 }
 
-impl OpKind for Pad {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Pad {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let rank = x.rank();
         let mode = match ctx.string("mode", "constant")?.as_str() {
@@ -31,7 +32,7 @@ impl OpKind for Pad {
             "reflect" => PadMode::Reflect,
             "edge" => PadMode::Edge,
             "wrap" => PadMode::Wrap,
-            other => return Err(format!("mode `{other}` is not supported")),
+            other => return Err(OpError::Other(format!("mode `{other}` is not supported"))),
         };
         let mut value_input = false;
         let (pads, value, axes) = if ctx.opset < 11 {
@@ -59,7 +60,11 @@ impl OpKind for Pad {
             None => (0..rank).collect(),
         };
         if pads.len() != 2 * axes.len() {
-            return Err(format!("{} pads for {} axes", pads.len(), axes.len()));
+            return Err(OpError::Other(format!(
+                "{} pads for {} axes",
+                pads.len(),
+                axes.len()
+            )));
         }
         let mut pads_begin = vec![0i64; rank];
         let mut out_shape = x.shape.clone();
@@ -69,7 +74,9 @@ impl OpKind for Pad {
             let dim = x.shape[a] as i64 + begin + end;
             out_shape[a] = usize::try_from(dim).map_err(|_| format!("axis {a} pads to {dim}"))?;
             if mode != PadMode::Constant && x.shape[a] == 0 && dim > 0 {
-                return Err(format!("cannot pad the empty axis {a} in this mode"));
+                return Err(OpError::Other(format!(
+                    "cannot pad the empty axis {a} in this mode"
+                )));
             }
         }
         super::checked_elems(&out_shape)?;
@@ -81,13 +88,15 @@ impl OpKind for Pad {
             value_input,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Pad {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let data = crate::with_data!(&x.data, v => {
             let mut y = vec![Default::default(); ctx.outputs[0].n_elems()];
@@ -102,7 +111,7 @@ impl OpKind for Pad {
         Ok(Some(vec![Tensor::new(self.out_shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
         let y_shape = shape_tokens(&self.out_shape);

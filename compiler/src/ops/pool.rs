@@ -7,8 +7,8 @@ use quote::quote;
 use zant_runtime::pool::Pool2d;
 
 use super::window::{as_2d, resolve};
-use super::{EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -25,19 +25,19 @@ pub struct Pool {
     pub out_shape: Vec<usize>,
 }
 
-impl OpKind for Pool {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Pool {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         if x.dtype != DType::F32 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "{} is implemented for f32, not {}",
                 ctx.op_type, x.dtype
-            ));
+            )));
         }
         if !(3..=4).contains(&x.rank()) {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "only 1-D and 2-D pooling is supported; input is {x}"
-            ));
+            )));
         }
         let spatial = &x.shape[2..];
         let (kind, kernel, ceil) = match ctx.op_type {
@@ -55,7 +55,7 @@ impl OpKind for Pool {
                 let ceil = ctx.int("ceil_mode", 0)? != 0;
                 let kind = if op == "MaxPool" {
                     if ctx.int("storage_order", 0)? != 0 {
-                        return Err("storage_order=1 is not supported".into());
+                        return Err(OpError::Other("storage_order=1 is not supported".into()));
                     }
                     PoolKind::Max
                 } else {
@@ -110,8 +110,10 @@ impl OpKind for Pool {
             out_shape,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Pool {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
@@ -119,12 +121,14 @@ impl OpKind for Pool {
             .ok_or("input 0 is required")?;
         let p = &self.params;
         if x.n_elems() != p.batch * p.channels * p.h_in * p.w_in {
-            return Err(format!("input {x} does not match the parsed geometry"));
+            return Err(OpError::Other(format!(
+                "input {x} does not match the parsed geometry"
+            )));
         }
         Ok(vec![TensorType::new(DType::F32, self.out_shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?.as_f32().ok_or("f32")?;
         let mut y = vec![0.0; self.out_shape.iter().product()];
         let p = &self.params;
@@ -147,7 +151,7 @@ impl OpKind for Pool {
         )]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
         let Pool2d {
             batch,

@@ -8,8 +8,11 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::quant::QuantLayout;
 
-use super::{around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{
+    around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
+};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Quant {
@@ -37,8 +40,8 @@ fn layout_tokens(layout: QuantLayout) -> TokenStream {
     }
 }
 
-impl OpKind for Quant {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Quant {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let quantize = ctx.op_type == "QuantizeLinear";
         let (x, scale) = (ctx.input(0)?, ctx.input(1)?);
         let block = ctx.int("block_size", 0)?;
@@ -50,16 +53,18 @@ impl OpKind for Quant {
             let (_, axis_len, inner) = around_axis(&x.shape, axis);
             if block == 0 {
                 if scale.shape != [axis_len] {
-                    return Err(format!(
+                    return Err(OpError::Other(format!(
                         "per-axis scale {scale} does not fit {x} on axis {axis}"
-                    ));
+                    )));
                 }
                 QuantLayout::PerAxis { axis_len, inner }
             } else {
                 let mut want = x.shape.clone();
                 want[axis] = axis_len.div_ceil(block);
                 if scale.shape != want {
-                    return Err(format!("blocked scale {scale} does not fit {x}"));
+                    return Err(OpError::Other(format!(
+                        "blocked scale {scale} does not fit {x}"
+                    )));
                 }
                 QuantLayout::Blocked {
                     axis_len,
@@ -92,8 +97,10 @@ impl OpKind for Quant {
             to,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Quant {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (x, scale) = (required(inputs, 0)?, required(inputs, 1)?);
         let ok = if self.quantize {
             x.dtype.is_float() && scale.dtype == x.dtype && self.to.is_int()
@@ -101,21 +108,23 @@ impl OpKind for Quant {
             x.dtype.is_int() && scale.dtype.is_float() && scale.dtype == self.to
         };
         if !ok {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "unsupported types: x {x}, scale {scale}, output {}",
                 self.to
-            ));
+            )));
         }
         if let Some(zp) = inputs.get(2).copied().flatten() {
             let want = if self.quantize { self.to } else { x.dtype };
             if zp.dtype != want || zp.shape != scale.shape {
-                return Err(format!("zero point {zp} does not match scale {scale}"));
+                return Err(OpError::Other(format!(
+                    "zero point {zp} does not match scale {scale}"
+                )));
             }
         }
         Ok(vec![TensorType::new(self.to, x.shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (x, scale) = (ctx.get(0)?, ctx.get(1)?);
         let zp = ctx.consts.get(2).copied().flatten();
         let n = x.n_elems();
@@ -152,7 +161,7 @@ impl OpKind for Quant {
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (x, scale) = (ctx.input(0)?, ctx.input(1)?);
         let (xe, se) = (&x.expr, &scale.expr);
         let zp = match ctx.inputs.get(2).and_then(|o| o.as_ref()) {
@@ -177,15 +186,19 @@ impl OpKind for Quant {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DynamicQuant;
 
-impl OpKind for DynamicQuant {
-    fn parse(_ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for DynamicQuant {
+    fn parse(_ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         Ok(Self)
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for DynamicQuant {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if x.dtype != DType::F32 {
-            return Err(format!("DynamicQuantizeLinear takes f32, not {x}"));
+            return Err(OpError::Other(format!(
+                "DynamicQuantizeLinear takes f32, not {x}"
+            )));
         }
         Ok(vec![
             TensorType::new(DType::U8, x.shape.clone()),
@@ -194,7 +207,7 @@ impl OpKind for DynamicQuant {
         ])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let xs = x.as_f32().ok_or("f32")?;
         let (mut y, mut s, mut z) = (vec![0u8; xs.len()], [0.0f32], [0u8]);
@@ -206,7 +219,7 @@ impl OpKind for DynamicQuant {
         ]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
         Ok(quote! { rt::quant::dynamic_quantize(#x, y, y1, y2); })
     }

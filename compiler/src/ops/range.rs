@@ -4,8 +4,8 @@
 
 use proc_macro2::TokenStream;
 
-use super::{required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Range {
@@ -15,8 +15,8 @@ pub enum Range {
     Size,
 }
 
-impl OpKind for Range {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Range {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         if ctx.op_type == "Size" {
             return Ok(Self::Size);
         }
@@ -27,21 +27,23 @@ impl OpKind for Range {
         );
         let dtype = start.dtype();
         if limit.dtype() != dtype || delta.dtype() != dtype {
-            return Err("start, limit and delta differ in type".into());
+            return Err(OpError::Other(
+                "start, limit and delta differ in type".into(),
+            ));
         }
-        let scalar = |t: &Tensor| -> Result<f64, String> {
+        let scalar = |t: &Tensor| -> Result<f64, OpError> {
             match t.data.to_f64_vec().as_slice() {
                 [v] => Ok(*v),
-                _ => Err(format!("{} is not a scalar", t.ty())),
+                _ => Err(OpError::Other(format!("{} is not a scalar", t.ty()))),
             }
         };
         let (s, l, d) = (scalar(start)?, scalar(limit)?, scalar(delta)?);
         if d == 0.0 {
-            return Err("delta is 0".into());
+            return Err(OpError::Other("delta is 0".into()));
         }
         let n = ((l - s) / d).ceil().max(0.0);
         if n > super::MAX_ELEMS as f64 {
-            return Err(format!("{n} elements are too many"));
+            return Err(OpError::Other(format!("{n} elements are too many")));
         }
         let n = n as usize;
         let data = if dtype.is_float() {
@@ -62,8 +64,10 @@ impl OpKind for Range {
         };
         Ok(Self::Values(Tensor::new(vec![n], data)))
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Range {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         match self {
             Self::Values(t) => Ok(vec![t.ty()]),
             Self::Size => {
@@ -77,7 +81,7 @@ impl OpKind for Range {
         true
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         match self {
             Self::Values(t) => Ok(Some(vec![t.clone()])),
             Self::Size => {
@@ -90,7 +94,9 @@ impl OpKind for Range {
         }
     }
 
-    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
-        Err("Range and Size always fold before emission".into())
+    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        Err(OpError::Other(
+            "Range and Size always fold before emission".into(),
+        ))
     }
 }

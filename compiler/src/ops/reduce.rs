@@ -7,8 +7,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::reduce::ReduceOp;
 
-use super::{elem_type, normalize_axis, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Tensor, TensorType};
+use super::{
+    elem_type, normalize_axis, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{DType, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reduce {
@@ -33,8 +35,8 @@ fn op_tokens(op: ReduceOp) -> TokenStream {
     }
 }
 
-impl OpKind for Reduce {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Reduce {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let op = match ctx.op_type {
             "ReduceMean" => ReduceOp::Mean,
@@ -47,7 +49,7 @@ impl OpKind for Reduce {
             "ReduceL2" => ReduceOp::L2,
             "ReduceLogSum" => ReduceOp::LogSum,
             "ReduceLogSumExp" => ReduceOp::LogSumExp,
-            other => return Err(format!("`{other}` is not a reduction")),
+            other => return Err(OpError::Other(format!("`{other}` is not a reduction"))),
         };
         let axes_as_input = if op == ReduceOp::Sum {
             ctx.opset >= 13
@@ -75,15 +77,19 @@ impl OpKind for Reduce {
             keep_dims: ctx.int("keepdims", 1)? != 0,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Reduce {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
             .flatten()
             .ok_or("input 0 is required")?;
         if x.dtype == DType::Bool && !matches!(self.op, ReduceOp::Max | ReduceOp::Min) {
-            return Err("only ReduceMax and ReduceMin take bool".into());
+            return Err(OpError::Other(
+                "only ReduceMax and ReduceMin take bool".into(),
+            ));
         }
         let mut shape = Vec::new();
         for (i, &d) in x.shape.iter().enumerate() {
@@ -96,7 +102,7 @@ impl OpKind for Reduce {
         Ok(vec![TensorType::new(x.dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
         let data = crate::with_data!(&x.data, v => {
@@ -107,7 +113,7 @@ impl OpKind for Reduce {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
         let op = op_tokens(self.op);

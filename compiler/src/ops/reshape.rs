@@ -7,8 +7,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{normalize_axis, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{normalize_axis, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reshape {
@@ -16,8 +16,8 @@ pub struct Reshape {
     pub shape: Vec<usize>,
 }
 
-impl OpKind for Reshape {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Reshape {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let dims = &x.shape;
         let shape = match ctx.op_type {
@@ -46,10 +46,10 @@ impl OpKind for Reshape {
                             .collect::<Result<Vec<_>, _>>()?;
                         for &a in &axes {
                             if dims[a] != 1 {
-                                return Err(format!(
+                                return Err(OpError::Other(format!(
                                     "cannot squeeze axis {a} of extent {}",
                                     dims[a]
-                                ));
+                                )));
                             }
                         }
                         dims.iter()
@@ -69,7 +69,7 @@ impl OpKind for Reshape {
                     .collect::<Result<Vec<_>, _>>()?;
                 axes.sort_unstable();
                 if axes.windows(2).any(|w| w[0] == w[1]) {
-                    return Err(format!("repeated axis in {axes:?}"));
+                    return Err(OpError::Other(format!("repeated axis in {axes:?}")));
                 }
                 let mut rest = dims.iter();
                 (0..rank)
@@ -86,7 +86,9 @@ impl OpKind for Reshape {
                 if ctx.has_input(2) {
                     let training = ctx.absorb(2, "training_mode")?.to_i64s();
                     if training.first().copied().unwrap_or(0) != 0 {
-                        return Err("training_mode is true; zant compiles inference only".into());
+                        return Err(OpError::Other(
+                            "training_mode is true; zant compiles inference only".into(),
+                        ));
                     }
                 }
                 if ctx.has_input(1) {
@@ -98,8 +100,10 @@ impl OpKind for Reshape {
         };
         Ok(Self { shape })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Reshape {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
@@ -107,17 +111,20 @@ impl OpKind for Reshape {
             .ok_or("input 0 is required")?;
         let n: usize = self.shape.iter().product();
         if n != x.n_elems() {
-            return Err(format!("cannot view {x} as {:?}", self.shape));
+            return Err(OpError::Other(format!(
+                "cannot view {x} as {:?}",
+                self.shape
+            )));
         }
         Ok(vec![TensorType::new(x.dtype, self.shape.clone())])
     }
 
-    fn fold(&self, ctx: &super::FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &super::FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         Ok(Some(vec![Tensor::new(self.shape.clone(), x.data.clone())]))
     }
 
-    fn emit(&self, ctx: &super::EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &super::EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
         Ok(quote! { rt::shape::copy(#x, y); })
     }
@@ -128,7 +135,7 @@ impl OpKind for Reshape {
 }
 
 /// Squeeze/Unsqueeze axes: an attribute before opset 13, an optional input from 13 on.
-fn axes(ctx: &ParseCtx<'_>) -> Result<Option<Vec<i64>>, String> {
+fn axes(ctx: &ParseCtx<'_>) -> Result<Option<Vec<i64>>, OpError> {
     if ctx.opset >= 13 {
         Ok(ctx.absorb_optional(1, "axes")?.map(|t| t.to_i64s()))
     } else {
@@ -141,7 +148,7 @@ pub fn reshape_target(
     dims: &[usize],
     target: &[i64],
     allow_zero: bool,
-) -> Result<Vec<usize>, String> {
+) -> Result<Vec<usize>, OpError> {
     let n: usize = dims.iter().product();
     let mut shape = Vec::with_capacity(target.len());
     let mut infer_at = None;
@@ -155,17 +162,21 @@ pub fn reshape_target(
                 format!("target {target:?} copies dim {i}, which the input lacks")
             })?,
             t if t >= 0 => t as usize,
-            _ => return Err(format!("invalid reshape target {target:?}")),
+            _ => return Err(OpError::Other(format!("invalid reshape target {target:?}"))),
         });
     }
     let known: usize = shape.iter().product();
     if let Some(i) = infer_at {
         if known == 0 || !n.is_multiple_of(known) {
-            return Err(format!("cannot reshape {dims:?} to {target:?}"));
+            return Err(OpError::Other(format!(
+                "cannot reshape {dims:?} to {target:?}"
+            )));
         }
         shape[i] = n / known;
     } else if known != n {
-        return Err(format!("cannot reshape {dims:?} to {target:?}"));
+        return Err(OpError::Other(format!(
+            "cannot reshape {dims:?} to {target:?}"
+        )));
     }
     Ok(shape)
 }

@@ -8,9 +8,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{Tensor, TensorType};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resize {
@@ -38,15 +39,15 @@ struct AxisSpec<'a> {
     antialias: bool,
 }
 
-impl OpKind for Resize {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Resize {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let rank = x.rank();
         let mode = match ctx.string("mode", "nearest")?.as_str() {
             "nearest" => Mode::Nearest,
             "linear" => Mode::Linear,
             "cubic" => Mode::Cubic,
-            other => return Err(format!("mode `{other}` is not supported")),
+            other => return Err(OpError::Other(format!("mode `{other}` is not supported"))),
         };
         let transform = ctx.string("coordinate_transformation_mode", "half_pixel")?;
         let nearest_mode = ctx.string("nearest_mode", "round_prefer_floor")?;
@@ -80,11 +81,15 @@ impl OpKind for Resize {
         match (scales, sizes) {
             (Some(s), None) => {
                 if s.len() != axes.len() {
-                    return Err(format!("{} scales for {} axes", s.len(), axes.len()));
+                    return Err(OpError::Other(format!(
+                        "{} scales for {} axes",
+                        s.len(),
+                        axes.len()
+                    )));
                 }
                 for (&a, &v) in axes.iter().zip(&s) {
                     if v <= 0.0 {
-                        return Err(format!("scale {v} is not positive"));
+                        return Err(OpError::Other(format!("scale {v} is not positive")));
                     }
                     scale[a] = v;
                     out_shape[a] = (v * x.shape[a] as f64) as usize;
@@ -92,7 +97,11 @@ impl OpKind for Resize {
             }
             (None, Some(s)) => {
                 if s.len() != axes.len() {
-                    return Err(format!("{} sizes for {} axes", s.len(), axes.len()));
+                    return Err(OpError::Other(format!(
+                        "{} sizes for {} axes",
+                        s.len(),
+                        axes.len()
+                    )));
                 }
                 for (&a, &v) in axes.iter().zip(&s) {
                     scale[a] = v as f64 / x.shape[a] as f64;
@@ -106,7 +115,9 @@ impl OpKind for Resize {
                     } else if policy == "not_smaller" {
                         picked.fold(f64::NEG_INFINITY, f64::max)
                     } else {
-                        return Err(format!("keep_aspect_ratio_policy `{policy}`"));
+                        return Err(OpError::Other(format!(
+                            "keep_aspect_ratio_policy `{policy}`"
+                        )));
                     };
                     for &a in &axes {
                         scale[a] = common;
@@ -114,7 +125,11 @@ impl OpKind for Resize {
                     }
                 }
             }
-            _ => return Err("exactly one of scales and sizes must be given".into()),
+            _ => {
+                return Err(OpError::Other(
+                    "exactly one of scales and sizes must be given".into(),
+                ))
+            }
         }
         super::checked_elems(&out_shape)?;
         let mut taps = Vec::with_capacity(rank);
@@ -141,16 +156,18 @@ impl OpKind for Resize {
             extrapolation: f64::from(ctx.float("extrapolation_value", 0.0)?),
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Resize {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
-        if x.dtype == crate::ir::DType::Bool {
-            return Err("Resize does not take bool".into());
+        if x.dtype == crate::tensor::DType::Bool {
+            return Err(OpError::Other("Resize does not take bool".into()));
         }
         Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let taps: Vec<&[(usize, f64)]> = self.taps.iter().map(|t| t.as_slice()).collect();
         let data = crate::with_data!(&x.data, v => {
@@ -161,7 +178,7 @@ impl OpKind for Resize {
         Ok(Some(vec![Tensor::new(self.out_shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
         let y_shape = shape_tokens(&self.out_shape);
@@ -192,7 +209,7 @@ fn axis_taps(
     out_len: usize,
     scale: f64,
     roi: (f64, f64),
-) -> Result<(usize, Vec<(usize, f64)>), String> {
+) -> Result<(usize, Vec<(usize, f64)>), OpError> {
     if in_len == out_len && scale == 1.0 && spec.transform != "tf_crop_and_resize" {
         return Ok((1, (0..out_len).map(|i| (i, 1.0)).collect()));
     }
@@ -220,7 +237,7 @@ fn output_taps(
     scale: f64,
     roi: (f64, f64),
     x: f64,
-) -> Result<Vec<(usize, f64)>, String> {
+) -> Result<Vec<(usize, f64)>, OpError> {
     let input_width = in_len as f64;
     let output_width = scale * input_width;
     let x_ori = match spec.transform {
@@ -257,9 +274,9 @@ fn output_taps(
             offset + (x + 0.5) / scale - 0.5
         }
         other => {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "coordinate_transformation_mode `{other}` is not supported"
-            ))
+            )))
         }
     };
     let x_ori_int = x_ori.floor();
@@ -278,7 +295,11 @@ fn output_taps(
                     "round_prefer_ceil" => (ratio < 0.5, ratio >= 0.5),
                     "floor" => (true, false),
                     "ceil" => (false, true),
-                    other => return Err(format!("nearest_mode `{other}` is not supported")),
+                    other => {
+                        return Err(OpError::Other(format!(
+                            "nearest_mode `{other}` is not supported"
+                        )))
+                    }
                 };
                 vec![f64::from(u8::from(a)), f64::from(u8::from(b))]
             }

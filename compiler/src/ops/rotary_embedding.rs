@@ -9,8 +9,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{EmitCtx, OpKind, ParseCtx};
-use crate::ir::{DType, TensorType};
+use super::{EmitCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RotaryEmbedding {
@@ -24,49 +24,53 @@ pub struct RotaryEmbedding {
     pub position_ids: bool,
 }
 
-impl OpKind for RotaryEmbedding {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for RotaryEmbedding {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let (cos, sin) = (ctx.input(1)?, ctx.input(2)?);
         if x.dtype != DType::F32 || cos.dtype != DType::F32 || sin.dtype != DType::F32 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "RotaryEmbedding is implemented for f32, not {x} with tables {cos}"
-            ));
+            )));
         }
         let (batch, seq, heads, head_size) = match x.rank() {
             4 => (x.shape[0], x.shape[2], x.shape[1], x.shape[3]),
             3 => {
                 let heads = ctx.int("num_heads", 0)?;
                 if heads <= 0 || !x.shape[2].is_multiple_of(heads as usize) {
-                    return Err(format!(
+                    return Err(OpError::Other(format!(
                         "a 3-D input {x} needs num_heads dividing its hidden size, got {heads}"
-                    ));
+                    )));
                 }
                 let heads = heads as usize;
                 (x.shape[0], x.shape[1], heads, x.shape[2] / heads)
             }
-            _ => return Err(format!("the input must be 3-D or 4-D, not {x}")),
+            _ => {
+                return Err(OpError::Other(format!(
+                    "the input must be 3-D or 4-D, not {x}"
+                )))
+            }
         };
         let rotary_dim = match ctx.int("rotary_embedding_dim", 0)? {
             0 => head_size,
             d if d > 0 && d as usize <= head_size && (d as usize).is_multiple_of(2) => d as usize,
             d => {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "rotary_embedding_dim {d} must be even and at most the head size {head_size}"
-                ))
+                )))
             }
         };
         if !rotary_dim.is_multiple_of(2) {
-            return Err(format!("head size {head_size} is odd"));
+            return Err(OpError::Other(format!("head size {head_size} is odd")));
         }
         let half = rotary_dim / 2;
         let position_ids = ctx.has_input(3);
         if position_ids {
             let ids = ctx.input(3)?;
             if ids.dtype != DType::I64 || ids.shape != [batch, seq] {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "position_ids must be int64 [{batch}, {seq}], not {ids}"
-                ));
+                )));
             }
         }
         let table_ok = |t: &TensorType| {
@@ -82,9 +86,9 @@ impl OpKind for RotaryEmbedding {
             } else {
                 format!("[{batch}, {seq}, {half}]")
             };
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "the cos/sin tables must be {want}, not {cos} and {sin}"
-            ));
+            )));
         }
         Ok(Self {
             x_shape: x.shape.clone(),
@@ -96,20 +100,24 @@ impl OpKind for RotaryEmbedding {
             position_ids,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for RotaryEmbedding {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| &t.shape[..]);
         if shape_of(0) != Some(&self.x_shape[..])
             || shape_of(1) != Some(&self.table_shape[..])
             || shape_of(2) != Some(&self.table_shape[..])
             || shape_of(3).is_some() != self.position_ids
         {
-            return Err("the inputs no longer have the shapes the node was built for".into());
+            return Err(OpError::Other(
+                "the inputs no longer have the shapes the node was built for".into(),
+            ));
         }
         Ok(vec![TensorType::new(DType::F32, self.x_shape.clone())])
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (x, cos, sin) = (ctx.expr(0)?, ctx.expr(1)?, ctx.expr(2)?);
         let packed = self.x_shape.len() == 3;
         let (batch, seq) = if packed {

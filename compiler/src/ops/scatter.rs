@@ -7,9 +7,10 @@ use quote::quote;
 use zant_runtime::index::ScatterReduce;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{DType, Tensor, TensorType};
+use crate::tensor::{DType, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scatter {
@@ -18,51 +19,57 @@ pub struct Scatter {
     pub reduction: ScatterReduce,
 }
 
-impl OpKind for Scatter {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Scatter {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let reduction = match ctx.string("reduction", "none")?.as_str() {
             "none" => ScatterReduce::None,
             "add" => ScatterReduce::Add,
             "mul" => ScatterReduce::Mul,
             "max" => ScatterReduce::Max,
             "min" => ScatterReduce::Min,
-            other => return Err(format!("reduction `{other}` is not supported")),
+            other => {
+                return Err(OpError::Other(format!(
+                    "reduction `{other}` is not supported"
+                )))
+            }
         };
         let axis = (ctx.op_type == "ScatterElements")
             .then(|| ctx.int("axis", 0))
             .transpose()?;
         Ok(Self { axis, reduction })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Scatter {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (data, indices, updates) = (
             required(inputs, 0)?,
             required(inputs, 1)?,
             required(inputs, 2)?,
         );
         if !matches!(indices.dtype, DType::I32 | DType::I64) || updates.dtype != data.dtype {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "indices {indices} or updates {updates} do not fit {data}"
-            ));
+            )));
         }
         match self.axis {
             Some(axis) => {
                 normalize_axis(axis, data.rank())?;
                 if indices.shape != updates.shape {
-                    return Err("indices and updates differ in shape".into());
+                    return Err(OpError::Other("indices and updates differ in shape".into()));
                 }
             }
             None => {
                 let q = *indices.shape.last().ok_or("indices need a rank")?;
                 if q > data.rank() {
-                    return Err(format!("index tuples of {q} for {data}"));
+                    return Err(OpError::Other(format!("index tuples of {q} for {data}")));
                 }
             }
         }
         Ok(vec![data.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (data, indices, updates) = (ctx.get(0)?, ctx.get(1)?, ctx.get(2)?);
         let idx = indices.to_i64s();
         let values = crate::with_data!(&data.data, v => {
@@ -84,7 +91,7 @@ impl OpKind for Scatter {
         Ok(Some(vec![Tensor::new(data.shape.clone(), values)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (data, indices, updates) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
         let (de, ds) = (&data.expr, shape_tokens(&data.ty.shape));
         let (ie, is) = (&indices.expr, shape_tokens(&indices.ty.shape));

@@ -2,8 +2,8 @@
 
 use proc_macro2::TokenStream;
 
-use super::{EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Tensor, TensorType};
+use super::{EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shape {
@@ -23,15 +23,17 @@ impl Shape {
     }
 }
 
-impl OpKind for Shape {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Shape {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         Ok(Self {
             start: ctx.int("start", 0)?,
             end: ctx.attr("end").map(|a| a.as_int("end")).transpose()?,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Shape {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
@@ -45,14 +47,16 @@ impl OpKind for Shape {
         true
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.inputs[0].ok_or("input 0 is required")?;
         let (start, end) = self.range(x.rank());
         let dims = x.shape[start..end].iter().map(|&d| d as i64).collect();
         Ok(Some(vec![Tensor::from_i64s(dims)]))
     }
 
-    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
-        Err("Shape is always folded before emission".into())
+    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        Err(OpError::Other(
+            "Shape is always folded before emission".into(),
+        ))
     }
 }

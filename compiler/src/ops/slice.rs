@@ -6,9 +6,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{Tensor, TensorType};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Slice {
@@ -27,11 +28,14 @@ impl Slice {
         ends: &[i64],
         axes: Option<&[i64]>,
         steps: Option<&[i64]>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, OpError> {
         let rank = shape.len();
         let n = starts.len();
         if ends.len() != n {
-            return Err(format!("{n} starts but {} ends", ends.len()));
+            return Err(OpError::Other(format!(
+                "{n} starts but {} ends",
+                ends.len()
+            )));
         }
         let axes: Vec<usize> = match axes {
             Some(a) => a
@@ -42,7 +46,9 @@ impl Slice {
         };
         let steps: Vec<i64> = steps.map_or_else(|| vec![1; n], <[i64]>::to_vec);
         if axes.len() != n || steps.len() != n {
-            return Err("starts, ends, axes and steps differ in length".into());
+            return Err(OpError::Other(
+                "starts, ends, axes and steps differ in length".into(),
+            ));
         }
         let mut out = Self {
             starts: vec![0; rank],
@@ -53,7 +59,7 @@ impl Slice {
             let dim = shape[axis] as i128;
             let step = steps[i] as i128;
             if step == 0 {
-                return Err("a step is 0".into());
+                return Err(OpError::Other("a step is 0".into()));
             }
             let resolve = |v: i64| {
                 let v = v as i128;
@@ -81,8 +87,8 @@ impl Slice {
     }
 }
 
-impl OpKind for Slice {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Slice {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         if ctx.opset < 10 {
             let starts = ctx
@@ -98,16 +104,20 @@ impl OpKind for Slice {
         let steps = ctx.absorb_optional(4, "steps")?.map(|t| t.to_i64s());
         Self::new(&x.shape, &starts, &ends, axes.as_deref(), steps.as_deref())
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Slice {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if x.rank() != self.starts.len() {
-            return Err(format!("{x} does not match the slice's rank"));
+            return Err(OpError::Other(format!(
+                "{x} does not match the slice's rank"
+            )));
         }
         Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
         let data = super::move_bytes(x, out, |xb, yb, size| {
@@ -124,7 +134,7 @@ impl OpKind for Slice {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
         let (starts, steps) = (&self.starts, &self.steps);

@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{normalize_axis, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{normalize_axis, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Softmax {
@@ -15,14 +15,14 @@ pub struct Softmax {
     pub inner: usize,
 }
 
-impl OpKind for Softmax {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Softmax {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         if x.dtype != DType::F32 {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "{} is implemented for f32, not {}",
                 ctx.op_type, x.dtype
-            ));
+            )));
         }
         let (outer, axis_len, inner) = axis_layout(ctx, &x.shape)?;
         Ok(Self {
@@ -32,8 +32,10 @@ impl OpKind for Softmax {
             inner,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Softmax {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
@@ -42,7 +44,7 @@ impl OpKind for Softmax {
         Ok(vec![x.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let xs = x.as_f32().ok_or("f32")?;
         let mut y = vec![0.0; xs.len()];
@@ -60,7 +62,7 @@ impl OpKind for Softmax {
         Ok(Some(vec![Tensor::new(x.shape.clone(), Data::F32(y))]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
         let Self {
             outer,
@@ -79,7 +81,7 @@ impl OpKind for Softmax {
 /// The `[outer, axis_len, inner]` view that Softmax, LogSoftmax and Hardmax work along:
 /// before opset 13 the input is coerced to 2-D at `axis` (default 1); from 13 on the op
 /// runs along the one axis (default -1).
-pub fn axis_layout(ctx: &ParseCtx<'_>, d: &[usize]) -> Result<(usize, usize, usize), String> {
+pub fn axis_layout(ctx: &ParseCtx<'_>, d: &[usize]) -> Result<(usize, usize, usize), OpError> {
     if ctx.opset < 13 {
         let axis = ctx.int("axis", 1)?;
         let axis = if axis == d.len() as i64 {

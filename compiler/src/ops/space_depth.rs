@@ -6,8 +6,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{
+    elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpaceDepth {
@@ -17,8 +19,8 @@ pub struct SpaceDepth {
     pub out_shape: Vec<usize>,
 }
 
-impl OpKind for SpaceDepth {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for SpaceDepth {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let b = ctx.int("blocksize", 0)?;
         let b = usize::try_from(b)
@@ -26,11 +28,16 @@ impl OpKind for SpaceDepth {
             .filter(|&b| b > 0)
             .ok_or("blocksize must be positive")?;
         let [n, c, h, w] = x.shape[..] else {
-            return Err(format!("{} takes NCHW, not {x}", ctx.op_type));
+            return Err(OpError::Other(format!(
+                "{} takes NCHW, not {x}",
+                ctx.op_type
+            )));
         };
         if ctx.op_type == "DepthToSpace" {
             if c % (b * b) != 0 {
-                return Err(format!("{c} channels do not divide by {b}²"));
+                return Err(OpError::Other(format!(
+                    "{c} channels do not divide by {b}²"
+                )));
             }
             let c2 = c / (b * b);
             let (view, perm) = if ctx.string("mode", "DCR")? == "CRD" {
@@ -45,7 +52,7 @@ impl OpKind for SpaceDepth {
             })
         } else {
             if h % b != 0 || w % b != 0 {
-                return Err(format!("{h}×{w} does not divide by {b}"));
+                return Err(OpError::Other(format!("{h}×{w} does not divide by {b}")));
             }
             // DCR puts the block offset before the channel, CRD (opset 28) after it.
             let perm = if ctx.string("mode", "DCR")? == "CRD" {
@@ -60,16 +67,20 @@ impl OpKind for SpaceDepth {
             })
         }
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for SpaceDepth {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if x.n_elems() != self.view.iter().product::<usize>() {
-            return Err(format!("{x} does not match the parsed geometry"));
+            return Err(OpError::Other(format!(
+                "{x} does not match the parsed geometry"
+            )));
         }
         Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
         let data = super::move_bytes(x, out, |xb, yb, size| {
@@ -82,7 +93,7 @@ impl OpKind for SpaceDepth {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let xe = &x.expr;
         let (view, perm) = (shape_tokens(&self.view), shape_tokens(&self.perm));

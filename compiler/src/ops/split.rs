@@ -6,9 +6,10 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{Tensor, TensorType};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Split {
@@ -16,8 +17,8 @@ pub struct Split {
     pub sizes: Vec<usize>,
 }
 
-impl OpKind for Split {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Split {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let axis = normalize_axis(ctx.int("axis", 0)?, x.rank())?;
         let dim = x.shape[axis];
@@ -37,11 +38,13 @@ impl OpKind for Split {
                     None => ctx.n_outputs,
                 };
                 if n == 0 {
-                    return Err("Split needs at least one output".into());
+                    return Err(OpError::Other("Split needs at least one output".into()));
                 }
                 let part = dim.div_ceil(n);
                 if ctx.attr("num_outputs").is_none() && dim % n != 0 {
-                    return Err(format!("{dim} does not split into {n} equal parts"));
+                    return Err(OpError::Other(format!(
+                        "{dim} does not split into {n} equal parts"
+                    )));
                 }
                 (0..n)
                     .map(|i| part.min(dim.saturating_sub(i * part)))
@@ -49,12 +52,16 @@ impl OpKind for Split {
             }
         };
         if sizes.iter().sum::<usize>() != dim {
-            return Err(format!("sizes {sizes:?} do not add up to {dim}"));
+            return Err(OpError::Other(format!(
+                "sizes {sizes:?} do not add up to {dim}"
+            )));
         }
         Ok(Self { axis, sizes })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Split {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         Ok(self
             .sizes
@@ -67,7 +74,7 @@ impl OpKind for Split {
             .collect())
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let mut start = 0i64;
         let mut out = Vec::new();
@@ -87,7 +94,7 @@ impl OpKind for Split {
         Ok(Some(out))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
         let t = elem_type(x.ty.dtype);

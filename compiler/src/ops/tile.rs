@@ -4,20 +4,22 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{
+    elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tile {
     pub out_shape: Vec<usize>,
 }
 
-impl OpKind for Tile {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Tile {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let repeats = ctx.absorb(1, "repeats")?.to_i64s();
         if repeats.len() != x.rank() {
-            return Err(format!("{} repeats for {x}", repeats.len()));
+            return Err(OpError::Other(format!("{} repeats for {x}", repeats.len())));
         }
         let out_shape = x
             .shape
@@ -32,13 +34,15 @@ impl OpKind for Tile {
         super::checked_elems(&out_shape)?;
         Ok(Self { out_shape })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Tile {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
         let data = super::move_bytes(x, out, |xb, yb, size| {
@@ -51,7 +55,7 @@ impl OpKind for Tile {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
         let y_shape = shape_tokens(&self.out_shape);

@@ -5,8 +5,11 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{
+    around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
+};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopK {
@@ -15,8 +18,8 @@ pub struct TopK {
     pub largest: bool,
 }
 
-impl OpKind for TopK {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for TopK {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let k = if ctx.opset < 10 {
             ctx.int("k", 0)?
@@ -35,8 +38,10 @@ impl OpKind for TopK {
             largest: ctx.int("largest", 1)? != 0,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for TopK {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         let axis = normalize_axis(self.axis, x.rank())?;
         let mut shape = x.shape.clone();
@@ -47,7 +52,7 @@ impl OpKind for TopK {
         ])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let (outer, len, inner) = around_axis(&x.shape, normalize_axis(self.axis, x.shape.len())?);
         let shape = ctx.outputs[0].shape.clone();
@@ -63,7 +68,7 @@ impl OpKind for TopK {
         ]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (outer, len, inner) = around_axis(&x.ty.shape, normalize_axis(self.axis, x.ty.rank())?);
         let xe = &x.expr;

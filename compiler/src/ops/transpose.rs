@@ -3,16 +3,16 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Data, Tensor, TensorType};
+use super::{elem_type, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transpose {
     pub perm: Vec<usize>,
 }
 
-impl OpKind for Transpose {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Transpose {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let rank = ctx.input(0)?.rank();
         let perm: Vec<usize> = match ctx.ints("perm")? {
             None => (0..rank).rev().collect(),
@@ -24,35 +24,42 @@ impl OpKind for Transpose {
         let mut seen = vec![false; rank];
         for &p in &perm {
             if std::mem::replace(&mut seen[p], true) {
-                return Err(format!("perm {perm:?} repeats axis {p}"));
+                return Err(OpError::Other(format!("perm {perm:?} repeats axis {p}")));
             }
         }
         if perm.len() != rank {
-            return Err(format!("perm {perm:?} does not match rank {rank}"));
+            return Err(OpError::Other(format!(
+                "perm {perm:?} does not match rank {rank}"
+            )));
         }
         if rank > zant_runtime::MAX_RANK {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "rank {rank} is above the supported {}",
                 zant_runtime::MAX_RANK
-            ));
+            )));
         }
         Ok(Self { perm })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Transpose {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
             .flatten()
             .ok_or("input 0 is required")?;
         if x.rank() != self.perm.len() {
-            return Err(format!("perm {:?} does not match {x}", self.perm));
+            return Err(OpError::Other(format!(
+                "perm {:?} does not match {x}",
+                self.perm
+            )));
         }
         let shape = self.perm.iter().map(|&p| x.shape[p]).collect();
         Ok(vec![TensorType::new(x.dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
         let mut data = Data::zeros(x.dtype(), x.n_elems());
@@ -68,7 +75,7 @@ impl OpKind for Transpose {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape, perm) = (&x.expr, shape_tokens(&x.ty.shape), shape_tokens(&self.perm));
         let t = elem_type(x.ty.dtype);

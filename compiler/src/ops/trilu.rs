@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{Tensor, TensorType};
+use super::{elem_type, required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trilu {
@@ -14,16 +14,18 @@ pub struct Trilu {
 }
 
 impl Trilu {
-    fn matrix(shape: &[usize]) -> Result<(usize, usize), String> {
+    fn matrix(shape: &[usize]) -> Result<(usize, usize), OpError> {
         match shape {
             [.., r, c] => Ok((*r, *c)),
-            _ => Err("Trilu takes a tensor of rank 2 or more".into()),
+            _ => Err(OpError::Other(
+                "Trilu takes a tensor of rank 2 or more".into(),
+            )),
         }
     }
 }
 
-impl OpKind for Trilu {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Trilu {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let k = match ctx.absorb_optional(1, "k")? {
             Some(t) => *t.to_i64s().first().ok_or("k is empty")?,
             None => 0,
@@ -33,14 +35,16 @@ impl OpKind for Trilu {
             k,
         })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Trilu {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         Self::matrix(&x.shape)?;
         Ok(vec![x.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let (rows, cols) = Self::matrix(&x.shape)?;
         let data = crate::with_data!(&x.data, v => {
@@ -51,7 +55,7 @@ impl OpKind for Trilu {
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (rows, cols) = Self::matrix(&x.ty.shape)?;
         let xe = &x.expr;

@@ -9,8 +9,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::elementwise::UnaryOp;
 
-use super::{f32_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{f32_tokens, EmitCtx, FoldCtx, OpError, OpKind, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unary {
@@ -18,7 +18,7 @@ pub struct Unary {
 }
 
 /// The runtime expression for a unary op.
-pub fn op_tokens(op: UnaryOp) -> Result<TokenStream, String> {
+pub fn op_tokens(op: UnaryOp) -> Result<TokenStream, OpError> {
     Ok(match op {
         UnaryOp::Relu => quote!(Relu),
         UnaryOp::Sigmoid => quote!(Sigmoid),
@@ -91,91 +91,35 @@ pub fn op_tokens(op: UnaryOp) -> Result<TokenStream, String> {
     })
 }
 
-impl OpKind for Unary {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
-        let op = match ctx.op_type {
-            "Relu" => UnaryOp::Relu,
-            "Sigmoid" => UnaryOp::Sigmoid,
-            "Tanh" => UnaryOp::Tanh,
-            "Exp" => UnaryOp::Exp,
-            "Log" => UnaryOp::Log,
-            "Sqrt" => UnaryOp::Sqrt,
-            "Abs" => UnaryOp::Abs,
-            "Neg" => UnaryOp::Neg,
-            "HardSwish" => UnaryOp::HardSwish,
-            "LeakyRelu" => UnaryOp::LeakyRelu {
-                alpha: ctx.float("alpha", 0.01)?,
-            },
-            "Elu" => UnaryOp::Elu {
-                alpha: ctx.float("alpha", 1.0)?,
-            },
-            "Reciprocal" => UnaryOp::Reciprocal,
-            "Floor" => UnaryOp::Floor,
-            "Ceil" => UnaryOp::Ceil,
-            "Round" => UnaryOp::Round,
-            "Sin" => UnaryOp::Sin,
-            "Cos" => UnaryOp::Cos,
-            "Tan" => UnaryOp::Tan,
-            "Asin" => UnaryOp::Asin,
-            "Acos" => UnaryOp::Acos,
-            "Atan" => UnaryOp::Atan,
-            "Sinh" => UnaryOp::Sinh,
-            "Cosh" => UnaryOp::Cosh,
-            "Asinh" => UnaryOp::Asinh,
-            "Acosh" => UnaryOp::Acosh,
-            "Atanh" => UnaryOp::Atanh,
-            "Erf" => UnaryOp::Erf,
-            "Softplus" => UnaryOp::Softplus,
-            "Softsign" => UnaryOp::Softsign,
-            "Sign" => UnaryOp::Sign,
-            "Mish" => UnaryOp::Mish,
-            "Gelu" => match ctx.string("approximate", "none")?.as_str() {
-                "none" => UnaryOp::Gelu,
-                "tanh" => UnaryOp::GeluTanh,
-                other => return Err(format!("approximate `{other}` is not none or tanh")),
-            },
-            "Selu" => UnaryOp::Selu {
-                alpha: ctx.float("alpha", 1.673_263_2)?,
-                gamma: ctx.float("gamma", 1.050_701)?,
-            },
-            "Celu" => UnaryOp::Celu {
-                alpha: ctx.float("alpha", 1.0)?,
-            },
-            "ThresholdedRelu" => UnaryOp::ThresholdedRelu {
-                alpha: ctx.float("alpha", 1.0)?,
-            },
-            "Swish" => UnaryOp::Swish {
-                alpha: ctx.float("alpha", 1.0)?,
-            },
-            "Shrink" => UnaryOp::Shrink {
-                bias: ctx.float("bias", 0.0)?,
-                lambd: ctx.float("lambd", 0.5)?,
-            },
-            "HardSigmoid" => UnaryOp::HardSigmoid {
-                alpha: ctx.float("alpha", 0.2)?,
-                beta: ctx.float("beta", 0.5)?,
-            },
-            other => return Err(format!("`{other}` is not a unary op")),
-        };
-        Ok(Self { op })
+/// Gelu's `approximate` attribute picks the exact or the tanh form.
+pub fn gelu(ctx: &ParseCtx<'_>) -> Result<UnaryOp, OpError> {
+    match ctx.string("approximate", "none")?.as_str() {
+        "none" => Ok(UnaryOp::Gelu),
+        "tanh" => Ok(UnaryOp::GeluTanh),
+        other => Err(OpError::attr(
+            "approximate",
+            format!("`{other}` is not none or tanh"),
+        )),
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Unary {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()
             .copied()
             .flatten()
             .ok_or("input 0 is required")?;
         if !supports(self.op, x.dtype) {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "{:?} is implemented for f32 and f64, not {}",
                 self.op, x.dtype
-            ));
+            )));
         }
         Ok(vec![x.clone()])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         if let Some(xs) = x.as_f32() {
             let mut y = vec![0.0; xs.len()];
@@ -190,7 +134,7 @@ impl OpKind for Unary {
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         emit_unary(self.op, ctx)
     }
 
@@ -218,7 +162,7 @@ pub fn supports(op: UnaryOp, dtype: DType) -> bool {
 }
 
 /// Emits a unary kernel call, in place when the plan allows it.
-pub fn emit_unary(op: UnaryOp, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+pub fn emit_unary(op: UnaryOp, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
     let dtype = ctx.out_ty().dtype;
     let op = op_tokens(op)?;
     if dtype != DType::F32 {
@@ -238,4 +182,32 @@ pub fn emit_unary(op: UnaryOp, ctx: &EmitCtx<'_>) -> Result<TokenStream, String>
     }
     let x = ctx.expr(0)?;
     Ok(quote! { rt::elementwise::unary(rt::elementwise::UnaryOp::#op, #x, y); })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("LeakyRelu").float("alpha", 0.1).input("f32[2,3]").emit(), @"
+        LeakyRelu(f32[2,3]) -> f32[2,3]
+        rt::elementwise::unary(
+            rt::elementwise::UnaryOp::LeakyRelu {
+                alpha: 0.1f32,
+            },
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Relu").input("f32[4]").in_place().emit(), @"
+        Relu(f32[4]) -> f32[4]
+        rt::elementwise::unary_in_place(rt::elementwise::UnaryOp::Relu, y);
+        ");
+        insta::assert_snapshot!(node("Abs").input("i32[4]").emit(), @"
+        Abs(i32[4]) -> i32[4]
+        rt::elementwise::unary_scalar::<i32>(rt::elementwise::UnaryOp::Abs, x0, y);
+        ");
+        insta::assert_snapshot!(node("Gelu").string("approximate", "fast").input("f32[4]").emit(), @"parse: attribute `approximate`: `fast` is not none or tanh");
+    }
 }

@@ -7,9 +7,10 @@ use quote::quote;
 use zant_runtime::elementwise::BinaryOp;
 
 use super::{
-    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{DType, Data, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Variadic {
@@ -26,35 +27,39 @@ fn op_tokens(op: BinaryOp) -> TokenStream {
     }
 }
 
-impl OpKind for Variadic {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Variadic {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (op, mean) = match ctx.op_type {
             "Max" => (BinaryOp::Max, false),
             "Min" => (BinaryOp::Min, false),
             "Sum" => (BinaryOp::Add, false),
             "Mean" => (BinaryOp::Add, true),
-            other => return Err(format!("`{other}` is not a variadic op")),
+            other => return Err(OpError::Other(format!("`{other}` is not a variadic op"))),
         };
         Ok(Self { op, mean })
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Variadic {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let first = required(inputs, 0)?;
         if first.dtype == DType::Bool {
-            return Err("bool inputs are not supported".into());
+            return Err(OpError::Other("bool inputs are not supported".into()));
         }
         let mut shape = first.shape.clone();
         for i in 1..inputs.len() {
             let x = required(inputs, i)?;
             if x.dtype != first.dtype {
-                return Err(format!("operand types differ: {first} and {x}"));
+                return Err(OpError::Other(format!(
+                    "operand types differ: {first} and {x}"
+                )));
             }
             shape = broadcast_shapes(&shape, &x.shape)?;
         }
         Ok(vec![TensorType::new(first.dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let out = &ctx.outputs[0];
         let parts: Vec<&Tensor> = (0..ctx.consts.len())
             .map(|i| ctx.get(i))
@@ -86,7 +91,7 @@ impl OpKind for Variadic {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let out = ctx.out_ty();
         let t = elem_type(out.dtype);
         let y_shape = shape_tokens(&out.shape);

@@ -4,35 +4,40 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpKind, ParseCtx,
+    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
-use crate::ir::{DType, Data, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Where;
 
-impl OpKind for Where {
-    fn parse(_ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for Where {
+    fn parse(_ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         Ok(Self)
     }
+}
 
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for Where {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (c, a, b) = (
             required(inputs, 0)?,
             required(inputs, 1)?,
             required(inputs, 2)?,
         );
         if c.dtype != DType::Bool {
-            return Err(format!("the condition must be bool, not {c}"));
+            return Err(OpError::Other(format!(
+                "the condition must be bool, not {c}"
+            )));
         }
         if a.dtype != b.dtype {
-            return Err(format!("operand types differ: {a} and {b}"));
+            return Err(OpError::Other(format!("operand types differ: {a} and {b}")));
         }
         let shape = broadcast_shapes(&broadcast_shapes(&c.shape, &a.shape)?, &b.shape)?;
         Ok(vec![TensorType::new(a.dtype, shape)])
     }
 
-    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (c, a, b) = (ctx.get(0)?, ctx.get(1)?, ctx.get(2)?);
         let out = &ctx.outputs[0];
         let Data::Bool(cond) = &c.data else {
@@ -53,7 +58,7 @@ impl OpKind for Where {
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
-    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (c, a, b) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
         let (ce, ae, be) = (&c.expr, &a.expr, &b.expr);
         let (cs, a_shape, b_shape) = (

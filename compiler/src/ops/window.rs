@@ -1,7 +1,7 @@
 //! Sliding-window geometry shared by Conv and the pools: strides, dilations, explicit pads
 //! or `auto_pad`, and `ceil_mode`.
 
-use super::ParseCtx;
+use super::{OpError, ParseCtx};
 
 /// The resolved geometry of one window op over 1 or 2 spatial dims.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,25 +20,25 @@ pub fn resolve(
     spatial: &[usize],
     kernel: Vec<usize>,
     ceil_mode: bool,
-) -> Result<Window, String> {
+) -> Result<Window, OpError> {
     let rank = spatial.len();
-    let positive = |name: &str| -> Result<Vec<usize>, String> {
+    let positive = |name: &str| -> Result<Vec<usize>, OpError> {
         match ctx.ints(name)? {
             None => Ok(vec![1; rank]),
             Some(v) if v.len() == rank && v.iter().all(|&x| x >= 1) => {
                 Ok(v.iter().map(|&x| x as usize).collect())
             }
-            Some(v) => Err(format!(
+            Some(v) => Err(OpError::Other(format!(
                 "attribute `{name}` {v:?} should hold {rank} positive values"
-            )),
+            ))),
         }
     };
     let strides = positive("strides")?;
     let dilations = positive("dilations")?;
     if kernel.len() != rank || kernel.contains(&0) {
-        return Err(format!(
+        return Err(OpError::Other(format!(
             "kernel shape {kernel:?} does not fit {rank} spatial dims"
-        ));
+        )));
     }
     let effective: Vec<usize> = (0..rank)
         .map(|i| dilations[i] * (kernel[i] - 1) + 1)
@@ -52,10 +52,10 @@ pub fn resolve(
                 p[rank..].iter().map(|&x| x as usize).collect(),
             ),
             Some(p) => {
-                return Err(format!(
+                return Err(OpError::Other(format!(
                     "attribute `pads` {p:?} should hold {} non-negative values",
                     2 * rank
-                ))
+                )))
             }
         },
         "VALID" => (vec![0; rank], vec![0; rank]),
@@ -75,19 +75,19 @@ pub fn resolve(
             (begin, end)
         }
         other => {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "auto_pad `{other}` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID"
-            ))
+            )))
         }
     };
     let mut out = Vec::with_capacity(rank);
     for i in 0..rank {
         let padded = spatial[i] + pads_begin[i] + pads_end[i];
         if padded < effective[i] {
-            return Err(format!(
+            return Err(OpError::Other(format!(
                 "the window ({} with dilation {}) is larger than the padded input ({padded})",
                 kernel[i], dilations[i]
-            ));
+            )));
         }
         let span = padded - effective[i];
         let mut o = if ceil_mode {

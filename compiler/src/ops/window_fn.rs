@@ -4,16 +4,16 @@
 
 use proc_macro2::TokenStream;
 
-use super::{EmitCtx, FoldCtx, OpKind, ParseCtx};
-use crate::ir::{DType, Data, Tensor, TensorType};
+use super::{EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowFn {
     pub window: Tensor,
 }
 
-impl OpKind for WindowFn {
-    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, String> {
+impl Parse for WindowFn {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let size = *ctx
             .absorb(0, "size")?
             .to_i64s()
@@ -52,8 +52,10 @@ impl OpKind for WindowFn {
             window: Tensor::new(vec![size], Data::from_f64(dtype, &values)),
         })
     }
+}
 
-    fn infer(&self, _inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, String> {
+impl OpKind for WindowFn {
+    fn infer(&self, _inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         Ok(vec![self.window.ty()])
     }
 
@@ -61,11 +63,13 @@ impl OpKind for WindowFn {
         true
     }
 
-    fn fold(&self, _ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, String> {
+    fn fold(&self, _ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         Ok(Some(vec![self.window.clone()]))
     }
 
-    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, String> {
-        Err("window functions always fold before emission".into())
+    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        Err(OpError::Other(
+            "window functions always fold before emission".into(),
+        ))
     }
 }

@@ -106,6 +106,7 @@ fn lower(graph: &mut Graph, bn: NodeId) -> Result<(), PassError> {
     let mul = graph.add_node(
         format!("{}.mul", node.name),
         Op::Binary(Binary { op: BinaryOp::Mul }),
+        node.onnx.with_type("Mul"),
         vec![Some(x), Some(s)],
         vec![Value {
             name: format!("{}.scaled", node.outputs[0].name),
@@ -115,6 +116,7 @@ fn lower(graph: &mut Graph, bn: NodeId) -> Result<(), PassError> {
     let add = graph.add_node(
         format!("{}.add", node.name),
         Op::Binary(Binary { op: BinaryOp::Add }),
+        node.onnx.with_type("Add"),
         vec![Some(ValueId { node: mul, slot: 0 }), Some(t)],
         vec![Value {
             name: node.outputs[0].name.clone(),

@@ -1,8 +1,8 @@
 //! Constant folding: a node whose inputs are all constant becomes constants.
 
 use super::{Changed, PassError};
-use crate::ir::{Graph, TensorType, ValueId};
-use crate::ops::Op;
+use crate::ir::{Graph, Tensor, TensorType, ValueId};
+use crate::ops::{FoldCtx, Op, OpError};
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let order = graph.schedule().unwrap_or_default();
@@ -15,13 +15,13 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
             continue;
         }
         let out_types: Vec<TensorType> = node.outputs.iter().map(|v| v.ty.clone()).collect();
-        let folded = crate::onnx::try_fold(graph, &node.op, &node.inputs, &out_types).map_err(
-            |message| PassError {
+        let folded =
+            try_fold(graph, &node.op, &node.inputs, &out_types).map_err(|source| PassError {
                 pass: "fold",
                 node: node.name.clone(),
-                message,
-            },
-        )?;
+                op: node.onnx,
+                source,
+            })?;
         let Some(tensors) = folded else { continue };
         let names: Vec<String> = node.outputs.iter().map(|v| v.name.clone()).collect();
         for (slot, (name, t)) in names.into_iter().zip(tensors).enumerate() {
@@ -38,4 +38,31 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         changed = true;
     }
     Ok(changed)
+}
+
+/// Evaluates `op` when its inputs are constant (or when it folds from types alone).
+/// Import calls it on every node as it reads them, so later nodes see constants.
+pub fn try_fold(
+    graph: &Graph,
+    op: &Op,
+    inputs: &[Option<ValueId>],
+    out_types: &[TensorType],
+) -> Result<Option<Vec<Tensor>>, OpError> {
+    let consts: Vec<_> = inputs
+        .iter()
+        .map(|v| v.and_then(|v| graph.const_value(v)))
+        .collect();
+    let all_const = inputs
+        .iter()
+        .zip(&consts)
+        .all(|(v, c)| v.is_none() || c.is_some());
+    if !(all_const || op.folds_from_types()) {
+        return Ok(None);
+    }
+    let ctx = FoldCtx {
+        inputs: inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect(),
+        consts,
+        outputs: out_types,
+    };
+    op.fold(&ctx)
 }

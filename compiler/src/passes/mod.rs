@@ -20,17 +20,20 @@ pub mod fuse;
 pub mod identity;
 
 use crate::ir::Graph;
+use crate::ops::{OnnxOp, OpError};
 
 /// Whether a pass changed the graph.
 pub type Changed = bool;
 
-/// A pass failed; the message names the node.
+/// A pass failed at a node.
 #[derive(Debug, thiserror::Error)]
-#[error("pass `{pass}`: node `{node}`: {message}")]
+#[error("pass `{pass}`: node `{node}`: {op}: {source}")]
 pub struct PassError {
     pub pass: &'static str,
     pub node: String,
-    pub message: String,
+    pub op: OnnxOp,
+    #[source]
+    pub source: OpError,
 }
 
 /// A pass: name and entry point.

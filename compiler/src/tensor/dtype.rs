@@ -107,6 +107,26 @@ impl DType {
         }
     }
 
+    /// The dtype of a [`DType::name`], as the IR text parser reads it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Every dtype.
+    pub const ALL: [DType; 11] = [
+        Self::F32,
+        Self::F64,
+        Self::I8,
+        Self::U8,
+        Self::I16,
+        Self::U16,
+        Self::I32,
+        Self::U32,
+        Self::I64,
+        Self::U64,
+        Self::Bool,
+    ];
+
     pub fn is_float(self) -> bool {
         matches!(self, Self::F32 | Self::F64)
     }

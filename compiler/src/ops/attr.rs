@@ -1,0 +1,190 @@
+//! Node attributes as plain values, the way ONNX defines them. The front end decodes
+//! them from protobuf, and the IR text parser from `name=value` pairs; op parsers read
+//! them through [`super::ParseCtx`].
+
+use std::fmt;
+
+use super::OpError;
+use crate::tensor::Tensor;
+
+/// An attribute value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attribute {
+    Float(f32),
+    Int(i64),
+    String(String),
+    Tensor(Tensor),
+    Floats(Vec<f32>),
+    Ints(Vec<i64>),
+    Strings(Vec<String>),
+    /// A kind zant does not read (graphs, sparse tensors, type protos); ops that need one fail.
+    Unsupported(&'static str),
+}
+
+impl Attribute {
+    /// The ONNX name of the attribute's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Float(_) => "float",
+            Self::Int(_) => "int",
+            Self::String(_) => "string",
+            Self::Tensor(_) => "tensor",
+            Self::Floats(_) => "floats",
+            Self::Ints(_) => "ints",
+            Self::Strings(_) => "strings",
+            Self::Unsupported(k) => k,
+        }
+    }
+
+    fn wrong(&self, name: &str, want: &str) -> OpError {
+        OpError::attr(name, format!("should be {want}, found {}", self.kind()))
+    }
+
+    pub fn as_int(&self, name: &str) -> Result<i64, OpError> {
+        match self {
+            Self::Int(i) => Ok(*i),
+            _ => Err(self.wrong(name, "an int")),
+        }
+    }
+
+    pub fn as_float(&self, name: &str) -> Result<f32, OpError> {
+        match self {
+            Self::Float(f) => Ok(*f),
+            Self::Int(i) => Ok(*i as f32),
+            _ => Err(self.wrong(name, "a float")),
+        }
+    }
+
+    pub fn as_ints(&self, name: &str) -> Result<Vec<i64>, OpError> {
+        match self {
+            Self::Ints(v) => Ok(v.clone()),
+            Self::Int(i) => Ok(vec![*i]),
+            _ => Err(self.wrong(name, "a list of ints")),
+        }
+    }
+
+    pub fn as_floats(&self, name: &str) -> Result<Vec<f32>, OpError> {
+        match self {
+            Self::Floats(v) => Ok(v.clone()),
+            Self::Float(f) => Ok(vec![*f]),
+            _ => Err(self.wrong(name, "a list of floats")),
+        }
+    }
+
+    pub fn as_string(&self, name: &str) -> Result<String, OpError> {
+        match self {
+            Self::String(s) => Ok(s.clone()),
+            _ => Err(self.wrong(name, "a string")),
+        }
+    }
+
+    pub fn as_strings(&self, name: &str) -> Result<Vec<String>, OpError> {
+        match self {
+            Self::Strings(v) => Ok(v.clone()),
+            _ => Err(self.wrong(name, "a list of strings")),
+        }
+    }
+
+    pub fn as_tensor(&self, name: &str) -> Result<&Tensor, OpError> {
+        match self {
+            Self::Tensor(t) => Ok(t),
+            _ => Err(self.wrong(name, "a tensor")),
+        }
+    }
+}
+
+/// The attributes an op shows in the IR text, in the order it lists them:
+/// `kernel_shape=[3,3] strides=[2,2] alpha=0.01 mode="constant"`. Floats always carry a
+/// decimal point or an exponent, so the text parser tells them from ints.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attrs(pub Vec<(String, Attribute)>);
+
+impl Attrs {
+    pub fn push(&mut self, name: &str, value: Attribute) -> &mut Self {
+        self.0.push((name.to_string(), value));
+        self
+    }
+
+    pub fn int(&mut self, name: &str, value: i64) -> &mut Self {
+        self.push(name, Attribute::Int(value))
+    }
+
+    pub fn ints(&mut self, name: &str, values: &[i64]) -> &mut Self {
+        self.push(name, Attribute::Ints(values.to_vec()))
+    }
+
+    /// Sizes and axes, which the ops keep as `usize`.
+    pub fn usizes(&mut self, name: &str, values: &[usize]) -> &mut Self {
+        self.push(
+            name,
+            Attribute::Ints(values.iter().map(|&v| v as i64).collect()),
+        )
+    }
+
+    pub fn float(&mut self, name: &str, value: f32) -> &mut Self {
+        self.push(name, Attribute::Float(value))
+    }
+
+    pub fn floats(&mut self, name: &str, values: &[f32]) -> &mut Self {
+        self.push(name, Attribute::Floats(values.to_vec()))
+    }
+
+    pub fn string(&mut self, name: &str, value: &str) -> &mut Self {
+        self.push(name, Attribute::String(value.to_string()))
+    }
+
+    pub fn tensor(&mut self, name: &str, value: &Tensor) -> &mut Self {
+        self.push(name, Attribute::Tensor(value.clone()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Attrs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{name}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A float that reads back as a float: `1.0`, `0.01`, `1e-5`, `NaN`, `inf`.
+fn float(f: &mut fmt::Formatter<'_>, v: f32) -> fmt::Result {
+    write!(f, "{v:?}")
+}
+
+fn list<T>(
+    f: &mut fmt::Formatter<'_>,
+    items: &[T],
+    mut item: impl FnMut(&mut fmt::Formatter<'_>, &T) -> fmt::Result,
+) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        item(f, x)?;
+    }
+    f.write_str("]")
+}
+
+impl fmt::Display for Attribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Float(v) => float(f, *v),
+            Self::Int(v) => write!(f, "{v}"),
+            Self::String(s) => write!(f, "{s:?}"),
+            Self::Tensor(t) => write!(f, "{t:?}"),
+            Self::Floats(v) => list(f, v, |f, x| float(f, *x)),
+            Self::Ints(v) => list(f, v, |f, x| write!(f, "{x}")),
+            Self::Strings(v) => list(f, v, |f, x| write!(f, "{x:?}")),
+            Self::Unsupported(kind) => write!(f, "<{kind}>"),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! What an op sees at each stage: [`ParseCtx`] when it is read from a node, [`FoldCtx`]
+//! when its inputs are constant, [`EmitCtx`] when it becomes a kernel call.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{Attribute, OpError};
+use crate::tensor::{Tensor, TensorType};
+
+/// What an op's parser sees: the ONNX node's attributes, opset and inputs.
+pub struct ParseCtx<'a> {
+    pub op_type: &'a str,
+    pub opset: i64,
+    pub attrs: &'a BTreeMap<String, Attribute>,
+    /// Types of the inputs (`None` for omitted optional inputs).
+    pub inputs: Vec<Option<&'a TensorType>>,
+    /// Values of the inputs that are constant.
+    pub consts: Vec<Option<&'a Tensor>>,
+    /// How many outputs the node names, up to its last non-empty name; an op with
+    /// optional outputs produces that many.
+    pub n_outputs: usize,
+    absorbed: Cell<u64>,
+}
+
+impl<'a> ParseCtx<'a> {
+    pub fn new(
+        op_type: &'a str,
+        opset: i64,
+        attrs: &'a BTreeMap<String, Attribute>,
+        inputs: Vec<Option<&'a TensorType>>,
+        consts: Vec<Option<&'a Tensor>>,
+    ) -> Self {
+        Self {
+            op_type,
+            opset,
+            attrs,
+            inputs,
+            consts,
+            absorbed: Cell::new(0),
+            n_outputs: 1,
+        }
+    }
+
+    /// Sets [`ParseCtx::n_outputs`].
+    pub fn with_outputs(mut self, n_outputs: usize) -> Self {
+        self.n_outputs = n_outputs;
+        self
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&'a Attribute> {
+        self.attrs.get(name)
+    }
+
+    pub fn int(&self, name: &str, default: i64) -> Result<i64, OpError> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(a) => a.as_int(name),
+        }
+    }
+
+    pub fn float(&self, name: &str, default: f32) -> Result<f32, OpError> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(a) => a.as_float(name),
+        }
+    }
+
+    pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, OpError> {
+        self.attr(name).map(|a| a.as_ints(name)).transpose()
+    }
+
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, OpError> {
+        self.attr(name).map(|a| a.as_strings(name)).transpose()
+    }
+
+    pub fn string(&self, name: &str, default: &str) -> Result<String, OpError> {
+        match self.attr(name) {
+            None => Ok(default.to_string()),
+            Some(a) => a.as_string(name),
+        }
+    }
+
+    pub fn n_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// The type of input `i`, or an error naming it when it is missing.
+    pub fn input(&self, i: usize) -> Result<&'a TensorType, OpError> {
+        self.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or(OpError::MissingInput { input: i })
+    }
+
+    pub fn has_input(&self, i: usize) -> bool {
+        matches!(self.inputs.get(i), Some(Some(_)))
+    }
+
+    /// The value of constant input `i`, which the op needs at compile time; the input is
+    /// then dropped from the node, since the op keeps what it needs in its attributes.
+    pub fn absorb(&self, i: usize, what: &'static str) -> Result<&'a Tensor, OpError> {
+        match self.consts.get(i).copied().flatten() {
+            Some(t) => {
+                self.absorbed.set(self.absorbed.get() | (1 << i));
+                Ok(t)
+            }
+            None if self.has_input(i) => Err(OpError::NeedsConstant { input: i, what }),
+            None => Err(OpError::MissingInput { input: i }),
+        }
+    }
+
+    /// Like [`ParseCtx::absorb`] for an optional input: `Ok(None)` when it is omitted.
+    pub fn absorb_optional(
+        &self,
+        i: usize,
+        what: &'static str,
+    ) -> Result<Option<&'a Tensor>, OpError> {
+        if self.has_input(i) {
+            self.absorb(i, what).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A bitmask of the inputs the op absorbed.
+    pub fn absorbed(&self) -> u64 {
+        self.absorbed.get()
+    }
+}
+
+/// What constant folding sees: input types and the constant inputs.
+pub struct FoldCtx<'a> {
+    pub inputs: Vec<Option<&'a TensorType>>,
+    pub consts: Vec<Option<&'a Tensor>>,
+    pub outputs: &'a [TensorType],
+}
+
+impl<'a> FoldCtx<'a> {
+    /// Constant input `i`; folding is only attempted when it is present.
+    pub fn get(&self, i: usize) -> Result<&'a Tensor, OpError> {
+        self.consts
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or(OpError::MissingInput { input: i })
+    }
+}
+
+/// One operand of a node in generated code.
+#[derive(Clone)]
+pub struct Operand<'a> {
+    /// An expression of type `&[T]`.
+    pub expr: TokenStream,
+    pub ty: &'a TensorType,
+    /// The value when it is a compile-time constant (weights).
+    pub value: Option<&'a Tensor>,
+}
+
+/// What an op's emitter sees. In scope of the emitted tokens: `rt` (the runtime crate),
+/// and `y`, the output as `&mut [T]`. When the node works in place (`in_place` is
+/// `Some(i)`), `y` already holds input `i` and that input's expression must not be used.
+pub struct EmitCtx<'a> {
+    pub node_name: &'a str,
+    pub inputs: Vec<Option<Operand<'a>>>,
+    pub outputs: Vec<&'a TensorType>,
+    pub in_place: Option<usize>,
+}
+
+impl<'a> EmitCtx<'a> {
+    pub fn input(&self, i: usize) -> Result<&Operand<'a>, OpError> {
+        self.inputs
+            .get(i)
+            .and_then(|o| o.as_ref())
+            .ok_or(OpError::MissingInput { input: i })
+    }
+
+    /// The `&[T]` expression of input `i`.
+    pub fn expr(&self, i: usize) -> Result<TokenStream, OpError> {
+        Ok(self.input(i)?.expr.clone())
+    }
+
+    pub fn out_ty(&self) -> &'a TensorType {
+        self.outputs[0]
+    }
+
+    /// `.map_err(...)?` that attaches this node's name to a kernel error.
+    pub fn try_suffix(&self) -> TokenStream {
+        let name = self.node_name;
+        quote! { .map_err(|e| rt::Error::at(#name, e))? }
+    }
+}
+
+/// Input `i` of an op's inputs in `infer`, or an error naming it.
+pub fn required<'a>(
+    inputs: &[Option<&'a TensorType>],
+    i: usize,
+) -> Result<&'a TensorType, OpError> {
+    inputs
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or(OpError::MissingInput { input: i })
+}

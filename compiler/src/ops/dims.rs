@@ -1,0 +1,81 @@
+//! Shape arithmetic shared by the ops' inference and folding.
+
+use super::OpError;
+
+/// Row-major strides of a shape.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1];
+    }
+    s
+}
+
+/// `(outer, axis_len, inner)` of a shape viewed around `axis`.
+pub fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
+}
+
+/// Normalises a possibly negative axis against `rank`.
+pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, OpError> {
+    let r = rank as i64;
+    if axis < -r || axis >= r.max(1) {
+        return Err(OpError::shape(format!(
+            "axis {axis} is out of range for rank {rank}"
+        )));
+    }
+    Ok(if axis < 0 {
+        (axis + r) as usize
+    } else {
+        axis as usize
+    })
+}
+
+/// Numpy broadcasting of two shapes.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, OpError> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for i in 0..rank {
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => {
+                return Err(OpError::shape(format!(
+                    "shapes {a:?} and {b:?} do not broadcast"
+                )))
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Checks an element count against a bound so hostile shapes fail cleanly, not by overflow.
+pub fn checked_elems(shape: &[usize]) -> Result<usize, OpError> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMS)
+        .ok_or_else(|| {
+            OpError::unsupported(format!(
+                "shape {shape:?} has too many elements (limit {MAX_ELEMS})"
+            ))
+        })
+}
+
+/// The largest tensor zant accepts: 2^31 elements (8 GiB of f32), far past any MCU.
+pub const MAX_ELEMS: usize = 1 << 31;

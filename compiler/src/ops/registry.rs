@@ -1,0 +1,259 @@
+//! The one table of ONNX op types: each line declares an op type, its domain, the opsets
+//! its implementation follows, its input and output arity and its parser. Import checks a
+//! node against its line in one place, and `docs/ops.md` is generated from the table.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// No upper bound on an arity.
+pub const MANY: usize = usize::MAX;
+
+/// The declaration of one ONNX op type.
+#[derive(Clone, Copy)]
+pub struct OpSpec {
+    pub name: &'static str,
+    /// `""` for the default `ai.onnx` domain.
+    pub domain: &'static str,
+    /// The opset versions this implementation follows.
+    pub opsets: (i64, i64),
+    /// The least and most ONNX inputs.
+    pub inputs: (usize, usize),
+    pub outputs: (usize, usize),
+    pub parse: fn(&ParseCtx<'_>) -> Result<Op, OpError>,
+}
+
+/// A line of the table: `op!(name, opsets, inputs, outputs, Type)` parses with
+/// `<Type as Parse>`, and `op!(.., fn path)` with a function of its own.
+macro_rules! op {
+    ($name:literal, $opsets:expr, $inputs:expr, $outputs:expr, fn $parse:path) => {
+        op!(@ "", $name, $opsets, $inputs, $outputs, $parse)
+    };
+    ($name:literal, $opsets:expr, $inputs:expr, $outputs:expr, $ty:ty) => {
+        op!(@ "", $name, $opsets, $inputs, $outputs, |ctx| <$ty as Parse>::parse(ctx).map(Op::from))
+    };
+    (@ $domain:literal, $name:literal, $opsets:expr, $inputs:expr, $outputs:expr, $parse:expr) => {
+        OpSpec {
+            name: $name,
+            domain: $domain,
+            opsets: $opsets,
+            inputs: $inputs,
+            outputs: $outputs,
+            parse: $parse,
+        }
+    };
+}
+
+/// A unary op of the element-wise kernel family: one input, one output, and the runtime
+/// `UnaryOp` built from the node's attributes (`|ctx| LeakyRelu { alpha: .. }`).
+macro_rules! unary {
+    ($name:literal, $opsets:expr, |$ctx:pat_param| $make:expr) => {
+        op!(@ "", $name, $opsets, (1, 1), (1, 1), |ctx| {
+            #[allow(unused_imports)]
+            use zant_runtime::elementwise::UnaryOp::*;
+            let $ctx: &ParseCtx<'_> = ctx;
+            Ok(Op::Unary(unary::Unary { op: $make }))
+        })
+    };
+}
+
+/// Every supported ONNX op type, sorted by domain and name, one line each.
+#[rustfmt::skip]
+pub static REGISTRY: &[OpSpec] = &[
+    unary!("Abs",                     (6, 28), |_| Abs),
+    unary!("Acos",                    (7, 28), |_| Acos),
+    unary!("Acosh",                   (9, 28), |_| Acosh),
+    op!("Add",                        (7, 28), (2, 2), (1, 1), binary::Binary),
+    op!("And",                        (7, 28), (2, 2), (1, 1), logic::Logic),
+    op!("ArgMax",                     (1, 28), (1, 1), (1, 1), arg::Arg),
+    op!("ArgMin",                     (1, 28), (1, 1), (1, 1), arg::Arg),
+    unary!("Asin",                    (7, 28), |_| Asin),
+    unary!("Asinh",                   (9, 28), |_| Asinh),
+    unary!("Atan",                    (7, 28), |_| Atan),
+    unary!("Atanh",                   (9, 28), |_| Atanh),
+    op!("Attention",                  (23, 28), (3, 7), (1, 4), attention::Attention),
+    op!("AveragePool",                (7, 28), (1, 1), (1, 1), pool::Pool),
+    op!("BatchNormalization",         (7, 28), (5, 5), (1, 1), norm::BatchNorm),
+    op!("BitShift",                   (11, 28), (2, 2), (1, 1), logic::Logic),
+    op!("BitwiseAnd",                 (18, 28), (2, 2), (1, 1), logic::Logic),
+    op!("BitwiseNot",                 (18, 28), (1, 1), (1, 1), logic::Logic),
+    op!("BitwiseOr",                  (18, 28), (2, 2), (1, 1), logic::Logic),
+    op!("BitwiseXor",                 (18, 28), (2, 2), (1, 1), logic::Logic),
+    op!("BlackmanWindow",             (17, 28), (1, 1), (1, 1), window_fn::WindowFn),
+    op!("Cast",                       (6, 28), (1, 1), (1, 1), cast::Cast),
+    op!("CastLike",                   (15, 28), (2, 2), (1, 1), cast::Cast),
+    unary!("Ceil",                    (6, 28), |_| Ceil),
+    unary!("Celu",                    (12, 28), |c| Celu { alpha: c.float("alpha", 1.0)? }),
+    op!("Clip",                       (6, 28), (1, 3), (1, 1), clip::Clip),
+    op!("Concat",                     (4, 28), (1, MANY), (1, 1), concat::Concat),
+    op!("Constant",                   (1, 28), (0, 0), (1, 1), fn constant::parse),
+    op!("ConstantOfShape",            (9, 28), (1, 1), (1, 1), constant_of_shape::ConstantOfShape),
+    op!("Conv",                       (1, 28), (2, 3), (1, 1), conv::Conv),
+    op!("ConvTranspose",              (1, 28), (2, 3), (1, 1), conv_transpose::ConvTranspose),
+    unary!("Cos",                     (7, 28), |_| Cos),
+    unary!("Cosh",                    (9, 28), |_| Cosh),
+    op!("CumProd",                    (26, 28), (2, 2), (1, 1), cumsum::CumSum),
+    op!("CumSum",                     (11, 28), (2, 2), (1, 1), cumsum::CumSum),
+    op!("DepthToSpace",               (1, 28), (1, 1), (1, 1), space_depth::SpaceDepth),
+    op!("DequantizeLinear",           (10, 28), (2, 3), (1, 1), quant::Quant),
+    op!("Div",                        (7, 28), (2, 2), (1, 1), binary::Binary),
+    op!("Dropout",                    (7, 28), (1, 3), (1, 2), reshape::Reshape),
+    op!("DynamicQuantizeLinear",      (11, 28), (1, 1), (3, 3), quant::DynamicQuant),
+    op!("Einsum",                     (12, 28), (1, 8), (1, 1), einsum::Einsum),
+    unary!("Elu",                     (6, 28), |c| Elu { alpha: c.float("alpha", 1.0)? }),
+    op!("Equal",                      (7, 28), (2, 2), (1, 1), logic::Logic),
+    unary!("Erf",                     (9, 28), |_| Erf),
+    unary!("Exp",                     (6, 28), |_| Exp),
+    op!("Expand",                     (8, 28), (2, 2), (1, 1), expand::Expand),
+    op!("EyeLike",                    (9, 28), (1, 1), (1, 1), eye_like::EyeLike),
+    op!("Flatten",                    (1, 28), (1, 1), (1, 1), reshape::Reshape),
+    unary!("Floor",                   (6, 28), |_| Floor),
+    op!("Gather",                     (1, 28), (2, 2), (1, 1), gather::Gather),
+    op!("GatherElements",             (11, 28), (2, 2), (1, 1), gather_elements::GatherElements),
+    op!("GatherND",                   (11, 28), (2, 2), (1, 1), gather_nd::GatherNd),
+    unary!("Gelu",                    (20, 28), |c| unary::gelu(c)?),
+    op!("Gemm",                       (7, 28), (2, 3), (1, 1), gemm::Gemm),
+    op!("GlobalAveragePool",          (1, 28), (1, 1), (1, 1), pool::Pool),
+    op!("GlobalMaxPool",              (1, 28), (1, 1), (1, 1), pool::Pool),
+    op!("Greater",                    (7, 28), (2, 2), (1, 1), logic::Logic),
+    op!("GreaterOrEqual",             (12, 28), (2, 2), (1, 1), logic::Logic),
+    op!("GridSample",                 (16, 28), (2, 2), (1, 1), grid_sample::GridSample),
+    op!("HammingWindow",              (17, 28), (1, 1), (1, 1), window_fn::WindowFn),
+    op!("HannWindow",                 (17, 28), (1, 1), (1, 1), window_fn::WindowFn),
+    unary!("HardSigmoid",             (6, 28), |c| HardSigmoid { alpha: c.float("alpha", 0.2)?, beta: c.float("beta", 0.5)? }),
+    unary!("HardSwish",               (14, 28), |_| HardSwish),
+    op!("Hardmax",                    (1, 28), (1, 1), (1, 1), hardmax::Hardmax),
+    op!("Identity",                   (1, 28), (1, 1), (1, 1), reshape::Reshape),
+    op!("IsInf",                      (10, 28), (1, 1), (1, 1), is_nan::IsNan),
+    op!("IsNaN",                      (9, 28), (1, 1), (1, 1), is_nan::IsNan),
+    op!("LayerNormalization",         (17, 28), (2, 3), (1, 3), layer_norm::LayerNorm),
+    unary!("LeakyRelu",               (6, 28), |c| LeakyRelu { alpha: c.float("alpha", 0.01)? }),
+    op!("Less",                       (7, 28), (2, 2), (1, 1), logic::Logic),
+    op!("LessOrEqual",                (12, 28), (2, 2), (1, 1), logic::Logic),
+    op!("LinearAttention",            (27, 28), (3, 6), (2, 2), linear_attention::LinearAttention),
+    unary!("Log",                     (6, 28), |_| Log),
+    op!("LogSoftmax",                 (1, 28), (1, 1), (1, 1), softmax::Softmax),
+    op!("LpNormalization",            (1, 28), (1, 1), (1, 1), lp_norm::LpNorm),
+    op!("MatMul",                     (1, 28), (2, 2), (1, 1), matmul::MatMul),
+    op!("Max",                        (8, 28), (1, MANY), (1, 1), variadic::Variadic),
+    op!("MaxPool",                    (1, 28), (1, 1), (1, 1), pool::Pool),
+    op!("Mean",                       (8, 28), (1, MANY), (1, 1), variadic::Variadic),
+    op!("Min",                        (8, 28), (1, MANY), (1, 1), variadic::Variadic),
+    unary!("Mish",                    (18, 28), |_| Mish),
+    op!("Mod",                        (10, 28), (2, 2), (1, 1), binary::Binary),
+    op!("Mul",                        (7, 28), (2, 2), (1, 1), binary::Binary),
+    unary!("Neg",                     (6, 28), |_| Neg),
+    op!("NegativeLogLikelihoodLoss",  (12, 28), (2, 3), (1, 1), loss::Loss),
+    op!("Not",                        (1, 28), (1, 1), (1, 1), logic::Logic),
+    op!("OneHot",                     (9, 28), (3, 3), (1, 1), one_hot::OneHot),
+    op!("Or",                         (7, 28), (2, 2), (1, 1), logic::Logic),
+    op!("Pad",                        (2, 28), (1, 4), (1, 1), pad::Pad),
+    op!("Pow",                        (7, 28), (2, 2), (1, 1), fn binary::parse_pow),
+    op!("QuantizeLinear",             (10, 28), (2, 3), (1, 1), quant::Quant),
+    op!("RMSNormalization",           (23, 28), (2, 2), (1, 1), layer_norm::LayerNorm),
+    op!("Range",                      (11, 28), (3, 3), (1, 1), range::Range),
+    unary!("Reciprocal",              (6, 28), |_| Reciprocal),
+    op!("ReduceL1",                   (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceL2",                   (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceLogSum",               (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceLogSumExp",            (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceMax",                  (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceMean",                 (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceMin",                  (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceProd",                 (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceSum",                  (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    op!("ReduceSumSquare",            (1, 28), (1, 2), (1, 1), reduce::Reduce),
+    unary!("Relu",                    (6, 28), |_| Relu),
+    op!("Reshape",                    (5, 28), (2, 2), (1, 1), reshape::Reshape),
+    op!("Resize",                     (11, 28), (1, 4), (1, 1), resize::Resize),
+    op!("RotaryEmbedding",            (23, 28), (3, 4), (1, 1), rotary_embedding::RotaryEmbedding),
+    unary!("Round",                   (11, 28), |_| Round),
+    op!("ScatterElements",            (11, 28), (3, 3), (1, 1), scatter::Scatter),
+    op!("ScatterND",                  (11, 28), (3, 3), (1, 1), scatter::Scatter),
+    unary!("Selu",                    (6, 28), |c| Selu { alpha: c.float("alpha", 1.673_263_2)?, gamma: c.float("gamma", 1.050_701)? }),
+    op!("Shape",                      (1, 28), (1, 1), (1, 1), shape::Shape),
+    unary!("Shrink",                  (9, 28), |c| Shrink { bias: c.float("bias", 0.0)?, lambd: c.float("lambd", 0.5)? }),
+    unary!("Sigmoid",                 (6, 28), |_| Sigmoid),
+    unary!("Sign",                    (9, 28), |_| Sign),
+    unary!("Sin",                     (7, 28), |_| Sin),
+    unary!("Sinh",                    (9, 28), |_| Sinh),
+    op!("Size",                       (1, 28), (1, 1), (1, 1), range::Range),
+    op!("Slice",                      (1, 28), (1, 5), (1, 1), slice::Slice),
+    op!("Softmax",                    (1, 28), (1, 1), (1, 1), softmax::Softmax),
+    op!("SoftmaxCrossEntropyLoss",    (12, 28), (2, 3), (1, 2), loss::Loss),
+    unary!("Softplus",                (1, 28), |_| Softplus),
+    unary!("Softsign",                (1, 28), |_| Softsign),
+    op!("SpaceToDepth",               (1, 28), (1, 1), (1, 1), space_depth::SpaceDepth),
+    op!("Split",                      (2, 28), (1, 2), (1, MANY), split::Split),
+    unary!("Sqrt",                    (6, 28), |_| Sqrt),
+    op!("Squeeze",                    (1, 28), (1, 2), (1, 1), reshape::Reshape),
+    op!("Sub",                        (7, 28), (2, 2), (1, 1), binary::Binary),
+    op!("Sum",                        (8, 28), (1, MANY), (1, 1), variadic::Variadic),
+    unary!("Swish",                   (24, 28), |c| Swish { alpha: c.float("alpha", 1.0)? }),
+    unary!("Tan",                     (7, 28), |_| Tan),
+    unary!("Tanh",                    (6, 28), |_| Tanh),
+    unary!("ThresholdedRelu",         (10, 28), |c| ThresholdedRelu { alpha: c.float("alpha", 1.0)? }),
+    op!("Tile",                       (6, 28), (2, 2), (1, 1), tile::Tile),
+    op!("TopK",                       (1, 28), (1, 2), (2, 2), top_k::TopK),
+    op!("Transpose",                  (1, 28), (1, 1), (1, 1), transpose::Transpose),
+    op!("Trilu",                      (14, 28), (1, 2), (1, 1), trilu::Trilu),
+    op!("Unsqueeze",                  (1, 28), (1, 2), (1, 1), reshape::Reshape),
+    op!("Where",                      (9, 28), (3, 3), (1, 1), where_::Where),
+    op!("Xor",                        (7, 28), (2, 2), (1, 1), logic::Logic),
+];
+
+/// Finds the implementation of `op_type` in `domain`.
+pub fn lookup(domain: &str, op_type: &str) -> Option<&'static OpSpec> {
+    let domain = if domain == "ai.onnx" { "" } else { domain };
+    REGISTRY
+        .iter()
+        .find(|s| s.name == op_type && s.domain == domain)
+}
+
+/// The op table as Markdown (`docs/ops.md`).
+pub fn markdown_table() -> String {
+    let mut s = String::from(
+        "# Supported ONNX ops\n\nGenerated from `compiler/src/ops/mod.rs` by `zantc ops`; a test fails when it is stale.\n\n| op | domain | opsets | inputs | outputs |\n|---|---|---|---|---|\n",
+    );
+    let range = |(lo, hi): (usize, usize)| {
+        if hi == usize::MAX {
+            format!("{lo}+")
+        } else if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}–{hi}")
+        }
+    };
+    for spec in REGISTRY {
+        let domain = if spec.domain.is_empty() {
+            "ai.onnx"
+        } else {
+            spec.domain
+        };
+        s.push_str(&format!(
+            "| {} | {} | {}–{} | {} | {} |\n",
+            spec.name,
+            domain,
+            spec.opsets.0,
+            spec.opsets.1,
+            range(spec.inputs),
+            range(spec.outputs)
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_has_no_duplicates() {
+        for pair in REGISTRY.windows(2) {
+            let (a, b) = (
+                (pair[0].domain, pair[0].name),
+                (pair[1].domain, pair[1].name),
+            );
+            assert!(a < b, "{a:?} must come before {b:?}");
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! A small node builder for the per-op snapshot tests: one ONNX node, parsed through the
+//! op table like an imported node, typed, and emitted as formatted Rust.
+//!
+//! ```ignore
+//! let text = node("Conv").ints("kernel_shape", &[3, 3]).input("f32[1,1,5,5]")
+//!     .constant(Tensor::new(vec![2, 1, 3, 3], Data::F32(vec![0.5; 18]))).emit();
+//! ```
+//!
+//! The text shows the node as the IR prints it (op type, operand types, attributes,
+//! output types), then the kernel call with the operands named `x0`, `x1`, … and the
+//! output `y` (`y1`, … for more outputs).
+
+#![allow(dead_code)] // Each op file's tests use a different part of the builder.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::{lookup, unsuffix, Attribute, EmitCtx, FoldCtx, Operand, ParseCtx};
+use crate::tensor::{DType, Tensor, TensorType};
+
+/// A node under construction: `node("Relu").input("f32[2,3]").emit()`.
+pub struct NodeBuilder {
+    op_type: String,
+    domain: String,
+    opset: i64,
+    attrs: BTreeMap<String, Attribute>,
+    inputs: Vec<Option<TensorType>>,
+    consts: Vec<Option<Tensor>>,
+    n_outputs: usize,
+    in_place: bool,
+}
+
+/// Starts a node of `op_type` in the default domain, at the newest opset the table
+/// supports for it.
+pub fn node(op_type: &str) -> NodeBuilder {
+    NodeBuilder::in_domain("", op_type)
+}
+
+impl NodeBuilder {
+    pub fn in_domain(domain: &str, op_type: &str) -> Self {
+        let opset = lookup(domain, op_type).map_or(1, |spec| spec.opsets.1);
+        Self {
+            op_type: op_type.to_string(),
+            domain: domain.to_string(),
+            opset,
+            attrs: BTreeMap::new(),
+            inputs: Vec::new(),
+            consts: Vec::new(),
+            n_outputs: 1,
+            in_place: false,
+        }
+    }
+
+    pub fn opset(mut self, opset: i64) -> Self {
+        self.opset = opset;
+        self
+    }
+
+    pub fn attr(mut self, name: &str, value: Attribute) -> Self {
+        self.attrs.insert(name.to_string(), value);
+        self
+    }
+
+    pub fn int(self, name: &str, value: i64) -> Self {
+        self.attr(name, Attribute::Int(value))
+    }
+
+    pub fn ints(self, name: &str, values: &[i64]) -> Self {
+        self.attr(name, Attribute::Ints(values.to_vec()))
+    }
+
+    pub fn float(self, name: &str, value: f32) -> Self {
+        self.attr(name, Attribute::Float(value))
+    }
+
+    pub fn floats(self, name: &str, values: &[f32]) -> Self {
+        self.attr(name, Attribute::Floats(values.to_vec()))
+    }
+
+    pub fn string(self, name: &str, value: &str) -> Self {
+        self.attr(name, Attribute::String(value.to_string()))
+    }
+
+    /// A runtime input of type `ty`, written as the IR prints types: `f32[1,3,8,8]`.
+    pub fn input(mut self, ty: &str) -> Self {
+        self.inputs.push(Some(parse_type(ty)));
+        self.consts.push(None);
+        self
+    }
+
+    /// A constant input (weights, or a shape the op absorbs).
+    pub fn constant(mut self, value: Tensor) -> Self {
+        self.inputs.push(Some(value.ty()));
+        self.consts.push(Some(value));
+        self
+    }
+
+    /// An omitted optional input.
+    pub fn omitted(mut self) -> Self {
+        self.inputs.push(None);
+        self.consts.push(None);
+        self
+    }
+
+    /// How many outputs the node names.
+    pub fn outputs(mut self, n: usize) -> Self {
+        self.n_outputs = n;
+        self
+    }
+
+    /// Emits as the planner would when the output takes over input 0's buffer.
+    pub fn in_place(mut self) -> Self {
+        self.in_place = true;
+        self
+    }
+
+    /// Parses, infers and emits the node; any error comes back as its message, so a
+    /// snapshot can show a refusal too.
+    pub fn emit(&self) -> String {
+        match self.try_emit() {
+            Ok(text) | Err(text) => text,
+        }
+    }
+
+    fn try_emit(&self) -> Result<String, String> {
+        let spec = lookup(&self.domain, &self.op_type)
+            .ok_or_else(|| format!("`{}` is not in the op table", self.op_type))?;
+        let types: Vec<Option<&TensorType>> = self.inputs.iter().map(Option::as_ref).collect();
+        let consts: Vec<Option<&Tensor>> = self.consts.iter().map(Option::as_ref).collect();
+        let ctx = ParseCtx::new(&self.op_type, self.opset, &self.attrs, types, consts)
+            .with_outputs(self.n_outputs);
+        let op = (spec.parse)(&ctx).map_err(|e| format!("parse: {e}"))?;
+        let absorbed = ctx.absorbed();
+        let kept: Vec<usize> = (0..self.inputs.len())
+            .filter(|i| absorbed & (1 << i) == 0)
+            .collect();
+        let types: Vec<Option<&TensorType>> =
+            kept.iter().map(|&i| self.inputs[i].as_ref()).collect();
+        let out_types = op.infer(&types).map_err(|e| format!("infer: {e}"))?;
+
+        let all_const = kept
+            .iter()
+            .all(|&i| self.inputs[i].is_none() || self.consts[i].is_some());
+        if all_const || op.folds_from_types() {
+            let fold = FoldCtx {
+                inputs: types.clone(),
+                consts: kept.iter().map(|&i| self.consts[i].as_ref()).collect(),
+                outputs: &out_types,
+            };
+            if let Some(values) = op.fold(&fold).map_err(|e| format!("fold: {e}"))? {
+                let shown: Vec<String> = values.iter().map(|t| format!("{t:?}")).collect();
+                return Ok(format!(
+                    "{}\nfolds to {}",
+                    self.line(&op, &types, &out_types),
+                    shown.join(", ")
+                ));
+            }
+        }
+
+        let inputs = kept
+            .iter()
+            .enumerate()
+            .map(|(slot, &i)| {
+                self.inputs[i].as_ref().map(|ty| Operand {
+                    expr: {
+                        let name = format_ident!("x{}", slot);
+                        quote!(#name)
+                    },
+                    ty,
+                    value: self.consts[i].as_ref(),
+                })
+            })
+            .collect();
+        let in_place = (self.in_place && op.in_place_inputs().contains(&0)).then_some(0);
+        let ctx = EmitCtx {
+            node_name: "node",
+            inputs,
+            outputs: out_types.iter().collect(),
+            in_place,
+        };
+        let call = op.emit(&ctx).map_err(|e| format!("emit: {e}"))?;
+        Ok(format!(
+            "{}\n{}",
+            self.line(&op, &types, &out_types),
+            format_block(&call)
+        ))
+    }
+
+    /// The node as one line: `Conv(f32[1,1,5,5], f32[2,1,3,3]) kernel_shape=[3,3] -> f32[1,2,3,3]`.
+    fn line(
+        &self,
+        op: &super::Op,
+        inputs: &[Option<&TensorType>],
+        outputs: &[TensorType],
+    ) -> String {
+        let ins: Vec<String> = inputs
+            .iter()
+            .map(|t| t.map_or("_".to_string(), |t| t.to_string()))
+            .collect();
+        let outs: Vec<String> = outputs.iter().map(|t| t.to_string()).collect();
+        let attrs = op.attrs();
+        let attrs = if attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" {attrs}")
+        };
+        format!(
+            "{}({}){attrs} -> {}",
+            self.op_type,
+            ins.join(", "),
+            outs.join(", ")
+        )
+    }
+}
+
+/// `f32[1,3,8,8]` (or `i64[]` for a scalar) as a type.
+pub fn parse_type(text: &str) -> TensorType {
+    let (dtype, dims) = text
+        .trim()
+        .strip_suffix(']')
+        .and_then(|t| t.split_once('['))
+        .unwrap_or_else(|| panic!("`{text}` is not a type like f32[1,3]"));
+    let dtype = DType::from_name(dtype).unwrap_or_else(|| panic!("unknown dtype `{dtype}`"));
+    let shape = dims
+        .split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| d.trim().parse().unwrap_or_else(|_| panic!("bad dim `{d}`")))
+        .collect();
+    TensorType::new(dtype, shape)
+}
+
+/// Formats a kernel call the way generated code reads, inside `{ let y = …; }`.
+fn format_block(call: &TokenStream) -> String {
+    let file: syn::File = syn::parse2(unsuffix(quote! { fn node() { #call } }))
+        .expect("emitted tokens parse as statements");
+    let text = prettyplease::unparse(&file);
+    let body = text
+        .trim()
+        .strip_prefix("fn node() {")
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or(&text);
+    body.lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
