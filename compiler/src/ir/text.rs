@@ -2,10 +2,12 @@
 //! `%y = Conv(%x, %w) kernel_shape=[3,3] strides=[2,2] : f32[1,8,28,28]`. Each node
 //! shows its ONNX op type and its attributes as the op describes them.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use super::{Graph, NodeId};
-use crate::ops::{OnnxOp, Op};
+use super::{Graph, GraphOutput, NodeId, Value, ValueId};
+use crate::ops::{self, Attribute, NodeError, OnnxOp, Op, OpError, ParseCtx};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 /// Prints the graph in schedule order (file order for a graph with a cycle).
 pub fn print(graph: &Graph) -> String {
@@ -42,7 +44,7 @@ pub fn node_line(graph: &Graph, id: NodeId) -> String {
         .collect();
     let types: Vec<String> = node.outputs.iter().map(|v| v.ty.to_string()).collect();
     if let Op::Const(t) = &node.op {
-        return format!("{} = Const {t:?}", outs.join(", "));
+        return format!("{} = Const {}", outs.join(", "), const_text(t));
     }
     let ins: Vec<String> = node
         .inputs
@@ -90,11 +92,473 @@ pub fn node_signature(graph: &Graph, id: NodeId) -> String {
     )
 }
 
+/// A constant's type and values: all of them up to eight, `splat(v)` when every element is
+/// the same (both read back), and only the type for a larger tensor such as a weight.
+fn const_text(t: &Tensor) -> String {
+    const SHOWN: usize = 8;
+    crate::with_data!(&t.data, v => {
+        if v.len() > SHOWN && !v.is_empty() && v.iter().all(|x| *x == v[0]) {
+            format!("{} splat({:?})", t.ty(), v[0])
+        } else {
+            format!("{t:?}")
+        }
+    })
+}
+
 /// `Conv`, or `com.microsoft.QGemm` outside the default domain.
 fn op_name(op: &OnnxOp) -> String {
     if op.domain.is_empty() {
         op.op_type.to_string()
     } else {
         format!("{}.{}", op.domain, op.op_type)
+    }
+}
+
+/// A line of IR text that does not parse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TextError {
+    #[error("line {line}: {message}")]
+    Syntax { line: usize, message: String },
+    #[error("line {line}: {source}")]
+    Node {
+        line: usize,
+        #[source]
+        source: NodeError,
+    },
+}
+
+/// The ai.onnx opset a text graph is read at unless it says `opset N` on a line of its own;
+/// an op whose table line starts later or ends earlier is read at the nearest opset it has.
+pub const DEFAULT_OPSET: i64 = 21;
+
+/// Reads the text form back into a graph, the way [`print`] writes it:
+///
+/// ```text
+/// opset 17
+/// input 0: %x : f32[1,1,5,5]
+/// %w = Const f32[1,1,3,3] [..9 values..]
+/// %y = Conv(%x, %w) kernel_shape=[3,3] pads=[1,1,1,1] : f32[1,1,5,5]
+/// %z = Relu(%y)
+/// output 0: out = %z
+/// ```
+///
+/// Nodes go through the op table like imported ones: attributes are ONNX attributes,
+/// constant inputs an op needs at compile time are absorbed, and output types are
+/// inferred (a `: type` after a node is checked against the inference). A `Const` takes
+/// its values as a list, or `splat(v)` for a constant filled with one value.
+pub fn parse(text: &str) -> Result<Graph, TextError> {
+    let mut graph = Graph::new();
+    let mut names: HashMap<String, ValueId> = HashMap::new();
+    let mut opset = DEFAULT_OPSET;
+    for (idx, raw) in text.lines().enumerate() {
+        let line = idx + 1;
+        let syntax = |message: String| TextError::Syntax { line, message };
+        let src = raw.trim();
+        if src.is_empty() || src.starts_with("//") {
+            continue;
+        }
+        if let Some(v) = src.strip_prefix("opset ") {
+            opset = v
+                .trim()
+                .parse()
+                .map_err(|_| syntax(format!("`{v}` is not an opset")))?;
+        } else if let Some(rest) = src.strip_prefix("input ") {
+            let (_, decl) = rest
+                .split_once(':')
+                .ok_or_else(|| syntax("expected `input N: %name : type`".into()))?;
+            let (name, ty) = decl
+                .split_once(':')
+                .ok_or_else(|| syntax("expected `%name : type`".into()))?;
+            let name = value_name(name).map_err(syntax)?;
+            let ty = parse_type(ty).map_err(syntax)?;
+            let index = graph.inputs.len();
+            let node = graph.add_node(
+                name.clone(),
+                Op::Input(index),
+                OnnxOp::INPUT,
+                vec![],
+                vec![Value {
+                    name: name.clone(),
+                    ty,
+                }],
+            );
+            graph.inputs.push(node);
+            names.insert(name, ValueId { node, slot: 0 });
+        } else if let Some(rest) = src.strip_prefix("output ") {
+            let (_, decl) = rest
+                .split_once(':')
+                .ok_or_else(|| syntax("expected `output N: name = %value`".into()))?;
+            let (name, value) = decl
+                .split_once('=')
+                .ok_or_else(|| syntax("expected `name = %value`".into()))?;
+            let value = value_name(value).map_err(syntax)?;
+            let value = *names
+                .get(&value)
+                .ok_or_else(|| syntax(format!("`%{value}` is not defined")))?;
+            graph.outputs.push(GraphOutput {
+                name: name.trim().to_string(),
+                value,
+            });
+        } else {
+            parse_node(&mut graph, &mut names, src, opset, line)?;
+        }
+    }
+    Ok(graph)
+}
+
+fn parse_node(
+    graph: &mut Graph,
+    names: &mut HashMap<String, ValueId>,
+    src: &str,
+    opset: i64,
+    line: usize,
+) -> Result<(), TextError> {
+    let syntax = |message: String| TextError::Syntax { line, message };
+    let (outs, rhs) = src
+        .split_once(" = ")
+        .ok_or_else(|| syntax("expected `%out = Op(%in, ..) attrs : type`".into()))?;
+    let outs: Vec<String> = outs
+        .split(',')
+        .map(value_name)
+        .collect::<Result<_, _>>()
+        .map_err(syntax)?;
+    let rhs = rhs.trim();
+    if let Some(value) = rhs.strip_prefix("Const ") {
+        let tensor = parse_tensor(value.trim()).map_err(syntax)?;
+        let name = outs[0].clone();
+        let v = graph.add_const(name.clone(), tensor);
+        names.insert(name, v);
+        return Ok(());
+    }
+    let open = rhs
+        .find('(')
+        .ok_or_else(|| syntax("expected `Op(` after `=`".into()))?;
+    let close = rhs[open..]
+        .find(')')
+        .map(|i| open + i)
+        .ok_or_else(|| syntax("expected `)` after the operands".into()))?;
+    let full_name = &rhs[..open];
+    let (domain, op_type) = match full_name.rsplit_once('.') {
+        Some((d, t)) => (d, t),
+        None => ("", full_name),
+    };
+    let spec = ops::lookup(domain, op_type)
+        .ok_or_else(|| syntax(format!("`{full_name}` is not in the op table")))?;
+    let mut inputs = Vec::new();
+    for arg in rhs[open + 1..close].split(',').map(str::trim) {
+        if arg.is_empty() {
+            continue;
+        }
+        if arg == "_" {
+            inputs.push(None);
+            continue;
+        }
+        let name = value_name(arg).map_err(syntax)?;
+        let v = *names
+            .get(&name)
+            .ok_or_else(|| syntax(format!("`%{name}` is not defined")))?;
+        inputs.push(Some(v));
+    }
+    let (attrs_text, declared) = match rhs[close + 1..].rsplit_once(" : ") {
+        Some((a, t)) => (a, Some(t)),
+        None => (&rhs[close + 1..], None),
+    };
+    let attrs = parse_attrs(attrs_text).map_err(syntax)?;
+
+    let opset = opset.clamp(spec.opsets.0, spec.opsets.1);
+    let onnx = OnnxOp::new(spec, opset);
+    let node_err = |source: OpError| TextError::Node {
+        line,
+        source: NodeError {
+            node: outs[0].clone(),
+            op: onnx,
+            source,
+        },
+    };
+    let types: Vec<Option<&TensorType>> = inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
+    let consts = inputs
+        .iter()
+        .map(|v| v.and_then(|v| graph.const_value(v)))
+        .collect();
+    let ctx = ParseCtx::new(op_type, opset, &attrs, types, consts).with_outputs(outs.len());
+    let op = (spec.parse)(&ctx).map_err(node_err)?;
+    let absorbed = ctx.absorbed();
+    drop(ctx);
+    for (i, input) in inputs.iter_mut().enumerate() {
+        if absorbed & (1 << i) != 0 {
+            *input = None;
+        }
+    }
+    while inputs.last() == Some(&None) {
+        inputs.pop();
+    }
+    let types: Vec<Option<&TensorType>> = inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
+    let out_types = op.infer(&types).map_err(node_err)?;
+    if let Some(declared) = declared {
+        let declared: Vec<TensorType> = split_top(declared, ',')
+            .iter()
+            .map(|t| parse_type(t))
+            .collect::<Result<_, _>>()
+            .map_err(syntax)?;
+        if declared != out_types {
+            let shown: Vec<String> = out_types.iter().map(ToString::to_string).collect();
+            return Err(syntax(format!(
+                "the node infers to {}, not the declared type",
+                shown.join(", ")
+            )));
+        }
+    }
+    if outs.len() > out_types.len() {
+        return Err(syntax(format!(
+            "{} names {} outputs; the op has {}",
+            op_type,
+            outs.len(),
+            out_types.len()
+        )));
+    }
+    let values = outs
+        .iter()
+        .zip(&out_types)
+        .map(|(name, ty)| Value {
+            name: name.clone(),
+            ty: ty.clone(),
+        })
+        .collect();
+    let node = graph.add_node(outs[0].clone(), op, onnx, inputs, values);
+    for (slot, name) in outs.iter().enumerate() {
+        names.insert(
+            name.clone(),
+            ValueId {
+                node,
+                slot: slot as u32,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// `%name` → `name`.
+fn value_name(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    t.strip_prefix('%')
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| format!("`{t}` is not a value name like `%x`"))
+}
+
+/// `f32[1,3,8,8]`, or `f32[]` for a scalar.
+fn parse_type(text: &str) -> Result<TensorType, String> {
+    let t = text.trim();
+    let (dtype, dims) = t
+        .strip_suffix(']')
+        .and_then(|t| t.split_once('['))
+        .ok_or_else(|| format!("`{t}` is not a type like `f32[1,3]`"))?;
+    let dtype = DType::from_name(dtype).ok_or_else(|| format!("unknown element type `{dtype}`"))?;
+    let shape = dims
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse().map_err(|_| format!("`{d}` is not a dimension")))
+        .collect::<Result<_, _>>()?;
+    Ok(TensorType::new(dtype, shape))
+}
+
+/// `f32[2] [1.0, 2.0]` or `f32[4,4] splat(0.5)`.
+fn parse_tensor(text: &str) -> Result<Tensor, String> {
+    let end = text
+        .find(']')
+        .ok_or_else(|| format!("`{text}` is not a tensor like `f32[2] [1.0, 2.0]`"))?;
+    let ty = parse_type(&text[..=end])?;
+    let values = text[end + 1..].trim();
+    let n = ty.n_elems();
+    let numbers: Vec<f64> = if let Some(v) = values
+        .strip_prefix("splat(")
+        .and_then(|v| v.strip_suffix(')'))
+    {
+        vec![number(v)?; n]
+    } else if let Some(list) = values.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+        list.split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(number)
+            .collect::<Result<_, _>>()?
+    } else {
+        return Err(format!(
+            "constant `{text}` needs its values: `[..]` or `splat(v)`"
+        ));
+    };
+    if numbers.len() != n {
+        return Err(format!(
+            "{ty} has {n} elements, but {} values are given",
+            numbers.len()
+        ));
+    }
+    let data = if ty.dtype.is_float() {
+        Data::from_f64(ty.dtype, &numbers)
+    } else {
+        let ints: Vec<i64> = numbers.iter().map(|&v| v as i64).collect();
+        let data = Data::from_i64(
+            if ty.dtype == DType::Bool {
+                DType::U8
+            } else {
+                ty.dtype
+            },
+            &ints,
+        );
+        match data {
+            Data::U8(v) if ty.dtype == DType::Bool => Data::Bool(v),
+            other => other,
+        }
+    };
+    Ok(Tensor::new(ty.shape, data))
+}
+
+fn number(text: &str) -> Result<f64, String> {
+    match text.trim() {
+        "NaN" => Ok(f64::NAN),
+        "inf" => Ok(f64::INFINITY),
+        "-inf" => Ok(f64::NEG_INFINITY),
+        "true" => Ok(1.0),
+        "false" => Ok(0.0),
+        t => t.parse().map_err(|_| format!("`{t}` is not a number")),
+    }
+}
+
+/// `kernel_shape=[3,3] alpha=0.5 mode="constant"` as ONNX attributes.
+fn parse_attrs(text: &str) -> Result<BTreeMap<String, Attribute>, String> {
+    let mut attrs = BTreeMap::new();
+    for item in split_top(text, ' ') {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("`{item}` is not an attribute like `name=value`"))?;
+        attrs.insert(name.to_string(), parse_attr(value)?);
+    }
+    Ok(attrs)
+}
+
+fn parse_attr(text: &str) -> Result<Attribute, String> {
+    let is_float = |t: &str| t.contains(['.', 'e', 'E']) || matches!(t, "NaN" | "inf" | "-inf");
+    if let Some(s) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        return Ok(Attribute::String(s.to_string()));
+    }
+    if let Some(list) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        let items = split_top(list, ',');
+        if items.iter().any(|i| i.starts_with('"')) {
+            return Ok(Attribute::Strings(
+                items
+                    .iter()
+                    .map(|i| i.trim_matches('"').to_string())
+                    .collect(),
+            ));
+        }
+        if items.iter().any(|i| is_float(i)) {
+            return Ok(Attribute::Floats(
+                items
+                    .iter()
+                    .map(|i| number(i).map(|v| v as f32))
+                    .collect::<Result<_, _>>()?,
+            ));
+        }
+        return Ok(Attribute::Ints(
+            items
+                .iter()
+                .map(|i| i.parse().map_err(|_| format!("`{i}` is not an int")))
+                .collect::<Result<_, _>>()?,
+        ));
+    }
+    if text.contains('[') {
+        return parse_tensor(text).map(Attribute::Tensor);
+    }
+    if is_float(text) {
+        return number(text).map(|v| Attribute::Float(v as f32));
+    }
+    text.parse()
+        .map(Attribute::Int)
+        .map_err(|_| format!("`{text}` is not an attribute value"))
+}
+
+/// Splits at `sep` outside brackets, parentheses and quotes, dropping empty pieces.
+fn split_top(text: &str, sep: char) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut quoted = false;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '[' | '(' if !quoted => depth += 1,
+            ']' | ')' if !quoted => depth -= 1,
+            _ => {}
+        }
+        if c == sep && depth == 0 && !quoted {
+            if !current.trim().is_empty() {
+                parts.push(current.trim().to_string());
+            }
+            current.clear();
+        } else {
+            current.push(c);
+        }
+    }
+    if !current.trim().is_empty() {
+        parts.push(current.trim().to_string());
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses, prints, and checks that the printed text parses to the same text again.
+    fn round_trip(text: &str) -> String {
+        let graph = parse(text).unwrap_or_else(|e| panic!("{e}"));
+        crate::ir::verify::verify(&graph).unwrap();
+        let printed = print(&graph);
+        let again = print(&parse(&printed).unwrap_or_else(|e| panic!("{e}\n{printed}")));
+        assert_eq!(printed, again, "the printed text reads back differently");
+        printed
+    }
+
+    #[test]
+    fn reads_back_what_it_prints() {
+        insta::assert_snapshot!(round_trip("
+            input 0: %x : f32[1,1,4,4]
+            %w = Const f32[2,1,3,3] splat(0.5)
+            %b = Const f32[2] [0.25, -1.0]
+            %c = Conv(%x, %w, %b) kernel_shape=[3,3] pads=[1,1,1,1] : f32[1,2,4,4]
+            %r = Relu(%c)
+            %lo = Const f32[] [0.0]
+            %hi = Const f32[] [6.0]
+            %k = Clip(%r, %lo, %hi)
+            %p = MaxPool(%k) kernel_shape=[2,2] strides=[2,2]
+            %s = Const i64[2] [1, -1]
+            %f = Reshape(%p, %s)
+            output 0: out = %f
+        "), @"");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        assert_eq!(
+            err("input 0: %x : f32[2]\n%y = Frobnicate(%x)"),
+            "line 2: `Frobnicate` is not in the op table"
+        );
+        assert_eq!(
+            err("input 0: %x : f32[2]\n%y = Relu(%z)"),
+            "line 2: `%z` is not defined"
+        );
+        assert_eq!(
+            err("input 0: %x : f32[2]\n%y = Relu(%x) : f32[3]"),
+            "line 2: the node infers to f32[2], not the declared type"
+        );
+        assert_eq!(
+            err("input 0: %x : f32[2]\n%s = Const i64[1] [2]\n%y = Add(%x, %s)"),
+            "line 3: node `y`: Add (domain ai.onnx, opset 21): operand types differ: f32[2] and i64[1]"
+        );
+        assert_eq!(
+            err("%c = Const f32[3] [1.0]"),
+            "line 1: f32[3] has 3 elements, but 1 values are given"
+        );
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use zant_runtime::Activation;
+
 use super::OpError;
 use crate::tensor::Tensor;
 
@@ -135,6 +137,19 @@ impl Attrs {
 
     pub fn tensor(&mut self, name: &str, value: &Tensor) -> &mut Self {
         self.push(name, Attribute::Tensor(value.clone()))
+    }
+
+    /// A fused activation: nothing for none, `activation="Relu"`, or
+    /// `activation="Clip" activation_min=0.0 activation_max=6.0`.
+    pub fn activation(&mut self, act: Activation) -> &mut Self {
+        match act {
+            Activation::None => self,
+            Activation::Relu => self.string("activation", "Relu"),
+            Activation::Clip { min, max } => self
+                .string("activation", "Clip")
+                .float("activation_min", min)
+                .float("activation_max", max),
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -7,8 +7,8 @@ use quote::quote;
 use zant_runtime::conv::Conv2d;
 use zant_runtime::Activation;
 
-use super::window::{as_2d, resolve};
-use super::{activation_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::window::{as_2d, resolve, window_pad_end};
+use super::{activation_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +100,25 @@ impl Parse for Conv {
 }
 
 impl OpKind for Conv {
+    fn attrs(&self, attrs: &mut Attrs) {
+        let p = &self.params;
+        // A 1-D convolution keeps its one spatial dim in the `w` fields.
+        let dims = |v: [usize; 2]| v[4 - self.rank..].to_vec();
+        let pad_bottom = window_pad_end(p.h_in, p.h_out, p.k_h, p.stride_h, p.dil_h, p.pad_top);
+        let pad_right = window_pad_end(p.w_in, p.w_out, p.k_w, p.stride_w, p.dil_w, p.pad_left);
+        let mut pads = dims([p.pad_top, p.pad_left]);
+        pads.extend(dims([pad_bottom, pad_right]));
+        attrs
+            .usizes("kernel_shape", &dims([p.k_h, p.k_w]))
+            .usizes("strides", &dims([p.stride_h, p.stride_w]))
+            .usizes("pads", &pads)
+            .usizes("dilations", &dims([p.dil_h, p.dil_w]));
+        if p.groups != 1 {
+            attrs.int("group", p.groups as i64);
+        }
+        attrs.activation(self.act);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = inputs
             .first()

@@ -119,3 +119,18 @@ pub fn as_2d(v: &[usize], fill: usize) -> [usize; 2] {
         _ => unreachable!("1 or 2 spatial dims"),
     }
 }
+
+/// The end padding that gives `out` outputs over `len` inputs: what the attributes of a
+/// window op say when printed back, whatever extra padding the model had that no output
+/// reaches.
+pub fn window_pad_end(
+    len: usize,
+    out: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad_begin: usize,
+) -> usize {
+    let reach = (out.max(1) - 1) * stride + dilation * (kernel.max(1) - 1) + 1;
+    reach.saturating_sub(len + pad_begin)
+}
