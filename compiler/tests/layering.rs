@@ -93,10 +93,14 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let files = rust_files(&src_dir());
     let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(f)).collect();
-    let mut graph: BTreeMap<String, BTreeSet<String>> =
-        modules.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
     for file in &files {
-        let Some(from) = module_of(file) else { continue };
+        let Some(from) = module_of(file) else {
+            continue;
+        };
         let text = std::fs::read_to_string(file).unwrap();
         for to in crate_paths(&text) {
             if to != from && modules.contains(&to) {
@@ -155,7 +159,10 @@ fn top_level_modules_form_no_cycle() {
     for stage in ["tensor", "onnx", "ir", "ops", "passes", "plan", "emit"] {
         assert!(graph.contains_key(stage), "module `{stage}` not found");
     }
-    assert!(graph["ir"].contains("ops"), "ir holds ops: the scan lost that edge");
+    assert!(
+        graph["ir"].contains("ops"),
+        "ir holds ops: the scan lost that edge"
+    );
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle: {}\nedges: {graph:#?}", cycle.join(" → "));
     }
@@ -175,10 +182,18 @@ fn the_cycle_finder_finds_cycles() {
         find_cycle(&edges(&[("a", "b"), ("b", "c"), ("c", "a")])),
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
-    assert_eq!(find_cycle(&edges(&[("a", "b"), ("b", "c"), ("a", "c")])), None);
     assert_eq!(
-        crate_paths("use crate::{ir::{Graph, Value}, ops};\nlet x = crate::plan::plan(); $crate::x"),
-        ["ir", "ops", "plan"].map(String::from).into_iter().collect()
+        find_cycle(&edges(&[("a", "b"), ("b", "c"), ("a", "c")])),
+        None
+    );
+    assert_eq!(
+        crate_paths(
+            "use crate::{ir::{Graph, Value}, ops};\nlet x = crate::plan::plan(); $crate::x"
+        ),
+        ["ir", "ops", "plan"]
+            .map(String::from)
+            .into_iter()
+            .collect()
     );
 }
 

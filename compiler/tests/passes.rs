@@ -1,294 +1,261 @@
-//! Pass snapshots: the IR text before and after each pass on small graphs, with
-//! `ir::verify` run after every pass.
+//! Pass tests as text fixtures, one pass at a time: the IR text before, the pass, and the
+//! IR text after (an inline snapshot; `cargo insta test --accept` rewrites it after a
+//! deliberate change). `ir::verify` runs on the graph before and after the pass.
 
-use prost::Message;
-use zant_compiler::ir::{
-    text, verify::verify, DType, Data, Graph, Tensor, TensorType, Value, ValueId,
-};
-use zant_compiler::onnx::proto::*;
-use zant_compiler::ops::{binary::Binary, Op};
+use zant_compiler::ir::{text, verify::verify};
 use zant_compiler::passes::PASSES;
-use zant_runtime::elementwise::BinaryOp;
 
-fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| tensor_shape_proto::Dimension {
-                            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                            denotation: String::new(),
-                        })
-                        .collect(),
-                }),
-            })),
-            denotation: String::new(),
-        }),
-        doc_string: String::new(),
-    }
+/// Parses `before`, runs the pass called `pass` and prints the graph after it, with a
+/// first line saying whether the pass reported a change.
+fn run(pass: &str, before: &str) -> String {
+    let mut graph = text::parse(before).unwrap_or_else(|e| panic!("fixture: {e}"));
+    verify(&graph).unwrap_or_else(|e| panic!("fixture: {e}"));
+    let (_, run) = PASSES
+        .iter()
+        .find(|(name, _)| *name == pass)
+        .unwrap_or_else(|| panic!("no pass `{pass}`"));
+    let changed = run(&mut graph).unwrap_or_else(|e| panic!("{pass}: {e}"));
+    verify(&graph).unwrap_or_else(|e| panic!("after {pass}: {e}"));
+    format!("changed: {changed}\n{}", text::print(&graph))
 }
 
-fn f32s(name: &str, dims: &[i64], values: Vec<f32>) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: 1,
-        float_data: values,
-        ..Default::default()
-    }
-}
-
-fn i64s(name: &str, values: Vec<i64>) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: vec![values.len() as i64],
-        data_type: 7,
-        int64_data: values,
-        ..Default::default()
-    }
-}
-
-fn attr_i(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_type::INT,
-        i,
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        name: output.into(),
-        op_type: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn import(
-    nodes: Vec<NodeProto>,
-    inputs: Vec<ValueInfoProto>,
-    outputs: &[&str],
-    inits: Vec<TensorProto>,
-) -> Graph {
-    let model = ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(GraphProto {
-            node: nodes,
-            initializer: inits,
-            input: inputs,
-            output: outputs
-                .iter()
-                .map(|o| ValueInfoProto {
-                    name: o.to_string(),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let bytes = model.encode_to_vec();
-    let decoded = zant_compiler::onnx::proto::decode_model(&bytes).unwrap();
-    zant_compiler::onnx::import(&decoded, None, &[]).unwrap()
-}
-
-/// Runs every pass in order; returns the text before and after each pass that changed
-/// something, verifying the graph after every pass.
-fn run_passes(mut graph: Graph) -> String {
+/// Runs every pass in order, as the compiler does.
+fn optimize(before: &str) -> String {
+    let mut graph = text::parse(before).unwrap_or_else(|e| panic!("fixture: {e}"));
+    zant_compiler::passes::optimize(&mut graph).unwrap();
     verify(&graph).unwrap();
-    let mut out = format!("== imported ==\n{}", text::print(&graph));
-    for (name, pass) in PASSES {
-        let changed = pass(&mut graph).unwrap();
-        verify(&graph).unwrap_or_else(|e| panic!("after {name}: {e}"));
-        if changed {
-            out.push_str(&format!("== after {name} ==\n{}", text::print(&graph)));
-        }
-    }
-    out
-}
-
-#[test]
-fn conv_batchnorm_relu() {
-    let g = import(
-        vec![
-            node("Conv", &["x", "w"], "conv", vec![]),
-            node(
-                "BatchNormalization",
-                &["conv", "gamma", "beta", "mean", "var"],
-                "bn",
-                vec![],
-            ),
-            node("Relu", &["bn"], "y", vec![]),
-        ],
-        vec![vi("x", &[1, 1, 3, 3])],
-        &["y"],
-        vec![
-            f32s("w", &[2, 1, 1, 1], vec![1.0, 2.0]),
-            f32s("gamma", &[2], vec![1.0, 0.5]),
-            f32s("beta", &[2], vec![0.0, 1.0]),
-            f32s("mean", &[2], vec![0.0, 0.0]),
-            f32s("var", &[2], vec![1.0, 1.0]),
-        ],
-    );
-    insta::assert_snapshot!(run_passes(g));
-}
-
-#[test]
-fn batchnorm_without_conv_is_lowered() {
-    let g = import(
-        vec![node(
-            "BatchNormalization",
-            &["x", "gamma", "beta", "mean", "var"],
-            "y",
-            vec![],
-        )],
-        vec![vi("x", &[1, 2, 2, 2])],
-        &["y"],
-        vec![
-            f32s("gamma", &[2], vec![1.0, 0.5]),
-            f32s("beta", &[2], vec![0.0, 1.0]),
-            f32s("mean", &[2], vec![0.0, 0.0]),
-            f32s("var", &[2], vec![1.0, 1.0]),
-        ],
-    );
-    insta::assert_snapshot!(run_passes(g));
-}
-
-#[test]
-fn shape_chain_folds_into_reshape() {
-    // Shape → Gather → Unsqueeze → Concat → Reshape, as exporters write a flatten.
-    let g = import(
-        vec![
-            node("Shape", &["x"], "shape", vec![]),
-            node(
-                "Gather",
-                &["shape", "zero"],
-                "batch",
-                vec![attr_i("axis", 0)],
-            ),
-            node("Unsqueeze", &["batch", "axes"], "batch1", vec![]),
-            node(
-                "Concat",
-                &["batch1", "minus_one"],
-                "target",
-                vec![attr_i("axis", 0)],
-            ),
-            node("Reshape", &["x", "target"], "flat", vec![]),
-            node("Relu", &["flat"], "y", vec![]),
-        ],
-        vec![vi("x", &[2, 3, 4])],
-        &["y"],
-        vec![
-            TensorProto {
-                name: "zero".into(),
-                data_type: 7,
-                int64_data: vec![0],
-                ..Default::default()
-            },
-            i64s("axes", vec![0]),
-            i64s("minus_one", vec![-1]),
-        ],
-    );
-    insta::assert_snapshot!(run_passes(g));
-}
-
-#[test]
-fn matmul_add_relu_and_identity() {
-    let g = import(
-        vec![
-            node("Identity", &["x"], "x2", vec![]),
-            node("MatMul", &["x2", "w"], "mm", vec![]),
-            node("Add", &["mm", "b"], "add", vec![]),
-            node("Relu", &["add"], "y", vec![]),
-            node("Relu", &["x"], "unused", vec![]),
-        ],
-        vec![vi("x", &[1, 2])],
-        &["y"],
-        vec![
-            f32s("w", &[2, 3], vec![1.0; 6]),
-            f32s("b", &[3], vec![0.5; 3]),
-        ],
-    );
-    insta::assert_snapshot!(run_passes(g));
+    text::print(&graph)
 }
 
 #[test]
 fn fold_evaluates_constant_nodes() {
-    let mut g = Graph::new();
-    let a = g.add_const("a".into(), Tensor::new(vec![2], Data::F32(vec![1.0, 2.0])));
-    let b = g.add_const(
-        "b".into(),
-        Tensor::new(vec![2], Data::F32(vec![10.0, 20.0])),
-    );
-    let ty = TensorType::new(DType::F32, vec![2]);
-    let add = g.add_node(
-        "add".into(),
-        Op::Binary(Binary { op: BinaryOp::Add }),
-        zant_compiler::ops::OnnxOp {
-            op_type: "Add",
-            domain: "",
-            opset: 14,
-        },
-        vec![Some(a), Some(b)],
-        vec![Value {
-            name: "sum".into(),
-            ty,
-        }],
-    );
-    g.outputs.push(zant_compiler::ir::GraphOutput {
-        name: "sum".into(),
-        value: ValueId { node: add, slot: 0 },
-    });
-    insta::assert_snapshot!(run_passes(g));
+    insta::assert_snapshot!(run("fold", "
+        %a = Const f32[2] [1.0, 2.0]
+        %b = Const f32[2] [10.0, 20.0]
+        %sum = Add(%a, %b)
+        output 0: sum = %sum
+    "), @"
+    changed: true
+    %a = Const f32[2] [1.0, 2.0]
+    %b = Const f32[2] [10.0, 20.0]
+    %sum = Const f32[2] [11.0, 22.0]
+    output 0: sum = %sum
+    ");
 }
 
 #[test]
-fn conv_per_channel_add_becomes_the_bias() {
+fn fold_leaves_nodes_with_a_runtime_input() {
+    insta::assert_snapshot!(run("fold", "
+        input 0: %x : f32[2]
+        %a = Const f32[2] [1.0, 2.0]
+        %sum = Add(%x, %a)
+        output 0: sum = %sum
+    "), @"
+    changed: false
+    input 0: %x : f32[2]
+    %a = Const f32[2] [1.0, 2.0]
+    %sum = Add(%x, %a) : f32[2]
+    output 0: sum = %sum
+    ");
+}
+
+#[test]
+fn identity_removes_views_that_change_nothing() {
+    insta::assert_snapshot!(run("identity", "
+        input 0: %x : f32[1,2]
+        %i = Identity(%x)
+        %d = Dropout(%i)
+        %s = Const i64[2] [1, 2]
+        %r = Reshape(%d, %s)
+        %y = Relu(%r)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : f32[1,2]
+    %s = Const i64[2] [1, 2]
+    %y = Relu(%x) : f32[1,2]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn batchnorm_folds_into_the_conv_before_it() {
+    insta::assert_snapshot!(run("batchnorm", "
+        input 0: %x : f32[1,1,3,3]
+        %w = Const f32[2,1,1,1] [1.0, 2.0]
+        %conv = Conv(%x, %w)
+        %gamma = Const f32[2] [1.0, 0.5]
+        %beta = Const f32[2] [0.0, 1.0]
+        %mean = Const f32[2] [0.0, 0.0]
+        %var = Const f32[2] [1.0, 1.0]
+        %bn = BatchNormalization(%conv, %gamma, %beta, %mean, %var)
+        %y = Relu(%bn)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : f32[1,1,3,3]
+    %w = Const f32[2,1,1,1] [1.0, 2.0]
+    %gamma = Const f32[2] [1.0, 0.5]
+    %beta = Const f32[2] [0.0, 1.0]
+    %mean = Const f32[2] [0.0, 0.0]
+    %var = Const f32[2] [1.0, 1.0]
+    %conv.weight_bn = Const f32[2,1,1,1] [0.999995, 0.999995]
+    %conv.bias_bn = Const f32[2] [0.0, 1.0]
+    %conv = Conv(%x, %conv.weight_bn, %conv.bias_bn) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,2,3,3]
+    %y = Relu(%conv) : f32[1,2,3,3]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn batchnorm_without_a_conv_is_lowered_to_mul_and_add() {
+    insta::assert_snapshot!(run("batchnorm", "
+        input 0: %x : f32[1,2,2,2]
+        %gamma = Const f32[2] [1.0, 0.5]
+        %beta = Const f32[2] [0.0, 1.0]
+        %mean = Const f32[2] [0.0, 0.0]
+        %var = Const f32[2] [1.0, 1.0]
+        %y = BatchNormalization(%x, %gamma, %beta, %mean, %var)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : f32[1,2,2,2]
+    %gamma = Const f32[2] [1.0, 0.5]
+    %beta = Const f32[2] [0.0, 1.0]
+    %mean = Const f32[2] [0.0, 0.0]
+    %var = Const f32[2] [1.0, 1.0]
+    %y.scale = Const f32[2,1,1] [0.999995, 0.4999975]
+    %y.scaled = Mul(%x, %y.scale) : f32[1,2,2,2]
+    %y.shift = Const f32[2,1,1] [0.0, 1.0]
+    %y = Add(%y.scaled, %y.shift) : f32[1,2,2,2]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn fuse_takes_relu_and_clip_into_conv() {
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,1,2,2]
+        %w = Const f32[2,1,1,1] [1.0, -1.0]
+        %c1 = Conv(%x, %w)
+        %r = Relu(%c1)
+        %w2 = Const f32[2,2,1,1] [1.0, 0.0, 0.0, 1.0]
+        %c2 = Conv(%r, %w2)
+        %lo = Const f32[] [0.0]
+        %hi = Const f32[] [6.0]
+        %y = Clip(%c2, %lo, %hi)
+        output 0: y = %y
+    "), @r#"
+    changed: true
+    input 0: %x : f32[1,1,2,2]
+    %w = Const f32[2,1,1,1] [1.0, -1.0]
+    %c1 = Conv(%x, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Relu" : f32[1,2,2,2]
+    %w2 = Const f32[2,2,1,1] [1.0, 0.0, 0.0, 1.0]
+    %c2 = Conv(%c1, %w2) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Clip" activation_min=0.0 activation_max=6.0 : f32[1,2,2,2]
+    %lo = Const f32[] [0.0]
+    %hi = Const f32[] [6.0]
+    output 0: y = %c2
+    "#);
+}
+
+#[test]
+fn fuse_takes_a_per_channel_add_as_the_conv_bias() {
     // The ONNX model zoo's MNIST writes Conv without bias, then Add of a [C,1,1] constant.
-    let g = import(
-        vec![
-            node("Conv", &["x", "w"], "conv", vec![]),
-            node("Add", &["conv", "b"], "add", vec![]),
-            node("Relu", &["add"], "y", vec![]),
-        ],
-        vec![vi("x", &[1, 1, 2, 2])],
-        &["y"],
-        vec![
-            f32s("w", &[2, 1, 1, 1], vec![1.0, -1.0]),
-            f32s("b", &[2, 1, 1], vec![0.5, 0.25]),
-        ],
-    );
-    insta::assert_snapshot!(run_passes(g));
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,1,2,2]
+        %w = Const f32[2,1,1,1] [1.0, -1.0]
+        %conv = Conv(%x, %w)
+        %b = Const f32[2,1,1] [0.5, 0.25]
+        %add = Add(%conv, %b)
+        %y = Relu(%add)
+        output 0: y = %y
+    "), @r#"
+    changed: true
+    input 0: %x : f32[1,1,2,2]
+    %w = Const f32[2,1,1,1] [1.0, -1.0]
+    %b = Const f32[2,1,1] [0.5, 0.25]
+    %conv.bias_fused = Const f32[2] [0.5, 0.25]
+    %conv = Conv(%x, %w, %conv.bias_fused) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Relu" : f32[1,2,2,2]
+    output 0: y = %conv
+    "#);
 }
 
 #[test]
-fn add_along_the_width_is_not_a_conv_bias() {
+fn fuse_leaves_an_add_along_the_width() {
     // [2] right-aligns with the width axis, not the channels: it must stay an Add.
-    let g = import(
-        vec![
-            node("Conv", &["x", "w"], "conv", vec![]),
-            node("Add", &["conv", "b"], "y", vec![]),
-        ],
-        vec![vi("x", &[1, 1, 2, 2])],
-        &["y"],
-        vec![
-            f32s("w", &[2, 1, 1, 1], vec![1.0, -1.0]),
-            f32s("b", &[2], vec![0.5, 0.25]),
-        ],
-    );
-    let text = run_passes(g);
-    assert!(text.ends_with("output 0: y = %y\n"), "{text}");
-    assert!(!text.contains("bias_fused"), "{text}");
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,1,2,2]
+        %w = Const f32[2,1,1,1] [1.0, -1.0]
+        %conv = Conv(%x, %w)
+        %b = Const f32[2] [0.5, 0.25]
+        %y = Add(%conv, %b)
+        output 0: y = %y
+    "), @"
+    changed: false
+    input 0: %x : f32[1,1,2,2]
+    %w = Const f32[2,1,1,1] [1.0, -1.0]
+    %conv = Conv(%x, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,2,2,2]
+    %b = Const f32[2] [0.5, 0.25]
+    %y = Add(%conv, %b) : f32[1,2,2,2]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn fuse_takes_bias_and_relu_into_matmul() {
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,2]
+        %w = Const f32[2,3] splat(1.0)
+        %mm = MatMul(%x, %w)
+        %b = Const f32[3] splat(0.5)
+        %add = Add(%mm, %b)
+        %y = Relu(%add)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : f32[1,2]
+    %w = Const f32[2,3] [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    %b = Const f32[3] [0.5, 0.5, 0.5]
+    %mm = MatMul(%x, %w, %b) : f32[1,3]
+    output 0: y = %mm
+    ");
+}
+
+#[test]
+fn dead_removes_what_nothing_reads() {
+    insta::assert_snapshot!(run("dead", "
+        input 0: %x : f32[1,2]
+        %unused = Relu(%x)
+        %c = Const f32[2] [1.0, 2.0]
+        %y = Sigmoid(%x)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : f32[1,2]
+    %y = Sigmoid(%x) : f32[1,2]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn the_passes_together_leave_one_fused_conv() {
+    insta::assert_snapshot!(optimize("
+        input 0: %x : f32[1,1,3,3]
+        %w = Const f32[2,1,1,1] [1.0, 2.0]
+        %conv = Conv(%x, %w)
+        %gamma = Const f32[2] [1.0, 0.5]
+        %beta = Const f32[2] [0.0, 1.0]
+        %mean = Const f32[2] [0.0, 0.0]
+        %var = Const f32[2] [1.0, 1.0]
+        %bn = BatchNormalization(%conv, %gamma, %beta, %mean, %var)
+        %i = Identity(%bn)
+        %y = Relu(%i)
+        output 0: y = %y
+    "), @r#"
+    input 0: %x : f32[1,1,3,3]
+    %conv.weight_bn = Const f32[2,1,1,1] [0.999995, 0.999995]
+    %conv.bias_bn = Const f32[2] [0.0, 1.0]
+    %conv = Conv(%x, %conv.weight_bn, %conv.bias_bn) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Relu" : f32[1,2,3,3]
+    output 0: y = %conv
+    "#);
 }
