@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use super::{Graph, GraphOutput, NodeId, Value, ValueId};
-use crate::ops::{self, Attribute, NodeError, OnnxOp, Op, OpError, ParseCtx};
-use crate::tensor::{DType, Data, Tensor, TensorType};
+use crate::ops::{self, split_top, Attribute, NodeError, OnnxOp, Op, OpError, ParseCtx};
+use crate::tensor::{Tensor, TensorType};
 
 /// Prints the graph in schedule order (file order for a graph with a cycle).
 pub fn print(graph: &Graph) -> String {
@@ -170,7 +170,7 @@ pub fn parse(text: &str) -> Result<Graph, TextError> {
                 .split_once(':')
                 .ok_or_else(|| syntax("expected `%name : type`".into()))?;
             let name = value_name(name).map_err(syntax)?;
-            let ty = parse_type(ty).map_err(syntax)?;
+            let ty = TensorType::parse(ty).map_err(syntax)?;
             let index = graph.inputs.len();
             let node = graph.add_node(
                 name.clone(),
@@ -224,7 +224,7 @@ fn parse_node(
         .map_err(syntax)?;
     let rhs = rhs.trim();
     if let Some(value) = rhs.strip_prefix("Const ") {
-        let tensor = parse_tensor(value.trim()).map_err(syntax)?;
+        let tensor = Tensor::parse(value.trim()).map_err(syntax)?;
         let name = outs[0].clone();
         let v = graph.add_const(name.clone(), tensor);
         names.insert(name, v);
@@ -263,7 +263,7 @@ fn parse_node(
         Some((a, t)) => (a, Some(t)),
         None => (&rhs[close + 1..], None),
     };
-    let attrs = parse_attrs(attrs_text).map_err(syntax)?;
+    let attrs = Attribute::parse_list(attrs_text).map_err(syntax)?;
 
     let opset = opset.clamp(spec.opsets.0, spec.opsets.1);
     let onnx = OnnxOp::new(spec, opset);
@@ -297,7 +297,7 @@ fn parse_node(
     if let Some(declared) = declared {
         let declared: Vec<TensorType> = split_top(declared, ',')
             .iter()
-            .map(|t| parse_type(t))
+            .map(|t| TensorType::parse(t))
             .collect::<Result<_, _>>()
             .map_err(syntax)?;
         if declared != out_types {
@@ -344,165 +344,6 @@ fn value_name(text: &str) -> Result<String, String> {
         .filter(|n| !n.is_empty())
         .map(str::to_string)
         .ok_or_else(|| format!("`{t}` is not a value name like `%x`"))
-}
-
-/// `f32[1,3,8,8]`, or `f32[]` for a scalar.
-fn parse_type(text: &str) -> Result<TensorType, String> {
-    let t = text.trim();
-    let (dtype, dims) = t
-        .strip_suffix(']')
-        .and_then(|t| t.split_once('['))
-        .ok_or_else(|| format!("`{t}` is not a type like `f32[1,3]`"))?;
-    let dtype = DType::from_name(dtype).ok_or_else(|| format!("unknown element type `{dtype}`"))?;
-    let shape = dims
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| d.parse().map_err(|_| format!("`{d}` is not a dimension")))
-        .collect::<Result<_, _>>()?;
-    Ok(TensorType::new(dtype, shape))
-}
-
-/// `f32[2] [1.0, 2.0]` or `f32[4,4] splat(0.5)`.
-fn parse_tensor(text: &str) -> Result<Tensor, String> {
-    let end = text
-        .find(']')
-        .ok_or_else(|| format!("`{text}` is not a tensor like `f32[2] [1.0, 2.0]`"))?;
-    let ty = parse_type(&text[..=end])?;
-    let values = text[end + 1..].trim();
-    let n = ty.n_elems();
-    let numbers: Vec<f64> = if let Some(v) = values
-        .strip_prefix("splat(")
-        .and_then(|v| v.strip_suffix(')'))
-    {
-        vec![number(v)?; n]
-    } else if let Some(list) = values.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
-        list.split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(number)
-            .collect::<Result<_, _>>()?
-    } else {
-        return Err(format!(
-            "constant `{text}` needs its values: `[..]` or `splat(v)`"
-        ));
-    };
-    if numbers.len() != n {
-        return Err(format!(
-            "{ty} has {n} elements, but {} values are given",
-            numbers.len()
-        ));
-    }
-    let data = if ty.dtype.is_float() {
-        Data::from_f64(ty.dtype, &numbers)
-    } else {
-        let ints: Vec<i64> = numbers.iter().map(|&v| v as i64).collect();
-        let data = Data::from_i64(
-            if ty.dtype == DType::Bool {
-                DType::U8
-            } else {
-                ty.dtype
-            },
-            &ints,
-        );
-        match data {
-            Data::U8(v) if ty.dtype == DType::Bool => Data::Bool(v),
-            other => other,
-        }
-    };
-    Ok(Tensor::new(ty.shape, data))
-}
-
-fn number(text: &str) -> Result<f64, String> {
-    match text.trim() {
-        "NaN" => Ok(f64::NAN),
-        "inf" => Ok(f64::INFINITY),
-        "-inf" => Ok(f64::NEG_INFINITY),
-        "true" => Ok(1.0),
-        "false" => Ok(0.0),
-        t => t.parse().map_err(|_| format!("`{t}` is not a number")),
-    }
-}
-
-/// `kernel_shape=[3,3] alpha=0.5 mode="constant"` as ONNX attributes.
-fn parse_attrs(text: &str) -> Result<BTreeMap<String, Attribute>, String> {
-    let mut attrs = BTreeMap::new();
-    for item in split_top(text, ' ') {
-        let (name, value) = item
-            .split_once('=')
-            .ok_or_else(|| format!("`{item}` is not an attribute like `name=value`"))?;
-        attrs.insert(name.to_string(), parse_attr(value)?);
-    }
-    Ok(attrs)
-}
-
-fn parse_attr(text: &str) -> Result<Attribute, String> {
-    let is_float = |t: &str| t.contains(['.', 'e', 'E']) || matches!(t, "NaN" | "inf" | "-inf");
-    if let Some(s) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        return Ok(Attribute::String(s.to_string()));
-    }
-    if let Some(list) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-        let items = split_top(list, ',');
-        if items.iter().any(|i| i.starts_with('"')) {
-            return Ok(Attribute::Strings(
-                items
-                    .iter()
-                    .map(|i| i.trim_matches('"').to_string())
-                    .collect(),
-            ));
-        }
-        if items.iter().any(|i| is_float(i)) {
-            return Ok(Attribute::Floats(
-                items
-                    .iter()
-                    .map(|i| number(i).map(|v| v as f32))
-                    .collect::<Result<_, _>>()?,
-            ));
-        }
-        return Ok(Attribute::Ints(
-            items
-                .iter()
-                .map(|i| i.parse().map_err(|_| format!("`{i}` is not an int")))
-                .collect::<Result<_, _>>()?,
-        ));
-    }
-    if text.contains('[') {
-        return parse_tensor(text).map(Attribute::Tensor);
-    }
-    if is_float(text) {
-        return number(text).map(|v| Attribute::Float(v as f32));
-    }
-    text.parse()
-        .map(Attribute::Int)
-        .map_err(|_| format!("`{text}` is not an attribute value"))
-}
-
-/// Splits at `sep` outside brackets, parentheses and quotes, dropping empty pieces.
-fn split_top(text: &str, sep: char) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut quoted = false;
-    let mut current = String::new();
-    for c in text.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            '[' | '(' if !quoted => depth += 1,
-            ']' | ')' if !quoted => depth -= 1,
-            _ => {}
-        }
-        if c == sep && depth == 0 && !quoted {
-            if !current.trim().is_empty() {
-                parts.push(current.trim().to_string());
-            }
-            current.clear();
-        } else {
-            current.push(c);
-        }
-    }
-    if !current.trim().is_empty() {
-        parts.push(current.trim().to_string());
-    }
-    parts
 }
 
 #[cfg(test)]

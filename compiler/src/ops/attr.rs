@@ -2,12 +2,13 @@
 //! them from protobuf, and the IR text parser from `name=value` pairs; op parsers read
 //! them through [`super::ParseCtx`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use zant_runtime::Activation;
 
 use super::OpError;
-use crate::tensor::Tensor;
+use crate::tensor::{parse_number, Tensor};
 
 /// An attribute value.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,12 +100,36 @@ impl Attribute {
 /// `kernel_shape=[3,3] strides=[2,2] alpha=0.01 mode="constant"`. Floats always carry a
 /// decimal point or an exponent, so the text parser tells them from ints.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Attrs(pub Vec<(String, Attribute)>);
+pub struct Attrs(pub Vec<(String, String)>);
 
 impl Attrs {
     pub fn push(&mut self, name: &str, value: Attribute) -> &mut Self {
-        self.0.push((name.to_string(), value));
+        self.0.push((name.to_string(), value.to_string()));
         self
+    }
+
+    /// A value already in the text form, such as a runtime parameter's field as
+    /// `zant_runtime::tokens::Param::fields` shows it.
+    pub fn text(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.0.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Each field of a runtime parameter as an attribute of its own name:
+    /// `LeakyRelu { alpha: 0.01 }` adds `alpha=0.01`.
+    pub fn fields(&mut self, param: &impl zant_runtime::tokens::Param) -> &mut Self {
+        for (name, value) in param.fields() {
+            self.text(name, value);
+        }
+        self
+    }
+
+    /// The attributes as the op parsers read them.
+    pub fn to_map(&self) -> Result<BTreeMap<String, Attribute>, String> {
+        self.0
+            .iter()
+            .map(|(name, value)| Ok((name.clone(), Attribute::parse(value)?)))
+            .collect()
     }
 
     pub fn int(&mut self, name: &str, value: i64) -> &mut Self {
@@ -203,3 +228,89 @@ impl fmt::Display for Attribute {
         }
     }
 }
+
+impl Attribute {
+    /// Reads `name=value` pairs as the IR text writes them: `kernel_shape=[3,3] alpha=0.5 mode="constant"`.
+    pub fn parse_list(text: &str) -> Result<BTreeMap<String, Attribute>, String> {
+    let mut attrs = BTreeMap::new();
+    for item in split_top(text, ' ') {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("`{item}` is not an attribute like `name=value`"))?;
+        attrs.insert(name.to_string(), Attribute::parse(value)?);
+    }
+    Ok(attrs)
+}
+
+    /// Reads one value as [`Attribute`]'s `Display` writes it. Floats carry a decimal
+    /// point or an exponent, which tells them from ints.
+    pub fn parse(text: &str) -> Result<Attribute, String> {
+    let is_float = |t: &str| t.contains(['.', 'e', 'E']) || matches!(t, "NaN" | "inf" | "-inf");
+    if let Some(s) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        return Ok(Attribute::String(s.to_string()));
+    }
+    if let Some(list) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        let items = split_top(list, ',');
+        if items.iter().any(|i| i.starts_with('"')) {
+            return Ok(Attribute::Strings(
+                items
+                    .iter()
+                    .map(|i| i.trim_matches('"').to_string())
+                    .collect(),
+            ));
+        }
+        if items.iter().any(|i| is_float(i)) {
+            return Ok(Attribute::Floats(
+                items
+                    .iter()
+                    .map(|i| parse_number(i).map(|v| v as f32))
+                    .collect::<Result<_, _>>()?,
+            ));
+        }
+        return Ok(Attribute::Ints(
+            items
+                .iter()
+                .map(|i| i.parse().map_err(|_| format!("`{i}` is not an int")))
+                .collect::<Result<_, _>>()?,
+        ));
+    }
+    if text.contains('[') {
+        return Tensor::parse(text).map(Attribute::Tensor);
+    }
+    if is_float(text) {
+        return parse_number(text).map(|v| Attribute::Float(v as f32));
+    }
+    text.parse()
+        .map(Attribute::Int)
+        .map_err(|_| format!("`{text}` is not an attribute value"))
+}
+}
+
+/// Splits at `sep` outside brackets, parentheses and quotes, dropping empty pieces.
+pub fn split_top(text: &str, sep: char) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut quoted = false;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '[' | '(' if !quoted => depth += 1,
+            ']' | ')' if !quoted => depth -= 1,
+            _ => {}
+        }
+        if c == sep && depth == 0 && !quoted {
+            if !current.trim().is_empty() {
+                parts.push(current.trim().to_string());
+            }
+            current.clear();
+        } else {
+            current.push(c);
+        }
+    }
+    if !current.trim().is_empty() {
+        parts.push(current.trim().to_string());
+    }
+    parts
+}
+

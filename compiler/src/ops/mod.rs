@@ -78,7 +78,7 @@ pub mod where_;
 pub mod window;
 pub mod window_fn;
 
-pub use attr::{Attribute, Attrs};
+pub use attr::{split_top, Attribute, Attrs};
 pub use ctx::{required, EmitCtx, FoldCtx, Operand, ParseCtx};
 pub use dims::{around_axis, broadcast_shapes, checked_elems, normalize_axis, strides, MAX_ELEMS};
 pub use error::{NodeError, OpError};

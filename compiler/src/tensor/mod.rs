@@ -6,5 +6,5 @@
 mod data;
 mod dtype;
 
-pub use data::{Data, Tensor};
+pub use data::{parse_number, Data, Tensor};
 pub use dtype::{DType, TensorType};
