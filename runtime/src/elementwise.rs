@@ -6,33 +6,38 @@
 
 use crate::scalar::{is_float, Scalar};
 use crate::shape::Broadcast;
+use crate::tokens::tokens;
 use crate::KernelError;
 
-/// A binary elementwise operation (ONNX `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`, `Mod`, `Pow`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinaryOp {
-    /// `a + b`.
-    Add,
-    /// `a - b`.
-    Sub,
-    /// `a * b`.
-    Mul,
-    /// `a / b`; truncating for integers, which fail on a zero divisor.
-    Div,
-    /// The larger of `a` and `b`.
-    Max,
-    /// The smaller of `a` and `b`.
-    Min,
-    /// `Mod` with `fmod = 0` for integers (the sign of the divisor), C's `fmod` for floats.
-    Mod,
-    /// `Mod` with `fmod = 1`: C's `fmod` (the sign of the dividend) for every type.
-    Fmod,
-    /// Python's `%` (the sign of the divisor) for every type: `Mod` with `fmod = 0` on
-    /// floats, which opset 28 allows.
-    FloorMod,
-    /// `a` to the power `b`: `pow` in `f64` for floats; for integers repeated wrapping
-    /// multiplication, and a negative exponent gives 0 unless the base is 1 or -1.
-    Pow,
+tokens! {
+    rt::elementwise;
+    /// A binary elementwise operation (ONNX `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`, `Mod`,
+    /// `Pow`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum BinaryOp {
+        /// `a + b`.
+        Add,
+        /// `a - b`.
+        Sub,
+        /// `a * b`.
+        Mul,
+        /// `a / b`; truncating for integers, which fail on a zero divisor.
+        Div,
+        /// The larger of `a` and `b`.
+        Max,
+        /// The smaller of `a` and `b`.
+        Min,
+        /// `Mod` with `fmod = 0` for integers (the sign of the divisor), C's `fmod` for floats.
+        Mod,
+        /// `Mod` with `fmod = 1`: C's `fmod` (the sign of the dividend) for every type.
+        Fmod,
+        /// Python's `%` (the sign of the divisor) for every type: `Mod` with `fmod = 0` on
+        /// floats, which opset 28 allows.
+        FloorMod,
+        /// `a` to the power `b`: `pow` in `f64` for floats; for integers repeated wrapping
+        /// multiplication, and a negative exponent gives 0 unless the base is 1 or -1.
+        Pow,
+    }
 }
 
 /// y = a op b with numpy (multidirectional) broadcasting. a_shape and b_shape may have
@@ -310,91 +315,94 @@ fn map2<T: Copy, F: FnMut(T, T) -> T>(
     }
 }
 
-/// A float unary elementwise operation, with its ONNX attributes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryOp {
-    /// `max(x, 0)`.
-    Relu,
-    /// `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// `tanh(x)`.
-    Tanh,
-    /// `min(max(x, min), max)`.
-    Clip { min: f32, max: f32 },
-    /// `-x`.
-    Neg,
-    /// `|x|`.
-    Abs,
-    /// `e^x`.
-    Exp,
-    /// `ln(x)`.
-    Log,
-    /// `√x`.
-    Sqrt,
-    /// `1 / x`.
-    Reciprocal,
-    /// Rounds towards -∞.
-    Floor,
-    /// Rounds towards +∞.
-    Ceil,
-    /// Rounds to the nearest integer, halves to even.
-    Round,
-    /// `sin(x)`.
-    Sin,
-    /// `cos(x)`.
-    Cos,
-    /// The error function.
-    Erf,
-    /// `ln(1 + e^x)`.
-    Softplus,
-    /// `x` for `x ≥ 0`, else `alpha·x`.
-    LeakyRelu { alpha: f32 },
-    /// `x` for `x > 0`, else `alpha·(e^x − 1)`.
-    Elu { alpha: f32 },
-    /// `max(0, min(1, alpha·x + beta))`.
-    HardSigmoid { alpha: f32, beta: f32 },
-    /// `x · max(0, min(1, x/6 + 1/2))`.
-    HardSwish,
-    /// `gamma·x` for `x > 0`, else `gamma·(alpha·e^x − alpha)`.
-    Selu { alpha: f32, gamma: f32 },
-    /// `x / (1 + |x|)`.
-    Softsign,
-    /// -1, 0 or 1 by the sign of `x` (NaN stays NaN).
-    Sign,
-    /// `x/2 · (1 + erf(x/√2))`, the exact form.
-    Gelu,
-    /// `x`.
-    Identity,
-    /// `tan(x)`.
-    Tan,
-    /// `asin(x)`.
-    Asin,
-    /// `acos(x)`.
-    Acos,
-    /// `atan(x)`.
-    Atan,
-    /// `sinh(x)`.
-    Sinh,
-    /// `cosh(x)`.
-    Cosh,
-    /// `asinh(x)`.
-    Asinh,
-    /// `acosh(x)`.
-    Acosh,
-    /// `atanh(x)`.
-    Atanh,
-    /// `max(0, x) + min(0, alpha·(e^(x/alpha) − 1))`.
-    Celu { alpha: f32 },
-    /// `x` for `x > alpha`, else 0.
-    ThresholdedRelu { alpha: f32 },
-    /// `x · tanh(softplus(x))`.
-    Mish,
-    /// `x − bias` for `x > lambd`, `x + bias` for `x < −lambd`, else 0.
-    Shrink { bias: f32, lambd: f32 },
-    /// `x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))`, Gelu's `approximate = "tanh"`.
-    GeluTanh,
-    /// `x · sigmoid(alpha·x)`.
-    Swish { alpha: f32 },
+tokens! {
+    rt::elementwise;
+    /// A float unary elementwise operation, with its ONNX attributes.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum UnaryOp {
+        /// `max(x, 0)`.
+        Relu,
+        /// `1 / (1 + e^-x)`.
+        Sigmoid,
+        /// `tanh(x)`.
+        Tanh,
+        /// `min(max(x, min), max)`.
+        Clip { min: f32, max: f32 },
+        /// `-x`.
+        Neg,
+        /// `|x|`.
+        Abs,
+        /// `e^x`.
+        Exp,
+        /// `ln(x)`.
+        Log,
+        /// `√x`.
+        Sqrt,
+        /// `1 / x`.
+        Reciprocal,
+        /// Rounds towards -∞.
+        Floor,
+        /// Rounds towards +∞.
+        Ceil,
+        /// Rounds to the nearest integer, halves to even.
+        Round,
+        /// `sin(x)`.
+        Sin,
+        /// `cos(x)`.
+        Cos,
+        /// The error function.
+        Erf,
+        /// `ln(1 + e^x)`.
+        Softplus,
+        /// `x` for `x ≥ 0`, else `alpha·x`.
+        LeakyRelu { alpha: f32 },
+        /// `x` for `x > 0`, else `alpha·(e^x − 1)`.
+        Elu { alpha: f32 },
+        /// `max(0, min(1, alpha·x + beta))`.
+        HardSigmoid { alpha: f32, beta: f32 },
+        /// `x · max(0, min(1, x/6 + 1/2))`.
+        HardSwish,
+        /// `gamma·x` for `x > 0`, else `gamma·(alpha·e^x − alpha)`.
+        Selu { alpha: f32, gamma: f32 },
+        /// `x / (1 + |x|)`.
+        Softsign,
+        /// -1, 0 or 1 by the sign of `x` (NaN stays NaN).
+        Sign,
+        /// `x/2 · (1 + erf(x/√2))`, the exact form.
+        Gelu,
+        /// `x`.
+        Identity,
+        /// `tan(x)`.
+        Tan,
+        /// `asin(x)`.
+        Asin,
+        /// `acos(x)`.
+        Acos,
+        /// `atan(x)`.
+        Atan,
+        /// `sinh(x)`.
+        Sinh,
+        /// `cosh(x)`.
+        Cosh,
+        /// `asinh(x)`.
+        Asinh,
+        /// `acosh(x)`.
+        Acosh,
+        /// `atanh(x)`.
+        Atanh,
+        /// `max(0, x) + min(0, alpha·(e^(x/alpha) − 1))`.
+        Celu { alpha: f32 },
+        /// `x` for `x > alpha`, else 0.
+        ThresholdedRelu { alpha: f32 },
+        /// `x · tanh(softplus(x))`.
+        Mish,
+        /// `x − bias` for `x > lambd`, `x + bias` for `x < −lambd`, else 0.
+        Shrink { bias: f32, lambd: f32 },
+        /// `x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))`, Gelu's `approximate = "tanh"`.
+        GeluTanh,
+        /// `x · sigmoid(alpha·x)`.
+        Swish { alpha: f32 },
+    }
 }
 
 /// `y[i] = op(x[i])`.
