@@ -1,14 +1,19 @@
 //! Activations that the compiler fuses into the op that produces their input.
 
-/// An activation applied to each output element of a Conv, Gemm or MatMul.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    /// Identity.
-    None,
-    /// `max(x, 0)`.
-    Relu,
-    /// `min(max(x, min), max)`.
-    Clip { min: f32, max: f32 },
+use crate::tokens::tokens;
+
+tokens! {
+    rt;
+    /// An activation applied to each output element of a Conv, Gemm or MatMul.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Activation {
+        /// Identity.
+        None,
+        /// `max(x, 0)`.
+        Relu,
+        /// `min(max(x, min), max)`.
+        Clip { min: f32, max: f32 },
+    }
 }
 
 impl Activation {

@@ -11,48 +11,55 @@
 //! Linear attention keeps its recurrent state in the `present_state` output, which the op
 //! always has, and updates it one value column at a time, so it needs no scratch either.
 
+use crate::tokens::tokens;
 use crate::KernelError;
 
-/// The shapes and options of one `Attention` node.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Attention {
-    pub batch: usize,
-    pub q_heads: usize,
-    /// Key and value heads; each serves `q_heads / kv_heads` query heads (grouped-query
-    /// attention).
-    pub kv_heads: usize,
-    pub q_len: usize,
-    /// Keys and values in `K` and `V`; the past cache holds `past_len` more before them.
-    pub kv_len: usize,
-    pub past_len: usize,
-    pub head_size: usize,
-    pub v_head_size: usize,
-    /// Q, K, V and Y are `[batch, seq, heads · head_size]` (the 3-D form) instead of
-    /// `[batch, heads, seq, head_size]`. The caches and `qk` are always 4-D.
-    pub packed: bool,
-    /// The factor of `Q·Kᵀ`.
-    pub scale: f32,
-    /// `softcap · tanh(s / softcap)` bounds the scores when positive.
-    pub softcap: f32,
-    /// Query `i` attends key `j` only when `j ≤ i + offset`, the offset being `past_len`
-    /// (or `nonpad_kv_seqlen[b] − q_len` for an external cache).
-    pub causal: bool,
-    /// Query `i` at position `p = i + offset` attends key `j` only when
-    /// `p − left ≤ j ≤ p + right`; a negative bound leaves that side open.
-    pub left_window: i64,
-    pub right_window: i64,
-    pub mask: MaskLayout,
+tokens! {
+    rt::attention;
+    /// The shapes and options of one `Attention` node.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Attention {
+        pub batch: usize,
+        pub q_heads: usize,
+        /// Key and value heads; each serves `q_heads / kv_heads` query heads (grouped-query
+        /// attention).
+        pub kv_heads: usize,
+        pub q_len: usize,
+        /// Keys and values in `K` and `V`; the past cache holds `past_len` more before them.
+        pub kv_len: usize,
+        pub past_len: usize,
+        pub head_size: usize,
+        pub v_head_size: usize,
+        /// Q, K, V and Y are `[batch, seq, heads · head_size]` (the 3-D form) instead of
+        /// `[batch, heads, seq, head_size]`. The caches and `qk` are always 4-D.
+        pub packed: bool,
+        /// The factor of `Q·Kᵀ`.
+        pub scale: f32,
+        /// `softcap · tanh(s / softcap)` bounds the scores when positive.
+        pub softcap: f32,
+        /// Query `i` attends key `j` only when `j ≤ i + offset`, the offset being `past_len`
+        /// (or `nonpad_kv_seqlen[b] − q_len` for an external cache).
+        pub causal: bool,
+        /// Query `i` at position `p = i + offset` attends key `j` only when
+        /// `p − left ≤ j ≤ p + right`; a negative bound leaves that side open.
+        pub left_window: i64,
+        pub right_window: i64,
+        pub mask: MaskLayout,
+    }
 }
 
-/// Where the mask value of (batch `b`, head `h`, query `i`, key `j`) lives: at
-/// `b·batch_stride + h·head_stride + i·query_stride + j` for `j < cols`; keys past `cols`
-/// are masked out. A stride is 0 along an axis the mask broadcasts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MaskLayout {
-    pub batch_stride: usize,
-    pub head_stride: usize,
-    pub query_stride: usize,
-    pub cols: usize,
+tokens! {
+    rt::attention;
+    /// Where the mask value of (batch `b`, head `h`, query `i`, key `j`) lives: at
+    /// `b·batch_stride + h·head_stride + i·query_stride + j` for `j < cols`; keys past `cols`
+    /// are masked out. A stride is 0 along an axis the mask broadcasts.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct MaskLayout {
+        pub batch_stride: usize,
+        pub head_stride: usize,
+        pub query_stride: usize,
+        pub cols: usize,
+    }
 }
 
 /// An attention mask: none, boolean (`0` masks a key out) or additive.
@@ -76,15 +83,18 @@ pub struct Inputs<'a> {
     pub nonpad_kv_seqlen: Option<&'a [i64]>,
 }
 
-/// What the optional `qk_matmul_output` holds (`qk_matmul_output_mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QkOutput {
-    /// The scaled scores, after the softcap (modes 0 and 1).
-    Scores,
-    /// The scores plus the mask and causal bias (mode 2).
-    Biased,
-    /// The attention probabilities (mode 3).
-    Probabilities,
+tokens! {
+    rt::attention;
+    /// What the optional `qk_matmul_output` holds (`qk_matmul_output_mode`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum QkOutput {
+        /// The scaled scores, after the softcap (modes 0 and 1).
+        Scores,
+        /// The scores plus the mask and causal bias (mode 2).
+        Biased,
+        /// The attention probabilities (mode 3).
+        Probabilities,
+    }
 }
 
 /// The outputs of [`attention`]: `y`, and the present key and value caches and the
@@ -358,23 +368,26 @@ impl Row<'_, '_> {
     }
 }
 
-/// The shapes and options of one `RotaryEmbedding` node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rotary {
-    pub batch: usize,
-    pub heads: usize,
-    pub seq: usize,
-    pub head_size: usize,
-    /// How many leading elements of each head rotate (even); the rest pass through.
-    pub rotary_dim: usize,
-    /// The input is `[batch, seq, heads · head_size]` instead of
-    /// `[batch, heads, seq, head_size]`.
-    pub packed: bool,
-    /// Rotate the pairs `(2k, 2k+1)` instead of `(k, k + rotary_dim/2)`.
-    pub interleaved: bool,
-    /// Rows of the cos/sin tables when `position_ids` index them; without position ids
-    /// the tables are `[batch, seq, rotary_dim / 2]`.
-    pub table_rows: usize,
+tokens! {
+    rt::attention;
+    /// The shapes and options of one `RotaryEmbedding` node.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Rotary {
+        pub batch: usize,
+        pub heads: usize,
+        pub seq: usize,
+        pub head_size: usize,
+        /// How many leading elements of each head rotate (even); the rest pass through.
+        pub rotary_dim: usize,
+        /// The input is `[batch, seq, heads · head_size]` instead of
+        /// `[batch, heads, seq, head_size]`.
+        pub packed: bool,
+        /// Rotate the pairs `(2k, 2k+1)` instead of `(k, k + rotary_dim/2)`.
+        pub interleaved: bool,
+        /// Rows of the cos/sin tables when `position_ids` index them; without position ids
+        /// the tables are `[batch, seq, rotary_dim / 2]`.
+        pub table_rows: usize,
+    }
 }
 
 /// Rotates each head's leading `rotary_dim` elements by the angles whose cosines and
@@ -433,37 +446,46 @@ pub fn rotary_embedding(
     Ok(())
 }
 
-/// How `LinearAttention` decays its state before each token (`update_rule` gated or
-/// gated_delta): by `exp(decay)`, one value per key/value head or per key dimension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decay {
-    None,
-    PerHead,
-    PerKey,
+tokens! {
+    rt::attention;
+    /// How `LinearAttention` decays its state before each token (`update_rule` gated or
+    /// gated_delta): by `exp(decay)`, one value per key/value head or per key dimension.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Decay {
+        None,
+        PerHead,
+        PerKey,
+    }
 }
 
-/// How `LinearAttention`'s delta rule (`update_rule` delta or gated_delta) reads its update
-/// rate `beta`: one value per key/value head, or one shared by all heads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Beta {
-    None,
-    PerHead,
-    Shared,
+tokens! {
+    rt::attention;
+    /// How `LinearAttention`'s delta rule (`update_rule` delta or gated_delta) reads its update
+    /// rate `beta`: one value per key/value head, or one shared by all heads.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Beta {
+        None,
+        PerHead,
+        Shared,
+    }
 }
 
-/// The shapes and options of one `LinearAttention` node. Every sequence tensor is packed,
-/// `[batch, seq, heads · size]`; the state is `[batch, kv_heads, key_size, value_size]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LinearAttention {
-    pub batch: usize,
-    pub seq: usize,
-    pub q_heads: usize,
-    pub kv_heads: usize,
-    pub key_size: usize,
-    pub value_size: usize,
-    pub scale: f32,
-    pub decay: Decay,
-    pub beta: Beta,
+tokens! {
+    rt::attention;
+    /// The shapes and options of one `LinearAttention` node. Every sequence tensor is packed,
+    /// `[batch, seq, heads · size]`; the state is `[batch, kv_heads, key_size, value_size]`.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct LinearAttention {
+        pub batch: usize,
+        pub seq: usize,
+        pub q_heads: usize,
+        pub kv_heads: usize,
+        pub key_size: usize,
+        pub value_size: usize,
+        pub scale: f32,
+        pub decay: Decay,
+        pub beta: Beta,
+    }
 }
 
 /// The inputs of [`linear_attention`]; `decay` and `beta` are read as `p` says.

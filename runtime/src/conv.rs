@@ -16,27 +16,31 @@
 //! the borders compute which taps are valid; the interior loops have no padding checks.
 
 use crate::gemm::{gemm, Bias, MR, NR};
+use crate::tokens::tokens;
 use crate::Activation;
 
-/// The geometry of one 2-D convolution, as the compiler resolved it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv2d {
-    pub batch: usize,
-    pub c_in: usize,
-    pub h_in: usize,
-    pub w_in: usize,
-    pub c_out: usize,
-    pub h_out: usize,
-    pub w_out: usize,
-    pub k_h: usize,
-    pub k_w: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub dil_h: usize,
-    pub dil_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub groups: usize,
+tokens! {
+    rt::conv;
+    /// The geometry of one 2-D convolution, as the compiler resolved it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Conv2d {
+        pub batch: usize,
+        pub c_in: usize,
+        pub h_in: usize,
+        pub w_in: usize,
+        pub c_out: usize,
+        pub h_out: usize,
+        pub w_out: usize,
+        pub k_h: usize,
+        pub k_w: usize,
+        pub stride_h: usize,
+        pub stride_w: usize,
+        pub dil_h: usize,
+        pub dil_w: usize,
+        pub pad_top: usize,
+        pub pad_left: usize,
+        pub groups: usize,
+    }
 }
 
 /// y[batch, c_out, h_out, w_out] = act(conv(x[batch, c_in, h_in, w_in], w[c_out, c_in/groups, k_h, k_w]) + bias[c_out]).
@@ -688,21 +692,24 @@ mod tests {
     }
 }
 
-/// The geometry of a transposed convolution ([`conv_transpose`]), any number of spatial
-/// dims.
-#[derive(Clone, Copy, Debug)]
-pub struct ConvTranspose<'a> {
-    pub batch: usize,
-    pub c_in: usize,
-    pub c_out: usize,
-    pub groups: usize,
-    pub in_dims: &'a [usize],
-    pub out_dims: &'a [usize],
-    pub kernel: &'a [usize],
-    pub strides: &'a [usize],
-    pub dilations: &'a [usize],
-    /// Output positions cut from the start of each dim (negative: zeros added).
-    pub pads_begin: &'a [i64],
+tokens! {
+    rt::conv;
+    /// The geometry of a transposed convolution ([`conv_transpose`]), any number of spatial
+    /// dims.
+    #[derive(Clone, Copy, Debug)]
+    pub struct ConvTranspose<'a> {
+        pub batch: usize,
+        pub c_in: usize,
+        pub c_out: usize,
+        pub groups: usize,
+        pub in_dims: &'a [usize],
+        pub out_dims: &'a [usize],
+        pub kernel: &'a [usize],
+        pub strides: &'a [usize],
+        pub dilations: &'a [usize],
+        /// Output positions cut from the start of each dim (negative: zeros added).
+        pub pads_begin: &'a [i64],
+    }
 }
 
 /// ONNX `ConvTranspose`: each input element scatters `x · w` over the output, input

@@ -3,36 +3,45 @@
 //! Every loop here is written so that the operation is chosen once per run, outside the
 //! loop, and the loop body is a closure the optimiser can inline and vectorise: a `match`
 //! on the op inside the loop would leave a branch in every iteration.
+//!
+//! Each unary formula is written once, over the `Float` trait of [`crate::scalar`], and
+//! serves both the `f32` kernel ([`unary`]) and the `f64` that [`unary_scalar`] computes
+//! in. Only `Tanh` differs by type: `f32` evaluates the rational approximation [`tanh`].
 
-use crate::scalar::{is_float, Scalar};
+use crate::scalar::{is_float, Float, Scalar};
 use crate::shape::Broadcast;
+use crate::tokens::tokens;
 use crate::KernelError;
 
-/// A binary elementwise operation (ONNX `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`, `Mod`, `Pow`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinaryOp {
-    /// `a + b`.
-    Add,
-    /// `a - b`.
-    Sub,
-    /// `a * b`.
-    Mul,
-    /// `a / b`; truncating for integers, which fail on a zero divisor.
-    Div,
-    /// The larger of `a` and `b`.
-    Max,
-    /// The smaller of `a` and `b`.
-    Min,
-    /// `Mod` with `fmod = 0` for integers (the sign of the divisor), C's `fmod` for floats.
-    Mod,
-    /// `Mod` with `fmod = 1`: C's `fmod` (the sign of the dividend) for every type.
-    Fmod,
-    /// Python's `%` (the sign of the divisor) for every type: `Mod` with `fmod = 0` on
-    /// floats, which opset 28 allows.
-    FloorMod,
-    /// `a` to the power `b`: `pow` in `f64` for floats; for integers repeated wrapping
-    /// multiplication, and a negative exponent gives 0 unless the base is 1 or -1.
-    Pow,
+tokens! {
+    rt::elementwise;
+    /// A binary elementwise operation (ONNX `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`, `Mod`,
+    /// `Pow`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum BinaryOp {
+        /// `a + b`.
+        Add,
+        /// `a - b`.
+        Sub,
+        /// `a * b`.
+        Mul,
+        /// `a / b`; truncating for integers, which fail on a zero divisor.
+        Div,
+        /// The larger of `a` and `b`.
+        Max,
+        /// The smaller of `a` and `b`.
+        Min,
+        /// `Mod` with `fmod = 0` for integers (the sign of the divisor), C's `fmod` for floats.
+        Mod,
+        /// `Mod` with `fmod = 1`: C's `fmod` (the sign of the dividend) for every type.
+        Fmod,
+        /// Python's `%` (the sign of the divisor) for every type: `Mod` with `fmod = 0` on
+        /// floats, which opset 28 allows.
+        FloorMod,
+        /// `a` to the power `b`: `pow` in `f64` for floats; for integers repeated wrapping
+        /// multiplication, and a negative exponent gives 0 unless the base is 1 or -1.
+        Pow,
+    }
 }
 
 /// y = a op b with numpy (multidirectional) broadcasting. a_shape and b_shape may have
@@ -310,91 +319,94 @@ fn map2<T: Copy, F: FnMut(T, T) -> T>(
     }
 }
 
-/// A float unary elementwise operation, with its ONNX attributes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryOp {
-    /// `max(x, 0)`.
-    Relu,
-    /// `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// `tanh(x)`.
-    Tanh,
-    /// `min(max(x, min), max)`.
-    Clip { min: f32, max: f32 },
-    /// `-x`.
-    Neg,
-    /// `|x|`.
-    Abs,
-    /// `e^x`.
-    Exp,
-    /// `ln(x)`.
-    Log,
-    /// `√x`.
-    Sqrt,
-    /// `1 / x`.
-    Reciprocal,
-    /// Rounds towards -∞.
-    Floor,
-    /// Rounds towards +∞.
-    Ceil,
-    /// Rounds to the nearest integer, halves to even.
-    Round,
-    /// `sin(x)`.
-    Sin,
-    /// `cos(x)`.
-    Cos,
-    /// The error function.
-    Erf,
-    /// `ln(1 + e^x)`.
-    Softplus,
-    /// `x` for `x ≥ 0`, else `alpha·x`.
-    LeakyRelu { alpha: f32 },
-    /// `x` for `x > 0`, else `alpha·(e^x − 1)`.
-    Elu { alpha: f32 },
-    /// `max(0, min(1, alpha·x + beta))`.
-    HardSigmoid { alpha: f32, beta: f32 },
-    /// `x · max(0, min(1, x/6 + 1/2))`.
-    HardSwish,
-    /// `gamma·x` for `x > 0`, else `gamma·(alpha·e^x − alpha)`.
-    Selu { alpha: f32, gamma: f32 },
-    /// `x / (1 + |x|)`.
-    Softsign,
-    /// -1, 0 or 1 by the sign of `x` (NaN stays NaN).
-    Sign,
-    /// `x/2 · (1 + erf(x/√2))`, the exact form.
-    Gelu,
-    /// `x`.
-    Identity,
-    /// `tan(x)`.
-    Tan,
-    /// `asin(x)`.
-    Asin,
-    /// `acos(x)`.
-    Acos,
-    /// `atan(x)`.
-    Atan,
-    /// `sinh(x)`.
-    Sinh,
-    /// `cosh(x)`.
-    Cosh,
-    /// `asinh(x)`.
-    Asinh,
-    /// `acosh(x)`.
-    Acosh,
-    /// `atanh(x)`.
-    Atanh,
-    /// `max(0, x) + min(0, alpha·(e^(x/alpha) − 1))`.
-    Celu { alpha: f32 },
-    /// `x` for `x > alpha`, else 0.
-    ThresholdedRelu { alpha: f32 },
-    /// `x · tanh(softplus(x))`.
-    Mish,
-    /// `x − bias` for `x > lambd`, `x + bias` for `x < −lambd`, else 0.
-    Shrink { bias: f32, lambd: f32 },
-    /// `x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))`, Gelu's `approximate = "tanh"`.
-    GeluTanh,
-    /// `x · sigmoid(alpha·x)`.
-    Swish { alpha: f32 },
+tokens! {
+    rt::elementwise;
+    /// A float unary elementwise operation, with its ONNX attributes.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum UnaryOp {
+        /// `max(x, 0)`.
+        Relu,
+        /// `1 / (1 + e^-x)`.
+        Sigmoid,
+        /// `tanh(x)`.
+        Tanh,
+        /// `min(max(x, min), max)`.
+        Clip { min: f32, max: f32 },
+        /// `-x`.
+        Neg,
+        /// `|x|`.
+        Abs,
+        /// `e^x`.
+        Exp,
+        /// `ln(x)`.
+        Log,
+        /// `√x`.
+        Sqrt,
+        /// `1 / x`.
+        Reciprocal,
+        /// Rounds towards -∞.
+        Floor,
+        /// Rounds towards +∞.
+        Ceil,
+        /// Rounds to the nearest integer, halves to even.
+        Round,
+        /// `sin(x)`.
+        Sin,
+        /// `cos(x)`.
+        Cos,
+        /// The error function.
+        Erf,
+        /// `ln(1 + e^x)`.
+        Softplus,
+        /// `x` for `x ≥ 0`, else `alpha·x`.
+        LeakyRelu { alpha: f32 },
+        /// `x` for `x > 0`, else `alpha·(e^x − 1)`.
+        Elu { alpha: f32 },
+        /// `max(0, min(1, alpha·x + beta))`.
+        HardSigmoid { alpha: f32, beta: f32 },
+        /// `x · max(0, min(1, x/6 + 1/2))`.
+        HardSwish,
+        /// `gamma·x` for `x > 0`, else `gamma·(alpha·e^x − alpha)`.
+        Selu { alpha: f32, gamma: f32 },
+        /// `x / (1 + |x|)`.
+        Softsign,
+        /// -1, 0 or 1 by the sign of `x` (NaN stays NaN).
+        Sign,
+        /// `x/2 · (1 + erf(x/√2))`, the exact form.
+        Gelu,
+        /// `x`.
+        Identity,
+        /// `tan(x)`.
+        Tan,
+        /// `asin(x)`.
+        Asin,
+        /// `acos(x)`.
+        Acos,
+        /// `atan(x)`.
+        Atan,
+        /// `sinh(x)`.
+        Sinh,
+        /// `cosh(x)`.
+        Cosh,
+        /// `asinh(x)`.
+        Asinh,
+        /// `acosh(x)`.
+        Acosh,
+        /// `atanh(x)`.
+        Atanh,
+        /// `max(0, x) + min(0, alpha·(e^(x/alpha) − 1))`.
+        Celu { alpha: f32 },
+        /// `x` for `x > alpha`, else 0.
+        ThresholdedRelu { alpha: f32 },
+        /// `x · tanh(softplus(x))`.
+        Mish,
+        /// `x − bias` for `x > lambd`, `x + bias` for `x < −lambd`, else 0.
+        Shrink { bias: f32, lambd: f32 },
+        /// `x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))`, Gelu's `approximate = "tanh"`.
+        GeluTanh,
+        /// `x · sigmoid(alpha·x)`.
+        Swish { alpha: f32 },
+    }
 }
 
 /// `y[i] = op(x[i])`.
@@ -415,21 +427,38 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     dispatch_unary(op, InPlace { y });
 }
 
-/// A loop over elements that takes the per-element function as a type parameter, so
-/// [`dispatch_unary`] can match the op once and hand each arm's closure to one loop.
-trait UnaryLoop {
-    fn run(self, f: impl Fn(f32) -> f32);
+/// `y[i] = op(x[i])` for any element type: `f64` math (exact for `f64`, rounded for
+/// integers), except Abs, Neg, Sign, Relu, Clip and Identity, which integers compute exactly
+/// (wrapping). [`unary`] is the `f32` kernel.
+pub fn unary_scalar<T: Scalar>(op: UnaryOp, x: &[T], y: &mut [T]) {
+    if is_float::<T>() || !exact_integer(op, OutOfPlace { x, y: &mut *y }) {
+        dispatch_unary(op, ThroughF64 { x, y });
+    }
+}
+
+/// [`unary_scalar`] in place.
+pub fn unary_scalar_in_place<T: Scalar>(op: UnaryOp, y: &mut [T]) {
+    if is_float::<T>() || !exact_integer(op, InPlace { y: &mut *y }) {
+        dispatch_unary(op, InPlaceThroughF64 { y });
+    }
+}
+
+/// A loop over elements that computes in `F` and takes the per-element function as a type
+/// parameter, so [`dispatch_unary`] can match the op once and hand each arm's closure to
+/// one loop.
+trait UnaryLoop<F> {
+    fn run(self, f: impl Fn(F) -> F);
 }
 
 /// Reads `x`, writes `y`.
-struct OutOfPlace<'a> {
-    x: &'a [f32],
-    y: &'a mut [f32],
+struct OutOfPlace<'a, T> {
+    x: &'a [T],
+    y: &'a mut [T],
 }
 
-impl UnaryLoop for OutOfPlace<'_> {
+impl<T: Copy> UnaryLoop<T> for OutOfPlace<'_, T> {
     #[inline(always)]
-    fn run(self, f: impl Fn(f32) -> f32) {
+    fn run(self, f: impl Fn(T) -> T) {
         for (out, &value) in self.y.iter_mut().zip(self.x) {
             *out = f(value);
         }
@@ -437,129 +466,172 @@ impl UnaryLoop for OutOfPlace<'_> {
 }
 
 /// Overwrites `y`.
-struct InPlace<'a> {
-    y: &'a mut [f32],
+struct InPlace<'a, T> {
+    y: &'a mut [T],
 }
 
-impl UnaryLoop for InPlace<'_> {
+impl<T: Copy> UnaryLoop<T> for InPlace<'_, T> {
     #[inline(always)]
-    fn run(self, f: impl Fn(f32) -> f32) {
+    fn run(self, f: impl Fn(T) -> T) {
         for value in self.y.iter_mut() {
             *value = f(*value);
         }
     }
 }
 
+/// Reads `x`, writes `y`, computing in `f64` whatever the element type.
+struct ThroughF64<'a, T> {
+    x: &'a [T],
+    y: &'a mut [T],
+}
+
+impl<T: Scalar> UnaryLoop<f64> for ThroughF64<'_, T> {
+    #[inline(always)]
+    fn run(self, f: impl Fn(f64) -> f64) {
+        for (out, &value) in self.y.iter_mut().zip(self.x) {
+            *out = T::from_f64(f(value.to_f64()));
+        }
+    }
+}
+
+/// Overwrites `y`, computing in `f64` whatever the element type.
+struct InPlaceThroughF64<'a, T> {
+    y: &'a mut [T],
+}
+
+impl<T: Scalar> UnaryLoop<f64> for InPlaceThroughF64<'_, T> {
+    #[inline(always)]
+    fn run(self, f: impl Fn(f64) -> f64) {
+        for value in self.y.iter_mut() {
+            *value = T::from_f64(f(value.to_f64()));
+        }
+    }
+}
+
+/// Every unary formula, written once for `f32` and `f64`. Attributes are widened exactly
+/// from `f32`; constants are rounded to `F` once, outside the loop.
 #[inline]
-fn dispatch_unary(op: UnaryOp, elements: impl UnaryLoop) {
+fn dispatch_unary<F: Float>(op: UnaryOp, elements: impl UnaryLoop<F>) {
+    let (zero, one, half) = (F::ZERO, F::ONE, F::from_f64(0.5));
     match op {
-        UnaryOp::Relu => elements.run(|x| x.max(0.0)),
+        UnaryOp::Relu => elements.run(|x| x.max(zero)),
         UnaryOp::Sigmoid => elements.run(sigmoid),
-        UnaryOp::Tanh => elements.run(tanh),
-        UnaryOp::Clip { min, max } => elements.run(|x| x.max(min).min(max)),
+        UnaryOp::Tanh => elements.run(F::tanh_op),
+        UnaryOp::Clip { min, max } => {
+            let (min, max) = (F::from_f32(min), F::from_f32(max));
+            elements.run(|x| x.max(min).min(max))
+        }
         UnaryOp::Neg => elements.run(|x| -x),
-        UnaryOp::Abs => elements.run(f32::abs),
-        UnaryOp::Exp => elements.run(libm::expf),
-        UnaryOp::Log => elements.run(libm::logf),
-        UnaryOp::Sqrt => elements.run(libm::sqrtf),
-        UnaryOp::Reciprocal => elements.run(|x| 1.0 / x),
-        UnaryOp::Floor => elements.run(libm::floorf),
-        UnaryOp::Ceil => elements.run(libm::ceilf),
-        // `rintf` rounds in the default mode, round-half-to-even, as ONNX `Round` requires.
-        UnaryOp::Round => elements.run(libm::rintf),
-        UnaryOp::Sin => elements.run(libm::sinf),
-        UnaryOp::Cos => elements.run(libm::cosf),
-        UnaryOp::Erf => elements.run(libm::erff),
+        UnaryOp::Abs => elements.run(|x| x.abs()),
+        UnaryOp::Exp => elements.run(F::exp),
+        UnaryOp::Log => elements.run(F::ln),
+        UnaryOp::Sqrt => elements.run(F::sqrt),
+        UnaryOp::Reciprocal => elements.run(|x| one / x),
+        UnaryOp::Floor => elements.run(F::floor),
+        UnaryOp::Ceil => elements.run(F::ceil),
+        // `rint` rounds in the default mode, round-half-to-even, as ONNX `Round` requires.
+        UnaryOp::Round => elements.run(F::round_half_even),
+        UnaryOp::Sin => elements.run(F::sin),
+        UnaryOp::Cos => elements.run(F::cos),
+        UnaryOp::Erf => elements.run(F::erf),
         UnaryOp::Softplus => elements.run(softplus),
-        UnaryOp::LeakyRelu { alpha } => elements.run(|x| if x >= 0.0 { x } else { alpha * x }),
+        UnaryOp::LeakyRelu { alpha } => {
+            let alpha = F::from_f32(alpha);
+            elements.run(|x| if x >= zero { x } else { alpha * x })
+        }
         UnaryOp::Elu { alpha } => {
-            elements.run(|x| if x > 0.0 { x } else { alpha * libm::expm1f(x) })
+            let alpha = F::from_f32(alpha);
+            elements.run(|x| if x > zero { x } else { alpha * x.exp_m1() })
         }
         UnaryOp::HardSigmoid { alpha, beta } => {
-            elements.run(|x| (alpha * x + beta).clamp(0.0, 1.0))
+            let (alpha, beta) = (F::from_f32(alpha), F::from_f32(beta));
+            elements.run(|x| (alpha * x + beta).clamp(zero, one))
         }
-        UnaryOp::HardSwish => elements.run(|x| x * (x * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0)),
-        UnaryOp::Selu { alpha, gamma } => elements.run(|x| {
-            if x > 0.0 {
-                gamma * x
-            } else {
-                gamma * (alpha * libm::expf(x) - alpha)
-            }
-        }),
-        UnaryOp::Softsign => elements.run(|x| x / (1.0 + x.abs())),
+        UnaryOp::HardSwish => {
+            // A multiplication by the rounded `1/6` rather than a division: it vectorises
+            // better, and it is what the `f32` kernel has always computed.
+            let sixth = one / F::from_f64(6.0);
+            elements.run(|x| x * (x * sixth + half).clamp(zero, one))
+        }
+        UnaryOp::Selu { alpha, gamma } => {
+            let (alpha, gamma) = (F::from_f32(alpha), F::from_f32(gamma));
+            elements.run(|x| {
+                if x > zero {
+                    gamma * x
+                } else {
+                    gamma * (alpha * x.exp() - alpha)
+                }
+            })
+        }
+        UnaryOp::Softsign => elements.run(|x| x / (one + x.abs())),
         UnaryOp::Sign => elements.run(|x| {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else if x == 0.0 {
-                0.0
+            if x > zero {
+                one
+            } else if x < zero {
+                -one
+            } else if x == zero {
+                zero
             } else {
                 x
             }
         }),
-        UnaryOp::Gelu => {
-            elements.run(|x| 0.5 * x * (1.0 + libm::erff(x * core::f32::consts::FRAC_1_SQRT_2)))
-        }
+        UnaryOp::Gelu => elements.run(|x| half * x * (one + (x * F::FRAC_1_SQRT_2).erf())),
         UnaryOp::Identity => elements.run(|x| x),
-        UnaryOp::Tan => elements.run(libm::tanf),
-        UnaryOp::Asin => elements.run(libm::asinf),
-        UnaryOp::Acos => elements.run(libm::acosf),
-        UnaryOp::Atan => elements.run(libm::atanf),
-        UnaryOp::Sinh => elements.run(libm::sinhf),
-        UnaryOp::Cosh => elements.run(libm::coshf),
-        UnaryOp::Asinh => elements.run(libm::asinhf),
-        UnaryOp::Acosh => elements.run(libm::acoshf),
-        UnaryOp::Atanh => elements.run(libm::atanhf),
+        UnaryOp::Tan => elements.run(F::tan),
+        UnaryOp::Asin => elements.run(F::asin),
+        UnaryOp::Acos => elements.run(F::acos),
+        UnaryOp::Atan => elements.run(F::atan),
+        UnaryOp::Sinh => elements.run(F::sinh),
+        UnaryOp::Cosh => elements.run(F::cosh),
+        UnaryOp::Asinh => elements.run(F::asinh),
+        UnaryOp::Acosh => elements.run(F::acosh),
+        UnaryOp::Atanh => elements.run(F::atanh),
         UnaryOp::Celu { alpha } => {
-            elements.run(|x| x.max(0.0) + (alpha * libm::expm1f(x / alpha)).min(0.0))
+            let alpha = F::from_f32(alpha);
+            elements.run(|x| x.max(zero) + (alpha * (x / alpha).exp_m1()).min(zero))
         }
-        UnaryOp::ThresholdedRelu { alpha } => elements.run(|x| if x > alpha { x } else { 0.0 }),
-        UnaryOp::Mish => elements.run(|x| x * libm::tanhf(softplus(x))),
-        UnaryOp::Shrink { bias, lambd } => elements.run(|x| {
-            if x < -lambd {
-                x + bias
-            } else if x > lambd {
-                x - bias
-            } else {
-                0.0
-            }
-        }),
-        UnaryOp::GeluTanh => elements.run(|x| {
-            let inner = core::f32::consts::FRAC_2_SQRT_PI * core::f32::consts::FRAC_1_SQRT_2;
-            0.5 * x * (1.0 + libm::tanhf(inner * (x + 0.044_715 * x * x * x)))
-        }),
-        UnaryOp::Swish { alpha } => elements.run(|x| x * sigmoid(alpha * x)),
+        UnaryOp::ThresholdedRelu { alpha } => {
+            let alpha = F::from_f32(alpha);
+            elements.run(|x| if x > alpha { x } else { zero })
+        }
+        UnaryOp::Mish => elements.run(|x| x * softplus(x).tanh()),
+        UnaryOp::Shrink { bias, lambd } => {
+            let (bias, lambd) = (F::from_f32(bias), F::from_f32(lambd));
+            elements.run(|x| {
+                if x < -lambd {
+                    x + bias
+                } else if x > lambd {
+                    x - bias
+                } else {
+                    zero
+                }
+            })
+        }
+        UnaryOp::GeluTanh => {
+            let inner = F::FRAC_2_SQRT_PI * F::FRAC_1_SQRT_2;
+            let cubic = F::from_f64(0.044_715);
+            elements.run(|x| half * x * (one + (inner * (x + cubic * x * x * x)).tanh()))
+        }
+        UnaryOp::Swish { alpha } => {
+            let alpha = F::from_f32(alpha);
+            elements.run(|x| x * sigmoid(alpha * x))
+        }
     }
 }
 
-/// `y[i] = op(x[i])` for any element type: `f64` math (exact for `f64`, rounded for
-/// integers), except Abs, Neg, Sign, Relu, Clip and Identity, which integers compute exactly
-/// (wrapping). [`unary`] is the `f32` kernel.
-pub fn unary_scalar<T: Scalar>(op: UnaryOp, x: &[T], y: &mut [T]) {
-    for (out, &v) in y.iter_mut().zip(x) {
-        *out = apply_scalar(op, v);
-    }
-}
-
-/// [`unary_scalar`] in place.
-pub fn unary_scalar_in_place<T: Scalar>(op: UnaryOp, y: &mut [T]) {
-    for v in y.iter_mut() {
-        *v = apply_scalar(op, *v);
-    }
-}
-
-#[inline]
-fn apply_scalar<T: Scalar>(op: UnaryOp, v: T) -> T {
+/// Runs `op` exactly (wrapping) on integers when it is Abs, Neg, Sign, Relu, Clip or
+/// Identity, and says whether it did; every other op goes through `f64`.
+fn exact_integer<T: Scalar>(op: UnaryOp, elements: impl UnaryLoop<T>) -> bool {
     match op {
-        UnaryOp::Abs => v.abs(),
-        UnaryOp::Neg => v.neg(),
-        UnaryOp::Identity => v,
-        UnaryOp::Relu => v.max(T::ZERO),
-        UnaryOp::Clip { min, max } => v
-            .max(T::from_f64(f64::from(min)))
-            .min(T::from_f64(f64::from(max))),
-        UnaryOp::Sign if !is_float::<T>() => {
+        UnaryOp::Abs => elements.run(T::abs),
+        UnaryOp::Neg => elements.run(T::neg),
+        UnaryOp::Identity => elements.run(|v| v),
+        UnaryOp::Relu => elements.run(|v| v.max(T::ZERO)),
+        UnaryOp::Clip { min, max } => {
+            let (min, max) = (T::from_f64(min.into()), T::from_f64(max.into()));
+            elements.run(|v| v.max(min).min(max))
+        }
+        UnaryOp::Sign => elements.run(|v| {
             if v > T::ZERO {
                 T::ONE
             } else if v < T::ZERO {
@@ -567,142 +639,31 @@ fn apply_scalar<T: Scalar>(op: UnaryOp, v: T) -> T {
             } else {
                 T::ZERO
             }
-        }
-        _ => T::from_f64(apply_f64(op, v.to_f64())),
+        }),
+        _ => return false,
     }
-}
-
-/// One unary op in `f64`.
-fn apply_f64(op: UnaryOp, x: f64) -> f64 {
-    let softplus = |x: f64| {
-        if x > 0.0 {
-            x + libm::log1p(libm::exp(-x))
-        } else {
-            libm::log1p(libm::exp(x))
-        }
-    };
-    let sigmoid = |x: f64| {
-        if x >= 0.0 {
-            1.0 / (1.0 + libm::exp(-x))
-        } else {
-            let e = libm::exp(x);
-            e / (1.0 + e)
-        }
-    };
-    match op {
-        UnaryOp::Relu => x.max(0.0),
-        UnaryOp::Sigmoid => sigmoid(x),
-        UnaryOp::Tanh => libm::tanh(x),
-        UnaryOp::Clip { min, max } => x.max(f64::from(min)).min(f64::from(max)),
-        UnaryOp::Neg => -x,
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Exp => libm::exp(x),
-        UnaryOp::Log => libm::log(x),
-        UnaryOp::Sqrt => libm::sqrt(x),
-        UnaryOp::Reciprocal => 1.0 / x,
-        UnaryOp::Floor => libm::floor(x),
-        UnaryOp::Ceil => libm::ceil(x),
-        UnaryOp::Round => libm::rint(x),
-        UnaryOp::Sin => libm::sin(x),
-        UnaryOp::Cos => libm::cos(x),
-        UnaryOp::Tan => libm::tan(x),
-        UnaryOp::Asin => libm::asin(x),
-        UnaryOp::Acos => libm::acos(x),
-        UnaryOp::Atan => libm::atan(x),
-        UnaryOp::Sinh => libm::sinh(x),
-        UnaryOp::Cosh => libm::cosh(x),
-        UnaryOp::Asinh => libm::asinh(x),
-        UnaryOp::Acosh => libm::acosh(x),
-        UnaryOp::Atanh => libm::atanh(x),
-        UnaryOp::Erf => libm::erf(x),
-        UnaryOp::Softplus => softplus(x),
-        UnaryOp::LeakyRelu { alpha } => {
-            if x >= 0.0 {
-                x
-            } else {
-                f64::from(alpha) * x
-            }
-        }
-        UnaryOp::Elu { alpha } => {
-            if x > 0.0 {
-                x
-            } else {
-                f64::from(alpha) * libm::expm1(x)
-            }
-        }
-        UnaryOp::HardSigmoid { alpha, beta } => {
-            (f64::from(alpha) * x + f64::from(beta)).clamp(0.0, 1.0)
-        }
-        UnaryOp::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
-        UnaryOp::Selu { alpha, gamma } => {
-            let (alpha, gamma) = (f64::from(alpha), f64::from(gamma));
-            if x > 0.0 {
-                gamma * x
-            } else {
-                gamma * (alpha * libm::exp(x) - alpha)
-            }
-        }
-        UnaryOp::Softsign => x / (1.0 + x.abs()),
-        UnaryOp::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                x
-            }
-        }
-        UnaryOp::Gelu => 0.5 * x * (1.0 + libm::erf(x * core::f64::consts::FRAC_1_SQRT_2)),
-        UnaryOp::Identity => x,
-        UnaryOp::Celu { alpha } => {
-            let alpha = f64::from(alpha);
-            x.max(0.0) + (alpha * libm::expm1(x / alpha)).min(0.0)
-        }
-        UnaryOp::ThresholdedRelu { alpha } => {
-            if x > f64::from(alpha) {
-                x
-            } else {
-                0.0
-            }
-        }
-        UnaryOp::Mish => x * libm::tanh(softplus(x)),
-        UnaryOp::Shrink { bias, lambd } => {
-            let (bias, lambd) = (f64::from(bias), f64::from(lambd));
-            if x < -lambd {
-                x + bias
-            } else if x > lambd {
-                x - bias
-            } else {
-                0.0
-            }
-        }
-        UnaryOp::GeluTanh => {
-            let inner = core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2;
-            0.5 * x * (1.0 + libm::tanh(inner * (x + 0.044_715 * x * x * x)))
-        }
-        UnaryOp::Swish { alpha } => x * sigmoid(f64::from(alpha) * x),
-    }
+    true
 }
 
 /// The logistic function, written so that `exp` never overflows and neither branch
 /// loses relative accuracy: `1 − e^x/(1+e^x)` would cancel for large negative `x`.
 #[inline]
-fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + libm::expf(-x))
+fn sigmoid<F: Float>(x: F) -> F {
+    if x >= F::ZERO {
+        F::ONE / (F::ONE + (-x).exp())
     } else {
-        let e = libm::expf(x);
-        e / (1.0 + e)
+        let e = x.exp();
+        e / (F::ONE + e)
     }
 }
 
 /// `ln(1 + e^x)` without overflow for large `x` or cancellation for very negative `x`.
 #[inline]
-fn softplus(x: f32) -> f32 {
-    if x > 0.0 {
-        x + libm::log1pf(libm::expf(-x))
+fn softplus<F: Float>(x: F) -> F {
+    if x > F::ZERO {
+        x + (-x).exp().ln_1p()
     } else {
-        libm::log1pf(libm::expf(x))
+        x.exp().ln_1p()
     }
 }
 
@@ -1251,6 +1212,137 @@ mod tests {
             1e-6,
         );
         check_unary(UnaryOp::Identity, &x, &x, 0.0);
+    }
+
+    /// One value of every unary op, attributes included.
+    fn every_unary_op() -> Vec<UnaryOp> {
+        use UnaryOp::*;
+        std::vec![
+            Relu,
+            Sigmoid,
+            Tanh,
+            Clip {
+                min: -1.0,
+                max: 2.0
+            },
+            Neg,
+            Abs,
+            Exp,
+            Log,
+            Sqrt,
+            Reciprocal,
+            Floor,
+            Ceil,
+            Round,
+            Sin,
+            Cos,
+            Erf,
+            Softplus,
+            LeakyRelu { alpha: 0.1 },
+            Elu { alpha: 0.7 },
+            HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5
+            },
+            HardSwish,
+            Selu {
+                alpha: 1.673_263_2,
+                gamma: 1.050_701
+            },
+            Softsign,
+            Sign,
+            Gelu,
+            Identity,
+            Tan,
+            Asin,
+            Acos,
+            Atan,
+            Sinh,
+            Cosh,
+            Asinh,
+            Acosh,
+            Atanh,
+            Celu { alpha: 1.3 },
+            ThresholdedRelu { alpha: 0.9 },
+            Mish,
+            Shrink {
+                bias: 0.1,
+                lambd: 0.5
+            },
+            GeluTanh,
+            Swish { alpha: 1.7 },
+        ]
+    }
+
+    #[test]
+    fn f32_and_f64_compute_the_same_formulas() {
+        let x = [-2.0f32, -0.7, -0.1, 0.0, 0.3, 0.9, 1.5, 3.0];
+        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        for op in every_unary_op() {
+            let mut y = [0.0f32; 8];
+            unary(op, &x, &mut y);
+            let mut y64 = std::vec![0.0f64; 8];
+            unary_scalar(op, &x64, &mut y64);
+            for ((&v, &got), &want) in x.iter().zip(&y).zip(&y64) {
+                // Outside an op's domain both are NaN, at a pole both infinite; elsewhere
+                // `f32` rounding (and the rational `tanh`, within 3e-7) is the only
+                // difference.
+                let agree = (got.is_nan() && want.is_nan())
+                    || f64::from(got) == want
+                    || (f64::from(got) - want).abs() <= 1e-6 * want.abs().max(1.0);
+                assert!(agree, "{op:?}({v}): f32 {got}, f64 {want}");
+            }
+        }
+        // The `Tanh` op is the rational approximation in `f32`, bit for bit.
+        let mut y = [0.0f32; 8];
+        unary(UnaryOp::Tanh, &x, &mut y);
+        for (&v, &got) in x.iter().zip(&y) {
+            assert_eq!(got.to_bits(), tanh(v).to_bits(), "tanh({v})");
+        }
+    }
+
+    #[test]
+    fn unary_scalar_is_exact_on_integers_where_it_can_be() {
+        let check = |op: UnaryOp, x: &[i32], expected: &[i32]| {
+            let mut y = std::vec![0; x.len()];
+            unary_scalar(op, x, &mut y);
+            assert_eq!(y, expected, "{op:?}");
+            let mut in_place = x.to_vec();
+            unary_scalar_in_place(op, &mut in_place);
+            assert_eq!(in_place, expected, "{op:?} in place");
+        };
+        let x = [i32::MIN, -5, 0, 7];
+        check(UnaryOp::Abs, &x, &[i32::MIN, 5, 0, 7]);
+        check(UnaryOp::Neg, &x, &[i32::MIN, 5, 0, -7]);
+        check(UnaryOp::Sign, &x, &[-1, -1, 0, 1]);
+        check(UnaryOp::Relu, &x, &[0, 0, 0, 7]);
+        check(UnaryOp::Identity, &x, &x);
+        // The bounds convert as `as` casts do, truncating: [-1, 2].
+        check(
+            UnaryOp::Clip {
+                min: -1.5,
+                max: 2.5,
+            },
+            &x,
+            &[-1, -1, 0, 2],
+        );
+        // Every other op computes in `f64` and truncates back.
+        check(UnaryOp::Exp, &[0, 1, 2], &[1, 2, 7]);
+        check(UnaryOp::Sqrt, &[0, 10, -4], &[0, 3, 0]);
+        let mut bytes = [1u8, 0, 200];
+        unary_scalar_in_place(UnaryOp::Neg, &mut bytes);
+        assert_eq!(bytes, [255, 0, 56]);
+    }
+
+    #[test]
+    fn sign_of_negative_zero_is_positive_zero_in_every_float_type() {
+        let mut y = [1.0f32];
+        unary(UnaryOp::Sign, &[-0.0], &mut y);
+        assert_eq!(y[0].to_bits(), 0);
+        let mut y64 = [-0.0f64, f64::NAN];
+        unary_scalar_in_place(UnaryOp::Sign, &mut y64);
+        assert_eq!(y64[0].to_bits(), 0);
+        assert!(y64[1].is_nan());
     }
 
     #[test]

@@ -4,36 +4,46 @@
 //! reference implementation does.
 
 use crate::scalar::Scalar;
+use crate::tokens::tokens;
 use crate::MAX_RANK;
 
-/// The interpolation of [`grid_sample`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GridMode {
-    Nearest,
-    Linear,
-    Cubic,
+tokens! {
+    rt::grid_sample;
+    /// The interpolation of [`grid_sample`].
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum GridMode {
+        Nearest,
+        Linear,
+        Cubic,
+    }
 }
 
-/// How [`grid_sample`] reads outside the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GridPadding {
-    Zeros,
-    Border,
-    Reflection,
+tokens! {
+    rt::grid_sample;
+    /// How [`grid_sample`] reads outside the input.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum GridPadding {
+        Zeros,
+        Border,
+        Reflection,
+    }
 }
 
-/// The geometry of a [`grid_sample`] call.
-#[derive(Clone, Copy, Debug)]
-pub struct GridSample<'a> {
-    pub batch: usize,
-    pub channels: usize,
-    /// The spatial dims of `X`.
-    pub dims: &'a [usize],
-    /// The number of sampled points per (batch, channel).
-    pub points: usize,
-    pub mode: GridMode,
-    pub padding: GridPadding,
-    pub align_corners: bool,
+tokens! {
+    rt::grid_sample;
+    /// The geometry of a [`grid_sample`] call.
+    #[derive(Clone, Copy, Debug)]
+    pub struct GridSample<'a> {
+        pub batch: usize,
+        pub channels: usize,
+        /// The spatial dims of `X`.
+        pub dims: &'a [usize],
+        /// The number of sampled points per (batch, channel).
+        pub points: usize,
+        pub mode: GridMode,
+        pub padding: GridPadding,
+        pub align_corners: bool,
+    }
 }
 
 /// Reflects `x` into `[lo, hi]`.

@@ -8,6 +8,7 @@
 
 use crate::scalar::{Index, Scalar};
 use crate::shape::resolve_index;
+use crate::tokens::tokens;
 use crate::{KernelError, MAX_RANK};
 
 /// Row-major strides of `shape` in a fixed array.
@@ -58,14 +59,17 @@ pub fn gather_elements<T: Copy, I: Index>(
     Ok(())
 }
 
-/// How `ScatterElements` and `ScatterND` combine an update with the value already there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScatterReduce {
-    None,
-    Add,
-    Mul,
-    Max,
-    Min,
+tokens! {
+    rt::index;
+    /// How `ScatterElements` and `ScatterND` combine an update with the value already there.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum ScatterReduce {
+        None,
+        Add,
+        Mul,
+        Max,
+        Min,
+    }
 }
 
 #[inline]
@@ -235,13 +239,16 @@ pub fn tile<T: Copy>(x: &[T], x_shape: &[usize], y: &mut [T], y_shape: &[usize])
     }
 }
 
-/// How `Pad` fills the border.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PadMode {
-    Constant,
-    Reflect,
-    Edge,
-    Wrap,
+tokens! {
+    rt::index;
+    /// How `Pad` fills the border.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum PadMode {
+        Constant,
+        Reflect,
+        Edge,
+        Wrap,
+    }
 }
 
 /// `Pad` in any mode: `pads_begin[d]` elements before dim `d` (negative crops), `y_shape`

@@ -10,6 +10,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+// The `tokens` feature serves the compiler, on the host: its field lists and summaries are
+// `String`s. Generated crates never enable it, so they stay free of `alloc`.
+#[cfg(feature = "tokens")]
+extern crate alloc;
+
 pub mod activation;
 pub mod arena;
 pub mod attention;
@@ -27,6 +32,7 @@ pub mod reduce;
 pub mod resize;
 pub mod scalar;
 pub mod shape;
+pub mod tokens;
 
 mod error;
 

@@ -3,16 +3,20 @@
 
 use crate::scalar::{is_float, Scalar};
 use crate::shape::zip_broadcast;
+use crate::tokens::tokens;
 use crate::KernelError;
 
-/// A comparison (ONNX `Equal`, `Less`, `LessOrEqual`, `Greater`, `GreaterOrEqual`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CompareOp {
-    Equal,
-    Less,
-    LessOrEqual,
-    Greater,
-    GreaterOrEqual,
+tokens! {
+    rt::logic;
+    /// A comparison (ONNX `Equal`, `Less`, `LessOrEqual`, `Greater`, `GreaterOrEqual`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum CompareOp {
+        Equal,
+        Less,
+        LessOrEqual,
+        Greater,
+        GreaterOrEqual,
+    }
 }
 
 /// `y = a op b` as 0/1 bytes, with numpy broadcasting. A NaN compares false (and unequal).
@@ -45,12 +49,15 @@ pub fn compare<T: Scalar>(
     let Ok(()) = result;
 }
 
-/// A boolean operation (ONNX `And`, `Or`, `Xor`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogicOp {
-    And,
-    Or,
-    Xor,
+tokens! {
+    rt::logic;
+    /// A boolean operation (ONNX `And`, `Or`, `Xor`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum LogicOp {
+        And,
+        Or,
+        Xor,
+    }
 }
 
 /// `y = a op b` on 0/1 bytes (any non-zero byte is true), with numpy broadcasting.
@@ -113,12 +120,15 @@ pub fn bit_shift<T: Scalar>(
     let Ok(()) = result;
 }
 
-/// A bitwise operation on integers (ONNX `BitwiseAnd`, `BitwiseOr`, `BitwiseXor`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BitwiseOp {
-    And,
-    Or,
-    Xor,
+tokens! {
+    rt::logic;
+    /// A bitwise operation on integers (ONNX `BitwiseAnd`, `BitwiseOr`, `BitwiseXor`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum BitwiseOp {
+        And,
+        Or,
+        Xor,
+    }
 }
 
 /// `y = a op b` bit by bit, with numpy broadcasting.

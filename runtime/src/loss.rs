@@ -7,29 +7,36 @@
 //! is written by [`crate::elementwise::log_softmax`], which uses the same formula.
 
 use crate::scalar::Index;
+use crate::tokens::tokens;
 use crate::KernelError;
 
-/// How the per-sample losses are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reduction {
-    /// The per-sample losses, shaped like the target.
-    None,
-    /// Their sum.
-    Sum,
-    /// `Σ wᵢ·lᵢ / Σ wᵢ`, `wᵢ` being the weight of sample `i`'s class (1 without weights)
-    /// and 0 for an ignored sample.
-    Mean,
+tokens! {
+    rt::loss;
+    /// How the per-sample losses are combined.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Reduction {
+        /// The per-sample losses, shaped like the target.
+        None,
+        /// Their sum.
+        Sum,
+        /// `Σ wᵢ·lᵢ / Σ wᵢ`, `wᵢ` being the weight of sample `i`'s class (1 without weights)
+        /// and 0 for an ignored sample.
+        Mean,
+    }
 }
 
-/// The layout and options of a loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Loss {
-    pub batch: usize,
-    pub classes: usize,
-    pub inner: usize,
-    pub reduction: Reduction,
-    /// Samples whose target equals this contribute nothing.
-    pub ignore_index: Option<i64>,
+tokens! {
+    rt::loss;
+    /// The layout and options of a loss.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Loss {
+        pub batch: usize,
+        pub classes: usize,
+        pub inner: usize,
+        pub reduction: Reduction,
+        /// Samples whose target equals this contribute nothing.
+        pub ignore_index: Option<i64>,
+    }
 }
 
 /// Negative log-likelihood: `lᵢ = −x[n, target, d] · weight[target]`, where `x` holds

@@ -6,14 +6,19 @@
 //! same pass when they cover exactly one row (the usual `Scale` of the normalised shape);
 //! other broadcasts are left to the caller, who applies them to `y` afterwards.
 
-/// The `[rows, cols]` view of a normalisation.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Norm {
-    /// The product of the axes before the first normalised one.
-    pub rows: usize,
-    /// The product of the normalised axes.
-    pub cols: usize,
-    pub epsilon: f32,
+use crate::tokens::tokens;
+
+tokens! {
+    rt::norm;
+    /// The `[rows, cols]` view of a normalisation.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Norm {
+        /// The product of the axes before the first normalised one.
+        pub rows: usize,
+        /// The product of the normalised axes.
+        pub cols: usize,
+        pub epsilon: f32,
+    }
 }
 
 /// `y = (x − mean) / √(var + ε) · scale + bias` per row, where `scale` and `bias` hold

@@ -8,27 +8,31 @@
 
 use crate::conv::{interior_range, outputs_for_tap, tap_range};
 use crate::elementwise::max_of;
+use crate::tokens::tokens;
 
-/// The geometry of one 2-D pooling, as the compiler resolved it (`h_out`/`w_out` include
-/// any `ceil_mode` overhang).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pool2d {
-    pub batch: usize,
-    pub channels: usize,
-    pub h_in: usize,
-    pub w_in: usize,
-    pub h_out: usize,
-    pub w_out: usize,
-    pub k_h: usize,
-    pub k_w: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub dil_h: usize,
-    pub dil_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub pad_bottom: usize,
-    pub pad_right: usize,
+tokens! {
+    rt::pool;
+    /// The geometry of one 2-D pooling, as the compiler resolved it (`h_out`/`w_out` include
+    /// any `ceil_mode` overhang).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Pool2d {
+        pub batch: usize,
+        pub channels: usize,
+        pub h_in: usize,
+        pub w_in: usize,
+        pub h_out: usize,
+        pub w_out: usize,
+        pub k_h: usize,
+        pub k_w: usize,
+        pub stride_h: usize,
+        pub stride_w: usize,
+        pub dil_h: usize,
+        pub dil_w: usize,
+        pub pad_top: usize,
+        pub pad_left: usize,
+        pub pad_bottom: usize,
+        pub pad_right: usize,
+    }
 }
 
 /// Max pooling; padded cells are ignored (a window entirely in padding gives −∞).

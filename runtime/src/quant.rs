@@ -5,23 +5,27 @@
 //! a [`QuantLayout`].
 
 use crate::scalar::Scalar;
+use crate::tokens::tokens;
 use crate::KernelError;
 
-/// Which scale (and zero point) each element uses. The input is seen as
-/// `[outer, axis_len, inner]` around the quantization axis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QuantLayout {
-    /// One scale for the whole tensor.
-    PerTensor,
-    /// One scale per index of the axis.
-    PerAxis { axis_len: usize, inner: usize },
-    /// `[outer, axis_len / block, inner]` scales: one per block of the axis.
-    Blocked {
-        axis_len: usize,
-        inner: usize,
-        block: usize,
-        scale_axis_len: usize,
-    },
+tokens! {
+    rt::quant;
+    /// Which scale (and zero point) each element uses. The input is seen as
+    /// `[outer, axis_len, inner]` around the quantization axis.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum QuantLayout {
+        /// One scale for the whole tensor.
+        PerTensor,
+        /// One scale per index of the axis.
+        PerAxis { axis_len: usize, inner: usize },
+        /// `[outer, axis_len / block, inner]` scales: one per block of the axis.
+        Blocked {
+            axis_len: usize,
+            inner: usize,
+            block: usize,
+            scale_axis_len: usize,
+        },
+    }
 }
 
 impl QuantLayout {

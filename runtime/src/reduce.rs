@@ -14,31 +14,35 @@
 //! log), except `LogSumExp`, which subtracts the maximum first so `exp` cannot overflow.
 
 use crate::scalar::{is_float, Scalar};
+use crate::tokens::tokens;
 use crate::MAX_RANK;
 
-/// A reduction (ONNX `ReduceSum`, `ReduceMean`, …).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReduceOp {
-    /// `Σ x`.
-    Sum,
-    /// `Σ x / count`.
-    Mean,
-    /// The largest value.
-    Max,
-    /// The smallest value.
-    Min,
-    /// `Π x`.
-    Prod,
-    /// `Σ x²`.
-    SumSquare,
-    /// `Σ |x|`.
-    L1,
-    /// `√(Σ x²)`.
-    L2,
-    /// `ln Σ x`.
-    LogSum,
-    /// `ln Σ eˣ`.
-    LogSumExp,
+tokens! {
+    rt::reduce;
+    /// A reduction (ONNX `ReduceSum`, `ReduceMean`, …).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum ReduceOp {
+        /// `Σ x`.
+        Sum,
+        /// `Σ x / count`.
+        Mean,
+        /// The largest value.
+        Max,
+        /// The smallest value.
+        Min,
+        /// `Π x`.
+        Prod,
+        /// `Σ x²`.
+        SumSquare,
+        /// `Σ |x|`.
+        L1,
+        /// `√(Σ x²)`.
+        L2,
+        /// `ln Σ x`.
+        LogSum,
+        /// `ln Σ eˣ`.
+        LogSumExp,
+    }
 }
 
 /// Reduces x (x_shape) over the axes whose bit is set in `axes_mask` (bit i = axis i); y

@@ -281,6 +281,100 @@ impl_int!(u16, abs: |v| v, divisor_sign: |remainder, _| remainder);
 impl_int!(u32, abs: |v| v, divisor_sign: |remainder, _| remainder);
 impl_int!(u64, abs: |v| v, divisor_sign: |remainder, _| remainder);
 
+/// The float element types, `f32` and `f64`, with the math the unary formulas need, so
+/// [`crate::elementwise`] writes each formula once for both. Every function is `libm`'s in
+/// the type's own precision, except [`Float::tanh_op`].
+pub(crate) trait Float:
+    Scalar
+    + core::ops::Add<Output = Self>
+    + core::ops::Sub<Output = Self>
+    + core::ops::Mul<Output = Self>
+    + core::ops::Div<Output = Self>
+    + core::ops::Neg<Output = Self>
+{
+    /// `1/√2`.
+    const FRAC_1_SQRT_2: Self;
+    /// `2/√π`.
+    const FRAC_2_SQRT_PI: Self;
+    /// An ONNX float attribute, exactly.
+    fn from_f32(v: f32) -> Self;
+    /// `self` limited to `[lo, hi]` (NaN stays NaN).
+    fn clamp(self, lo: Self, hi: Self) -> Self;
+    fn exp(self) -> Self;
+    /// `e^self − 1`, accurate near 0.
+    fn exp_m1(self) -> Self;
+    fn ln(self) -> Self;
+    /// `ln(1 + self)`, accurate near 0.
+    fn ln_1p(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn floor(self) -> Self;
+    fn ceil(self) -> Self;
+    /// Rounds to the nearest integer, halves to even (`rint` in the default rounding mode).
+    fn round_half_even(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn tan(self) -> Self;
+    fn asin(self) -> Self;
+    fn acos(self) -> Self;
+    fn atan(self) -> Self;
+    fn sinh(self) -> Self;
+    fn cosh(self) -> Self;
+    fn asinh(self) -> Self;
+    fn acosh(self) -> Self;
+    fn atanh(self) -> Self;
+    fn erf(self) -> Self;
+    /// `libm`'s `tanh`, for the formulas built on it (Mish, the tanh form of Gelu).
+    fn tanh(self) -> Self;
+    /// The `Tanh` op itself: for `f32` the rational approximation ONNX Runtime evaluates
+    /// ([`crate::elementwise::tanh`]), which recurrent models need bit for bit; for `f64`
+    /// `libm`'s.
+    fn tanh_op(self) -> Self;
+}
+
+macro_rules! impl_float_math {
+    ($ty:ident, $tanh_op:path, [$($method:ident => $libm:ident),* $(,)?]) => {
+        impl Float for $ty {
+            const FRAC_1_SQRT_2: Self = core::$ty::consts::FRAC_1_SQRT_2;
+            const FRAC_2_SQRT_PI: Self = core::$ty::consts::FRAC_2_SQRT_PI;
+
+            #[inline(always)]
+            fn from_f32(v: f32) -> Self {
+                v.into()
+            }
+
+            #[inline(always)]
+            fn clamp(self, lo: Self, hi: Self) -> Self {
+                <$ty>::clamp(self, lo, hi)
+            }
+
+            #[inline(always)]
+            fn tanh_op(self) -> Self {
+                $tanh_op(self)
+            }
+
+            $(
+                #[inline(always)]
+                fn $method(self) -> Self {
+                    libm::$libm(self)
+                }
+            )*
+        }
+    };
+}
+
+impl_float_math!(f32, crate::elementwise::tanh, [
+    exp => expf, exp_m1 => expm1f, ln => logf, ln_1p => log1pf, sqrt => sqrtf,
+    floor => floorf, ceil => ceilf, round_half_even => rintf, sin => sinf, cos => cosf,
+    tan => tanf, asin => asinf, acos => acosf, atan => atanf, sinh => sinhf, cosh => coshf,
+    asinh => asinhf, acosh => acoshf, atanh => atanhf, erf => erff, tanh => tanhf,
+]);
+impl_float_math!(f64, libm::tanh, [
+    exp => exp, exp_m1 => expm1, ln => log, ln_1p => log1p, sqrt => sqrt,
+    floor => floor, ceil => ceil, round_half_even => rint, sin => sin, cos => cos,
+    tan => tan, asin => asin, acos => acos, atan => atan, sinh => sinh, cosh => cosh,
+    asinh => asinh, acosh => acosh, atanh => atanh, erf => erf, tanh => tanh,
+]);
+
 /// `a·b + c` rounded once to `f32`, as a fused multiply-add instruction computes it.
 ///
 /// The product of two `f32`s is exact in `f64` and the sum is rounded once to `f64` and
