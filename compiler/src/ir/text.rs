@@ -2,7 +2,7 @@
 //! `%y = Conv(%x, %w) kernel_shape=[3,3] strides=[2,2] : f32[1,8,28,28]`. Each node
 //! shows its ONNX op type and its attributes as the op describes them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::{Graph, GraphOutput, NodeId, Value, ValueId};

@@ -232,58 +232,58 @@ impl fmt::Display for Attribute {
 impl Attribute {
     /// Reads `name=value` pairs as the IR text writes them: `kernel_shape=[3,3] alpha=0.5 mode="constant"`.
     pub fn parse_list(text: &str) -> Result<BTreeMap<String, Attribute>, String> {
-    let mut attrs = BTreeMap::new();
-    for item in split_top(text, ' ') {
-        let (name, value) = item
-            .split_once('=')
-            .ok_or_else(|| format!("`{item}` is not an attribute like `name=value`"))?;
-        attrs.insert(name.to_string(), Attribute::parse(value)?);
+        let mut attrs = BTreeMap::new();
+        for item in split_top(text, ' ') {
+            let (name, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("`{item}` is not an attribute like `name=value`"))?;
+            attrs.insert(name.to_string(), Attribute::parse(value)?);
+        }
+        Ok(attrs)
     }
-    Ok(attrs)
-}
 
     /// Reads one value as [`Attribute`]'s `Display` writes it. Floats carry a decimal
     /// point or an exponent, which tells them from ints.
     pub fn parse(text: &str) -> Result<Attribute, String> {
-    let is_float = |t: &str| t.contains(['.', 'e', 'E']) || matches!(t, "NaN" | "inf" | "-inf");
-    if let Some(s) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        return Ok(Attribute::String(s.to_string()));
-    }
-    if let Some(list) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-        let items = split_top(list, ',');
-        if items.iter().any(|i| i.starts_with('"')) {
-            return Ok(Attribute::Strings(
-                items
-                    .iter()
-                    .map(|i| i.trim_matches('"').to_string())
-                    .collect(),
-            ));
+        let is_float = |t: &str| t.contains(['.', 'e', 'E']) || matches!(t, "NaN" | "inf" | "-inf");
+        if let Some(s) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            return Ok(Attribute::String(s.to_string()));
         }
-        if items.iter().any(|i| is_float(i)) {
-            return Ok(Attribute::Floats(
+        if let Some(list) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            let items = split_top(list, ',');
+            if items.iter().any(|i| i.starts_with('"')) {
+                return Ok(Attribute::Strings(
+                    items
+                        .iter()
+                        .map(|i| i.trim_matches('"').to_string())
+                        .collect(),
+                ));
+            }
+            if items.iter().any(|i| is_float(i)) {
+                return Ok(Attribute::Floats(
+                    items
+                        .iter()
+                        .map(|i| parse_number(i).map(|v| v as f32))
+                        .collect::<Result<_, _>>()?,
+                ));
+            }
+            return Ok(Attribute::Ints(
                 items
                     .iter()
-                    .map(|i| parse_number(i).map(|v| v as f32))
+                    .map(|i| i.parse().map_err(|_| format!("`{i}` is not an int")))
                     .collect::<Result<_, _>>()?,
             ));
         }
-        return Ok(Attribute::Ints(
-            items
-                .iter()
-                .map(|i| i.parse().map_err(|_| format!("`{i}` is not an int")))
-                .collect::<Result<_, _>>()?,
-        ));
+        if text.contains('[') {
+            return Tensor::parse(text).map(Attribute::Tensor);
+        }
+        if is_float(text) {
+            return parse_number(text).map(|v| Attribute::Float(v as f32));
+        }
+        text.parse()
+            .map(Attribute::Int)
+            .map_err(|_| format!("`{text}` is not an attribute value"))
     }
-    if text.contains('[') {
-        return Tensor::parse(text).map(Attribute::Tensor);
-    }
-    if is_float(text) {
-        return parse_number(text).map(|v| Attribute::Float(v as f32));
-    }
-    text.parse()
-        .map(Attribute::Int)
-        .map_err(|_| format!("`{text}` is not an attribute value"))
-}
 }
 
 /// Splits at `sep` outside brackets, parentheses and quotes, dropping empty pieces.
@@ -313,4 +313,3 @@ pub fn split_top(text: &str, sep: char) -> Vec<String> {
     }
     parts
 }
-

@@ -133,6 +133,7 @@ impl NodeBuilder {
             .with_outputs(self.n_outputs);
         let op = (spec.parse)(&ctx).map_err(|e| format!("parse: {e}"))?;
         let absorbed = ctx.absorbed();
+        self.check_round_trip(spec, &op);
         let kept: Vec<usize> = (0..self.inputs.len())
             .filter(|i| absorbed & (1 << i) == 0)
             .collect();
@@ -186,6 +187,27 @@ impl NodeBuilder {
             self.line(&op, &types, &out_types),
             format_block(&call)
         ))
+    }
+
+    /// The IR text shows `op.attrs()`; parsing the node again from those attributes (and
+    /// the same inputs) must give the same op, or the text would lose what the op reads.
+    fn check_round_trip(&self, spec: &super::OpSpec, op: &super::Op) {
+        let printed = op.attrs();
+        let attrs = printed
+            .to_map()
+            .unwrap_or_else(|e| panic!("the printed attributes `{printed}` do not parse: {e}"));
+        let types: Vec<Option<&TensorType>> = self.inputs.iter().map(Option::as_ref).collect();
+        let consts: Vec<Option<&Tensor>> = self.consts.iter().map(Option::as_ref).collect();
+        let ctx = ParseCtx::new(&self.op_type, self.opset, &attrs, types, consts)
+            .with_outputs(self.n_outputs);
+        let again = (spec.parse)(&ctx)
+            .unwrap_or_else(|e| panic!("`{printed}` parses back with an error: {e}"));
+        assert_eq!(
+            format!("{op:?}"),
+            format!("{again:?}"),
+            "`{} {printed}` reads back as a different op",
+            self.op_type
+        );
     }
 
     /// The node as one line: `Conv(f32[1,1,5,5], f32[2,1,3,3]) kernel_shape=[3,3] -> f32[1,2,3,3]`.

@@ -9,86 +9,14 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::elementwise::UnaryOp;
 
-use super::{f32_tokens, EmitCtx, FoldCtx, OpError, OpKind, ParseCtx};
+use zant_runtime::tokens::Param;
+
+use super::{required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unary {
     pub op: UnaryOp,
-}
-
-/// The runtime expression for a unary op.
-pub fn op_tokens(op: UnaryOp) -> Result<TokenStream, OpError> {
-    Ok(match op {
-        UnaryOp::Relu => quote!(Relu),
-        UnaryOp::Sigmoid => quote!(Sigmoid),
-        UnaryOp::Tanh => quote!(Tanh),
-        UnaryOp::Exp => quote!(Exp),
-        UnaryOp::Log => quote!(Log),
-        UnaryOp::Sqrt => quote!(Sqrt),
-        UnaryOp::Abs => quote!(Abs),
-        UnaryOp::Neg => quote!(Neg),
-        UnaryOp::HardSwish => quote!(HardSwish),
-        UnaryOp::LeakyRelu { alpha } => {
-            let alpha = f32_tokens(alpha);
-            quote!(LeakyRelu { alpha: #alpha })
-        }
-        UnaryOp::Elu { alpha } => {
-            let alpha = f32_tokens(alpha);
-            quote!(Elu { alpha: #alpha })
-        }
-        UnaryOp::HardSigmoid { alpha, beta } => {
-            let (alpha, beta) = (f32_tokens(alpha), f32_tokens(beta));
-            quote!(HardSigmoid { alpha: #alpha, beta: #beta })
-        }
-        UnaryOp::Clip { min, max } => {
-            let (min, max) = (f32_tokens(min), f32_tokens(max));
-            quote!(Clip { min: #min, max: #max })
-        }
-        UnaryOp::Reciprocal => quote!(Reciprocal),
-        UnaryOp::Floor => quote!(Floor),
-        UnaryOp::Ceil => quote!(Ceil),
-        UnaryOp::Round => quote!(Round),
-        UnaryOp::Sin => quote!(Sin),
-        UnaryOp::Cos => quote!(Cos),
-        UnaryOp::Tan => quote!(Tan),
-        UnaryOp::Asin => quote!(Asin),
-        UnaryOp::Acos => quote!(Acos),
-        UnaryOp::Atan => quote!(Atan),
-        UnaryOp::Sinh => quote!(Sinh),
-        UnaryOp::Cosh => quote!(Cosh),
-        UnaryOp::Asinh => quote!(Asinh),
-        UnaryOp::Acosh => quote!(Acosh),
-        UnaryOp::Atanh => quote!(Atanh),
-        UnaryOp::Erf => quote!(Erf),
-        UnaryOp::Softplus => quote!(Softplus),
-        UnaryOp::Softsign => quote!(Softsign),
-        UnaryOp::Sign => quote!(Sign),
-        UnaryOp::Gelu => quote!(Gelu),
-        UnaryOp::GeluTanh => quote!(GeluTanh),
-        UnaryOp::Mish => quote!(Mish),
-        UnaryOp::Identity => quote!(Identity),
-        UnaryOp::Selu { alpha, gamma } => {
-            let (alpha, gamma) = (f32_tokens(alpha), f32_tokens(gamma));
-            quote!(Selu { alpha: #alpha, gamma: #gamma })
-        }
-        UnaryOp::Celu { alpha } => {
-            let alpha = f32_tokens(alpha);
-            quote!(Celu { alpha: #alpha })
-        }
-        UnaryOp::ThresholdedRelu { alpha } => {
-            let alpha = f32_tokens(alpha);
-            quote!(ThresholdedRelu { alpha: #alpha })
-        }
-        UnaryOp::Swish { alpha } => {
-            let alpha = f32_tokens(alpha);
-            quote!(Swish { alpha: #alpha })
-        }
-        UnaryOp::Shrink { bias, lambd } => {
-            let (bias, lambd) = (f32_tokens(bias), f32_tokens(lambd));
-            quote!(Shrink { bias: #bias, lambd: #lambd })
-        }
-    })
 }
 
 /// Gelu's `approximate` attribute picks the exact or the tanh form.
@@ -104,16 +32,17 @@ pub fn gelu(ctx: &ParseCtx<'_>) -> Result<UnaryOp, OpError> {
 }
 
 impl OpKind for Unary {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.fields(&self.op);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+        let x = required(inputs, 0)?;
         if !supports(self.op, x.dtype) {
-            return Err(OpError::Other(format!(
-                "{:?} is implemented for f32 and f64, not {}",
-                self.op, x.dtype
+            return Err(OpError::unsupported(format!(
+                "{} is implemented for f32 and f64, not {}",
+                self.op.name(),
+                x.dtype
             )));
         }
         Ok(vec![x.clone()])
@@ -164,24 +93,19 @@ pub fn supports(op: UnaryOp, dtype: DType) -> bool {
 /// Emits a unary kernel call, in place when the plan allows it.
 pub fn emit_unary(op: UnaryOp, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
     let dtype = ctx.out_ty().dtype;
-    let op = op_tokens(op)?;
     if dtype != DType::F32 {
         let t = super::elem_type(dtype);
         if ctx.in_place == Some(0) {
-            return Ok(
-                quote! { rt::elementwise::unary_scalar_in_place::<#t>(rt::elementwise::UnaryOp::#op, y); },
-            );
+            return Ok(quote! { rt::elementwise::unary_scalar_in_place::<#t>(#op, y); });
         }
         let x = ctx.expr(0)?;
-        return Ok(
-            quote! { rt::elementwise::unary_scalar::<#t>(rt::elementwise::UnaryOp::#op, #x, y); },
-        );
+        return Ok(quote! { rt::elementwise::unary_scalar::<#t>(#op, #x, y); });
     }
     if ctx.in_place == Some(0) {
-        return Ok(quote! { rt::elementwise::unary_in_place(rt::elementwise::UnaryOp::#op, y); });
+        return Ok(quote! { rt::elementwise::unary_in_place(#op, y); });
     }
     let x = ctx.expr(0)?;
-    Ok(quote! { rt::elementwise::unary(rt::elementwise::UnaryOp::#op, #x, y); })
+    Ok(quote! { rt::elementwise::unary(#op, #x, y); })
 }
 
 #[cfg(test)]
@@ -191,7 +115,7 @@ mod tests {
     #[test]
     fn emits() {
         insta::assert_snapshot!(node("LeakyRelu").float("alpha", 0.1).input("f32[2,3]").emit(), @"
-        LeakyRelu(f32[2,3]) -> f32[2,3]
+        LeakyRelu(f32[2,3]) alpha=0.1 -> f32[2,3]
         rt::elementwise::unary(
             rt::elementwise::UnaryOp::LeakyRelu {
                 alpha: 0.1f32,

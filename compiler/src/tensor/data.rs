@@ -230,53 +230,53 @@ impl Tensor {
     /// Reads a constant as the IR text writes it: `f32[2] [1.0, 2.0]`, or
     /// `f32[4,4] splat(0.5)` for a tensor filled with one value.
     pub fn parse(text: &str) -> Result<Tensor, String> {
-    let end = text
-        .find(']')
-        .ok_or_else(|| format!("`{text}` is not a tensor like `f32[2] [1.0, 2.0]`"))?;
-    let ty = TensorType::parse(&text[..=end])?;
-    let values = text[end + 1..].trim();
-    let n = ty.n_elems();
-    let numbers: Vec<f64> = if let Some(v) = values
-        .strip_prefix("splat(")
-        .and_then(|v| v.strip_suffix(')'))
-    {
-        vec![parse_number(v)?; n]
-    } else if let Some(list) = values.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
-        list.split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(parse_number)
-            .collect::<Result<_, _>>()?
-    } else {
-        return Err(format!(
-            "constant `{text}` needs its values: `[..]` or `splat(v)`"
-        ));
-    };
-    if numbers.len() != n {
-        return Err(format!(
-            "{ty} has {n} elements, but {} values are given",
-            numbers.len()
-        ));
-    }
-    let data = if ty.dtype.is_float() {
-        Data::from_f64(ty.dtype, &numbers)
-    } else {
-        let ints: Vec<i64> = numbers.iter().map(|&v| v as i64).collect();
-        let data = Data::from_i64(
-            if ty.dtype == DType::Bool {
-                DType::U8
-            } else {
-                ty.dtype
-            },
-            &ints,
-        );
-        match data {
-            Data::U8(v) if ty.dtype == DType::Bool => Data::Bool(v),
-            other => other,
+        let end = text
+            .find(']')
+            .ok_or_else(|| format!("`{text}` is not a tensor like `f32[2] [1.0, 2.0]`"))?;
+        let ty = TensorType::parse(&text[..=end])?;
+        let values = text[end + 1..].trim();
+        let n = ty.n_elems();
+        let numbers: Vec<f64> = if let Some(v) = values
+            .strip_prefix("splat(")
+            .and_then(|v| v.strip_suffix(')'))
+        {
+            vec![parse_number(v)?; n]
+        } else if let Some(list) = values.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            list.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(parse_number)
+                .collect::<Result<_, _>>()?
+        } else {
+            return Err(format!(
+                "constant `{text}` needs its values: `[..]` or `splat(v)`"
+            ));
+        };
+        if numbers.len() != n {
+            return Err(format!(
+                "{ty} has {n} elements, but {} values are given",
+                numbers.len()
+            ));
         }
-    };
-    Ok(Tensor::new(ty.shape, data))
-}
+        let data = if ty.dtype.is_float() {
+            Data::from_f64(ty.dtype, &numbers)
+        } else {
+            let ints: Vec<i64> = numbers.iter().map(|&v| v as i64).collect();
+            let data = Data::from_i64(
+                if ty.dtype == DType::Bool {
+                    DType::U8
+                } else {
+                    ty.dtype
+                },
+                &ints,
+            );
+            match data {
+                Data::U8(v) if ty.dtype == DType::Bool => Data::Bool(v),
+                other => other,
+            }
+        };
+        Ok(Tensor::new(ty.shape, data))
+    }
 }
 
 /// A number of the IR text: also `NaN`, `inf`, `-inf`, `true` and `false`.
@@ -290,4 +290,3 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
         t => t.parse().map_err(|_| format!("`{t}` is not a number")),
     }
 }
-

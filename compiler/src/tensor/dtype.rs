@@ -201,18 +201,19 @@ impl fmt::Display for TensorType {
 impl TensorType {
     /// Reads a type as the IR text writes it: `f32[1,3,8,8]`, or `f32[]` for a scalar.
     pub fn parse(text: &str) -> Result<TensorType, String> {
-    let t = text.trim();
-    let (dtype, dims) = t
-        .strip_suffix(']')
-        .and_then(|t| t.split_once('['))
-        .ok_or_else(|| format!("`{t}` is not a type like `f32[1,3]`"))?;
-    let dtype = DType::from_name(dtype).ok_or_else(|| format!("unknown element type `{dtype}`"))?;
-    let shape = dims
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| d.parse().map_err(|_| format!("`{d}` is not a dimension")))
-        .collect::<Result<_, _>>()?;
-    Ok(TensorType::new(dtype, shape))
-}
+        let t = text.trim();
+        let (dtype, dims) = t
+            .strip_suffix(']')
+            .and_then(|t| t.split_once('['))
+            .ok_or_else(|| format!("`{t}` is not a type like `f32[1,3]`"))?;
+        let dtype =
+            DType::from_name(dtype).ok_or_else(|| format!("unknown element type `{dtype}`"))?;
+        let shape = dims
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| d.parse().map_err(|_| format!("`{d}` is not a dimension")))
+            .collect::<Result<_, _>>()?;
+        Ok(TensorType::new(dtype, shape))
+    }
 }
