@@ -246,6 +246,25 @@ pub fn markdown_table() -> String {
 mod tests {
     use super::*;
 
+    /// Every op, given a node with none of its inputs and no attributes, is refused by its
+    /// parser or by its inference (unless it needs no inputs), and nothing panics.
+    #[test]
+    fn every_op_refuses_a_node_without_its_inputs() {
+        use std::collections::BTreeMap;
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let attrs = BTreeMap::new();
+        for spec in REGISTRY {
+            let ctx = ParseCtx::new(spec.name, spec.opsets.1, &attrs, vec![], vec![]);
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                (spec.parse)(&ctx).and_then(|op| op.infer(&[]).map(|_| ()))
+            }))
+            .unwrap_or_else(|_| panic!("{} panicked", spec.name));
+            if spec.inputs.0 > 0 {
+                assert!(outcome.is_err(), "{} accepted a node without inputs", spec.name);
+            }
+        }
+    }
+
     #[test]
     fn the_table_is_sorted_and_has_no_duplicates() {
         for pair in REGISTRY.windows(2) {
