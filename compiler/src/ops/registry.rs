@@ -260,7 +260,11 @@ mod tests {
             }))
             .unwrap_or_else(|_| panic!("{} panicked", spec.name));
             if spec.inputs.0 > 0 {
-                assert!(outcome.is_err(), "{} accepted a node without inputs", spec.name);
+                assert!(
+                    outcome.is_err(),
+                    "{} accepted a node without inputs",
+                    spec.name
+                );
             }
         }
     }

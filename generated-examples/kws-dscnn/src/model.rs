@@ -325,7 +325,7 @@ impl Model {
                 y,
             );
         }
-        // pool: Pool(%pw4) -> %pool : f32[1,64,1,1]
+        // pool: GlobalAveragePool(%pw4) -> %pool : f32[1,64,1,1]
         {
             let (reads, out) = rt::arena::split(arena, 32000, 256);
             let y = rt::arena::view_mut::<f32>(out);

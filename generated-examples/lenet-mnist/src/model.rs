@@ -73,7 +73,7 @@ impl Model {
                 y,
             );
         }
-        // pool1: Pool(%conv1) -> %pool1 : f32[1,6,14,14]
+        // pool1: MaxPool(%conv1) -> %pool1 : f32[1,6,14,14]
         {
             let (reads, out) = rt::arena::split(arena, 18816, 4704);
             let y = rt::arena::view_mut::<f32>(out);
@@ -130,7 +130,7 @@ impl Model {
                 y,
             );
         }
-        // pool2: Pool(%conv2) -> %pool2 : f32[1,16,5,5]
+        // pool2: MaxPool(%conv2) -> %pool2 : f32[1,16,5,5]
         {
             let (reads, out) = rt::arena::split(arena, 6400, 1600);
             let y = rt::arena::view_mut::<f32>(out);

@@ -129,13 +129,13 @@ impl Model {
                 &[1, 32],
             );
         }
-        // context_tanh: Unary(%context_proj) -> %context_tanh : f32[1,32]
+        // context_tanh: Tanh(%context_proj) -> %context_tanh : f32[1,32]
         {
             let (_, out) = rt::arena::split(arena, 128, 128);
             let y = rt::arena::view_mut::<f32>(out);
             rt::elementwise::unary_in_place(rt::elementwise::UnaryOp::Tanh, y);
         }
-        // merge: Binary(%fc_features, %context_tanh) -> %merge : f32[1,32]
+        // merge: Add(%fc_features, %context_tanh) -> %merge : f32[1,32]
         {
             let (reads, out) = rt::arena::split(arena, 0, 128);
             let y = rt::arena::view_mut::<f32>(out);
@@ -191,7 +191,7 @@ impl Model {
                 y,
             );
         }
-        // gate: Unary(%gate_fc) -> %gate : f32[1,1]
+        // gate: Sigmoid(%gate_fc) -> %gate : f32[1,1]
         {
             let reads = rt::arena::Reads::all(arena);
             let y: &mut [f32] = &mut outputs.gate[..];

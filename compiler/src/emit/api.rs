@@ -1,0 +1,191 @@
+//! The generated API: the names, types and port structs of the graph's inputs and outputs.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::ir::{DType, Graph, TensorType};
+use crate::ops::elem_type;
+
+use super::*;
+
+/// The names the generated API gives the graph's inputs and outputs.
+pub(super) struct Api {
+    pub(super) inputs: Vec<Port>,
+    pub(super) outputs: Vec<Port>,
+    /// Several inputs (or outputs) are passed as one struct.
+    pub(super) inputs_struct: bool,
+    pub(super) outputs_struct: bool,
+}
+
+pub(super) struct Port {
+    pub(super) ident: Ident,
+    pub(super) konst: Ident,
+    pub(super) ty: TensorType,
+}
+
+pub(super) fn ident(s: &str) -> Ident {
+    Ident::new(s, Span::call_site())
+}
+
+impl Api {
+    pub(super) fn new(graph: &Graph) -> Self {
+        let mut namer = Namer::default();
+        namer.reserve(&[
+            "self", "inputs", "outputs", "arena", "reads", "y", "out", "rt",
+        ]);
+        let port = |namer: &mut Namer, name: &str, ty: &TensorType| {
+            let snake = namer.snake(name);
+            Port {
+                konst: format_ident!("{}", snake.trim_end_matches('_').to_uppercase()),
+                ident: ident(&snake),
+                ty: ty.clone(),
+            }
+        };
+        let inputs: Vec<Port> = graph
+            .inputs
+            .iter()
+            .map(|&id| {
+                let v = &graph.node(id).outputs[0];
+                port(&mut namer, &v.name, &v.ty)
+            })
+            .collect();
+        let outputs: Vec<Port> = graph
+            .outputs
+            .iter()
+            .map(|o| port(&mut namer, &o.name, graph.ty(o.value)))
+            .collect();
+        Self {
+            inputs_struct: inputs.len() != 1,
+            outputs_struct: outputs.len() != 1,
+            inputs,
+            outputs,
+        }
+    }
+
+    /// `&[T]` for graph input `i`.
+    pub(super) fn input_expr(&self, i: usize) -> TokenStream {
+        let id = &self.inputs[i].ident;
+        if self.inputs_struct {
+            quote!(&inputs.#id[..])
+        } else {
+            quote!(&#id[..])
+        }
+    }
+
+    /// The place of graph output `i`, without a borrow.
+    pub(super) fn output_place(&self, i: usize) -> TokenStream {
+        let id = &self.outputs[i].ident;
+        if self.outputs_struct {
+            quote!(outputs.#id)
+        } else {
+            quote!(#id)
+        }
+    }
+}
+
+/// The names the generated API gives a graph's inputs and outputs, for code that drives a
+/// generated model without reading it (the conformance harness).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortNames {
+    /// The field (or parameter) name of each graph input, in graph input order.
+    pub inputs: Vec<String>,
+    /// The field (or parameter) name of each graph output, in graph output order.
+    pub outputs: Vec<String>,
+    /// Whether `predict` takes an `&Inputs` struct (else one `&[T; N]` array).
+    pub inputs_struct: bool,
+    /// Whether `predict` takes an `&mut Outputs` struct (else one `&mut [T; N]` array).
+    pub outputs_struct: bool,
+}
+
+/// The API names [`emit`] gives `graph`'s inputs and outputs.
+pub fn port_names(graph: &Graph) -> PortNames {
+    let api = Api::new(graph);
+    let names = |ports: &[Port]| ports.iter().map(|p| p.ident.to_string()).collect();
+    PortNames {
+        inputs: names(&api.inputs),
+        outputs: names(&api.outputs),
+        inputs_struct: api.inputs_struct,
+        outputs_struct: api.outputs_struct,
+    }
+}
+
+/// A `[T; N]` array type for a port.
+pub(super) fn array_type(ty: &TensorType) -> TokenStream {
+    let t = elem_type(ty.dtype);
+    let n = ty.n_elems();
+    quote!([#t; #n])
+}
+
+pub(super) fn zero(dtype: DType) -> TokenStream {
+    if dtype.is_float() {
+        let t = elem_type(dtype);
+        quote!(0 as #t)
+    } else {
+        quote!(0)
+    }
+}
+
+/// `Inputs`/`Outputs` structs when a side has several tensors.
+pub(super) fn port_structs(api: &Api) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (name, ports, several) in [
+        ("Inputs", &api.inputs, api.inputs_struct),
+        ("Outputs", &api.outputs, api.outputs_struct),
+    ] {
+        if !several {
+            continue;
+        }
+        let name = ident(name);
+        let fields = ports.iter().map(|p| {
+            let (id, ty) = (&p.ident, array_type(&p.ty));
+            let doc = format!(" `{}`: {}", p.ident, p.ty);
+            quote! { #[doc = #doc] pub #id: #ty }
+        });
+        let inits = ports.iter().map(|p| {
+            let (id, z, n) = (&p.ident, zero(p.ty.dtype), p.ty.n_elems());
+            quote! { #id: [#z; #n] }
+        });
+        let doc = format!(
+            " The model's {}, one field each.",
+            name.to_string().to_lowercase()
+        );
+        out.extend(quote! {
+            #[doc = #doc]
+            #[derive(Clone, Debug, PartialEq)]
+            pub struct #name { #(#fields,)* }
+
+            impl #name {
+                /// All zeros.
+                pub const fn new() -> Self {
+                    Self { #(#inits,)* }
+                }
+            }
+
+            impl Default for #name {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+        });
+    }
+    out
+}
+
+/// The parameters of `predict`.
+pub(super) fn signature(api: &Api) -> (TokenStream, TokenStream) {
+    let params = if api.inputs_struct {
+        quote!(inputs: &Inputs)
+    } else {
+        let p = &api.inputs[0];
+        let (id, ty) = (&p.ident, array_type(&p.ty));
+        quote!(#id: &#ty)
+    };
+    let outputs = if api.outputs_struct {
+        quote!(outputs: &mut Outputs)
+    } else {
+        let p = &api.outputs[0];
+        let (id, ty) = (&p.ident, array_type(&p.ty));
+        quote!(#id: &mut #ty)
+    };
+    (params, outputs)
+}

@@ -1,0 +1,281 @@
+//! `src/model.rs`: the `Model` struct, its arena, and one block per node calling its kernel.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::ir::{Graph, NodeId, TensorType, ValueId};
+use crate::ops::{elem_type, EmitCtx, NodeError, OpError, Operand};
+use crate::plan::{Location, MemoryPlan};
+
+use super::api::*;
+use super::*;
+
+/// `src/model.rs`: constants, weights, the I/O structs, `Model` and `predict`.
+pub(super) fn model_rs(
+    graph: &Graph,
+    plan: &MemoryPlan,
+    api: &Api,
+    weights: &WeightsRef,
+) -> Result<TokenStream, EmitError> {
+    let arena_bytes = plan.arena_bytes;
+    let weight_bytes = plan.weight_bytes;
+
+    let mut consts = Vec::new();
+    for (what, ports) in [("input", &api.inputs), ("output", &api.outputs)] {
+        for p in ports {
+            let shape_name = format_ident!("{}_SHAPE", p.konst);
+            let len_name = format_ident!("{}_LEN", p.konst);
+            let shape = &p.ty.shape;
+            let rank = shape.len();
+            let n = p.ty.n_elems();
+            let doc_shape = format!(" Shape of the {what} `{}` ({}).", p.ident, p.ty);
+            let doc_len = format!(" Elements in the {what} `{}`.", p.ident);
+            consts.push(quote! {
+                #[doc = #doc_shape]
+                pub const #shape_name: [usize; #rank] = [#(#shape),*];
+                #[doc = #doc_len]
+                pub const #len_name: usize = #n;
+            });
+        }
+    }
+
+    let port_structs = port_structs(api);
+    let weights_path = &weights.path;
+    // `#[link_section]` counts as unsafe code to the compiler: the one static that
+    // carries it is allowed explicitly, and the module denies unsafe code otherwise.
+    let (unsafe_policy, weights_static) = match &weights.section {
+        None => (
+            quote!(#![forbid(unsafe_code)]),
+            quote! {
+                static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(*include_bytes!(#weights_path));
+            },
+        ),
+        Some(section) => (
+            quote!(#![deny(unsafe_code)]),
+            quote! {
+                #[allow(unsafe_code)]
+                #[link_section = #section]
+                static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(*include_bytes!(#weights_path));
+            },
+        ),
+    };
+    let (params, outputs_param) = signature(api);
+
+    let mut body = Vec::new();
+    for &id in &plan.schedule {
+        if plan.aliased_views.contains(&id) {
+            continue;
+        }
+        body.push(node_block(graph, plan, api, id)?);
+    }
+    // Outputs that no node wrote directly: copies from where the value lives.
+    for (k, o) in graph.outputs.iter().enumerate() {
+        let loc = plan.locations[&o.value];
+        if loc == Location::Output(k) {
+            continue;
+        }
+        let ty = graph.ty(o.value);
+        let src = read_expr(api, loc, ty, &o.value);
+        let dst = api.output_place(k);
+        let comment = comment(&format!("graph output `{}`", o.name));
+        body.push(quote! {
+            #comment
+            {
+                let reads = rt::arena::Reads::all(arena);
+                let _ = reads;
+                #dst.copy_from_slice(#src);
+            }
+        });
+    }
+
+    Ok(quote! {
+        //! The model: constants, weights, the `Model` type and its `predict`.
+        #![allow(clippy::excessive_precision, clippy::unreadable_literal, clippy::too_many_arguments)]
+        #unsafe_policy
+
+        use zant_runtime as rt;
+
+        pub use rt::Error;
+
+        /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
+        pub const ARENA_BYTES: usize = #arena_bytes;
+        /// Bytes of the weight blob (in flash / `.rodata`).
+        pub const WEIGHT_BYTES: usize = #weight_bytes;
+        #(#consts)*
+
+        /// The weights, one aligned little-endian blob.
+        #weights_static
+
+        #port_structs
+
+        /// The compiled model: owns its arena, allocates nothing. Put it in a `static`
+        /// (behind a lock) or on a stack large enough for [`ARENA_BYTES`].
+        pub struct Model {
+            arena: rt::arena::Aligned<[u8; ARENA_BYTES]>,
+        }
+
+        impl Model {
+            /// A model with a zeroed arena; `const`, so it can initialise a `static`.
+            pub const fn new() -> Self {
+                Self { arena: rt::arena::Aligned([0; ARENA_BYTES]) }
+            }
+
+            /// Runs one inference. Errors only for data-dependent failures (an index out
+            /// of range, an integer division by zero); it never panics on input data.
+            pub fn predict(&mut self, #params, #outputs_param) -> Result<(), Error> {
+                let arena = &mut self.arena.0;
+                #(#body)*
+                let _ = arena;
+                Ok(())
+            }
+        }
+
+        impl Default for Model {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    })
+}
+
+/// An expression of type `&[T]` reading a value from where it lives.
+pub(super) fn read_expr(api: &Api, loc: Location, ty: &TensorType, _v: &ValueId) -> TokenStream {
+    let t = elem_type(ty.dtype);
+    let n = ty.n_elems();
+    match loc {
+        Location::Input(i) => api.input_expr(i),
+        Location::Output(k) => {
+            let place = api.output_place(k);
+            quote!(&#place[..])
+        }
+        Location::Weight { offset } => quote!(rt::arena::slice::<#t>(&WEIGHTS.0, #offset, #n)),
+        Location::Arena { offset, .. } => quote!(reads.get::<#t>(#offset, #n)),
+    }
+}
+
+/// The block that runs one node.
+pub(super) fn node_block(
+    graph: &Graph,
+    plan: &MemoryPlan,
+    api: &Api,
+    id: NodeId,
+) -> Result<TokenStream, EmitError> {
+    let node = graph.node(id);
+    let err = |source: OpError| {
+        EmitError(NodeError {
+            node: node.name.clone(),
+            op: node.onnx,
+            source,
+        })
+    };
+    let in_place = plan.in_place.get(&id).copied();
+    let mut uses_reads = false;
+    let inputs: Vec<Option<Operand>> = node
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.map(|v| {
+                let loc = plan.locations[&v];
+                if matches!(loc, Location::Arena { .. }) && in_place != Some(i) {
+                    uses_reads = true;
+                }
+                Operand {
+                    expr: read_expr(api, loc, graph.ty(v), &v),
+                    ty: graph.ty(v),
+                    value: graph.const_value(v),
+                }
+            })
+        })
+        .collect();
+    let out_values: Vec<ValueId> = (0..node.outputs.len())
+        .map(|slot| ValueId {
+            node: id,
+            slot: slot as u32,
+        })
+        .collect();
+    let ctx = EmitCtx {
+        node_name: &node.name,
+        inputs,
+        outputs: out_values.iter().map(|&v| graph.ty(v)).collect(),
+        in_place,
+    };
+    let call = node.op.emit(&ctx).map_err(err)?;
+    // Output `k` is `y` (k = 0) or `y{k}`, a `&mut [T]` over its arena region or the
+    // caller's output array.
+    let mut regions = Vec::new();
+    let mut binds = Vec::new();
+    for (k, &v) in out_values.iter().enumerate() {
+        let ty = graph.ty(v);
+        let t = elem_type(ty.dtype);
+        let y = if k == 0 {
+            format_ident!("y")
+        } else {
+            format_ident!("y{}", k)
+        };
+        match plan.locations[&v] {
+            // An empty output of a node with several outputs needs no arena region,
+            // only a well-aligned empty slice.
+            Location::Arena { .. } if ty.n_bytes() == 0 && out_values.len() > 1 => {
+                binds.push(quote! { let #y: &mut [#t] = &mut []; });
+            }
+            Location::Arena { offset, .. } => {
+                let bytes = ty.n_bytes();
+                let region = if out_values.len() == 1 {
+                    format_ident!("out")
+                } else {
+                    format_ident!("out{}", k)
+                };
+                binds.push(quote! { let #y = rt::arena::view_mut::<#t>(#region); });
+                regions.push((region, offset, bytes));
+            }
+            Location::Output(o) => {
+                let place = api.output_place(o);
+                binds.push(quote! { let #y: &mut [#t] = &mut #place[..]; });
+            }
+            other => {
+                return Err(err(OpError::unsupported(format!(
+                    "output {k} placed at {other:?}"
+                ))))
+            }
+        }
+    }
+    let reads = if uses_reads { quote!(reads) } else { quote!(_) };
+    let split = match regions.as_slice() {
+        [] if uses_reads => quote!(let reads = rt::arena::Reads::all(arena);),
+        [] => TokenStream::new(),
+        [(region, offset, bytes)] if out_values.len() == 1 => {
+            quote!(let (#reads, #region) = rt::arena::split(arena, #offset, #bytes);)
+        }
+        several => {
+            let names = several.iter().map(|(r, _, _)| r);
+            let ats = several.iter().map(|(_, o, b)| quote!((#o, #b)));
+            quote!(let (#reads, [#(#names),*]) = rt::arena::split_n(arena, [#(#ats),*]);)
+        }
+    };
+    let prelude = quote! {
+        #split
+        #(#binds)*
+    };
+    let comment = comment(&shorten(&crate::ir::text::node_signature(graph, id)));
+    Ok(quote! {
+        #comment
+        {
+            #prelude
+            #call
+        }
+    })
+}
+
+/// Keeps node comments readable when a node has long attributes.
+pub(super) fn shorten(s: &str) -> String {
+    const MAX: usize = 160;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
