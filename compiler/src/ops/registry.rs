@@ -23,7 +23,8 @@ pub struct OpSpec {
 }
 
 /// A line of the table: `op!(name, opsets, inputs, outputs, Type)` parses with
-/// `<Type as Parse>`, and `op!(.., fn path)` with a function of its own.
+/// `<Type as Parse>`, and `op!(.., fn path)` with a function of its own;
+/// `op!(@ "domain", ..)` declares an op outside the default domain.
 macro_rules! op {
     ($name:literal, $opsets:expr, $inputs:expr, $outputs:expr, fn $parse:path) => {
         op!(@ "", $name, $opsets, $inputs, $outputs, $parse)
@@ -44,10 +45,14 @@ macro_rules! op {
 }
 
 /// A unary op of the element-wise kernel family: one input, one output, and the runtime
-/// `UnaryOp` built from the node's attributes (`|ctx| LeakyRelu { alpha: .. }`).
+/// `UnaryOp` built from the node's attributes (`|ctx| LeakyRelu { alpha: .. }`);
+/// `unary!(@ "com.microsoft", ..)` for an op outside the default domain.
 macro_rules! unary {
     ($name:literal, $opsets:expr, |$ctx:pat_param| $make:expr) => {
-        op!(@ "", $name, $opsets, (1, 1), (1, 1), |ctx| {
+        unary!(@ "", $name, $opsets, |$ctx| $make)
+    };
+    (@ $domain:literal, $name:literal, $opsets:expr, |$ctx:pat_param| $make:expr) => {
+        op!(@ $domain, $name, $opsets, (1, 1), (1, 1), |ctx| {
             #[allow(unused_imports)]
             use zant_runtime::elementwise::UnaryOp::*;
             let $ctx: &ParseCtx<'_> = ctx;
