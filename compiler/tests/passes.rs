@@ -1,11 +1,11 @@
 //! Pass snapshots: the IR text before and after each pass on small graphs, with
 //! `ir::verify` run after every pass.
 
-use prost::Message;
+use onnx_protobuf::attribute_proto::AttributeType;
+use onnx_protobuf::*;
 use zant_compiler::ir::{
     text, verify::verify, DType, Data, Graph, Tensor, TensorType, Value, ValueId,
 };
-use zant_compiler::onnx::proto::*;
 use zant_compiler::ops::{binary::Binary, Op};
 use zant_compiler::passes::PASSES;
 use zant_runtime::elementwise::BinaryOp;
@@ -13,7 +13,7 @@ use zant_runtime::elementwise::BinaryOp;
 fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
-        r#type: Some(TypeProto {
+        type_: Some(TypeProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                 elem_type: 1,
                 shape: Some(TensorShapeProto {
@@ -21,14 +21,18 @@ fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
                         .iter()
                         .map(|&d| tensor_shape_proto::Dimension {
                             value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                            denotation: String::new(),
+                            ..Default::default()
                         })
                         .collect(),
-                }),
+                    ..Default::default()
+                })
+                .into(),
+                ..Default::default()
             })),
-            denotation: String::new(),
-        }),
-        doc_string: String::new(),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
     }
 }
 
@@ -55,7 +59,7 @@ fn i64s(name: &str, values: Vec<i64>) -> TensorProto {
 fn attr_i(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
-        r#type: attribute_type::INT,
+        type_: AttributeType::INT.into(),
         i,
         ..Default::default()
     }
@@ -83,6 +87,7 @@ fn import(
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
             version: 13,
+            ..Default::default()
         }],
         graph: Some(GraphProto {
             node: nodes,
@@ -96,12 +101,13 @@ fn import(
                 })
                 .collect(),
             ..Default::default()
-        }),
+        })
+        .into(),
         ..Default::default()
     };
-    let bytes = model.encode_to_vec();
-    let decoded = zant_compiler::onnx::proto::decode_model(&bytes).unwrap();
-    zant_compiler::onnx::import(&decoded, None, &[]).unwrap()
+    let bytes = model.write_to_bytes().unwrap();
+    let source = zant_compiler::onnx::Source::Bytes(&bytes);
+    zant_compiler::onnx::load(source, &[], &[]).unwrap().graph
 }
 
 /// Runs every pass in order; returns the text before and after each pass that changed

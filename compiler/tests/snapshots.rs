@@ -3,15 +3,16 @@
 
 mod common;
 
-use zant_compiler::{compile, Options, RuntimeDep};
+use zant_compiler::{compile, CrateOptions, Options, RuntimeDep};
 
 fn generated(model: &str) -> String {
-    let opts = Options {
+    let krate = CrateOptions {
         runtime: RuntimeDep::Path("../../runtime".into()),
         standalone: false,
-        ..Options::default()
+        ..CrateOptions::default()
     };
-    let compiled = compile(&common::repo_root().join("models").join(model), &opts).unwrap();
+    let path = common::repo_root().join("models").join(model);
+    let compiled = compile(&path, &Options::default(), &krate).unwrap();
     let file = |p: &str| {
         let f = compiled
             .files
