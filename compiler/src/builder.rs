@@ -25,7 +25,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::emit::{emit_module, weight_blob, WeightsRef};
-use crate::{onnx, passes, plan, InputShape};
+use crate::pipeline::{self, Options};
+use crate::InputShape;
 
 /// A build-script failure: the model path and what went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +57,7 @@ pub struct Generated {
 pub struct Builder {
     model: Option<PathBuf>,
     module: Option<String>,
-    input_shapes: Vec<InputShape>,
+    options: Options,
     out_dir: Option<PathBuf>,
     weights_section: Option<String>,
     rerun_if_changed: Option<bool>,
@@ -81,7 +82,7 @@ impl Builder {
 
     /// Pins a symbolic input dim, like `--input-shape NAME=DIMS`.
     pub fn input_shape(&mut self, name: impl Into<String>, dims: &[usize]) -> &mut Self {
-        self.input_shapes.push(InputShape {
+        self.options.input_shapes.push(InputShape {
             name: name.into(),
             dims: dims.to_vec(),
         });
@@ -112,7 +113,7 @@ impl Builder {
     fn model_path(&self) -> Result<PathBuf, BuildError> {
         let model = self.model.clone().ok_or_else(|| BuildError {
             model: "?".into(),
-            source: crate::Error::Other("no model given: call Builder::model(path)".into()),
+            source: crate::Error::NoModel,
         })?;
         Ok(crate::model_file(&model))
     }
@@ -129,9 +130,7 @@ impl Builder {
             .or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from))
             .ok_or_else(|| BuildError {
                 model: model.display().to_string(),
-                source: crate::Error::Other(
-                    "OUT_DIR is not set: call Builder::out_dir(dir) outside build scripts".into(),
-                ),
+                source: crate::Error::NoOutDir,
             })
     }
 
@@ -146,36 +145,23 @@ impl Builder {
         };
         let module = self.module(&model);
         if crate::emit::to_snake(&module) != module {
-            return Err(fail(crate::Error::Other(format!(
-                "module name `{module}` is not a snake_case Rust identifier"
-            ))));
+            return Err(fail(crate::Error::ModuleName(module)));
         }
         let out_dir = self.out_dir_path(&model)?;
-        let mut graph = onnx::load(&model, &self.input_shapes).map_err(|e| fail(e.into()))?;
-        passes::optimize(&mut graph).map_err(|e| fail(e.into()))?;
-        crate::ir::verify::verify(&graph).map_err(|e| fail(crate::Error::Verify(e)))?;
-        let schedule = graph.schedule().map_err(|stuck| {
-            fail(crate::Error::Verify(crate::ir::verify::VerifyError::cycle(
-                &graph, &stuck,
-            )))
-        })?;
-        let plan = plan::plan(&graph, &schedule);
+        let lowered = pipeline::compile_graph(&model, &self.options).map_err(fail)?;
         let weights_file = out_dir.join(format!("{module}.weights.bin"));
         let weights = WeightsRef {
             path: weights_file.display().to_string(),
             section: self.weights_section.clone(),
         };
-        let source = emit_module(&graph, &plan, &module, &weights).map_err(|e| fail(e.into()))?;
-        let mut inputs = vec![model.clone()];
-        if let Some(dir) = model.parent() {
-            inputs.extend(external_data_files(&model, dir));
-        }
+        let source = emit_module(&lowered.graph, &lowered.plan, &module, &weights)
+            .map_err(|e| fail(e.into()))?;
         Ok(Generated {
             module,
             source,
-            weights: weight_blob(&graph, &plan),
-            arena_bytes: plan.arena_bytes,
-            inputs,
+            weights: weight_blob(&lowered.graph, &lowered.plan),
+            arena_bytes: lowered.plan.arena_bytes,
+            inputs: lowered.files_read,
         })
     }
 
@@ -216,22 +202,4 @@ impl Builder {
         let generated = self.generate()?;
         self.write(&generated)
     }
-}
-
-/// The external data files a model names, so a build reruns when they change.
-fn external_data_files(model: &Path, dir: &Path) -> Vec<PathBuf> {
-    let Ok(proto) = onnx::read_model(model) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = proto
-        .graph
-        .iter()
-        .flat_map(|g| &g.initializer)
-        .flat_map(|t| &t.external_data)
-        .filter(|e| e.key == "location")
-        .map(|e| dir.join(&e.value))
-        .collect();
-    files.sort();
-    files.dedup();
-    files
 }

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use zant_compiler::bench::BenchError;
 use zant_compiler::verify::{model_file, VerifyOptions};
-use zant_compiler::{InputShape, Options, RuntimeDep};
+use zant_compiler::{CrateOptions, InputShape, Options, RuntimeDep};
 
 /// Compile ONNX models into standalone `#![no_std]`, allocation-free Rust crates.
 #[derive(Parser)]
@@ -131,6 +132,14 @@ fn options(model: &ModelArgs) -> Options {
     }
 }
 
+/// Compiles a model to a crate in memory with the given crate settings.
+fn compile(
+    model: &ModelArgs,
+    krate: &CrateOptions,
+) -> Result<zant_compiler::Compiled, zant_compiler::Error> {
+    zant_compiler::compile(&model_file(&model.model), &options(model), krate)
+}
+
 fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
     match cli.command {
         Command::Compile {
@@ -141,22 +150,24 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             runtime_version,
             workspace_member,
         } => {
-            let mut opts = options(&model);
-            opts.crate_name = name;
-            opts.standalone = !workspace_member;
+            let mut krate = CrateOptions {
+                crate_name: name,
+                standalone: !workspace_member,
+                ..CrateOptions::default()
+            };
             if let Some(p) = runtime_path {
-                opts.runtime = RuntimeDep::Path(p);
+                krate.runtime = RuntimeDep::Path(p);
             }
             if let Some(v) = runtime_version {
-                opts.runtime = RuntimeDep::Version(v);
+                krate.runtime = RuntimeDep::Version(v);
             }
-            let compiled = zant_compiler::compile(&model_file(&model.model), &opts)?;
+            let compiled = compile(&model, &krate)?;
             zant_compiler::write_files(&out, &compiled.files)?;
             println!("wrote crate `{}` to {}", compiled.crate_name, out.display());
             for f in &compiled.files {
                 println!("  {:<20} {:>10} bytes", f.path.display(), f.contents.len());
             }
-            println!("{}", zant_compiler::report::totals(&compiled));
+            println!("{}", zant_compiler::report::totals(&compiled.lowered));
             Ok(true)
         }
         Command::Inspect {
@@ -164,11 +175,14 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             imported,
             totals,
         } => {
-            let compiled = zant_compiler::compile(&model_file(&model.model), &options(&model))?;
+            let compiled = compile(&model, &CrateOptions::default())?;
             if totals {
-                println!("{}", zant_compiler::report::totals(&compiled));
+                println!("{}", zant_compiler::report::totals(&compiled.lowered));
             } else {
-                print!("{}", zant_compiler::report::inspect(&compiled, imported));
+                print!(
+                    "{}",
+                    zant_compiler::report::inspect(&compiled.lowered, imported)
+                );
             }
             Ok(true)
         }
@@ -275,8 +289,8 @@ fn bench_outputs(
         })
     };
     if let Some(path) = &json {
-        let text = serde_json::to_string_pretty(report)
-            .map_err(|e| zant_compiler::Error::Other(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(report).map_err(|e| BenchError::Json(e.to_string()))?;
         write(path, text + "\n")?;
     }
     if let Some(path) = &svg {
@@ -310,7 +324,11 @@ fn read_report(path: &PathBuf) -> Result<zant_compiler::bench::Report, zant_comp
         source,
     })?;
     serde_json::from_str(&text).map_err(|e| {
-        zant_compiler::Error::Other(format!("{}: not a bench report: {e}", path.display()))
+        BenchError::NotAReport {
+            path: path.clone(),
+            message: e.to_string(),
+        }
+        .into()
     })
 }
 

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::ir::ValueId;
+use crate::pipeline::Lowered;
 use crate::plan::Location;
-use crate::Compiled;
 
 /// The one-line totals every report ends with.
-pub fn totals(c: &Compiled) -> String {
+pub fn totals(c: &Lowered) -> String {
     let p = &c.plan;
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     format!(
@@ -24,7 +24,7 @@ pub fn totals(c: &Compiled) -> String {
 }
 
 /// The op histogram of the optimized graph.
-pub fn histogram(c: &Compiled) -> BTreeMap<&'static str, usize> {
+pub fn histogram(c: &Lowered) -> BTreeMap<&'static str, usize> {
     let mut h = BTreeMap::new();
     for &id in &c.plan.schedule {
         *h.entry(c.graph.node(id).onnx.op_type).or_insert(0) += 1;
@@ -33,7 +33,7 @@ pub fn histogram(c: &Compiled) -> BTreeMap<&'static str, usize> {
 }
 
 /// The full inspection text.
-pub fn inspect(c: &Compiled, show_imported: bool) -> String {
+pub fn inspect(c: &Lowered, show_imported: bool) -> String {
     let mut s = String::new();
     if show_imported {
         let _ = writeln!(s, "== IR as imported ==\n{}", c.imported_ir);

@@ -8,7 +8,39 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ir::{DType, Data, Tensor, TensorType};
-use crate::{Error, Options};
+use crate::onnx::read_tensor;
+use crate::{CrateOptions, Error, Options};
+
+/// Why a compiled model could not be checked against its test data.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("no test_data_set_* folder in {}", .0.display())]
+    NoDataSet(PathBuf),
+    #[error("{data_set}/input_{index}.pb is {data} but the model's input {index} is {model}")]
+    InputType {
+        data_set: String,
+        index: usize,
+        data: TensorType,
+        model: TensorType,
+    },
+    #[error("{data_set}: output `{output}` has {got} elements, the reference {want}")]
+    OutputSize {
+        data_set: String,
+        output: String,
+        got: usize,
+        want: usize,
+    },
+    #[error("building the generated crate failed:\n{0}")]
+    Build(String),
+    #[error("the runner failed on {data_set}: {stderr}")]
+    Runner { data_set: String, stderr: String },
+    #[error("{} holds {len} values, expected {ty}", .path.display())]
+    NpySize {
+        path: PathBuf,
+        len: usize,
+        ty: TensorType,
+    },
+}
 
 /// Verification settings.
 #[derive(Clone, Debug)]
@@ -70,10 +102,7 @@ fn data_sets(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         .collect();
     sets.sort();
     if sets.is_empty() {
-        return Err(Error::Other(format!(
-            "no test_data_set_* folder in {}",
-            dir.display()
-        )));
+        return Err(CheckError::NoDataSet(dir.to_path_buf()).into());
     }
     Ok(sets)
 }
@@ -82,23 +111,16 @@ fn data_sets(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// dims (`batch_size`) take the shape the reference outputs were made with. A pin that
 /// contradicts a fixed dim of the model still fails in import.
 pub fn pin_from_data(model: &Path, opts: &Options, set: &Path) -> Result<Options, Error> {
-    let proto = crate::onnx::read_model(model)?;
-    let graph = proto.graph.as_ref().expect("decode_model checks the graph");
-    let initializers: std::collections::HashSet<&str> =
-        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let info = crate::onnx::describe(model)?;
     let mut opts = opts.clone();
-    let inputs = graph
-        .input
-        .iter()
-        .filter(|i| !initializers.contains(i.name.as_str()));
-    for (i, input) in inputs.enumerate() {
-        if opts.input_shapes.iter().any(|p| p.name == input.name) {
+    for (i, name) in info.inputs.iter().enumerate() {
+        if opts.input_shapes.iter().any(|p| &p.name == name) {
             continue;
         }
         let path = set.join(format!("input_{i}.pb"));
-        if let Ok(t) = read_pb(&path) {
+        if let Ok(t) = read_tensor(&path) {
             opts.input_shapes.push(crate::InputShape {
-                name: input.name.clone(),
+                name: name.clone(),
                 dims: t.shape.clone(),
             });
         }
@@ -119,7 +141,7 @@ pub fn verify(
         .unwrap_or_else(|| model.parent().unwrap_or(Path::new(".")).to_path_buf());
     let sets = data_sets(&data_dir)?;
     let opts = pin_from_data(&model, opts, &sets[0])?;
-    let compiled = crate::compile(&model, &opts)?;
+    let compiled = crate::compile(&model, &opts, &CrateOptions::default())?;
     let work = tempfile::tempdir().map_err(|source| Error::Io {
         context: "cannot create a temporary folder".into(),
         source,
@@ -128,7 +150,7 @@ pub fn verify(
     crate::write_files(&crate_dir, &compiled.files)?;
     let runner = build_runner(&crate_dir, &vopts.target_dir)?;
 
-    let graph = &compiled.graph;
+    let graph = &compiled.lowered.graph;
     let input_types: Vec<TensorType> = graph
         .inputs
         .iter()
@@ -153,12 +175,15 @@ pub fn verify(
         })?;
         let mut args = Vec::new();
         for (i, ty) in input_types.iter().enumerate() {
-            let t = read_pb(&set.join(format!("input_{i}.pb")))?;
+            let t = read_tensor(&set.join(format!("input_{i}.pb")))?;
             if t.ty() != *ty {
-                return Err(Error::Other(format!(
-                    "{set_name}/input_{i}.pb is {} but the model's input {i} is {ty}",
-                    t.ty()
-                )));
+                return Err(CheckError::InputType {
+                    data_set: set_name,
+                    index: i,
+                    data: t.ty(),
+                    model: ty.clone(),
+                }
+                .into());
             }
             let path = npy_dir.join(format!("input_{i}.npy"));
             write_npy(&path, &t)?;
@@ -175,20 +200,23 @@ pub fn verify(
                 source,
             })?;
         if !status.status.success() {
-            return Err(Error::Other(format!(
-                "the runner failed on {set_name}: {}",
-                String::from_utf8_lossy(&status.stderr).trim()
-            )));
+            return Err(CheckError::Runner {
+                data_set: set_name,
+                stderr: String::from_utf8_lossy(&status.stderr).trim().to_string(),
+            }
+            .into());
         }
         for (k, (name, ty)) in output_types.iter().enumerate() {
-            let want = read_pb(&set.join(format!("output_{k}.pb")))?;
+            let want = read_tensor(&set.join(format!("output_{k}.pb")))?;
             let got = read_npy(&out_dir.join(format!("output_{k}.npy")), ty)?;
             if want.n_elems() != got.n_elems() {
-                return Err(Error::Other(format!(
-                    "{set_name}: output `{name}` has {} elements, the reference {}",
-                    got.n_elems(),
-                    want.n_elems()
-                )));
+                return Err(CheckError::OutputSize {
+                    data_set: set_name,
+                    output: name.clone(),
+                    got: got.n_elems(),
+                    want: want.n_elems(),
+                }
+                .into());
             }
             checks.push(compare(
                 &set_name, name, &got, &want, vopts.atol, vopts.rtol,
@@ -220,26 +248,11 @@ pub fn build_runner(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, Erro
             source,
         })?;
     if !out.status.success() {
-        return Err(Error::Other(format!(
-            "building the generated crate failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
+        return Err(CheckError::Build(String::from_utf8_lossy(&out.stderr).into_owned()).into());
     }
     Ok(target_dir
         .join("release")
         .join(format!("runner{}", std::env::consts::EXE_SUFFIX)))
-}
-
-/// Reads a serialized `TensorProto` (an `input_N.pb` / `output_N.pb`).
-pub fn read_pb(path: &Path) -> Result<Tensor, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        context: format!("cannot read {}", path.display()),
-        source,
-    })?;
-    let proto = crate::onnx::proto::decode_tensor(&bytes)
-        .map_err(|e| Error::Other(format!("{} is not a TensorProto: {e}", path.display())))?;
-    crate::onnx::tensor::decode(&proto, None)
-        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))
 }
 
 /// Writes a tensor as `.npy` (booleans as `u1`).
@@ -289,12 +302,12 @@ pub fn read_npy(path: &Path, ty: &TensorType) -> Result<Tensor, Error> {
         DType::U64 => Data::U64(npy.into_vec().map_err(err)?),
     };
     if data.len() != ty.n_elems() {
-        return Err(Error::Other(format!(
-            "{} holds {} values, expected {}",
-            path.display(),
-            data.len(),
-            ty
-        )));
+        return Err(CheckError::NpySize {
+            path: path.to_path_buf(),
+            len: data.len(),
+            ty: ty.clone(),
+        }
+        .into());
     }
     Ok(Tensor::new(ty.shape.clone(), data))
 }

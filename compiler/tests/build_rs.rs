@@ -3,66 +3,21 @@
 
 mod common;
 
-use prost::Message;
-use zant_compiler::onnx::proto::*;
-
-fn value(name: &str) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto {
-                    dim: [1, 4]
-                        .iter()
-                        .map(|&d| tensor_shape_proto::Dimension {
-                            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                            denotation: String::new(),
-                        })
-                        .collect(),
-                }),
-            })),
-            denotation: String::new(),
-        }),
-        doc_string: String::new(),
-    }
-}
+use common::model::{encode, model, node, opset, value};
 
 /// A model whose second node, `mystery`, is an op zant does not implement (a vendor op
 /// in its own domain, so that no future op support makes this test moot).
 fn unsupported_model() -> Vec<u8> {
-    let node = |name: &str, op: &str, input: &str, output: &str| NodeProto {
-        name: name.into(),
-        op_type: op.into(),
-        input: vec![input.into()],
-        output: vec![output.into()],
-        ..Default::default()
-    };
-    ModelProto {
-        ir_version: 8,
-        opset_import: vec![
-            OperatorSetIdProto {
-                domain: String::new(),
-                version: 13,
-            },
-            OperatorSetIdProto {
-                domain: "com.acme".into(),
-                version: 2,
-            },
-        ],
-        graph: Some(GraphProto {
-            node: vec![node("relu", "Relu", "x", "h"), {
-                let mut n = node("mystery", "Frobnicate", "h", "y");
-                n.domain = "com.acme".into();
-                n
-            }],
-            input: vec![value("x")],
-            output: vec![value("y")],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    let mut mystery = node("mystery", "Frobnicate", &["h"], &["y"]);
+    mystery.domain = "com.acme".into();
+    let mut m = model(
+        vec![node("relu", "Relu", &["x"], &["h"]), mystery],
+        vec![value("x", &[1, 4])],
+        vec![value("y", &[1, 4])],
+        vec![],
+    );
+    m.opset_import.push(opset("com.acme", 2));
+    encode(&m)
 }
 
 #[test]
@@ -85,6 +40,39 @@ fn builder_returns_the_error() {
         !dir.path().join("bad.rs").exists(),
         "nothing may be written on error"
     );
+}
+
+#[test]
+fn builder_configuration_errors_are_typed() {
+    let err = zant_compiler::Builder::new().generate().unwrap_err();
+    assert!(matches!(err.source, zant_compiler::Error::NoModel), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "zant: model `?`: no model given: call Builder::model(path)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = zant_compiler::Builder::new()
+        .model(common::repo_root().join("models/two-heads.onnx"))
+        .module_name("Two-Heads")
+        .out_dir(dir.path())
+        .generate()
+        .unwrap_err();
+    assert!(
+        matches!(&err.source, zant_compiler::Error::ModuleName(m) if m == "Two-Heads"),
+        "{err}"
+    );
+}
+
+#[test]
+fn builder_reruns_when_the_model_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::repo_root().join("models/two-heads.onnx");
+    let generated = zant_compiler::Builder::new()
+        .model(&model)
+        .out_dir(dir.path())
+        .generate()
+        .unwrap();
+    assert_eq!(generated.inputs, [model]);
 }
 
 #[test]

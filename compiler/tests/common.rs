@@ -41,3 +41,95 @@ pub fn repo_root() -> PathBuf {
         .canonicalize()
         .expect("repo root")
 }
+
+/// Small ONNX models for tests, built with `onnx-protobuf`: an encoder independent of the
+/// compiler's own protobuf structs, which are private to its `onnx` module.
+pub mod model {
+    use onnx_protobuf::{
+        tensor_shape_proto, type_proto, GraphProto, Message, ModelProto, NodeProto,
+        OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    };
+
+    /// `TensorProto.DataType.FLOAT`.
+    pub const FLOAT: i32 = 1;
+
+    /// A tensor type with fixed dims.
+    pub fn tensor_type(elem_type: i32, dims: &[i64]) -> TypeProto {
+        let dim = dims
+            .iter()
+            .map(|&d| tensor_shape_proto::Dimension {
+                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                ..Default::default()
+            })
+            .collect();
+        TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type,
+                shape: Some(TensorShapeProto {
+                    dim,
+                    ..Default::default()
+                })
+                .into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// A float graph input or output with fixed dims.
+    pub fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+        ValueInfoProto {
+            name: name.into(),
+            type_: Some(tensor_type(FLOAT, dims)).into(),
+            ..Default::default()
+        }
+    }
+
+    /// A node of the default domain without attributes.
+    pub fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+        NodeProto {
+            name: name.into(),
+            op_type: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// An opset import (`""` is the default `ai.onnx` domain).
+    pub fn opset(domain: &str, version: i64) -> OperatorSetIdProto {
+        OperatorSetIdProto {
+            domain: domain.into(),
+            version,
+            ..Default::default()
+        }
+    }
+
+    /// An IR version 8 model importing `ai.onnx` opset 13.
+    pub fn model(
+        nodes: Vec<NodeProto>,
+        inputs: Vec<ValueInfoProto>,
+        outputs: Vec<ValueInfoProto>,
+        initializers: Vec<TensorProto>,
+    ) -> ModelProto {
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![opset("", 13)],
+            graph: Some(GraphProto {
+                node: nodes,
+                name: "g".into(),
+                initializer: initializers,
+                input: inputs,
+                output: outputs,
+                ..Default::default()
+            })
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    /// The model's protobuf bytes.
+    pub fn encode(model: &ModelProto) -> Vec<u8> {
+        model.write_to_bytes().expect("a model in memory encodes")
+    }
+}

@@ -6,15 +6,16 @@ mod common;
 
 use std::path::Path;
 
-use zant_compiler::{compile, Options, RuntimeDep};
+use zant_compiler::{compile, Compiled, CrateOptions, Options, RuntimeDep};
 
-/// Options for an example: the runtime by relative path, inside the workspace.
-fn options() -> Options {
-    Options {
+/// Compiles an example: the runtime by relative path, inside the workspace.
+fn compile_example(model: &Path) -> Result<Compiled, zant_compiler::Error> {
+    let krate = CrateOptions {
         runtime: RuntimeDep::Path("../../runtime".into()),
         standalone: false,
-        ..Options::default()
-    }
+        ..CrateOptions::default()
+    };
+    compile(model, &Options::default(), &krate)
 }
 
 #[test]
@@ -32,7 +33,7 @@ fn generated_examples_are_fresh() {
     for model in models {
         n_models += 1;
         let compiled =
-            compile(&model, &options()).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+            compile_example(&model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
         let dir = root.join("generated-examples").join(&compiled.crate_name);
         for f in &compiled.files {
             let path = dir.join(&f.path);
@@ -60,8 +61,8 @@ fn generated_examples_are_fresh() {
 fn compiling_twice_is_byte_identical() {
     let root = common::repo_root();
     let model = root.join("models/kws-dscnn.onnx");
-    let a = compile(&model, &options()).unwrap().files;
-    let b = compile(&model, &options()).unwrap().files;
+    let a = compile_example(&model).unwrap().files;
+    let b = compile_example(&model).unwrap().files;
     assert_eq!(a, b);
     let _ = Path::new("");
 }

@@ -1,65 +1,19 @@
 //! Bad input gets one clear error, never a panic: each case asserts the message.
 
-use prost::Message;
-use zant_compiler::onnx::proto::*;
-use zant_compiler::{compile, Options};
+mod common;
 
-fn tensor_type(elem_type: i32, dims: &[i64]) -> Option<TypeProto> {
-    Some(TypeProto {
-        value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-            elem_type,
-            shape: Some(TensorShapeProto {
-                dim: dims
-                    .iter()
-                    .map(|&d| tensor_shape_proto::Dimension {
-                        value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                        denotation: String::new(),
-                    })
-                    .collect(),
-            }),
-        })),
-        denotation: String::new(),
-    })
-}
+use common::model::{encode, model, node, opset, value};
+use onnx_protobuf::tensor_proto::DataLocation;
+use onnx_protobuf::{
+    tensor_shape_proto, type_proto, ModelProto, StringStringEntryProto, TensorProto,
+};
+use zant_compiler::{compile, CrateOptions, Options};
 
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: tensor_type(1, dims),
-        doc_string: String::new(),
-    }
-}
-
-fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        name: name.into(),
-        op_type: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
-
-fn model(
-    nodes: Vec<NodeProto>,
-    inputs: Vec<ValueInfoProto>,
-    outputs: Vec<ValueInfoProto>,
-    initializers: Vec<TensorProto>,
-) -> ModelProto {
-    ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(GraphProto {
-            node: nodes,
-            name: "g".into(),
-            initializer: initializers,
-            input: inputs,
-            output: outputs,
-            ..Default::default()
-        }),
+/// An external data entry (`location`, `offset`, …) of a `TensorProto`.
+fn entry(key: &str, value: &str) -> StringStringEntryProto {
+    StringStringEntryProto {
+        key: key.into(),
+        value: value.into(),
         ..Default::default()
     }
 }
@@ -70,7 +24,7 @@ fn check_bytes(bytes: &[u8], setup: impl FnOnce(&std::path::Path), expect: &[&st
     let path = dir.path().join("model.onnx");
     std::fs::write(&path, bytes).unwrap();
     setup(dir.path());
-    let err = compile(&path, &Options::default())
+    let err = compile(&path, &Options::default(), &CrateOptions::default())
         .expect_err("the model must be refused")
         .to_string();
     for e in expect {
@@ -79,7 +33,7 @@ fn check_bytes(bytes: &[u8], setup: impl FnOnce(&std::path::Path), expect: &[&st
 }
 
 fn check(m: ModelProto, expect: &[&str]) {
-    check_bytes(&m.encode_to_vec(), |_| {}, expect);
+    check_bytes(&encode(&m), |_| {}, expect);
 }
 
 fn relu_model() -> ModelProto {
@@ -93,7 +47,7 @@ fn relu_model() -> ModelProto {
 
 #[test]
 fn truncated_file() {
-    let bytes = relu_model().encode_to_vec();
+    let bytes = encode(&relu_model());
     check_bytes(
         &bytes[..bytes.len() / 2],
         |_| {},
@@ -181,11 +135,8 @@ fn external_data_escaping_the_folder() {
         name: "w".into(),
         dims: vec![1, 4],
         data_type: 1,
-        data_location: DATA_LOCATION_EXTERNAL,
-        external_data: vec![StringStringEntryProto {
-            key: "location".into(),
-            value: "../secret.bin".into(),
-        }],
+        data_location: DataLocation::EXTERNAL.into(),
+        external_data: vec![entry("location", "../secret.bin")],
         ..Default::default()
     };
     let m = model(
@@ -203,11 +154,8 @@ fn external_data_absolute_path() {
         name: "w".into(),
         dims: vec![1, 4],
         data_type: 1,
-        data_location: DATA_LOCATION_EXTERNAL,
-        external_data: vec![StringStringEntryProto {
-            key: "location".into(),
-            value: "/etc/passwd".into(),
-        }],
+        data_location: DataLocation::EXTERNAL.into(),
+        external_data: vec![entry("location", "/etc/passwd")],
         ..Default::default()
     };
     let m = model(
@@ -225,17 +173,8 @@ fn external_data_inside_the_folder_is_read() {
         name: "w".into(),
         dims: vec![1, 4],
         data_type: 1,
-        data_location: DATA_LOCATION_EXTERNAL,
-        external_data: vec![
-            StringStringEntryProto {
-                key: "location".into(),
-                value: "weights.bin".into(),
-            },
-            StringStringEntryProto {
-                key: "offset".into(),
-                value: "4".into(),
-            },
-        ],
+        data_location: DataLocation::EXTERNAL.into(),
+        external_data: vec![entry("location", "weights.bin"), entry("offset", "4")],
         ..Default::default()
     };
     let m = model(
@@ -246,13 +185,13 @@ fn external_data_inside_the_folder_is_read() {
     );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.onnx");
-    std::fs::write(&path, m.encode_to_vec()).unwrap();
+    std::fs::write(&path, encode(&m)).unwrap();
     let data: Vec<u8> = [9.0f32, 1.0, 2.0, 3.0, 4.0]
         .iter()
         .flat_map(|f| f.to_le_bytes())
         .collect();
     std::fs::write(dir.path().join("weights.bin"), data).unwrap();
-    let compiled = compile(&path, &Options::default()).unwrap();
+    let compiled = compile(&path, &Options::default(), &CrateOptions::default()).unwrap();
     let weights = &compiled
         .files
         .iter()
@@ -279,10 +218,7 @@ fn unsupported_ops_are_listed_together() {
         vec![],
     );
     m.graph.as_mut().unwrap().node[2].domain = "com.example".into();
-    m.opset_import.push(OperatorSetIdProto {
-        domain: "com.example".into(),
-        version: 1,
-    });
+    m.opset_import.push(opset("com.example", 1));
     check(
         m,
         &[
@@ -297,7 +233,7 @@ fn unsupported_ops_are_listed_together() {
 fn symbolic_dim_needs_a_pin() {
     let mut m = relu_model();
     let input = &mut m.graph.as_mut().unwrap().input[0];
-    if let Some(type_proto::Value::TensorType(t)) = input.r#type.as_mut().unwrap().value.as_mut() {
+    if let Some(type_proto::Value::TensorType(t)) = input.type_.as_mut().unwrap().value.as_mut() {
         t.shape.as_mut().unwrap().dim[0].value = Some(
             tensor_shape_proto::dimension::Value::DimParam("batch".into()),
         );
@@ -306,16 +242,19 @@ fn symbolic_dim_needs_a_pin() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.onnx");
-    std::fs::write(&path, m.encode_to_vec()).unwrap();
-    let pin = |s: &str| Options {
-        input_shapes: vec![s.parse().unwrap()],
-        ..Options::default()
+    std::fs::write(&path, encode(&m)).unwrap();
+    let pinned = |s: &str| {
+        let opts = Options {
+            input_shapes: vec![s.parse().unwrap()],
+            ..Options::default()
+        };
+        compile(&path, &opts, &CrateOptions::default())
     };
     // A pin that agrees with the fixed dim is fine; one that contradicts it is an error.
-    assert!(compile(&path, &pin("x=1,4")).is_ok());
-    let err = compile(&path, &pin("x=1,5")).unwrap_err().to_string();
+    assert!(pinned("x=1,4").is_ok());
+    let err = pinned("x=1,5").unwrap_err().to_string();
     assert!(err.contains("fixed at 4"), "{err}");
-    let err = compile(&path, &pin("nope=1,4")).unwrap_err().to_string();
+    let err = pinned("nope=1,4").unwrap_err().to_string();
     assert!(err.contains("no input of that name"), "{err}");
 }
 

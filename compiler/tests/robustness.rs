@@ -5,7 +5,7 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use zant_compiler::{onnx, Options};
+use zant_compiler::{pipeline, CrateOptions, InputShape, Options};
 
 /// A small deterministic generator (xorshift64*), so every run tries the same inputs.
 struct Rng(u64);
@@ -59,33 +59,25 @@ fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
     b
 }
 
-fn survive(name: &str, bytes: &[u8], pins: &[onnx::InputShape], n: usize, seed: u64) {
+fn survive(name: &str, bytes: &[u8], pins: &[InputShape], n: usize, seed: u64) {
     let mut rng = Rng(seed);
-    let path = std::path::Path::new("mutated.onnx");
+    let opts = Options {
+        input_shapes: pins.to_vec(),
+        ..Options::default()
+    };
     for i in 0..n {
         let m = mutate(&mut rng, bytes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let Ok(model) = onnx::decode_model(&m, path) else {
+            let Ok(lowered) = pipeline::compile_graph(&m, &opts) else {
                 return;
             };
-            let Ok(mut graph) = onnx::import(&model, None, pins) else {
-                return;
-            };
-            if zant_compiler::passes::optimize(&mut graph).is_err() {
-                return;
-            }
-            if zant_compiler::ir::verify::verify(&graph).is_err() {
-                return;
-            }
-            let schedule = graph.schedule().unwrap();
-            let plan = zant_compiler::plan::plan(&graph, &schedule);
-            let opts = zant_compiler::emit::EmitOptions {
+            let emit_opts = zant_compiler::emit::EmitOptions {
                 crate_name: "m".into(),
                 source_name: "m.onnx".into(),
-                runtime: Options::default().runtime,
+                runtime: CrateOptions::default().runtime,
                 standalone: true,
             };
-            let _ = zant_compiler::emit::emit(&graph, &plan, &opts);
+            let _ = zant_compiler::emit::emit(&lowered.graph, &lowered.plan, &emit_opts);
         }));
         if outcome.is_err() {
             let dump = std::env::temp_dir().join(format!("zant-panic-{name}-{i}.onnx"));
@@ -126,7 +118,7 @@ fn corrupted_shared_models_never_panic() {
     ];
     for (seed, model, pin) in models {
         let bytes = std::fs::read(dir.join(model).join("model.onnx")).unwrap();
-        let pins: Vec<onnx::InputShape> = pin.iter().map(|p| p.parse().unwrap()).collect();
+        let pins: Vec<InputShape> = pin.iter().map(|p| p.parse().unwrap()).collect();
         survive(model, &bytes, &pins, 400, seed);
     }
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use zant_compiler::verify::{model_file, verify, VerifyOptions};
-use zant_compiler::{compile, InputShape, Options};
+use zant_compiler::{compile, CrateOptions, InputShape, Options};
 
 /// The pins the shared README documents (symbolic batch dims pinned to the test data).
 fn pins(model: &str) -> Vec<InputShape> {
@@ -59,7 +59,13 @@ fn arena_stays_within_the_file_order_bound() {
             input_shapes: pins(name),
             ..Options::default()
         };
-        let c = compile(&model_file(&dir.join(name)), &opts).unwrap();
+        let c = compile(
+            &model_file(&dir.join(name)),
+            &opts,
+            &CrateOptions::default(),
+        )
+        .unwrap()
+        .lowered;
         let p = &c.plan;
         eprintln!(
             "{name}: arena {} lower bound {} file-order bound {} naive {}",

@@ -5,10 +5,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use std::path::Path;
 
-use zant_compiler::emit::{EmitOptions, PortNames};
-use zant_compiler::ir::{Graph, Tensor, TensorType};
-use zant_compiler::onnx::proto::ModelProto;
-use zant_compiler::{GeneratedFile, InputShape, RuntimeDep};
+use zant_compiler::emit::PortNames;
+use zant_compiler::ir::{Tensor, TensorType};
+use zant_compiler::onnx::{ImportError, ModelInfo};
+use zant_compiler::ops::{NodeError, OpError};
+use zant_compiler::{Compiled, CrateOptions, Error, InputShape, InputValue, Options, RuntimeDep};
 
 use crate::{numbered_files, Case, Outcome};
 
@@ -54,12 +55,13 @@ pub fn quiet_panics() {
     }));
 }
 
-/// Reads a `TensorProto` file.
+/// Reads a `TensorProto` file. The message leaves the path out: the caller names the file.
 pub fn read_pb(path: &Path) -> Result<Tensor, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let proto = zant_compiler::onnx::proto::decode_tensor(&bytes)
-        .map_err(|e| format!("not a TensorProto: {e}"))?;
-    zant_compiler::onnx::tensor::decode(&proto, None)
+    zant_compiler::onnx::read_tensor(path).map_err(|e| match e {
+        ImportError::Read { source, .. } => source.to_string(),
+        ImportError::TensorFile { message, .. } => message,
+        e => e.to_string(),
+    })
 }
 
 /// Compiles `case` and reads its data sets; `Err` is the case's final outcome.
@@ -114,28 +116,41 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
         inputs: Vec::new(),
         outputs: Vec::new(),
     };
-    let mut model = zant_compiler::onnx::read_model(&model_path)
+    let info = zant_compiler::onnx::describe(&model_path)
         .map_err(|e| Outcome::Unsupported(e.to_string()))?;
+    let krate = CrateOptions {
+        crate_name: Some("conformance-case".into()),
+        runtime: RuntimeDep::Path(runtime.to_string()),
+        standalone: false,
+    };
+    let mut opts = Options::default();
     let mut bound = Vec::new();
-    let (graph, files) = loop {
-        let pins = pins(&model, data_sets.first().unwrap_or(&empty));
+    let compiled = loop {
+        opts.input_shapes = pins(&info, &bound, data_sets.first().unwrap_or(&empty));
         let message = match catch_unwind(AssertUnwindSafe(|| {
-            compile_proto(&model, &case.dir, &pins, runtime)
+            zant_compiler::compile(&model_path, &opts, &krate)
         })) {
             Ok(Ok(done)) => break done,
-            Ok(Err(message)) => message,
+            Ok(Err(e)) => match bind_input(&info, &e, &data_sets) {
+                Some((k, value)) if bound.len() < 8 && !bound.contains(&k) => {
+                    opts.input_values.push(InputValue {
+                        name: info.inputs[k].clone(),
+                        value,
+                    });
+                    bound.push(k);
+                    continue;
+                }
+                _ => e.to_string(),
+            },
             Err(_) => {
                 let message = LAST_PANIC.with(|p| p.borrow().clone());
-                return Err(Outcome::Unsupported(format!(
-                    "the compiler panicked: {message}"
-                )));
+                format!("the compiler panicked: {message}")
             }
         };
-        match bind_input(&mut model, &message, &data_sets) {
-            Some(k) if bound.len() < 8 => bound.push(k),
-            _ => return Err(Outcome::Unsupported(message)),
-        }
+        return Err(Outcome::Unsupported(message));
     };
+    let Compiled { lowered, files, .. } = compiled;
+    let graph = lowered.graph;
     if let Some(e) = data_error {
         return Err(Outcome::Unsupported(e));
     }
@@ -187,12 +202,7 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
             .map(|f| f.contents.clone())
             .ok_or_else(|| Outcome::Unsupported(format!("zantc wrote no {path}")))
     };
-    let mut bound_names: Vec<String> = Vec::new();
-    if let Some(g) = model.graph.as_ref() {
-        for &k in &bound {
-            bound_names.push(g.input[k].name.clone());
-        }
-    }
+    let bound_names = bound.iter().map(|&k| info.inputs[k].clone()).collect();
     Ok(CompiledCase {
         model_rs: file("src/model.rs")?,
         weights: file("src/weights.bin")?,
@@ -204,88 +214,38 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
     })
 }
 
-/// The pipeline of `zant_compiler::compile`, from a decoded model: import, passes,
-/// verification, plan, emission.
-fn compile_proto(
-    model: &ModelProto,
-    dir: &Path,
-    pins: &[InputShape],
-    runtime: &str,
-) -> Result<(Graph, Vec<GeneratedFile>), String> {
-    let mut graph =
-        zant_compiler::onnx::import(model, Some(dir), pins).map_err(|e| e.to_string())?;
-    zant_compiler::passes::optimize(&mut graph).map_err(|e| e.to_string())?;
-    zant_compiler::ir::verify::verify(&graph)
-        .map_err(|e| format!("internal error: the IR is inconsistent after the passes: {e}"))?;
-    let schedule = graph
-        .schedule()
-        .map_err(|_| "internal error: a cycle after the passes".to_string())?;
-    let plan = zant_compiler::plan::plan(&graph, &schedule);
-    let opts = EmitOptions {
-        crate_name: "conformance-case".into(),
-        source_name: "model.onnx".into(),
-        runtime: RuntimeDep::Path(runtime.to_string()),
-        standalone: false,
+/// When `error` is input `i` of node `N` needing a compile-time constant
+/// ([`OpError::NeedsConstant`]) and that input is graph input `k`, with the same value in
+/// every data set: returns `k` and the value to bind it to.
+fn bind_input(info: &ModelInfo, error: &Error, sets: &[DataSet]) -> Option<(usize, Tensor)> {
+    let Error::Import(ImportError::Node(NodeError {
+        node,
+        source: OpError::NeedsConstant { input, .. },
+        ..
+    })) = error
+    else {
+        return None;
     };
-    let files = zant_compiler::emit::emit(&graph, &plan, &opts).map_err(|e| e.to_string())?;
-    Ok((graph, files))
-}
-
-/// When `message` says that input `i` of node `N` must be a compile-time constant and that
-/// input is graph input `k`, with the same value in every data set: makes it an
-/// initializer and returns `k`.
-fn bind_input(model: &mut ModelProto, message: &str, sets: &[DataSet]) -> Option<usize> {
-    if !message.contains("must be a compile-time constant") {
-        return None;
-    }
-    let node_name = message.strip_prefix("node `")?.split('`').next()?;
-    let input_idx: usize = message
-        .split("): input ")
-        .nth(1)?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    let graph = model.graph.as_mut()?;
-    let value_name = graph
-        .node
-        .iter()
-        .enumerate()
-        .find(|(idx, n)| zant_compiler::onnx::node_name(n, *idx) == node_name)?
-        .1
-        .input
-        .get(input_idx)?
-        .clone();
-    if graph.initializer.iter().any(|t| t.name == value_name) {
-        return None;
-    }
-    let k = graph.input.iter().position(|i| i.name == value_name)?;
+    let value_name = info.node_input(node, *input)?;
+    let k = info.inputs.iter().position(|i| i == value_name)?;
     let value = sets.first()?.inputs.get(k)?;
     if sets.iter().any(|s| s.inputs.get(k) != Some(value)) {
         return None;
     }
-    graph
-        .initializer
-        .push(zant_compiler::onnx::tensor::encode(value, &value_name));
-    Some(k)
+    Some((k, value.clone()))
 }
 
-/// Pins every graph input to the shape of its data in the first data set, as `zantc
-/// verify` does, so that symbolic dims take the shape the references were made with.
-fn pins(model: &ModelProto, set: &DataSet) -> Vec<InputShape> {
-    let Some(graph) = model.graph.as_ref() else {
-        return Vec::new();
-    };
-    let initializers: std::collections::HashSet<&str> =
-        graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    graph
-        .input
+/// Pins every graph input that is not bound to the shape of its data in the first data
+/// set, as `zantc verify` does, so that symbolic dims take the shape the references were
+/// made with.
+fn pins(info: &ModelInfo, bound: &[usize], set: &DataSet) -> Vec<InputShape> {
+    info.inputs
         .iter()
         .enumerate()
-        .filter(|(_, i)| !initializers.contains(i.name.as_str()))
-        .filter_map(|(k, input)| {
+        .filter(|(k, _)| !bound.contains(k))
+        .filter_map(|(k, name)| {
             Some(InputShape {
-                name: input.name.clone(),
+                name: name.clone(),
                 dims: set.inputs.get(k)?.shape.clone(),
             })
         })

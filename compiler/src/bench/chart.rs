@@ -5,7 +5,7 @@
 
 use plotters::prelude::*;
 
-use super::{OptLevel, Outcome, Report, Target};
+use super::{BenchError, OptLevel, Outcome, Report, Target};
 use crate::Error;
 
 const PANEL: (u32, u32) = (620, 460);
@@ -166,5 +166,5 @@ fn short(v: f64) -> String {
 }
 
 fn plot_error<E: std::fmt::Debug>(e: E) -> Error {
-    Error::Other(format!("cannot draw the chart: {e:?}"))
+    BenchError::Chart(format!("{e:?}")).into()
 }

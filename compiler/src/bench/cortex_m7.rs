@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::harness::{self, file};
 use super::report::fmt_bytes;
-use super::{io_error, BenchOptions, CortexM7Figures, OptLevel, Outcome, Prepared, Region};
+use super::{
+    io_error, BenchError, BenchOptions, CortexM7Figures, OptLevel, Outcome, Prepared, Region,
+};
 use crate::ir::Tensor;
 use crate::Error;
 
@@ -168,10 +170,11 @@ fn build(
         "cannot run {CARGO} (install the toolchain with scripts/setup-cortex-m7.sh)"
     )))?;
     if !out.status.success() {
-        return Err(Error::Other(format!(
-            "building the Cortex-M7 harness failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
+        return Err(BenchError::Build {
+            harness: "Cortex-M7",
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+        .into());
     }
     Ok(target_dir.join(TARGET).join(opt.profile()).join(package))
 }
@@ -200,8 +203,10 @@ fn memory_x() -> String {
 fn image_sizes(elf: &Path) -> Result<(u64, u64, u64), Error> {
     use object::{Object, ObjectSection, SectionKind};
     let bytes = std::fs::read(elf).map_err(io_error(format!("cannot read {}", elf.display())))?;
-    let file = object::File::parse(&*bytes)
-        .map_err(|e| Error::Other(format!("{} is not an ELF file: {e}", elf.display())))?;
+    let file = object::File::parse(&*bytes).map_err(|e| BenchError::Elf {
+        path: elf.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let within =
         |region: (u64, u64), address: u64| (region.0..region.0 + region.1).contains(&address);
     let (mut flash, mut ram, mut psram) = (0, 0, 0);
@@ -271,10 +276,7 @@ fn run_qemu(elf: &Path, timeout: Duration) -> Result<String, Error> {
         if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::Other(format!(
-                "QEMU did not finish in {} s",
-                timeout.as_secs()
-            )));
+            return Err(BenchError::QemuTimeout(timeout.as_secs()).into());
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -289,11 +291,15 @@ fn run_qemu(elf: &Path, timeout: Duration) -> Result<String, Error> {
         .and_then(Result::ok)
         .unwrap_or_default();
     if !status.success() {
-        return Err(Error::Other(format!(
-            "the Cortex-M7 harness failed in QEMU ({status}):\n{}{}",
-            stdout.lines().take(20).collect::<Vec<_>>().join("\n"),
-            stderr
-        )));
+        return Err(BenchError::Qemu {
+            status: status.to_string(),
+            output: format!(
+                "{}{}",
+                stdout.lines().take(20).collect::<Vec<_>>().join("\n"),
+                stderr
+            ),
+        }
+        .into());
     }
     Ok(stdout)
 }

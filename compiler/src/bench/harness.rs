@@ -11,7 +11,7 @@ use std::path::Path;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::{OptLevel, Prepared};
+use super::{BenchError, OptLevel, Prepared};
 use crate::emit::{self, GeneratedFile, WeightsRef};
 use crate::ir::{Data, Tensor, TensorType};
 use crate::ops::elem_type;
@@ -199,12 +199,12 @@ pub(super) fn parse_outputs(text: &str, types: &[TensorType]) -> Result<Vec<Tens
             .parse()
             .ok()
             .filter(|&k| k < types.len())
-            .ok_or_else(|| Error::Other(format!("the harness printed a bad line `{line}`")))?;
+            .ok_or_else(|| BenchError::HarnessLine(line.to_string()))?;
         for pair in hex.trim().as_bytes().chunks(2) {
             let byte = std::str::from_utf8(pair)
                 .ok()
                 .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| Error::Other(format!("bad hex in `{line}`")))?;
+                .ok_or_else(|| BenchError::HarnessHex(line.to_string()))?;
             bytes[k].push(byte);
         }
     }
@@ -217,10 +217,12 @@ pub(super) fn parse_outputs(text: &str, types: &[TensorType]) -> Result<Vec<Tens
                 .filter(|d| d.len() == ty.n_elems())
                 .map(|d| Tensor::new(ty.shape.clone(), d))
                 .ok_or_else(|| {
-                    Error::Other(format!(
-                        "the harness printed {} bytes for output {k} ({ty})",
-                        b.len()
-                    ))
+                    BenchError::HarnessOutput {
+                        output: k,
+                        len: b.len(),
+                        ty: ty.clone(),
+                    }
+                    .into()
                 })
         })
         .collect()
@@ -231,7 +233,13 @@ pub(super) fn value<T: std::str::FromStr>(text: &str, key: &str) -> Result<T, Er
     text.lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| Error::Other(format!("the harness printed no `{key}`:\n{text}")))
+        .ok_or_else(|| {
+            BenchError::HarnessValue {
+                key: key.to_string(),
+                text: text.to_string(),
+            }
+            .into()
+        })
 }
 
 /// Writes a harness crate into `dir` (files that did not change keep their dates, so

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::harness::{self, file};
-use super::{io_error, BenchOptions, HostFigures, OptLevel, Prepared};
+use super::{io_error, BenchError, BenchOptions, HostFigures, OptLevel, Prepared};
 use crate::ir::Tensor;
 use crate::Error;
 
@@ -92,10 +92,11 @@ fn build(
         .output()
         .map_err(io_error("cannot run cargo".into()))?;
     if !out.status.success() {
-        return Err(Error::Other(format!(
-            "building the host harness failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
+        return Err(BenchError::Build {
+            harness: "host",
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+        .into());
     }
     Ok(target_dir.join(opt.profile()).join(package))
 }
@@ -112,8 +113,10 @@ pub(super) struct Sizes {
 fn section_sizes(exe: &Path) -> Result<Sizes, Error> {
     use object::{Object, ObjectSection};
     let bytes = std::fs::read(exe).map_err(io_error(format!("cannot read {}", exe.display())))?;
-    let elf = object::File::parse(&*bytes)
-        .map_err(|e| Error::Other(format!("{} is not an ELF file: {e}", exe.display())))?;
+    let elf = object::File::parse(&*bytes).map_err(|e| BenchError::Elf {
+        path: exe.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut sizes = Sizes::default();
     for section in elf.sections() {
         let slot = match section.name().unwrap_or_default() {
@@ -145,13 +148,13 @@ fn callgrind_instructions(exe: &Path) -> Result<Option<u64>, Error> {
         };
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
-            return Err(Error::Other(format!("callgrind failed:\n{stderr}")));
+            return Err(BenchError::Callgrind(stderr.into_owned()).into());
         }
         *total = stderr
             .lines()
             .find_map(|l| l.split_once("Collected :").map(|(_, n)| n.trim()))
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| Error::Other(format!("callgrind printed no total:\n{stderr}")))?;
+            .ok_or_else(|| BenchError::CallgrindTotal(stderr.to_string()))?;
     }
     Ok(Some(totals[1].saturating_sub(totals[0])))
 }
@@ -162,11 +165,11 @@ fn run_harness(exe: &Path, args: &[&str]) -> Result<String, Error> {
         .output()
         .map_err(io_error(format!("cannot run {}", exe.display())))?;
     if !out.status.success() {
-        return Err(Error::Other(format!(
-            "the harness failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(BenchError::Harness {
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into());
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -179,10 +182,7 @@ pub(super) fn ort(
     opts: &BenchOptions,
 ) -> Result<(f64, String), Error> {
     if !opts.ort_python.exists() {
-        return Err(Error::Other(format!(
-            "{} does not exist: run scripts/setup-ort.sh",
-            opts.ort_python.display()
-        )));
+        return Err(BenchError::NoOrt(opts.ort_python.clone()).into());
     }
     let dir = work_dir.join("ort").join(&prepared.name);
     std::fs::create_dir_all(&dir).map_err(io_error(format!("cannot create {}", dir.display())))?;
@@ -205,10 +205,9 @@ pub(super) fn ort(
         )))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        return Err(Error::Other(format!(
-            "ort_bench.py failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(
+            BenchError::Ort(String::from_utf8_lossy(&out.stderr).trim().to_string()).into(),
+        );
     }
     Ok((
         harness::value(&text, "time_us")?,

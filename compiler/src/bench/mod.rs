@@ -25,10 +25,57 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::ir::{DType, Data, Tensor, TensorType};
-use crate::{Compiled, Error, InputShape, Options};
+use crate::pipeline::{self, Lowered};
+use crate::{Error, InputShape, Options};
 
 pub use compare::{compare, Change, Comparison, Status, Verdict};
 pub use report::{markdown, svg};
+
+/// Why a bench step failed: a tool that did not run as it should, or printed what the
+/// bench cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// cargo could not build a harness (`harness` is `host` or `Cortex-M7`).
+    #[error("building the {harness} harness failed:\n{stderr}")]
+    Build {
+        harness: &'static str,
+        stderr: String,
+    },
+    #[error("{} is not an ELF file: {message}", .path.display())]
+    Elf { path: PathBuf, message: String },
+    #[error("callgrind failed:\n{0}")]
+    Callgrind(String),
+    #[error("callgrind printed no total:\n{0}")]
+    CallgrindTotal(String),
+    #[error("the harness failed ({status}): {stderr}")]
+    Harness { status: String, stderr: String },
+    #[error("the harness printed a bad line `{0}`")]
+    HarnessLine(String),
+    #[error("bad hex in `{0}`")]
+    HarnessHex(String),
+    #[error("the harness printed {len} bytes for output {output} ({ty})")]
+    HarnessOutput {
+        output: usize,
+        len: usize,
+        ty: TensorType,
+    },
+    #[error("the harness printed no `{key}`:\n{text}")]
+    HarnessValue { key: String, text: String },
+    #[error("{} does not exist: run scripts/setup-ort.sh", .0.display())]
+    NoOrt(PathBuf),
+    #[error("ort_bench.py failed: {0}")]
+    Ort(String),
+    #[error("QEMU did not finish in {0} s")]
+    QemuTimeout(u64),
+    #[error("the Cortex-M7 harness failed in QEMU ({status}):\n{output}")]
+    Qemu { status: String, output: String },
+    #[error("cannot draw the chart: {0}")]
+    Chart(String),
+    #[error("cannot write the report as JSON: {0}")]
+    Json(String),
+    #[error("{}: not a bench report: {message}", .path.display())]
+    NotAReport { path: PathBuf, message: String },
+}
 
 /// An optimisation level of the harness build (`opt-level` in a cargo profile).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -377,7 +424,7 @@ struct Prepared {
     /// The model's name as a crate name (`mobilenet-v2`): the harness's folder and package.
     name: String,
     model_file: PathBuf,
-    compiled: Compiled,
+    compiled: Lowered,
     inputs: Vec<Tensor>,
     output_types: Vec<TensorType>,
     /// `test_data_set_0/output_N.pb`, when present and of the right types.
@@ -533,7 +580,7 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
         options = crate::verify::pin_from_data(&model_file, &options, &data_set)?;
     }
     let name = crate::default_crate_name(&model_file);
-    let compiled = crate::compile(&model_file, &options)?;
+    let compiled = pipeline::compile_graph(&model_file, &options)?;
     let graph = &compiled.graph;
     let input_types: Vec<TensorType> = graph
         .inputs
@@ -550,7 +597,8 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
             .iter()
             .enumerate()
             .map(|(i, ty)| {
-                let t = crate::verify::read_pb(&data_set.join(format!("{prefix}_{i}.pb"))).ok()?;
+                let t =
+                    crate::onnx::read_tensor(&data_set.join(format!("{prefix}_{i}.pb"))).ok()?;
                 (t.ty() == *ty).then_some(t)
             })
             .collect()

@@ -4,16 +4,24 @@
 //! unsupported ops into one error), orders the nodes, pins symbolic dims, and builds the
 //! IR one node at a time with shape inference and constant propagation, so that the
 //! `Shape → Gather → Concat → Reshape` chains exporters emit become constants as they are read.
+//!
+//! The protobuf structs are private: the rest of the compiler asks this module for IR
+//! types only, through [`load`] (a model, with bound inputs, and the files it read),
+//! [`describe`] (a model's fed inputs and nodes) and [`read_tensor`] (test data files).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod attr;
-pub mod proto;
-pub mod tensor;
+#[cfg(test)]
+mod differential;
+mod proto;
+mod tensor;
+#[cfg(test)]
+pub(crate) mod tests;
 
-use crate::ir::{DType, Graph, GraphOutput, TensorType, Value, ValueId};
+use crate::ir::{DType, Graph, GraphOutput, Tensor, TensorType, Value, ValueId};
 use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op, OpError, ParseCtx};
 use crate::passes::fold::try_fold;
 use proto::tensor_shape_proto::dimension;
@@ -68,6 +76,10 @@ pub enum ImportError {
     Output { name: String, message: String },
     #[error("--input-shape {name}: {message}")]
     Pin { name: String, message: String },
+    #[error("binding graph input `{name}` to a value: {message}")]
+    Bind { name: String, message: String },
+    #[error("`{path}`: {message}")]
+    TensorFile { path: PathBuf, message: String },
     #[error("{0}")]
     Model(String),
 }
@@ -125,8 +137,103 @@ impl std::str::FromStr for InputShape {
     }
 }
 
+/// Where a model comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// A model file; its initializers may keep their data in files of the same folder.
+    File(&'a Path),
+    /// A serialized model in memory; external data is refused, as there is no folder to
+    /// read it from.
+    Bytes(&'a [u8]),
+}
+
+impl Source<'_> {
+    /// The model's name in error messages.
+    fn path(&self) -> &Path {
+        match self {
+            Source::File(path) => path,
+            Source::Bytes(_) => Path::new("<bytes>"),
+        }
+    }
+}
+
+impl<'a> From<&'a Path> for Source<'a> {
+    fn from(path: &'a Path) -> Self {
+        Source::File(path)
+    }
+}
+
+impl<'a> From<&'a PathBuf> for Source<'a> {
+    fn from(path: &'a PathBuf) -> Self {
+        Source::File(path)
+    }
+}
+
+impl<'a> From<&'a [u8]> for Source<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Source::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Source<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        Source::Bytes(bytes)
+    }
+}
+
+/// A graph input bound to a value at compile time, as if the model held that value in an
+/// initializer: the input becomes a constant and leaves the generated `predict`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputValue {
+    pub name: String,
+    pub value: Tensor,
+}
+
+/// An imported model and the files it was read from.
+#[derive(Debug)]
+pub struct Loaded {
+    pub graph: Graph,
+    /// The model file, then the external data files its initializers name (sorted); empty
+    /// for a model read from bytes.
+    pub files: Vec<PathBuf>,
+}
+
+/// What a model declares, read without importing it: for tools that pair a model with
+/// test data, where the model is fed by position and errors name nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The graph inputs a caller feeds (those without an initializer), in declaration
+    /// order, which is the order of a test data set's `input_N.pb` files.
+    pub inputs: Vec<String>,
+    /// The nodes, in file order.
+    pub nodes: Vec<NodeInfo>,
+}
+
+/// One node of a [`ModelInfo`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The name import errors give the node: its own, or `op_type_index` when it has none.
+    pub name: String,
+    pub op_type: String,
+    /// The names of the values the node reads; empty for an omitted optional input.
+    pub inputs: Vec<String>,
+}
+
+impl ModelInfo {
+    /// The name of the value that node `node` reads as its input `input_idx`.
+    pub fn node_input(&self, node: &str, input_idx: usize) -> Option<&str> {
+        let input = self
+            .nodes
+            .iter()
+            .find(|n| n.name == node)?
+            .inputs
+            .get(input_idx)?;
+        (!input.is_empty()).then_some(input.as_str())
+    }
+}
+
 /// Reads and decodes a model file.
-pub fn read_model(path: &Path) -> Result<proto::ModelProto, ImportError> {
+fn read_model(path: &Path) -> Result<proto::ModelProto, ImportError> {
     let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
         path: path.to_path_buf(),
         source,
@@ -135,7 +242,7 @@ pub fn read_model(path: &Path) -> Result<proto::ModelProto, ImportError> {
 }
 
 /// Decodes model bytes; `path` is only used in messages.
-pub fn decode_model(bytes: &[u8], path: &Path) -> Result<proto::ModelProto, ImportError> {
+fn decode_model(bytes: &[u8], path: &Path) -> Result<proto::ModelProto, ImportError> {
     let decode_err = |reason: String| ImportError::Decode {
         path: path.to_path_buf(),
         reason,
@@ -159,21 +266,150 @@ pub fn decode_model(bytes: &[u8], path: &Path) -> Result<proto::ModelProto, Impo
     Ok(model)
 }
 
-/// Loads a model file into the IR.
-pub fn load(path: &Path, pins: &[InputShape]) -> Result<Graph, ImportError> {
+/// Loads a model into the IR: decodes it, binds `values` to their graph inputs, pins
+/// symbolic dims from `pins` and imports it.
+pub fn load(
+    source: Source<'_>,
+    pins: &[InputShape],
+    values: &[InputValue],
+) -> Result<Loaded, ImportError> {
+    let (mut model, base_dir) = match source {
+        Source::File(path) => (read_model(path)?, Some(model_dir(path))),
+        Source::Bytes(bytes) => (decode_model(bytes, source.path())?, None),
+    };
+    bind_inputs(&mut model, values)?;
+    let graph = import(&model, base_dir, pins)?;
+    let files = match source {
+        Source::File(path) => model_files(&model, path),
+        Source::Bytes(_) => Vec::new(),
+    };
+    Ok(Loaded { graph, files })
+}
+
+/// Reads what a model file declares without importing it (see [`ModelInfo`]).
+pub fn describe(path: &Path) -> Result<ModelInfo, ImportError> {
     let model = read_model(path)?;
-    let base_dir = path.parent().map(|p| {
-        if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
+    let g = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
+    let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    Ok(ModelInfo {
+        inputs: g
+            .input
+            .iter()
+            .filter(|i| !initializers.contains(i.name.as_str()))
+            .map(|i| i.name.clone())
+            .collect(),
+        nodes: g
+            .node
+            .iter()
+            .enumerate()
+            .map(|(idx, n)| NodeInfo {
+                name: node_name(n, idx),
+                op_type: n.op_type.clone(),
+                inputs: n.input.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// Reads a serialized `TensorProto` file, such as a test data set's `input_N.pb` or
+/// `output_N.pb`. External data is refused: such a file has no model folder around it.
+pub fn read_tensor(path: &Path) -> Result<Tensor, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file_err = |message: String| ImportError::TensorFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let proto =
+        proto::decode_tensor(&bytes).map_err(|e| file_err(format!("not a TensorProto: {e}")))?;
+    tensor::decode(&proto, None).map_err(file_err)
+}
+
+/// The folder a model file's external data must come from.
+fn model_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The model file and the external data files its initializers name, so that a build
+/// script reruns when any of them changes.
+fn model_files(model: &proto::ModelProto, path: &Path) -> Vec<PathBuf> {
+    let dir = model_dir(path);
+    let mut data: Vec<PathBuf> = model
+        .graph
+        .iter()
+        .flat_map(|g| &g.initializer)
+        .flat_map(|t| &t.external_data)
+        .filter(|e| e.key == "location")
+        .map(|e| dir.join(&e.value))
+        .collect();
+    data.sort();
+    data.dedup();
+    std::iter::once(path.to_path_buf()).chain(data).collect()
+}
+
+/// Makes each bound graph input an initializer holding its value, after checking that
+/// the input exists, has no initializer yet and is declared with the value's type.
+fn bind_inputs(model: &mut proto::ModelProto, values: &[InputValue]) -> Result<(), ImportError> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let g = model
+        .graph
+        .as_mut()
+        .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
+    for v in values {
+        let err = |message: String| ImportError::Bind {
+            name: v.name.clone(),
+            message,
+        };
+        let declared = g
+            .input
+            .iter()
+            .find(|i| i.name == v.name)
+            .ok_or_else(|| err("the model has no input of that name".into()))?;
+        if g.initializer.iter().any(|t| t.name == v.name) {
+            return Err(err(
+                "the input already has a value (an initializer, or an earlier binding)".into(),
+            ));
         }
-    });
-    import(&model, base_dir, pins)
+        if let Some(type_proto::Value::TensorType(t)) =
+            declared.r#type.as_ref().and_then(|t| t.value.as_ref())
+        {
+            let dtype = v.value.dtype();
+            if t.elem_type != 0 && DType::from_onnx(t.elem_type) != Some(dtype) {
+                return Err(err(format!(
+                    "the value is {dtype} but the input is declared {}",
+                    DType::onnx_name(t.elem_type)
+                )));
+            }
+            if let Some(shape) = &t.shape {
+                let agrees = shape.dim.len() == v.value.shape.len()
+                    && shape.dim.iter().zip(&v.value.shape).all(|(d, &n)| {
+                        !matches!(d.value, Some(dimension::Value::DimValue(f)) if f != n as i64)
+                    });
+                if !agrees {
+                    return Err(err(format!(
+                        "the value has shape {:?}, which the input's declared shape does not admit",
+                        v.value.shape
+                    )));
+                }
+            }
+        }
+        g.initializer.push(tensor::encode(&v.value, &v.name));
+    }
+    Ok(())
 }
 
 /// Builds the IR from a decoded model. External data is read from `base_dir` only.
-pub fn import(
+fn import(
     model: &proto::ModelProto,
     base_dir: Option<&Path>,
     pins: &[InputShape],
@@ -489,7 +725,7 @@ fn normalize_domain(domain: &str) -> &str {
 }
 
 /// The node's name, or `op_type_index` when it has none.
-pub fn node_name(n: &proto::NodeProto, idx: usize) -> String {
+fn node_name(n: &proto::NodeProto, idx: usize) -> String {
     if n.name.is_empty() {
         format!("{}_{idx}", n.op_type)
     } else {

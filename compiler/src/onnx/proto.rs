@@ -148,6 +148,8 @@ pub struct TypeProto {
 pub mod type_proto {
     use prost::{Message, Oneof};
 
+    // The variant names are those of onnx.proto's `TypeProto.value`.
+    #[allow(clippy::enum_variant_names)]
     #[derive(Clone, PartialEq, Oneof)]
     pub enum Value {
         #[prost(message, tag = "1")]

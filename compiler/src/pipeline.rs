@@ -1,0 +1,105 @@
+//! The compile pipeline, written once: load → passes → verify → schedule → plan.
+//!
+//! Every route into the compiler runs [`compile_graph`]: the crate route
+//! ([`crate::compile`], which then emits a crate), the build-script [`crate::Builder`]
+//! (which emits one module), `zantc verify`, `zantc bench` and the conformance harness.
+//! What differs between them is emission, and emission options stay with emission; what
+//! the pipeline needs to know beyond the model is [`Options`].
+
+use std::path::PathBuf;
+
+use crate::ir::{self, verify::VerifyError, Graph};
+use crate::onnx::{self, InputShape, InputValue};
+use crate::plan::{self, MemoryPlan};
+use crate::{passes, Error};
+
+pub use crate::onnx::Source;
+
+/// What the pipeline needs to know beyond the model itself.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    /// Pins for symbolic input dims (`--input-shape NAME=DIMS`).
+    pub input_shapes: Vec<InputShape>,
+    /// Graph inputs bound to a value at compile time. Each becomes a constant, as if the
+    /// model held it in an initializer, and leaves the generated `predict`.
+    pub input_values: Vec<InputValue>,
+}
+
+/// A model lowered to a verified and planned graph: everything emission needs.
+#[derive(Debug)]
+pub struct Lowered {
+    /// The graph after the passes.
+    pub graph: Graph,
+    pub plan: MemoryPlan,
+    /// The liveness bound of the graph as imported, in file order, before any pass.
+    pub file_order_bound: usize,
+    /// The IR text as imported (before the passes).
+    pub imported_ir: String,
+    /// The files the model was read from: the model, then its external data. Empty for a
+    /// model given as bytes.
+    pub files_read: Vec<PathBuf>,
+}
+
+/// Imports a model (a path or bytes), optimizes, verifies, schedules and plans it.
+pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Result<Lowered, Error> {
+    let onnx::Loaded { mut graph, files } =
+        onnx::load(source.into(), &opts.input_shapes, &opts.input_values)?;
+    let imported_ir = ir::text::print(&graph);
+    let file_order_bound = plan::file_order_bound(&graph);
+    passes::optimize(&mut graph)?;
+    ir::verify::verify(&graph)?;
+    // `verify` has just scheduled the graph, so this cannot fail; it still returns an
+    // error rather than panicking, as everything on a user's model does.
+    let schedule = graph
+        .schedule()
+        .map_err(|stuck| VerifyError::cycle(&graph, &stuck))?;
+    let plan = plan::plan(&graph, &schedule);
+    Ok(Lowered {
+        graph,
+        plan,
+        file_order_bound,
+        imported_ir,
+        files_read: files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::tests::{reshape_model, shape_2x2};
+
+    #[test]
+    fn input_values_reach_the_import() {
+        let bytes = reshape_model(vec![]);
+        let err = compile_graph(&bytes, &Options::default()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Import(onnx::ImportError::Node(e)) if e.node == "reshape"),
+            "{err}"
+        );
+        let opts = Options {
+            input_values: vec![shape_2x2()],
+            ..Options::default()
+        };
+        let lowered = compile_graph(&bytes, &opts).unwrap();
+        assert_eq!(lowered.graph.inputs.len(), 1);
+        assert!(
+            lowered.imported_ir.contains("Reshape"),
+            "{}",
+            lowered.imported_ir
+        );
+        assert!(lowered.plan.arena_bytes <= lowered.file_order_bound);
+    }
+
+    #[test]
+    fn a_model_file_is_among_the_files_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.onnx");
+        std::fs::write(&path, reshape_model(vec![])).unwrap();
+        let opts = Options {
+            input_values: vec![shape_2x2()],
+            ..Options::default()
+        };
+        let lowered = compile_graph(&path, &opts).unwrap();
+        assert_eq!(lowered.files_read, [path]);
+    }
+}
