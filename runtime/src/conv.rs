@@ -441,7 +441,7 @@ fn depthwise_3x3_vectors_unit_stride(
     bias: f32,
     y: &mut [f32],
 ) -> usize {
-    use crate::simd::{f32x8, load, store, LANES};
+    use crate::gemm::simd::{f32x8, load, store, LANES};
     let full = y.len() - y.len() % LANES;
     // Each tap's input, cut to exactly the outputs done here.
     let taps: [&[f32]; 9] = core::array::from_fn(|t| &input_rows[t / 3][left + t % 3..][..full]);
@@ -470,7 +470,7 @@ fn depthwise_3x3_vectors_stride_2(
     bias: f32,
     y: &mut [f32],
 ) -> usize {
-    use crate::simd::{f32x8, store, LANES};
+    use crate::gemm::simd::{f32x8, store, LANES};
     /// The inputs eight stride-2 outputs of a 3-wide kernel read: 2 · 7 + 3.
     const WINDOW: usize = 2 * (LANES - 1) + 3;
     let full = y.len() - y.len() % LANES;

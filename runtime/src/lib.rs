@@ -29,8 +29,6 @@ pub mod scalar;
 pub mod shape;
 
 mod error;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod simd;
 
 pub use activation::Activation;
 pub use error::{Error, KernelError};

@@ -19,7 +19,7 @@
 //! and every step is a fused multiply-add when the target has FMA.
 
 use super::{Bias, Epilogue, Operands};
-use crate::simd::{activate, f32x8, load, store as store_vector, LANES};
+use super::simd::{activate, f32x8, load, store as store_vector, LANES};
 
 /// The rows of `C` in one register tile.
 const MR: usize = 6;
