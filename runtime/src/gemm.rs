@@ -33,10 +33,10 @@ pub(crate) const NR: usize = if cfg!(target_arch = "arm") {
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod packed;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub(crate) mod simd;
 #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 mod scalar;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) mod simd;
 
 /// The bias added to the product, before the activation (ONNX `Gemm`'s `C`, already
 /// classified by how it broadcasts over the `m × n` output).

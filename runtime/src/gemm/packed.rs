@@ -18,8 +18,8 @@
 //! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
 //! and every step is a fused multiply-add when the target has FMA.
 
-use super::{Bias, Epilogue, Operands};
 use super::simd::{activate, f32x8, load, store as store_vector, LANES};
+use super::{Bias, Epilogue, Operands};
 
 /// The rows of `C` in one register tile.
 const MR: usize = 6;
