@@ -102,6 +102,9 @@ enum Command {
         /// Time a peer on the same inputs: `ort` (ONNX Runtime, one thread; scripts/setup-ort.sh).
         #[arg(long)]
         baseline: Option<zant_compiler::bench::Baseline>,
+        /// The `-C target-cpu` of the host harnesses (`generic` gives the baseline ISA).
+        #[arg(long, default_value = "native")]
+        target_cpu: String,
         /// Milliseconds of repeated inferences per host timing.
         #[arg(long, default_value_t = 1000)]
         time_budget_ms: u64,
@@ -232,6 +235,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             md,
             svg,
             baseline,
+            target_cpu,
             time_budget_ms,
             work_dir,
             quiet,
@@ -243,6 +247,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 work_dir,
                 time_budget: std::time::Duration::from_millis(time_budget_ms),
                 baseline,
+                host_target_cpu: target_cpu,
                 progress: !quiet,
                 ..Default::default()
             };

@@ -412,8 +412,16 @@ fn depthwise_3x3(
             let interior = &mut y_row[column_lo..column_hi];
             let left = column_lo * p.stride_w - p.pad_left;
             if p.stride_w == 1 {
+                // Eight outputs per vector step where the target has SIMD; the scalar
+                // loop takes the rest of the row.
+                let done =
+                    depthwise_3x3_vectors_unit_stride(&input_rows, left, kernel, bias, interior);
+                let (left, interior) = (left + done, &mut interior[done..]);
                 depthwise_3x3_row_unit_stride(&input_rows, left, kernel, bias, interior);
             } else if p.stride_w == 2 {
+                let done =
+                    depthwise_3x3_vectors_stride_2(&input_rows, left, kernel, bias, interior);
+                let (left, interior) = (left + 2 * done, &mut interior[done..]);
                 depthwise_3x3_row_stride_2(&input_rows, left, kernel, bias, interior);
             } else {
                 depthwise_3x3_row_strided(&input_rows, left, p.stride_w, kernel, bias, interior);
@@ -423,6 +431,98 @@ fn depthwise_3x3(
             act.apply_slice(y_row);
         }
     }
+}
+
+/// The leading outputs of an interior stride-1 depthwise 3×3 row, eight per step: nine
+/// unaligned loads and nine vector fused multiply-adds, starting from the bias. Returns
+/// how many outputs it wrote (a multiple of eight); the caller finishes the row.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline]
+fn depthwise_3x3_vectors_unit_stride(
+    input_rows: &[&[f32]; 3],
+    left: usize,
+    kernel: &[f32; 9],
+    bias: f32,
+    y: &mut [f32],
+) -> usize {
+    use crate::gemm::simd::{f32x8, load, store, LANES};
+    let full = y.len() - y.len() % LANES;
+    // Each tap's input, cut to exactly the outputs done here.
+    let taps: [&[f32]; 9] = core::array::from_fn(|t| &input_rows[t / 3][left + t % 3..][..full]);
+    let weights: [f32x8; 9] = core::array::from_fn(|t| f32x8::splat(kernel[t]));
+    let bias = f32x8::splat(bias);
+    for (step, out) in y[..full].chunks_exact_mut(LANES).enumerate() {
+        let start = step * LANES;
+        let mut sum = bias;
+        for (tap, &weight) in taps.iter().zip(&weights) {
+            sum = load(&tap[start..]).mul_add(weight, sum);
+        }
+        store(sum, out);
+    }
+    full
+}
+
+/// The leading outputs of an interior stride-2 depthwise 3×3 row, eight per step: each
+/// input row's 17-element window is de-interleaved into its three taps' even lanes.
+/// Returns how many outputs it wrote; the caller finishes the row.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline]
+fn depthwise_3x3_vectors_stride_2(
+    input_rows: &[&[f32]; 3],
+    left: usize,
+    kernel: &[f32; 9],
+    bias: f32,
+    y: &mut [f32],
+) -> usize {
+    use crate::gemm::simd::{f32x8, store, LANES};
+    /// The inputs eight stride-2 outputs of a 3-wide kernel read: 2 · 7 + 3.
+    const WINDOW: usize = 2 * (LANES - 1) + 3;
+    let full = y.len() - y.len() % LANES;
+    let weights: [f32x8; 9] = core::array::from_fn(|t| f32x8::splat(kernel[t]));
+    let bias = f32x8::splat(bias);
+    for (step, out) in y[..full].chunks_exact_mut(LANES).enumerate() {
+        let start = left + 2 * step * LANES;
+        let mut sum = bias;
+        for (row, row_weights) in input_rows.iter().zip(weights.chunks_exact(3)) {
+            // Interior outputs never read past the row; stop (and let the scalar loop
+            // finish) rather than panic should that ever not hold.
+            let Some(window) = row.get(start..).and_then(|s| s.first_chunk::<WINDOW>()) else {
+                return step * LANES;
+            };
+            for (c, &weight) in row_weights.iter().enumerate() {
+                let lanes: [f32; LANES] = core::array::from_fn(|l| window[c + 2 * l]);
+                sum = f32x8::from(lanes).mul_add(weight, sum);
+            }
+        }
+        store(sum, out);
+    }
+    full
+}
+
+/// Without SIMD the scalar row kernels do every output.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn depthwise_3x3_vectors_unit_stride(
+    _input_rows: &[&[f32]; 3],
+    _left: usize,
+    _kernel: &[f32; 9],
+    _bias: f32,
+    _y: &mut [f32],
+) -> usize {
+    0
+}
+
+/// Without SIMD the scalar row kernels do every output.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn depthwise_3x3_vectors_stride_2(
+    _input_rows: &[&[f32]; 3],
+    _left: usize,
+    _kernel: &[f32; 9],
+    _bias: f32,
+    _y: &mut [f32],
+) -> usize {
+    0
 }
 
 /// One interior output row (without activation) of a stride-1 depthwise 3×3: nine shifted input slices of
@@ -675,6 +775,20 @@ mod tests {
         // Other depthwise shapes take the direct kernel.
         check([1, 3, 9, 11, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3]);
         check([1, 2, 9, 11, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn depthwise_rows_split_between_vector_and_scalar_code() {
+        // Interior rows of every length around the 8-lane vector steps, so each row ends
+        // in the scalar loop after 0, 1, 2 or more vector steps; stride 1 and 2, with and
+        // without padding. Tolerance as in `check`: 1e-5 relative to max(|expected|, 1).
+        for w_in in [7, 8, 9, 10, 16, 17, 18, 19, 23, 26, 40, 41, 53] {
+            for (stride, pad) in [(1, 1), (1, 0), (2, 1), (2, 0)] {
+                check([
+                    1, 3, 5, w_in, 3, 3, 3, stride, stride, 1, 1, pad, pad, pad, pad, 3,
+                ]);
+            }
+        }
     }
 
     #[test]

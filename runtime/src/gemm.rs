@@ -1,19 +1,15 @@
 //! Dense matrix products: ONNX `Gemm` and `MatMul`, and the GEMM behind 1×1 convolutions
 //! and fully connected layers.
 //!
-//! The f32 kernel is blocked for the caches and register-tiled for the core, in plain safe
-//! Rust that LLVM vectorises:
+//! Products with `m, n ≥ 2` run on one of two blocked kernels, chosen by the target at
+//! compile time:
 //!
-//! * `k` is cut into blocks of [`KC`] so one `KC × NR` sliver of `B` stays in L1 while
-//!   every row tile of an `MC`-row block of `A` streams past it;
-//! * the microkernel keeps an `MR × NR` tile of `C` in registers for a whole `k` block
-//!   (`MR = 4`; `NR` is 16 with AVX or on AArch64, 8 with SSE, 4 on 32-bit Arm, whose
-//!   scalar FPU has 32 registers), so each loaded element of `A` and `B` feeds several
-//!   multiply-adds;
-//! * a transposed `A` needs no copy (the tile's `MR` values for one `k` are adjacent); a
-//!   transposed `B` is packed, one sliver at a time, into a stack buffer of
-//!   `KC · NR` floats (at most 16 KiB), so no heap and a bounded stack;
-//! * `m = 1` and `n = 1` are matrix-vector products and go to dedicated loops.
+//! * [`packed`] (x86_64, AArch64): packed panels of `A` and `B` in fixed stack buffers and
+//!   an explicit-SIMD `6 × 16` microkernel of vector fused multiply-adds;
+//! * [`scalar`] (everything else, such as Cortex-M): the register-tiled scalar kernel.
+//!
+//! `m = 1` and `n = 1` are matrix-vector products and go to dedicated loops whose
+//! summation order is fixed (see [`gemv_axpy`]).
 //!
 //! Bias, `alpha`, `beta` and the fused activation are applied while a tile of `C` is
 //! stored, so the output is written once per `k` block and never swept again.
@@ -22,7 +18,8 @@ use crate::scalar::Scalar;
 use crate::shape::Broadcast;
 use crate::Activation;
 
-/// The rows of `C` in one register tile.
+/// The rows of `C` in one register tile of the scalar kernel (and of the direct
+/// convolution, which shares its tile shape).
 pub(crate) const MR: usize = 4;
 /// The columns of `C` in one register tile: four vectors wide where there are enough
 /// vector registers, one 4-lane row of scalars on 32-bit Arm (Cortex-M).
@@ -33,11 +30,13 @@ pub(crate) const NR: usize = if cfg!(target_arch = "arm") {
 } else {
     8
 };
-/// The depth of one `k` block: a `KC × NR` sliver of `B` is 4–16 KiB, at most half of L1.
-const KC: usize = 256;
-/// The rows of `A` that share one pass over `B` (an `MC × KC` block of `A` is 256 KiB,
-/// a typical L2).
-const MC: usize = 256;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod packed;
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+mod scalar;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) mod simd;
 
 /// The bias added to the product, before the activation (ONNX `Gemm`'s `C`, already
 /// classified by how it broadcasts over the `m × n` output).
@@ -118,10 +117,26 @@ pub fn gemm(
         trans_a,
         b,
     };
+    blocked(&operands, trans_b, &epilogue, y);
+}
+
+/// The blocked product for `m, n ≥ 2` on a target with SIMD.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn blocked(operands: &Operands<'_>, trans_b: bool, epilogue: &Epilogue<'_>, y: &mut [f32]) {
     if trans_b {
-        gemm_blocked::<true>(&operands, &epilogue, y);
+        packed::gemm_packed::<true>(operands, epilogue, y);
     } else {
-        gemm_blocked::<false>(&operands, &epilogue, y);
+        packed::gemm_packed::<false>(operands, epilogue, y);
+    }
+}
+
+/// The blocked product for `m, n ≥ 2` on a target without SIMD.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn blocked(operands: &Operands<'_>, trans_b: bool, epilogue: &Epilogue<'_>, y: &mut [f32]) {
+    if trans_b {
+        scalar::gemm_blocked::<true>(operands, epilogue, y);
+    } else {
+        scalar::gemm_blocked::<false>(operands, epilogue, y);
     }
 }
 
@@ -319,200 +334,6 @@ impl Epilogue<'_> {
             self.act.apply_slice(row);
         }
     }
-
-    /// Stores a `ROWS × NR` accumulator tile (of which `row.len()` columns are real) at
-    /// rows `row0..`, column `column0` of `y`. The first `k` block overwrites and adds the
-    /// bias, later ones accumulate, and the last one applies the activation.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn store<const ROWS: usize>(
-        &self,
-        y: &mut [f32],
-        row0: usize,
-        column0: usize,
-        width: usize,
-        tile: &[[f32; NR]; ROWS],
-        first: bool,
-        last: bool,
-    ) {
-        for (i, tile_row) in tile.iter().enumerate() {
-            let start = (row0 + i) * self.n + column0;
-            let row = &mut y[start..start + width];
-            let tile_row = &tile_row[..width];
-            if first {
-                row.copy_from_slice(tile_row);
-                self.scale_and_add_bias(row, row0 + i, column0);
-            } else {
-                let alpha = self.alpha;
-                for (v, &t) in row.iter_mut().zip(tile_row) {
-                    *v += alpha * t;
-                }
-            }
-            if last {
-                self.act.apply_slice(row);
-            }
-        }
-    }
-}
-
-/// The blocked product for `m, n ≥ 2`.
-fn gemm_blocked<const TRANS_B: bool>(ops: &Operands<'_>, epilogue: &Epilogue<'_>, y: &mut [f32]) {
-    let (m, n, k) = (ops.m, ops.n, ops.k);
-    // Only a transposed B is packed; the buffer is not even zeroed otherwise.
-    let mut packed_b = if TRANS_B {
-        Some([0.0f32; KC * NR])
-    } else {
-        None
-    };
-    for k0 in (0..k).step_by(KC) {
-        let depth = KC.min(k - k0);
-        let (first, last) = (k0 == 0, k0 + depth == k);
-        for block_row0 in (0..m).step_by(MC) {
-            let block_rows = MC.min(m - block_row0);
-            for column0 in (0..n).step_by(NR) {
-                let width = NR.min(n - column0);
-                let sliver = match packed_b.as_mut() {
-                    Some(buffer) => {
-                        pack_transposed_b(ops.b, k, k0, depth, column0, width, buffer);
-                        BSliver::Packed(&buffer[..depth * NR])
-                    }
-                    None if width == NR => BSliver::Rows(&ops.b[k0 * n + column0..], n),
-                    None => BSliver::Edge(&ops.b[k0 * n + column0..], n, width),
-                };
-                let mut row0 = block_row0;
-                let block_end = block_row0 + block_rows;
-                while row0 + MR <= block_end {
-                    let tile = row_tile::<MR>(ops, row0, k0, depth, sliver);
-                    epilogue.store(y, row0, column0, width, &tile, first, last);
-                    row0 += MR;
-                }
-                // Two leftover rows still share each loaded sliver row.
-                if row0 + 2 <= block_end {
-                    let tile = row_tile::<2>(ops, row0, k0, depth, sliver);
-                    epilogue.store(y, row0, column0, width, &tile, first, last);
-                    row0 += 2;
-                }
-                while row0 < block_end {
-                    let tile = row_tile::<1>(ops, row0, k0, depth, sliver);
-                    epilogue.store(y, row0, column0, width, &tile, first, last);
-                    row0 += 1;
-                }
-            }
-        }
-    }
-}
-
-/// Copies columns `column0..column0 + width` of `Bᵀ` (rows of the `n × k` matrix `b`),
-/// depths `k0..k0 + depth`, into `buffer` as `depth` rows of `NR`, zero-padded.
-fn pack_transposed_b(
-    b: &[f32],
-    k: usize,
-    k0: usize,
-    depth: usize,
-    column0: usize,
-    width: usize,
-    buffer: &mut [f32; KC * NR],
-) {
-    let buffer = &mut buffer[..depth * NR];
-    if width < NR {
-        buffer.fill(0.0);
-    }
-    for j in 0..width {
-        let source = &b[(column0 + j) * k + k0..][..depth];
-        for (packed_row, &value) in buffer.chunks_exact_mut(NR).zip(source) {
-            packed_row[j] = value;
-        }
-    }
-}
-
-/// Where the microkernel reads its `depth × NR` sliver of `B`.
-#[derive(Clone, Copy)]
-enum BSliver<'a> {
-    /// `NR` columns of a row-major `B`, rows `stride` apart.
-    Rows(&'a [f32], usize),
-    /// The last, narrower columns of a row-major `B`: rows `stride` apart, `width` wide.
-    Edge(&'a [f32], usize, usize),
-    /// A packed sliver, `NR` floats per row.
-    Packed(&'a [f32]),
-}
-
-/// Computes the `ROWS × NR` tile at `row0` for depths `k0..k0 + depth`, choosing the
-/// loads for A's layout and B's sliver once, outside the loop.
-#[inline(always)]
-fn row_tile<const ROWS: usize>(
-    ops: &Operands<'_>,
-    row0: usize,
-    k0: usize,
-    depth: usize,
-    sliver: BSliver<'_>,
-) -> [[f32; NR]; ROWS] {
-    if ops.trans_a {
-        // Aᵀ is k × m: the tile's ROWS values for one depth are adjacent.
-        let m = ops.m;
-        let a = &ops.a[k0 * m + row0..];
-        let load_a =
-            |p: usize| -> [f32; ROWS] { a[p * m..p * m + ROWS].try_into().unwrap_or([0.0; ROWS]) };
-        tile_with_b(depth, load_a, sliver)
-    } else {
-        let k = ops.k;
-        let a_rows: [&[f32]; ROWS] =
-            core::array::from_fn(|i| &ops.a[(row0 + i) * k + k0..][..depth]);
-        let load_a = |p: usize| -> [f32; ROWS] { core::array::from_fn(|i| a_rows[i][p]) };
-        tile_with_b(depth, load_a, sliver)
-    }
-}
-
-#[inline(always)]
-fn tile_with_b<const ROWS: usize>(
-    depth: usize,
-    load_a: impl Fn(usize) -> [f32; ROWS],
-    sliver: BSliver<'_>,
-) -> [[f32; NR]; ROWS] {
-    match sliver {
-        BSliver::Rows(b, stride) => {
-            let b = &b[..(depth - 1) * stride + NR];
-            microkernel(depth, load_a, |p| {
-                b[p * stride..p * stride + NR]
-                    .try_into()
-                    .unwrap_or([0.0; NR])
-            })
-        }
-        BSliver::Edge(b, stride, width) => {
-            let b = &b[..(depth - 1) * stride + width];
-            microkernel(depth, load_a, |p| {
-                let mut row = [0.0; NR];
-                row[..width].copy_from_slice(&b[p * stride..p * stride + width]);
-                row
-            })
-        }
-        BSliver::Packed(b) => {
-            let b = &b[..depth * NR];
-            microkernel(depth, load_a, |p| {
-                b[p * NR..p * NR + NR].try_into().unwrap_or([0.0; NR])
-            })
-        }
-    }
-}
-
-/// The register-tiled inner product: `ROWS × NR` accumulators, one rank-1 update per
-/// depth. After inlining, `acc` lives in vector registers.
-#[inline(always)]
-fn microkernel<const ROWS: usize>(
-    depth: usize,
-    load_a: impl Fn(usize) -> [f32; ROWS],
-    load_b: impl Fn(usize) -> [f32; NR],
-) -> [[f32; NR]; ROWS] {
-    let mut acc = [[0.0f32; NR]; ROWS];
-    for p in 0..depth {
-        let a = load_a(p);
-        let b = load_b(p);
-        for (acc_row, &a_value) in acc.iter_mut().zip(&a) {
-            for (acc_value, &b_value) in acc_row.iter_mut().zip(&b) {
-                *acc_value += a_value * b_value;
-            }
-        }
-    }
-    acc
 }
 
 /// `out[j] = Σ_p vector[p] · matrix[p][j]` for a row-major `vector.len() × columns`
@@ -673,6 +494,11 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
+
+    /// The depth of one `k` block in both blocked kernels.
+    const KC: usize = 256;
+    /// More rows than one row block of either blocked kernel (48 packed, 256 scalar).
+    const MC: usize = 256;
 
     /// Deterministic test values in [-1, 1) that are not all representable round numbers.
     fn values(n: usize, seed: usize) -> Vec<f32> {
@@ -1012,6 +838,132 @@ mod tests {
             &[3, 1, 1],
         );
         assert_eq!(y, [3, 7, 11]);
+    }
+
+    /// The scalar blocked kernel, called directly: on SIMD hosts `gemm` never reaches it,
+    /// but it is what Cortex-M runs. Needs `m, n, k ≥ 1`.
+    #[allow(clippy::too_many_arguments)]
+    fn scalar_gemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        trans_a: bool,
+        b: &[f32],
+        trans_b: bool,
+        bias: Bias<'_>,
+        act: Activation,
+        y: &mut [f32],
+    ) {
+        let operands = Operands {
+            m,
+            n,
+            k,
+            a,
+            trans_a,
+            b,
+        };
+        let epilogue = Epilogue {
+            n,
+            alpha: 1.0,
+            beta: 1.0,
+            bias,
+            act,
+        };
+        if trans_b {
+            scalar::gemm_blocked::<true>(&operands, &epilogue, y);
+        } else {
+            scalar::gemm_blocked::<false>(&operands, &epilogue, y);
+        }
+    }
+
+    #[test]
+    fn blocked_kernels_match_naive_on_awkward_sizes() {
+        // Sizes that are not multiples of any tile (6 × 16 packed, 4 × NR scalar) or block
+        // (48 rows, 256 depths): primes, 1 and 2 (matrix-vector products), exact tiles,
+        // and one past them.
+        let sizes = [
+            (2, 2, 1),
+            (2, 17, 3),
+            (7, 13, 5),
+            (6, 16, 256),
+            (13, 31, 257),
+            (53, 17, 3),
+            (49, 97, 11),
+            (47, 33, 513),
+            (97, 2, 29),
+            (1, 37, 19),
+            (37, 1, 19),
+        ];
+        let act = Activation::Clip {
+            min: -0.75,
+            max: 0.5,
+        };
+        for (m, n, k) in sizes {
+            let row = values(n, 13);
+            let col = values(m, 14);
+            let full = values(m * n, 15);
+            for bias in [
+                Bias::None,
+                Bias::Scalar(0.125),
+                Bias::Row(&row),
+                Bias::Col(&col),
+                Bias::Full(&full),
+            ] {
+                for (trans_a, trans_b) in
+                    [(false, false), (true, false), (false, true), (true, true)]
+                {
+                    // The public entry point (the packed kernel on SIMD hosts), with alpha
+                    // and beta.
+                    check(m, n, k, trans_a, trans_b, 0.5, 1.5, bias, act);
+                    check(m, n, k, trans_a, trans_b, 1.0, 1.0, bias, Activation::Relu);
+                    if m < 2 || n < 2 {
+                        continue;
+                    }
+                    let a = values(m * k, 1);
+                    let b = values(k * n, 2);
+                    let mut y = std::vec![f32::NAN; m * n];
+                    scalar_gemm(m, n, k, &a, trans_a, &b, trans_b, bias, act, &mut y);
+                    let expected =
+                        naive_gemm(m, n, k, &a, trans_a, &b, trans_b, 1.0, 1.0, bias, act);
+                    // f32 sums in another order than the f64 reference: the error grows
+                    // like the square root of the depth.
+                    let tolerance = 1e-5 * (k as f32).sqrt();
+                    let context = std::format!("scalar kernel m={m} n={n} k={k} {bias:?}");
+                    assert_close(&y, &expected, tolerance, &context);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matrix_vector_products_accumulate_in_k_order_with_fused_multiply_adds() {
+        // m = 1 with B as k × n must equal a left-to-right chain of fused multiply-adds
+        // bit for bit: recurrent models rely on it to track ONNX Runtime.
+        let (n, k) = (19, 41);
+        let a = values(k, 21);
+        let b = values(k * n, 22);
+        let mut y = std::vec![0.0; n];
+        gemm(
+            1,
+            n,
+            k,
+            &a,
+            false,
+            &b,
+            false,
+            1.0,
+            1.0,
+            Bias::None,
+            Activation::None,
+            &mut y,
+        );
+        for (j, &actual) in y.iter().enumerate() {
+            let expected = (0..k).fold(0.0f32, |sum, p| {
+                crate::scalar::fmadd(a[p], b[p * n + j], sum)
+            });
+            assert_eq!(actual.to_bits(), expected.to_bits(), "column {j}");
+        }
     }
 
     #[test]

@@ -84,11 +84,15 @@ fn build(
 
     let target_dir = work_dir.join("target-host");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // The user's own RUSTFLAGS still apply; the target CPU comes last, so it wins.
+    let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    rustflags.push_str(&format!(" -C target-cpu={}", opts.host_target_cpu));
     let out = Command::new(cargo)
         .args(["build", "--quiet", "--profile", &opt.profile()])
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir)
+        .env("RUSTFLAGS", rustflags.trim_start())
         .output()
         .map_err(io_error("cannot run cargo".into()))?;
     if !out.status.success() {

@@ -212,6 +212,9 @@ pub struct BenchOptions {
     /// Wall time spent timing one harness on the host (at least 5 inferences are timed).
     pub time_budget: Duration,
     pub baseline: Option<Baseline>,
+    /// The `-C target-cpu` of the host harness builds: `native` by default, because ONNX
+    /// Runtime picks its instruction set at run time too; `generic` gives the baseline ISA.
+    pub host_target_cpu: String,
     /// The Python that runs the ONNX Runtime baseline.
     pub ort_python: PathBuf,
     /// QEMU runs longer than this are killed.
@@ -229,6 +232,7 @@ impl Default for BenchOptions {
             work_dir: PathBuf::from("target").join("zant-bench"),
             time_budget: Duration::from_secs(1),
             baseline: None,
+            host_target_cpu: "native".into(),
             ort_python: repo_root().join("target/venv-ort/bin/python"),
             qemu_timeout: Duration::from_secs(900),
             progress: true,
@@ -266,6 +270,9 @@ pub struct Machine {
     /// `/proc/loadavg` when the bench started: wall times are only as quiet as the machine.
     #[serde(default)]
     pub load_average: Option<String>,
+    /// The `-C target-cpu` the host harnesses were built with (absent in older reports).
+    #[serde(default)]
+    pub host_target_cpu: Option<String>,
 }
 
 /// One model as benched.

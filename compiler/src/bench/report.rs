@@ -126,6 +126,7 @@ fn machine_section(s: &mut String, report: &Report) {
     row("OS", &format!("{} (Linux {})", m.os, m.kernel));
     row("rustc (host)", &m.rustc_host);
     for (k, v) in [
+        ("host `target-cpu`", &m.host_target_cpu),
         ("rustc (Cortex-M7)", &m.rustc_cortex_m7),
         ("valgrind", &m.valgrind),
         ("QEMU", &m.qemu),

@@ -1,0 +1,246 @@
+//! The packed, register-tiled f32 GEMM for targets with SIMD (x86_64 and AArch64), in
+//! explicit 8-lane vectors.
+//!
+//! The structure is GotoBLAS/BLIS's, sized for fixed stack buffers because the runtime has
+//! no allocator:
+//!
+//! * `k` is cut into blocks of [`KC`], `m` into blocks of [`MC`] rows;
+//! * each `MC × KC` block of `A` is packed once into [`MR`]-row panels, `MR` values per
+//!   depth, so the microkernel reads `A` as one contiguous stream (at most 48 KiB);
+//! * each `KC × NR` sliver of `B` is read in place when `B` is row-major and the sliver is
+//!   full width (its rows are contiguous), and packed into a 16 KiB stack buffer when
+//!   `B` is transposed or the sliver is the narrower last one (zero-padded);
+//! * the microkernel keeps an `MR × NR` tile of `C` in registers for a whole `k` block and
+//!   issues one vector fused multiply-add per accumulator per depth: 6 × 16 (twelve
+//!   256-bit accumulators) with AVX or on AArch64, 6 × 8 with SSE only;
+//! * bias, `alpha`, `beta` and the activation are applied as the tile is stored.
+//!
+//! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
+//! and every step is a fused multiply-add when the target has FMA.
+
+use super::simd::{activate, f32x8, load, store as store_vector, LANES};
+use super::{Bias, Epilogue, Operands};
+
+/// The rows of `C` in one register tile.
+const MR: usize = 6;
+/// Vectors per tile row: two 256-bit registers with AVX; one (a pair of 128-bit
+/// registers) with SSE only, whose 16 registers cannot hold a 6 × 16 tile.
+const NV: usize = if cfg!(any(target_feature = "avx", target_arch = "aarch64")) {
+    2
+} else {
+    1
+};
+/// The columns of `C` in one register tile.
+const NR: usize = NV * LANES;
+/// The depth of one `k` block: a `KC × NR` sliver of `B` (16 KiB) stays in L1.
+const KC: usize = 256;
+/// The rows of one packed block of `A`: eight register tiles, 48 KiB, which stays in L2
+/// while every sliver of `B` streams past it.
+const MC: usize = 8 * MR;
+
+/// The blocked, packed product for `m, n ≥ 2`: `y = epilogue(op(A)·op(B))`.
+pub(super) fn gemm_packed<const TRANS_B: bool>(
+    ops: &Operands<'_>,
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+) {
+    let (m, n, k) = (ops.m, ops.n, ops.k);
+    let mut packed_a = [0.0f32; MC * KC];
+    let mut packed_b = [0.0f32; KC * NR];
+    for k0 in (0..k).step_by(KC) {
+        let depth = KC.min(k - k0);
+        let (first, last) = (k0 == 0, k0 + depth == k);
+        for block_row0 in (0..m).step_by(MC) {
+            let block_rows = MC.min(m - block_row0);
+            pack_a(ops, block_row0, block_rows, k0, depth, &mut packed_a);
+            for column0 in (0..n).step_by(NR) {
+                let width = NR.min(n - column0);
+                let (b_sliver, b_stride) = if !TRANS_B && width == NR {
+                    (&ops.b[k0 * n + column0..][..(depth - 1) * n + NR], n)
+                } else {
+                    pack_b::<TRANS_B>(ops, k0, depth, column0, width, &mut packed_b);
+                    (&packed_b[..depth * NR], NR)
+                };
+                let panels = packed_a.chunks_exact(MR * KC);
+                for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
+                    .step_by(MR)
+                    .zip(panels)
+                {
+                    let rows = MR.min(block_row0 + block_rows - tile_row0);
+                    let tile = microkernel(&panel[..depth * MR], b_sliver, b_stride);
+                    let place = TilePlace {
+                        row0: tile_row0,
+                        rows,
+                        column0,
+                        width,
+                        first,
+                        last,
+                    };
+                    store(epilogue, y, &place, &tile);
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows `row0..row0 + rows` of `op(A)`, depths `k0..k0 + depth`, into `MR`-row
+/// panels of `KC · MR` floats each: panel `t`, depth `p`, row `i` sits at
+/// `t · KC · MR + p · MR + i`. Rows past the end of `A` are zero.
+fn pack_a(
+    ops: &Operands<'_>,
+    row0: usize,
+    rows: usize,
+    k0: usize,
+    depth: usize,
+    packed: &mut [f32; MC * KC],
+) {
+    for (tile, panel) in packed.chunks_exact_mut(MR * KC).enumerate() {
+        let tile_row0 = row0 + tile * MR;
+        if tile * MR >= rows {
+            break;
+        }
+        let tile_rows = MR.min(rows - tile * MR);
+        let panel = &mut panel[..depth * MR];
+        if tile_rows < MR {
+            panel.fill(0.0);
+        }
+        if ops.trans_a {
+            // Aᵀ is k × m: a tile's values for one depth are adjacent already.
+            for (p, group) in panel.chunks_exact_mut(MR).enumerate() {
+                let source = &ops.a[(k0 + p) * ops.m + tile_row0..][..tile_rows];
+                group[..tile_rows].copy_from_slice(source);
+            }
+        } else {
+            for i in 0..tile_rows {
+                let source = &ops.a[(tile_row0 + i) * ops.k + k0..][..depth];
+                for (group, &value) in panel.chunks_exact_mut(MR).zip(source) {
+                    group[i] = value;
+                }
+            }
+        }
+    }
+}
+
+/// Packs columns `column0..column0 + width` of `op(B)`, depths `k0..k0 + depth`, into
+/// `depth` rows of `NR` floats, zero-padded past `width`.
+fn pack_b<const TRANS_B: bool>(
+    ops: &Operands<'_>,
+    k0: usize,
+    depth: usize,
+    column0: usize,
+    width: usize,
+    packed: &mut [f32; KC * NR],
+) {
+    let packed = &mut packed[..depth * NR];
+    if width < NR {
+        packed.fill(0.0);
+    }
+    if TRANS_B {
+        // B is n × k: column j of op(B) is row j of `b`, contiguous in depth.
+        for j in 0..width {
+            let source = &ops.b[(column0 + j) * ops.k + k0..][..depth];
+            for (packed_row, &value) in packed.chunks_exact_mut(NR).zip(source) {
+                packed_row[j] = value;
+            }
+        }
+    } else {
+        for (p, packed_row) in packed.chunks_exact_mut(NR).enumerate() {
+            let source = &ops.b[(k0 + p) * ops.n + column0..][..width];
+            packed_row[..width].copy_from_slice(source);
+        }
+    }
+}
+
+/// The register-tiled inner product: `MR × NR` accumulators, one rank-1 update per depth.
+/// `panel` holds `MR` values of `A` per depth; row `p` of the `B` sliver starts at
+/// `p · b_stride`.
+#[inline(always)]
+fn microkernel(panel: &[f32], b_sliver: &[f32], b_stride: usize) -> [[f32x8; NV]; MR] {
+    let mut acc = [[f32x8::ZERO; NV]; MR];
+    for (a_group, b_row) in panel.chunks_exact(MR).zip(b_sliver.chunks(b_stride)) {
+        let Some(b_row) = b_row.first_chunk::<NR>() else {
+            break;
+        };
+        let b_vectors: [f32x8; NV] = core::array::from_fn(|v| load(&b_row[v * LANES..]));
+        for (acc_row, &a_value) in acc.iter_mut().zip(a_group) {
+            let a_vector = f32x8::splat(a_value);
+            for (acc_vector, &b_vector) in acc_row.iter_mut().zip(&b_vectors) {
+                *acc_vector = a_vector.mul_add(b_vector, *acc_vector);
+            }
+        }
+    }
+    acc
+}
+
+/// Where a register tile goes in `C`, and which `k` block produced it.
+struct TilePlace {
+    row0: usize,
+    /// The real rows of the tile (the rest came from zero padding).
+    rows: usize,
+    column0: usize,
+    /// The real columns of the tile.
+    width: usize,
+    first: bool,
+    last: bool,
+}
+
+/// Stores the real `rows × width` part of `tile`. The first `k` block overwrites and adds
+/// the bias, later ones accumulate, and the last one applies the activation.
+#[inline(always)]
+fn store(epilogue: &Epilogue<'_>, y: &mut [f32], place: &TilePlace, tile: &[[f32x8; NV]; MR]) {
+    let n = epilogue.n;
+    for (i, tile_row) in tile.iter().enumerate().take(place.rows) {
+        let row_idx = place.row0 + i;
+        let start = row_idx * n + place.column0;
+        let row = &mut y[start..start + place.width];
+        if place.width < NR {
+            // The narrow last sliver: through an array, with the scalar epilogue.
+            let mut lanes = [0.0f32; NR];
+            for (chunk, vector) in lanes.chunks_exact_mut(LANES).zip(tile_row) {
+                chunk.copy_from_slice(vector.as_array_ref());
+            }
+            let lanes = &lanes[..place.width];
+            if place.first {
+                row.copy_from_slice(lanes);
+                epilogue.scale_and_add_bias(row, row_idx, place.column0);
+            } else {
+                for (out, &value) in row.iter_mut().zip(lanes) {
+                    *out += epilogue.alpha * value;
+                }
+            }
+            if place.last {
+                epilogue.act.apply_slice(row);
+            }
+            continue;
+        }
+        let alpha = f32x8::splat(epilogue.alpha);
+        for (v, &sum) in tile_row.iter().enumerate() {
+            let out = &mut row[v * LANES..];
+            let value = if place.first {
+                let column = place.column0 + v * LANES;
+                sum.mul_add(alpha, bias_vector(epilogue, row_idx, column))
+            } else {
+                sum.mul_add(alpha, load(out))
+            };
+            let value = if place.last {
+                activate(epilogue.act, value)
+            } else {
+                value
+            };
+            store_vector(value, out);
+        }
+    }
+}
+
+/// `beta · bias` for the eight outputs of row `row_idx` starting at `column`.
+#[inline(always)]
+fn bias_vector(epilogue: &Epilogue<'_>, row_idx: usize, column: usize) -> f32x8 {
+    let beta = epilogue.beta;
+    match epilogue.bias {
+        Bias::None => f32x8::ZERO,
+        Bias::Scalar(value) => f32x8::splat(beta * value),
+        Bias::Col(values) => f32x8::splat(beta * values[row_idx]),
+        Bias::Row(values) => load(&values[column..]) * f32x8::splat(beta),
+        Bias::Full(values) => load(&values[row_idx * epilogue.n + column..]) * f32x8::splat(beta),
+    }
+}
