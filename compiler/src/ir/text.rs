@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::{Graph, GraphOutput, NodeId, Value, ValueId};
 use crate::ops::{self, split_top, Attribute, NodeError, OnnxOp, Op, OpError, ParseCtx};
-use crate::tensor::{Tensor, TensorType};
+use crate::tensor::{SyntaxError, Tensor, TensorType};
 
 /// Prints the graph in schedule order (file order for a graph with a cycle).
 pub fn print(graph: &Graph) -> String {
@@ -169,8 +169,8 @@ pub fn parse(text: &str) -> Result<Graph, TextError> {
             let (name, ty) = decl
                 .split_once(':')
                 .ok_or_else(|| syntax("expected `%name : type`".into()))?;
-            let name = value_name(name).map_err(syntax)?;
-            let ty = TensorType::parse(ty).map_err(syntax)?;
+            let name = value_name(name).map_err(|e| syntax(e.0))?;
+            let ty = TensorType::parse(ty).map_err(|e| syntax(e.0))?;
             let index = graph.inputs.len();
             let node = graph.add_node(
                 name.clone(),
@@ -191,7 +191,7 @@ pub fn parse(text: &str) -> Result<Graph, TextError> {
             let (name, value) = decl
                 .split_once('=')
                 .ok_or_else(|| syntax("expected `name = %value`".into()))?;
-            let value = value_name(value).map_err(syntax)?;
+            let value = value_name(value).map_err(|e| syntax(e.0))?;
             let value = *names
                 .get(&value)
                 .ok_or_else(|| syntax(format!("`%{value}` is not defined")))?;
@@ -221,10 +221,10 @@ fn parse_node(
         .split(',')
         .map(value_name)
         .collect::<Result<_, _>>()
-        .map_err(syntax)?;
+        .map_err(|e| syntax(e.0))?;
     let rhs = rhs.trim();
     if let Some(value) = rhs.strip_prefix("Const ") {
-        let tensor = Tensor::parse(value.trim()).map_err(syntax)?;
+        let tensor = Tensor::parse(value.trim()).map_err(|e| syntax(e.0))?;
         let name = outs[0].clone();
         let v = graph.add_const(name.clone(), tensor);
         names.insert(name, v);
@@ -253,7 +253,7 @@ fn parse_node(
             inputs.push(None);
             continue;
         }
-        let name = value_name(arg).map_err(syntax)?;
+        let name = value_name(arg).map_err(|e| syntax(e.0))?;
         let v = *names
             .get(&name)
             .ok_or_else(|| syntax(format!("`%{name}` is not defined")))?;
@@ -263,7 +263,7 @@ fn parse_node(
         Some((a, t)) => (a, Some(t)),
         None => (&rhs[close + 1..], None),
     };
-    let attrs = Attribute::parse_list(attrs_text).map_err(syntax)?;
+    let attrs = Attribute::parse_list(attrs_text).map_err(|e| syntax(e.0))?;
 
     let opset = opset.clamp(spec.opsets.0, spec.opsets.1);
     let onnx = OnnxOp::new(spec, opset);
@@ -299,7 +299,7 @@ fn parse_node(
             .iter()
             .map(|t| TensorType::parse(t))
             .collect::<Result<_, _>>()
-            .map_err(syntax)?;
+            .map_err(|e| syntax(e.0))?;
         if declared != out_types {
             let shown: Vec<String> = out_types.iter().map(ToString::to_string).collect();
             return Err(syntax(format!(
@@ -338,12 +338,12 @@ fn parse_node(
 }
 
 /// `%name` → `name`.
-fn value_name(text: &str) -> Result<String, String> {
+fn value_name(text: &str) -> Result<String, SyntaxError> {
     let t = text.trim();
     t.strip_prefix('%')
         .filter(|n| !n.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| format!("`{t}` is not a value name like `%x`"))
+        .ok_or_else(|| SyntaxError(format!("`{t}` is not a value name like `%x`")))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::fmt;
 use zant_runtime::Activation;
 
 use super::OpError;
-use crate::tensor::{parse_number, Tensor};
+use crate::tensor::{parse_number, SyntaxError, Tensor};
 
 /// An attribute value.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,7 +125,7 @@ impl Attrs {
     }
 
     /// The attributes as the op parsers read them.
-    pub fn to_map(&self) -> Result<BTreeMap<String, Attribute>, String> {
+    pub fn to_map(&self) -> Result<BTreeMap<String, Attribute>, SyntaxError> {
         self.0
             .iter()
             .map(|(name, value)| Ok((name.clone(), Attribute::parse(value)?)))
@@ -231,7 +231,7 @@ impl fmt::Display for Attribute {
 
 impl Attribute {
     /// Reads `name=value` pairs as the IR text writes them: `kernel_shape=[3,3] alpha=0.5 mode="constant"`.
-    pub fn parse_list(text: &str) -> Result<BTreeMap<String, Attribute>, String> {
+    pub fn parse_list(text: &str) -> Result<BTreeMap<String, Attribute>, SyntaxError> {
         let mut attrs = BTreeMap::new();
         for item in split_top(text, ' ') {
             let (name, value) = item
@@ -244,7 +244,7 @@ impl Attribute {
 
     /// Reads one value as [`Attribute`]'s `Display` writes it. Floats carry a decimal
     /// point or an exponent, which tells them from ints.
-    pub fn parse(text: &str) -> Result<Attribute, String> {
+    pub fn parse(text: &str) -> Result<Attribute, SyntaxError> {
         let is_float = |t: &str| t.contains(['.', 'e', 'E']) || matches!(t, "NaN" | "inf" | "-inf");
         if let Some(s) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
             return Ok(Attribute::String(s.to_string()));
@@ -282,7 +282,7 @@ impl Attribute {
         }
         text.parse()
             .map(Attribute::Int)
-            .map_err(|_| format!("`{text}` is not an attribute value"))
+            .map_err(|_| SyntaxError(format!("`{text}` is not an attribute value")))
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::SyntaxError;
+
 use super::dtype::{DType, TensorType};
 
 /// The elements of a constant tensor, one vector type per dtype.
@@ -229,7 +231,7 @@ impl fmt::Debug for Tensor {
 impl Tensor {
     /// Reads a constant as the IR text writes it: `f32[2] [1.0, 2.0]`, or
     /// `f32[4,4] splat(0.5)` for a tensor filled with one value.
-    pub fn parse(text: &str) -> Result<Tensor, String> {
+    pub fn parse(text: &str) -> Result<Tensor, SyntaxError> {
         let end = text
             .find(']')
             .ok_or_else(|| format!("`{text}` is not a tensor like `f32[2] [1.0, 2.0]`"))?;
@@ -248,15 +250,15 @@ impl Tensor {
                 .map(parse_number)
                 .collect::<Result<_, _>>()?
         } else {
-            return Err(format!(
+            return Err(SyntaxError(format!(
                 "constant `{text}` needs its values: `[..]` or `splat(v)`"
-            ));
+            )));
         };
         if numbers.len() != n {
-            return Err(format!(
+            return Err(SyntaxError(format!(
                 "{ty} has {n} elements, but {} values are given",
                 numbers.len()
-            ));
+            )));
         }
         let data = if ty.dtype.is_float() {
             Data::from_f64(ty.dtype, &numbers)
@@ -280,13 +282,15 @@ impl Tensor {
 }
 
 /// A number of the IR text: also `NaN`, `inf`, `-inf`, `true` and `false`.
-pub fn parse_number(text: &str) -> Result<f64, String> {
+pub fn parse_number(text: &str) -> Result<f64, SyntaxError> {
     match text.trim() {
         "NaN" => Ok(f64::NAN),
         "inf" => Ok(f64::INFINITY),
         "-inf" => Ok(f64::NEG_INFINITY),
         "true" => Ok(1.0),
         "false" => Ok(0.0),
-        t => t.parse().map_err(|_| format!("`{t}` is not a number")),
+        t => t
+            .parse()
+            .map_err(|_| SyntaxError(format!("`{t}` is not a number"))),
     }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::SyntaxError;
+
 /// The element types zant compiles. Booleans are stored as one byte (0 or 1), as ONNX does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
@@ -200,7 +202,7 @@ impl fmt::Display for TensorType {
 
 impl TensorType {
     /// Reads a type as the IR text writes it: `f32[1,3,8,8]`, or `f32[]` for a scalar.
-    pub fn parse(text: &str) -> Result<TensorType, String> {
+    pub fn parse(text: &str) -> Result<TensorType, SyntaxError> {
         let t = text.trim();
         let (dtype, dims) = t
             .strip_suffix(']')

@@ -7,4 +7,15 @@ mod data;
 mod dtype;
 
 pub use data::{parse_number, Data, Tensor};
+
+/// Text that is not a type, a tensor or a number as the IR text writes them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SyntaxError(pub String);
+
+impl From<String> for SyntaxError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
 pub use dtype::{DType, TensorType};
