@@ -11,31 +11,20 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use zant_runtime::attention::{MaskLayout, QkOutput};
 
-use super::{f32_tokens, EmitCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attention {
-    pub batch: usize,
-    pub q_heads: usize,
-    pub kv_heads: usize,
-    pub q_len: usize,
-    pub kv_len: usize,
-    pub past_len: usize,
-    pub head_size: usize,
-    pub v_head_size: usize,
-    /// The 3-D layout `[batch, seq, heads · head_size]`.
-    pub packed: bool,
-    pub scale: f32,
-    pub softcap: f32,
-    pub causal: bool,
-    pub left_window: i64,
-    pub right_window: i64,
-    /// The mask's dtype (bool or f32), and its shape padded to rank 4.
-    pub mask: Option<(DType, [usize; 4])>,
+    /// The kernel's shapes and options, the mask's layout included.
+    pub params: zant_runtime::attention::Attention,
+    /// The mask's element type (bool or f32), when the node has a mask.
+    pub mask: Option<DType>,
     pub nonpad: bool,
-    pub qk_mode: i64,
+    /// What `qk_matmul_output` holds, when the node asks for it (a fourth output).
+    pub qk: Option<QkOutput>,
     /// How many outputs the node produces: Y, present_key, present_value, qk.
     pub n_outputs: usize,
 }
@@ -47,35 +36,36 @@ const PAST_VALUE: usize = 5;
 const NONPAD: usize = 6;
 
 impl Attention {
-    fn total_len(&self) -> usize {
-        self.past_len + self.kv_len
-    }
-
     /// The shape of Q, K or V (`heads` heads of `seq` rows, `width` wide) in the node's
     /// layout.
     fn qkv_shape(&self, heads: usize, seq: usize, width: usize) -> Vec<usize> {
-        if self.packed {
-            vec![self.batch, seq, heads * width]
+        let p = &self.params;
+        if p.packed {
+            vec![p.batch, seq, heads * width]
         } else {
-            vec![self.batch, heads, seq, width]
+            vec![p.batch, heads, seq, width]
         }
     }
+}
 
-    /// Where the mask value of `(b, h, i, j)` lives (`rt::attention::MaskLayout`).
-    fn mask_layout(&self) -> TokenStream {
-        let [mb, mh, ms, cols] = self.mask.map_or([1, 1, 1, 0], |(_, s)| s);
-        let stride = |dim: usize, step: usize| if dim == 1 { 0 } else { step };
-        let query_stride = stride(ms, cols);
-        let head_stride = stride(mh, ms * cols);
-        let batch_stride = stride(mb, mh * ms * cols);
-        quote! {
-            rt::attention::MaskLayout {
-                batch_stride: #batch_stride,
-                head_stride: #head_stride,
-                query_stride: #query_stride,
-                cols: #cols,
-            }
-        }
+/// Where the mask value of `(b, h, i, j)` lives, for a mask of shape `dims` (padded to
+/// rank 4); a mask that broadcasts along an axis has stride 0 there.
+fn mask_layout([mb, mh, ms, cols]: [usize; 4]) -> MaskLayout {
+    let stride = |dim: usize, step: usize| if dim == 1 { 0 } else { step };
+    MaskLayout {
+        batch_stride: stride(mb, mh * ms * cols),
+        head_stride: stride(mh, ms * cols),
+        query_stride: stride(ms, cols),
+        cols,
+    }
+}
+
+/// The `qk_matmul_output_mode` value that reads back as `qk`.
+fn qk_mode(qk: QkOutput) -> i64 {
+    match qk {
+        QkOutput::Scores => 0,
+        QkOutput::Biased => 2,
+        QkOutput::Probabilities => 3,
     }
 }
 
@@ -84,13 +74,13 @@ impl Parse for Attention {
         let (q, k, v) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
         for (name, t) in [("Q", q), ("K", k), ("V", v)] {
             if t.dtype != DType::F32 {
-                return Err(OpError::Other(format!(
-                    "Attention is implemented for f32, not {name} {t}"
+                return Err(OpError::unsupported(format!(
+                    "implemented for f32, not {name} {t}"
                 )));
             }
         }
         if q.rank() != k.rank() || q.rank() != v.rank() || !matches!(q.rank(), 3 | 4) {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "Q, K and V must all be 3-D or all 4-D, got {q}, {k} and {v}"
             )));
         }
@@ -98,7 +88,7 @@ impl Parse for Attention {
             match ctx.int(name, 0)? {
                 0 => Ok(None),
                 n if n > 0 => Ok(Some(n as usize)),
-                n => Err(OpError::Other(format!("{name} must be positive, got {n}"))),
+                n => Err(OpError::attr(name, format!("must be positive, got {n}"))),
             }
         };
         let (q_num_heads, kv_num_heads) = (attr_heads("q_num_heads")?, attr_heads("kv_num_heads")?);
@@ -106,14 +96,12 @@ impl Parse for Attention {
         let batch = q.shape[0];
         let (q_heads, kv_heads, q_len, kv_len, head_size, k_head_size, v_head_size);
         if packed {
-            let (Some(hq), Some(hkv)) = (q_num_heads, kv_num_heads) else {
-                return Err(OpError::Other(
-                    "3-D inputs need the q_num_heads and kv_num_heads attributes".into(),
-                ));
-            };
+            let missing = |name: &str| OpError::attr(name, "is required with 3-D inputs");
+            let hq = q_num_heads.ok_or_else(|| missing("q_num_heads"))?;
+            let hkv = kv_num_heads.ok_or_else(|| missing("kv_num_heads"))?;
             let split = |t: &TensorType, heads: usize, what: &str| -> Result<usize, OpError> {
                 if !t.shape[2].is_multiple_of(heads) {
-                    return Err(OpError::Other(format!(
+                    return Err(OpError::shape(format!(
                         "{what} {t}: hidden size {} is not a multiple of {heads} heads",
                         t.shape[2]
                     )));
@@ -126,7 +114,7 @@ impl Parse for Attention {
             k_head_size = split(k, hkv, "K")?;
             v_head_size = split(v, hkv, "V")?;
             if v.shape[1] != kv_len {
-                return Err(OpError::Other(format!(
+                return Err(OpError::shape(format!(
                     "K {k} and V {v} have different sequence lengths"
                 )));
             }
@@ -135,35 +123,34 @@ impl Parse for Attention {
             (q_len, kv_len) = (q.shape[2], k.shape[2]);
             (head_size, k_head_size, v_head_size) = (q.shape[3], k.shape[3], v.shape[3]);
             if v.shape[1] != kv_heads || v.shape[2] != kv_len {
-                return Err(OpError::Other(format!(
+                return Err(OpError::shape(format!(
                     "K {k} and V {v} disagree on heads or sequence length"
                 )));
             }
-            for (name, attr) in [("q_num_heads", q_num_heads), ("kv_num_heads", kv_num_heads)] {
-                let shape_heads = if name == "q_num_heads" {
-                    q_heads
-                } else {
-                    kv_heads
-                };
-                if attr.is_some_and(|n| n != shape_heads) {
-                    return Err(OpError::Other(format!(
-                        "{name} disagrees with the 4-D inputs"
-                    )));
+            for (name, attr, shape_heads) in [
+                ("q_num_heads", q_num_heads, q_heads),
+                ("kv_num_heads", kv_num_heads, kv_heads),
+            ] {
+                if let Some(n) = attr.filter(|&n| n != shape_heads) {
+                    return Err(OpError::attr(
+                        name,
+                        format!("{n} disagrees with the {shape_heads} heads of the 4-D inputs"),
+                    ));
                 }
             }
         }
         if k.shape[0] != batch || v.shape[0] != batch {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "Q {q}, K {k} and V {v} have different batch sizes"
             )));
         }
         if k_head_size != head_size {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "Q and K have different head sizes ({head_size} and {k_head_size})"
             )));
         }
         if q_heads == 0 || kv_heads == 0 || !q_heads.is_multiple_of(kv_heads) {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "{q_heads} query heads cannot be grouped over {kv_heads} key/value heads"
             )));
         }
@@ -180,47 +167,43 @@ impl Parse for Attention {
                 ];
                 let want_v = [batch, kv_heads, want_k[2], v_head_size];
                 if pk.dtype != DType::F32 || pv.dtype != DType::F32 {
-                    return Err(OpError::Other("past_key and past_value must be f32".into()));
+                    return Err(OpError::shape(format!(
+                        "past_key {pk} and past_value {pv} must be f32 like Q, K and V"
+                    )));
                 }
                 if pk.shape != want_k || pv.shape != want_v {
-                    return Err(OpError::Other(format!(
+                    return Err(OpError::shape(format!(
                         "past_key {pk} and past_value {pv} do not match [batch, kv_heads, past, head_size]"
                     )));
                 }
                 want_k[2]
             }
-            _ => {
-                return Err(OpError::Other(
-                    "past_key and past_value come together".into(),
-                ))
-            }
+            _ => return Err(OpError::shape("past_key and past_value come together")),
         };
         let total = past_len + kv_len;
 
         let nonpad = ctx.has_input(NONPAD);
         if nonpad && ctx.opset < 24 {
-            return Err(OpError::Other(
-                "nonpad_kv_seqlen arrives with opset 24".into(),
-            ));
+            return Err(OpError::shape("nonpad_kv_seqlen arrives with opset 24"));
         }
         if nonpad {
             let t = ctx.input(NONPAD)?;
             if t.dtype != DType::I64 || t.shape != [batch] {
-                return Err(OpError::Other(format!(
+                return Err(OpError::shape(format!(
                     "nonpad_kv_seqlen must be int64 [batch], not {t}"
                 )));
             }
             if past_len > 0 {
-                return Err(OpError::Other(
-                    "nonpad_kv_seqlen cannot be combined with a past cache".into(),
+                return Err(OpError::shape(
+                    "nonpad_kv_seqlen cannot be combined with a past cache",
                 ));
             }
         }
 
-        let mask = if ctx.has_input(MASK) {
+        let (mask, layout) = if ctx.has_input(MASK) {
             let m = ctx.input(MASK)?;
             if !matches!(m.dtype, DType::Bool | DType::F32) || m.rank() == 0 || m.rank() > 4 {
-                return Err(OpError::Other(format!(
+                return Err(OpError::unsupported(format!(
                     "attn_mask must be bool or f32 of rank 1 to 4, not {m}"
                 )));
             }
@@ -230,13 +213,13 @@ impl Parse for Attention {
             if !(fits(dims[0], batch) && fits(dims[1], q_heads) && fits(dims[2], q_len))
                 || dims[3] > total
             {
-                return Err(OpError::Other(format!(
+                return Err(OpError::shape(format!(
                     "attn_mask {m} does not broadcast to [batch {batch}, heads {q_heads}, queries {q_len}, keys ≤ {total}]"
                 )));
             }
-            Some((m.dtype, dims))
+            (Some(m.dtype), mask_layout(dims))
         } else {
-            None
+            (None, MaskLayout::default())
         };
 
         let scale = match ctx.attr("scale") {
@@ -247,70 +230,111 @@ impl Parse for Attention {
         match ctx.int("softmax_precision", 1)? {
             1 | 11 => {}
             other => {
-                return Err(OpError::Other(format!(
-                    "softmax_precision {other} is not supported; f32 inputs use f32 or f64"
+                return Err(OpError::unsupported(format!(
+                    "softmax_precision {other}: f32 inputs use f32 (1) or f64 (11)"
                 )))
             }
         }
-        let qk_mode = ctx.int("qk_matmul_output_mode", 0)?;
-        if !(0..=3).contains(&qk_mode) {
-            return Err(OpError::Other(format!(
-                "qk_matmul_output_mode {qk_mode} is not 0 to 3"
-            )));
-        }
+        let n_outputs = ctx.n_outputs.clamp(1, 4);
+        let qk = match ctx.int("qk_matmul_output_mode", 0)? {
+            0 | 1 => QkOutput::Scores,
+            2 => QkOutput::Biased,
+            3 => QkOutput::Probabilities,
+            other => {
+                return Err(OpError::attr(
+                    "qk_matmul_output_mode",
+                    format!("{other} is not 0 to 3"),
+                ))
+            }
+        };
         let window = |name: &str| -> Result<i64, OpError> {
             if ctx.opset < 25 && ctx.attr(name).is_some() {
-                return Err(OpError::Other(format!("{name} arrives with opset 25")));
+                return Err(OpError::attr(name, "arrives with opset 25"));
             }
             match ctx.int(name, -1)? {
                 w if w >= -1 => Ok(w),
-                w => Err(OpError::Other(format!(
-                    "{name} must be -1 or non-negative, got {w}"
-                ))),
+                w => Err(OpError::attr(
+                    name,
+                    format!("must be -1 or non-negative, got {w}"),
+                )),
             }
         };
         Ok(Self {
-            batch,
-            q_heads,
-            kv_heads,
-            q_len,
-            kv_len,
-            past_len,
-            head_size,
-            v_head_size,
-            packed,
-            scale,
-            softcap,
-            causal: ctx.int("is_causal", 0)? != 0,
-            left_window: window("left_window_size")?,
-            right_window: window("right_window_size")?,
+            params: zant_runtime::attention::Attention {
+                batch,
+                q_heads,
+                kv_heads,
+                q_len,
+                kv_len,
+                past_len,
+                head_size,
+                v_head_size,
+                packed,
+                scale,
+                softcap,
+                causal: ctx.int("is_causal", 0)? != 0,
+                left_window: window("left_window_size")?,
+                right_window: window("right_window_size")?,
+                mask: layout,
+            },
             mask,
             nonpad,
-            qk_mode,
-            n_outputs: ctx.n_outputs.clamp(1, 4),
+            qk: (n_outputs > 3).then_some(qk),
+            n_outputs,
         })
     }
 }
 
 impl OpKind for Attention {
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| &t.shape[..]);
-        if shape_of(0) != Some(&self.qkv_shape(self.q_heads, self.q_len, self.head_size)[..])
-            || shape_of(1) != Some(&self.qkv_shape(self.kv_heads, self.kv_len, self.head_size)[..])
-            || shape_of(2)
-                != Some(&self.qkv_shape(self.kv_heads, self.kv_len, self.v_head_size)[..])
-        {
-            return Err(OpError::Other(
-                "Q, K or V no longer has the shape the node was built for".into(),
-            ));
+    fn attrs(&self, attrs: &mut Attrs) {
+        let p = &self.params;
+        // The head counts are attributes only for the 3-D layout; 4-D inputs carry them
+        // in their shapes.
+        if p.packed {
+            attrs
+                .int("q_num_heads", p.q_heads as i64)
+                .int("kv_num_heads", p.kv_heads as i64);
         }
-        let (b, total) = (self.batch, self.total_len());
+        attrs.float("scale", p.scale);
+        if p.softcap != 0.0 {
+            attrs.float("softcap", p.softcap);
+        }
+        if p.causal {
+            attrs.int("is_causal", 1);
+        }
+        if p.left_window != -1 {
+            attrs.int("left_window_size", p.left_window);
+        }
+        if p.right_window != -1 {
+            attrs.int("right_window_size", p.right_window);
+        }
+        if let Some(qk) = self.qk {
+            attrs.int("qk_matmul_output_mode", qk_mode(qk));
+        }
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let p = &self.params;
+        let (q, k, v) = (
+            required(inputs, 0)?,
+            required(inputs, 1)?,
+            required(inputs, 2)?,
+        );
+        if q.shape != self.qkv_shape(p.q_heads, p.q_len, p.head_size)
+            || k.shape != self.qkv_shape(p.kv_heads, p.kv_len, p.head_size)
+            || v.shape != self.qkv_shape(p.kv_heads, p.kv_len, p.v_head_size)
+        {
+            return Err(OpError::shape(format!(
+                "Q {q}, K {k} or V {v} no longer has the shape the node was built for"
+            )));
+        }
+        let (b, total) = (p.batch, p.past_len + p.kv_len);
         let f32_of = |shape: Vec<usize>| TensorType::new(DType::F32, shape);
         let outputs = [
-            f32_of(self.qkv_shape(self.q_heads, self.q_len, self.v_head_size)),
-            f32_of(vec![b, self.kv_heads, total, self.head_size]),
-            f32_of(vec![b, self.kv_heads, total, self.v_head_size]),
-            f32_of(vec![b, self.q_heads, self.q_len, total]),
+            f32_of(self.qkv_shape(p.q_heads, p.q_len, p.v_head_size)),
+            f32_of(vec![b, p.kv_heads, total, p.head_size]),
+            f32_of(vec![b, p.kv_heads, total, p.v_head_size]),
+            f32_of(vec![b, p.q_heads, p.q_len, total]),
         ];
         Ok(outputs[..self.n_outputs].to_vec())
     }
@@ -319,7 +343,7 @@ impl OpKind for Attention {
         let (q, k, v) = (ctx.expr(0)?, ctx.expr(1)?, ctx.expr(2)?);
         let mask = match self.mask {
             None => quote!(rt::attention::Mask::None),
-            Some((DType::Bool, _)) => {
+            Some(DType::Bool) => {
                 let m = ctx.expr(MASK)?;
                 quote!(rt::attention::Mask::Bool(#m))
             }
@@ -328,7 +352,7 @@ impl OpKind for Attention {
                 quote!(rt::attention::Mask::Float(#m))
             }
         };
-        let (past_key, past_value) = if self.past_len > 0 {
+        let (past_key, past_value) = if self.params.past_len > 0 {
             (ctx.expr(PAST_KEY)?, ctx.expr(PAST_VALUE)?)
         } else {
             (quote!(&[]), quote!(&[]))
@@ -349,52 +373,14 @@ impl OpKind for Attention {
         } else {
             quote!(None)
         };
-        let qk = if self.n_outputs > 3 {
-            let mode = match self.qk_mode {
-                0 | 1 => quote!(Scores),
-                2 => quote!(Biased),
-                _ => quote!(Probabilities),
-            };
-            quote!(Some((rt::attention::QkOutput::#mode, y3)))
-        } else {
-            quote!(None)
+        let qk = match self.qk {
+            Some(mode) => quote!(Some((#mode, y3))),
+            None => quote!(None),
         };
-        let Self {
-            batch,
-            q_heads,
-            kv_heads,
-            q_len,
-            kv_len,
-            past_len,
-            head_size,
-            v_head_size,
-            packed,
-            causal,
-            left_window,
-            right_window,
-            ..
-        } = *self;
-        let (scale, softcap) = (f32_tokens(self.scale), f32_tokens(self.softcap));
-        let layout = self.mask_layout();
+        let params = &self.params;
         Ok(quote! {
             rt::attention::attention(
-                &rt::attention::Attention {
-                    batch: #batch,
-                    q_heads: #q_heads,
-                    kv_heads: #kv_heads,
-                    q_len: #q_len,
-                    kv_len: #kv_len,
-                    past_len: #past_len,
-                    head_size: #head_size,
-                    v_head_size: #v_head_size,
-                    packed: #packed,
-                    scale: #scale,
-                    softcap: #softcap,
-                    causal: #causal,
-                    left_window: #left_window,
-                    right_window: #right_window,
-                    mask: #layout,
-                },
+                &#params,
                 rt::attention::Inputs {
                     q: #q,
                     k: #k,
@@ -412,5 +398,241 @@ impl OpKind for Attention {
                 },
             );
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Attention")
+            .input("f32[1,2,3,4]")
+            .input("f32[1,2,5,4]")
+            .input("f32[1,2,5,4]")
+            .emit(), @"
+        Attention(f32[1,2,3,4], f32[1,2,5,4], f32[1,2,5,4]) scale=0.5 -> f32[1,2,3,4]
+        rt::attention::attention(
+            &rt::attention::Attention {
+                batch: 1,
+                q_heads: 2,
+                kv_heads: 2,
+                q_len: 3,
+                kv_len: 5,
+                past_len: 0,
+                head_size: 4,
+                v_head_size: 4,
+                packed: false,
+                scale: 0.5f32,
+                softcap: 0f32,
+                causal: false,
+                left_window: -1i64,
+                right_window: -1i64,
+                mask: rt::attention::MaskLayout {
+                    batch_stride: 0,
+                    head_stride: 0,
+                    query_stride: 0,
+                    cols: 0,
+                },
+            },
+            rt::attention::Inputs {
+                q: x0,
+                k: x1,
+                v: x2,
+                mask: rt::attention::Mask::None,
+                past_key: &[],
+                past_value: &[],
+                nonpad_kv_seqlen: None,
+            },
+            rt::attention::Outputs {
+                y,
+                present_key: None,
+                present_value: None,
+                qk: None,
+            },
+        );
+        ");
+        // Packed 3-D inputs, four query heads over two key/value heads, a causal boolean
+        // mask, and every output.
+        insta::assert_snapshot!(node("Attention")
+            .int("q_num_heads", 4)
+            .int("kv_num_heads", 2)
+            .int("is_causal", 1)
+            .int("qk_matmul_output_mode", 3)
+            .input("f32[1,3,8]")
+            .input("f32[1,5,4]")
+            .input("f32[1,5,4]")
+            .input("bool[3,5]")
+            .outputs(4)
+            .emit(), @"
+        Attention(f32[1,3,8], f32[1,5,4], f32[1,5,4], bool[3,5]) q_num_heads=4 kv_num_heads=2 scale=0.70710677 is_causal=1 qk_matmul_output_mode=3 -> f32[1,3,8], f32[1,2,5,2], f32[1,2,5,2], f32[1,4,3,5]
+        rt::attention::attention(
+            &rt::attention::Attention {
+                batch: 1,
+                q_heads: 4,
+                kv_heads: 2,
+                q_len: 3,
+                kv_len: 5,
+                past_len: 0,
+                head_size: 2,
+                v_head_size: 2,
+                packed: true,
+                scale: 0.70710677f32,
+                softcap: 0f32,
+                causal: true,
+                left_window: -1i64,
+                right_window: -1i64,
+                mask: rt::attention::MaskLayout {
+                    batch_stride: 0,
+                    head_stride: 0,
+                    query_stride: 5,
+                    cols: 5,
+                },
+            },
+            rt::attention::Inputs {
+                q: x0,
+                k: x1,
+                v: x2,
+                mask: rt::attention::Mask::Bool(x3),
+                past_key: &[],
+                past_value: &[],
+                nonpad_kv_seqlen: None,
+            },
+            rt::attention::Outputs {
+                y,
+                present_key: Some(y1),
+                present_value: Some(y2),
+                qk: Some((rt::attention::QkOutput::Probabilities, y3)),
+            },
+        );
+        ");
+        // A past cache with an additive mask over all keys, and a softcap.
+        insta::assert_snapshot!(node("Attention")
+            .float("softcap", 30.0)
+            .float("scale", 0.125)
+            .input("f32[1,2,1,4]")
+            .input("f32[1,2,1,4]")
+            .input("f32[1,2,1,4]")
+            .input("f32[1,1,1,4]")
+            .input("f32[1,2,3,4]")
+            .input("f32[1,2,3,4]")
+            .outputs(3)
+            .emit(), @"
+        Attention(f32[1,2,1,4], f32[1,2,1,4], f32[1,2,1,4], f32[1,1,1,4], f32[1,2,3,4], f32[1,2,3,4]) scale=0.125 softcap=30.0 -> f32[1,2,1,4], f32[1,2,4,4], f32[1,2,4,4]
+        rt::attention::attention(
+            &rt::attention::Attention {
+                batch: 1,
+                q_heads: 2,
+                kv_heads: 2,
+                q_len: 1,
+                kv_len: 1,
+                past_len: 3,
+                head_size: 4,
+                v_head_size: 4,
+                packed: false,
+                scale: 0.125f32,
+                softcap: 30f32,
+                causal: false,
+                left_window: -1i64,
+                right_window: -1i64,
+                mask: rt::attention::MaskLayout {
+                    batch_stride: 0,
+                    head_stride: 0,
+                    query_stride: 0,
+                    cols: 4,
+                },
+            },
+            rt::attention::Inputs {
+                q: x0,
+                k: x1,
+                v: x2,
+                mask: rt::attention::Mask::Float(x3),
+                past_key: x4,
+                past_value: x5,
+                nonpad_kv_seqlen: None,
+            },
+            rt::attention::Outputs {
+                y,
+                present_key: Some(y1),
+                present_value: Some(y2),
+                qk: None,
+            },
+        );
+        ");
+        // An external cache (opset 24) and a sliding window (opset 25).
+        insta::assert_snapshot!(node("Attention")
+            .int("is_causal", 1)
+            .int("left_window_size", 2)
+            .input("f32[2,1,1,4]")
+            .input("f32[2,1,6,4]")
+            .input("f32[2,1,6,4]")
+            .omitted()
+            .omitted()
+            .omitted()
+            .input("i64[2]")
+            .emit(), @"
+        Attention(f32[2,1,1,4], f32[2,1,6,4], f32[2,1,6,4], _, _, _, i64[2]) scale=0.5 is_causal=1 left_window_size=2 -> f32[2,1,1,4]
+        rt::attention::attention(
+            &rt::attention::Attention {
+                batch: 2,
+                q_heads: 1,
+                kv_heads: 1,
+                q_len: 1,
+                kv_len: 6,
+                past_len: 0,
+                head_size: 4,
+                v_head_size: 4,
+                packed: false,
+                scale: 0.5f32,
+                softcap: 0f32,
+                causal: true,
+                left_window: 2i64,
+                right_window: -1i64,
+                mask: rt::attention::MaskLayout {
+                    batch_stride: 0,
+                    head_stride: 0,
+                    query_stride: 0,
+                    cols: 0,
+                },
+            },
+            rt::attention::Inputs {
+                q: x0,
+                k: x1,
+                v: x2,
+                mask: rt::attention::Mask::None,
+                past_key: &[],
+                past_value: &[],
+                nonpad_kv_seqlen: Some(x6),
+            },
+            rt::attention::Outputs {
+                y,
+                present_key: None,
+                present_value: None,
+                qk: None,
+            },
+        );
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Attention")
+            .opset(24)
+            .int("left_window_size", 2)
+            .input("f32[1,1,1,4]")
+            .input("f32[1,1,1,4]")
+            .input("f32[1,1,1,4]")
+            .emit(), @"parse: attribute `left_window_size`: arrives with opset 25");
+        insta::assert_snapshot!(node("Attention")
+            .input("f32[1,3,8]")
+            .input("f32[1,5,8]")
+            .input("f32[1,5,8]")
+            .emit(), @"parse: attribute `q_num_heads`: is required with 3-D inputs");
+        insta::assert_snapshot!(node("Attention")
+            .input("f64[1,1,1,4]")
+            .input("f64[1,1,1,4]")
+            .input("f64[1,1,1,4]")
+            .emit(), @"parse: implemented for f32, not Q f64[1,1,1,4]");
     }
 }

@@ -5,11 +5,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::grid_sample::{GridMode, GridPadding};
+use zant_runtime::tokens::Param;
 
-use super::{
-    elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
-};
-use crate::tensor::{Tensor, TensorType};
+use super::{elem_type, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use crate::tensor::{Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct GridSample {
@@ -18,75 +17,82 @@ pub struct GridSample {
     pub align_corners: bool,
 }
 
-/// `(batch, channels, spatial dims, points, output shape)` of a sampling.
-type Geometry = (usize, usize, Vec<usize>, usize, Vec<usize>);
+/// Where a sampling's sizes come from: X `[N, C, D1, …, Dr]` and the grid
+/// `[N, O1, …, Or, r]`.
+struct Geometry {
+    batch: usize,
+    channels: usize,
+    /// `D1, …, Dr`.
+    dims: Vec<usize>,
+    /// `O1 · … · Or`, the points sampled per batch and channel.
+    points: usize,
+    /// `[N, C, O1, …, Or]`.
+    out: Vec<usize>,
+}
 
 impl GridSample {
-    /// `(batch, channels, spatial dims, points, output shape)`.
-    fn geometry(x: &[usize], grid: &[usize]) -> Result<Geometry, OpError> {
-        let r = x
+    fn geometry(x: &TensorType, grid: &TensorType) -> Result<Geometry, OpError> {
+        let (xs, gs) = (&x.shape, &grid.shape);
+        let r = xs
             .len()
             .checked_sub(2)
             .filter(|&r| r >= 1)
-            .ok_or("X needs spatial dims")?;
-        if grid.len() != r + 2 || grid[0] != x[0] || grid[r + 1] != r {
-            return Err(OpError::Other(format!(
-                "grid {grid:?} does not fit X {x:?}"
+            .ok_or_else(|| OpError::shape(format!("X {x} has no spatial dims")))?;
+        if gs.len() != r + 2 || gs[0] != xs[0] || gs[r + 1] != r {
+            return Err(OpError::shape(format!(
+                "grid {grid} does not fit X {x}: it should be [{}, …{r} dims…, {r}]",
+                xs[0]
             )));
         }
-        let mut out = vec![x[0], x[1]];
-        out.extend(&grid[1..=r]);
-        Ok((
-            x[0],
-            x[1],
-            x[2..].to_vec(),
-            grid[1..=r].iter().product(),
+        let mut out = vec![xs[0], xs[1]];
+        out.extend(&gs[1..=r]);
+        Ok(Geometry {
+            batch: xs[0],
+            channels: xs[1],
+            dims: xs[2..].to_vec(),
+            points: gs[1..=r].iter().product(),
             out,
-        ))
+        })
     }
 
-    fn tokens(&self, x: &[usize], grid: &[usize]) -> Result<TokenStream, OpError> {
-        let (batch, channels, dims, points, _) = Self::geometry(x, grid)?;
-        let dims = shape_tokens(&dims);
-        let mode = match self.mode {
-            GridMode::Nearest => quote!(Nearest),
-            GridMode::Linear => quote!(Linear),
-            GridMode::Cubic => quote!(Cubic),
-        };
-        let padding = match self.padding {
-            GridPadding::Zeros => quote!(Zeros),
-            GridPadding::Border => quote!(Border),
-            GridPadding::Reflection => quote!(Reflection),
-        };
-        let align = self.align_corners;
-        Ok(quote! {
-            &rt::grid_sample::GridSample {
-                batch: #batch, channels: #channels, dims: #dims, points: #points,
-                mode: rt::grid_sample::GridMode::#mode,
-                padding: rt::grid_sample::GridPadding::#padding,
-                align_corners: #align,
-            }
-        })
+    /// The kernel's parameters for one geometry.
+    fn params<'a>(&self, g: &'a Geometry) -> zant_runtime::grid_sample::GridSample<'a> {
+        zant_runtime::grid_sample::GridSample {
+            batch: g.batch,
+            channels: g.channels,
+            dims: &g.dims,
+            points: g.points,
+            mode: self.mode,
+            padding: self.padding,
+            align_corners: self.align_corners,
+        }
     }
 }
 
 impl Parse for GridSample {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        // Opset 20 renamed bilinear and bicubic; both spellings are read at every opset.
         let default = if ctx.opset < 20 { "bilinear" } else { "linear" };
         let mode = match ctx.string("mode", default)?.as_str() {
             "bilinear" | "linear" => GridMode::Linear,
             "nearest" => GridMode::Nearest,
             "bicubic" | "cubic" => GridMode::Cubic,
-            other => return Err(OpError::Other(format!("mode `{other}` is not supported"))),
+            other => {
+                return Err(OpError::attr(
+                    "mode",
+                    format!("`{other}` is not linear, nearest or cubic"),
+                ))
+            }
         };
         let padding = match ctx.string("padding_mode", "zeros")?.as_str() {
             "zeros" => GridPadding::Zeros,
             "border" => GridPadding::Border,
             "reflection" => GridPadding::Reflection,
             other => {
-                return Err(OpError::Other(format!(
-                    "padding_mode `{other}` is not supported"
-                )))
+                return Err(OpError::attr(
+                    "padding_mode",
+                    format!("`{other}` is not zeros, border or reflection"),
+                ))
             }
         };
         Ok(Self {
@@ -98,50 +104,165 @@ impl Parse for GridSample {
 }
 
 impl OpKind for GridSample {
+    fn attrs(&self, attrs: &mut Attrs) {
+        // The runtime's variant names are the ONNX names (opset 20's) capitalised.
+        attrs
+            .string("mode", &self.mode.name().to_lowercase())
+            .string("padding_mode", &self.padding.name().to_lowercase());
+        if self.align_corners {
+            attrs.int("align_corners", 1);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (x, grid) = (required(inputs, 0)?, required(inputs, 1)?);
+        // ONNX lets X be any type and the grid any float type; the kernel samples floats
+        // with a grid of the same type.
         if !x.dtype.is_float() || grid.dtype != x.dtype {
-            return Err(OpError::Other(format!(
-                "GridSample takes floats of one type, not {x} and {grid}"
+            return Err(OpError::unsupported(format!(
+                "implemented for X and grid of one float type, not {x} and {grid}"
             )));
         }
-        let (.., out) = Self::geometry(&x.shape, &grid.shape)?;
+        let out = Self::geometry(x, grid)?.out;
         Ok(vec![TensorType::new(x.dtype, out)])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (x, grid) = (ctx.get(0)?, ctx.get(1)?);
-        let (batch, channels, dims, points, out) = Self::geometry(&x.shape, &grid.shape)?;
-        let g = zant_runtime::grid_sample::GridSample {
-            batch,
-            channels,
-            dims: &dims,
-            points,
-            mode: self.mode,
-            padding: self.padding,
-            align_corners: self.align_corners,
-        };
+        let geometry = Self::geometry(&x.ty(), &grid.ty())?;
+        let params = self.params(&geometry);
+        let n_out = ctx.outputs[0].n_elems();
         let data = match (&x.data, &grid.data) {
-            (crate::tensor::Data::F32(v), crate::tensor::Data::F32(gr)) => {
-                let mut y = vec![0.0; ctx.outputs[0].n_elems()];
-                zant_runtime::grid_sample::grid_sample(&g, v, gr, &mut y);
-                crate::tensor::Data::F32(y)
+            (Data::F32(v), Data::F32(g)) => {
+                let mut y = vec![0.0; n_out];
+                zant_runtime::grid_sample::grid_sample(&params, v, g, &mut y);
+                Data::F32(y)
             }
-            (crate::tensor::Data::F64(v), crate::tensor::Data::F64(gr)) => {
-                let mut y = vec![0.0; ctx.outputs[0].n_elems()];
-                zant_runtime::grid_sample::grid_sample(&g, v, gr, &mut y);
-                crate::tensor::Data::F64(y)
+            (Data::F64(v), Data::F64(g)) => {
+                let mut y = vec![0.0; n_out];
+                zant_runtime::grid_sample::grid_sample(&params, v, g, &mut y);
+                Data::F64(y)
             }
             _ => return Ok(None),
         };
-        Ok(Some(vec![Tensor::new(out, data)]))
+        Ok(Some(vec![Tensor::new(geometry.out, data)]))
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (x, grid) = (ctx.input(0)?, ctx.input(1)?);
-        let params = self.tokens(&x.ty.shape, &grid.ty.shape)?;
+        let geometry = Self::geometry(x.ty, grid.ty)?;
+        let params = self.params(&geometry);
         let (xe, ge) = (&x.expr, &grid.expr);
         let t = elem_type(x.ty.dtype);
-        Ok(quote! { rt::grid_sample::grid_sample::<#t>(#params, #xe, #ge, y); })
+        Ok(quote! { rt::grid_sample::grid_sample::<#t>(&#params, #xe, #ge, y); })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("GridSample")
+            .input("f32[1,2,4,4]")
+            .input("f32[1,3,3,2]")
+            .emit(), @r#"
+        GridSample(f32[1,2,4,4], f32[1,3,3,2]) mode="linear" padding_mode="zeros" -> f32[1,2,3,3]
+        rt::grid_sample::grid_sample::<
+            f32,
+        >(
+            &rt::grid_sample::GridSample {
+                batch: 1,
+                channels: 2,
+                dims: &[4, 4],
+                points: 9,
+                mode: rt::grid_sample::GridMode::Linear,
+                padding: rt::grid_sample::GridPadding::Zeros,
+                align_corners: false,
+            },
+            x0,
+            x1,
+            y,
+        );
+        "#);
+        // Opset 16 spells the modes bilinear and bicubic.
+        insta::assert_snapshot!(node("GridSample")
+            .opset(16)
+            .string("mode", "bicubic")
+            .string("padding_mode", "border")
+            .int("align_corners", 1)
+            .input("f64[1,1,4,4]")
+            .input("f64[1,2,2,2]")
+            .emit(), @r#"
+        GridSample(f64[1,1,4,4], f64[1,2,2,2]) mode="cubic" padding_mode="border" align_corners=1 -> f64[1,1,2,2]
+        rt::grid_sample::grid_sample::<
+            f64,
+        >(
+            &rt::grid_sample::GridSample {
+                batch: 1,
+                channels: 1,
+                dims: &[4, 4],
+                points: 4,
+                mode: rt::grid_sample::GridMode::Cubic,
+                padding: rt::grid_sample::GridPadding::Border,
+                align_corners: true,
+            },
+            x0,
+            x1,
+            y,
+        );
+        "#);
+        // 3-D sampling, nearest with reflection.
+        insta::assert_snapshot!(node("GridSample")
+            .string("mode", "nearest")
+            .string("padding_mode", "reflection")
+            .input("f32[1,1,2,3,4]")
+            .input("f32[1,2,2,2,3]")
+            .emit(), @r#"
+        GridSample(f32[1,1,2,3,4], f32[1,2,2,2,3]) mode="nearest" padding_mode="reflection" -> f32[1,1,2,2,2]
+        rt::grid_sample::grid_sample::<
+            f32,
+        >(
+            &rt::grid_sample::GridSample {
+                batch: 1,
+                channels: 1,
+                dims: &[2, 3, 4],
+                points: 8,
+                mode: rt::grid_sample::GridMode::Nearest,
+                padding: rt::grid_sample::GridPadding::Reflection,
+                align_corners: false,
+            },
+            x0,
+            x1,
+            y,
+        );
+        "#);
+        // Constant inputs fold: the centre of a 2×2 input is its mean.
+        insta::assert_snapshot!(node("GridSample")
+            .constant(Tensor::new(vec![1, 1, 2, 2], Data::F32(vec![1.0, 2.0, 3.0, 4.0])))
+            .constant(Tensor::new(vec![1, 1, 1, 2], Data::F32(vec![0.0, 0.0])))
+            .emit(), @r#"
+        GridSample(f32[1,1,2,2], f32[1,1,1,2]) mode="linear" padding_mode="zeros" -> f32[1,1,1,1]
+        folds to f32[1,1,1,1] [2.5]
+        "#);
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("GridSample")
+            .string("padding_mode", "wrap")
+            .input("f32[1,1,4,4]")
+            .input("f32[1,2,2,2]")
+            .emit(), @"parse: attribute `padding_mode`: `wrap` is not zeros, border or reflection");
+        insta::assert_snapshot!(node("GridSample")
+            .input("f32[1,1,4,4]")
+            .input("f32[1,2,2,3]")
+            .emit(), @"infer: grid f32[1,2,2,3] does not fit X f32[1,1,4,4]: it should be [1, …2 dims…, 2]");
+        insta::assert_snapshot!(node("GridSample")
+            .input("i32[1,1,4,4]")
+            .input("f32[1,2,2,2]")
+            .emit(), @"infer: implemented for X and grid of one float type, not i32[1,1,4,4] and f32[1,2,2,2]");
     }
 }

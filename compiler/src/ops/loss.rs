@@ -10,8 +10,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::loss::Reduction;
+use zant_runtime::tokens::Param;
 
-use super::{elem_type, EmitCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{elem_type, required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,22 +33,37 @@ impl Loss {
         shape.remove(1);
         shape
     }
+
+    /// The kernel's parameters: the scores seen as `[batch, classes, inner]`.
+    fn params(&self) -> zant_runtime::loss::Loss {
+        zant_runtime::loss::Loss {
+            batch: self.scores_shape[0],
+            classes: self.scores_shape[1],
+            inner: self.scores_shape[2..].iter().product(),
+            reduction: self.reduction,
+            ignore_index: self.ignore_index,
+        }
+    }
 }
 
 impl Parse for Loss {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let softmax = ctx.op_type == "SoftmaxCrossEntropyLoss";
         let (scores, target) = (ctx.input(0)?, ctx.input(1)?);
-        if scores.dtype != DType::F32 || scores.rank() < 2 {
-            return Err(OpError::Other(format!(
-                "{} takes f32 scores [N, C, …], not {scores}",
-                ctx.op_type
+        if scores.dtype != DType::F32 {
+            return Err(OpError::unsupported(format!(
+                "implemented for f32 scores, not {scores}"
+            )));
+        }
+        if scores.rank() < 2 {
+            return Err(OpError::shape(format!(
+                "the scores {scores} are not [N, C, …]"
             )));
         }
         let mut target_shape = scores.shape.clone();
         target_shape.remove(1);
         if !matches!(target.dtype, DType::I32 | DType::I64) || target.shape != target_shape {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "the target must be int32 or int64 of shape {target_shape:?}, not {target}"
             )));
         }
@@ -55,8 +71,8 @@ impl Parse for Loss {
         if weighted {
             let w = ctx.input(2)?;
             if w.dtype != DType::F32 || w.shape != [scores.shape[1]] {
-                return Err(OpError::Other(format!(
-                    "the weights must be f32 [{}], not {w}",
+                return Err(OpError::shape(format!(
+                    "the weights must be f32 [{}] like the scores, not {w}",
                     scores.shape[1]
                 )));
             }
@@ -65,7 +81,12 @@ impl Parse for Loss {
             "none" => Reduction::None,
             "sum" => Reduction::Sum,
             "mean" => Reduction::Mean,
-            other => return Err(OpError::Other(format!("unknown reduction `{other}`"))),
+            other => {
+                return Err(OpError::attr(
+                    "reduction",
+                    format!("`{other}` is not none, sum or mean"),
+                ))
+            }
         };
         let ignore_index = match ctx.attr("ignore_index") {
             Some(_) => Some(ctx.int("ignore_index", 0)?),
@@ -87,15 +108,24 @@ impl Parse for Loss {
 }
 
 impl OpKind for Loss {
+    fn attrs(&self, attrs: &mut Attrs) {
+        // The runtime's variant names are the ONNX names capitalised.
+        attrs.string("reduction", &self.reduction.name().to_lowercase());
+        if let Some(index) = self.ignore_index {
+            attrs.int("ignore_index", index);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| &t.shape[..]);
-        if shape_of(0) != Some(&self.scores_shape[..])
-            || shape_of(1) != Some(&self.target_shape()[..])
-            || shape_of(2).is_some() != self.weighted
+        let (scores, target) = (required(inputs, 0)?, required(inputs, 1)?);
+        let has_weights = inputs.get(2).copied().flatten().is_some();
+        if scores.shape != self.scores_shape
+            || target.shape != self.target_shape()
+            || has_weights != self.weighted
         {
-            return Err(OpError::Other(
-                "the inputs no longer have the shapes the node was built for".into(),
-            ));
+            return Err(OpError::shape(format!(
+                "the scores {scores} and target {target} no longer have the shapes the node was built for"
+            )));
         }
         let loss_shape = match self.reduction {
             Reduction::None => self.target_shape(),
@@ -111,33 +141,13 @@ impl OpKind for Loss {
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (scores, target) = (ctx.expr(0)?, ctx.input(1)?);
         let (target, index_type) = (&target.expr, elem_type(target.ty.dtype));
-        let batch = self.scores_shape[0];
-        let classes = self.scores_shape[1];
-        let inner: usize = self.scores_shape[2..].iter().product();
-        let reduction = match self.reduction {
-            Reduction::None => quote!(None),
-            Reduction::Sum => quote!(Sum),
-            Reduction::Mean => quote!(Mean),
-        };
-        let ignore_index = match self.ignore_index {
-            Some(i) => quote!(Some(#i)),
-            None => quote!(None),
-        };
         let weight = if self.weighted {
             let w = ctx.expr(2)?;
             quote!(Some(#w))
         } else {
             quote!(None)
         };
-        let params = quote! {
-            &rt::loss::Loss {
-                batch: #batch,
-                classes: #classes,
-                inner: #inner,
-                reduction: rt::loss::Reduction::#reduction,
-                ignore_index: #ignore_index,
-            }
-        };
+        let params = self.params();
         let try_ = ctx.try_suffix();
         Ok(if self.softmax {
             let log_prob = if self.n_outputs > 1 {
@@ -147,13 +157,107 @@ impl OpKind for Loss {
             };
             quote! {
                 rt::loss::softmax_cross_entropy::<#index_type>(
-                    #params, #scores, #target, #weight, y, #log_prob,
+                    &#params, #scores, #target, #weight, y, #log_prob,
                 ) #try_;
             }
         } else {
             quote! {
-                rt::loss::nll_loss::<#index_type>(#params, #scores, #target, #weight, y) #try_;
+                rt::loss::nll_loss::<#index_type>(&#params, #scores, #target, #weight, y) #try_;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("NegativeLogLikelihoodLoss")
+            .input("f32[2,3]")
+            .input("i64[2]")
+            .emit(), @r#"
+        NegativeLogLikelihoodLoss(f32[2,3], i64[2]) reduction="mean" -> f32[]
+        rt::loss::nll_loss::<
+            i64,
+        >(
+                &rt::loss::Loss {
+                    batch: 2,
+                    classes: 3,
+                    inner: 1,
+                    reduction: rt::loss::Reduction::Mean,
+                    ignore_index: None,
+                },
+                x0,
+                x1,
+                None,
+                y,
+            )
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("NegativeLogLikelihoodLoss")
+            .string("reduction", "none")
+            .int("ignore_index", -1)
+            .input("f32[2,3,4]")
+            .input("i32[2,4]")
+            .input("f32[3]")
+            .emit(), @r#"
+        NegativeLogLikelihoodLoss(f32[2,3,4], i32[2,4], f32[3]) reduction="none" ignore_index=-1 -> f32[2,4]
+        rt::loss::nll_loss::<
+            i32,
+        >(
+                &rt::loss::Loss {
+                    batch: 2,
+                    classes: 3,
+                    inner: 4,
+                    reduction: rt::loss::Reduction::None,
+                    ignore_index: Some(-1i64),
+                },
+                x0,
+                x1,
+                Some(x2),
+                y,
+            )
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("SoftmaxCrossEntropyLoss")
+            .string("reduction", "sum")
+            .input("f32[2,3]")
+            .input("i64[2]")
+            .outputs(2)
+            .emit(), @r#"
+        SoftmaxCrossEntropyLoss(f32[2,3], i64[2]) reduction="sum" -> f32[], f32[2,3]
+        rt::loss::softmax_cross_entropy::<
+            i64,
+        >(
+                &rt::loss::Loss {
+                    batch: 2,
+                    classes: 3,
+                    inner: 1,
+                    reduction: rt::loss::Reduction::Sum,
+                    ignore_index: None,
+                },
+                x0,
+                x1,
+                None,
+                y,
+                Some(y1),
+            )
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("SoftmaxCrossEntropyLoss")
+            .string("reduction", "max")
+            .input("f32[2,3]")
+            .input("i64[2]")
+            .emit(), @"parse: attribute `reduction`: `max` is not none, sum or mean");
+        insta::assert_snapshot!(node("NegativeLogLikelihoodLoss")
+            .input("f32[2,3]")
+            .input("i64[3]")
+            .emit(), @"parse: the target must be int32 or int64 of shape [2], not i64[3]");
     }
 }
