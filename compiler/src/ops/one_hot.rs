@@ -98,8 +98,9 @@ mod tests {
     use crate::tensor::{Data, Tensor, TensorType};
 
     /// Parses and emits a OneHot whose `values` stay at input 2 once `depth` (input 1) is
-    /// absorbed, as the import leaves them. The node builder closes that gap, so it cannot
-    /// emit this op yet.
+    /// absorbed, as the import and the emitter leave them. The node builder drops an
+    /// absorbed input instead of leaving its slot empty, which would move `values` to
+    /// slot 1, so it cannot build this op yet.
     fn emit(depth: i64, axis: i64, indices: TensorType, values: TensorType) -> String {
         let spec = lookup("", "OneHot").expect("in the table");
         let depth = Tensor::new(vec![], Data::I64(vec![depth]));
