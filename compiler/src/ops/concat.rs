@@ -3,7 +3,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, normalize_axis, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{
+    elem_type, normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
 use crate::tensor::{Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -28,31 +30,39 @@ impl Parse for Concat {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let axis = ctx
             .attr("axis")
-            .ok_or("attribute `axis` is required")?
+            .ok_or_else(|| OpError::attr("axis", "is required"))?
             .as_int("axis")?;
         Ok(Self { axis })
     }
 }
 
 impl OpKind for Concat {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.int("axis", self.axis);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let parts: Vec<&TensorType> = inputs
-            .iter()
-            .map(|i| i.ok_or("inputs are required"))
+        let first = required(inputs, 0)?;
+        let parts: Vec<&TensorType> = (0..inputs.len())
+            .map(|i| required(inputs, i))
             .collect::<Result<_, _>>()?;
-        let first = parts.first().ok_or("Concat needs an input")?;
+        if first.rank() == 0 {
+            return Err(OpError::shape(format!(
+                "cannot concatenate scalars like {first}"
+            )));
+        }
         let axis = normalize_axis(self.axis, first.rank())?;
         let mut shape = first.shape.clone();
         shape[axis] = 0;
         for p in &parts {
             if p.dtype != first.dtype || p.rank() != first.rank() {
-                return Err(OpError::Other(format!(
+                return Err(OpError::shape(format!(
                     "cannot concatenate {p} with {first}"
                 )));
             }
             for (d, (&a, &b)) in p.shape.iter().zip(&first.shape).enumerate() {
                 if d != axis && a != b {
-                    return Err(OpError::Other(format!(
+                    return Err(OpError::shape(format!(
                         "cannot concatenate {p} with {first} along axis {axis}"
                     )));
                 }
@@ -98,5 +108,25 @@ impl OpKind for Concat {
         Ok(quote! {
             rt::shape::concat::<#t>(&[#(#exprs),*], &[#(#lens),*], #outer, #inner, y);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Concat").int("axis", -1).input("f32[2,3]").input("f32[2,1]").emit(), @"
+        Concat(f32[2,3], f32[2,1]) axis=-1 -> f32[2,4]
+        rt::shape::concat::<f32>(&[x0, x1], &[3, 1], 2, 1, y);
+        ");
+        insta::assert_snapshot!(node("Concat").int("axis", 0).constant(Tensor::from_i64s(vec![1, 2])).constant(Tensor::from_i64s(vec![3])).emit(), @"
+        Concat(i64[2], i64[1]) axis=0 -> i64[3]
+        folds to i64[3] [1, 2, 3]
+        ");
+        insta::assert_snapshot!(node("Concat").input("f32[2]").emit(), @"parse: attribute `axis`: is required");
+        insta::assert_snapshot!(node("Concat").int("axis", 0).input("f32[2,3]").input("f32[2,1]").emit(), @"infer: cannot concatenate f32[2,1] with f32[2,3] along axis 0");
     }
 }

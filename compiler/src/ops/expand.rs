@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    broadcast_shapes, elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
-    ParseCtx,
+    broadcast_shapes, checked_elems, elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx,
+    OpError, OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{Tensor, TensorType};
 
@@ -22,19 +22,27 @@ impl Parse for Expand {
             .absorb(1, "shape")?
             .to_i64s()
             .into_iter()
-            .map(|d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
+            .map(|d| {
+                usize::try_from(d).map_err(|_| OpError::shape(format!("negative dimension {d}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            shape: broadcast_shapes(&x.shape, &target)?,
-        })
+        let shape = broadcast_shapes(&x.shape, &target)?;
+        checked_elems(&shape)?;
+        super::transpose::supported_rank(&TensorType::new(x.dtype, shape.clone()))?;
+        Ok(Self { shape })
     }
 }
 
 impl OpKind for Expand {
+    fn attrs(&self, attrs: &mut Attrs) {
+        // The absorbed target, broadcast with the input: the shape the op produces.
+        attrs.usizes("shape", &self.shape);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if broadcast_shapes(&x.shape, &self.shape)? != self.shape {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "{x} does not expand to {:?}",
                 self.shape
             )));
@@ -45,14 +53,10 @@ impl OpKind for Expand {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
-        let data = super::move_bytes(x, out, |x, y, size| {
-            expand_bytes(
-                x,
-                &ctx.get(0).map(|t| t.shape.clone()).unwrap_or_default(),
-                y,
-                &self.shape,
-                size,
-            )
+        let data = crate::with_data!(&x.data, v => {
+            let mut y = vec![Default::default(); out.n_elems()];
+            zant_runtime::shape::expand(v, &x.shape, &mut y, &self.shape);
+            super::retag(y, x.dtype())
         });
         Ok(Some(vec![Tensor::new(self.shape.clone(), data)]))
     }
@@ -66,11 +70,22 @@ impl OpKind for Expand {
     }
 }
 
-/// Expands elements of `size` bytes, seen as byte arrays (constant folding of any dtype).
-fn expand_bytes(x: &[u8], x_shape: &[usize], y: &mut [u8], y_shape: &[usize], size: usize) {
-    let mut xs = x_shape.to_vec();
-    xs.push(size);
-    let mut ys = y_shape.to_vec();
-    ys.push(size);
-    zant_runtime::shape::expand(x, &xs, y, &ys);
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Expand").input("f32[3,1]").constant(Tensor::from_i64s(vec![2, 1, 4])).emit(), @"
+        Expand(f32[3,1]) shape=[2,3,4] -> f32[2,3,4]
+        rt::shape::expand::<f32>(x0, &[3, 1], y, &[2, 3, 4]);
+        ");
+        insta::assert_snapshot!(node("Expand").constant(Tensor::from_i64s(vec![7])).constant(Tensor::from_i64s(vec![3])).emit(), @"
+        Expand(i64[1]) shape=[3] -> i64[3]
+        folds to i64[3] [7, 7, 7]
+        ");
+        insta::assert_snapshot!(node("Expand").input("f32[3]").constant(Tensor::from_i64s(vec![2])).emit(), @"parse: shapes [3] and [2] do not broadcast");
+        insta::assert_snapshot!(node("Expand").input("f32[3]").input("i64[1]").emit(), @"parse: input 1 (shape) must be a compile-time constant; zant compiles static shapes only");
+    }
 }

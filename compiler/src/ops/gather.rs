@@ -4,7 +4,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, normalize_axis, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{
+    elem_type, normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -33,14 +35,21 @@ impl Parse for Gather {
 }
 
 impl OpKind for Gather {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.int("axis", self.axis);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let (Some(Some(data)), Some(Some(indices))) = (inputs.first(), inputs.get(1)) else {
-            return Err(OpError::Other("Gather takes data and indices".into()));
-        };
+        let (data, indices) = (required(inputs, 0)?, required(inputs, 1)?);
         if !matches!(indices.dtype, DType::I32 | DType::I64) {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "indices must be int32 or int64, not {}",
                 indices.dtype
+            )));
+        }
+        if data.rank() == 0 {
+            return Err(OpError::shape(format!(
+                "cannot gather from the scalar {data}"
             )));
         }
         let axis = normalize_axis(self.axis, data.rank())?;
@@ -66,7 +75,7 @@ impl OpKind for Gather {
                 }
             };
         }
-        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool).map_err(|e| e.to_string())?;
+        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool)?;
         Ok(Some(vec![Tensor::new(out_ty.shape.clone(), out)]))
     }
 
@@ -80,5 +89,31 @@ impl OpKind for Gather {
         Ok(quote! {
             rt::shape::gather::<#t, _>(#x, #outer, #axis_len, #inner, #indices, y) #try_;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Gather").int("axis", 1).input("f32[2,5,3]").input("i64[4]").emit(), @r#"
+        Gather(f32[2,5,3], i64[4]) axis=1 -> f32[2,4,3]
+        rt::shape::gather::<f32, _>(x0, 2, 5, 3, x1, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Gather").input("f32[5]").input("i32[]").emit(), @r#"
+        Gather(f32[5], i32[]) axis=0 -> f32[]
+        rt::shape::gather::<f32, _>(x0, 1, 5, 1, x1, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Gather").constant(Tensor::from_i64s(vec![1, 2, 3])).constant(Tensor::from_i64s(vec![-1, 0])).emit(), @"
+        Gather(i64[3], i64[2]) axis=0 -> i64[2]
+        folds to i64[2] [3, 1]
+        ");
+        insta::assert_snapshot!(node("Gather").constant(Tensor::from_i64s(vec![1, 2, 3])).constant(Tensor::from_i64s(vec![3])).emit(), @"fold: while folding constants: index 3 is out of range for an axis of length 3");
+        insta::assert_snapshot!(node("Gather").input("f32[5]").constant(Tensor::new(vec![1], Data::F32(vec![0.0]))).emit(), @"infer: indices must be int32 or int64, not f32");
     }
 }

@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
-    ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
+    Parse, ParseCtx,
 };
 use crate::tensor::{DType, Tensor, TensorType};
 
@@ -24,14 +24,27 @@ impl Parse for GatherElements {
 }
 
 impl OpKind for GatherElements {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.int("axis", self.axis);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (data, indices) = (required(inputs, 0)?, required(inputs, 1)?);
-        if !matches!(indices.dtype, DType::I32 | DType::I64) || indices.rank() != data.rank() {
-            return Err(OpError::Other(format!(
+        super::transpose::supported_rank(data)?;
+        if data.rank() == 0 {
+            return Err(OpError::shape(format!(
+                "cannot gather from the scalar {data}"
+            )));
+        }
+        let axis = normalize_axis(self.axis, data.rank())?;
+        // Off the axis, an index names its own position, which must exist in `data`.
+        let fits = indices.rank() == data.rank()
+            && (0..data.rank()).all(|d| d == axis || indices.shape[d] <= data.shape[d]);
+        if !matches!(indices.dtype, DType::I32 | DType::I64) || !fits {
+            return Err(OpError::shape(format!(
                 "indices {indices} do not fit data {data}"
             )));
         }
-        normalize_axis(self.axis, data.rank())?;
         Ok(vec![TensorType::new(data.dtype, indices.shape.clone())])
     }
 
@@ -42,8 +55,7 @@ impl OpKind for GatherElements {
         let out = &ctx.outputs[0];
         let values = crate::with_data!(&data.data, v => {
             let mut y = vec![Default::default(); out.n_elems()];
-            zant_runtime::index::gather_elements(v, &data.shape, &idx, &indices.shape, axis, &mut y)
-                .map_err(|e| e.to_string())?;
+            zant_runtime::index::gather_elements(v, &data.shape, &idx, &indices.shape, axis, &mut y)?;
             super::retag(y, data.dtype())
         });
         Ok(Some(vec![Tensor::new(out.shape.clone(), values)]))
@@ -57,5 +69,20 @@ impl OpKind for GatherElements {
         let t = elem_type(data.ty.dtype);
         let try_ = ctx.try_suffix();
         Ok(quote! { rt::index::gather_elements::<#t, _>(#de, #ds, #ie, #is, #axis, y) #try_; })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("GatherElements").int("axis", 1).input("f32[2,3]").input("i64[2,2]").emit(), @r#"
+        GatherElements(f32[2,3], i64[2,2]) axis=1 -> f32[2,2]
+        rt::index::gather_elements::<f32, _>(x0, &[2, 3], x1, &[2, 2], 1, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("GatherElements").input("f32[2,3]").input("i64[2,4]").emit(), @"infer: indices i64[2,4] do not fit data f32[2,3]");
     }
 }

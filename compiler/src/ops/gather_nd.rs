@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+    elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{DType, Tensor, TensorType};
 
@@ -18,23 +18,35 @@ impl Parse for GatherNd {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let b = ctx.int("batch_dims", 0)?;
         Ok(Self {
-            batch_dims: usize::try_from(b).map_err(|_| format!("batch_dims {b}"))?,
+            batch_dims: usize::try_from(b)
+                .map_err(|_| OpError::attr("batch_dims", format!("{b} is negative")))?,
         })
     }
 }
 
 impl OpKind for GatherNd {
+    fn attrs(&self, attrs: &mut Attrs) {
+        if self.batch_dims != 0 {
+            attrs.int("batch_dims", self.batch_dims as i64);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (data, indices) = (required(inputs, 0)?, required(inputs, 1)?);
+        super::transpose::supported_rank(data)?;
         if !matches!(indices.dtype, DType::I32 | DType::I64) {
-            return Err(OpError::Other(format!(
-                "indices must be integers, not {indices}"
+            return Err(OpError::shape(format!(
+                "indices must be int32 or int64, not {}",
+                indices.dtype
             )));
         }
         let b = self.batch_dims;
-        let q = *indices.shape.last().ok_or("indices need a rank")?;
+        let q = *indices
+            .shape
+            .last()
+            .ok_or_else(|| OpError::shape("indices must have rank 1 or more"))?;
         if b + q > data.rank() || b >= indices.rank() || data.shape[..b] != indices.shape[..b] {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "indices {indices} do not fit data {data}"
             )));
         }
@@ -52,8 +64,7 @@ impl OpKind for GatherNd {
         let out = &ctx.outputs[0];
         let values = crate::with_data!(&data.data, v => {
             let mut y = vec![Default::default(); out.n_elems()];
-            zant_runtime::index::gather_nd(v, batch, &data.shape[b..], &idx, q, &mut y)
-                .map_err(|e| e.to_string())?;
+            zant_runtime::index::gather_nd(v, batch, &data.shape[b..], &idx, q, &mut y)?;
             super::retag(y, data.dtype())
         });
         Ok(Some(vec![Tensor::new(out.shape.clone(), values)]))
@@ -69,5 +80,26 @@ impl OpKind for GatherNd {
         let t = elem_type(data.ty.dtype);
         let try_ = ctx.try_suffix();
         Ok(quote! { rt::index::gather_nd::<#t, _>(#de, #batch, #ds, #ie, #q, y) #try_; })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("GatherND").input("f32[2,3,4]").input("i64[5,2]").emit(), @r#"
+        GatherND(f32[2,3,4], i64[5,2]) -> f32[5,4]
+        rt::index::gather_nd::<f32, _>(x0, 1, &[2, 3, 4], x1, 2, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("GatherND").int("batch_dims", 1).input("f32[2,3,4]").input("i32[2,1]").emit(), @r#"
+        GatherND(f32[2,3,4], i32[2,1]) batch_dims=1 -> f32[2,4]
+        rt::index::gather_nd::<f32, _>(x0, 2, &[3, 4], x1, 1, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("GatherND").int("batch_dims", -1).input("f32[2]").input("i64[1]").emit(), @"parse: attribute `batch_dims`: -1 is negative");
+        insta::assert_snapshot!(node("GatherND").input("f32[2,3]").input("i64[1,3]").emit(), @"infer: indices i64[1,3] do not fit data f32[2,3]");
     }
 }

@@ -7,24 +7,42 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{normalize_axis, OpError, OpKind, Parse, ParseCtx};
+use super::{normalize_axis, required, Attrs, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reshape {
     /// The output shape, resolved at compile time.
     pub shape: Vec<usize>,
+    /// What the node asked for, which the IR text shows under the ONNX names.
+    pub view: View,
+}
+
+/// The ONNX description of a view, kept so the IR text reads back as the same op.
+#[derive(Clone, Debug, PartialEq)]
+pub enum View {
+    /// Reshape to the target shape; `allowzero` makes a `0` in the target a real 0.
+    Reshape { allow_zero: bool },
+    /// Flatten at `axis` (normalised; the rank itself is allowed).
+    Flatten { axis: usize },
+    /// Squeeze of these axes (normalised and sorted; every dim of 1 when none are given).
+    Squeeze { axes: Vec<usize> },
+    /// Unsqueeze at these output axes (normalised and sorted).
+    Unsqueeze { axes: Vec<usize> },
+    /// Identity, and Dropout in inference mode.
+    Same,
 }
 
 impl Parse for Reshape {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         let dims = &x.shape;
-        let shape = match ctx.op_type {
+        let (shape, view) = match ctx.op_type {
             "Reshape" => {
                 let target = ctx.absorb(1, "shape")?.to_i64s();
                 let allow_zero = ctx.int("allowzero", 0)? != 0;
-                reshape_target(dims, &target, allow_zero)?
+                let shape = reshape_target(dims, &target, allow_zero)?;
+                (shape, View::Reshape { allow_zero })
             }
             "Flatten" => {
                 let axis = ctx.int("axis", 1)?;
@@ -33,35 +51,39 @@ impl Parse for Reshape {
                 } else {
                     normalize_axis(axis, dims.len())?
                 };
-                vec![dims[..axis].iter().product(), dims[axis..].iter().product()]
+                let shape = vec![dims[..axis].iter().product(), dims[axis..].iter().product()];
+                (shape, View::Flatten { axis })
             }
             "Squeeze" => {
-                let axes = axes(ctx)?;
-                match axes {
-                    None => dims.iter().copied().filter(|&d| d != 1).collect(),
-                    Some(axes) => {
-                        let axes = axes
-                            .iter()
-                            .map(|&a| normalize_axis(a, dims.len()))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        for &a in &axes {
-                            if dims[a] != 1 {
-                                return Err(OpError::Other(format!(
-                                    "cannot squeeze axis {a} of extent {}",
-                                    dims[a]
-                                )));
-                            }
-                        }
-                        dims.iter()
-                            .enumerate()
-                            .filter(|(i, _)| !axes.contains(i))
-                            .map(|(_, &d)| d)
-                            .collect()
-                    }
+                let mut axes: Vec<usize> = match axes(ctx)? {
+                    None => (0..dims.len()).filter(|&a| dims[a] == 1).collect(),
+                    Some(axes) => axes
+                        .iter()
+                        .map(|&a| normalize_axis(a, dims.len()))
+                        .collect::<Result<_, _>>()?,
+                };
+                axes.sort_unstable();
+                axes.dedup();
+                if let Some(&a) = axes.iter().find(|&&a| dims[a] != 1) {
+                    return Err(OpError::shape(format!(
+                        "cannot squeeze axis {a} of extent {}",
+                        dims[a]
+                    )));
                 }
+                let shape = dims
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !axes.contains(i))
+                    .map(|(_, &d)| d)
+                    .collect();
+                (shape, View::Squeeze { axes })
             }
             "Unsqueeze" => {
-                let axes = axes(ctx)?.ok_or("Unsqueeze needs axes")?;
+                let axes = axes(ctx)?.ok_or(if ctx.opset >= 13 {
+                    OpError::MissingInput { input: 1 }
+                } else {
+                    OpError::attr("axes", "is required")
+                })?;
                 let rank = dims.len() + axes.len();
                 let mut axes = axes
                     .iter()
@@ -69,49 +91,67 @@ impl Parse for Reshape {
                     .collect::<Result<Vec<_>, _>>()?;
                 axes.sort_unstable();
                 if axes.windows(2).any(|w| w[0] == w[1]) {
-                    return Err(OpError::Other(format!("repeated axis in {axes:?}")));
+                    return Err(OpError::shape(format!("axes {axes:?} repeat an axis")));
                 }
+                // The axes are distinct and below `rank`, so exactly `dims.len()` output
+                // positions are left for the input's dims.
                 let mut rest = dims.iter();
-                (0..rank)
+                let shape = (0..rank)
                     .map(|i| {
                         if axes.contains(&i) {
                             1
                         } else {
-                            *rest.next().expect("rank")
+                            rest.next().copied().unwrap_or(1)
                         }
                     })
-                    .collect()
+                    .collect();
+                (shape, View::Unsqueeze { axes })
             }
             "Dropout" => {
                 if ctx.has_input(2) {
                     let training = ctx.absorb(2, "training_mode")?.to_i64s();
                     if training.first().copied().unwrap_or(0) != 0 {
-                        return Err(OpError::Other(
-                            "training_mode is true; zant compiles inference only".into(),
+                        return Err(OpError::unsupported(
+                            "training_mode is true; zant compiles inference only",
                         ));
                     }
                 }
                 if ctx.has_input(1) {
                     ctx.absorb(1, "ratio")?;
                 }
-                dims.clone()
+                (dims.clone(), View::Same)
             }
-            _ => dims.clone(),
+            _ => (dims.clone(), View::Same),
         };
-        Ok(Self { shape })
+        Ok(Self { shape, view })
     }
 }
 
 impl OpKind for Reshape {
+    fn attrs(&self, attrs: &mut Attrs) {
+        match &self.view {
+            View::Reshape { allow_zero } => {
+                // The target is an absorbed input; the resolved shape is what the view uses.
+                attrs.usizes("shape", &self.shape);
+                if *allow_zero {
+                    attrs.int("allowzero", 1);
+                }
+            }
+            View::Flatten { axis } => {
+                attrs.int("axis", *axis as i64);
+            }
+            View::Squeeze { axes } | View::Unsqueeze { axes } => {
+                attrs.usizes("axes", axes);
+            }
+            View::Same => {}
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+        let x = required(inputs, 0)?;
         let n: usize = self.shape.iter().product();
         if n != x.n_elems() {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "cannot view {x} as {:?}",
                 self.shape
             )));
@@ -159,24 +199,86 @@ pub fn reshape_target(
                 1
             }
             0 if !allow_zero => *dims.get(i).ok_or_else(|| {
-                format!("target {target:?} copies dim {i}, which the input lacks")
+                OpError::shape(format!(
+                    "target {target:?} copies dim {i}, which the input lacks"
+                ))
             })?,
             t if t >= 0 => t as usize,
-            _ => return Err(OpError::Other(format!("invalid reshape target {target:?}"))),
+            _ => return Err(OpError::shape(format!("invalid reshape target {target:?}"))),
         });
     }
-    let known: usize = shape.iter().product();
+    let known = super::checked_elems(&shape)?;
     if let Some(i) = infer_at {
         if known == 0 || !n.is_multiple_of(known) {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "cannot reshape {dims:?} to {target:?}"
             )));
         }
         shape[i] = n / known;
     } else if known != n {
-        return Err(OpError::Other(format!(
+        return Err(OpError::shape(format!(
             "cannot reshape {dims:?} to {target:?}"
         )));
     }
     Ok(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    fn i64s(values: &[i64]) -> Tensor {
+        Tensor::from_i64s(values.to_vec())
+    }
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Reshape").input("f32[2,3,4]").constant(i64s(&[0, -1])).emit(), @"
+        Reshape(f32[2,3,4]) shape=[2,12] -> f32[2,12]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("Reshape").int("allowzero", 1).input("f32[0,3]").constant(i64s(&[3, 0])).emit(), @"
+        Reshape(f32[0,3]) shape=[3,0] allowzero=1 -> f32[3,0]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("Flatten").int("axis", -1).input("f32[2,3,4]").emit(), @"
+        Flatten(f32[2,3,4]) axis=2 -> f32[6,4]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("Squeeze").opset(11).ints("axes", &[-1, 0]).input("f32[1,3,1]").emit(), @"
+        Squeeze(f32[1,3,1]) axes=[0,2] -> f32[3]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("Squeeze").input("f32[1,3,1]").emit(), @"
+        Squeeze(f32[1,3,1]) axes=[0,2] -> f32[3]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("Unsqueeze").input("f32[2,3]").constant(i64s(&[-1, 0])).emit(), @"
+        Unsqueeze(f32[2,3]) axes=[0,3] -> f32[1,2,3,1]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("Identity").input("i64[4]").emit(), @"
+        Identity(i64[4]) -> i64[4]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("Dropout").input("f32[2,2]").constant(Tensor::scalar_f32(0.5)).emit(), @"
+        Dropout(f32[2,2]) -> f32[2,2]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("Reshape").constant(i64s(&[1, 2, 3, 4])).constant(i64s(&[2, 2])).emit(), @"
+        Reshape(i64[4]) shape=[2,2] -> i64[2,2]
+        folds to i64[2,2] [1, 2, 3, 4]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Reshape").input("f32[2,3]").input("i64[2]").emit(), @"parse: input 1 (shape) must be a compile-time constant; zant compiles static shapes only");
+        insta::assert_snapshot!(node("Reshape").input("f32[2,3]").constant(i64s(&[4, -1])).emit(), @"parse: cannot reshape [2, 3] to [4, -1]");
+        insta::assert_snapshot!(node("Squeeze").input("f32[1,3]").constant(i64s(&[1])).emit(), @"parse: cannot squeeze axis 1 of extent 3");
+        insta::assert_snapshot!(node("Unsqueeze").opset(11).input("f32[2]").emit(), @"parse: attribute `axes`: is required");
+        insta::assert_snapshot!(node("Unsqueeze").input("f32[2]").constant(i64s(&[0, -3])).emit(), @"parse: axes [0, 0] repeat an axis");
+        insta::assert_snapshot!(node("Dropout").input("f32[2]").omitted().constant(Tensor::new(vec![], Data::Bool(vec![1]))).emit(), @"parse: training_mode is true; zant compiles inference only");
+    }
 }

@@ -5,12 +5,13 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::index::ScatterReduce;
+use zant_runtime::tokens::Param;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
-    ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
+    Parse, ParseCtx,
 };
-use crate::tensor::{DType, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scatter {
@@ -28,9 +29,10 @@ impl Parse for Scatter {
             "max" => ScatterReduce::Max,
             "min" => ScatterReduce::Min,
             other => {
-                return Err(OpError::Other(format!(
-                    "reduction `{other}` is not supported"
-                )))
+                return Err(OpError::attr(
+                    "reduction",
+                    format!("`{other}` is not none, add, mul, max or min"),
+                ))
             }
         };
         let axis = (ctx.op_type == "ScatterElements")
@@ -41,28 +43,60 @@ impl Parse for Scatter {
 }
 
 impl OpKind for Scatter {
+    fn attrs(&self, attrs: &mut Attrs) {
+        if let Some(axis) = self.axis {
+            attrs.int("axis", axis);
+        }
+        if self.reduction != ScatterReduce::None {
+            // ONNX spells the reductions in lower case.
+            attrs.string("reduction", &self.reduction.name().to_lowercase());
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (data, indices, updates) = (
             required(inputs, 0)?,
             required(inputs, 1)?,
             required(inputs, 2)?,
         );
+        super::transpose::supported_rank(data)?;
         if !matches!(indices.dtype, DType::I32 | DType::I64) || updates.dtype != data.dtype {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "indices {indices} or updates {updates} do not fit {data}"
             )));
         }
         match self.axis {
             Some(axis) => {
-                normalize_axis(axis, data.rank())?;
-                if indices.shape != updates.shape {
-                    return Err(OpError::Other("indices and updates differ in shape".into()));
+                if data.rank() == 0 {
+                    return Err(OpError::shape(format!(
+                        "cannot scatter into the scalar {data}"
+                    )));
+                }
+                let axis = normalize_axis(axis, data.rank())?;
+                // Off the axis, an index names its own position, which must exist in `data`.
+                let fits = indices.rank() == data.rank()
+                    && (0..data.rank()).all(|d| d == axis || indices.shape[d] <= data.shape[d]);
+                if !fits || indices.shape != updates.shape {
+                    return Err(OpError::shape(format!(
+                        "indices {indices} and updates {updates} do not fit {data}"
+                    )));
                 }
             }
             None => {
-                let q = *indices.shape.last().ok_or("indices need a rank")?;
+                let q = *indices
+                    .shape
+                    .last()
+                    .ok_or_else(|| OpError::shape("indices must have rank 1 or more"))?;
                 if q > data.rank() {
-                    return Err(OpError::Other(format!("index tuples of {q} for {data}")));
+                    return Err(OpError::shape(format!("index tuples of {q} for {data}")));
+                }
+                // One slice of `data` past the tuple's dims per index tuple.
+                let mut expected = indices.shape[..indices.rank() - 1].to_vec();
+                expected.extend(&data.shape[q..]);
+                if updates.shape != expected {
+                    return Err(OpError::shape(format!(
+                        "updates {updates} should have shape {expected:?}"
+                    )));
                 }
             }
         }
@@ -72,22 +106,39 @@ impl OpKind for Scatter {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (data, indices, updates) = (ctx.get(0)?, ctx.get(1)?, ctx.get(2)?);
         let idx = indices.to_i64s();
-        let values = crate::with_data!(&data.data, v => {
-            let u: Vec<_> = crate::with_data!(&updates.data, w => w.iter().map(|&x| zant_runtime::scalar::Scalar::from_f64(zant_runtime::scalar::Scalar::to_f64(x))).collect());
-            let mut y = v.clone();
-            match self.axis {
-                Some(axis) => {
-                    let axis = normalize_axis(axis, data.shape.len())?;
-                    zant_runtime::index::scatter_elements(v, &data.shape, &idx, &indices.shape, &u, axis, self.reduction, &mut y)
+        let reduction = self.reduction;
+        macro_rules! run {
+            ($($variant:ident),*) => {
+                match (&data.data, &updates.data) {
+                    $((Data::$variant(v), Data::$variant(u)) => {
+                        let mut y = v.clone();
+                        match self.axis {
+                            Some(axis) => {
+                                let axis = normalize_axis(axis, data.shape.len())?;
+                                zant_runtime::index::scatter_elements(
+                                    v, &data.shape, &idx, &indices.shape, u, axis, reduction, &mut y,
+                                )?;
+                            }
+                            None => {
+                                let q = *indices.shape.last().unwrap_or(&0);
+                                zant_runtime::index::scatter_nd(
+                                    v, &data.shape, &idx, q, u, reduction, &mut y,
+                                )?;
+                            }
+                        }
+                        Data::$variant(y)
+                    })*
+                    _ => {
+                        return Err(OpError::shape(format!(
+                            "updates of {} for data of {}",
+                            updates.dtype(),
+                            data.dtype()
+                        )))
+                    }
                 }
-                None => {
-                    let q = *indices.shape.last().unwrap_or(&0);
-                    zant_runtime::index::scatter_nd(v, &data.shape, &idx, q, &u, self.reduction, &mut y)
-                }
-            }
-            .map_err(|e| e.to_string())?;
-            super::retag(y, data.dtype())
-        });
+            };
+        }
+        let values = run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool);
         Ok(Some(vec![Tensor::new(data.shape.clone(), values)]))
     }
 
@@ -98,26 +149,69 @@ impl OpKind for Scatter {
         let ue = &updates.expr;
         let t = elem_type(data.ty.dtype);
         let try_ = ctx.try_suffix();
-        let reduction = match self.reduction {
-            ScatterReduce::None => quote!(None),
-            ScatterReduce::Add => quote!(Add),
-            ScatterReduce::Mul => quote!(Mul),
-            ScatterReduce::Max => quote!(Max),
-            ScatterReduce::Min => quote!(Min),
-        };
+        let reduction = self.reduction;
         Ok(match self.axis {
             Some(axis) => {
                 let axis = normalize_axis(axis, data.ty.rank())?;
                 quote! {
-                    rt::index::scatter_elements::<#t, _>(#de, #ds, #ie, #is, #ue, #axis, rt::index::ScatterReduce::#reduction, y) #try_;
+                    rt::index::scatter_elements::<#t, _>(#de, #ds, #ie, #is, #ue, #axis, #reduction, y) #try_;
                 }
             }
             None => {
                 let q = *indices.ty.shape.last().unwrap_or(&0);
                 quote! {
-                    rt::index::scatter_nd::<#t, _>(#de, #ds, #ie, #q, #ue, rt::index::ScatterReduce::#reduction, y) #try_;
+                    rt::index::scatter_nd::<#t, _>(#de, #ds, #ie, #q, #ue, #reduction, y) #try_;
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("ScatterElements").int("axis", 1).string("reduction", "add")
+            .input("f32[2,3]").input("i64[2,2]").input("f32[2,2]").emit(), @r#"
+        ScatterElements(f32[2,3], i64[2,2], f32[2,2]) axis=1 reduction="add" -> f32[2,3]
+        rt::index::scatter_elements::<
+            f32,
+            _,
+        >(x0, &[2, 3], x1, &[2, 2], x2, 1, rt::index::ScatterReduce::Add, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("ScatterND").input("f32[4,3]").input("i64[2,1]").input("f32[2,3]").emit(), @r#"
+        ScatterND(f32[4,3], i64[2,1], f32[2,3]) -> f32[4,3]
+        rt::index::scatter_nd::<
+            f32,
+            _,
+        >(x0, &[4, 3], x1, 1, x2, rt::index::ScatterReduce::None, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        // Along the axis an index may repeat, so indices may be longer there (not across).
+        insta::assert_snapshot!(node("ScatterElements").input("f32[2,3]").input("i64[3,1]").input("f32[3,1]").emit(), @r#"
+        ScatterElements(f32[2,3], i64[3,1], f32[3,1]) axis=0 -> f32[2,3]
+        rt::index::scatter_elements::<
+            f32,
+            _,
+        >(x0, &[2, 3], x1, &[3, 1], x2, 0, rt::index::ScatterReduce::None, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        // Folding keeps 64-bit integers exact.
+        insta::assert_snapshot!(node("ScatterND").string("reduction", "max").constant(Tensor::from_i64s(vec![1, i64::MAX - 1]))
+            .constant(Tensor::new(vec![1, 1], crate::tensor::Data::I64(vec![1]))).constant(Tensor::from_i64s(vec![i64::MAX])).emit(), @r#"
+        ScatterND(i64[2], i64[1,1], i64[1]) reduction="max" -> i64[2]
+        folds to i64[2] [1, 9223372036854775807]
+        "#);
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("ScatterND").string("reduction", "mean").input("f32[4]").input("i64[1,1]").input("f32[1]").emit(), @"parse: attribute `reduction`: `mean` is not none, add, mul, max or min");
+        insta::assert_snapshot!(node("ScatterND").input("f32[4,3]").input("i64[2,1]").input("f32[2]").emit(), @"infer: updates f32[2] should have shape [2, 3]");
+        insta::assert_snapshot!(node("ScatterElements").input("f32[2,3]").input("i64[2,4]").input("f32[2,4]").emit(), @"infer: indices i64[2,4] and updates f32[2,4] do not fit f32[2,3]");
     }
 }

@@ -1,8 +1,9 @@
 //! Shape (opset 1; `start`/`end` since 15). Always folds: every shape is static.
 
 use proc_macro2::TokenStream;
+use quote::quote;
 
-use super::{EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -14,12 +15,22 @@ pub struct Shape {
 impl Shape {
     fn range(&self, rank: usize) -> (usize, usize) {
         let clamp = |v: i64| {
-            let v = if v < 0 { v + rank as i64 } else { v };
+            let v = if v < 0 {
+                v.saturating_add(rank as i64)
+            } else {
+                v
+            };
             v.clamp(0, rank as i64) as usize
         };
         let start = clamp(self.start);
         let end = self.end.map_or(rank, clamp);
         (start, end.max(start))
+    }
+
+    /// The dims the op outputs.
+    fn dims(&self, x: &TensorType) -> Vec<i64> {
+        let (start, end) = self.range(x.rank());
+        x.shape[start..end].iter().map(|&d| d as i64).collect()
     }
 }
 
@@ -33,12 +44,17 @@ impl Parse for Shape {
 }
 
 impl OpKind for Shape {
+    fn attrs(&self, attrs: &mut Attrs) {
+        if self.start != 0 {
+            attrs.int("start", self.start);
+        }
+        if let Some(end) = self.end {
+            attrs.int("end", end);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+        let x = required(inputs, 0)?;
         let (start, end) = self.range(x.rank());
         Ok(vec![TensorType::new(DType::I64, vec![end - start])])
     }
@@ -48,15 +64,57 @@ impl OpKind for Shape {
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
-        let x = ctx.inputs[0].ok_or("input 0 is required")?;
-        let (start, end) = self.range(x.rank());
-        let dims = x.shape[start..end].iter().map(|&d| d as i64).collect();
-        Ok(Some(vec![Tensor::from_i64s(dims)]))
+        let x = required(&ctx.inputs, 0)?;
+        Ok(Some(vec![Tensor::from_i64s(self.dims(x))]))
     }
 
-    fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
-        Err(OpError::Other(
-            "Shape is always folded before emission".into(),
-        ))
+    /// The import folds every Shape node; a graph built otherwise (from IR text, say)
+    /// still gets the dims, written out as constants.
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let dims = self.dims(ctx.input(0)?.ty);
+        Ok(quote! { y.copy_from_slice(&[#(#dims),*]); })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::{node, parse_type};
+    use crate::ops::{EmitCtx, OpKind, Operand};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Shape").input("f32[1,3,224,224]").emit(), @"
+        Shape(f32[1,3,224,224]) -> i64[4]
+        folds to i64[4] [1, 3, 224, 224]
+        ");
+        insta::assert_snapshot!(node("Shape").int("start", 1).int("end", -1).input("f32[1,3,224,224]").emit(), @"
+        Shape(f32[1,3,224,224]) start=1 end=-1 -> i64[2]
+        folds to i64[2] [3, 224]
+        ");
+    }
+
+    /// The node builder folds every Shape, as the import does; emission is what a graph
+    /// that skipped folding gets.
+    #[test]
+    fn emits_unfolded() {
+        let x = parse_type("f32[2,3,5]");
+        let op = super::Shape {
+            start: -2,
+            end: None,
+        };
+        let ctx = EmitCtx {
+            node_name: "node",
+            inputs: vec![Some(Operand {
+                expr: quote::quote!(x0),
+                ty: &x,
+                value: None,
+            })],
+            outputs: vec![],
+            in_place: None,
+        };
+        assert_eq!(
+            op.emit(&ctx).unwrap().to_string(),
+            "y . copy_from_slice (& [3i64 , 5i64]) ;"
+        );
     }
 }

@@ -6,8 +6,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse,
-    ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
+    Parse, ParseCtx,
 };
 use crate::tensor::{Tensor, TensorType};
 
@@ -32,7 +32,7 @@ impl Slice {
         let rank = shape.len();
         let n = starts.len();
         if ends.len() != n {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "{n} starts but {} ends",
                 ends.len()
             )));
@@ -46,8 +46,8 @@ impl Slice {
         };
         let steps: Vec<i64> = steps.map_or_else(|| vec![1; n], <[i64]>::to_vec);
         if axes.len() != n || steps.len() != n {
-            return Err(OpError::Other(
-                "starts, ends, axes and steps differ in length".into(),
+            return Err(OpError::shape(
+                "starts, ends, axes and steps differ in length",
             ));
         }
         let mut out = Self {
@@ -59,7 +59,7 @@ impl Slice {
             let dim = shape[axis] as i128;
             let step = steps[i] as i128;
             if step == 0 {
-                return Err(OpError::Other("a step is 0".into()));
+                return Err(OpError::shape(format!("step 0 on axis {axis}")));
             }
             let resolve = |v: i64| {
                 let v = v as i128;
@@ -70,7 +70,12 @@ impl Slice {
                 }
             };
             let (mut start, mut end) = (resolve(starts[i]), resolve(ends[i]));
-            let len = if step > 0 {
+            let len = if dim == 0 {
+                // Nothing to read, whatever the direction: clamping a negative step's
+                // start to `dim - 1` would otherwise make up one element.
+                start = 0;
+                0
+            } else if step > 0 {
                 start = start.clamp(0, dim);
                 end = end.clamp(0, dim);
                 ((end - start).max(0) + step - 1) / step
@@ -90,11 +95,14 @@ impl Slice {
 impl Parse for Slice {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
+        super::transpose::supported_rank(x)?;
         if ctx.opset < 10 {
             let starts = ctx
                 .ints("starts")?
-                .ok_or("attribute `starts` is required")?;
-            let ends = ctx.ints("ends")?.ok_or("attribute `ends` is required")?;
+                .ok_or_else(|| OpError::attr("starts", "is required"))?;
+            let ends = ctx
+                .ints("ends")?
+                .ok_or_else(|| OpError::attr("ends", "is required"))?;
             let axes = ctx.ints("axes")?;
             return Self::new(&x.shape, &starts, &ends, axes.as_deref(), None);
         }
@@ -107,10 +115,33 @@ impl Parse for Slice {
 }
 
 impl OpKind for Slice {
+    /// Every axis, as attributes of opset 1 would give them: a start, an end one step past
+    /// the last index read, and the steps when one is not 1. An end before index 0 (a
+    /// negative step reading down to the first element) is `i64::MIN`, since a negative end
+    /// counts from the back.
+    fn attrs(&self, attrs: &mut Attrs) {
+        let ends: Vec<i64> = (0..self.starts.len())
+            .map(|d| {
+                let end = (self.out_shape[d] as i64)
+                    .saturating_mul(self.steps[d])
+                    .saturating_add(self.starts[d]);
+                if end < 0 {
+                    i64::MIN
+                } else {
+                    end
+                }
+            })
+            .collect();
+        attrs.ints("starts", &self.starts).ints("ends", &ends);
+        if self.steps.iter().any(|&s| s != 1) {
+            attrs.ints("steps", &self.steps);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if x.rank() != self.starts.len() {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "{x} does not match the slice's rank"
             )));
         }
@@ -120,16 +151,10 @@ impl OpKind for Slice {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let out = &ctx.outputs[0];
-        let data = super::move_bytes(x, out, |xb, yb, size| {
-            let mut xs = x.shape.clone();
-            xs.push(size);
-            let mut ys = self.out_shape.clone();
-            ys.push(size);
-            let mut starts = self.starts.clone();
-            starts.push(0);
-            let mut steps = self.steps.clone();
-            steps.push(1);
-            zant_runtime::shape::slice(xb, &xs, &starts, &steps, yb, &ys);
+        let data = crate::with_data!(&x.data, v => {
+            let mut y = vec![Default::default(); out.n_elems()];
+            zant_runtime::shape::slice(v, &x.shape, &self.starts, &self.steps, &mut y, &self.out_shape);
+            super::retag(y, x.dtype())
         });
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
@@ -143,5 +168,45 @@ impl OpKind for Slice {
         Ok(quote! {
             rt::shape::slice::<#t>(#xe, #x_shape, &[#(#starts),*], &[#(#steps),*], y, #y_shape);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::Tensor;
+
+    fn i64s(values: &[i64]) -> Tensor {
+        Tensor::from_i64s(values.to_vec())
+    }
+
+    #[test]
+    fn emits() {
+        // Starts and ends from the back, axes and steps: the last axis read backwards.
+        insta::assert_snapshot!(node("Slice").input("f32[3,8]")
+            .constant(i64s(&[-1, 1])).constant(i64s(&[i64::MIN, 100])).constant(i64s(&[1, 0])).constant(i64s(&[-2, 1])).emit(), @"
+        Slice(f32[3,8]) starts=[1,7] ends=[3,-9223372036854775808] steps=[1,-2] -> f32[2,4]
+        rt::shape::slice::<f32>(x0, &[3, 8], &[1i64, 7i64], &[1i64, -2i64], y, &[2, 4]);
+        ");
+        insta::assert_snapshot!(node("Slice").opset(9).ints("starts", &[1]).ints("ends", &[-1]).ints("axes", &[1]).input("i64[2,5]").emit(), @"
+        Slice(i64[2,5]) starts=[0,1] ends=[2,4] -> i64[2,3]
+        rt::shape::slice::<i64>(x0, &[2, 5], &[0i64, 1i64], &[1i64, 1i64], y, &[2, 3]);
+        ");
+        // A backward slice of an empty axis reads nothing.
+        insta::assert_snapshot!(node("Slice").input("f32[0,2]").constant(i64s(&[-1])).constant(i64s(&[i64::MIN])).constant(i64s(&[0])).constant(i64s(&[-1])).emit(), @"
+        Slice(f32[0,2]) starts=[0,0] ends=[0,2] steps=[-1,1] -> f32[0,2]
+        rt::shape::slice::<f32>(x0, &[0, 2], &[0i64, 0i64], &[-1i64, 1i64], y, &[0, 2]);
+        ");
+        insta::assert_snapshot!(node("Slice").constant(i64s(&[1, 2, 3, 4, 5])).constant(i64s(&[1])).constant(i64s(&[4])).emit(), @"
+        Slice(i64[5]) starts=[1] ends=[4] -> i64[3]
+        folds to i64[3] [2, 3, 4]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Slice").input("f32[4]").constant(i64s(&[0])).constant(i64s(&[4])).constant(i64s(&[0])).constant(i64s(&[0])).emit(), @"parse: step 0 on axis 0");
+        insta::assert_snapshot!(node("Slice").input("f32[4]").input("i64[1]").constant(i64s(&[4])).emit(), @"parse: input 1 (starts) must be a compile-time constant; zant compiles static shapes only");
+        insta::assert_snapshot!(node("Slice").opset(9).ints("starts", &[0]).input("f32[4]").emit(), @"parse: attribute `ends`: is required");
     }
 }

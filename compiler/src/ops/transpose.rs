@@ -3,7 +3,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{
+    elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
 use crate::tensor::{Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -11,46 +13,59 @@ pub struct Transpose {
     pub perm: Vec<usize>,
 }
 
+/// Refuses a tensor of more dims than the runtime's index kernels walk
+/// ([`zant_runtime::MAX_RANK`]); they keep a multi-index in a fixed array.
+pub fn supported_rank(x: &TensorType) -> Result<(), OpError> {
+    if x.rank() > zant_runtime::MAX_RANK {
+        return Err(OpError::unsupported(format!(
+            "{x} has more than {} dims",
+            zant_runtime::MAX_RANK
+        )));
+    }
+    Ok(())
+}
+
 impl Parse for Transpose {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
-        let rank = ctx.input(0)?.rank();
+        let x = ctx.input(0)?;
+        supported_rank(x)?;
+        let rank = x.rank();
         let perm: Vec<usize> = match ctx.ints("perm")? {
             None => (0..rank).rev().collect(),
             Some(p) => p
                 .iter()
-                .map(|&a| super::normalize_axis(a, rank))
+                .map(|&a| {
+                    super::normalize_axis(a, rank).map_err(|_| {
+                        OpError::attr("perm", format!("{p:?} names an axis outside rank {rank}"))
+                    })
+                })
                 .collect::<Result<_, _>>()?,
         };
         let mut seen = vec![false; rank];
         for &p in &perm {
             if std::mem::replace(&mut seen[p], true) {
-                return Err(OpError::Other(format!("perm {perm:?} repeats axis {p}")));
+                return Err(OpError::attr("perm", format!("{perm:?} repeats axis {p}")));
             }
         }
         if perm.len() != rank {
-            return Err(OpError::Other(format!(
-                "perm {perm:?} does not match rank {rank}"
-            )));
-        }
-        if rank > zant_runtime::MAX_RANK {
-            return Err(OpError::Other(format!(
-                "rank {rank} is above the supported {}",
-                zant_runtime::MAX_RANK
-            )));
+            return Err(OpError::attr(
+                "perm",
+                format!("{perm:?} does not match rank {rank}"),
+            ));
         }
         Ok(Self { perm })
     }
 }
 
 impl OpKind for Transpose {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.usizes("perm", &self.perm);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+        let x = required(inputs, 0)?;
         if x.rank() != self.perm.len() {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "perm {:?} does not match {x}",
                 self.perm
             )));
@@ -80,5 +95,25 @@ impl OpKind for Transpose {
         let (xe, x_shape, perm) = (&x.expr, shape_tokens(&x.ty.shape), shape_tokens(&self.perm));
         let t = elem_type(x.ty.dtype);
         Ok(quote! { rt::shape::transpose::<#t>(#xe, #x_shape, #perm, y); })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Transpose").ints("perm", &[0, 2, 1]).input("f32[2,3,4]").emit(), @"
+        Transpose(f32[2,3,4]) perm=[0,2,1] -> f32[2,4,3]
+        rt::shape::transpose::<f32>(x0, &[2, 3, 4], &[0, 2, 1], y);
+        ");
+        insta::assert_snapshot!(node("Transpose").input("u8[2,3]").emit(), @"
+        Transpose(u8[2,3]) perm=[1,0] -> u8[3,2]
+        rt::shape::transpose::<u8>(x0, &[2, 3], &[1, 0], y);
+        ");
+        insta::assert_snapshot!(node("Transpose").ints("perm", &[0, 0]).input("f32[2,3]").emit(), @"parse: attribute `perm`: [0, 0] repeats axis 0");
+        insta::assert_snapshot!(node("Transpose").ints("perm", &[0]).input("f32[2,3]").emit(), @"parse: attribute `perm`: [0] does not match rank 2");
+        insta::assert_snapshot!(node("Transpose").input("f32[1,1,1,1,1,1,1,1,2]").emit(), @"parse: f32[1,1,1,1,1,1,1,1,2] has more than 8 dims");
     }
 }
