@@ -280,7 +280,9 @@ fn parse_node(
         .iter()
         .map(|v| v.and_then(|v| graph.const_value(v)))
         .collect();
-    let ctx = ParseCtx::new(op_type, opset, &attrs, types, consts).with_outputs(outs.len());
+    let ctx = ParseCtx::new(op_type, opset, &attrs, types, consts)
+        .with_outputs(outs.len())
+        .reading_text();
     let op = (spec.parse)(&ctx).map_err(node_err)?;
     let absorbed = ctx.absorbed();
     drop(ctx);

@@ -8,7 +8,7 @@ use std::fmt;
 use zant_runtime::Activation;
 
 use super::OpError;
-use crate::tensor::{parse_number, SyntaxError, Tensor};
+use crate::tensor::{parse_number, Data, SyntaxError, Tensor};
 
 /// An attribute value.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +41,20 @@ impl Attribute {
 
     fn wrong(&self, name: &str, want: &str) -> OpError {
         OpError::attr(name, format!("should be {want}, found {}", self.kind()))
+    }
+
+    /// The value as a constant tensor: what an input that an op absorbs looks like when
+    /// the IR text prints it as an attribute. Ints are `i64`, floats `f32`, a single value
+    /// a scalar; `None` for strings.
+    pub fn to_tensor(&self) -> Option<Tensor> {
+        Some(match self {
+            Self::Tensor(t) => t.clone(),
+            Self::Int(v) => Tensor::new(vec![], Data::I64(vec![*v])),
+            Self::Ints(v) => Tensor::new(vec![v.len()], Data::I64(v.clone())),
+            Self::Float(v) => Tensor::new(vec![], Data::F32(vec![*v])),
+            Self::Floats(v) => Tensor::new(vec![v.len()], Data::F32(v.clone())),
+            Self::String(_) | Self::Strings(_) | Self::Unsupported(_) => return None,
+        })
     }
 
     pub fn as_int(&self, name: &str) -> Result<i64, OpError> {

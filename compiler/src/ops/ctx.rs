@@ -1,7 +1,7 @@
 //! What an op sees at each stage: [`ParseCtx`] when it is read from a node, [`FoldCtx`]
 //! when its inputs are constant, [`EmitCtx`] when it becomes a kernel call.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::collections::BTreeMap;
 
 use proc_macro2::TokenStream;
@@ -23,6 +23,9 @@ pub struct ParseCtx<'a> {
     /// optional outputs produces that many.
     pub n_outputs: usize,
     absorbed: Cell<u64>,
+    /// Reading the IR text: an absorbed input that is gone from the node is read back
+    /// from the attribute of its ONNX name, where the text printed it. Empty otherwise.
+    printed_inputs: Vec<OnceCell<Tensor>>,
 }
 
 impl<'a> ParseCtx<'a> {
@@ -41,7 +44,26 @@ impl<'a> ParseCtx<'a> {
             consts,
             absorbed: Cell::new(0),
             n_outputs: 1,
+            printed_inputs: Vec::new(),
         }
+    }
+
+    /// Reads a node of the IR text, where inputs the op absorbed are printed as
+    /// attributes under their ONNX input names (`Reshape(%x) shape=[1,-1]`): when such an
+    /// input is missing, [`ParseCtx::absorb`] takes the attribute instead.
+    pub fn reading_text(mut self) -> Self {
+        self.printed_inputs = (0..64).map(|_| OnceCell::new()).collect();
+        self
+    }
+
+    /// The attribute `name` as the value of an absorbed input, when reading the IR text.
+    fn printed_input(&self, i: usize, name: &str) -> Option<&Tensor> {
+        let cell = self.printed_inputs.get(i)?;
+        let attr = self.attrs.get(name)?;
+        if cell.get().is_none() {
+            let _ = cell.set(attr.to_tensor()?);
+        }
+        cell.get()
     }
 
     /// Sets [`ParseCtx::n_outputs`].
@@ -102,14 +124,17 @@ impl<'a> ParseCtx<'a> {
 
     /// The value of constant input `i`, which the op needs at compile time; the input is
     /// then dropped from the node, since the op keeps what it needs in its attributes.
-    pub fn absorb(&self, i: usize, what: &'static str) -> Result<&'a Tensor, OpError> {
+    /// `what` is the input's ONNX name.
+    pub fn absorb(&self, i: usize, what: &'static str) -> Result<&Tensor, OpError> {
         match self.consts.get(i).copied().flatten() {
             Some(t) => {
                 self.absorbed.set(self.absorbed.get() | (1 << i));
                 Ok(t)
             }
             None if self.has_input(i) => Err(OpError::NeedsConstant { input: i, what }),
-            None => Err(OpError::MissingInput { input: i }),
+            None => self
+                .printed_input(i, what)
+                .ok_or(OpError::MissingInput { input: i }),
         }
     }
 
@@ -118,11 +143,11 @@ impl<'a> ParseCtx<'a> {
         &self,
         i: usize,
         what: &'static str,
-    ) -> Result<Option<&'a Tensor>, OpError> {
+    ) -> Result<Option<&Tensor>, OpError> {
         if self.has_input(i) {
             self.absorb(i, what).map(Some)
         } else {
-            Ok(None)
+            Ok(self.printed_input(i, what))
         }
     }
 

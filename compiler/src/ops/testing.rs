@@ -134,20 +134,28 @@ impl NodeBuilder {
         let op = (spec.parse)(&ctx).map_err(|e| format!("parse: {e}"))?;
         let absorbed = ctx.absorbed();
         self.check_round_trip(spec, &op);
-        let kept: Vec<usize> = (0..self.inputs.len())
-            .filter(|i| absorbed & (1 << i) == 0)
+        // As import does: an absorbed input leaves an empty slot, and trailing empty
+        // slots are dropped.
+        let mut kept: Vec<Option<usize>> = (0..self.inputs.len())
+            .map(|i| (absorbed & (1 << i) == 0 && self.inputs[i].is_some()).then_some(i))
             .collect();
-        let types: Vec<Option<&TensorType>> =
-            kept.iter().map(|&i| self.inputs[i].as_ref()).collect();
+        while kept.last() == Some(&None) {
+            kept.pop();
+        }
+        let types: Vec<Option<&TensorType>> = kept
+            .iter()
+            .map(|i| i.and_then(|i| self.inputs[i].as_ref()))
+            .collect();
         let out_types = op.infer(&types).map_err(|e| format!("infer: {e}"))?;
 
-        let all_const = kept
-            .iter()
-            .all(|&i| self.inputs[i].is_none() || self.consts[i].is_some());
+        let all_const = kept.iter().flatten().all(|&i| self.consts[i].is_some());
         if all_const || op.folds_from_types() {
             let fold = FoldCtx {
                 inputs: types.clone(),
-                consts: kept.iter().map(|&i| self.consts[i].as_ref()).collect(),
+                consts: kept
+                    .iter()
+                    .map(|i| i.and_then(|i| self.consts[i].as_ref()))
+                    .collect(),
                 outputs: &out_types,
             };
             if let Some(values) = op.fold(&fold).map_err(|e| format!("fold: {e}"))? {
@@ -162,15 +170,16 @@ impl NodeBuilder {
 
         let inputs = kept
             .iter()
-            .enumerate()
-            .map(|(slot, &i)| {
-                self.inputs[i].as_ref().map(|ty| Operand {
-                    expr: {
-                        let name = format_ident!("x{}", slot);
-                        quote!(#name)
-                    },
-                    ty,
-                    value: self.consts[i].as_ref(),
+            .map(|i| {
+                i.and_then(|i| {
+                    self.inputs[i].as_ref().map(|ty| Operand {
+                        expr: {
+                            let name = format_ident!("x{}", i);
+                            quote!(#name)
+                        },
+                        ty,
+                        value: self.consts[i].as_ref(),
+                    })
                 })
             })
             .collect();
@@ -208,6 +217,34 @@ impl NodeBuilder {
             "`{} {printed}` reads back as a different op",
             self.op_type
         );
+
+        // As the IR text reads it: the inputs the op absorbed are gone from the node and
+        // come back from the printed attributes.
+        let absorbed = ctx_absorbed(spec, self, &attrs);
+        let types: Vec<Option<&TensorType>> = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| if absorbed & (1 << i) != 0 { None } else { t.as_ref() })
+            .collect();
+        let consts: Vec<Option<&Tensor>> = self
+            .consts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| if absorbed & (1 << i) != 0 { None } else { t.as_ref() })
+            .collect();
+        let ctx = ParseCtx::new(&self.op_type, self.opset, &attrs, types, consts)
+            .with_outputs(self.n_outputs)
+            .reading_text();
+        let from_text = (spec.parse)(&ctx).unwrap_or_else(|e| {
+            panic!("`{} {printed}` without its absorbed inputs does not parse: {e}", self.op_type)
+        });
+        assert_eq!(
+            format!("{op:?}"),
+            format!("{from_text:?}"),
+            "`{} {printed}` reads back from the IR text as a different op",
+            self.op_type
+        );
     }
 
     /// The node as one line: `Conv(f32[1,1,5,5], f32[2,1,3,3]) kernel_shape=[3,3] -> f32[1,2,3,3]`.
@@ -235,6 +272,20 @@ impl NodeBuilder {
             outs.join(", ")
         )
     }
+}
+
+/// Which inputs the op absorbs when parsed from `attrs` with all of the builder's inputs.
+fn ctx_absorbed(
+    spec: &super::OpSpec,
+    node: &NodeBuilder,
+    attrs: &BTreeMap<String, Attribute>,
+) -> u64 {
+    let types: Vec<Option<&TensorType>> = node.inputs.iter().map(Option::as_ref).collect();
+    let consts: Vec<Option<&Tensor>> = node.consts.iter().map(Option::as_ref).collect();
+    let ctx = ParseCtx::new(&node.op_type, node.opset, attrs, types, consts)
+        .with_outputs(node.n_outputs);
+    let _ = (spec.parse)(&ctx);
+    ctx.absorbed()
 }
 
 /// `f32[1,3,8,8]` (or `i64[]` for a scalar) as a type.
