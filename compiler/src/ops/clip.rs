@@ -1,10 +1,15 @@
 //! Clip (opset 6: `min`/`max` attributes; opset 11 on: optional inputs). The bounds must
 //! be compile-time constants; a Clip after Conv/Gemm/MatMul is fused into it.
+//!
+//! From opset 11 the bounds are inputs, which parsing absorbs; the IR text then shows them
+//! as the attributes `min` and `max`, and a node without the inputs reads them from there.
 
 use proc_macro2::TokenStream;
 use zant_runtime::elementwise::UnaryOp;
 
-use super::{unary::emit_unary, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{
+    required, unary::emit_unary, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -16,20 +21,22 @@ pub struct Clip {
 impl Parse for Clip {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         if ctx.input(0)?.dtype == DType::Bool {
-            return Err(OpError::Other("Clip does not take bool".into()));
-        }
-        if ctx.opset < 11 {
-            return Ok(Self {
-                min: ctx.float("min", f32::MIN)?,
-                max: ctx.float("max", f32::MAX)?,
-            });
+            return Err(OpError::unsupported("Clip is not implemented for bool"));
         }
         let bound = |i: usize, what: &'static str, default: f32| -> Result<f32, OpError> {
-            match ctx.absorb_optional(i, what)? {
-                None => Ok(default),
+            let input = if ctx.opset < 11 {
+                None
+            } else {
+                ctx.absorb_optional(i, what)?
+            };
+            match input {
+                None => ctx.float(what, default),
                 Some(t) => match t.data.to_f64_vec().as_slice() {
                     [v] => Ok(*v as f32),
-                    _ => Err(OpError::Other(format!("{what} must be one value"))),
+                    _ => Err(OpError::shape(format!(
+                        "{what} should be one value, not {}",
+                        t.ty()
+                    ))),
                 },
             }
         };
@@ -41,13 +48,18 @@ impl Parse for Clip {
 }
 
 impl OpKind for Clip {
+    fn attrs(&self, attrs: &mut Attrs) {
+        // The defaults are the widest f32 range, which says nothing worth showing.
+        if self.min != f32::MIN {
+            attrs.float("min", self.min);
+        }
+        if self.max != f32::MAX {
+            attrs.float("max", self.max);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
-        Ok(vec![x.clone()])
+        Ok(vec![required(inputs, 0)?.clone()])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
@@ -79,5 +91,81 @@ impl OpKind for Clip {
 
     fn in_place_inputs(&self) -> &'static [usize] {
         &[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Clip")
+            .input("f32[2,3]")
+            .constant(Tensor::scalar_f32(0.0))
+            .constant(Tensor::scalar_f32(6.0))
+            .emit(), @"
+        Clip(f32[2,3]) min=0.0 max=6.0 -> f32[2,3]
+        rt::elementwise::unary(
+            rt::elementwise::UnaryOp::Clip {
+                min: 0f32,
+                max: 6f32,
+            },
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Clip")
+            .input("i32[4]")
+            .omitted()
+            .constant(Tensor::new(vec![], Data::I32(vec![7])))
+            .in_place()
+            .emit(), @"
+        Clip(i32[4], _) max=7.0 -> i32[4]
+        rt::elementwise::unary_scalar_in_place::<
+            i32,
+        >(
+            rt::elementwise::UnaryOp::Clip {
+                min: -340282350000000000000000000000000000000f32,
+                max: 7f32,
+            },
+            y,
+        );
+        ");
+        // Before opset 11 the bounds are attributes.
+        insta::assert_snapshot!(node("Clip")
+            .opset(6)
+            .float("min", -1.0)
+            .input("f32[4]")
+            .emit(), @"
+        Clip(f32[4]) min=-1.0 -> f32[4]
+        rt::elementwise::unary(
+            rt::elementwise::UnaryOp::Clip {
+                min: -1f32,
+                max: 340282350000000000000000000000000000000f32,
+            },
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Clip")
+            .constant(Tensor::new(vec![3], Data::F32(vec![-2.0, 0.5, 9.0])))
+            .constant(Tensor::scalar_f32(0.0))
+            .constant(Tensor::scalar_f32(1.0))
+            .emit(), @"
+        Clip(f32[3]) min=0.0 max=1.0 -> f32[3]
+        folds to f32[3] [0.0, 0.5, 1.0]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Clip").input("f32[2]").input("f32[]").emit(), @"parse: input 1 (min) must be a compile-time constant; zant compiles static shapes only");
+        insta::assert_snapshot!(node("Clip")
+            .input("f32[2]")
+            .constant(Tensor::new(vec![2], Data::F32(vec![0.0, 1.0])))
+            .emit(), @"parse: min should be one value, not f32[2]");
+        insta::assert_snapshot!(node("Clip").input("bool[2]").emit(), @"parse: Clip is not implemented for bool");
     }
 }

@@ -8,7 +8,7 @@ use zant_runtime::conv::Conv2d;
 use zant_runtime::Activation;
 
 use super::window::{as_2d, resolve, window_pad_end};
-use super::{activation_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{checked_elems, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -24,18 +24,18 @@ impl Parse for Conv {
         let x = ctx.input(0)?;
         let w = ctx.input(1)?;
         if x.dtype != DType::F32 || w.dtype != DType::F32 {
-            return Err(OpError::Other(format!(
-                "Conv is implemented for f32, not {}",
-                x.dtype
+            return Err(OpError::unsupported(format!(
+                "Conv is implemented for f32, not {} and {}",
+                x.dtype, w.dtype
             )));
         }
         if !(3..=4).contains(&x.rank()) {
-            return Err(OpError::Other(format!(
+            return Err(OpError::unsupported(format!(
                 "only 1-D and 2-D convolution is supported; input is {x}"
             )));
         }
         if w.rank() != x.rank() {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "weight {w} does not match input {x}"
             )));
         }
@@ -43,13 +43,14 @@ impl Parse for Conv {
         let c_in = x.shape[1];
         let c_out = w.shape[0];
         if groups < 1 || c_in % groups as usize != 0 || c_out % groups as usize != 0 {
-            return Err(OpError::Other(format!(
-                "group {groups} does not divide {c_in} input and {c_out} output channels"
-            )));
+            return Err(OpError::attr(
+                "group",
+                format!("{groups} does not divide {c_in} input and {c_out} output channels"),
+            ));
         }
         let groups = groups as usize;
         if w.shape[1] * groups != c_in {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "weight {w} does not fit {c_in} input channels in {groups} groups"
             )));
         }
@@ -58,16 +59,20 @@ impl Parse for Conv {
             None => w.shape[2..].to_vec(),
         };
         if kernel != w.shape[2..] {
-            return Err(OpError::Other(format!(
-                "kernel_shape {kernel:?} disagrees with weight {w}"
-            )));
+            return Err(OpError::attr(
+                "kernel_shape",
+                format!("{kernel:?} disagrees with weight {w}"),
+            ));
         }
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
             if b.shape != [c_out] || b.dtype != DType::F32 {
-                return Err(OpError::Other(format!("bias {b} should be f32[{c_out}]")));
+                return Err(OpError::shape(format!("bias {b} should be f32[{c_out}]")));
             }
         }
         let win = resolve(ctx, &x.shape[2..], kernel, false)?;
+        let mut out_shape = vec![x.shape[0], c_out];
+        out_shape.extend(&win.out);
+        checked_elems(&out_shape)?;
         let [h_in, w_in] = as_2d(&x.shape[2..], 1);
         let [h_out, w_out] = as_2d(&win.out, 1);
         let [k_h, k_w] = as_2d(&win.kernel, 1);
@@ -120,11 +125,7 @@ impl OpKind for Conv {
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+        let x = required(inputs, 0)?;
         let p = &self.params;
         let expect_in: Vec<usize> = if self.rank == 3 {
             vec![p.batch, p.c_in, p.w_in]
@@ -132,7 +133,7 @@ impl OpKind for Conv {
             vec![p.batch, p.c_in, p.h_in, p.w_in]
         };
         if x.shape != expect_in {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "input {x} does not match the parsed geometry {expect_in:?}"
             )));
         }
@@ -145,14 +146,12 @@ impl OpKind for Conv {
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
-        let x = ctx.get(0)?.as_f32().ok_or("f32")?;
-        let w = ctx.get(1)?.as_f32().ok_or("f32")?;
-        let b = ctx
-            .consts
-            .get(2)
-            .copied()
-            .flatten()
-            .and_then(|t| t.as_f32());
+        let x = f32_input(ctx, 0)?;
+        let w = f32_input(ctx, 1)?;
+        let b = match ctx.consts.get(2).copied().flatten() {
+            Some(_) => Some(f32_input(ctx, 2)?),
+            None => None,
+        };
         let out = &ctx.outputs[0];
         let mut y = vec![0.0; out.n_elems()];
         zant_runtime::conv::conv2d(&self.params, x, w, b, self.act, &mut y);
@@ -160,24 +159,7 @@ impl OpKind for Conv {
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
-        let Conv2d {
-            batch,
-            c_in,
-            h_in,
-            w_in,
-            c_out,
-            h_out,
-            w_out,
-            k_h,
-            k_w,
-            stride_h,
-            stride_w,
-            dil_h,
-            dil_w,
-            pad_top,
-            pad_left,
-            groups,
-        } = self.params;
+        let (params, act) = (self.params, self.act);
         let x = ctx.expr(0)?;
         let w = ctx.expr(1)?;
         let bias = match ctx.inputs.get(2).and_then(|o| o.as_ref()) {
@@ -187,18 +169,157 @@ impl OpKind for Conv {
             }
             None => quote!(None),
         };
-        let act = activation_tokens(self.act);
         Ok(quote! {
-            rt::conv::conv2d(
-                &rt::conv::Conv2d {
-                    batch: #batch, c_in: #c_in, h_in: #h_in, w_in: #w_in,
-                    c_out: #c_out, h_out: #h_out, w_out: #w_out,
-                    k_h: #k_h, k_w: #k_w, stride_h: #stride_h, stride_w: #stride_w,
-                    dil_h: #dil_h, dil_w: #dil_w, pad_top: #pad_top, pad_left: #pad_left,
-                    groups: #groups,
-                },
-                #x, #w, #bias, #act, y,
-            );
+            rt::conv::conv2d(&#params, #x, #w, #bias, #act, y);
         })
+    }
+}
+
+/// Constant input `i` as f32, which parsing made sure every input of a Conv is.
+fn f32_input<'a>(ctx: &FoldCtx<'a>, i: usize) -> Result<&'a [f32], OpError> {
+    let t = ctx.get(i)?;
+    t.as_f32()
+        .ok_or_else(|| OpError::shape(format!("input {i} is {}, not f32", t.dtype())))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    fn weights(shape: Vec<usize>) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::new(shape, Data::F32((0..n).map(|i| i as f32 * 0.5).collect()))
+    }
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Conv")
+            .ints("kernel_shape", &[3, 3])
+            .ints("strides", &[2, 2])
+            .ints("pads", &[1, 1, 1, 1])
+            .input("f32[1,2,5,5]")
+            .constant(weights(vec![4, 2, 3, 3]))
+            .constant(weights(vec![4]))
+            .emit(), @"
+        Conv(f32[1,2,5,5], f32[4,2,3,3], f32[4]) kernel_shape=[3,3] strides=[2,2] pads=[1,1,1,1] dilations=[1,1] -> f32[1,4,3,3]
+        rt::conv::conv2d(
+            &rt::conv::Conv2d {
+                batch: 1,
+                c_in: 2,
+                h_in: 5,
+                w_in: 5,
+                c_out: 4,
+                h_out: 3,
+                w_out: 3,
+                k_h: 3,
+                k_w: 3,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 1,
+                pad_left: 1,
+                groups: 1,
+            },
+            x0,
+            x1,
+            Some(x2),
+            rt::Activation::None,
+            y,
+        );
+        ");
+        // SAME_UPPER resolves to explicit pads, the extra one at the end.
+        insta::assert_snapshot!(node("Conv")
+            .int("group", 4)
+            .string("auto_pad", "SAME_UPPER")
+            .ints("strides", &[2, 2])
+            .input("f32[1,4,6,6]")
+            .constant(weights(vec![4, 1, 3, 3]))
+            .emit(), @"
+        Conv(f32[1,4,6,6], f32[4,1,3,3]) kernel_shape=[3,3] strides=[2,2] pads=[0,0,1,1] dilations=[1,1] group=4 -> f32[1,4,3,3]
+        rt::conv::conv2d(
+            &rt::conv::Conv2d {
+                batch: 1,
+                c_in: 4,
+                h_in: 6,
+                w_in: 6,
+                c_out: 4,
+                h_out: 3,
+                w_out: 3,
+                k_h: 3,
+                k_w: 3,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                groups: 4,
+            },
+            x0,
+            x1,
+            None,
+            rt::Activation::None,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Conv")
+            .ints("dilations", &[2])
+            .input("f32[1,1,8]")
+            .constant(weights(vec![2, 1, 3]))
+            .emit(), @"
+        Conv(f32[1,1,8], f32[2,1,3]) kernel_shape=[3] strides=[1] pads=[0,0] dilations=[2] -> f32[1,2,4]
+        rt::conv::conv2d(
+            &rt::conv::Conv2d {
+                batch: 1,
+                c_in: 1,
+                h_in: 1,
+                w_in: 8,
+                c_out: 2,
+                h_out: 1,
+                w_out: 4,
+                k_h: 1,
+                k_w: 3,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                groups: 1,
+            },
+            x0,
+            x1,
+            None,
+            rt::Activation::None,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Conv")
+            .constant(weights(vec![1, 1, 3, 3]))
+            .constant(Tensor::new(vec![1, 1, 2, 2], Data::F32(vec![1.0; 4])))
+            .emit(), @"
+        Conv(f32[1,1,3,3], f32[1,1,2,2]) kernel_shape=[2,2] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] -> f32[1,1,2,2]
+        folds to f32[1,1,2,2] [4.0, 6.0, 10.0, 12.0]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Conv")
+            .input("i32[1,1,4,4]")
+            .input("i32[1,1,3,3]")
+            .emit(), @"parse: Conv is implemented for f32, not i32 and i32");
+        insta::assert_snapshot!(node("Conv")
+            .ints("kernel_shape", &[2, 2])
+            .input("f32[1,1,4,4]")
+            .constant(weights(vec![1, 1, 3, 3]))
+            .emit(), @"parse: attribute `kernel_shape`: [2, 2] disagrees with weight f32[1,1,3,3]");
+        insta::assert_snapshot!(node("Conv")
+            .int("group", 3)
+            .input("f32[1,4,4,4]")
+            .constant(weights(vec![4, 1, 3, 3]))
+            .emit(), @"parse: attribute `group`: 3 does not divide 4 input and 4 output channels");
     }
 }

@@ -5,99 +5,176 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{checked_elems, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConvTranspose {
+    /// The shape of X, `[batch, c_in, spatial…]`.
+    pub in_shape: Vec<usize>,
     pub c_out: usize,
     pub groups: usize,
     pub kernel: Vec<usize>,
     pub strides: Vec<usize>,
     pub dilations: Vec<usize>,
+    /// Output positions cut from the start of each dim (negative: zeros added).
     pub pads_begin: Vec<i64>,
     pub out_shape: Vec<usize>,
+}
+
+impl ConvTranspose {
+    /// The runtime geometry, borrowing the op's dims.
+    fn params(&self) -> zant_runtime::conv::ConvTranspose<'_> {
+        zant_runtime::conv::ConvTranspose {
+            batch: self.in_shape[0],
+            c_in: self.in_shape[1],
+            c_out: self.c_out,
+            groups: self.groups,
+            in_dims: &self.in_shape[2..],
+            out_dims: &self.out_shape[2..],
+            kernel: &self.kernel,
+            strides: &self.strides,
+            dilations: &self.dilations,
+            pads_begin: &self.pads_begin,
+        }
+    }
+
+    /// The length of each output dim before any padding is cut, with no `output_padding`.
+    fn full_lengths(&self) -> Vec<i64> {
+        let in_dims = &self.in_shape[2..];
+        (0..in_dims.len())
+            .map(|d| {
+                full_length(
+                    in_dims[d],
+                    self.kernel[d],
+                    self.strides[d],
+                    self.dilations[d],
+                    0,
+                )
+            })
+            .collect()
+    }
+}
+
+/// `stride·(in − 1) + output_padding + dilation·(kernel − 1) + 1`, saturating so that
+/// absurd attributes fail the size check instead of overflowing.
+fn full_length(len: usize, kernel: usize, stride: usize, dilation: usize, extra: i64) -> i64 {
+    let int = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+    int(stride)
+        .saturating_mul(int(len) - 1)
+        .saturating_add(extra)
+        .saturating_add(int(dilation).saturating_mul(int(kernel) - 1))
+        .saturating_add(1)
 }
 
 impl Parse for ConvTranspose {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (x, w) = (ctx.input(0)?, ctx.input(1)?);
         if x.dtype != DType::F32 || w.dtype != DType::F32 {
-            return Err(OpError::Other(format!(
-                "ConvTranspose is implemented for f32, not {}",
-                x.dtype
+            return Err(OpError::unsupported(format!(
+                "ConvTranspose is implemented for f32, not {} and {}",
+                x.dtype, w.dtype
             )));
         }
-        let r = x
-            .rank()
-            .checked_sub(2)
-            .filter(|&r| r >= 1)
-            .ok_or("X needs spatial dims")?;
+        let r = x.rank().saturating_sub(2);
+        if r == 0 || x.shape[2..].contains(&0) {
+            return Err(OpError::shape(format!(
+                "input {x} should be [N, C, spatial…] with non-empty spatial dims"
+            )));
+        }
         if w.rank() != x.rank() || w.shape[0] != x.shape[1] {
-            return Err(OpError::Other(format!("weight {w} does not fit input {x}")));
+            return Err(OpError::shape(format!("weight {w} does not fit input {x}")));
         }
-        let groups = usize::try_from(ctx.int("group", 1)?)
+        let groups = ctx.int("group", 1)?;
+        let groups = usize::try_from(groups)
             .ok()
-            .filter(|&g| g >= 1)
-            .ok_or("bad group")?;
-        if x.shape[1] % groups != 0 {
-            return Err(OpError::Other(format!(
-                "group {groups} does not divide {} channels",
-                x.shape[1]
-            )));
-        }
+            .filter(|&g| g >= 1 && x.shape[1] % g == 0)
+            .ok_or_else(|| {
+                OpError::attr(
+                    "group",
+                    format!("{groups} does not divide {} input channels", x.shape[1]),
+                )
+            })?;
         let c_out = w.shape[1] * groups;
-        let list = |name: &str, default: i64| -> Result<Vec<i64>, OpError> {
-            Ok(ctx.ints(name)?.unwrap_or_else(|| vec![default; r]))
-        };
         let kernel: Vec<usize> = w.shape[2..].to_vec();
-        let positive = |v: Vec<i64>, name: &str| -> Result<Vec<usize>, OpError> {
-            if v.len() != r || v.iter().any(|&s| s < 1) {
-                return Err(OpError::Other(format!(
-                    "`{name}` {v:?} should hold {r} positive values"
-                )));
+        if kernel.contains(&0) {
+            return Err(OpError::shape(format!("weight {w} has an empty kernel")));
+        }
+        if let Some(k) = ctx.ints("kernel_shape")? {
+            if !k.iter().copied().eq(kernel.iter().map(|&v| v as i64)) {
+                return Err(OpError::attr(
+                    "kernel_shape",
+                    format!("{k:?} disagrees with weight {w}"),
+                ));
             }
-            Ok(v.iter().map(|&s| s as usize).collect())
+        }
+        let list = |name: &str, default: i64| -> Result<Vec<i64>, OpError> {
+            match ctx.ints(name)? {
+                None => Ok(vec![default; r]),
+                Some(v) if v.len() == r => Ok(v),
+                Some(v) => Err(OpError::attr(name, format!("{v:?} should hold {r} values"))),
+            }
         };
-        let strides = positive(list("strides", 1)?, "strides")?;
-        let dilations = positive(list("dilations", 1)?, "dilations")?;
+        let positive = |name: &str| -> Result<Vec<usize>, OpError> {
+            let v = list(name, 1)?;
+            v.iter()
+                .map(|&s| usize::try_from(s).ok().filter(|&s| s >= 1))
+                .collect::<Option<_>>()
+                .ok_or_else(|| OpError::attr(name, format!("{v:?} should be positive")))
+        };
+        let strides = positive("strides")?;
+        let dilations = positive("dilations")?;
         let output_padding = list("output_padding", 0)?;
         let in_dims = &x.shape[2..];
         // The full output length of each dim, before pads.
         let full: Vec<i64> = (0..r)
             .map(|d| {
-                strides[d] as i64 * (in_dims[d] as i64 - 1)
-                    + output_padding.get(d).copied().unwrap_or(0)
-                    + ((kernel[d] as i64 - 1) * dilations[d] as i64 + 1)
+                full_length(
+                    in_dims[d],
+                    kernel[d],
+                    strides[d],
+                    dilations[d],
+                    output_padding[d],
+                )
             })
             .collect();
         let auto_pad = ctx.string("auto_pad", "NOTSET")?;
-        let pads = ctx.ints("pads")?;
-        let output_shape = ctx.ints("output_shape")?;
-        let (pads_begin, out_shape): (Vec<i64>, Vec<i64>) = match (pads, auto_pad.as_str()) {
-            (Some(p), "NOTSET") if output_shape.is_none() => {
-                if p.len() != 2 * r {
-                    return Err(OpError::Other(format!(
-                        "`pads` {p:?} should hold {} values",
-                        2 * r
-                    )));
-                }
-                (
-                    (0..r).map(|d| p[d]).collect(),
-                    (0..r).map(|d| full[d] - p[d] - p[d + r]).collect(),
-                )
+        if !matches!(
+            auto_pad.as_str(),
+            "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER"
+        ) {
+            return Err(OpError::attr(
+                "auto_pad",
+                format!("`{auto_pad}` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID"),
+            ));
+        }
+        let output_shape = match ctx.ints("output_shape")? {
+            // With or without the batch and channel dims.
+            Some(s) if s.len() == r || s.len() == r + 2 => Some(s[s.len() - r..].to_vec()),
+            Some(s) => {
+                return Err(OpError::attr(
+                    "output_shape",
+                    format!("{s:?} should hold {r} spatial dims"),
+                ))
             }
-            (None, "NOTSET" | "VALID") if output_shape.is_none() => (vec![0; r], full.clone()),
-            _ => {
-                let target: Vec<i64> = match &output_shape {
-                    Some(s) => s.iter().rev().take(r).rev().copied().collect(),
-                    None => (0..r)
-                        .map(|d| in_dims[d] as i64 * strides[d] as i64)
-                        .collect(),
-                };
+            None => None,
+        };
+        // The output size is `output_shape`, else `input · stride` for SAME (then the
+        // padding is split as `auto_pad` says), else what explicit pads leave of `full`.
+        let target = match (&output_shape, auto_pad.as_str()) {
+            (Some(s), _) => Some(s.clone()),
+            (None, "SAME_UPPER" | "SAME_LOWER") => Some(
+                (0..r)
+                    .map(|d| (in_dims[d] as i64).saturating_mul(strides[d] as i64))
+                    .collect(),
+            ),
+            (None, _) => None,
+        };
+        let (pads_begin, out_dims): (Vec<i64>, Vec<i64>) = match target {
+            Some(target) => {
                 let begin = (0..r)
                     .map(|d| {
-                        let total = full[d] - target[d];
+                        let total = full[d].saturating_sub(target[d]);
                         if auto_pad == "SAME_UPPER" {
                             total.div_euclid(2)
                         } else {
@@ -107,58 +184,92 @@ impl Parse for ConvTranspose {
                     .collect();
                 (begin, target)
             }
+            None if auto_pad == "VALID" => (vec![0; r], full.clone()),
+            None => {
+                let p = match ctx.ints("pads")? {
+                    None => vec![0; 2 * r],
+                    Some(p) if p.len() == 2 * r => p,
+                    Some(p) => {
+                        return Err(OpError::attr(
+                            "pads",
+                            format!("{p:?} should hold {} values", 2 * r),
+                        ))
+                    }
+                };
+                (
+                    p[..r].to_vec(),
+                    (0..r)
+                        .map(|d| full[d].saturating_sub(p[d]).saturating_sub(p[d + r]))
+                        .collect(),
+                )
+            }
         };
-        let mut shape = vec![x.shape[0], c_out];
-        for &d in &out_shape {
-            shape.push(usize::try_from(d).map_err(|_| format!("output dim {d}"))?);
+        let mut out_shape = vec![x.shape[0], c_out];
+        for &d in &out_dims {
+            out_shape.push(usize::try_from(d).map_err(|_| {
+                OpError::shape(format!(
+                    "the output would have a negative dim ({out_dims:?})"
+                ))
+            })?);
         }
-        super::checked_elems(&shape)?;
+        checked_elems(&out_shape)?;
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
-            if b.shape != [c_out] {
-                return Err(OpError::Other(format!("bias {b} should be f32[{c_out}]")));
+            if b.shape != [c_out] || b.dtype != DType::F32 {
+                return Err(OpError::shape(format!("bias {b} should be f32[{c_out}]")));
             }
         }
         Ok(Self {
+            in_shape: x.shape.clone(),
             c_out,
             groups,
             kernel,
             strides,
             dilations,
             pads_begin,
-            out_shape: shape,
+            out_shape,
         })
     }
 }
 
 impl OpKind for ConvTranspose {
+    fn attrs(&self, attrs: &mut Attrs) {
+        // Explicit pads say everything `auto_pad`, `output_shape` and `output_padding`
+        // said: the end pad is what is left of the full length past the output (negative
+        // when `output_padding` or `output_shape` added zeros there).
+        let full = self.full_lengths();
+        let begin = &self.pads_begin;
+        let mut pads = begin.clone();
+        pads.extend((0..full.len()).map(|d| full[d] - self.out_shape[d + 2] as i64 - begin[d]));
+        attrs
+            .usizes("kernel_shape", &self.kernel)
+            .usizes("strides", &self.strides)
+            .ints("pads", &pads)
+            .usizes("dilations", &self.dilations);
+        if self.groups != 1 {
+            attrs.int("group", self.groups as i64);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        required(inputs, 0)?;
+        let x = required(inputs, 0)?;
+        if x.shape != self.in_shape {
+            return Err(OpError::shape(format!(
+                "input {x} does not match the parsed geometry {:?}",
+                self.in_shape
+            )));
+        }
         Ok(vec![TensorType::new(DType::F32, self.out_shape.clone())])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
-        let x = ctx.get(0)?;
-        let (xs, w) = (x.as_f32().ok_or("f32")?, ctx.get(1)?.as_f32().ok_or("f32")?);
-        let b = ctx
-            .consts
-            .get(2)
-            .copied()
-            .flatten()
-            .and_then(|t| t.as_f32());
-        let p = zant_runtime::conv::ConvTranspose {
-            batch: x.shape[0],
-            c_in: x.shape[1],
-            c_out: self.c_out,
-            groups: self.groups,
-            in_dims: &x.shape[2..],
-            out_dims: &self.out_shape[2..],
-            kernel: &self.kernel,
-            strides: &self.strides,
-            dilations: &self.dilations,
-            pads_begin: &self.pads_begin,
+        let x = f32_input(ctx, 0)?;
+        let w = f32_input(ctx, 1)?;
+        let b = match ctx.consts.get(2).copied().flatten() {
+            Some(_) => Some(f32_input(ctx, 2)?),
+            None => None,
         };
         let mut y = vec![0.0; ctx.outputs[0].n_elems()];
-        zant_runtime::conv::conv_transpose(&p, xs, w, b, &mut y);
+        zant_runtime::conv::conv_transpose(&self.params(), x, w, b, &mut y);
         Ok(Some(vec![Tensor::new(
             self.out_shape.clone(),
             Data::F32(y),
@@ -166,8 +277,7 @@ impl OpKind for ConvTranspose {
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
-        let x = ctx.input(0)?;
-        let (xe, we) = (&x.expr, ctx.expr(1)?);
+        let (x, w) = (ctx.expr(0)?, ctx.expr(1)?);
         let bias = match ctx.inputs.get(2).and_then(|o| o.as_ref()) {
             Some(b) => {
                 let e = &b.expr;
@@ -175,25 +285,127 @@ impl OpKind for ConvTranspose {
             }
             None => quote!(None),
         };
-        let (batch, c_in) = (x.ty.shape[0], x.ty.shape[1]);
-        let (c_out, groups) = (self.c_out, self.groups);
-        let in_dims = shape_tokens(&x.ty.shape[2..]);
-        let out_dims = shape_tokens(&self.out_shape[2..]);
-        let (kernel, strides, dilations) = (
-            shape_tokens(&self.kernel),
-            shape_tokens(&self.strides),
-            shape_tokens(&self.dilations),
-        );
-        let pads = &self.pads_begin;
+        let params = self.params();
         Ok(quote! {
-            rt::conv::conv_transpose(
-                &rt::conv::ConvTranspose {
-                    batch: #batch, c_in: #c_in, c_out: #c_out, groups: #groups,
-                    in_dims: #in_dims, out_dims: #out_dims, kernel: #kernel,
-                    strides: #strides, dilations: #dilations, pads_begin: &[#(#pads),*],
-                },
-                #xe, #we, #bias, y,
-            );
+            rt::conv::conv_transpose(&#params, #x, #w, #bias, y);
         })
+    }
+}
+
+/// Constant input `i` as f32, which parsing made sure every input is.
+fn f32_input<'a>(ctx: &FoldCtx<'a>, i: usize) -> Result<&'a [f32], OpError> {
+    let t = ctx.get(i)?;
+    t.as_f32()
+        .ok_or_else(|| OpError::shape(format!("input {i} is {}, not f32", t.dtype())))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    fn weights(shape: Vec<usize>) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::new(shape, Data::F32((0..n).map(|i| i as f32 * 0.25).collect()))
+    }
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("ConvTranspose")
+            .ints("strides", &[2, 2])
+            .ints("pads", &[1, 1, 1, 1])
+            .ints("output_padding", &[1, 1])
+            .input("f32[1,2,3,3]")
+            .constant(weights(vec![2, 3, 3, 3]))
+            .constant(weights(vec![3]))
+            .emit(), @"
+        ConvTranspose(f32[1,2,3,3], f32[2,3,3,3], f32[3]) kernel_shape=[3,3] strides=[2,2] pads=[1,1,0,0] dilations=[1,1] -> f32[1,3,6,6]
+        rt::conv::conv_transpose(
+            &rt::conv::ConvTranspose {
+                batch: 1,
+                c_in: 2,
+                c_out: 3,
+                groups: 1,
+                in_dims: &[3, 3],
+                out_dims: &[6, 6],
+                kernel: &[3, 3],
+                strides: &[2, 2],
+                dilations: &[1, 1],
+                pads_begin: &[1i64, 1i64],
+            },
+            x0,
+            x1,
+            Some(x2),
+            y,
+        );
+        ");
+        // SAME_UPPER makes the output `input · stride` long, cutting the extra at the end.
+        insta::assert_snapshot!(node("ConvTranspose")
+            .string("auto_pad", "SAME_UPPER")
+            .ints("strides", &[2])
+            .input("f32[1,1,4]")
+            .constant(weights(vec![1, 2, 3]))
+            .emit(), @"
+        ConvTranspose(f32[1,1,4], f32[1,2,3]) kernel_shape=[3] strides=[2] pads=[0,1] dilations=[1] -> f32[1,2,8]
+        rt::conv::conv_transpose(
+            &rt::conv::ConvTranspose {
+                batch: 1,
+                c_in: 1,
+                c_out: 2,
+                groups: 1,
+                in_dims: &[4],
+                out_dims: &[8],
+                kernel: &[3],
+                strides: &[2],
+                dilations: &[1],
+                pads_begin: &[0i64],
+            },
+            x0,
+            x1,
+            None,
+            y,
+        );
+        ");
+        // An `output_shape` larger than the full output pads it with zeros.
+        insta::assert_snapshot!(node("ConvTranspose")
+            .int("group", 2)
+            .ints("output_shape", &[1, 4, 6, 6])
+            .input("f32[1,2,2,2]")
+            .constant(weights(vec![2, 2, 3, 3]))
+            .emit(), @"
+        ConvTranspose(f32[1,2,2,2], f32[2,2,3,3]) kernel_shape=[3,3] strides=[1,1] pads=[-1,-1,-1,-1] dilations=[1,1] group=2 -> f32[1,4,6,6]
+        rt::conv::conv_transpose(
+            &rt::conv::ConvTranspose {
+                batch: 1,
+                c_in: 2,
+                c_out: 4,
+                groups: 2,
+                in_dims: &[2, 2],
+                out_dims: &[6, 6],
+                kernel: &[3, 3],
+                strides: &[1, 1],
+                dilations: &[1, 1],
+                pads_begin: &[-1i64, -1i64],
+            },
+            x0,
+            x1,
+            None,
+            y,
+        );
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("ConvTranspose")
+            .string("auto_pad", "SAME")
+            .input("f32[1,1,4,4]")
+            .constant(weights(vec![1, 1, 3, 3]))
+            .emit(), @"parse: attribute `auto_pad`: `SAME` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+        insta::assert_snapshot!(node("ConvTranspose")
+            .ints("pads", &[3, 3])
+            .input("f32[1,1,2]")
+            .constant(weights(vec![1, 1, 2]))
+            .emit(), @"parse: the output would have a negative dim ([-3])");
     }
 }

@@ -6,12 +6,15 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, required, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+    elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
 };
-use crate::tensor::{Tensor, TensorType};
+use crate::tensor::{DType, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Einsum {
+    /// The equation as the node gave it, without whitespace.
+    pub equation: String,
+    /// The extent of each label, output labels first.
     pub labels: Vec<usize>,
     pub strides: Vec<Vec<usize>>,
     pub out_strides: Vec<usize>,
@@ -21,20 +24,38 @@ pub struct Einsum {
 impl Parse for Einsum {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let equation: String = ctx
-            .string("equation", "")?
+            .attr("equation")
+            .ok_or_else(|| OpError::attr("equation", "is required"))?
+            .as_string("equation")?
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
+        let bad = |why: String| OpError::attr("equation", format!("`{equation}`: {why}"));
         let (lhs, rhs) = match equation.split_once("->") {
             Some((l, r)) => (l.to_string(), Some(r.to_string())),
             None => (equation.clone(), None),
         };
         let terms: Vec<&str> = lhs.split(',').collect();
         if terms.len() != ctx.n_inputs() || terms.len() > 8 {
-            return Err(OpError::Other(format!(
-                "equation `{equation}` does not fit {} inputs",
-                ctx.n_inputs()
-            )));
+            return Err(bad(format!("does not fit {} inputs", ctx.n_inputs())));
+        }
+        // Labels are letters; `...` (once per term) stands for the broadcast dims, which
+        // become the labels '0', '1', … below, so no other character may appear.
+        for term in terms.iter().copied().chain(rhs.as_deref()) {
+            if !term
+                .replacen("...", "", 1)
+                .chars()
+                .all(|c| c.is_ascii_alphabetic())
+            {
+                return Err(bad(format!(
+                    "term `{term}` should be letters with at most one `...`"
+                )));
+            }
+        }
+        if let Some(r) = &rhs {
+            if let Some(c) = r.chars().find(|&c| c != '.' && r.matches(c).count() > 1) {
+                return Err(bad(format!("the output repeats label `{c}`")));
+            }
         }
         // Ellipsis dims become labels '0', '1', … (right-aligned, broadcast).
         let mut ellipsis_rank = 0;
@@ -43,7 +64,9 @@ impl Parse for Einsum {
             let x = ctx.input(k)?;
             let letters = term.replace("...", "").chars().count();
             let e = if term.contains("...") {
-                x.rank().checked_sub(letters).ok_or("too many labels")?
+                x.rank().checked_sub(letters).ok_or_else(|| {
+                    OpError::shape(format!("term `{term}` has more labels than {x} has dims"))
+                })?
             } else {
                 0
             };
@@ -58,7 +81,7 @@ impl Parse for Einsum {
                 .collect();
             let labels: Vec<char> = term.replace("...", &ell).chars().collect();
             if labels.len() != x.rank() {
-                return Err(OpError::Other(format!("term `{term}` does not fit {x}")));
+                return Err(OpError::shape(format!("term `{term}` does not fit {x}")));
             }
             expanded.push(labels);
         }
@@ -74,7 +97,7 @@ impl Parse for Einsum {
                 if *e == 1 {
                     *e = d;
                 } else if d != 1 && d != *e {
-                    return Err(OpError::Other(format!(
+                    return Err(OpError::shape(format!(
                         "label `{c}` has extents {e} and {d}"
                     )));
                 }
@@ -104,9 +127,7 @@ impl Parse for Einsum {
         };
         for c in &out {
             if !all.contains(c) {
-                return Err(OpError::Other(format!(
-                    "output label `{c}` is not an input label"
-                )));
+                return Err(bad(format!("output label `{c}` is not an input label")));
             }
         }
         // Output labels first, in output order, so the output is walked in order.
@@ -114,6 +135,7 @@ impl Parse for Einsum {
         order.extend(all.iter().filter(|c| !out.contains(c)));
         let labels: Vec<usize> = order.iter().map(|c| extent[c]).collect();
         let out_shape: Vec<usize> = out.iter().map(|c| extent[c]).collect();
+        super::checked_elems(&out_shape)?;
         let mut out_strides = vec![0; order.len()];
         let mut s = 1;
         for i in (0..out.len()).rev() {
@@ -134,6 +156,7 @@ impl Parse for Einsum {
             strides.push(per);
         }
         Ok(Self {
+            equation,
             labels,
             strides,
             out_strides,
@@ -143,14 +166,21 @@ impl Parse for Einsum {
 }
 
 impl OpKind for Einsum {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.string("equation", &self.equation);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
-        if x.dtype == crate::tensor::DType::Bool {
-            return Err(OpError::Other("Einsum does not take bool".into()));
+        if x.dtype == DType::Bool {
+            return Err(OpError::unsupported("Einsum is not implemented for bool"));
         }
         for i in 1..inputs.len() {
-            if required(inputs, i)?.dtype != x.dtype {
-                return Err(OpError::Other("operand types differ".into()));
+            let other = required(inputs, i)?;
+            if other.dtype != x.dtype {
+                return Err(OpError::shape(format!(
+                    "operand types differ: {x} and {other}"
+                )));
             }
         }
         Ok(vec![TensorType::new(x.dtype, self.out_shape.clone())])
@@ -194,5 +224,79 @@ impl OpKind for Einsum {
         Ok(quote! {
             rt::gemm::einsum::<#t>(&[#(#exprs),*], &[#(#strides),*], #labels, #out_strides, y);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "bij, bjk -> bik")
+            .input("f32[2,3,4]")
+            .input("f32[2,4,5]")
+            .emit(), @r#"
+        Einsum(f32[2,3,4], f32[2,4,5]) equation="bij,bjk->bik" -> f32[2,3,5]
+        rt::gemm::einsum::<
+            f32,
+        >(&[x0, x1], &[&[12, 4, 0, 1], &[20, 0, 1, 5]], &[2, 3, 5, 4], &[15, 5, 1, 0], y);
+        "#);
+        // Implicit output: the labels seen once, in alphabetical order.
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "ij,jk")
+            .input("i32[2,3]")
+            .input("i32[3,4]")
+            .emit(), @r#"
+        Einsum(i32[2,3], i32[3,4]) equation="ij,jk" -> i32[2,4]
+        rt::gemm::einsum::<
+            i32,
+        >(&[x0, x1], &[&[3, 0, 1], &[0, 1, 4]], &[2, 4, 3], &[4, 1, 0], y);
+        "#);
+        // A diagonal under broadcast dims.
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "...ii->...i")
+            .input("f64[2,3,3]")
+            .emit(), @r#"
+        Einsum(f64[2,3,3]) equation="...ii->...i" -> f64[2,3]
+        rt::gemm::einsum::<f64>(&[x0], &[&[9, 4]], &[2, 3], &[3, 1], y);
+        "#);
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "i,i->")
+            .constant(Tensor::new(vec![3], Data::F32(vec![1.0, 2.0, 3.0])))
+            .constant(Tensor::new(vec![3], Data::F32(vec![4.0, 5.0, 6.0])))
+            .emit(), @r#"
+        Einsum(f32[3], f32[3]) equation="i,i->" -> f32[]
+        folds to f32[] [32.0]
+        "#);
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Einsum").input("f32[2]").emit(), @"parse: attribute `equation`: is required");
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "ij,jk->iz")
+            .input("f32[2,3]")
+            .input("f32[3,4]")
+            .emit(), @"parse: attribute `equation`: `ij,jk->iz`: output label `z` is not an input label");
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "i1->i")
+            .input("f32[2,3]")
+            .emit(), @"parse: attribute `equation`: `i1->i`: term `i1` should be letters with at most one `...`");
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "ij->ii")
+            .input("f32[2,2]")
+            .emit(), @"parse: attribute `equation`: `ij->ii`: the output repeats label `i`");
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "ij,jk")
+            .input("f32[2,3]")
+            .input("f32[4,4]")
+            .emit(), @"parse: label `j` has extents 3 and 4");
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "ij")
+            .input("bool[2,3]")
+            .emit(), @"infer: Einsum is not implemented for bool");
     }
 }

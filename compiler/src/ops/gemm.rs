@@ -6,7 +6,7 @@ use quote::quote;
 use zant_runtime::gemm::Bias;
 use zant_runtime::Activation;
 
-use super::{activation_tokens, f32_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{f32_tokens, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 /// How C broadcasts to [M, N].
@@ -36,13 +36,13 @@ impl Parse for Gemm {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (a, b) = (ctx.input(0)?, ctx.input(1)?);
         if a.dtype != DType::F32 || b.dtype != DType::F32 {
-            return Err(OpError::Other(format!(
-                "Gemm is implemented for f32, not {}",
-                a.dtype
+            return Err(OpError::unsupported(format!(
+                "Gemm is implemented for f32, not {} and {}",
+                a.dtype, b.dtype
             )));
         }
         if a.rank() != 2 || b.rank() != 2 {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "Gemm takes matrices, got {a} and {b}"
             )));
         }
@@ -59,14 +59,19 @@ impl Parse for Gemm {
             (b.shape[0], b.shape[1])
         };
         if k != kb {
-            return Err(OpError::Other(format!(
-                "inner dimensions differ: {a} and {b} (transA={trans_a}, transB={trans_b})"
+            return Err(OpError::shape(format!(
+                "inner dimensions differ: {a} and {b} (transA={}, transB={})",
+                u8::from(trans_a),
+                u8::from(trans_b)
             )));
         }
         let bias = match ctx.inputs.get(2).copied().flatten() {
             None => BiasKind::None,
+            Some(c) if c.dtype != DType::F32 => {
+                return Err(OpError::shape(format!("C {c} should be f32")));
+            }
             Some(c) => bias_kind(&c.shape, m, n)
-                .ok_or_else(|| format!("C {c} does not broadcast to [{m}, {n}]"))?,
+                .ok_or_else(|| OpError::shape(format!("C {c} does not broadcast to [{m}, {n}]")))?,
         };
         Ok(Self {
             m,
@@ -83,41 +88,55 @@ impl Parse for Gemm {
 }
 
 impl OpKind for Gemm {
+    fn attrs(&self, attrs: &mut Attrs) {
+        if self.trans_a {
+            attrs.int("transA", 1);
+        }
+        if self.trans_b {
+            attrs.int("transB", 1);
+        }
+        if self.alpha != 1.0 {
+            attrs.float("alpha", self.alpha);
+        }
+        if self.beta != 1.0 {
+            attrs.float("beta", self.beta);
+        }
+        attrs.activation(self.act);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let a = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
-        let mk = if self.trans_a {
-            [self.k, self.m]
-        } else {
-            [self.m, self.k]
-        };
-        if a.shape != mk {
-            return Err(OpError::Other(format!(
-                "A {a} does not match [{}, {}]",
-                mk[0], mk[1]
+        let a = required(inputs, 0)?;
+        let b = required(inputs, 1)?;
+        let (mk, kn) = (
+            if self.trans_a {
+                [self.k, self.m]
+            } else {
+                [self.m, self.k]
+            },
+            if self.trans_b {
+                [self.n, self.k]
+            } else {
+                [self.k, self.n]
+            },
+        );
+        if a.shape != mk || b.shape != kn {
+            return Err(OpError::shape(format!(
+                "A {a} and B {b} do not match the parsed [{}, {}] and [{}, {}]",
+                mk[0], mk[1], kn[0], kn[1]
             )));
         }
         Ok(vec![TensorType::new(DType::F32, vec![self.m, self.n])])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
-        let a = ctx.get(0)?.as_f32().ok_or("f32")?;
-        let b = ctx.get(1)?.as_f32().ok_or("f32")?;
-        let c = ctx
-            .consts
-            .get(2)
-            .copied()
-            .flatten()
-            .and_then(|t| t.as_f32());
-        let bias = match (self.bias, c) {
-            (BiasKind::None, _) | (_, None) => Bias::None,
-            (BiasKind::Scalar, Some(c)) => Bias::Scalar(c[0]),
-            (BiasKind::Row, Some(c)) => Bias::Row(c),
-            (BiasKind::Col, Some(c)) => Bias::Col(c),
-            (BiasKind::Full, Some(c)) => Bias::Full(c),
+        let a = f32_input(ctx, 0)?;
+        let b = f32_input(ctx, 1)?;
+        let bias = match self.bias {
+            BiasKind::None => Bias::None,
+            BiasKind::Scalar => Bias::Scalar(f32_input(ctx, 2)?[0]),
+            BiasKind::Row => Bias::Row(f32_input(ctx, 2)?),
+            BiasKind::Col => Bias::Col(f32_input(ctx, 2)?),
+            BiasKind::Full => Bias::Full(f32_input(ctx, 2)?),
         };
         let mut y = vec![0.0; self.m * self.n];
         zant_runtime::gemm::gemm(
@@ -139,16 +158,24 @@ impl OpKind for Gemm {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (a, b) = (ctx.expr(0)?, ctx.expr(1)?);
+        // `Bias` borrows the arena, so it is written here rather than as a parameter value.
         let bias = match self.bias {
             BiasKind::None => quote!(rt::gemm::Bias::None),
-            kind => {
+            BiasKind::Scalar => {
                 let c = ctx.expr(2)?;
-                match kind {
-                    BiasKind::Scalar => quote!(rt::gemm::Bias::Scalar((#c)[0])),
-                    BiasKind::Row => quote!(rt::gemm::Bias::Row(#c)),
-                    BiasKind::Col => quote!(rt::gemm::Bias::Col(#c)),
-                    _ => quote!(rt::gemm::Bias::Full(#c)),
-                }
+                quote!(rt::gemm::Bias::Scalar((#c)[0]))
+            }
+            BiasKind::Row => {
+                let c = ctx.expr(2)?;
+                quote!(rt::gemm::Bias::Row(#c))
+            }
+            BiasKind::Col => {
+                let c = ctx.expr(2)?;
+                quote!(rt::gemm::Bias::Col(#c))
+            }
+            BiasKind::Full => {
+                let c = ctx.expr(2)?;
+                quote!(rt::gemm::Bias::Full(#c))
             }
         };
         let Self {
@@ -157,14 +184,21 @@ impl OpKind for Gemm {
             k,
             trans_a,
             trans_b,
+            act,
             ..
         } = *self;
         let (alpha, beta) = (f32_tokens(self.alpha), f32_tokens(self.beta));
-        let act = activation_tokens(self.act);
         Ok(quote! {
             rt::gemm::gemm(#m, #n, #k, #a, #trans_a, #b, #trans_b, #alpha, #beta, #bias, #act, y);
         })
     }
+}
+
+/// Constant input `i` as f32, which parsing made sure every input is.
+fn f32_input<'a>(ctx: &FoldCtx<'a>, i: usize) -> Result<&'a [f32], OpError> {
+    let t = ctx.get(i)?;
+    t.as_f32()
+        .ok_or_else(|| OpError::shape(format!("input {i} is {}, not f32", t.dtype())))
 }
 
 /// How a bias of `shape` broadcasts to [m, n]; `None` when it does not.
@@ -179,4 +213,150 @@ pub fn bias_kind(shape: &[usize], m: usize, n: usize) -> Option<BiasKind> {
         [a, b] if *a == m && *b == n => BiasKind::Full,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    fn values(shape: Vec<usize>) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::new(shape, Data::F32((0..n).map(|i| i as f32).collect()))
+    }
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Gemm")
+            .int("transB", 1)
+            .float("alpha", 0.5)
+            .input("f32[2,4]")
+            .constant(values(vec![3, 4]))
+            .constant(values(vec![3]))
+            .emit(), @"
+        Gemm(f32[2,4], f32[3,4], f32[3]) transB=1 alpha=0.5 -> f32[2,3]
+        rt::gemm::gemm(
+            2,
+            3,
+            4,
+            x0,
+            false,
+            x1,
+            true,
+            0.5f32,
+            1f32,
+            rt::gemm::Bias::Row(x2),
+            rt::Activation::None,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Gemm")
+            .int("transA", 1)
+            .float("beta", 2.0)
+            .input("f32[4,2]")
+            .constant(values(vec![4, 3]))
+            .constant(values(vec![2, 1]))
+            .emit(), @"
+        Gemm(f32[4,2], f32[4,3], f32[2,1]) transA=1 beta=2.0 -> f32[2,3]
+        rt::gemm::gemm(
+            2,
+            3,
+            4,
+            x0,
+            true,
+            x1,
+            false,
+            1f32,
+            2f32,
+            rt::gemm::Bias::Col(x2),
+            rt::Activation::None,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Gemm")
+            .input("f32[2,4]")
+            .constant(values(vec![4, 3]))
+            .constant(values(vec![]))
+            .emit(), @"
+        Gemm(f32[2,4], f32[4,3], f32[]) -> f32[2,3]
+        rt::gemm::gemm(
+            2,
+            3,
+            4,
+            x0,
+            false,
+            x1,
+            false,
+            1f32,
+            1f32,
+            rt::gemm::Bias::Scalar((x2)[0]),
+            rt::Activation::None,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Gemm")
+            .input("f32[2,4]")
+            .input("f32[4,3]")
+            .input("f32[2,3]")
+            .emit(), @"
+        Gemm(f32[2,4], f32[4,3], f32[2,3]) -> f32[2,3]
+        rt::gemm::gemm(
+            2,
+            3,
+            4,
+            x0,
+            false,
+            x1,
+            false,
+            1f32,
+            1f32,
+            rt::gemm::Bias::Full(x2),
+            rt::Activation::None,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Gemm")
+            .input("f32[1,2]")
+            .constant(values(vec![2, 2]))
+            .omitted()
+            .emit(), @"
+        Gemm(f32[1,2], f32[2,2], _) -> f32[1,2]
+        rt::gemm::gemm(
+            1,
+            2,
+            2,
+            x0,
+            false,
+            x1,
+            false,
+            1f32,
+            1f32,
+            rt::gemm::Bias::None,
+            rt::Activation::None,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Gemm")
+            .constant(values(vec![1, 2]))
+            .constant(values(vec![2, 2]))
+            .constant(values(vec![2]))
+            .emit(), @"
+        Gemm(f32[1,2], f32[2,2], f32[2]) -> f32[1,2]
+        folds to f32[1,2] [2.0, 4.0]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Gemm")
+            .input("f32[2,4]")
+            .constant(values(vec![4, 3]))
+            .constant(values(vec![5]))
+            .emit(), @"parse: C f32[5] does not broadcast to [2, 3]");
+        insta::assert_snapshot!(node("Gemm")
+            .input("f32[2,4]")
+            .input("f32[3,4]")
+            .emit(), @"parse: inner dimensions differ: f32[2,4] and f32[3,4] (transA=0, transB=0)");
+        insta::assert_snapshot!(node("Gemm").input("f64[2,2]").input("f64[2,2]").emit(), @"parse: Gemm is implemented for f32, not f64 and f64");
+    }
 }

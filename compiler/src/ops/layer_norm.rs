@@ -9,10 +9,12 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use zant_runtime::elementwise::BinaryOp;
+use zant_runtime::norm::Norm;
 
 use super::{
-    broadcast_shapes, f32_tokens, normalize_axis, shape_tokens, EmitCtx, OpError, OpKind, Parse,
-    ParseCtx,
+    broadcast_shapes, normalize_axis, required, shape_tokens, Attrs, EmitCtx, OpError, OpKind,
+    Parse, ParseCtx,
 };
 use crate::tensor::{DType, TensorType};
 
@@ -63,14 +65,14 @@ impl Parse for LayerNorm {
         let rms = ctx.op_type == "RMSNormalization";
         let x = ctx.input(0)?;
         if x.dtype != DType::F32 || x.rank() == 0 {
-            return Err(OpError::Other(format!(
+            return Err(OpError::unsupported(format!(
                 "{} is implemented for f32 tensors, not {x}",
                 ctx.op_type
             )));
         }
         let stash_type = ctx.int("stash_type", 1)?;
         if stash_type != 1 {
-            return Err(OpError::Other(format!(
+            return Err(OpError::unsupported(format!(
                 "stash_type {stash_type} is not supported (only 1, f32)"
             )));
         }
@@ -80,12 +82,12 @@ impl Parse for LayerNorm {
             }
             let t = ctx.input(i)?;
             if t.dtype != DType::F32 {
-                return Err(OpError::Other(format!("{what} must be f32, not {t}")));
+                return Err(OpError::shape(format!("{what} should be f32, not {t}")));
             }
             if t.rank() > x.rank()
                 || broadcast_shapes(&x.shape, &t.shape).ok().as_ref() != Some(&x.shape)
             {
-                return Err(OpError::Other(format!(
+                return Err(OpError::shape(format!(
                     "{what} {t} does not broadcast to X {x}"
                 )));
             }
@@ -106,15 +108,20 @@ impl Parse for LayerNorm {
 }
 
 impl OpKind for LayerNorm {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs
+            .int("axis", self.axis as i64)
+            .float("epsilon", self.epsilon);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let x = required(inputs, 0)?;
         let shape_of = |i: usize| inputs.get(i).copied().flatten().map(|t| t.shape.clone());
-        if shape_of(0).as_ref() != Some(&self.x_shape)
-            || shape_of(1) != self.scale
-            || (!self.rms && shape_of(2) != self.bias)
-        {
-            return Err(OpError::Other(
-                "the inputs no longer have the shapes the node was built for".into(),
-            ));
+        if x.shape != self.x_shape || shape_of(1) != self.scale || shape_of(2) != self.bias {
+            return Err(OpError::shape(format!(
+                "the inputs ({}) do not have the shapes the node was built for",
+                shapes_text(inputs)
+            )));
         }
         let mut stats_shape = self.x_shape[..self.axis].to_vec();
         stats_shape.resize(self.x_shape.len(), 1);
@@ -126,8 +133,11 @@ impl OpKind for LayerNorm {
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
         let (rows, cols) = (self.rows(), self.cols());
-        let epsilon = f32_tokens(self.epsilon);
-        let params = quote!(&rt::norm::Norm { rows: #rows, cols: #cols, epsilon: #epsilon });
+        let params = Norm {
+            rows,
+            cols,
+            epsilon: self.epsilon,
+        };
         let fused = self.fused();
         let operand = |i: usize, present: bool| -> Result<TokenStream, OpError> {
             Ok(if present && fused {
@@ -139,7 +149,7 @@ impl OpKind for LayerNorm {
         };
         let scale = operand(1, self.scale.is_some())?;
         let mut call = if self.rms {
-            quote! { rt::norm::rms_norm(#params, #x, #scale, y); }
+            quote! { rt::norm::rms_norm(&#params, #x, #scale, y); }
         } else {
             let bias = operand(2, self.bias.is_some())?;
             let mean = if self.n_outputs > 1 {
@@ -152,23 +162,158 @@ impl OpKind for LayerNorm {
             } else {
                 quote!(None)
             };
-            quote! { rt::norm::layer_norm(#params, #x, #scale, #bias, y, #mean, #inv); }
+            quote! { rt::norm::layer_norm(&#params, #x, #scale, #bias, y, #mean, #inv); }
         };
         if !fused {
             // Scale, then shift, the normalised output in place with broadcasting.
             let y_shape = shape_tokens(&self.x_shape);
             let try_ = ctx.try_suffix();
-            for (i, op, shape) in [(1, quote!(Mul), &self.scale), (2, quote!(Add), &self.bias)] {
+            for (i, op, shape) in [
+                (1, BinaryOp::Mul, &self.scale),
+                (2, BinaryOp::Add, &self.bias),
+            ] {
                 if let Some(shape) = shape {
                     let (e, s) = (ctx.expr(i)?, shape_tokens(shape));
                     call.extend(quote! {
-                        rt::elementwise::binary_in_place(
-                            rt::elementwise::BinaryOp::#op, true, y, #e, #s, #y_shape,
-                        ) #try_;
+                        rt::elementwise::binary_in_place(#op, true, y, #e, #s, #y_shape) #try_;
                     });
                 }
             }
         }
         Ok(call)
+    }
+}
+
+/// The input types as a list, `_` for an omitted one.
+fn shapes_text(inputs: &[Option<&TensorType>]) -> String {
+    let shown: Vec<String> = inputs
+        .iter()
+        .map(|t| t.map_or_else(|| "_".to_string(), ToString::to_string))
+        .collect();
+    shown.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("LayerNormalization")
+            .input("f32[2,3,4]")
+            .input("f32[4]")
+            .input("f32[4]")
+            .emit(), @"
+        LayerNormalization(f32[2,3,4], f32[4], f32[4]) axis=2 epsilon=1e-5 -> f32[2,3,4]
+        rt::norm::layer_norm(
+            &rt::norm::Norm {
+                rows: 6,
+                cols: 4,
+                epsilon: 0.00001f32,
+            },
+            x0,
+            Some(x1),
+            Some(x2),
+            y,
+            None,
+            None,
+        );
+        ");
+        insta::assert_snapshot!(node("LayerNormalization")
+            .int("axis", -2)
+            .float("epsilon", 1e-3)
+            .input("f32[2,3,4]")
+            .input("f32[3,4]")
+            .outputs(3)
+            .emit(), @"
+        LayerNormalization(f32[2,3,4], f32[3,4]) axis=1 epsilon=0.001 -> f32[2,3,4], f32[2,1,1], f32[2,1,1]
+        rt::norm::layer_norm(
+            &rt::norm::Norm {
+                rows: 2,
+                cols: 12,
+                epsilon: 0.001f32,
+            },
+            x0,
+            Some(x1),
+            None,
+            y,
+            Some(y1),
+            Some(y2),
+        );
+        ");
+        // A Scale that does not cover one row is applied after the kernel.
+        insta::assert_snapshot!(node("LayerNormalization")
+            .int("axis", 1)
+            .input("f32[2,3,4]")
+            .input("f32[4]")
+            .input("f32[1,1,4]")
+            .emit(), @r#"
+        LayerNormalization(f32[2,3,4], f32[4], f32[1,1,4]) axis=1 epsilon=1e-5 -> f32[2,3,4]
+        rt::norm::layer_norm(
+            &rt::norm::Norm {
+                rows: 2,
+                cols: 12,
+                epsilon: 0.00001f32,
+            },
+            x0,
+            None,
+            None,
+            y,
+            None,
+            None,
+        );
+        rt::elementwise::binary_in_place(
+                rt::elementwise::BinaryOp::Mul,
+                true,
+                y,
+                x1,
+                &[4],
+                &[2, 3, 4],
+            )
+            .map_err(|e| rt::Error::at("node", e))?;
+        rt::elementwise::binary_in_place(
+                rt::elementwise::BinaryOp::Add,
+                true,
+                y,
+                x2,
+                &[1, 1, 4],
+                &[2, 3, 4],
+            )
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("RMSNormalization")
+            .input("f32[2,8]")
+            .input("f32[8]")
+            .emit(), @"
+        RMSNormalization(f32[2,8], f32[8]) axis=1 epsilon=1e-5 -> f32[2,8]
+        rt::norm::rms_norm(
+            &rt::norm::Norm {
+                rows: 2,
+                cols: 8,
+                epsilon: 0.00001f32,
+            },
+            x0,
+            Some(x1),
+            y,
+        );
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("LayerNormalization")
+            .int("stash_type", 0)
+            .input("f32[2,4]")
+            .input("f32[4]")
+            .emit(), @"parse: stash_type 0 is not supported (only 1, f32)");
+        insta::assert_snapshot!(node("LayerNormalization")
+            .input("f32[2,4]")
+            .input("f32[3]")
+            .emit(), @"parse: Scale f32[3] does not broadcast to X f32[2,4]");
+        insta::assert_snapshot!(node("RMSNormalization")
+            .int("axis", 2)
+            .input("f32[2,4]")
+            .input("f32[4]")
+            .emit(), @"parse: axis 2 is out of range for rank 2");
     }
 }

@@ -6,14 +6,15 @@ use quote::quote;
 use zant_runtime::Activation;
 
 use super::{
-    activation_tokens, broadcast_shapes, elem_type, shape_tokens, EmitCtx, FoldCtx, OpError,
-    OpKind, Parse, ParseCtx,
+    broadcast_shapes, checked_elems, elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx,
+    OpError, OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatMul {
-    /// Whether a fused bias (input 2, length N) is added.
+    /// Whether a fused bias (input 2, length N) is added. ONNX MatMul has two inputs, so
+    /// only the passes (or the IR text of a fused graph) give it a third.
     pub bias: bool,
     pub act: Activation,
 }
@@ -24,9 +25,9 @@ type Shapes = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
 /// Operand shapes with 1-D operands widened to matrices, and the output shape.
 fn shapes(a: &[usize], b: &[usize]) -> Result<Shapes, OpError> {
     if a.is_empty() || b.is_empty() {
-        return Err(OpError::Other(
-            "MatMul operands must have rank 1 or more".into(),
-        ));
+        return Err(OpError::shape(format!(
+            "operands must have rank 1 or more, not {a:?} and {b:?}"
+        )));
     }
     let a2 = if a.len() == 1 {
         vec![1, a[0]]
@@ -41,7 +42,7 @@ fn shapes(a: &[usize], b: &[usize]) -> Result<Shapes, OpError> {
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != kb {
-        return Err(OpError::Other(format!(
+        return Err(OpError::shape(format!(
             "inner dimensions differ: {a:?} and {b:?}"
         )));
     }
@@ -62,34 +63,46 @@ impl Parse for MatMul {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let (a, b) = (ctx.input(0)?, ctx.input(1)?);
         if a.dtype != b.dtype {
-            return Err(OpError::Other(format!("operand types differ: {a} and {b}")));
+            return Err(OpError::shape(format!("operand types differ: {a} and {b}")));
         }
         Ok(Self {
-            bias: false,
+            bias: ctx.has_input(2),
             act: Activation::None,
         })
     }
 }
 
 impl OpKind for MatMul {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.activation(self.act);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let (Some(Some(a)), Some(Some(b))) = (inputs.first(), inputs.get(1)) else {
-            return Err(OpError::Other("MatMul takes two inputs".into()));
-        };
+        let (a, b) = (required(inputs, 0)?, required(inputs, 1)?);
+        if a.dtype != b.dtype {
+            return Err(OpError::shape(format!("operand types differ: {a} and {b}")));
+        }
+        if a.dtype == DType::Bool {
+            return Err(OpError::unsupported("MatMul is not implemented for bool"));
+        }
         let (_, _, y2, y) = shapes(&a.shape, &b.shape)?;
         if self.bias {
-            let c = inputs
-                .get(2)
-                .copied()
-                .flatten()
-                .ok_or("fused bias is missing")?;
-            if c.n_elems() != y2[y2.len() - 1] {
-                return Err(OpError::Other(format!("fused bias {c} does not match N")));
+            let c = required(inputs, 2)?;
+            if c.n_elems() != y2[y2.len() - 1] || c.dtype != a.dtype {
+                return Err(OpError::shape(format!(
+                    "fused bias {c} does not hold N = {} values of {}",
+                    y2[y2.len() - 1],
+                    a.dtype
+                )));
             }
         }
         if (self.bias || self.act != Activation::None) && a.dtype != DType::F32 {
-            return Err(OpError::Other("fused bias and activation need f32".into()));
+            return Err(OpError::unsupported(format!(
+                "a fused bias or activation needs f32, not {}",
+                a.dtype
+            )));
         }
+        checked_elems(&y2)?;
         Ok(vec![TensorType::new(a.dtype, y)])
     }
 
@@ -140,9 +153,61 @@ impl OpKind for MatMul {
         } else {
             quote!(None)
         };
-        let act = activation_tokens(self.act);
+        let act = self.act;
         Ok(quote! {
             rt::gemm::matmul(#ae, #a_shape, #be, #b_shape, #bias, #act, y, #y_shape);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("MatMul")
+            .input("f32[2,3,4]")
+            .constant(Tensor::new(vec![4, 5], Data::F32(vec![0.5; 20])))
+            .emit(), @"
+        MatMul(f32[2,3,4], f32[4,5]) -> f32[2,3,5]
+        rt::gemm::matmul(
+            x0,
+            &[2, 3, 4],
+            x1,
+            &[4, 5],
+            None,
+            rt::Activation::None,
+            y,
+            &[2, 3, 5],
+        );
+        ");
+        insta::assert_snapshot!(node("MatMul").input("i64[4]").input("i64[4]").emit(), @"
+        MatMul(i64[4], i64[4]) -> i64[]
+        rt::gemm::matmul_generic::<i64>(x0, &[1, 4], x1, &[4, 1], y, &[1, 1]);
+        ");
+        insta::assert_snapshot!(node("MatMul")
+            .input("f64[3]")
+            .input("f64[2,3,1]")
+            .emit(), @"
+        MatMul(f64[3], f64[2,3,1]) -> f64[2,1]
+        rt::gemm::matmul_generic::<f64>(x0, &[1, 3], x1, &[2, 3, 1], y, &[2, 1, 1]);
+        ");
+        insta::assert_snapshot!(node("MatMul")
+            .constant(Tensor::new(vec![1, 2], Data::I32(vec![1, 2])))
+            .constant(Tensor::new(vec![2, 2], Data::I32(vec![3, 4, 5, 6])))
+            .emit(), @"
+        MatMul(i32[1,2], i32[2,2]) -> i32[1,2]
+        folds to i32[1,2] [13, 16]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("MatMul").input("f32[2,3]").input("f32[4,5]").emit(), @"infer: inner dimensions differ: [2, 3] and [4, 5]");
+        insta::assert_snapshot!(node("MatMul").input("f32[2,3]").input("i32[3,5]").emit(), @"parse: operand types differ: f32[2,3] and i32[3,5]");
+        insta::assert_snapshot!(node("MatMul").input("bool[2,2]").input("bool[2,2]").emit(), @"infer: MatMul is not implemented for bool");
+        insta::assert_snapshot!(node("MatMul").input("f32[]").input("f32[2]").emit(), @"infer: operands must have rank 1 or more, not [] and [2]");
     }
 }

@@ -5,7 +5,7 @@
 
 use proc_macro2::TokenStream;
 
-use super::{EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -14,25 +14,32 @@ pub struct BatchNorm {
     pub scale: Vec<f32>,
     /// `bias - mean * scale'` per channel.
     pub shift: Vec<f32>,
+    /// The `epsilon` that went into `scale`, kept for the IR text: the statistics are
+    /// inputs, so the text shows only the attribute.
+    pub epsilon: f32,
 }
 
 impl Parse for BatchNorm {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         if x.dtype != DType::F32 || x.rank() < 2 {
-            return Err(OpError::Other(format!(
+            return Err(OpError::unsupported(format!(
                 "BatchNormalization is implemented for f32 with channels, not {x}"
             )));
         }
         if ctx.int("training_mode", 0)? != 0 {
-            return Err(OpError::Other("training_mode is not supported".into()));
+            return Err(OpError::unsupported(
+                "training_mode=1 is not supported (inference only)",
+            ));
         }
         let c = x.shape[1];
         let param = |i: usize, what: &'static str| -> Result<Vec<f32>, OpError> {
             let t = ctx.absorb(i, what)?;
-            let v = t.as_f32().ok_or_else(|| format!("{what} must be f32"))?;
+            let v = t
+                .as_f32()
+                .ok_or_else(|| OpError::shape(format!("{what} should be f32, not {}", t.ty())))?;
             if v.len() != c {
-                return Err(OpError::Other(format!(
+                return Err(OpError::shape(format!(
                     "{what} has {} values for {c} channels",
                     v.len()
                 )));
@@ -57,19 +64,23 @@ impl Parse for BatchNorm {
             .zip(&scale)
             .map(|((b, m), s)| b - m * s)
             .collect();
-        Ok(Self { scale, shift })
+        Ok(Self {
+            scale,
+            shift,
+            epsilon: eps,
+        })
     }
 }
 
 impl OpKind for BatchNorm {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.float("epsilon", self.epsilon);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+        let x = required(inputs, 0)?;
         if x.rank() < 2 || x.shape[1] != self.scale.len() {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "input {x} does not have {} channels",
                 self.scale.len()
             )));
@@ -79,7 +90,9 @@ impl OpKind for BatchNorm {
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
-        let xs = x.as_f32().ok_or("f32")?;
+        let xs = x
+            .as_f32()
+            .ok_or_else(|| OpError::shape(format!("input 0 is {}, not f32", x.dtype())))?;
         let c = self.scale.len();
         let inner: usize = x.shape[2..].iter().product();
         let y = xs
@@ -94,8 +107,64 @@ impl OpKind for BatchNorm {
     }
 
     fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
-        Err(OpError::Other(
-            "BatchNormalization is lowered by the passes before emission".into(),
+        // The passes always fold or lower it; reaching here means they did not run.
+        Err(OpError::unsupported(
+            "BatchNormalization has no kernel: the passes fold it into a Conv or lower it",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    fn per_channel(values: &[f32]) -> Tensor {
+        Tensor::new(vec![values.len()], Data::F32(values.to_vec()))
+    }
+
+    fn batch_norm() -> crate::ops::testing::NodeBuilder {
+        node("BatchNormalization")
+            .float("epsilon", 0.5)
+            .input("f32[1,2,3]")
+            .constant(per_channel(&[1.0, 2.0]))
+            .constant(per_channel(&[0.0, 1.0]))
+            .constant(per_channel(&[0.5, -0.5]))
+            .constant(per_channel(&[1.5, 3.5]))
+    }
+
+    #[test]
+    fn emits() {
+        // Only ever lowered by the passes.
+        insta::assert_snapshot!(batch_norm().emit(), @"emit: BatchNormalization has no kernel: the passes fold it into a Conv or lower it");
+        insta::assert_snapshot!(node("BatchNormalization")
+            .constant(Tensor::new(vec![1, 2], Data::F32(vec![1.0, 1.0])))
+            .constant(per_channel(&[1.0, 2.0]))
+            .constant(per_channel(&[0.0, 1.0]))
+            .constant(per_channel(&[0.5, -0.5]))
+            .constant(per_channel(&[0.75, 3.75]))
+            .emit(), @"
+        BatchNormalization(f32[1,2]) epsilon=1e-5 -> f32[1,2]
+        folds to f32[1,2] [0.57734644, 2.5491915]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("BatchNormalization")
+            .input("f32[1,2,3]")
+            .constant(per_channel(&[1.0, 2.0]))
+            .constant(per_channel(&[0.0, 1.0]))
+            .input("f32[2]")
+            .constant(per_channel(&[1.0, 1.0]))
+            .emit(), @"parse: input 3 (mean) must be a compile-time constant; zant compiles static shapes only");
+        insta::assert_snapshot!(batch_norm().int("training_mode", 1).emit(), @"parse: training_mode=1 is not supported (inference only)");
+        insta::assert_snapshot!(node("BatchNormalization")
+            .input("f32[1,2,3]")
+            .constant(per_channel(&[1.0, 2.0, 3.0]))
+            .constant(per_channel(&[0.0, 1.0]))
+            .constant(per_channel(&[0.5, -0.5]))
+            .constant(per_channel(&[1.5, 3.5]))
+            .emit(), @"parse: scale has 3 values for 2 channels");
     }
 }

@@ -1,13 +1,15 @@
 //! Pooling: MaxPool (opset 1; `ceil_mode` since 10, dilations since 10), AveragePool
-//! (`count_include_pad` since 7, `ceil_mode` since 10), GlobalAveragePool, GlobalMaxPool.
-//! 1-D and 2-D; MaxPool's optional Indices output is not supported.
+//! (`count_include_pad` since 7, `ceil_mode` since 10, dilations since 19),
+//! GlobalAveragePool, GlobalMaxPool. 1-D and 2-D; MaxPool's optional Indices output is
+//! not supported (the op table allows one output), so `storage_order`, which only shapes
+//! the indices, is read and has no effect.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::pool::Pool2d;
 
-use super::window::{as_2d, resolve};
-use super::{EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::window::{as_2d, resolve, window_pad_end};
+use super::{checked_elems, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,13 +31,13 @@ impl Parse for Pool {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         if x.dtype != DType::F32 {
-            return Err(OpError::Other(format!(
+            return Err(OpError::unsupported(format!(
                 "{} is implemented for f32, not {}",
                 ctx.op_type, x.dtype
             )));
         }
         if !(3..=4).contains(&x.rank()) {
-            return Err(OpError::Other(format!(
+            return Err(OpError::unsupported(format!(
                 "only 1-D and 2-D pooling is supported; input is {x}"
             )));
         }
@@ -44,19 +46,19 @@ impl Parse for Pool {
             "GlobalAveragePool" => (PoolKind::GlobalAverage, spatial.to_vec(), false),
             "GlobalMaxPool" => (PoolKind::GlobalMax, spatial.to_vec(), false),
             op => {
-                let kernel: Vec<usize> = ctx
+                let kernel = ctx
                     .ints("kernel_shape")?
-                    .ok_or("attribute `kernel_shape` is required")?
+                    .ok_or_else(|| OpError::attr("kernel_shape", "is required"))?;
+                let kernel: Vec<usize> = kernel
                     .iter()
-                    .map(|&k| {
-                        usize::try_from(k).map_err(|_| format!("kernel size {k} is negative"))
-                    })
-                    .collect::<Result<_, _>>()?;
+                    .map(|&k| usize::try_from(k).ok())
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        OpError::attr("kernel_shape", format!("{kernel:?} has a negative size"))
+                    })?;
                 let ceil = ctx.int("ceil_mode", 0)? != 0;
                 let kind = if op == "MaxPool" {
-                    if ctx.int("storage_order", 0)? != 0 {
-                        return Err(OpError::Other("storage_order=1 is not supported".into()));
-                    }
+                    ctx.int("storage_order", 0)?;
                     PoolKind::Max
                 } else {
                     PoolKind::Average {
@@ -87,6 +89,7 @@ impl Parse for Pool {
         let [pad_bottom, pad_right] = as_2d(&win.pads_end, 0);
         let mut out_shape = x.shape[..2].to_vec();
         out_shape.extend(&win.out);
+        checked_elems(&out_shape)?;
         Ok(Self {
             kind,
             params: Pool2d {
@@ -113,23 +116,59 @@ impl Parse for Pool {
 }
 
 impl OpKind for Pool {
-    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+    fn attrs(&self, attrs: &mut Attrs) {
+        let count_include_pad = match self.kind {
+            PoolKind::GlobalAverage | PoolKind::GlobalMax => return,
+            PoolKind::Max => false,
+            PoolKind::Average { count_include_pad } => count_include_pad,
+        };
         let p = &self.params;
-        if x.n_elems() != p.batch * p.channels * p.h_in * p.w_in {
-            return Err(OpError::Other(format!(
-                "input {x} does not match the parsed geometry"
+        // A 1-D pool keeps its one spatial dim in the `w` fields.
+        let rank = self.out_shape.len();
+        let dims = |v: [usize; 2]| v[4 - rank..].to_vec();
+        let mut pads = dims([p.pad_top, p.pad_left]);
+        pads.extend(dims([p.pad_bottom, p.pad_right]));
+        attrs
+            .usizes("kernel_shape", &dims([p.k_h, p.k_w]))
+            .usizes("strides", &dims([p.stride_h, p.stride_w]))
+            .usizes("pads", &pads);
+        if p.dil_h != 1 || p.dil_w != 1 {
+            attrs.usizes("dilations", &dims([p.dil_h, p.dil_w]));
+        }
+        // `ceil_mode` shows only where it gave an output the floor would not have.
+        // The last window reaching past the end padding is the mark of a ceil.
+        let overhang = window_pad_end(p.h_in, p.h_out, p.k_h, p.stride_h, p.dil_h, p.pad_top)
+            > p.pad_bottom
+            || window_pad_end(p.w_in, p.w_out, p.k_w, p.stride_w, p.dil_w, p.pad_left)
+                > p.pad_right;
+        if overhang {
+            attrs.int("ceil_mode", 1);
+        }
+        if count_include_pad {
+            attrs.int("count_include_pad", 1);
+        }
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let x = required(inputs, 0)?;
+        let p = &self.params;
+        let mut expect_in = vec![p.batch, p.channels, p.h_in, p.w_in];
+        if self.out_shape.len() == 3 {
+            expect_in.remove(2);
+        }
+        if x.shape != expect_in {
+            return Err(OpError::shape(format!(
+                "input {x} does not match the parsed geometry {expect_in:?}"
             )));
         }
         Ok(vec![TensorType::new(DType::F32, self.out_shape.clone())])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
-        let x = ctx.get(0)?.as_f32().ok_or("f32")?;
+        let t = ctx.get(0)?;
+        let x = t
+            .as_f32()
+            .ok_or_else(|| OpError::shape(format!("input 0 is {}, not f32", t.dtype())))?;
         let mut y = vec![0.0; self.out_shape.iter().product()];
         let p = &self.params;
         let (channels, spatial) = (p.batch * p.channels, p.h_in * p.w_in);
@@ -153,43 +192,179 @@ impl OpKind for Pool {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
-        let Pool2d {
-            batch,
-            channels,
-            h_in,
-            w_in,
-            h_out,
-            w_out,
-            k_h,
-            k_w,
-            stride_h,
-            stride_w,
-            dil_h,
-            dil_w,
-            pad_top,
-            pad_left,
-            pad_bottom,
-            pad_right,
-        } = self.params;
-        let params = quote! {
-            &rt::pool::Pool2d {
-                batch: #batch, channels: #channels, h_in: #h_in, w_in: #w_in, h_out: #h_out, w_out: #w_out,
-                k_h: #k_h, k_w: #k_w, stride_h: #stride_h, stride_w: #stride_w, dil_h: #dil_h, dil_w: #dil_w,
-                pad_top: #pad_top, pad_left: #pad_left, pad_bottom: #pad_bottom, pad_right: #pad_right,
-            }
-        };
-        let (n_channels, spatial) = (batch * channels, h_in * w_in);
+        let params = self.params;
+        let (channels, spatial) = (params.batch * params.channels, params.h_in * params.w_in);
         Ok(match self.kind {
-            PoolKind::Max => quote! { rt::pool::max_pool2d(#params, #x, y); },
+            PoolKind::Max => quote! { rt::pool::max_pool2d(&#params, #x, y); },
             PoolKind::Average { count_include_pad } => {
-                quote! { rt::pool::avg_pool2d(#params, #count_include_pad, #x, y); }
+                quote! { rt::pool::avg_pool2d(&#params, #count_include_pad, #x, y); }
             }
             PoolKind::GlobalAverage => {
-                quote! { rt::pool::global_avg_pool(#n_channels, #spatial, #x, y); }
+                quote! { rt::pool::global_avg_pool(#channels, #spatial, #x, y); }
             }
             PoolKind::GlobalMax => {
-                quote! { rt::pool::global_max_pool(#n_channels, #spatial, #x, y); }
+                quote! { rt::pool::global_max_pool(#channels, #spatial, #x, y); }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[2, 2])
+            .ints("strides", &[2, 2])
+            .input("f32[1,3,8,8]")
+            .emit(), @"
+        MaxPool(f32[1,3,8,8]) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] -> f32[1,3,4,4]
+        rt::pool::max_pool2d(
+            &rt::pool::Pool2d {
+                batch: 1,
+                channels: 3,
+                h_in: 8,
+                w_in: 8,
+                h_out: 4,
+                w_out: 4,
+                k_h: 2,
+                k_w: 2,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                pad_bottom: 0,
+                pad_right: 0,
+            },
+            x0,
+            y,
+        );
+        ");
+        // ceil_mode adds a last output whose window hangs past the padding.
+        insta::assert_snapshot!(node("AveragePool")
+            .ints("kernel_shape", &[2, 2])
+            .ints("strides", &[2, 2])
+            .ints("pads", &[1, 0, 0, 0])
+            .int("ceil_mode", 1)
+            .int("count_include_pad", 1)
+            .input("f32[1,1,5,5]")
+            .emit(), @"
+        AveragePool(f32[1,1,5,5]) kernel_shape=[2,2] strides=[2,2] pads=[1,0,0,0] ceil_mode=1 count_include_pad=1 -> f32[1,1,3,3]
+        rt::pool::avg_pool2d(
+            &rt::pool::Pool2d {
+                batch: 1,
+                channels: 1,
+                h_in: 5,
+                w_in: 5,
+                h_out: 3,
+                w_out: 3,
+                k_h: 2,
+                k_w: 2,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 1,
+                pad_left: 0,
+                pad_bottom: 0,
+                pad_right: 0,
+            },
+            true,
+            x0,
+            y,
+        );
+        ");
+        // A ceil_mode that changes nothing is not shown.
+        insta::assert_snapshot!(node("AveragePool")
+            .ints("kernel_shape", &[2, 2])
+            .int("ceil_mode", 1)
+            .input("f32[1,1,4,4]")
+            .emit(), @"
+        AveragePool(f32[1,1,4,4]) kernel_shape=[2,2] strides=[1,1] pads=[0,0,0,0] -> f32[1,1,3,3]
+        rt::pool::avg_pool2d(
+            &rt::pool::Pool2d {
+                batch: 1,
+                channels: 1,
+                h_in: 4,
+                w_in: 4,
+                h_out: 3,
+                w_out: 3,
+                k_h: 2,
+                k_w: 2,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                pad_bottom: 0,
+                pad_right: 0,
+            },
+            false,
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[3])
+            .ints("dilations", &[2])
+            .input("f32[1,2,10]")
+            .emit(), @"
+        MaxPool(f32[1,2,10]) kernel_shape=[3] strides=[1] pads=[0,0] dilations=[2] -> f32[1,2,6]
+        rt::pool::max_pool2d(
+            &rt::pool::Pool2d {
+                batch: 1,
+                channels: 2,
+                h_in: 1,
+                w_in: 10,
+                h_out: 1,
+                w_out: 6,
+                k_h: 1,
+                k_w: 3,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                pad_bottom: 0,
+                pad_right: 0,
+            },
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("GlobalAveragePool").input("f32[1,8,7,7]").emit(), @"
+        GlobalAveragePool(f32[1,8,7,7]) -> f32[1,8,1,1]
+        rt::pool::global_avg_pool(8, 49, x0, y);
+        ");
+        insta::assert_snapshot!(node("GlobalMaxPool").input("f32[2,3,4]").emit(), @"
+        GlobalMaxPool(f32[2,3,4]) -> f32[2,3,1]
+        rt::pool::global_max_pool(6, 4, x0, y);
+        ");
+        insta::assert_snapshot!(node("GlobalMaxPool")
+            .constant(Tensor::new(vec![1, 2, 2], Data::F32(vec![1.0, -2.0, 0.5, 3.0])))
+            .emit(), @"
+        GlobalMaxPool(f32[1,2,2]) -> f32[1,2,1]
+        folds to f32[1,2,1] [1.0, 3.0]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("MaxPool").input("f32[1,1,4,4]").emit(), @"parse: attribute `kernel_shape`: is required");
+        insta::assert_snapshot!(node("AveragePool")
+            .ints("kernel_shape", &[2, 2, 2])
+            .input("f32[1,1,4,4,4]")
+            .emit(), @"parse: only 1-D and 2-D pooling is supported; input is f32[1,1,4,4,4]");
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[2, 2])
+            .input("i8[1,1,4,4]")
+            .emit(), @"parse: MaxPool is implemented for f32, not i8");
     }
 }

@@ -22,26 +22,34 @@ pub fn resolve(
     ceil_mode: bool,
 ) -> Result<Window, OpError> {
     let rank = spatial.len();
+    if spatial.contains(&0) {
+        return Err(OpError::unsupported(format!(
+            "an empty spatial dim ({spatial:?}) is not supported"
+        )));
+    }
     let positive = |name: &str| -> Result<Vec<usize>, OpError> {
         match ctx.ints(name)? {
             None => Ok(vec![1; rank]),
             Some(v) if v.len() == rank && v.iter().all(|&x| x >= 1) => {
                 Ok(v.iter().map(|&x| x as usize).collect())
             }
-            Some(v) => Err(OpError::Other(format!(
-                "attribute `{name}` {v:?} should hold {rank} positive values"
-            ))),
+            Some(v) => Err(OpError::attr(
+                name,
+                format!("{v:?} should hold {rank} positive values"),
+            )),
         }
     };
     let strides = positive("strides")?;
     let dilations = positive("dilations")?;
     if kernel.len() != rank || kernel.contains(&0) {
-        return Err(OpError::Other(format!(
-            "kernel shape {kernel:?} does not fit {rank} spatial dims"
-        )));
+        return Err(OpError::attr(
+            "kernel_shape",
+            format!("{kernel:?} should hold {rank} positive values"),
+        ));
     }
+    // Saturating, so that absurd sizes fail the size check below instead of overflowing.
     let effective: Vec<usize> = (0..rank)
-        .map(|i| dilations[i] * (kernel[i] - 1) + 1)
+        .map(|i| dilations[i].saturating_mul(kernel[i] - 1).saturating_add(1))
         .collect();
     let auto_pad = ctx.string("auto_pad", "NOTSET")?;
     let (pads_begin, pads_end) = match auto_pad.as_str() {
@@ -52,10 +60,10 @@ pub fn resolve(
                 p[rank..].iter().map(|&x| x as usize).collect(),
             ),
             Some(p) => {
-                return Err(OpError::Other(format!(
-                    "attribute `pads` {p:?} should hold {} non-negative values",
-                    2 * rank
-                )))
+                return Err(OpError::attr(
+                    "pads",
+                    format!("{p:?} should hold {} non-negative values", 2 * rank),
+                ))
             }
         },
         "VALID" => (vec![0; rank], vec![0; rank]),
@@ -64,7 +72,9 @@ pub fn resolve(
             let mut end = vec![0; rank];
             for i in 0..rank {
                 let out = spatial[i].div_ceil(strides[i]);
-                let total = ((out - 1) * strides[i] + effective[i]).saturating_sub(spatial[i]);
+                let total = (out.saturating_sub(1) * strides[i])
+                    .saturating_add(effective[i])
+                    .saturating_sub(spatial[i]);
                 let small = total / 2;
                 if auto_pad == "SAME_UPPER" {
                     (begin[i], end[i]) = (small, total - small);
@@ -75,17 +85,20 @@ pub fn resolve(
             (begin, end)
         }
         other => {
-            return Err(OpError::Other(format!(
-                "auto_pad `{other}` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID"
-            )))
+            return Err(OpError::attr(
+                "auto_pad",
+                format!("`{other}` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID"),
+            ))
         }
     };
     let mut out = Vec::with_capacity(rank);
     for i in 0..rank {
-        let padded = spatial[i] + pads_begin[i] + pads_end[i];
+        let padded = spatial[i]
+            .saturating_add(pads_begin[i])
+            .saturating_add(pads_end[i]);
         if padded < effective[i] {
-            return Err(OpError::Other(format!(
-                "the window ({} with dilation {}) is larger than the padded input ({padded})",
+            return Err(OpError::shape(format!(
+                "the window ({} with dilation {}) does not fit the padded input ({padded})",
                 kernel[i], dilations[i]
             )));
         }
@@ -133,4 +146,60 @@ pub fn window_pad_end(
 ) -> usize {
     let reach = (out.max(1) - 1) * stride + dilation * (kernel.max(1) - 1) + 1;
     reach.saturating_sub(len + pad_begin)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    /// The shared geometry's refusals, through the ops that use it.
+    #[test]
+    fn refuses() {
+        let pool = || {
+            node("MaxPool")
+                .ints("kernel_shape", &[3, 3])
+                .input("f32[1,1,4,4]")
+        };
+        insta::assert_snapshot!(pool().ints("strides", &[0, 1]).emit(), @"parse: attribute `strides`: [0, 1] should hold 2 positive values");
+        insta::assert_snapshot!(pool().ints("pads", &[1, 1, 1]).emit(), @"parse: attribute `pads`: [1, 1, 1] should hold 4 non-negative values");
+        insta::assert_snapshot!(pool().string("auto_pad", "SAME").emit(), @"parse: attribute `auto_pad`: `SAME` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+        insta::assert_snapshot!(pool().ints("dilations", &[2, 2]).emit(), @"parse: the window (3 with dilation 2) does not fit the padded input (4)");
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[3, 3])
+            .input("f32[1,1,0,4]")
+            .emit(), @"parse: an empty spatial dim ([0, 4]) is not supported");
+    }
+
+    #[test]
+    fn same_lower_puts_the_odd_pad_first() {
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[2, 2])
+            .string("auto_pad", "SAME_LOWER")
+            .input("f32[1,1,5,5]")
+            .emit(), @"
+        MaxPool(f32[1,1,5,5]) kernel_shape=[2,2] strides=[1,1] pads=[1,1,0,0] -> f32[1,1,5,5]
+        rt::pool::max_pool2d(
+            &rt::pool::Pool2d {
+                batch: 1,
+                channels: 1,
+                h_in: 5,
+                w_in: 5,
+                h_out: 5,
+                w_out: 5,
+                k_h: 2,
+                k_w: 2,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 1,
+                pad_left: 1,
+                pad_bottom: 0,
+                pad_right: 0,
+            },
+            x0,
+            y,
+        );
+        ");
+    }
 }
