@@ -81,7 +81,9 @@ impl OpKind for Reduce {
         if self.axes_mask == 0 {
             attrs.int("noop_with_empty_axes", 1);
         } else {
-            let axes: Vec<usize> = (0..32).filter(|i| self.axes_mask & (1 << i) != 0).collect();
+            let axes: Vec<usize> = (0..u32::BITS as usize)
+                .filter(|i| self.axes_mask & (1 << i) != 0)
+                .collect();
             attrs.usizes("axes", &axes);
         }
         if !self.keep_dims {
