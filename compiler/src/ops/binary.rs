@@ -8,28 +8,14 @@ use quote::quote;
 use zant_runtime::elementwise::BinaryOp;
 
 use super::{
-    broadcast_shapes, elem_type, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+    broadcast_shapes, elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
+    Parse, ParseCtx,
 };
-use crate::tensor::{Data, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Binary {
     pub op: BinaryOp,
-}
-
-fn op_tokens(op: BinaryOp) -> TokenStream {
-    match op {
-        BinaryOp::Add => quote!(Add),
-        BinaryOp::Sub => quote!(Sub),
-        BinaryOp::Mul => quote!(Mul),
-        BinaryOp::Div => quote!(Div),
-        BinaryOp::Max => quote!(Max),
-        BinaryOp::Min => quote!(Min),
-        BinaryOp::Mod => quote!(Mod),
-        BinaryOp::Fmod => quote!(Fmod),
-        BinaryOp::FloorMod => quote!(FloorMod),
-        BinaryOp::Pow => quote!(Pow),
-    }
 }
 
 impl Parse for Binary {
@@ -45,35 +31,38 @@ impl Parse for Binary {
             "Mod" if ctx.int("fmod", 0)? != 0 => BinaryOp::Fmod,
             "Mod" if ctx.input(0)?.dtype.is_float() => BinaryOp::FloorMod,
             "Mod" => BinaryOp::Mod,
-            other => return Err(OpError::Other(format!("`{other}` is not a binary op"))),
+            _ => return Err(OpError::unsupported("the op type is not a binary op")),
         };
         if ctx.opset < 7 && ctx.attr("broadcast").is_some() {
-            return Err(OpError::Other(
-                "legacy `broadcast` attribute (opset < 7) is not supported".into(),
+            return Err(OpError::unsupported(
+                "the legacy `broadcast` attribute (opset < 7) is not supported",
             ));
         }
         if ctx.n_inputs() > 2 {
-            return Err(OpError::Other(format!(
-                "{} with more than two inputs is not supported",
-                ctx.op_type
-            )));
+            return Err(OpError::unsupported(
+                "more than two inputs are not supported",
+            ));
         }
         Ok(Self { op })
     }
 }
 
 impl OpKind for Binary {
+    /// The op type names the operation; only `Mod` has an attribute, and only `fmod = 1`
+    /// needs printing, since `fmod = 0` splits into `Mod` and `FloorMod` by element type.
+    fn attrs(&self, attrs: &mut Attrs) {
+        if self.op == BinaryOp::Fmod {
+            attrs.int("fmod", 1);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let a = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+        let a = required(inputs, 0)?;
         let Some(b) = inputs.get(1).copied().flatten() else {
             return Ok(vec![a.clone()]);
         };
         if a.dtype != b.dtype {
-            return Err(OpError::Other(format!("operand types differ: {a} and {b}")));
+            return Err(OpError::shape(format!("operand types differ: {a} and {b}")));
         }
         Ok(vec![TensorType::new(
             a.dtype,
@@ -98,14 +87,14 @@ impl OpKind for Binary {
                 }
             };
         }
-        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64).map_err(|e| e.to_string())?;
+        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64)?;
         Ok(Some(vec![Tensor::new(out_ty.shape.clone(), out)]))
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let out = ctx.out_ty();
         let t = elem_type(out.dtype);
-        let op = op_tokens(self.op);
+        let op = self.op;
         let y_shape = shape_tokens(&out.shape);
         let try_ = ctx.try_suffix();
         if ctx.inputs.len() == 1 {
@@ -117,14 +106,14 @@ impl OpKind for Binary {
             let (x, x_shape) = (&other.expr, shape_tokens(&other.ty.shape));
             let is_lhs = i == 0;
             return Ok(quote! {
-                rt::elementwise::binary_in_place::<#t>(rt::elementwise::BinaryOp::#op, #is_lhs, y, #x, #x_shape, #y_shape) #try_;
+                rt::elementwise::binary_in_place::<#t>(#op, #is_lhs, y, #x, #x_shape, #y_shape) #try_;
             });
         }
         let (a, b) = (ctx.input(0)?, ctx.input(1)?);
         let (ae, be) = (&a.expr, &b.expr);
         let (a_shape, b_shape) = (shape_tokens(&a.ty.shape), shape_tokens(&b.ty.shape));
         Ok(quote! {
-            rt::elementwise::binary::<#t>(rt::elementwise::BinaryOp::#op, #ae, #a_shape, #be, #b_shape, y, #y_shape) #try_;
+            rt::elementwise::binary::<#t>(#op, #ae, #a_shape, #be, #b_shape, y, #y_shape) #try_;
         })
     }
 
@@ -155,9 +144,11 @@ impl Parse for PowMixed {
 
 impl OpKind for PowMixed {
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let (a, b) = (super::required(inputs, 0)?, super::required(inputs, 1)?);
-        if a.dtype == crate::tensor::DType::Bool || b.dtype == crate::tensor::DType::Bool {
-            return Err(OpError::Other("Pow does not take bool".into()));
+        let (a, b) = (required(inputs, 0)?, required(inputs, 1)?);
+        if a.dtype == DType::Bool || b.dtype == DType::Bool {
+            return Err(OpError::shape(format!(
+                "bool operands are not allowed: {a} and {b}"
+            )));
         }
         Ok(vec![TensorType::new(
             a.dtype,
@@ -169,7 +160,7 @@ impl OpKind for PowMixed {
         let (a, b) = (ctx.get(0)?, ctx.get(1)?);
         let out = &ctx.outputs[0];
         // Exact for every exponent the integer types hold below 2^53.
-        let exponent = super::cast::cast_data(&b.data, crate::tensor::DType::F64);
+        let exponent = super::cast::cast_data(&b.data, DType::F64);
         let Data::F64(e) = exponent else {
             return Ok(None);
         };
@@ -177,8 +168,7 @@ impl OpKind for PowMixed {
             let mut y = x.clone();
             y.truncate(0);
             y.resize(out.n_elems(), Default::default());
-            zant_runtime::logic::pow_mixed(x, &a.shape, &e, &b.shape, &mut y, &out.shape)
-                .map_err(|e| e.to_string())?;
+            zant_runtime::logic::pow_mixed(x, &a.shape, &e, &b.shape, &mut y, &out.shape)?;
             super::retag(y, out.dtype)
         });
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
@@ -194,5 +184,100 @@ impl OpKind for PowMixed {
         Ok(quote! {
             rt::logic::pow_mixed::<#t, #e>(#ae, #a_shape, #be, #b_shape, y, #y_shape) #try_;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Add").input("f32[2,3]").input("f32[3]").emit(), @r#"
+        Add(f32[2,3], f32[3]) -> f32[2,3]
+        rt::elementwise::binary::<
+            f32,
+        >(rt::elementwise::BinaryOp::Add, x0, &[2, 3], x1, &[3], y, &[2, 3])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Sub").input("f32[4]").input("f32[4]").in_place().emit(), @r#"
+        Sub(f32[4], f32[4]) -> f32[4]
+        rt::elementwise::binary_in_place::<
+            f32,
+        >(rt::elementwise::BinaryOp::Sub, true, y, x1, &[4], &[4])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Mul").input("i64[2,1]").input("i64[1,3]").emit(), @r#"
+        Mul(i64[2,1], i64[1,3]) -> i64[2,3]
+        rt::elementwise::binary::<
+            i64,
+        >(rt::elementwise::BinaryOp::Mul, x0, &[2, 1], x1, &[1, 3], y, &[2, 3])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Div").input("i32[4]").constant(Tensor::new(vec![], Data::I32(vec![2]))).emit(), @r#"
+        Div(i32[4], i32[]) -> i32[4]
+        rt::elementwise::binary::<
+            i32,
+        >(rt::elementwise::BinaryOp::Div, x0, &[4], x1, &[], y, &[4])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        // `fmod = 1` is C's fmod for every type; `fmod = 0` is the divisor's sign, which
+        // the runtime splits into `Mod` (integers) and `FloorMod` (floats).
+        insta::assert_snapshot!(node("Mod").int("fmod", 1).input("f32[4]").input("f32[4]").emit(), @r#"
+        Mod(f32[4], f32[4]) fmod=1 -> f32[4]
+        rt::elementwise::binary::<
+            f32,
+        >(rt::elementwise::BinaryOp::Fmod, x0, &[4], x1, &[4], y, &[4])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Mod").input("f32[4]").input("f32[4]").emit(), @r#"
+        Mod(f32[4], f32[4]) -> f32[4]
+        rt::elementwise::binary::<
+            f32,
+        >(rt::elementwise::BinaryOp::FloorMod, x0, &[4], x1, &[4], y, &[4])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Mod").input("i32[4]").input("i32[4]").emit(), @r#"
+        Mod(i32[4], i32[4]) -> i32[4]
+        rt::elementwise::binary::<
+            i32,
+        >(rt::elementwise::BinaryOp::Mod, x0, &[4], x1, &[4], y, &[4])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Pow").input("f32[4]").input("f32[]").emit(), @r#"
+        Pow(f32[4], f32[]) -> f32[4]
+        rt::elementwise::binary::<
+            f32,
+        >(rt::elementwise::BinaryOp::Pow, x0, &[4], x1, &[], y, &[4])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Pow").input("f32[4]").input("i64[]").emit(), @r#"
+        Pow(f32[4], i64[]) -> f32[4]
+        rt::logic::pow_mixed::<f32, i64>(x0, &[4], x1, &[], y, &[4])
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+    }
+
+    #[test]
+    fn folds() {
+        let f32s = |v: Vec<f32>| Tensor::new(vec![v.len()], Data::F32(v));
+        let i32s = |v: Vec<i32>| Tensor::new(vec![v.len()], Data::I32(v));
+        insta::assert_snapshot!(node("Mod").constant(f32s(vec![-3.0, 3.0])).constant(f32s(vec![2.0])).emit(), @"
+        Mod(f32[2], f32[1]) -> f32[2]
+        folds to f32[2] [1.0, 1.0]
+        ");
+        insta::assert_snapshot!(node("Pow").constant(i32s(vec![2, 3])).constant(Tensor::new(vec![], Data::F32(vec![2.0]))).emit(), @"
+        Pow(i32[2], f32[]) -> i32[2]
+        folds to i32[2] [4, 9]
+        ");
+        insta::assert_snapshot!(node("Div").constant(i32s(vec![1, 2])).constant(i32s(vec![1, 0])).emit(), @"fold: while folding constants: integer division by zero");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Add").input("f32[2]").input("i64[2]").emit(), @"infer: operand types differ: f32[2] and i64[2]");
+        insta::assert_snapshot!(node("Add").input("f32[2]").input("f32[3]").emit(), @"infer: shapes [2] and [3] do not broadcast");
+        insta::assert_snapshot!(node("Pow").input("bool[2]").input("i64[2]").emit(), @"infer: bool operands are not allowed: bool[2] and i64[2]");
     }
 }

@@ -6,7 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{elem_type, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +22,19 @@ impl Cast {
             None => Ok(required(inputs, 1)?.dtype),
         }
     }
+}
+
+/// The element type an attribute names by its ONNX `TensorProto.DataType` code (Cast's
+/// `to`, QuantizeLinear's `output_dtype`, EyeLike's `dtype`, …): a code ONNX does not
+/// define is a bad attribute, a type zant does not implement (float16, string, …) is
+/// unsupported.
+pub fn dtype_attr(name: &str, code: i64) -> Result<DType, OpError> {
+    let bad = || OpError::attr(name, format!("{code} is not an ONNX data type"));
+    let code = i32::try_from(code).map_err(|_| bad())?;
+    DType::from_onnx(code).ok_or_else(|| match DType::onnx_name(code) {
+        "undefined" | "unknown" => bad(),
+        other => OpError::unsupported(format!("element type {other} is not supported")),
+    })
 }
 
 /// Casts constant data (the same kernels as generated code).
@@ -68,19 +81,22 @@ impl Parse for Cast {
         }
         let code = ctx
             .attr("to")
-            .ok_or("attribute `to` is required")?
+            .ok_or_else(|| OpError::attr("to", "missing"))?
             .as_int("to")?;
-        let to = DType::from_onnx(code as i32).ok_or_else(|| {
-            format!(
-                "casting to {} is not supported",
-                DType::onnx_name(code as i32)
-            )
-        })?;
-        Ok(Self { to: Some(to) })
+        Ok(Self {
+            to: Some(dtype_attr("to", code)?),
+        })
     }
 }
 
 impl OpKind for Cast {
+    /// Cast's `to` as its ONNX type code; CastLike has no attribute.
+    fn attrs(&self, attrs: &mut Attrs) {
+        if let Some(to) = self.to {
+            attrs.int("to", i64::from(to.onnx_code()));
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         Ok(vec![TensorType::new(self.target(inputs)?, x.shape.clone())])
@@ -108,5 +124,44 @@ impl OpKind for Cast {
         }
         let b = elem_type(to);
         Ok(quote! { rt::logic::cast::<#a, #b>(#xe, y); })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        // ONNX type codes: 1 float, 6 int32, 7 int64, 9 bool, 10 float16.
+        insta::assert_snapshot!(node("Cast").int("to", 7).input("f32[2,3]").emit(), @"
+        Cast(f32[2,3]) to=7 -> i64[2,3]
+        rt::logic::cast::<f32, i64>(x0, y);
+        ");
+        insta::assert_snapshot!(node("Cast").int("to", 9).input("i32[4]").emit(), @"
+        Cast(i32[4]) to=9 -> bool[4]
+        rt::logic::cast_to_bool::<i32>(x0, y);
+        ");
+        insta::assert_snapshot!(node("Cast").int("to", 1).input("f32[4]").emit(), @"
+        Cast(f32[4]) to=1 -> f32[4]
+        rt::shape::copy(x0, y);
+        ");
+        insta::assert_snapshot!(node("CastLike").input("u8[4]").input("f64[]").emit(), @"
+        CastLike(u8[4], f64[]) -> f64[4]
+        rt::logic::cast::<u8, f64>(x0, y);
+        ");
+        let values = Tensor::new(vec![3], Data::F32(vec![-1.5, 2.7, 300.0]));
+        insta::assert_snapshot!(node("Cast").int("to", 3).constant(values).emit(), @"
+        Cast(f32[3]) to=3 -> i8[3]
+        folds to i8[3] [-1, 2, 127]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Cast").int("to", 10).input("f32[4]").emit(), @"parse: element type float16 is not supported");
+        insta::assert_snapshot!(node("Cast").int("to", 99).input("f32[4]").emit(), @"parse: attribute `to`: 99 is not an ONNX data type");
+        insta::assert_snapshot!(node("Cast").input("f32[4]").emit(), @"parse: attribute `to`: missing");
     }
 }

@@ -6,26 +6,32 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpError, OpKind, Parse,
-    ParseCtx,
+    around_axis, elem_type, normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
+    Parse, ParseCtx,
 };
 use crate::tensor::{Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CumSum {
     pub product: bool,
-    pub axis: i64,
+    /// The axis (input 1), normalised against the input's rank.
+    pub axis: usize,
     pub exclusive: bool,
     pub reverse: bool,
 }
 
 impl Parse for CumSum {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
-        let axis = *ctx
-            .absorb(1, "axis")?
-            .to_i64s()
-            .first()
-            .ok_or("axis is empty")?;
+        let x = ctx.input(0)?;
+        let axis = match ctx.absorb(1, "axis")?.to_i64s().as_slice() {
+            [axis] => normalize_axis(*axis, x.rank())?,
+            other => {
+                return Err(OpError::shape(format!(
+                    "the axis input holds {} values, not one",
+                    other.len()
+                )))
+            }
+        };
         Ok(Self {
             product: ctx.op_type == "CumProd",
             axis,
@@ -35,16 +41,41 @@ impl Parse for CumSum {
     }
 }
 
+impl CumSum {
+    /// `(outer, len, inner)` of `shape` around the axis, which must be in range.
+    fn layout(&self, shape: &[usize]) -> Result<(usize, usize, usize), OpError> {
+        if self.axis >= shape.len() {
+            return Err(OpError::shape(format!(
+                "axis {} is out of range for rank {}",
+                self.axis,
+                shape.len()
+            )));
+        }
+        Ok(around_axis(shape, self.axis))
+    }
+}
+
 impl OpKind for CumSum {
+    /// The axis under its input's name, and the switches that are on.
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.int("axis", self.axis as i64);
+        if self.exclusive {
+            attrs.int("exclusive", 1);
+        }
+        if self.reverse {
+            attrs.int("reverse", 1);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
-        normalize_axis(self.axis, x.rank())?;
+        self.layout(&x.shape)?;
         Ok(vec![x.clone()])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
-        let (outer, len, inner) = around_axis(&x.shape, normalize_axis(self.axis, x.shape.len())?);
+        let (outer, len, inner) = self.layout(&x.shape)?;
         let data = crate::with_data!(&x.data, v => {
             let mut y = v.clone();
             if self.product {
@@ -59,7 +90,7 @@ impl OpKind for CumSum {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
-        let (outer, len, inner) = around_axis(&x.ty.shape, normalize_axis(self.axis, x.ty.rank())?);
+        let (outer, len, inner) = self.layout(&x.ty.shape)?;
         let xe = &x.expr;
         let t = elem_type(x.ty.dtype);
         let (exclusive, reverse) = (self.exclusive, self.reverse);
@@ -69,5 +100,44 @@ impl OpKind for CumSum {
             quote!(cumsum)
         };
         Ok(quote! { rt::index::#kernel::<#t>(#xe, #outer, #len, #inner, #exclusive, #reverse, y); })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        let axis = |a: i64| Tensor::new(vec![], Data::I64(vec![a]));
+        insta::assert_snapshot!(node("CumSum").input("f32[2,3]").constant(axis(-1)).emit(), @"
+        CumSum(f32[2,3]) axis=1 -> f32[2,3]
+        rt::index::cumsum::<f32>(x0, 2, 3, 1, false, false, y);
+        ");
+        insta::assert_snapshot!(node("CumSum").int("exclusive", 1).int("reverse", 1).input("i32[4,2]").constant(axis(0)).emit(), @"
+        CumSum(i32[4,2]) axis=0 exclusive=1 reverse=1 -> i32[4,2]
+        rt::index::cumsum::<i32>(x0, 1, 4, 2, true, true, y);
+        ");
+        insta::assert_snapshot!(node("CumProd").input("f64[5]").constant(axis(0)).emit(), @"
+        CumProd(f64[5]) axis=0 -> f64[5]
+        rt::index::cumprod::<f64>(x0, 1, 5, 1, false, false, y);
+        ");
+        let values = Tensor::new(vec![4], Data::I64(vec![1, 2, 3, 4]));
+        insta::assert_snapshot!(node("CumSum").int("exclusive", 1).constant(values.clone()).constant(axis(0)).emit(), @"
+        CumSum(i64[4]) axis=0 exclusive=1 -> i64[4]
+        folds to i64[4] [0, 1, 3, 6]
+        ");
+        insta::assert_snapshot!(node("CumProd").int("reverse", 1).constant(values).constant(axis(0)).emit(), @"
+        CumProd(i64[4]) axis=0 reverse=1 -> i64[4]
+        folds to i64[4] [24, 24, 12, 4]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("CumSum").input("f32[2,3]").input("i64[]").emit(), @"parse: input 1 (axis) must be a compile-time constant; zant compiles static shapes only");
+        insta::assert_snapshot!(node("CumSum").input("f32[2,3]").constant(Tensor::from_i64s(vec![0, 1])).emit(), @"parse: the axis input holds 2 values, not one");
+        insta::assert_snapshot!(node("CumSum").input("f32[2,3]").constant(Tensor::from_i64s(vec![2])).emit(), @"parse: axis 2 is out of range for rank 2");
     }
 }

@@ -4,7 +4,8 @@
 
 use proc_macro2::TokenStream;
 
-use super::{required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::cast::dtype_attr;
+use super::{required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -15,16 +16,10 @@ pub struct EyeLike {
 
 impl Parse for EyeLike {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
-        let dtype =
-            match ctx.attr("dtype") {
-                Some(a) => {
-                    let code = a.as_int("dtype")? as i32;
-                    Some(DType::from_onnx(code).ok_or_else(|| {
-                        format!("dtype {} is not supported", DType::onnx_name(code))
-                    })?)
-                }
-                None => None,
-            };
+        let dtype = match ctx.attr("dtype") {
+            Some(a) => Some(dtype_attr("dtype", a.as_int("dtype")?)?),
+            None => None,
+        };
         Ok(Self {
             dtype,
             k: ctx.int("k", 0)?,
@@ -33,10 +28,19 @@ impl Parse for EyeLike {
 }
 
 impl OpKind for EyeLike {
+    fn attrs(&self, attrs: &mut Attrs) {
+        if let Some(dtype) = self.dtype {
+            attrs.int("dtype", i64::from(dtype.onnx_code()));
+        }
+        if self.k != 0 {
+            attrs.int("k", self.k);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if x.rank() != 2 {
-            return Err(OpError::Other(format!("EyeLike takes a matrix, not {x}")));
+            return Err(OpError::shape(format!("takes a matrix, not {x}")));
         }
         Ok(vec![TensorType::new(
             self.dtype.unwrap_or(x.dtype),
@@ -61,8 +65,27 @@ impl OpKind for EyeLike {
     }
 
     fn emit(&self, _ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
-        Err(OpError::Other(
-            "EyeLike always folds before emission".into(),
+        Err(OpError::unsupported(
+            "EyeLike always folds to a constant and has no kernel",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+
+    #[test]
+    fn folds() {
+        insta::assert_snapshot!(node("EyeLike").input("f32[2,3]").emit(), @"
+        EyeLike(f32[2,3]) -> f32[2,3]
+        folds to f32[2,3] [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ");
+        // ONNX type code 7 is int64.
+        insta::assert_snapshot!(node("EyeLike").int("dtype", 7).int("k", -1).input("f32[3,2]").emit(), @"
+        EyeLike(f32[3,2]) dtype=7 k=-1 -> i64[3,2]
+        folds to i64[3,2] [0, 0, 1, 0, 0, 1]
+        ");
+        insta::assert_snapshot!(node("EyeLike").input("f32[2,3,4]").emit(), @"infer: takes a matrix, not f32[2,3,4]");
     }
 }

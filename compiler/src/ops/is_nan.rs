@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, required, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{elem_type, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -27,10 +27,22 @@ impl Parse for IsNan {
 }
 
 impl OpKind for IsNan {
+    /// IsInf's switches, when one is off (both default to on).
+    fn attrs(&self, attrs: &mut Attrs) {
+        if let Self::Inf { positive, negative } = *self {
+            if !positive {
+                attrs.int("detect_positive", 0);
+            }
+            if !negative {
+                attrs.int("detect_negative", 0);
+            }
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if !x.dtype.is_float() {
-            return Err(OpError::Other(format!("takes floats, not {x}")));
+            return Err(OpError::shape(format!("takes floats, not {x}")));
         }
         Ok(vec![TensorType::new(DType::Bool, x.shape.clone())])
     }
@@ -55,5 +67,40 @@ impl OpKind for IsNan {
                 quote! { rt::index::is_inf::<#t>(#xe, #positive, #negative, y); }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("IsNaN").input("f32[2,3]").emit(), @"
+        IsNaN(f32[2,3]) -> bool[2,3]
+        rt::index::is_nan::<f32>(x0, y);
+        ");
+        insta::assert_snapshot!(node("IsInf").input("f64[4]").emit(), @"
+        IsInf(f64[4]) -> bool[4]
+        rt::index::is_inf::<f64>(x0, true, true, y);
+        ");
+        insta::assert_snapshot!(node("IsInf").int("detect_negative", 0).input("f32[4]").emit(), @"
+        IsInf(f32[4]) detect_negative=0 -> bool[4]
+        rt::index::is_inf::<f32>(x0, true, false, y);
+        ");
+        let values = Tensor::new(
+            vec![4],
+            Data::F32(vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0]),
+        );
+        insta::assert_snapshot!(node("IsInf").int("detect_positive", 0).constant(values.clone()).emit(), @"
+        IsInf(f32[4]) detect_positive=0 -> bool[4]
+        folds to bool[4] [0, 0, 1, 0]
+        ");
+        insta::assert_snapshot!(node("IsNaN").constant(values).emit(), @"
+        IsNaN(f32[4]) -> bool[4]
+        folds to bool[4] [1, 0, 0, 0]
+        ");
+        insta::assert_snapshot!(node("IsNaN").input("i32[4]").emit(), @"infer: takes floats, not i32[4]");
     }
 }

@@ -8,9 +8,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::quant::QuantLayout;
 
+use super::cast::dtype_attr;
 use super::{
-    around_axis, elem_type, normalize_axis, required, EmitCtx, FoldCtx, OpError, OpKind, Parse,
-    ParseCtx,
+    around_axis, elem_type, normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
+    Parse, ParseCtx,
 };
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
@@ -19,25 +20,12 @@ pub struct Quant {
     /// Quantize (float to integer) or dequantize.
     pub quantize: bool,
     pub layout: QuantLayout,
+    /// The quantization axis, normalised; it only matters for per-axis and blocked scales.
+    pub axis: usize,
+    /// The `output_dtype` attribute, when the node sets it.
+    pub output_dtype: Option<DType>,
     /// The output element type.
     pub to: DType,
-}
-
-fn layout_tokens(layout: QuantLayout) -> TokenStream {
-    match layout {
-        QuantLayout::PerTensor => quote!(rt::quant::QuantLayout::PerTensor),
-        QuantLayout::PerAxis { axis_len, inner } => {
-            quote!(rt::quant::QuantLayout::PerAxis { axis_len: #axis_len, inner: #inner })
-        }
-        QuantLayout::Blocked {
-            axis_len,
-            inner,
-            block,
-            scale_axis_len,
-        } => quote!(rt::quant::QuantLayout::Blocked {
-            axis_len: #axis_len, inner: #inner, block: #block, scale_axis_len: #scale_axis_len
-        }),
-    }
 }
 
 impl Parse for Quant {
@@ -45,15 +33,26 @@ impl Parse for Quant {
         let quantize = ctx.op_type == "QuantizeLinear";
         let (x, scale) = (ctx.input(0)?, ctx.input(1)?);
         let block = ctx.int("block_size", 0)?;
-        let block = usize::try_from(block).map_err(|_| format!("block_size {block}"))?;
-        let layout = if scale.n_elems() == 1 && scale.rank() <= 1 && block == 0 {
-            QuantLayout::PerTensor
+        let block = usize::try_from(block)
+            .map_err(|_| OpError::attr("block_size", format!("{block} is negative")))?;
+        let per_tensor = scale.n_elems() == 1 && scale.rank() <= 1 && block == 0;
+        let axis = if per_tensor {
+            // The attribute is ignored; a rank-0 input has no axis to normalise.
+            0
         } else {
-            let axis = normalize_axis(ctx.int("axis", 1)?, x.rank())?;
+            normalize_axis(ctx.int("axis", 1)?, x.rank())?
+        };
+        let layout = if per_tensor {
+            QuantLayout::PerTensor
+        } else if x.rank() == 0 {
+            return Err(OpError::shape(format!(
+                "scale {scale} is not per-tensor, but the input {x} has no axis"
+            )));
+        } else {
             let (_, axis_len, inner) = around_axis(&x.shape, axis);
             if block == 0 {
                 if scale.shape != [axis_len] {
-                    return Err(OpError::Other(format!(
+                    return Err(OpError::shape(format!(
                         "per-axis scale {scale} does not fit {x} on axis {axis}"
                     )));
                 }
@@ -62,7 +61,7 @@ impl Parse for Quant {
                 let mut want = x.shape.clone();
                 want[axis] = axis_len.div_ceil(block);
                 if scale.shape != want {
-                    return Err(OpError::Other(format!(
+                    return Err(OpError::shape(format!(
                         "blocked scale {scale} does not fit {x}"
                     )));
                 }
@@ -76,17 +75,18 @@ impl Parse for Quant {
         };
         let output_dtype = match ctx.int("output_dtype", 0)? {
             0 => None,
-            code => Some(DType::from_onnx(code as i32).ok_or_else(|| {
-                format!(
-                    "output_dtype {} is not supported",
-                    DType::onnx_name(code as i32)
-                )
-            })?),
+            code => Some(dtype_attr("output_dtype", code)?),
         };
         let to = if quantize {
-            match ctx.inputs.get(2).copied().flatten() {
-                Some(zp) => zp.dtype,
-                None => output_dtype.unwrap_or(DType::U8),
+            match (ctx.inputs.get(2).copied().flatten(), output_dtype) {
+                (Some(zp), Some(out)) if zp.dtype != out => {
+                    return Err(OpError::attr(
+                        "output_dtype",
+                        format!("{out} disagrees with the zero point {zp}"),
+                    ))
+                }
+                (Some(zp), _) => zp.dtype,
+                (None, out) => out.unwrap_or(DType::U8),
             }
         } else {
             output_dtype.unwrap_or(scale.dtype)
@@ -94,12 +94,33 @@ impl Parse for Quant {
         Ok(Self {
             quantize,
             layout,
+            axis,
+            output_dtype,
             to,
         })
     }
 }
 
 impl OpKind for Quant {
+    /// The axis of per-axis and blocked scales (the parser reads the layout again from the
+    /// scale's shape), the block size, and `output_dtype` when the node sets it.
+    fn attrs(&self, attrs: &mut Attrs) {
+        match self.layout {
+            QuantLayout::PerTensor => {}
+            QuantLayout::PerAxis { .. } => {
+                attrs.int("axis", self.axis as i64);
+            }
+            QuantLayout::Blocked { block, .. } => {
+                attrs
+                    .int("axis", self.axis as i64)
+                    .int("block_size", block as i64);
+            }
+        }
+        if let Some(dtype) = self.output_dtype {
+            attrs.int("output_dtype", i64::from(dtype.onnx_code()));
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (x, scale) = (required(inputs, 0)?, required(inputs, 1)?);
         let ok = if self.quantize {
@@ -108,15 +129,15 @@ impl OpKind for Quant {
             x.dtype.is_int() && scale.dtype.is_float() && scale.dtype == self.to
         };
         if !ok {
-            return Err(OpError::Other(format!(
-                "unsupported types: x {x}, scale {scale}, output {}",
+            return Err(OpError::unsupported(format!(
+                "element types x {x}, scale {scale} and output {} are not supported",
                 self.to
             )));
         }
         if let Some(zp) = inputs.get(2).copied().flatten() {
             let want = if self.quantize { self.to } else { x.dtype };
             if zp.dtype != want || zp.shape != scale.shape {
-                return Err(OpError::Other(format!(
+                return Err(OpError::shape(format!(
                     "zero point {zp} does not match scale {scale}"
                 )));
             }
@@ -142,7 +163,7 @@ impl OpKind for Quant {
             crate::with_data!(&zeros, z => {
                 let mut y = vec![Default::default(); n];
                 let z = if single { None } else { Some(&z[..]) };
-                zant_runtime::quant::quantize(xs, ss, z, self.layout, &mut y).map_err(|e| e.to_string())?;
+                zant_runtime::quant::quantize(xs, ss, z, self.layout, &mut y)?;
                 super::retag(y, self.to)
             })
         } else {
@@ -171,7 +192,7 @@ impl OpKind for Quant {
             }
             None => quote!(None),
         };
-        let layout = layout_tokens(self.layout);
+        let layout = self.layout;
         let (a, b) = (elem_type(x.ty.dtype), elem_type(self.to));
         if self.quantize {
             let try_ = ctx.try_suffix();
@@ -192,13 +213,13 @@ impl Parse for DynamicQuant {
     }
 }
 
+// DynamicQuantizeLinear has no attribute, so the default (empty) `OpKind::attrs`
+// describes it.
 impl OpKind for DynamicQuant {
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
         if x.dtype != DType::F32 {
-            return Err(OpError::Other(format!(
-                "DynamicQuantizeLinear takes f32, not {x}"
-            )));
+            return Err(OpError::shape(format!("takes f32, not {x}")));
         }
         Ok(vec![
             TensorType::new(DType::U8, x.shape.clone()),
@@ -209,7 +230,9 @@ impl OpKind for DynamicQuant {
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
-        let xs = x.as_f32().ok_or("f32")?;
+        let Some(xs) = x.as_f32() else {
+            return Ok(None);
+        };
         let (mut y, mut s, mut z) = (vec![0u8; xs.len()], [0.0f32], [0u8]);
         zant_runtime::quant::dynamic_quantize(xs, &mut y, &mut s, &mut z);
         Ok(Some(vec![
@@ -222,5 +245,97 @@ impl OpKind for DynamicQuant {
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
         Ok(quote! { rt::quant::dynamic_quantize(#x, y, y1, y2); })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        let f32s = |shape: Vec<usize>, v: Vec<f32>| Tensor::new(shape, Data::F32(v));
+        insta::assert_snapshot!(node("QuantizeLinear").input("f32[2,4]").constant(Tensor::scalar_f32(0.5)).emit(), @r#"
+        QuantizeLinear(f32[2,4], f32[]) -> u8[2,4]
+        rt::quant::quantize::<f32, u8>(x0, x1, None, rt::quant::QuantLayout::PerTensor, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("QuantizeLinear").input("f32[2,4]").input("f32[]").input("i8[]").emit(), @r#"
+        QuantizeLinear(f32[2,4], f32[], i8[]) -> i8[2,4]
+        rt::quant::quantize::<
+            f32,
+            i8,
+        >(x0, x1, Some(x2), rt::quant::QuantLayout::PerTensor, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        // ONNX type code 6 is int32.
+        insta::assert_snapshot!(node("QuantizeLinear").int("output_dtype", 6).input("f32[4]").input("f32[]").emit(), @r#"
+        QuantizeLinear(f32[4], f32[]) output_dtype=6 -> i32[4]
+        rt::quant::quantize::<f32, i32>(x0, x1, None, rt::quant::QuantLayout::PerTensor, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("DequantizeLinear").int("axis", 0).input("i8[2,4]").constant(f32s(vec![2], vec![0.5, 0.25])).emit(), @"
+        DequantizeLinear(i8[2,4], f32[2]) axis=0 -> f32[2,4]
+        rt::quant::dequantize::<
+            i8,
+            f32,
+        >(
+            x0,
+            x1,
+            None,
+            rt::quant::QuantLayout::PerAxis {
+                axis_len: 2,
+                inner: 4,
+            },
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("DequantizeLinear").int("axis", 1).int("block_size", 2).input("u8[2,4]").input("f32[2,2]").input("u8[2,2]").emit(), @"
+        DequantizeLinear(u8[2,4], f32[2,2], u8[2,2]) axis=1 block_size=2 -> f32[2,4]
+        rt::quant::dequantize::<
+            u8,
+            f32,
+        >(
+            x0,
+            x1,
+            Some(x2),
+            rt::quant::QuantLayout::Blocked {
+                axis_len: 4,
+                inner: 1,
+                block: 2,
+                scale_axis_len: 2,
+            },
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("DynamicQuantizeLinear").outputs(3).input("f32[2,3]").emit(), @"
+        DynamicQuantizeLinear(f32[2,3]) -> u8[2,3], f32[], u8[]
+        rt::quant::dynamic_quantize(x0, y, y1, y2);
+        ");
+        let x = f32s(vec![4], vec![-1.0, 0.0, 1.25, 300.0]);
+        insta::assert_snapshot!(node("QuantizeLinear").constant(x).constant(Tensor::scalar_f32(0.5)).emit(), @"
+        QuantizeLinear(f32[4], f32[]) -> u8[4]
+        folds to u8[4] [0, 0, 2, 255]
+        ");
+        let q = Tensor::new(vec![2], Data::I8(vec![-4, 6]));
+        insta::assert_snapshot!(node("DequantizeLinear").constant(q).constant(Tensor::scalar_f32(0.5)).emit(), @"
+        DequantizeLinear(i8[2], f32[]) -> f32[2]
+        folds to f32[2] [-2.0, 3.0]
+        ");
+        insta::assert_snapshot!(node("DynamicQuantizeLinear").outputs(3).constant(f32s(vec![3], vec![-1.0, 0.0, 2.0])).emit(), @"
+        DynamicQuantizeLinear(f32[3]) -> u8[3], f32[], u8[]
+        folds to u8[3] [0, 85, 255], f32[] [0.011764706], u8[] [85]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("DequantizeLinear").input("i8[2,4]").input("f32[3]").emit(), @"parse: per-axis scale f32[3] does not fit i8[2,4] on axis 1");
+        insta::assert_snapshot!(node("QuantizeLinear").int("block_size", -2).input("f32[2,4]").input("f32[2,2]").emit(), @"parse: attribute `block_size`: -2 is negative");
+        insta::assert_snapshot!(node("QuantizeLinear").int("output_dtype", 3).input("f32[4]").input("f32[]").input("u8[]").emit(), @"parse: attribute `output_dtype`: i8 disagrees with the zero point u8[]");
+        insta::assert_snapshot!(node("QuantizeLinear").int("output_dtype", 10).input("f32[4]").input("f32[]").emit(), @"parse: element type float16 is not supported");
+        insta::assert_snapshot!(node("QuantizeLinear").input("i32[4]").input("i32[]").emit(), @"infer: element types x i32[4], scale i32[] and output u8 are not supported");
+        insta::assert_snapshot!(node("DynamicQuantizeLinear").outputs(3).input("f64[3]").emit(), @"infer: takes f32, not f64[3]");
     }
 }

@@ -8,7 +8,8 @@ use quote::quote;
 use zant_runtime::reduce::ReduceOp;
 
 use super::{
-    elem_type, normalize_axis, shape_tokens, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
+    Parse, ParseCtx,
 };
 use crate::tensor::{DType, Tensor, TensorType};
 
@@ -18,21 +19,6 @@ pub struct Reduce {
     /// Bit `i` set: axis `i` is reduced.
     pub axes_mask: u32,
     pub keep_dims: bool,
-}
-
-fn op_tokens(op: ReduceOp) -> TokenStream {
-    match op {
-        ReduceOp::Sum => quote!(Sum),
-        ReduceOp::Mean => quote!(Mean),
-        ReduceOp::Max => quote!(Max),
-        ReduceOp::Min => quote!(Min),
-        ReduceOp::Prod => quote!(Prod),
-        ReduceOp::SumSquare => quote!(SumSquare),
-        ReduceOp::L1 => quote!(L1),
-        ReduceOp::L2 => quote!(L2),
-        ReduceOp::LogSum => quote!(LogSum),
-        ReduceOp::LogSumExp => quote!(LogSumExp),
-    }
 }
 
 impl Parse for Reduce {
@@ -49,8 +35,17 @@ impl Parse for Reduce {
             "ReduceL2" => ReduceOp::L2,
             "ReduceLogSum" => ReduceOp::LogSum,
             "ReduceLogSumExp" => ReduceOp::LogSumExp,
-            other => return Err(OpError::Other(format!("`{other}` is not a reduction"))),
+            _ => return Err(OpError::unsupported("the op type is not a reduction")),
         };
+        // The axes travel as a bit mask, and the kernel indexes fixed arrays of
+        // `MAX_RANK` axes.
+        if x.rank() > zant_runtime::MAX_RANK {
+            return Err(OpError::unsupported(format!(
+                "rank {} is above the supported {}",
+                x.rank(),
+                zant_runtime::MAX_RANK
+            )));
+        }
         let axes_as_input = if op == ReduceOp::Sum {
             ctx.opset >= 13
         } else {
@@ -80,16 +75,26 @@ impl Parse for Reduce {
 }
 
 impl OpKind for Reduce {
+    /// The reduced axes as `axes` (an attribute before opset 18, ReduceSum 13, and an input
+    /// after, which the parser reads again), or `noop_with_empty_axes=1` when none is.
+    fn attrs(&self, attrs: &mut Attrs) {
+        if self.axes_mask == 0 {
+            attrs.int("noop_with_empty_axes", 1);
+        } else {
+            let axes: Vec<usize> = (0..u32::BITS as usize)
+                .filter(|i| self.axes_mask & (1 << i) != 0)
+                .collect();
+            attrs.usizes("axes", &axes);
+        }
+        if !self.keep_dims {
+            attrs.int("keepdims", 0);
+        }
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
+        let x = required(inputs, 0)?;
         if x.dtype == DType::Bool && !matches!(self.op, ReduceOp::Max | ReduceOp::Min) {
-            return Err(OpError::Other(
-                "only ReduceMax and ReduceMin take bool".into(),
-            ));
+            return Err(OpError::shape("only ReduceMax and ReduceMin take bool"));
         }
         let mut shape = Vec::new();
         for (i, &d) in x.shape.iter().enumerate() {
@@ -116,17 +121,76 @@ impl OpKind for Reduce {
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape) = (&x.expr, shape_tokens(&x.ty.shape));
-        let op = op_tokens(self.op);
-        let mask = self.axes_mask;
+        let (op, mask) = (self.op, self.axes_mask);
         if x.ty.dtype == DType::F32 {
-            Ok(
-                quote! { rt::reduce::reduce_f32(rt::reduce::ReduceOp::#op, #xe, #x_shape, #mask, y); },
-            )
+            Ok(quote! { rt::reduce::reduce_f32(#op, #xe, #x_shape, #mask, y); })
         } else {
             let t = elem_type(x.ty.dtype);
-            Ok(
-                quote! { rt::reduce::reduce::<#t>(rt::reduce::ReduceOp::#op, #xe, #x_shape, #mask, y); },
-            )
+            Ok(quote! { rt::reduce::reduce::<#t>(#op, #xe, #x_shape, #mask, y); })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        let axes = |v: Vec<i64>| Tensor::from_i64s(v);
+        insta::assert_snapshot!(node("ReduceMean").constant(Tensor::new(vec![2, 2], Data::F32(vec![1.0, 2.0, 3.0, 5.0]))).constant(axes(vec![-1])).emit(), @"
+        ReduceMean(f32[2,2]) axes=[1] -> f32[2,1]
+        folds to f32[2,1] [1.5, 4.0]
+        ");
+        insta::assert_snapshot!(node("ReduceMean").input("f32[1,8,4,4]").constant(axes(vec![2, 3])).emit(), @"
+        ReduceMean(f32[1,8,4,4]) axes=[2,3] -> f32[1,8,1,1]
+        rt::reduce::reduce_f32(rt::reduce::ReduceOp::Mean, x0, &[1, 8, 4, 4], 12u32, y);
+        ");
+        // Before opset 13 ReduceSum takes `axes` as an attribute.
+        insta::assert_snapshot!(node("ReduceSum").opset(11).ints("axes", &[1]).int("keepdims", 0).input("i64[2,3]").emit(), @"
+        ReduceSum(i64[2,3]) axes=[1] keepdims=0 -> i64[2]
+        rt::reduce::reduce::<i64>(rt::reduce::ReduceOp::Sum, x0, &[2, 3], 2u32, y);
+        ");
+        insta::assert_snapshot!(node("ReduceMax").input("bool[2,3]").emit(), @"
+        ReduceMax(bool[2,3]) axes=[0,1] -> bool[1,1]
+        rt::reduce::reduce::<u8>(rt::reduce::ReduceOp::Max, x0, &[2, 3], 3u32, y);
+        ");
+        insta::assert_snapshot!(node("ReduceMin").input("f64[2,3]").constant(axes(vec![])).int("noop_with_empty_axes", 1).emit(), @"
+        ReduceMin(f64[2,3]) noop_with_empty_axes=1 -> f64[2,3]
+        rt::reduce::reduce::<f64>(rt::reduce::ReduceOp::Min, x0, &[2, 3], 0u32, y);
+        ");
+        insta::assert_snapshot!(node("ReduceProd").opset(17).ints("axes", &[0]).input("i32[3,2]").emit(), @"
+        ReduceProd(i32[3,2]) axes=[0] -> i32[1,2]
+        rt::reduce::reduce::<i32>(rt::reduce::ReduceOp::Prod, x0, &[3, 2], 1u32, y);
+        ");
+        insta::assert_snapshot!(node("ReduceSumSquare").input("f32[3,2]").constant(axes(vec![0])).emit(), @"
+        ReduceSumSquare(f32[3,2]) axes=[0] -> f32[1,2]
+        rt::reduce::reduce_f32(rt::reduce::ReduceOp::SumSquare, x0, &[3, 2], 1u32, y);
+        ");
+        insta::assert_snapshot!(node("ReduceL1").input("f32[3,2]").constant(axes(vec![1])).emit(), @"
+        ReduceL1(f32[3,2]) axes=[1] -> f32[3,1]
+        rt::reduce::reduce_f32(rt::reduce::ReduceOp::L1, x0, &[3, 2], 2u32, y);
+        ");
+        insta::assert_snapshot!(node("ReduceL2").input("f32[3,2]").int("keepdims", 0).emit(), @"
+        ReduceL2(f32[3,2]) axes=[0,1] keepdims=0 -> f32[]
+        rt::reduce::reduce_f32(rt::reduce::ReduceOp::L2, x0, &[3, 2], 3u32, y);
+        ");
+        insta::assert_snapshot!(node("ReduceLogSum").input("f32[3,2]").constant(axes(vec![1])).emit(), @"
+        ReduceLogSum(f32[3,2]) axes=[1] -> f32[3,1]
+        rt::reduce::reduce_f32(rt::reduce::ReduceOp::LogSum, x0, &[3, 2], 2u32, y);
+        ");
+        insta::assert_snapshot!(node("ReduceLogSumExp").input("f32[3,2]").constant(axes(vec![1])).emit(), @"
+        ReduceLogSumExp(f32[3,2]) axes=[1] -> f32[3,1]
+        rt::reduce::reduce_f32(rt::reduce::ReduceOp::LogSumExp, x0, &[3, 2], 2u32, y);
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("ReduceSum").input("bool[2,3]").emit(), @"infer: only ReduceMax and ReduceMin take bool");
+        insta::assert_snapshot!(node("ReduceMean").input("f32[2,3]").constant(Tensor::from_i64s(vec![2])).emit(), @"parse: axis 2 is out of range for rank 2");
+        insta::assert_snapshot!(node("ReduceMean").input("f32[2,3]").input("i64[1]").emit(), @"parse: input 1 (axes) must be a compile-time constant; zant compiles static shapes only");
+        insta::assert_snapshot!(node("ReduceMax").input("f32[1,1,1,1,1,1,1,1,2]").emit(), @"parse: rank 9 is above the supported 8");
     }
 }

@@ -4,56 +4,97 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{normalize_axis, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Softmax {
     pub log: bool,
+    pub layout: AxisLayout,
+}
+
+/// The axis Softmax, LogSoftmax and Hardmax work along, normalised against the input's
+/// rank, and the `[outer, axis_len, inner]` view of the input around it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AxisLayout {
+    /// Before opset 13 it may equal the rank: everything is then one row of length 1.
+    pub axis: usize,
     pub outer: usize,
     pub axis_len: usize,
     pub inner: usize,
+}
+
+impl AxisLayout {
+    /// Reads `axis`: before opset 13 the input is coerced to 2-D at `axis` (default 1);
+    /// from 13 on the op runs along the one axis (default -1).
+    pub fn parse(ctx: &ParseCtx<'_>, d: &[usize]) -> Result<Self, OpError> {
+        if ctx.opset < 13 {
+            let axis = ctx.int("axis", 1)?;
+            let axis = if axis == d.len() as i64 {
+                d.len()
+            } else {
+                normalize_axis(axis, d.len())?
+            };
+            Ok(Self {
+                axis,
+                outer: d[..axis].iter().product(),
+                axis_len: d[axis..].iter().product(),
+                inner: 1,
+            })
+        } else {
+            let axis = normalize_axis(ctx.int("axis", -1)?, d.len())?;
+            Ok(Self {
+                axis,
+                outer: d[..axis].iter().product(),
+                axis_len: d.get(axis).copied().unwrap_or(1),
+                inner: d.get(axis + 1..).map_or(1, |rest| rest.iter().product()),
+            })
+        }
+    }
+
+    /// `axis` as the parser reads it back.
+    pub fn attrs(&self, attrs: &mut Attrs) {
+        attrs.int("axis", self.axis as i64);
+    }
 }
 
 impl Parse for Softmax {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
         if x.dtype != DType::F32 {
-            return Err(OpError::Other(format!(
-                "{} is implemented for f32, not {}",
-                ctx.op_type, x.dtype
+            return Err(OpError::unsupported(format!(
+                "implemented for f32, not {}",
+                x.dtype
             )));
         }
-        let (outer, axis_len, inner) = axis_layout(ctx, &x.shape)?;
         Ok(Self {
             log: ctx.op_type == "LogSoftmax",
-            outer,
-            axis_len,
-            inner,
+            layout: AxisLayout::parse(ctx, &x.shape)?,
         })
     }
 }
 
 impl OpKind for Softmax {
+    fn attrs(&self, attrs: &mut Attrs) {
+        self.layout.attrs(attrs);
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or("input 0 is required")?;
-        Ok(vec![x.clone()])
+        Ok(vec![required(inputs, 0)?.clone()])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
-        let xs = x.as_f32().ok_or("f32")?;
+        let Some(xs) = x.as_f32() else {
+            return Ok(None);
+        };
         let mut y = vec![0.0; xs.len()];
-        let Self {
+        let AxisLayout {
             outer,
             axis_len,
             inner,
             ..
-        } = *self;
+        } = self.layout;
         if self.log {
             zant_runtime::elementwise::log_softmax(outer, axis_len, inner, xs, &mut y);
         } else {
@@ -64,12 +105,12 @@ impl OpKind for Softmax {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
-        let Self {
+        let AxisLayout {
             outer,
             axis_len,
             inner,
             ..
-        } = *self;
+        } = self.layout;
         Ok(if self.log {
             quote! { rt::elementwise::log_softmax(#outer, #axis_len, #inner, #x, y); }
         } else {
@@ -78,24 +119,40 @@ impl OpKind for Softmax {
     }
 }
 
-/// The `[outer, axis_len, inner]` view that Softmax, LogSoftmax and Hardmax work along:
-/// before opset 13 the input is coerced to 2-D at `axis` (default 1); from 13 on the op
-/// runs along the one axis (default -1).
-pub fn axis_layout(ctx: &ParseCtx<'_>, d: &[usize]) -> Result<(usize, usize, usize), OpError> {
-    if ctx.opset < 13 {
-        let axis = ctx.int("axis", 1)?;
-        let axis = if axis == d.len() as i64 {
-            d.len()
-        } else {
-            normalize_axis(axis, d.len())?
-        };
-        Ok((d[..axis].iter().product(), d[axis..].iter().product(), 1))
-    } else {
-        let axis = normalize_axis(ctx.int("axis", -1)?, d.len())?;
-        Ok((
-            d[..axis].iter().product(),
-            d.get(axis).copied().unwrap_or(1),
-            d.get(axis + 1..).map_or(1, |rest| rest.iter().product()),
-        ))
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Softmax").input("f32[2,3,4]").emit(), @"
+        Softmax(f32[2,3,4]) axis=2 -> f32[2,3,4]
+        rt::elementwise::softmax(6, 4, 1, x0, y);
+        ");
+        insta::assert_snapshot!(node("LogSoftmax").int("axis", 1).input("f32[2,3,4]").emit(), @"
+        LogSoftmax(f32[2,3,4]) axis=1 -> f32[2,3,4]
+        rt::elementwise::log_softmax(2, 3, 4, x0, y);
+        ");
+        // Before opset 13 the input is a matrix split at `axis`.
+        insta::assert_snapshot!(node("Softmax").opset(11).input("f32[2,3,4]").emit(), @"
+        Softmax(f32[2,3,4]) axis=1 -> f32[2,3,4]
+        rt::elementwise::softmax(2, 12, 1, x0, y);
+        ");
+        insta::assert_snapshot!(node("Softmax").opset(11).int("axis", 3).input("f32[2,3,4]").emit(), @"
+        Softmax(f32[2,3,4]) axis=3 -> f32[2,3,4]
+        rt::elementwise::softmax(24, 1, 1, x0, y);
+        ");
+        let values = Tensor::new(vec![2], Data::F32(vec![0.0, 0.0]));
+        insta::assert_snapshot!(node("Softmax").constant(values).emit(), @"
+        Softmax(f32[2]) axis=0 -> f32[2]
+        folds to f32[2] [0.5, 0.5]
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("Softmax").input("f64[2,3]").emit(), @"parse: implemented for f32, not f64");
+        insta::assert_snapshot!(node("Softmax").int("axis", 2).input("f32[2,3]").emit(), @"parse: axis 2 is out of range for rank 2");
     }
 }

@@ -33,6 +33,10 @@ pub fn gelu(ctx: &ParseCtx<'_>) -> Result<UnaryOp, OpError> {
 
 impl OpKind for Unary {
     fn attrs(&self, attrs: &mut Attrs) {
+        // Gelu's tanh form is a runtime variant of its own but an attribute in ONNX.
+        if self.op == UnaryOp::GeluTanh {
+            attrs.string("approximate", "tanh");
+        }
         attrs.fields(&self.op);
     }
 
@@ -132,6 +136,22 @@ mod tests {
         Abs(i32[4]) -> i32[4]
         rt::elementwise::unary_scalar::<i32>(rt::elementwise::UnaryOp::Abs, x0, y);
         ");
+        insta::assert_snapshot!(node("Elu").float("alpha", 0.5).input("f64[4]").in_place().emit(), @"
+        Elu(f64[4]) alpha=0.5 -> f64[4]
+        rt::elementwise::unary_scalar_in_place::<
+            f64,
+        >(
+            rt::elementwise::UnaryOp::Elu {
+                alpha: 0.5f32,
+            },
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("Gelu").string("approximate", "tanh").input("f32[4]").emit(), @r#"
+        Gelu(f32[4]) approximate="tanh" -> f32[4]
+        rt::elementwise::unary(rt::elementwise::UnaryOp::GeluTanh, x0, y);
+        "#);
+        insta::assert_snapshot!(node("Sigmoid").input("i32[4]").emit(), @"infer: Sigmoid is implemented for f32 and f64, not i32");
         insta::assert_snapshot!(node("Gelu").string("approximate", "fast").input("f32[4]").emit(), @"parse: attribute `approximate`: `fast` is not none or tanh");
     }
 }

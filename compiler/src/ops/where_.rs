@@ -18,6 +18,7 @@ impl Parse for Where {
     }
 }
 
+// Where has no attribute, so the default (empty) `OpKind::attrs` describes it.
 impl OpKind for Where {
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (c, a, b) = (
@@ -26,12 +27,12 @@ impl OpKind for Where {
             required(inputs, 2)?,
         );
         if c.dtype != DType::Bool {
-            return Err(OpError::Other(format!(
+            return Err(OpError::shape(format!(
                 "the condition must be bool, not {c}"
             )));
         }
         if a.dtype != b.dtype {
-            return Err(OpError::Other(format!("operand types differ: {a} and {b}")));
+            return Err(OpError::shape(format!("operand types differ: {a} and {b}")));
         }
         let shape = broadcast_shapes(&broadcast_shapes(&c.shape, &a.shape)?, &b.shape)?;
         Ok(vec![TensorType::new(a.dtype, shape)])
@@ -71,5 +72,28 @@ impl OpKind for Where {
         Ok(quote! {
             rt::shape::where_select::<#t>(#ce, #cs, #ae, #a_shape, #be, #b_shape, y, #y_shape);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Where").input("bool[2,1]").input("f32[2,3]").input("f32[]").emit(), @"
+        Where(bool[2,1], f32[2,3], f32[]) -> f32[2,3]
+        rt::shape::where_select::<f32>(x0, &[2, 1], x1, &[2, 3], x2, &[], y, &[2, 3]);
+        ");
+        let cond = Tensor::new(vec![3], Data::Bool(vec![1, 0, 1]));
+        let a = Tensor::new(vec![3], Data::I64(vec![1, 2, 3]));
+        let b = Tensor::new(vec![1], Data::I64(vec![-1]));
+        insta::assert_snapshot!(node("Where").constant(cond).constant(a).constant(b).emit(), @"
+        Where(bool[3], i64[3], i64[1]) -> i64[3]
+        folds to i64[3] [1, -1, 3]
+        ");
+        insta::assert_snapshot!(node("Where").input("u8[3]").input("f32[3]").input("f32[3]").emit(), @"infer: the condition must be bool, not u8[3]");
+        insta::assert_snapshot!(node("Where").input("bool[3]").input("f32[3]").input("f64[3]").emit(), @"infer: operand types differ: f32[3] and f64[3]");
     }
 }
