@@ -211,14 +211,14 @@ fn fuse_takes_bias_and_relu_into_matmul() {
         %add = Add(%mm, %b)
         %y = Relu(%add)
         output 0: y = %y
-    "), @"
+    "), @r#"
     changed: true
     input 0: %x : f32[1,2]
     %w = Const f32[2,3] [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     %b = Const f32[3] [0.5, 0.5, 0.5]
-    %mm = MatMul(%x, %w, %b) : f32[1,3]
+    %mm = MatMul(%x, %w, %b) activation="Relu" : f32[1,3]
     output 0: y = %mm
-    ");
+    "#);
 }
 
 #[test]

@@ -377,7 +377,20 @@ mod tests {
             %s = Const i64[2] [1, -1]
             %f = Reshape(%p, %s)
             output 0: out = %f
-        "), @"");
+        "), @"
+        input 0: %x : f32[1,1,4,4]
+        %w = Const f32[2,1,3,3] splat(0.5)
+        %b = Const f32[2] [0.25, -1.0]
+        %c = Conv(%x, %w, %b) kernel_shape=[3,3] strides=[1,1] pads=[1,1,1,1] dilations=[1,1] : f32[1,2,4,4]
+        %r = Relu(%c) : f32[1,2,4,4]
+        %lo = Const f32[] [0.0]
+        %hi = Const f32[] [6.0]
+        %k = Clip(%r) min=0.0 max=6.0 : f32[1,2,4,4]
+        %p = MaxPool(%k) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] : f32[1,2,2,2]
+        %s = Const i64[2] [1, -1]
+        %f = Reshape(%p) shape=[1,8] : f32[1,8]
+        output 0: out = %f
+        ");
     }
 
     #[test]

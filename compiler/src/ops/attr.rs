@@ -234,7 +234,8 @@ impl fmt::Display for Attribute {
             Self::Float(v) => float(f, *v),
             Self::Int(v) => write!(f, "{v}"),
             Self::String(s) => write!(f, "{s:?}"),
-            Self::Tensor(t) => write!(f, "{t:?}"),
+            // One word, so that a list of attributes splits at spaces: `f32[2][1.0,2.0]`.
+            Self::Tensor(t) => f.write_str(&format!("{t:?}").replace(' ', "")),
             Self::Floats(v) => list(f, v, |f, x| float(f, *x)),
             Self::Ints(v) => list(f, v, |f, x| write!(f, "{x}")),
             Self::Strings(v) => list(f, v, |f, x| write!(f, "{x:?}")),

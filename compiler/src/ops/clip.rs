@@ -122,7 +122,7 @@ mod tests {
             .constant(Tensor::new(vec![], Data::I32(vec![7])))
             .in_place()
             .emit(), @"
-        Clip(i32[4], _) max=7.0 -> i32[4]
+        Clip(i32[4]) max=7.0 -> i32[4]
         rt::elementwise::unary_scalar_in_place::<
             i32,
         >(

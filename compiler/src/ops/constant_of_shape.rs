@@ -89,7 +89,7 @@ mod tests {
         ");
         let seven = Tensor::new(vec![1], Data::I32(vec![7]));
         insta::assert_snapshot!(node("ConstantOfShape").attr("value", Attribute::Tensor(seven)).constant(shape(vec![3])).emit(), @"
-        ConstantOfShape() value=i32[1] [7] -> i32[3]
+        ConstantOfShape() value=i32[1][7] -> i32[3]
         folds to i32[3] [7, 7, 7]
         ");
         insta::assert_snapshot!(node("ConstantOfShape").constant(shape(vec![])).emit(), @"

@@ -99,7 +99,7 @@ impl Parse for Conv {
                 groups,
             },
             rank: x.rank(),
-            act: Activation::None,
+            act: ctx.activation()?,
         })
     }
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use zant_runtime::Activation;
+
 use super::{Attribute, OpError};
 use crate::tensor::{Tensor, TensorType};
 
@@ -103,6 +105,25 @@ impl<'a> ParseCtx<'a> {
             None => Ok(default.to_string()),
             Some(a) => a.as_string(name),
         }
+    }
+
+    /// The activation a fusion pass put into the op, as the IR text shows it
+    /// ([`super::Attrs::activation`]); ONNX nodes carry none.
+    pub fn activation(&self) -> Result<Activation, OpError> {
+        Ok(match self.string("activation", "")?.as_str() {
+            "" => Activation::None,
+            "Relu" => Activation::Relu,
+            "Clip" => Activation::Clip {
+                min: self.float("activation_min", f32::NEG_INFINITY)?,
+                max: self.float("activation_max", f32::INFINITY)?,
+            },
+            other => {
+                return Err(OpError::attr(
+                    "activation",
+                    format!("`{other}` is not Relu or Clip"),
+                ))
+            }
+        })
     }
 
     pub fn n_inputs(&self) -> usize {

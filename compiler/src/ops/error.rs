@@ -30,26 +30,11 @@ pub enum OpError {
     /// Folding a constant node ran into a data-dependent error (an index out of range).
     #[error("while folding constants: {0}")]
     Kernel(KernelError),
-    /// TEMPORARY while the op files move to the typed variants above; removed before merge.
-    #[error("{0}")]
-    Other(String),
 }
 
 impl From<KernelError> for OpError {
     fn from(e: KernelError) -> Self {
         Self::Kernel(e)
-    }
-}
-
-impl From<String> for OpError {
-    fn from(message: String) -> Self {
-        Self::Other(message)
-    }
-}
-
-impl From<&str> for OpError {
-    fn from(message: &str) -> Self {
-        Self::Other(message.to_string())
     }
 }
 

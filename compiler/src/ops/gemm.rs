@@ -82,7 +82,7 @@ impl Parse for Gemm {
             alpha: ctx.float("alpha", 1.0)?,
             beta: ctx.float("beta", 1.0)?,
             bias,
-            act: Activation::None,
+            act: ctx.activation()?,
         })
     }
 }
@@ -320,7 +320,7 @@ mod tests {
             .constant(values(vec![2, 2]))
             .omitted()
             .emit(), @"
-        Gemm(f32[1,2], f32[2,2], _) -> f32[1,2]
+        Gemm(f32[1,2], f32[2,2]) -> f32[1,2]
         rt::gemm::gemm(
             1,
             2,

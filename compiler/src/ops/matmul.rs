@@ -67,7 +67,7 @@ impl Parse for MatMul {
         }
         Ok(Self {
             bias: ctx.has_input(2),
-            act: Activation::None,
+            act: ctx.activation()?,
         })
     }
 }

@@ -14,9 +14,11 @@ pub struct BatchNorm {
     pub scale: Vec<f32>,
     /// `bias - mean * scale'` per channel.
     pub shift: Vec<f32>,
-    /// The `epsilon` that went into `scale`, kept for the IR text: the statistics are
-    /// inputs, so the text shows only the attribute.
+    /// The `epsilon` that went into `scale`.
     pub epsilon: f32,
+    /// The absorbed inputs as the node gave them (`scale`, `B`, `mean`, `var`), kept for
+    /// the IR text, which shows them under their input names.
+    pub stats: [Vec<f32>; 4],
 }
 
 impl Parse for BatchNorm {
@@ -68,6 +70,7 @@ impl Parse for BatchNorm {
             scale,
             shift,
             epsilon: eps,
+            stats: [gamma, beta, mean, var],
         })
     }
 }
@@ -75,6 +78,9 @@ impl Parse for BatchNorm {
 impl OpKind for BatchNorm {
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.float("epsilon", self.epsilon);
+        for (name, values) in ["scale", "B", "mean", "var"].into_iter().zip(&self.stats) {
+            attrs.floats(name, values);
+        }
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
@@ -144,7 +150,7 @@ mod tests {
             .constant(per_channel(&[0.5, -0.5]))
             .constant(per_channel(&[0.75, 3.75]))
             .emit(), @"
-        BatchNormalization(f32[1,2]) epsilon=1e-5 -> f32[1,2]
+        BatchNormalization(f32[1,2]) epsilon=1e-5 scale=[1.0,2.0] B=[0.0,1.0] mean=[0.5,-0.5] var=[0.75,3.75] -> f32[1,2]
         folds to f32[1,2] [0.57734644, 2.5491915]
         ");
     }

@@ -48,7 +48,9 @@ impl Parse for Pad {
             let pads = ctx
                 .ints("pads")?
                 .ok_or_else(|| OpError::attr("pads", "is required"))?;
-            (pads, f64::from(ctx.float("value", 0.0)?), None)
+            // `constant_value` is how the IR text prints the fill at any opset.
+            let value = ctx.float("value", ctx.float("constant_value", 0.0)?)?;
+            (pads, f64::from(value), None)
         } else {
             let pads = ctx.absorb(1, "pads")?.to_i64s();
             let value = if ctx.has_input(2) && ctx.consts.get(2).copied().flatten().is_none() {
@@ -118,9 +120,9 @@ impl OpKind for Pad {
         pads.extend(&self.pads_end);
         attrs.ints("pads", &pads);
         // The fill read at run time has no value to show; a constant one is shown under
-        // the attribute name of opset 2, where it is an attribute.
+        // its input's name, which the IR text reads back as the absorbed input.
         if !self.value_input && self.value.to_bits() != 0 {
-            attrs.float("value", self.value as f32);
+            attrs.float("constant_value", self.value as f32);
         }
     }
 
@@ -177,7 +179,7 @@ mod tests {
     #[test]
     fn emits() {
         insta::assert_snapshot!(node("Pad").input("f32[2,3]").constant(Tensor::from_i64s(vec![1, 0, 1, -1])).constant(Tensor::scalar_f32(1.5)).emit(), @"
-        Pad(f32[2,3]) pads=[1,0,1,-1] value=1.5 -> f32[4,2]
+        Pad(f32[2,3]) pads=[1,0,1,-1] constant_value=1.5 -> f32[4,2]
         rt::index::pad::<
             f32,
         >(
@@ -192,7 +194,7 @@ mod tests {
         ");
         insta::assert_snapshot!(node("Pad").string("mode", "reflect").input("i32[1,4]").constant(Tensor::from_i64s(vec![2, 2]))
             .omitted().constant(Tensor::from_i64s(vec![-1])).emit(), @r#"
-        Pad(i32[1,4], _) mode="reflect" pads=[0,2,0,2] -> i32[1,8]
+        Pad(i32[1,4]) mode="reflect" pads=[0,2,0,2] -> i32[1,8]
         rt::index::pad::<
             i32,
         >(
@@ -206,7 +208,7 @@ mod tests {
         );
         "#);
         insta::assert_snapshot!(node("Pad").opset(2).ints("pads", &[0, 1, 0, 1]).float("value", f32::NEG_INFINITY).input("f32[1,2]").emit(), @"
-        Pad(f32[1,2]) pads=[0,1,0,1] value=-inf -> f32[1,4]
+        Pad(f32[1,2]) pads=[0,1,0,1] constant_value=-inf -> f32[1,4]
         rt::index::pad::<
             f32,
         >(

@@ -570,7 +570,7 @@ mod tests {
             .omitted()
             .constant(scales(&[1.0, 1.0, 2.0, 2.0]))
             .emit(), @r#"
-        Resize(f32[1,1,2,2], _) mode="nearest" coordinate_transformation_mode="asymmetric" nearest_mode="floor" scales=[1.0,1.0,2.0,2.0] -> f32[1,1,4,4]
+        Resize(f32[1,1,2,2]) mode="nearest" coordinate_transformation_mode="asymmetric" nearest_mode="floor" scales=[1.0,1.0,2.0,2.0] -> f32[1,1,4,4]
         rt::resize::resize::<
             f32,
         >(
@@ -597,7 +597,7 @@ mod tests {
             .omitted()
             .constant(sizes(&[2]))
             .emit(), @r#"
-        Resize(u8[1,5], _, _) mode="linear" coordinate_transformation_mode="half_pixel" axes=[1] sizes=[2] -> u8[1,2]
+        Resize(u8[1,5]) mode="linear" coordinate_transformation_mode="half_pixel" axes=[1] sizes=[2] -> u8[1,2]
         rt::resize::resize::<
             u8,
         >(
@@ -622,7 +622,7 @@ mod tests {
             .omitted()
             .constant(sizes(&[3, 4]))
             .emit(), @r#"
-        Resize(f32[1,2,2], _, _) mode="cubic" coordinate_transformation_mode="half_pixel" cubic_coeff_a=-0.5 exclude_outside=1 axes=[1,2] sizes=[3,4] keep_aspect_ratio_policy="not_larger" -> f32[1,3,3]
+        Resize(f32[1,2,2]) mode="cubic" coordinate_transformation_mode="half_pixel" cubic_coeff_a=-0.5 exclude_outside=1 axes=[1,2] sizes=[3,4] keep_aspect_ratio_policy="not_larger" -> f32[1,3,3]
         rt::resize::resize::<
             f32,
         >(
@@ -705,7 +705,7 @@ mod tests {
             .omitted()
             .constant(sizes(&[4]))
             .emit(), @r#"
-        Resize(f32[2], _, _) mode="linear" coordinate_transformation_mode="align_corners" sizes=[4] -> f32[4]
+        Resize(f32[2]) mode="linear" coordinate_transformation_mode="align_corners" sizes=[4] -> f32[4]
         folds to f32[4] [0.0, 1.0, 2.0, 3.0]
         "#);
     }

@@ -20,6 +20,15 @@ use quote::{format_ident, quote};
 use super::{lookup, unsuffix, Attribute, EmitCtx, FoldCtx, Operand, ParseCtx};
 use crate::tensor::{DType, Tensor, TensorType};
 
+/// Why the node was refused, as the snapshot shows it: `parse: …`, `infer: …`.
+struct Refusal(String);
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
 /// A node under construction: `node("Relu").input("f32[2,3]").emit()`.
 pub struct NodeBuilder {
     op_type: String,
@@ -120,11 +129,11 @@ impl NodeBuilder {
     /// snapshot can show a refusal too.
     pub fn emit(&self) -> String {
         match self.try_emit() {
-            Ok(text) | Err(text) => text,
+            Ok(text) | Err(Refusal(text)) => text,
         }
     }
 
-    fn try_emit(&self) -> Result<String, String> {
+    fn try_emit(&self) -> Result<String, Refusal> {
         let spec = lookup(&self.domain, &self.op_type)
             .ok_or_else(|| format!("`{}` is not in the op table", self.op_type))?;
         let types: Vec<Option<&TensorType>> = self.inputs.iter().map(Option::as_ref).collect();
@@ -134,6 +143,7 @@ impl NodeBuilder {
         let op = (spec.parse)(&ctx).map_err(|e| format!("parse: {e}"))?;
         let absorbed = ctx.absorbed();
         self.check_round_trip(spec, &op);
+        let read_back_from_text = || self.check_text_round_trip(spec, &op);
         // As import does: an absorbed input leaves an empty slot, and trailing empty
         // slots are dropped.
         let mut kept: Vec<Option<usize>> = (0..self.inputs.len())
@@ -183,6 +193,8 @@ impl NodeBuilder {
                 })
             })
             .collect();
+        // Only a node that is not folded away shows in the IR text.
+        read_back_from_text();
         let in_place = (self.in_place && op.in_place_inputs().contains(&0)).then_some(0);
         let ctx = EmitCtx {
             node_name: "node",
@@ -217,27 +229,46 @@ impl NodeBuilder {
             "`{} {printed}` reads back as a different op",
             self.op_type
         );
+    }
 
-        // As the IR text reads it: the inputs the op absorbed are gone from the node and
-        // come back from the printed attributes.
+    /// As the IR text reads a node: the inputs the op absorbed are gone from the node and
+    /// come back from the printed attributes.
+    fn check_text_round_trip(&self, spec: &super::OpSpec, op: &super::Op) {
+        let printed = op.attrs();
+        let attrs = printed.to_map().expect("checked by check_round_trip");
         let absorbed = ctx_absorbed(spec, self, &attrs);
         let types: Vec<Option<&TensorType>> = self
             .inputs
             .iter()
             .enumerate()
-            .map(|(i, t)| if absorbed & (1 << i) != 0 { None } else { t.as_ref() })
+            .map(|(i, t)| {
+                if absorbed & (1 << i) != 0 {
+                    None
+                } else {
+                    t.as_ref()
+                }
+            })
             .collect();
         let consts: Vec<Option<&Tensor>> = self
             .consts
             .iter()
             .enumerate()
-            .map(|(i, t)| if absorbed & (1 << i) != 0 { None } else { t.as_ref() })
+            .map(|(i, t)| {
+                if absorbed & (1 << i) != 0 {
+                    None
+                } else {
+                    t.as_ref()
+                }
+            })
             .collect();
         let ctx = ParseCtx::new(&self.op_type, self.opset, &attrs, types, consts)
             .with_outputs(self.n_outputs)
             .reading_text();
         let from_text = (spec.parse)(&ctx).unwrap_or_else(|e| {
-            panic!("`{} {printed}` without its absorbed inputs does not parse: {e}", self.op_type)
+            panic!(
+                "`{} {printed}` without its absorbed inputs does not parse: {e}",
+                self.op_type
+            )
         });
         assert_eq!(
             format!("{op:?}"),
@@ -282,8 +313,8 @@ fn ctx_absorbed(
 ) -> u64 {
     let types: Vec<Option<&TensorType>> = node.inputs.iter().map(Option::as_ref).collect();
     let consts: Vec<Option<&Tensor>> = node.consts.iter().map(Option::as_ref).collect();
-    let ctx = ParseCtx::new(&node.op_type, node.opset, attrs, types, consts)
-        .with_outputs(node.n_outputs);
+    let ctx =
+        ParseCtx::new(&node.op_type, node.opset, attrs, types, consts).with_outputs(node.n_outputs);
     let _ = (spec.parse)(&ctx);
     ctx.absorbed()
 }

@@ -27,7 +27,8 @@ impl Parse for TopK {
             )));
         }
         let k = if ctx.opset < 10 {
-            ctx.int("k", 0)?
+            // `K` is how the IR text prints it at any opset.
+            ctx.int("k", ctx.int("K", 0)?)?
         } else {
             *ctx.absorb(1, "K")?
                 .to_i64s()
@@ -49,11 +50,11 @@ impl Parse for TopK {
 }
 
 impl OpKind for TopK {
-    /// `k` under its opset-1 attribute name; from opset 10 it is the absorbed input `K`.
+    /// `K` under its input's name, which the IR text reads back as the absorbed input.
     fn attrs(&self, attrs: &mut Attrs) {
         attrs
             .int("axis", self.axis)
-            .int("k", self.k as i64)
+            .int("K", self.k as i64)
             .int("largest", i64::from(self.largest));
     }
 
@@ -110,15 +111,15 @@ mod tests {
     #[test]
     fn emits() {
         insta::assert_snapshot!(node("TopK").int("axis", 0).int("largest", 0).input("f32[5,2]").constant(Tensor::from_i64s(vec![3])).outputs(2).emit(), @"
-        TopK(f32[5,2]) axis=0 k=3 largest=0 -> f32[3,2], i64[3,2]
+        TopK(f32[5,2]) axis=0 K=3 largest=0 -> f32[3,2], i64[3,2]
         rt::index::top_k::<f32>(x0, 1, 5, 2, 3, false, y, y1);
         ");
         insta::assert_snapshot!(node("TopK").opset(1).int("k", 2).input("f32[2,4]").outputs(2).emit(), @"
-        TopK(f32[2,4]) axis=-1 k=2 largest=1 -> f32[2,2], i64[2,2]
+        TopK(f32[2,4]) axis=-1 K=2 largest=1 -> f32[2,2], i64[2,2]
         rt::index::top_k::<f32>(x0, 2, 4, 1, 2, true, y, y1);
         ");
         insta::assert_snapshot!(node("TopK").constant(Tensor::new(vec![3], Data::F32(vec![1.0, 3.0, 2.0]))).constant(Tensor::from_i64s(vec![2])).outputs(2).emit(), @"
-        TopK(f32[3]) axis=-1 k=2 largest=1 -> f32[2], i64[2]
+        TopK(f32[3]) axis=-1 K=2 largest=1 -> f32[2], i64[2]
         folds to f32[2] [3.0, 2.0], i64[2] [1, 2]
         ");
     }
