@@ -33,8 +33,9 @@ use crate::InputShape;
 #[error("zant: model `{model}`: {source}")]
 pub struct BuildError {
     pub model: String,
+    /// Boxed: a build script's `Result` stays small.
     #[source]
-    pub source: crate::Error,
+    pub source: Box<crate::Error>,
 }
 
 /// The files a [`Builder`] produces: the module source and its weight blob.
@@ -113,7 +114,7 @@ impl Builder {
     fn model_path(&self) -> Result<PathBuf, BuildError> {
         let model = self.model.clone().ok_or_else(|| BuildError {
             model: "?".into(),
-            source: crate::Error::NoModel,
+            source: Box::new(crate::Error::NoModel),
         })?;
         Ok(crate::model_file(&model))
     }
@@ -130,7 +131,7 @@ impl Builder {
             .or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from))
             .ok_or_else(|| BuildError {
                 model: model.display().to_string(),
-                source: crate::Error::NoOutDir,
+                source: Box::new(crate::Error::NoOutDir),
             })
     }
 
@@ -141,7 +142,7 @@ impl Builder {
         let model = self.model_path()?;
         let fail = |source: crate::Error| BuildError {
             model: model.display().to_string(),
-            source,
+            source: Box::new(source),
         };
         let module = self.module(&model);
         if crate::emit::to_snake(&module) != module {
@@ -172,7 +173,7 @@ impl Builder {
         let model = self.model_path()?;
         let fail = |source: crate::Error| BuildError {
             model: model.display().to_string(),
-            source,
+            source: Box::new(source),
         };
         let out_dir = self.out_dir_path(&model)?;
         let files = [

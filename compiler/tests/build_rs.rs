@@ -45,7 +45,10 @@ fn builder_returns_the_error() {
 #[test]
 fn builder_configuration_errors_are_typed() {
     let err = zant_compiler::Builder::new().generate().unwrap_err();
-    assert!(matches!(err.source, zant_compiler::Error::NoModel), "{err}");
+    assert!(
+        matches!(*err.source, zant_compiler::Error::NoModel),
+        "{err}"
+    );
     assert_eq!(
         err.to_string(),
         "zant: model `?`: no model given: call Builder::model(path)"
@@ -58,7 +61,7 @@ fn builder_configuration_errors_are_typed() {
         .generate()
         .unwrap_err();
     assert!(
-        matches!(&err.source, zant_compiler::Error::ModuleName(m) if m == "Two-Heads"),
+        matches!(&*err.source, zant_compiler::Error::ModuleName(m) if m == "Two-Heads"),
         "{err}"
     );
 }

@@ -20,7 +20,7 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
                 pass: "fold",
                 node: node.name.clone(),
                 op: node.onnx,
-                source,
+                source: Box::new(source),
             })?;
         let Some(tensors) = folded else { continue };
         let names: Vec<String> = node.outputs.iter().map(|v| v.name.clone()).collect();

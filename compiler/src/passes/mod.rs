@@ -32,8 +32,9 @@ pub struct PassError {
     pub pass: &'static str,
     pub node: String,
     pub op: OnnxOp,
+    /// Boxed: every pass returns this, and a `Result` should stay small.
     #[source]
-    pub source: OpError,
+    pub source: Box<OpError>,
 }
 
 /// A pass: name and entry point.
