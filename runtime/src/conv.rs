@@ -390,6 +390,15 @@ fn depthwise_3x3(
     act: Activation,
     y: &mut [f32],
 ) {
+    // The inputs one output row reads, in padded coordinates.
+    let padded_len = (p.w_out - 1) * p.stride_w + 3;
+    // Only where the row kernels are vectors: on Cortex-M the ring would cost 3 KiB
+    // of its small stack for scalar loops.
+    let has_simd = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+    if has_simd && padded_len <= PADDED_ROW && p.stride_w <= 2 {
+        depthwise_3x3_padded(p, x, w, bias, act, y, padded_len);
+        return;
+    }
     let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
     let (row_lo, row_hi) = interior_range(p.h_out, p.stride_h, 1, 3, p.pad_top, p.h_in);
@@ -451,6 +460,77 @@ fn depthwise_3x3(
             act.apply_slice(y_row);
         }
     }
+}
+
+/// The longest input row, padding included, that [`depthwise_3x3_padded`] copies into its
+/// stack buffer (three rows, 3 KiB): MobileNet-v2's 112-wide layers fit.
+const PADDED_ROW: usize = 256;
+
+/// Depthwise 3×3 with dilation 1, stride 1 or 2 horizontally (any vertically), on rows
+/// of at most [`PADDED_ROW`] padded inputs: each input row is copied once per channel
+/// into a zero-padded row of a three-row ring, so every output, borders included, runs
+/// the interior row kernels. The copy costs about a vector move per eight inputs; the
+/// border outputs it replaces each cost a generic tile with tap-range arithmetic, which
+/// dominates on the small planes of the late MobileNet layers.
+fn depthwise_3x3_padded(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+    padded_len: usize,
+) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let mut ring = [[0.0f32; PADDED_ROW]; 3];
+    for (plane_idx, y_plane) in y.chunks_exact_mut(out_plane).enumerate() {
+        let channel = plane_idx % p.c_in;
+        let x_plane = &x[plane_idx * in_plane..][..in_plane];
+        let kernel: &[f32; 9] = w[channel * 9..channel * 9 + 9]
+            .try_into()
+            .unwrap_or(&[0.0; 9]);
+        let bias = bias.map_or(0.0, |b| b[channel]);
+        // Which padded row each slot of the ring holds: padded row `j` lives in slot
+        // `j % 3`, so the three rows of one output are always in distinct slots.
+        let mut held = [usize::MAX; 3];
+        for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
+            for r in 0..3 {
+                let j = oh * p.stride_h + r;
+                if held[j % 3] != j {
+                    held[j % 3] = j;
+                    fill_padded_row(p, x_plane, j, &mut ring[j % 3][..padded_len]);
+                }
+            }
+            let input_rows: [&[f32]; 3] =
+                core::array::from_fn(|r| &ring[(oh * p.stride_h + r) % 3][..padded_len]);
+            if p.stride_w == 1 {
+                let done = depthwise_3x3_vectors_unit_stride(&input_rows, 0, kernel, bias, y_row);
+                depthwise_3x3_row_unit_stride(&input_rows, done, kernel, bias, &mut y_row[done..]);
+            } else {
+                let done = depthwise_3x3_vectors_stride_2(&input_rows, 0, kernel, bias, y_row);
+                depthwise_3x3_row_stride_2(&input_rows, 2 * done, kernel, bias, &mut y_row[done..]);
+            }
+            act.apply_slice(y_row);
+        }
+    }
+}
+
+/// Writes padded input row `j` (input row `j − pad_top`, or zeros when that is padding)
+/// into `row`: `pad_left` zeros, the input, then zeros to the end.
+fn fill_padded_row(p: &Conv2d, x_plane: &[f32], j: usize, row: &mut [f32]) {
+    if j < p.pad_top || j - p.pad_top >= p.h_in {
+        row.fill(0.0);
+        return;
+    }
+    let input = &x_plane[(j - p.pad_top) * p.w_in..][..p.w_in];
+    let left = p.pad_left.min(row.len());
+    let copied = (row.len() - left).min(p.w_in);
+    let (zeros, rest) = row.split_at_mut(left);
+    zeros.fill(0.0);
+    let (values, right) = rest.split_at_mut(copied);
+    values.copy_from_slice(&input[..copied]);
+    right.fill(0.0);
 }
 
 /// The leading outputs of an interior stride-1 depthwise 3×3 row, eight per step: nine
@@ -821,6 +901,16 @@ mod tests {
         // Other depthwise shapes take the direct kernel.
         check([1, 3, 9, 11, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3]);
         check([1, 2, 9, 11, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn depthwise_rows_wider_than_the_padded_ring() {
+        // Rows longer than `PADDED_ROW` take the kernel with explicit borders (on SIMD
+        // targets; Cortex-M always does), stride 1 and 2, and stride 3 horizontally.
+        // Tolerance as in `check`.
+        check([1, 2, 4, 300, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+        check([1, 2, 5, 601, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2]);
+        check([1, 2, 5, 40, 2, 3, 3, 1, 3, 1, 1, 1, 1, 1, 1, 2]);
     }
 
     #[test]

@@ -98,7 +98,15 @@ impl Im2col<'_> {
     /// Packs lanes `lane..lane + len` of every depth row: output row `oh`, columns
     /// `ow0..ow0 + len`.
     #[inline(always)]
-    fn pack_run(&self, k0: usize, oh: usize, ow0: usize, lane: usize, len: usize, packed: &mut [f32]) {
+    fn pack_run(
+        &self,
+        k0: usize,
+        oh: usize,
+        ow0: usize,
+        lane: usize,
+        len: usize,
+        packed: &mut [f32],
+    ) {
         let p = self.geometry;
         let in_plane = p.h_in * p.w_in;
         // The depth `k0` as (input channel, kernel row, kernel column), stepped below
@@ -112,7 +120,8 @@ impl Im2col<'_> {
             // The input row in padded coordinates: inside when `pad_top ≤ ih < pad_top + h_in`.
             let ih = oh * p.stride_h + kh * p.dil_h;
             if ih >= p.pad_top && ih - p.pad_top < p.h_in {
-                let input_row = &self.x_group[channel * in_plane + (ih - p.pad_top) * p.w_in..][..p.w_in];
+                let input_row =
+                    &self.x_group[channel * in_plane + (ih - p.pad_top) * p.w_in..][..p.w_in];
                 let (lo, hi) = self.cached_taps.get(kw).copied().unwrap_or_else(|| {
                     outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out)
                 });
@@ -125,7 +134,9 @@ impl Im2col<'_> {
                     // turns into a few vector moves.
                     if let (Some(out), Some(input)) = (
                         row.first_chunk_mut::<SLIVER_COLUMNS>(),
-                        input_row.get(start..).and_then(|s| s.first_chunk::<SLIVER_COLUMNS>()),
+                        input_row
+                            .get(start..)
+                            .and_then(|s| s.first_chunk::<SLIVER_COLUMNS>()),
                     ) {
                         *out = *input;
                     }
