@@ -66,7 +66,10 @@ pub enum BenchError {
     PeerUnavailable { peer: Baseline, reason: String },
     /// A peer's timing script failed on one model.
     #[error("{script} failed: {stderr}")]
-    Peer { script: &'static str, stderr: String },
+    Peer {
+        script: &'static str,
+        stderr: String,
+    },
     #[error("QEMU did not finish in {0} s")]
     QemuTimeout(u64),
     #[error("the Cortex-M7 harness failed in QEMU ({status}):\n{output}")]
@@ -520,7 +523,8 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
             Baseline::Tract => machine.tract = Some(version),
         }
     }
-    let steps = specs.len() * (1 + opts.opt_levels.len() * opts.targets.len() + opts.baselines.len());
+    let steps =
+        specs.len() * (1 + opts.opt_levels.len() * opts.targets.len() + opts.baselines.len());
     let progress = Progress::new(steps as u64, opts.progress);
     let mut models = Vec::new();
     let mut runs = Vec::new();
