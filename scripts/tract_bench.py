@@ -11,6 +11,7 @@ ort_bench.py. tract runs on the calling thread.
 
 import argparse
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -64,5 +65,18 @@ def main() -> None:
     print(f"tract={tract.version()}")
 
 
+def one_line(error: Exception) -> str:
+    """tract's error and its causes on one line, without the Rust backtrace that follows
+    them, so zantc's report can quote it."""
+    text = str(error).split("Stack backtrace")[0]
+    lines = (line.strip() for line in text.splitlines())
+    causes = [line for line in lines if line and line != "Caused by:"]
+    return f"{type(error).__name__}: {'; '.join(causes)}"
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except tract.TractError as error:
+        print(one_line(error), file=sys.stderr)
+        sys.exit(1)
