@@ -99,9 +99,10 @@ enum Command {
         /// Write the size/time chart as SVG (linked from the Markdown).
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
-        /// Time a peer on the same inputs: `ort` (ONNX Runtime, one thread; scripts/setup-ort.sh).
-        #[arg(long)]
-        baseline: Option<zant_compiler::bench::Baseline>,
+        /// Time peers on the same inputs: `ort` (ONNX Runtime), `tract`, or `ort,tract`; one
+        /// thread each, from the venv of scripts/setup-ort.sh. A peer that cannot run is an error.
+        #[arg(long, value_delimiter = ',')]
+        baseline: Vec<zant_compiler::bench::Baseline>,
         /// The `-C target-cpu` of the host harnesses (`generic` gives the baseline ISA).
         #[arg(long, default_value = "native")]
         target_cpu: String,
@@ -246,7 +247,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 input_shapes,
                 work_dir,
                 time_budget: std::time::Duration::from_millis(time_budget_ms),
-                baseline,
+                baselines: baseline,
                 host_target_cpu: target_cpu,
                 progress: !quiet,
                 ..Default::default()

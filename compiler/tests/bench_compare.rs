@@ -28,6 +28,7 @@ fn host(time_us: f64, heap_allocs: u64) -> Outcome {
         peak_rss_bytes: 2_100_000,
         matches_reference: Some(true),
         ort_time_us: None,
+        tract_time_us: None,
     })
 }
 

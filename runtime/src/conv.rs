@@ -8,16 +8,19 @@
 //!   that sweeps whole interior output rows with nine multiply-adds per element;
 //! * everything else (grouped or not, any kernel size, stride, dilation and padding,
 //!   including other depthwise shapes) runs a direct convolution over register tiles of
-//!   [`MR`] output channels × [`NR`] output columns, the same tile shape as the GEMM
-//!   microkernel. Each input row segment loaded serves all the tile's channels.
+//!   [`MR`] output channels × [`NR`] output columns (its own tile width, not the
+//!   GEMM's). Each input row segment loaded serves all the tile's channels.
 //!
 //! Padding is never materialised: every kernel splits each output row into a left
 //! border, an interior where every tap lands inside the input, and a right border. Only
 //! the borders compute which taps are valid; the interior loops have no padding checks.
 
-use crate::gemm::{gemm, Bias, MR, NR};
+use crate::gemm::{gemm, Bias, MR};
 use crate::tokens::tokens;
 use crate::Activation;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod implicit;
 
 tokens! {
     rt::conv;
@@ -89,8 +92,25 @@ pub fn conv2d(
         depthwise_3x3(p, x, w, bias, act, y);
         return;
     }
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if p.c_out / p.groups >= IMPLICIT_MIN_CHANNELS {
+        implicit::conv2d_implicit(p, x, w, bias, act, y);
+        return;
+    }
     direct(p, x, w, bias, act, y);
 }
+
+/// The fewest output channels per group for which the implicit GEMM beats the direct
+/// kernel: its tiles hold six channels, so fewer leave most of each tile idle.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const IMPLICIT_MIN_CHANNELS: usize = 4;
+
+/// The direct kernel's tile width: four scalars on 32-bit Arm (Cortex-M, whose 32
+/// single-precision registers hold a 4 × 4 tile and its operands), eight elsewhere.
+/// It is the direct kernel's own, not the GEMM's `NR`: with AVX that is 16, and on the
+/// 24-column interior rows of mnist-8's 5×5 layers a 16-wide tile leaves an overlapping
+/// second tile that recomputes 8 columns.
+const NR: usize = if cfg!(target_arch = "arm") { 4 } else { 8 };
 
 /// The tile width for rows narrower than [`NR`]: one 4-lane vector.
 const NARROW: usize = 4;
@@ -370,6 +390,15 @@ fn depthwise_3x3(
     act: Activation,
     y: &mut [f32],
 ) {
+    // The inputs one output row reads, in padded coordinates.
+    let padded_len = (p.w_out - 1) * p.stride_w + 3;
+    // Only where the row kernels are vectors: on Cortex-M the ring would cost 3 KiB
+    // of its small stack for scalar loops.
+    let has_simd = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+    if has_simd && padded_len <= PADDED_ROW && p.stride_w <= 2 {
+        depthwise_3x3_padded(p, x, w, bias, act, y, padded_len);
+        return;
+    }
     let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
     let (row_lo, row_hi) = interior_range(p.h_out, p.stride_h, 1, 3, p.pad_top, p.h_in);
@@ -431,6 +460,77 @@ fn depthwise_3x3(
             act.apply_slice(y_row);
         }
     }
+}
+
+/// The longest input row, padding included, that [`depthwise_3x3_padded`] copies into its
+/// stack buffer (three rows, 3 KiB): MobileNet-v2's 112-wide layers fit.
+const PADDED_ROW: usize = 256;
+
+/// Depthwise 3×3 with dilation 1, stride 1 or 2 horizontally (any vertically), on rows
+/// of at most [`PADDED_ROW`] padded inputs: each input row is copied once per channel
+/// into a zero-padded row of a three-row ring, so every output, borders included, runs
+/// the interior row kernels. The copy costs about a vector move per eight inputs; the
+/// border outputs it replaces each cost a generic tile with tap-range arithmetic, which
+/// dominates on the small planes of the late MobileNet layers.
+fn depthwise_3x3_padded(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+    padded_len: usize,
+) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let mut ring = [[0.0f32; PADDED_ROW]; 3];
+    for (plane_idx, y_plane) in y.chunks_exact_mut(out_plane).enumerate() {
+        let channel = plane_idx % p.c_in;
+        let x_plane = &x[plane_idx * in_plane..][..in_plane];
+        let kernel: &[f32; 9] = w[channel * 9..channel * 9 + 9]
+            .try_into()
+            .unwrap_or(&[0.0; 9]);
+        let bias = bias.map_or(0.0, |b| b[channel]);
+        // Which padded row each slot of the ring holds: padded row `j` lives in slot
+        // `j % 3`, so the three rows of one output are always in distinct slots.
+        let mut held = [usize::MAX; 3];
+        for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
+            for r in 0..3 {
+                let j = oh * p.stride_h + r;
+                if held[j % 3] != j {
+                    held[j % 3] = j;
+                    fill_padded_row(p, x_plane, j, &mut ring[j % 3][..padded_len]);
+                }
+            }
+            let input_rows: [&[f32]; 3] =
+                core::array::from_fn(|r| &ring[(oh * p.stride_h + r) % 3][..padded_len]);
+            if p.stride_w == 1 {
+                let done = depthwise_3x3_vectors_unit_stride(&input_rows, 0, kernel, bias, y_row);
+                depthwise_3x3_row_unit_stride(&input_rows, done, kernel, bias, &mut y_row[done..]);
+            } else {
+                let done = depthwise_3x3_vectors_stride_2(&input_rows, 0, kernel, bias, y_row);
+                depthwise_3x3_row_stride_2(&input_rows, 2 * done, kernel, bias, &mut y_row[done..]);
+            }
+            act.apply_slice(y_row);
+        }
+    }
+}
+
+/// Writes padded input row `j` (input row `j − pad_top`, or zeros when that is padding)
+/// into `row`: `pad_left` zeros, the input, then zeros to the end.
+fn fill_padded_row(p: &Conv2d, x_plane: &[f32], j: usize, row: &mut [f32]) {
+    if j < p.pad_top || j - p.pad_top >= p.h_in {
+        row.fill(0.0);
+        return;
+    }
+    let input = &x_plane[(j - p.pad_top) * p.w_in..][..p.w_in];
+    let left = p.pad_left.min(row.len());
+    let copied = (row.len() - left).min(p.w_in);
+    let (zeros, rest) = row.split_at_mut(left);
+    zeros.fill(0.0);
+    let (values, right) = rest.split_at_mut(copied);
+    values.copy_from_slice(&input[..copied]);
+    right.fill(0.0);
 }
 
 /// The leading outputs of an interior stride-1 depthwise 3×3 row, eight per step: nine
@@ -715,14 +815,20 @@ mod tests {
                 },
             ),
         ] {
+            let expected = naive(&p, &x, &w, bias, act);
+            // `conv2d` picks its kernel; the direct kernel, which Cortex-M runs for
+            // every shape `conv2d` does not send elsewhere, is checked on its own too.
             let mut y = std::vec![f32::NAN; batch * c_out * p.h_out * p.w_out];
             conv2d(&p, &x, &w, bias, act, &mut y);
-            let expected = naive(&p, &x, &w, bias, act);
-            for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
-                assert!(
-                    (a - e).abs() <= 1e-5 * e.abs().max(1.0),
-                    "{p:?}: element {i}: {a} vs {e}"
-                );
+            let mut y_direct = std::vec![f32::NAN; batch * c_out * p.h_out * p.w_out];
+            direct(&p, &x, &w, bias, act, &mut y_direct);
+            for (kernel, y) in [("conv2d", &y), ("direct", &y_direct)] {
+                for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
+                    assert!(
+                        (a - e).abs() <= 1e-5 * e.abs().max(1.0),
+                        "{kernel}: {p:?}: element {i}: {a} vs {e}"
+                    );
+                }
             }
         }
     }
@@ -756,6 +862,26 @@ mod tests {
     }
 
     #[test]
+    fn implicit_gemm_tiles_cross_rows_and_blocks() {
+        // On SIMD targets these take the implicit GEMM. Output rows of 5, 13 and 17
+        // columns make 16-wide slivers span two or three rows; 30 input channels × 3 × 3
+        // is 270 depths, two `k` blocks; 50 output channels are two blocks of rows, the
+        // last with a partial 6-row panel. Tolerance as in `check`: 1e-5 relative to
+        // max(|expected|, 1).
+        check([1, 30, 5, 5, 50, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([2, 5, 13, 13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([1, 3, 9, 35, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1]);
+        // Dilation, a 5×5 kernel with asymmetric padding, and stride 3.
+        check([1, 4, 17, 19, 6, 5, 5, 1, 1, 2, 2, 3, 1, 2, 4, 1]);
+        check([1, 2, 20, 23, 9, 3, 5, 3, 3, 1, 1, 1, 2, 0, 2, 1]);
+        // A grouped convolution with eight output channels per group, and a strided 1×1.
+        check([1, 8, 7, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+        check([1, 16, 8, 8, 12, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1]);
+        // A kernel wider than `CACHED_TAPS` (the range is computed per packed row).
+        check([1, 2, 3, 40, 5, 1, 19, 1, 1, 1, 1, 0, 9, 0, 9, 1]);
+    }
+
+    #[test]
     fn grouped_convolutions_match_naive() {
         check([1, 4, 6, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
         check([2, 6, 7, 19, 12, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1, 3]);
@@ -775,6 +901,16 @@ mod tests {
         // Other depthwise shapes take the direct kernel.
         check([1, 3, 9, 11, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3]);
         check([1, 2, 9, 11, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn depthwise_rows_wider_than_the_padded_ring() {
+        // Rows longer than `PADDED_ROW` take the kernel with explicit borders (on SIMD
+        // targets; Cortex-M always does), stride 1 and 2, and stride 3 horizontally.
+        // Tolerance as in `check`.
+        check([1, 2, 4, 300, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+        check([1, 2, 5, 601, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2]);
+        check([1, 2, 5, 40, 2, 3, 3, 1, 3, 1, 1, 1, 1, 1, 1, 2]);
     }
 
     #[test]

@@ -21,8 +21,10 @@ use crate::Activation;
 /// The rows of `C` in one register tile of the scalar kernel (and of the direct
 /// convolution, which shares its tile shape).
 pub(crate) const MR: usize = 4;
-/// The columns of `C` in one register tile: four vectors wide where there are enough
-/// vector registers, one 4-lane row of scalars on 32-bit Arm (Cortex-M).
+/// The columns of `C` in one register tile of the scalar kernel: four vectors wide where
+/// there are enough vector registers, one 4-lane row of scalars on 32-bit Arm (Cortex-M).
+/// SIMD targets compile the scalar kernel only for its tests.
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 pub(crate) const NR: usize = if cfg!(target_arch = "arm") {
     4
 } else if cfg!(any(target_feature = "avx", target_arch = "aarch64")) {
@@ -33,6 +35,8 @@ pub(crate) const NR: usize = if cfg!(target_arch = "arm") {
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod packed;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) use packed::{BSource, SLIVER_COLUMNS};
 #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 mod scalar;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -118,6 +122,49 @@ pub fn gemm(
         b,
     };
     blocked(&operands, trans_b, &epilogue, y);
+}
+
+/// `y[m × n] = act(A·B + bias)` with `A` row-major `m × k` and `B` never in memory: the
+/// product packs each sliver of `B` through `source` (an implicit GEMM, such as a
+/// convolution's im2col matrix built tile by tile). SIMD targets only.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_implicit(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    bias: Bias<'_>,
+    act: Activation,
+    source: &impl BSource,
+    y: &mut [f32],
+) {
+    let y = &mut y[..m * n];
+    let a = &a[..m * k];
+    let epilogue = Epilogue {
+        n,
+        alpha: 1.0,
+        beta: 1.0,
+        bias,
+        act,
+    };
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        y.fill(0.0);
+        epilogue.finish(y);
+        return;
+    }
+    let operands = Operands {
+        m,
+        n,
+        k,
+        a,
+        trans_a: false,
+        b: &[],
+    };
+    packed::gemm_packed_source(&operands, source, &epilogue, y);
 }
 
 /// The blocked product for `m, n ≥ 2` on a target with SIMD.

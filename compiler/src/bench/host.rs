@@ -1,12 +1,13 @@
 //! The host (x86_64) side of `zantc bench`: builds the harness per opt level, reads its
 //! section sizes, counts instructions with callgrind, and runs it for time, heap and RSS.
-//! Also the ONNX Runtime baseline (`scripts/ort_bench.py`).
+//! Also the peers (`--baseline`): ONNX Runtime (`scripts/ort_bench.py`) and tract
+//! (`scripts/tract_bench.py`), both from the peer venv.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::harness::{self, file};
-use super::{io_error, BenchError, BenchOptions, HostFigures, OptLevel, Prepared};
+use super::{io_error, Baseline, BenchError, BenchOptions, HostFigures, OptLevel, Prepared};
 use crate::ir::Tensor;
 use crate::Error;
 
@@ -55,6 +56,7 @@ pub(super) fn run(
         peak_rss_bytes: harness::value::<u64>(&text, "peak_rss_kib")? * 1024,
         matches_reference,
         ort_time_us: None,
+        tract_time_us: None,
     };
     Ok(HostRun { figures, outputs })
 }
@@ -178,17 +180,50 @@ fn run_harness(exe: &Path, args: &[&str]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// ONNX Runtime (one thread) on the same inputs: its median time per inference in µs, and
-/// its version.
-pub(super) fn ort(
+/// The version of `peer` in the peer venv, or why it cannot run there.
+pub(super) fn peer_version(opts: &BenchOptions, peer: Baseline) -> Result<String, Error> {
+    let unavailable = |reason: String| BenchError::PeerUnavailable { peer, reason };
+    let python = &opts.peer_python;
+    if !python.exists() {
+        return Err(unavailable(format!(
+            "{} does not exist: run scripts/setup-ort.sh",
+            python.display()
+        ))
+        .into());
+    }
+    let module = peer.module();
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(format!(
+            "import {module}; print({})",
+            peer.version_expression()
+        ))
+        .output()
+        .map_err(|e| unavailable(format!("cannot run {}: {e}", python.display())))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match stdout.lines().next().map(str::trim) {
+        Some(version) if out.status.success() && !version.is_empty() => Ok(version.to_string()),
+        _ => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or("no output").trim();
+            Err(unavailable(format!(
+                "{} cannot import `{module}` ({last}): run scripts/setup-ort.sh",
+                python.display()
+            ))
+            .into())
+        }
+    }
+}
+
+/// `peer` (one thread) on the same inputs as the harness: its median time per inference
+/// in µs.
+pub(super) fn peer(
     work_dir: &Path,
     prepared: &Prepared,
     opts: &BenchOptions,
-) -> Result<(f64, String), Error> {
-    if !opts.ort_python.exists() {
-        return Err(BenchError::NoOrt(opts.ort_python.clone()).into());
-    }
-    let dir = work_dir.join("ort").join(&prepared.name);
+    peer: Baseline,
+) -> Result<f64, Error> {
+    let dir = work_dir.join(peer.to_string()).join(&prepared.name);
     std::fs::create_dir_all(&dir).map_err(io_error(format!("cannot create {}", dir.display())))?;
     let mut inputs = Vec::new();
     for (i, t) in prepared.inputs.iter().enumerate() {
@@ -196,8 +231,8 @@ pub(super) fn ort(
         crate::verify::write_npy(&path, t)?;
         inputs.push(path);
     }
-    let out = Command::new(&opts.ort_python)
-        .arg(super::repo_root().join("scripts/ort_bench.py"))
+    let out = Command::new(&opts.peer_python)
+        .arg(super::repo_root().join("scripts").join(peer.script()))
         .arg(&prepared.model_file)
         .args(&inputs)
         .arg("--budget-ms")
@@ -205,16 +240,17 @@ pub(super) fn ort(
         .output()
         .map_err(io_error(format!(
             "cannot run {}",
-            opts.ort_python.display()
+            opts.peer_python.display()
         )))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        return Err(
-            BenchError::Ort(String::from_utf8_lossy(&out.stderr).trim().to_string()).into(),
-        );
+        // The last line of a Python traceback is the error itself.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(BenchError::Peer {
+            script: peer.script(),
+            stderr: stderr.lines().last().unwrap_or_default().trim().to_string(),
+        }
+        .into());
     }
-    Ok((
-        harness::value(&text, "time_us")?,
-        harness::value(&text, "onnxruntime")?,
-    ))
+    harness::value(&text, "time_us")
 }

@@ -38,6 +38,7 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
             .then(|| version("qemu-system-arm", "--version"))
             .flatten(),
         onnxruntime: None,
+        tract: None,
         load_average: std::fs::read_to_string("/proc/loadavg")
             .ok()
             .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),

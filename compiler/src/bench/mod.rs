@@ -61,10 +61,15 @@ pub enum BenchError {
     },
     #[error("the harness printed no `{key}`:\n{text}")]
     HarnessValue { key: String, text: String },
-    #[error("{} does not exist: run scripts/setup-ort.sh", .0.display())]
-    NoOrt(PathBuf),
-    #[error("ort_bench.py failed: {0}")]
-    Ort(String),
+    /// A requested peer cannot run at all (checked before any model is built).
+    #[error("the {peer} baseline cannot run: {reason}")]
+    PeerUnavailable { peer: Baseline, reason: String },
+    /// A peer's timing script failed on one model.
+    #[error("{script} failed: {stderr}")]
+    Peer {
+        script: &'static str,
+        stderr: String,
+    },
     #[error("QEMU did not finish in {0} s")]
     QemuTimeout(u64),
     #[error("the Cortex-M7 harness failed in QEMU ({status}):\n{output}")]
@@ -182,11 +187,48 @@ impl FromStr for ModelSpec {
     }
 }
 
-/// A peer to time against.
+/// A peer to time against, on the same inputs. Both run from the peer venv that
+/// `scripts/setup-ort.sh` creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Baseline {
-    /// ONNX Runtime, one thread, through the venv of `scripts/setup-ort.sh`.
+    /// ONNX Runtime, one thread (`scripts/ort_bench.py`).
     Ort,
+    /// tract, the Rust inference engine, from its Python package (`scripts/tract_bench.py`).
+    Tract,
+}
+
+impl Baseline {
+    /// The Python module the peer is, which the venv must import.
+    fn module(self) -> &'static str {
+        match self {
+            Self::Ort => "onnxruntime",
+            Self::Tract => "tract",
+        }
+    }
+
+    /// The Python expression that gives its version.
+    fn version_expression(self) -> &'static str {
+        match self {
+            Self::Ort => "onnxruntime.__version__",
+            Self::Tract => "tract.version()",
+        }
+    }
+
+    /// The script that times it, under `scripts/`.
+    fn script(self) -> &'static str {
+        match self {
+            Self::Ort => "ort_bench.py",
+            Self::Tract => "tract_bench.py",
+        }
+    }
+
+    /// The peer's name in the report's column heads.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ort => "ORT",
+            Self::Tract => "tract",
+        }
+    }
 }
 
 impl FromStr for Baseline {
@@ -195,8 +237,18 @@ impl FromStr for Baseline {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "ort" => Ok(Self::Ort),
-            _ => Err(format!("`{s}` is not a baseline (ort)")),
+            "tract" => Ok(Self::Tract),
+            _ => Err(format!("`{s}` is not a baseline (ort, tract)")),
         }
+    }
+}
+
+impl fmt::Display for Baseline {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ort => "ort",
+            Self::Tract => "tract",
+        })
     }
 }
 
@@ -211,12 +263,13 @@ pub struct BenchOptions {
     pub work_dir: PathBuf,
     /// Wall time spent timing one harness on the host (at least 5 inferences are timed).
     pub time_budget: Duration,
-    pub baseline: Option<Baseline>,
+    /// The peers to time; each must be able to run, or the bench fails before it starts.
+    pub baselines: Vec<Baseline>,
     /// The `-C target-cpu` of the host harness builds: `native` by default, because ONNX
     /// Runtime picks its instruction set at run time too; `generic` gives the baseline ISA.
     pub host_target_cpu: String,
-    /// The Python that runs the ONNX Runtime baseline.
-    pub ort_python: PathBuf,
+    /// The Python of the peer venv, which runs the baselines.
+    pub peer_python: PathBuf,
     /// QEMU runs longer than this are killed.
     pub qemu_timeout: Duration,
     /// Draw a progress bar (on a terminal) or log steps (elsewhere).
@@ -231,9 +284,9 @@ impl Default for BenchOptions {
             input_shapes: Vec::new(),
             work_dir: PathBuf::from("target").join("zant-bench"),
             time_budget: Duration::from_secs(1),
-            baseline: None,
+            baselines: Vec::new(),
             host_target_cpu: "native".into(),
-            ort_python: repo_root().join("target/venv-ort/bin/python"),
+            peer_python: repo_root().join("target/venv-ort/bin/python"),
             qemu_timeout: Duration::from_secs(900),
             progress: true,
         }
@@ -267,6 +320,9 @@ pub struct Machine {
     pub valgrind: Option<String>,
     pub qemu: Option<String>,
     pub onnxruntime: Option<String>,
+    /// The tract version of `--baseline tract` (absent in older reports).
+    #[serde(default)]
+    pub tract: Option<String>,
     /// `/proc/loadavg` when the bench started: wall times are only as quiet as the machine.
     #[serde(default)]
     pub load_average: Option<String>,
@@ -288,6 +344,9 @@ pub struct ModelInfo {
     pub weight_bytes: u64,
     /// Why the model could not be benched at all (it did not compile).
     pub error: Option<String>,
+    /// Why a requested peer could not time this model (`tract: …`), one line per peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_errors: Vec<String>,
 }
 
 /// One model, opt level and target.
@@ -342,6 +401,19 @@ pub struct HostFigures {
     pub matches_reference: Option<bool>,
     /// ONNX Runtime's median time per inference on the same inputs (`--baseline ort`).
     pub ort_time_us: Option<f64>,
+    /// tract's median time per inference on the same inputs (`--baseline tract`).
+    #[serde(default)]
+    pub tract_time_us: Option<f64>,
+}
+
+impl HostFigures {
+    /// The median time per inference of `peer`, when it was timed.
+    pub fn peer_time_us(&self, peer: Baseline) -> Option<f64> {
+        match peer {
+            Baseline::Ort => self.ort_time_us,
+            Baseline::Tract => self.tract_time_us,
+        }
+    }
 }
 
 /// The Cortex-M7 figures of one harness build.
@@ -441,14 +513,19 @@ struct Prepared {
 /// Compiles every model and measures it at every opt level on every target.
 pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<Report, Error> {
     let work_dir = absolute(&opts.work_dir)?;
-    let steps = specs.len() * (1 + opts.opt_levels.len() * opts.targets.len())
-        + if opts.baseline.is_some() {
-            specs.len()
-        } else {
-            0
-        };
-    let progress = Progress::new(steps as u64, opts.progress);
     let mut machine = machine::detect(opts);
+    // A requested peer that cannot run fails the bench now, before anything is built,
+    // rather than leaving its column out of the report.
+    for &peer in &opts.baselines {
+        let version = host::peer_version(opts, peer)?;
+        match peer {
+            Baseline::Ort => machine.onnxruntime = Some(version),
+            Baseline::Tract => machine.tract = Some(version),
+        }
+    }
+    let steps =
+        specs.len() * (1 + opts.opt_levels.len() * opts.targets.len() + opts.baselines.len());
+    let progress = Progress::new(steps as u64, opts.progress);
     let mut models = Vec::new();
     let mut runs = Vec::new();
     for spec in specs {
@@ -469,8 +546,11 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                     arena_bytes: 0,
                     weight_bytes: 0,
                     error: Some(message),
+                    peer_errors: Vec::new(),
                 });
-                progress.skip((opts.opt_levels.len() * opts.targets.len()) as u64);
+                progress.skip(
+                    (opts.opt_levels.len() * opts.targets.len() + opts.baselines.len()) as u64,
+                );
                 continue;
             }
         };
@@ -510,22 +590,30 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                 });
             }
         }
-        if opts.baseline == Some(Baseline::Ort) {
-            progress.step(&format!("{name}: ONNX Runtime"));
-            match host::ort(&work_dir, &prepared, opts) {
-                Ok((time_us, version)) => {
-                    machine.onnxruntime = Some(version);
+        let mut info = prepared.info.clone();
+        for &peer in &opts.baselines {
+            progress.step(&format!("{name}: {peer}"));
+            match host::peer(&work_dir, &prepared, opts, peer) {
+                Ok(time_us) => {
                     for run in runs.iter_mut().filter(|r| r.model == name) {
                         if let Outcome::Host(h) = &mut run.outcome {
-                            h.ort_time_us = Some(time_us);
+                            match peer {
+                                Baseline::Ort => h.ort_time_us = Some(time_us),
+                                Baseline::Tract => h.tract_time_us = Some(time_us),
+                            }
                         }
                     }
-                    progress.log(&format!("{name}: ONNX Runtime {time_us:.1} µs"));
+                    progress.log(&format!("{name}: {peer} {time_us:.1} µs"));
                 }
-                Err(e) => progress.log(&format!("{name}: ONNX Runtime failed: {e}")),
+                Err(e) => {
+                    // The peer runs but not on this model (tract rejects some): the
+                    // report's cell says so and a note gives the reason.
+                    progress.log(&format!("{name}: {peer} failed: {e}"));
+                    info.peer_errors.push(format!("{peer}: {e}"));
+                }
             }
         }
-        models.push(prepared.info);
+        models.push(info);
     }
     progress.finish();
     Ok(Report {
@@ -641,6 +729,7 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
         arena_bytes: compiled.plan.arena_bytes as u64,
         weight_bytes: compiled.plan.weight_bytes as u64,
         error: None,
+        peer_errors: Vec::new(),
     };
     Ok(Prepared {
         info,

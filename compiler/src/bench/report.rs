@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Outcome, Report, Run, Target};
+use super::{Baseline, Outcome, Report, Run, Target};
 
 /// How a figure reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +131,7 @@ fn machine_section(s: &mut String, report: &Report) {
         ("valgrind", &m.valgrind),
         ("QEMU", &m.qemu),
         ("ONNX Runtime", &m.onnxruntime),
+        ("tract", &m.tract),
     ] {
         if let Some(v) = v {
             row(k, v);
@@ -188,11 +189,67 @@ fn notes(s: &mut String, report: &Report) {
     s.push('\n');
 }
 
+/// The peers this report timed, in column order: those whose version the machine table
+/// records (every requested one), or whose times older reports hold.
+fn peers(report: &Report) -> Vec<Baseline> {
+    [Baseline::Ort, Baseline::Tract]
+        .into_iter()
+        .filter(|&peer| {
+            let version = match peer {
+                Baseline::Ort => &report.machine.onnxruntime,
+                Baseline::Tract => &report.machine.tract,
+            };
+            version.is_some()
+                || report.runs.iter().any(
+                    |r| matches!(&r.outcome, Outcome::Host(h) if h.peer_time_us(peer).is_some()),
+                )
+        })
+        .collect()
+}
+
+/// The peer columns of one host row: each peer's time and zant's time over it, or why
+/// the peer did not time the model (also added to `footnotes`).
+fn peer_cells(
+    s: &mut String,
+    report: &Report,
+    run: &Run,
+    zant_us: Option<f64>,
+    footnotes: &mut Vec<String>,
+) {
+    for peer in peers(report) {
+        let time = match &run.outcome {
+            Outcome::Host(h) => h.peer_time_us(peer),
+            _ => None,
+        };
+        let failure = report
+            .models
+            .iter()
+            .filter(|m| m.name == run.model)
+            .flat_map(|m| &m.peer_errors)
+            .find(|e| e.starts_with(&format!("{peer}:")));
+        match (time, zant_us) {
+            (Some(t), Some(z)) => {
+                let _ = write!(s, " {} | {:.2} |", fmt_time(t), z / t);
+            }
+            (Some(t), None) => {
+                let _ = write!(s, " {} | — |", fmt_time(t));
+            }
+            (None, _) => match failure {
+                Some(e) => {
+                    s.push_str(" fails | — |");
+                    let note = format!("{}: {}", run.model, one_line(e));
+                    if !footnotes.contains(&note) {
+                        footnotes.push(note);
+                    }
+                }
+                None => s.push_str(" — | — |"),
+            },
+        }
+    }
+}
+
 fn host_table(s: &mut String, report: &Report, level: &super::OptLevel) {
-    let ort = report
-        .runs
-        .iter()
-        .any(|r| matches!(&r.outcome, Outcome::Host(h) if h.ort_time_us.is_some()));
+    let peers = peers(report);
     let _ = writeln!(s, "### x86_64 host\n");
     let mut head = String::from(
         "| model | executable | .text | .rodata | .data | .bss | instructions | time (µs) | \
@@ -200,8 +257,9 @@ fn host_table(s: &mut String, report: &Report, level: &super::OptLevel) {
     );
     let mut rule =
         String::from("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    if ort {
-        head.push_str(" ORT (µs) | zant/ORT |");
+    for peer in &peers {
+        let label = peer.label();
+        head.push_str(&format!(" {label} (µs) | zant/{label} |"));
         rule.push_str("---:|---:|");
     }
     let _ = writeln!(s, "{head}\n{rule}");
@@ -228,18 +286,12 @@ fn host_table(s: &mut String, report: &Report, level: &super::OptLevel) {
                 for c in cells {
                     let _ = write!(s, " {c} |");
                 }
-                if ort {
-                    match h.ort_time_us {
-                        Some(t) => {
-                            let _ = write!(s, " {} | {:.2} |", fmt_time(t), h.time_us / t);
-                        }
-                        None => s.push_str(" | |"),
-                    }
-                }
+                peer_cells(s, report, run, Some(h.time_us), &mut footnotes);
             }
             other => {
                 footnotes.push(format!("{}: {}", run.model, outcome_text(other)));
-                s.push_str(&" — |".repeat(13 + if ort { 2 } else { 0 }));
+                s.push_str(&" — |".repeat(13));
+                peer_cells(s, report, run, None, &mut footnotes);
             }
         }
         s.push('\n');

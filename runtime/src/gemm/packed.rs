@@ -244,3 +244,59 @@ fn bias_vector(epilogue: &Epilogue<'_>, row_idx: usize, column: usize) -> f32x8 
         Bias::Full(values) => load(&values[row_idx * epilogue.n + column..]) * f32x8::splat(beta),
     }
 }
+
+/// The columns of one sliver of `B` a [`BSource`] packs: [`NR`].
+pub(crate) const SLIVER_COLUMNS: usize = NR;
+
+/// Where the blocked product reads `B` from when `B` is not a matrix in memory: an
+/// implicit GEMM (a convolution's im2col matrix) packs each sliver on demand.
+pub(crate) trait BSource {
+    /// Writes columns `column0..column0 + width` of `B`, depths `k0..k0 + depth`, into
+    /// `packed` as `depth` rows of [`SLIVER_COLUMNS`] floats; lanes past `width` must be
+    /// finite (they are computed and never stored), zero is the natural choice.
+    fn pack(&self, k0: usize, depth: usize, column0: usize, width: usize, packed: &mut [f32]);
+}
+
+/// The blocked product `y = epilogue(A·B)` for `m, n ≥ 1` with `A` row-major `m × k` and
+/// `B` packed sliver by sliver by `source`. The loops are [`gemm_packed`]'s; each sliver
+/// of `B` is packed once per block of `MC` rows of `A` and serves all its panels.
+pub(super) fn gemm_packed_source(
+    ops: &Operands<'_>,
+    source: &impl BSource,
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+) {
+    let (m, n, k) = (ops.m, ops.n, ops.k);
+    let mut packed_a = [0.0f32; MC * KC];
+    let mut packed_b = [0.0f32; KC * NR];
+    for k0 in (0..k).step_by(KC) {
+        let depth = KC.min(k - k0);
+        let (first, last) = (k0 == 0, k0 + depth == k);
+        for block_row0 in (0..m).step_by(MC) {
+            let block_rows = MC.min(m - block_row0);
+            pack_a(ops, block_row0, block_rows, k0, depth, &mut packed_a);
+            for column0 in (0..n).step_by(NR) {
+                let width = NR.min(n - column0);
+                let b_sliver = &mut packed_b[..depth * NR];
+                source.pack(k0, depth, column0, width, b_sliver);
+                let panels = packed_a.chunks_exact(MR * KC);
+                for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
+                    .step_by(MR)
+                    .zip(panels)
+                {
+                    let rows = MR.min(block_row0 + block_rows - tile_row0);
+                    let tile = microkernel(&panel[..depth * MR], b_sliver, NR);
+                    let place = TilePlace {
+                        row0: tile_row0,
+                        rows,
+                        column0,
+                        width,
+                        first,
+                        last,
+                    };
+                    store(epilogue, y, &place, &tile);
+                }
+            }
+        }
+    }
+}

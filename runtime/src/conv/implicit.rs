@@ -1,0 +1,173 @@
+//! The implicit-GEMM convolution for targets with SIMD: `W[c_out × K] · im2col(X)[K × HW]`
+//! on the packed GEMM's microkernel, with the im2col matrix never materialised.
+//!
+//! The GEMM asks for one sliver of the im2col matrix at a time (`KC` depths × `NR`
+//! output positions, flattened over the output plane), and [`Im2col`] packs it straight
+//! from the input into the GEMM's 16 KiB stack buffer: each run of the sliver that lies in
+//! one output row is, per tap, a contiguous (stride 1) or strided copy of one input row,
+//! with zeros where the tap lands in the padding. So padding, stride and dilation cost
+//! only in the packing, the microkernel is the GEMM's (6 × 16 vector FMAs per depth with
+//! AVX), and bias and activation are applied as each tile is stored. `K` is ordered
+//! (input channel, kernel row, kernel column), the layout of ONNX weights, so `A` is the
+//! weight tensor as it is.
+
+use super::{outputs_for_tap, Conv2d};
+use crate::gemm::{gemm_implicit, BSource, Bias, SLIVER_COLUMNS};
+use crate::Activation;
+
+/// Kernel columns whose valid output range is computed once per convolution; wider
+/// kernels compute the rest per packed row.
+const CACHED_TAPS: usize = 16;
+
+/// `y = act(conv(x, w) + bias)` through the implicit GEMM, one product per image and
+/// group. The caller has checked the slices' lengths against `p`.
+pub(super) fn conv2d_implicit(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let c_in_group = p.c_in / p.groups;
+    let c_out_group = p.c_out / p.groups;
+    let depth = c_in_group * p.k_h * p.k_w;
+    let tap_outputs =
+        |kw: usize| outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
+    let cached_taps: [(usize, usize); CACHED_TAPS] = core::array::from_fn(tap_outputs);
+    for image in 0..p.batch {
+        for group in 0..p.groups {
+            let first_in = image * p.c_in + group * c_in_group;
+            let first_out = group * c_out_group;
+            let source = Im2col {
+                geometry: p,
+                x_group: &x[first_in * in_plane..][..c_in_group * in_plane],
+                cached_taps,
+            };
+            let weights = &w[first_out * depth..][..c_out_group * depth];
+            let bias = bias.map_or(Bias::None, |b| Bias::Col(&b[first_out..][..c_out_group]));
+            let y_group = &mut y[(image * p.c_out + first_out) * out_plane..];
+            gemm_implicit(
+                c_out_group,
+                out_plane,
+                depth,
+                weights,
+                bias,
+                act,
+                &source,
+                &mut y_group[..c_out_group * out_plane],
+            );
+        }
+    }
+}
+
+/// The im2col matrix of one image and group, `K × HW`, packed sliver by sliver.
+struct Im2col<'a> {
+    geometry: &'a Conv2d,
+    /// The group's input planes.
+    x_group: &'a [f32],
+    /// For kernel column `kw < CACHED_TAPS`, the output columns whose tap lands inside
+    /// the input (see [`outputs_for_tap`]).
+    cached_taps: [(usize, usize); CACHED_TAPS],
+}
+
+impl BSource for Im2col<'_> {
+    fn pack(&self, k0: usize, depth: usize, column0: usize, width: usize, packed: &mut [f32]) {
+        let w_out = self.geometry.w_out;
+        let packed = &mut packed[..depth * SLIVER_COLUMNS];
+        // The sliver's output positions, cut into runs that each lie in one output row.
+        let mut lane = 0;
+        while lane < width {
+            let flat = column0 + lane;
+            let (oh, ow0) = (flat / w_out, flat % w_out);
+            let len = (w_out - ow0).min(width - lane);
+            self.pack_run(k0, oh, ow0, lane, len, packed);
+            lane += len;
+        }
+        if width < SLIVER_COLUMNS {
+            for row in packed.chunks_exact_mut(SLIVER_COLUMNS) {
+                row[width..].fill(0.0);
+            }
+        }
+    }
+}
+
+impl Im2col<'_> {
+    /// Packs lanes `lane..lane + len` of every depth row: output row `oh`, columns
+    /// `ow0..ow0 + len`.
+    #[inline(always)]
+    fn pack_run(
+        &self,
+        k0: usize,
+        oh: usize,
+        ow0: usize,
+        lane: usize,
+        len: usize,
+        packed: &mut [f32],
+    ) {
+        let p = self.geometry;
+        let in_plane = p.h_in * p.w_in;
+        // The depth `k0` as (input channel, kernel row, kernel column), stepped below
+        // without divisions.
+        let mut kw = k0 % p.k_w;
+        let mut kh = (k0 / p.k_w) % p.k_h;
+        let mut channel = k0 / (p.k_w * p.k_h);
+        let whole_sliver = lane == 0 && len == SLIVER_COLUMNS && p.stride_w == 1;
+        for row in packed.chunks_exact_mut(SLIVER_COLUMNS) {
+            let dst = &mut row[lane..lane + len];
+            // The input row in padded coordinates: inside when `pad_top ≤ ih < pad_top + h_in`.
+            let ih = oh * p.stride_h + kh * p.dil_h;
+            if ih >= p.pad_top && ih - p.pad_top < p.h_in {
+                let input_row =
+                    &self.x_group[channel * in_plane + (ih - p.pad_top) * p.w_in..][..p.w_in];
+                let (lo, hi) = self.cached_taps.get(kw).copied().unwrap_or_else(|| {
+                    outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out)
+                });
+                let valid_lo = lo.clamp(ow0, ow0 + len);
+                let valid_hi = hi.clamp(valid_lo, ow0 + len);
+                // Only used when the valid range is not empty; then it is in the row.
+                let start = (valid_lo * p.stride_w + kw * p.dil_w).saturating_sub(p.pad_left);
+                if whole_sliver && valid_lo == ow0 && valid_hi == ow0 + len {
+                    // The common case on wide rows: one fixed-size copy the compiler
+                    // turns into a few vector moves.
+                    if let (Some(out), Some(input)) = (
+                        row.first_chunk_mut::<SLIVER_COLUMNS>(),
+                        input_row
+                            .get(start..)
+                            .and_then(|s| s.first_chunk::<SLIVER_COLUMNS>()),
+                    ) {
+                        *out = *input;
+                    }
+                } else {
+                    let (before, rest) = dst.split_at_mut(valid_lo - ow0);
+                    let (valid, after) = rest.split_at_mut(valid_hi - valid_lo);
+                    before.fill(0.0);
+                    after.fill(0.0);
+                    if valid.is_empty() {
+                        // Every output of the run reads this tap from the padding.
+                    } else if p.stride_w == 1 {
+                        valid.copy_from_slice(&input_row[start..start + valid.len()]);
+                    } else {
+                        let inputs = input_row[start..].iter().step_by(p.stride_w);
+                        for (out, &value) in valid.iter_mut().zip(inputs) {
+                            *out = value;
+                        }
+                    }
+                }
+            } else {
+                dst.fill(0.0);
+            }
+            kw += 1;
+            if kw == p.k_w {
+                kw = 0;
+                kh += 1;
+                if kh == p.k_h {
+                    kh = 0;
+                    channel += 1;
+                }
+            }
+        }
+    }
+}
