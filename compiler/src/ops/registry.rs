@@ -204,6 +204,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!("Unsqueeze",                  (1, 28), (1, 2), (1, 1), reshape::Reshape),
     op!("Where",                      (9, 28), (3, 3), (1, 1), where_::Where),
     op!("Xor",                        (7, 28), (2, 2), (1, 1), logic::Logic),
+    unary!(@ "com.microsoft", "QuickGelu", (1, 1), |c| Swish { alpha: c.float("alpha", 1.702)? }),
 ];
 
 /// Finds the implementation of `op_type` in `domain`.

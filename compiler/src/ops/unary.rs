@@ -154,4 +154,21 @@ mod tests {
         insta::assert_snapshot!(node("Sigmoid").input("i32[4]").emit(), @"infer: Sigmoid is implemented for f32 and f64, not i32");
         insta::assert_snapshot!(node("Gelu").string("approximate", "fast").input("f32[4]").emit(), @"parse: attribute `approximate`: `fast` is not none or tanh");
     }
+
+    /// ONNX Runtime's contrib QuickGelu, `x * sigmoid(alpha * x)`, is Swish with its own
+    /// default `alpha`.
+    #[test]
+    fn quick_gelu() {
+        let node = crate::ops::testing::NodeBuilder::in_domain("com.microsoft", "QuickGelu");
+        insta::assert_snapshot!(node.input("f32[3]").emit(), @"
+        QuickGelu(f32[3]) alpha=1.702 -> f32[3]
+        rt::elementwise::unary(
+            rt::elementwise::UnaryOp::Swish {
+                alpha: 1.702f32,
+            },
+            x0,
+            y,
+        );
+        ");
+    }
 }
