@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    around_axis, elem_type, normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
-    Parse, ParseCtx,
+    around_checked_axis, elem_type, normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError,
+    OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
@@ -31,20 +31,6 @@ impl Parse for Arg {
     }
 }
 
-impl Arg {
-    /// `(outer, axis_len, inner)` of `shape` around the axis, which must be in range.
-    fn layout(&self, shape: &[usize]) -> Result<(usize, usize, usize), OpError> {
-        if self.axis >= shape.len() {
-            return Err(OpError::shape(format!(
-                "axis {} is out of range for rank {}",
-                self.axis,
-                shape.len()
-            )));
-        }
-        Ok(around_axis(shape, self.axis))
-    }
-}
-
 impl OpKind for Arg {
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.int("axis", self.axis as i64);
@@ -58,7 +44,7 @@ impl OpKind for Arg {
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
-        self.layout(&x.shape)?;
+        around_checked_axis(&x.shape, self.axis)?;
         let mut shape = x.shape.clone();
         if self.keep_dims {
             shape[self.axis] = 1;
@@ -70,7 +56,7 @@ impl OpKind for Arg {
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
-        let (outer, axis_len, inner) = self.layout(&x.shape)?;
+        let (outer, axis_len, inner) = around_checked_axis(&x.shape, self.axis)?;
         let mut y = vec![0i64; outer * inner];
         crate::with_data!(&x.data, v => {
             if self.max {
@@ -87,7 +73,7 @@ impl OpKind for Arg {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
-        let (outer, axis_len, inner) = self.layout(&x.ty.shape)?;
+        let (outer, axis_len, inner) = around_checked_axis(&x.ty.shape, self.axis)?;
         let xe = &x.expr;
         let t = elem_type(x.ty.dtype);
         let last = self.select_last_index;

@@ -146,10 +146,10 @@ impl OpKind for Conv {
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
-        let x = f32_input(ctx, 0)?;
-        let w = f32_input(ctx, 1)?;
+        let x = ctx.f32(0)?;
+        let w = ctx.f32(1)?;
         let b = match ctx.consts.get(2).copied().flatten() {
-            Some(_) => Some(f32_input(ctx, 2)?),
+            Some(_) => Some(ctx.f32(2)?),
             None => None,
         };
         let out = &ctx.outputs[0];
@@ -173,13 +173,6 @@ impl OpKind for Conv {
             rt::conv::conv2d(&#params, #x, #w, #bias, #act, y);
         })
     }
-}
-
-/// Constant input `i` as f32, which parsing made sure every input of a Conv is.
-fn f32_input<'a>(ctx: &FoldCtx<'a>, i: usize) -> Result<&'a [f32], OpError> {
-    let t = ctx.get(i)?;
-    t.as_f32()
-        .ok_or_else(|| OpError::shape(format!("input {i} is {}, not f32", t.dtype())))
 }
 
 #[cfg(test)]

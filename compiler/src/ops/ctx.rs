@@ -194,6 +194,13 @@ impl<'a> FoldCtx<'a> {
             .flatten()
             .ok_or(OpError::MissingInput { input: i })
     }
+
+    /// Constant input `i` as f32, for ops whose parser made sure of the type.
+    pub fn f32(&self, i: usize) -> Result<&'a [f32], OpError> {
+        let t = self.get(i)?;
+        t.as_f32()
+            .ok_or_else(|| OpError::shape(format!("input {i} is {}, not f32", t.dtype())))
+    }
 }
 
 /// One operand of a node in generated code.

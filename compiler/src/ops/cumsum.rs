@@ -6,8 +6,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    around_axis, elem_type, normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
-    Parse, ParseCtx,
+    around_checked_axis, elem_type, normalize_axis, required, Attrs, EmitCtx, FoldCtx, OpError,
+    OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{Tensor, TensorType};
 
@@ -41,20 +41,6 @@ impl Parse for CumSum {
     }
 }
 
-impl CumSum {
-    /// `(outer, len, inner)` of `shape` around the axis, which must be in range.
-    fn layout(&self, shape: &[usize]) -> Result<(usize, usize, usize), OpError> {
-        if self.axis >= shape.len() {
-            return Err(OpError::shape(format!(
-                "axis {} is out of range for rank {}",
-                self.axis,
-                shape.len()
-            )));
-        }
-        Ok(around_axis(shape, self.axis))
-    }
-}
-
 impl OpKind for CumSum {
     /// The axis under its input's name, and the switches that are on.
     fn attrs(&self, attrs: &mut Attrs) {
@@ -69,13 +55,13 @@ impl OpKind for CumSum {
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
-        self.layout(&x.shape)?;
+        around_checked_axis(&x.shape, self.axis)?;
         Ok(vec![x.clone()])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
-        let (outer, len, inner) = self.layout(&x.shape)?;
+        let (outer, len, inner) = around_checked_axis(&x.shape, self.axis)?;
         let data = crate::with_data!(&x.data, v => {
             let mut y = v.clone();
             if self.product {
@@ -90,7 +76,7 @@ impl OpKind for CumSum {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
-        let (outer, len, inner) = self.layout(&x.ty.shape)?;
+        let (outer, len, inner) = around_checked_axis(&x.ty.shape, self.axis)?;
         let xe = &x.expr;
         let t = elem_type(x.ty.dtype);
         let (exclusive, reverse) = (self.exclusive, self.reverse);

@@ -35,6 +35,18 @@ pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, OpError> {
     })
 }
 
+/// [`around_axis`] for an axis that was normalised against another rank, checked
+/// against this shape.
+pub fn around_checked_axis(shape: &[usize], axis: usize) -> Result<(usize, usize, usize), OpError> {
+    if axis >= shape.len() {
+        return Err(OpError::shape(format!(
+            "axis {axis} is out of range for rank {}",
+            shape.len()
+        )));
+    }
+    Ok(around_axis(shape, axis))
+}
+
 /// Numpy broadcasting of two shapes.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, OpError> {
     let rank = a.len().max(b.len());

@@ -129,14 +129,14 @@ impl OpKind for Gemm {
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
-        let a = f32_input(ctx, 0)?;
-        let b = f32_input(ctx, 1)?;
+        let a = ctx.f32(0)?;
+        let b = ctx.f32(1)?;
         let bias = match self.bias {
             BiasKind::None => Bias::None,
-            BiasKind::Scalar => Bias::Scalar(f32_input(ctx, 2)?[0]),
-            BiasKind::Row => Bias::Row(f32_input(ctx, 2)?),
-            BiasKind::Col => Bias::Col(f32_input(ctx, 2)?),
-            BiasKind::Full => Bias::Full(f32_input(ctx, 2)?),
+            BiasKind::Scalar => Bias::Scalar(ctx.f32(2)?[0]),
+            BiasKind::Row => Bias::Row(ctx.f32(2)?),
+            BiasKind::Col => Bias::Col(ctx.f32(2)?),
+            BiasKind::Full => Bias::Full(ctx.f32(2)?),
         };
         let mut y = vec![0.0; self.m * self.n];
         zant_runtime::gemm::gemm(
@@ -192,13 +192,6 @@ impl OpKind for Gemm {
             rt::gemm::gemm(#m, #n, #k, #a, #trans_a, #b, #trans_b, #alpha, #beta, #bias, #act, y);
         })
     }
-}
-
-/// Constant input `i` as f32, which parsing made sure every input is.
-fn f32_input<'a>(ctx: &FoldCtx<'a>, i: usize) -> Result<&'a [f32], OpError> {
-    let t = ctx.get(i)?;
-    t.as_f32()
-        .ok_or_else(|| OpError::shape(format!("input {i} is {}, not f32", t.dtype())))
 }
 
 /// How a bias of `shape` broadcasts to [m, n]; `None` when it does not.

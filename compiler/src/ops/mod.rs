@@ -80,7 +80,10 @@ pub mod window_fn;
 
 pub use attr::{split_top, Attribute, Attrs};
 pub use ctx::{required, EmitCtx, FoldCtx, Operand, ParseCtx};
-pub use dims::{around_axis, broadcast_shapes, checked_elems, normalize_axis, strides, MAX_ELEMS};
+pub use dims::{
+    around_axis, around_checked_axis, broadcast_shapes, checked_elems, normalize_axis, strides,
+    MAX_ELEMS,
+};
 pub use error::{NodeError, OpError};
 pub use folding::{move_bytes, retag, Elem};
 pub use registry::{lookup, markdown_table, OpSpec, REGISTRY};
