@@ -239,12 +239,18 @@ fn tap<X: QInt>(
     };
     // Output j reads column (ow0 + j)·stride + offset, valid in 0..row.len().
     let (s, o0, len) = (stride as isize, ow0 as isize, row.len() as isize);
-    let first = if offset >= 0 {
-        0
+    // Stride 1 (every pointwise and most k×k layers) needs no division, which would
+    // cost more than the tap's multiply-adds on a short row.
+    let (first, end) = if stride == 1 {
+        (-offset - o0, len - offset - o0)
     } else {
-        (-offset + s - 1) / s - o0
+        let first = if offset >= 0 {
+            0
+        } else {
+            (-offset + s - 1) / s - o0
+        };
+        (first, (len - offset + s - 1) / s - o0)
     };
-    let end = (len - offset + s - 1) / s - o0;
     let lo = first.clamp(0, n as isize) as usize;
     let hi = end.clamp(lo as isize, n as isize) as usize;
     let (head, rest) = acc.split_at_mut(lo);
