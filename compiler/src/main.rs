@@ -205,8 +205,9 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             let checks = zant_compiler::verify::verify(&model.model, &options(&model), &vopts)?;
             let mut ok = true;
             for c in &checks {
+                let lsb = c.lsb.as_ref().map(|l| format!(" {l}")).unwrap_or_default();
                 println!(
-                    "{} {:<24} {:<30} max_abs={:.3e} max_rel={:.3e} mismatches={}/{}",
+                    "{} {:<24} {:<30} max_abs={:.3e} max_rel={:.3e} mismatches={}/{}{lsb}",
                     if c.passed() { "PASS" } else { "FAIL" },
                     c.data_set,
                     c.output,

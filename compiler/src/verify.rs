@@ -3,6 +3,12 @@
 //!
 //! A value matches when `|got - want| <= atol + rtol·|want|` (defaults atol 1e-4, rtol 1e-3,
 //! the tolerance of `../shared/models`); integers and booleans must be equal. NaN matches NaN.
+//!
+//! Quantized outputs are compared in steps of their quantization (LSBs), the tolerance of
+//! `../shared/models` for int8 paths: an 8-bit integer output must be within 1 LSB with at
+//! least 99 % of its elements identical, and a float output that a per-tensor
+//! DequantizeLinear produces within one step of its scale. Their checks carry an LSB
+//! histogram.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,12 +82,70 @@ pub struct OutputCheck {
     pub max_rel: f64,
     /// Elements outside the tolerance.
     pub mismatches: usize,
+    /// For a quantized output, the differences in quantization steps.
+    pub lsb: Option<Lsb>,
 }
 
 impl OutputCheck {
     pub fn passed(&self) -> bool {
-        self.mismatches == 0
+        self.mismatches == 0 && self.lsb.as_ref().is_none_or(|l| l.identical_enough())
     }
+}
+
+/// The differences of a quantized output in quantization steps (LSBs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lsb {
+    /// The size of one step: the output's scale, or 1 for an integer output.
+    pub step: f64,
+    /// Elements that differ by 0, 1, 2 and 3 or more steps.
+    pub counts: [usize; 4],
+    /// The largest difference in steps.
+    pub max: u64,
+    /// Whether at least 99 % of the elements must be identical (integer outputs).
+    pub require_identical: bool,
+}
+
+impl Lsb {
+    fn identical_enough(&self) -> bool {
+        let n: usize = self.counts.iter().sum();
+        !self.require_identical || self.counts[0] * 100 >= n * 99
+    }
+}
+
+impl std::fmt::Display for Lsb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [zero, one, two, more] = self.counts;
+        write!(
+            f,
+            "lsb(step {:.3e}) 0:{zero} 1:{one} 2:{two} 3+:{more} max={}",
+            self.step, self.max
+        )
+    }
+}
+
+/// The quantization step of each graph output: 1 for an 8-bit integer output, the scale
+/// of the per-tensor DequantizeLinear that produces a float output, `None` otherwise.
+pub fn output_steps(graph: &crate::ir::Graph) -> Vec<Option<f64>> {
+    use crate::ops::Op;
+    use zant_runtime::quant::QuantLayout;
+    graph
+        .outputs
+        .iter()
+        .map(|o| {
+            if matches!(graph.ty(o.value).dtype, DType::I8 | DType::U8) {
+                return Some(1.0);
+            }
+            let node = graph.node(o.value.node);
+            match &node.op {
+                Op::Quant(q) if !q.quantize && q.layout == QuantLayout::PerTensor => {
+                    let scale = node.inputs.get(1).copied().flatten()?;
+                    let value = graph.const_value(scale)?.data.to_f64_vec();
+                    value.first().copied().filter(|s| *s > 0.0)
+                }
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 pub use crate::model_file;
@@ -161,6 +225,7 @@ pub fn verify(
         .iter()
         .map(|o| (o.name.clone(), graph.ty(o.value).clone()))
         .collect();
+    let steps = output_steps(graph);
     let mut checks = Vec::new();
     for set in &sets {
         let set_name = set
@@ -218,9 +283,11 @@ pub fn verify(
                 }
                 .into());
             }
-            checks.push(compare(
-                &set_name, name, &got, &want, vopts.atol, vopts.rtol,
-            ));
+            let check = match steps[k] {
+                Some(step) => compare_quantized(&set_name, name, &got, &want, step),
+                None => compare(&set_name, name, &got, &want, vopts.atol, vopts.rtol),
+            };
+            checks.push(check);
         }
     }
     Ok(checks)
@@ -330,6 +397,7 @@ pub fn compare(
         max_abs: 0.0,
         max_rel: 0.0,
         mismatches: 0,
+        lsb: None,
     };
     for (&a, &b) in g.iter().zip(&w) {
         if a.is_nan() && b.is_nan() {
@@ -354,4 +422,72 @@ pub fn compare(
         }
     }
     check
+}
+
+/// Compares a quantized output in steps of `step`: every element must be within one step
+/// (and, for an integer output, 99 % of them identical).
+pub fn compare_quantized(
+    data_set: &str,
+    output: &str,
+    got: &Tensor,
+    want: &Tensor,
+    step: f64,
+) -> OutputCheck {
+    let mut check = compare(data_set, output, got, want, 0.0, 0.0);
+    let mut lsb = Lsb {
+        step,
+        counts: [0; 4],
+        max: 0,
+        require_identical: !want.dtype().is_float(),
+    };
+    check.mismatches = 0;
+    let (g, w) = (got.data.to_f64_vec(), want.data.to_f64_vec());
+    for (&a, &b) in g.iter().zip(&w) {
+        // Dequantized values are whole steps apart up to float rounding, so the
+        // difference rounds to its step count; NaN or infinity counts as far off.
+        let steps = ((a - b).abs() / step).round();
+        let steps = if steps.is_finite() {
+            steps as u64
+        } else {
+            u64::MAX
+        };
+        lsb.counts[steps.min(3) as usize] += 1;
+        lsb.max = lsb.max.max(steps);
+        if steps > 1 {
+            check.mismatches += 1;
+        }
+    }
+    check.lsb = Some(lsb);
+    check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(v: &[u8]) -> Tensor {
+        Tensor::new(vec![v.len()], Data::U8(v.to_vec()))
+    }
+
+    #[test]
+    fn quantized_outputs_are_compared_in_steps() {
+        let want = bytes(&[10; 100]);
+        let mut one_off = [10u8; 100];
+        one_off[0] = 11;
+        let check = compare_quantized("set", "y", &bytes(&one_off), &want, 1.0);
+        assert!(check.passed());
+        assert_eq!(check.lsb.as_ref().unwrap().counts, [99, 1, 0, 0]);
+        // Two steps off fails, and so do 1-step differences in more than 1 % of elements.
+        one_off[1] = 12;
+        assert!(!compare_quantized("set", "y", &bytes(&one_off), &want, 1.0).passed());
+        let many = bytes(&[11; 100]);
+        let check = compare_quantized("set", "y", &many, &want, 1.0);
+        assert_eq!((check.mismatches, check.passed()), (0, false));
+        // A dequantized float output may be one scale step off everywhere.
+        let floats = |v: &[f32]| Tensor::new(vec![v.len()], Data::F32(v.to_vec()));
+        let got = floats(&[0.5, 0.75, 1.0]);
+        let check = compare_quantized("set", "y", &got, &floats(&[0.25, 0.75, 1.5]), 0.25);
+        assert_eq!(check.lsb.as_ref().unwrap().counts, [1, 1, 1, 0]);
+        assert_eq!(check.mismatches, 1);
+    }
 }

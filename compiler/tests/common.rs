@@ -14,6 +14,12 @@ pub const FLOAT_MODELS: &[&str] = &[
     "fomo-96",
 ];
 
+/// The QOperator int8 models of `../shared/models` that zant runs on integer kernels; their
+/// outputs are compared in quantization steps (`zant_compiler::verify::compare_quantized`).
+/// mobilenet_v2-int8 is not listed: its reference outputs carry the int16 saturation of
+/// ONNX Runtime's AVX2 u8×s8 kernels, which exact `i32` sums do not reproduce.
+pub const INT8_MODELS: &[&str] = &["beer"];
+
 /// `../shared/models` beside the checkout. When it is missing the caller's test fails,
 /// unless `ZANT_ALLOW_MISSING_SHARED=1`, in which case it reports itself as NOT RUN.
 pub fn shared_models() -> Option<PathBuf> {

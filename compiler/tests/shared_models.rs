@@ -1,7 +1,8 @@
-//! End to end on the real models of `../shared/models`: compile each float model to a
-//! crate in a temporary folder outside the repository, build its runner, run every test
-//! data set and compare with the ONNX Runtime outputs (atol 1e-4, rtol 1e-3, the
-//! tolerance the shared README states). Also checks the memory plan against its bounds.
+//! End to end on the real models of `../shared/models`: compile each float and int8 model
+//! to a crate in a temporary folder outside the repository, build its runner, run every
+//! test data set and compare with the ONNX Runtime outputs (atol 1e-4, rtol 1e-3, the
+//! tolerance the shared README states; quantized outputs within one quantization step).
+//! Also checks the memory plan against its bounds.
 
 mod common;
 
@@ -20,12 +21,12 @@ fn pins(model: &str) -> Vec<InputShape> {
 }
 
 #[test]
-fn float_models_match_onnx_runtime() {
+fn models_match_onnx_runtime() {
     let Some(dir) = common::shared_models() else {
         return;
     };
     let mut failures = Vec::new();
-    for name in common::FLOAT_MODELS {
+    for name in common::FLOAT_MODELS.iter().chain(common::INT8_MODELS) {
         let opts = Options {
             input_shapes: pins(name),
             ..Options::default()
@@ -34,8 +35,9 @@ fn float_models_match_onnx_runtime() {
             Ok(checks) => {
                 assert!(!checks.is_empty(), "{name}: nothing was compared");
                 for c in checks {
+                    let lsb = c.lsb.as_ref().map(|l| format!(" {l}")).unwrap_or_default();
                     eprintln!(
-                        "{name}/{}/{}: max_abs={:.2e} max_rel={:.2e} mismatches={}/{}",
+                        "{name}/{}/{}: max_abs={:.2e} max_rel={:.2e} mismatches={}/{}{lsb}",
                         c.data_set, c.output, c.max_abs, c.max_rel, c.mismatches, c.n_elems
                     );
                     if !c.passed() {
@@ -54,7 +56,7 @@ fn arena_stays_within_the_file_order_bound() {
     let Some(dir) = common::shared_models() else {
         return;
     };
-    for name in common::FLOAT_MODELS {
+    for name in common::FLOAT_MODELS.iter().chain(common::INT8_MODELS) {
         let opts = Options {
             input_shapes: pins(name),
             ..Options::default()

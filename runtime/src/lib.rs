@@ -27,6 +27,7 @@ pub mod logic;
 pub mod loss;
 pub mod norm;
 pub mod pool;
+pub mod qlinear;
 pub mod quant;
 pub mod reduce;
 pub mod resize;

@@ -29,120 +29,152 @@ impl Parse for Conv {
                 x.dtype, w.dtype
             )));
         }
-        if !(3..=4).contains(&x.rank()) {
-            return Err(OpError::unsupported(format!(
-                "only 1-D and 2-D convolution is supported; input is {x}"
-            )));
-        }
-        if w.rank() != x.rank() {
-            return Err(OpError::shape(format!(
-                "weight {w} does not match input {x}"
-            )));
-        }
-        let groups = ctx.int("group", 1)?;
-        let c_in = x.shape[1];
-        let c_out = w.shape[0];
-        if groups < 1 || c_in % groups as usize != 0 || c_out % groups as usize != 0 {
-            return Err(OpError::attr(
-                "group",
-                format!("{groups} does not divide {c_in} input and {c_out} output channels"),
-            ));
-        }
-        let groups = groups as usize;
-        if w.shape[1] * groups != c_in {
-            return Err(OpError::shape(format!(
-                "weight {w} does not fit {c_in} input channels in {groups} groups"
-            )));
-        }
-        let kernel = match ctx.ints("kernel_shape")? {
-            Some(k) => k.iter().map(|&v| v.max(0) as usize).collect(),
-            None => w.shape[2..].to_vec(),
-        };
-        if kernel != w.shape[2..] {
-            return Err(OpError::attr(
-                "kernel_shape",
-                format!("{kernel:?} disagrees with weight {w}"),
-            ));
-        }
+        let params = geometry(ctx, x, w)?;
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
-            if b.shape != [c_out] || b.dtype != DType::F32 {
-                return Err(OpError::shape(format!("bias {b} should be f32[{c_out}]")));
+            if b.shape != [params.c_out] || b.dtype != DType::F32 {
+                return Err(OpError::shape(format!(
+                    "bias {b} should be f32[{}]",
+                    params.c_out
+                )));
             }
         }
-        let win = resolve(ctx, &x.shape[2..], kernel, false)?;
-        let mut out_shape = vec![x.shape[0], c_out];
-        out_shape.extend(&win.out);
-        checked_elems(&out_shape)?;
-        let [h_in, w_in] = as_2d(&x.shape[2..], 1);
-        let [h_out, w_out] = as_2d(&win.out, 1);
-        let [k_h, k_w] = as_2d(&win.kernel, 1);
-        let [stride_h, stride_w] = as_2d(&win.strides, 1);
-        let [dil_h, dil_w] = as_2d(&win.dilations, 1);
-        let [pad_top, pad_left] = as_2d(&win.pads_begin, 0);
         Ok(Self {
-            params: Conv2d {
-                batch: x.shape[0],
-                c_in,
-                h_in,
-                w_in,
-                c_out,
-                h_out,
-                w_out,
-                k_h,
-                k_w,
-                stride_h,
-                stride_w,
-                dil_h,
-                dil_w,
-                pad_top,
-                pad_left,
-                groups,
-            },
+            params,
             rank: x.rank(),
             act: ctx.activation()?,
         })
     }
 }
 
+/// The geometry of a convolution of `x` by `w` from the node's attributes (`group`,
+/// `kernel_shape`, `pads`, `strides`, `dilations`, `auto_pad`), checked against both
+/// shapes; shared with the quantized convolutions.
+pub(super) fn geometry(
+    ctx: &ParseCtx<'_>,
+    x: &TensorType,
+    w: &TensorType,
+) -> Result<Conv2d, OpError> {
+    if !(3..=4).contains(&x.rank()) {
+        return Err(OpError::unsupported(format!(
+            "only 1-D and 2-D convolution is supported; input is {x}"
+        )));
+    }
+    if w.rank() != x.rank() {
+        return Err(OpError::shape(format!(
+            "weight {w} does not match input {x}"
+        )));
+    }
+    let groups = ctx.int("group", 1)?;
+    let c_in = x.shape[1];
+    let c_out = w.shape[0];
+    if groups < 1 || !c_in.is_multiple_of(groups as usize) || !c_out.is_multiple_of(groups as usize)
+    {
+        return Err(OpError::attr(
+            "group",
+            format!("{groups} does not divide {c_in} input and {c_out} output channels"),
+        ));
+    }
+    let groups = groups as usize;
+    if w.shape[1] * groups != c_in {
+        return Err(OpError::shape(format!(
+            "weight {w} does not fit {c_in} input channels in {groups} groups"
+        )));
+    }
+    let kernel = match ctx.ints("kernel_shape")? {
+        Some(k) => k.iter().map(|&v| v.max(0) as usize).collect(),
+        None => w.shape[2..].to_vec(),
+    };
+    if kernel != w.shape[2..] {
+        return Err(OpError::attr(
+            "kernel_shape",
+            format!("{kernel:?} disagrees with weight {w}"),
+        ));
+    }
+    let win = resolve(ctx, &x.shape[2..], kernel, false)?;
+    let mut out_shape = vec![x.shape[0], c_out];
+    out_shape.extend(&win.out);
+    checked_elems(&out_shape)?;
+    let [h_in, w_in] = as_2d(&x.shape[2..], 1);
+    let [h_out, w_out] = as_2d(&win.out, 1);
+    let [k_h, k_w] = as_2d(&win.kernel, 1);
+    let [stride_h, stride_w] = as_2d(&win.strides, 1);
+    let [dil_h, dil_w] = as_2d(&win.dilations, 1);
+    let [pad_top, pad_left] = as_2d(&win.pads_begin, 0);
+    Ok(Conv2d {
+        batch: x.shape[0],
+        c_in,
+        h_in,
+        w_in,
+        c_out,
+        h_out,
+        w_out,
+        k_h,
+        k_w,
+        stride_h,
+        stride_w,
+        dil_h,
+        dil_w,
+        pad_top,
+        pad_left,
+        groups,
+    })
+}
+
+/// The IR text's window attributes of a convolution (`kernel_shape`, `strides`, `pads`,
+/// `dilations`, `group`) for an input of `rank`; shared with the quantized convolutions.
+pub(super) fn window_attrs(p: &Conv2d, rank: usize, attrs: &mut Attrs) {
+    // A 1-D convolution keeps its one spatial dim in the `w` fields.
+    let dims = |v: [usize; 2]| v[4 - rank..].to_vec();
+    let pad_bottom = window_pad_end(p.h_in, p.h_out, p.k_h, p.stride_h, p.dil_h, p.pad_top);
+    let pad_right = window_pad_end(p.w_in, p.w_out, p.k_w, p.stride_w, p.dil_w, p.pad_left);
+    let mut pads = dims([p.pad_top, p.pad_left]);
+    pads.extend(dims([pad_bottom, pad_right]));
+    attrs
+        .usizes("kernel_shape", &dims([p.k_h, p.k_w]))
+        .usizes("strides", &dims([p.stride_h, p.stride_w]))
+        .usizes("pads", &pads)
+        .usizes("dilations", &dims([p.dil_h, p.dil_w]));
+    if p.groups != 1 {
+        attrs.int("group", p.groups as i64);
+    }
+}
+
+/// The output shape of a convolution: `[batch, c_out, w_out]` in 1-D, with `h_out` in 2-D.
+pub(super) fn out_shape(p: &Conv2d, rank: usize) -> Vec<usize> {
+    if rank == 3 {
+        vec![p.batch, p.c_out, p.w_out]
+    } else {
+        vec![p.batch, p.c_out, p.h_out, p.w_out]
+    }
+}
+
+/// The input shape a convolution's geometry was parsed for.
+pub(super) fn in_shape(p: &Conv2d, rank: usize) -> Vec<usize> {
+    if rank == 3 {
+        vec![p.batch, p.c_in, p.w_in]
+    } else {
+        vec![p.batch, p.c_in, p.h_in, p.w_in]
+    }
+}
+
 impl OpKind for Conv {
     fn attrs(&self, attrs: &mut Attrs) {
-        let p = &self.params;
-        // A 1-D convolution keeps its one spatial dim in the `w` fields.
-        let dims = |v: [usize; 2]| v[4 - self.rank..].to_vec();
-        let pad_bottom = window_pad_end(p.h_in, p.h_out, p.k_h, p.stride_h, p.dil_h, p.pad_top);
-        let pad_right = window_pad_end(p.w_in, p.w_out, p.k_w, p.stride_w, p.dil_w, p.pad_left);
-        let mut pads = dims([p.pad_top, p.pad_left]);
-        pads.extend(dims([pad_bottom, pad_right]));
-        attrs
-            .usizes("kernel_shape", &dims([p.k_h, p.k_w]))
-            .usizes("strides", &dims([p.stride_h, p.stride_w]))
-            .usizes("pads", &pads)
-            .usizes("dilations", &dims([p.dil_h, p.dil_w]));
-        if p.groups != 1 {
-            attrs.int("group", p.groups as i64);
-        }
+        window_attrs(&self.params, self.rank, attrs);
         attrs.activation(self.act);
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
-        let p = &self.params;
-        let expect_in: Vec<usize> = if self.rank == 3 {
-            vec![p.batch, p.c_in, p.w_in]
-        } else {
-            vec![p.batch, p.c_in, p.h_in, p.w_in]
-        };
+        let expect_in = in_shape(&self.params, self.rank);
         if x.shape != expect_in {
             return Err(OpError::shape(format!(
                 "input {x} does not match the parsed geometry {expect_in:?}"
             )));
         }
-        let shape = if self.rank == 3 {
-            vec![p.batch, p.c_out, p.w_out]
-        } else {
-            vec![p.batch, p.c_out, p.h_out, p.w_out]
-        };
-        Ok(vec![TensorType::new(DType::F32, shape)])
+        Ok(vec![TensorType::new(
+            DType::F32,
+            out_shape(&self.params, self.rank),
+        )])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {

@@ -56,6 +56,7 @@ pub mod norm;
 pub mod one_hot;
 pub mod pad;
 pub mod pool;
+pub mod qlinear;
 pub mod quant;
 pub mod range;
 pub mod reduce;
@@ -305,6 +306,10 @@ define_ops! {
     Pad(pad::Pad),
     Pool(pool::Pool),
     PowMixed(binary::PowMixed),
+    QConv(qlinear::QConv),
+    QGlobalAveragePool(qlinear::QGlobalAveragePool),
+    QLinearBinary(qlinear::QLinearBinary),
+    QMatMul(qlinear::QMatMul),
     Quant(quant::Quant),
     Range(range::Range),
     Reduce(reduce::Reduce),

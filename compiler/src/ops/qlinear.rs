@@ -1,0 +1,972 @@
+//! The QOperator integer ops that ONNX Runtime's quantizer emits, on int8/uint8 data with
+//! `i32` accumulation (`zant_runtime::qlinear`):
+//! - ai.onnx QLinearConv and ConvInteger (opset 10 on), QLinearMatMul (10 on; 21 only adds
+//!   float8 and float16 types, which zant does not have) and MatMulInteger (10 on);
+//! - com.microsoft QGemm, QLinearAdd, QLinearMul and QLinearGlobalAveragePool (version 1).
+//!
+//! Scales, zero points and the `i32` bias are absorbed: the op keeps them (the IR text
+//! prints them under their ONNX input names) and emits what the kernel needs, computed
+//! here once: the `f32` requantization scale per output channel, in the order ONNX Runtime
+//! computes it, and the bias with the input zero point's share folded in. The weights stay
+//! an 8-bit input of the node, so they stay 8-bit in the weight blob.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use zant_runtime::conv::Conv2d;
+use zant_runtime::qlinear::{QBinary, QBinaryOp, QMatMul as QMatMulShape};
+
+use super::conv::{geometry, in_shape, out_shape, window_attrs};
+use super::{
+    broadcast_shapes, elem_type, f32_tokens, required, shape_tokens, Attrs, EmitCtx, OpError,
+    OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{DType, Tensor, TensorType};
+
+/// The constant inputs a node absorbed, under their ONNX input names, in input order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Absorbed(Vec<(&'static str, Tensor)>);
+
+impl Absorbed {
+    /// Absorbs input `i` when the node has it; a `required` input must be present.
+    fn take(
+        &mut self,
+        ctx: &ParseCtx<'_>,
+        i: usize,
+        name: &'static str,
+        required: bool,
+    ) -> Result<(), OpError> {
+        let value = if required {
+            Some(ctx.absorb(i, name)?)
+        } else {
+            ctx.absorb_optional(i, name)?
+        };
+        if let Some(t) = value {
+            self.0.push((name, t.clone()));
+        }
+        Ok(())
+    }
+
+    fn get(&self, name: &str) -> Option<&Tensor> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+    }
+
+    fn print(&self, attrs: &mut Attrs) {
+        for (name, t) in &self.0 {
+            attrs.tensor(name, t);
+        }
+    }
+
+    /// A scale: `f32`, one value or (`per_channel`) as many as that.
+    fn scales(&self, name: &str, per_channel: usize) -> Result<Vec<f32>, OpError> {
+        let t = self.get(name).ok_or_else(|| missing(name))?;
+        let values = t
+            .as_f32()
+            .ok_or_else(|| OpError::unsupported(format!("{name} {} is not f32", t.ty())))?;
+        check_count(name, t, per_channel)?;
+        Ok(values.to_vec())
+    }
+
+    /// A zero point of `dtype` (0 when the node omits it): one value, or `per_channel`.
+    fn zeros(&self, name: &str, dtype: DType, per_channel: usize) -> Result<Vec<i32>, OpError> {
+        let Some(t) = self.get(name) else {
+            return Ok(vec![0]);
+        };
+        if t.dtype() != dtype {
+            return Err(OpError::shape(format!(
+                "{name} {} does not match the {dtype} data",
+                t.ty()
+            )));
+        }
+        check_count(name, t, per_channel)?;
+        Ok(t.data.to_i64_vec().into_iter().map(|v| v as i32).collect())
+    }
+}
+
+fn missing(name: &str) -> OpError {
+    OpError::shape(format!("the quantization constant {name} is missing"))
+}
+
+/// A quantization constant holds one value, or `per_channel` of them when that is not 1.
+fn check_count(name: &str, t: &Tensor, per_channel: usize) -> Result<(), OpError> {
+    let n = t.n_elems();
+    if n == 1 && t.shape.len() <= 1 || n == per_channel && t.shape.len() == 1 {
+        Ok(())
+    } else if per_channel == 1 {
+        Err(OpError::unsupported(format!(
+            "{name} {} is not per-tensor",
+            t.ty()
+        )))
+    } else {
+        Err(OpError::shape(format!(
+            "{name} {} is neither per-tensor nor one per output channel ({per_channel})",
+            t.ty()
+        )))
+    }
+}
+
+/// An 8-bit data type, or an error naming the input.
+fn eight_bit(what: &str, t: &TensorType) -> Result<DType, OpError> {
+    match t.dtype {
+        DType::U8 | DType::I8 => Ok(t.dtype),
+        _ => Err(OpError::unsupported(format!(
+            "{what} {t} is not int8 or uint8"
+        ))),
+    }
+}
+
+/// The value of a constant input the op reads but keeps (weights), or the error asking
+/// for it to be constant.
+fn constant<'a>(ctx: &ParseCtx<'a>, i: usize, what: &'static str) -> Result<&'a Tensor, OpError> {
+    ctx.consts
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or(if ctx.has_input(i) {
+            OpError::NeedsConstant { input: i, what }
+        } else {
+            OpError::MissingInput { input: i }
+        })
+}
+
+/// `values` as a `&[T]` literal of generated code.
+fn i32_list(values: &[i32]) -> TokenStream {
+    quote!(&[#(#values),*])
+}
+
+fn f32_list(values: &[f32]) -> TokenStream {
+    let values = values.iter().map(|&v| f32_tokens(v));
+    quote!(&[#(#values),*])
+}
+
+/// `x_scale · w_scale[c] / y_scale` for each weight scale, in `f32` and in ONNX Runtime's
+/// order, so the requantization matches it bit for bit.
+fn output_scales(x_scale: f32, w_scales: &[f32], y_scale: f32) -> Vec<f32> {
+    w_scales.iter().map(|&w| x_scale * w / y_scale).collect()
+}
+
+/// A folded `i32` bias, or the error saying it does not fit.
+fn fit_i32(values: Vec<i64>) -> Result<Vec<i32>, OpError> {
+    values
+        .into_iter()
+        .map(|v| {
+            i32::try_from(v).map_err(|_| {
+                OpError::unsupported(format!(
+                    "the bias with the zero-point correction folded in ({v}) overflows i32"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// QLinearConv (requantized 8-bit output) and ConvInteger (raw `i32` output).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QConv {
+    pub params: Conv2d,
+    /// The rank of the input (3 for 1-D convolution, 4 for 2-D).
+    pub rank: usize,
+    /// QLinearConv rather than ConvInteger.
+    pub linear: bool,
+    pub consts: Absorbed,
+    pub out: DType,
+}
+
+impl QConv {
+    /// The index of the weight input.
+    fn w_input(&self) -> usize {
+        if self.linear {
+            3
+        } else {
+            1
+        }
+    }
+}
+
+impl Parse for QConv {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        let linear = ctx.op_type == "QLinearConv";
+        let w_input = if linear { 3 } else { 1 };
+        let x = ctx.input(0)?;
+        let w = ctx.input(w_input)?;
+        let (x_dtype, w_dtype) = (eight_bit("x", x)?, eight_bit("w", w)?);
+        constant(ctx, w_input, "w")?;
+        let params = geometry(ctx, x, w)?;
+        let mut consts = Absorbed::default();
+        let c_out = params.c_out;
+        let out = if linear {
+            consts.take(ctx, 1, "x_scale", true)?;
+            consts.take(ctx, 2, "x_zero_point", false)?;
+            consts.take(ctx, 4, "w_scale", true)?;
+            consts.take(ctx, 5, "w_zero_point", false)?;
+            consts.take(ctx, 6, "y_scale", true)?;
+            consts.take(ctx, 7, "y_zero_point", false)?;
+            consts.take(ctx, 8, "B", false)?;
+            consts.scales("x_scale", 1)?;
+            consts.scales("w_scale", c_out)?;
+            consts.scales("y_scale", 1)?;
+            let out = consts.get("y_zero_point").map_or(x_dtype, Tensor::dtype);
+            consts.zeros(
+                "y_zero_point",
+                eight_bit("y_zero_point", &TensorType::new(out, vec![]))?,
+                1,
+            )?;
+            if let Some(b) = consts.get("B") {
+                if b.dtype() != DType::I32 || b.shape != [c_out] {
+                    return Err(OpError::shape(format!(
+                        "bias {} should be i32[{c_out}]",
+                        b.ty()
+                    )));
+                }
+            }
+            out
+        } else {
+            consts.take(ctx, 2, "x_zero_point", false)?;
+            consts.take(ctx, 3, "w_zero_point", false)?;
+            DType::I32
+        };
+        consts.zeros("x_zero_point", x_dtype, 1)?;
+        consts.zeros("w_zero_point", w_dtype, c_out)?;
+        Ok(Self {
+            params,
+            rank: x.rank(),
+            linear,
+            consts,
+            out,
+        })
+    }
+}
+
+impl OpKind for QConv {
+    fn attrs(&self, attrs: &mut Attrs) {
+        window_attrs(&self.params, self.rank, attrs);
+        self.consts.print(attrs);
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let x = required(inputs, 0)?;
+        let expect_in = in_shape(&self.params, self.rank);
+        if x.shape != expect_in {
+            return Err(OpError::shape(format!(
+                "input {x} does not match the parsed geometry {expect_in:?}"
+            )));
+        }
+        Ok(vec![TensorType::new(
+            self.out,
+            out_shape(&self.params, self.rank),
+        )])
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let (x, w) = (ctx.input(0)?, ctx.input(self.w_input())?);
+        let weights = w.value.ok_or(OpError::NeedsConstant {
+            input: self.w_input(),
+            what: "w",
+        })?;
+        let p = self.params;
+        let x_zero = self.consts.zeros("x_zero_point", x.ty.dtype, 1)?[0];
+        let w_zero = self.consts.zeros("w_zero_point", w.ty.dtype, p.c_out)?;
+        // The folded bias: B - x_zero · Σ (w - w_zero) over each output channel's taps.
+        let per_oc = p.c_in / p.groups * p.k_h * p.k_w;
+        let w_values = weights.data.to_i64_vec();
+        let bias = self.consts.get("B").map(|b| b.data.to_i64_vec());
+        let folded = (0..p.c_out)
+            .map(|oc| {
+                let wz = i64::from(w_zero[if w_zero.len() == 1 { 0 } else { oc }]);
+                let taps: i64 = w_values[oc * per_oc..][..per_oc]
+                    .iter()
+                    .map(|&v| v - wz)
+                    .sum();
+                bias.as_ref().map_or(0, |b| b[oc]) - i64::from(x_zero) * taps
+            })
+            .collect();
+        let folded = fit_i32(folded)?;
+        let (scales, y_zero) = if self.linear {
+            let x_scale = self.consts.scales("x_scale", 1)?[0];
+            let w_scales = self.consts.scales("w_scale", p.c_out)?;
+            let y_scale = self.consts.scales("y_scale", 1)?[0];
+            (
+                output_scales(x_scale, &w_scales, y_scale),
+                self.consts.zeros("y_zero_point", self.out, 1)?[0],
+            )
+        } else {
+            (vec![1.0], 0)
+        };
+        let (xt, wt, yt) = (
+            elem_type(x.ty.dtype),
+            elem_type(w.ty.dtype),
+            elem_type(self.out),
+        );
+        let (xe, we) = (&x.expr, &w.expr);
+        let (w_zero, folded, scales) = (i32_list(&w_zero), i32_list(&folded), f32_list(&scales));
+        Ok(quote! {
+            rt::qlinear::qconv2d::<#xt, #wt, #yt>(
+                &#p, #xe, #x_zero, #we, #w_zero, #folded,
+                rt::qlinear::Requant { scale: #scales, zero: #y_zero }, y);
+        })
+    }
+}
+
+/// QLinearMatMul and QGemm (requantized, or `f32` for a QGemm without an output scale)
+/// and MatMulInteger (raw `i32`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QMatMul {
+    pub shape: QMatMulShape,
+    /// The output shape.
+    pub out_shape: Vec<usize>,
+    pub consts: Absorbed,
+    pub out: DType,
+    /// QGemm's `alpha`, which scales the product.
+    pub alpha: f32,
+}
+
+/// The inputs of the matrix product ops: (a, b, a_scale, a_zero_point, b_scale,
+/// b_zero_point, bias, y_scale, y_zero_point), `None` where the op has no such input.
+type MatMulInputs = [Option<usize>; 9];
+
+fn matmul_inputs(op_type: &str) -> MatMulInputs {
+    match op_type {
+        "MatMulInteger" => [
+            Some(0),
+            Some(1),
+            None,
+            Some(2),
+            None,
+            Some(3),
+            None,
+            None,
+            None,
+        ],
+        "QGemm" => [0, 3, 1, 2, 4, 5, 6, 7, 8].map(Some),
+        // QLinearMatMul.
+        _ => [
+            Some(0),
+            Some(3),
+            Some(1),
+            Some(2),
+            Some(4),
+            Some(5),
+            None,
+            Some(6),
+            Some(7),
+        ],
+    }
+}
+
+impl Parse for QMatMul {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        let [a_i, b_i, a_scale, a_zero, b_scale, b_zero, bias, y_scale, y_zero] =
+            matmul_inputs(ctx.op_type);
+        let (a_i, b_i) = (a_i.unwrap_or(0), b_i.unwrap_or(1));
+        let (a, b) = (ctx.input(a_i)?, ctx.input(b_i)?);
+        let (a_dtype, b_dtype) = (eight_bit("A", a)?, eight_bit("B", b)?);
+        let gemm = ctx.op_type == "QGemm";
+        let b_transposed = gemm && ctx.int("transB", 0)? != 0;
+        if gemm && ctx.int("transA", 0)? != 0 {
+            return Err(OpError::unsupported("transA=1 is not supported"));
+        }
+        if a.rank() < 2 || b.rank() < 2 || (gemm && (a.rank() != 2 || b.rank() != 2)) {
+            return Err(OpError::unsupported(format!(
+                "only matrices and batches of them are supported, not {a} × {b}"
+            )));
+        }
+        let (m, k) = (a.shape[a.rank() - 2], a.shape[a.rank() - 1]);
+        let (b_k, n) = if b_transposed {
+            (b.shape[1], b.shape[0])
+        } else {
+            (b.shape[b.rank() - 2], b.shape[b.rank() - 1])
+        };
+        let lead = &a.shape[..a.rank() - 2];
+        let b_lead = &b.shape[..b.rank() - 2];
+        let b_batched = !b_lead.iter().all(|&d| d == 1);
+        if b_k != k || (b_batched && b_lead != lead) {
+            return Err(OpError::shape(format!("A {a} and B {b} do not multiply")));
+        }
+        let mut out_shape = lead.to_vec();
+        if out_shape.len() < b_lead.len() {
+            out_shape = broadcast_shapes(lead, b_lead)?;
+        }
+        out_shape.extend([m, n]);
+        let mut consts = Absorbed::default();
+        let names = [
+            "",
+            "",
+            "a_scale",
+            "a_zero_point",
+            "b_scale",
+            "b_zero_point",
+            "C",
+            "y_scale",
+            "y_zero_point",
+        ];
+        let slots = [
+            None, None, a_scale, a_zero, b_scale, b_zero, bias, y_scale, y_zero,
+        ];
+        for (slot, name) in slots.into_iter().zip(names) {
+            if let Some(i) = slot {
+                let required = matches!(name, "a_scale" | "b_scale") || name == "y_scale" && !gemm;
+                consts.take(ctx, i, name, required)?;
+            }
+        }
+        consts.zeros("a_zero_point", a_dtype, 1)?;
+        consts.zeros("b_zero_point", b_dtype, n)?;
+        let out = if ctx.op_type == "MatMulInteger" {
+            DType::I32
+        } else {
+            consts.scales("a_scale", 1)?;
+            consts.scales("b_scale", n)?;
+            if consts.get("y_scale").is_some() {
+                consts.scales("y_scale", 1)?;
+                let out = consts.get("y_zero_point").map_or(a_dtype, Tensor::dtype);
+                consts.zeros(
+                    "y_zero_point",
+                    eight_bit("y_zero_point", &TensorType::new(out, vec![]))?,
+                    1,
+                )?;
+                out
+            } else {
+                DType::F32
+            }
+        };
+        if let Some(c) = consts.get("C") {
+            if c.dtype() != DType::I32 || !(c.n_elems() == 1 || c.n_elems() == n) {
+                return Err(OpError::unsupported(format!(
+                    "bias C {} is not i32 with one value or one per column ({n})",
+                    c.ty()
+                )));
+            }
+        }
+        Ok(Self {
+            shape: QMatMulShape {
+                batch: lead.iter().product(),
+                m,
+                k,
+                n,
+                b_transposed,
+                b_batched,
+            },
+            out_shape,
+            consts,
+            out,
+            alpha: if gemm { ctx.float("alpha", 1.0)? } else { 1.0 },
+        })
+    }
+}
+
+impl OpKind for QMatMul {
+    fn attrs(&self, attrs: &mut Attrs) {
+        if self.shape.b_transposed {
+            attrs.int("transB", 1);
+        }
+        if self.alpha != 1.0 {
+            attrs.float("alpha", self.alpha);
+        }
+        self.consts.print(attrs);
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let a = required(inputs, 0)?;
+        let p = &self.shape;
+        if a.n_elems() != p.batch * p.m * p.k {
+            return Err(OpError::shape(format!(
+                "A {a} does not match the parsed product {}×{}×{}",
+                p.batch, p.m, p.k
+            )));
+        }
+        Ok(vec![TensorType::new(self.out, self.out_shape.clone())])
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        // Absorbed inputs leave gaps: A is input 0 and B the next present one.
+        let a = ctx.input(0)?;
+        let b = ctx
+            .inputs
+            .iter()
+            .skip(1)
+            .flatten()
+            .next()
+            .ok_or(OpError::MissingInput { input: 1 })?;
+        let p = self.shape;
+        let a_zero = self.consts.zeros("a_zero_point", a.ty.dtype, 1)?[0];
+        let b_zero = self.consts.zeros("b_zero_point", b.ty.dtype, p.n)?;
+        let bias: Vec<i64> = self
+            .consts
+            .get("C")
+            .map(|c| c.data.to_i64_vec())
+            .unwrap_or_default();
+        // With constant, unbatched weights, the input zero point's share of every sum
+        // is a constant: fold `- a_zero · Σ_k (b - b_zero)` into the bias per column.
+        let (a_zero, bias) = match b.value {
+            Some(weights) if !p.b_batched && a_zero != 0 => {
+                let values = weights.data.to_i64_vec();
+                let at = |kk: usize, j: usize| {
+                    if p.b_transposed {
+                        values[j * p.k + kk]
+                    } else {
+                        values[kk * p.n + j]
+                    }
+                };
+                let folded = (0..p.n)
+                    .map(|j| {
+                        let bz = i64::from(b_zero[if b_zero.len() == 1 { 0 } else { j }]);
+                        let column: i64 = (0..p.k).map(|kk| at(kk, j) - bz).sum();
+                        let c = match bias.len() {
+                            0 => 0,
+                            1 => bias[0],
+                            _ => bias[j],
+                        };
+                        c - i64::from(a_zero) * column
+                    })
+                    .collect();
+                (0, fit_i32(folded)?)
+            }
+            _ => (a_zero, fit_i32(bias)?),
+        };
+        let (scales, y_zero) = match self.out {
+            DType::I32 => (vec![1.0], 0),
+            out => {
+                let a_scale = self.alpha * self.consts.scales("a_scale", 1)?[0];
+                let b_scales = self.consts.scales("b_scale", p.n)?;
+                let y_scale = match self.consts.get("y_scale") {
+                    Some(_) => self.consts.scales("y_scale", 1)?[0],
+                    None => 1.0,
+                };
+                let y_zero = match out {
+                    DType::F32 => 0,
+                    _ => self.consts.zeros("y_zero_point", out, 1)?[0],
+                };
+                (output_scales(a_scale, &b_scales, y_scale), y_zero)
+            }
+        };
+        let (at, bt, yt) = (
+            elem_type(a.ty.dtype),
+            elem_type(b.ty.dtype),
+            elem_type(self.out),
+        );
+        let (ae, be) = (&a.expr, &b.expr);
+        let (b_zero, bias, scales) = (i32_list(&b_zero), i32_list(&bias), f32_list(&scales));
+        Ok(quote! {
+            rt::qlinear::qmatmul::<#at, #bt, #yt>(
+                &#p, #ae, #a_zero, #be, #b_zero, #bias,
+                rt::qlinear::Requant { scale: #scales, zero: #y_zero }, y);
+        })
+    }
+}
+
+/// com.microsoft QLinearAdd and QLinearMul, with numpy broadcasting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QLinearBinary {
+    pub params: QBinary,
+    pub consts: Absorbed,
+}
+
+impl Parse for QLinearBinary {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        let (a, b) = (ctx.input(0)?, ctx.input(3)?);
+        let dtype = eight_bit("A", a)?;
+        if b.dtype != dtype {
+            return Err(OpError::shape(format!("A {a} and B {b} differ in type")));
+        }
+        let mut consts = Absorbed::default();
+        for (i, name, required) in [
+            (1, "A_scale", true),
+            (2, "A_zero_point", false),
+            (4, "B_scale", true),
+            (5, "B_zero_point", false),
+            (6, "C_scale", true),
+            (7, "C_zero_point", false),
+        ] {
+            consts.take(ctx, i, name, required)?;
+        }
+        let scale = |name| consts.scales(name, 1).map(|s| s[0]);
+        let zero = |name| consts.zeros(name, dtype, 1).map(|z| z[0]);
+        let params = QBinary {
+            op: if ctx.op_type == "QLinearMul" {
+                QBinaryOp::Mul
+            } else {
+                QBinaryOp::Add
+            },
+            a_scale: scale("A_scale")?,
+            a_zero: zero("A_zero_point")?,
+            b_scale: scale("B_scale")?,
+            b_zero: zero("B_zero_point")?,
+            y_scale: scale("C_scale")?,
+            y_zero: zero("C_zero_point")?,
+        };
+        Ok(Self { params, consts })
+    }
+}
+
+impl OpKind for QLinearBinary {
+    fn attrs(&self, attrs: &mut Attrs) {
+        self.consts.print(attrs);
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let (a, b) = (required(inputs, 0)?, required(inputs, 3)?);
+        let shape = broadcast_shapes(&a.shape, &b.shape)?;
+        Ok(vec![TensorType::new(a.dtype, shape)])
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let (a, b) = (ctx.input(0)?, ctx.input(3)?);
+        let (ae, be) = (&a.expr, &b.expr);
+        let (a_shape, b_shape) = (shape_tokens(&a.ty.shape), shape_tokens(&b.ty.shape));
+        let y_shape = shape_tokens(&ctx.out_ty().shape);
+        let (t, p) = (elem_type(a.ty.dtype), self.params);
+        Ok(quote! {
+            rt::qlinear::qbinary::<#t>(&#p, #ae, #a_shape, #be, #b_shape, y, #y_shape);
+        })
+    }
+}
+
+/// com.microsoft QLinearGlobalAveragePool, channels first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QGlobalAveragePool {
+    pub consts: Absorbed,
+}
+
+impl Parse for QGlobalAveragePool {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        let x = ctx.input(0)?;
+        let dtype = eight_bit("X", x)?;
+        if ctx.int("channels_last", 0)? != 0 {
+            return Err(OpError::unsupported("channels_last=1 is not supported"));
+        }
+        if x.rank() < 3 {
+            return Err(OpError::shape(format!("X {x} has no spatial dims")));
+        }
+        let mut consts = Absorbed::default();
+        consts.take(ctx, 1, "x_scale", true)?;
+        consts.take(ctx, 2, "x_zero_point", false)?;
+        consts.take(ctx, 3, "y_scale", true)?;
+        consts.take(ctx, 4, "y_zero_point", false)?;
+        consts.scales("x_scale", 1)?;
+        consts.scales("y_scale", 1)?;
+        consts.zeros("x_zero_point", dtype, 1)?;
+        consts.zeros("y_zero_point", dtype, 1)?;
+        Ok(Self { consts })
+    }
+}
+
+impl OpKind for QGlobalAveragePool {
+    fn attrs(&self, attrs: &mut Attrs) {
+        self.consts.print(attrs);
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let x = required(inputs, 0)?;
+        let mut shape = x.shape.clone();
+        shape[2..].fill(1);
+        Ok(vec![TensorType::new(x.dtype, shape)])
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let x = ctx.input(0)?;
+        let channels = x.ty.shape[0] * x.ty.shape[1];
+        let size: usize = x.ty.shape[2..].iter().product();
+        let dtype = x.ty.dtype;
+        let x_zero = self.consts.zeros("x_zero_point", dtype, 1)?[0];
+        let y_zero = self.consts.zeros("y_zero_point", dtype, 1)?[0];
+        let x_scale = self.consts.scales("x_scale", 1)?[0];
+        let y_scale = self.consts.scales("y_scale", 1)?[0];
+        // ONNX Runtime's scale for the sum: x_scale / (y_scale · size), in f32.
+        let scale = f32_tokens(x_scale / (y_scale * size as f32));
+        let (t, xe) = (elem_type(dtype), &x.expr);
+        Ok(quote! {
+            rt::qlinear::qglobal_average_pool::<#t>(#channels, #size, #xe, #x_zero, #scale, #y_zero, y);
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::{node, NodeBuilder};
+    use crate::tensor::{Data, Tensor};
+
+    fn f32s(v: &[f32]) -> Tensor {
+        let shape = if v.len() == 1 { vec![] } else { vec![v.len()] };
+        Tensor::new(shape, Data::F32(v.to_vec()))
+    }
+
+    fn u8s(v: &[u8]) -> Tensor {
+        let shape = if v.len() == 1 { vec![] } else { vec![v.len()] };
+        Tensor::new(shape, Data::U8(v.to_vec()))
+    }
+
+    fn i8s(shape: Vec<usize>, v: &[i8]) -> Tensor {
+        Tensor::new(shape, Data::I8(v.to_vec()))
+    }
+
+    /// A QLinearConv with uint8 activations and per-channel int8 weights, as ONNX
+    /// Runtime's quantizer writes it.
+    fn qlinear_conv() -> NodeBuilder {
+        node("QLinearConv")
+            .ints("pads", &[1, 1, 1, 1])
+            .input("u8[1,2,3,3]")
+            .constant(f32s(&[0.5]))
+            .constant(u8s(&[128]))
+            .constant(i8s(vec![2, 2, 1, 1], &[1, -2, 3, 4]))
+            .constant(f32s(&[0.25, 0.125]))
+            .constant(i8s(vec![2], &[0, 0]))
+            .constant(f32s(&[0.0625]))
+            .constant(u8s(&[3]))
+            .constant(Tensor::new(vec![2], Data::I32(vec![10, -20])))
+    }
+
+    #[test]
+    fn emits() {
+        // The bias folds in -128 · Σ w per channel: 10 + 128 and -20 - 896; the scales are
+        // 0.5 · w_scale / 0.0625.
+        insta::assert_snapshot!(qlinear_conv().emit(), @"
+        QLinearConv(u8[1,2,3,3], _, _, i8[2,2,1,1]) kernel_shape=[1,1] strides=[1,1] pads=[1,1,1,1] dilations=[1,1] x_scale=f32[][0.5] x_zero_point=u8[][128] w_scale=f32[2][0.25,0.125] w_zero_point=i8[2][0,0] y_scale=f32[][0.0625] y_zero_point=u8[][3] B=i32[2][10,-20] -> u8[1,2,5,5]
+        rt::qlinear::qconv2d::<
+            u8,
+            i8,
+            u8,
+        >(
+            &rt::conv::Conv2d {
+                batch: 1,
+                c_in: 2,
+                h_in: 3,
+                w_in: 3,
+                c_out: 2,
+                h_out: 5,
+                w_out: 5,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 1,
+                pad_left: 1,
+                groups: 1,
+            },
+            x0,
+            128i32,
+            x3,
+            &[0i32, 0i32],
+            &[138i32, -916i32],
+            rt::qlinear::Requant {
+                scale: &[2f32, 1f32],
+                zero: 3i32,
+            },
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("ConvInteger")
+            .int("group", 2)
+            .ints("kernel_shape", &[2, 2])
+            .input("u8[1,2,3,3]")
+            .constant(i8s(vec![2, 1, 2, 2], &[1, 2, 3, 4, 5, 6, 7, 8]))
+            .constant(u8s(&[1]))
+            .emit(), @"
+        ConvInteger(u8[1,2,3,3], i8[2,1,2,2]) kernel_shape=[2,2] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] group=2 x_zero_point=u8[][1] -> i32[1,2,2,2]
+        rt::qlinear::qconv2d::<
+            u8,
+            i8,
+            i32,
+        >(
+            &rt::conv::Conv2d {
+                batch: 1,
+                c_in: 2,
+                h_in: 3,
+                w_in: 3,
+                c_out: 2,
+                h_out: 2,
+                w_out: 2,
+                k_h: 2,
+                k_w: 2,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                groups: 2,
+            },
+            x0,
+            1i32,
+            x1,
+            &[0i32],
+            &[-10i32, -26i32],
+            rt::qlinear::Requant {
+                scale: &[1f32],
+                zero: 0i32,
+            },
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("QLinearMatMul")
+            .input("u8[2,3]")
+            .constant(f32s(&[0.5]))
+            .constant(u8s(&[2]))
+            .constant(i8s(vec![3, 2], &[1, 2, 3, 4, 5, 6]))
+            .constant(f32s(&[0.25]))
+            .constant(i8s(vec![], &[0]))
+            .constant(f32s(&[1.0]))
+            .constant(u8s(&[0]))
+            .emit(), @"
+        QLinearMatMul(u8[2,3], _, _, i8[3,2]) a_scale=f32[][0.5] a_zero_point=u8[][2] b_scale=f32[][0.25] b_zero_point=i8[][0] y_scale=f32[][1.0] y_zero_point=u8[][0] -> u8[2,2]
+        rt::qlinear::qmatmul::<
+            u8,
+            i8,
+            u8,
+        >(
+            &rt::qlinear::QMatMul {
+                batch: 1,
+                m: 2,
+                k: 3,
+                n: 2,
+                b_transposed: false,
+                b_batched: false,
+            },
+            x0,
+            0i32,
+            x3,
+            &[0i32],
+            &[-18i32, -24i32],
+            rt::qlinear::Requant {
+                scale: &[0.125f32],
+                zero: 0i32,
+            },
+            y,
+        );
+        ");
+        // MatMulInteger with a runtime B keeps both zero points for the kernel.
+        insta::assert_snapshot!(node("MatMulInteger")
+            .input("u8[2,2,3]")
+            .input("u8[2,3,4]")
+            .constant(u8s(&[12]))
+            .constant(u8s(&[0]))
+            .emit(), @"
+        MatMulInteger(u8[2,2,3], u8[2,3,4]) a_zero_point=u8[][12] b_zero_point=u8[][0] -> i32[2,2,4]
+        rt::qlinear::qmatmul::<
+            u8,
+            u8,
+            i32,
+        >(
+            &rt::qlinear::QMatMul {
+                batch: 2,
+                m: 2,
+                k: 3,
+                n: 4,
+                b_transposed: false,
+                b_batched: true,
+            },
+            x0,
+            12i32,
+            x1,
+            &[0i32],
+            &[],
+            rt::qlinear::Requant {
+                scale: &[1f32],
+                zero: 0i32,
+            },
+            y,
+        );
+        ");
+        insta::assert_snapshot!(NodeBuilder::in_domain("com.microsoft", "QGemm")
+            .int("transB", 1)
+            .input("u8[1,3]")
+            .constant(f32s(&[0.5]))
+            .constant(u8s(&[0]))
+            .constant(i8s(vec![2, 3], &[1, 2, 3, 4, 5, 6]))
+            .constant(f32s(&[0.25, 0.5]))
+            .constant(i8s(vec![2], &[0, 0]))
+            .constant(Tensor::new(vec![2], Data::I32(vec![7, 8])))
+            .constant(f32s(&[0.125]))
+            .constant(u8s(&[130]))
+            .emit(), @"
+        QGemm(u8[1,3], _, _, i8[2,3]) transB=1 a_scale=f32[][0.5] a_zero_point=u8[][0] b_scale=f32[2][0.25,0.5] b_zero_point=i8[2][0,0] C=i32[2][7,8] y_scale=f32[][0.125] y_zero_point=u8[][130] -> u8[1,2]
+        rt::qlinear::qmatmul::<
+            u8,
+            i8,
+            u8,
+        >(
+            &rt::qlinear::QMatMul {
+                batch: 1,
+                m: 1,
+                k: 3,
+                n: 2,
+                b_transposed: true,
+                b_batched: false,
+            },
+            x0,
+            0i32,
+            x3,
+            &[0i32, 0i32],
+            &[7i32, 8i32],
+            rt::qlinear::Requant {
+                scale: &[1f32, 2f32],
+                zero: 130i32,
+            },
+            y,
+        );
+        ");
+        insta::assert_snapshot!(NodeBuilder::in_domain("com.microsoft", "QLinearAdd")
+            .input("u8[1,4,2,2]")
+            .constant(f32s(&[0.5]))
+            .constant(u8s(&[128]))
+            .input("u8[1,4,2,2]")
+            .constant(f32s(&[0.25]))
+            .constant(u8s(&[120]))
+            .constant(f32s(&[0.75]))
+            .constant(u8s(&[125]))
+            .emit(), @"
+        QLinearAdd(u8[1,4,2,2], _, _, u8[1,4,2,2]) A_scale=f32[][0.5] A_zero_point=u8[][128] B_scale=f32[][0.25] B_zero_point=u8[][120] C_scale=f32[][0.75] C_zero_point=u8[][125] -> u8[1,4,2,2]
+        rt::qlinear::qbinary::<
+            u8,
+        >(
+            &rt::qlinear::QBinary {
+                op: rt::qlinear::QBinaryOp::Add,
+                a_scale: 0.5f32,
+                a_zero: 128i32,
+                b_scale: 0.25f32,
+                b_zero: 120i32,
+                y_scale: 0.75f32,
+                y_zero: 125i32,
+            },
+            x0,
+            &[1, 4, 2, 2],
+            x3,
+            &[1, 4, 2, 2],
+            y,
+            &[1, 4, 2, 2],
+        );
+        ");
+        insta::assert_snapshot!(NodeBuilder::in_domain("com.microsoft", "QLinearGlobalAveragePool")
+            .input("u8[1,4,7,7]")
+            .constant(f32s(&[0.5]))
+            .constant(u8s(&[3]))
+            .constant(f32s(&[0.25]))
+            .constant(u8s(&[0]))
+            .emit(), @"
+        QLinearGlobalAveragePool(u8[1,4,7,7]) x_scale=f32[][0.5] x_zero_point=u8[][3] y_scale=f32[][0.25] y_zero_point=u8[][0] -> u8[1,4,1,1]
+        rt::qlinear::qglobal_average_pool::<u8>(4, 49, x0, 3i32, 0.040816326f32, 0i32, y);
+        ");
+    }
+
+    #[test]
+    fn refuses() {
+        insta::assert_snapshot!(node("QLinearConv")
+            .input("u8[1,2,3,3]")
+            .input("f32[]")
+            .emit(), @"parse: input 3 is required");
+        insta::assert_snapshot!(node("ConvInteger")
+            .input("u8[1,2,3,3]")
+            .input("i8[2,2,1,1]")
+            .emit(), @"parse: input 1 (w) must be a compile-time constant; zant compiles static shapes only");
+        insta::assert_snapshot!(node("MatMulInteger")
+            .input("i32[2,3]")
+            .input("u8[3,2]")
+            .emit(), @"parse: A i32[2,3] is not int8 or uint8");
+        insta::assert_snapshot!(NodeBuilder::in_domain("com.microsoft", "QLinearGlobalAveragePool")
+            .int("channels_last", 1)
+            .input("u8[1,7,7,4]")
+            .constant(f32s(&[0.5]))
+            .constant(u8s(&[3]))
+            .constant(f32s(&[0.25]))
+            .constant(u8s(&[0]))
+            .emit(), @"parse: channels_last=1 is not supported");
+    }
+}

@@ -1,0 +1,621 @@
+//! Integer kernels for quantized models: int8/uint8 convolution, matrix product, add, mul
+//! and global average pooling, with `i32` accumulators.
+//!
+//! A real value `r` is stored as `q` with `r = scale · (q - zero_point)`. A kernel sums
+//! products of `q - zero_point` terms in `i32` and then requantizes each sum the way ONNX
+//! Runtime does: multiply by one `f32` scale (`x_scale · w_scale / y_scale`, computed by the
+//! compiler in that order), clamp to the output type's range around its zero point, round
+//! half to even and add the zero point. Doing exactly these steps, in `f32`, is what lets
+//! outputs match ONNX Runtime's to the last bit.
+//!
+//! Weights are compile-time constants, so the compiler folds what does not depend on the
+//! data into the `i32` bias: `bias - x_zero · Σ (w - w_zero)` for a convolution. The kernels
+//! then multiply raw activations and add the input zero point back only where a tap falls
+//! into padding, which is rare.
+
+use crate::conv::Conv2d;
+use crate::shape::zip_broadcast;
+use crate::tokens::tokens;
+
+/// Output elements a convolution accumulates at once along one output row: a stack tile
+/// that stays in registers or L1 on every target, so no scratch buffer is needed.
+const TILE: usize = 32;
+
+/// An 8-bit quantized element type.
+pub trait QInt: Copy {
+    const MIN: i32;
+    const MAX: i32;
+    fn to_i32(self) -> i32;
+    /// `v` converted, saturating at the type's bounds.
+    fn saturate(v: i32) -> Self;
+}
+
+impl QInt for u8 {
+    const MIN: i32 = 0;
+    const MAX: i32 = 255;
+    #[inline(always)]
+    fn to_i32(self) -> i32 {
+        i32::from(self)
+    }
+    #[inline(always)]
+    fn saturate(v: i32) -> Self {
+        v.clamp(<Self as QInt>::MIN, <Self as QInt>::MAX) as u8
+    }
+}
+
+impl QInt for i8 {
+    const MIN: i32 = -128;
+    const MAX: i32 = 127;
+    #[inline(always)]
+    fn to_i32(self) -> i32 {
+        i32::from(self)
+    }
+    #[inline(always)]
+    fn saturate(v: i32) -> Self {
+        v.clamp(<Self as QInt>::MIN, <Self as QInt>::MAX) as i8
+    }
+}
+
+/// What a finished `i32` accumulator becomes: a requantized 8-bit value, the raw sum
+/// (ConvInteger, MatMulInteger) or a dequantized `f32` (QGemm without an output scale).
+pub trait QOut: Copy {
+    fn finish(acc: i32, scale: f32, zero: i32) -> Self;
+}
+
+impl QOut for u8 {
+    #[inline(always)]
+    fn finish(acc: i32, scale: f32, zero: i32) -> Self {
+        requantize(acc, scale, zero)
+    }
+}
+
+impl QOut for i8 {
+    #[inline(always)]
+    fn finish(acc: i32, scale: f32, zero: i32) -> Self {
+        requantize(acc, scale, zero)
+    }
+}
+
+impl QOut for i32 {
+    #[inline(always)]
+    fn finish(acc: i32, _scale: f32, _zero: i32) -> Self {
+        acc
+    }
+}
+
+impl QOut for f32 {
+    #[inline(always)]
+    fn finish(acc: i32, scale: f32, _zero: i32) -> Self {
+        acc as f32 * scale
+    }
+}
+
+/// Adding 1.5 · 2^23 to an `f32` below 2^22 in magnitude leaves the integer part, rounded
+/// half to even by the FPU, in the low mantissa bits (ONNX Runtime's MLAS does the same).
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// `v` rounded half to even; `v` must lie within ±2^22, which every caller clamps to.
+#[inline(always)]
+fn round_even(v: f32) -> i32 {
+    (v + ROUND_MAGIC).to_bits() as i32 - ROUND_MAGIC.to_bits() as i32
+}
+
+/// `saturate(round_half_even(acc · scale) + zero)`, as ONNX Runtime's
+/// `MlasRequantizeOutput`: the product is clamped to the output range around `zero` in
+/// `f32` before rounding. A NaN scale gives the lower bound rather than a panic.
+#[inline(always)]
+pub fn requantize<Y: QInt>(acc: i32, scale: f32, zero: i32) -> Y {
+    let lo = (Y::MIN - zero) as f32;
+    let hi = (Y::MAX - zero) as f32;
+    let v = (acc as f32 * scale).max(lo).min(hi);
+    Y::saturate(round_even(v).wrapping_add(zero))
+}
+
+/// `saturate(round_half_even(v))` for a value that already includes the zero point.
+#[inline(always)]
+fn quantize_value<Y: QInt>(v: f32) -> Y {
+    Y::saturate(round_even(v.max(Y::MIN as f32).min(Y::MAX as f32)))
+}
+
+/// Element `i` of a per-channel list, or its only element for a per-tensor one.
+#[inline(always)]
+fn pick<T: Copy>(values: &[T], i: usize) -> T {
+    if values.len() == 1 {
+        values[0]
+    } else {
+        values[i]
+    }
+}
+
+/// How the accumulators of a convolution or matrix product become outputs: one `f32`
+/// scale per tensor or per output channel, and the output zero point.
+#[derive(Clone, Copy, Debug)]
+pub struct Requant<'a> {
+    pub scale: &'a [f32],
+    pub zero: i32,
+}
+
+/// Quantized 2-D convolution (QLinearConv, ConvInteger): for each output channel `oc`,
+/// `y = finish(bias[oc] + Σ x · (w - w_zero[oc]) + Σ_padding x_zero · (w - w_zero[oc]))`.
+///
+/// `bias` must already hold `B - x_zero · Σ (w - w_zero)` over all taps of the channel (the
+/// compiler folds it), so the sum over real taps of raw `x` plus the padded taps' `x_zero`
+/// is `Σ (x - x_zero) · (w - w_zero)`, the exact integer convolution. `w_zero` and
+/// `rq.scale` hold one value or one per output channel. Sums wrap on `i32` overflow rather
+/// than panic.
+#[allow(clippy::too_many_arguments)]
+pub fn qconv2d<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[W],
+    w_zero: &[i32],
+    bias: &[i32],
+    rq: Requant<'_>,
+    y: &mut [Y],
+) {
+    let p = *p;
+    // A 1×1 convolution without stride or padding reads each input plane as one long
+    // row, so its tiles span rows and stay full.
+    let pointwise = p.k_h == 1
+        && p.k_w == 1
+        && p.stride_h == 1
+        && p.stride_w == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && p.h_out == p.h_in
+        && p.w_out == p.w_in;
+    let (h_in, w_in, h_out, w_out) = if pointwise {
+        (1, p.h_in * p.w_in, 1, p.h_out * p.w_out)
+    } else {
+        (p.h_in, p.w_in, p.h_out, p.w_out)
+    };
+    let c_in_group = p.c_in / p.groups;
+    let c_out_group = p.c_out / p.groups;
+    let w_per_oc = c_in_group * p.k_h * p.k_w;
+    let (plane_in, plane_out) = (h_in * w_in, h_out * w_out);
+    for b in 0..p.batch {
+        for oc in 0..p.c_out {
+            let group = oc / c_out_group;
+            let wz = pick(w_zero, oc);
+            let scale = pick(rq.scale, oc);
+            let w_oc = &w[oc * w_per_oc..(oc + 1) * w_per_oc];
+            let x_group =
+                &x[(b * p.c_in + group * c_in_group) * plane_in..][..c_in_group * plane_in];
+            let y_oc = &mut y[(b * p.c_out + oc) * plane_out..][..plane_out];
+            for oh in 0..h_out {
+                let mut ow0 = 0;
+                while ow0 < w_out {
+                    let n = TILE.min(w_out - ow0);
+                    let mut acc = [bias[oc]; TILE];
+                    let acc = &mut acc[..n];
+                    for (ci, x_c) in x_group.chunks_exact(plane_in).enumerate() {
+                        for kh in 0..p.k_h {
+                            let ih = (oh * p.stride_h + kh * p.dil_h) as isize - p.pad_top as isize;
+                            let row = (0..h_in as isize)
+                                .contains(&ih)
+                                .then(|| &x_c[ih as usize * w_in..][..w_in]);
+                            for kw in 0..p.k_w {
+                                let wv = w_oc[(ci * p.k_h + kh) * p.k_w + kw].to_i32() - wz;
+                                if wv == 0 {
+                                    continue;
+                                }
+                                let offset = (kw * p.dil_w) as isize - p.pad_left as isize;
+                                tap(acc, row, ow0, p.stride_w, offset, x_zero, wv);
+                            }
+                        }
+                    }
+                    let out = &mut y_oc[oh * w_out + ow0..][..n];
+                    for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                        *o = Y::finish(a, scale, rq.zero);
+                    }
+                    ow0 += n;
+                }
+            }
+        }
+    }
+}
+
+/// Adds one kernel tap to a tile of accumulators for outputs `ow0..ow0 + acc.len()` of a
+/// row: `x · wv` where the tap reads the input row at `ow · stride + offset`, and
+/// `x_zero · wv` where that falls into padding (or the whole row is padding, `row` None).
+#[inline(always)]
+fn tap<X: QInt>(
+    acc: &mut [i32],
+    row: Option<&[X]>,
+    ow0: usize,
+    stride: usize,
+    offset: isize,
+    x_zero: i32,
+    wv: i32,
+) {
+    let n = acc.len();
+    let pad = x_zero * wv;
+    let Some(row) = row else {
+        for a in acc.iter_mut() {
+            *a = a.wrapping_add(pad);
+        }
+        return;
+    };
+    // Output j reads column (ow0 + j)·stride + offset, valid in 0..row.len().
+    let (s, o0, len) = (stride as isize, ow0 as isize, row.len() as isize);
+    // Stride 1 (every pointwise and most k×k layers) needs no division, which would
+    // cost more than the tap's multiply-adds on a short row.
+    let (first, end) = if stride == 1 {
+        (-offset - o0, len - offset - o0)
+    } else {
+        let first = if offset >= 0 {
+            0
+        } else {
+            (-offset + s - 1) / s - o0
+        };
+        (first, (len - offset + s - 1) / s - o0)
+    };
+    let lo = first.clamp(0, n as isize) as usize;
+    let hi = end.clamp(lo as isize, n as isize) as usize;
+    let (head, rest) = acc.split_at_mut(lo);
+    for a in head.iter_mut().chain(rest[hi - lo..].iter_mut()) {
+        *a = a.wrapping_add(pad);
+    }
+    if lo == hi {
+        return;
+    }
+    let start = ((ow0 + lo) as isize * s + offset) as usize;
+    if stride == 1 {
+        for (a, &v) in acc[lo..hi].iter_mut().zip(&row[start..start + (hi - lo)]) {
+            *a = a.wrapping_add(v.to_i32() * wv);
+        }
+    } else {
+        for (a, &v) in acc[lo..hi]
+            .iter_mut()
+            .zip(row[start..].iter().step_by(stride))
+        {
+            *a = a.wrapping_add(v.to_i32() * wv);
+        }
+    }
+}
+
+tokens! {
+    rt::qlinear;
+    /// The shape of a quantized matrix product `[batch, m, k] × [k, n]`: `b` is `[k, n]`,
+    /// or `[n, k]` when `b_transposed`, and holds `batch` matrices when `b_batched`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct QMatMul {
+        pub batch: usize,
+        pub m: usize,
+        pub k: usize,
+        pub n: usize,
+        pub b_transposed: bool,
+        pub b_batched: bool,
+    }
+}
+
+/// Quantized matrix product (QLinearMatMul, MatMulInteger, QGemm):
+/// `y[m, n] = finish(bias[n] + Σ_k (a[m, k] - a_zero) · (b[k, n] - b_zero[n]))`.
+///
+/// `bias` holds one value, one per column, or is empty; the compiler may fold the
+/// `a_zero` term into it (then passing 0). `b_zero` and `rq.scale` hold one value or one
+/// per column. Sums wrap on `i32` overflow rather than panic.
+#[allow(clippy::too_many_arguments)]
+pub fn qmatmul<A: QInt, B: QInt, Y: QOut>(
+    p: &QMatMul,
+    a: &[A],
+    a_zero: i32,
+    b: &[B],
+    b_zero: &[i32],
+    bias: &[i32],
+    rq: Requant<'_>,
+    y: &mut [Y],
+) {
+    let QMatMul { batch, m, k, n, .. } = *p;
+    let bias_at = |j: usize| if bias.is_empty() { 0 } else { pick(bias, j) };
+    for bi in 0..batch {
+        let a_batch = &a[bi * m * k..][..m * k];
+        let b_batch = &b[if p.b_batched { bi * k * n } else { 0 }..][..k * n];
+        let y_batch = &mut y[bi * m * n..][..m * n];
+        for (a_row, y_row) in a_batch
+            .chunks_exact(k.max(1))
+            .zip(y_batch.chunks_exact_mut(n.max(1)))
+        {
+            if p.b_transposed {
+                // Each output is a dot product of two contiguous rows.
+                for (j, (out, b_row)) in y_row
+                    .iter_mut()
+                    .zip(b_batch.chunks_exact(k.max(1)))
+                    .enumerate()
+                {
+                    let bz = pick(b_zero, j);
+                    let mut acc = bias_at(j);
+                    for (&av, &bv) in a_row.iter().zip(b_row) {
+                        acc = acc.wrapping_add((av.to_i32() - a_zero) * (bv.to_i32() - bz));
+                    }
+                    *out = Y::finish(acc, pick(rq.scale, j), rq.zero);
+                }
+                continue;
+            }
+            // A tile of columns accumulates one row of `b` at a time, which it reads
+            // contiguously.
+            let mut j0 = 0;
+            while j0 < n {
+                let width = TILE.min(n - j0);
+                let mut acc = [0i32; TILE];
+                let acc = &mut acc[..width];
+                for (t, a) in acc.iter_mut().enumerate() {
+                    *a = bias_at(j0 + t);
+                }
+                for (kk, &av) in a_row.iter().enumerate() {
+                    let av = av.to_i32() - a_zero;
+                    if av == 0 {
+                        continue;
+                    }
+                    let b_run = &b_batch[kk * n + j0..][..width];
+                    if b_zero.len() == 1 {
+                        let bz = b_zero[0];
+                        for (a, &bv) in acc.iter_mut().zip(b_run) {
+                            *a = a.wrapping_add(av * (bv.to_i32() - bz));
+                        }
+                    } else {
+                        let zeros = &b_zero[j0..][..width];
+                        for ((a, &bv), &bz) in acc.iter_mut().zip(b_run).zip(zeros) {
+                            *a = a.wrapping_add(av * (bv.to_i32() - bz));
+                        }
+                    }
+                }
+                for (t, (out, &a)) in y_row[j0..][..width].iter_mut().zip(acc.iter()).enumerate() {
+                    *out = Y::finish(a, pick(rq.scale, j0 + t), rq.zero);
+                }
+                j0 += width;
+            }
+        }
+    }
+}
+
+tokens! {
+    rt::qlinear;
+    /// Which element-wise operation [`qbinary`] computes.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum QBinaryOp {
+        Add,
+        Mul,
+    }
+}
+
+tokens! {
+    rt::qlinear;
+    /// The quantization of the operands and the output of [`qbinary`].
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct QBinary {
+        pub op: QBinaryOp,
+        pub a_scale: f32,
+        pub a_zero: i32,
+        pub b_scale: f32,
+        pub b_zero: i32,
+        pub y_scale: f32,
+        pub y_zero: i32,
+    }
+}
+
+/// com.microsoft QLinearAdd and QLinearMul with numpy broadcasting, in `f32` as ONNX
+/// Runtime's MLAS computes them:
+/// - Add: `y = zc - (sa/sc·za + sb/sc·zb) + sa/sc·a + sb/sc·b`;
+/// - Mul: `y = (a - za)·(b - zb) · (sa·sb/sc) + zc`;
+///
+/// each rounded half to even and saturated.
+pub fn qbinary<T: QInt>(
+    p: &QBinary,
+    a: &[T],
+    a_shape: &[usize],
+    b: &[T],
+    b_shape: &[usize],
+    y: &mut [T],
+    y_shape: &[usize],
+) {
+    let result: Result<(), core::convert::Infallible> = match p.op {
+        QBinaryOp::Add => {
+            let ratio_a = p.a_scale / p.y_scale;
+            let ratio_b = p.b_scale / p.y_scale;
+            let fixed = p.y_zero as f32 - (ratio_a * p.a_zero as f32 + ratio_b * p.b_zero as f32);
+            zip_broadcast(a, a_shape, b, b_shape, y, y_shape, |av, bv| {
+                let v = fixed + av.to_i32() as f32 * ratio_a;
+                Ok(quantize_value(v + bv.to_i32() as f32 * ratio_b))
+            })
+        }
+        QBinaryOp::Mul => {
+            let ratio = p.a_scale * p.b_scale / p.y_scale;
+            let zero = p.y_zero;
+            zip_broadcast(a, a_shape, b, b_shape, y, y_shape, |av, bv| {
+                let product = (av.to_i32() - p.a_zero) * (bv.to_i32() - p.b_zero);
+                Ok(requantize(product, ratio, zero))
+            })
+        }
+    };
+    let Ok(()) = result;
+}
+
+/// com.microsoft QLinearGlobalAveragePool on `[channels, size]` (NCHW with the batch
+/// folded into the channels): `y = requantize(Σ x - size · x_zero, scale, y_zero)` where
+/// the compiler computes `scale = x_scale / (y_scale · size)` as ONNX Runtime does.
+pub fn qglobal_average_pool<T: QInt>(
+    channels: usize,
+    size: usize,
+    x: &[T],
+    x_zero: i32,
+    scale: f32,
+    y_zero: i32,
+    y: &mut [T],
+) {
+    let offset = (size as i32).wrapping_mul(x_zero);
+    for (out, plane) in y[..channels].iter_mut().zip(x.chunks_exact(size.max(1))) {
+        let sum = plane.iter().fold(0i32, |s, &v| s.wrapping_add(v.to_i32()));
+        *out = requantize(sum.wrapping_sub(offset), scale, y_zero);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer convolution written the obvious way, for comparison.
+    fn reference(p: &Conv2d, x: &[u8], xz: i32, w: &[i8], wz: i32, b: &[i32]) -> [i32; 64] {
+        let mut out = [0i32; 64];
+        let (cig, cog) = (p.c_in / p.groups, p.c_out / p.groups);
+        for oc in 0..p.c_out {
+            for oh in 0..p.h_out {
+                for ow in 0..p.w_out {
+                    let mut acc = b[oc];
+                    for ci in 0..cig {
+                        let c = (oc / cog) * cig + ci;
+                        for kh in 0..p.k_h {
+                            for kw in 0..p.k_w {
+                                let ih =
+                                    (oh * p.stride_h + kh * p.dil_h) as isize - p.pad_top as isize;
+                                let iw =
+                                    (ow * p.stride_w + kw * p.dil_w) as isize - p.pad_left as isize;
+                                let inside = (0..p.h_in as isize).contains(&ih)
+                                    && (0..p.w_in as isize).contains(&iw);
+                                let xv = if inside {
+                                    i32::from(x[(c * p.h_in + ih as usize) * p.w_in + iw as usize])
+                                } else {
+                                    xz
+                                };
+                                let wv = i32::from(w[((oc * cig + ci) * p.k_h + kh) * p.k_w + kw]);
+                                acc += (xv - xz) * (wv - wz);
+                            }
+                        }
+                    }
+                    out[(oc * p.h_out + oh) * p.w_out + ow] = acc;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn convolution_matches_the_direct_sum() {
+        let base = Conv2d {
+            batch: 1,
+            c_in: 2,
+            h_in: 5,
+            w_in: 5,
+            c_out: 2,
+            h_out: 3,
+            w_out: 3,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 2,
+            stride_w: 2,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 2,
+        };
+        // Strided depthwise with padding; dense with dilation and padding at stride 1;
+        // pointwise, which reads each plane as one row.
+        let dilated = Conv2d {
+            h_out: 3,
+            w_out: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 2,
+            dil_w: 2,
+            groups: 1,
+            ..base
+        };
+        let pointwise = Conv2d {
+            h_out: 5,
+            w_out: 5,
+            k_h: 1,
+            k_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            groups: 1,
+            ..base
+        };
+        let x: [u8; 50] = core::array::from_fn(|i| (i * 37 % 251) as u8);
+        let w: [i8; 36] = core::array::from_fn(|i| (i as i8).wrapping_mul(29) ^ 0x55);
+        let (xz, wz, b) = (7, 3, [100, -50]);
+        for p in [base, dilated, pointwise] {
+            let per_oc = p.c_in / p.groups * p.k_h * p.k_w;
+            // The compiler's fold: bias - x_zero · Σ (w - w_zero) per output channel.
+            let folded: [i32; 2] = core::array::from_fn(|oc| {
+                let taps = &w[oc * per_oc..][..per_oc];
+                b[oc] - xz * taps.iter().map(|&v| i32::from(v) - wz).sum::<i32>()
+            });
+            let n = p.c_out * p.h_out * p.w_out;
+            let mut y = [0i32; 64];
+            let rq = Requant {
+                scale: &[1.0],
+                zero: 0,
+            };
+            qconv2d(&p, &x, xz, &w, &[wz], &folded, rq, &mut y[..n]);
+            assert_eq!(y[..n], reference(&p, &x, xz, &w, wz, &b)[..n], "{p:?}");
+        }
+    }
+
+    #[test]
+    fn requantize_rounds_half_to_even_and_saturates() {
+        assert_eq!(requantize::<u8>(5, 0.5, 10), 12); // 2.5 rounds to 2
+        assert_eq!(requantize::<u8>(7, 0.5, 10), 14); // 3.5 rounds to 4
+        assert_eq!(requantize::<i8>(-1000, 1.0, 0), -128);
+        assert_eq!(requantize::<u8>(1000, 1.0, 100), 255);
+        assert_eq!(requantize::<u8>(1, f32::NAN, 3), 0);
+    }
+
+    #[test]
+    fn matmul_subtracts_zero_points_in_both_layouts() {
+        // a = [[1, 2], [3, 4]] - 1, b = [[5, 6], [7, 8]] - 2.
+        let a = [2u8, 3, 4, 5];
+        let b = [7i8, 8, 9, 10];
+        let bt = [7i8, 9, 8, 10];
+        let rq = Requant {
+            scale: &[1.0],
+            zero: 0,
+        };
+        let mut p = QMatMul {
+            batch: 1,
+            m: 2,
+            k: 2,
+            n: 2,
+            b_transposed: false,
+            b_batched: false,
+        };
+        let mut y = [0i32; 4];
+        qmatmul(&p, &a, 1, &b, &[2], &[], rq, &mut y);
+        assert_eq!(y, [19, 22, 43, 50]);
+        p.b_transposed = true;
+        let mut yt = [0i32; 4];
+        qmatmul(&p, &a, 1, &bt, &[2], &[1], rq, &mut yt);
+        assert_eq!(yt, [20, 23, 44, 51]);
+    }
+
+    #[test]
+    fn add_mul_and_pooling_requantize() {
+        let p = QBinary {
+            op: QBinaryOp::Add,
+            a_scale: 0.5,
+            a_zero: 10,
+            b_scale: 0.25,
+            b_zero: 0,
+            y_scale: 1.0,
+            y_zero: 5,
+        };
+        let mut y = [0u8; 2];
+        qbinary(&p, &[14u8, 20], &[2], &[8u8], &[1], &mut y, &[2]);
+        // 0.5·4 + 0.25·8 + 5 = 9; 0.5·10 + 2 + 5 = 12.
+        assert_eq!(y, [9, 12]);
+        let mul = QBinary {
+            op: QBinaryOp::Mul,
+            ..p
+        };
+        qbinary(&mul, &[14u8, 20], &[2], &[8u8], &[1], &mut y, &[2]);
+        // 4·8·0.125 + 5 = 9; 10·8·0.125 + 5 = 15.
+        assert_eq!(y, [9, 15]);
+        let mut pooled = [0i8; 2];
+        qglobal_average_pool(2, 3, &[1i8, 2, 3, -4, -5, -9], 1, 0.5, 0, &mut pooled);
+        // (6 - 3)·0.5 = 1.5 rounds to 2; (-18 - 3)·0.5 = -10.5 rounds to -10.
+        assert_eq!(pooled, [2, -10]);
+    }
+}
