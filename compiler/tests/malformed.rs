@@ -268,7 +268,10 @@ fn wrong_arity_names_node_and_opset() {
     );
     check(
         m,
-        &["node `r`: Relu (domain ai.onnx, opset 13): has 2 inputs", "has 2 inputs; the op takes 1"],
+        &[
+            "node `r`: Relu (domain ai.onnx, opset 13): has 2 inputs",
+            "has 2 inputs; the op takes 1",
+        ],
     );
 }
 
@@ -305,5 +308,11 @@ fn shapes_that_do_not_broadcast() {
         vec![value("y", &[1, 4])],
         vec![w],
     );
-    check(m, &["node `a`: Add (domain ai.onnx, opset 13): shapes", "do not broadcast"]);
+    check(
+        m,
+        &[
+            "node `a`: Add (domain ai.onnx, opset 13): shapes",
+            "do not broadcast",
+        ],
+    );
 }

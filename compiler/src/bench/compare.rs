@@ -312,6 +312,7 @@ mod tests {
             peak_rss_bytes: 2_000_000,
             matches_reference: Some(true),
             ort_time_us: None,
+            attribution: None,
         };
         Report {
             zantc_version: "0.1.0".into(),

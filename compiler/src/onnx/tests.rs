@@ -12,8 +12,8 @@ use onnx_protobuf::{
 };
 
 use super::*;
-use crate::ops::{NodeError, OpError};
 use crate::ir::{DType, Data};
+use crate::ops::{NodeError, OpError};
 
 /// `TensorProto.DataType` codes used below.
 const FLOAT: i32 = 1;
