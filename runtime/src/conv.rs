@@ -97,7 +97,7 @@ pub fn conv2d(
     // The horizontal stride and whether the channels end in a partial block of `MR` are
     // compile-time parameters of the direct kernel, chosen here so that a constant
     // geometry instantiates one variant only.
-    let tail = (p.c_out / p.groups.max(1)) % MR != 0;
+    let tail = !(p.c_out / p.groups.max(1)).is_multiple_of(MR);
     match (p.stride_w, tail) {
         (1, false) => direct_stride_1(p, x, w, bias, act, y),
         (1, true) => direct_stride_1_tail(p, x, w, bias, act, y),

@@ -203,7 +203,8 @@ fn draw_split<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(150)
-        .build_cartesian_2d(0.0..longest * 1.05, 0.0..rows)
+        // Room on the right for the legend, past the longest bar.
+        .build_cartesian_2d(0.0..longest * 1.4, 0.0..rows)
         .map_err(plot_error)?;
     chart
         .configure_mesh()
@@ -246,7 +247,7 @@ fn draw_split<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .draw()
