@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks.md, docs/benchmarks.svg and docs/benchmarks.json: every
-# float model of ../shared/models at opt-level 3 and z, on the host and on the Cortex-M7
+# float model of ../shared/models at opt-level 3, z (smallest) and z/3 (z with zant-runtime
+# at 3: small but fast), on the host and on the Cortex-M7
 # (QEMU), with ONNX Runtime (one thread) as the host baseline. Takes about 5 minutes on
 # two cores once the harnesses are built (most of it callgrind on mobilenet_v2), longer
 # the first time (Debian's Rust builds `core` for each opt level).
@@ -18,5 +19,5 @@ cargo run --quiet --release --bin zantc -- bench \
     "$models/debug-mlp" \
     "$models/mobilenet_v2" \
     "$models/fomo-96" \
-    --opt-levels 3,z --targets host,cortex-m7 --baseline ort \
+    --opt-levels 3,z,z/3 --targets host,cortex-m7 --baseline ort \
     --json docs/benchmarks.json --md docs/benchmarks.md --svg docs/benchmarks.svg

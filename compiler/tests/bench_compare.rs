@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use zant_compiler::bench::{
-    CortexM7Figures, HostFigures, Machine, Outcome, Region, Report, Run, Target,
+    Attribution, CortexM7Figures, HostFigures, Machine, Outcome, Region, Report, Run, Target,
 };
 
 fn host(time_us: f64, heap_allocs: u64) -> Outcome {
@@ -29,10 +29,27 @@ fn host(time_us: f64, heap_allocs: u64) -> Outcome {
         matches_reference: Some(true),
         ort_time_us: None,
         tract_time_us: None,
+        attribution: None,
     })
 }
 
 fn cortex_m7(instructions: u64) -> Outcome {
+    cortex_m7_split(instructions, None)
+}
+
+/// A Cortex-M7 run whose image is split by owner, with `runtime_bytes` of runtime code.
+fn cortex_m7_split(instructions: u64, runtime_bytes: Option<u64>) -> Outcome {
+    let attribution = runtime_bytes.map(|runtime_bytes| Attribution {
+        image_bytes: 24_000 + 600 + runtime_bytes + 3_000,
+        weights_bytes: 24_000,
+        model_bytes: 600,
+        runtime_bytes,
+        fmt_panic_bytes: 0,
+        harness_bytes: 3_000,
+        reachable_fmt_panic: Vec::new(),
+        fmt_panic_entries: Vec::new(),
+        reachable_symbols: 40,
+    });
     Outcome::CortexM7(CortexM7Figures {
         flash_bytes: 99_000,
         ram_bytes: 34_600,
@@ -42,6 +59,7 @@ fn cortex_m7(instructions: u64) -> Outcome {
         matches_host: Some(true),
         weights_in: Region::Flash,
         arena_in: Region::Ram,
+        attribution,
     })
 }
 
@@ -124,4 +142,25 @@ fn compare_exits_1_on_a_regression_beyond_the_threshold() {
     let (code, text) = check(dir.path(), &old, &faster, "15");
     assert_eq!(code, 0, "{text}");
     assert!(text.starts_with("# Verdict: IMPROVED"), "{text}");
+}
+
+#[test]
+fn compare_exits_1_when_the_runtime_code_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = report(vec![(
+        Target::CortexM7,
+        cortex_m7_split(4_151_320, Some(4_000)),
+    )]);
+    // A kernel variant the model does not use is linked again: 4.0 KiB of runtime code
+    // becomes 11.5 KiB, at the same speed.
+    let new = report(vec![(
+        Target::CortexM7,
+        cortex_m7_split(4_151_320, Some(11_776)),
+    )]);
+    let (code, text) = check(dir.path(), &old, &new, "5");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("| mnist-8 | cortex-m7 | 3 | runtime code | 3.9 KiB | 11.5 KiB | +194.4% |"),
+        "{text}"
+    );
 }

@@ -25,7 +25,11 @@ pub struct Reads<'a> {
 }
 
 /// Splits `arena` into the output region `[offset, offset + len)` and read access to the rest.
-#[inline]
+///
+/// Always inlined, as [`Reads::all`], [`Reads::bytes`] and [`Reads::get`] are: a generated
+/// call passes constant offsets into an arena of constant size, so the bounds checks fold
+/// and the split costs nothing at any opt level, "z" included.
+#[inline(always)]
 pub fn split(arena: &mut [u8], offset: usize, len: usize) -> (Reads<'_>, &mut [u8]) {
     let (head, rest) = arena.split_at_mut(offset);
     let (out, tail) = rest.split_at_mut(len);
@@ -77,7 +81,7 @@ pub fn split_n<const N: usize>(
 
 impl<'a> Reads<'a> {
     /// Read access to the whole arena, for a node whose output lives outside it.
-    #[inline]
+    #[inline(always)]
     pub fn all(arena: &'a [u8]) -> Self {
         let mut parts = [(0, &[][..]); MAX_OUTPUTS + 1];
         parts[0] = (0, arena);
@@ -85,7 +89,7 @@ impl<'a> Reads<'a> {
     }
 
     /// The bytes `[offset, offset + len)` of the arena; the region never overlaps an output.
-    #[inline]
+    #[inline(always)]
     pub fn bytes(&self, offset: usize, len: usize) -> &'a [u8] {
         let mut k = self.n_parts - 1;
         while k > 0 && self.parts[k].0 > offset {
@@ -96,7 +100,7 @@ impl<'a> Reads<'a> {
     }
 
     /// `n_elems` values of type `T` starting at byte `offset`.
-    #[inline]
+    #[inline(always)]
     pub fn get<T: Pod>(&self, offset: usize, n_elems: usize) -> &'a [T] {
         view(self.bytes(offset, n_elems * core::mem::size_of::<T>()))
     }

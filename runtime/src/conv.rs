@@ -48,6 +48,11 @@ tokens! {
 
 /// y[batch, c_out, h_out, w_out] = act(conv(x[batch, c_in, h_in, w_in], w[c_out, c_in/groups, k_h, k_w]) + bias[c_out]).
 /// Padding is zero; pad_bottom/right are implied by h_out/w_out.
+///
+/// Always inlined: it only picks a kernel, and at a generated call site, where the
+/// geometry is a constant, the choice folds away, so a model links only the kernel
+/// variants its convolutions use (not the GEMM of a 1×1 when it has none).
+#[inline(always)]
 pub fn conv2d(
     p: &Conv2d,
     x: &[f32],
@@ -97,7 +102,59 @@ pub fn conv2d(
         implicit::conv2d_implicit(p, x, w, bias, act, y);
         return;
     }
-    direct(p, x, w, bias, act, y);
+    direct_variant(p, x, w, bias, act, y);
+}
+
+/// The direct kernel, the one every convolution can take. The horizontal stride and
+/// whether the channels end in a partial block of `MR` are compile-time parameters of the
+/// kernel, chosen here so that a constant geometry instantiates one variant only.
+#[inline(always)]
+fn direct_variant(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    let tail = !(p.c_out / p.groups.max(1)).is_multiple_of(MR);
+    match (p.stride_w, tail) {
+        (1, false) => direct_stride_1(p, x, w, bias, act, y),
+        (1, true) => direct_stride_1_tail(p, x, w, bias, act, y),
+        (2, false) => direct_stride_2(p, x, w, bias, act, y),
+        (2, true) => direct_stride_2_tail(p, x, w, bias, act, y),
+        (_, false) => direct_any_stride(p, x, w, bias, act, y),
+        (_, true) => direct_any_stride_tail(p, x, w, bias, act, y),
+    }
+}
+
+/// The direct kernel's variants as plain functions. A generic that a generated call
+/// instantiates is compiled in the model's crate, at the model's opt level; these are
+/// compiled with `zant-runtime`, so a `[profile.*.package.zant-runtime]` opt-level
+/// override reaches the hot loops (the "small but fast" knob of docs/build-rs.md).
+macro_rules! direct_variants {
+    ($($name:ident = $stride:expr, $tail:expr;)*) => {$(
+        #[inline(never)]
+        fn $name(
+            p: &Conv2d,
+            x: &[f32],
+            w: &[f32],
+            bias: Option<&[f32]>,
+            act: Activation,
+            y: &mut [f32],
+        ) {
+            direct::<{ $stride }, $tail>(p, x, w, bias, act, y)
+        }
+    )*};
+}
+
+direct_variants! {
+    direct_stride_1 = 1, false;
+    direct_stride_1_tail = 1, true;
+    direct_stride_2 = 2, false;
+    direct_stride_2_tail = 2, true;
+    direct_any_stride = ANY_STRIDE, false;
+    direct_any_stride_tail = ANY_STRIDE, true;
 }
 
 /// The fewest output channels per group for which the implicit GEMM beats the direct
@@ -195,8 +252,16 @@ pub(crate) fn outputs_for_tap(
 }
 
 /// The direct convolution: for each image, group, block of output channels and output
-/// row, register tiles along the row.
-fn direct(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
+/// row, register tiles along the row. `STRIDE` is the horizontal stride (1, 2, or
+/// [`ANY_STRIDE`]); `TAIL` whether the channels of a group end in a block smaller than `MR`.
+fn direct<const STRIDE: usize, const TAIL: bool>(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
     let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
     let c_in_group = p.c_in / p.groups;
@@ -222,21 +287,13 @@ fn direct(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activatio
                     &w[(channel + o) * weights_per_channel..][..weights_per_channel]
                 });
                 let biases = core::array::from_fn(|o| bias.map_or(0.0, |b| b[channel + o]));
-                match p.stride_w {
-                    1 => task(channel).run::<MR, 1>(&weights, &biases, act, y),
-                    2 => task(channel).run::<MR, 2>(&weights, &biases, act, y),
-                    _ => task(channel).run::<MR, ANY_STRIDE>(&weights, &biases, act, y),
-                }
+                task(channel).run::<MR, STRIDE>(&weights, &biases, act, y);
                 channel += MR;
             }
-            while channel < group_end {
+            while TAIL && channel < group_end {
                 let weights = [&w[channel * weights_per_channel..][..weights_per_channel]];
                 let biases = [bias.map_or(0.0, |b| b[channel])];
-                match p.stride_w {
-                    1 => task(channel).run::<1, 1>(&weights, &biases, act, y),
-                    2 => task(channel).run::<1, 2>(&weights, &biases, act, y),
-                    _ => task(channel).run::<1, ANY_STRIDE>(&weights, &biases, act, y),
-                }
+                task(channel).run::<1, STRIDE>(&weights, &biases, act, y);
                 channel += 1;
             }
         }
@@ -821,7 +878,7 @@ mod tests {
             let mut y = std::vec![f32::NAN; batch * c_out * p.h_out * p.w_out];
             conv2d(&p, &x, &w, bias, act, &mut y);
             let mut y_direct = std::vec![f32::NAN; batch * c_out * p.h_out * p.w_out];
-            direct(&p, &x, &w, bias, act, &mut y_direct);
+            direct_variant(&p, &x, &w, bias, act, &mut y_direct);
             for (kernel, y) in [("conv2d", &y), ("direct", &y_direct)] {
                 for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
                     assert!(

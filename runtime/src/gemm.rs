@@ -60,7 +60,11 @@ pub enum Bias<'a> {
 
 /// y[m×n] = act(alpha · op(A)·op(B) + beta · bias). A is m×k row-major (k×m if trans_a);
 /// B is k×n row-major (n×k if trans_b).
+///
+/// Always inlined: it only picks a kernel (GEMV or blocked), and with the constant sizes
+/// of a generated call the choice folds, so a model links only the kernels it runs.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn gemm(
     m: usize,
     n: usize,
@@ -190,7 +194,11 @@ fn blocked(operands: &Operands<'_>, trans_b: bool, epilogue: &Epilogue<'_>, y: &
 /// numpy matmul: a_shape, b_shape rank >= 2 (the caller turns 1-D operands into [1,k] /
 /// [k,1]), batch dims broadcast; y_shape is the broadcast batch dims + [m, n]. `bias`
 /// (len n) is added to every row before `act` (a fused Add).
+///
+/// Always inlined, as [`gemm`] is: with constant shapes the batch walk, its shape checks
+/// and the kernel choice fold at the call site.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn matmul(
     a: &[f32],
     a_shape: &[usize],
@@ -202,6 +210,17 @@ pub fn matmul(
     y_shape: &[usize],
 ) {
     let bias = bias.map_or(Bias::None, Bias::Row);
+    // A plain 2-D product (a fully connected layer) needs no batch walk. At a generated
+    // call, where the shapes are constants, this leaves one GEMM call whose kernel choice
+    // folds too; through the walk's closure it would not.
+    if let ([m, k], [k_b, n], [m_y, n_y]) = (a_shape, b_shape, y_shape) {
+        assert!(
+            k == k_b && m == m_y && n == n_y,
+            "matmul shapes do not agree"
+        );
+        gemm(*m, *n, *k, a, false, b, false, 1.0, 1.0, bias, act, y);
+        return;
+    }
     for_each_matrix(a_shape, b_shape, y_shape, |product| {
         let MatrixProduct { m, n, k, .. } = product;
         gemm(
@@ -262,6 +281,7 @@ struct MatrixProduct {
 }
 
 /// Splits a batched, broadcasting matmul into single matrix products.
+#[inline(always)]
 fn for_each_matrix(
     a_shape: &[usize],
     b_shape: &[usize],

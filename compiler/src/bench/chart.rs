@@ -2,6 +2,8 @@
 //! point per opt level joined by a line, so the fast/small trade-off reads at a glance.
 //! One panel per target: stripped executable against time per inference on the host,
 //! flash against instructions per inference on the Cortex-M7. Both axes are logarithmic.
+//! When the Cortex-M7 runs carry a code attribution, a last panel stacks each run's flash
+//! by owner: weights, model code, runtime code, formatting and panics, harness.
 
 use plotters::prelude::*;
 
@@ -18,12 +20,17 @@ pub fn svg(report: &Report) -> Result<String, Error> {
         .collect();
     let mut out = String::new();
     {
-        let width = PANEL.0 * targets.len().max(1) as u32;
+        let split = flash_split(report);
+        let n_panels = targets.len().max(1) + usize::from(!split.is_empty());
+        let width = PANEL.0 * n_panels as u32;
         let root = SVGBackend::with_string(&mut out, (width, PANEL.1)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
-        let panels = root.split_evenly((1, targets.len().max(1)));
+        let panels = root.split_evenly((1, n_panels));
         for (panel, &target) in panels.iter().zip(&targets) {
             draw_panel(panel, report, target)?;
+        }
+        if let Some(panel) = panels.get(targets.len()).filter(|_| !split.is_empty()) {
+            draw_split(panel, &split)?;
         }
         root.present().map_err(plot_error)?;
     }
@@ -140,6 +147,107 @@ fn draw_panel<DB: DrawingBackend>(
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(plot_error)?;
+    Ok(())
+}
+
+/// The owners of a flash image, in stacking order, with their colours.
+const OWNERS: [(&str, RGBColor); 5] = [
+    ("weights", RGBColor(158, 158, 158)),
+    ("model code", RGBColor(31, 119, 180)),
+    ("runtime code", RGBColor(44, 160, 44)),
+    ("fmt/panic", RGBColor(214, 39, 40)),
+    ("harness", RGBColor(255, 187, 120)),
+];
+
+/// `("model opt", [KiB per owner of OWNERS])` for every Cortex-M7 run with an attribution.
+fn flash_split(report: &Report) -> Vec<(String, [f64; 5])> {
+    report
+        .runs
+        .iter()
+        .filter(|r| r.target == Target::CortexM7)
+        .filter_map(|r| match &r.outcome {
+            Outcome::CortexM7(m) => m.attribution.as_ref().map(|a| {
+                let kib = |n: u64| n as f64 / 1024.0;
+                (
+                    format!("{} {}", r.model, r.opt_level),
+                    [
+                        kib(a.weights_bytes),
+                        kib(a.model_bytes),
+                        kib(a.runtime_bytes),
+                        kib(a.fmt_panic_bytes),
+                        kib(a.harness_bytes),
+                    ],
+                )
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Horizontal bars, one per run, each stacked by owner.
+fn draw_split<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    split: &[(String, [f64; 5])],
+) -> Result<(), Error> {
+    let longest = split
+        .iter()
+        .map(|(_, parts)| parts.iter().sum::<f64>())
+        .fold(1.0, f64::max);
+    let rows = split.len() as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption("Cortex-M7: where the flash goes", ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(150)
+        // Room on the right for the legend, past the longest bar.
+        .build_cartesian_2d(0.0..longest * 1.4, 0.0..rows)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_labels(6)
+        .y_labels(split.len() * 2 + 1)
+        .light_line_style(WHITE)
+        .x_desc("flash (KiB)")
+        .x_label_formatter(&|v| short(*v))
+        .y_label_formatter(&|v| {
+            // Each bar sits in a unit row; its label is at the row's middle.
+            let row = v - 0.5;
+            let index = row.round();
+            if (row - index).abs() < 1e-6 && index >= 0.0 {
+                split
+                    .get(split.len() - 1 - index as usize)
+                    .map(|(label, _)| label.clone())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .draw()
+        .map_err(plot_error)?;
+    for (k, (owner, color)) in OWNERS.iter().enumerate() {
+        let color = *color;
+        let bars = split.iter().enumerate().map(move |(i, (_, parts))| {
+            let row = (split.len() - 1 - i) as f64;
+            let start: f64 = parts[..k].iter().sum();
+            Rectangle::new(
+                [(start, row + 0.15), (start + parts[k], row + 0.85)],
+                color.filled(),
+            )
+        });
+        chart
+            .draw_series(bars)
+            .map_err(plot_error)?
+            .label(*owner)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .draw()

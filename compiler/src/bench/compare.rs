@@ -313,6 +313,7 @@ mod tests {
             matches_reference: Some(true),
             ort_time_us: None,
             tract_time_us: None,
+            attribution: None,
         };
         Report {
             zantc_version: "0.1.0".into(),

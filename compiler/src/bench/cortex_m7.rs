@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::attribution;
 use super::harness::{self, file};
 use super::report::fmt_bytes;
 use super::{
@@ -29,6 +30,8 @@ const CODE_ROOM: u64 = 256 << 10;
 const STACK_ROOM: u64 = 256 << 10;
 
 const TARGET: &str = "thumbv7em-none-eabihf";
+/// The section of the benchmark's inputs (`io.rs`), in RAM and outside the flash figure.
+const INPUT_SECTION: &str = ".zant_input";
 const RUSTC: &str = "/usr/bin/rustc";
 const CARGO: &str = "/usr/bin/cargo";
 
@@ -102,6 +105,12 @@ pub(super) fn run(
     };
     let elf = build(work_dir, prepared, opt, opts, &layout)?;
     let (flash_bytes, ram_bytes, psram_bytes) = image_sizes(&elf)?;
+    let attribution = attribution::attribute(
+        &elf,
+        &harness::crate_ident(prepared),
+        "arm-none-eabi-objdump",
+        &[INPUT_SECTION],
+    )?;
     let text = run_qemu(&elf, opts.qemu_timeout)?;
     let outputs = harness::parse_outputs(&text, &prepared.output_types)?;
     Ok(Outcome::CortexM7(CortexM7Figures {
@@ -109,10 +118,11 @@ pub(super) fn run(
         ram_bytes,
         psram_bytes,
         stack_bytes: harness::value(&text, "stack_bytes")?,
-        instructions: harness::value(&text, "instructions")?,
+        instructions: instructions(&text)?,
         matches_host: expected.map(|want| super::outputs_match(&outputs, want)),
         weights_in: layout.weights_in,
         arena_in: layout.model_in,
+        attribution: Some(attribution),
     }))
 }
 
@@ -127,13 +137,16 @@ fn build(
     let dir = work_dir.join("cortex-m7").join(&prepared.name);
     let cargo_toml = format!(
         "# Written by `zantc bench`: the Cortex-M7 harness for `{model}`.\n\
+         # `panic = \"immediate-abort\"` (built into `core` by -Zbuild-std) turns every panic into\n\
+         # a trap, so no panic message or `core::fmt` is linked.\n\
+         cargo-features = [\"panic-immediate-abort\"]\n\n\
          [package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
          [features]\n# The model and its buffers in PSRAM rather than RAM.\nmodel-in-psram = []\n\n\
          [dependencies]\ncortex-m = \"0.7\"\ncortex-m-rt = \"0.7\"\ncortex-m-semihosting = \"0.5\"\n\
          zant-runtime = {{ path = {runtime:?} }}\n\n{profiles}\n[profile.dev]\npanic = \"abort\"\n\n[workspace]\n",
         model = prepared.model_file.display(),
         runtime = crate::default_runtime_path(),
-        profiles = harness::profiles(&opts.opt_levels, false),
+        profiles = harness::profiles(&opts.opt_levels, "immediate-abort", false),
     );
     let config = format!(
         "[build]\ntarget = \"{TARGET}\"\n\n\
@@ -179,15 +192,17 @@ fn build(
     Ok(target_dir.join(TARGET).join(opt.profile()).join(package))
 }
 
-/// The board's memories, and the PSRAM sections the harness may use: `.zant_psram` for
-/// weights (loaded by QEMU with the image) and `.zant_psram_bss` for the model (not loaded;
-/// an arena needs no initial value).
+/// The board's memories, the benchmark's inputs in RAM (`.zant_input`, loaded by QEMU with
+/// the image, so they take no flash), and the PSRAM sections the harness may use:
+/// `.zant_psram` for weights (loaded by QEMU with the image) and `.zant_psram_bss` for the
+/// model (not loaded; an arena needs no initial value).
 fn memory_x() -> String {
     format!(
         "/* mps2-an500, written by `zantc bench`. */\n\
          MEMORY\n{{\n  FLASH : ORIGIN = {:#010x}, LENGTH = {}K\n  RAM   : ORIGIN = {:#010x}, LENGTH = {}K\n  \
          PSRAM : ORIGIN = {:#010x}, LENGTH = {}K\n}}\n\n\
-         SECTIONS\n{{\n  .zant_psram : ALIGN(64) {{ KEEP(*(.zant_psram)); }} > PSRAM\n  \
+         SECTIONS\n{{\n  .zant_input : ALIGN(4) {{ KEEP(*(.zant_input)); }} > RAM\n  \
+         .zant_psram : ALIGN(64) {{ KEEP(*(.zant_psram)); }} > PSRAM\n  \
          .zant_psram_bss (NOLOAD) : ALIGN(64) {{ *(.zant_psram_bss); }} > PSRAM\n}}\nINSERT AFTER .rodata;\n",
         FLASH.0,
         FLASH.1 >> 10,
@@ -212,7 +227,13 @@ fn image_sizes(elf: &Path) -> Result<(u64, u64, u64), Error> {
     let (mut flash, mut ram, mut psram) = (0, 0, 0);
     for section in file.sections() {
         let (address, size) = (section.address(), section.size());
-        if size == 0 || matches!(section.kind(), SectionKind::Metadata | SectionKind::Other) {
+        // Only allocated sections take room on the board: `.comment`, `.ARM.attributes`
+        // and debug sections have address 0, inside the flash's range, but no room in it.
+        let allocated = matches!(
+            section.flags(),
+            object::SectionFlags::Elf { sh_flags } if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0
+        );
+        if size == 0 || !allocated {
             continue;
         }
         let loaded = !matches!(
@@ -223,7 +244,8 @@ fn image_sizes(elf: &Path) -> Result<(u64, u64, u64), Error> {
             flash += size;
         } else if within(RAM, address) {
             ram += size;
-            if loaded {
+            // `.data` has a load image in flash; the inputs are loaded into RAM by QEMU.
+            if loaded && section.name() != Ok(INPUT_SECTION) {
                 flash += size;
             }
         } else if within(PSRAM, address) {
@@ -231,6 +253,17 @@ fn image_sizes(elf: &Path) -> Result<(u64, u64, u64), Error> {
         }
     }
     Ok((flash, ram, psram))
+}
+
+/// SysTick runs at 25 MHz and QEMU's `-icount shift=0` clock at one instruction per
+/// nanosecond, so one tick is 40 instructions.
+const INSTRUCTIONS_PER_TICK: u64 = 40;
+
+/// Instructions of the inference, from the tick count the harness printed in two halves.
+fn instructions(text: &str) -> Result<u64, Error> {
+    let high: u64 = harness::value(text, "ticks_high")?;
+    let low: u64 = harness::value(text, "ticks_low")?;
+    Ok(((high << 32) | low) * INSTRUCTIONS_PER_TICK)
 }
 
 /// Runs the harness in QEMU (`-icount shift=0`) and returns what it printed.

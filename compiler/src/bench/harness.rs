@@ -27,10 +27,23 @@ pub(super) fn package_name(prepared: &Prepared) -> String {
     format!("zant-bench-{}", prepared.name)
 }
 
-/// `[profile.opt-N]` for every opt level, on top of the release profile every harness uses.
-pub(super) fn profiles(opt_levels: &[OptLevel], strip: bool) -> String {
+/// The harness crate's name in Rust paths (`zant_bench_mnist_8`).
+pub(super) fn crate_ident(prepared: &Prepared) -> String {
+    package_name(prepared).replace('-', "_")
+}
+
+/// `[profile.opt-N]` for every opt level, on top of the release profile every harness
+/// uses, with the `panic` strategy given. Nothing is stripped: the code attribution reads
+/// the symbol table.
+///
+/// `vectorising` is for targets whose kernels rely on LLVM's loop and SLP vectorisers
+/// (x86_64, AArch64): there a level with a runtime override (`z/3`) also turns LTO off.
+/// Fat LTO defers vectorisation to the link step, which runs at the crate's "z", where
+/// rustc leaves the vectorisers out, so the kernels would lose it however they were
+/// compiled. Without LTO the runtime is optimised, vectorisers included, on its own.
+pub(super) fn profiles(opt_levels: &[OptLevel], panic: &str, vectorising: bool) -> String {
     let mut s = format!(
-        "[profile.release]\ncodegen-units = 1\nlto = true\npanic = \"abort\"\ndebug = false\nstrip = {strip}\n"
+        "[profile.release]\ncodegen-units = 1\nlto = true\npanic = \"{panic}\"\ndebug = false\nstrip = false\n",
     );
     for opt in opt_levels {
         s.push_str(&format!(
@@ -38,6 +51,15 @@ pub(super) fn profiles(opt_levels: &[OptLevel], strip: bool) -> String {
             opt.profile(),
             opt.toml_value()
         ));
+        if let Some(runtime) = opt.runtime_toml_value() {
+            if vectorising {
+                s.push_str("lto = false\n");
+            }
+            s.push_str(&format!(
+                "\n[profile.{}.package.zant-runtime]\nopt-level = {runtime}\n",
+                opt.profile()
+            ));
+        }
     }
     s
 }
@@ -123,10 +145,17 @@ fn io_rs(prepared: &Prepared) -> TokenStream {
             quote!(self.#side)
         }
     };
-    let statics = (0..input_types.len()).map(|i| {
+    // On the Cortex-M7 the inputs sit in RAM, where QEMU loads them with the image, and
+    // not in flash: a firmware reads its input from a sensor, so the flash figure leaves
+    // the benchmark's input out.
+    let statics = input_types.iter().enumerate().map(|(i, ty)| {
         let name = format_ident!("INPUT_{i}");
         let file = format!("input_{i}.bin");
-        quote!(static #name: &[u8] = include_bytes!(#file);)
+        let n_bytes = ty.n_bytes();
+        quote! {
+            #[cfg_attr(target_os = "none", link_section = ".zant_input")]
+            static #name: [u8; #n_bytes] = *include_bytes!(#file);
+        }
     });
     let loads = input_types.iter().enumerate().map(|(i, ty)| {
         let bytes = format_ident!("INPUT_{i}");
@@ -173,7 +202,10 @@ fn io_rs(prepared: &Prepared) -> TokenStream {
                 #(#loads)*
             }
 
-            /// One inference.
+            /// One inference. Never inlined, so the image has one symbol that holds the
+            /// model's `predict` (which LTO inlines here): the root of the bench's code
+            /// attribution.
+            #[inline(never)]
             pub fn predict(&mut self, model: &mut model::Model) -> Result<(), model::Error> {
                 model.predict(#input_arg, #output_arg)
             }

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::attribution;
 use super::harness::{self, file};
 use super::{io_error, Baseline, BenchError, BenchOptions, HostFigures, OptLevel, Prepared};
 use crate::ir::Tensor;
@@ -26,9 +27,9 @@ pub(super) fn run(
 ) -> Result<HostRun, Error> {
     let exe = build(work_dir, prepared, opt, opts)?;
     let sizes = section_sizes(&exe)?;
-    let exe_bytes = std::fs::metadata(&exe)
-        .map_err(io_error(format!("cannot read {}", exe.display())))?
-        .len();
+    let attribution =
+        attribution::attribute(&exe, &harness::crate_ident(prepared), "objdump", &[])?;
+    let exe_bytes = stripped_bytes(&exe)?;
     let instructions = callgrind_instructions(&exe)?;
     let budget_ms = opts.time_budget.as_millis().to_string();
     let text = run_harness(&exe, &["measure", &budget_ms])?;
@@ -57,12 +58,35 @@ pub(super) fn run(
         matches_reference,
         ort_time_us: None,
         tract_time_us: None,
+        attribution: Some(attribution),
     };
     Ok(HostRun { figures, outputs })
 }
 
+/// The size of the executable once stripped: binutils `strip` writes a stripped copy
+/// beside it. The harness itself keeps its symbols for the code attribution.
+fn stripped_bytes(exe: &Path) -> Result<u64, Error> {
+    let copy = exe.with_extension("stripped");
+    let out = Command::new("strip")
+        .arg("-o")
+        .arg(&copy)
+        .arg(exe)
+        .output()
+        .map_err(io_error("cannot run strip (binutils)".into()))?;
+    if !out.status.success() {
+        return Err(BenchError::Harness {
+            status: out.status.to_string(),
+            stderr: format!("strip: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        }
+        .into());
+    }
+    Ok(std::fs::metadata(&copy)
+        .map_err(io_error(format!("cannot read {}", copy.display())))?
+        .len())
+}
+
 /// Writes the harness crate (once per model: the opt levels are profiles of it) and builds
-/// it with the profile of `opt`. Returns the stripped executable.
+/// it with the profile of `opt`. Returns the executable, with its symbols.
 fn build(
     work_dir: &Path,
     prepared: &Prepared,
@@ -77,7 +101,7 @@ fn build(
          [dependencies]\nzant-runtime = {{ path = {runtime:?} }}\n\n{profiles}\n[workspace]\n",
         model = prepared.model_file.display(),
         runtime = crate::default_runtime_path(),
-        profiles = harness::profiles(&opts.opt_levels, true),
+        profiles = harness::profiles(&opts.opt_levels, "abort", true),
     );
     let mut files = harness::model_files(prepared, None)?;
     files.push(file("Cargo.toml", cargo_toml));

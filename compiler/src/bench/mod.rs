@@ -8,6 +8,7 @@
 //! and [`compare()`] sets against an earlier one. CLI tooling only: the module is compiled
 //! with the `cli` feature.
 
+mod attribution;
 mod chart;
 mod compare;
 mod cortex_m7;
@@ -28,6 +29,7 @@ use crate::ir::{DType, Data, Tensor, TensorType};
 use crate::pipeline::{self, Lowered};
 use crate::{Error, InputShape, Options};
 
+pub use attribution::Attribution;
 pub use compare::{compare, Change, Comparison, Status, Verdict};
 pub use report::{markdown, svg};
 
@@ -43,6 +45,8 @@ pub enum BenchError {
     },
     #[error("{} is not an ELF file: {message}", .path.display())]
     Elf { path: PathBuf, message: String },
+    #[error("code attribution: {0}")]
+    Attribution(String),
     #[error("callgrind failed:\n{0}")]
     Callgrind(String),
     #[error("callgrind printed no total:\n{0}")]
@@ -82,23 +86,41 @@ pub enum BenchError {
     NotAReport { path: PathBuf, message: String },
 }
 
-/// An optimisation level of the harness build (`opt-level` in a cargo profile).
+/// An optimisation level of the harness build (`opt-level` in a cargo profile): `LEVEL`
+/// for the whole build, or `LEVEL/RUNTIME` for the build at `LEVEL` with `zant-runtime` at
+/// `RUNTIME` (a `[profile.*.package.zant-runtime]` override): `z` is "smallest", `z/3`
+/// "small but fast" (docs/build-rs.md).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct OptLevel(String);
 
 impl OptLevel {
-    /// The cargo profile the harnesses define for this level (`opt-3`, `opt-z`).
+    /// The cargo profile the harnesses define for this level (`opt-3`, `opt-z`,
+    /// `opt-z-runtime-3`).
     fn profile(&self) -> String {
-        format!("opt-{}", self.0)
+        match self.0.split_once('/') {
+            Some((level, runtime)) => format!("opt-{level}-runtime-{runtime}"),
+            None => format!("opt-{}", self.0),
+        }
     }
 
     /// The value of `opt-level` in `Cargo.toml`: a number or a quoted letter.
     fn toml_value(&self) -> String {
-        match self.0.as_str() {
-            "s" | "z" => format!("{:?}", self.0),
-            n => n.to_string(),
-        }
+        toml_level(self.0.split('/').next().unwrap_or_default())
+    }
+
+    /// The `opt-level` of `zant-runtime`'s profile override, if the level has one.
+    fn runtime_toml_value(&self) -> Option<String> {
+        self.0
+            .split_once('/')
+            .map(|(_, runtime)| toml_level(runtime))
+    }
+}
+
+fn toml_level(level: &str) -> String {
+    match level {
+        "s" | "z" => format!("{level:?}"),
+        n => n.to_string(),
     }
 }
 
@@ -106,9 +128,18 @@ impl FromStr for OptLevel {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "0" | "1" | "2" | "3" | "s" | "z" => Ok(Self(s.to_string())),
-            _ => Err(format!("`{s}` is not an opt level (0, 1, 2, 3, s or z)")),
+        let valid = |level: &str| matches!(level, "0" | "1" | "2" | "3" | "s" | "z");
+        let ok = match s.split_once('/') {
+            Some((level, runtime)) => valid(level) && valid(runtime),
+            None => valid(s),
+        };
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(format!(
+                "`{s}` is not an opt level (0, 1, 2, 3, s or z, or LEVEL/RUNTIME such as z/3 \
+                 for zant-runtime at RUNTIME)"
+            ))
         }
     }
 }
@@ -404,6 +435,9 @@ pub struct HostFigures {
     /// tract's median time per inference on the same inputs (`--baseline tract`).
     #[serde(default)]
     pub tract_time_us: Option<f64>,
+    /// The executable's loaded image split by owner (absent in older reports).
+    #[serde(default)]
+    pub attribution: Option<Attribution>,
 }
 
 impl HostFigures {
@@ -433,6 +467,9 @@ pub struct CortexM7Figures {
     pub matches_host: Option<bool>,
     pub weights_in: Region,
     pub arena_in: Region,
+    /// The image split by owner (absent in older reports).
+    #[serde(default)]
+    pub attribution: Option<Attribution>,
 }
 
 /// A memory of the mps2-an500 board.
@@ -886,7 +923,14 @@ mod tests {
     fn opt_levels() {
         assert_eq!("z".parse::<OptLevel>().unwrap().toml_value(), "\"z\"");
         assert_eq!("3".parse::<OptLevel>().unwrap().profile(), "opt-3");
+        assert_eq!("z".parse::<OptLevel>().unwrap().runtime_toml_value(), None);
+        let fast: OptLevel = "z/3".parse().unwrap();
+        assert_eq!(fast.profile(), "opt-z-runtime-3");
+        assert_eq!(fast.toml_value(), "\"z\"");
+        assert_eq!(fast.runtime_toml_value().as_deref(), Some("3"));
         assert!("4".parse::<OptLevel>().is_err());
+        assert!("z/4".parse::<OptLevel>().is_err());
+        assert!("z/".parse::<OptLevel>().is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Baseline, Outcome, Report, Run, Target};
+use super::{Attribution, Baseline, Outcome, Report, Run, Target};
 
 /// How a figure reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +51,7 @@ impl Run {
                     f("peak RSS", Unit::Bytes, h.peak_rss_bytes as f64),
                     f("output mismatch", Unit::Flag, flag(h.matches_reference)),
                 ]);
+                v.extend(attribution_figures(h.attribution.as_ref()));
                 v
             }
             Outcome::CortexM7(m) => {
@@ -66,11 +67,34 @@ impl Run {
                     f("instructions", Unit::Count, m.instructions as f64),
                     f("output mismatch", Unit::Flag, flag(m.matches_host)),
                 ]);
+                v.extend(attribution_figures(m.attribution.as_ref()));
                 v
             }
             Outcome::DoesNotFit { .. } | Outcome::Failed { .. } => Vec::new(),
         }
     }
+}
+
+/// The code attribution's figures, when the run has one.
+fn attribution_figures(a: Option<&Attribution>) -> Vec<Figure> {
+    let f = |name, value: u64| Figure {
+        name,
+        unit: Unit::Bytes,
+        value: value as f64,
+    };
+    a.map_or_else(Vec::new, |a| {
+        vec![
+            f("model code", a.model_bytes),
+            f("runtime code", a.runtime_bytes),
+            f("fmt/panic code", a.fmt_panic_bytes),
+            f("harness code", a.harness_bytes),
+            Figure {
+                name: "fmt/panic reachable",
+                unit: Unit::Count,
+                value: a.reachable_fmt_panic.len() as f64,
+            },
+        ]
+    })
 }
 
 /// The report as Markdown. `chart` is the path of the SVG to show, relative to the file.
@@ -97,6 +121,7 @@ pub fn markdown(report: &Report, chart: Option<&str>) -> String {
                 Target::CortexM7 => cortex_m7_table(&mut s, report, level),
             }
         }
+        attribution_table(&mut s, report, level);
     }
     if levels.len() >= 2 {
         let base = &levels[0];
@@ -150,7 +175,11 @@ fn notes(s: &mut String, report: &Report) {
         s,
         "How each figure is taken:\n\
          - Each model is compiled once; a harness binary around it is built per opt level \
-         (release, `lto`, `codegen-units = 1`, `panic = \"abort\"`; stripped on the host).\n\
+         (release, `lto`, `codegen-units = 1`; `panic = \"abort\"` on the host, \
+         `\"immediate-abort\"` on the Cortex-M7). A level `L/R` (such as `z/3`, \"small but \
+         fast\") builds at `L` with `zant-runtime` at `R` through a profile override; on the \
+         host it also turns LTO off, which would otherwise drop the kernels' vectorisation \
+         (docs/build-rs.md, \"Size or speed\").\n\
          - Host: *executable* is the stripped file; *instructions* per inference come from \
          callgrind (a run with one inference less a run with none); *time* is the median wall \
          time of repeated inferences after a warm-up; the heap figures cover the inferences \
@@ -158,8 +187,9 @@ fn notes(s: &mut String, report: &Report) {
          *peak RSS* is the process's `VmHWM`; *output* compares with the model's \
          `test_data_set_0` (atol 1e-4, rtol 1e-3).\n\
          - Cortex-M7 (`thumbv7em-none-eabihf`, `target-cpu=cortex-m7`, QEMU `mps2-an500`): \
-         *flash* is the image (code, constants, weights, `.data`'s load image); *RAM* is \
-         `.data` + `.bss`, which holds the model, hence its arena; *stack* is the high-water \
+         *flash* is the image (code, constants, weights, `.data`'s load image; the \
+         benchmark's input sits in RAM, as a sensor's would); *RAM* is \
+         `.data` + `.bss` + the input, which holds the model, hence its arena; *stack* is the high-water \
          mark of the inference (painted, read back); *instructions* come from SysTick under \
          `-icount shift=0` (QEMU counts instructions, not cycles); *output* compares with \
          the host harness at the same opt level.\n"
@@ -356,6 +386,85 @@ fn cortex_m7_table(s: &mut String, report: &Report, level: &super::OptLevel) {
     }
     for f in footnotes {
         let _ = writeln!(s, "\n- {f}");
+    }
+    s.push('\n');
+}
+
+/// The image of every run split by owner, and the formatting and panic symbols the
+/// inference reaches. Absent when no run of the level has an attribution.
+fn attribution_table(s: &mut String, report: &Report, level: &super::OptLevel) {
+    let rows: Vec<(&Run, &Attribution)> = report
+        .runs
+        .iter()
+        .filter(|r| &r.opt_level == level)
+        .filter_map(|r| match &r.outcome {
+            Outcome::Host(h) => h.attribution.as_ref().map(|a| (r, a)),
+            Outcome::CortexM7(m) => m.attribution.as_ref().map(|a| (r, a)),
+            _ => None,
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "### Where the bytes go
+"
+    );
+    let _ = writeln!(
+        s,
+        "The loaded image (flash on the Cortex-M7) split by owner from the ELF symbol table: \
+         *model code* is `predict` with what LTO inlined into it, *runtime code* the \
+         `zant-runtime` kernels left out of line, *fmt/panic* `core::fmt`, the panic \
+         machinery and handler, *harness* the rest (start-up, I/O, `core`/`std`, unnamed \
+         bytes). *Reachable from `predict`* counts the formatting and panic symbols in the \
+         closure of `predict`'s calls and references (from the disassembly) and names the \
+         calls that enter them: none means the inference cannot format or panic. The \
+         Cortex-M7 harness is built with `panic = \"immediate-abort\"`, where a failed \
+         check traps; the host harness with `panic = \"abort\"`, so its row names the \
+         panic paths the kernels keep.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| model | target | image | weights | model code | runtime code | model + runtime | \
+         harness | fmt/panic | fmt/panic reachable from `predict` |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for (run, a) in rows {
+        let reachable = if a.reachable_fmt_panic.is_empty() {
+            "none".to_string()
+        } else {
+            let shown: Vec<String> = a
+                .fmt_panic_entries
+                .iter()
+                .take(3)
+                .map(|n| format!("`{}`", n.replace('|', "\\|")))
+                .collect();
+            let more = a.fmt_panic_entries.len().saturating_sub(shown.len());
+            let entries = if more > 0 {
+                format!("{} and {more} more", shown.join(", "))
+            } else {
+                shown.join(", ")
+            };
+            format!(
+                "{} symbols, entered by {entries}",
+                a.reachable_fmt_panic.len()
+            )
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            run.model,
+            run.target,
+            fmt_bytes(a.image_bytes as f64),
+            fmt_bytes(a.weights_bytes as f64),
+            fmt_bytes(a.model_bytes as f64),
+            fmt_bytes(a.runtime_bytes as f64),
+            fmt_bytes((a.model_bytes + a.runtime_bytes) as f64),
+            fmt_bytes(a.harness_bytes as f64),
+            fmt_bytes(a.fmt_panic_bytes as f64),
+            reachable
+        );
     }
     s.push('\n');
 }

@@ -46,6 +46,12 @@ codegen-units = 1
 lto = true
 panic = "abort"
 
+# "Small but fast": with `opt-level = "z"` (or "s") above, the kernels of zant-runtime
+# keep opt-level 3, so their loops stay unrolled while the rest shrinks. Delete this
+# section for "smallest" (docs/build-rs.md, "Size or speed").
+[profile.release.package.zant-runtime]
+opt-level = 3
+
 # This crate is its own workspace, wherever it is written.
 [workspace]
 "#,
