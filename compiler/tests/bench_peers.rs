@@ -72,6 +72,7 @@ fn the_report_prints_every_peer_and_the_ratios() {
         matches_reference: Some(true),
         ort_time_us: Some(50.0),
         tract_time_us: None,
+        attribution: None,
     };
     let report = Report {
         zantc_version: "0.1.0".into(),
