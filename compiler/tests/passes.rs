@@ -419,3 +419,28 @@ fn qdq_turns_add_into_qlinear_add() {
     output 0: y = %y
     ");
 }
+
+#[test]
+fn qdq_turns_a_whole_input_average_pool_into_qlinear_global_average_pool() {
+    // TensorFlow exports a global average as an AveragePool whose window is the input.
+    insta::assert_snapshot!(run("qdq", "
+        input 0: %x : u8[1,2,2,3]
+        %xs = Const f32[] [0.5]
+        %xz = Const u8[] [128]
+        %xd = DequantizeLinear(%x, %xs, %xz)
+        %p = AveragePool(%xd) kernel_shape=[2,3] strides=[2,3]
+        %ys = Const f32[] [0.25]
+        %yz = Const u8[] [0]
+        %y = QuantizeLinear(%p, %ys, %yz)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : u8[1,2,2,3]
+    %xs = Const f32[] [0.5]
+    %xz = Const u8[] [128]
+    %y = com.microsoft.QLinearGlobalAveragePool(%x) x_scale=f32[][0.5] x_zero_point=u8[][128] y_scale=f32[][0.25] y_zero_point=u8[][0] : u8[1,2,1,1]
+    %ys = Const f32[] [0.25]
+    %yz = Const u8[] [0]
+    output 0: y = %y
+    ");
+}

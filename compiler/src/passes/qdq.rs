@@ -5,6 +5,8 @@
 //! - `DQ(a), DQ(b) → MatMul → Q` becomes QLinearMatMul, and with a `+ DQ(bias)` Add after a
 //!   2-D MatMul, com.microsoft QGemm;
 //! - `DQ(a), DQ(b) → Add → Q` becomes com.microsoft QLinearAdd;
+//! - `DQ(x) → GlobalAveragePool → Q`, or an AveragePool whose one window is the whole
+//!   input, becomes com.microsoft QLinearGlobalAveragePool;
 //! - a Relu or Clip between the op and its Q is dropped when the Q saturates at its bounds
 //!   anyway (a Relu before a Q whose zero point is the type's minimum, a Clip(0, 6) whose 6
 //!   quantizes to the maximum), which is how quantizers choose the output range of a
@@ -14,7 +16,7 @@
 //!
 //! Weights and biases are the integer constants the quantizer wrote (import leaves their
 //! DequantizeLinear unfolded for this pass), so they stay 8-bit and `i32` in the weight
-//! blob. A group that does not match (Softmax, AveragePool, a per-axis activation scale,
+//! blob. A group that does not match (Softmax, a windowed AveragePool, a per-axis activation scale,
 //! a bias whose scale is not `x_scale · w_scale`) keeps its DQ and Q and runs in float:
 //! those are the float islands. The new node is built through the op table's parser, so
 //! it is checked exactly as an imported QOperator node would be; a group the parser
@@ -28,6 +30,7 @@ use zant_runtime::Activation;
 
 use super::{Changed, PassError};
 use crate::ir::{DType, Graph, NodeId, Tensor, TensorType, Value, ValueId};
+use crate::ops::pool::{Pool, PoolKind};
 use crate::ops::{self, Attribute, Attrs, OnnxOp, Op, OpError, ParseCtx};
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
@@ -51,6 +54,8 @@ enum Kind {
     /// A 2-D MatMul and the Add of its bias.
     Gemm,
     Add,
+    /// An AveragePool whose one window covers the whole input.
+    GlobalPool,
     /// A Reshape-family view or a Transpose, run on the 8-bit data.
     Move,
 }
@@ -320,6 +325,13 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
             }
             group(Kind::Add, add, None, vec![ad, bd])
         }
+        Op::Pool(p) if is_global_average(p) => {
+            let (xd, xp) = dq_input(graph, producer, 0)?;
+            if !is_activation(&xp) || xp.dtype() != out.dtype() {
+                return None;
+            }
+            group(Kind::GlobalPool, producer, None, vec![xd])
+        }
         Op::Reshape(_) | Op::Transpose(_) if act.is_none() => {
             let (xd, xp) = dq_input(graph, producer, 0)?;
             if !xp.same_as(&out) {
@@ -328,6 +340,25 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
             group(Kind::Move, producer, None, vec![xd])
         }
         _ => None,
+    }
+}
+
+/// A GlobalAveragePool, or an AveragePool whose single window is the whole unpadded
+/// input (how TensorFlow exports a global average).
+fn is_global_average(p: &Pool) -> bool {
+    let w = &p.params;
+    match p.kind {
+        PoolKind::GlobalAverage => true,
+        PoolKind::Average { .. } => {
+            w.h_out == 1
+                && w.w_out == 1
+                && w.k_h == w.h_in
+                && w.k_w == w.w_in
+                && w.dil_h == 1
+                && w.dil_w == 1
+                && w.pad_top + w.pad_left + w.pad_bottom + w.pad_right == 0
+        }
+        PoolKind::Max | PoolKind::GlobalMax => false,
     }
 }
 
@@ -380,6 +411,12 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
                 let [a, b] = [dq[0], dq[1]];
                 let inputs = vec![a[0], a[1], a[2], b[0], b[1], b[2], y_scale, y_zero];
                 ("QLinearAdd", "com.microsoft", inputs, Attrs::default())
+            }
+            Kind::GlobalPool => {
+                let x = dq[0];
+                let inputs = vec![x[0], x[1], x[2], y_scale, y_zero];
+                let domain = "com.microsoft";
+                ("QLinearGlobalAveragePool", domain, inputs, Attrs::default())
             }
             Kind::Move => (
                 float_op.onnx.op_type,
