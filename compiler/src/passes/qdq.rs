@@ -457,8 +457,12 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
             node: float_op.name.clone(),
             op: float_op.onnx,
             source: Box::new(OpError::shape(format!(
-                "the integer {op_type} infers to {:?}, not the QuantizeLinear's {}",
-                types,
+                "the integer {op_type} infers to [{}], not the QuantizeLinear's {}",
+                types
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 graph.ty(q_out)
             ))),
         });
@@ -487,10 +491,11 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
     Ok(true)
 }
 
-/// Builds `op_type` on `inputs` through the op table's parser, as import would: the
-/// inputs it absorbs are dropped from the node.
+/// A node ready to add: op, ONNX op, inputs (absorbed ones dropped) and output types.
 type Built = (Op, OnnxOp, Vec<Option<ValueId>>, Vec<TensorType>);
 
+/// Builds `op_type` on `inputs` through the op table's parser, as import would: the
+/// inputs it absorbs are dropped from the node.
 fn build(
     graph: &Graph,
     op_type: &str,
