@@ -20,6 +20,15 @@ pub const FLOAT_MODELS: &[&str] = &[
 /// ONNX Runtime's AVX2 u8×s8 kernels, which exact `i32` sums do not reproduce.
 pub const INT8_MODELS: &[&str] = &["beer"];
 
+/// The QDQ int8 models of `../shared/models` (DequantizeLinear → op → QuantizeLinear), which
+/// `passes::qdq` turns into integer graphs; compared in quantization steps too.
+pub const QDQ_MODELS: &[&str] = &[
+    "mlperf-kws-int8",
+    "mlperf-vww-int8",
+    "mlperf-ic-int8",
+    "mlperf-ad-int8",
+];
+
 /// `../shared/models` beside the checkout. When it is missing the caller's test fails,
 /// unless `ZANT_ALLOW_MISSING_SHARED=1`, in which case it reports itself as NOT RUN.
 pub fn shared_models() -> Option<PathBuf> {

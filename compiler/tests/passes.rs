@@ -259,3 +259,188 @@ fn the_passes_together_leave_one_fused_conv() {
     output 0: y = %conv
     "#);
 }
+
+#[test]
+fn qdq_turns_conv_bias_and_relu_into_qlinear_conv() {
+    // The Relu goes: its output is quantized with zero point -128, which clamps at 0 anyway.
+    // The weight stays i8 and the bias i32; the DequantizeLinear nodes are gone.
+    insta::assert_snapshot!(run("qdq", "
+        input 0: %x : i8[1,1,3,3]
+        %xs = Const f32[] [0.5]
+        %xz = Const i8[] [-1]
+        %xd = DequantizeLinear(%x, %xs, %xz)
+        %w = Const i8[2,1,1,1] [1, -2]
+        %ws = Const f32[2] [0.25, 0.125]
+        %wz = Const i8[2] [0, 0]
+        %wd = DequantizeLinear(%w, %ws, %wz) axis=0
+        %b = Const i32[2] [10, -20]
+        %bs = Const f32[2] [0.125, 0.0625]
+        %bd = DequantizeLinear(%b, %bs) axis=0
+        %c = Conv(%xd, %wd, %bd)
+        %r = Relu(%c)
+        %ys = Const f32[] [0.0625]
+        %yz = Const i8[] [-128]
+        %y = QuantizeLinear(%r, %ys, %yz)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : i8[1,1,3,3]
+    %xs = Const f32[] [0.5]
+    %xz = Const i8[] [-1]
+    %w = Const i8[2,1,1,1] [1, -2]
+    %ws = Const f32[2] [0.25, 0.125]
+    %wz = Const i8[2] [0, 0]
+    %b = Const i32[2] [10, -20]
+    %bs = Const f32[2] [0.125, 0.0625]
+    %y = QLinearConv(%x, _, _, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] x_scale=f32[][0.5] x_zero_point=i8[][-1] w_scale=f32[2][0.25,0.125] w_zero_point=i8[2][0,0] y_scale=f32[][0.0625] y_zero_point=i8[][-128] B=i32[2][10,-20] : i8[1,2,3,3]
+    %ys = Const f32[] [0.0625]
+    %yz = Const i8[] [-128]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn qdq_keeps_a_relu_the_quantization_does_not_imply_in_float() {
+    // Zero point 0 leaves room below 0, so dropping the Relu would change the result.
+    insta::assert_snapshot!(run("qdq", "
+        input 0: %x : u8[1,2]
+        %s = Const f32[] [0.5]
+        %z = Const u8[] [128]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %w = Const u8[2,2] [1, 2, 3, 4]
+        %ws = Const f32[] [0.25]
+        %wd = DequantizeLinear(%w, %ws)
+        %mm = MatMul(%xd, %wd)
+        %r = Relu(%mm)
+        %y = QuantizeLinear(%r, %s, %z)
+        output 0: y = %y
+    "), @"
+    changed: false
+    input 0: %x : u8[1,2]
+    %s = Const f32[] [0.5]
+    %z = Const u8[] [128]
+    %xd = DequantizeLinear(%x, %s, %z) : f32[1,2]
+    %w = Const u8[2,2] [1, 2, 3, 4]
+    %ws = Const f32[] [0.25]
+    %wd = DequantizeLinear(%w, %ws) : f32[2,2]
+    %mm = MatMul(%xd, %wd) : f32[1,2]
+    %r = Relu(%mm) : f32[1,2]
+    %y = QuantizeLinear(%r, %s, %z) : u8[1,2]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn qdq_turns_matmul_and_bias_into_qgemm_and_keeps_softmax_in_float() {
+    // The Reshape has the same quantization on both sides and moves the i8 data; the
+    // Softmax has no integer kernel and stays between its DequantizeLinear and
+    // QuantizeLinear: a float island.
+    insta::assert_snapshot!(run("qdq", "
+        input 0: %x : i8[1,1,2,2]
+        %s = Const f32[] [0.5]
+        %z = Const i8[] [3]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %flat = Flatten(%xd)
+        %xq = QuantizeLinear(%flat, %s, %z)
+        %fd = DequantizeLinear(%xq, %s, %z)
+        %w = Const i8[4,2] [1, 2, 3, 4, 5, 6, 7, 8]
+        %ws = Const f32[2] [0.25, 0.5]
+        %wz = Const i8[2] [0, 0]
+        %wd = DequantizeLinear(%w, %ws, %wz) axis=1
+        %mm = MatMul(%fd, %wd)
+        %b = Const i32[2] [7, -7]
+        %bs = Const f32[2] [0.125, 0.25]
+        %bd = DequantizeLinear(%b, %bs) axis=0
+        %add = Add(%mm, %bd)
+        %ls = Const f32[] [0.125]
+        %lz = Const i8[] [0]
+        %logits = QuantizeLinear(%add, %ls, %lz)
+        %ld = DequantizeLinear(%logits, %ls, %lz)
+        %p = Softmax(%ld)
+        %ps = Const f32[] [0.00390625]
+        %pz = Const i8[] [-128]
+        %y = QuantizeLinear(%p, %ps, %pz)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : i8[1,1,2,2]
+    %s = Const f32[] [0.5]
+    %z = Const i8[] [3]
+    %xq = Flatten(%x) axis=1 : i8[1,4]
+    %w = Const i8[4,2] [1, 2, 3, 4, 5, 6, 7, 8]
+    %ws = Const f32[2] [0.25, 0.5]
+    %wz = Const i8[2] [0, 0]
+    %logits = com.microsoft.QGemm(%xq, _, _, %w) a_scale=f32[][0.5] a_zero_point=i8[][3] b_scale=f32[2][0.25,0.5] b_zero_point=i8[2][0,0] C=i32[2][7,-7] y_scale=f32[][0.125] y_zero_point=i8[][0] : i8[1,2]
+    %b = Const i32[2] [7, -7]
+    %bs = Const f32[2] [0.125, 0.25]
+    %ls = Const f32[] [0.125]
+    %lz = Const i8[] [0]
+    %ld = DequantizeLinear(%logits, %ls, %lz) : f32[1,2]
+    %p = Softmax(%ld) axis=1 : f32[1,2]
+    %ps = Const f32[] [0.00390625]
+    %pz = Const i8[] [-128]
+    %y = QuantizeLinear(%p, %ps, %pz) : i8[1,2]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn qdq_turns_add_into_qlinear_add() {
+    insta::assert_snapshot!(run("qdq", "
+        input 0: %a : i8[1,4]
+        input 1: %b : i8[1,4]
+        %as = Const f32[] [0.5]
+        %az = Const i8[] [1]
+        %ad = DequantizeLinear(%a, %as, %az)
+        %bs = Const f32[] [0.25]
+        %bz = Const i8[] [-2]
+        %bd = DequantizeLinear(%b, %bs, %bz)
+        %sum = Add(%ad, %bd)
+        %lo = Const f32[] [0.0]
+        %hi = Const f32[] [6.0]
+        %clip = Clip(%sum, %lo, %hi)
+        %ys = Const f32[] [0.0235294]
+        %yz = Const i8[] [-128]
+        %y = QuantizeLinear(%clip, %ys, %yz)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %a : i8[1,4]
+    input 1: %b : i8[1,4]
+    %as = Const f32[] [0.5]
+    %az = Const i8[] [1]
+    %bs = Const f32[] [0.25]
+    %bz = Const i8[] [-2]
+    %y = com.microsoft.QLinearAdd(%a, _, _, %b) A_scale=f32[][0.5] A_zero_point=i8[][1] B_scale=f32[][0.25] B_zero_point=i8[][-2] C_scale=f32[][0.0235294] C_zero_point=i8[][-128] : i8[1,4]
+    %lo = Const f32[] [0.0]
+    %hi = Const f32[] [6.0]
+    %ys = Const f32[] [0.0235294]
+    %yz = Const i8[] [-128]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn qdq_turns_a_whole_input_average_pool_into_qlinear_global_average_pool() {
+    // TensorFlow exports a global average as an AveragePool whose window is the input.
+    insta::assert_snapshot!(run("qdq", "
+        input 0: %x : u8[1,2,2,3]
+        %xs = Const f32[] [0.5]
+        %xz = Const u8[] [128]
+        %xd = DequantizeLinear(%x, %xs, %xz)
+        %p = AveragePool(%xd) kernel_shape=[2,3] strides=[2,3]
+        %ys = Const f32[] [0.25]
+        %yz = Const u8[] [0]
+        %y = QuantizeLinear(%p, %ys, %yz)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %x : u8[1,2,2,3]
+    %xs = Const f32[] [0.5]
+    %xz = Const u8[] [128]
+    %y = com.microsoft.QLinearGlobalAveragePool(%x) x_scale=f32[][0.5] x_zero_point=u8[][128] y_scale=f32[][0.25] y_zero_point=u8[][0] : u8[1,2,1,1]
+    %ys = Const f32[] [0.25]
+    %yz = Const u8[] [0]
+    output 0: y = %y
+    ");
+}

@@ -26,7 +26,11 @@ fn models_match_onnx_runtime() {
         return;
     };
     let mut failures = Vec::new();
-    for name in common::FLOAT_MODELS.iter().chain(common::INT8_MODELS) {
+    for name in common::FLOAT_MODELS
+        .iter()
+        .chain(common::INT8_MODELS)
+        .chain(common::QDQ_MODELS)
+    {
         let opts = Options {
             input_shapes: pins(name),
             ..Options::default()
@@ -56,7 +60,11 @@ fn arena_stays_within_the_file_order_bound() {
     let Some(dir) = common::shared_models() else {
         return;
     };
-    for name in common::FLOAT_MODELS.iter().chain(common::INT8_MODELS) {
+    for name in common::FLOAT_MODELS
+        .iter()
+        .chain(common::INT8_MODELS)
+        .chain(common::QDQ_MODELS)
+    {
         let opts = Options {
             input_shapes: pins(name),
             ..Options::default()
@@ -92,5 +100,32 @@ fn arena_stays_within_the_file_order_bound() {
                 "mobilenet_v2: arena is {ratio:.3} of the file-order bound"
             );
         }
+    }
+}
+
+/// The sizes issue 10 sets for the QDQ models once they run on integer kernels: 8-bit
+/// weights in the blob and 8-bit activations in the arena.
+#[test]
+fn qdq_models_fit_their_integer_budgets() {
+    let Some(dir) = common::shared_models() else {
+        return;
+    };
+    // (model, most weight bytes, most arena bytes)
+    let budgets = [
+        ("mlperf-kws-int8", 32_000, 20_000),
+        ("mlperf-vww-int8", 360_000, 64_000),
+    ];
+    for (name, max_weights, max_arena) in budgets {
+        let c = compile(
+            &model_file(&dir.join(name)),
+            &Options::default(),
+            &CrateOptions::default(),
+        )
+        .unwrap()
+        .lowered;
+        let (weights, arena) = (c.plan.weight_bytes, c.plan.arena_bytes);
+        eprintln!("{name}: weights {weights} B, arena {arena} B");
+        assert!(weights <= max_weights, "{name}: {weights} B of weights");
+        assert!(arena <= max_arena, "{name}: {arena} B of arena");
     }
 }

@@ -615,7 +615,14 @@ fn import(
         }
 
         // Fold right away when the inputs are known, so that later nodes see constants.
-        let folded = try_fold(&graph, &op, &inputs, &out_types).map_err(node_err)?;
+        // A DequantizeLinear of a constant is the exception: it is how a QDQ model spells
+        // an 8-bit weight or an `i32` bias, and `passes::qdq` needs it as written to keep
+        // the weight integer. The `fold` pass evaluates the ones `qdq` leaves in float.
+        let folded = if is_weight_dequantize(&graph, &op, &inputs) {
+            None
+        } else {
+            try_fold(&graph, &op, &inputs, &out_types).map_err(node_err)?
+        };
         let values: Vec<ValueId> = match folded {
             Some(tensors) => out_names
                 .iter()
@@ -683,6 +690,20 @@ fn import(
         return Err(ImportError::Model("the graph has no outputs".into()));
     }
     Ok(graph)
+}
+
+/// Whether `op` dequantizes a constant 8-bit or `i32` tensor: a QDQ model's weight or
+/// bias, which import leaves unfolded for `passes::qdq`.
+fn is_weight_dequantize(graph: &Graph, op: &Op, inputs: &[Option<ValueId>]) -> bool {
+    let Op::Quant(q) = op else {
+        return false;
+    };
+    let weight = inputs
+        .first()
+        .copied()
+        .flatten()
+        .and_then(|v| graph.const_value(v));
+    !q.quantize && weight.is_some_and(|t| matches!(t.dtype(), DType::I8 | DType::U8 | DType::I32))
 }
 
 fn arity_message(what: &str, n: usize, (lo, hi): (usize, usize)) -> String {

@@ -1,5 +1,10 @@
 //! Graph-to-graph rewrites, run in this order by [`optimize`]:
 //!
+//! 0. [`qdq`]: `DequantizeLinear → op → QuantizeLinear` groups become integer ops
+//!    (QLinearConv, QLinearMatMul, QGemm, QLinearAdd, views on 8-bit data). First, before
+//!    anything folds a weight's DequantizeLinear into an f32 constant (import leaves those
+//!    unfolded for this pass), and before fusion takes the Relu or bias Add that the group
+//!    still spells out; what it leaves in float, `fold` then dequantizes.
 //! 1. [`fold`]: evaluate nodes whose inputs are all constant (import already propagated
 //!    constants; this catches what later rewrites expose).
 //! 2. [`identity`]: drop views that do not change the shape (Identity, Dropout, no-op
@@ -18,6 +23,7 @@ pub mod dead;
 pub mod fold;
 pub mod fuse;
 pub mod identity;
+pub mod qdq;
 
 use crate::ir::Graph;
 use crate::ops::{OnnxOp, OpError};
@@ -42,6 +48,7 @@ pub type Pass = (&'static str, fn(&mut Graph) -> Result<Changed, PassError>);
 
 /// The passes in execution order.
 pub const PASSES: &[Pass] = &[
+    ("qdq", qdq::run),
     ("fold", fold::run),
     ("identity", identity::run),
     ("batchnorm", batchnorm::run),

@@ -1,0 +1,536 @@
+//! QDQ to integer ops: the `DequantizeLinear → op → QuantizeLinear` groups that quantizers
+//! write around an op become the QOperator op that computes the same thing on 8-bit data.
+//!
+//! - `DQ(x), DQ(w) [, DQ(bias)] → Conv → Q` becomes QLinearConv;
+//! - `DQ(a), DQ(b) → MatMul → Q` becomes QLinearMatMul, and with a `+ DQ(bias)` Add after a
+//!   2-D MatMul, com.microsoft QGemm;
+//! - `DQ(a), DQ(b) → Add → Q` becomes com.microsoft QLinearAdd;
+//! - `DQ(x) → GlobalAveragePool → Q`, or an AveragePool whose one window is the whole
+//!   input, becomes com.microsoft QLinearGlobalAveragePool;
+//! - a Relu or Clip between the op and its Q is dropped when the Q saturates at its bounds
+//!   anyway (a Relu before a Q whose zero point is the type's minimum, a Clip(0, 6) whose 6
+//!   quantizes to the maximum), which is how quantizers choose the output range of a
+//!   fused activation; any other Relu or Clip keeps the group in float;
+//! - `DQ(x) → Reshape | Flatten | Transpose → Q` with the same scale and zero point on both
+//!   sides moves the data unchanged, so the view or transpose runs on the 8-bit `x`.
+//!
+//! Weights and biases are the integer constants the quantizer wrote (import leaves their
+//! DequantizeLinear unfolded for this pass), so they stay 8-bit and `i32` in the weight
+//! blob. A group that does not match (Softmax, a windowed AveragePool, a per-axis activation scale,
+//! a bias whose scale is not `x_scale · w_scale`) keeps its DQ and Q and runs in float:
+//! those are the float islands. The new node is built through the op table's parser, so
+//! it is checked exactly as an imported QOperator node would be; a group the parser
+//! refuses stays in float too.
+
+use std::collections::BTreeMap;
+
+use zant_runtime::elementwise::{BinaryOp, UnaryOp};
+use zant_runtime::quant::QuantLayout;
+use zant_runtime::Activation;
+
+use super::{Changed, PassError};
+use crate::ir::{DType, Graph, NodeId, Tensor, TensorType, Value, ValueId};
+use crate::ops::pool::{Pool, PoolKind};
+use crate::ops::{self, Attribute, Attrs, OnnxOp, Op, OpError, ParseCtx};
+
+pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
+    let matches: Vec<Group> = graph
+        .node_ids()
+        .into_iter()
+        .filter_map(|q| match_group(graph, q))
+        .collect();
+    let mut changed = false;
+    for group in &matches {
+        changed |= apply(graph, group)?;
+    }
+    Ok(changed)
+}
+
+/// What a matched group becomes.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Conv,
+    MatMul,
+    /// A 2-D MatMul and the Add of its bias.
+    Gemm,
+    Add,
+    /// An AveragePool whose one window covers the whole input.
+    GlobalPool,
+    /// A Reshape-family view or a Transpose, run on the 8-bit data.
+    Move,
+}
+
+/// A matched `DQ… → op [→ Add(bias)] [→ Relu | Clip] → Q` group. Node ids only: an earlier
+/// rewrite may have rewired the DQ inputs, so values are read again when applying.
+#[derive(Clone, Debug)]
+struct Group {
+    kind: Kind,
+    /// The float op (the MatMul of a Gemm group).
+    op: NodeId,
+    /// The Add of a Gemm group's bias.
+    bias_add: Option<NodeId>,
+    /// The Relu or Clip the Q's saturation makes redundant.
+    act: Option<NodeId>,
+    /// The DequantizeLinear nodes of the op's inputs, in the op's input order, then the
+    /// bias's.
+    dqs: Vec<NodeId>,
+    q: NodeId,
+}
+
+/// A DequantizeLinear or QuantizeLinear with constant scale (and zero point).
+struct QParams<'g> {
+    /// The quantized side: DQ's input or Q's output type.
+    x: ValueId,
+    scale: ValueId,
+    zero: Option<ValueId>,
+    layout: QuantLayout,
+    axis: usize,
+    graph: &'g Graph,
+}
+
+impl QParams<'_> {
+    fn scales(&self) -> &[f32] {
+        self.graph
+            .const_value(self.scale)
+            .and_then(Tensor::as_f32)
+            .unwrap_or(&[])
+    }
+
+    fn zeros(&self) -> Vec<i64> {
+        self.zero
+            .and_then(|z| self.graph.const_value(z))
+            .map_or_else(|| vec![0], |t| t.data.to_i64_vec())
+    }
+
+    fn dtype(&self) -> DType {
+        self.graph.ty(self.x).dtype
+    }
+
+    fn is_const(&self) -> bool {
+        self.graph.const_value(self.x).is_some()
+    }
+
+    /// Same scale, zero point and type as `other`, so dequantizing with one and
+    /// quantizing with the other is the identity.
+    fn same_as(&self, other: &QParams<'_>) -> bool {
+        self.layout == QuantLayout::PerTensor
+            && other.layout == QuantLayout::PerTensor
+            && self.dtype() == other.dtype()
+            && self.scales() == other.scales()
+            && self.zeros() == other.zeros()
+    }
+}
+
+/// The quantization of `node` when it is a DequantizeLinear (`dequantize`) or a
+/// QuantizeLinear with a constant f32 scale and zero point.
+fn qparams(graph: &Graph, node: NodeId, dequantize: bool) -> Option<QParams<'_>> {
+    let n = graph.node(node);
+    let Op::Quant(q) = &n.op else {
+        return None;
+    };
+    if q.quantize == dequantize {
+        return None;
+    }
+    let scale = n.inputs.get(1).copied().flatten()?;
+    graph.const_value(scale)?.as_f32()?;
+    let zero = n.inputs.get(2).copied().flatten();
+    if zero.is_some_and(|z| graph.const_value(z).is_none()) {
+        return None;
+    }
+    let x = if dequantize {
+        n.inputs[0]?
+    } else {
+        ValueId { node, slot: 0 }
+    };
+    Some(QParams {
+        x,
+        scale,
+        zero,
+        layout: q.layout,
+        axis: q.axis,
+        graph,
+    })
+}
+
+/// The DequantizeLinear producing input `i` of `node`.
+fn dq_input(graph: &Graph, node: NodeId, i: usize) -> Option<(NodeId, QParams<'_>)> {
+    let v = graph.node(node).inputs.get(i).copied().flatten()?;
+    if v.slot != 0 {
+        return None;
+    }
+    qparams(graph, v.node, true).map(|p| (v.node, p))
+}
+
+/// An 8-bit activation: per-tensor, int8 or uint8.
+fn is_activation(p: &QParams<'_>) -> bool {
+    p.layout == QuantLayout::PerTensor && matches!(p.dtype(), DType::I8 | DType::U8)
+}
+
+/// A constant 8-bit weight, per-tensor or per-axis on `axis`.
+fn is_weight(p: &QParams<'_>, axis: usize) -> bool {
+    p.is_const()
+        && matches!(p.dtype(), DType::I8 | DType::U8)
+        && match p.layout {
+            QuantLayout::PerTensor => true,
+            QuantLayout::PerAxis { .. } => p.axis == axis,
+            QuantLayout::Blocked { .. } => false,
+        }
+}
+
+/// A constant `i32` bias with zero point 0 whose scale is `x_scale · w_scale` (within
+/// float rounding), the scale the integer op gives its accumulator.
+fn is_bias(b: &QParams<'_>, x: &QParams<'_>, w: &QParams<'_>) -> bool {
+    if !(b.is_const() && b.dtype() == DType::I32 && b.zeros().iter().all(|&z| z == 0)) {
+        return false;
+    }
+    let (x_scale, w_scales, b_scales) = (x.scales()[0], w.scales(), b.scales());
+    let n = w_scales.len().max(b_scales.len());
+    (w_scales.len() == 1 || w_scales.len() == n)
+        && (b_scales.len() == 1 || b_scales.len() == n)
+        && (0..n).all(|c| {
+            let want = x_scale * w_scales[c.min(w_scales.len() - 1)];
+            let got = b_scales[c.min(b_scales.len() - 1)];
+            (got - want).abs() <= 1e-5 * want.abs()
+        })
+}
+
+/// The single reader of `node`'s first output, when it has one and is not a graph output.
+fn sole_consumer(graph: &Graph, node: NodeId) -> Option<NodeId> {
+    let v = ValueId { node, slot: 0 };
+    let uses = graph.consumers(v);
+    (uses.len() == 1 && !graph.is_graph_output(v)).then(|| uses[0].0)
+}
+
+/// Whether quantizing with `q` already clamps to `[lo, hi]`: quantization is monotone, so
+/// `Q(clip(x, lo, hi)) = clamp(Q(x), Q(lo), Q(hi))`, which is `Q(x)` exactly when `lo`
+/// quantizes to the type's minimum and `hi` to its maximum.
+fn saturation_implies(q: &QParams<'_>, lo: f32, hi: f32) -> bool {
+    let (qmin, qmax) = match q.dtype() {
+        DType::I8 => (-128.0, 127.0),
+        DType::U8 => (0.0, 255.0),
+        _ => return false,
+    };
+    let (scale, zero) = (q.scales()[0], q.zeros()[0] as f32);
+    // ONNX Runtime's rounding: the quotient in f32, half to even, then the zero point.
+    let quantize = |v: f32| (v / scale).round_ties_even() + zero;
+    (lo == f32::NEG_INFINITY || quantize(lo) <= qmin)
+        && (hi == f32::INFINITY || quantize(hi) >= qmax)
+}
+
+/// The group that ends in QuantizeLinear `q`, if any.
+fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
+    let out = qparams(graph, q, false)?;
+    if !is_activation(&out) || out.zero.is_none() {
+        return None;
+    }
+    let x = graph.node(q).inputs[0]?;
+    if x.slot != 0 || sole_consumer(graph, x.node) != Some(q) {
+        return None;
+    }
+    let mut producer = x.node;
+    let mut act = None;
+    let bounds = match &graph.node(producer).op {
+        Op::Unary(u) if u.op == UnaryOp::Relu => Some((0.0, f32::INFINITY)),
+        Op::Clip(c) => Some((c.min, c.max)),
+        _ => None,
+    };
+    if let Some((lo, hi)) = bounds {
+        if !saturation_implies(&out, lo, hi) {
+            return None;
+        }
+        act = Some(producer);
+        let input = graph.node(producer).inputs[0]?;
+        if input.slot != 0 || sole_consumer(graph, input.node) != Some(producer) {
+            return None;
+        }
+        producer = input.node;
+    }
+    let group = |kind, op, bias_add, dqs| {
+        Some(Group {
+            kind,
+            op,
+            bias_add,
+            act,
+            dqs,
+            q,
+        })
+    };
+    match &graph.node(producer).op {
+        Op::Conv(c) if c.act == Activation::None => {
+            let (xd, xp) = dq_input(graph, producer, 0)?;
+            let (wd, wp) = dq_input(graph, producer, 1)?;
+            if !is_activation(&xp) || xp.is_const() || !is_weight(&wp, 0) {
+                return None;
+            }
+            let mut dqs = vec![xd, wd];
+            if graph
+                .node(producer)
+                .inputs
+                .get(2)
+                .copied()
+                .flatten()
+                .is_some()
+            {
+                let (bd, bp) = dq_input(graph, producer, 2)?;
+                if !is_bias(&bp, &xp, &wp) {
+                    return None;
+                }
+                dqs.push(bd);
+            }
+            group(Kind::Conv, producer, None, dqs)
+        }
+        Op::MatMul(m) if !m.bias && m.act == Activation::None => {
+            matmul_dqs(graph, producer).and_then(|dqs| group(Kind::MatMul, producer, None, dqs))
+        }
+        Op::Binary(b) if b.op == BinaryOp::Add => {
+            // Either the bias Add of a MatMul, or an Add of two 8-bit tensors.
+            let add = producer;
+            for (mm_idx, bias_idx) in [(0, 1), (1, 0)] {
+                let Some(mm) = graph.node(add).inputs[mm_idx] else {
+                    continue;
+                };
+                let is_matmul = matches!(&graph.node(mm.node).op,
+                    Op::MatMul(m) if !m.bias && m.act == Activation::None);
+                if !is_matmul || mm.slot != 0 || sole_consumer(graph, mm.node) != Some(add) {
+                    continue;
+                }
+                let mut dqs = matmul_dqs(graph, mm.node)?;
+                let (a, b) = (
+                    graph.node(mm.node).inputs[0]?,
+                    graph.node(mm.node).inputs[1]?,
+                );
+                let y = graph.ty(ValueId {
+                    node: mm.node,
+                    slot: 0,
+                });
+                let (bd, bp) = dq_input(graph, add, bias_idx)?;
+                let n = y.shape.last().copied().unwrap_or(0);
+                let (ap, wp) = (qparams(graph, a.node, true)?, qparams(graph, b.node, true)?);
+                let bias_shape = &graph.ty(bp.x).shape;
+                if graph.ty(a).rank() != 2
+                    || graph.ty(wp.x).rank() != 2
+                    || !(bias_shape == &[n] || bias_shape == &[1, n])
+                    || !is_bias(&bp, &ap, &wp)
+                    || graph.node(add).outputs[0].ty != *y
+                {
+                    return None;
+                }
+                dqs.push(bd);
+                return group(Kind::Gemm, mm.node, Some(add), dqs);
+            }
+            let (ad, ap) = dq_input(graph, add, 0)?;
+            let (bd, bp) = dq_input(graph, add, 1)?;
+            if !is_activation(&ap) || !is_activation(&bp) || ap.dtype() != out.dtype() {
+                return None;
+            }
+            group(Kind::Add, add, None, vec![ad, bd])
+        }
+        Op::Pool(p) if is_global_average(p) => {
+            let (xd, xp) = dq_input(graph, producer, 0)?;
+            if !is_activation(&xp) || xp.dtype() != out.dtype() {
+                return None;
+            }
+            group(Kind::GlobalPool, producer, None, vec![xd])
+        }
+        Op::Reshape(_) | Op::Transpose(_) if act.is_none() => {
+            let (xd, xp) = dq_input(graph, producer, 0)?;
+            if !xp.same_as(&out) {
+                return None;
+            }
+            group(Kind::Move, producer, None, vec![xd])
+        }
+        _ => None,
+    }
+}
+
+/// A GlobalAveragePool, or an AveragePool whose single window is the whole unpadded
+/// input (how TensorFlow exports a global average).
+fn is_global_average(p: &Pool) -> bool {
+    let w = &p.params;
+    match p.kind {
+        PoolKind::GlobalAverage => true,
+        PoolKind::Average { .. } => {
+            w.h_out == 1
+                && w.w_out == 1
+                && w.k_h == w.h_in
+                && w.k_w == w.w_in
+                && w.dil_h == 1
+                && w.dil_w == 1
+                && w.pad_top + w.pad_left + w.pad_bottom + w.pad_right == 0
+        }
+        PoolKind::Max | PoolKind::GlobalMax => false,
+    }
+}
+
+/// The DQ inputs of a MatMul of an 8-bit activation by an 8-bit constant matrix.
+fn matmul_dqs(graph: &Graph, mm: NodeId) -> Option<Vec<NodeId>> {
+    let (ad, ap) = dq_input(graph, mm, 0)?;
+    let (bd, bp) = dq_input(graph, mm, 1)?;
+    let b_rank = graph.ty(bp.x).rank();
+    let ok = is_activation(&ap)
+        && !ap.is_const()
+        && b_rank >= 2
+        && graph.ty(ap.x).rank() >= 2
+        && is_weight(&bp, b_rank - 1);
+    ok.then(|| vec![ad, bd])
+}
+
+/// The inputs of a DequantizeLinear: data, scale and zero point.
+fn dq_inputs(graph: &Graph, dq: NodeId) -> [Option<ValueId>; 3] {
+    let inputs = &graph.node(dq).inputs;
+    [0, 1, 2].map(|i| inputs.get(i).copied().flatten())
+}
+
+/// Rewrites one group; `false` when the op table's parser refuses the integer node, which
+/// leaves the group in float.
+fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
+    let q_inputs = &graph.node(group.q).inputs;
+    let (y_scale, y_zero) = (q_inputs[1], q_inputs.get(2).copied().flatten());
+    let dq: Vec<[Option<ValueId>; 3]> = group.dqs.iter().map(|&d| dq_inputs(graph, d)).collect();
+    let float_op = graph.node(group.op).clone();
+    let (op_type, domain, inputs, attrs): (&str, &str, Vec<Option<ValueId>>, Attrs) =
+        match group.kind {
+            Kind::Conv => {
+                let attrs = float_op.op.attrs();
+                let bias = dq.get(2).and_then(|b| b[0]);
+                let [x, w] = [dq[0], dq[1]];
+                let inputs = vec![x[0], x[1], x[2], w[0], w[1], w[2], y_scale, y_zero, bias];
+                ("QLinearConv", "", inputs, attrs)
+            }
+            Kind::MatMul => {
+                let [a, b] = [dq[0], dq[1]];
+                let inputs = vec![a[0], a[1], a[2], b[0], b[1], b[2], y_scale, y_zero];
+                ("QLinearMatMul", "", inputs, Attrs::default())
+            }
+            Kind::Gemm => {
+                let [a, b, c] = [dq[0], dq[1], dq[2]];
+                let inputs = vec![a[0], a[1], a[2], b[0], b[1], b[2], c[0], y_scale, y_zero];
+                ("QGemm", "com.microsoft", inputs, Attrs::default())
+            }
+            Kind::Add => {
+                let [a, b] = [dq[0], dq[1]];
+                let inputs = vec![a[0], a[1], a[2], b[0], b[1], b[2], y_scale, y_zero];
+                ("QLinearAdd", "com.microsoft", inputs, Attrs::default())
+            }
+            Kind::GlobalPool => {
+                let x = dq[0];
+                let inputs = vec![x[0], x[1], x[2], y_scale, y_zero];
+                let domain = "com.microsoft";
+                ("QLinearGlobalAveragePool", domain, inputs, Attrs::default())
+            }
+            Kind::Move => (
+                float_op.onnx.op_type,
+                float_op.onnx.domain,
+                vec![dq[0][0]],
+                Attrs::default(),
+            ),
+        };
+    let built = match group.kind {
+        Kind::Move => {
+            let x = dq[0][0].map(|x| graph.ty(x).clone());
+            float_op
+                .op
+                .infer(&[x.as_ref()])
+                .map(|types| (float_op.op.clone(), float_op.onnx, inputs, types))
+        }
+        _ => {
+            let opset = if domain.is_empty() {
+                float_op.onnx.opset
+            } else {
+                1
+            };
+            build(graph, op_type, domain, opset, &attrs, inputs)
+        }
+    };
+    // The parser's refusal is not an error of the model: the float group it would replace
+    // is correct, so it stays.
+    let Ok((op, onnx, inputs, types)) = built else {
+        return Ok(false);
+    };
+    let q_out = ValueId {
+        node: group.q,
+        slot: 0,
+    };
+    if types.len() != 1 || types[0] != *graph.ty(q_out) {
+        return Err(PassError {
+            pass: "qdq",
+            node: float_op.name.clone(),
+            op: float_op.onnx,
+            source: Box::new(OpError::shape(format!(
+                "the integer {op_type} infers to [{}], not the QuantizeLinear's {}",
+                types
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                graph.ty(q_out)
+            ))),
+        });
+    }
+    let value = Value {
+        name: graph.value(q_out).name.clone(),
+        ty: types[0].clone(),
+    };
+    let node = graph.add_node(float_op.name.clone(), op, onnx, inputs, vec![value]);
+    // The integer node takes the float op's place in the file order, so the schedule
+    // (which keeps file order where it can) runs it where the float op ran.
+    graph.node_mut(node).order = float_op.order;
+    graph.replace_all_uses(q_out, ValueId { node, slot: 0 });
+    let mut gone = vec![group.q];
+    gone.extend(group.act);
+    gone.extend(group.bias_add);
+    gone.push(group.op);
+    for id in gone {
+        graph.remove_node(id);
+    }
+    for &dq in &group.dqs {
+        if graph.contains(dq) && !graph.is_used(ValueId { node: dq, slot: 0 }) {
+            graph.remove_node(dq);
+        }
+    }
+    Ok(true)
+}
+
+/// A node ready to add: op, ONNX op, inputs (absorbed ones dropped) and output types.
+type Built = (Op, OnnxOp, Vec<Option<ValueId>>, Vec<TensorType>);
+
+/// Builds `op_type` on `inputs` through the op table's parser, as import would: the
+/// inputs it absorbs are dropped from the node.
+fn build(
+    graph: &Graph,
+    op_type: &str,
+    domain: &str,
+    opset: i64,
+    attrs: &Attrs,
+    mut inputs: Vec<Option<ValueId>>,
+) -> Result<Built, OpError> {
+    let spec = ops::lookup(domain, op_type)
+        .ok_or_else(|| OpError::unsupported(format!("{op_type} is not in the op table")))?;
+    let attrs: BTreeMap<String, Attribute> = attrs
+        .to_map()
+        .map_err(|e| OpError::unsupported(format!("attributes: {}", e.0)))?;
+    let opset = opset.clamp(spec.opsets.0, spec.opsets.1);
+    while inputs.last() == Some(&None) {
+        inputs.pop();
+    }
+    let types: Vec<Option<&TensorType>> = inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
+    let consts = inputs
+        .iter()
+        .map(|v| v.and_then(|v| graph.const_value(v)))
+        .collect();
+    let ctx = ParseCtx::new(spec.name, opset, &attrs, types, consts);
+    let op = (spec.parse)(&ctx)?;
+    let absorbed = ctx.absorbed();
+    drop(ctx);
+    for (i, input) in inputs.iter_mut().enumerate() {
+        if absorbed & (1 << i) != 0 {
+            *input = None;
+        }
+    }
+    while inputs.last() == Some(&None) {
+        inputs.pop();
+    }
+    let types: Vec<Option<&TensorType>> = inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
+    let out = op.infer(&types)?;
+    Ok((op, OnnxOp::new(spec, opset), inputs, out))
+}
