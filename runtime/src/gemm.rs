@@ -309,6 +309,8 @@ fn blocked(
 /// numpy matmul: a_shape, b_shape rank >= 2 (the caller turns 1-D operands into [1,k] /
 /// [k,1]), batch dims broadcast; y_shape is the broadcast batch dims + [m, n]. `bias`
 /// (len n) is added to every row before `act` (a fused Add).
+/// The blocked products pack into a stack buffer; generated code calls
+/// [`matmul_with_scratch`] with arena scratch instead.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     a: &[f32],
@@ -320,10 +322,48 @@ pub fn matmul(
     y: &mut [f32],
     y_shape: &[usize],
 ) {
+    if matmul_scratch_len(a_shape, b_shape, y_shape) == 0 {
+        matmul_with_scratch(a, a_shape, b, b_shape, bias, act, &mut [], y, y_shape);
+        return;
+    }
+    let mut scratch = [0.0f32; STACK_SCRATCH];
+    matmul_with_scratch(a, a_shape, b, b_shape, bias, act, &mut scratch, y, y_shape);
+}
+
+/// The floats of scratch [`matmul_with_scratch`] needs: enough for the tallest product
+/// it may run (the whole batch stacked over one `B`), on every target. The shapes are
+/// [`matmul`]'s.
+pub fn matmul_scratch_len(a_shape: &[usize], b_shape: &[usize], y_shape: &[usize]) -> usize {
+    let (Some(&k), Some(&n), Some((_, y_batch))) = (
+        a_shape.last(),
+        b_shape.last(),
+        y_shape.split_last_chunk::<2>(),
+    ) else {
+        return 0;
+    };
+    let m = y_shape[y_shape.len() - 2];
+    let batch: usize = y_batch.iter().product();
+    scratch_len(batch.saturating_mul(m), n, k)
+}
+
+/// [`matmul`] with the blocked products' packing buffers in `scratch`, which needs at
+/// least [`matmul_scratch_len`] floats; its contents on entry do not matter.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with_scratch(
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+    y_shape: &[usize],
+) {
     let bias = bias.map_or(Bias::None, Bias::Row);
     for_each_matrix(a_shape, b_shape, y_shape, |product| {
         let MatrixProduct { m, n, k, .. } = product;
-        gemm(
+        gemm_with_scratch(
             m,
             n,
             k,
@@ -335,6 +375,7 @@ pub fn matmul(
             1.0,
             bias,
             act,
+            scratch,
             &mut y[product.y_offset..][..m * n],
         );
     });
@@ -1178,6 +1219,51 @@ mod tests {
         // 50 rows round up to 54 (nine tiles of six) and stop at one block of 48.
         assert_eq!(scratch_len(50, 50, 300), (48 + 16) * 256);
         assert_eq!(scratch_len(7, 50, 10), (12 + 16) * 10);
+    }
+
+    #[test]
+    fn batched_matmul_runs_in_the_scratch_it_advertises() {
+        // One B for a stacked batch (one tall product) and a broadcast batch (a product
+        // per entry): NaN scratch of exactly `matmul_scratch_len` gives `matmul`'s result.
+        for (a_shape, b_shape, y_shape) in [
+            (&[3, 7, 20][..], &[20, 9][..], &[3, 7, 9][..]),
+            (&[2, 1, 5, 30][..], &[3, 30, 18][..], &[2, 3, 5, 18][..]),
+        ] {
+            let a = values(a_shape.iter().product(), 41);
+            let b = values(b_shape.iter().product(), 42);
+            let n_out: usize = y_shape.iter().product();
+            let mut expected = std::vec![0.0; n_out];
+            matmul(
+                &a,
+                a_shape,
+                &b,
+                b_shape,
+                None,
+                Activation::Relu,
+                &mut expected,
+                y_shape,
+            );
+            let len = matmul_scratch_len(a_shape, b_shape, y_shape);
+            assert!(len > 0, "{y_shape:?} needs packing scratch");
+            let mut scratch = std::vec![f32::NAN; len];
+            let mut y = std::vec![0.0; n_out];
+            matmul_with_scratch(
+                &a,
+                a_shape,
+                &b,
+                b_shape,
+                None,
+                Activation::Relu,
+                &mut scratch,
+                &mut y,
+                y_shape,
+            );
+            let same = y
+                .iter()
+                .zip(&expected)
+                .all(|(x, e)| x.to_bits() == e.to_bits());
+            assert!(same, "{y_shape:?}");
+        }
     }
 
     #[test]
