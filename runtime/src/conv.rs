@@ -76,7 +76,7 @@ impl ConvKernel {
         let out_plane = p.h_out * p.w_out;
         match self {
             ConvKernel::Pointwise => crate::gemm::scratch_len(p.c_out, out_plane, p.c_in),
-            ConvKernel::Gemm if out_plane > 0 && p.batch > 0 => {
+            ConvKernel::Gemm if out_plane > 0 && p.batch > 0 && p.groups > 0 => {
                 let depth = p.c_in / p.groups * p.k_h * p.k_w;
                 if depth == 0 {
                     0
