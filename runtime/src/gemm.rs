@@ -330,20 +330,25 @@ pub fn matmul(
     matmul_with_scratch(a, a_shape, b, b_shape, bias, act, &mut scratch, y, y_shape);
 }
 
-/// The floats of scratch [`matmul_with_scratch`] needs: enough for the tallest product
-/// it may run (the whole batch stacked over one `B`), on every target. The shapes are
-/// [`matmul`]'s.
+/// The floats of scratch [`matmul_with_scratch`] needs for the products it runs (the
+/// whole batch stacked over one `B`, or one product per batch entry), on every target.
+/// The shapes are [`matmul`]'s.
 pub fn matmul_scratch_len(a_shape: &[usize], b_shape: &[usize], y_shape: &[usize]) -> usize {
-    let (Some(&k), Some(&n), Some((_, y_batch))) = (
-        a_shape.last(),
-        b_shape.last(),
+    let (Some((a_batch, &[_, k])), Some((b_batch, &[_, n])), Some((y_batch, &[m, _]))) = (
+        a_shape.split_last_chunk::<2>(),
+        b_shape.split_last_chunk::<2>(),
         y_shape.split_last_chunk::<2>(),
     ) else {
         return 0;
     };
-    let m = y_shape[y_shape.len() - 2];
-    let batch: usize = y_batch.iter().product();
-    scratch_len(batch.saturating_mul(m), n, k)
+    let count = |dims: &[usize]| dims.iter().product::<usize>();
+    // `for_each_matrix`'s rule: one tall product when every entry shares one B and A's
+    // entries are stacked in output order, one product per entry otherwise.
+    if count(b_batch) == 1 && count(a_batch) == count(y_batch) {
+        scratch_len(count(y_batch).saturating_mul(m), n, k)
+    } else {
+        scratch_len(m, n, k)
+    }
 }
 
 /// [`matmul`] with the blocked products' packing buffers in `scratch`, which needs at
@@ -1264,6 +1269,21 @@ mod tests {
                 .all(|(x, e)| x.to_bits() == e.to_bits());
             assert!(same, "{y_shape:?}");
         }
+        // The stacked batch is one 21-row product; the broadcast one runs 5-row products.
+        assert_eq!(
+            matmul_scratch_len(&[3, 7, 20], &[20, 9], &[3, 7, 9]),
+            scratch_len(21, 9, 20)
+        );
+        assert_eq!(
+            matmul_scratch_len(&[2, 1, 5, 30], &[3, 30, 18], &[2, 3, 5, 18]),
+            scratch_len(5, 18, 30)
+        );
+        // Row vectors times matrices, batched or not, are matrix-vector products.
+        assert_eq!(matmul_scratch_len(&[1, 256], &[256, 10], &[1, 10]), 0);
+        assert_eq!(
+            matmul_scratch_len(&[4, 1, 256], &[4, 256, 10], &[4, 1, 10]),
+            0
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use zant_runtime as rt;
 pub use rt::Error;
 /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
-pub const ARENA_BYTES: usize = 1920;
+pub const ARENA_BYTES: usize = 256;
 /// Bytes of the weight blob (in flash / `.rodata`).
 pub const WEIGHT_BYTES: usize = 4000;
 /// Shape of the input `features` (f32[1,16]).
@@ -97,7 +97,7 @@ impl Model {
         let arena = &mut self.arena.0;
         // fc_features: Gemm(%features, %fc_features.weight, %fc_features.bias) -> %fc_features : f32[1,32]
         {
-            let (_, out) = rt::arena::split(arena, 1664, 128);
+            let (_, out) = rt::arena::split(arena, 0, 128);
             let y = rt::arena::view_mut::<f32>(out);
             rt::gemm::gemm(
                 1,
@@ -116,33 +116,28 @@ impl Model {
         }
         // context_proj: MatMul(%context, %context_proj.weight, %context_proj.bias) -> %context_proj : f32[1,32]
         {
-            let (_, [out, scratch_bytes]) = rt::arena::split_n(
-                arena,
-                [(1792, 128), (0, 1664)],
-            );
+            let (_, out) = rt::arena::split(arena, 128, 128);
             let y = rt::arena::view_mut::<f32>(out);
-            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::gemm::matmul_with_scratch(
+            rt::gemm::matmul(
                 &inputs.context[..],
                 &[1, 8],
                 rt::arena::slice::<f32>(&WEIGHTS.0, 2176, 256),
                 &[8, 32],
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 3200, 32)),
                 rt::Activation::None,
-                scratch,
                 y,
                 &[1, 32],
             );
         }
         // context_tanh: Tanh(%context_proj) -> %context_tanh : f32[1,32]
         {
-            let (_, out) = rt::arena::split(arena, 1792, 128);
+            let (_, out) = rt::arena::split(arena, 128, 128);
             let y = rt::arena::view_mut::<f32>(out);
             rt::elementwise::unary_in_place(rt::elementwise::UnaryOp::Tanh, y);
         }
         // merge: Add(%fc_features, %context_tanh) -> %merge : f32[1,32]
         {
-            let (reads, out) = rt::arena::split(arena, 1664, 128);
+            let (reads, out) = rt::arena::split(arena, 0, 128);
             let y = rt::arena::view_mut::<f32>(out);
             rt::elementwise::binary_in_place::<
                 f32,
@@ -150,7 +145,7 @@ impl Model {
                     rt::elementwise::BinaryOp::Add,
                     true,
                     y,
-                    reads.get::<f32>(1792, 32),
+                    reads.get::<f32>(128, 32),
                     &[1, 32],
                     &[1, 32],
                 )
@@ -164,7 +159,7 @@ impl Model {
                 1,
                 4,
                 32,
-                reads.get::<f32>(1664, 32),
+                reads.get::<f32>(0, 32),
                 false,
                 rt::arena::slice::<f32>(&WEIGHTS.0, 3328, 128),
                 false,
@@ -177,13 +172,13 @@ impl Model {
         }
         // gate_fc: Gemm(%merge, %gate_fc.weight, %gate_fc.bias) -> %gate_fc : f32[1,1]
         {
-            let (reads, out) = rt::arena::split(arena, 0, 4);
+            let (reads, out) = rt::arena::split(arena, 128, 4);
             let y = rt::arena::view_mut::<f32>(out);
             rt::gemm::gemm(
                 1,
                 1,
                 32,
-                reads.get::<f32>(1664, 32),
+                reads.get::<f32>(0, 32),
                 false,
                 rt::arena::slice::<f32>(&WEIGHTS.0, 3856, 32),
                 true,
@@ -202,7 +197,7 @@ impl Model {
             let y: &mut [f32] = &mut outputs.gate[..];
             rt::elementwise::unary(
                 rt::elementwise::UnaryOp::Sigmoid,
-                reads.get::<f32>(0, 1),
+                reads.get::<f32>(128, 1),
                 y,
             );
         }
