@@ -61,6 +61,17 @@ pub fn inspect(c: &Lowered, show_imported: bool) -> String {
         .map(|(s, &id)| (id, s))
         .collect();
     for b in &c.plan.buffers {
+        if let Some(node) = b.scratch_of {
+            let _ = writeln!(
+                s,
+                "{:<40} {:>10} {:>10} {:>5}..{:<5}  kernel scratch",
+                shorten(&format!("scratch of {}", c.graph.node(node).name)),
+                b.bytes,
+                b.offset,
+                b.start,
+                b.end,
+            );
+        }
         for (i, &v) in b.values.iter().enumerate() {
             let shared = if i == 0 {
                 String::new()

@@ -1,21 +1,31 @@
 //! 2-D convolution (ONNX `Conv` on NCHW tensors) with a fused bias and activation.
 //!
-//! [`conv2d`] picks one of three kernels, none of which needs scratch memory:
+//! [`kernel_for`] picks one of four kernels from the geometry alone, so the compiler makes
+//! the choice at compile time and the generated code calls the kernel directly (and links
+//! only the kernels it runs); [`conv2d`] makes the same choice at run time for the
+//! runtime's own callers and constant folding:
 //!
 //! * a 1×1, stride-1, unpadded, ungrouped convolution is a GEMM per image
-//!   (`W[c_out × c_in] · X[c_in × HW]`), so it runs on the blocked [`gemm`];
+//!   (`W[c_out × c_in] · X[c_in × HW]`), so it runs on the blocked GEMM
+//!   ([`conv2d_pointwise`]);
 //! * a depthwise 3×3 with dilation 1 (MobileNet's) gets a dedicated per-channel kernel
-//!   that sweeps whole interior output rows with nine multiply-adds per element;
-//! * everything else (grouped or not, any kernel size, stride, dilation and padding,
-//!   including other depthwise shapes) runs a direct convolution over register tiles of
-//!   [`MR`] output channels × [`NR`] output columns (its own tile width, not the
-//!   GEMM's). Each input row segment loaded serves all the tile's channels.
+//!   that sweeps whole interior output rows with nine multiply-adds per element
+//!   ([`conv2d_depthwise_3x3`]);
+//! * other convolutions with enough output channels per group run as an implicit GEMM on
+//!   targets with SIMD ([`conv2d_gemm`]), and as the direct kernel elsewhere;
+//! * everything else (few channels per group, any kernel size, stride, dilation and
+//!   padding) runs a direct convolution over register tiles of [`MR`] output channels ×
+//!   [`NR`] output columns (its own tile width, not the GEMM's) ([`conv2d_direct`]).
+//!   Each input row segment loaded serves all the tile's channels.
+//!
+//! The two GEMM kernels pack into scratch the caller provides
+//! ([`ConvKernel::scratch_len`] floats): generated code passes a slice of its arena.
 //!
 //! Padding is never materialised: every kernel splits each output row into a left
 //! border, an interior where every tap lands inside the input, and a right border. Only
 //! the borders compute which taps are valid; the interior loops have no padding checks.
 
-use crate::gemm::{gemm, Bias, MR};
+use crate::gemm::{gemm, gemm_with_scratch, Bias, MR};
 use crate::tokens::tokens;
 use crate::Activation;
 
@@ -46,30 +56,41 @@ tokens! {
     }
 }
 
-/// y[batch, c_out, h_out, w_out] = act(conv(x[batch, c_in, h_in, w_in], w[c_out, c_in/groups, k_h, k_w]) + bias[c_out]).
-/// Padding is zero; pad_bottom/right are implied by h_out/w_out.
-///
-/// Always inlined: it only picks a kernel, and at a generated call site, where the
-/// geometry is a constant, the choice folds away, so a model links only the kernel
-/// variants its convolutions use (not the GEMM of a 1×1 when it has none).
-#[inline(always)]
-pub fn conv2d(
-    p: &Conv2d,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    act: Activation,
-    y: &mut [f32],
-) {
-    let in_plane = p.h_in * p.w_in;
-    let out_plane = p.h_out * p.w_out;
-    let x = &x[..p.batch * p.c_in * in_plane];
-    let y = &mut y[..p.batch * p.c_out * out_plane];
-    let w = &w[..p.c_out * (p.c_in / p.groups) * p.k_h * p.k_w];
-    let bias = bias.map(|b| &b[..p.c_out]);
-    if y.is_empty() {
-        return;
+/// The kernel a convolution runs on, chosen from its geometry by [`kernel_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKernel {
+    /// [`conv2d_pointwise`]: a GEMM per image.
+    Pointwise,
+    /// [`conv2d_depthwise_3x3`].
+    Depthwise3x3,
+    /// [`conv2d_gemm`]: the implicit GEMM where the target has SIMD, direct elsewhere.
+    Gemm,
+    /// [`conv2d_direct`].
+    Direct,
+}
+
+impl ConvKernel {
+    /// The floats of scratch the kernel needs for `p`, the same on every target (the
+    /// SIMD kernels' need; the scalar kernels use less or none).
+    pub const fn scratch_len(self, p: &Conv2d) -> usize {
+        let out_plane = p.h_out * p.w_out;
+        match self {
+            ConvKernel::Pointwise => crate::gemm::scratch_len(p.c_out, out_plane, p.c_in),
+            ConvKernel::Gemm if out_plane > 0 && p.batch > 0 && p.groups > 0 => {
+                let depth = p.c_in / p.groups * p.k_h * p.k_w;
+                if depth == 0 {
+                    0
+                } else {
+                    crate::gemm::blocked_scratch_len(p.c_out / p.groups, depth)
+                }
+            }
+            _ => 0,
+        }
     }
+}
+
+/// The kernel for a convolution of geometry `p`.
+pub const fn kernel_for(p: &Conv2d) -> ConvKernel {
     let is_pointwise = p.k_h == 1
         && p.k_w == 1
         && p.stride_h == 1
@@ -79,30 +100,172 @@ pub fn conv2d(
         && p.groups == 1
         && p.h_out == p.h_in
         && p.w_out == p.w_in;
-    if is_pointwise {
-        let gemm_bias = bias.map_or(Bias::None, Bias::Col);
-        for (x_image, y_image) in x
-            .chunks_exact(p.c_in * in_plane)
-            .zip(y.chunks_exact_mut(p.c_out * out_plane))
-        {
-            gemm(
-                p.c_out, out_plane, p.c_in, w, false, x_image, false, 1.0, 1.0, gemm_bias, act,
-                y_image,
-            );
-        }
-        return;
-    }
     let is_depthwise = p.groups == p.c_in && p.c_out == p.c_in;
-    if is_depthwise && p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1 {
+    if is_pointwise {
+        ConvKernel::Pointwise
+    } else if is_depthwise && p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1 {
+        ConvKernel::Depthwise3x3
+    } else if p.groups > 0 && p.c_out / p.groups >= IMPLICIT_MIN_CHANNELS {
+        ConvKernel::Gemm
+    } else {
+        ConvKernel::Direct
+    }
+}
+
+/// y[batch, c_out, h_out, w_out] = act(conv(x[batch, c_in, h_in, w_in], w[c_out, c_in/groups, k_h, k_w]) + bias[c_out]).
+/// Padding is zero; pad_bottom/right are implied by h_out/w_out. Chooses the kernel at
+/// run time ([`kernel_for`]) and packs into a stack buffer; generated code calls the
+/// kernel itself with arena scratch.
+pub fn conv2d(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    match kernel_for(p) {
+        ConvKernel::Pointwise => {
+            let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
+                return;
+            };
+            let gemm_bias = bias.map_or(Bias::None, Bias::Col);
+            let (in_len, out_len) = (p.c_in * p.h_in * p.w_in, p.c_out * p.h_out * p.w_out);
+            for (x_image, y_image) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
+                gemm(
+                    p.c_out,
+                    p.h_out * p.w_out,
+                    p.c_in,
+                    w,
+                    false,
+                    x_image,
+                    false,
+                    1.0,
+                    1.0,
+                    gemm_bias,
+                    act,
+                    y_image,
+                );
+            }
+        }
+        ConvKernel::Depthwise3x3 => conv2d_depthwise_3x3(p, x, w, bias, act, y),
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        ConvKernel::Gemm => {
+            let mut scratch = [0.0f32; crate::gemm::MAX_BLOCKED_SCRATCH];
+            conv2d_gemm(p, x, w, bias, act, &mut scratch, y);
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        ConvKernel::Gemm => conv2d_gemm(p, x, w, bias, act, &mut [], y),
+        ConvKernel::Direct => conv2d_direct(p, x, w, bias, act, y),
+    }
+}
+
+/// The operands cut to the lengths `p` implies, or `None` when the output is empty.
+#[allow(clippy::type_complexity)]
+fn operands<'a>(
+    p: &Conv2d,
+    x: &'a [f32],
+    w: &'a [f32],
+    bias: Option<&'a [f32]>,
+    y: &'a mut [f32],
+) -> Option<(&'a [f32], &'a [f32], Option<&'a [f32]>, &'a mut [f32])> {
+    let x = &x[..p.batch * p.c_in * p.h_in * p.w_in];
+    let y = &mut y[..p.batch * p.c_out * p.h_out * p.w_out];
+    let w = &w[..p.c_out * (p.c_in / p.groups) * p.k_h * p.k_w];
+    let bias = bias.map(|b| &b[..p.c_out]);
+    if y.is_empty() {
+        return None;
+    }
+    Some((x, w, bias, y))
+}
+
+/// [`conv2d`] for a pointwise geometry ([`ConvKernel::Pointwise`]): one GEMM per image,
+/// packing into `scratch` (at least [`ConvKernel::scratch_len`] floats).
+pub fn conv2d_pointwise(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
+        return;
+    };
+    let gemm_bias = bias.map_or(Bias::None, Bias::Col);
+    let (in_len, out_len) = (p.c_in * p.h_in * p.w_in, p.c_out * p.h_out * p.w_out);
+    for (x_image, y_image) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
+        gemm_with_scratch(
+            p.c_out,
+            p.h_out * p.w_out,
+            p.c_in,
+            w,
+            false,
+            x_image,
+            false,
+            1.0,
+            1.0,
+            gemm_bias,
+            act,
+            scratch,
+            y_image,
+        );
+    }
+}
+
+/// [`conv2d`] for a depthwise 3×3 geometry with dilation 1 ([`ConvKernel::Depthwise3x3`]).
+pub fn conv2d_depthwise_3x3(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    if let Some((x, w, bias, y)) = operands(p, x, w, bias, y) {
         depthwise_3x3(p, x, w, bias, act, y);
-        return;
     }
+}
+
+/// [`conv2d`] for [`ConvKernel::Gemm`]: the implicit GEMM on targets with SIMD, packing
+/// into `scratch` (at least [`ConvKernel::scratch_len`] floats), and the direct kernel,
+/// which needs no scratch, elsewhere.
+pub fn conv2d_gemm(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
+        return;
+    };
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    if p.c_out / p.groups >= IMPLICIT_MIN_CHANNELS {
-        implicit::conv2d_implicit(p, x, w, bias, act, y);
-        return;
+    implicit::conv2d_implicit(p, x, w, bias, act, scratch, y);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = scratch;
+        direct_variant(p, x, w, bias, act, y);
     }
-    direct_variant(p, x, w, bias, act, y);
+}
+
+/// [`conv2d`] on the direct kernel, which fits any geometry ([`ConvKernel::Direct`]).
+/// Always inlined, so that a constant geometry picks one direct variant at the call site.
+#[inline(always)]
+pub fn conv2d_direct(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    if let Some((x, w, bias, y)) = operands(p, x, w, bias, y) {
+        direct_variant(p, x, w, bias, act, y);
+    }
 }
 
 /// The direct kernel, the one every convolution can take. The horizontal stride and
@@ -159,7 +322,6 @@ direct_variants! {
 
 /// The fewest output channels per group for which the implicit GEMM beats the direct
 /// kernel: its tiles hold six channels, so fewer leave most of each tile idle.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const IMPLICIT_MIN_CHANNELS: usize = 4;
 
 /// The direct kernel's tile width: four scalars on 32-bit Arm (Cortex-M, whose 32
@@ -879,7 +1041,23 @@ mod tests {
             conv2d(&p, &x, &w, bias, act, &mut y);
             let mut y_direct = std::vec![f32::NAN; batch * c_out * p.h_out * p.w_out];
             direct_variant(&p, &x, &w, bias, act, &mut y_direct);
-            for (kernel, y) in [("conv2d", &y), ("direct", &y_direct)] {
+            // The entry point the compiler emits for this geometry, with NaN scratch of
+            // exactly the size it reserves: scratch read before it is written, or too
+            // short, would show.
+            let kernel = kernel_for(&p);
+            let mut scratch = std::vec![f32::NAN; kernel.scratch_len(&p)];
+            let mut y_chosen = std::vec![f32::NAN; batch * c_out * p.h_out * p.w_out];
+            match kernel {
+                ConvKernel::Pointwise => {
+                    conv2d_pointwise(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen)
+                }
+                ConvKernel::Depthwise3x3 => {
+                    conv2d_depthwise_3x3(&p, &x, &w, bias, act, &mut y_chosen)
+                }
+                ConvKernel::Gemm => conv2d_gemm(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen),
+                ConvKernel::Direct => conv2d_direct(&p, &x, &w, bias, act, &mut y_chosen),
+            }
+            for (kernel, y) in [("conv2d", &y), ("direct", &y_direct), ("chosen", &y_chosen)] {
                 for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
                     assert!(
                         (a - e).abs() <= 1e-5 * e.abs().max(1.0),

@@ -13,6 +13,11 @@
 //!
 //! Bias, `alpha`, `beta` and the fused activation are applied while a tile of `C` is
 //! stored, so the output is written once per `k` block and never swept again.
+//!
+//! The blocked kernels pack panels into caller-provided scratch ([`gemm_with_scratch`]):
+//! generated code passes a slice of its arena, sized by [`scratch_len`], which the memory
+//! planner reserves for the node. [`gemm`] keeps a fixed stack buffer for the runtime's
+//! own callers (batched `matmul`, constant folding).
 
 use crate::scalar::Scalar;
 use crate::shape::Broadcast;
@@ -32,6 +37,50 @@ pub(crate) const NR: usize = if cfg!(target_arch = "arm") {
 } else {
     8
 };
+
+/// The depth of one `k` block, in every blocked kernel.
+const KC: usize = 256;
+/// The rows of one packed register tile of `A` in the SIMD kernel.
+const PACKED_MR: usize = 6;
+/// The rows of one packed block of `A` in the SIMD kernel: eight register tiles.
+const PACKED_MC: usize = 8 * PACKED_MR;
+/// The widest sliver of `B` any kernel packs (the SIMD kernel with AVX or on AArch64);
+/// scratch is sized for it so one figure serves every target.
+const MAX_SLIVER_COLUMNS: usize = 16;
+
+/// The floats of scratch [`gemm_with_scratch`] needs for an `m × n × k` product, on every
+/// target: the packed block of `A` (at most [`PACKED_MC`] rows, rounded up to whole
+/// register tiles, of one `k` block) and one packed sliver of `B`. Matrix-vector products
+/// and empty ones need none.
+pub const fn scratch_len(m: usize, n: usize, k: usize) -> usize {
+    if m < 2 || n < 2 || k == 0 {
+        return 0;
+    }
+    blocked_scratch_len(m, k)
+}
+
+/// The scratch of the blocked product with `m ≥ 1` rows of `A` and depth `k ≥ 1`,
+/// whatever `n` is (the implicit GEMM packs `B` even for one column).
+pub(crate) const fn blocked_scratch_len(m: usize, k: usize) -> usize {
+    let depth = if k < KC { k } else { KC };
+    let rows = if m < PACKED_MC {
+        m.div_ceil(PACKED_MR) * PACKED_MR
+    } else {
+        PACKED_MC
+    };
+    (rows + MAX_SLIVER_COLUMNS) * depth
+}
+
+/// The most scratch any blocked product needs: one block of `A` and one sliver of `B`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) const MAX_BLOCKED_SCRATCH: usize = (PACKED_MC + MAX_SLIVER_COLUMNS) * KC;
+
+/// The stack buffer [`gemm`] lends the blocked kernel: the largest scratch of the SIMD
+/// kernel (64 KiB), or one sliver of `B` for the scalar kernel (4 KiB on Cortex-M).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const STACK_SCRATCH: usize = MAX_BLOCKED_SCRATCH;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const STACK_SCRATCH: usize = KC * NR;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod packed;
@@ -59,10 +108,8 @@ pub enum Bias<'a> {
 }
 
 /// y[m×n] = act(alpha · op(A)·op(B) + beta · bias). A is m×k row-major (k×m if trans_a);
-/// B is k×n row-major (n×k if trans_b).
-///
-/// Always inlined: it only picks a kernel (GEMV or blocked), and with the constant sizes
-/// of a generated call the choice folds, so a model links only the kernels it runs.
+/// B is k×n row-major (n×k if trans_b). The blocked kernels pack into a stack buffer;
+/// generated code calls [`gemm_with_scratch`] with arena scratch instead.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn gemm(
@@ -77,6 +124,61 @@ pub fn gemm(
     beta: f32,
     bias: Bias<'_>,
     act: Activation,
+    y: &mut [f32],
+) {
+    if scratch_len(m, n, k) == 0 {
+        gemm_with_scratch(
+            m,
+            n,
+            k,
+            a,
+            trans_a,
+            b,
+            trans_b,
+            alpha,
+            beta,
+            bias,
+            act,
+            &mut [],
+            y,
+        );
+        return;
+    }
+    let mut scratch = [0.0f32; STACK_SCRATCH];
+    gemm_with_scratch(
+        m,
+        n,
+        k,
+        a,
+        trans_a,
+        b,
+        trans_b,
+        alpha,
+        beta,
+        bias,
+        act,
+        &mut scratch,
+        y,
+    );
+}
+
+/// [`gemm`] with the blocked kernels' packing buffers in `scratch`, which needs at least
+/// [`scratch_len`]`(m, n, k)` floats; its contents on entry do not matter (every packed
+/// value is written before it is read, so nothing is zero-filled up front).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with_scratch(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    trans_a: bool,
+    b: &[f32],
+    trans_b: bool,
+    alpha: f32,
+    beta: f32,
+    bias: Bias<'_>,
+    act: Activation,
+    scratch: &mut [f32],
     y: &mut [f32],
 ) {
     let y = &mut y[..m * n];
@@ -125,12 +227,13 @@ pub fn gemm(
         trans_a,
         b,
     };
-    blocked(&operands, trans_b, &epilogue, y);
+    blocked(&operands, trans_b, &epilogue, scratch, y);
 }
 
 /// `y[m × n] = act(A·B + bias)` with `A` row-major `m × k` and `B` never in memory: the
 /// product packs each sliver of `B` through `source` (an implicit GEMM, such as a
-/// convolution's im2col matrix built tile by tile). SIMD targets only.
+/// convolution's im2col matrix built tile by tile). `scratch` holds at least
+/// `blocked_scratch_len(m, k)` floats. SIMD targets only.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_implicit(
@@ -141,6 +244,7 @@ pub(crate) fn gemm_implicit(
     bias: Bias<'_>,
     act: Activation,
     source: &impl BSource,
+    scratch: &mut [f32],
     y: &mut [f32],
 ) {
     let y = &mut y[..m * n];
@@ -168,35 +272,46 @@ pub(crate) fn gemm_implicit(
         trans_a: false,
         b: &[],
     };
-    packed::gemm_packed_source(&operands, source, &epilogue, y);
+    packed::gemm_packed_source(&operands, source, &epilogue, scratch, y);
 }
 
 /// The blocked product for `m, n ≥ 2` on a target with SIMD.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn blocked(operands: &Operands<'_>, trans_b: bool, epilogue: &Epilogue<'_>, y: &mut [f32]) {
+fn blocked(
+    operands: &Operands<'_>,
+    trans_b: bool,
+    epilogue: &Epilogue<'_>,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
     if trans_b {
-        packed::gemm_packed::<true>(operands, epilogue, y);
+        packed::gemm_packed::<true>(operands, epilogue, scratch, y);
     } else {
-        packed::gemm_packed::<false>(operands, epilogue, y);
+        packed::gemm_packed::<false>(operands, epilogue, scratch, y);
     }
 }
 
 /// The blocked product for `m, n ≥ 2` on a target without SIMD.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn blocked(operands: &Operands<'_>, trans_b: bool, epilogue: &Epilogue<'_>, y: &mut [f32]) {
+fn blocked(
+    operands: &Operands<'_>,
+    trans_b: bool,
+    epilogue: &Epilogue<'_>,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
     if trans_b {
-        scalar::gemm_blocked::<true>(operands, epilogue, y);
+        scalar::gemm_blocked::<true>(operands, epilogue, scratch, y);
     } else {
-        scalar::gemm_blocked::<false>(operands, epilogue, y);
+        scalar::gemm_blocked::<false>(operands, epilogue, scratch, y);
     }
 }
 
 /// numpy matmul: a_shape, b_shape rank >= 2 (the caller turns 1-D operands into [1,k] /
 /// [k,1]), batch dims broadcast; y_shape is the broadcast batch dims + [m, n]. `bias`
 /// (len n) is added to every row before `act` (a fused Add).
-///
-/// Always inlined, as [`gemm`] is: with constant shapes the batch walk, its shape checks
-/// and the kernel choice fold at the call site.
+/// The blocked products pack into a stack buffer; generated code calls
+/// [`matmul_with_scratch`] with arena scratch instead.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn matmul(
@@ -206,6 +321,49 @@ pub fn matmul(
     b_shape: &[usize],
     bias: Option<&[f32]>,
     act: Activation,
+    y: &mut [f32],
+    y_shape: &[usize],
+) {
+    if matmul_scratch_len(a_shape, b_shape, y_shape) == 0 {
+        matmul_with_scratch(a, a_shape, b, b_shape, bias, act, &mut [], y, y_shape);
+        return;
+    }
+    let mut scratch = [0.0f32; STACK_SCRATCH];
+    matmul_with_scratch(a, a_shape, b, b_shape, bias, act, &mut scratch, y, y_shape);
+}
+
+/// The floats of scratch [`matmul_with_scratch`] needs for the products it runs (the
+/// whole batch stacked over one `B`, or one product per batch entry), on every target.
+/// The shapes are [`matmul`]'s.
+pub fn matmul_scratch_len(a_shape: &[usize], b_shape: &[usize], y_shape: &[usize]) -> usize {
+    let (Some((a_batch, &[_, k])), Some((b_batch, &[_, n])), Some((y_batch, &[m, _]))) = (
+        a_shape.split_last_chunk::<2>(),
+        b_shape.split_last_chunk::<2>(),
+        y_shape.split_last_chunk::<2>(),
+    ) else {
+        return 0;
+    };
+    let count = |dims: &[usize]| dims.iter().product::<usize>();
+    // `for_each_matrix`'s rule: one tall product when every entry shares one B and A's
+    // entries are stacked in output order, one product per entry otherwise.
+    if count(b_batch) == 1 && count(a_batch) == count(y_batch) {
+        scratch_len(count(y_batch).saturating_mul(m), n, k)
+    } else {
+        scratch_len(m, n, k)
+    }
+}
+
+/// [`matmul`] with the blocked products' packing buffers in `scratch`, which needs at
+/// least [`matmul_scratch_len`] floats; its contents on entry do not matter.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with_scratch(
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
     y: &mut [f32],
     y_shape: &[usize],
 ) {
@@ -223,7 +381,7 @@ pub fn matmul(
     }
     for_each_matrix(a_shape, b_shape, y_shape, |product| {
         let MatrixProduct { m, n, k, .. } = product;
-        gemm(
+        gemm_with_scratch(
             m,
             n,
             k,
@@ -235,6 +393,7 @@ pub fn matmul(
             1.0,
             bias,
             act,
+            scratch,
             &mut y[product.y_offset..][..m * n],
         );
     });
@@ -937,10 +1096,13 @@ mod tests {
             bias,
             act,
         };
+        // NaN scratch of exactly the advertised size: a packed value read before it is
+        // written, or a buffer too short, would show in the result.
+        let mut scratch = std::vec![f32::NAN; blocked_scratch_len(m, k)];
         if trans_b {
-            scalar::gemm_blocked::<true>(&operands, &epilogue, y);
+            scalar::gemm_blocked::<true>(&operands, &epilogue, &mut scratch, y);
         } else {
-            scalar::gemm_blocked::<false>(&operands, &epilogue, y);
+            scalar::gemm_blocked::<false>(&operands, &epilogue, &mut scratch, y);
         }
     }
 
@@ -1001,6 +1163,141 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn arena_scratch_of_the_advertised_size_gives_the_stack_result() {
+        // NaN scratch of exactly `scratch_len` floats, and a longer dirty one: the result
+        // must equal `gemm`'s bit for bit, so nothing reads scratch before writing it and
+        // the advertised size is enough on this target.
+        for (m, n, k) in [
+            (2, 2, 1),
+            (7, 13, 5),
+            (49, 97, 300),
+            (47, 33, 513),
+            (97, 2, 29),
+        ] {
+            for trans_b in [false, true] {
+                let a = values(m * k, 31);
+                let b = values(k * n, 32);
+                let bias = values(m, 33);
+                let run = |scratch: Option<&mut [f32]>| {
+                    let mut y = std::vec![0.0; m * n];
+                    let args = (m, n, k, &a[..], false, &b[..], trans_b, 1.0, 1.0);
+                    let (m, n, k, a, trans_a, b, trans_b, alpha, beta) = args;
+                    match scratch {
+                        Some(scratch) => gemm_with_scratch(
+                            m,
+                            n,
+                            k,
+                            a,
+                            trans_a,
+                            b,
+                            trans_b,
+                            alpha,
+                            beta,
+                            Bias::Col(&bias),
+                            Activation::Relu,
+                            scratch,
+                            &mut y,
+                        ),
+                        None => gemm(
+                            m,
+                            n,
+                            k,
+                            a,
+                            trans_a,
+                            b,
+                            trans_b,
+                            alpha,
+                            beta,
+                            Bias::Col(&bias),
+                            Activation::Relu,
+                            &mut y,
+                        ),
+                    }
+                    y
+                };
+                let expected = run(None);
+                let mut exact = std::vec![f32::NAN; scratch_len(m, n, k)];
+                let mut dirty = std::vec![1e30f32; scratch_len(m, n, k) + 100];
+                for (name, actual) in [
+                    ("exact", run(Some(&mut exact))),
+                    ("dirty", run(Some(&mut dirty))),
+                ] {
+                    let same = actual
+                        .iter()
+                        .zip(&expected)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{name} scratch m={m} n={n} k={k} trans_b={trans_b}");
+                }
+            }
+        }
+        assert_eq!(scratch_len(1, 50, 50), 0);
+        assert_eq!(scratch_len(50, 1, 50), 0);
+        // 50 rows round up to 54 (nine tiles of six) and stop at one block of 48.
+        assert_eq!(scratch_len(50, 50, 300), (48 + 16) * 256);
+        assert_eq!(scratch_len(7, 50, 10), (12 + 16) * 10);
+    }
+
+    #[test]
+    fn batched_matmul_runs_in_the_scratch_it_advertises() {
+        // One B for a stacked batch (one tall product) and a broadcast batch (a product
+        // per entry): NaN scratch of exactly `matmul_scratch_len` gives `matmul`'s result.
+        for (a_shape, b_shape, y_shape) in [
+            (&[3, 7, 20][..], &[20, 9][..], &[3, 7, 9][..]),
+            (&[2, 1, 5, 30][..], &[3, 30, 18][..], &[2, 3, 5, 18][..]),
+        ] {
+            let a = values(a_shape.iter().product(), 41);
+            let b = values(b_shape.iter().product(), 42);
+            let n_out: usize = y_shape.iter().product();
+            let mut expected = std::vec![0.0; n_out];
+            matmul(
+                &a,
+                a_shape,
+                &b,
+                b_shape,
+                None,
+                Activation::Relu,
+                &mut expected,
+                y_shape,
+            );
+            let len = matmul_scratch_len(a_shape, b_shape, y_shape);
+            assert!(len > 0, "{y_shape:?} needs packing scratch");
+            let mut scratch = std::vec![f32::NAN; len];
+            let mut y = std::vec![0.0; n_out];
+            matmul_with_scratch(
+                &a,
+                a_shape,
+                &b,
+                b_shape,
+                None,
+                Activation::Relu,
+                &mut scratch,
+                &mut y,
+                y_shape,
+            );
+            let same = y
+                .iter()
+                .zip(&expected)
+                .all(|(x, e)| x.to_bits() == e.to_bits());
+            assert!(same, "{y_shape:?}");
+        }
+        // The stacked batch is one 21-row product; the broadcast one runs 5-row products.
+        assert_eq!(
+            matmul_scratch_len(&[3, 7, 20], &[20, 9], &[3, 7, 9]),
+            scratch_len(21, 9, 20)
+        );
+        assert_eq!(
+            matmul_scratch_len(&[2, 1, 5, 30], &[3, 30, 18], &[2, 3, 5, 18]),
+            scratch_len(5, 18, 30)
+        );
+        // Row vectors times matrices, batched or not, are matrix-vector products.
+        assert_eq!(matmul_scratch_len(&[1, 256], &[256, 10], &[1, 10]), 0);
+        assert_eq!(
+            matmul_scratch_len(&[4, 1, 256], &[4, 256, 10], &[4, 1, 10]),
+            0
+        );
     }
 
     #[test]

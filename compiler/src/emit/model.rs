@@ -240,11 +240,18 @@ pub(super) fn node_block(
             }
         }
     }
+    // The kernel's scratch, when it asked for some: one more region, disjoint from the
+    // node's inputs and outputs because the planner made it live at this step.
+    if let Some(&(offset, bytes)) = plan.scratch.get(&id) {
+        let region = format_ident!("scratch_bytes");
+        binds.push(quote! { let scratch = rt::arena::view_mut::<f32>(#region); });
+        regions.push((region, offset, bytes));
+    }
     let reads = if uses_reads { quote!(reads) } else { quote!(_) };
     let split = match regions.as_slice() {
         [] if uses_reads => quote!(let reads = rt::arena::Reads::all(arena);),
         [] => TokenStream::new(),
-        [(region, offset, bytes)] if out_values.len() == 1 => {
+        [(region, offset, bytes)] if out_values.len() == 1 || plan.scratch.contains_key(&id) => {
             quote!(let (#reads, #region) = rt::arena::split(arena, #offset, #bytes);)
         }
         several => {

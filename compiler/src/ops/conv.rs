@@ -4,7 +4,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::conv::Conv2d;
+use zant_runtime::conv::{kernel_for, Conv2d, ConvKernel};
 use zant_runtime::Activation;
 
 use super::window::{as_2d, resolve, window_pad_end};
@@ -201,9 +201,33 @@ impl OpKind for Conv {
             }
             None => quote!(None),
         };
-        Ok(quote! {
-            rt::conv::conv2d(&#params, #x, #w, #bias, #act, y);
+        // The kernel is chosen here, from the constant geometry, so the generated crate
+        // links only the convolution kernels its model runs. `scratch` is in scope only
+        // when the planner reserved some (a product too small to block needs none).
+        let kernel = kernel_for(&params);
+        let scratch = if kernel.scratch_len(&params) > 0 {
+            quote!(scratch)
+        } else {
+            quote!(&mut [])
+        };
+        Ok(match kernel {
+            ConvKernel::Pointwise => quote! {
+                rt::conv::conv2d_pointwise(&#params, #x, #w, #bias, #act, #scratch, y);
+            },
+            ConvKernel::Depthwise3x3 => quote! {
+                rt::conv::conv2d_depthwise_3x3(&#params, #x, #w, #bias, #act, y);
+            },
+            ConvKernel::Gemm => quote! {
+                rt::conv::conv2d_gemm(&#params, #x, #w, #bias, #act, #scratch, y);
+            },
+            ConvKernel::Direct => quote! {
+                rt::conv::conv2d_direct(&#params, #x, #w, #bias, #act, y);
+            },
         })
+    }
+
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+        kernel_for(&self.params).scratch_len(&self.params) * 4
     }
 }
 
@@ -228,7 +252,7 @@ mod tests {
             .constant(weights(vec![4]))
             .emit(), @"
         Conv(f32[1,2,5,5], f32[4,2,3,3], f32[4]) kernel_shape=[3,3] strides=[2,2] pads=[1,1,1,1] dilations=[1,1] -> f32[1,4,3,3]
-        rt::conv::conv2d(
+        rt::conv::conv2d_gemm(
             &rt::conv::Conv2d {
                 batch: 1,
                 c_in: 2,
@@ -251,6 +275,7 @@ mod tests {
             x1,
             Some(x2),
             rt::Activation::None,
+            scratch,
             y,
         );
         ");
@@ -263,7 +288,7 @@ mod tests {
             .constant(weights(vec![4, 1, 3, 3]))
             .emit(), @"
         Conv(f32[1,4,6,6], f32[4,1,3,3]) kernel_shape=[3,3] strides=[2,2] pads=[0,0,1,1] dilations=[1,1] group=4 -> f32[1,4,3,3]
-        rt::conv::conv2d(
+        rt::conv::conv2d_depthwise_3x3(
             &rt::conv::Conv2d {
                 batch: 1,
                 c_in: 4,
@@ -295,7 +320,7 @@ mod tests {
             .constant(weights(vec![2, 1, 3]))
             .emit(), @"
         Conv(f32[1,1,8], f32[2,1,3]) kernel_shape=[3] strides=[1] pads=[0,0] dilations=[2] -> f32[1,2,4]
-        rt::conv::conv2d(
+        rt::conv::conv2d_direct(
             &rt::conv::Conv2d {
                 batch: 1,
                 c_in: 1,

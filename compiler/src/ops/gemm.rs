@@ -188,9 +188,27 @@ impl OpKind for Gemm {
             ..
         } = *self;
         let (alpha, beta) = (f32_tokens(self.alpha), f32_tokens(self.beta));
+        // The blocked kernel packs into the arena scratch the planner reserved; matrix-vector
+        // products need none and keep the plain entry point.
+        if self.scratch_floats() > 0 {
+            return Ok(quote! {
+                rt::gemm::gemm_with_scratch(#m, #n, #k, #a, #trans_a, #b, #trans_b, #alpha, #beta, #bias, #act, scratch, y);
+            });
+        }
         Ok(quote! {
             rt::gemm::gemm(#m, #n, #k, #a, #trans_a, #b, #trans_b, #alpha, #beta, #bias, #act, y);
         })
+    }
+
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+        self.scratch_floats() * 4
+    }
+}
+
+impl Gemm {
+    /// The floats of packing scratch the runtime's blocked GEMM needs for this product.
+    fn scratch_floats(&self) -> usize {
+        zant_runtime::gemm::scratch_len(self.m, self.n, self.k)
     }
 }
 
@@ -228,7 +246,7 @@ mod tests {
             .constant(values(vec![3]))
             .emit(), @"
         Gemm(f32[2,4], f32[3,4], f32[3]) transB=1 alpha=0.5 -> f32[2,3]
-        rt::gemm::gemm(
+        rt::gemm::gemm_with_scratch(
             2,
             3,
             4,
@@ -240,6 +258,7 @@ mod tests {
             1f32,
             rt::gemm::Bias::Row(x2),
             rt::Activation::None,
+            scratch,
             y,
         );
         ");
@@ -251,7 +270,7 @@ mod tests {
             .constant(values(vec![2, 1]))
             .emit(), @"
         Gemm(f32[4,2], f32[4,3], f32[2,1]) transA=1 beta=2.0 -> f32[2,3]
-        rt::gemm::gemm(
+        rt::gemm::gemm_with_scratch(
             2,
             3,
             4,
@@ -263,6 +282,7 @@ mod tests {
             2f32,
             rt::gemm::Bias::Col(x2),
             rt::Activation::None,
+            scratch,
             y,
         );
         ");
@@ -272,7 +292,7 @@ mod tests {
             .constant(values(vec![]))
             .emit(), @"
         Gemm(f32[2,4], f32[4,3], f32[]) -> f32[2,3]
-        rt::gemm::gemm(
+        rt::gemm::gemm_with_scratch(
             2,
             3,
             4,
@@ -284,6 +304,7 @@ mod tests {
             1f32,
             rt::gemm::Bias::Scalar((x2)[0]),
             rt::Activation::None,
+            scratch,
             y,
         );
         ");
@@ -293,7 +314,7 @@ mod tests {
             .input("f32[2,3]")
             .emit(), @"
         Gemm(f32[2,4], f32[4,3], f32[2,3]) -> f32[2,3]
-        rt::gemm::gemm(
+        rt::gemm::gemm_with_scratch(
             2,
             3,
             4,
@@ -305,6 +326,7 @@ mod tests {
             1f32,
             rt::gemm::Bias::Full(x2),
             rt::Activation::None,
+            scratch,
             y,
         );
         ");

@@ -154,9 +154,28 @@ impl OpKind for MatMul {
             quote!(None)
         };
         let act = self.act;
+        // The blocked products pack into the arena scratch the planner reserved.
+        if zant_runtime::gemm::matmul_scratch_len(&a2, &b2, &y2) > 0 {
+            return Ok(quote! {
+                rt::gemm::matmul_with_scratch(#ae, #a_shape, #be, #b_shape, #bias, #act, scratch, y, #y_shape);
+            });
+        }
         Ok(quote! {
             rt::gemm::matmul(#ae, #a_shape, #be, #b_shape, #bias, #act, y, #y_shape);
         })
+    }
+
+    fn scratch_bytes(&self, inputs: &[Option<&TensorType>]) -> usize {
+        let (Some(Some(a)), Some(Some(b))) = (inputs.first(), inputs.get(1)) else {
+            return 0;
+        };
+        if a.dtype != DType::F32 {
+            return 0;
+        }
+        match shapes(&a.shape, &b.shape) {
+            Ok((a2, b2, y2, _)) => zant_runtime::gemm::matmul_scratch_len(&a2, &b2, &y2) * 4,
+            Err(_) => 0,
+        }
     }
 }
 
@@ -172,13 +191,14 @@ mod tests {
             .constant(Tensor::new(vec![4, 5], Data::F32(vec![0.5; 20])))
             .emit(), @"
         MatMul(f32[2,3,4], f32[4,5]) -> f32[2,3,5]
-        rt::gemm::matmul(
+        rt::gemm::matmul_with_scratch(
             x0,
             &[2, 3, 4],
             x1,
             &[4, 5],
             None,
             rt::Activation::None,
+            scratch,
             y,
             &[2, 3, 5],
         );

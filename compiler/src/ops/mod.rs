@@ -185,6 +185,13 @@ pub trait OpKind: Clone + fmt::Debug {
     fn is_view(&self) -> bool {
         false
     }
+
+    /// The bytes of scratch the kernel needs for these input types (packed GEMM panels,
+    /// for instance). The memory planner reserves them in the arena for this node's step
+    /// only, and [`OpKind::emit`] then finds `scratch: &mut [f32]` in scope.
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+        0
+    }
 }
 
 macro_rules! define_ops {
@@ -267,6 +274,13 @@ macro_rules! define_ops {
                 match self {
                     Op::Input(_) | Op::Const(_) => false,
                     $(Op::$variant(op) => op.is_view(),)*
+                }
+            }
+
+            pub fn scratch_bytes(&self, inputs: &[Option<&TensorType>]) -> usize {
+                match self {
+                    Op::Input(_) | Op::Const(_) => 0,
+                    $(Op::$variant(op) => op.scratch_bytes(inputs),)*
                 }
             }
         }

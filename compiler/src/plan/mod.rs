@@ -5,7 +5,9 @@
 //! that dies at that node), computes each buffer's live range over the schedule, then
 //! tries several placement heuristics and keeps the smallest arena. It reports its own
 //! lower bound (the most bytes live at any one step), so every plan states how far it is
-//! from optimal.
+//! from optimal. A kernel that needs scratch ([`crate::ops::OpKind::scratch_bytes`]) gets
+//! a buffer live only at its node's step, placed like any other, so scratch counts in the
+//! arena, the lower bound and the reports, and reuses space between tensors.
 
 use std::collections::BTreeMap;
 
@@ -28,10 +30,14 @@ pub enum Location {
     Arena { offset: usize, buffer: usize },
 }
 
-/// A run of arena bytes shared by values whose lifetimes chain (views, in-place ops).
+/// A run of arena bytes shared by values whose lifetimes chain (views, in-place ops), or
+/// the scratch of one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Buffer {
+    /// The values stored in the buffer; empty for scratch.
     pub values: Vec<ValueId>,
+    /// The node whose kernel uses the buffer as scratch during its step.
+    pub scratch_of: Option<NodeId>,
     pub bytes: usize,
     /// The step that writes the buffer first.
     pub start: usize,
@@ -51,6 +57,8 @@ pub struct MemoryPlan {
     pub in_place: BTreeMap<NodeId, usize>,
     /// View nodes whose output shares the input's storage: they emit nothing.
     pub aliased_views: Vec<NodeId>,
+    /// Nodes whose kernel needs scratch: node → (arena offset, bytes).
+    pub scratch: BTreeMap<NodeId, (usize, usize)>,
     /// Constants in the weight blob, in blob order.
     pub weights: Vec<ValueId>,
     pub weight_bytes: usize,
@@ -178,11 +186,16 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
             buffer_of.insert(v, buffers.len());
             buffers.push(Buffer {
                 values: vec![v],
+                scratch_of: None,
                 bytes: align(graph.ty(v).n_bytes()),
                 start: step,
                 end,
                 offset: 0,
             });
+        }
+        if let Some(scratch) = scratch_buffer(graph, id, step) {
+            naive_bytes += scratch.bytes;
+            buffers.push(scratch);
         }
     }
 
@@ -191,6 +204,10 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
     for (b, offset) in buffers.iter_mut().zip(offsets) {
         b.offset = offset;
     }
+    let scratch = buffers
+        .iter()
+        .filter_map(|b| Some((b.scratch_of?, (b.offset, b.bytes))))
+        .collect();
     for (i, b) in buffers.iter().enumerate() {
         for &v in &b.values {
             locations.insert(
@@ -208,6 +225,7 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
         buffers,
         in_place,
         aliased_views,
+        scratch,
         weights,
         weight_bytes,
         arena_bytes,
@@ -215,6 +233,21 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
         naive_bytes,
         heuristic,
     }
+}
+
+/// The scratch buffer of node `id` at `step`, if its kernel needs one.
+fn scratch_buffer(graph: &Graph, id: NodeId, step: usize) -> Option<Buffer> {
+    let node = graph.node(id);
+    let inputs: Vec<_> = node.inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
+    let bytes = node.op.scratch_bytes(&inputs);
+    (bytes > 0).then(|| Buffer {
+        values: Vec::new(),
+        scratch_of: Some(id),
+        bytes: align(bytes),
+        start: step,
+        end: step,
+        offset: 0,
+    })
 }
 
 /// The most bytes live at one step.
@@ -234,8 +267,8 @@ fn live_peak(buffers: &[Buffer], n_steps: usize) -> usize {
 }
 
 /// The file-order liveness bound of a graph as imported: every intermediate tensor in its
-/// own buffer, nodes in file order, no views and no in-place reuse. The arena of the
-/// optimized graph must never exceed it.
+/// own buffer, nodes in file order, no views and no in-place reuse (each node's scratch
+/// counted at its step). The arena of the optimized graph must never exceed it.
 pub fn file_order_bound(graph: &Graph) -> usize {
     let ops: Vec<NodeId> = graph
         .node_ids()
@@ -260,12 +293,14 @@ pub fn file_order_bound(graph: &Graph) -> usize {
             }
             buffers.push(Buffer {
                 values: vec![v],
+                scratch_of: None,
                 bytes: align(graph.ty(v).n_bytes()),
                 start: step,
                 end: last_use.get(&v).copied().unwrap_or(step),
                 offset: 0,
             });
         }
+        buffers.extend(scratch_buffer(graph, id, step));
     }
     live_peak(&buffers, ops.len())
 }
@@ -353,4 +388,79 @@ fn place(buffers: &[Buffer], key: Order, best_fit: bool) -> (Vec<usize>, usize) 
         placed.push(i);
     }
     (offsets, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::text;
+
+    /// Plans the IR text `graph` in its schedule order.
+    fn planned(graph: &str) -> (Graph, MemoryPlan) {
+        let graph = text::parse(graph).unwrap();
+        let schedule = graph.schedule().unwrap();
+        let plan = plan(&graph, &schedule);
+        (graph, plan)
+    }
+
+    #[test]
+    fn kernel_scratch_is_a_buffer_live_at_its_node_only() {
+        // A 3×3 convolution with eight output channels runs the implicit GEMM, which packs
+        // twelve rows of weights (two tiles of six) and one 16-column sliver, 9 depths each.
+        let (graph, plan) = planned(
+            "input 0: %x : f32[1,1,8,8]\n\
+             %w = Const f32[8,1,3,3] splat(0.5)\n\
+             %y = Conv(%x, %w) kernel_shape=[3,3] pads=[1,1,1,1] : f32[1,8,8,8]\n\
+             %z = Relu(%y)\n\
+             %s = Sigmoid(%z)\n\
+             output 0: out = %s\n",
+        );
+        let conv = plan.schedule[0];
+        assert_eq!(graph.node(conv).op.family(), "Conv");
+        let scratch_bytes = (12 + 16) * 9 * 4;
+        let scratch: Vec<&Buffer> = plan
+            .buffers
+            .iter()
+            .filter(|b| b.scratch_of.is_some())
+            .collect();
+        assert_eq!(scratch.len(), 1);
+        assert_eq!(scratch[0].scratch_of, Some(conv));
+        assert_eq!(
+            (scratch[0].start, scratch[0].end, scratch[0].bytes),
+            (0, 0, scratch_bytes)
+        );
+        assert!(scratch[0].values.is_empty());
+        assert_eq!(plan.scratch[&conv], (scratch[0].offset, scratch_bytes));
+        // At step 0 the scratch and the convolution's 2 KiB output are live together; it
+        // must not overlap the output, and it counts in the bound and the arena.
+        let output = 8 * 8 * 8 * 4;
+        assert_eq!(plan.lower_bound, output + scratch_bytes);
+        assert_eq!(plan.arena_bytes, output + scratch_bytes);
+        let y = plan.locations[&ValueId {
+            node: conv,
+            slot: 0,
+        }];
+        let Location::Arena { offset, .. } = y else {
+            panic!("the convolution's output is not in the arena: {y:?}");
+        };
+        let (s0, s1) = (scratch[0].offset, scratch[0].offset + scratch_bytes);
+        assert!(
+            s1 <= offset || offset + output <= s0,
+            "scratch overlaps the output"
+        );
+        assert!(plan.naive_bytes >= plan.arena_bytes);
+    }
+
+    #[test]
+    fn matrix_vector_products_get_no_scratch() {
+        let (_, plan) = planned(
+            "input 0: %x : f32[1,4]\n\
+             %w = Const f32[4,3] splat(0.25)\n\
+             %y = Gemm(%x, %w) : f32[1,3]\n\
+             %z = Relu(%y)\n\
+             output 0: out = %z\n",
+        );
+        assert!(plan.scratch.is_empty());
+        assert!(plan.buffers.iter().all(|b| b.scratch_of.is_none()));
+    }
 }

@@ -8,7 +8,7 @@
 use zant_runtime as rt;
 pub use rt::Error;
 /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
-pub const ARENA_BYTES: usize = 64000;
+pub const ARENA_BYTES: usize = 80384;
 /// Bytes of the weight blob (in flash / `.rodata`).
 pub const WEIGHT_BYTES: usize = 90416;
 /// Shape of the input `mfcc` (f32[1,1,49,10]).
@@ -45,9 +45,13 @@ impl Model {
         let arena = &mut self.arena.0;
         // conv1: Conv(%mfcc, %conv1.weight_bn, %conv1.bias_bn) -> %conv1 : f32[1,64,25,5]
         {
-            let (_, out) = rt::arena::split(arena, 0, 32000);
+            let (_, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(0, 32000), (32000, 10240)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_gemm(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 1,
@@ -70,6 +74,7 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 0, 2560),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 10240, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
@@ -77,7 +82,7 @@ impl Model {
         {
             let (reads, out) = rt::arena::split(arena, 32000, 32000);
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            rt::conv::conv2d_depthwise_3x3(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -105,9 +110,13 @@ impl Model {
         }
         // pw1: Conv(%dw1, %pw1.weight_bn, %pw1.bias_bn) -> %pw1 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 0, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(0, 32000), (64000, 16384)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_pointwise(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -133,6 +142,7 @@ impl Model {
                     min: 0f32,
                     max: 6f32,
                 },
+                scratch,
                 y,
             );
         }
@@ -140,7 +150,7 @@ impl Model {
         {
             let (reads, out) = rt::arena::split(arena, 32000, 32000);
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            rt::conv::conv2d_depthwise_3x3(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -168,9 +178,13 @@ impl Model {
         }
         // pw2: Conv(%dw2, %pw2.weight_bn, %pw2.bias_bn) -> %pw2 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 0, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(0, 32000), (64000, 16384)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_pointwise(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -196,6 +210,7 @@ impl Model {
                     min: 0f32,
                     max: 6f32,
                 },
+                scratch,
                 y,
             );
         }
@@ -203,7 +218,7 @@ impl Model {
         {
             let (reads, out) = rt::arena::split(arena, 32000, 32000);
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            rt::conv::conv2d_depthwise_3x3(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -231,9 +246,13 @@ impl Model {
         }
         // pw3: Conv(%dw3, %pw3.weight_bn, %pw3.bias_bn) -> %pw3 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 0, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(0, 32000), (64000, 16384)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_pointwise(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -259,6 +278,7 @@ impl Model {
                     min: 0f32,
                     max: 6f32,
                 },
+                scratch,
                 y,
             );
         }
@@ -266,7 +286,7 @@ impl Model {
         {
             let (reads, out) = rt::arena::split(arena, 32000, 32000);
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            rt::conv::conv2d_depthwise_3x3(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -294,9 +314,13 @@ impl Model {
         }
         // pw4: Conv(%dw4, %pw4.weight_bn, %pw4.bias_bn) -> %pw4 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 0, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(0, 32000), (64000, 16384)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_pointwise(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -322,6 +346,7 @@ impl Model {
                     min: 0f32,
                     max: 6f32,
                 },
+                scratch,
                 y,
             );
         }

@@ -8,7 +8,7 @@
 use zant_runtime as rt;
 pub use rt::Error;
 /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
-pub const ARENA_BYTES: usize = 23520;
+pub const ARENA_BYTES: usize = 31504;
 /// Bytes of the weight blob (in flash / `.rodata`).
 pub const WEIGHT_BYTES: usize = 246848;
 /// Shape of the input `image` (f32[1,1,28,28]).
@@ -45,9 +45,13 @@ impl Model {
         let arena = &mut self.arena.0;
         // conv1: Conv(%image, %conv1.weight, %conv1.bias) -> %conv1 : f32[1,6,28,28]
         {
-            let (_, out) = rt::arena::split(arena, 0, 18816);
+            let (_, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(0, 18816), (18816, 2208)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_gemm(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 1,
@@ -70,12 +74,13 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 0, 150),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 608, 6)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
         // pool1: MaxPool(%conv1) -> %pool1 : f32[1,6,14,14]
         {
-            let (reads, out) = rt::arena::split(arena, 18816, 4704);
+            let (reads, out) = rt::arena::split(arena, 26800, 4704);
             let y = rt::arena::view_mut::<f32>(out);
             rt::pool::max_pool2d(
                 &rt::pool::Pool2d {
@@ -102,9 +107,13 @@ impl Model {
         }
         // conv2: Conv(%pool1, %conv2.weight, %conv2.bias) -> %conv2 : f32[1,16,10,10]
         {
-            let (reads, out) = rt::arena::split(arena, 0, 6400);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(20400, 6400), (0, 20400)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_gemm(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 6,
@@ -123,16 +132,17 @@ impl Model {
                     pad_left: 0,
                     groups: 1,
                 },
-                reads.get::<f32>(18816, 1176),
+                reads.get::<f32>(26800, 1176),
                 rt::arena::slice::<f32>(&WEIGHTS.0, 640, 2400),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 10240, 16)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
         // pool2: MaxPool(%conv2) -> %pool2 : f32[1,16,5,5]
         {
-            let (reads, out) = rt::arena::split(arena, 6400, 1600);
+            let (reads, out) = rt::arena::split(arena, 0, 1600);
             let y = rt::arena::view_mut::<f32>(out);
             rt::pool::max_pool2d(
                 &rt::pool::Pool2d {
@@ -153,19 +163,19 @@ impl Model {
                     pad_bottom: 0,
                     pad_right: 0,
                 },
-                reads.get::<f32>(0, 1600),
+                reads.get::<f32>(20400, 1600),
                 y,
             );
         }
         // fc1: Gemm(%flatten, %fc1.weight, %fc1.bias) -> %fc1 : f32[1,120]
         {
-            let (reads, out) = rt::arena::split(arena, 0, 480);
+            let (reads, out) = rt::arena::split(arena, 1600, 480);
             let y = rt::arena::view_mut::<f32>(out);
             rt::gemm::gemm(
                 1,
                 120,
                 400,
-                reads.get::<f32>(6400, 400),
+                reads.get::<f32>(0, 400),
                 false,
                 rt::arena::slice::<f32>(&WEIGHTS.0, 10304, 48000),
                 true,
@@ -178,13 +188,13 @@ impl Model {
         }
         // fc2: Gemm(%fc1, %fc2.weight, %fc2.bias) -> %fc2 : f32[1,84]
         {
-            let (reads, out) = rt::arena::split(arena, 480, 336);
+            let (reads, out) = rt::arena::split(arena, 0, 336);
             let y = rt::arena::view_mut::<f32>(out);
             rt::gemm::gemm(
                 1,
                 84,
                 120,
-                reads.get::<f32>(0, 120),
+                reads.get::<f32>(1600, 120),
                 false,
                 rt::arena::slice::<f32>(&WEIGHTS.0, 202784, 10080),
                 true,
@@ -197,13 +207,13 @@ impl Model {
         }
         // fc3: Gemm(%fc2, %fc3.weight, %fc3.bias) -> %fc3 : f32[1,10]
         {
-            let (reads, out) = rt::arena::split(arena, 0, 40);
+            let (reads, out) = rt::arena::split(arena, 336, 40);
             let y = rt::arena::view_mut::<f32>(out);
             rt::gemm::gemm(
                 1,
                 10,
                 84,
-                reads.get::<f32>(480, 84),
+                reads.get::<f32>(0, 84),
                 false,
                 rt::arena::slice::<f32>(&WEIGHTS.0, 243440, 840),
                 true,
@@ -218,7 +228,7 @@ impl Model {
         {
             let reads = rt::arena::Reads::all(arena);
             let y: &mut [f32] = &mut probs[..];
-            rt::elementwise::softmax(1, 10, 1, reads.get::<f32>(0, 10), y);
+            rt::elementwise::softmax(1, 10, 1, reads.get::<f32>(336, 10), y);
         }
         let _ = arena;
         Ok(())

@@ -3,7 +3,7 @@
 //!
 //! The GEMM asks for one sliver of the im2col matrix at a time (`KC` depths × `NR`
 //! output positions, flattened over the output plane), and [`Im2col`] packs it straight
-//! from the input into the GEMM's 16 KiB stack buffer: each run of the sliver that lies in
+//! from the input into the GEMM's packed sliver in scratch: each run of the sliver that lies in
 //! one output row is, per tap, a contiguous (stride 1) or strided copy of one input row,
 //! with zeros where the tap lands in the padding. So padding, stride and dilation cost
 //! only in the packing, the microkernel is the GEMM's (6 × 16 vector FMAs per depth with
@@ -20,13 +20,15 @@ use crate::Activation;
 const CACHED_TAPS: usize = 16;
 
 /// `y = act(conv(x, w) + bias)` through the implicit GEMM, one product per image and
-/// group. The caller has checked the slices' lengths against `p`.
+/// group, packing into `scratch` (at least [`super::ConvKernel::scratch_len`] floats).
+/// The caller has checked the slices' lengths against `p`.
 pub(super) fn conv2d_implicit(
     p: &Conv2d,
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     act: Activation,
+    scratch: &mut [f32],
     y: &mut [f32],
 ) {
     let in_plane = p.h_in * p.w_in;
@@ -57,6 +59,7 @@ pub(super) fn conv2d_implicit(
                 bias,
                 act,
                 &source,
+                scratch,
                 &mut y_group[..c_out_group * out_plane],
             );
         }

@@ -1,15 +1,18 @@
 //! The packed, register-tiled f32 GEMM for targets with SIMD (x86_64 and AArch64), in
 //! explicit 8-lane vectors.
 //!
-//! The structure is GotoBLAS/BLIS's, sized for fixed stack buffers because the runtime has
-//! no allocator:
+//! The structure is GotoBLAS/BLIS's, with its packing buffers in caller-provided scratch
+//! (a slice of the generated model's arena, see [`super::scratch_len`]) because the
+//! runtime has no allocator:
 //!
 //! * `k` is cut into blocks of [`KC`], `m` into blocks of [`MC`] rows;
 //! * each `MC × KC` block of `A` is packed once into [`MR`]-row panels, `MR` values per
 //!   depth, so the microkernel reads `A` as one contiguous stream (at most 48 KiB);
 //! * each `KC × NR` sliver of `B` is read in place when `B` is row-major and the sliver is
-//!   full width (its rows are contiguous), and packed into a 16 KiB stack buffer when
+//!   full width (its rows are contiguous), and packed into scratch (at most 16 KiB) when
 //!   `B` is transposed or the sliver is the narrower last one (zero-padded);
+//! * scratch is never cleared up front: packing writes every value the microkernel reads,
+//!   padding included;
 //! * the microkernel keeps an `MR × NR` tile of `C` in registers for a whole `k` block and
 //!   issues one vector fused multiply-add per accumulator per depth: 6 × 16 (twelve
 //!   256-bit accumulators) with AVX or on AArch64, 6 × 8 with SSE only;
@@ -19,10 +22,7 @@
 //! and every step is a fused multiply-add when the target has FMA.
 
 use super::simd::{activate, f32x8, load, store as store_vector, LANES};
-use super::{Bias, Epilogue, Operands};
-
-/// The rows of `C` in one register tile.
-const MR: usize = 6;
+use super::{Bias, Epilogue, Operands, KC, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
 /// Vectors per tile row: two 256-bit registers with AVX; one (a pair of 128-bit
 /// registers) with SSE only, whose 16 registers cannot hold a 6 × 16 tile.
 const NV: usize = if cfg!(any(target_feature = "avx", target_arch = "aarch64")) {
@@ -32,36 +32,45 @@ const NV: usize = if cfg!(any(target_feature = "avx", target_arch = "aarch64")) 
 };
 /// The columns of `C` in one register tile.
 const NR: usize = NV * LANES;
-/// The depth of one `k` block: a `KC × NR` sliver of `B` (16 KiB) stays in L1.
-const KC: usize = 256;
-/// The rows of one packed block of `A`: eight register tiles, 48 KiB, which stays in L2
-/// while every sliver of `B` streams past it.
-const MC: usize = 8 * MR;
+
+// The scratch is sized for the widest sliver; a `KC × NR` sliver (16 KiB) stays in L1 and
+// an `MC × KC` block of `A` (48 KiB) stays in L2 while every sliver of `B` streams past.
+const _: () = assert!(NR <= MAX_SLIVER_COLUMNS);
+
+/// Cuts `scratch` into the packed block of `A` (`MC` rows, or `m` rounded up to whole
+/// tiles, of `depth_max` depths) and one packed sliver of `B`.
+fn split_scratch(scratch: &mut [f32], m: usize, depth_max: usize) -> (&mut [f32], &mut [f32]) {
+    let rows = MC.min(m.div_ceil(MR) * MR);
+    let (packed_a, rest) = scratch.split_at_mut(rows * depth_max);
+    (packed_a, &mut rest[..depth_max * NR])
+}
 
 /// The blocked, packed product for `m, n ≥ 2`: `y = epilogue(op(A)·op(B))`.
+/// `scratch` holds at least [`super::scratch_len`]`(m, n, k)` floats.
 pub(super) fn gemm_packed<const TRANS_B: bool>(
     ops: &Operands<'_>,
     epilogue: &Epilogue<'_>,
+    scratch: &mut [f32],
     y: &mut [f32],
 ) {
     let (m, n, k) = (ops.m, ops.n, ops.k);
-    let mut packed_a = [0.0f32; MC * KC];
-    let mut packed_b = [0.0f32; KC * NR];
+    let depth_max = KC.min(k);
+    let (packed_a, packed_b) = split_scratch(scratch, m, depth_max);
     for k0 in (0..k).step_by(KC) {
         let depth = KC.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a(ops, block_row0, block_rows, k0, depth, &mut packed_a);
+            pack_a(ops, block_row0, block_rows, k0, depth, packed_a);
             for column0 in (0..n).step_by(NR) {
                 let width = NR.min(n - column0);
                 let (b_sliver, b_stride) = if !TRANS_B && width == NR {
                     (&ops.b[k0 * n + column0..][..(depth - 1) * n + NR], n)
                 } else {
-                    pack_b::<TRANS_B>(ops, k0, depth, column0, width, &mut packed_b);
+                    pack_b::<TRANS_B>(ops, k0, depth, column0, width, packed_b);
                     (&packed_b[..depth * NR], NR)
                 };
-                let panels = packed_a.chunks_exact(MR * KC);
+                let panels = packed_a.chunks_exact(MR * depth_max);
                 for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
                     .step_by(MR)
                     .zip(panels)
@@ -84,17 +93,19 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
 }
 
 /// Packs rows `row0..row0 + rows` of `op(A)`, depths `k0..k0 + depth`, into `MR`-row
-/// panels of `KC · MR` floats each: panel `t`, depth `p`, row `i` sits at
-/// `t · KC · MR + p · MR + i`. Rows past the end of `A` are zero.
+/// panels of `depth_max · MR` floats each (`depth_max = min(KC, k)`, the panel stride the
+/// microkernel loop uses): panel `t`, depth `p`, row `i` sits at
+/// `t · depth_max · MR + p · MR + i`. Rows past the end of `A` are zero.
 fn pack_a(
     ops: &Operands<'_>,
     row0: usize,
     rows: usize,
     k0: usize,
     depth: usize,
-    packed: &mut [f32; MC * KC],
+    packed: &mut [f32],
 ) {
-    for (tile, panel) in packed.chunks_exact_mut(MR * KC).enumerate() {
+    let depth_max = KC.min(ops.k);
+    for (tile, panel) in packed.chunks_exact_mut(MR * depth_max).enumerate() {
         let tile_row0 = row0 + tile * MR;
         if tile * MR >= rows {
             break;
@@ -129,7 +140,7 @@ fn pack_b<const TRANS_B: bool>(
     depth: usize,
     column0: usize,
     width: usize,
-    packed: &mut [f32; KC * NR],
+    packed: &mut [f32],
 ) {
     let packed = &mut packed[..depth * NR];
     if width < NR {
@@ -264,22 +275,23 @@ pub(super) fn gemm_packed_source(
     ops: &Operands<'_>,
     source: &impl BSource,
     epilogue: &Epilogue<'_>,
+    scratch: &mut [f32],
     y: &mut [f32],
 ) {
     let (m, n, k) = (ops.m, ops.n, ops.k);
-    let mut packed_a = [0.0f32; MC * KC];
-    let mut packed_b = [0.0f32; KC * NR];
+    let depth_max = KC.min(k);
+    let (packed_a, packed_b) = split_scratch(scratch, m, depth_max);
     for k0 in (0..k).step_by(KC) {
         let depth = KC.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a(ops, block_row0, block_rows, k0, depth, &mut packed_a);
+            pack_a(ops, block_row0, block_rows, k0, depth, packed_a);
             for column0 in (0..n).step_by(NR) {
                 let width = NR.min(n - column0);
                 let b_sliver = &mut packed_b[..depth * NR];
                 source.pack(k0, depth, column0, width, b_sliver);
-                let panels = packed_a.chunks_exact(MR * KC);
+                let panels = packed_a.chunks_exact(MR * depth_max);
                 for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
                     .step_by(MR)
                     .zip(panels)

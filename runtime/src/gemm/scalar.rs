@@ -7,15 +7,16 @@
 //!   (`NR` is 4 on 32-bit Arm, whose scalar FPU has 32 registers), so each loaded element
 //!   of `A` and `B` feeds several multiply-adds;
 //! * a transposed `A` needs no copy (the tile's `MR` values for one `k` are adjacent); a
-//!   transposed `B` is packed, one sliver at a time, into a stack buffer of `KC · NR`
-//!   floats, so no heap and a bounded stack.
+//!   transposed `B` is packed, one sliver at a time, into `KC · NR` floats of the
+//!   caller's scratch, so no heap and no stack buffer.
 //!
 //! SIMD targets compile it for its tests only, which keep the fallback checked on the host.
 
-use super::{Epilogue, Operands, MR, NR};
+use super::{Epilogue, Operands, KC, MAX_SLIVER_COLUMNS, MR, NR};
 
-/// The depth of one `k` block: a `KC × NR` sliver of `B` is 4–16 KiB, at most half of L1.
-const KC: usize = 256;
+// A `KC × NR` sliver of `B` is 4–16 KiB, at most half of L1, and fits the scratch that
+// `super::scratch_len` reserves.
+const _: () = assert!(NR <= MAX_SLIVER_COLUMNS);
 /// The rows of `A` that share one pass over `B` (an `MC × KC` block of `A` is 256 KiB,
 /// a typical L2).
 const MC: usize = 256;
@@ -56,16 +57,18 @@ impl Epilogue<'_> {
     }
 }
 
-/// The blocked product for `m, n ≥ 2`.
+/// The blocked product for `m, n ≥ 2`; a transposed `B` is packed into the first
+/// `min(KC, k) · NR` floats of `scratch`.
 pub(super) fn gemm_blocked<const TRANS_B: bool>(
     ops: &Operands<'_>,
     epilogue: &Epilogue<'_>,
+    scratch: &mut [f32],
     y: &mut [f32],
 ) {
     let (m, n, k) = (ops.m, ops.n, ops.k);
-    // Only a transposed B is packed; the buffer is not even zeroed otherwise.
+    // Only a transposed B is packed.
     let mut packed_b = if TRANS_B {
-        Some([0.0f32; KC * NR])
+        Some(&mut scratch[..KC.min(k) * NR])
     } else {
         None
     };
@@ -116,7 +119,7 @@ fn pack_transposed_b(
     depth: usize,
     column0: usize,
     width: usize,
-    buffer: &mut [f32; KC * NR],
+    buffer: &mut [f32],
 ) {
     let buffer = &mut buffer[..depth * NR];
     if width < NR {
