@@ -181,6 +181,7 @@ fn operands<'a>(
 
 /// [`conv2d`] for a pointwise geometry ([`ConvKernel::Pointwise`]): one GEMM per image,
 /// packing into `scratch` (at least [`ConvKernel::scratch_len`] floats).
+#[inline(always)]
 pub fn conv2d_pointwise(
     p: &Conv2d,
     x: &[f32],
@@ -215,6 +216,7 @@ pub fn conv2d_pointwise(
 }
 
 /// [`conv2d`] for a depthwise 3×3 geometry with dilation 1 ([`ConvKernel::Depthwise3x3`]).
+#[inline(always)]
 pub fn conv2d_depthwise_3x3(
     p: &Conv2d,
     x: &[f32],
@@ -231,6 +233,7 @@ pub fn conv2d_depthwise_3x3(
 /// [`conv2d`] for [`ConvKernel::Gemm`]: the implicit GEMM on targets with SIMD, packing
 /// into `scratch` (at least [`ConvKernel::scratch_len`] floats), and the direct kernel,
 /// which needs no scratch, elsewhere.
+#[inline(always)]
 pub fn conv2d_gemm(
     p: &Conv2d,
     x: &[f32],

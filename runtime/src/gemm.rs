@@ -166,6 +166,7 @@ pub fn gemm(
 /// [`scratch_len`]`(m, n, k)` floats; its contents on entry do not matter (every packed
 /// value is written before it is read, so nothing is zero-filled up front).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn gemm_with_scratch(
     m: usize,
     n: usize,
@@ -356,6 +357,7 @@ pub fn matmul_scratch_len(a_shape: &[usize], b_shape: &[usize], y_shape: &[usize
 /// [`matmul`] with the blocked products' packing buffers in `scratch`, which needs at
 /// least [`matmul_scratch_len`] floats; its contents on entry do not matter.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn matmul_with_scratch(
     a: &[f32],
     a_shape: &[usize],
