@@ -25,7 +25,7 @@
 //! border, an interior where every tap lands inside the input, and a right border. Only
 //! the borders compute which taps are valid; the interior loops have no padding checks.
 
-use crate::gemm::{gemm, gemm_with_scratch, Bias, MR};
+use crate::gemm::{gemm_with_scratch, Bias, MR};
 use crate::tokens::tokens;
 use crate::Activation;
 
@@ -125,28 +125,13 @@ pub fn conv2d(
     y: &mut [f32],
 ) {
     match kernel_for(p) {
+        // As `gemm` does: a stack buffer only when the product is blocked.
+        ConvKernel::Pointwise if ConvKernel::Pointwise.scratch_len(p) == 0 => {
+            conv2d_pointwise(p, x, w, bias, act, &mut [], y)
+        }
         ConvKernel::Pointwise => {
-            let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
-                return;
-            };
-            let gemm_bias = bias.map_or(Bias::None, Bias::Col);
-            let (in_len, out_len) = (p.c_in * p.h_in * p.w_in, p.c_out * p.h_out * p.w_out);
-            for (x_image, y_image) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
-                gemm(
-                    p.c_out,
-                    p.h_out * p.w_out,
-                    p.c_in,
-                    w,
-                    false,
-                    x_image,
-                    false,
-                    1.0,
-                    1.0,
-                    gemm_bias,
-                    act,
-                    y_image,
-                );
-            }
+            let mut scratch = [0.0f32; crate::gemm::STACK_SCRATCH];
+            conv2d_pointwise(p, x, w, bias, act, &mut scratch, y);
         }
         ConvKernel::Depthwise3x3 => conv2d_depthwise_3x3(p, x, w, bias, act, y),
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]

@@ -78,9 +78,9 @@ pub(crate) const MAX_BLOCKED_SCRATCH: usize = (PACKED_MC + MAX_SLIVER_COLUMNS) *
 /// The stack buffer [`gemm`] lends the blocked kernel: the largest scratch of the SIMD
 /// kernel (64 KiB), or one sliver of `B` for the scalar kernel (4 KiB on Cortex-M).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-const STACK_SCRATCH: usize = MAX_BLOCKED_SCRATCH;
+pub(crate) const STACK_SCRATCH: usize = MAX_BLOCKED_SCRATCH;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const STACK_SCRATCH: usize = KC * NR;
+pub(crate) const STACK_SCRATCH: usize = KC * NR;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod packed;
