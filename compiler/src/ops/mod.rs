@@ -59,6 +59,7 @@ pub mod pool;
 pub mod qlinear;
 pub mod quant;
 pub mod range;
+pub mod recurrent;
 pub mod reduce;
 pub mod reshape;
 pub mod resize;
@@ -326,6 +327,7 @@ define_ops! {
     QMatMul(qlinear::QMatMul),
     Quant(quant::Quant),
     Range(range::Range),
+    Recurrent(recurrent::Recurrent),
     Reduce(reduce::Reduce),
     Reshape(reshape::Reshape),
     Resize(resize::Resize),
