@@ -6,7 +6,7 @@
 //! scale. Every model has static shapes, IR version 8, imports opset `ai.onnx` 13 only and carries
 //! the producer name `zant-models` and no timestamp. Weight matrices and kernels are stored as
 //! little-endian `raw_data`, biases and batch-norm statistics as `float_data`, so a decoder meets
-//! both encodings.
+//! both encodings; a `Reshape`'s target shape is an `int64` initializer, as exporters write it.
 //!
 //! The generated files are committed beside this crate's `Cargo.toml`; `cargo run -p zant-models`
 //! rewrites them and `tests/fresh.rs` fails when they are stale.
@@ -16,6 +16,7 @@ use std::{fmt, fs, io, path::Path};
 use onnx_protobuf::{Message, ModelProto};
 
 mod builder;
+mod kws_crnn;
 mod kws_dscnn;
 mod lenet;
 mod rng;
@@ -89,5 +90,6 @@ type Author = fn() -> ModelProto;
 const MODELS: &[(&str, Author)] = &[
     (lenet::FILE_NAME, lenet::model),
     (kws_dscnn::FILE_NAME, kws_dscnn::model),
+    (kws_crnn::FILE_NAME, kws_crnn::model),
     (two_heads::FILE_NAME, two_heads::model),
 ];

@@ -64,6 +64,31 @@ fn kws_dscnn() {
 }
 
 #[test]
+fn kws_crnn() {
+    // Two convolutions' weights and biases, the sequence shape, the LSTM's W, R and B, and
+    // the classifier's weight and bias.
+    check(
+        "kws-crnn.onnx",
+        Expect {
+            inputs: &[("mfcc", &[1, 1, 49, 10])],
+            outputs: &[("logits", &[1, 12])],
+            ops: &[
+                "Conv",
+                "Relu",
+                "Conv",
+                "Relu",
+                "Transpose",
+                "Reshape",
+                "LSTM",
+                "Flatten",
+                "Gemm",
+            ],
+            n_initializers: 4 + 1 + 3 + 2,
+        },
+    );
+}
+
+#[test]
 fn two_heads() {
     check(
         "two-heads.onnx",
@@ -83,7 +108,12 @@ fn every_model_is_checked_here() {
     let file_names: Vec<&str> = zant_models::all().iter().map(|(name, _)| *name).collect();
     assert_eq!(
         file_names,
-        ["lenet-mnist.onnx", "kws-dscnn.onnx", "two-heads.onnx"]
+        [
+            "lenet-mnist.onnx",
+            "kws-dscnn.onnx",
+            "kws-crnn.onnx",
+            "two-heads.onnx"
+        ]
     );
 }
 
@@ -128,9 +158,15 @@ fn check(file_name: &str, expect: Expect<'_>) {
     assert_eq!(node_names.len(), graph.node.len(), "{file_name} node names");
 
     for tensor in &graph.initializer {
-        assert_eq!(tensor.data_type, DataType::FLOAT as i32, "{}", tensor.name);
         let n_elements: i64 = tensor.dims.iter().product();
-        let n_stored = tensor.float_data.len() + tensor.raw_data.len() / 4;
+        // Weights are f32; a 1-D int64 tensor is a Reshape's target shape.
+        let n_stored = if tensor.data_type == DataType::INT64 as i32 {
+            assert_eq!(tensor.dims.len(), 1, "{} is an int64 shape", tensor.name);
+            tensor.int64_data.len()
+        } else {
+            assert_eq!(tensor.data_type, DataType::FLOAT as i32, "{}", tensor.name);
+            tensor.float_data.len() + tensor.raw_data.len() / 4
+        };
         assert_eq!(n_stored as i64, n_elements, "{} element count", tensor.name);
     }
 }
