@@ -49,7 +49,12 @@ pub(crate) fn model() -> ModelProto {
 
     // Time-major sequence for the LSTM: [1,24,25,5] → [25,1,24,5] → [25,1,120], each step's
     // features being its channels × frequency bins.
-    let x = graph.node("Transpose", "to_time_major", &[&x], vec![ints("perm", &[2, 0, 1, 3])]);
+    let x = graph.node(
+        "Transpose",
+        "to_time_major",
+        &[&x],
+        vec![ints("perm", &[2, 0, 1, 3])],
+    );
     let features = CHANNELS[1] * BINS;
     let shape = graph.shape("sequence.shape", &[STEPS, 1, features]);
     let sequence = graph.node("Reshape", "sequence", &[&x, &shape], vec![]);
@@ -81,7 +86,12 @@ pub(crate) fn model() -> ModelProto {
     );
 
     // [1,1,32] → [1,32] → [1,12]
-    let last = graph.node("Flatten", "last_state", &[&outputs[1]], vec![int("axis", 1)]);
+    let last = graph.node(
+        "Flatten",
+        "last_state",
+        &[&outputs[1]],
+        vec![int("axis", 1)],
+    );
     let fc_init = Init::LeCun {
         fan_in: HIDDEN as usize,
     };
