@@ -115,6 +115,15 @@ enum Command {
         /// No progress bar or log.
         #[arg(long, short)]
         quiet: bool,
+        /// Also measure every layer: time per layer on the host, instructions per layer on
+        /// the Cortex-M7, from a second harness build with the model's `profile` feature.
+        /// The report gets a per-layer table per run; a sum of the layers more than 5 % off
+        /// the whole inference is a problem (exit 1).
+        #[arg(long)]
+        per_layer: bool,
+        /// Write a bar chart of the largest layers of each run as SVG (with --per-layer).
+        #[arg(long, value_name = "FILE", requires = "per_layer")]
+        layers_svg: Option<PathBuf>,
     },
     /// Compare two `zantc bench --json` reports; exit 1 when a figure regressed beyond the threshold.
     Compare {
@@ -241,6 +250,8 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             time_budget_ms,
             work_dir,
             quiet,
+            per_layer,
+            layers_svg,
         } => {
             let opts = zant_compiler::bench::BenchOptions {
                 opt_levels,
@@ -251,6 +262,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 baselines: baseline,
                 host_target_cpu: target_cpu,
                 progress: !quiet,
+                per_layer,
                 ..Default::default()
             };
             let command = std::iter::once("zantc".to_string())
@@ -258,7 +270,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 .collect::<Vec<_>>()
                 .join(" ");
             let report = zant_compiler::bench::run(&models, &opts, command)?;
-            bench_outputs(&report, json, md, svg)?;
+            bench_outputs(&report, json, md, svg, layers_svg)?;
             let problems = report.problems();
             for p in &problems {
                 eprintln!("bench: {p}");
@@ -288,6 +300,7 @@ fn bench_outputs(
     json: Option<PathBuf>,
     md: Option<PathBuf>,
     svg: Option<PathBuf>,
+    layers_svg: Option<PathBuf>,
 ) -> Result<(), zant_compiler::Error> {
     let write = |path: &PathBuf, contents: String| {
         std::fs::write(path, contents).map_err(|source| zant_compiler::Error::Io {
@@ -303,19 +316,26 @@ fn bench_outputs(
     if let Some(path) = &svg {
         write(path, zant_compiler::bench::svg(report)?)?;
     }
-    // The chart's path as the Markdown file sees it.
-    let chart =
-        svg.as_ref().map(
-            |svg| match (md.as_ref().and_then(|m| m.parent()), svg.parent()) {
-                (Some(a), Some(b)) if a == b => svg
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                _ => svg.display().to_string(),
-            },
-        );
-    let text = zant_compiler::bench::markdown(report, chart.as_deref());
+    let mut layers_chart = None;
+    if let (Some(path), Some(chart)) = (&layers_svg, zant_compiler::bench::layers_svg(report)) {
+        write(path, chart)?;
+        layers_chart = Some(path);
+    }
+    // A chart's path as the Markdown file sees it.
+    let relative = |svg: &PathBuf| match (md.as_ref().and_then(|m| m.parent()), svg.parent()) {
+        (Some(a), Some(b)) if a == b => svg
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        _ => svg.display().to_string(),
+    };
+    let chart = svg.as_ref().map(relative);
+    let mut text = zant_compiler::bench::markdown(report, chart.as_deref());
+    text.push_str(&zant_compiler::bench::layers_markdown(
+        report,
+        layers_chart.map(relative).as_deref(),
+    ));
     match &md {
         Some(path) => write(path, text),
         None => {

@@ -19,6 +19,22 @@ pub const MFCC_LEN: usize = 490;
 pub const LOGITS_SHAPE: [usize; 2] = [1, 12];
 /// Elements in the output `logits`.
 pub const LOGITS_LEN: usize = 12;
+/// The layers [`Model::predict_profiled`] reports, in order: the ONNX op and the
+/// node's name. Only with the `profile` feature.
+#[cfg(feature = "profile")]
+pub const LAYERS: [(&str, &str); 11] = [
+    ("Conv", "conv1"),
+    ("Conv", "dw1"),
+    ("Conv", "pw1"),
+    ("Conv", "dw2"),
+    ("Conv", "pw2"),
+    ("Conv", "dw3"),
+    ("Conv", "pw3"),
+    ("Conv", "dw4"),
+    ("Conv", "pw4"),
+    ("GlobalAveragePool", "pool"),
+    ("Gemm", "fc"),
+];
 /// The weights, one aligned little-endian blob.
 static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(
     *include_bytes!("weights.bin"),
@@ -42,7 +58,29 @@ impl Model {
         mfcc: &[f32; 490],
         logits: &mut [f32; 12],
     ) -> Result<(), Error> {
+        self.run(mfcc, logits, &mut |_| {})
+    }
+    /// [`Model::predict`] that calls `probe(k)` before layer `k` of [`LAYERS`] and
+    /// `probe(LAYERS.len())` after the last: read a clock there for the time of each
+    /// layer. Only with the `profile` feature.
+    #[cfg(feature = "profile")]
+    pub fn predict_profiled(
+        &mut self,
+        mfcc: &[f32; 490],
+        logits: &mut [f32; 12],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
+        self.run(mfcc, logits, probe)
+    }
+    #[inline(always)]
+    fn run(
+        &mut self,
+        mfcc: &[f32; 490],
+        logits: &mut [f32; 12],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
         let arena = &mut self.arena.0;
+        probe(0);
         // conv1: Conv(%mfcc, %conv1.weight_bn, %conv1.bias_bn) -> %conv1 : f32[1,64,25,5]
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
@@ -78,6 +116,7 @@ impl Model {
                 y,
             );
         }
+        probe(1);
         // dw1: Conv(%conv1, %dw1.weight_bn, %dw1.bias_bn) -> %dw1 : f32[1,64,25,5]
         {
             let (reads, out) = rt::arena::split(arena, 32000, 32000);
@@ -108,6 +147,7 @@ impl Model {
                 y,
             );
         }
+        probe(2);
         // pw1: Conv(%dw1, %pw1.weight_bn, %pw1.bias_bn) -> %pw1 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -146,6 +186,7 @@ impl Model {
                 y,
             );
         }
+        probe(3);
         // dw2: Conv(%pw1, %dw2.weight_bn, %dw2.bias_bn) -> %dw2 : f32[1,64,25,5]
         {
             let (reads, out) = rt::arena::split(arena, 32000, 32000);
@@ -176,6 +217,7 @@ impl Model {
                 y,
             );
         }
+        probe(4);
         // pw2: Conv(%dw2, %pw2.weight_bn, %pw2.bias_bn) -> %pw2 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -214,6 +256,7 @@ impl Model {
                 y,
             );
         }
+        probe(5);
         // dw3: Conv(%pw2, %dw3.weight_bn, %dw3.bias_bn) -> %dw3 : f32[1,64,25,5]
         {
             let (reads, out) = rt::arena::split(arena, 32000, 32000);
@@ -244,6 +287,7 @@ impl Model {
                 y,
             );
         }
+        probe(6);
         // pw3: Conv(%dw3, %pw3.weight_bn, %pw3.bias_bn) -> %pw3 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -282,6 +326,7 @@ impl Model {
                 y,
             );
         }
+        probe(7);
         // dw4: Conv(%pw3, %dw4.weight_bn, %dw4.bias_bn) -> %dw4 : f32[1,64,25,5]
         {
             let (reads, out) = rt::arena::split(arena, 32000, 32000);
@@ -312,6 +357,7 @@ impl Model {
                 y,
             );
         }
+        probe(8);
         // pw4: Conv(%dw4, %pw4.weight_bn, %pw4.bias_bn) -> %pw4 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -350,12 +396,14 @@ impl Model {
                 y,
             );
         }
+        probe(9);
         // pool: GlobalAveragePool(%pw4) -> %pool : f32[1,64,1,1]
         {
             let (reads, out) = rt::arena::split(arena, 32000, 256);
             let y = rt::arena::view_mut::<f32>(out);
             rt::pool::global_avg_pool(64, 125, reads.get::<f32>(0, 8000), y);
         }
+        probe(10);
         // fc: Gemm(%flatten, %fc.weight, %fc.bias) -> %logits : f32[1,12]
         {
             let reads = rt::arena::Reads::all(arena);
@@ -375,6 +423,7 @@ impl Model {
                 y,
             );
         }
+        probe(11);
         let _ = arena;
         Ok(())
     }

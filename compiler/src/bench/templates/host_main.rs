@@ -6,6 +6,10 @@
 //!   `BUDGET_MS`, the peak resident set, and the outputs as `output K HEX` lines.
 //! - `harness count N`: `N` inferences and nothing else. The bench runs it under callgrind
 //!   with `N = 0` and `N = 1`; the difference is the instructions of one inference.
+//! - `harness layers BUDGET_MS` (built with the `profile` feature): the median wall time of
+//!   each layer over at least `MIN_RUNS` inferences or `BUDGET_MS`, as `layer_ns K NS`
+//!   lines, timed by a probe the model calls between layers; and `time_ns`, the median of
+//!   plain inferences interleaved with the profiled ones.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -81,12 +85,14 @@ fn main() {
             }
         }
         Some("measure") => measure(&mut io, &mut model, Duration::from_millis(number(2))),
+        #[cfg(feature = "profile")]
+        Some("layers") => layers(&mut io, &mut model, Duration::from_millis(number(2))),
         _ => usage(),
     }
 }
 
 fn usage() -> ! {
-    eprintln!("usage: harness measure BUDGET_MS | harness count N");
+    eprintln!("usage: harness measure BUDGET_MS | harness count N | harness layers BUDGET_MS");
     std::process::exit(2)
 }
 
@@ -118,11 +124,7 @@ fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     let peak = PEAK.load(SeqCst) - live_before;
     let leaked = LIVE.load(SeqCst).saturating_sub(live_before);
     times.sort_unstable();
-    let median = if times.len() % 2 == 1 {
-        times[times.len() / 2] as f64
-    } else {
-        (times[times.len() / 2 - 1] + times[times.len() / 2]) as f64 / 2.0
-    };
+    let median = median(&times);
     println!("heap_allocs={allocs}");
     println!("heap_bytes={bytes}");
     println!("heap_peak_bytes={peak}");
@@ -141,6 +143,57 @@ fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     });
     for (k, h) in hex.iter().enumerate() {
         println!("output {k} {h}");
+    }
+}
+
+/// The median time of every layer, over at least `MIN_RUNS` inferences or `budget`.
+#[cfg(feature = "profile")]
+fn layers(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
+    const LAYERS: usize = model::LAYERS.len();
+    let mut times: Vec<Vec<u64>> = vec![Vec::new(); LAYERS];
+    let mut stamps = [0u64; LAYERS + 1];
+    let origin = Instant::now();
+    let run = |io: &mut io::Io, model: &mut model::Model, stamps: &mut [u64; LAYERS + 1]| {
+        let result =
+            io.predict_profiled(model, &mut |k| stamps[k] = origin.elapsed().as_nanos() as u64);
+        if let Err(e) = result {
+            eprintln!("inference failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    // The first inference warms the caches and is not timed, as in `measure`.
+    run(io, model, &mut stamps);
+    // Each profiled inference alternates with a plain `predict`, timed whole, so the sum of
+    // the layers meets a whole-inference figure taken under the same conditions.
+    let mut wholes: Vec<u64> = Vec::new();
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < MAX_RUNS && (runs < MIN_RUNS || start.elapsed() < budget) {
+        let t = Instant::now();
+        infer(io, model);
+        wholes.push(t.elapsed().as_nanos() as u64);
+        run(io, model, &mut stamps);
+        for (k, t) in times.iter_mut().enumerate() {
+            t.push(stamps[k + 1] - stamps[k]);
+        }
+        runs += 1;
+    }
+    wholes.sort_unstable();
+    println!("layer_runs={runs}");
+    println!("time_ns={}", median(&wholes));
+    for (k, t) in times.iter_mut().enumerate() {
+        t.sort_unstable();
+        println!("layer_ns {k} {}", median(t));
+    }
+}
+
+/// The median of sorted, non-empty `times`.
+fn median(times: &[u64]) -> f64 {
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2] as f64
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) as f64 / 2.0
     }
 }
 
