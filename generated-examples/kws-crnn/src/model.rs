@@ -19,6 +19,16 @@ pub const MFCC_LEN: usize = 490;
 pub const LOGITS_SHAPE: [usize; 2] = [1, 12];
 /// Elements in the output `logits`.
 pub const LOGITS_LEN: usize = 12;
+/// The layers [`Model::predict_profiled`] reports, in order: the ONNX op and the
+/// node's name. Only with the `profile` feature.
+#[cfg(feature = "profile")]
+pub const LAYERS: [(&str, &str); 5] = [
+    ("Conv", "conv1"),
+    ("Conv", "conv2"),
+    ("Transpose", "to_time_major"),
+    ("LSTM", "lstm"),
+    ("Gemm", "fc"),
+];
 /// The weights, one aligned little-endian blob.
 static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(
     *include_bytes!("weights.bin"),
@@ -42,7 +52,29 @@ impl Model {
         mfcc: &[f32; 490],
         logits: &mut [f32; 12],
     ) -> Result<(), Error> {
+        self.run(mfcc, logits, &mut |_| {})
+    }
+    /// [`Model::predict`] that calls `probe(k)` before layer `k` of [`LAYERS`] and
+    /// `probe(LAYERS.len())` after the last: read a clock there for the time of each
+    /// layer. Only with the `profile` feature.
+    #[cfg(feature = "profile")]
+    pub fn predict_profiled(
+        &mut self,
+        mfcc: &[f32; 490],
+        logits: &mut [f32; 12],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
+        self.run(mfcc, logits, probe)
+    }
+    #[inline(always)]
+    fn run(
+        &mut self,
+        mfcc: &[f32; 490],
+        logits: &mut [f32; 12],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
         let arena = &mut self.arena.0;
+        probe(0);
         // conv1: Conv(%mfcc, %conv1.weight, %conv1.bias) -> %conv1 : f32[1,16,49,10]
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
@@ -78,6 +110,7 @@ impl Model {
                 y,
             );
         }
+        probe(1);
         // conv2: Conv(%conv1, %conv2.weight, %conv2.bias) -> %conv2 : f32[1,24,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -113,6 +146,7 @@ impl Model {
                 y,
             );
         }
+        probe(2);
         // to_time_major: Transpose(%conv2) -> %to_time_major : f32[25,1,24,5]
         {
             let (reads, out) = rt::arena::split(arena, 36160, 12000);
@@ -121,6 +155,7 @@ impl Model {
                 f32,
             >(reads.get::<f32>(54400, 3000), &[1, 24, 25, 5], &[2, 0, 1, 3], y);
         }
+        probe(3);
         // lstm: LSTM(%sequence, %lstm.weight_ih, %lstm.weight_hh, %lstm.bias) -> %lstm_unused_0 : f32[25,1,1,32], %lstm.h : f32[1,1,32]
         {
             let (reads, [out0, out1, scratch_bytes]) = rt::arena::split_n(
@@ -174,6 +209,7 @@ impl Model {
                 )
                 .map_err(|e| rt::Error::at("lstm", e))?;
         }
+        probe(4);
         // fc: Gemm(%last_state, %fc.weight, %fc.bias) -> %logits : f32[1,12]
         {
             let reads = rt::arena::Reads::all(arena);
@@ -193,6 +229,7 @@ impl Model {
                 y,
             );
         }
+        probe(5);
         let _ = arena;
         Ok(())
     }
