@@ -48,16 +48,15 @@ enum Command {
         #[arg(long)]
         workspace_member: bool,
     },
-    /// Print the IR, the op histogram, the memory plan and its totals; or, with --layers,
-    /// --json or --svg, the per-layer table, its JSON or a picture of the memory plan
-    /// (docs/inspect.md explains how to read them).
+    /// Print the IR, the op histogram, the memory plan and its totals, or per-layer figures
+    /// and a picture of the plan (--layers, --json, --svg; see docs/inspect.md).
     Inspect {
         #[command(flatten)]
         model: ModelArgs,
         /// Also print the IR as imported, before the passes.
         #[arg(long)]
         imported: bool,
-        /// Print only the totals line.
+        /// Print the totals line instead of the full report.
         #[arg(long)]
         totals: bool,
         /// Print one row per node in schedule order: op, output, MACs, weight bytes, bytes

@@ -172,21 +172,12 @@ pub fn layers(c: &Lowered) -> Layers {
                     }
                 })
                 .collect();
-            let written: Vec<usize> = (0..node.outputs.len())
-                .map(|slot| {
-                    let v = ValueId {
-                        node: id,
-                        slot: slot as u32,
-                    };
-                    graph.ty(v).n_bytes()
-                })
-                .collect();
             let (macs, weight_bytes, read_bytes, written_bytes) = if moves {
                 (
                     node.op.macs(&inputs),
                     weights.iter().map(|&v| graph.ty(v).n_bytes()).sum(),
                     inputs.iter().flatten().map(|t| t.n_bytes()).sum(),
-                    written.iter().sum(),
+                    node.outputs.iter().map(|o| o.ty.n_bytes()).sum(),
                 )
             } else {
                 (0, 0, 0, 0)
@@ -257,8 +248,8 @@ fn place(c: &Lowered, v: ValueId) -> Place {
         Some(&Location::Input(index)) => Place::Input { index },
         Some(&Location::Output(index)) => Place::Output { index },
         Some(&Location::Weight { offset }) => Place::Weights { offset },
-        // The planner places every output of every scheduled node; a value it skipped
-        // would be a planner bug, shown rather than hidden: it reads as an empty buffer.
+        // The planner places every output of every scheduled node, used or not. Should it
+        // ever miss one, the row shows an empty buffer rather than failing the report.
         None => Place::Arena {
             offset: 0,
             bytes: 0,
@@ -356,7 +347,10 @@ impl Layers {
         let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
         let _ = writeln!(s, "\n== totals ==");
         let _ = writeln!(s, "layers         {}", t.layers);
-        let _ = writeln!(s, "MACs           {} ({})", t.macs, si(t.macs as f64));
+        let _ = match si(t.macs as f64) {
+            Some(short) => writeln!(s, "MACs           {} ({short})", t.macs),
+            None => writeln!(s, "MACs           {}", t.macs),
+        };
         let _ = writeln!(
             s,
             "weight bytes   {} read by the layers; weight blob {}",
@@ -408,7 +402,7 @@ fn join(dims: &[usize]) -> String {
 
 /// `name`, or its last `max - 1` characters after an ellipsis: the end of an exporter's
 /// name is the part that tells layers apart.
-pub(crate) fn shorten(name: &str, max: usize) -> String {
+fn shorten(name: &str, max: usize) -> String {
     let n = name.chars().count();
     if n <= max {
         name.to_string()
@@ -418,12 +412,13 @@ pub(crate) fn shorten(name: &str, max: usize) -> String {
     }
 }
 
-/// A count with an SI prefix: `300.8 M`.
-pub(crate) fn si(n: f64) -> String {
+/// A count with an SI prefix (`300.8 M`), or `None` below a thousand, where the count
+/// says it as well.
+fn si(n: f64) -> Option<String> {
     match n {
-        n if n >= 1e9 => format!("{:.2} G", n / 1e9),
-        n if n >= 1e6 => format!("{:.1} M", n / 1e6),
-        n if n >= 1e3 => format!("{:.1} k", n / 1e3),
-        n => format!("{n}"),
+        n if n >= 1e9 => Some(format!("{:.2} G", n / 1e9)),
+        n if n >= 1e6 => Some(format!("{:.1} M", n / 1e6)),
+        n if n >= 1e3 => Some(format!("{:.1} k", n / 1e3)),
+        _ => None,
     }
 }
