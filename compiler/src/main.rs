@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use zant_compiler::bench::BenchError;
 use zant_compiler::verify::{model_file, VerifyOptions};
 use zant_compiler::{CrateOptions, InputShape, Options, RuntimeDep};
@@ -48,16 +48,27 @@ enum Command {
         #[arg(long)]
         workspace_member: bool,
     },
-    /// Print the IR, the op histogram, the memory plan and its totals.
+    /// Print the IR, the op histogram, the memory plan and its totals, or per-layer figures
+    /// and a picture of the plan (--layers, --json, --svg; see docs/inspect.md).
     Inspect {
         #[command(flatten)]
         model: ModelArgs,
         /// Also print the IR as imported, before the passes.
         #[arg(long)]
         imported: bool,
-        /// Print only the totals line.
+        /// Print the totals line instead of the full report.
         #[arg(long)]
         totals: bool,
+        /// Print one row per node in schedule order: op, output, MACs, weight bytes, bytes
+        /// read and written, scratch, where the output lives, bytes live (peak marked).
+        #[arg(long)]
+        layers: bool,
+        /// Write the per-layer rows and totals as JSON to FILE (`-` for standard output).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the memory plan as an SVG picture to FILE.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Compile, build and run the model on its test_data_set_* folders; exit 1 on a mismatch.
     Verify {
@@ -187,15 +198,47 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             model,
             imported,
             totals,
+            layers,
+            json,
+            svg,
         } => {
+            let stdout_json = json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+            if stdout_json && (layers || totals) {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "`--json -` writes to standard output, which --layers and --totals also use",
+                    )
+                    .exit();
+            }
             let compiled = compile(&model, &CrateOptions::default())?;
+            let lowered = &compiled.lowered;
+            if let Some(path) = &svg {
+                let title = model_title(&model.model);
+                write_file(path, zant_compiler::report::plan_svg(lowered, &title))?;
+            }
+            if let Some(path) = &json {
+                let rows = zant_compiler::report::layers(lowered);
+                let text =
+                    serde_json::to_string_pretty(&rows).map_err(|e| zant_compiler::Error::Io {
+                        context: "cannot write the layers as JSON".into(),
+                        source: e.into(),
+                    })? + "\n";
+                if stdout_json {
+                    print!("{text}");
+                } else {
+                    write_file(path, text)?;
+                }
+            }
+            if layers {
+                print!("{}", zant_compiler::report::layers(lowered).table());
+            }
             if totals {
-                println!("{}", zant_compiler::report::totals(&compiled.lowered));
-            } else {
-                print!(
-                    "{}",
-                    zant_compiler::report::inspect(&compiled.lowered, imported)
-                );
+                println!("{}", zant_compiler::report::totals(lowered));
+            }
+            // The full report is the default view, when no other was asked for.
+            if !(layers || totals || json.is_some() || svg.is_some()) {
+                print!("{}", zant_compiler::report::inspect(lowered, imported));
             }
             Ok(true)
         }
@@ -343,6 +386,26 @@ fn bench_outputs(
             Ok(())
         }
     }
+}
+
+/// The model's name for titles: the file's stem, or the folder's name.
+fn model_title(model: &std::path::Path) -> String {
+    let name = if model.is_dir() {
+        model.file_name()
+    } else {
+        model.file_stem()
+    };
+    name.unwrap_or(model.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Writes `contents` to `path`, naming the path in the error.
+fn write_file(path: &std::path::Path, contents: String) -> Result<(), zant_compiler::Error> {
+    std::fs::write(path, contents).map_err(|source| zant_compiler::Error::Io {
+        context: format!("cannot write {}", path.display()),
+        source,
+    })
 }
 
 fn read_report(path: &PathBuf) -> Result<zant_compiler::bench::Report, zant_compiler::Error> {
