@@ -32,16 +32,20 @@ fn lenet() -> PathBuf {
 fn the_layer_table_of_lenet() {
     let table = layers(&lower(&lenet(), &[])).table();
     insta::assert_snapshot!(table, @"
-    step  op         node     output             MACs  weights    read  written  scratch  offset  bytes  storage    live
-       0  Conv+Relu  conv1    f32[1,6,28,28]   117600      624    3760    18816     2208       0  18816  arena     21024
-       1  MaxPool    pool1    f32[1,6,14,14]        0        0   18816     4704            26800   4704  arena     23520
-       2  Conv+Relu  conv2    f32[1,16,10,10]  240000     9664   14368     6400    20400   20400   6400  arena     31504  <- peak
-       3  MaxPool    pool2    f32[1,16,5,5]         0        0    6400     1600                0   1600  arena      8000
-       4  Flatten    flatten  f32[1,400]            0        0       0        0                0   1600  view       1600
-       5  Gemm+Relu  fc1      f32[1,120]        48000   192480  194080      480             1600    480  arena      2080
-       6  Gemm+Relu  fc2      f32[1,84]         10080    40656   41136      336                0    336  arena       816
-       7  Gemm       fc3      f32[1,10]           840     3400    3736       40              336     48  arena       384
-       8  Softmax    softmax  f32[1,10]             0        0      40       40                -      -  output 0     48
+    step  op       node                         output             MACs  weights    read  written  scratch  offset  bytes  storage    live
+       0  Conv     conv1                        f32[1,6,28,28]   117600      624    3760    18816     2208       0  18816  arena     21024
+          └ Relu   (fused into the node above)
+       1  MaxPool  pool1                        f32[1,6,14,14]        0        0   18816     4704            26800   4704  arena     23520
+       2  Conv     conv2                        f32[1,16,10,10]  240000     9664   14368     6400    20400   20400   6400  arena     31504  <- peak
+          └ Relu   (fused into the node above)
+       3  MaxPool  pool2                        f32[1,16,5,5]         0        0    6400     1600                0   1600  arena      8000
+       4  Flatten  flatten                      f32[1,400]            0        0       0        0                0   1600  view       1600
+       5  Gemm     fc1                          f32[1,120]        48000   192480  194080      480             1600    480  arena      2080
+          └ Relu   (fused into the node above)
+       6  Gemm     fc2                          f32[1,84]         10080    40656   41136      336                0    336  arena       816
+          └ Relu   (fused into the node above)
+       7  Gemm     fc3                          f32[1,10]           840     3400    3736       40              336     48  arena       384
+       8  Softmax  softmax                      f32[1,10]             0        0      40       40                -      -  output 0     48
 
     == totals ==
     layers         9
@@ -118,6 +122,19 @@ fn mobilenet_v2_has_300_m_macs_and_peaks_at_the_lower_bound() {
         .filter(|n| n.op_type != "Constant")
         .count();
     assert_eq!((l.rows.len(), fused, imported_nodes), (65, 35, 100));
+    // The printed table gives every imported node a line: a step of its own, or a line
+    // under the convolution its Clip was fused into.
+    let table = l.table();
+    let node_lines = table
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter(|line| {
+            let first = line.split_whitespace().next().unwrap_or_default();
+            first.parse::<usize>().is_ok() || first == "└"
+        })
+        .count();
+    assert_eq!(node_lines, 100, "{table}");
     // The peak is the plan's lower bound, and ARENA_BYTES holds it.
     assert_eq!(t.peak_live_bytes, c.plan.lower_bound);
     assert!(t.peak_live_bytes <= t.arena_bytes);

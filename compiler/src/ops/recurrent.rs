@@ -336,6 +336,19 @@ impl Recurrent {
 }
 
 impl OpKind for Recurrent {
+    /// Per time step, batch entry and direction: the input and the recurrent products of
+    /// every gate, `gates · hidden · (input_size + hidden)`.
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        let p = &self.params;
+        super::dims::mac_count([
+            p.seq_len,
+            p.batch,
+            p.direction.count(),
+            p.cell.gates() * p.hidden,
+            p.input_size + p.hidden,
+        ])
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         let p = &self.params;
         attrs.int("hidden_size", p.hidden as i64);
@@ -726,6 +739,28 @@ mod tests {
             )
             .map_err(|e| rt::Error::at("node", e))?;
         "#);
+    }
+
+    #[test]
+    fn counts_gate_products_per_step() {
+        // LSTM, 5 steps, batch 1, input 2, hidden 3: 4 gates of 3 units, each a dot product
+        // over 2 inputs and 3 states, per step.
+        let lstm = node("LSTM")
+            .int("hidden_size", 3)
+            .input("f32[5,1,2]")
+            .input("f32[1,12,2]")
+            .input("f32[1,12,3]")
+            .outputs(2);
+        assert_eq!(lstm.macs(), 5 * 4 * 3 * (2 + 3));
+        // A bidirectional GRU, 3 gates, over 4 steps and a batch of 2.
+        let gru = node("GRU")
+            .int("hidden_size", 5)
+            .string("direction", "bidirectional")
+            .input("f32[4,2,3]")
+            .input("f32[2,15,3]")
+            .input("f32[2,15,5]")
+            .outputs(2);
+        assert_eq!(gru.macs(), 4 * 2 * 2 * 15 * (3 + 5));
     }
 
     #[test]

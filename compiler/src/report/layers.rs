@@ -258,8 +258,9 @@ fn place(c: &Lowered, v: ValueId) -> Place {
 }
 
 impl Layers {
-    /// The table `zantc inspect --layers` prints: a header, one line per node (and one
-    /// more per extra output), the peak step marked, and the totals.
+    /// The table `zantc inspect --layers` prints: a header, one line per node (one more
+    /// per extra output, and one per activation fused into it, so that every ONNX node of
+    /// the model has a line), the peak step marked, and the totals.
     pub fn table(&self) -> String {
         let peak = self.totals.peak_live_bytes;
         let header = [
@@ -278,10 +279,7 @@ impl Layers {
                 lines.push(if i == 0 {
                     [
                         r.step.to_string(),
-                        match &r.activation {
-                            Some(act) => format!("{}+{act}", r.op),
-                            None => r.op.to_string(),
-                        },
+                        r.op.to_string(),
                         shorten(&r.name, 36),
                         output,
                         r.macs.to_string(),
@@ -300,6 +298,14 @@ impl Layers {
                     (line[3], line[9], line[10], line[11]) = (output, offset, bytes, storage);
                     line
                 });
+            }
+            // An activation the passes fused into the node: its ONNX node has no step of
+            // its own, but it keeps a line, so every node of the model shows up.
+            if let Some(act) = &r.activation {
+                let mut line: [String; 13] = Default::default();
+                line[1] = format!("└ {act}");
+                line[2] = "(fused into the node above)".into();
+                lines.push(line);
             }
         }
         let mut widths = header.map(str::len);
