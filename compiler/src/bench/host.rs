@@ -85,9 +85,10 @@ fn stripped_bytes(exe: &Path) -> Result<u64, Error> {
         .len())
 }
 
-/// The median time of every layer in µs, from a harness built with the model's `profile`
-/// feature (`harness layers BUDGET_MS`), in the order of `emit::profile_layers`; and the
-/// median time of the plain inferences it interleaves with the profiled ones.
+/// The time of every layer in µs, from a harness built with the model's `profile` feature
+/// (`harness layers BUDGET_MS`), in the order of `emit::profile_layers`; and the time of
+/// the plain inferences it interleaves with the profiled ones (means over the faster half
+/// of each, see the harness).
 pub(super) fn layer_times(
     work_dir: &Path,
     prepared: &Prepared,

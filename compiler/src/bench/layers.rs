@@ -2,7 +2,8 @@
 //!
 //! The figures come from a second build of the harness with the model's `profile` feature,
 //! whose `Model::predict_profiled` calls a probe between layers: the host harness reads a
-//! monotonic clock there and reports each layer's median over the timing budget; the
+//! monotonic clock there and reports each layer's mean over the faster half of the
+//! profiled inferences within the timing budget; the
 //! Cortex-M7 harness reads SysTick (one tick is 40 instructions under QEMU's `-icount`).
 //! The normal harness, which gives every other figure, carries no probe. The sum of the
 //! layers is compared with a whole-inference figure ([`Layers::whole`]): the report prints
@@ -28,7 +29,7 @@ pub struct Layers {
     /// Every layer in schedule order: µs on the host, instructions on the Cortex-M7.
     pub rows: Vec<Layer>,
     /// The whole-inference figure the rows are checked against, in their unit: the run's
-    /// instructions on the Cortex-M7; on the host, the median time of plain inferences
+    /// instructions on the Cortex-M7; on the host, the mean time of the faster half of plain inferences
     /// interleaved with the profiled ones in the same process.
     pub whole: f64,
 }
@@ -71,8 +72,7 @@ impl Layers {
 /// Measures the layers of `prepared` at `opt` on `target`. On the Cortex-M7 the layers are
 /// checked against `whole`, the run's instruction count (the count is exact, and the probe
 /// adds a few instructions per layer). On the host, where times drift with the machine's
-/// load, against the median of plain inferences the profiled harness interleaves with the
-/// profiled ones.
+/// load, against plain inferences the profiled harness interleaves with the profiled ones.
 pub(super) fn measure(
     work_dir: &std::path::Path,
     prepared: &Prepared,
@@ -149,12 +149,13 @@ pub fn markdown(report: &Report, chart: Option<&str>) -> String {
     let mut s = String::from("## Per layer\n\n");
     s.push_str(
         "From a second build of each harness with the model's `profile` feature, which calls \
-         a probe between layers: the median wall time of each layer on the host, the \
+         a probe between layers: the wall time of each layer on the host (its mean over the \
+         faster half of the profiled inferences, which sums to their mean total), the \
          instructions of each layer on the Cortex-M7 (SysTick, 40 instructions per tick, \
          probe included). A layer is a node that runs code; views that alias their input \
          run none and are not listed. \"Sum\" is the layers' total against a \
          whole-inference figure: the instructions of the run on the Cortex-M7; on the \
-         host, the median of plain inferences interleaved with the profiled ones (so \
+         host, the mean of the faster half of plain inferences interleaved with the profiled ones (so \
          both are timed under the same load).\n\n",
     );
     if let Some(chart) = chart {

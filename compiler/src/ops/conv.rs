@@ -234,6 +234,9 @@ impl OpKind for Conv {
             ConvKernel::Depthwise3x3 => quote! {
                 rt::conv::conv2d_depthwise_3x3(&#params, #x, #w, #bias, #act, y);
             },
+            ConvKernel::Depthwise3x3Plane => quote! {
+                rt::conv::conv2d_depthwise_3x3_plane(&#params, #x, #w, #bias, #act, #scratch, y);
+            },
             ConvKernel::Gemm => quote! {
                 rt::conv::conv2d_gemm(&#params, #x, #w, #bias, #act, #scratch, y);
             },
@@ -309,7 +312,7 @@ mod tests {
             .constant(weights(vec![4, 1, 3, 3]))
             .emit(), @"
         Conv(f32[1,4,6,6], f32[4,1,3,3]) kernel_shape=[3,3] strides=[2,2] pads=[0,0,1,1] dilations=[1,1] group=4 -> f32[1,4,3,3]
-        rt::conv::conv2d_depthwise_3x3(
+        rt::conv::conv2d_depthwise_3x3_plane(
             &rt::conv::Conv2d {
                 batch: 1,
                 c_in: 4,
@@ -332,6 +335,7 @@ mod tests {
             x1,
             None,
             rt::Activation::None,
+            scratch,
             y,
         );
         ");

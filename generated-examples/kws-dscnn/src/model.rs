@@ -119,9 +119,13 @@ impl Model {
         probe(1);
         // dw1: Conv(%conv1, %dw1.weight_bn, %dw1.bias_bn) -> %dw1 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 32000, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(32000, 32000), (64000, 1504)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d_depthwise_3x3(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_depthwise_3x3_plane(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -144,6 +148,7 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 10496, 576),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 12800, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
@@ -189,9 +194,13 @@ impl Model {
         probe(3);
         // dw2: Conv(%pw1, %dw2.weight_bn, %dw2.bias_bn) -> %dw2 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 32000, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(32000, 32000), (64000, 1504)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d_depthwise_3x3(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_depthwise_3x3_plane(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -214,6 +223,7 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 29696, 576),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 32000, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
@@ -259,9 +269,13 @@ impl Model {
         probe(5);
         // dw3: Conv(%pw2, %dw3.weight_bn, %dw3.bias_bn) -> %dw3 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 32000, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(32000, 32000), (64000, 1504)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d_depthwise_3x3(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_depthwise_3x3_plane(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -284,6 +298,7 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 48896, 576),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 51200, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
@@ -329,9 +344,13 @@ impl Model {
         probe(7);
         // dw4: Conv(%pw3, %dw4.weight_bn, %dw4.bias_bn) -> %dw4 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 32000, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(32000, 32000), (64000, 1504)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d_depthwise_3x3(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_depthwise_3x3_plane(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -354,6 +373,7 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 68096, 576),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 70400, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }

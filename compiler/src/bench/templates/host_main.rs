@@ -6,10 +6,10 @@
 //!   `BUDGET_MS`, the peak resident set, and the outputs as `output K HEX` lines.
 //! - `harness count N`: `N` inferences and nothing else. The bench runs it under callgrind
 //!   with `N = 0` and `N = 1`; the difference is the instructions of one inference.
-//! - `harness layers BUDGET_MS` (built with the `profile` feature): the median wall time of
-//!   each layer over at least `MIN_RUNS` inferences or `BUDGET_MS`, as `layer_ns K NS`
-//!   lines, timed by a probe the model calls between layers; and `time_ns`, the median of
-//!   plain inferences interleaved with the profiled ones.
+//! - `harness layers BUDGET_MS` (built with the `profile` feature): the wall time of each
+//!   layer over at least `MIN_RUNS` inferences or `BUDGET_MS`, as `layer_ns K NS` lines,
+//!   timed by a probe the model calls between layers; and `time_ns`, the figure of plain
+//!   inferences interleaved with the profiled ones (see `layers` for the statistics).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -146,11 +146,18 @@ fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     }
 }
 
-/// The median time of every layer, over at least `MIN_RUNS` inferences or `budget`.
+/// The time of every layer, over at least `MIN_RUNS` inferences or `budget`.
+///
+/// Medians per layer would not add up: an inference that the OS interrupts is slow in one
+/// layer, which no layer's median sees, while the median of whole inferences does. So each
+/// layer's figure is its mean over the faster half of the profiled inferences (by their
+/// total), which sums exactly to the mean total of those inferences; and the whole-inference
+/// figure it is checked against is the mean of the faster half of plain inferences,
+/// interleaved with the profiled ones so that both see the same load.
 #[cfg(feature = "profile")]
 fn layers(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     const LAYERS: usize = model::LAYERS.len();
-    let mut times: Vec<Vec<u64>> = vec![Vec::new(); LAYERS];
+    let mut profiled: Vec<[u64; LAYERS]> = Vec::new();
     let mut stamps = [0u64; LAYERS + 1];
     let origin = Instant::now();
     let run = |io: &mut io::Io, model: &mut model::Model, stamps: &mut [u64; LAYERS + 1]| {
@@ -163,28 +170,31 @@ fn layers(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     };
     // The first inference warms the caches and is not timed, as in `measure`.
     run(io, model, &mut stamps);
-    // Each profiled inference alternates with a plain `predict`, timed whole, so the sum of
-    // the layers meets a whole-inference figure taken under the same conditions.
     let mut wholes: Vec<u64> = Vec::new();
     let start = Instant::now();
-    let mut runs = 0;
-    while runs < MAX_RUNS && (runs < MIN_RUNS || start.elapsed() < budget) {
+    while profiled.len() < MAX_RUNS && (profiled.len() < MIN_RUNS || start.elapsed() < budget) {
         let t = Instant::now();
         infer(io, model);
         wholes.push(t.elapsed().as_nanos() as u64);
         run(io, model, &mut stamps);
-        for (k, t) in times.iter_mut().enumerate() {
-            t.push(stamps[k + 1] - stamps[k]);
-        }
-        runs += 1;
+        profiled.push(core::array::from_fn(|k| stamps[k + 1] - stamps[k]));
     }
     wholes.sort_unstable();
-    println!("layer_runs={runs}");
-    println!("time_ns={}", median(&wholes));
-    for (k, t) in times.iter_mut().enumerate() {
-        t.sort_unstable();
-        println!("layer_ns {k} {}", median(t));
+    profiled.sort_by_key(|layers| layers.iter().sum::<u64>());
+    let faster = |n: usize| n.div_ceil(2);
+    let kept = &profiled[..faster(profiled.len())];
+    println!("layer_runs={}", profiled.len());
+    println!("time_ns={}", mean(&wholes[..faster(wholes.len())]));
+    for k in 0..LAYERS {
+        let sum: u64 = kept.iter().map(|layers| layers[k]).sum();
+        println!("layer_ns {k} {}", sum as f64 / kept.len() as f64);
     }
+}
+
+/// The mean of non-empty `times`.
+#[cfg(feature = "profile")]
+fn mean(times: &[u64]) -> f64 {
+    times.iter().sum::<u64>() as f64 / times.len() as f64
 }
 
 /// The median of sorted, non-empty `times`.
