@@ -20,6 +20,7 @@ mod ctx;
 mod dims;
 mod error;
 mod folding;
+mod ml_attrs;
 pub mod registry;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -73,6 +74,7 @@ pub mod split;
 pub mod tile;
 pub mod top_k;
 pub mod transpose;
+pub mod tree_ensemble;
 pub mod trilu;
 pub mod unary;
 pub mod variadic;
@@ -359,6 +361,7 @@ define_ops! {
     Tile(tile::Tile),
     TopK(top_k::TopK),
     Transpose(transpose::Transpose),
+    TreeEnsemble(tree_ensemble::TreeEnsemble),
     Trilu(trilu::Trilu),
     Unary(unary::Unary),
     Variadic(variadic::Variadic),
