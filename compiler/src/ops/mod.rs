@@ -27,6 +27,7 @@ pub(crate) mod testing;
 mod tokens;
 
 pub mod arg;
+pub mod array_feature_extractor;
 pub mod attention;
 pub mod binary;
 pub mod cast;
@@ -49,10 +50,12 @@ pub mod hardmax;
 pub mod is_nan;
 pub mod layer_norm;
 pub mod linear_attention;
+pub mod linear_model;
 pub mod logic;
 pub mod loss;
 pub mod lp_norm;
 pub mod matmul;
+pub mod ml_transform;
 pub mod norm;
 pub mod one_hot;
 pub mod pad;
@@ -310,6 +313,7 @@ macro_rules! define_ops {
 
 define_ops! {
     Arg(arg::Arg),
+    ArrayFeatureExtractor(array_feature_extractor::ArrayFeatureExtractor),
     Attention(attention::Attention),
     BatchNorm(norm::BatchNorm),
     Binary(binary::Binary),
@@ -333,10 +337,12 @@ define_ops! {
     IsNan(is_nan::IsNan),
     LayerNorm(layer_norm::LayerNorm),
     LinearAttention(linear_attention::LinearAttention),
+    LinearModel(linear_model::LinearModel),
     Logic(logic::Logic),
     Loss(loss::Loss),
     LpNorm(lp_norm::LpNorm),
     MatMul(matmul::MatMul),
+    MlTransform(ml_transform::MlTransform),
     OneHot(one_hot::OneHot),
     Pad(pad::Pad),
     Pool(pool::Pool),
