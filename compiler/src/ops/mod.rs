@@ -48,6 +48,7 @@ pub mod gemm;
 pub mod grid_sample;
 pub mod hardmax;
 pub mod is_nan;
+pub mod label_encoder;
 pub mod layer_norm;
 pub mod linear_attention;
 pub mod linear_model;
@@ -335,6 +336,7 @@ define_ops! {
     GridSample(grid_sample::GridSample),
     Hardmax(hardmax::Hardmax),
     IsNan(is_nan::IsNan),
+    LabelEncoder(label_encoder::LabelEncoder),
     LayerNorm(layer_norm::LayerNorm),
     LinearAttention(linear_attention::LinearAttention),
     LinearModel(linear_model::LinearModel),

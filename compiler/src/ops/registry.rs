@@ -213,6 +213,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!("Xor",                        (7, 28), (2, 2), (1, 1), logic::Logic),
     op!(@ "ai.onnx.ml", "ArrayFeatureExtractor", (1, 5), (2, 2), (1, 1), |ctx| <array_feature_extractor::ArrayFeatureExtractor as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "Binarizer", (1, 5), (1, 1), (1, 1), |ctx| <ml_transform::MlTransform as Parse>::parse(ctx).map(Op::from)),
+    op!(@ "ai.onnx.ml", "LabelEncoder", (2, 5), (1, 1), (1, 1), |ctx| <label_encoder::LabelEncoder as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "LinearClassifier", (1, 5), (1, 1), (2, 2), |ctx| <linear_model::LinearModel as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "LinearRegressor", (1, 5), (1, 1), (1, 1), |ctx| <linear_model::LinearModel as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "Normalizer", (1, 5), (1, 1), (1, 1), |ctx| <ml_transform::MlTransform as Parse>::parse(ctx).map(Op::from)),
