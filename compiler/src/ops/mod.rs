@@ -75,6 +75,7 @@ pub mod slice;
 pub mod softmax;
 pub mod space_depth;
 pub mod split;
+pub mod svm;
 pub mod tile;
 pub mod top_k;
 pub mod transpose;
@@ -366,6 +367,7 @@ define_ops! {
     Softmax(softmax::Softmax),
     SpaceDepth(space_depth::SpaceDepth),
     Split(split::Split),
+    SvmRegressor(svm::SvmRegressor),
     Tile(tile::Tile),
     TopK(top_k::TopK),
     Transpose(transpose::Transpose),

@@ -217,6 +217,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!(@ "ai.onnx.ml", "LinearClassifier", (1, 5), (1, 1), (2, 2), |ctx| <linear_model::LinearModel as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "LinearRegressor", (1, 5), (1, 1), (1, 1), |ctx| <linear_model::LinearModel as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "Normalizer", (1, 5), (1, 1), (1, 1), |ctx| <ml_transform::MlTransform as Parse>::parse(ctx).map(Op::from)),
+    op!(@ "ai.onnx.ml", "SVMRegressor", (1, 5), (1, 1), (1, 1), |ctx| <svm::SvmRegressor as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "Scaler", (1, 5), (1, 1), (1, 1), |ctx| <ml_transform::MlTransform as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "TreeEnsemble", (5, 5), (1, 1), (1, 1), |ctx| <tree_ensemble::TreeEnsemble as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "TreeEnsembleClassifier", (1, 4), (1, 1), (2, 2), |ctx| <tree_ensemble::TreeEnsemble as Parse>::parse(ctx).map(Op::from)),
