@@ -44,7 +44,11 @@ fn check(dir: &Path, name: &str) {
     let checks = verify(&model, &Options::default(), &vopts)
         .unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let outputs: Vec<&str> = checks.iter().map(|c| c.output.as_str()).collect();
-    assert_eq!(outputs, ["label", "probabilities"], "{name}: outputs compared");
+    assert_eq!(
+        outputs,
+        ["label", "probabilities"],
+        "{name}: outputs compared"
+    );
     for c in &checks {
         eprintln!(
             "{name}/{}: max_abs={:.2e} mismatches={}/{}",

@@ -164,7 +164,13 @@ pub fn tree_ensemble(
 
 /// The leaf that `row` reaches from node `root`.
 #[inline]
-fn find_leaf(row: &[f32], nodes: &[u32], thresholds: &[f32], members: &[f32], root: usize) -> usize {
+fn find_leaf(
+    row: &[f32],
+    nodes: &[u32],
+    thresholds: &[f32],
+    members: &[f32],
+    root: usize,
+) -> usize {
     let mut i = root;
     loop {
         let info = nodes[2 * i];
@@ -186,7 +192,11 @@ fn find_leaf(row: &[f32], nodes: &[u32], thresholds: &[f32], members: &[f32], ro
                 .take_while(|m| !m.is_nan())
                 .any(|&m| m == v),
         } || (info & MISSING_TRUE != 0 && v.is_nan());
-        i = if goes_true { i + 1 } else { nodes[2 * i + 1] as usize };
+        i = if goes_true {
+            i + 1
+        } else {
+            nodes[2 * i + 1] as usize
+        };
     }
 }
 
@@ -224,14 +234,34 @@ pub fn tree_classifier(
         // base first, where an unscored class is still NaN.
         let mut best: Option<(usize, f32)> = None;
         if p.dense || base.len() == classes {
-            tree_ensemble(one, row, nodes, thresholds, members, roots, leaf_targets, leaf_weights, base, out);
+            tree_ensemble(
+                one,
+                row,
+                nodes,
+                thresholds,
+                members,
+                roots,
+                leaf_targets,
+                leaf_weights,
+                base,
+                out,
+            );
             for (c, &s) in out.iter().enumerate() {
                 if best.is_none_or(|(_, m)| s > m) {
                     best = Some((c, s));
                 }
             }
         } else {
-            unscored_scores(row, nodes, thresholds, members, roots, leaf_targets, leaf_weights, out);
+            unscored_scores(
+                row,
+                nodes,
+                thresholds,
+                members,
+                roots,
+                leaf_targets,
+                leaf_weights,
+                out,
+            );
             for (c, s) in out.iter_mut().enumerate() {
                 let has_base = c < base.len();
                 if s.is_nan() && !has_base {
@@ -288,7 +318,9 @@ pub fn post_transform(t: PostTransform, row: &mut [f32]) {
         PostTransform::Probit => row.iter_mut().for_each(|v| *v = probit(*v)),
         PostTransform::Softmax | PostTransform::SoftmaxZero => {
             let zero_rule = t == PostTransform::SoftmaxZero;
-            let max = row.iter().fold(-f32::MAX, |m, &v| if v > m { v } else { m });
+            let max = row
+                .iter()
+                .fold(-f32::MAX, |m, &v| if v > m { v } else { m });
             let mut sum = 0.0f32;
             for v in row.iter_mut() {
                 // SOFTMAX_ZERO keeps a zero score at zero probability.
@@ -371,7 +403,11 @@ pub fn linear_classifier(
 ) {
     linear(batch, features, x, w, b, PostTransform::None, scores);
     let classes = labels.len().max(1);
-    for (out, l) in scores.chunks_exact_mut(classes).zip(label.iter_mut()).take(batch) {
+    for (out, l) in scores
+        .chunks_exact_mut(classes)
+        .zip(label.iter_mut())
+        .take(batch)
+    {
         let mut best = 0;
         for (c, &s) in out.iter().enumerate() {
             if s > out[best] {
@@ -399,7 +435,10 @@ tokens! {
 
 /// Divides each row of `x` (`[rows, len]`) by its norm; a row whose norm is 0 is copied.
 pub fn normalize(norm: Norm, len: usize, x: &[f32], y: &mut [f32]) {
-    for (row, out) in x.chunks_exact(len.max(1)).zip(y.chunks_exact_mut(len.max(1))) {
+    for (row, out) in x
+        .chunks_exact(len.max(1))
+        .zip(y.chunks_exact_mut(len.max(1)))
+    {
         let n = match norm {
             Norm::Max => row.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m }),
             Norm::L1 => row.iter().map(|v| v.abs()).sum(),
@@ -449,7 +488,8 @@ pub fn label_encode<K: Scalar, V: Scalar>(
         *o = if is_nan {
             nan
         } else {
-            match keys.binary_search_by(|k| k.partial_cmp(&v).unwrap_or(core::cmp::Ordering::Less)) {
+            match keys.binary_search_by(|k| k.partial_cmp(&v).unwrap_or(core::cmp::Ordering::Less))
+            {
                 Ok(i) => values[i],
                 Err(_) => default,
             }
@@ -473,7 +513,11 @@ pub fn array_feature_extractor<T: Scalar>(
     if n == 0 {
         return Ok(());
     }
-    for (row, out) in x.chunks_exact(len.max(1)).zip(y.chunks_exact_mut(n)).take(outer) {
+    for (row, out) in x
+        .chunks_exact(len.max(1))
+        .zip(y.chunks_exact_mut(n))
+        .take(outer)
+    {
         for (o, &i) in out.iter_mut().zip(indices) {
             *o = row[i as usize];
         }
@@ -534,7 +578,11 @@ pub fn svm_regressor(
     one_class: bool,
     y: &mut [f32],
 ) {
-    for (row, out) in x.chunks_exact(features.max(1)).zip(y.iter_mut()).take(batch) {
+    for (row, out) in x
+        .chunks_exact(features.max(1))
+        .zip(y.iter_mut())
+        .take(batch)
+    {
         let sum = if vectors.is_empty() {
             svm_kernel(kernel, row, coefficients)
         } else {
@@ -587,7 +635,18 @@ mod tests {
         let mut y = [0.0; 6];
         let targets = [0, 1, 0, 1];
         let weights = [1.0, 2.0, 3.0, 4.0];
-        tree_ensemble(p, &x, &nodes, &thresholds, &[], &[0], &targets, &weights, &[10.0, 20.0], &mut y);
+        tree_ensemble(
+            p,
+            &x,
+            &nodes,
+            &thresholds,
+            &[],
+            &[0],
+            &targets,
+            &weights,
+            &[10.0, 20.0],
+            &mut y,
+        );
         assert_eq!(y, [11.0, 20.0, 10.0, 22.0, 13.0, 24.0]);
     }
 
@@ -605,12 +664,27 @@ mod tests {
         };
         let run = |nodes: &[u32]| {
             let mut y = [0.0];
-            tree_ensemble(p, &[f32::NAN], nodes, &[0.0; 3], &[], &[0], &[0, 0], &[1.0, 2.0], &[], &mut y);
+            tree_ensemble(
+                p,
+                &[f32::NAN],
+                nodes,
+                &[0.0; 3],
+                &[],
+                &[0],
+                &[0, 0],
+                &[1.0, 2.0],
+                &[],
+                &mut y,
+            );
             y[0]
         };
         assert_eq!(run(&nodes), 2.0, "NaN <= t is false");
         nodes[0] |= MISSING_TRUE;
-        assert_eq!(run(&nodes), 1.0, "the missing track sends NaN to the true branch");
+        assert_eq!(
+            run(&nodes),
+            1.0,
+            "the missing track sends NaN to the true branch"
+        );
     }
 
     #[test]
@@ -628,7 +702,18 @@ mod tests {
         };
         let mut y = [0.0; 4];
         // The node's set starts at index 1: {1, 3}.
-        tree_ensemble(p, &[1.0, 3.0, 5.0, 7.0], &nodes, &[1.0, 0.0, 0.0], &members, &[0], &[0, 0], &[1.0, 2.0], &[], &mut y);
+        tree_ensemble(
+            p,
+            &[1.0, 3.0, 5.0, 7.0],
+            &nodes,
+            &[1.0, 0.0, 0.0],
+            &members,
+            &[0],
+            &[0, 0],
+            &[1.0, 2.0],
+            &[],
+            &mut y,
+        );
         assert_eq!(y, [1.0, 1.0, 2.0, 2.0]);
     }
 
@@ -647,7 +732,18 @@ mod tests {
                 post_transform: PostTransform::None,
             };
             let mut y = [0.0];
-            tree_ensemble(p, &[0.0], &nodes, &[0.0; 2], &[], &[0, 1], &[0, 0], &[1.0, 3.0], &[0.5], &mut y);
+            tree_ensemble(
+                p,
+                &[0.0],
+                &nodes,
+                &[0.0; 2],
+                &[],
+                &[0, 1],
+                &[0, 0],
+                &[1.0, 3.0],
+                &[0.5],
+                &mut y,
+            );
             y[0]
         };
         assert_eq!(run(Aggregate::Sum), 4.5);
@@ -671,7 +767,20 @@ mod tests {
             post_transform: PostTransform::None,
         };
         let (mut label, mut scores) = ([0i64], [9.0f32; 3]);
-        tree_classifier(p, &[0.0], &nodes, &[0.0], &[], &[0], &[1, 2], &[-1.0, -2.0], &[], &[10, 20, 30], &mut label, &mut scores);
+        tree_classifier(
+            p,
+            &[0.0],
+            &nodes,
+            &[0.0],
+            &[],
+            &[0],
+            &[1, 2],
+            &[-1.0, -2.0],
+            &[],
+            &[10, 20, 30],
+            &mut label,
+            &mut scores,
+        );
         assert_eq!(label, [20]);
         assert_eq!(scores, [0.0, -1.0, -2.0]);
     }
@@ -690,7 +799,11 @@ mod tests {
         assert_eq!(row, [0.0, 1.0]);
         assert!((logistic(-2.0) - 1.0 / (1.0 + 2.0f32.exp())).abs() < 1e-7);
         // The approximation is within 2e-3 of the true probit.
-        assert!((probit(0.975) - 1.959_964).abs() < 2e-3, "{}", probit(0.975));
+        assert!(
+            (probit(0.975) - 1.959_964).abs() < 2e-3,
+            "{}",
+            probit(0.975)
+        );
         assert_eq!(probit(0.5), 0.0);
     }
 
@@ -700,7 +813,17 @@ mod tests {
         // Scores: row 0 [1, 3, 3] (a tie goes to the first), row 1 [2, 0, 1].
         let w = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0];
         let x = [1.0, 3.0, 2.0, 0.0];
-        linear_classifier(2, 2, &x, &w, &[], PostTransform::None, &[5, 6, 7], &mut label, &mut scores);
+        linear_classifier(
+            2,
+            2,
+            &x,
+            &w,
+            &[],
+            PostTransform::None,
+            &[5, 6, 7],
+            &mut label,
+            &mut scores,
+        );
         assert_eq!(label, [6, 5]);
         assert_eq!(scores, [1.0, 3.0, 3.0, 2.0, 0.0, 0.0]);
     }
@@ -720,7 +843,14 @@ mod tests {
     #[test]
     fn label_encoding_finds_keys_and_falls_back() {
         let mut y = [0i64; 4];
-        label_encode(&[2.5f32, f32::NAN, 1.0, 7.0], &[1.0, 2.5], &[10, 20], -1, 99, &mut y);
+        label_encode(
+            &[2.5f32, f32::NAN, 1.0, 7.0],
+            &[1.0, 2.5],
+            &[10, 20],
+            -1,
+            99,
+            &mut y,
+        );
         assert_eq!(y, [20, 99, 10, -1]);
     }
 
@@ -739,11 +869,34 @@ mod tests {
     fn svm_regression_sums_kernels() {
         let mut y = [0.0f32; 2];
         let kernel = SvmKernel::Rbf { gamma: 0.5 };
-        svm_regressor(2, 1, kernel, &[0.0, 1.0], &[0.0, 2.0], &[1.0, -1.0], 0.25, false, &mut y);
+        svm_regressor(
+            2,
+            1,
+            kernel,
+            &[0.0, 1.0],
+            &[0.0, 2.0],
+            &[1.0, -1.0],
+            0.25,
+            false,
+            &mut y,
+        );
         let want0 = 1.0 - (-2.0f32).exp() + 0.25;
         let want1 = (-0.5f32).exp() - (-0.5f32).exp() + 0.25;
-        assert!((y[0] - want0).abs() < 1e-6 && (y[1] - want1).abs() < 1e-6, "{y:?}");
-        svm_regressor(2, 1, SvmKernel::Linear, &[2.0, -2.0], &[], &[1.5], 0.5, true, &mut y);
+        assert!(
+            (y[0] - want0).abs() < 1e-6 && (y[1] - want1).abs() < 1e-6,
+            "{y:?}"
+        );
+        svm_regressor(
+            2,
+            1,
+            SvmKernel::Linear,
+            &[2.0, -2.0],
+            &[],
+            &[1.5],
+            0.5,
+            true,
+            &mut y,
+        );
         assert_eq!(y, [1.0, -1.0]);
     }
 }

@@ -8,7 +8,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elem_type, f32_tokens, required, Attribute, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{
+    elem_type, f32_tokens, required, Attribute, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
+};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 const TABLES: [&str; 2] = ["keys", "values"];
@@ -40,7 +43,10 @@ fn list(ctx: &ParseCtx<'_>, name: &str) -> Result<Tensor, OpError> {
     } else if let Some(a) = ctx.attr(&tensor) {
         a.as_tensor(&tensor)?.clone()
     } else {
-        return Err(OpError::attr(&ints, format!("(or {floats}, {tensor}) is required")));
+        return Err(OpError::attr(
+            &ints,
+            format!("(or {floats}, {tensor}) is required"),
+        ));
     };
     match t.dtype() {
         DType::F32 | DType::I64 => Ok(Tensor::new(vec![t.n_elems()], t.data)),
@@ -69,7 +75,10 @@ impl Parse for LabelEncoder {
             ));
         }
         if x.dtype != keys.dtype() {
-            return Err(OpError::shape(format!("input X is {x}, but the keys are {}", keys.dtype())));
+            return Err(OpError::shape(format!(
+                "input X is {x}, but the keys are {}",
+                keys.dtype()
+            )));
         }
         let default = match ctx.attr("default_tensor") {
             Some(a) => a
@@ -99,9 +108,12 @@ impl Parse for LabelEncoder {
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let key_type = x.dtype;
         let value_type = ctx_value_type(ctx)?;
-        let column = |v: Vec<f64>, dtype: DType| Tensor::new(vec![v.len()], Data::from_f64(dtype, &v));
+        let column =
+            |v: Vec<f64>, dtype: DType| Tensor::new(vec![v.len()], Data::from_f64(dtype, &v));
         let (k, v): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-        ctx.tables(1, &TABLES, || Ok(vec![column(k, key_type), column(v, value_type)]))?;
+        ctx.tables(1, &TABLES, || {
+            Ok(vec![column(k, key_type), column(v, value_type)])
+        })?;
         Ok(Self { default, nan })
     }
 }
@@ -137,9 +149,15 @@ impl OpKind for LabelEncoder {
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
-        let (x, keys, values) = (required(inputs, 0)?, required(inputs, 1)?, required(inputs, 2)?);
+        let (x, keys, values) = (
+            required(inputs, 0)?,
+            required(inputs, 1)?,
+            required(inputs, 2)?,
+        );
         if x.dtype != keys.dtype || keys.n_elems() != values.n_elems() {
-            return Err(OpError::shape(format!("input {x} does not fit keys {keys} and values {values}")));
+            return Err(OpError::shape(format!(
+                "input {x} does not fit keys {keys} and values {values}"
+            )));
         }
         Ok(vec![TensorType::new(values.dtype, x.shape.clone())])
     }
@@ -148,10 +166,18 @@ impl OpKind for LabelEncoder {
         let (x, keys, values) = (ctx.get(0)?, ctx.get(1)?, ctx.get(2)?);
         let out = &ctx.outputs[0];
         let data = match (&x.data, &keys.data, &values.data) {
-            (Data::F32(x), Data::F32(k), Data::F32(v)) => Data::F32(encode(x, k, v, self.default as f32, self.nan as f32)),
-            (Data::F32(x), Data::F32(k), Data::I64(v)) => Data::I64(encode(x, k, v, self.default as i64, self.nan as i64)),
-            (Data::I64(x), Data::I64(k), Data::F32(v)) => Data::F32(encode(x, k, v, self.default as f32, self.nan as f32)),
-            (Data::I64(x), Data::I64(k), Data::I64(v)) => Data::I64(encode(x, k, v, self.default as i64, self.nan as i64)),
+            (Data::F32(x), Data::F32(k), Data::F32(v)) => {
+                Data::F32(encode(x, k, v, self.default as f32, self.nan as f32))
+            }
+            (Data::F32(x), Data::F32(k), Data::I64(v)) => {
+                Data::I64(encode(x, k, v, self.default as i64, self.nan as i64))
+            }
+            (Data::I64(x), Data::I64(k), Data::F32(v)) => {
+                Data::F32(encode(x, k, v, self.default as f32, self.nan as f32))
+            }
+            (Data::I64(x), Data::I64(k), Data::I64(v)) => {
+                Data::I64(encode(x, k, v, self.default as i64, self.nan as i64))
+            }
             _ => return Ok(None),
         };
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))

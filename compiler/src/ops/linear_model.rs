@@ -38,7 +38,8 @@ impl Parse for LinearModel {
         };
         if ctx.n_inputs() > 1 {
             // The IR text: the tables are inputs already.
-            let tables = ctx.tables(1, &TABLES, || Err(OpError::shape("the tables are missing")))?;
+            let tables =
+                ctx.tables(1, &TABLES, || Err(OpError::shape("the tables are missing")))?;
             return Ok(Self {
                 n_targets: tables[1].n_elems(),
                 labels,
@@ -52,7 +53,10 @@ impl Parse for LinearModel {
         if n_features == 0 || coefficients.len() % n_features != 0 {
             return Err(OpError::attr(
                 "coefficients",
-                format!("{} values do not make rows of the {n_features} features of X", coefficients.len()),
+                format!(
+                    "{} values do not make rows of the {n_features} features of X",
+                    coefficients.len()
+                ),
             ));
         }
         let n_targets = coefficients.len() / n_features;
@@ -81,7 +85,9 @@ impl Parse for LinearModel {
             ));
         }
         let f32s = |v: Vec<f32>| Tensor::new(vec![v.len()], Data::F32(v));
-        ctx.tables(1, &TABLES, || Ok(vec![f32s(coefficients), f32s(intercepts)]))?;
+        ctx.tables(1, &TABLES, || {
+            Ok(vec![f32s(coefficients), f32s(intercepts)])
+        })?;
         Ok(Self {
             labels,
             n_targets,
@@ -102,7 +108,11 @@ impl OpKind for LinearModel {
         let (batch, features) = features_input(required(inputs, 0)?)?;
         let (w, b) = (required(inputs, 1)?, required(inputs, 2)?);
         let n = self.n_targets;
-        if w.dtype != DType::F32 || w.n_elems() != n * features || b.dtype != DType::F32 || b.n_elems() != n {
+        if w.dtype != DType::F32
+            || w.n_elems() != n * features
+            || b.dtype != DType::F32
+            || b.n_elems() != n
+        {
             return Err(OpError::shape(format!(
                 "coefficients {w} and intercepts {b} do not fit {n} targets of {features} features"
             )));
@@ -122,7 +132,17 @@ impl OpKind for LinearModel {
         Ok(Some(match &self.labels {
             Some(labels) => {
                 let mut label = vec![0i64; batch];
-                rt_ml::linear_classifier(batch, features, x, w, b, self.post_transform, labels, &mut label, &mut scores);
+                rt_ml::linear_classifier(
+                    batch,
+                    features,
+                    x,
+                    w,
+                    b,
+                    self.post_transform,
+                    labels,
+                    &mut label,
+                    &mut scores,
+                );
                 vec![
                     Tensor::new(vec![batch], Data::I64(label)),
                     Tensor::new(shape, Data::F32(scores)),

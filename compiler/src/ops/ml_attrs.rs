@@ -39,7 +39,10 @@ pub fn post_transform(ctx: &ParseCtx<'_>) -> Result<PostTransform, OpError> {
             ALL.into_iter()
                 .find(|&t| post_transform_name(t) == name)
                 .ok_or_else(|| {
-                    OpError::attr("post_transform", format!("`{name}` is not a post-transform"))
+                    OpError::attr(
+                        "post_transform",
+                        format!("`{name}` is not a post-transform"),
+                    )
                 })
         }
     }
@@ -107,7 +110,10 @@ pub fn tensor_numbers(a: &Attribute, name: &str) -> Result<Vec<f64>, OpError> {
     let t = a.as_tensor(name)?;
     match t.dtype() {
         DType::F32 | DType::F64 => Ok(t.data.to_f64_vec()),
-        other => Err(OpError::attr(name, format!("is {other}, not float or double"))),
+        other => Err(OpError::attr(
+            name,
+            format!("is {other}, not float or double"),
+        )),
     }
 }
 

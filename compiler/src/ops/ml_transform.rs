@@ -15,7 +15,9 @@ pub enum MlTransform {
     /// `offset` and `scale` are constant inputs 1 and 2 (`[1]` or one per column).
     Scaler,
     Normalizer(Norm),
-    Binarizer { threshold: f32 },
+    Binarizer {
+        threshold: f32,
+    },
 }
 
 const SCALER_TABLES: [&str; 2] = ["offset", "scale"];
@@ -49,17 +51,24 @@ impl Parse for MlTransform {
                     }
                     Ok(Tensor::new(vec![v.len()], Data::F32(v)))
                 };
-                ctx.tables(1, &SCALER_TABLES, || Ok(vec![read("offset", 0.0)?, read("scale", 1.0)?]))?;
+                ctx.tables(1, &SCALER_TABLES, || {
+                    Ok(vec![read("offset", 0.0)?, read("scale", 1.0)?])
+                })?;
                 Ok(Self::Scaler)
             }
-            "Normalizer" => Ok(Self::Normalizer(match ctx.string("norm", "MAX")?.as_str() {
-                "MAX" => Norm::Max,
-                "L1" => Norm::L1,
-                "L2" => Norm::L2,
-                other => {
-                    return Err(OpError::attr("norm", format!("`{other}` is not MAX, L1 or L2")))
-                }
-            })),
+            "Normalizer" => Ok(Self::Normalizer(
+                match ctx.string("norm", "MAX")?.as_str() {
+                    "MAX" => Norm::Max,
+                    "L1" => Norm::L1,
+                    "L2" => Norm::L2,
+                    other => {
+                        return Err(OpError::attr(
+                            "norm",
+                            format!("`{other}` is not MAX, L1 or L2"),
+                        ))
+                    }
+                },
+            )),
             _ => Ok(Self::Binarizer {
                 threshold: ctx.float("threshold", 0.0)?,
             }),
@@ -99,7 +108,9 @@ impl OpKind for MlTransform {
         }
         if let Self::Normalizer(_) = self {
             if x.rank() > 2 {
-                return Err(OpError::shape(format!("input X is {x}, not [rows, columns]")));
+                return Err(OpError::shape(format!(
+                    "input X is {x}, not [rows, columns]"
+                )));
             }
         }
         Ok(vec![x.clone()])
@@ -113,7 +124,10 @@ impl OpKind for MlTransform {
             Self::Normalizer(norm) => rt_ml::normalize(*norm, row_len(&ctx.outputs[0]), x, &mut y),
             Self::Binarizer { threshold } => rt_ml::binarize(x, *threshold, &mut y),
         }
-        Ok(Some(vec![Tensor::new(ctx.outputs[0].shape.clone(), Data::F32(y))]))
+        Ok(Some(vec![Tensor::new(
+            ctx.outputs[0].shape.clone(),
+            Data::F32(y),
+        )]))
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {

@@ -37,7 +37,11 @@ impl Parse for SvmRegressor {
         let (gamma, coef0, degree) = (param(0, 0.0), param(1, 0.0), param(2, 0.0));
         let kernel = match ctx.string("kernel_type", "LINEAR")?.as_str() {
             "LINEAR" => SvmKernel::Linear,
-            "POLY" => SvmKernel::Poly { gamma, coef0, degree },
+            "POLY" => SvmKernel::Poly {
+                gamma,
+                coef0,
+                degree,
+            },
             "RBF" => SvmKernel::Rbf { gamma },
             "SIGMOID" => SvmKernel::Sigmoid { gamma, coef0 },
             other => {
@@ -57,7 +61,11 @@ impl Parse for SvmRegressor {
         if ctx.n_inputs() > 1 {
             // The IR text: the tables are inputs already.
             ctx.tables(1, &TABLES, || Err(OpError::shape("the tables are missing")))?;
-            return Ok(Self { kernel, rho, one_class });
+            return Ok(Self {
+                kernel,
+                rho,
+                one_class,
+            });
         }
         let n_supports = usize::try_from(ctx.int("n_supports", 0)?)
             .map_err(|_| OpError::attr("n_supports", "is negative"))?;
@@ -80,7 +88,11 @@ impl Parse for SvmRegressor {
         }
         let f32s = |v: Vec<f32>| Tensor::new(vec![v.len()], Data::F32(v));
         ctx.tables(1, &TABLES, || Ok(vec![f32s(vectors), f32s(coefficients)]))?;
-        Ok(Self { kernel, rho, one_class })
+        Ok(Self {
+            kernel,
+            rho,
+            one_class,
+        })
     }
 }
 
@@ -88,7 +100,11 @@ impl OpKind for SvmRegressor {
     fn attrs(&self, attrs: &mut Attrs) {
         let (name, params) = match self.kernel {
             SvmKernel::Linear => ("LINEAR", vec![]),
-            SvmKernel::Poly { gamma, coef0, degree } => ("POLY", vec![gamma, coef0, degree]),
+            SvmKernel::Poly {
+                gamma,
+                coef0,
+                degree,
+            } => ("POLY", vec![gamma, coef0, degree]),
             SvmKernel::Rbf { gamma } => ("RBF", vec![gamma]),
             SvmKernel::Sigmoid { gamma, coef0 } => ("SIGMOID", vec![gamma, coef0]),
         };
@@ -96,14 +112,19 @@ impl OpKind for SvmRegressor {
         if !params.is_empty() {
             attrs.floats("kernel_params", &params);
         }
-        attrs.floats("rho", &[self.rho]).int("one_class", i64::from(self.one_class));
+        attrs
+            .floats("rho", &[self.rho])
+            .int("one_class", i64::from(self.one_class));
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (batch, _) = features_input(required(inputs, 0)?)?;
         for i in 1..=2 {
             if required(inputs, i)?.dtype != DType::F32 {
-                return Err(OpError::shape(format!("table {} is not f32", TABLES[i - 1])));
+                return Err(OpError::shape(format!(
+                    "table {} is not f32",
+                    TABLES[i - 1]
+                )));
             }
         }
         Ok(vec![TensorType::new(DType::F32, vec![batch, 1])])
@@ -112,7 +133,17 @@ impl OpKind for SvmRegressor {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (batch, features) = features_input(required(&ctx.inputs, 0)?)?;
         let mut y = vec![0.0f32; batch];
-        rt_ml::svm_regressor(batch, features, self.kernel, ctx.f32(0)?, ctx.f32(1)?, ctx.f32(2)?, self.rho, self.one_class, &mut y);
+        rt_ml::svm_regressor(
+            batch,
+            features,
+            self.kernel,
+            ctx.f32(0)?,
+            ctx.f32(1)?,
+            ctx.f32(2)?,
+            self.rho,
+            self.one_class,
+            &mut y,
+        );
         Ok(Some(vec![Tensor::new(vec![batch, 1], Data::F32(y))]))
     }
 

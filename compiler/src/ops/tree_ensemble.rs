@@ -18,13 +18,13 @@ use std::collections::HashMap;
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::ml::{
-    self as rt_ml, Aggregate, PostTransform, Trees, BRANCH_EQ, BRANCH_GT, BRANCH_GTE,
-    BRANCH_LEQ, BRANCH_LT, BRANCH_MEMBER, BRANCH_NEQ, LEAF, MISSING_TRUE, MODE_SHIFT,
+    self as rt_ml, Aggregate, PostTransform, Trees, BRANCH_EQ, BRANCH_GT, BRANCH_GTE, BRANCH_LEQ,
+    BRANCH_LT, BRANCH_MEMBER, BRANCH_NEQ, LEAF, MISSING_TRUE, MODE_SHIFT,
 };
 
 use super::ml_attrs::{
-    aggregate, aggregate_name, features_input, indices, ints_or_empty, numbers,
-    post_transform, post_transform_name, tensor_numbers,
+    aggregate, aggregate_name, features_input, indices, ints_or_empty, numbers, post_transform,
+    post_transform_name, tensor_numbers,
 };
 use super::{f32_tokens, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
@@ -92,7 +92,9 @@ impl Parse for TreeEnsemble {
             // The IR text: the tables are inputs already and the attributes are ours.
             ctx.tables(1, &TABLES, || Err(OpError::shape("the tables are missing")))?;
             return Ok(Self {
-                labels: classifier.then(|| ints_or_empty(ctx, "classlabels_int64s")).transpose()?,
+                labels: classifier
+                    .then(|| ints_or_empty(ctx, "classlabels_int64s"))
+                    .transpose()?,
                 n_targets: count(ctx.int("n_targets", 1)?, "n_targets")?,
                 n_trees: count(ctx.int("n_trees", 0)?, "n_trees")?,
                 aggregate: aggregate(ctx)?,
@@ -206,10 +208,18 @@ fn legacy_forest(
         }
     }
     if n == 0 {
-        return Err(OpError::attr("nodes_nodeids", "is empty: the ensemble has no node"));
+        return Err(OpError::attr(
+            "nodes_nodeids",
+            "is empty: the ensemble has no node",
+        ));
     }
     let mut index: HashMap<(i64, i64), usize> = HashMap::new();
-    for (i, key) in tree_ids.iter().copied().zip(node_ids.iter().copied()).enumerate() {
+    for (i, key) in tree_ids
+        .iter()
+        .copied()
+        .zip(node_ids.iter().copied())
+        .enumerate()
+    {
         if index.insert(key, i).is_some() {
             return Err(OpError::attr(
                 "nodes_nodeids",
@@ -242,7 +252,10 @@ fn legacy_forest(
             let c = *index.get(&(tree_ids[i], id)).ok_or_else(|| {
                 OpError::attr(
                     "nodes_truenodeids",
-                    format!("node {} of tree {} points to the missing node {id}", node_ids[i], tree_ids[i]),
+                    format!(
+                        "node {} of tree {} points to the missing node {id}",
+                        node_ids[i], tree_ids[i]
+                    ),
                 )
             })?;
             has_parent[c] = true;
@@ -268,12 +281,18 @@ fn legacy_forest(
         if let Some(&(tree, _)) = roots.iter().find(|(t, _)| *t == tree_ids[i]) {
             return Err(OpError::attr(
                 "nodes_nodeids",
-                format!("tree {tree} has more than one root (node {} has no parent)", node_ids[i]),
+                format!(
+                    "tree {tree} has more than one root (node {} has no parent)",
+                    node_ids[i]
+                ),
             ));
         }
         roots.push((tree_ids[i], i));
     }
-    if let Some(&tree) = tree_ids.iter().find(|t| !roots.iter().any(|(r, _)| r == *t)) {
+    if let Some(&tree) = tree_ids
+        .iter()
+        .find(|t| !roots.iter().any(|(r, _)| r == *t))
+    {
         return Err(OpError::attr(
             "nodes_truenodeids",
             format!("tree {tree} has no root: its nodes form a cycle"),
@@ -310,13 +329,19 @@ fn legacy_forest(
         let i = *index.get(&(w_trees[k], w_nodes[k])).ok_or_else(|| {
             OpError::attr(
                 &format!("{prefix}_nodeids"),
-                format!("weight {k} is for the missing node {} of tree {}", w_nodes[k], w_trees[k]),
+                format!(
+                    "weight {k} is for the missing node {} of tree {}",
+                    w_nodes[k], w_trees[k]
+                ),
             )
         })?;
         let Child::Leaf(leaf) = place[i] else {
             return Err(OpError::attr(
                 &format!("{prefix}_nodeids"),
-                format!("weight {k} is for node {} of tree {}, which is not a LEAF", w_nodes[k], w_trees[k]),
+                format!(
+                    "weight {k} is for node {} of tree {}, which is not a LEAF",
+                    w_nodes[k], w_trees[k]
+                ),
             ));
         };
         if w_ids[k] >= n_targets {
@@ -391,7 +416,11 @@ fn opset5_forest(ctx: &ParseCtx<'_>) -> Result<Forest, OpError> {
     if weights.len() != targets.len() {
         return Err(OpError::attr(
             "leaf_weights",
-            format!("has {} values for {} leaves (leaf_targetids)", weights.len(), targets.len()),
+            format!(
+                "has {} values for {} leaves (leaf_targetids)",
+                weights.len(),
+                targets.len()
+            ),
         ));
     }
     let n_targets = count(ctx.int("n_targets", 1)?, "n_targets")?;
@@ -415,7 +444,10 @@ fn opset5_forest(ctx: &ParseCtx<'_>) -> Result<Forest, OpError> {
         if id >= bound {
             return Err(OpError::attr(
                 what,
-                format!("{id} is past the {bound} {}", if leaf != 0 { "leaves" } else { "nodes" }),
+                format!(
+                    "{id} is past the {bound} {}",
+                    if leaf != 0 { "leaves" } else { "nodes" }
+                ),
             ));
         }
         Ok(child)
@@ -431,7 +463,12 @@ fn opset5_forest(ctx: &ParseCtx<'_>) -> Result<Forest, OpError> {
     for i in 0..n {
         let mode = match modes[i] {
             m @ 0..=6 => m as u32,
-            m => return Err(OpError::attr("nodes_modes", format!("{m} is not a mode (0..=6)"))),
+            m => {
+                return Err(OpError::attr(
+                    "nodes_modes",
+                    format!("{m} is not a mode (0..=6)"),
+                ))
+            }
         };
         // The sets of membership nodes follow each other in node order, each ended by a NaN.
         let set = if mode == BRANCH_MEMBER {
@@ -454,7 +491,10 @@ fn opset5_forest(ctx: &ParseCtx<'_>) -> Result<Forest, OpError> {
         .map(|r| child(r, 0, "tree_roots"))
         .collect::<Result<_, _>>()?;
     if forest.roots.is_empty() {
-        return Err(OpError::attr("tree_roots", "is empty: the ensemble has no tree"));
+        return Err(OpError::attr(
+            "tree_roots",
+            "is empty: the ensemble has no tree",
+        ));
     }
     Ok(forest)
 }
@@ -512,7 +552,10 @@ fn flatten(forest: &Forest, n_features: usize, drop_zeros: bool) -> Result<Vec<T
                     if branch.feature >= n_features {
                         return Err(OpError::attr(
                             "nodes_featureids",
-                            format!("feature {} is past the {n_features} features of X", branch.feature),
+                            format!(
+                                "feature {} is past the {n_features} features of X",
+                                branch.feature
+                            ),
                         ));
                     }
                     let mut info = branch.mode << MODE_SHIFT | branch.feature as u32;
@@ -561,7 +604,8 @@ fn flatten(forest: &Forest, n_features: usize, drop_zeros: bool) -> Result<Vec<T
 
 /// An index as a table word.
 fn word(i: usize) -> Result<u32, OpError> {
-    u32::try_from(i).map_err(|_| OpError::shape(format!("the ensemble's tables exceed {} entries", u32::MAX)))
+    u32::try_from(i)
+        .map_err(|_| OpError::shape(format!("the ensemble's tables exceed {} entries", u32::MAX)))
 }
 
 /// The `f32` threshold that makes `x <mode> threshold` hold for exactly the `f32` inputs
@@ -572,8 +616,16 @@ fn exact_threshold(mode: u32, t: f64) -> f32 {
     if f64::from(nearest) == t || t.is_nan() {
         return nearest;
     }
-    let below = if f64::from(nearest) < t { nearest } else { step(nearest, false) };
-    let above = if f64::from(nearest) > t { nearest } else { step(nearest, true) };
+    let below = if f64::from(nearest) < t {
+        nearest
+    } else {
+        step(nearest, false)
+    };
+    let above = if f64::from(nearest) > t {
+        nearest
+    } else {
+        step(nearest, true)
+    };
     match mode {
         BRANCH_LEQ | BRANCH_GT => below,
         BRANCH_LT | BRANCH_GTE => above,
@@ -616,12 +668,21 @@ impl OpKind for TreeEnsemble {
         let (batch, _) = features_input(required(inputs, 0)?)?;
         for (k, (name, dtype)) in TABLES
             .iter()
-            .zip([DType::U32, DType::F32, DType::F32, DType::U32, DType::U32, DType::F32])
+            .zip([
+                DType::U32,
+                DType::F32,
+                DType::F32,
+                DType::U32,
+                DType::U32,
+                DType::F32,
+            ])
             .enumerate()
         {
             let t = required(inputs, 1 + k)?;
             if t.dtype != dtype || t.rank() != 1 {
-                return Err(OpError::shape(format!("table {name} is {t}, not {dtype}[n]")));
+                return Err(OpError::shape(format!(
+                    "table {name} is {t}, not {dtype}[n]"
+                )));
             }
         }
         let scores = TensorType::new(DType::F32, vec![batch, self.n_targets]);
@@ -636,23 +697,51 @@ impl OpKind for TreeEnsemble {
         let p = self.params(batch, features);
         let u32s = |i: usize| match &ctx.get(i)?.data {
             Data::U32(v) => Ok(v.as_slice()),
-            _ => Err(OpError::shape(format!("table {} is not u32", TABLES[i - 1]))),
+            _ => Err(OpError::shape(format!(
+                "table {} is not u32",
+                TABLES[i - 1]
+            ))),
         };
-        let (x, thresholds, members, weights) = (ctx.f32(0)?, ctx.f32(2)?, ctx.f32(3)?, ctx.f32(6)?);
+        let (x, thresholds, members, weights) =
+            (ctx.f32(0)?, ctx.f32(2)?, ctx.f32(3)?, ctx.f32(6)?);
         let (nodes, roots, targets) = (u32s(1)?, u32s(4)?, u32s(5)?);
         let mut scores = vec![0.0f32; batch * self.n_targets];
         let scores_shape = vec![batch, self.n_targets];
         Ok(Some(match &self.labels {
             Some(labels) => {
                 let mut label = vec![0i64; batch];
-                rt_ml::tree_classifier(p, x, nodes, thresholds, members, roots, targets, weights, &self.base_values, labels, &mut label, &mut scores);
+                rt_ml::tree_classifier(
+                    p,
+                    x,
+                    nodes,
+                    thresholds,
+                    members,
+                    roots,
+                    targets,
+                    weights,
+                    &self.base_values,
+                    labels,
+                    &mut label,
+                    &mut scores,
+                );
                 vec![
                     Tensor::new(vec![batch], Data::I64(label)),
                     Tensor::new(scores_shape, Data::F32(scores)),
                 ]
             }
             None => {
-                rt_ml::tree_ensemble(p, x, nodes, thresholds, members, roots, targets, weights, &self.base_values, &mut scores);
+                rt_ml::tree_ensemble(
+                    p,
+                    x,
+                    nodes,
+                    thresholds,
+                    members,
+                    roots,
+                    targets,
+                    weights,
+                    &self.base_values,
+                    &mut scores,
+                );
                 vec![Tensor::new(scores_shape, Data::F32(scores))]
             }
         }))
@@ -711,7 +800,10 @@ mod tests {
             .ints("nodes_treeids", &[0, 0, 0, 0, 0])
             .ints("nodes_nodeids", &[0, 1, 2, 3, 4])
             .ints("nodes_featureids", &[1, 0, 0, 0, 0])
-            .attr("nodes_modes", strings(&["BRANCH_LEQ", "LEAF", "BRANCH_LT", "LEAF", "LEAF"]))
+            .attr(
+                "nodes_modes",
+                strings(&["BRANCH_LEQ", "LEAF", "BRANCH_LT", "LEAF", "LEAF"]),
+            )
             .floats("nodes_values", &[0.5, 0.0, 2.0, 0.0, 0.0])
             .ints("nodes_truenodeids", &[1, 0, 3, 0, 0])
             .ints("nodes_falsenodeids", &[2, 0, 4, 0, 0])
@@ -790,14 +882,35 @@ mod tests {
         let node = NodeBuilder::in_domain("ai.onnx.ml", "TreeEnsemble")
             .int("aggregate_function", 1)
             .ints("leaf_targetids", &[0, 1, 2, 3])
-            .attr("leaf_weights", Attribute::Tensor(Tensor::new(vec![4], Data::F32(vec![1.0, 10.0, 1000.0, 100.0]))))
-            .attr("membership_values", Attribute::Tensor(Tensor::new(vec![8], Data::F32(vec![1.2, 3.7, 8.0, 9.0, f32::NAN, 12.0, 7.0, f32::NAN]))))
+            .attr(
+                "leaf_weights",
+                Attribute::Tensor(Tensor::new(
+                    vec![4],
+                    Data::F32(vec![1.0, 10.0, 1000.0, 100.0]),
+                )),
+            )
+            .attr(
+                "membership_values",
+                Attribute::Tensor(Tensor::new(
+                    vec![8],
+                    Data::F32(vec![1.2, 3.7, 8.0, 9.0, f32::NAN, 12.0, 7.0, f32::NAN]),
+                )),
+            )
             .int("n_targets", 4)
             .ints("nodes_falseleafs", &[1, 0, 1])
             .ints("nodes_falsenodeids", &[2, 2, 3])
             .ints("nodes_featureids", &[0, 0, 0])
-            .attr("nodes_modes", Attribute::Tensor(Tensor::new(vec![3], Data::U8(vec![0, 6, 6]))))
-            .attr("nodes_splits", Attribute::Tensor(Tensor::new(vec![3], Data::F32(vec![11.0, 232344.0, f32::NAN]))))
+            .attr(
+                "nodes_modes",
+                Attribute::Tensor(Tensor::new(vec![3], Data::U8(vec![0, 6, 6]))),
+            )
+            .attr(
+                "nodes_splits",
+                Attribute::Tensor(Tensor::new(
+                    vec![3],
+                    Data::F32(vec![11.0, 232344.0, f32::NAN]),
+                )),
+            )
             .ints("nodes_trueleafs", &[0, 1, 1])
             .ints("nodes_truenodeids", &[1, 0, 1])
             .int("post_transform", 0)
@@ -834,7 +947,10 @@ mod tests {
             .ints("nodes_treeids", &[0, 0, 0, 1])
             .ints("nodes_nodeids", &[0, 1, 2, 0])
             .ints("nodes_featureids", &[0, 0, 0, 0])
-            .attr("nodes_modes", strings(&["BRANCH_GT", "LEAF", "LEAF", "LEAF"]))
+            .attr(
+                "nodes_modes",
+                strings(&["BRANCH_GT", "LEAF", "LEAF", "LEAF"]),
+            )
             .floats("nodes_values", &[0.0, 0.0, 0.0, 0.0])
             .ints("nodes_truenodeids", &[1, 0, 0, 0])
             .ints("nodes_falsenodeids", &[2, 0, 0, 0])
