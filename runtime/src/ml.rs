@@ -369,7 +369,7 @@ pub fn linear(
     post: PostTransform,
     y: &mut [f32],
 ) {
-    let targets = if features == 0 { 0 } else { w.len() / features };
+    let targets = w.len().checked_div(features).unwrap_or(0);
     for (row, out) in x
         .chunks_exact(features.max(1))
         .zip(y.chunks_exact_mut(targets.max(1)))

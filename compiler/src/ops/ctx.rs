@@ -12,6 +12,10 @@ use zant_runtime::Activation;
 use super::{Attribute, OpError};
 use crate::tensor::{Tensor, TensorType};
 
+/// Tables an op built from its attributes: the input index of the first, then each
+/// table's name and value ([`ParseCtx::tables`]).
+pub type Attached = (usize, Vec<(&'static str, Tensor)>);
+
 /// What an op's parser sees: the ONNX node's attributes, opset and inputs.
 pub struct ParseCtx<'a> {
     pub op_type: &'a str,
@@ -27,7 +31,7 @@ pub struct ParseCtx<'a> {
     absorbed: Cell<u64>,
     /// Tables the op built from its attributes, for import to add as constant inputs
     /// ([`ParseCtx::tables`]): the index of the first, then each table's name and value.
-    attached: RefCell<Option<(usize, Vec<(&'static str, Tensor)>)>>,
+    attached: RefCell<Option<Attached>>,
     /// Reading the IR text: an absorbed input that is gone from the node is read back
     /// from the attribute of its ONNX name, where the text printed it. Empty otherwise.
     printed_inputs: Vec<OnceCell<Tensor>>,
@@ -229,7 +233,7 @@ impl<'a> ParseCtx<'a> {
 
     /// The tables [`ParseCtx::tables`] built, for the caller to add as constant inputs
     /// from index `.0` on, each under its name.
-    pub fn attached(&self) -> Option<(usize, Vec<(&'static str, Tensor)>)> {
+    pub fn attached(&self) -> Option<Attached> {
         self.attached.borrow_mut().take()
     }
 }
