@@ -591,6 +591,7 @@ fn import(
             ParseCtx::new(&n.op_type, opset, &attrs, types, consts).with_outputs(n_named_outputs);
         let op = (spec.parse)(&ctx).map_err(node_err)?;
         let absorbed = ctx.absorbed();
+        let attached = ctx.attached();
         drop(ctx);
         for (i, input) in inputs.iter_mut().enumerate() {
             if absorbed & (1 << i) != 0 {
@@ -599,6 +600,22 @@ fn import(
         }
         while inputs.last() == Some(&None) {
             inputs.pop();
+        }
+        // Tables the op built from its attributes become constants of their own, named
+        // after the node, so that they sit in the weight blob.
+        if let Some((first, tables)) = attached {
+            inputs.resize(inputs.len().max(first), None);
+            for (what, tensor) in tables {
+                let mut value_name = format!("{name}_{what}");
+                while names.contains_key(&value_name)
+                    || initializers.contains_key(value_name.as_str())
+                {
+                    value_name.push('_');
+                }
+                let v = graph.add_const(value_name.clone(), tensor);
+                names.insert(value_name, v);
+                inputs.push(Some(v));
+            }
         }
         let types: Vec<Option<&TensorType>> =
             inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();

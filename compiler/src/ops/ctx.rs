@@ -1,7 +1,7 @@
 //! What an op sees at each stage: [`ParseCtx`] when it is read from a node, [`FoldCtx`]
 //! when its inputs are constant, [`EmitCtx`] when it becomes a kernel call.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 
 use proc_macro2::TokenStream;
@@ -11,6 +11,10 @@ use zant_runtime::Activation;
 
 use super::{Attribute, OpError};
 use crate::tensor::{Tensor, TensorType};
+
+/// Tables an op built from its attributes: the input index of the first, then each
+/// table's name and value ([`ParseCtx::tables`]).
+pub type Attached = (usize, Vec<(&'static str, Tensor)>);
 
 /// What an op's parser sees: the ONNX node's attributes, opset and inputs.
 pub struct ParseCtx<'a> {
@@ -25,6 +29,9 @@ pub struct ParseCtx<'a> {
     /// optional outputs produces that many.
     pub n_outputs: usize,
     absorbed: Cell<u64>,
+    /// Tables the op built from its attributes, for import to add as constant inputs
+    /// ([`ParseCtx::tables`]): the index of the first, then each table's name and value.
+    attached: RefCell<Option<Attached>>,
     /// Reading the IR text: an absorbed input that is gone from the node is read back
     /// from the attribute of its ONNX name, where the text printed it. Empty otherwise.
     printed_inputs: Vec<OnceCell<Tensor>>,
@@ -45,6 +52,7 @@ impl<'a> ParseCtx<'a> {
             inputs,
             consts,
             absorbed: Cell::new(0),
+            attached: RefCell::new(None),
             n_outputs: 1,
             printed_inputs: Vec::new(),
         }
@@ -175,6 +183,58 @@ impl<'a> ParseCtx<'a> {
     /// A bitmask of the inputs the op absorbed.
     pub fn absorbed(&self) -> u64 {
         self.absorbed.get()
+    }
+
+    /// The tables an op reads at run time but ONNX gives as attributes (a tree ensemble's
+    /// nodes, a linear model's coefficients), as constant inputs `first..first + names.len()`,
+    /// the reverse of [`ParseCtx::absorb`]: they then live in the weight blob like any
+    /// weight, and the emitter reads them as operands.
+    ///
+    /// A node from ONNX has no such inputs: `build` makes the tables from the attributes and
+    /// import adds them to the node ([`ParseCtx::attached`]). A node that already has them
+    /// (the IR text, which prints them as constants) takes them from there.
+    pub fn tables(
+        &self,
+        first: usize,
+        names: &[&'static str],
+        build: impl FnOnce() -> Result<Vec<Tensor>, OpError>,
+    ) -> Result<Vec<Tensor>, OpError> {
+        if self.n_inputs() > first {
+            return names
+                .iter()
+                .enumerate()
+                .map(|(k, &what)| {
+                    self.consts
+                        .get(first + k)
+                        .copied()
+                        .flatten()
+                        .cloned()
+                        .ok_or(OpError::NeedsConstant {
+                            input: first + k,
+                            what,
+                        })
+                })
+                .collect();
+        }
+        let tables = build()?;
+        if tables.len() != names.len() {
+            return Err(OpError::shape(format!(
+                "built {} tables for the {} inputs {names:?}",
+                tables.len(),
+                names.len()
+            )));
+        }
+        *self.attached.borrow_mut() = Some((
+            first,
+            names.iter().copied().zip(tables.iter().cloned()).collect(),
+        ));
+        Ok(tables)
+    }
+
+    /// The tables [`ParseCtx::tables`] built, for the caller to add as constant inputs
+    /// from index `.0` on, each under its name.
+    pub fn attached(&self) -> Option<Attached> {
+        self.attached.borrow_mut().take()
     }
 }
 

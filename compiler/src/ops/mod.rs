@@ -20,12 +20,14 @@ mod ctx;
 mod dims;
 mod error;
 mod folding;
+mod ml_attrs;
 pub mod registry;
 #[cfg(test)]
 pub(crate) mod testing;
 mod tokens;
 
 pub mod arg;
+pub mod array_feature_extractor;
 pub mod attention;
 pub mod binary;
 pub mod cast;
@@ -46,12 +48,15 @@ pub mod gemm;
 pub mod grid_sample;
 pub mod hardmax;
 pub mod is_nan;
+pub mod label_encoder;
 pub mod layer_norm;
 pub mod linear_attention;
+pub mod linear_model;
 pub mod logic;
 pub mod loss;
 pub mod lp_norm;
 pub mod matmul;
+pub mod ml_transform;
 pub mod norm;
 pub mod one_hot;
 pub mod pad;
@@ -70,9 +75,11 @@ pub mod slice;
 pub mod softmax;
 pub mod space_depth;
 pub mod split;
+pub mod svm;
 pub mod tile;
 pub mod top_k;
 pub mod transpose;
+pub mod tree_ensemble;
 pub mod trilu;
 pub mod unary;
 pub mod variadic;
@@ -308,6 +315,7 @@ macro_rules! define_ops {
 
 define_ops! {
     Arg(arg::Arg),
+    ArrayFeatureExtractor(array_feature_extractor::ArrayFeatureExtractor),
     Attention(attention::Attention),
     BatchNorm(norm::BatchNorm),
     Binary(binary::Binary),
@@ -329,12 +337,15 @@ define_ops! {
     GridSample(grid_sample::GridSample),
     Hardmax(hardmax::Hardmax),
     IsNan(is_nan::IsNan),
+    LabelEncoder(label_encoder::LabelEncoder),
     LayerNorm(layer_norm::LayerNorm),
     LinearAttention(linear_attention::LinearAttention),
+    LinearModel(linear_model::LinearModel),
     Logic(logic::Logic),
     Loss(loss::Loss),
     LpNorm(lp_norm::LpNorm),
     MatMul(matmul::MatMul),
+    MlTransform(ml_transform::MlTransform),
     OneHot(one_hot::OneHot),
     Pad(pad::Pad),
     Pool(pool::Pool),
@@ -356,9 +367,11 @@ define_ops! {
     Softmax(softmax::Softmax),
     SpaceDepth(space_depth::SpaceDepth),
     Split(split::Split),
+    SvmRegressor(svm::SvmRegressor),
     Tile(tile::Tile),
     TopK(top_k::TopK),
     Transpose(transpose::Transpose),
+    TreeEnsemble(tree_ensemble::TreeEnsemble),
     Trilu(trilu::Trilu),
     Unary(unary::Unary),
     Variadic(variadic::Variadic),

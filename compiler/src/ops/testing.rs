@@ -30,6 +30,7 @@ impl From<String> for Refusal {
 }
 
 /// A node under construction: `node("Relu").input("f32[2,3]").emit()`.
+#[derive(Clone)]
 pub struct NodeBuilder {
     op_type: String,
     domain: String,
@@ -128,7 +129,7 @@ impl NodeBuilder {
     /// Parses, infers and emits the node; any error comes back as its message, so a
     /// snapshot can show a refusal too.
     pub fn emit(&self) -> String {
-        match self.try_emit() {
+        match self.with_tables().and_then(|node| node.try_emit()) {
             Ok(text) | Err(Refusal(text)) => text,
         }
     }
@@ -136,14 +137,46 @@ impl NodeBuilder {
     /// The MACs the parsed node counts ([`super::OpKind::macs`]) for the input types it
     /// keeps; panics when the node does not parse, as a test wants.
     pub fn macs(&self) -> u64 {
-        let (op, kept) = self
+        let node = self
+            .with_tables()
+            .unwrap_or_else(|Refusal(e)| panic!("the node does not parse: {e}"));
+        let (op, kept) = node
             .parse()
             .unwrap_or_else(|Refusal(e)| panic!("the node does not parse: {e}"));
         let types: Vec<Option<&TensorType>> = kept
             .iter()
-            .map(|i| i.and_then(|i| self.inputs[i].as_ref()))
+            .map(|i| i.and_then(|i| node.inputs[i].as_ref()))
             .collect();
         op.macs(&types)
+    }
+
+    /// The node as import leaves it: with the tables the op builds from its attributes
+    /// ([`ParseCtx::tables`]) added as constant inputs, which the op then reads back, and
+    /// its attributes as the op prints them.
+    fn with_tables(&self) -> Result<NodeBuilder, Refusal> {
+        let spec = lookup(&self.domain, &self.op_type)
+            .ok_or_else(|| format!("`{}` is not in the op table", self.op_type))?;
+        let types: Vec<Option<&TensorType>> = self.inputs.iter().map(Option::as_ref).collect();
+        let consts: Vec<Option<&Tensor>> = self.consts.iter().map(Option::as_ref).collect();
+        let ctx = ParseCtx::new(&self.op_type, self.opset, &self.attrs, types, consts)
+            .with_outputs(self.n_outputs);
+        let mut node = self.clone();
+        if let Ok(op) = (spec.parse)(&ctx) {
+            if let Some((first, tables)) = ctx.attached() {
+                // As in the IR text, the op then reads what it printed, not ONNX's form.
+                node.attrs = op
+                    .attrs()
+                    .to_map()
+                    .map_err(|e| format!("the printed attributes do not parse: {e}"))?;
+                while node.inputs.len() < first {
+                    node = node.omitted();
+                }
+                for (_, table) in tables {
+                    node = node.constant(table);
+                }
+            }
+        }
+        Ok(node)
     }
 
     /// Parses the node through its op-table line, checks that its printed attributes
