@@ -25,6 +25,7 @@ pub mod grid_sample;
 pub mod index;
 pub mod logic;
 pub mod loss;
+pub mod narrow;
 pub mod norm;
 pub mod pool;
 pub mod qlinear;
