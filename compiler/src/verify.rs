@@ -329,6 +329,9 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
         context: format!("cannot write {}", path.display()),
         source,
     };
+    if t.dtype().narrow().is_some() {
+        return std::fs::write(path, narrow_npy(t)).map_err(io);
+    }
     let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
     macro_rules! write {
@@ -347,13 +350,87 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
     Ok(())
 }
 
+/// A narrow tensor as `.npy`: its storage units, one element each (a packed type's codes
+/// one a byte), under [`DType::npy_descr`]: what numpy (`<f2`) or `ml_dtypes` (raw
+/// `V` bytes) write for these types.
+pub fn narrow_npy(t: &Tensor) -> Vec<u8> {
+    let (bytes, _) = t.data.element_bytes();
+    let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+        t.dtype().npy_descr()
+    );
+    // The magic, version and length take 10 bytes; the header ends in a newline and pads
+    // the data to a multiple of 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(bytes);
+    out
+}
+
+/// Reads a narrow tensor written as [`narrow_npy`] writes it (any type string whose item
+/// has the storage unit's size: `<f2`, `<u2` or `<V2` for the 16-bit types, `|u1`, `|i1`
+/// or `|V1` for the others).
+fn read_narrow_npy(file: &mut impl std::io::Read, ty: &TensorType) -> std::io::Result<Tensor> {
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    let header = npyz::NpyHeader::from_reader(&mut *file)?;
+    let descr = header.dtype().descr();
+    let unit = if ty.dtype.size() == 2 { 2 } else { 1 };
+    let item_size = descr
+        .trim_matches('\'')
+        .get(2..)
+        .and_then(|s| s.parse::<usize>().ok());
+    if item_size != Some(unit) || descr.contains('f') && ty.dtype != DType::F16 {
+        return Err(invalid(format!(
+            "type {descr} does not hold {} (one {unit}-byte unit an element)",
+            ty.dtype
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let n = ty.n_elems();
+    if bytes.len() != n * unit {
+        return Err(invalid(format!(
+            "{} bytes of data; {ty} needs {}",
+            bytes.len(),
+            n * unit
+        )));
+    }
+    let format = ty.dtype.narrow().expect("narrow");
+    let mask = if format.bits() >= 8 {
+        u32::MAX
+    } else {
+        (1 << format.bits()) - 1
+    };
+    let codes: Vec<u32> = bytes
+        .chunks_exact(unit)
+        .map(|c| c.iter().rev().fold(0, |acc, &b| (acc << 8) | u32::from(b)) & mask)
+        .collect();
+    Ok(Tensor::new(
+        ty.shape.clone(),
+        Data::from_codes(ty.dtype, &codes),
+    ))
+}
+
 /// Reads a `.npy` file of the given type.
 pub fn read_npy(path: &Path, ty: &TensorType) -> Result<Tensor, Error> {
     let err = |e: std::io::Error| Error::Io {
         context: format!("cannot read {}", path.display()),
         source: e,
     };
-    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(err)?);
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(err)?);
+    if ty.dtype.narrow().is_some() {
+        return read_narrow_npy(&mut file, ty).map_err(err);
+    }
     let npy = npyz::NpyFile::new(file).map_err(err)?;
     let data = match ty.dtype {
         DType::F32 => Data::F32(npy.into_vec().map_err(err)?),
@@ -367,6 +444,7 @@ pub fn read_npy(path: &Path, ty: &TensorType) -> Result<Tensor, Error> {
         DType::U32 => Data::U32(npy.into_vec().map_err(err)?),
         DType::I64 => Data::I64(npy.into_vec().map_err(err)?),
         DType::U64 => Data::U64(npy.into_vec().map_err(err)?),
+        _ => unreachable!("narrow types are read above"),
     };
     if data.len() != ty.n_elems() {
         return Err(CheckError::NpySize {

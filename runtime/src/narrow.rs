@@ -626,6 +626,24 @@ pub fn cast_between<S: Storage, T: Storage>(
     }
 }
 
+/// Packs one-a-byte codes of a sub-byte format (low bits; the rest is ignored) into its
+/// storage, as ONNX packs them; a format of whole bytes is copied. `codes.len()` elements.
+pub fn pack(format: Format, codes: &[u8], y: &mut [u8]) {
+    let mask = if format.bits() >= 8 {
+        0xff
+    } else {
+        (1 << format.bits()) - 1
+    };
+    store(format, y, codes.len(), |i| u32::from(codes[i]) & mask);
+}
+
+/// The inverse of [`pack`]: `codes.len()` elements, one a byte.
+pub fn unpack(format: Format, x: &[u8], codes: &mut [u8]) {
+    for (i, out) in codes.iter_mut().enumerate() {
+        *out = code_at(format, x, i) as u8;
+    }
+}
+
 /// `float16` bits → `f32`, element by element (the cast in front of an op that computes
 /// in `f32`).
 pub fn f16_to_f32_slice(x: &[u16], y: &mut [f32]) {
@@ -899,6 +917,19 @@ mod tests {
         let mut signed = [0.0f32; 4];
         cast_from(Format::I2, &[0b11_10_01_00u8], &mut signed);
         assert_eq!(signed, [0.0, 1.0, -2.0, -1.0]);
+    }
+
+    #[test]
+    fn packing_is_onnx_layout() {
+        let mut packed = [0u8; 2];
+        pack(Format::U4, &[1, 2, 0xf3], &mut packed);
+        assert_eq!(packed, [0x21, 0x03]);
+        let mut codes = [0u8; 3];
+        unpack(Format::U4, &packed, &mut codes);
+        assert_eq!(codes, [1, 2, 3]);
+        let mut one = [0u8; 1];
+        pack(Format::I2, &[3, 0, 1, 2], &mut one);
+        assert_eq!(one, [0b10_01_00_11]);
     }
 
     #[test]

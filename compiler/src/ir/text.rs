@@ -96,6 +96,15 @@ pub fn node_signature(graph: &Graph, id: NodeId) -> String {
 /// the same (both read back), and only the type for a larger tensor such as a weight.
 fn const_text(t: &Tensor) -> String {
     const SHOWN: usize = 8;
+    if t.dtype().narrow().is_some() {
+        // Codes are equal exactly when values are; the text shows values.
+        let codes = t.data.codes().unwrap_or_default();
+        if codes.len() > SHOWN && codes.iter().all(|&c| c == codes[0]) {
+            let one = Tensor::new(vec![1], t.data.clone()).data.to_f64_vec();
+            return format!("{} splat({:?})", t.ty(), one[0]);
+        }
+        return format!("{t:?}");
+    }
     crate::with_data!(&t.data, v => {
         if v.len() > SHOWN && !v.is_empty() && v.iter().all(|x| *x == v[0]) {
             format!("{} splat({:?})", t.ty(), v[0])

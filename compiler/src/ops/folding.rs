@@ -31,15 +31,15 @@ pub fn retag<T: Elem>(v: Vec<T>, dtype: DType) -> crate::tensor::Data {
 }
 
 /// Folds a data-movement op on any dtype by moving elements as `size`-byte groups:
-/// `f(x_bytes, y_bytes, size)` fills the output's bytes.
+/// `f(x_bytes, y_bytes, size)` fills the output's bytes (a packed type's elements are
+/// its codes, one a byte).
 pub fn move_bytes(
     x: &Tensor,
     out: &TensorType,
     f: impl FnOnce(&[u8], &mut [u8], usize),
 ) -> crate::tensor::Data {
-    let size = x.dtype().size();
-    let xb = x.data.to_le_bytes();
+    let (xb, size) = x.data.element_bytes();
     let mut yb = vec![0u8; out.n_elems() * size];
     f(&xb, &mut yb, size);
-    crate::tensor::Data::from_le_bytes(out.dtype, &yb).expect("whole elements")
+    crate::tensor::Data::from_element_bytes(out.dtype, &yb).expect("whole elements")
 }

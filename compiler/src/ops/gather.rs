@@ -75,7 +75,7 @@ impl OpKind for Gather {
                 }
             };
         }
-        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool)?;
+        crate::all_dtypes!(run)?;
         Ok(Some(vec![Tensor::new(out_ty.shape.clone(), out)]))
     }
 

@@ -55,7 +55,7 @@ impl OpKind for Where {
                 }
             };
         }
-        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool);
+        crate::all_dtypes!(run);
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
