@@ -357,7 +357,7 @@ pub fn decode(format: Format, code: u32) -> f64 {
 
 /// The integer one element of a sub-byte integer format holds.
 #[inline]
-fn decode_int(format: Format, code: u32) -> i128 {
+pub(crate) fn decode_int(format: Format, code: u32) -> i128 {
     match format {
         Format::I4 => i128::from(((code << 28) as i32) >> 28),
         Format::I2 => i128::from(((code << 30) as i32) >> 30),
@@ -524,7 +524,7 @@ fn decode_f32(format: Format, code: u32) -> f32 {
 
 /// Element `i` of narrow data (packed or not).
 #[inline(always)]
-fn code_at<S: Storage>(format: Format, x: &[S], i: usize) -> u32 {
+pub(crate) fn code_at<S: Storage>(format: Format, x: &[S], i: usize) -> u32 {
     match format.bits() {
         16 | 8 => x[i].code(),
         bits => {
@@ -537,7 +537,12 @@ fn code_at<S: Storage>(format: Format, x: &[S], i: usize) -> u32 {
 /// Writes `n` elements into narrow storage, `code(i)` each; a packed last byte is
 /// padded with zero bits.
 #[inline(always)]
-fn store<S: Storage>(format: Format, y: &mut [S], n: usize, mut code: impl FnMut(usize) -> u32) {
+pub(crate) fn store<S: Storage>(
+    format: Format,
+    y: &mut [S],
+    n: usize,
+    mut code: impl FnMut(usize) -> u32,
+) {
     match format.bits() {
         16 | 8 => {
             for (i, out) in y.iter_mut().enumerate().take(n) {

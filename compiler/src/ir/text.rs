@@ -100,8 +100,13 @@ fn const_text(t: &Tensor) -> String {
         // Codes are equal exactly when values are; the text shows values.
         let codes = t.data.codes().unwrap_or_default();
         if codes.len() > SHOWN && codes.iter().all(|&c| c == codes[0]) {
-            let one = Tensor::new(vec![1], t.data.clone()).data.to_f64_vec();
-            return format!("{} splat({:?})", t.ty(), one[0]);
+            let format = t.dtype().narrow().expect("narrow");
+            let value = zant_runtime::narrow::decode(format, codes[0]);
+            return if format.is_int() {
+                format!("{} splat({})", t.ty(), value as i64)
+            } else {
+                format!("{} splat({value:?})", t.ty())
+            };
         }
         return format!("{t:?}");
     }

@@ -276,6 +276,11 @@ impl Parse for Cast {
 }
 
 impl OpKind for Cast {
+    /// Converting between element types is what it is for.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Native
+    }
+
     /// Cast's `to` as its ONNX type code (CastLike has none), and the rounding attributes
     /// where they differ from ONNX's defaults.
     fn attrs(&self, attrs: &mut Attrs) {

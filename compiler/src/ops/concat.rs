@@ -37,6 +37,11 @@ impl Parse for Concat {
 }
 
 impl OpKind for Concat {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.int("axis", self.axis);
     }

@@ -151,6 +151,24 @@ pub trait Parse: Sized {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError>;
 }
 
+/// How an op takes the narrow element types (float16, bfloat16, float8, float4, int4,
+/// int2). Import applies it (`onnx::narrow`): the kernels never do arithmetic in a narrow
+/// type, so an op that computes sees `f32` between casts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NarrowSupport {
+    /// The op computes: import casts its narrow float inputs to `f32` and its `f32`
+    /// outputs back to the narrow type; it refuses the packed integer types.
+    Compute,
+    /// The op only moves whole elements (gathers, slices, transposes): every narrow type
+    /// whose elements are whole storage units passes as it is, the packed ones are refused.
+    Moves,
+    /// The op handles every narrow type itself (Cast, the reshapes, Shape).
+    Native,
+    /// The inputs of this bit mask compute as for [`NarrowSupport::Compute`]; the others
+    /// are the op's own business (QuantizeLinear's quantized data and zero point).
+    ComputeInputs(u64),
+}
+
 /// What an op implementation provides besides parsing.
 pub trait OpKind: Clone + fmt::Debug {
     /// Output types from input types (`None` for an omitted optional input).
@@ -184,6 +202,15 @@ pub trait OpKind: Clone + fmt::Debug {
     /// storage without a copy.
     fn is_view(&self) -> bool {
         false
+    }
+
+    /// How the op takes narrow element types; a view takes them all.
+    fn narrow(&self) -> NarrowSupport {
+        if self.is_view() {
+            NarrowSupport::Native
+        } else {
+            NarrowSupport::Compute
+        }
     }
 
     /// The bytes of scratch the kernel needs for these input types (packed GEMM panels,
@@ -274,6 +301,13 @@ macro_rules! define_ops {
                 match self {
                     Op::Input(_) | Op::Const(_) => false,
                     $(Op::$variant(op) => op.is_view(),)*
+                }
+            }
+
+            pub fn narrow(&self) -> NarrowSupport {
+                match self {
+                    Op::Input(_) | Op::Const(_) => NarrowSupport::Native,
+                    $(Op::$variant(op) => op.narrow(),)*
                 }
             }
 

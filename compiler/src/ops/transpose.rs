@@ -58,6 +58,11 @@ impl Parse for Transpose {
 }
 
 impl OpKind for Transpose {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.usizes("perm", &self.perm);
     }

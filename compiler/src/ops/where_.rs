@@ -20,6 +20,11 @@ impl Parse for Where {
 
 // Where has no attribute, so the default (empty) `OpKind::attrs` describes it.
 impl OpKind for Where {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (c, a, b) = (
             required(inputs, 0)?,

@@ -71,8 +71,12 @@ impl DType {
         }
     }
 
-    /// The ONNX name of a type code, for error messages.
+    /// The name of a type code for error messages: the short name of a type zant
+    /// supports, the ONNX name of one it does not.
     pub fn onnx_name(code: i32) -> &'static str {
+        if let Some(dtype) = Self::from_onnx(code) {
+            return dtype.name();
+        }
         match code {
             0 => "undefined",
             1 => "float",
@@ -137,6 +141,14 @@ impl DType {
             Self::F64 | Self::I64 | Self::U64 => 8,
             Self::F8E4M3FN | Self::F8E4M3FNUZ | Self::F8E5M2 | Self::F8E5M2FNUZ => 1,
             Self::F8E8M0 | Self::F4E2M1 | Self::I4 | Self::U4 | Self::I2 | Self::U2 => 1,
+        }
+    }
+
+    /// Bits per element.
+    pub fn bits_per_element(self) -> usize {
+        match self.narrow() {
+            Some(f) => f.bits(),
+            None => 8 * self.size(),
         }
     }
 
