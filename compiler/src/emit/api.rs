@@ -129,10 +129,10 @@ pub(super) fn zero(dtype: DType) -> TokenStream {
 /// How a narrow type's elements are stored, for the docs of the generated API.
 pub(super) fn storage_note(dtype: DType) -> &'static str {
     match dtype {
-        DType::F16 => ", as IEEE binary16 bits (`zant_runtime::narrow::f16_from_f32`)",
-        DType::BF16 => ", as bfloat16 bits (`zant_runtime::narrow::bf16_from_f32`)",
-        d if d.is_packed() => ", packed as ONNX packs it, the first element in the low bits",
-        d if d.narrow().is_some() => ", one code a byte, as ONNX stores it",
+        DType::F16 => "; IEEE binary16 bits, see `zant_runtime::narrow::f16_from_f32`",
+        DType::BF16 => "; bfloat16 bits, see `zant_runtime::narrow::bf16_from_f32`",
+        d if d.is_packed() => "; packed as ONNX packs it, the first element in the low bits",
+        d if d.narrow().is_some() => "; one code a byte, as ONNX stores it",
         _ => "",
     }
 }

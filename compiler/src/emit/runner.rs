@@ -81,7 +81,7 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
             let n = p.ty.n_elems();
             return if p.ty.dtype.size() == 2 {
                 quote! {
-                    let bytes: Vec<u8> = #src.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    let bytes: Vec<u8> = (#src).iter().flat_map(|v| v.to_le_bytes()).collect();
                     write_raw_npy(&out_dir.join(#file), #descr, &[#(#shape),*], &bytes)?;
                 }
             } else {
