@@ -44,6 +44,30 @@ fn fold_evaluates_constant_nodes() {
 }
 
 #[test]
+fn fold_leaves_a_narrow_weight_narrow() {
+    // Import widens a float16 weight for an op that computes in f32 with a cast marked
+    // `widens_weight`: folding it would put the f32 copy in the blob.
+    insta::assert_snapshot!(run("fold", "
+        input 0: %x : f32[2]
+        %w = Const f16[2] [0.5, 3.0]
+        %wide = Cast(%w) to=1 widens_weight=1
+        %plain = Cast(%w) to=1
+        %a = Add(%x, %wide)
+        %b = Add(%a, %plain)
+        output 0: b = %b
+    "), @"
+    changed: true
+    input 0: %x : f32[2]
+    %w = Const f16[2] [0.5, 3.0]
+    %wide = Cast(%w) to=1 widens_weight=1 : f32[2]
+    %a = Add(%x, %wide) : f32[2]
+    %plain = Const f32[2] [0.5, 3.0]
+    %b = Add(%a, %plain) : f32[2]
+    output 0: b = %b
+    ");
+}
+
+#[test]
 fn fold_leaves_nodes_with_a_runtime_input() {
     insta::assert_snapshot!(run("fold", "
         input 0: %x : f32[2]

@@ -408,6 +408,33 @@ mod tests {
     }
 
     #[test]
+    fn narrow_types_read_back_as_values() {
+        insta::assert_snapshot!(round_trip("
+            input 0: %x : f16[3]
+            %w = Const f16[3] [0.1, -2.5, inf]
+            %q = Const i4[10] splat(-3)
+            %f8 = Const f8e4m3fn[2] [448.0, NaN]
+            %u2 = Const u2[3] [0, 3, 1]
+            %wide = Cast(%w) to=1 widens_weight=1
+            %y = Cast(%x) to=16
+            %z = Cast(%wide) to=19 saturate=0
+            output 0: y = %y
+            output 1: z = %z
+        "), @"
+        input 0: %x : f16[3]
+        %w = Const f16[3] [0.0999755859375, -2.5, inf]
+        %q = Const i4[10] splat(-3)
+        %f8 = Const f8e4m3fn[2] [448.0, NaN]
+        %u2 = Const u2[3] [0, 3, 1]
+        %wide = Cast(%w) to=1 widens_weight=1 : f32[3]
+        %y = Cast(%x) to=16 : bf16[3]
+        %z = Cast(%wide) to=19 saturate=0 : f8e5m2[3]
+        output 0: y = %y
+        output 1: z = %z
+        ");
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let err = |text: &str| parse(text).unwrap_err().to_string();
         assert_eq!(
