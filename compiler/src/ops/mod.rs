@@ -28,6 +28,7 @@ mod tokens;
 pub mod arg;
 pub mod attention;
 pub mod binary;
+pub mod bit_cast;
 pub mod cast;
 pub mod clip;
 pub mod concat;
@@ -326,6 +327,7 @@ define_ops! {
     Attention(attention::Attention),
     BatchNorm(norm::BatchNorm),
     Binary(binary::Binary),
+    BitCast(bit_cast::BitCast),
     Cast(cast::Cast),
     Clip(clip::Clip),
     Concat(concat::Concat),
