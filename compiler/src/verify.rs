@@ -329,8 +329,8 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
         context: format!("cannot write {}", path.display()),
         source,
     };
-    if t.dtype().narrow().is_some() {
-        return std::fs::write(path, narrow_npy(t)).map_err(io);
+    if raw_npy_type(t.dtype()) {
+        return std::fs::write(path, raw_npy(t)).map_err(io);
     }
     let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
@@ -350,10 +350,16 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
     Ok(())
 }
 
-/// A narrow tensor as `.npy`: its storage units, one element each (a packed type's codes
-/// one a byte), under [`DType::npy_descr`]: what numpy (`<f2`) or `ml_dtypes` (raw
-/// `V` bytes) write for these types.
-pub fn narrow_npy(t: &Tensor) -> Vec<u8> {
+/// Whether `.npy` files of `dtype` are read and written as raw bytes here: the narrow
+/// types, which npyz does not know, and booleans (`|b1`), which it reads only as `bool`.
+fn raw_npy_type(dtype: DType) -> bool {
+    dtype == DType::Bool || dtype.narrow().is_some()
+}
+
+/// A boolean or narrow tensor as `.npy`: its storage units, one element each (a packed
+/// type's codes one a byte), under [`DType::npy_descr`]: what numpy (`|b1`, `<f2`) or
+/// `ml_dtypes` (raw `V` bytes) write for these types.
+pub fn raw_npy(t: &Tensor) -> Vec<u8> {
     let (bytes, _) = t.data.element_bytes();
     let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
     let shape = match dims.len() {
@@ -377,10 +383,10 @@ pub fn narrow_npy(t: &Tensor) -> Vec<u8> {
     out
 }
 
-/// Reads a narrow tensor written as [`narrow_npy`] writes it (any type string whose item
-/// has the storage unit's size: `<f2`, `<u2` or `<V2` for the 16-bit types, `|u1`, `|i1`
-/// or `|V1` for the others).
-fn read_narrow_npy(file: &mut impl std::io::Read, ty: &TensorType) -> std::io::Result<Tensor> {
+/// Reads a boolean or narrow tensor written as [`raw_npy`] writes it (any type string
+/// whose item has the storage unit's size: `<f2`, `<u2` or `<V2` for the 16-bit types,
+/// `|b1`, `|u1`, `|i1` or `|V1` for the others).
+fn read_raw_npy(file: &mut impl std::io::Read, ty: &TensorType) -> std::io::Result<Tensor> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
     let header = npyz::NpyHeader::from_reader(&mut *file)?;
     let descr = header.dtype().descr();
@@ -405,7 +411,10 @@ fn read_narrow_npy(file: &mut impl std::io::Read, ty: &TensorType) -> std::io::R
             n * unit
         )));
     }
-    let format = ty.dtype.narrow().expect("narrow");
+    let Some(format) = ty.dtype.narrow() else {
+        let bools = bytes.iter().map(|&b| u8::from(b != 0)).collect();
+        return Ok(Tensor::new(ty.shape.clone(), Data::Bool(bools)));
+    };
     let mask = if format.bits() >= 8 {
         u32::MAX
     } else {
@@ -428,8 +437,8 @@ pub fn read_npy(path: &Path, ty: &TensorType) -> Result<Tensor, Error> {
         source: e,
     };
     let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(err)?);
-    if ty.dtype.narrow().is_some() {
-        return read_narrow_npy(&mut file, ty).map_err(err);
+    if raw_npy_type(ty.dtype) {
+        return read_raw_npy(&mut file, ty).map_err(err);
     }
     let npy = npyz::NpyFile::new(file).map_err(err)?;
     let data = match ty.dtype {
@@ -437,14 +446,13 @@ pub fn read_npy(path: &Path, ty: &TensorType) -> Result<Tensor, Error> {
         DType::F64 => Data::F64(npy.into_vec().map_err(err)?),
         DType::I8 => Data::I8(npy.into_vec().map_err(err)?),
         DType::U8 => Data::U8(npy.into_vec().map_err(err)?),
-        DType::Bool => Data::Bool(npy.into_vec().map_err(err)?),
         DType::I16 => Data::I16(npy.into_vec().map_err(err)?),
         DType::U16 => Data::U16(npy.into_vec().map_err(err)?),
         DType::I32 => Data::I32(npy.into_vec().map_err(err)?),
         DType::U32 => Data::U32(npy.into_vec().map_err(err)?),
         DType::I64 => Data::I64(npy.into_vec().map_err(err)?),
         DType::U64 => Data::U64(npy.into_vec().map_err(err)?),
-        _ => unreachable!("narrow types are read above"),
+        _ => unreachable!("booleans and narrow types are read above"),
     };
     if data.len() != ty.n_elems() {
         return Err(CheckError::NpySize {

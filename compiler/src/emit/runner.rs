@@ -3,6 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::ir::DType;
 use crate::ops::elem_type;
 
 use super::api::*;
@@ -36,6 +37,18 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
         } else {
             quote!(input)
         };
+        if p.ty.dtype == DType::Bool {
+            // numpy writes `|b1`; any non-zero byte is true.
+            return quote! {
+                let bytes = read_raw_npy(&paths[#i], #name, 1)?;
+                if bytes.len() != #n {
+                    return Err(format!("input `{}` has {} elements, the model takes {}", #name, bytes.len(), #n).into());
+                }
+                for (out, &b) in #target.iter_mut().zip(&bytes) {
+                    *out = u8::from(b != 0);
+                }
+            };
+        }
         if let Some(format) = p.ty.dtype.narrow() {
             let unit = p.ty.dtype.size();
             let check = quote! {
@@ -55,7 +68,7 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
                 quote! {
                     let bytes = read_raw_npy(&paths[#i], #name, #unit)?;
                     #check
-                    zant_runtime::narrow::pack(#format, &bytes, &mut #target[..]);
+                    rt::narrow::pack(#format, &bytes, &mut #target[..]);
                 }
             };
         }
@@ -76,6 +89,9 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
             quote!(&output[..])
         };
         let file = format!("output_{k}.npy");
+        if p.ty.dtype == DType::Bool {
+            return quote! { write_raw_npy(&out_dir.join(#file), "|b1", &[#(#shape),*], #src)?; };
+        }
         if let Some(format) = p.ty.dtype.narrow() {
             let descr = p.ty.dtype.npy_descr();
             let n = p.ty.n_elems();
@@ -87,18 +103,20 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
             } else {
                 quote! {
                     let mut bytes = vec![0u8; #n];
-                    zant_runtime::narrow::unpack(#format, #src, &mut bytes);
+                    rt::narrow::unpack(#format, #src, &mut bytes);
                     write_raw_npy(&out_dir.join(#file), #descr, &[#(#shape),*], &bytes)?;
                 }
             };
         }
         quote! { write_npy(&out_dir.join(#file), &[#(#shape),*], #src)?; }
     });
-    // Narrow types (float16, bfloat16, float8, int4, …) are read and written as their raw
-    // storage units, one element each, under the type string numpy (`<f2`) or
-    // `ml_dtypes` (`V` bytes) gives them: npyz has no such types.
+    // Narrow types (float16, bfloat16, float8, int4, …) and booleans are read and written
+    // as their raw storage units, one element each, under the type string numpy (`|b1`,
+    // `<f2`) or `ml_dtypes` (`V` bytes) gives them: npyz has no narrow types and reads
+    // `|b1` only as `bool`.
     // Only the helpers some port uses, so the runner builds without warnings.
-    let wide = |ports: &[Port]| ports.iter().any(|p| p.ty.dtype.narrow().is_none());
+    let raw = |p: &Port| p.ty.dtype == DType::Bool || p.ty.dtype.narrow().is_some();
+    let wide = |ports: &[Port]| ports.iter().any(|p| !raw(p));
     let read_npy = if wide(&api.inputs) {
         quote! {
         fn read_npy<T: npyz::Deserialize>(path: &Path, name: &str) -> Result<Vec<T>, BoxError> {
@@ -127,7 +145,21 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
     } else {
         TokenStream::new()
     };
-    let narrow = |ports: &[Port]| ports.iter().any(|p| p.ty.dtype.narrow().is_some());
+    let narrow = |ports: &[Port]| ports.iter().any(raw);
+    // The packed types are packed and unpacked by the runtime, whose parameter types
+    // write themselves as `rt::…`.
+    let packed = api
+        .inputs
+        .iter()
+        .chain(&api.outputs)
+        .any(|p| p.ty.dtype.is_packed());
+    let use_rt = if packed {
+        quote!(
+            use zant_runtime as rt;
+        )
+    } else {
+        TokenStream::new()
+    };
     let read_raw_npy = if narrow(&api.inputs) {
         quote! {
             fn read_raw_npy(path: &Path, name: &str, unit: usize) -> Result<Vec<u8>, BoxError> {
@@ -204,6 +236,7 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
 
         use std::path::{Path, PathBuf};
         use std::sync::Mutex;
+        #use_rt
 
         type BoxError = Box<dyn std::error::Error>;
 
