@@ -91,42 +91,12 @@ impl Model {
                 reads.get::<f32>(8192, 256),
                 reads.get::<f32>(10224, 72),
                 Some(reads.get::<f32>(10512, 8)),
-                rt::Activation::None,
+                rt::Activation::Relu,
                 scratch,
                 y,
             );
         }
-        // conv1: Cast(%conv1.f32) -> %conv1 : f16[1,8,16,16]
-        {
-            let (reads, out) = rt::arena::split(arena, 8192, 4096);
-            let y = rt::arena::view_mut::<u16>(out);
-            rt::narrow::f32_to_f16_slice(reads.get::<f32>(0, 2048), y);
-        }
-        // conv1.to_f32: Cast(%conv1) -> %conv1.to_f32 : f32[1,8,16,16]
-        {
-            let (reads, out) = rt::arena::split(arena, 0, 8192);
-            let y = rt::arena::view_mut::<f32>(out);
-            rt::narrow::f16_to_f32_slice(reads.get::<u16>(8192, 2048), y);
-        }
-        // relu1: Relu(%conv1.to_f32) -> %relu1.f32 : f32[1,8,16,16]
-        {
-            let (_, out) = rt::arena::split(arena, 0, 8192);
-            let y = rt::arena::view_mut::<f32>(out);
-            rt::elementwise::unary_in_place(rt::elementwise::UnaryOp::Relu, y);
-        }
-        // relu1: Cast(%relu1.f32) -> %relu1 : f16[1,8,16,16]
-        {
-            let (reads, out) = rt::arena::split(arena, 8192, 4096);
-            let y = rt::arena::view_mut::<u16>(out);
-            rt::narrow::f32_to_f16_slice(reads.get::<f32>(0, 2048), y);
-        }
-        // relu1.to_f32: Cast(%relu1) -> %relu1.to_f32 : f32[1,8,16,16]
-        {
-            let (reads, out) = rt::arena::split(arena, 0, 8192);
-            let y = rt::arena::view_mut::<f32>(out);
-            rt::narrow::f16_to_f32_slice(reads.get::<u16>(8192, 2048), y);
-        }
-        // pool1: MaxPool(%relu1.to_f32) -> %pool1.f32 : f32[1,8,8,8]
+        // pool1: MaxPool(%conv1.f32) -> %pool1.f32 : f32[1,8,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 8192, 2048);
             let y = rt::arena::view_mut::<f32>(out);
@@ -213,54 +183,33 @@ impl Model {
                 reads.get::<f32>(18496, 512),
                 reads.get::<f32>(9792, 1152),
                 Some(reads.get::<f32>(20544, 16)),
-                rt::Activation::None,
+                rt::Activation::Clip {
+                    min: 0f32,
+                    max: 6f32,
+                },
                 scratch,
                 y,
             );
         }
-        // conv2: Cast(%conv2.f32) -> %conv2 : f16[1,16,8,8]
+        // clip2: Cast(%conv2.f32) -> %clip2 : f16[1,16,8,8]
         {
-            let (reads, out) = rt::arena::split(arena, 4096, 2048);
+            let (reads, out) = rt::arena::split(arena, 0, 2048);
             let y = rt::arena::view_mut::<u16>(out);
             rt::narrow::f32_to_f16_slice(reads.get::<f32>(14400, 1024), y);
         }
-        // conv2.to_f32: Cast(%conv2) -> %conv2.to_f32 : f32[1,16,8,8]
-        {
-            let (reads, out) = rt::arena::split(arena, 0, 4096);
-            let y = rt::arena::view_mut::<f32>(out);
-            rt::narrow::f16_to_f32_slice(reads.get::<u16>(4096, 1024), y);
-        }
-        // clip2: Clip(%conv2.to_f32) -> %clip2.f32 : f32[1,16,8,8]
-        {
-            let (_, out) = rt::arena::split(arena, 0, 4096);
-            let y = rt::arena::view_mut::<f32>(out);
-            rt::elementwise::unary_in_place(
-                rt::elementwise::UnaryOp::Clip {
-                    min: 0f32,
-                    max: 6f32,
-                },
-                y,
-            );
-        }
-        // clip2: Cast(%clip2.f32) -> %clip2 : f16[1,16,8,8]
+        // swap_hw: Transpose(%clip2) -> %swap_hw : f16[1,16,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 4096, 2048);
             let y = rt::arena::view_mut::<u16>(out);
-            rt::narrow::f32_to_f16_slice(reads.get::<f32>(0, 1024), y);
-        }
-        // swap_hw: Transpose(%clip2) -> %swap_hw : f16[1,16,8,8]
-        {
-            let (reads, out) = rt::arena::split(arena, 6144, 2048);
-            let y = rt::arena::view_mut::<u16>(out);
             rt::shape::transpose::<
                 u16,
-            >(reads.get::<u16>(4096, 1024), &[1, 16, 8, 8], &[0, 1, 3, 2], y);
+            >(reads.get::<u16>(0, 1024), &[1, 16, 8, 8], &[0, 1, 3, 2], y);
         }
         // swap_hw.to_f32: Cast(%swap_hw) -> %swap_hw.to_f32 : f32[1,16,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 0, 4096);
             let y = rt::arena::view_mut::<f32>(out);
-            rt::narrow::f16_to_f32_slice(reads.get::<u16>(6144, 1024), y);
+            rt::narrow::f16_to_f32_slice(reads.get::<u16>(4096, 1024), y);
         }
         // gap: GlobalAveragePool(%swap_hw.to_f32) -> %gap.f32 : f32[1,16,1,1]
         {
