@@ -598,7 +598,16 @@ fn import(
         // An op that computes on narrow floats (float16, bfloat16, float8) computes in
         // f32: it is parsed again seeing those inputs as f32, and import casts around it.
         let computing = narrow::computing_inputs(parsed.as_ref().ok().map(|(op, _)| op), &types);
-        let narrow_back_to = computing.first().map(|&i| types[i].expect("present").dtype);
+        // Its f32 outputs go back to the type of its first float input that computes, the
+        // `T` of almost every ONNX signature: Pow's exponent does not decide its output,
+        // nor does DequantizeLinear's float8 data, which the op reads as it is.
+        let narrow_back_to = types
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| (i, t.dtype)))
+            .find(|&(i, d)| matches!(d, DType::F32 | DType::F64) || computing.contains(&i))
+            .map(|(_, d)| d)
+            .filter(|d| d.is_narrow_float());
         let (op, absorbed) = if computing.is_empty() {
             parsed.map_err(node_err)?
         } else {

@@ -335,6 +335,36 @@ mod tests {
     }
 
     #[test]
+    fn outputs_take_the_type_of_the_first_float_input() {
+        // Pow's output is its base's type: an f32 base with a float16 exponent stays f32.
+        let exponent = TensorProto {
+            name: "e".into(),
+            dims: vec![],
+            data_type: FLOAT16,
+            raw_data: 0x4000u16.to_le_bytes().to_vec(),
+            ..Default::default()
+        };
+        let bytes = model(
+            &[("Pow", &["x", "e"]), ("Pow", &["h", "x"])],
+            vec![value("x", 1, &[2]), value("h", FLOAT16, &[2])],
+            vec![value("v0", 1, &[2]), value("v1", FLOAT16, &[2])],
+            vec![exponent],
+        );
+        insta::assert_snapshot!(check(&bytes), @"
+        input 0: %x : f32[2]
+        input 1: %h : f16[2]
+        %e = Const f16[] [2.0]
+        %e.to_f32 = Cast(%e) to=1 widens_weight=1 : f32[]
+        %v0 = Pow(%x, %e.to_f32) : f32[2]
+        %h.to_f32 = Cast(%h) to=1 : f32[2]
+        %v1.f32 = Pow(%h.to_f32, %x) : f32[2]
+        %v1 = Cast(%v1.f32) to=10 : f16[2]
+        output 0: v0 = %v0
+        output 1: v1 = %v1
+        ");
+    }
+
+    #[test]
     fn packed_integers_only_go_where_they_are_understood() {
         let bytes = model(
             &[("Add", &["q", "q"])],
