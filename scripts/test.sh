@@ -4,9 +4,9 @@
 #   2. runs every Rust test of the workspace (unit, snapshots, end to end on
 #      ../shared/models, the zero-allocation check, the build.rs route);
 #   3. builds the Cortex-M7 firmware example, runs it in QEMU and checks it against the host;
-#   4. runs a short `zantc bench` (mnist-8, opt-level 3 and z, host and Cortex-M7), which
-#      exits 1 unless its figures are sane (no heap use, outputs matched, counts and sizes
-#      above zero).
+#   4. runs a short `zantc bench --per-layer` (mnist-8, opt-level 3 and z, host and
+#      Cortex-M7), which exits 1 unless its figures are sane (no heap use, outputs
+#      matched, counts and sizes above zero, layers summing to the whole inference).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -15,7 +15,7 @@ cargo test --workspace
 scripts/firmware-m7.sh
 if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; then
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mnist-8 \
-        --opt-levels 3,z --targets host,cortex-m7 --time-budget-ms 200 \
+        --opt-levels 3,z --targets host,cortex-m7 --time-budget-ms 200 --per-layer \
         --json target/bench-ci.json --md target/bench-ci.md
 else
     echo "bench: NOT RUN (../shared/models is missing)"

@@ -89,6 +89,18 @@ fn main() {
         );
     }
     {
+        let mut model = Box::new(kws_crnn::Model::new());
+        let input = Box::new([0.25f32; kws_crnn::MFCC_LEN]);
+        let mut output = Box::new([0f32; kws_crnn::LOGITS_LEN]);
+        let mut result = Ok(());
+        let counts = count(|| result = model.predict(&input, &mut output));
+        report(
+            "kws_crnn_predict",
+            counts,
+            result.is_ok() && output.iter().all(|v| v.is_finite()),
+        );
+    }
+    {
         let mut model = Box::new(two_heads::Model::new());
         let mut inputs = Box::new(two_heads::Inputs::new());
         inputs.features = [1.0; two_heads::FEATURES_LEN];

@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::emit::{emit_module, weight_blob, WeightsRef};
+use crate::emit::{emit_module, weight_blob, ProfileApi, WeightsRef};
 use crate::pipeline::{self, Options};
 use crate::InputShape;
 
@@ -62,6 +62,7 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     weights_section: Option<String>,
     rerun_if_changed: Option<bool>,
+    profile: bool,
 }
 
 impl Builder {
@@ -101,6 +102,14 @@ impl Builder {
     /// instead of forbidding it, because the compiler counts `#[link_section]` as unsafe.
     pub fn weights_section(&mut self, section: impl Into<String>) -> &mut Self {
         self.weights_section = Some(section.into());
+        self
+    }
+
+    /// Adds `Model::predict_profiled` and `LAYERS` to the module: a probe called between
+    /// layers, for per-layer timing on your own target (default: off, and then the module
+    /// has neither).
+    pub fn profile(&mut self, on: bool) -> &mut Self {
+        self.profile = on;
         self
     }
 
@@ -155,7 +164,12 @@ impl Builder {
             path: weights_file.display().to_string(),
             section: self.weights_section.clone(),
         };
-        let source = emit_module(&lowered.graph, &lowered.plan, &module, &weights)
+        let profile = if self.profile {
+            ProfileApi::On
+        } else {
+            ProfileApi::Off
+        };
+        let source = emit_module(&lowered.graph, &lowered.plan, &module, &weights, profile)
             .map_err(|e| fail(e.into()))?;
         Ok(Generated {
             module,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use zant_compiler::bench::BenchError;
 use zant_compiler::verify::{model_file, VerifyOptions};
 use zant_compiler::{CrateOptions, InputShape, Options, RuntimeDep};
@@ -48,16 +48,27 @@ enum Command {
         #[arg(long)]
         workspace_member: bool,
     },
-    /// Print the IR, the op histogram, the memory plan and its totals.
+    /// Print the IR, the op histogram, the memory plan and its totals, or per-layer figures
+    /// and a picture of the plan (--layers, --json, --svg; see docs/inspect.md).
     Inspect {
         #[command(flatten)]
         model: ModelArgs,
         /// Also print the IR as imported, before the passes.
         #[arg(long)]
         imported: bool,
-        /// Print only the totals line.
+        /// Print the totals line instead of the full report.
         #[arg(long)]
         totals: bool,
+        /// Print one row per node in schedule order: op, output, MACs, weight bytes, bytes
+        /// read and written, scratch, where the output lives, bytes live (peak marked).
+        #[arg(long)]
+        layers: bool,
+        /// Write the per-layer rows and totals as JSON to FILE (`-` for standard output).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the memory plan as an SVG picture to FILE.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Compile, build and run the model on its test_data_set_* folders; exit 1 on a mismatch.
     Verify {
@@ -115,6 +126,15 @@ enum Command {
         /// No progress bar or log.
         #[arg(long, short)]
         quiet: bool,
+        /// Also measure every layer: time per layer on the host, instructions per layer on
+        /// the Cortex-M7, from a second harness build with the model's `profile` feature.
+        /// The report gets a per-layer table per run; a sum of the layers more than 5 % off
+        /// the whole inference is a problem (exit 1).
+        #[arg(long)]
+        per_layer: bool,
+        /// Write a bar chart of the largest layers of each run as SVG (with --per-layer).
+        #[arg(long, value_name = "FILE", requires = "per_layer")]
+        layers_svg: Option<PathBuf>,
     },
     /// Compare two `zantc bench --json` reports; exit 1 when a figure regressed beyond the threshold.
     Compare {
@@ -178,15 +198,47 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             model,
             imported,
             totals,
+            layers,
+            json,
+            svg,
         } => {
+            let stdout_json = json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+            if stdout_json && (layers || totals) {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "`--json -` writes to standard output, which --layers and --totals also use",
+                    )
+                    .exit();
+            }
             let compiled = compile(&model, &CrateOptions::default())?;
+            let lowered = &compiled.lowered;
+            if let Some(path) = &svg {
+                let title = model_title(&model.model);
+                write_file(path, zant_compiler::report::plan_svg(lowered, &title))?;
+            }
+            if let Some(path) = &json {
+                let rows = zant_compiler::report::layers(lowered);
+                let text =
+                    serde_json::to_string_pretty(&rows).map_err(|e| zant_compiler::Error::Io {
+                        context: "cannot write the layers as JSON".into(),
+                        source: e.into(),
+                    })? + "\n";
+                if stdout_json {
+                    print!("{text}");
+                } else {
+                    write_file(path, text)?;
+                }
+            }
+            if layers {
+                print!("{}", zant_compiler::report::layers(lowered).table());
+            }
             if totals {
-                println!("{}", zant_compiler::report::totals(&compiled.lowered));
-            } else {
-                print!(
-                    "{}",
-                    zant_compiler::report::inspect(&compiled.lowered, imported)
-                );
+                println!("{}", zant_compiler::report::totals(lowered));
+            }
+            // The full report is the default view, when no other was asked for.
+            if !(layers || totals || json.is_some() || svg.is_some()) {
+                print!("{}", zant_compiler::report::inspect(lowered, imported));
             }
             Ok(true)
         }
@@ -241,6 +293,8 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             time_budget_ms,
             work_dir,
             quiet,
+            per_layer,
+            layers_svg,
         } => {
             let opts = zant_compiler::bench::BenchOptions {
                 opt_levels,
@@ -251,6 +305,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 baselines: baseline,
                 host_target_cpu: target_cpu,
                 progress: !quiet,
+                per_layer,
                 ..Default::default()
             };
             let command = std::iter::once("zantc".to_string())
@@ -258,7 +313,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 .collect::<Vec<_>>()
                 .join(" ");
             let report = zant_compiler::bench::run(&models, &opts, command)?;
-            bench_outputs(&report, json, md, svg)?;
+            bench_outputs(&report, json, md, svg, layers_svg)?;
             let problems = report.problems();
             for p in &problems {
                 eprintln!("bench: {p}");
@@ -288,6 +343,7 @@ fn bench_outputs(
     json: Option<PathBuf>,
     md: Option<PathBuf>,
     svg: Option<PathBuf>,
+    layers_svg: Option<PathBuf>,
 ) -> Result<(), zant_compiler::Error> {
     let write = |path: &PathBuf, contents: String| {
         std::fs::write(path, contents).map_err(|source| zant_compiler::Error::Io {
@@ -303,19 +359,26 @@ fn bench_outputs(
     if let Some(path) = &svg {
         write(path, zant_compiler::bench::svg(report)?)?;
     }
-    // The chart's path as the Markdown file sees it.
-    let chart =
-        svg.as_ref().map(
-            |svg| match (md.as_ref().and_then(|m| m.parent()), svg.parent()) {
-                (Some(a), Some(b)) if a == b => svg
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                _ => svg.display().to_string(),
-            },
-        );
-    let text = zant_compiler::bench::markdown(report, chart.as_deref());
+    let mut layers_chart = None;
+    if let (Some(path), Some(chart)) = (&layers_svg, zant_compiler::bench::layers_svg(report)) {
+        write(path, chart)?;
+        layers_chart = Some(path);
+    }
+    // A chart's path as the Markdown file sees it.
+    let relative = |svg: &PathBuf| match (md.as_ref().and_then(|m| m.parent()), svg.parent()) {
+        (Some(a), Some(b)) if a == b => svg
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        _ => svg.display().to_string(),
+    };
+    let chart = svg.as_ref().map(relative);
+    let mut text = zant_compiler::bench::markdown(report, chart.as_deref());
+    text.push_str(&zant_compiler::bench::layers_markdown(
+        report,
+        layers_chart.map(relative).as_deref(),
+    ));
     match &md {
         Some(path) => write(path, text),
         None => {
@@ -323,6 +386,26 @@ fn bench_outputs(
             Ok(())
         }
     }
+}
+
+/// The model's name for titles: the file's stem, or the folder's name.
+fn model_title(model: &std::path::Path) -> String {
+    let name = if model.is_dir() {
+        model.file_name()
+    } else {
+        model.file_stem()
+    };
+    name.unwrap_or(model.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Writes `contents` to `path`, naming the path in the error.
+fn write_file(path: &std::path::Path, contents: String) -> Result<(), zant_compiler::Error> {
+    std::fs::write(path, contents).map_err(|source| zant_compiler::Error::Io {
+        context: format!("cannot write {}", path.display()),
+        source,
+    })
 }
 
 fn read_report(path: &PathBuf) -> Result<zant_compiler::bench::Report, zant_compiler::Error> {

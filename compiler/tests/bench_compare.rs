@@ -77,6 +77,8 @@ fn report(outcomes: Vec<(Target, Outcome)>) -> Report {
                 opt_level: "3".parse().unwrap(),
                 target,
                 outcome,
+                layers: None,
+                layers_error: None,
             })
             .collect(),
     }

@@ -98,6 +98,8 @@ fn the_report_prints_every_peer_and_the_ratios() {
             opt_level: "3".parse().unwrap(),
             target: Target::Host,
             outcome: Outcome::Host(figures),
+            layers: None,
+            layers_error: None,
         }],
     };
     let markdown = bench::markdown(&report, None);

@@ -26,7 +26,8 @@ fn benchmarks_doc_is_rendered_from_its_json() {
     let report: zant_compiler::bench::Report = serde_json::from_str(&json).unwrap();
     check(
         &docs.join("benchmarks.md"),
-        &zant_compiler::bench::markdown(&report, Some("benchmarks.svg")),
+        &(zant_compiler::bench::markdown(&report, Some("benchmarks.svg"))
+            + &zant_compiler::bench::layers_markdown(&report, Some("benchmarks-layers.svg"))),
     );
     check(
         &docs.join("benchmarks.svg"),

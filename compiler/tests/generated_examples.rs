@@ -1,11 +1,13 @@
 //! `generated-examples/` is zantc's committed output for the models in `models/`. This test
 //! regenerates it and fails on any difference; `ZANT_BLESS=1` rewrites the files instead.
-//! The examples are workspace members, so `cargo build` proves they compile.
+//! The examples are workspace members, so `cargo build` proves they compile, and their
+//! outputs are compared with ONNX Runtime's.
 
 mod common;
 
 use std::path::Path;
 
+use zant_compiler::verify::{verify, VerifyOptions};
 use zant_compiler::{compile, Compiled, CrateOptions, Options, RuntimeDep};
 
 /// Compiles an example: the runtime by relative path, inside the workspace.
@@ -55,6 +57,64 @@ fn generated_examples_are_fresh() {
         bless || stale.is_empty(),
         "generated-examples is stale: {stale:?}\nrun `ZANT_BLESS=1 cargo test -p zant-compiler --test generated_examples` and commit the result"
     );
+}
+
+/// The examples compute what ONNX Runtime computes: each model of `models/` with a folder
+/// `models/test-data/<name>/` (ONNX Runtime 1.31.1's outputs on seeded inputs, written by
+/// `scripts/model_references.py` in the venv of `scripts/setup-ort.sh`) is compiled, built
+/// and run through `zant_compiler::verify`, within atol 1e-4 and rtol 1e-3 (verify's
+/// defaults, the tolerance of `../shared/models`).
+#[test]
+fn examples_match_onnx_runtime() {
+    let root = common::repo_root();
+    let references = root.join("models/test-data");
+    let mut checked = Vec::new();
+    let mut failures = Vec::new();
+    let mut models: Vec<_> = std::fs::read_dir(root.join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    models.sort();
+    for model in models {
+        let name = model.file_stem().unwrap().to_string_lossy().into_owned();
+        let data_dir = references.join(&name);
+        if !data_dir.is_dir() {
+            continue;
+        }
+        let vopts = VerifyOptions {
+            data_dir: Some(data_dir),
+            ..VerifyOptions::default()
+        };
+        let checks = verify(&model, &Options::default(), &vopts)
+            .unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+        assert!(!checks.is_empty(), "{name}: nothing was compared");
+        for c in checks {
+            eprintln!(
+                "{name}/{}: max_abs={:.2e} max_rel={:.2e} mismatches={}/{}",
+                c.output, c.max_abs, c.max_rel, c.mismatches, c.n_elems
+            );
+            if !c.passed() {
+                failures.push(format!("{name}/{}: {} mismatches", c.output, c.mismatches));
+            }
+        }
+        checked.push(name);
+    }
+    // The recurrent example exists to be checked against ONNX Runtime; the others were
+    // given references at the same time.
+    for name in [
+        "half-cnn",
+        "kws-crnn",
+        "kws-dscnn",
+        "lenet-mnist",
+        "two-heads",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == name),
+            "models/test-data/{name} is missing: run scripts/model_references.py"
+        );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The float16 model of `models/` (`half-cnn`) end to end: compiled, built, run and
-//! compared with ONNX Runtime's outputs (`models/reference/half-cnn`, written by
-//! `scripts/ort_reference.py` with ONNX Runtime 1.31.1), and its storage checked: the
-//! weights stay float16 in the blob.
+//! compared with ONNX Runtime's outputs (`models/test-data/half-cnn`, written by
+//! `scripts/model_references.py` with ONNX Runtime 1.31.1) closer than the generated
+//! examples' common tolerance, and its storage checked: the weights stay float16 in the
+//! blob.
 
 mod common;
 
@@ -13,7 +14,7 @@ use zant_compiler::{compile, CrateOptions, Options};
 fn half_cnn_matches_onnx_runtime() {
     let root = common::repo_root();
     let vopts = VerifyOptions {
-        data_dir: Some(root.join("models/reference/half-cnn")),
+        data_dir: Some(root.join("models/test-data/half-cnn")),
         // Two float16 ulps, relative (2^-11 each), and nothing absolute: every op computes
         // in f32 and rounds to float16, as ONNX Runtime's CPU provider does around the ops
         // it has no float16 kernel for; its float16 Conv accumulates differently, which

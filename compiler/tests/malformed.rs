@@ -209,7 +209,7 @@ fn external_data_inside_the_folder_is_read() {
 fn unsupported_ops_are_listed_together() {
     let mut m = model(
         vec![
-            node("lstm", "LSTM", &["x"], &["h"]),
+            node("normalize", "StringNormalizer", &["x"], &["h"]),
             node("r", "Relu", &["h"], &["h2"]),
             node("custom", "Frobnicate", &["h2"], &["y"]),
         ],
@@ -223,7 +223,7 @@ fn unsupported_ops_are_listed_together() {
         m,
         &[
             "2 unsupported op(s)",
-            "node `lstm`: LSTM (domain ai.onnx, opset 13)",
+            "node `normalize`: StringNormalizer (domain ai.onnx, opset 13)",
             "node `custom`: Frobnicate (domain com.example, opset 1)",
         ],
     );

@@ -184,6 +184,39 @@ impl GraphBuilder {
         })
     }
 
+    /// Adds an `int64` initializer, as exporters store the target shape of a `Reshape`, and
+    /// returns its name.
+    pub(crate) fn shape(&mut self, name: &str, values: &[i64]) -> String {
+        self.initializer(TensorProto {
+            name: name.to_owned(),
+            dims: vec![values.len() as i64],
+            data_type: DataType::INT64 as i32,
+            int64_data: values.to_vec(),
+            ..TensorProto::default()
+        })
+    }
+
+    /// Adds a node with several outputs, as named in `outputs` (an empty name leaves an
+    /// optional output out), and returns them.
+    pub(crate) fn node_outputs(
+        &mut self,
+        op_type: &str,
+        name: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attributes: Vec<AttributeProto>,
+    ) -> Vec<String> {
+        self.graph.node.push(NodeProto {
+            name: name.to_owned(),
+            op_type: op_type.to_owned(),
+            input: inputs.iter().map(|&input| input.to_owned()).collect(),
+            output: outputs.iter().map(|&output| output.to_owned()).collect(),
+            attribute: attributes,
+            ..NodeProto::default()
+        });
+        outputs.iter().map(|&output| output.to_owned()).collect()
+    }
+
     /// Adds a node whose single output is named after the node, and returns that output.
     pub(crate) fn node(
         &mut self,

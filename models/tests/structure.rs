@@ -68,6 +68,32 @@ fn kws_dscnn() {
 }
 
 #[test]
+fn kws_crnn() {
+    // Two convolutions' weights and biases, the sequence shape, the LSTM's W, R and B, and
+    // the classifier's weight and bias.
+    check(
+        "kws-crnn.onnx",
+        Expect {
+            inputs: &[("mfcc", &[1, 1, 49, 10])],
+            outputs: &[("logits", &[1, 12])],
+            ops: &[
+                "Conv",
+                "Relu",
+                "Conv",
+                "Relu",
+                "Transpose",
+                "Reshape",
+                "LSTM",
+                "Flatten",
+                "Gemm",
+            ],
+            n_initializers: 4 + 1 + 3 + 2,
+            elem_type: DataType::FLOAT,
+        },
+    );
+}
+
+#[test]
 fn two_heads() {
     check(
         "two-heads.onnx",
@@ -117,6 +143,7 @@ fn every_model_is_checked_here() {
         [
             "lenet-mnist.onnx",
             "kws-dscnn.onnx",
+            "kws-crnn.onnx",
             "two-heads.onnx",
             "half-cnn.onnx"
         ]
@@ -171,11 +198,18 @@ fn check(file_name: &str, expect: Expect<'_>) {
         4
     };
     for tensor in &graph.initializer {
-        assert_eq!(tensor.data_type, expect.elem_type as i32, "{}", tensor.name);
         let n_elements: i64 = tensor.dims.iter().product();
-        let n_stored = tensor.float_data.len()
-            + tensor.int32_data.len()
-            + tensor.raw_data.len() / element_bytes;
+        // Weights are of the model's float type; a 1-D int64 tensor is a Reshape's target
+        // shape.
+        let n_stored = if tensor.data_type == DataType::INT64 as i32 {
+            assert_eq!(tensor.dims.len(), 1, "{} is an int64 shape", tensor.name);
+            tensor.int64_data.len()
+        } else {
+            assert_eq!(tensor.data_type, expect.elem_type as i32, "{}", tensor.name);
+            tensor.float_data.len()
+                + tensor.int32_data.len()
+                + tensor.raw_data.len() / element_bytes
+        };
         assert_eq!(n_stored as i64, n_elements, "{} element count", tensor.name);
     }
 }

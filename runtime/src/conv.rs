@@ -31,6 +31,7 @@ use crate::Activation;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod implicit;
+mod plane;
 
 tokens! {
     rt::conv;
@@ -63,6 +64,8 @@ pub enum ConvKernel {
     Pointwise,
     /// [`conv2d_depthwise_3x3`].
     Depthwise3x3,
+    /// [`conv2d_depthwise_3x3_plane`]: a depthwise 3×3 on a small plane.
+    Depthwise3x3Plane,
     /// [`conv2d_gemm`]: the implicit GEMM where the target has SIMD, direct elsewhere.
     Gemm,
     /// [`conv2d_direct`].
@@ -76,6 +79,7 @@ impl ConvKernel {
         let out_plane = p.h_out * p.w_out;
         match self {
             ConvKernel::Pointwise => crate::gemm::scratch_len(p.c_out, out_plane, p.c_in),
+            ConvKernel::Depthwise3x3Plane => plane::scratch_len(p),
             ConvKernel::Gemm if out_plane > 0 && p.batch > 0 && p.groups > 0 => {
                 let depth = p.c_in / p.groups * p.k_h * p.k_w;
                 if depth == 0 {
@@ -104,7 +108,11 @@ pub const fn kernel_for(p: &Conv2d) -> ConvKernel {
     if is_pointwise {
         ConvKernel::Pointwise
     } else if is_depthwise && p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1 {
-        ConvKernel::Depthwise3x3
+        if plane::fits(p) {
+            ConvKernel::Depthwise3x3Plane
+        } else {
+            ConvKernel::Depthwise3x3
+        }
     } else if p.groups > 0 && p.c_out / p.groups >= IMPLICIT_MIN_CHANNELS {
         ConvKernel::Gemm
     } else {
@@ -134,6 +142,10 @@ pub fn conv2d(
             conv2d_pointwise(p, x, w, bias, act, &mut scratch, y);
         }
         ConvKernel::Depthwise3x3 => conv2d_depthwise_3x3(p, x, w, bias, act, y),
+        ConvKernel::Depthwise3x3Plane => {
+            let mut scratch = [0.0f32; plane::MAX_SCRATCH];
+            conv2d_depthwise_3x3_plane(p, x, w, bias, act, &mut scratch, y);
+        }
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         ConvKernel::Gemm => {
             let mut scratch = [0.0f32; crate::gemm::MAX_BLOCKED_SCRATCH];
@@ -212,6 +224,23 @@ pub fn conv2d_depthwise_3x3(
 ) {
     if let Some((x, w, bias, y)) = operands(p, x, w, bias, y) {
         depthwise_3x3(p, x, w, bias, act, y);
+    }
+}
+
+/// [`conv2d`] for a depthwise 3×3 on a small plane ([`ConvKernel::Depthwise3x3Plane`]),
+/// with `scratch` of at least [`ConvKernel::scratch_len`] floats.
+#[inline(always)]
+pub fn conv2d_depthwise_3x3_plane(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    if let Some((x, w, bias, y)) = operands(p, x, w, bias, y) {
+        plane::depthwise_3x3(p, x, w, bias, act, scratch, y);
     }
 }
 
@@ -1042,10 +1071,24 @@ mod tests {
                 ConvKernel::Depthwise3x3 => {
                     conv2d_depthwise_3x3(&p, &x, &w, bias, act, &mut y_chosen)
                 }
+                ConvKernel::Depthwise3x3Plane => {
+                    conv2d_depthwise_3x3_plane(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen)
+                }
                 ConvKernel::Gemm => conv2d_gemm(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen),
                 ConvKernel::Direct => conv2d_direct(&p, &x, &w, bias, act, &mut y_chosen),
             }
-            for (kernel, y) in [("conv2d", &y), ("direct", &y_direct), ("chosen", &y_chosen)] {
+            // A small depthwise plane takes the flattened kernel; the row kernels, which
+            // larger planes take, are checked on it too.
+            let mut y_rows = y_chosen.clone();
+            if kernel == ConvKernel::Depthwise3x3Plane {
+                conv2d_depthwise_3x3(&p, &x, &w, bias, act, &mut y_rows);
+            }
+            for (kernel, y) in [
+                ("conv2d", &y),
+                ("direct", &y_direct),
+                ("chosen", &y_chosen),
+                ("rows", &y_rows),
+            ] {
                 for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
                     assert!(
                         (a - e).abs() <= 1e-5 * e.abs().max(1.0),
@@ -1148,6 +1191,65 @@ mod tests {
                 ]);
             }
         }
+    }
+
+    #[test]
+    fn depthwise_planes_flattened() {
+        // Planes up to 32 output columns take the flattened kernel: stride 1 and 2,
+        // symmetric, asymmetric and no padding, odd and even sizes, a single output, and
+        // MobileNet's 7×7 and 14×14 planes. Tolerance as in `check`.
+        for (h, w) in [
+            (1, 1),
+            (3, 3),
+            (7, 7),
+            (14, 14),
+            (5, 12),
+            (13, 31),
+            (28, 28),
+        ] {
+            for (stride, pads) in [
+                (1, [1, 1, 1, 1]),
+                (1, [0, 0, 0, 0]),
+                (1, [1, 0, 0, 1]),
+                (2, [1, 1, 1, 1]),
+                (2, [0, 1, 1, 0]),
+                (2, [0, 0, 1, 1]),
+            ] {
+                let [t, l, b, r] = pads;
+                if h + t + b < 3 || w + l + r < 3 {
+                    continue;
+                }
+                check([1, 3, h, w, 3, 3, 3, stride, stride, 1, 1, t, l, b, r, 3]);
+            }
+        }
+        let small = Conv2d {
+            batch: 1,
+            c_in: 960,
+            h_in: 7,
+            w_in: 7,
+            c_out: 960,
+            h_out: 7,
+            w_out: 7,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 960,
+        };
+        assert_eq!(kernel_for(&small), ConvKernel::Depthwise3x3Plane);
+        // 56 columns keep the row kernels.
+        let wide = Conv2d {
+            h_in: 56,
+            w_in: 56,
+            h_out: 56,
+            w_out: 56,
+            ..small
+        };
+        assert_eq!(kernel_for(&wide), ConvKernel::Depthwise3x3);
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub enum KernelError {
     IndexOutOfRange { index: i64, len: usize },
     /// An integer division or remainder by zero.
     DivisionByZero,
+    /// A recurrent layer's `sequence_lens` holds a length outside `0..=seq_len`.
+    SequenceLength { len: i64, seq_len: usize },
 }
 
 /// A [`KernelError`] together with the ONNX node that raised it.
@@ -37,6 +39,12 @@ impl fmt::Display for KernelError {
                 )
             }
             Self::DivisionByZero => f.write_str("integer division by zero"),
+            Self::SequenceLength { len, seq_len } => {
+                write!(
+                    f,
+                    "sequence length {len} is outside 0..={seq_len}, the time steps of X"
+                )
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod norm;
 pub mod pool;
 pub mod qlinear;
 pub mod quant;
+pub mod recurrent;
 pub mod reduce;
 pub mod resize;
 pub mod scalar;

@@ -86,24 +86,11 @@ pub(super) fn run(
     opts: &BenchOptions,
     expected: Option<&[Tensor]>,
 ) -> Result<Outcome, Error> {
-    let io_bytes: usize = prepared
-        .inputs
-        .iter()
-        .map(|t| t.ty().n_bytes())
-        .sum::<usize>()
-        + prepared
-            .output_types
-            .iter()
-            .map(|t| t.n_bytes())
-            .sum::<usize>();
-    let layout = match layout(
-        prepared.info.weight_bytes,
-        prepared.info.arena_bytes + io_bytes as u64,
-    ) {
+    let layout = match layout(prepared.info.weight_bytes, model_bytes(prepared)) {
         Ok(layout) => layout,
         Err(reason) => return Ok(Outcome::DoesNotFit { reason }),
     };
-    let elf = build(work_dir, prepared, opt, opts, &layout)?;
+    let elf = build(work_dir, prepared, opt, opts, &layout, false)?;
     let (flash_bytes, ram_bytes, psram_bytes) = image_sizes(&elf)?;
     let attribution = attribution::attribute(
         &elf,
@@ -126,12 +113,47 @@ pub(super) fn run(
     }))
 }
 
+/// The instructions of every layer, from a harness built with the model's `profile`
+/// feature, in the order of `emit::profile_layers`. Each layer's count includes one read of
+/// the tick counter and is a multiple of [`INSTRUCTIONS_PER_TICK`].
+pub(super) fn layer_instructions(
+    work_dir: &Path,
+    prepared: &Prepared,
+    opt: &OptLevel,
+    opts: &BenchOptions,
+) -> Result<Vec<f64>, Error> {
+    let layout = layout(prepared.info.weight_bytes, model_bytes(prepared))
+        .map_err(BenchError::DoesNotFit)?;
+    let elf = build(work_dir, prepared, opt, opts, &layout, true)?;
+    let text = run_qemu(&elf, opts.qemu_timeout)?;
+    let mut counts = Vec::new();
+    for line in text.lines() {
+        let Some(ticks) = line.strip_prefix("layer_ticks=") else {
+            continue;
+        };
+        let ticks: u64 = ticks.trim().parse().map_err(|_| BenchError::HarnessValue {
+            key: "layer_ticks".into(),
+            text: text.to_string(),
+        })?;
+        counts.push((ticks * INSTRUCTIONS_PER_TICK) as f64);
+    }
+    Ok(counts)
+}
+
+/// Bytes of RAM the model needs besides its weights: the arena and the I/O buffers.
+fn model_bytes(prepared: &Prepared) -> u64 {
+    let inputs: usize = prepared.inputs.iter().map(|t| t.ty().n_bytes()).sum();
+    let outputs: usize = prepared.output_types.iter().map(|t| t.n_bytes()).sum();
+    prepared.info.arena_bytes + (inputs + outputs) as u64
+}
+
 fn build(
     work_dir: &Path,
     prepared: &Prepared,
     opt: &OptLevel,
     opts: &BenchOptions,
     layout: &Layout,
+    profile: bool,
 ) -> Result<PathBuf, Error> {
     let package = harness::package_name(prepared);
     let dir = work_dir.join("cortex-m7").join(&prepared.name);
@@ -141,7 +163,8 @@ fn build(
          # a trap, so no panic message or `core::fmt` is linked.\n\
          cargo-features = [\"panic-immediate-abort\"]\n\n\
          [package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [features]\n# The model and its buffers in PSRAM rather than RAM.\nmodel-in-psram = []\n\n\
+         [features]\n# The model and its buffers in PSRAM rather than RAM.\nmodel-in-psram = []\n\
+         # The model's per-layer probe (`zantc bench --per-layer`).\nprofile = []\n\n\
          [dependencies]\ncortex-m = \"0.7\"\ncortex-m-rt = \"0.7\"\ncortex-m-semihosting = \"0.5\"\n\
          zant-runtime = {{ path = {runtime:?} }}\n\n{profiles}\n[profile.dev]\npanic = \"abort\"\n\n[workspace]\n",
         model = prepared.model_file.display(),
@@ -178,6 +201,9 @@ fn build(
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
     if layout.model_in == Region::Psram {
         cargo.args(["--features", "model-in-psram"]);
+    }
+    if profile {
+        cargo.args(["--features", "profile"]);
     }
     let out = cargo.output().map_err(io_error(format!(
         "cannot run {CARGO} (install the toolchain with scripts/setup-cortex-m7.sh)"

@@ -75,7 +75,13 @@ pub(super) fn model_files(
         path: "weights.bin".into(),
         section: weights_section.map(str::to_string),
     };
-    let model = emit::emit_module(&compiled.graph, &compiled.plan, "model", &weights)?;
+    let model = emit::emit_module(
+        &compiled.graph,
+        &compiled.plan,
+        "model",
+        &weights,
+        emit::ProfileApi::Feature,
+    )?;
     let mut files = vec![
         file("src/model.rs", model.into_bytes()),
         file(
@@ -208,6 +214,17 @@ fn io_rs(prepared: &Prepared) -> TokenStream {
             #[inline(never)]
             pub fn predict(&mut self, model: &mut model::Model) -> Result<(), model::Error> {
                 model.predict(#input_arg, #output_arg)
+            }
+
+            /// One inference through `predict_profiled`, `probe` called between layers.
+            #[cfg(feature = "profile")]
+            #[inline(never)]
+            pub fn predict_profiled(
+                &mut self,
+                model: &mut model::Model,
+                probe: &mut impl FnMut(usize),
+            ) -> Result<(), model::Error> {
+                model.predict_profiled(#input_arg, #output_arg, probe)
             }
 
             /// Calls `f(k, bytes)` with the little-endian bytes of every element of every

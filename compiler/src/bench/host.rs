@@ -25,7 +25,7 @@ pub(super) fn run(
     opt: &OptLevel,
     opts: &BenchOptions,
 ) -> Result<HostRun, Error> {
-    let exe = build(work_dir, prepared, opt, opts)?;
+    let exe = build(work_dir, prepared, opt, opts, false)?;
     let sizes = section_sizes(&exe)?;
     let attribution =
         attribution::attribute(&exe, &harness::crate_ident(prepared), "objdump", &[])?;
@@ -85,19 +85,52 @@ fn stripped_bytes(exe: &Path) -> Result<u64, Error> {
         .len())
 }
 
+/// The time of every layer in µs, from a harness built with the model's `profile` feature
+/// (`harness layers BUDGET_MS`), in the order of `emit::profile_layers`; and the time of
+/// the plain inferences it interleaves with the profiled ones (means over the faster half
+/// of each, see the harness).
+pub(super) fn layer_times(
+    work_dir: &Path,
+    prepared: &Prepared,
+    opt: &OptLevel,
+    opts: &BenchOptions,
+) -> Result<(Vec<f64>, f64), Error> {
+    let exe = build(work_dir, prepared, opt, opts, true)?;
+    let budget_ms = opts.time_budget.as_millis().to_string();
+    let text = run_harness(&exe, &["layers", &budget_ms])?;
+    let mut times = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("layer_ns ") else {
+            continue;
+        };
+        let ns: Option<f64> = rest.split_once(' ').and_then(|(_, ns)| ns.parse().ok());
+        times.push(
+            ns.ok_or_else(|| BenchError::HarnessValue {
+                key: "layer_ns".into(),
+                text: text.to_string(),
+            })? / 1000.0,
+        );
+    }
+    let whole: f64 = harness::value(&text, "time_ns")?;
+    Ok((times, whole / 1000.0))
+}
+
 /// Writes the harness crate (once per model: the opt levels are profiles of it) and builds
-/// it with the profile of `opt`. Returns the executable, with its symbols.
+/// it with the profile of `opt`, with the model's per-layer probe if `profile`. Returns
+/// the executable, with its symbols.
 fn build(
     work_dir: &Path,
     prepared: &Prepared,
     opt: &OptLevel,
     opts: &BenchOptions,
+    profile: bool,
 ) -> Result<PathBuf, Error> {
     let package = harness::package_name(prepared);
     let dir = work_dir.join("host").join(&prepared.name);
     let cargo_toml = format!(
         "# Written by `zantc bench`: the host harness for `{model}`.\n\
          [package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [features]\n# The model's per-layer probe (`zantc bench --per-layer`).\nprofile = []\n\n\
          [dependencies]\nzant-runtime = {{ path = {runtime:?} }}\n\n{profiles}\n[workspace]\n",
         model = prepared.model_file.display(),
         runtime = crate::default_runtime_path(),
@@ -113,10 +146,15 @@ fn build(
     // The user's own RUSTFLAGS still apply; the target CPU comes last, so it wins.
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
     rustflags.push_str(&format!(" -C target-cpu={}", opts.host_target_cpu));
-    let out = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .args(["build", "--quiet", "--profile", &opt.profile()])
         .arg("--manifest-path")
-        .arg(dir.join("Cargo.toml"))
+        .arg(dir.join("Cargo.toml"));
+    if profile {
+        command.args(["--features", "profile"]);
+    }
+    let out = command
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("RUSTFLAGS", rustflags.trim_start())
         .output()

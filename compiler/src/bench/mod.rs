@@ -14,6 +14,7 @@ mod compare;
 mod cortex_m7;
 mod harness;
 mod host;
+mod layers;
 mod machine;
 mod report;
 
@@ -31,6 +32,7 @@ use crate::{Error, InputShape, Options};
 
 pub use attribution::Attribution;
 pub use compare::{compare, Change, Comparison, Status, Verdict};
+pub use layers::{markdown as layers_markdown, svg as layers_svg, Layer, Layers};
 pub use report::{markdown, svg};
 
 /// Why a bench step failed: a tool that did not run as it should, or printed what the
@@ -78,6 +80,10 @@ pub enum BenchError {
     QemuTimeout(u64),
     #[error("the Cortex-M7 harness failed in QEMU ({status}):\n{output}")]
     Qemu { status: String, output: String },
+    #[error("the model does not fit the board: {0}")]
+    DoesNotFit(String),
+    #[error("the profiled harness printed {got} layers, the model has {want}")]
+    LayerCount { got: usize, want: usize },
     #[error("cannot draw the chart: {0}")]
     Chart(String),
     #[error("cannot write the report as JSON: {0}")]
@@ -305,6 +311,8 @@ pub struct BenchOptions {
     pub qemu_timeout: Duration,
     /// Draw a progress bar (on a terminal) or log steps (elsewhere).
     pub progress: bool,
+    /// Also measure every layer, from a second harness build with the model's probe.
+    pub per_layer: bool,
 }
 
 impl Default for BenchOptions {
@@ -320,6 +328,7 @@ impl Default for BenchOptions {
             peer_python: repo_root().join("target/venv-ort/bin/python"),
             qemu_timeout: Duration::from_secs(900),
             progress: true,
+            per_layer: false,
         }
     }
 }
@@ -387,6 +396,12 @@ pub struct Run {
     pub opt_level: OptLevel,
     pub target: Target,
     pub outcome: Outcome,
+    /// Per-layer figures (`--per-layer`): µs on the host, instructions on the Cortex-M7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Layers>,
+    /// Why the per-layer run failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers_error: Option<String>,
 }
 
 /// What one run gave.
@@ -523,6 +538,19 @@ impl Report {
                 Outcome::DoesNotFit { .. } => {}
                 Outcome::Failed { error } => check(false, error),
             }
+            if let Some(e) = &run.layers_error {
+                check(false, &format!("per-layer run failed: {e}"));
+            }
+            if let Some(l) = &run.layers {
+                check(
+                    l.consistent(),
+                    &format!(
+                        "the layers sum to {:.1} % of the whole inference (allowed: 100 ± {:.0} %)",
+                        l.ratio() * 100.0,
+                        layers::TOLERANCE * 100.0
+                    ),
+                );
+            }
         }
         problems
     }
@@ -619,11 +647,33 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                     "{name}: opt-level={opt} {target}: {}",
                     summary(&outcome)
                 ));
+                let whole = match &outcome {
+                    Outcome::Host(h) => Some(h.time_us),
+                    Outcome::CortexM7(m) => Some(m.instructions as f64),
+                    _ => None,
+                };
+                let (mut layers, mut layers_error) = (None, None);
+                if let (true, Some(whole)) = (opts.per_layer, whole) {
+                    progress.log(&format!("{name}: opt-level={opt} {target}: per layer"));
+                    match layers::measure(&work_dir, &prepared, opt, opts, target, whole) {
+                        Ok(l) => {
+                            progress.log(&format!(
+                                "{name}: opt-level={opt} {target}: {} layers, sum {:.1} % of the whole",
+                                l.rows.len(),
+                                l.ratio() * 100.0
+                            ));
+                            layers = Some(l);
+                        }
+                        Err(e) => layers_error = Some(e.to_string()),
+                    }
+                }
                 runs.push(Run {
                     model: name.clone(),
                     opt_level: opt.clone(),
                     target,
                     outcome,
+                    layers,
+                    layers_error,
                 });
             }
         }

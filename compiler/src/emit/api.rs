@@ -184,6 +184,23 @@ pub(super) fn port_structs(api: &Api) -> TokenStream {
 }
 
 /// The parameters of `predict`.
+/// The names of [`signature`]'s parameters, to pass them on.
+pub(super) fn argument_names(api: &Api) -> (TokenStream, TokenStream) {
+    let inputs = if api.inputs_struct {
+        quote!(inputs)
+    } else {
+        let id = &api.inputs[0].ident;
+        quote!(#id)
+    };
+    let outputs = if api.outputs_struct {
+        quote!(outputs)
+    } else {
+        let id = &api.outputs[0].ident;
+        quote!(#id)
+    };
+    (inputs, outputs)
+}
+
 pub(super) fn signature(api: &Api) -> (TokenStream, TokenStream) {
     let params = if api.inputs_struct {
         quote!(inputs: &Inputs)

@@ -16,6 +16,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 pub use api::{port_names, PortNames};
+pub use model::{profile_layers, ProfileLayer};
 pub use namer::{to_snake, Namer};
 
 use api::{ident, Api};
@@ -68,7 +69,13 @@ pub fn emit(
 ) -> Result<Vec<GeneratedFile>, EmitError> {
     let api = Api::new(graph);
     let lib = format(&lib_shell(opts));
-    let model = format(&model_rs(graph, plan, &api, &WeightsRef::default())?);
+    let model = format(&model_rs(
+        graph,
+        plan,
+        &api,
+        &WeightsRef::default(),
+        ProfileApi::Feature,
+    )?);
     let runner_main = format(&runner_shell());
     let runner = format(&runner_rs(&api, opts));
     let blob = weight_blob(graph, plan);
@@ -108,6 +115,20 @@ pub(super) const COMMENT_MARK: &str = "zant-comment:";
 pub(super) fn comment(text: &str) -> TokenStream {
     let doc = format!("{COMMENT_MARK} {text}");
     quote!(#[doc = #doc])
+}
+
+/// Whether the generated code offers `Model::predict_profiled` and `LAYERS`, the per-layer
+/// probe (`zantc bench --per-layer`, docs/build-rs.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProfileApi {
+    /// Not at all (the default of the build.rs route).
+    #[default]
+    Off,
+    /// Behind the `profile` cargo feature of the crate that compiles the code (the crate
+    /// route declares it).
+    Feature,
+    /// Always (the build.rs route with `Builder::profile(true)`).
+    On,
 }
 
 /// Where the generated code finds its weights.
@@ -152,9 +173,10 @@ pub fn emit_module(
     plan: &MemoryPlan,
     module: &str,
     weights: &WeightsRef,
+    profile: ProfileApi,
 ) -> Result<String, EmitError> {
     let api = Api::new(graph);
-    let body = model_rs(graph, plan, &api, weights)?;
+    let body = model_rs(graph, plan, &api, weights, profile)?;
     let name = ident(module);
     // The module's own `//!` docs come from `model_rs`; an outer doc as well would mix
     // attribute styles on one item.

@@ -16,6 +16,7 @@ pub(super) fn model_rs(
     plan: &MemoryPlan,
     api: &Api,
     weights: &WeightsRef,
+    profile: ProfileApi,
 ) -> Result<TokenStream, EmitError> {
     let arena_bytes = plan.arena_bytes;
     let weight_bytes = plan.weight_bytes;
@@ -70,32 +71,72 @@ pub(super) fn model_rs(
     };
     let (params, outputs_param) = signature(api);
 
+    // `probe(k)` runs before layer `k` and `probe(LAYERS.len())` after the last one: a
+    // profiling caller reads a clock there, and `predict` passes a closure that does nothing,
+    // which the optimiser removes with the calls.
+    let layers = profile_layers(graph, plan);
     let mut body = Vec::new();
-    for &id in &plan.schedule {
-        if plan.aliased_views.contains(&id) {
-            continue;
+    for (k, layer) in layers.iter().enumerate() {
+        let k = proc_macro2::Literal::usize_unsuffixed(k);
+        body.push(quote!(probe(#k);));
+        match layer.node {
+            Some(id) => body.push(node_block(graph, plan, api, id)?),
+            None => body.extend(output_copies(graph, plan, api)),
         }
-        body.push(node_block(graph, plan, api, id)?);
     }
-    // Outputs that no node wrote directly: copies from where the value lives.
-    for (k, o) in graph.outputs.iter().enumerate() {
-        let loc = plan.locations[&o.value];
-        if loc == Location::Output(k) {
-            continue;
+    let n_layers = layers.len();
+    let end = proc_macro2::Literal::usize_unsuffixed(n_layers);
+    body.push(quote!(probe(#end);));
+    let layer_entries = layers.iter().map(|l| {
+        let (op, name) = (l.op, &l.name);
+        quote!((#op, #name))
+    });
+    let (args, outputs_arg) = argument_names(api);
+    let profile_gate = match profile {
+        ProfileApi::Off => None,
+        ProfileApi::Feature => Some(quote!(#[cfg(feature = "profile")])),
+        ProfileApi::On => Some(TokenStream::new()),
+    };
+    let (layers_const, predict_profiled) = match &profile_gate {
+        None => (TokenStream::new(), TokenStream::new()),
+        Some(gate) => {
+            let only = match profile {
+                ProfileApi::Feature => " Only with the `profile` feature.",
+                _ => "",
+            };
+            let layers_doc = [
+                " The layers [`Model::predict_profiled`] reports, in order: the ONNX op and the"
+                    .to_string(),
+                format!(" node's name.{only}"),
+            ];
+            let predict_doc = [
+                " [`Model::predict`] that calls `probe(k)` before layer `k` of [`LAYERS`] and"
+                    .to_string(),
+                " `probe(LAYERS.len())` after the last: read a clock there for the time of each"
+                    .to_string(),
+                format!(" layer.{only}"),
+            ];
+            (
+                quote! {
+                    #(#[doc = #layers_doc])*
+                    #gate
+                    pub const LAYERS: [(&str, &str); #n_layers] = [#(#layer_entries),*];
+                },
+                quote! {
+                    #(#[doc = #predict_doc])*
+                    #gate
+                    pub fn predict_profiled(
+                        &mut self,
+                        #params,
+                        #outputs_param,
+                        probe: &mut impl FnMut(usize),
+                    ) -> Result<(), Error> {
+                        self.run(#args, #outputs_arg, probe)
+                    }
+                },
+            )
         }
-        let ty = graph.ty(o.value);
-        let src = read_expr(api, loc, ty, &o.value);
-        let dst = api.output_place(k);
-        let comment = comment(&format!("graph output `{}`", o.name));
-        body.push(quote! {
-            #comment
-            {
-                let reads = rt::arena::Reads::all(arena);
-                let _ = reads;
-                #dst.copy_from_slice(#src);
-            }
-        });
-    }
+    };
 
     Ok(quote! {
         //! The model: constants, weights, the `Model` type and its `predict`.
@@ -111,6 +152,8 @@ pub(super) fn model_rs(
         /// Bytes of the weight blob (in flash / `.rodata`).
         pub const WEIGHT_BYTES: usize = #weight_bytes;
         #(#consts)*
+
+        #layers_const
 
         /// The weights, one aligned little-endian blob.
         #weights_static
@@ -132,6 +175,18 @@ pub(super) fn model_rs(
             /// Runs one inference. Errors only for data-dependent failures (an index out
             /// of range, an integer division by zero); it never panics on input data.
             pub fn predict(&mut self, #params, #outputs_param) -> Result<(), Error> {
+                self.run(#args, #outputs_arg, &mut |_| {})
+            }
+
+            #predict_profiled
+
+            #[inline(always)]
+            fn run(
+                &mut self,
+                #params,
+                #outputs_param,
+                probe: &mut impl FnMut(usize),
+            ) -> Result<(), Error> {
                 let arena = &mut self.arena.0;
                 #(#body)*
                 let _ = arena;
@@ -145,6 +200,73 @@ pub(super) fn model_rs(
             }
         }
     })
+}
+
+/// One layer of the per-layer profile: a node that runs code, or the copies of graph
+/// outputs that no node wrote in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileLayer {
+    /// `None` for the output copies.
+    pub node: Option<NodeId>,
+    /// The ONNX op (`Copy` for the output copies).
+    pub op: &'static str,
+    pub name: String,
+}
+
+/// The layers `Model::predict_profiled` probes between, in order: every scheduled node
+/// except the views that alias their input (they run no code), then the output copies if
+/// there are any.
+pub fn profile_layers(graph: &Graph, plan: &MemoryPlan) -> Vec<ProfileLayer> {
+    let mut layers: Vec<ProfileLayer> = plan
+        .schedule
+        .iter()
+        .filter(|id| !plan.aliased_views.contains(id))
+        .map(|&id| {
+            let node = graph.node(id);
+            ProfileLayer {
+                node: Some(id),
+                op: node.onnx.op_type,
+                name: node.name.clone(),
+            }
+        })
+        .collect();
+    let copied = graph
+        .outputs
+        .iter()
+        .enumerate()
+        .any(|(k, o)| plan.locations[&o.value] != Location::Output(k));
+    if copied {
+        layers.push(ProfileLayer {
+            node: None,
+            op: "Copy",
+            name: "graph outputs".into(),
+        });
+    }
+    layers
+}
+
+/// The copies of graph outputs that no node wrote directly, from where each value lives.
+fn output_copies(graph: &Graph, plan: &MemoryPlan, api: &Api) -> Vec<TokenStream> {
+    let mut copies = Vec::new();
+    for (k, o) in graph.outputs.iter().enumerate() {
+        let loc = plan.locations[&o.value];
+        if loc == Location::Output(k) {
+            continue;
+        }
+        let ty = graph.ty(o.value);
+        let src = read_expr(api, loc, ty, &o.value);
+        let dst = api.output_place(k);
+        let comment = comment(&format!("graph output `{}`", o.name));
+        copies.push(quote! {
+            #comment
+            {
+                let reads = rt::arena::Reads::all(arena);
+                let _ = reads;
+                #dst.copy_from_slice(#src);
+            }
+        });
+    }
+    copies
 }
 
 /// An expression of type `&[T]` reading a value from where it lives.

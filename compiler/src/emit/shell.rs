@@ -29,6 +29,9 @@ required-features = ["runner"]
 [features]
 # The `runner` binary reads inputs from .npy files and writes outputs as .npy (std).
 runner = ["dep:npyz"]
+# `Model::predict_profiled` and `LAYERS`: a probe called between layers, for per-layer
+# timing. Normal builds leave it off and carry nothing of it.
+profile = []
 
 [dependencies]
 zant-runtime = {runtime}

@@ -13,7 +13,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::attention::{MaskLayout, QkOutput};
 
-use super::{required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{mac_count, required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -399,6 +399,20 @@ impl OpKind for Attention {
             );
         })
     }
+
+    /// `Q·Kᵀ` and the weighted sum of `V` over every key, past ones included, for every
+    /// query of every head: the dense count, before causal or window masking skips any.
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        let p = &self.params;
+        let keys = p.past_len + p.kv_len;
+        mac_count([
+            p.batch,
+            p.q_heads,
+            p.q_len,
+            keys,
+            p.head_size + p.v_head_size,
+        ])
+    }
 }
 
 #[cfg(test)]
@@ -634,5 +648,15 @@ mod tests {
             .input("f64[1,1,1,4]")
             .input("f64[1,1,1,4]")
             .emit(), @"parse: implemented for f32, not Q f64[1,1,1,4]");
+    }
+
+    #[test]
+    fn counts_both_products_over_every_key() {
+        // Two heads of three queries over five keys: Q·Kᵀ (4 deep) and the sum over V (4 wide).
+        let attention = node("Attention")
+            .input("f32[1,2,3,4]")
+            .input("f32[1,2,5,4]")
+            .input("f32[1,2,5,4]");
+        assert_eq!(attention.macs(), 2 * 3 * 5 * (4 + 4));
     }
 }

@@ -8,7 +8,9 @@ use zant_runtime::conv::{kernel_for, Conv2d, ConvKernel};
 use zant_runtime::Activation;
 
 use super::window::{as_2d, resolve, window_pad_end};
-use super::{checked_elems, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{
+    checked_elems, mac_count, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -148,6 +150,21 @@ pub(super) fn out_shape(p: &Conv2d, rank: usize) -> Vec<usize> {
     }
 }
 
+/// The MACs of a convolution: each output element sums `c_in / groups · k_h · k_w` taps,
+/// the padded ones included, as model zoos count them; shared with the quantized
+/// convolutions.
+pub(super) fn macs(p: &Conv2d) -> u64 {
+    mac_count([
+        p.batch,
+        p.c_out,
+        p.h_out,
+        p.w_out,
+        p.c_in / p.groups.max(1),
+        p.k_h,
+        p.k_w,
+    ])
+}
+
 /// The input shape a convolution's geometry was parsed for.
 pub(super) fn in_shape(p: &Conv2d, rank: usize) -> Vec<usize> {
     if rank == 3 {
@@ -217,6 +234,9 @@ impl OpKind for Conv {
             ConvKernel::Depthwise3x3 => quote! {
                 rt::conv::conv2d_depthwise_3x3(&#params, #x, #w, #bias, #act, y);
             },
+            ConvKernel::Depthwise3x3Plane => quote! {
+                rt::conv::conv2d_depthwise_3x3_plane(&#params, #x, #w, #bias, #act, #scratch, y);
+            },
             ConvKernel::Gemm => quote! {
                 rt::conv::conv2d_gemm(&#params, #x, #w, #bias, #act, #scratch, y);
             },
@@ -228,6 +248,10 @@ impl OpKind for Conv {
 
     fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
         kernel_for(&self.params).scratch_len(&self.params) * 4
+    }
+
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        macs(&self.params)
     }
 }
 
@@ -288,7 +312,7 @@ mod tests {
             .constant(weights(vec![4, 1, 3, 3]))
             .emit(), @"
         Conv(f32[1,4,6,6], f32[4,1,3,3]) kernel_shape=[3,3] strides=[2,2] pads=[0,0,1,1] dilations=[1,1] group=4 -> f32[1,4,3,3]
-        rt::conv::conv2d_depthwise_3x3(
+        rt::conv::conv2d_depthwise_3x3_plane(
             &rt::conv::Conv2d {
                 batch: 1,
                 c_in: 4,
@@ -311,6 +335,7 @@ mod tests {
             x1,
             None,
             rt::Activation::None,
+            scratch,
             y,
         );
         ");
@@ -371,5 +396,38 @@ mod tests {
             .input("f32[1,4,4,4]")
             .constant(weights(vec![4, 1, 3, 3]))
             .emit(), @"parse: attribute `group`: 3 does not divide 4 input and 4 output channels");
+    }
+
+    #[test]
+    fn counts_a_mac_per_kernel_tap_of_each_output() {
+        // Four 3×3 outputs per channel of four, each summing 2 channels × 9 taps; the
+        // padded taps count, as model zoos count them.
+        let dense = node("Conv")
+            .ints("kernel_shape", &[3, 3])
+            .ints("strides", &[2, 2])
+            .ints("pads", &[1, 1, 1, 1])
+            .input("f32[1,2,5,5]")
+            .constant(weights(vec![4, 2, 3, 3]));
+        assert_eq!(dense.macs(), 4 * 3 * 3 * (2 * 9));
+        // Two groups of four input channels: each output sums its group's 4 channels only,
+        // for both images of the batch.
+        let grouped = node("Conv")
+            .int("group", 2)
+            .input("f32[2,8,6,6]")
+            .constant(weights(vec![6, 4, 3, 3]));
+        assert_eq!(grouped.macs(), 2 * 6 * 4 * 4 * (4 * 9));
+        // Depthwise: one input channel per output channel.
+        let depthwise = node("Conv")
+            .int("group", 4)
+            .string("auto_pad", "SAME_UPPER")
+            .input("f32[1,4,6,6]")
+            .constant(weights(vec![4, 1, 3, 3]));
+        assert_eq!(depthwise.macs(), 4 * 6 * 6 * 9);
+        // 1-D, dilated: two channels of four outputs, three taps each.
+        let one_d = node("Conv")
+            .ints("dilations", &[2])
+            .input("f32[1,1,8]")
+            .constant(weights(vec![2, 1, 3]));
+        assert_eq!(one_d.macs(), 2 * 4 * 3);
     }
 }

@@ -5,7 +5,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{checked_elems, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{
+    checked_elems, mac_count, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -290,6 +292,19 @@ impl OpKind for ConvTranspose {
             rt::conv::conv_transpose(&#params, #x, #w, #bias, y);
         })
     }
+
+    /// Every input element times every tap of its group's `c_out / groups` kernels, the
+    /// products the padding crops included: the dense count of a transposed convolution.
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        let per_group = self.c_out / self.groups.max(1);
+        mac_count(
+            self.in_shape
+                .iter()
+                .chain(&self.kernel)
+                .copied()
+                .chain([per_group]),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -400,5 +415,21 @@ mod tests {
             .input("f32[1,1,2]")
             .constant(weights(vec![1, 1, 2]))
             .emit(), @"parse: the output would have a negative dim ([-3])");
+    }
+
+    #[test]
+    fn counts_every_input_element_times_its_kernels() {
+        // Two input channels of 3×3, each scattered through 3 output channels' 3×3 kernels.
+        let up = node("ConvTranspose")
+            .ints("strides", &[2, 2])
+            .input("f32[1,2,3,3]")
+            .constant(weights(vec![2, 3, 3, 3]));
+        assert_eq!(up.macs(), 2 * 9 * (3 * 9));
+        // In two groups, each input channel reaches its group's one output channel only.
+        let grouped = node("ConvTranspose")
+            .int("group", 2)
+            .input("f32[1,2,3,3]")
+            .constant(weights(vec![2, 1, 3, 3]));
+        assert_eq!(grouped.macs(), 2 * 9 * 9);
     }
 }

@@ -11,6 +11,14 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
+/// The product of `factors` as a MAC count ([`super::OpKind::macs`]), saturating rather
+/// than overflowing, so that no shape can make a count panic.
+pub fn mac_count(factors: impl IntoIterator<Item = usize>) -> u64 {
+    factors
+        .into_iter()
+        .fold(1u64, |n, f| n.saturating_mul(f as u64))
+}
+
 /// `(outer, axis_len, inner)` of a shape viewed around `axis`.
 pub fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
     (

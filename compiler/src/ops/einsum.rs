@@ -6,7 +6,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+    elem_type, mac_count, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse,
+    ParseCtx,
 };
 use crate::tensor::{DType, Tensor, TensorType};
 
@@ -225,6 +226,17 @@ impl OpKind for Einsum {
             rt::gemm::einsum::<#t>(&[#(#exprs),*], &[#(#strides),*], #labels, #out_strides, y);
         })
     }
+
+    /// The kernel visits the whole label space and multiplies one element of each
+    /// operand per point: `inputs − 1` products per point, none for a one-operand
+    /// equation (a transpose, a diagonal or a sum).
+    fn macs(&self, inputs: &[Option<&TensorType>]) -> u64 {
+        let products = inputs.len().saturating_sub(1);
+        match products {
+            0 => 0,
+            _ => mac_count(self.labels.iter().copied().chain([products])),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -298,5 +310,17 @@ mod tests {
             .string("equation", "ij")
             .input("bool[2,3]")
             .emit(), @"infer: Einsum is not implemented for bool");
+    }
+
+    #[test]
+    fn counts_a_mac_per_point_of_the_label_space() {
+        let batched = node("Einsum")
+            .string("equation", "bij,bjk->bik")
+            .input("f32[2,3,4]")
+            .input("f32[2,4,5]");
+        assert_eq!(batched.macs(), 2 * 3 * 4 * 5);
+        // One operand multiplies nothing.
+        let trace = node("Einsum").string("equation", "ii->").input("f32[3,3]");
+        assert_eq!(trace.macs(), 0);
     }
 }

@@ -6,7 +6,9 @@ use quote::quote;
 use zant_runtime::gemm::Bias;
 use zant_runtime::Activation;
 
-use super::{f32_tokens, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{
+    f32_tokens, mac_count, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 /// How C broadcasts to [M, N].
@@ -203,6 +205,10 @@ impl OpKind for Gemm {
     fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
         self.scratch_floats() * 4
     }
+
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        mac_count([self.m, self.n, self.k])
+    }
 }
 
 impl Gemm {
@@ -373,5 +379,23 @@ mod tests {
             .input("f32[3,4]")
             .emit(), @"parse: inner dimensions differ: f32[2,4] and f32[3,4] (transA=0, transB=0)");
         insta::assert_snapshot!(node("Gemm").input("f64[2,2]").input("f64[2,2]").emit(), @"parse: Gemm is implemented for f32, not f64 and f64");
+    }
+
+    #[test]
+    fn counts_m_n_k_macs() {
+        // A is 3×5 and Bᵀ is 5×7: 21 outputs of 5 products each; alpha, the bias and a
+        // fused activation count nothing.
+        let gemm = node("Gemm")
+            .int("transB", 1)
+            .float("alpha", 0.5)
+            .input("f32[3,5]")
+            .constant(values(vec![7, 5]))
+            .constant(values(vec![7]));
+        assert_eq!(gemm.macs(), 3 * 7 * 5);
+        let trans_a = node("Gemm")
+            .int("transA", 1)
+            .input("f32[5,3]")
+            .constant(values(vec![5, 7]));
+        assert_eq!(trans_a.macs(), 3 * 7 * 5);
     }
 }

@@ -13,7 +13,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::attention::{Beta, Decay};
 
-use super::{required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{mac_count, required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -294,6 +294,16 @@ impl OpKind for LinearAttention {
             );
         })
     }
+
+    /// Per token: the state update `k ⊗ v` for each key/value head (plus `Sᵀk` with the
+    /// delta rule) and `qᵀS` for each query head, `key_size · value_size` MACs each; the
+    /// decay's scaling of the state counts 0, as element-wise work does.
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        let p = &self.params;
+        let delta = usize::from(p.beta != Beta::None);
+        let per_state = p.kv_heads * (1 + delta) + p.q_heads;
+        mac_count([p.batch, p.seq, per_state, p.key_size, p.value_size])
+    }
 }
 
 #[cfg(test)]
@@ -435,5 +445,22 @@ mod tests {
             .input("f32[1,3,4]")
             .outputs(2)
             .emit(), @"parse: attribute `update_rule`: `fast` is not linear, gated, delta or gated_delta");
+    }
+
+    #[test]
+    fn counts_the_state_update_and_the_readout() {
+        // Three tokens; key 2 by value 3 states. Two key/value heads update with the delta
+        // rule (`Sᵀk`, then `k ⊗ …`), four query heads read `qᵀS`.
+        let gated_delta = node("LinearAttention")
+            .int("q_num_heads", 4)
+            .int("kv_num_heads", 2)
+            .input("f32[1,3,8]")
+            .input("f32[1,3,4]")
+            .input("f32[1,3,6]")
+            .omitted()
+            .input("f32[1,3,2]")
+            .input("f32[1,3,1]")
+            .outputs(2);
+        assert_eq!(gated_delta.macs(), 3 * (2 * 2 + 4) * (2 * 3));
     }
 }

@@ -6,8 +6,8 @@ use quote::quote;
 use zant_runtime::Activation;
 
 use super::{
-    broadcast_shapes, checked_elems, elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx,
-    OpError, OpKind, Parse, ParseCtx,
+    broadcast_shapes, checked_elems, elem_type, mac_count, required, shape_tokens, Attrs, EmitCtx,
+    FoldCtx, OpError, OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
@@ -177,6 +177,17 @@ impl OpKind for MatMul {
             Err(_) => 0,
         }
     }
+
+    /// `M·N·K` for each matrix of the broadcast batch, whatever the element type.
+    fn macs(&self, inputs: &[Option<&TensorType>]) -> u64 {
+        let (Some(Some(a)), Some(Some(b))) = (inputs.first(), inputs.get(1)) else {
+            return 0;
+        };
+        match shapes(&a.shape, &b.shape) {
+            Ok((a2, _, y2, _)) => mac_count(y2.iter().copied().chain([a2[a2.len() - 1]])),
+            Err(_) => 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -229,5 +240,18 @@ mod tests {
         insta::assert_snapshot!(node("MatMul").input("f32[2,3]").input("i32[3,5]").emit(), @"parse: operand types differ: f32[2,3] and i32[3,5]");
         insta::assert_snapshot!(node("MatMul").input("bool[2,2]").input("bool[2,2]").emit(), @"infer: MatMul is not implemented for bool");
         insta::assert_snapshot!(node("MatMul").input("f32[]").input("f32[2]").emit(), @"infer: operands must have rank 1 or more, not [] and [2]");
+    }
+
+    #[test]
+    fn counts_m_n_k_macs_per_broadcast_matrix() {
+        // Batch dims [2, 1] and [5] broadcast to [2, 5]: ten 3×4 by 4×6 products.
+        let batched = node("MatMul").input("f32[2,1,3,4]").input("f32[5,4,6]");
+        assert_eq!(batched.macs(), 2 * 5 * (3 * 6 * 4));
+        // A 1-D operand is a one-row matrix.
+        let vector = node("MatMul").input("f32[4]").input("f32[4,6]");
+        assert_eq!(vector.macs(), 6 * 4);
+        // Integer products count the same.
+        let integer = node("MatMul").input("i64[2,3]").input("i64[3,2]");
+        assert_eq!(integer.macs(), 2 * 2 * 3);
     }
 }

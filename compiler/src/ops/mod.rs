@@ -60,6 +60,7 @@ pub mod pool;
 pub mod qlinear;
 pub mod quant;
 pub mod range;
+pub mod recurrent;
 pub mod reduce;
 pub mod reshape;
 pub mod resize;
@@ -83,8 +84,8 @@ pub mod window_fn;
 pub use attr::{split_top, Attribute, Attrs};
 pub use ctx::{required, EmitCtx, FoldCtx, Operand, ParseCtx};
 pub use dims::{
-    around_axis, around_checked_axis, broadcast_shapes, checked_elems, normalize_axis, strides,
-    MAX_ELEMS,
+    around_axis, around_checked_axis, broadcast_shapes, checked_elems, mac_count, normalize_axis,
+    strides, MAX_ELEMS,
 };
 pub use error::{NodeError, OpError};
 pub use folding::{move_bytes, retag, Elem};
@@ -220,6 +221,17 @@ pub trait OpKind: Clone + fmt::Debug {
     fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
         0
     }
+
+    /// The multiply-accumulates one run of the op performs for these input types, for
+    /// `zantc inspect --layers`. A MAC is one product of two operands added into a sum,
+    /// one step of a dot product: a convolution counts every kernel tap of every output
+    /// (padding included), a matrix product `M·N·K` per matrix. Everything else counts 0:
+    /// bias adds, activations, scaling and requantization, element-wise arithmetic,
+    /// pooling, normalisation, softmax and data movement, so the figure compares with the
+    /// MACs that model zoos and vendor tools quote.
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        0
+    }
 }
 
 macro_rules! define_ops {
@@ -318,6 +330,13 @@ macro_rules! define_ops {
                     $(Op::$variant(op) => op.scratch_bytes(inputs),)*
                 }
             }
+
+            pub fn macs(&self, inputs: &[Option<&TensorType>]) -> u64 {
+                match self {
+                    Op::Input(_) | Op::Const(_) => 0,
+                    $(Op::$variant(op) => op.macs(inputs),)*
+                }
+            }
         }
     };
 }
@@ -362,6 +381,7 @@ define_ops! {
     QMatMul(qlinear::QMatMul),
     Quant(quant::Quant),
     Range(range::Range),
+    Recurrent(recurrent::Recurrent),
     Reduce(reduce::Reduce),
     Reshape(reshape::Reshape),
     Resize(resize::Resize),

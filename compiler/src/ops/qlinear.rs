@@ -17,8 +17,8 @@ use zant_runtime::qlinear::{QBinary, QBinaryOp, QMatMul as QMatMulShape};
 
 use super::conv::{geometry, in_shape, out_shape, window_attrs};
 use super::{
-    broadcast_shapes, elem_type, f32_tokens, required, shape_tokens, Attrs, EmitCtx, OpError,
-    OpKind, Parse, ParseCtx,
+    broadcast_shapes, elem_type, f32_tokens, mac_count, required, shape_tokens, Attrs, EmitCtx,
+    OpError, OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{DType, Tensor, TensorType};
 
@@ -303,6 +303,9 @@ impl OpKind for QConv {
                 rt::qlinear::Requant { scale: #scales, zero: #y_zero }, y);
         })
     }
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        super::conv::macs(&self.params)
+    }
 }
 
 /// QLinearMatMul and QGemm (requantized, or `f32` for a QGemm without an output scale)
@@ -548,6 +551,10 @@ impl OpKind for QMatMul {
                 &#p, #ae, #a_zero, #be, #b_zero, #bias,
                 rt::qlinear::Requant { scale: #scales, zero: #y_zero }, y);
         })
+    }
+    /// `K` products for each output element, whatever the batch broadcasting.
+    fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
+        mac_count(self.out_shape.iter().copied().chain([self.shape.k]))
     }
 }
 
@@ -968,5 +975,22 @@ mod tests {
             .constant(f32s(&[0.25]))
             .constant(u8s(&[0]))
             .emit(), @"parse: channels_last=1 is not supported");
+    }
+
+    #[test]
+    fn counts_macs_as_the_float_ops_do() {
+        // Two output channels of 5×5 (the 1×1 kernel reads padding at the border), each
+        // summing two input channels.
+        assert_eq!(qlinear_conv().macs(), 2 * 25 * 2);
+        let grouped = node("ConvInteger")
+            .int("group", 2)
+            .ints("kernel_shape", &[2, 2])
+            .input("u8[1,2,3,3]")
+            .constant(i8s(vec![2, 1, 2, 2], &[1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(grouped.macs(), 2 * 4 * 4);
+        let matmul = node("MatMulInteger")
+            .input("u8[2,3,4]")
+            .constant(i8s(vec![4, 5], &[1; 20]));
+        assert_eq!(matmul.macs(), 2 * 3 * 5 * 4);
     }
 }

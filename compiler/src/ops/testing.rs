@@ -133,7 +133,23 @@ impl NodeBuilder {
         }
     }
 
-    fn try_emit(&self) -> Result<String, Refusal> {
+    /// The MACs the parsed node counts ([`super::OpKind::macs`]) for the input types it
+    /// keeps; panics when the node does not parse, as a test wants.
+    pub fn macs(&self) -> u64 {
+        let (op, kept) = self
+            .parse()
+            .unwrap_or_else(|Refusal(e)| panic!("the node does not parse: {e}"));
+        let types: Vec<Option<&TensorType>> = kept
+            .iter()
+            .map(|i| i.and_then(|i| self.inputs[i].as_ref()))
+            .collect();
+        op.macs(&types)
+    }
+
+    /// Parses the node through its op-table line, checks that its printed attributes
+    /// read back, and returns the op with the builder's input index of each input the
+    /// node keeps.
+    fn parse(&self) -> Result<(super::Op, Vec<Option<usize>>), Refusal> {
         let spec = lookup(&self.domain, &self.op_type)
             .ok_or_else(|| format!("`{}` is not in the op table", self.op_type))?;
         let types: Vec<Option<&TensorType>> = self.inputs.iter().map(Option::as_ref).collect();
@@ -143,7 +159,6 @@ impl NodeBuilder {
         let op = (spec.parse)(&ctx).map_err(|e| format!("parse: {e}"))?;
         let absorbed = ctx.absorbed();
         self.check_round_trip(spec, &op);
-        let read_back_from_text = || self.check_text_round_trip(spec, &op);
         // As import does: an absorbed input leaves an empty slot, and trailing empty
         // slots are dropped.
         let mut kept: Vec<Option<usize>> = (0..self.inputs.len())
@@ -152,6 +167,15 @@ impl NodeBuilder {
         while kept.last() == Some(&None) {
             kept.pop();
         }
+        Ok((op, kept))
+    }
+
+    fn try_emit(&self) -> Result<String, Refusal> {
+        let (op, kept) = self.parse()?;
+        let read_back_from_text = || {
+            let spec = lookup(&self.domain, &self.op_type).expect("parsed through the table");
+            self.check_text_round_trip(spec, &op);
+        };
         let types: Vec<Option<&TensorType>> = kept
             .iter()
             .map(|i| i.and_then(|i| self.inputs[i].as_ref()))

@@ -171,4 +171,10 @@ mod tests {
         );
         ");
     }
+
+    #[test]
+    fn element_wise_ops_count_no_macs() {
+        assert_eq!(node("Relu").input("f32[2,3]").macs(), 0);
+        assert_eq!(node("Add").input("f32[2,3]").input("f32[3]").macs(), 0);
+    }
 }

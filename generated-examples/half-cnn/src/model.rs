@@ -19,6 +19,34 @@ pub const IMAGE_LEN: usize = 256;
 pub const PROBS_SHAPE: [usize; 2] = [1, 10];
 /// Elements in the output `probs`.
 pub const PROBS_LEN: usize = 10;
+/// The layers [`Model::predict_profiled`] reports, in order: the ONNX op and the
+/// node's name. Only with the `profile` feature.
+#[cfg(feature = "profile")]
+pub const LAYERS: [(&str, &str); 23] = [
+    ("Cast", "image.to_f32"),
+    ("Cast", "conv1.weight.to_f32"),
+    ("Cast", "conv1.bias.to_f32"),
+    ("Conv", "conv1"),
+    ("MaxPool", "pool1"),
+    ("Cast", "pool1"),
+    ("Cast", "pool1.to_f32"),
+    ("Cast", "conv2.weight.to_f32"),
+    ("Cast", "conv2.bias.to_f32"),
+    ("Conv", "conv2"),
+    ("Cast", "clip2"),
+    ("Transpose", "swap_hw"),
+    ("Cast", "swap_hw.to_f32"),
+    ("GlobalAveragePool", "gap"),
+    ("Cast", "gap"),
+    ("Cast", "flatten.to_f32"),
+    ("Cast", "fc.weight.to_f32"),
+    ("Cast", "fc.bias.to_f32"),
+    ("Gemm", "fc"),
+    ("Cast", "fc"),
+    ("Cast", "fc.to_f32"),
+    ("Softmax", "softmax"),
+    ("Cast", "probs"),
+];
 /// The weights, one aligned little-endian blob.
 static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(
     *include_bytes!("weights.bin"),
@@ -42,25 +70,50 @@ impl Model {
         image: &[u16; 256],
         probs: &mut [u16; 10],
     ) -> Result<(), Error> {
+        self.run(image, probs, &mut |_| {})
+    }
+    /// [`Model::predict`] that calls `probe(k)` before layer `k` of [`LAYERS`] and
+    /// `probe(LAYERS.len())` after the last: read a clock there for the time of each
+    /// layer. Only with the `profile` feature.
+    #[cfg(feature = "profile")]
+    pub fn predict_profiled(
+        &mut self,
+        image: &[u16; 256],
+        probs: &mut [u16; 10],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
+        self.run(image, probs, probe)
+    }
+    #[inline(always)]
+    fn run(
+        &mut self,
+        image: &[u16; 256],
+        probs: &mut [u16; 10],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
         let arena = &mut self.arena.0;
+        probe(0);
         // image.to_f32: Cast(%image) -> %image.to_f32 : f32[1,1,16,16]
         {
             let (_, out) = rt::arena::split(arena, 8192, 1024);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(&image[..], y);
         }
+        probe(1);
         // conv1.weight.to_f32: Cast(%conv1.weight) -> %conv1.weight.to_f32 : f32[8,1,3,3]
         {
             let (_, out) = rt::arena::split(arena, 10224, 288);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(rt::arena::slice::<u16>(&WEIGHTS.0, 0, 72), y);
         }
+        probe(2);
         // conv1.bias.to_f32: Cast(%conv1.bias) -> %conv1.bias.to_f32 : f32[8]
         {
             let (_, out) = rt::arena::split(arena, 10512, 32);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(rt::arena::slice::<u16>(&WEIGHTS.0, 144, 8), y);
         }
+        probe(3);
         // conv1: Conv(%image.to_f32, %conv1.weight.to_f32, %conv1.bias.to_f32) -> %conv1.f32 : f32[1,8,16,16]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -96,6 +149,7 @@ impl Model {
                 y,
             );
         }
+        probe(4);
         // pool1: MaxPool(%conv1.f32) -> %pool1.f32 : f32[1,8,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 8192, 2048);
@@ -123,18 +177,21 @@ impl Model {
                 y,
             );
         }
+        probe(5);
         // pool1: Cast(%pool1.f32) -> %pool1 : f16[1,8,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 0, 1024);
             let y = rt::arena::view_mut::<u16>(out);
             rt::narrow::f32_to_f16_slice(reads.get::<f32>(8192, 512), y);
         }
+        probe(6);
         // pool1.to_f32: Cast(%pool1) -> %pool1.to_f32 : f32[1,8,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 18496, 2048);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(reads.get::<u16>(0, 512), y);
         }
+        probe(7);
         // conv2.weight.to_f32: Cast(%conv2.weight) -> %conv2.weight.to_f32 : f32[16,8,3,3]
         {
             let (_, out) = rt::arena::split(arena, 9792, 4608);
@@ -144,6 +201,7 @@ impl Model {
                 y,
             );
         }
+        probe(8);
         // conv2.bias.to_f32: Cast(%conv2.bias) -> %conv2.bias.to_f32 : f32[16]
         {
             let (_, out) = rt::arena::split(arena, 20544, 64);
@@ -153,6 +211,7 @@ impl Model {
                 y,
             );
         }
+        probe(9);
         // conv2: Conv(%pool1.to_f32, %conv2.weight.to_f32, %conv2.bias.to_f32) -> %conv2.f32 : f32[1,16,8,8]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -191,12 +250,14 @@ impl Model {
                 y,
             );
         }
+        probe(10);
         // clip2: Cast(%conv2.f32) -> %clip2 : f16[1,16,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 0, 2048);
             let y = rt::arena::view_mut::<u16>(out);
             rt::narrow::f32_to_f16_slice(reads.get::<f32>(14400, 1024), y);
         }
+        probe(11);
         // swap_hw: Transpose(%clip2) -> %swap_hw : f16[1,16,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 4096, 2048);
@@ -205,30 +266,35 @@ impl Model {
                 u16,
             >(reads.get::<u16>(0, 1024), &[1, 16, 8, 8], &[0, 1, 3, 2], y);
         }
+        probe(12);
         // swap_hw.to_f32: Cast(%swap_hw) -> %swap_hw.to_f32 : f32[1,16,8,8]
         {
             let (reads, out) = rt::arena::split(arena, 0, 4096);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(reads.get::<u16>(4096, 1024), y);
         }
+        probe(13);
         // gap: GlobalAveragePool(%swap_hw.to_f32) -> %gap.f32 : f32[1,16,1,1]
         {
             let (reads, out) = rt::arena::split(arena, 4096, 64);
             let y = rt::arena::view_mut::<f32>(out);
             rt::pool::global_avg_pool(16, 64, reads.get::<f32>(0, 1024), y);
         }
+        probe(14);
         // gap: Cast(%gap.f32) -> %gap : f16[1,16,1,1]
         {
             let (reads, out) = rt::arena::split(arena, 0, 32);
             let y = rt::arena::view_mut::<u16>(out);
             rt::narrow::f32_to_f16_slice(reads.get::<f32>(4096, 16), y);
         }
+        probe(15);
         // flatten.to_f32: Cast(%flatten) -> %flatten.to_f32 : f32[1,16]
         {
             let (reads, out) = rt::arena::split(arena, 640, 64);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(reads.get::<u16>(0, 16), y);
         }
+        probe(16);
         // fc.weight.to_f32: Cast(%fc.weight) -> %fc.weight.to_f32 : f32[10,16]
         {
             let (_, out) = rt::arena::split(arena, 0, 640);
@@ -238,6 +304,7 @@ impl Model {
                 y,
             );
         }
+        probe(17);
         // fc.bias.to_f32: Cast(%fc.bias) -> %fc.bias.to_f32 : f32[10]
         {
             let (_, out) = rt::arena::split(arena, 704, 40);
@@ -247,6 +314,7 @@ impl Model {
                 y,
             );
         }
+        probe(18);
         // fc: Gemm(%flatten.to_f32, %fc.weight.to_f32, %fc.bias.to_f32) -> %fc.f32 : f32[1,10]
         {
             let (reads, out) = rt::arena::split(arena, 752, 40);
@@ -266,30 +334,35 @@ impl Model {
                 y,
             );
         }
+        probe(19);
         // fc: Cast(%fc.f32) -> %fc : f16[1,10]
         {
             let (reads, out) = rt::arena::split(arena, 48, 20);
             let y = rt::arena::view_mut::<u16>(out);
             rt::narrow::f32_to_f16_slice(reads.get::<f32>(752, 10), y);
         }
+        probe(20);
         // fc.to_f32: Cast(%fc) -> %fc.to_f32 : f32[1,10]
         {
             let (reads, out) = rt::arena::split(arena, 0, 40);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(reads.get::<u16>(48, 10), y);
         }
+        probe(21);
         // softmax: Softmax(%fc.to_f32) -> %probs.f32 : f32[1,10]
         {
             let (reads, out) = rt::arena::split(arena, 48, 40);
             let y = rt::arena::view_mut::<f32>(out);
             rt::elementwise::softmax(1, 10, 1, reads.get::<f32>(0, 10), y);
         }
+        probe(22);
         // probs: Cast(%probs.f32) -> %probs : f16[1,10]
         {
             let reads = rt::arena::Reads::all(arena);
             let y: &mut [u16] = &mut probs[..];
             rt::narrow::f32_to_f16_slice(reads.get::<f32>(48, 10), y);
         }
+        probe(23);
         let _ = arena;
         Ok(())
     }

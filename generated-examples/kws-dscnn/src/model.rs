@@ -19,6 +19,22 @@ pub const MFCC_LEN: usize = 490;
 pub const LOGITS_SHAPE: [usize; 2] = [1, 12];
 /// Elements in the output `logits`.
 pub const LOGITS_LEN: usize = 12;
+/// The layers [`Model::predict_profiled`] reports, in order: the ONNX op and the
+/// node's name. Only with the `profile` feature.
+#[cfg(feature = "profile")]
+pub const LAYERS: [(&str, &str); 11] = [
+    ("Conv", "conv1"),
+    ("Conv", "dw1"),
+    ("Conv", "pw1"),
+    ("Conv", "dw2"),
+    ("Conv", "pw2"),
+    ("Conv", "dw3"),
+    ("Conv", "pw3"),
+    ("Conv", "dw4"),
+    ("Conv", "pw4"),
+    ("GlobalAveragePool", "pool"),
+    ("Gemm", "fc"),
+];
 /// The weights, one aligned little-endian blob.
 static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(
     *include_bytes!("weights.bin"),
@@ -42,7 +58,29 @@ impl Model {
         mfcc: &[f32; 490],
         logits: &mut [f32; 12],
     ) -> Result<(), Error> {
+        self.run(mfcc, logits, &mut |_| {})
+    }
+    /// [`Model::predict`] that calls `probe(k)` before layer `k` of [`LAYERS`] and
+    /// `probe(LAYERS.len())` after the last: read a clock there for the time of each
+    /// layer. Only with the `profile` feature.
+    #[cfg(feature = "profile")]
+    pub fn predict_profiled(
+        &mut self,
+        mfcc: &[f32; 490],
+        logits: &mut [f32; 12],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
+        self.run(mfcc, logits, probe)
+    }
+    #[inline(always)]
+    fn run(
+        &mut self,
+        mfcc: &[f32; 490],
+        logits: &mut [f32; 12],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
         let arena = &mut self.arena.0;
+        probe(0);
         // conv1: Conv(%mfcc, %conv1.weight_bn, %conv1.bias_bn) -> %conv1 : f32[1,64,25,5]
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
@@ -78,11 +116,16 @@ impl Model {
                 y,
             );
         }
+        probe(1);
         // dw1: Conv(%conv1, %dw1.weight_bn, %dw1.bias_bn) -> %dw1 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 32000, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(32000, 32000), (64000, 1504)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d_depthwise_3x3(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_depthwise_3x3_plane(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -105,9 +148,11 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 10496, 576),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 12800, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
+        probe(2);
         // pw1: Conv(%dw1, %pw1.weight_bn, %pw1.bias_bn) -> %pw1 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -146,11 +191,16 @@ impl Model {
                 y,
             );
         }
+        probe(3);
         // dw2: Conv(%pw1, %dw2.weight_bn, %dw2.bias_bn) -> %dw2 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 32000, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(32000, 32000), (64000, 1504)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d_depthwise_3x3(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_depthwise_3x3_plane(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -173,9 +223,11 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 29696, 576),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 32000, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
+        probe(4);
         // pw2: Conv(%dw2, %pw2.weight_bn, %pw2.bias_bn) -> %pw2 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -214,11 +266,16 @@ impl Model {
                 y,
             );
         }
+        probe(5);
         // dw3: Conv(%pw2, %dw3.weight_bn, %dw3.bias_bn) -> %dw3 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 32000, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(32000, 32000), (64000, 1504)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d_depthwise_3x3(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_depthwise_3x3_plane(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -241,9 +298,11 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 48896, 576),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 51200, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
+        probe(6);
         // pw3: Conv(%dw3, %pw3.weight_bn, %pw3.bias_bn) -> %pw3 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -282,11 +341,16 @@ impl Model {
                 y,
             );
         }
+        probe(7);
         // dw4: Conv(%pw3, %dw4.weight_bn, %dw4.bias_bn) -> %dw4 : f32[1,64,25,5]
         {
-            let (reads, out) = rt::arena::split(arena, 32000, 32000);
+            let (reads, [out, scratch_bytes]) = rt::arena::split_n(
+                arena,
+                [(32000, 32000), (64000, 1504)],
+            );
             let y = rt::arena::view_mut::<f32>(out);
-            rt::conv::conv2d_depthwise_3x3(
+            let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
+            rt::conv::conv2d_depthwise_3x3_plane(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -309,9 +373,11 @@ impl Model {
                 rt::arena::slice::<f32>(&WEIGHTS.0, 68096, 576),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 70400, 64)),
                 rt::Activation::Relu,
+                scratch,
                 y,
             );
         }
+        probe(8);
         // pw4: Conv(%dw4, %pw4.weight_bn, %pw4.bias_bn) -> %pw4 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -350,12 +416,14 @@ impl Model {
                 y,
             );
         }
+        probe(9);
         // pool: GlobalAveragePool(%pw4) -> %pool : f32[1,64,1,1]
         {
             let (reads, out) = rt::arena::split(arena, 32000, 256);
             let y = rt::arena::view_mut::<f32>(out);
             rt::pool::global_avg_pool(64, 125, reads.get::<f32>(0, 8000), y);
         }
+        probe(10);
         // fc: Gemm(%flatten, %fc.weight, %fc.bias) -> %logits : f32[1,12]
         {
             let reads = rt::arena::Reads::all(arena);
@@ -375,6 +443,7 @@ impl Model {
                 y,
             );
         }
+        probe(11);
         let _ = arena;
         Ok(())
     }

@@ -19,6 +19,19 @@ pub const IMAGE_LEN: usize = 784;
 pub const PROBS_SHAPE: [usize; 2] = [1, 10];
 /// Elements in the output `probs`.
 pub const PROBS_LEN: usize = 10;
+/// The layers [`Model::predict_profiled`] reports, in order: the ONNX op and the
+/// node's name. Only with the `profile` feature.
+#[cfg(feature = "profile")]
+pub const LAYERS: [(&str, &str); 8] = [
+    ("Conv", "conv1"),
+    ("MaxPool", "pool1"),
+    ("Conv", "conv2"),
+    ("MaxPool", "pool2"),
+    ("Gemm", "fc1"),
+    ("Gemm", "fc2"),
+    ("Gemm", "fc3"),
+    ("Softmax", "softmax"),
+];
 /// The weights, one aligned little-endian blob.
 static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(
     *include_bytes!("weights.bin"),
@@ -42,7 +55,29 @@ impl Model {
         image: &[f32; 784],
         probs: &mut [f32; 10],
     ) -> Result<(), Error> {
+        self.run(image, probs, &mut |_| {})
+    }
+    /// [`Model::predict`] that calls `probe(k)` before layer `k` of [`LAYERS`] and
+    /// `probe(LAYERS.len())` after the last: read a clock there for the time of each
+    /// layer. Only with the `profile` feature.
+    #[cfg(feature = "profile")]
+    pub fn predict_profiled(
+        &mut self,
+        image: &[f32; 784],
+        probs: &mut [f32; 10],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
+        self.run(image, probs, probe)
+    }
+    #[inline(always)]
+    fn run(
+        &mut self,
+        image: &[f32; 784],
+        probs: &mut [f32; 10],
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
         let arena = &mut self.arena.0;
+        probe(0);
         // conv1: Conv(%image, %conv1.weight, %conv1.bias) -> %conv1 : f32[1,6,28,28]
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
@@ -78,6 +113,7 @@ impl Model {
                 y,
             );
         }
+        probe(1);
         // pool1: MaxPool(%conv1) -> %pool1 : f32[1,6,14,14]
         {
             let (reads, out) = rt::arena::split(arena, 26800, 4704);
@@ -105,6 +141,7 @@ impl Model {
                 y,
             );
         }
+        probe(2);
         // conv2: Conv(%pool1, %conv2.weight, %conv2.bias) -> %conv2 : f32[1,16,10,10]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
@@ -140,6 +177,7 @@ impl Model {
                 y,
             );
         }
+        probe(3);
         // pool2: MaxPool(%conv2) -> %pool2 : f32[1,16,5,5]
         {
             let (reads, out) = rt::arena::split(arena, 0, 1600);
@@ -167,6 +205,7 @@ impl Model {
                 y,
             );
         }
+        probe(4);
         // fc1: Gemm(%flatten, %fc1.weight, %fc1.bias) -> %fc1 : f32[1,120]
         {
             let (reads, out) = rt::arena::split(arena, 1600, 480);
@@ -186,6 +225,7 @@ impl Model {
                 y,
             );
         }
+        probe(5);
         // fc2: Gemm(%fc1, %fc2.weight, %fc2.bias) -> %fc2 : f32[1,84]
         {
             let (reads, out) = rt::arena::split(arena, 0, 336);
@@ -205,6 +245,7 @@ impl Model {
                 y,
             );
         }
+        probe(6);
         // fc3: Gemm(%fc2, %fc3.weight, %fc3.bias) -> %fc3 : f32[1,10]
         {
             let (reads, out) = rt::arena::split(arena, 336, 40);
@@ -224,12 +265,14 @@ impl Model {
                 y,
             );
         }
+        probe(7);
         // softmax: Softmax(%fc3) -> %probs : f32[1,10]
         {
             let reads = rt::arena::Reads::all(arena);
             let y: &mut [f32] = &mut probs[..];
             rt::elementwise::softmax(1, 10, 1, reads.get::<f32>(336, 10), y);
         }
+        probe(8);
         let _ = arena;
         Ok(())
     }

@@ -27,6 +27,18 @@ pub const SCORES_LEN: usize = 4;
 pub const GATE_SHAPE: [usize; 2] = [1, 1];
 /// Elements in the output `gate`.
 pub const GATE_LEN: usize = 1;
+/// The layers [`Model::predict_profiled`] reports, in order: the ONNX op and the
+/// node's name. Only with the `profile` feature.
+#[cfg(feature = "profile")]
+pub const LAYERS: [(&str, &str); 7] = [
+    ("Gemm", "fc_features"),
+    ("MatMul", "context_proj"),
+    ("Tanh", "context_tanh"),
+    ("Add", "merge"),
+    ("Gemm", "scores"),
+    ("Gemm", "gate_fc"),
+    ("Sigmoid", "gate"),
+];
 /// The weights, one aligned little-endian blob.
 static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(
     *include_bytes!("weights.bin"),
@@ -94,7 +106,29 @@ impl Model {
         inputs: &Inputs,
         outputs: &mut Outputs,
     ) -> Result<(), Error> {
+        self.run(inputs, outputs, &mut |_| {})
+    }
+    /// [`Model::predict`] that calls `probe(k)` before layer `k` of [`LAYERS`] and
+    /// `probe(LAYERS.len())` after the last: read a clock there for the time of each
+    /// layer. Only with the `profile` feature.
+    #[cfg(feature = "profile")]
+    pub fn predict_profiled(
+        &mut self,
+        inputs: &Inputs,
+        outputs: &mut Outputs,
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
+        self.run(inputs, outputs, probe)
+    }
+    #[inline(always)]
+    fn run(
+        &mut self,
+        inputs: &Inputs,
+        outputs: &mut Outputs,
+        probe: &mut impl FnMut(usize),
+    ) -> Result<(), Error> {
         let arena = &mut self.arena.0;
+        probe(0);
         // fc_features: Gemm(%features, %fc_features.weight, %fc_features.bias) -> %fc_features : f32[1,32]
         {
             let (_, out) = rt::arena::split(arena, 0, 128);
@@ -114,6 +148,7 @@ impl Model {
                 y,
             );
         }
+        probe(1);
         // context_proj: MatMul(%context, %context_proj.weight, %context_proj.bias) -> %context_proj : f32[1,32]
         {
             let (_, out) = rt::arena::split(arena, 128, 128);
@@ -129,12 +164,14 @@ impl Model {
                 &[1, 32],
             );
         }
+        probe(2);
         // context_tanh: Tanh(%context_proj) -> %context_tanh : f32[1,32]
         {
             let (_, out) = rt::arena::split(arena, 128, 128);
             let y = rt::arena::view_mut::<f32>(out);
             rt::elementwise::unary_in_place(rt::elementwise::UnaryOp::Tanh, y);
         }
+        probe(3);
         // merge: Add(%fc_features, %context_tanh) -> %merge : f32[1,32]
         {
             let (reads, out) = rt::arena::split(arena, 0, 128);
@@ -151,6 +188,7 @@ impl Model {
                 )
                 .map_err(|e| rt::Error::at("merge", e))?;
         }
+        probe(4);
         // scores: Gemm(%merge, %scores.weight, %scores.bias) -> %scores : f32[1,4]
         {
             let reads = rt::arena::Reads::all(arena);
@@ -170,6 +208,7 @@ impl Model {
                 y,
             );
         }
+        probe(5);
         // gate_fc: Gemm(%merge, %gate_fc.weight, %gate_fc.bias) -> %gate_fc : f32[1,1]
         {
             let (reads, out) = rt::arena::split(arena, 128, 4);
@@ -191,6 +230,7 @@ impl Model {
                 y,
             );
         }
+        probe(6);
         // gate: Sigmoid(%gate_fc) -> %gate : f32[1,1]
         {
             let reads = rt::arena::Reads::all(arena);
@@ -201,6 +241,7 @@ impl Model {
                 y,
             );
         }
+        probe(7);
         let _ = arena;
         Ok(())
     }

@@ -5,8 +5,11 @@
 //!
 //! Instructions are counted with SysTick under `qemu -icount shift=0`: the core clock
 //! advances one nanosecond per instruction and SysTick runs at 25 MHz, so one tick is 40
-//! instructions (the bench multiplies the ticks it reads, `ticks_high`/`ticks_low`). The stack is painted below the stack pointer before the inference and
-//! read back after it: the lowest overwritten word is the high-water mark.
+//! instructions (the bench multiplies the ticks it reads, `ticks_high`/`ticks_low`). The
+//! stack is painted below the stack pointer before the inference and read back after it:
+//! the lowest overwritten word is the high-water mark. Built with the `profile` feature,
+//! the harness then runs a second inference through the model's per-layer probe and
+//! prints the ticks of each layer (`layer_ticks=N`, in layer order).
 //!
 //! The harness prints without `core::fmt` (its own decimal and hex digits) and is built
 //! with `panic = "immediate-abort"`, so the image carries no formatting machinery and
@@ -110,11 +113,26 @@ fn main() -> ! {
     }
     // The tick count in two 32-bit halves: decimal digits of a `u64` would link a 64-bit
     // division routine into an image that otherwise needs none.
-    let ticks = end - start;
-    print_value("ticks_high", (ticks >> 32) as u32);
-    print_value("ticks_low", ticks as u32);
+    let elapsed = end - start;
+    print_value("ticks_high", (elapsed >> 32) as u32);
+    print_value("ticks_low", elapsed as u32);
     print_value("stack_bytes", stack as u32);
     print_outputs(io);
+    // With the `profile` feature, a second inference through the probe prints the ticks
+    // of every layer, in order (`layer_ticks=N` lines).
+    #[cfg(feature = "profile")]
+    {
+        let mut stamps = [0u64; model::LAYERS.len() + 1];
+        if io
+            .predict_profiled(model, &mut |k| stamps[k] = ticks())
+            .is_err()
+        {
+            fail("profiled inference failed");
+        }
+        for k in 0..model::LAYERS.len() {
+            print_value("layer_ticks", (stamps[k + 1] - stamps[k]) as u32);
+        }
+    }
     debug::exit(debug::EXIT_SUCCESS);
     loop {
         cortex_m::asm::nop();

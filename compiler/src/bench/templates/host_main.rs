@@ -6,6 +6,10 @@
 //!   `BUDGET_MS`, the peak resident set, and the outputs as `output K HEX` lines.
 //! - `harness count N`: `N` inferences and nothing else. The bench runs it under callgrind
 //!   with `N = 0` and `N = 1`; the difference is the instructions of one inference.
+//! - `harness layers BUDGET_MS` (built with the `profile` feature): the wall time of each
+//!   layer over at least `MIN_RUNS` inferences or `BUDGET_MS`, as `layer_ns K NS` lines,
+//!   timed by a probe the model calls between layers; and `time_ns`, the figure of plain
+//!   inferences interleaved with the profiled ones (see `layers` for the statistics).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -81,12 +85,14 @@ fn main() {
             }
         }
         Some("measure") => measure(&mut io, &mut model, Duration::from_millis(number(2))),
+        #[cfg(feature = "profile")]
+        Some("layers") => layers(&mut io, &mut model, Duration::from_millis(number(2))),
         _ => usage(),
     }
 }
 
 fn usage() -> ! {
-    eprintln!("usage: harness measure BUDGET_MS | harness count N");
+    eprintln!("usage: harness measure BUDGET_MS | harness count N | harness layers BUDGET_MS");
     std::process::exit(2)
 }
 
@@ -118,11 +124,7 @@ fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     let peak = PEAK.load(SeqCst) - live_before;
     let leaked = LIVE.load(SeqCst).saturating_sub(live_before);
     times.sort_unstable();
-    let median = if times.len() % 2 == 1 {
-        times[times.len() / 2] as f64
-    } else {
-        (times[times.len() / 2 - 1] + times[times.len() / 2]) as f64 / 2.0
-    };
+    let median = median(&times);
     println!("heap_allocs={allocs}");
     println!("heap_bytes={bytes}");
     println!("heap_peak_bytes={peak}");
@@ -141,6 +143,67 @@ fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     });
     for (k, h) in hex.iter().enumerate() {
         println!("output {k} {h}");
+    }
+}
+
+/// The time of every layer, over at least `MIN_RUNS` inferences or `budget`.
+///
+/// Medians per layer would not add up: an inference that the OS interrupts is slow in one
+/// layer, which no layer's median sees, while the median of whole inferences does. So each
+/// layer's figure is its mean over the faster half of the profiled inferences (by their
+/// total), which sums exactly to the mean total of those inferences; and the whole-inference
+/// figure it is checked against is the mean of the faster half of plain inferences,
+/// interleaved with the profiled ones so that both see the same load.
+#[cfg(feature = "profile")]
+fn layers(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
+    const LAYERS: usize = model::LAYERS.len();
+    let mut profiled: Vec<[u64; LAYERS]> = Vec::new();
+    let mut stamps = [0u64; LAYERS + 1];
+    let origin = Instant::now();
+    let run = |io: &mut io::Io, model: &mut model::Model, stamps: &mut [u64; LAYERS + 1]| {
+        let result =
+            io.predict_profiled(model, &mut |k| stamps[k] = origin.elapsed().as_nanos() as u64);
+        if let Err(e) = result {
+            eprintln!("inference failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    // The first inference warms the caches and is not timed, as in `measure`.
+    run(io, model, &mut stamps);
+    let mut wholes: Vec<u64> = Vec::new();
+    let start = Instant::now();
+    while profiled.len() < MAX_RUNS && (profiled.len() < MIN_RUNS || start.elapsed() < budget) {
+        let t = Instant::now();
+        infer(io, model);
+        wholes.push(t.elapsed().as_nanos() as u64);
+        run(io, model, &mut stamps);
+        profiled.push(core::array::from_fn(|k| stamps[k + 1] - stamps[k]));
+    }
+    wholes.sort_unstable();
+    profiled.sort_by_key(|layers| layers.iter().sum::<u64>());
+    let faster = |n: usize| n.div_ceil(2);
+    let kept = &profiled[..faster(profiled.len())];
+    println!("layer_runs={}", profiled.len());
+    println!("time_ns={}", mean(&wholes[..faster(wholes.len())]));
+    for k in 0..LAYERS {
+        let sum: u64 = kept.iter().map(|layers| layers[k]).sum();
+        println!("layer_ns {k} {}", sum as f64 / kept.len() as f64);
+    }
+}
+
+/// The mean of non-empty `times`.
+#[cfg(feature = "profile")]
+fn mean(times: &[u64]) -> f64 {
+    times.iter().sum::<u64>() as f64 / times.len() as f64
+}
+
+/// The median of sorted, non-empty `times`.
+fn median(times: &[u64]) -> f64 {
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2] as f64
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) as f64 / 2.0
     }
 }
 

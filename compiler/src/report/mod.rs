@@ -1,4 +1,9 @@
-//! The text `zantc inspect` prints: IR, op histogram, memory plan and totals.
+//! What `zantc inspect` shows: the text report (IR, op histogram, memory plan and totals)
+//! here, the per-layer table in [`layers`] and the picture of the memory plan in
+//! [`plan_svg`].
+
+pub mod layers;
+pub mod plan_svg;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -6,6 +11,9 @@ use std::fmt::Write;
 use crate::ir::ValueId;
 use crate::pipeline::Lowered;
 use crate::plan::Location;
+
+pub use layers::{layers, Layers};
+pub use plan_svg::plan_svg;
 
 /// The one-line totals every report ends with.
 pub fn totals(c: &Lowered) -> String {

@@ -1,0 +1,78 @@
+//! The runner: reads the inputs, runs the model, writes the outputs.
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+type BoxError = Box<dyn std::error::Error>;
+/// The model lives in a static: its arena can be larger than a thread's stack.
+static MODEL: Mutex<kws_crnn::Model> = Mutex::new(kws_crnn::Model::new());
+fn read_npy<T: npyz::Deserialize>(path: &Path, name: &str) -> Result<Vec<T>, BoxError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
+        .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
+    Ok(
+        npy
+            .into_vec::<T>()
+            .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?,
+    )
+}
+fn write_npy<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[u64],
+    data: &[T],
+) -> Result<(), BoxError> {
+    use npyz::WriterBuilder;
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(file)
+        .begin_nd()?;
+    writer.extend(data.iter().copied())?;
+    writer.finish()?;
+    Ok(())
+}
+pub fn main() -> Result<(), BoxError> {
+    let mut paths = Vec::new();
+    let mut out_dir = None;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "-o" {
+            out_dir = Some(PathBuf::from(args.next().ok_or("-o needs a folder")?));
+        } else {
+            paths.push(PathBuf::from(arg));
+        }
+    }
+    let out_dir = out_dir.ok_or("usage: runner INPUT.npy... -o OUT_DIR")?;
+    if paths.len() != 1 {
+        return Err(
+            format!("the model takes {} input(s), {} given", 1, paths.len()).into(),
+        );
+    }
+    let mut input: Box<[f32; 490]> = vec![0 as f32; 490]
+        .into_boxed_slice()
+        .try_into()
+        .expect("length");
+    let values: Vec<f32> = read_npy(&paths[0], "mfcc")?;
+    if values.len() != 490 {
+        return Err(
+            format!(
+                "input `{}` has {} elements, the model takes {}", "mfcc", values.len(),
+                490
+            )
+                .into(),
+        );
+    }
+    input.copy_from_slice(&values);
+    let mut output: Box<[f32; 12]> = vec![0 as f32; 12]
+        .into_boxed_slice()
+        .try_into()
+        .expect("length");
+    MODEL
+        .lock()
+        .map_err(|_| "model lock poisoned")?
+        .predict(&input, &mut output)
+        .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&out_dir)?;
+    write_npy(&out_dir.join("output_0.npy"), &[1u64, 12u64], &output[..])?;
+    Ok(())
+}
