@@ -115,6 +115,25 @@ fn main() {
             .all(|v| v.is_finite());
         report("two_heads_predict", counts, result.is_ok() && sane);
     }
+    {
+        // float16 in and out: the API takes IEEE binary16 bits.
+        let mut model = Box::new(half_cnn::Model::new());
+        let half = zant_runtime::narrow::f16_from_f32(0.5);
+        let input = Box::new([half; half_cnn::IMAGE_LEN]);
+        let mut output = Box::new([0u16; half_cnn::PROBS_LEN]);
+        let mut result = Ok(());
+        let counts = count(|| result = model.predict(&input, &mut output));
+        let sum: f32 = output
+            .iter()
+            .map(|&h| zant_runtime::narrow::f16_to_f32(h))
+            .sum();
+        // Softmax probabilities, each rounded to float16, still sum to one.
+        report(
+            "half_cnn_predict",
+            counts,
+            result.is_ok() && (sum - 1.0).abs() < 1e-2,
+        );
+    }
 
     println!(
         "\ntest result: {}. {passed} passed; {failures} failed",

@@ -329,6 +329,9 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
         context: format!("cannot write {}", path.display()),
         source,
     };
+    if raw_npy_type(t.dtype()) {
+        return std::fs::write(path, raw_npy(t)).map_err(io);
+    }
     let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
     macro_rules! write {
@@ -347,26 +350,109 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `.npy` files of `dtype` are read and written as raw bytes here: the narrow
+/// types, which npyz does not know, and booleans (`|b1`), which it reads only as `bool`.
+fn raw_npy_type(dtype: DType) -> bool {
+    dtype == DType::Bool || dtype.narrow().is_some()
+}
+
+/// A boolean or narrow tensor as `.npy`: its storage units, one element each (a packed
+/// type's codes one a byte), under [`DType::npy_descr`]: what numpy (`|b1`, `<f2`) or
+/// `ml_dtypes` (raw `V` bytes) write for these types.
+pub fn raw_npy(t: &Tensor) -> Vec<u8> {
+    let (bytes, _) = t.data.element_bytes();
+    let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+        t.dtype().npy_descr()
+    );
+    // The magic, version and length take 10 bytes; the header ends in a newline and pads
+    // the data to a multiple of 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(bytes);
+    out
+}
+
+/// Reads a boolean or narrow tensor written as [`raw_npy`] writes it (any type string
+/// whose item has the storage unit's size: `<f2`, `<u2` or `<V2` for the 16-bit types,
+/// `|b1`, `|u1`, `|i1` or `|V1` for the others).
+fn read_raw_npy(file: &mut impl std::io::Read, ty: &TensorType) -> std::io::Result<Tensor> {
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    let header = npyz::NpyHeader::from_reader(&mut *file)?;
+    let descr = header.dtype().descr();
+    let unit = if ty.dtype.size() == 2 { 2 } else { 1 };
+    let item_size = descr
+        .trim_matches('\'')
+        .get(2..)
+        .and_then(|s| s.parse::<usize>().ok());
+    if item_size != Some(unit) || descr.contains('f') && ty.dtype != DType::F16 {
+        return Err(invalid(format!(
+            "type {descr} does not hold {} (one {unit}-byte unit an element)",
+            ty.dtype
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let n = ty.n_elems();
+    if bytes.len() != n * unit {
+        return Err(invalid(format!(
+            "{} bytes of data; {ty} needs {}",
+            bytes.len(),
+            n * unit
+        )));
+    }
+    let Some(format) = ty.dtype.narrow() else {
+        let bools = bytes.iter().map(|&b| u8::from(b != 0)).collect();
+        return Ok(Tensor::new(ty.shape.clone(), Data::Bool(bools)));
+    };
+    let mask = if format.bits() >= 8 {
+        u32::MAX
+    } else {
+        (1 << format.bits()) - 1
+    };
+    let codes: Vec<u32> = bytes
+        .chunks_exact(unit)
+        .map(|c| c.iter().rev().fold(0, |acc, &b| (acc << 8) | u32::from(b)) & mask)
+        .collect();
+    Ok(Tensor::new(
+        ty.shape.clone(),
+        Data::from_codes(ty.dtype, &codes),
+    ))
+}
+
 /// Reads a `.npy` file of the given type.
 pub fn read_npy(path: &Path, ty: &TensorType) -> Result<Tensor, Error> {
     let err = |e: std::io::Error| Error::Io {
         context: format!("cannot read {}", path.display()),
         source: e,
     };
-    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(err)?);
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(err)?);
+    if raw_npy_type(ty.dtype) {
+        return read_raw_npy(&mut file, ty).map_err(err);
+    }
     let npy = npyz::NpyFile::new(file).map_err(err)?;
     let data = match ty.dtype {
         DType::F32 => Data::F32(npy.into_vec().map_err(err)?),
         DType::F64 => Data::F64(npy.into_vec().map_err(err)?),
         DType::I8 => Data::I8(npy.into_vec().map_err(err)?),
         DType::U8 => Data::U8(npy.into_vec().map_err(err)?),
-        DType::Bool => Data::Bool(npy.into_vec().map_err(err)?),
         DType::I16 => Data::I16(npy.into_vec().map_err(err)?),
         DType::U16 => Data::U16(npy.into_vec().map_err(err)?),
         DType::I32 => Data::I32(npy.into_vec().map_err(err)?),
         DType::U32 => Data::U32(npy.into_vec().map_err(err)?),
         DType::I64 => Data::I64(npy.into_vec().map_err(err)?),
         DType::U64 => Data::U64(npy.into_vec().map_err(err)?),
+        _ => unreachable!("booleans and narrow types are read above"),
     };
     if data.len() != ty.n_elems() {
         return Err(CheckError::NpySize {

@@ -102,7 +102,13 @@ fn examples_match_onnx_runtime() {
     }
     // The recurrent example exists to be checked against ONNX Runtime; the others were
     // given references at the same time.
-    for name in ["kws-crnn", "kws-dscnn", "lenet-mnist", "two-heads"] {
+    for name in [
+        "half-cnn",
+        "kws-crnn",
+        "kws-dscnn",
+        "lenet-mnist",
+        "two-heads",
+    ] {
         assert!(
             checked.iter().any(|c| c == name),
             "models/test-data/{name} is missing: run scripts/model_references.py"

@@ -44,6 +44,68 @@ fn fold_evaluates_constant_nodes() {
 }
 
 #[test]
+fn fold_leaves_a_narrow_weight_narrow() {
+    // Import widens a float16 weight for an op that computes in f32 with a cast marked
+    // `widens_weight`: folding it would put the f32 copy in the blob.
+    insta::assert_snapshot!(run("fold", "
+        input 0: %x : f32[2]
+        %w = Const f16[2] [0.5, 3.0]
+        %wide = Cast(%w) to=1 widens_weight=1
+        %plain = Cast(%w) to=1
+        %a = Add(%x, %wide)
+        %b = Add(%a, %plain)
+        output 0: b = %b
+    "), @"
+    changed: true
+    input 0: %x : f32[2]
+    %w = Const f16[2] [0.5, 3.0]
+    %wide = Cast(%w) to=1 widens_weight=1 : f32[2]
+    %a = Add(%x, %wide) : f32[2]
+    %plain = Const f32[2] [0.5, 3.0]
+    %b = Add(%a, %plain) : f32[2]
+    output 0: b = %b
+    ");
+}
+
+#[test]
+fn narrow_moves_rounding_past_ops_that_commute_with_it() {
+    // Relu and a Clip whose bounds float16 holds read the f32 Conv output directly; a
+    // Clip at 0.1, which float16 does not hold, keeps its round trip, as does Sigmoid.
+    insta::assert_snapshot!(run("narrow", "
+        input 0: %x : f32[1,1,4,4]
+        %w = Const f32[1,1,1,1] [2.0]
+        %c = Conv(%x, %w) kernel_shape=[1,1]
+        %c16 = Cast(%c) to=10
+        %c32 = Cast(%c16) to=1
+        %r = Relu(%c32)
+        %r16 = Cast(%r) to=10
+        %r32 = Cast(%r16) to=1
+        %lo = Const f32[] [0.1]
+        %k = Clip(%r32, %lo)
+        %k16 = Cast(%k) to=10
+        %k32 = Cast(%k16) to=1
+        %s = Sigmoid(%k32)
+        %s16 = Cast(%s) to=10
+        output 0: y = %s16
+    "), @"
+    changed: true
+    input 0: %x : f32[1,1,4,4]
+    %w = Const f32[1,1,1,1] [2.0]
+    %c = Conv(%x, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,1,4,4]
+    %r = Relu(%c) : f32[1,1,4,4]
+    %r16 = Cast(%r) to=10 : f16[1,1,4,4]
+    %r32 = Cast(%r16) to=1 : f32[1,1,4,4]
+    %lo = Const f32[] [0.1]
+    %k = Clip(%r32) min=0.1 : f32[1,1,4,4]
+    %k16 = Cast(%k) to=10 : f16[1,1,4,4]
+    %k32 = Cast(%k16) to=1 : f32[1,1,4,4]
+    %s = Sigmoid(%k32) : f32[1,1,4,4]
+    %s16 = Cast(%s) to=10 : f16[1,1,4,4]
+    output 0: y = %s16
+    ");
+}
+
+#[test]
 fn fold_leaves_nodes_with_a_runtime_input() {
     insta::assert_snapshot!(run("fold", "
         input 0: %x : f32[2]

@@ -22,13 +22,12 @@ pub fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), 
             got.shape, want.shape
         ));
     }
-    let float = matches!(want.data, Data::F32(_) | Data::F64(_));
+    let float = want.dtype().is_float();
     let (g, w) = (got.data.to_f64_vec(), want.data.to_f64_vec());
     // Integers compare as their bytes (same dtype, so same width): f64 would round
     // 64-bit integers.
     let exact = |a: &Data, b: &Data| -> Vec<bool> {
-        let size = want.dtype().size();
-        let (a, b) = (a.to_le_bytes(), b.to_le_bytes());
+        let ((a, size), (b, _)) = (a.element_bytes(), b.element_bytes());
         a.chunks_exact(size)
             .zip(b.chunks_exact(size))
             .map(|(p, q)| p == q)

@@ -98,7 +98,7 @@ fn glue(case: &CompiledCase) -> String {
             "    let mut input_: Box<[{t}; {n}]> = crate::common::boxed::<{t}, {n}>();\n\
              \x20   crate::common::fill(&mut input_[..], &inputs[0])?;",
             t = ty.dtype.rust_name(),
-            n = ty.n_elems()
+            n = ty.storage_len()
         );
         input_arg = "&*input_".to_string();
     }
@@ -115,7 +115,7 @@ fn glue(case: &CompiledCase) -> String {
             s,
             "    let mut output_: Box<[{t}; {n}]> = crate::common::boxed::<{t}, {n}>();",
             t = ty.dtype.rust_name(),
-            n = ty.n_elems()
+            n = ty.storage_len()
         );
         output_arg = "&mut *output_".to_string();
         reads.push("crate::common::bytes(&output_[..])".to_string());

@@ -97,8 +97,7 @@ fn generate(root: &Path, python: &Path, dir: &Path) {
 /// Reads one raw output the shard wrote.
 fn read_output(path: &Path, ty: &zant_compiler::ir::TensorType) -> Result<Tensor, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("no output written: {e}"))?;
-    let data = Data::from_le_bytes(ty.dtype, &bytes)
-        .filter(|d| d.len() == ty.n_elems())
+    let data = Data::from_storage(ty.dtype, &bytes, ty.n_elems())
         .ok_or_else(|| format!("the output has {} bytes, not {}", bytes.len(), ty.n_bytes()))?;
     Ok(Tensor::new(ty.shape.clone(), data))
 }

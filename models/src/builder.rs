@@ -49,10 +49,12 @@ pub(crate) struct ConvSpec {
     pub(crate) bias: bool,
 }
 
-/// A graph under construction, with the seed its weights are drawn from.
+/// A graph under construction, with the seed its weights are drawn from and the element
+/// type of its float tensors.
 pub(crate) struct GraphBuilder {
     seed: u64,
     graph: GraphProto,
+    elem_type: DataType,
 }
 
 /// An attribute of type `INT`.
@@ -96,57 +98,88 @@ impl GraphBuilder {
             name: name.to_owned(),
             ..GraphProto::default()
         };
-        GraphBuilder { seed, graph }
+        GraphBuilder {
+            seed,
+            graph,
+            elem_type: DataType::FLOAT,
+        }
     }
 
-    /// Declares a graph input of type `f32` and static shape `dims`, and returns its name.
+    /// Makes every float tensor (graph inputs and outputs, weights, parameters, constants)
+    /// float16 instead of `f32`: values are drawn in `f32` and stored as the nearest float16.
+    pub(crate) fn half(mut self) -> GraphBuilder {
+        self.elem_type = DataType::FLOAT16;
+        self
+    }
+
+    /// Declares a graph input of the float type and static shape `dims`, and returns its
+    /// name.
     pub(crate) fn input(&mut self, name: &str, dims: &[i64]) -> String {
-        self.graph.input.push(value_info(name, dims));
+        self.graph
+            .input
+            .push(value_info(name, dims, self.elem_type));
         name.to_owned()
     }
 
-    /// Declares the value `name` a graph output of type `f32` and static shape `dims`.
+    /// Declares the value `name` a graph output of the float type and static shape `dims`.
     pub(crate) fn output(&mut self, name: &str, dims: &[i64]) {
-        self.graph.output.push(value_info(name, dims));
+        self.graph
+            .output
+            .push(value_info(name, dims, self.elem_type));
     }
 
-    /// Adds a random `f32` initializer stored as little-endian `raw_data`, as exporters store
+    /// Adds a random initializer stored as little-endian `raw_data`, as exporters store
     /// weights, and returns its name.
     pub(crate) fn weight(&mut self, name: &str, dims: &[i64], init: Init) -> String {
-        let raw_data = self
-            .draw(name, dims, init)
-            .iter()
-            .flat_map(|value| value.to_le_bytes())
-            .collect();
+        let values = self.draw(name, dims, init);
+        let raw_data = match self.elem_type {
+            DataType::FLOAT16 => values
+                .iter()
+                .flat_map(|&value| f16_bits(value).to_le_bytes())
+                .collect(),
+            _ => values
+                .iter()
+                .flat_map(|value| value.to_le_bytes())
+                .collect(),
+        };
         self.initializer(TensorProto {
             name: name.to_owned(),
             dims: dims.to_vec(),
-            data_type: DataType::FLOAT as i32,
+            data_type: self.elem_type as i32,
             raw_data,
             ..TensorProto::default()
         })
     }
 
-    /// Adds a random `f32` initializer stored in `float_data`, so the models exercise both ways
-    /// a decoder must read floats, and returns its name.
+    /// Adds a random initializer stored in `float_data` (`int32_data` for float16, which ONNX
+    /// keeps there as bits), so the models exercise both ways a decoder must read floats, and
+    /// returns its name.
     pub(crate) fn param(&mut self, name: &str, dims: &[i64], init: Init) -> String {
         let values = self.draw(name, dims, init);
         self.constant(name, dims, values)
     }
 
-    /// Adds an `f32` initializer with the given values, stored in `float_data`, and returns its
-    /// name.
+    /// Adds an initializer of the float type with the given values, stored in `float_data`
+    /// (`int32_data` bits for float16), and returns its name.
     pub(crate) fn constant(&mut self, name: &str, dims: &[i64], values: Vec<f32>) -> String {
         assert_eq!(
             values.len(),
             element_count(dims),
             "constant `{name}` has the wrong number of values for {dims:?}"
         );
+        let (float_data, int32_data) = match self.elem_type {
+            DataType::FLOAT16 => (
+                vec![],
+                values.iter().map(|&v| i32::from(f16_bits(v))).collect(),
+            ),
+            _ => (values, vec![]),
+        };
         self.initializer(TensorProto {
             name: name.to_owned(),
             dims: dims.to_vec(),
-            data_type: DataType::FLOAT as i32,
-            float_data: values,
+            data_type: self.elem_type as i32,
+            float_data,
+            int32_data,
             ..TensorProto::default()
         })
     }
@@ -342,8 +375,28 @@ fn attribute(
     attr
 }
 
-/// The `ValueInfoProto` of an `f32` tensor of static shape `dims`.
-fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+/// The float16 nearest to `value` (ties to even), as its bits. The weights drawn here are
+/// far from float16's largest value, so there is no overflow to handle.
+fn f16_bits(value: f32) -> u16 {
+    assert!(value.abs() < 65504.0, "{value} does not fit float16");
+    let bits = value.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    if value.abs() < f32::from_bits(0x3880_0000) {
+        // Below 2^-14, the smallest normal float16: a multiple of 2^-24.
+        let units = (f64::from(value.abs()) * 16_777_216.0).round_ties_even();
+        return sign | units as u16;
+    }
+    // Rebias the exponent (127 → 15) and round away the low 13 of 23 mantissa bits; a carry
+    // out of the mantissa steps the exponent, as it should.
+    let exponent = ((bits >> 23) & 0xff) + 15 - 127;
+    let mantissa = bits & 0x7f_ffff;
+    let (kept, dropped) = (mantissa >> 13, mantissa & 0x1fff);
+    let round_up = dropped > 0x1000 || (dropped == 0x1000 && kept & 1 == 1);
+    sign | ((exponent << 10) + kept + u32::from(round_up)) as u16
+}
+
+/// The `ValueInfoProto` of a tensor of `elem_type` and static shape `dims`.
+fn value_info(name: &str, dims: &[i64], elem_type: DataType) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|&size| tensor_shape_proto::Dimension {
@@ -352,7 +405,7 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
         })
         .collect();
     let tensor_type = type_proto::Tensor {
-        elem_type: DataType::FLOAT as i32,
+        elem_type: elem_type as i32,
         shape: MessageField::some(TensorShapeProto {
             dim,
             ..TensorShapeProto::default()

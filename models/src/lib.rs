@@ -5,8 +5,10 @@
 //! SplitMix64 stream per tensor (`rng`), scaled He or LeCun style so activations stay near unit
 //! scale. Every model has static shapes, IR version 8, imports opset `ai.onnx` 13 only and carries
 //! the producer name `zant-models` and no timestamp. Weight matrices and kernels are stored as
-//! little-endian `raw_data`, biases and batch-norm statistics as `float_data`, so a decoder meets
-//! both encodings; a `Reshape`'s target shape is an `int64` initializer, as exporters write it.
+//! little-endian `raw_data`, biases and batch-norm statistics as `float_data` (float16 ones as
+//! `int32_data`, where ONNX keeps their bits), so a decoder meets both encodings; a `Reshape`'s
+//! target shape is an `int64` initializer, as exporters write it. The models are `f32` but
+//! `half-cnn`, which is float16 throughout.
 //!
 //! The generated files are committed beside this crate's `Cargo.toml`; `cargo run -p zant-models`
 //! rewrites them and `tests/fresh.rs` fails when they are stale.
@@ -16,6 +18,7 @@ use std::{fmt, fs, io, path::Path};
 use onnx_protobuf::{Message, ModelProto};
 
 mod builder;
+mod half_cnn;
 mod kws_crnn;
 mod kws_dscnn;
 mod lenet;
@@ -92,4 +95,5 @@ const MODELS: &[(&str, Author)] = &[
     (kws_dscnn::FILE_NAME, kws_dscnn::model),
     (kws_crnn::FILE_NAME, kws_crnn::model),
     (two_heads::FILE_NAME, two_heads::model),
+    (half_cnn::FILE_NAME, half_cnn::model),
 ];

@@ -13,6 +13,8 @@ struct Expect<'a> {
     /// `op_type` of each node, in order.
     ops: &'a [&'a str],
     n_initializers: usize,
+    /// The element type of every input, output and initializer.
+    elem_type: DataType,
 }
 
 #[test]
@@ -27,6 +29,7 @@ fn lenet_mnist() {
                 "Gemm", "Relu", "Gemm", "Softmax",
             ],
             n_initializers: 10,
+            elem_type: DataType::FLOAT,
         },
     );
 }
@@ -59,6 +62,7 @@ fn kws_dscnn() {
             outputs: &[("logits", &[1, 12])],
             ops: &ops,
             n_initializers,
+            elem_type: DataType::FLOAT,
         },
     );
 }
@@ -84,6 +88,7 @@ fn kws_crnn() {
                 "Gemm",
             ],
             n_initializers: 4 + 1 + 3 + 2,
+            elem_type: DataType::FLOAT,
         },
     );
 }
@@ -99,6 +104,33 @@ fn two_heads() {
                 "Gemm", "Relu", "MatMul", "Add", "Tanh", "Add", "Gemm", "Gemm", "Sigmoid",
             ],
             n_initializers: 8,
+            elem_type: DataType::FLOAT,
+        },
+    );
+}
+
+#[test]
+fn half_cnn() {
+    check(
+        "half-cnn.onnx",
+        Expect {
+            inputs: &[("image", &[1, 1, 16, 16])],
+            outputs: &[("probs", &[1, 10])],
+            ops: &[
+                "Conv",
+                "Relu",
+                "MaxPool",
+                "Conv",
+                "Clip",
+                "Transpose",
+                "GlobalAveragePool",
+                "Flatten",
+                "Gemm",
+                "Softmax",
+            ],
+            // Two convolutions and the classifier with their biases, and the Clip bounds.
+            n_initializers: 8,
+            elem_type: DataType::FLOAT16,
         },
     );
 }
@@ -112,7 +144,8 @@ fn every_model_is_checked_here() {
             "lenet-mnist.onnx",
             "kws-dscnn.onnx",
             "kws-crnn.onnx",
-            "two-heads.onnx"
+            "two-heads.onnx",
+            "half-cnn.onnx"
         ]
     );
 }
@@ -135,12 +168,12 @@ fn check(file_name: &str, expect: Expect<'_>) {
 
     let graph = model.graph.as_ref().expect("the model has a graph");
     assert_eq!(
-        signature(&graph.input),
+        signature(&graph.input, expect.elem_type),
         owned(expect.inputs),
         "{file_name} inputs"
     );
     assert_eq!(
-        signature(&graph.output),
+        signature(&graph.output, expect.elem_type),
         owned(expect.outputs),
         "{file_name} outputs"
     );
@@ -157,29 +190,39 @@ fn check(file_name: &str, expect: Expect<'_>) {
     node_names.dedup();
     assert_eq!(node_names.len(), graph.node.len(), "{file_name} node names");
 
+    // float16 keeps its typed values in `int32_data`, one element each, and two bytes of
+    // `raw_data` an element.
+    let element_bytes = if expect.elem_type == DataType::FLOAT16 {
+        2
+    } else {
+        4
+    };
     for tensor in &graph.initializer {
         let n_elements: i64 = tensor.dims.iter().product();
-        // Weights are f32; a 1-D int64 tensor is a Reshape's target shape.
+        // Weights are of the model's float type; a 1-D int64 tensor is a Reshape's target
+        // shape.
         let n_stored = if tensor.data_type == DataType::INT64 as i32 {
             assert_eq!(tensor.dims.len(), 1, "{} is an int64 shape", tensor.name);
             tensor.int64_data.len()
         } else {
-            assert_eq!(tensor.data_type, DataType::FLOAT as i32, "{}", tensor.name);
-            tensor.float_data.len() + tensor.raw_data.len() / 4
+            assert_eq!(tensor.data_type, expect.elem_type as i32, "{}", tensor.name);
+            tensor.float_data.len()
+                + tensor.int32_data.len()
+                + tensor.raw_data.len() / element_bytes
         };
         assert_eq!(n_stored as i64, n_elements, "{} element count", tensor.name);
     }
 }
 
-/// Each value's name and static `f32` shape.
-fn signature(values: &[ValueInfoProto]) -> Vec<(String, Vec<i64>)> {
+/// Each value's name and static shape; every value is of `elem_type`.
+fn signature(values: &[ValueInfoProto], elem_type: DataType) -> Vec<(String, Vec<i64>)> {
     values
         .iter()
         .map(|value| {
             let Some(type_proto::Value::TensorType(tensor)) = &value.type_.value else {
                 panic!("{} is not a tensor", value.name);
             };
-            assert_eq!(tensor.elem_type, DataType::FLOAT as i32, "{}", value.name);
+            assert_eq!(tensor.elem_type, elem_type as i32, "{}", value.name);
             let dims: Vec<i64> = tensor
                 .shape
                 .dim

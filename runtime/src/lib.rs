@@ -26,6 +26,7 @@ pub mod index;
 pub mod logic;
 pub mod loss;
 pub mod ml;
+pub mod narrow;
 pub mod norm;
 pub mod pool;
 pub mod qlinear;

@@ -4,6 +4,7 @@
 //! `y = (x - zero_point) · scale`, with the scale and zero point of each element picked by
 //! a [`QuantLayout`].
 
+use crate::narrow::{self, Encoding, Format, Storage};
 use crate::scalar::Scalar;
 use crate::tokens::tokens;
 use crate::KernelError;
@@ -82,6 +83,72 @@ pub fn quantize<X: Scalar, Y: Scalar>(
     Ok(())
 }
 
+/// `DequantizeLinear` of a narrow type (int4, int2, float8, float4; `x` as stored):
+/// `y = (x - zero_point) · scale` in `f64`, rounded once to `Y`. The zero point only counts
+/// for the integer formats: ONNX requires it to be zero for float8 and ignores it for
+/// float4, as its reference does.
+pub fn dequantize_narrow<S: Storage, Y: Scalar>(
+    format: Format,
+    x: &[S],
+    scale: &[Y],
+    zero_point: Option<&[S]>,
+    layout: QuantLayout,
+    y: &mut [Y],
+) {
+    for (i, out) in y.iter_mut().enumerate() {
+        let k = layout.scale_index(i);
+        let zero = match zero_point {
+            Some(z) if format.is_int() => narrow::decode(format, narrow::code_at(format, z, k)),
+            _ => 0.0,
+        };
+        let v = narrow::decode(format, narrow::code_at(format, x, i));
+        *out = Y::from_f64((v - zero) * scale[k].to_f64());
+    }
+}
+
+/// `QuantizeLinear` into a narrow type (`y` as stored), `x.len()` elements, with the
+/// ONNX reference's rules: the 4- and 2-bit integers take
+/// `saturate(round_half_even(x / scale) + zero_point)`; float8 converts `x / scale`
+/// (its zero point must be zero), saturating as `to.saturate` says; float4 converts
+/// `x / scale + zero_point`. The division is done in `X`.
+pub fn quantize_narrow<X: Scalar, S: Storage>(
+    x: &[X],
+    scale: &[X],
+    zero_point: Option<&[S]>,
+    layout: QuantLayout,
+    to: Encoding,
+    y: &mut [S],
+) -> Result<(), KernelError> {
+    let format = to.format;
+    // Every quotient first, so a division error surfaces before anything is written.
+    for (i, &v) in x.iter().enumerate() {
+        v.div(scale[layout.scale_index(i)])?;
+    }
+    let bits = format.bits() as u32;
+    let (lo, hi) = match format {
+        Format::I4 | Format::I2 => (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1),
+        _ => (0, (1i64 << bits) - 1),
+    };
+    narrow::store(format, y, x.len(), |i| {
+        let k = layout.scale_index(i);
+        let q = x[i].div(scale[k]).map_or(0.0, Scalar::to_f64);
+        let zero = || {
+            zero_point.map_or(0.0, |z| {
+                narrow::decode(format, narrow::code_at(format, z, k))
+            })
+        };
+        if format.is_int() {
+            let v = (libm::rint(q) + zero()).clamp(lo as f64, hi as f64);
+            narrow::encode(to, v)
+        } else if format == Format::F4E2M1 {
+            narrow::encode(to, q + zero())
+        } else {
+            narrow::encode(to, q)
+        }
+    });
+    Ok(())
+}
+
 /// ONNX `DynamicQuantizeLinear`: uint8 quantization with a scale and zero point chosen
 /// from the data's range (widened to include 0), in `f32` as the ONNX reference computes.
 pub fn dynamic_quantize(x: &[f32], y: &mut [u8], scale: &mut [f32], zero_point: &mut [u8]) {
@@ -103,6 +170,59 @@ pub fn dynamic_quantize(x: &[f32], y: &mut [u8], scale: &mut [f32], zero_point: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn narrow_types_follow_the_onnx_reference() {
+        // int4 per axis with zero points 1 and 1 (packed): saturated to -8..=7.
+        let layout = QuantLayout::PerAxis {
+            axis_len: 2,
+            inner: 2,
+        };
+        let mut q = [0u8; 2];
+        quantize_narrow(
+            &[0.0f32, 2.5, 100.0, -100.0],
+            &[2.0, 1.0],
+            Some(&[0x11u8]),
+            layout,
+            Encoding::new(Format::I4),
+            &mut q,
+        )
+        .unwrap();
+        assert_eq!(q, [0x21, 0x87]);
+        let mut y = [0.0f32; 4];
+        dequantize_narrow(
+            Format::I4,
+            &q,
+            &[2.0f32, 1.0],
+            Some(&[0x11u8]),
+            layout,
+            &mut y,
+        );
+        assert_eq!(y, [0.0, 2.0, 6.0, -9.0]);
+        // float8 ignores its (zero) zero point and saturates 1000 to 448.
+        let mut f8 = [0u8; 2];
+        let to = Encoding::new(Format::F8E4M3FN);
+        quantize_narrow(
+            &[1.0f32, 2000.0],
+            &[2.0],
+            None::<&[u8]>,
+            QuantLayout::PerTensor,
+            to,
+            &mut f8,
+        )
+        .unwrap();
+        assert_eq!(f8, [0x30, 0x7e]);
+        let mut back = [0.0f32; 2];
+        dequantize_narrow(
+            Format::F8E4M3FN,
+            &f8,
+            &[2.0f32],
+            None,
+            QuantLayout::PerTensor,
+            &mut back,
+        );
+        assert_eq!(back, [1.0, 896.0]);
+    }
 
     #[test]
     fn round_trip_per_axis() {

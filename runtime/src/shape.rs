@@ -15,6 +15,12 @@ pub fn copy<T: Copy>(x: &[T], y: &mut [T]) {
     y.copy_from_slice(x);
 }
 
+/// `y` takes the bytes of `x` as they are (ONNX `BitCast`): the same number of bytes, read
+/// as another element type.
+pub fn copy_bytes<A: bytemuck::Pod, B: bytemuck::Pod>(x: &[A], y: &mut [B]) {
+    bytemuck::cast_slice_mut::<B, u8>(y).copy_from_slice(bytemuck::cast_slice(x));
+}
+
 /// y = x permuted: y_shape[i] = x_shape[perm[i]].
 pub fn transpose<T: Copy>(x: &[T], x_shape: &[usize], perm: &[usize], y: &mut [T]) {
     let rank = x_shape.len();

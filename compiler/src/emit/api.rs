@@ -109,19 +109,31 @@ pub fn port_names(graph: &Graph) -> PortNames {
     }
 }
 
-/// A `[T; N]` array type for a port.
+/// A `[T; N]` array type for a port: `N` storage units of `T` (a narrow type's bits, see
+/// [`DType::rust_name`]).
 pub(super) fn array_type(ty: &TensorType) -> TokenStream {
     let t = elem_type(ty.dtype);
-    let n = ty.n_elems();
+    let n = ty.storage_len();
     quote!([#t; #n])
 }
 
 pub(super) fn zero(dtype: DType) -> TokenStream {
-    if dtype.is_float() {
+    if matches!(dtype, DType::F32 | DType::F64) {
         let t = elem_type(dtype);
         quote!(0 as #t)
     } else {
         quote!(0)
+    }
+}
+
+/// How a narrow type's elements are stored, for the docs of the generated API.
+pub(super) fn storage_note(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F16 => "; IEEE binary16 bits, see `zant_runtime::narrow::f16_from_f32`",
+        DType::BF16 => "; bfloat16 bits, see `zant_runtime::narrow::bf16_from_f32`",
+        d if d.is_packed() => "; packed as ONNX packs it, the first element in the low bits",
+        d if d.narrow().is_some() => "; one code a byte, as ONNX stores it",
+        _ => "",
     }
 }
 
@@ -138,11 +150,11 @@ pub(super) fn port_structs(api: &Api) -> TokenStream {
         let name = ident(name);
         let fields = ports.iter().map(|p| {
             let (id, ty) = (&p.ident, array_type(&p.ty));
-            let doc = format!(" `{}`: {}", p.ident, p.ty);
+            let doc = format!(" `{}`: {}{}", p.ident, p.ty, storage_note(p.ty.dtype));
             quote! { #[doc = #doc] pub #id: #ty }
         });
         let inits = ports.iter().map(|p| {
-            let (id, z, n) = (&p.ident, zero(p.ty.dtype), p.ty.n_elems());
+            let (id, z, n) = (&p.ident, zero(p.ty.dtype), p.ty.storage_len());
             quote! { #id: [#z; #n] }
         });
         let doc = format!(

@@ -28,9 +28,18 @@ pub(super) fn model_rs(
             let len_name = format_ident!("{}_LEN", p.konst);
             let shape = &p.ty.shape;
             let rank = shape.len();
-            let n = p.ty.n_elems();
-            let doc_shape = format!(" Shape of the {what} `{}` ({}).", p.ident, p.ty);
-            let doc_len = format!(" Elements in the {what} `{}`.", p.ident);
+            let n = p.ty.storage_len();
+            let doc_shape = format!(
+                " Shape of the {what} `{}` ({}{}).",
+                p.ident,
+                p.ty,
+                storage_note(p.ty.dtype)
+            );
+            let doc_len = if p.ty.dtype.is_packed() {
+                format!(" Bytes of the packed {what} `{}`.", p.ident)
+            } else {
+                format!(" Elements in the {what} `{}`.", p.ident)
+            };
             consts.push(quote! {
                 #[doc = #doc_shape]
                 pub const #shape_name: [usize; #rank] = [#(#shape),*];
@@ -263,7 +272,7 @@ fn output_copies(graph: &Graph, plan: &MemoryPlan, api: &Api) -> Vec<TokenStream
 /// An expression of type `&[T]` reading a value from where it lives.
 pub(super) fn read_expr(api: &Api, loc: Location, ty: &TensorType, _v: &ValueId) -> TokenStream {
     let t = elem_type(ty.dtype);
-    let n = ty.n_elems();
+    let n = ty.storage_len();
     match loc {
         Location::Input(i) => api.input_expr(i),
         Location::Output(k) => {

@@ -3,6 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::ir::DType;
 use crate::ops::elem_type;
 
 use super::api::*;
@@ -36,6 +37,41 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
         } else {
             quote!(input)
         };
+        if p.ty.dtype == DType::Bool {
+            // numpy writes `|b1`; any non-zero byte is true.
+            return quote! {
+                let bytes = read_raw_npy(&paths[#i], #name, 1)?;
+                if bytes.len() != #n {
+                    return Err(format!("input `{}` has {} elements, the model takes {}", #name, bytes.len(), #n).into());
+                }
+                for (out, &b) in #target.iter_mut().zip(&bytes) {
+                    *out = u8::from(b != 0);
+                }
+            };
+        }
+        if let Some(format) = p.ty.dtype.narrow() {
+            let unit = p.ty.dtype.size();
+            let check = quote! {
+                if bytes.len() != #n * #unit {
+                    return Err(format!("input `{}` has {} bytes of data, the model takes {} elements of {} bytes", #name, bytes.len(), #n, #unit).into());
+                }
+            };
+            return if unit == 2 {
+                quote! {
+                    let bytes = read_raw_npy(&paths[#i], #name, #unit)?;
+                    #check
+                    for (out, c) in #target.iter_mut().zip(bytes.chunks_exact(2)) {
+                        *out = u16::from_le_bytes([c[0], c[1]]);
+                    }
+                }
+            } else {
+                quote! {
+                    let bytes = read_raw_npy(&paths[#i], #name, #unit)?;
+                    #check
+                    rt::narrow::pack(#format, &bytes, &mut #target[..]);
+                }
+            };
+        }
         quote! {
             let values: Vec<#t> = read_npy(&paths[#i], #name)?;
             if values.len() != #n {
@@ -53,8 +89,120 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
             quote!(&output[..])
         };
         let file = format!("output_{k}.npy");
+        if p.ty.dtype == DType::Bool {
+            return quote! { write_raw_npy(&out_dir.join(#file), "|b1", &[#(#shape),*], #src)?; };
+        }
+        if let Some(format) = p.ty.dtype.narrow() {
+            let descr = p.ty.dtype.npy_descr();
+            let n = p.ty.n_elems();
+            return if p.ty.dtype.size() == 2 {
+                quote! {
+                    let bytes: Vec<u8> = (#src).iter().flat_map(|v| v.to_le_bytes()).collect();
+                    write_raw_npy(&out_dir.join(#file), #descr, &[#(#shape),*], &bytes)?;
+                }
+            } else {
+                quote! {
+                    let mut bytes = vec![0u8; #n];
+                    rt::narrow::unpack(#format, #src, &mut bytes);
+                    write_raw_npy(&out_dir.join(#file), #descr, &[#(#shape),*], &bytes)?;
+                }
+            };
+        }
         quote! { write_npy(&out_dir.join(#file), &[#(#shape),*], #src)?; }
     });
+    // Narrow types (float16, bfloat16, float8, int4, …) and booleans are read and written
+    // as their raw storage units, one element each, under the type string numpy (`|b1`,
+    // `<f2`) or `ml_dtypes` (`V` bytes) gives them: npyz has no narrow types and reads
+    // `|b1` only as `bool`.
+    // Only the helpers some port uses, so the runner builds without warnings.
+    let raw = |p: &Port| p.ty.dtype == DType::Bool || p.ty.dtype.narrow().is_some();
+    let wide = |ports: &[Port]| ports.iter().any(|p| !raw(p));
+    let read_npy = if wide(&api.inputs) {
+        quote! {
+        fn read_npy<T: npyz::Deserialize>(path: &Path, name: &str) -> Result<Vec<T>, BoxError> {
+            let file = std::fs::File::open(path).map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
+            let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
+                .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
+            Ok(npy.into_vec::<T>().map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?)
+        }
+
+        }
+    } else {
+        TokenStream::new()
+    };
+    let write_npy = if wide(&api.outputs) {
+        quote! {
+        fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) -> Result<(), BoxError> {
+            use npyz::WriterBuilder;
+            let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            let mut writer = npyz::WriteOptions::new().default_dtype().shape(shape).writer(file).begin_nd()?;
+            writer.extend(data.iter().copied())?;
+            writer.finish()?;
+            Ok(())
+        }
+
+        }
+    } else {
+        TokenStream::new()
+    };
+    let narrow = |ports: &[Port]| ports.iter().any(raw);
+    // The packed types are packed and unpacked by the runtime, whose parameter types
+    // write themselves as `rt::…`.
+    let packed = api
+        .inputs
+        .iter()
+        .chain(&api.outputs)
+        .any(|p| p.ty.dtype.is_packed());
+    let use_rt = if packed {
+        quote!(
+            use zant_runtime as rt;
+        )
+    } else {
+        TokenStream::new()
+    };
+    let read_raw_npy = if narrow(&api.inputs) {
+        quote! {
+            fn read_raw_npy(path: &Path, name: &str, unit: usize) -> Result<Vec<u8>, BoxError> {
+                use std::io::Read;
+                let context = |e: &dyn std::fmt::Display| format!("input `{name}`: {}: {e}", path.display());
+                let file = std::fs::File::open(path).map_err(|e| context(&e))?;
+                let mut reader = std::io::BufReader::new(file);
+                let header = npyz::NpyHeader::from_reader(&mut reader).map_err(|e| context(&e))?;
+                let descr = header.dtype().descr();
+                let size = descr.trim_matches('\'').get(2..).and_then(|s| s.parse::<usize>().ok());
+                if size != Some(unit) {
+                    return Err(context(&format!("type {descr} does not have {unit}-byte elements")).into());
+                }
+                let mut bytes = Vec::new();
+                reader.read_to_end(&mut bytes).map_err(|e| context(&e))?;
+                Ok(bytes)
+            }
+
+        }
+    } else {
+        TokenStream::new()
+    };
+    let write_raw_npy = if narrow(&api.outputs) {
+        quote! {
+            fn write_raw_npy(path: &Path, descr: &str, shape: &[u64], bytes: &[u8]) -> Result<(), BoxError> {
+                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+                let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+                while (10 + header.len() + 1) % 64 != 0 {
+                    header.push(' ');
+                }
+                header.push('\n');
+                let mut out = b"\x93NUMPY\x01\x00".to_vec();
+                out.extend((header.len() as u16).to_le_bytes());
+                out.extend(header.as_bytes());
+                out.extend(bytes);
+                std::fs::write(path, out)?;
+                Ok(())
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let (input_alloc, call_input) = if api.inputs_struct {
         (
             quote!(let mut inputs = Box::new(#lib::Inputs::new());),
@@ -62,7 +210,7 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
         )
     } else {
         let ty = array_type(&api.inputs[0].ty);
-        let n = api.inputs[0].ty.n_elems();
+        let n = api.inputs[0].ty.storage_len();
         let z = zero(api.inputs[0].ty.dtype);
         (
             quote!(let mut input: Box<#ty> = vec![#z; #n].into_boxed_slice().try_into().expect("length");),
@@ -76,7 +224,7 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
         )
     } else {
         let ty = array_type(&api.outputs[0].ty);
-        let n = api.outputs[0].ty.n_elems();
+        let n = api.outputs[0].ty.storage_len();
         let z = zero(api.outputs[0].ty.dtype);
         (
             quote!(let mut output: Box<#ty> = vec![#z; #n].into_boxed_slice().try_into().expect("length");),
@@ -88,27 +236,17 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
 
         use std::path::{Path, PathBuf};
         use std::sync::Mutex;
+        #use_rt
 
         type BoxError = Box<dyn std::error::Error>;
 
         /// The model lives in a static: its arena can be larger than a thread's stack.
         static MODEL: Mutex<#lib::Model> = Mutex::new(#lib::Model::new());
 
-        fn read_npy<T: npyz::Deserialize>(path: &Path, name: &str) -> Result<Vec<T>, BoxError> {
-            let file = std::fs::File::open(path).map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
-            let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
-                .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
-            Ok(npy.into_vec::<T>().map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?)
-        }
-
-        fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) -> Result<(), BoxError> {
-            use npyz::WriterBuilder;
-            let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-            let mut writer = npyz::WriteOptions::new().default_dtype().shape(shape).writer(file).begin_nd()?;
-            writer.extend(data.iter().copied())?;
-            writer.finish()?;
-            Ok(())
-        }
+        #read_npy
+        #write_npy
+        #read_raw_npy
+        #write_raw_npy
 
         pub fn main() -> Result<(), BoxError> {
             let mut paths = Vec::new();

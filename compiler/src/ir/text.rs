@@ -96,6 +96,20 @@ pub fn node_signature(graph: &Graph, id: NodeId) -> String {
 /// the same (both read back), and only the type for a larger tensor such as a weight.
 fn const_text(t: &Tensor) -> String {
     const SHOWN: usize = 8;
+    if t.dtype().narrow().is_some() {
+        // Codes are equal exactly when values are; the text shows values.
+        let codes = t.data.codes().unwrap_or_default();
+        if codes.len() > SHOWN && codes.iter().all(|&c| c == codes[0]) {
+            let format = t.dtype().narrow().expect("narrow");
+            let value = zant_runtime::narrow::decode(format, codes[0]);
+            return if format.is_int() {
+                format!("{} splat({})", t.ty(), value as i64)
+            } else {
+                format!("{} splat({value:?})", t.ty())
+            };
+        }
+        return format!("{t:?}");
+    }
     crate::with_data!(&t.data, v => {
         if v.len() > SHOWN && !v.is_empty() && v.iter().all(|x| *x == v[0]) {
             format!("{} splat({:?})", t.ty(), v[0])
@@ -390,6 +404,33 @@ mod tests {
         %s = Const i64[2] [1, -1]
         %f = Reshape(%p) shape=[1,8] : f32[1,8]
         output 0: out = %f
+        ");
+    }
+
+    #[test]
+    fn narrow_types_read_back_as_values() {
+        insta::assert_snapshot!(round_trip("
+            input 0: %x : f16[3]
+            %w = Const f16[3] [0.1, -2.5, inf]
+            %q = Const i4[10] splat(-3)
+            %f8 = Const f8e4m3fn[2] [448.0, NaN]
+            %u2 = Const u2[3] [0, 3, 1]
+            %wide = Cast(%w) to=1 widens_weight=1
+            %y = Cast(%x) to=16
+            %z = Cast(%wide) to=19 saturate=0
+            output 0: y = %y
+            output 1: z = %z
+        "), @"
+        input 0: %x : f16[3]
+        %w = Const f16[3] [0.0999755859375, -2.5, inf]
+        %q = Const i4[10] splat(-3)
+        %f8 = Const f8e4m3fn[2] [448.0, NaN]
+        %u2 = Const u2[3] [0, 3, 1]
+        %wide = Cast(%w) to=1 widens_weight=1 : f32[3]
+        %y = Cast(%x) to=16 : bf16[3]
+        %z = Cast(%wide) to=19 saturate=0 : f8e5m2[3]
+        output 0: y = %y
+        output 1: z = %z
         ");
     }
 

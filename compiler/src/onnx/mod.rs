@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 mod attr;
 #[cfg(test)]
 mod differential;
+mod narrow;
 mod proto;
 mod tensor;
 #[cfg(test)]
@@ -509,6 +510,7 @@ fn import(
     }
     // Initializers become constants, created on first use so unused ones cost nothing.
     let order = topological_order(g, &names, &initializers)?;
+    let mut widened = narrow::Widened::new();
     for idx in order {
         let n = &g.node[idx];
         let name = node_name(n, idx);
@@ -578,7 +580,7 @@ fn import(
         }
         let types: Vec<Option<&TensorType>> =
             inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
-        let consts = inputs
+        let consts: Vec<Option<&Tensor>> = inputs
             .iter()
             .map(|v| v.and_then(|v| graph.const_value(v)))
             .collect();
@@ -587,12 +589,36 @@ fn import(
             .iter()
             .rposition(|s| !s.is_empty())
             .map_or(0, |p| p + 1);
-        let ctx =
-            ParseCtx::new(&n.op_type, opset, &attrs, types, consts).with_outputs(n_named_outputs);
-        let op = (spec.parse)(&ctx).map_err(node_err)?;
-        let absorbed = ctx.absorbed();
-        let attached = ctx.attached();
-        drop(ctx);
+        let parse = |types: Vec<Option<&TensorType>>, consts: Vec<Option<&Tensor>>| {
+            let ctx = ParseCtx::new(&n.op_type, opset, &attrs, types, consts)
+                .with_outputs(n_named_outputs);
+            (spec.parse)(&ctx).map(|op| (op, ctx.absorbed(), ctx.attached()))
+        };
+        let parsed = parse(types.clone(), consts.clone());
+        // An op that computes on narrow floats (float16, bfloat16, float8) computes in
+        // f32: it is parsed again seeing those inputs as f32, and import casts around it.
+        let computing =
+            narrow::computing_inputs(parsed.as_ref().ok().map(|(op, _, _)| op), &types);
+        // Its f32 outputs go back to the type of its first float input that computes, the
+        // `T` of almost every ONNX signature: Pow's exponent does not decide its output,
+        // nor does DequantizeLinear's float8 data, which the op reads as it is.
+        let narrow_back_to = types
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| (i, t.dtype)))
+            .find(|&(i, d)| matches!(d, DType::F32 | DType::F64) || computing.contains(&i))
+            .map(|(_, d)| d)
+            .filter(|d| d.is_narrow_float());
+        let (op, absorbed, attached) = if computing.is_empty() {
+            parsed.map_err(node_err)?
+        } else {
+            let (wide_types, wide_consts) = narrow::widened_view(&types, &consts, &computing);
+            parse(
+                wide_types.iter().map(Option::as_ref).collect(),
+                wide_consts.iter().map(Option::as_ref).collect(),
+            )
+            .map_err(node_err)?
+        };
         for (i, input) in inputs.iter_mut().enumerate() {
             if absorbed & (1 << i) != 0 {
                 *input = None;
@@ -617,9 +643,12 @@ fn import(
                 inputs.push(Some(v));
             }
         }
+        narrow::check_inputs(&graph, &op, &computing, &inputs).map_err(node_err)?;
+        narrow::widen_inputs(&mut graph, &mut widened, onnx_op, &computing, &mut inputs);
         let types: Vec<Option<&TensorType>> =
             inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
         let out_types = op.infer(&types).map_err(node_err)?;
+        narrow::check_outputs(&op, &out_types).map_err(node_err)?;
         for t in &out_types {
             checked_elems(&t.shape).map_err(node_err)?;
         }
@@ -668,6 +697,10 @@ fn import(
                     })
                     .collect()
             }
+        };
+        let values = match narrow_back_to {
+            Some(to) => narrow::narrow_outputs(&mut graph, onnx_op, values, to),
+            None => values,
         };
         for (out, v) in out_names.iter().zip(values) {
             if out.is_empty() {

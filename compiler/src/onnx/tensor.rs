@@ -24,18 +24,18 @@ pub fn decode(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, String
         .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is negative")))
         .collect::<Result<Vec<_>, _>>()?;
     let n = checked_elems(&shape).map_err(|e| e.to_string())?;
+    let n_bytes = dtype.n_bytes(n);
     let data = if t.data_location == DATA_LOCATION_EXTERNAL {
-        let bytes = read_external(t, base_dir, n * dtype.size())?;
-        Data::from_le_bytes(dtype, &bytes).expect("length checked")
+        let bytes = read_external(t, base_dir, n_bytes)?;
+        Data::from_storage(dtype, &bytes, n).expect("length checked")
     } else if !t.raw_data.is_empty() || n == 0 {
-        if t.raw_data.len() != n * dtype.size() {
+        if t.raw_data.len() != n_bytes {
             return Err(format!(
-                "raw_data holds {} bytes but shape {shape:?} of {dtype} needs {}",
+                "raw_data holds {} bytes but shape {shape:?} of {dtype} needs {n_bytes}",
                 t.raw_data.len(),
-                n * dtype.size()
             ));
         }
-        Data::from_le_bytes(dtype, &t.raw_data).expect("length checked")
+        Data::from_storage(dtype, &t.raw_data, n).expect("length checked")
     } else {
         typed_field(t, dtype)?
     };
@@ -63,6 +63,20 @@ fn typed_field(t: &TensorProto, dtype: DType) -> Result<Data, String> {
         DType::Bool => Data::Bool(ints.iter().map(|&v| u8::from(v != 0)).collect()),
         DType::U32 => Data::U32(t.uint64_data.iter().map(|&v| v as u32).collect()),
         DType::U64 => Data::U64(t.uint64_data.clone()),
+        narrow if narrow.is_packed() => {
+            // Each `int32_data` entry holds one byte of packed elements.
+            let bytes: Vec<u8> = ints.iter().map(|&v| v as u8).collect();
+            let n: usize = t.dims.iter().map(|&d| d as usize).product();
+            return Data::from_storage(narrow, &bytes, n).ok_or_else(|| {
+                format!(
+                    "int32_data holds {} packed bytes but {n} elements of {narrow} need {}",
+                    bytes.len(),
+                    narrow.n_bytes(n)
+                )
+            });
+        }
+        // Half precision and float8: one element's bits per `int32_data` entry.
+        narrow => Data::from_codes(narrow, &ints.iter().map(|&v| v as u32).collect::<Vec<_>>()),
     })
 }
 

@@ -37,6 +37,11 @@ impl Parse for Concat {
 }
 
 impl OpKind for Concat {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.int("axis", self.axis);
     }
@@ -93,7 +98,7 @@ impl OpKind for Concat {
                 }
             };
         }
-        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool);
+        crate::all_dtypes!(run);
         Ok(Some(vec![Tensor::new(out_ty.shape.clone(), out)]))
     }
 

@@ -47,6 +47,11 @@ impl Parse for ConstantOfShape {
 }
 
 impl OpKind for ConstantOfShape {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     /// The fill value unless it is the default; the shape is the output's.
     fn attrs(&self, attrs: &mut Attrs) {
         if self.value != Self::default_value() {

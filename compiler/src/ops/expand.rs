@@ -34,6 +34,11 @@ impl Parse for Expand {
 }
 
 impl OpKind for Expand {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         // The absorbed target, broadcast with the input: the shape the op produces.
         attrs.usizes("shape", &self.shape);

@@ -24,6 +24,11 @@ impl Parse for GatherElements {
 }
 
 impl OpKind for GatherElements {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.int("axis", self.axis);
     }

@@ -25,6 +25,11 @@ impl Parse for GatherNd {
 }
 
 impl OpKind for GatherNd {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         if self.batch_dims != 0 {
             attrs.int("batch_dims", self.batch_dims as i64);

@@ -143,7 +143,7 @@ impl OpKind for Logic {
                         }
                     };
                 }
-                run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool);
+                crate::all_dtypes!(run);
                 Data::Bool(y)
             }
             LogicKind::Logic(op) => {

@@ -30,6 +30,7 @@ pub mod arg;
 pub mod array_feature_extractor;
 pub mod attention;
 pub mod binary;
+pub mod bit_cast;
 pub mod cast;
 pub mod clip;
 pub mod concat;
@@ -159,6 +160,24 @@ pub trait Parse: Sized {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError>;
 }
 
+/// How an op takes the narrow element types (float16, bfloat16, float8, float4, int4,
+/// int2). Import applies it (`onnx::narrow`): the kernels never do arithmetic in a narrow
+/// type, so an op that computes sees `f32` between casts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NarrowSupport {
+    /// The op computes: import casts its narrow float inputs to `f32` and its `f32`
+    /// outputs back to the narrow type; it refuses the packed integer types.
+    Compute,
+    /// The op only moves whole elements (gathers, slices, transposes): every narrow type
+    /// whose elements are whole storage units passes as it is, the packed ones are refused.
+    Moves,
+    /// The op handles every narrow type itself (Cast, the reshapes, Shape).
+    Native,
+    /// The inputs of this bit mask compute as for [`NarrowSupport::Compute`]; the others
+    /// are the op's own business (QuantizeLinear's quantized data and zero point).
+    ComputeInputs(u64),
+}
+
 /// What an op implementation provides besides parsing.
 pub trait OpKind: Clone + fmt::Debug {
     /// Output types from input types (`None` for an omitted optional input).
@@ -192,6 +211,15 @@ pub trait OpKind: Clone + fmt::Debug {
     /// storage without a copy.
     fn is_view(&self) -> bool {
         false
+    }
+
+    /// How the op takes narrow element types; a view takes them all.
+    fn narrow(&self) -> NarrowSupport {
+        if self.is_view() {
+            NarrowSupport::Native
+        } else {
+            NarrowSupport::Compute
+        }
     }
 
     /// The bytes of scratch the kernel needs for these input types (packed GEMM panels,
@@ -296,6 +324,13 @@ macro_rules! define_ops {
                 }
             }
 
+            pub fn narrow(&self) -> NarrowSupport {
+                match self {
+                    Op::Input(_) | Op::Const(_) => NarrowSupport::Native,
+                    $(Op::$variant(op) => op.narrow(),)*
+                }
+            }
+
             pub fn scratch_bytes(&self, inputs: &[Option<&TensorType>]) -> usize {
                 match self {
                     Op::Input(_) | Op::Const(_) => 0,
@@ -319,6 +354,7 @@ define_ops! {
     Attention(attention::Attention),
     BatchNorm(norm::BatchNorm),
     Binary(binary::Binary),
+    BitCast(bit_cast::BitCast),
     Cast(cast::Cast),
     Clip(clip::Clip),
     Concat(concat::Concat),

@@ -48,6 +48,11 @@ impl Parse for OneHot {
 }
 
 impl OpKind for OneHot {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.int("axis", self.axis).int("depth", self.depth as i64);
     }

@@ -1,11 +1,14 @@
 //! QuantizeLinear and DequantizeLinear (opset 10 on; `axis` for per-axis scales since 13,
-//! `block_size` for blocked scales since 21, `output_dtype` since 21/23): 8-, 16- and 32-bit
-//! integers (float8 and 4-bit types are not supported). Quantizing rounds half to even and
-//! saturates. DynamicQuantizeLinear (opset 11) picks a uint8 scale and zero point from the
-//! data at run time.
+//! `saturate` for float8 since 19, `block_size` for blocked scales since 21,
+//! `output_dtype` since 21/23): 8-, 16- and 32-bit integers, and the narrow types of
+//! opsets 19–25 (float8, int4/uint4, int2/uint2, float4 E2M1) as the ONNX reference
+//! treats them. Quantizing rounds half to even and saturates. A float16 or bfloat16
+//! scale (and input) computes in `f32` (`onnx::narrow`). DynamicQuantizeLinear (opset 11)
+//! picks a uint8 scale and zero point from the data at run time.
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use zant_runtime::narrow::Encoding;
 use zant_runtime::quant::QuantLayout;
 
 use super::cast::dtype_attr;
@@ -26,6 +29,8 @@ pub struct Quant {
     pub output_dtype: Option<DType>,
     /// The output element type.
     pub to: DType,
+    /// Out-of-range values saturate when quantizing to float8 (`saturate`, default 1).
+    pub saturate: bool,
 }
 
 impl Parse for Quant {
@@ -97,8 +102,15 @@ impl Parse for Quant {
             axis,
             output_dtype,
             to,
+            saturate: ctx.int("saturate", 1)? != 0,
         })
     }
+}
+
+/// Whether `dtype` can be quantized data: integers, and the narrow types but half
+/// precision.
+fn quantized(dtype: DType) -> bool {
+    dtype.is_int() || (dtype.narrow().is_some() && !matches!(dtype, DType::F16 | DType::BF16))
 }
 
 impl OpKind for Quant {
@@ -119,14 +131,24 @@ impl OpKind for Quant {
         if let Some(dtype) = self.output_dtype {
             attrs.int("output_dtype", i64::from(dtype.onnx_code()));
         }
+        if !self.saturate {
+            attrs.int("saturate", 0);
+        }
+    }
+
+    /// The float input and the scale compute (in `f32` when they are half precision);
+    /// the quantized data and the zero point are whatever narrow type they are.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::ComputeInputs(if self.quantize { 0b011 } else { 0b010 })
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (x, scale) = (required(inputs, 0)?, required(inputs, 1)?);
+        let wide_float = |d: DType| matches!(d, DType::F32 | DType::F64);
         let ok = if self.quantize {
-            x.dtype.is_float() && scale.dtype == x.dtype && self.to.is_int()
+            wide_float(x.dtype) && scale.dtype == x.dtype && quantized(self.to)
         } else {
-            x.dtype.is_int() && scale.dtype.is_float() && scale.dtype == self.to
+            quantized(x.dtype) && wide_float(scale.dtype) && scale.dtype == self.to
         };
         if !ok {
             return Err(OpError::unsupported(format!(
@@ -136,7 +158,11 @@ impl OpKind for Quant {
         }
         if let Some(zp) = inputs.get(2).copied().flatten() {
             let want = if self.quantize { self.to } else { x.dtype };
-            if zp.dtype != want || zp.shape != scale.shape {
+            // A per-tensor zero point may be a scalar or have one element, whatever the
+            // scale's rank.
+            let fits = zp.shape == scale.shape
+                || (self.layout == QuantLayout::PerTensor && zp.n_elems() == 1);
+            if zp.dtype != want || !fits {
                 return Err(OpError::shape(format!(
                     "zero point {zp} does not match scale {scale}"
                 )));
@@ -149,6 +175,12 @@ impl OpKind for Quant {
         let (x, scale) = (ctx.get(0)?, ctx.get(1)?);
         let zp = ctx.consts.get(2).copied().flatten();
         let n = x.n_elems();
+        let narrow_type = if self.quantize { self.to } else { x.dtype() };
+        if let Some(format) = narrow_type.narrow() {
+            return self
+                .fold_narrow(format, x, scale, zp)
+                .map(|t| t.map(|t| vec![t]));
+        }
         let data = if self.quantize {
             let Data::F32(xs) = &x.data else {
                 return Ok(None);
@@ -195,11 +227,63 @@ impl OpKind for Quant {
         let layout = self.layout;
         let (a, b) = (elem_type(x.ty.dtype), elem_type(self.to));
         if self.quantize {
+            if let Some(format) = self.to.narrow() {
+                let to = Encoding {
+                    saturate: self.saturate,
+                    ..Encoding::new(format)
+                };
+                let try_ = ctx.try_suffix();
+                return Ok(quote! {
+                    rt::quant::quantize_narrow::<#a, #b>(#xe, #se, #zp, #layout, #to, y) #try_;
+                });
+            }
+        } else if let Some(format) = x.ty.dtype.narrow() {
+            return Ok(quote! {
+                rt::quant::dequantize_narrow::<#a, #b>(#format, #xe, #se, #zp, #layout, y);
+            });
+        }
+        if self.quantize {
             let try_ = ctx.try_suffix();
             Ok(quote! { rt::quant::quantize::<#a, #b>(#xe, #se, #zp, #layout, y) #try_; })
         } else {
             Ok(quote! { rt::quant::dequantize::<#a, #b>(#xe, #se, #zp, #layout, y); })
         }
+    }
+}
+
+impl Quant {
+    /// Folds a quantization to or from a narrow type with the runtime's kernels, on the
+    /// narrow data's storage; `f32` scales only, as generated code.
+    fn fold_narrow(
+        &self,
+        format: zant_runtime::narrow::Format,
+        x: &Tensor,
+        scale: &Tensor,
+        zp: Option<&Tensor>,
+    ) -> Result<Option<Tensor>, OpError> {
+        let Data::F32(ss) = &scale.data else {
+            return Ok(None);
+        };
+        let n = x.n_elems();
+        let zp_bytes = zp.map(|z| z.data.to_le_bytes());
+        let zp_slice = zp_bytes.as_deref();
+        if self.quantize {
+            let Data::F32(xs) = &x.data else {
+                return Ok(None);
+            };
+            let to = Encoding {
+                saturate: self.saturate,
+                ..Encoding::new(format)
+            };
+            let mut y = vec![0u8; self.to.storage_len(n)];
+            zant_runtime::quant::quantize_narrow(xs, ss, zp_slice, self.layout, to, &mut y)?;
+            let data = Data::from_storage(self.to, &y, n).expect("whole storage");
+            return Ok(Some(Tensor::new(x.shape.clone(), data)));
+        }
+        let mut y = vec![0.0f32; n];
+        let xb = x.data.to_le_bytes();
+        zant_runtime::quant::dequantize_narrow(format, &xb, ss, zp_slice, self.layout, &mut y);
+        Ok(Some(Tensor::new(x.shape.clone(), Data::F32(y))))
     }
 }
 
@@ -330,11 +414,63 @@ mod tests {
     }
 
     #[test]
+    fn emits_narrow_types() {
+        // ONNX type codes: 17 float8e4m3fn, 22 int4.
+        insta::assert_snapshot!(node("QuantizeLinear").int("saturate", 0).input("f32[4]").input("f32[]").input("f8e4m3fn[1]").emit(), @r#"
+        QuantizeLinear(f32[4], f32[], f8e4m3fn[1]) saturate=0 -> f8e4m3fn[4]
+        rt::quant::quantize_narrow::<
+            f32,
+            u8,
+        >(
+                x0,
+                x1,
+                Some(x2),
+                rt::quant::QuantLayout::PerTensor,
+                rt::narrow::Encoding {
+                    format: rt::narrow::Format::F8E4M3FN,
+                    saturate: false,
+                    round: rt::narrow::E8M0Round::Up,
+                },
+                y,
+            )
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("DequantizeLinear").int("axis", 0).input("i4[3,4]").input("f32[3]").input("i4[3]").emit(), @"
+        DequantizeLinear(i4[3,4], f32[3], i4[3]) axis=0 -> f32[3,4]
+        rt::quant::dequantize_narrow::<
+            u8,
+            f32,
+        >(
+            rt::narrow::Format::I4,
+            x0,
+            x1,
+            Some(x2),
+            rt::quant::QuantLayout::PerAxis {
+                axis_len: 3,
+                inner: 4,
+            },
+            y,
+        );
+        ");
+        let x = Tensor::new(vec![4], Data::F32(vec![-20.0, -1.0, 3.0, 20.0]));
+        let zero = Tensor::new(vec![], Data::I4(vec![1]));
+        insta::assert_snapshot!(node("QuantizeLinear").constant(x).constant(Tensor::scalar_f32(2.0)).constant(zero).emit(), @"
+        QuantizeLinear(f32[4], f32[], i4[]) -> i4[4]
+        folds to i4[4] [-8, 1, 3, 7]
+        ");
+        let codes = Tensor::new(vec![3], Data::F8E5M2(vec![0x3c, 0x7b, 0xfe]));
+        insta::assert_snapshot!(node("DequantizeLinear").constant(codes).constant(Tensor::scalar_f32(0.5)).emit(), @"
+        DequantizeLinear(f8e5m2[3], f32[]) -> f32[3]
+        folds to f32[3] [0.5, 28672.0, NaN]
+        ");
+    }
+
+    #[test]
     fn refuses() {
         insta::assert_snapshot!(node("DequantizeLinear").input("i8[2,4]").input("f32[3]").emit(), @"parse: per-axis scale f32[3] does not fit i8[2,4] on axis 1");
         insta::assert_snapshot!(node("QuantizeLinear").int("block_size", -2).input("f32[2,4]").input("f32[2,2]").emit(), @"parse: attribute `block_size`: -2 is negative");
         insta::assert_snapshot!(node("QuantizeLinear").int("output_dtype", 3).input("f32[4]").input("f32[]").input("u8[]").emit(), @"parse: attribute `output_dtype`: i8 disagrees with the zero point u8[]");
-        insta::assert_snapshot!(node("QuantizeLinear").int("output_dtype", 10).input("f32[4]").input("f32[]").emit(), @"parse: element type float16 is not supported");
+        insta::assert_snapshot!(node("QuantizeLinear").int("output_dtype", 10).input("f32[4]").input("f32[]").emit(), @"infer: element types x f32[4], scale f32[] and output f16 are not supported");
         insta::assert_snapshot!(node("QuantizeLinear").input("i32[4]").input("i32[]").emit(), @"infer: element types x i32[4], scale i32[] and output u8 are not supported");
         insta::assert_snapshot!(node("DynamicQuantizeLinear").outputs(3).input("f64[3]").emit(), @"infer: takes f32, not f64[3]");
     }

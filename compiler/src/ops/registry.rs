@@ -78,6 +78,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!("Attention",                  (23, 28), (3, 7), (1, 4), attention::Attention),
     op!("AveragePool",                (7, 28), (1, 1), (1, 1), pool::Pool),
     op!("BatchNormalization",         (7, 28), (5, 5), (1, 1), norm::BatchNorm),
+    op!("BitCast",                    (26, 28), (1, 1), (1, 1), bit_cast::BitCast),
     op!("BitShift",                   (11, 28), (2, 2), (1, 1), logic::Logic),
     op!("BitwiseAnd",                 (18, 28), (2, 2), (1, 1), logic::Logic),
     op!("BitwiseNot",                 (18, 28), (1, 1), (1, 1), logic::Logic),

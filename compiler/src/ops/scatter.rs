@@ -138,7 +138,7 @@ impl OpKind for Scatter {
                 }
             };
         }
-        let values = run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool);
+        let values = crate::all_dtypes!(run);
         Ok(Some(vec![Tensor::new(data.shape.clone(), values)]))
     }
 

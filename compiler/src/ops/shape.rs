@@ -44,6 +44,11 @@ impl Parse for Shape {
 }
 
 impl OpKind for Shape {
+    /// It reads the input's shape, never its elements.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Native
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         if self.start != 0 {
             attrs.int("start", self.start);

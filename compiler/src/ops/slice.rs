@@ -115,6 +115,11 @@ impl Parse for Slice {
 }
 
 impl OpKind for Slice {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     /// Every axis, as attributes of opset 1 would give them: a start, an end one step past
     /// the last index read, and the steps when one is not 1. An end before index 0 (a
     /// negative step reading down to the first element) is `i64::MIN`, since a negative end

@@ -86,6 +86,11 @@ impl Parse for SpaceDepth {
 }
 
 impl OpKind for SpaceDepth {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.int("blocksize", self.blocksize as i64);
         if self.crd {

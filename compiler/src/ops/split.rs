@@ -84,6 +84,11 @@ impl Parse for Split {
 }
 
 impl OpKind for Split {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs
             .int("axis", self.axis as i64)

@@ -56,6 +56,11 @@ impl Parse for Tile {
 }
 
 impl OpKind for Tile {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.usizes("repeats", &self.repeats);
     }

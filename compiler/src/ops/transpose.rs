@@ -58,6 +58,11 @@ impl Parse for Transpose {
 }
 
 impl OpKind for Transpose {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.usizes("perm", &self.perm);
     }
@@ -86,7 +91,7 @@ impl OpKind for Transpose {
                 }
             };
         }
-        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool);
+        crate::all_dtypes!(run);
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 

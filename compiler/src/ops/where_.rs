@@ -20,6 +20,11 @@ impl Parse for Where {
 
 // Where has no attribute, so the default (empty) `OpKind::attrs` describes it.
 impl OpKind for Where {
+    /// It moves whole elements, so it takes the narrow types as stored.
+    fn narrow(&self) -> super::NarrowSupport {
+        super::NarrowSupport::Moves
+    }
+
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let (c, a, b) = (
             required(inputs, 0)?,
@@ -55,7 +60,7 @@ impl OpKind for Where {
                 }
             };
         }
-        run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool);
+        crate::all_dtypes!(run);
         Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 

@@ -7,12 +7,15 @@
 //!    still spells out; what it leaves in float, `fold` then dequantizes.
 //! 1. [`fold`]: evaluate nodes whose inputs are all constant (import already propagated
 //!    constants; this catches what later rewrites expose).
-//! 2. [`identity`]: drop views that do not change the shape (Identity, Dropout, no-op
+//! 2. [`narrow`]: let Relu, Clip and max pooling on a narrow float read the `f32` value
+//!    before its round trip through the narrow type, which they commute with. Before
+//!    fusion, so the Conv → Relu pairs it brings together get fused.
+//! 3. [`identity`]: drop views that do not change the shape (Identity, Dropout, no-op
 //!    Reshape), so later matches see producer and consumer side by side.
-//! 3. [`batchnorm`]: fold BatchNormalization into the Conv before it; lower the rest to
+//! 4. [`batchnorm`]: fold BatchNormalization into the Conv before it; lower the rest to
 //!    Mul + Add. Before fusion, so the Conv → Relu pairs it exposes get fused.
-//! 4. [`fuse`]: a MatMul's constant bias Add, then Relu/Clip, into Conv/Gemm/MatMul.
-//! 5. [`dead`]: remove nodes nothing reads. Last, because every rewrite above leaves
+//! 5. [`fuse`]: a MatMul's constant bias Add, then Relu/Clip, into Conv/Gemm/MatMul.
+//! 6. [`dead`]: remove nodes nothing reads. Last, because every rewrite above leaves
 //!    orphans behind (old weights, the fused activation's inputs).
 //!
 //! Every pass is `fn run(&mut Graph) -> Result<Changed, PassError>`; rewrites collect
@@ -23,6 +26,7 @@ pub mod dead;
 pub mod fold;
 pub mod fuse;
 pub mod identity;
+pub mod narrow;
 pub mod qdq;
 
 use crate::ir::Graph;
@@ -50,6 +54,7 @@ pub type Pass = (&'static str, fn(&mut Graph) -> Result<Changed, PassError>);
 pub const PASSES: &[Pass] = &[
     ("qdq", qdq::run),
     ("fold", fold::run),
+    ("narrow", narrow::run),
     ("identity", identity::run),
     ("batchnorm", batchnorm::run),
     ("fuse", fuse::run),

@@ -104,7 +104,7 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
                     offset: weight_bytes,
                 });
                 weights.push(v);
-                weight_bytes += align(t.n_elems() * t.dtype().size());
+                weight_bytes += align(t.ty().n_bytes());
             }
         }
     };

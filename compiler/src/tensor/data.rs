@@ -21,6 +21,32 @@ pub enum Data {
     U64(Vec<u64>),
     /// Booleans as bytes (0 or 1).
     Bool(Vec<u8>),
+    /// The narrow types hold each element's code, its bits right-aligned, one element per
+    /// entry even for the packed sub-byte types: [`Data::to_le_bytes`] packs them.
+    F16(Vec<u16>),
+    BF16(Vec<u16>),
+    F8E4M3FN(Vec<u8>),
+    F8E4M3FNUZ(Vec<u8>),
+    F8E5M2(Vec<u8>),
+    F8E5M2FNUZ(Vec<u8>),
+    F8E8M0(Vec<u8>),
+    F4E2M1(Vec<u8>),
+    I4(Vec<u8>),
+    U4(Vec<u8>),
+    I2(Vec<u8>),
+    U2(Vec<u8>),
+}
+
+/// Calls `$m!` with the name of every [`Data`] variant, for folds that move elements of
+/// any type (`run_all!(run)` → `run!(F32, F64, …)`).
+#[macro_export]
+macro_rules! all_dtypes {
+    ($m:ident) => {
+        $m!(
+            F32, F64, I8, U8, I16, U16, I32, U32, I64, U64, Bool, F16, BF16, F8E4M3FN, F8E4M3FNUZ,
+            F8E5M2, F8E5M2FNUZ, F8E8M0, F4E2M1, I4, U4, I2, U2
+        )
+    };
 }
 
 /// Runs `$body` with `$v` bound to the typed vector of a [`Data`], whatever its dtype.
@@ -39,6 +65,18 @@ macro_rules! with_data {
             $crate::ir::Data::I64($v) => $body,
             $crate::ir::Data::U64($v) => $body,
             $crate::ir::Data::Bool($v) => $body,
+            $crate::ir::Data::F16($v) => $body,
+            $crate::ir::Data::BF16($v) => $body,
+            $crate::ir::Data::F8E4M3FN($v) => $body,
+            $crate::ir::Data::F8E4M3FNUZ($v) => $body,
+            $crate::ir::Data::F8E5M2($v) => $body,
+            $crate::ir::Data::F8E5M2FNUZ($v) => $body,
+            $crate::ir::Data::F8E8M0($v) => $body,
+            $crate::ir::Data::F4E2M1($v) => $body,
+            $crate::ir::Data::I4($v) => $body,
+            $crate::ir::Data::U4($v) => $body,
+            $crate::ir::Data::I2($v) => $body,
+            $crate::ir::Data::U2($v) => $body,
         }
     };
 }
@@ -72,6 +110,21 @@ macro_rules! cast_into {
             DType::I64 => cast!(I64, i64),
             DType::U64 => cast!(U64, u64),
             DType::Bool => Data::Bool(values.iter().map(|&$x| u8::from($truthy)).collect()),
+            narrow => {
+                let format = narrow.narrow().expect("every other type is narrow");
+                let to = zant_runtime::narrow::Encoding::new(format);
+                let codes: Vec<u32> = values
+                    .iter()
+                    .map(|&v| {
+                        if format.is_int() {
+                            (v as i64 as u32) & ((1 << format.bits()) - 1)
+                        } else {
+                            zant_runtime::narrow::encode(to, v as f64)
+                        }
+                    })
+                    .collect();
+                Data::from_codes(narrow, &codes)
+            }
         }
     }};
 }
@@ -90,6 +143,61 @@ impl Data {
             Self::I64(_) => DType::I64,
             Self::U64(_) => DType::U64,
             Self::Bool(_) => DType::Bool,
+            Self::F16(_) => DType::F16,
+            Self::BF16(_) => DType::BF16,
+            Self::F8E4M3FN(_) => DType::F8E4M3FN,
+            Self::F8E4M3FNUZ(_) => DType::F8E4M3FNUZ,
+            Self::F8E5M2(_) => DType::F8E5M2,
+            Self::F8E5M2FNUZ(_) => DType::F8E5M2FNUZ,
+            Self::F8E8M0(_) => DType::F8E8M0,
+            Self::F4E2M1(_) => DType::F4E2M1,
+            Self::I4(_) => DType::I4,
+            Self::U4(_) => DType::U4,
+            Self::I2(_) => DType::I2,
+            Self::U2(_) => DType::U2,
+        }
+    }
+
+    /// Data of a narrow `dtype` from element codes (bits right-aligned).
+    ///
+    /// # Panics
+    ///
+    /// When `dtype` is not narrow: a compiler bug.
+    pub fn from_codes(dtype: DType, codes: &[u32]) -> Self {
+        let wide = || codes.iter().map(|&c| c as u16).collect();
+        let bytes = || codes.iter().map(|&c| c as u8).collect();
+        match dtype {
+            DType::F16 => Self::F16(wide()),
+            DType::BF16 => Self::BF16(wide()),
+            DType::F8E4M3FN => Self::F8E4M3FN(bytes()),
+            DType::F8E4M3FNUZ => Self::F8E4M3FNUZ(bytes()),
+            DType::F8E5M2 => Self::F8E5M2(bytes()),
+            DType::F8E5M2FNUZ => Self::F8E5M2FNUZ(bytes()),
+            DType::F8E8M0 => Self::F8E8M0(bytes()),
+            DType::F4E2M1 => Self::F4E2M1(bytes()),
+            DType::I4 => Self::I4(bytes()),
+            DType::U4 => Self::U4(bytes()),
+            DType::I2 => Self::I2(bytes()),
+            DType::U2 => Self::U2(bytes()),
+            other => panic!("{other} is not a narrow type"),
+        }
+    }
+
+    /// The element codes of narrow data (bits right-aligned); `None` for other types.
+    pub fn codes(&self) -> Option<Vec<u32>> {
+        match self {
+            Self::F16(v) | Self::BF16(v) => Some(v.iter().map(|&c| u32::from(c)).collect()),
+            Self::F8E4M3FN(v)
+            | Self::F8E4M3FNUZ(v)
+            | Self::F8E5M2(v)
+            | Self::F8E5M2FNUZ(v)
+            | Self::F8E8M0(v)
+            | Self::F4E2M1(v)
+            | Self::I4(v)
+            | Self::U4(v)
+            | Self::I2(v)
+            | Self::U2(v) => Some(v.iter().map(|&c| u32::from(c)).collect()),
+            _ => None,
         }
     }
 
@@ -115,10 +223,12 @@ impl Data {
             DType::I64 => Self::I64(vec![0; n]),
             DType::U64 => Self::U64(vec![0; n]),
             DType::Bool => Self::Bool(vec![0; n]),
+            narrow => Self::from_codes(narrow, &vec![0; n]),
         }
     }
 
-    /// Decodes little-endian bytes; `None` when the length is not a multiple of the element size.
+    /// Decodes little-endian bytes in the storage layout of `dtype` (packed for the
+    /// sub-byte types); `None` when they are not whole storage units.
     pub fn from_le_bytes(dtype: DType, bytes: &[u8]) -> Option<Self> {
         if !bytes.len().is_multiple_of(dtype.size()) {
             return None;
@@ -145,33 +255,117 @@ impl Data {
             DType::I64 => decode!(I64, i64),
             DType::U64 => decode!(U64, u64),
             DType::Bool => Self::Bool(bytes.iter().map(|&b| u8::from(b != 0)).collect()),
+            DType::F16 => Self::F16(decode!(U16, u16).into_u16()),
+            DType::BF16 => Self::BF16(decode!(U16, u16).into_u16()),
+            narrow => {
+                // Every element of the bytes, padding included: see `from_storage`.
+                let bits = narrow.narrow().expect("narrow").bits();
+                let per = 8 / bits;
+                let mask = (1u32 << bits) - 1;
+                let codes: Vec<u32> = bytes
+                    .iter()
+                    .flat_map(|&b| (0..per).map(move |k| (u32::from(b) >> (k * bits)) & mask))
+                    .collect();
+                Self::from_codes(narrow, &codes)
+            }
         })
     }
 
-    /// The elements as little-endian bytes (the layout of the weight blob and of the arena).
+    /// Decodes the `n` elements of `dtype` that `bytes` store; `None` unless `bytes` is
+    /// exactly their storage (a packed last byte's padding is dropped).
+    pub fn from_storage(dtype: DType, bytes: &[u8], n: usize) -> Option<Self> {
+        if bytes.len() != dtype.n_bytes(n) {
+            return None;
+        }
+        let mut data = Self::from_le_bytes(dtype, bytes)?;
+        data.truncate(n);
+        Some(data)
+    }
+
+    /// Keeps the first `n` elements.
+    fn truncate(&mut self, n: usize) {
+        with_data!(self, v => v.truncate(n));
+    }
+
+    fn into_u16(self) -> Vec<u16> {
+        match self {
+            Self::U16(v) => v,
+            _ => unreachable!("decoded as u16"),
+        }
+    }
+
+    /// The elements as little-endian bytes in storage layout (the layout of the weight
+    /// blob and of the arena): packed for the sub-byte types.
     pub fn to_le_bytes(&self) -> Vec<u8> {
+        if let (Some(format), Some(codes)) = (self.dtype().narrow(), self.codes()) {
+            if format.is_packed() {
+                let bits = format.bits();
+                let per = 8 / bits;
+                return codes
+                    .chunks(per)
+                    .map(|chunk| {
+                        chunk
+                            .iter()
+                            .enumerate()
+                            .fold(0u8, |byte, (k, &c)| byte | ((c as u8) << (k * bits)))
+                    })
+                    .collect();
+            }
+        }
         with_data!(self, v => v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+
+    /// Every element's own bytes, one element after the other (a packed type's codes one
+    /// a byte), and the bytes per element: what data-movement folds move around.
+    pub fn element_bytes(&self) -> (Vec<u8>, usize) {
+        if self.dtype().is_packed() {
+            let codes = self.codes().unwrap_or_default();
+            return (codes.iter().map(|&c| c as u8).collect(), 1);
+        }
+        (self.to_le_bytes(), self.dtype().size())
+    }
+
+    /// The inverse of [`Data::element_bytes`].
+    pub fn from_element_bytes(dtype: DType, bytes: &[u8]) -> Option<Self> {
+        if dtype.is_packed() {
+            let codes: Vec<u32> = bytes.iter().map(|&b| u32::from(b)).collect();
+            return Some(Self::from_codes(dtype, &codes));
+        }
+        Self::from_le_bytes(dtype, bytes)
     }
 
     /// Every element converted to `f64` (exact for all supported types but 64-bit integers
     /// beyond 2^53).
     #[allow(clippy::unnecessary_cast)]
     pub fn to_f64_vec(&self) -> Vec<f64> {
+        if let (Some(format), Some(codes)) = (self.dtype().narrow(), self.codes()) {
+            return codes
+                .iter()
+                .map(|&c| zant_runtime::narrow::decode(format, c))
+                .collect();
+        }
         with_data!(self, v => v.iter().map(|&x| x as f64).collect())
     }
 
-    /// Every element converted to `i64` (floats truncated).
+    /// Every element converted to `i64` (floats truncated, saturating).
     #[allow(clippy::unnecessary_cast)]
     pub fn to_i64_vec(&self) -> Vec<i64> {
+        if self.dtype().narrow().is_some() {
+            return self.to_f64_vec().iter().map(|&v| v as i64).collect();
+        }
         with_data!(self, v => v.iter().map(|&x| x as i64).collect())
     }
 
-    /// Builds data of `dtype` from `f64` values with Rust's saturating `as` casts.
+    /// Builds data of `dtype` from `f64` values with Rust's saturating `as` casts (narrow
+    /// floats round to nearest even, sub-byte integers wrap).
+    #[allow(clippy::unnecessary_cast)]
     pub fn from_f64(dtype: DType, values: &[f64]) -> Self {
         cast_into!(dtype, values, |x| x != 0.0)
     }
 
-    /// Builds data of `dtype` from `i64` values with Rust's `as` casts (exact for integers).
+    /// Builds data of `dtype` from `i64` values with Rust's `as` casts (exact for integers
+    /// that fit).
+    #[allow(clippy::unnecessary_cast)]
     pub fn from_i64(dtype: DType, values: &[i64]) -> Self {
         cast_into!(dtype, values, |x| x != 0)
     }
@@ -222,7 +416,21 @@ impl fmt::Debug for Tensor {
         write!(f, "{}", self.ty())?;
         const SHOWN: usize = 8;
         if self.n_elems() <= SHOWN {
-            with_data!(&self.data, v => write!(f, " {v:?}"))?;
+            if self.dtype().narrow().is_some() {
+                // Narrow elements show their values, which the text form reads back.
+                let values = self.data.to_f64_vec();
+                if self.dtype().is_float() {
+                    write!(f, " {values:?}")?;
+                } else {
+                    write!(
+                        f,
+                        " {:?}",
+                        values.iter().map(|&v| v as i64).collect::<Vec<_>>()
+                    )?;
+                }
+            } else {
+                with_data!(&self.data, v => write!(f, " {v:?}"))?;
+            }
         }
         Ok(())
     }
