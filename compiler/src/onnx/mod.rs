@@ -597,8 +597,7 @@ fn import(
         let parsed = parse(types.clone(), consts.clone());
         // An op that computes on narrow floats (float16, bfloat16, float8) computes in
         // f32: it is parsed again seeing those inputs as f32, and import casts around it.
-        let computing =
-            narrow::computing_inputs(parsed.as_ref().ok().map(|(op, _, _)| op), &types);
+        let computing = narrow::computing_inputs(parsed.as_ref().ok().map(|(op, _, _)| op), &types);
         // Its f32 outputs go back to the type of its first float input that computes, the
         // `T` of almost every ONNX signature: Pow's exponent does not decide its output,
         // nor does DequantizeLinear's float8 data, which the op reads as it is.
