@@ -660,6 +660,31 @@ impl ChannelBlock<'_> {
                 let kernel_row = channel * kernel_plane + kh * p.k_w;
                 let weight_rows: [&[f32]; OC] =
                     core::array::from_fn(|o| &weights[o][kernel_row..][..p.k_w]);
+                // Every tap of a stride-1, undilated row: the inputs the tile reads are one
+                // window, cut once, and each tap's `TW` of them a sub-window, so the loop
+                // over taps carries no bounds checks.
+                if STRIDE == 1 && p.dil_w == 1 && columns == (0, p.k_w) {
+                    // Interior tiles start at or after the left padding; the `else` is
+                    // never taken, a fallback rather than a panic.
+                    let Some(window) = ow0
+                        .checked_sub(p.pad_left)
+                        .and_then(|start| input_row.get(start..start + p.k_w + TW - 1))
+                    else {
+                        continue;
+                    };
+                    for (kw, taps) in window.windows(TW).enumerate() {
+                        let Ok(inputs) = <[f32; TW]>::try_from(taps) else {
+                            continue;
+                        };
+                        for (acc_row, weight_row) in acc.iter_mut().zip(&weight_rows) {
+                            let weight = weight_row[kw];
+                            for (a, &input) in acc_row.iter_mut().zip(&inputs) {
+                                *a += weight * input;
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for kw in columns.0..columns.1 {
                     let start = ow0 * p.stride_w + kw * p.dil_w - p.pad_left;
                     let inputs: [f32; TW] = match STRIDE {
