@@ -51,6 +51,9 @@ pub struct Generated {
     pub arena_bytes: usize,
     /// Files the build depends on (the model, its external data).
     pub inputs: Vec<PathBuf>,
+    /// What the compiler overrode in the model (a graph output's declared shape that
+    /// differs from the computed one). [`Builder::write`] prints them as cargo warnings.
+    pub warnings: Vec<String>,
 }
 
 /// Compiles one model into a Rust module at build time.
@@ -113,8 +116,9 @@ impl Builder {
         self
     }
 
-    /// Whether [`Builder::write`] prints `cargo:rerun-if-changed` lines (default: when run
-    /// by cargo, that is when `OUT_DIR` is set).
+    /// Whether [`Builder::write`] prints `cargo:rerun-if-changed` lines, and the compiler's
+    /// warnings as `cargo:warning` lines (default: when run by cargo, that is when
+    /// `OUT_DIR` is set).
     pub fn emit_rerun_if_changed(&mut self, on: bool) -> &mut Self {
         self.rerun_if_changed = Some(on);
         self
@@ -177,6 +181,7 @@ impl Builder {
             weights: weight_blob(&lowered.graph, &lowered.plan),
             arena_bytes: lowered.plan.arena_bytes,
             inputs: lowered.files_read,
+            warnings: lowered.warnings,
         })
     }
 
@@ -207,6 +212,9 @@ impl Builder {
         if rerun {
             for input in &generated.inputs {
                 println!("cargo:rerun-if-changed={}", input.display());
+            }
+            for warning in &generated.warnings {
+                println!("cargo:warning=zant: model `{}`: {warning}", model.display());
             }
         }
         Ok(out_dir.join(format!("{}.rs", generated.module)))

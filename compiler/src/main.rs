@@ -186,6 +186,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 krate.runtime = RuntimeDep::Version(v);
             }
             let compiled = compile(&model, &krate)?;
+            print_warnings(&compiled.lowered.warnings);
             zant_compiler::write_files(&out, &compiled.files)?;
             println!("wrote crate `{}` to {}", compiled.crate_name, out.display());
             for f in &compiled.files {
@@ -213,6 +214,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             }
             let compiled = compile(&model, &CrateOptions::default())?;
             let lowered = &compiled.lowered;
+            print_warnings(&lowered.warnings);
             if let Some(path) = &svg {
                 let title = model_title(&model.model);
                 write_file(path, zant_compiler::report::plan_svg(lowered, &title))?;
@@ -334,6 +336,14 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             print!("{}", comparison.render(top));
             Ok(comparison.verdict() != zant_compiler::bench::Verdict::Regressed)
         }
+    }
+}
+
+/// Prints what the compiler overrode in the model (on standard error, so that `--json -`
+/// stays clean).
+fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
 }
 

@@ -38,12 +38,18 @@ pub struct Lowered {
     /// The files the model was read from: the model, then its external data. Empty for a
     /// model given as bytes.
     pub files_read: Vec<PathBuf>,
+    /// What the model declares that the compiler overrode (a graph output's declared
+    /// shape that differs from the computed one); the command line prints them.
+    pub warnings: Vec<String>,
 }
 
 /// Imports a model (a path or bytes), optimizes, verifies, schedules and plans it.
 pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Result<Lowered, Error> {
-    let onnx::Loaded { mut graph, files } =
-        onnx::load(source.into(), &opts.input_shapes, &opts.input_values)?;
+    let onnx::Loaded {
+        mut graph,
+        files,
+        warnings,
+    } = onnx::load(source.into(), &opts.input_shapes, &opts.input_values)?;
     let imported_ir = ir::text::print(&graph);
     // The bound is that of the graph as imported with its weights folded, as import did
     // before `passes::qdq` existed: a weight's DequantizeLinear, which import now leaves
@@ -67,6 +73,7 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
         file_order_bound,
         imported_ir,
         files_read: files,
+        warnings,
     })
 }
 

@@ -196,6 +196,9 @@ pub struct Loaded {
     /// The model file, then the external data files its initializers name (sorted); empty
     /// for a model read from bytes.
     pub files: Vec<PathBuf>,
+    /// What the model declares that the compiler overrode, such as a graph output whose
+    /// declared shape differs from the computed one. Compilation goes on; callers show them.
+    pub warnings: Vec<String>,
 }
 
 /// What a model declares, read without importing it: for tools that pair a model with
@@ -278,12 +281,16 @@ pub fn load(
         Source::Bytes(bytes) => (decode_model(bytes, source.path())?, None),
     };
     bind_inputs(&mut model, values)?;
-    let graph = import(&model, base_dir, pins)?;
+    let (graph, warnings) = import(&model, base_dir, pins)?;
     let files = match source {
         Source::File(path) => model_files(&model, path),
         Source::Bytes(_) => Vec::new(),
     };
-    Ok(Loaded { graph, files })
+    Ok(Loaded {
+        graph,
+        files,
+        warnings,
+    })
 }
 
 /// Reads what a model file declares without importing it (see [`ModelInfo`]).
@@ -413,7 +420,7 @@ fn import(
     model: &proto::ModelProto,
     base_dir: Option<&Path>,
     pins: &[InputShape],
-) -> Result<Graph, ImportError> {
+) -> Result<(Graph, Vec<String>), ImportError> {
     let g = model
         .graph
         .as_ref()
@@ -665,6 +672,7 @@ fn import(
         }
     }
 
+    let mut warnings = Vec::new();
     for vi in &g.output {
         let out_err = |message: String| ImportError::Output {
             name: vi.name.clone(),
@@ -680,7 +688,9 @@ fn import(
                 None => return Err(out_err("no node, initializer or input produces it".into())),
             },
         };
-        check_declared(vi, graph.ty(value)).map_err(out_err)?;
+        if let Some(warning) = check_declared(vi, graph.ty(value)).map_err(out_err)? {
+            warnings.push(warning);
+        }
         graph.outputs.push(GraphOutput {
             name: vi.name.clone(),
             value,
@@ -689,7 +699,7 @@ fn import(
     if graph.outputs.is_empty() {
         return Err(ImportError::Model("the graph has no outputs".into()));
     }
-    Ok(graph)
+    Ok((graph, warnings))
 }
 
 /// Whether `op` dequantizes a constant 8-bit or `i32` tensor: a QDQ model's weight or
@@ -866,18 +876,28 @@ fn input_type(
             });
         }
     }
-    let mut shape = Vec::with_capacity(dims.len());
-    for (i, d) in dims.iter().enumerate() {
-        let fixed = match &d.value {
-            Some(dimension::Value::DimValue(v)) if *v >= 0 => Some(*v as usize),
-            Some(dimension::Value::DimValue(v)) => {
-                return Err(err(format!("dimension {i} is {v}")))
-            }
+    // A dim is fixed only by a positive `dim_value`. Exporters spell a dynamic dim as a
+    // `dim_param`, as `dim_value: -1` or `0` (Paddle, TensorFlow), or leave it empty; all
+    // of these are symbolic and take their size from the pin.
+    let fixed: Vec<Option<usize>> = dims
+        .iter()
+        .map(|d| match d.value {
+            Some(dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
             _ => None,
-        };
-        let pinned = pin.map(|p| p.dims[i]);
-        shape.push(match (fixed, pinned) {
-            (Some(f), Some(p)) if f != p => {
+        })
+        .collect();
+    let Some(pin) = pin else {
+        if fixed.iter().all(Option::is_some) {
+            let shape: Vec<usize> = fixed.into_iter().flatten().collect();
+            checked_elems(&shape).map_err(|e| err(e.to_string()))?;
+            return Ok(TensorType::new(dtype, shape));
+        }
+        return Err(err(symbolic_message(&vi.name, dims, &fixed)));
+    };
+    let mut shape = Vec::with_capacity(dims.len());
+    for (i, (&f, &p)) in fixed.iter().zip(&pin.dims).enumerate() {
+        match f {
+            Some(f) if f != p => {
                 return Err(ImportError::Pin {
                     name: vi.name.clone(),
                     message: format!(
@@ -885,29 +905,65 @@ fn input_type(
                     ),
                 })
             }
-            (Some(f), _) => f,
-            (None, Some(p)) => p,
-            (None, None) => {
-                let symbol = match &d.value {
-                    Some(dimension::Value::DimParam(s)) => format!("`{s}`"),
-                    _ => "unknown".to_string(),
-                };
-                return Err(err(format!(
-                    "dimension {i} is symbolic ({symbol}); pin it with --input-shape {}=...",
-                    vi.name
-                )));
-            }
-        });
+            _ => shape.push(p),
+        }
     }
     checked_elems(&shape).map_err(|e| err(e.to_string()))?;
     Ok(TensorType::new(dtype, shape))
 }
 
-/// Checks a declared output type against the inferred one (symbolic dims match anything).
-fn check_declared(vi: &proto::ValueInfoProto, inferred: &TensorType) -> Result<(), String> {
+/// The error for an input with symbolic dims and no pin: the declared shape, and the
+/// `--input-shape` flag to pass, with the fixed dims filled in.
+fn symbolic_message(
+    name: &str,
+    dims: &[proto::tensor_shape_proto::Dimension],
+    fixed: &[Option<usize>],
+) -> String {
+    let declared: Vec<String> = dims
+        .iter()
+        .map(|d| match &d.value {
+            Some(dimension::Value::DimValue(v)) => v.to_string(),
+            Some(dimension::Value::DimParam(p)) if !p.is_empty() => p.clone(),
+            _ => "?".to_string(),
+        })
+        .collect();
+    let symbolic: Vec<String> = fixed
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.is_none())
+        .map(|(i, _)| i.to_string())
+        .collect();
+    let example: Vec<String> = fixed
+        .iter()
+        .enumerate()
+        .map(|(i, f)| f.map_or_else(|| format!("D{i}"), |v| v.to_string()))
+        .collect();
+    let (which, verb) = if symbolic.len() == 1 {
+        ("dimension", "is")
+    } else {
+        ("dimensions", "are")
+    };
+    format!(
+        "declared as [{}]: {which} {} {verb} symbolic; pin the shape with --input-shape {name}={} \
+         (Builder::input_shape in a build script)",
+        declared.join(", "),
+        symbolic.join(", "),
+        example.join(","),
+    )
+}
+
+/// Checks a declared output type against the inferred one. A different element type is
+/// an error (the caller's buffers would have the wrong type); a different shape is a
+/// warning, returned as `Ok(Some(message))`: exporters often leave stale or placeholder
+/// shapes on outputs, and the inferred shape is the one the generated code uses. Symbolic
+/// dims (a `dim_param`, a `dim_value` of 0 or less, or an empty dim) match anything.
+fn check_declared(
+    vi: &proto::ValueInfoProto,
+    inferred: &TensorType,
+) -> Result<Option<String>, String> {
     let Some(type_proto::Value::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref())
     else {
-        return Ok(());
+        return Ok(None);
     };
     if t.elem_type != 0 && DType::from_onnx(t.elem_type) != Some(inferred.dtype) {
         return Err(format!(
@@ -916,25 +972,32 @@ fn check_declared(vi: &proto::ValueInfoProto, inferred: &TensorType) -> Result<(
             inferred.dtype
         ));
     }
-    if let Some(shape) = &t.shape {
-        let declared: Vec<Option<i64>> = shape
-            .dim
+    let Some(shape) = &t.shape else {
+        return Ok(None);
+    };
+    let declared: Vec<Option<i64>> = shape
+        .dim
+        .iter()
+        .map(|d| match d.value {
+            Some(dimension::Value::DimValue(v)) if v > 0 => Some(v),
+            _ => None,
+        })
+        .collect();
+    let agrees = declared.len() == inferred.rank()
+        && declared
             .iter()
-            .map(|d| match d.value {
-                Some(dimension::Value::DimValue(v)) => Some(v),
-                _ => None,
-            })
-            .collect();
-        let agrees = declared.len() == inferred.rank()
-            && declared
-                .iter()
-                .zip(&inferred.shape)
-                .all(|(d, &s)| d.is_none_or(|d| d == s as i64));
-        if !agrees && !declared.is_empty() {
-            return Err(format!(
-                "declared with shape {declared:?} but computed as {inferred}"
-            ));
-        }
+            .zip(&inferred.shape)
+            .all(|(d, &s)| d.is_none_or(|d| d == s as i64));
+    if agrees {
+        return Ok(None);
     }
-    Ok(())
+    let declared: Vec<String> = declared
+        .iter()
+        .map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string()))
+        .collect();
+    Ok(Some(format!(
+        "graph output `{}` is declared with shape [{}] but computed as {inferred}; the generated code uses the computed shape",
+        vi.name,
+        declared.join(", ")
+    )))
 }
