@@ -322,7 +322,7 @@ pub fn build_runner(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, Erro
         .join(format!("runner{}", std::env::consts::EXE_SUFFIX)))
 }
 
-/// Writes a tensor as `.npy` (booleans as `u1`).
+/// Writes a tensor as `.npy`, as numpy would (booleans as `|b1`).
 pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
     use npyz::WriterBuilder;
     let io = |source| Error::Io {
@@ -343,7 +343,13 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
             w.finish().map_err(io)?;
         }};
     }
-    crate::with_data!(&t.data, v => write!(v));
+    match &t.data {
+        Data::Bool(v) => {
+            let bools: Vec<bool> = v.iter().map(|&b| b != 0).collect();
+            write!(bools)
+        }
+        data => crate::with_data!(data, v => write!(v)),
+    }
     Ok(())
 }
 
@@ -360,7 +366,17 @@ pub fn read_npy(path: &Path, ty: &TensorType) -> Result<Tensor, Error> {
         DType::F64 => Data::F64(npy.into_vec().map_err(err)?),
         DType::I8 => Data::I8(npy.into_vec().map_err(err)?),
         DType::U8 => Data::U8(npy.into_vec().map_err(err)?),
-        DType::Bool => Data::Bool(npy.into_vec().map_err(err)?),
+        // numpy writes booleans as `|b1`; runners older than that wrote `|u1`.
+        DType::Bool => {
+            let is_bool = matches!(npy.dtype(), npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Bool);
+            if is_bool {
+                let v: Vec<bool> = npy.into_vec().map_err(err)?;
+                Data::Bool(v.into_iter().map(u8::from).collect())
+            } else {
+                let v: Vec<u8> = npy.into_vec().map_err(err)?;
+                Data::Bool(v.into_iter().map(|b| u8::from(b != 0)).collect())
+            }
+        }
         DType::I16 => Data::I16(npy.into_vec().map_err(err)?),
         DType::U16 => Data::U16(npy.into_vec().map_err(err)?),
         DType::I32 => Data::I32(npy.into_vec().map_err(err)?),

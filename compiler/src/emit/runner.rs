@@ -1,8 +1,12 @@
 //! `src/bin/runner/`: the optional `.npy` command-line runner (feature `runner`).
+//!
+//! The runner reads what `numpy.save` writes: any element type the model takes, in C or
+//! Fortran order, booleans as `|b1` (or `|u1`); it writes booleans as `|b1` too.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::ir::DType;
 use crate::ops::elem_type;
 
 use super::api::*;
@@ -36,8 +40,14 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
         } else {
             quote!(input)
         };
+        // Booleans are bytes in the model and `|b1` in numpy; the reader takes both.
+        let read = if p.ty.dtype == DType::Bool {
+            quote!(read_bool_npy(&paths[#i], #name)?)
+        } else {
+            quote!(read_npy::<#t>(&paths[#i], #name)?)
+        };
         quote! {
-            let values: Vec<#t> = read_npy(&paths[#i], #name)?;
+            let values: Vec<#t> = #read;
             if values.len() != #n {
                 return Err(format!("input `{}` has {} elements, the model takes {}", #name, values.len(), #n).into());
             }
@@ -53,7 +63,15 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
             quote!(&output[..])
         };
         let file = format!("output_{k}.npy");
-        quote! { write_npy(&out_dir.join(#file), &[#(#shape),*], #src)?; }
+        // A boolean output is written as numpy's `|b1`, so `np.load` gives `dtype=bool`.
+        if p.ty.dtype == DType::Bool {
+            quote! {
+                let bools: Vec<bool> = (#src).iter().map(|&b| b != 0).collect();
+                write_npy(&out_dir.join(#file), &[#(#shape),*], &bools)?;
+            }
+        } else {
+            quote! { write_npy(&out_dir.join(#file), &[#(#shape),*], #src)?; }
+        }
     });
     let (input_alloc, call_input) = if api.inputs_struct {
         (
@@ -83,6 +101,26 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
             quote!(&mut output),
         )
     };
+    // Only a model with a boolean input reads `|b1` files: an unused function in the
+    // runner would draw a warning.
+    let bool_reader = if api.inputs.iter().any(|p| p.ty.dtype == DType::Bool) {
+        quote! {
+            /// A boolean input as the model's bytes (0 or 1), from numpy's `|b1` or from `|u1`.
+            fn read_bool_npy(path: &Path, name: &str) -> Result<Vec<u8>, BoxError> {
+                let npy = open_npy(path, name)?;
+                let is_bool = matches!(npy.dtype(), npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Bool);
+                if is_bool {
+                    let values: Vec<bool> = npy_values(npy, path, name)?;
+                    Ok(values.into_iter().map(u8::from).collect())
+                } else {
+                    let values: Vec<u8> = npy_values(npy, path, name)?;
+                    Ok(values.into_iter().map(|b| u8::from(b != 0)).collect())
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     quote! {
         //! The runner: reads the inputs, runs the model, writes the outputs.
 
@@ -94,12 +132,50 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
         /// The model lives in a static: its arena can be larger than a thread's stack.
         static MODEL: Mutex<#lib::Model> = Mutex::new(#lib::Model::new());
 
-        fn read_npy<T: npyz::Deserialize>(path: &Path, name: &str) -> Result<Vec<T>, BoxError> {
+        type Npy = npyz::NpyFile<std::io::BufReader<std::fs::File>>;
+
+        fn open_npy(path: &Path, name: &str) -> Result<Npy, BoxError> {
             let file = std::fs::File::open(path).map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
-            let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
-                .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
-            Ok(npy.into_vec::<T>().map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?)
+            Ok(npyz::NpyFile::new(std::io::BufReader::new(file))
+                .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?)
         }
+
+        /// The values of an opened `.npy` file in C order, whatever order numpy wrote.
+        fn npy_values<T: npyz::Deserialize + Copy>(npy: Npy, path: &Path, name: &str) -> Result<Vec<T>, BoxError> {
+            let shape = npy.shape().to_vec();
+            let fortran = npy.order() == npyz::Order::Fortran;
+            let values = npy.into_vec::<T>().map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
+            Ok(if fortran && shape.len() > 1 { c_order(&values, &shape) } else { values })
+        }
+
+        /// Reorders values stored with the first axis fastest (numpy's `fortran_order`)
+        /// into the last-axis-fastest order the model reads.
+        fn c_order<T: Copy>(values: &[T], shape: &[u64]) -> Vec<T> {
+            let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+            let mut index = vec![0usize; dims.len()];
+            let mut out = Vec::with_capacity(values.len());
+            for _ in 0..values.len() {
+                let mut at = 0;
+                for axis in (0..dims.len()).rev() {
+                    at = at * dims[axis] + index[axis];
+                }
+                out.push(values[at]);
+                for axis in (0..dims.len()).rev() {
+                    index[axis] += 1;
+                    if index[axis] < dims[axis] {
+                        break;
+                    }
+                    index[axis] = 0;
+                }
+            }
+            out
+        }
+
+        fn read_npy<T: npyz::Deserialize + Copy>(path: &Path, name: &str) -> Result<Vec<T>, BoxError> {
+            npy_values(open_npy(path, name)?, path, name)
+        }
+
+        #bool_reader
 
         fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) -> Result<(), BoxError> {
             use npyz::WriterBuilder;
