@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::emit::{emit_module, weight_blob, ProfileApi, WeightsRef};
 use crate::pipeline::{self, Options};
-use crate::InputShape;
+use crate::{BindValue, Binding, InputShape};
 
 /// A build-script failure: the model path and what went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +91,17 @@ impl Builder {
             name: name.into(),
             dims: dims.to_vec(),
         });
+        self
+    }
+
+    /// Binds a graph input to a value, like `--bind NAME=VALUES|FILE.npy`: the input becomes
+    /// a constant, what depends on it folds, and it leaves the generated `predict`. `value`
+    /// is numbers as text (`"16000"`, `"1,-1"`), typed and shaped by the input's
+    /// declaration; a path ending in `.npy` (relative to the crate root, where cargo runs
+    /// build scripts), which then joins the files the build reruns on; or a
+    /// [`crate::ir::Tensor`].
+    pub fn bind(&mut self, name: impl Into<String>, value: impl Into<BindValue>) -> &mut Self {
+        self.options.bindings.push(Binding::new(name, value));
         self
     }
 

@@ -9,7 +9,9 @@ use zant_compiler::emit::PortNames;
 use zant_compiler::ir::{Tensor, TensorType};
 use zant_compiler::onnx::{ImportError, ModelInfo};
 use zant_compiler::ops::{NodeError, OpError};
-use zant_compiler::{Compiled, CrateOptions, Error, InputShape, InputValue, Options, RuntimeDep};
+use zant_compiler::{
+    BindValue, Binding, Compiled, CrateOptions, Error, InputShape, Options, RuntimeDep,
+};
 
 use crate::{numbered_files, Case, Outcome};
 
@@ -69,8 +71,9 @@ pub fn read_pb(path: &Path) -> Result<Tensor, String> {
 /// zant compiles static shapes, so an op input that shapes the output (a Reshape's shape,
 /// a reduction's axes, Pad's pads, TopK's K…) must be known at compile time. Node tests
 /// often feed such a value as a graph input. When the compiler asks for one, the harness
-/// binds that graph input to its value in the data sets (all must agree), as an
-/// initializer, and compiles again; [`CompiledCase::bound`] records which.
+/// binds that graph input to its value in the data sets (all must agree) as
+/// `zantc verify --bind NAME` does, through the same [`Binding`] and
+/// `verify::bind_test_data`, and compiles again; [`CompiledCase::bound`] records which.
 pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome> {
     let model_path = case.dir.join("model.onnx");
     let sets = case.data_sets();
@@ -128,15 +131,14 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
     let compiled = loop {
         opts.input_shapes = pins(&info, &bound, data_sets.first().unwrap_or(&empty));
         let message = match catch_unwind(AssertUnwindSafe(|| {
-            zant_compiler::compile(&model_path, &opts, &krate)
+            let resolved = zant_compiler::verify::bind_test_data(&model_path, &opts, &sets)?;
+            zant_compiler::compile(&model_path, &resolved, &krate)
         })) {
             Ok(Ok(done)) => break done,
             Ok(Err(e)) => match bind_input(&info, &e, &data_sets) {
-                Some((k, value)) if bound.len() < 8 && !bound.contains(&k) => {
-                    opts.input_values.push(InputValue {
-                        name: info.inputs[k].clone(),
-                        value,
-                    });
+                Some(k) if bound.len() < 8 && !bound.contains(&k) => {
+                    opts.bindings
+                        .push(Binding::new(info.inputs[k].clone(), BindValue::TestData));
                     bound.push(k);
                     continue;
                 }
@@ -216,8 +218,8 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
 
 /// When `error` is input `i` of node `N` needing a compile-time constant
 /// ([`OpError::NeedsConstant`]) and that input is graph input `k`, with the same value in
-/// every data set: returns `k` and the value to bind it to.
-fn bind_input(info: &ModelInfo, error: &Error, sets: &[DataSet]) -> Option<(usize, Tensor)> {
+/// every data set: returns `k`, the input to bind.
+fn bind_input(info: &ModelInfo, error: &Error, sets: &[DataSet]) -> Option<usize> {
     let Error::Import(ImportError::Node(NodeError {
         node,
         source: OpError::NeedsConstant { input, .. },
@@ -232,7 +234,7 @@ fn bind_input(info: &ModelInfo, error: &Error, sets: &[DataSet]) -> Option<(usiz
     if sets.iter().any(|s| s.inputs.get(k) != Some(value)) {
         return None;
     }
-    Some((k, value.clone()))
+    Some(k)
 }
 
 /// Pins every graph input that is not bound to the shape of its data in the first data

@@ -6,7 +6,8 @@
 //! `Shape → Gather → Concat → Reshape` chains exporters emit become constants as they are read.
 //!
 //! The protobuf structs are private: the rest of the compiler asks this module for IR
-//! types only, through [`load`] (a model, with bound inputs, and the files it read),
+//! types only, through [`load`] (a model, with inputs bound to values ([`Binding`]), and
+//! the files it read),
 //! [`describe`] (a model's fed inputs and nodes) and [`read_tensor`] (test data files).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -14,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod attr;
+mod bind;
 #[cfg(test)]
 mod differential;
 mod proto;
@@ -26,6 +28,8 @@ use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op, OpError, ParseCtx};
 use crate::passes::fold::try_fold;
 use proto::tensor_shape_proto::dimension;
 use proto::type_proto;
+
+pub use bind::{BindValue, Binding};
 
 /// The newest `ai.onnx` opset zant knows.
 pub const MAX_OPSET: i64 = 28;
@@ -181,14 +185,6 @@ impl<'a> From<&'a Vec<u8>> for Source<'a> {
     }
 }
 
-/// A graph input bound to a value at compile time, as if the model held that value in an
-/// initializer: the input becomes a constant and leaves the generated `predict`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InputValue {
-    pub name: String,
-    pub value: Tensor,
-}
-
 /// An imported model and the files it was read from.
 #[derive(Debug)]
 pub struct Loaded {
@@ -269,23 +265,28 @@ fn decode_model(bytes: &[u8], path: &Path) -> Result<proto::ModelProto, ImportEr
     Ok(model)
 }
 
-/// Loads a model into the IR: decodes it, binds `values` to their graph inputs, pins
-/// symbolic dims from `pins` and imports it.
+/// Loads a model into the IR: decodes it, binds graph inputs to the values of
+/// `bindings`, pins symbolic dims from `pins` and imports it.
 pub fn load(
     source: Source<'_>,
     pins: &[InputShape],
-    values: &[InputValue],
+    bindings: &[Binding],
 ) -> Result<Loaded, ImportError> {
     let (mut model, base_dir) = match source {
         Source::File(path) => (read_model(path)?, Some(model_dir(path))),
         Source::Bytes(bytes) => (decode_model(bytes, source.path())?, None),
     };
-    bind_inputs(&mut model, values)?;
-    let (graph, warnings) = import(&model, base_dir, pins)?;
-    let files = match source {
+    bind_inputs(&mut model, bindings)?;
+    let (graph, warnings) = import(&model, base_dir, pins, bindings)?;
+    let mut files = match source {
         Source::File(path) => model_files(&model, path),
         Source::Bytes(_) => Vec::new(),
     };
+    // A build script reruns when a bound `.npy` file changes, as when the model does.
+    files.extend(bindings.iter().filter_map(|b| match &b.value {
+        BindValue::Npy(path) => Some(path.clone()),
+        _ => None,
+    }));
     Ok(Loaded {
         graph,
         files,
@@ -363,54 +364,58 @@ fn model_files(model: &proto::ModelProto, path: &Path) -> Vec<PathBuf> {
 }
 
 /// Makes each bound graph input an initializer holding its value, after checking that
-/// the input exists, has no initializer yet and is declared with the value's type.
-fn bind_inputs(model: &mut proto::ModelProto, values: &[InputValue]) -> Result<(), ImportError> {
-    if values.is_empty() {
+/// the input exists, has no initializer yet and admits the value (see [`bind`]).
+fn bind_inputs(model: &mut proto::ModelProto, bindings: &[Binding]) -> Result<(), ImportError> {
+    if bindings.is_empty() {
         return Ok(());
     }
     let g = model
         .graph
         .as_mut()
         .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
-    for v in values {
+    for b in bindings {
         let err = |message: String| ImportError::Bind {
-            name: v.name.clone(),
+            name: b.name.clone(),
             message,
         };
-        let declared = g
-            .input
-            .iter()
-            .find(|i| i.name == v.name)
-            .ok_or_else(|| err("the model has no input of that name".into()))?;
-        if g.initializer.iter().any(|t| t.name == v.name) {
+        let declared = g.input.iter().find(|i| i.name == b.name).ok_or_else(|| {
+            let fed: Vec<&str> = g
+                .input
+                .iter()
+                .map(|i| i.name.as_str())
+                .filter(|n| !g.initializer.iter().any(|t| t.name == *n))
+                .collect();
+            err(format!(
+                "the model has no input of that name (inputs: {})",
+                fed.join(", ")
+            ))
+        })?;
+        if g.initializer.iter().any(|t| t.name == b.name) {
             return Err(err(
                 "the input already has a value (an initializer, or an earlier binding)".into(),
             ));
         }
-        if let Some(type_proto::Value::TensorType(t)) =
-            declared.r#type.as_ref().and_then(|t| t.value.as_ref())
-        {
-            let dtype = v.value.dtype();
-            if t.elem_type != 0 && DType::from_onnx(t.elem_type) != Some(dtype) {
-                return Err(err(format!(
-                    "the value is {dtype} but the input is declared {}",
-                    DType::onnx_name(t.elem_type)
-                )));
-            }
-            if let Some(shape) = &t.shape {
-                let agrees = shape.dim.len() == v.value.shape.len()
-                    && shape.dim.iter().zip(&v.value.shape).all(|(d, &n)| {
-                        !matches!(d.value, Some(dimension::Value::DimValue(f)) if f != n as i64)
-                    });
-                if !agrees {
-                    return Err(err(format!(
-                        "the value has shape {:?}, which the input's declared shape does not admit",
-                        v.value.shape
-                    )));
-                }
-            }
-        }
-        g.initializer.push(tensor::encode(&v.value, &v.name));
+        let declared = match declared.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(type_proto::Value::TensorType(t)) => bind::Declared {
+                dtype: DType::from_onnx(t.elem_type),
+                dims: t.shape.as_ref().map(|s| {
+                    s.dim
+                        .iter()
+                        .map(|d| match d.value {
+                            Some(dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
+                            _ => None,
+                        })
+                        .collect()
+                }),
+            },
+            Some(_) => return Err(err("only tensor inputs can be bound".into())),
+            None => bind::Declared {
+                dtype: None,
+                dims: None,
+            },
+        };
+        let value = bind::resolve(&b.value, &declared).map_err(err)?;
+        g.initializer.push(tensor::encode(&value, &b.name));
     }
     Ok(())
 }
@@ -420,6 +425,7 @@ fn import(
     model: &proto::ModelProto,
     base_dir: Option<&Path>,
     pins: &[InputShape],
+    bindings: &[Binding],
 ) -> Result<(Graph, Vec<String>), ImportError> {
     let g = model
         .graph
@@ -474,12 +480,17 @@ fn import(
             .map(|i| i.name.as_str())
             .filter(|n| !initializers.contains_key(n))
             .collect();
-        return Err(ImportError::Pin {
-            name: pin.name.clone(),
-            message: format!(
+        let message = if bindings.iter().any(|b| b.name == pin.name) {
+            "the input is bound to a value (--bind), whose shape it takes".to_string()
+        } else {
+            format!(
                 "the model has no input of that name (inputs: {})",
                 known.join(", ")
-            ),
+            )
+        };
+        return Err(ImportError::Pin {
+            name: pin.name.clone(),
+            message,
         });
     }
 
