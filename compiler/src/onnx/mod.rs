@@ -10,22 +10,23 @@
 //! the files it read),
 //! [`describe`] (a model's fed inputs and nodes) and [`read_tensor`] (test data files).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod attr;
 mod bind;
+mod control;
 #[cfg(test)]
 mod differential;
+mod import;
 mod proto;
 mod tensor;
 #[cfg(test)]
 pub(crate) mod tests;
 
 use crate::ir::{DType, Graph, GraphOutput, Tensor, TensorType, Value, ValueId};
-use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op, OpError, ParseCtx};
-use crate::passes::fold::try_fold;
+use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op};
 use proto::tensor_shape_proto::dimension;
 use proto::type_proto;
 
@@ -433,14 +434,104 @@ fn import(
         .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
     let opsets = opsets(model)?;
 
-    let decode_tensor = |t: &proto::TensorProto| tensor::decode(t, base_dir);
-    let mut initializers: BTreeMap<&str, &proto::TensorProto> = BTreeMap::new();
-    for t in &g.initializer {
-        initializers.insert(&t.name, t);
+    // Every node must be supported, those of subgraphs included; list all that are not
+    // before failing.
+    let mut unsupported = Vec::new();
+    collect_unsupported(g, &opsets, &mut unsupported);
+    if !unsupported.is_empty() {
+        return Err(ImportError::Unsupported(unsupported));
     }
 
-    // Every node must be supported; list all that are not before failing.
-    let mut unsupported = Vec::new();
+    let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    if let Some(pin) = pins.iter().find(|p| {
+        !g.input
+            .iter()
+            .any(|i| i.name == p.name && !initializers.contains(i.name.as_str()))
+    }) {
+        let known: Vec<&str> = g
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| !initializers.contains(n))
+            .collect();
+        let message = if bindings.iter().any(|b| b.name == pin.name) {
+            "the input is bound to a value (--bind), whose shape it takes".to_string()
+        } else {
+            format!(
+                "the model has no input of that name (inputs: {})",
+                known.join(", ")
+            )
+        };
+        return Err(ImportError::Pin {
+            name: pin.name.clone(),
+            message,
+        });
+    }
+
+    // Graph inputs that are not initializers, with pinned shapes; initializers become
+    // constants on first use.
+    let mut importer = import::Importer::new(opsets, base_dir);
+    importer.push_scope(&g.initializer, None, "");
+    let mut used_pins = HashSet::new();
+    for vi in &g.input {
+        if initializers.contains(vi.name.as_str()) {
+            continue;
+        }
+        let ty = input_type(vi, pins, &mut used_pins)?;
+        let graph = &mut importer.graph;
+        let index = graph.inputs.len();
+        let node = graph.add_node(
+            vi.name.clone(),
+            Op::Input(index),
+            OnnxOp::INPUT,
+            vec![],
+            vec![Value {
+                name: vi.name.clone(),
+                ty,
+            }],
+        );
+        graph.inputs.push(node);
+        importer
+            .define(&vi.name, ValueId { node, slot: 0 })
+            .map_err(|_| ImportError::Input {
+                name: vi.name.clone(),
+                message: "declared twice".into(),
+            })?;
+    }
+    importer.import_nodes(g)?;
+
+    let mut warnings = Vec::new();
+    let mut outputs = Vec::new();
+    for vi in &g.output {
+        let out_err = |message: String| ImportError::Output {
+            name: vi.name.clone(),
+            message,
+        };
+        let value = importer
+            .lookup(&vi.name)?
+            .ok_or_else(|| out_err("no node, initializer or input produces it".into()))?;
+        if let Some(warning) = check_declared(vi, importer.graph.ty(value)).map_err(out_err)? {
+            warnings.push(warning);
+        }
+        outputs.push(GraphOutput {
+            name: vi.name.clone(),
+            value,
+        });
+    }
+    let mut graph = importer.graph;
+    graph.outputs = outputs;
+    if graph.outputs.is_empty() {
+        return Err(ImportError::Model("the graph has no outputs".into()));
+    }
+    Ok((graph, warnings))
+}
+
+/// Lists the nodes of `g` and of its subgraphs that zant cannot compile.
+fn collect_unsupported(
+    g: &proto::GraphProto,
+    opsets: &HashMap<&str, i64>,
+    unsupported: &mut Vec<UnsupportedOp>,
+) {
     for (idx, n) in g.node.iter().enumerate() {
         let domain = normalize_domain(&n.domain);
         let opset = opsets.get(domain).copied().unwrap_or(0);
@@ -464,276 +555,9 @@ fn import(
                 reason,
             });
         }
-    }
-    if !unsupported.is_empty() {
-        return Err(ImportError::Unsupported(unsupported));
-    }
-
-    if let Some(pin) = pins.iter().find(|p| {
-        !g.input
-            .iter()
-            .any(|i| i.name == p.name && !initializers.contains_key(i.name.as_str()))
-    }) {
-        let known: Vec<&str> = g
-            .input
-            .iter()
-            .map(|i| i.name.as_str())
-            .filter(|n| !initializers.contains_key(n))
-            .collect();
-        let message = if bindings.iter().any(|b| b.name == pin.name) {
-            "the input is bound to a value (--bind), whose shape it takes".to_string()
-        } else {
-            format!(
-                "the model has no input of that name (inputs: {})",
-                known.join(", ")
-            )
-        };
-        return Err(ImportError::Pin {
-            name: pin.name.clone(),
-            message,
-        });
-    }
-
-    // Graph inputs that are not initializers, with pinned shapes.
-    let mut graph = Graph::new();
-    let mut names: HashMap<String, ValueId> = HashMap::new();
-    let mut used_pins = HashSet::new();
-    for vi in &g.input {
-        if initializers.contains_key(vi.name.as_str()) {
-            continue;
+        for sub in import::subgraphs(n) {
+            collect_unsupported(sub, opsets, unsupported);
         }
-        let ty = input_type(vi, pins, &mut used_pins)?;
-        let index = graph.inputs.len();
-        let node = graph.add_node(
-            vi.name.clone(),
-            Op::Input(index),
-            OnnxOp::INPUT,
-            vec![],
-            vec![Value {
-                name: vi.name.clone(),
-                ty,
-            }],
-        );
-        graph.inputs.push(node);
-        if names
-            .insert(vi.name.clone(), ValueId { node, slot: 0 })
-            .is_some()
-        {
-            return Err(ImportError::Input {
-                name: vi.name.clone(),
-                message: "declared twice".into(),
-            });
-        }
-    }
-    // Initializers become constants, created on first use so unused ones cost nothing.
-    let order = topological_order(g, &names, &initializers)?;
-    for idx in order {
-        let n = &g.node[idx];
-        let name = node_name(n, idx);
-        let domain = normalize_domain(&n.domain);
-        let opset = opsets[domain];
-        let spec = ops::lookup(domain, &n.op_type).expect("checked above");
-        let onnx_op = OnnxOp::new(spec, opset);
-        let node_err = |source: OpError| {
-            ImportError::Node(NodeError {
-                node: name.clone(),
-                op: onnx_op,
-                source,
-            })
-        };
-
-        // Trailing empty names are omitted optional inputs.
-        let n_inputs = n
-            .input
-            .iter()
-            .rposition(|s| !s.is_empty())
-            .map_or(0, |p| p + 1);
-        let n_outputs = n.output.len();
-        if n_inputs < spec.inputs.0 || n_inputs > spec.inputs.1 {
-            return Err(node_err(OpError::shape(arity_message(
-                "inputs",
-                n_inputs,
-                spec.inputs,
-            ))));
-        }
-        if n_outputs < spec.outputs.0 || n_outputs > spec.outputs.1 {
-            return Err(node_err(OpError::shape(arity_message(
-                "outputs",
-                n_outputs,
-                spec.outputs,
-            ))));
-        }
-
-        let mut inputs: Vec<Option<ValueId>> = Vec::with_capacity(n_inputs);
-        for input in &n.input[..n_inputs] {
-            if input.is_empty() {
-                inputs.push(None);
-                continue;
-            }
-            let v = match names.get(input) {
-                Some(&v) => v,
-                None => {
-                    let t = initializers
-                        .get(input.as_str())
-                        .expect("checked by the ordering");
-                    let tensor = decode_tensor(t).map_err(|message| ImportError::Initializer {
-                        name: input.clone(),
-                        message,
-                    })?;
-                    let v = graph.add_const(input.clone(), tensor);
-                    names.insert(input.clone(), v);
-                    v
-                }
-            };
-            inputs.push(Some(v));
-        }
-
-        let mut attrs = BTreeMap::new();
-        for a in &n.attribute {
-            let value = attr::decode(a, decode_tensor)
-                .map_err(|reason| node_err(OpError::attr(&a.name, reason)))?;
-            attrs.insert(a.name.clone(), value);
-        }
-        let types: Vec<Option<&TensorType>> =
-            inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
-        let consts = inputs
-            .iter()
-            .map(|v| v.and_then(|v| graph.const_value(v)))
-            .collect();
-        let n_named_outputs = n
-            .output
-            .iter()
-            .rposition(|s| !s.is_empty())
-            .map_or(0, |p| p + 1);
-        let ctx =
-            ParseCtx::new(&n.op_type, opset, &attrs, types, consts).with_outputs(n_named_outputs);
-        let op = (spec.parse)(&ctx).map_err(node_err)?;
-        let absorbed = ctx.absorbed();
-        drop(ctx);
-        for (i, input) in inputs.iter_mut().enumerate() {
-            if absorbed & (1 << i) != 0 {
-                *input = None;
-            }
-        }
-        while inputs.last() == Some(&None) {
-            inputs.pop();
-        }
-        let types: Vec<Option<&TensorType>> =
-            inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
-        let out_types = op.infer(&types).map_err(node_err)?;
-        for t in &out_types {
-            checked_elems(&t.shape).map_err(node_err)?;
-        }
-        let out_names: Vec<&String> = n.output.iter().collect();
-        if out_types.len() < out_names.iter().filter(|s| !s.is_empty()).count() {
-            return Err(node_err(OpError::unsupported(format!(
-                "zant produces {} output(s) for this op; the extra outputs are not supported",
-                out_types.len()
-            ))));
-        }
-
-        // Fold right away when the inputs are known, so that later nodes see constants.
-        // A DequantizeLinear of a constant is the exception: it is how a QDQ model spells
-        // an 8-bit weight or an `i32` bias, and `passes::qdq` needs it as written to keep
-        // the weight integer. The `fold` pass evaluates the ones `qdq` leaves in float.
-        let folded = if is_weight_dequantize(&graph, &op, &inputs) {
-            None
-        } else {
-            try_fold(&graph, &op, &inputs, &out_types).map_err(node_err)?
-        };
-        let values: Vec<ValueId> = match folded {
-            Some(tensors) => out_names
-                .iter()
-                .zip(tensors)
-                .map(|(out, t)| graph.add_const((*out).clone(), t))
-                .collect(),
-            None => {
-                let outputs = out_types
-                    .iter()
-                    .zip(&out_names)
-                    .enumerate()
-                    .map(|(slot, (ty, out))| Value {
-                        name: if out.is_empty() {
-                            format!("{name}_unused_{slot}")
-                        } else {
-                            (*out).clone()
-                        },
-                        ty: ty.clone(),
-                    })
-                    .collect();
-                let node = graph.add_node(name.clone(), op, onnx_op, inputs, outputs);
-                (0..out_types.len())
-                    .map(|slot| ValueId {
-                        node,
-                        slot: slot as u32,
-                    })
-                    .collect()
-            }
-        };
-        for (out, v) in out_names.iter().zip(values) {
-            if out.is_empty() {
-                continue;
-            }
-            if names.insert((*out).clone(), v).is_some() || initializers.contains_key(out.as_str())
-            {
-                return Err(node_err(OpError::shape(format!(
-                    "output `{out}` is produced twice"
-                ))));
-            }
-        }
-    }
-
-    let mut warnings = Vec::new();
-    for vi in &g.output {
-        let out_err = |message: String| ImportError::Output {
-            name: vi.name.clone(),
-            message,
-        };
-        let value = match names.get(&vi.name) {
-            Some(&v) => v,
-            None => match initializers.get(vi.name.as_str()) {
-                Some(t) => {
-                    let tensor = decode_tensor(t).map_err(out_err)?;
-                    graph.add_const(vi.name.clone(), tensor)
-                }
-                None => return Err(out_err("no node, initializer or input produces it".into())),
-            },
-        };
-        if let Some(warning) = check_declared(vi, graph.ty(value)).map_err(out_err)? {
-            warnings.push(warning);
-        }
-        graph.outputs.push(GraphOutput {
-            name: vi.name.clone(),
-            value,
-        });
-    }
-    if graph.outputs.is_empty() {
-        return Err(ImportError::Model("the graph has no outputs".into()));
-    }
-    Ok((graph, warnings))
-}
-
-/// Whether `op` dequantizes a constant 8-bit or `i32` tensor: a QDQ model's weight or
-/// bias, which import leaves unfolded for `passes::qdq`.
-fn is_weight_dequantize(graph: &Graph, op: &Op, inputs: &[Option<ValueId>]) -> bool {
-    let Op::Quant(q) = op else {
-        return false;
-    };
-    let weight = inputs
-        .first()
-        .copied()
-        .flatten()
-        .and_then(|v| graph.const_value(v));
-    !q.quantize && weight.is_some_and(|t| matches!(t.dtype(), DType::I8 | DType::U8 | DType::I32))
-}
-
-fn arity_message(what: &str, n: usize, (lo, hi): (usize, usize)) -> String {
-    if hi == usize::MAX {
-        format!("has {n} {what}; the op takes at least {lo}")
-    } else if lo == hi {
-        format!("has {n} {what}; the op takes {lo}")
-    } else {
-        format!("has {n} {what}; the op takes {lo} to {hi}")
     }
 }
 
@@ -773,65 +597,6 @@ fn node_name(n: &proto::NodeProto, idx: usize) -> String {
     } else {
         n.name.clone()
     }
-}
-
-/// Orders nodes so each comes after its producers, keeping file order where possible;
-/// reports dangling inputs and cycles.
-fn topological_order(
-    g: &proto::GraphProto,
-    inputs: &HashMap<String, ValueId>,
-    initializers: &BTreeMap<&str, &proto::TensorProto>,
-) -> Result<Vec<usize>, ImportError> {
-    let mut producer: HashMap<&str, usize> = HashMap::new();
-    for (idx, n) in g.node.iter().enumerate() {
-        for out in n.output.iter().filter(|o| !o.is_empty()) {
-            if producer.insert(out, idx).is_some() || inputs.contains_key(out.as_str()) {
-                return Err(ImportError::ProducedTwice {
-                    node: node_name(n, idx),
-                    op_type: n.op_type.clone(),
-                    output: out.clone(),
-                });
-            }
-        }
-    }
-    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); g.node.len()];
-    let mut n_pending = vec![0usize; g.node.len()];
-    for (idx, n) in g.node.iter().enumerate() {
-        for input in n.input.iter().filter(|i| !i.is_empty()) {
-            if let Some(&p) = producer.get(input.as_str()) {
-                deps[p].push(idx);
-                n_pending[idx] += 1;
-            } else if !inputs.contains_key(input) && !initializers.contains_key(input.as_str()) {
-                return Err(ImportError::Dangling {
-                    node: node_name(n, idx),
-                    op_type: n.op_type.clone(),
-                    input: input.clone(),
-                });
-            }
-        }
-    }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..g.node.len())
-        .filter(|&i| n_pending[i] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
-    let mut order = Vec::with_capacity(g.node.len());
-    while let Some(std::cmp::Reverse(idx)) = ready.pop() {
-        order.push(idx);
-        for &d in &deps[idx] {
-            n_pending[d] -= 1;
-            if n_pending[d] == 0 {
-                ready.push(std::cmp::Reverse(d));
-            }
-        }
-    }
-    if order.len() < g.node.len() {
-        let stuck = (0..g.node.len())
-            .filter(|&i| n_pending[i] > 0)
-            .map(|i| node_name(&g.node[i], i))
-            .collect();
-        return Err(ImportError::Cycle(stuck));
-    }
-    Ok(order)
 }
 
 /// The static type of a graph input, with symbolic dims taken from the user's pins.
