@@ -67,6 +67,13 @@ pub(crate) fn ints(name: &str, values: &[i64]) -> AttributeProto {
     })
 }
 
+/// An attribute of type `GRAPH`: a subgraph, such as a branch of an `If`.
+pub(crate) fn graph(name: &str, value: GraphProto) -> AttributeProto {
+    attribute(name, AttributeType::GRAPH, |attr| {
+        attr.g = MessageField::some(value)
+    })
+}
+
 /// An attribute of type `FLOAT`.
 pub(crate) fn float(name: &str, value: f32) -> AttributeProto {
     attribute(name, AttributeType::FLOAT, |attr| attr.f = value)
@@ -103,6 +110,28 @@ impl GraphBuilder {
     pub(crate) fn input(&mut self, name: &str, dims: &[i64]) -> String {
         self.graph.input.push(value_info(name, dims));
         name.to_owned()
+    }
+
+    /// Declares a scalar graph input of type `bool` (a mode flag), and returns its name.
+    pub(crate) fn bool_input(&mut self, name: &str) -> String {
+        let mut info = value_info(name, &[]);
+        if let Some(type_proto::Value::TensorType(t)) =
+            info.type_.as_mut().and_then(|t| t.value.as_mut())
+        {
+            t.elem_type = DataType::BOOL as i32;
+        }
+        self.graph.input.push(info);
+        name.to_owned()
+    }
+
+    /// Starts a subgraph (an `If` branch) whose weights are drawn from this graph's seed.
+    pub(crate) fn subgraph(&self, name: &str) -> GraphBuilder {
+        GraphBuilder::new(name, self.seed)
+    }
+
+    /// The subgraph built so far, to be an attribute of a node ([`graph`]).
+    pub(crate) fn into_graph(self) -> GraphProto {
+        self.graph
     }
 
     /// Declares the value `name` a graph output of type `f32` and static shape `dims`.

@@ -19,6 +19,7 @@ mod builder;
 mod kws_crnn;
 mod kws_dscnn;
 mod lenet;
+mod mode_switch;
 mod rng;
 mod two_heads;
 
@@ -92,4 +93,5 @@ const MODELS: &[(&str, Author)] = &[
     (kws_dscnn::FILE_NAME, kws_dscnn::model),
     (kws_crnn::FILE_NAME, kws_crnn::model),
     (two_heads::FILE_NAME, two_heads::model),
+    (mode_switch::FILE_NAME, mode_switch::model),
 ];

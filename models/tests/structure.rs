@@ -8,7 +8,9 @@ use onnx_protobuf::{
 
 /// What one model must look like once parsed back.
 struct Expect<'a> {
+    /// Inputs are `f32` unless named in `bool_inputs`.
     inputs: &'a [(&'a str, &'a [i64])],
+    bool_inputs: &'a [&'a str],
     outputs: &'a [(&'a str, &'a [i64])],
     /// `op_type` of each node, in order.
     ops: &'a [&'a str],
@@ -27,6 +29,7 @@ fn lenet_mnist() {
                 "Gemm", "Relu", "Gemm", "Softmax",
             ],
             n_initializers: 10,
+            bool_inputs: &[],
         },
     );
 }
@@ -59,6 +62,7 @@ fn kws_dscnn() {
             outputs: &[("logits", &[1, 12])],
             ops: &ops,
             n_initializers,
+            bool_inputs: &[],
         },
     );
 }
@@ -84,6 +88,7 @@ fn kws_crnn() {
                 "Gemm",
             ],
             n_initializers: 4 + 1 + 3 + 2,
+            bool_inputs: &[],
         },
     );
 }
@@ -99,7 +104,55 @@ fn two_heads() {
                 "Gemm", "Relu", "MatMul", "Add", "Tanh", "Add", "Gemm", "Gemm", "Sigmoid",
             ],
             n_initializers: 8,
+            bool_inputs: &[],
         },
+    );
+}
+
+#[test]
+fn mode_switch() {
+    // The stem's and the classifier's weights and biases; the deep branch holds its own.
+    check(
+        "mode-switch.onnx",
+        Expect {
+            inputs: &[("features", &[1, 1, 20, 16]), ("high_accuracy", &[])],
+            bool_inputs: &["high_accuracy"],
+            outputs: &[("scores", &[1, 4])],
+            ops: &["Conv", "Relu", "If", "Flatten", "Gemm"],
+            n_initializers: 4,
+        },
+    );
+    let (_, bytes) = zant_models::all()
+        .into_iter()
+        .find(|(name, _)| *name == "mode-switch.onnx")
+        .expect("the model is authored");
+    let model = ModelProto::parse_from_bytes(&bytes).expect("the bytes parse as a ModelProto");
+    let switch = &model.graph.node[2];
+    let branch = |name: &str| {
+        let attr = switch
+            .attribute
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("the If has no {name}"));
+        let g = attr.g.as_ref().expect("a graph attribute");
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        (ops, g.initializer.len(), signature(&g.output, &[]))
+    };
+    assert_eq!(
+        branch("then_branch"),
+        (
+            vec!["Conv", "Relu", "Conv", "Relu", "GlobalAveragePool"],
+            4,
+            owned(&[("deep_summary", &[1, 8, 1, 1])])
+        )
+    );
+    assert_eq!(
+        branch("else_branch"),
+        (
+            vec!["GlobalAveragePool"],
+            0,
+            owned(&[("fast_summary", &[1, 8, 1, 1])])
+        )
     );
 }
 
@@ -112,7 +165,8 @@ fn every_model_is_checked_here() {
             "lenet-mnist.onnx",
             "kws-dscnn.onnx",
             "kws-crnn.onnx",
-            "two-heads.onnx"
+            "two-heads.onnx",
+            "mode-switch.onnx"
         ]
     );
 }
@@ -135,12 +189,12 @@ fn check(file_name: &str, expect: Expect<'_>) {
 
     let graph = model.graph.as_ref().expect("the model has a graph");
     assert_eq!(
-        signature(&graph.input),
+        signature(&graph.input, expect.bool_inputs),
         owned(expect.inputs),
         "{file_name} inputs"
     );
     assert_eq!(
-        signature(&graph.output),
+        signature(&graph.output, &[]),
         owned(expect.outputs),
         "{file_name} outputs"
     );
@@ -171,15 +225,20 @@ fn check(file_name: &str, expect: Expect<'_>) {
     }
 }
 
-/// Each value's name and static `f32` shape.
-fn signature(values: &[ValueInfoProto]) -> Vec<(String, Vec<i64>)> {
+/// Each value's name and static shape; the values are `f32`, but those named in `bools`.
+fn signature(values: &[ValueInfoProto], bools: &[&str]) -> Vec<(String, Vec<i64>)> {
     values
         .iter()
         .map(|value| {
             let Some(type_proto::Value::TensorType(tensor)) = &value.type_.value else {
                 panic!("{} is not a tensor", value.name);
             };
-            assert_eq!(tensor.elem_type, DataType::FLOAT as i32, "{}", value.name);
+            let elem_type = if bools.contains(&value.name.as_str()) {
+                DataType::BOOL
+            } else {
+                DataType::FLOAT
+            };
+            assert_eq!(tensor.elem_type, elem_type as i32, "{}", value.name);
             let dims: Vec<i64> = tensor
                 .shape
                 .dim
