@@ -423,6 +423,27 @@ fn what_static_shapes_cannot_express_is_named() {
         "{err}"
     );
 
+    // Branches with different output counts.
+    let mut two_outputs = branch("two", 2);
+    two_outputs.output.push(value("two_value", &[2]));
+    let m = model(
+        vec![with_attrs(
+            node("pick", "If", &["c"], &["y"]),
+            vec![
+                graph_attr("then_branch", two_outputs),
+                graph_attr("else_branch", branch("three", 3)),
+            ],
+        )],
+        vec![typed("c", BOOL, &[])],
+        vec![value("y", &[2])],
+        vec![],
+    );
+    let err = error(&m);
+    assert!(
+        err.contains("the then branch gives 2 outputs and the else branch 1"),
+        "{err}"
+    );
+
     // A loop whose trip count comes at run time, or whose scan outputs depend on a run-time
     // condition.
     let body = subgraph(

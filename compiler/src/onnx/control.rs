@@ -172,6 +172,13 @@ fn import_if<'m>(imp: &mut Importer<'m>, cx: &Cx<'m, '_>) -> Result<(), ImportEr
             cx.define_outputs(imp, &outputs)
         }
         Condition::AtRunTime(cond) => {
+            if then_branch.output.len() != else_branch.output.len() {
+                return Err(cx.err(OpError::shape(format!(
+                    "the then branch gives {} outputs and the else branch {}",
+                    then_branch.output.len(),
+                    else_branch.output.len()
+                ))));
+            }
             let mut values = vec![cond];
             for (branch, taken, label) in
                 [(then_branch, true, "then"), (else_branch, false, "else")]
@@ -643,12 +650,18 @@ fn import_scan<'m>(imp: &mut Importer<'m>, cx: &Cx<'m, '_>) -> Result<(), Import
 
     // Opset 8: axis 0 of every state and scan input is a batch, each item scanned on its
     // own along axis 1, and `sequence_lens` must leave every sequence whole.
-    let batch = states
+    let batches: Vec<usize> = states
         .iter()
         .chain(scanned)
         .map(|&v| imp.graph.ty(v).shape.first().copied().unwrap_or(0))
-        .next()
-        .unwrap_or(0);
+        .collect();
+    let batch = batches[0];
+    if batches.iter().any(|&b| b != batch) || scanned.iter().any(|&v| imp.graph.ty(v).rank() < 2) {
+        return Err(cx.err(OpError::shape(
+            "at opset 8, every state and scan input has the batch as axis 0, and every scan \
+             input the sequence as axis 1",
+        )));
+    }
     let lengths: Vec<usize> = scanned
         .iter()
         .map(|&v| imp.graph.ty(v).shape.get(1).copied().unwrap_or(0))
@@ -723,12 +736,19 @@ fn unroll_scan<'m>(
     plan: ScanPlan,
     name: &str,
 ) -> Result<(Vec<ValueId>, Vec<ValueId>), ImportError> {
-    let lengths: Vec<usize> = plan
+    let lengths = plan
         .inputs
         .iter()
-        .map(|&(v, a, _)| imp.graph.ty(v).shape[a])
-        .collect();
-    let steps = lengths[0];
+        .map(|&(v, a, _)| {
+            let ty = imp.graph.ty(v);
+            ty.shape.get(a).copied().ok_or_else(|| {
+                cx.err(OpError::shape(format!(
+                    "a scan input of type {ty} has no axis {a} to scan"
+                )))
+            })
+        })
+        .collect::<Result<Vec<usize>, ImportError>>()?;
+    let steps = lengths.first().copied().unwrap_or(0);
     if lengths.iter().any(|&l| l != steps) {
         return Err(cx.err(OpError::shape(format!(
             "the scan inputs have different lengths along their scan axes: {lengths:?}"
