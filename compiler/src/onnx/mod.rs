@@ -217,9 +217,45 @@ pub struct NodeInfo {
     pub op_type: String,
     /// The names of the values the node reads; empty for an omitted optional input.
     pub inputs: Vec<String>,
+    /// The names of the values the node writes; empty for an omitted optional output.
+    pub outputs: Vec<String>,
 }
 
 impl ModelInfo {
+    /// The graph inputs (their positions in [`ModelInfo::inputs`]) that value `name` is
+    /// computed from, itself included when it is one; sorted. `Shape` and `Size` read only
+    /// their input's type: unless `through_shapes`, what reaches `name` only through them
+    /// does not count. (A type can depend on an input's value, through an op whose output
+    /// shape that value decides, which is when a caller asks again `through_shapes`.)
+    pub fn input_ancestors(&self, name: &str, through_shapes: bool) -> Vec<usize> {
+        let mut found = std::collections::BTreeSet::new();
+        let mut seen = HashSet::new();
+        let mut pending = vec![name];
+        while let Some(v) = pending.pop() {
+            if !seen.insert(v) {
+                continue;
+            }
+            if let Some(k) = self.inputs.iter().position(|i| i == v) {
+                found.insert(k);
+            }
+            let producer = self
+                .nodes
+                .iter()
+                .find(|n| n.outputs.iter().any(|o| o == v))
+                .filter(|n| through_shapes || !matches!(n.op_type.as_str(), "Shape" | "Size"));
+            if let Some(producer) = producer {
+                pending.extend(
+                    producer
+                        .inputs
+                        .iter()
+                        .filter(|i| !i.is_empty())
+                        .map(String::as_str),
+                );
+            }
+        }
+        found.into_iter().collect()
+    }
+
     /// The name of the value that node `node` reads as its input `input_idx`.
     pub fn node_input(&self, node: &str, input_idx: usize) -> Option<&str> {
         let input = self
@@ -318,6 +354,7 @@ pub fn describe(path: &Path) -> Result<ModelInfo, ImportError> {
                 name: node_name(n, idx),
                 op_type: n.op_type.clone(),
                 inputs: n.input.clone(),
+                outputs: n.output.clone(),
             })
             .collect(),
     })

@@ -192,6 +192,10 @@ fn describe_lists_fed_inputs_and_node_inputs() {
     assert_eq!(info.node_input("relu", 1), None);
     assert_eq!(info.node_input("missing", 0), None);
     assert_eq!(info.nodes[0].op_type, "Reshape");
+    // `y` is computed from `x` only: `shape` is an initializer, not a fed input.
+    assert_eq!(info.input_ancestors("y", false), [0]);
+    assert_eq!(info.input_ancestors("x", false), [0]);
+    assert!(info.input_ancestors("shape", true).is_empty());
 }
 
 #[test]
