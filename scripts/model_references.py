@@ -6,8 +6,11 @@ Run it with the peer venv's interpreter (`scripts/setup-ort.sh`, then
 `target/venv-ort/bin/python scripts/model_references.py`). For each model it draws one input
 per graph input from a generator seeded by the file name (standard normal for floats), runs
 the CPU provider, and writes `models/test-data/<name>/test_data_set_0/input_K.pb` and
-`output_K.pb`, the layout `zantc verify --data-dir` reads. The venv has no `onnx` package,
-so the few `TensorProto` fields the files need are encoded here by hand.
+`output_K.pb`, the layout `zantc verify --data-dir` reads. A model with scalar boolean
+inputs (mode flags, which an `If` tests) gets two data sets, the flags all true in
+`test_data_set_0` and all false in `test_data_set_1`, the other inputs the same, so both
+branches are checked. The venv has no `onnx` package, so the few `TensorProto` fields the
+files need are encoded here by hand.
 
 `compiler/tests/generated_examples.rs` compares every model that has such a folder with
 these outputs through `zant_compiler::verify`.
@@ -93,14 +96,19 @@ def write_references(model: pathlib.Path) -> None:
         if any(not isinstance(dim, int) for dim in value.shape):
             sys.exit(f"{model.name}: input {value.name} has a symbolic shape {value.shape}")
         feeds[value.name] = sample(rng, NUMPY_TYPES[value.type], value.shape)
-    outputs = session.run(None, feeds)
-    folder = ROOT / "models" / "test-data" / model.stem / "test_data_set_0"
-    folder.mkdir(parents=True, exist_ok=True)
-    for k, (name, array) in enumerate(feeds.items()):
-        (folder / f"input_{k}.pb").write_bytes(tensor_proto(name, array))
-    for k, (value, array) in enumerate(zip(session.get_outputs(), outputs)):
-        (folder / f"output_{k}.pb").write_bytes(tensor_proto(value.name, array))
-    print(f"wrote {folder.relative_to(ROOT)} (onnxruntime {ort.__version__})")
+    flags = [name for name, array in feeds.items() if array.dtype == np.bool_ and array.ndim == 0]
+    data_sets = [feeds]
+    if flags:
+        data_sets = [{**feeds, **{f: np.array(value) for f in flags}} for value in (True, False)]
+    for index, data_set in enumerate(data_sets):
+        outputs = session.run(None, data_set)
+        folder = ROOT / "models" / "test-data" / model.stem / f"test_data_set_{index}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, (name, array) in enumerate(data_set.items()):
+            (folder / f"input_{k}.pb").write_bytes(tensor_proto(name, array))
+        for k, (value, array) in enumerate(zip(session.get_outputs(), outputs)):
+            (folder / f"output_{k}.pb").write_bytes(tensor_proto(value.name, array))
+        print(f"wrote {folder.relative_to(ROOT)} (onnxruntime {ort.__version__})")
 
 
 def main() -> None:

@@ -135,6 +135,22 @@ fn main() {
         );
     }
 
+    // Both modes of the `If`: the branch that does not run must not allocate either.
+    for high_accuracy in [1u8, 0] {
+        let mut model = Box::new(mode_switch::Model::new());
+        let mut inputs = Box::new(mode_switch::Inputs::new());
+        inputs.features = [0.5; mode_switch::FEATURES_LEN];
+        inputs.high_accuracy = [high_accuracy];
+        let mut output = Box::new([0f32; mode_switch::SCORES_LEN]);
+        let mut result = Ok(());
+        let counts = count(|| result = model.predict(&inputs, &mut output));
+        report(
+            &format!("mode_switch_predict_high_accuracy_{high_accuracy}"),
+            counts,
+            result.is_ok() && output.iter().all(|v| v.is_finite()),
+        );
+    }
+
     println!(
         "\ntest result: {}. {passed} passed; {failures} failed",
         if failures == 0 { "ok" } else { "FAILED" }

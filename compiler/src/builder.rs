@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::emit::{emit_module, weight_blob, ProfileApi, WeightsRef};
 use crate::pipeline::{self, Options};
-use crate::InputShape;
+use crate::{BindValue, Binding, InputShape};
 
 /// A build-script failure: the model path and what went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,9 @@ pub struct Generated {
     pub arena_bytes: usize,
     /// Files the build depends on (the model, its external data).
     pub inputs: Vec<PathBuf>,
+    /// What the compiler overrode in the model (a graph output's declared shape that
+    /// differs from the computed one). [`Builder::write`] prints them as cargo warnings.
+    pub warnings: Vec<String>,
 }
 
 /// Compiles one model into a Rust module at build time.
@@ -91,6 +94,17 @@ impl Builder {
         self
     }
 
+    /// Binds a graph input to a value, like `--bind NAME=VALUES|FILE.npy`: the input becomes
+    /// a constant, what depends on it folds, and it leaves the generated `predict`. `value`
+    /// is numbers as text (`"16000"`, `"1,-1"`), typed and shaped by the input's
+    /// declaration; a path ending in `.npy` (relative to the crate root, where cargo runs
+    /// build scripts), which then joins the files the build reruns on; or a
+    /// [`crate::ir::Tensor`].
+    pub fn bind(&mut self, name: impl Into<String>, value: impl Into<BindValue>) -> &mut Self {
+        self.options.bindings.push(Binding::new(name, value));
+        self
+    }
+
     /// Where [`Builder::write`] puts the files (default: `$OUT_DIR`).
     pub fn out_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.out_dir = Some(dir.as_ref().to_path_buf());
@@ -113,8 +127,9 @@ impl Builder {
         self
     }
 
-    /// Whether [`Builder::write`] prints `cargo:rerun-if-changed` lines (default: when run
-    /// by cargo, that is when `OUT_DIR` is set).
+    /// Whether [`Builder::write`] prints `cargo:rerun-if-changed` lines, and the compiler's
+    /// warnings as `cargo:warning` lines (default: when run by cargo, that is when
+    /// `OUT_DIR` is set).
     pub fn emit_rerun_if_changed(&mut self, on: bool) -> &mut Self {
         self.rerun_if_changed = Some(on);
         self
@@ -177,6 +192,7 @@ impl Builder {
             weights: weight_blob(&lowered.graph, &lowered.plan),
             arena_bytes: lowered.plan.arena_bytes,
             inputs: lowered.files_read,
+            warnings: lowered.warnings,
         })
     }
 
@@ -207,6 +223,9 @@ impl Builder {
         if rerun {
             for input in &generated.inputs {
                 println!("cargo:rerun-if-changed={}", input.display());
+            }
+            for warning in &generated.warnings {
+                println!("cargo:warning=zant: model `{}`: {warning}", model.display());
             }
         }
         Ok(out_dir.join(format!("{}.rs", generated.module)))

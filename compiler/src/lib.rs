@@ -26,7 +26,7 @@ pub mod verify;
 
 pub use builder::{BuildError, Builder, Generated};
 pub use emit::{GeneratedFile, RuntimeDep};
-pub use onnx::{InputShape, InputValue};
+pub use onnx::{BindValue, Binding, InputShape};
 pub use package::{
     compile, crate_name, default_crate_name, default_runtime, default_runtime_path, file_path,
     model_file, write_files, Compiled, CrateOptions,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use zant_compiler::bench::BenchError;
 use zant_compiler::verify::{model_file, VerifyOptions};
-use zant_compiler::{CrateOptions, InputShape, Options, RuntimeDep};
+use zant_compiler::{Binding, CrateOptions, InputShape, Options, RuntimeDep};
 
 /// Compile ONNX models into standalone `#![no_std]`, allocation-free Rust crates.
 #[derive(Parser)]
@@ -24,6 +24,12 @@ struct ModelArgs {
     /// Pin a symbolic input shape, e.g. `--input-shape input=1,3,224,224` (repeatable).
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
     input_shapes: Vec<InputShape>,
+    /// Bind a graph input to a value at compile time, e.g. `--bind sample_rate=16000` or
+    /// `--bind table=table.npy` (repeatable): it becomes a constant, what depends on it
+    /// folds, and it leaves the generated API. Text values take the input's declared type
+    /// and shape. With `verify`, `--bind NAME` alone takes the value from the test data.
+    #[arg(long = "bind", value_name = "NAME=VALUES|FILE.npy")]
+    bindings: Vec<Binding>,
 }
 
 #[derive(Subcommand)]
@@ -152,7 +158,7 @@ enum Command {
 fn options(model: &ModelArgs) -> Options {
     Options {
         input_shapes: model.input_shapes.clone(),
-        ..Options::default()
+        bindings: model.bindings.clone(),
     }
 }
 
@@ -186,6 +192,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 krate.runtime = RuntimeDep::Version(v);
             }
             let compiled = compile(&model, &krate)?;
+            print_warnings(&compiled.lowered.warnings);
             zant_compiler::write_files(&out, &compiled.files)?;
             println!("wrote crate `{}` to {}", compiled.crate_name, out.display());
             for f in &compiled.files {
@@ -213,6 +220,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             }
             let compiled = compile(&model, &CrateOptions::default())?;
             let lowered = &compiled.lowered;
+            print_warnings(&lowered.warnings);
             if let Some(path) = &svg {
                 let title = model_title(&model.model);
                 write_file(path, zant_compiler::report::plan_svg(lowered, &title))?;
@@ -254,9 +262,11 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 rtol,
                 ..VerifyOptions::default()
             };
-            let checks = zant_compiler::verify::verify(&model.model, &options(&model), &vopts)?;
+            let verification =
+                zant_compiler::verify::check(&model.model, &options(&model), &vopts)?;
+            print_warnings(&verification.warnings);
             let mut ok = true;
-            for c in &checks {
+            for c in &verification.checks {
                 let lsb = c.lsb.as_ref().map(|l| format!(" {l}")).unwrap_or_default();
                 println!(
                     "{} {:<24} {:<30} max_abs={:.3e} max_rel={:.3e} mismatches={}/{}{lsb}",
@@ -334,6 +344,14 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             print!("{}", comparison.render(top));
             Ok(comparison.verdict() != zant_compiler::bench::Verdict::Regressed)
         }
+    }
+}
+
+/// Prints what the compiler overrode in the model (on standard error, so that `--json -`
+/// stays clean).
+fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
 }
 

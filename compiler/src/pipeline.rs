@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use crate::ir::{self, verify::VerifyError, Graph};
-use crate::onnx::{self, InputShape, InputValue};
+use crate::onnx::{self, Binding, InputShape};
 use crate::plan::{self, MemoryPlan};
 use crate::{passes, Error};
 
@@ -20,9 +20,11 @@ pub use crate::onnx::Source;
 pub struct Options {
     /// Pins for symbolic input dims (`--input-shape NAME=DIMS`).
     pub input_shapes: Vec<InputShape>,
-    /// Graph inputs bound to a value at compile time. Each becomes a constant, as if the
-    /// model held it in an initializer, and leaves the generated `predict`.
-    pub input_values: Vec<InputValue>,
+    /// Graph inputs bound to a value at compile time (`--bind NAME=VALUES|FILE.npy`,
+    /// `Builder::bind`, and the conformance harness's shape-deciding inputs). Each becomes
+    /// a constant, as if the model held it in an initializer, what depends on it folds,
+    /// and it leaves the generated `predict`.
+    pub bindings: Vec<Binding>,
 }
 
 /// A model lowered to a verified and planned graph: everything emission needs.
@@ -38,12 +40,18 @@ pub struct Lowered {
     /// The files the model was read from: the model, then its external data. Empty for a
     /// model given as bytes.
     pub files_read: Vec<PathBuf>,
+    /// What the model declares that the compiler overrode (a graph output's declared
+    /// shape that differs from the computed one); the command line prints them.
+    pub warnings: Vec<String>,
 }
 
 /// Imports a model (a path or bytes), optimizes, verifies, schedules and plans it.
 pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Result<Lowered, Error> {
-    let onnx::Loaded { mut graph, files } =
-        onnx::load(source.into(), &opts.input_shapes, &opts.input_values)?;
+    let onnx::Loaded {
+        mut graph,
+        files,
+        warnings,
+    } = onnx::load(source.into(), &opts.input_shapes, &opts.bindings)?;
     let imported_ir = ir::text::print(&graph);
     // The bound is that of the graph as imported with its weights folded, as import did
     // before `passes::qdq` existed: a weight's DequantizeLinear, which import now leaves
@@ -67,6 +75,7 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
         file_order_bound,
         imported_ir,
         files_read: files,
+        warnings,
     })
 }
 
@@ -76,7 +85,7 @@ mod tests {
     use crate::onnx::tests::{reshape_model, shape_2x2};
 
     #[test]
-    fn input_values_reach_the_import() {
+    fn bindings_reach_the_import() {
         let bytes = reshape_model(vec![]);
         let err = compile_graph(&bytes, &Options::default()).unwrap_err();
         assert!(
@@ -84,7 +93,7 @@ mod tests {
             "{err}"
         );
         let opts = Options {
-            input_values: vec![shape_2x2()],
+            bindings: vec![shape_2x2()],
             ..Options::default()
         };
         let lowered = compile_graph(&bytes, &opts).unwrap();
@@ -103,7 +112,7 @@ mod tests {
         let path = dir.path().join("m.onnx");
         std::fs::write(&path, reshape_model(vec![])).unwrap();
         let opts = Options {
-            input_values: vec![shape_2x2()],
+            bindings: vec![shape_2x2()],
             ..Options::default()
         };
         let lowered = compile_graph(&path, &opts).unwrap();

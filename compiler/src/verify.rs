@@ -15,6 +15,7 @@ use std::process::Command;
 
 use crate::ir::{DType, Data, Tensor, TensorType};
 use crate::onnx::read_tensor;
+use crate::onnx::BindValue;
 use crate::{CrateOptions, Error, Options};
 
 /// Why a compiled model could not be checked against its test data.
@@ -46,6 +47,8 @@ pub enum CheckError {
         len: usize,
         ty: TensorType,
     },
+    #[error("--bind {name}: {message}")]
+    Bind { name: String, message: String },
 }
 
 /// Verification settings.
@@ -171,14 +174,16 @@ fn data_sets(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(sets)
 }
 
-/// Pins every input the user did not pin to the shape of its test data, so that symbolic
-/// dims (`batch_size`) take the shape the reference outputs were made with. A pin that
-/// contradicts a fixed dim of the model still fails in import.
+/// Pins every input the user did not pin or bind to the shape of its test data, so that
+/// symbolic dims (`batch_size`) take the shape the reference outputs were made with. A pin
+/// that contradicts a fixed dim of the model still fails in import.
 pub fn pin_from_data(model: &Path, opts: &Options, set: &Path) -> Result<Options, Error> {
     let info = crate::onnx::describe(model)?;
     let mut opts = opts.clone();
     for (i, name) in info.inputs.iter().enumerate() {
-        if opts.input_shapes.iter().any(|p| &p.name == name) {
+        if opts.input_shapes.iter().any(|p| &p.name == name)
+            || opts.bindings.iter().any(|b| &b.name == name)
+        {
             continue;
         }
         let path = set.join(format!("input_{i}.pb"));
@@ -192,20 +197,78 @@ pub fn pin_from_data(model: &Path, opts: &Options, set: &Path) -> Result<Options
     Ok(opts)
 }
 
+/// Resolves every binding that asks for the test data's value (`--bind NAME` alone,
+/// [`BindValue::TestData`]): graph input `NAME` is bound to its `input_K.pb`, which must
+/// hold the same value in every data set, since the compiled model has one value for it.
+/// The conformance harness binds shape-deciding inputs through this function too.
+pub fn bind_test_data(model: &Path, opts: &Options, sets: &[PathBuf]) -> Result<Options, Error> {
+    let info = crate::onnx::describe(model)?;
+    let mut opts = opts.clone();
+    for binding in &mut opts.bindings {
+        if binding.value != BindValue::TestData {
+            continue;
+        }
+        // An input the model does not feed is left for import to name with the inputs
+        // it has.
+        let Some(k) = info.inputs.iter().position(|i| *i == binding.name) else {
+            continue;
+        };
+        let err = |message: String| CheckError::Bind {
+            name: binding.name.clone(),
+            message,
+        };
+        let mut value: Option<Tensor> = None;
+        for set in sets {
+            let t = read_tensor(&set.join(format!("input_{k}.pb")))?;
+            match &value {
+                Some(v) if *v != t => {
+                    return Err(err(format!(
+                        "{} holds another value than the data sets before it; a bound input \
+                         has one value, so the data sets must agree",
+                        set.display()
+                    ))
+                    .into())
+                }
+                _ => value = Some(t),
+            }
+        }
+        let value = value.ok_or_else(|| err("there is no data set to read it from".into()))?;
+        binding.value = BindValue::Tensor(value);
+    }
+    Ok(opts)
+}
+
+/// The outcome of [`check`]: the comparisons, and what the compiler warned about.
+#[derive(Clone, Debug)]
+pub struct Verification {
+    pub checks: Vec<OutputCheck>,
+    /// The compiler's warnings on the model ([`crate::pipeline::Lowered::warnings`]).
+    pub warnings: Vec<String>,
+}
+
 /// Builds the runner for `model` and checks it on every data set.
 pub fn verify(
     model: &Path,
     opts: &Options,
     vopts: &VerifyOptions,
 ) -> Result<Vec<OutputCheck>, Error> {
+    Ok(check(model, opts, vopts)?.checks)
+}
+
+/// [`verify`], with the compiler's warnings.
+pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Verification, Error> {
     let model = model_file(model);
     let data_dir = vopts
         .data_dir
         .clone()
         .unwrap_or_else(|| model.parent().unwrap_or(Path::new(".")).to_path_buf());
     let sets = data_sets(&data_dir)?;
-    let opts = pin_from_data(&model, opts, &sets[0])?;
+    let opts = bind_test_data(&model, opts, &sets)?;
+    let opts = pin_from_data(&model, &opts, &sets[0])?;
     let compiled = crate::compile(&model, &opts, &CrateOptions::default())?;
+    // The runner takes the inputs that are not bound, in graph input order; each reads
+    // the data set's file of its position among all the inputs the model feeds.
+    let fed = crate::onnx::describe(&model)?.inputs;
     let work = tempfile::tempdir().map_err(|source| Error::Io {
         context: "cannot create a temporary folder".into(),
         source,
@@ -215,10 +278,13 @@ pub fn verify(
     let runner = build_runner(&crate_dir, &vopts.target_dir)?;
 
     let graph = &compiled.lowered.graph;
-    let input_types: Vec<TensorType> = graph
+    let input_types: Vec<(String, TensorType)> = graph
         .inputs
         .iter()
-        .map(|&id| graph.node(id).outputs[0].ty.clone())
+        .map(|&id| {
+            let v = &graph.node(id).outputs[0];
+            (v.name.clone(), v.ty.clone())
+        })
         .collect();
     let output_types: Vec<(String, TensorType)> = graph
         .outputs
@@ -239,12 +305,13 @@ pub fn verify(
             source,
         })?;
         let mut args = Vec::new();
-        for (i, ty) in input_types.iter().enumerate() {
-            let t = read_tensor(&set.join(format!("input_{i}.pb")))?;
+        for (i, (name, ty)) in input_types.iter().enumerate() {
+            let k = fed.iter().position(|f| f == name).unwrap_or(i);
+            let t = read_tensor(&set.join(format!("input_{k}.pb")))?;
             if t.ty() != *ty {
                 return Err(CheckError::InputType {
                     data_set: set_name,
-                    index: i,
+                    index: k,
                     data: t.ty(),
                     model: ty.clone(),
                 }
@@ -290,7 +357,10 @@ pub fn verify(
             checks.push(check);
         }
     }
-    Ok(checks)
+    Ok(Verification {
+        checks,
+        warnings: compiled.lowered.warnings.clone(),
+    })
 }
 
 /// Builds the generated crate's runner binary in release mode and returns its path.
@@ -322,7 +392,7 @@ pub fn build_runner(crate_dir: &Path, target_dir: &Path) -> Result<PathBuf, Erro
         .join(format!("runner{}", std::env::consts::EXE_SUFFIX)))
 }
 
-/// Writes a tensor as `.npy` (booleans as `u1`).
+/// Writes a tensor as `.npy`, as numpy would (booleans as `|b1`).
 pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
     use npyz::WriterBuilder;
     let io = |source| Error::Io {
@@ -346,7 +416,13 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
             w.finish().map_err(io)?;
         }};
     }
-    crate::with_data!(&t.data, v => write!(v));
+    match &t.data {
+        Data::Bool(v) => {
+            let bools: Vec<bool> = v.iter().map(|&b| b != 0).collect();
+            write!(bools)
+        }
+        data => crate::with_data!(data, v => write!(v)),
+    }
     Ok(())
 }
 

@@ -7,8 +7,9 @@ mod common;
 
 use std::path::Path;
 
+use zant_compiler::pipeline::compile_graph;
 use zant_compiler::verify::{verify, VerifyOptions};
-use zant_compiler::{compile, Compiled, CrateOptions, Options, RuntimeDep};
+use zant_compiler::{compile, BindValue, Binding, Compiled, CrateOptions, Options, RuntimeDep};
 
 /// Compiles an example: the runtime by relative path, inside the workspace.
 fn compile_example(model: &Path) -> Result<Compiled, zant_compiler::Error> {
@@ -107,6 +108,7 @@ fn examples_match_onnx_runtime() {
         "kws-crnn",
         "kws-dscnn",
         "lenet-mnist",
+        "mode-switch",
         "two-heads",
     ] {
         assert!(
@@ -115,6 +117,60 @@ fn examples_match_onnx_runtime() {
         );
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `mode-switch` with its flag bound (`--bind high_accuracy`, the value read from the data
+/// set as `zantc verify --bind high_accuracy` reads it): only the taken branch is compiled,
+/// with no gate and without the other branch's weights, and it still matches ONNX
+/// Runtime on that mode's data set.
+#[test]
+fn a_bound_mode_matches_onnx_runtime() {
+    let root = common::repo_root();
+    let model = root.join("models/mode-switch.onnx");
+    let references = root.join("models/test-data/mode-switch");
+    let unbound = compile_graph(&model, &Options::default()).unwrap();
+    let ir = zant_compiler::ir::text::print(&unbound.graph);
+    assert!(
+        ir.contains("branch=\"then\"") && ir.contains("guarded_by"),
+        "{ir}"
+    );
+    for (set, value, kept, dropped) in [
+        ("test_data_set_0", "true", "deep1", "fast_summary"),
+        ("test_data_set_1", "false", "fast_summary", "deep1"),
+    ] {
+        let bound = |value: BindValue| Options {
+            bindings: vec![Binding::new("high_accuracy", value)],
+            ..Options::default()
+        };
+        let lowered = compile_graph(&model, &bound(BindValue::from(value))).unwrap();
+        let ir = zant_compiler::ir::text::print(&lowered.graph);
+        assert!(!ir.contains("guarded_by") && !ir.contains("If("), "{ir}");
+        assert!(ir.contains(kept) && !ir.contains(dropped), "{ir}");
+        assert_eq!(lowered.graph.inputs.len(), 1, "the flag leaves the API");
+        assert!(lowered.plan.weight_bytes <= unbound.plan.weight_bytes);
+        eprintln!(
+            "mode-switch high_accuracy={value}: weights {} B (unbound {} B), arena {} B (unbound {} B)",
+            lowered.plan.weight_bytes,
+            unbound.plan.weight_bytes,
+            lowered.plan.arena_bytes,
+            unbound.plan.arena_bytes
+        );
+
+        let data = tempfile::tempdir().unwrap();
+        let copy = data.path().join("test_data_set_0");
+        std::fs::create_dir(&copy).unwrap();
+        for f in std::fs::read_dir(references.join(set)).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+        }
+        let vopts = VerifyOptions {
+            data_dir: Some(data.path().to_path_buf()),
+            ..VerifyOptions::default()
+        };
+        let checks = verify(&model, &bound(BindValue::TestData), &vopts).unwrap();
+        assert_eq!(checks.len(), 1);
+        assert!(checks[0].passed(), "high_accuracy={value}: {:?}", checks[0]);
+    }
 }
 
 #[test]

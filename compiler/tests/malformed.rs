@@ -238,7 +238,14 @@ fn symbolic_dim_needs_a_pin() {
             tensor_shape_proto::dimension::Value::DimParam("batch".into()),
         );
     }
-    check(m.clone(), &["`batch`", "--input-shape x="]);
+    check(
+        m.clone(),
+        &[
+            "declared as [batch, 4]",
+            "dimension 0 is symbolic",
+            "--input-shape x=D0,4",
+        ],
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.onnx");

@@ -9,7 +9,9 @@ use zant_compiler::emit::PortNames;
 use zant_compiler::ir::{Tensor, TensorType};
 use zant_compiler::onnx::{ImportError, ModelInfo};
 use zant_compiler::ops::{NodeError, OpError};
-use zant_compiler::{Compiled, CrateOptions, Error, InputShape, InputValue, Options, RuntimeDep};
+use zant_compiler::{
+    BindValue, Binding, Compiled, CrateOptions, Error, InputShape, Options, RuntimeDep,
+};
 
 use crate::{numbered_files, Case, Outcome};
 
@@ -68,9 +70,11 @@ pub fn read_pb(path: &Path) -> Result<Tensor, String> {
 ///
 /// zant compiles static shapes, so an op input that shapes the output (a Reshape's shape,
 /// a reduction's axes, Pad's pads, TopK's K…) must be known at compile time. Node tests
-/// often feed such a value as a graph input. When the compiler asks for one, the harness
-/// binds that graph input to its value in the data sets (all must agree), as an
-/// initializer, and compiles again; [`CompiledCase::bound`] records which.
+/// often feed such a value as a graph input, or compute it from graph inputs. When the
+/// compiler asks for one, the harness binds the graph inputs it comes from to their values
+/// in the data sets (all must agree) as
+/// `zantc verify --bind NAME` does, through the same [`Binding`] and
+/// `verify::bind_test_data`, and compiles again; [`CompiledCase::bound`] records which.
 pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome> {
     let model_path = case.dir.join("model.onnx");
     let sets = case.data_sets();
@@ -128,20 +132,33 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
     let compiled = loop {
         opts.input_shapes = pins(&info, &bound, data_sets.first().unwrap_or(&empty));
         let message = match catch_unwind(AssertUnwindSafe(|| {
-            zant_compiler::compile(&model_path, &opts, &krate)
+            let resolved = zant_compiler::verify::bind_test_data(&model_path, &opts, &sets)?;
+            zant_compiler::compile(&model_path, &resolved, &krate)
         })) {
             Ok(Ok(done)) => break done,
-            Ok(Err(e)) => match bind_input(&info, &e, &data_sets) {
-                Some((k, value)) if bound.len() < 8 && !bound.contains(&k) => {
-                    opts.input_values.push(InputValue {
-                        name: info.inputs[k].clone(),
-                        value,
-                    });
-                    bound.push(k);
+            Ok(Err(e)) => {
+                // The inputs whose values the constant is computed from first; those that
+                // decide a type it reads through `Shape` only when that was not enough.
+                let unbound = |through_shapes| -> Vec<usize> {
+                    bind_inputs(&info, &e, &data_sets, through_shapes)
+                        .into_iter()
+                        .filter(|k| !bound.contains(k))
+                        .collect()
+                };
+                let mut fresh = unbound(false);
+                if fresh.is_empty() {
+                    fresh = unbound(true);
+                }
+                if !fresh.is_empty() && bound.len() + fresh.len() <= 8 {
+                    for k in fresh {
+                        opts.bindings
+                            .push(Binding::new(info.inputs[k].clone(), BindValue::TestData));
+                        bound.push(k);
+                    }
                     continue;
                 }
-                _ => e.to_string(),
-            },
+                e.to_string()
+            }
             Err(_) => {
                 let message = LAST_PANIC.with(|p| p.borrow().clone());
                 format!("the compiler panicked: {message}")
@@ -215,24 +232,40 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
 }
 
 /// When `error` is input `i` of node `N` needing a compile-time constant
-/// ([`OpError::NeedsConstant`]) and that input is graph input `k`, with the same value in
-/// every data set: returns `k` and the value to bind it to.
-fn bind_input(info: &ModelInfo, error: &Error, sets: &[DataSet]) -> Option<(usize, Tensor)> {
+/// ([`OpError::NeedsConstant`]): the graph inputs that input is computed from (itself, when
+/// it is one; through `Shape` and `Size` too when `through_shapes`, see
+/// [`ModelInfo::input_ancestors`]), each with the same value in every data set, to bind.
+/// Empty when the value depends on nothing a data set feeds, or on an input whose data
+/// sets disagree.
+fn bind_inputs(
+    info: &ModelInfo,
+    error: &Error,
+    sets: &[DataSet],
+    through_shapes: bool,
+) -> Vec<usize> {
     let Error::Import(ImportError::Node(NodeError {
         node,
         source: OpError::NeedsConstant { input, .. },
         ..
     })) = error
     else {
-        return None;
+        return Vec::new();
     };
-    let value_name = info.node_input(node, *input)?;
-    let k = info.inputs.iter().position(|i| i == value_name)?;
-    let value = sets.first()?.inputs.get(k)?;
-    if sets.iter().any(|s| s.inputs.get(k) != Some(value)) {
-        return None;
+    let Some(value_name) = info.node_input(node, *input) else {
+        return Vec::new();
+    };
+    let inputs = info.input_ancestors(value_name, through_shapes);
+    let agree = |k: usize| {
+        let Some(value) = sets.first().and_then(|s| s.inputs.get(k)) else {
+            return false;
+        };
+        sets.iter().all(|s| s.inputs.get(k) == Some(value))
+    };
+    if inputs.iter().all(|&k| agree(k)) {
+        inputs
+    } else {
+        Vec::new()
     }
-    Some((k, value.clone()))
 }
 
 /// Pins every graph input that is not bound to the shape of its data in the first data

@@ -84,9 +84,11 @@ pub fn markdown(results: &[CaseResult]) -> String {
         "\n## Inputs bound at compile time\n\n\
          zant compiles static shapes, so an op input that decides an output shape (a Reshape's\n\
          shape, a reduction's axes, Pad's pads, TopK's K…) must be a constant. Where a case feeds\n\
-         one as a graph input and the compiler asks for it, the harness binds that input to its\n\
-         value in the test data (the same in every data set), as a deployed model would hold\n\
-         it in an initializer. The other inputs still arrive at run time.\n\n\
+         one as a graph input, or computes one from graph inputs, and the compiler asks for it,\n\
+         the harness binds those inputs to their values in the test data (the same in every\n\
+         data set), as `zantc verify --bind NAME` does and through the same code, as a\n\
+         deployed model would hold them in initializers. The other inputs still arrive at run\n\
+         time.\n\n\
          | case | bound inputs | result |\n|---|---|---|\n",
     );
     for r in results.iter().filter(|r| !r.bound.is_empty()) {

@@ -262,16 +262,18 @@ fn main() {
     );
 
     if let Some(path) = std::env::var_os("ZANT_CONFORMANCE_DUMP") {
-        // Every outcome in full, one tab-separated line each (for development).
+        // Every outcome in full, one tab-separated line each, with the inputs bound at
+        // compile time last (for development).
         let dump: String = results
             .iter()
             .map(|r| {
                 format!(
-                    "{}\t{}\t{}\t{}\n",
+                    "{}\t{}\t{}\t{}\t{}\n",
                     r.name,
                     r.op,
                     r.outcome.class(),
-                    r.outcome.reason().replace(['\n', '\t'], " ")
+                    r.outcome.reason().replace(['\n', '\t'], " "),
+                    r.bound.join(",")
                 )
             })
             .collect();

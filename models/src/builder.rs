@@ -69,6 +69,13 @@ pub(crate) fn ints(name: &str, values: &[i64]) -> AttributeProto {
     })
 }
 
+/// An attribute of type `GRAPH`: a subgraph, such as a branch of an `If`.
+pub(crate) fn graph(name: &str, value: GraphProto) -> AttributeProto {
+    attribute(name, AttributeType::GRAPH, |attr| {
+        attr.g = MessageField::some(value)
+    })
+}
+
 /// An attribute of type `FLOAT`.
 pub(crate) fn float(name: &str, value: f32) -> AttributeProto {
     attribute(name, AttributeType::FLOAT, |attr| attr.f = value)
@@ -119,6 +126,22 @@ impl GraphBuilder {
             .input
             .push(value_info(name, dims, self.elem_type));
         name.to_owned()
+    }
+
+    /// Declares a scalar graph input of type `bool` (a mode flag), and returns its name.
+    pub(crate) fn bool_input(&mut self, name: &str) -> String {
+        self.graph.input.push(value_info(name, &[], DataType::BOOL));
+        name.to_owned()
+    }
+
+    /// Starts a subgraph (an `If` branch) whose weights are drawn from this graph's seed.
+    pub(crate) fn subgraph(&self, name: &str) -> GraphBuilder {
+        GraphBuilder::new(name, self.seed)
+    }
+
+    /// The subgraph built so far, to be an attribute of a node ([`graph`]).
+    pub(crate) fn into_graph(self) -> GraphProto {
+        self.graph
     }
 
     /// Declares the value `name` a graph output of the float type and static shape `dims`.

@@ -22,6 +22,7 @@ mod half_cnn;
 mod kws_crnn;
 mod kws_dscnn;
 mod lenet;
+mod mode_switch;
 mod rng;
 mod two_heads;
 
@@ -96,4 +97,5 @@ const MODELS: &[(&str, Author)] = &[
     (kws_crnn::FILE_NAME, kws_crnn::model),
     (two_heads::FILE_NAME, two_heads::model),
     (half_cnn::FILE_NAME, half_cnn::model),
+    (mode_switch::FILE_NAME, mode_switch::model),
 ];

@@ -8,7 +8,9 @@ use onnx_protobuf::{
 
 /// What one model must look like once parsed back.
 struct Expect<'a> {
+    /// Inputs are of `elem_type` unless named in `bool_inputs`.
     inputs: &'a [(&'a str, &'a [i64])],
+    bool_inputs: &'a [&'a str],
     outputs: &'a [(&'a str, &'a [i64])],
     /// `op_type` of each node, in order.
     ops: &'a [&'a str],
@@ -30,6 +32,7 @@ fn lenet_mnist() {
             ],
             n_initializers: 10,
             elem_type: DataType::FLOAT,
+            bool_inputs: &[],
         },
     );
 }
@@ -63,6 +66,7 @@ fn kws_dscnn() {
             ops: &ops,
             n_initializers,
             elem_type: DataType::FLOAT,
+            bool_inputs: &[],
         },
     );
 }
@@ -89,6 +93,7 @@ fn kws_crnn() {
             ],
             n_initializers: 4 + 1 + 3 + 2,
             elem_type: DataType::FLOAT,
+            bool_inputs: &[],
         },
     );
 }
@@ -105,6 +110,7 @@ fn two_heads() {
             ],
             n_initializers: 8,
             elem_type: DataType::FLOAT,
+            bool_inputs: &[],
         },
     );
 }
@@ -131,7 +137,60 @@ fn half_cnn() {
             // Two convolutions and the classifier with their biases, and the Clip bounds.
             n_initializers: 8,
             elem_type: DataType::FLOAT16,
+            bool_inputs: &[],
         },
+    );
+}
+
+#[test]
+fn mode_switch() {
+    // The stem's and the classifier's weights and biases; the deep branch holds its own.
+    check(
+        "mode-switch.onnx",
+        Expect {
+            inputs: &[("features", &[1, 1, 20, 16]), ("high_accuracy", &[])],
+            bool_inputs: &["high_accuracy"],
+            outputs: &[("scores", &[1, 4])],
+            ops: &["Conv", "Relu", "If", "Flatten", "Gemm"],
+            n_initializers: 4,
+            elem_type: DataType::FLOAT,
+        },
+    );
+    let (_, bytes) = zant_models::all()
+        .into_iter()
+        .find(|(name, _)| *name == "mode-switch.onnx")
+        .expect("the model is authored");
+    let model = ModelProto::parse_from_bytes(&bytes).expect("the bytes parse as a ModelProto");
+    let switch = &model.graph.node[2];
+    let branch = |name: &str| {
+        let attr = switch
+            .attribute
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("the If has no {name}"));
+        let g = attr.g.as_ref().expect("a graph attribute");
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        (
+            ops,
+            g.initializer.len(),
+            signature(&g.output, DataType::FLOAT, &[]),
+        )
+    };
+    assert_eq!(
+        branch("then_branch"),
+        (
+            vec!["Conv", "Relu", "Conv", "Relu", "GlobalAveragePool"],
+            4,
+            owned(&[("deep_summary", &[1, 8, 1, 1])])
+        )
+    );
+    assert_eq!(
+        branch("else_branch"),
+        (
+            vec!["GlobalAveragePool"],
+            0,
+            owned(&[("fast_summary", &[1, 8, 1, 1])])
+        )
     );
 }
 
@@ -145,7 +204,8 @@ fn every_model_is_checked_here() {
             "kws-dscnn.onnx",
             "kws-crnn.onnx",
             "two-heads.onnx",
-            "half-cnn.onnx"
+            "half-cnn.onnx",
+            "mode-switch.onnx"
         ]
     );
 }
@@ -168,12 +228,12 @@ fn check(file_name: &str, expect: Expect<'_>) {
 
     let graph = model.graph.as_ref().expect("the model has a graph");
     assert_eq!(
-        signature(&graph.input, expect.elem_type),
+        signature(&graph.input, expect.elem_type, expect.bool_inputs),
         owned(expect.inputs),
         "{file_name} inputs"
     );
     assert_eq!(
-        signature(&graph.output, expect.elem_type),
+        signature(&graph.output, expect.elem_type, &[]),
         owned(expect.outputs),
         "{file_name} outputs"
     );
@@ -214,13 +274,23 @@ fn check(file_name: &str, expect: Expect<'_>) {
     }
 }
 
-/// Each value's name and static shape; every value is of `elem_type`.
-fn signature(values: &[ValueInfoProto], elem_type: DataType) -> Vec<(String, Vec<i64>)> {
+/// Each value's name and static shape; every value is of `elem_type`, but those named in
+/// `bools`, which are `bool`.
+fn signature(
+    values: &[ValueInfoProto],
+    elem_type: DataType,
+    bools: &[&str],
+) -> Vec<(String, Vec<i64>)> {
     values
         .iter()
         .map(|value| {
             let Some(type_proto::Value::TensorType(tensor)) = &value.type_.value else {
                 panic!("{} is not a tensor", value.name);
+            };
+            let elem_type = if bools.contains(&value.name.as_str()) {
+                DataType::BOOL
+            } else {
+                elem_type
             };
             assert_eq!(tensor.elem_type, elem_type as i32, "{}", value.name);
             let dims: Vec<i64> = tensor

@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ir::{Graph, NodeId, TensorType, ValueId};
-use crate::ops::{elem_type, EmitCtx, NodeError, OpError, Operand};
+use crate::ops::{elem_type, EmitCtx, NodeError, Op, OpError, Operand};
 use crate::plan::{Location, MemoryPlan};
 
 use super::api::*;
@@ -80,7 +80,13 @@ pub(super) fn model_rs(
         let k = proc_macro2::Literal::usize_unsuffixed(k);
         body.push(quote!(probe(#k);));
         match layer.node {
-            Some(id) => body.push(node_block(graph, plan, api, id)?),
+            Some(id) => body.push(guarded(
+                graph,
+                plan,
+                api,
+                id,
+                node_block(graph, plan, api, id)?,
+            )),
             None => body.extend(output_copies(graph, plan, api)),
         }
     }
@@ -403,6 +409,49 @@ pub(super) fn node_block(
             #call
         }
     })
+}
+
+/// `block` inside `if` on the conditions of the gates that guard node `id` (a node of an
+/// `If` branch whose condition comes at run time), or `block` itself for a node that
+/// always runs. Each condition is a bool with one element; a node in a branch inside a
+/// branch tests the outer condition first, since the inner one is only computed when the
+/// outer branch runs.
+fn guarded(
+    graph: &Graph,
+    plan: &MemoryPlan,
+    api: &Api,
+    id: NodeId,
+    block: TokenStream,
+) -> TokenStream {
+    let gates = graph.guards(id);
+    if gates.is_empty() {
+        return block;
+    }
+    let tests = gates.iter().rev().filter_map(|&gate| {
+        let node = graph.node(gate);
+        let Op::Gate(g) = &node.op else {
+            return None;
+        };
+        let cond = node.inputs.first().copied().flatten()?;
+        let expr = read_expr(api, plan.locations[&cond], graph.ty(cond), &cond);
+        Some(if g.taken {
+            quote!((#expr)[0] != 0)
+        } else {
+            quote!((#expr)[0] == 0)
+        })
+    });
+    quote! {
+        {
+            let taken = {
+                let reads = rt::arena::Reads::all(arena);
+                let _ = reads;
+                #(#tests)&&*
+            };
+            if taken {
+                #block
+            }
+        }
+    }
 }
 
 /// Keeps node comments readable when a node has long attributes.

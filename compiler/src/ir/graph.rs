@@ -45,6 +45,12 @@ pub struct Node {
     pub outputs: Vec<Value>,
     /// Position in the source file; the schedule keeps file order where dependencies allow.
     pub order: u64,
+    /// The gate (`ops::control::Gate`) of the `If` branch the node belongs to: the
+    /// generated code runs the node only when the gate's condition holds (and, for a
+    /// branch inside a branch, the conditions of the gates around it). `None` for a node
+    /// that always runs. The node depends on its gate through its inputs, so the schedule
+    /// puts it after the condition and the memory plan keeps the condition alive.
+    pub guard: Option<NodeId>,
 }
 
 /// Which input slot of a consumer an edge feeds.
@@ -94,6 +100,7 @@ impl Graph {
             inputs: inputs.clone(),
             outputs,
             order,
+            guard: None,
         });
         for (input_idx, input) in inputs.iter().enumerate() {
             if let Some(v) = input {
@@ -266,6 +273,18 @@ impl Graph {
     /// The ids of the graph's output values, in graph output order.
     pub fn output_values(&self) -> Vec<ValueId> {
         self.outputs.iter().map(|o| o.value).collect()
+    }
+
+    /// The gates that guard `id`, innermost first: its own guard, that gate's guard, and
+    /// so on outwards. Empty for a node that always runs.
+    pub fn guards(&self, id: NodeId) -> Vec<NodeId> {
+        let mut gates = Vec::new();
+        let mut next = self.node(id).guard;
+        while let Some(gate) = next.filter(|&g| self.contains(g) && !gates.contains(&g)) {
+            gates.push(gate);
+            next = self.node(gate).guard;
+        }
+        gates
     }
 
     /// Renumbers the file order after a pass inserted nodes out of sequence (keeps relative order).

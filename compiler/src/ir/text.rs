@@ -60,8 +60,13 @@ pub fn node_line(graph: &Graph, id: NodeId) -> String {
     } else {
         format!(" {attrs}")
     };
+    // A node of an `If` branch names its gate by the gate's first output.
+    let guard = match node.guard.filter(|&g| graph.contains(g)) {
+        Some(g) => format!(" guarded_by %{}", graph.node(g).outputs[0].name),
+        None => String::new(),
+    };
     format!(
-        "{} = {}({}){attrs} : {}",
+        "{} = {}({}){attrs} : {}{guard}",
         outs.join(", "),
         op_name(&node.onnx),
         ins.join(", "),
@@ -237,6 +242,17 @@ fn parse_node(
         .collect::<Result<_, _>>()
         .map_err(|e| syntax(e.0))?;
     let rhs = rhs.trim();
+    let (rhs, guard) = match rhs.rsplit_once(" guarded_by ") {
+        Some((rhs, gate)) => {
+            let gate = value_name(gate).map_err(|e| syntax(e.0))?;
+            let gate = names
+                .get(&gate)
+                .ok_or_else(|| syntax(format!("`%{gate}` is not defined")))?
+                .node;
+            (rhs, Some(gate))
+        }
+        None => (rhs, None),
+    };
     if let Some(value) = rhs.strip_prefix("Const ") {
         let tensor = Tensor::parse(value.trim()).map_err(|e| syntax(e.0))?;
         let name = outs[0].clone();
@@ -341,6 +357,7 @@ fn parse_node(
         })
         .collect();
     let node = graph.add_node(outs[0].clone(), op, onnx, inputs, values);
+    graph.node_mut(node).guard = guard;
     for (slot, name) in outs.iter().enumerate() {
         names.insert(
             name.clone(),
@@ -432,6 +449,29 @@ mod tests {
         output 0: y = %y
         output 1: z = %z
         ");
+    }
+
+    #[test]
+    fn guards_read_back() {
+        insta::assert_snapshot!(round_trip("
+            input 0: %x : f32[2]
+            input 1: %c : bool[]
+            %g = If(%c, %x) branch=\"then\" : f32[2]
+            %r = Relu(%g) guarded_by %g
+            %h = If(%c, %x) branch=\"else\" : f32[2]
+            %n = Neg(%h) guarded_by %h
+            %y = If(%c, %r, %n)
+            output 0: out = %y
+        "), @r#"
+        input 0: %x : f32[2]
+        input 1: %c : bool[]
+        %g = If(%c, %x) branch="then" : f32[2]
+        %r = Relu(%g) : f32[2] guarded_by %g
+        %h = If(%c, %x) branch="else" : f32[2]
+        %n = Neg(%h) : f32[2] guarded_by %h
+        %y = If(%c, %r, %n) : f32[2]
+        output 0: out = %y
+        "#);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `ir::verify`: acyclicity, edge consistency and shape consistency. Tests run it after
+//! `ir::verify`: acyclicity, edge consistency, shape consistency and guards that name gates. Tests run it after
 //! every pass; the driver runs it before emission, which therefore cannot fail on IR
 //! that passed it.
 
@@ -23,6 +23,8 @@ pub enum VerifyError {
     },
     #[error("graph output `{0}` reads a removed node")]
     RemovedOutput(String),
+    #[error("node `{node}` is guarded by a node that is not a branch's gate")]
+    Guard { node: String },
 }
 
 impl VerifyError {
@@ -45,6 +47,13 @@ pub fn verify(graph: &Graph) -> Result<(), VerifyError> {
         for v in node.inputs.iter().flatten() {
             if !graph.contains(v.node) || v.slot as usize >= graph.node(v.node).outputs.len() {
                 return Err(VerifyError::Dangling {
+                    node: node.name.clone(),
+                });
+            }
+        }
+        if let Some(gate) = node.guard {
+            if !graph.contains(gate) || !matches!(graph.node(gate).op, Op::Gate(_)) {
+                return Err(VerifyError::Guard {
                     node: node.name.clone(),
                 });
             }

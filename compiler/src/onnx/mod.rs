@@ -6,16 +6,20 @@
 //! `Shape → Gather → Concat → Reshape` chains exporters emit become constants as they are read.
 //!
 //! The protobuf structs are private: the rest of the compiler asks this module for IR
-//! types only, through [`load`] (a model, with bound inputs, and the files it read),
+//! types only, through [`load`] (a model, with inputs bound to values ([`Binding`]), and
+//! the files it read),
 //! [`describe`] (a model's fed inputs and nodes) and [`read_tensor`] (test data files).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod attr;
+mod bind;
+mod control;
 #[cfg(test)]
 mod differential;
+mod import;
 mod narrow;
 mod proto;
 mod tensor;
@@ -23,10 +27,11 @@ mod tensor;
 pub(crate) mod tests;
 
 use crate::ir::{DType, Graph, GraphOutput, Tensor, TensorType, Value, ValueId};
-use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op, OpError, ParseCtx};
-use crate::passes::fold::try_fold;
+use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op};
 use proto::tensor_shape_proto::dimension;
 use proto::type_proto;
+
+pub use bind::{BindValue, Binding};
 
 /// The newest `ai.onnx` opset zant knows.
 pub const MAX_OPSET: i64 = 28;
@@ -182,14 +187,6 @@ impl<'a> From<&'a Vec<u8>> for Source<'a> {
     }
 }
 
-/// A graph input bound to a value at compile time, as if the model held that value in an
-/// initializer: the input becomes a constant and leaves the generated `predict`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InputValue {
-    pub name: String,
-    pub value: Tensor,
-}
-
 /// An imported model and the files it was read from.
 #[derive(Debug)]
 pub struct Loaded {
@@ -197,6 +194,9 @@ pub struct Loaded {
     /// The model file, then the external data files its initializers name (sorted); empty
     /// for a model read from bytes.
     pub files: Vec<PathBuf>,
+    /// What the model declares that the compiler overrode, such as a graph output whose
+    /// declared shape differs from the computed one. Compilation goes on; callers show them.
+    pub warnings: Vec<String>,
 }
 
 /// What a model declares, read without importing it: for tools that pair a model with
@@ -218,9 +218,45 @@ pub struct NodeInfo {
     pub op_type: String,
     /// The names of the values the node reads; empty for an omitted optional input.
     pub inputs: Vec<String>,
+    /// The names of the values the node writes; empty for an omitted optional output.
+    pub outputs: Vec<String>,
 }
 
 impl ModelInfo {
+    /// The graph inputs (their positions in [`ModelInfo::inputs`]) that value `name` is
+    /// computed from, itself included when it is one; sorted. `Shape` and `Size` read only
+    /// their input's type: unless `through_shapes`, what reaches `name` only through them
+    /// does not count. (A type can depend on an input's value, through an op whose output
+    /// shape that value decides, which is when a caller asks again `through_shapes`.)
+    pub fn input_ancestors(&self, name: &str, through_shapes: bool) -> Vec<usize> {
+        let mut found = std::collections::BTreeSet::new();
+        let mut seen = HashSet::new();
+        let mut pending = vec![name];
+        while let Some(v) = pending.pop() {
+            if !seen.insert(v) {
+                continue;
+            }
+            if let Some(k) = self.inputs.iter().position(|i| i == v) {
+                found.insert(k);
+            }
+            let producer = self
+                .nodes
+                .iter()
+                .find(|n| n.outputs.iter().any(|o| o == v))
+                .filter(|n| through_shapes || !matches!(n.op_type.as_str(), "Shape" | "Size"));
+            if let Some(producer) = producer {
+                pending.extend(
+                    producer
+                        .inputs
+                        .iter()
+                        .filter(|i| !i.is_empty())
+                        .map(String::as_str),
+                );
+            }
+        }
+        found.into_iter().collect()
+    }
+
     /// The name of the value that node `node` reads as its input `input_idx`.
     pub fn node_input(&self, node: &str, input_idx: usize) -> Option<&str> {
         let input = self
@@ -267,24 +303,33 @@ fn decode_model(bytes: &[u8], path: &Path) -> Result<proto::ModelProto, ImportEr
     Ok(model)
 }
 
-/// Loads a model into the IR: decodes it, binds `values` to their graph inputs, pins
-/// symbolic dims from `pins` and imports it.
+/// Loads a model into the IR: decodes it, binds graph inputs to the values of
+/// `bindings`, pins symbolic dims from `pins` and imports it.
 pub fn load(
     source: Source<'_>,
     pins: &[InputShape],
-    values: &[InputValue],
+    bindings: &[Binding],
 ) -> Result<Loaded, ImportError> {
     let (mut model, base_dir) = match source {
         Source::File(path) => (read_model(path)?, Some(model_dir(path))),
         Source::Bytes(bytes) => (decode_model(bytes, source.path())?, None),
     };
-    bind_inputs(&mut model, values)?;
-    let graph = import(&model, base_dir, pins)?;
-    let files = match source {
+    bind_inputs(&mut model, bindings)?;
+    let (graph, warnings) = import(&model, base_dir, pins, bindings)?;
+    let mut files = match source {
         Source::File(path) => model_files(&model, path),
         Source::Bytes(_) => Vec::new(),
     };
-    Ok(Loaded { graph, files })
+    // A build script reruns when a bound `.npy` file changes, as when the model does.
+    files.extend(bindings.iter().filter_map(|b| match &b.value {
+        BindValue::Npy(path) => Some(path.clone()),
+        _ => None,
+    }));
+    Ok(Loaded {
+        graph,
+        files,
+        warnings,
+    })
 }
 
 /// Reads what a model file declares without importing it (see [`ModelInfo`]).
@@ -310,6 +355,7 @@ pub fn describe(path: &Path) -> Result<ModelInfo, ImportError> {
                 name: node_name(n, idx),
                 op_type: n.op_type.clone(),
                 inputs: n.input.clone(),
+                outputs: n.output.clone(),
             })
             .collect(),
     })
@@ -357,54 +403,58 @@ fn model_files(model: &proto::ModelProto, path: &Path) -> Vec<PathBuf> {
 }
 
 /// Makes each bound graph input an initializer holding its value, after checking that
-/// the input exists, has no initializer yet and is declared with the value's type.
-fn bind_inputs(model: &mut proto::ModelProto, values: &[InputValue]) -> Result<(), ImportError> {
-    if values.is_empty() {
+/// the input exists, has no initializer yet and admits the value (see [`bind`]).
+fn bind_inputs(model: &mut proto::ModelProto, bindings: &[Binding]) -> Result<(), ImportError> {
+    if bindings.is_empty() {
         return Ok(());
     }
     let g = model
         .graph
         .as_mut()
         .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
-    for v in values {
+    for b in bindings {
         let err = |message: String| ImportError::Bind {
-            name: v.name.clone(),
+            name: b.name.clone(),
             message,
         };
-        let declared = g
-            .input
-            .iter()
-            .find(|i| i.name == v.name)
-            .ok_or_else(|| err("the model has no input of that name".into()))?;
-        if g.initializer.iter().any(|t| t.name == v.name) {
+        let declared = g.input.iter().find(|i| i.name == b.name).ok_or_else(|| {
+            let fed: Vec<&str> = g
+                .input
+                .iter()
+                .map(|i| i.name.as_str())
+                .filter(|n| !g.initializer.iter().any(|t| t.name == *n))
+                .collect();
+            err(format!(
+                "the model has no input of that name (inputs: {})",
+                fed.join(", ")
+            ))
+        })?;
+        if g.initializer.iter().any(|t| t.name == b.name) {
             return Err(err(
                 "the input already has a value (an initializer, or an earlier binding)".into(),
             ));
         }
-        if let Some(type_proto::Value::TensorType(t)) =
-            declared.r#type.as_ref().and_then(|t| t.value.as_ref())
-        {
-            let dtype = v.value.dtype();
-            if t.elem_type != 0 && DType::from_onnx(t.elem_type) != Some(dtype) {
-                return Err(err(format!(
-                    "the value is {dtype} but the input is declared {}",
-                    DType::onnx_name(t.elem_type)
-                )));
-            }
-            if let Some(shape) = &t.shape {
-                let agrees = shape.dim.len() == v.value.shape.len()
-                    && shape.dim.iter().zip(&v.value.shape).all(|(d, &n)| {
-                        !matches!(d.value, Some(dimension::Value::DimValue(f)) if f != n as i64)
-                    });
-                if !agrees {
-                    return Err(err(format!(
-                        "the value has shape {:?}, which the input's declared shape does not admit",
-                        v.value.shape
-                    )));
-                }
-            }
-        }
-        g.initializer.push(tensor::encode(&v.value, &v.name));
+        let declared = match declared.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(type_proto::Value::TensorType(t)) => bind::Declared {
+                dtype: DType::from_onnx(t.elem_type),
+                dims: t.shape.as_ref().map(|s| {
+                    s.dim
+                        .iter()
+                        .map(|d| match d.value {
+                            Some(dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
+                            _ => None,
+                        })
+                        .collect()
+                }),
+            },
+            Some(_) => return Err(err("only tensor inputs can be bound".into())),
+            None => bind::Declared {
+                dtype: None,
+                dims: None,
+            },
+        };
+        let value = bind::resolve(&b.value, &declared).map_err(err)?;
+        g.initializer.push(tensor::encode(&value, &b.name));
     }
     Ok(())
 }
@@ -414,21 +464,112 @@ fn import(
     model: &proto::ModelProto,
     base_dir: Option<&Path>,
     pins: &[InputShape],
-) -> Result<Graph, ImportError> {
+    bindings: &[Binding],
+) -> Result<(Graph, Vec<String>), ImportError> {
     let g = model
         .graph
         .as_ref()
         .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
     let opsets = opsets(model)?;
 
-    let decode_tensor = |t: &proto::TensorProto| tensor::decode(t, base_dir);
-    let mut initializers: BTreeMap<&str, &proto::TensorProto> = BTreeMap::new();
-    for t in &g.initializer {
-        initializers.insert(&t.name, t);
+    // Every node must be supported, those of subgraphs included; list all that are not
+    // before failing.
+    let mut unsupported = Vec::new();
+    collect_unsupported(g, &opsets, &mut unsupported);
+    if !unsupported.is_empty() {
+        return Err(ImportError::Unsupported(unsupported));
     }
 
-    // Every node must be supported; list all that are not before failing.
-    let mut unsupported = Vec::new();
+    let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    if let Some(pin) = pins.iter().find(|p| {
+        !g.input
+            .iter()
+            .any(|i| i.name == p.name && !initializers.contains(i.name.as_str()))
+    }) {
+        let known: Vec<&str> = g
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| !initializers.contains(n))
+            .collect();
+        let message = if bindings.iter().any(|b| b.name == pin.name) {
+            "the input is bound to a value (--bind), whose shape it takes".to_string()
+        } else {
+            format!(
+                "the model has no input of that name (inputs: {})",
+                known.join(", ")
+            )
+        };
+        return Err(ImportError::Pin {
+            name: pin.name.clone(),
+            message,
+        });
+    }
+
+    // Graph inputs that are not initializers, with pinned shapes; initializers become
+    // constants on first use.
+    let mut importer = import::Importer::new(opsets, base_dir);
+    importer.push_scope(&g.initializer, None, "");
+    let mut used_pins = HashSet::new();
+    for vi in &g.input {
+        if initializers.contains(vi.name.as_str()) {
+            continue;
+        }
+        let ty = input_type(vi, pins, &mut used_pins)?;
+        let graph = &mut importer.graph;
+        let index = graph.inputs.len();
+        let node = graph.add_node(
+            vi.name.clone(),
+            Op::Input(index),
+            OnnxOp::INPUT,
+            vec![],
+            vec![Value {
+                name: vi.name.clone(),
+                ty,
+            }],
+        );
+        graph.inputs.push(node);
+        importer
+            .define(&vi.name, ValueId { node, slot: 0 })
+            .map_err(|_| ImportError::Input {
+                name: vi.name.clone(),
+                message: "declared twice".into(),
+            })?;
+    }
+    importer.import_nodes(g)?;
+
+    let mut warnings = Vec::new();
+    let mut outputs = Vec::new();
+    for vi in &g.output {
+        let out_err = |message: String| ImportError::Output {
+            name: vi.name.clone(),
+            message,
+        };
+        let value = importer
+            .lookup(&vi.name)?
+            .ok_or_else(|| out_err("no node, initializer or input produces it".into()))?;
+        if let Some(warning) = check_declared(vi, importer.graph.ty(value)).map_err(out_err)? {
+            warnings.push(warning);
+        }
+        outputs.push(GraphOutput {
+            name: vi.name.clone(),
+            value,
+        });
+    }
+    let mut graph = importer.graph;
+    graph.outputs = outputs;
+    if graph.outputs.is_empty() {
+        return Err(ImportError::Model("the graph has no outputs".into()));
+    }
+    Ok((graph, warnings))
+}
+
+/// Lists the nodes of `g` and of its subgraphs that zant cannot compile.
+fn collect_unsupported(
+    g: &proto::GraphProto,
+    opsets: &HashMap<&str, i64>,
+    unsupported: &mut Vec<UnsupportedOp>,
+) {
     for (idx, n) in g.node.iter().enumerate() {
         let domain = normalize_domain(&n.domain);
         let opset = opsets.get(domain).copied().unwrap_or(0);
@@ -452,316 +593,9 @@ fn import(
                 reason,
             });
         }
-    }
-    if !unsupported.is_empty() {
-        return Err(ImportError::Unsupported(unsupported));
-    }
-
-    if let Some(pin) = pins.iter().find(|p| {
-        !g.input
-            .iter()
-            .any(|i| i.name == p.name && !initializers.contains_key(i.name.as_str()))
-    }) {
-        let known: Vec<&str> = g
-            .input
-            .iter()
-            .map(|i| i.name.as_str())
-            .filter(|n| !initializers.contains_key(n))
-            .collect();
-        return Err(ImportError::Pin {
-            name: pin.name.clone(),
-            message: format!(
-                "the model has no input of that name (inputs: {})",
-                known.join(", ")
-            ),
-        });
-    }
-
-    // Graph inputs that are not initializers, with pinned shapes.
-    let mut graph = Graph::new();
-    let mut names: HashMap<String, ValueId> = HashMap::new();
-    let mut used_pins = HashSet::new();
-    for vi in &g.input {
-        if initializers.contains_key(vi.name.as_str()) {
-            continue;
+        for sub in import::subgraphs(n) {
+            collect_unsupported(sub, opsets, unsupported);
         }
-        let ty = input_type(vi, pins, &mut used_pins)?;
-        let index = graph.inputs.len();
-        let node = graph.add_node(
-            vi.name.clone(),
-            Op::Input(index),
-            OnnxOp::INPUT,
-            vec![],
-            vec![Value {
-                name: vi.name.clone(),
-                ty,
-            }],
-        );
-        graph.inputs.push(node);
-        if names
-            .insert(vi.name.clone(), ValueId { node, slot: 0 })
-            .is_some()
-        {
-            return Err(ImportError::Input {
-                name: vi.name.clone(),
-                message: "declared twice".into(),
-            });
-        }
-    }
-    // Initializers become constants, created on first use so unused ones cost nothing.
-    let order = topological_order(g, &names, &initializers)?;
-    let mut widened = narrow::Widened::new();
-    for idx in order {
-        let n = &g.node[idx];
-        let name = node_name(n, idx);
-        let domain = normalize_domain(&n.domain);
-        let opset = opsets[domain];
-        let spec = ops::lookup(domain, &n.op_type).expect("checked above");
-        let onnx_op = OnnxOp::new(spec, opset);
-        let node_err = |source: OpError| {
-            ImportError::Node(NodeError {
-                node: name.clone(),
-                op: onnx_op,
-                source,
-            })
-        };
-
-        // Trailing empty names are omitted optional inputs.
-        let n_inputs = n
-            .input
-            .iter()
-            .rposition(|s| !s.is_empty())
-            .map_or(0, |p| p + 1);
-        let n_outputs = n.output.len();
-        if n_inputs < spec.inputs.0 || n_inputs > spec.inputs.1 {
-            return Err(node_err(OpError::shape(arity_message(
-                "inputs",
-                n_inputs,
-                spec.inputs,
-            ))));
-        }
-        if n_outputs < spec.outputs.0 || n_outputs > spec.outputs.1 {
-            return Err(node_err(OpError::shape(arity_message(
-                "outputs",
-                n_outputs,
-                spec.outputs,
-            ))));
-        }
-
-        let mut inputs: Vec<Option<ValueId>> = Vec::with_capacity(n_inputs);
-        for input in &n.input[..n_inputs] {
-            if input.is_empty() {
-                inputs.push(None);
-                continue;
-            }
-            let v = match names.get(input) {
-                Some(&v) => v,
-                None => {
-                    let t = initializers
-                        .get(input.as_str())
-                        .expect("checked by the ordering");
-                    let tensor = decode_tensor(t).map_err(|message| ImportError::Initializer {
-                        name: input.clone(),
-                        message,
-                    })?;
-                    let v = graph.add_const(input.clone(), tensor);
-                    names.insert(input.clone(), v);
-                    v
-                }
-            };
-            inputs.push(Some(v));
-        }
-
-        let mut attrs = BTreeMap::new();
-        for a in &n.attribute {
-            let value = attr::decode(a, decode_tensor)
-                .map_err(|reason| node_err(OpError::attr(&a.name, reason)))?;
-            attrs.insert(a.name.clone(), value);
-        }
-        let types: Vec<Option<&TensorType>> =
-            inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
-        let consts: Vec<Option<&Tensor>> = inputs
-            .iter()
-            .map(|v| v.and_then(|v| graph.const_value(v)))
-            .collect();
-        let n_named_outputs = n
-            .output
-            .iter()
-            .rposition(|s| !s.is_empty())
-            .map_or(0, |p| p + 1);
-        let parse = |types: Vec<Option<&TensorType>>, consts: Vec<Option<&Tensor>>| {
-            let ctx = ParseCtx::new(&n.op_type, opset, &attrs, types, consts)
-                .with_outputs(n_named_outputs);
-            (spec.parse)(&ctx).map(|op| (op, ctx.absorbed(), ctx.attached()))
-        };
-        let parsed = parse(types.clone(), consts.clone());
-        // An op that computes on narrow floats (float16, bfloat16, float8) computes in
-        // f32: it is parsed again seeing those inputs as f32, and import casts around it.
-        let computing = narrow::computing_inputs(parsed.as_ref().ok().map(|(op, _, _)| op), &types);
-        // Its f32 outputs go back to the type of its first float input that computes, the
-        // `T` of almost every ONNX signature: Pow's exponent does not decide its output,
-        // nor does DequantizeLinear's float8 data, which the op reads as it is.
-        let narrow_back_to = types
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.map(|t| (i, t.dtype)))
-            .find(|&(i, d)| matches!(d, DType::F32 | DType::F64) || computing.contains(&i))
-            .map(|(_, d)| d)
-            .filter(|d| d.is_narrow_float());
-        let (op, absorbed, attached) = if computing.is_empty() {
-            parsed.map_err(node_err)?
-        } else {
-            let (wide_types, wide_consts) = narrow::widened_view(&types, &consts, &computing);
-            parse(
-                wide_types.iter().map(Option::as_ref).collect(),
-                wide_consts.iter().map(Option::as_ref).collect(),
-            )
-            .map_err(node_err)?
-        };
-        for (i, input) in inputs.iter_mut().enumerate() {
-            if absorbed & (1 << i) != 0 {
-                *input = None;
-            }
-        }
-        while inputs.last() == Some(&None) {
-            inputs.pop();
-        }
-        // Tables the op built from its attributes become constants of their own, named
-        // after the node, so that they sit in the weight blob.
-        if let Some((first, tables)) = attached {
-            inputs.resize(inputs.len().max(first), None);
-            for (what, tensor) in tables {
-                let mut value_name = format!("{name}_{what}");
-                while names.contains_key(&value_name)
-                    || initializers.contains_key(value_name.as_str())
-                {
-                    value_name.push('_');
-                }
-                let v = graph.add_const(value_name.clone(), tensor);
-                names.insert(value_name, v);
-                inputs.push(Some(v));
-            }
-        }
-        narrow::check_inputs(&graph, &op, &computing, &inputs).map_err(node_err)?;
-        narrow::widen_inputs(&mut graph, &mut widened, onnx_op, &computing, &mut inputs);
-        let types: Vec<Option<&TensorType>> =
-            inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
-        let out_types = op.infer(&types).map_err(node_err)?;
-        narrow::check_outputs(&op, &out_types).map_err(node_err)?;
-        for t in &out_types {
-            checked_elems(&t.shape).map_err(node_err)?;
-        }
-        let out_names: Vec<&String> = n.output.iter().collect();
-        if out_types.len() < out_names.iter().filter(|s| !s.is_empty()).count() {
-            return Err(node_err(OpError::unsupported(format!(
-                "zant produces {} output(s) for this op; the extra outputs are not supported",
-                out_types.len()
-            ))));
-        }
-
-        // Fold right away when the inputs are known, so that later nodes see constants.
-        // A DequantizeLinear of a constant is the exception: it is how a QDQ model spells
-        // an 8-bit weight or an `i32` bias, and `passes::qdq` needs it as written to keep
-        // the weight integer. The `fold` pass evaluates the ones `qdq` leaves in float.
-        let folded = if is_weight_dequantize(&graph, &op, &inputs) {
-            None
-        } else {
-            try_fold(&graph, &op, &inputs, &out_types).map_err(node_err)?
-        };
-        let values: Vec<ValueId> = match folded {
-            Some(tensors) => out_names
-                .iter()
-                .zip(tensors)
-                .map(|(out, t)| graph.add_const((*out).clone(), t))
-                .collect(),
-            None => {
-                let outputs = out_types
-                    .iter()
-                    .zip(&out_names)
-                    .enumerate()
-                    .map(|(slot, (ty, out))| Value {
-                        name: if out.is_empty() {
-                            format!("{name}_unused_{slot}")
-                        } else {
-                            (*out).clone()
-                        },
-                        ty: ty.clone(),
-                    })
-                    .collect();
-                let node = graph.add_node(name.clone(), op, onnx_op, inputs, outputs);
-                (0..out_types.len())
-                    .map(|slot| ValueId {
-                        node,
-                        slot: slot as u32,
-                    })
-                    .collect()
-            }
-        };
-        let values = match narrow_back_to {
-            Some(to) => narrow::narrow_outputs(&mut graph, onnx_op, values, to),
-            None => values,
-        };
-        for (out, v) in out_names.iter().zip(values) {
-            if out.is_empty() {
-                continue;
-            }
-            if names.insert((*out).clone(), v).is_some() || initializers.contains_key(out.as_str())
-            {
-                return Err(node_err(OpError::shape(format!(
-                    "output `{out}` is produced twice"
-                ))));
-            }
-        }
-    }
-
-    for vi in &g.output {
-        let out_err = |message: String| ImportError::Output {
-            name: vi.name.clone(),
-            message,
-        };
-        let value = match names.get(&vi.name) {
-            Some(&v) => v,
-            None => match initializers.get(vi.name.as_str()) {
-                Some(t) => {
-                    let tensor = decode_tensor(t).map_err(out_err)?;
-                    graph.add_const(vi.name.clone(), tensor)
-                }
-                None => return Err(out_err("no node, initializer or input produces it".into())),
-            },
-        };
-        check_declared(vi, graph.ty(value)).map_err(out_err)?;
-        graph.outputs.push(GraphOutput {
-            name: vi.name.clone(),
-            value,
-        });
-    }
-    if graph.outputs.is_empty() {
-        return Err(ImportError::Model("the graph has no outputs".into()));
-    }
-    Ok(graph)
-}
-
-/// Whether `op` dequantizes a constant 8-bit or `i32` tensor: a QDQ model's weight or
-/// bias, which import leaves unfolded for `passes::qdq`.
-fn is_weight_dequantize(graph: &Graph, op: &Op, inputs: &[Option<ValueId>]) -> bool {
-    let Op::Quant(q) = op else {
-        return false;
-    };
-    let weight = inputs
-        .first()
-        .copied()
-        .flatten()
-        .and_then(|v| graph.const_value(v));
-    !q.quantize && weight.is_some_and(|t| matches!(t.dtype(), DType::I8 | DType::U8 | DType::I32))
-}
-
-fn arity_message(what: &str, n: usize, (lo, hi): (usize, usize)) -> String {
-    if hi == usize::MAX {
-        format!("has {n} {what}; the op takes at least {lo}")
-    } else if lo == hi {
-        format!("has {n} {what}; the op takes {lo}")
-    } else {
-        format!("has {n} {what}; the op takes {lo} to {hi}")
     }
 }
 
@@ -801,65 +635,6 @@ fn node_name(n: &proto::NodeProto, idx: usize) -> String {
     } else {
         n.name.clone()
     }
-}
-
-/// Orders nodes so each comes after its producers, keeping file order where possible;
-/// reports dangling inputs and cycles.
-fn topological_order(
-    g: &proto::GraphProto,
-    inputs: &HashMap<String, ValueId>,
-    initializers: &BTreeMap<&str, &proto::TensorProto>,
-) -> Result<Vec<usize>, ImportError> {
-    let mut producer: HashMap<&str, usize> = HashMap::new();
-    for (idx, n) in g.node.iter().enumerate() {
-        for out in n.output.iter().filter(|o| !o.is_empty()) {
-            if producer.insert(out, idx).is_some() || inputs.contains_key(out.as_str()) {
-                return Err(ImportError::ProducedTwice {
-                    node: node_name(n, idx),
-                    op_type: n.op_type.clone(),
-                    output: out.clone(),
-                });
-            }
-        }
-    }
-    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); g.node.len()];
-    let mut n_pending = vec![0usize; g.node.len()];
-    for (idx, n) in g.node.iter().enumerate() {
-        for input in n.input.iter().filter(|i| !i.is_empty()) {
-            if let Some(&p) = producer.get(input.as_str()) {
-                deps[p].push(idx);
-                n_pending[idx] += 1;
-            } else if !inputs.contains_key(input) && !initializers.contains_key(input.as_str()) {
-                return Err(ImportError::Dangling {
-                    node: node_name(n, idx),
-                    op_type: n.op_type.clone(),
-                    input: input.clone(),
-                });
-            }
-        }
-    }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..g.node.len())
-        .filter(|&i| n_pending[i] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
-    let mut order = Vec::with_capacity(g.node.len());
-    while let Some(std::cmp::Reverse(idx)) = ready.pop() {
-        order.push(idx);
-        for &d in &deps[idx] {
-            n_pending[d] -= 1;
-            if n_pending[d] == 0 {
-                ready.push(std::cmp::Reverse(d));
-            }
-        }
-    }
-    if order.len() < g.node.len() {
-        let stuck = (0..g.node.len())
-            .filter(|&i| n_pending[i] > 0)
-            .map(|i| node_name(&g.node[i], i))
-            .collect();
-        return Err(ImportError::Cycle(stuck));
-    }
-    Ok(order)
 }
 
 /// The static type of a graph input, with symbolic dims taken from the user's pins.
@@ -915,18 +690,28 @@ fn input_type(
             });
         }
     }
-    let mut shape = Vec::with_capacity(dims.len());
-    for (i, d) in dims.iter().enumerate() {
-        let fixed = match &d.value {
-            Some(dimension::Value::DimValue(v)) if *v >= 0 => Some(*v as usize),
-            Some(dimension::Value::DimValue(v)) => {
-                return Err(err(format!("dimension {i} is {v}")))
-            }
+    // A dim is fixed only by a positive `dim_value`. Exporters spell a dynamic dim as a
+    // `dim_param`, as `dim_value: -1` or `0` (Paddle, TensorFlow), or leave it empty; all
+    // of these are symbolic and take their size from the pin.
+    let fixed: Vec<Option<usize>> = dims
+        .iter()
+        .map(|d| match d.value {
+            Some(dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
             _ => None,
-        };
-        let pinned = pin.map(|p| p.dims[i]);
-        shape.push(match (fixed, pinned) {
-            (Some(f), Some(p)) if f != p => {
+        })
+        .collect();
+    let Some(pin) = pin else {
+        if fixed.iter().all(Option::is_some) {
+            let shape: Vec<usize> = fixed.into_iter().flatten().collect();
+            checked_elems(&shape).map_err(|e| err(e.to_string()))?;
+            return Ok(TensorType::new(dtype, shape));
+        }
+        return Err(err(symbolic_message(&vi.name, dims, &fixed)));
+    };
+    let mut shape = Vec::with_capacity(dims.len());
+    for (i, (&f, &p)) in fixed.iter().zip(&pin.dims).enumerate() {
+        match f {
+            Some(f) if f != p => {
                 return Err(ImportError::Pin {
                     name: vi.name.clone(),
                     message: format!(
@@ -934,29 +719,65 @@ fn input_type(
                     ),
                 })
             }
-            (Some(f), _) => f,
-            (None, Some(p)) => p,
-            (None, None) => {
-                let symbol = match &d.value {
-                    Some(dimension::Value::DimParam(s)) => format!("`{s}`"),
-                    _ => "unknown".to_string(),
-                };
-                return Err(err(format!(
-                    "dimension {i} is symbolic ({symbol}); pin it with --input-shape {}=...",
-                    vi.name
-                )));
-            }
-        });
+            _ => shape.push(p),
+        }
     }
     checked_elems(&shape).map_err(|e| err(e.to_string()))?;
     Ok(TensorType::new(dtype, shape))
 }
 
-/// Checks a declared output type against the inferred one (symbolic dims match anything).
-fn check_declared(vi: &proto::ValueInfoProto, inferred: &TensorType) -> Result<(), String> {
+/// The error for an input with symbolic dims and no pin: the declared shape, and the
+/// `--input-shape` flag to pass, with the fixed dims filled in.
+fn symbolic_message(
+    name: &str,
+    dims: &[proto::tensor_shape_proto::Dimension],
+    fixed: &[Option<usize>],
+) -> String {
+    let declared: Vec<String> = dims
+        .iter()
+        .map(|d| match &d.value {
+            Some(dimension::Value::DimValue(v)) => v.to_string(),
+            Some(dimension::Value::DimParam(p)) if !p.is_empty() => p.clone(),
+            _ => "?".to_string(),
+        })
+        .collect();
+    let symbolic: Vec<String> = fixed
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.is_none())
+        .map(|(i, _)| i.to_string())
+        .collect();
+    let example: Vec<String> = fixed
+        .iter()
+        .enumerate()
+        .map(|(i, f)| f.map_or_else(|| format!("D{i}"), |v| v.to_string()))
+        .collect();
+    let (which, verb) = if symbolic.len() == 1 {
+        ("dimension", "is")
+    } else {
+        ("dimensions", "are")
+    };
+    format!(
+        "declared as [{}]: {which} {} {verb} symbolic; pin the shape with --input-shape {name}={} \
+         (Builder::input_shape in a build script)",
+        declared.join(", "),
+        symbolic.join(", "),
+        example.join(","),
+    )
+}
+
+/// Checks a declared output type against the inferred one. A different element type is
+/// an error (the caller's buffers would have the wrong type); a different shape is a
+/// warning, returned as `Ok(Some(message))`: exporters often leave stale or placeholder
+/// shapes on outputs, and the inferred shape is the one the generated code uses. Symbolic
+/// dims (a `dim_param`, a `dim_value` of 0 or less, or an empty dim) match anything.
+fn check_declared(
+    vi: &proto::ValueInfoProto,
+    inferred: &TensorType,
+) -> Result<Option<String>, String> {
     let Some(type_proto::Value::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref())
     else {
-        return Ok(());
+        return Ok(None);
     };
     if t.elem_type != 0 && DType::from_onnx(t.elem_type) != Some(inferred.dtype) {
         return Err(format!(
@@ -965,25 +786,32 @@ fn check_declared(vi: &proto::ValueInfoProto, inferred: &TensorType) -> Result<(
             inferred.dtype
         ));
     }
-    if let Some(shape) = &t.shape {
-        let declared: Vec<Option<i64>> = shape
-            .dim
+    let Some(shape) = &t.shape else {
+        return Ok(None);
+    };
+    let declared: Vec<Option<i64>> = shape
+        .dim
+        .iter()
+        .map(|d| match d.value {
+            Some(dimension::Value::DimValue(v)) if v > 0 => Some(v),
+            _ => None,
+        })
+        .collect();
+    let agrees = declared.len() == inferred.rank()
+        && declared
             .iter()
-            .map(|d| match d.value {
-                Some(dimension::Value::DimValue(v)) => Some(v),
-                _ => None,
-            })
-            .collect();
-        let agrees = declared.len() == inferred.rank()
-            && declared
-                .iter()
-                .zip(&inferred.shape)
-                .all(|(d, &s)| d.is_none_or(|d| d == s as i64));
-        if !agrees && !declared.is_empty() {
-            return Err(format!(
-                "declared with shape {declared:?} but computed as {inferred}"
-            ));
-        }
+            .zip(&inferred.shape)
+            .all(|(d, &s)| d.is_none_or(|d| d == s as i64));
+    if agrees {
+        return Ok(None);
     }
-    Ok(())
+    let declared: Vec<String> = declared
+        .iter()
+        .map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string()))
+        .collect();
+    Ok(Some(format!(
+        "graph output `{}` is declared with shape [{}] but computed as {inferred}; the generated code uses the computed shape",
+        vi.name,
+        declared.join(", ")
+    )))
 }

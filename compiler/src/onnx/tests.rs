@@ -82,19 +82,16 @@ pub(crate) fn reshape_model(initializers: Vec<TensorProto>) -> Vec<u8> {
 }
 
 /// The value that makes [`reshape_model`] compile: shape `[2, 2]`.
-pub(crate) fn shape_2x2() -> InputValue {
-    InputValue {
-        name: "shape".into(),
-        value: Tensor::new(vec![2], Data::I64(vec![2, 2])),
-    }
+pub(crate) fn shape_2x2() -> Binding {
+    Binding::new("shape", Tensor::new(vec![2], Data::I64(vec![2, 2])))
 }
 
-fn load_bytes(bytes: &[u8], values: &[InputValue]) -> Result<Loaded, ImportError> {
+fn load_bytes(bytes: &[u8], values: &[Binding]) -> Result<Loaded, ImportError> {
     load(Source::Bytes(bytes), &[], values)
 }
 
 /// Loads [`reshape_model`] with `values` and returns the error text.
-fn bind_error(values: &[InputValue]) -> String {
+fn bind_error(values: &[Binding]) -> String {
     load_bytes(&reshape_model(vec![]), values)
         .expect_err("the binding must be refused")
         .to_string()
@@ -136,14 +133,11 @@ fn a_bound_input_becomes_a_constant() {
 
 #[test]
 fn bindings_are_checked() {
-    let named = |name: &str, value: Tensor| InputValue {
-        name: name.into(),
-        value,
-    };
-    let err = bind_error(&[named("nope", shape_2x2().value)]);
+    let named = |name: &str, value: Tensor| Binding::new(name, value);
+    let err = bind_error(&[Binding::new("nope", "2,2")]);
     assert_eq!(
         err,
-        "binding graph input `nope` to a value: the model has no input of that name"
+        "binding graph input `nope` to a value: the model has no input of that name (inputs: x, shape)"
     );
     let err = bind_error(&[named(
         "shape",
@@ -158,7 +152,7 @@ fn bindings_are_checked() {
         Tensor::new(vec![3], Data::I64(vec![1, 2, 2])),
     )]);
     assert!(
-        err.contains("shape [3], which the input's declared shape does not admit"),
+        err.contains("shape [3], which the input's declared shape [2] does not admit"),
         "{err}"
     );
     let err = bind_error(&[shape_2x2(), shape_2x2()]);
@@ -198,6 +192,10 @@ fn describe_lists_fed_inputs_and_node_inputs() {
     assert_eq!(info.node_input("relu", 1), None);
     assert_eq!(info.node_input("missing", 0), None);
     assert_eq!(info.nodes[0].op_type, "Reshape");
+    // `y` is computed from `x` only: `shape` is an initializer, not a fed input.
+    assert_eq!(info.input_ancestors("y", false), [0]);
+    assert_eq!(info.input_ancestors("x", false), [0]);
+    assert!(info.input_ancestors("shape", true).is_empty());
 }
 
 #[test]

@@ -36,6 +36,7 @@ pub mod clip;
 pub mod concat;
 pub mod constant;
 pub mod constant_of_shape;
+pub mod control;
 pub mod conv;
 pub mod conv_transpose;
 pub mod cumsum;
@@ -222,6 +223,13 @@ pub trait OpKind: Clone + fmt::Debug {
         }
     }
 
+    /// The input whose bytes output `slot` has exactly, so that it shares its storage: input
+    /// 0 for output 0 of a view ([`OpKind::is_view`]); a node with several outputs that
+    /// pass inputs on (a branch's gate) says so per output.
+    fn view_of(&self, slot: usize) -> Option<usize> {
+        (slot == 0 && self.is_view()).then_some(0)
+    }
+
     /// The bytes of scratch the kernel needs for these input types (packed GEMM panels,
     /// for instance). The memory planner reserves them in the arena for this node's step
     /// only, and [`OpKind::emit`] then finds `scratch: &mut [f32]` in scope.
@@ -331,6 +339,13 @@ macro_rules! define_ops {
                 }
             }
 
+            pub fn view_of(&self, slot: usize) -> Option<usize> {
+                match self {
+                    Op::Input(_) | Op::Const(_) => None,
+                    $(Op::$variant(op) => op.view_of(slot),)*
+                }
+            }
+
             pub fn scratch_bytes(&self, inputs: &[Option<&TensorType>]) -> usize {
                 match self {
                     Op::Input(_) | Op::Const(_) => 0,
@@ -366,6 +381,7 @@ define_ops! {
     Einsum(einsum::Einsum),
     Expand(expand::Expand),
     EyeLike(eye_like::EyeLike),
+    Gate(control::Gate),
     Gather(gather::Gather),
     GatherElements(gather_elements::GatherElements),
     GatherNd(gather_nd::GatherNd),
@@ -398,6 +414,7 @@ define_ops! {
     Resize(resize::Resize),
     RotaryEmbedding(rotary_embedding::RotaryEmbedding),
     Scatter(scatter::Scatter),
+    Select(control::Select),
     Shape(shape::Shape),
     Slice(slice::Slice),
     Softmax(softmax::Softmax),

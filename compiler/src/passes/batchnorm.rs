@@ -123,9 +123,11 @@ fn lower(graph: &mut Graph, bn: NodeId) -> Result<(), PassError> {
             ty,
         }],
     );
-    // Keep the new nodes where the BN was in file order.
-    graph.node_mut(mul).order = node.order;
-    graph.node_mut(add).order = node.order;
+    // Keep the new nodes where the BN was in file order, and in its `If` branch.
+    for id in [mul, add] {
+        graph.node_mut(id).order = node.order;
+        graph.node_mut(id).guard = node.guard;
+    }
     graph.replace_all_uses(
         ValueId { node: bn, slot: 0 },
         ValueId { node: add, slot: 0 },

@@ -473,8 +473,10 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
     };
     let node = graph.add_node(float_op.name.clone(), op, onnx, inputs, vec![value]);
     // The integer node takes the float op's place in the file order, so the schedule
-    // (which keeps file order where it can) runs it where the float op ran.
+    // (which keeps file order where it can) runs it where the float op ran, and in the
+    // same `If` branch.
     graph.node_mut(node).order = float_op.order;
+    graph.node_mut(node).guard = float_op.guard;
     graph.replace_all_uses(q_out, ValueId { node, slot: 0 });
     let mut gone = vec![group.q];
     gone.extend(group.act);

@@ -144,8 +144,11 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
             naive_bytes += align(graph.ty(v).n_bytes());
             let end = last_use.get(&v).copied().unwrap_or(step);
             // A view shares whatever storage its input has.
-            if slot == 0 && node.op.is_view() {
-                let x = node.inputs[0].expect("views have an input");
+            if let Some(Some(x)) = node
+                .op
+                .view_of(slot)
+                .map(|i| node.inputs.get(i).copied().flatten())
+            {
                 if let Some(&b) = buffer_of.get(&x) {
                     buffers[b].values.push(v);
                     buffers[b].end = buffers[b].end.max(end);
@@ -154,7 +157,9 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
                     // Inputs, outputs and weights: the view reads them where they are.
                     locations.insert(v, locations[&x]);
                 }
-                aliased_views.push(id);
+                if aliased_views.last() != Some(&id) {
+                    aliased_views.push(id);
+                }
                 continue;
             }
             // An element-wise op may take over the buffer of an input that dies here.
@@ -462,5 +467,44 @@ mod tests {
         );
         assert!(plan.scratch.is_empty());
         assert!(plan.buffers.iter().all(|b| b.scratch_of.is_none()));
+    }
+
+    #[test]
+    fn a_gate_aliases_the_values_its_branch_reads() {
+        // `s` is computed before the `If` and read by both branches through their gates:
+        // the gates' outputs share its buffer, which stays live until the last branch node
+        // that reads it, and the gates themselves run no code.
+        let (graph, plan) = planned(
+            "input 0: %x : f32[4]\n\
+             input 1: %c : bool[]\n\
+             %s = Add(%x, %x)\n\
+             %t = If(%c, %s) branch=\"then\" : f32[4]\n\
+             %r = Relu(%t) : f32[4] guarded_by %t\n\
+             %e = If(%c, %s) branch=\"else\" : f32[4]\n\
+             %n = Neg(%e) : f32[4] guarded_by %e\n\
+             %y = If(%c, %r, %n) : f32[4]\n\
+             output 0: out = %y\n",
+        );
+        let id = |name: &str| {
+            plan.schedule
+                .iter()
+                .copied()
+                .find(|&n| graph.node(n).name == name)
+                .unwrap()
+        };
+        let at = |name: &str| {
+            plan.locations[&ValueId {
+                node: id(name),
+                slot: 0,
+            }]
+        };
+        assert_eq!(at("t"), at("s"));
+        assert_eq!(at("e"), at("s"));
+        assert!(plan.aliased_views.contains(&id("t")) && plan.aliased_views.contains(&id("e")));
+        // Relu may not overwrite `s` in place: the else branch reads it after.
+        assert!(!plan.in_place.contains_key(&id("r")));
+        // Neg may: nothing reads `s` after it.
+        assert_eq!(plan.in_place.get(&id("n")), Some(&0));
+        assert_eq!(graph.node(id("r")).guard, Some(id("t")));
     }
 }

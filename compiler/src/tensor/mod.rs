@@ -5,6 +5,7 @@
 
 mod data;
 mod dtype;
+pub mod npy;
 
 pub use data::{parse_number, Data, Tensor};
 

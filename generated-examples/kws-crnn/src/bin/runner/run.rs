@@ -4,16 +4,43 @@ use std::sync::Mutex;
 type BoxError = Box<dyn std::error::Error>;
 /// The model lives in a static: its arena can be larger than a thread's stack.
 static MODEL: Mutex<kws_crnn::Model> = Mutex::new(kws_crnn::Model::new());
-fn read_npy<T: npyz::Deserialize>(path: &Path, name: &str) -> Result<Vec<T>, BoxError> {
+/// The values of a `.npy` file in C order, whatever order numpy wrote.
+fn read_npy<T: npyz::Deserialize + Copy>(
+    path: &Path,
+    name: &str,
+) -> Result<Vec<T>, BoxError> {
     let file = std::fs::File::open(path)
         .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
     let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
         .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
-    Ok(
-        npy
-            .into_vec::<T>()
-            .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?,
-    )
+    let shape = npy.shape().to_vec();
+    let fortran = npy.order() == npyz::Order::Fortran;
+    let values = npy
+        .into_vec::<T>()
+        .map_err(|e| format!("input `{name}`: {}: {e}", path.display()))?;
+    Ok(if fortran && shape.len() > 1 { c_order(&values, &shape) } else { values })
+}
+/// Reorders values stored with the first axis fastest (numpy's `fortran_order`)
+/// into the last-axis-fastest order the model reads.
+fn c_order<T: Copy>(values: &[T], shape: &[u64]) -> Vec<T> {
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let mut index = vec![0; dims.len()];
+    let mut out = Vec::with_capacity(values.len());
+    for _ in 0..values.len() {
+        let mut at = 0;
+        for axis in (0..dims.len()).rev() {
+            at = at * dims[axis] + index[axis];
+        }
+        out.push(values[at]);
+        for axis in (0..dims.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < dims[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
 }
 fn write_npy<T: npyz::AutoSerialize + Copy>(
     path: &Path,

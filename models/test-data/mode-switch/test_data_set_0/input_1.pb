@@ -1,0 +1,1 @@
+	Bhigh_accuracyJ
