@@ -41,6 +41,8 @@ tokens! {
         /// `a` to the power `b`: `pow` in `f64` for floats; for integers repeated wrapping
         /// multiplication, and a negative exponent gives 0 unless the base is 1 or -1.
         Pow,
+        /// `PRelu`: `a · b` where `a < 0`, else `a` (`b` is the slope).
+        PRelu,
     }
 }
 
@@ -203,6 +205,12 @@ fn apply_run<T: Scalar>(
             })
         }),
         BinaryOp::Pow => pow_run(y, lhs, rhs),
+        BinaryOp::PRelu => map2(
+            y,
+            lhs,
+            rhs,
+            |a: T, b| if a < T::ZERO { a.mul(b) } else { a },
+        ),
     }
     if divided_by_zero {
         Err(KernelError::DivisionByZero)

@@ -527,3 +527,60 @@ mod tests {
         assert_eq!(y, [5, 3, 0]);
     }
 }
+
+/// `ReverseSequence`: in each batch entry `b`, the first `lens[b]` steps along the time
+/// axis reversed and the rest copied. `x` is `[time, batch, inner]` when `time_first`,
+/// else `[batch, time, inner]`. A length outside `0..=time` is an error (`y` may then be
+/// partly written).
+pub fn reverse_sequence<T: Copy>(
+    x: &[T],
+    time: usize,
+    batch: usize,
+    inner: usize,
+    time_first: bool,
+    lens: &[i64],
+    y: &mut [T],
+) -> Result<(), KernelError> {
+    let at = |t: usize, b: usize| {
+        if time_first {
+            (t * batch + b) * inner
+        } else {
+            (b * time + t) * inner
+        }
+    };
+    for (b, &len) in lens.iter().enumerate().take(batch) {
+        let n = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= time)
+            .ok_or(KernelError::SequenceLength { len, seq_len: time })?;
+        for t in 0..time {
+            let from = if t < n { n - 1 - t } else { t };
+            let (src, dst) = (at(from, b), at(t, b));
+            y[dst..dst + inner].copy_from_slice(&x[src..src + inner]);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod reverse_sequence_tests {
+    use super::*;
+
+    #[test]
+    fn reverses_each_batch_entry_to_its_length() {
+        // [time 4, batch 2, inner 1]: entry 0 reversed over 3 steps, entry 1 over all 4.
+        let x = [0, 10, 1, 11, 2, 12, 3, 13];
+        let mut y = [0; 8];
+        reverse_sequence(&x, 4, 2, 1, true, &[3, 4], &mut y).unwrap();
+        assert_eq!(y, [2, 13, 1, 12, 0, 11, 3, 10]);
+        // Batch first: [batch 2, time 3, inner 2].
+        let x = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        let mut y = [0; 12];
+        reverse_sequence(&x, 3, 2, 2, false, &[2, 0], &mut y).unwrap();
+        assert_eq!(y, [3, 4, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            reverse_sequence(&x, 3, 2, 2, false, &[4, 0], &mut y),
+            Err(KernelError::SequenceLength { len: 4, seq_len: 3 })
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! Normalisation over trailing axes: ONNX `LayerNormalization` and `RMSNormalization`.
+//! Normalisation over trailing axes: ONNX `LayerNormalization` and `RMSNormalization`;
+//! and over channels of NCHW tensors: `InstanceNormalization` and `LRN`.
 //!
 //! Both view the input as `[rows, cols]`, `cols` being the product of the normalised
 //! axes. Each row is read once for its statistics and once more to write the output, so
@@ -239,5 +240,105 @@ mod tests {
             }
             check(&y, &want);
         }
+    }
+}
+
+/// `InstanceNormalization` on `[batch, channels, spatial]`: each plane normalised by its
+/// own mean and (biased) variance, then `scale[c] · … + bias[c]`. The statistics are
+/// accumulated in `f64`.
+#[allow(clippy::too_many_arguments)]
+pub fn instance_norm(
+    channels: usize,
+    spatial: usize,
+    epsilon: f32,
+    x: &[f32],
+    scale: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    if spatial == 0 || channels == 0 {
+        return;
+    }
+    let planes = x.chunks_exact(spatial).zip(y.chunks_exact_mut(spatial));
+    for (k, (x, y)) in planes.enumerate() {
+        let c = k % channels;
+        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / spatial as f64;
+        let var = x
+            .iter()
+            .map(|&v| (f64::from(v) - mean) * (f64::from(v) - mean))
+            .sum::<f64>()
+            / spatial as f64;
+        let inv = 1.0 / libm::sqrt(var + f64::from(epsilon));
+        let (s, b) = (f64::from(scale[c]), f64::from(bias[c]));
+        for (out, &v) in y.iter_mut().zip(x) {
+            *out = ((f64::from(v) - mean) * inv * s + b) as f32;
+        }
+    }
+}
+
+/// `LRN` on `[batch, channels, spatial]`: each value divided by
+/// `(bias + alpha / size · Σ x²)^beta`, the sum over the `size` channels around it
+/// (`⌊(size − 1)/2⌋` before, `⌈(size − 1)/2⌉` after, clipped to the tensor).
+#[allow(clippy::too_many_arguments)]
+pub fn lrn(
+    channels: usize,
+    spatial: usize,
+    size: usize,
+    alpha: f32,
+    beta: f32,
+    bias: f32,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let plane = channels * spatial;
+    if plane == 0 || size == 0 {
+        return;
+    }
+    let (before, after) = ((size - 1) / 2, size / 2);
+    for (x, y) in x.chunks_exact(plane).zip(y.chunks_exact_mut(plane)) {
+        for c in 0..channels {
+            let (lo, hi) = (c.saturating_sub(before), (c + after).min(channels - 1));
+            for s in 0..spatial {
+                let sum: f32 = (lo..=hi)
+                    .map(|k| x[k * spatial + s] * x[k * spatial + s])
+                    .sum();
+                let i = c * spatial + s;
+                y[i] = x[i] / libm::powf(bias + alpha / size as f32 * sum, beta);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod channel_tests {
+    use super::*;
+
+    #[test]
+    fn instance_norm_normalises_each_plane() {
+        // Two channels of two values: (1, 3) → (-1, 1) · 2 + 1; (5, 5) → 0 · 1 + 0 (the
+        // epsilon keeps the constant plane finite).
+        let mut y = [0.0; 4];
+        instance_norm(
+            2,
+            2,
+            1e-6,
+            &[1.0, 3.0, 5.0, 5.0],
+            &[2.0, 1.0],
+            &[1.0, 0.0],
+            &mut y,
+        );
+        for (got, want) in y.iter().zip([-1.0, 3.0, 0.0, 0.0]) {
+            assert!((got - want).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn lrn_sums_neighbouring_channels() {
+        // Three channels of one value each, size 3: channel 1 sees all three.
+        let x = [1.0, 2.0, 3.0];
+        let mut y = [0.0; 3];
+        lrn(3, 1, 3, 3.0, 1.0, 1.0, &x, &mut y);
+        // 1 / (1 + 1·(1 + 4)), 2 / (1 + 14), 3 / (1 + 13)
+        assert_eq!(y, [1.0 / 6.0, 2.0 / 15.0, 3.0 / 14.0]);
     }
 }

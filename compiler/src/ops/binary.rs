@@ -26,6 +26,7 @@ impl Parse for Binary {
             "Mul" => BinaryOp::Mul,
             "Div" => BinaryOp::Div,
             "Pow" => BinaryOp::Pow,
+            "PRelu" => BinaryOp::PRelu,
             "Max" => BinaryOp::Max,
             "Min" => BinaryOp::Min,
             "Mod" if ctx.int("fmod", 0)? != 0 => BinaryOp::Fmod,

@@ -32,6 +32,7 @@ pub mod attention;
 pub mod binary;
 pub mod bit_cast;
 pub mod cast;
+pub mod channel_norm;
 pub mod clip;
 pub mod concat;
 pub mod constant;
@@ -70,6 +71,7 @@ pub mod recurrent;
 pub mod reduce;
 pub mod reshape;
 pub mod resize;
+pub mod reverse_sequence;
 pub mod rotary_embedding;
 pub mod scatter;
 pub mod shape;
@@ -418,6 +420,9 @@ define_ops! {
     Shape(shape::Shape),
     Slice(slice::Slice),
     Softmax(softmax::Softmax),
+    ReverseSequence(reverse_sequence::ReverseSequence),
+    InstanceNorm(channel_norm::InstanceNorm),
+    Lrn(channel_norm::Lrn),
     SpaceDepth(space_depth::SpaceDepth),
     Split(split::Split),
     SvmRegressor(svm::SvmRegressor),
