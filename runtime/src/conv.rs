@@ -82,21 +82,10 @@ impl ConvKernel {
             ConvKernel::Depthwise3x3Plane => plane::scratch_len(p),
             ConvKernel::Gemm if out_plane > 0 && p.batch > 0 && p.groups > 0 => {
                 let depth = p.c_in / p.groups * p.k_h * p.k_w;
-                let blocked = if depth == 0 {
+                if depth == 0 {
                     0
                 } else {
                     crate::gemm::blocked_scratch_len(p.c_out / p.groups, depth)
-                };
-                // Without SIMD the direct kernel runs instead, on the input padded into
-                // the same scratch.
-                let padded = match padded_geometry(p) {
-                    Some(padded) => padded_len(&padded),
-                    None => 0,
-                };
-                if padded > blocked {
-                    padded
-                } else {
-                    blocked
                 }
             }
             _ => 0,
@@ -274,71 +263,9 @@ pub fn conv2d_gemm(
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     implicit::conv2d_implicit(p, x, w, bias, act, scratch, y);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    match padded_geometry(p) {
-        Some(padded) if scratch.len() >= padded_len(&padded) => {
-            let scratch = &mut scratch[..padded_len(&padded)];
-            pad_input(p, &padded, x, scratch);
-            direct_variant(&padded, scratch, w, bias, act, y);
-        }
-        _ => direct_variant(p, x, w, bias, act, y),
-    }
-}
-
-/// The most floats of zero-padded input the direct kernel takes from scratch (64 KiB).
-const MAX_PADDED: usize = 16 * 1024;
-
-/// `p` on its input zero-padded left and right: the columns its outputs read, with the
-/// padding in them and none left to apply. The direct kernel then runs every column as an
-/// interior one, in full-width register tiles, instead of one-column tiles restricted to
-/// their valid taps at the borders (on mnist-8's 5×5 layers, a quarter of the columns,
-/// each at a quarter of the speed). Rows keep their padding: a border row only runs fewer
-/// kernel rows, which costs nothing, where padded rows would multiply zeros. `None`
-/// without horizontal padding, when the padded input would exceed [`MAX_PADDED`] floats,
-/// or for rows of fewer than two tiles: their tiles would overlap more than the narrow
-/// border tiles cost (mlperf-kws's first layer, 5 columns: 1.27 M instructions as it is,
-/// 1.83 M padded).
-const fn padded_geometry(p: &Conv2d) -> Option<Conv2d> {
-    if p.h_out == 0 || p.w_out < 2 * NR || p.k_h == 0 || p.k_w == 0 {
-        return None;
-    }
-    let w = (p.w_out - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1;
-    let unpadded = p.pad_left == 0 && w <= p.w_in;
-    let padded = Conv2d {
-        w_in: w,
-        pad_left: 0,
-        ..*p
-    };
-    if unpadded || padded_len(&padded) > MAX_PADDED {
-        None
-    } else {
-        Some(padded)
-    }
-}
-
-/// Floats of the padded input of geometry `padded`.
-const fn padded_len(padded: &Conv2d) -> usize {
-    padded.batch * padded.c_in * padded.h_in * padded.w_in
-}
-
-/// Copies `x` (of geometry `p`) into `out` zero-padded to the geometry `padded`: input row
-/// `i` at row `i + (p.pad_top − padded.pad_top)`, column `pad_left`; what lies beyond
-/// `padded` is never read.
-#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), allow(dead_code))]
-fn pad_input(p: &Conv2d, padded: &Conv2d, x: &[f32], out: &mut [f32]) {
-    let (pitch, rows) = (padded.w_in, padded.h_in);
-    let columns = p.w_in.min(pitch.saturating_sub(p.pad_left));
-    out.fill(0.0);
-    let planes = out.chunks_exact_mut(rows * pitch);
-    for (plane, x_plane) in planes.zip(x.chunks_exact(p.h_in * p.w_in)) {
-        for (i, row) in x_plane.chunks_exact(p.w_in).enumerate() {
-            let row0 = i + p.pad_top - padded.pad_top;
-            let Some(dst) = plane.get_mut(row0 * pitch + p.pad_left..) else {
-                break;
-            };
-            if let (Some(dst), Some(src)) = (dst.get_mut(..columns), row.get(..columns)) {
-                dst.copy_from_slice(src);
-            }
-        }
+    {
+        let _ = scratch;
+        direct_variant(p, x, w, bias, act, y);
     }
 }
 
@@ -660,31 +587,6 @@ impl ChannelBlock<'_> {
                 let kernel_row = channel * kernel_plane + kh * p.k_w;
                 let weight_rows: [&[f32]; OC] =
                     core::array::from_fn(|o| &weights[o][kernel_row..][..p.k_w]);
-                // Every tap of a stride-1, undilated row: the inputs the tile reads are one
-                // window, cut once, and each tap's `TW` of them a sub-window, so the loop
-                // over taps carries no bounds checks.
-                if STRIDE == 1 && p.dil_w == 1 && columns == (0, p.k_w) {
-                    // Interior tiles start at or after the left padding; the `else` is
-                    // never taken, a fallback rather than a panic.
-                    let Some(window) = ow0
-                        .checked_sub(p.pad_left)
-                        .and_then(|start| input_row.get(start..start + p.k_w + TW - 1))
-                    else {
-                        continue;
-                    };
-                    for (kw, taps) in window.windows(TW).enumerate() {
-                        let Ok(inputs) = <[f32; TW]>::try_from(taps) else {
-                            continue;
-                        };
-                        for (acc_row, weight_row) in acc.iter_mut().zip(&weight_rows) {
-                            let weight = weight_row[kw];
-                            for (a, &input) in acc_row.iter_mut().zip(&inputs) {
-                                *a += weight * input;
-                            }
-                        }
-                    }
-                    continue;
-                }
                 for kw in columns.0..columns.1 {
                     let start = ow0 * p.stride_w + kw * p.dil_w - p.pad_left;
                     let inputs: [f32; TW] = match STRIDE {
@@ -1181,21 +1083,11 @@ mod tests {
             if kernel == ConvKernel::Depthwise3x3Plane {
                 conv2d_depthwise_3x3(&p, &x, &w, bias, act, &mut y_rows);
             }
-            // The direct kernel on the zero-padded input, which targets without SIMD run
-            // for the implicit GEMM's geometries, in the scratch reserved for them.
-            let mut y_padded = y_direct.clone();
-            if let Some(padded) = padded_geometry(&p) {
-                let mut input = std::vec![f32::NAN; padded_len(&padded)];
-                assert!(padded_len(&padded) <= ConvKernel::Gemm.scratch_len(&p));
-                pad_input(&p, &padded, &x, &mut input);
-                direct_variant(&padded, &input, &w, bias, act, &mut y_padded);
-            }
             for (kernel, y) in [
                 ("conv2d", &y),
                 ("direct", &y_direct),
                 ("chosen", &y_chosen),
                 ("rows", &y_rows),
-                ("padded direct", &y_padded),
             ] {
                 for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
                     assert!(
