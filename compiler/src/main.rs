@@ -363,23 +363,17 @@ fn bench_outputs(
     svg: Option<PathBuf>,
     layers_svg: Option<PathBuf>,
 ) -> Result<(), zant_compiler::Error> {
-    let write = |path: &PathBuf, contents: String| {
-        std::fs::write(path, contents).map_err(|source| zant_compiler::Error::Io {
-            context: format!("cannot write {}", path.display()),
-            source,
-        })
-    };
     if let Some(path) = &json {
         let text =
             serde_json::to_string_pretty(report).map_err(|e| BenchError::Json(e.to_string()))?;
-        write(path, text + "\n")?;
+        write_file(path, text + "\n")?;
     }
     if let Some(path) = &svg {
-        write(path, zant_compiler::bench::svg(report)?)?;
+        write_file(path, zant_compiler::bench::svg(report)?)?;
     }
     let mut layers_chart = None;
     if let (Some(path), Some(chart)) = (&layers_svg, zant_compiler::bench::layers_svg(report)) {
-        write(path, chart)?;
+        write_file(path, chart)?;
         layers_chart = Some(path);
     }
     // A chart's path as the Markdown file sees it.
@@ -398,7 +392,7 @@ fn bench_outputs(
         layers_chart.map(relative).as_deref(),
     ));
     match &md {
-        Some(path) => write(path, text),
+        Some(path) => write_file(path, text),
         None => {
             print!("{text}");
             Ok(())

@@ -114,14 +114,7 @@ pub fn compare(old: &Report, new: &Report, threshold: f64) -> Comparison {
                 Some(b.value),
                 Status::Unchanged,
             );
-            let pct = c.percent().unwrap_or(0.0);
-            c.status = if pct > threshold {
-                Status::Regressed
-            } else if pct < -threshold {
-                Status::Improved
-            } else {
-                Status::Unchanged
-            };
+            c.status = classify(c.percent().unwrap_or(0.0), threshold);
             changes.push(c);
         }
     }
@@ -159,6 +152,17 @@ pub fn compare(old: &Report, new: &Report, threshold: f64) -> Comparison {
     }
 }
 
+/// How a change of `percent` counts against the threshold (both in percent).
+fn classify(percent: f64, threshold: f64) -> Status {
+    if percent > threshold {
+        Status::Regressed
+    } else if percent < -threshold {
+        Status::Improved
+    } else {
+        Status::Unchanged
+    }
+}
+
 /// A layer moved when it changed by more than the threshold and by at least this share of
 /// the whole inference: a layer of a few nanoseconds that doubles is noise, not news.
 pub const LAYER_SIGNIFICANCE: f64 = 0.01;
@@ -181,24 +185,7 @@ fn layer_changes(run: &Run, a: &Layers, b: &Layers, threshold: f64) -> Vec<Chang
             .map(|m| m.value)
     };
     let change = |figure, previous: Option<f64>, current: Option<f64>| {
-        let status = match (previous, current) {
-            (Some(p), Some(c)) if (c - p).abs() >= floor => {
-                let pct = if p == 0.0 {
-                    f64::INFINITY
-                } else {
-                    (c - p) / p * 100.0
-                };
-                if pct > threshold {
-                    Status::Regressed
-                } else if pct < -threshold {
-                    Status::Improved
-                } else {
-                    Status::Unchanged
-                }
-            }
-            _ => Status::Unchanged,
-        };
-        Change {
+        let mut c = Change {
             model: run.model.clone(),
             target: run.target,
             opt_level: run.opt_level.clone(),
@@ -206,8 +193,14 @@ fn layer_changes(run: &Run, a: &Layers, b: &Layers, threshold: f64) -> Vec<Chang
             unit,
             previous,
             current,
-            status,
+            status: Status::Unchanged,
+        };
+        if let (Some(p), Some(now)) = (previous, current) {
+            if (now - p).abs() >= floor {
+                c.status = classify(c.percent().unwrap_or(0.0), threshold);
+            }
         }
+        c
     };
     let mut changes: Vec<Change> = a
         .rows

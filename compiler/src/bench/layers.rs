@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::report::{fmt_count, fmt_time};
 use super::{BenchError, BenchOptions, OptLevel, Prepared, Report, Run, Target};
+use crate::report::plan_svg::escape;
 use crate::Error;
 
 /// How far the sum of the layers may be from the whole-inference figure (a fraction).
@@ -314,14 +315,6 @@ fn shorten(s: &str, max: usize) -> String {
         let head: String = s.chars().take(max - 1).collect();
         format!("{head}…")
     }
-}
-
-/// Escapes text for SVG.
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -445,7 +445,7 @@ fn bytes_label(bytes: f64) -> String {
 
 /// `text` with the characters XML gives a meaning escaped, for element text and
 /// attribute values alike.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
