@@ -677,12 +677,9 @@ fn depthwise_3x3(
             let interior = &mut y_row[column_lo..column_hi];
             let left = column_lo * p.stride_w - p.pad_left;
             if p.stride_w == 1 {
-                // Eight outputs per vector step where the target has SIMD; the scalar
-                // loop takes the rest of the row.
-                let done =
-                    depthwise_3x3_vectors_unit_stride(&input_rows, left, kernel, bias, interior);
-                let (left, interior) = (left + done, &mut interior[done..]);
-                depthwise_3x3_row_unit_stride(&input_rows, left, kernel, bias, interior);
+                let len = interior.len();
+                let taps = core::array::from_fn(|t| &input_rows[t / 3][left + t % 3..][..len]);
+                depthwise_3x3_taps(&taps, kernel, bias, interior);
             } else if p.stride_w == 2 {
                 let done =
                     depthwise_3x3_vectors_stride_2(&input_rows, left, kernel, bias, interior);
@@ -741,8 +738,9 @@ fn depthwise_3x3_padded(
             let input_rows: [&[f32]; 3] =
                 core::array::from_fn(|r| &ring[(oh * p.stride_h + r) % 3][..padded_len]);
             if p.stride_w == 1 {
-                let done = depthwise_3x3_vectors_unit_stride(&input_rows, 0, kernel, bias, y_row);
-                depthwise_3x3_row_unit_stride(&input_rows, done, kernel, bias, &mut y_row[done..]);
+                let len = y_row.len();
+                let taps = core::array::from_fn(|t| &input_rows[t / 3][t % 3..][..len]);
+                depthwise_3x3_taps(&taps, kernel, bias, y_row);
             } else {
                 let done = depthwise_3x3_vectors_stride_2(&input_rows, 0, kernel, bias, y_row);
                 depthwise_3x3_row_stride_2(&input_rows, 2 * done, kernel, bias, &mut y_row[done..]);
@@ -769,22 +767,44 @@ fn fill_padded_row(p: &Conv2d, x_plane: &[f32], j: usize, row: &mut [f32]) {
     right.fill(0.0);
 }
 
-/// The leading outputs of an interior stride-1 depthwise 3×3 row, eight per step: nine
-/// unaligned loads and nine vector fused multiply-adds, starting from the bias. Returns
-/// how many outputs it wrote (a multiple of eight); the caller finishes the row.
+/// `y[i] = bias + Σ_t kernel[t] · taps[t][i]`, each tap an input slice at least as long as
+/// `y`: an interior stride-1 row (the nine taps shifted inputs of three rows) or a
+/// flattened plane (`plane.rs`). Eight outputs per vector step where the target has SIMD
+/// (nine unaligned loads and fused multiply-adds from the bias), scalar for the rest.
+#[inline]
+fn depthwise_3x3_taps(taps: &[&[f32]; 9], kernel: &[f32; 9], bias: f32, y: &mut [f32]) {
+    let done = depthwise_3x3_taps_vectors(taps, kernel, bias, y);
+    let [k0, k1, k2, k3, k4, k5, k6, k7, k8] = *kernel;
+    let tail = |t: usize| &taps[t][done..];
+    let (t0, t1, t2, t3, t4, t5, t6, t7, t8) = (
+        tail(0),
+        tail(1),
+        tail(2),
+        tail(3),
+        tail(4),
+        tail(5),
+        tail(6),
+        tail(7),
+        tail(8),
+    );
+    for (j, out) in y[done..].iter_mut().enumerate() {
+        let top = k0 * t0[j] + k1 * t1[j] + k2 * t2[j];
+        let middle = k3 * t3[j] + k4 * t4[j] + k5 * t5[j];
+        let bottom = k6 * t6[j] + k7 * t7[j] + k8 * t8[j];
+        *out = bias + top + middle + bottom;
+    }
+}
+
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline]
-fn depthwise_3x3_vectors_unit_stride(
-    input_rows: &[&[f32]; 3],
-    left: usize,
+fn depthwise_3x3_taps_vectors(
+    taps: &[&[f32]; 9],
     kernel: &[f32; 9],
     bias: f32,
     y: &mut [f32],
 ) -> usize {
     use crate::gemm::simd::{f32x8, load, store, LANES};
     let full = y.len() - y.len() % LANES;
-    // Each tap's input, cut to exactly the outputs done here.
-    let taps: [&[f32]; 9] = core::array::from_fn(|t| &input_rows[t / 3][left + t % 3..][..full]);
     let weights: [f32x8; 9] = core::array::from_fn(|t| f32x8::splat(kernel[t]));
     let bias = f32x8::splat(bias);
     for (step, out) in y[..full].chunks_exact_mut(LANES).enumerate() {
@@ -796,6 +816,18 @@ fn depthwise_3x3_vectors_unit_stride(
         store(sum, out);
     }
     full
+}
+
+/// Without SIMD the scalar loop does every output.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn depthwise_3x3_taps_vectors(
+    _taps: &[&[f32]; 9],
+    _kernel: &[f32; 9],
+    _bias: f32,
+    _y: &mut [f32],
+) -> usize {
+    0
 }
 
 /// The leading outputs of an interior stride-2 depthwise 3×3 row, eight per step: each
@@ -838,19 +870,6 @@ fn depthwise_3x3_vectors_stride_2(
 /// Without SIMD the scalar row kernels do every output.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(always)]
-fn depthwise_3x3_vectors_unit_stride(
-    _input_rows: &[&[f32]; 3],
-    _left: usize,
-    _kernel: &[f32; 9],
-    _bias: f32,
-    _y: &mut [f32],
-) -> usize {
-    0
-}
-
-/// Without SIMD the scalar row kernels do every output.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-#[inline(always)]
 fn depthwise_3x3_vectors_stride_2(
     _input_rows: &[&[f32]; 3],
     _left: usize,
@@ -859,30 +878,6 @@ fn depthwise_3x3_vectors_stride_2(
     _y: &mut [f32],
 ) -> usize {
     0
-}
-
-/// One interior output row (without activation) of a stride-1 depthwise 3×3: nine shifted input slices of
-/// exactly the output's length, so the loop has no bounds checks and vectorises.
-#[inline]
-fn depthwise_3x3_row_unit_stride(
-    input_rows: &[&[f32]; 3],
-    left: usize,
-    kernel: &[f32; 9],
-    bias: f32,
-    y: &mut [f32],
-) {
-    let len = y.len();
-    let tap = |r: usize, c: usize| &input_rows[r][left + c..left + c + len];
-    let (t00, t01, t02) = (tap(0, 0), tap(0, 1), tap(0, 2));
-    let (t10, t11, t12) = (tap(1, 0), tap(1, 1), tap(1, 2));
-    let (t20, t21, t22) = (tap(2, 0), tap(2, 1), tap(2, 2));
-    let [k00, k01, k02, k10, k11, k12, k20, k21, k22] = *kernel;
-    for j in 0..len {
-        let top = k00 * t00[j] + k01 * t01[j] + k02 * t02[j];
-        let middle = k10 * t10[j] + k11 * t11[j] + k12 * t12[j];
-        let bottom = k20 * t20[j] + k21 * t21[j] + k22 * t22[j];
-        y[j] = bias + top + middle + bottom;
-    }
 }
 
 /// One interior output row (without activation) of a stride-2 depthwise 3×3. Each tap

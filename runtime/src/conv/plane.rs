@@ -120,7 +120,7 @@ pub(super) fn depthwise_3x3(
             fill_phases(p, x_plane, pitch, &mut planes[..image_len]);
         }
         let taps: [&[f32]; 9] = core::array::from_fn(|t| &planes[offsets[t]..][..flat_len]);
-        flat_taps(&taps, kernel, bias, flat);
+        super::depthwise_3x3_taps(&taps, kernel, bias, flat);
         for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
             y_row.copy_from_slice(&flat[oh * pitch..][..p.w_out]);
         }
@@ -171,60 +171,4 @@ fn fill_phases(p: &Conv2d, x_plane: &[f32], pitch: usize, planes: &mut [f32]) {
             }
         }
     }
-}
-
-/// `flat[i] = bias + Σ_t kernel[t] · taps[t][i]`: eight outputs per vector step where the
-/// target has SIMD, scalar for the rest.
-#[inline]
-fn flat_taps(taps: &[&[f32]; 9], kernel: &[f32; 9], bias: f32, flat: &mut [f32]) {
-    let done = flat_taps_vectors(taps, kernel, bias, flat);
-    let [k0, k1, k2, k3, k4, k5, k6, k7, k8] = *kernel;
-    let tail = |t: usize| &taps[t][done..];
-    let (t0, t1, t2, t3, t4, t5, t6, t7, t8) = (
-        tail(0),
-        tail(1),
-        tail(2),
-        tail(3),
-        tail(4),
-        tail(5),
-        tail(6),
-        tail(7),
-        tail(8),
-    );
-    for (j, out) in flat[done..].iter_mut().enumerate() {
-        let top = k0 * t0[j] + k1 * t1[j] + k2 * t2[j];
-        let middle = k3 * t3[j] + k4 * t4[j] + k5 * t5[j];
-        let bottom = k6 * t6[j] + k7 * t7[j] + k8 * t8[j];
-        *out = bias + top + middle + bottom;
-    }
-}
-
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[inline]
-fn flat_taps_vectors(taps: &[&[f32]; 9], kernel: &[f32; 9], bias: f32, flat: &mut [f32]) -> usize {
-    use crate::gemm::simd::{f32x8, load, store, LANES};
-    let full = flat.len() - flat.len() % LANES;
-    let weights: [f32x8; 9] = core::array::from_fn(|t| f32x8::splat(kernel[t]));
-    let bias = f32x8::splat(bias);
-    for (step, out) in flat[..full].chunks_exact_mut(LANES).enumerate() {
-        let start = step * LANES;
-        let mut sum = bias;
-        for (tap, &weight) in taps.iter().zip(&weights) {
-            sum = load(&tap[start..]).mul_add(weight, sum);
-        }
-        store(sum, out);
-    }
-    full
-}
-
-/// Without SIMD the scalar loop does every output.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-#[inline(always)]
-fn flat_taps_vectors(
-    _taps: &[&[f32]; 9],
-    _kernel: &[f32; 9],
-    _bias: f32,
-    _flat: &mut [f32],
-) -> usize {
-    0
 }
