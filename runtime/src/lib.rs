@@ -36,6 +36,7 @@ pub mod reduce;
 pub mod resize;
 pub mod scalar;
 pub mod shape;
+pub mod ternary;
 pub mod tokens;
 
 mod error;
