@@ -80,6 +80,7 @@ pub mod softmax;
 pub mod space_depth;
 pub mod split;
 pub mod svm;
+pub mod ternary;
 pub mod tile;
 pub mod top_k;
 pub mod transpose;
@@ -426,6 +427,8 @@ define_ops! {
     SpaceDepth(space_depth::SpaceDepth),
     Split(split::Split),
     SvmRegressor(svm::SvmRegressor),
+    TernaryConv(ternary::TernaryConv),
+    TernaryMatMul(ternary::TernaryMatMul),
     Tile(tile::Tile),
     TopK(top_k::TopK),
     Transpose(transpose::Transpose),
