@@ -32,7 +32,7 @@ pub use package::{
     compile, crate_name, default_crate_name, default_runtime, default_runtime_path, file_path,
     model_file, write_files, Compiled, CrateOptions,
 };
-pub use pipeline::Options;
+pub use pipeline::{Options, WeightFormat};
 
 /// Any failure of the compiler, by stage.
 #[derive(Debug, thiserror::Error)]

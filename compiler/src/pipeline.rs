@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use crate::compress::ternary::KeepFloat;
 use crate::ir::{self, verify::VerifyError, Graph};
 use crate::onnx::{self, Binding, InputShape};
 use crate::plan::{self, MemoryPlan};
@@ -25,6 +26,31 @@ pub struct Options {
     /// a constant, as if the model held it in an initializer, what depends on it folds,
     /// and it leaves the generated `predict`.
     pub bindings: Vec<Binding>,
+    /// How the weights of Conv, MatMul and Gemm are stored and computed with
+    /// (`--weights`, `--keep-float`, `Builder::weights`).
+    pub weights: WeightFormat,
+}
+
+/// How a compiled model holds the weights of its Conv, MatMul and Gemm layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// As the model has them (`f32`, or the integers of a quantized model).
+    #[default]
+    Float,
+    /// Ternary (`--weights ternary`): one trit per weight, packed five to a byte, and one
+    /// `f32` scale per output channel (`passes::ternary`), except the layers `keep_float`
+    /// names (`--keep-float first,last`).
+    Ternary { keep_float: KeepFloat },
+}
+
+impl WeightFormat {
+    /// The layers to keep in float when the weights are ternary; `None` for float weights.
+    pub fn ternary(self) -> Option<KeepFloat> {
+        match self {
+            WeightFormat::Float => None,
+            WeightFormat::Ternary { keep_float } => Some(keep_float),
+        }
+    }
 }
 
 /// A model lowered to a verified and planned graph: everything emission needs.
@@ -61,7 +87,7 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
         passes::fold::run(&mut folded)?;
         plan::file_order_bound(&folded)
     };
-    passes::optimize(&mut graph)?;
+    passes::optimize(&mut graph, opts.weights.ternary())?;
     ir::verify::verify(&graph)?;
     // `verify` has just scheduled the graph, so this cannot fail; it still returns an
     // error rather than panicking, as everything on a user's model does.

@@ -22,7 +22,7 @@ fn run(pass: &str, before: &str) -> String {
 /// Runs every pass in order, as the compiler does.
 fn optimize(before: &str) -> String {
     let mut graph = text::parse(before).unwrap_or_else(|e| panic!("fixture: {e}"));
-    zant_compiler::passes::optimize(&mut graph).unwrap();
+    zant_compiler::passes::optimize(&mut graph, None).unwrap();
     verify(&graph).unwrap();
     text::print(&graph)
 }
@@ -505,4 +505,102 @@ fn qdq_turns_a_whole_input_average_pool_into_qlinear_global_average_pool() {
     %yz = Const u8[] [0]
     output 0: y = %y
     ");
+}
+
+/// Runs every pass in order with `--weights ternary` and the given `--keep-float`, and
+/// checks that the IR text of the result reads back to the same graph.
+fn optimize_ternary(before: &str, keep_float: &str) -> String {
+    let mut graph = text::parse(before).unwrap_or_else(|e| panic!("fixture: {e}"));
+    let keep = keep_float.parse().unwrap();
+    zant_compiler::passes::optimize(&mut graph, Some(keep)).unwrap();
+    verify(&graph).unwrap();
+    let printed = text::print(&graph);
+    let again = text::parse(&printed).unwrap_or_else(|e| panic!("{printed}\ndoes not parse: {e}"));
+    assert_eq!(text::print(&again), printed);
+    printed
+}
+
+#[test]
+fn ternary_keeps_what_fusion_took_into_matmul_and_gemm() {
+    // Column 0 of %w1 is (2, −0.5): scale 1.25, trits (1, 0); the Gemm's alpha joins its
+    // scales and beta · C becomes its bias.
+    insta::assert_snapshot!(optimize_ternary("
+        input 0: %x : f32[1,2]
+        %w1 = Const f32[2,3] [2.0, 1.0, -1.0, -0.5, 1.0, 3.0]
+        %mm = MatMul(%x, %w1)
+        %b1 = Const f32[3] [0.5, -0.5, 0.0]
+        %add = Add(%mm, %b1)
+        %h = Relu(%add)
+        %w2 = Const f32[2,3] [1.0, -1.0, 0.0, 0.0, 0.0, 0.0]
+        %c = Const f32[2] [1.0, 2.0]
+        %y = Gemm(%h, %w2, %c) transB=1 alpha=0.5 beta=2.0
+        output 0: y = %y
+    ", "none"), @r#"
+    input 0: %x : f32[1,2]
+    %b1 = Const f32[3] [0.5, -0.5, 0.0]
+    %mm.ternary_weights = Const u8[3,1] [122, 125, 124]
+    %mm.ternary_scale = Const f32[3] [1.25, 1.0, 2.0]
+    %mm = ai.zant.TernaryMatMul(%x, %mm.ternary_weights, %mm.ternary_scale, %b1) activation="Relu" : f32[1,3]
+    %y.ternary_weights = Const u8[2,1] [119, 121]
+    %y.ternary_scale = Const f32[2] [0.33333334, 0.0]
+    %y.ternary_bias = Const f32[2] [2.0, 4.0]
+    %y = ai.zant.TernaryMatMul(%mm, %y.ternary_weights, %y.ternary_scale, %y.ternary_bias) : f32[1,2]
+    output 0: y = %y
+    "#);
+}
+
+#[test]
+fn ternary_leaves_the_layers_keep_float_names_in_float() {
+    let model = "
+        input 0: %x : f32[1,2]
+        %w1 = Const f32[2,2] [2.0, 1.0, -1.0, -0.5]
+        %a = MatMul(%x, %w1)
+        %w2 = Const f32[2,2] [1.0, 0.0, 0.0, 1.0]
+        %b = MatMul(%a, %w2)
+        %w3 = Const f32[2,2] [0.5, 0.5, 0.5, 0.5]
+        %y = MatMul(%b, %w3)
+        output 0: y = %y
+    ";
+    insta::assert_snapshot!(optimize_ternary(model, "first,last"), @"
+    input 0: %x : f32[1,2]
+    %w1 = Const f32[2,2] [2.0, 1.0, -1.0, -0.5]
+    %a = MatMul(%x, %w1) : f32[1,2]
+    %w3 = Const f32[2,2] [0.5, 0.5, 0.5, 0.5]
+    %b.ternary_weights = Const u8[2,1] [122, 124]
+    %b.ternary_scale = Const f32[2] [0.5, 0.5]
+    %b = ai.zant.TernaryMatMul(%a, %b.ternary_weights, %b.ternary_scale) : f32[1,2]
+    %y = MatMul(%b, %w3) : f32[1,2]
+    output 0: y = %y
+    ");
+    insta::assert_snapshot!(optimize_ternary(model, "last"), @"
+    input 0: %x : f32[1,2]
+    %w3 = Const f32[2,2] [0.5, 0.5, 0.5, 0.5]
+    %a.ternary_weights = Const u8[2,1] [119, 119]
+    %a.ternary_scale = Const f32[2] [1.5, 0.75]
+    %a = ai.zant.TernaryMatMul(%x, %a.ternary_weights, %a.ternary_scale) : f32[1,2]
+    %b.ternary_weights = Const u8[2,1] [122, 124]
+    %b.ternary_scale = Const f32[2] [0.5, 0.5]
+    %b = ai.zant.TernaryMatMul(%a, %b.ternary_weights, %b.ternary_scale) : f32[1,2]
+    %y = MatMul(%b, %w3) : f32[1,2]
+    output 0: y = %y
+    ");
+}
+
+#[test]
+fn ternary_takes_grouped_convolutions_with_their_activation() {
+    insta::assert_snapshot!(optimize_ternary("
+        input 0: %x : f32[1,2,3,3]
+        %w = Const f32[2,1,2,2] [1.0, -1.0, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0]
+        %bias = Const f32[2] [0.5, -0.5]
+        %conv = Conv(%x, %w, %bias) group=2 pads=[1,1,0,0]
+        %y = Clip(%conv) min=0.0 max=6.0
+        output 0: y = %y
+    ", "none"), @r#"
+    input 0: %x : f32[1,2,3,3]
+    %bias = Const f32[2] [0.5, -0.5]
+    %conv.ternary_weights = Const u8[2,1] [119, 121]
+    %conv.ternary_scale = Const f32[2] [0.5625, 0.0]
+    %conv = ai.zant.TernaryConv(%x, %conv.ternary_weights, %conv.ternary_scale, %bias) kernel_shape=[2,2] strides=[1,1] pads=[1,1,0,0] dilations=[1,1] group=2 activation="Clip" activation_min=0.0 activation_max=6.0 : f32[1,2,3,3]
+    output 0: y = %conv
+    "#);
 }

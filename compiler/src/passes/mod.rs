@@ -15,7 +15,11 @@
 //! 4. [`batchnorm`]: fold BatchNormalization into the Conv before it; lower the rest to
 //!    Mul + Add. Before fusion, so the Conv → Relu pairs it exposes get fused.
 //! 5. [`fuse`]: a MatMul's constant bias Add, then Relu/Clip, into Conv/Gemm/MatMul.
-//! 6. [`dead`]: remove nodes nothing reads. Last, because every rewrite above leaves
+//! 6. [`ternary`], only with `--weights ternary`: Conv, MatMul and Gemm with constant
+//!    weights become ternary ops. After BatchNormalization folding, so it makes trits of
+//!    the folded weights, and after fusion, so the Relu/Clip and bias a float op took in
+//!    stay fused into the ternary kernel, which applies them once per output.
+//! 7. [`dead`]: remove nodes nothing reads. Last, because every rewrite above leaves
 //!    orphans behind (old weights, the fused activation's inputs).
 //!
 //! Every pass is `fn run(&mut Graph) -> Result<Changed, PassError>`; rewrites collect
@@ -28,7 +32,9 @@ pub mod fuse;
 pub mod identity;
 pub mod narrow;
 pub mod qdq;
+pub mod ternary;
 
+use crate::compress::ternary::KeepFloat;
 use crate::ir::Graph;
 use crate::ops::{OnnxOp, OpError};
 
@@ -50,7 +56,8 @@ pub struct PassError {
 /// A pass: name and entry point.
 pub type Pass = (&'static str, fn(&mut Graph) -> Result<Changed, PassError>);
 
-/// The passes in execution order.
+/// The passes in execution order, but [`ternary`], which takes an option and runs only
+/// when asked (before `dead`, see [`optimize`]).
 pub const PASSES: &[Pass] = &[
     ("qdq", qdq::run),
     ("fold", fold::run),
@@ -61,10 +68,18 @@ pub const PASSES: &[Pass] = &[
     ("dead", dead::run),
 ];
 
-/// Runs every pass once, in order.
-pub fn optimize(graph: &mut Graph) -> Result<(), PassError> {
-    for (_, pass) in PASSES {
+/// Runs every pass once, in order. With `ternary` (the layers `--keep-float` keeps),
+/// [`ternary`] runs between fusion and `dead`, which then drops the float weights.
+pub fn optimize(graph: &mut Graph, ternary: Option<KeepFloat>) -> Result<(), PassError> {
+    let Some(((_, dead), rewrites)) = PASSES.split_last() else {
+        return Ok(());
+    };
+    for (_, pass) in rewrites {
         pass(graph)?;
     }
+    if let Some(keep) = ternary {
+        ternary::run(graph, keep)?;
+    }
+    dead(graph)?;
     Ok(())
 }

@@ -497,8 +497,8 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
 type Built = (Op, OnnxOp, Vec<Option<ValueId>>, Vec<TensorType>);
 
 /// Builds `op_type` on `inputs` through the op table's parser, as import would: the
-/// inputs it absorbs are dropped from the node.
-fn build(
+/// inputs it absorbs are dropped from the node. `ternary` builds its ops with it too.
+pub(super) fn build(
     graph: &Graph,
     op_type: &str,
     domain: &str,
