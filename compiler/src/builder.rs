@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::emit::{emit_module, weight_blob, ProfileApi, WeightsRef};
 use crate::pipeline::{self, Options};
-use crate::{BindValue, Binding, InputShape};
+use crate::{BindValue, Binding, InputShape, WeightFormat};
 
 /// A build-script failure: the model path and what went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +102,26 @@ impl Builder {
     /// [`crate::ir::Tensor`].
     pub fn bind(&mut self, name: impl Into<String>, value: impl Into<BindValue>) -> &mut Self {
         self.options.bindings.push(Binding::new(name, value));
+        self
+    }
+
+    /// How the weights of Conv, MatMul and Gemm are stored, like `--weights` and
+    /// `--keep-float`: [`WeightFormat::Ternary`] packs them as trits, five to a byte, with
+    /// one scale per output channel (default: [`WeightFormat::Float`], as the model has
+    /// them).
+    ///
+    /// ```no_run
+    /// use zant_compiler::compress::ternary::KeepFloat;
+    /// use zant_compiler::WeightFormat;
+    ///
+    /// zant_compiler::Builder::new()
+    ///     .model("models/digits-mlp.onnx")
+    ///     .weights(WeightFormat::Ternary {
+    ///         keep_float: KeepFloat { first: false, last: true },
+    ///     });
+    /// ```
+    pub fn weights(&mut self, format: WeightFormat) -> &mut Self {
+        self.options.weights = format;
         self
     }
 

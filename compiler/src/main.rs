@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use zant_compiler::bench::BenchError;
+use zant_compiler::compress::ternary::KeepFloat;
 use zant_compiler::verify::{model_file, VerifyOptions};
-use zant_compiler::{Binding, CrateOptions, InputShape, Options, RuntimeDep};
+use zant_compiler::{Binding, CrateOptions, InputShape, Options, RuntimeDep, WeightFormat};
 
 /// Compile ONNX models into standalone `#![no_std]`, allocation-free Rust crates.
 #[derive(Parser)]
@@ -30,6 +31,50 @@ struct ModelArgs {
     /// and shape. With `verify`, `--bind NAME` alone takes the value from the test data.
     #[arg(long = "bind", value_name = "NAME=VALUES|FILE.npy")]
     bindings: Vec<Binding>,
+    #[command(flatten)]
+    weights: WeightArgs,
+}
+
+/// How the weights of Conv, MatMul and Gemm layers are stored, for every command that
+/// compiles a model.
+#[derive(clap::Args)]
+struct WeightArgs {
+    /// `ternary`: store each Conv, MatMul and Gemm weight as one trit (−1, 0, +1) per
+    /// weight, packed five to a byte, with one f32 scale per output channel (absmean), and
+    /// compute with kernels that only add and subtract (docs/compression.md). `float`
+    /// keeps the model's weights.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "float")]
+    weights: Weights,
+    /// With `--weights ternary`, keep the first and/or last weight layer (in schedule
+    /// order) in float: `first`, `last` or `first,last`.
+    #[arg(long = "keep-float", value_name = "LAYERS")]
+    keep_float: Option<KeepFloat>,
+}
+
+/// The values of `--weights`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Weights {
+    Float,
+    Ternary,
+}
+
+impl WeightArgs {
+    /// The weight format asked for; `--keep-float` without `--weights ternary` is a usage
+    /// error, reported as clap reports its own.
+    fn format(&self) -> WeightFormat {
+        match (self.weights, self.keep_float) {
+            (Weights::Float, None) => WeightFormat::Float,
+            (Weights::Float, Some(_)) => Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "`--keep-float` chooses layers to leave out of `--weights ternary`; add `--weights ternary`",
+                )
+                .exit(),
+            (Weights::Ternary, keep_float) => WeightFormat::Ternary {
+                keep_float: keep_float.unwrap_or_default(),
+            },
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -107,6 +152,8 @@ enum Command {
         /// Pin a symbolic input shape for every model (repeatable).
         #[arg(long = "input-shape", value_name = "NAME=DIMS")]
         input_shapes: Vec<InputShape>,
+        #[command(flatten)]
+        weights: WeightArgs,
         /// Write the report as JSON (the input of `zantc compare`).
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
@@ -159,6 +206,7 @@ fn options(model: &ModelArgs) -> Options {
     Options {
         input_shapes: model.input_shapes.clone(),
         bindings: model.bindings.clone(),
+        weights: model.weights.format(),
     }
 }
 
@@ -295,6 +343,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             opt_levels,
             targets,
             input_shapes,
+            weights,
             json,
             md,
             svg,
@@ -310,6 +359,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 opt_levels,
                 targets,
                 input_shapes,
+                weights: weights.format(),
                 work_dir,
                 time_budget: std::time::Duration::from_millis(time_budget_ms),
                 baselines: baseline,

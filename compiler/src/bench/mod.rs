@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ir::{DType, Data, Tensor, TensorType};
 use crate::pipeline::{self, Lowered};
-use crate::{Error, InputShape, Options};
+use crate::{Error, InputShape, Options, WeightFormat};
 
 pub use attribution::Attribution;
 pub use compare::{compare, Change, Comparison, Status, Verdict};
@@ -296,6 +296,8 @@ pub struct BenchOptions {
     pub targets: Vec<Target>,
     /// Pins applied to every model (model specs add their own).
     pub input_shapes: Vec<InputShape>,
+    /// The weight format every model is compiled with (`--weights`, `--keep-float`).
+    pub weights: WeightFormat,
     /// Where the harness crates and their shared cargo target folders go.
     pub work_dir: PathBuf,
     /// Wall time spent timing one harness on the host (at least 5 inferences are timed).
@@ -321,6 +323,7 @@ impl Default for BenchOptions {
             opt_levels: vec![OptLevel("3".into()), OptLevel("z".into())],
             targets: vec![Target::Host, Target::CortexM7],
             input_shapes: Vec::new(),
+            weights: WeightFormat::Float,
             work_dir: PathBuf::from("target").join("zant-bench"),
             time_budget: Duration::from_secs(1),
             baselines: Vec::new(),
@@ -746,6 +749,7 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
     let model_file = crate::model_file(&spec.path);
     let mut options = Options {
         input_shapes: spec.pins.clone(),
+        weights: opts.weights,
         ..Options::default()
     };
     for pin in &opts.input_shapes {
@@ -797,10 +801,15 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
             "deterministic",
         ),
     };
-    let reference = if input_source == "test_data_set_0" {
-        read_set("output", &output_types)
-    } else {
-        None
+    let reference = match opts.weights {
+        WeightFormat::Float if input_source == "test_data_set_0" => {
+            read_set("output", &output_types)
+        }
+        WeightFormat::Float => None,
+        // The test data's outputs are the float model's, and ternary weights compute
+        // something else: the reference is the compiler's own evaluation of the compiled
+        // graph, constant folding through the runtime's kernels.
+        WeightFormat::Ternary { .. } => crate::passes::fold::evaluate(graph, &inputs)?,
     };
     let names = crate::emit::port_names(graph);
     let info = ModelInfo {

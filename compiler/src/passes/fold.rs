@@ -40,6 +40,26 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     Ok(changed)
 }
 
+/// Runs `graph` on the host: each graph input becomes a constant holding its tensor of
+/// `inputs` (in graph input order, of the input's type) and every node folds, through the
+/// runtime's kernels as generated code calls them. Returns the graph's outputs, or `None`
+/// when one of them does not fold (an op that does not implement folding). `zantc bench`
+/// checks a ternary model's outputs against it.
+pub fn evaluate(graph: &Graph, inputs: &[Tensor]) -> Result<Option<Vec<Tensor>>, PassError> {
+    let mut graph = graph.clone();
+    for (&id, tensor) in graph.inputs.clone().iter().zip(inputs) {
+        let name = format!("{}.value", graph.node(id).outputs[0].name);
+        let value = graph.add_const(name, tensor.clone());
+        graph.replace_all_uses(ValueId { node: id, slot: 0 }, value);
+    }
+    run(&mut graph)?;
+    Ok(graph
+        .outputs
+        .iter()
+        .map(|o| graph.const_value(o.value).cloned())
+        .collect())
+}
+
 /// Evaluates `op` when its inputs are constant (or when it folds from types alone).
 /// Import calls it on every node as it reads them, so later nodes see constants.
 pub fn try_fold(
