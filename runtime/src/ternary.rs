@@ -788,8 +788,10 @@ impl Tiles<'_> {
                 oh += ROWS_NARROW;
             }
         }
-        // The rows left over, in pairs where they can be.
-        while oh + 2 <= p.h_out {
+        // The rows left over, in pairs where they can be; not on Cortex-M, where the
+        // pairs' code (12 KiB on digits-cnn) would cost more flash than they save time.
+        let simd = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+        while simd && oh + 2 <= p.h_out {
             self.row_block::<2, CONTIGUOUS, W, N>(oh, y_plane);
             oh += 2;
         }
