@@ -604,3 +604,30 @@ fn ternary_takes_grouped_convolutions_with_their_activation() {
     output 0: y = %conv
     "#);
 }
+
+#[test]
+fn evaluate_runs_a_graph_on_its_inputs_through_folding() {
+    use zant_compiler::ir::{Data, Tensor};
+    use zant_compiler::passes::fold::evaluate;
+    // The ternary layer of `ternary_keeps_what_fusion_took_into_matmul_and_gemm`: columns
+    // (1, 0), (1, 1) and (0, 1) of scales 1.25, 1 and 2, the bias (0.5, −0.5, 0) and Relu.
+    let mut graph = text::parse(
+        "
+        input 0: %x : f32[1,2]
+        %w1 = Const f32[2,3] [2.0, 1.0, -1.0, -0.5, 1.0, 3.0]
+        %mm = MatMul(%x, %w1)
+        %b1 = Const f32[3] [0.5, -0.5, 0.0]
+        %add = Add(%mm, %b1)
+        %h = Relu(%add)
+        output 0: h = %h
+    ",
+    )
+    .unwrap();
+    let x = Tensor::new(vec![1, 2], Data::F32(vec![2.0, -4.0]));
+    let float = evaluate(&graph, std::slice::from_ref(&x)).unwrap().unwrap();
+    assert_eq!(float[0].as_f32().unwrap(), [6.5, 0.0, 0.0]);
+    zant_compiler::passes::optimize(&mut graph, Some(Default::default())).unwrap();
+    let ternary = evaluate(&graph, &[x]).unwrap().unwrap();
+    // 1.25·2 + 0.5, 1·(2 − 4) − 0.5 clamped, 2·(−4) clamped.
+    assert_eq!(ternary[0].as_f32().unwrap(), [3.0, 0.0, 0.0]);
+}

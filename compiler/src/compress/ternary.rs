@@ -18,8 +18,7 @@ use std::str::FromStr;
 
 use zant_runtime::ternary::{decode, encode, row_bytes, TRITS_PER_BYTE};
 
-use crate::ops::OpError;
-use crate::tensor::{Data, Tensor};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 /// Where a weight tensor keeps its output channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +27,24 @@ pub enum OutputAxis {
     First,
     /// The columns of a matrix: MatMul's `B` `[K, N]`, or Gemm's with `transB = 0`.
     Last,
+}
+
+/// Why a weight has no ternary form, or packed rows are not what they should be.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum TernaryError {
+    #[error("ternary weights are made from f32 weights, not {0}")]
+    NotF32(DType),
+    #[error("a weight {0} has no output channels on axis {1:?}")]
+    NoChannels(TensorType, OutputAxis),
+    #[error("output channel {channel} holds the weight {value}, which has no ternary form")]
+    NotFinite { channel: usize, value: f32 },
+    #[error("{len} packed bytes are not {outputs} rows of {row_len} bytes ({inputs} trits each)")]
+    PackedLength {
+        len: usize,
+        outputs: usize,
+        row_len: usize,
+        inputs: usize,
+    },
 }
 
 /// A layer's weights as trits, one row per output channel, and the channels' scales.
@@ -70,22 +87,12 @@ impl Ternary {
 /// Fails on a weight that is not `f32`, a shape `axis` does not apply to (a scalar, or
 /// [`OutputAxis::Last`] on anything but a matrix) and on a channel whose weights are not
 /// all finite.
-pub fn quantize(w: &Tensor, axis: OutputAxis) -> Result<Ternary, OpError> {
-    let values = w.as_f32().ok_or_else(|| {
-        OpError::unsupported(format!(
-            "ternary weights are made from f32 weights, not {}",
-            w.dtype()
-        ))
-    })?;
+pub fn quantize(w: &Tensor, axis: OutputAxis) -> Result<Ternary, TernaryError> {
+    let values = w.as_f32().ok_or(TernaryError::NotF32(w.dtype()))?;
     let (outputs, inputs) = match (axis, w.shape.as_slice()) {
         (OutputAxis::First, [outputs, rest @ ..]) => (*outputs, rest.iter().product()),
         (OutputAxis::Last, [inputs, outputs]) => (*outputs, *inputs),
-        _ => {
-            return Err(OpError::shape(format!(
-                "a weight {} has no output channels on axis {axis:?}",
-                w.ty()
-            )))
-        }
+        _ => return Err(TernaryError::NoChannels(w.ty(), axis)),
     };
     let row = |c: usize| -> Vec<f32> {
         match axis {
@@ -97,10 +104,8 @@ pub fn quantize(w: &Tensor, axis: OutputAxis) -> Result<Ternary, OpError> {
     let mut scales = Vec::with_capacity(outputs);
     for c in 0..outputs {
         let row = row(c);
-        if let Some(bad) = row.iter().find(|v| !v.is_finite()) {
-            return Err(OpError::shape(format!(
-                "output channel {c} holds the weight {bad}, which has no ternary form"
-            )));
+        if let Some(&value) = row.iter().find(|v| !v.is_finite()) {
+            return Err(TernaryError::NotFinite { channel: c, value });
         }
         // The mean in f64: a long row of f32 magnitudes would otherwise lose low bits.
         let sum: f64 = row.iter().map(|v| f64::from(v.abs())).sum();
@@ -131,7 +136,7 @@ fn trit(v: f32, scale: f32) -> i8 {
 /// [`quantize`] then [`Ternary::dequantize`]: the `f32` weight, of `w`'s shape, that a
 /// float model holds in place of `w` to compute what the ternary model computes.
 /// `zantc quantize --weights ternary` writes these into a model ONNX Runtime can check.
-pub fn dequantize(w: &Tensor, axis: OutputAxis) -> Result<Tensor, OpError> {
+pub fn dequantize(w: &Tensor, axis: OutputAxis) -> Result<Tensor, TernaryError> {
     Ok(quantize(w, axis)?.dequantize(&w.shape, axis))
 }
 
@@ -152,13 +157,15 @@ pub fn pack(t: &Ternary) -> Vec<u8> {
 
 /// The `outputs × inputs` trits of packed rows, as [`pack`] wrote them. Fails when
 /// `packed` does not hold exactly `outputs` rows of `row_bytes(inputs)` bytes.
-pub fn unpack(packed: &[u8], outputs: usize, inputs: usize) -> Result<Vec<i8>, OpError> {
+pub fn unpack(packed: &[u8], outputs: usize, inputs: usize) -> Result<Vec<i8>, TernaryError> {
     let row_len = row_bytes(inputs);
     if packed.len() != outputs * row_len {
-        return Err(OpError::shape(format!(
-            "{} packed bytes are not {outputs} rows of {row_len} bytes ({inputs} trits each)",
-            packed.len()
-        )));
+        return Err(TernaryError::PackedLength {
+            len: packed.len(),
+            outputs,
+            row_len,
+            inputs,
+        });
     }
     let mut trits = Vec::with_capacity(outputs * inputs);
     for row in packed.chunks_exact(row_len.max(1)).take(outputs) {

@@ -313,7 +313,8 @@ impl OpKind for TernaryMatMul {
 
 #[cfg(test)]
 mod tests {
-    use crate::compress::ternary::{packed_tensor, quantize, scale_tensor, OutputAxis};
+    use zant_runtime::ternary::{encode, row_bytes};
+
     use crate::ops::testing::NodeBuilder;
     use crate::tensor::{Data, Tensor};
 
@@ -321,15 +322,29 @@ mod tests {
         NodeBuilder::in_domain("ai.zant", op_type)
     }
 
-    /// The packed weights and scales of a float weight with `outputs` channels on axis 0.
+    /// Packed rows and scales for `rows` output channels of the trits `trits`, packed as
+    /// `compress::ternary` packs them (which `ops` does not depend on).
+    fn packed(rows: usize, trits: &[i8], scales: &[f32]) -> (Tensor, Tensor) {
+        let k = trits.len() / rows;
+        let mut bytes = Vec::new();
+        for row in trits.chunks_exact(k) {
+            for chunk in row.chunks(5) {
+                let mut five = [0i8; 5];
+                five[..chunk.len()].copy_from_slice(chunk);
+                bytes.push(encode(five));
+            }
+        }
+        (
+            Tensor::new(vec![rows, row_bytes(k)], Data::U8(bytes)),
+            Tensor::new(vec![rows], Data::F32(scales.to_vec())),
+        )
+    }
+
+    /// Packed weights and unit scales for a weight of `shape`, its output channels first.
     fn ternary(shape: Vec<usize>) -> (Tensor, Tensor) {
         let n: usize = shape.iter().product();
-        let w = Tensor::new(
-            shape,
-            Data::F32((0..n).map(|i| (i % 7) as f32 - 3.0).collect()),
-        );
-        let t = quantize(&w, OutputAxis::First).unwrap();
-        (packed_tensor(&t), scale_tensor(&t))
+        let trits: Vec<i8> = (0..n).map(|i| (i % 3) as i8 - 1).collect();
+        packed(shape[0], &trits, &vec![1.0; shape[0]])
     }
 
     #[test]
@@ -448,13 +463,11 @@ mod tests {
     fn folds_on_the_runtime_kernels() {
         // Rows (1, 1, −1) and (0, 1, 0) with scales 2 and 0.5: the inputs (1, 2, 4) give
         // 2·(1 + 2 − 4) + 1 and 0.5·2 + 1.
-        let w = Tensor::new(vec![2, 3], Data::F32(vec![2.0, 2.0, -2.0, 0.0, 1.5, 0.0]));
-        let t = quantize(&w, OutputAxis::First).unwrap();
-        assert_eq!(t.trits, [1, 1, -1, 0, 1, 0]);
+        let (weights, scales) = packed(2, &[1, 1, -1, 0, 1, 0], &[2.0, 0.5]);
         insta::assert_snapshot!(node("TernaryMatMul")
             .constant(Tensor::new(vec![1, 3], Data::F32(vec![1.0, 2.0, 4.0])))
-            .constant(packed_tensor(&t))
-            .constant(scale_tensor(&t))
+            .constant(weights)
+            .constant(scales)
             .constant(Tensor::new(vec![2], Data::F32(vec![1.0, 1.0])))
             .emit(), @"
         TernaryMatMul(f32[1,3], u8[2,1], f32[2], f32[2]) -> f32[1,2]
