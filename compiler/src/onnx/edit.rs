@@ -15,7 +15,7 @@ use prost::Message;
 
 use super::proto::{self, attribute_type, AttributeProto, NodeProto};
 use super::{decode_model, ImportError};
-use crate::ir::{DType, Tensor};
+use crate::ir::{DType, Data, Tensor};
 
 /// One node of an ONNX graph, detached from protobuf.
 #[derive(Clone, Debug, PartialEq)]
@@ -211,11 +211,17 @@ impl ModelEdit {
     }
 
     fn graph(&self) -> &proto::GraphProto {
-        self.model.graph.as_ref().expect("decode_model checks the graph")
+        self.model
+            .graph
+            .as_ref()
+            .expect("decode_model checks the graph")
     }
 
     fn graph_mut(&mut self) -> &mut proto::GraphProto {
-        self.model.graph.as_mut().expect("decode_model checks the graph")
+        self.model
+            .graph
+            .as_mut()
+            .expect("decode_model checks the graph")
     }
 
     /// The nodes of the main graph, in file order.
@@ -312,6 +318,98 @@ impl ModelEdit {
         Ok(())
     }
 
+    /// Folds every `DequantizeLinear` whose inputs are all initializers (weights that an
+    /// exporter stored as 8-bit integers) into a float initializer named after its output,
+    /// so a compression pass sees float weights. Blocked scales (`block_size`) are left
+    /// alone. Returns how many nodes were folded.
+    pub fn fold_weight_dequantize(&mut self) -> Result<usize, ImportError> {
+        let mut kept = Vec::new();
+        let mut folded = 0;
+        for node in self.nodes() {
+            match self.dequantized(&node)? {
+                Some(tensor) => {
+                    self.set_initializer(&node.outputs[0], &tensor);
+                    folded += 1;
+                }
+                None => kept.push(node),
+            }
+        }
+        self.set_nodes(kept);
+        self.remove_unused_initializers();
+        Ok(folded)
+    }
+
+    /// The float value of a `DequantizeLinear` of initializers, or `None` when `node` is
+    /// not one (or uses blocked scales).
+    fn dequantized(&self, node: &NodeDef) -> Result<Option<Tensor>, ImportError> {
+        if node.op_type != "DequantizeLinear"
+            || !node.domain.is_empty()
+            || node.outputs.len() != 1
+            || node.int("block_size").unwrap_or(0) != 0
+        {
+            return Ok(None);
+        }
+        let mut operands = Vec::new();
+        for name in node.inputs.iter().filter(|n| !n.is_empty()) {
+            match self.initializer(name)? {
+                Some(t) => operands.push(t),
+                None => return Ok(None),
+            }
+        }
+        let [x, scale, rest @ ..] = operands.as_slice() else {
+            return Ok(None);
+        };
+        let bad = |message: String| ImportError::Initializer {
+            name: node.outputs[0].clone(),
+            message,
+        };
+        let xs = x.data.to_f64_vec();
+        let scales = scale.data.to_f64_vec();
+        let zps = match rest.first() {
+            Some(zp) => zp.data.to_f64_vec(),
+            None => vec![0.0; scales.len()],
+        };
+        if zps.len() != scales.len() || scales.is_empty() {
+            return Err(bad(format!(
+                "DequantizeLinear `{}`: {} scales but {} zero points",
+                node.name,
+                scales.len(),
+                zps.len()
+            )));
+        }
+        // Per-tensor scales apply to every element; per-axis ones to the slices of `axis`.
+        let inner = if scales.len() == 1 {
+            xs.len().max(1)
+        } else {
+            let rank = x.shape.len() as i64;
+            let axis = node.int("axis").unwrap_or(1);
+            let axis = if axis < 0 { axis + rank } else { axis };
+            let Some(&len) = usize::try_from(axis).ok().and_then(|a| x.shape.get(a)) else {
+                return Err(bad(format!(
+                    "axis {axis} is out of range for {:?}",
+                    x.shape
+                )));
+            };
+            if len != scales.len() {
+                return Err(bad(format!(
+                    "{} scales do not fit axis {axis} of {:?}",
+                    scales.len(),
+                    x.shape
+                )));
+            }
+            x.shape[axis as usize + 1..].iter().product::<usize>()
+        };
+        let values: Vec<f32> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                let c = (i / inner) % scales.len();
+                ((q - zps[c]) * scales[c]) as f32
+            })
+            .collect();
+        Ok(Some(Tensor::new(x.shape.clone(), Data::F32(values))))
+    }
+
     /// The graph's fed inputs (those that are not initializers), in order.
     pub fn inputs(&self) -> Vec<PortDef> {
         let graph = self.graph();
@@ -401,7 +499,6 @@ fn port(v: &proto::ValueInfoProto) -> PortDef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::Data;
 
     fn mnist() -> Option<ModelEdit> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/mnist-8");
@@ -419,7 +516,10 @@ mod tests {
         assert_eq!(again.nodes(), edit.nodes());
         assert_eq!(again.initializer_names(), edit.initializer_names());
         assert_eq!(again.inputs(), edit.inputs());
-        assert_eq!(again.inputs()[0].dims, vec![Some(1), Some(1), Some(28), Some(28)]);
+        assert_eq!(
+            again.inputs()[0].dims,
+            vec![Some(1), Some(1), Some(28), Some(28)]
+        );
         assert_eq!(again.opset(""), Some(8));
     }
 
@@ -450,6 +550,40 @@ mod tests {
         assert_eq!(again.nodes()[0].string("auto_pad"), Some("NOTSET"));
         assert_eq!(again.opset("com.microsoft"), Some(1));
         assert!(again.initializer("no such").unwrap().is_none());
+    }
+
+    #[test]
+    fn folds_dequantized_weights_per_axis() {
+        let mut edit = ModelEdit {
+            model: proto::ModelProto {
+                graph: Some(proto::GraphProto::default()),
+                ..Default::default()
+            },
+            base_dir: None,
+        };
+        edit.set_initializer("q", &Tensor::new(vec![2, 2], Data::I8(vec![1, -2, 3, 4])));
+        edit.set_initializer("s", &Tensor::new(vec![2], Data::F32(vec![0.5, 2.0])));
+        edit.set_initializer("z", &Tensor::new(vec![2], Data::I8(vec![1, 0])));
+        let mut dq = NodeDef::new(
+            "DequantizeLinear",
+            "dq",
+            vec!["q".into(), "s".into(), "z".into()],
+            vec!["w".into()],
+        );
+        dq.set_int("axis", 0);
+        edit.set_nodes(vec![
+            dq,
+            NodeDef::new("Relu", "r", vec!["w".into()], vec!["y".into()]),
+        ]);
+        assert_eq!(edit.fold_weight_dequantize().unwrap(), 1);
+        assert_eq!(
+            edit.initializer("w").unwrap(),
+            Some(Tensor::new(
+                vec![2, 2],
+                Data::F32(vec![0.0, -1.5, 6.0, 8.0])
+            ))
+        );
+        assert_eq!(edit.initializer_names(), vec!["w".to_string()]);
     }
 
     #[test]
