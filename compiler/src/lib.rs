@@ -11,6 +11,7 @@
 #[cfg(feature = "cli")]
 pub mod bench;
 mod builder;
+pub mod compress;
 pub mod emit;
 pub mod ir;
 pub mod onnx;

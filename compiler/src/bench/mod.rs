@@ -334,7 +334,7 @@ impl Default for BenchOptions {
 }
 
 /// Everything one `zantc bench` measured, and where. This is the JSON format.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     pub zantc_version: String,
     /// `YYYY-MM-DD HH:MM UTC`.
