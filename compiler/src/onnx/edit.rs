@@ -470,6 +470,55 @@ impl ModelEdit {
     pub fn to_bytes(&self) -> Vec<u8> {
         self.model.encode_to_vec()
     }
+
+    /// Writes every initializer that keeps its data in an external file back inline, so
+    /// the model's bytes stand alone: the importer refuses external data in bytes, and a
+    /// pruned model is handed to it as bytes.
+    pub fn inline_external_data(&mut self) -> Result<(), ImportError> {
+        let external: Vec<String> = self
+            .graph()
+            .initializer
+            .iter()
+            .filter(|t| t.data_location == proto::DATA_LOCATION_EXTERNAL)
+            .map(|t| t.name.clone())
+            .collect();
+        for name in external {
+            if let Some(tensor) = self.initializer(&name)? {
+                self.set_initializer(&name, &tensor);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives each graph input that names an initializer (old exporters list every
+    /// initializer among the inputs) the initializer's element type and shape, which a
+    /// rewrite that shrinks a weight would otherwise leave stale.
+    pub fn sync_initializer_inputs(&mut self) {
+        use proto::tensor_shape_proto::{dimension, Dimension};
+        let graph = self.graph_mut();
+        for input in &mut graph.input {
+            let Some(init) = graph.initializer.iter().find(|t| t.name == input.name) else {
+                continue;
+            };
+            let dim = init
+                .dims
+                .iter()
+                .map(|&d| Dimension {
+                    value: Some(dimension::Value::DimValue(d)),
+                    ..Default::default()
+                })
+                .collect();
+            input.r#type = Some(proto::TypeProto {
+                value: Some(proto::type_proto::Value::TensorType(
+                    proto::type_proto::Tensor {
+                        elem_type: init.data_type,
+                        shape: Some(proto::TensorShapeProto { dim }),
+                    },
+                )),
+                ..Default::default()
+            });
+        }
+    }
 }
 
 fn port(v: &proto::ValueInfoProto) -> PortDef {
