@@ -1672,3 +1672,126 @@ fn topological_order(nodes: &[NodeDef]) -> Vec<usize> {
     order.extend((0..nodes.len()).filter(|i| !placed.contains(i)));
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `text` and compares the spec, or the error, with `expect`.
+    fn check(text: &str, expect: Result<(PruneMethod, f64), &str>) {
+        let got = text.parse::<PruneSpec>();
+        match expect {
+            Ok((method, percent)) => {
+                let spec = got.unwrap_or_else(|e| panic!("`{text}`: {e}"));
+                assert_eq!((spec.method, spec.percent), (method, percent), "`{text}`");
+                // The display form parses back to the same spec.
+                assert_eq!(spec.to_string().parse::<PruneSpec>(), Ok(spec));
+            }
+            Err(message) => {
+                let err = got.expect_err(text);
+                assert!(err.contains(message), "`{text}`: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn specs_parse() {
+        check("magnitude:50%", Ok((PruneMethod::Magnitude, 50.0)));
+        check("channels:30%", Ok((PruneMethod::Channels, 30.0)));
+        check("channels:12.5", Ok((PruneMethod::Channels, 12.5)));
+        check("magnitude: 0 %", Ok((PruneMethod::Magnitude, 0.0)));
+        check("magnitude:120%", Err("120% is out of range"));
+        check("channels:100%", Err("100% is out of range"));
+        check("channels:-5%", Err("-5% is out of range"));
+        check("channels:NaN%", Err("NaN% is out of range"));
+        check("chanels:20%", Err("unknown pruning method `chanels`"));
+        check(
+            "channels",
+            Err("should look like magnitude:50% or channels:30%"),
+        );
+        check("channels:abc", Err("`abc` is not a percentage"));
+        assert_eq!(
+            PruneSpec::channels(30.0).unwrap().to_string(),
+            "channels:30%"
+        );
+        assert!(PruneSpec::magnitude(100.0).is_err());
+    }
+
+    #[test]
+    fn magnitude_zeroes_an_exact_count() {
+        let w = Tensor::new(
+            vec![2, 5],
+            Data::F32(vec![0.5, -0.1, 0.9, 0.3, -0.7, 0.2, 1.0, -0.4, 0.8, 0.6]),
+        );
+        let pruned = zero_smallest(&w, 3);
+        assert_eq!(
+            pruned.as_f32(),
+            Some(&[0.5, 0.0, 0.9, 0.0, -0.7, 0.0, 1.0, -0.4, 0.8, 0.6][..])
+        );
+        assert_eq!(pruned.shape, w.shape);
+        // Spec shares round to the nearest element: 30 % of 10 is 3, 25 % of 10 is 3.
+        let spec = PruneSpec::magnitude(30.0).unwrap();
+        assert_eq!(spec.share_of(10), 3);
+        assert_eq!(PruneSpec::magnitude(25.0).unwrap().share_of(10), 3);
+        assert_eq!(PruneSpec::magnitude(0.0).unwrap().share_of(10), 0);
+    }
+
+    #[test]
+    fn magnitude_breaks_ties_by_position() {
+        // Three elements of magnitude 1 for two places: the first two go.
+        let w = Tensor::new(vec![4], Data::F32(vec![1.0, -1.0, 1.0, 2.0]));
+        assert_eq!(
+            zero_smallest(&w, 2).as_f32(),
+            Some(&[0.0, 0.0, 1.0, 2.0][..])
+        );
+        // Zeros already there are the smallest, so they count among the pruned.
+        let w = Tensor::new(vec![4], Data::F32(vec![3.0, 0.0, -2.0, 1.0]));
+        assert_eq!(
+            zero_smallest(&w, 2).as_f32(),
+            Some(&[3.0, 0.0, -2.0, 0.0][..])
+        );
+    }
+
+    #[test]
+    fn reshapes_move_the_channel_axis() {
+        // Flatten of [1, 16, 4, 4]: channel c covers 16 indices of axis 1.
+        assert_eq!(moved_axis(&[1, 16, 4, 4], 1, &[1, 256]), Some((1, 16)));
+        // Squeeze after a global pool: the channels stay one index each.
+        assert_eq!(moved_axis(&[1, 64, 1, 1], 1, &[1, 64]), Some((1, 1)));
+        assert_eq!(moved_axis(&[1, 64], 1, &[1, 64, 1, 1]), Some((1, 1)));
+        // A leading 1 inserted before the channels.
+        assert_eq!(moved_axis(&[1, 8, 3], 1, &[1, 1, 24]), Some((2, 3)));
+        // Channels split over two axes have no single place.
+        assert_eq!(moved_axis(&[1, 8, 2, 2], 1, &[1, 2, 16]), None);
+        assert_eq!(moved_axis(&[1, 8, 2, 2], 1, &[4, 8]), None);
+    }
+
+    #[test]
+    fn slicing_keeps_the_other_indices_in_order() {
+        let t = Tensor::new(vec![2, 3], Data::I64(vec![0, 1, 2, 3, 4, 5]));
+        assert_eq!(
+            remove_along(&t, 1, &[0, 2]),
+            Some(Tensor::new(vec![2, 1], Data::I64(vec![1, 4])))
+        );
+        assert_eq!(
+            remove_along(&t, 0, &[1]),
+            Some(Tensor::new(vec![1, 3], Data::I64(vec![0, 1, 2])))
+        );
+        assert_eq!(remove_along(&t, 1, &[3]), None);
+        assert_eq!(remove_along(&t, 2, &[0]), None);
+    }
+
+    #[test]
+    fn numbers_and_names_print_short() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        let long = format!("Conv `{}`", "x".repeat(100));
+        let shown = short(&long);
+        assert!(
+            shown.starts_with("Conv `…x") && shown.ends_with("x`"),
+            "{shown}"
+        );
+        assert!(shown.chars().count() <= 60, "{shown}");
+    }
+}

@@ -602,6 +602,30 @@ mod tests {
     }
 
     #[test]
+    fn declared_initializer_inputs_follow_their_initializers() {
+        let Some(mut edit) = mnist() else {
+            eprintln!("NOT RUN: ../shared/models/mnist-8 is missing");
+            return;
+        };
+        let declared = |edit: &ModelEdit| {
+            let input = edit.graph().input.iter().find(|i| i.name == "Parameter5");
+            port(input.expect("mnist-8 lists its initializers among the inputs"))
+        };
+        assert_eq!(declared(&edit).dims, [Some(8), Some(1), Some(5), Some(5)]);
+        let small = Tensor::new(vec![4, 1, 5, 5], Data::F32(vec![0.0; 100]));
+        edit.set_initializer("Parameter5", &small);
+        edit.inline_external_data().unwrap();
+        edit.sync_initializer_inputs();
+        assert_eq!(declared(&edit).dims, [Some(4), Some(1), Some(5), Some(5)]);
+        assert_eq!(declared(&edit).dtype, Some(DType::F32));
+        // Fed inputs are left as they are.
+        assert_eq!(
+            edit.inputs()[0].dims,
+            [Some(1), Some(1), Some(28), Some(28)]
+        );
+    }
+
+    #[test]
     fn folds_dequantized_weights_per_axis() {
         let mut edit = ModelEdit {
             model: proto::ModelProto {
