@@ -80,8 +80,9 @@ pub enum PruneError {
     #[error("internal error: the model pruned with {spec} does not import: {source}")]
     Verify {
         spec: String,
+        /// Boxed: the error type stays as small as the importer's.
         #[source]
-        source: ImportError,
+        source: Box<ImportError>,
     },
 }
 
@@ -277,7 +278,7 @@ pub fn prune(
     onnx::load(Source::Bytes(&edit.to_bytes()), pins, bindings).map_err(|source| {
         PruneError::Verify {
             spec: spec.to_string(),
-            source,
+            source: Box::new(source),
         }
     })?;
     let (weight_elems, weight_zeros) = weight_zeros(edit)?;
@@ -571,7 +572,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -689,6 +690,9 @@ const ELEMENTWISE: &[&str] = &[
     "Add", "Div", "Max", "Mean", "Min", "Mul", "PRelu", "Pow", "Sub", "Sum",
 ];
 
+/// The channels to prune (ascending) of each group that is pruned, by its root producer.
+type Chosen = HashMap<usize, Vec<usize>>;
+
 /// Structured pruning: the model's graph as the channel walk sees it.
 struct Channels {
     nodes: Vec<NodeDef>,
@@ -734,7 +738,7 @@ impl Channels {
             .nodes
             .iter()
             .find(|n| matches!(n.op_type.as_str(), "If" | "Loop" | "Scan"))
-            .map(|n| label(n));
+            .map(label);
         for i in topological_order(&self.nodes) {
             self.visit(i);
         }
@@ -1320,10 +1324,7 @@ impl Channels {
 
     /// Picks the channels to prune in each group that may be pruned, and describes every
     /// group for the summary.
-    fn choose(
-        &mut self,
-        spec: &PruneSpec,
-    ) -> Result<(HashMap<usize, Vec<usize>>, Vec<SummaryLine>), PruneError> {
+    fn choose(&mut self, spec: &PruneSpec) -> Result<(Chosen, Vec<SummaryLine>), PruneError> {
         let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for p in 0..self.producers.len() {
             let root = self.find(p);
@@ -1406,7 +1407,7 @@ impl Channels {
     }
 
     /// The indices along a layout's axis that its pruned channels cover, ascending.
-    fn removed(&mut self, layout: &Layout, pruned: &HashMap<usize, Vec<usize>>) -> Vec<usize> {
+    fn removed(&mut self, layout: &Layout, pruned: &Chosen) -> Vec<usize> {
         let mut out = Vec::new();
         for seg in &layout.segments {
             let root = self.find(seg.producer);
@@ -1422,11 +1423,7 @@ impl Channels {
     }
 
     /// Rewrites the producers of pruned groups and every reader of their channels.
-    fn apply(
-        &mut self,
-        edit: &mut ModelEdit,
-        pruned: &HashMap<usize, Vec<usize>>,
-    ) -> Result<(), PruneError> {
+    fn apply(&mut self, edit: &mut ModelEdit, pruned: &Chosen) -> Result<(), PruneError> {
         let mut tensors: BTreeMap<(usize, usize), Tensor> = BTreeMap::new();
         let mut slices: Vec<(usize, usize, usize, Vec<usize>)> = Vec::new();
         for p in 0..self.producers.len() {
@@ -1597,8 +1594,10 @@ fn moved_axis(input: &[usize], axis: usize, output: &[usize]) -> Option<(usize, 
     (0..output.len()).find_map(|b| {
         let before: usize = output[..b].iter().product();
         let after: usize = output[b + 1..].iter().product();
-        let fits =
-            before == outer && after > 0 && tail % after == 0 && output[b] == len * (tail / after);
+        let fits = before == outer
+            && after > 0
+            && tail.is_multiple_of(after)
+            && output[b] == len * (tail / after);
         fits.then_some((b, tail / after))
     })
 }
