@@ -420,6 +420,69 @@ fn magnitude_pruning_zeroes_weights_but_not_biases() {
     compile_graph(&edit.to_bytes(), &Options::default()).expect("the pruned model compiles");
 }
 
+/// Two layers concatenated along the channels: the reader of the Concat loses each layer's
+/// pruned channels at that layer's offset.
+#[test]
+fn channels_through_a_concat_keep_their_offsets() {
+    let bytes = encode(&model(
+        vec![
+            conv("a", "x", 3, 1),
+            conv("b", "x", 1, 1),
+            with(
+                node("cat", "Concat", &["a", "b"], &["cat"]),
+                vec![int("axis", 1)],
+            ),
+            node("r", "Relu", &["cat"], &["r"]),
+            conv("c", "r", 3, 1),
+        ],
+        vec![value("x", &[1, 2, 5, 5])],
+        vec![value("c", &[1, 3, 5, 5])],
+        vec![
+            random("a.w", &[4, 2, 3, 3], 11),
+            random("a.b", &[4], 12),
+            random("b.w", &[6, 2, 1, 1], 13),
+            random("b.b", &[6], 14),
+            random("c.w", &[3, 10, 3, 3], 15),
+            random("c.b", &[3], 16),
+        ],
+    ));
+    let original = open(&bytes);
+    let w = |name: &str| weight(&original, name);
+    let mut edit = open(&bytes);
+    let summary = prune(&mut edit, &"channels:50%".parse().unwrap(), &[], &[]).unwrap();
+    let ga = weakest(&[filter_norms(&w("a.w"))], 2);
+    let gb = weakest(&[filter_norms(&w("b.w"))], 3);
+    let mut cut: Vec<usize> = ga.clone();
+    cut.extend(gb.iter().map(|c| 4 + c));
+    assert_eq!(
+        weight(&edit, "a.w"),
+        without(&w("a.w"), 0, &ga),
+        "{summary}"
+    );
+    assert_eq!(
+        weight(&edit, "b.w"),
+        without(&w("b.w"), 0, &gb),
+        "{summary}"
+    );
+    assert_eq!(
+        weight(&edit, "c.w"),
+        without(&w("c.w"), 1, &cut),
+        "{summary}"
+    );
+    assert_eq!(weight(&edit, "c.w").shape, [3, 5, 3, 3]);
+    let x = Tensor::new(vec![1, 2, 5, 5], Data::F32(values(50, 5)));
+    let mut reference = open(&bytes);
+    reference.set_initializer("c.w", &zeroed(&w("c.w"), 1, &cut));
+    let (want, got) = (run(&reference.to_bytes(), &x), run(&edit.to_bytes(), &x));
+    assert_eq!(got.len(), 75);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+            "{got:?} vs {want:?}"
+        );
+    }
+}
+
 /// `y = Relu(Conv(x) + x)`: the sum reads the graph input, whose channels cannot go.
 #[test]
 fn channels_a_graph_input_reads_are_left_unpruned() {

@@ -555,16 +555,20 @@ fn label(node: &NodeDef) -> String {
     format!("{} `{}`", node.op_type, node.name)
 }
 
-/// A long exporter name (TensorFlow's run to hundreds of characters) cut to its end.
+/// A label (`Op `name``) whose name is long, as TensorFlow's run to hundreds of
+/// characters, with the name cut to its end.
 fn short(label: &str) -> String {
-    const MAX: usize = 60;
-    let chars: Vec<char> = label.chars().collect();
-    if chars.len() <= MAX {
+    const MAX_NAME: usize = 48;
+    let Some((op, name)) = label.split_once(" `") else {
+        return label.to_string();
+    };
+    let name = name.strip_suffix('`').unwrap_or(name);
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= MAX_NAME {
         return label.to_string();
     }
-    let (op, _) = label.split_once(' ').unwrap_or(("", label));
-    let tail: String = chars[chars.len() - (MAX - op.len() - 3)..].iter().collect();
-    format!("{op} `…{}", tail.trim_start_matches('`'))
+    let tail: String = chars[chars.len() - (MAX_NAME - 1)..].iter().collect();
+    format!("{op} `…{tail}`")
 }
 
 /// `1234567` → `1,234,567`.
@@ -927,7 +931,10 @@ impl Channels {
             }
             "QuantizeLinear" | "DequantizeLinear" => self.quantization(i),
             "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => self.reshape(i),
-            "Transpose" => match (self.carried(i, 0), self.ty(&node.outputs[0])) {
+            "Transpose" => match (
+                self.carried(i, 0),
+                node.outputs.first().and_then(|o| self.ty(o)),
+            ) {
                 (Some(layout), Some(out)) => {
                     let rank = out.rank() as i64;
                     let perm: Vec<i64> = node
@@ -1063,7 +1070,11 @@ impl Channels {
         if self.carries_beyond(i, 1) {
             self.freeze_inputs(i, &unknown);
         }
-        let a_rank = self.ty(&node.inputs[0]).map(|t| t.rank());
+        let a_rank = node
+            .inputs
+            .first()
+            .and_then(|x| self.ty(x))
+            .map(|t| t.rank());
         if let Some(layout) = self.carried(i, 0) {
             match (&b, a_rank) {
                 (Some(_), Some(rank)) if rank >= 2 && layout.axis == rank - 1 => {
@@ -1083,7 +1094,7 @@ impl Channels {
             .and_then(|o| self.ty(o))
             .map(|t| t.rank());
         if let (Some(b), Some(rank)) = (b, out_rank) {
-            if rank >= 1 && self.init(&node.inputs[0]).is_none() {
+            if rank >= 1 && node.inputs.first().and_then(|x| self.init(x)).is_none() {
                 self.add_producer(i, ProducerKind::MatMul, b.shape[1], rank - 1);
             }
         }
@@ -1107,8 +1118,12 @@ impl Channels {
             let (Some(layout), Some(ty)) = (self.layouts.get(name), self.ty(name)) else {
                 continue;
             };
+            let Some(axis) = (layout.axis + rank).checked_sub(ty.rank()) else {
+                fine = false;
+                continue;
+            };
             let aligned = Layout {
-                axis: layout.axis + rank - ty.rank(),
+                axis,
                 segments: layout.segments.clone(),
             };
             if ty.shape.get(layout.axis) != out_ty.shape.get(aligned.axis) {
@@ -1138,7 +1153,12 @@ impl Channels {
                 }
             }
         }
-        let Some(layout) = merged else { return };
+        let Some(layout) = merged else {
+            if !fine {
+                self.freeze_inputs(i, &unknown);
+            }
+            return;
+        };
         if !fine {
             self.freeze_inputs(
                 i,
@@ -1194,7 +1214,12 @@ impl Channels {
             self.freeze_inputs(i, &unknown);
             return;
         };
-        let Some(rank) = self.ty(&node.inputs[0]).map(|t| t.rank() as i64) else {
+        let Some(rank) = node
+            .inputs
+            .first()
+            .and_then(|x| self.ty(x))
+            .map(|t| t.rank() as i64)
+        else {
             self.freeze_inputs(i, &unknown);
             return;
         };
@@ -1234,7 +1259,11 @@ impl Channels {
         let node = self.nodes[i].clone();
         let unknown = format!("{} reads it", label(&node));
         let layout = self.carried(i, 0).filter(|_| !self.carries_beyond(i, 1));
-        let in_shape = self.ty(&node.inputs[0]).map(|t| t.shape.clone());
+        let in_shape = node
+            .inputs
+            .first()
+            .and_then(|x| self.ty(x))
+            .map(|t| t.shape.clone());
         let out_shape = node
             .outputs
             .first()
@@ -1588,9 +1617,9 @@ impl Channels {
 /// times the trailing elements that merged into it. `None` when the channels are split
 /// across axes.
 fn moved_axis(input: &[usize], axis: usize, output: &[usize]) -> Option<(usize, usize)> {
-    let outer: usize = input[..axis].iter().product();
-    let tail: usize = input.get(axis + 1..)?.iter().product();
     let len = *input.get(axis)?;
+    let outer: usize = input[..axis].iter().product();
+    let tail: usize = input[axis + 1..].iter().product();
     (0..output.len()).find_map(|b| {
         let before: usize = output[..b].iter().product();
         let after: usize = output[b + 1..].iter().product();
