@@ -550,6 +550,28 @@ fn channels_mnist_8_shrinks_its_flatten() {
     assert_eq!(macs, 236_480, "{summary}");
 }
 
+#[test]
+fn the_builder_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("res.onnx");
+    std::fs::write(&path, residual_model()).unwrap();
+    let mut builder = zant_compiler::Builder::new();
+    builder.model(&path).out_dir(dir.path());
+    let dense = builder.generate().unwrap();
+    let pruned = builder
+        .prune("channels:50%".parse().unwrap())
+        .generate()
+        .unwrap();
+    assert!(
+        pruned.weights.len() * 3 < dense.weights.len(),
+        "{} against {} bytes of weights",
+        pruned.weights.len(),
+        dense.weights.len()
+    );
+    // The build reruns when the model file changes, pruned or not.
+    assert_eq!(pruned.inputs, [path]);
+}
+
 fn zantc(args: &[&str], dir: &Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_zantc"))
         .args(args)
