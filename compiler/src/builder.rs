@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::emit::{emit_module, weight_blob, ProfileApi, WeightsRef};
 use crate::pipeline::{self, Options};
-use crate::{BindValue, Binding, InputShape};
+use crate::{BindValue, Binding, InputShape, PruneSpec};
 
 /// A build-script failure: the model path and what went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +102,15 @@ impl Builder {
     /// [`crate::ir::Tensor`].
     pub fn bind(&mut self, name: impl Into<String>, value: impl Into<BindValue>) -> &mut Self {
         self.options.bindings.push(Binding::new(name, value));
+        self
+    }
+
+    /// Prunes the model before compiling it, like `--prune`:
+    /// `PruneSpec::channels(30.0)?` removes 30 % of each layer's output channels (by filter
+    /// L1 norm) and shrinks what reads them, `PruneSpec::magnitude(50.0)?` zeroes the
+    /// smaller half of each weight tensor; `"channels:30%".parse()?` gives the same specs.
+    pub fn prune(&mut self, spec: PruneSpec) -> &mut Self {
+        self.options.prune = Some(spec);
         self
     }
 

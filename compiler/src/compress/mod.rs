@@ -1,5 +1,11 @@
-//! Model compression: what makes a model smaller before or while it is compiled, and the
-//! report that measures what each method costs.
+//! Model compression: rewrites of a model's weights that make it smaller or cheaper, and
+//! the report that measures what each method costs. The ONNX → ONNX tools work on an
+//! [`crate::onnx::ModelEdit`] and write back a model ONNX Runtime loads, so the runtime of
+//! reference can still check the result.
+//!
+//! - [`prune`]: unstructured (magnitude) and structured (channel) pruning, `--prune`.
+//! - `report` (feature `cli`): the table of `zantc compress-report`.
 
+pub mod prune;
 #[cfg(feature = "cli")]
 pub mod report;

@@ -470,6 +470,55 @@ impl ModelEdit {
     pub fn to_bytes(&self) -> Vec<u8> {
         self.model.encode_to_vec()
     }
+
+    /// Writes every initializer that keeps its data in an external file back inline, so
+    /// the model's bytes stand alone: the importer refuses external data in bytes, and a
+    /// pruned model is handed to it as bytes.
+    pub fn inline_external_data(&mut self) -> Result<(), ImportError> {
+        let external: Vec<String> = self
+            .graph()
+            .initializer
+            .iter()
+            .filter(|t| t.data_location == proto::DATA_LOCATION_EXTERNAL)
+            .map(|t| t.name.clone())
+            .collect();
+        for name in external {
+            if let Some(tensor) = self.initializer(&name)? {
+                self.set_initializer(&name, &tensor);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives each graph input that names an initializer (old exporters list every
+    /// initializer among the inputs) the initializer's element type and shape, which a
+    /// rewrite that shrinks a weight would otherwise leave stale.
+    pub fn sync_initializer_inputs(&mut self) {
+        use proto::tensor_shape_proto::{dimension, Dimension};
+        let graph = self.graph_mut();
+        for input in &mut graph.input {
+            let Some(init) = graph.initializer.iter().find(|t| t.name == input.name) else {
+                continue;
+            };
+            let dim = init
+                .dims
+                .iter()
+                .map(|&d| Dimension {
+                    value: Some(dimension::Value::DimValue(d)),
+                    ..Default::default()
+                })
+                .collect();
+            input.r#type = Some(proto::TypeProto {
+                value: Some(proto::type_proto::Value::TensorType(
+                    proto::type_proto::Tensor {
+                        elem_type: init.data_type,
+                        shape: Some(proto::TensorShapeProto { dim }),
+                    },
+                )),
+                ..Default::default()
+            });
+        }
+    }
 }
 
 fn port(v: &proto::ValueInfoProto) -> PortDef {
@@ -550,6 +599,30 @@ mod tests {
         assert_eq!(again.nodes()[0].string("auto_pad"), Some("NOTSET"));
         assert_eq!(again.opset("com.microsoft"), Some(1));
         assert!(again.initializer("no such").unwrap().is_none());
+    }
+
+    #[test]
+    fn declared_initializer_inputs_follow_their_initializers() {
+        let Some(mut edit) = mnist() else {
+            eprintln!("NOT RUN: ../shared/models/mnist-8 is missing");
+            return;
+        };
+        let declared = |edit: &ModelEdit| {
+            let input = edit.graph().input.iter().find(|i| i.name == "Parameter5");
+            port(input.expect("mnist-8 lists its initializers among the inputs"))
+        };
+        assert_eq!(declared(&edit).dims, [Some(8), Some(1), Some(5), Some(5)]);
+        let small = Tensor::new(vec![4, 1, 5, 5], Data::F32(vec![0.0; 100]));
+        edit.set_initializer("Parameter5", &small);
+        edit.inline_external_data().unwrap();
+        edit.sync_initializer_inputs();
+        assert_eq!(declared(&edit).dims, [Some(4), Some(1), Some(5), Some(5)]);
+        assert_eq!(declared(&edit).dtype, Some(DType::F32));
+        // Fed inputs are left as they are.
+        assert_eq!(
+            edit.inputs()[0].dims,
+            [Some(1), Some(1), Some(28), Some(28)]
+        );
     }
 
     #[test]
