@@ -242,7 +242,7 @@ fn channel_pruning_shrinks_a_residual_network() {
     let original = open(&bytes);
     let w = |name: &str| weight(&original, name);
     let mut edit = open(&bytes);
-    let spec: PruneSpec = "channels:50%".parse().unwrap();
+    let spec: PruneSpec = "channels:75%".parse().unwrap();
     let summary = prune(&mut edit, &spec, &[], &[]).expect("the residual network prunes");
 
     // The groups: the stem and `b` share the identity shortcut's channels, `d` and the
@@ -449,7 +449,7 @@ fn channels_through_a_concat_keep_their_offsets() {
     let original = open(&bytes);
     let w = |name: &str| weight(&original, name);
     let mut edit = open(&bytes);
-    let summary = prune(&mut edit, &"channels:50%".parse().unwrap(), &[], &[]).unwrap();
+    let summary = prune(&mut edit, &"channels:75%".parse().unwrap(), &[], &[]).unwrap();
     let ga = weakest(&[filter_norms(&w("a.w"))], 2);
     let gb = weakest(&[filter_norms(&w("b.w"))], 3);
     let mut cut: Vec<usize> = ga.clone();
@@ -504,7 +504,7 @@ fn channels_a_graph_input_reads_are_left_unpruned() {
     ));
     let mut edit = open(&bytes);
     let summary: PruneSummary =
-        prune(&mut edit, &"channels:50%".parse().unwrap(), &[], &[]).unwrap();
+        prune(&mut edit, &"channels:75%".parse().unwrap(), &[], &[]).unwrap();
     let reasons: HashMap<&str, Option<&str>> = summary
         .lines
         .iter()
@@ -535,7 +535,7 @@ fn channels_mnist_8_shrinks_its_flatten() {
     };
     let path = dir.join("mnist-8/model.onnx");
     let mut edit = ModelEdit::open(&path).unwrap();
-    let summary = prune(&mut edit, &"channels:50%".parse().unwrap(), &[], &[]).unwrap();
+    let summary = prune(&mut edit, &"channels:75%".parse().unwrap(), &[], &[]).unwrap();
     assert_eq!(weight(&edit, "Parameter5").shape, [4, 1, 5, 5]);
     assert_eq!(weight(&edit, "Parameter87").shape, [8, 4, 5, 5]);
     assert_eq!(weight(&edit, "Parameter88").shape, [8, 1, 1]);
@@ -559,7 +559,7 @@ fn the_builder_prunes() {
     builder.model(&path).out_dir(dir.path());
     let dense = builder.generate().unwrap();
     let pruned = builder
-        .prune("channels:50%".parse().unwrap())
+        .prune("channels:75%".parse().unwrap())
         .generate()
         .unwrap();
     assert!(
@@ -594,7 +594,7 @@ fn zantc_prune_writes_the_pruned_model() {
             "prune",
             "res.onnx",
             "--prune",
-            "channels:50%",
+            "channels:75%",
             "-o",
             "small.onnx",
         ],
@@ -644,13 +644,13 @@ fn zantc_prune_writes_the_pruned_model() {
 
     // The compiling commands take --prune too, and print what it did.
     let (ok, stdout, stderr) = zantc(
-        &["inspect", "res.onnx", "--prune", "channels:50%", "--totals"],
+        &["inspect", "res.onnx", "--prune", "channels:75%", "--totals"],
         dir.path(),
     );
     assert!(ok, "{stderr}");
     assert!(stdout.contains("weight_bytes="), "{stdout}");
     assert!(
-        stderr.contains("pruned channels:50%: 4 of 5 channel groups"),
+        stderr.contains("pruned channels:75%: 4 of 5 channel groups"),
         "{stderr}"
     );
 }
