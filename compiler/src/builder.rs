@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::emit::{emit_module, weight_blob, ProfileApi, WeightsRef};
 use crate::pipeline::{self, Options};
-use crate::{BindValue, Binding, InputShape, WeightFormat};
+use crate::{BindValue, Binding, InputShape, PruneSpec, WeightFormat};
 
 /// A build-script failure: the model path and what went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +122,16 @@ impl Builder {
     /// ```
     pub fn weights(&mut self, format: WeightFormat) -> &mut Self {
         self.options.weights = format;
+        self
+    }
+
+    /// Prunes the model before compiling it, like `--prune`:
+    /// `PruneSpec::channels(50.0)?` removes about half the compute (29 % of each layer's
+    /// output channels, by filter L1 norm) and shrinks what reads them,
+    /// `PruneSpec::magnitude(50.0)?` zeroes the
+    /// smaller half of each weight tensor; `"channels:30%".parse()?` gives the same specs.
+    pub fn prune(&mut self, spec: PruneSpec) -> &mut Self {
+        self.options.prune = Some(spec);
         self
     }
 

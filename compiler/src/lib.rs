@@ -3,7 +3,7 @@
 //!
 //! The pipeline is the module list: [`onnx`] (protobuf → IR) → [`passes`] → [`plan`]
 //! (arena offsets) → [`emit`] (tokens → files). [`pipeline::compile_graph`] runs it up to
-//! the plan, once for every route: [`compile`] emits a crate and [`write_files`] puts it
+//! the plan, once for every route (after [`compress`] has pruned the model, when asked): [`compile`] emits a crate and [`write_files`] puts it
 //! on disk; [`Builder`] is the build-script route, which writes a module to `include!`;
 //! `verify` (feature `verify`) builds and runs a compiled model against ONNX test data;
 //! `bench` (feature `cli`) measures generated crates on the host and on a Cortex-M7.
@@ -26,6 +26,7 @@ pub mod tensor;
 pub mod verify;
 
 pub use builder::{BuildError, Builder, Generated};
+pub use compress::prune::{PruneMethod, PruneSpec, PruneSummary};
 pub use emit::{GeneratedFile, RuntimeDep};
 pub use onnx::{BindValue, Binding, InputShape};
 pub use package::{
@@ -41,6 +42,9 @@ pub enum Error {
     Import(#[from] onnx::ImportError),
     #[error(transparent)]
     Pass(#[from] passes::PassError),
+    /// `--prune` failed (`compress::prune`).
+    #[error(transparent)]
+    Prune(#[from] compress::prune::PruneError),
     #[error("internal error: the IR is inconsistent after the passes: {0}")]
     Verify(#[from] ir::verify::VerifyError),
     #[error(transparent)]

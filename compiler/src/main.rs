@@ -7,7 +7,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 use zant_compiler::bench::BenchError;
 use zant_compiler::compress::ternary::KeepFloat;
 use zant_compiler::verify::{model_file, VerifyOptions};
-use zant_compiler::{Binding, CrateOptions, InputShape, Options, RuntimeDep, WeightFormat};
+use zant_compiler::{
+    Binding, CrateOptions, InputShape, Options, PruneSpec, RuntimeDep, WeightFormat,
+};
 
 /// Compile ONNX models into standalone `#![no_std]`, allocation-free Rust crates.
 #[derive(Parser)]
@@ -31,6 +33,12 @@ struct ModelArgs {
     /// and shape. With `verify`, `--bind NAME` alone takes the value from the test data.
     #[arg(long = "bind", value_name = "NAME=VALUES|FILE.npy")]
     bindings: Vec<Binding>,
+    /// Prune the model before compiling it: `magnitude:P%` zeroes the P % smallest weights
+    /// of each Conv, Gemm and MatMul (the model keeps its shapes), `channels:P%` removes
+    /// about P % of the compute: the share 1 − √(1 − P) of each layer's output channels
+    /// (29 % at 50 %) by filter L1 norm, and shrinks what reads them.
+    #[arg(long, value_name = "magnitude:P%|channels:P%")]
+    prune: Option<PruneSpec>,
     #[command(flatten)]
     weights: WeightArgs,
 }
@@ -135,6 +143,24 @@ enum Command {
         #[arg(long, default_value_t = 1e-3)]
         rtol: f64,
     },
+    /// Prune a model and write the pruned ONNX model (ONNX Runtime loads it); print what
+    /// was pruned and what was left unpruned, and why.
+    Prune {
+        /// The model: an .onnx file, or a folder holding model.onnx.
+        model: PathBuf,
+        /// `magnitude:P%` (unstructured: zero the P % smallest weights of each Conv, Gemm
+        /// and MatMul) or `channels:P%` (structured: remove about P % of the compute, the
+        /// share 1 − √(1 − P) of each layer's output channels by filter L1 norm, and shrink
+        /// what reads them).
+        #[arg(long, value_name = "magnitude:P%|channels:P%")]
+        prune: PruneSpec,
+        /// The pruned model to write (not the input itself).
+        #[arg(short, long, value_name = "OUT.onnx")]
+        out: PathBuf,
+        /// Pin a symbolic input shape, e.g. `--input-shape input=1,3,224,224` (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+        input_shapes: Vec<InputShape>,
+    },
     /// List the supported ONNX ops as Markdown (the source of docs/ops.md).
     Ops,
     /// Build a harness around each model per opt level and target, and measure size, speed
@@ -152,6 +178,11 @@ enum Command {
         /// Pin a symbolic input shape for every model (repeatable).
         #[arg(long = "input-shape", value_name = "NAME=DIMS")]
         input_shapes: Vec<InputShape>,
+        /// Prune every model before benching it (see `zantc compile --help`); the report
+        /// names each model with the spec, and outputs are checked between targets only,
+        /// since the test data's reference outputs belong to the unpruned model.
+        #[arg(long, value_name = "magnitude:P%|channels:P%")]
+        prune: Option<PruneSpec>,
         #[command(flatten)]
         weights: WeightArgs,
         /// Write the report as JSON (the input of `zantc compare`).
@@ -206,6 +237,7 @@ fn options(model: &ModelArgs) -> Options {
     Options {
         input_shapes: model.input_shapes.clone(),
         bindings: model.bindings.clone(),
+        prune: model.prune,
         weights: model.weights.format(),
     }
 }
@@ -241,6 +273,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             }
             let compiled = compile(&model, &krate)?;
             print_warnings(&compiled.lowered.warnings);
+            print_pruning(&compiled.lowered.pruning);
             zant_compiler::write_files(&out, &compiled.files)?;
             println!("wrote crate `{}` to {}", compiled.crate_name, out.display());
             for f in &compiled.files {
@@ -269,6 +302,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             let compiled = compile(&model, &CrateOptions::default())?;
             let lowered = &compiled.lowered;
             print_warnings(&lowered.warnings);
+            print_pruning(&lowered.pruning);
             if let Some(path) = &svg {
                 let title = model_title(&model.model);
                 write_file(path, zant_compiler::report::plan_svg(lowered, &title))?;
@@ -313,6 +347,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             let verification =
                 zant_compiler::verify::check(&model.model, &options(&model), &vopts)?;
             print_warnings(&verification.warnings);
+            print_pruning(&verification.pruning);
             let mut ok = true;
             for c in &verification.checks {
                 let lsb = c.lsb.as_ref().map(|l| format!(" {l}")).unwrap_or_default();
@@ -334,6 +369,34 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             );
             Ok(ok)
         }
+        Command::Prune {
+            model,
+            prune,
+            out,
+            input_shapes,
+        } => {
+            let input = model_file(&model);
+            if same_file(&input, &out) {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "-o {} is the input model: write the pruned model to another file",
+                            out.display()
+                        ),
+                    )
+                    .exit();
+            }
+            let mut edit = zant_compiler::onnx::ModelEdit::open(&input)
+                .map_err(zant_compiler::compress::prune::PruneError::from)?;
+            let summary =
+                zant_compiler::compress::prune::prune(&mut edit, &prune, &input_shapes, &[])?;
+            edit.set_producer("zantc prune", env!("CARGO_PKG_VERSION"));
+            write_file(&out, edit.to_bytes())?;
+            print!("{summary}");
+            println!("wrote {}", out.display());
+            Ok(true)
+        }
         Command::Ops => {
             print!("{}", zant_compiler::ops::markdown_table());
             Ok(true)
@@ -343,6 +406,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             opt_levels,
             targets,
             input_shapes,
+            prune,
             weights,
             json,
             md,
@@ -359,6 +423,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 opt_levels,
                 targets,
                 input_shapes,
+                prune,
                 weights: weights.format(),
                 work_dir,
                 time_budget: std::time::Duration::from_millis(time_budget_ms),
@@ -403,6 +468,23 @@ fn print_warnings(warnings: &[String]) {
     for w in warnings {
         eprintln!("warning: {w}");
     }
+}
+
+/// Prints what `--prune` did (on standard error, like the warnings).
+fn print_pruning(summary: &Option<zant_compiler::PruneSummary>) {
+    if let Some(summary) = summary {
+        eprint!("{summary}");
+    }
+}
+
+/// Whether `a` and `b` name the same file: equal once made absolute, or the same file on
+/// disk.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if absolute(a) == absolute(b) {
+        return true;
+    }
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Writes a bench report's JSON, Markdown (printed without `--md`) and SVG.
@@ -463,7 +545,10 @@ fn model_title(model: &std::path::Path) -> String {
 }
 
 /// Writes `contents` to `path`, naming the path in the error.
-fn write_file(path: &std::path::Path, contents: String) -> Result<(), zant_compiler::Error> {
+fn write_file(
+    path: &std::path::Path,
+    contents: impl AsRef<[u8]>,
+) -> Result<(), zant_compiler::Error> {
     std::fs::write(path, contents).map_err(|source| zant_compiler::Error::Io {
         context: format!("cannot write {}", path.display()),
         source,

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use crate::compress::prune::{self, PruneSpec, PruneSummary};
 use crate::compress::ternary::KeepFloat;
 use crate::ir::{self, verify::VerifyError, Graph};
 use crate::onnx::{self, Binding, InputShape};
@@ -26,6 +27,10 @@ pub struct Options {
     /// a constant, as if the model held it in an initializer, what depends on it folds,
     /// and it leaves the generated `predict`.
     pub bindings: Vec<Binding>,
+    /// Prune the model before it is imported (`--prune magnitude:50%|channels:30%`,
+    /// `Builder::prune`): the model's bytes are rewritten by [`prune::prune`] and the
+    /// pruned model is what the pipeline compiles.
+    pub prune: Option<PruneSpec>,
     /// How the weights of Conv, MatMul and Gemm are stored and computed with
     /// (`--weights`, `--keep-float`, `Builder::weights`).
     pub weights: WeightFormat,
@@ -69,15 +74,36 @@ pub struct Lowered {
     /// What the model declares that the compiler overrode (a graph output's declared
     /// shape that differs from the computed one); the command line prints them.
     pub warnings: Vec<String>,
+    /// What `--prune` did, when it was asked for; the command line prints it.
+    pub pruning: Option<PruneSummary>,
 }
 
 /// Imports a model (a path or bytes), optimizes, verifies, schedules and plans it.
 pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Result<Lowered, Error> {
+    let source = source.into();
+    let pruned = match &opts.prune {
+        Some(spec) => Some(prune::prune_source(
+            source,
+            spec,
+            &opts.input_shapes,
+            &opts.bindings,
+        )?),
+        None => None,
+    };
+    let (model, pruning) = match &pruned {
+        Some((bytes, summary)) => (Source::Bytes(bytes), Some(summary.clone())),
+        None => (source, None),
+    };
     let onnx::Loaded {
         mut graph,
-        files,
+        mut files,
         warnings,
-    } = onnx::load(source.into(), &opts.input_shapes, &opts.bindings)?;
+    } = onnx::load(model, &opts.input_shapes, &opts.bindings)?;
+    // A pruned model is imported from bytes, but it came from the user's file (its
+    // external data now inline), which a build script must rerun on.
+    if let (Some(_), Source::File(path)) = (&pruned, source) {
+        files.insert(0, path.to_path_buf());
+    }
     let imported_ir = ir::text::print(&graph);
     // The bound is that of the graph as imported with its weights folded, as import did
     // before `passes::qdq` existed: a weight's DequantizeLinear, which import now leaves
@@ -102,6 +128,7 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
         imported_ir,
         files_read: files,
         warnings,
+        pruning,
     })
 }
 

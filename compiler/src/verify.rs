@@ -244,6 +244,9 @@ pub struct Verification {
     pub checks: Vec<OutputCheck>,
     /// The compiler's warnings on the model ([`crate::pipeline::Lowered::warnings`]).
     pub warnings: Vec<String>,
+    /// What `--prune` did ([`crate::pipeline::Lowered::pruning`]): the outputs are then
+    /// those of the pruned model, compared with the unpruned model's reference data.
+    pub pruning: Option<crate::PruneSummary>,
 }
 
 /// Builds the runner for `model` and checks it on every data set.
@@ -360,6 +363,7 @@ pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Veri
     Ok(Verification {
         checks,
         warnings: compiled.lowered.warnings.clone(),
+        pruning: compiled.lowered.pruning.clone(),
     })
 }
 

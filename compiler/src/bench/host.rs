@@ -295,7 +295,7 @@ pub(super) fn peer(
     }
     let out = Command::new(&opts.peer_python)
         .arg(super::repo_root().join("scripts").join(peer.script()))
-        .arg(&prepared.model_file)
+        .arg(&prepared.peer_model)
         .args(&inputs)
         .arg("--budget-ms")
         .arg(opts.time_budget.as_millis().to_string())

@@ -26,9 +26,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compress::prune;
 use crate::ir::{DType, Data, Tensor, TensorType};
+use crate::onnx::Source;
 use crate::pipeline::{self, Lowered};
-use crate::{Error, InputShape, Options, WeightFormat};
+use crate::{Error, InputShape, Options, PruneSpec, WeightFormat};
 
 pub use attribution::Attribution;
 pub use compare::{compare, Change, Comparison, Status, Verdict};
@@ -296,6 +298,11 @@ pub struct BenchOptions {
     pub targets: Vec<Target>,
     /// Pins applied to every model (model specs add their own).
     pub input_shapes: Vec<InputShape>,
+    /// Prune every model before it is compiled (`--prune`). A pruned model is named
+    /// `model [spec]` in the report, its outputs are compared between targets only (the
+    /// test data's reference outputs belong to the unpruned model), and the peers time
+    /// the pruned model.
+    pub prune: Option<PruneSpec>,
     /// The weight format every model is compiled with (`--weights`, `--keep-float`).
     pub weights: WeightFormat,
     /// Where the harness crates and their shared cargo target folders go.
@@ -323,6 +330,7 @@ impl Default for BenchOptions {
             opt_levels: vec![OptLevel("3".into()), OptLevel("z".into())],
             targets: vec![Target::Host, Target::CortexM7],
             input_shapes: Vec::new(),
+            prune: None,
             weights: WeightFormat::Float,
             work_dir: PathBuf::from("target").join("zant-bench"),
             time_budget: Duration::from_secs(1),
@@ -337,7 +345,7 @@ impl Default for BenchOptions {
 }
 
 /// Everything one `zantc bench` measured, and where. This is the JSON format.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     pub zantc_version: String,
     /// `YYYY-MM-DD HH:MM UTC`.
@@ -571,6 +579,9 @@ struct Prepared {
     /// The model's name as a crate name (`mobilenet-v2`): the harness's folder and package.
     name: String,
     model_file: PathBuf,
+    /// The model the peers time: `model_file`, or the pruned model written beside the
+    /// harnesses.
+    peer_model: PathBuf,
     compiled: Lowered,
     inputs: Vec<Tensor>,
     output_types: Vec<TensorType>,
@@ -766,7 +777,30 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
         options = crate::verify::pin_from_data(&model_file, &options, &data_set)?;
     }
     let name = crate::default_crate_name(&model_file);
-    let compiled = pipeline::compile_graph(&model_file, &options)?;
+    let (compiled, peer_model) = match &opts.prune {
+        Some(spec) => {
+            // The pruned model is compiled from the same bytes the peers read.
+            let (bytes, summary) = prune::prune_source(
+                Source::File(&model_file),
+                spec,
+                &options.input_shapes,
+                &options.bindings,
+            )?;
+            let dir = absolute(&opts.work_dir)?.join("pruned");
+            std::fs::create_dir_all(&dir)
+                .map_err(io_error(format!("cannot create {}", dir.display())))?;
+            let path = dir.join(format!("{name}.onnx"));
+            std::fs::write(&path, &bytes)
+                .map_err(io_error(format!("cannot write {}", path.display())))?;
+            let mut compiled = pipeline::compile_graph(&bytes, &options)?;
+            compiled.pruning = Some(summary);
+            (compiled, path)
+        }
+        None => (
+            pipeline::compile_graph(&model_file, &options)?,
+            model_file.clone(),
+        ),
+    };
     let graph = &compiled.graph;
     let input_types: Vec<TensorType> = graph
         .inputs
@@ -802,18 +836,19 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
         ),
     };
     let reference = match opts.weights {
-        WeightFormat::Float if input_source == "test_data_set_0" => {
-            read_set("output", &output_types)
-        }
-        WeightFormat::Float => None,
         // The test data's outputs are the float model's, and ternary weights compute
         // something else: the reference is the compiler's own evaluation of the compiled
         // graph, constant folding through the runtime's kernels.
         WeightFormat::Ternary { .. } => crate::passes::fold::evaluate(graph, &inputs)?,
+        // The reference outputs are the unpruned model's.
+        WeightFormat::Float if input_source == "test_data_set_0" && opts.prune.is_none() => {
+            read_set("output", &output_types)
+        }
+        WeightFormat::Float => None,
     };
     let names = crate::emit::port_names(graph);
     let info = ModelInfo {
-        name: display_name(&model_file),
+        name: variant_name(&display_name(&model_file), opts),
         path: spec.path.display().to_string(),
         inputs: names
             .inputs
@@ -831,11 +866,32 @@ fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
         info,
         name,
         model_file,
+        peer_model,
         compiled,
         inputs,
         output_types,
         reference,
     })
+}
+
+/// The name of a model in the report: its own, then the compression it was compiled with
+/// (`digits-cnn [channels:50%]`, `digits-mlp [ternary]`), so variants of one model stay
+/// apart.
+fn variant_name(model: &str, opts: &BenchOptions) -> String {
+    let mut name = model.to_string();
+    if let Some(spec) = &opts.prune {
+        name = format!("{name} [{spec}]");
+    }
+    match opts.weights {
+        WeightFormat::Float => {}
+        WeightFormat::Ternary { keep_float } if keep_float == Default::default() => {
+            name.push_str(" [ternary]");
+        }
+        WeightFormat::Ternary { keep_float } => {
+            name = format!("{name} [ternary, keep-float {keep_float}]");
+        }
+    }
+    name
 }
 
 /// The model's name as its user knows it: the file's stem, or its folder's name for a

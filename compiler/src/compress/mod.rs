@@ -1,9 +1,15 @@
-//! Model compression: weights made smaller than the model's `f32` ones.
+//! Model compression: rewrites of a model's weights that make it smaller or cheaper, and
+//! the report that measures what each method costs. The ONNX → ONNX tools work on an
+//! [`crate::onnx::ModelEdit`] and write back a model ONNX Runtime loads, so the runtime of
+//! reference can still check the result.
 //!
-//! [`ternary`] turns a layer's weights into one trit per weight and one scale per output
-//! channel (BitNet's absmean rule, 1.58 bits of information, stored at 1.6), the form
-//! `passes::ternary` compiles with `--weights ternary`. Each method is a module of pure
-//! functions on tensors: the passes and the command-line tools call them, and they know
-//! nothing of the graph.
+//! - [`prune`]: unstructured (magnitude) and structured (channel) pruning, `--prune`.
+//! - [`ternary`]: one trit per weight and one scale per output channel (BitNet's absmean
+//!   rule, 1.58 bits of information, stored at 1.6), pure functions on tensors that
+//!   `passes::ternary` compiles with under `--weights ternary`.
+//! - `report` (feature `cli`): the table of `zantc compress-report`.
 
+pub mod prune;
+#[cfg(feature = "cli")]
+pub mod report;
 pub mod ternary;

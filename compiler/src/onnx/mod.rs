@@ -19,6 +19,7 @@ mod bind;
 mod control;
 #[cfg(test)]
 mod differential;
+mod edit;
 mod import;
 mod narrow;
 mod proto;
@@ -32,6 +33,7 @@ use proto::tensor_shape_proto::dimension;
 use proto::type_proto;
 
 pub use bind::{BindValue, Binding};
+pub use edit::{ModelEdit, NodeDef, PortDef};
 
 /// The newest `ai.onnx` opset zant knows.
 pub const MAX_OPSET: i64 = 28;
