@@ -9,10 +9,10 @@
 use std::path::PathBuf;
 
 use crate::compress::prune::{self, PruneSpec, PruneSummary};
-use crate::compress::ternary::KeepFloat;
 use crate::ir::{self, verify::VerifyError, Graph};
 use crate::onnx::{self, Binding, InputShape};
 use crate::plan::{self, MemoryPlan};
+use crate::tensor::ternary::KeepFloat;
 use crate::{passes, Error};
 
 pub use crate::onnx::Source;

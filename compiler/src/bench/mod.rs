@@ -11,6 +11,7 @@
 mod attribution;
 mod chart;
 mod compare;
+pub mod compression;
 mod cortex_m7;
 mod harness;
 mod host;

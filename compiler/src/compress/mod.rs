@@ -6,10 +6,11 @@
 //! - [`prune`]: unstructured (magnitude) and structured (channel) pruning, `--prune`.
 //! - [`ternary`]: one trit per weight and one scale per output channel (BitNet's absmean
 //!   rule, 1.58 bits of information, stored at 1.6), pure functions on tensors that
-//!   `passes::ternary` compiles with under `--weights ternary`.
-//! - `report` (feature `cli`): the table of `zantc compress-report`.
+//!   `passes::ternary` compiles with under `--weights ternary`. They live in
+//!   `tensor::ternary`, below `passes`, and are re-exported here.
+//!
+//! The report that measures every method, `zantc compress-report`, is tooling on top of
+//! `bench` (`bench::compression`).
 
 pub mod prune;
-#[cfg(feature = "cli")]
-pub mod report;
-pub mod ternary;
+pub use crate::tensor::ternary;

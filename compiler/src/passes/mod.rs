@@ -34,9 +34,9 @@ pub mod narrow;
 pub mod qdq;
 pub mod ternary;
 
-use crate::compress::ternary::KeepFloat;
 use crate::ir::Graph;
 use crate::ops::{OnnxOp, OpError};
+use crate::tensor::ternary::KeepFloat;
 
 /// Whether a pass changed the graph.
 pub type Changed = bool;

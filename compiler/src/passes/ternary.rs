@@ -18,12 +18,12 @@ use zant_runtime::Activation;
 
 use super::qdq::build;
 use super::{Changed, PassError};
-use crate::compress::ternary::{
-    packed_tensor, quantize, scale_tensor, KeepFloat, OutputAxis, Ternary,
-};
 use crate::ir::{DType, Data, Graph, NodeId, Tensor, Value, ValueId};
 use crate::ops::gemm::BiasKind;
 use crate::ops::{Attrs, Op, OpError};
+use crate::tensor::ternary::{
+    packed_tensor, quantize, scale_tensor, KeepFloat, OutputAxis, Ternary,
+};
 
 pub fn run(graph: &mut Graph, keep: KeepFloat) -> Result<Changed, PassError> {
     // The weight layers in schedule order; a graph that does not schedule is left as it

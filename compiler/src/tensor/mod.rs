@@ -6,6 +6,7 @@
 mod data;
 mod dtype;
 pub mod npy;
+pub mod ternary;
 
 pub use data::{parse_number, Data, Tensor};
 

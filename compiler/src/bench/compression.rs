@@ -6,7 +6,7 @@
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::bench::{BenchError, Report};
+use super::{BenchError, Report};
 use crate::Error;
 
 /// How well a variant does on the evaluation rows.
@@ -145,7 +145,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
