@@ -4,6 +4,7 @@
 //! reference can still check the result.
 //!
 //! - [`prune`]: unstructured (magnitude) and structured (channel) pruning, `--prune`.
+//! - [`ternary_model`]: the float copy of a ternary compile, for ONNX Runtime to check.
 //! - [`ternary`]: one trit per weight and one scale per output channel (BitNet's absmean
 //!   rule, 1.58 bits of information, stored at 1.6), pure functions on tensors that
 //!   `passes::ternary` compiles with under `--weights ternary`. They live in
@@ -13,4 +14,5 @@
 //! `bench` (`bench::compression`).
 
 pub mod prune;
+pub mod ternary_model;
 pub use crate::tensor::ternary;

@@ -320,7 +320,7 @@ fn weight_slots(node: &NodeDef) -> &'static [usize] {
 /// `DequantizeLinear` of integers, and every node that zant's import folds to a constant
 /// (a weight's `Reshape`, a `Shape` chain) become initializers. Returns the type of every
 /// value, as zant's import inferred it.
-fn normalize(
+pub(crate) fn normalize(
     edit: &mut ModelEdit,
     pins: &[InputShape],
     bindings: &[Binding],
