@@ -6,7 +6,8 @@
 //! the plan, once for every route (after [`compress`] has pruned the model, when asked): [`compile`] emits a crate and [`write_files`] puts it
 //! on disk; [`Builder`] is the build-script route, which writes a module to `include!`;
 //! `verify` (feature `verify`) builds and runs a compiled model against ONNX test data;
-//! `bench` (feature `cli`) measures generated crates on the host and on a Cortex-M7.
+//! `bench` (feature `cli`) measures generated crates on the host and on a Cortex-M7;
+//! [`compress`] quantizes float models and measures what compression costs in accuracy.
 
 #[cfg(feature = "cli")]
 pub mod bench;
@@ -64,8 +65,29 @@ pub enum Error {
     #[cfg(feature = "verify")]
     #[error(transparent)]
     Check(#[from] verify::CheckError),
+    /// Quantizing a model failed (`zantc quantize`). Boxed, as its paths and shapes would
+    /// make every `Result` of the crate larger.
+    #[error(transparent)]
+    Quantize(Box<compress::quantize::QuantizeError>),
+    /// Evaluating a model on a data set failed.
+    #[cfg(feature = "cli")]
+    #[error(transparent)]
+    Eval(Box<bench::eval::EvalError>),
     /// Building or measuring a bench harness failed (`zantc bench`).
     #[cfg(feature = "cli")]
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
+}
+
+impl From<compress::quantize::QuantizeError> for Error {
+    fn from(e: compress::quantize::QuantizeError) -> Self {
+        Error::Quantize(Box::new(e))
+    }
+}
+
+#[cfg(feature = "cli")]
+impl From<bench::eval::EvalError> for Error {
+    fn from(e: bench::eval::EvalError) -> Self {
+        Error::Eval(Box::new(e))
+    }
 }

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use zant_compiler::bench::BenchError;
+use zant_compiler::compress::calibrate::{Method, SampleFile};
+use zant_compiler::compress::quantize::{self, QuantizeOptions};
 use zant_compiler::compress::ternary::KeepFloat;
 use zant_compiler::verify::{model_file, VerifyOptions};
 use zant_compiler::{
@@ -161,6 +163,39 @@ enum Command {
         #[arg(long = "input-shape", value_name = "NAME=DIMS")]
         input_shapes: Vec<InputShape>,
     },
+    /// Quantize a float model to int8: a static QDQ model calibrated on sample inputs, or
+    /// ONNX Runtime's dynamic format (see docs/compression.md).
+    Quantize {
+        /// The float model: an .onnx file, or a folder holding model.onnx.
+        model: PathBuf,
+        /// Calibration samples: one .npy file per graph input, in graph order, stacking the
+        /// samples on its first axis; `FILE.npy:START..END` takes rows START..END only.
+        #[arg(long = "calibration", value_name = "FILE.npy[:START..END]")]
+        calibration: Vec<SampleFile>,
+        /// How activation ranges are chosen from the calibration statistics.
+        #[arg(long, value_enum, default_value_t = MethodArg::Minmax)]
+        method: MethodArg,
+        /// The percentile of `--method percentile`.
+        #[arg(long, default_value_t = 99.99)]
+        percentile: f64,
+        /// One weight scale per output channel (per tensor without).
+        #[arg(long)]
+        per_channel: bool,
+        /// ONNX Runtime's dynamic quantization: int8 weights, activations quantized at run
+        /// time (DynamicQuantizeLinear → MatMulInteger / ConvInteger); needs no calibration.
+        #[arg(long)]
+        dynamic: bool,
+        /// Weights in 7 bits, ONNX Runtime's reduce_range: its int8 kernels on x86 CPUs
+        /// without VNNI saturate with full-range weights (zant's never do).
+        #[arg(long)]
+        reduce_range: bool,
+        /// Pin a symbolic input shape, e.g. `--input-shape input=1,3,224,224` (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+        input_shapes: Vec<InputShape>,
+        /// The quantized model to write.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// List the supported ONNX ops as Markdown (the source of docs/ops.md).
     Ops,
     /// Build a harness around each model per opt level and target, and measure size, speed
@@ -231,6 +266,14 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+}
+
+/// The calibration methods of `zantc quantize --method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum MethodArg {
+    Minmax,
+    Percentile,
+    Entropy,
 }
 
 fn options(model: &ModelArgs) -> Options {
@@ -397,6 +440,52 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             println!("wrote {}", out.display());
             Ok(true)
         }
+        Command::Quantize {
+            model,
+            calibration,
+            method,
+            percentile,
+            per_channel,
+            dynamic,
+            reduce_range,
+            input_shapes,
+            out,
+        } => {
+            let input = model_file(&model);
+            if same_file(&input, &out) {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "-o {} is the model itself; write the quantized model elsewhere",
+                            out.display()
+                        ),
+                    )
+                    .exit();
+            }
+            let opts = QuantizeOptions {
+                method: match method {
+                    MethodArg::Minmax => Method::MinMax,
+                    MethodArg::Percentile => Method::Percentile(percentile),
+                    MethodArg::Entropy => Method::Entropy,
+                },
+                per_channel,
+                dynamic,
+                reduce_range,
+                input_shapes,
+            };
+            if dynamic && !calibration.is_empty() {
+                eprintln!(
+                    "note: --dynamic quantizes activations at run time; --calibration is not used"
+                );
+            }
+            let calibration = if dynamic { Vec::new() } else { calibration };
+            let quantized = quantize::quantize(&input, &calibration, &opts)?;
+            print!("{}", quantized.report);
+            write_file(&out, &quantized.model)?;
+            println!("wrote {} ({} bytes)", out.display(), quantized.model.len());
+            Ok(true)
+        }
         Command::Ops => {
             print!("{}", zant_compiler::ops::markdown_table());
             Ok(true)
@@ -477,16 +566,6 @@ fn print_pruning(summary: &Option<zant_compiler::PruneSummary>) {
     }
 }
 
-/// Whether `a` and `b` name the same file: equal once made absolute, or the same file on
-/// disk.
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    if absolute(a) == absolute(b) {
-        return true;
-    }
-    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-}
-
 /// Writes a bench report's JSON, Markdown (printed without `--md`) and SVG.
 fn bench_outputs(
     report: &zant_compiler::bench::Report,
@@ -544,15 +623,42 @@ fn model_title(model: &std::path::Path) -> String {
         .into_owned()
 }
 
-/// Writes `contents` to `path`, naming the path in the error.
+/// Writes `contents` to `path`, naming the path in the error. The bytes go to a temporary
+/// file beside `path` that is then renamed over it, so a failure never leaves a partial
+/// file where the output should be.
 fn write_file(
     path: &std::path::Path,
     contents: impl AsRef<[u8]>,
 ) -> Result<(), zant_compiler::Error> {
-    std::fs::write(path, contents).map_err(|source| zant_compiler::Error::Io {
+    let io = |source| zant_compiler::Error::Io {
         context: format!("cannot write {}", path.display()),
         source,
-    })
+    };
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
+    if let Err(e) =
+        std::fs::write(&partial, contents).and_then(|()| std::fs::rename(&partial, path))
+    {
+        let _ = std::fs::remove_file(&partial);
+        return Err(io(e));
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same file (the second need not exist yet).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let canonical = |p: &std::path::Path| {
+        p.canonicalize().ok().or_else(|| {
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+            let dir = parent
+                .unwrap_or(std::path::Path::new("."))
+                .canonicalize()
+                .ok()?;
+            Some(dir.join(p.file_name()?))
+        })
+    };
+    a == b || matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
 }
 
 fn read_report(path: &PathBuf) -> Result<zant_compiler::bench::Report, zant_compiler::Error> {

@@ -483,6 +483,37 @@ fn qdq_turns_add_into_qlinear_add() {
 }
 
 #[test]
+fn qdq_runs_max_pooling_on_8_bit_data_with_one_quantization() {
+    // The same scale and zero point on both sides: the pool moves int8 values. Another
+    // output scale would need a requantization, so that group stays in float.
+    insta::assert_snapshot!(run("qdq", "
+        input 0: %x : i8[1,1,4,4]
+        %s = Const f32[] [0.5]
+        %z = Const i8[] [-3]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %p = MaxPool(%xd) kernel_shape=[2,2] strides=[2,2]
+        %y = QuantizeLinear(%p, %s, %z)
+        %other = Const f32[] [0.25]
+        %p2 = MaxPool(%xd) kernel_shape=[2,2] strides=[2,2]
+        %y2 = QuantizeLinear(%p2, %other, %z)
+        output 0: y = %y
+        output 1: y2 = %y2
+    "), @"
+    changed: true
+    input 0: %x : i8[1,1,4,4]
+    %s = Const f32[] [0.5]
+    %z = Const i8[] [-3]
+    %xd = DequantizeLinear(%x, %s, %z) : f32[1,1,4,4]
+    %y = MaxPool(%x) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] : i8[1,1,2,2]
+    %other = Const f32[] [0.25]
+    %p2 = MaxPool(%xd) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] : f32[1,1,2,2]
+    %y2 = QuantizeLinear(%p2, %other, %z) : i8[1,1,2,2]
+    output 0: y = %y
+    output 1: y2 = %y2
+    ");
+}
+
+#[test]
 fn qdq_turns_a_whole_input_average_pool_into_qlinear_global_average_pool() {
     // TensorFlow exports a global average as an AveragePool whose window is the input.
     insta::assert_snapshot!(run("qdq", "

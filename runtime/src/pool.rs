@@ -8,6 +8,7 @@
 
 use crate::conv::{interior_range, outputs_for_tap, tap_range};
 use crate::elementwise::max_of;
+use crate::qlinear::QInt;
 use crate::tokens::tokens;
 
 tokens! {
@@ -44,6 +45,21 @@ pub fn max_pool2d(p: &Pool2d, x: &[f32], y: &mut [f32]) {
         x,
         y,
         f32::NEG_INFINITY,
+        |out, value| if value > out { value } else { out },
+        |_, _| {},
+    );
+}
+
+/// Max pooling of 8-bit quantized data (int8 or uint8), which commutes with quantization:
+/// the QDQ pass runs a MaxPool whose input and output share one scale and zero point on
+/// the 8-bit values. Padded cells are ignored (a window entirely in padding gives the
+/// type's minimum).
+pub fn max_pool2d_q<T: QInt + PartialOrd>(p: &Pool2d, x: &[T], y: &mut [T]) {
+    pool_rows(
+        p,
+        x,
+        y,
+        T::saturate(T::MIN),
         |out, value| if value > out { value } else { out },
         |_, _| {},
     );
@@ -130,13 +146,13 @@ pub fn global_max_pool(channels: usize, spatial: usize, x: &[f32], y: &mut [f32]
 /// Runs a windowed pool row by row: each output row starts at `init`, is combined with
 /// every valid tap by `combine`, then handed to `finish_row(oh, row)`.
 #[inline(always)]
-fn pool_rows(
+fn pool_rows<T: Copy>(
     p: &Pool2d,
-    x: &[f32],
-    y: &mut [f32],
-    init: f32,
-    combine: impl Fn(f32, f32) -> f32 + Copy,
-    mut finish_row: impl FnMut(usize, &mut [f32]),
+    x: &[T],
+    y: &mut [T],
+    init: T,
+    combine: impl Fn(T, T) -> T + Copy,
+    mut finish_row: impl FnMut(usize, &mut [T]),
 ) {
     let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
@@ -173,7 +189,7 @@ fn pool_rows(
                             *out = combine(*out, value);
                         }
                     } else if p.stride_w == 2 {
-                        combine_strided::<2>(outputs, &input_row[start..], combine);
+                        combine_strided::<2, T>(outputs, &input_row[start..], combine);
                     } else {
                         let inputs = input_row[start..].iter().step_by(p.stride_w);
                         for (out, &value) in outputs.iter_mut().zip(inputs) {
@@ -191,10 +207,10 @@ fn pool_rows(
 /// compile time, the loop over whole chunks vectorises (as loads and a de-interleave);
 /// the last output may have fewer than `STRIDE` inputs left after it.
 #[inline(always)]
-fn combine_strided<const STRIDE: usize>(
-    outputs: &mut [f32],
-    inputs: &[f32],
-    combine: impl Fn(f32, f32) -> f32,
+fn combine_strided<const STRIDE: usize, T: Copy>(
+    outputs: &mut [T],
+    inputs: &[T],
+    combine: impl Fn(T, T) -> T,
 ) {
     let whole = (inputs.len() / STRIDE).min(outputs.len());
     let (head, tail) = outputs.split_at_mut(whole);
@@ -326,6 +342,13 @@ mod tests {
         let mut y = std::vec![f32::NAN; n_out];
         max_pool2d(&p, &x, &mut y);
         assert_eq!(y, naive(&p, &x, None), "max {p:?}");
+        // The 8-bit max pool takes the same maxima of values quantized monotonically.
+        let quantize = |v: f32| (v * 100.0) as i8;
+        let xq: Vec<i8> = x.iter().map(|&v| quantize(v)).collect();
+        let mut yq = std::vec![0i8; n_out];
+        max_pool2d_q(&p, &xq, &mut yq);
+        let expected: Vec<i8> = naive(&p, &x, None).into_iter().map(quantize).collect();
+        assert_eq!(yq, expected, "max int8 {p:?}");
         for include_pad in [false, true] {
             avg_pool2d(&p, include_pad, &x, &mut y);
             let expected = naive(&p, &x, Some(include_pad));

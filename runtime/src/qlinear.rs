@@ -140,9 +140,9 @@ pub struct Requant<'a> {
 ///
 /// `bias` must already hold `B - x_zero · Σ (w - w_zero)` over all taps of the channel (the
 /// compiler folds it), so the sum over real taps of raw `x` plus the padded taps' `x_zero`
-/// is `Σ (x - x_zero) · (w - w_zero)`, the exact integer convolution. `w_zero` and
-/// `rq.scale` hold one value or one per output channel. Sums wrap on `i32` overflow rather
-/// than panic.
+/// is `Σ (x - x_zero) · (w - w_zero)`, the exact integer convolution; an empty `bias` adds
+/// nothing. `w_zero` and `rq.scale` hold one value or one per output channel. Sums wrap on
+/// `i32` overflow rather than panic.
 #[allow(clippy::too_many_arguments)]
 pub fn qconv2d<X: QInt, W: QInt, Y: QOut>(
     p: &Conv2d,
@@ -187,7 +187,7 @@ pub fn qconv2d<X: QInt, W: QInt, Y: QOut>(
                 let mut ow0 = 0;
                 while ow0 < w_out {
                     let n = TILE.min(w_out - ow0);
-                    let mut acc = [bias[oc]; TILE];
+                    let mut acc = [if bias.is_empty() { 0 } else { bias[oc] }; TILE];
                     let acc = &mut acc[..n];
                     for (ci, x_c) in x_group.chunks_exact(plane_in).enumerate() {
                         for kh in 0..p.k_h {
@@ -212,6 +212,38 @@ pub fn qconv2d<X: QInt, W: QInt, Y: QOut>(
                     ow0 += n;
                 }
             }
+        }
+    }
+}
+
+/// ConvInteger whose input zero point comes at run time (DynamicQuantizeLinear's output,
+/// one element): `y = Σ (x - x_zero) · (w - w_zero[oc])`, the raw `i32` sums.
+///
+/// The zero point's share, `x_zero · taps[oc]` with `taps[oc] = Σ (w - w_zero[oc])` over
+/// the channel's taps (constants the compiler computes), cannot be folded into a bias at
+/// compile time, so it is taken off each output channel after [`qconv2d`] has summed the
+/// raw activations.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_integer_runtime_zero<X: QInt, W: QInt>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: &[X],
+    w: &[W],
+    w_zero: &[i32],
+    taps: &[i32],
+    y: &mut [i32],
+) {
+    let zero = x_zero.first().map_or(0, |z| z.to_i32());
+    let rq = Requant {
+        scale: &[1.0],
+        zero: 0,
+    };
+    qconv2d(p, x, zero, w, w_zero, &[], rq, y);
+    let plane = p.h_out * p.w_out;
+    for (c, y_c) in y.chunks_exact_mut(plane.max(1)).enumerate() {
+        let share = zero.wrapping_mul(taps[c % p.c_out]);
+        for v in y_c {
+            *v = v.wrapping_sub(share);
         }
     }
 }
@@ -552,6 +584,20 @@ mod tests {
             };
             qconv2d(&p, &x, xz, &w, &[wz], &folded, rq, &mut y[..n]);
             assert_eq!(y[..n], reference(&p, &x, xz, &w, wz, &b)[..n], "{p:?}");
+            // ConvInteger with the zero point at run time: the same sums without a bias.
+            let taps: [i32; 2] = core::array::from_fn(|oc| {
+                w[oc * per_oc..][..per_oc]
+                    .iter()
+                    .map(|&v| i32::from(v) - wz)
+                    .sum()
+            });
+            let mut dynamic = [0i32; 64];
+            conv_integer_runtime_zero(&p, &x, &[xz as u8], &w, &[wz], &taps, &mut dynamic[..n]);
+            assert_eq!(
+                dynamic[..n],
+                reference(&p, &x, xz, &w, wz, &[0, 0])[..n],
+                "{p:?}"
+            );
         }
     }
 

@@ -11,8 +11,10 @@
 mod attribution;
 mod chart;
 mod compare;
+pub mod compress_report;
 pub mod compression;
 mod cortex_m7;
+pub mod eval;
 mod harness;
 mod host;
 mod layers;
@@ -93,6 +95,9 @@ pub enum BenchError {
     Json(String),
     #[error("{}: not a bench report: {message}", .path.display())]
     NotAReport { path: PathBuf, message: String },
+    /// A compression method of `zantc compress-report` could not make its variant.
+    #[error("{method}: {message}")]
+    Compression { method: String, message: String },
 }
 
 /// An optimisation level of the harness build (`opt-level` in a cargo profile): `LEVEL`

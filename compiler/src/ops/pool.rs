@@ -25,15 +25,22 @@ pub struct Pool {
     pub kind: PoolKind,
     pub params: Pool2d,
     pub out_shape: Vec<usize>,
+    /// `f32`, or `i8`/`u8` for a MaxPool (opset 12 on), which moves quantized values
+    /// unchanged: the QDQ pass runs max pooling on 8-bit data.
+    pub dtype: DType,
 }
 
 impl Parse for Pool {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
-        if x.dtype != DType::F32 {
+        let eight_bit = matches!(x.dtype, DType::I8 | DType::U8);
+        let max = ctx.op_type == "MaxPool";
+        if !(x.dtype == DType::F32 || max && eight_bit) {
             return Err(OpError::unsupported(format!(
-                "{} is implemented for f32, not {}",
-                ctx.op_type, x.dtype
+                "{} is implemented for f32{}, not {}",
+                ctx.op_type,
+                if max { ", i8 and u8" } else { "" },
+                x.dtype
             )));
         }
         if !(3..=4).contains(&x.rank()) {
@@ -111,6 +118,7 @@ impl Parse for Pool {
                 pad_right,
             },
             out_shape,
+            dtype: x.dtype,
         })
     }
 }
@@ -161,11 +169,28 @@ impl OpKind for Pool {
                 "input {x} does not match the parsed geometry {expect_in:?}"
             )));
         }
-        Ok(vec![TensorType::new(DType::F32, self.out_shape.clone())])
+        Ok(vec![TensorType::new(self.dtype, self.out_shape.clone())])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let t = ctx.get(0)?;
+        let n_out = self.out_shape.iter().product();
+        let quantized = match &t.data {
+            Data::I8(x) => {
+                let mut y = vec![0; n_out];
+                zant_runtime::pool::max_pool2d_q(&self.params, x, &mut y);
+                Some(Data::I8(y))
+            }
+            Data::U8(x) => {
+                let mut y = vec![0; n_out];
+                zant_runtime::pool::max_pool2d_q(&self.params, x, &mut y);
+                Some(Data::U8(y))
+            }
+            _ => None,
+        };
+        if let Some(data) = quantized {
+            return Ok(Some(vec![Tensor::new(self.out_shape.clone(), data)]));
+        }
         let x = t
             .as_f32()
             .ok_or_else(|| OpError::shape(format!("input 0 is {}, not f32", t.dtype())))?;
@@ -195,6 +220,9 @@ impl OpKind for Pool {
         let params = self.params;
         let (channels, spatial) = (params.batch * params.channels, params.h_in * params.w_in);
         Ok(match self.kind {
+            PoolKind::Max if self.dtype != DType::F32 => {
+                quote! { rt::pool::max_pool2d_q(&#params, #x, y); }
+            }
             PoolKind::Max => quote! { rt::pool::max_pool2d(&#params, #x, y); },
             PoolKind::Average { count_include_pad } => {
                 quote! { rt::pool::avg_pool2d(&#params, #count_include_pad, #x, y); }
@@ -216,6 +244,40 @@ mod tests {
 
     #[test]
     fn emits() {
+        // Max pooling moves 8-bit quantized values as they are.
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[2, 2])
+            .ints("strides", &[2, 2])
+            .input("i8[1,2,4,4]")
+            .emit(), @"
+        MaxPool(i8[1,2,4,4]) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] -> i8[1,2,2,2]
+        rt::pool::max_pool2d_q(
+            &rt::pool::Pool2d {
+                batch: 1,
+                channels: 2,
+                h_in: 4,
+                w_in: 4,
+                h_out: 2,
+                w_out: 2,
+                k_h: 2,
+                k_w: 2,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                pad_bottom: 0,
+                pad_right: 0,
+            },
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("AveragePool")
+            .ints("kernel_shape", &[2, 2])
+            .input("i8[1,2,4,4]")
+            .emit(), @"parse: AveragePool is implemented for f32, not i8");
         insta::assert_snapshot!(node("MaxPool")
             .ints("kernel_shape", &[2, 2])
             .ints("strides", &[2, 2])
@@ -362,9 +424,7 @@ mod tests {
             .ints("kernel_shape", &[2, 2, 2])
             .input("f32[1,1,4,4,4]")
             .emit(), @"parse: only 1-D and 2-D pooling is supported; input is f32[1,1,4,4,4]");
-        insta::assert_snapshot!(node("MaxPool")
-            .ints("kernel_shape", &[2, 2])
-            .input("i8[1,1,4,4]")
-            .emit(), @"parse: MaxPool is implemented for f32, not i8");
+        // Only max pooling moves 8-bit values unchanged; the others compute.
+        insta::assert_snapshot!(node("GlobalMaxPool").input("i8[1,1,4,4]").emit(), @"parse: GlobalMaxPool is implemented for f32, not i8");
     }
 }

@@ -128,6 +128,26 @@ fn constant<'a>(ctx: &ParseCtx<'a>, i: usize, what: &'static str) -> Result<&'a 
         })
 }
 
+/// Whether input `i` is present but not a compile-time constant.
+fn consts_missing(ctx: &ParseCtx<'_>, i: usize) -> bool {
+    ctx.consts.get(i).copied().flatten().is_none()
+}
+
+/// Whether the input zero point `i` of ConvInteger or MatMulInteger comes at run time (a
+/// DynamicQuantizeLinear output): then it must be one element of the data's type.
+fn runtime_zero(ctx: &ParseCtx<'_>, i: usize, dtype: DType) -> Result<bool, OpError> {
+    if !ctx.has_input(i) || !consts_missing(ctx, i) {
+        return Ok(false);
+    }
+    let zero = ctx.input(i)?;
+    if zero.dtype != dtype || zero.n_elems() != 1 {
+        return Err(OpError::shape(format!(
+            "a zero point computed at run time must be one {dtype} element, not {zero}"
+        )));
+    }
+    Ok(true)
+}
+
 /// `values` as a `&[T]` literal of generated code.
 fn i32_list(values: &[i32]) -> TokenStream {
     quote!(&[#(#values),*])
@@ -168,6 +188,9 @@ pub struct QConv {
     pub linear: bool,
     pub consts: Absorbed,
     pub out: DType,
+    /// A ConvInteger whose `x_zero_point` (input 2) comes at run time, as
+    /// DynamicQuantizeLinear computes it: it stays an input of the node.
+    pub runtime_zero: bool,
 }
 
 impl QConv {
@@ -219,7 +242,9 @@ impl Parse for QConv {
             }
             out
         } else {
-            consts.take(ctx, 2, "x_zero_point", false)?;
+            if !runtime_zero(ctx, 2, x_dtype)? {
+                consts.take(ctx, 2, "x_zero_point", false)?;
+            }
             consts.take(ctx, 3, "w_zero_point", false)?;
             DType::I32
         };
@@ -231,6 +256,7 @@ impl Parse for QConv {
             linear,
             consts,
             out,
+            runtime_zero: !linear && ctx.has_input(2) && consts_missing(ctx, 2),
         })
     }
 }
@@ -264,9 +290,29 @@ impl OpKind for QConv {
         let p = self.params;
         let x_zero = self.consts.zeros("x_zero_point", x.ty.dtype, 1)?[0];
         let w_zero = self.consts.zeros("w_zero_point", w.ty.dtype, p.c_out)?;
-        // The folded bias: B - x_zero · Σ (w - w_zero) over each output channel's taps.
         let per_oc = p.c_in / p.groups * p.k_h * p.k_w;
         let w_values = weights.data.to_i64_vec();
+        if self.runtime_zero {
+            // The zero point's share, `x_zero · Σ (w - w_zero)` per channel, is taken off
+            // at run time from these per-channel sums.
+            let taps = (0..p.c_out)
+                .map(|oc| {
+                    let wz = i64::from(w_zero[if w_zero.len() == 1 { 0 } else { oc }]);
+                    w_values[oc * per_oc..][..per_oc]
+                        .iter()
+                        .map(|&v| v - wz)
+                        .sum()
+                })
+                .collect();
+            let taps = i32_list(&fit_i32(taps)?);
+            let (xt, wt) = (elem_type(x.ty.dtype), elem_type(w.ty.dtype));
+            let (xe, we, ze) = (&x.expr, &w.expr, &ctx.input(2)?.expr);
+            let w_zero = i32_list(&w_zero);
+            return Ok(quote! {
+                rt::qlinear::conv_integer_runtime_zero::<#xt, #wt>(&#p, #xe, #ze, #we, #w_zero, #taps, y);
+            });
+        }
+        // The folded bias: B - x_zero · Σ (w - w_zero) over each output channel's taps.
         let bias = self.consts.get("B").map(|b| b.data.to_i64_vec());
         let folded = (0..p.c_out)
             .map(|oc| {
@@ -319,6 +365,9 @@ pub struct QMatMul {
     pub out: DType,
     /// QGemm's `alpha`, which scales the product.
     pub alpha: f32,
+    /// A MatMulInteger whose `a_zero_point` (input 2) comes at run time, as
+    /// DynamicQuantizeLinear computes it: it stays an input of the node.
+    pub runtime_zero: bool,
 }
 
 /// The inputs of the matrix product ops: (a, b, a_scale, a_zero_point, b_scale,
@@ -403,7 +452,12 @@ impl Parse for QMatMul {
         let slots = [
             None, None, a_scale, a_zero, b_scale, b_zero, bias, y_scale, y_zero,
         ];
+        let integer = ctx.op_type == "MatMulInteger";
+        let runtime_a_zero = integer && runtime_zero(ctx, 2, a_dtype)?;
         for (slot, name) in slots.into_iter().zip(names) {
+            if runtime_a_zero && name == "a_zero_point" {
+                continue;
+            }
             if let Some(i) = slot {
                 let required = matches!(name, "a_scale" | "b_scale") || name == "y_scale" && !gemm;
                 consts.take(ctx, i, name, required)?;
@@ -450,6 +504,7 @@ impl Parse for QMatMul {
             consts,
             out,
             alpha: if gemm { ctx.float("alpha", 1.0)? } else { 1.0 },
+            runtime_zero: runtime_a_zero,
         })
     }
 }
@@ -498,7 +553,7 @@ impl OpKind for QMatMul {
         // With constant, unbatched weights, the input zero point's share of every sum
         // is a constant: fold `- a_zero · Σ_k (b - b_zero)` into the bias per column.
         let (a_zero, bias) = match b.value {
-            Some(weights) if !p.b_batched && a_zero != 0 => {
+            Some(weights) if !p.b_batched && a_zero != 0 && !self.runtime_zero => {
                 let values = weights.data.to_i64_vec();
                 let at = |kk: usize, j: usize| {
                     if p.b_transposed {
@@ -545,6 +600,13 @@ impl OpKind for QMatMul {
             elem_type(self.out),
         );
         let (ae, be) = (&a.expr, &b.expr);
+        // A zero point computed at run time is read where the kernel is called.
+        let a_zero = if self.runtime_zero {
+            let z = &ctx.input(2)?.expr;
+            quote!(i32::from((#z)[0]))
+        } else {
+            quote!(#a_zero)
+        };
         let (b_zero, bias, scales) = (i32_list(&b_zero), i32_list(&bias), f32_list(&scales));
         Ok(quote! {
             rt::qlinear::qmatmul::<#at, #bt, #yt>(
@@ -869,6 +931,76 @@ mod tests {
                 scale: &[1f32],
                 zero: 0i32,
             },
+            y,
+        );
+        ");
+        // The zero point DynamicQuantizeLinear computes stays an input, read at run time.
+        insta::assert_snapshot!(node("MatMulInteger")
+            .input("u8[1,3]")
+            .constant(Tensor::new(vec![3, 2], Data::I8(vec![1, -2, 3, -4, 5, -6])))
+            .input("u8[]")
+            .constant(Tensor::new(vec![2], Data::I8(vec![0, 0])))
+            .emit(), @"
+        MatMulInteger(u8[1,3], i8[3,2], u8[]) b_zero_point=i8[2][0,0] -> i32[1,2]
+        rt::qlinear::qmatmul::<
+            u8,
+            i8,
+            i32,
+        >(
+            &rt::qlinear::QMatMul {
+                batch: 1,
+                m: 1,
+                k: 3,
+                n: 2,
+                b_transposed: false,
+                b_batched: false,
+            },
+            x0,
+            i32::from((x2)[0]),
+            x1,
+            &[0i32, 0i32],
+            &[],
+            rt::qlinear::Requant {
+                scale: &[1f32],
+                zero: 0i32,
+            },
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("ConvInteger")
+            .input("u8[1,1,3,3]")
+            .constant(Tensor::new(vec![2, 1, 1, 1], Data::U8(vec![130, 120])))
+            .input("u8[]")
+            .constant(u8s(&[128]))
+            .emit(), @"
+        ConvInteger(u8[1,1,3,3], u8[2,1,1,1], u8[]) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] w_zero_point=u8[][128] -> i32[1,2,3,3]
+        rt::qlinear::conv_integer_runtime_zero::<
+            u8,
+            u8,
+        >(
+            &rt::conv::Conv2d {
+                batch: 1,
+                c_in: 1,
+                h_in: 3,
+                w_in: 3,
+                c_out: 2,
+                h_out: 3,
+                w_out: 3,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                groups: 1,
+            },
+            x0,
+            x2,
+            x1,
+            &[128i32],
+            &[2i32, -8i32],
             y,
         );
         ");

@@ -12,7 +12,10 @@
 //!   quantizes to the maximum), which is how quantizers choose the output range of a
 //!   fused activation; any other Relu or Clip keeps the group in float;
 //! - `DQ(x) → Reshape | Flatten | Transpose → Q` with the same scale and zero point on both
-//!   sides moves the data unchanged, so the view or transpose runs on the 8-bit `x`.
+//!   sides moves the data unchanged, so the view or transpose runs on the 8-bit `x`;
+//! - `DQ(x) → MaxPool → Q` with the same scale and zero point on both sides becomes a
+//!   MaxPool of the 8-bit `x`, since quantization is monotone and the maximum commutes
+//!   with it.
 //!
 //! Weights and biases are the integer constants the quantizer wrote (import leaves their
 //! DequantizeLinear unfolded for this pass), so they stay 8-bit and `i32` in the weight
@@ -58,6 +61,8 @@ enum Kind {
     GlobalPool,
     /// A Reshape-family view or a Transpose, run on the 8-bit data.
     Move,
+    /// A MaxPool, run on the 8-bit data.
+    MaxPool,
 }
 
 /// A matched `DQ… → op [→ Add(bias)] [→ Relu | Clip] → Q` group. Node ids only: an earlier
@@ -332,6 +337,13 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
             }
             group(Kind::GlobalPool, producer, None, vec![xd])
         }
+        Op::Pool(p) if p.kind == PoolKind::Max && act.is_none() => {
+            let (xd, xp) = dq_input(graph, producer, 0)?;
+            if !xp.same_as(&out) {
+                return None;
+            }
+            group(Kind::MaxPool, producer, None, vec![xd])
+        }
         Op::Reshape(_) | Op::Transpose(_) if act.is_none() => {
             let (xd, xp) = dq_input(graph, producer, 0)?;
             if !xp.same_as(&out) {
@@ -418,6 +430,7 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
                 let domain = "com.microsoft";
                 ("QLinearGlobalAveragePool", domain, inputs, Attrs::default())
             }
+            Kind::MaxPool => ("MaxPool", "", vec![dq[0][0]], float_op.op.attrs()),
             Kind::Move => (
                 float_op.onnx.op_type,
                 float_op.onnx.domain,
