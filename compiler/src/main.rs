@@ -164,7 +164,9 @@ enum Command {
         input_shapes: Vec<InputShape>,
     },
     /// Quantize a float model to int8: a static QDQ model calibrated on sample inputs, or
-    /// ONNX Runtime's dynamic format (see docs/compression.md).
+    /// ONNX Runtime's dynamic format; or, with `--weights ternary`, write the float model
+    /// that computes what `zantc compile --weights ternary` does (its weights dequantized),
+    /// for ONNX Runtime to check (see docs/compression.md).
     Quantize {
         /// The float model: an .onnx file, or a folder holding model.onnx.
         model: PathBuf,
@@ -195,6 +197,56 @@ enum Command {
         /// The quantized model to write.
         #[arg(short, long)]
         out: PathBuf,
+        #[command(flatten)]
+        weights: WeightArgs,
+    },
+    /// Run every compression method on a model and measure each: the original, int8 static
+    /// (minmax and entropy calibration), int8 dynamic, ternary weights, and unstructured and
+    /// structured pruning at 30/50/70 %. Each variant is compiled by zant, scored on the
+    /// evaluation rows through its generated runner (top-1 accuracy against `--labels`, or
+    /// without labels top-1 agreement with the original and the largest output error), and
+    /// benched (weights, arena, host time, Cortex-M7 instructions and flash). Writes the
+    /// table as Markdown, JSON (with every variant's bench report, which `zantc compare`
+    /// reads) and an SVG of quality against size.
+    CompressReport {
+        /// The float model: an .onnx file, or a folder holding model.onnx.
+        model: PathBuf,
+        /// The samples: one .npy file per graph input, samples stacked on the first axis.
+        #[arg(long, required = true, value_name = "X.npy")]
+        data: Vec<PathBuf>,
+        /// Class labels of the samples (an integer .npy vector).
+        #[arg(long, value_name = "Y.npy")]
+        labels: Option<PathBuf>,
+        /// The rows that calibrate the static quantizations.
+        #[arg(long, value_name = "START..END", value_parser = parse_rows)]
+        calibrate: std::ops::Range<usize>,
+        /// The rows the quality is measured on.
+        #[arg(long, value_name = "START..END", value_parser = parse_rows)]
+        eval: std::ops::Range<usize>,
+        /// Targets to bench on: host, cortex-m7.
+        #[arg(long, value_delimiter = ',', default_value = "host,cortex-m7")]
+        targets: Vec<zant_compiler::bench::Target>,
+        /// The opt level of the harnesses.
+        #[arg(long, default_value = "3")]
+        opt_level: zant_compiler::bench::OptLevel,
+        /// Write the report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the table as Markdown (default: print it).
+        #[arg(long, value_name = "FILE")]
+        md: Option<PathBuf>,
+        /// Write quality against weight bytes as SVG.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Milliseconds of repeated inferences per host timing.
+        #[arg(long, default_value_t = 300)]
+        time_budget_ms: u64,
+        /// Where the variants, the harness crates and their cargo target folders go.
+        #[arg(long, default_value = "target/zant-bench")]
+        work_dir: PathBuf,
+        /// No progress lines.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// List the supported ONNX ops as Markdown (the source of docs/ops.md).
     Ops,
@@ -266,6 +318,22 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+}
+
+/// A row range `START..END` of `zantc compress-report`.
+fn parse_rows(s: &str) -> Result<std::ops::Range<usize>, String> {
+    let (start, end) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}` is not a row range such as 0..1400"))?;
+    let number = |t: &str| {
+        t.parse::<usize>()
+            .map_err(|_| format!("`{t}` in `{s}` is not a row number"))
+    };
+    let (start, end) = (number(start)?, number(end)?);
+    if start >= end {
+        return Err(format!("`{s}` holds no rows"));
+    }
+    Ok(start..end)
 }
 
 /// The calibration methods of `zantc quantize --method`.
@@ -450,6 +518,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             reduce_range,
             input_shapes,
             out,
+            weights,
         } => {
             let input = model_file(&model);
             if same_file(&input, &out) {
@@ -462,6 +531,34 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                         ),
                     )
                     .exit();
+            }
+            if let Some(keep) = weights.format().ternary() {
+                if dynamic || !calibration.is_empty() {
+                    Cli::command()
+                        .error(
+                            clap::error::ErrorKind::ArgumentConflict,
+                            "`--weights ternary` writes the float copy of a ternary compile; \
+                             it takes no --calibration and no --dynamic",
+                        )
+                        .exit();
+                }
+                let mut edit = zant_compiler::onnx::ModelEdit::open(&input)?;
+                let layers = zant_compiler::compress::ternary_model::dequantize_ternary(
+                    &mut edit, keep,
+                )
+                .map_err(|e| BenchError::Compression {
+                    method: "ternary".into(),
+                    message: e.to_string(),
+                })?;
+                edit.set_producer("zantc quantize --weights ternary", env!("CARGO_PKG_VERSION"));
+                write_file(&out, edit.to_bytes())?;
+                println!(
+                    "ternary weights, dequantized, in {} layers: {}",
+                    layers.len(),
+                    layers.join(", ")
+                );
+                println!("wrote {}", out.display());
+                return Ok(true);
             }
             let opts = QuantizeOptions {
                 method: match method {
@@ -485,6 +582,51 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             write_file(&out, &quantized.model)?;
             println!("wrote {} ({} bytes)", out.display(), quantized.model.len());
             Ok(true)
+        }
+        Command::CompressReport {
+            model,
+            data,
+            labels,
+            calibrate,
+            eval,
+            targets,
+            opt_level,
+            json,
+            md,
+            svg,
+            time_budget_ms,
+            work_dir,
+            quiet,
+        } => {
+            let opts = zant_compiler::bench::compress_report::StudyOptions {
+                data,
+                labels,
+                calibrate,
+                eval,
+                targets,
+                opt_level,
+                work_dir,
+                time_budget: std::time::Duration::from_millis(time_budget_ms),
+                progress: !quiet,
+            };
+            let report = zant_compiler::bench::compress_report::study(&model, &opts)?;
+            if let Some(path) = &json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| BenchError::Json(e.to_string()))?;
+                write_file(path, text + "\n")?;
+            }
+            if let Some(path) = &svg {
+                write_file(path, zant_compiler::bench::compression::svg(&[report.clone()])?)?;
+            }
+            match &md {
+                Some(path) => write_file(path, report.markdown())?,
+                None => print!("{}", report.markdown()),
+            }
+            let failed = report.rows.iter().filter(|r| r.error.is_some()).count();
+            if failed > 0 {
+                eprintln!("compress-report: {failed} method(s) could not be measured");
+            }
+            Ok(failed == 0)
         }
         Command::Ops => {
             print!("{}", zant_compiler::ops::markdown_table());
