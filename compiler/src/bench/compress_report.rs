@@ -355,13 +355,13 @@ fn measure(
     Ok(row)
 }
 
-/// Nonzero weight values of a variant: the elements of its initializers (integer weights
-/// behind a DequantizeLinear count as the values they stand for), with ternary weights
-/// counted as their nonzero trits (through the model's float copy).
+/// Nonzero weight values of a variant: the elements of its numeric initializers other
+/// than scalars and `int64` shape tensors (weights, biases, and a quantized model's
+/// integer weights and per-channel parameters), with ternary weights counted as their
+/// nonzero trits (through the model's float copy).
 fn params(path: &Path, options: &Options) -> Result<usize, Error> {
     let mut edit = ModelEdit::open(path)?;
     edit.constants_to_initializers()?;
-    edit.fold_weight_dequantize()?;
     if let Some(keep) = options.weights.ternary() {
         dequantize_ternary(&mut edit, keep).map_err(|e| BenchError::Compression {
             method: "ternary".into(),
@@ -371,7 +371,7 @@ fn params(path: &Path, options: &Options) -> Result<usize, Error> {
     let mut n = 0;
     for name in edit.initializer_names() {
         if let Some(t) = edit.initializer(&name)? {
-            if t.n_elems() > 1 && t.dtype().is_float() {
+            if t.n_elems() > 1 && t.dtype() != crate::ir::DType::I64 {
                 n += t.data.to_f64_vec().iter().filter(|v| **v != 0.0).count();
             }
         }
