@@ -307,7 +307,8 @@ enum Command {
         #[arg(long, value_name = "FILE", requires = "per_layer")]
         layers_svg: Option<PathBuf>,
     },
-    /// Compare two `zantc bench --json` reports; exit 1 when a figure regressed beyond the threshold.
+    /// Compare two `zantc bench --json` reports (or `zantc compress-report --json` reports,
+    /// by their variants' bench figures); exit 1 when a figure regressed beyond the threshold.
     Compare {
         old: PathBuf,
         new: PathBuf,
@@ -543,14 +544,16 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                         .exit();
                 }
                 let mut edit = zant_compiler::onnx::ModelEdit::open(&input)?;
-                let layers = zant_compiler::compress::ternary_model::dequantize_ternary(
-                    &mut edit, keep,
-                )
-                .map_err(|e| BenchError::Compression {
-                    method: "ternary".into(),
-                    message: e.to_string(),
-                })?;
-                edit.set_producer("zantc quantize --weights ternary", env!("CARGO_PKG_VERSION"));
+                let layers =
+                    zant_compiler::compress::ternary_model::dequantize_ternary(&mut edit, keep)
+                        .map_err(|e| BenchError::Compression {
+                            method: "ternary".into(),
+                            message: e.to_string(),
+                        })?;
+                edit.set_producer(
+                    "zantc quantize --weights ternary",
+                    env!("CARGO_PKG_VERSION"),
+                );
                 write_file(&out, edit.to_bytes())?;
                 println!(
                     "ternary weights, dequantized, in {} layers: {}",
@@ -616,7 +619,10 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 write_file(path, text + "\n")?;
             }
             if let Some(path) = &svg {
-                write_file(path, zant_compiler::bench::compression::svg(&[report.clone()])?)?;
+                write_file(
+                    path,
+                    zant_compiler::bench::compression::svg(&[report.clone()])?,
+                )?;
             }
             match &md {
                 Some(path) => write_file(path, report.markdown())?,
@@ -808,6 +814,12 @@ fn read_report(path: &PathBuf) -> Result<zant_compiler::bench::Report, zant_comp
         context: format!("cannot read {}", path.display()),
         source,
     })?;
+    // A `zantc compress-report --json` file carries the bench report of its variants.
+    if let Ok(compression) =
+        serde_json::from_str::<zant_compiler::bench::compression::CompressionReport>(&text)
+    {
+        return Ok(compression.bench);
+    }
     serde_json::from_str(&text).map_err(|e| {
         BenchError::NotAReport {
             path: path.clone(),

@@ -166,3 +166,35 @@ fn compare_exits_1_when_the_runtime_code_grows() {
         "{text}"
     );
 }
+
+/// A `zantc compress-report --json` file compares by its variants' bench figures.
+#[test]
+fn compare_reads_compression_reports() {
+    use zant_compiler::bench::compression::CompressionReport;
+    let dir = tempfile::tempdir().unwrap();
+    let wrap = |bench: Report| CompressionReport {
+        model: "mnist-8".into(),
+        evaluation: "top-1 agreement".into(),
+        rows: Vec::new(),
+        bench,
+    };
+    let old = wrap(report(vec![(Target::CortexM7, cortex_m7(1_000_000))]));
+    let new = wrap(report(vec![(Target::CortexM7, cortex_m7(1_200_000))]));
+    let (old_path, new_path) = (dir.path().join("old.json"), dir.path().join("new.json"));
+    std::fs::write(&old_path, serde_json::to_string(&old).unwrap()).unwrap();
+    std::fs::write(&new_path, serde_json::to_string(&new).unwrap()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zantc"))
+        .arg("compare")
+        .arg(&old_path)
+        .arg(&new_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "| mnist-8 | cortex-m7 | 3 | instructions | 1,000,000 | 1,200,000 | +20.0% |"
+        ),
+        "{text}"
+    );
+}
