@@ -192,3 +192,50 @@ fn ternary_models_compute_their_dequantized_float_models() {
         },
     );
 }
+
+/// `zantc quantize --weights ternary`'s float copy, compiled in float, computes what the
+/// original compiled with ternary weights computes (both evaluated by the compiler on the
+/// runtime's kernels).
+#[test]
+fn the_float_copy_computes_the_ternary_model() {
+    use zant_compiler::compress::ternary_model::dequantize_ternary;
+    use zant_compiler::onnx::ModelEdit;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/digits-mlp");
+    if !path.exists() {
+        eprintln!("NOT RUN: ../shared/models/digits-mlp is missing");
+        return;
+    }
+    let mut edit = ModelEdit::open(&path).unwrap();
+    let converted = dequantize_ternary(&mut edit, KeepFloat::default()).unwrap();
+    assert_eq!(converted.len(), 3);
+    let float = compile_graph(&edit.to_bytes()[..], &Options::default()).unwrap();
+    let ternary = compile_graph(
+        &path.join("model.onnx"),
+        &Options {
+            weights: WeightFormat::Ternary {
+                keep_float: KeepFloat::default(),
+            },
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let x: Vec<f32> = (0..64).map(|i| ((i * 7) % 16) as f32 / 16.0).collect();
+    let input = Tensor::new(vec![1, 8, 8, 1], Data::F32(x));
+    let run = |g| {
+        zant_compiler::passes::fold::evaluate(g, std::slice::from_ref(&input))
+            .unwrap()
+            .unwrap()
+    };
+    let (a, b) = (run(&float.graph), run(&ternary.graph));
+    let (a, b) = (a[0].as_f32().unwrap(), b[0].as_f32().unwrap());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{x} vs {y}");
+    }
+    // Keeping the first and last layers float leaves their weights as they were.
+    let mut kept = ModelEdit::open(&path).unwrap();
+    let keep = KeepFloat {
+        first: true,
+        last: true,
+    };
+    assert_eq!(dequantize_ternary(&mut kept, keep).unwrap().len(), 1);
+}

@@ -298,7 +298,7 @@ fn measure(
         work_dir: opts.work_dir.join("bench"),
         time_budget: opts.time_budget,
         progress: false,
-        weights: variant.options.weights.clone(),
+        weights: variant.options.weights,
         ..BenchOptions::default()
     };
     let spec = ModelSpec {
