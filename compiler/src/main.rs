@@ -621,7 +621,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             if let Some(path) = &svg {
                 write_file(
                     path,
-                    zant_compiler::bench::compression::svg(&[report.clone()])?,
+                    zant_compiler::bench::compression::svg(std::slice::from_ref(&report))?,
                 )?;
             }
             match &md {
