@@ -174,16 +174,6 @@ pub fn qconv2d<X: QInt, W: QInt, Y: QOut>(
     let c_out_group = p.c_out / p.groups;
     let w_per_oc = c_in_group * p.k_h * p.k_w;
     let (plane_in, plane_out) = (h_in * w_in, h_out * w_out);
-    // On SIMD targets LLVM vectorizes the tap walker's long rows, which beats scalar tiles.
-    let has_simd = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
-    if pointwise && p.groups == 1 && !has_simd {
-        for b in 0..p.batch {
-            let x_b = &x[b * p.c_in * plane_in..][..p.c_in * plane_in];
-            let y_b = &mut y[b * p.c_out * plane_out..][..p.c_out * plane_out];
-            qpointwise(p.c_in, plane_in, x_b, w, w_zero, bias, rq, y_b);
-        }
-        return;
-    }
     for b in 0..p.batch {
         for oc in 0..p.c_out {
             let group = oc / c_out_group;
@@ -222,60 +212,6 @@ pub fn qconv2d<X: QInt, W: QInt, Y: QOut>(
                     ow0 += n;
                 }
             }
-        }
-    }
-}
-
-/// A 1×1 convolution of one image, `y[oc][i] = finish(bias[oc] + Σ_c x[c][i] · (w[oc][c] -
-/// w_zero[oc]))`, for targets without SIMD (Cortex-M), in tiles of four positions of one
-/// output channel whose sums stay in registers while the input channels stream past: each
-/// weight is loaded once per tile. The tap walker of [`qconv2d`] instead keeps a row of
-/// sums in memory and pays its bounds per tap. Four sums, four inputs and the pointers fit
-/// Cortex-M's thirteen registers; a wider tile spills.
-#[allow(clippy::too_many_arguments)]
-fn qpointwise<X: QInt, W: QInt, Y: QOut>(
-    c_in: usize,
-    plane: usize,
-    x: &[X],
-    w: &[W],
-    w_zero: &[i32],
-    bias: &[i32],
-    rq: Requant<'_>,
-    y: &mut [Y],
-) {
-    if plane == 0 || c_in == 0 {
-        return;
-    }
-    for (oc, (y_oc, w_oc)) in y
-        .chunks_exact_mut(plane)
-        .zip(w.chunks_exact(c_in))
-        .enumerate()
-    {
-        let z = pick(w_zero, oc);
-        let scale = pick(rq.scale, oc);
-        let start = if bias.is_empty() { 0 } else { bias[oc] };
-        let mut i = 0;
-        while i + 4 <= plane {
-            let (mut a0, mut a1, mut a2, mut a3) = (start, start, start, start);
-            for (x_c, &wv) in x.chunks_exact(plane).zip(w_oc) {
-                let u = wv.to_i32() - z;
-                let xs = &x_c[i..i + 4];
-                a0 = a0.wrapping_add(xs[0].to_i32().wrapping_mul(u));
-                a1 = a1.wrapping_add(xs[1].to_i32().wrapping_mul(u));
-                a2 = a2.wrapping_add(xs[2].to_i32().wrapping_mul(u));
-                a3 = a3.wrapping_add(xs[3].to_i32().wrapping_mul(u));
-            }
-            for (out, a) in y_oc[i..i + 4].iter_mut().zip([a0, a1, a2, a3]) {
-                *out = Y::finish(a, scale, rq.zero);
-            }
-            i += 4;
-        }
-        for (j, out) in y_oc.iter_mut().enumerate().skip(i) {
-            let mut a = start;
-            for (x_c, &wv) in x.chunks_exact(plane).zip(w_oc) {
-                a = a.wrapping_add(x_c[j].to_i32().wrapping_mul(wv.to_i32() - z));
-            }
-            *out = Y::finish(a, scale, rq.zero);
         }
     }
 }
@@ -662,72 +598,6 @@ mod tests {
                 reference(&p, &x, xz, &w, wz, &[0, 0])[..n],
                 "{p:?}"
             );
-        }
-    }
-
-    #[test]
-    fn pointwise_tiles_match_the_direct_sum() {
-        // Five output channels (two pairs and a lone one), two images, six positions (a
-        // tile of four and a tail of two), per-channel requantization.
-        let p = Conv2d {
-            batch: 2,
-            c_in: 3,
-            h_in: 1,
-            w_in: 6,
-            c_out: 5,
-            h_out: 1,
-            w_out: 6,
-            k_h: 1,
-            k_w: 1,
-            stride_h: 1,
-            stride_w: 1,
-            dil_h: 1,
-            dil_w: 1,
-            pad_top: 0,
-            pad_left: 0,
-            groups: 1,
-        };
-        let x: [u8; 36] = core::array::from_fn(|i| (i * 53 % 251) as u8);
-        let w: [i8; 15] = core::array::from_fn(|i| ((i * 71 % 255) as i32 - 127) as i8);
-        let (xz, wz, b) = (9, 2, [7, -9, 0, 1000, -1000]);
-        let folded: [i32; 5] = core::array::from_fn(|oc| {
-            b[oc]
-                - xz * w[oc * 3..][..3]
-                    .iter()
-                    .map(|&v| i32::from(v) - wz)
-                    .sum::<i32>()
-        });
-        let mut y = [0i32; 60];
-        let rq = Requant {
-            scale: &[1.0],
-            zero: 0,
-        };
-        qconv2d(&p, &x, xz, &w, &[wz], &folded, rq, &mut y);
-        // The Cortex-M tiles, which the host's qconv2d does not take, give the same sums.
-        let mut tiled = [0i32; 60];
-        for (img, (x_b, y_b)) in x
-            .chunks_exact(18)
-            .zip(tiled.chunks_exact_mut(30))
-            .enumerate()
-        {
-            qpointwise(3, 6, x_b, &w, &[wz], &folded, rq, y_b);
-            assert_eq!(y_b, &y[img * 30..][..30]);
-        }
-        // The reference runs one image.
-        let one = Conv2d { batch: 1, ..p };
-        assert_eq!(y[..30], reference(&one, &x[..18], xz, &w, wz, &b)[..30]);
-        assert_eq!(y[30..], reference(&one, &x[18..], xz, &w, wz, &b)[..30]);
-        // Per-channel scales pick each channel's own, also for the lone last channel.
-        let scales = [1.0, 0.5, 0.25, 2.0, 0.125];
-        let mut q = [0i8; 60];
-        let rq = Requant {
-            scale: &scales,
-            zero: 3,
-        };
-        qconv2d(&p, &x, xz, &w, &[wz], &folded, rq, &mut q);
-        for (i, (&got, &sum)) in q.iter().zip(&y).enumerate() {
-            let oc = i / 6 % 5;
-            assert_eq!(got, requantize::<i8>(sum, scales[oc], 3), "element {i}");
         }
     }
 
