@@ -273,6 +273,6 @@ fn short(v: f64) -> String {
     }
 }
 
-fn plot_error<E: std::fmt::Debug>(e: E) -> Error {
+pub(super) fn plot_error<E: std::fmt::Debug>(e: E) -> Error {
     BenchError::Chart(format!("{e:?}")).into()
 }

@@ -91,6 +91,11 @@ impl Method {
         }
     }
 
+    /// The variant's name in the bench report and its file name: `MODEL-SLUG`.
+    fn variant_name(&self, model_name: &str) -> String {
+        format!("{model_name}-{}", self.slug())
+    }
+
     /// A file-name form of the label.
     fn slug(&self) -> String {
         match self {
@@ -163,7 +168,7 @@ pub fn study(model: &Path, opts: &StudyOptions) -> Result<CompressionReport, Err
         };
         rows.push(row.unwrap_or_else(|e| Row {
             method: label,
-            variant: format!("{model_name}-{}", method.slug()),
+            variant: method.variant_name(&model_name),
             compression: 0.0,
             quality: None,
             params_m: 0.0,
@@ -216,22 +221,22 @@ fn make_variant(
     method: &Method,
     opts: &StudyOptions,
 ) -> Result<Variant, Error> {
-    let name = format!("{model_name}-{}", method.slug());
+    let name = method.variant_name(model_name);
     let path = dir.join(format!("{name}.onnx"));
     let mut options = Options::default();
-    let bytes = match method {
-        Method::Original => std::fs::read(model_file).map_err(|source| Error::Io {
+    let original = || {
+        std::fs::read(model_file).map_err(|source| Error::Io {
             context: format!("cannot read {}", model_file.display()),
             source,
-        })?,
+        })
+    };
+    let bytes = match method {
+        Method::Original => original()?,
         Method::Ternary => {
             options.weights = WeightFormat::Ternary {
                 keep_float: KeepFloat::default(),
             };
-            std::fs::read(model_file).map_err(|source| Error::Io {
-                context: format!("cannot read {}", model_file.display()),
-                source,
-            })?
+            original()?
         }
         Method::Static(calibration) => {
             let q = QuantizeOptions {

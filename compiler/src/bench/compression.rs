@@ -6,7 +6,9 @@
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{BenchError, Report};
+use super::chart::plot_error;
+use super::report::fmt_count;
+use super::Report;
 use crate::Error;
 
 /// How well a variant does on the evaluation rows.
@@ -118,11 +120,11 @@ impl CompressionReport {
                 r.method,
                 r.compression,
                 r.params_m,
-                thousands(r.weight_bytes),
+                fmt_count(r.weight_bytes as f64),
                 opt(r.host_us.map(|t| format!("{t:.1}"))),
-                opt(r.m7_instructions.map(thousands)),
-                opt(r.m7_flash_bytes.map(thousands)),
-                thousands(r.arena_bytes),
+                opt(r.m7_instructions.map(|n| fmt_count(n as f64))),
+                opt(r.m7_flash_bytes.map(|n| fmt_count(n as f64))),
+                fmt_count(r.arena_bytes as f64),
             ));
         }
         let failed: Vec<&Row> = self.rows.iter().filter(|r| r.error.is_some()).collect();
@@ -138,19 +140,6 @@ impl CompressionReport {
         }
         out
     }
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 const PANEL: (u32, u32) = (620, 440);
@@ -225,10 +214,6 @@ fn draw<DB: DrawingBackend>(
         }))
         .map_err(plot_error)?;
     Ok(())
-}
-
-fn plot_error<E: std::fmt::Debug>(e: E) -> Error {
-    BenchError::Chart(format!("{e:?}")).into()
 }
 
 #[cfg(test)]
