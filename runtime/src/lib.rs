@@ -29,6 +29,7 @@ pub mod ml;
 pub mod narrow;
 pub mod norm;
 pub mod pool;
+pub mod qconv;
 pub mod qlinear;
 pub mod quant;
 pub mod recurrent;

@@ -22,7 +22,7 @@ use crate::tokens::tokens;
 const TILE: usize = 32;
 
 /// An 8-bit quantized element type.
-pub trait QInt: Copy {
+pub trait QInt: bytemuck::Pod {
     const MIN: i32;
     const MAX: i32;
     fn to_i32(self) -> i32;
@@ -107,7 +107,12 @@ fn round_even(v: f32) -> i32 {
 pub fn requantize<Y: QInt>(acc: i32, scale: f32, zero: i32) -> Y {
     let lo = (Y::MIN - zero) as f32;
     let hi = (Y::MAX - zero) as f32;
-    let v = (acc as f32 * scale).max(lo).min(hi);
+    // Comparisons rather than `max`/`min`: the same result (a NaN fails the first and
+    // becomes `lo`), and on a Cortex-M a compare and select per bound, where LLVM
+    // expands `maxnum` in an unrolled loop into a NaN test on each operand.
+    let v = acc as f32 * scale;
+    let v = if v >= lo { v } else { lo };
+    let v = if v <= hi { v } else { hi };
     Y::saturate(round_even(v).wrapping_add(zero))
 }
 

@@ -312,7 +312,8 @@ impl OpKind for QConv {
                 rt::qlinear::conv_integer_runtime_zero::<#xt, #wt>(&#p, #xe, #ze, #we, #w_zero, #taps, y);
             });
         }
-        // The folded bias: B - x_zero · Σ (w - w_zero) over each output channel's taps.
+        // The fast kernels take the model's own bias and subtract the zero points as
+        // they gather; it still has to fit the `i32` accumulators with them.
         let bias = self.consts.get("B").map(|b| b.data.to_i64_vec());
         let folded = (0..p.c_out)
             .map(|oc| {
@@ -324,7 +325,11 @@ impl OpKind for QConv {
                 bias.as_ref().map_or(0, |b| b[oc]) - i64::from(x_zero) * taps
             })
             .collect();
-        let folded = fit_i32(folded)?;
+        fit_i32(folded)?;
+        let bias = match bias {
+            Some(b) => fit_i32(b)?,
+            None => Vec::new(),
+        };
         let (scales, y_zero) = if self.linear {
             let x_scale = self.consts.scales("x_scale", 1)?[0];
             let w_scales = self.consts.scales("w_scale", p.c_out)?;
@@ -342,12 +347,35 @@ impl OpKind for QConv {
             elem_type(self.out),
         );
         let (xe, we) = (&x.expr, &w.expr);
-        let (w_zero, folded, scales) = (i32_list(&w_zero), i32_list(&folded), f32_list(&scales));
-        Ok(quote! {
-            rt::qlinear::qconv2d::<#xt, #wt, #yt>(
-                &#p, #xe, #x_zero, #we, #w_zero, #folded,
-                rt::qlinear::Requant { scale: #scales, zero: #y_zero }, y);
+        let (w_zero, bias, scales) = (i32_list(&w_zero), i32_list(&bias), f32_list(&scales));
+        let rq = quote!(rt::qlinear::Requant { scale: #scales, zero: #y_zero });
+        Ok(if zant_runtime::qconv::qconv2d_is_depthwise(&p) {
+            // `scratch` is in scope only when the kernel asked for some.
+            let scratch = if zant_runtime::qconv::qconv2d_depthwise_scratch_len(&p) > 0 {
+                quote!(scratch)
+            } else {
+                quote!(&mut [])
+            };
+            quote! {
+                rt::qconv::qconv2d_depthwise::<#xt, #wt, #yt>(
+                    &#p, #xe, #x_zero, #we, #w_zero, #bias, #rq, #scratch, y);
+            }
+        } else {
+            quote! {
+                rt::qconv::qconv2d_im2col::<#xt, #wt, #yt>(
+                    &#p, #xe, #x_zero, #we, #w_zero, #bias, #rq, scratch, y);
+            }
         })
+    }
+
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+        if self.runtime_zero {
+            0
+        } else if zant_runtime::qconv::qconv2d_is_depthwise(&self.params) {
+            zant_runtime::qconv::qconv2d_depthwise_scratch_len(&self.params) * 4
+        } else {
+            zant_runtime::qconv::qconv2d_im2col_scratch_len(&self.params) * 4
+        }
     }
     fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
         super::conv::macs(&self.params)
@@ -783,11 +811,11 @@ mod tests {
 
     #[test]
     fn emits() {
-        // The bias folds in -128 · Σ w per channel: 10 + 128 and -20 - 896; the scales are
-        // 0.5 · w_scale / 0.0625.
+        // The bias stays the model's (the kernel subtracts the zero points as it gathers);
+        // the scales are 0.5 · w_scale / 0.0625.
         insta::assert_snapshot!(qlinear_conv().emit(), @"
         QLinearConv(u8[1,2,3,3], _, _, i8[2,2,1,1]) kernel_shape=[1,1] strides=[1,1] pads=[1,1,1,1] dilations=[1,1] x_scale=f32[][0.5] x_zero_point=u8[][128] w_scale=f32[2][0.25,0.125] w_zero_point=i8[2][0,0] y_scale=f32[][0.0625] y_zero_point=u8[][3] B=i32[2][10,-20] -> u8[1,2,5,5]
-        rt::qlinear::qconv2d::<
+        rt::qconv::qconv2d_im2col::<
             u8,
             i8,
             u8,
@@ -814,11 +842,12 @@ mod tests {
             128i32,
             x3,
             &[0i32, 0i32],
-            &[138i32, -916i32],
+            &[10i32, -20i32],
             rt::qlinear::Requant {
                 scale: &[2f32, 1f32],
                 zero: 3i32,
             },
+            scratch,
             y,
         );
         ");
@@ -830,7 +859,7 @@ mod tests {
             .constant(u8s(&[1]))
             .emit(), @"
         ConvInteger(u8[1,2,3,3], i8[2,1,2,2]) kernel_shape=[2,2] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] group=2 x_zero_point=u8[][1] -> i32[1,2,2,2]
-        rt::qlinear::qconv2d::<
+        rt::qconv::qconv2d_depthwise::<
             u8,
             i8,
             i32,
@@ -857,11 +886,12 @@ mod tests {
             1i32,
             x1,
             &[0i32],
-            &[-10i32, -26i32],
+            &[],
             rt::qlinear::Requant {
                 scale: &[1f32],
                 zero: 0i32,
             },
+            &mut [],
             y,
         );
         ");

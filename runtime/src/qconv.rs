@@ -1,0 +1,732 @@
+//! Fast integer convolutions for quantized models, with `i32` accumulators and the same
+//! requantization as [`crate::qlinear`] (so outputs match ONNX Runtime's to the bit).
+//!
+//! Two kernels, which the compiler picks per node from its geometry:
+//! - [`qconv2d_depthwise`]: one input channel per group. Each output channel keeps its
+//!   taps (`w - w_zero`) in registers and slides them along the rows. Interior outputs
+//!   sum raw activations against a per-channel base `B - x_zero · Σ w'`; border outputs
+//!   sum `x - x_zero` over the taps that fall inside the input.
+//! - [`qconv2d_im2col`]: everything else (pointwise, dense k×k, strided, grouped). A
+//!   block of output positions is gathered once into the arena scratch as `x - x_zero`
+//!   in `i16` (padding is 0), and a block of output channels' weights as `w - w_zero`,
+//!   both as pairs of consecutive reduction terms packed in one `u32`. A register tile of
+//!   output channels × positions then multiplies pairs by pairs: one 8-lane `madd` of
+//!   16 products where the target has SIMD (x86-64, AArch64), and on 32-bit Arm two
+//!   16 × 16 multiply-accumulates per pair (`smlabb`/`smlatt` on a Cortex-M with the DSP
+//!   extension), with no per-element sign extension or zero-point subtraction in the
+//!   inner loop.
+//!
+//! The tile loops are plain functions of `u32` slices, compiled once in `zant-runtime`
+//! (so its profile's opt level reaches them) and shared by every layer and element type;
+//! only the gathering and the requantizing store are generic.
+
+use crate::conv::Conv2d;
+use crate::qlinear::{QInt, QOut, Requant};
+
+/// Output channels per register tile.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const OCT: usize = 2;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const OCT: usize = 4;
+
+/// Output positions per register tile: one 8-lane vector, or two scalars on Cortex-M,
+/// whose 13 usable registers hold the 2 × 2 accumulators, the operands and the pointers.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const PT: usize = 2;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const PT: usize = 8;
+
+/// The most output positions a gathered block holds.
+const PB_MAX: usize = 32;
+
+/// The scratch the compiler reserves, the same on every target: room for
+/// `SCRATCH_POSITIONS` gathered positions and `SCRATCH_CHANNELS` widened channels. Each
+/// target splits it by its own tile ([`block_positions`]): a block widens the weights of
+/// every output channel once, so more positions share that cost, but the scratch counts
+/// in the arena (mlperf-kws-int8's budget is 20 KB with 16 KB of activations).
+const SCRATCH_POSITIONS: usize = 24;
+const SCRATCH_CHANNELS: usize = 4;
+
+/// The `f32` words of arena scratch [`qconv2d_im2col`] needs for `p`: `⌈K / 2⌉` packed
+/// pairs for each of `SCRATCH_POSITIONS + SCRATCH_CHANNELS` positions and channels,
+/// `K = c_in / groups · k_h · k_w`.
+pub const fn qconv2d_im2col_scratch_len(p: &Conv2d) -> usize {
+    if p.groups == 0 {
+        return 0;
+    }
+    let depth = p.c_in / p.groups * p.k_h * p.k_w;
+    depth.div_ceil(2) * (SCRATCH_POSITIONS + SCRATCH_CHANNELS)
+}
+
+/// The positions per gathered block that `words` of scratch allow this target, for
+/// `pairs` reduction pairs: whole tiles of [`PT`], at most [`PB_MAX`], at least one tile.
+fn block_positions(words: usize, pairs: usize) -> usize {
+    let room = (words / pairs.max(1)).saturating_sub(OCT);
+    (room / PT * PT).clamp(PT, PB_MAX)
+}
+
+/// Whether [`qconv2d_depthwise`] takes `p`: one input and one output channel per group
+/// (more output channels per group share their gathered taps better in
+/// [`qconv2d_im2col`]), and a kernel of at most [`DEPTHWISE_MAX_TAPS`] taps.
+pub const fn qconv2d_is_depthwise(p: &Conv2d) -> bool {
+    p.groups > 1 && p.c_in == p.groups && p.c_out == p.groups && p.k_h * p.k_w <= DEPTHWISE_MAX_TAPS
+}
+
+/// The most taps a depthwise kernel keeps on the stack (7 × 7).
+pub const DEPTHWISE_MAX_TAPS: usize = 49;
+
+/// The `f32` words of arena scratch [`qconv2d_depthwise`] needs for `p`: one input
+/// plane with its padding, in bytes, when the convolution pads; none otherwise.
+pub const fn qconv2d_depthwise_scratch_len(p: &Conv2d) -> usize {
+    let (rows, cols) = padded_extent(p);
+    if rows == p.h_in && cols == p.w_in && p.pad_top == 0 && p.pad_left == 0 {
+        0
+    } else {
+        (rows * cols).div_ceil(4)
+    }
+}
+
+/// The rows and columns of input a convolution's outputs reach, padding included.
+const fn padded_extent(p: &Conv2d) -> (usize, usize) {
+    if p.h_out == 0 || p.w_out == 0 {
+        return (0, 0);
+    }
+    let rows = (p.h_out - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1;
+    let cols = (p.w_out - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1;
+    (rows, cols)
+}
+
+/// `(lo, hi)` packed into one word: the two `i16` halves of a reduction pair.
+#[inline(always)]
+fn pack(lo: i32, hi: i32) -> u32 {
+    (lo as u16 as u32) | ((hi as u16 as u32) << 16)
+}
+
+/// Quantized convolution through gathered blocks (see the module docs):
+/// `y[oc] = finish(bias[oc] + Σ (x - x_zero) · (w - w_zero[oc]))`, padding contributing
+/// nothing. `bias` is the model's own `i32` bias (empty for none), not folded with the
+/// zero points; `w_zero` and `rq.scale` hold one value or one per output channel.
+/// `scratch` holds at least [`qconv2d_im2col_scratch_len`] words. Sums wrap on `i32`
+/// overflow rather than panic.
+#[allow(clippy::too_many_arguments)]
+pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[W],
+    w_zero: &[i32],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) {
+    let p = *p;
+    if p.groups == 0 || p.batch == 0 {
+        return;
+    }
+    let c_in_group = p.c_in / p.groups;
+    let c_out_group = p.c_out / p.groups;
+    let depth = c_in_group * p.k_h * p.k_w;
+    let pairs = depth.div_ceil(2);
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    if pairs == 0 || plane_out == 0 {
+        return;
+    }
+    let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
+    let pb = block_positions(words.len(), pairs);
+    let (cols, rest) = words.split_at_mut(pairs * pb);
+    let wt = &mut rest[..pairs * OCT];
+    let pointwise = p.k_h == 1
+        && p.k_w == 1
+        && p.stride_h == 1
+        && p.stride_w == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && p.h_out == p.h_in
+        && p.w_out == p.w_in;
+    let mut acc = [[0i32; PB_MAX]; OCT];
+    for b in 0..p.batch {
+        for g in 0..p.groups {
+            let x_group = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
+            let mut p0 = 0;
+            while p0 < plane_out {
+                let n = pb.min(plane_out - p0);
+                if pointwise {
+                    gather_pointwise(x_group, plane_in, x_zero, p0, n, pb, cols);
+                } else {
+                    gather(&p, x_group, x_zero, p0, n, pb, cols);
+                }
+                let mut oc0 = g * c_out_group;
+                let group_end = oc0 + c_out_group;
+                while oc0 < group_end {
+                    let m = OCT.min(group_end - oc0);
+                    widen_weights(w, w_zero, depth, oc0, m, wt);
+                    block(cols, wt, n, &mut acc);
+                    for (o, acc_row) in acc[..m].iter().enumerate() {
+                        let oc = oc0 + o;
+                        let base = bias.get(oc).copied().unwrap_or(0);
+                        let scale = pick(rq.scale, oc);
+                        let out = &mut y[(b * p.c_out + oc) * plane_out + p0..][..n];
+                        for (v, &a) in out.iter_mut().zip(acc_row) {
+                            *v = Y::finish(base.wrapping_add(a), scale, rq.zero);
+                        }
+                    }
+                    oc0 += m;
+                }
+                p0 += n;
+            }
+        }
+    }
+}
+
+/// Element `i` of a per-channel list, or its only element for a per-tensor one.
+#[inline(always)]
+fn pick<T: Copy>(values: &[T], i: usize) -> T {
+    if values.len() == 1 {
+        values[0]
+    } else {
+        values[i]
+    }
+}
+
+/// Gathers positions `p0..p0 + n` of a 1×1, stride-1, unpadded convolution: reduction
+/// term `k` is input channel `k`, read along the plane. Positions `n..pb` and the odd
+/// term past the last channel are 0.
+fn gather_pointwise<X: QInt>(
+    x: &[X],
+    plane: usize,
+    x_zero: i32,
+    p0: usize,
+    n: usize,
+    pb: usize,
+    cols: &mut [u32],
+) {
+    let channels = x.len() / plane.max(1);
+    let pairs = channels.div_ceil(2);
+    for (t, tile) in cols[..pairs * pb].chunks_exact_mut(pairs * PT).enumerate() {
+        for (kp, slot) in tile.chunks_exact_mut(PT).enumerate() {
+            for (jj, c) in slot.iter_mut().enumerate() {
+                let j = t * PT + jj;
+                *c = if j < n {
+                    let at =
+                        |k: usize| x.get(k * plane + p0 + j).map_or(0, |v| v.to_i32() - x_zero);
+                    let hi = if 2 * kp + 1 < channels {
+                        at(2 * kp + 1)
+                    } else {
+                        0
+                    };
+                    pack(at(2 * kp), hi)
+                } else {
+                    0
+                };
+            }
+        }
+    }
+}
+
+/// Gathers positions `p0..p0 + n` of any convolution: reduction term
+/// `k = (ci · k_h + kh) · k_w + kw`, `x - x_zero` where the tap is inside the input and
+/// 0 where it is padding. Positions `n..pb` and the odd term past the end are 0.
+#[allow(clippy::too_many_arguments)]
+fn gather<X: QInt>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    p0: usize,
+    n: usize,
+    pb: usize,
+    cols: &mut [u32],
+) {
+    let plane = p.h_in * p.w_in;
+    // Each position's window origin, which may lie in the padding.
+    let mut origin = [(0isize, 0isize); PB_MAX];
+    let (mut oh, mut ow) = (p0 / p.w_out, p0 % p.w_out);
+    for o in origin[..n].iter_mut() {
+        *o = (
+            (oh * p.stride_h) as isize - p.pad_top as isize,
+            (ow * p.stride_w) as isize - p.pad_left as isize,
+        );
+        ow += 1;
+        if ow == p.w_out {
+            ow = 0;
+            oh += 1;
+        }
+    }
+    // Term `k`'s input channel and offsets within the window, or None past the end.
+    let depth = x.len() / plane.max(1) * p.k_h * p.k_w;
+    let term = |k: usize| {
+        (k < depth).then(|| {
+            let (kw, kh, ci) = (k % p.k_w, (k / p.k_w) % p.k_h, k / (p.k_w * p.k_h));
+            (ci * plane, (kh * p.dil_h) as isize, (kw * p.dil_w) as isize)
+        })
+    };
+    let value = |t: Option<(usize, isize, isize)>, (r, c): (isize, isize)| -> i32 {
+        let Some((at, dh, dw)) = t else {
+            return 0;
+        };
+        let (ih, iw) = (r + dh, c + dw);
+        if (0..p.h_in as isize).contains(&ih) && (0..p.w_in as isize).contains(&iw) {
+            x[at + ih as usize * p.w_in + iw as usize].to_i32() - x_zero
+        } else {
+            0
+        }
+    };
+    let pairs = depth.div_ceil(2);
+    for (t, tile) in cols[..pairs * pb].chunks_exact_mut(pairs * PT).enumerate() {
+        for (kp, slot) in tile.chunks_exact_mut(PT).enumerate() {
+            let (lo, hi) = (term(2 * kp), term(2 * kp + 1));
+            for (jj, c) in slot.iter_mut().enumerate() {
+                let j = t * PT + jj;
+                *c = if j < n {
+                    pack(value(lo, origin[j]), value(hi, origin[j]))
+                } else {
+                    0
+                };
+            }
+        }
+    }
+}
+
+/// Widens output channels `oc0..oc0 + m` to `w - w_zero` pairs, laid out pair-major
+/// (`wt[kp · OCT + o]`); channels `m..OCT` are 0.
+fn widen_weights<W: QInt>(
+    w: &[W],
+    w_zero: &[i32],
+    depth: usize,
+    oc0: usize,
+    m: usize,
+    wt: &mut [u32],
+) {
+    for o in 0..OCT {
+        let (taps, wz) = if o < m {
+            (&w[(oc0 + o) * depth..][..depth], pick(w_zero, oc0 + o))
+        } else {
+            (&w[..0], 0)
+        };
+        for (kp, slot) in wt.iter_mut().skip(o).step_by(OCT).enumerate() {
+            let at = |k: usize| taps.get(k).map_or(0, |v| v.to_i32() - wz);
+            *slot = pack(at(2 * kp), at(2 * kp + 1));
+        }
+    }
+}
+
+/// The sums of one gathered block against one tile of widened weights, for positions
+/// `0..n` (rounded up to whole tiles; the gathered padding beyond `n` is 0):
+/// `acc[o][j] = Σ_kp pair(x[j][kp]) · pair(w[o][kp])`. The block holds its positions
+/// tile by tile, each tile pair-major (`cols[(t · pairs + kp) · PT + jj]`), so a tile
+/// reads one contiguous run of `cols` and one of `wt`.
+#[inline(never)]
+fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
+    let pairs = wt.len() / OCT;
+    for (t, run) in cols
+        .chunks_exact(pairs * PT)
+        .take(n.div_ceil(PT))
+        .enumerate()
+    {
+        let sums = tile(run, wt);
+        for (row, tile_row) in acc.iter_mut().zip(&sums) {
+            row[t * PT..][..PT].copy_from_slice(tile_row);
+        }
+    }
+}
+
+/// `lo(a) · lo(b) + hi(a) · hi(b)` of two packed pairs, added to `acc`.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn mac2(acc: i32, a: u32, b: u32) -> i32 {
+    acc.wrapping_add(i32::from(a as i16) * i32::from(b as i16))
+        .wrapping_add(i32::from((a >> 16) as i16) * i32::from((b >> 16) as i16))
+}
+
+/// One `OCT × PT` tile over its run of gathered pairs, in scalars.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn tile(run: &[u32], wt: &[u32]) -> [[i32; PT]; OCT] {
+    let mut acc = [[0i32; PT]; OCT];
+    for (xs, weights) in run.chunks_exact(PT).zip(wt.chunks_exact(OCT)) {
+        for (acc_row, &wv) in acc.iter_mut().zip(weights) {
+            for (a, &xv) in acc_row.iter_mut().zip(xs) {
+                *a = mac2(*a, xv, wv);
+            }
+        }
+    }
+    acc
+}
+
+/// One `OCT × PT` tile over its run of gathered pairs, as 8-lane `madd`s: each vector holds
+/// eight positions' pairs, each weight pair is broadcast.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn tile(run: &[u32], wt: &[u32]) -> [[i32; PT]; OCT] {
+    use wide::{i16x16, i32x8};
+    const V: usize = PT / 8;
+    let mut acc = [[i32x8::ZERO; V]; OCT];
+    for (xs, weights) in run.chunks_exact(PT).zip(wt.chunks_exact(OCT)) {
+        let xv: [i16x16; V] = core::array::from_fn(|v| {
+            let lanes: [u32; 8] = xs[v * 8..][..8].try_into().unwrap_or([0; 8]);
+            bytemuck::cast(lanes)
+        });
+        for (acc_row, &wv) in acc.iter_mut().zip(weights) {
+            let wv: i16x16 = bytemuck::cast(i32x8::splat(wv as i32));
+            for (a, &x) in acc_row.iter_mut().zip(&xv) {
+                *a += x.dot(wv);
+            }
+        }
+    }
+    core::array::from_fn(|o| {
+        let mut out = [0i32; PT];
+        for (chunk, v) in out.chunks_exact_mut(8).zip(&acc[o]) {
+            chunk.copy_from_slice(&v.to_array());
+        }
+        out
+    })
+}
+
+/// Quantized depthwise convolution (one input and one output channel per group):
+/// `y[c] = finish(bias[c] + Σ (x - x_zero) · (w - w_zero[c]))` with the same arguments
+/// as [`qconv2d_im2col`]. When the convolution pads, `scratch` holds at least
+/// [`qconv2d_depthwise_scratch_len`] words: each input plane is copied into it inside a
+/// frame of `x_zero`, so that every output takes the same unbroken tap loop. `p` must
+/// satisfy [`qconv2d_is_depthwise`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[W],
+    w_zero: &[i32],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) {
+    // The common kernels get their size and stride as constants, so the tap loops
+    // unroll and the taps stay in registers.
+    let args = (x, x_zero, w, w_zero, bias, rq, scratch, y);
+    match (p.k_h, p.k_w, p.stride_w, p.dil_w) {
+        (3, 3, 1, 1) => depthwise::<X, W, Y, 3, 1>(p, args),
+        (3, 3, 2, 1) => depthwise::<X, W, Y, 3, 2>(p, args),
+        (5, 5, 1, 1) => depthwise::<X, W, Y, 5, 1>(p, args),
+        (5, 5, 2, 1) => depthwise::<X, W, Y, 5, 2>(p, args),
+        _ => depthwise::<X, W, Y, 0, 0>(p, args),
+    }
+}
+
+/// The operands of [`depthwise`], in [`qconv2d_depthwise`]'s order after the geometry.
+type DepthwiseArgs<'a, X, W, Y> = (
+    &'a [X],
+    i32,
+    &'a [W],
+    &'a [i32],
+    &'a [i32],
+    Requant<'a>,
+    &'a mut [f32],
+    &'a mut [Y],
+);
+
+/// The depthwise kernel: `K` is the square kernel's side and `S` the horizontal stride
+/// when both are compile-time constants (dilation 1), or 0 for any geometry from `p`.
+fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
+    p: &Conv2d,
+    (x, x_zero, w, w_zero, bias, rq, scratch, y): DepthwiseArgs<'_, X, W, Y>,
+) {
+    let p = *p;
+    let (k_h, k_w) = if K > 0 { (K, K) } else { (p.k_h, p.k_w) };
+    let (stride_w, dil_w) = if S > 0 { (S, 1) } else { (p.stride_w, p.dil_w) };
+    let taps = k_h * k_w;
+    if taps == 0 || taps > DEPTHWISE_MAX_TAPS {
+        return;
+    }
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let (rows, cols) = padded_extent(&p);
+    let padded = qconv2d_depthwise_scratch_len(&p) > 0;
+    let frame: &mut [X] = if padded {
+        let frame = &mut bytemuck::cast_slice_mut::<f32, X>(scratch)[..rows * cols];
+        // The frame stays x_zero; each channel overwrites only the input's place in it.
+        frame.fill(X::saturate(x_zero));
+        frame
+    } else {
+        &mut []
+    };
+    // The input rows and columns that land inside the frame.
+    let copy_rows = p.h_in.min(rows.saturating_sub(p.pad_top));
+    let copy_cols = p.w_in.min(cols.saturating_sub(p.pad_left));
+    let span = (k_w - 1) * dil_w + 1;
+    for b in 0..p.batch {
+        for c in 0..p.c_out {
+            let wz = pick(w_zero, c);
+            let mut kernel = [0i32; DEPTHWISE_MAX_TAPS];
+            for (k, &v) in kernel.iter_mut().zip(&w[c * taps..][..taps]) {
+                *k = v.to_i32() - wz;
+            }
+            let kernel = &kernel[..taps];
+            // Every tap reads a real value or the frame's x_zero, so the zero point's
+            // share is one constant: Σ (x - x_zero) · w' = Σ x · w' - x_zero · Σ w'.
+            let tap_sum = kernel.iter().fold(0i32, |s, &v| s.wrapping_add(v));
+            let base = bias
+                .get(c)
+                .copied()
+                .unwrap_or(0)
+                .wrapping_sub(x_zero.wrapping_mul(tap_sum));
+            let scale = pick(rq.scale, c);
+            let x_c = &x[(b * p.c_in + c) * plane_in..][..plane_in];
+            let (source, width): (&[X], usize) = if padded {
+                for r in 0..copy_rows {
+                    let at = (r + p.pad_top) * cols + p.pad_left;
+                    frame[at..at + copy_cols].copy_from_slice(&x_c[r * p.w_in..][..copy_cols]);
+                }
+                (&*frame, cols)
+            } else {
+                (x_c, p.w_in)
+            };
+            let y_c = &mut y[(b * p.c_out + c) * plane_out..][..plane_out];
+            for (oh, y_row) in y_c.chunks_exact_mut(p.w_out.max(1)).enumerate() {
+                let row0 = oh * p.stride_h * width;
+                for (ow, out) in y_row.iter_mut().enumerate() {
+                    let start = row0 + ow * stride_w;
+                    let mut acc = base;
+                    for (kh, taps_row) in kernel.chunks_exact(k_w).enumerate() {
+                        let at = start + kh * p.dil_h * width;
+                        let window = &source[at..at + span];
+                        for (kw, &t) in taps_row.iter().enumerate() {
+                            acc = acc.wrapping_add(window[kw * dil_w].to_i32() * t);
+                        }
+                    }
+                    *out = Y::finish(acc, scale, rq.zero);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qlinear::qconv2d;
+
+    /// Deterministic bytes from a linear congruential sequence.
+    fn bytes<const N: usize>(seed: u32) -> [u8; N] {
+        let mut s = seed;
+        core::array::from_fn(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 24) as u8
+        })
+    }
+
+    /// Both kernels against the tap walker of [`qconv2d`] (with the bias folded as it
+    /// expects), on geometries that cover padding, strides, dilation, groups, odd
+    /// reduction depths and partial tiles.
+    #[test]
+    fn fast_kernels_match_the_tap_walker() {
+        let base = Conv2d {
+            batch: 2,
+            c_in: 3,
+            h_in: 9,
+            w_in: 11,
+            c_out: 5,
+            h_out: 9,
+            w_out: 11,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 1,
+        };
+        let cases = [
+            base,
+            Conv2d {
+                k_h: 1,
+                k_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
+            Conv2d {
+                h_out: 5,
+                w_out: 6,
+                stride_h: 2,
+                stride_w: 2,
+                ..base
+            },
+            Conv2d {
+                h_out: 4,
+                w_out: 4,
+                k_h: 5,
+                k_w: 4,
+                stride_h: 2,
+                stride_w: 3,
+                pad_top: 2,
+                pad_left: 0,
+                ..base
+            },
+            Conv2d {
+                h_out: 7,
+                w_out: 9,
+                dil_h: 2,
+                dil_w: 2,
+                pad_top: 1,
+                pad_left: 1,
+                ..base
+            },
+            Conv2d {
+                c_in: 4,
+                c_out: 6,
+                groups: 2,
+                ..base
+            },
+            // Depthwise: multiplier 1 and 2 (which takes the im2col kernel), stride 1
+            // and 2, 3×3, 5×5 and 2×3, the last without padding.
+            Conv2d {
+                c_in: 3,
+                c_out: 3,
+                groups: 3,
+                ..base
+            },
+            Conv2d {
+                c_in: 3,
+                c_out: 6,
+                groups: 3,
+                h_out: 5,
+                w_out: 6,
+                stride_h: 2,
+                stride_w: 2,
+                ..base
+            },
+            Conv2d {
+                c_in: 3,
+                c_out: 3,
+                groups: 3,
+                h_out: 5,
+                w_out: 6,
+                stride_h: 2,
+                stride_w: 2,
+                ..base
+            },
+            Conv2d {
+                c_in: 3,
+                c_out: 3,
+                groups: 3,
+                k_h: 5,
+                k_w: 5,
+                pad_top: 2,
+                pad_left: 2,
+                ..base
+            },
+            Conv2d {
+                c_in: 3,
+                c_out: 3,
+                groups: 3,
+                h_out: 8,
+                w_out: 9,
+                k_h: 2,
+                k_w: 3,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
+        ];
+        let x: [u8; 2 * 4 * 99] = bytes(1);
+        let w: [u8; 6 * 3 * 25] = bytes(2);
+        let w: [i8; 6 * 3 * 25] = w.map(|v| v as i8);
+        let bias: [i32; 6] = [100, -200, 3000, 0, -7, 55];
+        let w_zero = [0, 3, -2, 1, 0, -1];
+        let x_zero = 131;
+        let mut scratch = [0f32; 4096];
+        for p in cases {
+            let per_oc = p.c_in / p.groups * p.k_h * p.k_w;
+            let w = &w[..p.c_out * per_oc];
+            let bias = &bias[..p.c_out];
+            let w_zero = &w_zero[..p.c_out];
+            let folded: [i32; 6] = core::array::from_fn(|oc| {
+                if oc >= p.c_out {
+                    return 0;
+                }
+                let taps = &w[oc * per_oc..][..per_oc];
+                let sum: i32 = taps.iter().map(|&v| i32::from(v) - w_zero[oc]).sum();
+                bias[oc] - x_zero * sum
+            });
+            let x = &x[..p.batch * p.c_in * p.h_in * p.w_in];
+            let n = p.batch * p.c_out * p.h_out * p.w_out;
+            let rq = Requant {
+                scale: &[1.0],
+                zero: 0,
+            };
+            let mut expected = [0i32; 2 * 6 * 99];
+            qconv2d(
+                &p,
+                x,
+                x_zero,
+                w,
+                w_zero,
+                &folded[..p.c_out],
+                rq,
+                &mut expected[..n],
+            );
+            let mut got = [0i32; 2 * 6 * 99];
+            assert!(qconv2d_im2col_scratch_len(&p) <= scratch.len());
+            qconv2d_im2col(
+                &p,
+                x,
+                x_zero,
+                w,
+                w_zero,
+                bias,
+                rq,
+                &mut scratch,
+                &mut got[..n],
+            );
+            assert_eq!(got[..n], expected[..n], "im2col {p:?}");
+            if qconv2d_is_depthwise(&p) {
+                assert!(qconv2d_depthwise_scratch_len(&p) <= scratch.len());
+                let mut dw = [0i32; 2 * 6 * 99];
+                qconv2d_depthwise(
+                    &p,
+                    x,
+                    x_zero,
+                    w,
+                    w_zero,
+                    bias,
+                    rq,
+                    &mut scratch,
+                    &mut dw[..n],
+                );
+                assert_eq!(dw[..n], expected[..n], "depthwise {p:?}");
+            }
+            // Requantized to int8 with per-channel scales, as QLinearConv runs.
+            let scales = [0.01f32, 0.02, 0.003, 0.05, 0.1, 0.007];
+            let rq8 = Requant {
+                scale: &scales[..p.c_out],
+                zero: -3,
+            };
+            let mut want8 = [0i8; 2 * 6 * 99];
+            qconv2d(
+                &p,
+                x,
+                x_zero,
+                w,
+                w_zero,
+                &folded[..p.c_out],
+                rq8,
+                &mut want8[..n],
+            );
+            let mut got8 = [0i8; 2 * 6 * 99];
+            qconv2d_im2col(
+                &p,
+                x,
+                x_zero,
+                w,
+                w_zero,
+                bias,
+                rq8,
+                &mut scratch,
+                &mut got8[..n],
+            );
+            assert_eq!(got8[..n], want8[..n], "im2col int8 {p:?}");
+        }
+    }
+}
