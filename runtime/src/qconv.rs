@@ -167,9 +167,7 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
                         let base = bias.get(oc).copied().unwrap_or(0);
                         let scale = pick(rq.scale, oc);
                         let out = &mut y[(b * p.c_out + oc) * plane_out + p0..][..n];
-                        for (v, &a) in out.iter_mut().zip(acc_row) {
-                            *v = Y::finish(base.wrapping_add(a), scale, rq.zero);
-                        }
+                        Y::finish_run(&acc_row[..n], base, scale, rq.zero, out);
                     }
                     oc0 += m;
                 }
@@ -231,6 +229,9 @@ fn gather_pointwise<X: QInt>(
 /// Gathers positions `p0..p0 + n` of any convolution: reduction term
 /// `k = (ci · k_h + kh) · k_w + kw`, `x - x_zero` where the tap is inside the input and
 /// 0 where it is padding. Positions `n..pb` and the odd term past the end are 0.
+///
+/// The block is cleared, then each term copies the inside part of each output row the
+/// block covers, so no element tests its own bounds.
 #[allow(clippy::too_many_arguments)]
 fn gather<X: QInt>(
     p: &Conv2d,
@@ -242,50 +243,40 @@ fn gather<X: QInt>(
     cols: &mut [u32],
 ) {
     let plane = p.h_in * p.w_in;
-    // Each position's window origin, which may lie in the padding.
-    let mut origin = [(0isize, 0isize); PB_MAX];
-    let (mut oh, mut ow) = (p0 / p.w_out, p0 % p.w_out);
-    for o in origin[..n].iter_mut() {
-        *o = (
-            (oh * p.stride_h) as isize - p.pad_top as isize,
-            (ow * p.stride_w) as isize - p.pad_left as isize,
-        );
-        ow += 1;
-        if ow == p.w_out {
-            ow = 0;
-            oh += 1;
-        }
-    }
-    // Term `k`'s input channel and offsets within the window, or None past the end.
     let depth = x.len() / plane.max(1) * p.k_h * p.k_w;
-    let term = |k: usize| {
-        (k < depth).then(|| {
-            let (kw, kh, ci) = (k % p.k_w, (k / p.k_w) % p.k_h, k / (p.k_w * p.k_h));
-            (ci * plane, (kh * p.dil_h) as isize, (kw * p.dil_w) as isize)
-        })
-    };
-    let value = |t: Option<(usize, isize, isize)>, (r, c): (isize, isize)| -> i32 {
-        let Some((at, dh, dw)) = t else {
-            return 0;
-        };
-        let (ih, iw) = (r + dh, c + dw);
-        if (0..p.h_in as isize).contains(&ih) && (0..p.w_in as isize).contains(&iw) {
-            x[at + ih as usize * p.w_in + iw as usize].to_i32() - x_zero
-        } else {
-            0
-        }
-    };
     let pairs = depth.div_ceil(2);
-    for (t, tile) in cols[..pairs * pb].chunks_exact_mut(pairs * PT).enumerate() {
-        for (kp, slot) in tile.chunks_exact_mut(PT).enumerate() {
-            let (lo, hi) = (term(2 * kp), term(2 * kp + 1));
-            for (jj, c) in slot.iter_mut().enumerate() {
-                let j = t * PT + jj;
-                *c = if j < n {
-                    pack(value(lo, origin[j]), value(hi, origin[j]))
-                } else {
-                    0
-                };
+    let cols = &mut cols[..pairs * pb];
+    cols.fill(0);
+    let halves: &mut [i16] = bytemuck::cast_slice_mut(cols);
+    // The `i16` half of a packed word that holds the even term (see `pack`).
+    let even_half = if cfg!(target_endian = "little") { 0 } else { 1 };
+    let mut k = 0;
+    for ci in 0..depth / (p.k_h * p.k_w).max(1) {
+        let x_c = &x[ci * plane..][..plane];
+        for kh in 0..p.k_h {
+            for kw in 0..p.k_w {
+                let (kp, half) = (k / 2, if k % 2 == 0 { even_half } else { 1 - even_half });
+                let (ow_lo, ow_hi) = crate::conv::outputs_for_tap(
+                    kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out,
+                );
+                // The block's positions, one output row at a time.
+                let mut q = p0;
+                while q < p0 + n {
+                    let (oh, ow0) = (q / p.w_out, q % p.w_out);
+                    let ow1 = p.w_out.min(ow0 + (p0 + n - q));
+                    let ih = (oh * p.stride_h + kh * p.dil_h) as isize - p.pad_top as isize;
+                    if (0..p.h_in as isize).contains(&ih) {
+                        let row = &x_c[ih as usize * p.w_in..][..p.w_in];
+                        for ow in ow0.max(ow_lo)..ow1.min(ow_hi) {
+                            let j = q - p0 + (ow - ow0);
+                            let iw = ow * p.stride_w + kw * p.dil_w - p.pad_left;
+                            let word = ((j / PT) * pairs + kp) * PT + j % PT;
+                            halves[2 * word + half] = (row[iw].to_i32() - x_zero) as i16;
+                        }
+                    }
+                    q += ow1 - ow0;
+                }
+                k += 1;
             }
         }
     }
@@ -545,9 +536,7 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
                             }
                         }
                     }
-                    for (out, &a) in outs.iter_mut().zip(&acc) {
-                        *out = Y::finish(a, scale, rq.zero);
-                    }
+                    Y::finish_run(&acc, 0, scale, rq.zero, outs);
                 }
                 for (ow, out) in y_row.iter_mut().enumerate().skip(tiles * DW_TILE) {
                     let start = row0 + ow * stride_w;
@@ -596,15 +585,24 @@ impl OffsetRun {
         // The last output's window ends at `reach` past its own position.
         let reach = (k_h - 1) * self.dil_h * self.width + (k_w - 1) * self.dil_w;
         let total = (self.h_out - 1) * self.width + self.w_out;
-        // Positions arrive in order, so the row and column advance without a division.
+        // Positions arrive in order, so the row and column advance without a division;
+        // a run of finished values goes out in row segments, dropping the columns past
+        // `w_out`.
         let (mut oh, mut ow) = (0, 0);
-        let mut store = |value: i32| {
-            if ow < self.w_out {
-                y[oh * self.w_out + ow] = Y::finish(value, scale, zero);
-            }
-            ow += 1;
-            if ow == self.width {
-                (oh, ow) = (oh + 1, 0);
+        let mut store = |values: &[Y]| {
+            let mut rest = values;
+            while !rest.is_empty() {
+                let take = rest.len().min(self.width - ow);
+                if ow < self.w_out {
+                    let keep = take.min(self.w_out - ow);
+                    let at = oh * self.w_out + ow;
+                    y[at..at + keep].copy_from_slice(&rest[..keep]);
+                }
+                rest = &rest[take..];
+                ow += take;
+                if ow == self.width {
+                    (oh, ow) = (oh + 1, 0);
+                }
             }
         };
         let mut q0 = 0;
@@ -620,9 +618,9 @@ impl OffsetRun {
                     }
                 }
             }
-            for &a in &acc {
-                store(a);
-            }
+            let mut finished = [Y::finish(0, 0.0, 0); DW_TILE];
+            Y::finish_run(&acc, 0, scale, zero, &mut finished);
+            store(&finished);
             q0 += DW_TILE;
         }
         for q in q0..total {
@@ -633,7 +631,7 @@ impl OffsetRun {
                     acc = acc.wrapping_add(source[at + kw * self.dil_w].to_i32() * tap);
                 }
             }
-            store(acc);
+            store(&[Y::finish(acc, scale, zero)]);
         }
     }
 }

@@ -21,6 +21,11 @@ use crate::tokens::tokens;
 /// that stays in registers or L1 on every target, so no scratch buffer is needed.
 const TILE: usize = 32;
 
+/// Columns a matrix product accumulates at once: 32 (four 8-lane vectors) where the
+/// target has SIMD; on 32-bit Arm eight, whose sums stay in the 13 core registers
+/// (at 32 they live on the stack, a load and a store around every multiply-add).
+const MATMUL_TILE: usize = if cfg!(target_arch = "arm") { 8 } else { 32 };
+
 /// An 8-bit quantized element type.
 pub trait QInt: bytemuck::Pod {
     const MIN: i32;
@@ -60,6 +65,14 @@ impl QInt for i8 {
 /// (ConvInteger, MatMulInteger) or a dequantized `f32` (QGemm without an output scale).
 pub trait QOut: Copy {
     fn finish(acc: i32, scale: f32, zero: i32) -> Self;
+
+    /// `out[i] = finish(base + acc[i], scale, zero)` over a run of one output channel.
+    #[inline(always)]
+    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
+        for (o, &a) in out.iter_mut().zip(acc) {
+            *o = Self::finish(base.wrapping_add(a), scale, zero);
+        }
+    }
 }
 
 impl QOut for u8 {
@@ -67,12 +80,54 @@ impl QOut for u8 {
     fn finish(acc: i32, scale: f32, zero: i32) -> Self {
         requantize(acc, scale, zero)
     }
+
+    #[inline(always)]
+    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
+        requantize_run(acc, base, scale, zero, out);
+    }
 }
 
 impl QOut for i8 {
     #[inline(always)]
     fn finish(acc: i32, scale: f32, zero: i32) -> Self {
         requantize(acc, scale, zero)
+    }
+
+    #[inline(always)]
+    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
+        requantize_run(acc, base, scale, zero, out);
+    }
+}
+
+/// [`requantize`] over a run, `base` added to each sum: eight lanes at a time where the
+/// target has SIMD, with the same `f32` steps in the same order, so every lane equals the
+/// scalar result.
+#[inline(always)]
+fn requantize_run<Y: QInt>(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Y]) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    let (acc, out) = {
+        use wide::{f32x8, i32x8, CmpGe, CmpLe};
+        let lo = f32x8::splat((Y::MIN - zero) as f32);
+        let hi = f32x8::splat((Y::MAX - zero) as f32);
+        let (scale_v, magic) = (f32x8::splat(scale), f32x8::splat(ROUND_MAGIC));
+        let (base_v, zero_v) = (i32x8::splat(base), i32x8::splat(zero));
+        let magic_bits = i32x8::splat(ROUND_MAGIC.to_bits() as i32);
+        let whole = acc.len().min(out.len()) / 8 * 8;
+        for (o, a) in out[..whole].chunks_exact_mut(8).zip(acc.chunks_exact(8)) {
+            let lanes: [i32; 8] = a.try_into().unwrap_or([0; 8]);
+            let v = f32x8::from_i32x8(i32x8::from(lanes) + base_v) * scale_v;
+            // As the scalar comparisons: a NaN fails the first and becomes `lo`.
+            let v = v.cmp_ge(lo).blend(v, lo);
+            let v = v.cmp_le(hi).blend(v, hi);
+            let rounded = bytemuck::cast::<f32x8, i32x8>(v + magic) - magic_bits + zero_v;
+            for (y, r) in o.iter_mut().zip(rounded.to_array()) {
+                *y = Y::saturate(r);
+            }
+        }
+        (&acc[whole..], &mut out[whole..])
+    };
+    for (o, &a) in out.iter_mut().zip(acc) {
+        *o = requantize(base.wrapping_add(a), scale, zero);
     }
 }
 
@@ -371,40 +426,109 @@ pub fn qmatmul<A: QInt, B: QInt, Y: QOut>(
                 continue;
             }
             // A tile of columns accumulates one row of `b` at a time, which it reads
-            // contiguously.
+            // contiguously. Whole tiles have a constant width, so their sums stay in
+            // registers; the last, narrower one takes the same loop at its own width.
             let mut j0 = 0;
-            while j0 < n {
-                let width = TILE.min(n - j0);
-                let mut acc = [0i32; TILE];
-                let acc = &mut acc[..width];
-                for (t, a) in acc.iter_mut().enumerate() {
-                    *a = bias_at(j0 + t);
-                }
-                for (kk, &av) in a_row.iter().enumerate() {
-                    let av = av.to_i32() - a_zero;
-                    if av == 0 {
-                        continue;
-                    }
-                    let b_run = &b_batch[kk * n + j0..][..width];
-                    if b_zero.len() == 1 {
-                        let bz = b_zero[0];
-                        for (a, &bv) in acc.iter_mut().zip(b_run) {
-                            *a = a.wrapping_add(av * (bv.to_i32() - bz));
-                        }
-                    } else {
-                        let zeros = &b_zero[j0..][..width];
-                        for ((a, &bv), &bz) in acc.iter_mut().zip(b_run).zip(zeros) {
-                            *a = a.wrapping_add(av * (bv.to_i32() - bz));
-                        }
-                    }
-                }
-                for (t, (out, &a)) in y_row[j0..][..width].iter_mut().zip(acc.iter()).enumerate() {
+            while j0 + MATMUL_TILE <= n {
+                let acc = column_tile::<A, B, MATMUL_TILE>(
+                    a_row, a_zero, b_batch, n, j0, b_zero, &bias_at,
+                );
+                for (t, (out, &a)) in y_row[j0..][..MATMUL_TILE].iter_mut().zip(&acc).enumerate() {
                     *out = Y::finish(a, pick(rq.scale, j0 + t), rq.zero);
                 }
-                j0 += width;
+                j0 += MATMUL_TILE;
+            }
+            if j0 < n {
+                let acc = column_tile::<A, B, MATMUL_TILE>(
+                    a_row, a_zero, b_batch, n, j0, b_zero, &bias_at,
+                );
+                for (t, (out, &a)) in y_row[j0..].iter_mut().zip(&acc).enumerate() {
+                    *out = Y::finish(a, pick(rq.scale, j0 + t), rq.zero);
+                }
             }
         }
     }
+}
+
+/// The sums of columns `j0..j0 + T` of one row of a matrix product (`b` is `[k, n]`),
+/// starting from the bias; columns at or past `n` stay 0.
+///
+/// The weights' zero points come out of the loop: `Σ a' · (b - b_zero) = Σ a' · b -
+/// b_zero · Σ a'` with `a' = a - a_zero`, so the inner loop is one multiply-add per
+/// weight, and a whole tile's sums stay in registers.
+#[inline(always)]
+fn column_tile<A: QInt, B: QInt, const T: usize>(
+    a_row: &[A],
+    a_zero: i32,
+    b: &[B],
+    n: usize,
+    j0: usize,
+    b_zero: &[i32],
+    bias_at: &impl Fn(usize) -> i32,
+) -> [i32; T] {
+    let width = T.min(n - j0);
+    let (mut acc, a_sum) = if width == T {
+        whole_tile::<A, B, T>(a_row, a_zero, b, n, j0)
+    } else {
+        ragged_tile::<A, B, T>(a_row, a_zero, b, n, j0, width)
+    };
+    for (t, a) in acc.iter_mut().enumerate().take(width) {
+        let correction = pick(b_zero, j0 + t).wrapping_mul(a_sum);
+        *a = a.wrapping_add(bias_at(j0 + t)).wrapping_sub(correction);
+    }
+    acc
+}
+
+/// `Σ a' · b` over columns `j0..j0 + T`, all inside the row, and `Σ a'`.
+#[inline(never)]
+fn whole_tile<A: QInt, B: QInt, const T: usize>(
+    a_row: &[A],
+    a_zero: i32,
+    b: &[B],
+    n: usize,
+    j0: usize,
+) -> ([i32; T], i32) {
+    let mut acc = [0i32; T];
+    let mut a_sum = 0i32;
+    for (&av, b_row) in a_row.iter().zip(b.chunks_exact(n.max(1))) {
+        let av = av.to_i32() - a_zero;
+        // Activations after a ReLU are often at their zero point.
+        if av == 0 {
+            continue;
+        }
+        a_sum = a_sum.wrapping_add(av);
+        if let Some(run) = b_row
+            .get(j0..j0 + T)
+            .and_then(|r| <&[B; T]>::try_from(r).ok())
+        {
+            for (a, &bv) in acc.iter_mut().zip(run) {
+                *a = a.wrapping_add(av * bv.to_i32());
+            }
+        }
+    }
+    (acc, a_sum)
+}
+
+/// [`whole_tile`] for the last `width < T` columns of a row.
+#[inline(never)]
+fn ragged_tile<A: QInt, B: QInt, const T: usize>(
+    a_row: &[A],
+    a_zero: i32,
+    b: &[B],
+    n: usize,
+    j0: usize,
+    width: usize,
+) -> ([i32; T], i32) {
+    let mut acc = [0i32; T];
+    let mut a_sum = 0i32;
+    for (&av, b_row) in a_row.iter().zip(b.chunks_exact(n.max(1))) {
+        let av = av.to_i32() - a_zero;
+        a_sum = a_sum.wrapping_add(av);
+        for (a, &bv) in acc.iter_mut().zip(&b_row[j0..j0 + width]) {
+            *a = a.wrapping_add(av * bv.to_i32());
+        }
+    }
+    (acc, a_sum)
 }
 
 tokens! {
@@ -607,6 +731,27 @@ mod tests {
     }
 
     #[test]
+    fn requantize_runs_equal_the_scalar_steps() {
+        // Sums around every rounding tie and both saturation bounds, at several scales
+        // (a NaN one included), runs long enough for the vector lanes and a scalar tail.
+        let acc: [i32; 43] = core::array::from_fn(|i| (i as i32 - 21) * 977 + (i as i32 % 3));
+        for (scale, zero) in [(0.5f32, 3), (0.0123, -128), (1.0, 127), (f32::NAN, 10)] {
+            for base in [0, -40_000, 123] {
+                let mut run8 = [0i8; 43];
+                i8::finish_run(&acc, base, scale, zero, &mut run8);
+                let mut run_u = [0u8; 43];
+                u8::finish_run(&acc, base, scale, zero.clamp(0, 255), &mut run_u);
+                for (i, &a) in acc.iter().enumerate() {
+                    let sum = base.wrapping_add(a);
+                    assert_eq!(run8[i], requantize::<i8>(sum, scale, zero), "{i} {scale}");
+                    let want = requantize::<u8>(sum, scale, zero.clamp(0, 255));
+                    assert_eq!(run_u[i], want, "{i} {scale}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn requantize_rounds_half_to_even_and_saturates() {
         assert_eq!(requantize::<u8>(5, 0.5, 10), 12); // 2.5 rounds to 2
         assert_eq!(requantize::<u8>(7, 0.5, 10), 14); // 3.5 rounds to 4
@@ -640,6 +785,43 @@ mod tests {
         let mut yt = [0i32; 4];
         qmatmul(&p, &a, 1, &bt, &[2], &[1], rq, &mut yt);
         assert_eq!(yt, [20, 23, 44, 51]);
+    }
+
+    #[test]
+    fn matmul_tiles_cover_wide_and_ragged_rows() {
+        // n = 37 spans whole tiles of every target and a ragged last one.
+        const M: usize = 2;
+        const K: usize = 5;
+        const N: usize = 37;
+        let a: [i8; M * K] = core::array::from_fn(|i| (i as i8).wrapping_mul(37) ^ 0x21);
+        let b: [i8; K * N] = core::array::from_fn(|i| (i as i8).wrapping_mul(53) ^ 0x5a);
+        let b_zero: [i32; N] = core::array::from_fn(|j| j as i32 % 5 - 2);
+        let bias: [i32; N] = core::array::from_fn(|j| 1000 - 37 * j as i32);
+        let a_zero = -3;
+        let p = QMatMul {
+            batch: 1,
+            m: M,
+            k: K,
+            n: N,
+            b_transposed: false,
+            b_batched: false,
+        };
+        let rq = Requant {
+            scale: &[1.0],
+            zero: 0,
+        };
+        let mut y = [0i32; M * N];
+        qmatmul(&p, &a, a_zero, &b, &b_zero, &bias, rq, &mut y);
+        for i in 0..M {
+            for j in 0..N {
+                let sum: i32 = (0..K)
+                    .map(|kk| {
+                        (i32::from(a[i * K + kk]) - a_zero) * (i32::from(b[kk * N + j]) - b_zero[j])
+                    })
+                    .sum();
+                assert_eq!(y[i * N + j], bias[j] + sum, "row {i}, column {j}");
+            }
+        }
     }
 
     #[test]
