@@ -180,8 +180,7 @@ fn notes(s: &mut String, report: &Report) {
          fast\") builds at `L` with `zant-runtime` at `R` through a profile override; on the \
          host it also turns LTO off, which would otherwise drop the kernels' vectorisation \
          (docs/build-rs.md, \"Size or speed\").\n\
-         - Host (built for the `target-cpu` above, less AMD's SSE4a, which valgrind cannot \
-         decode): *executable* is the stripped file; *instructions* per inference come from \
+         - Host: *executable* is the stripped file; *instructions* per inference come from \
          callgrind (a run with one inference less a run with none); *time* is the median wall \
          time of repeated inferences after a warm-up; the heap figures cover the inferences \
          (a counting global allocator: calls, bytes, peak live bytes, bytes not freed); \
