@@ -230,12 +230,19 @@ fn gather_pointwise<X: QInt>(
     }
 }
 
+/// One reduction term of [`gather`]: its input plane, kernel row and column, and the
+/// output columns whose tap on that kernel column lies inside the input; None past the
+/// last term.
+type Term<'a, X> = Option<(&'a [X], usize, usize, (usize, usize))>;
+
 /// Gathers positions `p0..p0 + n` of any convolution: reduction term
 /// `k = (ci · k_h + kh) · k_w + kw`, `x - x_zero` where the tap is inside the input and
 /// 0 where it is padding. Positions `n..pb` and the odd term past the end are 0.
 ///
-/// The block is cleared, then each term copies the inside part of each output row the
-/// block covers, so no element tests its own bounds.
+/// Pair by pair and output row by output row: where both terms of a pair fall inside
+/// the input for a run of positions, the run is two slices of input rows zipped into
+/// packed words, a tile's worth at a time; only the positions near the borders test
+/// their taps one by one.
 #[allow(clippy::too_many_arguments)]
 fn gather<X: QInt>(
     p: &Conv2d,
@@ -247,41 +254,96 @@ fn gather<X: QInt>(
     cols: &mut [u32],
 ) {
     let plane = p.h_in * p.w_in;
-    let depth = x.len() / plane.max(1) * p.k_h * p.k_w;
+    let taps = p.k_h * p.k_w;
+    let depth = x.len() / plane.max(1) * taps;
     let pairs = depth.div_ceil(2);
     let cols = &mut cols[..pairs * pb];
     cols.fill(0);
-    let halves: &mut [i16] = bytemuck::cast_slice_mut(cols);
-    // The `i16` half of a packed word that holds the even term (see `pack`).
-    let even_half = if cfg!(target_endian = "little") { 0 } else { 1 };
-    let mut k = 0;
-    for ci in 0..depth / (p.k_h * p.k_w).max(1) {
-        let x_c = &x[ci * plane..][..plane];
-        for kh in 0..p.k_h {
-            for kw in 0..p.k_w {
-                let (kp, half) = (k / 2, if k % 2 == 0 { even_half } else { 1 - even_half });
-                let (ow_lo, ow_hi) = crate::conv::outputs_for_tap(
-                    kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out,
-                );
-                // The block's positions, one output row at a time.
-                let mut q = p0;
-                while q < p0 + n {
-                    let (oh, ow0) = (q / p.w_out, q % p.w_out);
-                    let ow1 = p.w_out.min(ow0 + (p0 + n - q));
-                    let ih = (oh * p.stride_h + kh * p.dil_h) as isize - p.pad_top as isize;
-                    if (0..p.h_in as isize).contains(&ih) {
-                        let row = &x_c[ih as usize * p.w_in..][..p.w_in];
-                        for ow in ow0.max(ow_lo)..ow1.min(ow_hi) {
-                            let j = q - p0 + (ow - ow0);
-                            let iw = ow * p.stride_w + kw * p.dil_w - p.pad_left;
-                            let word = ((j / PT) * pairs + kp) * PT + j % PT;
-                            halves[2 * word + half] = (row[iw].to_i32() - x_zero) as i16;
+    // Term k: its input plane, kernel row and the outputs whose column tap is inside.
+    let term = |k: usize| {
+        (k < depth).then(|| {
+            let (ci, kh, kw) = (k / taps, (k % taps) / p.k_w, k % p.k_w);
+            let columns =
+                crate::conv::outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
+            (&x[ci * plane..][..plane], kh, kw, columns)
+        })
+    };
+    // The input row term `t` reads for output row `oh`, if inside.
+    fn row_of<'a, X>(p: &Conv2d, t: Term<'a, X>, oh: usize) -> Option<&'a [X]> {
+        let (x_c, kh, _, _) = t?;
+        let ih = (oh * p.stride_h + kh * p.dil_h).checked_sub(p.pad_top)?;
+        (ih < p.h_in).then(|| &x_c[ih * p.w_in..][..p.w_in])
+    }
+    let column = |kw: usize, ow: usize| ow * p.stride_w + kw * p.dil_w - p.pad_left;
+    for kp in 0..pairs {
+        let (t0, t1) = (term(2 * kp), term(2 * kp + 1));
+        let mut q = p0;
+        while q < p0 + n {
+            let (oh, ow0) = (q / p.w_out, q % p.w_out);
+            let ow1 = p.w_out.min(ow0 + (p0 + n - q));
+            let j_of = |ow: usize| q - p0 + (ow - ow0);
+            let (r0, r1) = (row_of(p, t0, oh), row_of(p, t1, oh));
+            // The runs where the low term (and the high one, if any) are inside.
+            let (lo0, hi0) = t0.map_or((0, 0), |t| t.3);
+            let (lo1, hi1) = match t1 {
+                Some(t) if r1.is_some() => t.3,
+                Some(_) => (0, 0),
+                None => (0, p.w_out),
+            };
+            let (a, b) = if r0.is_some() && (t1.is_none() || r1.is_some()) {
+                let a = ow0.max(lo0).max(lo1);
+                (a, ow1.min(hi0).min(hi1).max(a))
+            } else {
+                (ow1, ow1)
+            };
+            // Border positions, one by one.
+            let value = |r: Option<&[X]>, t: Term<'_, X>, ow| match (r, t) {
+                (Some(row), Some((_, _, kw, (lo, hi)))) if (lo..hi).contains(&ow) => {
+                    row[column(kw, ow)].to_i32() - x_zero
+                }
+                _ => 0,
+            };
+            for ow in (ow0..a).chain(b..ow1) {
+                let j = j_of(ow);
+                let word = ((j / PT) * pairs + kp) * PT + j % PT;
+                cols[word] = pack(value(r0, t0, ow), value(r1, t1, ow));
+            }
+            // The inside run, a tile's worth of positions at a time.
+            let mut ow = a;
+            while ow < b {
+                let j = j_of(ow);
+                let len = (PT - j % PT).min(b - ow);
+                let word = ((j / PT) * pairs + kp) * PT + j % PT;
+                let out = &mut cols[word..word + len];
+                let (Some(row0), Some((_, _, kw0, _))) = (r0, t0) else {
+                    break;
+                };
+                let i0 = column(kw0, ow);
+                match (r1, t1) {
+                    (Some(row1), Some((_, _, kw1, _))) => {
+                        let i1 = column(kw1, ow);
+                        if p.stride_w == 1 {
+                            let (s0, s1) = (&row0[i0..i0 + len], &row1[i1..i1 + len]);
+                            for ((c, &u), &v) in out.iter_mut().zip(s0).zip(s1) {
+                                *c = pack(u.to_i32() - x_zero, v.to_i32() - x_zero);
+                            }
+                        } else {
+                            let s0 = row0[i0..].iter().step_by(p.stride_w);
+                            let s1 = row1[i1..].iter().step_by(p.stride_w);
+                            for ((c, &u), &v) in out.iter_mut().zip(s0).zip(s1) {
+                                *c = pack(u.to_i32() - x_zero, v.to_i32() - x_zero);
+                            }
                         }
                     }
-                    q += ow1 - ow0;
+                    _ => {
+                        for (c, &u) in out.iter_mut().zip(row0[i0..].iter().step_by(p.stride_w)) {
+                            *c = pack(u.to_i32() - x_zero, 0);
+                        }
+                    }
                 }
-                k += 1;
+                ow += len;
             }
+            q += ow1 - ow0;
         }
     }
 }
@@ -571,7 +633,7 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
                     w_out: p.w_out,
                     h_out: p.h_out,
                     dil_h: p.dil_h,
-                    dil_w: dil_w,
+                    dil_w,
                 };
                 rows.run::<X, Y>(source, kernel, k_w, base, &finish, y_c);
                 continue;
