@@ -662,3 +662,94 @@ fn evaluate_runs_a_graph_on_its_inputs_through_folding() {
     // 1.25·2 + 0.5, 1·(2 − 4) − 0.5 clamped, 2·(−4) clamped.
     assert_eq!(ternary[0].as_f32().unwrap(), [3.0, 0.0, 0.0]);
 }
+
+/// Runs the QDQ pass on `fixture` (one 8-bit input of 256 elements) and checks that it
+/// wrote `expect_op` and that the graph still computes, for every 8-bit input value, what
+/// the float island computed before (both evaluated by the compiler's constant folding).
+fn qdq_keeps_every_value(
+    fixture: &str,
+    input: zant_compiler::ir::Tensor,
+    expect_op: &str,
+) -> String {
+    let before = text::parse(fixture).unwrap_or_else(|e| panic!("fixture: {e}"));
+    let want = zant_compiler::passes::fold::evaluate(&before, std::slice::from_ref(&input))
+        .unwrap()
+        .unwrap();
+    let mut after = before.clone();
+    let (_, run) = PASSES.iter().find(|(name, _)| *name == "qdq").unwrap();
+    assert!(run(&mut after).unwrap(), "the pass changed nothing");
+    verify(&after).unwrap();
+    let printed = text::print(&after);
+    assert!(printed.contains(expect_op), "no {expect_op} in\n{printed}");
+    let got = zant_compiler::passes::fold::evaluate(&after, &[input])
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, want, "{printed}");
+    printed
+}
+
+#[test]
+fn qdq_turns_an_element_wise_island_into_a_lookup_table() {
+    use zant_compiler::ir::{Data, Tensor};
+    // A Sigmoid between a DQ and a Q of other scales: every u8 input through the table
+    // equals the float chain, and no float op is left.
+    let printed = qdq_keeps_every_value(
+        "
+        input 0: %x : u8[256]
+        %s = Const f32[] [0.0625]
+        %z = Const u8[] [128]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %sg = Sigmoid(%xd)
+        %ys = Const f32[] [0.00390625]
+        %yz = Const u8[] [0]
+        %y = QuantizeLinear(%sg, %ys, %yz)
+        output 0: y = %y
+        ",
+        Tensor::new(vec![256], Data::U8((0..=255).collect())),
+        "QLookup(%x, %y.table)",
+    );
+    assert!(!printed.contains("Sigmoid") && !printed.contains("DequantizeLinear"));
+    // ReLU6 that requantizes an i8 tensor (QOperator models write it between two
+    // QLinearConvs), then a second op reading the result.
+    qdq_keeps_every_value(
+        "
+        input 0: %x : i8[256]
+        %s = Const f32[] [0.15]
+        %z = Const i8[] [-22]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %c = Clip(%xd) min=0.0 max=6.0
+        %ys = Const f32[] [0.023529412]
+        %yz = Const i8[] [-128]
+        %q = QuantizeLinear(%c, %ys, %yz)
+        %y = Neg(%q)
+        output 0: y = %y
+        ",
+        Tensor::new(vec![256], Data::I8((-128..=127).collect())),
+        "QLookup(%x, %q.table)",
+    );
+}
+
+#[test]
+fn qdq_drops_a_dequantize_quantize_pair_that_changes_nothing() {
+    use zant_compiler::ir::{Data, Tensor};
+    // Same scale and zero point on both sides, and a Clip the saturation implies: the
+    // second op reads `x` itself.
+    let printed = qdq_keeps_every_value(
+        "
+        input 0: %x : u8[256]
+        %s = Const f32[] [0.0235294]
+        %z = Const u8[] [0]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %c = Clip(%xd) min=0.0 max=6.0
+        %q = QuantizeLinear(%c, %s, %z)
+        %y = Identity(%q)
+        output 0: y = %y
+        ",
+        Tensor::new(vec![256], Data::U8((0..=255).collect())),
+        "Identity(%x)",
+    );
+    assert!(
+        !printed.contains("QuantizeLinear") && !printed.contains("QLookup"),
+        "{printed}"
+    );
+}

@@ -196,7 +196,7 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// `v` rounded half to even; `v` must lie within ±2^22, which every caller clamps to.
 #[inline(always)]
-fn round_even(v: f32) -> i32 {
+pub(crate) fn round_even(v: f32) -> i32 {
     (v + ROUND_MAGIC).to_bits() as i32 - ROUND_MAGIC.to_bits() as i32
 }
 
@@ -638,6 +638,18 @@ pub fn qbinary<T: QInt>(
     let Ok(()) = result;
 }
 
+/// `y = table[x - X::MIN]`: an 8-bit tensor through a 256-entry table (ai.zant.QLookup,
+/// the compiler's form of an element-wise float island between 8-bit tensors). A
+/// shorter table leaves `y` as it is.
+pub fn lookup<X: QInt, Y: Copy>(x: &[X], table: &[Y], y: &mut [Y]) {
+    let Some(table) = table.first_chunk::<256>() else {
+        return;
+    };
+    for (out, &v) in y.iter_mut().zip(x) {
+        *out = table[((v.to_i32() - X::MIN) & 0xff) as usize];
+    }
+}
+
 /// com.microsoft QLinearGlobalAveragePool on `[channels, size]` (NCHW with the batch
 /// folded into the channels): `y = requantize(Σ x - size · x_zero, scale, y_zero)` where
 /// the compiler computes `scale = x_scale / (y_scale · size)` as ONNX Runtime does.
@@ -804,6 +816,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn lookup_indexes_from_the_type_minimum() {
+        let table: [u8; 256] = core::array::from_fn(|i| (255 - i) as u8);
+        let mut y = [0u8; 4];
+        lookup(&[-128i8, -1, 0, 127], &table, &mut y);
+        assert_eq!(y, [255, 128, 127, 0]);
+        lookup(&[0u8, 1, 254, 255], &table, &mut y);
+        assert_eq!(y, [255, 254, 1, 0]);
+        // A short table leaves the output alone rather than panic.
+        lookup(&[5u8], &table[..10], &mut y[..1]);
+        assert_eq!(y[0], 255);
     }
 
     #[test]

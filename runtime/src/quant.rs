@@ -83,6 +83,34 @@ pub fn quantize<X: Scalar, Y: Scalar>(
     Ok(())
 }
 
+/// [`quantize`] from `f32` to an 8-bit type with one scale and zero point for the whole
+/// tensor, the step between a float island and integer kernels: the same quotient in
+/// `f32`, rounded half to even and saturated, as [`quantize`] computes through `f64`
+/// (a NaN quotient gives 0 there, and here), without its per-element `f64` rounding and
+/// scale lookup.
+pub fn quantize_8bit<Y: crate::qlinear::QInt>(
+    x: &[f32],
+    scale: f32,
+    zero: Option<&[Y]>,
+    y: &mut [Y],
+) {
+    let zero = zero.and_then(|z| z.first()).map_or(0, |&z| z.to_i32());
+    // Bounds one past the type's range around the zero point keep the rounding exact
+    // (|q| < 2^22) and still saturate after it.
+    let lo = (Y::MIN - zero - 1) as f32;
+    let hi = (Y::MAX - zero + 1) as f32;
+    for (out, &v) in y.iter_mut().zip(x) {
+        let q = v / scale;
+        *out = if q.is_nan() {
+            Y::saturate(0)
+        } else {
+            let q = if q >= lo { q } else { lo };
+            let q = if q <= hi { q } else { hi };
+            Y::saturate(crate::qlinear::round_even(q) + zero)
+        };
+    }
+}
+
 /// `DequantizeLinear` of a narrow type (int4, int2, float8, float4; `x` as stored):
 /// `y = (x - zero_point) · scale` in `f64`, rounded once to `Y`. The zero point only counts
 /// for the integer formats: ONNX requires it to be zero for float8 and ignores it for
@@ -165,6 +193,57 @@ pub fn dynamic_quantize(x: &[f32], y: &mut [u8], scale: &mut [f32], zero_point: 
     }
     scale[0] = s;
     zero_point[0] = zero as u8;
+}
+
+#[cfg(test)]
+mod quantize_8bit_tests {
+    use super::*;
+
+    #[test]
+    fn the_8_bit_path_equals_the_general_one() {
+        let x: [f32; 12] = [
+            0.0,
+            1.25,
+            -1.25,
+            2.5,
+            -2.5,
+            3.75,
+            1e9,
+            -1e9,
+            f32::NAN,
+            f32::INFINITY,
+            0.37,
+            -99.9,
+        ];
+        for (scale, zero) in [(0.5f32, 3u8), (0.1, 128), (2.0, 0), (0.0, 7)] {
+            let mut want = [0u8; 12];
+            quantize::<f32, u8>(
+                &x,
+                &[scale],
+                Some(&[zero]),
+                QuantLayout::PerTensor,
+                &mut want,
+            )
+            .unwrap();
+            let mut got = [0u8; 12];
+            quantize_8bit(&x, scale, Some(&[zero]), &mut got);
+            assert_eq!(got, want, "scale {scale}, zero {zero}");
+        }
+        for (scale, zero) in [(0.5f32, -3i8), (0.05, 127), (1.0, -128)] {
+            let mut want = [0i8; 12];
+            quantize::<f32, i8>(
+                &x,
+                &[scale],
+                Some(&[zero]),
+                QuantLayout::PerTensor,
+                &mut want,
+            )
+            .unwrap();
+            let mut got = [0i8; 12];
+            quantize_8bit(&x, scale, Some(&[zero]), &mut got);
+            assert_eq!(got, want, "scale {scale}, zero {zero}");
+        }
+    }
 }
 
 #[cfg(test)]

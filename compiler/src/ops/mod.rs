@@ -65,6 +65,7 @@ pub mod one_hot;
 pub mod pad;
 pub mod pool;
 pub mod qlinear;
+pub mod qlookup;
 pub mod quant;
 pub mod range;
 pub mod recurrent;
@@ -427,6 +428,7 @@ define_ops! {
     SpaceDepth(space_depth::SpaceDepth),
     Split(split::Split),
     SvmRegressor(svm::SvmRegressor),
+    QLookup(qlookup::QLookup),
     TernaryConv(ternary::TernaryConv),
     TernaryMatMul(ternary::TernaryMatMul),
     Tile(tile::Tile),

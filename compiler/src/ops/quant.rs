@@ -242,7 +242,16 @@ impl OpKind for Quant {
                 rt::quant::dequantize_narrow::<#a, #b>(#format, #xe, #se, #zp, #layout, y);
             });
         }
-        if self.quantize {
+        let eight_bit = matches!(self.to, DType::U8 | DType::I8);
+        if self.quantize
+            && eight_bit
+            && x.ty.dtype == DType::F32
+            && matches!(self.layout, QuantLayout::PerTensor)
+        {
+            // The float island's exit into the integer kernels: the per-tensor 8-bit
+            // path, which cannot fail.
+            Ok(quote! { rt::quant::quantize_8bit::<#b>(#xe, (#se)[0], #zp, y); })
+        } else if self.quantize {
             let try_ = ctx.try_suffix();
             Ok(quote! { rt::quant::quantize::<#a, #b>(#xe, #se, #zp, #layout, y) #try_; })
         } else {
@@ -342,16 +351,11 @@ mod tests {
         let f32s = |shape: Vec<usize>, v: Vec<f32>| Tensor::new(shape, Data::F32(v));
         insta::assert_snapshot!(node("QuantizeLinear").input("f32[2,4]").constant(Tensor::scalar_f32(0.5)).emit(), @r#"
         QuantizeLinear(f32[2,4], f32[]) -> u8[2,4]
-        rt::quant::quantize::<f32, u8>(x0, x1, None, rt::quant::QuantLayout::PerTensor, y)
-            .map_err(|e| rt::Error::at("node", e))?;
+        rt::quant::quantize_8bit::<u8>(x0, (x1)[0], None, y);
         "#);
         insta::assert_snapshot!(node("QuantizeLinear").input("f32[2,4]").input("f32[]").input("i8[]").emit(), @r#"
         QuantizeLinear(f32[2,4], f32[], i8[]) -> i8[2,4]
-        rt::quant::quantize::<
-            f32,
-            i8,
-        >(x0, x1, Some(x2), rt::quant::QuantLayout::PerTensor, y)
-            .map_err(|e| rt::Error::at("node", e))?;
+        rt::quant::quantize_8bit::<i8>(x0, (x1)[0], Some(x2), y);
         "#);
         // ONNX type code 6 is int32.
         insta::assert_snapshot!(node("QuantizeLinear").int("output_dtype", 6).input("f32[4]").input("f32[]").emit(), @r#"

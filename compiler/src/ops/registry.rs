@@ -230,6 +230,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!(@ "ai.onnx.ml", "TreeEnsemble", (5, 5), (1, 1), (1, 1), |ctx| <tree_ensemble::TreeEnsemble as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "TreeEnsembleClassifier", (1, 4), (1, 1), (2, 2), |ctx| <tree_ensemble::TreeEnsemble as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "TreeEnsembleRegressor", (1, 4), (1, 1), (1, 1), |ctx| <tree_ensemble::TreeEnsemble as Parse>::parse(ctx).map(Op::from)),
+    op!(@ "ai.zant", "QLookup", (1, 1), (2, 2), (1, 1), |ctx| <qlookup::QLookup as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.zant", "TernaryConv", (1, 1), (3, 4), (1, 1), |ctx| <ternary::TernaryConv as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.zant", "TernaryMatMul", (1, 1), (3, 4), (1, 1), |ctx| <ternary::TernaryMatMul as Parse>::parse(ctx).map(Op::from)),
     op!(@ "com.microsoft", "QGemm",   (1, 1), (6, 9), (1, 1), |ctx| <qlinear::QMatMul as Parse>::parse(ctx).map(Op::from)),

@@ -15,7 +15,14 @@
 //!   sides moves the data unchanged, so the view or transpose runs on the 8-bit `x`;
 //! - `DQ(x) → MaxPool → Q` with the same scale and zero point on both sides becomes a
 //!   MaxPool of the 8-bit `x`, since quantization is monotone and the maximum commutes
-//!   with it.
+//!   with it;
+//! - what is left of `DQ(x) [→ Relu | Clip] → Q` with the same scale and zero point on
+//!   both sides, and an activation the Q's saturation implies, is `x` itself (QOperator
+//!   models write ReLU6 between two QLinearConvs this way);
+//! - any other chain of element-wise float ops (Relu, Clip, Sigmoid, Tanh, …, up to four)
+//!   from a `DQ(x)` to a `Q`, both per tensor, becomes ai.zant.QLookup: `x` through a
+//!   table of the chain's result for each of the 256 values of `x`, computed by folding
+//!   the same nodes.
 //!
 //! Weights and biases are the integer constants the quantizer wrote (import leaves their
 //! DequantizeLinear unfolded for this pass), so they stay 8-bit and `i32` in the weight
@@ -46,7 +53,187 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     for group in &matches {
         changed |= apply(graph, group)?;
     }
+    // After the groups: a DQ whose only path is an implied activation into a Q of the
+    // same quantization (beer's `QLinearConv → DQ → Clip(0, 6) → Q → QLinearConv`).
+    let identities: Vec<(NodeId, Option<NodeId>, NodeId)> = graph
+        .node_ids()
+        .into_iter()
+        .filter_map(|q| match_identity(graph, q))
+        .collect();
+    for (q, act, dq) in identities {
+        let (Some(x), q_out) = (graph.node(dq).inputs[0], ValueId { node: q, slot: 0 }) else {
+            continue;
+        };
+        graph.replace_all_uses(q_out, x);
+        graph.remove_node(q);
+        if let Some(act) = act {
+            graph.remove_node(act);
+        }
+        if !graph.is_used(ValueId { node: dq, slot: 0 }) {
+            graph.remove_node(dq);
+        }
+        changed = true;
+    }
+    // Last, any other chain of element-wise float ops between a DQ and a Q becomes a
+    // lookup table of the 256 8-bit inputs.
+    let lookups: Vec<(Vec<NodeId>, Tensor)> = graph
+        .node_ids()
+        .into_iter()
+        .filter_map(|q| match_lookup(graph, q))
+        .collect();
+    for (chain, table) in lookups {
+        let (dq, q) = (chain[0], chain[chain.len() - 1]);
+        let (Some(x), q_out) = (graph.node(dq).inputs[0], ValueId { node: q, slot: 0 }) else {
+            continue;
+        };
+        let name = graph.node(q).name.clone();
+        let table = graph.add_const(format!("{name}.table"), table);
+        let attrs = Attrs::default();
+        let Ok((op, onnx, inputs, types)) = build(
+            graph,
+            "QLookup",
+            "ai.zant",
+            1,
+            &attrs,
+            vec![Some(x), Some(table)],
+        ) else {
+            continue;
+        };
+        if types.len() != 1 || types[0] != *graph.ty(q_out) {
+            continue;
+        }
+        let value = Value {
+            name: graph.value(q_out).name.clone(),
+            ty: types[0].clone(),
+        };
+        let (order, guard) = (graph.node(q).order, graph.node(q).guard);
+        let node = graph.add_node(name, op, onnx, inputs, vec![value]);
+        graph.node_mut(node).order = order;
+        graph.node_mut(node).guard = guard;
+        graph.replace_all_uses(q_out, ValueId { node, slot: 0 });
+        for &id in chain.iter().rev() {
+            if graph.contains(id) && !graph.is_used(ValueId { node: id, slot: 0 }) {
+                graph.remove_node(id);
+            }
+        }
+        changed = true;
+    }
     Ok(changed)
+}
+
+/// The longest chain of element-wise float ops [`match_lookup`] turns into a table.
+const LOOKUP_CHAIN: usize = 4;
+
+/// `DQ(x) → op… → Q` where every op is an element-wise unary float op (Relu, Sigmoid,
+/// Tanh, Clip, …) read only by the next, with per-tensor 8-bit quantization on both
+/// sides: the chain (DQ first, Q last) and the table of what it gives for each of the
+/// 256 values of `x`, computed by constant folding the same nodes, so the table is
+/// exactly what the float island would compute.
+fn match_lookup(graph: &Graph, q: NodeId) -> Option<(Vec<NodeId>, Tensor)> {
+    let out = qparams(graph, q, false)?;
+    if !is_activation(&out) {
+        return None;
+    }
+    let mut chain = vec![q];
+    let mut at = graph.node(q).inputs[0]?;
+    loop {
+        if at.slot != 0 || sole_consumer(graph, at.node) != chain.last().copied() {
+            return None;
+        }
+        match &graph.node(at.node).op {
+            Op::Unary(_) | Op::Clip(_) if chain.len() <= LOOKUP_CHAIN => {
+                chain.push(at.node);
+                at = graph.node(at.node).inputs[0]?;
+            }
+            _ => break,
+        }
+    }
+    if chain.len() < 2 {
+        return None;
+    }
+    let input = qparams(graph, at.node, true)?;
+    if !is_activation(&input) || input.is_const() || input.layout != QuantLayout::PerTensor {
+        return None;
+    }
+    chain.push(at.node);
+    chain.reverse();
+    let table = lookup_table(graph, &chain, input.dtype())?;
+    Some((chain, table))
+}
+
+/// The outputs of `chain` (a DQ, element-wise ops, a Q) for every value of the DQ's
+/// 8-bit input type, in order from the type's minimum: the chain and its constant
+/// operands are copied into a graph of their own on a 256-element input, and folded.
+fn lookup_table(graph: &Graph, chain: &[NodeId], dtype: DType) -> Option<Tensor> {
+    let mut scratch = Graph::new();
+    let data = match dtype {
+        DType::U8 => crate::tensor::Data::U8((0..=255).collect()),
+        DType::I8 => crate::tensor::Data::I8((-128..=127).collect()),
+        _ => return None,
+    };
+    let mut prev = scratch.add_const("lookup.x".into(), Tensor::new(vec![256], data));
+    for &id in chain {
+        let node = graph.node(id).clone();
+        let mut inputs = vec![Some(prev)];
+        for (i, input) in node.inputs.iter().enumerate().skip(1) {
+            inputs.push(match input {
+                Some(v) => {
+                    let value = graph.const_value(*v)?.clone();
+                    Some(scratch.add_const(format!("lookup.{i}.{}", node.name), value))
+                }
+                None => None,
+            });
+        }
+        let value = Value {
+            name: format!("{}.lookup", node.outputs[0].name),
+            ty: TensorType::new(node.outputs[0].ty.dtype, vec![256]),
+        };
+        let copy = scratch.add_node(node.name, node.op, node.onnx, inputs, vec![value]);
+        prev = ValueId {
+            node: copy,
+            slot: 0,
+        };
+    }
+    scratch.outputs.push(crate::ir::GraphOutput {
+        name: "lookup.y".into(),
+        value: prev,
+    });
+    super::fold::run(&mut scratch).ok()?;
+    let table = scratch.const_value(scratch.outputs[0].value)?;
+    (table.shape == [256]).then(|| table.clone())
+}
+
+/// A QuantizeLinear `q` that only undoes a DequantizeLinear: `DQ(x) [→ Relu | Clip] → Q`
+/// with the same per-tensor scale, zero point and 8-bit type on both sides, and any
+/// Relu or Clip one that the Q's saturation implies. `Q(DQ(x)) = x` for every 8-bit `x`
+/// (`(x - z) · s / s` rounds back to `x - z`), so the chain is `x` itself. Returns the
+/// Q, the activation and the DQ.
+fn match_identity(graph: &Graph, q: NodeId) -> Option<(NodeId, Option<NodeId>, NodeId)> {
+    let out = qparams(graph, q, false)?;
+    let q_out = ValueId { node: q, slot: 0 };
+    if !is_activation(&out) || out.zero.is_none() || graph.is_graph_output(q_out) {
+        return None;
+    }
+    let x = graph.node(q).inputs[0]?;
+    if x.slot != 0 || sole_consumer(graph, x.node) != Some(q) {
+        return None;
+    }
+    let (act, dq_out) = match &graph.node(x.node).op {
+        Op::Unary(u) if u.op == UnaryOp::Relu => {
+            saturation_implies(&out, 0.0, f32::INFINITY).then_some(())?;
+            (Some(x.node), graph.node(x.node).inputs[0]?)
+        }
+        Op::Clip(c) => {
+            saturation_implies(&out, c.min, c.max).then_some(())?;
+            (Some(x.node), graph.node(x.node).inputs[0]?)
+        }
+        _ => (None, x),
+    };
+    if act.is_some() && (dq_out.slot != 0 || sole_consumer(graph, dq_out.node) != act) {
+        return None;
+    }
+    let input = qparams(graph, dq_out.node, true)?;
+    (dq_out.slot == 0 && input.same_as(&out) && !input.is_const()).then_some((q, act, dq_out.node))
 }
 
 /// What a matched group becomes.
