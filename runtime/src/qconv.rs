@@ -21,7 +21,7 @@
 //! only the gathering and the requantizing store are generic.
 
 use crate::conv::Conv2d;
-use crate::qlinear::{small_products, QInt, QOut, Requant};
+use crate::qlinear::{pick, small_products, QInt, QOut, Requant};
 
 /// Output channels per register tile.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -167,27 +167,14 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
                         let base = bias.get(oc).copied().unwrap_or(0);
                         let scale = pick(rq.scale, oc);
                         let out = &mut y[(b * p.c_out + oc) * plane_out + p0..][..n];
-                        if small_products(depth, base, scale) {
-                            Y::finish_run_small(&acc_row[..n], base, scale, rq.zero, out);
-                        } else {
-                            Y::finish_run(&acc_row[..n], base, scale, rq.zero, out);
-                        }
+                        let small = small_products(depth, base, scale);
+                        Y::finish_run(&acc_row[..n], base, scale, rq.zero, small, out);
                     }
                     oc0 += m;
                 }
                 p0 += n;
             }
         }
-    }
-}
-
-/// Element `i` of a per-channel list, or its only element for a per-tensor one.
-#[inline(always)]
-fn pick<T: Copy>(values: &[T], i: usize) -> T {
-    if values.len() == 1 {
-        values[0]
-    } else {
-        values[i]
     }
 }
 
@@ -602,13 +589,8 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
             // Every sum is `base` plus `taps` products of an 8-bit value and an 8-bit
             // difference.
             let small = small_products(taps, base, scale);
-            let finish = |acc: &[i32], out: &mut [Y]| {
-                if small {
-                    Y::finish_run_small(acc, 0, scale, rq.zero, out);
-                } else {
-                    Y::finish_run(acc, 0, scale, rq.zero, out);
-                }
-            };
+            let finish =
+                |acc: &[i32], out: &mut [Y]| Y::finish_run(acc, 0, scale, rq.zero, small, out);
             let x_c = &x[(b * p.c_in + c) * plane_in..][..plane_in];
             let (source, width): (&[X], usize) = if padded {
                 for r in 0..copy_rows {

@@ -69,18 +69,13 @@ pub trait QOut: Copy {
     fn finish(acc: i32, scale: f32, zero: i32) -> Self;
 
     /// `out[i] = finish(base + acc[i], scale, zero)` over a run of one output channel.
+    /// `_small` says that [`small_products`] bounds the sums, so that a requantized type
+    /// can skip its clamp in `f32` (with the same results).
     #[inline(always)]
-    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
+    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, _small: bool, out: &mut [Self]) {
         for (o, &a) in out.iter_mut().zip(acc) {
             *o = Self::finish(base.wrapping_add(a), scale, zero);
         }
-    }
-
-    /// [`QOut::finish_run`] for sums that [`small_products`] has bounded: the same
-    /// results, where a requantized type can skip its clamp in `f32`.
-    #[inline(always)]
-    fn finish_run_small(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
-        Self::finish_run(acc, base, scale, zero, out);
     }
 }
 
@@ -102,13 +97,8 @@ impl QOut for u8 {
     }
 
     #[inline(always)]
-    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
-        requantize_run::<Self, true>(acc, base, scale, zero, out);
-    }
-
-    #[inline(always)]
-    fn finish_run_small(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
-        requantize_run::<Self, false>(acc, base, scale, zero, out);
+    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, small: bool, out: &mut [Self]) {
+        requantize_run(acc, base, scale, zero, small, out);
     }
 }
 
@@ -119,23 +109,35 @@ impl QOut for i8 {
     }
 
     #[inline(always)]
-    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
-        requantize_run::<Self, true>(acc, base, scale, zero, out);
-    }
-
-    #[inline(always)]
-    fn finish_run_small(acc: &[i32], base: i32, scale: f32, zero: i32, out: &mut [Self]) {
-        requantize_run::<Self, false>(acc, base, scale, zero, out);
+    fn finish_run(acc: &[i32], base: i32, scale: f32, zero: i32, small: bool, out: &mut [Self]) {
+        requantize_run(acc, base, scale, zero, small, out);
     }
 }
 
 /// [`requantize`] over a run, `base` added to each sum: eight lanes at a time where the
 /// target has SIMD, with the same `f32` steps in the same order, so every lane equals the
-/// scalar result. Without `CLAMP` (sums that [`small_products`] bounds) the product is
+/// scalar result. With `small` (sums that [`small_products`] bounds) the product is
 /// rounded as it is and only the integer saturates: the same results, in about half the
 /// instructions on a Cortex-M7 (no `f32` compare-and-select pairs).
 #[inline(always)]
-fn requantize_run<Y: QInt, const CLAMP: bool>(
+fn requantize_run<Y: QInt>(
+    acc: &[i32],
+    base: i32,
+    scale: f32,
+    zero: i32,
+    small: bool,
+    out: &mut [Y],
+) {
+    if small {
+        requantize_run_as::<Y, false>(acc, base, scale, zero, out);
+    } else {
+        requantize_run_as::<Y, true>(acc, base, scale, zero, out);
+    }
+}
+
+/// [`requantize_run`] with the clamp chosen at compile time, so each loop has no branch.
+#[inline(always)]
+fn requantize_run_as<Y: QInt, const CLAMP: bool>(
     acc: &[i32],
     base: i32,
     scale: f32,
@@ -224,7 +226,7 @@ fn quantize_value<Y: QInt>(v: f32) -> Y {
 
 /// Element `i` of a per-channel list, or its only element for a per-tensor one.
 #[inline(always)]
-fn pick<T: Copy>(values: &[T], i: usize) -> T {
+pub(crate) fn pick<T: Copy>(values: &[T], i: usize) -> T {
     if values.len() == 1 {
         values[0]
     } else {
@@ -795,17 +797,17 @@ mod tests {
         for (scale, zero) in [(0.5f32, 3), (0.0123, -128), (1.0, 127), (f32::NAN, 10)] {
             for base in [0, -40_000, 123] {
                 let mut run8 = [0i8; 43];
-                i8::finish_run(&acc, base, scale, zero, &mut run8);
+                i8::finish_run(&acc, base, scale, zero, false, &mut run8);
                 let mut run_u = [0u8; 43];
-                u8::finish_run(&acc, base, scale, zero.clamp(0, 255), &mut run_u);
+                u8::finish_run(&acc, base, scale, zero.clamp(0, 255), false, &mut run_u);
                 // These sums times these scales stay far below 2^21, the precondition
                 // of the unclamped path, which must then give the same bytes.
                 if !scale.is_nan() {
                     let mut small8 = [0i8; 43];
-                    i8::finish_run_small(&acc, base, scale, zero, &mut small8);
+                    i8::finish_run(&acc, base, scale, zero, true, &mut small8);
                     assert_eq!(small8, run8, "{scale} {base}");
                     let mut small_u = [0u8; 43];
-                    u8::finish_run_small(&acc, base, scale, zero.clamp(0, 255), &mut small_u);
+                    u8::finish_run(&acc, base, scale, zero.clamp(0, 255), true, &mut small_u);
                     assert_eq!(small_u, run_u, "{scale} {base}");
                 }
                 for (i, &a) in acc.iter().enumerate() {

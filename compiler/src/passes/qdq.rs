@@ -89,28 +89,15 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         let name = graph.node(q).name.clone();
         let table = graph.add_const(format!("{name}.table"), table);
         let attrs = Attrs::default();
-        let Ok((op, onnx, inputs, types)) = build(
-            graph,
-            "QLookup",
-            "ai.zant",
-            1,
-            &attrs,
-            vec![Some(x), Some(table)],
-        ) else {
+        let inputs = vec![Some(x), Some(table)];
+        let Ok(built) = build(graph, "QLookup", "ai.zant", 1, &attrs, inputs) else {
             continue;
         };
-        if types.len() != 1 || types[0] != *graph.ty(q_out) {
+        if built.3.len() != 1 || built.3[0] != *graph.ty(q_out) {
             continue;
         }
-        let value = Value {
-            name: graph.value(q_out).name.clone(),
-            ty: types[0].clone(),
-        };
-        let (order, guard) = (graph.node(q).order, graph.node(q).guard);
-        let node = graph.add_node(name, op, onnx, inputs, vec![value]);
-        graph.node_mut(node).order = order;
-        graph.node_mut(node).guard = guard;
-        graph.replace_all_uses(q_out, ValueId { node, slot: 0 });
+        let place = graph.node(q).clone();
+        replace_output(graph, q_out, &place, built);
         for &id in chain.iter().rev() {
             if graph.contains(id) && !graph.is_used(ValueId { node: id, slot: 0 }) {
                 graph.remove_node(id);
@@ -667,17 +654,10 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
             ))),
         });
     }
-    let value = Value {
-        name: graph.value(q_out).name.clone(),
-        ty: types[0].clone(),
-    };
-    let node = graph.add_node(float_op.name.clone(), op, onnx, inputs, vec![value]);
     // The integer node takes the float op's place in the file order, so the schedule
     // (which keeps file order where it can) runs it where the float op ran, and in the
     // same `If` branch.
-    graph.node_mut(node).order = float_op.order;
-    graph.node_mut(node).guard = float_op.guard;
-    graph.replace_all_uses(q_out, ValueId { node, slot: 0 });
+    replace_output(graph, q_out, &float_op, (op, onnx, inputs, types));
     let mut gone = vec![group.q];
     gone.extend(group.act);
     gone.extend(group.bias_add);
@@ -695,6 +675,20 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
 
 /// A node ready to add: op, ONNX op, inputs (absorbed ones dropped) and output types.
 type Built = (Op, OnnxOp, Vec<Option<ValueId>>, Vec<TensorType>);
+
+/// Adds `built` (one output, of `q_out`'s type) with `q_out`'s name, in `place`'s name,
+/// file order and `If` branch, and makes every reader of `q_out` read it instead.
+fn replace_output(graph: &mut Graph, q_out: ValueId, place: &crate::ir::Node, built: Built) {
+    let (op, onnx, inputs, types) = built;
+    let value = Value {
+        name: graph.value(q_out).name.clone(),
+        ty: types[0].clone(),
+    };
+    let node = graph.add_node(place.name.clone(), op, onnx, inputs, vec![value]);
+    graph.node_mut(node).order = place.order;
+    graph.node_mut(node).guard = place.guard;
+    graph.replace_all_uses(q_out, ValueId { node, slot: 0 });
+}
 
 /// Builds `op_type` on `inputs` through the op table's parser, as import would: the
 /// inputs it absorbs are dropped from the node. `ternary` builds its ops with it too.
