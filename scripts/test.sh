@@ -6,7 +6,9 @@
 #   3. builds the Cortex-M7 firmware example, runs it in QEMU and checks it against the host;
 #   4. runs a short `zantc bench --per-layer` (mnist-8, opt-level 3 and z, host and
 #      Cortex-M7), which exits 1 unless its figures are sane (no heap use, outputs
-#      matched, counts and sizes above zero, layers summing to the whole inference).
+#      matched, counts and sizes above zero, layers summing to the whole inference);
+#   5. benches two int8 models on the Cortex-M7 (opt-level 3), whose outputs must match the
+#      host's to the byte: the only run of the Arm DSP instructions (runtime/src/dsp.rs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,6 +19,9 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mnist-8 \
         --opt-levels 3,z --targets host,cortex-m7 --time-budget-ms 200 --per-layer \
         --json target/bench-ci.json --md target/bench-ci.md
+    cargo run --quiet --release --bin zantc -- bench ../shared/models/mlperf-kws-int8 \
+        ../shared/models/mlperf-ad-int8 --opt-levels 3 --targets cortex-m7 \
+        --json target/bench-ci-int8.json --md target/bench-ci-int8.md
 else
     echo "bench: NOT RUN (../shared/models is missing)"
 fi

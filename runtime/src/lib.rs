@@ -1,4 +1,5 @@
-//! Kernels for the code that `zantc` generates: `#![no_std]`, no `alloc`, no `unsafe`.
+//! Kernels for the code that `zantc` generates: `#![no_std]`, no `alloc`, and no `unsafe`
+//! outside [`dsp`] (the Arm DSP instructions, one `asm!` each).
 //!
 //! Every kernel takes plain slices and a small parameter struct. Shapes are passed in,
 //! never discovered, so a generated call with constant parameters lets the optimiser see
@@ -8,7 +9,7 @@
 //! Data-dependent failures (an index out of range, an integer division by zero) come back
 //! as [`KernelError`]; no panic is reachable from input data.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 // The `tokens` feature serves the compiler, on the host: its field lists and summaries are
 // `String`s. Generated crates never enable it, so they stay free of `alloc`.
@@ -19,6 +20,7 @@ pub mod activation;
 pub mod arena;
 pub mod attention;
 pub mod conv;
+pub mod dsp;
 pub mod elementwise;
 pub mod gemm;
 pub mod grid_sample;

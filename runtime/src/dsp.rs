@@ -1,0 +1,152 @@
+//! The Arm DSP extension's packed 16-bit multiply-accumulate and 8-to-16-bit sign
+//! extension, the one place in `zant-runtime` with `unsafe`.
+//!
+//! Why it exists: safe Rust has no way to the Cortex-M4/M7's `SMLAD` (two 16 × 16
+//! products and an accumulate in one instruction) and `SXTB16` (two bytes sign-extended
+//! into two halfwords). LLVM's ARM parallel-DSP pass forms `SMLAD` only from a dot
+//! product whose 16-bit loads each feed one multiply, and the register tiles of the
+//! integer kernels reuse every load; measured on mlperf-kws-int8's pointwise layers, the
+//! safe tile took 1.75 instructions a multiply-accumulate and the dot product 2.25, where
+//! `SMLAD` takes 1 (docs/performance.md, "What holds the Cortex-M7 back"). The
+//! intrinsics in `core::arch::arm` are unstable, so these are one-instruction `asm!`
+//! blocks.
+//!
+//! Every block only reads and writes registers: `pure, nomem, nostack`, no memory, no
+//! stack, no control flow. `SMLAD` may set the sticky `Q` flag on overflow, which Rust
+//! code never reads (so the blocks do not claim `preserves_flags`); its result wraps
+//! modulo 2³², like the `wrapping_add` of the portable versions. Each function has a
+//! portable twin with the same result on every input, used on targets without the
+//! extension; the unit tests check the portable twins, and the Cortex-M7 bench checks the
+//! instructions end to end (mlperf-kws-int8 and mlperf-ad-int8 on QEMU must match the host
+//! harness to the byte, `scripts/test.sh`).
+//!
+//! The extension is detected from `target_feature = "dsp"`, which rustc reports for
+//! `thumbv7em-*` (Cortex-M4/M7) and `thumbv8m.main` with DSP; stable rustc hides Arm
+//! target features from `cfg` today, so the instructions are used by nightly builds and
+//! `-Zbuild-std` builds (as `zantc bench` and the firmware example make), and other
+//! builds take the portable path.
+#![allow(unsafe_code)]
+
+/// Whether the kernels have the DSP instructions on this target.
+pub const HAS_DSP: bool = cfg!(all(target_arch = "arm", target_feature = "dsp"));
+
+/// `acc + lo(a) · lo(b) + hi(a) · hi(b)` of two words holding two `i16` each, wrapping.
+#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[inline(always)]
+pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    let out: i32;
+    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+    unsafe {
+        core::arch::asm!(
+            "smlad {out}, {a}, {b}, {acc}",
+            out = lateout(reg) out,
+            a = in(reg) a,
+            b = in(reg) b,
+            acc = in(reg) acc,
+            options(pure, nomem, nostack),
+        );
+    }
+    out
+}
+
+/// `acc + lo(a) · lo(b) + hi(a) · hi(b)` of two words holding two `i16` each, wrapping.
+#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+#[inline(always)]
+pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    acc.wrapping_add(i32::from(a as i16) * i32::from(b as i16))
+        .wrapping_add(i32::from((a >> 16) as i16) * i32::from((b >> 16) as i16))
+}
+
+/// Bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
+#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[inline(always)]
+pub fn sxtb16(x: u32) -> u32 {
+    let out: u32;
+    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+    unsafe {
+        core::arch::asm!(
+            "sxtb16 {out}, {x}",
+            out = lateout(reg) out,
+            x = in(reg) x,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
+/// Bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
+#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+#[inline(always)]
+pub fn sxtb16(x: u32) -> u32 {
+    let lo = x as u8 as i8 as i16 as u16 as u32;
+    let hi = (x >> 16) as u8 as i8 as i16 as u16 as u32;
+    lo | hi << 16
+}
+
+/// Bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
+#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[inline(always)]
+pub fn sxtb16_ror8(x: u32) -> u32 {
+    let out: u32;
+    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+    unsafe {
+        core::arch::asm!(
+            "sxtb16 {out}, {x}, ror #8",
+            out = lateout(reg) out,
+            x = in(reg) x,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
+/// Bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
+#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+#[inline(always)]
+pub fn sxtb16_ror8(x: u32) -> u32 {
+    sxtb16(x >> 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Words whose halves and bytes cover the extremes and a spread of values between.
+    fn words() -> impl Iterator<Item = u32> {
+        let edges = [0u32, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff];
+        let mut state = 0x1234_5678u32;
+        let spread = core::iter::from_fn(move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            Some(state)
+        });
+        edges
+            .into_iter()
+            .flat_map(move |lo| edges.into_iter().map(move |hi| lo | hi << 16))
+            .chain(spread.take(2000))
+    }
+
+    #[test]
+    fn smlad_is_two_products_and_a_wrapping_sum() {
+        for (a, b) in words().zip(words().skip(7)) {
+            for acc in [0, 1, -1, i32::MAX, i32::MIN] {
+                let wide = i64::from(acc)
+                    + i64::from(a as i16) * i64::from(b as i16)
+                    + i64::from((a >> 16) as i16) * i64::from((b >> 16) as i16);
+                assert_eq!(smlad(a, b, acc), wide as i32, "{a:#x} {b:#x} {acc}");
+            }
+        }
+    }
+
+    #[test]
+    fn sxtb16_sign_extends_alternate_bytes() {
+        for x in words() {
+            let bytes = x.to_le_bytes().map(|b| b as i8);
+            let halves =
+                |lo: i8, hi: i8| u32::from(lo as i16 as u16) | u32::from(hi as i16 as u16) << 16;
+            assert_eq!(sxtb16(x), halves(bytes[0], bytes[2]), "{x:#x}");
+            assert_eq!(sxtb16_ror8(x), halves(bytes[1], bytes[3]), "{x:#x}");
+        }
+    }
+}
