@@ -753,3 +753,51 @@ fn qdq_drops_a_dequantize_quantize_pair_that_changes_nothing() {
         "{printed}"
     );
 }
+
+#[test]
+fn layout_transposes_the_weights_of_a_one_row_qgemm() {
+    // The pass only reorders the weights and sets `transB`; that the kernel computes the
+    // same products from either layout is `zant-runtime`'s
+    // `matmul_subtracts_zero_points_in_both_layouts`, and mlperf-ad-int8 end to end in
+    // `shared_models` (QGemm does not fold, so `fold::evaluate` cannot compare here).
+    use zant_compiler::ir::DType;
+    let fixture = |rows: usize| {
+        format!(
+            "
+        input 0: %x : u8[{rows},5]
+        %w = Const i8[5,3] [1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12, 13, -14, 127]
+        %y = com.microsoft.QGemm(%x, _, _, %w) a_scale=f32[][0.5] a_zero_point=u8[][3] b_scale=f32[3][0.25,0.5,0.125] b_zero_point=i8[3][1,0,-2] C=i32[3][7,-7,100] y_scale=f32[][0.75] y_zero_point=u8[][130]
+        output 0: y = %y
+        "
+        )
+    };
+    insta::assert_snapshot!(run("layout", &fixture(1)), @r"
+    changed: true
+    input 0: %x : u8[1,5]
+    %w = Const i8[5,3]
+    %w_transposed = Const i8[3,5]
+    %y = com.microsoft.QGemm(%x, _, _, %w_transposed) transB=1 a_scale=f32[][0.5] a_zero_point=u8[][3] b_scale=f32[3][0.25,0.5,0.125] b_zero_point=i8[3][1,0,-2] C=i32[3][7,-7,100] y_scale=f32[][0.75] y_zero_point=u8[][130] : u8[1,3]
+    output 0: y = %y
+    ");
+    // The printer abbreviates constants of more than eight values: read the new one.
+    let mut graph = text::parse(&fixture(1)).unwrap();
+    let (_, layout) = PASSES.iter().find(|(name, _)| *name == "layout").unwrap();
+    assert!(layout(&mut graph).unwrap());
+    let transposed = graph
+        .node_ids()
+        .into_iter()
+        .find(|&id| graph.node(id).name == "w_transposed")
+        .and_then(|id| match &graph.node(id).op {
+            zant_compiler::ops::Op::Const(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("a w_transposed constant");
+    assert_eq!(transposed.shape, [3, 5]);
+    assert_eq!(
+        transposed.data.to_i64_vec(),
+        [1, -4, 7, -10, 13, -2, 5, -8, 11, -14, 3, -6, 9, -12, 127]
+    );
+    assert_eq!(transposed.dtype(), DType::I8);
+    // Two rows keep `[k, n]`: its column tiles reuse each weight across the rows.
+    assert!(run("layout", &fixture(2)).starts_with("changed: false"));
+}

@@ -1,5 +1,5 @@
-//! The Arm DSP extension's packed 16-bit multiply-accumulate and 8-to-16-bit sign
-//! extension, the one place in `zant-runtime` with `unsafe`.
+//! The Arm DSP extension's packed 16-bit multiply-accumulate and 8-to-16-bit
+//! extensions, the one place in `zant-runtime` with `unsafe`.
 //!
 //! Why it exists: safe Rust has no way to the Cortex-M4/M7's `SMLAD` (two 16 × 16
 //! products and an accumulate in one instruction) and `SXTB16` (two bytes sign-extended
@@ -107,6 +107,54 @@ pub fn sxtb16_ror8(x: u32) -> u32 {
     sxtb16(x >> 8)
 }
 
+/// Bytes 0 and 2 of `x`, zero-extended into the low and high halfwords.
+#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[inline(always)]
+pub fn uxtb16(x: u32) -> u32 {
+    let out: u32;
+    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+    unsafe {
+        core::arch::asm!(
+            "uxtb16 {out}, {x}",
+            out = lateout(reg) out,
+            x = in(reg) x,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
+/// Bytes 0 and 2 of `x`, zero-extended into the low and high halfwords.
+#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+#[inline(always)]
+pub fn uxtb16(x: u32) -> u32 {
+    x & 0x00ff_00ff
+}
+
+/// Bytes 1 and 3 of `x`, zero-extended into the low and high halfwords.
+#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[inline(always)]
+pub fn uxtb16_ror8(x: u32) -> u32 {
+    let out: u32;
+    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+    unsafe {
+        core::arch::asm!(
+            "uxtb16 {out}, {x}, ror #8",
+            out = lateout(reg) out,
+            x = in(reg) x,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
+/// Bytes 1 and 3 of `x`, zero-extended into the low and high halfwords.
+#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+#[inline(always)]
+pub fn uxtb16_ror8(x: u32) -> u32 {
+    (x >> 8) & 0x00ff_00ff
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,13 +188,16 @@ mod tests {
     }
 
     #[test]
-    fn sxtb16_sign_extends_alternate_bytes() {
+    fn xtb16_extends_alternate_bytes() {
         for x in words() {
             let bytes = x.to_le_bytes().map(|b| b as i8);
             let halves =
                 |lo: i8, hi: i8| u32::from(lo as i16 as u16) | u32::from(hi as i16 as u16) << 16;
             assert_eq!(sxtb16(x), halves(bytes[0], bytes[2]), "{x:#x}");
             assert_eq!(sxtb16_ror8(x), halves(bytes[1], bytes[3]), "{x:#x}");
+            let [b0, b1, b2, b3] = x.to_le_bytes().map(u32::from);
+            assert_eq!(uxtb16(x), b0 | b2 << 16, "{x:#x}");
+            assert_eq!(uxtb16_ror8(x), b1 | b3 << 16, "{x:#x}");
         }
     }
 }

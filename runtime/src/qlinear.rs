@@ -35,6 +35,17 @@ pub trait QInt: bytemuck::Pod {
     fn to_i32(self) -> i32;
     /// `v` converted, saturating at the type's bounds.
     fn saturate(v: i32) -> Self;
+    /// Four consecutive elements, little-endian in one word.
+    #[inline(always)]
+    fn word(four: &[Self]) -> u32 {
+        let bytes: &[u8] = bytemuck::cast_slice(four);
+        bytes
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes)
+    }
+    /// The elements of a [`QInt::word`], widened to `i16` pairs: (0, 2) and (1, 3).
+    fn widen(word: u32) -> (u32, u32);
 }
 
 impl QInt for u8 {
@@ -48,6 +59,10 @@ impl QInt for u8 {
     fn saturate(v: i32) -> Self {
         v.clamp(<Self as QInt>::MIN, <Self as QInt>::MAX) as u8
     }
+    #[inline(always)]
+    fn widen(word: u32) -> (u32, u32) {
+        (crate::dsp::uxtb16(word), crate::dsp::uxtb16_ror8(word))
+    }
 }
 
 impl QInt for i8 {
@@ -60,6 +75,10 @@ impl QInt for i8 {
     #[inline(always)]
     fn saturate(v: i32) -> Self {
         v.clamp(<Self as QInt>::MIN, <Self as QInt>::MAX) as i8
+    }
+    #[inline(always)]
+    fn widen(word: u32) -> (u32, u32) {
+        (crate::dsp::sxtb16(word), crate::dsp::sxtb16_ror8(word))
     }
 }
 
@@ -457,18 +476,26 @@ pub fn qmatmul<A: QInt, B: QInt, Y: QOut>(
             .zip(y_batch.chunks_exact_mut(n.max(1)))
         {
             if p.b_transposed {
-                // Each output is a dot product of two contiguous rows.
-                for (j, (out, b_row)) in y_row
-                    .iter_mut()
-                    .zip(b_batch.chunks_exact(k.max(1)))
-                    .enumerate()
-                {
-                    let bz = pick(b_zero, j);
-                    let mut acc = bias_at(j);
-                    for (&av, &bv) in a_row.iter().zip(b_row) {
-                        acc = acc.wrapping_add((av.to_i32() - a_zero) * (bv.to_i32() - bz));
+                // Each output is a dot product of two contiguous rows, `Σ a' · b` less
+                // `b_zero · Σ a'`, two rows of `b` at a time.
+                let a_sum = a_row
+                    .iter()
+                    .fold(0i32, |s, &v| s.wrapping_add(v.to_i32() - a_zero));
+                let mut rows = b_batch.chunks_exact(k.max(1));
+                let mut j = 0;
+                while j < n {
+                    let (Some(r0), r1) = (rows.next(), if j + 1 < n { rows.next() } else { None })
+                    else {
+                        break;
+                    };
+                    let sums = dot2(a_row, a_zero, r0, r1.unwrap_or(&[]));
+                    for (t, &sum) in sums.iter().enumerate().take(n - j) {
+                        let corrected = sum
+                            .wrapping_add(bias_at(j + t))
+                            .wrapping_sub(pick(b_zero, j + t).wrapping_mul(a_sum));
+                        y_row[j + t] = Y::finish(corrected, pick(rq.scale, j + t), rq.zero);
                     }
-                    *out = Y::finish(acc, pick(rq.scale, j), rq.zero);
+                    j += 2;
                 }
                 continue;
             }
@@ -495,6 +522,56 @@ pub fn qmatmul<A: QInt, B: QInt, Y: QOut>(
             }
         }
     }
+}
+
+/// `Σ (a[i] - a_zero) · r[i]` for two rows `r0`, `r1` as long as `a` (an empty `r1`
+/// sums to 0).
+///
+/// On a Cortex-M with the DSP extension and `a_zero = 0` (the compiler folds a constant
+/// matrix's `a_zero` term into the bias), four elements are one word: `SXTB16`/`UXTB16`
+/// widen it to two `i16` pairs and two `SMLAD`s add its four products, about 1.9
+/// instructions a multiply-accumulate over two rows against 5 for the column tiles.
+#[inline(always)]
+fn dot2<A: QInt, B: QInt>(a: &[A], a_zero: i32, r0: &[B], r1: &[B]) -> [i32; 2] {
+    let (mut acc, mut done) = ([0i32; 2], 0);
+    if crate::dsp::HAS_DSP && a_zero == 0 {
+        (acc, done) = dot2_words(a, r0, r1);
+    }
+    for (row, sum) in [r0, r1].into_iter().zip(&mut acc) {
+        for (&av, &bv) in a.iter().zip(row).skip(done) {
+            *sum = sum.wrapping_add((av.to_i32() - a_zero) * bv.to_i32());
+        }
+    }
+    acc
+}
+
+/// The whole words of [`dot2`] with `a_zero = 0`: the two sums over the first
+/// `4 · ⌊len / 4⌋` elements, and that count (0 when a row's length differs from `a`'s,
+/// but an empty `r1`).
+#[inline(always)]
+fn dot2_words<A: QInt, B: QInt>(a: &[A], r0: &[B], r1: &[B]) -> ([i32; 2], usize) {
+    use crate::dsp::smlad;
+    let mut acc = [0i32; 2];
+    if r0.len() != a.len() || !(r1.is_empty() || r1.len() == a.len()) {
+        return (acc, 0);
+    }
+    let quads = a.chunks_exact(4).zip(r0.chunks_exact(4));
+    if r1.is_empty() {
+        for (a4, b4) in quads {
+            let (a02, a13) = A::widen(A::word(a4));
+            let (b02, b13) = B::widen(B::word(b4));
+            acc[0] = smlad(a13, b13, smlad(a02, b02, acc[0]));
+        }
+    } else {
+        for ((a4, b4), c4) in quads.zip(r1.chunks_exact(4)) {
+            let (a02, a13) = A::widen(A::word(a4));
+            let (b02, b13) = B::widen(B::word(b4));
+            let (c02, c13) = B::widen(B::word(c4));
+            acc[0] = smlad(a13, b13, smlad(a02, b02, acc[0]));
+            acc[1] = smlad(a13, c13, smlad(a02, c02, acc[1]));
+        }
+    }
+    (acc, a.len() / 4 * 4)
 }
 
 /// The sums of columns `j0..j0 + T` of one row of a matrix product (`b` is `[k, n]`),
@@ -876,6 +953,36 @@ mod tests {
         let mut yt = [0i32; 4];
         qmatmul(&p, &a, 1, &bt, &[2], &[1], rq, &mut yt);
         assert_eq!(yt, [20, 23, 44, 51]);
+    }
+
+    #[test]
+    fn word_dot_products_equal_the_scalar_sums() {
+        fn check<A: QInt, B: QInt>(a: &[A], r0: &[B], r1: &[B]) {
+            let sum = |r: &[B], len: usize| {
+                a.iter()
+                    .zip(r)
+                    .take(len)
+                    .map(|(&x, &y)| x.to_i32() * y.to_i32())
+                    .sum::<i32>()
+            };
+            let (acc, done) = dot2_words(a, r0, r1);
+            assert_eq!(done, a.len() / 4 * 4);
+            assert_eq!(acc, [sum(r0, done), sum(r1, done)]);
+            assert_eq!(dot2(a, 0, r0, r1), [sum(r0, a.len()), sum(r1, a.len())]);
+        }
+        let bytes: [u8; 3 * 11] = core::array::from_fn(|i| (i as u8).wrapping_mul(97) ^ 0x5a);
+        let (a, rest) = bytes.split_at(11);
+        let (r0, r1) = rest.split_at(11);
+        let signed = |b: &[u8]| -> [i8; 11] { core::array::from_fn(|i| b[i] as i8) };
+        let edges_a = [255u8, 0, 128, 127, 255, 1, 200, 255, 17, 0, 255];
+        let edges_b = [-128i8, 127, -128, -1, 0, 127, -128, -128, 5, -7, 127];
+        check(a, &signed(r0), &signed(r1));
+        check(&signed(a), &signed(r0), &signed(r1));
+        check(a, r0, r1);
+        check(&edges_a, &edges_b, &edges_b[..0]);
+        check(&signed(&edges_a), &edges_b, &signed(r1));
+        // A row of another length takes the scalar loop.
+        assert_eq!(dot2_words(a, &r0[..7], &[] as &[u8]), ([0, 0], 0));
     }
 
     #[test]

@@ -15,11 +15,14 @@
 //! 4. [`batchnorm`]: fold BatchNormalization into the Conv before it; lower the rest to
 //!    Mul + Add. Before fusion, so the Conv → Relu pairs it exposes get fused.
 //! 5. [`fuse`]: a MatMul's constant bias Add, then Relu/Clip, into Conv/Gemm/MatMul.
-//! 6. [`ternary`], only with `--weights ternary`: Conv, MatMul and Gemm with constant
+//! 6. [`layout`]: a QGemm of one row by a constant matrix gets its weights transposed for
+//!    the dot-product kernel. After the QDQ pass built the QGemm and `fold` settled its
+//!    weights.
+//! 7. [`ternary`], only with `--weights ternary`: Conv, MatMul and Gemm with constant
 //!    weights become ternary ops. After BatchNormalization folding, so it makes trits of
 //!    the folded weights, and after fusion, so the Relu/Clip and bias a float op took in
 //!    stay fused into the ternary kernel, which applies them once per output.
-//! 7. [`dead`]: remove nodes nothing reads. Last, because every rewrite above leaves
+//! 8. [`dead`]: remove nodes nothing reads. Last, because every rewrite above leaves
 //!    orphans behind (old weights, the fused activation's inputs).
 //!
 //! Every pass is `fn run(&mut Graph) -> Result<Changed, PassError>`; rewrites collect
@@ -30,6 +33,7 @@ pub mod dead;
 pub mod fold;
 pub mod fuse;
 pub mod identity;
+pub mod layout;
 pub mod narrow;
 pub mod qdq;
 pub mod ternary;
@@ -65,11 +69,12 @@ pub const PASSES: &[Pass] = &[
     ("identity", identity::run),
     ("batchnorm", batchnorm::run),
     ("fuse", fuse::run),
+    ("layout", layout::run),
     ("dead", dead::run),
 ];
 
 /// Runs every pass once, in order. With `ternary` (the layers `--keep-float` keeps),
-/// [`ternary`] runs between fusion and `dead`, which then drops the float weights.
+/// [`ternary`] runs between `layout` and `dead`, which then drops the float weights.
 pub fn optimize(graph: &mut Graph, ternary: Option<KeepFloat>) -> Result<(), PassError> {
     let Some(((_, dead), rewrites)) = PASSES.split_last() else {
         return Ok(());
