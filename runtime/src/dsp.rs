@@ -34,19 +34,19 @@ pub const HAS_DSP: bool = cfg!(all(target_arch = "arm", target_feature = "dsp"))
 #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
 #[inline(always)]
 pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-    let out: i32;
-    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+    let mut acc = acc;
+    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack. The
+    // sum stays in its register, as a register-tiled loop wants it.
     unsafe {
         core::arch::asm!(
-            "smlad {out}, {a}, {b}, {acc}",
-            out = lateout(reg) out,
+            "smlad {acc}, {a}, {b}, {acc}",
+            acc = inout(reg) acc,
             a = in(reg) a,
             b = in(reg) b,
-            acc = in(reg) acc,
             options(pure, nomem, nostack),
         );
     }
-    out
+    acc
 }
 
 /// `acc + lo(a) · lo(b) + hi(a) · hi(b)` of two words holding two `i16` each, wrapping.
