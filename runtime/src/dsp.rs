@@ -57,103 +57,68 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
         .wrapping_add(i32::from((a >> 16) as i16) * i32::from((b >> 16) as i16))
 }
 
-/// Bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-#[inline(always)]
-pub fn sxtb16(x: u32) -> u32 {
-    let out: u32;
-    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
-    unsafe {
-        core::arch::asm!(
-            "sxtb16 {out}, {x}",
-            out = lateout(reg) out,
-            x = in(reg) x,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
+/// A one-operand extension instruction, `$asm` on `{x}` into `{out}`, and its portable
+/// twin `$portable` (a closure of `x`).
+macro_rules! extend {
+    ($(#[$doc:meta])* $name:ident, $asm:literal, $portable:expr) => {
+        $(#[$doc])*
+        #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+        #[inline(always)]
+        pub fn $name(x: u32) -> u32 {
+            let out: u32;
+            // SAFETY: register-only arithmetic (see the module docs): no memory, no stack,
+            // no flags.
+            unsafe {
+                core::arch::asm!(
+                    $asm,
+                    out = lateout(reg) out,
+                    x = in(reg) x,
+                    options(pure, nomem, nostack, preserves_flags),
+                );
+            }
+            out
+        }
+
+        $(#[$doc])*
+        #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+        #[inline(always)]
+        pub fn $name(x: u32) -> u32 {
+            let portable: fn(u32) -> u32 = $portable;
+            portable(x)
+        }
+    };
 }
 
-/// Bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
+/// The sign extension of byte `b`'s value into a halfword, placed at bit `shift`.
 #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
-#[inline(always)]
-pub fn sxtb16(x: u32) -> u32 {
-    let lo = x as u8 as i8 as i16 as u16 as u32;
-    let hi = (x >> 16) as u8 as i8 as i16 as u16 as u32;
-    lo | hi << 16
+fn signed_half(b: u32, shift: u32) -> u32 {
+    u32::from(b as u8 as i8 as i16 as u16) << shift
 }
 
-/// Bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-#[inline(always)]
-pub fn sxtb16_ror8(x: u32) -> u32 {
-    let out: u32;
-    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
-    unsafe {
-        core::arch::asm!(
-            "sxtb16 {out}, {x}, ror #8",
-            out = lateout(reg) out,
-            x = in(reg) x,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
-}
-
-/// Bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
-#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
-#[inline(always)]
-pub fn sxtb16_ror8(x: u32) -> u32 {
-    sxtb16(x >> 8)
-}
-
-/// Bytes 0 and 2 of `x`, zero-extended into the low and high halfwords.
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-#[inline(always)]
-pub fn uxtb16(x: u32) -> u32 {
-    let out: u32;
-    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
-    unsafe {
-        core::arch::asm!(
-            "uxtb16 {out}, {x}",
-            out = lateout(reg) out,
-            x = in(reg) x,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
-}
-
-/// Bytes 0 and 2 of `x`, zero-extended into the low and high halfwords.
-#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
-#[inline(always)]
-pub fn uxtb16(x: u32) -> u32 {
-    x & 0x00ff_00ff
-}
-
-/// Bytes 1 and 3 of `x`, zero-extended into the low and high halfwords.
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-#[inline(always)]
-pub fn uxtb16_ror8(x: u32) -> u32 {
-    let out: u32;
-    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
-    unsafe {
-        core::arch::asm!(
-            "uxtb16 {out}, {x}, ror #8",
-            out = lateout(reg) out,
-            x = in(reg) x,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
-}
-
-/// Bytes 1 and 3 of `x`, zero-extended into the low and high halfwords.
-#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
-#[inline(always)]
-pub fn uxtb16_ror8(x: u32) -> u32 {
-    (x >> 8) & 0x00ff_00ff
-}
+extend!(
+    /// Bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
+    sxtb16,
+    "sxtb16 {out}, {x}",
+    |x| signed_half(x, 0) | signed_half(x >> 16, 16)
+);
+extend!(
+    /// Bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
+    sxtb16_ror8,
+    "sxtb16 {out}, {x}, ror #8",
+    |x| signed_half(x >> 8, 0) | signed_half(x >> 24, 16)
+);
+extend!(
+    /// Bytes 0 and 2 of `x`, zero-extended into the low and high halfwords.
+    uxtb16,
+    "uxtb16 {out}, {x}",
+    |x| x & 0x00ff_00ff
+);
+extend!(
+    /// Bytes 1 and 3 of `x`, zero-extended into the low and high halfwords.
+    uxtb16_ror8,
+    "uxtb16 {out}, {x}, ror #8",
+    |x| (x >> 8) & 0x00ff_00ff
+);
 
 #[cfg(test)]
 mod tests {
