@@ -266,7 +266,7 @@ fn gather_positions<X: QInt>(
             && iw0 as usize + span_w < p.w_in;
         if inside && three {
             let at = ih0 as usize * p.w_in + iw0 as usize;
-            interior_3x3(x, plane, p.w_in, at, x_zero, &mut cols[first..], pairs);
+            interior_3x3(x, plane, p.w_in, at, x_zero, &mut cols[first..]);
             continue;
         }
         // Term k's half: the low or high half of word `first + (k / 2) · PT`.
@@ -328,11 +328,11 @@ fn word_at(t: usize, jj: usize, kp: usize, pairs: usize) -> usize {
 
 /// The words of one interior position of a 3×3, undilated convolution whose top-left tap
 /// is input element `at` of each plane: two channels at a time, so that their 18 terms
-/// are 9 whole pairs, written `PT` words apart from `cols[0]` on. With the kernel's size
-/// constant, the taps are 18 loads at fixed offsets and the stores have fixed offsets too
-/// (mlperf-ic-int8's 16-channel 3×3 layers gathered in 3.6 M instructions each term by
-/// term, 1.9 M this way; a variant that also took the border positions measured slower
-/// over the whole model).
+/// are 9 whole pairs, stored `PT` words apart from `cols[0]` on, each term loaded once
+/// and each word stored from registers. mlperf-ic-int8's 16-channel 3×3 layers gathered
+/// in 3.6 M instructions each term by term and in 1.1 M this way; building the 18 terms
+/// as an array first cost 1.9 M (the array went through the stack), and a variant that
+/// also took the border positions measured slower over the whole model.
 #[inline(always)]
 fn interior_3x3<X: QInt>(
     x: &[X],
@@ -341,39 +341,55 @@ fn interior_3x3<X: QInt>(
     at: usize,
     x_zero: i32,
     cols: &mut [u32],
-    pairs: usize,
 ) {
-    // The nine taps of one channel, less the zero point.
-    let taps = |x_c: &[X]| -> Option<[i32; 9]> {
-        let rows: [&[X]; 3] = [
-            x_c.get(at..at + 3)?,
-            x_c.get(at + w_in..at + w_in + 3)?,
-            x_c.get(at + 2 * w_in..at + 2 * w_in + 3)?,
-        ];
-        Some(core::array::from_fn(|k| {
-            rows[k / 3][k % 3].to_i32() - x_zero
-        }))
-    };
+    // Kernel row `r` of a plane, and tap `i` of a row less the zero point.
+    fn row<X>(x_c: &[X], at: usize, w_in: usize, r: usize) -> Option<&[X]> {
+        x_c.get(at + r * w_in..at + r * w_in + 3)
+    }
+    let v = |s: &[X], i: usize| s[i].to_i32() - x_zero;
     let mut planes = x.chunks_exact(plane.max(1));
-    let mut words = cols.iter_mut().step_by(PT).take(pairs);
-    loop {
-        match (planes.next().and_then(taps), planes.next().map(taps)) {
-            (Some(a), Some(Some(b))) => {
-                let v: [i32; 18] = core::array::from_fn(|k| if k < 9 { a[k] } else { b[k - 9] });
-                for (pair, slot) in v.chunks_exact(2).zip(words.by_ref()) {
-                    *slot = pack(pair[0], pair[1]);
-                }
-            }
+    let mut next = 0;
+    while let Some(a) = planes.next() {
+        let (Some(a0), Some(a1), Some(a2)) = (
+            row(a, at, w_in, 0),
+            row(a, at, w_in, 1),
+            row(a, at, w_in, 2),
+        ) else {
+            return;
+        };
+        let Some(b) = planes.next() else {
             // An odd last channel: four pairs, and its ninth term with 0.
-            (Some(a), None) => {
-                let v: [i32; 10] = core::array::from_fn(|k| a.get(k).copied().unwrap_or(0));
-                for (pair, slot) in v.chunks_exact(2).zip(words.by_ref()) {
-                    *slot = pack(pair[0], pair[1]);
-                }
+            let Some(dst) = cols.get_mut(next * PT..(next + 4) * PT + 1) else {
                 return;
-            }
-            _ => return,
-        }
+            };
+            dst[0] = pack(v(a0, 0), v(a0, 1));
+            dst[PT] = pack(v(a0, 2), v(a1, 0));
+            dst[2 * PT] = pack(v(a1, 1), v(a1, 2));
+            dst[3 * PT] = pack(v(a2, 0), v(a2, 1));
+            dst[4 * PT] = pack(v(a2, 2), 0);
+            return;
+        };
+        let (Some(b0), Some(b1), Some(b2)) = (
+            row(b, at, w_in, 0),
+            row(b, at, w_in, 1),
+            row(b, at, w_in, 2),
+        ) else {
+            return;
+        };
+        // Two channels' 18 terms, nine whole pairs `PT` words apart.
+        let Some(dst) = cols.get_mut(next * PT..(next + 8) * PT + 1) else {
+            return;
+        };
+        dst[0] = pack(v(a0, 0), v(a0, 1));
+        dst[PT] = pack(v(a0, 2), v(a1, 0));
+        dst[2 * PT] = pack(v(a1, 1), v(a1, 2));
+        dst[3 * PT] = pack(v(a2, 0), v(a2, 1));
+        dst[4 * PT] = pack(v(a2, 2), v(b0, 0));
+        dst[5 * PT] = pack(v(b0, 1), v(b0, 2));
+        dst[6 * PT] = pack(v(b1, 0), v(b1, 1));
+        dst[7 * PT] = pack(v(b1, 2), v(b2, 0));
+        dst[8 * PT] = pack(v(b2, 1), v(b2, 2));
+        next += 9;
     }
 }
 

@@ -700,10 +700,18 @@ pub fn qbinary<T: QInt>(
             let ratio_a = p.a_scale / p.y_scale;
             let ratio_b = p.b_scale / p.y_scale;
             let fixed = p.y_zero as f32 - (ratio_a * p.a_zero as f32 + ratio_b * p.b_zero as f32);
-            zip_broadcast(a, a_shape, b, b_shape, y, y_shape, |av, bv| {
+            let add = |av: T, bv: T| {
                 let v = fixed + av.to_i32() as f32 * ratio_a;
-                Ok(quantize_value(v + bv.to_i32() as f32 * ratio_b))
-            })
+                quantize_value(v + bv.to_i32() as f32 * ratio_b)
+            };
+            if a.len() == y.len() && b.len() == y.len() && a_shape == b_shape {
+                // Equal shapes (a residual connection): one contiguous zip.
+                for ((out, &av), &bv) in y.iter_mut().zip(a).zip(b) {
+                    *out = add(av, bv);
+                }
+                return;
+            }
+            zip_broadcast(a, a_shape, b, b_shape, y, y_shape, |av, bv| Ok(add(av, bv)))
         }
         QBinaryOp::Mul => {
             let ratio = p.a_scale * p.b_scale / p.y_scale;
