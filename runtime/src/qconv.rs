@@ -218,6 +218,16 @@ fn gather_pointwise<X: QInt>(
     }
 }
 
+/// The reduction of one group's input `x` for both gathers: the input plane's size, the
+/// taps per channel, the depth (channels × taps) and the packed pairs of terms.
+#[inline(always)]
+fn group_terms<X>(p: &Conv2d, x: &[X]) -> (usize, usize, usize, usize) {
+    let plane = p.h_in * p.w_in;
+    let taps = p.k_h * p.k_w;
+    let depth = x.len() / plane.max(1) * taps;
+    (plane, taps, depth, depth.div_ceil(2))
+}
+
 /// Gathers positions `p0..p0 + n` of any convolution position by position, each
 /// position's terms `k = (ci · k_h + kh) · k_w + kw` in order as `i16` halves of the
 /// block's words (`k` even is a low half, `k` odd the high half of the same word, the
@@ -239,11 +249,7 @@ fn gather_positions<X: QInt>(
     pb: usize,
     cols: &mut [u32],
 ) {
-    let plane = p.h_in * p.w_in;
-    let taps = p.k_h * p.k_w;
-    let c_in = x.len() / plane.max(1);
-    let depth = c_in * taps;
-    let pairs = depth.div_ceil(2);
+    let (plane, _, depth, pairs) = group_terms(p, x);
     let cols = &mut cols[..pairs * pb];
     let span_h = (p.k_h - 1) * p.dil_h;
     let span_w = (p.k_w - 1) * p.dil_w;
@@ -416,10 +422,7 @@ fn gather<X: QInt>(
     pb: usize,
     cols: &mut [u32],
 ) {
-    let plane = p.h_in * p.w_in;
-    let taps = p.k_h * p.k_w;
-    let depth = x.len() / plane.max(1) * taps;
-    let pairs = depth.div_ceil(2);
+    let (plane, taps, depth, pairs) = group_terms(p, x);
     let cols = &mut cols[..pairs * pb];
     cols.fill(0);
     // Term k: its input plane, kernel row and the outputs whose column tap is inside.
@@ -513,19 +516,17 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(cols: &'a mut [u32], pairs: usize, kp: usize, j: usize) -> Self {
-        let at = ((j / PT) * pairs + kp) * PT + j % PT;
         Run {
             cols,
-            at,
+            at: word_at(j / PT, j % PT, kp, pairs),
             lane: j % PT,
             tile: pairs * PT,
         }
     }
 
-    /// Stores the `len` words of `words` from the run's first position on; words past the
-    /// block are dropped. Tiles of two words (Cortex-M) take one word at a time (measured
-    /// 8 % fewer instructions on mlperf-ic-int8 than a slice per tile); wider tiles take
-    /// a slice per tile (9 % fewer host instructions on the same model).
+    /// Stores the `len` words of `words` from the run's first position on, a slice of a
+    /// tile at a time; words past the block are dropped. (Only SIMD targets gather by
+    /// runs; Cortex-M gathers by positions, [`gather_positions`].)
     #[inline(always)]
     fn fill(self, len: usize, mut words: impl Iterator<Item = u32>) {
         let Run {
@@ -534,21 +535,6 @@ impl<'a> Run<'a> {
             mut lane,
             tile,
         } = self;
-        if PT <= 2 {
-            for word in words.take(len) {
-                let Some(slot) = cols.get_mut(at) else {
-                    return;
-                };
-                *slot = word;
-                lane += 1;
-                at += 1;
-                if lane == PT {
-                    lane = 0;
-                    at += tile - PT;
-                }
-            }
-            return;
-        }
         let mut left = len;
         while left > 0 {
             let take = (PT - lane).min(left);
@@ -564,14 +550,11 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// [`Run::fill`] with the pairs `(s0[t] - x_zero, s1[t] - x_zero)`, `t < s0.len()`;
-    /// wider tiles zip slices a tile at a time, which vectorises.
+    /// [`Run::fill`] with the pairs `(s0[t] - x_zero, s1[t] - x_zero)`, `t < s0.len()`,
+    /// zipping slices a tile at a time, which vectorises.
     #[inline(always)]
     fn fill_pairs<X: QInt>(self, s0: &[X], s1: &[X], x_zero: i32) {
         let word = |(&u, &v): (&X, &X)| pack(u.to_i32() - x_zero, v.to_i32() - x_zero);
-        if PT <= 2 {
-            return self.fill(s0.len(), s0.iter().zip(s1).map(word));
-        }
         let Run {
             cols,
             mut at,

@@ -196,8 +196,29 @@ pub fn dynamic_quantize(x: &[f32], y: &mut [u8], scale: &mut [f32], zero_point: 
 }
 
 #[cfg(test)]
-mod quantize_8bit_tests {
+mod tests {
     use super::*;
+
+    /// `quantize_8bit` against the general per-tensor path for each scale and zero point.
+    fn check_8_bit<Y: crate::qlinear::QInt + Scalar + core::fmt::Debug + Default>(
+        x: &[f32; 12],
+        cases: &[(f32, Y)],
+    ) {
+        for &(scale, zero) in cases {
+            let mut want = [Y::default(); 12];
+            quantize::<f32, Y>(
+                x,
+                &[scale],
+                Some(&[zero]),
+                QuantLayout::PerTensor,
+                &mut want,
+            )
+            .unwrap();
+            let mut got = [Y::default(); 12];
+            quantize_8bit(x, scale, Some(&[zero]), &mut got);
+            assert_eq!(got, want, "scale {scale}, zero {zero:?}");
+        }
+    }
 
     #[test]
     fn the_8_bit_path_equals_the_general_one() {
@@ -215,40 +236,9 @@ mod quantize_8bit_tests {
             0.37,
             -99.9,
         ];
-        for (scale, zero) in [(0.5f32, 3u8), (0.1, 128), (2.0, 0), (0.0, 7)] {
-            let mut want = [0u8; 12];
-            quantize::<f32, u8>(
-                &x,
-                &[scale],
-                Some(&[zero]),
-                QuantLayout::PerTensor,
-                &mut want,
-            )
-            .unwrap();
-            let mut got = [0u8; 12];
-            quantize_8bit(&x, scale, Some(&[zero]), &mut got);
-            assert_eq!(got, want, "scale {scale}, zero {zero}");
-        }
-        for (scale, zero) in [(0.5f32, -3i8), (0.05, 127), (1.0, -128)] {
-            let mut want = [0i8; 12];
-            quantize::<f32, i8>(
-                &x,
-                &[scale],
-                Some(&[zero]),
-                QuantLayout::PerTensor,
-                &mut want,
-            )
-            .unwrap();
-            let mut got = [0i8; 12];
-            quantize_8bit(&x, scale, Some(&[zero]), &mut got);
-            assert_eq!(got, want, "scale {scale}, zero {zero}");
-        }
+        check_8_bit(&x, &[(0.5f32, 3u8), (0.1, 128), (2.0, 0), (0.0, 7)]);
+        check_8_bit(&x, &[(0.5f32, -3i8), (0.05, 127), (1.0, -128)]);
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn narrow_types_follow_the_onnx_reference() {

@@ -677,8 +677,14 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
 type Built = (Op, OnnxOp, Vec<Option<ValueId>>, Vec<TensorType>);
 
 /// Adds `built` (one output, of `q_out`'s type) with `q_out`'s name, in `place`'s name,
-/// file order and `If` branch, and makes every reader of `q_out` read it instead.
-fn replace_output(graph: &mut Graph, q_out: ValueId, place: &crate::ir::Node, built: Built) {
+/// file order and `If` branch, and makes every reader of `q_out` read it instead
+/// (`ternary` puts its ops in place with it too).
+pub(super) fn replace_output(
+    graph: &mut Graph,
+    q_out: ValueId,
+    place: &crate::ir::Node,
+    built: Built,
+) {
     let (op, onnx, inputs, types) = built;
     let value = Value {
         name: graph.value(q_out).name.clone(),

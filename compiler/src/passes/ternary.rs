@@ -16,9 +16,9 @@
 
 use zant_runtime::Activation;
 
-use super::qdq::build;
+use super::qdq::{build, replace_output};
 use super::{Changed, PassError};
-use crate::ir::{DType, Data, Graph, NodeId, Tensor, Value, ValueId};
+use crate::ir::{DType, Data, Graph, NodeId, Tensor, ValueId};
 use crate::ops::gemm::BiasKind;
 use crate::ops::{Attrs, Op, OpError};
 use crate::tensor::ternary::{
@@ -184,8 +184,9 @@ fn apply(graph: &mut Graph, id: NodeId, rewrite: Rewrite) -> Result<(), PassErro
         )),
     };
     let inputs = vec![Some(rewrite.x), Some(packed), Some(scale), bias];
-    let (op, onnx, inputs, types) =
+    let built =
         build(graph, rewrite.op_type, "ai.zant", 1, &rewrite.attrs, inputs).map_err(fail)?;
+    let types = &built.3;
     let out = ValueId { node: id, slot: 0 };
     if types.len() != 1 || types[0] != *graph.ty(out) {
         let shown: Vec<String> = types.iter().map(ToString::to_string).collect();
@@ -196,16 +197,9 @@ fn apply(graph: &mut Graph, id: NodeId, rewrite: Rewrite) -> Result<(), PassErro
             graph.ty(out)
         ))));
     }
-    let value = Value {
-        name: graph.value(out).name.clone(),
-        ty: types[0].clone(),
-    };
-    let node = graph.add_node(float_op.name.clone(), op, onnx, inputs, vec![value]);
     // The ternary node takes the float op's place in the file order, so the schedule runs
     // it where the float op ran, and in the same `If` branch.
-    graph.node_mut(node).order = float_op.order;
-    graph.node_mut(node).guard = float_op.guard;
-    graph.replace_all_uses(out, ValueId { node, slot: 0 });
+    replace_output(graph, out, &float_op, built);
     graph.remove_node(id);
     Ok(())
 }
