@@ -27,6 +27,7 @@
 
 use crate::gemm::{gemm_with_scratch, Bias, MR};
 use crate::tokens::tokens;
+use crate::unroll::unroll;
 use crate::Activation;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -513,44 +514,38 @@ impl ChannelBlock<'_> {
                 }
             };
             let border = |ow: usize| tap_range(ow, p.stride_w, p.dil_w, p.k_w, p.pad_left, p.w_in);
-            for ow in (0..interior_lo).chain(interior_hi..p.w_out) {
+            // Full-width tiles cover the interior; the last one overlaps its predecessor
+            // when the width is not a multiple of `NR`, which recomputes a few columns but
+            // is far cheaper than narrow tiles (stores overwrite, so the overlap is
+            // harmless). One call site per tile shape keeps one inlined copy of each.
+            let mut singles_from = interior_lo;
+            if interior_hi - interior_lo >= NR {
+                let mut ow = interior_lo;
+                while ow < interior_hi {
+                    let start = ow.min(interior_hi - NR);
+                    let tile = self.tile::<OC, NR, STRIDE>(weights, oh, start, rows, (0, p.k_w));
+                    for (o, tile_row) in tile.iter().enumerate() {
+                        store(start, tile_row, o);
+                    }
+                    ow += NR;
+                }
+                singles_from = interior_hi;
+            } else if NARROW < NR {
+                while singles_from + NARROW <= interior_hi {
+                    let ow = singles_from;
+                    let tile = self.tile::<OC, NARROW, STRIDE>(weights, oh, ow, rows, (0, p.k_w));
+                    for (o, tile_row) in tile.iter().enumerate() {
+                        store(ow, tile_row, o);
+                    }
+                    singles_from += NARROW;
+                }
+            }
+            // The borders and any interior columns left: one column at a time, with the
+            // taps restricted to the input (all of them inside the interior).
+            for ow in (0..interior_lo).chain(singles_from..p.w_out) {
                 let tile = self.tile::<OC, 1, STRIDE>(weights, oh, ow, rows, border(ow));
                 for (o, tile_row) in tile.iter().enumerate() {
                     store(ow, tile_row, o);
-                }
-            }
-            let all_taps = (0, p.k_w);
-            let mut ow = interior_lo;
-            while ow + NR <= interior_hi {
-                let tile = self.tile::<OC, NR, STRIDE>(weights, oh, ow, rows, all_taps);
-                for (o, tile_row) in tile.iter().enumerate() {
-                    store(ow, tile_row, o);
-                }
-                ow += NR;
-            }
-            if ow < interior_hi && interior_hi - interior_lo >= NR {
-                // A last full-width tile that overlaps the previous one recomputes a
-                // few columns but is far cheaper than narrow tiles; stores overwrite,
-                // so the overlap is harmless.
-                let ow = interior_hi - NR;
-                let tile = self.tile::<OC, NR, STRIDE>(weights, oh, ow, rows, all_taps);
-                for (o, tile_row) in tile.iter().enumerate() {
-                    store(ow, tile_row, o);
-                }
-            } else {
-                while ow + NARROW <= interior_hi {
-                    let tile = self.tile::<OC, NARROW, STRIDE>(weights, oh, ow, rows, all_taps);
-                    for (o, tile_row) in tile.iter().enumerate() {
-                        store(ow, tile_row, o);
-                    }
-                    ow += NARROW;
-                }
-                while ow < interior_hi {
-                    let tile = self.tile::<OC, 1, STRIDE>(weights, oh, ow, rows, all_taps);
-                    for (o, tile_row) in tile.iter().enumerate() {
-                        store(ow, tile_row, o);
-                    }
-                    ow += 1;
                 }
             }
             // The activation runs once over each finished row, still in L1, as a
@@ -585,12 +580,17 @@ impl ChannelBlock<'_> {
                 let ih = oh * p.stride_h + kh * p.dil_h - p.pad_top;
                 let input_row = &plane[ih * p.w_in..][..p.w_in];
                 let kernel_row = channel * kernel_plane + kh * p.k_w;
-                let weight_rows: [&[f32]; OC] =
-                    core::array::from_fn(|o| &weights[o][kernel_row..][..p.k_w]);
+                let mut weight_rows: [&[f32]; OC] = [&[]; OC];
+                unroll!(OC, |o| weight_rows[o] = &weights[o][kernel_row..][..p.k_w]);
                 for kw in columns.0..columns.1 {
                     let start = ow0 * p.stride_w + kw * p.dil_w - p.pad_left;
                     let inputs: [f32; TW] = match STRIDE {
-                        1 => input_row[start..start + TW].try_into().unwrap_or([0.0; TW]),
+                        1 => {
+                            let segment = &input_row[start..start + TW];
+                            let mut inputs = [0.0; TW];
+                            unroll!(TW, |j| inputs[j] = segment[j]);
+                            inputs
+                        }
                         ANY_STRIDE => {
                             let mut gathered = [0.0; TW];
                             let source = input_row[start..start + span].iter().step_by(p.stride_w);
@@ -601,15 +601,15 @@ impl ChannelBlock<'_> {
                         }
                         _ => {
                             let segment = &input_row[start..start + (TW - 1) * STRIDE + 1];
-                            core::array::from_fn(|j| segment[j * STRIDE])
+                            let mut inputs = [0.0; TW];
+                            unroll!(TW, |j| inputs[j] = segment[j * STRIDE]);
+                            inputs
                         }
                     };
-                    for (acc_row, weight_row) in acc.iter_mut().zip(&weight_rows) {
-                        let weight = weight_row[kw];
-                        for (a, &input) in acc_row.iter_mut().zip(&inputs) {
-                            *a += weight * input;
-                        }
-                    }
+                    unroll!(OC, |o| {
+                        let weight = weight_rows[o][kw];
+                        unroll!(TW, |j| acc[o][j] += weight * inputs[j]);
+                    });
                 }
             }
         }

@@ -41,6 +41,7 @@ pub mod scalar;
 pub mod shape;
 pub mod ternary;
 pub mod tokens;
+mod unroll;
 
 mod error;
 
