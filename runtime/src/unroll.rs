@@ -33,6 +33,27 @@ macro_rules! unroll {
 
 pub(crate) use unroll;
 
+/// The first `N` values of `values` as an array, copied one by one in unrolled code (a
+/// slice's `try_into` can stay an out-of-line copy at "z"); zeros when `values` is
+/// shorter, which every caller's slicing rules out (a fallback rather than a panic).
+#[inline(always)]
+pub(crate) fn array<T: Copy + Default, const N: usize>(values: &[T]) -> [T; N] {
+    let mut out = [T::default(); N];
+    if let Some(chunk) = values.first_chunk::<N>() {
+        unroll!(N, |i| out[i] = chunk[i]);
+    }
+    out
+}
+
+/// Writes `values` over the first `N` elements of `out` in unrolled code (nothing when
+/// `out` is shorter, which every caller's slicing rules out).
+#[inline(always)]
+pub(crate) fn store<T: Copy, const N: usize>(values: &[T; N], out: &mut [T]) {
+    if let Some(chunk) = out.first_chunk_mut::<N>() {
+        unroll!(N, |i| chunk[i] = values[i]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -50,6 +71,18 @@ mod tests {
         assert_eq!(visited::<1>(), ([0], 1));
         assert_eq!(visited::<4>(), ([0, 1, 2, 3], 4));
         assert_eq!(visited::<8>(), ([0, 1, 2, 3, 4, 5, 6, 7], 8));
+    }
+
+    #[test]
+    fn arrays_load_and_store() {
+        let values = [1.0f32, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(super::array::<f32, 3>(&values[1..]), [2.0, 3.0, 4.0]);
+        assert_eq!(super::array::<f32, 3>(&values[..2]), [0.0; 3]);
+        let mut out = [0.0f32; 5];
+        super::store(&[7.0, 8.0], &mut out[2..]);
+        assert_eq!(out, [0.0, 0.0, 7.0, 8.0, 0.0]);
+        super::store(&[9.0, 9.0], &mut out[4..]);
+        assert_eq!(out, [0.0, 0.0, 7.0, 8.0, 0.0]);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! SIMD targets compile it for its tests only, which keep the fallback checked on the host.
 
 use super::{Epilogue, Operands, KC, MAX_SLIVER_COLUMNS, MR, NR};
+use crate::unroll::{array, unroll};
 
 // A `KC × NR` sliver of `B` is 4–16 KiB, at most half of L1, and fits the scratch that
 // `super::scratch_len` reserves.
@@ -37,7 +38,12 @@ impl Epilogue<'_> {
         first: bool,
         last: bool,
     ) {
-        for (i, tile_row) in tile.iter().enumerate() {
+        // The tile is read by dynamic indices from here on; copying it first (constant
+        // indices, so a register move per value) keeps the microkernel's accumulators
+        // free of those uses, and LLVM then keeps them in registers across the loop.
+        let mut values = [[0.0f32; NR]; ROWS];
+        unroll!(ROWS, |i| unroll!(NR, |j| values[i][j] = tile[i][j]));
+        for (i, tile_row) in values.iter().enumerate() {
             let start = (row0 + i) * self.n + column0;
             let row = &mut y[start..start + width];
             let tile_row = &tile_row[..width];
@@ -157,68 +163,117 @@ fn row_tile<const ROWS: usize>(
     if ops.trans_a {
         // Aᵀ is k × m: the tile's ROWS values for one depth are adjacent.
         let m = ops.m;
-        let a = &ops.a[k0 * m + row0..];
-        let load_a =
-            |p: usize| -> [f32; ROWS] { a[p * m..p * m + ROWS].try_into().unwrap_or([0.0; ROWS]) };
-        tile_with_b(depth, load_a, sliver)
+        let a = Strided {
+            values: &ops.a[k0 * m + row0..],
+            stride: m,
+        };
+        tile_with_b(depth, &a, sliver)
     } else {
         let k = ops.k;
-        let a_rows: [&[f32]; ROWS] =
-            core::array::from_fn(|i| &ops.a[(row0 + i) * k + k0..][..depth]);
-        let load_a = |p: usize| -> [f32; ROWS] { core::array::from_fn(|i| a_rows[i][p]) };
-        tile_with_b(depth, load_a, sliver)
+        let mut rows: [&[f32]; ROWS] = [&[]; ROWS];
+        unroll!(ROWS, |i| rows[i] = &ops.a[(row0 + i) * k + k0..][..depth]);
+        tile_with_b(depth, &Columns(rows), sliver)
     }
 }
 
 #[inline(always)]
 fn tile_with_b<const ROWS: usize>(
     depth: usize,
-    load_a: impl Fn(usize) -> [f32; ROWS],
+    a: &impl Load<ROWS>,
     sliver: BSliver<'_>,
 ) -> [[f32; NR]; ROWS] {
     match sliver {
         BSliver::Rows(b, stride) => {
-            let b = &b[..(depth - 1) * stride + NR];
-            microkernel(depth, load_a, |p| {
-                b[p * stride..p * stride + NR]
-                    .try_into()
-                    .unwrap_or([0.0; NR])
-            })
+            let b = Strided {
+                values: &b[..(depth - 1) * stride + NR],
+                stride,
+            };
+            microkernel(depth, a, &b)
         }
         BSliver::Edge(b, stride, width) => {
-            let b = &b[..(depth - 1) * stride + width];
-            microkernel(depth, load_a, |p| {
-                let mut row = [0.0; NR];
-                row[..width].copy_from_slice(&b[p * stride..p * stride + width]);
-                row
-            })
+            let b = Edge {
+                values: &b[..(depth - 1) * stride + width],
+                stride,
+                width,
+            };
+            microkernel(depth, a, &b)
         }
         BSliver::Packed(b) => {
-            let b = &b[..depth * NR];
-            microkernel(depth, load_a, |p| {
-                b[p * NR..p * NR + NR].try_into().unwrap_or([0.0; NR])
-            })
+            let b = Strided {
+                values: &b[..depth * NR],
+                stride: NR,
+            };
+            microkernel(depth, a, &b)
         }
     }
 }
 
+/// How the microkernel reads the `N` values of one depth `p`: a trait with always-inlined
+/// methods rather than closures, which stay calls at opt-level "z" and then force the
+/// accumulators out of the caller-saved registers on every step.
+trait Load<const N: usize> {
+    /// The `N` values of depth `p`.
+    fn at(&self, p: usize) -> [f32; N];
+}
+
+/// `N` adjacent values per depth, depths `stride` apart.
+struct Strided<'a> {
+    values: &'a [f32],
+    stride: usize,
+}
+
+impl<const N: usize> Load<N> for Strided<'_> {
+    #[inline(always)]
+    fn at(&self, p: usize) -> [f32; N] {
+        let start = p * self.stride;
+        array(&self.values[start..start + N])
+    }
+}
+
+/// The first `width` of `N` columns, depths `stride` apart; the rest are zero.
+struct Edge<'a> {
+    values: &'a [f32],
+    stride: usize,
+    width: usize,
+}
+
+impl<const N: usize> Load<N> for Edge<'_> {
+    #[inline(always)]
+    fn at(&self, p: usize) -> [f32; N] {
+        let mut row = [0.0; N];
+        let start = p * self.stride;
+        for (value, &source) in row.iter_mut().zip(&self.values[start..start + self.width]) {
+            *value = source;
+        }
+        row
+    }
+}
+
+/// One value from each of `N` rows, depth `p` being the column.
+struct Columns<'a, const N: usize>([&'a [f32]; N]);
+
+impl<const N: usize> Load<N> for Columns<'_, N> {
+    #[inline(always)]
+    fn at(&self, p: usize) -> [f32; N] {
+        let mut values = [0.0; N];
+        unroll!(N, |i| values[i] = self.0[i][p]);
+        values
+    }
+}
+
 /// The register-tiled inner product: `ROWS × NR` accumulators, one rank-1 update per
-/// depth. After inlining, `acc` lives in vector registers.
+/// depth, written out by [`unroll!`] so that `acc` lives in registers at every opt level.
 #[inline(always)]
 fn microkernel<const ROWS: usize>(
     depth: usize,
-    load_a: impl Fn(usize) -> [f32; ROWS],
-    load_b: impl Fn(usize) -> [f32; NR],
+    a: &impl Load<ROWS>,
+    b: &impl Load<NR>,
 ) -> [[f32; NR]; ROWS] {
     let mut acc = [[0.0f32; NR]; ROWS];
     for p in 0..depth {
-        let a = load_a(p);
-        let b = load_b(p);
-        for (acc_row, &a_value) in acc.iter_mut().zip(&a) {
-            for (acc_value, &b_value) in acc_row.iter_mut().zip(&b) {
-                *acc_value += a_value * b_value;
-            }
-        }
+        let a = a.at(p);
+        let b = b.at(p);
+        unroll!(ROWS, |i| unroll!(NR, |j| acc[i][j] += a[i] * b[j]));
     }
     acc
 }
