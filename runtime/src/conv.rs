@@ -27,7 +27,7 @@
 
 use crate::gemm::{gemm_with_scratch, Bias, MR};
 use crate::tokens::tokens;
-use crate::unroll::unroll;
+use crate::unroll::{array, unroll};
 use crate::Activation;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -585,12 +585,7 @@ impl ChannelBlock<'_> {
                 for kw in columns.0..columns.1 {
                     let start = ow0 * p.stride_w + kw * p.dil_w - p.pad_left;
                     let inputs: [f32; TW] = match STRIDE {
-                        1 => {
-                            let segment = &input_row[start..start + TW];
-                            let mut inputs = [0.0; TW];
-                            unroll!(TW, |j| inputs[j] = segment[j]);
-                            inputs
-                        }
+                        1 => array(&input_row[start..start + TW]),
                         ANY_STRIDE => {
                             let mut gathered = [0.0; TW];
                             let source = input_row[start..start + span].iter().step_by(p.stride_w);
@@ -775,7 +770,10 @@ fn fill_padded_row(p: &Conv2d, x_plane: &[f32], j: usize, row: &mut [f32]) {
 fn depthwise_3x3_taps(taps: &[&[f32]; 9], kernel: &[f32; 9], bias: f32, y: &mut [f32]) {
     let done = depthwise_3x3_taps_vectors(taps, kernel, bias, y);
     let [k0, k1, k2, k3, k4, k5, k6, k7, k8] = *kernel;
-    let tail = |t: usize| &taps[t][done..];
+    let y = &mut y[done..];
+    // Each tap cut to the outputs' length, so the loop's indices need no checks.
+    let len = y.len();
+    let tail = |t: usize| &taps[t][done..][..len];
     let (t0, t1, t2, t3, t4, t5, t6, t7, t8) = (
         tail(0),
         tail(1),
@@ -787,7 +785,7 @@ fn depthwise_3x3_taps(taps: &[&[f32]; 9], kernel: &[f32; 9], bias: f32, y: &mut 
         tail(7),
         tail(8),
     );
-    for (j, out) in y[done..].iter_mut().enumerate() {
+    for (j, out) in y.iter_mut().enumerate() {
         let top = k0 * t0[j] + k1 * t1[j] + k2 * t2[j];
         let middle = k3 * t3[j] + k4 * t4[j] + k5 * t5[j];
         let bottom = k6 * t6[j] + k7 * t7[j] + k8 * t8[j];
@@ -1074,15 +1072,26 @@ mod tests {
             }
             // A small depthwise plane takes the flattened kernel; the row kernels, which
             // larger planes take, are checked on it too.
+            // So are both loops of the flattened kernel, the vector one and the scalar
+            // sliding rows, whichever this target runs.
             let mut y_rows = y_chosen.clone();
+            let mut y_flat = y_chosen.clone();
+            let mut y_sliding = y_chosen.clone();
             if kernel == ConvKernel::Depthwise3x3Plane {
                 conv2d_depthwise_3x3(&p, &x, &w, bias, act, &mut y_rows);
+                for (sliding, y) in [(false, &mut y_flat), (true, &mut y_sliding)] {
+                    scratch.fill(f32::NAN);
+                    y.fill(f32::NAN);
+                    plane::depthwise_3x3_rows(&p, &x, &w, bias, act, &mut scratch, y, sliding);
+                }
             }
             for (kernel, y) in [
                 ("conv2d", &y),
                 ("direct", &y_direct),
                 ("chosen", &y_chosen),
                 ("rows", &y_rows),
+                ("flat", &y_flat),
+                ("sliding", &y_sliding),
             ] {
                 for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
                     assert!(

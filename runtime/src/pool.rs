@@ -38,16 +38,7 @@ tokens! {
 
 /// Max pooling; padded cells are ignored (a window entirely in padding gives −∞).
 pub fn max_pool2d(p: &Pool2d, x: &[f32], y: &mut [f32]) {
-    // A comparison rather than `f32::max`: it compiles to one `maxps`, and still keeps
-    // the running maximum when the input is NaN.
-    pool_rows(
-        p,
-        x,
-        y,
-        f32::NEG_INFINITY,
-        |out, value| if value > out { value } else { out },
-        |_, _| {},
-    );
+    pool_rows(p, x, y, f32::NEG_INFINITY, Max, |_, _| {});
 }
 
 /// Max pooling of 8-bit quantized data (int8 or uint8), which commutes with quantization:
@@ -55,14 +46,7 @@ pub fn max_pool2d(p: &Pool2d, x: &[f32], y: &mut [f32]) {
 /// the 8-bit values. Padded cells are ignored (a window entirely in padding gives the
 /// type's minimum).
 pub fn max_pool2d_q<T: QInt + PartialOrd>(p: &Pool2d, x: &[T], y: &mut [T]) {
-    pool_rows(
-        p,
-        x,
-        y,
-        T::saturate(T::MIN),
-        |out, value| if value > out { value } else { out },
-        |_, _| {},
-    );
+    pool_rows(p, x, y, T::saturate(T::MIN), Max, |_, _| {});
 }
 
 /// Average pooling. count_include_pad: divisor counts padded cells inside
@@ -92,25 +76,18 @@ pub fn avg_pool2d(p: &Pool2d, count_include_pad: bool, x: &[f32], y: &mut [f32])
         let (lo, hi) = tap_range(ow, p.stride_w, p.dil_w, p.k_w, count_pad_w, count_len_w);
         hi - lo
     };
-    pool_rows(
-        p,
-        x,
-        y,
-        0.0,
-        |out, value| out + value,
-        |oh, y_row| {
-            let (lo, hi) = tap_range(oh, p.stride_h, p.dil_h, p.k_h, count_pad_h, count_len_h);
-            let row_count = (hi - lo) as f32;
-            for ow in (0..full_lo).chain(full_hi..p.w_out) {
-                y_row[ow] /= row_count * column_count(ow) as f32;
-            }
-            // Every interior output has a full row of counted columns.
-            let divisor = row_count * p.k_w as f32;
-            y_row[full_lo..full_hi]
-                .iter_mut()
-                .for_each(|v| *v /= divisor);
-        },
-    );
+    pool_rows(p, x, y, 0.0, Sum, |oh, y_row| {
+        let (lo, hi) = tap_range(oh, p.stride_h, p.dil_h, p.k_h, count_pad_h, count_len_h);
+        let row_count = (hi - lo) as f32;
+        for ow in (0..full_lo).chain(full_hi..p.w_out) {
+            y_row[ow] /= row_count * column_count(ow) as f32;
+        }
+        // Every interior output has a full row of counted columns.
+        let divisor = row_count * p.k_w as f32;
+        y_row[full_lo..full_hi]
+            .iter_mut()
+            .for_each(|v| *v /= divisor);
+    });
 }
 
 /// y[c] = mean of x[c, 0..spatial] for c in 0..channels (channels = N*C).
@@ -143,6 +120,39 @@ pub fn global_max_pool(channels: usize, spatial: usize, x: &[f32], y: &mut [f32]
     }
 }
 
+/// How a windowed pool folds one input into an output: a trait with an always-inlined
+/// method rather than a closure, which opt-level "z" would leave as a call per element.
+trait Combine<T>: Copy {
+    fn apply(self, out: T, value: T) -> T;
+}
+
+/// The running maximum. A comparison rather than `f32::max`: it compiles to one `maxps`,
+/// and still keeps the running maximum when the input is NaN.
+#[derive(Clone, Copy)]
+struct Max;
+
+impl<T: PartialOrd> Combine<T> for Max {
+    #[inline(always)]
+    fn apply(self, out: T, value: T) -> T {
+        if value > out {
+            value
+        } else {
+            out
+        }
+    }
+}
+
+/// The running sum (average pooling divides afterwards).
+#[derive(Clone, Copy)]
+struct Sum;
+
+impl Combine<f32> for Sum {
+    #[inline(always)]
+    fn apply(self, out: f32, value: f32) -> f32 {
+        out + value
+    }
+}
+
 /// Runs a windowed pool row by row: each output row starts at `init`, is combined with
 /// every valid tap by `combine`, then handed to `finish_row(oh, row)`.
 #[inline(always)]
@@ -151,7 +161,7 @@ fn pool_rows<T: Copy>(
     x: &[T],
     y: &mut [T],
     init: T,
-    combine: impl Fn(T, T) -> T + Copy,
+    combine: impl Combine<T>,
     mut finish_row: impl FnMut(usize, &mut [T]),
 ) {
     let in_plane = p.h_in * p.w_in;
@@ -167,7 +177,10 @@ fn pool_rows<T: Copy>(
     const CACHED_TAPS: usize = 16;
     let tap_outputs =
         |kw: usize| outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
-    let cached: [(usize, usize); CACHED_TAPS] = core::array::from_fn(tap_outputs);
+    let mut cached = [(0, 0); CACHED_TAPS];
+    for (kw, outputs) in cached.iter_mut().enumerate() {
+        *outputs = tap_outputs(kw);
+    }
     for (plane_idx, y_plane) in y.chunks_exact_mut(out_plane).enumerate() {
         let x_plane = &x[plane_idx * in_plane..][..in_plane];
         for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
@@ -176,6 +189,19 @@ fn pool_rows<T: Copy>(
             for kh in kh_lo..kh_hi {
                 let ih = oh * p.stride_h + kh * p.dil_h - p.pad_top;
                 let input_row = &x_plane[ih * p.w_in..][..p.w_in];
+                if p.w_out == 1 && p.dil_w == 1 {
+                    // One output column (a window as wide as the input, as in
+                    // mlperf-kws's final pool): fold its valid inputs in one run.
+                    let (lo, hi) = tap_range(0, p.stride_w, 1, p.k_w, p.pad_left, p.w_in);
+                    // Taps `lo..hi` read inputs `lo − pad_left..hi − pad_left`, all inside.
+                    let inputs = &input_row[lo - p.pad_left..hi - p.pad_left];
+                    let mut out = y_row[0];
+                    for &value in inputs {
+                        out = combine.apply(out, value);
+                    }
+                    y_row[0] = out;
+                    continue;
+                }
                 for kw in 0..p.k_w {
                     let (lo, hi) = cached.get(kw).copied().unwrap_or_else(|| tap_outputs(kw));
                     if lo == hi {
@@ -186,14 +212,13 @@ fn pool_rows<T: Copy>(
                     if p.stride_w == 1 {
                         let inputs = &input_row[start..start + outputs.len()];
                         for (out, &value) in outputs.iter_mut().zip(inputs) {
-                            *out = combine(*out, value);
+                            *out = combine.apply(*out, value);
                         }
                     } else if p.stride_w == 2 {
                         combine_strided::<2, T>(outputs, &input_row[start..], combine);
                     } else {
-                        let inputs = input_row[start..].iter().step_by(p.stride_w);
-                        for (out, &value) in outputs.iter_mut().zip(inputs) {
-                            *out = combine(*out, value);
+                        for (j, out) in outputs.iter_mut().enumerate() {
+                            *out = combine.apply(*out, input_row[start + j * p.stride_w]);
                         }
                     }
                 }
@@ -210,15 +235,15 @@ fn pool_rows<T: Copy>(
 fn combine_strided<const STRIDE: usize, T: Copy>(
     outputs: &mut [T],
     inputs: &[T],
-    combine: impl Fn(T, T) -> T,
+    combine: impl Combine<T>,
 ) {
     let whole = (inputs.len() / STRIDE).min(outputs.len());
     let (head, tail) = outputs.split_at_mut(whole);
     for (out, chunk) in head.iter_mut().zip(inputs.chunks_exact(STRIDE)) {
-        *out = combine(*out, chunk[0]);
+        *out = combine.apply(*out, chunk[0]);
     }
     for (j, out) in tail.iter_mut().enumerate() {
-        *out = combine(*out, inputs[(whole + j) * STRIDE]);
+        *out = combine.apply(*out, inputs[(whole + j) * STRIDE]);
     }
 }
 
@@ -374,6 +399,11 @@ mod tests {
         check([1, 1, 8, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1]);
         // Asymmetric padding, dilation, rectangular kernel.
         check([1, 2, 10, 12, 3, 2, 2, 3, 2, 2, 2, 0, 1, 1, 1]);
+        // Stride 3 (the general strided path).
+        check([1, 1, 9, 13, 2, 3, 3, 3, 1, 1, 0, 1, 0, 1, 0]);
+        // One output column (mlperf-kws's final pool), without and with padding.
+        check([1, 2, 6, 5, 3, 5, 1, 2, 1, 1, 0, 0, 0, 0, 0]);
+        check([1, 2, 6, 4, 3, 5, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
     }
 
     #[test]

@@ -45,15 +45,6 @@ pub(crate) fn array<T: Copy + Default, const N: usize>(values: &[T]) -> [T; N] {
     out
 }
 
-/// Writes `values` over the first `N` elements of `out` in unrolled code (nothing when
-/// `out` is shorter, which every caller's slicing rules out).
-#[inline(always)]
-pub(crate) fn store<T: Copy, const N: usize>(values: &[T; N], out: &mut [T]) {
-    if let Some(chunk) = out.first_chunk_mut::<N>() {
-        unroll!(N, |i| chunk[i] = values[i]);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -78,11 +69,6 @@ mod tests {
         let values = [1.0f32, 2.0, 3.0, 4.0, 5.0];
         assert_eq!(super::array::<f32, 3>(&values[1..]), [2.0, 3.0, 4.0]);
         assert_eq!(super::array::<f32, 3>(&values[..2]), [0.0; 3]);
-        let mut out = [0.0f32; 5];
-        super::store(&[7.0, 8.0], &mut out[2..]);
-        assert_eq!(out, [0.0, 0.0, 7.0, 8.0, 0.0]);
-        super::store(&[9.0, 9.0], &mut out[4..]);
-        assert_eq!(out, [0.0, 0.0, 7.0, 8.0, 0.0]);
     }
 
     #[test]
