@@ -582,6 +582,8 @@ impl ChannelBlock<'_> {
                 let kernel_row = channel * kernel_plane + kh * p.k_w;
                 let mut weight_rows: [&[f32]; OC] = [&[]; OC];
                 unroll!(OC, |o| weight_rows[o] = &weights[o][kernel_row..][..p.k_w]);
+                // An index loop: an iterator over the taps would stay a call at "z".
+                #[allow(clippy::needless_range_loop)]
                 for kw in columns.0..columns.1 {
                     let start = ow0 * p.stride_w + kw * p.dil_w - p.pad_left;
                     let inputs: [f32; TW] = match STRIDE {
