@@ -21,6 +21,7 @@
 
 use crate::scalar::Scalar;
 use crate::shape::Broadcast;
+use crate::unroll::{array, unroll};
 use crate::Activation;
 
 /// The rows of `C` in one register tile of the scalar kernel (and of the direct
@@ -599,54 +600,61 @@ fn gemv_dot(matrix: &[f32], len: usize, vector: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Independent lanes per dot product: enough to hide the latency of the adds.
-const DOT_LANES: usize = 8;
+/// Independent lanes per dot product: enough to hide the latency of the adds. Two on
+/// 32-bit Arm, where four rows of them plus their operands must fit the FPU's 32
+/// registers; eight elsewhere (one vector).
+const DOT_LANES: usize = if cfg!(target_arch = "arm") { 2 } else { 8 };
 
-/// Four dot products against one vector; `rows[r].len() == vector.len()`.
+/// Four dot products against one vector; `rows[r].len() == vector.len()`. The lanes are
+/// written out by [`unroll!`] and the tails are index loops, so the accumulators stay in
+/// registers and nothing is left as a call at opt-level "z".
 #[inline]
 fn dot4(rows: [&[f32]; 4], vector: &[f32]) -> [f32; 4] {
     let len = vector.len();
     let full = len - len % DOT_LANES;
     let mut acc = [[0.0f32; DOT_LANES]; 4];
-    for c in (0..full).step_by(DOT_LANES) {
-        let v: &[f32; DOT_LANES] = vector[c..c + DOT_LANES]
-            .try_into()
-            .unwrap_or(&[0.0; DOT_LANES]);
-        for (acc_row, row) in acc.iter_mut().zip(&rows) {
-            let r: &[f32; DOT_LANES] = row[c..c + DOT_LANES]
-                .try_into()
-                .unwrap_or(&[0.0; DOT_LANES]);
-            for l in 0..DOT_LANES {
-                acc_row[l] += r[l] * v[l];
-            }
-        }
+    let mut c = 0;
+    while c < full {
+        let v: [f32; DOT_LANES] = array(&vector[c..c + DOT_LANES]);
+        unroll!(4, |r| {
+            let x: [f32; DOT_LANES] = array(&rows[r][c..c + DOT_LANES]);
+            unroll!(DOT_LANES, |l| acc[r][l] += x[l] * v[l]);
+        });
+        c += DOT_LANES;
     }
-    core::array::from_fn(|r| {
-        let tail: f32 = rows[r][full..len]
-            .iter()
-            .zip(&vector[full..])
-            .map(|(a, b)| a * b)
-            .sum();
-        horizontal_sum(&acc[r]) + tail
-    })
+    let mut sums = [0.0; 4];
+    unroll!(4, |r| {
+        let row = &rows[r][..len];
+        let mut tail = 0.0f32;
+        // An index loop: a zipped iterator stays a call at "z".
+        #[allow(clippy::needless_range_loop)]
+        for j in full..len {
+            tail += row[j] * vector[j];
+        }
+        sums[r] = horizontal_sum(&acc[r]) + tail;
+    });
+    sums
 }
 
 /// One dot product of equal-length slices.
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 2 * DOT_LANES];
-    let a_chunks = a.chunks_exact(2 * DOT_LANES);
-    let b_chunks = b.chunks_exact(2 * DOT_LANES);
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for l in 0..2 * DOT_LANES {
-            acc[l] += x[l] * y[l];
-        }
+    const LANES: usize = 2 * DOT_LANES;
+    let len = a.len().min(b.len());
+    let full = len - len % LANES;
+    let mut acc = [0.0f32; LANES];
+    let mut c = 0;
+    while c < full {
+        let x: [f32; LANES] = array(&a[c..c + LANES]);
+        let y: [f32; LANES] = array(&b[c..c + LANES]);
+        unroll!(LANES, |l| acc[l] += x[l] * y[l]);
+        c += LANES;
+    }
+    let mut tail = 0.0f32;
+    // An index loop: a zipped iterator stays a call at "z".
+    #[allow(clippy::needless_range_loop)]
+    for j in full..len {
+        tail += a[j] * b[j];
     }
     horizontal_sum(&acc) + tail
 }

@@ -22,6 +22,7 @@
 
 use crate::conv::Conv2d;
 use crate::qlinear::{pick, small_products, QInt, QOut, Requant};
+use crate::unroll::unroll;
 
 /// Output channels per register tile, on every target.
 const OCT: usize = 4;
@@ -670,6 +671,7 @@ fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
         .enumerate()
     {
         let sums = tile(run, wt);
+        // Constant indices into `sums`, so its values stay in registers at every opt level.
         for (row, tile_row) in acc.iter_mut().zip(&sums) {
             row[t * PT..][..PT].copy_from_slice(tile_row);
         }
@@ -688,12 +690,13 @@ fn mac2(acc: i32, a: u32, b: u32) -> i32 {
 #[inline(always)]
 fn tile(run: &[u32], wt: &[u32]) -> [[i32; PT]; OCT] {
     let mut acc = [[0i32; PT]; OCT];
-    for (xs, weights) in run.chunks_exact(PT).zip(wt.chunks_exact(OCT)) {
-        for (acc_row, &wv) in acc.iter_mut().zip(weights) {
-            for (a, &xv) in acc_row.iter_mut().zip(xs) {
-                *a = mac2(*a, xv, wv);
-            }
-        }
+    for (xs, ws) in run.chunks_exact(PT).zip(wt.chunks_exact(OCT)) {
+        // Each weight is read where it is used: 8 sums, 2 inputs and one weight fit the
+        // Cortex-M's integer registers, all four weights at once would not.
+        unroll!(OCT, |o| {
+            let w = ws[o];
+            unroll!(PT, |j| acc[o][j] = mac2(acc[o][j], xs[j], w));
+        });
     }
     acc
 }
@@ -870,20 +873,25 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
                 // Tiles of DW_TILE outputs along the row share each tap's weight.
                 let tiles = p.w_out / DW_TILE;
                 let tile_span = (DW_TILE - 1) * stride_w + span;
-                for (t, outs) in y_row.chunks_exact_mut(DW_TILE).enumerate() {
+                // Index loops over the taps and an unrolled tile: at "z" iterators stay
+                // calls and a rolled tile goes through the stack.
+                for t in 0..tiles {
                     let start = row0 + t * DW_TILE * stride_w;
                     let mut acc = [base; DW_TILE];
-                    for (kh, taps_row) in kernel.chunks_exact(k_w).enumerate() {
+                    for kh in 0..k_h {
                         let at = start + kh * p.dil_h * width;
                         let window = &source[at..at + tile_span];
-                        for (kw, &tap) in taps_row.iter().enumerate() {
-                            for (j, a) in acc.iter_mut().enumerate() {
+                        for kw in 0..k_w {
+                            let tap = kernel[kh * k_w + kw];
+                            unroll!(DW_TILE, |j| {
                                 let v = window[j * stride_w + kw * dil_w].to_i32();
-                                *a = a.wrapping_add(v * tap);
-                            }
+                                acc[j] = acc[j].wrapping_add(v * tap);
+                            });
                         }
                     }
-                    finish(&acc, outs);
+                    let mut values = [0i32; DW_TILE];
+                    unroll!(DW_TILE, |j| values[j] = acc[j]);
+                    finish(&values, &mut y_row[t * DW_TILE..][..DW_TILE]);
                 }
                 for (ow, out) in y_row.iter_mut().enumerate().skip(tiles * DW_TILE) {
                     let start = row0 + ow * stride_w;

@@ -10,7 +10,7 @@
 //! survives z").
 
 /// The largest trip count [`unroll!`] expands.
-pub(crate) const MAX_UNROLL: usize = 8;
+pub(crate) const MAX_UNROLL: usize = 16;
 
 /// `unroll!(N, |i| body)` runs `body` with `i` bound to `0, 1, …, N − 1`, written out
 /// as `N` copies in the source. `N` is a constant (a const generic or a `const`) of at
@@ -19,7 +19,7 @@ pub(crate) const MAX_UNROLL: usize = 8;
 macro_rules! unroll {
     ($n:expr, |$i:ident| $body:expr) => {{
         const { assert!($n <= $crate::unroll::MAX_UNROLL) };
-        $crate::unroll::unroll!(@copies $n, $i, $body, 0 1 2 3 4 5 6 7);
+        $crate::unroll::unroll!(@copies $n, $i, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
     }};
     (@copies $n:expr, $i:ident, $body:expr, $($k:literal)*) => {
         $(
@@ -62,6 +62,7 @@ mod tests {
         assert_eq!(visited::<1>(), ([0], 1));
         assert_eq!(visited::<4>(), ([0, 1, 2, 3], 4));
         assert_eq!(visited::<8>(), ([0, 1, 2, 3, 4, 5, 6, 7], 8));
+        assert_eq!(visited::<16>().1, 16);
     }
 
     #[test]
