@@ -803,17 +803,19 @@ fn depthwise_3x3_taps_vectors(
     bias: f32,
     y: &mut [f32],
 ) -> usize {
-    use crate::gemm::simd::{f32x8, load, store, LANES};
+    use crate::gemm::simd::{load, store, F32x8, LANES};
     let full = y.len() - y.len() % LANES;
-    let weights: [f32x8; 9] = core::array::from_fn(|t| f32x8::splat(kernel[t]));
-    let bias = f32x8::splat(bias);
-    for (step, out) in y[..full].chunks_exact_mut(LANES).enumerate() {
-        let start = step * LANES;
+    let mut weights = [F32x8::splat(0.0); 9];
+    unroll!(9, |t| weights[t] = F32x8::splat(kernel[t]));
+    let bias = F32x8::splat(bias);
+    // Index loops and unrolled taps: iterators stay calls at opt-level "z".
+    let mut start = 0;
+    while start < full {
         let mut sum = bias;
-        for (tap, &weight) in taps.iter().zip(&weights) {
-            sum = load(&tap[start..]).mul_add(weight, sum);
-        }
-        store(sum, out);
+        unroll!(9, |t| sum =
+            load(&taps[t][start..]).mul_add(weights[t], sum));
+        store(sum, &mut y[start..]);
+        start += LANES;
     }
     full
 }
@@ -842,27 +844,35 @@ fn depthwise_3x3_vectors_stride_2(
     bias: f32,
     y: &mut [f32],
 ) -> usize {
-    use crate::gemm::simd::{f32x8, store, LANES};
+    use crate::gemm::simd::{store, F32x8, LANES};
     /// The inputs eight stride-2 outputs of a 3-wide kernel read: 2 · 7 + 3.
     const WINDOW: usize = 2 * (LANES - 1) + 3;
     let full = y.len() - y.len() % LANES;
-    let weights: [f32x8; 9] = core::array::from_fn(|t| f32x8::splat(kernel[t]));
-    let bias = f32x8::splat(bias);
-    for (step, out) in y[..full].chunks_exact_mut(LANES).enumerate() {
-        let start = left + 2 * step * LANES;
+    let mut weights = [F32x8::splat(0.0); 9];
+    unroll!(9, |t| weights[t] = F32x8::splat(kernel[t]));
+    let bias = F32x8::splat(bias);
+    // Index loops and unrolled taps: iterators stay calls at opt-level "z".
+    let mut done = 0;
+    while done < full {
+        let start = left + 2 * done;
         let mut sum = bias;
-        for (row, row_weights) in input_rows.iter().zip(weights.chunks_exact(3)) {
+        unroll!(3, |r| {
             // Interior outputs never read past the row; stop (and let the scalar loop
             // finish) rather than panic should that ever not hold.
-            let Some(window) = row.get(start..).and_then(|s| s.first_chunk::<WINDOW>()) else {
-                return step * LANES;
+            let Some(window) = input_rows[r]
+                .get(start..)
+                .and_then(|s| s.first_chunk::<WINDOW>())
+            else {
+                return done;
             };
-            for (c, &weight) in row_weights.iter().enumerate() {
-                let lanes: [f32; LANES] = core::array::from_fn(|l| window[c + 2 * l]);
-                sum = f32x8::from(lanes).mul_add(weight, sum);
-            }
-        }
-        store(sum, out);
+            unroll!(3, |c| {
+                let mut lanes = [0.0f32; LANES];
+                unroll!(LANES, |l| lanes[l] = window[c + 2 * l]);
+                sum = F32x8::from_array(lanes).mul_add(weights[3 * r + c], sum);
+            });
+        });
+        store(sum, &mut y[done..]);
+        done += LANES;
     }
     full
 }

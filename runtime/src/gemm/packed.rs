@@ -21,8 +21,9 @@
 //! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
 //! and every step is a fused multiply-add when the target has FMA.
 
-use super::simd::{activate, f32x8, load, store as store_vector, LANES};
+use super::simd::{activate, load, store as store_vector, F32x8, LANES};
 use super::{Bias, Epilogue, Operands, KC, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
+use crate::unroll::{array, unroll};
 /// Vectors per tile row: two 256-bit registers with AVX; one (a pair of 128-bit
 /// registers) with SSE only, whose 16 registers cannot hold a 6 × 16 tile.
 const NV: usize = if cfg!(any(target_feature = "avx", target_arch = "aarch64")) {
@@ -164,21 +165,26 @@ fn pack_b<const TRANS_B: bool>(
 
 /// The register-tiled inner product: `MR × NR` accumulators, one rank-1 update per depth.
 /// `panel` holds `MR` values of `A` per depth; row `p` of the `B` sliver starts at
-/// `p · b_stride`.
+/// `p · b_stride`. An index loop with the tile's updates written out by [`unroll!`]:
+/// at opt-level "z" zipped chunk iterators stay calls and a rolled tile goes through
+/// the stack.
 #[inline(always)]
-fn microkernel(panel: &[f32], b_sliver: &[f32], b_stride: usize) -> [[f32x8; NV]; MR] {
-    let mut acc = [[f32x8::ZERO; NV]; MR];
-    for (a_group, b_row) in panel.chunks_exact(MR).zip(b_sliver.chunks(b_stride)) {
-        let Some(b_row) = b_row.first_chunk::<NR>() else {
-            break;
-        };
-        let b_vectors: [f32x8; NV] = core::array::from_fn(|v| load(&b_row[v * LANES..]));
-        for (acc_row, &a_value) in acc.iter_mut().zip(a_group) {
-            let a_vector = f32x8::splat(a_value);
-            for (acc_vector, &b_vector) in acc_row.iter_mut().zip(&b_vectors) {
-                *acc_vector = a_vector.mul_add(b_vector, *acc_vector);
-            }
-        }
+fn microkernel(panel: &[f32], b_sliver: &[f32], b_stride: usize) -> [[F32x8; NV]; MR] {
+    let mut acc = [[F32x8::splat(0.0); NV]; MR];
+    let b_rows = match b_sliver.len().checked_sub(NR) {
+        Some(rest) => rest / b_stride.max(1) + 1,
+        None => 0,
+    };
+    let depth = (panel.len() / MR).min(b_rows);
+    for p in 0..depth {
+        let a: [f32; MR] = array(&panel[p * MR..p * MR + MR]);
+        let b_row = &b_sliver[p * b_stride..p * b_stride + NR];
+        let mut b = [F32x8::splat(0.0); NV];
+        unroll!(NV, |v| b[v] = load(&b_row[v * LANES..]));
+        unroll!(MR, |i| {
+            let a_vector = F32x8::splat(a[i]);
+            unroll!(NV, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
+        });
     }
     acc
 }
@@ -198,9 +204,13 @@ struct TilePlace {
 /// Stores the real `rows × width` part of `tile`. The first `k` block overwrites and adds
 /// the bias, later ones accumulate, and the last one applies the activation.
 #[inline(always)]
-fn store(epilogue: &Epilogue<'_>, y: &mut [f32], place: &TilePlace, tile: &[[f32x8; NV]; MR]) {
+fn store(epilogue: &Epilogue<'_>, y: &mut [f32], place: &TilePlace, tile: &[[F32x8; NV]; MR]) {
     let n = epilogue.n;
-    for (i, tile_row) in tile.iter().enumerate().take(place.rows) {
+    // The loop below indexes the tile by row; a copy made with constant indices keeps
+    // that use off the microkernel's accumulators, which then stay in registers at "z".
+    let mut copy = [[F32x8::splat(0.0); NV]; MR];
+    unroll!(MR, |i| unroll!(NV, |v| copy[i][v] = tile[i][v]));
+    for (i, tile_row) in copy.iter().enumerate().take(place.rows) {
         let row_idx = place.row0 + i;
         let start = row_idx * n + place.column0;
         let row = &mut y[start..start + place.width];
@@ -208,7 +218,7 @@ fn store(epilogue: &Epilogue<'_>, y: &mut [f32], place: &TilePlace, tile: &[[f32
             // The narrow last sliver: through an array, with the scalar epilogue.
             let mut lanes = [0.0f32; NR];
             for (chunk, vector) in lanes.chunks_exact_mut(LANES).zip(tile_row) {
-                chunk.copy_from_slice(vector.as_array_ref());
+                chunk.copy_from_slice(&vector.to_array());
             }
             let lanes = &lanes[..place.width];
             if place.first {
@@ -224,7 +234,7 @@ fn store(epilogue: &Epilogue<'_>, y: &mut [f32], place: &TilePlace, tile: &[[f32
             }
             continue;
         }
-        let alpha = f32x8::splat(epilogue.alpha);
+        let alpha = F32x8::splat(epilogue.alpha);
         for (v, &sum) in tile_row.iter().enumerate() {
             let out = &mut row[v * LANES..];
             let value = if place.first {
@@ -245,14 +255,16 @@ fn store(epilogue: &Epilogue<'_>, y: &mut [f32], place: &TilePlace, tile: &[[f32
 
 /// `beta · bias` for the eight outputs of row `row_idx` starting at `column`.
 #[inline(always)]
-fn bias_vector(epilogue: &Epilogue<'_>, row_idx: usize, column: usize) -> f32x8 {
+fn bias_vector(epilogue: &Epilogue<'_>, row_idx: usize, column: usize) -> F32x8 {
     let beta = epilogue.beta;
     match epilogue.bias {
-        Bias::None => f32x8::ZERO,
-        Bias::Scalar(value) => f32x8::splat(beta * value),
-        Bias::Col(values) => f32x8::splat(beta * values[row_idx]),
-        Bias::Row(values) => load(&values[column..]) * f32x8::splat(beta),
-        Bias::Full(values) => load(&values[row_idx * epilogue.n + column..]) * f32x8::splat(beta),
+        Bias::None => F32x8::splat(0.0),
+        Bias::Scalar(value) => F32x8::splat(beta * value),
+        Bias::Col(values) => F32x8::splat(beta * values[row_idx]),
+        Bias::Row(values) => load(&values[column..]).mul(F32x8::splat(beta)),
+        Bias::Full(values) => {
+            load(&values[row_idx * epilogue.n + column..]).mul(F32x8::splat(beta))
+        }
     }
 }
 

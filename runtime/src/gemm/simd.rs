@@ -1,30 +1,151 @@
-//! Explicit 8-lane f32 vectors (the `wide` crate) shared by the SIMD kernels on x86_64 and
-//! AArch64; other targets (Cortex-M) compile the scalar kernels instead.
+//! Explicit 8-lane f32 vectors shared by the SIMD kernels on x86_64 and AArch64; other
+//! targets (Cortex-M) compile the scalar kernels instead.
 //!
-//! `wide` picks its instructions from the compile-time target features: with
-//! `-C target-cpu=native` on an AVX2 + FMA machine, `mul_add` is one `vfmadd`, and
-//! without FMA it is a multiply and an add.
-
-pub(crate) use wide::f32x8;
+//! [`F32x8`] has `#[inline(always)]` operations only. With AVX (`-C target-cpu=native`
+//! on an AVX2 + FMA machine) it is `safe_arch`'s `m256` (the crate `wide` is built on,
+//! whose functions are always inlined) and each operation one instruction: `mul_add` is
+//! one `vfmadd`, and without FMA a multiply and an add. Elsewhere
+//! it wraps `wide::f32x8`, which picks its instructions from the compile-time target
+//! features. The wrapper exists for opt-level "z": `wide`'s operations are `#[inline]`
+//! only, and at "z" LLVM left even `splat` as a call in the GEMM's inner loop (41 % of
+//! mnist-8's instructions), spilling every accumulator around it.
 
 use crate::Activation;
 
 /// Lanes in one vector.
 pub(crate) const LANES: usize = 8;
 
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+mod lanes {
+    use safe_arch::{add_m256, m256, max_m256, min_m256, mul_m256, set_splat_m256};
+
+    /// Eight `f32` lanes in one AVX register.
+    #[derive(Clone, Copy)]
+    #[repr(transparent)]
+    pub(crate) struct F32x8(m256);
+
+    impl F32x8 {
+        /// Every lane `value`.
+        #[inline(always)]
+        pub(crate) fn splat(value: f32) -> Self {
+            Self(set_splat_m256(value))
+        }
+
+        /// The lanes of an array.
+        #[inline(always)]
+        pub(crate) fn from_array(values: [f32; 8]) -> Self {
+            Self(m256::from_array(values))
+        }
+
+        /// The lanes as an array.
+        #[inline(always)]
+        pub(crate) fn to_array(self) -> [f32; 8] {
+            self.0.to_array()
+        }
+
+        /// `self · m + a`, fused when the target has FMA.
+        #[inline(always)]
+        pub(crate) fn mul_add(self, m: Self, a: Self) -> Self {
+            #[cfg(target_feature = "fma")]
+            {
+                Self(safe_arch::fused_mul_add_m256(self.0, m.0, a.0))
+            }
+            #[cfg(not(target_feature = "fma"))]
+            {
+                Self(add_m256(mul_m256(self.0, m.0), a.0))
+            }
+        }
+
+        /// Lane-wise product.
+        #[inline(always)]
+        pub(crate) fn mul(self, other: Self) -> Self {
+            Self(mul_m256(self.0, other.0))
+        }
+
+        /// Lane-wise maximum; a NaN in `self` gives `bound` (`vmaxps` returns its second
+        /// operand when either is NaN), as [`f32::max`] would.
+        #[inline(always)]
+        pub(crate) fn max(self, bound: Self) -> Self {
+            Self(max_m256(self.0, bound.0))
+        }
+
+        /// Lane-wise minimum; a NaN in `self` gives `bound`, as [`f32::min`] would.
+        #[inline(always)]
+        pub(crate) fn min(self, bound: Self) -> Self {
+            Self(min_m256(self.0, bound.0))
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+mod lanes {
+    use wide::f32x8;
+
+    /// Eight `f32` lanes through `wide`.
+    #[derive(Clone, Copy)]
+    #[repr(transparent)]
+    pub(crate) struct F32x8(f32x8);
+
+    impl F32x8 {
+        /// Every lane `value`.
+        #[inline(always)]
+        pub(crate) fn splat(value: f32) -> Self {
+            Self(f32x8::splat(value))
+        }
+
+        /// The lanes of an array.
+        #[inline(always)]
+        pub(crate) fn from_array(values: [f32; 8]) -> Self {
+            Self(f32x8::from(values))
+        }
+
+        /// The lanes as an array.
+        #[inline(always)]
+        pub(crate) fn to_array(self) -> [f32; 8] {
+            self.0.to_array()
+        }
+
+        /// `self · m + a`, fused when the target has FMA.
+        #[inline(always)]
+        pub(crate) fn mul_add(self, m: Self, a: Self) -> Self {
+            Self(self.0.mul_add(m.0, a.0))
+        }
+
+        /// Lane-wise product.
+        #[inline(always)]
+        pub(crate) fn mul(self, other: Self) -> Self {
+            Self(self.0 * other.0)
+        }
+
+        /// Lane-wise maximum; a NaN in `self` gives `bound`, as [`f32::max`] would.
+        #[inline(always)]
+        pub(crate) fn max(self, bound: Self) -> Self {
+            Self(self.0.max(bound.0))
+        }
+
+        /// Lane-wise minimum; a NaN in `self` gives `bound`, as [`f32::min`] would.
+        #[inline(always)]
+        pub(crate) fn min(self, bound: Self) -> Self {
+            Self(self.0.min(bound.0))
+        }
+    }
+}
+
+pub(crate) use lanes::F32x8;
+
 /// Loads eight lanes from the start of `values`; zero when it is shorter, which every
 /// caller's slicing rules out (a fallback rather than a panic).
 #[inline(always)]
-pub(crate) fn load(values: &[f32]) -> f32x8 {
+pub(crate) fn load(values: &[f32]) -> F32x8 {
     values
         .first_chunk::<LANES>()
-        .map_or(f32x8::ZERO, |chunk| f32x8::from(*chunk))
+        .map_or(F32x8::splat(0.0), |chunk| F32x8::from_array(*chunk))
 }
 
 /// Stores eight lanes at the start of `out` (nothing when it is shorter, which every
 /// caller's slicing rules out).
 #[inline(always)]
-pub(crate) fn store(value: f32x8, out: &mut [f32]) {
+pub(crate) fn store(value: F32x8, out: &mut [f32]) {
     if let Some(chunk) = out.first_chunk_mut::<LANES>() {
         *chunk = value.to_array();
     }
@@ -33,10 +154,46 @@ pub(crate) fn store(value: f32x8, out: &mut [f32]) {
 /// The fused activation on eight lanes, with [`Activation::apply`]'s NaN rule: a NaN
 /// input gives the lower bound, as `f32::max` does.
 #[inline(always)]
-pub(crate) fn activate(act: Activation, value: f32x8) -> f32x8 {
+pub(crate) fn activate(act: Activation, value: F32x8) -> F32x8 {
     match act {
         Activation::None => value,
-        Activation::Relu => value.max(f32x8::ZERO),
-        Activation::Clip { min, max } => value.max(f32x8::splat(min)).min(f32x8::splat(max)),
+        Activation::Relu => value.max(F32x8::splat(0.0)),
+        Activation::Clip { min, max } => value.max(F32x8::splat(min)).min(F32x8::splat(max)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_follow_scalar_arithmetic() {
+        let a = F32x8::from_array([1.0, -2.0, 3.5, f32::NAN, 0.0, -0.5, 7.0, 1e30]);
+        let b = F32x8::splat(2.0);
+        let c = F32x8::from_array([0.5; 8]);
+        let sums = a.mul_add(b, c).to_array();
+        for (lane, (&x, &s)) in a.to_array().iter().zip(&sums).enumerate() {
+            let expected = x * 2.0 + 0.5;
+            assert!(
+                s == expected || (s.is_nan() && expected.is_nan()),
+                "lane {lane}: {s} vs {expected}"
+            );
+        }
+        assert_eq!(a.mul(b).to_array()[2], 7.0);
+        // The activations' NaN rule: a NaN lane clamps to the lower bound.
+        let relu = activate(Activation::Relu, a).to_array();
+        assert_eq!(relu, [1.0, 0.0, 3.5, 0.0, 0.0, 0.0, 7.0, 1e30]);
+        let clip = activate(
+            Activation::Clip {
+                min: -1.0,
+                max: 2.0,
+            },
+            a,
+        )
+        .to_array();
+        assert_eq!(clip, [1.0, -1.0, 2.0, -1.0, 0.0, -0.5, 2.0, 2.0]);
+        let mut out = [0.0f32; 9];
+        store(load(&[3.0; 8]), &mut out[1..]);
+        assert_eq!(out, [0.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]);
     }
 }
