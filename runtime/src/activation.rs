@@ -17,13 +17,14 @@ tokens! {
 }
 
 impl Activation {
-    /// Applies the activation to one value.
+    /// Applies the activation to one value. A NaN input gives the lower bound, as
+    /// `f32::max` would.
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Self::None => x,
-            Self::Relu => x.max(0.0),
-            Self::Clip { min, max } => x.max(min).min(max),
+            Self::Relu => at_least(x, 0.0),
+            Self::Clip { min, max } => at_most(at_least(x, min), max),
         }
     }
 
@@ -32,8 +33,58 @@ impl Activation {
     pub fn apply_slice(self, y: &mut [f32]) {
         match self {
             Self::None => {}
-            Self::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Self::Clip { min, max } => y.iter_mut().for_each(|v| *v = v.max(min).min(max)),
+            Self::Relu => y.iter_mut().for_each(|v| *v = at_least(*v, 0.0)),
+            Self::Clip { min, max } => y
+                .iter_mut()
+                .for_each(|v| *v = at_most(at_least(*v, min), max)),
+        }
+    }
+}
+
+/// `max(x, bound)` as a comparison: a NaN `x` gives `bound`, as `vmaxps` (the SIMD
+/// kernels' maximum) does. `f32::max` is `maxnum`, which LLVM turns into a call to
+/// `fmaxf` at opt-level "z" on x86_64.
+#[inline(always)]
+fn at_least(x: f32, bound: f32) -> f32 {
+    if x > bound {
+        x
+    } else {
+        bound
+    }
+}
+
+/// `min(x, bound)` as a comparison: a NaN `x` gives `bound`.
+#[inline(always)]
+fn at_most(x: f32, bound: f32) -> f32 {
+    if x < bound {
+        x
+    } else {
+        bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_inputs_give_the_lower_bound() {
+        let clip = Activation::Clip {
+            min: -1.0,
+            max: 2.0,
+        };
+        for (x, relu, clipped) in [
+            (f32::NAN, 0.0, -1.0),
+            (-3.0, 0.0, -1.0),
+            (0.5, 0.5, 0.5),
+            (5.0, 5.0, 2.0),
+            (f32::INFINITY, f32::INFINITY, 2.0),
+        ] {
+            assert_eq!(Activation::Relu.apply(x), relu);
+            assert_eq!(clip.apply(x), clipped);
+            let mut y = [x; 3];
+            clip.apply_slice(&mut y);
+            assert_eq!(y, [clipped; 3]);
         }
     }
 }

@@ -803,7 +803,7 @@ fn depthwise_3x3_taps_vectors(
     bias: f32,
     y: &mut [f32],
 ) -> usize {
-    use crate::gemm::simd::{load, store, F32x8, LANES};
+    use crate::gemm::simd::{load_at, store_at, F32x8, LANES};
     let full = y.len() - y.len() % LANES;
     let mut weights = [F32x8::splat(0.0); 9];
     unroll!(9, |t| weights[t] = F32x8::splat(kernel[t]));
@@ -813,8 +813,8 @@ fn depthwise_3x3_taps_vectors(
     while start < full {
         let mut sum = bias;
         unroll!(9, |t| sum =
-            load(&taps[t][start..]).mul_add(weights[t], sum));
-        store(sum, &mut y[start..]);
+            load_at(taps[t], start).mul_add(weights[t], sum));
+        store_at(sum, y, start);
         start += LANES;
     }
     full
@@ -844,7 +844,7 @@ fn depthwise_3x3_vectors_stride_2(
     bias: f32,
     y: &mut [f32],
 ) -> usize {
-    use crate::gemm::simd::{store, F32x8, LANES};
+    use crate::gemm::simd::{store_at, F32x8, LANES};
     /// The inputs eight stride-2 outputs of a 3-wide kernel read: 2 · 7 + 3.
     const WINDOW: usize = 2 * (LANES - 1) + 3;
     let full = y.len() - y.len() % LANES;
@@ -871,7 +871,7 @@ fn depthwise_3x3_vectors_stride_2(
                 sum = F32x8::from_array(lanes).mul_add(weights[3 * r + c], sum);
             });
         });
-        store(sum, &mut y[done..]);
+        store_at(sum, y, done);
         done += LANES;
     }
     full

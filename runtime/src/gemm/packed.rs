@@ -21,7 +21,7 @@
 //! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
 //! and every step is a fused multiply-add when the target has FMA.
 
-use super::simd::{activate, load, store as store_vector, F32x8, LANES};
+use super::simd::{activate, load_at, store_at, F32x8, LANES};
 use super::{Bias, Epilogue, Operands, KC, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
 use crate::unroll::{array, unroll};
 /// Vectors per tile row: two 256-bit registers with AVX; one (a pair of 128-bit
@@ -180,7 +180,7 @@ fn microkernel(panel: &[f32], b_sliver: &[f32], b_stride: usize) -> [[F32x8; NV]
         let a: [f32; MR] = array(&panel[p * MR..p * MR + MR]);
         let b_row = &b_sliver[p * b_stride..p * b_stride + NR];
         let mut b = [F32x8::splat(0.0); NV];
-        unroll!(NV, |v| b[v] = load(&b_row[v * LANES..]));
+        unroll!(NV, |v| b[v] = load_at(b_row, v * LANES));
         unroll!(MR, |i| {
             let a_vector = F32x8::splat(a[i]);
             unroll!(NV, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
@@ -235,21 +235,21 @@ fn store(epilogue: &Epilogue<'_>, y: &mut [f32], place: &TilePlace, tile: &[[F32
             continue;
         }
         let alpha = F32x8::splat(epilogue.alpha);
-        for (v, &sum) in tile_row.iter().enumerate() {
-            let out = &mut row[v * LANES..];
+        unroll!(NV, |v| {
+            let sum = tile_row[v];
             let value = if place.first {
                 let column = place.column0 + v * LANES;
                 sum.mul_add(alpha, bias_vector(epilogue, row_idx, column))
             } else {
-                sum.mul_add(alpha, load(out))
+                sum.mul_add(alpha, load_at(row, v * LANES))
             };
             let value = if place.last {
                 activate(epilogue.act, value)
             } else {
                 value
             };
-            store_vector(value, out);
-        }
+            store_at(value, row, v * LANES);
+        });
     }
 }
 
@@ -261,9 +261,9 @@ fn bias_vector(epilogue: &Epilogue<'_>, row_idx: usize, column: usize) -> F32x8 
         Bias::None => F32x8::splat(0.0),
         Bias::Scalar(value) => F32x8::splat(beta * value),
         Bias::Col(values) => F32x8::splat(beta * values[row_idx]),
-        Bias::Row(values) => load(&values[column..]).mul(F32x8::splat(beta)),
+        Bias::Row(values) => load_at(values, column).mul(F32x8::splat(beta)),
         Bias::Full(values) => {
-            load(&values[row_idx * epilogue.n + column..]).mul(F32x8::splat(beta))
+            load_at(values, row_idx * epilogue.n + column).mul(F32x8::splat(beta))
         }
     }
 }

@@ -17,7 +17,7 @@ pub(crate) const LANES: usize = 8;
 
 #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
 mod lanes {
-    use safe_arch::{add_m256, m256, max_m256, min_m256, mul_m256, set_splat_m256};
+    use safe_arch::{m256, max_m256, min_m256, mul_m256, set_splat_m256};
 
     /// Eight `f32` lanes in one AVX register.
     #[derive(Clone, Copy)]
@@ -52,7 +52,7 @@ mod lanes {
             }
             #[cfg(not(target_feature = "fma"))]
             {
-                Self(add_m256(mul_m256(self.0, m.0), a.0))
+                Self(safe_arch::add_m256(mul_m256(self.0, m.0), a.0))
             }
         }
 
@@ -133,20 +133,24 @@ mod lanes {
 
 pub(crate) use lanes::F32x8;
 
-/// Loads eight lanes from the start of `values`; zero when it is shorter, which every
-/// caller's slicing rules out (a fallback rather than a panic).
+/// Loads eight lanes from `values[at..]`; zero when it is shorter, which every caller's
+/// slicing rules out (a fallback rather than a panic). No range index (`&values[at..]`):
+/// that stays a call at opt-level "z" on x86_64.
 #[inline(always)]
-pub(crate) fn load(values: &[f32]) -> F32x8 {
-    values
-        .first_chunk::<LANES>()
-        .map_or(F32x8::splat(0.0), |chunk| F32x8::from_array(*chunk))
+pub(crate) fn load_at(values: &[f32], at: usize) -> F32x8 {
+    if let Some(chunk) = values.get(at..).and_then(<[f32]>::first_chunk::<LANES>) {
+        return F32x8::from_array(*chunk);
+    }
+    F32x8::splat(0.0)
 }
 
-/// Stores eight lanes at the start of `out` (nothing when it is shorter, which every
-/// caller's slicing rules out).
+/// Stores eight lanes at `out[at..]` (nothing when too short); see [`load_at`].
 #[inline(always)]
-pub(crate) fn store(value: F32x8, out: &mut [f32]) {
-    if let Some(chunk) = out.first_chunk_mut::<LANES>() {
+pub(crate) fn store_at(value: F32x8, out: &mut [f32], at: usize) {
+    if let Some(chunk) = out
+        .get_mut(at..)
+        .and_then(<[f32]>::first_chunk_mut::<LANES>)
+    {
         *chunk = value.to_array();
     }
 }
@@ -193,7 +197,11 @@ mod tests {
         .to_array();
         assert_eq!(clip, [1.0, -1.0, 2.0, -1.0, 0.0, -0.5, 2.0, 2.0]);
         let mut out = [0.0f32; 9];
-        store(load(&[3.0; 8]), &mut out[1..]);
-        assert_eq!(out, [0.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]);
+        let values: [f32; 10] = core::array::from_fn(|i| i as f32);
+        store_at(load_at(&values, 2), &mut out, 1);
+        assert_eq!(out, [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(load_at(&values, 3).to_array(), [0.0; 8]);
+        store_at(F32x8::splat(1.0), &mut out, 2);
+        assert_eq!(out[8], 9.0);
     }
 }
