@@ -33,16 +33,15 @@ macro_rules! unroll {
 
 pub(crate) use unroll;
 
-/// The first `N` values of `values` as an array, copied one by one in unrolled code (a
-/// slice's `try_into` can stay an out-of-line copy at "z"); zeros when `values` is
-/// shorter, which every caller's slicing rules out (a fallback rather than a panic).
+/// The first `N` values of `values` as an array: one fixed-size copy (a slice's
+/// `try_into` can stay an out-of-line call at "z"); zeros when `values` is shorter, which
+/// every caller's slicing rules out (a fallback rather than a panic).
 #[inline(always)]
 pub(crate) fn array<T: Copy + Default, const N: usize>(values: &[T]) -> [T; N] {
-    let mut out = [T::default(); N];
-    if let Some(chunk) = values.first_chunk::<N>() {
-        unroll!(N, |i| out[i] = chunk[i]);
+    match values.first_chunk::<N>() {
+        Some(chunk) => *chunk,
+        None => [T::default(); N],
     }
-    out
 }
 
 #[cfg(test)]
