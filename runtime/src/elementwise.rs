@@ -756,7 +756,7 @@ fn softmax_columns(
     for a in 0..axis_len {
         let (start, end) = row(a);
         for (m, &v) in max.iter_mut().zip(&x[start..end]) {
-            *m = m.max(v);
+            *m = if v > *m { v } else { *m };
         }
     }
     let mut sum = [0.0f32; SOFTMAX_COLUMNS];
@@ -815,9 +815,10 @@ pub(crate) fn max_of(x: &[f32]) -> f32 {
             *lane = if v > *lane { v } else { *lane };
         }
     }
+    // Comparisons, not `f32::max`: that becomes a call to `fmaxf` at opt-level "z".
     let mut max = f32::NEG_INFINITY;
     for &v in lanes.iter().chain(tail) {
-        max = max.max(v);
+        max = if v > max { v } else { max };
     }
     max
 }

@@ -21,7 +21,9 @@
 
 use crate::scalar::Scalar;
 use crate::shape::Broadcast;
-use crate::unroll::{array, unroll};
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+use crate::unroll::array;
+use crate::unroll::unroll;
 use crate::Activation;
 
 /// The rows of `C` in one register tile of the scalar kernel (and of the direct
@@ -641,15 +643,17 @@ fn gemv_axpy_vectors(_matrix: &[f32], _columns: usize, _vector: &[f32], _out: &m
 fn gemv_dot(matrix: &[f32], len: usize, vector: &[f32], out: &mut [f32]) {
     let vector = &vector[..len];
     let rows = out.len();
-    let row = |i: usize| &matrix[i * len..][..len];
+    let matrix = &matrix[..rows * len];
     let mut i = 0;
     while i + 4 <= rows {
-        let sums = dot4([row(i), row(i + 1), row(i + 2), row(i + 3)], vector);
-        out[i..i + 4].copy_from_slice(&sums);
+        let mut four: [&[f32]; 4] = [&[]; 4];
+        unroll!(4, |r| four[r] = &matrix[(i + r) * len..(i + r + 1) * len]);
+        let sums = dot4(four, vector);
+        unroll!(4, |r| out[i + r] = sums[r]);
         i += 4;
     }
     while i < rows {
-        out[i] = dot(row(i), vector);
+        out[i] = dot(&matrix[i * len..(i + 1) * len], vector);
         i += 1;
     }
 }
@@ -667,14 +671,30 @@ fn dot4(rows: [&[f32]; 4], vector: &[f32]) -> [f32; 4] {
     let len = vector.len();
     let full = len - len % DOT_LANES;
     let mut acc = [[0.0f32; DOT_LANES]; 4];
-    let mut c = 0;
-    while c < full {
-        let v: [f32; DOT_LANES] = array(&vector[c..c + DOT_LANES]);
-        unroll!(4, |r| {
-            let x: [f32; DOT_LANES] = array(&rows[r][c..c + DOT_LANES]);
-            unroll!(DOT_LANES, |l| acc[r][l] += x[l] * v[l]);
-        });
-        c += DOT_LANES;
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        // One vector of lanes per row: the same products and sums lane by lane.
+        use simd::{load_at, F32x8};
+        let mut lanes = [F32x8::splat(0.0); 4];
+        let mut c = 0;
+        while c < full {
+            let v = load_at(vector, c);
+            unroll!(4, |r| lanes[r] = lanes[r].add(load_at(rows[r], c).mul(v)));
+            c += DOT_LANES;
+        }
+        unroll!(4, |r| acc[r] = lanes[r].to_array());
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let mut c = 0;
+        while c < full {
+            let v: [f32; DOT_LANES] = array(&vector[c..c + DOT_LANES]);
+            unroll!(4, |r| {
+                let x: [f32; DOT_LANES] = array(&rows[r][c..c + DOT_LANES]);
+                unroll!(DOT_LANES, |l| acc[r][l] += x[l] * v[l]);
+            });
+            c += DOT_LANES;
+        }
     }
     let mut sums = [0.0; 4];
     unroll!(4, |r| {
@@ -697,12 +717,31 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let len = a.len().min(b.len());
     let full = len - len % LANES;
     let mut acc = [0.0f32; LANES];
-    let mut c = 0;
-    while c < full {
-        let x: [f32; LANES] = array(&a[c..c + LANES]);
-        let y: [f32; LANES] = array(&b[c..c + LANES]);
-        unroll!(LANES, |l| acc[l] += x[l] * y[l]);
-        c += LANES;
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        // Two vectors of lanes: the same products and sums lane by lane.
+        use simd::{load_at, F32x8, LANES as WIDTH};
+        let mut lanes = [F32x8::splat(0.0); 2];
+        let mut c = 0;
+        while c < full {
+            unroll!(2, |h| {
+                let at = c + h * WIDTH;
+                lanes[h] = lanes[h].add(load_at(a, at).mul(load_at(b, at)));
+            });
+            c += LANES;
+        }
+        unroll!(2, |h| unroll!(WIDTH, |l| acc[h * WIDTH + l] =
+            lanes[h].to_array()[l]));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let mut c = 0;
+        while c < full {
+            let x: [f32; LANES] = array(&a[c..c + LANES]);
+            let y: [f32; LANES] = array(&b[c..c + LANES]);
+            unroll!(LANES, |l| acc[l] += x[l] * y[l]);
+            c += LANES;
+        }
     }
     let mut tail = 0.0f32;
     // An index loop: a zipped iterator stays a call at "z".
@@ -716,14 +755,17 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Sums lanes pairwise, which is both faster and more accurate than left to right.
 #[inline(always)]
 fn horizontal_sum<const LANES: usize>(lanes: &[f32; LANES]) -> f32 {
+    const { assert!(LANES.is_power_of_two() && LANES <= 16) };
     let mut lanes = *lanes;
+    // Four halvings at most, written out: `width` is a constant at every step once
+    // unrolled, so every index is too and the lanes stay in registers at "z".
     let mut width = LANES;
-    while width > 1 {
+    unroll!(4, |_step| if width > 1 {
         width /= 2;
-        for l in 0..width {
+        unroll!(8, |l| if l < width {
             lanes[l] += lanes[l + width];
-        }
-    }
+        });
+    });
     lanes[0]
 }
 

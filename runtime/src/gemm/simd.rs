@@ -17,7 +17,7 @@ pub(crate) const LANES: usize = 8;
 
 #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
 mod lanes {
-    use safe_arch::{m256, max_m256, min_m256, mul_m256, set_splat_m256};
+    use safe_arch::{add_m256, m256, max_m256, min_m256, mul_m256, set_splat_m256};
 
     /// Eight `f32` lanes in one AVX register.
     #[derive(Clone, Copy)]
@@ -52,8 +52,14 @@ mod lanes {
             }
             #[cfg(not(target_feature = "fma"))]
             {
-                Self(safe_arch::add_m256(mul_m256(self.0, m.0), a.0))
+                Self(add_m256(mul_m256(self.0, m.0), a.0))
             }
+        }
+
+        /// Lane-wise sum.
+        #[inline(always)]
+        pub(crate) fn add(self, other: Self) -> Self {
+            Self(add_m256(self.0, other.0))
         }
 
         /// Lane-wise product.
@@ -109,6 +115,12 @@ mod lanes {
         #[inline(always)]
         pub(crate) fn mul_add(self, m: Self, a: Self) -> Self {
             Self(self.0.mul_add(m.0, a.0))
+        }
+
+        /// Lane-wise sum.
+        #[inline(always)]
+        pub(crate) fn add(self, other: Self) -> Self {
+            Self(self.0 + other.0)
         }
 
         /// Lane-wise product.
@@ -184,6 +196,7 @@ mod tests {
             );
         }
         assert_eq!(a.mul(b).to_array()[2], 7.0);
+        assert_eq!(a.add(b).to_array()[1], 0.0);
         // The activations' NaN rule: a NaN lane clamps to the lower bound.
         let relu = activate(Activation::Relu, a).to_array();
         assert_eq!(relu, [1.0, 0.0, 3.5, 0.0, 0.0, 0.0, 7.0, 1e30]);
