@@ -64,28 +64,15 @@ pub fn reduce<T: Scalar>(op: ReduceOp, x: &[T], x_shape: &[usize], axes_mask: u3
     if y.is_empty() {
         return;
     }
-    let sum = |a: T, b: T| a.add(b);
     match op {
-        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::LogSum => layout.fold(x, y, T::ZERO, sum, |v| v),
-        ReduceOp::SumSquare | ReduceOp::L2 => layout.fold(x, y, T::ZERO, sum, |v: T| v.mul(v)),
-        ReduceOp::L1 => layout.fold(x, y, T::ZERO, sum, |v: T| v.abs()),
-        ReduceOp::Prod => layout.fold(x, y, T::ONE, |a: T, b| a.mul(b), |v| v),
-        ReduceOp::Max => layout.fold(
-            x,
-            y,
-            T::from_f64(f64::NEG_INFINITY),
-            |a: T, b| a.max(b),
-            |v| v,
-        ),
-        ReduceOp::Min => layout.fold(x, y, T::from_f64(f64::INFINITY), |a: T, b| a.min(b), |v| v),
+        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::LogSum => layout.fold(x, y, T::ZERO, Sum),
+        ReduceOp::SumSquare | ReduceOp::L2 => layout.fold(x, y, T::ZERO, SumOfSquares),
+        ReduceOp::L1 => layout.fold(x, y, T::ZERO, SumOfMagnitudes),
+        ReduceOp::Prod => layout.fold(x, y, T::ONE, Product),
+        ReduceOp::Max => layout.fold(x, y, T::from_f64(f64::NEG_INFINITY), Max),
+        ReduceOp::Min => layout.fold(x, y, T::from_f64(f64::INFINITY), Min),
         ReduceOp::LogSumExp => {
-            layout.fold(
-                x,
-                y,
-                T::from_f64(f64::NEG_INFINITY),
-                |a: T, b| a.max(b),
-                |v| v,
-            );
+            layout.fold(x, y, T::from_f64(f64::NEG_INFINITY), Max);
             layout.log_sum_exp(x, y);
         }
     }
@@ -291,14 +278,7 @@ impl Layout {
 
     /// `y[o] = fold(init, map(x) for each input of output o)`.
     #[inline(always)]
-    fn fold<T: Scalar>(
-        &self,
-        x: &[T],
-        y: &mut [T],
-        init: T,
-        fold: impl Fn(T, T) -> T + Copy,
-        map: impl Fn(T) -> T + Copy,
-    ) {
+    fn fold<T: Scalar>(&self, x: &[T], y: &mut [T], init: T, op: impl Fold<T>) {
         if self.count == 0 {
             y.fill(init);
             return;
@@ -306,7 +286,7 @@ impl Layout {
         match self.shape() {
             Shape::Trailing { .. } => {
                 for (out, run) in y.iter_mut().zip(x.chunks_exact(self.count)) {
-                    *out = fold_run(run, init, fold, map);
+                    *out = fold_run(run, init, op);
                 }
             }
             Shape::Middle { inner, .. } => {
@@ -317,11 +297,11 @@ impl Layout {
                     let mut rows = x_block.chunks_exact(inner);
                     let Some(first) = rows.next() else { continue };
                     for (out, &value) in y_row.iter_mut().zip(first) {
-                        *out = fold(init, map(value));
+                        *out = op.fold(init, op.map(value));
                     }
                     for row in rows {
                         for (out, &value) in y_row.iter_mut().zip(row) {
-                            *out = fold(*out, map(value));
+                            *out = op.fold(*out, op.map(value));
                         }
                     }
                 }
@@ -331,7 +311,7 @@ impl Layout {
                 let mut outputs = y.iter_mut();
                 kept.for_each(|base| {
                     let mut acc = init;
-                    reduced.for_each(|offset| acc = fold(acc, map(x[base + offset])));
+                    reduced.for_each(|offset| acc = op.fold(acc, op.map(x[base + offset])));
                     if let Some(out) = outputs.next() {
                         *out = acc;
                     }
@@ -472,22 +452,22 @@ impl Odometer {
 /// Folds one contiguous run in independent lanes (so the loop vectorises even though
 /// float addition is not associative), then folds the lanes.
 #[inline(always)]
-fn fold_run<T: Scalar>(run: &[T], init: T, fold: impl Fn(T, T) -> T, map: impl Fn(T) -> T) -> T {
+fn fold_run<T: Scalar>(run: &[T], init: T, op: impl Fold<T>) -> T {
     const LANES: usize = 16;
     let mut lanes = [init; LANES];
     let chunks = run.chunks_exact(LANES);
     let tail = chunks.remainder();
     for chunk in chunks {
         for (lane, &value) in lanes.iter_mut().zip(chunk) {
-            *lane = fold(*lane, map(value));
+            *lane = op.fold(*lane, op.map(value));
         }
     }
     let mut acc = init;
     for lane in lanes {
-        acc = fold(acc, lane);
+        acc = op.fold(acc, lane);
     }
     for &value in tail {
-        acc = fold(acc, map(value));
+        acc = op.fold(acc, op.map(value));
     }
     acc
 }
@@ -522,6 +502,50 @@ pub fn lp_normalize<T: Scalar>(
             }
         }
     }
+}
+
+/// What a reduction folds: `fold(acc, map(x))` over the reduced inputs. A trait with
+/// always-inlined methods rather than two closures, which opt-level "z" would leave as two
+/// calls per element.
+trait Fold<T>: Copy {
+    fn fold(self, acc: T, value: T) -> T;
+    fn map(self, value: T) -> T;
+}
+
+/// Defines a [`Fold`] from its fold and map expressions.
+macro_rules! folds {
+    ($($(#[$doc:meta])* $name:ident: |$a:ident, $b:ident| $fold:expr, |$v:ident| $map:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        struct $name;
+
+        impl<T: Scalar> Fold<T> for $name {
+            #[inline(always)]
+            fn fold(self, $a: T, $b: T) -> T {
+                $fold
+            }
+
+            #[inline(always)]
+            fn map(self, $v: T) -> T {
+                $map
+            }
+        }
+    )*};
+}
+
+folds! {
+    /// Sum, Mean, LogSum.
+    Sum: |a, b| a.add(b), |v| v;
+    /// SumSquare, L2.
+    SumOfSquares: |a, b| a.add(b), |v| v.mul(v);
+    /// L1.
+    SumOfMagnitudes: |a, b| a.add(b), |v| v.abs();
+    /// Prod.
+    Product: |a, b| a.mul(b), |v| v;
+    /// Max, and LogSumExp's first pass.
+    Max: |a, b| a.max(b), |v| v;
+    /// Min.
+    Min: |a, b| a.min(b), |v| v;
 }
 
 #[cfg(test)]

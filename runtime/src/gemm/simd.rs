@@ -17,7 +17,7 @@ pub(crate) const LANES: usize = 8;
 
 #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
 mod lanes {
-    use safe_arch::{add_m256, m256, max_m256, min_m256, mul_m256, set_splat_m256};
+    use safe_arch::{add_m256, div_m256, m256, max_m256, min_m256, mul_m256, set_splat_m256};
 
     /// Eight `f32` lanes in one AVX register.
     #[derive(Clone, Copy)]
@@ -66,6 +66,19 @@ mod lanes {
         #[inline(always)]
         pub(crate) fn mul(self, other: Self) -> Self {
             Self(mul_m256(self.0, other.0))
+        }
+
+        /// Lane-wise quotient (for the vector `tanh` of targets with FMA).
+        #[cfg_attr(
+            not(any(
+                all(target_arch = "x86_64", target_feature = "fma"),
+                target_arch = "aarch64"
+            )),
+            allow(dead_code)
+        )]
+        #[inline(always)]
+        pub(crate) fn div(self, other: Self) -> Self {
+            Self(div_m256(self.0, other.0))
         }
 
         /// Lane-wise maximum; a NaN in `self` gives `bound` (`vmaxps` returns its second
@@ -127,6 +140,19 @@ mod lanes {
         #[inline(always)]
         pub(crate) fn mul(self, other: Self) -> Self {
             Self(self.0 * other.0)
+        }
+
+        /// Lane-wise quotient (for the vector `tanh` of targets with FMA).
+        #[cfg_attr(
+            not(any(
+                all(target_arch = "x86_64", target_feature = "fma"),
+                target_arch = "aarch64"
+            )),
+            allow(dead_code)
+        )]
+        #[inline(always)]
+        pub(crate) fn div(self, other: Self) -> Self {
+            Self(self.0 / other.0)
         }
 
         /// Lane-wise maximum; a NaN in `self` gives `bound`, as [`f32::max`] would.
@@ -197,6 +223,7 @@ mod tests {
         }
         assert_eq!(a.mul(b).to_array()[2], 7.0);
         assert_eq!(a.add(b).to_array()[1], 0.0);
+        assert_eq!(a.div(b).to_array()[2], 1.75);
         // The activations' NaN rule: a NaN lane clamps to the lower bound.
         let relu = activate(Activation::Relu, a).to_array();
         assert_eq!(relu, [1.0, 0.0, 3.5, 0.0, 0.0, 0.0, 7.0, 1e30]);
