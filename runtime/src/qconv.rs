@@ -277,16 +277,15 @@ fn gather_positions<X: QInt>(
             continue;
         }
         // Term k's half: the low or high half of word `first + (k / 2) · PT`.
-        let halves: &mut [i16] = bytemuck::cast_slice_mut(&mut *cols);
-        let mut at = 2 * first;
-        let mut step = 1;
-        let mut put = |v: i32| {
-            halves[at] = v as i16;
-            at += step;
-            step = 2 * PT - step;
+        let mut out = Halves {
+            halves: bytemuck::cast_slice_mut(&mut *cols),
+            at: 2 * first,
+            step: 1,
         };
         if j >= n {
-            (0..2 * pairs).for_each(|_| put(0));
+            for _ in 0..2 * pairs {
+                out.put(0);
+            }
             continue;
         }
         if inside {
@@ -294,12 +293,17 @@ fn gather_positions<X: QInt>(
             for x_c in x.chunks_exact(plane.max(1)) {
                 for kh in 0..p.k_h {
                     let row = &x_c[(ih0 + kh * p.dil_h) * p.w_in + iw0..][..span_w + 1];
+                    // Plain loops: `for_each` and `step_by` stay calls at "z".
                     if p.dil_w == 1 {
-                        row.iter().for_each(|v| put(v.to_i32() - x_zero));
+                        for &v in row {
+                            out.put(v.to_i32() - x_zero);
+                        }
                     } else {
-                        row.iter()
-                            .step_by(p.dil_w)
-                            .for_each(|v| put(v.to_i32() - x_zero));
+                        let mut kw = 0;
+                        while kw < row.len() {
+                            out.put(row[kw].to_i32() - x_zero);
+                            kw += p.dil_w;
+                        }
                     }
                 }
             }
@@ -316,14 +320,35 @@ fn gather_positions<X: QInt>(
                         } else {
                             0
                         };
-                        put(v);
+                        out.put(v);
                     }
                 }
             }
         }
         if depth % 2 == 1 {
-            put(0);
+            out.put(0);
         }
+    }
+}
+
+/// Where [`gather_positions`] writes a position's terms: term `k` is the low or high half
+/// of word `first + (k / 2) · PT`, so the half index advances by 1, then `2 · PT − 1`.
+/// A struct with an always-inlined method: a closure holding this state stayed a call per
+/// term at opt-level "z".
+struct Halves<'a> {
+    halves: &'a mut [i16],
+    at: usize,
+    step: usize,
+}
+
+impl Halves<'_> {
+    #[inline(always)]
+    fn put(&mut self, v: i32) {
+        if let Some(slot) = self.halves.get_mut(self.at) {
+            *slot = v as i16;
+        }
+        self.at += self.step;
+        self.step = 2 * PT - self.step;
     }
 }
 
@@ -891,19 +916,23 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
                     }
                     let mut values = [0i32; DW_TILE];
                     unroll!(DW_TILE, |j| values[j] = acc[j]);
-                    finish(&values, &mut y_row[t * DW_TILE..][..DW_TILE]);
+                    let outs = &mut y_row[t * DW_TILE..][..DW_TILE];
+                    Y::finish_run(&values, 0, scale, rq.zero, small, outs);
                 }
-                for (ow, out) in y_row.iter_mut().enumerate().skip(tiles * DW_TILE) {
+                // Index loops: enumerating and skipping iterators stay calls at "z".
+                #[allow(clippy::needless_range_loop)]
+                for ow in tiles * DW_TILE..p.w_out {
                     let start = row0 + ow * stride_w;
                     let mut acc = base;
-                    for (kh, taps_row) in kernel.chunks_exact(k_w).enumerate() {
+                    for kh in 0..k_h {
                         let at = start + kh * p.dil_h * width;
                         let window = &source[at..at + span];
-                        for (kw, &t) in taps_row.iter().enumerate() {
+                        for kw in 0..k_w {
+                            let t = kernel[kh * k_w + kw];
                             acc = acc.wrapping_add(window[kw * dil_w].to_i32() * t);
                         }
                     }
-                    finish(&[acc], core::slice::from_mut(out));
+                    y_row[ow] = Y::finish(acc, scale, rq.zero);
                 }
             }
         }
