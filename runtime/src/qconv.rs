@@ -903,15 +903,30 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
                 for t in 0..tiles {
                     let start = row0 + t * DW_TILE * stride_w;
                     let mut acc = [base; DW_TILE];
-                    for kh in 0..k_h {
-                        let at = start + kh * p.dil_h * width;
-                        let window = &source[at..at + tile_span];
-                        for kw in 0..k_w {
-                            let tap = kernel[kh * k_w + kw];
-                            unroll!(DW_TILE, |j| {
-                                let v = window[j * stride_w + kw * dil_w].to_i32();
-                                acc[j] = acc[j].wrapping_add(v * tap);
+                    if K > 0 {
+                        // A kernel size known at compile time: every tap written out.
+                        unroll!(K, |kh| {
+                            let at = start + kh * p.dil_h * width;
+                            let window = &source[at..at + tile_span];
+                            unroll!(K, |kw| {
+                                let tap = kernel[kh * K + kw];
+                                unroll!(DW_TILE, |j| {
+                                    let v = window[j * stride_w + kw * dil_w].to_i32();
+                                    acc[j] = acc[j].wrapping_add(v * tap);
+                                });
                             });
+                        });
+                    } else {
+                        for kh in 0..k_h {
+                            let at = start + kh * p.dil_h * width;
+                            let window = &source[at..at + tile_span];
+                            for kw in 0..k_w {
+                                let tap = kernel[kh * k_w + kw];
+                                unroll!(DW_TILE, |j| {
+                                    let v = window[j * stride_w + kw * dil_w].to_i32();
+                                    acc[j] = acc[j].wrapping_add(v * tap);
+                                });
+                            }
                         }
                     }
                     let mut values = [0i32; DW_TILE];
