@@ -1,5 +1,6 @@
 //! Activations that the compiler fuses into the op that produces their input.
 
+use crate::scalar::{at_least, at_most};
 use crate::tokens::tokens;
 
 tokens! {
@@ -38,28 +39,6 @@ impl Activation {
                 .iter_mut()
                 .for_each(|v| *v = at_most(at_least(*v, min), max)),
         }
-    }
-}
-
-/// `max(x, bound)` as a comparison: a NaN `x` gives `bound`, as `vmaxps` (the SIMD
-/// kernels' maximum) does. `f32::max` is `maxnum`, which LLVM turns into a call to
-/// `fmaxf` at opt-level "z" on x86_64.
-#[inline(always)]
-fn at_least(x: f32, bound: f32) -> f32 {
-    if x > bound {
-        x
-    } else {
-        bound
-    }
-}
-
-/// `min(x, bound)` as a comparison: a NaN `x` gives `bound`.
-#[inline(always)]
-fn at_most(x: f32, bound: f32) -> f32 {
-    if x < bound {
-        x
-    } else {
-        bound
     }
 }
 

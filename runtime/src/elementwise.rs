@@ -8,7 +8,7 @@
 //! serves both the `f32` kernel ([`unary`]) and the `f64` that [`unary_scalar`] computes
 //! in. Only `Tanh` differs by type: `f32` evaluates the rational approximation [`tanh`].
 
-use crate::scalar::{is_float, Float, Scalar};
+use crate::scalar::{at_least, is_float, Float, Scalar};
 use crate::shape::Broadcast;
 use crate::tokens::tokens;
 #[cfg(any(
@@ -852,7 +852,7 @@ fn softmax_columns(
     for a in 0..axis_len {
         let (start, end) = row(a);
         for (m, &v) in max.iter_mut().zip(&x[start..end]) {
-            *m = if v > *m { v } else { *m };
+            *m = at_least(v, *m);
         }
     }
     let mut sum = [0.0f32; SOFTMAX_COLUMNS];
@@ -907,14 +907,13 @@ pub(crate) fn max_of(x: &[f32]) -> f32 {
     let tail = chunks.remainder();
     for chunk in chunks {
         for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            // A comparison compiles to one `maxps`; NaN inputs are skipped either way.
-            *lane = if v > *lane { v } else { *lane };
+            // A comparison compiles to one `maxps`; NaN inputs are skipped.
+            *lane = at_least(v, *lane);
         }
     }
-    // Comparisons, not `f32::max`: that becomes a call to `fmaxf` at opt-level "z".
     let mut max = f32::NEG_INFINITY;
     for &v in lanes.iter().chain(tail) {
-        max = if v > max { v } else { max };
+        max = at_least(v, max);
     }
     max
 }

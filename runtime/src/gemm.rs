@@ -730,8 +730,10 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
             });
             c += LANES;
         }
-        unroll!(2, |h| unroll!(WIDTH, |l| acc[h * WIDTH + l] =
-            lanes[h].to_array()[l]));
+        unroll!(2, |h| {
+            let values = lanes[h].to_array();
+            unroll!(WIDTH, |l| acc[h * WIDTH + l] = values[l]);
+        });
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {

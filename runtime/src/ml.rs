@@ -12,7 +12,7 @@
 //! node array in depth-first order, the true branch of a node right after it, so a node
 //! stores only where its false branch starts. See [`tree_ensemble`] for the encoding.
 
-use crate::scalar::Scalar;
+use crate::scalar::{at_least, Scalar};
 use crate::tokens::tokens;
 use crate::KernelError;
 
@@ -318,9 +318,7 @@ pub fn post_transform(t: PostTransform, row: &mut [f32]) {
         PostTransform::Probit => row.iter_mut().for_each(|v| *v = probit(*v)),
         PostTransform::Softmax | PostTransform::SoftmaxZero => {
             let zero_rule = t == PostTransform::SoftmaxZero;
-            let max = row
-                .iter()
-                .fold(-f32::MAX, |m, &v| if v > m { v } else { m });
+            let max = row.iter().fold(-f32::MAX, |m, &v| at_least(v, m));
             let mut sum = 0.0f32;
             for v in row.iter_mut() {
                 // SOFTMAX_ZERO keeps a zero score at zero probability.
@@ -440,7 +438,7 @@ pub fn normalize(norm: Norm, len: usize, x: &[f32], y: &mut [f32]) {
         .zip(y.chunks_exact_mut(len.max(1)))
     {
         let n = match norm {
-            Norm::Max => row.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m }),
+            Norm::Max => row.iter().fold(f32::MIN, |m, &v| at_least(v, m)),
             Norm::L1 => row.iter().map(|v| v.abs()).sum(),
             Norm::L2 => libm::sqrtf(row.iter().map(|v| v * v).sum()),
         };

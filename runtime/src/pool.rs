@@ -9,6 +9,7 @@
 use crate::conv::{interior_range, outputs_for_tap, tap_range};
 use crate::elementwise::max_of;
 use crate::qlinear::QInt;
+use crate::scalar::at_least;
 use crate::tokens::tokens;
 
 tokens! {
@@ -126,19 +127,14 @@ trait Combine<T>: Copy {
     fn apply(self, out: T, value: T) -> T;
 }
 
-/// The running maximum. A comparison rather than `f32::max`: it compiles to one `maxps`,
-/// and still keeps the running maximum when the input is NaN.
+/// The running maximum, which keeps its value when the input is NaN ([`at_least`]).
 #[derive(Clone, Copy)]
 struct Max;
 
 impl<T: PartialOrd> Combine<T> for Max {
     #[inline(always)]
     fn apply(self, out: T, value: T) -> T {
-        if value > out {
-            value
-        } else {
-            out
-        }
+        at_least(value, out)
     }
 }
 

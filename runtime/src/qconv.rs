@@ -909,11 +909,13 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
                             let at = start + kh * p.dil_h * width;
                             let window = &source[at..at + tile_span];
                             unroll!(K, |kw| {
-                                let tap = kernel[kh * K + kw];
-                                unroll!(DW_TILE, |j| {
-                                    let v = window[j * stride_w + kw * dil_w].to_i32();
-                                    acc[j] = acc[j].wrapping_add(v * tap);
-                                });
+                                add_tap(
+                                    &mut acc,
+                                    window,
+                                    kw * dil_w,
+                                    stride_w,
+                                    kernel[kh * K + kw],
+                                );
                             });
                         });
                     } else {
@@ -921,11 +923,13 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
                             let at = start + kh * p.dil_h * width;
                             let window = &source[at..at + tile_span];
                             for kw in 0..k_w {
-                                let tap = kernel[kh * k_w + kw];
-                                unroll!(DW_TILE, |j| {
-                                    let v = window[j * stride_w + kw * dil_w].to_i32();
-                                    acc[j] = acc[j].wrapping_add(v * tap);
-                                });
+                                add_tap(
+                                    &mut acc,
+                                    window,
+                                    kw * dil_w,
+                                    stride_w,
+                                    kernel[kh * k_w + kw],
+                                );
                             }
                         }
                     }
@@ -952,6 +956,22 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
             }
         }
     }
+}
+
+/// One tap of a depthwise row tile: `acc[j] += window[offset + j · stride] · tap`, the
+/// tile unrolled.
+#[inline(always)]
+fn add_tap<X: QInt>(
+    acc: &mut [i32; DW_TILE],
+    window: &[X],
+    offset: usize,
+    stride: usize,
+    tap: i32,
+) {
+    unroll!(DW_TILE, |j| {
+        let v = window[offset + j * stride].to_i32();
+        acc[j] = acc[j].wrapping_add(v * tap);
+    });
 }
 
 /// The stride-1 depthwise plane as one run of virtual positions `q = oh · width + ow`

@@ -375,6 +375,29 @@ impl_float_math!(f64, libm::tanh, [
     asinh => asinh, acosh => acosh, atanh => atanh, erf => erf, tanh => tanh,
 ]);
 
+/// `max(x, bound)` as one comparison: a NaN `x` (or any `x` that does not compare
+/// greater) gives `bound`, as `vmaxps` does with `bound` second. Also a running maximum
+/// that skips NaN inputs. `f32::max` is LLVM's `maxnum`, which becomes a call to `fmaxf`
+/// at opt-level "z" on x86_64; this compiles to one `maxps` at every level.
+#[inline(always)]
+pub fn at_least<T: PartialOrd>(x: T, bound: T) -> T {
+    if x > bound {
+        x
+    } else {
+        bound
+    }
+}
+
+/// `min(x, bound)` as one comparison: a NaN `x` gives `bound` (see [`at_least`]).
+#[inline(always)]
+pub fn at_most<T: PartialOrd>(x: T, bound: T) -> T {
+    if x < bound {
+        x
+    } else {
+        bound
+    }
+}
+
 /// `a·b + c` rounded once to `f32`, as a fused multiply-add instruction computes it.
 ///
 /// The product of two `f32`s is exact in `f64` and the sum is rounded once to `f64` and
