@@ -12,7 +12,8 @@
 //! blocks.
 //!
 //! Every block only reads and writes registers: `pure, nomem, nostack`, no memory, no
-//! stack, no control flow. `SMLAD` may set the sticky `Q` flag on overflow, which Rust
+//! stack, no control flow. (Built for size, `smlad` drops `pure, nomem` so that LLVM
+//! keeps loads where the tile puts them; see its body.) `SMLAD` may set the sticky `Q` flag on overflow, which Rust
 //! code never reads (so the blocks do not claim `preserves_flags`); its result wraps
 //! modulo 2³², like the `wrapping_add` of the portable versions. Each function has a
 //! portable twin with the same result on every input, used on targets without the
@@ -37,6 +38,7 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     let mut acc = acc;
     // SAFETY: register-only arithmetic (see the module docs): no memory, no stack. The
     // sum stays in its register, as a register-tiled loop wants it.
+    #[cfg(not(zant_size))]
     unsafe {
         core::arch::asm!(
             "smlad {acc}, {a}, {b}, {acc}",
@@ -44,6 +46,20 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
             a = in(reg) a,
             b = in(reg) b,
             options(pure, nomem, nostack),
+        );
+    }
+    // SAFETY: the same instruction. Built for size, the block claims to touch memory (it
+    // does not), so that no load moves across it: at "z" LLVM otherwise loads a tile
+    // step's four weights at once, ahead of their `SMLAD`s, and the register tile's sums
+    // spill (build.rs; docs/performance.md, "Opt-level z").
+    #[cfg(zant_size)]
+    unsafe {
+        core::arch::asm!(
+            "smlad {acc}, {a}, {b}, {acc}",
+            acc = inout(reg) acc,
+            a = in(reg) a,
+            b = in(reg) b,
+            options(nostack),
         );
     }
     acc

@@ -7,6 +7,7 @@
 //! genuinely scattered broadcast pays for odometer index math per short run.
 
 use crate::scalar::Index;
+use crate::unroll;
 use crate::{KernelError, MAX_RANK};
 
 /// `y = x`.
@@ -155,7 +156,10 @@ pub fn gather<T: Copy, I: Index>(
         let source = &data[outer_idx * axis_len * inner..][..axis_len * inner];
         for &index in indices {
             let position = resolve_index(index.to_i64(), axis_len)?;
-            y[offset..offset + inner].copy_from_slice(&source[position * inner..][..inner]);
+            unroll::copy(
+                &mut y[offset..offset + inner],
+                &source[position * inner..][..inner],
+            );
             offset += inner;
         }
     }
