@@ -3,17 +3,23 @@
 #   1. installs the Cortex-M7 toolchain (Debian's Rust, QEMU, Arm binutils) if missing;
 #   2. runs every Rust test of the workspace (unit, snapshots, end to end on
 #      ../shared/models, the zero-allocation check, the build.rs route);
-#   3. builds the Cortex-M7 firmware example, runs it in QEMU and checks it against the host;
-#   4. runs a short `zantc bench --per-layer` (mnist-8, opt-level 3 and z, host and
+#   3. runs zant-runtime's unit tests and clippy again built at opt-level "z", where
+#      `cfg(zant_size)` selects the loops shaped for size (runtime/build.rs);
+#   4. builds the Cortex-M7 firmware example, runs it in QEMU and checks it against the host;
+#   5. runs a short `zantc bench --per-layer` (mnist-8, opt-level 3 and z, host and
 #      Cortex-M7), which exits 1 unless its figures are sane (no heap use, outputs
 #      matched, counts and sizes above zero, layers summing to the whole inference);
-#   5. benches two int8 models on the Cortex-M7 (opt-level 3), whose outputs must match the
+#   6. benches two int8 models on the Cortex-M7 (opt-level 3), whose outputs must match the
 #      host's to the byte: the only run of the Arm DSP instructions (runtime/src/dsp.rs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/setup-cortex-m7.sh
 cargo test --workspace
+CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
+    cargo test --quiet --release -p zant-runtime --lib
+CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
+    cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
 scripts/firmware-m7.sh
 if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; then
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mnist-8 \

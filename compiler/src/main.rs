@@ -238,7 +238,8 @@ enum Command {
         /// Write quality against weight bytes as SVG.
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
-        /// Milliseconds of repeated inferences per host timing.
+        /// Milliseconds of repeated inferences per host timing, in five slices that
+        /// alternate with the model's other opt levels.
         #[arg(long, default_value_t = 300)]
         time_budget_ms: u64,
         /// Where the variants, the harness crates and their cargo target folders go.
@@ -288,7 +289,8 @@ enum Command {
         /// The `-C target-cpu` of the host harnesses (`generic` gives the baseline ISA).
         #[arg(long, default_value = "native")]
         target_cpu: String,
-        /// Milliseconds of repeated inferences per host timing.
+        /// Milliseconds of repeated inferences per host timing, in five slices that
+        /// alternate with the model's other opt levels.
         #[arg(long, default_value_t = 1000)]
         time_budget_ms: u64,
         /// Where the harness crates and their cargo target folders go.

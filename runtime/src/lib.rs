@@ -20,6 +20,7 @@ pub mod activation;
 pub mod arena;
 pub mod attention;
 pub mod conv;
+mod copy;
 pub mod dsp;
 pub mod elementwise;
 pub mod gemm;

@@ -6,8 +6,8 @@
 //! per-channel operand, a scalar) turn into a handful of long contiguous runs, and only a
 //! genuinely scattered broadcast pays for odometer index math per short run.
 
+use crate::copy;
 use crate::scalar::Index;
-use crate::unroll;
 use crate::{KernelError, MAX_RANK};
 
 /// `y = x`.
@@ -77,10 +77,16 @@ pub fn transpose<T: Copy>(x: &[T], x_shape: &[usize], perm: &[usize], y: &mut [T
     } else {
         dims.for_each_run(|y_offset, x_offset| {
             let run = &mut y[y_offset..y_offset + inner_len];
-            let source = x[x_offset..].iter().step_by(inner_stride);
-            for (out, &value) in run.iter_mut().zip(source) {
+            #[cfg(not(zant_size))]
+            for (out, &value) in run
+                .iter_mut()
+                .zip(x[x_offset..].iter().step_by(inner_stride))
+            {
                 *out = value;
             }
+            // The zip stays a call per value at "z".
+            #[cfg(zant_size)]
+            copy::gather_strided(run, &x[x_offset..], inner_stride);
         });
     }
 }
@@ -94,10 +100,13 @@ fn transpose_2d<T: Copy>(x: &[T], x_col_stride: usize, rows: usize, cols: usize,
             let col1 = (col0 + TILE).min(cols);
             for row in row0..row1 {
                 let out = &mut y[row * cols + col0..row * cols + col1];
-                let source = x[row + col0 * x_col_stride..].iter().step_by(x_col_stride);
-                for (out, &value) in out.iter_mut().zip(source) {
+                let x = &x[row + col0 * x_col_stride..];
+                #[cfg(not(zant_size))]
+                for (out, &value) in out.iter_mut().zip(x.iter().step_by(x_col_stride)) {
                     *out = value;
                 }
+                #[cfg(zant_size)]
+                copy::gather_strided(out, x, x_col_stride);
             }
         }
     }
@@ -156,7 +165,7 @@ pub fn gather<T: Copy, I: Index>(
         let source = &data[outer_idx * axis_len * inner..][..axis_len * inner];
         for &index in indices {
             let position = resolve_index(index.to_i64(), axis_len)?;
-            unroll::copy(
+            copy::copy(
                 &mut y[offset..offset + inner],
                 &source[position * inner..][..inner],
             );

@@ -44,55 +44,6 @@ pub(crate) fn array<T: Copy + Default, const N: usize>(values: &[T]) -> [T; N] {
     }
 }
 
-/// `dst.copy_from_slice(src)` for short runs (a gathered row) that stays inline when a
-/// target without a vector unit is built for size (`cfg(zant_size)`, build.rs): there the
-/// run goes through [`copy_chunked`], since a `memcpy` call from `compiler_builtins`
-/// built for size costs about 30 instructions a call plus 1.25 a byte on the Cortex-M7.
-/// At opt-level 3 LLVM writes a short copy of known length inline itself, and with a
-/// vector unit the C library's `memcpy` is the faster copy at any opt level.
-#[inline(always)]
-pub(crate) fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", not(zant_size)))]
-    dst.copy_from_slice(src);
-    #[cfg(all(not(any(target_arch = "x86_64", target_arch = "aarch64")), zant_size))]
-    copy_chunked(dst, src);
-}
-
-/// Elements per fixed-size copy in [`copy_chunked`].
-#[cfg(any(
-    test,
-    all(not(any(target_arch = "x86_64", target_arch = "aarch64")), zant_size)
-))]
-const COPY_CHUNK: usize = 4;
-
-/// `dst.copy_from_slice(src)` in chunks of [`COPY_CHUNK`] elements copied one by one (a
-/// whole-array assignment is itself a `memcpy` call at "z"), then the rest.
-#[cfg(any(
-    test,
-    all(not(any(target_arch = "x86_64", target_arch = "aarch64")), zant_size)
-))]
-#[inline(always)]
-fn copy_chunked<T: Copy>(dst: &mut [T], src: &[T]) {
-    assert_eq!(dst.len(), src.len(), "copy between runs of one length");
-    let mut dst_chunks = dst.chunks_exact_mut(COPY_CHUNK);
-    let mut src_chunks = src.chunks_exact(COPY_CHUNK);
-    for (out, values) in (&mut dst_chunks).zip(&mut src_chunks) {
-        if let (Some(out), Some(values)) = (
-            out.first_chunk_mut::<COPY_CHUNK>(),
-            values.first_chunk::<COPY_CHUNK>(),
-        ) {
-            unroll!(COPY_CHUNK, |j| out[j] = values[j]);
-        }
-    }
-    for (out, value) in dst_chunks
-        .into_remainder()
-        .iter_mut()
-        .zip(src_chunks.remainder())
-    {
-        *out = *value;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -118,20 +69,6 @@ mod tests {
         let values = [1.0f32, 2.0, 3.0, 4.0, 5.0];
         assert_eq!(super::array::<f32, 3>(&values[1..]), [2.0, 3.0, 4.0]);
         assert_eq!(super::array::<f32, 3>(&values[..2]), [0.0; 3]);
-    }
-
-    #[test]
-    fn copies_runs_of_any_length() {
-        extern crate std;
-        for len in 0..11 {
-            let src: std::vec::Vec<u16> = (0..len as u16).map(|v| v * 3 + 1).collect();
-            let mut dst = std::vec![0u16; len];
-            super::copy(&mut dst, &src);
-            assert_eq!(dst, src, "length {len}");
-            let mut chunked = std::vec![0u16; len];
-            super::copy_chunked(&mut chunked, &src);
-            assert_eq!(chunked, src, "length {len}, chunked");
-        }
     }
 
     #[test]

@@ -12,11 +12,16 @@ use super::{io_error, Baseline, BenchError, BenchOptions, HostFigures, OptLevel,
 use crate::ir::Tensor;
 use crate::Error;
 
-/// One host run's figures, and the outputs the harness computed.
+/// One host run's figures, the outputs the harness computed, and the harness.
 pub(super) struct HostRun {
     pub figures: HostFigures,
     pub outputs: Vec<Tensor>,
+    pub exe: PathBuf,
 }
+
+/// Rounds of [`time_interleaved`]: each harness's timing budget is split into this many
+/// slices, taken in turn with the model's other harnesses.
+pub(super) const TIMING_ROUNDS: u32 = 5;
 
 /// Builds and measures `prepared`'s host harness at `opt`.
 pub(super) fn run(
@@ -31,8 +36,9 @@ pub(super) fn run(
         attribution::attribute(&exe, &harness::crate_ident(prepared), "objdump", &[])?;
     let exe_bytes = stripped_bytes(&exe)?;
     let instructions = callgrind_instructions(&exe)?;
-    let budget_ms = opts.time_budget.as_millis().to_string();
-    let text = run_harness(&exe, &["measure", &budget_ms])?;
+    // A first slice of timing, for the heap figures and the outputs; the time itself
+    // comes from `time_interleaved` once all of the model's harnesses are built.
+    let text = run_harness(&exe, &["measure", &slice_ms(opts).to_string()])?;
     let outputs = harness::parse_outputs(&text, &prepared.output_types)?;
     let matches_reference = prepared
         .reference
@@ -60,7 +66,46 @@ pub(super) fn run(
         tract_time_us: None,
         attribution: Some(attribution),
     };
-    Ok(HostRun { figures, outputs })
+    Ok(HostRun {
+        figures,
+        outputs,
+        exe,
+    })
+}
+
+/// Milliseconds of one timing slice: the budget over [`TIMING_ROUNDS`], at least 1.
+fn slice_ms(opts: &BenchOptions) -> u128 {
+    (opts.time_budget.as_millis() / u128::from(TIMING_ROUNDS)).max(1)
+}
+
+/// The wall time per inference of each harness in `exes` (µs) and the number of timed
+/// inferences. The harnesses take turns: [`TIMING_ROUNDS`] rounds, each giving every
+/// harness one slice of the budget, and a harness's time is the median of its slices'
+/// medians. On a shared machine the speed drifts over seconds; taken in turn, the opt
+/// levels of one model see the same drift, so their ratio holds where figures timed
+/// minutes apart (between builds) did not (issue 11: up to 50 % between runs).
+pub(super) fn time_interleaved(
+    exes: &[&Path],
+    opts: &BenchOptions,
+) -> Result<Vec<(f64, u64)>, Error> {
+    let slice = slice_ms(opts).to_string();
+    let mut medians = vec![Vec::new(); exes.len()];
+    let mut runs = vec![0u64; exes.len()];
+    for _ in 0..TIMING_ROUNDS {
+        for (i, exe) in exes.iter().enumerate() {
+            let text = run_harness(exe, &["measure", &slice])?;
+            medians[i].push(harness::value::<f64>(&text, "time_ns")?);
+            runs[i] += harness::value::<u64>(&text, "time_runs")?;
+        }
+    }
+    Ok(medians
+        .into_iter()
+        .zip(runs)
+        .map(|(mut times, runs)| {
+            times.sort_by(f64::total_cmp);
+            (times[times.len() / 2] / 1000.0, runs)
+        })
+        .collect())
 }
 
 /// The size of the executable once stripped: binutils `strip` writes a stripped copy

@@ -640,6 +640,8 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
             }
         };
         let name = prepared.info.name.clone();
+        // The host harnesses built for this model (index in `runs`), timed together below.
+        let mut host_exes = Vec::new();
         for opt in &opts.opt_levels {
             let mut host_outputs = None;
             for &target in &opts.targets {
@@ -648,6 +650,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                     Target::Host => match host::run(&work_dir, &prepared, opt, opts) {
                         Ok(run) => {
                             host_outputs = Some(run.outputs);
+                            host_exes.push((runs.len(), run.exe));
                             Outcome::Host(run.figures)
                         }
                         Err(e) => Outcome::Failed {
@@ -695,6 +698,32 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                     layers,
                     layers_error,
                 });
+            }
+        }
+        if !host_exes.is_empty() {
+            progress.log(&format!("{name}: timing the host harnesses in turn"));
+            let exes: Vec<&Path> = host_exes.iter().map(|(_, exe)| exe.as_path()).collect();
+            let timed = host::time_interleaved(&exes, opts);
+            for (k, (index, _)) in host_exes.iter().enumerate() {
+                let run = &mut runs[*index];
+                match &timed {
+                    Ok(times) => {
+                        if let Outcome::Host(h) = &mut run.outcome {
+                            (h.time_us, h.time_runs) = times[k];
+                            progress.log(&format!(
+                                "{name}: opt-level={} host: {} µs over {} inferences",
+                                run.opt_level,
+                                report::fmt_time(h.time_us),
+                                h.time_runs
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        run.outcome = Outcome::Failed {
+                            error: e.to_string(),
+                        }
+                    }
+                }
             }
         }
         let mut info = prepared.info.clone();

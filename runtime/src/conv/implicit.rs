@@ -128,8 +128,10 @@ impl Im2col<'_> {
                 let (lo, hi) = self.cached_taps.get(kw).copied().unwrap_or_else(|| {
                     outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out)
                 });
-                let valid_lo = lo.clamp(ow0, ow0 + len);
-                let valid_hi = hi.clamp(valid_lo, ow0 + len);
+                // `max` and `min` rather than `clamp`, whose bound check stays a call at
+                // "z"; the bounds are ordered, so the result is the same.
+                let valid_lo = lo.max(ow0).min(ow0 + len);
+                let valid_hi = hi.max(valid_lo).min(ow0 + len);
                 // Only used when the valid range is not empty; then it is in the row.
                 let start = (valid_lo * p.stride_w + kw * p.dil_w).saturating_sub(p.pad_left);
                 if whole_sliver && valid_lo == ow0 && valid_hi == ow0 + len {
@@ -144,18 +146,40 @@ impl Im2col<'_> {
                         *out = *input;
                     }
                 } else {
-                    let (before, rest) = dst.split_at_mut(valid_lo - ow0);
-                    let (valid, after) = rest.split_at_mut(valid_hi - valid_lo);
-                    before.fill(0.0);
-                    after.fill(0.0);
-                    if valid.is_empty() {
-                        // Every output of the run reads this tap from the padding.
-                    } else if p.stride_w == 1 {
-                        valid.copy_from_slice(&input_row[start..start + valid.len()]);
-                    } else {
-                        let inputs = input_row[start..].iter().step_by(p.stride_w);
-                        for (out, &value) in valid.iter_mut().zip(inputs) {
-                            *out = value;
+                    #[cfg(not(zant_size))]
+                    {
+                        let (before, rest) = dst.split_at_mut(valid_lo - ow0);
+                        let (valid, after) = rest.split_at_mut(valid_hi - valid_lo);
+                        before.fill(0.0);
+                        after.fill(0.0);
+                        if valid.is_empty() {
+                            // Every output of the run reads this tap from the padding.
+                        } else if p.stride_w == 1 {
+                            valid.copy_from_slice(&input_row[start..start + valid.len()]);
+                        } else {
+                            for (out, &value) in valid
+                                .iter_mut()
+                                .zip(input_row[start..].iter().step_by(p.stride_w))
+                            {
+                                *out = value;
+                            }
+                        }
+                    }
+                    // One index loop: the splits, fills and copies stay calls at "z",
+                    // several per tap on small planes.
+                    #[cfg(zant_size)]
+                    {
+                        let mut at = start;
+                        #[allow(clippy::needless_range_loop)]
+                        for j in 0..dst.len() {
+                            let ow = ow0 + j;
+                            dst[j] = if ow >= valid_lo && ow < valid_hi {
+                                let value = input_row[at];
+                                at += p.stride_w;
+                                value
+                            } else {
+                                0.0
+                            };
                         }
                     }
                 }

@@ -19,6 +19,7 @@
 //! bias already in and the activation applied there.
 
 use super::Conv2d;
+use crate::copy;
 use crate::Activation;
 
 /// The widest output plane this kernel takes: from 32 columns on, the row kernels run
@@ -138,8 +139,20 @@ pub(super) fn depthwise_3x3_rows(
         if !sliding {
             let taps: [&[f32]; 9] = core::array::from_fn(|t| &planes[offsets[t]..][..flat_len]);
             super::depthwise_3x3_taps(&taps, kernel, bias, flat);
+            #[cfg(not(zant_size))]
             for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
                 y_row.copy_from_slice(&flat[oh * pitch..][..p.w_out]);
+            }
+            // Index loops: `enumerate`, range indices and `copy_from_slice` stay calls
+            // per row at opt-level "z".
+            #[cfg(zant_size)]
+            for oh in 0..p.h_out {
+                if let (Some(y_row), Some(row)) = (
+                    y_plane.get_mut(oh * p.w_out..(oh + 1) * p.w_out),
+                    flat.get(oh * pitch..oh * pitch + p.w_out),
+                ) {
+                    copy::copy(y_row, row);
+                }
             }
         } else {
             let planes = &planes[..image_len];
@@ -165,12 +178,27 @@ pub(super) fn depthwise_3x3_rows(
 fn fill_padded(p: &Conv2d, x_plane: &[f32], pitch: usize, plane: &mut [f32]) {
     plane.fill(0.0);
     let columns = p.w_in.min(pitch.saturating_sub(p.pad_left));
+    #[cfg(not(zant_size))]
     for (i, row) in x_plane.chunks_exact(p.w_in).enumerate() {
         let Some(dst) = plane.get_mut((i + p.pad_top) * pitch + p.pad_left..) else {
             break;
         };
         if let (Some(dst), Some(src)) = (dst.get_mut(..columns), row.get(..columns)) {
             dst.copy_from_slice(src);
+        }
+    }
+    // Index loops, as in `depthwise_3x3_rows`.
+    #[cfg(zant_size)]
+    for i in 0..x_plane.len() / p.w_in.max(1) {
+        let start = (i + p.pad_top) * pitch + p.pad_left;
+        if start > plane.len() {
+            break;
+        }
+        if let (Some(dst), Some(src)) = (
+            plane.get_mut(start..start + columns),
+            x_plane.get(i * p.w_in..i * p.w_in + columns),
+        ) {
+            copy::copy(dst, src);
         }
     }
 }
@@ -196,15 +224,8 @@ fn fill_phases(p: &Conv2d, x_plane: &[f32], pitch: usize, planes: &mut [f32]) {
             else {
                 continue;
             };
-            // Every other input from `first`: an index loop, since a zip with `step_by`
-            // stays a call per element at opt-level "z".
-            let src = row.get(first..).unwrap_or(&[]);
-            let n = dst.len().min(src.len().div_ceil(2));
-            let (dst, src) = (&mut dst[..n], &src[..(2 * n).saturating_sub(1)]);
-            #[allow(clippy::needless_range_loop)]
-            for j in 0..n {
-                dst[j] = src[2 * j];
-            }
+            // Every other input from `first`.
+            copy::gather_strided(dst, row.get(first..).unwrap_or(&[]), 2);
         }
     }
 }

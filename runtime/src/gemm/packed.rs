@@ -23,6 +23,8 @@
 
 use super::simd::{activate, load_at, store_at, F32x8, LANES};
 use super::{Bias, Epilogue, Operands, KC, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
+#[cfg(zant_size)]
+use crate::copy;
 use crate::unroll::{array, unroll};
 /// Vectors per tile row: two 256-bit registers with AVX; one (a pair of 128-bit
 /// registers) with SSE only, whose 16 registers cannot hold a 6 × 16 tile.
@@ -125,9 +127,13 @@ fn pack_a(
         } else {
             for i in 0..tile_rows {
                 let source = &ops.a[(tile_row0 + i) * ops.k + k0..][..depth];
+                #[cfg(not(zant_size))]
                 for (group, &value) in panel.chunks_exact_mut(MR).zip(source) {
                     group[i] = value;
                 }
+                // The zip stays a call per value at "z".
+                #[cfg(zant_size)]
+                copy::scatter_strided(&mut panel[i..], MR, source);
             }
         }
     }
