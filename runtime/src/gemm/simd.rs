@@ -4,9 +4,10 @@
 //! [`F32x8`] has `#[inline(always)]` operations only. With AVX (`-C target-cpu=native`
 //! on an AVX2 + FMA machine) it is `safe_arch`'s `m256` (the crate `wide` is built on,
 //! whose functions are always inlined) and each operation one instruction: `mul_add` is
-//! one `vfmadd`, and without FMA a multiply and an add. Elsewhere
-//! it wraps `wide::f32x8`, which picks its instructions from the compile-time target
-//! features. The wrapper exists for opt-level "z": `wide`'s operations are `#[inline]`
+//! one `vfmadd`, and without FMA a multiply and an add. On x86_64 without AVX (the
+//! baseline ISA, when no `target-cpu` is set) built for size it is two SSE `m128`s, also
+//! over `safe_arch`. Elsewhere it wraps `wide::f32x8`, which picks its instructions from
+//! the compile-time target features. The wrapper exists for opt-level "z": `wide`'s operations are `#[inline]`
 //! only, and at "z" LLVM left even `splat` as a call in the GEMM's inner loop (41 % of
 //! mnist-8's instructions), spilling every accumulator around it.
 
@@ -96,7 +97,109 @@ mod lanes {
     }
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    not(target_feature = "avx"),
+    zant_size
+))]
+mod lanes {
+    use safe_arch::{add_m128, div_m128, m128, max_m128, min_m128, mul_m128, set_splat_m128};
+
+    /// Eight `f32` lanes in two SSE registers, for x86_64's baseline ISA (`target-cpu`
+    /// unset) built for size (`cfg(zant_size)`). Written over `safe_arch` like the AVX
+    /// form, since `wide`'s operations stay calls at "z": through `wide`, mlperf-vww at
+    /// "z" took 96.8 M instructions, 5.4 times its opt-3 count, and 24.1 M this way. At
+    /// opt-level 3 `wide` is kept: its GEMM tile ran 24 % fewer instructions (mnist-8).
+    #[derive(Clone, Copy)]
+    pub(crate) struct F32x8([m128; 2]);
+
+    impl F32x8 {
+        /// Both halves through `op`.
+        #[inline(always)]
+        fn zip(self, other: Self, op: impl Fn(m128, m128) -> m128) -> Self {
+            Self([op(self.0[0], other.0[0]), op(self.0[1], other.0[1])])
+        }
+
+        /// Every lane `value`.
+        #[inline(always)]
+        pub(crate) fn splat(value: f32) -> Self {
+            let half = set_splat_m128(value);
+            Self([half, half])
+        }
+
+        /// The lanes of an array.
+        #[inline(always)]
+        pub(crate) fn from_array(values: [f32; 8]) -> Self {
+            let [a, b, c, d, e, f, g, h] = values;
+            Self([
+                m128::from_array([a, b, c, d]),
+                m128::from_array([e, f, g, h]),
+            ])
+        }
+
+        /// The lanes as an array.
+        #[inline(always)]
+        pub(crate) fn to_array(self) -> [f32; 8] {
+            let [a, b, c, d] = self.0[0].to_array();
+            let [e, f, g, h] = self.0[1].to_array();
+            [a, b, c, d, e, f, g, h]
+        }
+
+        /// `self · m + a`, fused when the target has FMA.
+        #[inline(always)]
+        pub(crate) fn mul_add(self, m: Self, a: Self) -> Self {
+            #[cfg(target_feature = "fma")]
+            {
+                Self([
+                    safe_arch::fused_mul_add_m128(self.0[0], m.0[0], a.0[0]),
+                    safe_arch::fused_mul_add_m128(self.0[1], m.0[1], a.0[1]),
+                ])
+            }
+            #[cfg(not(target_feature = "fma"))]
+            {
+                self.mul(m).add(a)
+            }
+        }
+
+        /// Lane-wise sum.
+        #[inline(always)]
+        pub(crate) fn add(self, other: Self) -> Self {
+            self.zip(other, add_m128)
+        }
+
+        /// Lane-wise product.
+        #[inline(always)]
+        pub(crate) fn mul(self, other: Self) -> Self {
+            self.zip(other, mul_m128)
+        }
+
+        /// Lane-wise quotient (for the vector `tanh` of targets with FMA).
+        #[cfg_attr(not(target_feature = "fma"), allow(dead_code))]
+        #[inline(always)]
+        pub(crate) fn div(self, other: Self) -> Self {
+            self.zip(other, div_m128)
+        }
+
+        /// Lane-wise maximum; a NaN in `self` gives `bound` (`maxps` returns its second
+        /// operand when either is NaN), as [`f32::max`] would.
+        #[inline(always)]
+        pub(crate) fn max(self, bound: Self) -> Self {
+            self.zip(bound, max_m128)
+        }
+
+        /// Lane-wise minimum; a NaN in `self` gives `bound`, as [`f32::min`] would.
+        #[inline(always)]
+        pub(crate) fn min(self, bound: Self) -> Self {
+            self.zip(bound, min_m128)
+        }
+    }
+}
+
+#[cfg(not(all(
+    target_arch = "x86_64",
+    any(target_feature = "avx", all(target_feature = "sse2", zant_size))
+)))]
 mod lanes {
     use wide::f32x8;
 
