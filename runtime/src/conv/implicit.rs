@@ -165,21 +165,22 @@ impl Im2col<'_> {
                             }
                         }
                     }
-                    // One index loop: the splits, fills and copies stay calls at "z",
+                    // Index loops: the splits, fills and copies stay calls at "z",
                     // several per tap on small planes.
                     #[cfg(zant_size)]
+                    #[allow(clippy::needless_range_loop)]
                     {
+                        let (lo, hi) = (valid_lo - ow0, valid_hi - ow0);
+                        for j in 0..lo {
+                            dst[j] = 0.0;
+                        }
                         let mut at = start;
-                        #[allow(clippy::needless_range_loop)]
-                        for j in 0..dst.len() {
-                            let ow = ow0 + j;
-                            dst[j] = if ow >= valid_lo && ow < valid_hi {
-                                let value = input_row[at];
-                                at += p.stride_w;
-                                value
-                            } else {
-                                0.0
-                            };
+                        for j in lo..hi {
+                            dst[j] = input_row[at];
+                            at += p.stride_w;
+                        }
+                        for j in hi..dst.len() {
+                            dst[j] = 0.0;
                         }
                     }
                 }
