@@ -2,8 +2,9 @@
 //! `io.rs` and prints what it measured, one `key=value` per line.
 //!
 //! - `harness measure BUDGET_MS`: the heap use of the inferences (a counting global
-//!   allocator), the median wall time per inference over at least `MIN_RUNS` inferences or
-//!   `BUDGET_MS`, the peak resident set, and the outputs as `output K HEX` lines.
+//!   allocator), the median wall time per inference over at least `MIN_RUNS` batches or
+//!   `BUDGET_MS` (a batch runs inferences for at least `BATCH_NS`), the peak resident set,
+//!   and the outputs as `output K HEX` lines.
 //! - `harness count N`: `N` inferences and nothing else. The bench runs it under callgrind
 //!   with `N = 0` and `N = 1`; the difference is the instructions of one inference.
 //! - `harness layers BUDGET_MS` (built with the `profile` feature): the wall time of each
@@ -21,6 +22,11 @@ mod io;
 
 const MIN_RUNS: usize = 5;
 const MAX_RUNS: usize = 100_000;
+/// The shortest timed batch of inferences in `measure`, in nanoseconds.
+const BATCH_NS: u128 = 20_000;
+const MAX_BATCH: usize = 10_000;
+/// Untimed inferences that size `measure`'s batches.
+const CALIBRATION_RUNS: usize = 8;
 
 /// The model and its buffers live in statics: an arena can be larger than a stack.
 static MODEL: Mutex<model::Model> = Mutex::new(model::Model::new());
@@ -112,10 +118,21 @@ fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
 
     // The first inference warms the caches and faults the arena in; it is not timed.
     infer(io, model);
+    // Inferences are timed in batches of at least `BATCH_NS`, so that reading the clock
+    // (tens of ns) does not weigh on models that run in under a microsecond. The batch
+    // size comes from a few more untimed inferences.
+    let calibration = Instant::now();
+    for _ in 0..CALIBRATION_RUNS {
+        infer(io, model);
+    }
+    let per_run = (calibration.elapsed().as_nanos() / CALIBRATION_RUNS as u128).max(1);
+    let batch = (BATCH_NS / per_run).clamp(1, MAX_BATCH as u128) as usize;
     let start = Instant::now();
     while times.len() < MAX_RUNS && (times.len() < MIN_RUNS || start.elapsed() < budget) {
         let t = Instant::now();
-        infer(io, model);
+        for _ in 0..batch {
+            infer(io, model);
+        }
         times.push(t.elapsed().as_nanos() as u64);
     }
 
@@ -124,12 +141,12 @@ fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     let peak = PEAK.load(SeqCst) - live_before;
     let leaked = LIVE.load(SeqCst).saturating_sub(live_before);
     times.sort_unstable();
-    let median = median(&times);
+    let median = median(&times) / batch as f64;
     println!("heap_allocs={allocs}");
     println!("heap_bytes={bytes}");
     println!("heap_peak_bytes={peak}");
     println!("heap_leaked_bytes={leaked}");
-    println!("time_runs={}", times.len());
+    println!("time_runs={}", times.len() * batch);
     println!("time_ns={median}");
     println!("peak_rss_kib={}", peak_rss_kib());
     let mut hex: Vec<String> = Vec::new();
