@@ -13,9 +13,10 @@
 //!
 //! Every block only reads and writes registers: `pure, nomem, nostack`, no memory, no
 //! stack, no control flow. (Built for size, `smlad` drops `pure, nomem` so that LLVM
-//! keeps loads where the tile puts them; see its body.) `SMLAD` may set the sticky `Q` flag on overflow, which Rust
-//! code never reads (so the blocks do not claim `preserves_flags`); its result wraps
-//! modulo 2³², like the `wrapping_add` of the portable versions. Each function has a
+//! keeps loads where the tile puts them; see its body.) `SMLAD` may set the sticky `Q`
+//! flag on overflow, which Rust code never reads (so the blocks do not claim
+//! `preserves_flags`); its result wraps modulo 2³², like the `wrapping_add` of the
+//! portable versions. Each function has a
 //! portable twin with the same result on every input, used on targets without the
 //! extension; the unit tests check the portable twins, and the Cortex-M7 bench checks the
 //! instructions end to end (mlperf-kws-int8 and mlperf-ad-int8 on QEMU must match the host
@@ -36,17 +37,23 @@ pub const HAS_DSP: bool = cfg!(all(target_arch = "arm", target_feature = "dsp"))
 #[inline(always)]
 pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     let mut acc = acc;
-    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack. The
-    // sum stays in its register, as a register-tiled loop wants it.
+    // The one instruction, with the sum kept in its register as a register-tiled loop
+    // wants it; only the options differ between the two builds below.
+    macro_rules! smlad_asm {
+        ($($option:ident),*) => {
+            core::arch::asm!(
+                "smlad {acc}, {a}, {b}, {acc}",
+                acc = inout(reg) acc,
+                a = in(reg) a,
+                b = in(reg) b,
+                options($($option),*),
+            )
+        };
+    }
+    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
     #[cfg(not(zant_size))]
     unsafe {
-        core::arch::asm!(
-            "smlad {acc}, {a}, {b}, {acc}",
-            acc = inout(reg) acc,
-            a = in(reg) a,
-            b = in(reg) b,
-            options(pure, nomem, nostack),
-        );
+        smlad_asm!(pure, nomem, nostack);
     }
     // SAFETY: the same instruction. Built for size, the block claims to touch memory (it
     // does not), so that no load moves across it: at "z" LLVM otherwise loads a tile
@@ -54,13 +61,7 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     // spill (build.rs; docs/performance.md, "Opt-level z").
     #[cfg(zant_size)]
     unsafe {
-        core::arch::asm!(
-            "smlad {acc}, {a}, {b}, {acc}",
-            acc = inout(reg) acc,
-            a = in(reg) a,
-            b = in(reg) b,
-            options(nostack),
-        );
+        smlad_asm!(nostack);
     }
     acc
 }

@@ -77,16 +77,7 @@ pub fn transpose<T: Copy>(x: &[T], x_shape: &[usize], perm: &[usize], y: &mut [T
     } else {
         dims.for_each_run(|y_offset, x_offset| {
             let run = &mut y[y_offset..y_offset + inner_len];
-            #[cfg(not(zant_size))]
-            for (out, &value) in run
-                .iter_mut()
-                .zip(x[x_offset..].iter().step_by(inner_stride))
-            {
-                *out = value;
-            }
-            // The zip stays a call per value at "z".
-            #[cfg(zant_size)]
-            copy::gather_strided(run, &x[x_offset..], inner_stride);
+            copy::strided_run(run, &x[x_offset..], inner_stride);
         });
     }
 }
@@ -101,12 +92,7 @@ fn transpose_2d<T: Copy>(x: &[T], x_col_stride: usize, rows: usize, cols: usize,
             for row in row0..row1 {
                 let out = &mut y[row * cols + col0..row * cols + col1];
                 let x = &x[row + col0 * x_col_stride..];
-                #[cfg(not(zant_size))]
-                for (out, &value) in out.iter_mut().zip(x.iter().step_by(x_col_stride)) {
-                    *out = value;
-                }
-                #[cfg(zant_size)]
-                copy::gather_strided(out, x, x_col_stride);
+                copy::strided_run(out, x, x_col_stride);
             }
         }
     }

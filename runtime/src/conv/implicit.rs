@@ -12,6 +12,8 @@
 //! weight tensor as it is.
 
 use super::{outputs_for_tap, Conv2d};
+#[cfg(not(zant_size))]
+use crate::copy;
 use crate::gemm::{gemm_implicit, BSource, Bias, SLIVER_COLUMNS};
 use crate::Activation;
 
@@ -157,12 +159,7 @@ impl Im2col<'_> {
                         } else if p.stride_w == 1 {
                             valid.copy_from_slice(&input_row[start..start + valid.len()]);
                         } else {
-                            for (out, &value) in valid
-                                .iter_mut()
-                                .zip(input_row[start..].iter().step_by(p.stride_w))
-                            {
-                                *out = value;
-                            }
+                            copy::strided_run(valid, &input_row[start..], p.stride_w);
                         }
                     }
                     // Index loops: the splits, fills and copies stay calls at "z",

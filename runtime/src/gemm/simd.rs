@@ -7,9 +7,10 @@
 //! one `vfmadd`, and without FMA a multiply and an add. On x86_64 without AVX (the
 //! baseline ISA, when no `target-cpu` is set) built for size it is two SSE `m128`s, also
 //! over `safe_arch`. Elsewhere it wraps `wide::f32x8`, which picks its instructions from
-//! the compile-time target features. The wrapper exists for opt-level "z": `wide`'s operations are `#[inline]`
-//! only, and at "z" LLVM left even `splat` as a call in the GEMM's inner loop (41 % of
-//! mnist-8's instructions), spilling every accumulator around it.
+//! the compile-time target features. The wrapper exists for opt-level "z": `wide`'s
+//! operations are `#[inline]` only, and at "z" LLVM left even `splat` as a call in the
+//! GEMM's inner loop (41 % of mnist-8's instructions), spilling every accumulator around
+//! it.
 
 use crate::Activation;
 
