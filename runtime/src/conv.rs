@@ -33,6 +33,7 @@ use crate::Activation;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod implicit;
 mod plane;
+mod window;
 
 tokens! {
     rt::conv;
@@ -83,10 +84,18 @@ impl ConvKernel {
             ConvKernel::Depthwise3x3Plane => plane::scratch_len(p),
             ConvKernel::Gemm if out_plane > 0 && p.batch > 0 && p.groups > 0 => {
                 let depth = p.c_in / p.groups * p.k_h * p.k_w;
-                if depth == 0 {
+                let blocked = if depth == 0 {
                     0
                 } else {
                     crate::gemm::blocked_scratch_len(p.c_out / p.groups, depth)
+                };
+                // Without SIMD the windowed direct kernel runs instead, on the input
+                // padded into the same scratch.
+                let padded = window::scratch_len(p);
+                if padded > blocked {
+                    padded
+                } else {
+                    blocked
                 }
             }
             _ => 0,
@@ -152,8 +161,9 @@ pub fn conv2d(
             let mut scratch = [0.0f32; crate::gemm::MAX_BLOCKED_SCRATCH];
             conv2d_gemm(p, x, w, bias, act, &mut scratch, y);
         }
+        // Without SIMD the general kernel, which needs no scratch.
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        ConvKernel::Gemm => conv2d_gemm(p, x, w, bias, act, &mut [], y),
+        ConvKernel::Gemm => conv2d_direct(p, x, w, bias, act, y),
         ConvKernel::Direct => conv2d_direct(p, x, w, bias, act, y),
     }
 }
@@ -265,6 +275,12 @@ pub fn conv2d_gemm(
     implicit::conv2d_implicit(p, x, w, bias, act, scratch, y);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
+        // The windowed tiles where they cover the geometry (window.rs); the test folds
+        // at a generated call site, so a model links only the kernel it runs.
+        if window::geometry(p).is_some() {
+            window::conv2d(p, x, w, bias, act, scratch, y);
+            return;
+        }
         let _ = scratch;
         direct_variant(p, x, w, bias, act, y);
     }
@@ -1097,10 +1113,33 @@ mod tests {
                     plane::depthwise_3x3_rows(&p, &x, &w, bias, act, &mut scratch, y, sliding);
                 }
             }
+            // The windowed direct kernel, which targets without SIMD run for the implicit
+            // GEMM's geometries it covers when built for speed.
+            // On the padded copy, in NaN scratch of the size reserved for it.
+            // With no scratch where it needs some: the general kernel, or NaN when built
+            // for size.
+            let mut y_window = y_direct.clone();
+            let mut y_short = y_direct.clone();
+            if kernel == ConvKernel::Gemm && window::geometry(&p).is_some() {
+                assert!(window::scratch_len(&p) <= scratch.len());
+                scratch.fill(f32::NAN);
+                y_window.fill(f32::NAN);
+                window::conv2d(&p, &x, &w, bias, act, &mut scratch, &mut y_window);
+                if window::scratch_len(&p) > 0 {
+                    y_short.fill(0.0);
+                    window::conv2d(&p, &x, &w, bias, act, &mut [], &mut y_short);
+                    if cfg!(zant_size) {
+                        assert!(y_short.iter().all(|v| v.is_nan()), "{p:?}");
+                        y_short.clone_from(&y_direct);
+                    }
+                }
+            }
             for (kernel, y) in [
                 ("conv2d", &y),
                 ("direct", &y_direct),
                 ("chosen", &y_chosen),
+                ("window", &y_window),
+                ("window, short scratch", &y_short),
                 ("rows", &y_rows),
                 ("flat", &y_flat),
                 ("sliding", &y_sliding),
@@ -1120,6 +1159,48 @@ mod tests {
         check([1, 3, 4, 5, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
         check([2, 16, 3, 7, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
         check([1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn windowed_tiles_match_naive() {
+        // The geometries the windowed direct kernel covers (each asserts that it does):
+        // mnist-8's padded 5×5 layers, LeNet's unpadded one (no copy), a stride-2 3×3 stem
+        // with asymmetric padding, 7 channels (blocks of 4, 2 and 1), two groups, a 7×7
+        // stride-2 stem, a strided 1×1, a row whose last tile overlaps.
+        for spec in [
+            [1, 8, 14, 14, 16, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1],
+            [1, 1, 12, 12, 8, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1],
+            [1, 6, 14, 14, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1],
+            [2, 3, 20, 21, 7, 3, 3, 2, 2, 1, 1, 1, 0, 0, 1, 1],
+            [1, 4, 9, 11, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2],
+            [1, 3, 21, 22, 5, 7, 7, 2, 2, 1, 1, 3, 3, 3, 2, 1],
+            [1, 8, 17, 17, 6, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1],
+            [1, 2, 5, 13, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        ] {
+            let [batch, c_in, h_in, w_in, c_out, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, pad_bottom, pad_right, groups] =
+                spec;
+            let p = Conv2d {
+                batch,
+                c_in,
+                h_in,
+                w_in,
+                c_out,
+                h_out: out_len(h_in, k_h, stride_h, dil_h, pad_top, pad_bottom),
+                w_out: out_len(w_in, k_w, stride_w, dil_w, pad_left, pad_right),
+                k_h,
+                k_w,
+                stride_h,
+                stride_w,
+                dil_h,
+                dil_w,
+                pad_top,
+                pad_left,
+                groups,
+            };
+            assert_eq!(kernel_for(&p), ConvKernel::Gemm, "{p:?}");
+            assert!(window::geometry(&p).is_some(), "{p:?}");
+            check(spec);
+        }
     }
 
     #[test]

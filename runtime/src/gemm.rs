@@ -1185,6 +1185,7 @@ mod tests {
         trans_a: bool,
         b: &[f32],
         trans_b: bool,
+        (alpha, beta): (f32, f32),
         bias: Bias<'_>,
         act: Activation,
         y: &mut [f32],
@@ -1199,8 +1200,8 @@ mod tests {
         };
         let epilogue = Epilogue {
             n,
-            alpha: 1.0,
-            beta: 1.0,
+            alpha,
+            beta,
             bias,
             act,
         };
@@ -1259,15 +1260,20 @@ mod tests {
                     }
                     let a = values(m * k, 1);
                     let b = values(k * n, 2);
-                    let mut y = std::vec![f32::NAN; m * n];
-                    scalar_gemm(m, n, k, &a, trans_a, &b, trans_b, bias, act, &mut y);
-                    let expected =
-                        naive_gemm(m, n, k, &a, trans_a, &b, trans_b, 1.0, 1.0, bias, act);
-                    // f32 sums in another order than the f64 reference: the error grows
-                    // like the square root of the depth.
-                    let tolerance = 1e-5 * (k as f32).sqrt();
-                    let context = std::format!("scalar kernel m={m} n={n} k={k} {bias:?}");
-                    assert_close(&y, &expected, tolerance, &context);
+                    for (alpha, beta) in [(1.0, 1.0), (0.5, 1.5)] {
+                        let mut y = std::vec![f32::NAN; m * n];
+                        let scale = (alpha, beta);
+                        scalar_gemm(m, n, k, &a, trans_a, &b, trans_b, scale, bias, act, &mut y);
+                        let expected =
+                            naive_gemm(m, n, k, &a, trans_a, &b, trans_b, alpha, beta, bias, act);
+                        // f32 sums in another order than the f64 reference: the error
+                        // grows like the square root of the depth.
+                        let tolerance = 1e-5 * (k as f32).sqrt();
+                        let context = std::format!(
+                            "scalar kernel m={m} n={n} k={k} alpha={alpha} beta={beta} {bias:?}"
+                        );
+                        assert_close(&y, &expected, tolerance, &context);
+                    }
                 }
             }
         }

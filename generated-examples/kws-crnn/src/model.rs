@@ -79,7 +79,7 @@ impl Model {
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(0, 31360), (31360, 1232)],
+                [(0, 31360), (31360, 2352)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);

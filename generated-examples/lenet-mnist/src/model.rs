@@ -82,7 +82,7 @@ impl Model {
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(0, 18816), (18816, 2208)],
+                [(0, 18816), (18816, 3584)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);

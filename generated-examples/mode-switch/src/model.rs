@@ -8,7 +8,7 @@
 use zant_runtime as rt;
 pub use rt::Error;
 /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
-pub const ARENA_BYTES: usize = 31104;
+pub const ARENA_BYTES: usize = 33920;
 /// Bytes of the weight blob (in flash / `.rodata`).
 pub const WEIGHT_BYTES: usize = 5136;
 /// Shape of the input `features` (f32[1,1,20,16]).
@@ -107,7 +107,7 @@ impl Model {
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(0, 10240), (10240, 1008)],
+                [(0, 10240), (10240, 1440)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -150,7 +150,7 @@ impl Model {
                 {
                     let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                         arena,
-                        [(10240, 10240), (20480, 8064)],
+                        [(10240, 10240), (20480, 11520)],
                     );
                     let y = rt::arena::view_mut::<f32>(out);
                     let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -195,7 +195,7 @@ impl Model {
                 {
                     let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                         arena,
-                        [(28544, 2560), (20480, 8064)],
+                        [(31360, 2560), (20480, 10880)],
                     );
                     let y = rt::arena::view_mut::<f32>(out);
                     let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -240,7 +240,7 @@ impl Model {
                 {
                     let (reads, out) = rt::arena::split(arena, 10240, 32);
                     let y = rt::arena::view_mut::<f32>(out);
-                    rt::pool::global_avg_pool(8, 80, reads.get::<f32>(28544, 640), y);
+                    rt::pool::global_avg_pool(8, 80, reads.get::<f32>(31360, 640), y);
                 }
             }
         }
