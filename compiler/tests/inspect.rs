@@ -33,7 +33,7 @@ fn the_layer_table_of_lenet() {
     let table = layers(&lower(&lenet(), &[])).table();
     insta::assert_snapshot!(table, @"
     step  op       node                         output             MACs  weights    read  written  scratch  offset  bytes  storage    live
-       0  Conv     conv1                        f32[1,6,28,28]   117600      624    3760    18816     2208       0  18816  arena     21024
+       0  Conv     conv1                        f32[1,6,28,28]   117600      624    3760    18816     3584       0  18816  arena     22400
           └ Relu   (fused into the node above)
        1  MaxPool  pool1                        f32[1,6,14,14]        0        0   18816     4704            26800   4704  arena     23520
        2  Conv     conv2                        f32[1,16,10,10]  240000     9664   14368     6400    20400   20400   6400  arena     31504  <- peak
