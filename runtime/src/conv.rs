@@ -1036,11 +1036,12 @@ mod tests {
         y
     }
 
-    /// `[batch, c_in, h, w, c_out, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pads(t, l, b, r), groups]`.
-    fn check(spec: [usize; 16]) {
+    /// The geometry of `[batch, c_in, h, w, c_out, k_h, k_w, stride_h, stride_w, dil_h,
+    /// dil_w, pads(t, l, b, r), groups]`.
+    fn geometry(spec: [usize; 16]) -> Conv2d {
         let [batch, c_in, h_in, w_in, c_out, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, pad_bottom, pad_right, groups] =
             spec;
-        let p = Conv2d {
+        Conv2d {
             batch,
             c_in,
             h_in,
@@ -1057,7 +1058,24 @@ mod tests {
             pad_top,
             pad_left,
             groups,
-        };
+        }
+    }
+
+    /// Every kernel that takes the geometry of `spec` (see [`geometry`]) against a naive
+    /// convolution.
+    fn check(spec: [usize; 16]) {
+        let p = geometry(spec);
+        let Conv2d {
+            batch,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            k_h,
+            k_w,
+            groups,
+            ..
+        } = p;
         let x = values(batch * c_in * h_in * w_in, 1);
         let w = values(c_out * (c_in / groups) * k_h * k_w, 2);
         let bias = values(c_out, 3);
@@ -1177,26 +1195,7 @@ mod tests {
             [1, 8, 17, 17, 6, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1],
             [1, 2, 5, 13, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
         ] {
-            let [batch, c_in, h_in, w_in, c_out, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, pad_bottom, pad_right, groups] =
-                spec;
-            let p = Conv2d {
-                batch,
-                c_in,
-                h_in,
-                w_in,
-                c_out,
-                h_out: out_len(h_in, k_h, stride_h, dil_h, pad_top, pad_bottom),
-                w_out: out_len(w_in, k_w, stride_w, dil_w, pad_left, pad_right),
-                k_h,
-                k_w,
-                stride_h,
-                stride_w,
-                dil_h,
-                dil_w,
-                pad_top,
-                pad_left,
-                groups,
-            };
+            let p = geometry(spec);
             assert_eq!(kernel_for(&p), ConvKernel::Gemm, "{p:?}");
             assert!(window::geometry(&p).is_some(), "{p:?}");
             check(spec);
