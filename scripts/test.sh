@@ -4,7 +4,8 @@
 #   2. runs every Rust test of the workspace (unit, snapshots, end to end on
 #      ../shared/models, the zero-allocation check, the build.rs route);
 #   3. runs zant-runtime's unit tests and clippy again built at opt-level "z", where
-#      `cfg(zant_size)` selects the loops shaped for size (runtime/build.rs);
+#      `cfg(zant_size)` selects the loops shaped for size (runtime/build.rs), and the
+#      unit tests once more built for this CPU (`target-cpu=native`, the AVX kernels);
 #   4. builds the Cortex-M7 firmware example, runs it in QEMU and checks it against the host;
 #   5. runs a short `zantc bench --per-layer` (mnist-8, opt-level 3 and z, host and
 #      Cortex-M7), which exits 1 unless its figures are sane (no heap use, outputs
@@ -18,6 +19,15 @@ scripts/setup-cortex-m7.sh
 cargo test --workspace
 CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
     cargo test --quiet --release -p zant-runtime --lib
+# The kernels behind `target_feature = "avx"` (the GEMM's 6 × 16 and narrow tiles, the
+# framed convolution's slivers) only compile for a CPU that has it, as bench harnesses
+# do: their unit tests run again built for this machine.
+if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+    RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native \
+        cargo test --quiet -p zant-runtime --lib
+else
+    echo "zant-runtime tests with AVX: NOT RUN (this CPU has no AVX2)"
+fi
 CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
     cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
 scripts/firmware-m7.sh

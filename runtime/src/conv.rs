@@ -30,6 +30,7 @@ use crate::tokens::tokens;
 use crate::unroll::{array, unroll};
 use crate::Activation;
 
+mod frame;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod implicit;
 mod plane;
@@ -89,13 +90,16 @@ impl ConvKernel {
                 } else {
                     crate::gemm::blocked_scratch_len(p.c_out / p.groups, depth)
                 };
-                // Without SIMD the windowed direct kernel runs instead, on the input
-                // padded into the same scratch.
+                // SIMD targets frame the input when it fits (`frame::wanted`); without
+                // SIMD the windowed direct kernel runs instead, on the input padded into
+                // the same scratch.
+                let framed = frame::wanted(p);
                 let padded = window::scratch_len(p);
-                if padded > blocked {
-                    padded
+                let most = if padded > blocked { padded } else { blocked };
+                if framed > most {
+                    framed
                 } else {
-                    blocked
+                    most
                 }
             }
             _ => 0,
@@ -271,8 +275,13 @@ pub fn conv2d_gemm(
     let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
         return;
     };
+    // The framed GEMM where the scratch reserved for the layer holds its frame (at
+    // least a band of rows), the packing one elsewhere.
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    implicit::conv2d_implicit(p, x, w, bias, act, scratch, y);
+    match frame::framing(p, framing_budget(p, scratch.len())) {
+        Some(framing) => frame::conv2d_frame(p, framing, x, w, bias, act, scratch, y),
+        None => implicit::conv2d_implicit(p, x, w, bias, act, scratch, y),
+    }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         // The windowed tiles where they cover the geometry (window.rs); the test folds
@@ -284,6 +293,15 @@ pub fn conv2d_gemm(
         let _ = scratch;
         direct_variant(p, x, w, bias, act, y);
     }
+}
+
+/// The scratch the framed GEMM plans in: what the plan reserves for `p`
+/// ([`ConvKernel::scratch_len`], a constant at a generated call site), or less when the
+/// caller passed less.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn framing_budget(p: &Conv2d, passed: usize) -> usize {
+    ConvKernel::Gemm.scratch_len(p).min(passed)
 }
 
 /// [`conv2d`] on the direct kernel, which fits any geometry ([`ConvKernel::Direct`]).
@@ -1152,7 +1170,33 @@ mod tests {
                     }
                 }
             }
+            // On SIMD targets, both GEMM kernels whichever the layer takes: the packing
+            // one, and the framed one in bands of one, two and three rows and whole, each
+            // in NaN scratch of exactly its size.
+            let mut y_gemms = std::vec![y_direct.clone(); 5];
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            if kernel == ConvKernel::Gemm {
+                let (packing, framed) = y_gemms.split_first_mut().expect("five outputs");
+                scratch.fill(f32::NAN);
+                packing.fill(f32::NAN);
+                implicit::conv2d_implicit(&p, &x, &w, bias, act, &mut scratch, packing);
+                for (band, y) in [1, 2, 3, p.h_out].into_iter().zip(framed) {
+                    let band = band.min(p.h_out);
+                    let framing = frame::Framing {
+                        band,
+                        pitch: frame::pitch(&p),
+                    };
+                    let mut scratch = std::vec![f32::NAN; frame::scratch_len(&p, band)];
+                    y.fill(f32::NAN);
+                    frame::conv2d_frame(&p, framing, &x, &w, bias, act, &mut scratch, y);
+                }
+            }
             for (kernel, y) in [
+                ("packing GEMM", &y_gemms[0]),
+                ("framed GEMM, bands of 1", &y_gemms[1]),
+                ("framed GEMM, bands of 2", &y_gemms[2]),
+                ("framed GEMM, bands of 3", &y_gemms[3]),
+                ("framed GEMM, one band", &y_gemms[4]),
                 ("conv2d", &y),
                 ("direct", &y_direct),
                 ("chosen", &y_chosen),

@@ -45,11 +45,16 @@ pub(crate) const NR: usize = if cfg!(target_arch = "arm") {
 const KC: usize = 256;
 /// The rows of one packed register tile of `A` in the SIMD kernel.
 const PACKED_MR: usize = 6;
+/// The rows of one panel of `A` in the SIMD kernel's narrow tiles (two 8-lane vectors).
+const NARROW_PANEL_ROWS: usize = 16;
+/// The shallowest product the narrow tiles take: they store lane by lane, which fewer
+/// depths do not amortise.
+const NARROW_MIN_DEPTH: usize = 32;
 /// The rows of one packed block of `A` in the SIMD kernel: eight register tiles.
 const PACKED_MC: usize = 8 * PACKED_MR;
 /// The widest sliver of `B` any kernel packs (the SIMD kernel with AVX or on AArch64);
 /// scratch is sized for it so one figure serves every target.
-const MAX_SLIVER_COLUMNS: usize = 16;
+pub(crate) const MAX_SLIVER_COLUMNS: usize = 16;
 
 /// The floats of scratch [`gemm_with_scratch`] needs for an `m × n × k` product, on every
 /// target: the packed block of `A` (at most [`PACKED_MC`] rows, rounded up to whole
@@ -88,7 +93,7 @@ pub(crate) const STACK_SCRATCH: usize = KC * NR;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod packed;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub(crate) use packed::{BSource, SLIVER_COLUMNS};
+pub(crate) use packed::{BSource, Frame, SLIVER_COLUMNS};
 #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 mod scalar;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -279,6 +284,68 @@ pub(crate) fn gemm_implicit(
     packed::gemm_packed_source(&operands, source, &epilogue, scratch, y);
 }
 
+/// The floats of the packed block of `A` alone (without a sliver of `B`) for `m ≥ 1`
+/// rows and depth `k ≥ 1`: what [`gemm_frame`] takes from the front of its scratch.
+pub(crate) const fn packed_a_len(m: usize, k: usize) -> usize {
+    let depth = if k < KC { k } else { KC };
+    // The sliver kernel's panels of `PACKED_MR` rows or, deep enough for it, the narrow
+    // kernel's.
+    let wide = m.div_ceil(PACKED_MR) * PACKED_MR;
+    let narrow = if k < NARROW_MIN_DEPTH {
+        0
+    } else {
+        m.div_ceil(NARROW_PANEL_ROWS) * NARROW_PANEL_ROWS
+    };
+    let rows = if wide > narrow { wide } else { narrow };
+    let rows = if rows < PACKED_MC { rows } else { PACKED_MC };
+    rows * depth
+}
+
+/// `y = act(A·B + bias)` with `A` row-major `m × k`, `bias` per row, and `B` read in
+/// place from `frame` (depth `p`'s row at `tap_offset(p)`, see [`Frame`]); `y` holds `m`
+/// rows of `n` columns, of which the frame writes its own. `scratch` holds at least
+/// [`packed_a_len`]`(m, k)` floats. SIMD targets only.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_frame(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    bias: Bias<'_>,
+    act: Activation,
+    frame: &Frame<'_>,
+    tap_offset: impl Fn(usize) -> usize,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let y = &mut y[..m * n];
+    let a = &a[..m * k];
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let epilogue = Epilogue {
+        n,
+        alpha: 1.0,
+        beta: 1.0,
+        bias,
+        act,
+    };
+    let operands = Operands {
+        m,
+        n,
+        k,
+        a,
+        trans_a: false,
+        b: &[],
+    };
+    if packed::narrow_pays(m, k, frame) {
+        packed::gemm_packed_narrow(&operands, frame, tap_offset, &epilogue, scratch, y);
+    } else {
+        packed::gemm_packed_frame(&operands, frame, tap_offset, &epilogue, scratch, y);
+    }
+}
+
 /// The blocked product for `m, n ≥ 2` on a target with SIMD.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn blocked(
@@ -288,8 +355,21 @@ fn blocked(
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
+    // A row-major `B` is a frame of one row whose depth `p` starts at `p · n`: few
+    // columns and many rows take the narrow tiles (its panels fit the scratch reserved
+    // for the wide ones and a sliver of `B`).
+    let frame = Frame {
+        data: operands.b,
+        rows: 1,
+        pitch: operands.n,
+        width: operands.n,
+        column0: 0,
+    };
     if trans_b {
         packed::gemm_packed::<true>(operands, epilogue, scratch, y);
+    } else if packed::narrow_pays(operands.m, operands.k, &frame) {
+        let n = operands.n;
+        packed::gemm_packed_narrow(operands, &frame, |p| p * n, epilogue, scratch, y);
     } else {
         packed::gemm_packed::<false>(operands, epilogue, scratch, y);
     }
@@ -1048,6 +1128,42 @@ mod tests {
         }
     }
 
+    /// Few columns, many rows and depths of 32 or more take the narrow tiles on AVX
+    /// (asserted): row blocks of `A` and panels cut short, `k` blocks, every bias kind,
+    /// alpha, beta and activation, each row's tile of 1 to 6 columns.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    #[test]
+    fn narrow_tiles_match_naive() {
+        for (m, n, k) in [
+            (40, 5, KC + 37),
+            (MC + 20, 9, 64),
+            (17, 2, 40),
+            (100, 10, 33),
+        ] {
+            let b = values(k * n, 9);
+            let frame = Frame {
+                data: &b,
+                rows: 1,
+                pitch: n,
+                width: n,
+                column0: 0,
+            };
+            assert!(packed::narrow_pays(m, k, &frame), "{m} × {n} × {k}");
+            let (row, col, full) = (values(n, 3), values(m, 4), values(m * n, 5));
+            for bias in [
+                Bias::None,
+                Bias::Scalar(0.25),
+                Bias::Row(&row),
+                Bias::Col(&col),
+                Bias::Full(&full),
+            ] {
+                for act in [Activation::None, Activation::Relu] {
+                    check(m, n, k, false, false, 0.5, -2.0, bias, act);
+                }
+            }
+        }
+    }
+
     #[test]
     fn gemm_with_empty_dims_writes_nothing() {
         let mut y: [f32; 0] = [];
@@ -1290,6 +1406,9 @@ mod tests {
             (49, 97, 300),
             (47, 33, 513),
             (97, 2, 29),
+            // The narrow tiles (AVX): `A` in 16-row panels.
+            (8, 5, 300),
+            (20, 7, 64),
         ] {
             for trans_b in [false, true] {
                 let a = values(m * k, 31);

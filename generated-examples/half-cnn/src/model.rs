@@ -95,21 +95,21 @@ impl Model {
         probe(0);
         // image.to_f32: Cast(%image) -> %image.to_f32 : f32[1,1,16,16]
         {
-            let (_, out) = rt::arena::split(arena, 9344, 1024);
+            let (_, out) = rt::arena::split(arena, 9488, 1024);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(&image[..], y);
         }
         probe(1);
         // conv1.weight.to_f32: Cast(%conv1.weight) -> %conv1.weight.to_f32 : f32[8,1,3,3]
         {
-            let (_, out) = rt::arena::split(arena, 10368, 288);
+            let (_, out) = rt::arena::split(arena, 10512, 288);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(rt::arena::slice::<u16>(&WEIGHTS.0, 0, 72), y);
         }
         probe(2);
         // conv1.bias.to_f32: Cast(%conv1.bias) -> %conv1.bias.to_f32 : f32[8]
         {
-            let (_, out) = rt::arena::split(arena, 10656, 32);
+            let (_, out) = rt::arena::split(arena, 10800, 32);
             let y = rt::arena::view_mut::<f32>(out);
             rt::narrow::f16_to_f32_slice(rt::arena::slice::<u16>(&WEIGHTS.0, 144, 8), y);
         }
@@ -118,7 +118,7 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(0, 8192), (8192, 1152)],
+                [(0, 8192), (8192, 1296)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -141,9 +141,9 @@ impl Model {
                     pad_left: 1,
                     groups: 1,
                 },
-                reads.get::<f32>(9344, 256),
-                reads.get::<f32>(10368, 72),
-                Some(reads.get::<f32>(10656, 8)),
+                reads.get::<f32>(9488, 256),
+                reads.get::<f32>(10512, 72),
+                Some(reads.get::<f32>(10800, 8)),
                 rt::Activation::Relu,
                 scratch,
                 y,

@@ -8,7 +8,7 @@
 use zant_runtime as rt;
 pub use rt::Error;
 /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
-pub const ARENA_BYTES: usize = 66400;
+pub const ARENA_BYTES: usize = 75712;
 /// Bytes of the weight blob (in flash / `.rodata`).
 pub const WEIGHT_BYTES: usize = 94992;
 /// Shape of the input `mfcc` (f32[1,1,49,10]).
@@ -79,7 +79,7 @@ impl Model {
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(0, 31360), (31360, 2352)],
+                [(32352, 31360), (0, 2352)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -115,7 +115,7 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(54400, 12000), (31360, 23040)],
+                [(63712, 12000), (0, 32352)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -138,7 +138,7 @@ impl Model {
                     pad_left: 1,
                     groups: 1,
                 },
-                reads.get::<f32>(0, 7840),
+                reads.get::<f32>(32352, 7840),
                 rt::arena::slice::<f32>(&WEIGHTS.0, 640, 3456),
                 Some(rt::arena::slice::<f32>(&WEIGHTS.0, 14464, 24)),
                 rt::Activation::Relu,
@@ -153,7 +153,7 @@ impl Model {
             let y = rt::arena::view_mut::<f32>(out);
             rt::shape::transpose::<
                 f32,
-            >(reads.get::<f32>(54400, 3000), &[1, 24, 25, 5], &[2, 0, 1, 3], y);
+            >(reads.get::<f32>(63712, 3000), &[1, 24, 25, 5], &[2, 0, 1, 3], y);
         }
         probe(3);
         // lstm: LSTM(%sequence, %lstm.weight_ih, %lstm.weight_hh, %lstm.bias) -> %lstm_unused_0 : f32[25,1,1,32], %lstm.h : f32[1,1,32]

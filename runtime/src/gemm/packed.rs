@@ -64,7 +64,7 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
         let (first, last) = (k0 == 0, k0 + depth == k);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a(ops, block_row0, block_rows, k0, depth, packed_a);
+            pack_a::<MR>(ops, block_row0, block_rows, k0, depth, packed_a);
             for column0 in (0..n).step_by(NR) {
                 let width = NR.min(n - column0);
                 let (b_sliver, b_stride) = if !TRANS_B && width == NR {
@@ -95,11 +95,11 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
     }
 }
 
-/// Packs rows `row0..row0 + rows` of `op(A)`, depths `k0..k0 + depth`, into `MR`-row
-/// panels of `depth_max · MR` floats each (`depth_max = min(KC, k)`, the panel stride the
+/// Packs rows `row0..row0 + rows` of `op(A)`, depths `k0..k0 + depth`, into `R`-row
+/// panels of `depth_max · R` floats each (`depth_max = min(KC, k)`, the panel stride the
 /// microkernel loop uses): panel `t`, depth `p`, row `i` sits at
-/// `t · depth_max · MR + p · MR + i`. Rows past the end of `A` are zero.
-fn pack_a(
+/// `t · depth_max · R + p · R + i`. Rows past the end of `A` are zero.
+fn pack_a<const R: usize>(
     ops: &Operands<'_>,
     row0: usize,
     rows: usize,
@@ -108,19 +108,19 @@ fn pack_a(
     packed: &mut [f32],
 ) {
     let depth_max = KC.min(ops.k);
-    for (tile, panel) in packed.chunks_exact_mut(MR * depth_max).enumerate() {
-        let tile_row0 = row0 + tile * MR;
-        if tile * MR >= rows {
+    for (tile, panel) in packed.chunks_exact_mut(R * depth_max).enumerate() {
+        let tile_row0 = row0 + tile * R;
+        if tile * R >= rows {
             break;
         }
-        let tile_rows = MR.min(rows - tile * MR);
-        let panel = &mut panel[..depth * MR];
-        if tile_rows < MR {
+        let tile_rows = R.min(rows - tile * R);
+        let panel = &mut panel[..depth * R];
+        if tile_rows < R {
             panel.fill(0.0);
         }
         if ops.trans_a {
             // Aᵀ is k × m: a tile's values for one depth are adjacent already.
-            for (p, group) in panel.chunks_exact_mut(MR).enumerate() {
+            for (p, group) in panel.chunks_exact_mut(R).enumerate() {
                 let source = &ops.a[(k0 + p) * ops.m + tile_row0..][..tile_rows];
                 group[..tile_rows].copy_from_slice(source);
             }
@@ -128,12 +128,12 @@ fn pack_a(
             for i in 0..tile_rows {
                 let source = &ops.a[(tile_row0 + i) * ops.k + k0..][..depth];
                 #[cfg(not(zant_size))]
-                for (group, &value) in panel.chunks_exact_mut(MR).zip(source) {
+                for (group, &value) in panel.chunks_exact_mut(R).zip(source) {
                     group[i] = value;
                 }
                 // The zip stays a call per value at "z".
                 #[cfg(zant_size)]
-                copy::scatter_strided(&mut panel[i..], MR, source);
+                copy::scatter_strided(&mut panel[i..], R, source);
             }
         }
     }
@@ -304,7 +304,7 @@ pub(super) fn gemm_packed_source(
         let (first, last) = (k0 == 0, k0 + depth == k);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a(ops, block_row0, block_rows, k0, depth, packed_a);
+            pack_a::<MR>(ops, block_row0, block_rows, k0, depth, packed_a);
             for column0 in (0..n).step_by(NR) {
                 let width = NR.min(n - column0);
                 let b_sliver = &mut packed_b[..depth * NR];
@@ -327,6 +327,379 @@ pub(super) fn gemm_packed_source(
                     store(epilogue, y, &place, &tile);
                 }
             }
+        }
+    }
+}
+
+/// `B` read in place from a frame of rows that overlap: depth `p`'s row starts at
+/// `data[tap_offset(p)..]`, so the sliver of columns `q0..q0 + NR` is `NR` contiguous
+/// floats of the frame at `tap_offset(p) + q0` for every depth, and nothing is packed.
+/// A convolution's input, zero-padded into such a frame, is its im2col matrix this way
+/// (see `conv/frame.rs`).
+///
+/// The product's columns are `rows × pitch` virtual positions, of which the first
+/// `width` of every `pitch` are outputs: virtual column `r · pitch + c` (`c < width`) is
+/// column `column0 + r · width + c` of `C`, and the others are computed and dropped.
+/// Rows at least [`ROW_SLIVERS`] wide are cut into slivers row by row (the last one of
+/// a row partly idle); narrower ones are flattened, a sliver running across rows.
+pub(crate) struct Frame<'a> {
+    /// The frame; every read (`tap_offset(p) + q` for a virtual column `q` rounded up to
+    /// whole slivers) lies inside it and is finite.
+    pub(crate) data: &'a [f32],
+    pub(crate) rows: usize,
+    pub(crate) pitch: usize,
+    pub(crate) width: usize,
+    pub(crate) column0: usize,
+}
+
+/// The narrowest output rows a frame cuts into slivers row by row: from 12 columns the
+/// idle lanes of a row's last sliver cost less than the dropped columns and the runs
+/// of slivers that cross rows.
+const ROW_SLIVERS: usize = 12;
+
+/// Runs of one sliver's lanes that are outputs: `(first lane, past the last lane, column
+/// of C)`; a sliver of `NR` lanes holds at most `NR` runs.
+type Runs = ([(usize, usize, usize); NR], usize);
+
+impl Frame<'_> {
+    /// The output runs of the sliver at virtual column `q0`.
+    fn runs(&self, q0: usize) -> Runs {
+        let mut runs = [(0, 0, 0); NR];
+        let mut count = 0;
+        let columns = self.rows * self.pitch;
+        let mut lane = 0;
+        while lane < NR && q0 + lane < columns {
+            let (row, column) = ((q0 + lane) / self.pitch, (q0 + lane) % self.pitch);
+            let span = (self.pitch - column).min(NR - lane);
+            if column < self.width {
+                let len = (self.width - column).min(span);
+                runs[count] = (lane, lane + len, self.column0 + row * self.width + column);
+                count += 1;
+            }
+            lane += span;
+        }
+        (runs, count)
+    }
+
+    /// The virtual column of every sliver, in order: row by row on wide rows, across
+    /// rows otherwise.
+    fn slivers(&self) -> impl Iterator<Item = usize> + '_ {
+        let by_row = self.width >= ROW_SLIVERS;
+        let (outer, inner) = if by_row {
+            (self.rows, self.width)
+        } else {
+            (1, self.rows * self.pitch)
+        };
+        (0..outer).flat_map(move |row| (0..inner).step_by(NR).map(move |c| row * self.pitch + c))
+    }
+}
+
+/// The blocked product `y = epilogue(A·B)` with `A` row-major `m × k` and `B` read in
+/// place from `frame` (depth `p` at `tap_offset(p)`). The loops are [`gemm_packed`]'s
+/// without the packing of `B`; `scratch` holds the packed block of `A`.
+pub(super) fn gemm_packed_frame(
+    ops: &Operands<'_>,
+    frame: &Frame<'_>,
+    tap_offset: impl Fn(usize) -> usize,
+    epilogue: &Epilogue<'_>,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (m, k) = (ops.m, ops.k);
+    let depth_max = KC.min(k);
+    let packed_a = &mut scratch[..MC.min(m.div_ceil(MR) * MR) * depth_max];
+    let mut taps = [0usize; KC];
+    for k0 in (0..k).step_by(KC) {
+        let depth = KC.min(k - k0);
+        let (first, last) = (k0 == 0, k0 + depth == k);
+        for (p, tap) in taps[..depth].iter_mut().enumerate() {
+            *tap = tap_offset(k0 + p);
+        }
+        let taps = &taps[..depth];
+        for block_row0 in (0..m).step_by(MC) {
+            let block_rows = MC.min(m - block_row0);
+            pack_a::<MR>(ops, block_row0, block_rows, k0, depth, packed_a);
+            for q0 in frame.slivers() {
+                let (row, column) = (q0 / frame.pitch, q0 % frame.pitch);
+                // A sliver of outputs only, in one row: the vector store.
+                let whole = column + NR <= frame.width;
+                let runs = if whole {
+                    ([(0, 0, 0); NR], 0)
+                } else {
+                    frame.runs(q0)
+                };
+                let panels = packed_a.chunks_exact(MR * depth_max);
+                for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
+                    .step_by(MR)
+                    .zip(panels)
+                {
+                    let rows = MR.min(block_row0 + block_rows - tile_row0);
+                    let tile = microkernel_taps(&panel[..depth * MR], frame.data, taps, q0);
+                    if whole {
+                        let place = TilePlace {
+                            row0: tile_row0,
+                            rows,
+                            column0: frame.column0 + row * frame.width + column,
+                            width: NR,
+                            first,
+                            last,
+                        };
+                        store(epilogue, y, &place, &tile);
+                    } else {
+                        let runs = &runs.0[..runs.1];
+                        store_runs(epilogue, y, (tile_row0, rows), runs, (first, last), &tile);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`microkernel`] with depth `p`'s row of `B` at `frame[taps[p] + q0..]`.
+#[inline(always)]
+fn microkernel_taps(panel: &[f32], frame: &[f32], taps: &[usize], q0: usize) -> [[F32x8; NV]; MR] {
+    let mut acc = [[F32x8::splat(0.0); NV]; MR];
+    let window = frame.get(q0..).unwrap_or_default();
+    for (a, &tap) in panel.chunks_exact(MR).zip(taps) {
+        let a: [f32; MR] = array(a);
+        // Every tap is inside the frame by construction; a miss would only skip a depth.
+        let Some(b_row) = window.get(tap..tap + NR) else {
+            continue;
+        };
+        let mut b = [F32x8::splat(0.0); NV];
+        unroll!(NV, |v| b[v] = load_at(b_row, v * LANES));
+        unroll!(MR, |i| {
+            let a_vector = F32x8::splat(a[i]);
+            unroll!(NV, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
+        });
+    }
+    acc
+}
+
+/// Stores the lanes of `runs` of the tile's first `rows` rows (rows `row0..`). With a
+/// bias per row (or none), the epilogue runs on whole vectors as in [`store`] and each
+/// run is copied out; a bias along the columns takes the scalar epilogue.
+#[inline(always)]
+fn store_runs(
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    (row0, rows): (usize, usize),
+    runs: &[(usize, usize, usize)],
+    (first, last): (bool, bool),
+    tile: &[[F32x8; NV]; MR],
+) {
+    let by_row = matches!(epilogue.bias, Bias::None | Bias::Scalar(_) | Bias::Col(_));
+    for (i, tile_row) in tile.iter().enumerate().take(rows) {
+        let row_idx = row0 + i;
+        let row_start = row_idx * epilogue.n;
+        let mut lanes = [0.0f32; NR];
+        if by_row {
+            // The partial sums of earlier `k` blocks, lane by lane.
+            let mut prior = [0.0f32; NR];
+            if !first {
+                for &(lo, hi, column) in runs {
+                    prior[lo..hi].copy_from_slice(&y[row_start + column..][..hi - lo]);
+                }
+            }
+            let alpha = F32x8::splat(epilogue.alpha);
+            for (v, chunk) in lanes.chunks_exact_mut(LANES).enumerate() {
+                let sum = tile_row[v];
+                let value = if first {
+                    sum.mul_add(alpha, bias_vector(epilogue, row_idx, 0))
+                } else {
+                    sum.mul_add(alpha, load_at(&prior, v * LANES))
+                };
+                let value = if last {
+                    activate(epilogue.act, value)
+                } else {
+                    value
+                };
+                chunk.copy_from_slice(&value.to_array());
+            }
+            for &(lo, hi, column) in runs {
+                copy_run(&lanes[lo..hi], &mut y[row_start + column..][..hi - lo]);
+            }
+            continue;
+        }
+        for (chunk, vector) in lanes.chunks_exact_mut(LANES).zip(tile_row) {
+            chunk.copy_from_slice(&vector.to_array());
+        }
+        for &(lo, hi, column) in runs {
+            let out = &mut y[row_start + column..][..hi - lo];
+            let values = &lanes[lo..hi];
+            if first {
+                out.copy_from_slice(values);
+                epilogue.scale_and_add_bias(out, row_idx, column);
+            } else {
+                for (o, &v) in out.iter_mut().zip(values) {
+                    *o += epilogue.alpha * v;
+                }
+            }
+            if last {
+                epilogue.act.apply_slice(out);
+            }
+        }
+    }
+}
+
+/// `out.copy_from_slice(values)` for at most `NR` values: in two overlapping vectors
+/// when there are at least `LANES` (no call to `memcpy`), one by one otherwise.
+#[inline(always)]
+fn copy_run(values: &[f32], out: &mut [f32]) {
+    let len = values.len().min(out.len());
+    if len >= LANES {
+        let tail = len - LANES;
+        let mut at = 0;
+        while at < tail {
+            store_at(load_at(values, at), out, at);
+            at += LANES;
+        }
+        store_at(load_at(values, tail), out, tail);
+    } else {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = v;
+        }
+    }
+}
+
+/// Output rows of one narrow tile: two vectors, so `A` is loaded and `B` broadcast.
+pub(super) const NARROW_ROWS: usize = 2 * LANES;
+/// The most columns of one narrow tile: 2 × 6 accumulators, two vectors of `A` and one
+/// broadcast of `B` fill AVX's sixteen registers.
+const NARROW_COLUMNS: usize = 6;
+const _: () = assert!(NARROW_ROWS <= super::NARROW_PANEL_ROWS && MC.is_multiple_of(NARROW_ROWS));
+
+/// Whether the narrow kernel beats the sliver kernel on an `m × k` product over the
+/// columns of `frame`: the sliver kernel computes whole slivers of `NR` columns and
+/// `MR`-row tiles, the narrow one exactly the outputs in `NARROW_ROWS`-row tiles, but
+/// stores lane by lane, which only a depth of `NARROW_MIN_DEPTH` or more amortises. It
+/// must save 15 %.
+pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>) -> bool {
+    if NV != 2 || k < super::NARROW_MIN_DEPTH || m == 0 {
+        return false;
+    }
+    let outputs = frame.rows * frame.width;
+    let computed = if frame.width >= ROW_SLIVERS {
+        frame.rows * frame.width.div_ceil(NR) * NR
+    } else {
+        (frame.rows * frame.pitch).div_ceil(NR) * NR
+    };
+    let (wide_rows, narrow_rows) = (m.div_ceil(MR) * MR, m.div_ceil(NARROW_ROWS) * NARROW_ROWS);
+    // narrow efficiency / wide efficiency > 1.15
+    computed * wide_rows * 100 > 115 * narrow_rows * outputs
+}
+
+/// [`gemm_packed_frame`] on narrow tiles: `NARROW_ROWS` output rows (vectors of
+/// packed `A`) by at most `NARROW_COLUMNS` outputs of one row of the frame (broadcasts
+/// of `B`), so no virtual column past a row's `width` is computed and a row of four
+/// outputs fills its tile. Suits small planes with many channels, where slivers of `NR`
+/// columns run mostly idle. `scratch` holds the packed block of `A` in `NARROW_ROWS`-row
+/// panels.
+pub(super) fn gemm_packed_narrow(
+    ops: &Operands<'_>,
+    frame: &Frame<'_>,
+    tap_offset: impl Fn(usize) -> usize,
+    epilogue: &Epilogue<'_>,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (m, k) = (ops.m, ops.k);
+    let depth_max = KC.min(k);
+    let packed_a = &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max];
+    let mut taps = [0usize; KC];
+    for k0 in (0..k).step_by(KC) {
+        let depth = KC.min(k - k0);
+        let (first, last) = (k0 == 0, k0 + depth == k);
+        for (p, tap) in taps[..depth].iter_mut().enumerate() {
+            *tap = tap_offset(k0 + p);
+        }
+        let taps = &taps[..depth];
+        for block_row0 in (0..m).step_by(MC) {
+            let block_rows = MC.min(m - block_row0);
+            pack_a::<NARROW_ROWS>(ops, block_row0, block_rows, k0, depth, packed_a);
+            for row in 0..frame.rows {
+                for column in (0..frame.width).step_by(NARROW_COLUMNS) {
+                    let q0 = row * frame.pitch + column;
+                    let place = (frame.column0 + row * frame.width + column, first, last);
+                    let panels = packed_a.chunks_exact(NARROW_ROWS * depth_max);
+                    for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
+                        .step_by(NARROW_ROWS)
+                        .zip(panels)
+                    {
+                        let rows = (
+                            tile_row0,
+                            NARROW_ROWS.min(block_row0 + block_rows - tile_row0),
+                        );
+                        let panel = &panel[..depth * NARROW_ROWS];
+                        let data = frame.data;
+                        match frame.width - column {
+                            1 => narrow_tile::<1>(panel, data, taps, q0, epilogue, y, rows, place),
+                            2 => narrow_tile::<2>(panel, data, taps, q0, epilogue, y, rows, place),
+                            3 => narrow_tile::<3>(panel, data, taps, q0, epilogue, y, rows, place),
+                            4 => narrow_tile::<4>(panel, data, taps, q0, epilogue, y, rows, place),
+                            5 => narrow_tile::<5>(panel, data, taps, q0, epilogue, y, rows, place),
+                            _ => narrow_tile::<6>(panel, data, taps, q0, epilogue, y, rows, place),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One narrow tile: `NC` columns from virtual column `q0` (all outputs, stored from
+/// column `place.0` of `C`) by the panel's rows `rows.0..rows.0 + rows.1`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn narrow_tile<const NC: usize>(
+    panel: &[f32],
+    frame: &[f32],
+    taps: &[usize],
+    q0: usize,
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    (row0, rows): (usize, usize),
+    (column0, first, last): (usize, bool, bool),
+) {
+    let mut acc = [[F32x8::splat(0.0); 2]; NC];
+    let window = frame.get(q0..).unwrap_or_default();
+    for (a, &tap) in panel.chunks_exact(NARROW_ROWS).zip(taps) {
+        // Every tap is inside the frame by construction; a miss would only skip a depth.
+        let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NC>) else {
+            continue;
+        };
+        let a = [load_at(a, 0), load_at(a, LANES)];
+        unroll!(NC, |j| {
+            let b_vector = F32x8::splat(b[j]);
+            unroll!(2, |v| acc[j][v] = a[v].mul_add(b_vector, acc[j][v]));
+        });
+    }
+    // Lane `l` of vector `v` of column `j` is row `row0 + v·LANES + l`, column
+    // `column0 + j`: each row's `NC` values go out together.
+    let mut columns = [[0.0f32; NARROW_ROWS]; NC];
+    unroll!(NC, |j| unroll!(2, |v| columns[j]
+        [v * LANES..(v + 1) * LANES]
+        .copy_from_slice(&acc[j][v].to_array())));
+    // `i` is a lane of every column's array.
+    #[allow(clippy::needless_range_loop)]
+    for i in 0..rows {
+        let row_idx = row0 + i;
+        let start = row_idx * epilogue.n + column0;
+        let Some(out) = y.get_mut(start..start + NC) else {
+            continue;
+        };
+        let mut values = [0.0f32; NC];
+        unroll!(NC, |j| values[j] = columns[j][i]);
+        if first {
+            out.copy_from_slice(&values);
+            epilogue.scale_and_add_bias(out, row_idx, column0);
+        } else {
+            for (o, &v) in out.iter_mut().zip(&values) {
+                *o += epilogue.alpha * v;
+            }
+        }
+        if last {
+            epilogue.act.apply_slice(out);
         }
     }
 }

@@ -1,0 +1,271 @@
+//! The framed implicit GEMM for targets with SIMD: a k×k convolution as `W · im2col(X)`
+//! where the im2col matrix is read in place from the input, zero-padded once into a frame.
+//!
+//! Each input plane of a group is copied into arena scratch with its padding, and for a
+//! stride `s` split into its `s_h · s_w` phases (the rows and columns with the same
+//! remainder), each a plane of `pitch` columns. Output `(oh, ow)` then reads tap
+//! `(c, kh, kw)` at `offset(c, kh, kw) + oh · pitch + ow` of the frame, one offset per
+//! tap, whatever the padding, stride or dilation: row `p` of the im2col matrix is the
+//! frame from `offset(p)` on, over "virtual" columns `oh · pitch + ow`, and a sliver of
+//! 16 of them is 16 contiguous floats. The GEMM ([`crate::gemm::gemm_frame`]) therefore
+//! reads `B` where it lies instead of packing it tap by tap, as [`super::implicit`] does;
+//! the `pitch − w_out` virtual columns past each output row are computed and dropped.
+//!
+//! The frame lives in the scratch [`super::ConvKernel::Gemm`] reserves (the packed block
+//! of `A` first, then the frame), which [`wanted`] makes room for: a band of
+//! [`BAND`] output rows at least, the whole plane when the packing kernel's scratch or
+//! the windowed kernel's padded copy already holds it. The input is framed in bands of
+//! output rows, each with the input rows its taps reach. A layer whose band of
+//! [`MIN_BAND`] rows would take more than [`MAX_FRAME`] floats keeps the packing kernel.
+//! Scratch sizes are the same on every target (a plan does not depend on how its runtime
+//! was built), so these sizes are compiled everywhere and the kernel on SIMD targets only.
+#![cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+
+use super::Conv2d;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use crate::gemm::{gemm_frame, Bias, Frame};
+use crate::gemm::{packed_a_len, MAX_SLIVER_COLUMNS};
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use crate::Activation;
+
+/// The fewest output rows per band worth framing (or the whole plane, when smaller):
+/// a narrower band copies its input rows' halo again for few outputs, and its last
+/// sliver of virtual columns is mostly idle.
+const MIN_BAND: usize = 4;
+/// The output rows per band the plan makes room for (or the whole plane, when smaller).
+const BAND: usize = 8;
+/// The most floats of frame the plan reserves for a layer (64 KiB).
+const MAX_FRAME: usize = 16 * 1024;
+
+/// How a convolution is framed: `band` output rows at a time, phases of `rows × pitch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Framing {
+    /// Output rows per band (the last band may have fewer).
+    pub(super) band: usize,
+    /// Columns of a phase plane, and of the virtual output rows.
+    pub(super) pitch: usize,
+}
+
+/// The input channels of one group.
+const fn channels(p: &Conv2d) -> usize {
+    p.c_in / p.groups
+}
+
+/// Rows of each phase plane for `band` output rows.
+const fn phase_rows(p: &Conv2d, band: usize) -> usize {
+    band - 1 + ((p.k_h - 1) * p.dil_h).div_ceil(p.stride_h) + 1
+}
+
+/// Zeros after the last phase plane: the last sliver of virtual columns reads up to
+/// `NR − 1` floats and one tap's column offset past it.
+const fn slack(pitch: usize) -> usize {
+    pitch + MAX_SLIVER_COLUMNS
+}
+
+/// Floats of the frame of `band` output rows.
+const fn frame_len(p: &Conv2d, framing_pitch: usize, band: usize) -> usize {
+    channels(p) * p.stride_h * p.stride_w * phase_rows(p, band) * framing_pitch
+        + slack(framing_pitch)
+}
+
+/// Floats of the packed block of `A` at the front of the scratch.
+const fn a_len(p: &Conv2d) -> usize {
+    packed_a_len(p.c_out / p.groups, channels(p) * p.k_h * p.k_w)
+}
+
+/// Columns of a phase plane: the padded input columns the outputs read, per phase.
+pub(super) const fn pitch(p: &Conv2d) -> usize {
+    let span = (p.w_out - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1;
+    span.div_ceil(p.stride_w)
+}
+
+/// The scratch a framing of `p` in bands of `band` rows takes (tests plan bands with it).
+#[cfg(test)]
+pub(super) const fn scratch_len(p: &Conv2d, band: usize) -> usize {
+    a_len(p) + frame_len(p, pitch(p), band)
+}
+
+/// The scratch the framed kernel wants for `p` (packed `A` and a frame of [`BAND`] rows),
+/// or 0 when that frame would exceed [`MAX_FRAME`] or the geometry is degenerate.
+pub(super) const fn wanted(p: &Conv2d) -> usize {
+    if !framable(p) {
+        return 0;
+    }
+    let band = if p.h_out < BAND { p.h_out } else { BAND };
+    let frame = frame_len(p, pitch(p), band);
+    if frame > MAX_FRAME {
+        0
+    } else {
+        a_len(p) + frame
+    }
+}
+
+/// Whether the geometry has anything to frame.
+const fn framable(p: &Conv2d) -> bool {
+    !(p.groups == 0
+        || p.batch == 0
+        || p.h_out == 0
+        || p.w_out == 0
+        || p.k_h == 0
+        || p.k_w == 0
+        || p.stride_h == 0
+        || p.stride_w == 0
+        || p.dil_h == 0
+        || p.dil_w == 0
+        || channels(p) == 0
+        || p.c_out / p.groups == 0)
+}
+
+/// The framing of `p` in `scratch_len` floats of scratch, or `None` when fewer than
+/// [`MIN_BAND`] output rows (or the whole plane) fit, or the geometry is degenerate.
+pub(super) const fn framing(p: &Conv2d, scratch_len: usize) -> Option<Framing> {
+    if !framable(p) {
+        return None;
+    }
+    let a_len = a_len(p);
+    let pitch = pitch(p);
+    if a_len + frame_len(p, pitch, 1) > scratch_len {
+        return None;
+    }
+    // frame_len grows by `channels · s_h · s_w · pitch` per output row.
+    let per_row = channels(p) * p.stride_h * p.stride_w * pitch;
+    let extra_rows = (scratch_len - a_len - frame_len(p, pitch, 1)) / per_row;
+    let band = if extra_rows + 1 < p.h_out {
+        extra_rows + 1
+    } else {
+        p.h_out
+    };
+    let least = if p.h_out < MIN_BAND {
+        p.h_out
+    } else {
+        MIN_BAND
+    };
+    if band < least {
+        return None;
+    }
+    Some(Framing { band, pitch })
+}
+
+/// `y = act(conv(x, w) + bias)` through frames in `scratch`, as [`framing`] planned for
+/// it. The caller has cut the slices to `p`'s lengths; `scratch` holds at least the
+/// length the framing was planned in.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conv2d_frame(
+    p: &Conv2d,
+    framing: Framing,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let c_in_group = channels(p);
+    let c_out_group = p.c_out / p.groups;
+    let depth = c_in_group * p.k_h * p.k_w;
+    let (packed_a, frame) = scratch.split_at_mut(a_len(p));
+    let Framing { band, pitch } = framing;
+    for image in 0..p.batch {
+        for group in 0..p.groups {
+            let first_in = image * p.c_in + group * c_in_group;
+            let first_out = group * c_out_group;
+            let x_group = &x[first_in * in_plane..][..c_in_group * in_plane];
+            let weights = &w[first_out * depth..][..c_out_group * depth];
+            let bias = bias.map_or(Bias::None, |b| Bias::Col(&b[first_out..][..c_out_group]));
+            let y_group =
+                &mut y[(image * p.c_out + first_out) * out_plane..][..c_out_group * out_plane];
+            for oh0 in (0..p.h_out).step_by(band) {
+                let rows = band.min(p.h_out - oh0);
+                let plane = phase_rows(p, rows) * pitch;
+                let frame = &mut frame[..frame_len(p, pitch, rows)];
+                fill(p, x_group, oh0, rows, pitch, frame);
+                let tap_offset = |k: usize| {
+                    let (channel, kh, kw) = (k / (p.k_h * p.k_w), (k / p.k_w) % p.k_h, k % p.k_w);
+                    let (down, across) = (kh * p.dil_h, kw * p.dil_w);
+                    let phase = (channel * p.stride_h + down % p.stride_h) * p.stride_w
+                        + across % p.stride_w;
+                    phase * plane + down / p.stride_h * pitch + across / p.stride_w
+                };
+                let view = Frame {
+                    data: frame,
+                    rows,
+                    pitch,
+                    width: p.w_out,
+                    column0: oh0 * p.w_out,
+                };
+                gemm_frame(
+                    c_out_group,
+                    out_plane,
+                    depth,
+                    weights,
+                    bias,
+                    act,
+                    &view,
+                    tap_offset,
+                    packed_a,
+                    y_group,
+                );
+            }
+        }
+    }
+}
+
+/// Copies the input rows that output rows `oh0..oh0 + rows` read into `frame`: per
+/// channel, per phase `(ph, pw)`, a plane whose row `r`, column `c` holds the padded
+/// input at `((oh0 + r)·s_h + ph, c·s_w + pw)`, zero in the padding, then zero slack.
+/// Phases that no tap reads are skipped.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn fill(p: &Conv2d, x_group: &[f32], oh0: usize, rows: usize, pitch: usize, frame: &mut [f32]) {
+    let in_plane = p.h_in * p.w_in;
+    let plane = phase_rows(p, rows) * pitch;
+    let phases = p.stride_h * p.stride_w;
+    let (planes, tail) = frame.split_at_mut(channels(p) * phases * plane);
+    tail.fill(0.0);
+    for (index, phase_plane) in planes.chunks_exact_mut(plane).enumerate() {
+        let (channel, ph, pw) = (
+            index / phases,
+            index % phases / p.stride_w,
+            index % p.stride_w,
+        );
+        // A phase no tap reads (a strided 1×1 reads one of four) stays unwritten.
+        let read = |taps: usize, dil: usize, stride: usize, phase: usize| {
+            (0..taps).any(|t| t * dil % stride == phase)
+        };
+        if !read(p.k_h, p.dil_h, p.stride_h, ph) || !read(p.k_w, p.dil_w, p.stride_w, pw) {
+            continue;
+        }
+        let x_plane = &x_group[channel * in_plane..][..in_plane];
+        for (r, out) in phase_plane.chunks_exact_mut(pitch).enumerate() {
+            let ih = (oh0 + r) * p.stride_h + ph;
+            if ih < p.pad_top || ih - p.pad_top >= p.h_in {
+                out.fill(0.0);
+                continue;
+            }
+            let input = &x_plane[(ih - p.pad_top) * p.w_in..][..p.w_in];
+            if p.stride_w == 1 {
+                // Column c holds input column c − pad_left.
+                let left = p.pad_left.min(pitch);
+                let len = p.w_in.min(pitch - left);
+                let (before, rest) = out.split_at_mut(left);
+                let (inside, after) = rest.split_at_mut(len);
+                before.fill(0.0);
+                inside.copy_from_slice(&input[..len]);
+                after.fill(0.0);
+            } else {
+                for (c, value) in out.iter_mut().enumerate() {
+                    let iw = c * p.stride_w + pw;
+                    *value = match iw.checked_sub(p.pad_left) {
+                        Some(at) if at < p.w_in => input[at],
+                        _ => 0.0,
+                    };
+                }
+            }
+        }
+    }
+}
