@@ -295,6 +295,45 @@ pub fn conv2d_gemm(
     }
 }
 
+/// One image and group of a convolution as the operands of a GEMM: the group's input
+/// planes, its output channels' weights (`c_out / groups` rows of `depth`), their bias
+/// and their output planes.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+struct GroupOperands<'a> {
+    x: &'a [f32],
+    w: &'a [f32],
+    bias: Bias<'a>,
+    y: &'a mut [f32],
+}
+
+/// Runs `product` on every image and group of `p` (the GEMM kernels' outer loops).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn for_each_group(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    mut product: impl FnMut(GroupOperands<'_>),
+) {
+    let (in_plane, out_plane) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let (c_in_group, c_out_group) = (p.c_in / p.groups, p.c_out / p.groups);
+    let depth = c_in_group * p.k_h * p.k_w;
+    for image in 0..p.batch {
+        for group in 0..p.groups {
+            let first_in = image * p.c_in + group * c_in_group;
+            let first_out = group * c_out_group;
+            product(GroupOperands {
+                x: &x[first_in * in_plane..][..c_in_group * in_plane],
+                w: &w[first_out * depth..][..c_out_group * depth],
+                bias: bias.map_or(Bias::None, |b| Bias::Col(&b[first_out..][..c_out_group])),
+                y: &mut y[(image * p.c_out + first_out) * out_plane..][..c_out_group * out_plane],
+            });
+        }
+    }
+}
+
 /// The scratch the framed GEMM plans in: what the plan reserves for `p`
 /// ([`ConvKernel::scratch_len`], a constant at a generated call site), or less when the
 /// caller passed less.

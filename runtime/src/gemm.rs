@@ -638,6 +638,31 @@ impl Epilogue<'_> {
         }
     }
 
+    /// Stores a segment of output row `row_idx` from column `column0` in scalar code:
+    /// the first `k` block writes `values` scaled and biased, later ones add `alpha ·
+    /// values` to the partial sums in `out`, and the last applies the activation.
+    #[inline(always)]
+    fn store_segment(
+        &self,
+        out: &mut [f32],
+        values: &[f32],
+        (row_idx, column0): (usize, usize),
+        (first, last): (bool, bool),
+    ) {
+        if first {
+            out.copy_from_slice(values);
+            self.scale_and_add_bias(out, row_idx, column0);
+        } else {
+            let alpha = self.alpha;
+            for (o, &v) in out.iter_mut().zip(values) {
+                *o += alpha * v;
+            }
+        }
+        if last {
+            self.act.apply_slice(out);
+        }
+    }
+
     /// Applies alpha, bias and activation to a whole `m × n` output of raw products.
     fn finish(&self, y: &mut [f32]) {
         for (row_idx, row) in y.chunks_exact_mut(self.n).enumerate() {

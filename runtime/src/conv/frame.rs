@@ -24,9 +24,11 @@
     allow(dead_code)
 )]
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use super::for_each_group;
 use super::Conv2d;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-use crate::gemm::{gemm_frame, Bias, Frame};
+use crate::gemm::{gemm_frame, Frame};
 use crate::gemm::{packed_a_len, MAX_SLIVER_COLUMNS};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::Activation;
@@ -164,56 +166,45 @@ pub(super) fn conv2d_frame(
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
-    let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
-    let c_in_group = channels(p);
     let c_out_group = p.c_out / p.groups;
-    let depth = c_in_group * p.k_h * p.k_w;
+    let depth = channels(p) * p.k_h * p.k_w;
     let (packed_a, frame) = scratch.split_at_mut(a_len(p));
     let Framing { band, pitch } = framing;
-    for image in 0..p.batch {
-        for group in 0..p.groups {
-            let first_in = image * p.c_in + group * c_in_group;
-            let first_out = group * c_out_group;
-            let x_group = &x[first_in * in_plane..][..c_in_group * in_plane];
-            let weights = &w[first_out * depth..][..c_out_group * depth];
-            let bias = bias.map_or(Bias::None, |b| Bias::Col(&b[first_out..][..c_out_group]));
-            let y_group =
-                &mut y[(image * p.c_out + first_out) * out_plane..][..c_out_group * out_plane];
-            for oh0 in (0..p.h_out).step_by(band) {
-                let rows = band.min(p.h_out - oh0);
-                let plane = phase_rows(p, rows) * pitch;
-                let frame = &mut frame[..frame_len(p, pitch, rows)];
-                fill(p, x_group, oh0, rows, pitch, frame);
-                let tap_offset = |k: usize| {
-                    let (channel, kh, kw) = (k / (p.k_h * p.k_w), (k / p.k_w) % p.k_h, k % p.k_w);
-                    let (down, across) = (kh * p.dil_h, kw * p.dil_w);
-                    let phase = (channel * p.stride_h + down % p.stride_h) * p.stride_w
-                        + across % p.stride_w;
-                    phase * plane + down / p.stride_h * pitch + across / p.stride_w
-                };
-                let view = Frame {
-                    data: frame,
-                    rows,
-                    pitch,
-                    width: p.w_out,
-                    column0: oh0 * p.w_out,
-                };
-                gemm_frame(
-                    c_out_group,
-                    out_plane,
-                    depth,
-                    weights,
-                    bias,
-                    act,
-                    &view,
-                    tap_offset,
-                    packed_a,
-                    y_group,
-                );
-            }
+    for_each_group(p, x, w, bias, y, |group| {
+        for oh0 in (0..p.h_out).step_by(band) {
+            let rows = band.min(p.h_out - oh0);
+            let plane = phase_rows(p, rows) * pitch;
+            let frame = &mut frame[..frame_len(p, pitch, rows)];
+            fill(p, group.x, oh0, rows, pitch, frame);
+            let tap_offset = |k: usize| {
+                let (channel, kh, kw) = (k / (p.k_h * p.k_w), (k / p.k_w) % p.k_h, k % p.k_w);
+                let (down, across) = (kh * p.dil_h, kw * p.dil_w);
+                let phase =
+                    (channel * p.stride_h + down % p.stride_h) * p.stride_w + across % p.stride_w;
+                phase * plane + down / p.stride_h * pitch + across / p.stride_w
+            };
+            let view = Frame {
+                data: frame,
+                rows,
+                pitch,
+                width: p.w_out,
+                column0: oh0 * p.w_out,
+            };
+            gemm_frame(
+                c_out_group,
+                out_plane,
+                depth,
+                group.w,
+                group.bias,
+                act,
+                &view,
+                tap_offset,
+                packed_a,
+                group.y,
+            );
         }
-    }
+    });
 }
 
 /// Copies the input rows that output rows `oh0..oh0 + rows` read into `frame`: per

@@ -11,10 +11,10 @@
 //! (input channel, kernel row, kernel column), the layout of ONNX weights, so `A` is the
 //! weight tensor as it is.
 
-use super::{outputs_for_tap, Conv2d};
+use super::{for_each_group, outputs_for_tap, Conv2d};
 #[cfg(not(zant_size))]
 use crate::copy;
-use crate::gemm::{gemm_implicit, BSource, Bias, SLIVER_COLUMNS};
+use crate::gemm::{gemm_implicit, BSource, SLIVER_COLUMNS};
 use crate::Activation;
 
 /// Kernel columns whose valid output range is computed once per convolution; wider
@@ -33,39 +33,30 @@ pub(super) fn conv2d_implicit(
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
-    let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
-    let c_in_group = p.c_in / p.groups;
     let c_out_group = p.c_out / p.groups;
-    let depth = c_in_group * p.k_h * p.k_w;
+    let depth = p.c_in / p.groups * p.k_h * p.k_w;
     let tap_outputs =
         |kw: usize| outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
     let cached_taps: [(usize, usize); CACHED_TAPS] = core::array::from_fn(tap_outputs);
-    for image in 0..p.batch {
-        for group in 0..p.groups {
-            let first_in = image * p.c_in + group * c_in_group;
-            let first_out = group * c_out_group;
-            let source = Im2col {
-                geometry: p,
-                x_group: &x[first_in * in_plane..][..c_in_group * in_plane],
-                cached_taps,
-            };
-            let weights = &w[first_out * depth..][..c_out_group * depth];
-            let bias = bias.map_or(Bias::None, |b| Bias::Col(&b[first_out..][..c_out_group]));
-            let y_group = &mut y[(image * p.c_out + first_out) * out_plane..];
-            gemm_implicit(
-                c_out_group,
-                out_plane,
-                depth,
-                weights,
-                bias,
-                act,
-                &source,
-                scratch,
-                &mut y_group[..c_out_group * out_plane],
-            );
-        }
-    }
+    for_each_group(p, x, w, bias, y, |group| {
+        let source = Im2col {
+            geometry: p,
+            x_group: group.x,
+            cached_taps,
+        };
+        gemm_implicit(
+            c_out_group,
+            out_plane,
+            depth,
+            group.w,
+            group.bias,
+            act,
+            &source,
+            scratch,
+            group.y,
+        );
+    });
 }
 
 /// The im2col matrix of one image and group, `K × HW`, packed sliver by sliver.

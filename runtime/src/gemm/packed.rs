@@ -226,18 +226,8 @@ fn store(epilogue: &Epilogue<'_>, y: &mut [f32], place: &TilePlace, tile: &[[F32
             for (chunk, vector) in lanes.chunks_exact_mut(LANES).zip(tile_row) {
                 chunk.copy_from_slice(&vector.to_array());
             }
-            let lanes = &lanes[..place.width];
-            if place.first {
-                row.copy_from_slice(lanes);
-                epilogue.scale_and_add_bias(row, row_idx, place.column0);
-            } else {
-                for (out, &value) in row.iter_mut().zip(lanes) {
-                    *out += epilogue.alpha * value;
-                }
-            }
-            if place.last {
-                epilogue.act.apply_slice(row);
-            }
+            let at = (row_idx, place.column0);
+            epilogue.store_segment(row, &lanes[..place.width], at, (place.first, place.last));
             continue;
         }
         let alpha = F32x8::splat(epilogue.alpha);
@@ -526,18 +516,7 @@ fn store_runs(
         }
         for &(lo, hi, column) in runs {
             let out = &mut y[row_start + column..][..hi - lo];
-            let values = &lanes[lo..hi];
-            if first {
-                out.copy_from_slice(values);
-                epilogue.scale_and_add_bias(out, row_idx, column);
-            } else {
-                for (o, &v) in out.iter_mut().zip(values) {
-                    *o += epilogue.alpha * v;
-                }
-            }
-            if last {
-                epilogue.act.apply_slice(out);
-            }
+            epilogue.store_segment(out, &lanes[lo..hi], (row_idx, column), (first, last));
         }
     }
 }
@@ -690,16 +669,6 @@ fn narrow_tile<const NC: usize>(
         };
         let mut values = [0.0f32; NC];
         unroll!(NC, |j| values[j] = columns[j][i]);
-        if first {
-            out.copy_from_slice(&values);
-            epilogue.scale_and_add_bias(out, row_idx, column0);
-        } else {
-            for (o, &v) in out.iter_mut().zip(&values) {
-                *o += epilogue.alpha * v;
-            }
-        }
-        if last {
-            epilogue.act.apply_slice(out);
-        }
+        epilogue.store_segment(out, &values, (row_idx, column0), (first, last));
     }
 }

@@ -50,19 +50,7 @@ impl Epilogue<'_> {
         for (i, tile_row) in values.iter().enumerate() {
             let start = (row0 + i) * self.n + column0;
             let row = &mut y[start..start + width];
-            let tile_row = &tile_row[..width];
-            if first {
-                row.copy_from_slice(tile_row);
-                self.scale_and_add_bias(row, row0 + i, column0);
-            } else {
-                let alpha = self.alpha;
-                for (v, &t) in row.iter_mut().zip(tile_row) {
-                    *v += alpha * t;
-                }
-            }
-            if last {
-                self.act.apply_slice(row);
-            }
+            self.store_segment(row, &tile_row[..width], (row0 + i, column0), (first, last));
         }
     }
 }
