@@ -45,7 +45,10 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
         host_target_cpu: opts
             .targets
             .contains(&Target::Host)
-            .then(|| opts.host_target_cpu.clone()),
+            .then(|| match super::host::undecoded_features() {
+                Some(features) => format!("{} ({features})", opts.host_target_cpu),
+                None => opts.host_target_cpu.clone(),
+            }),
     }
 }
 
