@@ -8,9 +8,10 @@
 //! * a 1×1, stride-1, unpadded, ungrouped convolution is a GEMM per image
 //!   (`W[c_out × c_in] · X[c_in × HW]`), so it runs on the blocked GEMM
 //!   ([`conv2d_pointwise`]);
-//! * a depthwise 3×3 with dilation 1 (MobileNet's) gets a dedicated per-channel kernel
-//!   that sweeps whole interior output rows with nine multiply-adds per element
-//!   ([`conv2d_depthwise_3x3`]);
+//! * a depthwise convolution runs on vectors of eight channels where the target has SIMD
+//!   (`channels.rs`: one multiply-add per tap of eight outputs, whatever the plane,
+//!   stride or padding); elsewhere a 3×3 with dilation 1 gets dedicated per-channel row
+//!   and plane kernels and other sizes the direct kernel ([`conv2d_depthwise`]);
 //! * other convolutions with enough output channels per group run as an implicit GEMM on
 //!   targets with SIMD ([`conv2d_gemm`]), and as the direct kernel elsewhere;
 //! * everything else (few channels per group, any kernel size, stride, dilation and
@@ -30,6 +31,7 @@ use crate::tokens::tokens;
 use crate::unroll::{array, unroll};
 use crate::Activation;
 
+mod channels;
 mod frame;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod implicit;
@@ -65,10 +67,8 @@ tokens! {
 pub enum ConvKernel {
     /// [`conv2d_pointwise`]: a GEMM per image.
     Pointwise,
-    /// [`conv2d_depthwise_3x3`].
-    Depthwise3x3,
-    /// [`conv2d_depthwise_3x3_plane`]: a depthwise 3×3 on a small plane.
-    Depthwise3x3Plane,
+    /// [`conv2d_depthwise`]: `groups == c_in == c_out`.
+    Depthwise,
     /// [`conv2d_gemm`]: the implicit GEMM where the target has SIMD, direct elsewhere.
     Gemm,
     /// [`conv2d_direct`].
@@ -82,7 +82,17 @@ impl ConvKernel {
         let out_plane = p.h_out * p.w_out;
         match self {
             ConvKernel::Pointwise => crate::gemm::scratch_len(p.c_out, out_plane, p.c_in),
-            ConvKernel::Depthwise3x3Plane => plane::scratch_len(p),
+            ConvKernel::Depthwise => {
+                // The channel-vector kernel's band on SIMD targets, the plane kernel's
+                // padded plane elsewhere.
+                let bands = channels::scratch_len(p);
+                let plane = if is_3x3(p) { plane::scratch_len(p) } else { 0 };
+                if bands > plane {
+                    bands
+                } else {
+                    plane
+                }
+            }
             ConvKernel::Gemm if out_plane > 0 && p.batch > 0 && p.groups > 0 => {
                 let depth = p.c_in / p.groups * p.k_h * p.k_w;
                 let blocked = if depth == 0 {
@@ -121,12 +131,8 @@ pub const fn kernel_for(p: &Conv2d) -> ConvKernel {
     let is_depthwise = p.groups == p.c_in && p.c_out == p.c_in;
     if is_pointwise {
         ConvKernel::Pointwise
-    } else if is_depthwise && p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1 {
-        if plane::fits(p) {
-            ConvKernel::Depthwise3x3Plane
-        } else {
-            ConvKernel::Depthwise3x3
-        }
+    } else if is_depthwise {
+        ConvKernel::Depthwise
     } else if p.groups > 0 && p.c_out / p.groups >= IMPLICIT_MIN_CHANNELS {
         ConvKernel::Gemm
     } else {
@@ -155,10 +161,9 @@ pub fn conv2d(
             let mut scratch = [0.0f32; crate::gemm::STACK_SCRATCH];
             conv2d_pointwise(p, x, w, bias, act, &mut scratch, y);
         }
-        ConvKernel::Depthwise3x3 => conv2d_depthwise_3x3(p, x, w, bias, act, y),
-        ConvKernel::Depthwise3x3Plane => {
+        ConvKernel::Depthwise => {
             let mut scratch = [0.0f32; plane::MAX_SCRATCH];
-            conv2d_depthwise_3x3_plane(p, x, w, bias, act, &mut scratch, y);
+            conv2d_depthwise(p, x, w, bias, act, &mut scratch, y);
         }
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         ConvKernel::Gemm => {
@@ -227,25 +232,13 @@ pub fn conv2d_pointwise(
     }
 }
 
-/// [`conv2d`] for a depthwise 3×3 geometry with dilation 1 ([`ConvKernel::Depthwise3x3`]).
+/// [`conv2d`] for a depthwise geometry ([`ConvKernel::Depthwise`]), with `scratch` of at
+/// least [`ConvKernel::scratch_len`] floats: on vectors of eight channels where the
+/// target has SIMD; elsewhere (and should the scratch be short) a 3×3 with dilation 1
+/// runs the plane kernel on a small plane and the row kernel on a wide one, and other
+/// sizes the direct kernel.
 #[inline(always)]
-pub fn conv2d_depthwise_3x3(
-    p: &Conv2d,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    act: Activation,
-    y: &mut [f32],
-) {
-    if let Some((x, w, bias, y)) = operands(p, x, w, bias, y) {
-        depthwise_3x3(p, x, w, bias, act, y);
-    }
-}
-
-/// [`conv2d`] for a depthwise 3×3 on a small plane ([`ConvKernel::Depthwise3x3Plane`]),
-/// with `scratch` of at least [`ConvKernel::scratch_len`] floats.
-#[inline(always)]
-pub fn conv2d_depthwise_3x3_plane(
+pub fn conv2d_depthwise(
     p: &Conv2d,
     x: &[f32],
     w: &[f32],
@@ -254,9 +247,26 @@ pub fn conv2d_depthwise_3x3_plane(
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
-    if let Some((x, w, bias, y)) = operands(p, x, w, bias, y) {
-        plane::depthwise_3x3(p, x, w, bias, act, scratch, y);
+    let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
+        return;
+    };
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if channels::runs(p, scratch.len()) {
+        channels::depthwise(p, x, w, bias, act, scratch, y);
+        return;
     }
+    if !is_3x3(p) {
+        direct_variant(p, x, w, bias, act, y);
+    } else if plane::fits(p) {
+        plane::depthwise_3x3(p, x, w, bias, act, scratch, y);
+    } else {
+        depthwise_3x3(p, x, w, bias, act, y);
+    }
+}
+
+/// Whether `p` has the 3×3 kernel with dilation 1 that the row and plane kernels take.
+const fn is_3x3(p: &Conv2d) -> bool {
+    p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1
 }
 
 /// [`conv2d`] for [`ConvKernel::Gemm`]: the implicit GEMM on targets with SIMD, packing
@@ -1164,24 +1174,26 @@ mod tests {
                 ConvKernel::Pointwise => {
                     conv2d_pointwise(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen)
                 }
-                ConvKernel::Depthwise3x3 => {
-                    conv2d_depthwise_3x3(&p, &x, &w, bias, act, &mut y_chosen)
-                }
-                ConvKernel::Depthwise3x3Plane => {
-                    conv2d_depthwise_3x3_plane(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen)
+                ConvKernel::Depthwise => {
+                    conv2d_depthwise(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen)
                 }
                 ConvKernel::Gemm => conv2d_gemm(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen),
                 ConvKernel::Direct => conv2d_direct(&p, &x, &w, bias, act, &mut y_chosen),
             }
-            // A small depthwise plane takes the flattened kernel; the row kernels, which
-            // larger planes take, are checked on it too.
-            // So are both loops of the flattened kernel, the vector one and the scalar
-            // sliding rows, whichever this target runs.
+            // A depthwise 3×3 on SIMD targets takes the channel-vector kernel; the row
+            // kernels, which targets without SIMD run on wide planes, are checked on it
+            // too, and on a small plane both loops of the flattened kernel, the vector
+            // one and the scalar sliding rows, whichever this target runs.
             let mut y_rows = y_chosen.clone();
             let mut y_flat = y_chosen.clone();
             let mut y_sliding = y_chosen.clone();
-            if kernel == ConvKernel::Depthwise3x3Plane {
-                conv2d_depthwise_3x3(&p, &x, &w, bias, act, &mut y_rows);
+            if kernel == ConvKernel::Depthwise && is_3x3(&p) {
+                y_rows.fill(f32::NAN);
+                if let Some((x, w, bias, y)) = operands(&p, &x, &w, bias, &mut y_rows) {
+                    depthwise_3x3(&p, x, w, bias, act, y);
+                }
+            }
+            if kernel == ConvKernel::Depthwise && is_3x3(&p) && plane::fits(&p) {
                 for (sliding, y) in [(false, &mut y_flat), (true, &mut y_sliding)] {
                     scratch.fill(f32::NAN);
                     y.fill(f32::NAN);
@@ -1419,7 +1431,8 @@ mod tests {
             pad_left: 1,
             groups: 960,
         };
-        assert_eq!(kernel_for(&small), ConvKernel::Depthwise3x3Plane);
+        assert_eq!(kernel_for(&small), ConvKernel::Depthwise);
+        assert!(plane::fits(&small));
         // 56 columns keep the row kernels.
         let wide = Conv2d {
             h_in: 56,
@@ -1428,7 +1441,8 @@ mod tests {
             w_out: 56,
             ..small
         };
-        assert_eq!(kernel_for(&wide), ConvKernel::Depthwise3x3);
+        assert_eq!(kernel_for(&wide), ConvKernel::Depthwise);
+        assert!(!plane::fits(&wide));
     }
 
     #[test]

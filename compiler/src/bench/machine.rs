@@ -42,13 +42,12 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
         load_average: std::fs::read_to_string("/proc/loadavg")
             .ok()
             .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
-        host_target_cpu: opts
-            .targets
-            .contains(&Target::Host)
-            .then(|| match super::host::undecoded_features() {
+        host_target_cpu: opts.targets.contains(&Target::Host).then(|| {
+            match super::host::undecoded_features() {
                 Some(features) => format!("{} ({features})", opts.host_target_cpu),
                 None => opts.host_target_cpu.clone(),
-            }),
+            }
+        }),
     }
 }
 

@@ -231,11 +231,8 @@ impl OpKind for Conv {
             ConvKernel::Pointwise => quote! {
                 rt::conv::conv2d_pointwise(&#params, #x, #w, #bias, #act, #scratch, y);
             },
-            ConvKernel::Depthwise3x3 => quote! {
-                rt::conv::conv2d_depthwise_3x3(&#params, #x, #w, #bias, #act, y);
-            },
-            ConvKernel::Depthwise3x3Plane => quote! {
-                rt::conv::conv2d_depthwise_3x3_plane(&#params, #x, #w, #bias, #act, #scratch, y);
+            ConvKernel::Depthwise => quote! {
+                rt::conv::conv2d_depthwise(&#params, #x, #w, #bias, #act, #scratch, y);
             },
             ConvKernel::Gemm => quote! {
                 rt::conv::conv2d_gemm(&#params, #x, #w, #bias, #act, #scratch, y);
@@ -312,7 +309,7 @@ mod tests {
             .constant(weights(vec![4, 1, 3, 3]))
             .emit(), @"
         Conv(f32[1,4,6,6], f32[4,1,3,3]) kernel_shape=[3,3] strides=[2,2] pads=[0,0,1,1] dilations=[1,1] group=4 -> f32[1,4,3,3]
-        rt::conv::conv2d_depthwise_3x3_plane(
+        rt::conv::conv2d_depthwise(
             &rt::conv::Conv2d {
                 batch: 1,
                 c_in: 4,

@@ -121,11 +121,11 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(32000, 32000), (64000, 1504)],
+                [(32000, 32000), (64000, 6304)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_depthwise_3x3_plane(
+            rt::conv::conv2d_depthwise(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -196,11 +196,11 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(32000, 32000), (64000, 1504)],
+                [(32000, 32000), (64000, 6304)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_depthwise_3x3_plane(
+            rt::conv::conv2d_depthwise(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -271,11 +271,11 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(32000, 32000), (64000, 1504)],
+                [(32000, 32000), (64000, 6304)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_depthwise_3x3_plane(
+            rt::conv::conv2d_depthwise(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -346,11 +346,11 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(32000, 32000), (64000, 1504)],
+                [(32000, 32000), (64000, 6304)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_depthwise_3x3_plane(
+            rt::conv::conv2d_depthwise(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,

@@ -58,6 +58,18 @@ mod lanes {
             }
         }
 
+        /// The AVX register (for the shuffles of `transpose`).
+        #[inline(always)]
+        pub(crate) fn into_m256(self) -> m256 {
+            self.0
+        }
+
+        /// Lanes from an AVX register.
+        #[inline(always)]
+        pub(crate) fn from_m256(value: m256) -> Self {
+            Self(value)
+        }
+
         /// Lane-wise sum.
         #[inline(always)]
         pub(crate) fn add(self, other: Self) -> Self {
@@ -297,6 +309,63 @@ pub(crate) fn store_at(value: F32x8, out: &mut [f32], at: usize) {
     }
 }
 
+/// The 8 × 8 transpose: lane `j` of output `i` is lane `i` of input `j`. It turns eight
+/// vectors of one position's eight channels into eight vectors of one channel's eight
+/// positions and back (the depthwise kernel on channel vectors, `conv/channels.rs`).
+/// With AVX it is the usual 24 shuffles (unpack, shuffle, 128-bit permute).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+#[inline(always)]
+pub(crate) fn transpose(rows: [F32x8; LANES]) -> [F32x8; LANES] {
+    use safe_arch::{m256, permute2z_m256, shuffle_m256, unpack_hi_m256, unpack_lo_m256};
+    let r: [m256; LANES] = rows.map(F32x8::into_m256);
+    // Pairs of rows interleaved: (r0 r1) lanes 0 1 and 4 5, then 2 3 and 6 7.
+    let t = [
+        unpack_lo_m256(r[0], r[1]),
+        unpack_hi_m256(r[0], r[1]),
+        unpack_lo_m256(r[2], r[3]),
+        unpack_hi_m256(r[2], r[3]),
+        unpack_lo_m256(r[4], r[5]),
+        unpack_hi_m256(r[4], r[5]),
+        unpack_lo_m256(r[6], r[7]),
+        unpack_hi_m256(r[6], r[7]),
+    ];
+    // Quads: columns 0, 1, 2, 3 of rows 0–3 (and 4–7) in each 128-bit half.
+    const LOW_PAIRS: i32 = 0b01_00_01_00;
+    const HIGH_PAIRS: i32 = 0b11_10_11_10;
+    let q = [
+        shuffle_m256::<LOW_PAIRS>(t[0], t[2]),
+        shuffle_m256::<HIGH_PAIRS>(t[0], t[2]),
+        shuffle_m256::<LOW_PAIRS>(t[1], t[3]),
+        shuffle_m256::<HIGH_PAIRS>(t[1], t[3]),
+        shuffle_m256::<LOW_PAIRS>(t[4], t[6]),
+        shuffle_m256::<HIGH_PAIRS>(t[4], t[6]),
+        shuffle_m256::<LOW_PAIRS>(t[5], t[7]),
+        shuffle_m256::<HIGH_PAIRS>(t[5], t[7]),
+    ];
+    // The low halves of rows 0–3 and 4–7 make columns 0–3, the high halves 4–7.
+    const LOW_HALVES: i32 = 0x20;
+    const HIGH_HALVES: i32 = 0x31;
+    [
+        permute2z_m256::<LOW_HALVES>(q[0], q[4]),
+        permute2z_m256::<LOW_HALVES>(q[1], q[5]),
+        permute2z_m256::<LOW_HALVES>(q[2], q[6]),
+        permute2z_m256::<LOW_HALVES>(q[3], q[7]),
+        permute2z_m256::<HIGH_HALVES>(q[0], q[4]),
+        permute2z_m256::<HIGH_HALVES>(q[1], q[5]),
+        permute2z_m256::<HIGH_HALVES>(q[2], q[6]),
+        permute2z_m256::<HIGH_HALVES>(q[3], q[7]),
+    ]
+    .map(F32x8::from_m256)
+}
+
+/// The 8 × 8 transpose through arrays, where the lanes are not one AVX register.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+#[inline(always)]
+pub(crate) fn transpose(rows: [F32x8; LANES]) -> [F32x8; LANES] {
+    let lanes = rows.map(F32x8::to_array);
+    core::array::from_fn(|i| F32x8::from_array(core::array::from_fn(|j| lanes[j][i])))
+}
+
 /// The fused activation on eight lanes, with [`Activation::apply`]'s NaN rule: a NaN
 /// input gives the lower bound, as `f32::max` does.
 #[inline(always)]
@@ -347,5 +416,22 @@ mod tests {
         assert_eq!(load_at(&values, 3).to_array(), [0.0; 8]);
         store_at(F32x8::splat(1.0), &mut out, 2);
         assert_eq!(out[8], 9.0);
+    }
+
+    #[test]
+    fn transpose_swaps_lanes_and_vectors() {
+        let rows: [F32x8; LANES] = core::array::from_fn(|i| {
+            F32x8::from_array(core::array::from_fn(|j| (i * 10 + j) as f32))
+        });
+        let columns = transpose(rows).map(F32x8::to_array);
+        for (i, column) in columns.iter().enumerate() {
+            for (j, &value) in column.iter().enumerate() {
+                assert_eq!(value, (j * 10 + i) as f32, "lane {j} of vector {i}");
+            }
+        }
+        assert_eq!(
+            transpose(transpose(rows)).map(F32x8::to_array),
+            rows.map(F32x8::to_array)
+        );
     }
 }

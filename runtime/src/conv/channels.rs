@@ -1,0 +1,628 @@
+//! Depthwise convolution on vectors of eight channels, for targets with SIMD.
+//!
+//! The row and plane kernels (`depthwise_3x3`, `plane.rs`) put eight outputs of one
+//! channel's row in a vector. On the small planes of a MobileNet's late layers (6 × 6,
+//! 3 × 3) that is one or two vectors a row and mostly set-up per channel, and on wide
+//! planes the per-row copies and slicing still cost several times the nine multiply-adds:
+//! mlperf-vww spent 45 % of its host time in depthwise layers, at 3–9 GMAC/s. Here a
+//! vector holds one position of eight channels instead (the NCHWc layout ONNX Runtime
+//! runs these models in), so every tap of every output is one fused multiply-add whatever
+//! the plane, and stride, dilation and padding only change which positions are read.
+//!
+//! The model's tensors stay NCHW. For each block of eight channels and each band of
+//! output rows, the input rows the band reads are copied into scratch, zero-padded and
+//! transposed (8 × 8 at a time) so that padded position `(r, q)` holds the block's eight
+//! channels at `(r · pitch + q) · 8`. Eight consecutive outputs of the band (row-major,
+//! across row ends) then take `k_h · k_w` vector multiply-adds each from the bias, get the
+//! activation, and are transposed back into eight channels' runs of eight outputs, which
+//! are contiguous in the NCHW output. A last block of fewer than eight channels reads
+//! zeros in its idle lanes and stores only its own.
+//!
+//! Scratch is one band: [`scratch_len`] floats, at most about [`BUDGET`] (one band of a
+//! single output row when even that is wider), the same on every target.
+
+use super::Conv2d;
+
+/// Channels in one vector (the lanes of `gemm::simd::F32x8`).
+const LANES: usize = 8;
+
+/// The scratch a band may take, in floats (32 KiB: the band stays in a core's L1 cache).
+const BUDGET: usize = 8192;
+
+/// How a geometry is cut into bands, and where a band's inputs live in scratch.
+///
+/// A band's padded input rows are stored by phase, as the framed GEMM stores them: padded
+/// row `r` of the band in phase `r mod stride_h`, at row `r / stride_h` of that phase. Each
+/// output row then reads its kernel row `kh` from one phase at a row that advances by one
+/// per output row, so consecutive output rows are `pitch` positions apart in every phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Bands {
+    /// Positions per scratch row: what the widest output row reads, rounded up to a
+    /// multiple of `stride_w`.
+    pitch: usize,
+    /// Output rows per band.
+    rows: usize,
+    /// Scratch rows per phase: `⌈reach / stride_h⌉` for a full band.
+    phase_rows: usize,
+    /// Positions of scratch: the phases, then slack that the idle lanes of the last
+    /// vector of outputs may read.
+    positions: usize,
+}
+
+/// The padded input rows `rows` output rows read.
+const fn reach(p: &Conv2d, rows: usize) -> usize {
+    (rows - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
+}
+
+/// The bands for `p`, or `None` when there is nothing to compute.
+const fn bands(p: &Conv2d) -> Option<Bands> {
+    if p.h_out == 0
+        || p.w_out == 0
+        || p.k_h == 0
+        || p.k_w == 0
+        || p.stride_h == 0
+        || p.stride_w == 0
+        || p.dil_h == 0
+        || p.dil_w == 0
+    {
+        return None;
+    }
+    let needed = (p.w_out - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1;
+    let pitch = needed.div_ceil(p.stride_w) * p.stride_w;
+    let slack = LANES * p.stride_w;
+    // Scratch rows that fit the budget; a band of `rows` takes at most
+    // `reach(rows) + stride_h − 1` of them.
+    let fitting = (BUDGET / LANES).saturating_sub(slack) / pitch;
+    let one = reach(p, 1) + p.stride_h - 1;
+    let mut rows = if fitting > one {
+        (fitting - one) / p.stride_h + 1
+    } else {
+        1
+    };
+    if rows > p.h_out {
+        rows = p.h_out;
+    }
+    let phase_rows = reach(p, rows).div_ceil(p.stride_h);
+    Some(Bands {
+        pitch,
+        rows,
+        phase_rows,
+        positions: p.stride_h * phase_rows * pitch + slack,
+    })
+}
+
+/// The taps a kernel may have for its offsets to live in a stack array (11 × 11).
+const MAX_TAPS: usize = 121;
+
+/// Whether [`depthwise`] computes `p` in `scratch` floats: enough of them, and at most
+/// 121 taps. A constant at a generated call site, so a model links no other kernel for
+/// the layer.
+pub(super) const fn runs(p: &Conv2d, scratch: usize) -> bool {
+    scratch >= scratch_len(p) && p.k_h * p.k_w <= MAX_TAPS
+}
+
+/// The scratch (floats) [`depthwise`] needs for `p`.
+pub(super) const fn scratch_len(p: &Conv2d) -> usize {
+    match bands(p) {
+        Some(b) => b.positions * LANES,
+        None => 0,
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(super) use kernel::depthwise;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod kernel {
+    use super::{bands, Bands, LANES, MAX_TAPS};
+    use crate::conv::Conv2d;
+    use crate::gemm::simd::{activate, load_at, store_at, transpose, F32x8};
+    use crate::unroll::unroll;
+    use crate::Activation;
+
+    /// The convolution of a depthwise geometry (`groups == c_in == c_out`) with operands
+    /// cut to `p`, where [`super::runs`]; elsewhere it computes nothing and returns
+    /// `false`.
+    pub(in crate::conv) fn depthwise(
+        p: &Conv2d,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        act: Activation,
+        scratch: &mut [f32],
+        y: &mut [f32],
+    ) -> bool {
+        let Some(b) = bands(p) else {
+            return true;
+        };
+        let taps = p.k_h * p.k_w;
+        let Some(scratch) = scratch.get_mut(..b.positions * LANES) else {
+            return false;
+        };
+        if taps > MAX_TAPS {
+            return false;
+        }
+        // Where each tap reads, in positions from its output's corner (the output's
+        // first input in phase 0).
+        let mut offsets = [0usize; MAX_TAPS];
+        for (t, offset) in offsets[..taps].iter_mut().enumerate() {
+            let (kh, kw) = (t / p.k_w, t % p.k_w);
+            *offset = row_offset(p, b, kh) + kw * p.dil_w;
+        }
+        let offsets = &offsets[..taps];
+        let (in_plane, out_plane) = (p.h_in * p.w_in, p.h_out * p.w_out);
+        let mut weights = [F32x8::splat(0.0); MAX_TAPS];
+        for image in 0..p.batch {
+            let mut first = 0;
+            while first < p.c_in {
+                let n = (p.c_in - first).min(LANES);
+                let planes: [&[f32]; LANES] = core::array::from_fn(|l| {
+                    let c = image * p.c_in + first + l;
+                    if l < n {
+                        x.get(c * in_plane..(c + 1) * in_plane).unwrap_or(&[])
+                    } else {
+                        &[]
+                    }
+                });
+                // The block's kernels, tap-major: lane `l` of `weights[t]` is tap `t` of
+                // channel `first + l` (zero in idle lanes).
+                let kernels = w.get(first * taps..(first + n) * taps).unwrap_or(&[]);
+                for (t, weight) in weights[..taps].iter_mut().enumerate() {
+                    *weight = F32x8::from_array(core::array::from_fn(|l| {
+                        kernels.get(l * taps + t).copied().unwrap_or(0.0)
+                    }));
+                }
+                let biases = F32x8::from_array(core::array::from_fn(|l| match bias {
+                    Some(bias) if l < n => bias.get(first + l).copied().unwrap_or(0.0),
+                    _ => 0.0,
+                }));
+                let block = Block {
+                    p,
+                    bands: b,
+                    offsets,
+                    weights: &weights[..taps],
+                    bias: biases,
+                    act,
+                };
+                let y_first = (image * p.c_in + first) * out_plane;
+                let Some(y_block) = y.get_mut(y_first..y_first + n * out_plane) else {
+                    return true;
+                };
+                let mut top = 0;
+                while top < p.h_out {
+                    let rows = b.rows.min(p.h_out - top);
+                    fill_band(p, b, &planes, top, rows, scratch);
+                    let Ok(positions) = bytemuck::try_cast_slice::<f32, [f32; LANES]>(scratch)
+                    else {
+                        return true;
+                    };
+                    // The strides and kernel widths of MobileNets and DS-CNNs with their
+                    // taps written out; any other geometry through the tap list.
+                    let square = p.stride_h == p.stride_w && p.dil_w == 1;
+                    match (square, p.stride_w, p.k_w) {
+                        (true, 1, 3) => block.band::<1, 3>(positions, top, rows, n, y_block),
+                        (true, 1, 5) => block.band::<1, 5>(positions, top, rows, n, y_block),
+                        (true, 2, 3) => block.band::<2, 3>(positions, top, rows, n, y_block),
+                        (true, 2, 5) => block.band::<2, 5>(positions, top, rows, n, y_block),
+                        _ => block.band_by_taps(positions, top, rows, n, y_block),
+                    }
+                    top += rows;
+                }
+                first += LANES;
+            }
+        }
+        true
+    }
+
+    /// Where kernel row `kh` of an output starts, in positions from the output's corner:
+    /// its phase's first row, then as many rows as the phase has advanced.
+    #[inline(always)]
+    fn row_offset(p: &Conv2d, b: Bands, kh: usize) -> usize {
+        let padded = kh * p.dil_h;
+        ((padded % p.stride_h) * b.phase_rows + padded / p.stride_h) * b.pitch
+    }
+
+    /// One block of channels' constants.
+    struct Block<'a> {
+        p: &'a Conv2d,
+        bands: Bands,
+        offsets: &'a [usize],
+        weights: &'a [F32x8],
+        bias: F32x8,
+        act: Activation,
+    }
+
+    impl Block<'_> {
+        /// Output rows `top..top + rows` of the block's `n` channels (`y` holds their
+        /// planes) for `stride_h == stride_w == S`, dilation 1 along rows and a kernel
+        /// `KW` wide.
+        ///
+        /// Output `(oh, ow)` of the band has its corner at `oh · pitch + ow · S`, so eight
+        /// consecutive outputs of a row read, for each kernel row, one run of `7 · S + KW`
+        /// positions, checked once, with every tap at a constant offset in it. A row's
+        /// last vector may run past `w_out`: its extra lanes read the scratch row's
+        /// padding or the next row (slack at the end) and are stored over the next row's
+        /// first outputs, which that row's own vectors write afterwards; only at the end
+        /// of the plane are they left out.
+        #[inline(always)]
+        fn band<const S: usize, const KW: usize>(
+            &self,
+            positions: &[[f32; LANES]],
+            top: usize,
+            rows: usize,
+            n: usize,
+            y: &mut [f32],
+        ) {
+            let (p, b) = (self.p, self.bands);
+            let out_plane = p.h_out * p.w_out;
+            for row in 0..rows {
+                let mut column = 0;
+                while column < p.w_out {
+                    let corner = row * b.pitch + column * S;
+                    let mut sums = [self.bias; LANES];
+                    for kh in 0..p.k_h {
+                        let Some(weights) = self
+                            .weights
+                            .get(kh * KW..)
+                            .and_then(<[F32x8]>::first_chunk::<KW>)
+                        else {
+                            break;
+                        };
+                        let start = corner + row_offset(p, b, kh);
+                        let Some(run) = positions.get(start..start + 7 * S + KW) else {
+                            break;
+                        };
+                        unroll!(LANES, |j| unroll!(KW, |kw| sums[j] =
+                            F32x8::from_array(run[S * j + kw])
+                                .mul_add(weights[kw], sums[j])));
+                    }
+                    let planes = transpose(sums.map(|sum| activate(self.act, sum)));
+                    let first_out = (top + row) * p.w_out + column;
+                    let count = (p.w_out - column).min(LANES);
+                    let whole = count == LANES || first_out + LANES <= out_plane;
+                    for (l, lanes) in planes.iter().enumerate().take(n) {
+                        let out = l * out_plane + first_out;
+                        if whole {
+                            store_at(*lanes, y, out);
+                        } else if let Some(run) = y.get_mut(out..out + count) {
+                            run.copy_from_slice(&lanes.to_array()[..count]);
+                        }
+                    }
+                    column += LANES;
+                }
+            }
+        }
+
+        /// [`Self::band`] for any geometry: eight consecutive outputs of the band
+        /// (row-major, across row ends), each tap from the tap list.
+        #[inline(never)]
+        fn band_by_taps(
+            &self,
+            positions: &[[f32; LANES]],
+            top: usize,
+            rows: usize,
+            n: usize,
+            y: &mut [f32],
+        ) {
+            let p = self.p;
+            let out_plane = p.h_out * p.w_out;
+            let (start, end) = (top * p.w_out, (top + rows) * p.w_out);
+            // The next output's row within the band and column.
+            let (mut row, mut column) = (0, 0);
+            let mut at = start;
+            while at < end {
+                let count = (end - at).min(LANES);
+                // Each output's corner; a partial vector repeats its last output in the
+                // idle lanes.
+                let mut corners = [0usize; LANES];
+                for (j, corner) in corners.iter_mut().enumerate() {
+                    *corner = row * self.bands.pitch + column * p.stride_w;
+                    if j + 1 < count {
+                        column += 1;
+                        if column == p.w_out {
+                            column = 0;
+                            row += 1;
+                        }
+                    }
+                }
+                // Past the vector's last output.
+                column += 1;
+                if column == p.w_out {
+                    column = 0;
+                    row += 1;
+                }
+                let mut sums = [self.bias; LANES];
+                for (&offset, &weight) in self.offsets.iter().zip(self.weights) {
+                    for (sum, &corner) in sums.iter_mut().zip(&corners) {
+                        if let Some(&position) = positions.get(corner + offset) {
+                            *sum = F32x8::from_array(position).mul_add(weight, *sum);
+                        }
+                    }
+                }
+                let planes = transpose(sums.map(|sum| activate(self.act, sum)));
+                for (l, lanes) in planes.iter().enumerate().take(n) {
+                    let out = l * out_plane + at;
+                    if count == LANES {
+                        store_at(*lanes, y, out);
+                    } else if let Some(run) = y.get_mut(out..out + count) {
+                        run.copy_from_slice(&lanes.to_array()[..count]);
+                    }
+                }
+                at += count;
+            }
+        }
+    }
+
+    /// Copies the padded input rows that output rows `top..top + rows` read into
+    /// `scratch` by phase, each position the eight channels of `planes` (zero where a
+    /// plane is idle or the position is padding).
+    fn fill_band(
+        p: &Conv2d,
+        b: Bands,
+        planes: &[&[f32]; LANES],
+        top: usize,
+        rows: usize,
+        scratch: &mut [f32],
+    ) {
+        let row_floats = b.pitch * LANES;
+        let left = p.pad_left.min(b.pitch);
+        // The input columns the band reads: those left of the padded row's end.
+        let columns = p.w_in.min(b.pitch - left);
+        let first_padded = top * p.stride_h;
+        let reach = super::reach(p, rows);
+        // The scratch row of the band's padded row `r`.
+        let scratch_row = |r: usize| (r % p.stride_h) * b.phase_rows + r / p.stride_h;
+        // Padding first: whole rows above and below the input, the columns either side.
+        for r in 0..reach {
+            let start = scratch_row(r) * row_floats;
+            let Some(row) = scratch.get_mut(start..start + row_floats) else {
+                return;
+            };
+            let padded = first_padded + r;
+            if padded < p.pad_top || padded - p.pad_top >= p.h_in {
+                row.fill(0.0);
+            } else {
+                row[..left * LANES].fill(0.0);
+                row[(left + columns) * LANES..].fill(0.0);
+            }
+        }
+        // The input rows the band reads.
+        let first = first_padded.max(p.pad_top) - p.pad_top;
+        let last = (first_padded + reach).saturating_sub(p.pad_top).min(p.h_in);
+        if first >= last || columns == 0 {
+            return;
+        }
+        // Where input row `i` starts in scratch, in positions.
+        let row_start = |i: usize| scratch_row(i + p.pad_top - first_padded) * b.pitch + left;
+        if columns == p.w_in && p.w_in < LANES && (last - first) * p.w_in >= LANES {
+            // Rows narrower than a vector: eight consecutive inputs of the flattened rows
+            // at a time, across row ends, the last eight overlapping their predecessors.
+            let (start, end) = (first * p.w_in, last * p.w_in);
+            let mut at = start;
+            while at < end {
+                let from = at.min(end - LANES);
+                let vectors: [F32x8; LANES] = core::array::from_fn(|l| load_at(planes[l], from));
+                let (mut i, mut j) = (from / p.w_in, from % p.w_in);
+                let mut base = row_start(i);
+                for value in transpose(vectors) {
+                    store_at(value, scratch, (base + j) * LANES);
+                    j += 1;
+                    if j == p.w_in {
+                        (i, j) = (i + 1, 0);
+                        base = row_start(i);
+                    }
+                }
+                at = from + LANES;
+            }
+            return;
+        }
+        for i in first..last {
+            let input_row = i * p.w_in;
+            let base = row_start(i) * LANES;
+            let mut column = 0;
+            while column < columns {
+                if columns < LANES {
+                    // A row narrower than a vector, position by position.
+                    let value = F32x8::from_array(core::array::from_fn(|l| {
+                        planes[l].get(input_row + column).copied().unwrap_or(0.0)
+                    }));
+                    store_at(value, scratch, base + column * LANES);
+                    column += 1;
+                    continue;
+                }
+                // Eight columns at a time, the last eight overlapping their predecessors.
+                let from = column.min(columns - LANES);
+                let vectors: [F32x8; LANES] =
+                    core::array::from_fn(|l| load_at(planes[l], input_row + from));
+                for (j, value) in transpose(vectors).into_iter().enumerate() {
+                    store_at(value, scratch, base + (from + j) * LANES);
+                }
+                column = from + LANES;
+            }
+        }
+    }
+}
+
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod tests {
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::Activation;
+
+    /// The channel-vector kernel against the direct kernel on one geometry.
+    fn check(p: Conv2d, act: Activation) {
+        let x: Vec<f32> = (0..p.batch * p.c_in * p.h_in * p.w_in)
+            .map(|i| ((i * 7919 % 113) as f32 - 56.0) / 17.0)
+            .collect();
+        let w: Vec<f32> = (0..p.c_out * p.k_h * p.k_w)
+            .map(|i| ((i * 104_729 % 61) as f32 - 30.0) / 23.0)
+            .collect();
+        let bias: Vec<f32> = (0..p.c_out).map(|i| i as f32 * 0.25 - 1.0).collect();
+        let out_len = p.batch * p.c_out * p.h_out * p.w_out;
+        let mut expected = vec![0.0; out_len];
+        crate::conv::conv2d_direct(&p, &x, &w, Some(&bias), act, &mut expected);
+        let mut scratch = vec![f32::NAN; scratch_len(&p)];
+        let mut y = vec![f32::NAN; out_len];
+        assert!(depthwise(
+            &p,
+            &x,
+            &w,
+            Some(&bias),
+            act,
+            &mut scratch,
+            &mut y
+        ));
+        for (i, (&got, &want)) in y.iter().zip(&expected).enumerate() {
+            // Both sum the taps from the bias in another order; atol/rtol 1e-5.
+            assert!(
+                (got - want).abs() <= 1e-5 + 1e-5 * want.abs(),
+                "{p:?}: output {i}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn geometry(
+        batch: usize,
+        c: usize,
+        (h_in, w_in): (usize, usize),
+        k: (usize, usize),
+        stride: usize,
+        dil: usize,
+        (pad_top, pad_left): (usize, usize),
+        (pad_bottom, pad_right): (usize, usize),
+    ) -> Conv2d {
+        let out = |size: usize, k: usize, pad: usize| (size + pad - dil * (k - 1) - 1) / stride + 1;
+        Conv2d {
+            batch,
+            c_in: c,
+            h_in,
+            w_in,
+            c_out: c,
+            h_out: out(h_in, k.0, pad_top + pad_bottom),
+            w_out: out(w_in, k.1, pad_left + pad_right),
+            k_h: k.0,
+            k_w: k.1,
+            stride_h: stride,
+            stride_w: stride,
+            dil_h: dil,
+            dil_w: dil,
+            pad_top,
+            pad_left,
+            groups: c,
+        }
+    }
+
+    #[test]
+    fn matches_the_direct_kernel() {
+        let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
+        // MobileNet's shapes: stride 1 and 2, small and wide planes, whole blocks.
+        check(
+            geometry(1, 16, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1)),
+            Activation::Relu,
+        );
+        check(
+            geometry(1, 8, (48, 48), (3, 3), 1, 1, (1, 1), (1, 1)),
+            relu6,
+        );
+        check(
+            geometry(1, 16, (48, 48), (3, 3), 2, 1, (0, 0), (1, 1)),
+            Activation::None,
+        );
+        check(
+            geometry(1, 8, (7, 7), (3, 3), 2, 1, (1, 1), (1, 1)),
+            Activation::Relu,
+        );
+        // Partial blocks, a batch, 5 × 5, dilation, uneven and one-sided padding.
+        check(
+            geometry(2, 13, (9, 11), (3, 3), 1, 1, (1, 1), (1, 1)),
+            Activation::None,
+        );
+        check(
+            geometry(1, 5, (10, 9), (5, 5), 2, 1, (2, 2), (1, 2)),
+            Activation::Relu,
+        );
+        check(
+            geometry(1, 3, (12, 12), (3, 3), 1, 2, (2, 2), (2, 2)),
+            Activation::None,
+        );
+        check(
+            geometry(1, 9, (5, 8), (1, 3), 1, 1, (0, 1), (0, 0)),
+            Activation::None,
+        );
+        check(
+            geometry(1, 8, (3, 3), (3, 3), 1, 1, (0, 0), (0, 0)),
+            Activation::None,
+        );
+        // Bands: a plane wider than the budget's band and one needing several bands.
+        check(
+            geometry(1, 8, (40, 300), (3, 3), 1, 1, (1, 1), (1, 1)),
+            Activation::None,
+        );
+        check(
+            geometry(1, 16, (112, 112), (3, 3), 1, 1, (1, 1), (1, 1)),
+            relu6,
+        );
+        check(
+            geometry(1, 4, (30, 30), (3, 3), 3, 1, (1, 0), (0, 2)),
+            Activation::Relu,
+        );
+        check(
+            geometry(1, 24, (56, 56), (3, 3), 2, 1, (0, 0), (1, 1)),
+            relu6,
+        );
+        check(
+            geometry(1, 8, (60, 60), (5, 5), 2, 2, (4, 4), (4, 4)),
+            Activation::None,
+        );
+        check(
+            geometry(1, 16, (25, 5), (3, 3), 1, 1, (1, 1), (1, 1)),
+            Activation::Relu,
+        );
+        check(
+            geometry(1, 8, (2, 2), (3, 3), 1, 1, (1, 1), (1, 1)),
+            Activation::None,
+        );
+        check(
+            geometry(1, 8, (1, 1), (3, 3), 2, 1, (1, 1), (1, 1)),
+            Activation::None,
+        );
+    }
+
+    #[test]
+    fn bands_end_on_whole_vectors_and_fit_the_budget() {
+        let p = geometry(1, 8, (112, 112), (3, 3), 1, 1, (1, 1), (1, 1));
+        let b = bands(&p).unwrap();
+        assert!(b.rows < p.h_out, "{b:?}");
+        assert!(scratch_len(&p) <= BUDGET, "{}", scratch_len(&p));
+        // A small plane in one band: 8 rows of 8 positions and a vector's slack.
+        let p = geometry(1, 8, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1));
+        assert_eq!(bands(&p).unwrap().rows, 6);
+        assert_eq!(scratch_len(&p), (8 * 8 + 8) * 8);
+        // Stride 2: two phases of rows, positions rounded up to whole strides.
+        let p = geometry(1, 8, (12, 12), (3, 3), 2, 1, (0, 0), (1, 1));
+        let b = bands(&p).unwrap();
+        assert_eq!((b.pitch, b.rows, b.phase_rows), (14, 6, 7), "{b:?}");
+    }
+
+    #[test]
+    fn short_scratch_computes_nothing() {
+        let p = geometry(1, 8, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1));
+        let (x, w) = (vec![1.0; 8 * 36], vec![1.0; 8 * 9]);
+        let mut y = vec![-1.0; 8 * 36];
+        let mut scratch = vec![0.0; scratch_len(&p) - 1];
+        assert!(!depthwise(
+            &p,
+            &x,
+            &w,
+            None,
+            Activation::None,
+            &mut scratch,
+            &mut y
+        ));
+        assert!(y.iter().all(|&v| v == -1.0));
+    }
+}
