@@ -182,17 +182,35 @@ fn microkernel(panel: &[f32], b_sliver: &[f32], b_stride: usize) -> [[F32x8; NV]
         None => 0,
     };
     let depth = (panel.len() / MR).min(b_rows);
-    for p in 0..depth {
-        let a: [f32; MR] = array(&panel[p * MR..p * MR + MR]);
-        let b_row = &b_sliver[p * b_stride..p * b_stride + NR];
-        let mut b = [F32x8::splat(0.0); NV];
-        unroll!(NV, |v| b[v] = load_at(b_row, v * LANES));
-        unroll!(MR, |i| {
-            let a_vector = F32x8::splat(a[i]);
-            unroll!(NV, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
-        });
+    if depth == 0 || b_stride < NR {
+        return acc;
+    }
+    // All depths but the last take whole strides of `B` (the last row may end at `B`'s
+    // end): zipped exact chunks of known lengths leave no bounds check in the loop but
+    // `b_stride ≥ NR`, which does not change within it.
+    let (panel, last_a) = panel[..depth * MR].split_at((depth - 1) * MR);
+    let (b_rows, last_b) = b_sliver.split_at((depth - 1) * b_stride);
+    for (a, b_row) in panel.chunks_exact(MR).zip(b_rows.chunks_exact(b_stride)) {
+        let (Some(a), Some(b_row)) = (a.first_chunk::<MR>(), b_row.first_chunk::<NR>()) else {
+            break;
+        };
+        rank_one_update(&mut acc, a, b_row);
+    }
+    if let (Some(a), Some(b_row)) = (last_a.first_chunk::<MR>(), last_b.first_chunk::<NR>()) {
+        rank_one_update(&mut acc, a, b_row);
     }
     acc
+}
+
+/// `acc += a · b`: one depth of the tile, `MR` values of `A` by `NR` of `B`.
+#[inline(always)]
+fn rank_one_update(acc: &mut [[F32x8; NV]; MR], a: &[f32; MR], b_row: &[f32; NR]) {
+    let mut b = [F32x8::splat(0.0); NV];
+    unroll!(NV, |v| b[v] = load_at(b_row, v * LANES));
+    unroll!(MR, |i| {
+        let a_vector = F32x8::splat(a[i]);
+        unroll!(NV, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
+    });
 }
 
 /// Where a register tile goes in `C`, and which `k` block produced it.
