@@ -49,6 +49,10 @@ struct Bands {
     positions: usize,
 }
 
+/// The positions one kernel row of eight outputs reads for the written-out widths,
+/// rounded up to one length for all of them (`7 · 2 + 5 = 19` at most).
+const RUN: usize = 24;
+
 /// The padded input rows `rows` output rows read.
 const fn reach(p: &Conv2d, rows: usize) -> usize {
     (rows - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
@@ -69,7 +73,9 @@ const fn bands(p: &Conv2d) -> Option<Bands> {
     }
     let needed = (p.w_out - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1;
     let pitch = needed.div_ceil(p.stride_w) * p.stride_w;
-    let slack = LANES * p.stride_w;
+    // The last vector's idle lanes read up to `LANES · stride_w` positions past the
+    // phases, and a kernel row's run is read as `RUN` positions.
+    let slack = LANES * p.stride_w + RUN;
     // Scratch rows that fit the budget; a band of `rows` takes at most
     // `reach(rows) + stride_h − 1` of them.
     let fitting = (BUDGET / LANES).saturating_sub(slack) / pitch;
@@ -114,7 +120,7 @@ pub(super) use kernel::depthwise;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod kernel {
-    use super::{bands, Bands, LANES, MAX_TAPS};
+    use super::{bands, Bands, LANES, MAX_TAPS, RUN};
     use crate::conv::Conv2d;
     use crate::gemm::simd::{activate, load_at, store_at, transpose, F32x8};
     use crate::unroll::unroll;
@@ -156,26 +162,30 @@ mod kernel {
             let mut first = 0;
             while first < p.c_in {
                 let n = (p.c_in - first).min(LANES);
-                let planes: [&[f32]; LANES] = core::array::from_fn(|l| {
+                // Written-out loops here and below rather than closures, `map`s and
+                // iterator adapters, which stay calls when built for size.
+                let mut planes: [&[f32]; LANES] = [&[]; LANES];
+                unroll!(LANES, |l| if l < n {
                     let c = image * p.c_in + first + l;
-                    if l < n {
-                        x.get(c * in_plane..(c + 1) * in_plane).unwrap_or(&[])
-                    } else {
-                        &[]
-                    }
+                    planes[l] = x.get(c * in_plane..(c + 1) * in_plane).unwrap_or(&[]);
                 });
                 // The block's kernels, tap-major: lane `l` of `weights[t]` is tap `t` of
                 // channel `first + l` (zero in idle lanes).
                 let kernels = w.get(first * taps..(first + n) * taps).unwrap_or(&[]);
-                for (t, weight) in weights[..taps].iter_mut().enumerate() {
-                    *weight = F32x8::from_array(core::array::from_fn(|l| {
-                        kernels.get(l * taps + t).copied().unwrap_or(0.0)
-                    }));
+                #[allow(clippy::needless_range_loop)] // An index loop, for "z".
+                for t in 0..taps {
+                    let mut lanes = [0.0f32; LANES];
+                    unroll!(LANES, |l| lanes[l] =
+                        kernels.get(l * taps + t).copied().unwrap_or(0.0));
+                    weights[t] = F32x8::from_array(lanes);
                 }
-                let biases = F32x8::from_array(core::array::from_fn(|l| match bias {
-                    Some(bias) if l < n => bias.get(first + l).copied().unwrap_or(0.0),
-                    _ => 0.0,
-                }));
+                let mut lanes = [0.0f32; LANES];
+                if let Some(bias) = bias {
+                    unroll!(LANES, |l| if l < n {
+                        lanes[l] = bias.get(first + l).copied().unwrap_or(0.0);
+                    });
+                }
+                let biases = F32x8::from_array(lanes);
                 let block = Block {
                     p,
                     bands: b,
@@ -269,25 +279,29 @@ mod kernel {
                             break;
                         };
                         let start = corner + row_offset(p, b, kh);
-                        let Some(run) = positions.get(start..start + 7 * S + KW) else {
+                        let Some(run) = positions
+                            .get(start..)
+                            .and_then(<[[f32; LANES]]>::first_chunk::<RUN>)
+                        else {
                             break;
                         };
                         unroll!(LANES, |j| unroll!(KW, |kw| sums[j] =
                             F32x8::from_array(run[S * j + kw])
                                 .mul_add(weights[kw], sums[j])));
                     }
-                    let planes = transpose(sums.map(|sum| activate(self.act, sum)));
+                    unroll!(LANES, |j| sums[j] = activate(self.act, sums[j]));
+                    let planes = transpose(sums);
                     let first_out = (top + row) * p.w_out + column;
                     let count = (p.w_out - column).min(LANES);
                     let whole = count == LANES || first_out + LANES <= out_plane;
-                    for (l, lanes) in planes.iter().enumerate().take(n) {
+                    unroll!(LANES, |l| if l < n {
                         let out = l * out_plane + first_out;
                         if whole {
-                            store_at(*lanes, y, out);
+                            store_at(planes[l], y, out);
                         } else if let Some(run) = y.get_mut(out..out + count) {
-                            run.copy_from_slice(&lanes.to_array()[..count]);
+                            run.copy_from_slice(&planes[l].to_array()[..count]);
                         }
-                    }
+                    });
                     column += LANES;
                 }
             }
@@ -353,9 +367,18 @@ mod kernel {
         }
     }
 
+    /// The scratch row of the band's padded row `r`: its phase's rows, then its row in
+    /// the phase.
+    #[inline(always)]
+    fn scratch_row(p: &Conv2d, b: Bands, r: usize) -> usize {
+        (r % p.stride_h) * b.phase_rows + r / p.stride_h
+    }
+
     /// Copies the padded input rows that output rows `top..top + rows` read into
     /// `scratch` by phase, each position the eight channels of `planes` (zero where a
     /// plane is idle or the position is padding).
+    // The written-out loop's last step advances a column no later step reads.
+    #[allow(unused_assignments)]
     fn fill_band(
         p: &Conv2d,
         b: Bands,
@@ -370,11 +393,9 @@ mod kernel {
         let columns = p.w_in.min(b.pitch - left);
         let first_padded = top * p.stride_h;
         let reach = super::reach(p, rows);
-        // The scratch row of the band's padded row `r`.
-        let scratch_row = |r: usize| (r % p.stride_h) * b.phase_rows + r / p.stride_h;
         // Padding first: whole rows above and below the input, the columns either side.
         for r in 0..reach {
-            let start = scratch_row(r) * row_floats;
+            let start = scratch_row(p, b, r) * row_floats;
             let Some(row) = scratch.get_mut(start..start + row_floats) else {
                 return;
             };
@@ -393,7 +414,7 @@ mod kernel {
             return;
         }
         // Where input row `i` starts in scratch, in positions.
-        let row_start = |i: usize| scratch_row(i + p.pad_top - first_padded) * b.pitch + left;
+        let row_start = |i: usize| scratch_row(p, b, i + p.pad_top - first_padded) * b.pitch + left;
         if columns == p.w_in && p.w_in < LANES && (last - first) * p.w_in >= LANES {
             // Rows narrower than a vector: eight consecutive inputs of the flattened rows
             // at a time, across row ends, the last eight overlapping their predecessors.
@@ -401,17 +422,19 @@ mod kernel {
             let mut at = start;
             while at < end {
                 let from = at.min(end - LANES);
-                let vectors: [F32x8; LANES] = core::array::from_fn(|l| load_at(planes[l], from));
+                let mut vectors = [F32x8::splat(0.0); LANES];
+                unroll!(LANES, |l| vectors[l] = load_at(planes[l], from));
+                let positions = transpose(vectors);
                 let (mut i, mut j) = (from / p.w_in, from % p.w_in);
                 let mut base = row_start(i);
-                for value in transpose(vectors) {
-                    store_at(value, scratch, (base + j) * LANES);
+                unroll!(LANES, |q| {
+                    store_at(positions[q], scratch, (base + j) * LANES);
                     j += 1;
                     if j == p.w_in {
                         (i, j) = (i + 1, 0);
                         base = row_start(i);
                     }
-                }
+                });
                 at = from + LANES;
             }
             return;
@@ -423,20 +446,23 @@ mod kernel {
             while column < columns {
                 if columns < LANES {
                     // A row narrower than a vector, position by position.
-                    let value = F32x8::from_array(core::array::from_fn(|l| {
-                        planes[l].get(input_row + column).copied().unwrap_or(0.0)
-                    }));
-                    store_at(value, scratch, base + column * LANES);
+                    let mut lanes = [0.0f32; LANES];
+                    unroll!(LANES, |l| lanes[l] =
+                        planes[l].get(input_row + column).copied().unwrap_or(0.0));
+                    store_at(F32x8::from_array(lanes), scratch, base + column * LANES);
                     column += 1;
                     continue;
                 }
                 // Eight columns at a time, the last eight overlapping their predecessors.
                 let from = column.min(columns - LANES);
-                let vectors: [F32x8; LANES] =
-                    core::array::from_fn(|l| load_at(planes[l], input_row + from));
-                for (j, value) in transpose(vectors).into_iter().enumerate() {
-                    store_at(value, scratch, base + (from + j) * LANES);
-                }
+                let mut vectors = [F32x8::splat(0.0); LANES];
+                unroll!(LANES, |l| vectors[l] = load_at(planes[l], input_row + from));
+                let positions = transpose(vectors);
+                unroll!(LANES, |j| store_at(
+                    positions[j],
+                    scratch,
+                    base + (from + j) * LANES
+                ));
                 column = from + LANES;
             }
         }
@@ -598,10 +624,10 @@ mod tests {
         let b = bands(&p).unwrap();
         assert!(b.rows < p.h_out, "{b:?}");
         assert!(scratch_len(&p) <= BUDGET, "{}", scratch_len(&p));
-        // A small plane in one band: 8 rows of 8 positions and a vector's slack.
+        // A small plane in one band: 8 rows of 8 positions, a vector's slack and a run's.
         let p = geometry(1, 8, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1));
         assert_eq!(bands(&p).unwrap().rows, 6);
-        assert_eq!(scratch_len(&p), (8 * 8 + 8) * 8);
+        assert_eq!(scratch_len(&p), (8 * 8 + 8 + RUN) * 8);
         // Stride 2: two phases of rows, positions rounded up to whole strides.
         let p = geometry(1, 8, (12, 12), (3, 3), 2, 1, (0, 0), (1, 1));
         let b = bands(&p).unwrap();

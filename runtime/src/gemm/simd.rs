@@ -317,7 +317,17 @@ pub(crate) fn store_at(value: F32x8, out: &mut [f32], at: usize) {
 #[inline(always)]
 pub(crate) fn transpose(rows: [F32x8; LANES]) -> [F32x8; LANES] {
     use safe_arch::{m256, permute2z_m256, shuffle_m256, unpack_hi_m256, unpack_lo_m256};
-    let r: [m256; LANES] = rows.map(F32x8::into_m256);
+    // Written out rather than `map`ped: an array's `map` stays a call at opt-level "z".
+    let r: [m256; LANES] = [
+        rows[0].into_m256(),
+        rows[1].into_m256(),
+        rows[2].into_m256(),
+        rows[3].into_m256(),
+        rows[4].into_m256(),
+        rows[5].into_m256(),
+        rows[6].into_m256(),
+        rows[7].into_m256(),
+    ];
     // Pairs of rows interleaved: (r0 r1) lanes 0 1 and 4 5, then 2 3 and 6 7.
     let t = [
         unpack_lo_m256(r[0], r[1]),
@@ -346,24 +356,31 @@ pub(crate) fn transpose(rows: [F32x8; LANES]) -> [F32x8; LANES] {
     const LOW_HALVES: i32 = 0x20;
     const HIGH_HALVES: i32 = 0x31;
     [
-        permute2z_m256::<LOW_HALVES>(q[0], q[4]),
-        permute2z_m256::<LOW_HALVES>(q[1], q[5]),
-        permute2z_m256::<LOW_HALVES>(q[2], q[6]),
-        permute2z_m256::<LOW_HALVES>(q[3], q[7]),
-        permute2z_m256::<HIGH_HALVES>(q[0], q[4]),
-        permute2z_m256::<HIGH_HALVES>(q[1], q[5]),
-        permute2z_m256::<HIGH_HALVES>(q[2], q[6]),
-        permute2z_m256::<HIGH_HALVES>(q[3], q[7]),
+        F32x8::from_m256(permute2z_m256::<LOW_HALVES>(q[0], q[4])),
+        F32x8::from_m256(permute2z_m256::<LOW_HALVES>(q[1], q[5])),
+        F32x8::from_m256(permute2z_m256::<LOW_HALVES>(q[2], q[6])),
+        F32x8::from_m256(permute2z_m256::<LOW_HALVES>(q[3], q[7])),
+        F32x8::from_m256(permute2z_m256::<HIGH_HALVES>(q[0], q[4])),
+        F32x8::from_m256(permute2z_m256::<HIGH_HALVES>(q[1], q[5])),
+        F32x8::from_m256(permute2z_m256::<HIGH_HALVES>(q[2], q[6])),
+        F32x8::from_m256(permute2z_m256::<HIGH_HALVES>(q[3], q[7])),
     ]
-    .map(F32x8::from_m256)
 }
 
 /// The 8 × 8 transpose through arrays, where the lanes are not one AVX register.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
 #[inline(always)]
 pub(crate) fn transpose(rows: [F32x8; LANES]) -> [F32x8; LANES] {
-    let lanes = rows.map(F32x8::to_array);
-    core::array::from_fn(|i| F32x8::from_array(core::array::from_fn(|j| lanes[j][i])))
+    use crate::unroll::unroll;
+    let mut lanes = [[0.0f32; LANES]; LANES];
+    unroll!(LANES, |j| lanes[j] = rows[j].to_array());
+    let mut columns = [F32x8::splat(0.0); LANES];
+    unroll!(LANES, |i| {
+        let mut column = [0.0f32; LANES];
+        unroll!(LANES, |j| column[j] = lanes[j][i]);
+        columns[i] = F32x8::from_array(column);
+    });
+    columns
 }
 
 /// The fused activation on eight lanes, with [`Activation::apply`]'s NaN rule: a NaN
