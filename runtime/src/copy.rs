@@ -87,25 +87,6 @@ pub(crate) fn strided_run<T: Copy>(dst: &mut [T], src: &[T], stride: usize) {
     gather_strided(dst, src, stride);
 }
 
-/// `dst[j · stride] = src[j]` for as many `j` as both slices allow, as an index loop: the
-/// scatter twin of [`gather_strided`], for builds for size (at opt-level 3 the packing
-/// loop's own zip measures faster). A `stride` of 0 is taken as 1.
-#[cfg(any(test, zant_size))]
-#[inline(always)]
-pub(crate) fn scatter_strided<T: Copy>(dst: &mut [T], stride: usize, src: &[T]) {
-    let stride = stride.max(1);
-    let n = src.len().min(dst.len().div_ceil(stride));
-    let src = &src[..n];
-    let mut at = 0;
-    #[allow(clippy::needless_range_loop)]
-    for j in 0..n {
-        if let Some(out) = dst.get_mut(at) {
-            *out = src[j];
-        }
-        at += stride;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -136,14 +117,6 @@ mod tests {
                 let mut got = std::vec![99u16; len];
                 super::gather_strided(&mut got, &src, stride);
                 assert_eq!(got, expected, "gather, stride {stride}, length {len}");
-
-                let mut expected = std::vec![99u16; len];
-                for (out, &value) in expected.iter_mut().step_by(stride.max(1)).zip(&src) {
-                    *out = value;
-                }
-                let mut got = std::vec![99u16; len];
-                super::scatter_strided(&mut got, stride, &src);
-                assert_eq!(got, expected, "scatter, stride {stride}, length {len}");
             }
         }
     }

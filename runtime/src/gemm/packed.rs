@@ -21,10 +21,8 @@
 //! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
 //! and every step is a fused multiply-add when the target has FMA.
 
-use super::simd::{activate, load_at, store_at, F32x8, LANES};
+use super::simd::{activate, load_at, store_at, transpose, F32x8, LANES};
 use super::{Bias, Epilogue, Operands, KC, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
-#[cfg(zant_size)]
-use crate::copy;
 use crate::unroll::{array, unroll};
 /// Vectors per tile row: two 256-bit registers with AVX; one (a pair of 128-bit
 /// registers) with SSE only, whose 16 registers cannot hold a 6 × 16 tile.
@@ -125,18 +123,75 @@ fn pack_a<const R: usize>(
                 group[..tile_rows].copy_from_slice(source);
             }
         } else {
-            for i in 0..tile_rows {
-                let source = &ops.a[(tile_row0 + i) * ops.k + k0..][..depth];
-                #[cfg(not(zant_size))]
-                for (group, &value) in panel.chunks_exact_mut(R).zip(source) {
-                    group[i] = value;
-                }
-                // The zip stays a call per value at "z".
-                #[cfg(zant_size)]
-                copy::scatter_strided(&mut panel[i..], R, source);
-            }
+            pack_rows::<R>(ops.a, ops.k, (tile_row0, tile_rows), k0, panel);
         }
     }
+}
+
+/// Packs rows `row0..row0 + rows` (at most `R`) of the row-major `a` of `k` columns,
+/// depths `k0..k0 + panel.len() / R`, into one `R`-row panel: depth `p` of row `i` at
+/// `p · R + i`. Eight rows by eight depths go through one 8 × 8 transpose (the rows are
+/// contiguous in depth, the panel in rows), the depths past a multiple of eight one by
+/// one; lanes of rows past `rows` are written as zeros. Scattering value by value took
+/// 2.7 host instructions a weight at opt-level 3 and 9 at "z" (14 % of digits-cnn's
+/// inference, whose weights are packed on every run).
+#[inline(always)]
+fn pack_rows<const R: usize>(
+    a: &[f32],
+    k: usize,
+    (row0, rows): (usize, usize),
+    k0: usize,
+    panel: &mut [f32],
+) {
+    // Only the 16-row narrow panels hold more than one group of eight rows, and a group
+    // then fills whole vectors of the panel; the 6-row panels take six lanes.
+    const { assert!(R.is_multiple_of(LANES) || R < LANES) };
+    let width = LANES.min(R);
+    let depth = panel.len() / R;
+    let whole = depth - depth % LANES;
+    unroll!(R.div_ceil(LANES), |g| {
+        let group0 = g * LANES;
+        let group = LANES.min(rows.saturating_sub(group0));
+        let first = (row0 + group0) * k + k0;
+        // The group's rows, `k` apart, each read for `depth` values.
+        let block = match group {
+            0 => &[][..],
+            _ => a
+                .get(first..first + (group - 1) * k + depth)
+                .unwrap_or_default(),
+        };
+        for p0 in (0..whole).step_by(LANES) {
+            let mut vectors = [F32x8::splat(0.0); LANES];
+            if group == LANES {
+                unroll!(LANES, |r| vectors[r] = load_at(block, r * k + p0));
+            } else {
+                unroll!(LANES, |r| if r < group {
+                    vectors[r] = load_at(block, r * k + p0);
+                });
+            }
+            let depths = transpose(vectors);
+            let Some(out) = panel.get_mut(p0 * R..(p0 + LANES) * R) else {
+                break;
+            };
+            unroll!(LANES, |j| {
+                let at = j * R + group0;
+                if width == LANES {
+                    store_at(depths[j], out, at);
+                } else if let Some(out) = out.get_mut(at..at + width) {
+                    out.copy_from_slice(&depths[j].to_array()[..width]);
+                }
+            });
+        }
+        for r in 0..group {
+            for p in whole..depth {
+                if let (Some(out), Some(&value)) =
+                    (panel.get_mut(p * R + group0 + r), block.get(r * k + p))
+                {
+                    *out = value;
+                }
+            }
+        }
+    });
 }
 
 /// Packs columns `column0..column0 + width` of `op(B)`, depths `k0..k0 + depth`, into
