@@ -340,7 +340,8 @@ pub(crate) fn gemm_frame(
         b: &[],
     };
     if packed::narrow_pays(m, k, frame) {
-        packed::gemm_packed_narrow(&operands, frame, tap_offset, &epilogue, scratch, y);
+        let depths = packed::Depths::Taps(tap_offset);
+        packed::gemm_packed_narrow(&operands, frame, depths, &epilogue, scratch, y);
     } else {
         packed::gemm_packed_frame(&operands, frame, tap_offset, &epilogue, scratch, y);
     }
@@ -369,7 +370,8 @@ fn blocked(
         packed::gemm_packed::<true>(operands, epilogue, scratch, y);
     } else if packed::narrow_pays(operands.m, operands.k, &frame) {
         let n = operands.n;
-        packed::gemm_packed_narrow(operands, &frame, |p| p * n, epilogue, scratch, y);
+        let depths = packed::Depths::<fn(usize) -> usize>::Strided(n);
+        packed::gemm_packed_narrow(operands, &frame, depths, epilogue, scratch, y);
     } else {
         packed::gemm_packed::<false>(operands, epilogue, scratch, y);
     }

@@ -628,6 +628,78 @@ fn copy_run(values: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Where the depths of a narrow product read `B`.
+pub(super) enum Depths<F> {
+    /// Depth `p` at `tap_offset(p)` (a convolution's frame).
+    Taps(F),
+    /// Depth `p` at `p · stride` (a row-major `B` of `stride` columns).
+    Strided(usize),
+}
+
+/// The depths of one `k` block: offsets from the frame's start, or the block's first row
+/// and the stride.
+#[derive(Clone, Copy)]
+enum RowsAt<'t> {
+    Taps(&'t [usize]),
+    Strided(usize, usize),
+}
+
+/// One depth of a narrow tile: two vectors of `A` by `NC` broadcasts of `B`.
+#[inline(always)]
+fn narrow_step<const NC: usize>(acc: &mut [[F32x8; 2]; NC], a: &[f32], b: &[f32; NC]) {
+    let a = [load_at(a, 0), load_at(a, LANES)];
+    unroll!(NC, |j| {
+        let b_vector = F32x8::splat(b[j]);
+        unroll!(2, |v| acc[j][v] = a[v].mul_add(b_vector, acc[j][v]));
+    });
+}
+
+/// The depths of a narrow tile whose rows of `B` are `stride` apart from `window`'s
+/// start: no table of offsets to load and check per depth (a row-major `B` is most of
+/// the narrow products, the 1×1 convolutions on small planes). As in [`microkernel`],
+/// zipped exact chunks at opt-level 3 (the last depth apart, since its row may end at
+/// `B`'s end) and an index loop at "z".
+#[inline(always)]
+fn narrow_strided<const NC: usize>(
+    acc: &mut [[F32x8; 2]; NC],
+    panel: &[f32],
+    window: &[f32],
+    stride: usize,
+) {
+    let depth = panel.len() / NARROW_ROWS;
+    #[cfg(zant_size)]
+    for p in 0..depth {
+        let (Some(a), Some(b)) = (
+            panel.get(p * NARROW_ROWS..),
+            window
+                .get(p * stride..)
+                .and_then(<[f32]>::first_chunk::<NC>),
+        ) else {
+            break;
+        };
+        narrow_step(acc, a, b);
+    }
+    #[cfg(not(zant_size))]
+    if depth > 0 && stride >= NC {
+        let (head, last_a) = panel[..depth * NARROW_ROWS].split_at((depth - 1) * NARROW_ROWS);
+        let Some((b_rows, last_b)) = window.split_at_checked((depth - 1) * stride) else {
+            return;
+        };
+        for (a, b_row) in head
+            .chunks_exact(NARROW_ROWS)
+            .zip(b_rows.chunks_exact(stride))
+        {
+            let Some(b) = b_row.first_chunk::<NC>() else {
+                break;
+            };
+            narrow_step(acc, a, b);
+        }
+        if let Some(b) = last_b.first_chunk::<NC>() {
+            narrow_step(acc, last_a, b);
+        }
+    }
+}
+
 /// Output rows of one narrow tile: two vectors, so `A` is loaded and `B` broadcast.
 pub(super) const NARROW_ROWS: usize = 2 * LANES;
 /// The most columns of one narrow tile: 2 × 6 accumulators, two vectors of `A` and one
@@ -664,7 +736,7 @@ pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>) -> bool {
 pub(super) fn gemm_packed_narrow(
     ops: &Operands<'_>,
     frame: &Frame<'_>,
-    tap_offset: impl Fn(usize) -> usize,
+    depths: Depths<impl Fn(usize) -> usize>,
     epilogue: &Epilogue<'_>,
     scratch: &mut [f32],
     y: &mut [f32],
@@ -676,10 +748,15 @@ pub(super) fn gemm_packed_narrow(
     for k0 in (0..k).step_by(KC) {
         let depth = KC.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
-        for (p, tap) in taps[..depth].iter_mut().enumerate() {
-            *tap = tap_offset(k0 + p);
-        }
-        let taps = &taps[..depth];
+        let rows_at = match depths {
+            Depths::Taps(ref tap_offset) => {
+                for (p, tap) in taps[..depth].iter_mut().enumerate() {
+                    *tap = tap_offset(k0 + p);
+                }
+                RowsAt::Taps(&taps[..depth])
+            }
+            Depths::Strided(stride) => RowsAt::Strided(k0 * stride, stride),
+        };
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
             pack_a::<NARROW_ROWS>(ops, block_row0, block_rows, k0, depth, packed_a);
@@ -697,14 +774,14 @@ pub(super) fn gemm_packed_narrow(
                             NARROW_ROWS.min(block_row0 + block_rows - tile_row0),
                         );
                         let panel = &panel[..depth * NARROW_ROWS];
-                        let data = frame.data;
+                        let b = (frame.data, rows_at, q0);
                         match frame.width - column {
-                            1 => narrow_tile::<1>(panel, data, taps, q0, epilogue, y, rows, place),
-                            2 => narrow_tile::<2>(panel, data, taps, q0, epilogue, y, rows, place),
-                            3 => narrow_tile::<3>(panel, data, taps, q0, epilogue, y, rows, place),
-                            4 => narrow_tile::<4>(panel, data, taps, q0, epilogue, y, rows, place),
-                            5 => narrow_tile::<5>(panel, data, taps, q0, epilogue, y, rows, place),
-                            _ => narrow_tile::<6>(panel, data, taps, q0, epilogue, y, rows, place),
+                            1 => narrow_tile::<1>(panel, b, epilogue, y, rows, place),
+                            2 => narrow_tile::<2>(panel, b, epilogue, y, rows, place),
+                            3 => narrow_tile::<3>(panel, b, epilogue, y, rows, place),
+                            4 => narrow_tile::<4>(panel, b, epilogue, y, rows, place),
+                            5 => narrow_tile::<5>(panel, b, epilogue, y, rows, place),
+                            _ => narrow_tile::<6>(panel, b, epilogue, y, rows, place),
                         }
                     }
                 }
@@ -716,29 +793,31 @@ pub(super) fn gemm_packed_narrow(
 /// One narrow tile: `NC` columns from virtual column `q0` (all outputs, stored from
 /// column `place.0` of `C`) by the panel's rows `rows.0..rows.0 + rows.1`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn narrow_tile<const NC: usize>(
     panel: &[f32],
-    frame: &[f32],
-    taps: &[usize],
-    q0: usize,
+    (frame, rows_at, q0): (&[f32], RowsAt<'_>, usize),
     epilogue: &Epilogue<'_>,
     y: &mut [f32],
     (row0, rows): (usize, usize),
     (column0, first, last): (usize, bool, bool),
 ) {
     let mut acc = [[F32x8::splat(0.0); 2]; NC];
-    let window = frame.get(q0..).unwrap_or_default();
-    for (a, &tap) in panel.chunks_exact(NARROW_ROWS).zip(taps) {
-        // Every tap is inside the frame by construction; a miss would only skip a depth.
-        let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NC>) else {
-            continue;
-        };
-        let a = [load_at(a, 0), load_at(a, LANES)];
-        unroll!(NC, |j| {
-            let b_vector = F32x8::splat(b[j]);
-            unroll!(2, |v| acc[j][v] = a[v].mul_add(b_vector, acc[j][v]));
-        });
+    match rows_at {
+        RowsAt::Taps(taps) => {
+            let window = frame.get(q0..).unwrap_or_default();
+            for (a, &tap) in panel.chunks_exact(NARROW_ROWS).zip(taps) {
+                // Every tap is inside the frame by construction; a miss would only skip
+                // a depth.
+                let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NC>) else {
+                    continue;
+                };
+                narrow_step(&mut acc, a, b);
+            }
+        }
+        RowsAt::Strided(start, stride) => {
+            let window = frame.get(start + q0..).unwrap_or_default();
+            narrow_strided(&mut acc, panel, window, stride);
+        }
     }
     // Lane `l` of vector `v` of column `j` is row `row0 + v·LANES + l`, column
     // `column0 + j`: each row's `NC` values go out together.
