@@ -170,10 +170,12 @@ fn pool_rows<T: Copy>(
     }
     let x = &x[..planes * in_plane];
     // Windows that all lie inside the input, at the strides CNNs pool with: every output
-    // reads `k_w` adjacent inputs, with no range to compute. Not when built for size:
-    // mnist-8's two pools took its Cortex-M7 image from 31.9 to 33.1 KiB at "z", past
-    // issue 11's 32 KiB.
-    let inside = !cfg!(zant_size)
+    // reads `k_w` adjacent inputs, with no range to compute. Not when built for size
+    // without a vector unit: mnist-8's two pools took its Cortex-M7 image from 31.9 to
+    // 33.1 KiB at "z", past issue 11's 32 KiB. On the host the general loop made
+    // mnist-8's pools 12 % of its inference at "z" (158 k instructions).
+    let small = cfg!(zant_size) && !cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+    let inside = !small
         && p.pad_top == 0
         && p.pad_left == 0
         && p.dil_h == 1

@@ -226,9 +226,8 @@ fn pack_b<const TRANS_B: bool>(
 
 /// The register-tiled inner product: `MR × NR` accumulators, one rank-1 update per depth.
 /// `panel` holds `MR` values of `A` per depth; row `p` of the `B` sliver starts at
-/// `p · b_stride`. An index loop with the tile's updates written out by [`unroll!`]:
-/// at opt-level "z" zipped chunk iterators stay calls and a rolled tile goes through
-/// the stack.
+/// `p · b_stride`. The tile's updates are written out by [`unroll!`]: at opt-level "z" a
+/// rolled tile goes through the stack.
 #[inline(always)]
 fn microkernel(panel: &[f32], b_sliver: &[f32], b_stride: usize) -> [[F32x8; NV]; MR] {
     let mut acc = [[F32x8::splat(0.0); NV]; MR];
@@ -237,24 +236,11 @@ fn microkernel(panel: &[f32], b_sliver: &[f32], b_stride: usize) -> [[F32x8; NV]
         None => 0,
     };
     let depth = (panel.len() / MR).min(b_rows);
-    // Built for size, an index loop: zipped chunk iterators stay calls at "z".
-    #[cfg(zant_size)]
-    for p in 0..depth {
-        let (Some(a), Some(b_row)) = (
-            panel.get(p * MR..).and_then(<[f32]>::first_chunk::<MR>),
-            b_sliver
-                .get(p * b_stride..)
-                .and_then(<[f32]>::first_chunk::<NR>),
-        ) else {
-            break;
-        };
-        rank_one_update(&mut acc, a, b_row);
-    }
     // All depths but the last take whole strides of `B` (the last row may end at `B`'s
     // end): zipped exact chunks of known lengths leave no bounds check in the loop but
     // `b_stride ≥ NR`, which does not change within it (at opt-level 3: mobilenet_v2
-    // 165.7 M → 143.1 M host instructions).
-    #[cfg(not(zant_size))]
+    // 165.7 M → 143.1 M host instructions; at "z", where an index loop had been kept,
+    // mlperf-kws's GEMMs 1.19 M → 0.99 M).
     if depth > 0 && b_stride >= NR {
         let (panel, last_a) = panel[..depth * MR].split_at((depth - 1) * MR);
         let (b_rows, last_b) = b_sliver.split_at((depth - 1) * b_stride);
@@ -657,8 +643,7 @@ fn narrow_step<const NC: usize>(acc: &mut [[F32x8; 2]; NC], a: &[f32], b: &[f32;
 /// The depths of a narrow tile whose rows of `B` are `stride` apart from `window`'s
 /// start: no table of offsets to load and check per depth (a row-major `B` is most of
 /// the narrow products, the 1×1 convolutions on small planes). As in [`microkernel`],
-/// zipped exact chunks at opt-level 3 (the last depth apart, since its row may end at
-/// `B`'s end) and an index loop at "z".
+/// zipped exact chunks (the last depth apart, since its row may end at `B`'s end).
 #[inline(always)]
 fn narrow_strided<const NC: usize>(
     acc: &mut [[F32x8; 2]; NC],
@@ -667,19 +652,6 @@ fn narrow_strided<const NC: usize>(
     stride: usize,
 ) {
     let depth = panel.len() / NARROW_ROWS;
-    #[cfg(zant_size)]
-    for p in 0..depth {
-        let (Some(a), Some(b)) = (
-            panel.get(p * NARROW_ROWS..),
-            window
-                .get(p * stride..)
-                .and_then(<[f32]>::first_chunk::<NC>),
-        ) else {
-            break;
-        };
-        narrow_step(acc, a, b);
-    }
-    #[cfg(not(zant_size))]
     if depth > 0 && stride >= NC {
         let (head, last_a) = panel[..depth * NARROW_ROWS].split_at((depth - 1) * NARROW_ROWS);
         let Some((b_rows, last_b)) = window.split_at_checked((depth - 1) * stride) else {
