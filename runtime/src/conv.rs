@@ -62,6 +62,20 @@ tokens! {
     }
 }
 
+/// Whether `p` has output positions and a kernel window to compute them from: every
+/// output extent, kernel extent, stride and dilation is nonzero (the kernels that frame
+/// or band the input divide by them and step with them).
+const fn has_window(p: &Conv2d) -> bool {
+    p.h_out > 0
+        && p.w_out > 0
+        && p.k_h > 0
+        && p.k_w > 0
+        && p.stride_h > 0
+        && p.stride_w > 0
+        && p.dil_h > 0
+        && p.dil_w > 0
+}
+
 /// The kernel a convolution runs on, chosen from its geometry by [`kernel_for`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvKernel {

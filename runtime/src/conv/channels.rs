@@ -60,15 +60,7 @@ const fn reach(p: &Conv2d, rows: usize) -> usize {
 
 /// The bands for `p`, or `None` when there is nothing to compute.
 const fn bands(p: &Conv2d) -> Option<Bands> {
-    if p.h_out == 0
-        || p.w_out == 0
-        || p.k_h == 0
-        || p.k_w == 0
-        || p.stride_h == 0
-        || p.stride_w == 0
-        || p.dil_h == 0
-        || p.dil_w == 0
-    {
+    if !super::has_window(p) {
         return None;
     }
     let needed = (p.w_out - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1;
@@ -546,76 +538,80 @@ mod tests {
     fn matches_the_direct_kernel() {
         let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
         // MobileNet's shapes: stride 1 and 2, small and wide planes, whole blocks.
-        check(
-            geometry(1, 16, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1)),
-            Activation::Relu,
-        );
-        check(
-            geometry(1, 8, (48, 48), (3, 3), 1, 1, (1, 1), (1, 1)),
-            relu6,
-        );
-        check(
-            geometry(1, 16, (48, 48), (3, 3), 2, 1, (0, 0), (1, 1)),
-            Activation::None,
-        );
-        check(
-            geometry(1, 8, (7, 7), (3, 3), 2, 1, (1, 1), (1, 1)),
-            Activation::Relu,
-        );
-        // Partial blocks, a batch, 5 × 5, dilation, uneven and one-sided padding.
-        check(
-            geometry(2, 13, (9, 11), (3, 3), 1, 1, (1, 1), (1, 1)),
-            Activation::None,
-        );
-        check(
-            geometry(1, 5, (10, 9), (5, 5), 2, 1, (2, 2), (1, 2)),
-            Activation::Relu,
-        );
-        check(
-            geometry(1, 3, (12, 12), (3, 3), 1, 2, (2, 2), (2, 2)),
-            Activation::None,
-        );
-        check(
-            geometry(1, 9, (5, 8), (1, 3), 1, 1, (0, 1), (0, 0)),
-            Activation::None,
-        );
-        check(
-            geometry(1, 8, (3, 3), (3, 3), 1, 1, (0, 0), (0, 0)),
-            Activation::None,
-        );
-        // Bands: a plane wider than the budget's band and one needing several bands.
-        check(
-            geometry(1, 8, (40, 300), (3, 3), 1, 1, (1, 1), (1, 1)),
-            Activation::None,
-        );
-        check(
-            geometry(1, 16, (112, 112), (3, 3), 1, 1, (1, 1), (1, 1)),
-            relu6,
-        );
-        check(
-            geometry(1, 4, (30, 30), (3, 3), 3, 1, (1, 0), (0, 2)),
-            Activation::Relu,
-        );
-        check(
-            geometry(1, 24, (56, 56), (3, 3), 2, 1, (0, 0), (1, 1)),
-            relu6,
-        );
-        check(
-            geometry(1, 8, (60, 60), (5, 5), 2, 2, (4, 4), (4, 4)),
-            Activation::None,
-        );
-        check(
-            geometry(1, 16, (25, 5), (3, 3), 1, 1, (1, 1), (1, 1)),
-            Activation::Relu,
-        );
-        check(
-            geometry(1, 8, (2, 2), (3, 3), 1, 1, (1, 1), (1, 1)),
-            Activation::None,
-        );
-        check(
-            geometry(1, 8, (1, 1), (3, 3), 2, 1, (1, 1), (1, 1)),
-            Activation::None,
-        );
+        for (p, act) in [
+            (
+                geometry(1, 16, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1)),
+                Activation::Relu,
+            ),
+            (
+                geometry(1, 8, (48, 48), (3, 3), 1, 1, (1, 1), (1, 1)),
+                relu6,
+            ),
+            (
+                geometry(1, 16, (48, 48), (3, 3), 2, 1, (0, 0), (1, 1)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 8, (7, 7), (3, 3), 2, 1, (1, 1), (1, 1)),
+                Activation::Relu,
+            ),
+            // Partial blocks, a batch, 5 × 5, dilation, uneven and one-sided padding.
+            (
+                geometry(2, 13, (9, 11), (3, 3), 1, 1, (1, 1), (1, 1)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 5, (10, 9), (5, 5), 2, 1, (2, 2), (1, 2)),
+                Activation::Relu,
+            ),
+            (
+                geometry(1, 3, (12, 12), (3, 3), 1, 2, (2, 2), (2, 2)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 9, (5, 8), (1, 3), 1, 1, (0, 1), (0, 0)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 8, (3, 3), (3, 3), 1, 1, (0, 0), (0, 0)),
+                Activation::None,
+            ),
+            // Bands: a plane wider than the budget's band and one needing several bands.
+            (
+                geometry(1, 8, (40, 300), (3, 3), 1, 1, (1, 1), (1, 1)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 16, (112, 112), (3, 3), 1, 1, (1, 1), (1, 1)),
+                relu6,
+            ),
+            (
+                geometry(1, 4, (30, 30), (3, 3), 3, 1, (1, 0), (0, 2)),
+                Activation::Relu,
+            ),
+            (
+                geometry(1, 24, (56, 56), (3, 3), 2, 1, (0, 0), (1, 1)),
+                relu6,
+            ),
+            (
+                geometry(1, 8, (60, 60), (5, 5), 2, 2, (4, 4), (4, 4)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 16, (25, 5), (3, 3), 1, 1, (1, 1), (1, 1)),
+                Activation::Relu,
+            ),
+            (
+                geometry(1, 8, (2, 2), (3, 3), 1, 1, (1, 1), (1, 1)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 8, (1, 1), (3, 3), 2, 1, (1, 1), (1, 1)),
+                Activation::None,
+            ),
+        ] {
+            check(p, act);
+        }
     }
 
     #[test]

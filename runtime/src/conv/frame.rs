@@ -109,14 +109,7 @@ pub(super) const fn wanted(p: &Conv2d) -> usize {
 const fn framable(p: &Conv2d) -> bool {
     !(p.groups == 0
         || p.batch == 0
-        || p.h_out == 0
-        || p.w_out == 0
-        || p.k_h == 0
-        || p.k_w == 0
-        || p.stride_h == 0
-        || p.stride_w == 0
-        || p.dil_h == 0
-        || p.dil_w == 0
+        || !super::has_window(p)
         || channels(p) == 0
         || p.c_out / p.groups == 0)
 }
