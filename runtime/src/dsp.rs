@@ -1,7 +1,8 @@
-//! The Arm DSP extension's packed 16-bit multiply-accumulate and 8-to-16-bit
-//! extensions, the one place in `zant-runtime` with `unsafe`.
+//! The instructions safe Rust cannot reach, the one place in `zant-runtime` with
+//! `unsafe`: the Arm DSP extension's packed 16-bit multiply-accumulate and 8-to-16-bit
+//! extensions, and x86-64's AVX-512 VNNI byte dot product.
 //!
-//! Why it exists: safe Rust has no way to the Cortex-M4/M7's `SMLAD` (two 16 × 16
+//! Why the Arm ones exist: safe Rust has no way to the Cortex-M4/M7's `SMLAD` (two 16 × 16
 //! products and an accumulate in one instruction) and `SXTB16` (two bytes sign-extended
 //! into two halfwords). LLVM's ARM parallel-DSP pass forms `SMLAD` only from a dot
 //! product whose 16-bit loads each feed one multiply, and the register tiles of the
@@ -27,6 +28,15 @@
 //! target features from `cfg` today, so the instructions are used by nightly builds and
 //! `-Zbuild-std` builds (as `zantc bench` and the firmware example make), and other
 //! builds take the portable path.
+//!
+//! [`dpbusd`] is `VPDPBUSD` on 256-bit vectors (AVX-512 VNNI with AVX-512 VL): in each
+//! of eight `i32` lanes, four unsigned bytes times four signed bytes, summed into the lane,
+//! 32 products in one instruction where `vpmaddwd` on widened pairs does 16 and needs an
+//! add. LLVM does not form it from safe Rust (a byte dot product written out becomes
+//! `vpmulld` and shuffles), and its intrinsic is a `#[target_feature]` function, which
+//! safe code may only call from functions with the same features: enabling them for the
+//! whole crate (`-C target-cpu`) does not count. It is compiled only when the build
+//! enables both features, so the CPU that runs it has them.
 #![allow(unsafe_code)]
 
 /// Whether the kernels have the DSP instructions on this target.
@@ -137,6 +147,39 @@ extend!(
     |x| (x >> 8) & 0x00ff_00ff
 );
 
+/// Whether the integer kernels have `VPDPBUSD` on 256-bit vectors on this target.
+pub const HAS_VNNI: bool = cfg!(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512vl"
+));
+
+/// `VPDPBUSD`: lane `i` of `acc` plus the four products of the unsigned bytes of lane `i`
+/// of `a` by the signed bytes of lane `i` of `b`, wrapping (the non-saturating form).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512vl"
+))]
+#[inline(always)]
+pub fn dpbusd(acc: safe_arch::m256i, a: safe_arch::m256i, b: safe_arch::m256i) -> safe_arch::m256i {
+    // SAFETY: the intrinsic is only `unsafe` to call for its target features, and this
+    // function is only compiled when the crate is built with both of them (the `cfg`
+    // above), so every CPU that runs it has them. It reads registers and writes one.
+    unsafe { safe_arch::m256i(core::arch::x86_64::_mm256_dpbusd_epi32(acc.0, a.0, b.0)) }
+}
+
+/// [`dpbusd`] on plain lanes, the formula it computes.
+#[cfg(test)]
+fn dpbusd_portable(acc: [i32; 8], a: [u32; 8], b: [u32; 8]) -> [i32; 8] {
+    core::array::from_fn(|i| {
+        let (x, w) = (a[i].to_le_bytes(), b[i].to_le_bytes());
+        (0..4).fold(acc[i], |sum, j| {
+            sum.wrapping_add(i32::from(x[j]) * i32::from(w[j] as i8))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +223,61 @@ mod tests {
             let [b0, b1, b2, b3] = x.to_le_bytes().map(u32::from);
             assert_eq!(uxtb16(x), b0 | b2 << 16, "{x:#x}");
             assert_eq!(uxtb16_ror8(x), b1 | b3 << 16, "{x:#x}");
+        }
+    }
+    #[test]
+    fn dpbusd_portable_sums_four_byte_products() {
+        let acc = [0, 1, -1, i32::MAX, i32::MIN, 7, 0, 0];
+        let a = [
+            0xff_ff_ff_ff,
+            0x0102_0304,
+            0x80_80_80_80,
+            0xff_00_00_00,
+            1,
+            0,
+            2,
+            3,
+        ];
+        let b = [
+            0x80_80_80_80,
+            0x7f_ff_01_80,
+            0x7f_7f_7f_7f,
+            0x80_00_00_00,
+            0xff,
+            5,
+            0,
+            0,
+        ];
+        let got = dpbusd_portable(acc, a, b);
+        assert_eq!(got[0], 4 * 255 * -128);
+        // Bytes 4, 3, 2, 1 by -128, 1, -1, 127.
+        assert_eq!(got[1], 1 + 4 * -128 + 3 - 2 + 127);
+        assert_eq!(got[2], -1 + 4 * 128 * 127);
+        assert_eq!(got[3], i32::MAX.wrapping_add(255 * -128));
+        assert_eq!(got[4], i32::MIN.wrapping_sub(1));
+        assert_eq!(got[5..], [7, 0, 0]);
+    }
+
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512vnni",
+        target_feature = "avx512vl"
+    ))]
+    #[test]
+    fn dpbusd_is_the_portable_formula() {
+        let all: [u32; 2064] = {
+            let mut it = words();
+            core::array::from_fn(|_| it.next().unwrap_or(0))
+        };
+        for ((a, b), acc) in all
+            .chunks_exact(8)
+            .zip(all.chunks_exact(8).skip(3))
+            .zip(all.chunks_exact(8).skip(11))
+        {
+            let (a, b): ([u32; 8], [u32; 8]) = (a.try_into().unwrap(), b.try_into().unwrap());
+            let acc: [i32; 8] = <[u32; 8]>::try_from(acc).unwrap().map(|v| v as i32);
+            let got: [i32; 8] = dpbusd(acc.into(), a.into(), b.into()).into();
+            assert_eq!(got, dpbusd_portable(acc, a, b), "{a:x?} {b:x?}");
         }
     }
 }

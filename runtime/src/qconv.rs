@@ -24,6 +24,13 @@ use crate::conv::Conv2d;
 use crate::qlinear::{pick, small_products, QInt, QOut, Requant};
 use crate::unroll::unroll;
 
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512vl"
+))]
+mod quads;
+
 /// Output channels per register tile, on every target.
 const OCT: usize = 4;
 
@@ -123,6 +130,15 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     let p = *p;
     if p.groups == 0 || p.batch == 0 {
         return;
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512vnni",
+        target_feature = "avx512vl"
+    ))]
+    if quads::applies::<X, W>(x_zero, w_zero) {
+        let w: &[i8] = bytemuck::cast_slice(w);
+        return quads::qconv2d(&p, x, x_zero, w, bias, rq, scratch, y);
     }
     let c_in_group = p.c_in / p.groups;
     let c_out_group = p.c_out / p.groups;
@@ -1298,6 +1314,78 @@ mod tests {
                 &mut got8[..n],
             );
             assert_eq!(got8[..n], want8[..n], "im2col int8 {p:?}");
+            // Symmetric weights (every zero point 0), from `u8` and from `i8` inputs: the
+            // VNNI quads where the target has them.
+            let no_zeros = [0; 6];
+            let x_i8: [i8; 2 * 4 * 99] = bytes::<{ 2 * 4 * 99 }>(1).map(|v| v as i8);
+            let x_i8 = &x_i8[..x.len()];
+            for (x_zero, signed) in [
+                (131, false),
+                (0, false),
+                (255, false),
+                (-5, true),
+                (-128, true),
+            ] {
+                let sums: [i32; 6] = core::array::from_fn(|oc| {
+                    let taps = w.get(oc * per_oc..(oc + 1) * per_oc).unwrap_or(&[]);
+                    taps.iter().map(|&v| i32::from(v)).sum()
+                });
+                let folded: [i32; 6] =
+                    core::array::from_fn(|oc| bias.get(oc).map_or(0, |b| b - x_zero * sums[oc]));
+                let (mut want, mut got) = ([0i8; 2 * 6 * 99], [0i8; 2 * 6 * 99]);
+                if signed {
+                    let args = (x_i8, x_zero, w, &no_zeros[..p.c_out]);
+                    qconv2d(
+                        &p,
+                        args.0,
+                        args.1,
+                        args.2,
+                        args.3,
+                        &folded[..p.c_out],
+                        rq8,
+                        &mut want[..n],
+                    );
+                    qconv2d_im2col(
+                        &p,
+                        args.0,
+                        args.1,
+                        args.2,
+                        args.3,
+                        bias,
+                        rq8,
+                        &mut scratch,
+                        &mut got[..n],
+                    );
+                } else {
+                    let args = (x, x_zero, w, &no_zeros[..p.c_out]);
+                    qconv2d(
+                        &p,
+                        args.0,
+                        args.1,
+                        args.2,
+                        args.3,
+                        &folded[..p.c_out],
+                        rq8,
+                        &mut want[..n],
+                    );
+                    qconv2d_im2col(
+                        &p,
+                        args.0,
+                        args.1,
+                        args.2,
+                        args.3,
+                        bias,
+                        rq8,
+                        &mut scratch,
+                        &mut got[..n],
+                    );
+                }
+                assert_eq!(
+                    got[..n],
+                    want[..n],
+                    "symmetric weights {p:?} x_zero {x_zero}"
+                );
+            }
         }
     }
 }

@@ -30,12 +30,19 @@ pub(super) fn run(
     opt: &OptLevel,
     opts: &BenchOptions,
 ) -> Result<HostRun, Error> {
-    let exe = build(work_dir, prepared, opt, opts, false)?;
+    let exe = build(work_dir, prepared, opt, opts, Build::Timed)?;
     let sizes = section_sizes(&exe)?;
     let attribution =
         attribution::attribute(&exe, &harness::crate_ident(prepared), "objdump", &[])?;
     let exe_bytes = stripped_bytes(&exe)?;
-    let instructions = callgrind_instructions(&exe)?;
+    let instructions = if !valgrind_installed() {
+        None
+    } else if count_build_differs(&opts.host_target_cpu) {
+        let counted = build(work_dir, prepared, opt, opts, Build::Counted)?;
+        callgrind_instructions(&counted)?
+    } else {
+        callgrind_instructions(&exe)?
+    };
     // A first slice of timing, for the heap figures and the outputs; the time itself
     // comes from `time_interleaved` once all of the model's harnesses are built.
     let text = run_harness(&exe, &["measure", &slice_ms(opts).to_string()])?;
@@ -140,7 +147,7 @@ pub(super) fn layer_times(
     opt: &OptLevel,
     opts: &BenchOptions,
 ) -> Result<(Vec<f64>, f64), Error> {
-    let exe = build(work_dir, prepared, opt, opts, true)?;
+    let exe = build(work_dir, prepared, opt, opts, Build::Profiled)?;
     let budget_ms = opts.time_budget.as_millis().to_string();
     let text = run_harness(&exe, &["layers", &budget_ms])?;
     let mut times = Vec::new();
@@ -160,16 +167,29 @@ pub(super) fn layer_times(
     Ok((times, whole / 1000.0))
 }
 
+/// Which harness a build makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// The harness that is timed, sized and checked: the target CPU as given.
+    Timed,
+    /// The same with the model's per-layer probe (`--per-layer`).
+    Profiled,
+    /// The harness callgrind counts, without the extensions valgrind cannot decode
+    /// ([`undecoded_features`]), in a target folder of its own. Only built when the target
+    /// CPU enables one of them ([`count_build_differs`]).
+    Counted,
+}
+
 /// Writes the harness crate (once per model: the opt levels are profiles of it) and builds
-/// it with the profile of `opt`, with the model's per-layer probe if `profile`. Returns
-/// the executable, with its symbols.
+/// it with the profile of `opt` as `kind` says. Returns the executable, with its symbols.
 fn build(
     work_dir: &Path,
     prepared: &Prepared,
     opt: &OptLevel,
     opts: &BenchOptions,
-    profile: bool,
+    kind: Build,
 ) -> Result<PathBuf, Error> {
+    let profile = kind == Build::Profiled;
     let package = harness::package_name(prepared);
     let dir = work_dir.join("host").join(&prepared.name);
     let cargo_toml = format!(
@@ -186,12 +206,15 @@ fn build(
     files.push(file("src/main.rs", harness::HOST_MAIN));
     harness::write(&dir, &files)?;
 
-    let target_dir = work_dir.join("target-host");
+    let target_dir = work_dir.join(match kind {
+        Build::Counted => "target-host-count",
+        Build::Timed | Build::Profiled => "target-host",
+    });
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // The user's own RUSTFLAGS still apply; the target CPU comes last, so it wins.
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
     rustflags.push_str(&format!(" -C target-cpu={}", opts.host_target_cpu));
-    if let Some(features) = undecoded_features() {
+    if let (Build::Counted, Some(features)) = (kind, undecoded_features()) {
         rustflags.push_str(&format!(" -C target-feature={features}"));
     }
     let mut command = Command::new(cargo);
@@ -217,20 +240,55 @@ fn build(
     Ok(target_dir.join(opt.profile()).join(package))
 }
 
-/// The x86_64 extensions the host harnesses are built without, as a `-C target-feature`
-/// value, because valgrind (3.19, Debian's), which counts their instructions, does not
-/// decode them: callgrind would stop at the first with SIGILL.
+/// The x86_64 extensions the harness that callgrind counts is built without, as a
+/// `-C target-feature` value, because valgrind (3.19, Debian's) does not decode them:
+/// callgrind would stop at the first with SIGILL. The timed harness keeps them, as ONNX
+/// Runtime, which picks its kernels at run time, does.
 ///
 /// * AMD's SSE4a (`insertq`, `extrq`), which LLVM picks for some byte shuffles of the
 ///   integer kernels under `native` on AMD CPUs.
 /// * AVX-512 (EVEX-encoded instructions), which `native` enables on CPUs that have it
-///   (AMD Zen 4, Intel server parts) and LLVM then uses for copies and auto-vectorised
-///   loops. Turning off `avx512f` turns off every AVX-512 extension. The runtime's own
-///   vector kernels are written for 8-lane AVX vectors and do not use it.
+///   (AMD Zen 4, Intel server parts). The integer convolutions use its VNNI byte dot
+///   products where they are enabled (`zant_runtime::dsp::dpbusd`); LLVM also uses it for
+///   copies and auto-vectorised loops. Turning off `avx512f` turns off every AVX-512
+///   extension, so the counted harness runs the kernels' AVX2 paths.
 ///
 /// `None` on other architectures.
 pub(super) fn undecoded_features() -> Option<&'static str> {
     (std::env::consts::ARCH == "x86_64").then_some("-sse4a,-avx512f")
+}
+
+/// Whether `-C target-cpu=target_cpu` (with the user's RUSTFLAGS) enables one of the
+/// [`undecoded_features`], so that the counted harness needs a build of its own, as rustc
+/// reports it (`--print cfg`). When rustc cannot say, it assumes so: the separate build
+/// costs time, a shared one would stop callgrind.
+pub(super) fn count_build_differs(target_cpu: &str) -> bool {
+    if undecoded_features().is_none() {
+        return false;
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let mut command = Command::new(rustc);
+    command.args(["--print", "cfg"]);
+    command.args(
+        std::env::var("RUSTFLAGS")
+            .unwrap_or_default()
+            .split_whitespace(),
+    );
+    command.arg("-C").arg(format!("target-cpu={target_cpu}"));
+    match command.output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "target_feature=\"avx512f\"" || l == "target_feature=\"sse4a\""),
+        _ => true,
+    }
+}
+
+/// Whether valgrind runs here (callgrind counts the host's instructions).
+fn valgrind_installed() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
 }
 
 /// Sizes of the sections the tables show.

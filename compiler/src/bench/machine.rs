@@ -44,8 +44,13 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
             .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
         host_target_cpu: opts.targets.contains(&Target::Host).then(|| {
             match super::host::undecoded_features() {
-                Some(features) => format!("{} ({features})", opts.host_target_cpu),
-                None => opts.host_target_cpu.clone(),
+                Some(features) if super::host::count_build_differs(&opts.host_target_cpu) => {
+                    format!(
+                        "{} (instructions counted on a build with {features})",
+                        opts.host_target_cpu
+                    )
+                }
+                _ => opts.host_target_cpu.clone(),
             }
         }),
     }
