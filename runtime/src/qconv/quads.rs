@@ -28,6 +28,10 @@ const PT: usize = 16;
 /// The most output positions a gathered block holds.
 const PB_MAX: usize = 64;
 
+/// The most kernel taps [`gather`] keeps in its table (7 × 7); larger kernels compute
+/// each term's tap.
+const MAX_TAPS: usize = 49;
+
 /// Whether this kernel takes a convolution: 8-bit signed weights, every weight zero point
 /// 0, and an input zero point inside the input type's range (so that padding is a byte).
 pub(super) fn applies<X: QInt, W: QInt>(x_zero: i32, w_zero: &[i32]) -> bool {
@@ -48,6 +52,53 @@ fn byte<X: QInt>(v: X) -> u32 {
 #[inline(always)]
 fn word(b: [u32; 4]) -> u32 {
     b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24
+}
+
+/// Words `t < out.len() ≤ 16` of four byte streams: `word([u(src[0][t]), …, u(src[3][t])])`.
+/// Where every stream has 16 elements, one 16-byte load each and four rounds of byte and
+/// halfword interleaving (`punpck*`), with the sign bit flipped for `i8`; otherwise
+/// element by element.
+#[inline(always)]
+fn quad_words<X: QInt>(src: [&[X]; 4], out: &mut [u32]) {
+    use safe_arch::{
+        bitxor_m128i, m128i, unpack_high_i16_m128i, unpack_high_i8_m128i, unpack_low_i16_m128i,
+        unpack_low_i8_m128i,
+    };
+    let load = |s: &[X]| -> Option<m128i> {
+        let bytes: &[u8] = bytemuck::cast_slice(s.get(..16)?);
+        Some(m128i::from(<[u8; 16]>::try_from(bytes).ok()?))
+    };
+    if let (Some(a), Some(b), Some(c), Some(d)) =
+        (load(src[0]), load(src[1]), load(src[2]), load(src[3]))
+    {
+        let (ab_lo, ab_hi) = (unpack_low_i8_m128i(a, b), unpack_high_i8_m128i(a, b));
+        let (cd_lo, cd_hi) = (unpack_low_i8_m128i(c, d), unpack_high_i8_m128i(c, d));
+        let flip = m128i::from([(-X::MIN as u32) * 0x0101_0101; 4]);
+        let quads = [
+            unpack_low_i16_m128i(ab_lo, cd_lo),
+            unpack_high_i16_m128i(ab_lo, cd_lo),
+            unpack_low_i16_m128i(ab_hi, cd_hi),
+            unpack_high_i16_m128i(ab_hi, cd_hi),
+        ]
+        .map(|v| <[u32; 4]>::from(bitxor_m128i(v, flip)));
+        // Four words at a time, constant-sized: a copy of `out.len()` words was a call
+        // to `memcpy` per tile (a fifth of mlperf-ic-int8's time).
+        for (dst, four) in out.chunks_mut(4).zip(&quads) {
+            match <&mut [u32; 4]>::try_from(&mut *dst) {
+                Ok(whole) => *whole = *four,
+                Err(_) => {
+                    for (d, &w) in dst.iter_mut().zip(four) {
+                        *d = w;
+                    }
+                }
+            }
+        }
+    } else {
+        for (t, slot) in out.iter_mut().enumerate() {
+            let get = |s: &[X]| s.get(t).map_or(0, |&v| byte(v));
+            *slot = word([get(src[0]), get(src[1]), get(src[2]), get(src[3])]);
+        }
+    }
 }
 
 /// The convolution (see [`super::qconv2d_im2col`] for the arguments); [`applies`] holds.
@@ -85,6 +136,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
         && p.pad_left == 0
         && p.h_out == p.h_in
         && p.w_out == p.w_in;
+    let shifted = p.stride_h == 1 && p.stride_w == 1 && p.w_in == p.w_out;
     let mut acc = [[0i32; PB_MAX]; OCT];
     for b in 0..p.batch {
         for g in 0..p.groups {
@@ -94,6 +146,8 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 let n = pb.min(plane_out - p0);
                 if pointwise {
                     gather_pointwise(x_group, plane_in, p0, n, pb, cols);
+                } else if shifted {
+                    gather_shifted(&p, x_group, pad, p0, n, cols);
                 } else {
                     gather(&p, x_group, pad, p0, n, pb, cols);
                 }
@@ -164,26 +218,21 @@ fn gather_pointwise<X: QInt>(
         }
         for (kq, slot) in tile.chunks_exact_mut(PT).enumerate() {
             let (valid, rest) = slot.split_at_mut(m);
-            let row = |i: usize| x.get((4 * kq + i) * plane + j0..).and_then(|r| r.get(..m));
-            match (row(0), row(1), row(2), row(3)) {
-                (Some(a), Some(b), Some(c), Some(d)) if 4 * kq + 3 < channels => {
-                    for (((slot, &a), (&b, &c)), &d) in
-                        valid.iter_mut().zip(a).zip(b.iter().zip(c)).zip(d)
-                    {
-                        *slot = word([byte(a), byte(b), byte(c), byte(d)]);
-                    }
-                }
-                _ => {
-                    for (j, slot) in valid.iter_mut().enumerate() {
-                        let at = |i: usize| {
-                            if 4 * kq + i < channels {
-                                row(i).map_or(0, |r| byte(r[j]))
-                            } else {
-                                0
-                            }
-                        };
-                        *slot = word([at(0), at(1), at(2), at(3)]);
-                    }
+            if 4 * kq + 3 < channels {
+                // Rows run on to the plane's end, so that whole vectors load where they can.
+                let row = |i: usize| x.get((4 * kq + i) * plane + j0..).unwrap_or(&[]);
+                quad_words([row(0), row(1), row(2), row(3)], valid);
+            } else {
+                for (j, slot) in valid.iter_mut().enumerate() {
+                    let at = |i: usize| {
+                        let k = 4 * kq + i;
+                        if k < channels {
+                            x.get(k * plane + j0 + j).map_or(0, |&v| byte(v))
+                        } else {
+                            0
+                        }
+                    };
+                    *slot = word([at(0), at(1), at(2), at(3)]);
                 }
             }
             rest.fill(0);
@@ -195,7 +244,8 @@ fn gather_pointwise<X: QInt>(
 /// output columns whose tap on that kernel column lies inside the input.
 type Term<'a, X> = (&'a [X], usize, usize, (usize, usize));
 
-/// A term's input row for one output row, its kernel column and its inside columns.
+/// A term's input row for one output row (running on to the plane's end, so that whole
+/// vectors load where they can), its kernel column and its inside columns.
 type Row<'a, X> = (&'a [X], usize, (usize, usize));
 
 /// Gathers positions `p0..p0 + n` of any convolution: term
@@ -222,30 +272,52 @@ fn gather<X: QInt>(
     let quads = depth.div_ceil(4);
     let cols = &mut cols[..quads * pb];
     cols.fill(word([pad; 4]));
-    let term = |k: usize| -> Option<Term<'_, X>> {
-        (k < depth).then(|| {
-            let (ci, kh, kw) = (k / taps, (k % taps) / p.k_w, k % p.k_w);
-            let columns =
-                crate::conv::outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
-            (&x[ci * plane..][..plane], kh, kw, columns)
-        })
+    let channels = x.len() / plane.max(1);
+    // Each tap's kernel row and column and the output columns where it is inside, once
+    // per block (the divisions it takes cost more than the gather when done per term).
+    let tap_of = |t: usize| {
+        let (kh, kw) = (t / p.k_w, t % p.k_w);
+        let columns =
+            crate::conv::outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
+        (kh, kw, columns)
     };
+    let table: [(usize, usize, (usize, usize)); MAX_TAPS] =
+        core::array::from_fn(|t| if t < taps { tap_of(t) } else { (0, 0, (0, 0)) });
+    // The block's pieces of output rows: (row, first column, end column, first position).
+    let mut pieces = [(0, 0, 0, 0); PB_MAX];
+    let mut count = 0;
+    let (mut oh, mut ow0, mut j) = (p0 / p.w_out, p0 % p.w_out, 0);
+    for piece in pieces.iter_mut() {
+        if j >= n {
+            break;
+        }
+        let len = (p.w_out - ow0).min(n - j);
+        *piece = (oh, ow0, ow0 + len, j);
+        (oh, ow0, j, count) = (oh + 1, 0, j + len, count + 1);
+    }
     let column = |kw: usize, ow: usize| ow * p.stride_w + kw * p.dil_w - p.pad_left;
     let at = |j: usize, kq: usize| ((j / PT) * quads + kq) * PT + j % PT;
+    // Term `4 kq`'s input channel and tap, advanced term by term.
+    let (mut ci, mut tap) = (0, 0);
     for kq in 0..quads {
-        let terms: [Option<Term<'_, X>>; 4] = core::array::from_fn(|i| term(4 * kq + i));
-        let mut q = p0;
-        while q < p0 + n {
-            let (oh, ow0) = (q / p.w_out, q % p.w_out);
-            let ow1 = p.w_out.min(ow0 + (p0 + n - q));
-            let first = q - p0;
+        let terms: [Option<Term<'_, X>>; 4] = core::array::from_fn(|_| {
+            let term = (ci < channels).then(|| {
+                let (kh, kw, columns) = table.get(tap).copied().unwrap_or_else(|| tap_of(tap));
+                (&x[ci * plane..][..plane], kh, kw, columns)
+            });
+            tap += 1;
+            if tap == taps {
+                (tap, ci) = (0, ci + 1);
+            }
+            term
+        });
+        for &(oh, ow0, ow1, first) in &pieces[..count] {
             let j_of = move |ow: usize| first + (ow - ow0);
-            q += ow1 - ow0;
             // Each term's input row for this output row, if inside.
             let rows: [Option<Row<'_, X>>; 4] = core::array::from_fn(|i| {
                 let (x_c, kh, kw, columns) = terms[i]?;
                 let ih = (oh * p.stride_h + kh * p.dil_h).checked_sub(p.pad_top)?;
-                (ih < p.h_in).then(|| (&x_c[ih * p.w_in..][..p.w_in], kw, columns))
+                (ih < p.h_in).then(|| (&x_c[ih * p.w_in..], kw, columns))
             });
             if rows.iter().all(Option::is_none) {
                 continue;
@@ -284,6 +356,118 @@ fn gather<X: QInt>(
     }
 }
 
+/// Gathers positions `p0..p0 + n` of a stride-1 convolution whose input rows are as
+/// long as its output rows (a "same" convolution), as [`gather`] does. There, term `k` of
+/// output position `q` reads input element `q + shift(k)` of the group, one constant per
+/// term, across output rows too; so each quad interleaves four runs of the input shifted
+/// by its terms' constants, a tile's 16 positions at a time, and then writes `pad` over
+/// the bytes of the positions whose tap falls outside the input (the ends of output rows,
+/// whole rows at the top and bottom), which the shifted runs read from a neighbouring row.
+/// No per-row or per-position work but those corrections.
+fn gather_shifted<X: QInt>(p: &Conv2d, x: &[X], pad: u32, p0: usize, n: usize, cols: &mut [u32]) {
+    let plane = p.h_in * p.w_in;
+    let taps = p.k_h * p.k_w;
+    let channels = x.len() / plane.max(1);
+    let quads = (channels * taps).div_ceil(4);
+    let width = p.w_out;
+    // Each tap's shift within a plane and the output rows and columns where it is inside.
+    let tap_of = |t: usize| {
+        let (kh, kw) = (t / p.k_w, t % p.k_w);
+        let shift = (kh * p.dil_h) as isize * width as isize - (p.pad_top * width) as isize
+            + (kw * p.dil_w) as isize
+            - p.pad_left as isize;
+        let rows = crate::conv::outputs_for_tap(kh, 1, p.dil_h, p.pad_top, p.h_in, p.h_out);
+        let columns = crate::conv::outputs_for_tap(kw, 1, p.dil_w, p.pad_left, p.w_in, width);
+        (shift, rows, columns)
+    };
+    let table: [Shifted; MAX_TAPS] = core::array::from_fn(|t| {
+        if t < taps {
+            tap_of(t)
+        } else {
+            (0, (0, 0), (0, 0))
+        }
+    });
+    let (row0, row_end) = (p0 / width, (p0 + n - 1) / width + 1);
+    let at = |j: usize, kq: usize| ((j / PT) * quads + kq) * PT + j % PT;
+    let (mut ci, mut tap) = (0, 0);
+    for kq in 0..quads {
+        // The four terms' shifts (from the group's start) and inside rows and columns;
+        // terms past the depth (weight 0) reuse the first term's shift.
+        let mut terms: [Option<Shifted>; 4] = [None; 4];
+        for term in terms.iter_mut() {
+            if ci < channels {
+                let (shift, rows, columns) = table.get(tap).copied().unwrap_or_else(|| tap_of(tap));
+                *term = Some(((ci * plane) as isize + shift, rows, columns));
+            }
+            tap += 1;
+            if tap == taps {
+                (tap, ci) = (0, ci + 1);
+            }
+        }
+        let first = terms[0].map_or(0, |t| t.0);
+        let shifts = terms.map(|t| t.map_or(first, |t| t.0));
+        let mut j0 = 0;
+        while j0 < n {
+            let take = PT.min(n - j0);
+            let base = (p0 + j0) as isize;
+            let slot = at(j0, kq);
+            let Some(out) = cols.get_mut(slot..slot + take) else {
+                return;
+            };
+            let start = shifts.map(|s| base + s);
+            if start.iter().all(|&s| s >= 0 && s as usize + PT <= x.len()) {
+                quad_words(start.map(|s| &x[s as usize..]), out);
+            } else {
+                for (t, w) in out.iter_mut().enumerate() {
+                    let get = |s: isize| {
+                        usize::try_from(s + t as isize)
+                            .ok()
+                            .and_then(|i| x.get(i))
+                            .map_or(pad, |&v| byte(v))
+                    };
+                    *w = word(start.map(get));
+                }
+            }
+            j0 += take;
+        }
+        // The positions where a tap falls outside the input: whole rows outside some
+        // term's inside rows, and the columns before the last term's first inside column
+        // and from the first term's end on. Their outside terms' bytes become `pad`.
+        let outside = |pick: fn(&Shifted) -> (usize, usize), at: usize| {
+            terms.iter().enumerate().fold(0u32, |mask, (i, t)| match t {
+                Some(t) if !(pick(t).0..pick(t).1).contains(&at) => mask | 0xff << (8 * i),
+                _ => mask,
+            })
+        };
+        let present = terms.iter().flatten();
+        let c_lo = present.clone().map(|t| t.2 .0).max().unwrap_or(0);
+        let c_hi = present.map(|t| t.2 .1).min().unwrap_or(width);
+        let pads = word([pad; 4]);
+        for oh in row0..row_end {
+            // The block's columns of this output row.
+            let row = oh * width;
+            let (ow_a, ow_b) = (p0.max(row) - row, (p0 + n).min(row + width) - row);
+            let row_mask = outside(|t| t.1, oh);
+            let mut fix = |ow: usize| {
+                let mask = row_mask | outside(|t| t.2, ow);
+                if let Some(slot) = cols.get_mut(at(row + ow - p0, kq)) {
+                    *slot = (*slot & !mask) | (pads & mask);
+                }
+            };
+            if row_mask != 0 {
+                (ow_a..ow_b).for_each(&mut fix);
+            } else {
+                (ow_a..c_lo.min(ow_b)).for_each(&mut fix);
+                (c_hi.max(ow_a)..ow_b).for_each(&mut fix);
+            }
+        }
+    }
+}
+
+/// One term of [`gather_shifted`]: its shift from the group's start, and the output rows
+/// and columns where its tap is inside the input.
+type Shifted = (isize, (usize, usize), (usize, usize));
+
 /// Stores `len` words from block position `j` on, word `t` made of `src[i][t · stride]`,
 /// a tile's slice at a time (`at` gives a position's word; positions of one tile are
 /// adjacent words).
@@ -305,14 +489,7 @@ fn fill_run<X: QInt>(
             return;
         };
         if stride == 1 {
-            let part = |i: usize| src[i].get(done..done + take);
-            let (Some(a), Some(b), Some(c), Some(d)) = (part(0), part(1), part(2), part(3)) else {
-                return;
-            };
-            for (((slot, &a), (&b, &c)), &d) in slots.iter_mut().zip(a).zip(b.iter().zip(c)).zip(d)
-            {
-                *slot = word([byte(a), byte(b), byte(c), byte(d)]);
-            }
+            quad_words(src.map(|r| r.get(done..).unwrap_or(&[])), slots);
         } else {
             for (t, slot) in slots.iter_mut().enumerate() {
                 let i = (done + t) * stride;
@@ -373,4 +550,34 @@ fn tile(run: &[u32], wt: &[u32]) -> [[i32; PT]; OCT] {
         }
         out
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vector interleave against the word formula, for `u8` and `i8` streams, whole
+    /// and short (which take the scalar path), and every output length.
+    #[test]
+    fn quad_words_interleave_four_streams() {
+        let bytes: [u8; 4 * 20] = core::array::from_fn(|i| (i as u8).wrapping_mul(97) ^ 0x5a);
+        let signed: [i8; 4 * 20] = bytes.map(|b| b as i8);
+        for len in [20, 16, 15, 3] {
+            for take in 1..=16 {
+                let u: [&[u8]; 4] = core::array::from_fn(|i| &bytes[i * 20..][..len]);
+                let s: [&[i8]; 4] = core::array::from_fn(|i| &signed[i * 20..][..len]);
+                let (mut got_u, mut got_s) = ([0u32; 16], [0u32; 16]);
+                quad_words(u, &mut got_u[..take]);
+                quad_words(s, &mut got_s[..take]);
+                for t in 0..take {
+                    let want = |f: &dyn Fn(usize) -> u32| word([f(0), f(1), f(2), f(3)]);
+                    let at = |i: usize| u[i].get(t).map_or(0, |&v| u32::from(v));
+                    let at_s = |i: usize| s[i].get(t).map_or(0, |&v| (i32::from(v) + 128) as u32);
+                    assert_eq!(got_u[t], want(&at), "u8 {len} {take} {t}");
+                    assert_eq!(got_s[t], want(&at_s), "i8 {len} {take} {t}");
+                }
+                assert!(got_u[take..].iter().all(|&w| w == 0), "past the end");
+            }
+        }
+    }
 }
