@@ -155,8 +155,30 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 let group_end = oc0 + c_out_group;
                 while oc0 < group_end {
                     let m = OCT.min(group_end - oc0);
-                    let sums = load_weights(w, depth, oc0, m, wt);
-                    block(cols, wt, n, &mut acc);
+                    // The blob's own bytes where whole quads lie word-aligned in it, a
+                    // copy padded to whole quads otherwise.
+                    let tile_w = &w[oc0 * depth..(oc0 + m) * depth];
+                    let sums: [i32; OCT] = core::array::from_fn(|o| {
+                        let taps = tile_w.get(o * depth..(o + 1) * depth).unwrap_or(&[]);
+                        taps.iter().map(|&v| i32::from(v)).sum()
+                    });
+                    let direct = match bytemuck::try_cast_slice::<i8, u32>(tile_w) {
+                        Ok(words) if depth.is_multiple_of(4) => Some(words),
+                        _ => None,
+                    };
+                    let words = match direct {
+                        Some(words) => words,
+                        None => {
+                            load_weights(w, depth, oc0, m, wt);
+                            &*wt
+                        }
+                    };
+                    // Channels past `m` repeat the first; their sums are not stored.
+                    let rows: [&[u32]; OCT] = core::array::from_fn(|o| {
+                        let o = if o < m { o } else { 0 };
+                        &words[o * quads..][..quads]
+                    });
+                    block(cols, rows, n, &mut acc);
                     for (o, acc_row) in acc[..m].iter().enumerate() {
                         let oc = oc0 + o;
                         let bias = bias.get(oc).copied().unwrap_or(0);
@@ -177,23 +199,16 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
 }
 
 /// Copies output channels `oc0..oc0 + m` into `wt`, `quads` words each, the bytes past
-/// the depth 0 (and channels `m..OCT` all 0), and returns each channel's sum of weights.
-fn load_weights(w: &[i8], depth: usize, oc0: usize, m: usize, wt: &mut [u32]) -> [i32; OCT] {
+/// the depth 0.
+fn load_weights(w: &[i8], depth: usize, oc0: usize, m: usize, wt: &mut [u32]) {
     let quads = depth.div_ceil(4);
-    let mut sums = [0; OCT];
-    for (o, row) in wt.chunks_exact_mut(quads).take(OCT).enumerate() {
+    for (o, row) in wt.chunks_exact_mut(quads).take(m).enumerate() {
         let bytes: &mut [i8] = bytemuck::cast_slice_mut(row);
-        if o >= m {
-            bytes.fill(0);
-            continue;
-        }
         let taps = &w[(oc0 + o) * depth..][..depth];
         let (head, tail) = bytes.split_at_mut(depth);
         head.copy_from_slice(taps);
         tail.fill(0);
-        sums[o] = taps.iter().map(|&v| i32::from(v)).sum();
     }
-    sums
 }
 
 /// Gathers positions `p0..p0 + n` of a 1×1, stride-1, unpadded convolution: quad `kq` is
@@ -504,8 +519,8 @@ fn fill_run<X: QInt>(
 /// The sums of one gathered block against one tile of weights, for positions `0..n`
 /// (rounded up to whole tiles): `acc[o][j] = Σ_kq quad(x[j][kq]) · quad(w[o][kq])`.
 #[inline(never)]
-fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
-    let quads = wt.len() / OCT;
+fn block(cols: &[u32], rows: [&[u32]; OCT], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
+    let quads = rows[0].len();
     if quads == 0 {
         return;
     }
@@ -514,7 +529,7 @@ fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
         .take(n.div_ceil(PT))
         .enumerate()
     {
-        let sums = tile(run, wt);
+        let sums = tile(run, rows);
         for (row, tile_row) in acc.iter_mut().zip(&sums) {
             row[t * PT..][..PT].copy_from_slice(tile_row);
         }
@@ -524,10 +539,10 @@ fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
 /// One `OCT × PT` tile over its run of gathered quads: each vector holds eight positions'
 /// quads, each weight quad is broadcast.
 #[inline(always)]
-fn tile(run: &[u32], wt: &[u32]) -> [[i32; PT]; OCT] {
+fn tile(run: &[u32], rows: [&[u32]; OCT]) -> [[i32; PT]; OCT] {
     const V: usize = PT / 8;
-    let quads = wt.len() / OCT;
-    let rows: [&[u32]; OCT] = core::array::from_fn(|o| &wt[o * quads..][..quads]);
+    let quads = rows[0].len();
+    let rows: [&[u32]; OCT] = rows.map(|r| &r[..quads]);
     let mut acc = [[m256i::default(); V]; OCT];
     let run = &run[..quads * PT];
     for kq in 0..quads {
@@ -578,6 +593,75 @@ mod tests {
                 }
                 assert!(got_u[take..].iter().all(|&w| w == 0), "past the end");
             }
+        }
+    }
+
+    /// Weights read in place from a word-aligned blob (depth a multiple of 4) and through
+    /// the padded copy (an odd depth), against the tap walker, on a padded 3×3 ("same",
+    /// the shifted gather), a strided one and a pointwise one, with a partial channel tile.
+    #[test]
+    fn weights_in_place_and_copied_match_the_tap_walker() {
+        let words: [u32; 7 * 8 * 9 / 4 + 1] =
+            core::array::from_fn(|i| (i as u32).wrapping_mul(0x9e37_79b9));
+        let w: &[i8] = bytemuck::cast_slice(&words);
+        let x: [u8; 8 * 10 * 10] = core::array::from_fn(|i| (i as u8).wrapping_mul(31));
+        let base = Conv2d {
+            batch: 1,
+            c_in: 8,
+            h_in: 10,
+            w_in: 10,
+            c_out: 7,
+            h_out: 10,
+            w_out: 10,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 1,
+        };
+        let cases = [
+            base,
+            Conv2d { c_in: 7, ..base },
+            Conv2d {
+                h_out: 5,
+                w_out: 5,
+                stride_h: 2,
+                stride_w: 2,
+                ..base
+            },
+            Conv2d {
+                k_h: 1,
+                k_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
+        ];
+        let mut scratch = [0f32; 2048];
+        for p in cases {
+            let depth = p.c_in * p.k_h * p.k_w;
+            let w = &w[..p.c_out * depth];
+            let x = &x[..p.c_in * 100];
+            let bias: [i32; 7] = core::array::from_fn(|i| i as i32 * 1000 - 3000);
+            let x_zero = 7;
+            let folded: [i32; 7] = core::array::from_fn(|oc| {
+                let sum: i32 = w[oc * depth..][..depth].iter().map(|&v| i32::from(v)).sum();
+                bias[oc] - x_zero * sum
+            });
+            let rq = Requant {
+                scale: &[0.002],
+                zero: 3,
+            };
+            let n = p.c_out * p.h_out * p.w_out;
+            let (mut want, mut got) = ([0u8; 7 * 100], [0u8; 7 * 100]);
+            crate::qlinear::qconv2d(&p, x, x_zero, w, &[0], &folded, rq, &mut want[..n]);
+            assert!(super::super::qconv2d_im2col_scratch_len(&p) <= scratch.len());
+            qconv2d(&p, x, x_zero, w, &bias, rq, &mut scratch, &mut got[..n]);
+            assert_eq!(got[..n], want[..n], "{p:?}");
         }
     }
 }
