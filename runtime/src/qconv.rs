@@ -818,6 +818,10 @@ const DW_TILE: usize = 4;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const DW_TILE: usize = 8;
 
+/// Outputs per tile of the stride-1 run of virtual positions ([`OffsetRun`], SIMD targets
+/// only): four 8-lane vectors share each tap's broadcast and the loop around them.
+const RUN_TILE: usize = 32;
+
 /// The operands of [`depthwise`], in [`qconv2d_depthwise`]'s order after the geometry.
 type DepthwiseArgs<'a, X, W, Y> = (
     &'a [X],
@@ -1039,6 +1043,24 @@ impl OffsetRun {
             }
         };
         let mut q0 = 0;
+        while q0 + RUN_TILE <= total && q0 + RUN_TILE + reach <= source.len() {
+            let mut acc = [base; RUN_TILE];
+            for (kh, taps_row) in kernel.chunks_exact(k_w).enumerate() {
+                let at = q0 + kh * self.dil_h * self.width;
+                let window = &source[at..at + RUN_TILE + (k_w - 1) * self.dil_w];
+                for (kw, &tap) in taps_row.iter().enumerate() {
+                    let run = &window[kw * self.dil_w..][..RUN_TILE];
+                    for (a, &v) in acc.iter_mut().zip(run) {
+                        *a = a.wrapping_add(v.to_i32() * tap);
+                    }
+                }
+            }
+            let mut finished = [Y::finish(0, 0.0, 0); RUN_TILE];
+            finish(&acc, &mut finished);
+            store(&finished);
+            q0 += RUN_TILE;
+        }
+        // A last whole 8-output tile before the outputs one by one.
         while q0 + DW_TILE <= total && q0 + DW_TILE + reach <= source.len() {
             let mut acc = [base; DW_TILE];
             for (kh, taps_row) in kernel.chunks_exact(k_w).enumerate() {
