@@ -54,19 +54,30 @@ fn word(b: [u32; 4]) -> u32 {
     b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24
 }
 
-/// Words `t < out.len() ≤ 16` of four byte streams: `word([u(src[0][t]), …, u(src[3][t])])`.
-/// Where every stream has 16 elements, one 16-byte load each and four rounds of byte and
-/// halfword interleaving (`punpck*`), with the sign bit flipped for `i8`; otherwise
-/// element by element.
+/// Words `t < out.len() ≤ 16` of four byte streams read every `STRIDE`-th element (1 or
+/// 2): `word([u(src[0][t · STRIDE]), …, u(src[3][t · STRIDE])])`. Where every stream
+/// has the 16 (or 32) elements, 16-byte loads (for stride 2, two, their even bytes packed
+/// by `packuswb`), four rounds of byte and halfword interleaving (`punpck*`), the sign bit
+/// flipped for `i8`; otherwise element by element.
 #[inline(always)]
-fn quad_words<X: QInt>(src: [&[X]; 4], out: &mut [u32]) {
+fn quad_words<X: QInt, const STRIDE: usize>(src: [&[X]; 4], out: &mut [u32]) {
     use safe_arch::{
-        bitxor_m128i, m128i, unpack_high_i16_m128i, unpack_high_i8_m128i, unpack_low_i16_m128i,
-        unpack_low_i8_m128i,
+        bitand_m128i, bitxor_m128i, m128i, pack_i16_to_u8_m128i, unpack_high_i16_m128i,
+        unpack_high_i8_m128i, unpack_low_i16_m128i, unpack_low_i8_m128i,
     };
+    let sixteen = |bytes: &[u8]| Some(m128i::from(<[u8; 16]>::try_from(bytes).ok()?));
     let load = |s: &[X]| -> Option<m128i> {
-        let bytes: &[u8] = bytemuck::cast_slice(s.get(..16)?);
-        Some(m128i::from(<[u8; 16]>::try_from(bytes).ok()?))
+        let bytes: &[u8] = bytemuck::cast_slice(s.get(..16 * STRIDE)?);
+        if STRIDE == 1 {
+            sixteen(bytes)
+        } else {
+            let even = m128i::from([0x00ffu16; 8]);
+            let (lo, hi) = (sixteen(bytes.get(..16)?)?, sixteen(bytes.get(16..32)?)?);
+            Some(pack_i16_to_u8_m128i(
+                bitand_m128i(lo, even),
+                bitand_m128i(hi, even),
+            ))
+        }
     };
     if let (Some(a), Some(b), Some(c), Some(d)) =
         (load(src[0]), load(src[1]), load(src[2]), load(src[3]))
@@ -95,7 +106,7 @@ fn quad_words<X: QInt>(src: [&[X]; 4], out: &mut [u32]) {
         }
     } else {
         for (t, slot) in out.iter_mut().enumerate() {
-            let get = |s: &[X]| s.get(t).map_or(0, |&v| byte(v));
+            let get = |s: &[X]| s.get(t * STRIDE).map_or(0, |&v| byte(v));
             *slot = word([get(src[0]), get(src[1]), get(src[2]), get(src[3])]);
         }
     }
@@ -236,7 +247,7 @@ fn gather_pointwise<X: QInt>(
             if 4 * kq + 3 < channels {
                 // Rows run on to the plane's end, so that whole vectors load where they can.
                 let row = |i: usize| x.get((4 * kq + i) * plane + j0..).unwrap_or(&[]);
-                quad_words([row(0), row(1), row(2), row(3)], valid);
+                quad_words::<X, 1>([row(0), row(1), row(2), row(3)], valid);
             } else {
                 for (j, slot) in valid.iter_mut().enumerate() {
                     let at = |i: usize| {
@@ -431,7 +442,7 @@ fn gather_shifted<X: QInt>(p: &Conv2d, x: &[X], pad: u32, p0: usize, n: usize, c
             };
             let start = shifts.map(|s| base + s);
             if start.iter().all(|&s| s >= 0 && s as usize + PT <= x.len()) {
-                quad_words(start.map(|s| &x[s as usize..]), out);
+                quad_words::<X, 1>(start.map(|s| &x[s as usize..]), out);
             } else {
                 for (t, w) in out.iter_mut().enumerate() {
                     let get = |s: isize| {
@@ -504,7 +515,9 @@ fn fill_run<X: QInt>(
             return;
         };
         if stride == 1 {
-            quad_words(src.map(|r| r.get(done..).unwrap_or(&[])), slots);
+            quad_words::<X, 1>(src.map(|r| r.get(done..).unwrap_or(&[])), slots);
+        } else if stride == 2 {
+            quad_words::<X, 2>(src.map(|r| r.get(2 * done..).unwrap_or(&[])), slots);
         } else {
             for (t, slot) in slots.iter_mut().enumerate() {
                 let i = (done + t) * stride;
@@ -582,8 +595,8 @@ mod tests {
                 let u: [&[u8]; 4] = core::array::from_fn(|i| &bytes[i * 20..][..len]);
                 let s: [&[i8]; 4] = core::array::from_fn(|i| &signed[i * 20..][..len]);
                 let (mut got_u, mut got_s) = ([0u32; 16], [0u32; 16]);
-                quad_words(u, &mut got_u[..take]);
-                quad_words(s, &mut got_s[..take]);
+                quad_words::<u8, 1>(u, &mut got_u[..take]);
+                quad_words::<i8, 1>(s, &mut got_s[..take]);
                 for t in 0..take {
                     let want = |f: &dyn Fn(usize) -> u32| word([f(0), f(1), f(2), f(3)]);
                     let at = |i: usize| u[i].get(t).map_or(0, |&v| u32::from(v));
@@ -592,6 +605,26 @@ mod tests {
                     assert_eq!(got_s[t], want(&at_s), "i8 {len} {take} {t}");
                 }
                 assert!(got_u[take..].iter().all(|&w| w == 0), "past the end");
+            }
+        }
+        // Stride 2: 40-element streams (whole vectors) and 31 (element by element).
+        let bytes: [u8; 4 * 40] = core::array::from_fn(|i| (i as u8).wrapping_mul(59) ^ 0xa5);
+        let signed: [i8; 4 * 40] = bytes.map(|b| b as i8);
+        for len in [40, 32, 31] {
+            let u: [&[u8]; 4] = core::array::from_fn(|i| &bytes[i * 40..][..len]);
+            let s: [&[i8]; 4] = core::array::from_fn(|i| &signed[i * 40..][..len]);
+            let (mut got_u, mut got_s) = ([0u32; 16], [0u32; 16]);
+            quad_words::<u8, 2>(u, &mut got_u);
+            quad_words::<i8, 2>(s, &mut got_s);
+            for t in 0..16 {
+                let at = |i: usize| u[i].get(2 * t).map_or(0, |&v| u32::from(v));
+                let at_s = |i: usize| s[i].get(2 * t).map_or(0, |&v| (i32::from(v) + 128) as u32);
+                assert_eq!(got_u[t], word([at(0), at(1), at(2), at(3)]), "u8 {len} {t}");
+                assert_eq!(
+                    got_s[t],
+                    word([at_s(0), at_s(1), at_s(2), at_s(3)]),
+                    "i8 {len} {t}"
+                );
             }
         }
     }
