@@ -28,6 +28,10 @@ const PT: usize = 16;
 /// The most output positions a gathered block holds.
 const PB_MAX: usize = 64;
 
+/// The most output channels per group whose weight sums [`qconv2d`] computes once per
+/// group (4 KiB of stack; this kernel only runs on hosts with AVX-512).
+const SUM_CACHE: usize = 1024;
+
 /// The most kernel taps [`gather`] keeps in its table (7 × 7); larger kernels compute
 /// each term's tap.
 const MAX_TAPS: usize = 49;
@@ -149,9 +153,18 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
         && p.w_out == p.w_in;
     let shifted = p.stride_h == 1 && p.stride_w == 1 && p.w_in == p.w_out;
     let mut acc = [[0i32; PB_MAX]; OCT];
+    let mut sum_cache = [0i32; SUM_CACHE];
     for b in 0..p.batch {
         for g in 0..p.groups {
             let x_group = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
+            // The group's weight sums once, where they fit the cache, instead of once per
+            // block (a fourteenth of mobilenet_v2-int8's time, in its wide pointwise layers).
+            let cached = c_out_group <= SUM_CACHE && plane_out > pb;
+            if cached {
+                for (o, sum) in sum_cache.iter_mut().take(c_out_group).enumerate() {
+                    *sum = weight_sum(w, depth, g * c_out_group + o);
+                }
+            }
             let mut p0 = 0;
             while p0 < plane_out {
                 let n = pb.min(plane_out - p0);
@@ -170,8 +183,11 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     // copy padded to whole quads otherwise.
                     let tile_w = &w[oc0 * depth..(oc0 + m) * depth];
                     let sums: [i32; OCT] = core::array::from_fn(|o| {
-                        let taps = tile_w.get(o * depth..(o + 1) * depth).unwrap_or(&[]);
-                        taps.iter().map(|&v| i32::from(v)).sum()
+                        let oc = oc0 + o;
+                        match sum_cache.get(oc - g * c_out_group) {
+                            Some(&sum) if cached => sum,
+                            _ => weight_sum(w, depth, oc),
+                        }
                     });
                     let direct = match bytemuck::try_cast_slice::<i8, u32>(tile_w) {
                         Ok(words) if depth.is_multiple_of(4) => Some(words),
@@ -207,6 +223,13 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
             }
         }
     }
+}
+
+/// The sum of output channel `oc`'s weights (0 past the end).
+#[inline(always)]
+fn weight_sum(w: &[i8], depth: usize, oc: usize) -> i32 {
+    let taps = w.get(oc * depth..(oc + 1) * depth).unwrap_or(&[]);
+    taps.iter().map(|&v| i32::from(v)).sum()
 }
 
 /// Copies output channels `oc0..oc0 + m` into `wt`, `quads` words each, the bytes past
