@@ -76,6 +76,20 @@ const fn has_window(p: &Conv2d) -> bool {
         && p.dil_w > 0
 }
 
+/// Whether `p` is a 1×1 convolution without stride or padding: output position `q` of a
+/// plane reads input position `q` of each channel, so a kernel can read every input plane
+/// as one long row.
+pub(crate) const fn is_pointwise(p: &Conv2d) -> bool {
+    p.k_h == 1
+        && p.k_w == 1
+        && p.stride_h == 1
+        && p.stride_w == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && p.h_out == p.h_in
+        && p.w_out == p.w_in
+}
+
 /// The kernel a convolution runs on, chosen from its geometry by [`kernel_for`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvKernel {
@@ -133,15 +147,7 @@ impl ConvKernel {
 
 /// The kernel for a convolution of geometry `p`.
 pub const fn kernel_for(p: &Conv2d) -> ConvKernel {
-    let is_pointwise = p.k_h == 1
-        && p.k_w == 1
-        && p.stride_h == 1
-        && p.stride_w == 1
-        && p.pad_top == 0
-        && p.pad_left == 0
-        && p.groups == 1
-        && p.h_out == p.h_in
-        && p.w_out == p.w_in;
+    let is_pointwise = is_pointwise(p) && p.groups == 1;
     let is_depthwise = p.groups == p.c_in && p.c_out == p.c_in;
     if is_pointwise {
         ConvKernel::Pointwise

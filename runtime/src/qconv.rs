@@ -152,14 +152,7 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     let pb = block_positions(words.len(), pairs);
     let (cols, rest) = words.split_at_mut(pairs * pb);
     let wt = &mut rest[..pairs * OCT];
-    let pointwise = p.k_h == 1
-        && p.k_w == 1
-        && p.stride_h == 1
-        && p.stride_w == 1
-        && p.pad_top == 0
-        && p.pad_left == 0
-        && p.h_out == p.h_in
-        && p.w_out == p.w_in;
+    let pointwise = crate::conv::is_pointwise(&p);
     let mut acc = [[0i32; PB_MAX]; OCT];
     for b in 0..p.batch {
         for g in 0..p.groups {
@@ -1354,54 +1347,26 @@ mod tests {
                 });
                 let folded: [i32; 6] =
                     core::array::from_fn(|oc| bias.get(oc).map_or(0, |b| b - x_zero * sums[oc]));
-                let (mut want, mut got) = ([0i8; 2 * 6 * 99], [0i8; 2 * 6 * 99]);
-                if signed {
-                    let args = (x_i8, x_zero, w, &no_zeros[..p.c_out]);
-                    qconv2d(
-                        &p,
-                        args.0,
-                        args.1,
-                        args.2,
-                        args.3,
-                        &folded[..p.c_out],
-                        rq8,
-                        &mut want[..n],
-                    );
-                    qconv2d_im2col(
-                        &p,
-                        args.0,
-                        args.1,
-                        args.2,
-                        args.3,
-                        bias,
-                        rq8,
-                        &mut scratch,
-                        &mut got[..n],
-                    );
-                } else {
-                    let args = (x, x_zero, w, &no_zeros[..p.c_out]);
-                    qconv2d(
-                        &p,
-                        args.0,
-                        args.1,
-                        args.2,
-                        args.3,
-                        &folded[..p.c_out],
-                        rq8,
-                        &mut want[..n],
-                    );
-                    qconv2d_im2col(
-                        &p,
-                        args.0,
-                        args.1,
-                        args.2,
-                        args.3,
-                        bias,
-                        rq8,
-                        &mut scratch,
-                        &mut got[..n],
-                    );
+                // Both kernels on one input type, into `i8`.
+                fn run<X: QInt>(
+                    p: &Conv2d,
+                    x: &[X],
+                    (x_zero, w, w_zero, folded, bias): (i32, &[i8], &[i32], &[i32], &[i32]),
+                    rq: Requant<'_>,
+                    scratch: &mut [f32],
+                    n: usize,
+                ) -> ([i8; 2 * 6 * 99], [i8; 2 * 6 * 99]) {
+                    let (mut want, mut got) = ([0i8; 2 * 6 * 99], [0i8; 2 * 6 * 99]);
+                    qconv2d(p, x, x_zero, w, w_zero, folded, rq, &mut want[..n]);
+                    qconv2d_im2col(p, x, x_zero, w, w_zero, bias, rq, scratch, &mut got[..n]);
+                    (want, got)
                 }
+                let args = (x_zero, w, &no_zeros[..p.c_out], &folded[..p.c_out], bias);
+                let (want, got) = if signed {
+                    run(&p, x_i8, args, rq8, &mut scratch, n)
+                } else {
+                    run(&p, x, args, rq8, &mut scratch, n)
+                };
                 assert_eq!(
                     got[..n],
                     want[..n],

@@ -283,14 +283,7 @@ pub fn qconv2d<X: QInt, W: QInt, Y: QOut>(
     let p = *p;
     // A 1×1 convolution without stride or padding reads each input plane as one long
     // row, so its tiles span rows and stay full.
-    let pointwise = p.k_h == 1
-        && p.k_w == 1
-        && p.stride_h == 1
-        && p.stride_w == 1
-        && p.pad_top == 0
-        && p.pad_left == 0
-        && p.h_out == p.h_in
-        && p.w_out == p.w_in;
+    let pointwise = crate::conv::is_pointwise(&p);
     let (h_in, w_in, h_out, w_out) = if pointwise {
         (1, p.h_in * p.w_in, 1, p.h_out * p.w_out)
     } else {

@@ -143,14 +143,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let pb = ((words.len() / quads).saturating_sub(OCT) / PT * PT).clamp(PT, PB_MAX);
     let (cols, rest) = words.split_at_mut(quads * pb);
     let wt = &mut rest[..quads * OCT];
-    let pointwise = p.k_h == 1
-        && p.k_w == 1
-        && p.stride_h == 1
-        && p.stride_w == 1
-        && p.pad_top == 0
-        && p.pad_left == 0
-        && p.h_out == p.h_in
-        && p.w_out == p.w_in;
+    let pointwise = crate::conv::is_pointwise(&p);
     let shifted = p.stride_h == 1 && p.stride_w == 1 && p.w_in == p.w_out;
     let mut acc = [[0i32; PB_MAX]; OCT];
     let mut sum_cache = [0i32; SUM_CACHE];
