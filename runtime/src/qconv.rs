@@ -987,6 +987,18 @@ fn add_tap<X: QInt>(
     });
 }
 
+/// What [`OffsetRun::tiles`] reads: the source, the channel's taps (`k_w` a row), the sum
+/// each output starts from, the virtual positions and how far past its own position the
+/// last one's window reaches.
+struct Tiles<'a, X> {
+    source: &'a [X],
+    kernel: &'a [i32],
+    k_w: usize,
+    base: i32,
+    total: usize,
+    reach: usize,
+}
+
 /// The stride-1 depthwise plane as one run of virtual positions `q = oh · width + ow`
 /// over the source (see [`depthwise`]).
 struct OffsetRun {
@@ -1036,41 +1048,17 @@ impl OffsetRun {
             }
         };
         let mut q0 = 0;
-        while q0 + RUN_TILE <= total && q0 + RUN_TILE + reach <= source.len() {
-            let mut acc = [base; RUN_TILE];
-            for (kh, taps_row) in kernel.chunks_exact(k_w).enumerate() {
-                let at = q0 + kh * self.dil_h * self.width;
-                let window = &source[at..at + RUN_TILE + (k_w - 1) * self.dil_w];
-                for (kw, &tap) in taps_row.iter().enumerate() {
-                    let run = &window[kw * self.dil_w..][..RUN_TILE];
-                    for (a, &v) in acc.iter_mut().zip(run) {
-                        *a = a.wrapping_add(v.to_i32() * tap);
-                    }
-                }
-            }
-            let mut finished = [Y::finish(0, 0.0, 0); RUN_TILE];
-            finish(&acc, &mut finished);
-            store(&finished);
-            q0 += RUN_TILE;
-        }
+        let tiles = Tiles {
+            source,
+            kernel,
+            k_w,
+            base,
+            total,
+            reach,
+        };
+        self.tiles::<X, Y, RUN_TILE>(&tiles, &mut q0, finish, &mut store);
         // A last whole 8-output tile before the outputs one by one.
-        while q0 + DW_TILE <= total && q0 + DW_TILE + reach <= source.len() {
-            let mut acc = [base; DW_TILE];
-            for (kh, taps_row) in kernel.chunks_exact(k_w).enumerate() {
-                let at = q0 + kh * self.dil_h * self.width;
-                let window = &source[at..at + DW_TILE + (k_w - 1) * self.dil_w];
-                for (kw, &tap) in taps_row.iter().enumerate() {
-                    let run = &window[kw * self.dil_w..][..DW_TILE];
-                    for (a, &v) in acc.iter_mut().zip(run) {
-                        *a = a.wrapping_add(v.to_i32() * tap);
-                    }
-                }
-            }
-            let mut finished = [Y::finish(0, 0.0, 0); DW_TILE];
-            finish(&acc, &mut finished);
-            store(&finished);
-            q0 += DW_TILE;
-        }
+        self.tiles::<X, Y, DW_TILE>(&tiles, &mut q0, finish, &mut store);
         for q in q0..total {
             let mut acc = base;
             for (kh, taps_row) in kernel.chunks_exact(k_w).enumerate() {
@@ -1082,6 +1070,35 @@ impl OffsetRun {
             let mut finished = [Y::finish(0, 0.0, 0)];
             finish(&[acc], &mut finished);
             store(&finished);
+        }
+    }
+
+    /// Whole tiles of `T` virtual positions from `*q0` on, while their windows lie inside
+    /// the source, each finished and stored in order; `*q0` ends past the last.
+    #[inline(always)]
+    fn tiles<X: QInt, Y: QOut, const T: usize>(
+        &self,
+        t: &Tiles<'_, X>,
+        q0: &mut usize,
+        finish: &impl Fn(&[i32], &mut [Y]),
+        store: &mut impl FnMut(&[Y]),
+    ) {
+        while *q0 + T <= t.total && *q0 + T + t.reach <= t.source.len() {
+            let mut acc = [t.base; T];
+            for (kh, taps_row) in t.kernel.chunks_exact(t.k_w).enumerate() {
+                let at = *q0 + kh * self.dil_h * self.width;
+                let window = &t.source[at..at + T + (t.k_w - 1) * self.dil_w];
+                for (kw, &tap) in taps_row.iter().enumerate() {
+                    let run = &window[kw * self.dil_w..][..T];
+                    for (a, &v) in acc.iter_mut().zip(run) {
+                        *a = a.wrapping_add(v.to_i32() * tap);
+                    }
+                }
+            }
+            let mut finished = [Y::finish(0, 0.0, 0); T];
+            finish(&acc, &mut finished);
+            store(&finished);
+            *q0 += T;
         }
     }
 }

@@ -7,8 +7,8 @@
 //! instruction multiplies unsigned bytes by signed ones, so an activation enters as
 //! `u = x − X::MIN` (`x` for `u8`, `x + 128` for `i8`), padding as `c = x_zero −
 //! X::MIN`, and the weights as they are in the blob, with no widening:
-//! `Σ (x − x_zero) · w = Σ u · w − c · Σ w`. The second term is folded into the bias once
-//! per block and channel. Terms past the depth have weight 0.
+//! `Σ (x − x_zero) · w = Σ u · w − c · Σ w`. The second term is folded into the bias,
+//! from weight sums taken once per group. Terms past the depth have weight 0.
 //!
 //! Both sides of the identity are computed modulo 2³² (the instruction wraps, like
 //! the pair kernel's sums), so the results are the pair kernel's on every input.
@@ -116,6 +116,46 @@ fn quad_words<X: QInt, const STRIDE: usize>(src: [&[X]; 4], out: &mut [u32]) {
     }
 }
 
+/// The word of quad `kq` of block position `j` in a gathered block of `quads` quads:
+/// tile by tile, each tile quad-major (`PT` adjacent positions per quad).
+#[inline(always)]
+fn slot(j: usize, kq: usize, quads: usize) -> usize {
+    ((j / PT) * quads + kq) * PT + j % PT
+}
+
+/// The reduction terms `k = ci · taps + tap` of a block in order, four at a time, without
+/// a division per term.
+struct TermWalk {
+    ci: usize,
+    tap: usize,
+    taps: usize,
+    channels: usize,
+}
+
+impl TermWalk {
+    fn new(taps: usize, channels: usize) -> Self {
+        TermWalk {
+            ci: 0,
+            tap: 0,
+            taps,
+            channels,
+        }
+    }
+
+    /// The next quad's four terms as `(ci, tap)`, None past the depth.
+    #[inline(always)]
+    fn next_quad(&mut self) -> [Option<(usize, usize)>; 4] {
+        core::array::from_fn(|_| {
+            let term = (self.ci < self.channels).then_some((self.ci, self.tap));
+            self.tap += 1;
+            if self.tap == self.taps {
+                (self.tap, self.ci) = (0, self.ci + 1);
+            }
+            term
+        })
+    }
+}
+
 /// The convolution (see [`super::qconv2d_im2col`] for the arguments); [`applies`] holds.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn qconv2d<X: QInt, Y: QOut>(
@@ -152,7 +192,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
             let x_group = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
             // The group's weight sums once, where they fit the cache, instead of once per
             // block (a fourteenth of mobilenet_v2-int8's time, in its wide pointwise layers).
-            let cached = c_out_group <= SUM_CACHE && plane_out > pb;
+            let cached = c_out_group <= SUM_CACHE;
             if cached {
                 for (o, sum) in sum_cache.iter_mut().take(c_out_group).enumerate() {
                     *sum = weight_sum(w, depth, g * c_out_group + o);
@@ -310,11 +350,10 @@ fn gather<X: QInt>(
 ) {
     let plane = p.h_in * p.w_in;
     let taps = p.k_h * p.k_w;
-    let depth = x.len() / plane.max(1) * taps;
-    let quads = depth.div_ceil(4);
+    let channels = x.len() / plane.max(1);
+    let quads = (channels * taps).div_ceil(4);
     let cols = &mut cols[..quads * pb];
     cols.fill(word([pad; 4]));
-    let channels = x.len() / plane.max(1);
     // Each tap's kernel row and column and the output columns where it is inside, once
     // per block (the divisions it takes cost more than the gather when done per term).
     let tap_of = |t: usize| {
@@ -338,20 +377,13 @@ fn gather<X: QInt>(
         (oh, ow0, j, count) = (oh + 1, 0, j + len, count + 1);
     }
     let column = |kw: usize, ow: usize| ow * p.stride_w + kw * p.dil_w - p.pad_left;
-    let at = |j: usize, kq: usize| ((j / PT) * quads + kq) * PT + j % PT;
-    // Term `4 kq`'s input channel and tap, advanced term by term.
-    let (mut ci, mut tap) = (0, 0);
+    let at = |j: usize, kq: usize| slot(j, kq, quads);
+    let mut walk = TermWalk::new(taps, channels);
     for kq in 0..quads {
-        let terms: [Option<Term<'_, X>>; 4] = core::array::from_fn(|_| {
-            let term = (ci < channels).then(|| {
-                let (kh, kw, columns) = table.get(tap).copied().unwrap_or_else(|| tap_of(tap));
-                (&x[ci * plane..][..plane], kh, kw, columns)
-            });
-            tap += 1;
-            if tap == taps {
-                (tap, ci) = (0, ci + 1);
-            }
-            term
+        let terms: [Option<Term<'_, X>>; 4] = walk.next_quad().map(|term| {
+            let (ci, tap) = term?;
+            let (kh, kw, columns) = table.get(tap).copied().unwrap_or_else(|| tap_of(tap));
+            Some((&x[ci * plane..][..plane], kh, kw, columns))
         });
         for &(oh, ow0, ow1, first) in &pieces[..count] {
             let j_of = move |ow: usize| first + (ow - ow0);
@@ -430,22 +462,16 @@ fn gather_shifted<X: QInt>(p: &Conv2d, x: &[X], pad: u32, p0: usize, n: usize, c
         }
     });
     let (row0, row_end) = (p0 / width, (p0 + n - 1) / width + 1);
-    let at = |j: usize, kq: usize| ((j / PT) * quads + kq) * PT + j % PT;
-    let (mut ci, mut tap) = (0, 0);
+    let at = |j: usize, kq: usize| slot(j, kq, quads);
+    let mut walk = TermWalk::new(taps, channels);
     for kq in 0..quads {
         // The four terms' shifts (from the group's start) and inside rows and columns;
         // terms past the depth (weight 0) reuse the first term's shift.
-        let mut terms: [Option<Shifted>; 4] = [None; 4];
-        for term in terms.iter_mut() {
-            if ci < channels {
-                let (shift, rows, columns) = table.get(tap).copied().unwrap_or_else(|| tap_of(tap));
-                *term = Some(((ci * plane) as isize + shift, rows, columns));
-            }
-            tap += 1;
-            if tap == taps {
-                (tap, ci) = (0, ci + 1);
-            }
-        }
+        let terms: [Option<Shifted>; 4] = walk.next_quad().map(|term| {
+            let (ci, tap) = term?;
+            let (shift, rows, columns) = table.get(tap).copied().unwrap_or_else(|| tap_of(tap));
+            Some(((ci * plane) as isize + shift, rows, columns))
+        });
         let first = terms[0].map_or(0, |t| t.0);
         let shifts = terms.map(|t| t.map_or(first, |t| t.0));
         let mut j0 = 0;
