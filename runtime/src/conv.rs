@@ -31,7 +31,7 @@ use crate::tokens::tokens;
 use crate::unroll::{array, unroll};
 use crate::Activation;
 
-mod channels;
+pub(crate) mod channels;
 mod frame;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod implicit;

@@ -2,10 +2,12 @@
 //! requantization as [`crate::qlinear`] (so outputs match ONNX Runtime's to the bit).
 //!
 //! Two kernels, which the compiler picks per node from its geometry:
-//! - [`qconv2d_depthwise`]: one input channel per group. Each output channel keeps its
-//!   taps (`w - w_zero`) in registers and slides them along the rows. Interior outputs
-//!   sum raw activations against a per-channel base `B - x_zero · Σ w'`; border outputs
-//!   sum `x - x_zero` over the taps that fall inside the input.
+//! - [`qconv2d_depthwise`]: one input channel per group. Where the target has SIMD, a
+//!   vector holds one position of eight channels (the float kernel's `conv/channels.rs`,
+//!   on the input's bytes, with exact `f32` sums). Elsewhere each output channel keeps
+//!   its taps (`w - w_zero`) in registers and slides them along the rows of its plane,
+//!   framed in `x_zero` when the convolution pads. Both sum raw activations against a
+//!   per-channel base `B - x_zero · Σ w'`.
 //! - [`qconv2d_im2col`]: everything else (pointwise, dense k×k, strided, grouped). A
 //!   block of output positions is gathered once into the arena scratch as `x - x_zero`
 //!   in `i16` (padding is 0), and a block of output channels' weights as `w - w_zero`,
@@ -20,6 +22,7 @@
 //! (so its profile's opt level reaches them) and shared by every layer and element type;
 //! only the gathering and the requantizing store are generic.
 
+use crate::conv::channels;
 use crate::conv::Conv2d;
 use crate::qlinear::{pick, small_products, QInt, QOut, Requant};
 use crate::unroll::unroll;
@@ -82,14 +85,29 @@ pub const fn qconv2d_is_depthwise(p: &Conv2d) -> bool {
 /// The most taps a depthwise kernel keeps on the stack (7 × 7).
 pub const DEPTHWISE_MAX_TAPS: usize = 49;
 
-/// The `f32` words of arena scratch [`qconv2d_depthwise`] needs for `p`: one input
-/// plane with its padding, in bytes, when the convolution pads; none otherwise.
-pub const fn qconv2d_depthwise_scratch_len(p: &Conv2d) -> usize {
+/// The `f32` words of arena scratch [`qconv2d_depthwise`] needs for `p`, the same on every
+/// target: for `requantized` outputs (QLinearConv), the channel-vector kernel's band of
+/// bytes, which targets with SIMD take; and one input plane with its padding, in bytes,
+/// when the convolution pads, which the per-channel kernel takes.
+pub const fn qconv2d_depthwise_scratch_len(p: &Conv2d, requantized: bool) -> usize {
+    let frame = frame_bytes(p);
+    let band = if requantized {
+        channels::scratch_bytes(p)
+    } else {
+        0
+    };
+    let bytes = if band > frame { band } else { frame };
+    bytes.div_ceil(4)
+}
+
+/// The bytes of the per-channel depthwise kernel's padded plane, or 0 when `p` does not
+/// pad.
+const fn frame_bytes(p: &Conv2d) -> usize {
     let (rows, cols) = padded_extent(p);
     if rows == p.h_in && cols == p.w_in && p.pad_top == 0 && p.pad_left == 0 {
         0
     } else {
-        (rows * cols).div_ceil(4)
+        rows * cols
     }
 }
 
@@ -789,6 +807,10 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
     scratch: &mut [f32],
     y: &mut [Y],
 ) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if channels_depthwise(p, x, x_zero, w, w_zero, bias, rq, scratch, y) {
+        return;
+    }
     // The common kernels get their size and stride as constants, so the tap loops
     // unroll and the taps stay in registers.
     let args = (x, x_zero, w, w_zero, bias, rq, scratch, y);
@@ -799,6 +821,265 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
         (5, 5, 2, 1) => depthwise::<X, W, Y, 5, 2>(p, args),
         _ => depthwise::<X, W, Y, 0, 0>(p, args),
     }
+}
+
+/// [`qconv2d_depthwise`] on vectors of eight channels (`conv/channels.rs`), where the
+/// scratch holds the kernel's band: each position of the band is the input's bytes as
+/// they are, padded with `x_zero`, so every tap sums `x · w'` and the zero point's share
+/// `x_zero · Σ w'` comes off each channel's base, as in [`depthwise`]. Returns whether it
+/// ran.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn channels_depthwise<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[W],
+    w_zero: &[i32],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) -> bool {
+    use crate::conv::channels::Lane;
+    use crate::gemm::simd::F32x8;
+    let taps = p.k_h * p.k_w;
+    let scratch = bytemuck::cast_slice_mut::<f32, X>(scratch);
+    // Requantized 8-bit outputs only (QLinearConv); ConvInteger's raw sums take the
+    // kernel below.
+    let Some(bounds) = Y::REQUANTIZED else {
+        return false;
+    };
+    if core::mem::size_of::<Y>() != 1 {
+        return false;
+    }
+    // Every sum is exact in `f32` and below 2^22 in magnitude: at most
+    // `DEPTHWISE_MAX_TAPS` products of an 8-bit value and a difference of two.
+    const { assert!(DEPTHWISE_MAX_TAPS * 255 * 255 < 1 << 22) };
+    if taps > DEPTHWISE_MAX_TAPS {
+        return false;
+    }
+    if scratch.len() < channels::scratch_bytes(p) {
+        return false;
+    }
+    channels::run(
+        p,
+        x,
+        X::saturate(x_zero),
+        scratch,
+        y,
+        |first, n, weights| {
+            let (mut bases, mut scales) = ([0i32; LANES], [0.0f32; LANES]);
+            // Minus each channel's weight zero point.
+            let mut zeros = [0.0f32; LANES];
+            let mut kernels: [&[W]; LANES] = [&[]; LANES];
+            unroll!(LANES, |l| if l < n {
+                zeros[l] = -(pick(w_zero, first + l) as f32);
+                kernels[l] = w
+                    .get((first + l) * taps..(first + l + 1) * taps)
+                    .unwrap_or(&[]);
+            });
+            // The taps of eight channels eight at a time, transposed as the input is, the
+            // last eight overlapping their predecessors (exact in `f32`: differences of
+            // two 8-bit values).
+            let zeros = F32x8::from_array(zeros);
+            let mut t = 0;
+            while t < weights.len() {
+                let from = if weights.len() >= LANES {
+                    t.min(weights.len() - LANES)
+                } else {
+                    t
+                };
+                if weights.len() >= LANES {
+                    let positions = W::positions(&kernels, from);
+                    unroll!(LANES, |k| if let Some(weight) = weights.get_mut(from + k) {
+                        *weight = W::vector(&positions[k]).add(zeros);
+                    });
+                    t = from + LANES;
+                } else {
+                    let mut lanes = [W::zeroed(); LANES];
+                    unroll!(LANES, |l| lanes[l] =
+                        kernels[l].get(t).copied().unwrap_or(W::zeroed()));
+                    weights[t] = W::vector(&lanes).add(zeros);
+                    t += 1;
+                }
+            }
+            let mut tap_sums = F32x8::splat(0.0);
+            for &weight in weights.iter() {
+                tap_sums = tap_sums.add(weight);
+            }
+            let tap_sums = tap_sums.to_array();
+            unroll!(LANES, |l| if l < n {
+                let c = first + l;
+                let base = bias
+                    .get(c)
+                    .copied()
+                    .unwrap_or(0)
+                    .wrapping_sub(x_zero.wrapping_mul(tap_sums[l] as i32));
+                bases[l] = base;
+                scales[l] = pick(rq.scale, c);
+            });
+            let mut clamp = false;
+            unroll!(LANES, |l| clamp |=
+                !small_products(taps, bases[l], scales[l]));
+            let magic_bits = crate::qlinear::ROUND_MAGIC.to_bits() as i32;
+            let finish = Requantized {
+                base: wide::i32x8::from(bases) - wide::i32x8::splat(magic_bits),
+                scale: wide::f32x8::from(scales),
+                zero: rq.zero,
+                bounds,
+                clamp,
+                out: core::marker::PhantomData,
+            };
+            (F32x8::splat(0.0), finish)
+        },
+    )
+}
+
+/// Channels in one vector of [`channels_depthwise`].
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const LANES: usize = channels::LANES;
+
+/// How [`channels_depthwise`] finishes a block's sums: eight outputs of eight channels
+/// at a time, requantized with each channel's base and scale, narrowed to bytes and only
+/// then transposed.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+struct Requantized<Y> {
+    /// Each channel's base, less the bits of [`ROUND_MAGIC`] (see `store`).
+    base: wide::i32x8,
+    scale: wide::f32x8,
+    zero: i32,
+    /// `Y`'s bounds.
+    bounds: (i32, i32),
+    /// Whether some channel's sums may exceed [`small_products`]'s bound, so that the
+    /// product is clamped in `f32` before rounding.
+    clamp: bool,
+    out: core::marker::PhantomData<Y>,
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+impl<Y: QOut> channels::Epilogue for Requantized<Y> {
+    type Out = Y;
+
+    #[inline(always)]
+    fn store(
+        &self,
+        sums: [crate::gemm::simd::F32x8; LANES],
+        n: usize,
+        y: &mut [Y],
+        out_plane: usize,
+        first_out: usize,
+        len: usize,
+    ) {
+        use crate::qlinear::{requantize_lanes, ROUND_MAGIC};
+        use wide::{f32x8, i32x8};
+        let magic = f32x8::splat(ROUND_MAGIC);
+        let (min, max) = (i32x8::splat(self.bounds.0), i32x8::splat(self.bounds.1));
+        let mut values = [i32x8::splat(0); LANES];
+        unroll!(LANES, |j| {
+            // A sum is an integer below 2^22 in magnitude (`channels_depthwise`), so
+            // adding 1.5 · 2^23 leaves it in the low mantissa bits.
+            let sum = f32x8::from(sums[j].to_array()) + magic;
+            let acc = bytemuck::cast::<f32x8, i32x8>(sum) + self.base;
+            values[j] = if self.clamp {
+                requantize_lanes::<true>(acc, self.scale, self.zero, self.bounds)
+            } else {
+                requantize_lanes::<false>(acc, self.scale, self.zero, self.bounds)
+                    .max(min)
+                    .min(max)
+            };
+        });
+        let planes = channel_bytes(values, self.bounds.0 < 0);
+        let Ok(y) = bytemuck::try_cast_slice_mut::<Y, u8>(y) else {
+            return;
+        };
+        unroll!(LANES, |l| if l < n {
+            let out = l * out_plane + first_out;
+            let plane = planes[l].to_le_bytes();
+            if len == LANES {
+                if let Some(out) = y.get_mut(out..).and_then(<[u8]>::first_chunk_mut::<LANES>) {
+                    *out = plane;
+                }
+            } else if let Some(out) = y.get_mut(out..out + len) {
+                for (o, &v) in out.iter_mut().zip(&plane) {
+                    *o = v;
+                }
+            }
+        });
+    }
+}
+
+/// Eight positions of eight channels' requantized outputs (lane `l` of `values[j]` is
+/// channel `l` at position `j`, within the bounds of a signed or an unsigned byte) as
+/// each channel's eight bytes, position `j` in byte `j`.
+///
+/// With AVX2, in registers: two saturating packs narrow each pair and quad of positions
+/// to bytes, a byte shuffle orders each 128-bit half by channel, and 32-bit unpacks join
+/// the halves of each channel's run.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+fn channel_bytes(values: [wide::i32x8; LANES], signed: bool) -> [u64; LANES] {
+    use safe_arch::{
+        m256i, pack_i16_to_i8_m256i, pack_i16_to_u8_m256i, pack_i32_to_i16_m256i,
+        shuffle_av_i8z_half_m256i, unpack_high_i32_m256i, unpack_low_i32_m256i,
+    };
+    let v = |j: usize| bytemuck::cast::<wide::i32x8, m256i>(values[j]);
+    // Positions j and j + 1 as `i16`: [j c0–3, j+1 c0–3 | j c4–7, j+1 c4–7].
+    let (p01, p23) = (
+        pack_i32_to_i16_m256i(v(0), v(1)),
+        pack_i32_to_i16_m256i(v(2), v(3)),
+    );
+    let (p45, p67) = (
+        pack_i32_to_i16_m256i(v(4), v(5)),
+        pack_i32_to_i16_m256i(v(6), v(7)),
+    );
+    // Four positions as bytes, position-major in each half (channels 0–3, then 4–7).
+    let (low, high) = if signed {
+        (
+            pack_i16_to_i8_m256i(p01, p23),
+            pack_i16_to_i8_m256i(p45, p67),
+        )
+    } else {
+        (
+            pack_i16_to_u8_m256i(p01, p23),
+            pack_i16_to_u8_m256i(p45, p67),
+        )
+    };
+    // Channel-major in each half: channel c's four positions in one 32-bit word.
+    let order: [u8; 16] = [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15];
+    let mut both = [0u8; 32];
+    both[..16].copy_from_slice(&order);
+    both[16..].copy_from_slice(&order);
+    let order = m256i::from(both);
+    let (low, high) = (
+        shuffle_av_i8z_half_m256i(low, order),
+        shuffle_av_i8z_half_m256i(high, order),
+    );
+    // Positions 0–3 and 4–7 of a channel side by side: channels 0, 1 | 4, 5 and
+    // 2, 3 | 6, 7.
+    let a: [u64; 4] = unpack_low_i32_m256i(low, high).into();
+    let b: [u64; 4] = unpack_high_i32_m256i(low, high).into();
+    [a[0], a[1], b[0], b[1], a[2], a[3], b[2], b[3]]
+}
+
+/// [`channel_bytes`] lane by lane, through the `i32` transpose.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+#[inline(always)]
+fn channel_bytes(values: [wide::i32x8; LANES], _signed: bool) -> [u64; LANES] {
+    use crate::gemm::simd::{transpose, F32x8};
+    let mut rows = [F32x8::splat(0.0); LANES];
+    unroll!(LANES, |j| rows[j] =
+        F32x8::from_array(bytemuck::cast(values[j].to_array())));
+    let columns = transpose(rows);
+    let mut planes = [0u64; LANES];
+    unroll!(LANES, |l| {
+        let lanes: [i32; LANES] = bytemuck::cast(columns[l].to_array());
+        let mut bytes = [0u8; LANES];
+        unroll!(LANES, |j| bytes[j] = lanes[j] as u8);
+        planes[l] = u64::from_le_bytes(bytes);
+    });
+    planes
 }
 
 /// Whether the target has the vector registers the `wide` kernels use.
@@ -842,7 +1123,7 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
     }
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let (rows, cols) = padded_extent(&p);
-    let padded = qconv2d_depthwise_scratch_len(&p) > 0;
+    let padded = frame_bytes(&p) > 0;
     let frame: &mut [X] = if padded {
         let frame = &mut bytemuck::cast_slice_mut::<f32, X>(scratch)[..rows * cols];
         // The frame stays x_zero; each channel overwrites only the input's place in it.
@@ -1117,6 +1398,120 @@ mod tests {
         })
     }
 
+    /// Both depthwise kernels (the channel-vector one where the target has SIMD, and the
+    /// per-channel one that Cortex-M runs) against the tap walker, requantized to `i8`
+    /// and `u8` with per-channel scales, from `u8` and `i8` inputs, on whole and partial
+    /// blocks of eight channels, strides 1 and 2, 3 × 3, 5 × 5, dilation and a batch.
+    #[test]
+    fn depthwise_kernels_match_the_tap_walker() {
+        extern crate std;
+        use std::vec;
+        use std::vec::Vec;
+        let geometry = |batch, c, (h_in, w_in): (usize, usize), k: usize, stride, dil, pad| {
+            let out = |size: usize| (size + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+            Conv2d {
+                batch,
+                c_in: c,
+                h_in,
+                w_in,
+                c_out: c,
+                h_out: out(h_in),
+                w_out: out(w_in),
+                k_h: k,
+                k_w: k,
+                stride_h: stride,
+                stride_w: stride,
+                dil_h: dil,
+                dil_w: dil,
+                pad_top: pad,
+                pad_left: pad,
+                groups: c,
+            }
+        };
+        let cases = [
+            geometry(1, 16, (6, 6), 3, 1, 1, 1),
+            geometry(1, 64, (25, 5), 3, 1, 1, 1),
+            geometry(2, 13, (9, 11), 3, 2, 1, 1),
+            geometry(1, 10, (10, 9), 5, 2, 1, 2),
+            geometry(1, 9, (7, 7), 3, 1, 2, 2),
+            geometry(1, 8, (3, 3), 3, 1, 1, 0),
+            geometry(1, 8, (48, 48), 3, 2, 1, 1),
+            geometry(1, 3, (2, 2), 3, 1, 1, 1),
+        ];
+        fn check<X: QInt, Y: QOut + PartialEq + core::fmt::Debug + Default>(
+            p: &Conv2d,
+            x: &[X],
+            x_zero: i32,
+            (w, w_zero, bias, scales, y_zero): (&[i8], &[i32], &[i32], &[f32], i32),
+        ) {
+            let taps = p.k_h * p.k_w;
+            let folded: Vec<i32> = (0..p.c_out)
+                .map(|c| {
+                    let sum: i32 = w[c * taps..][..taps]
+                        .iter()
+                        .map(|&v| i32::from(v) - w_zero[c])
+                        .sum();
+                    bias[c] - x_zero * sum
+                })
+                .collect();
+            let rq = Requant {
+                scale: scales,
+                zero: y_zero,
+            };
+            let n = p.batch * p.c_out * p.h_out * p.w_out;
+            let mut want = vec![Y::default(); n];
+            qconv2d(p, x, x_zero, w, w_zero, &folded, rq, &mut want);
+            let requantized = Y::REQUANTIZED.is_some();
+            let mut scratch = vec![0f32; qconv2d_depthwise_scratch_len(p, requantized)];
+            let mut got = vec![Y::default(); n];
+            qconv2d_depthwise(p, x, x_zero, w, w_zero, bias, rq, &mut scratch, &mut got);
+            assert_eq!(got, want, "qconv2d_depthwise {p:?}");
+            // The per-channel kernel, whatever this target runs.
+            let mut got = vec![Y::default(); n];
+            let args = (
+                x,
+                x_zero,
+                w,
+                w_zero,
+                bias,
+                rq,
+                &mut scratch[..],
+                &mut got[..],
+            );
+            match (p.k_h, p.stride_w, p.dil_w) {
+                (3, 2, 1) => depthwise::<X, i8, Y, 3, 2>(p, args),
+                (5, 2, 1) => depthwise::<X, i8, Y, 5, 2>(p, args),
+                _ => depthwise::<X, i8, Y, 0, 0>(p, args),
+            }
+            assert_eq!(got, want, "per-channel depthwise {p:?}");
+        }
+        for p in cases {
+            let (c, taps) = (p.c_out, p.k_h * p.k_w);
+            let x_len = p.batch * c * p.h_in * p.w_in;
+            let x: Vec<u8> = bytes::<4096>(7)
+                .iter()
+                .cycle()
+                .take(x_len)
+                .copied()
+                .collect();
+            let x_i8: Vec<i8> = x.iter().map(|&v| v as i8).collect();
+            let w: Vec<i8> = bytes::<4096>(8)
+                .iter()
+                .take(c * taps)
+                .map(|&v| v as i8)
+                .collect();
+            let w_zero: Vec<i32> = (0..c as i32).map(|c| c % 5 - 2).collect();
+            let bias: Vec<i32> = (0..c as i32).map(|c| c * 977 - 5000).collect();
+            // Scales that saturate some outputs and leave most in range.
+            let scales: Vec<f32> = (0..c).map(|c| 0.0004 * (c % 7 + 1) as f32).collect();
+            let consts = (&w[..], &w_zero[..], &bias[..], &scales[..], -3);
+            check::<u8, i8>(&p, &x, 131, consts);
+            check::<i8, i8>(&p, &x_i8, -7, consts);
+            check::<u8, u8>(&p, &x, 0, (consts.0, consts.1, consts.2, consts.3, 100));
+            check::<i8, i32>(&p, &x_i8, 5, consts);
+        }
+    }
+
     /// Both kernels against the tap walker of [`qconv2d`] (with the bias folded as it
     /// expects), on geometries that cover padding, strides, dilation, groups, odd
     /// reduction depths and partial tiles.
@@ -1301,7 +1696,7 @@ mod tests {
                 );
             }
             if qconv2d_is_depthwise(&p) {
-                assert!(qconv2d_depthwise_scratch_len(&p) <= scratch.len());
+                assert!(qconv2d_depthwise_scratch_len(&p, false) <= scratch.len());
                 let mut dw = [0i32; 2 * 6 * 99];
                 qconv2d_depthwise(
                     &p,

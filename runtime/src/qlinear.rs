@@ -84,8 +84,15 @@ impl QInt for i8 {
 
 /// What a finished `i32` accumulator becomes: a requantized 8-bit value, the raw sum
 /// (ConvInteger, MatMulInteger) or a dequantized `f32` (QGemm without an output scale).
-pub trait QOut: Copy {
+pub trait QOut: bytemuck::Pod {
+    /// The bounds of a requantized 8-bit type; `None` for a raw or dequantized output.
+    const REQUANTIZED: Option<(i32, i32)> = None;
+
     fn finish(acc: i32, scale: f32, zero: i32) -> Self;
+
+    /// A value [`QOut::finish`] has requantized, in range, as the output type (for a
+    /// type with [`QOut::REQUANTIZED`] bounds).
+    fn from_requantized(v: i32) -> Self;
 
     /// `out[i] = finish(base + acc[i], scale, zero)` over a run of one output channel.
     /// `_small` says that [`small_products`] bounds the sums, so that a requantized type
@@ -110,9 +117,16 @@ pub fn small_products(depth: usize, bias: i32, scale: f32) -> bool {
 }
 
 impl QOut for u8 {
+    const REQUANTIZED: Option<(i32, i32)> = Some((<Self as QInt>::MIN, <Self as QInt>::MAX));
+
     #[inline(always)]
     fn finish(acc: i32, scale: f32, zero: i32) -> Self {
         requantize(acc, scale, zero)
+    }
+
+    #[inline(always)]
+    fn from_requantized(v: i32) -> Self {
+        v as u8
     }
 
     #[inline(always)]
@@ -122,9 +136,16 @@ impl QOut for u8 {
 }
 
 impl QOut for i8 {
+    const REQUANTIZED: Option<(i32, i32)> = Some((<Self as QInt>::MIN, <Self as QInt>::MAX));
+
     #[inline(always)]
     fn finish(acc: i32, scale: f32, zero: i32) -> Self {
         requantize(acc, scale, zero)
+    }
+
+    #[inline(always)]
+    fn from_requantized(v: i32) -> Self {
+        v as i8
     }
 
     #[inline(always)]
@@ -165,22 +186,17 @@ fn requantize_run_as<Y: QInt, const CLAMP: bool>(
 ) {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     let (acc, out) = {
-        use wide::{f32x8, i32x8, CmpGe, CmpLe};
-        let lo = f32x8::splat((Y::MIN - zero) as f32);
-        let hi = f32x8::splat((Y::MAX - zero) as f32);
-        let (scale_v, magic) = (f32x8::splat(scale), f32x8::splat(ROUND_MAGIC));
-        let (base_v, zero_v) = (i32x8::splat(base), i32x8::splat(zero));
-        let magic_bits = i32x8::splat(ROUND_MAGIC.to_bits() as i32);
+        use wide::{f32x8, i32x8};
+        let (scale_v, base_v) = (f32x8::splat(scale), i32x8::splat(base));
         let whole = acc.len().min(out.len()) / 8 * 8;
         for (o, a) in out[..whole].chunks_exact_mut(8).zip(acc.chunks_exact(8)) {
             let lanes: [i32; 8] = a.try_into().unwrap_or([0; 8]);
-            let mut v = f32x8::from_i32x8(i32x8::from(lanes) + base_v) * scale_v;
-            if CLAMP {
-                // As the scalar comparisons: a NaN fails the first and becomes `lo`.
-                v = v.cmp_ge(lo).blend(v, lo);
-                v = v.cmp_le(hi).blend(v, hi);
-            }
-            let rounded = bytemuck::cast::<f32x8, i32x8>(v + magic) - magic_bits + zero_v;
+            let rounded = requantize_lanes::<CLAMP>(
+                i32x8::from(lanes) + base_v,
+                scale_v,
+                zero,
+                (Y::MIN, Y::MAX),
+            );
             for (y, r) in o.iter_mut().zip(rounded.to_array()) {
                 *y = Y::saturate(r);
             }
@@ -202,6 +218,11 @@ impl QOut for i32 {
     fn finish(acc: i32, _scale: f32, _zero: i32) -> Self {
         acc
     }
+
+    #[inline(always)]
+    fn from_requantized(v: i32) -> Self {
+        v
+    }
 }
 
 impl QOut for f32 {
@@ -209,11 +230,42 @@ impl QOut for f32 {
     fn finish(acc: i32, scale: f32, _zero: i32) -> Self {
         acc as f32 * scale
     }
+
+    #[inline(always)]
+    fn from_requantized(v: i32) -> Self {
+        v as f32
+    }
+}
+
+/// [`requantize`] on eight lanes, each with its own scale, the same `f32` steps in the
+/// same order, so every lane equals the scalar result once saturated to `bounds`
+/// (already in range `CLAMP`ed; without it the caller's sums must be [`small_products`]).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+pub(crate) fn requantize_lanes<const CLAMP: bool>(
+    acc: wide::i32x8,
+    scale: wide::f32x8,
+    zero: i32,
+    (min, max): (i32, i32),
+) -> wide::i32x8 {
+    use wide::{f32x8, i32x8, CmpGe, CmpLe};
+    let mut v = f32x8::from_i32x8(acc) * scale;
+    if CLAMP {
+        // As the scalar comparisons: a NaN fails the first and becomes `lo`.
+        let (lo, hi) = (
+            f32x8::splat((min - zero) as f32),
+            f32x8::splat((max - zero) as f32),
+        );
+        v = v.cmp_ge(lo).blend(v, lo);
+        v = v.cmp_le(hi).blend(v, hi);
+    }
+    let magic_bits = i32x8::splat(ROUND_MAGIC.to_bits() as i32);
+    bytemuck::cast::<f32x8, i32x8>(v + f32x8::splat(ROUND_MAGIC)) - magic_bits + i32x8::splat(zero)
 }
 
 /// Adding 1.5 · 2^23 to an `f32` below 2^22 in magnitude leaves the integer part, rounded
 /// half to even by the FPU, in the low mantissa bits (ONNX Runtime's MLAS does the same).
-const ROUND_MAGIC: f32 = 12_582_912.0;
+pub(crate) const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// `v` rounded half to even; `v` must lie within ±2^22, which every caller clamps to.
 #[inline(always)]

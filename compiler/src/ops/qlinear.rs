@@ -351,7 +351,8 @@ impl OpKind for QConv {
         let rq = quote!(rt::qlinear::Requant { scale: #scales, zero: #y_zero });
         Ok(if zant_runtime::qconv::qconv2d_is_depthwise(&p) {
             // `scratch` is in scope only when the kernel asked for some.
-            let scratch = if zant_runtime::qconv::qconv2d_depthwise_scratch_len(&p) > 0 {
+            let scratch = if zant_runtime::qconv::qconv2d_depthwise_scratch_len(&p, self.linear) > 0
+            {
                 quote!(scratch)
             } else {
                 quote!(&mut [])
@@ -372,7 +373,7 @@ impl OpKind for QConv {
         if self.runtime_zero {
             0
         } else if zant_runtime::qconv::qconv2d_is_depthwise(&self.params) {
-            zant_runtime::qconv::qconv2d_depthwise_scratch_len(&self.params) * 4
+            zant_runtime::qconv::qconv2d_depthwise_scratch_len(&self.params, self.linear) * 4
         } else {
             zant_runtime::qconv::qconv2d_im2col_scratch_len(&self.params) * 4
         }

@@ -10,24 +10,35 @@
 //! the plane, and stride, dilation and padding only change which positions are read.
 //!
 //! The model's tensors stay NCHW. For each block of eight channels and each band of
-//! output rows, the input rows the band reads are copied into scratch, zero-padded and
+//! output rows, the input rows the band reads are copied into scratch, padded and
 //! transposed (8 × 8 at a time) so that padded position `(r, q)` holds the block's eight
 //! channels at `(r · pitch + q) · 8`. Eight consecutive outputs of the band (row-major,
-//! across row ends) then take `k_h · k_w` vector multiply-adds each from the bias, get the
-//! activation, and are transposed back into eight channels' runs of eight outputs, which
-//! are contiguous in the NCHW output. A last block of fewer than eight channels reads
-//! zeros in its idle lanes and stores only its own.
+//! across row ends) then take `k_h · k_w` vector multiply-adds each from the bias, and an
+//! [`Epilogue`] finishes them and transposes them back into eight channels' runs of eight
+//! outputs, which are contiguous in the NCHW output. A last block of fewer than eight
+//! channels reads zeros in its idle lanes and stores only its own.
 //!
-//! Scratch is one band: [`scratch_len`] floats, at most about [`BUDGET`] (one band of a
-//! single output row when even that is wider), the same on every target.
+//! Two kernels share this ([`run`]):
+//! - the float one ([`depthwise`]): `f32` positions padded with zeros, the bias in the
+//!   sums and the activation before the store;
+//! - the quantized one (`qconv::qconv2d_depthwise`): the 8-bit input as it is, a quarter
+//!   of the scratch, padded with the input's zero point, each position widened to `f32`
+//!   as it is read. Its sums are exact: a product of an 8-bit value and a difference of
+//!   two is below 2^16 in magnitude, and [`MAX_TAPS`] of them below 2^23, where every
+//!   integer is an `f32`. Its epilogue adds the `i32` bias and requantizes.
+//!
+//! Scratch is one band: [`scratch_len`] floats or [`scratch_bytes`] bytes, at most about
+//! [`BUDGET`] positions (one band of a single output row when even that is wider), the
+//! same on every target.
 
 use super::Conv2d;
 
 /// Channels in one vector (the lanes of `gemm::simd::F32x8`).
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
-/// The scratch a band may take, in floats (32 KiB: the band stays in a core's L1 cache).
-const BUDGET: usize = 8192;
+/// The positions a band may take: 32 KiB of floats, 8 KiB of bytes, so that a band stays
+/// in a core's L1 cache and an 8-bit model's arena grows little.
+const BUDGET: usize = 1024;
 
 /// How a geometry is cut into bands, and where a band's inputs live in scratch.
 ///
@@ -70,7 +81,7 @@ const fn bands(p: &Conv2d) -> Option<Bands> {
     let slack = LANES * p.stride_w + RUN;
     // Scratch rows that fit the budget; a band of `rows` takes at most
     // `reach(rows) + stride_h − 1` of them.
-    let fitting = (BUDGET / LANES).saturating_sub(slack) / pitch;
+    let fitting = BUDGET.saturating_sub(slack) / pitch;
     let one = reach(p, 1) + p.stride_h - 1;
     let mut rows = if fitting > one {
         (fitting - one) / p.stride_h + 1
@@ -99,8 +110,18 @@ pub(super) const fn runs(p: &Conv2d, scratch: usize) -> bool {
     scratch >= scratch_len(p) && p.k_h * p.k_w <= MAX_TAPS
 }
 
-/// The scratch (floats) [`depthwise`] needs for `p`.
+/// The scratch (floats) [`depthwise`] needs for `p`: one a channel and position.
 pub(super) const fn scratch_len(p: &Conv2d) -> usize {
+    band_lanes(p)
+}
+
+/// The scratch (bytes) the quantized kernel needs for `p`: one a channel and position.
+pub(crate) const fn scratch_bytes(p: &Conv2d) -> usize {
+    band_lanes(p)
+}
+
+/// A band's positions times [`LANES`].
+const fn band_lanes(p: &Conv2d) -> usize {
     match bands(p) {
         Some(b) => b.positions * LANES,
         None => 0,
@@ -109,14 +130,170 @@ pub(super) const fn scratch_len(p: &Conv2d) -> usize {
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(super) use kernel::depthwise;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) use kernel::{run, Epilogue, Lane};
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod kernel {
     use super::{bands, Bands, LANES, MAX_TAPS, RUN};
     use crate::conv::Conv2d;
     use crate::gemm::simd::{activate, load_at, store_at, transpose, F32x8};
+    use crate::qlinear::QInt;
     use crate::unroll::unroll;
     use crate::Activation;
+
+    /// What a scratch position holds: one input position of eight channels.
+    pub(crate) trait Lane: bytemuck::Pod {
+        /// The eight channels as `f32` lanes.
+        fn vector(position: &[Self; LANES]) -> F32x8;
+
+        /// Positions `at..at + 8` of eight planes, position-major: element `l` of
+        /// position `j` is `planes[l][at + j]` (zero where a plane is too short).
+        fn positions(planes: &[&[Self]; LANES], at: usize) -> [[Self; LANES]; LANES];
+    }
+
+    impl Lane for f32 {
+        #[inline(always)]
+        fn vector(position: &[f32; LANES]) -> F32x8 {
+            F32x8::from_array(*position)
+        }
+
+        #[inline(always)]
+        fn positions(planes: &[&[f32]; LANES], at: usize) -> [[f32; LANES]; LANES] {
+            let mut vectors = [F32x8::splat(0.0); LANES];
+            unroll!(LANES, |l| vectors[l] = load_at(planes[l], at));
+            let vectors = transpose(vectors);
+            let mut positions = [[0.0; LANES]; LANES];
+            unroll!(LANES, |j| positions[j] = vectors[j].to_array());
+            positions
+        }
+    }
+
+    /// The 8-bit lanes: widened to `i32`, then converted (`vpmovzxbd`/`vpmovsxbd` and
+    /// `vcvtdq2ps` on x86-64).
+    impl<T: QInt> Lane for T {
+        #[inline(always)]
+        fn vector(position: &[T; LANES]) -> F32x8 {
+            let mut lanes = [0.0f32; LANES];
+            unroll!(LANES, |l| lanes[l] = position[l].to_i32() as f32);
+            F32x8::from_array(lanes)
+        }
+
+        #[inline(always)]
+        fn positions(planes: &[&[T]; LANES], at: usize) -> [[T; LANES]; LANES] {
+            let mut rows = [0u64; LANES];
+            unroll!(LANES, |l| {
+                let bytes: &[u8] = bytemuck::cast_slice(planes[l]);
+                if let Some(run) = bytes.get(at..).and_then(<[u8]>::first_chunk::<LANES>) {
+                    rows[l] = u64::from_le_bytes(*run);
+                }
+            });
+            let mut positions = [[T::zeroed(); LANES]; LANES];
+            if let Ok(out) = bytemuck::try_cast_slice_mut::<[T; LANES], u8>(&mut positions) {
+                out.copy_from_slice(&transpose_bytes(rows));
+            }
+            positions
+        }
+    }
+
+    /// The 8 × 8 byte transpose: byte `8 · j + l` of the result is byte `j` of `rows[l]`
+    /// (little-endian). With SSE2, twelve unpacks.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn transpose_bytes(rows: [u64; LANES]) -> [u8; 64] {
+        use safe_arch::{
+            m128i, unpack_high_i16_m128i, unpack_high_i32_m128i, unpack_low_i16_m128i,
+            unpack_low_i32_m128i, unpack_low_i8_m128i,
+        };
+        let row = |l: usize| m128i::from([rows[l], 0]);
+        // Pairs of rows interleaved by byte, then by 16 bits: four rows' bytes of
+        // positions 0–3 and 4–7; then by 32 bits: whole positions, two to a register.
+        let (a01, a23) = (
+            unpack_low_i8_m128i(row(0), row(1)),
+            unpack_low_i8_m128i(row(2), row(3)),
+        );
+        let (a45, a67) = (
+            unpack_low_i8_m128i(row(4), row(5)),
+            unpack_low_i8_m128i(row(6), row(7)),
+        );
+        let (b0, b1) = (
+            unpack_low_i16_m128i(a01, a23),
+            unpack_high_i16_m128i(a01, a23),
+        );
+        let (c0, c1) = (
+            unpack_low_i16_m128i(a45, a67),
+            unpack_high_i16_m128i(a45, a67),
+        );
+        let quarters = [
+            unpack_low_i32_m128i(b0, c0),
+            unpack_high_i32_m128i(b0, c0),
+            unpack_low_i32_m128i(b1, c1),
+            unpack_high_i32_m128i(b1, c1),
+        ];
+        let mut out = [0u8; 64];
+        unroll!(4, |i| out[16 * i..16 * i + 16]
+            .copy_from_slice(&<[u8; 16]>::from(quarters[i])));
+        out
+    }
+
+    /// [`transpose_bytes`] byte by byte.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn transpose_bytes(rows: [u64; LANES]) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        unroll!(LANES, |j| unroll!(LANES, |l| out[LANES * j + l] =
+            (rows[l] >> (8 * j)) as u8));
+        out
+    }
+
+    /// What becomes of eight consecutive outputs of a block's channels.
+    pub(crate) trait Epilogue {
+        /// The output element.
+        type Out;
+
+        /// Finishes the outputs `first_out..first_out + len` of the block's first `n`
+        /// channels from their sums (`sums[j]` holds output `first_out + j` of the eight
+        /// channels) and stores them in `y`, which holds the block's planes `out_plane`
+        /// apart.
+        fn store(
+            &self,
+            sums: [F32x8; LANES],
+            n: usize,
+            y: &mut [Self::Out],
+            out_plane: usize,
+            first_out: usize,
+            len: usize,
+        );
+    }
+
+    /// The float kernel's epilogue: the activation, then the outputs.
+    struct Activated(Activation);
+
+    impl Epilogue for Activated {
+        type Out = f32;
+
+        #[inline(always)]
+        fn store(
+            &self,
+            mut sums: [F32x8; LANES],
+            n: usize,
+            y: &mut [f32],
+            out_plane: usize,
+            first_out: usize,
+            len: usize,
+        ) {
+            unroll!(LANES, |j| sums[j] = activate(self.0, sums[j]));
+            let planes = transpose(sums);
+            unroll!(LANES, |l| if l < n {
+                let out = l * out_plane + first_out;
+                if len == LANES {
+                    store_at(planes[l], y, out);
+                } else if let Some(run) = y.get_mut(out..out + len) {
+                    run.copy_from_slice(&planes[l].to_array()[..len]);
+                }
+            });
+        }
+    }
 
     /// The convolution of a depthwise geometry (`groups == c_in == c_out`) with operands
     /// cut to `p`, where [`super::runs`]; elsewhere it computes nothing and returns
@@ -129,6 +306,45 @@ mod kernel {
         act: Activation,
         scratch: &mut [f32],
         y: &mut [f32],
+    ) -> bool {
+        let taps = p.k_h * p.k_w;
+        run(p, x, 0.0, scratch, y, |first, n, weights| {
+            // The block's kernels, tap-major: lane `l` of `weights[t]` is tap `t` of
+            // channel `first + l` (zero in idle lanes).
+            let kernels = w.get(first * taps..(first + n) * taps).unwrap_or(&[]);
+            // Written-out loops here and below rather than closures, `map`s and
+            // iterator adapters, which stay calls when built for size.
+            #[allow(clippy::needless_range_loop)] // An index loop, for "z".
+            for t in 0..taps.min(weights.len()) {
+                let mut lanes = [0.0f32; LANES];
+                unroll!(LANES, |l| lanes[l] =
+                    kernels.get(l * taps + t).copied().unwrap_or(0.0));
+                weights[t] = F32x8::from_array(lanes);
+            }
+            let mut lanes = [0.0f32; LANES];
+            if let Some(bias) = bias {
+                unroll!(LANES, |l| if l < n {
+                    lanes[l] = bias.get(first + l).copied().unwrap_or(0.0);
+                });
+            }
+            (F32x8::from_array(lanes), Activated(act))
+        })
+    }
+
+    /// The channel-vector depthwise convolution of `x` (NCHW, cut to `p`) into `y`, with
+    /// `pad` in the padding. For each block of up to eight channels (`first`, `n`),
+    /// `block` writes the taps into its third argument (lane `l` of vector `t` is tap `t`
+    /// of channel `first + l`, zero in idle lanes) and returns the sums' start and the
+    /// epilogue. Returns `false` and computes nothing when `scratch` is shorter than the
+    /// band or the kernel has more than [`MAX_TAPS`] taps.
+    #[inline(always)]
+    pub(crate) fn run<T: Lane, E: Epilogue>(
+        p: &Conv2d,
+        x: &[T],
+        pad: T,
+        scratch: &mut [T],
+        y: &mut [E::Out],
+        mut block: impl FnMut(usize, usize, &mut [F32x8]) -> (F32x8, E),
     ) -> bool {
         let Some(b) = bands(p) else {
             return true;
@@ -150,41 +366,24 @@ mod kernel {
         let offsets = &offsets[..taps];
         let (in_plane, out_plane) = (p.h_in * p.w_in, p.h_out * p.w_out);
         let mut weights = [F32x8::splat(0.0); MAX_TAPS];
+        let mut padded = false;
         for image in 0..p.batch {
             let mut first = 0;
             while first < p.c_in {
                 let n = (p.c_in - first).min(LANES);
-                // Written-out loops here and below rather than closures, `map`s and
-                // iterator adapters, which stay calls when built for size.
-                let mut planes: [&[f32]; LANES] = [&[]; LANES];
+                let mut planes: [&[T]; LANES] = [&[]; LANES];
                 unroll!(LANES, |l| if l < n {
                     let c = image * p.c_in + first + l;
                     planes[l] = x.get(c * in_plane..(c + 1) * in_plane).unwrap_or(&[]);
                 });
-                // The block's kernels, tap-major: lane `l` of `weights[t]` is tap `t` of
-                // channel `first + l` (zero in idle lanes).
-                let kernels = w.get(first * taps..(first + n) * taps).unwrap_or(&[]);
-                #[allow(clippy::needless_range_loop)] // An index loop, for "z".
-                for t in 0..taps {
-                    let mut lanes = [0.0f32; LANES];
-                    unroll!(LANES, |l| lanes[l] =
-                        kernels.get(l * taps + t).copied().unwrap_or(0.0));
-                    weights[t] = F32x8::from_array(lanes);
-                }
-                let mut lanes = [0.0f32; LANES];
-                if let Some(bias) = bias {
-                    unroll!(LANES, |l| if l < n {
-                        lanes[l] = bias.get(first + l).copied().unwrap_or(0.0);
-                    });
-                }
-                let biases = F32x8::from_array(lanes);
+                let (start, epilogue) = block(first, n, &mut weights[..taps]);
                 let block = Block {
                     p,
                     bands: b,
                     offsets,
                     weights: &weights[..taps],
-                    bias: biases,
-                    act,
+                    start,
+                    epilogue,
                 };
                 let y_first = (image * p.c_in + first) * out_plane;
                 let Some(y_block) = y.get_mut(y_first..y_first + n * out_plane) else {
@@ -193,19 +392,22 @@ mod kernel {
                 let mut top = 0;
                 while top < p.h_out {
                     let rows = b.rows.min(p.h_out - top);
-                    fill_band(p, b, &planes, top, rows, scratch);
-                    let Ok(positions) = bytemuck::try_cast_slice::<f32, [f32; LANES]>(scratch)
-                    else {
+                    // One band holds the whole plane: its padding stays from the first
+                    // block on.
+                    let padding = !(b.rows >= p.h_out && padded);
+                    fill_band(p, b, &planes, pad, top, rows, scratch, padding);
+                    padded = true;
+                    let Ok(positions) = bytemuck::try_cast_slice::<T, [T; LANES]>(scratch) else {
                         return true;
                     };
                     // The strides and kernel widths of MobileNets and DS-CNNs with their
                     // taps written out; any other geometry through the tap list.
                     let square = p.stride_h == p.stride_w && p.dil_w == 1;
                     match (square, p.stride_w, p.k_w) {
-                        (true, 1, 3) => block.band::<1, 3>(positions, top, rows, n, y_block),
-                        (true, 1, 5) => block.band::<1, 5>(positions, top, rows, n, y_block),
-                        (true, 2, 3) => block.band::<2, 3>(positions, top, rows, n, y_block),
-                        (true, 2, 5) => block.band::<2, 5>(positions, top, rows, n, y_block),
+                        (true, 1, 3) => block.band::<T, 1, 3>(positions, top, rows, n, y_block),
+                        (true, 1, 5) => block.band::<T, 1, 5>(positions, top, rows, n, y_block),
+                        (true, 2, 3) => block.band::<T, 2, 3>(positions, top, rows, n, y_block),
+                        (true, 2, 5) => block.band::<T, 2, 5>(positions, top, rows, n, y_block),
                         _ => block.band_by_taps(positions, top, rows, n, y_block),
                     }
                     top += rows;
@@ -220,21 +422,21 @@ mod kernel {
     /// its phase's first row, then as many rows as the phase has advanced.
     #[inline(always)]
     fn row_offset(p: &Conv2d, b: Bands, kh: usize) -> usize {
-        let padded = kh * p.dil_h;
-        ((padded % p.stride_h) * b.phase_rows + padded / p.stride_h) * b.pitch
+        scratch_row(p, b, kh * p.dil_h) * b.pitch
     }
 
     /// One block of channels' constants.
-    struct Block<'a> {
+    struct Block<'a, E> {
         p: &'a Conv2d,
         bands: Bands,
         offsets: &'a [usize],
         weights: &'a [F32x8],
-        bias: F32x8,
-        act: Activation,
+        /// What each sum starts from.
+        start: F32x8,
+        epilogue: E,
     }
 
-    impl Block<'_> {
+    impl<E: Epilogue> Block<'_, E> {
         /// Output rows `top..top + rows` of the block's `n` channels (`y` holds their
         /// planes) for `stride_h == stride_w == S`, dilation 1 along rows and a kernel
         /// `KW` wide.
@@ -247,13 +449,13 @@ mod kernel {
         /// first outputs, which that row's own vectors write afterwards; only at the end
         /// of the plane are they left out.
         #[inline(always)]
-        fn band<const S: usize, const KW: usize>(
+        fn band<T: Lane, const S: usize, const KW: usize>(
             &self,
-            positions: &[[f32; LANES]],
+            positions: &[[T; LANES]],
             top: usize,
             rows: usize,
             n: usize,
-            y: &mut [f32],
+            y: &mut [E::Out],
         ) {
             let (p, b) = (self.p, self.bands);
             let out_plane = p.h_out * p.w_out;
@@ -261,7 +463,7 @@ mod kernel {
                 let mut column = 0;
                 while column < p.w_out {
                     let corner = row * b.pitch + column * S;
-                    let mut sums = [self.bias; LANES];
+                    let mut sums = [self.start; LANES];
                     for kh in 0..p.k_h {
                         let Some(weights) = self
                             .weights
@@ -270,30 +472,24 @@ mod kernel {
                         else {
                             break;
                         };
-                        let start = corner + row_offset(p, b, kh);
+                        let Some(&offset) = self.offsets.get(kh * KW) else {
+                            break;
+                        };
+                        let start = corner + offset;
                         let Some(run) = positions
                             .get(start..)
-                            .and_then(<[[f32; LANES]]>::first_chunk::<RUN>)
+                            .and_then(<[[T; LANES]]>::first_chunk::<RUN>)
                         else {
                             break;
                         };
                         unroll!(LANES, |j| unroll!(KW, |kw| sums[j] =
-                            F32x8::from_array(run[S * j + kw])
-                                .mul_add(weights[kw], sums[j])));
+                            T::vector(&run[S * j + kw]).mul_add(weights[kw], sums[j])));
                     }
-                    unroll!(LANES, |j| sums[j] = activate(self.act, sums[j]));
-                    let planes = transpose(sums);
                     let first_out = (top + row) * p.w_out + column;
                     let count = (p.w_out - column).min(LANES);
                     let whole = count == LANES || first_out + LANES <= out_plane;
-                    unroll!(LANES, |l| if l < n {
-                        let out = l * out_plane + first_out;
-                        if whole {
-                            store_at(planes[l], y, out);
-                        } else if let Some(run) = y.get_mut(out..out + count) {
-                            run.copy_from_slice(&planes[l].to_array()[..count]);
-                        }
-                    });
+                    let len = if whole { LANES } else { count };
+                    self.epilogue.store(sums, n, y, out_plane, first_out, len);
                     column += LANES;
                 }
             }
@@ -302,13 +498,13 @@ mod kernel {
         /// [`Self::band`] for any geometry: eight consecutive outputs of the band
         /// (row-major, across row ends), each tap from the tap list.
         #[inline(never)]
-        fn band_by_taps(
+        fn band_by_taps<T: Lane>(
             &self,
-            positions: &[[f32; LANES]],
+            positions: &[[T; LANES]],
             top: usize,
             rows: usize,
             n: usize,
-            y: &mut [f32],
+            y: &mut [E::Out],
         ) {
             let p = self.p;
             let out_plane = p.h_out * p.w_out;
@@ -337,23 +533,15 @@ mod kernel {
                     column = 0;
                     row += 1;
                 }
-                let mut sums = [self.bias; LANES];
+                let mut sums = [self.start; LANES];
                 for (&offset, &weight) in self.offsets.iter().zip(self.weights) {
                     for (sum, &corner) in sums.iter_mut().zip(&corners) {
-                        if let Some(&position) = positions.get(corner + offset) {
-                            *sum = F32x8::from_array(position).mul_add(weight, *sum);
+                        if let Some(position) = positions.get(corner + offset) {
+                            *sum = T::vector(position).mul_add(weight, *sum);
                         }
                     }
                 }
-                let planes = transpose(sums.map(|sum| activate(self.act, sum)));
-                for (l, lanes) in planes.iter().enumerate().take(n) {
-                    let out = l * out_plane + at;
-                    if count == LANES {
-                        store_at(*lanes, y, out);
-                    } else if let Some(run) = y.get_mut(out..out + count) {
-                        run.copy_from_slice(&lanes.to_array()[..count]);
-                    }
-                }
+                self.epilogue.store(sums, n, y, out_plane, at, count);
                 at += count;
             }
         }
@@ -363,40 +551,61 @@ mod kernel {
     /// the phase.
     #[inline(always)]
     fn scratch_row(p: &Conv2d, b: Bands, r: usize) -> usize {
-        (r % p.stride_h) * b.phase_rows + r / p.stride_h
+        // Without a division for the common strides: one costs more than a band row's
+        // copy on a small plane.
+        let (phase, row) = match p.stride_h {
+            1 => (0, r),
+            2 => (r & 1, r >> 1),
+            s => (r % s, r / s),
+        };
+        phase * b.phase_rows + row
+    }
+
+    /// Stores one position's eight channels at position `at` of `scratch`.
+    #[inline(always)]
+    fn put<T: Lane>(scratch: &mut [T], at: usize, position: [T; LANES]) {
+        if let Some(slot) = scratch
+            .get_mut(at * LANES..)
+            .and_then(<[T]>::first_chunk_mut::<LANES>)
+        {
+            *slot = position;
+        }
     }
 
     /// Copies the padded input rows that output rows `top..top + rows` read into
-    /// `scratch` by phase, each position the eight channels of `planes` (zero where a
-    /// plane is idle or the position is padding).
+    /// `scratch` by phase, each position the eight channels of `planes` (`pad` where the
+    /// position is padding, zero where a plane is idle). Without `padding`, the padding
+    /// positions are taken to hold `pad` already.
     // The written-out loop's last step advances a column no later step reads.
-    #[allow(unused_assignments)]
-    fn fill_band(
+    #[allow(unused_assignments, clippy::too_many_arguments)]
+    fn fill_band<T: Lane>(
         p: &Conv2d,
         b: Bands,
-        planes: &[&[f32]; LANES],
+        planes: &[&[T]; LANES],
+        pad: T,
         top: usize,
         rows: usize,
-        scratch: &mut [f32],
+        scratch: &mut [T],
+        padding: bool,
     ) {
-        let row_floats = b.pitch * LANES;
+        let row_lanes = b.pitch * LANES;
         let left = p.pad_left.min(b.pitch);
         // The input columns the band reads: those left of the padded row's end.
         let columns = p.w_in.min(b.pitch - left);
         let first_padded = top * p.stride_h;
         let reach = super::reach(p, rows);
         // Padding first: whole rows above and below the input, the columns either side.
-        for r in 0..reach {
-            let start = scratch_row(p, b, r) * row_floats;
-            let Some(row) = scratch.get_mut(start..start + row_floats) else {
+        for r in 0..if padding { reach } else { 0 } {
+            let start = scratch_row(p, b, r) * row_lanes;
+            let Some(row) = scratch.get_mut(start..start + row_lanes) else {
                 return;
             };
             let padded = first_padded + r;
             if padded < p.pad_top || padded - p.pad_top >= p.h_in {
-                row.fill(0.0);
+                row.fill(pad);
             } else {
-                row[..left * LANES].fill(0.0);
-                row[(left + columns) * LANES..].fill(0.0);
+                row[..left * LANES].fill(pad);
+                row[(left + columns) * LANES..].fill(pad);
             }
         }
         // The input rows the band reads.
@@ -412,15 +621,17 @@ mod kernel {
             // at a time, across row ends, the last eight overlapping their predecessors.
             let (start, end) = (first * p.w_in, last * p.w_in);
             let mut at = start;
+            // The row and column of `at`.
+            let (mut i, mut j) = (first, 0);
             while at < end {
                 let from = at.min(end - LANES);
-                let mut vectors = [F32x8::splat(0.0); LANES];
-                unroll!(LANES, |l| vectors[l] = load_at(planes[l], from));
-                let positions = transpose(vectors);
-                let (mut i, mut j) = (from / p.w_in, from % p.w_in);
+                if from < at {
+                    (i, j) = (from / p.w_in, from % p.w_in);
+                }
+                let positions = T::positions(planes, from);
                 let mut base = row_start(i);
                 unroll!(LANES, |q| {
-                    store_at(positions[q], scratch, (base + j) * LANES);
+                    put(scratch, base + j, positions[q]);
                     j += 1;
                     if j == p.w_in {
                         (i, j) = (i + 1, 0);
@@ -433,28 +644,24 @@ mod kernel {
         }
         for i in first..last {
             let input_row = i * p.w_in;
-            let base = row_start(i) * LANES;
+            let base = row_start(i);
             let mut column = 0;
             while column < columns {
                 if columns < LANES {
                     // A row narrower than a vector, position by position.
-                    let mut lanes = [0.0f32; LANES];
-                    unroll!(LANES, |l| lanes[l] =
-                        planes[l].get(input_row + column).copied().unwrap_or(0.0));
-                    store_at(F32x8::from_array(lanes), scratch, base + column * LANES);
+                    let mut lanes = [T::zeroed(); LANES];
+                    unroll!(LANES, |l| lanes[l] = planes[l]
+                        .get(input_row + column)
+                        .copied()
+                        .unwrap_or(T::zeroed()));
+                    put(scratch, base + column, lanes);
                     column += 1;
                     continue;
                 }
                 // Eight columns at a time, the last eight overlapping their predecessors.
                 let from = column.min(columns - LANES);
-                let mut vectors = [F32x8::splat(0.0); LANES];
-                unroll!(LANES, |l| vectors[l] = load_at(planes[l], input_row + from));
-                let positions = transpose(vectors);
-                unroll!(LANES, |j| store_at(
-                    positions[j],
-                    scratch,
-                    base + (from + j) * LANES
-                ));
+                let positions = T::positions(planes, input_row + from);
+                unroll!(LANES, |j| put(scratch, base + from + j, positions[j]));
                 column = from + LANES;
             }
         }
@@ -619,7 +826,7 @@ mod tests {
         let p = geometry(1, 8, (112, 112), (3, 3), 1, 1, (1, 1), (1, 1));
         let b = bands(&p).unwrap();
         assert!(b.rows < p.h_out, "{b:?}");
-        assert!(scratch_len(&p) <= BUDGET, "{}", scratch_len(&p));
+        assert!(scratch_len(&p) <= BUDGET * LANES, "{}", scratch_len(&p));
         // A small plane in one band: 8 rows of 8 positions, a vector's slack and a run's.
         let p = geometry(1, 8, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1));
         assert_eq!(bands(&p).unwrap().rows, 6);
