@@ -1056,6 +1056,41 @@ fn depthwise_3x3_row_strided(
     }
 }
 
+/// A depthwise geometry (`groups == c_in == c_out`) from its input, kernel, stride,
+/// dilation and padding (top and left, then bottom and right), for the depthwise tests.
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_geometry(
+    batch: usize,
+    c: usize,
+    (h_in, w_in): (usize, usize),
+    k: (usize, usize),
+    stride: usize,
+    dil: usize,
+    (pad_top, pad_left): (usize, usize),
+    (pad_bottom, pad_right): (usize, usize),
+) -> Conv2d {
+    let out = |size: usize, k: usize, pad: usize| (size + pad - dil * (k - 1) - 1) / stride + 1;
+    Conv2d {
+        batch,
+        c_in: c,
+        h_in,
+        w_in,
+        c_out: c,
+        h_out: out(h_in, k.0, pad_top + pad_bottom),
+        w_out: out(w_in, k.1, pad_left + pad_right),
+        k_h: k.0,
+        k_w: k.1,
+        stride_h: stride,
+        stride_w: stride,
+        dil_h: dil,
+        dil_w: dil,
+        pad_top,
+        pad_left,
+        groups: c,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

@@ -1407,26 +1407,17 @@ mod tests {
         extern crate std;
         use std::vec;
         use std::vec::Vec;
-        let geometry = |batch, c, (h_in, w_in): (usize, usize), k: usize, stride, dil, pad| {
-            let out = |size: usize| (size + 2 * pad - dil * (k - 1) - 1) / stride + 1;
-            Conv2d {
+        let geometry = |batch, c, hw, k, stride, dil, pad| {
+            crate::conv::depthwise_geometry(
                 batch,
-                c_in: c,
-                h_in,
-                w_in,
-                c_out: c,
-                h_out: out(h_in),
-                w_out: out(w_in),
-                k_h: k,
-                k_w: k,
-                stride_h: stride,
-                stride_w: stride,
-                dil_h: dil,
-                dil_w: dil,
-                pad_top: pad,
-                pad_left: pad,
-                groups: c,
-            }
+                c,
+                hw,
+                (k, k),
+                stride,
+                dil,
+                (pad, pad),
+                (pad, pad),
+            )
         };
         let cases = [
             geometry(1, 16, (6, 6), 3, 1, 1, 1),

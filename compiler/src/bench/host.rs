@@ -261,11 +261,26 @@ pub(super) fn undecoded_features() -> Option<&'static str> {
 /// Whether `-C target-cpu=target_cpu` (with the user's RUSTFLAGS) enables one of the
 /// [`undecoded_features`], so that the counted harness needs a build of its own, as rustc
 /// reports it (`--print cfg`). When rustc cannot say, it assumes so: the separate build
-/// costs time, a shared one would stop callgrind.
+/// costs time, a shared one would stop callgrind. Asked once per target CPU and process.
 pub(super) fn count_build_differs(target_cpu: &str) -> bool {
+    use std::sync::Mutex;
+    static ANSWERS: Mutex<Vec<(String, bool)>> = Mutex::new(Vec::new());
     if undecoded_features().is_none() {
         return false;
     }
+    let mut answers = ANSWERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&(_, differs)) = answers.iter().find(|(cpu, _)| cpu == target_cpu) {
+        return differs;
+    }
+    let differs = ask_rustc(target_cpu);
+    answers.push((target_cpu.to_string(), differs));
+    differs
+}
+
+/// [`count_build_differs`], from rustc itself.
+fn ask_rustc(target_cpu: &str) -> bool {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let mut command = Command::new(rustc);
     command.args(["--print", "cfg"]);

@@ -675,6 +675,7 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
+    use crate::conv::depthwise_geometry as geometry;
     use crate::Activation;
 
     /// The channel-vector kernel against the direct kernel on one geometry.
@@ -706,38 +707,6 @@ mod tests {
                 (got - want).abs() <= 1e-5 + 1e-5 * want.abs(),
                 "{p:?}: output {i}: {got} vs {want}"
             );
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn geometry(
-        batch: usize,
-        c: usize,
-        (h_in, w_in): (usize, usize),
-        k: (usize, usize),
-        stride: usize,
-        dil: usize,
-        (pad_top, pad_left): (usize, usize),
-        (pad_bottom, pad_right): (usize, usize),
-    ) -> Conv2d {
-        let out = |size: usize, k: usize, pad: usize| (size + pad - dil * (k - 1) - 1) / stride + 1;
-        Conv2d {
-            batch,
-            c_in: c,
-            h_in,
-            w_in,
-            c_out: c,
-            h_out: out(h_in, k.0, pad_top + pad_bottom),
-            w_out: out(w_in, k.1, pad_left + pad_right),
-            k_h: k.0,
-            k_w: k.1,
-            stride_h: stride,
-            stride_w: stride,
-            dil_h: dil,
-            dil_w: dil,
-            pad_top,
-            pad_left,
-            groups: c,
         }
     }
 
