@@ -1063,8 +1063,12 @@ fn channel_bytes(values: [wide::i32x8; LANES], signed: bool) -> [u64; LANES] {
     [a[0], a[1], b[0], b[1], a[2], a[3], b[2], b[3]]
 }
 
-/// [`channel_bytes`] lane by lane, through the `i32` transpose.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+/// [`channel_bytes`] lane by lane, through the `i32` transpose (SIMD targets without
+/// AVX2).
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(all(target_arch = "x86_64", target_feature = "avx2"))
+))]
 #[inline(always)]
 fn channel_bytes(values: [wide::i32x8; LANES], _signed: bool) -> [u64; LANES] {
     use crate::gemm::simd::{transpose, F32x8};
