@@ -9,7 +9,8 @@
 #   4. builds the Cortex-M7 firmware example, runs it in QEMU and checks it against the host;
 #   5. runs a short `zantc bench --per-layer` (mnist-8, opt-level 3 and z, host and
 #      Cortex-M7), which exits 1 unless its figures are sane (no heap use, outputs
-#      matched, counts and sizes above zero, layers summing to the whole inference);
+#      matched, counts and sizes above zero, the Cortex-M7 layers summing to the whole
+#      inference; the host's layer sum, a wall time, only warns);
 #   6. benches two int8 models on the host and the Cortex-M7 (opt-level 3), whose outputs
 #      must match the reference and the host's to the byte: the only end-to-end run of the
 #      Arm DSP instructions and, on a CPU with AVX-512 VNNI, of the host's VNNI kernels

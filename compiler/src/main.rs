@@ -679,6 +679,9 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             let report = zant_compiler::bench::run(&models, &opts, command)?;
             bench_outputs(&report, json, md, svg, layers_svg)?;
             let problems = report.problems();
+            for w in report.warnings() {
+                eprintln!("bench: warning: {w}");
+            }
             for p in &problems {
                 eprintln!("bench: {p}");
             }

@@ -808,7 +808,7 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
     y: &mut [Y],
 ) {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    if channels_depthwise(p, x, x_zero, w, w_zero, bias, rq, scratch, y) {
+    if channels_depthwise(p, (x, x_zero, w, w_zero, bias, rq, &mut *scratch, &mut *y)) {
         return;
     }
     // The common kernels get their size and stride as constants, so the tap loops
@@ -829,18 +829,10 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
 /// `x_zero · Σ w'` comes off each channel's base, as in [`depthwise`]. Returns whether it
 /// ran.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn channels_depthwise<X: QInt, W: QInt, Y: QOut>(
     p: &Conv2d,
-    x: &[X],
-    x_zero: i32,
-    w: &[W],
-    w_zero: &[i32],
-    bias: &[i32],
-    rq: Requant<'_>,
-    scratch: &mut [f32],
-    y: &mut [Y],
+    (x, x_zero, w, w_zero, bias, rq, scratch, y): DepthwiseArgs<'_, X, W, Y>,
 ) -> bool {
     use crate::conv::channels::Lane;
     use crate::gemm::simd::F32x8;
@@ -884,25 +876,23 @@ fn channels_depthwise<X: QInt, W: QInt, Y: QOut>(
             // last eight overlapping their predecessors (exact in `f32`: differences of
             // two 8-bit values).
             let zeros = F32x8::from_array(zeros);
-            let mut t = 0;
-            while t < weights.len() {
-                let from = if weights.len() >= LANES {
-                    t.min(weights.len() - LANES)
-                } else {
-                    t
-                };
-                if weights.len() >= LANES {
+            if weights.len() >= LANES {
+                let mut t = 0;
+                while t < weights.len() {
+                    let from = t.min(weights.len() - LANES);
                     let positions = W::positions(&kernels, from);
                     unroll!(LANES, |k| if let Some(weight) = weights.get_mut(from + k) {
                         *weight = W::vector(&positions[k]).add(zeros);
                     });
                     t = from + LANES;
-                } else {
+                }
+            } else {
+                // Fewer taps than a vector (a 1 × 3 kernel, say): one at a time.
+                for (t, weight) in weights.iter_mut().enumerate() {
                     let mut lanes = [W::zeroed(); LANES];
                     unroll!(LANES, |l| lanes[l] =
                         kernels[l].get(t).copied().unwrap_or(W::zeroed()));
-                    weights[t] = W::vector(&lanes).add(zeros);
-                    t += 1;
+                    *weight = W::vector(&lanes).add(zeros);
                 }
             }
             let mut tap_sums = F32x8::splat(0.0);

@@ -558,19 +558,44 @@ impl Report {
             if let Some(e) = &run.layers_error {
                 check(false, &format!("per-layer run failed: {e}"));
             }
-            if let Some(l) = &run.layers {
-                check(
-                    l.consistent(),
-                    &format!(
-                        "the layers sum to {:.1} % of the whole inference (allowed: 100 ± {:.0} %)",
-                        l.ratio() * 100.0,
-                        layers::TOLERANCE * 100.0
-                    ),
-                );
+            // Instruction counts are exact, so a Cortex-M7 sum off the whole means the
+            // probe missed code. Host times are not: a host sum off the whole is a warning.
+            if let (Some(l), Target::CortexM7) = (&run.layers, run.target) {
+                check(l.consistent(), &layers_off(l));
             }
         }
         problems
     }
+
+    /// Figures that are suspect but carry no verdict: host runs whose layers do not sum to
+    /// the whole inference within [`layers::TOLERANCE`]. Both sides are wall times, and
+    /// on a loaded machine they can part by more than that without anything being wrong,
+    /// so they are reported rather than failing the bench.
+    pub fn warnings(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter(|run| run.target == Target::Host)
+            .filter_map(|run| {
+                let l = run.layers.as_ref().filter(|l| !l.consistent())?;
+                Some(format!(
+                    "{} opt-level={} {}: {}",
+                    run.model,
+                    run.opt_level,
+                    run.target,
+                    layers_off(l)
+                ))
+            })
+            .collect()
+    }
+}
+
+/// What a run whose layers do not sum to the whole inference is told.
+fn layers_off(l: &layers::Layers) -> String {
+    format!(
+        "the layers sum to {:.1} % of the whole inference (allowed: 100 ± {:.0} %)",
+        l.ratio() * 100.0,
+        layers::TOLERANCE * 100.0
+    )
 }
 
 /// The repository this zantc was built from (for `scripts/` and the ORT venv).

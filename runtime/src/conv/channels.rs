@@ -101,11 +101,13 @@ const fn bands(p: &Conv2d) -> Option<Bands> {
 }
 
 /// The taps a kernel may have for its offsets to live in a stack array (11 × 11).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const MAX_TAPS: usize = 121;
 
 /// Whether [`depthwise`] computes `p` in `scratch` floats: enough of them, and at most
 /// 121 taps. A constant at a generated call site, so a model links no other kernel for
 /// the layer.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(super) const fn runs(p: &Conv2d, scratch: usize) -> bool {
     scratch >= scratch_len(p) && p.k_h * p.k_w <= MAX_TAPS
 }
