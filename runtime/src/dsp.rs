@@ -3,8 +3,9 @@
 //! extensions, and x86-64's AVX-512 VNNI byte dot product.
 //!
 //! Why the Arm ones exist: safe Rust has no way to the Cortex-M4/M7's `SMLAD` (two 16 × 16
-//! products and an accumulate in one instruction) and `SXTB16` (two bytes sign-extended
-//! into two halfwords). LLVM's ARM parallel-DSP pass forms `SMLAD` only from a dot
+//! products and an accumulate in one instruction), `SMLABB`/`SMLATB` (one product of
+//! chosen halfwords and an accumulate) and `SXTB16` (two bytes sign-extended into two
+//! halfwords). LLVM's ARM parallel-DSP pass forms `SMLAD` only from a dot
 //! product whose 16-bit loads each feed one multiply, and the register tiles of the
 //! integer kernels reuse every load; measured on mlperf-kws-int8's pointwise layers, the
 //! safe tile took 1.75 instructions a multiply-accumulate and the dot product 2.25, where
@@ -83,6 +84,51 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     acc.wrapping_add(i32::from(a as i16) * i32::from(b as i16))
         .wrapping_add(i32::from((a >> 16) as i16) * i32::from((b >> 16) as i16))
 }
+
+/// A halfword multiply-accumulate instruction, `$asm` on `{a}`, `{b}` and `{acc}`, and its
+/// portable twin `$portable` (a closure of `a`, `b` and `acc`).
+macro_rules! halfword_mac {
+    ($(#[$doc:meta])* $name:ident, $asm:literal, $portable:expr) => {
+        $(#[$doc])*
+        #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+        #[inline(always)]
+        pub fn $name(a: u32, b: u32, acc: i32) -> i32 {
+            let mut acc = acc;
+            // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+            unsafe {
+                core::arch::asm!(
+                    $asm,
+                    acc = inout(reg) acc,
+                    a = in(reg) a,
+                    b = in(reg) b,
+                    options(pure, nomem, nostack),
+                );
+            }
+            acc
+        }
+
+        $(#[$doc])*
+        #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+        #[inline(always)]
+        pub fn $name(a: u32, b: u32, acc: i32) -> i32 {
+            let portable: fn(u32, u32, i32) -> i32 = $portable;
+            portable(a, b, acc)
+        }
+    };
+}
+
+halfword_mac!(
+    /// `acc + lo(a) · lo(b)` of two words holding `i16`s in their low halves, wrapping.
+    smlabb,
+    "smlabb {acc}, {a}, {b}, {acc}",
+    |a, b, acc| acc.wrapping_add(i32::from(a as i16) * i32::from(b as i16))
+);
+halfword_mac!(
+    /// `acc + hi(a) · lo(b)`: the high `i16` of `a` by the low one of `b`, wrapping.
+    smlatb,
+    "smlatb {acc}, {a}, {b}, {acc}",
+    |a, b, acc| acc.wrapping_add(i32::from((a >> 16) as i16) * i32::from(b as i16))
+);
 
 /// A one-operand extension instruction, `$asm` on `{x}` into `{out}`, and its portable
 /// twin `$portable` (a closure of `x`).
@@ -208,6 +254,23 @@ mod tests {
                     + i64::from(a as i16) * i64::from(b as i16)
                     + i64::from((a >> 16) as i16) * i64::from((b >> 16) as i16);
                 assert_eq!(smlad(a, b, acc), wide as i32, "{a:#x} {b:#x} {acc}");
+            }
+        }
+    }
+
+    #[test]
+    fn halfword_macs_take_the_named_halves() {
+        for (a, b) in words().zip(words().skip(5)) {
+            for acc in [0, 1, -1, i32::MAX, i32::MIN] {
+                let (a_lo, a_hi, b_lo) = (
+                    i64::from(a as i16),
+                    i64::from((a >> 16) as i16),
+                    i64::from(b as i16),
+                );
+                let bb = (i64::from(acc) + a_lo * b_lo) as i32;
+                let tb = (i64::from(acc) + a_hi * b_lo) as i32;
+                assert_eq!(smlabb(a, b, acc), bb, "{a:#x} {b:#x} {acc}");
+                assert_eq!(smlatb(a, b, acc), tb, "{a:#x} {b:#x} {acc}");
             }
         }
     }

@@ -1104,7 +1104,36 @@ type DepthwiseArgs<'a, X, W, Y> = (
 
 /// The depthwise kernel: `K` is the square kernel's side and `S` the horizontal stride
 /// when both are compile-time constants (dilation 1), or 0 for any geometry from `p`.
+#[inline(always)]
 fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
+    p: &Conv2d,
+    args: DepthwiseArgs<'_, X, W, Y>,
+) {
+    depthwise_on::<X, W, Y, K, S, ROWS3_MIN_WIDTH>(p, args);
+}
+
+/// The output width from which 3 × 3 depthwise channels take the DSP extension's rows
+/// ([`Rows3`]); `usize::MAX` where they do not. Narrower rows keep the tap loop:
+/// mlperf-kws-int8's 5-wide rows took 6 % more instructions as [`Rows3`] (its tail
+/// outputs go one by one). Built for size, [`Rows3`]'s zipped chunk iterators stay calls
+/// (mlperf-kws-int8 at "z": 10.2 M instructions with the tap loop, 14.8 M with it).
+const ROWS3_MIN_WIDTH: usize = if crate::dsp::HAS_DSP && !cfg!(zant_size) {
+    6
+} else {
+    usize::MAX
+};
+
+/// [`depthwise`], with the DSP extension's 3 × 3 rows ([`Rows3`]) for outputs at least
+/// `DSP_WIDTH` wide (the tests also set it on targets without the extension, to run the
+/// portable twins).
+fn depthwise_on<
+    X: QInt,
+    W: QInt,
+    Y: QOut,
+    const K: usize,
+    const S: usize,
+    const DSP_WIDTH: usize,
+>(
     p: &Conv2d,
     (x, x_zero, w, w_zero, bias, rq, scratch, y): DepthwiseArgs<'_, X, W, Y>,
 ) {
@@ -1156,13 +1185,29 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
             let (source, width): (&[X], usize) = if padded {
                 for r in 0..copy_rows {
                     let at = (r + p.pad_top) * cols + p.pad_left;
-                    frame[at..at + copy_cols].copy_from_slice(&x_c[r * p.w_in..][..copy_cols]);
+                    crate::copy::copy_bytes(
+                        &mut frame[at..at + copy_cols],
+                        &x_c[r * p.w_in..][..copy_cols],
+                    );
                 }
                 (&*frame, cols)
             } else {
                 (x_c, p.w_in)
             };
             let y_c = &mut y[(b * p.c_out + c) * plane_out..][..plane_out];
+            if K == 3 && p.dil_h == 1 && p.w_out >= DSP_WIDTH {
+                // A 3 × 3 kernel of dilation 1 (`S` is then 1 or 2): the DSP extension's
+                // halfword products.
+                let rows = Rows3 {
+                    width,
+                    stride_h: p.stride_h,
+                    w_out: p.w_out,
+                    scale,
+                    zero: rq.zero,
+                };
+                rows.run::<X, Y, S>(source, kernel, base, small, y_c);
+                continue;
+            }
             if SIMD && p.stride_h == 1 && stride_w == 1 {
                 // Stride 1 on SIMD targets: output (oh, ow) reads the source at
                 // `oh · width + ow` plus each tap's offset, so the outputs of all rows form
@@ -1241,6 +1286,169 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
                     }
                     y_row[ow] = Y::finish(acc, scale, rq.zero);
                 }
+            }
+        }
+    }
+}
+
+/// A 3 × 3 depthwise channel of dilation 1 on the Arm DSP extension, row by row.
+///
+/// Each kernel row is two words: `(w0, w2)` as a pair of `i16`s and `w1` in a low half.
+/// Four source bytes `s0..s3`, widened to the pairs `(s0, s2)` and `(s1, s3)` (`SXTB16`
+/// or `UXTB16`), give an output's row in two instructions: `SMLAD` of `(s0, s2)` and
+/// `(w0, w2)`, then `SMLABB` of `s1` and `w1`. At stride 1 the same four bytes also give
+/// the next output's row, `SMLAD` of `(s1, s3)` and `SMLATB` of `s2`: seven instructions
+/// for six products, where the tap loop takes a load and a multiply-accumulate for each.
+/// An output whose three bytes end its row reads the word one byte earlier and takes the
+/// second form.
+struct Rows3 {
+    width: usize,
+    stride_h: usize,
+    w_out: usize,
+    /// The channel's requantization.
+    scale: f32,
+    zero: i32,
+}
+
+impl Rows3 {
+    /// The channel from `source` (rows of `width`) into `y` (rows of `w_out`), every sum
+    /// starting at `base`; `S` is the horizontal stride, 1 or 2, and `small` says that
+    /// [`small_products`] bounds the sums.
+    #[inline(always)]
+    fn run<X: QInt, Y: QOut, const S: usize>(
+        &self,
+        source: &[X],
+        kernel: &[i32],
+        base: i32,
+        small: bool,
+        y: &mut [Y],
+    ) {
+        if small {
+            self.run_as::<X, Y, S, true>(source, kernel, base, y);
+        } else {
+            self.run_as::<X, Y, S, false>(source, kernel, base, y);
+        }
+    }
+
+    /// [`Rows3::run`] with `small` a constant. Not inlined: in a function of its own the
+    /// loop keeps its taps and sums in registers (inlined into [`depthwise_on`], LLVM
+    /// spilled them, and each step reloaded five of them).
+    #[inline(never)]
+    fn run_as<X: QInt, Y: QOut, const S: usize, const SMALL: bool>(
+        &self,
+        source: &[X],
+        kernel: &[i32],
+        base: i32,
+        y: &mut [Y],
+    ) {
+        let finish = |acc: &[i32], out: &mut [Y]| {
+            Y::finish_run(acc, 0, self.scale, self.zero, SMALL, out);
+        };
+        use crate::dsp::{smlabb, smlad, smlatb};
+        let (width, w_out) = (self.width, self.w_out);
+        // The bytes an output row reads: `(w_out - 1) · S + 3`.
+        let span = (w_out.max(1) - 1) * S + 3;
+        if kernel.len() != 9 || w_out == 0 || span > width {
+            return;
+        }
+        let half = |v: i32| u32::from(v as i16 as u16);
+        let taps: [(u32, u32); 3] = core::array::from_fn(|r| {
+            (
+                half(kernel[3 * r]) | half(kernel[3 * r + 2]) << 16,
+                half(kernel[3 * r + 1]),
+            )
+        });
+        // One output at `off`: the word there, or one byte earlier where the row ends.
+        let one = |rows: &[&[X]; 3], off: usize| -> i32 {
+            let mut acc = base;
+            if off + 4 <= span {
+                unroll!(3, |r| {
+                    let (even, odd) = X::widen(X::word(&rows[r][off..]));
+                    acc = smlad(even, taps[r].0, acc);
+                    acc = smlabb(odd, taps[r].1, acc);
+                });
+            } else if off >= 1 {
+                unroll!(3, |r| {
+                    let (even, odd) = X::widen(X::word(&rows[r][off - 1..]));
+                    acc = smlad(odd, taps[r].0, acc);
+                    acc = smlatb(even, taps[r].1, acc);
+                });
+            } else {
+                // A row of three bytes: no word fits it.
+                for (r, row) in rows.iter().enumerate() {
+                    for (k, v) in row[off..off + 3].iter().enumerate() {
+                        acc = acc.wrapping_add(v.to_i32() * kernel[3 * r + k]);
+                    }
+                }
+            }
+            acc
+        };
+        for (oh, y_row) in y.chunks_exact_mut(w_out).enumerate() {
+            let at = oh * self.stride_h * width;
+            let Some(block) = source.get(at..at + 2 * width + span) else {
+                return;
+            };
+            let rows = [
+                &block[..span],
+                &block[width..width + span],
+                &block[2 * width..2 * width + span],
+            ];
+            // Outputs two a step while both words lie inside the span, each row sliced
+            // to the words the steps read, so that the loads need no bounds checks; the
+            // rest one by one.
+            // Item `i` of a row's words: its bytes `2i .. 2i + 4`, as two halves from
+            // zipped chunk iterators, which index without bounds checks (and whose two
+            // adjacent halfword loads LLVM merges into one word load).
+            fn words<X: QInt>(row: &[X], n: usize) -> impl Iterator<Item = u32> + '_ {
+                let row: &[u8] = bytemuck::cast_slice(&row[..2 * n + 2]);
+                row.chunks_exact(2)
+                    .zip(row[2..].chunks_exact(2))
+                    .map(|(lo, hi)| u32::from_le_bytes([lo[0], lo[1], hi[0], hi[1]]))
+            }
+            let j = if S == 1 {
+                // Two outputs a word: the word at `2q` serves outputs `2q` and `2q + 1`.
+                let pairs = w_out / 2;
+                let outputs = y_row[..2 * pairs].chunks_exact_mut(2);
+                let steps = outputs
+                    .zip(words(rows[0], pairs))
+                    .zip(words(rows[1], pairs))
+                    .zip(words(rows[2], pairs));
+                for (((out, w0), w1), w2) in steps {
+                    let mut acc = [base; 2];
+                    let words = [w0, w1, w2];
+                    unroll!(3, |r| {
+                        let (even, odd) = X::widen(words[r]);
+                        acc[0] = smlad(even, taps[r].0, acc[0]);
+                        acc[0] = smlabb(odd, taps[r].1, acc[0]);
+                        acc[1] = smlad(odd, taps[r].0, acc[1]);
+                        acc[1] = smlatb(even, taps[r].1, acc[1]);
+                    });
+                    finish(&acc, out);
+                }
+                2 * pairs
+            } else {
+                // One output a word, the word at `2j`; the last output's would pass the
+                // span and is left to `one`.
+                let n = w_out - 1;
+                let steps = y_row[..n]
+                    .iter_mut()
+                    .zip(words(rows[0], n))
+                    .zip(words(rows[1], n))
+                    .zip(words(rows[2], n));
+                for (((out, w0), w1), w2) in steps {
+                    let mut acc = base;
+                    let words = [w0, w1, w2];
+                    unroll!(3, |r| {
+                        let (even, odd) = X::widen(words[r]);
+                        acc = smlad(even, taps[r].0, acc);
+                        acc = smlabb(odd, taps[r].1, acc);
+                    });
+                    finish(&[acc], core::slice::from_mut(out));
+                }
+                n
+            };
+            for (k, out) in y_row.iter_mut().enumerate().skip(j) {
+                finish(&[one(&rows, k * S)], core::slice::from_mut(out));
             }
         }
     }
@@ -1422,6 +1630,12 @@ mod tests {
             geometry(1, 8, (3, 3), 3, 1, 1, 0),
             geometry(1, 8, (48, 48), 3, 2, 1, 1),
             geometry(1, 3, (2, 2), 3, 1, 1, 1),
+            // Odd and single-output rows, and no padding, for the DSP 3 × 3 rows.
+            geometry(1, 4, (7, 5), 3, 2, 1, 0),
+            geometry(1, 4, (3, 4), 3, 1, 1, 0),
+            geometry(1, 4, (3, 3), 3, 2, 1, 0),
+            geometry(1, 2, (1, 1), 3, 2, 1, 1),
+            geometry(1, 5, (6, 7), 3, 1, 1, 1),
         ];
         fn check<X: QInt, Y: QOut + PartialEq + core::fmt::Debug + Default>(
             p: &Conv2d,
@@ -1469,6 +1683,25 @@ mod tests {
                 _ => depthwise::<X, i8, Y, 0, 0>(p, args),
             }
             assert_eq!(got, want, "per-channel depthwise {p:?}");
+            // The DSP extension's 3 × 3 rows, on the portable twins here.
+            if p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1 {
+                let mut got = vec![Y::default(); n];
+                let args = (
+                    x,
+                    x_zero,
+                    w,
+                    w_zero,
+                    bias,
+                    rq,
+                    &mut scratch[..],
+                    &mut got[..],
+                );
+                match p.stride_w {
+                    1 => depthwise_on::<X, i8, Y, 3, 1, 1>(p, args),
+                    _ => depthwise_on::<X, i8, Y, 3, 2, 1>(p, args),
+                }
+                assert_eq!(got, want, "DSP 3 × 3 rows {p:?}");
+            }
         }
         for p in cases {
             let (c, taps) = (p.c_out, p.k_h * p.k_w);
