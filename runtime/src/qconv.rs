@@ -1665,26 +1665,8 @@ mod tests {
             let mut got = vec![Y::default(); n];
             qconv2d_depthwise(p, x, x_zero, w, w_zero, bias, rq, &mut scratch, &mut got);
             assert_eq!(got, want, "qconv2d_depthwise {p:?}");
-            // The per-channel kernel, whatever this target runs.
-            let mut got = vec![Y::default(); n];
-            let args = (
-                x,
-                x_zero,
-                w,
-                w_zero,
-                bias,
-                rq,
-                &mut scratch[..],
-                &mut got[..],
-            );
-            match (p.k_h, p.stride_w, p.dil_w) {
-                (3, 2, 1) => depthwise::<X, i8, Y, 3, 2>(p, args),
-                (5, 2, 1) => depthwise::<X, i8, Y, 5, 2>(p, args),
-                _ => depthwise::<X, i8, Y, 0, 0>(p, args),
-            }
-            assert_eq!(got, want, "per-channel depthwise {p:?}");
-            // The DSP extension's 3 × 3 rows, on the portable twins here.
-            if p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1 {
+            // One of the per-channel kernels on these operands.
+            let mut run = |kernel: fn(&Conv2d, DepthwiseArgs<'_, X, i8, Y>)| {
                 let mut got = vec![Y::default(); n];
                 let args = (
                     x,
@@ -1696,10 +1678,22 @@ mod tests {
                     &mut scratch[..],
                     &mut got[..],
                 );
-                match p.stride_w {
-                    1 => depthwise_on::<X, i8, Y, 3, 1, 1>(p, args),
-                    _ => depthwise_on::<X, i8, Y, 3, 2, 1>(p, args),
-                }
+                kernel(p, args);
+                got
+            };
+            // The per-channel kernel, whatever this target runs.
+            let got = match (p.k_h, p.stride_w, p.dil_w) {
+                (3, 2, 1) => run(depthwise::<X, i8, Y, 3, 2>),
+                (5, 2, 1) => run(depthwise::<X, i8, Y, 5, 2>),
+                _ => run(depthwise::<X, i8, Y, 0, 0>),
+            };
+            assert_eq!(got, want, "per-channel depthwise {p:?}");
+            // The DSP extension's 3 × 3 rows, on the portable twins here.
+            if p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1 {
+                let got = match p.stride_w {
+                    1 => run(depthwise_on::<X, i8, Y, 3, 1, 1>),
+                    _ => run(depthwise_on::<X, i8, Y, 3, 2, 1>),
+                };
                 assert_eq!(got, want, "DSP 3 × 3 rows {p:?}");
             }
         }
