@@ -1,19 +1,20 @@
 """Times ONNX Runtime on a model for `zantc bench --baseline ort`.
 
-Usage: ort_bench.py MODEL INPUT.npy... [--budget-ms MS]
+Usage: ort_bench.py MODEL INPUT.npy... [--budget-ms MS | --serve]
 
 Runs the CPU provider with one thread (intra- and inter-op), one warm-up inference, then
 repeated inferences for at least five runs or MS milliseconds, and prints the median wall
 time per inference (`time_us=`), the number of runs and the ONNX Runtime version as
-`key=value` lines, like the zant harnesses do.
+`key=value` lines, like the zant harnesses do. With `--serve` it times slices on request
+instead (peer_timing.py), as `zantc bench` runs it.
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import onnxruntime as ort
+
+import peer_timing
 
 
 def main() -> None:
@@ -21,6 +22,7 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("inputs", nargs="+")
     parser.add_argument("--budget-ms", type=int, default=1000)
+    parser.add_argument("--serve", action="store_true")
     args = parser.parse_args()
 
     options = ort.SessionOptions()
@@ -33,17 +35,13 @@ def main() -> None:
         parser.error(f"the model takes {len(names)} inputs, {len(args.inputs)} given")
     feeds = {name: np.load(path) for name, path in zip(names, args.inputs)}
 
-    session.run(None, feeds)
-    times = []
-    budget = args.budget_ms / 1000.0
-    start = time.perf_counter()
-    while len(times) < 5 or time.perf_counter() - start < budget:
-        t = time.perf_counter()
-        session.run(None, feeds)
-        times.append(time.perf_counter() - t)
-    print(f"time_us={statistics.median(times) * 1e6}")
-    print(f"runs={len(times)}")
-    print(f"onnxruntime={ort.__version__}")
+    def run() -> object:
+        return session.run(None, feeds)
+
+    if args.serve:
+        peer_timing.serve(run)
+    else:
+        peer_timing.one_shot(run, args.budget_ms, f"onnxruntime={ort.__version__}")
 
 
 if __name__ == "__main__":

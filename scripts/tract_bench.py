@@ -1,21 +1,22 @@
 """Times tract on a model for `zantc bench --baseline tract`.
 
-Usage: tract_bench.py MODEL INPUT.npy... [--budget-ms MS]
+Usage: tract_bench.py MODEL INPUT.npy... [--budget-ms MS | --serve]
 
 Loads the model with tract's ONNX front end, fixes every input to the shape and type of
 its .npy file, optimises it, then runs one warm-up inference and repeated inferences for
 at least five runs or MS milliseconds. Prints the median wall time per inference
 (`time_us=`), the number of runs and the tract version as `key=value` lines, like
-ort_bench.py. tract runs on the calling thread.
+ort_bench.py, or with `--serve` times slices on request (peer_timing.py). tract runs on
+the calling thread.
 """
 
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
 import tract
+
+import peer_timing
 
 # tract's names for the element types of the .npy inputs.
 DATUM_TYPES = {
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("inputs", nargs="+")
     parser.add_argument("--budget-ms", type=int, default=1000)
+    parser.add_argument("--serve", action="store_true")
     args = parser.parse_args()
 
     feeds = [np.load(path) for path in args.inputs]
@@ -52,17 +54,13 @@ def main() -> None:
         model.set_input_fact(i, f"{dims},{datum}" if dims else datum)
     runnable = model.into_model().into_runnable()
 
-    runnable.run(feeds)
-    times = []
-    budget = args.budget_ms / 1000.0
-    start = time.perf_counter()
-    while len(times) < 5 or time.perf_counter() - start < budget:
-        t = time.perf_counter()
-        runnable.run(feeds)
-        times.append(time.perf_counter() - t)
-    print(f"time_us={statistics.median(times) * 1e6}")
-    print(f"runs={len(times)}")
-    print(f"tract={tract.version()}")
+    def run() -> object:
+        return runnable.run(feeds)
+
+    if args.serve:
+        peer_timing.serve(run)
+    else:
+        peer_timing.one_shot(run, args.budget_ms, f"tract={tract.version()}")
 
 
 def one_line(error: Exception) -> str:

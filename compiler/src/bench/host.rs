@@ -3,8 +3,9 @@
 //! Also the peers (`--baseline`): ONNX Runtime (`scripts/ort_bench.py`) and tract
 //! (`scripts/tract_bench.py`), both from the peer venv.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use super::attribution;
 use super::harness::{self, file};
@@ -85,34 +86,71 @@ fn slice_ms(opts: &BenchOptions) -> u128 {
     (opts.time_budget.as_millis() / u128::from(TIMING_ROUNDS)).max(1)
 }
 
-/// The wall time per inference of each harness in `exes` (µs) and the number of timed
-/// inferences. The harnesses take turns: [`TIMING_ROUNDS`] rounds, each giving every
-/// harness one slice of the budget, and a harness's time is the median of its slices'
-/// medians. On a shared machine the speed drifts over seconds; taken in turn, the opt
-/// levels of one model see the same drift, so their ratio holds where figures timed
-/// minutes apart (between builds) did not (issue 11: up to 50 % between runs).
-pub(super) fn time_interleaved(
-    exes: &[&Path],
-    opts: &BenchOptions,
-) -> Result<Vec<(f64, u64)>, Error> {
-    let slice = slice_ms(opts).to_string();
-    let mut medians = vec![Vec::new(); exes.len()];
-    let mut runs = vec![0u64; exes.len()];
-    for _ in 0..TIMING_ROUNDS {
-        for (i, exe) in exes.iter().enumerate() {
-            let text = run_harness(exe, &["measure", &slice])?;
-            medians[i].push(harness::value::<f64>(&text, "time_ns")?);
-            runs[i] += harness::value::<u64>(&text, "time_runs")?;
+/// Something [`time_interleaved`] times a slice at a time.
+pub(super) enum Timed {
+    /// A zant harness (`HARNESS measure MS`).
+    Harness(PathBuf),
+    /// A peer's script, serving slices over a pipe.
+    Peer(PeerServer),
+}
+
+impl Timed {
+    /// One slice of `ms` milliseconds: the median time per inference in µs, and the
+    /// number of inferences.
+    fn slice(&mut self, ms: &str) -> Result<(f64, u64), Error> {
+        match self {
+            Self::Harness(exe) => {
+                let text = run_harness(exe, &["measure", ms])?;
+                let time_ns: f64 = harness::value(&text, "time_ns")?;
+                Ok((time_ns / 1000.0, harness::value(&text, "time_runs")?))
+            }
+            Self::Peer(server) => server.measure(ms),
         }
     }
-    Ok(medians
+}
+
+/// The wall time per inference of each of `timed` (µs) and the number of timed
+/// inferences, or why it could not be timed. They take turns: [`TIMING_ROUNDS`] rounds,
+/// each giving every one a slice of the budget, and the time is the median of its
+/// slices' medians. On a shared machine the speed drifts over seconds; taken in turn, the
+/// opt levels of one model and its peers see the same drift, so their ratios hold where
+/// figures timed minutes apart did not (issue 11: up to 50 % between runs; a peer timed
+/// after the harnesses once gave a ratio of 1.62 where the same binaries in turn gave
+/// 0.95). One that fails drops out of the later rounds.
+pub(super) fn time_interleaved(
+    timed: &mut [Timed],
+    opts: &BenchOptions,
+) -> Vec<Result<(f64, u64), Error>> {
+    let slice = slice_ms(opts).to_string();
+    let mut medians = vec![Vec::new(); timed.len()];
+    let mut runs = vec![0u64; timed.len()];
+    let mut failed: Vec<Option<Error>> = timed.iter().map(|_| None).collect();
+    for _ in 0..TIMING_ROUNDS {
+        for (i, one) in timed.iter_mut().enumerate() {
+            if failed[i].is_some() {
+                continue;
+            }
+            match one.slice(&slice) {
+                Ok((time_us, n)) => {
+                    medians[i].push(time_us);
+                    runs[i] += n;
+                }
+                Err(e) => failed[i] = Some(e),
+            }
+        }
+    }
+    medians
         .into_iter()
         .zip(runs)
-        .map(|(mut times, runs)| {
-            times.sort_by(f64::total_cmp);
-            (times[times.len() / 2] / 1000.0, runs)
+        .zip(failed)
+        .map(|((mut times, runs), failed)| match failed {
+            Some(e) => Err(e),
+            None => {
+                times.sort_by(f64::total_cmp);
+                Ok((times[times.len() / 2], runs))
+            }
         })
-        .collect())
+        .collect()
 }
 
 /// The size of the executable once stripped: binutils `strip` writes a stripped copy
@@ -414,42 +452,185 @@ pub(super) fn peer_version(opts: &BenchOptions, peer: Baseline) -> Result<String
     }
 }
 
-/// `peer` (one thread) on the same inputs as the harness: its median time per inference
-/// in µs.
-pub(super) fn peer(
-    work_dir: &Path,
-    prepared: &Prepared,
-    opts: &BenchOptions,
+/// A peer (one thread) on the same inputs as the harness, set up once and timed a slice
+/// at a time: its script with `--serve` (`scripts/peer_timing.py` has the protocol). Its
+/// stderr goes to a file beside the inputs, whose last line is the error when it fails.
+pub(super) struct PeerServer {
     peer: Baseline,
-) -> Result<f64, Error> {
-    let dir = work_dir.join(peer.to_string()).join(&prepared.name);
-    std::fs::create_dir_all(&dir).map_err(io_error(format!("cannot create {}", dir.display())))?;
-    let mut inputs = Vec::new();
-    for (i, t) in prepared.inputs.iter().enumerate() {
-        let path = dir.join(format!("input_{i}.npy"));
-        crate::verify::write_npy(&path, t)?;
-        inputs.push(path);
-    }
-    let out = Command::new(&opts.peer_python)
-        .arg(super::repo_root().join("scripts").join(peer.script()))
-        .arg(&prepared.peer_model)
-        .args(&inputs)
-        .arg("--budget-ms")
-        .arg(opts.time_budget.as_millis().to_string())
-        .output()
-        .map_err(io_error(format!(
-            "cannot run {}",
-            opts.peer_python.display()
-        )))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        // The last line of a Python traceback is the error itself.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(BenchError::Peer {
-            script: peer.script(),
-            stderr: stderr.lines().last().unwrap_or_default().trim().to_string(),
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    stderr: PathBuf,
+}
+
+impl PeerServer {
+    /// Starts `peer` on `prepared`'s model and inputs, and waits until it has loaded the
+    /// model and run one inference.
+    pub(super) fn start(
+        work_dir: &Path,
+        prepared: &Prepared,
+        opts: &BenchOptions,
+        peer: Baseline,
+    ) -> Result<Self, Error> {
+        let dir = work_dir.join(peer.to_string()).join(&prepared.name);
+        std::fs::create_dir_all(&dir)
+            .map_err(io_error(format!("cannot create {}", dir.display())))?;
+        let mut inputs = Vec::new();
+        for (i, t) in prepared.inputs.iter().enumerate() {
+            let path = dir.join(format!("input_{i}.npy"));
+            crate::verify::write_npy(&path, t)?;
+            inputs.push(path);
         }
-        .into());
+        let mut command = Command::new(&opts.peer_python);
+        command
+            .arg(super::repo_root().join("scripts").join(peer.script()))
+            .arg(&prepared.peer_model)
+            .args(&inputs)
+            .arg("--serve");
+        Self::serve(command, peer, &dir.join("stderr.txt"))
     }
-    harness::value(&text, "time_us")
+
+    /// Runs `command`, which serves `peer`'s slices, with its stderr in the file `stderr`,
+    /// and waits for its `ready`.
+    fn serve(mut command: Command, peer: Baseline, stderr: &Path) -> Result<Self, Error> {
+        let stderr_file = std::fs::File::create(stderr)
+            .map_err(io_error(format!("cannot create {}", stderr.display())))?;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr_file)
+            .spawn()
+            .map_err(io_error(format!(
+                "cannot run {}",
+                command.get_program().to_string_lossy()
+            )))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io_error(format!("cannot talk to {}", peer.script()))(
+                std::io::Error::other("no pipes"),
+            ));
+        };
+        let mut server = PeerServer {
+            peer,
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            stderr: stderr.to_path_buf(),
+        };
+        server.read_until("ready")?;
+        Ok(server)
+    }
+
+    /// One slice of `ms` milliseconds: the median time per inference in µs and the
+    /// number of inferences.
+    fn measure(&mut self, ms: &str) -> Result<(f64, u64), Error> {
+        if writeln!(self.stdin, "measure {ms}")
+            .and_then(|()| self.stdin.flush())
+            .is_err()
+        {
+            return Err(self.failure());
+        }
+        let text = self.read_until("end")?;
+        Ok((
+            harness::value(&text, "time_us")?,
+            harness::value(&text, "runs")?,
+        ))
+    }
+
+    /// The lines the script prints up to `last`, or its error if it stops first.
+    fn read_until(&mut self, last: &str) -> Result<String, Error> {
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            match self.stdout.read_line(&mut line) {
+                Ok(0) | Err(_) => return Err(self.failure()),
+                Ok(_) if line.trim_end() == last => return Ok(text),
+                Ok(_) => text.push_str(&line),
+            }
+        }
+    }
+
+    /// Why the script stopped: the last line of its stderr (a Python traceback ends
+    /// with the error itself), once it has exited.
+    fn failure(&mut self) -> Error {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        BenchError::Peer {
+            script: self.peer.script(),
+            stderr: stderr
+                .lines()
+                .last()
+                .unwrap_or("no output")
+                .trim()
+                .to_string(),
+        }
+        .into()
+    }
+}
+
+impl Drop for PeerServer {
+    /// Ends the script (it would also exit at the end of its input).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in peer: a shell script speaking the serving protocol.
+    fn fake(script: &str, stderr: &Path) -> Result<PeerServer, Error> {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        PeerServer::serve(command, Baseline::Ort, stderr)
+    }
+
+    #[test]
+    fn a_served_peer_answers_each_slice() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "echo ready; n=0; while read cmd ms; do n=$((n+1)); \
+                      echo time_us=$ms.5; echo runs=$n; echo end; done";
+        let mut server = fake(script, &dir.path().join("stderr.txt")).unwrap();
+        assert_eq!(server.measure("40").unwrap(), (40.5, 1));
+        assert_eq!(server.measure("7").unwrap(), (7.5, 2));
+    }
+
+    #[test]
+    fn a_peer_that_stops_reports_its_last_stderr_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = dir.path().join("stderr.txt");
+        let before_ready = fake("echo Traceback >&2; echo 'ValueError: no op' >&2", &stderr);
+        let message = before_ready.err().unwrap().to_string();
+        assert_eq!(message, "ort_bench.py failed: ValueError: no op");
+
+        let mid_way = "echo ready; read cmd; echo 'RuntimeError: out of memory' >&2";
+        let mut server = fake(mid_way, &stderr).unwrap();
+        let message = server.measure("5").unwrap_err().to_string();
+        assert_eq!(message, "ort_bench.py failed: RuntimeError: out of memory");
+    }
+
+    #[test]
+    fn turns_drop_what_fails_and_keep_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let steady =
+            "echo ready; while read cmd ms; do echo time_us=3; echo runs=2; echo end; done";
+        let twice = "echo ready; for i in 1 2; do read cmd ms; echo time_us=$i; echo runs=1; \
+                     echo end; done; echo 'gone' >&2";
+        let mut timed = [
+            Timed::Peer(fake(steady, &dir.path().join("a.txt")).unwrap()),
+            Timed::Peer(fake(twice, &dir.path().join("b.txt")).unwrap()),
+        ];
+        let opts = BenchOptions::default();
+        let results = time_interleaved(&mut timed, &opts);
+        assert_eq!(
+            results[0].as_ref().unwrap(),
+            &(3.0, 2 * u64::from(TIMING_ROUNDS))
+        );
+        let failed = results[1].as_ref().unwrap_err().to_string();
+        assert_eq!(failed, "ort_bench.py failed: gone");
+    }
 }

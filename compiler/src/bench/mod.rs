@@ -725,50 +725,70 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                 });
             }
         }
-        if !host_exes.is_empty() {
-            progress.log(&format!("{name}: timing the host harnesses in turn"));
-            let exes: Vec<&Path> = host_exes.iter().map(|(_, exe)| exe.as_path()).collect();
-            let timed = host::time_interleaved(&exes, opts);
-            for (k, (index, _)) in host_exes.iter().enumerate() {
-                let run = &mut runs[*index];
-                match &timed {
-                    Ok(times) => {
-                        if let Outcome::Host(h) = &mut run.outcome {
-                            (h.time_us, h.time_runs) = times[k];
-                            progress.log(&format!(
-                                "{name}: opt-level={} host: {} µs over {} inferences",
-                                run.opt_level,
-                                report::fmt_time(h.time_us),
-                                h.time_runs
-                            ));
-                        }
+        // The host harnesses and the peers take turns (host::time_interleaved).
+        let mut info = prepared.info.clone();
+        let mut timed: Vec<host::Timed> = host_exes
+            .iter()
+            .map(|(_, exe)| host::Timed::Harness(exe.clone()))
+            .collect();
+        let mut peers = Vec::new();
+        for &peer in &opts.baselines {
+            progress.step(&format!("{name}: {peer}"));
+            match host::PeerServer::start(&work_dir, &prepared, opts, peer) {
+                Ok(server) => {
+                    peers.push((peer, timed.len()));
+                    timed.push(host::Timed::Peer(server));
+                }
+                // The peer runs but not on this model (tract rejects some): the report's
+                // cell says so and a note gives the reason.
+                Err(e) => {
+                    progress.log(&format!("{name}: {peer} failed: {e}"));
+                    info.peer_errors.push(format!("{peer}: {e}"));
+                }
+            }
+        }
+        if !timed.is_empty() {
+            progress.log(&format!(
+                "{name}: timing the host harnesses and peers in turn"
+            ));
+        }
+        let times = host::time_interleaved(&mut timed, opts);
+        drop(timed);
+        for (k, (index, _)) in host_exes.iter().enumerate() {
+            let run = &mut runs[*index];
+            match &times[k] {
+                Ok((time_us, time_runs)) => {
+                    if let Outcome::Host(h) = &mut run.outcome {
+                        (h.time_us, h.time_runs) = (*time_us, *time_runs);
+                        progress.log(&format!(
+                            "{name}: opt-level={} host: {} µs over {} inferences",
+                            run.opt_level,
+                            report::fmt_time(h.time_us),
+                            h.time_runs
+                        ));
                     }
-                    Err(e) => {
-                        run.outcome = Outcome::Failed {
-                            error: e.to_string(),
-                        }
+                }
+                Err(e) => {
+                    run.outcome = Outcome::Failed {
+                        error: e.to_string(),
                     }
                 }
             }
         }
-        let mut info = prepared.info.clone();
-        for &peer in &opts.baselines {
-            progress.step(&format!("{name}: {peer}"));
-            match host::peer(&work_dir, &prepared, opts, peer) {
-                Ok(time_us) => {
+        for (peer, k) in peers {
+            match &times[k] {
+                Ok((time_us, _)) => {
                     for run in runs.iter_mut().filter(|r| r.model == name) {
                         if let Outcome::Host(h) = &mut run.outcome {
                             match peer {
-                                Baseline::Ort => h.ort_time_us = Some(time_us),
-                                Baseline::Tract => h.tract_time_us = Some(time_us),
+                                Baseline::Ort => h.ort_time_us = Some(*time_us),
+                                Baseline::Tract => h.tract_time_us = Some(*time_us),
                             }
                         }
                     }
                     progress.log(&format!("{name}: {peer} {time_us:.1} µs"));
                 }
                 Err(e) => {
-                    // The peer runs but not on this model (tract rejects some): the
-                    // report's cell says so and a note gives the reason.
                     progress.log(&format!("{name}: {peer} failed: {e}"));
                     info.peer_errors.push(format!("{peer}: {e}"));
                 }
