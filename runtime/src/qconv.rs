@@ -33,6 +33,12 @@ use crate::unroll::unroll;
     target_feature = "avx512vl"
 ))]
 mod quads;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512vl"
+))]
+mod windows;
 
 /// Output channels per register tile, on every target.
 const OCT: usize = 4;
@@ -92,13 +98,29 @@ pub const DEPTHWISE_MAX_TAPS: usize = 49;
 pub const fn qconv2d_depthwise_scratch_len(p: &Conv2d, requantized: bool) -> usize {
     let frame = frame_bytes(p);
     let band = if requantized {
-        channels::scratch_bytes(p)
+        let (band, windows) = (channels::scratch_bytes(p), windows_frame_bytes(p));
+        if band > windows {
+            band
+        } else {
+            windows
+        }
     } else {
         0
     };
     let bytes = if band > frame { band } else { frame };
     bytes.div_ceil(4)
 }
+
+/// The bytes of the window kernel's frame (`qconv/windows.rs`, x86-64 with AVX-512
+/// VNNI): the padded plane its outputs reach and the slack its last loads may read.
+const fn windows_frame_bytes(p: &Conv2d) -> usize {
+    let (rows, cols) = padded_extent(p);
+    rows * cols + WINDOWS_SLACK
+}
+
+/// The bytes past a frame's last row that a step of the window kernel may read: 32
+/// outputs at stride 2 load 32 bytes at byte 34 of their first window.
+const WINDOWS_SLACK: usize = 68;
 
 /// The bytes of the per-channel depthwise kernel's padded plane, or 0 when `p` does not
 /// pad.
@@ -832,6 +854,17 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
     scratch: &mut [f32],
     y: &mut [Y],
 ) {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512vnni",
+        target_feature = "avx512vl"
+    ))]
+    if windows::applies::<X, W, Y>(p, x_zero, w_zero) {
+        let w: &[i8] = bytemuck::cast_slice(w);
+        if windows::depthwise(p, x, x_zero, w, bias, rq, &mut *scratch, &mut *y) {
+            return;
+        }
+    }
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     if channels_depthwise(p, (x, x_zero, w, w_zero, bias, rq, &mut *scratch, &mut *y)) {
         return;
@@ -1692,6 +1725,10 @@ mod tests {
             geometry(1, 4, (3, 3), 3, 2, 1, 0),
             geometry(1, 2, (1, 1), 3, 2, 1, 1),
             geometry(1, 5, (6, 7), 3, 1, 1, 1),
+            // Rows of whole and partial 32-output steps, for the window kernel.
+            geometry(1, 3, (5, 70), 3, 1, 1, 1),
+            geometry(1, 3, (6, 75), 3, 2, 1, 1),
+            geometry(1, 2, (4, 33), 1, 2, 1, 0),
         ];
         fn check<X: QInt, Y: QOut + PartialEq + core::fmt::Debug + Default>(
             p: &Conv2d,
@@ -1777,6 +1814,12 @@ mod tests {
             check::<i8, i8>(&p, &x_i8, -7, consts);
             check::<u8, u8>(&p, &x, 0, (consts.0, consts.1, consts.2, consts.3, 100));
             check::<i8, i32>(&p, &x_i8, 5, consts);
+            // Symmetric weights, which the window kernel takes on hosts with VNNI.
+            let symmetric = vec![0; c];
+            let consts = (consts.0, &symmetric[..], consts.2, consts.3, 9);
+            check::<u8, u8>(&p, &x, 131, consts);
+            check::<i8, i8>(&p, &x_i8, -7, consts);
+            check::<u8, i8>(&p, &x, 255, consts);
         }
     }
 

@@ -1,0 +1,291 @@
+//! [`super::qconv2d_depthwise`] on x86-64 with AVX-512 VNNI, for signed 8-bit weights
+//! whose zero points are all 0, kernels at most four taps wide at horizontal stride 1
+//! or 2: each lane of a vector holds one output's window.
+//!
+//! The channel-vector kernel ([`super::channels_depthwise`]) transposes each band of
+//! input into positions of eight channels and the outputs back; on mobilenet_v2-int8
+//! those copies took more time than the multiply-adds (two thirds of a stride-2 layer).
+//! Here each channel's plane stays as it is: it is copied once into a frame of its
+//! padding value (the unsigned byte of `x_zero`, with slack after the last row), and
+//! four bytes of a frame row starting at an output's first column are that output's
+//! kernel row, which [`dpbusd`] multiplies by the kernel row's weights (a fourth weight
+//! of 0 past a narrower kernel) and adds to the output's lane: one instruction for a
+//! kernel row of eight outputs. A 32-byte load at byte `k` of a stride-1 row holds the
+//! windows of outputs `k, k + 4, …, k + 28`, so four loads cover 32 outputs; at stride 2
+//! a load at byte `2k` holds those of outputs `k, k + 2, …, k + 14`. The 32 sums are
+//! requantized, narrowed and put back in column order in registers, and stored straight
+//! into the output row (NCHW), as [`super::quads`] does for the other convolutions: the
+//! activation enters as `u = x − X::MIN`, so `Σ (x − x_zero) · w = Σ u · w −
+//! (x_zero − X::MIN) · Σ w`, the second term folded into each channel's base.
+
+use super::{padded_extent, windows_frame_bytes, Conv2d, QInt, QOut, Requant, DEPTHWISE_MAX_TAPS};
+use crate::dsp::dpbusd;
+use crate::qlinear::{pick, requantize_lanes, small_products};
+use safe_arch::m256i;
+use wide::{f32x8, i32x8};
+
+/// Outputs per step: four vectors of eight lanes.
+const STEP: usize = 32;
+
+/// The bytes of a kernel row one step reads from its first output's window on: up to
+/// byte 66 at stride 2 (loads at 0, 2, 32 and 34), 35 at stride 1.
+const SPAN: usize = super::WINDOWS_SLACK;
+
+/// Whether this kernel takes the depthwise convolution `p` (see the module docs).
+pub(super) fn applies<X: QInt, W: QInt, Y: QOut>(p: &Conv2d, x_zero: i32, w_zero: &[i32]) -> bool {
+    core::mem::size_of::<X>() == 1
+        && core::mem::size_of::<W>() == 1
+        && core::mem::size_of::<Y>() == 1
+        && W::MIN == -128
+        && Y::REQUANTIZED.is_some()
+        && (X::MIN..=X::MAX).contains(&x_zero)
+        && w_zero.iter().all(|&z| z == 0)
+        && (1..=4).contains(&p.k_w)
+        && p.k_h * p.k_w <= DEPTHWISE_MAX_TAPS
+        && p.dil_w == 1
+        && matches!(p.stride_w, 1 | 2)
+        && p.w_out >= MIN_WIDTH
+}
+
+/// The narrowest output rows this kernel takes: a step is 32 outputs of one row, and on
+/// narrower rows (mobilenet_v2-int8's 14 × 14 and 7 × 7 layers) the channel-vector kernel
+/// took less time (52 µs against 61 µs, 43 µs against 88 µs; running all the rows as one
+/// run of virtual columns, as `OffsetRun` does, gave 52 µs and 68 µs).
+const MIN_WIDTH: usize = 16;
+
+/// The convolution (see [`super::qconv2d_depthwise`] for the arguments) where
+/// [`applies`] holds; returns whether it ran (false when `scratch` is shorter than the
+/// frame, `qconv2d_depthwise_scratch_len`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn depthwise<X: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[i8],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) -> bool {
+    match p.stride_w {
+        1 => depthwise_at::<X, Y, 1>(p, x, x_zero, w, bias, rq, scratch, y),
+        2 => depthwise_at::<X, Y, 2>(p, x, x_zero, w, bias, rq, scratch, y),
+        _ => false,
+    }
+}
+
+/// [`depthwise`] at horizontal stride `S`.
+#[allow(clippy::too_many_arguments)]
+fn depthwise_at<X: QInt, Y: QOut, const S: usize>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[i8],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) -> bool {
+    let p = *p;
+    let Some(bounds) = Y::REQUANTIZED else {
+        return false;
+    };
+    let (Some(frame), Ok(y)) = (
+        bytemuck::cast_slice_mut::<f32, u8>(scratch).get_mut(..windows_frame_bytes(&p)),
+        bytemuck::try_cast_slice_mut::<Y, u8>(y),
+    ) else {
+        return false;
+    };
+    let taps = p.k_h * p.k_w;
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    if taps == 0 || plane_out == 0 {
+        return true;
+    }
+    let (rows, cols) = padded_extent(&p);
+    // The unsigned bytes: `x − X::MIN` is `x` for `u8` and `x` with its top bit flipped
+    // for `i8`.
+    let flip = X::MIN as u8;
+    let pad = (x_zero - X::MIN) as u8;
+    // The frame stays `pad` outside the input's place, which each channel overwrites.
+    frame.fill(pad);
+    // The input rows and columns that land inside the frame.
+    let copy_rows = p.h_in.min(rows.saturating_sub(p.pad_top));
+    let copy_cols = p.w_in.min(cols.saturating_sub(p.pad_left));
+    let signed = bounds.0 < 0;
+    for b in 0..p.batch {
+        for c in 0..p.c_out {
+            let kernel = &w[c * taps..][..taps];
+            // Each kernel row's weights as the four signed bytes of a word, 0 past `k_w`.
+            let mut words = [0u32; DEPTHWISE_MAX_TAPS];
+            for (word, row) in words.iter_mut().zip(kernel.chunks_exact(p.k_w)) {
+                let mut bytes = [0u8; 4];
+                for (byte, &v) in bytes.iter_mut().zip(row) {
+                    *byte = v as u8;
+                }
+                *word = u32::from_le_bytes(bytes);
+            }
+            let tap_sum: i32 = kernel.iter().map(|&v| i32::from(v)).sum();
+            let model_bias = bias.get(c).copied().unwrap_or(0);
+            let base = model_bias.wrapping_sub(i32::from(pad).wrapping_mul(tap_sum));
+            let scale = pick(rq.scale, c);
+            // The bound is on the sums with the zero points taken out, which `base + acc`
+            // is.
+            let clamp = !small_products(taps, model_bias, scale);
+            let x_c = &x[(b * p.c_in + c) * plane_in..][..plane_in];
+            for r in 0..copy_rows {
+                let at = (r + p.pad_top) * cols + p.pad_left;
+                for (f, v) in frame[at..at + copy_cols]
+                    .iter_mut()
+                    .zip(&x_c[r * p.w_in..][..copy_cols])
+                {
+                    *f = (v.to_i32() as u8) ^ flip;
+                }
+            }
+            let y_c = &mut y[(b * p.c_out + c) * plane_out..][..plane_out];
+            let channel = Channel {
+                rows: &words[..p.k_h],
+                base: i32x8::splat(base),
+                scale: f32x8::splat(scale),
+                zero: rq.zero,
+                bounds,
+                clamp,
+                signed,
+            };
+            for (oh, y_row) in y_c.chunks_exact_mut(p.w_out).enumerate() {
+                let top = oh * p.stride_h * cols;
+                let mut col0 = 0;
+                while col0 < p.w_out {
+                    let first = top + col0 * S;
+                    let Some(bytes) = channel.step::<S>(frame, cols * p.dil_h, first) else {
+                        return true;
+                    };
+                    store(&mut y_row[col0..], &bytes);
+                    col0 += STEP;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// The first `min(32, out.len())` bytes of `bytes` into `out`: whole, or as two
+/// overlapping runs of 16 or 8 bytes, or one at a time below 8 (a slice copy of run-time
+/// length is a `memcpy` call, which cost more than the step on mobilenet_v2-int8's
+/// 28-column rows).
+#[inline(always)]
+fn store(out: &mut [u8], bytes: &[u8; STEP]) {
+    let len = out.len().min(STEP);
+    if let Some(out) = out.first_chunk_mut::<STEP>() {
+        *out = *bytes;
+    } else if len >= 16 {
+        overlapping::<16>(&mut out[..len], bytes);
+    } else if len >= 8 {
+        overlapping::<8>(&mut out[..len], bytes);
+    } else {
+        for (o, &b) in out.iter_mut().zip(bytes) {
+            *o = b;
+        }
+    }
+}
+
+/// `bytes[..out.len()]` into `out`, `N ≤ out.len() ≤ 2N`, as its first and last `N`.
+#[inline(always)]
+fn overlapping<const N: usize>(out: &mut [u8], bytes: &[u8; STEP]) {
+    let len = out.len();
+    if let (Some(head), Some(src)) = (out.first_chunk_mut::<N>(), bytes.first_chunk::<N>()) {
+        *head = *src;
+    }
+    if let (Some(tail), Some(src)) = (
+        out.last_chunk_mut::<N>(),
+        bytes.get(len - N..).and_then(<[u8]>::first_chunk::<N>),
+    ) {
+        *tail = *src;
+    }
+}
+
+/// One channel's constants.
+struct Channel<'a> {
+    /// Each kernel row's weights as a word of four signed bytes.
+    rows: &'a [u32],
+    base: i32x8,
+    scale: f32x8,
+    zero: i32,
+    bounds: (i32, i32),
+    /// Whether the product is clamped in `f32` before rounding (see
+    /// [`requantize_lanes`]).
+    clamp: bool,
+    /// Whether the outputs are `i8`.
+    signed: bool,
+}
+
+impl Channel<'_> {
+    /// The 32 outputs of a row from the one whose first kernel row's window starts at
+    /// byte `first` of `frame`, each kernel row `pitch` bytes below the previous one;
+    /// `None` when a window would pass the frame.
+    #[inline(always)]
+    fn step<const S: usize>(&self, frame: &[u8], pitch: usize, first: usize) -> Option<[u8; 32]> {
+        // Byte `b` of the loads for vector `k`: `k`, or at stride 2 the windows of the
+        // odd outputs two bytes on and those of the second sixteen 32 bytes on.
+        let offsets: [usize; 4] = if S == 1 { [0, 1, 2, 3] } else { [0, 2, 32, 34] };
+        let mut acc = [m256i::default(); 4];
+        for (r, &row) in self.rows.iter().enumerate() {
+            let span = frame.get(first + r * pitch..)?.first_chunk::<SPAN>()?;
+            let weights = m256i::from([row; 8]);
+            for (a, &at) in acc.iter_mut().zip(&offsets) {
+                let bytes = span[at..].first_chunk::<32>()?;
+                *a = dpbusd(*a, m256i::from(*bytes), weights);
+            }
+        }
+        let values: [m256i; 4] = core::array::from_fn(|k| {
+            let sums = bytemuck::cast::<m256i, i32x8>(acc[k]) + self.base;
+            let v = if self.clamp {
+                requantize_lanes::<true>(sums, self.scale, self.zero, self.bounds)
+            } else {
+                // The packs below saturate to the output type's range, which is `bounds`.
+                requantize_lanes::<false>(sums, self.scale, self.zero, self.bounds)
+            };
+            bytemuck::cast(v)
+        });
+        Some(narrow::<S>(values, self.signed))
+    }
+}
+
+/// The 32 requantized outputs of a step, in column order: vector `k` holds, at stride 1,
+/// outputs `4i + k` in lane `i`, at stride 2 outputs `2i + k` (`k < 2`) and
+/// `16 + 2i + k − 2` (`k ≥ 2`). Two saturating packs narrow them to bytes, whose 128-bit
+/// halves then hold outputs 0–15 and 16–31 at stride 1 and (after a 64-bit permute)
+/// at stride 2, in an order that one byte shuffle per half undoes.
+#[inline(always)]
+fn narrow<const S: usize>(v: [m256i; 4], signed: bool) -> [u8; 32] {
+    use safe_arch::{
+        pack_i16_to_i8_m256i, pack_i16_to_u8_m256i, pack_i32_to_i16_m256i,
+        shuffle_ai_i64_all_m256i, shuffle_av_i8z_half_m256i,
+    };
+    let (low, high) = (
+        pack_i32_to_i16_m256i(v[0], v[1]),
+        pack_i32_to_i16_m256i(v[2], v[3]),
+    );
+    let bytes = if signed {
+        pack_i16_to_i8_m256i(low, high)
+    } else {
+        pack_i16_to_u8_m256i(low, high)
+    };
+    // Where output `m` of a half sits: at stride 1 byte `4 (m % 4) + m / 4`; at stride 2,
+    // in each eight, the even outputs' bytes, then the odd ones'.
+    let (bytes, order): (m256i, [u8; 16]) = if S == 1 {
+        (
+            bytes,
+            [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15],
+        )
+    } else {
+        // Quarters 0–7, 16–23, 8–15, 24–31 to 0–7, 8–15, 16–23, 24–31.
+        (
+            shuffle_ai_i64_all_m256i::<0b11_01_10_00>(bytes),
+            [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15],
+        )
+    };
+    let mut both = [0u8; 32];
+    both[..16].copy_from_slice(&order);
+    both[16..].copy_from_slice(&order);
+    shuffle_av_i8z_half_m256i(bytes, m256i::from(both)).into()
+}
