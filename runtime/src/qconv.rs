@@ -1729,6 +1729,9 @@ mod tests {
             geometry(1, 3, (5, 70), 3, 1, 1, 1),
             geometry(1, 3, (6, 75), 3, 2, 1, 1),
             geometry(1, 2, (4, 33), 1, 2, 1, 0),
+            // Rows of 8 to 15 outputs, which the window kernel runs as one run.
+            geometry(1, 3, (9, 12), 3, 1, 1, 1),
+            geometry(1, 3, (20, 20), 3, 2, 1, 1),
         ];
         fn check<X: QInt, Y: QOut + PartialEq + core::fmt::Debug + Default>(
             p: &Conv2d,

@@ -737,6 +737,15 @@ mod tests {
             assert!(super::super::qconv2d_im2col_scratch_len(&p) <= scratch.len());
             qconv2d(&p, x, x_zero, w, &bias, rq, &mut scratch, &mut got[..n]);
             assert_eq!(got[..n], want[..n], "{p:?}");
+            // Signed outputs, a scale that saturates many and clamps in `f32`.
+            let rq = Requant {
+                scale: &[0.9, 0.004, 3.0e5, 0.02, 0.3, 0.001, 0.07],
+                zero: -3,
+            };
+            let (mut want, mut got) = ([0i8; 7 * 100], [0i8; 7 * 100]);
+            crate::qlinear::qconv2d(&p, x, x_zero, w, &[0], &folded, rq, &mut want[..n]);
+            qconv2d(&p, x, x_zero, w, &bias, rq, &mut scratch, &mut got[..n]);
+            assert_eq!(got[..n], want[..n], "i8 {p:?}");
         }
     }
 }

@@ -14,9 +14,12 @@
 //! windows of outputs `k, k + 4, …, k + 28`, so four loads cover 32 outputs; at stride 2
 //! a load at byte `2k` holds those of outputs `k, k + 2, …, k + 14`. The 32 sums are
 //! requantized, narrowed and put back in column order in registers, and stored straight
-//! into the output row (NCHW), as [`super::quads`] does for the other convolutions: the
-//! activation enters as `u = x − X::MIN`, so `Σ (x − x_zero) · w = Σ u · w −
-//! (x_zero − X::MIN) · Σ w`, the second term folded into each channel's base.
+//! into the output row (NCHW). Rows narrower than 16 outputs run as one run of virtual
+//! columns over the frame (the outputs of all rows, with the columns between rows
+//! computed and dropped), and below 8 the channel-vector kernel keeps them. As
+//! [`super::quads`] does for the other convolutions, the activation enters as
+//! `u = x − X::MIN`, so `Σ (x − x_zero) · w = Σ u · w − (x_zero − X::MIN) · Σ w`, the
+//! second term folded into each channel's base.
 
 use super::{padded_extent, windows_frame_bytes, Conv2d, QInt, QOut, Requant, DEPTHWISE_MAX_TAPS};
 use crate::dsp::dpbusd;
@@ -44,14 +47,19 @@ pub(super) fn applies<X: QInt, W: QInt, Y: QOut>(p: &Conv2d, x_zero: i32, w_zero
         && p.k_h * p.k_w <= DEPTHWISE_MAX_TAPS
         && p.dil_w == 1
         && matches!(p.stride_w, 1 | 2)
-        && p.w_out >= MIN_WIDTH
+        && (p.w_out >= MIN_WIDTH || (p.stride_h == p.stride_w && p.w_out >= MIN_RUN_WIDTH))
 }
 
-/// The narrowest output rows this kernel takes: a step is 32 outputs of one row, and on
-/// narrower rows (mobilenet_v2-int8's 14 × 14 and 7 × 7 layers) the channel-vector kernel
-/// took less time (52 µs against 61 µs, 43 µs against 88 µs; running all the rows as one
-/// run of virtual columns, as `OffsetRun` does, gave 52 µs and 68 µs).
+/// The narrowest output rows this kernel takes one at a time: a step is 32 outputs of
+/// one row, and on mobilenet_v2-int8's 14 × 14 layers that took 61 µs where the
+/// channel-vector kernel took 52 µs.
 const MIN_WIDTH: usize = 16;
+
+/// The narrowest output rows this kernel takes as one run of virtual columns (see
+/// [`depthwise`]): 44 µs on mobilenet_v2-int8's 14 × 14 layers, but 69 µs on its 7 × 7
+/// ones, where the channel-vector kernel, which shares each step's set-up among eight
+/// channels, took 42 µs.
+const MIN_RUN_WIDTH: usize = 8;
 
 /// The convolution (see [`super::qconv2d_depthwise`] for the arguments) where
 /// [`applies`] holds; returns whether it ran (false when `scratch` is shorter than the
@@ -151,6 +159,38 @@ fn depthwise_at<X: QInt, Y: QOut, const S: usize>(
                 clamp,
                 signed,
             };
+            if p.w_out < MIN_WIDTH {
+                // Rows narrower than half a step (`stride_h == S` here): output
+                // `(oh, ow)`'s window starts at byte `S · (oh · cols + ow)`, so the outputs
+                // of all rows form one run of virtual columns `oh · cols + ow` along the
+                // frame, with `cols - w_out` columns between rows that are computed and
+                // dropped.
+                let total = (p.h_out - 1) * cols + p.w_out;
+                let (mut oh, mut ow) = (0, 0);
+                let mut q0 = 0;
+                while q0 < total {
+                    let Some(bytes) = channel.step::<S>(frame, cols * p.dil_h, q0 * S) else {
+                        return true;
+                    };
+                    let mut at = 0;
+                    let end = (total - q0).min(STEP);
+                    while at < end {
+                        let take = (end - at).min(cols - ow);
+                        if ow < p.w_out {
+                            let keep = take.min(p.w_out - ow);
+                            let out = oh * p.w_out + ow;
+                            store_run(&mut y_c[out..out + keep], &bytes, at);
+                        }
+                        at += take;
+                        ow += take;
+                        if ow == cols {
+                            (oh, ow) = (oh + 1, 0);
+                        }
+                    }
+                    q0 += STEP;
+                }
+                continue;
+            }
             for (oh, y_row) in y_c.chunks_exact_mut(p.w_out).enumerate() {
                 let top = oh * p.stride_h * cols;
                 let mut col0 = 0;
@@ -183,6 +223,33 @@ fn store(out: &mut [u8], bytes: &[u8; STEP]) {
         overlapping::<8>(&mut out[..len], bytes);
     } else {
         for (o, &b) in out.iter_mut().zip(bytes) {
+            *o = b;
+        }
+    }
+}
+
+/// `bytes[from..from + out.len()]` into `out` (at most 16 bytes), without a `memcpy`
+/// call.
+#[inline(always)]
+fn store_run(out: &mut [u8], bytes: &[u8; STEP], from: usize) {
+    let len = out.len();
+    if len >= 8 {
+        let (Some(head), Some(tail)) = (
+            bytes.get(from..).and_then(<[u8]>::first_chunk::<8>),
+            bytes
+                .get(from + len - 8..)
+                .and_then(<[u8]>::first_chunk::<8>),
+        ) else {
+            return;
+        };
+        if let Some(o) = out.first_chunk_mut::<8>() {
+            *o = *head;
+        }
+        if let Some(o) = out.last_chunk_mut::<8>() {
+            *o = *tail;
+        }
+    } else {
+        for (o, &b) in out.iter_mut().zip(&bytes[from..]) {
             *o = b;
         }
     }
