@@ -241,6 +241,14 @@ pub trait OpKind: Clone + fmt::Debug {
         0
     }
 
+    /// The most scratch the kernel can use to run faster (larger blocks, say), at least
+    /// [`OpKind::scratch_bytes`]. The planner grows the scratch into the arena space free
+    /// at the node's step, up to this, without growing the arena; the kernel takes the
+    /// slice it is given.
+    fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>]) -> usize {
+        self.scratch_bytes(inputs)
+    }
+
     /// The multiply-accumulates one run of the op performs for these input types, for
     /// `zantc inspect --layers`. A MAC is one product of two operands added into a sum,
     /// one step of a dot product: a convolution counts every kernel tap of every output
@@ -354,6 +362,13 @@ macro_rules! define_ops {
                 match self {
                     Op::Input(_) | Op::Const(_) => 0,
                     $(Op::$variant(op) => op.scratch_bytes(inputs),)*
+                }
+            }
+
+            pub fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>]) -> usize {
+                match self {
+                    Op::Input(_) | Op::Const(_) => 0,
+                    $(Op::$variant(op) => op.scratch_bytes_max(inputs),)*
                 }
             }
 

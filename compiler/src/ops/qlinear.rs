@@ -378,6 +378,14 @@ impl OpKind for QConv {
             zant_runtime::qconv::qconv2d_im2col_scratch_len(&self.params) * 4
         }
     }
+
+    fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>]) -> usize {
+        if self.runtime_zero || zant_runtime::qconv::qconv2d_is_depthwise(&self.params) {
+            self.scratch_bytes(inputs)
+        } else {
+            zant_runtime::qconv::qconv2d_im2col_scratch_max_len(&self.params) * 4
+        }
+    }
     fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
         super::conv::macs(&self.params)
     }

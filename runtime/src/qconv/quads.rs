@@ -25,8 +25,9 @@ const OCT: usize = 4;
 /// independent sums in flight (`vpdpbusd` has a latency of several cycles).
 const PT: usize = 16;
 
-/// The most output positions a gathered block holds.
-const PB_MAX: usize = 64;
+/// The most output positions a gathered block holds (the `i32` sums of a block take
+/// 4 KiB of stack; this kernel only runs on hosts with AVX-512).
+const PB_MAX: usize = 256;
 
 /// The most output channels per group whose weight sums [`qconv2d`] computes once per
 /// group (4 KiB of stack; this kernel only runs on hosts with AVX-512).
