@@ -882,7 +882,13 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
     ))]
     if windows::applies::<X, W, Y>(p, x_zero, w_zero) {
         let w: &[i8] = bytemuck::cast_slice(w);
-        if windows::depthwise(p, x, x_zero, w, bias, rq, &mut *scratch, &mut *y) {
+        let (scratch, y) = (&mut *scratch, &mut *y);
+        let ran = if p.stride_w == 1 {
+            windows::depthwise::<X, Y, 1>(p, x, x_zero, w, bias, rq, scratch, y)
+        } else {
+            windows::depthwise::<X, Y, 2>(p, x, x_zero, w, bias, rq, scratch, y)
+        };
+        if ran {
             return;
         }
     }

@@ -61,30 +61,11 @@ const MIN_WIDTH: usize = 16;
 /// channels, took 42 µs.
 const MIN_RUN_WIDTH: usize = 8;
 
-/// The convolution (see [`super::qconv2d_depthwise`] for the arguments) where
-/// [`applies`] holds; returns whether it ran (false when `scratch` is shorter than the
-/// frame, `qconv2d_depthwise_scratch_len`).
+/// The convolution (see [`super::qconv2d_depthwise`] for the arguments) at horizontal
+/// stride `S` (1 or 2), where [`applies`] holds; returns whether it ran (false when
+/// `scratch` is shorter than the frame, `qconv2d_depthwise_scratch_len`).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn depthwise<X: QInt, Y: QOut>(
-    p: &Conv2d,
-    x: &[X],
-    x_zero: i32,
-    w: &[i8],
-    bias: &[i32],
-    rq: Requant<'_>,
-    scratch: &mut [f32],
-    y: &mut [Y],
-) -> bool {
-    match p.stride_w {
-        1 => depthwise_at::<X, Y, 1>(p, x, x_zero, w, bias, rq, scratch, y),
-        2 => depthwise_at::<X, Y, 2>(p, x, x_zero, w, bias, rq, scratch, y),
-        _ => false,
-    }
-}
-
-/// [`depthwise`] at horizontal stride `S`.
-#[allow(clippy::too_many_arguments)]
-fn depthwise_at<X: QInt, Y: QOut, const S: usize>(
+pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
     p: &Conv2d,
     x: &[X],
     x_zero: i32,
@@ -179,7 +160,7 @@ fn depthwise_at<X: QInt, Y: QOut, const S: usize>(
                         if ow < p.w_out {
                             let keep = take.min(p.w_out - ow);
                             let out = oh * p.w_out + ow;
-                            store_run(&mut y_c[out..out + keep], &bytes, at);
+                            store(&mut y_c[out..out + keep], &bytes[at..]);
                         }
                         at += take;
                         ow += take;
@@ -208,63 +189,36 @@ fn depthwise_at<X: QInt, Y: QOut, const S: usize>(
     true
 }
 
-/// The first `min(32, out.len())` bytes of `bytes` into `out`: whole, or as two
+/// The first `out.len()` (at most 32) bytes of `src` into `out`: whole, or as two
 /// overlapping runs of 16 or 8 bytes, or one at a time below 8 (a slice copy of run-time
 /// length is a `memcpy` call, which cost more than the step on mobilenet_v2-int8's
 /// 28-column rows).
 #[inline(always)]
-fn store(out: &mut [u8], bytes: &[u8; STEP]) {
+fn store(out: &mut [u8], src: &[u8]) {
     let len = out.len().min(STEP);
-    if let Some(out) = out.first_chunk_mut::<STEP>() {
-        *out = *bytes;
+    if let (Some(out), Some(src)) = (out.first_chunk_mut::<STEP>(), src.first_chunk::<STEP>()) {
+        *out = *src;
     } else if len >= 16 {
-        overlapping::<16>(&mut out[..len], bytes);
+        overlapping::<16>(&mut out[..len], src);
     } else if len >= 8 {
-        overlapping::<8>(&mut out[..len], bytes);
+        overlapping::<8>(&mut out[..len], src);
     } else {
-        for (o, &b) in out.iter_mut().zip(bytes) {
+        for (o, &b) in out.iter_mut().zip(src) {
             *o = b;
         }
     }
 }
 
-/// `bytes[from..from + out.len()]` into `out` (at most 16 bytes), without a `memcpy`
-/// call.
+/// `src[..out.len()]` into `out`, `N ≤ out.len() ≤ 2N`, as its first and last `N`.
 #[inline(always)]
-fn store_run(out: &mut [u8], bytes: &[u8; STEP], from: usize) {
+fn overlapping<const N: usize>(out: &mut [u8], src: &[u8]) {
     let len = out.len();
-    if len >= 8 {
-        let (Some(head), Some(tail)) = (
-            bytes.get(from..).and_then(<[u8]>::first_chunk::<8>),
-            bytes
-                .get(from + len - 8..)
-                .and_then(<[u8]>::first_chunk::<8>),
-        ) else {
-            return;
-        };
-        if let Some(o) = out.first_chunk_mut::<8>() {
-            *o = *head;
-        }
-        if let Some(o) = out.last_chunk_mut::<8>() {
-            *o = *tail;
-        }
-    } else {
-        for (o, &b) in out.iter_mut().zip(&bytes[from..]) {
-            *o = b;
-        }
-    }
-}
-
-/// `bytes[..out.len()]` into `out`, `N ≤ out.len() ≤ 2N`, as its first and last `N`.
-#[inline(always)]
-fn overlapping<const N: usize>(out: &mut [u8], bytes: &[u8; STEP]) {
-    let len = out.len();
-    if let (Some(head), Some(src)) = (out.first_chunk_mut::<N>(), bytes.first_chunk::<N>()) {
+    if let (Some(head), Some(src)) = (out.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
         *head = *src;
     }
     if let (Some(tail), Some(src)) = (
         out.last_chunk_mut::<N>(),
-        bytes.get(len - N..).and_then(<[u8]>::first_chunk::<N>),
+        src.get(len - N..).and_then(<[u8]>::first_chunk::<N>),
     ) {
         *tail = *src;
     }
