@@ -44,9 +44,10 @@ mod windows;
 const OCT: usize = 4;
 
 /// Output positions per register tile: one 8-lane vector, or two scalars on Cortex-M,
-/// whose 13 usable registers hold the 4 × 2 sums, two position words and a weight word
-/// (two sums spill around each `SMLAD` group; measured on mlperf-kws/vww/ic-int8, 4 × 2
-/// beat 2 × 2, 3 × 2 and 2 × 3 by 1–6 %).
+/// whose registers hold the 4 × 2 sums, two position words and a weight word (measured on
+/// mlperf-kws/vww/ic-int8 with the tile in Rust, 4 × 2 beat 2 × 2, 3 × 2 and 2 × 3 by
+/// 1–6 %; the DSP extension's tile is an `asm!` loop, [`crate::dsp::smlad_tile_4x2`],
+/// since LLVM spilled two of its sums).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const PT: usize = 2;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -798,27 +799,13 @@ fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
     }
 }
 
-/// `lo(a) · lo(b) + hi(a) · hi(b)` of two packed pairs, added to `acc`.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-#[inline(always)]
-fn mac2(acc: i32, a: u32, b: u32) -> i32 {
-    crate::dsp::smlad(a, b, acc)
-}
-
-/// One `OCT × PT` tile over its run of gathered pairs, in scalars.
+/// One `OCT × PT` tile over its run of gathered pairs, in scalars: the DSP extension's
+/// `SMLAD` loop where the target has it ([`crate::dsp::smlad_tile_4x2`]).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(always)]
 fn tile(run: &[u32], wt: &[u32]) -> [[i32; PT]; OCT] {
-    let mut acc = [[0i32; PT]; OCT];
-    for (xs, ws) in run.chunks_exact(PT).zip(wt.chunks_exact(OCT)) {
-        // Each weight is read where it is used: 8 sums, 2 inputs and one weight fit the
-        // Cortex-M's integer registers, all four weights at once would not.
-        unroll!(OCT, |o| {
-            let w = ws[o];
-            unroll!(PT, |j| acc[o][j] = mac2(acc[o][j], xs[j], w));
-        });
-    }
-    acc
+    const { assert!(OCT == 4 && PT == 2) };
+    crate::dsp::smlad_tile_4x2(run, wt)
 }
 
 /// One `OCT × PT` tile over its run of gathered pairs, as 8-lane `madd`s: each vector holds
