@@ -13,8 +13,10 @@
 //! intrinsics in `core::arch::arm` are unstable, so these are one-instruction `asm!`
 //! blocks.
 //!
-//! Every block only reads and writes registers: `pure, nomem, nostack`, no memory, no
-//! stack, no control flow. (Built for size, `smlad` drops `pure, nomem` so that LLVM
+//! Every block but one only reads and writes registers: `pure, nomem, nostack`, no
+//! memory, no stack, no control flow. The exception is [`smlad_tile_4x2`], the integer
+//! convolutions' register tile as one loop: it reads the two slices it is given, within
+//! the bounds it checks, and saves two registers on the stack. (Built for size, `smlad` drops `pure, nomem` so that LLVM
 //! keeps loads where the tile puts them; see its body.) `SMLAD` may set the sticky `Q`
 //! flag on overflow, which Rust code never reads (so the blocks do not claim
 //! `preserves_flags`); its result wraps modulo 2³², like the `wrapping_add` of the
