@@ -14,9 +14,9 @@
 //! blocks.
 //!
 //! Every block but one only reads and writes registers: `pure, nomem, nostack`, no
-//! memory, no stack, no control flow. The exception is [`smlad_tile_4x2`], the integer
-//! convolutions' register tile as one loop: it reads the two slices it is given, within
-//! the bounds it checks, and saves two registers on the stack. (Built for size, `smlad` drops `pure, nomem` so that LLVM
+//! memory, no stack, no control flow. The exception is [`smlad_block_4x2`], the integer
+//! convolutions' register tiles as one loop: it reads and writes the slices it is given,
+//! within the bounds it checks, and keeps two registers and its counts on the stack. (Built for size, `smlad` drops `pure, nomem` so that LLVM
 //! keeps loads where the tile puts them; see its body.) `SMLAD` may set the sticky `Q`
 //! flag on overflow, which Rust code never reads (so the blocks do not claim
 //! `preserves_flags`); its result wraps modulo 2³², like the `wrapping_add` of the
@@ -87,100 +87,155 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
         .wrapping_add(i32::from((a >> 16) as i16) * i32::from((b >> 16) as i16))
 }
 
-/// The sums of a register tile of four rows by two columns over packed pairs, wrapping:
-/// `acc[o][j] = Σ_kp smlad(cols[2 · kp + j], rows[4 · kp + o])` for `kp` below
-/// `min(cols.len() / 2, rows.len() / 4)` (the integer convolutions' Cortex-M tile: each
-/// step two gathered positions and four output channels' weights).
+/// The sums of a block of register tiles of four rows by two columns over packed pairs,
+/// wrapping: for each tile `t` below `tiles`, with `pairs = rows.len() / 4`,
+/// `acc[o][2t + j] = Σ_kp smlad(cols[(t · pairs + kp) · 2 + j], rows[4 · kp + o])` (the
+/// integer convolutions' Cortex-M tiles: each step two gathered positions and four output
+/// channels' weights, each tile's positions one contiguous run of `cols`). Tiles whose
+/// run or sums would pass the end of `cols` or of `acc`'s rows are not computed.
 ///
-/// On the DSP extension it is one `asm!` loop. Its eight sums, the two pointers, the trip
-/// count, the two position words and the weight word need 14 registers, and a Cortex-M
-/// thumb build keeps `r7` as its frame pointer and `r6` for LLVM, which leaves 12: in
-/// Rust, LLVM spilled two sums and the trip count and took 18 instructions for each step's
-/// 8 `SMLAD`s (mlperf-vww-int8 spent 7.3 M of its 16.7 M instructions there). The loop
-/// saves `r6` and `r7` on the stack, loads the position words into them with one `LDRD`,
-/// and takes two steps an iteration: 13 instructions a step and 2 an iteration.
-pub fn smlad_tile_4x2(cols: &[u32], rows: &[u32]) -> [[i32; 2]; 4] {
-    let pairs = (cols.len() / 2).min(rows.len() / 4);
+/// On the DSP extension it is one `asm!` block. A tile's eight sums, the two pointers,
+/// the trip count, the two position words and a weight word need 14 registers, and a
+/// Cortex-M thumb build keeps `r7` as its frame pointer and `r6` for LLVM, which leaves
+/// 12: in Rust, LLVM spilled two sums and the trip count and took 18 instructions for each
+/// step's 8 `SMLAD`s (mlperf-vww-int8 spent 7.3 M of its 16.7 M instructions there), and
+/// about 50 more a tile to start it and store its sums. The block saves `r6` and `r7` on
+/// the stack and keeps its counts there too, which frees the registers for one `LDRD` of
+/// the position words and two of the weights: 11 instructions a step, four steps an
+/// iteration, 4 instructions for the count, and about 30 a tile.
+pub fn smlad_block_4x2<const N: usize>(
+    cols: &[u32],
+    rows: &[u32],
+    tiles: usize,
+    acc: &mut [[i32; N]; 4],
+) {
+    let pairs = rows.len() / 4;
+    if pairs == 0 {
+        return;
+    }
+    let tiles = tiles.min(N / 2).min(cols.len() / (2 * pairs));
     #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-    if pairs > 0 {
-        let mut acc = [0i32; 8];
-        let [mut a0, mut a1, mut a2, mut a3, mut a4, mut a5, mut a6, mut a7] = acc;
-        // The step: positions `(x0, x1)` into r6 and r7 from `x` (r10), then each
-        // channel's weight word from `wp` (r11) into lr, by the two positions, into the
-        // sums r0–r5, r8 and r9. No instruction of it sets the flags.
+    if tiles > 0 {
+        // The offsets of rows 1–3 of `acc`, immediates of `STRD` (at most 1,020).
+        const { assert!(3 * 4 * N <= 1020) };
+        // The step: positions `(x0, x1)` into r6 and r7 from `x` (r10), then two
+        // channels' weight words at a time from `wp` (r11) into r12 and lr, each by the
+        // two positions, into the sums r0–r5, r8 and r9. No instruction of it sets the
+        // flags.
         macro_rules! step {
             () => {
                 concat!(
                     "ldrd r6, r7, [r10], #8\n",
-                    "ldr lr, [r11], #4\n",
-                    "smlad r0, r6, lr, r0\n",
-                    "smlad r1, r7, lr, r1\n",
-                    "ldr lr, [r11], #4\n",
+                    "ldrd r12, lr, [r11], #8\n",
+                    "smlad r0, r6, r12, r0\n",
+                    "smlad r1, r7, r12, r1\n",
                     "smlad r2, r6, lr, r2\n",
                     "smlad r3, r7, lr, r3\n",
-                    "ldr lr, [r11], #4\n",
-                    "smlad r4, r6, lr, r4\n",
-                    "smlad r5, r7, lr, r5\n",
-                    "ldr lr, [r11], #4\n",
+                    "ldrd r12, lr, [r11], #8\n",
+                    "smlad r4, r6, r12, r4\n",
+                    "smlad r5, r7, r12, r5\n",
                     "smlad r8, r6, lr, r8\n",
                     "smlad r9, r7, lr, r9\n",
                 )
             };
         }
-        // SAFETY: the loop runs `pairs` steps (at least one: an odd step first, then
-        // `pairs / 2` double steps), and each step reads two words at `x` and four at
-        // `wp` and advances them past what it read, so it reads `cols[..2 · pairs]` and
-        // `rows[..4 · pairs]`, both in bounds by the choice of `pairs`, and writes no
-        // memory but its own two stack words. It restores `r6`, `r7` and the stack
-        // pointer; every other register it writes is an operand. `SMLAD` may set the
-        // sticky `Q` flag, which Rust code never reads. The operands are named registers
-        // because the allocator may hand `r6` to a `reg` operand.
+        // SAFETY: each tile runs `pairs` steps (`pairs % 2` single, `pairs / 2 % 2` double
+        // and `pairs / 4` quadruple ones) from the start of `rows` and from where the
+        // previous tile left `x`; each step reads two words at `x` and four at `wp` and
+        // advances them past what it read. So tile `t` reads `cols[2 · pairs · t..][..2 ·
+        // pairs]` and `rows[..4 · pairs]`, in bounds for `t < tiles` by the choice of
+        // `tiles`, and writes `acc[o][2t..2t + 2]` for `o < 4`, in bounds since
+        // `2 · tiles <= N`. The only other memory it writes is its own stack words (`r6`,
+        // `r7` and its counts, below the stack pointer it restores). Every other register
+        // it writes is an operand. `SMLAD` may set the sticky `Q` flag, which Rust code
+        // never reads. The operands are named registers because the allocator may hand
+        // `r6` to a `reg` operand.
         unsafe {
             core::arch::asm!(
                 "push {{r6, r7}}",
-                "lsrs r12, r12, #1",
-                "bcc 2f",
+                // Slots: [sp] quadruple steps left, [sp, #4] rows, [sp, #8] pairs,
+                // [sp, #12] where the tile's sums go, [sp, #16] tiles left.
+                "sub sp, sp, #24",
+                "add r6, sp, #4",
+                "stm r6, {{r0, r1, r2, r3}}",
+                "6:",
+                "movs r0, #0",
+                "movs r1, #0",
+                "movs r2, #0",
+                "movs r3, #0",
+                "movs r4, #0",
+                "movs r5, #0",
+                "mov.w r8, #0",
+                "mov.w r9, #0",
+                "ldrd r11, r12, [sp, #4]",
+                "lsrs r6, r12, #2",
+                "str r6, [sp]",
+                // Bit 0 of the count into N, bit 1 into C; the steps keep both.
+                "lsls r12, r12, #31",
+                "bpl 2f",
                 step!(),
-                // `lsrs`'s zero flag, which the step keeps: one step was all of them.
-                "beq 3f",
                 "2:",
+                "bcc 3f",
                 step!(),
                 step!(),
-                "subs r12, r12, #1",
-                "bne 2b",
                 "3:",
+                "ldr r6, [sp]",
+                "cmp r6, #0",
+                "beq 5f",
+                "4:",
+                step!(),
+                step!(),
+                step!(),
+                step!(),
+                "ldr r6, [sp]",
+                "subs r6, r6, #1",
+                "str r6, [sp]",
+                "bne 4b",
+                "5:",
+                "ldr r6, [sp, #12]",
+                "strd r0, r1, [r6], #8",
+                "strd r2, r3, [r6, #{row1}]",
+                "strd r4, r5, [r6, #{row2}]",
+                "strd r8, r9, [r6, #{row3}]",
+                "str r6, [sp, #12]",
+                "ldr r6, [sp, #16]",
+                "subs r6, r6, #1",
+                "str r6, [sp, #16]",
+                "bne 6b",
+                "add sp, sp, #24",
                 "pop {{r6, r7}}",
+                // `row_k` is row k's offset from the next tile's sums in row 0.
+                row1 = const 4 * N - 8,
+                row2 = const 8 * N - 8,
+                row3 = const 12 * N - 8,
+                inout("r0") rows.as_ptr() => _,
+                inout("r1") pairs => _,
+                inout("r2") acc.as_mut_ptr() => _,
+                inout("r3") tiles => _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
                 inout("r10") cols.as_ptr() => _,
-                inout("r11") rows.as_ptr() => _,
-                inout("r12") pairs => _,
+                out("r11") _,
+                out("r12") _,
                 out("lr") _,
-                inout("r0") a0,
-                inout("r1") a1,
-                inout("r2") a2,
-                inout("r3") a3,
-                inout("r4") a4,
-                inout("r5") a5,
-                inout("r8") a6,
-                inout("r9") a7,
-                options(readonly),
             );
         }
-        acc = [a0, a1, a2, a3, a4, a5, a6, a7];
-        return [
-            [acc[0], acc[1]],
-            [acc[2], acc[3]],
-            [acc[4], acc[5]],
-            [acc[6], acc[7]],
-        ];
+        return;
     }
-    let mut acc = [[0i32; 2]; 4];
-    for (xs, ws) in cols.chunks_exact(2).zip(rows.chunks_exact(4)).take(pairs) {
-        for (row, &w) in acc.iter_mut().zip(ws) {
-            row[0] = smlad(xs[0], w, row[0]);
-            row[1] = smlad(xs[1], w, row[1]);
+    for (t, run) in cols.chunks_exact(2 * pairs).take(tiles).enumerate() {
+        let mut sums = [[0i32; 2]; 4];
+        for (xs, ws) in run.chunks_exact(2).zip(rows.chunks_exact(4)) {
+            for (row, &w) in sums.iter_mut().zip(ws) {
+                row[0] = smlad(xs[0], w, row[0]);
+                row[1] = smlad(xs[1], w, row[1]);
+            }
+        }
+        for (row, tile_row) in acc.iter_mut().zip(&sums) {
+            row[2 * t..2 * t + 2].copy_from_slice(tile_row);
         }
     }
-    acc
 }
 
 /// A halfword multiply-accumulate instruction, `$asm` on `{a}`, `{b}` and `{acc}`, and its
@@ -357,24 +412,37 @@ mod tests {
     }
 
     #[test]
-    fn smlad_tile_sums_each_row_by_each_column() {
-        let all: [u32; 4 * 7 + 2 * 8] = {
+    fn smlad_block_sums_each_row_by_each_column() {
+        let all: [u32; 4 * 7 + 2 * 7 * 3] = {
             let mut it = words().skip(40);
             core::array::from_fn(|_| it.next().unwrap_or(0))
         };
         let (rows, cols) = all.split_at(4 * 7);
-        // Seven pairs (odd, even and single step counts on the DSP loop), a ragged `cols`
-        // that bounds them, and none.
-        for (pairs, c, r) in [(7, 14, 28), (6, 12, 24), (1, 2, 4), (5, 11, 28), (0, 1, 28)] {
-            let got = smlad_tile_4x2(&cols[..c], &rows[..r]);
-            for (o, row) in got.iter().enumerate() {
-                for (j, &sum) in row.iter().enumerate() {
-                    let want = (0..pairs).fold(0i64, |s, kp| {
-                        let (a, b) = (cols[2 * kp + j], rows[4 * kp + o]);
-                        s + i64::from(a as i16) * i64::from(b as i16)
-                            + i64::from((a >> 16) as i16) * i64::from((b >> 16) as i16)
-                    });
-                    assert_eq!(sum, want as i32, "pairs {pairs}, row {o}, column {j}");
+        // Pair counts with every remainder of the DSP loop's steps; tiles bounded by the
+        // call, by `cols` and by `acc`'s rows; and no pairs.
+        for (pairs, tiles, c, want_tiles) in [
+            (7, 3, 42, 3),
+            (6, 3, 42, 3),
+            (5, 2, 42, 2),
+            (1, 9, 42, 4),
+            (4, 3, 20, 2),
+            (0, 3, 42, 0),
+        ] {
+            let mut acc = [[-7i32; 8]; 4];
+            smlad_block_4x2(&cols[..c], &rows[..4 * pairs], tiles, &mut acc);
+            for (o, row) in acc.iter().enumerate() {
+                for (p, &sum) in row.iter().enumerate() {
+                    let (t, j) = (p / 2, p % 2);
+                    let want = if t < want_tiles {
+                        (0..pairs).fold(0i64, |s, kp| {
+                            let (a, b) = (cols[(t * pairs + kp) * 2 + j], rows[4 * kp + o]);
+                            s + i64::from(a as i16) * i64::from(b as i16)
+                                + i64::from((a >> 16) as i16) * i64::from((b >> 16) as i16)
+                        }) as i32
+                    } else {
+                        -7
+                    };
+                    assert_eq!(sum, want, "pairs {pairs}, row {o}, position {p}");
                 }
             }
         }

@@ -46,8 +46,8 @@ const OCT: usize = 4;
 /// Output positions per register tile: one 8-lane vector, or two scalars on Cortex-M,
 /// whose registers hold the 4 × 2 sums, two position words and a weight word (measured on
 /// mlperf-kws/vww/ic-int8 with the tile in Rust, 4 × 2 beat 2 × 2, 3 × 2 and 2 × 3 by
-/// 1–6 %; the DSP extension's tile is an `asm!` loop, [`crate::dsp::smlad_tile_4x2`],
-/// since LLVM spilled two of its sums).
+/// 1–6 %; the DSP extension's tiles are an `asm!` loop, [`crate::dsp::smlad_block_4x2`],
+/// since LLVM spilled two of their sums).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const PT: usize = 2;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -780,6 +780,7 @@ fn widen_pair_major<W: QInt>(
 /// `acc[o][j] = Σ_kp pair(x[j][kp]) · pair(w[o][kp])`. The block holds its positions
 /// tile by tile, each tile pair-major (`cols[(t · pairs + kp) · PT + jj]`), so a tile
 /// reads one contiguous run of `cols` and one of `wt`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(never)]
 fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
     let pairs = wt.len() / OCT;
@@ -799,13 +800,13 @@ fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
     }
 }
 
-/// One `OCT × PT` tile over its run of gathered pairs, in scalars: the DSP extension's
-/// `SMLAD` loop where the target has it ([`crate::dsp::smlad_tile_4x2`]).
+/// [`block`] in scalars, with `wt` pair-major: the DSP extension's `SMLAD` loop where the
+/// target has it ([`crate::dsp::smlad_block_4x2`]).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-#[inline(always)]
-fn tile(run: &[u32], wt: &[u32]) -> [[i32; PT]; OCT] {
+#[inline(never)]
+fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
     const { assert!(OCT == 4 && PT == 2) };
-    crate::dsp::smlad_tile_4x2(run, wt)
+    crate::dsp::smlad_block_4x2(cols, wt, n.div_ceil(PT), acc);
 }
 
 /// One `OCT × PT` tile over its run of gathered pairs, as 8-lane `madd`s: each vector holds
