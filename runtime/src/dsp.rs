@@ -89,7 +89,7 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
 
 /// The sums of a block of register tiles of four rows by two columns over packed pairs,
 /// wrapping: for each tile `t` below `tiles`, with `pairs = rows.len() / 4`,
-/// `acc[o][2t + j] = Σ_kp smlad(cols[(t · pairs + kp) · 2 + j], rows[4 · kp + o])` (the
+/// `acc[o][2t + j] = bases[o] + Σ_kp smlad(cols[(t · pairs + kp) · 2 + j], rows[4 · kp + o])` (the
 /// integer convolutions' Cortex-M tiles: each step two gathered positions and four output
 /// channels' weights, each tile's positions one contiguous run of `cols`). Tiles whose
 /// run or sums would pass the end of `cols` or of `acc`'s rows are not computed.
@@ -106,6 +106,7 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
 pub fn smlad_block_4x2<const N: usize>(
     cols: &[u32],
     rows: &[u32],
+    bases: &[i32; 4],
     tiles: usize,
     acc: &mut [[i32; N]; 4],
 ) {
@@ -149,24 +150,24 @@ pub fn smlad_block_4x2<const N: usize>(
         // `r7` and its counts, below the stack pointer it restores). Every other register
         // it writes is an operand. `SMLAD` may set the sticky `Q` flag, which Rust code
         // never reads. The operands are named registers because the allocator may hand
-        // `r6` to a `reg` operand.
+        // `r6` to a `reg` operand. It reads `bases`, four words.
         unsafe {
             core::arch::asm!(
                 "push {{r6, r7}}",
                 // Slots: [sp] quadruple steps left, [sp, #4] rows, [sp, #8] pairs,
-                // [sp, #12] where the tile's sums go, [sp, #16] tiles left.
+                // [sp, #12] where the tile's sums go, [sp, #16] tiles left, [sp, #20]
+                // the bases.
                 "sub sp, sp, #24",
                 "add r6, sp, #4",
-                "stm r6, {{r0, r1, r2, r3}}",
+                "stm r6, {{r0, r1, r2, r3, r4}}",
                 "6:",
-                "movs r0, #0",
-                "movs r1, #0",
-                "movs r2, #0",
-                "movs r3, #0",
-                "movs r4, #0",
-                "movs r5, #0",
-                "mov.w r8, #0",
-                "mov.w r9, #0",
+                "ldr r6, [sp, #20]",
+                "ldrd r0, r2, [r6]",
+                "ldrd r4, r8, [r6, #8]",
+                "mov r1, r0",
+                "mov r3, r2",
+                "mov r5, r4",
+                "mov r9, r8",
                 "ldrd r11, r12, [sp, #4]",
                 "lsrs r6, r12, #2",
                 "str r6, [sp]",
@@ -212,7 +213,7 @@ pub fn smlad_block_4x2<const N: usize>(
                 inout("r1") pairs => _,
                 inout("r2") acc.as_mut_ptr() => _,
                 inout("r3") tiles => _,
-                out("r4") _,
+                inout("r4") bases.as_ptr() => _,
                 out("r5") _,
                 out("r8") _,
                 out("r9") _,
@@ -225,7 +226,7 @@ pub fn smlad_block_4x2<const N: usize>(
         return;
     }
     for (t, run) in cols.chunks_exact(2 * pairs).take(tiles).enumerate() {
-        let mut sums = [[0i32; 2]; 4];
+        let mut sums = bases.map(|base| [base; 2]);
         for (xs, ws) in run.chunks_exact(2).zip(rows.chunks_exact(4)) {
             for (row, &w) in sums.iter_mut().zip(ws) {
                 row[0] = smlad(xs[0], w, row[0]);
@@ -429,12 +430,13 @@ mod tests {
             (0, 3, 42, 0),
         ] {
             let mut acc = [[-7i32; 8]; 4];
-            smlad_block_4x2(&cols[..c], &rows[..4 * pairs], tiles, &mut acc);
+            let bases = [3, -5, i32::MAX, i32::MIN];
+            smlad_block_4x2(&cols[..c], &rows[..4 * pairs], &bases, tiles, &mut acc);
             for (o, row) in acc.iter().enumerate() {
                 for (p, &sum) in row.iter().enumerate() {
                     let (t, j) = (p / 2, p % 2);
                     let want = if t < want_tiles {
-                        (0..pairs).fold(0i64, |s, kp| {
+                        (0..pairs).fold(i64::from(bases[o]), |s, kp| {
                             let (a, b) = (cols[(t * pairs + kp) * 2 + j], rows[4 * kp + o]);
                             s + i64::from(a as i16) * i64::from(b as i16)
                                 + i64::from((a >> 16) as i16) * i64::from((b >> 16) as i16)

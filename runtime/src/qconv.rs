@@ -234,14 +234,16 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
                 while oc0 < group_end {
                     let m = OCT.min(group_end - oc0);
                     widen_weights(w, w_zero, depth, oc0, m, wt);
-                    block(cols, wt, n, &mut acc);
+                    // Each channel's sums start at its bias, so the store adds nothing.
+                    let bases: [i32; OCT] =
+                        core::array::from_fn(|o| bias.get(oc0 + o).copied().unwrap_or(0));
+                    block(cols, wt, &bases, n, &mut acc);
                     for (o, acc_row) in acc[..m].iter().enumerate() {
                         let oc = oc0 + o;
-                        let base = bias.get(oc).copied().unwrap_or(0);
                         let scale = pick(rq.scale, oc);
                         let out = &mut y[(b * p.c_out + oc) * plane_out + p0..][..n];
-                        let small = small_products(depth, base, scale);
-                        Y::finish_run(&acc_row[..n], base, scale, rq.zero, small, out);
+                        let small = small_products(depth, bases[o], scale);
+                        Y::finish_run(&acc_row[..n], 0, scale, rq.zero, small, out);
                     }
                     oc0 += m;
                 }
@@ -777,12 +779,12 @@ fn widen_pair_major<W: QInt>(
 
 /// The sums of one gathered block against one tile of widened weights, for positions
 /// `0..n` (rounded up to whole tiles; the gathered padding beyond `n` is 0):
-/// `acc[o][j] = Σ_kp pair(x[j][kp]) · pair(w[o][kp])`. The block holds its positions
+/// `acc[o][j] = bases[o] + Σ_kp pair(x[j][kp]) · pair(w[o][kp])`. The block holds its positions
 /// tile by tile, each tile pair-major (`cols[(t · pairs + kp) · PT + jj]`), so a tile
 /// reads one contiguous run of `cols` and one of `wt`.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(never)]
-fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
+fn block(cols: &[u32], wt: &[u32], bases: &[i32; OCT], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
     let pairs = wt.len() / OCT;
     if pairs == 0 {
         return;
@@ -792,7 +794,7 @@ fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
         .take(n.div_ceil(PT))
         .enumerate()
     {
-        let sums = tile(run, wt);
+        let sums = tile(run, wt, bases);
         // Constant indices into `sums`, so its values stay in registers at every opt level.
         for (row, tile_row) in acc.iter_mut().zip(&sums) {
             row[t * PT..][..PT].copy_from_slice(tile_row);
@@ -804,21 +806,21 @@ fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
 /// target has it ([`crate::dsp::smlad_block_4x2`]).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(never)]
-fn block(cols: &[u32], wt: &[u32], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
+fn block(cols: &[u32], wt: &[u32], bases: &[i32; OCT], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {
     const { assert!(OCT == 4 && PT == 2) };
-    crate::dsp::smlad_block_4x2(cols, wt, n.div_ceil(PT), acc);
+    crate::dsp::smlad_block_4x2(cols, wt, bases, n.div_ceil(PT), acc);
 }
 
 /// One `OCT × PT` tile over its run of gathered pairs, as 8-lane `madd`s: each vector holds
 /// eight positions' pairs, each weight pair is broadcast.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
-fn tile(run: &[u32], wt: &[u32]) -> [[i32; PT]; OCT] {
+fn tile(run: &[u32], wt: &[u32], bases: &[i32; OCT]) -> [[i32; PT]; OCT] {
     use wide::{i16x16, i32x8};
     const V: usize = PT / 8;
     let pairs = wt.len() / OCT;
     let rows: [&[u32]; OCT] = core::array::from_fn(|o| &wt[o * pairs..][..pairs]);
-    let mut acc = [[i32x8::ZERO; V]; OCT];
+    let mut acc: [[i32x8; V]; OCT] = core::array::from_fn(|o| [i32x8::splat(bases[o]); V]);
     let run = &run[..pairs * PT];
     for kp in 0..pairs {
         // Both lengths are `pairs` multiples, so these indexings need no checks.
