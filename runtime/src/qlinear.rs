@@ -745,9 +745,12 @@ pub fn qbinary<T: QInt>(
             let ratio_a = p.a_scale / p.y_scale;
             let ratio_b = p.b_scale / p.y_scale;
             let fixed = p.y_zero as f32 - (ratio_a * p.a_zero as f32 + ratio_b * p.b_zero as f32);
+            // Two fused multiply-adds, as MLAS computes it on CPUs with FMA (separately
+            // rounded products and sums differ in the last bit now and then, and one
+            // output in ten thousand then rounds to its neighbour).
             let add = |av: T, bv: T| {
-                let v = fixed + av.to_i32() as f32 * ratio_a;
-                quantize_value(v + bv.to_i32() as f32 * ratio_b)
+                let v = crate::dsp::fmaf(av.to_i32() as f32, ratio_a, fixed);
+                quantize_value(crate::dsp::fmaf(bv.to_i32() as f32, ratio_b, v))
             };
             if a.len() == y.len() && b.len() == y.len() && a_shape == b_shape {
                 // Equal shapes (a residual connection): one contiguous zip.
