@@ -16,9 +16,9 @@ pub const FLOAT_MODELS: &[&str] = &[
 
 /// The QOperator int8 models of `../shared/models` that zant runs on integer kernels; their
 /// outputs are compared in quantization steps (`zant_compiler::verify::compare_quantized`).
-/// mobilenet_v2-int8 is not listed: its reference outputs carry the int16 saturation of
-/// ONNX Runtime's AVX2 u8×s8 kernels, which exact `i32` sums do not reproduce.
-pub const INT8_MODELS: &[&str] = &["beer"];
+/// mobilenet_v2-int8's references equal ONNX Runtime 1.31 on a CPU with AVX-512 VNNI and
+/// FMA (exact `i32` sums; QLinearAdd as two fused multiply-adds).
+pub const INT8_MODELS: &[&str] = &["beer", "mobilenet_v2-int8"];
 
 /// The QDQ int8 models of `../shared/models` (DequantizeLinear → op → QuantizeLinear), which
 /// `passes::qdq` turns into integer graphs; compared in quantization steps too.
