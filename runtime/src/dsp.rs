@@ -239,6 +239,202 @@ pub fn smlad_block_4x2<const N: usize>(
     }
 }
 
+/// The operands of [`depthwise3_rows`]: a stride-1 3 × 3 depthwise channel of
+/// dilation 1 over a frame of 8-bit values, requantized to 8-bit outputs.
+pub struct Depthwise3Rows<'a> {
+    /// The frame: `h_out` rows of outputs read rows `oh · stride_h + 0..3` of it.
+    pub source: &'a [u8],
+    /// Whether the frame's and the outputs' bytes are `i8` (else `u8`).
+    pub signed_x: bool,
+    pub signed_y: bool,
+    /// The frame's row length and the rows between output rows.
+    pub width: usize,
+    pub stride_h: usize,
+    pub h_out: usize,
+    /// The output row length: even, and at most `width - 2`.
+    pub w_out: usize,
+    /// Kernel row `r`'s outer taps as `(w[r][0], w[r][2])` in `i16` halves, then the
+    /// middle taps: `(w[0][1], w[1][1])` and `(w[2][1], 0)`.
+    pub taps: [u32; 5],
+    /// What every sum starts from, and the requantization: `round_even(sum · scale) +
+    /// zero`, saturated, where every sum times `scale` is below 2²¹ in magnitude.
+    pub base: i32,
+    pub scale: f32,
+    pub zero: i32,
+}
+
+/// [`Depthwise3Rows`] into `out` (`h_out` rows of `w_out`), two outputs a step: each
+/// kernel row's four bytes widened into the pairs `(s0, s2)` and `(s1, s3)`, then
+/// `SMLAD` and `SMLABB`/`SMLATB` for both outputs; the sums requantized through the
+/// `f32` unit and stored. Returns false, having written nothing, where the operands do not
+/// fit (odd `w_out`, a short frame or output, a row past `width`).
+///
+/// On the DSP extension it is one `asm!` block: in Rust the step's five tap words, the
+/// two sums, the frame pointer and width, the output pointer and the count did not fit
+/// the registers, and the loop reloaded seven values a step (50 instructions for two
+/// outputs, 43 here) and spent about 55 more a row.
+pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
+    let (h_out, w_out, width) = (d.h_out, d.w_out, d.width);
+    let fits = w_out >= 2
+        && w_out % 2 == 0
+        && w_out + 2 <= width
+        && h_out > 0
+        && out.len() >= h_out * w_out
+        && ((h_out - 1) * d.stride_h + 2)
+            .checked_mul(width)
+            .and_then(|rows| rows.checked_add(w_out + 2))
+            .is_some_and(|end| end <= d.source.len());
+    if !fits {
+        return false;
+    }
+    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    {
+        // The step, for one extension (`sxtb16` or `uxtb16`) and one saturation (`ssat`
+        // or `usat`). Registers: sums r0 and r1, the row's word r2 (then its even pair),
+        // its odd pair r3, the taps r4, r5, r8, r9, r10, the frame pointer r11, the width
+        // r12, the output pointer lr, the steps left in the row r6, `zero - magic` r7;
+        // the base in s4, the rounding constant in s5, the scale in s6.
+        macro_rules! rows {
+            ($xtb:literal, $sat:literal) => {
+                core::arch::asm!(
+                    "push {{r6, r7}}",
+                    // Slots: [sp] steps a row, [sp, #4] rows left, [sp, #8] the frame's
+                    // advance from a row's end to the next row's start.
+                    "sub sp, sp, #16",
+                    "strd r0, r2, [sp]",
+                    "str r3, [sp, #8]",
+                    "mov r7, r1",
+                    "1:",
+                    "ldr r6, [sp]",
+                    "2:",
+                    "vmov r0, s4",
+                    "vmov r1, s4",
+                    "ldr r2, [r11]",
+                    concat!($xtb, " r3, r2, ror #8"),
+                    concat!($xtb, " r2, r2"),
+                    "smlad r0, r2, r4, r0",
+                    "smlabb r0, r3, r9, r0",
+                    "smlad r1, r3, r4, r1",
+                    "smlatb r1, r2, r9, r1",
+                    "ldr r2, [r11, r12]",
+                    concat!($xtb, " r3, r2, ror #8"),
+                    concat!($xtb, " r2, r2"),
+                    "smlad r0, r2, r5, r0",
+                    "smlabt r0, r3, r9, r0",
+                    "smlad r1, r3, r5, r1",
+                    "smlatt r1, r2, r9, r1",
+                    "add r2, r11, r12, lsl #1",
+                    "ldr r2, [r2]",
+                    concat!($xtb, " r3, r2, ror #8"),
+                    concat!($xtb, " r2, r2"),
+                    "smlad r0, r2, r8, r0",
+                    "smlabb r0, r3, r10, r0",
+                    "smlad r1, r3, r8, r1",
+                    "smlatb r1, r2, r10, r1",
+                    "vmov s0, r0",
+                    "vmov s1, r1",
+                    "vcvt.f32.s32 s0, s0",
+                    "vcvt.f32.s32 s1, s1",
+                    "vmov.f32 s2, s5",
+                    "vmov.f32 s3, s5",
+                    "vmla.f32 s2, s0, s6",
+                    "vmla.f32 s3, s1, s6",
+                    "vmov r0, s2",
+                    "vmov r1, s3",
+                    "add r0, r0, r7",
+                    "add r1, r1, r7",
+                    concat!($sat, " r0, #8, r0"),
+                    concat!($sat, " r1, #8, r1"),
+                    "strb r0, [lr], #1",
+                    "strb r1, [lr], #1",
+                    "add r11, r11, #2",
+                    "subs r6, r6, #1",
+                    "bne 2b",
+                    "ldr r2, [sp, #8]",
+                    "add r11, r11, r2",
+                    "ldr r2, [sp, #4]",
+                    "subs r2, r2, #1",
+                    "str r2, [sp, #4]",
+                    "bne 1b",
+                    "add sp, sp, #16",
+                    "pop {{r6, r7}}",
+                    inout("r0") w_out / 2 => _,
+                    inout("r1") d.zero.wrapping_sub(crate::qlinear::ROUND_MAGIC.to_bits() as i32) => _,
+                    inout("r2") h_out => _,
+                    inout("r3") d.stride_h * width - w_out => _,
+                    in("r4") d.taps[0],
+                    in("r5") d.taps[1],
+                    in("r8") d.taps[2],
+                    in("r9") d.taps[3],
+                    in("r10") d.taps[4],
+                    inout("r11") d.source.as_ptr() => _,
+                    in("r12") width,
+                    inout("lr") out.as_mut_ptr() => _,
+                    in("s4") f32::from_bits(d.base as u32),
+                    in("s5") crate::qlinear::ROUND_MAGIC,
+                    in("s6") d.scale,
+                    out("s0") _,
+                    out("s1") _,
+                    out("s2") _,
+                    out("s3") _,
+                )
+            };
+        }
+        // SAFETY: output row `oh < h_out`, step `k < w_out / 2` reads the four bytes at
+        // `(oh · stride_h + r) · width + 2k` for `r < 3` (the frame pointer starts at the
+        // frame, advances 2 a step and `stride_h · width - w_out` after each row's
+        // `w_out / 2` steps), the last of them at most
+        // `((h_out - 1) · stride_h + 2) · width + w_out + 1`, inside `source` by `fits`
+        // (unaligned word loads, which the Cortex-M4/M7 allow). It writes the bytes
+        // `out[..h_out · w_out]` in order, inside `out` by `fits`, and its own stack
+        // words (`r6`, `r7` and three counts, below the stack pointer it restores). Every
+        // other register it writes is an operand. `SMLAD`, `SMLA<x><y>` and `SSAT`/`USAT`
+        // may set the sticky `Q` flag, which Rust code never reads. The operands are named
+        // registers because the allocator may hand `r6` to a `reg` operand.
+        unsafe {
+            match (d.signed_x, d.signed_y) {
+                (true, true) => rows!("sxtb16", "ssat"),
+                (true, false) => rows!("sxtb16", "usat"),
+                (false, true) => rows!("uxtb16", "ssat"),
+                (false, false) => rows!("uxtb16", "usat"),
+            }
+        }
+        true
+    }
+    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    {
+        let (lo, hi) = if d.signed_y { (-128, 127) } else { (0, 255) };
+        let value = |at: usize| {
+            let b = d.source[at];
+            if d.signed_x {
+                i32::from(b as i8)
+            } else {
+                i32::from(b)
+            }
+        };
+        let half = |word: u32, top: bool| i32::from((if top { word >> 16 } else { word }) as i16);
+        let tap = |r: usize, c: usize| match c {
+            0 => half(d.taps[r], false),
+            2 => half(d.taps[r], true),
+            _ => half(d.taps[3 + r / 2], r == 1),
+        };
+        for (oh, row) in out.chunks_exact_mut(w_out).take(h_out).enumerate() {
+            for (ow, y) in row.iter_mut().enumerate() {
+                let mut sum = d.base;
+                for r in 0..3 {
+                    for c in 0..3 {
+                        let at = (oh * d.stride_h + r) * width + ow + c;
+                        sum = sum.wrapping_add(value(at) * tap(r, c));
+                    }
+                }
+                let v = crate::qlinear::round_even(sum as f32 * d.scale).wrapping_add(d.zero);
+                *y = v.clamp(lo, hi) as u8;
+            }
+        }
+        true
+    }
+}
+
 /// `a · b + c` rounded once (a fused multiply-add), as ONNX Runtime's MLAS computes
 /// QLinearAdd on CPUs with FMA (its reference outputs come from one): `VFMA.F32` on an
 /// M-profile Arm with an FPU (FPv4 and FPv5 have it), `VFMADD` on x86-64 with FMA, and
@@ -246,7 +442,11 @@ pub fn smlad_block_4x2<const N: usize>(
 /// fallback where not).
 #[inline(always)]
 pub fn fmaf(a: f32, b: f32, c: f32) -> f32 {
-    #[cfg(all(target_arch = "arm", target_feature = "mclass", target_feature = "fpregs"))]
+    #[cfg(all(
+        target_arch = "arm",
+        target_feature = "mclass",
+        target_feature = "fpregs"
+    ))]
     {
         let mut acc = c;
         // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
@@ -268,7 +468,11 @@ pub fn fmaf(a: f32, b: f32, c: f32) -> f32 {
         fused_mul_add_m128_s(lane(a), lane(b), lane(c)).to_array()[0]
     }
     #[cfg(not(any(
-        all(target_arch = "arm", target_feature = "mclass", target_feature = "fpregs"),
+        all(
+            target_arch = "arm",
+            target_feature = "mclass",
+            target_feature = "fpregs"
+        ),
         all(target_arch = "x86_64", target_feature = "fma")
     )))]
     {

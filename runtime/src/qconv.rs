@@ -1433,6 +1433,35 @@ impl Rows3 {
                 half(kernel[3 * r + 1]),
             )
         });
+        // Stride 1 into 8-bit outputs, rows of an even width: the whole channel in one
+        // `asm!` block on the DSP extension (`dsp::depthwise3_rows`; its portable twin
+        // elsewhere, which the tests reach).
+        if let (1, true, 1, Some((y_min, _))) =
+            (S, SMALL, core::mem::size_of::<Y>(), Y::REQUANTIZED)
+        {
+            let rows = crate::dsp::Depthwise3Rows {
+                source: bytemuck::cast_slice(source),
+                signed_x: X::MIN < 0,
+                signed_y: y_min < 0,
+                width,
+                stride_h: self.stride_h,
+                h_out: y.len() / w_out,
+                w_out,
+                taps: [
+                    taps[0].0,
+                    taps[1].0,
+                    taps[2].0,
+                    taps[0].1 | taps[1].1 << 16,
+                    taps[2].1,
+                ],
+                base,
+                scale: self.scale,
+                zero: self.zero,
+            };
+            if crate::dsp::depthwise3_rows(&rows, bytemuck::cast_slice_mut(y)) {
+                return;
+            }
+        }
         // One output at `off`: the word there, or one byte earlier where the row ends.
         let one = |rows: &[&[X]; 3], off: usize| -> i32 {
             let mut acc = base;
