@@ -289,6 +289,22 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
     }
     #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
     {
+        // One kernel row of both outputs from the row's word in r2: its pairs `(s0, s2)`
+        // into r2 and `(s1, s3)` into r3, then the outer taps `$tap` by `SMLAD` and the
+        // middle tap, the `$lo`/`$hi` half of `$mid`, by `SMLA<x><y>`.
+        #[rustfmt::skip]
+        macro_rules! kernel_row {
+            ($xtb:literal, $tap:literal, $mid:literal, $lo:literal, $hi:literal) => {
+                concat!(
+                    $xtb, " r3, r2, ror #8\n",
+                    $xtb, " r2, r2\n",
+                    "smlad r0, r2, ", $tap, ", r0\n",
+                    "smla", $lo, " r0, r3, ", $mid, ", r0\n",
+                    "smlad r1, r3, ", $tap, ", r1\n",
+                    "smla", $hi, " r1, r2, ", $mid, ", r1\n",
+                )
+            };
+        }
         // The step, for one extension (`sxtb16` or `uxtb16`) and one saturation (`ssat`
         // or `usat`). Registers: sums r0 and r1, the row's word r2 (then its even pair),
         // its odd pair r3, the taps r4, r5, r8, r9, r10, the frame pointer r11, the width
@@ -310,27 +326,12 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                     "vmov r0, s4",
                     "vmov r1, s4",
                     "ldr r2, [r11]",
-                    concat!($xtb, " r3, r2, ror #8"),
-                    concat!($xtb, " r2, r2"),
-                    "smlad r0, r2, r4, r0",
-                    "smlabb r0, r3, r9, r0",
-                    "smlad r1, r3, r4, r1",
-                    "smlatb r1, r2, r9, r1",
+                    kernel_row!($xtb, "r4", "r9", "bb", "tb"),
                     "ldr r2, [r11, r12]",
-                    concat!($xtb, " r3, r2, ror #8"),
-                    concat!($xtb, " r2, r2"),
-                    "smlad r0, r2, r5, r0",
-                    "smlabt r0, r3, r9, r0",
-                    "smlad r1, r3, r5, r1",
-                    "smlatt r1, r2, r9, r1",
+                    kernel_row!($xtb, "r5", "r9", "bt", "tt"),
                     "add r2, r11, r12, lsl #1",
                     "ldr r2, [r2]",
-                    concat!($xtb, " r3, r2, ror #8"),
-                    concat!($xtb, " r2, r2"),
-                    "smlad r0, r2, r8, r0",
-                    "smlabb r0, r3, r10, r0",
-                    "smlad r1, r3, r8, r1",
-                    "smlatb r1, r2, r10, r1",
+                    kernel_row!($xtb, "r8", "r10", "bb", "tb"),
                     "vmov s0, r0",
                     "vmov s1, r1",
                     "vcvt.f32.s32 s0, s0",
