@@ -247,11 +247,14 @@ pub struct Depthwise3Rows<'a> {
     /// Whether the frame's and the outputs' bytes are `i8` (else `u8`).
     pub signed_x: bool,
     pub signed_y: bool,
-    /// The frame's row length and the rows between output rows.
+    /// The frame's row length, the rows between output rows and the columns between
+    /// output columns (1 or 2).
     pub width: usize,
     pub stride_h: usize,
+    pub stride_w: usize,
     pub h_out: usize,
-    /// The output row length: even, and at most `width - 2`.
+    /// The output row length: at stride 1 even and at most `width - 2`, at stride 2 at
+    /// most `(width - 1) / 2`.
     pub w_out: usize,
     /// Kernel row `r`'s outer taps as `(w[r][0], w[r][2])` in `i16` halves, then the
     /// middle taps: `(w[0][1], w[1][1])` and `(w[2][1], 0)`.
@@ -263,26 +266,35 @@ pub struct Depthwise3Rows<'a> {
     pub zero: i32,
 }
 
-/// [`Depthwise3Rows`] into `out` (`h_out` rows of `w_out`), two outputs a step: each
-/// kernel row's four bytes widened into the pairs `(s0, s2)` and `(s1, s3)`, then
-/// `SMLAD` and `SMLABB`/`SMLATB` for both outputs; the sums requantized through the
-/// `f32` unit and stored. Returns false, having written nothing, where the operands do not
-/// fit (odd `w_out`, a short frame or output, a row past `width`).
+/// [`Depthwise3Rows`] into `out` (`h_out` rows of `w_out`): each kernel row's four bytes
+/// at an output's first column widened into the pairs `(s0, s2)` and `(s1, s3)`, then
+/// `SMLAD` of the outer taps and `SMLABB`/`SMLATB` of the middle one, for two outputs at
+/// stride 1 (the second from `(s1, s3)` and `s2`) and one at stride 2; the sums
+/// requantized through the `f32` unit and stored. Returns false, having written nothing,
+/// where the operands do not fit (a stride other than 1 or 2, an odd `w_out` at stride 1,
+/// a short frame or output, a row past `width`).
 ///
 /// On the DSP extension it is one `asm!` block: in Rust the step's five tap words, the
-/// two sums, the frame pointer and width, the output pointer and the count did not fit
-/// the registers, and the loop reloaded seven values a step (50 instructions for two
-/// outputs, 43 here) and spent about 55 more a row.
+/// sums, the frame pointer and width, the output pointer and the count did not fit the
+/// registers, and the loop reloaded them from the stack (at stride 1, 50 instructions for
+/// two outputs, 43 here; at stride 2, 43 for one output, 28 here), and spent about 55
+/// more a row.
 pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
     let (h_out, w_out, width) = (d.h_out, d.w_out, d.width);
-    let fits = w_out >= 2
-        && w_out % 2 == 0
-        && w_out + 2 <= width
+    // The bytes a row of outputs reads: its span, and at stride 2 the fourth byte of the
+    // last output's word.
+    let reach = match d.stride_w {
+        1 if w_out % 2 == 0 => w_out + 2,
+        2 => 2 * w_out + 2,
+        _ => return false,
+    };
+    let fits = w_out >= 1
+        && reach <= width + 1
         && h_out > 0
         && out.len() >= h_out * w_out
         && ((h_out - 1) * d.stride_h + 2)
             .checked_mul(width)
-            .and_then(|rows| rows.checked_add(w_out + 2))
+            .and_then(|rows| rows.checked_add(reach))
             .is_some_and(|end| end <= d.source.len());
     if !fits {
         return false;
@@ -305,17 +317,86 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                 )
             };
         }
-        // The step, for one extension (`sxtb16` or `uxtb16`) and one saturation (`ssat`
-        // or `usat`). Registers: sums r0 and r1, the row's word r2 (then its even pair),
-        // its odd pair r3, the taps r4, r5, r8, r9, r10, the frame pointer r11, the width
-        // r12, the output pointer lr, the steps left in the row r6, `zero - magic` r7;
-        // the base in s4, the rounding constant in s5, the scale in s6.
-        macro_rules! rows {
+        // One kernel row of one output (stride 2): the pairs as above, into r0 only.
+        #[rustfmt::skip]
+        macro_rules! kernel_row_one {
+            ($xtb:literal, $tap:literal, $mid:literal, $lo:literal) => {
+                concat!(
+                    $xtb, " r3, r2, ror #8\n",
+                    $xtb, " r2, r2\n",
+                    "smlad r0, r2, ", $tap, ", r0\n",
+                    "smla", $lo, " r0, r3, ", $mid, ", r0\n",
+                )
+            };
+        }
+        // Two outputs a step (stride 1), for one extension (`sxtb16` or `uxtb16`) and one
+        // saturation (`ssat` or `usat`), each requantized through `s0`–`s3`.
+        #[rustfmt::skip]
+        macro_rules! two_outputs {
             ($xtb:literal, $sat:literal) => {
+                concat!(
+                    "vmov r0, s4\n",
+                    "vmov r1, s4\n",
+                    "ldr r2, [r11]\n",
+                    kernel_row!($xtb, "r4", "r9", "bb", "tb"),
+                    "ldr r2, [r11, r12]\n",
+                    kernel_row!($xtb, "r5", "r9", "bt", "tt"),
+                    "add r2, r11, r12, lsl #1\n",
+                    "ldr r2, [r2]\n",
+                    kernel_row!($xtb, "r8", "r10", "bb", "tb"),
+                    "vmov s0, r0\n",
+                    "vmov s1, r1\n",
+                    "vcvt.f32.s32 s0, s0\n",
+                    "vcvt.f32.s32 s1, s1\n",
+                    "vmov.f32 s2, s5\n",
+                    "vmov.f32 s3, s5\n",
+                    "vmla.f32 s2, s0, s6\n",
+                    "vmla.f32 s3, s1, s6\n",
+                    "vmov r0, s2\n",
+                    "vmov r1, s3\n",
+                    "add r0, r0, r7\n",
+                    "add r1, r1, r7\n",
+                    $sat, " r0, #8, r0\n",
+                    $sat, " r1, #8, r1\n",
+                    "strb r0, [lr], #1\n",
+                    "strb r1, [lr], #1\n",
+                )
+            };
+        }
+        // One output a step (stride 2).
+        #[rustfmt::skip]
+        macro_rules! one_output {
+            ($xtb:literal, $sat:literal) => {
+                concat!(
+                    "vmov r0, s4\n",
+                    "ldr r2, [r11]\n",
+                    kernel_row_one!($xtb, "r4", "r9", "bb"),
+                    "ldr r2, [r11, r12]\n",
+                    kernel_row_one!($xtb, "r5", "r9", "bt"),
+                    "add r2, r11, r12, lsl #1\n",
+                    "ldr r2, [r2]\n",
+                    kernel_row_one!($xtb, "r8", "r10", "bb"),
+                    "vmov s0, r0\n",
+                    "vcvt.f32.s32 s0, s0\n",
+                    "vmov.f32 s2, s5\n",
+                    "vmla.f32 s2, s0, s6\n",
+                    "vmov r0, s2\n",
+                    "add r0, r0, r7\n",
+                    $sat, " r0, #8, r0\n",
+                    "strb r0, [lr], #1\n",
+                )
+            };
+        }
+        // The channel: `steps` steps a row, the frame pointer advancing 2 a step and
+        // `skip` after each row. Registers: sums r0 and r1, the row's word r2 (then its
+        // even pair), its odd pair r3, the taps r4, r5, r8, r9, r10, the frame pointer
+        // r11, the width r12, the output pointer lr, the steps left in the row r6,
+        // `zero - magic` r7; the base in s4, the rounding constant in s5, the scale in s6.
+        macro_rules! channel {
+            ($steps:expr, $skip:expr, $($step:tt)*) => {
                 core::arch::asm!(
                     "push {{r6, r7}}",
-                    // Slots: [sp] steps a row, [sp, #4] rows left, [sp, #8] the frame's
-                    // advance from a row's end to the next row's start.
+                    // Slots: [sp] steps a row, [sp, #4] rows left, [sp, #8] `skip`.
                     "sub sp, sp, #16",
                     "strd r0, r2, [sp]",
                     "str r3, [sp, #8]",
@@ -323,31 +404,7 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                     "1:",
                     "ldr r6, [sp]",
                     "2:",
-                    "vmov r0, s4",
-                    "vmov r1, s4",
-                    "ldr r2, [r11]",
-                    kernel_row!($xtb, "r4", "r9", "bb", "tb"),
-                    "ldr r2, [r11, r12]",
-                    kernel_row!($xtb, "r5", "r9", "bt", "tt"),
-                    "add r2, r11, r12, lsl #1",
-                    "ldr r2, [r2]",
-                    kernel_row!($xtb, "r8", "r10", "bb", "tb"),
-                    "vmov s0, r0",
-                    "vmov s1, r1",
-                    "vcvt.f32.s32 s0, s0",
-                    "vcvt.f32.s32 s1, s1",
-                    "vmov.f32 s2, s5",
-                    "vmov.f32 s3, s5",
-                    "vmla.f32 s2, s0, s6",
-                    "vmla.f32 s3, s1, s6",
-                    "vmov r0, s2",
-                    "vmov r1, s3",
-                    "add r0, r0, r7",
-                    "add r1, r1, r7",
-                    concat!($sat, " r0, #8, r0"),
-                    concat!($sat, " r1, #8, r1"),
-                    "strb r0, [lr], #1",
-                    "strb r1, [lr], #1",
+                    $($step)*,
                     "add r11, r11, #2",
                     "subs r6, r6, #1",
                     "bne 2b",
@@ -359,10 +416,10 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                     "bne 1b",
                     "add sp, sp, #16",
                     "pop {{r6, r7}}",
-                    inout("r0") w_out / 2 => _,
+                    inout("r0") $steps => _,
                     inout("r1") d.zero.wrapping_sub(crate::qlinear::ROUND_MAGIC.to_bits() as i32) => _,
                     inout("r2") h_out => _,
-                    inout("r3") d.stride_h * width - w_out => _,
+                    inout("r3") $skip => _,
                     in("r4") d.taps[0],
                     in("r5") d.taps[1],
                     in("r8") d.taps[2],
@@ -381,23 +438,32 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                 )
             };
         }
-        // SAFETY: output row `oh < h_out`, step `k < w_out / 2` reads the four bytes at
+        let rows = d.stride_h * width;
+        // SAFETY: at stride `S`, output row `oh < h_out`, step `k` (below `w_out / 2` at
+        // stride 1, `w_out` at stride 2) reads the four bytes at
         // `(oh · stride_h + r) · width + 2k` for `r < 3` (the frame pointer starts at the
-        // frame, advances 2 a step and `stride_h · width - w_out` after each row's
-        // `w_out / 2` steps), the last of them at most
-        // `((h_out - 1) · stride_h + 2) · width + w_out + 1`, inside `source` by `fits`
-        // (unaligned word loads, which the Cortex-M4/M7 allow). It writes the bytes
-        // `out[..h_out · w_out]` in order, inside `out` by `fits`, and its own stack
-        // words (`r6`, `r7` and three counts, below the stack pointer it restores). Every
-        // other register it writes is an operand. `SMLAD`, `SMLA<x><y>` and `SSAT`/`USAT`
-        // may set the sticky `Q` flag, which Rust code never reads. The operands are named
-        // registers because the allocator may hand `r6` to a `reg` operand.
+        // frame, advances 2 a step and `stride_h · width - 2 · steps` after each row), the
+        // last of them below `((h_out - 1) · stride_h + 2) · width + reach`, inside
+        // `source` by `fits` (unaligned word loads, which the Cortex-M4/M7 allow). It
+        // writes the bytes `out[..h_out · w_out]` in order, inside `out` by `fits`, and its
+        // own stack words (`r6`, `r7` and three counts, below the stack pointer it
+        // restores). Every other register it writes is an operand. `SMLAD`, `SMLA<x><y>`
+        // and `SSAT`/`USAT` may set the sticky `Q` flag, which Rust code never reads. The
+        // operands are named registers because the allocator may hand `r6` to a `reg`
+        // operand.
         unsafe {
-            match (d.signed_x, d.signed_y) {
-                (true, true) => rows!("sxtb16", "ssat"),
-                (true, false) => rows!("sxtb16", "usat"),
-                (false, true) => rows!("uxtb16", "ssat"),
-                (false, false) => rows!("uxtb16", "usat"),
+            let (pairs, ones) = (w_out / 2, w_out);
+            match (d.stride_w, d.signed_x, d.signed_y) {
+                (1, true, true) => channel!(pairs, rows - w_out, two_outputs!("sxtb16", "ssat")),
+                (1, true, false) => channel!(pairs, rows - w_out, two_outputs!("sxtb16", "usat")),
+                (1, false, true) => channel!(pairs, rows - w_out, two_outputs!("uxtb16", "ssat")),
+                (1, false, false) => channel!(pairs, rows - w_out, two_outputs!("uxtb16", "usat")),
+                (_, true, true) => channel!(ones, rows - 2 * w_out, one_output!("sxtb16", "ssat")),
+                (_, true, false) => channel!(ones, rows - 2 * w_out, one_output!("sxtb16", "usat")),
+                (_, false, true) => channel!(ones, rows - 2 * w_out, one_output!("uxtb16", "ssat")),
+                (_, false, false) => {
+                    channel!(ones, rows - 2 * w_out, one_output!("uxtb16", "usat"))
+                }
             }
         }
         true
@@ -424,7 +490,7 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                 let mut sum = d.base;
                 for r in 0..3 {
                     for c in 0..3 {
-                        let at = (oh * d.stride_h + r) * width + ow + c;
+                        let at = (oh * d.stride_h + r) * width + ow * d.stride_w + c;
                         sum = sum.wrapping_add(value(at) * tap(r, c));
                     }
                 }

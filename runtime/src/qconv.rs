@@ -1223,7 +1223,11 @@ fn depthwise_on<
     let (rows, cols) = padded_extent(&p);
     let padded = frame_bytes(&p) > 0;
     let frame: &mut [X] = if padded {
-        let frame = &mut bytemuck::cast_slice_mut::<f32, X>(scratch)[..rows * cols];
+        // The frame (`rows × cols`) and, where the scratch has them, four bytes past it,
+        // which the DSP rows' last word at stride 2 reaches (one byte it does not use).
+        let scratch = bytemuck::cast_slice_mut::<f32, X>(scratch);
+        let len = scratch.len().min(rows * cols + 4);
+        let frame = &mut scratch[..len];
         // The frame stays x_zero; each channel overwrites only the input's place in it.
         frame.fill(X::saturate(x_zero));
         frame
@@ -1257,7 +1261,8 @@ fn depthwise_on<
             let finish =
                 |acc: &[i32], out: &mut [Y]| Y::finish_run(acc, 0, scale, rq.zero, small, out);
             let x_c = &x[(b * p.c_in + c) * plane_in..][..plane_in];
-            let (source, width): (&[X], usize) = if padded {
+            // `source` is the frame itself; the DSP rows get the bytes past it too.
+            let (source, width, dsp_source): (&[X], usize, &[X]) = if padded {
                 for r in 0..copy_rows {
                     let at = (r + p.pad_top) * cols + p.pad_left;
                     crate::copy::copy_bytes(
@@ -1265,9 +1270,9 @@ fn depthwise_on<
                         &x_c[r * p.w_in..][..copy_cols],
                     );
                 }
-                (&*frame, cols)
+                (&frame[..rows * cols], cols, &*frame)
             } else {
-                (x_c, p.w_in)
+                (x_c, p.w_in, x_c)
             };
             let y_c = &mut y[(b * p.c_out + c) * plane_out..][..plane_out];
             if K == 3 && p.dil_h == 1 && p.w_out >= DSP_WIDTH {
@@ -1280,7 +1285,7 @@ fn depthwise_on<
                     scale,
                     zero: rq.zero,
                 };
-                rows.run::<X, Y, S>(source, kernel, base, small, y_c);
+                rows.run::<X, Y, S>(dsp_source, kernel, base, small, y_c);
                 continue;
             }
             if SIMD && p.stride_h == 1 && stride_w == 1 {
@@ -1433,18 +1438,17 @@ impl Rows3 {
                 half(kernel[3 * r + 1]),
             )
         });
-        // Stride 1 into 8-bit outputs, rows of an even width: the whole channel in one
+        // 8-bit outputs (at stride 1 rows of an even width): the whole channel in one
         // `asm!` block on the DSP extension (`dsp::depthwise3_rows`; its portable twin
         // elsewhere, which the tests reach).
-        if let (1, true, 1, Some((y_min, _))) =
-            (S, SMALL, core::mem::size_of::<Y>(), Y::REQUANTIZED)
-        {
+        if let (true, 1, Some((y_min, _))) = (SMALL, core::mem::size_of::<Y>(), Y::REQUANTIZED) {
             let rows = crate::dsp::Depthwise3Rows {
                 source: bytemuck::cast_slice(source),
                 signed_x: X::MIN < 0,
                 signed_y: y_min < 0,
                 width,
                 stride_h: self.stride_h,
+                stride_w: S,
                 h_out: y.len() / w_out,
                 w_out,
                 taps: [
