@@ -502,51 +502,6 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
     }
 }
 
-/// `a · b + c` rounded once (a fused multiply-add), as ONNX Runtime's MLAS computes
-/// QLinearAdd on CPUs with FMA (its reference outputs come from one): `VFMA.F32` on an
-/// M-profile Arm with an FPU (FPv4 and FPv5 have it), `VFMADD` on x86-64 with FMA, and
-/// [`libm::fmaf`] elsewhere (the instruction where the CPU has it, an exact software
-/// fallback where not).
-#[inline(always)]
-pub fn fmaf(a: f32, b: f32, c: f32) -> f32 {
-    #[cfg(all(
-        target_arch = "arm",
-        target_feature = "mclass",
-        target_feature = "fpregs"
-    ))]
-    {
-        let mut acc = c;
-        // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
-        unsafe {
-            core::arch::asm!(
-                "vfma.f32 {acc}, {a}, {b}",
-                acc = inout(sreg) acc,
-                a = in(sreg) a,
-                b = in(sreg) b,
-                options(pure, nomem, nostack, preserves_flags),
-            );
-        }
-        acc
-    }
-    #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
-    {
-        use safe_arch::{fused_mul_add_m128_s, m128};
-        let lane = |v: f32| m128::from_array([v, 0.0, 0.0, 0.0]);
-        fused_mul_add_m128_s(lane(a), lane(b), lane(c)).to_array()[0]
-    }
-    #[cfg(not(any(
-        all(
-            target_arch = "arm",
-            target_feature = "mclass",
-            target_feature = "fpregs"
-        ),
-        all(target_arch = "x86_64", target_feature = "fma")
-    )))]
-    {
-        libm::fmaf(a, b, c)
-    }
-}
-
 /// A halfword multiply-accumulate instruction, `$asm` on `{a}`, `{b}` and `{acc}`, and its
 /// portable twin `$portable` (a closure of `a`, `b` and `acc`).
 macro_rules! halfword_mac {
@@ -773,17 +728,6 @@ mod tests {
                 assert_eq!(smlatb(a, b, acc), tb, "{a:#x} {b:#x} {acc}");
             }
         }
-    }
-
-    #[test]
-    fn fmaf_rounds_once() {
-        // 1 + 2^-23 squared is 1 + 2^-22 + 2^-46: rounded first, the product is 1 + 2^-22
-        // and the sum with -(1 + 2^-22) is 0; fused, the sum keeps 2^-46.
-        let x = 1.0 + f32::EPSILON;
-        let c = -(1.0 + 2.0 * f32::EPSILON);
-        assert_eq!(x * x + c, 0.0);
-        assert_eq!(fmaf(x, x, c), f32::EPSILON * f32::EPSILON);
-        assert_eq!(fmaf(3.0, 0.5, 0.25), 1.75);
     }
 
     #[test]

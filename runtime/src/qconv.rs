@@ -779,9 +779,9 @@ fn widen_pair_major<W: QInt>(
 
 /// The sums of one gathered block against one tile of widened weights, for positions
 /// `0..n` (rounded up to whole tiles; the gathered padding beyond `n` is 0):
-/// `acc[o][j] = bases[o] + Σ_kp pair(x[j][kp]) · pair(w[o][kp])`. The block holds its positions
-/// tile by tile, each tile pair-major (`cols[(t · pairs + kp) · PT + jj]`), so a tile
-/// reads one contiguous run of `cols` and one of `wt`.
+/// `acc[o][j] = bases[o] + Σ_kp pair(x[j][kp]) · pair(w[o][kp])`. The block holds its
+/// positions tile by tile, each tile pair-major (`cols[(t · pairs + kp) · PT + jj]`), so a
+/// tile reads one contiguous run of `cols` and one of `wt`.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(never)]
 fn block(cols: &[u32], wt: &[u32], bases: &[i32; OCT], n: usize, acc: &mut [[i32; PB_MAX]; OCT]) {

@@ -749,8 +749,8 @@ pub fn qbinary<T: QInt>(
             // rounded products and sums differ in the last bit now and then, and one
             // output in ten thousand then rounds to its neighbour).
             let add = |av: T, bv: T| {
-                let v = crate::dsp::fmaf(av.to_i32() as f32, ratio_a, fixed);
-                quantize_value(crate::dsp::fmaf(bv.to_i32() as f32, ratio_b, v))
+                let v = crate::scalar::fmadd(av.to_i32() as f32, ratio_a, fixed);
+                quantize_value(crate::scalar::fmadd(bv.to_i32() as f32, ratio_b, v))
             };
             if a.len() == y.len() && b.len() == y.len() && a_shape == b_shape {
                 // Equal shapes (a residual connection): one contiguous zip.

@@ -414,6 +414,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fmadd_rounds_once() {
+        // 1 + 2^-23 squared is 1 + 2^-22 + 2^-46: rounded first, the product is 1 + 2^-22
+        // and the sum with -(1 + 2^-22) is 0; fused, the sum keeps 2^-46.
+        let x = 1.0 + f32::EPSILON;
+        let c = -(1.0 + 2.0 * f32::EPSILON);
+        assert_eq!(x * x + c, 0.0);
+        assert_eq!(fmadd(x, x, c), f32::EPSILON * f32::EPSILON);
+        assert_eq!(fmadd(3.0, 0.5, 0.25), 1.75);
+    }
+
+    #[test]
     fn integer_arithmetic_wraps() {
         assert_eq!(Scalar::add(i8::MAX, 1), i8::MIN);
         assert_eq!(0u8.sub(1), u8::MAX);
