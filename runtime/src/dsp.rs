@@ -13,11 +13,13 @@
 //! intrinsics in `core::arch::arm` are unstable, so these are one-instruction `asm!`
 //! blocks.
 //!
-//! Every block but one only reads and writes registers: `pure, nomem, nostack`, no
-//! memory, no stack, no control flow. The exception is [`smlad_block_4x2`], the integer
-//! convolutions' register tiles as one loop: it reads and writes the slices it is given,
-//! within the bounds it checks, and keeps two registers and its counts on the stack. (Built for size, `smlad` drops `pure, nomem` so that LLVM
-//! keeps loads where the tile puts them; see its body.) `SMLAD` may set the sticky `Q`
+//! Every block but two only reads and writes registers: `pure, nomem, nostack`, no
+//! memory, no stack, no control flow. The exceptions are two Cortex-M loops,
+//! [`smlad_block_4x2`] (the integer convolutions' register tiles) and
+//! [`depthwise3_rows`] (3 × 3 depthwise channels): each reads and writes the slices it is
+//! given, within the bounds it checks, and keeps two registers and its counts on the
+//! stack. (Built for size, `smlad` drops `pure, nomem` so that LLVM keeps loads where the
+//! tile puts them; see its body.) `SMLAD` may set the sticky `Q`
 //! flag on overflow, which Rust code never reads (so the blocks do not claim
 //! `preserves_flags`); its result wraps modulo 2³², like the `wrapping_add` of the
 //! portable versions. Each function has a
@@ -89,9 +91,9 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
 
 /// The sums of a block of register tiles of four rows by two columns over packed pairs,
 /// wrapping: for each tile `t` below `tiles`, with `pairs = rows.len() / 4`,
-/// `acc[o][2t + j] = bases[o] + Σ_kp smlad(cols[(t · pairs + kp) · 2 + j], rows[4 · kp + o])` (the
-/// integer convolutions' Cortex-M tiles: each step two gathered positions and four output
-/// channels' weights, each tile's positions one contiguous run of `cols`). Tiles whose
+/// `acc[o][2t + j] = bases[o] + Σ_kp smlad(cols[(t · pairs + kp) · 2 + j], rows[4kp + o])`
+/// (the integer convolutions' Cortex-M tiles: each step two gathered positions and four
+/// output channels' weights, each tile's positions one contiguous run of `cols`). Tiles whose
 /// run or sums would pass the end of `cols` or of `acc`'s rows are not computed.
 ///
 /// On the DSP extension it is one `asm!` block. A tile's eight sums, the two pointers,
@@ -239,8 +241,8 @@ pub fn smlad_block_4x2<const N: usize>(
     }
 }
 
-/// The operands of [`depthwise3_rows`]: a stride-1 3 × 3 depthwise channel of
-/// dilation 1 over a frame of 8-bit values, requantized to 8-bit outputs.
+/// The operands of [`depthwise3_rows`]: a 3 × 3 depthwise channel of dilation 1 at
+/// stride 1 or 2 over a frame of 8-bit values, requantized to 8-bit outputs.
 pub struct Depthwise3Rows<'a> {
     /// The frame: `h_out` rows of outputs read rows `oh · stride_h + 0..3` of it.
     pub source: &'a [u8],
@@ -281,15 +283,15 @@ pub struct Depthwise3Rows<'a> {
 /// more a row.
 pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
     let (h_out, w_out, width) = (d.h_out, d.w_out, d.width);
-    // The bytes a row of outputs reads: its span, and at stride 2 the fourth byte of the
-    // last output's word.
-    let reach = match d.stride_w {
-        1 if w_out % 2 == 0 => w_out + 2,
-        2 => 2 * w_out + 2,
+    // The bytes a row of outputs uses (its span), and those it reads: at stride 2 also
+    // the unused fourth byte of the last output's word.
+    let (span, reach) = match d.stride_w {
+        1 if w_out % 2 == 0 => (w_out + 2, w_out + 2),
+        2 => (2 * w_out + 1, 2 * w_out + 2),
         _ => return false,
     };
     let fits = w_out >= 1
-        && reach <= width + 1
+        && span <= width
         && h_out > 0
         && out.len() >= h_out * w_out
         && ((h_out - 1) * d.stride_h + 2)
@@ -301,23 +303,9 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
     }
     #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
     {
-        // One kernel row of both outputs from the row's word in r2: its pairs `(s0, s2)`
+        // One kernel row of one output from the row's word in r2: its pairs `(s0, s2)`
         // into r2 and `(s1, s3)` into r3, then the outer taps `$tap` by `SMLAD` and the
-        // middle tap, the `$lo`/`$hi` half of `$mid`, by `SMLA<x><y>`.
-        #[rustfmt::skip]
-        macro_rules! kernel_row {
-            ($xtb:literal, $tap:literal, $mid:literal, $lo:literal, $hi:literal) => {
-                concat!(
-                    $xtb, " r3, r2, ror #8\n",
-                    $xtb, " r2, r2\n",
-                    "smlad r0, r2, ", $tap, ", r0\n",
-                    "smla", $lo, " r0, r3, ", $mid, ", r0\n",
-                    "smlad r1, r3, ", $tap, ", r1\n",
-                    "smla", $hi, " r1, r2, ", $mid, ", r1\n",
-                )
-            };
-        }
-        // One kernel row of one output (stride 2): the pairs as above, into r0 only.
+        // middle tap, the `$lo` half of `$mid`, by `SMLA<x><y>`, into r0.
         #[rustfmt::skip]
         macro_rules! kernel_row_one {
             ($xtb:literal, $tap:literal, $mid:literal, $lo:literal) => {
@@ -326,6 +314,18 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                     $xtb, " r2, r2\n",
                     "smlad r0, r2, ", $tap, ", r0\n",
                     "smla", $lo, " r0, r3, ", $mid, ", r0\n",
+                )
+            };
+        }
+        // The same for two outputs (stride 1): the second, into r1, from `(s1, s3)` and
+        // `s2`, with the `$hi` half of `$mid`.
+        #[rustfmt::skip]
+        macro_rules! kernel_row {
+            ($xtb:literal, $tap:literal, $mid:literal, $lo:literal, $hi:literal) => {
+                concat!(
+                    kernel_row_one!($xtb, $tap, $mid, $lo),
+                    "smlad r1, r3, ", $tap, ", r1\n",
+                    "smla", $hi, " r1, r2, ", $mid, ", r1\n",
                 )
             };
         }
