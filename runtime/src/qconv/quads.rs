@@ -281,7 +281,8 @@ fn load_weights(w: &[i8], depth: usize, oc0: usize, m: usize, wt: &mut [u32]) {
 
 /// Gathers positions `p0..p0 + n` of a 1×1, stride-1, unpadded convolution: quad `kq` is
 /// input channels `4 kq..4 kq + 4`. Positions `n..pb` and the terms past the last
-/// channel are 0 (their weights are 0).
+/// channel are 0 (their weights are 0). Two whole tiles at a time where the rows have
+/// the 32 positions ([`quad_words_32`]), one tile at a time otherwise.
 fn gather_pointwise<X: QInt>(
     x: &[X],
     plane: usize,
@@ -292,35 +293,126 @@ fn gather_pointwise<X: QInt>(
 ) {
     let channels = x.len() / plane.max(1);
     let quads = channels.div_ceil(4);
-    for (t, tile) in cols[..quads * pb].chunks_exact_mut(quads * PT).enumerate() {
+    let tiles = pb / PT;
+    let cols = &mut cols[..quads * pb];
+    // Rows run on to the plane's end, so that whole vectors load where they can.
+    let rows = |kq: usize, j0: usize| -> [&[X]; 4] {
+        core::array::from_fn(|i| x.get((4 * kq + i) * plane + j0..).unwrap_or(&[]))
+    };
+    let mut t = 0;
+    while t < tiles {
+        if t + 2 <= tiles && n >= (t + 2) * PT {
+            let (head, rest) = cols.split_at_mut((t + 1) * quads * PT);
+            let first = &mut head[t * quads * PT..];
+            let second = &mut rest[..quads * PT];
+            let j0 = p0 + t * PT;
+            for (kq, (a, b)) in first
+                .chunks_exact_mut(PT)
+                .zip(second.chunks_exact_mut(PT))
+                .enumerate()
+            {
+                let whole = 4 * kq + 3 < channels;
+                if !(whole && quad_words_32(rows(kq, j0), a, b)) {
+                    gather_pointwise_quad(x, plane, channels, kq, j0, PT, a);
+                    gather_pointwise_quad(x, plane, channels, kq, j0 + PT, PT, b);
+                }
+            }
+            t += 2;
+            continue;
+        }
+        let tile = &mut cols[t * quads * PT..][..quads * PT];
         let j0 = p0 + t * PT;
         let m = n.saturating_sub(t * PT).min(PT);
         if m == 0 {
             tile.fill(0);
-            continue;
-        }
-        for (kq, slot) in tile.chunks_exact_mut(PT).enumerate() {
-            let (valid, rest) = slot.split_at_mut(m);
-            if 4 * kq + 3 < channels {
-                // Rows run on to the plane's end, so that whole vectors load where they can.
-                let row = |i: usize| x.get((4 * kq + i) * plane + j0..).unwrap_or(&[]);
-                quad_words::<X, 1>([row(0), row(1), row(2), row(3)], valid);
-            } else {
-                for (j, slot) in valid.iter_mut().enumerate() {
-                    let at = |i: usize| {
-                        let k = 4 * kq + i;
-                        if k < channels {
-                            x.get(k * plane + j0 + j).map_or(0, |&v| byte(v))
-                        } else {
-                            0
-                        }
-                    };
-                    *slot = word([at(0), at(1), at(2), at(3)]);
-                }
+        } else {
+            for (kq, slot) in tile.chunks_exact_mut(PT).enumerate() {
+                gather_pointwise_quad(x, plane, channels, kq, j0, m, slot);
             }
-            rest.fill(0);
+        }
+        t += 1;
+    }
+}
+
+/// Quad `kq` of the `m` positions from `j0` on into `slot` (a tile's `PT` words; the
+/// words past `m` are 0), for [`gather_pointwise`].
+#[inline(always)]
+fn gather_pointwise_quad<X: QInt>(
+    x: &[X],
+    plane: usize,
+    channels: usize,
+    kq: usize,
+    j0: usize,
+    m: usize,
+    slot: &mut [u32],
+) {
+    let (valid, rest) = slot.split_at_mut(m.min(slot.len()));
+    if 4 * kq + 3 < channels {
+        let row = |i: usize| x.get((4 * kq + i) * plane + j0..).unwrap_or(&[]);
+        quad_words::<X, 1>([row(0), row(1), row(2), row(3)], valid);
+    } else {
+        for (j, slot) in valid.iter_mut().enumerate() {
+            let at = |i: usize| {
+                let k = 4 * kq + i;
+                if k < channels {
+                    x.get(k * plane + j0 + j).map_or(0, |&v| byte(v))
+                } else {
+                    0
+                }
+            };
+            *slot = word([at(0), at(1), at(2), at(3)]);
         }
     }
+    rest.fill(0);
+}
+
+/// Words `t < 32` of four byte streams, as [`quad_words`] with stride 1, the first 16 in
+/// `lo` and the next 16 in `hi` (two tiles' slots of one quad), from 32-byte loads: two
+/// rounds of interleaving give each 128-bit lane four positions' words (lane 0 the first
+/// tile's, lane 1 the second's), and lane permutes put them in order. False, with
+/// nothing written, where a stream is shorter than 32.
+#[inline(always)]
+fn quad_words_32<X: QInt>(src: [&[X]; 4], lo: &mut [u32], hi: &mut [u32]) -> bool {
+    use safe_arch::{
+        bitxor_m256i, shuffle_abi_i128z_all_m256i, unpack_high_i16_m256i, unpack_high_i8_m256i,
+        unpack_low_i16_m256i, unpack_low_i8_m256i,
+    };
+    let load = |s: &[X]| -> Option<m256i> {
+        let bytes: &[u8] = bytemuck::cast_slice(s.get(..32)?);
+        Some(m256i::from(<[u8; 32]>::try_from(bytes).ok()?))
+    };
+    let (Some(a), Some(b), Some(c), Some(d)) =
+        (load(src[0]), load(src[1]), load(src[2]), load(src[3]))
+    else {
+        return false;
+    };
+    let (Ok(lo), Ok(hi)) = (
+        <&mut [u32; 16]>::try_from(lo),
+        <&mut [u32; 16]>::try_from(hi),
+    ) else {
+        return false;
+    };
+    let (ab_lo, ab_hi) = (unpack_low_i8_m256i(a, b), unpack_high_i8_m256i(a, b));
+    let (cd_lo, cd_hi) = (unpack_low_i8_m256i(c, d), unpack_high_i8_m256i(c, d));
+    let flip = m256i::from([(-X::MIN as u32) * 0x0101_0101; 8]);
+    // Lane 0: positions 0–3, 4–7, 8–11, 12–15; lane 1: the same plus 16.
+    let q = [
+        unpack_low_i16_m256i(ab_lo, cd_lo),
+        unpack_high_i16_m256i(ab_lo, cd_lo),
+        unpack_low_i16_m256i(ab_hi, cd_hi),
+        unpack_high_i16_m256i(ab_hi, cd_hi),
+    ]
+    .map(|v| bitxor_m256i(v, flip));
+    let words = |v: m256i| <[u32; 8]>::from(v);
+    let low = |a: m256i, b: m256i| words(shuffle_abi_i128z_all_m256i::<0x20>(a, b));
+    let high = |a: m256i, b: m256i| words(shuffle_abi_i128z_all_m256i::<0x31>(a, b));
+    let (lo_a, lo_b) = lo.split_at_mut(8);
+    let (hi_a, hi_b) = hi.split_at_mut(8);
+    lo_a.copy_from_slice(&low(q[0], q[1]));
+    lo_b.copy_from_slice(&low(q[2], q[3]));
+    hi_a.copy_from_slice(&high(q[0], q[1]));
+    hi_b.copy_from_slice(&high(q[2], q[3]));
+    true
 }
 
 /// One reduction term of [`gather`]: its input plane, kernel row and column, and the
@@ -670,6 +762,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The 32-position interleave against the word formula, for `u8` and `i8` streams,
+    /// its two halves in their two tiles; a stream shorter than 32 writes nothing.
+    #[test]
+    fn quad_words_32_fill_two_tiles() {
+        let bytes: [u8; 4 * 40] = core::array::from_fn(|i| (i as u8).wrapping_mul(83) ^ 0x3c);
+        let signed: [i8; 4 * 40] = bytes.map(|b| b as i8);
+        let u: [&[u8]; 4] = core::array::from_fn(|i| &bytes[i * 40..][..33]);
+        let s: [&[i8]; 4] = core::array::from_fn(|i| &signed[i * 40..][..32]);
+        let (mut lo, mut hi, mut lo_s, mut hi_s) = ([0u32; 16], [0u32; 16], [0u32; 16], [0u32; 16]);
+        assert!(quad_words_32(u, &mut lo, &mut hi));
+        assert!(quad_words_32(s, &mut lo_s, &mut hi_s));
+        for t in 0..32 {
+            let at = |i: usize| u32::from(u[i][t]);
+            let at_s = |i: usize| (i32::from(s[i][t]) + 128) as u32;
+            let (got, got_s) = if t < 16 {
+                (lo[t], lo_s[t])
+            } else {
+                (hi[t - 16], hi_s[t - 16])
+            };
+            assert_eq!(got, word([at(0), at(1), at(2), at(3)]), "u8 {t}");
+            assert_eq!(got_s, word([at_s(0), at_s(1), at_s(2), at_s(3)]), "i8 {t}");
+        }
+        let short: [&[u8]; 4] = [u[0], u[1], &u[2][..31], u[3]];
+        let (mut lo, mut hi) = ([7u32; 16], [7u32; 16]);
+        assert!(!quad_words_32(short, &mut lo, &mut hi));
+        assert!(lo.iter().chain(&hi).all(|&w| w == 7));
     }
 
     /// Weights read in place from a word-aligned blob (depth a multiple of 4) and through
