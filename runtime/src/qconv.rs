@@ -1782,6 +1782,9 @@ mod tests {
             // Rows of 8 to 15 outputs, which the window kernel runs as one run.
             geometry(1, 3, (9, 12), 3, 1, 1, 1),
             geometry(1, 3, (20, 20), 3, 2, 1, 1),
+            // Frames 16 wide (two rows a step), an even and an odd number of rows.
+            geometry(1, 3, (14, 14), 3, 1, 1, 1),
+            geometry(2, 3, (13, 14), 3, 1, 1, 1),
         ];
         fn check<X: QInt, Y: QOut + PartialEq + core::fmt::Debug + Default>(
             p: &Conv2d,
