@@ -259,8 +259,16 @@ pub(crate) fn requantize_lanes<const CLAMP: bool>(
         v = v.cmp_ge(lo).blend(v, lo);
         v = v.cmp_le(hi).blend(v, hi);
     }
+    round_even_lanes(v) + i32x8::splat(zero)
+}
+
+/// [`round_even`] on eight lanes, each within ±2^22.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+pub(crate) fn round_even_lanes(v: wide::f32x8) -> wide::i32x8 {
+    use wide::{f32x8, i32x8};
     let magic_bits = i32x8::splat(ROUND_MAGIC.to_bits() as i32);
-    bytemuck::cast::<f32x8, i32x8>(v + f32x8::splat(ROUND_MAGIC)) - magic_bits + i32x8::splat(zero)
+    bytemuck::cast::<f32x8, i32x8>(v + f32x8::splat(ROUND_MAGIC)) - magic_bits
 }
 
 /// Adding 1.5 · 2^23 to an `f32` below 2^22 in magnitude leaves the integer part, rounded
@@ -786,8 +794,6 @@ fn add_lanes<T: QInt>(a: &[T], b: &[T], y: &mut [T], (ra, rb, fixed): (f32, f32,
     use wide::{f32x8, i32x8};
     let (ra, rb, fixed) = (f32x8::splat(ra), f32x8::splat(rb), f32x8::splat(fixed));
     let (lo, hi) = (f32x8::splat(T::MIN as f32), f32x8::splat(T::MAX as f32));
-    let magic = f32x8::splat(ROUND_MAGIC);
-    let magic_bits = i32x8::splat(ROUND_MAGIC.to_bits() as i32);
     let lanes = |v: &[T]| {
         let mut out = [0i32; 8];
         for (o, &x) in out.iter_mut().zip(v) {
@@ -804,8 +810,7 @@ fn add_lanes<T: QInt>(a: &[T], b: &[T], y: &mut [T], (ra, rb, fixed): (f32, f32,
         let v = lanes(av).mul_add(ra, fixed);
         let v = lanes(bv).mul_add(rb, v);
         // As `quantize_value`: `max` then `min` (a NaN becomes the lower bound).
-        let v = v.max(lo).min(hi);
-        let q = bytemuck::cast::<f32x8, i32x8>(v + magic) - magic_bits;
+        let q = round_even_lanes(v.max(lo).min(hi));
         for (o, &r) in out.iter_mut().zip(&q.to_array()) {
             *o = T::saturate(r);
         }

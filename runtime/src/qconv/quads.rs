@@ -474,6 +474,10 @@ fn gather<X: QInt>(
     }
     let column = |kw: usize, ow: usize| ow * p.stride_w + kw * p.dil_w - p.pad_left;
     let at = |j: usize, kq: usize| slot(j, kq, quads);
+    // Whether a padded input row fits a line, on strided or short rows (see below).
+    let lines = p.pad_left + p.w_in <= LINE
+        && (p.w_out - 1) * p.stride_w + p.k_w <= LINE
+        && (p.stride_w != 1 || p.w_out < PT);
     let mut walk = TermWalk::new(taps, channels);
     for kq in 0..quads {
         let terms: [Option<Term<'_, X>>; 4] = walk.next_quad().map(|term| {
@@ -507,9 +511,7 @@ fn gather<X: QInt>(
                         .iter()
                         .enumerate()
                         .all(|(i, r)| r.0.as_ptr() == r0.0.as_ptr() && r.1 == r0.1 + i + 1);
-                let fits =
-                    p.pad_left + p.w_in <= LINE && (p.w_out - 1) * p.stride_w + p.k_w <= LINE;
-                if adjacent && fits && (p.stride_w != 1 || p.w_out < PT) {
+                if adjacent && lines {
                     let mut line = [pad as u8; LINE];
                     for (d, &v) in line[p.pad_left..][..p.w_in].iter_mut().zip(r0.0) {
                         *d = byte(v) as u8;
