@@ -185,7 +185,12 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let (cols, rest) = words.split_at_mut(quads * pb);
     let wt = &mut rest[..quads * OCT];
     let pointwise = crate::conv::is_pointwise(&p);
-    let shifted = p.stride_h == 1 && p.stride_w == 1 && p.w_in == p.w_out;
+    let same = p.stride_h == 1 && p.stride_w == 1 && p.w_in == p.w_out;
+    let (terms, shifts) = match (pointwise, same) {
+        (true, _) => ([(0, 0, (0, 0)); MAX_TAPS], [(0, (0, 0), (0, 0)); MAX_TAPS]),
+        (false, true) => ([(0, 0, (0, 0)); MAX_TAPS], shifted_terms(&p)),
+        (false, false) => (tap_terms(&p), [(0, (0, 0), (0, 0)); MAX_TAPS]),
+    };
     let mut acc = [[0i32; PB_MAX]; OCT];
     let mut sum_cache = [0i32; SUM_CACHE];
     for b in 0..p.batch {
@@ -204,10 +209,10 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 let n = pb.min(plane_out - p0);
                 if pointwise {
                     gather_pointwise(x_group, plane_in, p0, n, pb, cols);
-                } else if shifted {
-                    gather_shifted(&p, x_group, pad, p0, n, cols);
+                } else if same {
+                    gather_shifted(&p, &shifts, x_group, pad, p0, n, cols);
                 } else {
-                    gather(&p, x_group, pad, p0, n, pb, cols);
+                    gather(&p, &terms, x_group, pad, p0, n, pb, cols);
                 }
                 let mut oc0 = g * c_out_group;
                 let group_end = oc0 + c_out_group;
@@ -426,6 +431,42 @@ type Term<'a, X> = (&'a [X], usize, usize, (usize, usize));
 /// vectors load where they can), its kernel column and its inside columns.
 type Row<'a, X> = (&'a [X], usize, (usize, usize));
 
+/// A tap's kernel row and column, and the output columns where it is inside the input.
+type TapTerm = (usize, usize, (usize, usize));
+
+/// [`TapTerm`] of tap `t`.
+fn tap_term(p: &Conv2d, t: usize) -> TapTerm {
+    let (kh, kw) = (t / p.k_w, t % p.k_w);
+    let columns =
+        crate::conv::outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
+    (kh, kw, columns)
+}
+
+/// [`gather`]'s tap terms, once per convolution (the divisions they take cost more than
+/// the gather when done per term, and building the table per block, with its array
+/// moved through the stack, took a tenth of mobilenet_v2-int8's first layer).
+fn tap_terms(p: &Conv2d) -> [TapTerm; MAX_TAPS] {
+    let mut table = [(0, 0, (0, 0)); MAX_TAPS];
+    for (t, term) in table.iter_mut().take(p.k_h * p.k_w).enumerate() {
+        *term = tap_term(p, t);
+    }
+    table
+}
+
+/// The pieces of output rows that positions `p0..p0 + n` make: (row, first column, end
+/// column, first block position).
+fn pieces(w_out: usize, p0: usize, n: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let mut next = (p0 / w_out.max(1), p0 % w_out.max(1), 0);
+    core::iter::from_fn(move || {
+        let (oh, ow0, j) = next;
+        (j < n).then(|| {
+            let len = (w_out - ow0).min(n - j);
+            next = (oh + 1, 0, j + len);
+            (oh, ow0, ow0 + len, j)
+        })
+    })
+}
+
 /// Gathers positions `p0..p0 + n` of any convolution: term
 /// `k = (ci · k_h + kh) · k_w + kw` is byte `k % 4` of quad `k / 4`, `u(x)` where the tap
 /// is inside the input and `pad` where it is padding (or past the depth, whose weights
@@ -437,6 +478,7 @@ type Row<'a, X> = (&'a [X], usize, (usize, usize));
 #[allow(clippy::too_many_arguments)]
 fn gather<X: QInt>(
     p: &Conv2d,
+    table: &[TapTerm; MAX_TAPS],
     x: &[X],
     pad: u32,
     p0: usize,
@@ -450,28 +492,6 @@ fn gather<X: QInt>(
     let quads = (channels * taps).div_ceil(4);
     let cols = &mut cols[..quads * pb];
     cols.fill(word([pad; 4]));
-    // Each tap's kernel row and column and the output columns where it is inside, once
-    // per block (the divisions it takes cost more than the gather when done per term).
-    let tap_of = |t: usize| {
-        let (kh, kw) = (t / p.k_w, t % p.k_w);
-        let columns =
-            crate::conv::outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
-        (kh, kw, columns)
-    };
-    let table: [(usize, usize, (usize, usize)); MAX_TAPS] =
-        core::array::from_fn(|t| if t < taps { tap_of(t) } else { (0, 0, (0, 0)) });
-    // The block's pieces of output rows: (row, first column, end column, first position).
-    let mut pieces = [(0, 0, 0, 0); PB_MAX];
-    let mut count = 0;
-    let (mut oh, mut ow0, mut j) = (p0 / p.w_out, p0 % p.w_out, 0);
-    for piece in pieces.iter_mut() {
-        if j >= n {
-            break;
-        }
-        let len = (p.w_out - ow0).min(n - j);
-        *piece = (oh, ow0, ow0 + len, j);
-        (oh, ow0, j, count) = (oh + 1, 0, j + len, count + 1);
-    }
     let column = |kw: usize, ow: usize| ow * p.stride_w + kw * p.dil_w - p.pad_left;
     let at = |j: usize, kq: usize| slot(j, kq, quads);
     // Whether a padded input row fits a line, on strided or short rows (see below).
@@ -482,10 +502,14 @@ fn gather<X: QInt>(
     for kq in 0..quads {
         let terms: [Option<Term<'_, X>>; 4] = walk.next_quad().map(|term| {
             let (ci, tap) = term?;
-            let (kh, kw, columns) = table.get(tap).copied().unwrap_or_else(|| tap_of(tap));
+            let (kh, kw, columns) = table.get(tap).copied().unwrap_or_else(|| tap_term(p, tap));
             Some((&x[ci * plane..][..plane], kh, kw, columns))
         });
-        for &(oh, ow0, ow1, first) in &pieces[..count] {
+        // Terms past the depth (weight 0) repeat the first, so that the last quad takes
+        // the vector paths too (mobilenet_v2-int8's first layer, 27 terms deep, gathered
+        // its last quad element by element).
+        let terms = terms.map(|t| t.or(terms[0]));
+        for (oh, ow0, ow1, first) in pieces(p.w_out, p0, n) {
             let j_of = move |ow: usize| first + (ow - ow0);
             // Each term's input row for this output row, if inside.
             let rows: [Option<Row<'_, X>>; 4] = core::array::from_fn(|i| {
@@ -562,29 +586,20 @@ fn gather<X: QInt>(
 /// the bytes of the positions whose tap falls outside the input (the ends of output rows,
 /// whole rows at the top and bottom), which the shifted runs read from a neighbouring row.
 /// No per-row or per-position work but those corrections.
-fn gather_shifted<X: QInt>(p: &Conv2d, x: &[X], pad: u32, p0: usize, n: usize, cols: &mut [u32]) {
+fn gather_shifted<X: QInt>(
+    p: &Conv2d,
+    table: &[Shifted; MAX_TAPS],
+    x: &[X],
+    pad: u32,
+    p0: usize,
+    n: usize,
+    cols: &mut [u32],
+) {
     let plane = p.h_in * p.w_in;
     let taps = p.k_h * p.k_w;
     let channels = x.len() / plane.max(1);
     let quads = (channels * taps).div_ceil(4);
     let width = p.w_out;
-    // Each tap's shift within a plane and the output rows and columns where it is inside.
-    let tap_of = |t: usize| {
-        let (kh, kw) = (t / p.k_w, t % p.k_w);
-        let shift = (kh * p.dil_h) as isize * width as isize - (p.pad_top * width) as isize
-            + (kw * p.dil_w) as isize
-            - p.pad_left as isize;
-        let rows = crate::conv::outputs_for_tap(kh, 1, p.dil_h, p.pad_top, p.h_in, p.h_out);
-        let columns = crate::conv::outputs_for_tap(kw, 1, p.dil_w, p.pad_left, p.w_in, width);
-        (shift, rows, columns)
-    };
-    let table: [Shifted; MAX_TAPS] = core::array::from_fn(|t| {
-        if t < taps {
-            tap_of(t)
-        } else {
-            (0, (0, 0), (0, 0))
-        }
-    });
     let (row0, row_end) = (p0 / width, (p0 + n - 1) / width + 1);
     let at = |j: usize, kq: usize| slot(j, kq, quads);
     let mut walk = TermWalk::new(taps, channels);
@@ -593,7 +608,7 @@ fn gather_shifted<X: QInt>(p: &Conv2d, x: &[X], pad: u32, p0: usize, n: usize, c
         // terms past the depth (weight 0) reuse the first term's shift.
         let terms: [Option<Shifted>; 4] = walk.next_quad().map(|term| {
             let (ci, tap) = term?;
-            let (shift, rows, columns) = table.get(tap).copied().unwrap_or_else(|| tap_of(tap));
+            let (shift, rows, columns) = table.get(tap).copied().unwrap_or_else(|| shifted(p, tap));
             Some(((ci * plane) as isize + shift, rows, columns))
         });
         let first = terms[0].map_or(0, |t| t.0);
@@ -659,6 +674,27 @@ fn gather_shifted<X: QInt>(p: &Conv2d, x: &[X], pad: u32, p0: usize, n: usize, c
 /// One term of [`gather_shifted`]: its shift from the group's start, and the output rows
 /// and columns where its tap is inside the input.
 type Shifted = (isize, (usize, usize), (usize, usize));
+
+/// [`Shifted`] of tap `t`.
+fn shifted(p: &Conv2d, t: usize) -> Shifted {
+    let (kh, kw) = (t / p.k_w, t % p.k_w);
+    let width = p.w_out;
+    let shift = (kh * p.dil_h) as isize * width as isize - (p.pad_top * width) as isize
+        + (kw * p.dil_w) as isize
+        - p.pad_left as isize;
+    let rows = crate::conv::outputs_for_tap(kh, 1, p.dil_h, p.pad_top, p.h_in, p.h_out);
+    let columns = crate::conv::outputs_for_tap(kw, 1, p.dil_w, p.pad_left, p.w_in, width);
+    (shift, rows, columns)
+}
+
+/// [`gather_shifted`]'s terms, once per convolution (see [`tap_terms`]).
+fn shifted_terms(p: &Conv2d) -> [Shifted; MAX_TAPS] {
+    let mut table = [(0, (0, 0), (0, 0)); MAX_TAPS];
+    for (t, term) in table.iter_mut().take(p.k_h * p.k_w).enumerate() {
+        *term = shifted(p, t);
+    }
+    table
+}
 
 /// Stores `len` words from block position `j` on, word `t` made of `src[i][t · stride]`,
 /// a tile's slice at a time (`at` gives a position's word; positions of one tile are
@@ -906,6 +942,16 @@ mod tests {
                 k_w: 1,
                 pad_top: 0,
                 pad_left: 0,
+                ..base
+            },
+            // 27 terms at stride 2, as mobilenet_v2-int8's first layer: the last quad's
+            // fourth term is past the depth.
+            Conv2d {
+                c_in: 3,
+                h_out: 5,
+                w_out: 5,
+                stride_h: 2,
+                stride_w: 2,
                 ..base
             },
             // Kernel rows of four at stride 2 (one load a word from a padded row).
