@@ -1785,6 +1785,12 @@ mod tests {
             // Frames 16 wide (two rows a step), an even and an odd number of rows.
             geometry(1, 3, (14, 14), 3, 1, 1, 1),
             geometry(2, 3, (13, 14), 3, 1, 1, 1),
+            // Two rows a step at stride 2: mobilenet_v2-int8's 28 × 28 input, and an odd
+            // number of 15-output rows over two images.
+            geometry(1, 3, (28, 28), 3, 2, 1, 1),
+            geometry(2, 3, (18, 29), 3, 2, 1, 1),
+            // A frame too tall for the two stack frames of narrow rows.
+            geometry(1, 3, (80, 12), 3, 1, 1, 1),
         ];
         fn check<X: QInt, Y: QOut + PartialEq + core::fmt::Debug + Default>(
             p: &Conv2d,

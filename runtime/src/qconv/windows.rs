@@ -16,7 +16,9 @@
 //! requantized, narrowed and put back in column order in registers, and stored straight
 //! into the output row (NCHW). Rows narrower than 16 outputs run as one run of virtual
 //! columns over the frame (the outputs of all rows, with the columns between rows
-//! computed and dropped), and below 8 the channel-vector kernel keeps them. As
+//! computed and dropped) or, at stride 2, two rows a step, with each channel's frame
+//! filled while the previous channel's is read; below 8 the channel-vector kernel keeps
+//! them. As
 //! [`super::quads`] does for the other convolutions, the activation enters as
 //! `u = x − X::MIN`, so `Σ (x − x_zero) · w = Σ u · w − (x_zero − X::MIN) · Σ w`, the
 //! second term folded into each channel's base.
@@ -101,18 +103,16 @@ pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
     let copy_rows = p.h_in.min(rows.saturating_sub(p.pad_top));
     let copy_cols = p.w_in.min(cols.saturating_sub(p.pad_left));
     let signed = bounds.0 < 0;
+    if p.w_out < MIN_WIDTH {
+        let frame_at = (copy_rows, copy_cols, cols);
+        narrow_planes::<X, S>(&p, x, w, bias, rq, (pad, bounds), frame, frame_at, y);
+        return true;
+    }
     for b in 0..p.batch {
         for c in 0..p.c_out {
             let kernel = &w[c * taps..][..taps];
-            // Each kernel row's weights as the four signed bytes of a word, 0 past `k_w`.
             let mut words = [0u32; DEPTHWISE_MAX_TAPS];
-            for (word, row) in words.iter_mut().zip(kernel.chunks_exact(p.k_w)) {
-                let mut bytes = [0u8; 4];
-                for (byte, &v) in bytes.iter_mut().zip(row) {
-                    *byte = v as u8;
-                }
-                *word = u32::from_le_bytes(bytes);
-            }
+            kernel_words(kernel, p.k_w, &mut words);
             let tap_sum: i32 = kernel.iter().map(|&v| i32::from(v)).sum();
             let model_bias = bias.get(c).copied().unwrap_or(0);
             let base = model_bias.wrapping_sub(i32::from(pad).wrapping_mul(tap_sum));
@@ -139,13 +139,6 @@ pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
                 clamp,
                 signed,
             };
-            if p.w_out < MIN_WIDTH {
-                let first_out = (b * p.c_out + c) * plane_out;
-                if !run::<S>(&p, &channel, frame, cols, first_out, y) {
-                    return true;
-                }
-                continue;
-            }
             let y_c = &mut y[(b * p.c_out + c) * plane_out..][..plane_out];
             for (oh, y_row) in y_c.chunks_exact_mut(p.w_out).enumerate() {
                 let top = oh * p.stride_h * cols;
@@ -164,14 +157,149 @@ pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
     true
 }
 
-/// The outputs of one channel whose rows are narrower than half a step (`stride_h == S`
-/// here; see [`depthwise`]), into `y` from `first_out` on: output `(oh, ow)`'s window
-/// starts at byte `S · (oh · cols + ow)`, so the outputs of all rows form one run of
-/// virtual columns `oh · cols + ow` along the frame, with `cols - w_out` columns between
-/// rows that are computed and dropped. False when a window would pass the frame. Out of
-/// line: inside [`depthwise`], changes here moved the wide rows' loop by up to 7 µs a
-/// layer on mobilenet_v2-int8.
+/// [`depthwise`] where output rows are narrower than half a step (`stride_h == S`
+/// here), each channel's outputs from one run of steps (see [`run`]). Out of line, with
+/// its own channel loop: inside [`depthwise`], changes here moved the wide rows' loop by
+/// up to 7 µs a layer on mobilenet_v2-int8. `frame_at` is the input rows and columns
+/// copied into the frame and its row length.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn narrow_planes<X: QInt, const S: usize>(
+    p: &Conv2d,
+    x: &[X],
+    w: &[i8],
+    bias: &[i32],
+    rq: Requant<'_>,
+    (pad, bounds): (u8, (i32, i32)),
+    frame: &mut [u8],
+    (copy_rows, copy_cols, cols): (usize, usize, usize),
+    y: &mut [u8],
+) {
+    let taps = p.k_h * p.k_w;
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let x: &[u8] = bytemuck::cast_slice(x);
+    let flip = X::MIN as u8;
+    // Channel `k`'s rows into `frame`, each as at most two fixed-size copies (a copy of
+    // run-time length is a call to `memcpy`).
+    let fill = |k: usize, frame: &mut [u8]| {
+        let Some(x_c) = x.get(k * plane_in..(k + 1) * plane_in) else {
+            return;
+        };
+        for r in 0..copy_rows {
+            let at = (r + p.pad_top) * cols + p.pad_left;
+            if let Some(dst) = frame.get_mut(at..at + copy_cols) {
+                copy_flipped(dst, &x_c[r * p.w_in..], flip);
+            }
+        }
+    };
+    // Two frames on the stack where they fit, the next channel copied into one while the
+    // other is read: the steps' 32-byte loads of rows just stored cannot be forwarded
+    // from the stores, and waited for them to retire.
+    let mut pair = [[pad; NARROW_FRAME]; 2];
+    let double = frame.len() <= NARROW_FRAME;
+    let channels = p.batch * p.c_out;
+    let mut words = [0u32; DEPTHWISE_MAX_TAPS];
+    if double {
+        fill(0, &mut pair[0][..frame.len()]);
+    }
+    for k in 0..channels {
+        let c = k % p.c_out;
+        let kernel = &w[c * taps..][..taps];
+        kernel_words(kernel, p.k_w, &mut words);
+        let tap_sum: i32 = kernel.iter().map(|&v| i32::from(v)).sum();
+        let model_bias = bias.get(c).copied().unwrap_or(0);
+        let base = model_bias.wrapping_sub(i32::from(pad).wrapping_mul(tap_sum));
+        let scale = pick(rq.scale, c);
+        let frame: &[u8] = if double {
+            let [a, b] = &mut pair;
+            let (this, next) = if k % 2 == 0 { (a, b) } else { (b, a) };
+            if k + 1 < channels {
+                fill(k + 1, &mut next[..frame.len()]);
+            }
+            &this[..frame.len()]
+        } else {
+            fill(k, frame);
+            frame
+        };
+        let channel = Channel {
+            rows: &words[..p.k_h],
+            base: i32x8::splat(base),
+            scale: f32x8::splat(scale),
+            zero: rq.zero,
+            bounds,
+            clamp: !small_products(taps, model_bias, scale),
+            signed: bounds.0 < 0,
+        };
+        if !run::<S>(p, &channel, frame, cols, k * plane_out, y) {
+            return;
+        }
+    }
+}
+
+/// Each kernel row's weights (`k_w` of them, at most 4) as the four signed bytes of a
+/// word, 0 past `k_w`, into the first `k_h` of `words`. Shifted in: copied into a
+/// word's bytes, each row was a call to `memcpy` of run-time length, as costly per
+/// channel as a 14 × 14 plane's steps.
+#[inline(always)]
+fn kernel_words(kernel: &[i8], k_w: usize, words: &mut [u32; DEPTHWISE_MAX_TAPS]) {
+    for (word, row) in words.iter_mut().zip(kernel.chunks_exact(k_w.max(1))) {
+        *word = row
+            .iter()
+            .take(4)
+            .enumerate()
+            .fold(0, |word, (i, &v)| word | u32::from(v as u8) << (8 * i));
+    }
+}
+
+/// The largest frame [`narrow_planes`] doubles on the stack: a 28-wide input's at
+/// stride 2 (29 × 29 bytes and the slack).
+const NARROW_FRAME: usize = 1024;
+
+/// `src[..dst.len()]` into `dst`, each byte XORed with `flip`, as two overlapping
+/// fixed-size runs (of 16, 8 or 4 bytes, XORed as one integer) or one byte at a time
+/// below 4.
+#[inline(always)]
+fn copy_flipped(dst: &mut [u8], src: &[u8], flip: u8) {
+    macro_rules! runs {
+        ($int:ty) => {{
+            const N: usize = core::mem::size_of::<$int>();
+            let mask = <$int>::from_ne_bytes([flip; N]);
+            let len = dst.len();
+            let chunk = |at: usize| {
+                let bytes = src.get(at..).and_then(<[u8]>::first_chunk::<N>)?;
+                Some((<$int>::from_ne_bytes(*bytes) ^ mask).to_ne_bytes())
+            };
+            if let (Some(head), Some(tail)) = (chunk(0), chunk(len - N)) {
+                if let Some(d) = dst.first_chunk_mut::<N>() {
+                    *d = head;
+                }
+                if let Some(d) = dst.last_chunk_mut::<N>() {
+                    *d = tail;
+                }
+            }
+        }};
+    }
+    match dst.len() {
+        16..=32 => runs!(u128),
+        8..=15 => runs!(u64),
+        4..=7 => runs!(u32),
+        _ => {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v ^ flip;
+            }
+        }
+    }
+}
+
+/// The outputs of one channel whose rows are narrower than half a step (`stride_h == S`
+/// here; see [`depthwise`]), into `y` from `first_out` on. At stride 2 with rows of at
+/// most 16, each step's halves are two output rows ([`Channel::two_rows`]). Otherwise
+/// output `(oh, ow)`'s window starts at byte `S · (oh · cols + ow)`, so the outputs of all
+/// rows form one run of virtual columns `oh · cols + ow` along the frame, with
+/// `cols - w_out` columns between rows that are computed and dropped. Rows are stored in
+/// order as whole 8- or 16-byte runs where the tensor goes on: the bytes past a row
+/// belong to the next row (of this channel or the next), stored after it. False when a
+/// window would pass the frame.
 fn run<const S: usize>(
     p: &Conv2d,
     channel: &Channel<'_>,
@@ -180,34 +308,41 @@ fn run<const S: usize>(
     first_out: usize,
     y: &mut [u8],
 ) -> bool {
-    let plane_out = p.h_out * p.w_out;
-    let total = (p.h_out - 1) * cols + p.w_out;
-    if cols == STEP / 2 {
-        // A step is two whole rows (a 14 × 14 plane's frame is 16 wide): each row is a
-        // 16-byte half of it, stored whole where the tensor goes on (its bytes past
-        // `w_out` belong to the next row, of this channel or the next, which is stored
-        // after it). Cut to the row at other offsets, the step was a vector store
-        // reloaded at an offset, which store forwarding does not serve (mobilenet_v2-int8's
-        // 14 × 14 layers: 4–6 µs each).
+    let pitch = cols * p.dil_h;
+    if S == 2 && p.w_out <= STEP / 2 {
+        // Rows `oh` and `oh + 1` start `S · cols` bytes apart (a 28-wide input's 14 × 14
+        // outputs took 13 steps as one run, 7 this way).
         for oh in (0..p.h_out).step_by(2) {
-            let Some(bytes) = channel.step::<S>(frame, cols * p.dil_h, oh * cols * S) else {
+            let first = oh * cols * S;
+            let Some(bytes) = channel.two_rows(frame, pitch, first, cols * S) else {
                 return false;
             };
-            for (r, half) in bytes.chunks_exact(cols).enumerate().take(p.h_out - oh) {
-                let out = first_out + (oh + r) * p.w_out;
-                match y.get_mut(out..).and_then(<[u8]>::first_chunk_mut::<16>) {
-                    Some(whole) => whole.copy_from_slice(half),
-                    None => store(&mut y[out..out + p.w_out], half),
-                }
+            for (r, half) in bytes.chunks_exact(STEP / 2).enumerate().take(p.h_out - oh) {
+                spill_row(y, first_out + (oh + r) * p.w_out, p.w_out, half);
             }
         }
         return true;
     }
-    let y_c = &mut y[first_out..][..plane_out];
+    if cols == STEP / 2 {
+        // A step is two whole rows (a 14 × 14 plane's frame is 16 wide): each row is a
+        // 16-byte half of it. Cut to the row at other offsets, the step was a vector
+        // store reloaded at an offset, which store forwarding does not serve
+        // (mobilenet_v2-int8's 14 × 14 layers: 4–6 µs each).
+        for oh in (0..p.h_out).step_by(2) {
+            let Some(bytes) = channel.step::<S>(frame, pitch, oh * cols * S) else {
+                return false;
+            };
+            for (r, half) in bytes.chunks_exact(cols).enumerate().take(p.h_out - oh) {
+                spill_row(y, first_out + (oh + r) * p.w_out, p.w_out, half);
+            }
+        }
+        return true;
+    }
+    let total = (p.h_out - 1) * cols + p.w_out;
     let (mut oh, mut ow) = (0, 0);
     let mut q0 = 0;
     while q0 < total {
-        let Some(bytes) = channel.step::<S>(frame, cols * p.dil_h, q0 * S) else {
+        let Some(bytes) = channel.step::<S>(frame, pitch, q0 * S) else {
             return false;
         };
         let mut at = 0;
@@ -216,8 +351,7 @@ fn run<const S: usize>(
             let take = (end - at).min(cols - ow);
             if ow < p.w_out {
                 let keep = take.min(p.w_out - ow);
-                let out = oh * p.w_out + ow;
-                store(&mut y_c[out..out + keep], &bytes[at..]);
+                spill_row(y, first_out + oh * p.w_out + ow, keep, &bytes[at..]);
             }
             at += take;
             ow += take;
@@ -228,6 +362,35 @@ fn run<const S: usize>(
         q0 += STEP;
     }
     true
+}
+
+/// `src[..len]` into `y` at `out`: as a whole 8- or 16-byte run where `src` and `y` hold
+/// it (the bytes past `len` are overwritten later, see [`run`]), exactly otherwise.
+#[inline(always)]
+fn spill_row(y: &mut [u8], out: usize, len: usize, src: &[u8]) {
+    fn whole<const N: usize>(y: &mut [u8], out: usize, src: &[u8]) -> bool {
+        match (
+            y.get_mut(out..).and_then(<[u8]>::first_chunk_mut::<N>),
+            src.first_chunk::<N>(),
+        ) {
+            (Some(dst), Some(src)) => {
+                *dst = *src;
+                true
+            }
+            _ => false,
+        }
+    }
+    let done = match len {
+        0 => true,
+        1..=8 => whole::<8>(y, out, src),
+        9..=16 => whole::<16>(y, out, src),
+        _ => false,
+    };
+    if !done {
+        if let Some(dst) = y.get_mut(out..out + len) {
+            store(dst, src);
+        }
+    }
 }
 
 /// The first `out.len()` (at most 32) bytes of `src` into `out`: whole, or as two
@@ -298,6 +461,34 @@ impl Channel<'_> {
                 *a = dpbusd(*a, m256i::from(*bytes), weights);
             }
         }
+        Some(self.finish::<S>(acc))
+    }
+
+    /// A stride-2 step whose second half starts `second` bytes after its first: the
+    /// outputs of two rows, 16 each (those past `w_out` dropped by the caller).
+    #[inline(always)]
+    fn two_rows(
+        &self,
+        frame: &[u8],
+        pitch: usize,
+        first: usize,
+        second: usize,
+    ) -> Option<[u8; 32]> {
+        let offsets = [0, 2, second, second + 2];
+        let mut acc = [m256i::default(); 4];
+        for (r, &row) in self.rows.iter().enumerate() {
+            let weights = m256i::from([row; 8]);
+            for (a, &at) in acc.iter_mut().zip(&offsets) {
+                let bytes = frame.get(first + r * pitch + at..)?.first_chunk::<32>()?;
+                *a = dpbusd(*a, m256i::from(*bytes), weights);
+            }
+        }
+        Some(self.finish::<2>(acc))
+    }
+
+    /// A step's sums requantized and narrowed, in column order (see [`narrow`]).
+    #[inline(always)]
+    fn finish<const S: usize>(&self, acc: [m256i; 4]) -> [u8; 32] {
         let values: [m256i; 4] = core::array::from_fn(|k| {
             let sums = bytemuck::cast::<m256i, i32x8>(acc[k]) + self.base;
             let v = if self.clamp {
@@ -308,7 +499,7 @@ impl Channel<'_> {
             };
             bytemuck::cast(v)
         });
-        Some(narrow::<S>(values, self.signed))
+        narrow::<S>(values, self.signed)
     }
 }
 
