@@ -185,7 +185,11 @@ fn requantize_run_as<Y: QInt, const CLAMP: bool>(
     out: &mut [Y],
 ) {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    let (acc, out) = packed_runs::<Y, CLAMP>(acc, base, scale, zero, out);
+    let (acc, out) = if base == 0 {
+        packed_runs::<Y, CLAMP, false>(acc, base, scale, zero, out)
+    } else {
+        packed_runs::<Y, CLAMP, true>(acc, base, scale, zero, out)
+    };
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     let (acc, out) = {
         use wide::{f32x8, i32x8};
@@ -220,10 +224,12 @@ fn requantize_run_as<Y: QInt, const CLAMP: bool>(
 /// permutation, one 32-byte store. Saturating twice clamps as saturating once does (both
 /// are monotonic and the `i16` bounds hold the 8-bit ones). Lane by lane the results are
 /// [`requantize_lanes`]'s, which a narrowing store per eight lanes took 16 instructions
-/// (two of them slow stores on AMD's Zen 4) to write. Returns the rest of the run.
+/// (two of them slow stores on AMD's Zen 4) to write. `BASE` false skips adding a `base`
+/// of 0 (the VNNI convolution starts its sums at their bases). Returns the rest of the
+/// run.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 #[inline(always)]
-fn packed_runs<'a, Y: QInt, const CLAMP: bool>(
+fn packed_runs<'a, Y: QInt, const CLAMP: bool, const BASE: bool>(
     acc: &'a [i32],
     base: i32,
     scale: f32,
@@ -244,8 +250,9 @@ fn packed_runs<'a, Y: QInt, const CLAMP: bool>(
     for (o, a) in bytes.chunks_exact_mut(32).zip(acc.chunks_exact(32)) {
         let v: [m256i; 4] = core::array::from_fn(|i| {
             let lanes: [i32; 8] = a[i * 8..][..8].try_into().unwrap_or([0; 8]);
+            let sums = i32x8::from(lanes);
             let r = requantize_lanes::<CLAMP>(
-                i32x8::from(lanes) + base_v,
+                if BASE { sums + base_v } else { sums },
                 scale_v,
                 zero,
                 (Y::MIN, Y::MAX),
