@@ -219,10 +219,8 @@ fn requantize_run_as<Y: QInt, const CLAMP: bool>(
     }
 }
 
-/// The whole 32-element chunks of [`requantize_run_as`] on AVX2: four vectors of lanes
-/// narrowed by two saturating packs (to `i16`, then to the output type) and one
-/// permutation, one 32-byte store. Saturating twice clamps as saturating once does (both
-/// are monotonic and the `i16` bounds hold the 8-bit ones). Lane by lane the results are
+/// The whole 32-element chunks of [`requantize_run_as`] on AVX2, narrowed by
+/// [`narrow32`] into one 32-byte store. Lane by lane the results are
 /// [`requantize_lanes`]'s, which a narrowing store per eight lanes took 16 instructions
 /// (two of them slow stores on AMD's Zen 4) to write. `BASE` false skips adding a `base`
 /// of 0 (the VNNI convolution starts its sums at their bases). Returns the rest of the
@@ -236,41 +234,51 @@ fn packed_runs<'a, Y: QInt, const CLAMP: bool, const BASE: bool>(
     zero: i32,
     out: &'a mut [Y],
 ) -> (&'a [i32], &'a mut [Y]) {
-    use safe_arch::{
-        m256i, pack_i16_to_i8_m256i, pack_i16_to_u8_m256i, pack_i32_to_i16_m256i,
-        shuffle_av_i32_all_m256i,
-    };
     use wide::{f32x8, i32x8};
     let (scale_v, base_v) = (f32x8::splat(scale), i32x8::splat(base));
     let whole = acc.len().min(out.len()) / 32 * 32;
     let (head, rest) = out.split_at_mut(whole);
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(head);
-    // The packs interleave 4-byte groups across the 128-bit halves: back into order.
-    let order = m256i::from([0, 4, 1, 5, 2, 6, 3, 7]);
     for (o, a) in bytes.chunks_exact_mut(32).zip(acc.chunks_exact(32)) {
-        let v: [m256i; 4] = core::array::from_fn(|i| {
+        let v: [i32x8; 4] = core::array::from_fn(|i| {
             let lanes: [i32; 8] = a[i * 8..][..8].try_into().unwrap_or([0; 8]);
             let sums = i32x8::from(lanes);
-            let r = requantize_lanes::<CLAMP>(
+            requantize_lanes::<CLAMP>(
                 if BASE { sums + base_v } else { sums },
                 scale_v,
                 zero,
                 (Y::MIN, Y::MAX),
-            );
-            m256i::from(r.to_array())
+            )
         });
-        let (lo, hi) = (
-            pack_i32_to_i16_m256i(v[0], v[1]),
-            pack_i32_to_i16_m256i(v[2], v[3]),
-        );
-        let narrow = if Y::MIN == 0 {
-            pack_i16_to_u8_m256i(lo, hi)
-        } else {
-            pack_i16_to_i8_m256i(lo, hi)
-        };
-        o.copy_from_slice(&<[u8; 32]>::from(shuffle_av_i32_all_m256i(narrow, order)));
+        o.copy_from_slice(&narrow32::<Y>(v));
     }
     (&acc[whole..], rest)
+}
+
+/// Four vectors of eight `i32` lanes as 32 bytes of `Y` in lane order, each saturated:
+/// two saturating packs (to `i16`, then to `Y`) and one permutation. Saturating twice
+/// clamps as saturating once does (both are monotonic and the `i16` bounds hold the
+/// 8-bit ones).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+fn narrow32<Y: QInt>(v: [wide::i32x8; 4]) -> [u8; 32] {
+    use safe_arch::{
+        m256i, pack_i16_to_i8_m256i, pack_i16_to_u8_m256i, pack_i32_to_i16_m256i,
+        shuffle_av_i32_all_m256i,
+    };
+    let v = v.map(|lanes| m256i::from(lanes.to_array()));
+    let (lo, hi) = (
+        pack_i32_to_i16_m256i(v[0], v[1]),
+        pack_i32_to_i16_m256i(v[2], v[3]),
+    );
+    let narrow = if Y::MIN == 0 {
+        pack_i16_to_u8_m256i(lo, hi)
+    } else {
+        pack_i16_to_i8_m256i(lo, hi)
+    };
+    // The packs interleave 4-byte groups across the 128-bit halves: back into order.
+    let order = m256i::from([0, 4, 1, 5, 2, 6, 3, 7]);
+    shuffle_av_i32_all_m256i(narrow, order).into()
 }
 
 impl QOut for i32 {
@@ -906,17 +914,37 @@ fn add_lanes<T: QInt>(a: &[T], b: &[T], y: &mut [T], (ra, rb, fixed): (f32, f32,
         }
         f32x8::from_i32x8(i32x8::from(out))
     };
-    let whole = y.len().min(a.len()).min(b.len()) / 8 * 8;
-    for ((out, av), bv) in y[..whole]
-        .chunks_exact_mut(8)
-        .zip(a.chunks_exact(8))
-        .zip(b.chunks_exact(8))
-    {
+    // As `quantize_value`: `max` then `min` (a NaN becomes the lower bound).
+    let add = |av: &[T], bv: &[T]| {
         let v = lanes(av).mul_add(ra, fixed);
-        let v = lanes(bv).mul_add(rb, v);
-        // As `quantize_value`: `max` then `min` (a NaN becomes the lower bound).
-        let q = round_even_lanes(v.max(lo).min(hi));
-        for (o, &r) in out.iter_mut().zip(&q.to_array()) {
+        round_even_lanes(lanes(bv).mul_add(rb, v).max(lo).min(hi))
+    };
+    let len = y.len().min(a.len()).min(b.len());
+    // 32 at a time, narrowed in registers into one store (a narrowing store per eight
+    // was slow on Zen 4), then eight at a time.
+    #[cfg(not(target_feature = "avx2"))]
+    let done = 0;
+    #[cfg(target_feature = "avx2")]
+    let done = {
+        let done = len / 32 * 32;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut y[..done]);
+        for ((out, av), bv) in bytes
+            .chunks_exact_mut(32)
+            .zip(a.chunks_exact(32))
+            .zip(b.chunks_exact(32))
+        {
+            let q: [i32x8; 4] = core::array::from_fn(|i| add(&av[i * 8..], &bv[i * 8..]));
+            out.copy_from_slice(&narrow32::<T>(q));
+        }
+        done
+    };
+    let whole = len / 8 * 8;
+    for ((out, av), bv) in y[done..whole]
+        .chunks_exact_mut(8)
+        .zip(a[done..].chunks_exact(8))
+        .zip(b[done..].chunks_exact(8))
+    {
+        for (o, &r) in out.iter_mut().zip(&add(av, bv).to_array()) {
             *o = T::saturate(r);
         }
     }
