@@ -102,7 +102,6 @@ pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
     // The input rows and columns that land inside the frame.
     let copy_rows = p.h_in.min(rows.saturating_sub(p.pad_top));
     let copy_cols = p.w_in.min(cols.saturating_sub(p.pad_left));
-    let signed = bounds.0 < 0;
     if p.w_out < MIN_WIDTH {
         let frame_at = (copy_rows, copy_cols, cols);
         narrow_planes::<X, S>(&p, x, w, bias, rq, (pad, bounds), frame, frame_at, y);
@@ -110,16 +109,8 @@ pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
     }
     for b in 0..p.batch {
         for c in 0..p.c_out {
-            let kernel = &w[c * taps..][..taps];
             let mut words = [0u32; DEPTHWISE_MAX_TAPS];
-            kernel_words(kernel, p.k_w, &mut words);
-            let tap_sum: i32 = kernel.iter().map(|&v| i32::from(v)).sum();
-            let model_bias = bias.get(c).copied().unwrap_or(0);
-            let base = model_bias.wrapping_sub(i32::from(pad).wrapping_mul(tap_sum));
-            let scale = pick(rq.scale, c);
-            // The bound is on the sums with the zero points taken out, which `base + acc`
-            // is.
-            let clamp = !small_products(taps, model_bias, scale);
+            let channel = Channel::new(&p, w, bias, rq, c, (pad, bounds), &mut words);
             let x_c = &x[(b * p.c_in + c) * plane_in..][..plane_in];
             for r in 0..copy_rows {
                 let at = (r + p.pad_top) * cols + p.pad_left;
@@ -130,15 +121,6 @@ pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
                     *f = (v.to_i32() as u8) ^ flip;
                 }
             }
-            let channel = Channel {
-                rows: &words[..p.k_h],
-                base: i32x8::splat(base),
-                scale: f32x8::splat(scale),
-                zero: rq.zero,
-                bounds,
-                clamp,
-                signed,
-            };
             let y_c = &mut y[(b * p.c_out + c) * plane_out..][..plane_out];
             for (oh, y_row) in y_c.chunks_exact_mut(p.w_out).enumerate() {
                 let top = oh * p.stride_h * cols;
@@ -175,7 +157,6 @@ fn narrow_planes<X: QInt, const S: usize>(
     (copy_rows, copy_cols, cols): (usize, usize, usize),
     y: &mut [u8],
 ) {
-    let taps = p.k_h * p.k_w;
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let x: &[u8] = bytemuck::cast_slice(x);
     let flip = X::MIN as u8;
@@ -204,12 +185,6 @@ fn narrow_planes<X: QInt, const S: usize>(
     }
     for k in 0..channels {
         let c = k % p.c_out;
-        let kernel = &w[c * taps..][..taps];
-        kernel_words(kernel, p.k_w, &mut words);
-        let tap_sum: i32 = kernel.iter().map(|&v| i32::from(v)).sum();
-        let model_bias = bias.get(c).copied().unwrap_or(0);
-        let base = model_bias.wrapping_sub(i32::from(pad).wrapping_mul(tap_sum));
-        let scale = pick(rq.scale, c);
         let frame: &[u8] = if double {
             let [a, b] = &mut pair;
             let (this, next) = if k % 2 == 0 { (a, b) } else { (b, a) };
@@ -221,15 +196,7 @@ fn narrow_planes<X: QInt, const S: usize>(
             fill(k, frame);
             frame
         };
-        let channel = Channel {
-            rows: &words[..p.k_h],
-            base: i32x8::splat(base),
-            scale: f32x8::splat(scale),
-            zero: rq.zero,
-            bounds,
-            clamp: !small_products(taps, model_bias, scale),
-            signed: bounds.0 < 0,
-        };
+        let channel = Channel::new(p, w, bias, rq, c, (pad, bounds), &mut words);
         if !run::<S>(p, &channel, frame, cols, k * plane_out, y) {
             return;
         }
@@ -443,7 +410,38 @@ struct Channel<'a> {
     signed: bool,
 }
 
-impl Channel<'_> {
+impl<'a> Channel<'a> {
+    /// Channel `c`'s constants, its kernel rows' weight words in `words`.
+    #[inline(always)]
+    fn new(
+        p: &Conv2d,
+        w: &[i8],
+        bias: &[i32],
+        rq: Requant<'_>,
+        c: usize,
+        (pad, bounds): (u8, (i32, i32)),
+        words: &'a mut [u32; DEPTHWISE_MAX_TAPS],
+    ) -> Self {
+        let taps = p.k_h * p.k_w;
+        let kernel = &w[c * taps..][..taps];
+        kernel_words(kernel, p.k_w, words);
+        let tap_sum: i32 = kernel.iter().map(|&v| i32::from(v)).sum();
+        let model_bias = bias.get(c).copied().unwrap_or(0);
+        let base = model_bias.wrapping_sub(i32::from(pad).wrapping_mul(tap_sum));
+        let scale = pick(rq.scale, c);
+        Channel {
+            rows: &words[..p.k_h],
+            base: i32x8::splat(base),
+            scale: f32x8::splat(scale),
+            zero: rq.zero,
+            bounds,
+            // The bound is on the sums with the zero points taken out, which
+            // `base + acc` is.
+            clamp: !small_products(taps, model_bias, scale),
+            signed: bounds.0 < 0,
+        }
+    }
+
     /// The 32 outputs of a row from the one whose first kernel row's window starts at
     /// byte `first` of `frame`, each kernel row `pitch` bytes below the previous one;
     /// `None` when a window would pass the frame.
