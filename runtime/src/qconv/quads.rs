@@ -937,19 +937,20 @@ mod tests {
             pad_left: 1,
             groups: 1,
         };
+        let strided = Conv2d {
+            h_out: 5,
+            w_out: 5,
+            stride_h: 2,
+            stride_w: 2,
+            ..base
+        };
         // 100 positions: six whole tiles and a half one (with an odd number of quads
         // where `c_in` is 3).
         let cases = [
             base,
             Conv2d { c_in: 7, ..base },
             Conv2d { c_in: 3, ..base },
-            Conv2d {
-                h_out: 5,
-                w_out: 5,
-                stride_h: 2,
-                stride_w: 2,
-                ..base
-            },
+            strided,
             Conv2d {
                 k_h: 1,
                 k_w: 1,
@@ -959,23 +960,9 @@ mod tests {
             },
             // 27 terms at stride 2, as mobilenet_v2-int8's first layer: the last quad's
             // fourth term is past the depth.
-            Conv2d {
-                c_in: 3,
-                h_out: 5,
-                w_out: 5,
-                stride_h: 2,
-                stride_w: 2,
-                ..base
-            },
+            Conv2d { c_in: 3, ..strided },
             // Kernel rows of four at stride 2 (one load a word from a padded row).
-            Conv2d {
-                k_w: 4,
-                h_out: 5,
-                w_out: 5,
-                stride_h: 2,
-                stride_w: 2,
-                ..base
-            },
+            Conv2d { k_w: 4, ..strided },
         ];
         let mut scratch = [0f32; 2048];
         for p in cases {

@@ -276,30 +276,25 @@ fn run<const S: usize>(
     y: &mut [u8],
 ) -> bool {
     let pitch = cols * p.dil_h;
-    if S == 2 && p.w_out <= STEP / 2 {
-        // Rows `oh` and `oh + 1` start `S · cols` bytes apart (a 28-wide input's 14 × 14
-        // outputs took 13 steps as one run, 7 this way).
+    // Two output rows a step, each a 16-byte half: at stride 2 with rows of at most 16,
+    // from two rows `S · cols` bytes apart (a 28-wide input's 14 × 14 outputs took 13
+    // steps as one run, 7 this way); where the frame is 16 wide (a 14 × 14 plane), from
+    // one run of 32 virtual columns. Cut to the row at other offsets, the step was a
+    // vector store reloaded at an offset, which store forwarding does not serve
+    // (mobilenet_v2-int8's 14 × 14 layers: 4–6 µs each).
+    let split = S == 2 && p.w_out <= STEP / 2;
+    if split || cols == STEP / 2 {
         for oh in (0..p.h_out).step_by(2) {
             let first = oh * cols * S;
-            let Some(bytes) = channel.two_rows(frame, pitch, first, cols * S) else {
+            let step = if split {
+                channel.two_rows(frame, pitch, first, cols * S)
+            } else {
+                channel.step::<S>(frame, pitch, first)
+            };
+            let Some(bytes) = step else {
                 return false;
             };
             for (r, half) in bytes.chunks_exact(STEP / 2).enumerate().take(p.h_out - oh) {
-                spill_row(y, first_out + (oh + r) * p.w_out, p.w_out, half);
-            }
-        }
-        return true;
-    }
-    if cols == STEP / 2 {
-        // A step is two whole rows (a 14 × 14 plane's frame is 16 wide): each row is a
-        // 16-byte half of it. Cut to the row at other offsets, the step was a vector
-        // store reloaded at an offset, which store forwarding does not serve
-        // (mobilenet_v2-int8's 14 × 14 layers: 4–6 µs each).
-        for oh in (0..p.h_out).step_by(2) {
-            let Some(bytes) = channel.step::<S>(frame, pitch, oh * cols * S) else {
-                return false;
-            };
-            for (r, half) in bytes.chunks_exact(cols).enumerate().take(p.h_out - oh) {
                 spill_row(y, first_out + (oh + r) * p.w_out, p.w_out, half);
             }
         }
