@@ -278,22 +278,40 @@ fn build(
     Ok(target_dir.join(opt.profile()).join(package))
 }
 
-/// The x86_64 extensions the harness that callgrind counts is built without, as a
-/// `-C target-feature` value, because valgrind (3.19, Debian's) does not decode them:
-/// callgrind would stop at the first with SIGILL. The timed harness keeps them, as ONNX
-/// Runtime, which picks its kernels at run time, does.
+/// The x86_64 extensions valgrind (3.19, Debian's) does not decode, by their LLVM names.
+/// The harness that callgrind counts is built without them, because callgrind would stop
+/// at the first with SIGILL. The timed harness keeps them, as ONNX Runtime, which picks
+/// its kernels at run time, does.
 ///
-/// * AMD's SSE4a (`insertq`, `extrq`), which LLVM picks for some byte shuffles of the
+/// * `sse4a`: AMD's `insertq` and `extrq`, which LLVM picks for some byte shuffles of the
 ///   integer kernels under `native` on AMD CPUs.
-/// * AVX-512 (EVEX-encoded instructions), which `native` enables on CPUs that have it
-///   (AMD Zen 4, Intel server parts). The integer convolutions use its VNNI byte dot
-///   products where they are enabled (`zant_runtime::dsp::dpbusd`); LLVM also uses it for
-///   copies and auto-vectorised loops. Turning off `avx512f` turns off every AVX-512
+/// * `avx512f`: AVX-512 (EVEX-encoded instructions), which `native` enables on CPUs that
+///   have it (AMD Zen 4, Intel server parts). The integer convolutions use its VNNI byte
+///   dot products where they are enabled (`zant_runtime::dsp::dpbusd`); LLVM also uses it
+///   for copies and auto-vectorised loops. Turning it off turns off every AVX-512
 ///   extension, so the counted harness runs the kernels' AVX2 paths.
-///
-/// `None` on other architectures.
-pub(super) fn undecoded_features() -> Option<&'static str> {
-    (std::env::consts::ARCH == "x86_64").then_some("-sse4a,-avx512f")
+/// * `avxvnni` and its VEX-encoded kin: Intel parts since Alder Lake and Sapphire Rapids
+///   have them beside AVX-512, and LLVM folds a `vpmaddwd` and its `vpaddd` into one
+///   `vpdpwssd` where they are enabled, in the AVX2 paths too.
+const UNDECODED: [&str; 6] = [
+    "sse4a",
+    "avx512f",
+    "avxvnni",
+    "avxvnniint8",
+    "avxvnniint16",
+    "avxifma",
+];
+
+/// [`UNDECODED`] as one `-C target-feature` value (`-sse4a,-avx512f,...`); `None` on
+/// other architectures.
+pub(super) fn undecoded_features() -> Option<String> {
+    (std::env::consts::ARCH == "x86_64").then(|| {
+        UNDECODED
+            .iter()
+            .map(|feature| format!("-{feature}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 /// Whether `-C target-cpu=target_cpu` (with the user's RUSTFLAGS) enables one of the
@@ -329,9 +347,11 @@ fn ask_rustc(target_cpu: &str) -> bool {
     );
     command.arg("-C").arg(format!("target-cpu={target_cpu}"));
     match command.output() {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l == "target_feature=\"avx512f\"" || l == "target_feature=\"sse4a\""),
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+            l.strip_prefix("target_feature=\"")
+                .and_then(|rest| rest.strip_suffix('"'))
+                .is_some_and(|feature| UNDECODED.contains(&feature))
+        }),
         _ => true,
     }
 }
