@@ -14,7 +14,7 @@
 #   6. benches three int8 models on the host and the Cortex-M7 (opt-level 3), whose outputs
 #      must match the reference and the host's to the byte: the only end-to-end run of the
 #      Arm DSP instructions and, on a CPU with AVX-512 VNNI, of the host's VNNI kernels
-#      (runtime/src/dsp.rs).
+#      (runtime/src/dsp.rs) and, with AMX, of its tile products (runtime/src/dsp/amx.rs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -32,6 +32,10 @@ if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
     # for a CPU with AVX-512 VNNI; the run above covers them where this CPU has it.
     grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null ||
         echo "zant-runtime VNNI int8 kernel tests: NOT RUN (this CPU has no AVX-512 VNNI)"
+    # The AMX tile products (runtime/src/dsp/amx.rs, qconv/quads/tiles.rs) run only where
+    # the CPU has AMX-INT8 and Linux grants the tiles; elsewhere their tests say NOT RUN.
+    grep -qw amx_int8 /proc/cpuinfo 2>/dev/null ||
+        echo "zant-runtime AMX int8 tile tests: NOT RUN (this CPU has no AMX-INT8)"
 else
     echo "zant-runtime tests with AVX: NOT RUN (this CPU has no AVX2)"
 fi

@@ -610,6 +610,14 @@ extend!(
     |x| (x >> 8) & 0x00ff_00ff
 );
 
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    target_feature = "avx512vnni",
+    target_feature = "avx512vl"
+))]
+pub mod amx;
+
 /// Whether the integer kernels have `VPDPBUSD` on 256-bit vectors on this target.
 pub const HAS_VNNI: bool = cfg!(all(
     target_arch = "x86_64",

@@ -18,6 +18,9 @@ use crate::dsp::dpbusd;
 use crate::qlinear::{pick, small_products};
 use safe_arch::m256i;
 
+#[cfg(target_os = "linux")]
+mod tiles;
+
 /// Output channels per register tile.
 const OCT: usize = 4;
 
@@ -193,6 +196,8 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     };
     let mut acc = [[0i32; PB_MAX]; OCT];
     let mut sum_cache = [0i32; SUM_CACHE];
+    #[cfg(target_os = "linux")]
+    let mut amx = tiles::tiles_for(depth, c_out_group);
     for b in 0..p.batch {
         for g in 0..p.groups {
             let x_group = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
@@ -216,6 +221,35 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 }
                 let mut oc0 = g * c_out_group;
                 let group_end = oc0 + c_out_group;
+                // Whole tiles of 16 channels on AMX where the host has it, the rest here.
+                #[cfg(target_os = "linux")]
+                if let Some(amx) = amx.as_mut() {
+                    let whole = oc0 + c_out_group / 16 * 16;
+                    let base = |oc: usize| {
+                        let sum = match sum_cache.get(oc - g * c_out_group) {
+                            Some(&sum) if cached => sum,
+                            _ => weight_sum(w, depth, oc),
+                        };
+                        let bias = bias.get(oc).copied().unwrap_or(0);
+                        bias.wrapping_sub((pad as i32).wrapping_mul(sum))
+                    };
+                    let y_batch = &mut y[b * p.c_out * plane_out..];
+                    tiles::products(
+                        amx,
+                        cols,
+                        n,
+                        w,
+                        depth,
+                        (oc0, whole),
+                        base,
+                        bias,
+                        rq,
+                        plane_out,
+                        p0,
+                        y_batch,
+                    );
+                    oc0 = whole;
+                }
                 while oc0 < group_end {
                     let m = OCT.min(group_end - oc0);
                     // The blob's own bytes where whole quads lie word-aligned in it, a

@@ -1,0 +1,224 @@
+//! [`super::qconv2d`]'s products on AMX tiles ([`crate::dsp::amx`]), where the host has
+//! them: 16 output channels by 16 positions per sum tile, two by two.
+//!
+//! The gathered block is already what a tile product reads: each tile of 16 positions
+//! holds its quads one after the other, 16 words each, so `d` quads of it are one
+//! activation tile of `d` rows. The weights are the blob's own rows (output channel by
+//! depth), one weight tile of 16 channels and `4 d` bytes per product; a depth that is
+//! not whole quads (the first layer's 27) takes a copy padded with zero weights. Each
+//! product covers `d` quads, the largest divisor of the depth in quads up to 16, so that
+//! one configuration covers the whole depth. The sums wrap like `VPDPBUSD`'s, so the
+//! outputs are the VNNI path's, byte for byte.
+
+use super::{pick, small_products, QOut, Requant, PB_MAX};
+use crate::dsp::amx::{Activations, Sum, Tiles, Weights, MAX_DEPTH, ROWS};
+
+/// The tiles for a convolution `depth` terms deep with `c_out_group` output channels per
+/// group, where they apply: at least one whole tile of channels, and a depth in whole
+/// quads or at most one product deep (padded by a copy). `None` also where the host has
+/// no tiles.
+pub(super) fn tiles_for(depth: usize, c_out_group: usize) -> Option<Tiles> {
+    let quads = depth.div_ceil(4);
+    if c_out_group < ROWS || quads == 0 || (!depth.is_multiple_of(4) && quads > MAX_DEPTH) {
+        return None;
+    }
+    let d = (1..=MAX_DEPTH.min(quads))
+        .rev()
+        .find(|d| quads.is_multiple_of(*d))
+        .unwrap_or(1);
+    Tiles::new(d)
+}
+
+/// One gathered block's output channels `channels.0..channels.1` (a multiple of 16 of
+/// them), requantized into `y` (the batch's output planes, each `plane` long) at
+/// positions `p0..p0 + n`. `base(oc)` is channel `oc`'s bias less its padding term.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn products<Y: QOut>(
+    tiles: &mut Tiles,
+    cols: &[u32],
+    n: usize,
+    w: &[i8],
+    depth: usize,
+    channels: (usize, usize),
+    base: impl Fn(usize) -> i32,
+    bias: &[i32],
+    rq: Requant<'_>,
+    plane: usize,
+    p0: usize,
+    y: &mut [Y],
+) {
+    let quads = depth.div_ceil(4);
+    let d = tiles.depth();
+    let chunks = quads / d;
+    let position_tiles = n.div_ceil(ROWS);
+    let padded = !depth.is_multiple_of(4);
+    // Each channel's sums over the whole block, so that requantizing takes long runs.
+    let mut sums = [[0i32; PB_MAX]; 2 * ROWS];
+    let mut copy = [0i8; 2 * ROWS * 4 * MAX_DEPTH];
+    let (mut oc, end) = channels;
+    while oc + ROWS <= end {
+        let two_oc = oc + 2 * ROWS <= end;
+        let m = if two_oc { 2 * ROWS } else { ROWS };
+        let (a, stride): (&[i8], usize) = if padded {
+            let stride = 4 * quads;
+            for (r, row) in copy.chunks_exact_mut(stride).take(m).enumerate() {
+                let (head, tail) = row.split_at_mut(depth);
+                head.copy_from_slice(&w[(oc + r) * depth..][..depth]);
+                tail.fill(0);
+            }
+            (&copy, stride)
+        } else {
+            (&w[oc * depth..], depth)
+        };
+        let mut t = 0;
+        while t < position_tiles {
+            let two_t = t + 2 <= position_tiles;
+            tiles.zero(Sum::C0);
+            if two_t {
+                tiles.zero(Sum::C1);
+            }
+            if two_oc {
+                tiles.zero(Sum::C2);
+                if two_t {
+                    tiles.zero(Sum::C3);
+                }
+            }
+            for c in 0..chunks {
+                let k = 4 * c * d;
+                tiles.load_weights(Weights::A0, &a[k..], stride);
+                tiles.load_activations(Activations::B0, &cols[(t * quads + c * d) * ROWS..]);
+                tiles.dot(Sum::C0, Weights::A0, Activations::B0);
+                if two_t {
+                    tiles.load_activations(
+                        Activations::B1,
+                        &cols[((t + 1) * quads + c * d) * ROWS..],
+                    );
+                    tiles.dot(Sum::C1, Weights::A0, Activations::B1);
+                }
+                if two_oc {
+                    tiles.load_weights(Weights::A1, &a[ROWS * stride + k..], stride);
+                    tiles.dot(Sum::C2, Weights::A1, Activations::B0);
+                    if two_t {
+                        tiles.dot(Sum::C3, Weights::A1, Activations::B1);
+                    }
+                }
+            }
+            let flat = &mut sums.as_flattened_mut()[t * ROWS..];
+            tiles.store(Sum::C0, flat, PB_MAX);
+            if two_t {
+                tiles.store(Sum::C1, &mut flat[ROWS..], PB_MAX);
+            }
+            if two_oc {
+                tiles.store(Sum::C2, &mut flat[ROWS * PB_MAX..], PB_MAX);
+                if two_t {
+                    tiles.store(Sum::C3, &mut flat[ROWS * PB_MAX + ROWS..], PB_MAX);
+                }
+            }
+            t += if two_t { 2 } else { 1 };
+        }
+        for (r, row) in sums.iter().take(m).enumerate() {
+            let channel = oc + r;
+            let scale = pick(rq.scale, channel);
+            let small = small_products(depth, bias.get(channel).copied().unwrap_or(0), scale);
+            let out = &mut y[channel * plane + p0..][..n];
+            Y::finish_run(&row[..n], base(channel), scale, rq.zero, small, out);
+        }
+        oc += m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::{qconv2d, Conv2d};
+    use crate::qlinear::Requant;
+
+    /// Whole pairs of 16 channels, a single 16 and a remainder of 3 for the VNNI tile;
+    /// 100 positions (three pairs of position tiles and a single one); depths of one
+    /// product (16 quads), of several (18 quads: two of 9), of a prime number of quads
+    /// (17: seventeen of 1), and of 27 terms (padded by a copy), against the reference
+    /// kernel, for `u8` and `i8` outputs.
+    #[test]
+    fn tile_products_match_the_reference() {
+        if crate::dsp::amx::Tiles::new(1).is_none() {
+            std::eprintln!("AMX tile products: NOT RUN (no tiles here; the VNNI path ran)");
+        }
+        let base = Conv2d {
+            batch: 1,
+            c_in: 64,
+            h_in: 10,
+            w_in: 10,
+            c_out: 51,
+            h_out: 10,
+            w_out: 10,
+            k_h: 1,
+            k_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            groups: 1,
+        };
+        let three = Conv2d {
+            k_h: 3,
+            k_w: 3,
+            pad_top: 1,
+            pad_left: 1,
+            ..base
+        };
+        let cases = [
+            base,
+            Conv2d { c_in: 68, ..base },
+            Conv2d { c_in: 8, ..three },
+            Conv2d { c_in: 3, ..three },
+            Conv2d {
+                c_in: 3,
+                h_out: 5,
+                w_out: 5,
+                stride_h: 2,
+                stride_w: 2,
+                ..three
+            },
+        ];
+        let mut scratch = std::vec![0f32; 1 << 16];
+        for p in cases {
+            let depth = p.c_in * p.k_h * p.k_w;
+            let w: std::vec::Vec<i8> = (0..p.c_out * depth)
+                .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3] as i8)
+                .collect();
+            let x: std::vec::Vec<u8> = (0..p.c_in * p.h_in * p.w_in)
+                .map(|i| (i as u8).wrapping_mul(31))
+                .collect();
+            let bias: std::vec::Vec<i32> = (0..p.c_out as i32).map(|i| i * 100 - 2500).collect();
+            let x_zero = 7;
+            let folded: std::vec::Vec<i32> = (0..p.c_out)
+                .map(|oc| {
+                    let sum: i32 = w[oc * depth..][..depth].iter().map(|&v| i32::from(v)).sum();
+                    bias[oc] - x_zero * sum
+                })
+                .collect();
+            assert!(super::super::super::qconv2d_im2col_scratch_len(&p) <= scratch.len());
+            let n = p.c_out * p.h_out * p.w_out;
+            let scales: std::vec::Vec<f32> =
+                (0..p.c_out).map(|i| 0.0005 * (1 + i % 7) as f32).collect();
+            let rq = Requant {
+                scale: &scales,
+                zero: 3,
+            };
+            let (mut want, mut got) = (std::vec![0u8; n], std::vec![0u8; n]);
+            crate::qlinear::qconv2d(&p, &x, x_zero, &w, &[0], &folded, rq, &mut want);
+            qconv2d(&p, &x, x_zero, &w, &bias, rq, &mut scratch, &mut got);
+            assert_eq!(got, want, "{p:?}");
+            let rq = Requant {
+                scale: &[0.003],
+                zero: -3,
+            };
+            let (mut want, mut got) = (std::vec![0i8; n], std::vec![0i8; n]);
+            crate::qlinear::qconv2d(&p, &x, x_zero, &w, &[0], &folded, rq, &mut want);
+            qconv2d(&p, &x, x_zero, &w, &bias, rq, &mut scratch, &mut got);
+            assert_eq!(got, want, "i8 {p:?}");
+        }
+    }
+}
