@@ -198,6 +198,17 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let mut sum_cache = [0i32; SUM_CACHE];
     #[cfg(target_os = "linux")]
     let mut amx = tiles::tiles_for(depth, c_out_group);
+    // Only made (and zeroed) where the tiles run.
+    #[cfg(target_os = "linux")]
+    let mut buffers;
+    #[cfg(target_os = "linux")]
+    let mut amx = match amx.as_mut() {
+        Some(tiles) => {
+            buffers = tiles::Buffers::new();
+            Some((tiles, &mut buffers))
+        }
+        None => None,
+    };
     for b in 0..p.batch {
         for g in 0..p.groups {
             let x_group = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
@@ -223,7 +234,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 let group_end = oc0 + c_out_group;
                 // Whole tiles of 16 channels on AMX where the host has it, the rest here.
                 #[cfg(target_os = "linux")]
-                if let Some(amx) = amx.as_mut() {
+                if let Some((amx, buffers)) = amx.as_mut() {
                     let whole = oc0 + c_out_group / 16 * 16;
                     let base = |oc: usize| {
                         let sum = match sum_cache.get(oc - g * c_out_group) {
@@ -236,6 +247,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     let y_batch = &mut y[b * p.c_out * plane_out..];
                     tiles::products(
                         amx,
+                        buffers,
                         cols,
                         n,
                         w,
