@@ -961,11 +961,23 @@ fn add_lanes<T: QInt>(_: &[T], _: &[T], _: &mut [T], _: (f32, f32, f32)) -> usiz
 /// `y = table[x - X::MIN]`: an 8-bit tensor through a 256-entry table (ai.zant.QLookup,
 /// the compiler's form of an element-wise float island between 8-bit tensors). A
 /// shorter table leaves `y` as it is.
-pub fn lookup<X: QInt, Y: Copy>(x: &[X], table: &[Y], y: &mut [Y]) {
+pub fn lookup<X: QInt, Y: QInt>(x: &[X], table: &[Y], y: &mut [Y]) {
     let Some(table) = table.first_chunk::<256>() else {
         return;
     };
-    for (out, &v) in y.iter_mut().zip(x) {
+    #[allow(unused_mut)]
+    let mut done = 0;
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512vbmi"))]
+    if core::mem::size_of::<X>() == 1 && core::mem::size_of::<Y>() == 1 {
+        // The table by the input's raw byte: entry `b` is `table[b - X::MIN]`, which for
+        // `i8` swaps the halves.
+        let flip = (-X::MIN) as usize & 0x80;
+        let bytes: [u8; 256] =
+            core::array::from_fn(|b| bytemuck::cast::<Y, [u8; 1]>(table[b ^ flip])[0]);
+        done =
+            crate::dsp::lookup_bytes(bytemuck::cast_slice(x), &bytes, bytemuck::cast_slice_mut(y));
+    }
+    for (out, &v) in y.iter_mut().zip(x).skip(done) {
         *out = table[((v.to_i32() - X::MIN) & 0xff) as usize];
     }
 }
@@ -1135,6 +1147,23 @@ mod tests {
                     assert_eq!(run_u[i], want, "{i} {scale}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn lookups_of_long_runs_equal_the_formula() {
+        // 300 elements: 64-byte blocks (AVX-512 VBMI, where the build has it) and a tail.
+        let table: [i8; 256] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) as i8);
+        let x: [u8; 300] = core::array::from_fn(|i| (i as u8).wrapping_mul(11) ^ 0x5a);
+        let mut y = [0i8; 300];
+        lookup(&x, &table, &mut y);
+        for (i, &v) in x.iter().enumerate() {
+            assert_eq!(y[i], table[usize::from(v)], "u8 input {i}");
+        }
+        let x: [i8; 300] = x.map(|b| b as i8);
+        lookup(&x, &table, &mut y);
+        for (i, &v) in x.iter().enumerate() {
+            assert_eq!(y[i], table[(i32::from(v) + 128) as usize], "i8 input {i}");
         }
     }
 
