@@ -405,11 +405,18 @@ mod kernel {
                     // The strides and kernel widths of MobileNets and DS-CNNs with their
                     // taps written out; any other geometry through the tap list.
                     let square = p.stride_h == p.stride_w && p.dil_w == 1;
-                    match (square, p.stride_w, p.k_w) {
-                        (true, 1, 3) => block.band::<T, 1, 3>(positions, top, rows, n, y_block),
-                        (true, 1, 5) => block.band::<T, 1, 5>(positions, top, rows, n, y_block),
-                        (true, 2, 3) => block.band::<T, 2, 3>(positions, top, rows, n, y_block),
-                        (true, 2, 5) => block.band::<T, 2, 5>(positions, top, rows, n, y_block),
+                    // Rows of 5 and 7 (DS-CNN, mobilenet_v2's last stage) take steps of
+                    // their width.
+                    let args = (positions, top, rows, n, &mut *y_block);
+                    match (square, p.stride_w, p.k_w, p.w_out) {
+                        (true, 1, 3, 5) => block.band::<T, 1, 3, 5>(args),
+                        (true, 1, 3, 7) => block.band::<T, 1, 3, 7>(args),
+                        (true, 2, 3, 5) => block.band::<T, 2, 3, 5>(args),
+                        (true, 2, 3, 7) => block.band::<T, 2, 3, 7>(args),
+                        (true, 1, 3, _) => block.band::<T, 1, 3, LANES>(args),
+                        (true, 1, 5, _) => block.band::<T, 1, 5, LANES>(args),
+                        (true, 2, 3, _) => block.band::<T, 2, 3, LANES>(args),
+                        (true, 2, 5, _) => block.band::<T, 2, 5, LANES>(args),
                         _ => block.band_by_taps(positions, top, rows, n, y_block),
                     }
                     top += rows;
@@ -426,6 +433,10 @@ mod kernel {
     fn row_offset(p: &Conv2d, b: Bands, kh: usize) -> usize {
         scratch_row(p, b, kh * p.dil_h) * b.pitch
     }
+
+    /// [`Block::band`]'s band: the scratch's positions, the first output row and the rows,
+    /// the block's channels and their output planes.
+    type BandArgs<'a, T, O> = (&'a [[T; LANES]], usize, usize, usize, &'a mut [O]);
 
     /// One block of channels' constants.
     struct Block<'a, E> {
@@ -450,14 +461,14 @@ mod kernel {
         /// padding or the next row (slack at the end) and are stored over the next row's
         /// first outputs, which that row's own vectors write afterwards; only at the end
         /// of the plane are they left out.
+        ///
+        /// A step takes `J` consecutive outputs (8, or the row's width where a row is
+        /// narrower, so that no multiply-add goes to an output past the row: mlperf-kws's
+        /// 5-wide rows spent three eighths of them there).
         #[inline(always)]
-        fn band<T: Lane, const S: usize, const KW: usize>(
+        fn band<T: Lane, const S: usize, const KW: usize, const J: usize>(
             &self,
-            positions: &[[T; LANES]],
-            top: usize,
-            rows: usize,
-            n: usize,
-            y: &mut [E::Out],
+            (positions, top, rows, n, y): BandArgs<'_, T, E::Out>,
         ) {
             let (p, b) = (self.p, self.bands);
             let out_plane = p.h_out * p.w_out;
@@ -484,15 +495,17 @@ mod kernel {
                         else {
                             break;
                         };
-                        unroll!(LANES, |j| unroll!(KW, |kw| sums[j] =
-                            T::vector(&run[S * j + kw]).mul_add(weights[kw], sums[j])));
+                        unroll!(LANES, |j| if j < J {
+                            unroll!(KW, |kw| sums[j] =
+                                T::vector(&run[S * j + kw]).mul_add(weights[kw], sums[j]))
+                        });
                     }
                     let first_out = (top + row) * p.w_out + column;
-                    let count = (p.w_out - column).min(LANES);
+                    let count = (p.w_out - column).min(J);
                     let whole = count == LANES || first_out + LANES <= out_plane;
                     let len = if whole { LANES } else { count };
                     self.epilogue.store(sums, n, y, out_plane, first_out, len);
-                    column += LANES;
+                    column += J;
                 }
             }
         }
@@ -732,6 +745,24 @@ mod tests {
             (
                 geometry(1, 8, (7, 7), (3, 3), 2, 1, (1, 1), (1, 1)),
                 Activation::Relu,
+            ),
+            // Rows 5 and 7 wide, at stride 1 and 2 (steps of the row's width), with a
+            // partial block.
+            (
+                geometry(1, 13, (25, 5), (3, 3), 1, 1, (1, 1), (1, 1)),
+                relu6,
+            ),
+            (
+                geometry(1, 8, (7, 7), (3, 3), 1, 1, (1, 1), (1, 1)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 8, (14, 14), (3, 3), 2, 1, (1, 1), (1, 1)),
+                Activation::Relu,
+            ),
+            (
+                geometry(2, 11, (9, 10), (3, 3), 2, 1, (1, 1), (1, 1)),
+                Activation::None,
             ),
             // Partial blocks, a batch, 5 × 5, dilation, uneven and one-sided padding.
             (
