@@ -293,13 +293,21 @@ fn build(
 /// * `avxvnni` and its VEX-encoded kin: Intel parts since Alder Lake and Sapphire Rapids
 ///   have them beside AVX-512, and LLVM folds a `vpmaddwd` and its `vpaddd` into one
 ///   `vpdpwssd` where they are enabled, in the AVX2 paths too.
-const UNDECODED: [&str; 6] = [
+/// * `gfni`: LLVM lowers some byte shifts and bit reversals to a VEX-encoded
+///   `vgf2p8affineqb` where it is enabled (wakeword's float harness, on Intel);
+///   `vaes` and `vpclmulqdq`, VEX-encoded 256-bit forms of the same vintage, go with it.
+/// * `avxneconvert`: VEX-encoded `bfloat16` conversions.
+const UNDECODED: [&str; 10] = [
     "sse4a",
     "avx512f",
     "avxvnni",
     "avxvnniint8",
     "avxvnniint16",
     "avxifma",
+    "avxneconvert",
+    "gfni",
+    "vaes",
+    "vpclmulqdq",
 ];
 
 /// [`UNDECODED`] as one `-C target-feature` value (`-sse4a,-avx512f,...`); `None` on
