@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Regenerates docs/benchmarks-int8.md and docs/benchmarks-int8.json: the six int8 models
+# of ../shared/models (issue 10) at opt-level 3, on the host with ONNX Runtime (one
+# thread) as the baseline and on the Cortex-M7 (QEMU). Host times depend on the CPU:
+# with AMX (Intel since Sapphire Rapids, on Linux) the integer convolutions use its tiles,
+# with AVX-512 VNNI `vpdpbusd`, with neither the portable tiles. Takes about 15 minutes on
+# two cores the first time (Debian's Rust builds `core` for the Cortex-M7 harnesses).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/setup-cortex-m7.sh
+scripts/setup-ort.sh
+models=../shared/models
+cargo run --quiet --release --bin zantc -- bench \
+    "$models/beer" \
+    "$models/mobilenet_v2-int8" \
+    "$models/mlperf-kws-int8" \
+    "$models/mlperf-vww-int8" \
+    "$models/mlperf-ic-int8" \
+    "$models/mlperf-ad-int8" \
+    --opt-levels 3 --targets host,cortex-m7 --baseline ort \
+    --json docs/benchmarks-int8.json --md docs/benchmarks-int8.md
