@@ -240,16 +240,19 @@ impl Tiles {
         }
     }
 
-    /// Loads activation tile `b`: `d` rows of 16 words, from `x[..16 d]`.
+    /// Loads activation tile `b`: `d` rows of 16 words, row `r` from `x[r · stride..]`
+    /// (`stride` in words, at least 16 so that rows do not overlap, or equal to 16 for a
+    /// block of contiguous rows).
     #[inline(always)]
-    pub fn load_activations(&mut self, b: Activations, x: &[u32]) {
-        assert!(ROWS * self.d <= x.len(), "activation tile out of bounds");
+    pub fn load_activations(&mut self, b: Activations, x: &[u32], stride: usize) {
+        let extent = (self.d - 1) * stride + ROWS;
+        assert!(extent <= x.len(), "activation tile out of bounds");
         let base = x.as_ptr();
-        let stride = 64usize;
+        let stride = 4 * stride;
         macro_rules! load {
             ($t:literal) => {
-                // SAFETY: the tile reads `d` rows of 64 bytes, contiguous, from `base`:
-                // `16 d` words, within `x` by the assertion above.
+                // SAFETY: the tile reads `d` rows of 64 bytes, `stride` bytes apart, from
+                // `base`: every byte lies within `x` by the assertion above.
                 unsafe {
                     core::arch::asm!(
                         concat!("tileloadd tmm", $t, ", [{base} + {stride}*1]"),
@@ -382,8 +385,8 @@ mod tests {
             }
             tiles.load_weights(Weights::A0, w0, stride);
             tiles.load_weights(Weights::A1, w1, stride);
-            tiles.load_activations(Activations::B0, x0);
-            tiles.load_activations(Activations::B1, x1);
+            tiles.load_activations(Activations::B0, x0, ROWS);
+            tiles.load_activations(Activations::B1, x1, ROWS);
             // Twice, so that the sums accumulate.
             for _ in 0..2 {
                 tiles.dot(Sum::C0, Weights::A0, Activations::B0);

@@ -103,12 +103,13 @@ pub(super) fn products<Y: QOut>(
             for c in 0..chunks {
                 let k = 4 * c * d;
                 tiles.load_weights(Weights::A0, &a[k..], stride);
-                tiles.load_activations(Activations::B0, &cols[(t * quads + c * d) * ROWS..]);
+                tiles.load_activations(Activations::B0, &cols[(t * quads + c * d) * ROWS..], ROWS);
                 tiles.dot(Sum::C0, Weights::A0, Activations::B0);
                 if two_t {
                     tiles.load_activations(
                         Activations::B1,
                         &cols[((t + 1) * quads + c * d) * ROWS..],
+                        ROWS,
                     );
                     tiles.dot(Sum::C1, Weights::A0, Activations::B1);
                 }

@@ -1,0 +1,391 @@
+//! Stride-1 "same" convolutions on AMX tiles without a gathered block: the input is
+//! copied once per band of output rows into a frame of words, four channels to a word
+//! (`u = x − X::MIN`, the padding's byte around the plane), one padded plane per quad of
+//! channels. Output `(oh, ow)` is virtual position `v = oh · fw + ow` of the frame
+//! (`fw` the padded width), and tap `(kh, kw)` of it reads frame position `v + kh · dil_h ·
+//! fw + kw · dil_w`: 16 consecutive virtual positions of one tap and `d` channel quads are
+//! one activation tile, `d` rows a plane apart. The weights are reordered tap-major
+//! (`[oc][tap][channel]`, channels padded to whole quads with zero weights), so that a
+//! weight tile is 16 channels × `4 d` bytes of one tap. The columns past `w_out` in each
+//! row are computed and dropped (two of 34 on mlperf-ic-int8's 32-wide rows).
+//!
+//! Where [`super::gather_shifted`] wrote every term of every position (mlperf-ic-int8's
+//! 3 × 3 layers: 144 bytes a position, the shifted gather about half of its time), the
+//! frame is the input once.
+
+use super::{byte, pick, small_products, word, Conv2d, QInt, QOut, Requant};
+use crate::dsp::amx::{Activations, Sum, Tiles, Weights, MAX_DEPTH, ROWS};
+
+/// The most bytes of weights per output channel this kernel reorders (`taps · 4 ·
+/// channel quads`: 3 × 3 up to 112 channels).
+const MAX_ROW: usize = 1024;
+
+/// The reordered weights of two channel tiles and one pair of sum tiles' sums, made once
+/// per convolution.
+pub(super) struct Buffers {
+    weights: [i8; 2 * ROWS * MAX_ROW],
+    sums: [[i32; 2 * ROWS]; 2 * ROWS],
+}
+
+/// The frame's geometry for `p` in `words` of scratch.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    /// Channel quads.
+    quads: usize,
+    /// Padded width: the virtual positions of an output row.
+    fw: usize,
+    /// Output rows per band.
+    rows: usize,
+    /// Words per quad's plane: the band's padded rows and the slack the last tile's taps
+    /// read past them.
+    plane: usize,
+}
+
+impl Frame {
+    fn new(p: &Conv2d, words: usize) -> Option<Frame> {
+        let quads = p.c_in.div_ceil(4);
+        let fw = p.w_out + (p.k_w - 1) * p.dil_w;
+        let reach = (p.k_h - 1) * p.dil_h;
+        let slack = 2 * ROWS + (p.k_w - 1) * p.dil_w;
+        let per_quad = words / quads.max(1);
+        // Rows such that `(rows + reach) · fw + slack` words fit each quad's plane.
+        let rows = per_quad
+            .checked_sub(slack)?
+            .checked_div(fw)?
+            .checked_sub(reach)?;
+        let rows = rows.min(p.h_out);
+        if rows == 0 {
+            return None;
+        }
+        let plane = (rows + reach) * fw + slack;
+        Some(Frame {
+            quads,
+            fw,
+            rows,
+            plane,
+        })
+    }
+}
+
+/// The convolution (see [`super::qconv2d`]), where this kernel takes it: stride 1 both
+/// ways, input rows as wide as output rows, one group, whole tiles of output channels, the reordered weights within [`MAX_ROW`] bytes a channel, and scratch for a
+/// band of at least one row; `base(oc)` is channel `oc`'s bias less its padding term.
+/// Returns whether it ran (false also where the host has no tiles).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn qconv2d<X: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    pad: u32,
+    w: &[i8],
+    base: impl Fn(usize) -> i32,
+    bias: &[i32],
+    rq: Requant<'_>,
+    words: &mut [u32],
+    y: &mut [Y],
+) -> bool {
+    let taps = p.k_h * p.k_w;
+    let applies = p.stride_h == 1
+        && p.stride_w == 1
+        && p.w_in == p.w_out
+        && p.groups == 1
+        && p.c_out.is_multiple_of(ROWS)
+        && p.c_out > 0
+        && taps * 4 * p.c_in.div_ceil(4) <= MAX_ROW;
+    if !applies {
+        return false;
+    }
+    let Some(frame) = Frame::new(p, words.len()) else {
+        return false;
+    };
+    let d = (1..=MAX_DEPTH.min(frame.quads))
+        .rev()
+        .find(|d| frame.quads.is_multiple_of(*d))
+        .unwrap_or(1);
+    let Some(mut tiles) = Tiles::new(d) else {
+        return false;
+    };
+    let mut buffers = Buffers {
+        weights: [0; 2 * ROWS * MAX_ROW],
+        sums: [[0; 2 * ROWS]; 2 * ROWS],
+    };
+    let depth = p.c_in * taps;
+    let row = taps * 4 * frame.quads;
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let offsets = |t: usize| (t / p.k_w) * p.dil_h * frame.fw + (t % p.k_w) * p.dil_w;
+    let words = &mut words[..frame.quads * frame.plane];
+    for b in 0..p.batch {
+        let x = &x[b * p.c_in * plane_in..][..p.c_in * plane_in];
+        let y = &mut y[b * p.c_out * plane_out..][..p.c_out * plane_out];
+        // Channel tiles outside bands: reordering a pair's weights costs more than
+        // filling a band (and a plane in one band is filled once).
+        let mut filled = None;
+        let mut oc = 0;
+        while oc + ROWS <= p.c_out {
+            let two_oc = oc + 2 * ROWS <= p.c_out;
+            let m = if two_oc { 2 * ROWS } else { ROWS };
+            reorder(w, depth, taps, frame.quads, oc, m, &mut buffers.weights);
+            let a = &buffers.weights[..];
+            let mut top = 0;
+            while top < p.h_out {
+                let rows = frame.rows.min(p.h_out - top);
+                if filled != Some(top) {
+                    fill(p, &frame, x, pad, top, rows, words);
+                    filled = Some(top);
+                }
+                let virtual_positions = rows * frame.fw;
+                let position_tiles = virtual_positions.div_ceil(ROWS);
+                let mut t = 0;
+                while t < position_tiles {
+                    let two_t = t + 2 <= position_tiles;
+                    tiles.zero(Sum::C0);
+                    if two_t {
+                        tiles.zero(Sum::C1);
+                    }
+                    if two_oc {
+                        tiles.zero(Sum::C2);
+                        if two_t {
+                            tiles.zero(Sum::C3);
+                        }
+                    }
+                    for tap in 0..taps {
+                        let shift = t * ROWS + offsets(tap);
+                        for c in 0..frame.quads / d {
+                            let k = tap * 4 * frame.quads + 4 * c * d;
+                            let b0 = &words[c * d * frame.plane + shift..];
+                            tiles.load_weights(Weights::A0, &a[k..], row);
+                            tiles.load_activations(Activations::B0, b0, frame.plane);
+                            tiles.dot(Sum::C0, Weights::A0, Activations::B0);
+                            if two_t {
+                                tiles.load_activations(Activations::B1, &b0[ROWS..], frame.plane);
+                                tiles.dot(Sum::C1, Weights::A0, Activations::B1);
+                            }
+                            if two_oc {
+                                tiles.load_weights(Weights::A1, &a[ROWS * row + k..], row);
+                                tiles.dot(Sum::C2, Weights::A1, Activations::B0);
+                                if two_t {
+                                    tiles.dot(Sum::C3, Weights::A1, Activations::B1);
+                                }
+                            }
+                        }
+                    }
+                    let flat = buffers.sums.as_flattened_mut();
+                    tiles.store(Sum::C0, flat, 2 * ROWS);
+                    if two_t {
+                        tiles.store(Sum::C1, &mut flat[ROWS..], 2 * ROWS);
+                    }
+                    if two_oc {
+                        tiles.store(Sum::C2, &mut flat[2 * ROWS * ROWS..], 2 * ROWS);
+                        if two_t {
+                            tiles.store(Sum::C3, &mut flat[2 * ROWS * ROWS + ROWS..], 2 * ROWS);
+                        }
+                    }
+                    // The tiles' virtual positions, cut at row ends, the columns past
+                    // `w_out` dropped.
+                    let first = t * ROWS;
+                    let last = (first + if two_t { 2 * ROWS } else { ROWS }).min(virtual_positions);
+                    let mut v = first;
+                    while v < last {
+                        let (oh, ow) = (v / frame.fw, v % frame.fw);
+                        let row_end = (v - ow + frame.fw).min(last);
+                        let valid_end = (v - ow + p.w_out).min(last);
+                        if ow < p.w_out {
+                            let len = valid_end - v;
+                            let at = (top + oh) * p.w_out + ow;
+                            for (r, sums) in buffers.sums.iter().take(m).enumerate() {
+                                let channel = oc + r;
+                                let scale = pick(rq.scale, channel);
+                                let b = bias.get(channel).copied().unwrap_or(0);
+                                let small = small_products(depth, b, scale);
+                                let out = &mut y[channel * plane_out + at..][..len];
+                                let run = &sums[v - first..][..len];
+                                Y::finish_run(run, base(channel), scale, rq.zero, small, out);
+                            }
+                        }
+                        v = row_end;
+                    }
+                    t += if two_t { 2 } else { 1 };
+                }
+                top += rows;
+            }
+            oc += m;
+        }
+    }
+    true
+}
+
+/// Copies output rows `top..top + rows`' input band into the frame: quad `q`'s plane
+/// holds, at padded row `r` and column `col`, the word of channels `4 q..4 q + 4` at
+/// input row `top + r − pad_top` and column `col − pad_left`, or `pad` bytes outside the
+/// input; channels past `c_in` are 0 (their weights are 0). The slack after the rows is
+/// `pad`.
+fn fill<X: QInt>(
+    p: &Conv2d,
+    frame: &Frame,
+    x: &[X],
+    pad: u32,
+    top: usize,
+    rows: usize,
+    words: &mut [u32],
+) {
+    let plane_in = p.h_in * p.w_in;
+    let pad_word = pad * 0x0101_0101;
+    let reach = (p.k_h - 1) * p.dil_h;
+    for (q, plane) in words.chunks_exact_mut(frame.plane).enumerate() {
+        let (band, slack) = plane.split_at_mut((rows + reach) * frame.fw);
+        slack.fill(pad_word);
+        for (r, out) in band.chunks_exact_mut(frame.fw).enumerate() {
+            let ih = (top + r).checked_sub(p.pad_top).filter(|&ih| ih < p.h_in);
+            let Some(ih) = ih else {
+                out.fill(pad_word);
+                continue;
+            };
+            let (left, rest) = out.split_at_mut(p.pad_left.min(out.len()));
+            left.fill(pad_word);
+            let (inside, right) = rest.split_at_mut(p.w_in.min(rest.len()));
+            right.fill(pad_word);
+            let channel = |i: usize| {
+                let c = 4 * q + i;
+                if c < p.c_in {
+                    x.get(c * plane_in + ih * p.w_in..).unwrap_or(&[])
+                } else {
+                    &[]
+                }
+            };
+            let src = [channel(0), channel(1), channel(2), channel(3)];
+            if 4 * q + 3 < p.c_in {
+                for (j, chunk) in inside.chunks_mut(16).enumerate() {
+                    let at = |i: usize| src[i].get(16 * j..).unwrap_or(&[]);
+                    super::quad_words::<X, 1>([at(0), at(1), at(2), at(3)], chunk);
+                }
+            } else {
+                for (col, slot) in inside.iter_mut().enumerate() {
+                    let at = |s: &[X]| s.get(col).map_or(0, |&v| byte(v));
+                    *slot = word([at(src[0]), at(src[1]), at(src[2]), at(src[3])]);
+                }
+            }
+        }
+    }
+}
+
+/// Output channels `oc..oc + m`'s weights, tap-major: byte `tap · 4 quads + c` of row `o`
+/// is channel `c`'s weight at `tap` (0 past `c_in`).
+fn reorder(w: &[i8], depth: usize, taps: usize, quads: usize, oc: usize, m: usize, out: &mut [i8]) {
+    let row = taps * 4 * quads;
+    let c_in = depth / taps.max(1);
+    for (o, dst) in out.chunks_exact_mut(row).take(m).enumerate() {
+        let src = &w[(oc + o) * depth..][..depth];
+        for (tap, dst) in dst.chunks_exact_mut(4 * quads).enumerate() {
+            for (c, slot) in dst.iter_mut().enumerate() {
+                *slot = if c < c_in { src[c * taps + tap] } else { 0 };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::{qconv2d, Conv2d};
+    use crate::qlinear::Requant;
+
+    /// Same-size 3 × 3 convolutions against the reference kernel: channel quads whole and
+    /// partial (3 channels), one, two and three channel tiles, a batch, a dilation, a
+    /// 1 × 3 kernel, and scratch for the whole plane or for bands of a few rows.
+    #[test]
+    fn framed_products_match_the_reference() {
+        if crate::dsp::amx::Tiles::new(1).is_none() {
+            std::eprintln!("AMX framed products: NOT RUN (no tiles here; the gather ran)");
+        }
+        let base = Conv2d {
+            batch: 1,
+            c_in: 16,
+            h_in: 10,
+            w_in: 13,
+            c_out: 16,
+            h_out: 10,
+            w_out: 13,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 1,
+        };
+        let cases = [
+            (base, 1 << 16),
+            (base, 700),
+            (
+                Conv2d {
+                    c_in: 3,
+                    c_out: 32,
+                    ..base
+                },
+                1 << 16,
+            ),
+            (
+                Conv2d {
+                    c_in: 8,
+                    c_out: 48,
+                    batch: 2,
+                    ..base
+                },
+                400,
+            ),
+            (
+                Conv2d {
+                    dil_h: 2,
+                    dil_w: 2,
+                    pad_top: 2,
+                    pad_left: 2,
+                    ..base
+                },
+                1 << 16,
+            ),
+            (
+                Conv2d {
+                    k_h: 1,
+                    pad_top: 0,
+                    c_out: 32,
+                    ..base
+                },
+                1 << 16,
+            ),
+        ];
+        for (p, scratch_len) in cases {
+            let depth = p.c_in * p.k_h * p.k_w;
+            let w: std::vec::Vec<i8> = (0..p.c_out * depth)
+                .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3] as i8)
+                .collect();
+            let x: std::vec::Vec<u8> = (0..p.batch * p.c_in * p.h_in * p.w_in)
+                .map(|i| (i as u8).wrapping_mul(29).wrapping_add(3))
+                .collect();
+            let bias: std::vec::Vec<i32> = (0..p.c_out as i32).map(|i| i * 90 - 1400).collect();
+            let x_zero = 5;
+            let folded: std::vec::Vec<i32> = (0..p.c_out)
+                .map(|oc| {
+                    let sum: i32 = w[oc * depth..][..depth].iter().map(|&v| i32::from(v)).sum();
+                    bias[oc] - x_zero * sum
+                })
+                .collect();
+            let scales: std::vec::Vec<f32> =
+                (0..p.c_out).map(|i| 0.0004 * (1 + i % 5) as f32).collect();
+            let rq = Requant {
+                scale: &scales,
+                zero: 2,
+            };
+            let n = p.batch * p.c_out * p.h_out * p.w_out;
+            let mut scratch = std::vec![0f32; scratch_len];
+            let (mut want, mut got) = (std::vec![0u8; n], std::vec![0u8; n]);
+            crate::qlinear::qconv2d(&p, &x, x_zero, &w, &[0], &folded, rq, &mut want);
+            qconv2d(&p, &x, x_zero, &w, &bias, rq, &mut scratch, &mut got);
+            assert_eq!(got, want, "{p:?} in {scratch_len} words");
+            let (mut want, mut got) = (std::vec![0i8; n], std::vec![0i8; n]);
+            crate::qlinear::qconv2d(&p, &x, x_zero, &w, &[0], &folded, rq, &mut want);
+            qconv2d(&p, &x, x_zero, &w, &bias, rq, &mut scratch, &mut got);
+            assert_eq!(got, want, "i8 {p:?} in {scratch_len} words");
+        }
+    }
+}
