@@ -11,7 +11,7 @@
 #      Cortex-M7), which exits 1 unless its figures are sane (no heap use, outputs
 #      matched, counts and sizes above zero, the Cortex-M7 layers summing to the whole
 #      inference; the host's layer sum, a wall time, only warns);
-#   6. benches three int8 models on the host and the Cortex-M7 (opt-level 3), whose outputs
+#   6. benches four int8 models on the host and the Cortex-M7 (opt-level 3), whose outputs
 #      must match the reference and the host's to the byte: the only end-to-end run of the
 #      Arm DSP instructions and, on a CPU with AVX-512 VNNI, of the host's VNNI kernels
 #      (runtime/src/dsp.rs) and, with AMX, of its tile products (runtime/src/dsp/amx.rs).
@@ -48,6 +48,7 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
         --json target/bench-ci.json --md target/bench-ci.md
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mlperf-kws-int8 \
         ../shared/models/mlperf-vww-int8 ../shared/models/mlperf-ad-int8 \
+        ../shared/models/mlperf-ic-int8 \
         --opt-levels 3 --targets host,cortex-m7 \
         --time-budget-ms 200 \
         --json target/bench-ci-int8.json --md target/bench-ci-int8.md
