@@ -187,16 +187,8 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
     // Stride-1 "same" convolutions from a frame of the input, where the host has AMX.
     #[cfg(target_os = "linux")]
-    if p.groups == 1 && p.c_out <= SUM_CACHE {
-        let mut bases = [0i32; SUM_CACHE];
-        for (oc, base) in bases.iter_mut().take(p.c_out).enumerate() {
-            let bias = bias.get(oc).copied().unwrap_or(0);
-            *base = bias.wrapping_sub((pad as i32).wrapping_mul(weight_sum(w, depth, oc)));
-        }
-        let base = |oc: usize| bases[oc];
-        if frames::qconv2d(&p, x, pad, w, base, bias, rq, words, y) {
-            return;
-        }
+    if frames::qconv2d(&p, x, pad, w, bias, rq, words, y) {
+        return;
     }
     // Room for `pb` positions and `OCT` channels of `quads` words each.
     let pb = ((words.len() / quads).saturating_sub(OCT) / PT * PT).clamp(PT, PB_MAX);

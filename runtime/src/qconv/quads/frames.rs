@@ -13,7 +13,7 @@
 //! 3 × 3 layers: 144 bytes a position, the shifted gather about half of its time), the
 //! frame is the input once.
 
-use super::{byte, pick, small_products, word, Conv2d, QInt, QOut, Requant};
+use super::{byte, pick, small_products, weight_sum, word, Conv2d, QInt, QOut, Requant, SUM_CACHE};
 use crate::dsp::amx::{Activations, Sum, Tiles, Weights, MAX_DEPTH, ROWS};
 
 /// The most bytes of weights per output channel this kernel reorders (`taps · 4 ·
@@ -69,15 +69,14 @@ impl Frame {
 
 /// The convolution (see [`super::qconv2d`]), where this kernel takes it: stride 1 both
 /// ways, input rows as wide as output rows, one group, whole tiles of output channels, the reordered weights within [`MAX_ROW`] bytes a channel, and scratch for a
-/// band of at least one row; `base(oc)` is channel `oc`'s bias less its padding term.
-/// Returns whether it ran (false also where the host has no tiles).
+/// band of at least one row. Returns whether it ran (false also where the host has no
+/// tiles), having done nothing else where it did not.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn qconv2d<X: QInt, Y: QOut>(
     p: &Conv2d,
     x: &[X],
     pad: u32,
     w: &[i8],
-    base: impl Fn(usize) -> i32,
     bias: &[i32],
     rq: Requant<'_>,
     words: &mut [u32],
@@ -89,7 +88,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
         && p.w_in == p.w_out
         && p.groups == 1
         && p.c_out.is_multiple_of(ROWS)
-        && p.c_out > 0
+        && (1..=SUM_CACHE).contains(&p.c_out)
         && taps * 4 * p.c_in.div_ceil(4) <= MAX_ROW;
     if !applies {
         return false;
@@ -109,6 +108,13 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
         sums: [[0; 2 * ROWS]; 2 * ROWS],
     };
     let depth = p.c_in * taps;
+    // Each channel's bias less the padding's share, `pad · Σ w`.
+    let mut bases = [0i32; SUM_CACHE];
+    for (oc, base) in bases.iter_mut().take(p.c_out).enumerate() {
+        let bias = bias.get(oc).copied().unwrap_or(0);
+        *base = bias.wrapping_sub((pad as i32).wrapping_mul(weight_sum(w, depth, oc)));
+    }
+    let base = |oc: usize| bases[oc];
     let row = taps * 4 * frame.quads;
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let offsets = |t: usize| (t / p.k_w) * p.dil_h * frame.fw + (t % p.k_w) * p.dil_w;
