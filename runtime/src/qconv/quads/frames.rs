@@ -67,8 +67,8 @@ impl Frame {
     }
 }
 
-/// The convolution (see [`super::qconv2d`]), where this kernel takes it: stride 1 both
-/// ways, input rows as wide as output rows, one group, whole tiles of output channels, the reordered weights within [`MAX_ROW`] bytes a channel, and scratch for a
+/// The convolution (see [`super::qconv2d`]), where this kernel takes it: a kernel of more
+/// than one tap at stride 1 both ways, input rows as wide as output rows, one group, whole tiles of output channels, the reordered weights within [`MAX_ROW`] bytes a channel, and scratch for a
 /// band of at least one row. Returns whether it ran (false also where the host has no
 /// tiles), having done nothing else where it did not.
 #[allow(clippy::too_many_arguments)]
@@ -83,7 +83,11 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     y: &mut [Y],
 ) -> bool {
     let taps = p.k_h * p.k_w;
-    let applies = p.stride_h == 1
+    // Not 1 × 1: the pointwise gather is as cheap as the frame, and its blocks requantize
+    // in runs of up to 256 outputs where a frame's are cut at each row's end (mlperf-kws-
+    // int8's 5-wide rows took 2.5× as long this way).
+    let applies = taps > 1
+        && p.stride_h == 1
         && p.stride_w == 1
         && p.w_in == p.w_out
         && p.groups == 1
