@@ -13,8 +13,9 @@
 //! 3 × 3 layers: 144 bytes a position, the shifted gather about half of its time), the
 //! frame is the input once.
 
+use super::tiles::Block;
 use super::{byte, pick, small_products, weight_sum, word, Conv2d, QInt, QOut, Requant, SUM_CACHE};
-use crate::dsp::amx::{Activations, Sum, Tiles, Weights, MAX_DEPTH, ROWS};
+use crate::dsp::amx::{Tiles, MAX_DEPTH, ROWS};
 
 /// The most bytes of weights per output channel this kernel reorders (`taps · 4 ·
 /// channel quads`: 3 × 3 up to 112 channels).
@@ -147,48 +148,17 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 let mut t = 0;
                 while t < position_tiles {
                     let two_t = t + 2 <= position_tiles;
-                    tiles.zero(Sum::C0);
-                    if two_t {
-                        tiles.zero(Sum::C1);
-                    }
-                    if two_oc {
-                        tiles.zero(Sum::C2);
-                        if two_t {
-                            tiles.zero(Sum::C3);
-                        }
-                    }
+                    let block = Block { two_oc, two_t };
+                    block.zero(&mut tiles);
                     for tap in 0..taps {
                         let shift = t * ROWS + offsets(tap);
                         for c in 0..frame.quads / d {
                             let k = tap * 4 * frame.quads + 4 * c * d;
-                            let b0 = &words[c * d * frame.plane + shift..];
-                            tiles.load_weights(Weights::A0, &a[k..], row);
-                            tiles.load_activations(Activations::B0, b0, frame.plane);
-                            tiles.dot(Sum::C0, Weights::A0, Activations::B0);
-                            if two_t {
-                                tiles.load_activations(Activations::B1, &b0[ROWS..], frame.plane);
-                                tiles.dot(Sum::C1, Weights::A0, Activations::B1);
-                            }
-                            if two_oc {
-                                tiles.load_weights(Weights::A1, &a[ROWS * row + k..], row);
-                                tiles.dot(Sum::C2, Weights::A1, Activations::B0);
-                                if two_t {
-                                    tiles.dot(Sum::C3, Weights::A1, Activations::B1);
-                                }
-                            }
+                            let b = &words[c * d * frame.plane + shift..];
+                            block.step(&mut tiles, &a[k..], row, b, frame.plane, ROWS);
                         }
                     }
-                    let flat = buffers.sums.as_flattened_mut();
-                    tiles.store(Sum::C0, flat, 2 * ROWS);
-                    if two_t {
-                        tiles.store(Sum::C1, &mut flat[ROWS..], 2 * ROWS);
-                    }
-                    if two_oc {
-                        tiles.store(Sum::C2, &mut flat[2 * ROWS * ROWS..], 2 * ROWS);
-                        if two_t {
-                            tiles.store(Sum::C3, &mut flat[2 * ROWS * ROWS + ROWS..], 2 * ROWS);
-                        }
-                    }
+                    block.store(&mut tiles, buffers.sums.as_flattened_mut(), 2 * ROWS);
                     // The tiles' virtual positions, cut at row ends, the columns past
                     // `w_out` dropped.
                     let first = t * ROWS;

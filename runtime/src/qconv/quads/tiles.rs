@@ -29,6 +29,76 @@ pub(super) fn tiles_for(depth: usize, c_out_group: usize) -> Option<Tiles> {
     Tiles::new(d)
 }
 
+/// Which sum tiles a step of two channel tiles by two position tiles uses: `C0` always,
+/// `C1` for a second position tile, `C2` for a second channel tile, `C3` for both.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Block {
+    pub(super) two_oc: bool,
+    pub(super) two_t: bool,
+}
+
+impl Block {
+    /// Sets the block's sum tiles to 0.
+    #[inline(always)]
+    pub(super) fn zero(self, tiles: &mut Tiles) {
+        tiles.zero(Sum::C0);
+        if self.two_t {
+            tiles.zero(Sum::C1);
+        }
+        if self.two_oc {
+            tiles.zero(Sum::C2);
+            if self.two_t {
+                tiles.zero(Sum::C3);
+            }
+        }
+    }
+
+    /// One product into every sum tile: weight rows from `a` (`a_stride` bytes apart, the
+    /// second channel tile 16 rows on), activation rows from `b` (`b_stride` words apart,
+    /// the second position tile `b_second` words on).
+    #[inline(always)]
+    pub(super) fn step(
+        self,
+        tiles: &mut Tiles,
+        a: &[i8],
+        a_stride: usize,
+        b: &[u32],
+        b_stride: usize,
+        b_second: usize,
+    ) {
+        tiles.load_weights(Weights::A0, a, a_stride);
+        tiles.load_activations(Activations::B0, b, b_stride);
+        tiles.dot(Sum::C0, Weights::A0, Activations::B0);
+        if self.two_t {
+            tiles.load_activations(Activations::B1, &b[b_second..], b_stride);
+            tiles.dot(Sum::C1, Weights::A0, Activations::B1);
+        }
+        if self.two_oc {
+            tiles.load_weights(Weights::A1, &a[ROWS * a_stride..], a_stride);
+            tiles.dot(Sum::C2, Weights::A1, Activations::B0);
+            if self.two_t {
+                tiles.dot(Sum::C3, Weights::A1, Activations::B1);
+            }
+        }
+    }
+
+    /// Stores the block's sums: channel `o`'s at `out[o · stride..]`, the second position
+    /// tile's 16 further on.
+    #[inline(always)]
+    pub(super) fn store(self, tiles: &mut Tiles, out: &mut [i32], stride: usize) {
+        tiles.store(Sum::C0, out, stride);
+        if self.two_t {
+            tiles.store(Sum::C1, &mut out[ROWS..], stride);
+        }
+        if self.two_oc {
+            tiles.store(Sum::C2, &mut out[ROWS * stride..], stride);
+            if self.two_t {
+                tiles.store(Sum::C3, &mut out[ROWS * stride + ROWS..], stride);
+            }
+        }
+    }
+}
+
 /// What [`products`] writes besides the output, made once per convolution (zeroing
 /// them once per block took a tenth of mlperf-kws-int8's time).
 pub(super) struct Buffers {
@@ -90,48 +160,13 @@ pub(super) fn products<Y: QOut>(
         let mut t = 0;
         while t < position_tiles {
             let two_t = t + 2 <= position_tiles;
-            tiles.zero(Sum::C0);
-            if two_t {
-                tiles.zero(Sum::C1);
-            }
-            if two_oc {
-                tiles.zero(Sum::C2);
-                if two_t {
-                    tiles.zero(Sum::C3);
-                }
-            }
+            let block = Block { two_oc, two_t };
+            block.zero(tiles);
             for c in 0..chunks {
-                let k = 4 * c * d;
-                tiles.load_weights(Weights::A0, &a[k..], stride);
-                tiles.load_activations(Activations::B0, &cols[(t * quads + c * d) * ROWS..], ROWS);
-                tiles.dot(Sum::C0, Weights::A0, Activations::B0);
-                if two_t {
-                    tiles.load_activations(
-                        Activations::B1,
-                        &cols[((t + 1) * quads + c * d) * ROWS..],
-                        ROWS,
-                    );
-                    tiles.dot(Sum::C1, Weights::A0, Activations::B1);
-                }
-                if two_oc {
-                    tiles.load_weights(Weights::A1, &a[ROWS * stride + k..], stride);
-                    tiles.dot(Sum::C2, Weights::A1, Activations::B0);
-                    if two_t {
-                        tiles.dot(Sum::C3, Weights::A1, Activations::B1);
-                    }
-                }
+                let b = &cols[(t * quads + c * d) * ROWS..];
+                block.step(tiles, &a[4 * c * d..], stride, b, ROWS, quads * ROWS);
             }
-            let flat = &mut sums.as_flattened_mut()[t * ROWS..];
-            tiles.store(Sum::C0, flat, PB_MAX);
-            if two_t {
-                tiles.store(Sum::C1, &mut flat[ROWS..], PB_MAX);
-            }
-            if two_oc {
-                tiles.store(Sum::C2, &mut flat[ROWS * PB_MAX..], PB_MAX);
-                if two_t {
-                    tiles.store(Sum::C3, &mut flat[ROWS * PB_MAX + ROWS..], PB_MAX);
-                }
-            }
+            block.store(tiles, &mut sums.as_flattened_mut()[t * ROWS..], PB_MAX);
             t += if two_t { 2 } else { 1 };
         }
         for (r, row) in sums.iter().take(m).enumerate() {
