@@ -227,6 +227,13 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     *sum = weight_sum(w, depth, g * c_out_group + o);
                 }
             }
+            let base_of = |oc: usize| {
+                let sum = match sum_cache.get(oc - g * c_out_group) {
+                    Some(&sum) if cached => sum,
+                    _ => weight_sum(w, depth, oc),
+                };
+                base(bias, pad, oc, sum)
+            };
             let mut p0 = 0;
             while p0 < plane_out {
                 let n = pb.min(plane_out - p0);
@@ -243,14 +250,6 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 #[cfg(target_os = "linux")]
                 if let Some((amx, buffers)) = amx.as_mut() {
                     let whole = oc0 + c_out_group / 16 * 16;
-                    let base = |oc: usize| {
-                        let sum = match sum_cache.get(oc - g * c_out_group) {
-                            Some(&sum) if cached => sum,
-                            _ => weight_sum(w, depth, oc),
-                        };
-                        let bias = bias.get(oc).copied().unwrap_or(0);
-                        bias.wrapping_sub((pad as i32).wrapping_mul(sum))
-                    };
                     let y_batch = &mut y[b * p.c_out * plane_out..];
                     tiles::products(
                         amx,
@@ -260,7 +259,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                         w,
                         depth,
                         (oc0, whole),
-                        base,
+                        base_of,
                         bias,
                         rq,
                         plane_out,
@@ -274,13 +273,6 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     // The blob's own bytes where whole quads lie word-aligned in it, a
                     // copy padded to whole quads otherwise.
                     let tile_w = &w[oc0 * depth..(oc0 + m) * depth];
-                    let sums: [i32; OCT] = core::array::from_fn(|o| {
-                        let oc = oc0 + o;
-                        match sum_cache.get(oc - g * c_out_group) {
-                            Some(&sum) if cached => sum,
-                            _ => weight_sum(w, depth, oc),
-                        }
-                    });
                     let direct = match bytemuck::try_cast_slice::<i8, u32>(tile_w) {
                         Ok(words) if depth.is_multiple_of(4) => Some(words),
                         _ => None,
@@ -299,20 +291,12 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     });
                     // Each channel's sums start at its base, so the requantizing adds
                     // nothing.
-                    let bases: [i32; OCT] = core::array::from_fn(|o| {
-                        let bias = bias.get(oc0 + o).copied().unwrap_or(0);
-                        bias.wrapping_sub((pad as i32).wrapping_mul(sums[o]))
-                    });
+                    let bases: [i32; OCT] = core::array::from_fn(|o| base_of(oc0 + o));
                     block(cols, rows, bases, n, &mut acc);
                     for (o, acc_row) in acc[..m].iter().enumerate() {
                         let oc = oc0 + o;
-                        let bias = bias.get(oc).copied().unwrap_or(0);
-                        let scale = pick(rq.scale, oc);
                         let out = &mut y[(b * p.c_out + oc) * plane_out + p0..][..n];
-                        // The bound is on the sums with the zero points taken out, which
-                        // `base + acc` is.
-                        let small = small_products(depth, bias, scale);
-                        Y::finish_run(&acc_row[..n], 0, scale, rq.zero, small, out);
+                        finish_channel(rq, depth, bias, oc, 0, &acc_row[..n], out);
                     }
                     oc0 += m;
                 }
@@ -320,6 +304,31 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
             }
         }
     }
+}
+
+/// What channel `oc`'s sums start from: its bias less the padding's share, `pad · sum`
+/// (`sum` its weights' sum), wrapping.
+#[inline(always)]
+fn base(bias: &[i32], pad: u32, oc: usize, sum: i32) -> i32 {
+    let bias = bias.get(oc).copied().unwrap_or(0);
+    bias.wrapping_sub((pad as i32).wrapping_mul(sum))
+}
+
+/// Requantizes channel `oc`'s run of sums `acc`, each plus `base`, into `out`.
+#[inline(always)]
+fn finish_channel<Y: QOut>(
+    rq: Requant<'_>,
+    depth: usize,
+    bias: &[i32],
+    oc: usize,
+    base: i32,
+    acc: &[i32],
+    out: &mut [Y],
+) {
+    let scale = pick(rq.scale, oc);
+    // The bound is on the sums with the zero points taken out, which `base + acc` is.
+    let small = small_products(depth, bias.get(oc).copied().unwrap_or(0), scale);
+    Y::finish_run(acc, base, scale, rq.zero, small, out);
 }
 
 /// The sum of output channel `oc`'s weights (0 past the end).

@@ -13,9 +13,9 @@
 //! 3 × 3 layers: 144 bytes a position, the shifted gather about half of its time), the
 //! frame is the input once.
 
-use super::tiles::Block;
-use super::{byte, pick, small_products, weight_sum, word, Conv2d, QInt, QOut, Requant, SUM_CACHE};
-use crate::dsp::amx::{Tiles, MAX_DEPTH, ROWS};
+use super::tiles::{product_depth, Block};
+use super::{base, byte, finish_channel, weight_sum, word, Conv2d, QInt, QOut, Requant, SUM_CACHE};
+use crate::dsp::amx::{Tiles, ROWS};
 
 /// The most bytes of weights per output channel this kernel reorders (`taps · 4 ·
 /// channel quads`: 3 × 3 up to 112 channels).
@@ -23,7 +23,7 @@ const MAX_ROW: usize = 1024;
 
 /// The reordered weights of two channel tiles and one pair of sum tiles' sums, made once
 /// per convolution.
-pub(super) struct Buffers {
+struct Buffers {
     weights: [i8; 2 * ROWS * MAX_ROW],
     sums: [[i32; 2 * ROWS]; 2 * ROWS],
 }
@@ -69,9 +69,10 @@ impl Frame {
 }
 
 /// The convolution (see [`super::qconv2d`]), where this kernel takes it: a kernel of more
-/// than one tap at stride 1 both ways, input rows as wide as output rows, one group, whole tiles of output channels, the reordered weights within [`MAX_ROW`] bytes a channel, and scratch for a
-/// band of at least one row. Returns whether it ran (false also where the host has no
-/// tiles), having done nothing else where it did not.
+/// than one tap at stride 1 both ways, input rows as wide as output rows, one group,
+/// whole tiles of output channels, the reordered weights within [`MAX_ROW`] bytes a
+/// channel, and scratch for a band of at least one row. Returns whether it ran (false
+/// also where the host has no tiles), having done nothing else where it did not.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn qconv2d<X: QInt, Y: QOut>(
     p: &Conv2d,
@@ -101,10 +102,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let Some(frame) = Frame::new(p, words.len()) else {
         return false;
     };
-    let d = (1..=MAX_DEPTH.min(frame.quads))
-        .rev()
-        .find(|d| frame.quads.is_multiple_of(*d))
-        .unwrap_or(1);
+    let d = product_depth(frame.quads);
     let Some(mut tiles) = Tiles::new(d) else {
         return false;
     };
@@ -113,13 +111,10 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
         sums: [[0; 2 * ROWS]; 2 * ROWS],
     };
     let depth = p.c_in * taps;
-    // Each channel's bias less the padding's share, `pad · Σ w`.
     let mut bases = [0i32; SUM_CACHE];
-    for (oc, base) in bases.iter_mut().take(p.c_out).enumerate() {
-        let bias = bias.get(oc).copied().unwrap_or(0);
-        *base = bias.wrapping_sub((pad as i32).wrapping_mul(weight_sum(w, depth, oc)));
+    for (oc, slot) in bases.iter_mut().take(p.c_out).enumerate() {
+        *slot = base(bias, pad, oc, weight_sum(w, depth, oc));
     }
-    let base = |oc: usize| bases[oc];
     let row = taps * 4 * frame.quads;
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let offsets = |t: usize| (t / p.k_w) * p.dil_h * frame.fw + (t % p.k_w) * p.dil_w;
@@ -173,12 +168,9 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                             let at = (top + oh) * p.w_out + ow;
                             for (r, sums) in buffers.sums.iter().take(m).enumerate() {
                                 let channel = oc + r;
-                                let scale = pick(rq.scale, channel);
-                                let b = bias.get(channel).copied().unwrap_or(0);
-                                let small = small_products(depth, b, scale);
                                 let out = &mut y[channel * plane_out + at..][..len];
                                 let run = &sums[v - first..][..len];
-                                Y::finish_run(run, base(channel), scale, rq.zero, small, out);
+                                finish_channel(rq, depth, bias, channel, bases[channel], run, out);
                             }
                         }
                         v = row_end;

@@ -10,7 +10,7 @@
 //! one configuration covers the whole depth. The sums wrap like `VPDPBUSD`'s, so the
 //! outputs are the VNNI path's, byte for byte.
 
-use super::{pick, small_products, QOut, Requant, PB_MAX};
+use super::{finish_channel, QOut, Requant, PB_MAX};
 use crate::dsp::amx::{Activations, Sum, Tiles, Weights, MAX_DEPTH, ROWS};
 
 /// The tiles for a convolution `depth` terms deep with `c_out_group` output channels per
@@ -22,11 +22,16 @@ pub(super) fn tiles_for(depth: usize, c_out_group: usize) -> Option<Tiles> {
     if c_out_group < ROWS || quads == 0 || (!depth.is_multiple_of(4) && quads > MAX_DEPTH) {
         return None;
     }
-    let d = (1..=MAX_DEPTH.min(quads))
+    Tiles::new(product_depth(quads))
+}
+
+/// The quads one tile product covers for a depth of `quads`: the largest divisor at most
+/// [`MAX_DEPTH`], so that one configuration covers the whole depth.
+pub(super) fn product_depth(quads: usize) -> usize {
+    (1..=MAX_DEPTH.min(quads))
         .rev()
         .find(|d| quads.is_multiple_of(*d))
-        .unwrap_or(1);
-    Tiles::new(d)
+        .unwrap_or(1)
 }
 
 /// Which sum tiles a step of two channel tiles by two position tiles uses: `C0` always,
@@ -171,10 +176,8 @@ pub(super) fn products<Y: QOut>(
         }
         for (r, row) in sums.iter().take(m).enumerate() {
             let channel = oc + r;
-            let scale = pick(rq.scale, channel);
-            let small = small_products(depth, bias.get(channel).copied().unwrap_or(0), scale);
             let out = &mut y[channel * plane + p0..][..n];
-            Y::finish_run(&row[..n], base(channel), scale, rq.zero, small, out);
+            finish_channel(rq, depth, bias, channel, base(channel), &row[..n], out);
         }
         oc += m;
     }
