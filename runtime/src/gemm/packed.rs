@@ -22,7 +22,15 @@
 //! and every step is a fused multiply-add when the target has FMA.
 
 use super::simd::{activate, load_at, store_at, transpose, F32x8, LANES};
-use super::{Bias, Epilogue, Operands, KC, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
+use super::{Bias, Epilogue, Operands, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
+
+/// The depths of one `k` block. With AVX-512 a block of two slivers (`KC × 32`) is 16
+/// KiB at 128 depths, so it stays in L1 beside the panels of `A` streaming past; at
+/// [`super::KC`] (256, what the scratch is sized for) it took two thirds of L1.
+const KC: usize = if DOUBLE { KC_WIDE } else { super::KC };
+/// [`KC`] with AVX-512.
+const KC_WIDE: usize = 128;
+const _: () = assert!(KC <= super::KC);
 use crate::unroll::{array, unroll};
 /// Vectors per tile row: two 256-bit registers with AVX; one (a pair of 128-bit
 /// registers) with SSE only, whose 16 registers cannot hold a 6 × 16 tile.
@@ -62,8 +70,45 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
         let (first, last) = (k0 == 0, k0 + depth == k);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a::<MR>(ops, block_row0, block_rows, k0, depth, packed_a);
-            for column0 in (0..n).step_by(NR) {
+            pack_a::<MR>(
+                ops,
+                block_row0,
+                block_rows,
+                k0,
+                (depth_max, depth),
+                packed_a,
+            );
+            let mut column0 = 0;
+            while column0 < n {
+                if !TRANS_B && DOUBLE && n - column0 >= 2 * NR {
+                    // Two slivers of a row-major `B` side by side: the 6 × 32 tile.
+                    let b_slivers = &ops.b[k0 * n + column0..][..(depth - 1) * n + 2 * NR];
+                    let b_rows = || {
+                        b_slivers
+                            .chunks(n.max(1))
+                            .filter_map(<[f32]>::first_chunk::<{ 2 * NR }>)
+                    };
+                    let block = (block_row0, block_rows);
+                    doubles(
+                        packed_a,
+                        (depth_max, depth),
+                        block,
+                        b_rows,
+                        |row0, rows, half, tile| {
+                            let place = TilePlace {
+                                row0,
+                                rows,
+                                column0: column0 + half * NR,
+                                width: NR,
+                                first,
+                                last,
+                            };
+                            store(epilogue, y, &place, tile);
+                        },
+                    );
+                    column0 += 2 * NR;
+                    continue;
+                }
                 let width = NR.min(n - column0);
                 let (b_sliver, b_stride) = if !TRANS_B && width == NR {
                     (&ops.b[k0 * n + column0..][..(depth - 1) * n + NR], n)
@@ -71,8 +116,31 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
                     pack_b::<TRANS_B>(ops, k0, depth, column0, width, packed_b);
                     (&packed_b[..depth * NR], NR)
                 };
-                let panels = packed_a.chunks_exact(MR * depth_max);
-                for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
+                let block = (block_row0, block_rows);
+                let b_rows = || {
+                    b_sliver
+                        .chunks(b_stride.max(1))
+                        .filter_map(<[f32]>::first_chunk::<NR>)
+                };
+                let paired = pairs(
+                    packed_a,
+                    (depth_max, depth),
+                    block,
+                    b_rows,
+                    |row0, rows, tile| {
+                        let place = TilePlace {
+                            row0,
+                            rows,
+                            column0,
+                            width,
+                            first,
+                            last,
+                        };
+                        store(epilogue, y, &place, tile);
+                    },
+                );
+                let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
+                for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
                     .step_by(MR)
                     .zip(panels)
                 {
@@ -88,24 +156,24 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
                     };
                     store(epilogue, y, &place, &tile);
                 }
+                column0 += NR;
             }
         }
     }
 }
 
 /// Packs rows `row0..row0 + rows` of `op(A)`, depths `k0..k0 + depth`, into `R`-row
-/// panels of `depth_max · R` floats each (`depth_max = min(KC, k)`, the panel stride the
-/// microkernel loop uses): panel `t`, depth `p`, row `i` sits at
+/// panels of `depth_max · R` floats each (`depth_max` is the caller's `k` block,
+/// `min(KC, k)`, the panel stride its microkernel loop uses): panel `t`, depth `p`, row `i` sits at
 /// `t · depth_max · R + p · R + i`. Rows past the end of `A` are zero.
 fn pack_a<const R: usize>(
     ops: &Operands<'_>,
     row0: usize,
     rows: usize,
     k0: usize,
-    depth: usize,
+    (depth_max, depth): (usize, usize),
     packed: &mut [f32],
 ) {
-    let depth_max = KC.min(ops.k);
     for (tile, panel) in packed.chunks_exact_mut(R * depth_max).enumerate() {
         let tile_row0 = row0 + tile * R;
         if tile * R >= rows {
@@ -268,6 +336,124 @@ fn rank_one_update(acc: &mut [[F32x8; NV]; MR], a: &[f32; MR], b_row: &[f32; NR]
     });
 }
 
+/// One register tile of `C`: `MR` rows of `NV` vectors.
+type Tile = [[F32x8; NV]; MR];
+
+/// With AVX-512: the panels of a block of `A`, two at a time, against one sliver of `B`
+/// (`b_rows()` yields its rows, one per depth): a 12 × 16 tile in twelve 512-bit
+/// registers, per depth one load of `B`, twelve broadcasts of `A` (memory operands of
+/// the multiply-adds) and twelve fused multiply-adds, twice the lanes of the 6 × 16 AVX
+/// tile. `put(row0, rows, tile)` stores each 6-row half. Returns the panels done, an
+/// even number; the last, odd panel is left to the 6 × 16 tile.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn pairs<'b, I: Iterator<Item = &'b [f32; NR]>>(
+    packed_a: &[f32],
+    (depth_max, depth): (usize, usize),
+    (block_row0, block_rows): (usize, usize),
+    b_rows: impl Fn() -> I,
+    mut put: impl FnMut(usize, usize, &Tile),
+) -> usize {
+    use super::simd::F32x16;
+    const { assert!(NR == 16 && NV == 2) };
+    let panel_len = MR * depth_max;
+    let pairs = block_rows.div_ceil(MR) / 2;
+    for (pair, panels) in packed_a.chunks_exact(2 * panel_len).take(pairs).enumerate() {
+        let (panel0, panel1) = panels.split_at(panel_len);
+        let mut acc = [F32x16::splat(0.0); 2 * MR];
+        let depths = panel0[..depth * MR]
+            .chunks_exact(MR)
+            .zip(panel1.chunks_exact(MR));
+        for ((a0, a1), b_row) in depths.zip(b_rows()) {
+            let (a0, a1): ([f32; MR], [f32; MR]) = (array(a0), array(a1));
+            let b = F32x16::load(b_row);
+            unroll!(MR, |i| acc[i] = F32x16::splat(a0[i]).mul_add(b, acc[i]));
+            unroll!(MR, |i| acc[MR + i] =
+                F32x16::splat(a1[i]).mul_add(b, acc[MR + i]));
+        }
+        let mut tiles = [[[F32x8::splat(0.0); NV]; MR]; 2];
+        unroll!(MR, |i| tiles[0][i] = acc[i].halves());
+        unroll!(MR, |i| tiles[1][i] = acc[MR + i].halves());
+        let row0 = block_row0 + pair * 2 * MR;
+        put(row0, MR, &tiles[0]);
+        put(
+            row0 + MR,
+            MR.min(block_row0 + block_rows - row0 - MR),
+            &tiles[1],
+        );
+    }
+    pairs * 2
+}
+
+/// Whether two slivers of `B` side by side take one 6 × 32 tile ([`doubles`]).
+const DOUBLE: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512f"));
+
+/// With AVX-512: every panel of a block of `A` against two slivers of `B` side by side
+/// (`b_rows()` yields their rows of `2 · NR` values, one per depth): a 6 × 32 tile in
+/// twelve 512-bit registers, per depth two loads of `B`, six broadcasts of `A` and
+/// twelve fused multiply-adds. This CPU family loads twice a cycle, so the 12 × 16 tile
+/// of [`pairs`] (thirteen loads for twelve multiply-adds) runs at about two thirds of
+/// this one's rate (77 against 117 G multiply-adds a second in isolation). `put(row0,
+/// rows, half, tile)` stores each sliver's 6 × 16 half.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn doubles<'b, I: Iterator<Item = &'b [f32; 2 * NR]>>(
+    packed_a: &[f32],
+    (depth_max, depth): (usize, usize),
+    (block_row0, block_rows): (usize, usize),
+    b_rows: impl Fn() -> I,
+    mut put: impl FnMut(usize, usize, usize, &Tile),
+) {
+    use super::simd::F32x16;
+    const { assert!(NR == 16 && NV == 2) };
+    let panels = packed_a
+        .chunks_exact(MR * depth_max)
+        .take(block_rows.div_ceil(MR));
+    for (t, panel) in panels.enumerate() {
+        let mut acc = [[F32x16::splat(0.0); 2]; MR];
+        for (a, b_row) in panel[..depth * MR].chunks_exact(MR).zip(b_rows()) {
+            let a: [f32; MR] = array(a);
+            let (b0, b1) = b_row.split_at(NR);
+            let b = [F32x16::load(&array(b0)), F32x16::load(&array(b1))];
+            unroll!(MR, |i| {
+                let a_vector = F32x16::splat(a[i]);
+                unroll!(2, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
+            });
+        }
+        let mut tiles = [[[F32x8::splat(0.0); NV]; MR]; 2];
+        unroll!(MR, |i| unroll!(2, |v| tiles[v][i] = acc[i][v].halves()));
+        let row0 = block_row0 + t * MR;
+        let rows = MR.min(block_row0 + block_rows - row0);
+        put(row0, rows, 0, &tiles[0]);
+        put(row0, rows, 1, &tiles[1]);
+    }
+}
+
+/// Without AVX-512 there is no 6 × 32 tile ([`DOUBLE`] is false).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[inline(always)]
+fn doubles<'b, I: Iterator<Item = &'b [f32; 2 * NR]>>(
+    _: &[f32],
+    _: (usize, usize),
+    _: (usize, usize),
+    _: impl Fn() -> I,
+    _: impl FnMut(usize, usize, usize, &Tile),
+) {
+}
+
+/// Without AVX-512 every panel takes the 6 × 16 (or 6 × 8) tile.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[inline(always)]
+fn pairs<'b, I: Iterator<Item = &'b [f32; NR]>>(
+    _: &[f32],
+    _: (usize, usize),
+    _: (usize, usize),
+    _: impl Fn() -> I,
+    _: impl FnMut(usize, usize, &Tile),
+) -> usize {
+    0
+}
+
 /// Where a register tile goes in `C`, and which `k` block produced it.
 struct TilePlace {
     row0: usize,
@@ -367,13 +553,44 @@ pub(super) fn gemm_packed_source(
         let (first, last) = (k0 == 0, k0 + depth == k);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a::<MR>(ops, block_row0, block_rows, k0, depth, packed_a);
+            pack_a::<MR>(
+                ops,
+                block_row0,
+                block_rows,
+                k0,
+                (depth_max, depth),
+                packed_a,
+            );
             for column0 in (0..n).step_by(NR) {
                 let width = NR.min(n - column0);
                 let b_sliver = &mut packed_b[..depth * NR];
                 source.pack(k0, depth, column0, width, b_sliver);
-                let panels = packed_a.chunks_exact(MR * depth_max);
-                for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
+                let b_sliver = &*b_sliver;
+                let block = (block_row0, block_rows);
+                let b_rows = || {
+                    b_sliver
+                        .chunks_exact(NR)
+                        .filter_map(<[f32]>::first_chunk::<NR>)
+                };
+                let paired = pairs(
+                    packed_a,
+                    (depth_max, depth),
+                    block,
+                    b_rows,
+                    |row0, rows, tile| {
+                        let place = TilePlace {
+                            row0,
+                            rows,
+                            column0,
+                            width,
+                            first,
+                            last,
+                        };
+                        store(epilogue, y, &place, tile);
+                    },
+                );
+                let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
+                for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
                     .step_by(MR)
                     .zip(panels)
                 {
@@ -479,11 +696,54 @@ pub(super) fn gemm_packed_frame(
             *tap = tap_offset(k0 + p);
         }
         let taps = &taps[..depth];
+        let reach = taps.iter().copied().max().unwrap_or(0);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a::<MR>(ops, block_row0, block_rows, k0, depth, packed_a);
-            for q0 in frame.slivers() {
+            pack_a::<MR>(
+                ops,
+                block_row0,
+                block_rows,
+                k0,
+                (depth_max, depth),
+                packed_a,
+            );
+            let mut slivers = frame.slivers().peekable();
+            while let Some(q0) = slivers.next() {
                 let (row, column) = (q0 / frame.pitch, q0 % frame.pitch);
+                // Two slivers of outputs side by side in one row, every read inside the
+                // frame: the 6 × 32 tile.
+                if DOUBLE
+                    && column + 2 * NR <= frame.width
+                    && slivers.peek() == Some(&(q0 + NR))
+                    && q0 + reach + 2 * NR <= frame.data.len()
+                {
+                    slivers.next();
+                    let window = frame.data.get(q0..).unwrap_or_default();
+                    let b_rows = || {
+                        taps.iter()
+                            .filter_map(|&tap| window.get(tap..)?.first_chunk::<{ 2 * NR }>())
+                    };
+                    let block = (block_row0, block_rows);
+                    let column0 = frame.column0 + row * frame.width + column;
+                    doubles(
+                        packed_a,
+                        (depth_max, depth),
+                        block,
+                        b_rows,
+                        |row0, rows, half, tile| {
+                            let place = TilePlace {
+                                row0,
+                                rows,
+                                column0: column0 + half * NR,
+                                width: NR,
+                                first,
+                                last,
+                            };
+                            store(epilogue, y, &place, tile);
+                        },
+                    );
+                    continue;
+                }
                 // A sliver of outputs only, in one row: the vector store.
                 let whole = column + NR <= frame.width;
                 let runs = if whole {
@@ -491,8 +751,36 @@ pub(super) fn gemm_packed_frame(
                 } else {
                     frame.runs(q0)
                 };
-                let panels = packed_a.chunks_exact(MR * depth_max);
-                for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
+                let window = frame.data.get(q0..).unwrap_or_default();
+                let b_rows = || {
+                    taps.iter()
+                        .filter_map(|&tap| window.get(tap..)?.first_chunk::<NR>())
+                };
+                let block = (block_row0, block_rows);
+                let paired = pairs(
+                    packed_a,
+                    (depth_max, depth),
+                    block,
+                    b_rows,
+                    |tile_row0, rows, tile| {
+                        if whole {
+                            let place = TilePlace {
+                                row0: tile_row0,
+                                rows,
+                                column0: frame.column0 + row * frame.width + column,
+                                width: NR,
+                                first,
+                                last,
+                            };
+                            store(epilogue, y, &place, tile);
+                        } else {
+                            let runs = &runs.0[..runs.1];
+                            store_runs(epilogue, y, (tile_row0, rows), runs, (first, last), tile);
+                        }
+                    },
+                );
+                let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
+                for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
                     .step_by(MR)
                     .zip(panels)
                 {
@@ -714,11 +1002,11 @@ pub(super) fn gemm_packed_narrow(
     y: &mut [f32],
 ) {
     let (m, k) = (ops.m, ops.k);
-    let depth_max = KC.min(k);
+    let depth_max = super::KC.min(k);
     let packed_a = &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max];
-    let mut taps = [0usize; KC];
-    for k0 in (0..k).step_by(KC) {
-        let depth = KC.min(k - k0);
+    let mut taps = [0usize; super::KC];
+    for k0 in (0..k).step_by(super::KC) {
+        let depth = super::KC.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
         let rows_at = match depths {
             Depths::Taps(ref tap_offset) => {
@@ -731,13 +1019,25 @@ pub(super) fn gemm_packed_narrow(
         };
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a::<NARROW_ROWS>(ops, block_row0, block_rows, k0, depth, packed_a);
+            pack_a::<NARROW_ROWS>(
+                ops,
+                block_row0,
+                block_rows,
+                k0,
+                (depth_max, depth),
+                packed_a,
+            );
             for row in 0..frame.rows {
                 for column in (0..frame.width).step_by(NARROW_COLUMNS) {
                     let q0 = row * frame.pitch + column;
                     let place = (frame.column0 + row * frame.width + column, first, last);
-                    let panels = packed_a.chunks_exact(NARROW_ROWS * depth_max);
-                    for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
+                    let b = (frame.data, rows_at, q0);
+                    let block = (block_row0, block_rows);
+                    let (packed, width) = ((&*packed_a, depth_max, depth), frame.width - column);
+                    let grouped = narrow_groups(packed, block, b, width, epilogue, y, place);
+                    let panels = packed_a.chunks_exact(NARROW_ROWS * depth_max).skip(grouped);
+                    let first_row = block_row0 + grouped * NARROW_ROWS;
+                    for (tile_row0, panel) in (first_row..block_row0 + block_rows)
                         .step_by(NARROW_ROWS)
                         .zip(panels)
                     {
@@ -759,6 +1059,141 @@ pub(super) fn gemm_packed_narrow(
                 }
             }
         }
+    }
+}
+
+/// With AVX-512: [`gemm_packed_narrow`]'s panels of one block in groups of up to three
+/// (`MC` rows are three panels), each panel's 16 rows one 512-bit vector of `A`: a
+/// 48 × 6 tile takes per depth three loads of `A`, six broadcasts of `B` and eighteen
+/// fused multiply-adds, where the 16 × 6 AVX tile takes two loads, six broadcasts and
+/// twelve on half the lanes. Returns the panels done (all of them).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn narrow_groups(
+    (packed_a, depth_max, depth): (&[f32], usize, usize),
+    (block_row0, block_rows): (usize, usize),
+    b: (&[f32], RowsAt<'_>, usize),
+    width: usize,
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    place: (usize, bool, bool),
+) -> usize {
+    let panel_len = NARROW_ROWS * depth_max;
+    let panels = block_rows.div_ceil(NARROW_ROWS);
+    let mut done = 0;
+    while done < panels {
+        let group = (panels - done).min(3);
+        let row0 = block_row0 + done * NARROW_ROWS;
+        let rows = (row0, block_row0 + block_rows - row0);
+        let at = done * panel_len;
+        let a = packed_a.get(at..at + (group - 1) * panel_len + depth * NARROW_ROWS);
+        let Some(a) = a else {
+            break;
+        };
+        let a = (a, panel_len);
+        match (group, width) {
+            (1, 1) => narrow_tile_wide::<1, 1>(a, b, epilogue, y, rows, place),
+            (1, 2) => narrow_tile_wide::<1, 2>(a, b, epilogue, y, rows, place),
+            (1, 3) => narrow_tile_wide::<1, 3>(a, b, epilogue, y, rows, place),
+            (1, 4) => narrow_tile_wide::<1, 4>(a, b, epilogue, y, rows, place),
+            (1, 5) => narrow_tile_wide::<1, 5>(a, b, epilogue, y, rows, place),
+            (1, _) => narrow_tile_wide::<1, 6>(a, b, epilogue, y, rows, place),
+            (2, 1) => narrow_tile_wide::<2, 1>(a, b, epilogue, y, rows, place),
+            (2, 2) => narrow_tile_wide::<2, 2>(a, b, epilogue, y, rows, place),
+            (2, 3) => narrow_tile_wide::<2, 3>(a, b, epilogue, y, rows, place),
+            (2, 4) => narrow_tile_wide::<2, 4>(a, b, epilogue, y, rows, place),
+            (2, 5) => narrow_tile_wide::<2, 5>(a, b, epilogue, y, rows, place),
+            (2, _) => narrow_tile_wide::<2, 6>(a, b, epilogue, y, rows, place),
+            (_, 1) => narrow_tile_wide::<3, 1>(a, b, epilogue, y, rows, place),
+            (_, 2) => narrow_tile_wide::<3, 2>(a, b, epilogue, y, rows, place),
+            (_, 3) => narrow_tile_wide::<3, 3>(a, b, epilogue, y, rows, place),
+            (_, 4) => narrow_tile_wide::<3, 4>(a, b, epilogue, y, rows, place),
+            (_, 5) => narrow_tile_wide::<3, 5>(a, b, epilogue, y, rows, place),
+            (_, _) => narrow_tile_wide::<3, 6>(a, b, epilogue, y, rows, place),
+        }
+        done += group;
+    }
+    done
+}
+
+/// Without AVX-512 every panel takes the 16-row AVX tile.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[inline(always)]
+fn narrow_groups(
+    _: (&[f32], usize, usize),
+    _: (usize, usize),
+    _: (&[f32], RowsAt<'_>, usize),
+    _: usize,
+    _: &Epilogue<'_>,
+    _: &mut [f32],
+    _: (usize, bool, bool),
+) -> usize {
+    0
+}
+
+/// One tile of [`narrow_groups`]: `P` panels (`a.0`, panel `v` at `v · a.1`) by `NC`
+/// columns from virtual column `q0`, stored as [`narrow_tile`] stores.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn narrow_tile_wide<const P: usize, const NC: usize>(
+    (a, panel_len): (&[f32], usize),
+    (frame, rows_at, q0): (&[f32], RowsAt<'_>, usize),
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    (row0, rows): (usize, usize),
+    (column0, first, last): (usize, bool, bool),
+) {
+    use super::simd::F32x16;
+    const { assert!(NARROW_ROWS == 16) };
+    let mut acc = [[F32x16::splat(0.0); P]; NC];
+    let mut step = |p: usize, b: &[f32; NC]| {
+        let mut a_vectors = [F32x16::splat(0.0); P];
+        unroll!(P, |v| {
+            let at = v * panel_len + p * NARROW_ROWS;
+            if let Some(values) = a.get(at..).and_then(<[f32]>::first_chunk::<16>) {
+                a_vectors[v] = F32x16::load(values);
+            }
+        });
+        unroll!(NC, |j| {
+            let b_vector = F32x16::splat(b[j]);
+            unroll!(P, |v| acc[j][v] = a_vectors[v].mul_add(b_vector, acc[j][v]));
+        });
+    };
+    let depth = (a.len() - (P - 1) * panel_len) / NARROW_ROWS;
+    match rows_at {
+        RowsAt::Taps(taps) => {
+            let window = frame.get(q0..).unwrap_or_default();
+            for (p, &tap) in taps.iter().enumerate().take(depth) {
+                // Every tap is inside the frame by construction; a miss would only skip
+                // a depth.
+                if let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NC>) {
+                    step(p, b);
+                }
+            }
+        }
+        RowsAt::Strided(start, stride) => {
+            let window = frame.get(start + q0..).unwrap_or_default();
+            for (p, b_row) in window.chunks(stride.max(1)).enumerate().take(depth) {
+                if let Some(b) = b_row.first_chunk::<NC>() {
+                    step(p, b);
+                }
+            }
+        }
+    }
+    let mut columns = [[0.0f32; 48]; NC];
+    unroll!(NC, |j| unroll!(P, |v| columns[j][v * 16..(v + 1) * 16]
+        .copy_from_slice(&acc[j][v].to_array())));
+    // `i` is a lane of every column's array.
+    #[allow(clippy::needless_range_loop)]
+    for i in 0..rows.min(P * NARROW_ROWS) {
+        let row_idx = row0 + i;
+        let start = row_idx * epilogue.n + column0;
+        let Some(out) = y.get_mut(start..start + NC) else {
+            continue;
+        };
+        let mut values = [0.0f32; NC];
+        unroll!(NC, |j| values[j] = columns[j][i]);
+        epilogue.store_segment(out, &values, (row_idx, column0), (first, last));
     }
 }
 

@@ -287,6 +287,49 @@ mod lanes {
 
 pub(crate) use lanes::F32x8;
 
+/// Sixteen `f32` lanes in one AVX-512 register, for the 12 × 16 tile of the packed GEMM
+/// (`gemm/packed.rs`): only what that tile needs, each operation one instruction.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct F32x16(safe_arch::m512);
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+impl F32x16 {
+    /// Every lane `value`.
+    #[inline(always)]
+    pub(crate) fn splat(value: f32) -> Self {
+        Self(safe_arch::set_splat_m512(value))
+    }
+
+    /// The sixteen values of `values`.
+    #[inline(always)]
+    pub(crate) fn load(values: &[f32; 16]) -> Self {
+        Self(safe_arch::load_m512(values))
+    }
+
+    /// `self · m + a`, one `vfmadd…ps zmm`.
+    #[inline(always)]
+    pub(crate) fn mul_add(self, m: Self, a: Self) -> Self {
+        Self(safe_arch::fused_mul_add_m512(self.0, m.0, a.0))
+    }
+
+    /// The lanes as an array.
+    #[inline(always)]
+    pub(crate) fn to_array(self) -> [f32; 16] {
+        self.0.to_array()
+    }
+
+    /// The low and the high eight lanes.
+    #[inline(always)]
+    pub(crate) fn halves(self) -> [F32x8; 2] {
+        [
+            F32x8::from_m256(safe_arch::extract_m256_from_m512::<0>(self.0)),
+            F32x8::from_m256(safe_arch::extract_m256_from_m512::<1>(self.0)),
+        ]
+    }
+}
+
 /// Loads eight lanes from `values[at..]`; zero when it is shorter, which every caller's
 /// slicing rules out (a fallback rather than a panic). No range index (`&values[at..]`):
 /// that stays a call at opt-level "z" on x86_64.
