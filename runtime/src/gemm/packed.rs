@@ -84,9 +84,10 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
                     // Two slivers of a row-major `B` side by side: the 6 × 32 tile.
                     let b_slivers = &ops.b[k0 * n + column0..][..(depth - 1) * n + 2 * NR];
                     let b_rows = || {
-                        b_slivers
-                            .chunks(n.max(1))
-                            .filter_map(<[f32]>::first_chunk::<{ 2 * NR }>)
+                        b_slivers.chunks(n.max(1)).filter_map(|row| {
+                            let (b0, b1) = row.split_at_checked(NR)?;
+                            Some((b0.first_chunk::<NR>()?, b1.first_chunk::<NR>()?))
+                        })
                     };
                     let block = (block_row0, block_rows);
                     doubles(
@@ -388,8 +389,8 @@ fn pairs<'b, I: Iterator<Item = &'b [f32; NR]>>(
 /// Whether two slivers of `B` side by side take one 6 × 32 tile ([`doubles`]).
 const DOUBLE: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512f"));
 
-/// With AVX-512: every panel of a block of `A` against two slivers of `B` side by side
-/// (`b_rows()` yields their rows of `2 · NR` values, one per depth): a 6 × 32 tile in
+/// With AVX-512: every panel of a block of `A` against two slivers of `B` (`b_rows()`
+/// yields their rows, one pair per depth): a 6 × 32 tile in
 /// twelve 512-bit registers, per depth two loads of `B`, six broadcasts of `A` and
 /// twelve fused multiply-adds. This CPU family loads twice a cycle, so the 12 × 16 tile
 /// of [`pairs`] (thirteen loads for twelve multiply-adds) runs at about two thirds of
@@ -397,7 +398,7 @@ const DOUBLE: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512f"
 /// rows, half, tile)` stores each sliver's 6 × 16 half.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
-fn doubles<'b, I: Iterator<Item = &'b [f32; 2 * NR]>>(
+fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
     packed_a: &[f32],
     (depth_max, depth): (usize, usize),
     (block_row0, block_rows): (usize, usize),
@@ -411,10 +412,9 @@ fn doubles<'b, I: Iterator<Item = &'b [f32; 2 * NR]>>(
         .take(block_rows.div_ceil(MR));
     for (t, panel) in panels.enumerate() {
         let mut acc = [[F32x16::splat(0.0); 2]; MR];
-        for (a, b_row) in panel[..depth * MR].chunks_exact(MR).zip(b_rows()) {
+        for (a, (b0, b1)) in panel[..depth * MR].chunks_exact(MR).zip(b_rows()) {
             let a: [f32; MR] = array(a);
-            let (b0, b1) = b_row.split_at(NR);
-            let b = [F32x16::load(&array(b0)), F32x16::load(&array(b1))];
+            let b = [F32x16::load(b0), F32x16::load(b1)];
             unroll!(MR, |i| {
                 let a_vector = F32x16::splat(a[i]);
                 unroll!(2, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
@@ -432,7 +432,7 @@ fn doubles<'b, I: Iterator<Item = &'b [f32; 2 * NR]>>(
 /// Without AVX-512 there is no 6 × 32 tile ([`DOUBLE`] is false).
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
 #[inline(always)]
-fn doubles<'b, I: Iterator<Item = &'b [f32; 2 * NR]>>(
+fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
     _: &[f32],
     _: (usize, usize),
     _: (usize, usize),
@@ -696,7 +696,6 @@ pub(super) fn gemm_packed_frame(
             *tap = tap_offset(k0 + p);
         }
         let taps = &taps[..depth];
-        let reach = taps.iter().copied().max().unwrap_or(0);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
             pack_a::<MR>(
@@ -710,39 +709,46 @@ pub(super) fn gemm_packed_frame(
             let mut slivers = frame.slivers().peekable();
             while let Some(q0) = slivers.next() {
                 let (row, column) = (q0 / frame.pitch, q0 % frame.pitch);
-                // Two slivers of outputs side by side in one row, every read inside the
-                // frame: the 6 × 32 tile.
-                if DOUBLE
-                    && column + 2 * NR <= frame.width
-                    && slivers.peek() == Some(&(q0 + NR))
-                    && q0 + reach + 2 * NR <= frame.data.len()
-                {
-                    slivers.next();
-                    let window = frame.data.get(q0..).unwrap_or_default();
-                    let b_rows = || {
-                        taps.iter()
-                            .filter_map(|&tap| window.get(tap..)?.first_chunk::<{ 2 * NR }>())
-                    };
-                    let block = (block_row0, block_rows);
-                    let column0 = frame.column0 + row * frame.width + column;
-                    doubles(
-                        packed_a,
-                        (depth_max, depth),
-                        block,
-                        b_rows,
-                        |row0, rows, half, tile| {
-                            let place = TilePlace {
-                                row0,
-                                rows,
-                                column0: column0 + half * NR,
-                                width: NR,
-                                first,
-                                last,
-                            };
-                            store(epilogue, y, &place, tile);
-                        },
-                    );
-                    continue;
+                // Two slivers of outputs only, each in one row (the second may start a
+                // row further down): the 6 × 32 tile.
+                let whole_at = |q: usize| q % frame.pitch + NR <= frame.width;
+                if let (true, true, Some(&q1)) = (DOUBLE, whole_at(q0), slivers.peek()) {
+                    if whole_at(q1) {
+                        slivers.next();
+                        let (window0, window1) = (
+                            frame.data.get(q0..).unwrap_or_default(),
+                            frame.data.get(q1..).unwrap_or_default(),
+                        );
+                        let b_rows = || {
+                            taps.iter().filter_map(|&tap| {
+                                let b0 = window0.get(tap..)?.first_chunk::<NR>()?;
+                                Some((b0, window1.get(tap..)?.first_chunk::<NR>()?))
+                            })
+                        };
+                        let block = (block_row0, block_rows);
+                        let column_of = |q: usize| {
+                            frame.column0 + q / frame.pitch * frame.width + q % frame.pitch
+                        };
+                        let columns = [column_of(q0), column_of(q1)];
+                        doubles(
+                            packed_a,
+                            (depth_max, depth),
+                            block,
+                            b_rows,
+                            |row0, rows, half, tile| {
+                                let place = TilePlace {
+                                    row0,
+                                    rows,
+                                    column0: columns[half],
+                                    width: NR,
+                                    first,
+                                    last,
+                                };
+                                store(epilogue, y, &place, tile);
+                            },
+                        );
+                        continue;
+                    }
                 }
                 // A sliver of outputs only, in one row: the vector store.
                 let whole = column + NR <= frame.width;
@@ -965,6 +971,9 @@ pub(super) const NARROW_ROWS: usize = 2 * LANES;
 /// The most columns of one narrow tile: 2 × 6 accumulators, two vectors of `A` and one
 /// broadcast of `B` fill AVX's sixteen registers.
 const NARROW_COLUMNS: usize = 6;
+/// The columns one narrow tile step covers: with AVX-512 eight (three 16-row panels by
+/// eight columns are 24 of the 32 registers, [`narrow_groups`]), else [`NARROW_COLUMNS`].
+const NARROW_STEP: usize = if DOUBLE { 8 } else { NARROW_COLUMNS };
 const _: () = assert!(NARROW_ROWS <= super::NARROW_PANEL_ROWS && MC.is_multiple_of(NARROW_ROWS));
 
 /// Whether the narrow kernel beats the sliver kernel on an `m × k` product over the
@@ -1028,7 +1037,7 @@ pub(super) fn gemm_packed_narrow(
                 packed_a,
             );
             for row in 0..frame.rows {
-                for column in (0..frame.width).step_by(NARROW_COLUMNS) {
+                for column in (0..frame.width).step_by(NARROW_STEP) {
                     let q0 = row * frame.pitch + column;
                     let place = (frame.column0 + row * frame.width + column, first, last);
                     let b = (frame.data, rows_at, q0);
@@ -1063,10 +1072,12 @@ pub(super) fn gemm_packed_narrow(
 }
 
 /// With AVX-512: [`gemm_packed_narrow`]'s panels of one block in groups of up to three
-/// (`MC` rows are three panels), each panel's 16 rows one 512-bit vector of `A`: a
-/// 48 × 6 tile takes per depth three loads of `A`, six broadcasts of `B` and eighteen
-/// fused multiply-adds, where the 16 × 6 AVX tile takes two loads, six broadcasts and
-/// twelve on half the lanes. Returns the panels done (all of them).
+/// (`MC` rows are three panels), each panel's 16 rows one 512-bit vector of `A`, by up
+/// to [`NARROW_STEP`] columns: a 48 × 8 tile takes per depth three loads of `A`, eight
+/// broadcasts of `B` and 24 fused multiply-adds, where the 16 × 6 AVX tile takes two
+/// loads, six broadcasts and twelve on half the lanes (and a row of eight outputs, as on
+/// mlperf-ic's 8 × 8 planes, two tiles). Returns the panels done: all of them, so the
+/// AVX tile (which covers six columns, not eight) never runs on such a target.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
 fn narrow_groups(
@@ -1091,25 +1102,26 @@ fn narrow_groups(
             break;
         };
         let a = (a, panel_len);
-        match (group, width) {
-            (1, 1) => narrow_tile_wide::<1, 1>(a, b, epilogue, y, rows, place),
-            (1, 2) => narrow_tile_wide::<1, 2>(a, b, epilogue, y, rows, place),
-            (1, 3) => narrow_tile_wide::<1, 3>(a, b, epilogue, y, rows, place),
-            (1, 4) => narrow_tile_wide::<1, 4>(a, b, epilogue, y, rows, place),
-            (1, 5) => narrow_tile_wide::<1, 5>(a, b, epilogue, y, rows, place),
-            (1, _) => narrow_tile_wide::<1, 6>(a, b, epilogue, y, rows, place),
-            (2, 1) => narrow_tile_wide::<2, 1>(a, b, epilogue, y, rows, place),
-            (2, 2) => narrow_tile_wide::<2, 2>(a, b, epilogue, y, rows, place),
-            (2, 3) => narrow_tile_wide::<2, 3>(a, b, epilogue, y, rows, place),
-            (2, 4) => narrow_tile_wide::<2, 4>(a, b, epilogue, y, rows, place),
-            (2, 5) => narrow_tile_wide::<2, 5>(a, b, epilogue, y, rows, place),
-            (2, _) => narrow_tile_wide::<2, 6>(a, b, epilogue, y, rows, place),
-            (_, 1) => narrow_tile_wide::<3, 1>(a, b, epilogue, y, rows, place),
-            (_, 2) => narrow_tile_wide::<3, 2>(a, b, epilogue, y, rows, place),
-            (_, 3) => narrow_tile_wide::<3, 3>(a, b, epilogue, y, rows, place),
-            (_, 4) => narrow_tile_wide::<3, 4>(a, b, epilogue, y, rows, place),
-            (_, 5) => narrow_tile_wide::<3, 5>(a, b, epilogue, y, rows, place),
-            (_, _) => narrow_tile_wide::<3, 6>(a, b, epilogue, y, rows, place),
+        // One monomorphised tile per (panels, columns): the columns are constant in the
+        // loop that stores them.
+        macro_rules! by_width {
+            ($p:literal) => {
+                match width {
+                    1 => narrow_tile_wide::<$p, 1>(a, b, epilogue, y, rows, place),
+                    2 => narrow_tile_wide::<$p, 2>(a, b, epilogue, y, rows, place),
+                    3 => narrow_tile_wide::<$p, 3>(a, b, epilogue, y, rows, place),
+                    4 => narrow_tile_wide::<$p, 4>(a, b, epilogue, y, rows, place),
+                    5 => narrow_tile_wide::<$p, 5>(a, b, epilogue, y, rows, place),
+                    6 => narrow_tile_wide::<$p, 6>(a, b, epilogue, y, rows, place),
+                    7 => narrow_tile_wide::<$p, 7>(a, b, epilogue, y, rows, place),
+                    _ => narrow_tile_wide::<$p, 8>(a, b, epilogue, y, rows, place),
+                }
+            };
+        }
+        match group {
+            1 => by_width!(1),
+            2 => by_width!(2),
+            _ => by_width!(3),
         }
         done += group;
     }
