@@ -15,7 +15,10 @@
 //!   padding included;
 //! * the microkernel keeps an `MR × NR` tile of `C` in registers for a whole `k` block and
 //!   issues one vector fused multiply-add per accumulator per depth: 6 × 16 (twelve
-//!   256-bit accumulators) with AVX or on AArch64, 6 × 8 with SSE only;
+//!   256-bit accumulators) with AVX or on AArch64, 6 × 8 with SSE only; with AVX-512,
+//!   6 × 32 over two slivers ([`doubles`]), 12 × 16 over two panels ([`pairs`]) and
+//!   narrow tiles of up to three panels ([`narrow_groups`]), in twelve to 24 512-bit
+//!   accumulators, on `k` blocks of [`KC_WIDE`] depths;
 //! * bias, `alpha`, `beta` and the activation are applied as the tile is stored.
 //!
 //! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
