@@ -94,21 +94,12 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
                     };
                     let block = (block_row0, block_rows);
                     doubles(
-                        packed_a,
-                        (depth_max, depth),
+                        epilogue,
+                        y,
+                        (packed_a, depth_max, depth),
                         block,
                         b_rows,
-                        |row0, rows, half, tile| {
-                            let place = TilePlace {
-                                row0,
-                                rows,
-                                column0: column0 + half * NR,
-                                width: NR,
-                                first,
-                                last,
-                            };
-                            store(epilogue, y, &place, tile);
-                        },
+                        ([column0, column0 + NR], first, last),
                     );
                     column0 += 2 * NR;
                     continue;
@@ -121,48 +112,68 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
                     (&packed_b[..depth * NR], NR)
                 };
                 let block = (block_row0, block_rows);
-                let b_rows = || {
-                    b_sliver
-                        .chunks(b_stride.max(1))
-                        .filter_map(<[f32]>::first_chunk::<NR>)
-                };
-                let paired = pairs(
-                    packed_a,
-                    (depth_max, depth),
-                    block,
-                    b_rows,
-                    |row0, rows, tile| {
-                        let place = TilePlace {
-                            row0,
-                            rows,
-                            column0,
-                            width,
-                            first,
-                            last,
-                        };
-                        store(epilogue, y, &place, tile);
-                    },
-                );
-                let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
-                for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
-                    .step_by(MR)
-                    .zip(panels)
-                {
-                    let rows = MR.min(block_row0 + block_rows - tile_row0);
-                    let tile = microkernel(&panel[..depth * MR], b_sliver, b_stride);
-                    let place = TilePlace {
-                        row0: tile_row0,
-                        rows,
-                        column0,
-                        width,
-                        first,
-                        last,
-                    };
-                    store(epilogue, y, &place, &tile);
-                }
+                let at = (column0, width, first, last);
+                let b = (b_sliver, b_stride);
+                block_tiles(epilogue, y, packed_a, (depth_max, depth), block, b, at);
                 column0 += NR;
             }
         }
+    }
+}
+
+/// Every panel of a block of `A` (rows `block.0..block.0 + block.1`) against one sliver
+/// of `B` (depth `p`'s row at `p · b.1` in `b.0`), stored at columns `at.0..at.0 + at.1`
+/// of `C` (`at.2`, `at.3`: the first and the last `k` block): two panels at a time on
+/// AVX-512 ([`pairs`]), the rest on the 6 × 16 tile.
+#[inline(always)]
+fn block_tiles(
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    packed_a: &[f32],
+    (depth_max, depth): (usize, usize),
+    (block_row0, block_rows): (usize, usize),
+    (b_sliver, b_stride): (&[f32], usize),
+    (column0, width, first, last): (usize, usize, bool, bool),
+) {
+    let b_rows = || {
+        b_sliver
+            .chunks(b_stride.max(1))
+            .filter_map(<[f32]>::first_chunk::<NR>)
+    };
+    let block = (block_row0, block_rows);
+    let paired = pairs(
+        packed_a,
+        (depth_max, depth),
+        block,
+        b_rows,
+        |row0, rows, tile| {
+            let place = TilePlace {
+                row0,
+                rows,
+                column0,
+                width,
+                first,
+                last,
+            };
+            store(epilogue, y, &place, tile);
+        },
+    );
+    let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
+    for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
+        .step_by(MR)
+        .zip(panels)
+    {
+        let rows = MR.min(block_row0 + block_rows - tile_row0);
+        let tile = microkernel(&panel[..depth * MR], b_sliver, b_stride);
+        let place = TilePlace {
+            row0: tile_row0,
+            rows,
+            column0,
+            width,
+            first,
+            last,
+        };
+        store(epilogue, y, &place, &tile);
     }
 }
 
@@ -397,16 +408,17 @@ const DOUBLE: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512f"
 /// twelve 512-bit registers, per depth two loads of `B`, six broadcasts of `A` and
 /// twelve fused multiply-adds. This CPU family loads twice a cycle, so the 12 × 16 tile
 /// of [`pairs`] (thirteen loads for twelve multiply-adds) runs at about two thirds of
-/// this one's rate (77 against 117 G multiply-adds a second in isolation). `put(row0,
-/// rows, half, tile)` stores each sliver's 6 × 16 half.
+/// this one's rate (77 against 117 G multiply-adds a second in isolation). Each
+/// sliver's 6 × 16 half is stored at its column of `C` (`columns`).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
 fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
-    packed_a: &[f32],
-    (depth_max, depth): (usize, usize),
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    (packed_a, depth_max, depth): (&[f32], usize, usize),
     (block_row0, block_rows): (usize, usize),
     b_rows: impl Fn() -> I,
-    mut put: impl FnMut(usize, usize, usize, &Tile),
+    (columns, first, last): ([usize; 2], bool, bool),
 ) {
     use super::simd::F32x16;
     const { assert!(NR == 16 && NV == 2) };
@@ -427,8 +439,17 @@ fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
         unroll!(MR, |i| unroll!(2, |v| tiles[v][i] = acc[i][v].halves()));
         let row0 = block_row0 + t * MR;
         let rows = MR.min(block_row0 + block_rows - row0);
-        put(row0, rows, 0, &tiles[0]);
-        put(row0, rows, 1, &tiles[1]);
+        for (tile, column0) in tiles.iter().zip(columns) {
+            let place = TilePlace {
+                row0,
+                rows,
+                column0,
+                width: NR,
+                first,
+                last,
+            };
+            store(epilogue, y, &place, tile);
+        }
     }
 }
 
@@ -436,11 +457,12 @@ fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
 #[inline(always)]
 fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
-    _: &[f32],
-    _: (usize, usize),
+    _: &Epilogue<'_>,
+    _: &mut [f32],
+    _: (&[f32], usize, usize),
     _: (usize, usize),
     _: impl Fn() -> I,
-    _: impl FnMut(usize, usize, usize, &Tile),
+    _: ([usize; 2], bool, bool),
 ) {
 }
 
@@ -568,47 +590,10 @@ pub(super) fn gemm_packed_source(
                 let width = NR.min(n - column0);
                 let b_sliver = &mut packed_b[..depth * NR];
                 source.pack(k0, depth, column0, width, b_sliver);
-                let b_sliver = &*b_sliver;
                 let block = (block_row0, block_rows);
-                let b_rows = || {
-                    b_sliver
-                        .chunks_exact(NR)
-                        .filter_map(<[f32]>::first_chunk::<NR>)
-                };
-                let paired = pairs(
-                    packed_a,
-                    (depth_max, depth),
-                    block,
-                    b_rows,
-                    |row0, rows, tile| {
-                        let place = TilePlace {
-                            row0,
-                            rows,
-                            column0,
-                            width,
-                            first,
-                            last,
-                        };
-                        store(epilogue, y, &place, tile);
-                    },
-                );
-                let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
-                for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
-                    .step_by(MR)
-                    .zip(panels)
-                {
-                    let rows = MR.min(block_row0 + block_rows - tile_row0);
-                    let tile = microkernel(&panel[..depth * MR], b_sliver, NR);
-                    let place = TilePlace {
-                        row0: tile_row0,
-                        rows,
-                        column0,
-                        width,
-                        first,
-                        last,
-                    };
-                    store(epilogue, y, &place, &tile);
-                }
+                let at = (column0, width, first, last);
+                let b = (&*b_sliver, NR);
+                block_tiles(epilogue, y, packed_a, (depth_max, depth), block, b, at);
             }
         }
     }
@@ -734,21 +719,12 @@ pub(super) fn gemm_packed_frame(
                         };
                         let columns = [column_of(q0), column_of(q1)];
                         doubles(
-                            packed_a,
-                            (depth_max, depth),
+                            epilogue,
+                            y,
+                            (packed_a, depth_max, depth),
                             block,
                             b_rows,
-                            |row0, rows, half, tile| {
-                                let place = TilePlace {
-                                    row0,
-                                    rows,
-                                    column0: columns[half],
-                                    width: NR,
-                                    first,
-                                    last,
-                                };
-                                store(epilogue, y, &place, tile);
-                            },
+                            (columns, first, last),
                         );
                         continue;
                     }
@@ -765,36 +741,9 @@ pub(super) fn gemm_packed_frame(
                     taps.iter()
                         .filter_map(|&tap| window.get(tap..)?.first_chunk::<NR>())
                 };
-                let block = (block_row0, block_rows);
-                let paired = pairs(
-                    packed_a,
-                    (depth_max, depth),
-                    block,
-                    b_rows,
-                    |tile_row0, rows, tile| {
-                        if whole {
-                            let place = TilePlace {
-                                row0: tile_row0,
-                                rows,
-                                column0: frame.column0 + row * frame.width + column,
-                                width: NR,
-                                first,
-                                last,
-                            };
-                            store(epilogue, y, &place, tile);
-                        } else {
-                            let runs = &runs.0[..runs.1];
-                            store_runs(epilogue, y, (tile_row0, rows), runs, (first, last), tile);
-                        }
-                    },
-                );
-                let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
-                for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
-                    .step_by(MR)
-                    .zip(panels)
-                {
-                    let rows = MR.min(block_row0 + block_rows - tile_row0);
-                    let tile = microkernel_taps(&panel[..depth * MR], frame.data, taps, q0);
+                // A whole sliver takes the vector store, one with columns past a row's
+                // end its runs.
+                let put = |y: &mut [f32], tile_row0: usize, rows: usize, tile: &Tile| {
                     if whole {
                         let place = TilePlace {
                             row0: tile_row0,
@@ -804,11 +753,28 @@ pub(super) fn gemm_packed_frame(
                             first,
                             last,
                         };
-                        store(epilogue, y, &place, &tile);
+                        store(epilogue, y, &place, tile);
                     } else {
                         let runs = &runs.0[..runs.1];
-                        store_runs(epilogue, y, (tile_row0, rows), runs, (first, last), &tile);
+                        store_runs(epilogue, y, (tile_row0, rows), runs, (first, last), tile);
                     }
+                };
+                let block = (block_row0, block_rows);
+                let paired = pairs(
+                    packed_a,
+                    (depth_max, depth),
+                    block,
+                    b_rows,
+                    |row0, rows, tile| put(y, row0, rows, tile),
+                );
+                let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
+                for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
+                    .step_by(MR)
+                    .zip(panels)
+                {
+                    let rows = MR.min(block_row0 + block_rows - tile_row0);
+                    let tile = microkernel_taps(&panel[..depth * MR], frame.data, taps, q0);
+                    put(y, tile_row0, rows, &tile);
                 }
             }
         }
@@ -1198,18 +1164,8 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
     let mut columns = [[0.0f32; 48]; NC];
     unroll!(NC, |j| unroll!(P, |v| columns[j][v * 16..(v + 1) * 16]
         .copy_from_slice(&acc[j][v].to_array())));
-    // `i` is a lane of every column's array.
-    #[allow(clippy::needless_range_loop)]
-    for i in 0..rows.min(P * NARROW_ROWS) {
-        let row_idx = row0 + i;
-        let start = row_idx * epilogue.n + column0;
-        let Some(out) = y.get_mut(start..start + NC) else {
-            continue;
-        };
-        let mut values = [0.0f32; NC];
-        unroll!(NC, |j| values[j] = columns[j][i]);
-        epilogue.store_segment(out, &values, (row_idx, column0), (first, last));
-    }
+    let rows = (row0, rows.min(P * NARROW_ROWS));
+    store_columns(&columns, epilogue, y, rows, (column0, first, last));
 }
 
 /// One narrow tile: `NC` columns from virtual column `q0` (all outputs, stored from
@@ -1247,9 +1203,22 @@ fn narrow_tile<const NC: usize>(
     unroll!(NC, |j| unroll!(2, |v| columns[j]
         [v * LANES..(v + 1) * LANES]
         .copy_from_slice(&acc[j][v].to_array())));
+    store_columns(&columns, epilogue, y, (row0, rows), (column0, first, last));
+}
+
+/// Stores a narrow tile held as `NC` columns of `R` rows: rows `row0..row0 + rows`
+/// (at most `R`), each row's `NC` values from column `column0` of `C` together.
+#[inline(always)]
+fn store_columns<const NC: usize, const R: usize>(
+    columns: &[[f32; R]; NC],
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    (row0, rows): (usize, usize),
+    (column0, first, last): (usize, bool, bool),
+) {
     // `i` is a lane of every column's array.
     #[allow(clippy::needless_range_loop)]
-    for i in 0..rows {
+    for i in 0..rows.min(R) {
         let row_idx = row0 + i;
         let start = row_idx * epilogue.n + column0;
         let Some(out) = y.get_mut(start..start + NC) else {
