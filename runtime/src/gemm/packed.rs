@@ -709,8 +709,8 @@ pub(super) fn gemm_packed_frame(
                         );
                         let b_rows = || {
                             taps.iter().filter_map(|&tap| {
-                                let b0 = window0.get(tap..)?.first_chunk::<NR>()?;
-                                Some((b0, window1.get(tap..)?.first_chunk::<NR>()?))
+                                let b0 = window0.get(tap..tap + NR)?.try_into().ok()?;
+                                Some((b0, window1.get(tap..tap + NR)?.try_into().ok()?))
                             })
                         };
                         let block = (block_row0, block_rows);
@@ -739,7 +739,7 @@ pub(super) fn gemm_packed_frame(
                 let window = frame.data.get(q0..).unwrap_or_default();
                 let b_rows = || {
                     taps.iter()
-                        .filter_map(|&tap| window.get(tap..)?.first_chunk::<NR>())
+                        .filter_map(|&tap| window.get(tap..tap + NR)?.try_into().ok())
                 };
                 // A whole sliver takes the vector store, one with columns past a row's
                 // end its runs.
