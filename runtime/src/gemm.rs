@@ -339,7 +339,7 @@ pub(crate) fn gemm_frame(
         trans_a: false,
         b: &[],
     };
-    if packed::narrow_pays(m, k, frame) {
+    if packed::narrow_pays(m, k, frame, false) {
         let depths = packed::Depths::Taps(tap_offset);
         packed::gemm_packed_narrow(&operands, frame, depths, &epilogue, scratch, y);
     } else {
@@ -368,7 +368,7 @@ fn blocked(
     };
     if trans_b {
         packed::gemm_packed::<true>(operands, epilogue, scratch, y);
-    } else if packed::narrow_pays(operands.m, operands.k, &frame) {
+    } else if packed::narrow_pays(operands.m, operands.k, &frame, true) {
         let n = operands.n;
         let depths = packed::Depths::<fn(usize) -> usize>::Strided(n);
         packed::gemm_packed_narrow(operands, &frame, depths, epilogue, scratch, y);
@@ -1175,7 +1175,7 @@ mod tests {
                 width: n,
                 column0: 0,
             };
-            assert!(packed::narrow_pays(m, k, &frame), "{m} × {n} × {k}");
+            assert!(packed::narrow_pays(m, k, &frame, true), "{m} × {n} × {k}");
             let (row, col, full) = (values(n, 3), values(m, 4), values(m * n, 5));
             for bias in [
                 Bias::None,
@@ -1368,6 +1368,9 @@ mod tests {
             (2, 17, 3),
             (7, 13, 5),
             (6, 16, 256),
+            // Few rows and enough depth for the narrow tiles: with AVX-512, 6 × 32
+            // tiles over two slivers, then one 16-column sliver and a narrow one.
+            (16, 70, 40),
             (13, 31, 257),
             (53, 17, 3),
             (49, 97, 11),
