@@ -26,6 +26,7 @@
 
 use super::simd::{activate, load_at, store_at, transpose, F32x8, LANES};
 use super::{Bias, Epilogue, Operands, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
+use crate::unroll::{array, unroll};
 
 /// The depths of one `k` block. With AVX-512 a block of two slivers (`KC × 32`) is 16
 /// KiB at 128 depths, so it stays in L1 beside the panels of `A` streaming past; at
@@ -34,7 +35,7 @@ const KC: usize = if DOUBLE { KC_WIDE } else { super::KC };
 /// [`KC`] with AVX-512.
 const KC_WIDE: usize = 128;
 const _: () = assert!(KC <= super::KC);
-use crate::unroll::{array, unroll};
+
 /// Vectors per tile row: two 256-bit registers with AVX; one (a pair of 128-bit
 /// registers) with SSE only, whose 16 registers cannot hold a 6 × 16 tile.
 const NV: usize = if cfg!(any(target_feature = "avx", target_arch = "aarch64")) {
@@ -139,47 +140,37 @@ fn block_tiles(
             .chunks(b_stride.max(1))
             .filter_map(<[f32]>::first_chunk::<NR>)
     };
-    let block = (block_row0, block_rows);
-    let paired = pairs(
-        packed_a,
-        (depth_max, depth),
-        block,
-        b_rows,
-        |row0, rows, tile| {
-            let place = TilePlace {
-                row0,
-                rows,
-                column0,
-                width,
-                first,
-                last,
-            };
-            store(epilogue, y, &place, tile);
-        },
-    );
-    let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
-    for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
-        .step_by(MR)
-        .zip(panels)
-    {
-        let rows = MR.min(block_row0 + block_rows - tile_row0);
-        let tile = microkernel(&panel[..depth * MR], b_sliver, b_stride);
+    let mut put = |row0: usize, rows: usize, tile: &Tile| {
         let place = TilePlace {
-            row0: tile_row0,
+            row0,
             rows,
             column0,
             width,
             first,
             last,
         };
-        store(epilogue, y, &place, &tile);
+        store(epilogue, y, &place, tile);
+    };
+    let block = (block_row0, block_rows);
+    let paired = pairs(packed_a, (depth_max, depth), block, b_rows, &mut put);
+    let panels = packed_a.chunks_exact(MR * depth_max).skip(paired);
+    for (tile_row0, panel) in (block_row0 + paired * MR..block_row0 + block_rows)
+        .step_by(MR)
+        .zip(panels)
+    {
+        let rows = MR.min(block_row0 + block_rows - tile_row0);
+        put(
+            tile_row0,
+            rows,
+            &microkernel(&panel[..depth * MR], b_sliver, b_stride),
+        );
     }
 }
 
 /// Packs rows `row0..row0 + rows` of `op(A)`, depths `k0..k0 + depth`, into `R`-row
 /// panels of `depth_max · R` floats each (`depth_max` is the caller's `k` block,
-/// `min(KC, k)`, the panel stride its microkernel loop uses): panel `t`, depth `p`, row `i` sits at
-/// `t · depth_max · R + p · R + i`. Rows past the end of `A` are zero.
+/// `min(KC, k)`, the panel stride its microkernel loop uses): panel `t`, depth `p`, row
+/// `i` sits at `t · depth_max · R + p · R + i`. Rows past the end of `A` are zero.
 fn pack_a<const R: usize>(
     ops: &Operands<'_>,
     (row0, rows): (usize, usize),
@@ -693,10 +684,12 @@ pub(super) fn gemm_packed_frame(
             let mut slivers = frame.slivers().peekable();
             while let Some(q0) = slivers.next() {
                 let (row, column) = (q0 / frame.pitch, q0 % frame.pitch);
-                // Two slivers of outputs only, each in one row (the second may start a
-                // row further down): the 6 × 32 tile.
+                // A sliver of outputs only, in one row: the vector store.
                 let whole_at = |q: usize| q % frame.pitch + NR <= frame.width;
-                if let (true, true, Some(&q1)) = (DOUBLE, whole_at(q0), slivers.peek()) {
+                let whole = whole_at(q0);
+                // Two such slivers (the second may start a row further down): the 6 × 32
+                // tile.
+                if let (true, true, Some(&q1)) = (DOUBLE, whole, slivers.peek()) {
                     if whole_at(q1) {
                         slivers.next();
                         let (window0, window1) = (
@@ -725,8 +718,6 @@ pub(super) fn gemm_packed_frame(
                         continue;
                     }
                 }
-                // A sliver of outputs only, in one row: the vector store.
-                let whole = column + NR <= frame.width;
                 let runs = if whole {
                     ([(0, 0, 0); NR], 0)
                 } else {
@@ -1217,13 +1208,6 @@ fn narrow_tile<const NC: usize>(
     );
 }
 
-/// A bias that is one value per output row, or one value.
-#[derive(Clone, Copy)]
-enum BiasRows<'b> {
-    Scalar(f32),
-    Col(&'b [f32]),
-}
-
 /// Stores a narrow tile held as `NC` columns of `R` rows: rows `row0..row0 + rows`
 /// (at most `R`), each row's `NC` values from column `column0` of `C` together.
 #[inline(always)]
@@ -1239,25 +1223,20 @@ fn store_columns<const NC: usize, const R: usize>(
     // activation in vectors down each column, then plain copies row by row. The scalar
     // epilogue, value by value, had taken half of the narrow tiles' time on
     // mlperf-vww.
-    let by_row = match epilogue.bias {
-        Bias::None => Some(None),
-        Bias::Scalar(value) => Some(Some(BiasRows::Scalar(value))),
-        Bias::Col(values) => Some(Some(BiasRows::Col(values))),
-        Bias::Row(_) | Bias::Full(_) => None,
-    };
-    if let (true, Some(bias)) = (first, by_row) {
+    let by_row = matches!(epilogue.bias, Bias::None | Bias::Scalar(_) | Bias::Col(_));
+    if first && by_row {
         let mut offsets = [F32x8::splat(0.0); 6];
         for (c, offset) in offsets.iter_mut().enumerate().take(R / LANES) {
             let mut lanes = [0.0f32; LANES];
-            match bias {
-                None => {}
-                Some(BiasRows::Scalar(value)) => lanes = [value; LANES],
-                Some(BiasRows::Col(values)) => {
+            match epilogue.bias {
+                Bias::Scalar(value) => lanes = [value; LANES],
+                Bias::Col(values) => {
                     let from = values.get(row0 + c * LANES..).unwrap_or_default();
                     for (lane, &value) in lanes.iter_mut().zip(from) {
                         *lane = value;
                     }
                 }
+                Bias::None | Bias::Row(_) | Bias::Full(_) => {}
             }
             *offset = F32x8::from_array(lanes).mul(F32x8::splat(epilogue.beta));
         }
