@@ -1166,6 +1166,8 @@ mod tests {
             (MC + 20, 9, 64),
             (17, 2, 40),
             (100, 10, 33),
+            (MC + 10, 8, 140),
+            (96, 7, KC + 44),
         ] {
             let b = values(k * n, 9);
             let frame = Frame {
@@ -1184,8 +1186,14 @@ mod tests {
                 Bias::Col(&col),
                 Bias::Full(&full),
             ] {
-                for act in [Activation::None, Activation::Relu] {
+                let clip = Activation::Clip {
+                    min: -0.5,
+                    max: 0.75,
+                };
+                for act in [Activation::None, Activation::Relu, clip] {
                     check(m, n, k, false, false, 0.5, -2.0, bias, act);
+                    // A transposed `A`, read in place where its rows are whole vectors.
+                    check(m, n, k, true, false, 0.5, -2.0, bias, act);
                 }
             }
         }

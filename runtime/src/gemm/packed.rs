@@ -890,35 +890,40 @@ fn narrow_step<const NC: usize>(acc: &mut [[F32x8; 2]; NC], a: &[f32], b: &[f32;
     });
 }
 
-/// The depths of a narrow tile whose rows of `B` are `stride` apart from `window`'s
-/// start: no table of offsets to load and check per depth (a row-major `B` is most of
-/// the narrow products, the 1×1 convolutions on small planes). As in [`microkernel`],
-/// zipped exact chunks (the last depth apart, since its row may end at `B`'s end).
+/// Walks the `depth` depths of a narrow tile whose rows of `B` are `stride` apart from
+/// `window`'s start, calling `step` with each depth's `chunk` floats of `A` (`a_stride`
+/// apart: a packed panel's depths, or the rows of a transposed `A` read in place) and its
+/// `NC` values of `B`: no table of offsets to load and check per depth (a row-major `B`
+/// is most of the narrow products, the 1×1 convolutions on small planes). As in
+/// [`microkernel`], zipped exact chunks (the last depth apart, since its rows may end at
+/// the end of `A` or `B`).
 #[inline(always)]
-fn narrow_strided<const NC: usize>(
-    acc: &mut [[F32x8; 2]; NC],
-    panel: &[f32],
-    window: &[f32],
-    stride: usize,
+fn strided_depths<const NC: usize>(
+    depth: usize,
+    (a, a_stride, chunk): (&[f32], usize, usize),
+    (window, stride): (&[f32], usize),
+    mut step: impl FnMut(&[f32], &[f32; NC]),
 ) {
-    let depth = panel.len() / NARROW_ROWS;
-    if depth > 0 && stride >= NC {
-        let (head, last_a) = panel[..depth * NARROW_ROWS].split_at((depth - 1) * NARROW_ROWS);
-        let Some((b_rows, last_b)) = window.split_at_checked((depth - 1) * stride) else {
-            return;
+    if depth == 0 || stride < NC || a_stride < chunk {
+        return;
+    }
+    let (Some((a_rows, last_a)), Some((b_rows, last_b))) = (
+        a.split_at_checked((depth - 1) * a_stride),
+        window.split_at_checked((depth - 1) * stride),
+    ) else {
+        return;
+    };
+    for (a, b_row) in a_rows
+        .chunks_exact(a_stride)
+        .zip(b_rows.chunks_exact(stride))
+    {
+        let (Some(a), Some(b)) = (a.get(..chunk), b_row.first_chunk::<NC>()) else {
+            break;
         };
-        for (a, b_row) in head
-            .chunks_exact(NARROW_ROWS)
-            .zip(b_rows.chunks_exact(stride))
-        {
-            let Some(b) = b_row.first_chunk::<NC>() else {
-                break;
-            };
-            narrow_step(acc, a, b);
-        }
-        if let Some(b) = last_b.first_chunk::<NC>() {
-            narrow_step(acc, last_a, b);
-        }
+        step(a, b);
+    }
+    if let (Some(a), Some(b)) = (last_a.get(..chunk), last_b.first_chunk::<NC>()) {
+        step(a, b);
     }
 }
 
@@ -994,24 +999,20 @@ pub(super) fn gemm_packed_narrow(
         };
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a::<NARROW_ROWS>(
-                ops,
-                (block_row0, block_rows),
-                k0,
-                (depth_max, depth),
-                packed_a,
-            );
+            let block = (block_row0, block_rows);
+            if DOUBLE {
+                let stage = (epilogue, first, last);
+                let b = (frame, rows_at);
+                narrow_block_wide(ops, b, (k0, depth), block, stage, packed_a, y);
+                continue;
+            }
+            pack_a::<NARROW_ROWS>(ops, block, k0, (depth_max, depth), packed_a);
             for row in 0..frame.rows {
                 for column in (0..frame.width).step_by(NARROW_STEP) {
                     let q0 = row * frame.pitch + column;
                     let place = (frame.column0 + row * frame.width + column, first, last);
-                    let b = (frame.data, rows_at, q0);
-                    let block = (block_row0, block_rows);
-                    let (packed, width) = ((&*packed_a, depth_max, depth), frame.width - column);
-                    let grouped = narrow_groups(packed, block, b, width, epilogue, y, place);
-                    let panels = packed_a.chunks_exact(NARROW_ROWS * depth_max).skip(grouped);
-                    let first_row = block_row0 + grouped * NARROW_ROWS;
-                    for (tile_row0, panel) in (first_row..block_row0 + block_rows)
+                    let panels = packed_a.chunks_exact(NARROW_ROWS * depth_max);
+                    for (tile_row0, panel) in (block_row0..block_row0 + block_rows)
                         .step_by(NARROW_ROWS)
                         .zip(panels)
                     {
@@ -1036,132 +1037,253 @@ pub(super) fn gemm_packed_narrow(
     }
 }
 
-/// With AVX-512: [`gemm_packed_narrow`]'s panels of one block in groups of up to three
-/// (`MC` rows are three panels), each panel's 16 rows one 512-bit vector of `A`, by up
-/// to [`NARROW_STEP`] columns: a 48 × 8 tile takes per depth three loads of `A`, eight
-/// broadcasts of `B` and 24 fused multiply-adds, where the 16 × 6 AVX tile takes two
-/// loads, six broadcasts and twelve on half the lanes (and a row of eight outputs, as on
-/// mlperf-ic's 8 × 8 planes, two tiles). Returns the panels done: all of them, so the
-/// AVX tile (which covers six columns, not eight) never runs on such a target.
+/// With AVX-512: one block of [`gemm_packed_narrow`] (at most `MC` rows, three 16-row
+/// vectors) packed as a single panel of `16 · P` rows, its `P` vectors of one depth
+/// adjacent, by up to [`NARROW_STEP`] columns: a 48 × 8 tile takes per depth three loads
+/// of `A`, eight broadcasts of `B` and 24 fused multiply-adds, where the 16 × 6 AVX tile
+/// takes two loads, six broadcasts and twelve on half the lanes. One panel rather than
+/// three keeps each depth's loads in one chunk whose length the loop knows, so they
+/// take no range checks.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
-fn narrow_groups(
-    (packed_a, depth_max, depth): (&[f32], usize, usize),
+fn narrow_block_wide(
+    ops: &Operands<'_>,
+    (frame, rows_at): (&Frame<'_>, RowsAt<'_>),
+    (k0, depth): (usize, usize),
     (block_row0, block_rows): (usize, usize),
-    b: (&[f32], RowsAt<'_>, usize),
-    width: usize,
-    epilogue: &Epilogue<'_>,
+    (epilogue, first, last): (&Epilogue<'_>, bool, bool),
+    packed_a: &mut [f32],
     y: &mut [f32],
-    place: (usize, bool, bool),
-) -> usize {
-    let panel_len = NARROW_ROWS * depth_max;
+) {
+    const { assert!(MC == 3 * NARROW_ROWS) };
     let panels = block_rows.div_ceil(NARROW_ROWS);
-    let mut done = 0;
-    while done < panels {
-        let group = (panels - done).min(3);
-        let row0 = block_row0 + done * NARROW_ROWS;
-        let rows = (row0, block_row0 + block_rows - row0);
-        let at = done * panel_len;
-        let a = packed_a.get(at..at + (group - 1) * panel_len + depth * NARROW_ROWS);
-        let Some(a) = a else {
-            break;
+    let block = (block_row0, block_rows);
+    // A transposed `A` (`k × m`, a 1 × 1 convolution's weights as the compiler lays them
+    // out) whose rows are whole vectors is read in place: depth `p`'s vectors of the
+    // block are `m` floats after depth `p − 1`'s. Packing had taken a quarter of a
+    // 1280 × 49 × 320 product, run on every inference.
+    let in_place =
+        ops.trans_a && ops.m.is_multiple_of(NARROW_ROWS) && matches!(rows_at, RowsAt::Strided(..));
+    let a = if in_place {
+        (
+            ops.a.get(k0 * ops.m + block_row0..).unwrap_or_default(),
+            ops.m,
+        )
+    } else {
+        let Some(a) = packed_a.get_mut(..panels * NARROW_ROWS * depth) else {
+            return;
         };
-        let a = (a, panel_len);
-        // One monomorphised tile per (panels, columns): the columns are constant in the
-        // loop that stores them.
-        macro_rules! by_width {
-            ($p:literal) => {
-                match width {
-                    1 => narrow_tile_wide::<$p, 1>(a, b, epilogue, y, rows, place),
-                    2 => narrow_tile_wide::<$p, 2>(a, b, epilogue, y, rows, place),
-                    3 => narrow_tile_wide::<$p, 3>(a, b, epilogue, y, rows, place),
-                    4 => narrow_tile_wide::<$p, 4>(a, b, epilogue, y, rows, place),
-                    5 => narrow_tile_wide::<$p, 5>(a, b, epilogue, y, rows, place),
-                    6 => narrow_tile_wide::<$p, 6>(a, b, epilogue, y, rows, place),
-                    7 => narrow_tile_wide::<$p, 7>(a, b, epilogue, y, rows, place),
-                    _ => narrow_tile_wide::<$p, 8>(a, b, epilogue, y, rows, place),
-                }
-            };
+        match panels {
+            1 => pack_a::<NARROW_ROWS>(ops, block, k0, (depth, depth), a),
+            2 => pack_a::<{ 2 * NARROW_ROWS }>(ops, block, k0, (depth, depth), a),
+            _ => pack_a::<{ 3 * NARROW_ROWS }>(ops, block, k0, (depth, depth), a),
         }
-        match group {
-            1 => by_width!(1),
-            2 => by_width!(2),
-            _ => by_width!(3),
+        (&*a, panels * NARROW_ROWS)
+    };
+    let (b_frame, b_rows_at) = (frame.data, rows_at);
+    for row in 0..frame.rows {
+        for column in (0..frame.width).step_by(NARROW_STEP) {
+            let q0 = row * frame.pitch + column;
+            let place = (frame.column0 + row * frame.width + column, first, last);
+            let b = (b_frame, b_rows_at, q0, depth);
+            // One monomorphised tile per (vectors, columns): both are constant in the
+            // loops that compute and store it.
+            macro_rules! by_width {
+                ($p:literal) => {
+                    match frame.width - column {
+                        1 => narrow_tile_wide::<$p, 1>(a, b, epilogue, y, block, place),
+                        2 => narrow_tile_wide::<$p, 2>(a, b, epilogue, y, block, place),
+                        3 => narrow_tile_wide::<$p, 3>(a, b, epilogue, y, block, place),
+                        4 => narrow_tile_wide::<$p, 4>(a, b, epilogue, y, block, place),
+                        5 => narrow_tile_wide::<$p, 5>(a, b, epilogue, y, block, place),
+                        6 => narrow_tile_wide::<$p, 6>(a, b, epilogue, y, block, place),
+                        7 => narrow_tile_wide::<$p, 7>(a, b, epilogue, y, block, place),
+                        _ => narrow_tile_wide::<$p, 8>(a, b, epilogue, y, block, place),
+                    }
+                };
+            }
+            match panels {
+                1 => by_width!(1),
+                2 => by_width!(2),
+                _ => by_width!(3),
+            }
         }
-        done += group;
     }
-    done
 }
 
-/// Without AVX-512 every panel takes the 16-row AVX tile.
+/// Without AVX-512 every block takes the 16-row AVX tiles.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
 #[inline(always)]
-fn narrow_groups(
-    _: (&[f32], usize, usize),
+fn narrow_block_wide(
+    _: &Operands<'_>,
+    _: (&Frame<'_>, RowsAt<'_>),
     _: (usize, usize),
-    _: (&[f32], RowsAt<'_>, usize),
-    _: usize,
-    _: &Epilogue<'_>,
+    _: (usize, usize),
+    _: (&Epilogue<'_>, bool, bool),
     _: &mut [f32],
-    _: (usize, bool, bool),
-) -> usize {
-    0
+    _: &mut [f32],
+) {
 }
 
-/// One tile of [`narrow_groups`]: `P` panels (`a.0`, panel `v` at `v · a.1`) by `NC`
-/// columns from virtual column `q0`, stored as [`narrow_tile`] stores.
+/// One tile of [`narrow_block_wide`]: `16 · P` rows of `A` (depth `p`'s vectors at
+/// `p · a_stride` of `a`: a packed panel's, or a transposed `A`'s read in place) by
+/// `NC` columns from virtual column `q0`, over `depth` depths, stored as [`narrow_tile`]
+/// stores.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
 fn narrow_tile_wide<const P: usize, const NC: usize>(
-    (a, panel_len): (&[f32], usize),
-    (frame, rows_at, q0): (&[f32], RowsAt<'_>, usize),
+    (a, a_stride): (&[f32], usize),
+    (frame, rows_at, q0, depth): (&[f32], RowsAt<'_>, usize, usize),
     epilogue: &Epilogue<'_>,
     y: &mut [f32],
     (row0, rows): (usize, usize),
     (column0, first, last): (usize, bool, bool),
 ) {
     use super::simd::F32x16;
-    const { assert!(NARROW_ROWS == 16) };
-    let mut acc = [[F32x16::splat(0.0); P]; NC];
-    let mut step = |p: usize, b: &[f32; NC]| {
-        let mut a_vectors = [F32x16::splat(0.0); P];
-        unroll!(P, |v| {
-            let at = v * panel_len + p * NARROW_ROWS;
-            if let Some(values) = a.get(at..).and_then(<[f32]>::first_chunk::<16>) {
-                a_vectors[v] = F32x16::load(values);
-            }
-        });
-        unroll!(NC, |j| {
-            let b_vector = F32x16::splat(b[j]);
-            unroll!(P, |v| acc[j][v] = a_vectors[v].mul_add(b_vector, acc[j][v]));
-        });
-    };
-    let depth = (a.len() - (P - 1) * panel_len) / NARROW_ROWS;
-    match rows_at {
-        RowsAt::Taps(taps) => {
-            let window = frame.get(q0..).unwrap_or_default();
-            for (p, &tap) in taps.iter().enumerate().take(depth) {
-                // Every tap is inside the frame by construction; a miss would only skip
-                // a depth.
-                if let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NC>) {
-                    step(p, b);
-                }
-            }
-        }
+    const { assert!(NARROW_ROWS == 16 && P <= 3) };
+    let chunk = P * NARROW_ROWS;
+    let acc = match rows_at {
+        // Frames come with a packed `A` only (`a_stride == chunk`).
+        RowsAt::Taps(taps) => wide_taps::<P, NC>(a, frame.get(q0..).unwrap_or_default(), taps),
         RowsAt::Strided(start, stride) => {
             let window = frame.get(start + q0..).unwrap_or_default();
-            for (p, b_row) in window.chunks(stride.max(1)).enumerate().take(depth) {
-                if let Some(b) = b_row.first_chunk::<NC>() {
-                    step(p, b);
-                }
-            }
+            let mut acc = [[F32x16::splat(0.0); P]; NC];
+            let a = (a, a_stride, chunk);
+            strided_depths(depth, a, (window, stride), |a, b| wide_step(&mut acc, a, b));
+            acc
         }
+    };
+    let rows = (row0, rows.min(chunk));
+    if matches!(epilogue.bias, Bias::None | Bias::Scalar(_) | Bias::Col(_)) {
+        store_wide(&acc, epilogue, y, rows, (column0, first, last));
+        return;
     }
     let mut columns = [[0.0f32; 48]; NC];
     unroll!(NC, |j| unroll!(P, |v| columns[j][v * 16..(v + 1) * 16]
         .copy_from_slice(&acc[j][v].to_array())));
-    let rows = (row0, rows.min(P * NARROW_ROWS));
     store_columns(&mut columns, epilogue, y, rows, (column0, first, last));
+}
+
+/// One depth of [`narrow_tile_wide`]: `P` vectors of `A` (one depth's chunk of the
+/// panel, so every range holds) by `NC` broadcasts of `B`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn wide_step<const P: usize, const NC: usize>(
+    acc: &mut [[super::simd::F32x16; P]; NC],
+    a: &[f32],
+    b: &[f32; NC],
+) {
+    use super::simd::F32x16;
+    let mut vectors = [F32x16::splat(0.0); P];
+    unroll!(P, |v| {
+        if let Some(values) = a.get(v * 16..).and_then(<[f32]>::first_chunk::<16>) {
+            vectors[v] = F32x16::load(values);
+        }
+    });
+    unroll!(NC, |j| {
+        let b_vector = F32x16::splat(b[j]);
+        unroll!(P, |v| acc[j][v] = vectors[v].mul_add(b_vector, acc[j][v]));
+    });
+}
+
+/// The depths of [`narrow_tile_wide`] on a frame: depth `p`'s row of `B` at
+/// `window[taps[p]..]`. Its own function, with the accumulators returned by value: in
+/// the tile, beside the strided loop, they were stored to memory after every
+/// multiply-add (mlperf-ic's 8 × 8 layers 1.7 times slower).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn wide_taps<const P: usize, const NC: usize>(
+    a: &[f32],
+    window: &[f32],
+    taps: &[usize],
+) -> [[super::simd::F32x16; P]; NC] {
+    let mut acc = [[super::simd::F32x16::splat(0.0); P]; NC];
+    for (a, &tap) in a.chunks_exact(P * NARROW_ROWS).zip(taps) {
+        // Every tap is inside the frame by construction; a miss would only skip a depth.
+        if let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NC>) {
+            wide_step(&mut acc, a, b);
+        }
+    }
+    acc
+}
+
+/// Stores a tile of [`narrow_tile_wide`] (`acc[j][v]`: column `j`, rows `16 v..16 v + 16`)
+/// at rows `row0..row0 + rows`, columns `column0..column0 + NC` of `C`, with a bias per
+/// row (or none): scale, bias and, on the first `k` block, the activation on the 512-bit
+/// columns, then one [`F32x16::transpose_16x8`] per sixteen rows and a vector store (or,
+/// after the first block, a vector add) per row. Through an array of columns, the
+/// epilogue and two 8 × 8 transposes per sixteen rows had taken a quarter of a
+/// 384 × 196 × 64 product.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn store_wide<const P: usize, const NC: usize>(
+    acc: &[[super::simd::F32x16; P]; NC],
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    (row0, rows): (usize, usize),
+    (column0, first, last): (usize, bool, bool),
+) {
+    use super::simd::F32x16;
+    const { assert!(NC <= LANES) };
+    let alpha = F32x16::splat(epilogue.alpha);
+    for v in 0..P {
+        let row0 = row0 + v * 16;
+        let rows = rows.saturating_sub(v * 16).min(16);
+        if rows == 0 {
+            break;
+        }
+        let mut offset = [0.0f32; 16];
+        if first {
+            match epilogue.bias {
+                Bias::Scalar(value) => offset = [value * epilogue.beta; 16],
+                Bias::Col(values) => {
+                    let from = values.get(row0..).unwrap_or_default();
+                    for (lane, &value) in offset.iter_mut().zip(from) {
+                        *lane = value * epilogue.beta;
+                    }
+                }
+                Bias::None | Bias::Row(_) | Bias::Full(_) => {}
+            }
+        }
+        let offset = F32x16::load(&offset);
+        let mut columns = [F32x16::splat(0.0); 8];
+        for (column, acc) in columns.iter_mut().zip(acc) {
+            let value = acc[v].mul_add(alpha, offset);
+            *column = if first && last {
+                value.activate(epilogue.act)
+            } else {
+                value
+            };
+        }
+        let row_vectors = F32x16::transpose_16x8(columns);
+        for (i, &row_vector) in row_vectors.iter().enumerate().take(rows) {
+            let start = (row0 + i) * epilogue.n + column0;
+            let Some(out) = y.get_mut(start..).and_then(<[f32]>::first_chunk_mut::<NC>) else {
+                continue;
+            };
+            if NC == LANES {
+                let value = if first {
+                    row_vector
+                } else {
+                    let sum = load_at(out, 0).add(row_vector);
+                    if last {
+                        activate(epilogue.act, sum)
+                    } else {
+                        sum
+                    }
+                };
+                store_at(value, out, 0);
+            } else {
+                let lanes = row_vector.to_array();
+                for (o, &lane) in out.iter_mut().zip(&lanes) {
+                    *o = if first { lane } else { *o + lane };
+                    if last && !first {
+                        *o = epilogue.act.apply(*o);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One narrow tile: `NC` columns from virtual column `q0` (all outputs, stored from
@@ -1190,7 +1312,11 @@ fn narrow_tile<const NC: usize>(
         }
         RowsAt::Strided(start, stride) => {
             let window = frame.get(start + q0..).unwrap_or_default();
-            narrow_strided(&mut acc, panel, window, stride);
+            let a = (panel, NARROW_ROWS, NARROW_ROWS);
+            let depth = panel.len() / NARROW_ROWS;
+            strided_depths(depth, a, (window, stride), |a, b| {
+                narrow_step(&mut acc, a, b);
+            });
         }
     }
     // Lane `l` of vector `v` of column `j` is row `row0 + v·LANES + l`, column

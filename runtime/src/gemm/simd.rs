@@ -328,6 +328,95 @@ impl F32x16 {
             F32x8::from_m256(safe_arch::extract_m256_from_m512::<1>(self.0)),
         ]
     }
+
+    /// Lane-wise maximum; a NaN in `self` gives `bound` (`vmaxps` returns its second
+    /// operand when either is NaN), as [`F32x8::max`].
+    #[inline(always)]
+    pub(crate) fn max(self, bound: Self) -> Self {
+        Self(safe_arch::max_m512(self.0, bound.0))
+    }
+
+    /// Lane-wise minimum; a NaN in `self` gives `bound`, as [`F32x8::min`].
+    #[inline(always)]
+    pub(crate) fn min(self, bound: Self) -> Self {
+        Self(safe_arch::min_m512(self.0, bound.0))
+    }
+
+    /// [`activate`] on sixteen lanes.
+    #[inline(always)]
+    pub(crate) fn activate(self, act: Activation) -> Self {
+        match act {
+            Activation::None => self,
+            Activation::Relu => self.max(Self::splat(0.0)),
+            Activation::Clip { min, max } => self.max(Self::splat(min)).min(Self::splat(max)),
+        }
+    }
+
+    /// Sixteen rows of eight columns, given as eight column vectors (lane `r` of
+    /// `columns[j]` is row `r`, column `j`), turned into the rows: 24 shuffles, the
+    /// 512-bit form of [`transpose`]. Pairs of columns interleave, then quads, within
+    /// each 128-bit lane of four rows; one two-source permute per pair of rows then
+    /// joins a row's columns 0–3 and 4–7.
+    #[inline(always)]
+    pub(crate) fn transpose_16x8(columns: [Self; 8]) -> [F32x8; 16] {
+        use safe_arch::{
+            cast_to_m512_from_m512i, cast_to_m512i_from_m512, m512i, permute2_i32_m512i,
+            unpack_high_i32_m512i, unpack_high_i64_m512i, unpack_low_i32_m512i,
+            unpack_low_i64_m512i,
+        };
+        let c: [m512i; 8] = [
+            cast_to_m512i_from_m512(columns[0].0),
+            cast_to_m512i_from_m512(columns[1].0),
+            cast_to_m512i_from_m512(columns[2].0),
+            cast_to_m512i_from_m512(columns[3].0),
+            cast_to_m512i_from_m512(columns[4].0),
+            cast_to_m512i_from_m512(columns[5].0),
+            cast_to_m512i_from_m512(columns[6].0),
+            cast_to_m512i_from_m512(columns[7].0),
+        ];
+        // In each lane of rows 4L..4L + 4: (c0 c1) of rows 4L, 4L + 1, then 4L + 2, 4L + 3.
+        let t = [
+            unpack_low_i32_m512i(c[0], c[1]),
+            unpack_high_i32_m512i(c[0], c[1]),
+            unpack_low_i32_m512i(c[2], c[3]),
+            unpack_high_i32_m512i(c[2], c[3]),
+            unpack_low_i32_m512i(c[4], c[5]),
+            unpack_high_i32_m512i(c[4], c[5]),
+            unpack_low_i32_m512i(c[6], c[7]),
+            unpack_high_i32_m512i(c[6], c[7]),
+        ];
+        // `q[i]`, lane L: columns 0–3 of row 4L + i; `q[4 + i]`: columns 4–7.
+        let q = [
+            unpack_low_i64_m512i(t[0], t[2]),
+            unpack_high_i64_m512i(t[0], t[2]),
+            unpack_low_i64_m512i(t[1], t[3]),
+            unpack_high_i64_m512i(t[1], t[3]),
+            unpack_low_i64_m512i(t[4], t[6]),
+            unpack_high_i64_m512i(t[4], t[6]),
+            unpack_low_i64_m512i(t[5], t[7]),
+            unpack_high_i64_m512i(t[5], t[7]),
+        ];
+        // Lanes 0 and 1 of both (rows i and 4 + i), then lanes 2 and 3 (8 + i, 12 + i).
+        let low = m512i::from([0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23]);
+        let high = m512i::from([8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31]);
+        let mut rows = [F32x8::splat(0.0); 16];
+        crate::unroll::unroll!(4, |i| {
+            let [a, b] = Self(cast_to_m512_from_m512i(permute2_i32_m512i(
+                q[i],
+                low,
+                q[4 + i],
+            )))
+            .halves();
+            let [c, d] = Self(cast_to_m512_from_m512i(permute2_i32_m512i(
+                q[i],
+                high,
+                q[4 + i],
+            )))
+            .halves();
+            (rows[i], rows[4 + i], rows[8 + i], rows[12 + i]) = (a, b, c, d);
+        });
+        rows
+    }
 }
 
 /// Loads eight lanes from `values[at..]`; zero when it is shorter, which every caller's
@@ -440,6 +529,28 @@ pub(crate) fn activate(act: Activation, value: F32x8) -> F32x8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[test]
+    fn transpose_16x8_turns_columns_into_rows() {
+        let mut columns = [F32x16::splat(0.0); 8];
+        for (j, column) in columns.iter_mut().enumerate() {
+            let lanes: [f32; 16] = core::array::from_fn(|r| (r * 8 + j) as f32);
+            *column = F32x16::load(&lanes);
+        }
+        for (r, row) in F32x16::transpose_16x8(columns).iter().enumerate() {
+            let expected: [f32; 8] = core::array::from_fn(|j| (r * 8 + j) as f32);
+            assert_eq!(row.to_array(), expected, "row {r}");
+        }
+        let relu = F32x16::splat(f32::NAN).activate(Activation::Relu);
+        assert_eq!(relu.to_array(), [0.0; 16]);
+        let clip = Activation::Clip {
+            min: -1.0,
+            max: 6.0,
+        };
+        assert_eq!(F32x16::splat(-7.0).activate(clip).to_array(), [-1.0; 16]);
+        assert_eq!(F32x16::splat(7.0).activate(clip).to_array(), [6.0; 16]);
+    }
 
     #[test]
     fn lanes_follow_scalar_arithmetic() {
