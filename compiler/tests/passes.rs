@@ -315,11 +315,41 @@ fn the_passes_together_leave_one_fused_conv() {
         output 0: y = %y
     "), @r#"
     input 0: %x : f32[1,1,3,3]
-    %conv.weight_bn = Const f32[2,1,1,1] [0.999995, 0.999995]
     %conv.bias_bn = Const f32[2] [0.0, 1.0]
-    %conv = Conv(%x, %conv.weight_bn, %conv.bias_bn) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Relu" : f32[1,2,3,3]
+    %conv.weight_bn_transposed = Const f32[1,2,1,1] [0.999995, 0.999995]
+    %conv = Conv(%x, %conv.weight_bn_transposed, %conv.bias_bn) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Relu" weights_transposed=1 : f32[1,2,3,3]
     output 0: y = %conv
     "#);
+}
+
+#[test]
+fn layout_transposes_pointwise_conv_weights_only() {
+    // The 1×1 Conv's weights become [c_in, c_out, 1, 1] (w[o][i] at [i][o]); the 3×3
+    // Conv keeps its layout. The printed IR reads back (`weights_transposed=1`).
+    let text = run("layout", "
+        input 0: %x : f32[1,2,3,3]
+        %w = Const f32[3,2,1,1] [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        %c = Conv(%x, %w)
+        %k = Const f32[1,3,3,3] [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+        %y = Conv(%c, %k) pads=[1,1,1,1]
+        output 0: y = %y
+    ");
+    let printed = text
+        .strip_prefix("changed: true\n")
+        .expect("the pass changes the graph");
+    let again = text::parse(printed).unwrap_or_else(|e| panic!("{printed}\ndoes not parse: {e}"));
+    verify(&again).unwrap();
+    assert_eq!(text::print(&again), printed);
+    insta::assert_snapshot!(text, @"
+    changed: true
+    input 0: %x : f32[1,2,3,3]
+    %w = Const f32[3,2,1,1] [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    %k = Const f32[1,3,3,3] splat(1.0)
+    %w_transposed = Const f32[2,3,1,1] [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]
+    %c = Conv(%x, %w_transposed) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] weights_transposed=1 : f32[1,3,3,3]
+    %y = Conv(%c, %k) kernel_shape=[3,3] strides=[1,1] pads=[1,1,1,1] dilations=[1,1] : f32[1,1,3,3]
+    output 0: y = %y
+    ");
 }
 
 #[test]

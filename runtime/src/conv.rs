@@ -228,6 +228,37 @@ pub fn conv2d_pointwise(
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
+    pointwise(p, x, (w, false), bias, act, scratch, y);
+}
+
+/// [`conv2d_pointwise`] with the weights transposed, `[c_in, c_out]`, as the compiler
+/// lays out a 1×1 convolution's constant weights: each input channel's weights for all
+/// outputs are contiguous, so on AVX-512 the GEMM reads them in place rather than
+/// packing them on every inference. Same scratch as [`conv2d_pointwise`].
+#[inline(always)]
+pub fn conv2d_pointwise_transposed(
+    p: &Conv2d,
+    x: &[f32],
+    w_t: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    pointwise(p, x, (w_t, true), bias, act, scratch, y);
+}
+
+/// One GEMM per image, with the weights `[c_out, c_in]` or (`trans`) `[c_in, c_out]`.
+#[inline(always)]
+fn pointwise(
+    p: &Conv2d,
+    x: &[f32],
+    (w, trans): (&[f32], bool),
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
     let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
         return;
     };
@@ -239,7 +270,7 @@ pub fn conv2d_pointwise(
             p.h_out * p.w_out,
             p.c_in,
             w,
-            false,
+            trans,
             x_image,
             false,
             1.0,
@@ -1327,6 +1358,43 @@ mod tests {
         check([1, 3, 4, 5, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
         check([2, 16, 3, 7, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
         check([1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn transposed_pointwise_weights_give_the_same_convolution() {
+        // 32 and 48 outputs read their transposed weights in place on AVX-512, 20 packs
+        // them; two images, 40 and 300 input channels (one and two `k` blocks).
+        for spec in [
+            [2, 40, 5, 6, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1],
+            [1, 300, 3, 3, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1],
+            [1, 40, 4, 9, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1],
+        ] {
+            let p = geometry(spec);
+            assert_eq!(kernel_for(&p), ConvKernel::Pointwise, "{p:?}");
+            let x = values(p.batch * p.c_in * p.h_in * p.w_in, 1);
+            let w = values(p.c_out * p.c_in, 2);
+            let mut w_t = std::vec![0.0; w.len()];
+            for (o, row) in w.chunks_exact(p.c_in).enumerate() {
+                for (i, &value) in row.iter().enumerate() {
+                    w_t[i * p.c_out + o] = value;
+                }
+            }
+            let bias = values(p.c_out, 3);
+            let act = Activation::Clip {
+                min: -0.3,
+                max: 0.4,
+            };
+            let expected = naive(&p, &x, &w, Some(&bias), act);
+            let mut scratch = std::vec![f32::NAN; ConvKernel::Pointwise.scratch_len(&p)];
+            let mut y = std::vec![f32::NAN; expected.len()];
+            conv2d_pointwise_transposed(&p, &x, &w_t, Some(&bias), act, &mut scratch, &mut y);
+            for (i, (&got, &want)) in y.iter().zip(&expected).enumerate() {
+                assert!(
+                    (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                    "{p:?} [{i}]"
+                );
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct Conv {
     /// The rank of the input (3 for 1-D convolution, 4 for 2-D).
     pub rank: usize,
     pub act: Activation,
+    /// The weights are stored `[c_in, c_out, 1, 1]` (the `layout` pass transposes a 1×1
+    /// convolution's constant weights), read by `conv2d_pointwise_transposed`.
+    pub weights_transposed: bool,
 }
 
 impl Parse for Conv {
@@ -31,7 +34,24 @@ impl Parse for Conv {
                 x.dtype, w.dtype
             )));
         }
-        let params = geometry(ctx, x, w)?;
+        // `weights_transposed=1` is not ONNX: the IR text prints it for weights the
+        // `layout` pass has transposed (`[c_in, c_out, 1, 1]`), and reads it back.
+        let weights_transposed = ctx.int("weights_transposed", 0)? != 0;
+        let params = if weights_transposed {
+            let mut shape = w.shape.clone();
+            if shape.len() >= 2 {
+                shape.swap(0, 1);
+            }
+            geometry(ctx, x, &TensorType::new(w.dtype, shape))?
+        } else {
+            geometry(ctx, x, w)?
+        };
+        if weights_transposed && kernel_for(&params) != ConvKernel::Pointwise {
+            return Err(OpError::attr(
+                "weights_transposed",
+                "only a pointwise (1×1, stride 1, no padding) Conv takes transposed weights",
+            ));
+        }
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
             if b.shape != [params.c_out] || b.dtype != DType::F32 {
                 return Err(OpError::shape(format!(
@@ -44,6 +64,7 @@ impl Parse for Conv {
             params,
             rank: x.rank(),
             act: ctx.activation()?,
+            weights_transposed,
         })
     }
 }
@@ -178,6 +199,9 @@ impl OpKind for Conv {
     fn attrs(&self, attrs: &mut Attrs) {
         window_attrs(&self.params, self.rank, attrs);
         attrs.activation(self.act);
+        if self.weights_transposed {
+            attrs.int("weights_transposed", 1);
+        }
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
@@ -195,6 +219,11 @@ impl OpKind for Conv {
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
+        // Constants are folded before `layout` transposes any weights; a transposed
+        // Conv is left to the kernel rather than folded through the wrong layout.
+        if self.weights_transposed {
+            return Ok(None);
+        }
         let x = ctx.f32(0)?;
         let w = ctx.f32(1)?;
         let b = match ctx.consts.get(2).copied().flatten() {
@@ -227,7 +256,15 @@ impl OpKind for Conv {
         } else {
             quote!(&mut [])
         };
+        if self.weights_transposed && kernel != ConvKernel::Pointwise {
+            return Err(OpError::unsupported(format!(
+                "transposed weights need the pointwise kernel, not {kernel:?}"
+            )));
+        }
         Ok(match kernel {
+            ConvKernel::Pointwise if self.weights_transposed => quote! {
+                rt::conv::conv2d_pointwise_transposed(&#params, #x, #w, #bias, #act, #scratch, y);
+            },
             ConvKernel::Pointwise => quote! {
                 rt::conv::conv2d_pointwise(&#params, #x, #w, #bias, #act, #scratch, y);
             },

@@ -61,7 +61,7 @@ pub struct PassError {
 pub type Pass = (&'static str, fn(&mut Graph) -> Result<Changed, PassError>);
 
 /// The passes in execution order, but [`ternary`], which takes an option and runs only
-/// when asked (before `dead`, see [`optimize`]).
+/// when asked (before `layout`, see [`optimize`]).
 pub const PASSES: &[Pass] = &[
     ("qdq", qdq::run),
     ("fold", fold::run),
@@ -74,17 +74,16 @@ pub const PASSES: &[Pass] = &[
 ];
 
 /// Runs every pass once, in order. With `ternary` (the layers `--keep-float` keeps),
-/// [`ternary`] runs between `layout` and `dead`, which then drops the float weights.
+/// [`ternary`] runs between `fuse` and `layout`, which must not have transposed the
+/// float weights it quantizes; `dead` then drops the float weights.
 pub fn optimize(graph: &mut Graph, ternary: Option<KeepFloat>) -> Result<(), PassError> {
-    let Some(((_, dead), rewrites)) = PASSES.split_last() else {
-        return Ok(());
-    };
-    for (_, pass) in rewrites {
+    for (name, pass) in PASSES {
+        if *name == "layout" {
+            if let Some(keep) = ternary {
+                ternary::run(graph, keep)?;
+            }
+        }
         pass(graph)?;
     }
-    if let Some(keep) = ternary {
-        ternary::run(graph, keep)?;
-    }
-    dead(graph)?;
     Ok(())
 }
