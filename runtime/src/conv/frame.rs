@@ -242,12 +242,36 @@ fn fill(p: &Conv2d, x_group: &[f32], oh0: usize, rows: usize, pitch: usize, fram
                 inside.copy_from_slice(&input[..len]);
                 after.fill(0.0);
             } else {
-                for (c, value) in out.iter_mut().enumerate() {
-                    let iw = c * p.stride_w + pw;
-                    *value = match iw.checked_sub(p.pad_left) {
-                        Some(at) if at < p.w_in => input[at],
-                        _ => 0.0,
-                    };
+                // Column c holds input column c·s + pw − pad_left: zeros, then the inside
+                // columns every s-th input, then zeros. Value by value with a range
+                // check, this took 8 % of mlperf-ic.
+                let s = p.stride_w;
+                let left = p.pad_left.saturating_sub(pw).div_ceil(s).min(pitch);
+                let right = (p.w_in + p.pad_left)
+                    .saturating_sub(pw)
+                    .div_ceil(s)
+                    .clamp(left, pitch);
+                let (before, rest) = out.split_at_mut(left);
+                let (inside, after) = rest.split_at_mut(right - left);
+                before.fill(0.0);
+                after.fill(0.0);
+                let start = (left * s + pw).saturating_sub(p.pad_left);
+                let from = input.get(start..).unwrap_or_default();
+                if s == 2 {
+                    let pairs = inside.len().min(from.len() / 2);
+                    let (by_pairs, last) = inside.split_at_mut(pairs);
+                    for (value, pair) in by_pairs.iter_mut().zip(from.chunks_exact(2)) {
+                        *value = pair[0];
+                    }
+                    // An odd input width ends inside on an unpaired column.
+                    for (value, &x) in last
+                        .iter_mut()
+                        .zip(from.get(2 * pairs..).unwrap_or_default())
+                    {
+                        *value = x;
+                    }
+                } else {
+                    crate::copy::strided_run(inside, from, s);
                 }
             }
         }
