@@ -1129,8 +1129,11 @@ fn narrow_block_wide(
 /// `p · a_stride` of `a`: a packed panel's, or a transposed `A`'s read in place) by
 /// `NC` columns from virtual column `q0`, over `depth` depths, stored as [`narrow_tile`]
 /// stores.
+// Not inlined: a debug build gives every inlined copy its own stack slots, and the 24
+// tiles in one frame overflowed a test thread's stack. A call per tile costs nothing
+// against its loop.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-#[inline(always)]
+#[inline(never)]
 fn narrow_tile_wide<const P: usize, const NC: usize>(
     (a, a_stride): (&[f32], usize),
     (frame, rows_at, q0, depth): (&[f32], RowsAt<'_>, usize, usize),
