@@ -140,7 +140,7 @@ pub(super) fn gemm_blocked<const TRANS_B: bool>(
     let panel_rows = (panels.len() / depth_max.max(1) / MR * MR).min(PANEL_BLOCK);
     // Built for size the rows are read in place: the packing loop costs more flash than
     // it saves there (fomo-96 at "z": 4 KiB more and 1.8 % more instructions).
-    let pack_a = !ops.trans_a && panel_rows >= MR && !cfg!(zant_size);
+    let pack_a = panel_rows >= MR && !cfg!(zant_size);
     let block = if pack_a { panel_rows } else { MC };
     for k0 in (0..k).step_by(KC) {
         let depth = KC.min(k - k0);
@@ -195,7 +195,7 @@ pub(super) fn gemm_blocked<const TRANS_B: bool>(
 /// holds for large `m`.
 const PANEL_BLOCK: usize = super::PACKED_MC;
 
-/// Packs `tiles` panels of [`MR`] rows of the row-major `A` from row `row0`, depths
+/// Packs `tiles` panels of [`MR`] rows of `op(A)` (row-major `A`, or `Aᵀ`) from row `row0`, depths
 /// `k0..k0 + depth`, into `panels`: panel `t`, depth `p`, row `i` at
 /// `t · MR · depth + p · MR + i`.
 fn pack_a_panels(
@@ -207,6 +207,14 @@ fn pack_a_panels(
     panels: &mut [f32],
 ) {
     for (t, panel) in panels.chunks_exact_mut(MR * depth).take(tiles).enumerate() {
+        if ops.trans_a {
+            // Aᵀ is k × m: a tile's MR values of one depth are adjacent already.
+            let m = ops.m;
+            for (p, group) in panel.chunks_exact_mut(MR).enumerate() {
+                group.copy_from_slice(&ops.a[(k0 + p) * m + row0 + t * MR..][..MR]);
+            }
+            continue;
+        }
         for i in 0..MR {
             let row = &ops.a[(row0 + t * MR + i) * ops.k + k0..][..depth];
             for (p, &value) in row.iter().enumerate() {
