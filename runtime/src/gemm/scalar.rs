@@ -6,9 +6,10 @@
 //! * the microkernel keeps an `MR × NR` tile of `C` in registers for a whole `k` block
 //!   (`NR` is 4 on 32-bit Arm, whose scalar FPU has 32 registers), so each loaded element
 //!   of `A` and `B` feeds several multiply-adds;
-//! * a transposed `A` needs no copy (the tile's `MR` values for one `k` are adjacent); a
-//!   transposed `B` is packed, one sliver at a time, into `KC · NR` floats of the
-//!   caller's scratch, so no heap and no stack buffer.
+//! * `A` is packed into `MR`-row panels where the scratch has room (a transposed `A`, the
+//!   1 × 1 convolutions' weights, by plain copies, since a tile's `MR` values for one `k`
+//!   are adjacent already); a transposed `B` is packed, one sliver at a time, into
+//!   `KC · NR` floats of the caller's scratch, so no heap and no stack buffer.
 //!
 //! SIMD targets compile it for its tests only, which keep the fallback checked on the host.
 
@@ -114,8 +115,8 @@ impl Epilogue<'_> {
 }
 
 /// The blocked product for `m, n ≥ 2`. A transposed `B` is packed, sliver by sliver,
-/// into the first `min(KC, k) · NR` floats of `scratch`. A row-major `A` is packed,
-/// block by block, into [`MR`]-row panels after the first
+/// into the first `min(KC, k) · NR` floats of `scratch`. `A` (row-major or transposed) is
+/// packed, block by block, into [`MR`]-row panels after the first
 /// `min(KC, k) · MAX_SLIVER_COLUMNS` floats, when `scratch` has room for at least one
 /// panel (the generated code's scratch holds up to 48 rows): a tile then reads its `MR`
 /// values of each depth from one place instead of `MR` rows, whose pointers spilled on
