@@ -1080,12 +1080,11 @@ fn narrow_block_wide(
         }
         (&*a, panels * NARROW_ROWS)
     };
-    let (b_frame, b_rows_at) = (frame.data, rows_at);
     for row in 0..frame.rows {
         for column in (0..frame.width).step_by(NARROW_STEP) {
             let q0 = row * frame.pitch + column;
             let place = (frame.column0 + row * frame.width + column, first, last);
-            let b = (b_frame, b_rows_at, q0, depth);
+            let b = (frame.data, rows_at, q0, depth);
             // One monomorphised tile per (vectors, columns): both are constant in the
             // loops that compute and store it.
             macro_rules! by_width {
@@ -1237,16 +1236,7 @@ fn store_wide<const P: usize, const NC: usize>(
         }
         let mut offset = [0.0f32; 16];
         if first {
-            match epilogue.bias {
-                Bias::Scalar(value) => offset = [value * epilogue.beta; 16],
-                Bias::Col(values) => {
-                    let from = values.get(row0..).unwrap_or_default();
-                    for (lane, &value) in offset.iter_mut().zip(from) {
-                        *lane = value * epilogue.beta;
-                    }
-                }
-                Bias::None | Bias::Row(_) | Bias::Full(_) => {}
-            }
+            row_offsets(epilogue, row0, &mut offset);
         }
         let offset = F32x16::load(&offset);
         let mut columns = [F32x16::splat(0.0); 8];
@@ -1337,6 +1327,23 @@ fn narrow_tile<const NC: usize>(
     );
 }
 
+/// `beta · bias` of output rows `row0..row0 + lanes.len()`, for a bias of one value per
+/// row or one value in all (nothing for none): what the narrow tiles' vector stores add
+/// down a column. A bias along the columns takes the scalar epilogue and never comes here.
+#[inline(always)]
+fn row_offsets(epilogue: &Epilogue<'_>, row0: usize, lanes: &mut [f32]) {
+    match epilogue.bias {
+        Bias::Scalar(value) => lanes.fill(value * epilogue.beta),
+        Bias::Col(values) => {
+            let from = values.get(row0..).unwrap_or_default();
+            for (lane, &value) in lanes.iter_mut().zip(from) {
+                *lane = value * epilogue.beta;
+            }
+        }
+        Bias::None | Bias::Row(_) | Bias::Full(_) => {}
+    }
+}
+
 /// Stores a narrow tile held as `NC` columns of `R` rows: rows `row0..row0 + rows`
 /// (at most `R`), each row's `NC` values from column `column0` of `C` together.
 #[inline(always)]
@@ -1357,17 +1364,8 @@ fn store_columns<const NC: usize, const R: usize>(
         let mut offsets = [F32x8::splat(0.0); 6];
         for (c, offset) in offsets.iter_mut().enumerate().take(R / LANES) {
             let mut lanes = [0.0f32; LANES];
-            match epilogue.bias {
-                Bias::Scalar(value) => lanes = [value; LANES],
-                Bias::Col(values) => {
-                    let from = values.get(row0 + c * LANES..).unwrap_or_default();
-                    for (lane, &value) in lanes.iter_mut().zip(from) {
-                        *lane = value;
-                    }
-                }
-                Bias::None | Bias::Row(_) | Bias::Full(_) => {}
-            }
-            *offset = F32x8::from_array(lanes).mul(F32x8::splat(epilogue.beta));
+            row_offsets(epilogue, row0 + c * LANES, &mut lanes);
+            *offset = F32x8::from_array(lanes);
         }
         let alpha = F32x8::splat(epilogue.alpha);
         for column in columns.iter_mut() {
