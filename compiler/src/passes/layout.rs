@@ -12,7 +12,8 @@
 //! `[c_in, c_out, 1, 1]`, so that the weights of one input channel for every output are
 //! contiguous: the GEMM's `Aᵀ`. On AVX-512 the narrow tiles then read them in place
 //! (vectors of 16 outputs, one input channel apart) instead of packing them on every
-//! inference, and the scalar kernel reads `Aᵀ` in place too. Only the order changes.
+//! inference; elsewhere the kernels pack `Aᵀ` into their panels by plain copies, each
+//! depth's values of a panel being adjacent already. Only the order changes.
 
 use super::{Changed, PassError};
 use zant_runtime::conv::{kernel_for, ConvKernel};
@@ -52,14 +53,7 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         if weights.shape != [s.k, s.n] {
             continue;
         }
-        let (bytes, width) = weights.data.element_bytes();
-        let mut transposed = vec![0u8; bytes.len()];
-        for (kk, row) in bytes.chunks_exact(s.n * width).enumerate() {
-            for (j, element) in row.chunks_exact(width).enumerate() {
-                transposed[(j * s.k + kk) * width..][..width].copy_from_slice(element);
-            }
-        }
-        let Some(data) = Data::from_element_bytes(weights.dtype(), &transposed) else {
+        let Some(data) = transposed(weights, s.k, s.n) else {
             continue;
         };
         let name = format!("{}_transposed", graph.value(b).name);
@@ -91,22 +85,30 @@ fn pointwise(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor
     }
     let w = node.inputs.get(1).copied().flatten()?;
     let weights = graph.const_value(w)?;
-    let values = weights.as_f32()?;
     let (c_out, c_in) = (p.c_out, p.c_in);
-    if weights.shape.first() != Some(&c_out)
+    if weights.as_f32()?.len() != c_out * c_in
+        || weights.shape.first() != Some(&c_out)
         || weights.shape.get(1) != Some(&c_in)
-        || values.len() != c_out * c_in
     {
         return None;
     }
-    let mut transposed = vec![0.0f32; values.len()];
-    for (o, row) in values.chunks_exact(c_in).enumerate() {
-        for (i, &value) in row.iter().enumerate() {
-            transposed[i * c_out + o] = value;
-        }
-    }
+    let data = transposed(weights, c_out, c_in)?;
     let mut shape = weights.shape.clone();
     shape.swap(0, 1);
     let name = format!("{}_transposed", graph.value(w).name);
-    Some((id, 1, name, Tensor::new(shape, Data::F32(transposed))))
+    Some((id, 1, name, Tensor::new(shape, data)))
+}
+
+/// The elements of `weights`, a row-major `rows × cols` matrix (trailing dimensions of
+/// one aside), as its `cols × rows` transpose; `None` when the element type has no byte
+/// form.
+fn transposed(weights: &Tensor, rows: usize, cols: usize) -> Option<Data> {
+    let (bytes, width) = weights.data.element_bytes();
+    let mut transposed = vec![0u8; bytes.len()];
+    for (r, row) in bytes.chunks_exact(cols * width).enumerate() {
+        for (c, element) in row.chunks_exact(width).enumerate() {
+            transposed[(c * rows + r) * width..][..width].copy_from_slice(element);
+        }
+    }
+    Data::from_element_bytes(weights.dtype(), &transposed)
 }
