@@ -29,6 +29,18 @@ impl Activation {
         }
     }
 
+    #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    /// The activation as a [`Fixed`] kind and its bounds, for kernels that compile one
+    /// loop per kind.
+    #[inline(always)]
+    pub(crate) fn fixed(self) -> (u8, (f32, f32)) {
+        match self {
+            Self::None => (Fixed::IDENTITY, (0.0, 0.0)),
+            Self::Relu => (Fixed::RELU, (0.0, 0.0)),
+            Self::Clip { min, max } => (Fixed::CLIP, (min, max)),
+        }
+    }
+
     /// Applies the activation to every element of `y` in place.
     #[inline]
     pub fn apply_slice(self, y: &mut [f32]) {
@@ -81,6 +93,32 @@ impl Activation {
             Self::Clip { min, max } => y
                 .iter_mut()
                 .for_each(|v| *v = at_most(at_least(*v, min), max)),
+        }
+    }
+}
+
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+/// An activation's kind as a constant parameter (`const ACT: u8`), so a kernel compiled
+/// for it is straight code at every opt level: a closure, or a match on [`Activation`]
+/// per value, stays a call or a branch at "z" (and LLVM re-tested it per row of a GEMM
+/// tile on the Cortex-M7 even at 3). [`Activation::fixed`] gives the kind and bounds.
+/// The scalar kernels (Cortex-M, and the host's tests of them) use it.
+pub(crate) struct Fixed;
+
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+impl Fixed {
+    pub(crate) const IDENTITY: u8 = 0;
+    pub(crate) const RELU: u8 = 1;
+    pub(crate) const CLIP: u8 = 2;
+
+    /// Activation `ACT` of `x`, with `(min, max)` for [`Fixed::CLIP`]; the same value as
+    /// [`Activation::apply`].
+    #[inline(always)]
+    pub(crate) fn apply<const ACT: u8>(x: f32, (min, max): (f32, f32)) -> f32 {
+        match ACT {
+            Self::RELU => at_least(x, 0.0),
+            Self::CLIP => at_most(at_least(x, min), max),
+            _ => x,
         }
     }
 }
