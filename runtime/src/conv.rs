@@ -10,8 +10,9 @@
 //!   ([`conv2d_pointwise`]);
 //! * a depthwise convolution runs on vectors of eight channels where the target has SIMD
 //!   (`channels.rs`: one multiply-add per tap of eight outputs, whatever the plane,
-//!   stride or padding); elsewhere a 3×3 with dilation 1 gets dedicated per-channel row
-//!   and plane kernels and other sizes the direct kernel ([`conv2d_depthwise`]);
+//!   stride or padding); elsewhere a 3×3 with dilation 1 runs per-channel rows with a
+//!   sliding window in registers (`rows.rs`) and other sizes the direct kernel
+//!   ([`conv2d_depthwise`]);
 //! * other convolutions with enough output channels per group run as an implicit GEMM on
 //!   targets with SIMD ([`conv2d_gemm`]), and as the direct kernel elsewhere;
 //! * everything else (few channels per group, any kernel size, stride, dilation and
@@ -36,6 +37,7 @@ mod frame;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod implicit;
 mod plane;
+mod rows;
 mod window;
 
 tokens! {
@@ -111,14 +113,17 @@ impl ConvKernel {
         match self {
             ConvKernel::Pointwise => crate::gemm::scratch_len(p.c_out, out_plane, p.c_in),
             ConvKernel::Depthwise => {
-                // The channel-vector kernel's band on SIMD targets, the plane kernel's
-                // padded plane elsewhere.
+                // The channel-vector kernel's band and, should a SIMD target fall back,
+                // the plane kernel's padded plane; the row kernel's row of zeros
+                // without SIMD.
                 let bands = channels::scratch_len(p);
                 let plane = if is_3x3(p) { plane::scratch_len(p) } else { 0 };
-                if bands > plane {
-                    bands
+                let most = if bands > plane { bands } else { plane };
+                let zero_row = if is_3x3(p) { rows::scratch_len(p) } else { 0 };
+                if zero_row > most {
+                    zero_row
                 } else {
-                    plane
+                    most
                 }
             }
             ConvKernel::Gemm if out_plane > 0 && p.batch > 0 && p.groups > 0 => {
@@ -285,9 +290,9 @@ fn pointwise(
 
 /// [`conv2d`] for a depthwise geometry ([`ConvKernel::Depthwise`]), with `scratch` of at
 /// least [`ConvKernel::scratch_len`] floats: on vectors of eight channels where the
-/// target has SIMD; elsewhere (and should the scratch be short) a 3×3 with dilation 1
-/// runs the plane kernel on a small plane and the row kernel on a wide one, and other
-/// sizes the direct kernel.
+/// target has SIMD (should the scratch be short, a 3×3 with dilation 1 runs the plane
+/// kernel on a small plane and the row kernel on a wide one); without SIMD a 3×3 with
+/// dilation 1 runs the row kernel of `rows.rs`. Other geometries take the direct kernel.
 #[inline(always)]
 pub fn conv2d_depthwise(
     p: &Conv2d,
@@ -308,7 +313,15 @@ pub fn conv2d_depthwise(
     }
     if !is_3x3(p) {
         direct_variant(p, x, w, bias, act, y);
-    } else if plane::fits(p) {
+        return;
+    }
+    // Without SIMD the row kernel, which takes every 3×3 and any scratch: a choice on the
+    // scratch's length, which is not a constant at the call site at opt-level "z", had
+    // linked a second kernel into every firmware.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    rows::depthwise_3x3(p, x, w, bias, act, scratch, y);
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if plane::fits(p) {
         plane::depthwise_3x3(p, x, w, bias, act, scratch, y);
     } else {
         depthwise_3x3(p, x, w, bias, act, y);
@@ -748,6 +761,7 @@ impl ChannelBlock<'_> {
     }
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// Depthwise 3×3 convolution with dilation 1 and any stride and padding.
 fn depthwise_3x3(
     p: &Conv2d,
@@ -759,10 +773,7 @@ fn depthwise_3x3(
 ) {
     // The inputs one output row reads, in padded coordinates.
     let padded_len = (p.w_out - 1) * p.stride_w + 3;
-    // Only where the row kernels are vectors: on Cortex-M the ring would cost 3 KiB
-    // of its small stack for scalar loops.
-    let has_simd = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
-    if has_simd && padded_len <= PADDED_ROW && p.stride_w <= 2 {
+    if padded_len <= PADDED_ROW && p.stride_w <= 2 {
         depthwise_3x3_padded(p, x, w, bias, act, y, padded_len);
         return;
     }
@@ -826,10 +837,12 @@ fn depthwise_3x3(
     }
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// The longest input row, padding included, that [`depthwise_3x3_padded`] copies into its
 /// stack buffer (three rows, 3 KiB): MobileNet-v2's 112-wide layers fit.
 const PADDED_ROW: usize = 256;
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// Depthwise 3×3 with dilation 1, stride 1 or 2 horizontally (any vertically), on rows
 /// of at most [`PADDED_ROW`] padded inputs: each input row is copied once per channel
 /// into a zero-padded row of a three-row ring, so every output, borders included, runs
@@ -881,6 +894,7 @@ fn depthwise_3x3_padded(
     }
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// Writes padded input row `j` (input row `j − pad_top`, or zeros when that is padding)
 /// into `row`: `pad_left` zeros, the input, then zeros to the end.
 fn fill_padded_row(p: &Conv2d, x_plane: &[f32], j: usize, row: &mut [f32]) {
@@ -898,6 +912,7 @@ fn fill_padded_row(p: &Conv2d, x_plane: &[f32], j: usize, row: &mut [f32]) {
     right.fill(0.0);
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// `y[i] = bias + Σ_t kernel[t] · taps[t][i]`, each tap an input slice at least as long as
 /// `y`: an interior stride-1 row (the nine taps shifted inputs of three rows) or a
 /// flattened plane (`plane.rs`). Eight outputs per vector step where the target has SIMD
@@ -954,18 +969,6 @@ fn depthwise_3x3_taps_vectors(
     full
 }
 
-/// Without SIMD the scalar loop does every output.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-#[inline(always)]
-fn depthwise_3x3_taps_vectors(
-    _taps: &[&[f32]; 9],
-    _kernel: &[f32; 9],
-    _bias: f32,
-    _y: &mut [f32],
-) -> usize {
-    0
-}
-
 /// The leading outputs of an interior stride-2 depthwise 3×3 row, eight per step: each
 /// input row's 17-element window is de-interleaved into its three taps' even lanes.
 /// Returns how many outputs it wrote; the caller finishes the row.
@@ -1011,19 +1014,7 @@ fn depthwise_3x3_vectors_stride_2(
     full
 }
 
-/// Without SIMD the scalar row kernels do every output.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-#[inline(always)]
-fn depthwise_3x3_vectors_stride_2(
-    _input_rows: &[&[f32]; 3],
-    _left: usize,
-    _kernel: &[f32; 9],
-    _bias: f32,
-    _y: &mut [f32],
-) -> usize {
-    0
-}
-
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// One interior output row (without activation) of a stride-2 depthwise 3×3. Each tap
 /// reads pairs of inputs and keeps the first, a pattern LLVM vectorises as a
 /// de-interleave; the last output, whose pair may run off the row, is done alone.
@@ -1063,6 +1054,7 @@ fn depthwise_3x3_row_stride_2(
         + (k20 * at(2, 0) + k21 * at(2, 1) + k22 * at(2, 2));
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// One interior output row (without activation) of a strided depthwise 3×3.
 #[inline]
 fn depthwise_3x3_row_strided(
@@ -1266,25 +1258,37 @@ mod tests {
                 ConvKernel::Gemm => conv2d_gemm(&p, &x, &w, bias, act, &mut scratch, &mut y_chosen),
                 ConvKernel::Direct => conv2d_direct(&p, &x, &w, bias, act, &mut y_chosen),
             }
-            // A depthwise 3×3 on SIMD targets takes the channel-vector kernel; the row
-            // kernels, which targets without SIMD run on wide planes, are checked on it
-            // too, and on a small plane both loops of the flattened kernel, the vector
-            // one and the scalar sliding rows, whichever this target runs.
+            // A depthwise 3×3 on SIMD targets takes the channel-vector kernel; its
+            // fallbacks, the row kernels and (on a small plane) the flattened kernel, are
+            // checked on it too.
             let mut y_rows = y_chosen.clone();
             let mut y_flat = y_chosen.clone();
-            let mut y_sliding = y_chosen.clone();
             if kernel == ConvKernel::Depthwise && is_3x3(&p) {
                 y_rows.fill(f32::NAN);
                 if let Some((x, w, bias, y)) = operands(&p, &x, &w, bias, &mut y_rows) {
                     depthwise_3x3(&p, x, w, bias, act, y);
                 }
             }
-            if kernel == ConvKernel::Depthwise && is_3x3(&p) && plane::fits(&p) {
-                for (sliding, y) in [(false, &mut y_flat), (true, &mut y_sliding)] {
-                    scratch.fill(f32::NAN);
+            // The row kernel that targets without SIMD run for every 3×3, in NaN scratch
+            // of the size the layer reserves, and with none.
+            let mut y_ring = y_chosen.clone();
+            let mut y_ring_short = y_chosen.clone();
+            if kernel == ConvKernel::Depthwise && is_3x3(&p) {
+                scratch.fill(f32::NAN);
+                for (y, scratch) in [
+                    (&mut y_ring, &mut scratch[..]),
+                    (&mut y_ring_short, &mut []),
+                ] {
                     y.fill(f32::NAN);
-                    plane::depthwise_3x3_rows(&p, &x, &w, bias, act, &mut scratch, y, sliding);
+                    if let Some((x, w, bias, y)) = operands(&p, &x, &w, bias, y) {
+                        rows::depthwise_3x3(&p, x, w, bias, act, scratch, y);
+                    }
                 }
+            }
+            if kernel == ConvKernel::Depthwise && is_3x3(&p) && plane::fits(&p) {
+                scratch.fill(f32::NAN);
+                y_flat.fill(f32::NAN);
+                plane::depthwise_3x3(&p, &x, &w, bias, act, &mut scratch, &mut y_flat);
             }
             // The windowed direct kernel, which targets without SIMD run for the implicit
             // GEMM's geometries it covers when built for speed.
@@ -1340,8 +1344,9 @@ mod tests {
                 ("window", &y_window),
                 ("window, short scratch", &y_short),
                 ("rows", &y_rows),
+                ("ring", &y_ring),
+                ("ring, no scratch", &y_ring_short),
                 ("flat", &y_flat),
-                ("sliding", &y_sliding),
             ] {
                 for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
                     assert!(
@@ -1478,6 +1483,9 @@ mod tests {
         check([1, 2, 8, 21, 2, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 2]);
         check([1, 2, 2, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
         check([1, 2, 9, 9, 2, 3, 3, 3, 1, 1, 1, 2, 2, 2, 2, 2]);
+        // Padding wider than the sliding loops take: the general row path without SIMD.
+        check([1, 2, 9, 11, 2, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 2]);
+        check([1, 2, 9, 11, 2, 3, 3, 2, 2, 1, 1, 2, 2, 2, 2, 2]);
         // Other depthwise shapes take the direct kernel.
         check([1, 3, 9, 11, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3]);
         check([1, 2, 9, 11, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2]);

@@ -94,7 +94,8 @@ fn copy_chunked<T: Copy, const N: usize>(dst: &mut [T], src: &[T]) {
 /// `dst[j] = src[j · stride]` for as many `j` as both slices allow (a zip of `dst` with
 /// `src.iter().step_by(stride)`), as an index loop: the zip stays a call per value at
 /// "z". The kernels keep their zips at opt-level 3, where they measure faster, except
-/// for the depthwise phase planes. A `stride` of 0 is taken as 1.
+/// for the depthwise phase planes (SIMD targets only). A `stride` of 0 is taken as 1.
+#[cfg(any(test, zant_size, target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn gather_strided<T: Copy>(dst: &mut [T], src: &[T], stride: usize) {
     let stride = stride.max(1);

@@ -17,10 +17,14 @@
 //!
 //! The outputs land in scratch at pitch `W` and are copied to `y` row by row, with the
 //! bias already in and the activation applied there.
+//!
+//! It runs on SIMD targets only, as a fallback of the channel-vector kernel; without
+//! SIMD, `rows.rs` takes every 3×3, and only the sizes here are compiled (the scratch
+//! reserved is the same on every target).
 
 use super::Conv2d;
-use crate::copy;
-use crate::Activation;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use {crate::copy, crate::Activation};
 
 /// The widest output plane this kernel takes: from 32 columns on, the row kernels run
 /// four or more full vectors per row and the copy here would not pay.
@@ -72,6 +76,7 @@ pub(super) const fn scratch_len(p: &Conv2d) -> usize {
     }
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// The convolution, for a geometry that [`fits`]; `x`, `w`, `bias` and `y` cut to it.
 pub(super) fn depthwise_3x3(
     p: &Conv2d,
@@ -81,22 +86,6 @@ pub(super) fn depthwise_3x3(
     act: Activation,
     scratch: &mut [f32],
     y: &mut [f32],
-) {
-    depthwise_3x3_rows(p, x, w, bias, act, scratch, y, !HAS_SIMD);
-}
-
-/// [`depthwise_3x3`] with the choice of loop explicit: the flat vector loop, or with
-/// `sliding` the scalar row kernels (the target's choice; the tests run both).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn depthwise_3x3_rows(
-    p: &Conv2d,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    act: Activation,
-    scratch: &mut [f32],
-    y: &mut [f32],
-    sliding: bool,
 ) {
     let (planes_len, flat_len) = sizes(p);
     if scratch.len() < planes_len + flat_len || !fits(p) {
@@ -136,42 +125,28 @@ pub(super) fn depthwise_3x3_rows(
         } else {
             fill_phases(p, x_plane, pitch, &mut planes[..image_len]);
         }
-        if !sliding {
-            let taps: [&[f32]; 9] = core::array::from_fn(|t| &planes[offsets[t]..][..flat_len]);
-            super::depthwise_3x3_taps(&taps, kernel, bias, flat);
-            #[cfg(not(zant_size))]
-            for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
-                y_row.copy_from_slice(&flat[oh * pitch..][..p.w_out]);
-            }
-            // Index loops: `enumerate`, range indices and `copy_from_slice` stay calls
-            // per row at opt-level "z".
-            #[cfg(zant_size)]
-            for oh in 0..p.h_out {
-                if let (Some(y_row), Some(row)) = (
-                    y_plane.get_mut(oh * p.w_out..(oh + 1) * p.w_out),
-                    flat.get(oh * pitch..oh * pitch + p.w_out),
-                ) {
-                    copy::copy(y_row, row);
-                }
-            }
-        } else {
-            let planes = &planes[..image_len];
-            for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
-                let base = oh * pitch;
-                let row = |t: usize| planes.get(offsets[t] + base..).unwrap_or(&[]);
-                if stride_1 {
-                    sliding_row_stride_1([row(0), row(3), row(6)], kernel, bias, y_row);
-                } else {
-                    let even = [row(0), row(3), row(6)];
-                    let odd = [row(1), row(4), row(7)];
-                    sliding_row_stride_2(even, odd, kernel, bias, y_row);
-                }
+        let taps: [&[f32]; 9] = core::array::from_fn(|t| &planes[offsets[t]..][..flat_len]);
+        super::depthwise_3x3_taps(&taps, kernel, bias, flat);
+        #[cfg(not(zant_size))]
+        for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
+            y_row.copy_from_slice(&flat[oh * pitch..][..p.w_out]);
+        }
+        // Index loops: `enumerate`, range indices and `copy_from_slice` stay calls
+        // per row at opt-level "z".
+        #[cfg(zant_size)]
+        for oh in 0..p.h_out {
+            if let (Some(y_row), Some(row)) = (
+                y_plane.get_mut(oh * p.w_out..(oh + 1) * p.w_out),
+                flat.get(oh * pitch..oh * pitch + p.w_out),
+            ) {
+                copy::copy(y_row, row);
             }
         }
         act.apply_slice(y_plane);
     }
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// The plane padded to `(h_out + 2) × pitch`: input row `i` at row `i + pad_top`, column
 /// `pad_left`, zeros elsewhere. Input beyond the padded plane (a bottom or right pad
 /// smaller than the top or left one) is never read by an output and is left out.
@@ -187,7 +162,7 @@ fn fill_padded(p: &Conv2d, x_plane: &[f32], pitch: usize, plane: &mut [f32]) {
             dst.copy_from_slice(src);
         }
     }
-    // Index loops, as in `depthwise_3x3_rows`.
+    // Index loops, as in `depthwise_3x3`.
     #[cfg(zant_size)]
     for i in 0..x_plane.len() / p.w_in.max(1) {
         let start = (i + p.pad_top) * pitch + p.pad_left;
@@ -203,6 +178,7 @@ fn fill_padded(p: &Conv2d, x_plane: &[f32], pitch: usize, plane: &mut [f32]) {
     }
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 /// The four phases of the padded plane, each `(h_out + 1) × pitch`: phase `(a, b)` holds
 /// padded rows `2i + a` and columns `2j + b` at `(i, j)`.
 fn fill_phases(p: &Conv2d, x_plane: &[f32], pitch: usize, planes: &mut [f32]) {
@@ -227,100 +203,5 @@ fn fill_phases(p: &Conv2d, x_plane: &[f32], pitch: usize, planes: &mut [f32]) {
             // Every other input from `first`.
             copy::gather_strided(dst, row.get(first..).unwrap_or(&[]), 2);
         }
-    }
-}
-
-/// Whether the target has the vector registers the flat loop is written for; without
-/// them (Cortex-M) each output row runs [`sliding_row_stride_1`] or
-/// [`sliding_row_stride_2`] straight into `y`.
-const HAS_SIMD: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
-
-/// The sum of one output: `bias` plus the kernel's rows against three input columns of
-/// three values (top, middle, bottom), in the order of `depthwise_3x3_taps`. No closures
-/// here or in the row kernels: at opt-level "z" a closure stays a call.
-#[inline(always)]
-fn window(k: &[f32; 9], bias: f32, left: [f32; 3], middle: [f32; 3], right: [f32; 3]) -> f32 {
-    let top = k[0] * left[0] + k[1] * middle[0] + k[2] * right[0];
-    let centre = k[3] * left[1] + k[4] * middle[1] + k[5] * right[1];
-    let bottom = k[6] * left[2] + k[7] * middle[2] + k[8] * right[2];
-    bias + top + centre + bottom
-}
-
-/// Column `j` of three rows.
-#[inline(always)]
-fn column(rows: &[&[f32]; 3], j: usize) -> [f32; 3] {
-    [rows[0][j], rows[1][j], rows[2][j]]
-}
-
-/// The first `len` values of each row, or `None` when one is shorter.
-#[inline(always)]
-fn cut(rows: [&[f32]; 3], len: usize) -> Option<[&[f32]; 3]> {
-    Some([
-        rows[0].get(..len)?,
-        rows[1].get(..len)?,
-        rows[2].get(..len)?,
-    ])
-}
-
-/// One output row of a stride-1 depthwise 3×3 from three padded input rows (each at least
-/// `y.len() + 2` long): the window's columns slide along in registers, so each output
-/// loads one new column of three values, and three outputs per step let the columns
-/// rotate without moves.
-#[inline(always)]
-fn sliding_row_stride_1(rows: [&[f32]; 3], kernel: &[f32; 9], bias: f32, y: &mut [f32]) {
-    let n = y.len();
-    let Some(rows) = cut(rows, n + 2) else {
-        return;
-    };
-    let (mut a, mut b) = (column(&rows, 0), column(&rows, 1));
-    let mut j = 0;
-    while j + 3 <= n {
-        let c = column(&rows, j + 2);
-        let d = column(&rows, j + 3);
-        let e = column(&rows, j + 4);
-        y[j] = window(kernel, bias, a, b, c);
-        y[j + 1] = window(kernel, bias, b, c, d);
-        y[j + 2] = window(kernel, bias, c, d, e);
-        (a, b) = (d, e);
-        j += 3;
-    }
-    while j < n {
-        let c = column(&rows, j + 2);
-        y[j] = window(kernel, bias, a, b, c);
-        (a, b) = (b, c);
-        j += 1;
-    }
-}
-
-/// One output row of a stride-2 depthwise 3×3 from the phase planes' rows: `even[r]` holds
-/// the even padded columns of the window's row `r` (at least `y.len() + 1` of them) and
-/// `odd[r]` the odd ones (at least `y.len()`). Output `j` reads even column `j`, odd
-/// column `j` and even column `j + 1`, which is the next output's first column.
-#[inline(always)]
-fn sliding_row_stride_2(
-    even: [&[f32]; 3],
-    odd: [&[f32]; 3],
-    kernel: &[f32; 9],
-    bias: f32,
-    y: &mut [f32],
-) {
-    let n = y.len();
-    let (Some(even), Some(odd)) = (cut(even, n + 1), cut(odd, n)) else {
-        return;
-    };
-    let mut a = column(&even, 0);
-    let mut j = 0;
-    while j + 2 <= n {
-        let b = column(&odd, j);
-        let c = column(&even, j + 1);
-        let d = column(&odd, j + 1);
-        let e = column(&even, j + 2);
-        y[j] = window(kernel, bias, a, b, c);
-        y[j + 1] = window(kernel, bias, c, d, e);
-        a = e;
-        j += 2;
-    }
-    if j < n {
-        y[j] = window(kernel, bias, a, column(&odd, j), column(&even, j + 1));
     }
 }
