@@ -1433,6 +1433,11 @@ mod tests {
         check([2, 2, 5, 37, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         // Stride 2, asymmetric padding.
         check([1, 3, 11, 13, 4, 3, 3, 2, 2, 1, 1, 1, 0, 0, 1, 1]);
+        // A 9 × 3 kernel at stride 2 × 1 and a 9 × 9 one: the frame's tap offsets from
+        // the tables of 64 taps and past them (more than one channel, so the counters
+        // wrap).
+        check([1, 3, 14, 10, 8, 9, 3, 2, 1, 1, 1, 4, 1, 4, 1, 1]);
+        check([1, 2, 12, 12, 8, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4, 1]);
         // 5×5 with dilation and stride 3 horizontally.
         check([1, 2, 13, 29, 6, 5, 3, 1, 3, 2, 2, 2, 3, 2, 1, 1]);
         // A strided 1×1 (ResNet downsampling) and a padded 1×1.

@@ -302,7 +302,8 @@ pub(crate) const fn packed_a_len(m: usize, k: usize) -> usize {
 }
 
 /// `y = act(A·B + bias)` with `A` row-major `m × k`, `bias` per row, and `B` read in
-/// place from `frame` (depth `p`'s row at `tap_offset(p)`, see [`Frame`]); `y` holds `m`
+/// place from `frame` (depth `p`'s row at the offset `taps` writes for it: `taps(k0, out)`
+/// fills `out[i]` with depth `k0 + i`'s, see [`Frame`]); `y` holds `m`
 /// rows of `n` columns, of which the frame writes its own. `scratch` holds at least
 /// [`packed_a_len`]`(m, k)` floats. SIMD targets only.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -315,7 +316,7 @@ pub(crate) fn gemm_frame(
     bias: Bias<'_>,
     act: Activation,
     frame: &Frame<'_>,
-    tap_offset: impl Fn(usize) -> usize,
+    taps: impl Fn(usize, &mut [usize]),
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
@@ -340,10 +341,10 @@ pub(crate) fn gemm_frame(
         b: &[],
     };
     if packed::narrow_pays(m, k, frame, false) {
-        let depths = packed::Depths::Taps(tap_offset);
+        let depths = packed::Depths::Taps(taps);
         packed::gemm_packed_narrow(&operands, frame, depths, &epilogue, scratch, y);
     } else {
-        packed::gemm_packed_frame(&operands, frame, tap_offset, &epilogue, scratch, y);
+        packed::gemm_packed_frame(&operands, frame, taps, &epilogue, scratch, y);
     }
 }
 
@@ -370,7 +371,7 @@ fn blocked(
         packed::gemm_packed::<true>(operands, epilogue, scratch, y);
     } else if packed::narrow_pays(operands.m, operands.k, &frame, true) {
         let n = operands.n;
-        let depths = packed::Depths::<fn(usize) -> usize>::Strided(n);
+        let depths = packed::Depths::<fn(usize, &mut [usize])>::Strided(n);
         packed::gemm_packed_narrow(operands, &frame, depths, epilogue, scratch, y);
     } else {
         packed::gemm_packed::<false>(operands, epilogue, scratch, y);

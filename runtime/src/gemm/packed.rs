@@ -588,8 +588,9 @@ pub(super) fn gemm_packed_source(
 }
 
 /// `B` read in place from a frame of rows that overlap: depth `p`'s row starts at
-/// `data[tap_offset(p)..]`, so the sliver of columns `q0..q0 + NR` is `NR` contiguous
-/// floats of the frame at `tap_offset(p) + q0` for every depth, and nothing is packed.
+/// `data[offset(p)..]` (the offsets the product's caller writes, a block of depths at a
+/// time), so the sliver of columns `q0..q0 + NR` is `NR` contiguous floats of the frame
+/// at `offset(p) + q0` for every depth, and nothing is packed.
 /// A convolution's input, zero-padded into such a frame, is its im2col matrix this way
 /// (see `conv/frame.rs`).
 ///
@@ -599,7 +600,7 @@ pub(super) fn gemm_packed_source(
 /// Rows at least [`ROW_SLIVERS`] wide are cut into slivers row by row (the last one of
 /// a row partly idle); narrower ones are flattened, a sliver running across rows.
 pub(crate) struct Frame<'a> {
-    /// The frame; every read (`tap_offset(p) + q` for a virtual column `q` rounded up to
+    /// The frame; every read (`offset(p) + q` for a virtual column `q` rounded up to
     /// whole slivers) lies inside it and is finite.
     pub(crate) data: &'a [f32],
     pub(crate) rows: usize,
@@ -651,12 +652,13 @@ impl Frame<'_> {
 }
 
 /// The blocked product `y = epilogue(A·B)` with `A` row-major `m × k` and `B` read in
-/// place from `frame` (depth `p` at `tap_offset(p)`). The loops are [`gemm_packed`]'s
+/// place from `frame` (depth `p` at the offset `taps` writes for it, see
+/// [`super::gemm_frame`]). The loops are [`gemm_packed`]'s
 /// without the packing of `B`; `scratch` holds the packed block of `A`.
 pub(super) fn gemm_packed_frame(
     ops: &Operands<'_>,
     frame: &Frame<'_>,
-    tap_offset: impl Fn(usize) -> usize,
+    taps_of: impl Fn(usize, &mut [usize]),
     epilogue: &Epilogue<'_>,
     scratch: &mut [f32],
     y: &mut [f32],
@@ -668,9 +670,7 @@ pub(super) fn gemm_packed_frame(
     for k0 in (0..k).step_by(KC) {
         let depth = KC.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
-        for (p, tap) in taps[..depth].iter_mut().enumerate() {
-            *tap = tap_offset(k0 + p);
-        }
+        taps_of(k0, &mut taps[..depth]);
         let taps = &taps[..depth];
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
@@ -866,7 +866,8 @@ fn copy_run(values: &[f32], out: &mut [f32]) {
 
 /// Where the depths of a narrow product read `B`.
 pub(super) enum Depths<F> {
-    /// Depth `p` at `tap_offset(p)` (a convolution's frame).
+    /// Depth `p` at the offset the function writes for it (a convolution's frame; see
+    /// [`super::gemm_frame`]).
     Taps(F),
     /// Depth `p` at `p · stride` (a row-major `B` of `stride` columns).
     Strided(usize),
@@ -976,7 +977,7 @@ pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>, strided: bool) 
 pub(super) fn gemm_packed_narrow(
     ops: &Operands<'_>,
     frame: &Frame<'_>,
-    depths: Depths<impl Fn(usize) -> usize>,
+    depths: Depths<impl Fn(usize, &mut [usize])>,
     epilogue: &Epilogue<'_>,
     scratch: &mut [f32],
     y: &mut [f32],
@@ -989,10 +990,8 @@ pub(super) fn gemm_packed_narrow(
         let depth = super::KC.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
         let rows_at = match depths {
-            Depths::Taps(ref tap_offset) => {
-                for (p, tap) in taps[..depth].iter_mut().enumerate() {
-                    *tap = tap_offset(k0 + p);
-                }
+            Depths::Taps(ref taps_of) => {
+                taps_of(k0, &mut taps[..depth]);
                 RowsAt::Taps(&taps[..depth])
             }
             Depths::Strided(stride) => RowsAt::Strided(k0 * stride, stride),
