@@ -1363,7 +1363,16 @@ mod tests {
         if trans_b {
             scalar::gemm_blocked::<true>(&operands, &epilogue, &mut scratch, y);
         } else {
+            // Without scratch a row-major `B` is read in place and `A` by rows: the same
+            // products in the same order, so the same bits as the packed run.
+            let mut y_unpacked = y.to_vec();
+            scalar::gemm_blocked::<false>(&operands, &epilogue, &mut [], &mut y_unpacked);
             scalar::gemm_blocked::<false>(&operands, &epilogue, &mut scratch, y);
+            let same = y
+                .iter()
+                .zip(&y_unpacked)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{m} x {n} x {k}: packed and unpacked B differ");
         }
     }
 
