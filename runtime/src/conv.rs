@@ -1271,13 +1271,13 @@ mod tests {
             }
             // The row kernel that targets without SIMD run for every 3×3, in NaN scratch
             // of the size the layer reserves, and with none.
-            let mut y_ring = y_chosen.clone();
-            let mut y_ring_short = y_chosen.clone();
+            let mut y_scalar_rows = y_chosen.clone();
+            let mut y_scalar_rows_no_scratch = y_chosen.clone();
             if kernel == ConvKernel::Depthwise && is_3x3(&p) {
                 scratch.fill(f32::NAN);
                 for (y, scratch) in [
-                    (&mut y_ring, &mut scratch[..]),
-                    (&mut y_ring_short, &mut []),
+                    (&mut y_scalar_rows, &mut scratch[..]),
+                    (&mut y_scalar_rows_no_scratch, &mut []),
                 ] {
                     y.fill(f32::NAN);
                     if let Some((x, w, bias, y)) = operands(&p, &x, &w, bias, y) {
@@ -1344,8 +1344,8 @@ mod tests {
                 ("window", &y_window),
                 ("window, short scratch", &y_short),
                 ("rows", &y_rows),
-                ("ring", &y_ring),
-                ("ring, no scratch", &y_ring_short),
+                ("rows.rs", &y_scalar_rows),
+                ("rows.rs, no scratch", &y_scalar_rows_no_scratch),
                 ("flat", &y_flat),
             ] {
                 for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {

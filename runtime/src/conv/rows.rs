@@ -46,7 +46,8 @@ pub(super) fn depthwise_3x3(
 ) {
     // One kernel per activation and row loop, so that no loop branches on either: the
     // sliding loops where a loop output's new inputs cannot fall in the left padding,
-    // the general one (every tap checked, the activation applied per row after) elsewhere.
+    // the general one (every tap checked, the activation applied to the whole output
+    // after it) elsewhere.
     let (kind, bounds) = act.fixed();
     let zeros: &[f32] = match scratch.get_mut(..p.w_in) {
         Some(zeros) => {

@@ -146,8 +146,9 @@ impl Epilogue<'_> {
     }
 }
 
-/// The blocked product for `m, n ≥ 2`. A transposed `B` is packed, sliver by sliver,
-/// into the first `min(KC, k) · NR` floats of `scratch`. `A` (row-major or transposed) is
+/// The blocked product for `m, n ≥ 2`. `B` is packed, sliver by sliver, into the first
+/// `min(KC, k) · NR` floats of `scratch` (a row-major `B` only when `scratch` has room;
+/// it is read in place otherwise). `A` (row-major or transposed) is
 /// packed, block by block, into [`MR`]-row panels after the first
 /// `min(KC, k) · MAX_SLIVER_COLUMNS` floats, when `scratch` has room for at least one
 /// panel (the generated code's scratch holds up to 48 rows): a tile then reads its `MR`
@@ -188,12 +189,12 @@ pub(super) fn gemm_blocked<const TRANS_B: bool>(
             for column0 in (0..n).step_by(NR) {
                 let width = NR.min(n - column0);
                 let sliver = match packed_b.as_mut() {
-                    Some(buffer) if TRANS_B => {
-                        pack_transposed_b(ops.b, k, k0, depth, column0, width, buffer);
-                        BSliver::Packed(&buffer[..depth * NR])
-                    }
                     Some(buffer) => {
-                        pack_b_rows(ops.b, n, k0, depth, column0, width, buffer);
+                        if TRANS_B {
+                            pack_transposed_b(ops.b, k, k0, depth, column0, width, buffer);
+                        } else {
+                            pack_b_rows(ops.b, n, k0, depth, column0, width, buffer);
+                        }
                         BSliver::Packed(&buffer[..depth * NR])
                     }
                     None if width == NR => BSliver::Rows(&ops.b[k0 * n + column0..], n),
@@ -332,11 +333,16 @@ fn pack_b_rows(
 fn packed_microkernel(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
     let mut acc = [[0.0f32; NR]; MR];
     for (a, b) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        let a: [f32; MR] = array(a);
-        let b: [f32; NR] = array(b);
-        unroll!(MR, |i| unroll!(NR, |j| acc[i][j] += a[i] * b[j]));
+        rank_one(&mut acc, array(a), array(b));
     }
     acc
+}
+
+/// `acc += a · bᵀ`, written out by [`unroll!`] so that `acc` lives in registers at every
+/// opt level: one depth step of either microkernel.
+#[inline(always)]
+fn rank_one<const ROWS: usize>(acc: &mut [[f32; NR]; ROWS], a: [f32; ROWS], b: [f32; NR]) {
+    unroll!(ROWS, |i| unroll!(NR, |j| acc[i][j] += a[i] * b[j]));
 }
 
 /// Where the microkernel reads its `depth × NR` sliver of `B`.
@@ -462,7 +468,7 @@ impl<const N: usize> Load<N> for Columns<'_, N> {
 }
 
 /// The register-tiled inner product: `ROWS × NR` accumulators, one rank-1 update per
-/// depth, written out by [`unroll!`] so that `acc` lives in registers at every opt level.
+/// depth ([`rank_one`]).
 #[inline(always)]
 fn microkernel<const ROWS: usize>(
     depth: usize,
@@ -471,9 +477,7 @@ fn microkernel<const ROWS: usize>(
 ) -> [[f32; NR]; ROWS] {
     let mut acc = [[0.0f32; NR]; ROWS];
     for p in 0..depth {
-        let a = a.at(p);
-        let b = b.at(p);
-        unroll!(ROWS, |i| unroll!(NR, |j| acc[i][j] += a[i] * b[j]));
+        rank_one(&mut acc, a.at(p), b.at(p));
     }
     acc
 }
