@@ -301,11 +301,27 @@ pub(crate) const fn packed_a_len(m: usize, k: usize) -> usize {
     rows * depth
 }
 
+/// What the front of a framed product's scratch holds (see [`gemm_frame`]).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packed {
+    /// Nothing a later call may reuse.
+    Nothing,
+    /// All of `A`, in the sliver kernel's panels.
+    Wide,
+    /// All of `A`, in the narrow kernel's panels.
+    Narrow,
+}
+
 /// `y = act(A·B + bias)` with `A` row-major `m × k`, `bias` per row, and `B` read in
 /// place from `frame` (depth `p`'s row at the offset `taps` writes for it: `taps(k0, out)`
 /// fills `out[i]` with depth `k0 + i`'s, see [`Frame`]); `y` holds `m`
 /// rows of `n` columns, of which the frame writes its own. `scratch` holds at least
 /// [`packed_a_len`]`(m, k)` floats. SIMD targets only.
+///
+/// `packed` says what the front of `scratch` holds from the previous call with the same
+/// `A` (a convolution's earlier band), and is updated: a product whose `A` is one packed
+/// block is packed once for all its bands.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_frame(
@@ -317,6 +333,7 @@ pub(crate) fn gemm_frame(
     act: Activation,
     frame: &Frame<'_>,
     taps: impl Fn(usize, &mut [usize]),
+    packed: &mut Packed,
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
@@ -342,9 +359,9 @@ pub(crate) fn gemm_frame(
     };
     if packed::narrow_pays(m, k, frame, false) {
         let depths = packed::Depths::Taps(taps);
-        packed::gemm_packed_narrow(&operands, frame, depths, &epilogue, scratch, y);
+        packed::gemm_packed_narrow(&operands, frame, depths, &epilogue, (packed, scratch), y);
     } else {
-        packed::gemm_packed_frame(&operands, frame, taps, &epilogue, scratch, y);
+        packed::gemm_packed_frame(&operands, frame, taps, &epilogue, (packed, scratch), y);
     }
 }
 
@@ -372,7 +389,15 @@ fn blocked(
     } else if packed::narrow_pays(operands.m, operands.k, &frame, true) {
         let n = operands.n;
         let depths = packed::Depths::<fn(usize, &mut [usize])>::Strided(n);
-        packed::gemm_packed_narrow(operands, &frame, depths, epilogue, scratch, y);
+        let mut packed = Packed::Nothing;
+        packed::gemm_packed_narrow(
+            operands,
+            &frame,
+            depths,
+            epilogue,
+            (&mut packed, scratch),
+            y,
+        );
     } else {
         packed::gemm_packed::<false>(operands, epilogue, scratch, y);
     }

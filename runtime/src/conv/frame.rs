@@ -28,7 +28,9 @@
 use super::for_each_group;
 use super::Conv2d;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-use crate::gemm::{gemm_frame, Frame};
+use crate::gemm::simd::{copy_vectors, zero_vectors};
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use crate::gemm::{gemm_frame, Frame, Packed};
 use crate::gemm::{packed_a_len, MAX_SLIVER_COLUMNS};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::Activation;
@@ -166,6 +168,9 @@ pub(super) fn conv2d_frame(
     let Framing { band, pitch } = framing;
     let kernel_taps = KernelTaps::new(p, pitch);
     for_each_group(p, x, w, bias, y, |group| {
+        // The group's weights are packed by its first band and, when they are one block,
+        // kept for the others.
+        let mut packed = Packed::Nothing;
         for oh0 in (0..p.h_out).step_by(band) {
             let rows = band.min(p.h_out - oh0);
             let plane = phase_rows(p, rows) * pitch;
@@ -188,6 +193,7 @@ pub(super) fn conv2d_frame(
                 act,
                 &view,
                 taps,
+                &mut packed,
                 packed_a,
                 group.y,
             );
@@ -300,14 +306,13 @@ fn fill(p: &Conv2d, x_group: &[f32], oh0: usize, rows: usize, pitch: usize, fram
             }
             let input = &x_plane[(ih - p.pad_top) * p.w_in..][..p.w_in];
             if p.stride_w == 1 {
-                // Column c holds input column c − pad_left.
+                // Column c holds input column c − pad_left: the row zeroed and the inside
+                // copied in vectors (a row is a few dozen floats, for which the calls to
+                // `memset` and `memcpy` took most of the framing).
                 let left = p.pad_left.min(pitch);
                 let len = p.w_in.min(pitch - left);
-                let (before, rest) = out.split_at_mut(left);
-                let (inside, after) = rest.split_at_mut(len);
-                before.fill(0.0);
-                inside.copy_from_slice(&input[..len]);
-                after.fill(0.0);
+                zero_vectors(out);
+                copy_vectors(&input[..len], &mut out[left..left + len]);
             } else {
                 // Column c holds input column c·s + pw − pad_left: zeros, then the inside
                 // columns every s-th input, then zeros. Value by value with a range
@@ -327,7 +332,18 @@ fn fill(p: &Conv2d, x_group: &[f32], oh0: usize, rows: usize, pitch: usize, fram
                 if s == 2 {
                     let pairs = inside.len().min(from.len() / 2);
                     let (by_pairs, last) = inside.split_at_mut(pairs);
-                    for (value, pair) in by_pairs.iter_mut().zip(from.chunks_exact(2)) {
+                    // Eight at a time from sixteen (one shuffle of two vectors), then
+                    // the rest one by one.
+                    let mut octets = by_pairs.chunks_exact_mut(8);
+                    for (values, sixteen) in (&mut octets).zip(from.chunks_exact(16)) {
+                        for (i, value) in values.iter_mut().enumerate() {
+                            *value = sixteen[2 * i];
+                        }
+                    }
+                    let done = pairs - octets.into_remainder().len();
+                    let from_rest = from.get(2 * done..).unwrap_or_default();
+                    for (value, pair) in by_pairs[done..].iter_mut().zip(from_rest.chunks_exact(2))
+                    {
                         *value = pair[0];
                     }
                     // An odd input width ends inside on an unpaired column.

@@ -24,8 +24,10 @@
 //! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
 //! and every step is a fused multiply-add when the target has FMA.
 
-use super::simd::{activate, load_at, store_at, transpose, F32x8, LANES};
-use super::{Bias, Epilogue, Operands, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR};
+use super::simd::{activate, copy_vectors, load_at, store_at, transpose, F32x8, LANES};
+use super::{
+    Bias, Epilogue, Operands, Packed, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR,
+};
 use crate::unroll::{array, unroll};
 
 /// The depths of one `k` block. With AVX-512 a block of two slivers (`KC × 32`) is 16
@@ -84,24 +86,21 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
             let mut column0 = 0;
             while column0 < n {
                 if !TRANS_B && DOUBLE && n - column0 >= 2 * NR {
-                    // Two slivers of a row-major `B` side by side: the 6 × 32 tile.
-                    let b_slivers = &ops.b[k0 * n + column0..][..(depth - 1) * n + 2 * NR];
-                    let b_rows = || {
-                        b_slivers.chunks(n.max(1)).filter_map(|row| {
-                            let (b0, b1) = row.split_at_checked(NR)?;
-                            Some((b0.first_chunk::<NR>()?, b1.first_chunk::<NR>()?))
-                        })
-                    };
+                    // Slivers of a row-major `B` side by side: the 6 × 64 or 6 × 32 tile.
+                    let b_slivers = &ops.b[k0 * n + column0..];
                     let block = (block_row0, block_rows);
-                    doubles(
-                        epilogue,
-                        y,
-                        (packed_a, depth_max, depth),
-                        block,
-                        b_rows,
-                        ([column0, column0 + NR], first, last),
-                    );
-                    column0 += 2 * NR;
+                    let a = (&*packed_a, depth_max, depth);
+                    if n - column0 >= 4 * NR {
+                        let b_rows = || b_slivers.chunks(n.max(1)).take(depth).map_while(adjacent);
+                        let columns = core::array::from_fn(|v| column0 + v * NR);
+                        wide_tile::<4, _>(epilogue, y, a, block, b_rows, (columns, first, last));
+                        column0 += 4 * NR;
+                    } else {
+                        let b_rows = || b_slivers.chunks(n.max(1)).take(depth).map_while(adjacent);
+                        let columns = core::array::from_fn(|v| column0 + v * NR);
+                        wide_tile::<2, _>(epilogue, y, a, block, b_rows, (columns, first, last));
+                        column0 += 2 * NR;
+                    }
                     continue;
                 }
                 let width = NR.min(n - column0);
@@ -119,6 +118,32 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
             }
         }
     }
+}
+
+/// The first `S` slivers of `row`, side by side; `None` when it is shorter (which the
+/// callers' slicing rules out).
+#[inline(always)]
+fn adjacent<const S: usize>(row: &[f32]) -> Option<[&[f32; NR]; S]> {
+    const ZEROS: &[f32; NR] = &[0.0; NR];
+    let mut out = [ZEROS; S];
+    unroll!(S, |v| out[v] = row.get(v * NR..)?.first_chunk::<NR>()?);
+    Some(out)
+}
+
+/// The rows of `S` slivers of a frame at tap offset `tap`: `NR` floats from `q + tap`
+/// for each sliver's virtual column `q`; `None` past the frame's end (which its
+/// construction rules out).
+#[inline(always)]
+fn at_taps<const S: usize>(
+    data: &[f32],
+    columns: [usize; S],
+    tap: usize,
+) -> Option<[&[f32; NR]; S]> {
+    const ZEROS: &[f32; NR] = &[0.0; NR];
+    let mut out = [ZEROS; S];
+    unroll!(S, |v| out[v] =
+        data.get(columns[v] + tap..)?.first_chunk::<NR>()?);
+    Some(out)
 }
 
 /// Every panel of a block of `A` (rows `block.0..block.0 + block.1`) against one sliver
@@ -392,22 +417,23 @@ fn pairs<'b, I: Iterator<Item = &'b [f32; NR]>>(
 /// Whether two slivers of `B` side by side take one 6 × 32 tile ([`doubles`]).
 const DOUBLE: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512f"));
 
-/// With AVX-512: every panel of a block of `A` against two slivers of `B` (`b_rows()`
-/// yields their rows, one pair per depth): a 6 × 32 tile in
-/// twelve 512-bit registers, per depth two loads of `B`, six broadcasts of `A` and
-/// twelve fused multiply-adds. This CPU family loads twice a cycle, so the 12 × 16 tile
-/// of [`pairs`] (thirteen loads for twelve multiply-adds) runs at about two thirds of
-/// this one's rate (77 against 117 G multiply-adds a second in isolation). Each
-/// sliver's 6 × 16 half is stored at its column of `C` (`columns`).
+/// With AVX-512: every panel of a block of `A` against `S` slivers of `B` (`b_rows()`
+/// yields their rows, `S` per depth): a 6 × 16·`S` tile in `6 · S` 512-bit registers,
+/// per depth `S` loads of `B`, six broadcasts of `A` and `6 · S` fused multiply-adds.
+/// This CPU family loads twice a cycle, so the 12 × 16 tile of [`pairs`] (thirteen loads
+/// for twelve multiply-adds) runs at about two thirds of the 6 × 32 tile's rate (77
+/// against 117 G multiply-adds a second in isolation); four slivers (6 × 64, 24
+/// accumulators) halve the loop's overhead per multiply-add again. Each sliver's 6 × 16
+/// part is stored at its column of `C` (`columns`).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
-fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
+fn wide_tile<'b, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
     epilogue: &Epilogue<'_>,
     y: &mut [f32],
     (packed_a, depth_max, depth): (&[f32], usize, usize),
     (block_row0, block_rows): (usize, usize),
     b_rows: impl Fn() -> I,
-    (columns, first, last): ([usize; 2], bool, bool),
+    (columns, first, last): ([usize; S], bool, bool),
 ) {
     use super::simd::F32x16;
     const { assert!(NR == 16 && NV == 2) };
@@ -415,17 +441,18 @@ fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
         .chunks_exact(MR * depth_max)
         .take(block_rows.div_ceil(MR));
     for (t, panel) in panels.enumerate() {
-        let mut acc = [[F32x16::splat(0.0); 2]; MR];
-        for (a, (b0, b1)) in panel[..depth * MR].chunks_exact(MR).zip(b_rows()) {
+        let mut acc = [[F32x16::splat(0.0); S]; MR];
+        for (a, b_row) in panel[..depth * MR].chunks_exact(MR).zip(b_rows()) {
             let a: [f32; MR] = array(a);
-            let b = [F32x16::load(b0), F32x16::load(b1)];
+            let mut b = [F32x16::splat(0.0); S];
+            unroll!(S, |v| b[v] = F32x16::load(b_row[v]));
             unroll!(MR, |i| {
                 let a_vector = F32x16::splat(a[i]);
-                unroll!(2, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
+                unroll!(S, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
             });
         }
-        let mut tiles = [[[F32x8::splat(0.0); NV]; MR]; 2];
-        unroll!(MR, |i| unroll!(2, |v| tiles[v][i] = acc[i][v].halves()));
+        let mut tiles = [[[F32x8::splat(0.0); NV]; MR]; S];
+        unroll!(MR, |i| unroll!(S, |v| tiles[v][i] = acc[i][v].halves()));
         let row0 = block_row0 + t * MR;
         let rows = MR.min(block_row0 + block_rows - row0);
         for (tile, column0) in tiles.iter().zip(columns) {
@@ -442,16 +469,16 @@ fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
     }
 }
 
-/// Without AVX-512 there is no 6 × 32 tile ([`DOUBLE`] is false).
+/// Without AVX-512 there are no tiles over several slivers ([`DOUBLE`] is false).
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
 #[inline(always)]
-fn doubles<'b, I: Iterator<Item = (&'b [f32; NR], &'b [f32; NR])>>(
+fn wide_tile<'b, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
     _: &Epilogue<'_>,
     _: &mut [f32],
     _: (&[f32], usize, usize),
     _: (usize, usize),
     _: impl Fn() -> I,
-    _: ([usize; 2], bool, bool),
+    _: ([usize; S], bool, bool),
 ) {
 }
 
@@ -660,63 +687,87 @@ pub(super) fn gemm_packed_frame(
     frame: &Frame<'_>,
     taps_of: impl Fn(usize, &mut [usize]),
     epilogue: &Epilogue<'_>,
-    scratch: &mut [f32],
+    (packed, scratch): (&mut Packed, &mut [f32]),
     y: &mut [f32],
 ) {
     let (m, k) = (ops.m, ops.k);
-    let depth_max = KC.min(k);
+    // The frame is not packed, so the `k` blocks may take the whole scratch's depth, in
+    // equal parts: a last block of a few depths would store and reload every tile.
+    let depth_max = k.div_ceil(k.div_ceil(super::KC));
     let packed_a = &mut scratch[..MC.min(m.div_ceil(MR) * MR) * depth_max];
-    let mut taps = [0usize; KC];
-    for k0 in (0..k).step_by(KC) {
-        let depth = KC.min(k - k0);
+    // One block of `A`: packed by the first call, kept by the next.
+    let single = depth_max >= k && m <= MC;
+    let reuse = single && *packed == Packed::Wide;
+    *packed = if single {
+        Packed::Wide
+    } else {
+        Packed::Nothing
+    };
+    let mut taps = [0usize; super::KC];
+    for k0 in (0..k).step_by(depth_max) {
+        let depth = depth_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
         taps_of(k0, &mut taps[..depth]);
         let taps = &taps[..depth];
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
-            pack_a::<MR>(
-                ops,
-                (block_row0, block_rows),
-                k0,
-                (depth_max, depth),
-                packed_a,
-            );
+            if !reuse {
+                pack_a::<MR>(
+                    ops,
+                    (block_row0, block_rows),
+                    k0,
+                    (depth_max, depth),
+                    packed_a,
+                );
+            }
             let mut slivers = frame.slivers().peekable();
             while let Some(q0) = slivers.next() {
                 let (row, column) = (q0 / frame.pitch, q0 % frame.pitch);
                 // A sliver of outputs only, in one row: the vector store.
                 let whole_at = |q: usize| q % frame.pitch + NR <= frame.width;
                 let whole = whole_at(q0);
-                // Two such slivers (the second may start a row further down): the 6 × 32
-                // tile.
-                if let (true, true, Some(&q1)) = (DOUBLE, whole, slivers.peek()) {
-                    if whole_at(q1) {
-                        slivers.next();
-                        let (window0, window1) = (
-                            frame.data.get(q0..).unwrap_or_default(),
-                            frame.data.get(q1..).unwrap_or_default(),
-                        );
-                        let b_rows = || {
-                            taps.iter().filter_map(|&tap| {
-                                let b0 = window0.get(tap..tap + NR)?.try_into().ok()?;
-                                Some((b0, window1.get(tap..tap + NR)?.try_into().ok()?))
-                            })
-                        };
-                        let block = (block_row0, block_rows);
-                        let column_of = |q: usize| {
-                            frame.column0 + q / frame.pitch * frame.width + q % frame.pitch
-                        };
-                        let columns = [column_of(q0), column_of(q1)];
-                        doubles(
-                            epilogue,
-                            y,
-                            (packed_a, depth_max, depth),
-                            block,
-                            b_rows,
-                            (columns, first, last),
-                        );
-                        continue;
+                // Up to four such slivers (the later ones may start rows further down):
+                // the 6 × 64 or 6 × 32 tile.
+                let mut group = [q0; 4];
+                let mut count = 1;
+                while DOUBLE && whole && count < 4 {
+                    match slivers.peek() {
+                        Some(&q) if whole_at(q) => {
+                            group[count] = q;
+                            count += 1;
+                            slivers.next();
+                        }
+                        _ => break,
                     }
+                }
+                if count >= 2 {
+                    let column_of =
+                        |q: usize| frame.column0 + q / frame.pitch * frame.width + q % frame.pitch;
+                    let block = (block_row0, block_rows);
+                    let a = (&*packed_a, depth_max, depth);
+                    let columns = group.map(column_of);
+                    macro_rules! tile {
+                        ($s:literal) => {{
+                            let qs: [usize; $s] = array(&group);
+                            let b_rows =
+                                || taps.iter().map_while(|&tap| at_taps(frame.data, qs, tap));
+                            let columns: [usize; $s] = array(&columns);
+                            wide_tile::<$s, _>(
+                                epilogue,
+                                y,
+                                a,
+                                block,
+                                b_rows,
+                                (columns, first, last),
+                            );
+                        }};
+                    }
+                    match count {
+                        4 => tile!(4),
+                        3 => tile!(3),
+                        _ => tile!(2),
+                    }
+                    continue;
                 }
                 let runs = if whole {
                     ([(0, 0, 0); NR], 0)
@@ -830,7 +881,7 @@ fn store_runs(
                 chunk.copy_from_slice(&value.to_array());
             }
             for &(lo, hi, column) in runs {
-                copy_run(&lanes[lo..hi], &mut y[row_start + column..][..hi - lo]);
+                copy_vectors(&lanes[lo..hi], &mut y[row_start + column..][..hi - lo]);
             }
             continue;
         }
@@ -840,26 +891,6 @@ fn store_runs(
         for &(lo, hi, column) in runs {
             let out = &mut y[row_start + column..][..hi - lo];
             epilogue.store_segment(out, &lanes[lo..hi], (row_idx, column), (first, last));
-        }
-    }
-}
-
-/// `out.copy_from_slice(values)` for at most `NR` values: in two overlapping vectors
-/// when there are at least `LANES` (no call to `memcpy`), one by one otherwise.
-#[inline(always)]
-fn copy_run(values: &[f32], out: &mut [f32]) {
-    let len = values.len().min(out.len());
-    if len >= LANES {
-        let tail = len - LANES;
-        let mut at = 0;
-        while at < tail {
-            store_at(load_at(values, at), out, at);
-            at += LANES;
-        }
-        store_at(load_at(values, tail), out, tail);
-    } else {
-        for (o, &v) in out.iter_mut().zip(values) {
-            *o = v;
         }
     }
 }
@@ -979,12 +1010,20 @@ pub(super) fn gemm_packed_narrow(
     frame: &Frame<'_>,
     depths: Depths<impl Fn(usize, &mut [usize])>,
     epilogue: &Epilogue<'_>,
-    scratch: &mut [f32],
+    (packed, scratch): (&mut Packed, &mut [f32]),
     y: &mut [f32],
 ) {
     let (m, k) = (ops.m, ops.k);
     let depth_max = super::KC.min(k);
     let packed_a = &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max];
+    // One block of `A`: packed by the first call, kept by the next.
+    let single = depth_max >= k && m <= MC;
+    let reuse = single && *packed == Packed::Narrow;
+    *packed = if single {
+        Packed::Narrow
+    } else {
+        Packed::Nothing
+    };
     let mut taps = [0usize; super::KC];
     for k0 in (0..k).step_by(super::KC) {
         let depth = super::KC.min(k - k0);
@@ -1002,10 +1041,12 @@ pub(super) fn gemm_packed_narrow(
             if DOUBLE {
                 let stage = (epilogue, first, last);
                 let b = (frame, rows_at);
-                narrow_block_wide(ops, b, (k0, depth), block, stage, packed_a, y);
+                narrow_block_wide(ops, b, (k0, depth), block, stage, (reuse, packed_a), y);
                 continue;
             }
-            pack_a::<NARROW_ROWS>(ops, block, k0, (depth_max, depth), packed_a);
+            if !reuse {
+                pack_a::<NARROW_ROWS>(ops, block, k0, (depth_max, depth), packed_a);
+            }
             for row in 0..frame.rows {
                 for column in (0..frame.width).step_by(NARROW_STEP) {
                     let q0 = row * frame.pitch + column;
@@ -1051,7 +1092,7 @@ fn narrow_block_wide(
     (k0, depth): (usize, usize),
     (block_row0, block_rows): (usize, usize),
     (epilogue, first, last): (&Epilogue<'_>, bool, bool),
-    packed_a: &mut [f32],
+    (reuse, packed_a): (bool, &mut [f32]),
     y: &mut [f32],
 ) {
     const { assert!(MC == 3 * NARROW_ROWS) };
@@ -1072,10 +1113,11 @@ fn narrow_block_wide(
         let Some(a) = packed_a.get_mut(..panels * NARROW_ROWS * depth) else {
             return;
         };
-        match panels {
-            1 => pack_a::<NARROW_ROWS>(ops, block, k0, (depth, depth), a),
-            2 => pack_a::<{ 2 * NARROW_ROWS }>(ops, block, k0, (depth, depth), a),
-            _ => pack_a::<{ 3 * NARROW_ROWS }>(ops, block, k0, (depth, depth), a),
+        match (reuse, panels) {
+            (true, _) => {}
+            (false, 1) => pack_a::<NARROW_ROWS>(ops, block, k0, (depth, depth), a),
+            (false, 2) => pack_a::<{ 2 * NARROW_ROWS }>(ops, block, k0, (depth, depth), a),
+            (false, _) => pack_a::<{ 3 * NARROW_ROWS }>(ops, block, k0, (depth, depth), a),
         }
         (&*a, panels * NARROW_ROWS)
     };
@@ -1118,7 +1160,7 @@ fn narrow_block_wide(
     _: (usize, usize),
     _: (usize, usize),
     _: (&Epilogue<'_>, bool, bool),
-    _: &mut [f32],
+    _: (bool, &mut [f32]),
     _: &mut [f32],
 ) {
 }

@@ -441,6 +441,47 @@ pub(crate) fn store_at(value: F32x8, out: &mut [f32], at: usize) {
     }
 }
 
+/// `out.copy_from_slice(values)` in vectors, the last one overlapping (no call to
+/// `memcpy`, whose set-up outweighs a copy of a few dozen floats); one by one below
+/// [`LANES`] floats.
+#[inline(always)]
+pub(crate) fn copy_vectors(values: &[f32], out: &mut [f32]) {
+    let len = values.len().min(out.len());
+    if len >= LANES {
+        let tail = len - LANES;
+        let mut at = 0;
+        while at < tail {
+            store_at(load_at(values, at), out, at);
+            at += LANES;
+        }
+        store_at(load_at(values, tail), out, tail);
+    } else {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = v;
+        }
+    }
+}
+
+/// `out.fill(0.0)` in vectors, as [`copy_vectors`] copies.
+#[inline(always)]
+pub(crate) fn zero_vectors(out: &mut [f32]) {
+    let len = out.len();
+    let zero = F32x8::splat(0.0);
+    if len >= LANES {
+        let tail = len - LANES;
+        let mut at = 0;
+        while at < tail {
+            store_at(zero, out, at);
+            at += LANES;
+        }
+        store_at(zero, out, tail);
+    } else {
+        for o in out.iter_mut() {
+            *o = 0.0;
+        }
+    }
+}
+
 /// The 8 × 8 transpose: lane `j` of output `i` is lane `i` of input `j`. It turns eight
 /// vectors of one position's eight channels into eight vectors of one channel's eight
 /// positions and back (the depthwise kernel on channel vectors, `conv/channels.rs`).
