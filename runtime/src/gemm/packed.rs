@@ -723,8 +723,15 @@ pub(super) fn gemm_packed_frame(
             let mut slivers = frame.slivers().peekable();
             while let Some(q0) = slivers.next() {
                 let (row, column) = (q0 / frame.pitch, q0 % frame.pitch);
-                // A sliver of outputs only, in one row: the vector store.
-                let whole_at = |q: usize| q % frame.pitch + NR <= frame.width;
+                // A sliver of outputs only, in one row (or across rows of no dropped
+                // columns, a strided 1 × 1 convolution's): the vector store.
+                let whole_at = |q: usize| {
+                    if frame.pitch == frame.width {
+                        q + NR <= frame.rows * frame.width
+                    } else {
+                        q % frame.pitch + NR <= frame.width
+                    }
+                };
                 let whole = whole_at(q0);
                 // Up to four such slivers (the later ones may start rows further down):
                 // the 6 × 64 or 6 × 32 tile.
@@ -1035,8 +1042,14 @@ pub(super) fn gemm_packed_narrow(
             }
             Depths::Strided(stride) => RowsAt::Strided(k0 * stride, stride),
         };
-        for block_row0 in (0..m).step_by(MC) {
-            let block_rows = MC.min(m - block_row0);
+        // The panels are shared out evenly between the fewest blocks of at most `MC`
+        // rows: 64 rows are two blocks of two vectors, not three and one (a block of
+        // one vector is bound by its broadcasts of `B`).
+        let panels = m.div_ceil(NARROW_ROWS);
+        let blocks = panels.div_ceil(MC / NARROW_ROWS);
+        for b in 0..blocks {
+            let block_row0 = b * panels / blocks * NARROW_ROWS;
+            let block_rows = ((b + 1) * panels / blocks * NARROW_ROWS).min(m) - block_row0;
             let block = (block_row0, block_rows);
             if DOUBLE {
                 let stage = (epilogue, first, last);
