@@ -1433,6 +1433,9 @@ mod tests {
         check([2, 2, 5, 37, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         // Stride 2, asymmetric padding.
         check([1, 3, 11, 13, 4, 3, 3, 2, 2, 1, 1, 1, 0, 0, 1, 1]);
+        // Stride 2 on an odd width of 31: the odd phase's rows are two octets of
+        // de-interleaved columns from 31 inputs, the second ending on a lone column.
+        check([1, 2, 5, 31, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1]);
         // A 9 × 3 kernel at stride 2 × 1 and a 9 × 9 one: the frame's tap offsets from
         // the tables of 64 taps and past them (more than one channel, so the counters
         // wrap).

@@ -352,13 +352,17 @@ fn fill(p: &Conv2d, x_group: &[f32], oh0: usize, rows: usize, pitch: usize, fram
 fn deinterleave(inside: &mut [f32], from: &[f32]) {
     let pairs = inside.len().min(from.len().div_ceil(2));
     let inside = &mut inside[..pairs];
-    let mut octets = inside.chunks_exact_mut(8);
-    for (values, sixteen) in (&mut octets).zip(from.chunks_exact(16)) {
+    // Whole octets only where sixteen inputs remain (an odd input width ends on a
+    // lone column).
+    let done = (pairs / 8).min(from.len() / 16) * 8;
+    for (values, sixteen) in inside[..done]
+        .chunks_exact_mut(8)
+        .zip(from.chunks_exact(16))
+    {
         for (i, value) in values.iter_mut().enumerate() {
             *value = sixteen[2 * i];
         }
     }
-    let done = pairs - octets.into_remainder().len();
     let rest = from.get(2 * done..).unwrap_or_default();
     for (value, &x) in inside[done..].iter_mut().zip(rest.iter().step_by(2)) {
         *value = x;
