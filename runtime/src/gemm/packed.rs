@@ -451,10 +451,14 @@ fn wide_tile<'b, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
                 unroll!(S, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
             });
         }
-        let mut tiles = [[[F32x8::splat(0.0); NV]; MR]; S];
-        unroll!(MR, |i| unroll!(S, |v| tiles[v][i] = acc[i][v].halves()));
         let row0 = block_row0 + t * MR;
         let rows = MR.min(block_row0 + block_rows - row0);
+        if let (true, Some(clamp)) = (rows == MR && first && last, plain(epilogue)) {
+            store_plain(&acc, epilogue, clamp, y, (row0, columns));
+            continue;
+        }
+        let mut tiles = [[[F32x8::splat(0.0); NV]; MR]; S];
+        unroll!(MR, |i| unroll!(S, |v| tiles[v][i] = acc[i][v].halves()));
         for (tile, column0) in tiles.iter().zip(columns) {
             let place = TilePlace {
                 row0,
@@ -467,6 +471,62 @@ fn wide_tile<'b, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
             store(epilogue, y, &place, tile);
         }
     }
+}
+
+/// The bounds of an epilogue that only adds a bias per row (or none) and activates,
+/// with `alpha` and `beta` one: `Some(None)` without an activation, `Some(Some((lo,
+/// hi)))` with one (ReLU's `hi` is infinite); `None` for any other epilogue.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn plain(epilogue: &Epilogue<'_>) -> Option<Option<(f32, f32)>> {
+    if epilogue.alpha != 1.0 || epilogue.beta != 1.0 {
+        return None;
+    }
+    if !matches!(epilogue.bias, Bias::None | Bias::Col(_)) {
+        return None;
+    }
+    Some(match epilogue.act {
+        crate::Activation::None => None,
+        crate::Activation::Relu => Some((0.0, f32::INFINITY)),
+        crate::Activation::Clip { min, max } => Some((min, max)),
+    })
+}
+
+/// Stores a whole 6 × 16·`S` tile of one `k` block with a [`plain`] epilogue: per row
+/// one broadcast bias, then per vector an add, the clamp and one 512-bit store (the
+/// general [`store`] matches the bias kind, the block and the activation per vector, on
+/// 256-bit halves, which cost as much as the multiply-adds of a shallow product).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn store_plain<const S: usize>(
+    acc: &[[super::simd::F32x16; S]; MR],
+    epilogue: &Epilogue<'_>,
+    clamp: Option<(f32, f32)>,
+    y: &mut [f32],
+    (row0, columns): (usize, [usize; S]),
+) {
+    use super::simd::F32x16;
+    let n = epilogue.n;
+    let one = F32x16::splat(1.0);
+    let bounds = clamp.map(|(lo, hi)| (F32x16::splat(lo), F32x16::splat(hi)));
+    unroll!(MR, |i| {
+        let row_idx = row0 + i;
+        let bias = match epilogue.bias {
+            Bias::Col(values) => values.get(row_idx).copied().unwrap_or(0.0),
+            _ => 0.0,
+        };
+        let bias = F32x16::splat(bias);
+        unroll!(S, |v| {
+            let mut value = acc[i][v].mul_add(one, bias);
+            if let Some((lo, hi)) = bounds {
+                value = value.max(lo).min(hi);
+            }
+            let at = row_idx * n + columns[v];
+            if let Some(out) = y.get_mut(at..at + 16) {
+                value.store(out);
+            }
+        });
+    });
 }
 
 /// Without AVX-512 there are no tiles over several slivers ([`DOUBLE`] is false).

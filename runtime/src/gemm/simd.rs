@@ -314,6 +314,14 @@ impl F32x16 {
         Self(safe_arch::fused_mul_add_m512(self.0, m.0, a.0))
     }
 
+    /// Stores the sixteen lanes at the front of `out` (nothing when it is shorter).
+    #[inline(always)]
+    pub(crate) fn store(self, out: &mut [f32]) {
+        if let Some(out) = out.first_chunk_mut::<16>() {
+            safe_arch::store_m512(out, self.0);
+        }
+    }
+
     /// The lanes as an array.
     #[inline(always)]
     pub(crate) fn to_array(self) -> [f32; 16] {
