@@ -1081,7 +1081,8 @@ pub(super) fn gemm_packed_narrow(
     y: &mut [f32],
 ) {
     let (m, k) = (ops.m, ops.k);
-    let depth_max = super::KC.min(k);
+    // The `k` blocks split the scratch's depth evenly, as in `gemm_packed_frame`.
+    let depth_max = k.div_ceil(k.div_ceil(super::KC));
     let packed_a = &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max];
     // One block of `A`: packed by the first call, kept by the next.
     let single = depth_max >= k && m <= MC;
@@ -1092,8 +1093,8 @@ pub(super) fn gemm_packed_narrow(
         Packed::Nothing
     };
     let mut taps = [0usize; super::KC];
-    for k0 in (0..k).step_by(super::KC) {
-        let depth = super::KC.min(k - k0);
+    for k0 in (0..k).step_by(depth_max) {
+        let depth = depth_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
         let rows_at = match depths {
             Depths::Taps(ref taps_of) => {
