@@ -16,10 +16,13 @@
 //! * the microkernel keeps an `MR × NR` tile of `C` in registers for a whole `k` block and
 //!   issues one vector fused multiply-add per accumulator per depth: 6 × 16 (twelve
 //!   256-bit accumulators) with AVX or on AArch64, 6 × 8 with SSE only; with AVX-512,
-//!   6 × 32 over two slivers ([`doubles`]), 12 × 16 over two panels ([`pairs`]) and
-//!   narrow tiles of up to three panels ([`narrow_groups`]), in twelve to 24 512-bit
-//!   accumulators, on `k` blocks of [`KC_WIDE`] depths;
-//! * bias, `alpha`, `beta` and the activation are applied as the tile is stored.
+//!   6 × 32 to 6 × 64 over two to four slivers ([`wide_tile`]), 12 × 16 over two panels
+//!   ([`pairs`]) and narrow tiles of up to three panels ([`narrow_block_wide`]), in
+//!   twelve to 24 512-bit accumulators, on `k` blocks of [`KC_WIDE`] depths (a frame's
+//!   and the narrow tiles' `k` blocks split the scratch's 256 depths evenly instead);
+//! * bias, `alpha`, `beta` and the activation are applied as the tile is stored; a whole
+//!   wide tile of the only `k` block with a bias per row (or none) and `alpha = beta = 1`
+//!   takes [`store_plain`], one add, clamp and 512-bit store per vector.
 //!
 //! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
 //! and every step is a fused multiply-add when the target has FMA.
@@ -414,7 +417,7 @@ fn pairs<'b, I: Iterator<Item = &'b [f32; NR]>>(
     pairs * 2
 }
 
-/// Whether two slivers of `B` side by side take one 6 × 32 tile ([`doubles`]).
+/// Whether slivers of `B` side by side take one wide tile ([`wide_tile`]).
 const DOUBLE: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512f"));
 
 /// With AVX-512: every panel of a block of `A` against `S` slivers of `B` (`b_rows()`
@@ -1032,7 +1035,7 @@ pub(super) const NARROW_ROWS: usize = 2 * LANES;
 /// broadcast of `B` fill AVX's sixteen registers.
 const NARROW_COLUMNS: usize = 6;
 /// The columns one narrow tile step covers: with AVX-512 eight (three 16-row panels by
-/// eight columns are 24 of the 32 registers, [`narrow_groups`]), else [`NARROW_COLUMNS`].
+/// eight columns are 24 of the 32 registers, [`narrow_block_wide`]), else [`NARROW_COLUMNS`].
 const NARROW_STEP: usize = if DOUBLE { 8 } else { NARROW_COLUMNS };
 const _: () = assert!(NARROW_ROWS <= super::NARROW_PANEL_ROWS && MC.is_multiple_of(NARROW_ROWS));
 
