@@ -1433,6 +1433,11 @@ mod tests {
         check([2, 2, 5, 37, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         // Stride 2, asymmetric padding.
         check([1, 3, 11, 13, 4, 3, 3, 2, 2, 1, 1, 1, 0, 0, 1, 1]);
+        // Planes of at most four columns on many channels (digits-cnn's 4 × 4 layer, and
+        // five rows of three): with AVX-512 the narrow tiles take two rows at a time, the
+        // last odd row alone.
+        check([1, 32, 4, 4, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([1, 16, 5, 3, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         // Stride 2 on an odd width of 31: the odd phase's rows are two octets of
         // de-interleaved columns from 31 inputs, the second ending on a lone column.
         check([1, 2, 5, 31, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1]);

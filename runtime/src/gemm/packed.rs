@@ -1198,24 +1198,40 @@ fn narrow_block_wide(
         }
         (&*a, panels * NARROW_ROWS)
     };
-    for row in 0..frame.rows {
+    // Rows of at most half a tile's columns on a frame go two at a time: the tile's
+    // columns are one row's outputs and the next row's, adjacent in `C`, read `pitch`
+    // apart in the frame (a 4 × 4 plane: eight columns, sixteen accumulators, where one
+    // row's four leave the multiply-adds waiting on each other).
+    let paired = 2 * frame.width <= NARROW_STEP && matches!(rows_at, RowsAt::Taps(_));
+    let step = if paired { 2 } else { 1 };
+    for row in (0..frame.rows).step_by(step) {
+        let second = if paired && row + 1 < frame.rows {
+            frame.pitch
+        } else {
+            0
+        };
         for column in (0..frame.width).step_by(NARROW_STEP) {
             let q0 = row * frame.pitch + column;
             let place = (frame.column0 + row * frame.width + column, first, last);
             let b = (frame.data, rows_at, q0, depth);
+            let columns = if second > 0 {
+                2 * frame.width
+            } else {
+                frame.width - column
+            };
             // One monomorphised tile per (vectors, columns): both are constant in the
             // loops that compute and store it.
             macro_rules! by_width {
                 ($p:literal) => {
-                    match frame.width - column {
-                        1 => narrow_tile_wide::<$p, 1>(a, b, epilogue, y, block, place),
-                        2 => narrow_tile_wide::<$p, 2>(a, b, epilogue, y, block, place),
-                        3 => narrow_tile_wide::<$p, 3>(a, b, epilogue, y, block, place),
-                        4 => narrow_tile_wide::<$p, 4>(a, b, epilogue, y, block, place),
-                        5 => narrow_tile_wide::<$p, 5>(a, b, epilogue, y, block, place),
-                        6 => narrow_tile_wide::<$p, 6>(a, b, epilogue, y, block, place),
-                        7 => narrow_tile_wide::<$p, 7>(a, b, epilogue, y, block, place),
-                        _ => narrow_tile_wide::<$p, 8>(a, b, epilogue, y, block, place),
+                    match columns {
+                        1 => narrow_tile_wide::<$p, 1>(a, b, second, epilogue, y, block, place),
+                        2 => narrow_tile_wide::<$p, 2>(a, b, second, epilogue, y, block, place),
+                        3 => narrow_tile_wide::<$p, 3>(a, b, second, epilogue, y, block, place),
+                        4 => narrow_tile_wide::<$p, 4>(a, b, second, epilogue, y, block, place),
+                        5 => narrow_tile_wide::<$p, 5>(a, b, second, epilogue, y, block, place),
+                        6 => narrow_tile_wide::<$p, 6>(a, b, second, epilogue, y, block, place),
+                        7 => narrow_tile_wide::<$p, 7>(a, b, second, epilogue, y, block, place),
+                        _ => narrow_tile_wide::<$p, 8>(a, b, second, epilogue, y, block, place),
                     }
                 };
             }
@@ -1251,9 +1267,11 @@ fn narrow_block_wide(
 // against its loop.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn narrow_tile_wide<const P: usize, const NC: usize>(
     (a, a_stride): (&[f32], usize),
     (frame, rows_at, q0, depth): (&[f32], RowsAt<'_>, usize, usize),
+    second: usize,
     epilogue: &Epilogue<'_>,
     y: &mut [f32],
     (row0, rows): (usize, usize),
@@ -1264,7 +1282,14 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
     let chunk = P * NARROW_ROWS;
     let acc = match rows_at {
         // Frames come with a packed `A` only (`a_stride == chunk`).
-        RowsAt::Taps(taps) => wide_taps::<P, NC>(a, frame.get(q0..).unwrap_or_default(), taps),
+        RowsAt::Taps(taps) => {
+            let window = frame.get(q0..).unwrap_or_default();
+            if second > 0 {
+                wide_taps::<P, NC, true>(a, window, taps, second)
+            } else {
+                wide_taps::<P, NC, false>(a, window, taps, 0)
+            }
+        }
         RowsAt::Strided(start, stride) => {
             let window = frame.get(start + q0..).unwrap_or_default();
             let mut acc = [[F32x16::splat(0.0); P]; NC];
@@ -1312,15 +1337,29 @@ fn wide_step<const P: usize, const NC: usize>(
 /// multiply-add (mlperf-ic's 8 × 8 layers 1.7 times slower).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
-fn wide_taps<const P: usize, const NC: usize>(
+fn wide_taps<const P: usize, const NC: usize, const PAIR: bool>(
     a: &[f32],
     window: &[f32],
     taps: &[usize],
+    second: usize,
 ) -> [[super::simd::F32x16; P]; NC] {
     let mut acc = [[super::simd::F32x16::splat(0.0); P]; NC];
     for (a, &tap) in a.chunks_exact(P * NARROW_ROWS).zip(taps) {
         // Every tap is inside the frame by construction; a miss would only skip a depth.
-        if let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NC>) {
+        if PAIR {
+            // Half the columns from this row, half from the one `second` further on.
+            let half = NC / 2;
+            let (Some(b0), Some(b1)) = (
+                window.get(tap..tap + half),
+                window.get(tap + second..tap + second + half),
+            ) else {
+                continue;
+            };
+            let mut b = [0.0f32; NC];
+            b[..half].copy_from_slice(b0);
+            b[half..].copy_from_slice(b1);
+            wide_step(&mut acc, a, &b);
+        } else if let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NC>) {
             wide_step(&mut acc, a, b);
         }
     }
