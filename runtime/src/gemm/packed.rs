@@ -741,6 +741,19 @@ impl Frame<'_> {
     }
 }
 
+/// The `k` blocks of a product that does not pack `B` (a frame's, the narrow tiles'):
+/// the scratch's 256 depths split evenly, since a last block of a few depths would store
+/// and reload every tile for little work. Also whether the front of the scratch already
+/// holds this product's `A` packed in `kind`'s panels: an `A` of one block is packed by a
+/// convolution's first call and kept by the next (`packed` is updated for it).
+fn even_blocks(m: usize, k: usize, packed: &mut Packed, kind: Packed) -> (usize, bool) {
+    let depth_max = k.div_ceil(k.div_ceil(super::KC));
+    let single = depth_max >= k && m <= MC;
+    let reuse = single && *packed == kind;
+    *packed = if single { kind } else { Packed::Nothing };
+    (depth_max, reuse)
+}
+
 /// The blocked product `y = epilogue(A·B)` with `A` row-major `m × k` and `B` read in
 /// place from `frame` (depth `p` at the offset `taps` writes for it, see
 /// [`super::gemm_frame`]). The loops are [`gemm_packed`]'s
@@ -754,18 +767,8 @@ pub(super) fn gemm_packed_frame(
     y: &mut [f32],
 ) {
     let (m, k) = (ops.m, ops.k);
-    // The frame is not packed, so the `k` blocks may take the whole scratch's depth, in
-    // equal parts: a last block of a few depths would store and reload every tile.
-    let depth_max = k.div_ceil(k.div_ceil(super::KC));
+    let (depth_max, reuse) = even_blocks(m, k, packed, Packed::Wide);
     let packed_a = &mut scratch[..MC.min(m.div_ceil(MR) * MR) * depth_max];
-    // One block of `A`: packed by the first call, kept by the next.
-    let single = depth_max >= k && m <= MC;
-    let reuse = single && *packed == Packed::Wide;
-    *packed = if single {
-        Packed::Wide
-    } else {
-        Packed::Nothing
-    };
     let mut taps = [0usize; super::KC];
     for k0 in (0..k).step_by(depth_max) {
         let depth = depth_max.min(k - k0);
@@ -1084,17 +1087,8 @@ pub(super) fn gemm_packed_narrow(
     y: &mut [f32],
 ) {
     let (m, k) = (ops.m, ops.k);
-    // The `k` blocks split the scratch's depth evenly, as in `gemm_packed_frame`.
-    let depth_max = k.div_ceil(k.div_ceil(super::KC));
+    let (depth_max, reuse) = even_blocks(m, k, packed, Packed::Narrow);
     let packed_a = &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max];
-    // One block of `A`: packed by the first call, kept by the next.
-    let single = depth_max >= k && m <= MC;
-    let reuse = single && *packed == Packed::Narrow;
-    *packed = if single {
-        Packed::Narrow
-    } else {
-        Packed::Nothing
-    };
     let mut taps = [0usize; super::KC];
     for k0 in (0..k).step_by(depth_max) {
         let depth = depth_max.min(k - k0);
