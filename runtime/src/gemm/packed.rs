@@ -93,17 +93,32 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
                     let b_slivers = &ops.b[k0 * n + column0..];
                     let block = (block_row0, block_rows);
                     let a = (&*packed_a, depth_max, depth);
-                    if n - column0 >= 4 * NR {
-                        let b_rows = || b_slivers.chunks(n.max(1)).take(depth).map_while(adjacent);
-                        let columns = core::array::from_fn(|v| column0 + v * NR);
-                        wide_tile::<4, _>(epilogue, y, a, block, b_rows, (columns, first, last));
-                        column0 += 4 * NR;
-                    } else {
-                        let b_rows = || b_slivers.chunks(n.max(1)).take(depth).map_while(adjacent);
-                        let columns = core::array::from_fn(|v| column0 + v * NR);
-                        wide_tile::<2, _>(epilogue, y, a, block, b_rows, (columns, first, last));
-                        column0 += 2 * NR;
+                    let count = if n - column0 >= 4 * NR { 4 } else { 2 };
+                    macro_rules! tile {
+                        ($s:literal) => {{
+                            // Sliver `v` of depth `p`'s row starts `v · NR` into it.
+                            let starts = core::array::from_fn(|v| v * NR);
+                            let b_rows = || {
+                                let rows = b_slivers.chunks(n.max(1)).take(depth);
+                                rows.map_while(move |row| slivers_at::<$s>(row, starts, 0))
+                            };
+                            let columns = core::array::from_fn(|v| column0 + v * NR);
+                            wide_tile::<$s, _>(
+                                epilogue,
+                                y,
+                                a,
+                                block,
+                                b_rows,
+                                (columns, first, last),
+                            );
+                        }};
                     }
+                    if count == 4 {
+                        tile!(4);
+                    } else {
+                        tile!(2);
+                    }
+                    column0 += count * NR;
                     continue;
                 }
                 let width = NR.min(n - column0);
@@ -123,29 +138,20 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
     }
 }
 
-/// The first `S` slivers of `row`, side by side; `None` when it is shorter (which the
-/// callers' slicing rules out).
+/// The rows of `S` slivers at one depth: `NR` floats from `starts[v] + offset` of `data`
+/// for sliver `v` (a frame's virtual columns and a tap's offset, or a row-major `B`'s
+/// row and the slivers' places in it); `None` past the end of `data` (which the callers'
+/// slicing rules out).
 #[inline(always)]
-fn adjacent<const S: usize>(row: &[f32]) -> Option<[&[f32; NR]; S]> {
-    const ZEROS: &[f32; NR] = &[0.0; NR];
-    let mut out = [ZEROS; S];
-    unroll!(S, |v| out[v] = row.get(v * NR..)?.first_chunk::<NR>()?);
-    Some(out)
-}
-
-/// The rows of `S` slivers of a frame at tap offset `tap`: `NR` floats from `q + tap`
-/// for each sliver's virtual column `q`; `None` past the frame's end (which its
-/// construction rules out).
-#[inline(always)]
-fn at_taps<const S: usize>(
+fn slivers_at<const S: usize>(
     data: &[f32],
-    columns: [usize; S],
-    tap: usize,
+    starts: [usize; S],
+    offset: usize,
 ) -> Option<[&[f32; NR]; S]> {
     const ZEROS: &[f32; NR] = &[0.0; NR];
     let mut out = [ZEROS; S];
     unroll!(S, |v| out[v] =
-        data.get(columns[v] + tap..)?.first_chunk::<NR>()?);
+        data.get(starts[v] + offset..)?.first_chunk::<NR>()?);
     Some(out)
 }
 
@@ -822,8 +828,10 @@ pub(super) fn gemm_packed_frame(
                     macro_rules! tile {
                         ($s:literal) => {{
                             let qs: [usize; $s] = array(&group);
-                            let b_rows =
-                                || taps.iter().map_while(|&tap| at_taps(frame.data, qs, tap));
+                            let b_rows = || {
+                                taps.iter()
+                                    .map_while(|&tap| slivers_at(frame.data, qs, tap))
+                            };
                             let columns: [usize; $s] = array(&columns);
                             wide_tile::<$s, _>(
                                 epilogue,

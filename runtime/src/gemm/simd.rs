@@ -449,6 +449,19 @@ pub(crate) fn store_at(value: F32x8, out: &mut [f32], at: usize) {
     }
 }
 
+/// Calls `at` with the start of each vector of `len ≥ LANES` floats, the last one
+/// overlapping its neighbour: the walk of [`copy_vectors`] and [`zero_vectors`].
+#[inline(always)]
+fn vector_starts(len: usize, mut at: impl FnMut(usize)) {
+    let tail = len - LANES;
+    let mut start = 0;
+    while start < tail {
+        at(start);
+        start += LANES;
+    }
+    at(tail);
+}
+
 /// `out.copy_from_slice(values)` in vectors, the last one overlapping (no call to
 /// `memcpy`, whose set-up outweighs a copy of a few dozen floats); one by one below
 /// [`LANES`] floats.
@@ -456,13 +469,7 @@ pub(crate) fn store_at(value: F32x8, out: &mut [f32], at: usize) {
 pub(crate) fn copy_vectors(values: &[f32], out: &mut [f32]) {
     let len = values.len().min(out.len());
     if len >= LANES {
-        let tail = len - LANES;
-        let mut at = 0;
-        while at < tail {
-            store_at(load_at(values, at), out, at);
-            at += LANES;
-        }
-        store_at(load_at(values, tail), out, tail);
+        vector_starts(len, |at| store_at(load_at(values, at), out, at));
     } else {
         for (o, &v) in out.iter_mut().zip(values) {
             *o = v;
@@ -474,15 +481,9 @@ pub(crate) fn copy_vectors(values: &[f32], out: &mut [f32]) {
 #[inline(always)]
 pub(crate) fn zero_vectors(out: &mut [f32]) {
     let len = out.len();
-    let zero = F32x8::splat(0.0);
     if len >= LANES {
-        let tail = len - LANES;
-        let mut at = 0;
-        while at < tail {
-            store_at(zero, out, at);
-            at += LANES;
-        }
-        store_at(zero, out, tail);
+        let zero = F32x8::splat(0.0);
+        vector_starts(len, |at| store_at(zero, out, at));
     } else {
         for o in out.iter_mut() {
             *o = 0.0;
