@@ -1225,6 +1225,48 @@ mod tests {
         }
     }
 
+    /// With AVX-512, a row-major `B` of many columns takes the 6-row panels' wide tiles
+    /// where the narrow tiles would compute more rows (24 rows are 32 narrow ones) or the
+    /// product is shallow (asserted), on `k` blocks of one size (144 depths: one block;
+    /// 300: two of 150); a deep product of whole vectors keeps the narrow tiles, and with
+    /// a transposed `A` reads it in place in one `k` block (600 depths) or in blocks of
+    /// one size (1100: two of 550).
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[test]
+    fn many_columns_pick_tiles_and_blocks() {
+        for (m, n, k, narrow) in [
+            (24, 300, 144, false),
+            (24, 300, 300, false),
+            (40, 270, 40, false),
+            (32, 300, 40, false),
+            (32, 300, 64, true),
+            (32, 20, 600, true),
+            (16 * 3, 9, 1100, true),
+        ] {
+            let b = values(k * n, 9);
+            let frame = Frame {
+                data: &b,
+                rows: 1,
+                pitch: n,
+                width: n,
+                column0: 0,
+            };
+            assert_eq!(
+                packed::narrow_pays(m, k, &frame, true),
+                narrow,
+                "{m} × {n} × {k}"
+            );
+            let col = values(m, 4);
+            for bias in [Bias::None, Bias::Col(&col)] {
+                for act in [Activation::None, Activation::Relu] {
+                    check(m, n, k, false, false, 1.0, 1.0, bias, act);
+                    check(m, n, k, true, false, 1.0, 1.0, bias, act);
+                    check(m, n, k, true, false, 0.5, -2.0, bias, act);
+                }
+            }
+        }
+    }
+
     #[test]
     fn gemm_with_empty_dims_writes_nothing() {
         let mut y: [f32; 0] = [];

@@ -72,10 +72,13 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
     y: &mut [f32],
 ) {
     let (m, n, k) = (ops.m, ops.n, ops.k);
-    let depth_max = KC.min(k);
+    // The scratch's depths split evenly, on every target: with AVX-512 the 128-depth
+    // blocks had cut mobilenet_v2's 144 → 24 layer at 56 × 56 into 128 + 16, a second
+    // pass over `C` for 16 depths (one block of 144: 275 → 159 µs in isolation).
+    let depth_max = even_depth(k);
     let (packed_a, packed_b) = split_scratch(scratch, m, depth_max);
-    for k0 in (0..k).step_by(KC) {
-        let depth = KC.min(k - k0);
+    for k0 in (0..k).step_by(depth_max) {
+        let depth = depth_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
         for block_row0 in (0..m).step_by(MC) {
             let block_rows = MC.min(m - block_row0);
@@ -747,13 +750,29 @@ impl Frame<'_> {
     }
 }
 
+/// The depth of each `k` block when `k` is cut into the fewest blocks of at most the
+/// scratch's 256 depths, all of one size (288 depths: two of 144, not 256 and 32).
+const fn even_depth(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(super::KC))
+}
+
+/// The most depths of one `k` block of the narrow tiles when they read `A` in place.
+const IN_PLACE_KC: usize = 1024;
+
+/// Whether the AVX-512 narrow tiles read `A` where it is: a transposed `A` (`k × m`, a
+/// 1 × 1 convolution's weights as the compiler lays them out) whose rows are whole
+/// vectors, against a row-major `B` (`strided`).
+fn a_in_place(ops: &Operands<'_>, strided: bool) -> bool {
+    ops.trans_a && ops.m.is_multiple_of(NARROW_ROWS) && strided
+}
+
 /// The `k` blocks of a product that does not pack `B` (a frame's, the narrow tiles'):
 /// the scratch's 256 depths split evenly, since a last block of a few depths would store
 /// and reload every tile for little work. Also whether the front of the scratch already
 /// holds this product's `A` packed in `kind`'s panels: an `A` of one block is packed by a
 /// convolution's first call and kept by the next (`packed` is updated for it).
 fn even_blocks(m: usize, k: usize, packed: &mut Packed, kind: Packed) -> (usize, bool) {
-    let depth_max = k.div_ceil(k.div_ceil(super::KC));
+    let depth_max = even_depth(k);
     let single = depth_max >= k && m <= MC;
     let reuse = single && *packed == kind;
     *packed = if single { kind } else { Packed::Nothing };
@@ -1050,6 +1069,12 @@ const NARROW_COLUMNS: usize = 6;
 const NARROW_STEP: usize = if DOUBLE { 8 } else { NARROW_COLUMNS };
 const _: () = assert!(NARROW_ROWS <= super::NARROW_PANEL_ROWS && MC.is_multiple_of(NARROW_ROWS));
 
+/// The widest row-major `B` (a 1 × 1 convolution's plane) that always takes the narrow
+/// tiles with AVX-512.
+const NARROW_MAX_WIDTH: usize = 256;
+/// The shallowest product that takes the narrow tiles with AVX-512 across more columns.
+const NARROW_MIN_WIDE_DEPTH: usize = 64;
+
 /// Whether the narrow kernel beats the sliver kernel on an `m × k` product over the
 /// columns of `frame`: the sliver kernel computes whole slivers of `NR` columns and
 /// `MR`-row tiles, the narrow one exactly the outputs in `NARROW_ROWS`-row tiles, but
@@ -1067,7 +1092,17 @@ pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>, strided: bool) 
         // mlperf-kws 67 → 58 µs. One vector is load-bound. On frames (k × k
         // convolutions) the same rule made mnist-8, fomo-96 and mlperf-ic slower, so
         // they keep the rule below.
-        return m > NARROW_ROWS;
+        //
+        // Across many columns the 6 × 64 tile wins where the narrow tiles would compute
+        // more rows than the 6-row panels (24 output channels are 32 narrow rows) or the
+        // product is shallow (a store per 32 or 40 depths): mobilenet_v2's 96 → 24 and
+        // 144 → 24 layers at 56 × 56 ran 130 → 88 and 275 → 159 µs in isolation (with the
+        // even `k` blocks), its 32 → 192 at 28 × 28 79 → 55. A few columns keep the
+        // narrow tiles, whose slivers would be mostly idle.
+        let narrow_rows = m.div_ceil(NARROW_ROWS) * NARROW_ROWS;
+        let wasteful = narrow_rows > m.div_ceil(MR) * MR;
+        return m > NARROW_ROWS
+            && (frame.width <= NARROW_MAX_WIDTH || !(wasteful || k < NARROW_MIN_WIDE_DEPTH));
     }
     let outputs = frame.rows * frame.width;
     let computed = if frame.width >= ROW_SLIVERS {
@@ -1095,8 +1130,22 @@ pub(super) fn gemm_packed_narrow(
     y: &mut [f32],
 ) {
     let (m, k) = (ops.m, ops.k);
-    let (depth_max, reuse) = even_blocks(m, k, packed, Packed::Narrow);
-    let packed_a = &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max];
+    let in_place = DOUBLE && a_in_place(ops, matches!(depths, Depths::Strided(_)));
+    let (depth_max, reuse) = if in_place {
+        // `A` is read where it is, so the scratch does not bound its `k` blocks: every
+        // block is a pass over `C`. mobilenet_v2's 7 × 7 and 14 × 14 layers ran 3-6 %
+        // faster in one block than in blocks of 256 depths or less.
+        *packed = Packed::Nothing;
+        (k.div_ceil(k.div_ceil(IN_PLACE_KC)), false)
+    } else {
+        even_blocks(m, k, packed, Packed::Narrow)
+    };
+    let packed_rows = MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS);
+    let packed_a = if in_place {
+        &mut scratch[..0]
+    } else {
+        &mut scratch[..packed_rows * depth_max]
+    };
     let mut taps = [0usize; super::KC];
     for k0 in (0..k).step_by(depth_max) {
         let depth = depth_max.min(k - k0);
@@ -1181,8 +1230,7 @@ fn narrow_block_wide(
     // out) whose rows are whole vectors is read in place: depth `p`'s vectors of the
     // block are `m` floats after depth `p − 1`'s. Packing had taken a quarter of a
     // 1280 × 49 × 320 product, run on every inference.
-    let in_place =
-        ops.trans_a && ops.m.is_multiple_of(NARROW_ROWS) && matches!(rows_at, RowsAt::Strided(..));
+    let in_place = a_in_place(ops, matches!(rows_at, RowsAt::Strided(..)));
     let a = if in_place {
         (
             ops.a.get(k0 * ops.m + block_row0..).unwrap_or_default(),
