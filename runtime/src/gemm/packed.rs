@@ -18,8 +18,9 @@
 //!   256-bit accumulators) with AVX or on AArch64, 6 × 8 with SSE only; with AVX-512,
 //!   6 × 32 to 6 × 64 over two to four slivers ([`wide_tile`]), 12 × 16 over two panels
 //!   ([`pairs`]) and narrow tiles of up to three panels ([`narrow_block_wide`]), in
-//!   twelve to 24 512-bit accumulators, on `k` blocks of [`KC_WIDE`] depths (a frame's
-//!   and the narrow tiles' `k` blocks split the scratch's 256 depths evenly instead);
+//!   twelve to 24 512-bit accumulators; a row-major `B`'s, a frame's and the narrow
+//!   tiles' `k` blocks split the scratch's 256 depths evenly (narrow tiles that read `A`
+//!   in place take blocks of up to [`IN_PLACE_KC`]), the implicit GEMM's take [`KC_WIDE`];
 //! * bias, `alpha`, `beta` and the activation are applied as the tile is stored; a whole
 //!   wide tile of the only `k` block with a bias per row (or none) and `alpha = beta = 1`
 //!   takes [`store_plain`], one add, clamp and 512-bit store per vector.
@@ -33,7 +34,9 @@ use super::{
 };
 use crate::unroll::{array, unroll};
 
-/// The depths of one `k` block. With AVX-512 a block of two slivers (`KC × 32`) is 16
+/// The depths of one `k` block of the implicit GEMM ([`gemm_packed_source`]); the other
+/// products split the scratch's depths evenly ([`even_depth`]). With AVX-512 a block of
+/// two slivers (`KC × 32`) is 16
 /// KiB at 128 depths, so it stays in L1 beside the panels of `A` streaming past; at
 /// [`super::KC`] (256, what the scratch is sized for) it took two thirds of L1.
 const KC: usize = if DOUBLE { KC_WIDE } else { super::KC };
