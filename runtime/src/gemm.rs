@@ -1181,6 +1181,20 @@ mod tests {
         }
     }
 
+    /// Whether an `m × n × k` product with a row-major `B` takes the narrow tiles.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    fn narrow_on_row_major(m: usize, n: usize, k: usize) -> bool {
+        let b = values(k * n, 9);
+        let frame = Frame {
+            data: &b,
+            rows: 1,
+            pitch: n,
+            width: n,
+            column0: 0,
+        };
+        packed::narrow_pays(m, k, &frame, true)
+    }
+
     /// Few columns, many rows and depths of 32 or more take the narrow tiles on AVX
     /// (asserted): row blocks of `A` and panels cut short, `k` blocks, every bias kind,
     /// alpha, beta and activation, each row's tile of 1 to 6 columns.
@@ -1195,15 +1209,7 @@ mod tests {
             (MC + 10, 8, 140),
             (96, 7, KC + 44),
         ] {
-            let b = values(k * n, 9);
-            let frame = Frame {
-                data: &b,
-                rows: 1,
-                pitch: n,
-                width: n,
-                column0: 0,
-            };
-            assert!(packed::narrow_pays(m, k, &frame, true), "{m} × {n} × {k}");
+            assert!(narrow_on_row_major(m, n, k), "{m} × {n} × {k}");
             let (row, col, full) = (values(n, 3), values(m, 4), values(m * n, 5));
             for bias in [
                 Bias::None,
@@ -1243,19 +1249,7 @@ mod tests {
             (32, 20, 600, true),
             (16 * 3, 9, 1100, true),
         ] {
-            let b = values(k * n, 9);
-            let frame = Frame {
-                data: &b,
-                rows: 1,
-                pitch: n,
-                width: n,
-                column0: 0,
-            };
-            assert_eq!(
-                packed::narrow_pays(m, k, &frame, true),
-                narrow,
-                "{m} × {n} × {k}"
-            );
+            assert_eq!(narrow_on_row_major(m, n, k), narrow, "{m} × {n} × {k}");
             let col = values(m, 4);
             for bias in [Bias::None, Bias::Col(&col)] {
                 for act in [Activation::None, Activation::Relu] {
