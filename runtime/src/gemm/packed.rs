@@ -36,9 +36,9 @@ use crate::unroll::{array, unroll};
 
 /// The depths of one `k` block of the implicit GEMM ([`gemm_packed_source`]); the other
 /// products split the scratch's depths evenly ([`even_depth`]). With AVX-512 a block of
-/// two slivers (`KC × 32`) is 16
-/// KiB at 128 depths, so it stays in L1 beside the panels of `A` streaming past; at
-/// [`super::KC`] (256, what the scratch is sized for) it took two thirds of L1.
+/// two slivers (`KC × 32`) is 16 KiB at 128 depths, so it stays in L1 beside the panels
+/// of `A` streaming past; at [`super::KC`] (256, what the scratch is sized for) it took
+/// two thirds of L1.
 const KC: usize = if DOUBLE { KC_WIDE } else { super::KC };
 /// [`KC`] with AVX-512.
 const KC_WIDE: usize = 128;
@@ -78,7 +78,7 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
     // The scratch's depths split evenly, on every target: with AVX-512 the 128-depth
     // blocks had cut mobilenet_v2's 144 → 24 layer at 56 × 56 into 128 + 16, a second
     // pass over `C` for 16 depths (one block of 144: 275 → 159 µs in isolation).
-    let depth_max = even_depth(k);
+    let depth_max = even_depth(k, super::KC);
     let (packed_a, packed_b) = split_scratch(scratch, m, depth_max);
     for k0 in (0..k).step_by(depth_max) {
         let depth = depth_max.min(k - k0);
@@ -753,10 +753,10 @@ impl Frame<'_> {
     }
 }
 
-/// The depth of each `k` block when `k` is cut into the fewest blocks of at most the
-/// scratch's 256 depths, all of one size (288 depths: two of 144, not 256 and 32).
-const fn even_depth(k: usize) -> usize {
-    k.div_ceil(k.div_ceil(super::KC))
+/// The depth of each `k` block when `k` is cut into the fewest blocks of at most `most`
+/// depths, all of one size (288 depths in at most 256: two of 144, not 256 and 32).
+const fn even_depth(k: usize, most: usize) -> usize {
+    k.div_ceil(k.div_ceil(most))
 }
 
 /// The most depths of one `k` block of the narrow tiles when they read `A` in place.
@@ -775,7 +775,7 @@ fn a_in_place(ops: &Operands<'_>, strided: bool) -> bool {
 /// holds this product's `A` packed in `kind`'s panels: an `A` of one block is packed by a
 /// convolution's first call and kept by the next (`packed` is updated for it).
 fn even_blocks(m: usize, k: usize, packed: &mut Packed, kind: Packed) -> (usize, bool) {
-    let depth_max = even_depth(k);
+    let depth_max = even_depth(k, super::KC);
     let single = depth_max >= k && m <= MC;
     let reuse = single && *packed == kind;
     *packed = if single { kind } else { Packed::Nothing };
@@ -1139,15 +1139,14 @@ pub(super) fn gemm_packed_narrow(
         // block is a pass over `C`. mobilenet_v2's 7 × 7 and 14 × 14 layers ran 3-6 %
         // faster in one block than in blocks of 256 depths or less.
         *packed = Packed::Nothing;
-        (k.div_ceil(k.div_ceil(IN_PLACE_KC)), false)
+        (even_depth(k, IN_PLACE_KC), false)
     } else {
         even_blocks(m, k, packed, Packed::Narrow)
     };
-    let packed_rows = MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS);
     let packed_a = if in_place {
         &mut scratch[..0]
     } else {
-        &mut scratch[..packed_rows * depth_max]
+        &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max]
     };
     let mut taps = [0usize; super::KC];
     for k0 in (0..k).step_by(depth_max) {
@@ -1172,7 +1171,15 @@ pub(super) fn gemm_packed_narrow(
             if DOUBLE {
                 let stage = (epilogue, first, last);
                 let b = (frame, rows_at);
-                narrow_block_wide(ops, b, (k0, depth), block, stage, (reuse, packed_a), y);
+                narrow_block_wide(
+                    ops,
+                    b,
+                    (k0, depth),
+                    block,
+                    stage,
+                    (in_place, reuse, packed_a),
+                    y,
+                );
                 continue;
             }
             if !reuse {
@@ -1223,17 +1230,17 @@ fn narrow_block_wide(
     (k0, depth): (usize, usize),
     (block_row0, block_rows): (usize, usize),
     (epilogue, first, last): (&Epilogue<'_>, bool, bool),
-    (reuse, packed_a): (bool, &mut [f32]),
+    (in_place, reuse, packed_a): (bool, bool, &mut [f32]),
     y: &mut [f32],
 ) {
     const { assert!(MC == 3 * NARROW_ROWS) };
     let panels = block_rows.div_ceil(NARROW_ROWS);
     let block = (block_row0, block_rows);
     // A transposed `A` (`k × m`, a 1 × 1 convolution's weights as the compiler lays them
-    // out) whose rows are whole vectors is read in place: depth `p`'s vectors of the
-    // block are `m` floats after depth `p − 1`'s. Packing had taken a quarter of a
+    // out) whose rows are whole vectors is read in place ([`a_in_place`], decided by the
+    // caller, which then reserves no scratch for it): depth `p`'s vectors of the block
+    // are `m` floats after depth `p − 1`'s. Packing had taken a quarter of a
     // 1280 × 49 × 320 product, run on every inference.
-    let in_place = a_in_place(ops, matches!(rows_at, RowsAt::Strided(..)));
     let a = if in_place {
         (
             ops.a.get(k0 * ops.m + block_row0..).unwrap_or_default(),
@@ -1306,7 +1313,7 @@ fn narrow_block_wide(
     _: (usize, usize),
     _: (usize, usize),
     _: (&Epilogue<'_>, bool, bool),
-    _: (bool, &mut [f32]),
+    _: (bool, bool, &mut [f32]),
     _: &mut [f32],
 ) {
 }
