@@ -1441,6 +1441,18 @@ mod tests {
         // Stride 2 on an odd width of 31: the odd phase's rows are two octets of
         // de-interleaved columns from 31 inputs, the second ending on a lone column.
         check([1, 2, 5, 31, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1]);
+        // 32 and 48 output channels on a 16 × 16 plane: with AVX-512 the narrow tiles,
+        // eight outputs of a row at a time.
+        check([1, 4, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([1, 3, 13, 18, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        // Stride 2 with each column phase first: no padding before (mlperf-ic's
+        // downsampling, the padding after), two columns of it, and stride 1 × 2; the
+        // frame splits each input row into both column phases at once. Odd and even
+        // widths, so a phase row ends on a lone column or on a pair.
+        check([1, 3, 12, 16, 8, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1]);
+        check([1, 2, 9, 19, 6, 3, 3, 2, 2, 1, 1, 2, 2, 0, 1, 1]);
+        check([1, 2, 6, 21, 5, 3, 4, 1, 2, 1, 1, 1, 1, 1, 2, 1]);
+        check([1, 4, 8, 8, 16, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, 1]);
         // A 9 × 3 kernel at stride 2 × 1 and a 9 × 9 one: the frame's tap offsets from
         // the tables of 64 taps and past them (more than one channel, so the counters
         // wrap).

@@ -1261,6 +1261,37 @@ mod tests {
         }
     }
 
+    /// With AVX-512, a frame (a k × k convolution) whose rows are two or three whole
+    /// vectors takes the narrow tiles on any plane; one vector, or rows the 6-row panels
+    /// compute fewer of (24 and 40 output channels), keep the wide tiles on a plane of
+    /// 16 × 16. The products themselves are checked by the convolution tests.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[test]
+    fn frames_of_whole_vectors_take_the_narrow_tiles() {
+        let data = values(32 * 18 * 18, 9);
+        let frame = Frame {
+            data: &data,
+            rows: 8,
+            pitch: 18,
+            width: 16,
+            column0: 0,
+        };
+        for (m, narrow) in [
+            (16, false),
+            (24, false),
+            (32, true),
+            (40, false),
+            (48, true),
+        ] {
+            assert_eq!(
+                packed::narrow_pays(m, 288, &frame, false),
+                narrow,
+                "{m} rows"
+            );
+        }
+        assert!(!packed::narrow_pays(32, 27, &frame, false), "27 depths");
+    }
+
     #[test]
     fn gemm_with_empty_dims_writes_nothing() {
         let mut y: [f32; 0] = [];
