@@ -316,16 +316,17 @@ fn the_passes_together_leave_one_fused_conv() {
     "), @r#"
     input 0: %x : f32[1,1,3,3]
     %conv.bias_bn = Const f32[2] [0.0, 1.0]
-    %conv.weight_bn_transposed = Const f32[1,2,1,1] [0.999995, 0.999995]
-    %conv = Conv(%x, %conv.weight_bn_transposed, %conv.bias_bn) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Relu" weights_transposed=1 : f32[1,2,3,3]
+    %conv.weight_bn_blocked = Const f32[1,2,1,1] [0.999995, 0.999995]
+    %conv = Conv(%x, %conv.weight_bn_blocked, %conv.bias_bn) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Relu" weights_blocked=1 : f32[1,2,3,3]
     output 0: y = %conv
     "#);
 }
 
 #[test]
-fn layout_transposes_pointwise_conv_weights_only() {
-    // The 1×1 Conv's weights become [c_in, c_out, 1, 1] (w[o][i] at [i][o]); the 3×3
-    // Conv keeps its layout. The printed IR reads back (`weights_transposed=1`).
+fn layout_blocks_pointwise_conv_weights_only() {
+    // The 1×1 Conv's weights become [c_in, c_out, 1, 1] (w[o][i] at [i][o]: three
+    // outputs are one block); the 3×3 Conv keeps its layout. The printed IR reads back
+    // (`weights_blocked=1`).
     let text = run("layout", "
         input 0: %x : f32[1,2,3,3]
         %w = Const f32[3,2,1,1] [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
@@ -345,11 +346,52 @@ fn layout_transposes_pointwise_conv_weights_only() {
     input 0: %x : f32[1,2,3,3]
     %w = Const f32[3,2,1,1] [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     %k = Const f32[1,3,3,3] splat(1.0)
-    %w_transposed = Const f32[2,3,1,1] [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]
-    %c = Conv(%x, %w_transposed) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] weights_transposed=1 : f32[1,3,3,3]
+    %w_blocked = Const f32[2,3,1,1] [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]
+    %c = Conv(%x, %w_blocked) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] weights_blocked=1 : f32[1,3,3,3]
     %y = Conv(%c, %k) kernel_shape=[3,3] strides=[1,1] pads=[1,1,1,1] dilations=[1,1] : f32[1,1,3,3]
     output 0: y = %y
     ");
+}
+
+#[test]
+fn layout_cuts_wide_pointwise_weights_into_row_blocks() {
+    // 64 outputs are two blocks of 32 (`conv::pointwise_block`), each stored input
+    // channel by input channel: w[o][i] lands at block(o)'s start + i · 32 + o mod 32.
+    let (c_out, c_in) = (64, 3);
+    let values: Vec<String> = (0..c_out * c_in).map(|v| format!("{v}.0")).collect();
+    let fixture = format!(
+        "
+        input 0: %x : f32[1,{c_in},2,2]
+        %w = Const f32[{c_out},{c_in},1,1] [{}]
+        %y = Conv(%x, %w)
+        output 0: y = %y
+        ",
+        values.join(", ")
+    );
+    // The printer abbreviates constants of more than eight values: run the pass here
+    // and read the new one.
+    let mut graph = text::parse(&fixture).unwrap();
+    let (_, layout) = PASSES.iter().find(|(name, _)| *name == "layout").unwrap();
+    assert!(layout(&mut graph).unwrap());
+    verify(&graph).unwrap();
+    let blocked = graph
+        .node_ids()
+        .into_iter()
+        .find(|&id| graph.node(id).name == "w_blocked")
+        .and_then(|id| match &graph.node(id).op {
+            zant_compiler::ops::Op::Const(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("a w_blocked constant");
+    assert_eq!(blocked.shape, [c_in, c_out, 1, 1]);
+    let mut expected = Vec::new();
+    for block in [0..32, 32..64] {
+        for i in 0..c_in {
+            expected.extend(block.clone().map(|o| (o * c_in + i) as i64));
+        }
+    }
+    assert_eq!(blocked.data.to_i64_vec(), expected);
+    assert!(text::print(&graph).contains("weights_blocked=1"));
 }
 
 #[test]

@@ -19,9 +19,11 @@ pub struct Conv {
     /// The rank of the input (3 for 1-D convolution, 4 for 2-D).
     pub rank: usize,
     pub act: Activation,
-    /// The weights are stored `[c_in, c_out, 1, 1]` (the `layout` pass transposes a 1×1
-    /// convolution's constant weights), read by `conv2d_pointwise_transposed`.
-    pub weights_transposed: bool,
+    /// The weights are stored transposed in row blocks (the `layout` pass so lays out a
+    /// 1×1 convolution's constant weights: `conv::pointwise_block`'s blocks of output
+    /// channels one after the other, each `[c_in, rows]`, in a constant shaped
+    /// `[c_in, c_out, 1, 1]`), read by `conv2d_pointwise_blocked`.
+    pub weights_blocked: bool,
 }
 
 impl Parse for Conv {
@@ -34,10 +36,10 @@ impl Parse for Conv {
                 x.dtype, w.dtype
             )));
         }
-        // `weights_transposed=1` is not ONNX: the IR text prints it for weights the
-        // `layout` pass has transposed (`[c_in, c_out, 1, 1]`), and reads it back.
-        let weights_transposed = ctx.int("weights_transposed", 0)? != 0;
-        let params = if weights_transposed {
+        // `weights_blocked=1` is not ONNX: the IR text prints it for weights the
+        // `layout` pass has blocked (shaped `[c_in, c_out, 1, 1]`), and reads it back.
+        let weights_blocked = ctx.int("weights_blocked", 0)? != 0;
+        let params = if weights_blocked {
             let mut shape = w.shape.clone();
             if shape.len() >= 2 {
                 shape.swap(0, 1);
@@ -46,10 +48,10 @@ impl Parse for Conv {
         } else {
             geometry(ctx, x, w)?
         };
-        if weights_transposed && kernel_for(&params) != ConvKernel::Pointwise {
+        if weights_blocked && kernel_for(&params) != ConvKernel::Pointwise {
             return Err(OpError::attr(
-                "weights_transposed",
-                "only a pointwise (1×1, stride 1, no padding) Conv takes transposed weights",
+                "weights_blocked",
+                "only a pointwise (1×1, stride 1, no padding) Conv takes blocked weights",
             ));
         }
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
@@ -64,7 +66,7 @@ impl Parse for Conv {
             params,
             rank: x.rank(),
             act: ctx.activation()?,
-            weights_transposed,
+            weights_blocked,
         })
     }
 }
@@ -199,8 +201,8 @@ impl OpKind for Conv {
     fn attrs(&self, attrs: &mut Attrs) {
         window_attrs(&self.params, self.rank, attrs);
         attrs.activation(self.act);
-        if self.weights_transposed {
-            attrs.int("weights_transposed", 1);
+        if self.weights_blocked {
+            attrs.int("weights_blocked", 1);
         }
     }
 
@@ -219,9 +221,9 @@ impl OpKind for Conv {
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
-        // Constants are folded before `layout` transposes any weights; a transposed
+        // Constants are folded before `layout` blocks any weights; a blocked
         // Conv is left to the kernel rather than folded through the wrong layout.
-        if self.weights_transposed {
+        if self.weights_blocked {
             return Ok(None);
         }
         let x = ctx.f32(0)?;
@@ -256,14 +258,14 @@ impl OpKind for Conv {
         } else {
             quote!(&mut [])
         };
-        if self.weights_transposed && kernel != ConvKernel::Pointwise {
+        if self.weights_blocked && kernel != ConvKernel::Pointwise {
             return Err(OpError::unsupported(format!(
-                "transposed weights need the pointwise kernel, not {kernel:?}"
+                "blocked weights need the pointwise kernel, not {kernel:?}"
             )));
         }
         Ok(match kernel {
-            ConvKernel::Pointwise if self.weights_transposed => quote! {
-                rt::conv::conv2d_pointwise_transposed(&#params, #x, #w, #bias, #act, #scratch, y);
+            ConvKernel::Pointwise if self.weights_blocked => quote! {
+                rt::conv::conv2d_pointwise_blocked(&#params, #x, #w, #bias, #act, #scratch, y);
             },
             ConvKernel::Pointwise => quote! {
                 rt::conv::conv2d_pointwise(&#params, #x, #w, #bias, #act, #scratch, y);

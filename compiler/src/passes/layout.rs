@@ -8,15 +8,19 @@
 //! whose column tiles reuse each weight across the rows.
 //!
 //! A float Conv that runs as a GEMM with no copy (`ConvKernel::Pointwise`, a 1×1
-//! convolution) gets its constant weights transposed, `[c_out, c_in, 1, 1]` →
-//! `[c_in, c_out, 1, 1]`, so that the weights of one input channel for every output are
-//! contiguous: the GEMM's `Aᵀ`. On AVX-512 the narrow tiles then read them in place
-//! (vectors of 16 outputs, one input channel apart) instead of packing them on every
-//! inference; elsewhere the kernels pack `Aᵀ` into their panels by plain copies, each
-//! depth's values of a panel being adjacent already. Only the order changes.
+//! convolution) gets its constant weights transposed and blocked: the output channels
+//! are cut into the row blocks of `conv::pointwise_block` (at most 48, the AVX-512 narrow
+//! tiles' blocks), and each block is stored `[c_in, rows]`, one after the other, so that
+//! the weights of one input channel for a block's outputs are contiguous (the GEMM's
+//! `Aᵀ`) and a block's weights are one run. With at most 48 outputs that is the
+//! transpose `[c_in, c_out, 1, 1]`, the shape the constant gets in any case (printed
+//! `weights_blocked=1`). On AVX-512 the narrow tiles read a block in place (vectors of 16
+//! outputs, one input channel apart) instead of packing it on every inference;
+//! elsewhere the kernels pack `Aᵀ` into their panels by plain copies, each depth's
+//! values of a panel being adjacent already. Only the order changes.
 
 use super::{Changed, PassError};
-use zant_runtime::conv::{kernel_for, ConvKernel};
+use zant_runtime::conv::{kernel_for, pointwise_block, pointwise_blocks, ConvKernel};
 
 use crate::ir::{Data, Graph, NodeId, Tensor};
 use crate::ops::Op;
@@ -65,14 +69,14 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         graph.set_input(id, slot, Some(value));
         match &mut graph.node_mut(id).op {
             Op::QMatMul(q) => q.shape.b_transposed = true,
-            Op::Conv(c) => c.weights_transposed = true,
+            Op::Conv(c) => c.weights_blocked = true,
             _ => {}
         }
     }
     Ok(changed)
 }
 
-/// The transposed weights of a pointwise Conv `id` (input 1 is a constant `f32`
+/// The blocked weights of a pointwise Conv `id` (input 1 is a constant `f32`
 /// `[c_out, c_in, 1, 1]`, or `[c_out, c_in, 1]`), as a rewrite of that input.
 fn pointwise(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor)> {
     let node = graph.node(id);
@@ -80,7 +84,7 @@ fn pointwise(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor
         return None;
     };
     let p = &c.params;
-    if c.weights_transposed || kernel_for(p) != ConvKernel::Pointwise || p.groups != 1 {
+    if c.weights_blocked || kernel_for(p) != ConvKernel::Pointwise || p.groups != 1 {
         return None;
     }
     let w = node.inputs.get(1).copied().flatten()?;
@@ -92,11 +96,28 @@ fn pointwise(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor
     {
         return None;
     }
-    let data = transposed(weights, c_out, c_in)?;
+    let data = blocked(weights, c_out, c_in)?;
     let mut shape = weights.shape.clone();
     shape.swap(0, 1);
-    let name = format!("{}_transposed", graph.value(w).name);
+    let name = format!("{}_blocked", graph.value(w).name);
     Some((id, 1, name, Tensor::new(shape, data)))
+}
+
+/// The elements of `weights`, a row-major `c_out × c_in` matrix (trailing dimensions of
+/// one aside), in the row blocks of `conv::pointwise_block`, each block transposed
+/// (`[c_in, rows]`); `None` when the element type has no byte form.
+fn blocked(weights: &Tensor, c_out: usize, c_in: usize) -> Option<Data> {
+    let (bytes, width) = weights.data.element_bytes();
+    let mut blocked = Vec::with_capacity(bytes.len());
+    for b in 0..pointwise_blocks(c_out) {
+        let (row0, rows) = pointwise_block(c_out, b);
+        for i in 0..c_in {
+            for o in row0..row0 + rows {
+                blocked.extend_from_slice(bytes.get((o * c_in + i) * width..)?.get(..width)?);
+            }
+        }
+    }
+    Data::from_element_bytes(weights.dtype(), &blocked)
 }
 
 /// The elements of `weights`, a row-major `rows × cols` matrix (trailing dimensions of

@@ -153,7 +153,7 @@ impl Model {
             );
         }
         probe(2);
-        // pw1: Conv(%dw1, %pw1.weight_bn_transposed, %pw1.bias_bn) -> %pw1 : f32[1,64,25,5]
+        // pw1: Conv(%dw1, %pw1.weight_bn_blocked, %pw1.bias_bn) -> %pw1 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
@@ -161,7 +161,7 @@ impl Model {
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_pointwise_transposed(
+            rt::conv::conv2d_pointwise_blocked(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -228,7 +228,7 @@ impl Model {
             );
         }
         probe(4);
-        // pw2: Conv(%dw2, %pw2.weight_bn_transposed, %pw2.bias_bn) -> %pw2 : f32[1,64,25,5]
+        // pw2: Conv(%dw2, %pw2.weight_bn_blocked, %pw2.bias_bn) -> %pw2 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
@@ -236,7 +236,7 @@ impl Model {
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_pointwise_transposed(
+            rt::conv::conv2d_pointwise_blocked(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -303,7 +303,7 @@ impl Model {
             );
         }
         probe(6);
-        // pw3: Conv(%dw3, %pw3.weight_bn_transposed, %pw3.bias_bn) -> %pw3 : f32[1,64,25,5]
+        // pw3: Conv(%dw3, %pw3.weight_bn_blocked, %pw3.bias_bn) -> %pw3 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
@@ -311,7 +311,7 @@ impl Model {
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_pointwise_transposed(
+            rt::conv::conv2d_pointwise_blocked(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
@@ -378,7 +378,7 @@ impl Model {
             );
         }
         probe(8);
-        // pw4: Conv(%dw4, %pw4.weight_bn_transposed, %pw4.bias_bn) -> %pw4 : f32[1,64,25,5]
+        // pw4: Conv(%dw4, %pw4.weight_bn_blocked, %pw4.bias_bn) -> %pw4 : f32[1,64,25,5]
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
@@ -386,7 +386,7 @@ impl Model {
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_pointwise_transposed(
+            rt::conv::conv2d_pointwise_blocked(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 64,
