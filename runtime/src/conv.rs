@@ -1512,6 +1512,13 @@ mod tests {
         // Stride 2 on an odd width of 31: the odd phase's rows are two octets of
         // de-interleaved columns from 31 inputs, the second ending on a lone column.
         check([1, 2, 5, 31, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1]);
+        // 8, 16 and 56 output channels (with AVX-512 the 8-row panels; 56 rows are two
+        // blocks of 48 and 8), on planes of several bands, rows of three and two whole
+        // slivers (the 8 × 48 and 8 × 32 tiles) and slivers across row ends.
+        check([1, 16, 20, 52, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([1, 4, 6, 36, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([1, 5, 9, 21, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([1, 3, 7, 40, 8, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1]);
         // 32 and 48 output channels on a 16 × 16 plane: with AVX-512 the narrow tiles,
         // eight outputs of a row at a time.
         check([1, 4, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);

@@ -311,6 +311,9 @@ pub(crate) enum Packed {
     Wide,
     /// All of `A`, in the narrow kernel's panels.
     Narrow,
+    /// All of `A`, in the 8-row panels of AVX-512 frames.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    Eight,
 }
 
 /// `y = act(A·B + bias)` with `A` row-major `m × k`, `bias` per row, and `B` read in
@@ -360,7 +363,16 @@ pub(crate) fn gemm_frame(
     if packed::narrow_pays(m, k, frame, false) {
         let depths = packed::Depths::Taps(taps);
         packed::gemm_packed_narrow(&operands, frame, depths, &epilogue, (packed, scratch), y);
+        return;
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    if packed::eights_pay(m, k, &epilogue) {
+        packed::gemm_frame_eights(&operands, frame, taps, &epilogue, (packed, scratch), y);
     } else {
+        packed::gemm_packed_frame(&operands, frame, taps, &epilogue, (packed, scratch), y);
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    {
         packed::gemm_packed_frame(&operands, frame, taps, &epilogue, (packed, scratch), y);
     }
 }
@@ -1290,6 +1302,36 @@ mod tests {
             );
         }
         assert!(!packed::narrow_pays(32, 27, &frame, false), "27 depths");
+    }
+
+    /// With AVX-512, frames of 8, 16, 32 or 40 rows (fewer in panels of 8 than of 6) of
+    /// one `k` block and a bias per row take the 8-row panels; 24 rows (as many either
+    /// way), two `k` blocks or another epilogue keep the 6-row ones. The products are
+    /// checked by the convolution tests.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[test]
+    fn frames_of_eights_take_the_8_row_panels() {
+        let bias = values(64, 3);
+        let epilogue = |bias| Epilogue {
+            n: 100,
+            alpha: 1.0,
+            beta: 1.0,
+            bias,
+            act: Activation::Relu,
+        };
+        let col = epilogue(Bias::Col(&bias));
+        for (m, k, eights) in [
+            (8, 27, true),
+            (16, 144, true),
+            (40, 256, true),
+            (24, 144, false),
+            (16, 300, false),
+            (12, 144, false),
+        ] {
+            assert_eq!(packed::eights_pay(m, k, &col), eights, "{m} × {k}");
+        }
+        assert!(packed::eights_pay(16, 144, &epilogue(Bias::None)));
+        assert!(!packed::eights_pay(16, 144, &epilogue(Bias::Full(&bias))));
     }
 
     #[test]

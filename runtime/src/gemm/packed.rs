@@ -109,7 +109,7 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
                                 rows.map_while(move |row| slivers_at::<$s>(row, starts, 0))
                             };
                             let columns = core::array::from_fn(|v| column0 + v * NR);
-                            wide_tile::<$s, _>(
+                            wide_tile::<MR, $s, _>(
                                 epilogue,
                                 y,
                                 a,
@@ -440,9 +440,12 @@ const DOUBLE: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512f"
 /// against 117 G multiply-adds a second in isolation); four slivers (6 × 64, 24
 /// accumulators) halve the loop's overhead per multiply-add again. Each sliver's 6 × 16
 /// part is stored at its column of `C` (`columns`).
+///
+/// `R` is the rows of a panel: [`MR`], or 8 for [`gemm_frame_eights`], whose tiles are
+/// whole, of one `k` block and [`plain`] (the only ones it stores).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
-fn wide_tile<'b, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
+fn wide_tile<'b, const R: usize, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
     epilogue: &Epilogue<'_>,
     y: &mut [f32],
     (packed_a, depth_max, depth): (&[f32], usize, usize),
@@ -451,25 +454,28 @@ fn wide_tile<'b, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
     (columns, first, last): ([usize; S], bool, bool),
 ) {
     use super::simd::F32x16;
-    const { assert!(NR == 16 && NV == 2) };
+    const { assert!(NR == 16 && NV == 2 && R >= MR && R * S <= 24) };
     let panels = packed_a
-        .chunks_exact(MR * depth_max)
-        .take(block_rows.div_ceil(MR));
+        .chunks_exact(R * depth_max)
+        .take(block_rows.div_ceil(R));
     for (t, panel) in panels.enumerate() {
-        let mut acc = [[F32x16::splat(0.0); S]; MR];
-        for (a, b_row) in panel[..depth * MR].chunks_exact(MR).zip(b_rows()) {
-            let a: [f32; MR] = array(a);
+        let mut acc = [[F32x16::splat(0.0); S]; R];
+        for (a, b_row) in panel[..depth * R].chunks_exact(R).zip(b_rows()) {
+            let a: [f32; R] = array(a);
             let mut b = [F32x16::splat(0.0); S];
             unroll!(S, |v| b[v] = F32x16::load(b_row[v]));
-            unroll!(MR, |i| {
+            unroll!(R, |i| {
                 let a_vector = F32x16::splat(a[i]);
                 unroll!(S, |v| acc[i][v] = a_vector.mul_add(b[v], acc[i][v]));
             });
         }
-        let row0 = block_row0 + t * MR;
-        let rows = MR.min(block_row0 + block_rows - row0);
-        if let (true, Some(clamp)) = (rows == MR && first && last, plain(epilogue)) {
+        let row0 = block_row0 + t * R;
+        let rows = R.min(block_row0 + block_rows - row0);
+        if let (true, Some(clamp)) = (rows == R && first && last, plain(epilogue)) {
             store_plain(&acc, epilogue, clamp, y, (row0, columns));
+            continue;
+        }
+        if R != MR {
             continue;
         }
         let mut tiles = [[[F32x8::splat(0.0); NV]; MR]; S];
@@ -513,8 +519,8 @@ fn plain(epilogue: &Epilogue<'_>) -> Option<Option<(f32, f32)>> {
 /// 256-bit halves, which cost as much as the multiply-adds of a shallow product).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
-fn store_plain<const S: usize>(
-    acc: &[[super::simd::F32x16; S]; MR],
+fn store_plain<const R: usize, const S: usize>(
+    acc: &[[super::simd::F32x16; S]; R],
     epilogue: &Epilogue<'_>,
     clamp: Option<(f32, f32)>,
     y: &mut [f32],
@@ -524,7 +530,7 @@ fn store_plain<const S: usize>(
     let n = epilogue.n;
     let one = F32x16::splat(1.0);
     let bounds = clamp.map(|(lo, hi)| (F32x16::splat(lo), F32x16::splat(hi)));
-    unroll!(MR, |i| {
+    unroll!(R, |i| {
         let row_idx = row0 + i;
         let bias = match epilogue.bias {
             Bias::Col(values) => values.get(row_idx).copied().unwrap_or(0.0),
@@ -547,7 +553,7 @@ fn store_plain<const S: usize>(
 /// Without AVX-512 there are no tiles over several slivers ([`DOUBLE`] is false).
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
 #[inline(always)]
-fn wide_tile<'b, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
+fn wide_tile<'b, const R: usize, const S: usize, I: Iterator<Item = [&'b [f32; NR]; S]>>(
     _: &Epilogue<'_>,
     _: &mut [f32],
     _: (&[f32], usize, usize),
@@ -740,6 +746,42 @@ impl Frame<'_> {
         (runs, count)
     }
 
+    /// Whether the sliver at virtual column `q` holds outputs only, in one row (or
+    /// across rows of no dropped columns, a strided 1 × 1 convolution's): the vector
+    /// store.
+    fn whole(&self, q: usize) -> bool {
+        if self.pitch == self.width {
+            q + NR <= self.rows * self.width
+        } else {
+            q % self.pitch + NR <= self.width
+        }
+    }
+
+    /// The sliver at `q0` and, when it is [`Self::whole`], up to `most − 1` more whole
+    /// ones taken from `slivers` (the later ones may start rows further down): their
+    /// virtual columns, how many, and whether the first is whole.
+    fn group(
+        &self,
+        q0: usize,
+        slivers: &mut core::iter::Peekable<impl Iterator<Item = usize>>,
+        most: usize,
+    ) -> ([usize; 4], usize, bool) {
+        let whole = self.whole(q0);
+        let mut group = [q0; 4];
+        let mut count = 1;
+        while whole && count < most.min(4) {
+            match slivers.peek() {
+                Some(&q) if self.whole(q) => {
+                    group[count] = q;
+                    count += 1;
+                    slivers.next();
+                }
+                _ => break,
+            }
+        }
+        (group, count, whole)
+    }
+
     /// The virtual column of every sliver, in order: row by row on wide rows, across
     /// rows otherwise.
     fn slivers(&self) -> impl Iterator<Item = usize> + '_ {
@@ -817,30 +859,9 @@ pub(super) fn gemm_packed_frame(
             let mut slivers = frame.slivers().peekable();
             while let Some(q0) = slivers.next() {
                 let (row, column) = (q0 / frame.pitch, q0 % frame.pitch);
-                // A sliver of outputs only, in one row (or across rows of no dropped
-                // columns, a strided 1 × 1 convolution's): the vector store.
-                let whole_at = |q: usize| {
-                    if frame.pitch == frame.width {
-                        q + NR <= frame.rows * frame.width
-                    } else {
-                        q % frame.pitch + NR <= frame.width
-                    }
-                };
-                let whole = whole_at(q0);
-                // Up to four such slivers (the later ones may start rows further down):
-                // the 6 × 64 or 6 × 32 tile.
-                let mut group = [q0; 4];
-                let mut count = 1;
-                while DOUBLE && whole && count < 4 {
-                    match slivers.peek() {
-                        Some(&q) if whole_at(q) => {
-                            group[count] = q;
-                            count += 1;
-                            slivers.next();
-                        }
-                        _ => break,
-                    }
-                }
+                // Up to four whole slivers: the 6 × 64 or 6 × 32 tile.
+                let most = if DOUBLE { 4 } else { 1 };
+                let (group, count, whole) = frame.group(q0, &mut slivers, most);
                 if count >= 2 {
                     let column_of =
                         |q: usize| frame.column0 + q / frame.pitch * frame.width + q % frame.pitch;
@@ -855,7 +876,7 @@ pub(super) fn gemm_packed_frame(
                                     .map_while(|&tap| slivers_at(frame.data, qs, tap))
                             };
                             let columns: [usize; $s] = array(&columns);
-                            wide_tile::<$s, _>(
+                            wide_tile::<MR, $s, _>(
                                 epilogue,
                                 y,
                                 a,
@@ -920,6 +941,169 @@ pub(super) fn gemm_packed_frame(
             }
         }
     }
+}
+
+/// Whether [`gemm_frame_eights`] takes an `m × k` framed product: with AVX-512, rows in
+/// whole panels of 8 that are fewer than in panels of [`MR`] (8, 16, 32 or 40 output
+/// channels, computed as 12, 18, 36 and 42 rows by the 6-row panels), one `k` block and
+/// a [`plain`] epilogue.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+pub(super) fn eights_pay(m: usize, k: usize, epilogue: &Epilogue<'_>) -> bool {
+    m.is_multiple_of(EIGHT)
+        && m < m.div_ceil(MR) * MR
+        && k <= super::KC
+        && plain(epilogue).is_some()
+}
+
+/// The rows of a [`gemm_frame_eights`] panel.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+const EIGHT: usize = 8;
+
+/// [`gemm_packed_frame`] on 8-row panels, where [`eights_pay`]: up to three whole
+/// slivers take an 8 × 48 tile (24 accumulators, per depth three loads, eight
+/// broadcasts and 24 multiply-adds), any other sliver an 8 × 16 one. The 6-row panels
+/// computed a third more rows than 8 output channels (mlperf-vww's first layer), an
+/// eighth more than 16 or 32.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+pub(super) fn gemm_frame_eights(
+    ops: &Operands<'_>,
+    frame: &Frame<'_>,
+    taps_of: impl Fn(usize, &mut [usize]),
+    epilogue: &Epilogue<'_>,
+    (packed, scratch): (&mut Packed, &mut [f32]),
+    y: &mut [f32],
+) {
+    let (m, k) = (ops.m, ops.k);
+    let Some(clamp) = plain(epilogue) else {
+        return;
+    };
+    // One `k` block: `A` is kept for the convolution's later bands when it is one block
+    // of rows too.
+    let single = m <= MC;
+    let reuse = single && *packed == Packed::Eight;
+    *packed = if single {
+        Packed::Eight
+    } else {
+        Packed::Nothing
+    };
+    let Some(packed_a) = scratch.get_mut(..MC.min(m) * k) else {
+        *packed = Packed::Nothing;
+        return;
+    };
+    let mut taps = [0usize; super::KC];
+    let Some(taps) = taps.get_mut(..k) else {
+        return;
+    };
+    taps_of(0, taps);
+    let taps = &*taps;
+    for block_row0 in (0..m).step_by(MC) {
+        let block_rows = MC.min(m - block_row0);
+        let block = (block_row0, block_rows);
+        if !reuse {
+            pack_a::<EIGHT>(ops, block, 0, (k, k), packed_a);
+        }
+        let mut slivers = frame.slivers().peekable();
+        while let Some(q0) = slivers.next() {
+            let (group, count, whole) = frame.group(q0, &mut slivers, 3);
+            if count >= 2 {
+                let column_of =
+                    |q: usize| frame.column0 + q / frame.pitch * frame.width + q % frame.pitch;
+                let a = (&*packed_a, k, k);
+                let columns = group.map(column_of);
+                macro_rules! tile {
+                    ($s:literal) => {{
+                        let qs: [usize; $s] = array(&group);
+                        let b_rows = || {
+                            taps.iter()
+                                .map_while(|&tap| slivers_at(frame.data, qs, tap))
+                        };
+                        let columns: [usize; $s] = array(&columns);
+                        let place = (columns, true, true);
+                        wide_tile::<EIGHT, $s, _>(epilogue, y, a, block, b_rows, place);
+                    }};
+                }
+                match count {
+                    3 => tile!(3),
+                    _ => tile!(2),
+                }
+                continue;
+            }
+            let runs = if whole {
+                let column = frame.column0 + q0 / frame.pitch * frame.width + q0 % frame.pitch;
+                ([(0, NR, column); NR], 1)
+            } else {
+                frame.runs(q0)
+            };
+            let window = frame.data.get(q0..).unwrap_or_default();
+            let panels = packed_a.chunks_exact(EIGHT * k);
+            for (row0, panel) in (block_row0..block_row0 + block_rows)
+                .step_by(EIGHT)
+                .zip(panels)
+            {
+                let acc = sliver_taps::<EIGHT>(panel, window, taps);
+                store_sliver(&acc, epilogue, clamp, y, row0, &runs.0[..runs.1]);
+            }
+        }
+    }
+}
+
+/// One `R`-row panel of `A` against one sliver of a frame (depth `p`'s row at
+/// `window[taps[p]..]`): `R` accumulators of 16 columns.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn sliver_taps<const R: usize>(
+    panel: &[f32],
+    window: &[f32],
+    taps: &[usize],
+) -> [super::simd::F32x16; R] {
+    use super::simd::F32x16;
+    let mut acc = [F32x16::splat(0.0); R];
+    for (a, &tap) in panel.chunks_exact(R).zip(taps) {
+        // Every tap is inside the frame by construction; a miss would only skip a depth.
+        let Some(b) = window.get(tap..).and_then(<[f32]>::first_chunk::<NR>) else {
+            continue;
+        };
+        let b = F32x16::load(b);
+        let a: [f32; R] = array(a);
+        unroll!(R, |i| acc[i] = F32x16::splat(a[i]).mul_add(b, acc[i]));
+    }
+    acc
+}
+
+/// Stores the `runs` of an `R`-row sliver tile of one `k` block (rows `row0..`) with a
+/// [`plain`] epilogue: bias per row, the clamp, then each run's lanes.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn store_sliver<const R: usize>(
+    acc: &[super::simd::F32x16; R],
+    epilogue: &Epilogue<'_>,
+    clamp: Option<(f32, f32)>,
+    y: &mut [f32],
+    row0: usize,
+    runs: &[(usize, usize, usize)],
+) {
+    use super::simd::F32x16;
+    let n = epilogue.n;
+    let one = F32x16::splat(1.0);
+    let bounds = clamp.map(|(lo, hi)| (F32x16::splat(lo), F32x16::splat(hi)));
+    unroll!(R, |i| {
+        let row_idx = row0 + i;
+        let bias = match epilogue.bias {
+            Bias::Col(values) => values.get(row_idx).copied().unwrap_or(0.0),
+            _ => 0.0,
+        };
+        let mut value = acc[i].mul_add(one, F32x16::splat(bias));
+        if let Some((lo, hi)) = bounds {
+            value = value.max(lo).min(hi);
+        }
+        let lanes = value.to_array();
+        for &(lo, hi, column) in runs {
+            let at = row_idx * n + column;
+            if let Some(out) = y.get_mut(at..at + (hi - lo)) {
+                copy_vectors(&lanes[lo..hi], out);
+            }
+        }
+    });
 }
 
 /// [`microkernel`] with depth `p`'s row of `B` at `frame[taps[p] + q0..]`.
