@@ -324,11 +324,11 @@ fn fill(p: &Conv2d, x_group: &[f32], oh0: usize, rows: usize, pitch: usize, fram
                     }
                     let input = &x_plane[(ih - p.pad_top) * p.w_in..][..p.w_in];
                     if s == 1 {
-                        // The row zeroed and the inside copied in vectors (a row is a few
-                        // dozen floats, for which the calls to `memset` and `memcpy` took
-                        // most of the framing).
+                        // The padding zeroed and the inside copied in vectors (a row is a
+                        // few dozen floats, for which the calls to `memset` and `memcpy`
+                        // took most of the framing).
                         let len = right - left;
-                        zero_vectors(out);
+                        zero_ends(out, (left, right, 0));
                         copy_vectors(&input[..len], &mut out[left..right]);
                         continue;
                     }
