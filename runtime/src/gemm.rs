@@ -1220,6 +1220,8 @@ mod tests {
             (100, 10, 33),
             (MC + 10, 8, 140),
             (96, 7, KC + 44),
+            // In place, two `k` blocks of 550.
+            (48, 11, 1100),
         ] {
             assert!(narrow_on_row_major(m, n, k), "{m} × {n} × {k}");
             let (row, col, full) = (values(n, 3), values(m, 4), values(m * n, 5));

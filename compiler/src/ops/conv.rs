@@ -289,6 +289,16 @@ impl OpKind for Conv {
     fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
         macs(&self.params)
     }
+
+    /// Blocked weights are read in place, one input channel's vectors of a block's output
+    /// channels per depth (`conv2d_pointwise_blocked`).
+    fn line_aligned_inputs(&self) -> &'static [usize] {
+        if self.weights_blocked {
+            &[1]
+        } else {
+            &[]
+        }
+    }
 }
 
 #[cfg(test)]

@@ -218,6 +218,13 @@ pub trait OpKind: Clone + fmt::Debug {
         false
     }
 
+    /// The constant inputs the kernel reads in place as rows of whole vectors, which the
+    /// weight blob starts on a cache line (the planner's `LINE`) so that no row straddles
+    /// two lines.
+    fn line_aligned_inputs(&self) -> &'static [usize] {
+        &[]
+    }
+
     /// How the op takes narrow element types; a view takes them all.
     fn narrow(&self) -> NarrowSupport {
         if self.is_view() {
@@ -334,6 +341,13 @@ macro_rules! define_ops {
                 match self {
                     Op::Input(_) | Op::Const(_) => &[],
                     $(Op::$variant(op) => op.in_place_inputs(),)*
+                }
+            }
+
+            pub fn line_aligned_inputs(&self) -> &'static [usize] {
+                match self {
+                    Op::Input(_) | Op::Const(_) => &[],
+                    $(Op::$variant(op) => op.line_aligned_inputs(),)*
                 }
             }
 
