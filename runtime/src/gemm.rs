@@ -398,7 +398,9 @@ fn blocked(
     };
     if trans_b {
         packed::gemm_packed::<true>(operands, epilogue, scratch, y);
-    } else if packed::narrow_pays(operands.m, operands.k, &frame, true) {
+    } else if packed::narrow_pays(operands.m, operands.k, &frame, true)
+        || packed::narrow_in_place_pays(operands)
+    {
         let n = operands.n;
         let depths = packed::Depths::<fn(usize, &mut [usize])>::Strided(n);
         let mut packed = Packed::Nothing;
@@ -1242,6 +1244,70 @@ mod tests {
                     check(m, n, k, true, false, 0.5, -2.0, bias, act);
                 }
             }
+        }
+    }
+
+    /// Without AVX-512, a transposed `A` of whole vectors (a 1 × 1 convolution's blocked
+    /// weights) against a row-major `B` of at most 256 columns takes the narrow tiles,
+    /// which read it in place, where the 6 × 16 tiles would idle too rarely for
+    /// `narrow_pays` (asserted); one vector of rows, more columns or rows not in whole
+    /// vectors keep the other tiles. Each product against the naive one.
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx",
+        not(target_feature = "avx512f")
+    ))]
+    #[test]
+    fn in_place_products_over_few_columns_take_the_narrow_tiles() {
+        for (m, n, k, narrow) in [
+            (64, 196, 96, true),
+            (96, 144, 64, true),
+            (32, 256, 40, true),
+            (64, 300, 96, false),
+            (16, 196, 96, false),
+            (40, 196, 96, false),
+            (64, 196, 20, false),
+        ] {
+            let (a, b) = (values(m * k, 1), values(k * n, 2));
+            let ops = Operands {
+                m,
+                n,
+                k,
+                a: &a,
+                trans_a: true,
+                b: &b,
+            };
+            if narrow {
+                assert!(
+                    !narrow_on_row_major(m, n, k),
+                    "{m} × {n} × {k}: narrow anyway"
+                );
+            }
+            let taken = packed::narrow_in_place_pays(&ops);
+            assert_eq!(taken, narrow, "{m} × {n} × {k}");
+            let col = values(m, 4);
+            check(
+                m,
+                n,
+                k,
+                true,
+                false,
+                1.0,
+                1.0,
+                Bias::Col(&col),
+                Activation::Relu,
+            );
+            check(
+                m,
+                n,
+                k,
+                true,
+                false,
+                0.5,
+                -2.0,
+                Bias::None,
+                Activation::None,
+            );
         }
     }
 
