@@ -19,8 +19,9 @@ pub const ALIGN: usize = 16;
 /// The offset in the weight blob of a constant that a kernel reads in place as rows of
 /// whole vectors ([`Op::line_aligned_inputs`]) is a multiple of this, a cache line: a
 /// 1 × 1 convolution's blocked weights at 16 bytes had every 64-byte row of 16 output
-/// channels straddle two lines, and the AVX2 narrow tiles read them 10–15 % slower than
-/// from packed panels (mobilenet_v2's 7 × 7 layers timed alone).
+/// channels straddle two lines, and the AVX2 narrow tiles read them in place 7–18 %
+/// slower than from packed panels (mobilenet_v2's 160 → 960 and 960 → 160 at 7 × 7,
+/// 384 → 64 at 14 × 14, timed alone), where at 64 bytes they were as fast or faster.
 pub const LINE: usize = 64;
 
 /// Where a value lives at run time.

@@ -844,9 +844,9 @@ const IN_PLACE_KC: usize = 1024;
 /// Whether the narrow tiles read `A` where it is: a transposed `A` (`k × m`, a 1 × 1
 /// convolution's weights as the compiler lays them out, from a cache line of the blob)
 /// whose rows are whole vectors, against a row-major `B` (`strided`). On AVX2 too: in
-/// place and in one `k` block, mobilenet_v2's 7 × 7 layers ran 17–32 % faster alone
+/// place and in one `k` block, mobilenet_v2's 7 × 7 layers ran 17–35 % faster alone
 /// than from 16-row panels packed on every inference in `k` blocks of at most 256
-/// depths, mlperf-vww's 3 × 3 ones 36 %.
+/// depths, mlperf-vww's 1 × 1 layers at 3 × 3 37–41 %.
 fn a_in_place(ops: &Operands<'_>, strided: bool) -> bool {
     ops.trans_a && ops.m.is_multiple_of(NARROW_ROWS) && strided
 }
@@ -1393,12 +1393,11 @@ pub(super) fn gemm_packed_narrow(
     } else {
         even_blocks(m, k, packed, Packed::Narrow)
     };
-    let a_len = if in_place {
-        0
+    let packed_a = if in_place {
+        &mut scratch[..0]
     } else {
-        MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max
+        &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max]
     };
-    let packed_a = &mut scratch[..a_len];
     let mut taps = [0usize; super::KC];
     for k0 in (0..k).step_by(depth_max) {
         let depth = depth_max.min(k - k0);
@@ -1440,7 +1439,6 @@ pub(super) fn gemm_packed_narrow(
                 for column in (0..frame.width).step_by(NARROW_STEP) {
                     let q0 = row * frame.pitch + column;
                     let place = (frame.column0 + row * frame.width + column, first, last);
-                    let width = NARROW_STEP.min(frame.width - column);
                     for tile_row0 in (block_row0..block_row0 + block_rows).step_by(NARROW_ROWS) {
                         let rows = (
                             tile_row0,
@@ -1461,7 +1459,7 @@ pub(super) fn gemm_packed_narrow(
                             )
                         };
                         let b = (frame.data, rows_at, q0, depth);
-                        match width {
+                        match frame.width - column {
                             1 => narrow_tile::<1>(panel, b, epilogue, y, rows, place),
                             2 => narrow_tile::<2>(panel, b, epilogue, y, rows, place),
                             3 => narrow_tile::<3>(panel, b, epilogue, y, rows, place),
