@@ -1519,6 +1519,10 @@ mod tests {
         check([1, 4, 6, 36, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         check([1, 5, 9, 21, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         check([1, 3, 7, 40, 8, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1]);
+        // Rows of 13 outputs on 40 channels, which take the slivers: a row's last
+        // sliver reaches past the dropped columns into the next row, whose outputs it
+        // must leave to that row's slivers (in two `k` blocks, else added twice).
+        check([1, 32, 13, 13, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         // 32 and 48 output channels on a 16 × 16 plane: with AVX-512 the narrow tiles,
         // eight outputs of a row at a time.
         check([1, 4, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);

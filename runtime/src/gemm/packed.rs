@@ -764,11 +764,18 @@ const ROW_SLIVERS: usize = 12;
 type Runs = ([(usize, usize, usize); NR], usize);
 
 impl Frame<'_> {
-    /// The output runs of the sliver at virtual column `q0`.
+    /// The output runs of the sliver at virtual column `q0`: on rows cut row by row
+    /// ([`Self::slivers`]) only its own row's, since the next row's first outputs, which
+    /// its last lanes may reach past the dropped columns, belong to that row's first
+    /// sliver (stored by both, a later `k` block had added its partial sums twice).
     fn runs(&self, q0: usize) -> Runs {
         let mut runs = [(0, 0, 0); NR];
         let mut count = 0;
-        let columns = self.rows * self.pitch;
+        let columns = if self.width >= ROW_SLIVERS {
+            (q0 / self.pitch + 1) * self.pitch
+        } else {
+            self.rows * self.pitch
+        };
         let mut lane = 0;
         while lane < NR && q0 + lane < columns {
             let (row, column) = ((q0 + lane) / self.pitch, (q0 + lane) % self.pitch);
