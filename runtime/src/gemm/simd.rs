@@ -491,6 +491,43 @@ pub(crate) fn zero_vectors(out: &mut [f32]) {
     }
 }
 
+/// Sixteen consecutive floats split into their eight even and eight odd lanes
+/// (`from[2 i]`, `from[2 i + 1]`): with AVX two in-lane shuffles and two 64-bit
+/// permutes (a stride-2 convolution's frame splits its input rows so).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+pub(crate) fn split_pairs(from: &[f32; 16]) -> (F32x8, F32x8) {
+    use safe_arch::{
+        cast_to_m256_from_m256i, cast_to_m256i_from_m256, shuffle_ai_i64_all_m256i, shuffle_m256,
+    };
+    let (low, high) = (load_at(from, 0).into_m256(), load_at(from, LANES).into_m256());
+    // Per 128-bit lane: evens of `low`'s four then `high`'s four (0 2 8 10 | 4 6 12 14).
+    const EVENS: i32 = 0b10_00_10_00;
+    const ODDS: i32 = 0b11_01_11_01;
+    // 64-bit quarters 0, 2, 1, 3 put them in order.
+    const ORDER: i32 = 0b11_01_10_00;
+    let order = |v| {
+        cast_to_m256_from_m256i(shuffle_ai_i64_all_m256i::<ORDER>(cast_to_m256i_from_m256(v)))
+    };
+    (
+        F32x8::from_m256(order(shuffle_m256::<EVENS>(low, high))),
+        F32x8::from_m256(order(shuffle_m256::<ODDS>(low, high))),
+    )
+}
+
+/// [`split_pairs`] lane by lane where AVX2 is missing.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+#[inline(always)]
+pub(crate) fn split_pairs(from: &[f32; 16]) -> (F32x8, F32x8) {
+    let mut evens = [0.0f32; LANES];
+    let mut odds = [0.0f32; LANES];
+    for (i, pair) in from.chunks_exact(2).enumerate() {
+        evens[i] = pair[0];
+        odds[i] = pair[1];
+    }
+    (F32x8::from_array(evens), F32x8::from_array(odds))
+}
+
 /// The 8 × 8 transpose: lane `j` of output `i` is lane `i` of input `j`. It turns eight
 /// vectors of one position's eight channels into eight vectors of one channel's eight
 /// positions and back (the depthwise kernel on channel vectors, `conv/channels.rs`).
@@ -637,6 +674,16 @@ mod tests {
         assert_eq!(load_at(&values, 3).to_array(), [0.0; 8]);
         store_at(F32x8::splat(1.0), &mut out, 2);
         assert_eq!(out[8], 9.0);
+    }
+
+    #[test]
+    fn split_pairs_takes_even_and_odd_lanes() {
+        let from: [f32; 16] = core::array::from_fn(|i| i as f32 * 1.5 - 4.0);
+        let (evens, odds) = split_pairs(&from);
+        let expected_evens: [f32; 8] = core::array::from_fn(|i| from[2 * i]);
+        let expected_odds: [f32; 8] = core::array::from_fn(|i| from[2 * i + 1]);
+        assert_eq!(evens.to_array(), expected_evens);
+        assert_eq!(odds.to_array(), expected_odds);
     }
 
     #[test]
