@@ -1519,9 +1519,15 @@ mod tests {
         check([1, 4, 6, 36, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         check([1, 5, 9, 21, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         check([1, 3, 7, 40, 8, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1]);
-        // Rows of 13 outputs on 40 channels, which take the slivers: a row's last
-        // sliver reaches past the dropped columns into the next row, whose outputs it
-        // must leave to that row's slivers (in two `k` blocks, else added twice).
+        // Rows of 8, 7 and 13 outputs on 64, 32 and 48 output channels, 576, 360 and
+        // 288 depths (two or three `k` blocks): the narrow tiles share a row out
+        // evenly (4 + 4, 3 + 4, 4 + 4 + 5 columns without AVX-512).
+        check([1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([1, 40, 7, 7, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        check([1, 32, 13, 13, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        // The same rows on 40 channels, which take the slivers: a row's last sliver
+        // reaches past the dropped columns into the next row, whose outputs it must
+        // leave to that row's slivers (in two `k` blocks, else added twice).
         check([1, 32, 13, 13, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
         // 32 and 48 output channels on a 16 × 16 plane: with AVX-512 the narrow tiles,
         // eight outputs of a row at a time.
