@@ -455,10 +455,7 @@ fn split_pairs(evens: &mut [f32], odds: &mut [f32], from: &[f32]) {
     use crate::gemm::simd::{split_pairs, store_at, LANES};
     let pairs = evens.len().min(odds.len()).min(from.len() / 2);
     let octets = pairs / LANES * LANES;
-    for (at, sixteen) in (0..octets)
-        .step_by(LANES)
-        .zip(from.chunks_exact(2 * LANES))
-    {
+    for (at, sixteen) in (0..octets).step_by(LANES).zip(from.chunks_exact(2 * LANES)) {
         let Some(sixteen) = sixteen.first_chunk::<{ 2 * LANES }>() else {
             continue;
         };

@@ -500,14 +500,19 @@ pub(crate) fn split_pairs(from: &[f32; 16]) -> (F32x8, F32x8) {
     use safe_arch::{
         cast_to_m256_from_m256i, cast_to_m256i_from_m256, shuffle_ai_i64_all_m256i, shuffle_m256,
     };
-    let (low, high) = (load_at(from, 0).into_m256(), load_at(from, LANES).into_m256());
+    let (low, high) = (
+        load_at(from, 0).into_m256(),
+        load_at(from, LANES).into_m256(),
+    );
     // Per 128-bit lane: evens of `low`'s four then `high`'s four (0 2 8 10 | 4 6 12 14).
     const EVENS: i32 = 0b10_00_10_00;
     const ODDS: i32 = 0b11_01_11_01;
     // 64-bit quarters 0, 2, 1, 3 put them in order.
     const ORDER: i32 = 0b11_01_10_00;
     let order = |v| {
-        cast_to_m256_from_m256i(shuffle_ai_i64_all_m256i::<ORDER>(cast_to_m256i_from_m256(v)))
+        cast_to_m256_from_m256i(shuffle_ai_i64_all_m256i::<ORDER>(cast_to_m256i_from_m256(
+            v,
+        )))
     };
     (
         F32x8::from_m256(order(shuffle_m256::<EVENS>(low, high))),
