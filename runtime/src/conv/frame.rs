@@ -452,14 +452,14 @@ fn zero_ends(row: &mut [f32], (left, right, _): (usize, usize, usize)) {
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 fn split_pairs(evens: &mut [f32], odds: &mut [f32], from: &[f32]) {
-    use crate::gemm::simd::{split_pairs, store_at, LANES};
+    use crate::gemm::simd::{self, store_at, LANES};
     let pairs = evens.len().min(odds.len()).min(from.len() / 2);
     let octets = pairs / LANES * LANES;
     for (at, sixteen) in (0..octets).step_by(LANES).zip(from.chunks_exact(2 * LANES)) {
         let Some(sixteen) = sixteen.first_chunk::<{ 2 * LANES }>() else {
             continue;
         };
-        let (even, odd) = split_pairs(sixteen);
+        let (even, odd) = simd::split_pairs(sixteen);
         store_at(even, evens, at);
         store_at(odd, odds, at);
     }

@@ -512,6 +512,16 @@ fn plain(epilogue: &Epilogue<'_>) -> Option<Option<(f32, f32)>> {
     })
 }
 
+/// The bias of output row `row_idx` under a [`plain`] epilogue (none or one per row):
+/// what the plain stores broadcast along the row.
+#[inline(always)]
+fn plain_bias(epilogue: &Epilogue<'_>, row_idx: usize) -> f32 {
+    match epilogue.bias {
+        Bias::Col(values) => values.get(row_idx).copied().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
 /// Stores a whole 6 × 16·`S` tile of one `k` block with a [`plain`] epilogue: per row
 /// one broadcast bias, then per vector an add, the clamp and one 512-bit store (the
 /// general [`store`] matches the bias kind, the block and the activation per vector, on
@@ -531,10 +541,7 @@ fn store_plain<const R: usize, const S: usize>(
     let bounds = clamp.map(|(lo, hi)| (F32x16::splat(lo), F32x16::splat(hi)));
     unroll!(R, |i| {
         let row_idx = row0 + i;
-        let bias = match epilogue.bias {
-            Bias::Col(values) => values.get(row_idx).copied().unwrap_or(0.0),
-            _ => 0.0,
-        };
+        let bias = plain_bias(epilogue, row_idx);
         let bias = F32x16::splat(bias);
         unroll!(S, |v| {
             let mut value = acc[i][v].mul_add(one, bias);
@@ -652,10 +659,7 @@ fn store_tile_plain(
     let bounds = clamp.map(|(lo, hi)| (F32x8::splat(lo), F32x8::splat(hi)));
     unroll!(MR, |i| {
         let row_idx = row0 + i;
-        let bias = match epilogue.bias {
-            Bias::Col(values) => values.get(row_idx).copied().unwrap_or(0.0),
-            _ => 0.0,
-        };
+        let bias = plain_bias(epilogue, row_idx);
         let bias = F32x8::splat(bias);
         unroll!(NV, |v| {
             let mut value = tile[i][v].add(bias);
@@ -764,6 +768,12 @@ const ROW_SLIVERS: usize = 12;
 type Runs = ([(usize, usize, usize); NR], usize);
 
 impl Frame<'_> {
+    /// Whether the frame's rows are cut into slivers row by row ([`ROW_SLIVERS`] outputs
+    /// or more), rather than slivers that run across rows.
+    fn by_row(&self) -> bool {
+        self.width >= ROW_SLIVERS
+    }
+
     /// The output runs of the sliver at virtual column `q0`: on rows cut row by row
     /// ([`Self::slivers`]) only its own row's, since the next row's first outputs, which
     /// its last lanes may reach past the dropped columns, belong to that row's first
@@ -771,7 +781,7 @@ impl Frame<'_> {
     fn runs(&self, q0: usize) -> Runs {
         let mut runs = [(0, 0, 0); NR];
         let mut count = 0;
-        let columns = if self.width >= ROW_SLIVERS {
+        let columns = if self.by_row() {
             (q0 / self.pitch + 1) * self.pitch
         } else {
             self.rows * self.pitch
@@ -829,8 +839,7 @@ impl Frame<'_> {
     /// The virtual column of every sliver, in order: row by row on wide rows, across
     /// rows otherwise.
     fn slivers(&self) -> impl Iterator<Item = usize> + '_ {
-        let by_row = self.width >= ROW_SLIVERS;
-        let (outer, inner) = if by_row {
+        let (outer, inner) = if self.by_row() {
             (self.rows, self.width)
         } else {
             (1, self.rows * self.pitch)
@@ -1135,10 +1144,7 @@ fn store_sliver<const R: usize>(
     let bounds = clamp.map(|(lo, hi)| (F32x16::splat(lo), F32x16::splat(hi)));
     unroll!(R, |i| {
         let row_idx = row0 + i;
-        let bias = match epilogue.bias {
-            Bias::Col(values) => values.get(row_idx).copied().unwrap_or(0.0),
-            _ => 0.0,
-        };
+        let bias = plain_bias(epilogue, row_idx);
         let mut value = acc[i].mul_add(one, F32x16::splat(bias));
         if let Some((lo, hi)) = bounds {
             value = value.max(lo).min(hi);
@@ -1360,7 +1366,7 @@ pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>, strided: bool) 
         return true;
     }
     let outputs = frame.rows * frame.width;
-    let computed = if frame.width >= ROW_SLIVERS {
+    let computed = if frame.by_row() {
         frame.rows * frame.width.div_ceil(NR) * NR
     } else {
         (frame.rows * frame.pitch).div_ceil(NR) * NR
