@@ -930,7 +930,7 @@ fn channels_depthwise<X: QInt, W: QInt, Y: QOut>(
     if scratch.len() < channels::scratch_bytes(p) {
         return false;
     }
-    channels::run(
+    channels::run::<X, Requantized<Y>, F32x8, _, LANES, { channels::RUN }>(
         p,
         x,
         X::saturate(x_zero),
@@ -955,9 +955,9 @@ fn channels_depthwise<X: QInt, W: QInt, Y: QOut>(
                 let mut t = 0;
                 while t < weights.len() {
                     let from = t.min(weights.len() - LANES);
-                    let positions = W::positions(&kernels, from);
+                    let positions = W::positions::<F32x8>(&kernels, from);
                     unroll!(LANES, |k| if let Some(weight) = weights.get_mut(from + k) {
-                        *weight = W::vector(&positions[k]).add(zeros);
+                        *weight = W::vector::<F32x8>(&positions[k]).add(zeros);
                     });
                     t = from + LANES;
                 }
@@ -967,7 +967,7 @@ fn channels_depthwise<X: QInt, W: QInt, Y: QOut>(
                     let mut lanes = [W::zeroed(); LANES];
                     unroll!(LANES, |l| lanes[l] =
                         kernels[l].get(t).copied().unwrap_or(W::zeroed()));
-                    *weight = W::vector(&lanes).add(zeros);
+                    *weight = W::vector::<F32x8>(&lanes).add(zeros);
                 }
             }
             let mut tap_sums = F32x8::splat(0.0);
@@ -1024,7 +1024,7 @@ struct Requantized<Y> {
 }
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-impl<Y: QOut> channels::Epilogue for Requantized<Y> {
+impl<Y: QOut> channels::Epilogue<crate::gemm::simd::F32x8, LANES> for Requantized<Y> {
     type Out = Y;
 
     #[inline(always)]

@@ -60,17 +60,32 @@ struct Bands {
     positions: usize,
 }
 
-/// The positions one kernel row of eight outputs reads for the written-out widths,
-/// rounded up to one length for all of them (`7 · 2 + 5 = 19` at most).
-const RUN: usize = 24;
+/// The positions one kernel row of `lanes` outputs reads for the written-out widths,
+/// rounded up to a multiple of eight (`7 · 2 + 5 = 19` at most for eight outputs).
+const fn run_len(lanes: usize) -> usize {
+    (2 * lanes + 3).div_ceil(8) * 8
+}
+
+/// [`run_len`] of eight outputs.
+pub(crate) const RUN: usize = run_len(LANES);
+
+/// Channels in one vector of the AVX-512 float kernel.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+const WIDE_LANES: usize = 16;
 
 /// The padded input rows `rows` output rows read.
 const fn reach(p: &Conv2d, rows: usize) -> usize {
     (rows - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
 }
 
-/// The bands for `p`, or `None` when there is nothing to compute.
+/// The bands for `p` on vectors of eight channels, or `None` when there is nothing to
+/// compute.
 const fn bands(p: &Conv2d) -> Option<Bands> {
+    bands_of(p, LANES, BUDGET)
+}
+
+/// The bands for `p` on vectors of `lanes` channels in at most about `budget` positions.
+const fn bands_of(p: &Conv2d, lanes: usize, budget: usize) -> Option<Bands> {
     if !super::has_window(p) {
         return None;
     }
@@ -78,10 +93,10 @@ const fn bands(p: &Conv2d) -> Option<Bands> {
     let pitch = needed.div_ceil(p.stride_w) * p.stride_w;
     // The last vector's idle lanes read up to `LANES · stride_w` positions past the
     // phases, and a kernel row's run is read as `RUN` positions.
-    let slack = LANES * p.stride_w + RUN;
+    let slack = lanes * p.stride_w + run_len(lanes);
     // Scratch rows that fit the budget; a band of `rows` takes at most
     // `reach(rows) + stride_h − 1` of them.
-    let fitting = BUDGET.saturating_sub(slack) / pitch;
+    let fitting = budget.saturating_sub(slack) / pitch;
     let one = reach(p, 1) + p.stride_h - 1;
     let mut rows = if fitting > one {
         (fitting - one) / p.stride_h + 1
@@ -112,14 +127,41 @@ pub(super) const fn runs(p: &Conv2d, scratch: usize) -> bool {
     scratch >= scratch_len(p) && p.k_h * p.k_w <= MAX_TAPS
 }
 
-/// The scratch (floats) [`depthwise`] needs for `p`: one a channel and position.
+/// The scratch (floats) [`depthwise`] needs for `p`: one a channel and position, of a
+/// band of eight channels or, for the AVX-512 kernel, of sixteen in half the positions
+/// (the same on every target, as every plan is; a small plane's band takes more of
+/// sixteen, for the slack the last vector and run may read).
 pub(super) const fn scratch_len(p: &Conv2d) -> usize {
-    band_lanes(p)
+    let eight = band_lanes(p);
+    let sixteen = match bands_of(p, 2 * LANES, BUDGET / 2) {
+        Some(b) if sixteen_pays(p) => b.positions * 2 * LANES,
+        _ => 0,
+    };
+    if sixteen > eight {
+        sixteen
+    } else {
+        eight
+    }
 }
 
 /// The scratch (bytes) the quantized kernel needs for `p`: one a channel and position.
 pub(crate) const fn scratch_bytes(p: &Conv2d) -> usize {
     band_lanes(p)
+}
+
+/// Whether sixteen channels a vector pay on `p` (the AVX-512 float kernel takes them
+/// there, and the plan makes room for their band on every target): where cutting its
+/// rows into steps of sixteen outputs, and its channels into blocks of sixteen, computes
+/// no more idle lanes than steps and blocks of eight. Alone on an Intel host with
+/// AVX-512, 3 × 3 layers at 14 × 14, 12 × 12 and 28 × 28 ran 16–20 %, 16–20 % and 7 %
+/// faster on sixteen; at 24 × 24 (a step of sixteen, then one of eight outputs in sixteen
+/// lanes) 17 % slower, and on rows of 7 or fewer outputs up to 60 % slower (a 16 × 16
+/// transpose for each step of a few outputs).
+const fn sixteen_pays(p: &Conv2d) -> bool {
+    const fn no_more_idle(n: usize) -> bool {
+        n.div_ceil(2 * LANES) * 2 * LANES <= n.div_ceil(LANES) * LANES
+    }
+    no_more_idle(p.w_out) && no_more_idle(p.c_in)
 }
 
 /// A band's positions times [`LANES`].
@@ -137,52 +179,53 @@ pub(crate) use kernel::{run, Epilogue, Lane};
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod kernel {
-    use super::{bands, Bands, LANES, MAX_TAPS, RUN};
+    use super::{bands_of, Bands, BUDGET, LANES, MAX_TAPS, RUN};
     use crate::conv::Conv2d;
-    use crate::gemm::simd::{activate, load_at, store_at, transpose, F32x8};
+    use crate::gemm::simd::{F32x8, Vector};
     use crate::qlinear::QInt;
     use crate::unroll::unroll;
     use crate::Activation;
 
-    /// What a scratch position holds: one input position of eight channels.
-    pub(crate) trait Lane: bytemuck::Pod {
-        /// The eight channels as `f32` lanes.
-        fn vector(position: &[Self; LANES]) -> F32x8;
+    /// What a scratch position holds: one input position of `L` channels (eight, or
+    /// sixteen in the AVX-512 float kernel).
+    pub(crate) trait Lane<const L: usize>: bytemuck::Pod {
+        /// The `L` channels as `f32` lanes.
+        fn vector<V: Vector<L>>(position: &[Self; L]) -> V;
 
-        /// Positions `at..at + 8` of eight planes, position-major: element `l` of
+        /// Positions `at..at + L` of `L` planes, position-major: element `l` of
         /// position `j` is `planes[l][at + j]` (zero where a plane is too short).
-        fn positions(planes: &[&[Self]; LANES], at: usize) -> [[Self; LANES]; LANES];
+        fn positions<V: Vector<L>>(planes: &[&[Self]; L], at: usize) -> [[Self; L]; L];
     }
 
-    impl Lane for f32 {
+    impl<const L: usize> Lane<L> for f32 {
         #[inline(always)]
-        fn vector(position: &[f32; LANES]) -> F32x8 {
-            F32x8::from_array(*position)
+        fn vector<V: Vector<L>>(position: &[f32; L]) -> V {
+            V::from_array(*position)
         }
 
         #[inline(always)]
-        fn positions(planes: &[&[f32]; LANES], at: usize) -> [[f32; LANES]; LANES] {
-            let mut vectors = [F32x8::splat(0.0); LANES];
-            unroll!(LANES, |l| vectors[l] = load_at(planes[l], at));
-            let vectors = transpose(vectors);
-            let mut positions = [[0.0; LANES]; LANES];
-            unroll!(LANES, |j| positions[j] = vectors[j].to_array());
+        fn positions<V: Vector<L>>(planes: &[&[f32]; L], at: usize) -> [[f32; L]; L] {
+            let mut vectors = [V::splat(0.0); L];
+            unroll!(L, |l| vectors[l] = V::load_at(planes[l], at));
+            let vectors = V::transpose(vectors);
+            let mut positions = [[0.0; L]; L];
+            unroll!(L, |j| positions[j] = vectors[j].to_array());
             positions
         }
     }
 
     /// The 8-bit lanes: widened to `i32`, then converted (`vpmovzxbd`/`vpmovsxbd` and
     /// `vcvtdq2ps` on x86-64).
-    impl<T: QInt> Lane for T {
+    impl<T: QInt> Lane<LANES> for T {
         #[inline(always)]
-        fn vector(position: &[T; LANES]) -> F32x8 {
+        fn vector<V: Vector<LANES>>(position: &[T; LANES]) -> V {
             let mut lanes = [0.0f32; LANES];
             unroll!(LANES, |l| lanes[l] = position[l].to_i32() as f32);
-            F32x8::from_array(lanes)
+            V::from_array(lanes)
         }
 
         #[inline(always)]
-        fn positions(planes: &[&[T]; LANES], at: usize) -> [[T; LANES]; LANES] {
+        fn positions<V: Vector<LANES>>(planes: &[&[T]; LANES], at: usize) -> [[T; LANES]; LANES] {
             let mut rows = [0u64; LANES];
             unroll!(LANES, |l| {
                 let bytes: &[u8] = bytemuck::cast_slice(planes[l]);
@@ -248,8 +291,8 @@ mod kernel {
         out
     }
 
-    /// What becomes of eight consecutive outputs of a block's channels.
-    pub(crate) trait Epilogue {
+    /// What becomes of `L` consecutive outputs of a block's channels.
+    pub(crate) trait Epilogue<V: Vector<L>, const L: usize> {
         /// The output element.
         type Out;
 
@@ -259,7 +302,7 @@ mod kernel {
         /// apart.
         fn store(
             &self,
-            sums: [F32x8; LANES],
+            sums: [V; L],
             n: usize,
             y: &mut [Self::Out],
             out_plane: usize,
@@ -271,25 +314,25 @@ mod kernel {
     /// The float kernel's epilogue: the activation, then the outputs.
     struct Activated(Activation);
 
-    impl Epilogue for Activated {
+    impl<V: Vector<L>, const L: usize> Epilogue<V, L> for Activated {
         type Out = f32;
 
         #[inline(always)]
         fn store(
             &self,
-            mut sums: [F32x8; LANES],
+            mut sums: [V; L],
             n: usize,
             y: &mut [f32],
             out_plane: usize,
             first_out: usize,
             len: usize,
         ) {
-            unroll!(LANES, |j| sums[j] = activate(self.0, sums[j]));
-            let planes = transpose(sums);
-            unroll!(LANES, |l| if l < n {
+            unroll!(L, |j| sums[j] = sums[j].activate(self.0));
+            let planes = V::transpose(sums);
+            unroll!(L, |l| if l < n {
                 let out = l * out_plane + first_out;
-                if len == LANES {
-                    store_at(planes[l], y, out);
+                if len == L {
+                    planes[l].store_at(y, out);
                 } else if let Some(run) = y.get_mut(out..out + len) {
                     run.copy_from_slice(&planes[l].to_array()[..len]);
                 }
@@ -309,8 +352,35 @@ mod kernel {
         scratch: &mut [f32],
         y: &mut [f32],
     ) -> bool {
+        // With AVX-512, sixteen channels a vector where the band fits the scratch: half
+        // the vectors of eight, each one instruction (multiply-adds, loads, stores), and
+        // transposes of 16 × 16 that move a value in fewer shuffles than 8 × 8 ones.
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+        {
+            use super::{run_len, WIDE_LANES};
+            use crate::gemm::simd::F32x16;
+            const WIDE_RUN: usize = run_len(WIDE_LANES);
+            let args = (x, w, bias, act);
+            if super::sixteen_pays(p)
+                && floats::<F32x16, WIDE_LANES, WIDE_RUN>(p, args, &mut *scratch, &mut *y)
+            {
+                return true;
+            }
+        }
+        floats::<F32x8, LANES, RUN>(p, (x, w, bias, act), scratch, y)
+    }
+
+    /// [`depthwise`] on vectors of `L` channels.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn floats<V: Vector<L>, const L: usize, const R: usize>(
+        p: &Conv2d,
+        (x, w, bias, act): (&[f32], &[f32], Option<&[f32]>, Activation),
+        scratch: &mut [f32],
+        y: &mut [f32],
+    ) -> bool {
         let taps = p.k_h * p.k_w;
-        run(p, x, 0.0, scratch, y, |first, n, weights| {
+        run::<f32, Activated, V, _, L, R>(p, x, 0.0, scratch, y, |first, n, weights| {
             // The block's kernels, tap-major: lane `l` of `weights[t]` is tap `t` of
             // channel `first + l` (zero in idle lanes).
             let kernels = w.get(first * taps..(first + n) * taps).unwrap_or(&[]);
@@ -318,41 +388,50 @@ mod kernel {
             // iterator adapters, which stay calls when built for size.
             #[allow(clippy::needless_range_loop)] // An index loop, for "z".
             for t in 0..taps.min(weights.len()) {
-                let mut lanes = [0.0f32; LANES];
-                unroll!(LANES, |l| lanes[l] =
+                let mut lanes = [0.0f32; L];
+                unroll!(L, |l| lanes[l] =
                     kernels.get(l * taps + t).copied().unwrap_or(0.0));
-                weights[t] = F32x8::from_array(lanes);
+                weights[t] = V::from_array(lanes);
             }
-            let mut lanes = [0.0f32; LANES];
+            let mut lanes = [0.0f32; L];
             if let Some(bias) = bias {
-                unroll!(LANES, |l| if l < n {
+                unroll!(L, |l| if l < n {
                     lanes[l] = bias.get(first + l).copied().unwrap_or(0.0);
                 });
             }
-            (F32x8::from_array(lanes), Activated(act))
+            (V::from_array(lanes), Activated(act))
         })
     }
 
     /// The channel-vector depthwise convolution of `x` (NCHW, cut to `p`) into `y`, with
-    /// `pad` in the padding. For each block of up to eight channels (`first`, `n`),
+    /// `pad` in the padding, on vectors of `L` channels (`R` is [`super::run_len`]`(L)`,
+    /// the band's budget of positions shrinks as `L` grows). For each block of up to `L`
+    /// channels (`first`, `n`),
     /// `block` writes the taps into its third argument (lane `l` of vector `t` is tap `t`
     /// of channel `first + l`, zero in idle lanes) and returns the sums' start and the
     /// epilogue. Returns `false` and computes nothing when `scratch` is shorter than the
     /// band or the kernel has more than [`MAX_TAPS`] taps.
     #[inline(always)]
-    pub(crate) fn run<T: Lane, E: Epilogue>(
+    pub(crate) fn run<T, E, V, B, const L: usize, const R: usize>(
         p: &Conv2d,
         x: &[T],
         pad: T,
         scratch: &mut [T],
         y: &mut [E::Out],
-        mut block: impl FnMut(usize, usize, &mut [F32x8]) -> (F32x8, E),
-    ) -> bool {
-        let Some(b) = bands(p) else {
+        mut block: B,
+    ) -> bool
+    where
+        T: Lane<L>,
+        E: Epilogue<V, L>,
+        V: Vector<L>,
+        B: FnMut(usize, usize, &mut [V]) -> (V, E),
+    {
+        const { assert!(R == super::run_len(L)) };
+        let Some(b) = bands_of(p, L, BUDGET * LANES / L) else {
             return true;
         };
         let taps = p.k_h * p.k_w;
-        let Some(scratch) = scratch.get_mut(..b.positions * LANES) else {
+        let Some(scratch) = scratch.get_mut(..b.positions * L) else {
             return false;
         };
         if taps > MAX_TAPS {
@@ -367,14 +446,14 @@ mod kernel {
         }
         let offsets = &offsets[..taps];
         let (in_plane, out_plane) = (p.h_in * p.w_in, p.h_out * p.w_out);
-        let mut weights = [F32x8::splat(0.0); MAX_TAPS];
+        let mut weights = [V::splat(0.0); MAX_TAPS];
         let mut padded = false;
         for image in 0..p.batch {
             let mut first = 0;
             while first < p.c_in {
-                let n = (p.c_in - first).min(LANES);
-                let mut planes: [&[T]; LANES] = [&[]; LANES];
-                unroll!(LANES, |l| if l < n {
+                let n = (p.c_in - first).min(L);
+                let mut planes: [&[T]; L] = [&[]; L];
+                unroll!(L, |l| if l < n {
                     let c = image * p.c_in + first + l;
                     planes[l] = x.get(c * in_plane..(c + 1) * in_plane).unwrap_or(&[]);
                 });
@@ -397,9 +476,9 @@ mod kernel {
                     // One band holds the whole plane: its padding stays from the first
                     // block on.
                     let padding = !(b.rows >= p.h_out && padded);
-                    fill_band(p, b, &planes, pad, top, rows, scratch, padding);
+                    fill_band::<T, V, L>(p, b, &planes, pad, top, rows, scratch, padding);
                     padded = true;
-                    let Ok(positions) = bytemuck::try_cast_slice::<T, [T; LANES]>(scratch) else {
+                    let Ok(positions) = bytemuck::try_cast_slice::<T, [T; L]>(scratch) else {
                         return true;
                     };
                     // The strides and kernel widths of MobileNets and DS-CNNs with their
@@ -409,19 +488,19 @@ mod kernel {
                     // their width.
                     let args = (positions, top, rows, n, &mut *y_block);
                     match (square, p.stride_w, p.k_w, p.w_out) {
-                        (true, 1, 3, 5) => block.band::<T, 1, 3, 5>(args),
-                        (true, 1, 3, 7) => block.band::<T, 1, 3, 7>(args),
-                        (true, 2, 3, 5) => block.band::<T, 2, 3, 5>(args),
-                        (true, 2, 3, 7) => block.band::<T, 2, 3, 7>(args),
-                        (true, 1, 3, _) => block.band::<T, 1, 3, LANES>(args),
-                        (true, 1, 5, _) => block.band::<T, 1, 5, LANES>(args),
-                        (true, 2, 3, _) => block.band::<T, 2, 3, LANES>(args),
-                        (true, 2, 5, _) => block.band::<T, 2, 5, LANES>(args),
+                        (true, 1, 3, 5) => block.band::<T, 1, 3, 5, R>(args),
+                        (true, 1, 3, 7) => block.band::<T, 1, 3, 7, R>(args),
+                        (true, 2, 3, 5) => block.band::<T, 2, 3, 5, R>(args),
+                        (true, 2, 3, 7) => block.band::<T, 2, 3, 7, R>(args),
+                        (true, 1, 3, _) => block.band::<T, 1, 3, L, R>(args),
+                        (true, 1, 5, _) => block.band::<T, 1, 5, L, R>(args),
+                        (true, 2, 3, _) => block.band::<T, 2, 3, L, R>(args),
+                        (true, 2, 5, _) => block.band::<T, 2, 5, L, R>(args),
                         _ => block.band_by_taps(positions, top, rows, n, y_block),
                     }
                     top += rows;
                 }
-                first += LANES;
+                first += L;
             }
         }
         true
@@ -436,20 +515,20 @@ mod kernel {
 
     /// [`Block::band`]'s band: the scratch's positions, the first output row and the rows,
     /// the block's channels and their output planes.
-    type BandArgs<'a, T, O> = (&'a [[T; LANES]], usize, usize, usize, &'a mut [O]);
+    type BandArgs<'a, T, O, const L: usize> = (&'a [[T; L]], usize, usize, usize, &'a mut [O]);
 
     /// One block of channels' constants.
-    struct Block<'a, E> {
+    struct Block<'a, E, V, const L: usize> {
         p: &'a Conv2d,
         bands: Bands,
         offsets: &'a [usize],
-        weights: &'a [F32x8],
+        weights: &'a [V],
         /// What each sum starts from.
-        start: F32x8,
+        start: V,
         epilogue: E,
     }
 
-    impl<E: Epilogue> Block<'_, E> {
+    impl<E: Epilogue<V, L>, V: Vector<L>, const L: usize> Block<'_, E, V, L> {
         /// Output rows `top..top + rows` of the block's `n` channels (`y` holds their
         /// planes) for `stride_h == stride_w == S`, dilation 1 along rows and a kernel
         /// `KW` wide.
@@ -465,10 +544,14 @@ mod kernel {
         /// A step takes `J` consecutive outputs (8, or the row's width where a row is
         /// narrower, so that no multiply-add goes to an output past the row: mlperf-kws's
         /// 5-wide rows spent three eighths of them there).
-        #[inline(always)]
-        fn band<T: Lane, const S: usize, const KW: usize, const J: usize>(
+        // Inlined where optimised; a debug build gives every inlined copy its own stack
+        // slots, and eight widths of sixteen-lane tiles in one frame overflowed a test
+        // thread's stack.
+        #[cfg_attr(debug_assertions, inline(never))]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn band<T: Lane<L>, const S: usize, const KW: usize, const J: usize, const R: usize>(
             &self,
-            (positions, top, rows, n, y): BandArgs<'_, T, E::Out>,
+            (positions, top, rows, n, y): BandArgs<'_, T, E::Out, L>,
         ) {
             let (p, b) = (self.p, self.bands);
             let out_plane = p.h_out * p.w_out;
@@ -476,12 +559,12 @@ mod kernel {
                 let mut column = 0;
                 while column < p.w_out {
                     let corner = row * b.pitch + column * S;
-                    let mut sums = [self.start; LANES];
+                    let mut sums = [self.start; L];
                     for kh in 0..p.k_h {
                         let Some(weights) = self
                             .weights
                             .get(kh * KW..)
-                            .and_then(<[F32x8]>::first_chunk::<KW>)
+                            .and_then(<[V]>::first_chunk::<KW>)
                         else {
                             break;
                         };
@@ -491,19 +574,19 @@ mod kernel {
                         let start = corner + offset;
                         let Some(run) = positions
                             .get(start..)
-                            .and_then(<[[T; LANES]]>::first_chunk::<RUN>)
+                            .and_then(<[[T; L]]>::first_chunk::<R>)
                         else {
                             break;
                         };
-                        unroll!(LANES, |j| if j < J {
+                        unroll!(L, |j| if j < J {
                             unroll!(KW, |kw| sums[j] =
-                                T::vector(&run[S * j + kw]).mul_add(weights[kw], sums[j]))
+                                T::vector::<V>(&run[S * j + kw]).mul_add(weights[kw], sums[j]))
                         });
                     }
                     let first_out = (top + row) * p.w_out + column;
                     let count = (p.w_out - column).min(J);
-                    let whole = count == LANES || first_out + LANES <= out_plane;
-                    let len = if whole { LANES } else { count };
+                    let whole = count == L || first_out + L <= out_plane;
+                    let len = if whole { L } else { count };
                     self.epilogue.store(sums, n, y, out_plane, first_out, len);
                     column += J;
                 }
@@ -513,9 +596,9 @@ mod kernel {
         /// [`Self::band`] for any geometry: eight consecutive outputs of the band
         /// (row-major, across row ends), each tap from the tap list.
         #[inline(never)]
-        fn band_by_taps<T: Lane>(
+        fn band_by_taps<T: Lane<L>>(
             &self,
-            positions: &[[T; LANES]],
+            positions: &[[T; L]],
             top: usize,
             rows: usize,
             n: usize,
@@ -528,10 +611,10 @@ mod kernel {
             let (mut row, mut column) = (0, 0);
             let mut at = start;
             while at < end {
-                let count = (end - at).min(LANES);
+                let count = (end - at).min(L);
                 // Each output's corner; a partial vector repeats its last output in the
                 // idle lanes.
-                let mut corners = [0usize; LANES];
+                let mut corners = [0usize; L];
                 for (j, corner) in corners.iter_mut().enumerate() {
                     *corner = row * self.bands.pitch + column * p.stride_w;
                     if j + 1 < count {
@@ -548,11 +631,11 @@ mod kernel {
                     column = 0;
                     row += 1;
                 }
-                let mut sums = [self.start; LANES];
+                let mut sums = [self.start; L];
                 for (&offset, &weight) in self.offsets.iter().zip(self.weights) {
                     for (sum, &corner) in sums.iter_mut().zip(&corners) {
                         if let Some(position) = positions.get(corner + offset) {
-                            *sum = T::vector(position).mul_add(weight, *sum);
+                            *sum = T::vector::<V>(position).mul_add(weight, *sum);
                         }
                     }
                 }
@@ -576,12 +659,12 @@ mod kernel {
         phase * b.phase_rows + row
     }
 
-    /// Stores one position's eight channels at position `at` of `scratch`.
+    /// Stores one position's `L` channels at position `at` of `scratch`.
     #[inline(always)]
-    fn put<T: Lane>(scratch: &mut [T], at: usize, position: [T; LANES]) {
+    fn put<T: bytemuck::Pod, const L: usize>(scratch: &mut [T], at: usize, position: [T; L]) {
         if let Some(slot) = scratch
-            .get_mut(at * LANES..)
-            .and_then(<[T]>::first_chunk_mut::<LANES>)
+            .get_mut(at * L..)
+            .and_then(<[T]>::first_chunk_mut::<L>)
         {
             *slot = position;
         }
@@ -593,17 +676,17 @@ mod kernel {
     /// positions are taken to hold `pad` already.
     // The written-out loop's last step advances a column no later step reads.
     #[allow(unused_assignments, clippy::too_many_arguments)]
-    fn fill_band<T: Lane>(
+    fn fill_band<T: Lane<L>, V: Vector<L>, const L: usize>(
         p: &Conv2d,
         b: Bands,
-        planes: &[&[T]; LANES],
+        planes: &[&[T]; L],
         pad: T,
         top: usize,
         rows: usize,
         scratch: &mut [T],
         padding: bool,
     ) {
-        let row_lanes = b.pitch * LANES;
+        let row_lanes = b.pitch * L;
         let left = p.pad_left.min(b.pitch);
         // The input columns the band reads: those left of the padded row's end.
         let columns = p.w_in.min(b.pitch - left);
@@ -619,8 +702,8 @@ mod kernel {
             if padded < p.pad_top || padded - p.pad_top >= p.h_in {
                 row.fill(pad);
             } else {
-                row[..left * LANES].fill(pad);
-                row[(left + columns) * LANES..].fill(pad);
+                row[..left * L].fill(pad);
+                row[(left + columns) * L..].fill(pad);
             }
         }
         // The input rows the band reads.
@@ -631,7 +714,7 @@ mod kernel {
         }
         // Where input row `i` starts in scratch, in positions.
         let row_start = |i: usize| scratch_row(p, b, i + p.pad_top - first_padded) * b.pitch + left;
-        if columns == p.w_in && p.w_in < LANES && (last - first) * p.w_in >= LANES {
+        if columns == p.w_in && p.w_in < L && (last - first) * p.w_in >= L {
             // Rows narrower than a vector: eight consecutive inputs of the flattened rows
             // at a time, across row ends, the last eight overlapping their predecessors.
             let (start, end) = (first * p.w_in, last * p.w_in);
@@ -639,13 +722,13 @@ mod kernel {
             // The row and column of `at`.
             let (mut i, mut j) = (first, 0);
             while at < end {
-                let from = at.min(end - LANES);
+                let from = at.min(end - L);
                 if from < at {
                     (i, j) = (from / p.w_in, from % p.w_in);
                 }
-                let positions = T::positions(planes, from);
+                let positions = T::positions::<V>(planes, from);
                 let mut base = row_start(i);
-                unroll!(LANES, |q| {
+                unroll!(L, |q| {
                     put(scratch, base + j, positions[q]);
                     j += 1;
                     if j == p.w_in {
@@ -653,7 +736,7 @@ mod kernel {
                         base = row_start(i);
                     }
                 });
-                at = from + LANES;
+                at = from + L;
             }
             return;
         }
@@ -662,10 +745,10 @@ mod kernel {
             let base = row_start(i);
             let mut column = 0;
             while column < columns {
-                if columns < LANES {
+                if columns < L {
                     // A row narrower than a vector, position by position.
-                    let mut lanes = [T::zeroed(); LANES];
-                    unroll!(LANES, |l| lanes[l] = planes[l]
+                    let mut lanes = [T::zeroed(); L];
+                    unroll!(L, |l| lanes[l] = planes[l]
                         .get(input_row + column)
                         .copied()
                         .unwrap_or(T::zeroed()));
@@ -673,11 +756,11 @@ mod kernel {
                     column += 1;
                     continue;
                 }
-                // Eight columns at a time, the last eight overlapping their predecessors.
-                let from = column.min(columns - LANES);
-                let positions = T::positions(planes, input_row + from);
-                unroll!(LANES, |j| put(scratch, base + from + j, positions[j]));
-                column = from + LANES;
+                // `L` columns at a time, the last `L` overlapping their predecessors.
+                let from = column.min(columns - L);
+                let positions = T::positions::<V>(planes, input_row + from);
+                unroll!(L, |j| put(scratch, base + from + j, positions[j]));
+                column = from + L;
             }
         }
     }
@@ -705,29 +788,34 @@ mod tests {
         let out_len = p.batch * p.c_out * p.h_out * p.w_out;
         let mut expected = vec![0.0; out_len];
         crate::conv::conv2d_direct(&p, &x, &w, Some(&bias), act, &mut expected);
-        let mut scratch = vec![f32::NAN; scratch_len(&p)];
-        let mut y = vec![f32::NAN; out_len];
-        assert!(depthwise(
-            &p,
-            &x,
-            &w,
-            Some(&bias),
-            act,
-            &mut scratch,
-            &mut y
-        ));
-        for (i, (&got, &want)) in y.iter().zip(&expected).enumerate() {
-            // Both sum the taps from the bias in another order; atol/rtol 1e-5.
-            assert!(
-                (got - want).abs() <= 1e-5 + 1e-5 * want.abs(),
-                "{p:?}: output {i}: {got} vs {want}"
-            );
+        // The whole scratch (sixteen channels a vector with AVX-512), and only a band of
+        // eight channels' (the kernel of eight wherever sixteen would not fit).
+        for scratch_floats in [scratch_len(&p), band_lanes(&p)] {
+            let mut scratch = vec![f32::NAN; scratch_floats];
+            let mut y = vec![f32::NAN; out_len];
+            assert!(depthwise(
+                &p,
+                &x,
+                &w,
+                Some(&bias),
+                act,
+                &mut scratch,
+                &mut y
+            ));
+            for (i, (&got, &want)) in y.iter().zip(&expected).enumerate() {
+                // Both sum the taps from the bias in another order; atol/rtol 1e-5.
+                assert!(
+                    (got - want).abs() <= 1e-5 + 1e-5 * want.abs(),
+                    "{p:?}, {scratch_floats} floats of scratch: output {i}: {got} vs {want}"
+                );
+            }
         }
     }
 
     #[test]
     fn matches_the_direct_kernel() {
         let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
+        let mut sixteen = 0;
         // MobileNet's shapes: stride 1 and 2, small and wide planes, whole blocks.
         for (p, act) in [
             (
@@ -763,6 +851,33 @@ mod tests {
             (
                 geometry(2, 11, (9, 10), (3, 3), 2, 1, (1, 1), (1, 1)),
                 Activation::None,
+            ),
+            // Geometries of sixteen channels a vector (with AVX-512; eight elsewhere):
+            // 3 × 3 at stride 1 and 2, a partial block of 13 in a batch, 5 × 5 at stride
+            // 1 and 2, dilation (the tap list).
+            (
+                geometry(1, 32, (12, 12), (3, 3), 1, 1, (1, 1), (1, 1)),
+                Activation::Relu,
+            ),
+            (
+                geometry(1, 16, (28, 28), (3, 3), 2, 1, (0, 0), (1, 1)),
+                relu6,
+            ),
+            (
+                geometry(2, 29, (14, 14), (3, 3), 1, 1, (1, 1), (1, 1)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 16, (16, 16), (5, 5), 1, 1, (2, 2), (2, 2)),
+                Activation::Relu,
+            ),
+            (
+                geometry(1, 16, (33, 32), (5, 5), 2, 1, (2, 2), (2, 2)),
+                Activation::None,
+            ),
+            (
+                geometry(1, 16, (16, 16), (3, 3), 1, 2, (2, 2), (2, 2)),
+                relu6,
             ),
             // Partial blocks, a batch, 5 × 5, dilation, uneven and one-sided padding.
             (
@@ -819,8 +934,14 @@ mod tests {
                 Activation::None,
             ),
         ] {
+            sixteen += usize::from(sixteen_pays(&p));
             check(p, act);
         }
+        // The geometries written for sixteen channels a vector take them (with AVX-512).
+        assert!(
+            sixteen >= 6,
+            "{sixteen} geometries of sixteen channels a vector"
+        );
     }
 
     #[test]
@@ -829,10 +950,41 @@ mod tests {
         let b = bands(&p).unwrap();
         assert!(b.rows < p.h_out, "{b:?}");
         assert!(scratch_len(&p) <= BUDGET * LANES, "{}", scratch_len(&p));
+        // Sixteen channels a vector take half the positions: the same floats.
+        let wide = bands_of(&p, 2 * LANES, BUDGET / 2).unwrap();
+        assert!(wide.rows < b.rows && wide.positions * 2 * LANES <= BUDGET * LANES);
         // A small plane in one band: 8 rows of 8 positions, a vector's slack and a run's.
+        // Its rows of six outputs would idle in sixteen lanes: no room for them.
         let p = geometry(1, 8, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1));
         assert_eq!(bands(&p).unwrap().rows, 6);
+        assert!(!sixteen_pays(&p));
         assert_eq!(scratch_len(&p), (8 * 8 + 8 + RUN) * 8);
+        // Rows of twelve outputs and 32 channels take sixteen: 14 rows of 14 positions,
+        // and sixteen channels a vector read further past the plane.
+        let p = geometry(1, 32, (12, 12), (3, 3), 1, 1, (1, 1), (1, 1));
+        assert!(sixteen_pays(&p));
+        assert_eq!(run_len(2 * LANES), 40);
+        assert_eq!(scratch_len(&p), (14 * 14 + 16 + 40) * 16);
+        assert!(!sixteen_pays(&geometry(
+            1,
+            32,
+            (24, 24),
+            (3, 3),
+            1,
+            1,
+            (1, 1),
+            (1, 1)
+        )));
+        assert!(!sixteen_pays(&geometry(
+            1,
+            8,
+            (12, 12),
+            (3, 3),
+            1,
+            1,
+            (1, 1),
+            (1, 1)
+        )));
         // Stride 2: two phases of rows, positions rounded up to whole strides.
         let p = geometry(1, 8, (12, 12), (3, 3), 2, 1, (0, 0), (1, 1));
         let b = bands(&p).unwrap();
@@ -844,7 +996,7 @@ mod tests {
         let p = geometry(1, 8, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1));
         let (x, w) = (vec![1.0; 8 * 36], vec![1.0; 8 * 9]);
         let mut y = vec![-1.0; 8 * 36];
-        let mut scratch = vec![0.0; scratch_len(&p) - 1];
+        let mut scratch = vec![0.0; band_lanes(&p) - 1];
         assert!(!depthwise(
             &p,
             &x,

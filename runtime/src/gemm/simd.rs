@@ -360,6 +360,53 @@ impl F32x16 {
         }
     }
 
+    /// The 16 × 16 transpose: lane `j` of output `i` is lane `i` of input `j`, in 64
+    /// shuffles. Within each 128-bit quarter, each group of four rows is transposed 4 × 4
+    /// (32-bit, then 64-bit unpacks); then the quarters of the four groups' vectors
+    /// trade places as a 4 × 4 transpose of quarters (two-source 64-bit permutes).
+    #[inline(always)]
+    pub(crate) fn transpose_16x16(rows: [Self; 16]) -> [Self; 16] {
+        use safe_arch::{
+            cast_to_m512_from_m512i, cast_to_m512i_from_m512, m512i, shuffle_abv_i64_all_m512i,
+            unpack_high_i32_m512i, unpack_high_i64_m512i, unpack_low_i32_m512i,
+            unpack_low_i64_m512i,
+        };
+        let r = |i: usize| cast_to_m512i_from_m512(rows[i].0);
+        // `u[g][e]`, quarter q: element e of quarter q of rows 4g..4g + 4, that is column
+        // 4q + e of those rows.
+        let mut u = [[m512i::default(); 4]; 4];
+        crate::unroll::unroll!(4, |g| {
+            let (a, b, c, d) = (r(4 * g), r(4 * g + 1), r(4 * g + 2), r(4 * g + 3));
+            let (ab_low, ab_high) = (unpack_low_i32_m512i(a, b), unpack_high_i32_m512i(a, b));
+            let (cd_low, cd_high) = (unpack_low_i32_m512i(c, d), unpack_high_i32_m512i(c, d));
+            u[g] = [
+                unpack_low_i64_m512i(ab_low, cd_low),
+                unpack_high_i64_m512i(ab_low, cd_low),
+                unpack_low_i64_m512i(ab_high, cd_high),
+                unpack_high_i64_m512i(ab_high, cd_high),
+            ];
+        });
+        // Quarters (pairs of 64-bit lanes): the low and high halves of two vectors, then
+        // the even and odd quarters of two of those.
+        let low_halves = m512i::from([0_i64, 1, 2, 3, 8, 9, 10, 11]);
+        let high_halves = m512i::from([4_i64, 5, 6, 7, 12, 13, 14, 15]);
+        let even_quarters = m512i::from([0_i64, 1, 4, 5, 8, 9, 12, 13]);
+        let odd_quarters = m512i::from([2_i64, 3, 6, 7, 10, 11, 14, 15]);
+        let mut columns = [Self::splat(0.0); 16];
+        crate::unroll::unroll!(4, |e| {
+            let t0 = shuffle_abv_i64_all_m512i(u[0][e], low_halves, u[1][e]);
+            let t1 = shuffle_abv_i64_all_m512i(u[0][e], high_halves, u[1][e]);
+            let t2 = shuffle_abv_i64_all_m512i(u[2][e], low_halves, u[3][e]);
+            let t3 = shuffle_abv_i64_all_m512i(u[2][e], high_halves, u[3][e]);
+            let out = |v: m512i| Self(cast_to_m512_from_m512i(v));
+            columns[e] = out(shuffle_abv_i64_all_m512i(t0, even_quarters, t2));
+            columns[4 + e] = out(shuffle_abv_i64_all_m512i(t0, odd_quarters, t2));
+            columns[8 + e] = out(shuffle_abv_i64_all_m512i(t1, even_quarters, t3));
+            columns[12 + e] = out(shuffle_abv_i64_all_m512i(t1, odd_quarters, t3));
+        });
+        columns
+    }
+
     /// Sixteen rows of eight columns, given as eight column vectors (lane `r` of
     /// `columns[j]` is row `r`, column `j`), turned into the rows: 24 shuffles, the
     /// 512-bit form of [`transpose`]. Pairs of columns interleave, then quads, within
@@ -424,6 +471,117 @@ impl F32x16 {
             (rows[i], rows[4 + i], rows[8 + i], rows[12 + i]) = (a, b, c, d);
         });
         rows
+    }
+}
+
+/// A vector of `L` `f32` lanes, for kernels written once for eight lanes and, with
+/// AVX-512, sixteen (the depthwise convolution on channel vectors, `conv/channels.rs`).
+pub(crate) trait Vector<const L: usize>: Copy {
+    /// Every lane `value`.
+    fn splat(value: f32) -> Self;
+    /// The lanes of `values`.
+    fn from_array(values: [f32; L]) -> Self;
+    /// The lanes as an array.
+    fn to_array(self) -> [f32; L];
+    /// `self · m + a`, fused where the target has it.
+    fn mul_add(self, m: Self, a: Self) -> Self;
+    /// `L` lanes from `values[at..]`; zero when it is shorter.
+    fn load_at(values: &[f32], at: usize) -> Self;
+    /// Stores the lanes at `out[at..]`; nothing when it is shorter.
+    fn store_at(self, out: &mut [f32], at: usize);
+    /// The `L × L` transpose: lane `j` of output `i` is lane `i` of input `j`.
+    fn transpose(rows: [Self; L]) -> [Self; L];
+    /// The fused activation, with [`activate`]'s NaN rule.
+    fn activate(self, act: Activation) -> Self;
+}
+
+impl Vector<LANES> for F32x8 {
+    #[inline(always)]
+    fn splat(value: f32) -> Self {
+        F32x8::splat(value)
+    }
+
+    #[inline(always)]
+    fn from_array(values: [f32; LANES]) -> Self {
+        F32x8::from_array(values)
+    }
+
+    #[inline(always)]
+    fn to_array(self) -> [f32; LANES] {
+        F32x8::to_array(self)
+    }
+
+    #[inline(always)]
+    fn mul_add(self, m: Self, a: Self) -> Self {
+        F32x8::mul_add(self, m, a)
+    }
+
+    #[inline(always)]
+    fn load_at(values: &[f32], at: usize) -> Self {
+        load_at(values, at)
+    }
+
+    #[inline(always)]
+    fn store_at(self, out: &mut [f32], at: usize) {
+        store_at(self, out, at);
+    }
+
+    #[inline(always)]
+    fn transpose(rows: [Self; LANES]) -> [Self; LANES] {
+        transpose(rows)
+    }
+
+    #[inline(always)]
+    fn activate(self, act: Activation) -> Self {
+        activate(act, self)
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+impl Vector<16> for F32x16 {
+    #[inline(always)]
+    fn splat(value: f32) -> Self {
+        F32x16::splat(value)
+    }
+
+    #[inline(always)]
+    fn from_array(values: [f32; 16]) -> Self {
+        F32x16::load(&values)
+    }
+
+    #[inline(always)]
+    fn to_array(self) -> [f32; 16] {
+        F32x16::to_array(self)
+    }
+
+    #[inline(always)]
+    fn mul_add(self, m: Self, a: Self) -> Self {
+        F32x16::mul_add(self, m, a)
+    }
+
+    #[inline(always)]
+    fn load_at(values: &[f32], at: usize) -> Self {
+        match values.get(at..).and_then(<[f32]>::first_chunk::<16>) {
+            Some(chunk) => F32x16::load(chunk),
+            None => F32x16::splat(0.0),
+        }
+    }
+
+    #[inline(always)]
+    fn store_at(self, out: &mut [f32], at: usize) {
+        if let Some(out) = out.get_mut(at..) {
+            self.store(out);
+        }
+    }
+
+    #[inline(always)]
+    fn transpose(rows: [Self; 16]) -> [Self; 16] {
+        F32x16::transpose_16x16(rows)
+    }
+
+    #[inline(always)]
+    fn activate(self, act: Activation) -> Self {
+        F32x16::activate(self, act)
     }
 }
 
@@ -679,6 +837,36 @@ mod tests {
         assert_eq!(load_at(&values, 3).to_array(), [0.0; 8]);
         store_at(F32x8::splat(1.0), &mut out, 2);
         assert_eq!(out[8], 9.0);
+    }
+
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[test]
+    fn transpose_16x16_swaps_lanes_and_vectors() {
+        let rows: [F32x16; 16] =
+            core::array::from_fn(|i| F32x16::load(&core::array::from_fn(|j| (i * 100 + j) as f32)));
+        let columns = F32x16::transpose_16x16(rows);
+        for (i, column) in columns.iter().enumerate() {
+            for (j, &value) in column.to_array().iter().enumerate() {
+                assert_eq!(value, (j * 100 + i) as f32, "lane {j} of vector {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn vectors_of_eight_load_store_and_transpose_as_the_free_functions() {
+        let values: [f32; 12] = core::array::from_fn(|i| i as f32 - 3.5);
+        let v = <F32x8 as Vector<LANES>>::load_at(&values, 4);
+        assert_eq!(v.to_array(), load_at(&values, 4).to_array());
+        assert_eq!(
+            <F32x8 as Vector<LANES>>::load_at(&values, 5).to_array(),
+            [0.0; 8]
+        );
+        let mut out = [9.0f32; 10];
+        Vector::<LANES>::store_at(v, &mut out, 2);
+        assert_eq!(out[2..], values[4..]);
+        assert_eq!(out[..2], [9.0, 9.0]);
+        let relu = Vector::<LANES>::activate(v, Activation::Relu).to_array();
+        assert_eq!(relu, core::array::from_fn(|i| (values[4 + i]).max(0.0)));
     }
 
     #[test]
