@@ -1,4 +1,5 @@
-//! Depthwise convolution on vectors of eight channels, for targets with SIMD.
+//! Depthwise convolution on vectors of eight channels (sixteen in the float kernel with
+//! AVX-512, where they pay), for targets with SIMD.
 //!
 //! The row and plane kernels (`depthwise_3x3`, `plane.rs`) put eight outputs of one
 //! channel's row in a vector. On the small planes of a MobileNet's late layers (6 × 6,
@@ -27,9 +28,14 @@
 //!   two is below 2^16 in magnitude, and [`MAX_TAPS`] of them below 2^23, where every
 //!   integer is an `f32`. Its epilogue adds the `i32` bias and requantizes.
 //!
+//! The kernel is written once for `L` lanes (`gemm::simd::Vector<L>`). With AVX-512 the
+//! float kernel takes sixteen channels a vector, with 16 × 16 transposes, where cutting
+//! the rows into steps of sixteen outputs and the channels into blocks of sixteen idles
+//! no more lanes than eight do ([`sixteen_pays`]); the quantized kernel keeps eight.
+//!
 //! Scratch is one band: [`scratch_len`] floats or [`scratch_bytes`] bytes, at most about
-//! [`BUDGET`] positions (one band of a single output row when even that is wider), the
-//! same on every target.
+//! [`BUDGET`] positions of eight channels, or half as many of sixteen (one band of a
+//! single output row when even that is wider), the same on every target.
 
 use super::Conv2d;
 
@@ -69,23 +75,20 @@ const fn run_len(lanes: usize) -> usize {
 /// [`run_len`] of eight outputs.
 pub(crate) const RUN: usize = run_len(LANES);
 
-/// Channels in one vector of the AVX-512 float kernel.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-const WIDE_LANES: usize = 16;
+/// Channels in one vector of the AVX-512 float kernel (its band is planned on every
+/// target, see [`scratch_len`]).
+const WIDE_LANES: usize = 2 * LANES;
 
 /// The padded input rows `rows` output rows read.
 const fn reach(p: &Conv2d, rows: usize) -> usize {
     (rows - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
 }
 
-/// The bands for `p` on vectors of eight channels, or `None` when there is nothing to
-/// compute.
-const fn bands(p: &Conv2d) -> Option<Bands> {
-    bands_of(p, LANES, BUDGET)
-}
-
-/// The bands for `p` on vectors of `lanes` channels in at most about `budget` positions.
-const fn bands_of(p: &Conv2d, lanes: usize, budget: usize) -> Option<Bands> {
+/// The bands for `p` on vectors of `lanes` channels, in at most about [`BUDGET`]
+/// positions of eight channels' floats (half as many positions of sixteen), or `None`
+/// when there is nothing to compute.
+const fn bands_of(p: &Conv2d, lanes: usize) -> Option<Bands> {
+    let budget = BUDGET * LANES / lanes;
     if !super::has_window(p) {
         return None;
     }
@@ -133,9 +136,10 @@ pub(super) const fn runs(p: &Conv2d, scratch: usize) -> bool {
 /// sixteen, for the slack the last vector and run may read).
 pub(super) const fn scratch_len(p: &Conv2d) -> usize {
     let eight = band_lanes(p);
-    let sixteen = match bands_of(p, 2 * LANES, BUDGET / 2) {
-        Some(b) if sixteen_pays(p) => b.positions * 2 * LANES,
-        _ => 0,
+    let sixteen = if sixteen_pays(p) {
+        band_floats(p, WIDE_LANES)
+    } else {
+        0
     };
     if sixteen > eight {
         sixteen
@@ -159,15 +163,20 @@ pub(crate) const fn scratch_bytes(p: &Conv2d) -> usize {
 /// transpose for each step of a few outputs).
 const fn sixteen_pays(p: &Conv2d) -> bool {
     const fn no_more_idle(n: usize) -> bool {
-        n.div_ceil(2 * LANES) * 2 * LANES <= n.div_ceil(LANES) * LANES
+        n.div_ceil(WIDE_LANES) * WIDE_LANES <= n.div_ceil(LANES) * LANES
     }
     no_more_idle(p.w_out) && no_more_idle(p.c_in)
 }
 
 /// A band's positions times [`LANES`].
 const fn band_lanes(p: &Conv2d) -> usize {
-    match bands(p) {
-        Some(b) => b.positions * LANES,
+    band_floats(p, LANES)
+}
+
+/// The floats of a band of `lanes` channels: its positions times `lanes`.
+const fn band_floats(p: &Conv2d, lanes: usize) -> usize {
+    match bands_of(p, lanes) {
+        Some(b) => b.positions * lanes,
         None => 0,
     }
 }
@@ -179,7 +188,7 @@ pub(crate) use kernel::{run, Epilogue, Lane};
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod kernel {
-    use super::{bands_of, Bands, BUDGET, LANES, MAX_TAPS, RUN};
+    use super::{bands_of, Bands, LANES, MAX_TAPS, RUN};
     use crate::conv::Conv2d;
     use crate::gemm::simd::{F32x8, Vector};
     use crate::qlinear::QInt;
@@ -297,7 +306,7 @@ mod kernel {
         type Out;
 
         /// Finishes the outputs `first_out..first_out + len` of the block's first `n`
-        /// channels from their sums (`sums[j]` holds output `first_out + j` of the eight
+        /// channels from their sums (`sums[j]` holds output `first_out + j` of the `L`
         /// channels) and stores them in `y`, which holds the block's planes `out_plane`
         /// apart.
         fn store(
@@ -352,7 +361,9 @@ mod kernel {
         scratch: &mut [f32],
         y: &mut [f32],
     ) -> bool {
-        // With AVX-512, sixteen channels a vector where the band fits the scratch: half
+        let args = (x, w, bias, act);
+        // With AVX-512, sixteen channels a vector where they pay and their band fits the
+        // scratch: half
         // the vectors of eight, each one instruction (multiply-adds, loads, stores), and
         // transposes of 16 × 16 that move a value in fewer shuffles than 8 × 8 ones.
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
@@ -360,14 +371,13 @@ mod kernel {
             use super::{run_len, WIDE_LANES};
             use crate::gemm::simd::F32x16;
             const WIDE_RUN: usize = run_len(WIDE_LANES);
-            let args = (x, w, bias, act);
             if super::sixteen_pays(p)
                 && floats::<F32x16, WIDE_LANES, WIDE_RUN>(p, args, &mut *scratch, &mut *y)
             {
                 return true;
             }
         }
-        floats::<F32x8, LANES, RUN>(p, (x, w, bias, act), scratch, y)
+        floats::<F32x8, LANES, RUN>(p, args, scratch, y)
     }
 
     /// [`depthwise`] on vectors of `L` channels.
@@ -427,7 +437,7 @@ mod kernel {
         B: FnMut(usize, usize, &mut [V]) -> (V, E),
     {
         const { assert!(R == super::run_len(L)) };
-        let Some(b) = bands_of(p, L, BUDGET * LANES / L) else {
+        let Some(b) = bands_of(p, L) else {
             return true;
         };
         let taps = p.k_h * p.k_w;
@@ -533,15 +543,15 @@ mod kernel {
         /// planes) for `stride_h == stride_w == S`, dilation 1 along rows and a kernel
         /// `KW` wide.
         ///
-        /// Output `(oh, ow)` of the band has its corner at `oh · pitch + ow · S`, so eight
-        /// consecutive outputs of a row read, for each kernel row, one run of `7 · S + KW`
-        /// positions, checked once, with every tap at a constant offset in it. A row's
+        /// Output `(oh, ow)` of the band has its corner at `oh · pitch + ow · S`, so `L`
+        /// consecutive outputs of a row read, for each kernel row, one run of
+        /// `(L − 1) · S + KW` positions (`R` read), checked once, with every tap at a constant offset in it. A row's
         /// last vector may run past `w_out`: its extra lanes read the scratch row's
         /// padding or the next row (slack at the end) and are stored over the next row's
         /// first outputs, which that row's own vectors write afterwards; only at the end
         /// of the plane are they left out.
         ///
-        /// A step takes `J` consecutive outputs (8, or the row's width where a row is
+        /// A step takes `J` consecutive outputs (`L`, or the row's width where a row is
         /// narrower, so that no multiply-add goes to an output past the row: mlperf-kws's
         /// 5-wide rows spent three eighths of them there).
         // Inlined where optimised; a debug build gives every inlined copy its own stack
@@ -593,7 +603,7 @@ mod kernel {
             }
         }
 
-        /// [`Self::band`] for any geometry: eight consecutive outputs of the band
+        /// [`Self::band`] for any geometry: `L` consecutive outputs of the band
         /// (row-major, across row ends), each tap from the tap list.
         #[inline(never)]
         fn band_by_taps<T: Lane<L>>(
@@ -671,7 +681,7 @@ mod kernel {
     }
 
     /// Copies the padded input rows that output rows `top..top + rows` read into
-    /// `scratch` by phase, each position the eight channels of `planes` (`pad` where the
+    /// `scratch` by phase, each position the `L` channels of `planes` (`pad` where the
     /// position is padding, zero where a plane is idle). Without `padding`, the padding
     /// positions are taken to hold `pad` already.
     // The written-out loop's last step advances a column no later step reads.
@@ -715,8 +725,8 @@ mod kernel {
         // Where input row `i` starts in scratch, in positions.
         let row_start = |i: usize| scratch_row(p, b, i + p.pad_top - first_padded) * b.pitch + left;
         if columns == p.w_in && p.w_in < L && (last - first) * p.w_in >= L {
-            // Rows narrower than a vector: eight consecutive inputs of the flattened rows
-            // at a time, across row ends, the last eight overlapping their predecessors.
+            // Rows narrower than a vector: `L` consecutive inputs of the flattened rows at
+            // a time, across row ends, the last `L` overlapping their predecessors.
             let (start, end) = (first * p.w_in, last * p.w_in);
             let mut at = start;
             // The row and column of `at`.
@@ -947,23 +957,23 @@ mod tests {
     #[test]
     fn bands_end_on_whole_vectors_and_fit_the_budget() {
         let p = geometry(1, 8, (112, 112), (3, 3), 1, 1, (1, 1), (1, 1));
-        let b = bands(&p).unwrap();
+        let b = bands_of(&p, LANES).unwrap();
         assert!(b.rows < p.h_out, "{b:?}");
         assert!(scratch_len(&p) <= BUDGET * LANES, "{}", scratch_len(&p));
         // Sixteen channels a vector take half the positions: the same floats.
-        let wide = bands_of(&p, 2 * LANES, BUDGET / 2).unwrap();
-        assert!(wide.rows < b.rows && wide.positions * 2 * LANES <= BUDGET * LANES);
+        let wide = bands_of(&p, WIDE_LANES).unwrap();
+        assert!(wide.rows < b.rows && wide.positions * WIDE_LANES <= BUDGET * LANES);
         // A small plane in one band: 8 rows of 8 positions, a vector's slack and a run's.
         // Its rows of six outputs would idle in sixteen lanes: no room for them.
         let p = geometry(1, 8, (6, 6), (3, 3), 1, 1, (1, 1), (1, 1));
-        assert_eq!(bands(&p).unwrap().rows, 6);
+        assert_eq!(bands_of(&p, LANES).unwrap().rows, 6);
         assert!(!sixteen_pays(&p));
         assert_eq!(scratch_len(&p), (8 * 8 + 8 + RUN) * 8);
         // Rows of twelve outputs and 32 channels take sixteen: 14 rows of 14 positions,
         // and sixteen channels a vector read further past the plane.
         let p = geometry(1, 32, (12, 12), (3, 3), 1, 1, (1, 1), (1, 1));
         assert!(sixteen_pays(&p));
-        assert_eq!(run_len(2 * LANES), 40);
+        assert_eq!(run_len(WIDE_LANES), 40);
         assert_eq!(scratch_len(&p), (14 * 14 + 16 + 40) * 16);
         assert!(!sixteen_pays(&geometry(
             1,
@@ -987,7 +997,7 @@ mod tests {
         )));
         // Stride 2: two phases of rows, positions rounded up to whole strides.
         let p = geometry(1, 8, (12, 12), (3, 3), 2, 1, (0, 0), (1, 1));
-        let b = bands(&p).unwrap();
+        let b = bands_of(&p, LANES).unwrap();
         assert_eq!((b.pitch, b.rows, b.phase_rows), (14, 6, 7), "{b:?}");
     }
 
