@@ -480,6 +480,24 @@ pub(super) fn peer_version(opts: &BenchOptions, peer: Baseline) -> Result<String
     }
 }
 
+/// The model tract times: `model` itself, or where it records symbolic shapes for
+/// intermediate values (wakeword's `batch_size`), a copy in `dir` without them. tract
+/// takes those shapes as facts, cannot unify `batch_size` with the batch of 1 the inputs
+/// pin, and refuses the model; the shapes are hints that neither peer needs, and the
+/// nodes and weights are the same bytes.
+fn tract_model(model: &Path, dir: &Path) -> Result<PathBuf, Error> {
+    let mut edit = crate::onnx::ModelEdit::open(model)?;
+    if !edit.has_symbolic_value_info() {
+        return Ok(model.to_path_buf());
+    }
+    edit.inline_external_data()?;
+    edit.clear_value_info();
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, edit.to_bytes())
+        .map_err(io_error(format!("cannot write {}", path.display())))?;
+    Ok(path)
+}
+
 /// A peer (one thread) on the same inputs as the harness, set up once and timed a slice
 /// at a time: its script with `--serve` (`scripts/peer_timing.py` has the protocol). Its
 /// stderr goes to a file beside the inputs, whose last line is the error when it fails.
@@ -509,10 +527,14 @@ impl PeerServer {
             crate::verify::write_npy(&path, t)?;
             inputs.push(path);
         }
+        let model = match peer {
+            Baseline::Tract => tract_model(&prepared.peer_model, &dir)?,
+            Baseline::Ort => prepared.peer_model.clone(),
+        };
         let mut command = Command::new(&opts.peer_python);
         command
             .arg(super::repo_root().join("scripts").join(peer.script()))
-            .arg(&prepared.peer_model)
+            .arg(&model)
             .args(&inputs)
             .arg("--serve");
         Self::serve(command, peer, &dir.join("stderr.txt"))
@@ -609,6 +631,39 @@ impl Drop for PeerServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// tract gets wakeword (symbolic `batch_size` in its intermediate shapes) as a copy
+    /// without those shapes, with the same nodes and weights, and mnist-8 (every shape
+    /// known) as it is.
+    #[test]
+    fn tract_times_a_copy_without_symbolic_value_shapes() {
+        let models = super::super::repo_root().join("../shared/models");
+        let (wakeword, mnist) = (
+            models.join("wakeword/model.onnx"),
+            models.join("mnist-8/model.onnx"),
+        );
+        if !wakeword.exists() || !mnist.exists() {
+            eprintln!("NOT RUN: ../shared/models/wakeword or mnist-8 is missing");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(tract_model(&mnist, dir.path()).unwrap(), mnist);
+        let original = crate::onnx::ModelEdit::open(&wakeword).unwrap();
+        assert!(original.has_symbolic_value_info());
+        let copy = tract_model(&wakeword, dir.path()).unwrap();
+        assert_eq!(copy, dir.path().join("model.onnx"));
+        let copied = crate::onnx::ModelEdit::open(&copy).unwrap();
+        assert!(!copied.has_symbolic_value_info());
+        assert_eq!(copied.nodes(), original.nodes());
+        assert_eq!(copied.inputs(), original.inputs());
+        for name in original.initializer_names() {
+            assert_eq!(
+                copied.initializer(&name).unwrap(),
+                original.initializer(&name).unwrap(),
+                "{name}"
+            );
+        }
+    }
 
     /// A stand-in peer: a shell script speaking the serving protocol.
     fn fake(script: &str, stderr: &Path) -> Result<PeerServer, Error> {

@@ -460,6 +460,16 @@ impl ModelEdit {
         self.graph_mut().value_info.clear();
     }
 
+    /// Whether an intermediate value's recorded shape has a symbolic dim (`batch_size`).
+    /// tract takes such a shape as a fact to unify with the one it infers from pinned
+    /// inputs, and fails on it.
+    pub fn has_symbolic_value_info(&self) -> bool {
+        self.graph()
+            .value_info
+            .iter()
+            .any(|v| port(v).dims.iter().any(Option::is_none))
+    }
+
     /// Sets the `producer_name` field, so a rewritten file says which tool wrote it.
     pub fn set_producer(&mut self, name: &str, version: &str) {
         self.model.producer_name = name.to_string();
