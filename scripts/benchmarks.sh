@@ -2,7 +2,7 @@
 # Regenerates docs/benchmarks.md, docs/benchmarks.svg and docs/benchmarks.json: every
 # float model of ../shared/models at opt-level 3, z (smallest) and z/3 (z with zant-runtime
 # at 3: small but fast), on the host and on the Cortex-M7
-# (QEMU), with ONNX Runtime (one thread) as the host baseline. Takes about 10 minutes on
+# (QEMU), with ONNX Runtime and tract (one thread each) as the host baselines. Takes about 10 minutes on
 # two cores once the harnesses are built (most of it callgrind on mobilenet_v2), about 40
 # the first time (Debian's Rust builds `core` for each opt level).
 set -euo pipefail
@@ -25,5 +25,5 @@ cargo run --quiet --release --bin zantc -- bench \
     "$models/mlperf-ad" \
     "$models/digits-cnn" \
     "$models/digits-mlp" \
-    --opt-levels 3,z,z/3 --targets host,cortex-m7 --baseline ort \
+    --opt-levels 3,z,z/3 --targets host,cortex-m7 --baseline ort,tract \
     --json docs/benchmarks.json --md docs/benchmarks.md --svg docs/benchmarks.svg
