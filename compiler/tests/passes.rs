@@ -395,6 +395,70 @@ fn layout_cuts_wide_pointwise_weights_into_row_blocks() {
 }
 
 #[test]
+fn layout_blocks_kxk_conv_weights_where_gemm_blocks_pay() {
+    // A 3×3 Conv of 2 → 64 channels (`conv::gemm_blocks_pay`) gets its weights in two
+    // blocks of 32 outputs, each stored depth by depth (depth `(i, kh, kw)`):
+    // w[o][d] lands at block(o)'s start + d · 32 + o mod 32, in a constant shaped
+    // [c_in, c_out, 3, 3]; the printed IR reads back. The same layer with 16 outputs
+    // keeps its rows.
+    let (c_in, depth) = (2, 18);
+    let fixture = |c_out: usize| {
+        let values: Vec<String> = (0..c_out * depth).map(|v| format!("{v}.0")).collect();
+        format!(
+            "
+            input 0: %x : f32[1,{c_in},8,8]
+            %w = Const f32[{c_out},{c_in},3,3] [{}]
+            %y = Conv(%x, %w) pads=[1,1,1,1]
+            output 0: y = %y
+            ",
+            values.join(", ")
+        )
+    };
+    let (_, layout) = PASSES.iter().find(|(name, _)| *name == "layout").unwrap();
+    let mut narrow = text::parse(&fixture(16)).unwrap();
+    assert!(!layout(&mut narrow).unwrap(), "16 outputs keep their rows");
+    let c_out = 64;
+    let mut graph = text::parse(&fixture(c_out)).unwrap();
+    assert!(layout(&mut graph).unwrap());
+    verify(&graph).unwrap();
+    let blocked = graph
+        .node_ids()
+        .into_iter()
+        .find(|&id| graph.node(id).name == "w_blocked")
+        .and_then(|id| match &graph.node(id).op {
+            zant_compiler::ops::Op::Const(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("a w_blocked constant");
+    assert_eq!(blocked.shape, [c_in, c_out, 3, 3]);
+    let mut expected = Vec::new();
+    for block in [0..32, 32..64] {
+        for d in 0..depth {
+            expected.extend(block.clone().map(|o| (o * depth + d) as i64));
+        }
+    }
+    assert_eq!(blocked.data.to_i64_vec(), expected);
+    assert!(text::print(&graph).contains("weights_blocked=1"));
+    // The printed attribute reads back on a k×k Conv where blocks pay, and is refused,
+    // naming it, where they do not (16 outputs).
+    let blocked_conv = |c_out: usize| {
+        format!(
+            "
+            input 0: %x : f32[1,{c_in},8,8]
+            %w = Const f32[{c_in},{c_out},3,3] splat(0.5)
+            %y = Conv(%x, %w) kernel_shape=[3,3] strides=[1,1] pads=[1,1,1,1] dilations=[1,1] weights_blocked=1
+            output 0: y = %y
+            "
+        )
+    };
+    let again = text::parse(&blocked_conv(64)).unwrap();
+    verify(&again).unwrap();
+    assert!(text::print(&again).contains("weights_blocked=1 : f32[1,64,8,8]"));
+    let refused = text::parse(&blocked_conv(16)).map(|_| ()).unwrap_err();
+    assert!(refused.to_string().contains("weights_blocked"), "{refused}");
+}
+
+#[test]
 fn qdq_turns_conv_bias_and_relu_into_qlinear_conv() {
     // The Relu goes: its output is quantized with zero point -128, which clamps at 0 anyway.
     // The weight stays i8 and the bias i32; the DequantizeLinear nodes are gone.

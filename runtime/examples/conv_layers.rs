@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use zant_runtime::conv::{
-    conv2d_depthwise, conv2d_direct, conv2d_gemm, conv2d_pointwise_blocked, kernel_for,
-    pointwise_block, pointwise_blocks, Conv2d, ConvKernel,
+    conv2d_depthwise, conv2d_direct, conv2d_gemm, conv2d_gemm_blocked, conv2d_pointwise_blocked,
+    gemm_blocks_pay, kernel_for, pointwise_block, pointwise_blocks, Conv2d, ConvKernel,
 };
 use zant_runtime::Activation;
 
@@ -178,16 +178,18 @@ fn time(layer: &Layer, batches: usize) {
     let w: Vec<f32> = (0..p.c_out * k_len)
         .map(|i| ((i * 31 % 97) as f32 - 48.0) / 97.0)
         .collect();
-    // A 1 × 1 convolution's weights as the compiler lays them out (its `layout` pass).
-    let w = if kernel == ConvKernel::Pointwise {
-        let mut blocked = Vec::with_capacity(w.len());
+    // A 1 × 1 convolution's weights as the compiler lays them out (its `layout` pass),
+    // and a k × k one's where it blocks them.
+    let blocked = kernel == ConvKernel::Pointwise || gemm_blocks_pay(p);
+    let w = if blocked {
+        let mut blocks = Vec::with_capacity(w.len());
         for b in 0..pointwise_blocks(p.c_out) {
             let (row0, rows) = pointwise_block(p.c_out, b);
-            for i in 0..p.c_in {
-                blocked.extend((row0..row0 + rows).map(|o| w[o * p.c_in + i]));
+            for i in 0..k_len {
+                blocks.extend((row0..row0 + rows).map(|o| w[o * k_len + i]));
             }
         }
-        blocked
+        blocks
     } else {
         w
     };
@@ -202,6 +204,9 @@ fn time(layer: &Layer, batches: usize) {
             }
             ConvKernel::Depthwise => {
                 conv2d_depthwise(p, &x, &w, bias, Activation::Relu, &mut scratch, y)
+            }
+            ConvKernel::Gemm if blocked => {
+                conv2d_gemm_blocked(p, &x, &w, bias, Activation::Relu, &mut scratch, y)
             }
             ConvKernel::Gemm => conv2d_gemm(p, &x, &w, bias, Activation::Relu, &mut scratch, y),
             ConvKernel::Direct => conv2d_direct(p, &x, &w, bias, Activation::Relu, y),

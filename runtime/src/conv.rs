@@ -401,19 +401,163 @@ pub fn conv2d_gemm(
     // least a band of rows), the packing one elsewhere.
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     match frame::framing(p, framing_budget(p, scratch.len())) {
-        Some(framing) => frame::conv2d_frame(p, framing, x, w, bias, act, scratch, y),
-        None => implicit::conv2d_implicit(p, x, w, bias, act, scratch, y),
+        Some(framing) => frame::conv2d_frame(p, framing, x, (w, false), bias, act, scratch, y),
+        None => implicit::conv2d_implicit(p, x, (w, false), bias, act, scratch, y),
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    windowed_or_direct(p, x, w, bias, act, scratch, y);
+}
+
+/// Without SIMD, a [`ConvKernel::Gemm`] convolution on the windowed tiles where they
+/// cover the geometry (window.rs), on the direct kernel elsewhere; the test folds at a
+/// generated call site, so a model links only the kernel it runs.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn windowed_or_direct(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    if window::geometry(p).is_some() {
+        window::conv2d(p, x, w, bias, act, scratch, y);
+        return;
+    }
+    let _ = scratch;
+    direct_variant(p, x, w, bias, act, y);
+}
+
+/// Output channels whose blocked weights [`conv2d_gemm_blocked`] puts back into rows at
+/// a time, without SIMD.
+const UNBLOCKED_CHANNELS: usize = 16;
+
+/// Whether the compiler lays out the constant weights of a convolution `p` in blocks
+/// for [`conv2d_gemm_blocked`]: a [`ConvKernel::Gemm`] layer of one group whose output
+/// channels are whole vectors of 16, at least two of them, and whose scratch holds,
+/// after the windowed kernel's padded input, [`UNBLOCKED_CHANNELS`] channels' weights in
+/// rows (what targets without SIMD need). A layer of 16 channels keeps its rows: it
+/// takes the 8-row panels, which pack `A` in any case, and its weights are few.
+pub const fn gemm_blocks_pay(p: &Conv2d) -> bool {
+    if !matches!(kernel_for(p), ConvKernel::Gemm)
+        || p.groups != 1
+        || p.c_out < 32
+        || !p.c_out.is_multiple_of(16)
     {
-        // The windowed tiles where they cover the geometry (window.rs); the test folds
-        // at a generated call site, so a model links only the kernel it runs.
-        if window::geometry(p).is_some() {
-            window::conv2d(p, x, w, bias, act, scratch, y);
-            return;
+        return false;
+    }
+    let depth = p.c_in * p.k_h * p.k_w;
+    depth > 0 && ConvKernel::Gemm.scratch_len(p) >= unblocked_at(p) + UNBLOCKED_CHANNELS * depth
+}
+
+/// Where [`conv2d_gemm_blocked`] puts weights back into rows in its scratch, without
+/// SIMD: after the windowed kernel's padded input, when that kernel runs.
+const fn unblocked_at(p: &Conv2d) -> usize {
+    if window::geometry(p).is_some() {
+        window::scratch_len(p)
+    } else {
+        0
+    }
+}
+
+/// [`conv2d_gemm`] with the weights cut into the row blocks of [`pointwise_block`] (per
+/// group), one after the other, each transposed (`[c_in / groups · k_h · k_w, rows]`),
+/// as the compiler lays out the constant weights of a layer where [`gemm_blocks_pay`].
+/// With SIMD each block is one product whose `A` is read in place where its rows are
+/// whole vectors, instead of packed on every inference (13 % of mlperf-ic's 64 → 64
+/// layer at 8 × 8 had been packing); the 8- and 6-row panels pack it by plain copies.
+/// Without SIMD, [`UNBLOCKED_CHANNELS`] output channels at a time are put back into rows
+/// in the scratch after the windowed kernel's (see [`gemm_blocks_pay`]), and run on the
+/// kernel [`conv2d_gemm`] runs; with a scratch too short for one channel, nothing is
+/// written.
+#[inline(always)]
+pub fn conv2d_gemm_blocked(
+    p: &Conv2d,
+    x: &[f32],
+    w_blocks: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let Some((x, w, bias, y)) = operands(p, x, w_blocks, bias, y) else {
+        return;
+    };
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    match frame::framing(p, framing_budget(p, scratch.len())) {
+        Some(framing) => frame::conv2d_frame(p, framing, x, (w, true), bias, act, scratch, y),
+        None => implicit::conv2d_implicit(p, x, (w, true), bias, act, scratch, y),
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    unblocked(p, x, w, bias, act, scratch, y);
+}
+
+/// [`conv2d_gemm_blocked`] without SIMD: per image, group and block, chunks of at most
+/// [`UNBLOCKED_CHANNELS`] output channels, each put back into rows (`[rows, depth]`) in
+/// `scratch` after the windowed kernel's padded input and run as a convolution of its
+/// own on one image.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn unblocked(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (c_in_group, c_out_group) = (p.c_in / p.groups, p.c_out / p.groups);
+    let depth = c_in_group * p.k_h * p.k_w;
+    let (in_plane, out_plane) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let (padded, rows_scratch) = scratch.split_at_mut(unblocked_at(p).min(scratch.len()));
+    let most = (rows_scratch.len() / depth.max(1)).min(UNBLOCKED_CHANNELS);
+    if most == 0 {
+        return;
+    }
+    for image in 0..p.batch {
+        for group in 0..p.groups {
+            let first_in = (image * p.c_in + group * c_in_group) * in_plane;
+            let (Some(x_group), Some(w_group)) = (
+                x.get(first_in..first_in + c_in_group * in_plane),
+                w.get(group * c_out_group * depth..(group + 1) * c_out_group * depth),
+            ) else {
+                return;
+            };
+            for b in 0..pointwise_blocks(c_out_group) {
+                let (row0, rows) = pointwise_block(c_out_group, b);
+                let Some(block) = w_group.get(row0 * depth..(row0 + rows) * depth) else {
+                    return;
+                };
+                let mut c0 = 0;
+                while c0 < rows {
+                    let chunk = most.min(rows - c0);
+                    let weights = &mut rows_scratch[..chunk * depth];
+                    for (o, row) in weights.chunks_exact_mut(depth).enumerate() {
+                        for (d, weight) in row.iter_mut().enumerate() {
+                            *weight = block.get(d * rows + c0 + o).copied().unwrap_or(0.0);
+                        }
+                    }
+                    let first = group * c_out_group + row0 + c0;
+                    let sub = Conv2d {
+                        batch: 1,
+                        c_in: c_in_group,
+                        c_out: chunk,
+                        groups: 1,
+                        ..*p
+                    };
+                    let at = (image * p.c_out + first) * out_plane;
+                    let Some(y_chunk) = y.get_mut(at..at + chunk * out_plane) else {
+                        return;
+                    };
+                    let bias = bias.and_then(|b| b.get(first..first + chunk));
+                    windowed_or_direct(&sub, x_group, weights, bias, act, padded, y_chunk);
+                    c0 += chunk;
+                }
+            }
         }
-        let _ = scratch;
-        direct_variant(p, x, w, bias, act, y);
     }
 }
 
@@ -1368,7 +1512,7 @@ mod tests {
                 let (packing, framed) = y_gemms.split_first_mut().expect("five outputs");
                 scratch.fill(f32::NAN);
                 packing.fill(f32::NAN);
-                implicit::conv2d_implicit(&p, &x, &w, bias, act, &mut scratch, packing);
+                implicit::conv2d_implicit(&p, &x, (&w, false), bias, act, &mut scratch, packing);
                 for (band, y) in [1, 2, 3, p.h_out].into_iter().zip(framed) {
                     let band = band.min(p.h_out);
                     let framing = frame::Framing {
@@ -1377,7 +1521,7 @@ mod tests {
                     };
                     let mut scratch = std::vec![f32::NAN; frame::scratch_len(&p, band)];
                     y.fill(f32::NAN);
-                    frame::conv2d_frame(&p, framing, &x, &w, bias, act, &mut scratch, y);
+                    frame::conv2d_frame(&p, framing, &x, (&w, false), bias, act, &mut scratch, y);
                 }
             }
             for (kernel, y) in [
@@ -1411,6 +1555,68 @@ mod tests {
         check([1, 3, 4, 5, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
         check([2, 16, 3, 7, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
         check([1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
+    }
+
+    /// k×k layers whose weights the compiler blocks (`gemm_blocks_pay`, asserted) give
+    /// the naive convolution through `conv2d_gemm_blocked`: mlperf-ic's 64 → 64 at 8 × 8
+    /// (two blocks of 32, 576 depths: `k` blocks read in place from a frame) and 32 → 64
+    /// at stride 2, 32 outputs in one block at stride 2, 96 in two of 48, two images, a
+    /// 5 × 5 dilated layer, a 7 × 7 plane (rows of odd width), and 64 → 32 at 64 × 64,
+    /// whose frame does not fit (the packing kernel, asserted). Layers of 16 or 40
+    /// outputs, grouped or 1 × 1 ones keep their rows (asserted).
+    #[test]
+    fn blocked_gemm_weights_give_the_same_convolution() {
+        let mut packing = 0;
+        for spec in [
+            [1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            [1, 32, 16, 16, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1],
+            [1, 16, 32, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1],
+            [2, 8, 9, 11, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            [1, 4, 12, 12, 32, 5, 5, 1, 1, 2, 2, 2, 2, 2, 2, 1],
+            [1, 24, 7, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            [1, 64, 64, 64, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        ] {
+            let p = geometry(spec);
+            assert!(gemm_blocks_pay(&p), "{p:?}");
+            let depth = p.c_in * p.k_h * p.k_w;
+            let x = values(p.batch * p.c_in * p.h_in * p.w_in, 1);
+            let w = values(p.c_out * depth, 2);
+            let mut blocked = std::vec::Vec::with_capacity(w.len());
+            for b in 0..pointwise_blocks(p.c_out) {
+                let (row0, rows) = pointwise_block(p.c_out, b);
+                for i in 0..depth {
+                    blocked.extend((row0..row0 + rows).map(|o| w[o * depth + i]));
+                }
+            }
+            let bias = values(p.c_out, 3);
+            let act = Activation::Relu;
+            let expected = naive(&p, &x, &w, Some(&bias), act);
+            let scratch_len = ConvKernel::Gemm.scratch_len(&p);
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            if frame::framing(&p, scratch_len).is_none() {
+                packing += 1;
+            }
+            let mut scratch = std::vec![f32::NAN; scratch_len];
+            let mut y = std::vec![f32::NAN; expected.len()];
+            conv2d_gemm_blocked(&p, &x, &blocked, Some(&bias), act, &mut scratch, &mut y);
+            for (i, (&got, &want)) in y.iter().zip(&expected).enumerate() {
+                assert!(
+                    (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                    "{p:?} [{i}]: {got} against {want}"
+                );
+            }
+        }
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        assert_eq!(packing, 1, "one layer takes the packing kernel");
+        let _ = packing;
+        for spec in [
+            [1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            [1, 16, 8, 8, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            [1, 32, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2],
+            [1, 32, 8, 8, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1],
+        ] {
+            assert!(!gemm_blocks_pay(&geometry(spec)), "{spec:?}");
+        }
     }
 
     #[test]

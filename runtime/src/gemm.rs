@@ -239,7 +239,8 @@ pub fn gemm_with_scratch(
     blocked(&operands, trans_b, &epilogue, scratch, y);
 }
 
-/// `y[m × n] = act(A·B + bias)` with `A` row-major `m × k` and `B` never in memory: the
+/// `y[m × n] = act(A·B + bias)` with `A` row-major `m × k` (or `k × m`, its transpose,
+/// with `trans_a`) and `B` never in memory: the
 /// product packs each sliver of `B` through `source` (an implicit GEMM, such as a
 /// convolution's im2col matrix built tile by tile). `scratch` holds at least
 /// `blocked_scratch_len(m, k)` floats. SIMD targets only.
@@ -249,7 +250,7 @@ pub(crate) fn gemm_implicit(
     m: usize,
     n: usize,
     k: usize,
-    a: &[f32],
+    (a, trans_a): (&[f32], bool),
     bias: Bias<'_>,
     act: Activation,
     source: &impl BSource,
@@ -278,7 +279,7 @@ pub(crate) fn gemm_implicit(
         n,
         k,
         a,
-        trans_a: false,
+        trans_a,
         b: &[],
     };
     packed::gemm_packed_source(&operands, source, &epilogue, scratch, y);
@@ -316,7 +317,8 @@ pub(crate) enum Packed {
     Eight,
 }
 
-/// `y = act(A·B + bias)` with `A` row-major `m × k`, `bias` per row, and `B` read in
+/// `y = act(A·B + bias)` with `A` row-major `m × k` (or `k × m`, its transpose, with
+/// `trans_a`: a convolution's weights as the compiler blocks them), `bias` per row, and `B` read in
 /// place from `frame` (depth `p`'s row at the offset `taps` writes for it: `taps(k0, out)`
 /// fills `out[i]` with depth `k0 + i`'s, see [`Frame`]); `y` holds `m`
 /// rows of `n` columns, of which the frame writes its own. `scratch` holds at least
@@ -331,7 +333,7 @@ pub(crate) fn gemm_frame(
     m: usize,
     n: usize,
     k: usize,
-    a: &[f32],
+    (a, trans_a): (&[f32], bool),
     bias: Bias<'_>,
     act: Activation,
     frame: &Frame<'_>,
@@ -357,7 +359,7 @@ pub(crate) fn gemm_frame(
         n,
         k,
         a,
-        trans_a: false,
+        trans_a,
         b: &[],
     };
     if packed::narrow_pays(m, k, frame, false) {

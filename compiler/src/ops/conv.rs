@@ -4,7 +4,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::conv::{kernel_for, Conv2d, ConvKernel};
+use zant_runtime::conv::{gemm_blocks_pay, kernel_for, Conv2d, ConvKernel};
 use zant_runtime::Activation;
 
 use super::window::{as_2d, resolve, window_pad_end};
@@ -20,9 +20,10 @@ pub struct Conv {
     pub rank: usize,
     pub act: Activation,
     /// The weights are stored transposed in row blocks (the `layout` pass so lays out a
-    /// 1×1 convolution's constant weights: `conv::pointwise_block`'s blocks of output
-    /// channels one after the other, each `[c_in, rows]`, in a constant shaped
-    /// `[c_in, c_out, 1, 1]`), read by `conv2d_pointwise_blocked`.
+    /// 1×1 convolution's constant weights, and a k×k one's where `conv::gemm_blocks_pay`:
+    /// `conv::pointwise_block`'s blocks of output channels one after the other, each
+    /// `[c_in · k_h · k_w, rows]`, in a constant shaped `[c_in, c_out, k_h, k_w]`), read
+    /// by `conv2d_pointwise_blocked` or `conv2d_gemm_blocked`.
     pub weights_blocked: bool,
 }
 
@@ -37,7 +38,7 @@ impl Parse for Conv {
             )));
         }
         // `weights_blocked=1` is not ONNX: the IR text prints it for weights the
-        // `layout` pass has blocked (shaped `[c_in, c_out, 1, 1]`), and reads it back.
+        // `layout` pass has blocked (shaped `[c_in, c_out, k_h, k_w]`), and reads it back.
         let weights_blocked = ctx.int("weights_blocked", 0)? != 0;
         let params = if weights_blocked {
             let mut shape = w.shape.clone();
@@ -48,10 +49,12 @@ impl Parse for Conv {
         } else {
             geometry(ctx, x, w)?
         };
-        if weights_blocked && kernel_for(&params) != ConvKernel::Pointwise {
+        if weights_blocked && !blocks_fit(&params) {
             return Err(OpError::attr(
                 "weights_blocked",
-                "only a pointwise (1×1, stride 1, no padding) Conv takes blocked weights",
+                "only a pointwise (1×1, stride 1, no padding, one group) Conv, or a k×k one \
+                 of one group and output channels in whole vectors of 16 (at least 32), \
+                 takes blocked weights",
             ));
         }
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
@@ -69,6 +72,12 @@ impl Parse for Conv {
             weights_blocked,
         })
     }
+}
+
+/// Whether weights blocked by the `layout` pass suit a convolution of geometry `p`: a
+/// pointwise one of one group, or a k×k one where `conv::gemm_blocks_pay`.
+fn blocks_fit(p: &Conv2d) -> bool {
+    (kernel_for(p) == ConvKernel::Pointwise && p.groups == 1) || gemm_blocks_pay(p)
 }
 
 /// The geometry of a convolution of `x` by `w` from the node's attributes (`group`,
@@ -258,14 +267,18 @@ impl OpKind for Conv {
         } else {
             quote!(&mut [])
         };
-        if self.weights_blocked && kernel != ConvKernel::Pointwise {
+        if self.weights_blocked && !blocks_fit(&params) {
             return Err(OpError::unsupported(format!(
-                "blocked weights need the pointwise kernel, not {kernel:?}"
+                "blocked weights need the pointwise kernel or a k×k layer where \
+                 `gemm_blocks_pay`, not {kernel:?}"
             )));
         }
         Ok(match kernel {
             ConvKernel::Pointwise if self.weights_blocked => quote! {
                 rt::conv::conv2d_pointwise_blocked(&#params, #x, #w, #bias, #act, #scratch, y);
+            },
+            ConvKernel::Gemm if self.weights_blocked => quote! {
+                rt::conv::conv2d_gemm_blocked(&#params, #x, #w, #bias, #act, #scratch, y);
             },
             ConvKernel::Pointwise => quote! {
                 rt::conv::conv2d_pointwise(&#params, #x, #w, #bias, #act, #scratch, y);

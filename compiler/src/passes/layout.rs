@@ -18,9 +18,18 @@
 //! outputs, one input channel apart) instead of packing it on every inference;
 //! elsewhere the kernels pack `Aᵀ` into their panels by plain copies, each depth's
 //! values of a panel being adjacent already. Only the order changes.
+//!
+//! A float k×k Conv that runs as an implicit GEMM (`ConvKernel::Gemm`) gets the same
+//! blocks where `conv::gemm_blocks_pay` (one group, output channels in whole vectors of
+//! 16, at least 32 of them): each block `[c_in · k_h · k_w, rows]`, in a constant shaped
+//! `[c_in, c_out, k_h, k_w]`, read by `conv2d_gemm_blocked`. With SIMD the frame's narrow
+//! tiles read a block in place, as the packed panel they had built on every inference;
+//! without SIMD the kernel puts 16 channels at a time back into rows in its scratch.
 
 use super::{Changed, PassError};
-use zant_runtime::conv::{kernel_for, pointwise_block, pointwise_blocks, ConvKernel};
+use zant_runtime::conv::{
+    gemm_blocks_pay, kernel_for, pointwise_block, pointwise_blocks, ConvKernel,
+};
 
 use crate::ir::{Data, Graph, NodeId, Tensor};
 use crate::ops::Op;
@@ -77,43 +86,47 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
 }
 
 /// The blocked weights of a pointwise Conv `id` (input 1 is a constant `f32`
-/// `[c_out, c_in, 1, 1]`, or `[c_out, c_in, 1]`), as a rewrite of that input.
+/// `[c_out, c_in, 1, 1]`, or `[c_out, c_in, 1]`) or of a k×k one where
+/// `gemm_blocks_pay` (`[c_out, c_in, k_h, k_w]`), as a rewrite of that input.
 fn pointwise(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor)> {
     let node = graph.node(id);
     let Op::Conv(c) = &node.op else {
         return None;
     };
     let p = &c.params;
-    if c.weights_blocked || kernel_for(p) != ConvKernel::Pointwise || p.groups != 1 {
+    let pointwise = kernel_for(p) == ConvKernel::Pointwise && p.groups == 1;
+    if c.weights_blocked || !(pointwise || gemm_blocks_pay(p)) {
         return None;
     }
     let w = node.inputs.get(1).copied().flatten()?;
     let weights = graph.const_value(w)?;
     let (c_out, c_in) = (p.c_out, p.c_in);
-    if weights.as_f32()?.len() != c_out * c_in
+    let depth = c_in * p.k_h * p.k_w;
+    if weights.as_f32()?.len() != c_out * depth
         || weights.shape.first() != Some(&c_out)
         || weights.shape.get(1) != Some(&c_in)
     {
         return None;
     }
-    let data = blocked(weights, c_out, c_in)?;
+    let data = blocked(weights, c_out, depth)?;
     let mut shape = weights.shape.clone();
     shape.swap(0, 1);
     let name = format!("{}_blocked", graph.value(w).name);
     Some((id, 1, name, Tensor::new(shape, data)))
 }
 
-/// The elements of `weights`, a row-major `c_out × c_in` matrix (trailing dimensions of
-/// one aside), in the row blocks of `conv::pointwise_block`, each block transposed
-/// (`[c_in, rows]`); `None` when the element type has no byte form.
-fn blocked(weights: &Tensor, c_out: usize, c_in: usize) -> Option<Data> {
+/// The elements of `weights`, a row-major `c_out × depth` matrix (a Conv's weights, each
+/// output channel's `c_in · k_h · k_w` in a row), in the row blocks of
+/// `conv::pointwise_block`, each block transposed (`[depth, rows]`); `None` when the
+/// element type has no byte form.
+fn blocked(weights: &Tensor, c_out: usize, depth: usize) -> Option<Data> {
     let (bytes, width) = weights.data.element_bytes();
     let mut blocked = Vec::with_capacity(bytes.len());
     for b in 0..pointwise_blocks(c_out) {
         let (row0, rows) = pointwise_block(c_out, b);
-        for i in 0..c_in {
+        for i in 0..depth {
             for o in row0..row0 + rows {
-                blocked.extend_from_slice(bytes.get((o * c_in + i) * width..)?.get(..width)?);
+                blocked.extend_from_slice(bytes.get((o * depth + i) * width..)?.get(..width)?);
             }
         }
     }

@@ -30,7 +30,7 @@ use super::Conv2d;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::gemm::simd::{copy_vectors, zero_vectors};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-use crate::gemm::{gemm_frame, Frame, Packed};
+use crate::gemm::{gemm_frame, Bias, Frame, Packed};
 use crate::gemm::{packed_a_len, MAX_SLIVER_COLUMNS};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::Activation;
@@ -148,14 +148,16 @@ pub(super) const fn framing(p: &Conv2d, scratch_len: usize) -> Option<Framing> {
 
 /// `y = act(conv(x, w) + bias)` through frames in `scratch`, as [`framing`] planned for
 /// it. The caller has cut the slices to `p`'s lengths; `scratch` holds at least the
-/// length the framing was planned in.
+/// length the framing was planned in. With `blocked`, `w` holds the group's weights as
+/// the compiler blocks them ([`super::conv2d_gemm_blocked`]): each block of output
+/// channels is one product whose `A` is transposed.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn conv2d_frame(
     p: &Conv2d,
     framing: Framing,
     x: &[f32],
-    w: &[f32],
+    (w, blocked): (&[f32], bool),
     bias: Option<&[f32]>,
     act: Activation,
     scratch: &mut [f32],
@@ -167,6 +169,11 @@ pub(super) fn conv2d_frame(
     let (packed_a, frame) = scratch.split_at_mut(a_len(p));
     let Framing { band, pitch } = framing;
     let kernel_taps = KernelTaps::new(p, pitch);
+    let blocks = if blocked {
+        super::pointwise_blocks(c_out_group)
+    } else {
+        1
+    };
     for_each_group(p, x, w, bias, y, |group| {
         // The group's weights are packed by its first band and, when they are one block,
         // kept for the others.
@@ -184,19 +191,42 @@ pub(super) fn conv2d_frame(
                 width: p.w_out,
                 column0: oh0 * p.w_out,
             };
-            gemm_frame(
-                c_out_group,
-                out_plane,
-                depth,
-                group.w,
-                group.bias,
-                act,
-                &view,
-                taps,
-                &mut packed,
-                packed_a,
-                group.y,
-            );
+            for b in 0..blocks {
+                let (row0, block_rows) = if blocked {
+                    super::pointwise_block(c_out_group, b)
+                } else {
+                    (0, c_out_group)
+                };
+                // Blocks take turns in the scratch: none keeps another's packing.
+                if blocks > 1 {
+                    packed = Packed::Nothing;
+                }
+                let (Some(a), Some(y)) = (
+                    group.w.get(row0 * depth..(row0 + block_rows) * depth),
+                    group
+                        .y
+                        .get_mut(row0 * out_plane..(row0 + block_rows) * out_plane),
+                ) else {
+                    return;
+                };
+                let bias = match group.bias {
+                    Bias::Col(b) => b.get(row0..row0 + block_rows).map_or(Bias::None, Bias::Col),
+                    other => other,
+                };
+                gemm_frame(
+                    block_rows,
+                    out_plane,
+                    depth,
+                    (a, blocked),
+                    bias,
+                    act,
+                    &view,
+                    taps,
+                    &mut packed,
+                    packed_a,
+                    y,
+                );
+            }
         }
     });
 }

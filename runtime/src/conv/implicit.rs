@@ -14,7 +14,7 @@
 use super::{for_each_group, outputs_for_tap, Conv2d};
 #[cfg(not(zant_size))]
 use crate::copy;
-use crate::gemm::{gemm_implicit, BSource, SLIVER_COLUMNS};
+use crate::gemm::{gemm_implicit, BSource, Bias, SLIVER_COLUMNS};
 use crate::Activation;
 
 /// Kernel columns whose valid output range is computed once per convolution; wider
@@ -27,7 +27,7 @@ const CACHED_TAPS: usize = 16;
 pub(super) fn conv2d_implicit(
     p: &Conv2d,
     x: &[f32],
-    w: &[f32],
+    (w, blocked): (&[f32], bool),
     bias: Option<&[f32]>,
     act: Activation,
     scratch: &mut [f32],
@@ -45,17 +45,46 @@ pub(super) fn conv2d_implicit(
             x_group: group.x,
             cached_taps,
         };
-        gemm_implicit(
-            c_out_group,
-            out_plane,
-            depth,
-            group.w,
-            group.bias,
-            act,
-            &source,
-            scratch,
-            group.y,
-        );
+        if !blocked {
+            gemm_implicit(
+                c_out_group,
+                out_plane,
+                depth,
+                (group.w, false),
+                group.bias,
+                act,
+                &source,
+                scratch,
+                group.y,
+            );
+            return;
+        }
+        // Weights as the compiler blocks them: one product a block of output channels,
+        // whose `A` is transposed.
+        for b in 0..super::pointwise_blocks(c_out_group) {
+            let (row0, rows) = super::pointwise_block(c_out_group, b);
+            let (Some(a), Some(y)) = (
+                group.w.get(row0 * depth..(row0 + rows) * depth),
+                group.y.get_mut(row0 * out_plane..(row0 + rows) * out_plane),
+            ) else {
+                return;
+            };
+            let bias = match group.bias {
+                Bias::Col(b) => b.get(row0..row0 + rows).map_or(Bias::None, Bias::Col),
+                other => other,
+            };
+            gemm_implicit(
+                rows,
+                out_plane,
+                depth,
+                (a, true),
+                bias,
+                act,
+                &source,
+                scratch,
+                y,
+            );
+        }
     });
 }
 

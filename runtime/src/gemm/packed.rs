@@ -857,14 +857,16 @@ const fn even_depth(k: usize, most: usize) -> usize {
 /// The most depths of one `k` block of the narrow tiles when they read `A` in place.
 const IN_PLACE_KC: usize = 1024;
 
-/// Whether the narrow tiles read `A` where it is: a transposed `A` (`k × m`, a 1 × 1
-/// convolution's weights as the compiler lays them out, from a cache line of the blob)
-/// whose rows are whole vectors, against a row-major `B` (`strided`). On AVX2 too: in
+/// Whether the narrow tiles read `A` where it is: a transposed `A` (`k × m`, a
+/// convolution's weights as the compiler blocks them, from a cache line of the blob)
+/// whose rows are whole vectors, against a row-major `B` (`strided`) or a frame. On a
+/// frame `A` is one block of rows (at most `MC`), so each depth's rows are the chunk
+/// the AVX-512 frame tile reads, as from a packed panel. On AVX2 too: in
 /// place and in one `k` block, mobilenet_v2's 7 × 7 layers ran 17–35 % faster alone
 /// than from 16-row panels packed on every inference in `k` blocks of at most 256
 /// depths, mlperf-vww's 1 × 1 layers at 3 × 3 37–41 %.
 fn a_in_place(ops: &Operands<'_>, strided: bool) -> bool {
-    ops.trans_a && ops.m.is_multiple_of(NARROW_ROWS) && strided
+    ops.trans_a && ops.m.is_multiple_of(NARROW_ROWS) && (strided || ops.m <= MC)
 }
 
 /// The `k` blocks of a product that does not pack `B` (a frame's, the narrow tiles'):
@@ -1411,13 +1413,16 @@ pub(super) fn gemm_packed_narrow(
     y: &mut [f32],
 ) {
     let (m, k) = (ops.m, ops.k);
-    let in_place = a_in_place(ops, matches!(depths, Depths::Strided(_)));
+    let strided = matches!(depths, Depths::Strided(_));
+    let in_place = a_in_place(ops, strided);
     let (depth_max, reuse) = if in_place {
         // `A` is read where it is, so the scratch does not bound its `k` blocks: every
         // block is a pass over `C`. mobilenet_v2's 7 × 7 and 14 × 14 layers ran 3-6 %
-        // faster in one block than in blocks of 256 depths or less.
+        // faster in one block than in blocks of 256 depths or less. A frame's block
+        // takes the offsets of its depths from a table of `KC`.
         *packed = Packed::Nothing;
-        (even_depth(k, IN_PLACE_KC), false)
+        let most = if strided { IN_PLACE_KC } else { super::KC };
+        (even_depth(k, most), false)
     } else {
         even_blocks(m, k, packed, Packed::Narrow)
     };
@@ -1644,7 +1649,8 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
     const { assert!(NARROW_ROWS == 16 && P <= 3) };
     let chunk = P * NARROW_ROWS;
     let acc = match rows_at {
-        // Frames come with a packed `A` only (`a_stride == chunk`).
+        // On a frame `A` is a packed panel or, read in place, a transposed block of
+        // `chunk` rows ([`a_in_place`]): either way `a_stride == chunk`.
         RowsAt::Taps(taps) => {
             let window = frame.get(q0..).unwrap_or_default();
             if second > 0 {
@@ -1814,12 +1820,25 @@ fn narrow_tile<const NC: usize>(
     match rows_at {
         RowsAt::Taps(taps) => {
             let window = frame.get(q0..).unwrap_or_default();
-            if let Some(last_tap) = window.len().checked_sub(NC) {
+            // The last depth apart, as in `strided_depths`: a transposed `A` read in
+            // place from a row past its first ends on a chunk shorter than `a_stride`.
+            let depths = taps.len().min(depth);
+            if let (Some(last_tap), Some(((&last, taps), (a, last_a)))) = (
+                window.len().checked_sub(NC),
+                taps[..depths].split_last().zip(
+                    depths
+                        .checked_sub(1)
+                        .and_then(|d| a.split_at_checked(d * a_stride)),
+                ),
+            ) {
                 for (a, &tap) in a.chunks_exact(a_stride).zip(taps) {
                     let Some(b) = tap_row::<NC>(window, last_tap, tap) else {
                         continue;
                     };
                     narrow_step(&mut acc, a, b);
+                }
+                if let Some(b) = tap_row::<NC>(window, last_tap, last) {
+                    narrow_step(&mut acc, last_a, b);
                 }
             }
         }
