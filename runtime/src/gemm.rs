@@ -1330,6 +1330,10 @@ mod tests {
             (32, 300, 64, true),
             (32, 20, 600, true),
             (16 * 3, 9, 1100, true),
+            // Rows of 49 and 17 columns: tiles of eight that give their last one or
+            // two columns to tiles of nine.
+            (48, 49, 320, true),
+            (64, 17, 96, true),
         ] {
             assert_eq!(narrow_on_row_major(m, n, k), narrow, "{m} × {n} × {k}");
             let col = values(m, 4);
