@@ -81,7 +81,7 @@ impl Model {
     ) -> Result<(), Error> {
         let arena = &mut self.arena.0;
         probe(0);
-        // conv1: Conv(%mfcc, %conv1.weight_bn_blocked, %conv1.bias_bn) -> %conv1 : f32[1,64,25,5]
+        // conv1: Conv(%mfcc, %conv1.weight_bn, %conv1.bias_bn) -> %conv1 : f32[1,64,25,5]
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
@@ -89,7 +89,7 @@ impl Model {
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
-            rt::conv::conv2d_gemm_blocked(
+            rt::conv::conv2d_gemm(
                 &rt::conv::Conv2d {
                     batch: 1,
                     c_in: 1,
