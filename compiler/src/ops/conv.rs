@@ -53,8 +53,9 @@ impl Parse for Conv {
             return Err(OpError::attr(
                 "weights_blocked",
                 "only a pointwise (1×1, stride 1, no padding, one group) Conv, or a k×k one \
-                 of one group and output channels in whole vectors of 16 (at least 32), \
-                 takes blocked weights",
+                 of one group, output channels in whole vectors of 16 (at least 32) and a \
+                 geometry the windowed kernel covers (`conv::gemm_blocks_pay`), takes \
+                 blocked weights",
             ));
         }
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {

@@ -21,7 +21,7 @@
 //!
 //! A float k×k Conv that runs as an implicit GEMM (`ConvKernel::Gemm`) gets the same
 //! blocks where `conv::gemm_blocks_pay` (one group, output channels in whole vectors of
-//! 16, at least 32 of them): each block `[c_in · k_h · k_w, rows]`, in a constant shaped
+//! 16, at least 32 of them, a geometry the windowed kernel covers): each block `[c_in · k_h · k_w, rows]`, in a constant shaped
 //! `[c_in, c_out, k_h, k_w]`, read by `conv2d_gemm_blocked`. With SIMD the frame's narrow
 //! tiles read a block in place, as the packed panel they had built on every inference;
 //! without SIMD the kernel puts 16 channels at a time back into rows in its scratch.
