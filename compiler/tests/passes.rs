@@ -353,6 +353,19 @@ fn layout_blocks_pointwise_conv_weights_only() {
     ");
 }
 
+/// The constant the `layout` pass wrote for `%w` (`%w_blocked`).
+fn blocked_constant(graph: &zant_compiler::ir::Graph) -> zant_compiler::tensor::Tensor {
+    graph
+        .node_ids()
+        .into_iter()
+        .find(|&id| graph.node(id).name == "w_blocked")
+        .and_then(|id| match &graph.node(id).op {
+            zant_compiler::ops::Op::Const(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("a w_blocked constant")
+}
+
 #[test]
 fn layout_cuts_wide_pointwise_weights_into_row_blocks() {
     // 64 outputs are two blocks of 32 (`conv::pointwise_block`), each stored input
@@ -374,15 +387,7 @@ fn layout_cuts_wide_pointwise_weights_into_row_blocks() {
     let (_, layout) = PASSES.iter().find(|(name, _)| *name == "layout").unwrap();
     assert!(layout(&mut graph).unwrap());
     verify(&graph).unwrap();
-    let blocked = graph
-        .node_ids()
-        .into_iter()
-        .find(|&id| graph.node(id).name == "w_blocked")
-        .and_then(|id| match &graph.node(id).op {
-            zant_compiler::ops::Op::Const(t) => Some(t.clone()),
-            _ => None,
-        })
-        .expect("a w_blocked constant");
+    let blocked = blocked_constant(&graph);
     assert_eq!(blocked.shape, [c_in, c_out, 1, 1]);
     let mut expected = Vec::new();
     for block in [0..32, 32..64] {
@@ -421,15 +426,7 @@ fn layout_blocks_kxk_conv_weights_where_gemm_blocks_pay() {
     let mut graph = text::parse(&fixture(c_out)).unwrap();
     assert!(layout(&mut graph).unwrap());
     verify(&graph).unwrap();
-    let blocked = graph
-        .node_ids()
-        .into_iter()
-        .find(|&id| graph.node(id).name == "w_blocked")
-        .and_then(|id| match &graph.node(id).op {
-            zant_compiler::ops::Op::Const(t) => Some(t.clone()),
-            _ => None,
-        })
-        .expect("a w_blocked constant");
+    let blocked = blocked_constant(&graph);
     assert_eq!(blocked.shape, [c_in, c_out, 3, 3]);
     let mut expected = Vec::new();
     for block in [0..32, 32..64] {

@@ -397,15 +397,30 @@ pub fn conv2d_gemm(
     let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
         return;
     };
-    // The framed GEMM where the scratch reserved for the layer holds its frame (at
-    // least a band of rows), the packing one elsewhere.
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    match frame::framing(p, framing_budget(p, scratch.len())) {
-        Some(framing) => frame::conv2d_frame(p, framing, x, (w, false), bias, act, scratch, y),
-        None => implicit::conv2d_implicit(p, x, (w, false), bias, act, scratch, y),
-    }
+    framed_or_packing(p, x, (w, false), bias, act, scratch, y);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     windowed_or_direct(p, x, w, bias, act, scratch, y);
+}
+
+/// With SIMD, a [`ConvKernel::Gemm`] convolution (its weights in rows, or blocked) on
+/// the framed GEMM where the scratch reserved for the layer holds its frame (at least a
+/// band of rows), on the packing one elsewhere.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn framed_or_packing(
+    p: &Conv2d,
+    x: &[f32],
+    w: (&[f32], bool),
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    match frame::framing(p, framing_budget(p, scratch.len())) {
+        Some(framing) => frame::conv2d_frame(p, framing, x, w, bias, act, scratch, y),
+        None => implicit::conv2d_implicit(p, x, w, bias, act, scratch, y),
+    }
 }
 
 /// Without SIMD, a [`ConvKernel::Gemm`] convolution on the windowed tiles where they
@@ -487,10 +502,7 @@ pub fn conv2d_gemm_blocked(
         return;
     };
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    match frame::framing(p, framing_budget(p, scratch.len())) {
-        Some(framing) => frame::conv2d_frame(p, framing, x, (w, true), bias, act, scratch, y),
-        None => implicit::conv2d_implicit(p, x, (w, true), bias, act, scratch, y),
-    }
+    framed_or_packing(p, x, (w, true), bias, act, scratch, y);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     unblocked(p, x, w, bias, act, scratch, y);
 }
@@ -610,6 +622,29 @@ struct GroupOperands<'a> {
     w: &'a [f32],
     bias: Bias<'a>,
     y: &'a mut [f32],
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+impl GroupOperands<'_> {
+    /// The operands of output rows `row0..row0 + rows` of the group's product, whose
+    /// weights are `depth` a row (a block of the compiler's, `[depth, rows]`, or rows of
+    /// `A`): their weights, bias and output planes of `out_plane` floats.
+    fn rows(
+        &mut self,
+        (row0, rows): (usize, usize),
+        depth: usize,
+        out_plane: usize,
+    ) -> Option<(&[f32], Bias<'_>, &mut [f32])> {
+        let w = self.w.get(row0 * depth..(row0 + rows) * depth)?;
+        let y = self
+            .y
+            .get_mut(row0 * out_plane..(row0 + rows) * out_plane)?;
+        let bias = match self.bias {
+            Bias::Col(b) => b.get(row0..row0 + rows).map_or(Bias::None, Bias::Col),
+            other => other,
+        };
+        Some((w, bias, y))
+    }
 }
 
 /// Runs `product` on every image and group of `p` (the GEMM kernels' outer loops).

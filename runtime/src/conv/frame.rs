@@ -30,7 +30,7 @@ use super::Conv2d;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::gemm::simd::{copy_vectors, zero_vectors};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-use crate::gemm::{gemm_frame, Bias, Frame, Packed};
+use crate::gemm::{gemm_frame, Frame, Packed};
 use crate::gemm::{packed_a_len, MAX_SLIVER_COLUMNS};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::Activation;
@@ -174,7 +174,7 @@ pub(super) fn conv2d_frame(
     } else {
         1
     };
-    for_each_group(p, x, w, bias, y, |group| {
+    for_each_group(p, x, w, bias, y, |mut group| {
         // The group's weights are packed by its first band and, when they are one block,
         // kept for the others.
         let mut packed = Packed::Nothing;
@@ -201,17 +201,8 @@ pub(super) fn conv2d_frame(
                 if blocks > 1 {
                     packed = Packed::Nothing;
                 }
-                let (Some(a), Some(y)) = (
-                    group.w.get(row0 * depth..(row0 + block_rows) * depth),
-                    group
-                        .y
-                        .get_mut(row0 * out_plane..(row0 + block_rows) * out_plane),
-                ) else {
+                let Some((a, bias, y)) = group.rows((row0, block_rows), depth, out_plane) else {
                     return;
-                };
-                let bias = match group.bias {
-                    Bias::Col(b) => b.get(row0..row0 + block_rows).map_or(Bias::None, Bias::Col),
-                    other => other,
                 };
                 gemm_frame(
                     block_rows,

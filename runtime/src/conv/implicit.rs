@@ -14,7 +14,7 @@
 use super::{for_each_group, outputs_for_tap, Conv2d};
 #[cfg(not(zant_size))]
 use crate::copy;
-use crate::gemm::{gemm_implicit, BSource, Bias, SLIVER_COLUMNS};
+use crate::gemm::{gemm_implicit, BSource, SLIVER_COLUMNS};
 use crate::Activation;
 
 /// Kernel columns whose valid output range is computed once per convolution; wider
@@ -39,7 +39,7 @@ pub(super) fn conv2d_implicit(
     let tap_outputs =
         |kw: usize| outputs_for_tap(kw, p.stride_w, p.dil_w, p.pad_left, p.w_in, p.w_out);
     let cached_taps: [(usize, usize); CACHED_TAPS] = core::array::from_fn(tap_outputs);
-    for_each_group(p, x, w, bias, y, |group| {
+    for_each_group(p, x, w, bias, y, |mut group| {
         let source = Im2col {
             geometry: p,
             x_group: group.x,
@@ -63,15 +63,8 @@ pub(super) fn conv2d_implicit(
         // whose `A` is transposed.
         for b in 0..super::pointwise_blocks(c_out_group) {
             let (row0, rows) = super::pointwise_block(c_out_group, b);
-            let (Some(a), Some(y)) = (
-                group.w.get(row0 * depth..(row0 + rows) * depth),
-                group.y.get_mut(row0 * out_plane..(row0 + rows) * out_plane),
-            ) else {
+            let Some((a, bias, y)) = group.rows((row0, rows), depth, out_plane) else {
                 return;
-            };
-            let bias = match group.bias {
-                Bias::Col(b) => b.get(row0..row0 + rows).map_or(Bias::None, Bias::Col),
-                other => other,
             };
             gemm_implicit(
                 rows,
