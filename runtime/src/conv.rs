@@ -1632,15 +1632,28 @@ mod tests {
         check([1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
     }
 
+    /// `w` (`c_out` rows of `depth`) as the compiler's `layout` pass blocks it: block by
+    /// block of `pointwise_block`, each block's rows depth by depth.
+    fn blocked(w: &[f32], c_out: usize, depth: usize) -> Vec<f32> {
+        let mut blocked = Vec::with_capacity(w.len());
+        for b in 0..pointwise_blocks(c_out) {
+            let (row0, rows) = pointwise_block(c_out, b);
+            for i in 0..depth {
+                blocked.extend((row0..row0 + rows).map(|o| w[o * depth + i]));
+            }
+        }
+        blocked
+    }
+
     /// k×k layers whose weights the compiler blocks (`gemm_blocks_pay`, asserted) give
     /// the naive convolution through `conv2d_gemm_blocked`: mlperf-ic's 64 → 64 at 8 × 8
     /// (two blocks of 32, 576 depths: `k` blocks read in place from a frame) and 32 → 64
     /// at stride 2, 32 outputs in one block at stride 2, 96 in two of 48, two images, a
     /// 5 × 5 layer and rows of 9 (odd width); with SIMD also with only the packing
     /// kernel's scratch where no frame fits then (three at least, asserted). Layers of 16
-    /// or 40 outputs, grouped or 1 × 1
-    /// ones, and those the windowed kernel does not cover (dilated, rows of 7, a 10 × 4
-    /// kernel, a padded input over its 64 KiB) keep their rows (asserted).
+    /// or 40 outputs, grouped or 1 × 1 ones, and those the windowed kernel does not cover
+    /// (dilated, rows of 7, a 10 × 4 kernel, a padded input over its 64 KiB) keep their
+    /// rows (asserted).
     #[test]
     fn blocked_gemm_weights_give_the_same_convolution() {
         let mut packed = 0;
@@ -1657,13 +1670,7 @@ mod tests {
             let depth = p.c_in * p.k_h * p.k_w;
             let x = values(p.batch * p.c_in * p.h_in * p.w_in, 1);
             let w = values(p.c_out * depth, 2);
-            let mut blocked = std::vec::Vec::with_capacity(w.len());
-            for b in 0..pointwise_blocks(p.c_out) {
-                let (row0, rows) = pointwise_block(p.c_out, b);
-                for i in 0..depth {
-                    blocked.extend((row0..row0 + rows).map(|o| w[o * depth + i]));
-                }
-            }
+            let blocked = blocked(&w, p.c_out, depth);
             let bias = values(p.c_out, 3);
             let act = Activation::Relu;
             let expected = naive(&p, &x, &w, Some(&bias), act);
@@ -1728,22 +1735,18 @@ mod tests {
             assert_eq!(kernel_for(&p), ConvKernel::Pointwise, "{p:?}");
             let x = values(p.batch * p.c_in * p.h_in * p.w_in, 1);
             let w = values(p.c_out * p.c_in, 2);
-            // Block by block, each block's rows input channel by input channel.
-            let mut blocked = std::vec::Vec::with_capacity(w.len());
             let mut next = 0;
             for b in 0..pointwise_blocks(p.c_out) {
                 let (row0, rows) = pointwise_block(p.c_out, b);
                 assert_eq!(row0, next, "{p:?}: block {b} starts where the last ended");
                 assert!(rows <= 48 && rows > 0, "{p:?}: block {b} of {rows} rows");
                 next = row0 + rows;
-                for i in 0..p.c_in {
-                    blocked.extend((row0..row0 + rows).map(|o| w[o * p.c_in + i]));
-                }
             }
             assert_eq!(
                 next, p.c_out,
                 "{p:?}: the blocks cover every output channel"
             );
+            let blocked = blocked(&w, p.c_out, p.c_in);
             let bias = values(p.c_out, 3);
             let act = Activation::Clip {
                 min: -0.3,

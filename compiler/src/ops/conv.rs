@@ -76,8 +76,9 @@ impl Parse for Conv {
 }
 
 /// Whether weights blocked by the `layout` pass suit a convolution of geometry `p`: a
-/// pointwise one of one group, or a k×k one where `conv::gemm_blocks_pay`.
-fn blocks_fit(p: &Conv2d) -> bool {
+/// pointwise one of one group, or a k×k one where `conv::gemm_blocks_pay`. The pass
+/// blocks exactly these; the parser and the emitter refuse blocked weights elsewhere.
+pub(crate) fn blocks_fit(p: &Conv2d) -> bool {
     (kernel_for(p) == ConvKernel::Pointwise && p.groups == 1) || gemm_blocks_pay(p)
 }
 

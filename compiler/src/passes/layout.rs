@@ -21,15 +21,15 @@
 //!
 //! A float k×k Conv that runs as an implicit GEMM (`ConvKernel::Gemm`) gets the same
 //! blocks where `conv::gemm_blocks_pay` (one group, output channels in whole vectors of
-//! 16, at least 32 of them, a geometry the windowed kernel covers): each block `[c_in · k_h · k_w, rows]`, in a constant shaped
-//! `[c_in, c_out, k_h, k_w]`, read by `conv2d_gemm_blocked`. With SIMD the frame's narrow
-//! tiles read a block in place, as the packed panel they had built on every inference;
-//! without SIMD the kernel puts 16 channels at a time back into rows in its scratch.
+//! 16, at least 32 of them, a geometry the windowed kernel covers): each block
+//! `[c_in · k_h · k_w, rows]`, in a constant shaped `[c_in, c_out, k_h, k_w]`, read by
+//! `conv2d_gemm_blocked`. With SIMD the frame's narrow tiles read a block in place, as
+//! the packed panel they had built on every inference; without SIMD the kernel puts 16
+//! channels at a time back into rows in its scratch. Which Convs are blocked is
+//! `ops::conv::blocks_fit`, the same test the Conv parser applies to `weights_blocked=1`.
 
 use super::{Changed, PassError};
-use zant_runtime::conv::{
-    gemm_blocks_pay, kernel_for, pointwise_block, pointwise_blocks, ConvKernel,
-};
+use zant_runtime::conv::{pointwise_block, pointwise_blocks};
 
 use crate::ir::{Data, Graph, NodeId, Tensor};
 use crate::ops::Op;
@@ -38,7 +38,7 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let mut rewrites = Vec::new();
     for id in graph.node_ids() {
         let node = graph.node(id);
-        if let Some(rewrite) = pointwise(graph, id) {
+        if let Some(rewrite) = blocked_conv(graph, id) {
             rewrites.push(rewrite);
             continue;
         }
@@ -88,14 +88,13 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
 /// The blocked weights of a pointwise Conv `id` (input 1 is a constant `f32`
 /// `[c_out, c_in, 1, 1]`, or `[c_out, c_in, 1]`) or of a k×k one where
 /// `gemm_blocks_pay` (`[c_out, c_in, k_h, k_w]`), as a rewrite of that input.
-fn pointwise(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor)> {
+fn blocked_conv(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor)> {
     let node = graph.node(id);
     let Op::Conv(c) = &node.op else {
         return None;
     };
     let p = &c.params;
-    let pointwise = kernel_for(p) == ConvKernel::Pointwise && p.groups == 1;
-    if c.weights_blocked || !(pointwise || gemm_blocks_pay(p)) {
+    if c.weights_blocked || !crate::ops::conv::blocks_fit(p) {
         return None;
     }
     let w = node.inputs.get(1).copied().flatten()?;
