@@ -397,6 +397,7 @@ fn blocked(
         pitch: operands.n,
         width: operands.n,
         column0: 0,
+        run: 1,
     };
     if trans_b {
         packed::gemm_packed::<true>(operands, epilogue, scratch, y);
@@ -1207,6 +1208,7 @@ mod tests {
             pitch: n,
             width: n,
             column0: 0,
+            run: 1,
         };
         packed::narrow_pays(m, k, &frame, true)
     }
@@ -1361,6 +1363,7 @@ mod tests {
             pitch: 18,
             width: 16,
             column0: 0,
+            run: 1,
         };
         for (m, narrow) in [
             (16, false),

@@ -190,6 +190,11 @@ pub(super) fn conv2d_frame(
                 pitch,
                 width: p.w_out,
                 column0: oh0 * p.w_out,
+                run: if p.stride_w == 1 && p.dil_w == 1 {
+                    p.k_w
+                } else {
+                    1
+                },
             };
             for b in 0..blocks {
                 let (row0, block_rows) = if blocked {
