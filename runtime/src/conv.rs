@@ -1859,6 +1859,37 @@ mod tests {
         check([1, 3, 6, 20, 5, 1, 7, 1, 1, 1, 1, 0, 3, 0, 3, 1]);
     }
 
+    /// With AVX-512, stride-2 3 × 3 layers of 32 or more output channels on rows of
+    /// more than four outputs are framed in their columns' order, the narrow tiles
+    /// reading every other column (asserted): mlperf-ic's two (padding after), odd
+    /// widths and padding on both sides, 48 channels (one block of three vectors) and 64
+    /// (two of two), several bands. Rows of four outputs, 16 channels and 5 × 5 kernels
+    /// keep the phases.
+    #[test]
+    fn stride_two_frames_in_column_order() {
+        for (spec, unsplit) in [
+            ([1, 16, 32, 32, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1], true),
+            ([1, 32, 16, 16, 64, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1], true),
+            ([1, 5, 19, 23, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], true),
+            ([2, 8, 13, 11, 64, 3, 3, 2, 2, 1, 1, 1, 0, 1, 2, 1], true),
+            ([1, 8, 40, 12, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], true),
+            ([1, 8, 8, 8, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], false),
+            ([1, 8, 16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], false),
+            ([1, 8, 16, 16, 32, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 1], false),
+            ([1, 8, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1], false),
+        ] {
+            let p = geometry(spec);
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+            {
+                let depth = p.c_in * p.k_h * p.k_w;
+                let blocks = core::iter::once((0, p.c_out));
+                assert_eq!(frame::unsplit_pays(&p, depth, blocks), unsplit, "{p:?}");
+            }
+            let _ = unsplit;
+            check(spec);
+        }
+    }
+
     #[test]
     fn implicit_gemm_tiles_cross_rows_and_blocks() {
         // On SIMD targets these take the implicit GEMM. Output rows of 5, 13 and 17

@@ -93,7 +93,7 @@ pub(crate) const STACK_SCRATCH: usize = KC * NR;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod packed;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub(crate) use packed::{BSource, Frame, SLIVER_COLUMNS};
+pub(crate) use packed::{frame_takes_narrow, BSource, Frame, SLIVER_COLUMNS};
 #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 mod scalar;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -398,6 +398,7 @@ fn blocked(
         width: operands.n,
         column0: 0,
         run: 1,
+        step: 1,
     };
     if trans_b {
         packed::gemm_packed::<true>(operands, epilogue, scratch, y);
@@ -1209,6 +1210,7 @@ mod tests {
             width: n,
             column0: 0,
             run: 1,
+            step: 1,
         };
         packed::narrow_pays(m, k, &frame, true)
     }
@@ -1364,6 +1366,7 @@ mod tests {
             width: 16,
             column0: 0,
             run: 1,
+            step: 1,
         };
         for (m, narrow) in [
             (16, false),

@@ -168,21 +168,50 @@ pub(super) fn conv2d_frame(
     let depth = channels(p) * p.k_h * p.k_w;
     let (packed_a, frame) = scratch.split_at_mut(a_len(p));
     let Framing { band, pitch } = framing;
-    let kernel_taps = KernelTaps::new(p, pitch);
     let blocks = if blocked {
         super::pointwise_blocks(c_out_group)
     } else {
         1
     };
+    let block_rows = |b: usize| {
+        if blocked {
+            super::pointwise_block(c_out_group, b)
+        } else {
+            (0, c_out_group)
+        }
+    };
+    // A stride-2 layer whose every block takes the narrow tiles is framed as a stride-1
+    // one over the input rows and columns its outputs read, which the tiles read two
+    // columns apart: no split into phases.
+    let whole_rows = Conv2d {
+        stride_h: 1,
+        stride_w: 1,
+        h_out: (2 * p.h_out).saturating_sub(1),
+        w_out: (2 * p.w_out).saturating_sub(1),
+        ..*p
+    };
+    let unsplit = unsplit_pays(p, depth, (0..blocks).map(block_rows))
+        && frame_len(&whole_rows, self::pitch(&whole_rows), 2 * band - 1) <= frame.len();
+    let (framed, pitch, step) = if unsplit {
+        (&whole_rows, self::pitch(&whole_rows), 2)
+    } else {
+        (p, pitch, 1)
+    };
+    let kernel_taps = KernelTaps::new(framed, pitch);
     for_each_group(p, x, w, bias, y, |mut group| {
         // The group's weights are packed by its first band and, when they are one block,
         // kept for the others.
         let mut packed = Packed::Nothing;
         for oh0 in (0..p.h_out).step_by(band) {
             let rows = band.min(p.h_out - oh0);
-            let plane = phase_rows(p, rows) * pitch;
-            let frame = &mut frame[..frame_len(p, pitch, rows)];
-            fill(p, group.x, oh0, rows, pitch, frame);
+            let (first_row, framed_rows) = if unsplit {
+                (2 * oh0, 2 * rows - 1)
+            } else {
+                (oh0, rows)
+            };
+            let plane = phase_rows(framed, framed_rows) * pitch;
+            let frame = &mut frame[..frame_len(framed, pitch, framed_rows)];
+            fill(framed, group.x, first_row, framed_rows, pitch, frame);
             let taps = |k0: usize, out: &mut [usize]| kernel_taps.fill(k0, plane, out);
             let view = Frame {
                 data: frame,
@@ -190,18 +219,15 @@ pub(super) fn conv2d_frame(
                 pitch,
                 width: p.w_out,
                 column0: oh0 * p.w_out,
-                run: if p.stride_w == 1 && p.dil_w == 1 {
+                run: if framed.stride_w == 1 && p.dil_w == 1 {
                     p.k_w
                 } else {
                     1
                 },
+                step,
             };
             for b in 0..blocks {
-                let (row0, block_rows) = if blocked {
-                    super::pointwise_block(c_out_group, b)
-                } else {
-                    (0, c_out_group)
-                };
+                let (row0, block_rows) = block_rows(b);
                 // Blocks take turns in the scratch: none keeps another's packing.
                 if blocks > 1 {
                     packed = Packed::Nothing;
@@ -225,6 +251,25 @@ pub(super) fn conv2d_frame(
             }
         }
     });
+}
+
+/// Whether a stride-2 layer is framed without splitting its phases ([`conv2d_frame`]):
+/// a 3-wide kernel row at dilation 1 (the narrow tiles read its taps in runs of three,
+/// two columns apart), rows of more than four outputs (which the tiles do not pair),
+/// and every block of output channels on the narrow tiles. Split into phases, the
+/// framing had taken a fifth of mlperf-ic's stride-2 layers.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(super) fn unsplit_pays(
+    p: &Conv2d,
+    depth: usize,
+    mut blocks: impl Iterator<Item = (usize, usize)>,
+) -> bool {
+    p.stride_h == 2
+        && p.stride_w == 2
+        && p.k_w == 3
+        && p.dil_w == 1
+        && p.w_out > 4
+        && blocks.all(|(_, rows)| crate::gemm::frame_takes_narrow(rows, depth))
 }
 
 /// Where each depth of the im2col matrix starts in a frame, without a division per

@@ -759,6 +759,10 @@ pub(crate) struct Frame<'a> {
     /// Depths whose rows of `B` start one float apart, in runs of this many from depth
     /// 0 (a convolution's taps along a kernel row at stride and dilation 1), or 1.
     pub(crate) run: usize,
+    /// Floats between adjacent virtual columns of a row of `B`: 1, or 2 for a frame of
+    /// a stride-2 convolution left in its columns' order ([`frame_takes_narrow`]),
+    /// which only the narrow tiles read, on runs of three taps.
+    pub(crate) step: usize,
 }
 
 /// The narrowest output rows a frame cuts into slivers row by row: from 12 columns the
@@ -1268,8 +1272,9 @@ pub(super) enum Depths<F> {
 /// and the stride.
 #[derive(Clone, Copy)]
 enum RowsAt<'t> {
-    /// The offsets, and the length of the runs of consecutive offsets from the first.
-    Taps(&'t [usize], usize),
+    /// The offsets, the length of the runs of consecutive offsets from the first, and
+    /// the frame's [`Frame::step`].
+    Taps(&'t [usize], usize, usize),
     Strided(usize, usize),
 }
 
@@ -1367,7 +1372,7 @@ pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>, strided: bool) 
             && (frame.width <= NARROW_MAX_WIDTH || !(wasteful || k < NARROW_MIN_WIDE_DEPTH));
     }
     let (wide_rows, narrow_rows) = (m.div_ceil(MR) * MR, m.div_ceil(NARROW_ROWS) * NARROW_ROWS);
-    if DOUBLE && m > NARROW_ROWS && narrow_rows <= wide_rows {
+    if frame_takes_narrow(m, k) {
         // With AVX-512 on a frame, two or three vectors of `A` that compute no more rows
         // than the 6-row panels take the narrow tiles whatever the plane, which compute
         // no virtual column past a row: mlperf-ic's 32 → 32 layer at 16 × 16 ran 37.4 →
@@ -1384,6 +1389,15 @@ pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>, strided: bool) 
     };
     // narrow efficiency / wide efficiency > 1.15
     computed * wide_rows * 100 > 115 * narrow_rows * outputs
+}
+
+/// With AVX-512, whether an `m × k` product over a frame takes the narrow tiles
+/// whatever the frame ([`narrow_pays`]), so the frame may be left unsplit
+/// ([`Frame::step`]): two or three vectors of `A` that compute no more rows than the
+/// 6-row panels.
+pub(crate) fn frame_takes_narrow(m: usize, k: usize) -> bool {
+    let (wide_rows, narrow_rows) = (m.div_ceil(MR) * MR, m.div_ceil(NARROW_ROWS) * NARROW_ROWS);
+    DOUBLE && NV == 2 && k >= super::NARROW_MIN_DEPTH && m > NARROW_ROWS && narrow_rows <= wide_rows
 }
 
 /// Without AVX-512, whether a product whose transposed `A` the narrow tiles read in
@@ -1430,6 +1444,12 @@ pub(super) fn gemm_packed_narrow(
     } else {
         even_blocks(m, k, packed, Packed::Narrow)
     };
+    // `k` blocks of whole runs of taps, so every block reads its taps in runs.
+    let depth_max = if frame.run > 1 && depth_max >= frame.run {
+        depth_max / frame.run * frame.run
+    } else {
+        depth_max
+    };
     let packed_a = if in_place {
         &mut scratch[..0]
     } else {
@@ -1447,7 +1467,7 @@ pub(super) fn gemm_packed_narrow(
                 } else {
                     1
                 };
-                RowsAt::Taps(&taps[..depth], run)
+                RowsAt::Taps(&taps[..depth], run, frame.step)
             }
             Depths::Strided(stride) => RowsAt::Strided(k0 * stride, stride),
         };
@@ -1579,7 +1599,8 @@ fn narrow_block_wide(
     // columns are one row's outputs and the next row's, adjacent in `C`, read `pitch`
     // apart in the frame (a 4 × 4 plane: eight columns, sixteen accumulators, where one
     // row's four leave the multiply-adds waiting on each other).
-    let paired = 2 * frame.width <= NARROW_STEP && matches!(rows_at, RowsAt::Taps(..));
+    let paired =
+        2 * frame.width <= NARROW_STEP && matches!(rows_at, RowsAt::Taps(..)) && frame.step == 1;
     let step = if paired { 2 } else { 1 };
     for row in (0..frame.rows).step_by(step) {
         let second = if paired && row + 1 < frame.rows {
@@ -1681,10 +1702,12 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
     let acc = match rows_at {
         // On a frame `A` is a packed panel or, read in place, a transposed block of
         // `chunk` rows ([`a_in_place`]): either way `a_stride == chunk`.
-        RowsAt::Taps(taps, run) => {
-            let window = frame.get(q0..).unwrap_or_default();
-            if second == 0 && run == 3 {
-                wide_runs::<P, NC>(a, window, taps)
+        RowsAt::Taps(taps, run, step) => {
+            let window = frame.get(step * q0..).unwrap_or_default();
+            if second == 0 && run == 3 && step == 2 {
+                wide_runs::<P, NC, 2>(a, window, taps)
+            } else if second == 0 && run == 3 {
+                wide_runs::<P, NC, 1>(a, window, taps)
             } else if second > 0 {
                 wide_taps::<P, NC, true>(a, window, taps, second)
             } else {
@@ -1799,42 +1822,73 @@ fn wide_taps<const P: usize, const NC: usize, const PAIR: bool>(
 }
 
 /// [`wide_taps`] on depths whose rows of `B` come in runs of three consecutive offsets
-/// (a convolution's kernel rows three taps wide, at stride and dilation 1): one offset
-/// and no range check a run, where depth by depth each took an offset and a check
-/// beside the multiply-adds. mlperf-ic's 32 → 32 and 64 → 64 layers ran 10-15 %
-/// faster alone.
+/// (a convolution's kernel rows three taps wide, at dilation 1), their columns `S`
+/// floats apart ([`Frame::step`]): one offset and no range check a run, where depth by
+/// depth each took an offset and a check beside the multiply-adds. mlperf-ic's 32 → 32
+/// and 64 → 64 layers ran 10-15 % faster alone.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(always)]
-fn wide_runs<const P: usize, const NC: usize>(
+fn wide_runs<const P: usize, const NC: usize, const S: usize>(
     a: &[f32],
     window: &[f32],
     taps: &[usize],
 ) -> [[super::simd::F32x16; P]; NC] {
-    let mut acc = [[super::simd::F32x16::splat(0.0); P]; NC];
+    use super::simd::F32x16;
+    let mut acc = [[F32x16::splat(0.0); P]; NC];
     let chunk = P * NARROW_ROWS;
     // Every run is inside the frame by construction: the clamp never moves one, but it
-    // lets the three reads go unchecked (as in `tap_row`).
-    let Some(last) = window.len().checked_sub(NC + 2) else {
+    // lets the run's reads go unchecked (as in `tap_row`). A run reads `S · (NC − 1) +
+    // 3` floats; with `S = 2` it takes `RUN_SPAN`, which the frame's slack holds.
+    const { assert!(S * (NC - 1) + 3 <= RUN_SPAN) };
+    let reach = if S == 1 { NC + 2 } else { RUN_SPAN };
+    let Some(last) = window.len().checked_sub(reach) else {
         return acc;
     };
     for (a, run) in a.chunks_exact(3 * chunk).zip(taps.chunks_exact(3)) {
         let at = run[0].min(last);
-        let rows = (
-            window[at..].first_chunk::<NC>(),
-            window[at + 1..].first_chunk::<NC>(),
-            window[at + 2..].first_chunk::<NC>(),
-        );
-        let (Some(b0), Some(b1), Some(b2)) = rows else {
+        if S == 1 {
+            let rows = (
+                window[at..].first_chunk::<NC>(),
+                window[at + 1..].first_chunk::<NC>(),
+                window[at + 2..].first_chunk::<NC>(),
+            );
+            let (Some(b0), Some(b1), Some(b2)) = rows else {
+                continue;
+            };
+            let (a0, rest) = a.split_at(chunk);
+            let (a1, a2) = rest.split_at(chunk);
+            wide_step(&mut acc, a0, b0);
+            wide_step(&mut acc, a1, b1);
+            wide_step(&mut acc, a2, b2);
+            continue;
+        }
+        // Columns `S` apart: tap `d` of the run reads `b[d + S · j]` for column `j`.
+        let Some(b) = window[at..].first_chunk::<RUN_SPAN>() else {
             continue;
         };
-        let (a0, rest) = a.split_at(chunk);
-        let (a1, a2) = rest.split_at(chunk);
-        wide_step(&mut acc, a0, b0);
-        wide_step(&mut acc, a1, b1);
-        wide_step(&mut acc, a2, b2);
+        unroll!(3, |d| {
+            let mut vectors = [F32x16::splat(0.0); P];
+            unroll!(P, |v| {
+                if let Some(values) = a
+                    .get((d * P + v) * 16..)
+                    .and_then(<[f32]>::first_chunk::<16>)
+                {
+                    vectors[v] = F32x16::load(values);
+                }
+            });
+            unroll!(NC, |j| {
+                let b_vector = F32x16::splat(b[d + S * j]);
+                unroll!(P, |v| acc[j][v] = vectors[v].mul_add(b_vector, acc[j][v]));
+            });
+        });
     }
     acc
 }
+
+/// The most floats one run of [`wide_runs`] reads: three taps of nine columns two
+/// apart.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+const RUN_SPAN: usize = 2 * 8 + 3;
 
 /// Stores a tile of [`narrow_tile_wide`] (`acc[j][v]`: column `j`, rows `16 v..16 v + 16`)
 /// at rows `row0..row0 + rows`, columns `column0..column0 + NC` of `C`, with a bias per
@@ -1919,7 +1973,7 @@ fn narrow_tile<const NC: usize>(
 ) {
     let mut acc = [[F32x8::splat(0.0); 2]; NC];
     match rows_at {
-        RowsAt::Taps(taps, _) => {
+        RowsAt::Taps(taps, ..) => {
             let window = frame.get(q0..).unwrap_or_default();
             // The last depth apart, as in `strided_depths`: a transposed `A` read in
             // place from a row past its first ends on a chunk shorter than `a_stride`.
