@@ -1859,18 +1859,21 @@ mod tests {
         check([1, 3, 6, 20, 5, 1, 7, 1, 1, 1, 1, 0, 3, 0, 3, 1]);
     }
 
-    /// With AVX-512, stride-2 3 × 3 layers of 32 or more output channels on rows of
-    /// more than four outputs are framed in their columns' order, the narrow tiles
-    /// reading every other column (asserted): mlperf-ic's two (padding after), odd
-    /// widths and padding on both sides, 48 channels (one block of three vectors) and 64
-    /// (two of two), several bands. Rows of four outputs, 16 channels and 5 × 5 kernels
-    /// keep the phases.
+    /// With AVX-512, stride-2 3 × 3 layers whose output channels the narrow tiles take
+    /// two vectors at a time, on rows of more than four outputs, are framed in their
+    /// columns' order, the tiles reading every other column (asserted): mlperf-ic's two
+    /// (padding after), odd widths and padding on both sides, 64 channels (two blocks of
+    /// two vectors), several bands. 48, 96 and 128 channels (blocks of three vectors),
+    /// rows of four outputs, 16 channels and 5 × 5 kernels keep the phases.
     #[test]
     fn stride_two_frames_in_column_order() {
         for (spec, unsplit) in [
             ([1, 16, 32, 32, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1], true),
             ([1, 32, 16, 16, 64, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1], true),
-            ([1, 5, 19, 23, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], true),
+            ([1, 5, 19, 23, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], false),
+            ([1, 5, 19, 23, 96, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], false),
+            ([1, 5, 19, 23, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], true),
+            ([1, 5, 19, 23, 128, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], false),
             ([2, 8, 13, 11, 64, 3, 3, 2, 2, 1, 1, 1, 0, 1, 2, 1], true),
             ([1, 8, 40, 12, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], true),
             ([1, 8, 8, 8, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1], false),

@@ -256,8 +256,9 @@ pub(super) fn conv2d_frame(
 /// Whether a stride-2 layer is framed without splitting its phases ([`conv2d_frame`]):
 /// a 3-wide kernel row at dilation 1 (the narrow tiles read its taps in runs of three,
 /// two columns apart), rows of more than four outputs (which the tiles do not pair),
-/// and every block of output channels on the narrow tiles. Split into phases, the
-/// framing had taken a fifth of mlperf-ic's stride-2 layers.
+/// and every block of output channels on the narrow tiles, two vectors of them at a
+/// time (see `gemm::packed::narrow_tile_wide`). Split into phases, the framing had
+/// taken a fifth of mlperf-ic's stride-2 layers.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(super) fn unsplit_pays(
     p: &Conv2d,
@@ -269,7 +270,10 @@ pub(super) fn unsplit_pays(
         && p.k_w == 3
         && p.dil_w == 1
         && p.w_out > 4
-        && blocks.all(|(_, rows)| crate::gemm::frame_takes_narrow(rows, depth))
+        && blocks.all(|(_, rows)| {
+            crate::gemm::frame_takes_narrow(rows, depth)
+                && crate::gemm::narrow_block_vectors(rows) <= 2
+        })
 }
 
 /// Where each depth of the im2col matrix starts in a frame, without a division per

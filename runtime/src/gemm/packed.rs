@@ -761,7 +761,7 @@ pub(crate) struct Frame<'a> {
     pub(crate) run: usize,
     /// Floats between adjacent virtual columns of a row of `B`: 1, or 2 for a frame of
     /// a stride-2 convolution left in its columns' order ([`frame_takes_narrow`]),
-    /// which only the narrow tiles read, on runs of three taps.
+    /// which only the narrow tiles read, on runs of three taps ([`wide_runs_every_other`]).
     pub(crate) step: usize,
 }
 
@@ -1400,6 +1400,19 @@ pub(crate) fn frame_takes_narrow(m: usize, k: usize) -> bool {
     DOUBLE && NV == 2 && k >= super::NARROW_MIN_DEPTH && m > NARROW_ROWS && narrow_rows <= wide_rows
 }
 
+/// The most vectors of `A` a block of the narrow tiles takes for `m` rows: the panels
+/// are shared out evenly between the fewest blocks of at most `MC` rows
+/// ([`gemm_packed_narrow`]).
+pub(crate) const fn narrow_block_vectors(m: usize) -> usize {
+    let panels = m.div_ceil(NARROW_ROWS);
+    let blocks = panels.div_ceil(MC / NARROW_ROWS);
+    if blocks == 0 {
+        0
+    } else {
+        panels.div_ceil(blocks)
+    }
+}
+
 /// Without AVX-512, whether a product whose transposed `A` the narrow tiles read in
 /// place ([`a_in_place`]) takes them against a row-major `B` of at most
 /// [`NARROW_MAX_WIDTH`] columns even where [`narrow_pays`] finds the slivers idle too
@@ -1476,6 +1489,7 @@ pub(super) fn gemm_packed_narrow(
         // one vector is bound by its broadcasts of `B`).
         let panels = m.div_ceil(NARROW_ROWS);
         let blocks = panels.div_ceil(MC / NARROW_ROWS);
+        debug_assert!(blocks == 0 || panels.div_ceil(blocks) == narrow_block_vectors(m));
         for b in 0..blocks {
             let block_row0 = b * panels / blocks * NARROW_ROWS;
             let block_rows = ((b + 1) * panels / blocks * NARROW_ROWS).min(m) - block_row0;
@@ -1696,7 +1710,6 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
     (row0, rows): (usize, usize),
     (column0, first, last): (usize, bool, bool),
 ) {
-    use super::simd::F32x16;
     const { assert!(NARROW_ROWS == 16 && P <= 3) };
     let chunk = P * NARROW_ROWS;
     let acc = match rows_at {
@@ -1704,10 +1717,13 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
         // `chunk` rows ([`a_in_place`]): either way `a_stride == chunk`.
         RowsAt::Taps(taps, run, step) => {
             let window = frame.get(step * q0..).unwrap_or_default();
-            if second == 0 && run == 3 && step == 2 {
-                wide_runs::<P, NC, 2>(a, window, taps)
-            } else if second == 0 && run == 3 {
-                wide_runs::<P, NC, 1>(a, window, taps)
+            // A frame in column order is only read in runs; other frames take them up to
+            // two vectors of `A`: with three, LLVM interleaves a run's taps and keeps
+            // accumulators on the stack (a 32 → 48 layer at 16 × 16 ran 1.5 times slower).
+            if step == 2 {
+                wide_runs_every_other::<P, NC>(a, window, taps)
+            } else if second == 0 && run == 3 && P <= 2 {
+                wide_runs::<P, NC>(a, window, taps)
             } else if second > 0 {
                 wide_taps::<P, NC, true>(a, window, taps, second)
             } else {
@@ -1716,10 +1732,7 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
         }
         RowsAt::Strided(start, stride) => {
             let window = frame.get(start + q0..).unwrap_or_default();
-            let mut acc = [[F32x16::splat(0.0); P]; NC];
-            let a = (a, a_stride, chunk);
-            strided_depths(depth, a, (window, stride), |a, b| wide_step(&mut acc, a, b));
-            acc
+            wide_strided::<P, NC>(depth, (a, a_stride), (window, stride))
         }
     };
     let rows = (row0, rows.min(chunk));
@@ -1786,12 +1799,32 @@ fn wide_step<const P: usize, const NC: usize>(
     });
 }
 
-/// The depths of [`narrow_tile_wide`] on a frame: depth `p`'s row of `B` at
-/// `window[taps[p]..]`. Its own function, with the accumulators returned by value: in
-/// the tile, beside the strided loop, they were stored to memory after every
-/// multiply-add (mlperf-ic's 8 × 8 layers 1.7 times slower).
+/// The depths of [`narrow_tile_wide`] on a row-major `B` ([`strided_depths`]).
+///
+/// Each walk over the depths of a tile ([`wide_taps`], [`wide_runs`] and this one) is
+/// its own function, out of line, with the accumulators returned by value: inlined in
+/// the tile, beside the other walks, LLVM kept some of them in memory, a load and a
+/// store beside each multiply-add (mlperf-ic's 8 × 8 layers had run 1.7 times slower;
+/// later, with [`wide_runs`] added to the tile, the 48 × 8 tile of the 1 × 1 layers
+/// kept ten of its 24 accumulators on the stack: mobilenet_v2 27 % and mlperf-vww 20 %
+/// slower).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-#[inline(always)]
+#[inline(never)]
+fn wide_strided<const P: usize, const NC: usize>(
+    depth: usize,
+    (a, a_stride): (&[f32], usize),
+    (window, stride): (&[f32], usize),
+) -> [[super::simd::F32x16; P]; NC] {
+    let mut acc = [[super::simd::F32x16::splat(0.0); P]; NC];
+    let a = (a, a_stride, P * NARROW_ROWS);
+    strided_depths(depth, a, (window, stride), |a, b| wide_step(&mut acc, a, b));
+    acc
+}
+
+/// The depths of [`narrow_tile_wide`] on a frame: depth `p`'s row of `B` at
+/// `window[taps[p]..]` (out of line, see [`wide_strided`]).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(never)]
 fn wide_taps<const P: usize, const NC: usize, const PAIR: bool>(
     a: &[f32],
     window: &[f32],
@@ -1822,71 +1855,74 @@ fn wide_taps<const P: usize, const NC: usize, const PAIR: bool>(
 }
 
 /// [`wide_taps`] on depths whose rows of `B` come in runs of three consecutive offsets
-/// (a convolution's kernel rows three taps wide, at dilation 1), their columns `S`
-/// floats apart ([`Frame::step`]): one offset and no range check a run, where depth by
-/// depth each took an offset and a check beside the multiply-adds. mlperf-ic's 32 → 32
-/// and 64 → 64 layers ran 10-15 % faster alone.
+/// (a convolution's kernel rows three taps wide, at stride and dilation 1): one offset
+/// and no range check a run, where depth by depth each took an offset and a check
+/// beside the multiply-adds. mlperf-ic's 32 → 32 and 64 → 64 layers ran 10-15 % faster
+/// alone. Out of line (see [`wide_strided`]).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-#[inline(always)]
-fn wide_runs<const P: usize, const NC: usize, const S: usize>(
+#[inline(never)]
+fn wide_runs<const P: usize, const NC: usize>(
     a: &[f32],
     window: &[f32],
     taps: &[usize],
 ) -> [[super::simd::F32x16; P]; NC] {
-    use super::simd::F32x16;
-    let mut acc = [[F32x16::splat(0.0); P]; NC];
+    let mut acc = [[super::simd::F32x16::splat(0.0); P]; NC];
     let chunk = P * NARROW_ROWS;
     // Every run is inside the frame by construction: the clamp never moves one, but it
-    // lets the run's reads go unchecked (as in `tap_row`). A run reads `S · (NC − 1) +
-    // 3` floats; with `S = 2` it takes `RUN_SPAN`, which the frame's slack holds.
-    const { assert!(S * (NC - 1) + 3 <= RUN_SPAN) };
-    let reach = if S == 1 { NC + 2 } else { RUN_SPAN };
-    let Some(last) = window.len().checked_sub(reach) else {
+    // lets the run's three reads go unchecked (as in `tap_row`).
+    let Some(last) = window.len().checked_sub(NC + 2) else {
         return acc;
     };
     for (a, run) in a.chunks_exact(3 * chunk).zip(taps.chunks_exact(3)) {
         let at = run[0].min(last);
-        if S == 1 {
-            let rows = (
-                window[at..].first_chunk::<NC>(),
-                window[at + 1..].first_chunk::<NC>(),
-                window[at + 2..].first_chunk::<NC>(),
-            );
-            let (Some(b0), Some(b1), Some(b2)) = rows else {
-                continue;
-            };
-            let (a0, rest) = a.split_at(chunk);
-            let (a1, a2) = rest.split_at(chunk);
-            wide_step(&mut acc, a0, b0);
-            wide_step(&mut acc, a1, b1);
-            wide_step(&mut acc, a2, b2);
-            continue;
-        }
-        // Columns `S` apart: tap `d` of the run reads `b[d + S · j]` for column `j`.
-        let Some(b) = window[at..].first_chunk::<RUN_SPAN>() else {
+        let rows = (
+            window[at..].first_chunk::<NC>(),
+            window[at + 1..].first_chunk::<NC>(),
+            window[at + 2..].first_chunk::<NC>(),
+        );
+        let (Some(b0), Some(b1), Some(b2)) = rows else {
             continue;
         };
-        unroll!(3, |d| {
-            let mut vectors = [F32x16::splat(0.0); P];
-            unroll!(P, |v| {
-                if let Some(values) = a
-                    .get((d * P + v) * 16..)
-                    .and_then(<[f32]>::first_chunk::<16>)
-                {
-                    vectors[v] = F32x16::load(values);
-                }
-            });
-            unroll!(NC, |j| {
-                let b_vector = F32x16::splat(b[d + S * j]);
-                unroll!(P, |v| acc[j][v] = vectors[v].mul_add(b_vector, acc[j][v]));
-            });
-        });
+        let (a0, rest) = a.split_at(chunk);
+        let (a1, a2) = rest.split_at(chunk);
+        wide_step(&mut acc, a0, b0);
+        wide_step(&mut acc, a1, b1);
+        wide_step(&mut acc, a2, b2);
     }
     acc
 }
 
-/// The most floats one run of [`wide_runs`] reads: three taps of nine columns two
-/// apart.
+/// [`wide_runs`] on a frame whose columns are two floats apart ([`Frame::step`]): tap
+/// `d` of a run reads column `j` at `d + 2 j` from the run's offset.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(never)]
+fn wide_runs_every_other<const P: usize, const NC: usize>(
+    a: &[f32],
+    window: &[f32],
+    taps: &[usize],
+) -> [[super::simd::F32x16; P]; NC] {
+    let mut acc = [[super::simd::F32x16::splat(0.0); P]; NC];
+    let chunk = P * NARROW_ROWS;
+    // A run reads `2 · (NC − 1) + 3` floats, at most `RUN_SPAN`, which the frame's
+    // slack holds past its last run: the clamp never moves one (as in `tap_row`).
+    const { assert!(2 * (NC - 1) + 3 <= RUN_SPAN) };
+    let Some(last) = window.len().checked_sub(RUN_SPAN) else {
+        return acc;
+    };
+    for (a, run) in a.chunks_exact(3 * chunk).zip(taps.chunks_exact(3)) {
+        let Some(b) = window[run[0].min(last)..].first_chunk::<RUN_SPAN>() else {
+            continue;
+        };
+        for (d, a) in a.chunks_exact(chunk).enumerate() {
+            let row: [f32; NC] = core::array::from_fn(|j| b[(d + 2 * j).min(RUN_SPAN - 1)]);
+            wide_step(&mut acc, a, &row);
+        }
+    }
+    acc
+}
+
+/// The most floats one run of [`wide_runs_every_other`] reads: three taps of nine
+/// columns two apart.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 const RUN_SPAN: usize = 2 * 8 + 3;
 
