@@ -1287,6 +1287,11 @@ pub(super) enum Depths<F> {
 /// The depths of one `k` block: offsets from the frame's start, or the block's first row
 /// and the stride.
 #[derive(Clone, Copy)]
+// Only the AVX-512 tiles read a run or a step (`narrow_tile_wide`).
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_feature = "avx512f")),
+    allow(dead_code)
+)]
 enum RowsAt<'t> {
     /// The offsets, the length of the runs of consecutive offsets from the first, and
     /// the frame's [`Frame::step`].
