@@ -2,9 +2,9 @@
 # Regenerates docs/benchmarks.md, docs/benchmarks.svg and docs/benchmarks.json: every
 # float model of ../shared/models at opt-level 3, z (smallest) and z/3 (z with zant-runtime
 # at 3: small but fast), on the host and on the Cortex-M7
-# (QEMU), with ONNX Runtime and tract (one thread each) as the host baselines. Takes about 10 minutes on
-# two cores once the harnesses are built (most of it callgrind on mobilenet_v2), about 40
-# the first time (Debian's Rust builds `core` for each opt level).
+# (QEMU), with ONNX Runtime and tract (one thread each) as the host baselines. Takes about
+# 17 minutes on two cores once the harnesses are built (most of it callgrind on
+# mobilenet_v2), about 40 the first time (Debian's Rust builds `core` for each opt level).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
