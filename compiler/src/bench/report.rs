@@ -183,9 +183,8 @@ fn notes(s: &mut String, report: &Report) {
          - Host: *executable* is the stripped file; *instructions* per inference come from \
          callgrind (a run with one inference less a run with none); *time* is the median wall \
          time per inference after a warm-up, timed in batches of at least 20 µs and in five \
-         slices that alternate with the model's other opt levels and its peers, in an \
-         order that reverses every round (the median of the slices' medians); the heap \
-         figures cover the inferences \
+         slices that alternate with the model's other opt levels (the median of the \
+         slices' medians); the heap figures cover the inferences \
          (a counting global allocator: calls, bytes, peak live bytes, bytes not freed); \
          *peak RSS* is the process's `VmHWM`; *output* compares with the model's \
          `test_data_set_0` (atol 1e-4, rtol 1e-3).\n\
