@@ -190,12 +190,19 @@ pub(super) fn conv2d_frame(
         w_out: (2 * p.w_out).saturating_sub(1),
         ..*p
     };
+    let whole_pitch = self::pitch(&whole_rows);
     let unsplit = unsplit_pays(p, depth, (0..blocks).map(block_rows))
-        && frame_len(&whole_rows, self::pitch(&whole_rows), 2 * band - 1) <= frame.len();
+        && frame_len(&whole_rows, whole_pitch, 2 * band - 1) <= frame.len();
     let (framed, pitch, step) = if unsplit {
-        (&whole_rows, self::pitch(&whole_rows), 2)
+        (&whole_rows, whole_pitch, 2)
     } else {
         (p, pitch, 1)
+    };
+    // Taps along a kernel row are consecutive offsets where the frame's columns are.
+    let run = if framed.stride_w == 1 && p.dil_w == 1 {
+        p.k_w
+    } else {
+        1
     };
     let kernel_taps = KernelTaps::new(framed, pitch);
     for_each_group(p, x, w, bias, y, |mut group| {
@@ -219,11 +226,7 @@ pub(super) fn conv2d_frame(
                 pitch,
                 width: p.w_out,
                 column0: oh0 * p.w_out,
-                run: if framed.stride_w == 1 && p.dil_w == 1 {
-                    p.k_w
-                } else {
-                    1
-                },
+                run,
                 step,
             };
             for b in 0..blocks {

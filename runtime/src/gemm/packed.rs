@@ -162,9 +162,9 @@ fn slivers_at<const S: usize>(
 }
 
 /// The slivers of `B` at virtual columns `starts` of depth row `offset` of a frame, each
-/// read at `start + offset` clamped to the frame's last sliver: every read is inside the
-/// frame by construction, so the clamp never moves one, but it lets the reads go
-/// without the two range checks each (as in [`tap_row`]) that, with the frame's length
+/// read by [`tap_row`] at `start + offset` clamped to the frame's last sliver: every
+/// read is inside the frame by construction, so the clamp never moves one, but it lets
+/// the reads go without the two range checks each that, with the frame's length
 /// reloaded for each, had stood beside the 8 × 48 tile's 24 multiply-adds.
 #[inline(always)]
 fn frame_slivers<const S: usize>(
@@ -176,10 +176,7 @@ fn frame_slivers<const S: usize>(
     let Some(last) = data.len().checked_sub(NR) else {
         return [ZEROS; S];
     };
-    core::array::from_fn(|v| {
-        let at = (starts[v] + offset).min(last);
-        data[at..].first_chunk::<NR>().unwrap_or(ZEROS)
-    })
+    core::array::from_fn(|v| tap_row::<NR>(data, last, starts[v] + offset).unwrap_or(ZEROS))
 }
 
 /// Every panel of a block of `A` (rows `block.0..block.0 + block.1`) against one sliver
@@ -1421,12 +1418,19 @@ pub(crate) fn frame_takes_narrow(m: usize, k: usize) -> bool {
     DOUBLE && NV == 2 && k >= super::NARROW_MIN_DEPTH && m > NARROW_ROWS && narrow_rows <= wide_rows
 }
 
-/// The most vectors of `A` a block of the narrow tiles takes for `m` rows: the panels
-/// are shared out evenly between the fewest blocks of at most `MC` rows
-/// ([`gemm_packed_narrow`]).
-pub(crate) const fn narrow_block_vectors(m: usize) -> usize {
+/// How [`gemm_packed_narrow`] cuts `m` rows: `(panels, blocks)`, its `NARROW_ROWS`-row
+/// panels shared out evenly between the fewest blocks of at most `MC` rows (64 rows are
+/// two blocks of two vectors, not three and one: a block of one vector is bound by its
+/// broadcasts of `B`).
+const fn narrow_split(m: usize) -> (usize, usize) {
     let panels = m.div_ceil(NARROW_ROWS);
-    let blocks = panels.div_ceil(MC / NARROW_ROWS);
+    (panels, panels.div_ceil(MC / NARROW_ROWS))
+}
+
+/// The most vectors of `A` a block of the narrow tiles takes for `m` rows
+/// ([`narrow_split`]).
+pub(crate) const fn narrow_block_vectors(m: usize) -> usize {
+    let (panels, blocks) = narrow_split(m);
     if blocks == 0 {
         0
     } else {
@@ -1505,12 +1509,7 @@ pub(super) fn gemm_packed_narrow(
             }
             Depths::Strided(stride) => RowsAt::Strided(k0 * stride, stride),
         };
-        // The panels are shared out evenly between the fewest blocks of at most `MC`
-        // rows: 64 rows are two blocks of two vectors, not three and one (a block of
-        // one vector is bound by its broadcasts of `B`).
-        let panels = m.div_ceil(NARROW_ROWS);
-        let blocks = panels.div_ceil(MC / NARROW_ROWS);
-        debug_assert!(blocks == 0 || panels.div_ceil(blocks) == narrow_block_vectors(m));
+        let (panels, blocks) = narrow_split(m);
         for b in 0..blocks {
             let block_row0 = b * panels / blocks * NARROW_ROWS;
             let block_rows = ((b + 1) * panels / blocks * NARROW_ROWS).min(m) - block_row0;
