@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! RUSTFLAGS="-C target-cpu=native" cargo run --release -p zant-runtime \
-//!     --example conv_layers -- [--batches N] [SET | SPEC]...
+//!     --example conv_layers -- [--batches N] [--cold MIB] [SET | SPEC]...
 //! ```
 //!
 //! A `SET` names the layers of a model: `mlperf-ic` (its five 3 × 3 convolutions),
@@ -13,7 +13,10 @@
 //! padding (ONNX `SAME_UPPER`, as TensorFlow exports). Each layer prints the best and
 //! the median of `N` timed batches (default 40, each of at least 2 ms), its rate in
 //! multiply-adds a second, and a checksum of its output, which two builds of the same
-//! layer must share.
+//! layer must share. `--cold MIB` times each run alone after rewriting a buffer of that
+//! many MiB, which moves the layer's data out of L2 (8) or out of this VM's share of L3
+//! too (64, where mobilenet_v2's weights, 14 MB, behave as in the model), as the
+//! model's other layers do; warm, a layer's weights stay in L2 from run to run.
 //!
 //! Whole-model figures come from `zantc bench`; a layer timed alone is only a guide
 //! (docs/performance.md: on a shared VM the same code linked twice has measured up to
@@ -42,6 +45,7 @@ struct Layer {
 
 fn main() -> ExitCode {
     let mut batches = 40;
+    let mut cold_mib = 0usize;
     let mut layers = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,8 +57,15 @@ fn main() -> ExitCode {
                 }
                 _ => Err("--batches takes a positive number".to_string()),
             },
+            "--cold" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) if (1..=4096).contains(&n) => {
+                    cold_mib = n;
+                    Ok(Vec::new())
+                }
+                _ => Err("--cold takes the MiB to rewrite between runs (1 to 4096)".to_string()),
+            },
             "-h" | "--help" => {
-                println!("usage: conv_layers [--batches N] [mlperf-ic | mlperf-vww | mobilenet_v2 | C_IN:C_OUT:SIZE:KERNEL:STRIDE[:GROUPS]]...");
+                println!("usage: conv_layers [--batches N] [--cold MIB] [mlperf-ic | mlperf-vww | mobilenet_v2 | C_IN:C_OUT:SIZE:KERNEL:STRIDE[:GROUPS]]...");
                 return ExitCode::SUCCESS;
             }
             set_or_spec => set(set_or_spec).map_or_else(|| spec(set_or_spec).map(|l| vec![l]), Ok),
@@ -74,8 +85,11 @@ fn main() -> ExitCode {
         "{:<24} {:>10} {:>10} {:>10} {:>9}  checksum",
         "layer", "best µs", "median µs", "GMAC/s", "kernel"
     );
+    // Rewriting a buffer larger than L2 moves the layer's weights, input and output out
+    // to L3 (or, larger than L3, to memory), as a model's other layers do.
+    let mut evict = vec![0u8; cold_mib << 20];
     for layer in &layers {
-        time(layer, batches);
+        time(layer, batches, &mut evict);
     }
     ExitCode::SUCCESS
 }
@@ -167,8 +181,10 @@ fn spec(text: &str) -> Result<Layer, String> {
     Ok(Layer { name, p })
 }
 
-/// Times `layer` over `batches` batches and prints its line.
-fn time(layer: &Layer, batches: usize) {
+/// Times `layer` over `batches` batches and prints its line. With a non-empty `evict`
+/// buffer each run is timed alone, after the buffer is rewritten, so that the layer
+/// starts from cold caches as it does in a model whose weights exceed them.
+fn time(layer: &Layer, batches: usize, evict: &mut [u8]) {
     let p = &layer.p;
     let kernel = kernel_for(p);
     let k_len = p.c_in / p.groups * p.k_h * p.k_w;
@@ -221,7 +237,17 @@ fn time(layer: &Layer, batches: usize) {
     }
     let per_batch = warm.max(1);
     let mut micros: Vec<f64> = (0..batches)
-        .map(|_| {
+        .map(|round| {
+            if !evict.is_empty() {
+                evict
+                    .iter_mut()
+                    .step_by(64)
+                    .for_each(|b| *b = b.wrapping_add(round as u8));
+                std::hint::black_box(&mut *evict);
+                let start = Instant::now();
+                run(&mut y);
+                return start.elapsed().as_secs_f64() * 1e6;
+            }
             let start = Instant::now();
             for _ in 0..per_batch {
                 run(&mut y);
