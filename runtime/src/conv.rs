@@ -38,6 +38,8 @@ mod frame;
 mod implicit;
 mod plane;
 mod rows;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+mod width;
 mod window;
 
 tokens! {
@@ -354,6 +356,11 @@ pub fn conv2d_depthwise(
     let Some((x, w, bias, y)) = operands(p, x, w, bias, y) else {
         return;
     };
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    if width::fits(p, scratch.len()) {
+        width::depthwise(p, x, w, bias, act, scratch, y);
+        return;
+    }
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     if channels::runs(p, scratch.len()) {
         channels::depthwise(p, x, w, bias, act, scratch, y);
@@ -1936,6 +1943,48 @@ mod tests {
         // Other depthwise shapes take the direct kernel.
         check([1, 3, 9, 11, 3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3]);
         check([1, 2, 9, 11, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn depthwise_along_rows_on_wide_planes() {
+        // The 3 × 3 at stride 1 and 2 on planes of 28 output columns or more (the AVX-512
+        // kernel along rows where it is built, `conv/width.rs`): widths with and without a
+        // last vector overlapping the one before, heights that leave rows past the tiles
+        // of four (two at stride 2), fewer rows than a tile, and two images, whose first
+        // and last inputs are the ends the edge loads must not read past.
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+        for (spec, takes) in [
+            ([1, 2, 1, 28, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2], true),
+            ([1, 2, 3, 56, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2], true),
+            ([1, 2, 3, 56, 2, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2], true),
+            ([1, 2, 3, 54, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2], false),
+            ([1, 2, 3, 27, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2], false),
+            ([1, 2, 3, 40, 2, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 2], false),
+        ] {
+            assert_eq!(width::fits(&geometry(spec), 1 << 12), takes, "{spec:?}");
+        }
+        // Stride 1 and 2; padding on every side, on the top and left only (as PyTorch
+        // exports), and on the bottom and right only (TensorFlow's SAME_UPPER at an
+        // even size).
+        for w_in in [28, 31, 32, 33, 47, 48, 56, 57, 63, 64, 112] {
+            for h_in in [1, 2, 3, 4, 5, 6, 7, 9] {
+                for (stride, pads) in [
+                    (1, [1, 1, 1, 1]),
+                    (2, [1, 1, 1, 1]),
+                    (2, [1, 1, 0, 0]),
+                    (2, [0, 0, 1, 1]),
+                ] {
+                    let [top, left, bottom, right] = pads;
+                    if h_in + top + bottom < 3 {
+                        continue;
+                    }
+                    check([
+                        2, 3, h_in, w_in, 3, 3, 3, stride, stride, 1, 1, top, left, bottom, right,
+                        3,
+                    ]);
+                }
+            }
+        }
     }
 
     #[test]

@@ -350,6 +350,46 @@ impl F32x16 {
         Self(safe_arch::min_m512(self.0, bound.0))
     }
 
+    /// Lanes where `keep` is true as they are, the others `+0.0` (a bitwise and, so a
+    /// NaN or infinity in a dropped lane is gone too).
+    #[inline(always)]
+    pub(crate) fn keep(self, keep: [bool; 16]) -> Self {
+        let bits = keep.map(|k| if k { -1 } else { 0 });
+        let mask = safe_arch::cast_to_m512_from_m512i(safe_arch::m512i::from(bits));
+        self.and(Self(mask))
+    }
+
+    /// Lane-wise bitwise and.
+    #[inline(always)]
+    pub(crate) fn and(self, mask: Self) -> Self {
+        Self(safe_arch::bitand_m512(self.0, mask.0))
+    }
+
+    /// The even lanes of `lo` then of `hi` (`[lo0, lo2, …, lo14, hi0, …, hi14]`): one
+    /// two-source permute.
+    #[inline(always)]
+    pub(crate) fn evens(lo: Self, hi: Self) -> Self {
+        Self::pick(lo, hi, core::array::from_fn(|i| 2 * i as i32))
+    }
+
+    /// The odd lanes of `lo` then of `hi`, as [`Self::evens`].
+    #[inline(always)]
+    pub(crate) fn odds(lo: Self, hi: Self) -> Self {
+        Self::pick(lo, hi, core::array::from_fn(|i| 2 * i as i32 + 1))
+    }
+
+    /// Lane `i` is lane `index[i]` of `lo` and `hi` side by side (`vpermt2d`).
+    #[inline(always)]
+    fn pick(lo: Self, hi: Self, index: [i32; 16]) -> Self {
+        use safe_arch::{cast_to_m512_from_m512i as float, cast_to_m512i_from_m512 as bits};
+        let index = safe_arch::m512i::from(index);
+        Self(float(safe_arch::shuffle_abv_i32_all_m512i(
+            bits(lo.0),
+            index,
+            bits(hi.0),
+        )))
+    }
+
     /// [`activate`] on sixteen lanes.
     #[inline(always)]
     pub(crate) fn activate(self, act: Activation) -> Self {
