@@ -1654,7 +1654,8 @@ mod tests {
 
     /// k×k layers whose weights the compiler blocks (`gemm_blocks_pay`, asserted) give
     /// the naive convolution through `conv2d_gemm_blocked`: mlperf-ic's 64 → 64 at 8 × 8
-    /// (two blocks of 32, 576 depths: `k` blocks read in place from a frame) and 32 → 64
+    /// (two blocks of 32, 576 depths read in place from a frame in one `k` block; 72
+    /// input channels, 648 depths, take two) and 32 → 64
     /// at stride 2, 32 outputs in one block at stride 2, 96 in two of 48, two images, a
     /// 5 × 5 layer and rows of 9 (odd width); with SIMD also with only the packing
     /// kernel's scratch where no frame fits then (three at least, asserted). Layers of 16
@@ -1671,6 +1672,8 @@ mod tests {
             [2, 8, 9, 11, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
             [1, 4, 12, 12, 32, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1],
             [1, 24, 9, 9, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            // 648 depths: more than one `k` block of the narrow tiles on a frame.
+            [1, 72, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
         ] {
             let p = geometry(spec);
             assert!(gemm_blocks_pay(&p), "{p:?}");

@@ -881,6 +881,8 @@ const fn even_depth(k: usize, most: usize) -> usize {
 
 /// The most depths of one `k` block of the narrow tiles when they read `A` in place.
 const IN_PLACE_KC: usize = 1024;
+/// [`IN_PLACE_KC`] on a frame (its tap table is on the stack).
+const FRAME_IN_PLACE_KC: usize = 640;
 
 /// Whether the narrow tiles read `A` where it is: a transposed `A` (`k × m`, a
 /// convolution's weights as the compiler blocks them, from a cache line of the blob)
@@ -1507,7 +1509,7 @@ pub(super) fn gemm_packed_narrow(
         // faster in one block than in blocks of 256 depths or less. A frame's block
         // takes the offsets of its depths from a table of `KC`.
         *packed = Packed::Nothing;
-        let most = if strided { IN_PLACE_KC } else { super::KC };
+        let most = if strided { IN_PLACE_KC } else { FRAME_IN_PLACE_KC };
         (even_depth(k, most), false)
     } else {
         even_blocks(m, k, packed, Packed::Narrow)
@@ -1523,7 +1525,7 @@ pub(super) fn gemm_packed_narrow(
     } else {
         &mut scratch[..MC.min(m.div_ceil(NARROW_ROWS) * NARROW_ROWS) * depth_max]
     };
-    let mut taps = [0usize; super::KC];
+    let mut taps = [0usize; FRAME_IN_PLACE_KC];
     for k0 in (0..k).step_by(depth_max) {
         let depth = depth_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + depth == k);
