@@ -177,7 +177,7 @@ fn run<const S: usize, const W: usize, const R: usize, const I: usize>(
     // all bits set, or none.
     let inside = |c0: usize| {
         [0, 1, 2].map(|kw| {
-            F32x16::splat(f32::from_bits(u32::MAX)).keep(core::array::from_fn(|lane| {
+            F32x16::mask(core::array::from_fn(|lane| {
                 (S * (c0 + lane) + kw)
                     .checked_sub(p.pad_left)
                     .is_some_and(|column| column < p.w_in)

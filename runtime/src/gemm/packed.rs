@@ -881,8 +881,10 @@ const fn even_depth(k: usize, most: usize) -> usize {
 
 /// The most depths of one `k` block of the narrow tiles when they read `A` in place.
 const IN_PLACE_KC: usize = 1024;
-/// [`IN_PLACE_KC`] on a frame (its tap table is on the stack).
+/// [`IN_PLACE_KC`] on a frame (its tap table is on the stack). The table also serves the
+/// blocks of a packed `A`, of at most the scratch's `KC` depths.
 const FRAME_IN_PLACE_KC: usize = 640;
+const _: () = assert!(super::KC <= FRAME_IN_PLACE_KC);
 
 /// Whether the narrow tiles read `A` where it is: a transposed `A` (`k × m`, a
 /// convolution's weights as the compiler blocks them, from a cache line of the blob)

@@ -350,16 +350,18 @@ impl F32x16 {
         Self(safe_arch::min_m512(self.0, bound.0))
     }
 
-    /// Lanes where `keep` is true as they are, the others `+0.0` (a bitwise and, so a
-    /// NaN or infinity in a dropped lane is gone too).
+    /// A mask for [`Self::and`]: all bits set in the lanes where `keep` is true, none
+    /// elsewhere.
     #[inline(always)]
-    pub(crate) fn keep(self, keep: [bool; 16]) -> Self {
+    pub(crate) fn mask(keep: [bool; 16]) -> Self {
         let bits = keep.map(|k| if k { -1 } else { 0 });
-        let mask = safe_arch::cast_to_m512_from_m512i(safe_arch::m512i::from(bits));
-        self.and(Self(mask))
+        Self(safe_arch::cast_to_m512_from_m512i(safe_arch::m512i::from(
+            bits,
+        )))
     }
 
-    /// Lane-wise bitwise and.
+    /// Lane-wise bitwise and: with a [`Self::mask`], the lanes masked out are `+0.0`,
+    /// whatever they held (a NaN or an infinity too).
     #[inline(always)]
     pub(crate) fn and(self, mask: Self) -> Self {
         Self(safe_arch::bitand_m512(self.0, mask.0))
