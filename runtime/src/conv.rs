@@ -1950,8 +1950,8 @@ mod tests {
 
     #[test]
     fn depthwise_along_rows_on_wide_planes() {
-        // The 3 × 3 at stride 1 and 2 on planes of 28 output columns or more (the AVX-512
-        // kernel along rows where it is built, `conv/width.rs`): widths with and without a
+        // The 3 × 3 at stride 1 and 2 on planes of 28 output columns or more, 14 at stride
+        // 2 (the AVX-512 kernel along rows where it is built, `conv/width.rs`): widths with and without a
         // last vector overlapping the one before, heights that leave rows past the tiles
         // of four (two at stride 2), fewer rows than a tile, and two images, whose first
         // and last inputs are the ends the edge loads must not read past.
@@ -1960,7 +1960,9 @@ mod tests {
             ([1, 2, 1, 28, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2], true),
             ([1, 2, 3, 56, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2], true),
             ([1, 2, 3, 56, 2, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2], true),
-            ([1, 2, 3, 54, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2], false),
+            ([1, 2, 3, 54, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2], true),
+            ([1, 2, 3, 27, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2], true),
+            ([1, 2, 3, 25, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2], false),
             ([1, 2, 3, 27, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2], false),
             ([1, 2, 3, 40, 2, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 2], false),
         ] {
@@ -1969,7 +1971,9 @@ mod tests {
         // Stride 1 and 2; padding on every side, on the top and left only (as PyTorch
         // exports), and on the bottom and right only (TensorFlow's SAME_UPPER at an
         // even size).
-        for w_in in [28, 31, 32, 33, 47, 48, 56, 57, 63, 64, 112] {
+        // At stride 2 from 14 output columns: one vector a row up to 16, its lanes past
+        // the row stored over the next row.
+        for w_in in [27, 28, 29, 31, 32, 33, 36, 47, 48, 56, 57, 63, 64, 112] {
             for h_in in [1, 2, 3, 4, 5, 6, 7, 9] {
                 for (stride, pads) in [
                     (1, [1, 1, 1, 1]),

@@ -165,7 +165,17 @@ const fn sixteen_pays(p: &Conv2d) -> bool {
     const fn no_more_idle(n: usize) -> bool {
         n.div_ceil(WIDE_LANES) * WIDE_LANES <= n.div_ceil(LANES) * LANES
     }
-    no_more_idle(p.w_out) && no_more_idle(p.c_in)
+    (no_more_idle(p.w_out) || narrow_rows(p)) && no_more_idle(p.c_in)
+}
+
+/// Whether the AVX-512 float kernel takes `p`'s rows several at a time (`Block::rows`):
+/// 3 × 3 kernels at stride 1 or 2 on rows of 3, 5, 6 or 7 outputs.
+const fn narrow_rows(p: &Conv2d) -> bool {
+    matches!(p.w_out, 3 | 5 | 6 | 7)
+        && p.k_w == 3
+        && p.stride_h == p.stride_w
+        && (p.stride_w == 1 || p.stride_w == 2)
+        && p.dil_w == 1
 }
 
 /// A band's positions times [`LANES`].
@@ -343,7 +353,13 @@ mod kernel {
                 if len == L {
                     planes[l].store_at(y, out);
                 } else if let Some(run) = y.get_mut(out..out + len) {
-                    run.copy_from_slice(&planes[l].to_array()[..len]);
+                    // Lane by lane, written out: a copy of `len` floats is a call
+                    // to `memcpy`, around which every vector register in use is
+                    // spilled and reloaded.
+                    let lanes = planes[l].to_array();
+                    unroll!(L, |j| if j < len {
+                        run[j] = lanes[j];
+                    });
                 }
             });
         }
@@ -498,6 +514,16 @@ mod kernel {
                     // their width.
                     let args = (positions, top, rows, n, &mut *y_block);
                     match (square, p.stride_w, p.k_w, p.w_out) {
+                        // Rows of 3 to 7 with sixteen channels a vector: as many whole
+                        // rows a step as sixteen outputs hold ([`narrow_rows`]).
+                        (true, 1, 3, 3) if L == 16 => block.rows::<T, 1, 3, 3, 5, R>(args),
+                        (true, 1, 3, 5) if L == 16 => block.rows::<T, 1, 3, 5, 3, R>(args),
+                        (true, 1, 3, 6) if L == 16 => block.rows::<T, 1, 3, 6, 2, R>(args),
+                        (true, 1, 3, 7) if L == 16 => block.rows::<T, 1, 3, 7, 2, R>(args),
+                        (true, 2, 3, 3) if L == 16 => block.rows::<T, 2, 3, 3, 5, R>(args),
+                        (true, 2, 3, 5) if L == 16 => block.rows::<T, 2, 3, 5, 3, R>(args),
+                        (true, 2, 3, 6) if L == 16 => block.rows::<T, 2, 3, 6, 2, R>(args),
+                        (true, 2, 3, 7) if L == 16 => block.rows::<T, 2, 3, 7, 2, R>(args),
                         (true, 1, 3, 5) => block.band::<T, 1, 3, 5, R>(args),
                         (true, 1, 3, 7) => block.band::<T, 1, 3, 7, R>(args),
                         (true, 2, 3, 5) => block.band::<T, 2, 3, 5, R>(args),
@@ -600,6 +626,75 @@ mod kernel {
                     self.epilogue.store(sums, n, y, out_plane, first_out, len);
                     column += J;
                 }
+            }
+        }
+
+        /// [`Self::band`] for rows of `W` outputs, `W` at most half of `L`: `RP` whole
+        /// rows a step (`RP · W ≤ L` outputs, consecutive in each output plane), so that
+        /// a 16 × 16 transpose serves two to five rows rather than one.
+        #[cfg_attr(debug_assertions, inline(never))]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn rows<
+            T: Lane<L>,
+            const S: usize,
+            const KW: usize,
+            const W: usize,
+            const RP: usize,
+            const R: usize,
+        >(
+            &self,
+            (positions, top, rows, n, y): BandArgs<'_, T, E::Out, L>,
+        ) {
+            // Instantiated for eight lanes too, where the match never calls it.
+            if RP * W > L || KW != 3 || S * (W - 1) + KW > R {
+                return;
+            }
+            let (p, b) = (self.p, self.bands);
+            let out_plane = p.h_out * p.w_out;
+            let mut row = 0;
+            while row < rows {
+                let here = (rows - row).min(RP);
+                let mut sums = [self.start; L];
+                for kh in 0..p.k_h {
+                    let Some(weights) = self
+                        .weights
+                        .get(kh * KW..)
+                        .and_then(<[V]>::first_chunk::<KW>)
+                    else {
+                        break;
+                    };
+                    let Some(&offset) = self.offsets.get(kh * KW) else {
+                        break;
+                    };
+                    unroll!(RP, |i| if i < here {
+                        let start = (row + i) * b.pitch + offset;
+                        if let Some(run) = positions
+                            .get(start..)
+                            .and_then(<[[T; L]]>::first_chunk::<R>)
+                        {
+                            // The three taps written out: a third level of
+                            // `unroll!` gives a debug build 4,096 copies, each with its
+                            // own stack slots.
+                            unroll!(W, |j| {
+                                let mut sum = sums[i * W + j];
+                                sum = T::vector::<V>(&run[S * j]).mul_add(weights[0], sum);
+                                sum = T::vector::<V>(&run[S * j + 1]).mul_add(weights[1], sum);
+                                sum = T::vector::<V>(&run[S * j + 2]).mul_add(weights[2], sum);
+                                sums[i * W + j] = sum;
+                            });
+                        }
+                    });
+                }
+                // The lanes past the step's rows are stored over the plane's next rows,
+                // which later steps write; only at the end of the plane are they left out.
+                let first_out = (top + row) * W;
+                let len = if first_out + L <= out_plane {
+                    L
+                } else {
+                    here * W
+                };
+                self.epilogue.store(sums, n, y, out_plane, first_out, len);
+                row += here;
             }
         }
 
@@ -952,6 +1047,49 @@ mod tests {
             sixteen >= 6,
             "{sixteen} geometries of sixteen channels a vector"
         );
+    }
+
+    #[test]
+    fn narrow_rows_several_a_step() {
+        // Rows of 3, 5, 6 and 7 outputs, which the AVX-512 float kernel takes two to five
+        // at a time (`Block::rows`): stride 1 and 2, symmetric and one-sided padding,
+        // heights that end on a partial step, a partial block of channels, a batch, and a
+        // plane tall enough for several bands.
+        let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
+        let (mut narrow, mut runs) = (0, 0);
+        for w_out in [3, 5, 6, 7] {
+            for (stride, pads) in [(1, [1, 1, 1, 1]), (2, [1, 1, 1, 1]), (2, [0, 0, 1, 1])] {
+                let [top, left, bottom, right] = pads;
+                let w_in = (w_out - 1) * stride + 3 - left - right;
+                for (batch, c, h_in) in [
+                    (1, 16, 1),
+                    (1, 16, 4),
+                    (2, 29, 9),
+                    (1, 32, 13),
+                    (1, 16, 700),
+                ] {
+                    if h_in + top + bottom < 3 {
+                        continue;
+                    }
+                    let p = geometry(
+                        batch,
+                        c,
+                        (h_in, w_in),
+                        (3, 3),
+                        stride,
+                        1,
+                        (top, left),
+                        (bottom, right),
+                    );
+                    assert_eq!(p.w_out, w_out);
+                    narrow += usize::from(narrow_rows(&p) && sixteen_pays(&p));
+                    runs += 1;
+                    check(p, relu6);
+                }
+            }
+        }
+        assert_eq!(narrow, runs);
+        assert!(runs >= 50, "{runs} geometries");
     }
 
     #[test]

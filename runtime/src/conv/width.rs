@@ -22,11 +22,19 @@
 //! past the row's ends, into the rows before and after it; there the lanes whose column
 //! is padding are set to zero (a bitwise and, so a non-finite neighbour is dropped too).
 //!
+//! A row of sixteen outputs or fewer is one vector, masked at both ends; its lanes past
+//! the row are stored over the next rows (or the next channel's plane), which are written
+//! after it, and only the end of the output is stored lane by lane.
+//!
 //! It takes the 3 × 3 at dilation 1 with at most one padding row and column either side,
-//! one channel a group, on planes of at least [`MIN_WIDTH`] output columns; the
-//! channel-vector kernel keeps the small planes, where a row is one or two vectors. Its
-//! only scratch is a zero row, far less than the channel-vector kernel's band, which the
-//! plan reserves for the layer.
+//! one channel a group, on planes of at least [`min_width`] output columns; the
+//! channel-vector kernel keeps the smaller planes. At stride 2 that channel-vector
+//! kernel transposes four inputs for every output, so this kernel takes narrower planes
+//! there (measured alone, 48 → 24 with 16 channels: 6.0 against 7.8 µs; 32 → 16 with 64:
+//! 9.8 against 13.9; 28 → 14 with 192: 27.2 against 30.0), but at 6 or 12 output
+//! columns, or 14 at stride 1, it ran 1.6 to 4.7 times slower. Its only scratch is a
+//! zero row, far less than the channel-vector kernel's band, which the plan reserves for
+//! the layer.
 
 use super::Conv2d;
 use crate::gemm::simd::F32x16;
@@ -35,18 +43,26 @@ use crate::Activation;
 
 /// Outputs in one vector.
 const LANES: usize = 16;
-/// The narrowest output plane this kernel takes.
-const MIN_WIDTH: usize = 28;
+/// The narrowest output plane this kernel takes at `stride`.
+const fn min_width(stride: usize) -> usize {
+    if stride == 2 {
+        14
+    } else {
+        28
+    }
+}
 
-/// Floats of the zero row in scratch: what the windows of a row's vectors read.
+/// Floats of the zero row in scratch: what the windows of a row's vectors read, a whole
+/// vector's on a narrow row.
 const fn zero_row(p: &Conv2d) -> usize {
-    p.stride_w * p.w_out + 2
+    let width = if p.w_out > LANES { p.w_out } else { LANES };
+    p.stride_w * width + 2
 }
 
 /// Whether this kernel takes `p` with `scratch` floats of scratch.
 pub(super) const fn fits(p: &Conv2d, scratch: usize) -> bool {
     let stride = p.stride_h;
-    p.w_out >= MIN_WIDTH
+    p.w_out >= min_width(stride)
         && p.h_out >= 1
         && p.k_h == 3
         && p.k_w == 3
@@ -170,7 +186,7 @@ fn run<const S: usize, const W: usize, const R: usize, const I: usize>(
         data: zeros,
         start: p.pad_left,
     };
-    if out_plane == 0 || width < LANES {
+    if out_plane == 0 {
         return;
     }
     // Per tap, the lanes of the first and the last vector that read inside the row:
@@ -184,9 +200,16 @@ fn run<const S: usize, const W: usize, const R: usize, const I: usize>(
             }))
         })
     };
-    let last = width - LANES;
-    let edges = (inside(0), inside(last));
-    for (index, y_plane) in y.chunks_exact_mut(out_plane).enumerate() {
+    // A row of at most sixteen outputs is one vector, masked at both ends.
+    let last = width.saturating_sub(LANES);
+    let (first, last) = (inside(0), inside(last));
+    let edges = if width <= LANES {
+        let both = core::array::from_fn(|kw| first[kw].and(last[kw]));
+        (both, both)
+    } else {
+        (first, last)
+    };
+    for index in 0..y.len() / out_plane {
         let channel = index % p.c_in;
         let kernel = w
             .get(channel * 9..)
@@ -211,18 +234,44 @@ fn run<const S: usize, const W: usize, const R: usize, const I: usize>(
             act,
             edges: &edges,
         };
-        let mut y_rows = y_plane.chunks_exact_mut(R * width);
+        // Each tile writes into the rest of `y`: a vector of a row narrower than a
+        // vector stores its lanes past the row over the next rows or planes, which are
+        // written after it (a separate build of the tiles, which alone have a path for
+        // the end of the output).
+        let narrow = width < LANES;
         let mut oh = 0;
-        for y_rows in &mut y_rows {
+        while oh + R <= p.h_out {
             let rows: [Row<'_>; I] = core::array::from_fn(|i| row(S * oh + i));
-            tile.rows::<S, W, R, I>(&rows, y_rows);
+            let at = index * out_plane + oh * width;
+            let y = y.get_mut(at..).unwrap_or_default();
+            if narrow {
+                tile.rows::<S, W, R, I, true>(&rows, y);
+            } else {
+                tile.rows::<S, W, R, I, false>(&rows, y);
+            }
             oh += R;
         }
-        for y_row in y_rows.into_remainder().chunks_exact_mut(width) {
+        while oh < p.h_out {
             let rows: [Row<'_>; 3] = core::array::from_fn(|i| row(S * oh + i));
-            tile.rows::<S, W, 1, 3>(&rows, y_row);
+            let at = index * out_plane + oh * width;
+            let y = y.get_mut(at..).unwrap_or_default();
+            if narrow {
+                tile.rows::<S, W, 1, 3, true>(&rows, y);
+            } else {
+                tile.rows::<S, W, 1, 3, false>(&rows, y);
+            }
             oh += 1;
         }
+    }
+}
+
+/// Stores the first `len` lanes of `value` at the front of `out`, shorter than a vector:
+/// the end of the output, reached only by a narrow row's last vector.
+#[cold]
+#[inline(never)]
+fn store_at_the_end(value: F32x16, out: &mut [f32], len: usize) {
+    for (out, lane) in out.iter_mut().zip(value.to_array()).take(len) {
+        *out = lane;
     }
 }
 
@@ -244,24 +293,33 @@ impl Tile<'_> {
     /// line: inlined into the channel loop beside the other tiles, LLVM kept most of
     /// their accumulators and taps on the stack.
     #[inline(never)]
-    fn rows<const S: usize, const W: usize, const R: usize, const I: usize>(
+    fn rows<const S: usize, const W: usize, const R: usize, const I: usize, const NARROW: bool>(
         &self,
         rows: &[Row<'_>; I],
         y_rows: &mut [f32],
     ) {
-        let last = self.width - LANES;
-        self.vector::<S, W, R, I>(rows, 0, Some(&self.edges.0), y_rows);
+        self.vector::<S, W, R, I, NARROW>(rows, 0, Some(&self.edges.0), y_rows);
+        // A row of at most sixteen outputs is that one vector, masked at both ends.
+        let Some(last) = self.width.checked_sub(LANES).filter(|&last| last > 0) else {
+            return;
+        };
         for c0 in (LANES..last).step_by(LANES) {
-            self.vector::<S, W, R, I>(rows, c0, None, y_rows);
+            self.vector::<S, W, R, I, NARROW>(rows, c0, None, y_rows);
         }
-        self.vector::<S, W, R, I>(rows, last, Some(&self.edges.1), y_rows);
+        self.vector::<S, W, R, I, NARROW>(rows, last, Some(&self.edges.1), y_rows);
     }
 
     /// The vectors from column `c0` of [`Self::rows`]; `edge` masks the taps of a first
     /// or last vector. A method, always inlined: as a closure LLVM kept it out of line,
     /// with most of its registers on the stack.
     #[inline(always)]
-    fn vector<const S: usize, const W: usize, const R: usize, const I: usize>(
+    fn vector<
+        const S: usize,
+        const W: usize,
+        const R: usize,
+        const I: usize,
+        const NARROW: bool,
+    >(
         &self,
         rows: &[Row<'_>; I],
         c0: usize,
@@ -287,7 +345,12 @@ impl Tile<'_> {
         });
         unroll!(R, |r| {
             let value = acc[r].activate(self.act);
-            value.store(y_rows.get_mut(r * self.width + c0..).unwrap_or_default());
+            let out = y_rows.get_mut(r * self.width + c0..).unwrap_or_default();
+            match out.first_chunk_mut::<LANES>() {
+                Some(out) => value.store(out),
+                None if NARROW => store_at_the_end(value, out, self.width - c0),
+                None => {}
+            }
         });
     }
 }
