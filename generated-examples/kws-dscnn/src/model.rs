@@ -121,7 +121,7 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(32000, 32000), (64000, 7072)],
+                [(32000, 32000), (64000, 15680)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -196,7 +196,7 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(32000, 32000), (64000, 7072)],
+                [(32000, 32000), (64000, 15680)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -271,7 +271,7 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(32000, 32000), (64000, 7072)],
+                [(32000, 32000), (64000, 15680)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -346,7 +346,7 @@ impl Model {
         {
             let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(32000, 32000), (64000, 7072)],
+                [(32000, 32000), (64000, 15680)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
