@@ -573,6 +573,14 @@ mod kernel {
     }
 
     impl<E: Epilogue<V, L>, V: Vector<L>, const L: usize> Block<'_, E, V, L> {
+        /// Kernel row `kh`'s `KW` weights and where its first tap reads, in positions
+        /// from an output's corner.
+        #[inline(always)]
+        fn kernel_row<const KW: usize>(&self, kh: usize) -> Option<(&[V; KW], usize)> {
+            let weights = self.weights.get(kh * KW..)?.first_chunk::<KW>()?;
+            Some((weights, *self.offsets.get(kh * KW)?))
+        }
+
         /// Output rows `top..top + rows` of the block's `n` channels (`y` holds their
         /// planes) for `stride_h == stride_w == S`, dilation 1 along rows and a kernel
         /// `KW` wide.
@@ -605,14 +613,7 @@ mod kernel {
                     let corner = row * b.pitch + column * S;
                     let mut sums = [self.start; L];
                     for kh in 0..p.k_h {
-                        let Some(weights) = self
-                            .weights
-                            .get(kh * KW..)
-                            .and_then(<[V]>::first_chunk::<KW>)
-                        else {
-                            break;
-                        };
-                        let Some(&offset) = self.offsets.get(kh * KW) else {
+                        let Some((weights, offset)) = self.kernel_row::<KW>(kh) else {
                             break;
                         };
                         let start = corner + offset;
@@ -664,14 +665,7 @@ mod kernel {
                 let here = (rows - row).min(RP);
                 let mut sums = [self.start; L];
                 for kh in 0..p.k_h {
-                    let Some(weights) = self
-                        .weights
-                        .get(kh * KW..)
-                        .and_then(<[V]>::first_chunk::<KW>)
-                    else {
-                        break;
-                    };
-                    let Some(&offset) = self.offsets.get(kh * KW) else {
+                    let Some((weights, offset)) = self.kernel_row::<KW>(kh) else {
                         break;
                     };
                     unroll!(RP, |i| if i < here {
