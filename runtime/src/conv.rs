@@ -1950,11 +1950,12 @@ mod tests {
 
     #[test]
     fn depthwise_along_rows_on_wide_planes() {
-        // The 3 × 3 at stride 1 and 2 on planes of 28 output columns or more, 14 at stride
-        // 2 (the AVX-512 kernel along rows where it is built, `conv/width.rs`): widths with and without a
-        // last vector overlapping the one before, heights that leave rows past the tiles
-        // of four (two at stride 2), fewer rows than a tile, and two images, whose first
-        // and last inputs are the ends the edge loads must not read past.
+        // The 3 × 3 at stride 1 and 2 on planes of 28 output columns or more, 14 at
+        // stride 2 (the AVX-512 kernel along rows where it is built, `conv/width.rs`):
+        // widths with and without a last vector overlapping the one before, heights that
+        // leave rows past the tiles of four (two at stride 2), fewer rows than a tile,
+        // and two images, whose first and last inputs are the ends the edge loads must
+        // not read past.
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
         for (spec, takes) in [
             ([1, 2, 1, 28, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2], true),

@@ -520,18 +520,18 @@ mod kernel {
                         // Rows of 3 to 7 with sixteen channels a vector: as many whole
                         // rows a step as sixteen outputs hold; rows of 12 and 14 one a
                         // step, computing no lane past the row ([`narrow_rows`]).
-                        (true, 1, 3, 3) if L == 16 => block.rows::<T, 1, 3, 3, 5, R>(args),
-                        (true, 1, 3, 5) if L == 16 => block.rows::<T, 1, 3, 5, 3, R>(args),
-                        (true, 1, 3, 6) if L == 16 => block.rows::<T, 1, 3, 6, 2, R>(args),
-                        (true, 1, 3, 7) if L == 16 => block.rows::<T, 1, 3, 7, 2, R>(args),
-                        (true, 2, 3, 3) if L == 16 => block.rows::<T, 2, 3, 3, 5, R>(args),
-                        (true, 2, 3, 5) if L == 16 => block.rows::<T, 2, 3, 5, 3, R>(args),
-                        (true, 2, 3, 6) if L == 16 => block.rows::<T, 2, 3, 6, 2, R>(args),
-                        (true, 2, 3, 7) if L == 16 => block.rows::<T, 2, 3, 7, 2, R>(args),
-                        (true, 1, 3, 12) if L == 16 => block.rows::<T, 1, 3, 12, 1, R>(args),
-                        (true, 1, 3, 14) if L == 16 => block.rows::<T, 1, 3, 14, 1, R>(args),
-                        (true, 2, 3, 12) if L == 16 => block.rows::<T, 2, 3, 12, 1, R>(args),
-                        (true, 2, 3, 14) if L == 16 => block.rows::<T, 2, 3, 14, 1, R>(args),
+                        (true, 1, 3, 3) if L == 16 => block.rows::<T, 1, 3, 5, R>(args),
+                        (true, 1, 3, 5) if L == 16 => block.rows::<T, 1, 5, 3, R>(args),
+                        (true, 1, 3, 6) if L == 16 => block.rows::<T, 1, 6, 2, R>(args),
+                        (true, 1, 3, 7) if L == 16 => block.rows::<T, 1, 7, 2, R>(args),
+                        (true, 2, 3, 3) if L == 16 => block.rows::<T, 2, 3, 5, R>(args),
+                        (true, 2, 3, 5) if L == 16 => block.rows::<T, 2, 5, 3, R>(args),
+                        (true, 2, 3, 6) if L == 16 => block.rows::<T, 2, 6, 2, R>(args),
+                        (true, 2, 3, 7) if L == 16 => block.rows::<T, 2, 7, 2, R>(args),
+                        (true, 1, 3, 12) if L == 16 => block.rows::<T, 1, 12, 1, R>(args),
+                        (true, 1, 3, 14) if L == 16 => block.rows::<T, 1, 14, 1, R>(args),
+                        (true, 2, 3, 12) if L == 16 => block.rows::<T, 2, 12, 1, R>(args),
+                        (true, 2, 3, 14) if L == 16 => block.rows::<T, 2, 14, 1, R>(args),
                         (true, 1, 3, 5) => block.band::<T, 1, 3, 5, R>(args),
                         (true, 1, 3, 7) => block.band::<T, 1, 3, 7, R>(args),
                         (true, 2, 3, 5) => block.band::<T, 2, 3, 5, R>(args),
@@ -638,24 +638,18 @@ mod kernel {
             }
         }
 
-        /// [`Self::band`] for rows of `W` outputs, `W` at most half of `L`: `RP` whole
-        /// rows a step (`RP · W ≤ L` outputs, consecutive in each output plane), so that
-        /// a 16 × 16 transpose serves two to five rows rather than one.
+        /// [`Self::band`] for a 3 × 3 kernel on rows of `W` outputs: `RP` whole rows a
+        /// step (`RP · W ≤ L` outputs, consecutive in each output plane), so that one
+        /// 16 × 16 transpose serves two to five short rows, and a step of a row of 12 or
+        /// 14 computes no lane past it.
         #[cfg_attr(debug_assertions, inline(never))]
         #[cfg_attr(not(debug_assertions), inline(always))]
-        fn rows<
-            T: Lane<L>,
-            const S: usize,
-            const KW: usize,
-            const W: usize,
-            const RP: usize,
-            const R: usize,
-        >(
+        fn rows<T: Lane<L>, const S: usize, const W: usize, const RP: usize, const R: usize>(
             &self,
             (positions, top, rows, n, y): BandArgs<'_, T, E::Out, L>,
         ) {
             // Instantiated for eight lanes too, where the match never calls it.
-            if RP * W > L || KW != 3 || S * (W - 1) + KW > R {
+            if RP * W > L || S * (W - 1) + 3 > R {
                 return;
             }
             let (p, b) = (self.p, self.bands);
@@ -665,7 +659,7 @@ mod kernel {
                 let here = (rows - row).min(RP);
                 let mut sums = [self.start; L];
                 for kh in 0..p.k_h {
-                    let Some((weights, offset)) = self.kernel_row::<KW>(kh) else {
+                    let Some((weights, offset)) = self.kernel_row::<3>(kh) else {
                         break;
                     };
                     unroll!(RP, |i| if i < here {

@@ -31,10 +31,10 @@
 //! channel-vector kernel keeps the smaller planes. At stride 2 that channel-vector
 //! kernel transposes four inputs for every output, so this kernel takes narrower planes
 //! there (measured alone, 48 → 24 with 16 channels: 6.0 against 7.8 µs; 32 → 16 with 64:
-//! 9.8 against 13.9; 28 → 14 with 192: 27.2 against 30.0), but at 6 or 12 output
-//! columns, or 14 at stride 1, it ran 1.6 to 4.7 times slower. Its only scratch is a
-//! zero row, far less than the channel-vector kernel's band, which the plan reserves for
-//! the layer.
+//! 9.8 against 13.9; 28 → 14 with 192: 27.2 against 30.0), but at 3 to 12 output
+//! columns, or 14 and 16 at stride 1, it ran 1.5 to 4.8 times slower. Its only scratch
+//! is a zero row, far less than the channel-vector kernel's band, which the plan
+//! reserves for the layer.
 
 use super::Conv2d;
 use crate::gemm::simd::F32x16;
@@ -201,8 +201,7 @@ fn run<const S: usize, const W: usize, const R: usize, const I: usize>(
         })
     };
     // A row of at most sixteen outputs is one vector, masked at both ends.
-    let last = width.saturating_sub(LANES);
-    let (first, last) = (inside(0), inside(last));
+    let (first, last) = (inside(0), inside(width.saturating_sub(LANES)));
     let edges = if width <= LANES {
         let both = core::array::from_fn(|kw| first[kw].and(last[kw]));
         (both, both)
@@ -238,28 +237,17 @@ fn run<const S: usize, const W: usize, const R: usize, const I: usize>(
         // vector stores its lanes past the row over the next rows or planes, which are
         // written after it (a separate build of the tiles, which alone have a path for
         // the end of the output).
-        let narrow = width < LANES;
         let mut oh = 0;
         while oh + R <= p.h_out {
             let rows: [Row<'_>; I] = core::array::from_fn(|i| row(S * oh + i));
             let at = index * out_plane + oh * width;
-            let y = y.get_mut(at..).unwrap_or_default();
-            if narrow {
-                tile.rows::<S, W, R, I, true>(&rows, y);
-            } else {
-                tile.rows::<S, W, R, I, false>(&rows, y);
-            }
+            tile.rows_into::<S, W, R, I>(&rows, y.get_mut(at..).unwrap_or_default());
             oh += R;
         }
         while oh < p.h_out {
             let rows: [Row<'_>; 3] = core::array::from_fn(|i| row(S * oh + i));
             let at = index * out_plane + oh * width;
-            let y = y.get_mut(at..).unwrap_or_default();
-            if narrow {
-                tile.rows::<S, W, 1, 3, true>(&rows, y);
-            } else {
-                tile.rows::<S, W, 1, 3, false>(&rows, y);
-            }
+            tile.rows_into::<S, W, 1, 3>(&rows, y.get_mut(at..).unwrap_or_default());
             oh += 1;
         }
     }
@@ -288,6 +276,21 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
+    /// [`Self::rows`], built with the path for the end of the output only where a row
+    /// is narrower than a vector.
+    #[inline(always)]
+    fn rows_into<const S: usize, const W: usize, const R: usize, const I: usize>(
+        &self,
+        rows: &[Row<'_>; I],
+        y_rows: &mut [f32],
+    ) {
+        if self.width < LANES {
+            self.rows::<S, W, R, I, true>(rows, y_rows);
+        } else {
+            self.rows::<S, W, R, I, false>(rows, y_rows);
+        }
+    }
+
     /// `R` output rows (`y_rows`, `R · width` floats, `width` at least [`LANES`]) from
     /// the `I` input rows they read at stride `S`, sixteen columns at a time. Out of
     /// line: inlined into the channel loop beside the other tiles, LLVM kept most of
