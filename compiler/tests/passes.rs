@@ -934,3 +934,30 @@ fn layout_transposes_the_weights_of_a_one_row_qgemm() {
     // Two rows keep `[k, n]`: its column tiles reuse each weight across the rows.
     assert!(run("layout", &fixture(2)).starts_with("changed: false"));
 }
+
+#[test]
+fn fuse_takes_the_relu_after_a_residual_add() {
+    // A ResNet block's end: Conv, the Add of the block's input, Relu. The Add takes the
+    // Relu (one pass instead of two); an Add that broadcasts keeps its Relu apart.
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,2,2,2]
+        %w = Const f32[2,2,1,1] [1.0, 0.0, 0.0, 1.0]
+        %c = Conv(%x, %w)
+        %sum = Add(%c, %x)
+        %r = Relu(%sum)
+        %b = Const f32[2] [0.5, 0.25]
+        %wide = Add(%r, %b)
+        %y = Relu(%wide)
+        output 0: y = %y
+    "), @r#"
+    changed: true
+    input 0: %x : f32[1,2,2,2]
+    %w = Const f32[2,2,1,1] [1.0, 0.0, 0.0, 1.0]
+    %c = Conv(%x, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,2,2,2]
+    %sum = Add(%c, %x) activation="Relu" : f32[1,2,2,2]
+    %b = Const f32[2] [0.5, 0.25]
+    %wide = Add(%sum, %b) : f32[1,2,2,2]
+    %y = Relu(%wide) : f32[1,2,2,2]
+    output 0: y = %y
+    "#);
+}

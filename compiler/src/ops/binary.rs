@@ -6,6 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::elementwise::BinaryOp;
+use zant_runtime::Activation;
 
 use super::{
     broadcast_shapes, elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
@@ -16,6 +17,10 @@ use crate::tensor::{DType, Data, Tensor, TensorType};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Binary {
     pub op: BinaryOp,
+    /// A Relu or Clip the `fuse` pass folded in: only on an `f32` Add whose operands
+    /// both have the output's shape (a residual connection), computed in one pass
+    /// (`elementwise::add_activated`). Printed as Conv prints it.
+    pub act: Activation,
 }
 
 impl Parse for Binary {
@@ -44,8 +49,26 @@ impl Parse for Binary {
                 "more than two inputs are not supported",
             ));
         }
-        Ok(Self { op })
+        let act = ctx.activation()?;
+        if act != Activation::None {
+            let (a, b) = (ctx.input(0)?, ctx.inputs.get(1).copied().flatten());
+            if !fuses_activation(op, a, b) {
+                return Err(OpError::attr(
+                    "activation",
+                    "only an f32 Add of two operands of one shape takes an activation",
+                ));
+            }
+        }
+        Ok(Self { op, act })
     }
+}
+
+/// Whether a Binary of `op` on `a` and `b` may carry an activation: an `f32` Add of two
+/// operands of one shape, which `elementwise::add_activated` computes.
+pub(crate) fn fuses_activation(op: BinaryOp, a: &TensorType, b: Option<&TensorType>) -> bool {
+    op == BinaryOp::Add
+        && a.dtype == DType::F32
+        && b.is_some_and(|b| b.dtype == a.dtype && b.shape == a.shape)
 }
 
 impl OpKind for Binary {
@@ -55,6 +78,7 @@ impl OpKind for Binary {
         if self.op == BinaryOp::Fmod {
             attrs.int("fmod", 1);
         }
+        attrs.activation(self.act);
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
@@ -89,6 +113,9 @@ impl OpKind for Binary {
             };
         }
         run!(F32, F64, I8, U8, I16, U16, I32, U32, I64, U64)?;
+        if let Data::F32(y) = &mut out {
+            self.act.apply_slice(y);
+        }
         Ok(Some(vec![Tensor::new(out_ty.shape.clone(), out)]))
     }
 
@@ -101,6 +128,20 @@ impl OpKind for Binary {
         if ctx.inputs.len() == 1 {
             let x = ctx.expr(0)?;
             return Ok(quote! { rt::shape::copy::<#t>(#x, y); });
+        }
+        let act = self.act;
+        if act != Activation::None {
+            // Both operands have the output's shape (`fuses_activation`).
+            return Ok(match ctx.in_place {
+                Some(i) => {
+                    let other = &ctx.input(1 - i)?.expr;
+                    quote! { rt::elementwise::add_activated_in_place(y, #other, #act); }
+                }
+                None => {
+                    let (a, b) = (&ctx.input(0)?.expr, &ctx.input(1)?.expr);
+                    quote! { rt::elementwise::add_activated(#a, #b, #act, y); }
+                }
+            });
         }
         if let Some(i) = ctx.in_place {
             let other = ctx.input(1 - i)?;
@@ -209,6 +250,23 @@ mod tests {
         >(rt::elementwise::BinaryOp::Sub, true, y, x1, &[4], &[4])
             .map_err(|e| rt::Error::at("node", e))?;
         "#);
+        // A residual Add with the Relu the `fuse` pass folded in: one pass, in place or not.
+        insta::assert_snapshot!(node("Add").string("activation", "Relu").input("f32[1,2,3]").input("f32[1,2,3]").emit(), @r#"
+        Add(f32[1,2,3], f32[1,2,3]) activation="Relu" -> f32[1,2,3]
+        rt::elementwise::add_activated(x0, x1, rt::Activation::Relu, y);
+        "#);
+        insta::assert_snapshot!(node("Add").string("activation", "Clip").float("activation_max", 6.0).input("f32[4]").input("f32[4]").in_place().emit(), @r#"
+        Add(f32[4], f32[4]) activation="Clip" activation_min=-inf activation_max=6.0 -> f32[4]
+        rt::elementwise::add_activated_in_place(
+            y,
+            x1,
+            rt::Activation::Clip {
+                min: f32::NEG_INFINITY,
+                max: 6f32,
+            },
+        );
+        "#);
+        insta::assert_snapshot!(node("Add").string("activation", "Relu").input("f32[2,3]").input("f32[3]").emit(), @"parse: attribute `activation`: only an f32 Add of two operands of one shape takes an activation");
         insta::assert_snapshot!(node("Mul").input("i64[2,1]").input("i64[1,3]").emit(), @r#"
         Mul(i64[2,1], i64[1,3]) -> i64[2,3]
         rt::elementwise::binary::<

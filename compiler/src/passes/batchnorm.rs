@@ -6,6 +6,7 @@ use crate::ir::{Data, Graph, NodeId, Tensor, Value, ValueId};
 use crate::ops::binary::Binary;
 use crate::ops::Op;
 use zant_runtime::elementwise::BinaryOp;
+use zant_runtime::Activation;
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let bns: Vec<NodeId> = graph
@@ -105,7 +106,10 @@ fn lower(graph: &mut Graph, bn: NodeId) -> Result<(), PassError> {
     );
     let mul = graph.add_node(
         format!("{}.mul", node.name),
-        Op::Binary(Binary { op: BinaryOp::Mul }),
+        Op::Binary(Binary {
+            op: BinaryOp::Mul,
+            act: Activation::None,
+        }),
         node.onnx.with_type("Mul"),
         vec![Some(x), Some(s)],
         vec![Value {
@@ -115,7 +119,10 @@ fn lower(graph: &mut Graph, bn: NodeId) -> Result<(), PassError> {
     );
     let add = graph.add_node(
         format!("{}.add", node.name),
-        Op::Binary(Binary { op: BinaryOp::Add }),
+        Op::Binary(Binary {
+            op: BinaryOp::Add,
+            act: Activation::None,
+        }),
         node.onnx.with_type("Add"),
         vec![Some(ValueId { node: mul, slot: 0 }), Some(t)],
         vec![Value {

@@ -160,6 +160,23 @@ fn fuse_activations(graph: &mut Graph) -> Changed {
             Op::MatMul(m) => {
                 m.act == Activation::None && graph.node(id).outputs[0].ty.dtype == DType::F32
             }
+            // A residual Add and the Relu after it: one pass instead of two.
+            Op::Binary(b) => {
+                let node = graph.node(id);
+                let ty = |slot: usize| {
+                    node.inputs
+                        .get(slot)
+                        .copied()
+                        .flatten()
+                        .map(|v| &graph.value(v).ty)
+                };
+                b.act == Activation::None
+                    && node.inputs.len() == 2
+                    && ty(0).is_some_and(|a| {
+                        crate::ops::binary::fuses_activation(b.op, a, ty(1))
+                            && a.shape == node.outputs[0].ty.shape
+                    })
+            }
             _ => false,
         };
         if !fusable {
@@ -183,6 +200,7 @@ fn fuse_activations(graph: &mut Graph) -> Changed {
             Op::Conv(c) => c.act = act,
             Op::Gemm(g) => g.act = act,
             Op::MatMul(m) => m.act = act,
+            Op::Binary(b) => b.act = act,
             _ => unreachable!("matched above"),
         }
         graph.replace_all_uses(
