@@ -2,7 +2,9 @@
 //! - `MatMul → Add(bias)` where the bias is a constant of N values broadcast along rows;
 //! - `Conv → Add(bias)` where the bias is a constant of one value per output channel
 //!   (exporters such as the ONNX model zoo's MNIST write the bias that way);
-//! - `Conv | Gemm | MatMul → Relu | Clip`, applied while the output is still in registers.
+//! - `Conv | Gemm | MatMul → Relu | Clip`, applied while the output is still in registers;
+//! - `Add → Relu | Clip` for an `f32` Add of two operands of the output's shape (a
+//!   residual connection), one pass instead of two (`elementwise::add_activated`).
 //!
 //! A producer is fused only when the consumer is its sole reader and its output is not a
 //! graph output, so no one can observe the intermediate value.
