@@ -347,10 +347,7 @@ fn a_bound_condition_keeps_only_the_taken_branch() {
         "no gate or select of the if: {taken}"
     );
     let inner = ir(vec![Binding::new("c", "false"), Binding::new("d", "true")]);
-    assert!(
-        inner.contains("Abs(") && !inner.contains("Relu"),
-        "{inner}"
-    );
+    assert!(inner.contains("Abs(") && !inner.contains("Relu"), "{inner}");
     assert!(
         !inner.contains("Sub(") && !inner.contains("_if/"),
         "{inner}"
