@@ -95,43 +95,49 @@ pub fn binary<T: Scalar>(
     })
 }
 
+/// `$body` with `$kind` bound to `$act` as a constant of its variant, once per variant,
+/// so that the loop in `$body` is compiled per kind with the activation inlined and is
+/// vectorised (a match on the activation per value is not).
+macro_rules! per_kind {
+    ($act:expr, |$kind:ident| $body:expr) => {
+        match $act {
+            Activation::None => {
+                let $kind = Activation::None;
+                $body
+            }
+            Activation::Relu => {
+                let $kind = Activation::Relu;
+                $body
+            }
+            Activation::Clip { min, max } => {
+                let $kind = Activation::Clip { min, max };
+                $body
+            }
+        }
+    };
+}
+
 /// `y = act(a + b)` for two `f32` operands of `y`'s length (a residual connection and
 /// the Relu or Clip after it, which the compiler fuses): one pass instead of two.
 /// Operands shorter than `y` leave its tail as it is.
 pub fn add_activated(a: &[f32], b: &[f32], act: Activation, y: &mut [f32]) {
     let n = y.len().min(a.len()).min(b.len());
     let (a, b, y) = (&a[..n], &b[..n], &mut y[..n]);
-    // One loop per activation, each with a constant one: vectorised.
-    macro_rules! each {
-        ($act:expr) => {
-            for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
-                *y = $act.apply(a + b);
-            }
-        };
-    }
-    match act {
-        Activation::None => each!(Activation::None),
-        Activation::Relu => each!(Activation::Relu),
-        Activation::Clip { min, max } => each!(Activation::Clip { min, max }),
-    }
+    per_kind!(
+        act,
+        |kind| for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+            *y = kind.apply(a + b);
+        }
+    );
 }
 
 /// [`add_activated`] with `y` as one operand: `y = act(y + other)`.
 pub fn add_activated_in_place(y: &mut [f32], other: &[f32], act: Activation) {
     let n = y.len().min(other.len());
     let (other, y) = (&other[..n], &mut y[..n]);
-    macro_rules! each {
-        ($act:expr) => {
-            for (y, &b) in y.iter_mut().zip(other) {
-                *y = $act.apply(*y + b);
-            }
-        };
-    }
-    match act {
-        Activation::None => each!(Activation::None),
-        Activation::Relu => each!(Activation::Relu),
-        Activation::Clip { min, max } => each!(Activation::Clip { min, max }),
-    }
+    per_kind!(act, |kind| for (y, &b) in y.iter_mut().zip(other) {
+        *y = kind.apply(*y + b);
+    });
 }
 
 /// In place: `y` holds one operand with the full y_shape; if `y_is_lhs` it is a
