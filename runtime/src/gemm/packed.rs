@@ -1772,6 +1772,21 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
 ) {
     const { assert!(NARROW_ROWS == 16 && P <= 3) };
     let chunk = P * NARROW_ROWS;
+    // What the stores need from the epilogue, read before the walk: read after it, the
+    // first of these loads took about a third of the tile function's time (`perf`, a
+    // 96 → 576 layer at 14 × 14), waiting behind the walk's returned accumulators.
+    let by_row = matches!(epilogue.bias, Bias::None | Bias::Scalar(_) | Bias::Col(_));
+    let mut offsets = [super::simd::F32x16::splat(0.0); P];
+    if by_row && first {
+        unroll!(P, |v| offsets[v] =
+            row_offset_vector(epilogue, row0 + v * 16));
+    }
+    let stores = WideStores {
+        alpha: super::simd::F32x16::splat(epilogue.alpha),
+        offsets,
+        act: epilogue.act,
+        n: epilogue.n,
+    };
     let acc = match rows_at {
         // On a frame `A` is a packed panel or, read in place, a transposed block of
         // `chunk` rows ([`a_in_place`]): either way `a_stride == chunk`.
@@ -1803,7 +1818,7 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
     };
     let rows = (row0, rows.min(chunk));
     // The stores take eight columns at a time (a tile of nine stores eight, then one).
-    if matches!(epilogue.bias, Bias::None | Bias::Scalar(_) | Bias::Col(_)) {
+    if by_row {
         for (g, group) in acc.chunks(LANES).enumerate() {
             let place = (column0 + g * LANES, first, last);
             macro_rules! store {
@@ -1811,7 +1826,7 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
                     match group.len() {
                         $($n => {
                             if let Some(group) = group.first_chunk::<$n>() {
-                                store_wide(group, epilogue, y, rows, place);
+                                store_wide(group, &stores, y, rows, place);
                             }
                         })*
                         _ => {}
@@ -1992,6 +2007,17 @@ fn wide_runs_every_other<const P: usize, const NC: usize>(
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 const RUN_SPAN: usize = 2 * 8 + 3;
 
+/// What [`store_wide`] takes from the epilogue, read before a tile's walk over its
+/// depths ([`narrow_tile_wide`]): `alpha`, the first `k` block's `beta · bias` down each
+/// vector of rows (zero in later blocks), the activation and the row length of `C`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+struct WideStores<const P: usize> {
+    alpha: super::simd::F32x16,
+    offsets: [super::simd::F32x16; P],
+    act: crate::Activation,
+    n: usize,
+}
+
 /// Stores a tile of [`narrow_tile_wide`] (`acc[j][v]`: column `j`, rows `16 v..16 v + 16`)
 /// at rows `row0..row0 + rows`, columns `column0..column0 + NC` of `C`, with a bias per
 /// row (or none): scale, bias and, on the first `k` block, the activation on the 512-bit
@@ -2003,37 +2029,33 @@ const RUN_SPAN: usize = 2 * 8 + 3;
 #[inline(always)]
 fn store_wide<const P: usize, const NC: usize>(
     acc: &[[super::simd::F32x16; P]; NC],
-    epilogue: &Epilogue<'_>,
+    stores: &WideStores<P>,
     y: &mut [f32],
     (row0, rows): (usize, usize),
     (column0, first, last): (usize, bool, bool),
 ) {
     use super::simd::F32x16;
     const { assert!(NC <= LANES) };
-    let alpha = F32x16::splat(epilogue.alpha);
+    let alpha = stores.alpha;
     for v in 0..P {
         let row0 = row0 + v * 16;
         let rows = rows.saturating_sub(v * 16).min(16);
         if rows == 0 {
             break;
         }
-        let offset = if first {
-            row_offset_vector(epilogue, row0)
-        } else {
-            F32x16::splat(0.0)
-        };
+        let offset = stores.offsets[v];
         let mut columns = [F32x16::splat(0.0); 8];
         for (column, acc) in columns.iter_mut().zip(acc) {
             let value = acc[v].mul_add(alpha, offset);
             *column = if first && last {
-                value.activate(epilogue.act)
+                value.activate(stores.act)
             } else {
                 value
             };
         }
         let row_vectors = F32x16::transpose_16x8(columns);
         for (i, &row_vector) in row_vectors.iter().enumerate().take(rows) {
-            let start = (row0 + i) * epilogue.n + column0;
+            let start = (row0 + i) * stores.n + column0;
             let Some(out) = y.get_mut(start..).and_then(<[f32]>::first_chunk_mut::<NC>) else {
                 continue;
             };
@@ -2043,7 +2065,7 @@ fn store_wide<const P: usize, const NC: usize>(
                 } else {
                     let sum = load_at(out, 0).add(row_vector);
                     if last {
-                        activate(epilogue.act, sum)
+                        activate(stores.act, sum)
                     } else {
                         sum
                     }
@@ -2054,7 +2076,7 @@ fn store_wide<const P: usize, const NC: usize>(
                 for (o, &lane) in out.iter_mut().zip(&lanes) {
                     *o = if first { lane } else { *o + lane };
                     if last && !first {
-                        *o = epilogue.act.apply(*o);
+                        *o = stores.act.apply(*o);
                     }
                 }
             }
