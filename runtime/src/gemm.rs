@@ -1414,6 +1414,36 @@ mod tests {
         assert!(!packed::eights_pay(16, 144, &epilogue(Bias::Full(&bias))));
     }
 
+    /// A row-major `B` of whole slivers under the 8-row panels (`packed::eights_pay`):
+    /// row counts of one and two blocks of `MC` rows, column counts ending on tiles of
+    /// three, two and one slivers, a bias per row, no bias, and a ReLU or a clip.
+    #[test]
+    fn row_major_products_of_eights_match_naive() {
+        for m in [8, 16, 32, 56, 64] {
+            for n in [48, 80, 96, 112] {
+                for k in [1, 9, 40] {
+                    let bias = values(m, 4);
+                    check(
+                        m,
+                        n,
+                        k,
+                        false,
+                        false,
+                        1.0,
+                        1.0,
+                        Bias::Col(&bias),
+                        Activation::Relu,
+                    );
+                    let clip = Activation::Clip {
+                        min: -0.5,
+                        max: 0.75,
+                    };
+                    check(m, n, k, false, false, 1.0, 1.0, Bias::None, clip);
+                }
+            }
+        }
+    }
+
     #[test]
     fn gemm_with_empty_dims_writes_nothing() {
         let mut y: [f32; 0] = [];

@@ -75,6 +75,11 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
     y: &mut [f32],
 ) {
     let (m, n, k) = (ops.m, ops.n, ops.k);
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    if !TRANS_B && n.is_multiple_of(NR) && eights_pay(m, k, epilogue) {
+        gemm_packed_eights(ops, epilogue, scratch, y);
+        return;
+    }
     // The scratch's depths split evenly, on every target: with AVX-512 the 128-depth
     // blocks had cut mobilenet_v2's 144 → 24 layer at 56 × 56 into 128 + 16, a second
     // pass over `C` for 16 depths (one block of 144: 275 → 159 µs in isolation).
@@ -1125,6 +1130,54 @@ pub(super) fn gemm_frame_eights(
                 let acc = sliver_taps::<EIGHT>(panel, window, taps);
                 store_sliver(&acc, epilogue, clamp, y, row0, &runs.0[..runs.1]);
             }
+        }
+    }
+}
+
+/// [`gemm_packed`] on 8-row panels for a row-major `B` of whole slivers, where
+/// [`eights_pay`]: 8 × 48 tiles (8 × 32 or 8 × 16 for the last columns), as
+/// [`gemm_frame_eights`] takes a frame. The 6-row panels computed 18 rows for 16 output
+/// channels and 36 for 32 (mobilenet_v2's 32 → 16 layer at 112 × 112, mlperf-vww's
+/// 8 → 16 at 48 × 48).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+fn gemm_packed_eights(
+    ops: &Operands<'_>,
+    epilogue: &Epilogue<'_>,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (m, n, k) = (ops.m, ops.n, ops.k);
+    // `m` in whole panels of 8 is no more than in panels of `MR`, and one `k` block: the
+    // 8-row panels fit where `split_scratch` puts the 6-row ones.
+    let Some(packed_a) = scratch.get_mut(..MC.min(m) * k) else {
+        return;
+    };
+    for block_row0 in (0..m).step_by(MC) {
+        let block = (block_row0, MC.min(m - block_row0));
+        pack_a::<EIGHT>(ops, block, 0, (k, k), packed_a);
+        let a = (&*packed_a, k, k);
+        let mut column0 = 0;
+        while column0 < n {
+            let count = ((n - column0) / NR).min(3);
+            let b_slivers = ops.b.get(column0..).unwrap_or_default();
+            macro_rules! tile {
+                ($s:literal) => {{
+                    // Sliver `v` of depth `p`'s row starts `v · NR` into it.
+                    let starts = core::array::from_fn(|v| v * NR);
+                    let b_rows = || {
+                        let rows = b_slivers.chunks(n.max(1)).take(k);
+                        rows.map_while(move |row| slivers_at::<$s>(row, starts, 0))
+                    };
+                    let columns = core::array::from_fn(|v| column0 + v * NR);
+                    wide_tile::<EIGHT, $s, _>(epilogue, y, a, block, b_rows, (columns, true, true));
+                }};
+            }
+            match count {
+                3 => tile!(3),
+                2 => tile!(2),
+                _ => tile!(1),
+            }
+            column0 += count.max(1) * NR;
         }
     }
 }
