@@ -123,6 +123,24 @@ macro_rules! per_kind {
 pub fn add_activated(a: &[f32], b: &[f32], act: Activation, y: &mut [f32]) {
     let n = y.len().min(a.len()).min(b.len());
     let (a, b, y) = (&a[..n], &b[..n], &mut y[..n]);
+    // With AVX-512, sixteen lanes a step (LLVM's own vectorisation keeps to 256-bit
+    // vectors on this CPU family), then the tail below.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    let (a, b, y) = {
+        use crate::gemm::simd::F32x16;
+        let whole = n / 16 * 16;
+        let (y, y_tail) = y.split_at_mut(whole);
+        per_kind!(act, |kind| for ((y, a), b) in y
+            .chunks_exact_mut(16)
+            .zip(a.chunks_exact(16))
+            .zip(b.chunks_exact(16))
+        {
+            if let (Some(a), Some(b)) = (a.first_chunk::<16>(), b.first_chunk::<16>()) {
+                F32x16::load(a).add(F32x16::load(b)).activate(kind).store(y);
+            }
+        });
+        (&a[whole..], &b[whole..], y_tail)
+    };
     per_kind!(
         act,
         |kind| for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
@@ -135,6 +153,23 @@ pub fn add_activated(a: &[f32], b: &[f32], act: Activation, y: &mut [f32]) {
 pub fn add_activated_in_place(y: &mut [f32], other: &[f32], act: Activation) {
     let n = y.len().min(other.len());
     let (other, y) = (&other[..n], &mut y[..n]);
+    // Sixteen lanes a step with AVX-512, as in [`add_activated`].
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    let (other, y) = {
+        use crate::gemm::simd::F32x16;
+        let whole = n / 16 * 16;
+        let (y, y_tail) = y.split_at_mut(whole);
+        per_kind!(
+            act,
+            |kind| for (y, b) in y.chunks_exact_mut(16).zip(other.chunks_exact(16)) {
+                if let (Some(a), Some(b)) = (y.first_chunk::<16>(), b.first_chunk::<16>()) {
+                    let sum = F32x16::load(a).add(F32x16::load(b)).activate(kind);
+                    sum.store(y);
+                }
+            }
+        );
+        (&other[whole..], y_tail)
+    };
     per_kind!(act, |kind| for (y, &b) in y.iter_mut().zip(other) {
         *y = kind.apply(*y + b);
     });

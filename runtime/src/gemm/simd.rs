@@ -314,6 +314,12 @@ impl F32x16 {
         Self(safe_arch::fused_mul_add_m512(self.0, m.0, a.0))
     }
 
+    /// `self + other` lane-wise, one `vaddps zmm`.
+    #[inline(always)]
+    pub(crate) fn add(self, other: Self) -> Self {
+        Self(safe_arch::add_m512(self.0, other.0))
+    }
+
     /// `self · other` lane-wise, one `vmulps zmm`.
     #[inline(always)]
     pub(crate) fn mul(self, other: Self) -> Self {
