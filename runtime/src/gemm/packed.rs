@@ -2107,6 +2107,16 @@ fn store_wide<const P: usize, const NC: usize>(
             };
         }
         let row_vectors = F32x16::transpose_16x8(columns);
+        // Sixteen whole rows of eight, stored plainly: one range check for the tile,
+        // the rows written out (the loop below spilled the row vectors to the stack and
+        // checked each row's range).
+        let base = row0 * stores.n + column0;
+        if NC == LANES && first && rows == 16 {
+            if let Some(tile) = y.get_mut(base..base + 15 * stores.n + LANES) {
+                unroll!(16, |i| store_at(row_vectors[i], tile, i * stores.n));
+                continue;
+            }
+        }
         for (i, &row_vector) in row_vectors.iter().enumerate().take(rows) {
             let start = (row0 + i) * stores.n + column0;
             let Some(out) = y.get_mut(start..).and_then(<[f32]>::first_chunk_mut::<NC>) else {
