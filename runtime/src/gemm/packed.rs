@@ -101,33 +101,14 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
             while column0 < n {
                 if !TRANS_B && DOUBLE && n - column0 >= 2 * NR {
                     // Slivers of a row-major `B` side by side: the 6 × 64 or 6 × 32 tile.
-                    let b_slivers = &ops.b[k0 * n + column0..];
                     let block = (block_row0, block_rows);
                     let a = (&*packed_a, depth_max, depth);
                     let count = if n - column0 >= 4 * NR { 4 } else { 2 };
-                    macro_rules! tile {
-                        ($s:literal) => {{
-                            // Sliver `v` of depth `p`'s row starts `v · NR` into it.
-                            let starts = core::array::from_fn(|v| v * NR);
-                            let b_rows = || {
-                                let rows = b_slivers.chunks(n.max(1)).take(depth);
-                                rows.map_while(move |row| slivers_at::<$s>(row, starts, 0))
-                            };
-                            let columns = core::array::from_fn(|v| column0 + v * NR);
-                            wide_tile::<MR, $s, _>(
-                                epilogue,
-                                y,
-                                a,
-                                block,
-                                b_rows,
-                                (columns, first, last),
-                            );
-                        }};
-                    }
+                    let at = (k0, depth, column0, first, last);
                     if count == 4 {
-                        tile!(4);
+                        row_major_tile::<MR, 4>(ops, epilogue, y, a, block, at);
                     } else {
-                        tile!(2);
+                        row_major_tile::<MR, 2>(ops, epilogue, y, a, block, at);
                     }
                     column0 += count * NR;
                     continue;
@@ -147,6 +128,29 @@ pub(super) fn gemm_packed<const TRANS_B: bool>(
             }
         }
     }
+}
+
+/// A [`wide_tile`] of `R`-row panels against `S` slivers of a row-major `B` read in
+/// place: depths `k0..k0 + depth` from column `column0`, sliver `v` of a depth's row
+/// starting `v · NR` into it.
+#[inline(always)]
+fn row_major_tile<const R: usize, const S: usize>(
+    ops: &Operands<'_>,
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    a: (&[f32], usize, usize),
+    block: (usize, usize),
+    (k0, depth, column0, first, last): (usize, usize, usize, bool, bool),
+) {
+    let n = ops.n;
+    let b_slivers = ops.b.get(k0 * n + column0..).unwrap_or_default();
+    let starts = core::array::from_fn(|v| v * NR);
+    let b_rows = || {
+        let rows = b_slivers.chunks(n.max(1)).take(depth);
+        rows.map_while(move |row| slivers_at::<S>(row, starts, 0))
+    };
+    let columns = core::array::from_fn(|v| column0 + v * NR);
+    wide_tile::<R, S, _>(epilogue, y, a, block, b_rows, (columns, first, last));
 }
 
 /// The rows of `S` slivers at one depth: `NR` floats from `starts[v] + offset` of `data`
@@ -1159,23 +1163,11 @@ fn gemm_packed_eights(
         let mut column0 = 0;
         while column0 < n {
             let count = ((n - column0) / NR).min(3);
-            let b_slivers = ops.b.get(column0..).unwrap_or_default();
-            macro_rules! tile {
-                ($s:literal) => {{
-                    // Sliver `v` of depth `p`'s row starts `v · NR` into it.
-                    let starts = core::array::from_fn(|v| v * NR);
-                    let b_rows = || {
-                        let rows = b_slivers.chunks(n.max(1)).take(k);
-                        rows.map_while(move |row| slivers_at::<$s>(row, starts, 0))
-                    };
-                    let columns = core::array::from_fn(|v| column0 + v * NR);
-                    wide_tile::<EIGHT, $s, _>(epilogue, y, a, block, b_rows, (columns, true, true));
-                }};
-            }
+            let at = (0, k, column0, true, true);
             match count {
-                3 => tile!(3),
-                2 => tile!(2),
-                _ => tile!(1),
+                3 => row_major_tile::<EIGHT, 3>(ops, epilogue, y, a, block, at),
+                2 => row_major_tile::<EIGHT, 2>(ops, epilogue, y, a, block, at),
+                _ => row_major_tile::<EIGHT, 1>(ops, epilogue, y, a, block, at),
             }
             column0 += count.max(1) * NR;
         }
