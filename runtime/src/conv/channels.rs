@@ -412,7 +412,6 @@ mod kernel {
         run::<f32, Activated, V, _, L, R>(p, x, 0.0, scratch, y, |first, n, weights| {
             // The block's kernels, tap-major: lane `l` of `weights[t]` is tap `t` of
             // channel `first + l` (zero in idle lanes).
-            let kernels = w.get(first * taps..(first + n) * taps).unwrap_or(&[]);
             // A whole block whose last channel's kernel is followed by enough weights
             // for one more vector: each `L` taps are one transpose of `L` loads, row `l`
             // being channel `first + l`'s kernel and what follows it (lanes past
@@ -428,15 +427,14 @@ mod kernel {
                     // Written-out loops here and below rather than closures, `map`s and
                     // iterator adapters, which stay calls when built for size.
                     #[allow(clippy::needless_range_loop)] // An index loop, for "z".
-                    for j in 0..L {
-                        if let Some(weight) =
-                            weights.get_mut(q * L + j).filter(|_| q * L + j < taps)
-                        {
+                    for j in 0..L.min(taps - q * L) {
+                        if let Some(weight) = weights.get_mut(q * L + j) {
                             *weight = by_tap[j];
                         }
                     }
                 }
             } else {
+                let kernels = w.get(first * taps..(first + n) * taps).unwrap_or(&[]);
                 #[allow(clippy::needless_range_loop)] // An index loop, for "z".
                 for t in 0..taps.min(weights.len()) {
                     let mut lanes = [0.0f32; L];

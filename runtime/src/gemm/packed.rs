@@ -28,7 +28,7 @@
 //! The sums are reordered relative to a plain `k`-order loop only by the `k` blocking,
 //! and every step is a fused multiply-add when the target has FMA.
 
-use super::simd::{activate, copy_vectors, load_at, store_at, transpose, F32x8, LANES};
+use super::simd::{activate, copy_vectors, load_at, store_at, transpose, F32x8, Vector, LANES};
 use super::{
     Bias, Epilogue, Operands, Packed, MAX_SLIVER_COLUMNS, PACKED_MC as MC, PACKED_MR as MR,
 };
@@ -1824,7 +1824,7 @@ fn narrow_tile_wide<const P: usize, const NC: usize>(
     let mut offsets = [super::simd::F32x16::splat(0.0); P];
     if by_row && first {
         unroll!(P, |v| offsets[v] =
-            row_offset_vector(epilogue, row0 + v * 16));
+            row_offset_vector::<_, 16>(epilogue, row0 + v * 16));
     }
     let stores = WideStores {
         alpha: super::simd::F32x16::splat(epilogue.alpha),
@@ -2139,25 +2139,24 @@ fn store_wide<const P: usize, const NC: usize>(
     }
 }
 
-/// [`row_offsets`] of output rows `row0..row0 + 16` as one vector. A bias of one value
-/// per row is loaded as a whole vector where the block has sixteen rows left: built lane
-/// by lane in memory and loaded back, it cost a store-forwarding stall per vector of rows
-/// (`perf` put 14 % of a 64 → 384 layer's tile function on that load).
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+/// [`row_offsets`] of output rows `row0..row0 + L` as one vector of `L` lanes. A bias of
+/// one value per row is loaded as a whole vector where the block has `L` rows left: built
+/// lane by lane in memory and loaded back, it cost a store-forwarding stall per vector of
+/// rows (`perf` put 14 % of a 64 → 384 layer's tile function on that load); only a
+/// block's last rows are gathered lane by lane.
 #[inline(always)]
-fn row_offset_vector(epilogue: &Epilogue<'_>, row0: usize) -> super::simd::F32x16 {
-    use super::simd::F32x16;
+fn row_offset_vector<V: Vector<L>, const L: usize>(epilogue: &Epilogue<'_>, row0: usize) -> V {
     match epilogue.bias {
-        Bias::Scalar(value) => F32x16::splat(value * epilogue.beta),
-        Bias::Col(values) => match values.get(row0..).and_then(<[f32]>::first_chunk::<16>) {
-            Some(whole) => F32x16::load(whole).mul(F32x16::splat(epilogue.beta)),
-            None => {
-                let mut lanes = [0.0f32; 16];
-                row_offsets(epilogue, row0, &mut lanes);
-                F32x16::load(&lanes)
-            }
-        },
-        Bias::None | Bias::Row(_) | Bias::Full(_) => F32x16::splat(0.0),
+        Bias::Scalar(value) => V::splat(value * epilogue.beta),
+        Bias::Col(values) if values.len() >= row0 + L => {
+            V::load_at(values, row0).mul(V::splat(epilogue.beta))
+        }
+        Bias::Col(_) => {
+            let mut lanes = [0.0f32; L];
+            row_offsets(epilogue, row0, &mut lanes);
+            V::from_array(lanes)
+        }
+        Bias::None | Bias::Row(_) | Bias::Full(_) => V::splat(0.0),
     }
 }
 
@@ -2257,19 +2256,7 @@ fn store_columns<const NC: usize, const R: usize>(
     if first && by_row {
         let mut offsets = [F32x8::splat(0.0); 6];
         for (c, offset) in offsets.iter_mut().enumerate().take(R / LANES) {
-            let row0 = row0 + c * LANES;
-            // A whole vector of a bias per row is loaded as one (as in
-            // `row_offset_vector`); only a block's last rows are gathered lane by lane.
-            *offset = match epilogue.bias {
-                Bias::Col(values) if values.len() >= row0 + LANES => {
-                    load_at(values, row0).mul(F32x8::splat(epilogue.beta))
-                }
-                _ => {
-                    let mut lanes = [0.0f32; LANES];
-                    row_offsets(epilogue, row0, &mut lanes);
-                    F32x8::from_array(lanes)
-                }
-            };
+            *offset = row_offset_vector::<F32x8, LANES>(epilogue, row0 + c * LANES);
         }
         let alpha = F32x8::splat(epilogue.alpha);
         for column in columns.iter_mut() {

@@ -539,6 +539,8 @@ pub(crate) trait Vector<const L: usize>: Copy {
     fn to_array(self) -> [f32; L];
     /// `self · m + a`, fused where the target has it.
     fn mul_add(self, m: Self, a: Self) -> Self;
+    /// `self · other` lane-wise.
+    fn mul(self, other: Self) -> Self;
     /// `L` lanes from `values[at..]`; zero when it is shorter.
     fn load_at(values: &[f32], at: usize) -> Self;
     /// Stores the lanes at `out[at..]`; nothing when it is shorter.
@@ -568,6 +570,11 @@ impl Vector<LANES> for F32x8 {
     #[inline(always)]
     fn mul_add(self, m: Self, a: Self) -> Self {
         F32x8::mul_add(self, m, a)
+    }
+
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        F32x8::mul(self, other)
     }
 
     #[inline(always)]
@@ -611,6 +618,11 @@ impl Vector<16> for F32x16 {
     #[inline(always)]
     fn mul_add(self, m: Self, a: Self) -> Self {
         F32x16::mul_add(self, m, a)
+    }
+
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        F32x16::mul(self, other)
     }
 
     #[inline(always)]
@@ -661,15 +673,15 @@ pub(crate) fn store_at(value: F32x8, out: &mut [f32], at: usize) {
     }
 }
 
-/// Calls `at` with the start of each vector of `len ≥ LANES` floats, the last one
+/// Calls `at` with the start of each vector of `W` floats in `len ≥ W`, the last one
 /// overlapping its neighbour: the walk of [`copy_vectors`] and [`zero_vectors`].
 #[inline(always)]
-fn vector_starts(len: usize, mut at: impl FnMut(usize)) {
-    let tail = len - LANES;
+fn vector_starts<const W: usize>(len: usize, mut at: impl FnMut(usize)) {
+    let tail = len - W;
     let mut start = 0;
     while start < tail {
         at(start);
-        start += LANES;
+        start += W;
     }
     at(tail);
 }
@@ -685,23 +697,15 @@ pub(crate) fn copy_vectors(values: &[f32], out: &mut [f32]) {
     // cache line in every 512-bit store, but in half the steps of eight).
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
     if len >= 16 {
-        let tail = len - 16;
-        let mut at = 0;
-        loop {
-            let from = at.min(tail);
-            if let Some(chunk) = values.get(from..).and_then(<[f32]>::first_chunk::<16>) {
-                if let Some(to) = out.get_mut(from..) {
-                    F32x16::load(chunk).store(to);
-                }
+        vector_starts::<16>(len, |at| {
+            if let Some(chunk) = values.get(at..).and_then(<[f32]>::first_chunk::<16>) {
+                F32x16::load(chunk).store(out.get_mut(at..).unwrap_or_default());
             }
-            if from == tail {
-                return;
-            }
-            at += 16;
-        }
+        });
+        return;
     }
     if len >= LANES {
-        vector_starts(len, |at| store_at(load_at(values, at), out, at));
+        vector_starts::<LANES>(len, |at| store_at(load_at(values, at), out, at));
     } else {
         for (o, &v) in out.iter_mut().zip(values) {
             *o = v;
@@ -715,7 +719,7 @@ pub(crate) fn zero_vectors(out: &mut [f32]) {
     let len = out.len();
     if len >= LANES {
         let zero = F32x8::splat(0.0);
-        vector_starts(len, |at| store_at(zero, out, at));
+        vector_starts::<LANES>(len, |at| store_at(zero, out, at));
     } else {
         for o in out.iter_mut() {
             *o = 0.0;
