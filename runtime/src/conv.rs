@@ -1757,6 +1757,18 @@ mod tests {
 
     /// `w` (`c_out` rows of `depth`) as the compiler's `layout` pass blocks it: block by
     /// block of `pointwise_block`, each block's rows depth by depth.
+    /// Every value of `y` within 1e-4 of `expected`, relative to `1 + |expected|`; a
+    /// failure names `what` (the geometry, and what else the test varies) and the index.
+    fn assert_near(y: &[f32], expected: &[f32], what: impl core::fmt::Debug) {
+        assert_eq!(y.len(), expected.len(), "{what:?}");
+        for (i, (&got, &want)) in y.iter().zip(expected).enumerate() {
+            assert!(
+                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{what:?} [{i}]: {got} against {want}"
+            );
+        }
+    }
+
     fn blocked(w: &[f32], c_out: usize, depth: usize) -> Vec<f32> {
         let mut blocked = Vec::with_capacity(w.len());
         for b in 0..pointwise_blocks(c_out) {
@@ -1803,12 +1815,7 @@ mod tests {
                 &mut scratch,
                 &mut y,
             );
-            for (i, (&got, &want)) in y.iter().zip(&expected).enumerate() {
-                assert!(
-                    (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                    "{p:?} [{i}]: {got} against {want}"
-                );
-            }
+            assert_near(&y, &expected, p);
         }
         // Padded or unstrided 1 × 1 layers are not gathered.
         for spec in [
@@ -1872,12 +1879,7 @@ mod tests {
                 let mut scratch = std::vec![f32::NAN; scratch_len];
                 let mut y = std::vec![f32::NAN; expected.len()];
                 conv2d_gemm_blocked(&p, &x, &blocked, Some(&bias), act, &mut scratch, &mut y);
-                for (i, (&got, &want)) in y.iter().zip(&expected).enumerate() {
-                    assert!(
-                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "{p:?}, {scratch_len} floats of scratch [{i}]: {got} against {want}"
-                    );
-                }
+                assert_near(&y, &expected, (&p, scratch_len));
             }
         }
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -1936,12 +1938,7 @@ mod tests {
             let mut scratch = std::vec![f32::NAN; ConvKernel::Pointwise.scratch_len(&p)];
             let mut y = std::vec![f32::NAN; expected.len()];
             conv2d_pointwise_blocked(&p, &x, &blocked, Some(&bias), act, &mut scratch, &mut y);
-            for (i, (&got, &want)) in y.iter().zip(&expected).enumerate() {
-                assert!(
-                    (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                    "{p:?} [{i}]"
-                );
-            }
+            assert_near(&y, &expected, p);
         }
         assert_eq!(pointwise_blocks(0), 0);
         assert_eq!(pointwise_blocks(48), 1);
