@@ -26,16 +26,18 @@ CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
 # framed convolution's slivers) only compile for a CPU that has it, as bench harnesses
 # do: their unit tests run again built for this machine.
 if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+    # The AMX tile products (runtime/src/dsp/amx.rs, qconv/quads/{tiles,frames}.rs) run
+    # only where the CPU has AMX-INT8 and Linux grants the tiles. Their tests run every
+    # convolution twice, with the tiles allowed and forced off (the path of a host
+    # without AMX, AMD Zen 4 and 5), and print which ran: "AMX tiles: RUN" or "NOT RUN
+    # (why)", hence --nocapture. ZANT_AMX=off turns the tiles off in the whole run.
     RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native \
-        cargo test --quiet -p zant-runtime --lib
-    # The int8 kernels on VNNI (runtime/src/qconv/quads.rs, dsp::dpbusd) compile only
-    # for a CPU with AVX-512 VNNI; the run above covers them where this CPU has it.
+        cargo test --quiet -p zant-runtime --lib -- --nocapture
+    # The int8 kernels on VNNI (runtime/src/qconv/quads.rs, dsp::dpbusd), and the AMX
+    # paths with them, compile only for a CPU with AVX-512 VNNI; the run above covers
+    # them where this CPU has it.
     grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null ||
-        echo "zant-runtime VNNI int8 kernel tests: NOT RUN (this CPU has no AVX-512 VNNI)"
-    # The AMX tile products (runtime/src/dsp/amx.rs, qconv/quads/tiles.rs) run only where
-    # the CPU has AMX-INT8 and Linux grants the tiles; elsewhere their tests say NOT RUN.
-    grep -qw amx_int8 /proc/cpuinfo 2>/dev/null ||
-        echo "zant-runtime AMX int8 tile tests: NOT RUN (this CPU has no AMX-INT8)"
+        echo "zant-runtime VNNI and AMX int8 kernel tests: NOT RUN (this CPU has no AVX-512 VNNI)"
 else
     echo "zant-runtime tests with AVX: NOT RUN (this CPU has no AVX2)"
 fi

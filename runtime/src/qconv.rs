@@ -97,10 +97,12 @@ pub const fn qconv2d_im2col_scratch_max_len(p: &Conv2d) -> usize {
 const SCRATCH_POSITIONS_MAX: usize = 256;
 
 /// The positions per gathered block that `words` of scratch allow this target, for
-/// `pairs` reduction pairs: whole tiles of [`PT`], at most [`PB_MAX`], at least one tile.
+/// `pairs` reduction pairs, with room for [`OCT`] widened channels: whole tiles of
+/// [`PT`], at most [`PB_MAX`]; 0 where not even one tile fits, which
+/// [`qconv2d_im2col_scratch_len`] always does.
 fn block_positions(words: usize, pairs: usize) -> usize {
     let room = (words / pairs.max(1)).saturating_sub(OCT);
-    (room / PT * PT).clamp(PT, PB_MAX)
+    (room / PT * PT).min(PB_MAX)
 }
 
 /// Whether [`qconv2d_depthwise`] takes `p`: one input and one output channel per group
@@ -175,8 +177,10 @@ fn pack(lo: i32, hi: i32) -> u32 {
 /// `y[oc] = finish(bias[oc] + Σ (x - x_zero) · (w - w_zero[oc]))`, padding contributing
 /// nothing. `bias` is the model's own `i32` bias (empty for none), not folded with the
 /// zero points; `w_zero` and `rq.scale` hold one value or one per output channel.
-/// `scratch` holds at least [`qconv2d_im2col_scratch_len`] words. Sums wrap on `i32`
-/// overflow rather than panic.
+/// `scratch` should hold [`qconv2d_im2col_scratch_len`] words, and takes up to
+/// [`qconv2d_im2col_scratch_max_len`]; a shorter one is not an error, but below one
+/// tile of positions each output channel goes through the tap walker
+/// ([`crate::qlinear::qconv2d`]), slowly. Sums wrap on `i32` overflow rather than panic.
 #[allow(clippy::too_many_arguments)]
 pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     p: &Conv2d,
@@ -200,7 +204,8 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     ))]
     if quads::applies::<X, W>(x_zero, w_zero) {
         let w: &[i8] = bytemuck::cast_slice(w);
-        return quads::qconv2d(&p, x, x_zero, w, bias, rq, scratch, y);
+        quads::qconv2d(&p, x, x_zero, w, bias, rq, scratch, y, true);
+        return;
     }
     let c_in_group = p.c_in / p.groups;
     let c_out_group = p.c_out / p.groups;
@@ -212,6 +217,9 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     }
     let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
     let pb = block_positions(words.len(), pairs);
+    if pb == 0 {
+        return unblocked(&p, x, x_zero, w, w_zero, bias, rq, y);
+    }
     let (cols, rest) = words.split_at_mut(pairs * pb);
     let wt = &mut rest[..pairs * OCT];
     let pointwise = crate::conv::is_pointwise(&p);
@@ -249,6 +257,60 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
                 }
                 p0 += n;
             }
+        }
+    }
+}
+
+/// [`qconv2d_im2col`] or [`qconv2d_depthwise`] without scratch, for a scratch too short
+/// for one tile of positions or the padded plane (shorter than the kernel's
+/// `*_scratch_len` promises): each output channel through the tap walker,
+/// [`crate::qlinear::qconv2d`], with its bias folded as that kernel takes it. The same
+/// sums, so the same outputs, as the kernels that use scratch; slow, but a scratch the
+/// plan did not size should cost time, never a panic.
+#[allow(clippy::too_many_arguments)]
+fn unblocked<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[W],
+    w_zero: &[i32],
+    bias: &[i32],
+    rq: Requant<'_>,
+    y: &mut [Y],
+) {
+    let c_in_group = p.c_in / p.groups;
+    let c_out_group = (p.c_out / p.groups).max(1);
+    let depth = c_in_group * p.k_h * p.k_w;
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let one = Conv2d {
+        batch: 1,
+        c_in: c_in_group,
+        c_out: 1,
+        groups: 1,
+        ..*p
+    };
+    for b in 0..p.batch {
+        for oc in 0..p.c_out {
+            let g = oc / c_out_group;
+            let w_zero = pick(w_zero, oc);
+            let taps = &w[oc * depth..][..depth];
+            // `B - x_zero · Σ (w - w_zero)`, wrapping as the blocked kernels' sums do.
+            let sum = taps
+                .iter()
+                .fold(0i32, |s, &v| s.wrapping_add(v.to_i32() - w_zero));
+            let folded = bias
+                .get(oc)
+                .copied()
+                .unwrap_or(0)
+                .wrapping_sub(x_zero.wrapping_mul(sum));
+            let x_group = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
+            let y_oc = &mut y[(b * p.c_out + oc) * plane_out..][..plane_out];
+            let scale = [pick(rq.scale, oc)];
+            let rq = Requant {
+                scale: &scale,
+                zero: rq.zero,
+            };
+            crate::qlinear::qconv2d(&one, x_group, x_zero, taps, &[w_zero], &[folded], rq, y_oc);
         }
     }
 }
@@ -848,10 +910,11 @@ fn tile(run: &[u32], wt: &[u32], bases: &[i32; OCT]) -> [[i32; PT]; OCT] {
 
 /// Quantized depthwise convolution (one input and one output channel per group):
 /// `y[c] = finish(bias[c] + Σ (x - x_zero) · (w - w_zero[c]))` with the same arguments
-/// as [`qconv2d_im2col`]. When the convolution pads, `scratch` holds at least
+/// as [`qconv2d_im2col`]. When the convolution pads, `scratch` should hold
 /// [`qconv2d_depthwise_scratch_len`] words: each input plane is copied into it inside a
-/// frame of `x_zero`, so that every output takes the same unbroken tap loop. `p` must
-/// satisfy [`qconv2d_is_depthwise`].
+/// frame of `x_zero`, so that every output takes the same unbroken tap loop (where it is
+/// too short for the frame, each channel goes through the tap walker,
+/// [`crate::qlinear::qconv2d`], slowly). `p` must satisfy [`qconv2d_is_depthwise`].
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
@@ -1222,6 +1285,11 @@ fn depthwise_on<
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let (rows, cols) = padded_extent(&p);
     let padded = frame_bytes(&p) > 0;
+    // A scratch too short for the frame (shorter than [`qconv2d_depthwise_scratch_len`])
+    // takes the tap walker, as the im2col kernel's does.
+    if padded && core::mem::size_of_val(scratch) / core::mem::size_of::<X>() < rows * cols {
+        return unblocked(&p, x, x_zero, w, w_zero, bias, rq, y);
+    }
     let frame: &mut [X] = if padded {
         // The frame (`rows × cols`) and, where the scratch has them, four bytes past it,
         // which the DSP rows' last word at stride 2 reaches (one byte it does not use).
@@ -2157,6 +2225,240 @@ mod tests {
                     want[..n],
                     "symmetric weights {p:?} x_zero {x_zero}"
                 );
+            }
+        }
+    }
+
+    /// Whatever scratch a caller gives: the length [`qconv2d_im2col_scratch_len`]
+    /// promises, the most [`qconv2d_im2col_scratch_max_len`] asks for, a word more and
+    /// less, one block of the pair kernel's tile and of the VNNI quads' (16 positions) and
+    /// a word less, and a few words or none, which take [`unblocked`]. With weight zero
+    /// points (the pair kernel) and without (the VNNI quads where the target has them),
+    /// grouped and not, into `i8` and `i32`, against the tap walker to the byte.
+    #[test]
+    fn im2col_takes_any_scratch() {
+        extern crate std;
+        use std::vec;
+        let base = Conv2d {
+            batch: 2,
+            c_in: 5,
+            h_in: 7,
+            w_in: 9,
+            c_out: 6,
+            h_out: 7,
+            w_out: 9,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 1,
+        };
+        let cases = [
+            base,
+            Conv2d {
+                c_in: 4,
+                h_out: 4,
+                w_out: 5,
+                stride_h: 2,
+                stride_w: 2,
+                groups: 2,
+                ..base
+            },
+            Conv2d {
+                k_h: 1,
+                k_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
+        ];
+        let x: [u8; 2 * 5 * 63] = bytes(7);
+        let w: [u8; 6 * 5 * 9] = bytes(8);
+        let w: [i8; 6 * 5 * 9] = w.map(|v| v as i8);
+        let bias = [900, -1200, 0, 40, -7, 3000];
+        let x_zero = 120;
+        let scales = [0.01f32, 0.02, 0.003, 0.05, 0.1, 0.007];
+        for p in cases {
+            let depth = p.c_in / p.groups * p.k_h * p.k_w;
+            let w = &w[..p.c_out * depth];
+            let x = &x[..p.batch * p.c_in * p.h_in * p.w_in];
+            let n = p.batch * p.c_out * p.h_out * p.w_out;
+            let (pairs, quads) = (depth.div_ceil(2), depth.div_ceil(4));
+            let promised = qconv2d_im2col_scratch_len(&p);
+            let most = qconv2d_im2col_scratch_max_len(&p);
+            let lens = [
+                promised,
+                promised + 1,
+                promised - 1,
+                most,
+                most + 1,
+                pairs * (PT + OCT),
+                pairs * (PT + OCT) - 1,
+                quads * (16 + OCT),
+                quads * (16 + OCT) - 1,
+                3,
+                0,
+            ];
+            for w_zero in [[0, 3, -2, 1, 0, -1], [0; 6]] {
+                let w_zero = &w_zero[..p.c_out];
+                let folded: [i32; 6] = core::array::from_fn(|oc| {
+                    let Some(taps) = w.get(oc * depth..(oc + 1) * depth) else {
+                        return 0;
+                    };
+                    let sum: i32 = taps.iter().map(|&v| i32::from(v) - w_zero[oc]).sum();
+                    bias[oc] - x_zero * sum
+                });
+                let rq8 = Requant {
+                    scale: &scales[..p.c_out],
+                    zero: -3,
+                };
+                let rq32 = Requant {
+                    scale: &[1.0],
+                    zero: 0,
+                };
+                let (mut want8, mut want32) = (vec![0i8; n], vec![0i32; n]);
+                let folded = &folded[..p.c_out];
+                qconv2d(&p, x, x_zero, w, w_zero, folded, rq8, &mut want8);
+                qconv2d(&p, x, x_zero, w, w_zero, folded, rq32, &mut want32);
+                for len in lens {
+                    // Left dirty, as a previous node would.
+                    let mut scratch = vec![f32::from_bits(0x5a5a_5a5a); len];
+                    let (mut got8, mut got32) = (vec![0i8; n], vec![0i32; n]);
+                    let bias = &bias[..p.c_out];
+                    qconv2d_im2col(&p, x, x_zero, w, w_zero, bias, rq8, &mut scratch, &mut got8);
+                    assert_eq!(got8, want8, "{p:?} w_zero {w_zero:?}, {len} words");
+                    qconv2d_im2col(
+                        &p,
+                        x,
+                        x_zero,
+                        w,
+                        w_zero,
+                        bias,
+                        rq32,
+                        &mut scratch,
+                        &mut got32,
+                    );
+                    assert_eq!(got32, want32, "i32 {p:?} w_zero {w_zero:?}, {len} words");
+                }
+            }
+        }
+    }
+
+    /// The per-channel depthwise kernel, whatever scratch a caller gives: the length
+    /// [`qconv2d_depthwise_scratch_len`] promises, the padded plane and a word less, a few
+    /// words or none (which take [`unblocked`]), on padded 3 × 3 kernels at strides 1 and
+    /// 2, a padded 5 × 5 and an unpadded 3 × 3, into `u8` and `i32`, against the tap
+    /// walker to the byte.
+    #[test]
+    fn depthwise_takes_any_scratch() {
+        extern crate std;
+        use std::vec;
+        let base = Conv2d {
+            batch: 2,
+            c_in: 3,
+            h_in: 9,
+            w_in: 11,
+            c_out: 3,
+            h_out: 9,
+            w_out: 11,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 3,
+        };
+        let cases = [
+            base,
+            Conv2d {
+                h_out: 5,
+                w_out: 6,
+                stride_h: 2,
+                stride_w: 2,
+                ..base
+            },
+            Conv2d {
+                k_h: 5,
+                k_w: 5,
+                pad_top: 2,
+                pad_left: 2,
+                ..base
+            },
+            Conv2d {
+                h_out: 7,
+                w_out: 9,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
+        ];
+        let x: [u8; 2 * 3 * 99] = bytes(11);
+        let w: [u8; 3 * 25] = bytes(12);
+        let w: [i8; 3 * 25] = w.map(|v| v as i8);
+        let (bias, x_zero) = ([500, -800, 20], 140);
+        // With weight zero points, and without (the window kernel's, where the target has
+        // AVX-512 VNNI).
+        for (p, w_zero) in cases
+            .into_iter()
+            .flat_map(|p| [(p, [1, 0, -2]), (p, [0; 3])])
+        {
+            let taps = p.k_h * p.k_w;
+            let w = &w[..p.c_out * taps];
+            let n = p.batch * p.c_out * p.h_out * p.w_out;
+            let folded: [i32; 3] = core::array::from_fn(|c| {
+                let sum: i32 = w[c * taps..][..taps]
+                    .iter()
+                    .map(|&v| i32::from(v) - w_zero[c])
+                    .sum();
+                bias[c] - x_zero * sum
+            });
+            let rq8 = Requant {
+                scale: &[0.02, 0.01, 0.05],
+                zero: 4,
+            };
+            let rq32 = Requant {
+                scale: &[1.0],
+                zero: 0,
+            };
+            let (mut want8, mut want32) = (vec![0u8; n], vec![0i32; n]);
+            qconv2d(&p, &x, x_zero, w, &w_zero, &folded, rq8, &mut want8);
+            qconv2d(&p, &x, x_zero, w, &w_zero, &folded, rq32, &mut want32);
+            let promised = qconv2d_depthwise_scratch_len(&p, true);
+            let plane = frame_bytes(&p).div_ceil(4);
+            for len in [promised, plane, plane.saturating_sub(1), 3, 0] {
+                let mut scratch = vec![f32::from_bits(0x5a5a_5a5a); len];
+                let (mut got8, mut got32) = (vec![0u8; n], vec![0i32; n]);
+                qconv2d_depthwise(
+                    &p,
+                    &x,
+                    x_zero,
+                    w,
+                    &w_zero,
+                    &bias,
+                    rq8,
+                    &mut scratch,
+                    &mut got8,
+                );
+                assert_eq!(got8, want8, "{p:?} w_zero {w_zero:?}, {len} words");
+                qconv2d_depthwise(
+                    &p,
+                    &x,
+                    x_zero,
+                    w,
+                    &w_zero,
+                    &bias,
+                    rq32,
+                    &mut scratch,
+                    &mut got32,
+                );
+                assert_eq!(got32, want32, "i32 {p:?} w_zero {w_zero:?}, {len} words");
             }
         }
     }

@@ -14,12 +14,12 @@
 //! call); until then the first tile instruction faults.
 //!
 //! How it stays sound:
-//! - [`Tiles::new`] is the only way to the instructions. It checks the CPU (CPUID leaf 7),
-//!   asks Linux for the tile state once per process (cached), and takes a process-wide
-//!   flag, so that no two configurations are live at once; it returns `None` when any of
-//!   that fails, and the kernel takes its VNNI path. Dropping the `Tiles` releases the
-//!   tiles (`TILERELEASE`) and the flag. `Tiles` is neither `Send` nor `Sync`: the
-//!   configuration belongs to the thread that loaded it.
+//! - [`Tiles::new`] is the only way to the instructions. It checks the switch
+//!   ([`set_enabled`]), the CPU (CPUID leaf 7), asks Linux for the tile state once per
+//!   process (cached), and takes a process-wide flag, so that no two configurations are
+//!   live at once; it returns `None` when any of that fails, and the kernel takes its VNNI
+//!   path. Dropping the `Tiles` releases the tiles (`TILERELEASE`) and the flag. `Tiles`
+//!   is neither `Send` nor `Sync`: the configuration belongs to the thread that loaded it.
 //! - The configuration is fixed by `Tiles::new` ([`Tiles::depth`] quads of depth per
 //!   product), so every load and store knows its tile's rows and bytes per row, and checks
 //!   that every byte it reads or writes lies in the slice it is given before the
@@ -29,6 +29,12 @@
 //! The tile registers: 0–3 hold sums (`C`, 16 rows × 16 `i32`), 4 and 5 weights (`A`,
 //! 16 rows of `4 d` signed bytes), 6 and 7 activations (`B`, `d` rows of 16 quads of
 //! unsigned bytes, [`super::dpbusd`]'s word layout).
+//!
+//! The switch exists so that the VNNI path, which hosts without AMX (AMD Zen 4 and 5) run,
+//! can be run and tested on a host that has it: [`set_enabled`]`(false)` turns the tiles
+//! off for the whole process. The runtime is `no_std` and reads no environment; its own
+//! tests turn the tiles off for `ZANT_AMX=off`, and a `std` caller maps its own setting
+//! onto the switch.
 //!
 //! The unit tests run the instructions against a scalar sum where the host has AMX, and
 //! say so where it does not.
@@ -47,6 +53,46 @@ static AVAILABLE: AtomicU8 = AtomicU8::new(0);
 
 /// Whether a [`Tiles`] is live.
 static IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// The switch ([`set_enabled`]): 0 not set (on, unless the runtime's own tests run with
+/// `ZANT_AMX=off`), 1 on, 2 off.
+static SWITCH: AtomicU8 = AtomicU8::new(0);
+
+/// Allows (`true`, the default) or forbids the tiles for the whole process, from the next
+/// [`Tiles::new`] on: forbidden, it returns `None` and every kernel takes its VNNI path,
+/// as on a host without AMX. A [`Tiles`] already live keeps its configuration until it is
+/// dropped. Atomic, so any thread may call it at any time; the last call wins.
+pub fn set_enabled(on: bool) {
+    SWITCH.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether the switch allows the tiles ([`set_enabled`]); whether the host has them is
+/// [`available`].
+pub fn enabled() -> bool {
+    match SWITCH.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = if off_in_environment() { 2 } else { 1 };
+            // A `set_enabled` since the load wins.
+            let _ = SWITCH.compare_exchange(0, on, Ordering::Relaxed, Ordering::Relaxed);
+            SWITCH.load(Ordering::Relaxed) == 1
+        }
+    }
+}
+
+/// Whether the runtime's own tests run with `ZANT_AMX=off`, read once per process by
+/// [`enabled`]; never in the library itself, which has no environment.
+#[cfg(test)]
+fn off_in_environment() -> bool {
+    extern crate std;
+    std::env::var_os("ZANT_AMX").is_some_and(|v| v == "off")
+}
+
+#[cfg(not(test))]
+fn off_in_environment() -> bool {
+    false
+}
 
 /// A sum tile (0–3).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -91,8 +137,8 @@ struct Config {
 }
 
 /// Whether the CPU has AMX's tiles and byte products and Linux lets this process use
-/// them, asked once.
-fn available() -> bool {
+/// them, asked once (the switch aside: [`enabled`]).
+pub fn available() -> bool {
     match AVAILABLE.load(Ordering::Relaxed) {
         1 => true,
         2 => false,
@@ -140,9 +186,10 @@ fn request_tiles() -> bool {
 
 impl Tiles {
     /// Loads the configuration for products `4 d` bytes deep (`1 ≤ d ≤ 16`); `None` where
-    /// the host cannot (no AMX, Linux refused, another `Tiles` live) or `d` is out of range.
+    /// the host cannot (no AMX, Linux refused, another `Tiles` live), the switch is off
+    /// ([`set_enabled`]) or `d` is out of range.
     pub fn new(d: usize) -> Option<Tiles> {
-        if !(1..=MAX_DEPTH).contains(&d) || !available() {
+        if !(1..=MAX_DEPTH).contains(&d) || !enabled() || !available() {
             return None;
         }
         if IN_USE
@@ -346,9 +393,42 @@ impl Drop for Tiles {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     extern crate std;
     use super::*;
+    use std::string::String;
+    use std::sync::{Mutex, MutexGuard};
+
+    /// Held by every test that takes the tiles or turns the switch, so that they run one
+    /// at a time: the tiles are one configuration per process (a test running beside
+    /// another that held them would take the VNNI path without knowing), and the switch
+    /// is the whole process's.
+    pub(crate) fn exclusive() -> MutexGuard<'static, ()> {
+        static LOCK: Mutex<()> = Mutex::new(());
+        LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Why the tiles cannot run in this process, or `None` where they can.
+    pub(crate) fn why_not() -> Option<&'static str> {
+        if !enabled() {
+            Some("switched off: ZANT_AMX=off")
+        } else if !cpu_has_amx() {
+            Some("no AMX-INT8 on this CPU")
+        } else if !available() {
+            Some("Linux refused the tile state")
+        } else {
+            None
+        }
+    }
+
+    /// How a test states whether it ran the tiles: `AMX tiles: RUN (detail)`, or `AMX
+    /// tiles: NOT RUN (why)` where the process cannot take them.
+    pub(crate) fn tiles_line(detail: &str) -> String {
+        match why_not() {
+            None => std::format!("AMX tiles: RUN ({detail})"),
+            Some(why) => std::format!("AMX tiles: NOT RUN ({why})"),
+        }
+    }
 
     /// A deterministic byte stream.
     fn bytes(seed: u32, n: usize) -> impl Iterator<Item = u8> {
@@ -361,9 +441,17 @@ mod tests {
 
     #[test]
     fn tile_products_equal_the_scalar_sums() {
+        let _one = exclusive();
+        std::eprintln!(
+            "dsp::amx::tile_products_equal_the_scalar_sums: {}",
+            tiles_line("depths 1, 3, 7, 16")
+        );
         for d in [1, 3, 7, 16] {
             let Some(mut tiles) = Tiles::new(d) else {
-                std::eprintln!("NOT RUN: this host has no AMX tiles (or Linux refused them)");
+                assert!(
+                    why_not().is_some(),
+                    "the host has the tiles, yet none for {d}"
+                );
                 return;
             };
             assert_eq!(tiles.depth(), d);
@@ -420,5 +508,29 @@ mod tests {
     fn tiles_refuse_depths_out_of_range() {
         assert!(Tiles::new(0).is_none());
         assert!(Tiles::new(MAX_DEPTH + 1).is_none());
+    }
+
+    /// Switched off, no configuration loads; switched back, the host's answer returns.
+    #[test]
+    fn the_switch_turns_the_tiles_off() {
+        let _one = exclusive();
+        /// Puts the switch back, should an assertion fail.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                set_enabled(self.0);
+            }
+        }
+        let restore = Restore(enabled());
+        set_enabled(false);
+        assert!(!enabled());
+        assert!(Tiles::new(1).is_none());
+        let was = restore.0;
+        drop(restore);
+        assert_eq!(enabled(), was);
+        // Not with `ZANT_AMX=off`: the tiles stay off in that process.
+        if was {
+            assert_eq!(Tiles::new(1).is_some(), available());
+        }
     }
 }

@@ -162,7 +162,26 @@ impl TermWalk {
     }
 }
 
+/// The products a call of [`qconv2d`] ran, which its tests state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(super) enum Products {
+    /// AMX tiles over a frame of the input ([`frames`]).
+    Frames,
+    /// AMX tiles over gathered blocks for whole tiles of 16 output channels
+    /// ([`tiles`]), `vpdpbusd` for the channels left.
+    Tiles,
+    /// `vpdpbusd` over gathered blocks: the path of a host without AMX.
+    Vnni,
+    /// No blocks: the scratch was too short for one tile of positions (see
+    /// [`super::unblocked`]).
+    Unblocked,
+}
+
 /// The convolution (see [`super::qconv2d_im2col`] for the arguments); [`applies`] holds.
+/// `allow_tiles` false keeps to the path of a host without AMX (the tests run both);
+/// true takes the tiles where the host has them and [`crate::dsp::amx::set_enabled`]
+/// allows them.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn qconv2d<X: QInt, Y: QOut>(
     p: &Conv2d,
@@ -173,7 +192,8 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     rq: Requant<'_>,
     scratch: &mut [f32],
     y: &mut [Y],
-) {
+    allow_tiles: bool,
+) -> Products {
     let p = *p;
     let c_in_group = p.c_in / p.groups;
     let c_out_group = p.c_out / p.groups;
@@ -181,17 +201,24 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let quads = depth.div_ceil(4);
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     if quads == 0 || plane_out == 0 {
-        return;
+        return Products::Vnni;
     }
     let pad = (x_zero - X::MIN) as u32;
     let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
     // Stride-1 "same" convolutions from a frame of the input, where the host has AMX.
     #[cfg(target_os = "linux")]
-    if frames::qconv2d(&p, x, pad, w, bias, rq, words, y) {
-        return;
+    if allow_tiles && frames::qconv2d(&p, x, pad, w, bias, rq, words, y) {
+        return Products::Frames;
     }
-    // Room for `pb` positions and `OCT` channels of `quads` words each.
-    let pb = ((words.len() / quads).saturating_sub(OCT) / PT * PT).clamp(PT, PB_MAX);
+    // Room for `pb` positions and `OCT` channels of `quads` words each: whole tiles, at
+    // most `PB_MAX`. [`super::qconv2d_im2col_scratch_len`] always holds one tile (it
+    // counts 28 words a pair, so at least 28 a quad); a shorter scratch, which the
+    // frames above may still have taken, goes without blocks.
+    let pb = ((words.len() / quads).saturating_sub(OCT) / PT * PT).min(PB_MAX);
+    if pb == 0 {
+        super::unblocked(&p, x, x_zero, w, &[0], bias, rq, y);
+        return Products::Unblocked;
+    }
     let (cols, rest) = words.split_at_mut(quads * pb);
     let wt = &mut rest[..quads * OCT];
     let pointwise = crate::conv::is_pointwise(&p);
@@ -204,7 +231,17 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let mut acc = [[0i32; PB_MAX]; OCT];
     let mut sum_cache = [0i32; SUM_CACHE];
     #[cfg(target_os = "linux")]
-    let mut amx = tiles::tiles_for(depth, c_out_group);
+    let mut amx = allow_tiles
+        .then(|| tiles::tiles_for(depth, c_out_group))
+        .flatten();
+    #[cfg(target_os = "linux")]
+    let products = if amx.is_some() {
+        Products::Tiles
+    } else {
+        Products::Vnni
+    };
+    #[cfg(not(target_os = "linux"))]
+    let (products, _) = (Products::Vnni, allow_tiles);
     // Only made (and zeroed) where the tiles run.
     #[cfg(target_os = "linux")]
     let mut buffers;
@@ -304,6 +341,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
             }
         }
     }
+    products
 }
 
 /// What channel `oc`'s sums start from: its bias less the padding's share, `pad · sum`
@@ -898,6 +936,143 @@ fn tile(run: &[u32], rows: [&[u32]; OCT], bases: [i32; OCT]) -> [[i32; PT]; OCT]
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
+    extern crate std;
+
+    /// The runs [`check`] made, by the products they took (indexed as [`Products`]):
+    /// those with the tiles allowed and those with the tiles forced off.
+    #[cfg(target_os = "linux")]
+    #[derive(Default)]
+    pub(super) struct Ran {
+        allowed: [usize; 4],
+        forced_off: [usize; 4],
+    }
+
+    #[cfg(target_os = "linux")]
+    impl Ran {
+        /// The runs with the tiles allowed that took them.
+        pub(super) fn framed(&self) -> usize {
+            self.allowed[Products::Frames as usize]
+        }
+
+        /// The runs with the tiles allowed that took them over gathered blocks.
+        pub(super) fn gathered(&self) -> usize {
+            self.allowed[Products::Tiles as usize]
+        }
+
+        /// States the paths `test` exercised: the tiles (`RUN`, or `NOT RUN` and why) and
+        /// the path of a host without AMX, which the runs with the tiles forced off take.
+        pub(super) fn report(&self, test: &str) {
+            let runs = |counts: &[usize; 4]| counts.iter().sum::<usize>();
+            let tiles = crate::dsp::amx::tests::tiles_line(&std::format!(
+                "{} of {} runs framed, {} gathered",
+                self.framed(),
+                runs(&self.allowed),
+                self.gathered(),
+            ));
+            let off = &self.forced_off;
+            std::eprintln!(
+                "{test}: {tiles}; the path without AMX: RUN ({} runs with the tiles forced \
+                 off, {} of them unblocked)",
+                runs(off),
+                off[Products::Unblocked as usize],
+            );
+        }
+    }
+
+    /// `p` on deterministic inputs, into `u8` (per-channel scales) and `i8` (one scale,
+    /// many outputs saturated), with the tiles allowed and forced off, each against the
+    /// tap walker byte for byte; at every scratch length a caller may give: the one
+    /// [`super::super::qconv2d_im2col_scratch_len`] promises, the most
+    /// [`super::super::qconv2d_im2col_scratch_max_len`] asks for, one gathered tile of
+    /// positions and a word less, none, and `odd` (bands of a few rows for the frames).
+    /// Counts the products each run took in `ran`, and checks that a run with the tiles
+    /// forced off, or on a host without them, took none, and that the promised scratch
+    /// always holds a block.
+    #[cfg(target_os = "linux")]
+    pub(super) fn check(p: &Conv2d, odd: &[usize], ran: &mut Ran) {
+        use std::vec::Vec;
+        let depth = p.c_in / p.groups * p.k_h * p.k_w;
+        let promised = super::super::qconv2d_im2col_scratch_len(p);
+        let most = super::super::qconv2d_im2col_scratch_max_len(p);
+        let one_tile = depth.div_ceil(4) * (PT + OCT);
+        let w: Vec<i8> = (0..p.c_out * depth)
+            .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3] as i8)
+            .collect();
+        let x: Vec<u8> = (0..p.batch * p.c_in * p.h_in * p.w_in)
+            .map(|i| (i as u8).wrapping_mul(29).wrapping_add(3))
+            .collect();
+        let bias: Vec<i32> = (0..p.c_out as i32).map(|i| i * 90 - 1400).collect();
+        let x_zero = 5;
+        let folded: Vec<i32> = (0..p.c_out)
+            .map(|oc| {
+                let sum: i32 = w[oc * depth..][..depth].iter().map(|&v| i32::from(v)).sum();
+                bias[oc] - x_zero * sum
+            })
+            .collect();
+        let scales: Vec<f32> = (0..p.c_out).map(|i| 0.0004 * (1 + i % 5) as f32).collect();
+        let rq_u8 = Requant {
+            scale: &scales,
+            zero: 2,
+        };
+        let rq_i8 = Requant {
+            scale: &[0.003],
+            zero: -3,
+        };
+        let n = p.batch * p.c_out * p.h_out * p.w_out;
+        let (mut want_u8, mut want_i8) = (std::vec![0u8; n], std::vec![0i8; n]);
+        crate::qlinear::qconv2d(p, &x, x_zero, &w, &[0], &folded, rq_u8, &mut want_u8);
+        crate::qlinear::qconv2d(p, &x, x_zero, &w, &[0], &folded, rq_i8, &mut want_i8);
+        let lens = [promised, most, one_tile, one_tile - 1, 0];
+        for &len in lens.iter().chain(odd) {
+            for allow_tiles in [true, false] {
+                let what = std::format!(
+                    "{p:?} in {len} words of scratch, tiles {}",
+                    if allow_tiles { "allowed" } else { "forced off" }
+                );
+                // Scratch that a previous run left dirty.
+                let mut scratch = std::vec![f32::from_bits(0x5a5a_5a5a); len];
+                let (mut got_u8, mut got_i8) = (std::vec![0u8; n], std::vec![0i8; n]);
+                let products = qconv2d(
+                    p,
+                    &x,
+                    x_zero,
+                    &w,
+                    &bias,
+                    rq_u8,
+                    &mut scratch,
+                    &mut got_u8,
+                    allow_tiles,
+                );
+                assert_eq!(got_u8, want_u8, "{what}, {products:?}");
+                let products_i8 = qconv2d(
+                    p,
+                    &x,
+                    x_zero,
+                    &w,
+                    &bias,
+                    rq_i8,
+                    &mut scratch,
+                    &mut got_i8,
+                    allow_tiles,
+                );
+                assert_eq!(got_i8, want_i8, "i8 {what}, {products_i8:?}");
+                assert_eq!(products, products_i8, "{what}");
+                let amx = matches!(products, Products::Frames | Products::Tiles);
+                let can = allow_tiles && crate::dsp::amx::tests::why_not().is_none();
+                assert!(can || !amx, "{what}: took {products:?}");
+                if len >= promised {
+                    assert_ne!(products, Products::Unblocked, "{what}");
+                }
+                let counts = if allow_tiles {
+                    &mut ran.allowed
+                } else {
+                    &mut ran.forced_off
+                };
+                counts[products as usize] += 1;
+            }
+        }
+    }
 
     /// The vector interleave against the word formula, for `u8` and `i8` streams, whole
     /// and short (which take the scalar path), and every output length.
@@ -1045,7 +1220,17 @@ mod tests {
             let (mut want, mut got) = ([0u8; 7 * 100], [0u8; 7 * 100]);
             crate::qlinear::qconv2d(&p, x, x_zero, w, &[0], &folded, rq, &mut want[..n]);
             assert!(super::super::qconv2d_im2col_scratch_len(&p) <= scratch.len());
-            qconv2d(&p, x, x_zero, w, &bias, rq, &mut scratch, &mut got[..n]);
+            qconv2d(
+                &p,
+                x,
+                x_zero,
+                w,
+                &bias,
+                rq,
+                &mut scratch,
+                &mut got[..n],
+                true,
+            );
             assert_eq!(got[..n], want[..n], "{p:?}");
             // Signed outputs, a scale that saturates many and clamps in `f32`.
             let rq = Requant {
@@ -1054,7 +1239,17 @@ mod tests {
             };
             let (mut want, mut got) = ([0i8; 7 * 100], [0i8; 7 * 100]);
             crate::qlinear::qconv2d(&p, x, x_zero, w, &[0], &folded, rq, &mut want[..n]);
-            qconv2d(&p, x, x_zero, w, &bias, rq, &mut scratch, &mut got[..n]);
+            qconv2d(
+                &p,
+                x,
+                x_zero,
+                w,
+                &bias,
+                rq,
+                &mut scratch,
+                &mut got[..n],
+                true,
+            );
             assert_eq!(got[..n], want[..n], "i8 {p:?}");
         }
     }

@@ -256,18 +256,17 @@ fn reorder(w: &[i8], depth: usize, taps: usize, quads: usize, oc: usize, m: usiz
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
-    use super::super::{qconv2d, Conv2d};
-    use crate::qlinear::Requant;
+    use super::super::tests::{check, Ran};
+    use super::Conv2d;
 
-    /// Same-size 3 × 3 convolutions against the reference kernel: channel quads whole and
-    /// partial (3 channels), one, two and three channel tiles, a batch, a dilation, a
-    /// 1 × 3 kernel, and scratch for the whole plane or for bands of a few rows.
+    /// Same-size 3 × 3 convolutions against the reference kernel, with the tiles and
+    /// without: channel quads whole and partial (3 channels), one, two and three channel
+    /// tiles, a batch, a dilation, a 1 × 3 kernel; besides the scratch lengths every
+    /// [`check`] takes, 400 and 700 words, bands of a few rows (and, without the tiles,
+    /// too short for a gathered tile of 16 positions where the depth is 144).
     #[test]
     fn framed_products_match_the_reference() {
-        if crate::dsp::amx::Tiles::new(1).is_none() {
-            std::eprintln!("AMX framed products: NOT RUN (no tiles here; the gather ran)");
-        }
+        let _one = crate::dsp::amx::tests::exclusive();
         let base = Conv2d {
             batch: 1,
             c_in: 16,
@@ -287,77 +286,42 @@ mod tests {
             groups: 1,
         };
         let cases = [
-            (base, 1 << 16),
-            (base, 700),
-            (
-                Conv2d {
-                    c_in: 3,
-                    c_out: 32,
-                    ..base
-                },
-                1 << 16,
-            ),
-            (
-                Conv2d {
-                    c_in: 8,
-                    c_out: 48,
-                    batch: 2,
-                    ..base
-                },
-                400,
-            ),
-            (
-                Conv2d {
-                    dil_h: 2,
-                    dil_w: 2,
-                    pad_top: 2,
-                    pad_left: 2,
-                    ..base
-                },
-                1 << 16,
-            ),
-            (
-                Conv2d {
-                    k_h: 1,
-                    pad_top: 0,
-                    c_out: 32,
-                    ..base
-                },
-                1 << 16,
-            ),
+            base,
+            Conv2d {
+                c_in: 3,
+                c_out: 32,
+                ..base
+            },
+            Conv2d {
+                c_in: 8,
+                c_out: 48,
+                batch: 2,
+                ..base
+            },
+            Conv2d {
+                dil_h: 2,
+                dil_w: 2,
+                pad_top: 2,
+                pad_left: 2,
+                ..base
+            },
+            Conv2d {
+                k_h: 1,
+                pad_top: 0,
+                c_out: 32,
+                ..base
+            },
         ];
-        for (p, scratch_len) in cases {
-            let depth = p.c_in * p.k_h * p.k_w;
-            let w: std::vec::Vec<i8> = (0..p.c_out * depth)
-                .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3] as i8)
-                .collect();
-            let x: std::vec::Vec<u8> = (0..p.batch * p.c_in * p.h_in * p.w_in)
-                .map(|i| (i as u8).wrapping_mul(29).wrapping_add(3))
-                .collect();
-            let bias: std::vec::Vec<i32> = (0..p.c_out as i32).map(|i| i * 90 - 1400).collect();
-            let x_zero = 5;
-            let folded: std::vec::Vec<i32> = (0..p.c_out)
-                .map(|oc| {
-                    let sum: i32 = w[oc * depth..][..depth].iter().map(|&v| i32::from(v)).sum();
-                    bias[oc] - x_zero * sum
-                })
-                .collect();
-            let scales: std::vec::Vec<f32> =
-                (0..p.c_out).map(|i| 0.0004 * (1 + i % 5) as f32).collect();
-            let rq = Requant {
-                scale: &scales,
-                zero: 2,
-            };
-            let n = p.batch * p.c_out * p.h_out * p.w_out;
-            let mut scratch = std::vec![0f32; scratch_len];
-            let (mut want, mut got) = (std::vec![0u8; n], std::vec![0u8; n]);
-            crate::qlinear::qconv2d(&p, &x, x_zero, &w, &[0], &folded, rq, &mut want);
-            qconv2d(&p, &x, x_zero, &w, &bias, rq, &mut scratch, &mut got);
-            assert_eq!(got, want, "{p:?} in {scratch_len} words");
-            let (mut want, mut got) = (std::vec![0i8; n], std::vec![0i8; n]);
-            crate::qlinear::qconv2d(&p, &x, x_zero, &w, &[0], &folded, rq, &mut want);
-            qconv2d(&p, &x, x_zero, &w, &bias, rq, &mut scratch, &mut got);
-            assert_eq!(got, want, "i8 {p:?} in {scratch_len} words");
+        let mut ran = Ran::default();
+        for p in cases {
+            check(&p, &[400, 700], &mut ran);
+        }
+        ran.report("qconv::quads::frames::framed_products_match_the_reference");
+        if crate::dsp::amx::tests::why_not().is_none() {
+            assert!(
+                ran.framed() > 0,
+                "the host has the tiles, yet no run took the frames"
+            );
         }
     }
 }

@@ -185,20 +185,17 @@ pub(super) fn products<Y: QOut>(
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
-    use super::super::{qconv2d, Conv2d};
-    use crate::qlinear::Requant;
+    use super::super::tests::{check, Ran};
+    use super::super::Conv2d;
 
     /// Whole pairs of 16 channels, a single 16 and a remainder of 3 for the VNNI tile;
     /// 100 positions (three pairs of position tiles and a single one); depths of one
     /// product (16 quads), of several (18 quads: two of 9), of a prime number of quads
     /// (17: seventeen of 1), and of 27 terms (padded by a copy), against the reference
-    /// kernel, for `u8` and `i8` outputs.
+    /// kernel, with the tiles and without, at the scratch lengths [`check`] takes.
     #[test]
     fn tile_products_match_the_reference() {
-        if crate::dsp::amx::Tiles::new(1).is_none() {
-            std::eprintln!("AMX tile products: NOT RUN (no tiles here; the VNNI path ran)");
-        }
+        let _one = crate::dsp::amx::tests::exclusive();
         let base = Conv2d {
             batch: 1,
             c_in: 64,
@@ -238,43 +235,16 @@ mod tests {
                 ..three
             },
         ];
-        let mut scratch = std::vec![0f32; 1 << 16];
+        let mut ran = Ran::default();
         for p in cases {
-            let depth = p.c_in * p.k_h * p.k_w;
-            let w: std::vec::Vec<i8> = (0..p.c_out * depth)
-                .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3] as i8)
-                .collect();
-            let x: std::vec::Vec<u8> = (0..p.c_in * p.h_in * p.w_in)
-                .map(|i| (i as u8).wrapping_mul(31))
-                .collect();
-            let bias: std::vec::Vec<i32> = (0..p.c_out as i32).map(|i| i * 100 - 2500).collect();
-            let x_zero = 7;
-            let folded: std::vec::Vec<i32> = (0..p.c_out)
-                .map(|oc| {
-                    let sum: i32 = w[oc * depth..][..depth].iter().map(|&v| i32::from(v)).sum();
-                    bias[oc] - x_zero * sum
-                })
-                .collect();
-            assert!(super::super::super::qconv2d_im2col_scratch_len(&p) <= scratch.len());
-            let n = p.c_out * p.h_out * p.w_out;
-            let scales: std::vec::Vec<f32> =
-                (0..p.c_out).map(|i| 0.0005 * (1 + i % 7) as f32).collect();
-            let rq = Requant {
-                scale: &scales,
-                zero: 3,
-            };
-            let (mut want, mut got) = (std::vec![0u8; n], std::vec![0u8; n]);
-            crate::qlinear::qconv2d(&p, &x, x_zero, &w, &[0], &folded, rq, &mut want);
-            qconv2d(&p, &x, x_zero, &w, &bias, rq, &mut scratch, &mut got);
-            assert_eq!(got, want, "{p:?}");
-            let rq = Requant {
-                scale: &[0.003],
-                zero: -3,
-            };
-            let (mut want, mut got) = (std::vec![0i8; n], std::vec![0i8; n]);
-            crate::qlinear::qconv2d(&p, &x, x_zero, &w, &[0], &folded, rq, &mut want);
-            qconv2d(&p, &x, x_zero, &w, &bias, rq, &mut scratch, &mut got);
-            assert_eq!(got, want, "i8 {p:?}");
+            check(&p, &[], &mut ran);
+        }
+        ran.report("qconv::quads::tiles::tile_products_match_the_reference");
+        if crate::dsp::amx::tests::why_not().is_none() {
+            assert!(
+                ran.gathered() > 0,
+                "the host has the tiles, yet no run took them"
+            );
         }
     }
 }
