@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::emit::{emit_module, weight_blob, ProfileApi, WeightsRef};
 use crate::pipeline::{self, Options};
+use crate::target::Target;
 use crate::{BindValue, Binding, InputShape, PruneSpec, WeightFormat};
 
 /// A build-script failure: the model path and what went wrong.
@@ -66,6 +67,8 @@ pub struct Builder {
     weights_section: Option<String>,
     rerun_if_changed: Option<bool>,
     profile: bool,
+    /// Whether [`Builder::any_target`] turned off reading Cargo's `TARGET`.
+    any_target: bool,
 }
 
 impl Builder {
@@ -132,6 +135,26 @@ impl Builder {
     /// smaller half of each weight tensor; `"channels:30%".parse()?` gives the same specs.
     pub fn prune(&mut self, spec: PruneSpec) -> &mut Self {
         self.options.prune = Some(spec);
+        self
+    }
+
+    /// The target the module is compiled for, like `--target` and `--cpu`:
+    /// `Target::from_triple("thumbv7em-none-eabihf", Some("cortex-m7"))?` or
+    /// `Target::core("cortex-m4")?`. Default: in a build script, the crate's own target
+    /// (Cargo's `TARGET`, with the `-C target-cpu` of its rustflags), so a firmware build
+    /// gets scratch and weight layout for its own core with no extra line; elsewhere a
+    /// module that builds for any target.
+    pub fn target(&mut self, target: Target) -> &mut Self {
+        self.options.target = Some(target);
+        self.any_target = false;
+        self
+    }
+
+    /// Compiles a module that builds for any target (scratch sized for every kernel
+    /// family), ignoring the build script's `TARGET`.
+    pub fn any_target(&mut self) -> &mut Self {
+        self.options.target = None;
+        self.any_target = true;
         self
     }
 
@@ -203,7 +226,13 @@ impl Builder {
             return Err(fail(crate::Error::ModuleName(module)));
         }
         let out_dir = self.out_dir_path(&model)?;
-        let lowered = pipeline::compile_graph(&model, &self.options).map_err(fail)?;
+        let mut options = self.options.clone();
+        if options.target.is_none() && !self.any_target {
+            options.target = Target::from_cargo_env(|key| std::env::var(key).ok())
+                .transpose()
+                .map_err(|e| fail(e.into()))?;
+        }
+        let lowered = pipeline::compile_graph(&model, &options).map_err(fail)?;
         let weights_file = out_dir.join(format!("{module}.weights.bin"));
         let weights = WeightsRef {
             path: weights_file.display().to_string(),

@@ -22,6 +22,7 @@ pub mod passes;
 pub mod pipeline;
 pub mod plan;
 pub mod report;
+pub mod target;
 pub mod tensor;
 #[cfg(feature = "verify")]
 pub mod verify;
@@ -61,6 +62,9 @@ pub enum Error {
     NoOutDir,
     #[error("module name `{0}` is not a snake_case Rust identifier")]
     ModuleName(String),
+    /// The build script's `TARGET` (or a `--target`) cannot be used.
+    #[error("target: {0}")]
+    Target(#[from] target::TargetError),
     /// Running a compiled model against its test data failed (`zantc verify`).
     #[cfg(feature = "verify")]
     #[error(transparent)]

@@ -8,6 +8,7 @@ use zant_compiler::bench::BenchError;
 use zant_compiler::compress::calibrate::{Method, SampleFile};
 use zant_compiler::compress::quantize::{self, QuantizeOptions};
 use zant_compiler::compress::ternary::KeepFloat;
+use zant_compiler::target::Target;
 use zant_compiler::verify::{model_file, VerifyOptions};
 use zant_compiler::{
     Binding, CrateOptions, InputShape, Options, PruneSpec, RuntimeDep, WeightFormat,
@@ -43,6 +44,36 @@ struct ModelArgs {
     prune: Option<PruneSpec>,
     #[command(flatten)]
     weights: WeightArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// The target a command compiles for.
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// The target the crate is built for: a Rust target triple (`thumbv7em-none-eabihf`,
+    /// `riscv32imc-unknown-none-elf`, `aarch64-unknown-linux-gnu`) or a core of zant's
+    /// target table (`cortex-m4`, `cortex-m7`, `host`; `zantc targets` lists them).
+    /// Scratch and weight layout follow its kernels. Without it the crate builds for
+    /// any target, its scratch sized for every kernel family.
+    #[arg(long, value_name = "TRIPLE|CORE")]
+    target: Option<String>,
+    /// With a triple, the `-C target-cpu` the crate is built with (`cortex-m7`).
+    #[arg(long, value_name = "NAME", requires = "target")]
+    cpu: Option<String>,
+}
+
+impl TargetArgs {
+    /// The target asked for, or `None` for a crate that builds anywhere.
+    fn target(&self) -> Result<Option<Target>, zant_compiler::target::TargetError> {
+        let Some(name) = &self.target else {
+            return Ok(None);
+        };
+        if self.cpu.is_none() && !name.contains('-') {
+            return Target::core(name).map(Some);
+        }
+        Target::from_triple(name, self.cpu.as_deref()).map(Some)
+    }
 }
 
 /// How the weights of Conv, MatMul and Gemm layers are stored, for every command that
@@ -260,7 +291,10 @@ enum Command {
         /// Opt levels to build the harnesses with (0, 1, 2, 3, s, z).
         #[arg(long, value_delimiter = ',', default_value = "3,z")]
         opt_levels: Vec<zant_compiler::bench::OptLevel>,
-        /// Targets: host (x86_64), cortex-m7 (QEMU mps2-an500).
+        /// Targets: host (x86_64), or cores of the target table run in QEMU: cortex-m0plus
+        /// (thumbv6m, run by AN385's Cortex-M3), cortex-m3 (AN385), cortex-m4 (AN386),
+        /// cortex-m7 (AN500), cortex-m33 (AN505). Each core's harness embeds the model compiled for its own
+        /// kernels (docs/targets.md); its outputs are checked against the host's.
         #[arg(long, value_delimiter = ',', default_value = "host,cortex-m7")]
         targets: Vec<zant_compiler::bench::Target>,
         /// Pin a symbolic input shape for every model (repeatable).
@@ -348,11 +382,17 @@ enum MethodArg {
 }
 
 fn options(model: &ModelArgs) -> Options {
+    let target = model.target.target().unwrap_or_else(|e| {
+        Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, e.to_string())
+            .exit()
+    });
     Options {
         input_shapes: model.input_shapes.clone(),
         bindings: model.bindings.clone(),
         prune: model.prune,
         weights: model.weights.format(),
+        target,
     }
 }
 

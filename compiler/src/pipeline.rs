@@ -12,6 +12,7 @@ use crate::compress::prune::{self, PruneSpec, PruneSummary};
 use crate::ir::{self, verify::VerifyError, Graph};
 use crate::onnx::{self, Binding, InputShape};
 use crate::plan::{self, MemoryPlan};
+use crate::target::{self, Target};
 use crate::tensor::ternary::KeepFloat;
 use crate::{passes, Error};
 
@@ -34,6 +35,10 @@ pub struct Options {
     /// How the weights of Conv, MatMul and Gemm are stored and computed with
     /// (`--weights`, `--keep-float`, `Builder::weights`).
     pub weights: WeightFormat,
+    /// The target the crate is generated for (`--target`, `--cpu`, `Builder::target`,
+    /// a build script's `TARGET`): scratch and weight layout follow its kernel family.
+    /// `None` emits a crate that builds for any target.
+    pub target: Option<Target>,
 }
 
 /// How a compiled model holds the weights of its Conv, MatMul and Gemm layers.
@@ -105,22 +110,23 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
         files.insert(0, path.to_path_buf());
     }
     let imported_ir = ir::text::print(&graph);
+    let kernels = target::kernel_set(opts.target.as_ref());
     // The bound is that of the graph as imported with its weights folded, as import did
     // before `passes::qdq` existed: a weight's DequantizeLinear, which import now leaves
     // in the graph, would otherwise count as an activation and loosen the bound.
     let file_order_bound = {
         let mut folded = graph.clone();
         passes::fold::run(&mut folded)?;
-        plan::file_order_bound(&folded)
+        plan::file_order_bound(&folded, kernels)
     };
-    passes::optimize(&mut graph, opts.weights.ternary())?;
+    passes::optimize(&mut graph, opts.weights.ternary(), kernels)?;
     ir::verify::verify(&graph)?;
     // `verify` has just scheduled the graph, so this cannot fail; it still returns an
     // error rather than panicking, as everything on a user's model does.
     let schedule = graph
         .schedule()
         .map_err(|stuck| VerifyError::cycle(&graph, &stuck))?;
-    let plan = plan::plan(&graph, &schedule);
+    let plan = plan::plan_for(&graph, &schedule, kernels);
     Ok(Lowered {
         graph,
         plan,

@@ -23,6 +23,14 @@ use crate::{CrateOptions, Error, Options};
 pub enum CheckError {
     #[error("no test_data_set_* folder in {}", .0.display())]
     NoDataSet(PathBuf),
+    /// `verify` builds and runs the model on this machine, which cannot run a crate
+    /// generated for another kernel family.
+    #[error(
+        "zantc verify runs the model on this machine, which cannot run code generated \
+         for {0}; check it there with `zantc bench --targets CORE` (outputs compared \
+         with this machine's)"
+    )]
+    ForeignTarget(String),
     #[error("{data_set}/input_{index}.pb is {data} but the model's input {index} is {model}")]
     InputType {
         data_set: String,
@@ -261,6 +269,11 @@ pub fn verify(
 /// [`verify`], with the compiler's warnings.
 pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Verification, Error> {
     let model = model_file(model);
+    if let Some(target) = opts.target.as_ref() {
+        if target.kernels() != zant_runtime::target::Kernels::NATIVE {
+            return Err(CheckError::ForeignTarget(target.name()).into());
+        }
+    }
     let data_dir = vopts
         .data_dir
         .clone()

@@ -4,6 +4,7 @@
 
 use zant_compiler::ir::{text, verify::verify};
 use zant_compiler::passes::PASSES;
+use zant_runtime::target::KernelSet;
 
 /// Parses `before`, runs the pass called `pass` and prints the graph after it, with a
 /// first line saying whether the pass reported a change.
@@ -22,7 +23,7 @@ fn run(pass: &str, before: &str) -> String {
 /// Runs every pass in order, as the compiler does.
 fn optimize(before: &str) -> String {
     let mut graph = text::parse(before).unwrap_or_else(|e| panic!("fixture: {e}"));
-    zant_compiler::passes::optimize(&mut graph, None).unwrap();
+    zant_compiler::passes::optimize(&mut graph, None, KernelSet::ANY).unwrap();
     verify(&graph).unwrap();
     text::print(&graph)
 }
@@ -676,7 +677,7 @@ fn qdq_turns_a_whole_input_average_pool_into_qlinear_global_average_pool() {
 fn optimize_ternary(before: &str, keep_float: &str) -> String {
     let mut graph = text::parse(before).unwrap_or_else(|e| panic!("fixture: {e}"));
     let keep = keep_float.parse().unwrap();
-    zant_compiler::passes::optimize(&mut graph, Some(keep)).unwrap();
+    zant_compiler::passes::optimize(&mut graph, Some(keep), KernelSet::ANY).unwrap();
     verify(&graph).unwrap();
     let printed = text::print(&graph);
     let again = text::parse(&printed).unwrap_or_else(|e| panic!("{printed}\ndoes not parse: {e}"));
@@ -790,7 +791,7 @@ fn evaluate_runs_a_graph_on_its_inputs_through_folding() {
     let x = Tensor::new(vec![1, 2], Data::F32(vec![2.0, -4.0]));
     let float = evaluate(&graph, std::slice::from_ref(&x)).unwrap().unwrap();
     assert_eq!(float[0].as_f32().unwrap(), [6.5, 0.0, 0.0]);
-    zant_compiler::passes::optimize(&mut graph, Some(Default::default())).unwrap();
+    zant_compiler::passes::optimize(&mut graph, Some(Default::default()), KernelSet::ANY).unwrap();
     let ternary = evaluate(&graph, &[x]).unwrap().unwrap();
     // 1.25·2 + 0.5, 1·(2 − 4) − 0.5 clamped, 2·(−4) clamped.
     assert_eq!(ternary[0].as_f32().unwrap(), [3.0, 0.0, 0.0]);

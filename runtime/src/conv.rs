@@ -28,6 +28,7 @@
 //! the borders compute which taps are valid; the interior loops have no padding checks.
 
 use crate::gemm::{gemm_with_scratch, Bias, MR};
+use crate::target::KernelSet;
 use crate::tokens::tokens;
 use crate::unroll::{array, unroll};
 use crate::Activation;
@@ -108,25 +109,25 @@ pub enum ConvKernel {
 }
 
 impl ConvKernel {
-    /// The floats of scratch the kernel needs for `p`, the same on every target (the
-    /// SIMD kernels' need; the scalar kernels use less or none).
+    /// The floats of scratch the kernel needs for `p` on any target: the larger of the
+    /// vector and the scalar kernels' needs ([`ConvKernel::scratch_len_for`]).
     pub const fn scratch_len(self, p: &Conv2d) -> usize {
+        self.scratch_len_for(p, KernelSet::ANY)
+    }
+
+    /// The floats of scratch the kernel needs for `p` on the targets of `kernels`.
+    pub const fn scratch_len_for(self, p: &Conv2d, kernels: KernelSet) -> usize {
         let out_plane = p.h_out * p.w_out;
         match self {
             ConvKernel::Pointwise => crate::gemm::scratch_len(p.c_out, out_plane, p.c_in),
             ConvKernel::Depthwise => {
-                // The channel-vector kernel's band and, should a SIMD target fall back,
-                // the plane kernel's padded plane; the row kernel's row of zeros
-                // without SIMD.
+                // With vectors the channel-vector kernel's band and, should it fall back,
+                // the plane kernel's padded plane; without, the row kernel's row of zeros.
                 let bands = channels::scratch_len(p);
                 let plane = if is_3x3(p) { plane::scratch_len(p) } else { 0 };
-                let most = if bands > plane { bands } else { plane };
-                let zero_row = if is_3x3(p) { rows::scratch_len(p) } else { 0 };
-                if zero_row > most {
-                    zero_row
-                } else {
-                    most
-                }
+                let vector = if bands > plane { bands } else { plane };
+                let scalar = if is_3x3(p) { rows::scratch_len(p) } else { 0 };
+                kernels.most(vector, scalar)
             }
             ConvKernel::Gemm if out_plane > 0 && p.batch > 0 && p.groups > 0 => {
                 let depth = p.c_in / p.groups * p.k_h * p.k_w;
@@ -135,19 +136,23 @@ impl ConvKernel {
                 } else {
                     crate::gemm::blocked_scratch_len(p.c_out / p.groups, depth)
                 };
-                // SIMD targets frame the input when it fits (`frame::wanted`); without
-                // SIMD the windowed direct kernel runs instead, on the input padded into
-                // the same scratch.
+                // Vector targets frame the input when it fits (`frame::wanted`), gather a
+                // strided 1 × 1 layer's positions, or pack; without vectors the windowed
+                // direct kernel runs instead, on the input padded into the scratch (and,
+                // with blocked weights, sixteen channels' weights put back into rows).
                 let framed = frame::wanted(p);
-                let padded = window::scratch_len(p);
-                let most = if padded > blocked { padded } else { blocked };
-                let most = if framed > most { framed } else { most };
                 let picked = strided_pointwise_scratch(p);
-                if picked > most {
-                    picked
+                let vector = if framed > blocked { framed } else { blocked };
+                let vector = if picked > vector { picked } else { vector };
+                let padded = window::scratch_len(p);
+                // Only a set with vector kernels blocks its weights (`gemm_blocks_pay`);
+                // for it the scalar kernels' need counts the same scratch as before.
+                let scalar = if kernels.vector && padded < blocked {
+                    blocked
                 } else {
-                    most
-                }
+                    padded
+                };
+                kernels.most(vector, scalar)
             }
             _ => 0,
         }
@@ -588,6 +593,13 @@ pub const fn gemm_blocks_pay(p: &Conv2d) -> bool {
     }
     let depth = p.c_in * p.k_h * p.k_w;
     depth > 0 && ConvKernel::Gemm.scratch_len(p) >= unblocked_at(p) + UNBLOCKED_CHANNELS * depth
+}
+
+/// [`gemm_blocks_pay`] for a crate built for the targets of `kernels`: only the vector
+/// kernels read blocked weights in place, so a crate for scalar targets alone keeps its
+/// weights in rows (the windowed kernel reads them so, and puts nothing back).
+pub const fn gemm_blocks_pay_for(p: &Conv2d, kernels: KernelSet) -> bool {
+    kernels.vector && gemm_blocks_pay(p)
 }
 
 /// Where [`conv2d_gemm_blocked`] puts weights back into rows in its scratch, without

@@ -41,6 +41,7 @@ pub mod reduce;
 pub mod resize;
 pub mod scalar;
 pub mod shape;
+pub mod target;
 pub mod ternary;
 pub mod tokens;
 mod unroll;

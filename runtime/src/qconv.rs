@@ -25,6 +25,7 @@
 use crate::conv::channels;
 use crate::conv::Conv2d;
 use crate::qlinear::{pick, small_products, QInt, QOut, Requant};
+use crate::target::KernelSet;
 use crate::unroll::unroll;
 
 #[cfg(all(
@@ -120,8 +121,18 @@ pub const DEPTHWISE_MAX_TAPS: usize = 49;
 /// bytes, which targets with SIMD take; and one input plane with its padding, in bytes,
 /// when the convolution pads, which the per-channel kernel takes.
 pub const fn qconv2d_depthwise_scratch_len(p: &Conv2d, requantized: bool) -> usize {
+    qconv2d_depthwise_scratch_len_for(p, requantized, KernelSet::ANY)
+}
+
+/// [`qconv2d_depthwise_scratch_len`] for the targets of `kernels`: the band and the
+/// window kernel's frame only where vector kernels run.
+pub const fn qconv2d_depthwise_scratch_len_for(
+    p: &Conv2d,
+    requantized: bool,
+    kernels: KernelSet,
+) -> usize {
     let frame = frame_bytes(p);
-    let band = if requantized {
+    let band = if requantized && kernels.vector {
         let (band, windows) = (channels::scratch_bytes(p), windows_frame_bytes(p));
         if band > windows {
             band

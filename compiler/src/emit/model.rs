@@ -144,6 +144,30 @@ pub(super) fn model_rs(
         }
     };
 
+    // A crate generated for one kernel family has its scratch sized for that family's
+    // kernels alone: built for another, a kernel would get less than it takes.
+    let family_check = {
+        use zant_runtime::target::{KernelSet, Kernels};
+        let family = match plan.kernels {
+            k if k == KernelSet::only(Kernels::Vector) => Some((quote!(Vector), "vector")),
+            k if k == KernelSet::only(Kernels::Scalar) => Some((quote!(Scalar), "scalar")),
+            _ => None,
+        };
+        family.map(|(variant, name)| {
+            let message = format!(
+                "zant generated this model for targets that run the {name} kernels; \
+                 compile it again for this target (`--target`, or the build script's TARGET)"
+            );
+            quote! {
+                const _: () = assert!(
+                    rt::target::KernelSet::only(rt::target::Kernels::#variant)
+                        .contains(rt::target::Kernels::NATIVE),
+                    #message
+                );
+            }
+        })
+    };
+
     Ok(quote! {
         //! The model: constants, weights, the `Model` type and its `predict`.
         #![allow(clippy::excessive_precision, clippy::unreadable_literal, clippy::too_many_arguments)]
@@ -152,6 +176,8 @@ pub(super) fn model_rs(
         use zant_runtime as rt;
 
         pub use rt::Error;
+
+        #family_check
 
         /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
         pub const ARENA_BYTES: usize = #arena_bytes;
@@ -336,6 +362,7 @@ pub(super) fn node_block(
         inputs,
         outputs: out_values.iter().map(|&v| graph.ty(v)).collect(),
         in_place,
+        kernels: plan.kernels,
     };
     let call = node.op.emit(&ctx).map_err(err)?;
     // Output `k` is `y` (k = 0) or `y{k}`, a `&mut [T]` over its arena region or the

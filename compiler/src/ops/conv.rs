@@ -4,7 +4,8 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::conv::{gemm_blocks_pay, kernel_for, Conv2d, ConvKernel};
+use zant_runtime::conv::{gemm_blocks_pay_for, kernel_for, Conv2d, ConvKernel};
+use zant_runtime::target::KernelSet;
 use zant_runtime::Activation;
 
 use super::window::{as_2d, resolve, window_pad_end};
@@ -79,7 +80,13 @@ impl Parse for Conv {
 /// pointwise one of one group, or a k×k one where `conv::gemm_blocks_pay`. The pass
 /// blocks exactly these; the parser and the emitter refuse blocked weights elsewhere.
 pub(crate) fn blocks_fit(p: &Conv2d) -> bool {
-    (kernel_for(p) == ConvKernel::Pointwise && p.groups == 1) || gemm_blocks_pay(p)
+    blocks_fit_for(p, KernelSet::ANY)
+}
+
+/// [`blocks_fit`] for a crate built for the targets of `kernels`, as the `layout` pass
+/// decides: a k×k layer's weights stay in rows where only scalar kernels run.
+pub(crate) fn blocks_fit_for(p: &Conv2d, kernels: KernelSet) -> bool {
+    (kernel_for(p) == ConvKernel::Pointwise && p.groups == 1) || gemm_blocks_pay_for(p, kernels)
 }
 
 /// The geometry of a convolution of `x` by `w` from the node's attributes (`group`,
@@ -264,7 +271,7 @@ impl OpKind for Conv {
         // links only the convolution kernels its model runs. `scratch` is in scope only
         // when the planner reserved some (a product too small to block needs none).
         let kernel = kernel_for(&params);
-        let scratch = if kernel.scratch_len(&params) > 0 {
+        let scratch = if kernel.scratch_len_for(&params, ctx.kernels) > 0 {
             quote!(scratch)
         } else {
             quote!(&mut [])
@@ -297,8 +304,8 @@ impl OpKind for Conv {
         })
     }
 
-    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
-        kernel_for(&self.params).scratch_len(&self.params) * 4
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
+        kernel_for(&self.params).scratch_len_for(&self.params, kernels) * 4
     }
 
     fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {

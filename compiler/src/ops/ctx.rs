@@ -281,6 +281,9 @@ pub struct EmitCtx<'a> {
     pub inputs: Vec<Option<Operand<'a>>>,
     pub outputs: Vec<&'a TensorType>,
     pub in_place: Option<usize>,
+    /// The kernel families the crate is generated for: what the planner sized the
+    /// node's scratch for ([`super::OpKind::scratch_bytes`]).
+    pub kernels: zant_runtime::target::KernelSet,
 }
 
 impl<'a> EmitCtx<'a> {

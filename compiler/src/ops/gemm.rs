@@ -4,6 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::gemm::Bias;
+use zant_runtime::target::KernelSet;
 use zant_runtime::Activation;
 
 use super::{
@@ -202,7 +203,7 @@ impl OpKind for Gemm {
         })
     }
 
-    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], _kernels: KernelSet) -> usize {
         self.scratch_floats() * 4
     }
 

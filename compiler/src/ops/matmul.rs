@@ -3,6 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use zant_runtime::target::KernelSet;
 use zant_runtime::Activation;
 
 use super::{
@@ -165,7 +166,7 @@ impl OpKind for MatMul {
         })
     }
 
-    fn scratch_bytes(&self, inputs: &[Option<&TensorType>]) -> usize {
+    fn scratch_bytes(&self, inputs: &[Option<&TensorType>], _kernels: KernelSet) -> usize {
         let (Some(Some(a)), Some(Some(b))) = (inputs.first(), inputs.get(1)) else {
             return 0;
         };

@@ -12,6 +12,7 @@
 use std::fmt;
 
 use proc_macro2::TokenStream;
+use zant_runtime::target::KernelSet;
 
 use crate::tensor::{Tensor, TensorType};
 
@@ -244,7 +245,11 @@ pub trait OpKind: Clone + fmt::Debug {
     /// The bytes of scratch the kernel needs for these input types (packed GEMM panels,
     /// for instance). The memory planner reserves them in the arena for this node's step
     /// only, and [`OpKind::emit`] then finds `scratch: &mut [f32]` in scope.
-    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+    ///
+    /// `kernels` are the kernel families the generated crate may be built for (one for a
+    /// crate generated for a known target, both for one that builds anywhere): a kernel
+    /// whose paths differ between them reserves the larger need.
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], _kernels: KernelSet) -> usize {
         0
     }
 
@@ -252,8 +257,8 @@ pub trait OpKind: Clone + fmt::Debug {
     /// [`OpKind::scratch_bytes`]. The planner grows the scratch into the arena space free
     /// at the node's step, up to this, without growing the arena; the kernel takes the
     /// slice it is given.
-    fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>]) -> usize {
-        self.scratch_bytes(inputs)
+    fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
+        self.scratch_bytes(inputs, kernels)
     }
 
     /// The multiply-accumulates one run of the op performs for these input types, for
@@ -372,17 +377,17 @@ macro_rules! define_ops {
                 }
             }
 
-            pub fn scratch_bytes(&self, inputs: &[Option<&TensorType>]) -> usize {
+            pub fn scratch_bytes(&self, inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
                 match self {
                     Op::Input(_) | Op::Const(_) => 0,
-                    $(Op::$variant(op) => op.scratch_bytes(inputs),)*
+                    $(Op::$variant(op) => op.scratch_bytes(inputs, kernels),)*
                 }
             }
 
-            pub fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>]) -> usize {
+            pub fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
                 match self {
                     Op::Input(_) | Op::Const(_) => 0,
-                    $(Op::$variant(op) => op.scratch_bytes_max(inputs),)*
+                    $(Op::$variant(op) => op.scratch_bytes_max(inputs, kernels),)*
                 }
             }
 

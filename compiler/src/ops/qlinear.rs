@@ -14,6 +14,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::conv::Conv2d;
 use zant_runtime::qlinear::{QBinary, QBinaryOp, QMatMul as QMatMulShape};
+use zant_runtime::target::KernelSet;
 
 use super::conv::{geometry, in_shape, out_shape, window_attrs};
 use super::{
@@ -351,7 +352,11 @@ impl OpKind for QConv {
         let rq = quote!(rt::qlinear::Requant { scale: #scales, zero: #y_zero });
         Ok(if zant_runtime::qconv::qconv2d_is_depthwise(&p) {
             // `scratch` is in scope only when the kernel asked for some.
-            let scratch = if zant_runtime::qconv::qconv2d_depthwise_scratch_len(&p, self.linear) > 0
+            let scratch = if zant_runtime::qconv::qconv2d_depthwise_scratch_len_for(
+                &p,
+                self.linear,
+                ctx.kernels,
+            ) > 0
             {
                 quote!(scratch)
             } else {
@@ -369,19 +374,23 @@ impl OpKind for QConv {
         })
     }
 
-    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
         if self.runtime_zero {
             0
         } else if zant_runtime::qconv::qconv2d_is_depthwise(&self.params) {
-            zant_runtime::qconv::qconv2d_depthwise_scratch_len(&self.params, self.linear) * 4
+            zant_runtime::qconv::qconv2d_depthwise_scratch_len_for(
+                &self.params,
+                self.linear,
+                kernels,
+            ) * 4
         } else {
             zant_runtime::qconv::qconv2d_im2col_scratch_len(&self.params) * 4
         }
     }
 
-    fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>]) -> usize {
+    fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
         if self.runtime_zero || zant_runtime::qconv::qconv2d_is_depthwise(&self.params) {
-            self.scratch_bytes(inputs)
+            self.scratch_bytes(inputs, kernels)
         } else {
             zant_runtime::qconv::qconv2d_im2col_scratch_max_len(&self.params) * 4
         }

@@ -14,6 +14,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::recurrent::{Cell, Direction, GateActivation};
+use zant_runtime::target::KernelSet;
 
 use super::{required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, TensorType};
@@ -492,7 +493,7 @@ impl OpKind for Recurrent {
         })
     }
 
-    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], _kernels: KernelSet) -> usize {
         self.params.scratch_len() * 4
     }
 }

@@ -15,6 +15,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::conv::Conv2d;
+use zant_runtime::target::KernelSet;
 use zant_runtime::ternary::{self as kernels, row_bytes, MatMulKernel};
 use zant_runtime::Activation;
 
@@ -196,7 +197,7 @@ impl OpKind for TernaryConv {
         })
     }
 
-    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], _kernels: KernelSet) -> usize {
         self.scratch_floats() * 4
     }
 
@@ -302,7 +303,7 @@ impl OpKind for TernaryMatMul {
         })
     }
 
-    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>]) -> usize {
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], _kernels: KernelSet) -> usize {
         kernels::matmul_kernel_for(self.m, self.n, self.k).scratch_len(self.k) * 4
     }
 

@@ -258,6 +258,7 @@ impl NodeBuilder {
             inputs,
             outputs: out_types.iter().collect(),
             in_place,
+            kernels: zant_runtime::target::KernelSet::ANY,
         };
         let call = op.emit(&ctx).map_err(|e| format!("emit: {e}"))?;
         Ok(format!(

@@ -30,15 +30,22 @@
 
 use super::{Changed, PassError};
 use zant_runtime::conv::{pointwise_block, pointwise_blocks};
+use zant_runtime::target::KernelSet;
 
 use crate::ir::{Data, Graph, NodeId, Tensor};
 use crate::ops::Op;
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
+    run_for(graph, KernelSet::ANY)
+}
+
+/// [`run`] for a crate built for the targets of `kernels`: a k×k convolution's weights
+/// are blocked only where vector kernels read them so (`conv::gemm_blocks_pay_for`).
+pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassError> {
     let mut rewrites = Vec::new();
     for id in graph.node_ids() {
         let node = graph.node(id);
-        if let Some(rewrite) = blocked_conv(graph, id) {
+        if let Some(rewrite) = blocked_conv(graph, id, kernels) {
             rewrites.push(rewrite);
             continue;
         }
@@ -88,13 +95,17 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
 /// The blocked weights of a pointwise Conv `id` (input 1 is a constant `f32`
 /// `[c_out, c_in, 1, 1]`, or `[c_out, c_in, 1]`) or of a k×k one where
 /// `gemm_blocks_pay` (`[c_out, c_in, k_h, k_w]`), as a rewrite of that input.
-fn blocked_conv(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor)> {
+fn blocked_conv(
+    graph: &Graph,
+    id: NodeId,
+    kernels: KernelSet,
+) -> Option<(NodeId, usize, String, Tensor)> {
     let node = graph.node(id);
     let Op::Conv(c) = &node.op else {
         return None;
     };
     let p = &c.params;
-    if c.weights_blocked || !crate::ops::conv::blocks_fit(p) {
+    if c.weights_blocked || !crate::ops::conv::blocks_fit_for(p, kernels) {
         return None;
     }
     let w = node.inputs.get(1).copied().flatten()?;

@@ -38,6 +38,8 @@ pub mod narrow;
 pub mod qdq;
 pub mod ternary;
 
+use zant_runtime::target::KernelSet;
+
 use crate::ir::Graph;
 use crate::ops::{OnnxOp, OpError};
 use crate::tensor::ternary::KeepFloat;
@@ -76,12 +78,19 @@ pub const PASSES: &[Pass] = &[
 /// Runs every pass once, in order. With `ternary` (the layers `--keep-float` keeps),
 /// [`ternary`] runs between `fuse` and `layout`, which must not have transposed the
 /// float weights it quantizes; `dead` then drops the float weights.
-pub fn optimize(graph: &mut Graph, ternary: Option<KeepFloat>) -> Result<(), PassError> {
+pub fn optimize(
+    graph: &mut Graph,
+    ternary: Option<KeepFloat>,
+    kernels: KernelSet,
+) -> Result<(), PassError> {
     for (name, pass) in PASSES {
         if *name == "layout" {
             if let Some(keep) = ternary {
                 ternary::run(graph, keep)?;
             }
+            // The weights' layout follows the kernels the crate is built for.
+            layout::run_for(graph, kernels)?;
+            continue;
         }
         pass(graph)?;
     }

@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use zant_runtime::target::KernelSet;
+
 use crate::ir::{Graph, NodeId, ValueId};
 use crate::ops::Op;
 
@@ -76,14 +78,23 @@ pub struct MemoryPlan {
     pub naive_bytes: usize,
     /// The placement heuristic that won.
     pub heuristic: &'static str,
+    /// The kernel families the scratch was sized for.
+    pub kernels: KernelSet,
 }
 
 fn align(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }
 
-/// Plans memory for `graph` executed in `schedule` order.
+/// Plans memory for `graph` executed in `schedule` order, for a crate that builds on
+/// any target.
 pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
+    plan_for(graph, schedule, KernelSet::ANY)
+}
+
+/// Plans memory for `graph` executed in `schedule` order, each kernel's scratch sized
+/// for the targets of `kernels`.
+pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> MemoryPlan {
     let ops: Vec<NodeId> = schedule
         .iter()
         .copied()
@@ -214,9 +225,14 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
                 offset: 0,
             });
         }
-        if let Some(scratch) = scratch_buffer(graph, id, step) {
+        if let Some(scratch) = scratch_buffer(graph, id, step, kernels) {
             naive_bytes += scratch.bytes;
-            let max = align_down(graph.node(id).op.scratch_bytes_max(&input_types(graph, id)));
+            let max = align_down(
+                graph
+                    .node(id)
+                    .op
+                    .scratch_bytes_max(&input_types(graph, id), kernels),
+            );
             if max > scratch.bytes {
                 wanted.insert(buffers.len(), max);
             }
@@ -258,6 +274,7 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
         lower_bound,
         naive_bytes,
         heuristic,
+        kernels,
     }
 }
 
@@ -303,9 +320,9 @@ fn align_down(n: usize) -> usize {
 }
 
 /// The scratch buffer of node `id` at `step`, if its kernel needs one.
-fn scratch_buffer(graph: &Graph, id: NodeId, step: usize) -> Option<Buffer> {
+fn scratch_buffer(graph: &Graph, id: NodeId, step: usize, kernels: KernelSet) -> Option<Buffer> {
     let node = graph.node(id);
-    let bytes = node.op.scratch_bytes(&input_types(graph, id));
+    let bytes = node.op.scratch_bytes(&input_types(graph, id), kernels);
     (bytes > 0).then(|| Buffer {
         values: Vec::new(),
         scratch_of: Some(id),
@@ -335,7 +352,7 @@ fn live_peak(buffers: &[Buffer], n_steps: usize) -> usize {
 /// The file-order liveness bound of a graph as imported: every intermediate tensor in its
 /// own buffer, nodes in file order, no views and no in-place reuse (each node's scratch
 /// counted at its step). The arena of the optimized graph must never exceed it.
-pub fn file_order_bound(graph: &Graph) -> usize {
+pub fn file_order_bound(graph: &Graph, kernels: KernelSet) -> usize {
     let ops: Vec<NodeId> = graph
         .node_ids()
         .into_iter()
@@ -366,7 +383,7 @@ pub fn file_order_bound(graph: &Graph) -> usize {
                 offset: 0,
             });
         }
-        buffers.extend(scratch_buffer(graph, id, step));
+        buffers.extend(scratch_buffer(graph, id, step, kernels));
     }
     live_peak(&buffers, ops.len())
 }
