@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use zant_compiler::bench::{
-    Attribution, CortexM7Figures, HostFigures, Machine, Outcome, Region, Report, Run, Target,
+    Attribution, HostFigures, Machine, McuFigures, Outcome, Region, Report, Run, Target,
 };
 
 fn host(time_us: f64, heap_allocs: u64) -> Outcome {
@@ -50,7 +50,7 @@ fn cortex_m7_split(instructions: u64, runtime_bytes: Option<u64>) -> Outcome {
         fmt_panic_entries: Vec::new(),
         reachable_symbols: 40,
     });
-    Outcome::CortexM7(CortexM7Figures {
+    Outcome::Mcu(McuFigures {
         flash_bytes: 99_000,
         ram_bytes: 34_600,
         psram_bytes: 0,

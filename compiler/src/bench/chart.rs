@@ -14,7 +14,7 @@ const PANEL: (u32, u32) = (620, 460);
 
 /// The chart as an SVG document.
 pub fn svg(report: &Report) -> Result<String, Error> {
-    let targets: Vec<Target> = [Target::Host, Target::CortexM7]
+    let targets: Vec<Target> = Target::ALL
         .into_iter()
         .filter(|t| report.runs.iter().any(|r| r.target == *t))
         .collect();
@@ -45,7 +45,7 @@ fn series(report: &Report, target: Target) -> Series {
     for run in report.runs.iter().filter(|r| r.target == target) {
         let point = match &run.outcome {
             Outcome::Host(h) => (h.exe_bytes as f64 / 1024.0, h.time_us),
-            Outcome::CortexM7(m) => (m.flash_bytes as f64 / 1024.0, m.instructions as f64),
+            Outcome::Mcu(m) => (m.flash_bytes as f64 / 1024.0, m.instructions as f64),
             _ => continue,
         };
         let entry = match series.iter_mut().position(|(m, _)| *m == run.model) {
@@ -66,17 +66,21 @@ fn draw_panel<DB: DrawingBackend>(
     target: Target,
 ) -> Result<(), Error> {
     let series = series(report, target);
+    let mcu_title;
     let (title, x_desc, y_desc) = match target {
         Target::Host => (
             "x86_64: executable vs time per inference",
             "stripped executable (KiB, log)",
             "time per inference (µs, log)",
         ),
-        Target::CortexM7 => (
-            "Cortex-M7: flash vs instructions per inference",
-            "flash (KiB, log)",
-            "instructions per inference (log)",
-        ),
+        _ => {
+            mcu_title = format!("{}: flash vs instructions per inference", target.label());
+            (
+                mcu_title.as_str(),
+                "flash (KiB, log)",
+                "instructions per inference (log)",
+            )
+        }
     };
     let levels: Vec<String> = series
         .first()
@@ -168,9 +172,9 @@ fn flash_split(report: &Report) -> Vec<(String, [f64; 5])> {
     report
         .runs
         .iter()
-        .filter(|r| r.target == Target::CortexM7)
+        .filter(|r| r.target.is_mcu())
         .filter_map(|r| match &r.outcome {
-            Outcome::CortexM7(m) => m.attribution.as_ref().map(|a| {
+            Outcome::Mcu(m) => m.attribution.as_ref().map(|a| {
                 let kib = |n: u64| n as f64 / 1024.0;
                 (
                     format!("{} {}", r.model, r.opt_level),

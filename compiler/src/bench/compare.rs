@@ -173,7 +173,7 @@ pub const LAYER_SIGNIFICANCE: f64 = 0.01;
 fn layer_changes(run: &Run, a: &Layers, b: &Layers, threshold: f64) -> Vec<Change> {
     let unit = match run.target {
         Target::Host => Unit::Micros,
-        Target::CortexM7 => Unit::Count,
+        _ => Unit::Count,
     };
     let floor = LAYER_SIGNIFICANCE * a.whole.max(b.whole);
     let label = |l: &super::Layer| format!("{} {}", l.op, l.name);
@@ -218,7 +218,7 @@ fn layer_changes(run: &Run, a: &Layers, b: &Layers, threshold: f64) -> Vec<Chang
 
 fn outcome_name(outcome: &Outcome) -> &'static str {
     match outcome {
-        Outcome::Host(_) | Outcome::CortexM7(_) => "ok",
+        Outcome::Host(_) | Outcome::Mcu(_) => "ok",
         Outcome::DoesNotFit { .. } => "does not fit",
         Outcome::Failed { .. } => "failed",
     }

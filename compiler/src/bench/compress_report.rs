@@ -337,7 +337,7 @@ fn measure(
     for run in &measured.runs {
         match &run.outcome {
             Outcome::Host(h) => row.host_us = Some(h.time_us),
-            Outcome::CortexM7(m) => {
+            Outcome::Mcu(m) => {
                 row.m7_instructions = Some(m.instructions);
                 row.m7_flash_bytes = Some(m.flash_bytes);
             }

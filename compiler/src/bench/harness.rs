@@ -19,8 +19,11 @@ use crate::Error;
 
 /// The Rust of the harnesses that does not depend on the model.
 pub(super) const HOST_MAIN: &str = include_str!("templates/host_main.rs");
-pub(super) const CORTEX_M7_MAIN: &str = include_str!("templates/cortex_m7_main.rs");
-pub(super) const CORTEX_M7_BUILD: &str = include_str!("templates/cortex_m7_build.rs");
+pub(super) const CORTEX_M_MAIN: &str = include_str!("templates/cortex_m_main.rs");
+pub(super) const RISCV_MAIN: &str = include_str!("templates/riscv_main.rs");
+/// The report lines both microcontroller harnesses print (`include!`d by their `main.rs`).
+pub(super) const MCU_REPORT: &str = include_str!("templates/mcu_report.rs");
+pub(super) const MCU_BUILD: &str = include_str!("templates/mcu_build.rs");
 
 /// The harness's package (and binary) name.
 pub(super) fn package_name(prepared: &Prepared) -> String {

@@ -85,8 +85,8 @@ pub(super) fn measure(
 ) -> Result<Layers, Error> {
     let (values, whole) = match target {
         Target::Host => super::host::layer_times(work_dir, prepared, opt, opts)?,
-        Target::CortexM7 => (
-            super::cortex_m7::layer_instructions(work_dir, prepared, opt, opts)?,
+        _ => (
+            super::mcu::layer_instructions(work_dir, prepared, target, opt, opts)?,
             whole,
         ),
     };
@@ -117,7 +117,7 @@ pub(super) fn measure(
 pub fn fmt_layer_value(target: Target, v: f64) -> String {
     match target {
         Target::Host => fmt_time(v),
-        Target::CortexM7 => fmt_count(v),
+        _ => fmt_count(v),
     }
 }
 
@@ -125,14 +125,14 @@ pub fn fmt_layer_value(target: Target, v: f64) -> String {
 fn with_unit(target: Target, v: f64) -> String {
     match target {
         Target::Host => format!("{} µs", fmt_time(v)),
-        Target::CortexM7 => fmt_count(v),
+        _ => fmt_count(v),
     }
 }
 
 fn unit_name(target: Target) -> &'static str {
     match target {
         Target::Host => "µs",
-        Target::CortexM7 => "instructions",
+        _ => "instructions",
     }
 }
 
@@ -277,7 +277,7 @@ pub fn svg(report: &Report) -> Option<String> {
         let mut row_y = y + HEAD;
         let color = match run.target {
             Target::Host => "#4c78a8",
-            Target::CortexM7 => "#f58518",
+            _ => "#f58518",
         };
         for i in top {
             let l = &layers.rows[i];

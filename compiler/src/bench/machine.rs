@@ -24,7 +24,7 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let m7 = opts.targets.contains(&Target::CortexM7);
+    let m7 = opts.targets.iter().any(|t| t.is_mcu());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     Machine {
         cpu,

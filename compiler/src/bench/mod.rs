@@ -13,12 +13,12 @@ mod chart;
 mod compare;
 pub mod compress_report;
 pub mod compression;
-mod cortex_m7;
 pub mod eval;
 mod harness;
 mod host;
 mod layers;
 mod machine;
+mod mcu;
 mod report;
 
 use std::fmt;
@@ -28,6 +28,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use zant_runtime::target::Kernels;
 
 use crate::compress::prune;
 use crate::ir::{DType, Data, Tensor, TensorType};
@@ -164,22 +165,97 @@ impl fmt::Display for OptLevel {
     }
 }
 
-/// Where a harness runs.
+/// Where a harness runs: the host, or a core of the target table
+/// ([`crate::target::CORES`]) in QEMU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Target {
     /// The machine zantc runs on (x86_64 Linux).
     #[serde(rename = "host")]
     Host,
-    /// `thumbv7em-none-eabihf` in QEMU's `mps2-an500`.
+    /// `thumbv6m-none-eabi`, run by the Cortex-M3 of QEMU's `mps2-an385`.
+    #[serde(rename = "cortex-m0plus")]
+    CortexM0plus,
+    /// `thumbv7m-none-eabi` in QEMU's `mps2-an385`.
+    #[serde(rename = "cortex-m3")]
+    CortexM3,
+    /// `thumbv7em-none-eabihf`, `cortex-m4`, in QEMU's `mps2-an386`.
+    #[serde(rename = "cortex-m4")]
+    CortexM4,
+    /// `thumbv7em-none-eabihf`, `cortex-m7`, in QEMU's `mps2-an500`.
     #[serde(rename = "cortex-m7")]
     CortexM7,
+    /// `thumbv8m.main-none-eabihf`, `cortex-m33`, in QEMU's `mps2-an505`.
+    #[serde(rename = "cortex-m33")]
+    CortexM33,
+    /// `riscv32imc-unknown-none-elf` in QEMU's `virt`.
+    #[serde(rename = "riscv32")]
+    Riscv32,
 }
 
 impl Target {
+    /// Every target, in the order reports list them.
+    pub const ALL: [Target; 7] = [
+        Target::Host,
+        Target::CortexM0plus,
+        Target::CortexM3,
+        Target::CortexM4,
+        Target::CortexM7,
+        Target::CortexM33,
+        Target::Riscv32,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Host => "host",
+            Self::CortexM0plus => "cortex-m0plus",
+            Self::CortexM3 => "cortex-m3",
+            Self::CortexM4 => "cortex-m4",
             Self::CortexM7 => "cortex-m7",
+            Self::CortexM33 => "cortex-m33",
+            Self::Riscv32 => "riscv32",
+        }
+    }
+
+    /// The target's row of the target table.
+    pub fn core(self) -> &'static crate::target::Core {
+        crate::target::CORES
+            .iter()
+            .find(|c| c.name == self.name())
+            .expect("every bench target has a row in the target table")
+    }
+
+    /// The QEMU board of an emulated microcontroller; `None` for the host.
+    pub fn board(self) -> Option<crate::target::Board> {
+        match self.core().emulator {
+            crate::target::Emulator::ArmSystem(board)
+            | crate::target::Emulator::Riscv32Virt(board) => Some(board),
+            _ => None,
+        }
+    }
+
+    /// Whether the target is a RISC-V core (its harness, linker and counter differ).
+    pub fn is_riscv(self) -> bool {
+        matches!(
+            self.core().emulator,
+            crate::target::Emulator::Riscv32Virt(_)
+        )
+    }
+
+    /// Whether the target is an emulated microcontroller (instructions, flash and RAM).
+    pub fn is_mcu(self) -> bool {
+        self.board().is_some()
+    }
+
+    /// The name reports show (`Cortex-M4`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::CortexM0plus => "Cortex-M0+",
+            Self::CortexM3 => "Cortex-M3",
+            Self::CortexM4 => "Cortex-M4F",
+            Self::CortexM7 => "Cortex-M7",
+            Self::CortexM33 => "Cortex-M33",
+            Self::Riscv32 => "RV32IMC",
         }
     }
 }
@@ -188,11 +264,13 @@ impl FromStr for Target {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "host" => Ok(Self::Host),
-            "cortex-m7" => Ok(Self::CortexM7),
-            _ => Err(format!("`{s}` is not a target (host or cortex-m7)")),
-        }
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
+                format!("`{s}` is not a target ({})", names.join(", "))
+            })
     }
 }
 
@@ -426,7 +504,10 @@ pub struct Run {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Host(HostFigures),
-    CortexM7(CortexM7Figures),
+    /// An emulated microcontroller's figures (named `cortex_m7` in reports, as when it was
+    /// the only one).
+    #[serde(rename = "cortex_m7")]
+    Mcu(McuFigures),
     /// The model does not fit the board's memories; the reason has the numbers.
     DoesNotFit {
         reason: String,
@@ -484,7 +565,7 @@ impl HostFigures {
 
 /// The Cortex-M7 figures of one harness build.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CortexM7Figures {
+pub struct McuFigures {
     /// Bytes of the image in flash: `.vector_table`, `.text`, `.rodata` and `.data`'s load image.
     pub flash_bytes: u64,
     /// Static RAM: `.data`, `.bss` and `.uninit` (the model, hence its arena, is a static).
@@ -546,7 +627,7 @@ impl Report {
                         "outputs differ from test_data_set_0",
                     );
                 }
-                Outcome::CortexM7(m) => {
+                Outcome::Mcu(m) => {
                     check(m.flash_bytes > 0 && m.ram_bytes > 0, "zero size");
                     check(m.stack_bytes > 0, "no stack high-water mark");
                     check(m.instructions > 0, "no instruction count");
@@ -641,7 +722,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
     for spec in specs {
         let label = spec.path.display().to_string();
         progress.step(&format!("{label}: compiling"));
-        let prepared = match prepare(spec, opts) {
+        let prepared = match prepare(spec, opts, Kernels::Vector) {
             Ok(p) => p,
             Err(e) => {
                 // The whole error is among the problems printed at the end.
@@ -665,6 +746,13 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
             }
         };
         let name = prepared.info.name.clone();
+        // The microcontrollers run the model compiled for their own kernels, its scratch
+        // sized for them (`--target`); the host the one compiled for its vector kernels.
+        let scalar = if opts.targets.iter().any(|t| t.is_mcu()) {
+            Some(prepare(spec, opts, Kernels::Scalar))
+        } else {
+            None
+        };
         // The host harnesses built for this model (index in `runs`), timed together below.
         let mut host_exes = Vec::new();
         for opt in &opts.opt_levels {
@@ -682,13 +770,22 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                             error: e.to_string(),
                         },
                     },
-                    Target::CortexM7 => {
+                    _ => {
                         let expected = host_outputs.as_deref().or(prepared.reference.as_deref());
-                        cortex_m7::run(&work_dir, &prepared, opt, opts, expected).unwrap_or_else(
-                            |e| Outcome::Failed {
+                        match &scalar {
+                            Some(Ok(mcu_prepared)) => {
+                                mcu::run(&work_dir, mcu_prepared, target, opt, opts, expected)
+                                    .unwrap_or_else(|e| Outcome::Failed {
+                                        error: e.to_string(),
+                                    })
+                            }
+                            Some(Err(e)) => Outcome::Failed {
                                 error: e.to_string(),
                             },
-                        )
+                            None => Outcome::Failed {
+                                error: "the model was not compiled for this target".into(),
+                            },
+                        }
                     }
                 };
                 progress.log(&format!(
@@ -697,13 +794,17 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                 ));
                 let whole = match &outcome {
                     Outcome::Host(h) => Some(h.time_us),
-                    Outcome::CortexM7(m) => Some(m.instructions as f64),
+                    Outcome::Mcu(m) => Some(m.instructions as f64),
                     _ => None,
                 };
                 let (mut layers, mut layers_error) = (None, None);
                 if let (true, Some(whole)) = (opts.per_layer, whole) {
                     progress.log(&format!("{name}: opt-level={opt} {target}: per layer"));
-                    match layers::measure(&work_dir, &prepared, opt, opts, target, whole) {
+                    let for_target = match (&scalar, target) {
+                        (Some(Ok(mcu_prepared)), t) if t.is_mcu() => mcu_prepared,
+                        _ => &prepared,
+                    };
+                    match layers::measure(&work_dir, for_target, opt, opts, target, whole) {
                         Ok(l) => {
                             progress.log(&format!(
                                 "{name}: opt-level={opt} {target}: {} layers, sum {:.1} % of the whole",
@@ -817,7 +918,7 @@ fn summary(outcome: &Outcome) -> String {
                 .map_or("?".into(), |n| report::fmt_count(n as f64)),
             h.heap_allocs
         ),
-        Outcome::CortexM7(m) => format!(
+        Outcome::Mcu(m) => format!(
             "{} instructions, flash {}, RAM {}, stack {}, output {}",
             report::fmt_count(m.instructions as f64),
             report::fmt_bytes(m.flash_bytes as f64),
@@ -836,11 +937,17 @@ fn summary(outcome: &Outcome) -> String {
 
 /// Compiles the model (pins: the bench's, the spec's, then the test data's shapes) and
 /// picks its inputs: `test_data_set_0/input_N.pb` when present, else deterministic values.
-fn prepare(spec: &ModelSpec, opts: &BenchOptions) -> Result<Prepared, Error> {
+fn prepare(spec: &ModelSpec, opts: &BenchOptions, kernels: Kernels) -> Result<Prepared, Error> {
     let model_file = crate::model_file(&spec.path);
+    // A target of the family: what the plan sizes scratch for.
+    let target = match kernels {
+        Kernels::Vector => crate::target::Target::core("host"),
+        Kernels::Scalar => crate::target::Target::core("cortex-m7"),
+    }?;
     let mut options = Options {
         input_shapes: spec.pins.clone(),
         weights: opts.weights,
+        target: Some(target),
         ..Options::default()
     };
     for pin in &opts.input_shapes {

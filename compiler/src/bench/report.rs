@@ -54,7 +54,7 @@ impl Run {
                 v.extend(attribution_figures(h.attribution.as_ref()));
                 v
             }
-            Outcome::CortexM7(m) => {
+            Outcome::Mcu(m) => {
                 let mut v = vec![
                     f("flash", Unit::Bytes, m.flash_bytes as f64),
                     f("RAM", Unit::Bytes, m.ram_bytes as f64),
@@ -118,7 +118,7 @@ pub fn markdown(report: &Report, chart: Option<&str>) -> String {
         for &target in &targets {
             match target {
                 Target::Host => host_table(&mut s, report, level),
-                Target::CortexM7 => cortex_m7_table(&mut s, report, level),
+                _ => mcu_table(&mut s, report, level, target),
             }
         }
         attribution_table(&mut s, report, level);
@@ -334,12 +334,20 @@ fn host_table(s: &mut String, report: &Report, level: &super::OptLevel) {
     s.push('\n');
 }
 
-fn cortex_m7_table(s: &mut String, report: &Report, level: &super::OptLevel) {
+fn mcu_table(s: &mut String, report: &Report, level: &super::OptLevel, target: Target) {
     let psram = report
         .runs
         .iter()
-        .any(|r| matches!(&r.outcome, Outcome::CortexM7(m) if m.psram_bytes > 0));
-    let _ = writeln!(s, "### Cortex-M7 (QEMU mps2-an500)\n");
+        .any(|r| r.target == target && matches!(&r.outcome, Outcome::Mcu(m) if m.psram_bytes > 0));
+    let core = target.core();
+    let machine = target.board().map_or("", |b| b.machine);
+    let cpu = core.cpu.map(|c| format!(", {c}")).unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "### {} (`{}`{cpu}, QEMU {machine})\n",
+        target.label(),
+        core.triple
+    );
     if psram {
         let _ = writeln!(
             s,
@@ -353,10 +361,10 @@ fn cortex_m7_table(s: &mut String, report: &Report, level: &super::OptLevel) {
         );
     }
     let mut footnotes = Vec::new();
-    for run in runs(report, Target::CortexM7, level) {
+    for run in runs(report, target, level) {
         let _ = write!(s, "| {} |", run.model);
         match &run.outcome {
-            Outcome::CortexM7(m) => {
+            Outcome::Mcu(m) => {
                 let _ = write!(
                     s,
                     " {} | {} |",
@@ -401,7 +409,7 @@ fn attribution_table(s: &mut String, report: &Report, level: &super::OptLevel) {
         .filter(|r| &r.opt_level == level)
         .filter_map(|r| match &r.outcome {
             Outcome::Host(h) => h.attribution.as_ref().map(|a| (r, a)),
-            Outcome::CortexM7(m) => m.attribution.as_ref().map(|a| (r, a)),
+            Outcome::Mcu(m) => m.attribution.as_ref().map(|a| (r, a)),
             _ => None,
         })
         .collect();
@@ -481,7 +489,7 @@ fn delta_table(
 ) {
     let title = match target {
         Target::Host => "x86_64 host",
-        Target::CortexM7 => "Cortex-M7",
+        _ => target.label(),
     };
     let pairs: Vec<(&Run, &Run)> = runs(report, target, base)
         .filter_map(|a| {

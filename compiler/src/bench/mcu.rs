@@ -1,12 +1,14 @@
-//! The Cortex-M7 side of `zantc bench`: lays the model out in the memories of QEMU's
-//! `mps2-an500`, builds the harness with Debian's Rust and `-Zbuild-std`
-//! (`scripts/setup-cortex-m7.sh`), reads flash and RAM from its ELF sections, and runs it
+//! The microcontroller side of `zantc bench`: for each emulated core of the target table
+//! ([`Target::board`]), lays the model out in the memories of its QEMU board, builds the
+//! harness with Debian's Rust and `-Zbuild-std` (`scripts/setup-targets.sh`) for the
+//! core's triple and `target-cpu`, reads flash and RAM from its ELF sections, and runs it
 //! in QEMU for the instructions, the stack's high-water mark and the outputs.
 //!
-//! The board has 4 MiB of code memory at 0 (the flash), 4 MiB of RAM at `0x2000_0000` and
-//! 16 MiB of PSRAM at `0x6000_0000`. Weights go to flash, or to the PSRAM when they do not
-//! fit; the model (its arena) and its buffers go to RAM, or to the PSRAM when they do not
-//! fit. A model that fits neither way is reported as not fitting, with the numbers.
+//! The MPS2 boards have 4 MiB of code memory at 0 (the flash), 4 MiB of RAM at
+//! `0x2000_0000` and 16 MiB of PSRAM at `0x6000_0000`. Weights go to flash, or to the PSRAM
+//! when they do not fit; the model (its arena) and its buffers go to RAM, or to the PSRAM
+//! when they do not fit. A model that fits neither way is reported as not fitting, with
+//! the numbers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,20 +18,17 @@ use super::attribution;
 use super::harness::{self, file};
 use super::report::fmt_bytes;
 use super::{
-    io_error, BenchError, BenchOptions, CortexM7Figures, OptLevel, Outcome, Prepared, Region,
+    io_error, BenchError, BenchOptions, McuFigures, OptLevel, Outcome, Prepared, Region, Target,
 };
 use crate::ir::Tensor;
+use crate::target::Board;
 use crate::Error;
 
-const FLASH: (u64, u64) = (0x0000_0000, 4 << 20);
-const RAM: (u64, u64) = (0x2000_0000, 4 << 20);
-const PSRAM: (u64, u64) = (0x6000_0000, 16 << 20);
 /// Flash kept for code and constants besides the weights.
 const CODE_ROOM: u64 = 256 << 10;
 /// RAM kept for the stack besides the statics.
 const STACK_ROOM: u64 = 256 << 10;
 
-const TARGET: &str = "thumbv7em-none-eabihf";
 /// The section of the benchmark's inputs (`io.rs`), in RAM and outside the flash figure.
 const INPUT_SECTION: &str = ".zant_input";
 const RUSTC: &str = "/usr/bin/rustc";
@@ -42,14 +41,15 @@ pub(super) struct Layout {
     pub model_in: Region,
 }
 
-/// Places the weights and the model (arena plus I/O buffers).
-pub(super) fn layout(weight_bytes: u64, model_bytes: u64) -> Result<Layout, String> {
-    let weights_in = if weight_bytes + CODE_ROOM <= FLASH.1 {
+/// Places the weights and the model (arena plus I/O buffers) on `board`.
+pub(super) fn layout(board: &Board, weight_bytes: u64, model_bytes: u64) -> Result<Layout, String> {
+    let (flash, ram, psram_region) = (board.flash, board.ram, board.psram);
+    let weights_in = if weight_bytes + CODE_ROOM <= flash.1 {
         Region::Flash
     } else {
         Region::Psram
     };
-    let model_in = if model_bytes + STACK_ROOM <= RAM.1 {
+    let model_in = if model_bytes + STACK_ROOM <= ram.1 {
         Region::Ram
     } else {
         Region::Psram
@@ -59,15 +59,15 @@ pub(super) fn layout(weight_bytes: u64, model_bytes: u64) -> Result<Layout, Stri
         .filter(|(r, _)| *r == Region::Psram)
         .map(|(_, n)| n)
         .sum::<u64>();
-    if psram > PSRAM.1 {
+    if psram > psram_region.1 {
         return Err(format!(
             "{} of weights and {} of arena and buffers; flash is {}, RAM {} and PSRAM {}, \
              so {} would have to go to the PSRAM",
             fmt_bytes(weight_bytes as f64),
             fmt_bytes(model_bytes as f64),
-            fmt_bytes(FLASH.1 as f64),
-            fmt_bytes(RAM.1 as f64),
-            fmt_bytes(PSRAM.1 as f64),
+            fmt_bytes(flash.1 as f64),
+            fmt_bytes(ram.1 as f64),
+            fmt_bytes(psram_region.1 as f64),
             fmt_bytes(psram as f64),
         ));
     }
@@ -77,65 +77,94 @@ pub(super) fn layout(weight_bytes: u64, model_bytes: u64) -> Result<Layout, Stri
     })
 }
 
-/// Builds and runs `prepared`'s Cortex-M7 harness at `opt`; `expected` are the outputs to
-/// match (the host harness's at the same opt level, else the reference data).
+/// The board of an emulated target.
+fn board_of(target: Target) -> Result<Board, Error> {
+    target.board().ok_or_else(|| {
+        BenchError::DoesNotFit(format!(
+            "{} is not an emulated microcontroller",
+            target.name()
+        ))
+        .into()
+    })
+}
+
+/// Builds and runs `prepared`'s harness for `target` at `opt`; `expected` are the outputs
+/// to match (the host harness's at the same opt level, else the reference data).
 pub(super) fn run(
     work_dir: &Path,
     prepared: &Prepared,
+    target: Target,
     opt: &OptLevel,
     opts: &BenchOptions,
     expected: Option<&[Tensor]>,
 ) -> Result<Outcome, Error> {
-    let layout = match layout(prepared.info.weight_bytes, model_bytes(prepared)) {
+    let board = board_of(target)?;
+    let layout = match layout(&board, weight_bytes(prepared), model_bytes(prepared)) {
         Ok(layout) => layout,
         Err(reason) => return Ok(Outcome::DoesNotFit { reason }),
     };
-    let elf = build(work_dir, prepared, opt, opts, &layout, false)?;
-    let (flash_bytes, ram_bytes, psram_bytes) = image_sizes(&elf)?;
-    let attribution = attribution::attribute(
-        &elf,
-        &harness::crate_ident(prepared),
-        "arm-none-eabi-objdump",
-        &[INPUT_SECTION],
-    )?;
-    let text = run_qemu(&elf, opts.qemu_timeout)?;
+    let elf = build(work_dir, prepared, target, opt, opts, &layout, false)?;
+    let (flash_bytes, ram_bytes, psram_bytes) = image_sizes(&board, &elf)?;
+    // The split by owner reads Arm calls from the disassembly; RISC-V images have none.
+    let attribution = if target.is_riscv() {
+        None
+    } else {
+        Some(attribution::attribute(
+            &elf,
+            &harness::crate_ident(prepared),
+            "arm-none-eabi-objdump",
+            &[INPUT_SECTION],
+        )?)
+    };
+    let text = run_qemu(target, &board, &elf, opts.qemu_timeout)?;
     let outputs = harness::parse_outputs(&text, &prepared.output_types)?;
-    Ok(Outcome::CortexM7(CortexM7Figures {
+    Ok(Outcome::Mcu(McuFigures {
         flash_bytes,
         ram_bytes,
         psram_bytes,
         stack_bytes: harness::value(&text, "stack_bytes")?,
-        instructions: instructions(&text)?,
+        instructions: instructions(target, &board, &text)?,
         matches_host: expected.map(|want| super::outputs_match(&outputs, want)),
         weights_in: layout.weights_in,
         arena_in: layout.model_in,
-        attribution: Some(attribution),
+        attribution,
     }))
 }
 
 /// The instructions of every layer, from a harness built with the model's `profile`
 /// feature, in the order of `emit::profile_layers`. Each layer's count includes one read of
-/// the tick counter and is a multiple of [`INSTRUCTIONS_PER_TICK`].
+/// the tick counter and is a multiple of the instructions of one tick.
 pub(super) fn layer_instructions(
     work_dir: &Path,
     prepared: &Prepared,
+    target: Target,
     opt: &OptLevel,
     opts: &BenchOptions,
 ) -> Result<Vec<f64>, Error> {
-    let layout = layout(prepared.info.weight_bytes, model_bytes(prepared))
+    let board = board_of(target)?;
+    let layout = layout(&board, weight_bytes(prepared), model_bytes(prepared))
         .map_err(BenchError::DoesNotFit)?;
-    let elf = build(work_dir, prepared, opt, opts, &layout, true)?;
-    let text = run_qemu(&elf, opts.qemu_timeout)?;
+    let elf = build(work_dir, prepared, target, opt, opts, &layout, true)?;
+    let text = run_qemu(target, &board, &elf, opts.qemu_timeout)?;
+    // Arm harnesses print SysTick ticks, RISC-V ones `minstret` differences.
+    let (key, per_count) = if target.is_riscv() {
+        ("layer_instret", 1.0)
+    } else {
+        ("layer_ticks", instructions_per_tick(&board))
+    };
     let mut counts = Vec::new();
     for line in text.lines() {
-        let Some(ticks) = line.strip_prefix("layer_ticks=") else {
+        let Some(count) = line
+            .strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix('='))
+        else {
             continue;
         };
-        let ticks: u64 = ticks.trim().parse().map_err(|_| BenchError::HarnessValue {
-            key: "layer_ticks".into(),
+        let count: u64 = count.trim().parse().map_err(|_| BenchError::HarnessValue {
+            key: key.into(),
             text: text.to_string(),
         })?;
-        counts.push((ticks * INSTRUCTIONS_PER_TICK) as f64);
+        counts.push(count as f64 * per_count);
     }
     Ok(counts)
 }
@@ -144,37 +173,74 @@ pub(super) fn layer_instructions(
 fn model_bytes(prepared: &Prepared) -> u64 {
     let inputs: usize = prepared.inputs.iter().map(|t| t.ty().n_bytes()).sum();
     let outputs: usize = prepared.output_types.iter().map(|t| t.n_bytes()).sum();
-    prepared.info.arena_bytes + (inputs + outputs) as u64
+    (prepared.compiled.plan.arena_bytes + inputs + outputs) as u64
+}
+
+/// Bytes of the weight blob of the compile the harness embeds.
+fn weight_bytes(prepared: &Prepared) -> u64 {
+    prepared.compiled.plan.weight_bytes as u64
 }
 
 fn build(
     work_dir: &Path,
     prepared: &Prepared,
+    target: Target,
     opt: &OptLevel,
     opts: &BenchOptions,
     layout: &Layout,
     profile: bool,
 ) -> Result<PathBuf, Error> {
+    let core = target.core();
+    let board = board_of(target)?;
+    let triple = core.triple;
     let package = harness::package_name(prepared);
-    let dir = work_dir.join("cortex-m7").join(&prepared.name);
+    let dir = work_dir.join(target.name()).join(&prepared.name);
     let cargo_toml = format!(
-        "# Written by `zantc bench`: the Cortex-M7 harness for `{model}`.\n\
+        "# Written by `zantc bench`: the {label} harness for `{model}`.\n\
          # `panic = \"immediate-abort\"` (built into `core` by -Zbuild-std) turns every panic into\n\
          # a trap, so no panic message or `core::fmt` is linked.\n\
          cargo-features = [\"panic-immediate-abort\"]\n\n\
          [package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
          [features]\n# The model and its buffers in PSRAM rather than RAM.\nmodel-in-psram = []\n\
          # The model's per-layer probe (`zantc bench --per-layer`).\nprofile = []\n\n\
-         [dependencies]\ncortex-m = \"0.7\"\ncortex-m-rt = \"0.7\"\ncortex-m-semihosting = \"0.5\"\n\
-         zant-runtime = {{ path = {runtime:?} }}\n\n{profiles}\n[profile.dev]\npanic = \"abort\"\n\n[workspace]\n",
+         [dependencies]\n{platform}zant-runtime = {{ path = {runtime:?} }}\n\n\
+         {profiles}\n[profile.dev]\npanic = \"abort\"\n\n[workspace]\n",
+        label = target.label(),
+        platform = if target.is_riscv() {
+            // `riscv` brings the critical section `riscv-semihosting` needs.
+            "riscv-rt = \"0.18\"\n\
+             riscv = { version = \"0.16\", features = [\"critical-section-single-hart\"] }\n\
+             riscv-semihosting = { version = \"0.2\", default-features = false }\n"
+        } else {
+            "cortex-m = \"0.7\"\ncortex-m-rt = \"0.7\"\ncortex-m-semihosting = \"0.5\"\n"
+        },
         model = prepared.model_file.display(),
         runtime = crate::default_runtime_path(),
         profiles = harness::profiles(&opts.opt_levels, "immediate-abort", false),
     );
+    // The core's `target-cpu` where the table names one; a plain triple otherwise, as a
+    // firmware built for the triple alone would be.
+    let cpu_flag = core
+        .cpu
+        .map(|cpu| format!(", \"-C\", \"target-cpu={cpu}\""))
+        .unwrap_or_default();
+    // Arm links with the Arm binutils; RISC-V with rust-lld, the target's default, which
+    // reads the memory map before riscv-rt's script.
+    let (linker, scripts) = if target.is_riscv() {
+        (
+            "",
+            "\"-C\", \"link-arg=-Tmemory.x\", \"-C\", \"link-arg=-Tlink.x\"",
+        )
+    } else {
+        (
+            "linker = \"arm-none-eabi-ld\"\n",
+            "\"-C\", \"link-arg=-Tlink.x\"",
+        )
+    };
     let config = format!(
-        "[build]\ntarget = \"{TARGET}\"\n\n\
-         [target.{TARGET}]\nlinker = \"arm-none-eabi-ld\"\n\
-         rustflags = [\"-C\", \"link-arg=-Tlink.x\", \"-C\", \"target-cpu=cortex-m7\"]\n\n\
+        "[build]\ntarget = \"{triple}\"\n\n\
+         [target.{triple}]\n{linker}\
+         rustflags = [{scripts}{cpu_flag}]\n\n\
          [unstable]\nbuild-std = [\"core\", \"panic_abort\"]\n"
     );
     let section = match layout.weights_in {
@@ -184,12 +250,18 @@ fn build(
     let mut files = harness::model_files(prepared, Some(section))?;
     files.push(file("Cargo.toml", cargo_toml));
     files.push(file(".cargo/config.toml", config));
-    files.push(file("memory.x", memory_x()));
-    files.push(file("build.rs", harness::CORTEX_M7_BUILD));
-    files.push(file("src/main.rs", harness::CORTEX_M7_MAIN));
+    files.push(file("memory.x", memory_x(target, &board)));
+    files.push(file("build.rs", harness::MCU_BUILD));
+    let main = if target.is_riscv() {
+        harness::RISCV_MAIN
+    } else {
+        harness::CORTEX_M_MAIN
+    };
+    files.push(file("src/main.rs", main));
+    files.push(file("src/mcu_report.rs", harness::MCU_REPORT));
     harness::write(&dir, &files)?;
 
-    let target_dir = work_dir.join("target-cortex-m7");
+    let target_dir = work_dir.join(format!("target-{}", target.name()));
     let mut cargo = Command::new(CARGO);
     cargo
         .args(["build", "--quiet", "--profile", &opt.profile()])
@@ -206,42 +278,57 @@ fn build(
         cargo.args(["--features", "profile"]);
     }
     let out = cargo.output().map_err(io_error(format!(
-        "cannot run {CARGO} (install the toolchain with scripts/setup-cortex-m7.sh)"
+        "cannot run {CARGO} (install the toolchain with scripts/setup-targets.sh)"
     )))?;
     if !out.status.success() {
         return Err(BenchError::Build {
-            harness: "Cortex-M7",
+            harness: target.label(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
         .into());
     }
-    Ok(target_dir.join(TARGET).join(opt.profile()).join(package))
+    Ok(target_dir.join(triple).join(opt.profile()).join(package))
 }
 
 /// The board's memories, the benchmark's inputs in RAM (`.zant_input`, loaded by QEMU with
 /// the image, so they take no flash), and the PSRAM sections the harness may use:
 /// `.zant_psram` for weights (loaded by QEMU with the image) and `.zant_psram_bss` for the
 /// model (not loaded; an arena needs no initial value).
-fn memory_x() -> String {
-    format!(
-        "/* mps2-an500, written by `zantc bench`. */\n\
+fn memory_x(target: Target, board: &Board) -> String {
+    let (flash, ram, psram) = (board.flash, board.ram, board.psram);
+    // riscv-rt places its sections by region aliases.
+    let aliases = if target.is_riscv() {
+        "REGION_ALIAS(\"REGION_TEXT\", FLASH);\nREGION_ALIAS(\"REGION_RODATA\", FLASH);\n\
+         REGION_ALIAS(\"REGION_DATA\", RAM);\nREGION_ALIAS(\"REGION_BSS\", RAM);\n\
+         REGION_ALIAS(\"REGION_HEAP\", RAM);\nREGION_ALIAS(\"REGION_STACK\", RAM);\n\n"
+    } else {
+        ""
+    };
+    let map = format!(
+        "/* {}, written by `zantc bench`. */\n\
          MEMORY\n{{\n  FLASH : ORIGIN = {:#010x}, LENGTH = {}K\n  RAM   : ORIGIN = {:#010x}, LENGTH = {}K\n  \
          PSRAM : ORIGIN = {:#010x}, LENGTH = {}K\n}}\n\n\
          SECTIONS\n{{\n  .zant_input : ALIGN(4) {{ KEEP(*(.zant_input)); }} > RAM\n  \
          .zant_psram : ALIGN(64) {{ KEEP(*(.zant_psram)); }} > PSRAM\n  \
          .zant_psram_bss (NOLOAD) : ALIGN(64) {{ *(.zant_psram_bss); }} > PSRAM\n}}\nINSERT AFTER .rodata;\n",
-        FLASH.0,
-        FLASH.1 >> 10,
-        RAM.0,
-        RAM.1 >> 10,
-        PSRAM.0,
-        PSRAM.1 >> 10,
-    )
+        board.machine,
+        flash.0,
+        flash.1 >> 10,
+        ram.0,
+        ram.1 >> 10,
+        psram.0,
+        psram.1 >> 10,
+    );
+    match map.split_once("SECTIONS") {
+        Some((memory, sections)) => format!("{memory}{aliases}SECTIONS{sections}"),
+        None => map,
+    }
 }
 
 /// Flash, RAM and PSRAM bytes of the image, from its allocated sections: a section takes
 /// room in the memory its address is in, and `.data` also in flash, for its load image.
-fn image_sizes(elf: &Path) -> Result<(u64, u64, u64), Error> {
+fn image_sizes(board: &Board, elf: &Path) -> Result<(u64, u64, u64), Error> {
+    let (flash_region, ram_region, psram_region) = (board.flash, board.ram, board.psram);
     use object::{Object, ObjectSection, SectionKind};
     let bytes = std::fs::read(elf).map_err(io_error(format!("cannot read {}", elf.display())))?;
     let file = object::File::parse(&*bytes).map_err(|e| BenchError::Elf {
@@ -259,52 +346,69 @@ fn image_sizes(elf: &Path) -> Result<(u64, u64, u64), Error> {
             section.flags(),
             object::SectionFlags::Elf { sh_flags } if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0
         );
-        if size == 0 || !allocated {
+        // riscv-rt reserves the RAM left after the statics for the stack as a section
+        // (`.stack`), which is room, not a static: the stack figure counts its use.
+        if size == 0 || !allocated || section.name() == Ok(".stack") {
             continue;
         }
         let loaded = !matches!(
             section.kind(),
             SectionKind::UninitializedData | SectionKind::UninitializedTls
         );
-        if within(FLASH, address) {
+        if within(flash_region, address) {
             flash += size;
-        } else if within(RAM, address) {
+        } else if within(ram_region, address) {
             ram += size;
             // `.data` has a load image in flash; the inputs are loaded into RAM by QEMU.
             if loaded && section.name() != Ok(INPUT_SECTION) {
                 flash += size;
             }
-        } else if within(PSRAM, address) {
+        } else if within(psram_region, address) {
             psram += size;
         }
     }
     Ok((flash, ram, psram))
 }
 
-/// SysTick runs at 25 MHz and QEMU's `-icount shift=0` clock at one instruction per
-/// nanosecond, so one tick is 40 instructions.
-const INSTRUCTIONS_PER_TICK: u64 = 40;
-
-/// Instructions of the inference, from the tick count the harness printed in two halves.
-fn instructions(text: &str) -> Result<u64, Error> {
-    let high: u64 = harness::value(text, "ticks_high")?;
-    let low: u64 = harness::value(text, "ticks_low")?;
-    Ok(((high << 32) | low) * INSTRUCTIONS_PER_TICK)
+/// SysTick counts the board's core clock and QEMU's `-icount shift=0` clock runs one
+/// instruction a nanosecond: 40 instructions a tick at the MPS2 boards' 25 MHz.
+fn instructions_per_tick(board: &Board) -> f64 {
+    1e9 / board.sysclk_hz as f64
 }
 
-/// Runs the harness in QEMU (`-icount shift=0`) and returns what it printed.
-fn run_qemu(elf: &Path, timeout: Duration) -> Result<String, Error> {
-    let mut child = Command::new("qemu-system-arm")
+/// Instructions of the inference, from the count the harness printed in two halves:
+/// SysTick ticks on Arm, `minstret` on RISC-V.
+fn instructions(target: Target, board: &Board, text: &str) -> Result<u64, Error> {
+    if target.is_riscv() {
+        let high: u64 = harness::value(text, "instret_high")?;
+        let low: u64 = harness::value(text, "instret_low")?;
+        return Ok((high << 32) | low);
+    }
+    let high: u64 = harness::value(text, "ticks_high")?;
+    let low: u64 = harness::value(text, "ticks_low")?;
+    Ok((((high << 32) | low) as f64 * instructions_per_tick(board)).round() as u64)
+}
+
+/// Runs the harness on `board` in QEMU (`-icount shift=0`) and returns what it printed.
+fn run_qemu(target: Target, board: &Board, elf: &Path, timeout: Duration) -> Result<String, Error> {
+    let mut qemu = if target.is_riscv() {
+        // `-bios none` starts the image at the DRAM's base in machine mode; `sleep=off`
+        // keeps `minstret` free of real time.
+        let mut qemu = Command::new("qemu-system-riscv32");
+        qemu.args(["-machine", board.machine, "-cpu", board.cpu, "-m", "64M"])
+            .args(["-bios", "none", "-icount", "shift=0,sleep=off"]);
+        qemu
+    } else {
+        let mut qemu = Command::new("qemu-system-arm");
+        qemu.args(["-cpu", board.cpu, "-machine", board.machine])
+            .args(["-icount", "shift=0"]);
+        qemu
+    };
+    let mut child = qemu
         .args([
-            "-cpu",
-            "cortex-m7",
-            "-machine",
-            "mps2-an500",
             "-nographic",
             "-semihosting-config",
             "enable=on,target=native",
-            "-icount",
-            "shift=0",
             "-kernel",
         ])
         .arg(elf)
@@ -312,7 +416,7 @@ fn run_qemu(elf: &Path, timeout: Duration) -> Result<String, Error> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(io_error("cannot run qemu-system-arm".into()))?;
+        .map_err(io_error(format!("cannot run QEMU for {}", target.name())))?;
     // Read the pipes on threads so a chatty run cannot fill them and stall QEMU.
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
@@ -369,9 +473,10 @@ mod tests {
 
     #[test]
     fn layouts() {
+        let board = Target::CortexM7.board().unwrap();
         let fits = |w: u64, m: u64, weights_in, model_in| {
             assert_eq!(
-                layout(w, m),
+                layout(&board, w, m),
                 Ok(Layout {
                     weights_in,
                     model_in
@@ -382,7 +487,7 @@ mod tests {
         fits(6 << 20, 1 << 20, Region::Psram, Region::Ram);
         fits(1 << 20, 6 << 20, Region::Flash, Region::Psram);
         // mobilenet_v2: 13.3 MiB of weights and a 5.7 MiB arena.
-        let err = layout(13_951_264, 6_021_120 + 606_112).unwrap_err();
+        let err = layout(&board, 13_951_264, 6_021_120 + 606_112).unwrap_err();
         assert!(err.contains("PSRAM"), "{err}");
     }
 }

@@ -1,4 +1,4 @@
-//! Puts `memory.x` where cortex-m-rt's linker script finds it.
+//! Puts `memory.x` where the runtime crate's linker script (cortex-m-rt, riscv-rt) finds it.
 
 use std::path::PathBuf;
 

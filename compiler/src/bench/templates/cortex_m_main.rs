@@ -1,11 +1,12 @@
-//! The Cortex-M7 harness of `zantc bench` (QEMU `mps2-an500`): runs the model of `model.rs`
+//! The Cortex-M harness of `zantc bench` (QEMU's MPS2 boards): runs the model of `model.rs`
 //! once on the inputs embedded by `io.rs` and prints over semihosting, one `key=value` per
 //! line, the instructions of the inference, the stack's high-water mark and the outputs
 //! (`output K HEX`, little-endian bytes), then exits QEMU.
 //!
 //! Instructions are counted with SysTick under `qemu -icount shift=0`: the core clock
-//! advances one nanosecond per instruction and SysTick runs at 25 MHz, so one tick is 40
-//! instructions (the bench multiplies the ticks it reads, `ticks_high`/`ticks_low`). The
+//! advances one nanosecond per instruction and SysTick runs at the board's core clock (25 MHz
+//! on the MPS2 boards, so one tick is 40 instructions; the bench multiplies the ticks it
+//! reads, `ticks_high`/`ticks_low`). The
 //! stack is painted below the stack pointer before the inference and read back after it:
 //! the lowest overwritten word is the high-water mark. Built with the `profile` feature,
 //! the harness then runs a second inference through the model's per-layer probe and
@@ -49,7 +50,9 @@ extern "C" {
 
 #[exception]
 fn SysTick() {
-    WRAPS.fetch_add(1, Ordering::Relaxed);
+    // A load and a store, not `fetch_add`: ARMv6-M has no atomic read-modify-write, and
+    // the handler is the only writer.
+    WRAPS.store(WRAPS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 /// Ticks since the counter started (it counts down from `RELOAD`).
@@ -146,75 +149,7 @@ fn write(bytes: &[u8]) {
     }
 }
 
-/// A `key=value` line with `value` in decimal.
-fn print_value(key: &str, value: u32) {
-    let mut digits = [0u8; 10];
-    let mut start = digits.len();
-    let mut n = value;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    write(key.as_bytes());
-    write(b"=");
-    write(&digits[start..]);
-    write(b"\n");
-}
-
-/// `output K HEX` lines of at most 64 bytes each.
-fn print_outputs(io: &io::Io) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let Ok(mut out) = hio::hstdout() else {
-        fail("no semihosting stdout")
-    };
-    let mut line = [0u8; 160];
-    let mut len = 0;
-    let mut current = usize::MAX;
-    let mut flush = |line: &mut [u8; 160], len: &mut usize| {
-        if *len > 0 {
-            line[*len] = b'\n';
-            let _ = out.write_all(&line[..*len + 1]);
-            *len = 0;
-        }
-    };
-    io.output_bytes(|k, bytes| {
-        if k != current || len + 2 * bytes.len() > 140 {
-            flush(&mut line, &mut len);
-            current = k;
-            let head = [b'o', b'u', b't', b'p', b'u', b't', b' '];
-            line[..head.len()].copy_from_slice(&head);
-            len = head.len();
-            // Output indices are small: at most three digits.
-            let mut digits = [0u8; 3];
-            let mut n = k;
-            let mut count = 0;
-            loop {
-                digits[count] = b'0' + (n % 10) as u8;
-                n /= 10;
-                count += 1;
-                if n == 0 || count == 3 {
-                    break;
-                }
-            }
-            for i in (0..count).rev() {
-                line[len] = digits[i];
-                len += 1;
-            }
-            line[len] = b' ';
-            len += 1;
-        }
-        for b in bytes {
-            line[len] = DIGITS[usize::from(b >> 4)];
-            line[len + 1] = DIGITS[usize::from(b & 15)];
-            len += 2;
-        }
-    });
-    flush(&mut line, &mut len);
-}
+include!("mcu_report.rs");
 
 fn fail(message: &str) -> ! {
     write(b"error: ");
