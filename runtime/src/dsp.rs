@@ -18,21 +18,27 @@
 //! [`smlad_block_4x2`] (the integer convolutions' register tiles) and
 //! [`depthwise3_rows`] (3 × 3 depthwise channels): each reads and writes the slices it is
 //! given, within the bounds it checks, and keeps two registers and its counts on the
-//! stack. (Built for size, `smlad` drops `pure, nomem` so that LLVM keeps loads where the
-//! tile puts them; see its body.) `SMLAD` may set the sticky `Q`
-//! flag on overflow, which Rust code never reads (so the blocks do not claim
-//! `preserves_flags`); its result wraps modulo 2³², like the `wrapping_add` of the
-//! portable versions. Each function has a
-//! portable twin with the same result on every input, used on targets without the
-//! extension; the unit tests check the portable twins, and the Cortex-M7 bench checks the
-//! instructions end to end (mlperf-kws-int8 and mlperf-ad-int8 on QEMU must match the host
-//! harness to the byte, `scripts/test.sh`).
+//! stack; [`depthwise3_rows`] also saves there the FPU registers it uses, and reads its
+//! FPU constants from memory (see its body). (Built for size, `smlad` drops `pure,
+//! nomem` so that LLVM keeps loads where the tile puts them; see its body.) `SMLAD` may
+//! set the sticky `Q` flag on overflow, which Rust code never reads (so the blocks do
+//! not claim `preserves_flags`); its result wraps modulo 2³², like the `wrapping_add` of
+//! the portable versions. Each function has a portable twin with the same result on
+//! every input, used on targets without the extension; the unit tests check the portable
+//! twins, and the Cortex-M7 bench checks the instructions end to end (mlperf-kws-int8
+//! and mlperf-ad-int8 on QEMU must match the host harness to the byte,
+//! `scripts/test.sh`).
 //!
 //! The extension is detected from `target_feature = "dsp"`, which rustc reports for
-//! `thumbv7em-*` (Cortex-M4/M7) and `thumbv8m.main` with DSP; stable rustc hides Arm
-//! target features from `cfg` today, so the instructions are used by nightly builds and
-//! `-Zbuild-std` builds (as `zantc bench` and the firmware example make), and other
-//! builds take the portable path.
+//! `thumbv7em-*` (Cortex-M4/M7, with or without an FPU) and `thumbv8m.main` with DSP
+//! (`-C target-cpu=cortex-m33`; plain `thumbv8m.main-none-eabihf` has none). Only
+//! [`depthwise3_rows`] also uses the FPU, to requantize; it needs `target_feature =
+//! "fpregs"` as well, which rustc reports for the single-precision FPU of the Cortex-M4F
+//! and M33 and the double-precision one of the M7 (`thumbv7em-none-eabi` without a
+//! `target-cpu` has the DSP extension and no FPU, and takes its portable path). Stable
+//! rustc hides Arm target features from `cfg` today, so the instructions are used by
+//! nightly builds and `-Zbuild-std` builds (as `zantc bench` and the firmware example
+//! make), and other builds take the portable path.
 //!
 //! [`dpbusd`] is `VPDPBUSD` on 256-bit vectors (AVX-512 VNNI with AVX-512 VL): in each
 //! of eight `i32` lanes, four unsigned bytes times four signed bytes, summed into the lane,
@@ -44,7 +50,8 @@
 //! enables both features, so the CPU that runs it has them.
 #![allow(unsafe_code)]
 
-/// Whether the kernels have the DSP instructions on this target.
+/// Whether the kernels have the DSP instructions on this target ([`depthwise3_rows`]'
+/// block also needs an FPU: see the module docs).
 pub const HAS_DSP: bool = cfg!(all(target_arch = "arm", target_feature = "dsp"));
 
 /// `acc + lo(a) · lo(b) + hi(a) · hi(b)` of two words holding two `i16` each, wrapping.
@@ -276,11 +283,11 @@ pub struct Depthwise3Rows<'a> {
 /// where the operands do not fit (a stride other than 1 or 2, an odd `w_out` at stride 1,
 /// a short frame or output, a row past `width`).
 ///
-/// On the DSP extension it is one `asm!` block: in Rust the step's five tap words, the
-/// sums, the frame pointer and width, the output pointer and the count did not fit the
-/// registers, and the loop reloaded them from the stack (at stride 1, 50 instructions for
-/// two outputs, 43 here; at stride 2, 43 for one output, 28 here), and spent about 55
-/// more a row.
+/// On the DSP extension with an FPU it is one `asm!` block: in Rust the step's five tap
+/// words, the sums, the frame pointer and width, the output pointer and the count did not
+/// fit the registers, and the loop reloaded them from the stack (at stride 1, 50
+/// instructions for two outputs, 43 here; at stride 2, 43 for one output, 28 here), and
+/// spent about 55 more a row.
 pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
     let (h_out, w_out, width) = (d.h_out, d.w_out, d.width);
     // The bytes a row of outputs uses (its span), and those it reads: at stride 2 also
@@ -301,7 +308,7 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
     if !fits {
         return false;
     }
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    #[cfg(all(target_arch = "arm", target_feature = "dsp", target_feature = "fpregs"))]
     {
         // One kernel row of one output from the row's word in r2: its pairs `(s0, s2)`
         // into r2 and `(s1, s3)` into r3, then the outer taps `$tap` by `SMLAD` and the
@@ -392,13 +399,29 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
         // even pair), its odd pair r3, the taps r4, r5, r8, r9, r10, the frame pointer
         // r11, the width r12, the output pointer lr, the steps left in the row r6,
         // `zero - magic` r7; the base in s4, the rounding constant in s5, the scale in s6.
+        //
+        // No operand names an `s` register: rustc accepts those only with the `vfp2`
+        // target feature (a double-precision FPU), which the Cortex-M7 has and the
+        // single-precision M4F and M33 lack. So the words for s4–s6 come in memory,
+        // `params` = [base, rounding constant, scale, `skip`] with its address in r3, and
+        // the block saves s0–s6 on the stack and restores them at its end: to the
+        // compiler it changes no FPU register.
         macro_rules! channel {
-            ($steps:expr, $skip:expr, $($step:tt)*) => {
+            ($steps:expr, $skip:expr, $($step:tt)*) => {{
+                let params: [u32; 4] = [
+                    d.base as u32,
+                    crate::qlinear::ROUND_MAGIC.to_bits(),
+                    d.scale.to_bits(),
+                    $skip as u32,
+                ];
                 core::arch::asm!(
                     "push {{r6, r7}}",
+                    "vpush {{s0-s6}}",
                     // Slots: [sp] steps a row, [sp, #4] rows left, [sp, #8] `skip`.
                     "sub sp, sp, #16",
                     "strd r0, r2, [sp]",
+                    "vldmia r3!, {{s4-s6}}",
+                    "ldr r3, [r3]",
                     "str r3, [sp, #8]",
                     "mov r7, r1",
                     "1:",
@@ -415,11 +438,12 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                     "str r2, [sp, #4]",
                     "bne 1b",
                     "add sp, sp, #16",
+                    "vpop {{s0-s6}}",
                     "pop {{r6, r7}}",
                     inout("r0") $steps => _,
                     inout("r1") d.zero.wrapping_sub(crate::qlinear::ROUND_MAGIC.to_bits() as i32) => _,
                     inout("r2") h_out => _,
-                    inout("r3") $skip => _,
+                    inout("r3") params.as_ptr() => _,
                     in("r4") d.taps[0],
                     in("r5") d.taps[1],
                     in("r8") d.taps[2],
@@ -428,15 +452,8 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                     inout("r11") d.source.as_ptr() => _,
                     in("r12") width,
                     inout("lr") out.as_mut_ptr() => _,
-                    in("s4") f32::from_bits(d.base as u32),
-                    in("s5") crate::qlinear::ROUND_MAGIC,
-                    in("s6") d.scale,
-                    out("s0") _,
-                    out("s1") _,
-                    out("s2") _,
-                    out("s3") _,
                 )
-            };
+            }};
         }
         let rows = d.stride_h * width;
         // SAFETY: at stride `S`, output row `oh < h_out`, step `k` (below `w_out / 2` at
@@ -444,13 +461,16 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
         // `(oh · stride_h + r) · width + 2k` for `r < 3` (the frame pointer starts at the
         // frame, advances 2 a step and `stride_h · width - 2 · steps` after each row), the
         // last of them below `((h_out - 1) · stride_h + 2) · width + reach`, inside
-        // `source` by `fits` (unaligned word loads, which the Cortex-M4/M7 allow). It
-        // writes the bytes `out[..h_out · w_out]` in order, inside `out` by `fits`, and its
-        // own stack words (`r6`, `r7` and three counts, below the stack pointer it
-        // restores). Every other register it writes is an operand. `SMLAD`, `SMLA<x><y>`
-        // and `SSAT`/`USAT` may set the sticky `Q` flag, which Rust code never reads. The
-        // operands are named registers because the allocator may hand `r6` to a `reg`
-        // operand.
+        // `source` by `fits` (unaligned word loads, which the Cortex-M4/M7/M33 allow). It
+        // also reads the four words of `params`, a live local. It writes the bytes
+        // `out[..h_out · w_out]` in order, inside `out` by `fits`, and its own stack words
+        // (`r6`, `r7`, `s0`–`s6` and three counts, below the stack pointer it restores).
+        // It restores `r6`, `r7` and `s0`–`s6` from there before it ends; every other
+        // register it writes is an operand. `SMLAD`, `SMLA<x><y>` and `SSAT`/`USAT` may
+        // set the sticky `Q` flag, and `VCVT` and `VMLA` FPSCR's cumulative exception
+        // flags, which Rust code never reads; no instruction of it changes FPSCR's
+        // rounding mode or condition flags. The operands are named registers
+        // because the allocator may hand `r6` to a `reg` operand.
         unsafe {
             let (pairs, ones) = (w_out / 2, w_out);
             match (d.stride_w, d.signed_x, d.signed_y) {
@@ -468,7 +488,7 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
         }
         true
     }
-    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    #[cfg(not(all(target_arch = "arm", target_feature = "dsp", target_feature = "fpregs")))]
     {
         let (lo, hi) = if d.signed_y { (-128, 127) } else { (0, 255) };
         let value = |at: usize| {

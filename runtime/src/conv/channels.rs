@@ -72,7 +72,8 @@ const fn run_len(lanes: usize) -> usize {
     (2 * lanes + 3).div_ceil(8) * 8
 }
 
-/// [`run_len`] of eight outputs.
+/// [`run_len`] of eight outputs (the vector kernels' run; targets without them read none).
+#[cfg(any(test, target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) const RUN: usize = run_len(LANES);
 
 /// Channels in one vector of the AVX-512 float kernel (its band is planned on every
