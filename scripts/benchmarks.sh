@@ -8,7 +8,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-scripts/setup-cortex-m7.sh
+scripts/setup-targets.sh
 scripts/setup-ort.sh
 models=../shared/models
 cargo run --quiet --release --bin zantc -- bench \

@@ -9,7 +9,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-scripts/setup-cortex-m7.sh
+scripts/setup-targets.sh
 scripts/setup-ort.sh
 cargo build --quiet --release --bin zantc
 zantc="$root/target/release/zantc"

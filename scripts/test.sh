@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: what the README's test command and CI (.ci/run) run.
-#   1. installs the Cortex-M7 toolchain (Debian's Rust, QEMU, Arm binutils) if missing;
+#   1. installs the emulated cores' toolchain (Debian's Rust, QEMU, linkers) if missing;
 #   2. runs every Rust test of the workspace (unit, snapshots, end to end on
 #      ../shared/models, the zero-allocation check, the build.rs route);
 #   3. runs zant-runtime's unit tests and clippy again built at opt-level "z", where
 #      `cfg(zant_size)` selects the loops shaped for size (runtime/build.rs), and the
 #      unit tests once more built for this CPU (`target-cpu=native`, the AVX kernels);
-#   4. builds the Cortex-M7 firmware example, runs it in QEMU and checks it against the host;
+#   4. builds the firmware example for the Cortex-M4F, M7 and M33 from plain triples, runs
+#      each in QEMU and checks it against the host;
 #   5. runs a short `zantc bench --per-layer` (mnist-8, opt-level 3 and z, host and
 #      Cortex-M7), which exits 1 unless its figures are sane (no heap use, outputs
 #      matched, counts and sizes above zero, the Cortex-M7 layers summing to the whole
@@ -14,11 +15,13 @@
 #   6. benches four int8 models on the host and the Cortex-M7 (opt-level 3), whose outputs
 #      must match the reference and the host's to the byte: the only end-to-end run of the
 #      Arm DSP instructions and, on a CPU with AVX-512 VNNI, of the host's VNNI kernels
-#      (runtime/src/dsp.rs) and, with AMX, of its tile products (runtime/src/dsp/amx.rs).
+#      (runtime/src/dsp.rs) and, with AMX, of its tile products (runtime/src/dsp/amx.rs);
+#   7. benches mlperf-kws-int8 on every other emulated core (Cortex-M0+, M3, M4F, M33,
+#      RV32IMC), whose outputs must match the host's to the byte.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-scripts/setup-cortex-m7.sh
+scripts/setup-targets.sh
 cargo test --workspace
 CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
     cargo test --quiet --release -p zant-runtime --lib
@@ -43,7 +46,7 @@ else
 fi
 CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
     cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
-scripts/firmware-m7.sh
+scripts/firmware.sh
 if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; then
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mnist-8 \
         --opt-levels 3,z --targets host,cortex-m7 --time-budget-ms 200 --per-layer \
@@ -54,6 +57,13 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
         --opt-levels 3 --targets host,cortex-m7 \
         --time-budget-ms 200 \
         --json target/bench-ci-int8.json --md target/bench-ci-int8.md
+    # Every other core of the target table (docs/targets.md), each built from its triple
+    # and run in QEMU, its outputs byte for byte against the host's.
+    cargo run --quiet --release --bin zantc -- bench ../shared/models/mlperf-kws-int8 \
+        --opt-levels 3 \
+        --targets host,cortex-m0plus,cortex-m3,cortex-m4,cortex-m33,riscv32 \
+        --time-budget-ms 100 \
+        --json target/bench-ci-cores.json --md target/bench-ci-cores.md
 else
     echo "bench: NOT RUN (../shared/models is missing)"
 fi

@@ -82,15 +82,15 @@ pub struct Board {
 }
 
 /// QEMU's MPS2 boards with the Cortex-M3, M4 and M7 (AN385, AN386, AN500): 4 MiB of code
-/// memory at 0, 4 MiB of RAM at `0x2000_0000`, 16 MiB of PSRAM at `0x6000_0000`, a 25 MHz
-/// core clock.
-const fn mps2(machine: &'static str, cpu: &'static str) -> Board {
+/// memory at 0, 4 MiB of RAM at `0x2000_0000`, 16 MiB of PSRAM (at `0x6000_0000` on the
+/// AN500, `0x2100_0000` on the others), a 25 MHz core clock.
+const fn mps2(machine: &'static str, cpu: &'static str, psram_at: u64) -> Board {
     Board {
         machine,
         cpu,
         flash: (0x0000_0000, 4 << 20),
         ram: (0x2000_0000, 4 << 20),
-        psram: (0x6000_0000, 16 << 20),
+        psram: (psram_at, 16 << 20),
         sysclk_hz: 25_000_000,
     }
 }
@@ -139,7 +139,7 @@ pub const CORES: &[Core] = &[
         // QEMU has no Cortex-M0+ board with room for a model; the Cortex-M3 of AN385
         // executes the ARMv6-M code unchanged (ARMv7-M is a superset), so the counts
         // are those of the M0+'s instructions.
-        emulator: Emulator::ArmSystem(mps2("mps2-an385", "cortex-m3")),
+        emulator: Emulator::ArmSystem(mps2("mps2-an385", "cortex-m3", 0x2100_0000)),
     },
     Core {
         name: "cortex-m3",
@@ -148,7 +148,7 @@ pub const CORES: &[Core] = &[
         cpu: None,
         target_json: None,
         features: &[],
-        emulator: Emulator::ArmSystem(mps2("mps2-an385", "cortex-m3")),
+        emulator: Emulator::ArmSystem(mps2("mps2-an385", "cortex-m3", 0x2100_0000)),
     },
     Core {
         name: "cortex-m4",
@@ -157,7 +157,7 @@ pub const CORES: &[Core] = &[
         cpu: Some("cortex-m4"),
         target_json: None,
         features: &[Feature::Dsp, Feature::FpuSingle],
-        emulator: Emulator::ArmSystem(mps2("mps2-an386", "cortex-m4")),
+        emulator: Emulator::ArmSystem(mps2("mps2-an386", "cortex-m4", 0x2100_0000)),
     },
     Core {
         name: "cortex-m7",
@@ -166,7 +166,7 @@ pub const CORES: &[Core] = &[
         cpu: Some("cortex-m7"),
         target_json: None,
         features: &[Feature::Dsp, Feature::FpuDouble],
-        emulator: Emulator::ArmSystem(mps2("mps2-an500", "cortex-m7")),
+        emulator: Emulator::ArmSystem(mps2("mps2-an500", "cortex-m7", 0x6000_0000)),
     },
     Core {
         name: "cortex-m33",

@@ -4,11 +4,11 @@
 //! core's triple and `target-cpu`, reads flash and RAM from its ELF sections, and runs it
 //! in QEMU for the instructions, the stack's high-water mark and the outputs.
 //!
-//! The MPS2 boards have 4 MiB of code memory at 0 (the flash), 4 MiB of RAM at
-//! `0x2000_0000` and 16 MiB of PSRAM at `0x6000_0000`. Weights go to flash, or to the PSRAM
-//! when they do not fit; the model (its arena) and its buffers go to RAM, or to the PSRAM
-//! when they do not fit. A model that fits neither way is reported as not fitting, with
-//! the numbers.
+//! Each board has a code memory (the flash), a RAM and a larger PSRAM (the target table's
+//! `Board`: on the MPS2 boards 4 MiB of code memory at 0, 4 MiB of RAM at `0x2000_0000`).
+//! Weights go to flash, or to the PSRAM when they do not fit; the model (its arena) and
+//! its buffers go to RAM, or to the PSRAM when they do not fit. A model that fits neither
+//! way is reported as not fitting, with the numbers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
