@@ -69,10 +69,7 @@ impl TargetArgs {
         let Some(name) = &self.target else {
             return Ok(None);
         };
-        if self.cpu.is_none() && !name.contains('-') {
-            return Target::core(name).map(Some);
-        }
-        Target::from_triple(name, self.cpu.as_deref()).map(Some)
+        Target::parse(name, self.cpu.as_deref()).map(Some)
     }
 }
 

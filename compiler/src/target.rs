@@ -278,6 +278,18 @@ impl Target {
         Some(Target::from_triple(&triple, cpu.as_deref()))
     }
 
+    /// What `--target NAME [--cpu CPU]` names: a core of the table (without `--cpu`), or
+    /// a triple (`arch-vendor-os[-env]`, at least three parts).
+    pub fn parse(name: &str, cpu: Option<&str>) -> Result<Target, TargetError> {
+        if cpu.is_none() && CORES.iter().any(|c| c.name == name) {
+            return Target::core(name);
+        }
+        if name.split('-').count() < 3 {
+            return Err(TargetError::UnknownCore(name.to_string()));
+        }
+        Target::from_triple(name, cpu)
+    }
+
     /// The kernel family the target's build runs.
     pub fn kernels(&self) -> Kernels {
         Kernels::of_arch(arch_of(&self.triple))
@@ -326,7 +338,10 @@ fn target_cpu<'a>(flags: impl Iterator<Item = &'a str>) -> Option<String> {
 /// A target that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("`{0}` is not a core zant knows (one of: {names})", names = core_names())]
+    #[error(
+        "`{0}` is neither a target triple nor a core zant knows (one of: {names})",
+        names = core_names()
+    )]
     UnknownCore(String),
     #[error("`{0}` is not a target triple")]
     BadTriple(String),
@@ -365,6 +380,17 @@ mod tests {
         );
         let err = Target::core("cortex-m99").unwrap_err().to_string();
         assert!(err.contains("cortex-m4"), "{err}");
+        // `--target`: a core's name, else a triple of three parts or more.
+        let m4 = Target::parse("cortex-m4", None).unwrap();
+        assert_eq!(m4.cpu.as_deref(), Some("cortex-m4"));
+        assert_eq!(
+            Target::parse("cortex-m99", None),
+            Err(TargetError::UnknownCore("cortex-m99".into()))
+        );
+        let rv = Target::parse("riscv32imc-unknown-none-elf", None).unwrap();
+        assert_eq!(rv.core.map(|c| c.name), Some("riscv32"));
+        let m7 = Target::parse("thumbv7em-none-eabihf", Some("cortex-m7")).unwrap();
+        assert_eq!(m7.core.map(|c| c.name), Some("cortex-m7"));
     }
 
     #[test]
