@@ -1,6 +1,8 @@
 //! `docs/benchmarks.md` and `docs/benchmarks.svg` are what `zantc bench` renders from
-//! `docs/benchmarks.json`, so a change to the renderer cannot leave them stale.
-//! `ZANT_BLESS=1` rewrites them from the JSON; `scripts/benchmarks.sh` measures anew.
+//! `docs/benchmarks.json`, and `docs/benchmarks-cores.{md,svg}` from
+//! `docs/benchmarks-cores.json`, so a change to the renderer cannot leave them stale.
+//! `ZANT_BLESS=1` rewrites them from the JSON; `scripts/benchmarks.sh` and
+//! `scripts/benchmarks-cores.sh` measure anew.
 #![cfg(feature = "cli")]
 
 use std::path::Path;
@@ -31,6 +33,22 @@ fn benchmarks_doc_is_rendered_from_its_json() {
     );
     check(
         &docs.join("benchmarks.svg"),
+        &zant_compiler::bench::svg(&report).unwrap(),
+    );
+}
+
+#[test]
+fn the_cores_doc_is_rendered_from_its_json() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let json = std::fs::read_to_string(docs.join("benchmarks-cores.json")).unwrap();
+    let report: zant_compiler::bench::Report = serde_json::from_str(&json).unwrap();
+    check(
+        &docs.join("benchmarks-cores.md"),
+        &(zant_compiler::bench::markdown(&report, Some("benchmarks-cores.svg"))
+            + &zant_compiler::bench::layers_markdown(&report, None)),
+    );
+    check(
+        &docs.join("benchmarks-cores.svg"),
         &zant_compiler::bench::svg(&report).unwrap(),
     );
 }
