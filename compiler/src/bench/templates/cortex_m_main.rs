@@ -20,7 +20,7 @@
 #![no_std]
 #![no_main]
 
-use core::ptr::{addr_of, addr_of_mut};
+use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
@@ -41,12 +41,6 @@ static mut IO: io::Io = io::Io::new();
 /// SysTick reloads every 2^24 ticks; the exception counts the wraps.
 static WRAPS: AtomicU32 = AtomicU32::new(0);
 const RELOAD: u32 = 0x00FF_FFFF;
-const PAINT: u32 = 0x5A5A_A5A5;
-
-extern "C" {
-    /// The end of the statics in RAM, where the stack's room ends (cortex-m-rt).
-    static mut __sheap: u32;
-}
 
 #[exception]
 fn SysTick() {
@@ -66,28 +60,10 @@ fn ticks() -> u64 {
     }
 }
 
-/// Paints the free stack from the end of the statics up to the stack pointer; returns the
-/// stack pointer. Inlined into `main`, so it has no frame of its own below that pointer.
+/// The main stack pointer.
 #[inline(always)]
-fn paint_stack() -> usize {
-    let sp = cortex_m::register::msp::read() as usize;
-    let mut word = addr_of_mut!(__sheap) as usize;
-    while word < sp {
-        // SAFETY: the words between the statics and the live stack belong to no one.
-        unsafe { core::ptr::write_volatile(word as *mut u32, PAINT) };
-        word += 4;
-    }
-    sp
-}
-
-/// The lowest stack address written since [`paint_stack`].
-fn lowest_written() -> usize {
-    let mut word = addr_of!(__sheap) as usize;
-    // SAFETY: reads of the painted words.
-    while unsafe { core::ptr::read_volatile(word as *const u32) } == PAINT {
-        word += 4;
-    }
-    word
+fn stack_pointer() -> usize {
+    cortex_m::register::msp::read() as usize
 }
 
 #[entry]

@@ -1,6 +1,40 @@
-// The report lines every microcontroller harness of `zantc bench` prints, without
-// `core::fmt`: included by the harness's `main.rs`, which defines `write` (to the host's
-// stdout over semihosting).
+// What every microcontroller harness of `zantc bench` shares: the stack's high-water
+// mark and the report lines it prints without `core::fmt`. Included by the harness's
+// `main.rs`, which defines `stack_pointer` and `write` (to the host's stdout over
+// semihosting).
+
+/// A word the stack is painted with before the inference.
+const PAINT: u32 = 0x5A5A_A5A5;
+
+extern "C" {
+    /// The end of the statics in RAM, where the stack's room ends (cortex-m-rt and
+    /// riscv-rt both define it).
+    static mut __sheap: u32;
+}
+
+/// Paints the free stack from the end of the statics up to the stack pointer; returns the
+/// stack pointer. Inlined into `main`, so it has no frame of its own below that pointer.
+#[inline(always)]
+fn paint_stack() -> usize {
+    let sp = stack_pointer();
+    let mut word = core::ptr::addr_of_mut!(__sheap) as usize;
+    while word < sp {
+        // SAFETY: the words between the statics and the live stack belong to no one.
+        unsafe { core::ptr::write_volatile(word as *mut u32, PAINT) };
+        word += 4;
+    }
+    sp
+}
+
+/// The lowest stack address written since [`paint_stack`].
+fn lowest_written() -> usize {
+    let mut word = core::ptr::addr_of!(__sheap) as usize;
+    // SAFETY: reads of the painted words.
+    while unsafe { core::ptr::read_volatile(word as *const u32) } == PAINT {
+        word += 4;
+    }
+    word
+}
 
 /// A `key=value` line with `value` in decimal.
 fn print_value(key: &str, value: u32) {

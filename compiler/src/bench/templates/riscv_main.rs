@@ -13,7 +13,7 @@
 #![no_std]
 #![no_main]
 
-use core::ptr::{addr_of, addr_of_mut};
+use core::ptr::addr_of_mut;
 
 use riscv_rt::entry;
 
@@ -26,13 +26,6 @@ mod io;
 static mut MODEL: model::Model = model::Model::new();
 #[cfg_attr(feature = "model-in-psram", link_section = ".zant_psram_bss")]
 static mut IO: io::Io = io::Io::new();
-
-const PAINT: u32 = 0x5A5A_A5A5;
-
-extern "C" {
-    /// The end of the statics in RAM, where the stack's room ends (riscv-rt).
-    static mut __sheap: u32;
-}
 
 /// Instructions retired since reset (`minstreth:minstret`, read again when the low word
 /// wrapped between the reads).
@@ -58,30 +51,13 @@ fn instret() -> u64 {
     }
 }
 
-/// Paints the free stack from the end of the statics up to the stack pointer; returns the
-/// stack pointer. Inlined into `main`, so it has no frame of its own below that pointer.
+/// The stack pointer.
 #[inline(always)]
-fn paint_stack() -> usize {
+fn stack_pointer() -> usize {
     let sp: usize;
     // SAFETY: reads the stack pointer register.
     unsafe { core::arch::asm!("mv {}, sp", out(reg) sp, options(nomem, nostack)) };
-    let mut word = addr_of_mut!(__sheap) as usize;
-    while word < sp {
-        // SAFETY: the words between the statics and the live stack belong to no one.
-        unsafe { core::ptr::write_volatile(word as *mut u32, PAINT) };
-        word += 4;
-    }
     sp
-}
-
-/// The lowest stack address written since [`paint_stack`].
-fn lowest_written() -> usize {
-    let mut word = addr_of!(__sheap) as usize;
-    // SAFETY: reads of the painted words.
-    while unsafe { core::ptr::read_volatile(word as *const u32) } == PAINT {
-        word += 4;
-    }
-    word
 }
 
 #[entry]
