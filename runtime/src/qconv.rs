@@ -1778,6 +1778,25 @@ mod tests {
     use super::*;
     use crate::qlinear::qconv2d;
 
+    /// Output channel `oc`'s bias as the tap walker ([`qconv2d`]) takes it:
+    /// `bias[oc] - x_zero · Σ (w - w_zero[oc])` over the channel's `depth` weights
+    /// (`w_zero` empty: no zero points). The references of the tests below.
+    pub(crate) fn fold_bias(
+        w: &[i8],
+        depth: usize,
+        w_zero: &[i32],
+        bias: &[i32],
+        x_zero: i32,
+        oc: usize,
+    ) -> i32 {
+        let zero = w_zero.get(oc).copied().unwrap_or(0);
+        let sum: i32 = w[oc * depth..][..depth]
+            .iter()
+            .map(|&v| i32::from(v) - zero)
+            .sum();
+        bias[oc] - x_zero * sum
+    }
+
     /// Deterministic bytes from a linear congruential sequence.
     fn bytes<const N: usize>(seed: u32) -> [u8; N] {
         let mut s = seed;
@@ -1879,13 +1898,7 @@ mod tests {
         ) {
             let taps = p.k_h * p.k_w;
             let folded: Vec<i32> = (0..p.c_out)
-                .map(|c| {
-                    let sum: i32 = w[c * taps..][..taps]
-                        .iter()
-                        .map(|&v| i32::from(v) - w_zero[c])
-                        .sum();
-                    bias[c] - x_zero * sum
-                })
+                .map(|c| fold_bias(w, taps, w_zero, bias, x_zero, c))
                 .collect();
             let rq = Requant {
                 scale: scales,
@@ -2096,9 +2109,7 @@ mod tests {
                 if oc >= p.c_out {
                     return 0;
                 }
-                let taps = &w[oc * per_oc..][..per_oc];
-                let sum: i32 = taps.iter().map(|&v| i32::from(v) - w_zero[oc]).sum();
-                bias[oc] - x_zero * sum
+                fold_bias(w, per_oc, w_zero, bias, x_zero, oc)
             });
             let x = &x[..p.batch * p.c_in * p.h_in * p.w_in];
             let n = p.batch * p.c_out * p.h_out * p.w_out;
@@ -2317,11 +2328,10 @@ mod tests {
             for w_zero in [[0, 3, -2, 1, 0, -1], [0; 6]] {
                 let w_zero = &w_zero[..p.c_out];
                 let folded: [i32; 6] = core::array::from_fn(|oc| {
-                    let Some(taps) = w.get(oc * depth..(oc + 1) * depth) else {
+                    if oc >= p.c_out {
                         return 0;
-                    };
-                    let sum: i32 = taps.iter().map(|&v| i32::from(v) - w_zero[oc]).sum();
-                    bias[oc] - x_zero * sum
+                    }
+                    fold_bias(w, depth, w_zero, &bias, x_zero, oc)
                 });
                 let rq8 = Requant {
                     scale: &scales[..p.c_out],
@@ -2423,13 +2433,8 @@ mod tests {
             let taps = p.k_h * p.k_w;
             let w = &w[..p.c_out * taps];
             let n = p.batch * p.c_out * p.h_out * p.w_out;
-            let folded: [i32; 3] = core::array::from_fn(|c| {
-                let sum: i32 = w[c * taps..][..taps]
-                    .iter()
-                    .map(|&v| i32::from(v) - w_zero[c])
-                    .sum();
-                bias[c] - x_zero * sum
-            });
+            let folded: [i32; 3] =
+                core::array::from_fn(|c| fold_bias(w, taps, &w_zero, &bias, x_zero, c));
             let rq8 = Requant {
                 scale: &[0.02, 0.01, 0.05],
                 zero: 4,

@@ -936,6 +936,7 @@ fn tile(run: &[u32], rows: [&[u32]; OCT], bases: [i32; OCT]) -> [[i32; PT]; OCT]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qconv::tests::fold_bias;
     #[cfg(target_os = "linux")]
     extern crate std;
 
@@ -1005,10 +1006,7 @@ mod tests {
         let bias: Vec<i32> = (0..p.c_out as i32).map(|i| i * 90 - 1400).collect();
         let x_zero = 5;
         let folded: Vec<i32> = (0..p.c_out)
-            .map(|oc| {
-                let sum: i32 = w[oc * depth..][..depth].iter().map(|&v| i32::from(v)).sum();
-                bias[oc] - x_zero * sum
-            })
+            .map(|oc| fold_bias(&w, depth, &[], &bias, x_zero, oc))
             .collect();
         let scales: Vec<f32> = (0..p.c_out).map(|i| 0.0004 * (1 + i % 5) as f32).collect();
         let rq_u8 = Requant {
@@ -1208,10 +1206,8 @@ mod tests {
             let x = &x[..p.c_in * 100];
             let bias: [i32; 7] = core::array::from_fn(|i| i as i32 * 1000 - 3000);
             let x_zero = 7;
-            let folded: [i32; 7] = core::array::from_fn(|oc| {
-                let sum: i32 = w[oc * depth..][..depth].iter().map(|&v| i32::from(v)).sum();
-                bias[oc] - x_zero * sum
-            });
+            let folded: [i32; 7] =
+                core::array::from_fn(|oc| fold_bias(w, depth, &[], &bias, x_zero, oc));
             let rq = Requant {
                 scale: &[0.002],
                 zero: 3,
