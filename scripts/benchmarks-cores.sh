@@ -15,6 +15,6 @@ cargo run --quiet --release --bin zantc -- bench \
     "$models/mlperf-kws-int8" \
     "$models/mlperf-ic-int8" \
     --opt-levels 3,z \
-    --targets host,cortex-m0plus,cortex-m3,cortex-m4,cortex-m7,cortex-m33,riscv32 \
+    --targets host,cortex-m0plus,cortex-m3,cortex-m4,cortex-m7,cortex-m33,cortex-m55,riscv32 \
     --time-budget-ms 200 \
     --json docs/benchmarks-cores.json --md docs/benchmarks-cores.md --svg docs/benchmarks-cores.svg

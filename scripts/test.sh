@@ -61,7 +61,7 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
     # and run in QEMU, its outputs byte for byte against the host's.
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mlperf-kws-int8 \
         --opt-levels 3 \
-        --targets host,cortex-m0plus,cortex-m3,cortex-m4,cortex-m33,riscv32 \
+        --targets host,cortex-m0plus,cortex-m3,cortex-m4,cortex-m33,cortex-m55,riscv32 \
         --time-budget-ms 100 \
         --json target/bench-ci-cores.json --md target/bench-ci-cores.md
 else

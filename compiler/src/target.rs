@@ -105,8 +105,10 @@ pub struct Core {
     pub triple: &'static str,
     /// The `-C target-cpu` its build takes, if any.
     pub cpu: Option<&'static str>,
-    /// A target JSON the build uses when Debian's rustc lacks the triple (the M55).
-    pub target_json: Option<&'static str>,
+    /// The `-C target-feature` list its build takes, if any: the Cortex-M55's Helium,
+    /// which no `target-cpu` can name (rustc 1.96's LLVM aborts compiling `core` for
+    /// `-C target-cpu=cortex-m55`, "Do not know how to promote this operator").
+    pub target_features: Option<&'static str>,
     pub features: &'static [Feature],
     pub emulator: Emulator,
 }
@@ -125,7 +127,7 @@ pub const CORES: &[Core] = &[
         description: "the machine zantc runs on (x86-64 Linux)",
         triple: "x86_64-unknown-linux-gnu",
         cpu: Some("native"),
-        target_json: None,
+        target_features: None,
         features: &[Feature::Avx2, Feature::Avx512, Feature::Vnni, Feature::Amx],
         emulator: Emulator::Native,
     },
@@ -134,7 +136,7 @@ pub const CORES: &[Core] = &[
         description: "RP2040, STM32G0, SAMD21",
         triple: "thumbv6m-none-eabi",
         cpu: None,
-        target_json: None,
+        target_features: None,
         features: &[],
         // QEMU has no Cortex-M0+ board with room for a model; the Cortex-M3 of AN385
         // executes the ARMv6-M code unchanged (ARMv7-M is a superset), so the counts
@@ -146,7 +148,7 @@ pub const CORES: &[Core] = &[
         description: "STM32F1, STM32L1, LPC17xx",
         triple: "thumbv7m-none-eabi",
         cpu: None,
-        target_json: None,
+        target_features: None,
         features: &[],
         emulator: Emulator::ArmSystem(mps2("mps2-an385", "cortex-m3", 0x2100_0000)),
     },
@@ -155,7 +157,7 @@ pub const CORES: &[Core] = &[
         description: "STM32F4, nRF52840 (Cortex-M4F)",
         triple: "thumbv7em-none-eabihf",
         cpu: Some("cortex-m4"),
-        target_json: None,
+        target_features: None,
         features: &[Feature::Dsp, Feature::FpuSingle],
         emulator: Emulator::ArmSystem(mps2("mps2-an386", "cortex-m4", 0x2100_0000)),
     },
@@ -164,7 +166,7 @@ pub const CORES: &[Core] = &[
         description: "STM32F7, STM32H7, i.MX RT",
         triple: "thumbv7em-none-eabihf",
         cpu: Some("cortex-m7"),
-        target_json: None,
+        target_features: None,
         features: &[Feature::Dsp, Feature::FpuDouble],
         emulator: Emulator::ArmSystem(mps2("mps2-an500", "cortex-m7", 0x6000_0000)),
     },
@@ -173,7 +175,7 @@ pub const CORES: &[Core] = &[
         description: "nRF5340, STM32U5, RP2350",
         triple: "thumbv8m.main-none-eabihf",
         cpu: Some("cortex-m33"),
-        target_json: None,
+        target_features: None,
         features: &[Feature::Dsp, Feature::FpuSingle],
         // AN505 boots the core in the secure state: code at the secure alias of SSRAM1
         // (the initial VTOR, `0x1000_0000`), data in the secure alias of SSRAM2 and 3;
@@ -188,11 +190,33 @@ pub const CORES: &[Core] = &[
         }),
     },
     Core {
+        name: "cortex-m55",
+        description: "Alif Ensemble, Corstone-300 (Cortex-M55 with Helium)",
+        triple: "thumbv8m.main-none-eabihf",
+        cpu: None,
+        // Armv8.1-M with the integer M-profile vector extension, its low-overhead
+        // loops and the double-precision FPU. Integer MVE only: with `mve.fp` rustc
+        // 1.96's LLVM aborts compiling `core` for this triple.
+        target_features: Some("+v8.1m.main,+mve,+lob,+dsp,+fp-armv8d16"),
+        features: &[Feature::Dsp, Feature::FpuDouble, Feature::Mve],
+        // AN547 boots the core in the secure state from its ITCM (secure alias
+        // `0x1000_0000`, 512 KiB); data in the DTCM (`0x3000_0000`, 512 KiB), what fits
+        // in neither in the DDR (secure alias `0x7000_0000`); a 32 MHz core clock.
+        emulator: Emulator::ArmSystem(Board {
+            machine: "mps3-an547",
+            cpu: "cortex-m55",
+            flash: (0x1000_0000, 512 << 10),
+            ram: (0x3000_0000, 512 << 10),
+            psram: (0x7000_0000, 16 << 20),
+            sysclk_hz: 32_000_000,
+        }),
+    },
+    Core {
         name: "riscv32",
         description: "ESP32-C3 class (RV32IMC)",
         triple: "riscv32imc-unknown-none-elf",
         cpu: None,
-        target_json: None,
+        target_features: None,
         features: &[],
         // QEMU's `virt` board: 64 MiB of DRAM at `0x8000_0000`, where `-bios none`
         // starts; the harness calls its first 4 MiB the flash, the next 4 MiB the RAM.
@@ -256,9 +280,13 @@ impl Target {
         if !valid {
             return Err(TargetError::BadTriple(triple.to_string()));
         }
-        let core = CORES
-            .iter()
-            .find(|c| c.triple == triple && (cpu.is_none() && c.cpu.is_none() || c.cpu == cpu));
+        // A row that needs target features (the M55) is named, never inferred from a
+        // triple: the plain triple is another core's.
+        let core = CORES.iter().find(|c| {
+            c.triple == triple
+                && c.target_features.is_none()
+                && (cpu.is_none() && c.cpu.is_none() || c.cpu == cpu)
+        });
         Ok(Target {
             triple: triple.to_string(),
             cpu: cpu.map(str::to_string),
@@ -414,6 +442,20 @@ mod tests {
         let t = Target::from_cargo_env(env("")).unwrap().unwrap();
         assert_eq!(t.cpu, None);
         assert!(Target::from_cargo_env(|_| None).is_none());
+    }
+
+    #[test]
+    fn the_m55_is_named_never_inferred_from_its_triple() {
+        let m55 = Target::parse("cortex-m55", None).unwrap();
+        assert_eq!(m55.triple, "thumbv8m.main-none-eabihf");
+        assert_eq!(m55.cpu, None);
+        assert!(m55.core.is_some_and(|c| c.features.contains(&Feature::Mve)));
+        assert_eq!(m55.kernels(), Kernels::Scalar);
+        // The plain triple is an M33 without `target-cpu`, not the M55.
+        let plain = Target::parse("thumbv8m.main-none-eabihf", None).unwrap();
+        assert_eq!(plain.core, None);
+        let m33 = Target::parse("thumbv8m.main-none-eabihf", Some("cortex-m33")).unwrap();
+        assert_eq!(m33.core.map(|c| c.name), Some("cortex-m33"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The instructions safe Rust cannot reach, the one place in `zant-runtime` with
-//! `unsafe`: the Arm DSP extension's packed 16-bit multiply-accumulate and 8-to-16-bit
+//! The instructions safe Rust cannot reach, with `qconv/helium.rs` (Helium's loops) the
+//! only place in `zant-runtime` with `unsafe`: the Arm DSP extension's packed 16-bit multiply-accumulate and 8-to-16-bit
 //! extensions, and x86-64's AVX-512 VNNI byte dot product.
 //!
 //! Why the Arm ones exist: safe Rust has no way to the Cortex-M4/M7's `SMLAD` (two 16 × 16

@@ -28,6 +28,8 @@ use crate::qlinear::{pick, small_products, QInt, QOut, Requant};
 use crate::target::KernelSet;
 use crate::unroll::unroll;
 
+#[cfg(all(target_arch = "arm", zant_mve))]
+mod helium;
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx512vnni",
@@ -216,6 +218,12 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     if quads::applies::<X, W>(x_zero, w_zero) {
         let w: &[i8] = bytemuck::cast_slice(w);
         quads::qconv2d(&p, x, x_zero, w, bias, rq, scratch, y, true);
+        return;
+    }
+    #[cfg(all(target_arch = "arm", zant_mve))]
+    if helium::applies::<X, W>(w_zero)
+        && helium::qconv2d(&p, x, x_zero, w, bias, rq, &mut *scratch, y)
+    {
         return;
     }
     let c_in_group = p.c_in / p.groups;
@@ -959,6 +967,10 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     if channels_depthwise(p, (x, x_zero, w, w_zero, bias, rq, &mut *scratch, &mut *y)) {
         return;
+    }
+    #[cfg(all(target_arch = "arm", zant_mve))]
+    if helium::depthwise_applies::<X, W, 3>(p, w_zero, scratch.len() * 4) {
+        return helium::depthwise::<X, W, Y, 3>(p, x, x_zero, w, bias, rq, scratch, y);
     }
     // The common kernels get their size and stride as constants, so the tap loops
     // unroll and the taps stay in registers.

@@ -223,7 +223,12 @@ fn build(
     let cpu_flag = core
         .cpu
         .map(|cpu| format!(", \"-C\", \"target-cpu={cpu}\""))
-        .unwrap_or_default();
+        .into_iter()
+        .chain(
+            core.target_features
+                .map(|features| format!(", \"-C\", \"target-feature={features}\"")),
+        )
+        .collect::<String>();
     // Arm links with the Arm binutils; RISC-V with rust-lld, the target's default, which
     // reads the memory map before riscv-rt's script.
     let (linker, scripts) = if target.is_riscv() {

@@ -187,6 +187,10 @@ pub enum Target {
     /// `thumbv8m.main-none-eabihf`, `cortex-m33`, in QEMU's `mps2-an505`.
     #[serde(rename = "cortex-m33")]
     CortexM33,
+    /// `thumbv8m.main-none-eabihf` with Armv8.1-M and Helium (MVE), in QEMU's
+    /// `mps3-an547`.
+    #[serde(rename = "cortex-m55")]
+    CortexM55,
     /// `riscv32imc-unknown-none-elf` in QEMU's `virt`.
     #[serde(rename = "riscv32")]
     Riscv32,
@@ -194,13 +198,14 @@ pub enum Target {
 
 impl Target {
     /// Every target, in the order reports list them.
-    pub const ALL: [Target; 7] = [
+    pub const ALL: [Target; 8] = [
         Target::Host,
         Target::CortexM0plus,
         Target::CortexM3,
         Target::CortexM4,
         Target::CortexM7,
         Target::CortexM33,
+        Target::CortexM55,
         Target::Riscv32,
     ];
 
@@ -212,6 +217,7 @@ impl Target {
             Self::CortexM4 => "cortex-m4",
             Self::CortexM7 => "cortex-m7",
             Self::CortexM33 => "cortex-m33",
+            Self::CortexM55 => "cortex-m55",
             Self::Riscv32 => "riscv32",
         }
     }
@@ -255,6 +261,7 @@ impl Target {
             Self::CortexM4 => "Cortex-M4F",
             Self::CortexM7 => "Cortex-M7",
             Self::CortexM33 => "Cortex-M33",
+            Self::CortexM55 => "Cortex-M55",
             Self::Riscv32 => "RV32IMC",
         }
     }
