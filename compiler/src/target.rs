@@ -195,9 +195,10 @@ pub const CORES: &[Core] = &[
         triple: "thumbv8m.main-none-eabihf",
         cpu: None,
         // Armv8.1-M with the integer M-profile vector extension, its low-overhead
-        // loops and the double-precision FPU. Integer MVE only: with `mve.fp` rustc
-        // 1.96's LLVM aborts compiling `core` for this triple.
-        target_features: Some("+v8.1m.main,+mve,+lob,+dsp,+fp-armv8d16"),
+        // loops and the double-precision FPU (`+vfp2` too, the feature by which rustc
+        // reports a double-precision FPU to the runtime's `cfg`s). Integer MVE only:
+        // with `mve.fp` rustc 1.96's LLVM aborts compiling `core` for this triple.
+        target_features: Some("+v8.1m.main,+mve,+lob,+dsp,+fp-armv8d16,+vfp2"),
         features: &[Feature::Dsp, Feature::FpuDouble, Feature::Mve],
         // AN547 boots the core in the secure state from its ITCM (secure alias
         // `0x1000_0000`, 512 KiB); data in the DTCM (`0x3000_0000`, 512 KiB), what fits

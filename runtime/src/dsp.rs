@@ -1,6 +1,7 @@
 //! The instructions safe Rust cannot reach, with `qconv/helium.rs` (Helium's loops) the
-//! only place in `zant-runtime` with `unsafe`: the Arm DSP extension's packed 16-bit multiply-accumulate and 8-to-16-bit
-//! extensions, and x86-64's AVX-512 VNNI byte dot product.
+//! only place in `zant-runtime` with `unsafe`: the Arm DSP extension's packed 16-bit
+//! multiply-accumulate and 8-to-16-bit extensions, the Arm FPU's fused multiply-add
+//! ([`fma_f32`]), and x86-64's AVX-512 VNNI byte dot product.
 //!
 //! Why the Arm ones exist: safe Rust has no way to the Cortex-M4/M7's `SMLAD` (two 16 × 16
 //! products and an accumulate in one instruction), `SMLABB`/`SMLATB` (one product of
@@ -53,6 +54,59 @@
 /// Whether the kernels have the DSP instructions on this target ([`depthwise3_rows`]'
 /// block also needs an FPU: see the module docs).
 pub const HAS_DSP: bool = cfg!(all(target_arch = "arm", target_feature = "dsp"));
+
+/// `a · b + c` rounded once, by the FPU's `VFMA.F32`: every Cortex-M FPU has it (FPv4-SP
+/// on the M4F, FPv5 on the M7, M33 and M55), where the portable form
+/// ([`crate::scalar::fmadd`]) goes through `f64`, which a single-precision FPU hands to
+/// software: mlperf-ic-int8's residual QLinearAdds took 15.4 M of the Cortex-M4F's 31.5 M
+/// instructions that way.
+///
+/// Rust names `s` registers in `asm!` only with the `vfp2` feature, which it reports for
+/// a double-precision FPU (the M7's) and not for a single-precision one; there the block
+/// moves its values through general registers and saves the three `s` registers it uses
+/// on the stack (seven instructions instead of one, against a software `f64` routine).
+#[cfg(all(target_arch = "arm", target_feature = "fpregs"))]
+#[inline(always)]
+pub fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(target_feature = "vfp2")]
+    {
+        let mut acc = c;
+        // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+        unsafe {
+            core::arch::asm!(
+                "vfma.f32 {acc}, {a}, {b}",
+                acc = inout(sreg) acc,
+                a = in(sreg) a,
+                b = in(sreg) b,
+                options(pure, nomem, nostack),
+            );
+        }
+        acc
+    }
+    #[cfg(not(target_feature = "vfp2"))]
+    {
+        let mut acc = c.to_bits();
+        // SAFETY: arithmetic on registers; `s0`–`s2` are saved below the stack pointer
+        // and restored before the block ends, so no value of the caller's changes, and
+        // no memory the program can see is read or written.
+        unsafe {
+            core::arch::asm!(
+                "vpush {{s0-s2}}",
+                "vmov s0, {a}",
+                "vmov s1, {b}",
+                "vmov s2, {acc}",
+                "vfma.f32 s2, s0, s1",
+                "vmov {acc}, s2",
+                "vpop {{s0-s2}}",
+                acc = inout(reg) acc,
+                a = in(reg) a.to_bits(),
+                b = in(reg) b.to_bits(),
+                options(pure, nomem),
+            );
+        }
+        f32::from_bits(acc)
+    }
+}
 
 /// `acc + lo(a) · lo(b) + hi(a) · hi(b)` of two words holding two `i16` each, wrapping.
 #[cfg(all(target_arch = "arm", target_feature = "dsp"))]

@@ -404,9 +404,20 @@ pub fn at_most<T: PartialOrd>(x: T, bound: T) -> T {
 /// then to `f32`; that double rounding differs from a true FMA only when the `f64` sum
 /// lands exactly halfway between two `f32`s. `core` offers no `mul_add` without `std`,
 /// and this form vectorises on every target.
+///
+/// On an Arm core with an FPU it is the FPU's fused multiply-add
+/// ([`crate::dsp::fma_f32`]), rounded once as x86-64's vectors round it, since `f64` is
+/// software on a single-precision FPU.
 #[inline(always)]
 pub fn fmadd(a: f32, b: f32, c: f32) -> f32 {
-    (f64::from(a) * f64::from(b) + f64::from(c)) as f32
+    #[cfg(all(target_arch = "arm", target_feature = "fpregs"))]
+    {
+        crate::dsp::fma_f32(a, b, c)
+    }
+    #[cfg(not(all(target_arch = "arm", target_feature = "fpregs")))]
+    {
+        (f64::from(a) * f64::from(b) + f64::from(c)) as f32
+    }
 }
 
 #[cfg(test)]
