@@ -426,11 +426,11 @@ pub(super) fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize>(
             let input: &[i8] = if copied {
                 let frame = &mut frame[..rows * cols];
                 frame.fill(x_zero as u8);
-                for (ih, row) in x_c.chunks_exact(p.w_in.max(1)).enumerate() {
-                    let Some(r) = (ih + p.pad_top).checked_sub(0).filter(|&r| r < rows) else {
-                        continue;
-                    };
-                    let dst = &mut frame[r * cols + p.pad_left..][..p.w_in.min(cols - p.pad_left)];
+                // Input row `ih` is frame row `ih + pad_top`; rows and columns past the
+                // frame are never read by an output, so they are not copied.
+                let frame_rows = frame.chunks_exact_mut(cols).skip(p.pad_top);
+                for (row, frame_row) in x_c.chunks_exact(p.w_in.max(1)).zip(frame_rows) {
+                    let dst = frame_row.get_mut(p.pad_left..).unwrap_or_default();
                     for (d, &v) in dst.iter_mut().zip(row) {
                         *d = term(v, shift);
                     }
