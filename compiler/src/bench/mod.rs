@@ -20,6 +20,7 @@ mod layers;
 mod machine;
 mod mcu;
 mod report;
+mod user_mode;
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -86,6 +87,12 @@ pub enum BenchError {
     QemuTimeout(u64),
     #[error("the Cortex-M7 harness failed in QEMU ({status}):\n{output}")]
     Qemu { status: String, output: String },
+    /// A core run in QEMU's user mode whose tools are not all installed.
+    #[error("the {target} harness needs {missing}: install them with scripts/setup-targets.sh")]
+    UserModeTools {
+        target: &'static str,
+        missing: String,
+    },
     #[error("the model does not fit the board: {0}")]
     DoesNotFit(String),
     #[error("the profiled harness printed {got} layers, the model has {want}")]
@@ -190,11 +197,15 @@ pub enum Target {
     /// `riscv32imc-unknown-none-elf` in QEMU's `virt`.
     #[serde(rename = "riscv32")]
     Riscv32,
+    /// `aarch64-unknown-linux-gnu` under `qemu-aarch64` (user mode; sizes and outputs,
+    /// not timed).
+    #[serde(rename = "aarch64")]
+    Aarch64,
 }
 
 impl Target {
     /// Every target, in the order reports list them.
-    pub const ALL: [Target; 7] = [
+    pub const ALL: [Target; 8] = [
         Target::Host,
         Target::CortexM0plus,
         Target::CortexM3,
@@ -202,6 +213,7 @@ impl Target {
         Target::CortexM7,
         Target::CortexM33,
         Target::Riscv32,
+        Target::Aarch64,
     ];
 
     pub fn name(self) -> &'static str {
@@ -213,6 +225,7 @@ impl Target {
             Self::CortexM7 => "cortex-m7",
             Self::CortexM33 => "cortex-m33",
             Self::Riscv32 => "riscv32",
+            Self::Aarch64 => "aarch64",
         }
     }
 
@@ -256,6 +269,7 @@ impl Target {
             Self::CortexM7 => "Cortex-M7",
             Self::CortexM33 => "Cortex-M33",
             Self::Riscv32 => "RV32IMC",
+            Self::Aarch64 => "AArch64",
         }
     }
 }
@@ -508,6 +522,8 @@ pub enum Outcome {
     /// the only one).
     #[serde(rename = "cortex_m7")]
     Mcu(McuFigures),
+    /// A core run in QEMU's user mode (AArch64 Linux): sizes, heap and outputs, no time.
+    UserMode(UserModeFigures),
     /// The model does not fit the board's memories; the reason has the numbers.
     DoesNotFit {
         reason: String,
@@ -585,6 +601,27 @@ pub struct McuFigures {
     pub attribution: Option<Attribution>,
 }
 
+/// The figures of a harness run in QEMU's user mode. User mode neither times nor counts
+/// the core's instructions, so there are none: sizes, heap use and the outputs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserModeFigures {
+    /// The stripped executable.
+    pub exe_bytes: u64,
+    pub text_bytes: u64,
+    pub rodata_bytes: u64,
+    pub data_bytes: u64,
+    pub bss_bytes: u64,
+    /// The plan's arena and weights, the same on every core of the kernel family.
+    pub arena_bytes: u64,
+    pub weight_bytes: u64,
+    /// Heap use of one inference, through the harness's counting global allocator.
+    pub heap_allocs: u64,
+    pub heap_bytes: u64,
+    pub heap_leaked_bytes: u64,
+    /// The outputs against the host harness's at the same opt level (or the reference data).
+    pub matches_host: Option<bool>,
+}
+
 /// A memory of the mps2-an500 board.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -632,6 +669,13 @@ impl Report {
                     check(m.stack_bytes > 0, "no stack high-water mark");
                     check(m.instructions > 0, "no instruction count");
                     check(m.matches_host == Some(true), "outputs do not match");
+                }
+                Outcome::UserMode(u) => {
+                    check(u.exe_bytes > 0 && u.text_bytes > 0, "zero size");
+                    check(u.heap_allocs == 0, "the inference allocated");
+                    check(u.heap_bytes == 0, "the inference allocated bytes");
+                    check(u.heap_leaked_bytes == 0, "the inference leaked");
+                    check(u.matches_host == Some(true), "outputs do not match");
                 }
                 Outcome::DoesNotFit { .. } => {}
                 Outcome::Failed { error } => check(false, error),
@@ -760,6 +804,17 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
             for &target in &opts.targets {
                 progress.step(&format!("{name}: opt-level={opt} {target}"));
                 let outcome = match target {
+                    // A user-mode core runs the vector kernels, as the host does: the
+                    // compile depends on the target only through its kernel family
+                    // (`pipeline.rs`), so the host's compile is the core's.
+                    t if t.user_mode().is_some() => {
+                        let expected = host_outputs.as_deref().or(prepared.reference.as_deref());
+                        user_mode::run(&work_dir, &prepared, t, opt, opts, expected).unwrap_or_else(
+                            |e| Outcome::Failed {
+                                error: e.to_string(),
+                            },
+                        )
+                    }
                     Target::Host => match host::run(&work_dir, &prepared, opt, opts) {
                         Ok(run) => {
                             host_outputs = Some(run.outputs);
@@ -925,6 +980,17 @@ fn summary(outcome: &Outcome) -> String {
             report::fmt_bytes(m.ram_bytes as f64),
             report::fmt_bytes(m.stack_bytes as f64),
             match m.matches_host {
+                Some(true) => "matches",
+                Some(false) => "DIFFERS",
+                None => "unchecked",
+            }
+        ),
+        Outcome::UserMode(u) => format!(
+            "not timed (user-mode QEMU), executable {}, arena {}, {} heap allocations, output {}",
+            report::fmt_bytes(u.exe_bytes as f64),
+            report::fmt_bytes(u.arena_bytes as f64),
+            u.heap_allocs,
+            match u.matches_host {
                 Some(true) => "matches",
                 Some(false) => "DIFFERS",
                 None => "unchecked",
