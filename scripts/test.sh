@@ -70,7 +70,8 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
         --json target/bench-ci-cores.json --md target/bench-ci-cores.md
     # AArch64 Linux's NEON kernels against ONNX Runtime: the int8 models and the float
     # ones that reach the most kernels (tiny-lm's recurrence is the one that showed
-    # unfused multiply-adds). Every model takes about 3 minutes more (docs/targets.md).
+    # unfused multiply-adds): 277 s from a cold build, 144 s of it std's build for AArch64
+    # with the first model; the other eight models would add about 100 s (docs/targets.md).
     scripts/aarch64.sh mlperf-kws-int8 mlperf-vww-int8 mlperf-ic-int8 mlperf-ad-int8 \
         mobilenet_v2-int8 beer mnist-8 tiny-lm mobilenet_v2 wakeword sentiment
 else
