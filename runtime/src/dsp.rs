@@ -664,19 +664,19 @@ pub fn dpbusd(acc: safe_arch::m256i, a: safe_arch::m256i, b: safe_arch::m256i) -
 /// Four fused multiply-adds, `a[i] · b[i] + c[i]` each rounded once: NEON's `FMLA`.
 ///
 /// `wide` 0.7, whose vectors the kernels use on AArch64, computes its `mul_add` there as
-/// a rounded product and then a sum, while the kernels that fuse on every vector target
-/// (the GEMV's column vectors, the vector `tanh`, the packed GEMM's tiles) count on one
-/// rounding, as x86-64's `VFMADD` gives it and `scalar::fmadd` emulates: with two,
+/// a rounded product and then a sum, while the GEMV's column vectors and the vector `tanh`
+/// count on one rounding, as x86-64's `VFMADD` gives it and `scalar::fmadd` emulates (the
+/// GEMM tiles and convolutions take the same `mul_add`): with two,
 /// `tiny-lm`'s recurrence drifted from ONNX Runtime by up to 2.4e-3 under `qemu-aarch64`.
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 #[inline(always)]
 pub fn fmla_f32x4(a: [f32; 4], b: [f32; 4], c: [f32; 4]) -> [f32; 4] {
     use core::arch::aarch64::{float32x4_t, vfmaq_f32};
     use core::mem::transmute;
     // SAFETY: `[f32; 4]` and `float32x4_t` are both sixteen bytes holding four `f32`s,
-    // and every bit pattern is valid in either, so the transmutes are plain moves. NEON
-    // is part of every AArch64 target's baseline, so the CPU has `FMLA`; it reads
-    // registers and writes one.
+    // and every bit pattern is valid in either, so the transmutes are plain moves. The
+    // function is only compiled when the build enables NEON (the `cfg` above), so the CPU
+    // has `FMLA`; it reads registers and writes one.
     unsafe {
         let (a, b, c) = (
             transmute::<[f32; 4], float32x4_t>(a),

@@ -240,11 +240,18 @@ mod lanes {
             self.0.to_array()
         }
 
-        /// `self · m + a`, fused when the target has FMA. On AArch64 through NEON's
-        /// `FMLA` (`dsp::fmla_f32x4`): `wide` rounds the product there before the sum.
+        /// `self · m + a`, fused when the target has FMA, and always on AArch64, where
+        /// `wide` rounds the product before the sum: through NEON's `FMLA`
+        /// (`dsp::fmla_f32x4`), or lane by lane with `libm::fmaf` on a build without NEON
+        /// (`aarch64-unknown-none-softfloat`).
         #[inline(always)]
         pub(crate) fn mul_add(self, m: Self, a: Self) -> Self {
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(all(target_arch = "aarch64", not(target_feature = "neon")))]
+            {
+                let (x, y, z) = (self.to_array(), m.to_array(), a.to_array());
+                Self::from_array(core::array::from_fn(|i| libm::fmaf(x[i], y[i], z[i])))
+            }
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             {
                 let halves = |v: Self| {
                     let v = v.to_array();
