@@ -230,6 +230,18 @@ pub const CORES: &[Core] = &[
             sysclk_hz: 0,
         }),
     },
+    // AArch64 Linux: the vector kernels (`wide`'s NEON vectors, Kernels::Vector from the
+    // arch), run as a Linux program under QEMU's user mode, which counts nothing: the
+    // bench checks its outputs and sizes, and times nothing.
+    Core {
+        name: "aarch64",
+        description: "Cortex-A53/A72/A76 Linux boards (Raspberry Pi 3, 4, 5)",
+        triple: "aarch64-unknown-linux-gnu",
+        cpu: None,
+        target_features: None,
+        features: &[Feature::Neon],
+        emulator: Emulator::Aarch64User,
+    },
 ];
 
 /// The architecture (`target_arch`) of a triple: its first component, with the Arm
@@ -420,6 +432,24 @@ mod tests {
         assert_eq!(rv.core.map(|c| c.name), Some("riscv32"));
         let m7 = Target::parse("thumbv7em-none-eabihf", Some("cortex-m7")).unwrap();
         assert_eq!(m7.core.map(|c| c.name), Some("cortex-m7"));
+    }
+
+    #[test]
+    fn aarch64_is_a_row_of_the_vector_family() {
+        let by_name = Target::parse("aarch64", None).unwrap();
+        let core = by_name.core.expect("the aarch64 row");
+        assert_eq!(core.triple, "aarch64-unknown-linux-gnu");
+        assert_eq!(core.features, &[Feature::Neon]);
+        assert_eq!(core.emulator, Emulator::Aarch64User);
+        assert_eq!(core.kernels(), Kernels::Vector);
+        assert_eq!(by_name.kernels(), Kernels::Vector);
+        assert_eq!(by_name.cpu, None);
+        // The triple names the same row, so `--target aarch64-unknown-linux-gnu` is the
+        // same target as `--target aarch64`.
+        let by_triple = Target::parse("aarch64-unknown-linux-gnu", None).unwrap();
+        assert_eq!(by_triple, by_name);
+        assert_eq!(by_triple.name(), "aarch64");
+        assert!(core_names().contains("aarch64"), "{}", core_names());
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! least 99 % of its elements identical, and a float output that a per-tensor
 //! DequantizeLinear produces within one step of its scale. Their checks carry an LSB
 //! histogram.
+//!
+//! The runner runs on this machine, or, for a target of another architecture whose row
+//! in the target table runs in QEMU's user mode (AArch64 Linux), is built for that target
+//! with Debian's Rust and run under QEMU ([`user_mode`]); other targets are refused.
+
+pub mod user_mode;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +22,9 @@ use std::process::Command;
 use crate::ir::{DType, Data, Tensor, TensorType};
 use crate::onnx::read_tensor;
 use crate::onnx::BindValue;
+use crate::target::{arch_of, Target};
 use crate::{CrateOptions, Error, Options};
+use user_mode::UserMode;
 
 /// Why a compiled model could not be checked against its test data.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +39,16 @@ pub enum CheckError {
          with this machine's)"
     )]
     ForeignTarget(String),
+    /// A target run in QEMU's user mode whose tools are not all installed.
+    #[error(
+        "zantc verify runs code for {target} under {qemu}, built with Debian's Rust; \
+         missing: {missing}. Install them with scripts/setup-targets.sh"
+    )]
+    Toolchain {
+        target: String,
+        qemu: &'static str,
+        missing: String,
+    },
     #[error("{data_set}/input_{index}.pb is {data} but the model's input {index} is {model}")]
     InputType {
         data_set: String,
@@ -269,11 +287,7 @@ pub fn verify(
 /// [`verify`], with the compiler's warnings.
 pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Verification, Error> {
     let model = model_file(model);
-    if let Some(target) = opts.target.as_ref() {
-        if target.kernels() != zant_runtime::target::Kernels::NATIVE {
-            return Err(CheckError::ForeignTarget(target.name()).into());
-        }
-    }
+    let run_on = run_on(opts.target.as_ref())?;
     let data_dir = vopts
         .data_dir
         .clone()
@@ -291,7 +305,10 @@ pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Veri
     })?;
     let crate_dir = work.path().join(&compiled.crate_name);
     crate::write_files(&crate_dir, &compiled.files)?;
-    let runner = build_runner(&crate_dir, &vopts.target_dir)?;
+    let runner = match run_on {
+        RunOn::Host => build_runner(&crate_dir, &vopts.target_dir)?,
+        RunOn::User(user) => build_user_mode_runner(&user, &crate_dir, &vopts.target_dir)?,
+    };
 
     let graph = &compiled.lowered.graph;
     let input_types: Vec<(String, TensorType)> = graph
@@ -338,7 +355,11 @@ pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Veri
             args.push(path);
         }
         let out_dir = npy_dir.join("out");
-        let status = Command::new(&runner)
+        let mut command = match run_on {
+            RunOn::Host => Command::new(&runner),
+            RunOn::User(user) => user.run(&runner),
+        };
+        let status = command
             .args(&args)
             .arg("-o")
             .arg(&out_dir)
@@ -378,6 +399,61 @@ pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Veri
         warnings: compiled.lowered.warnings.clone(),
         pruning: compiled.lowered.pruning.clone(),
     })
+}
+
+/// Where `verify` runs a target's runner.
+#[derive(Clone, Copy, Debug)]
+enum RunOn {
+    /// On this machine: no target, or one of this machine's architecture.
+    Host,
+    /// Under QEMU's user mode, built with Debian's Rust for the target.
+    User(UserMode),
+}
+
+/// Where the runner for `target` runs, or why it cannot run: a target of another
+/// architecture runs only where its row of the target table has a user-mode emulator,
+/// and then only with that emulator's tools installed. Which architecture this machine
+/// has is asked, never assumed: on an AArch64 Linux machine the AArch64 row runs natively.
+fn run_on(target: Option<&Target>) -> Result<RunOn, CheckError> {
+    let Some(target) = target else {
+        return Ok(RunOn::Host);
+    };
+    if arch_of(&target.triple) == std::env::consts::ARCH {
+        return Ok(RunOn::Host);
+    }
+    let user = UserMode::of(target).ok_or_else(|| CheckError::ForeignTarget(target.name()))?;
+    let missing = user.missing();
+    if !missing.is_empty() {
+        return Err(CheckError::Toolchain {
+            target: target.name(),
+            qemu: user.qemu,
+            missing: missing.join(", "),
+        });
+    }
+    Ok(RunOn::User(user))
+}
+
+/// Builds the generated crate's runner for a user-mode target with Debian's Rust (in a
+/// folder of `target_dir` of its own, apart from the host builds of another compiler)
+/// and returns its path.
+fn build_user_mode_runner(
+    user: &UserMode,
+    crate_dir: &Path,
+    target_dir: &Path,
+) -> Result<PathBuf, Error> {
+    let target_dir = target_dir.join("user-mode");
+    let out = user
+        .cargo_build(crate_dir, &target_dir)
+        .args(["--release", "--features", "runner", "--bin", "runner"])
+        .output()
+        .map_err(|source| Error::Io {
+            context: format!("cannot run {}", user_mode::CARGO),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(CheckError::Build(String::from_utf8_lossy(&out.stderr).into_owned()).into());
+    }
+    Ok(user.binary(&target_dir, "release", "runner"))
 }
 
 /// Builds the generated crate's runner binary in release mode and returns its path.
@@ -646,6 +722,28 @@ mod tests {
 
     fn bytes(v: &[u8]) -> Tensor {
         Tensor::new(vec![v.len()], Data::U8(v.to_vec()))
+    }
+
+    #[test]
+    fn foreign_targets_run_in_user_mode_or_are_refused() {
+        assert!(matches!(run_on(None), Ok(RunOn::Host)));
+        let m4 = Target::core("cortex-m4").unwrap();
+        let err = run_on(Some(&m4)).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot run code generated for cortex-m4"),
+            "{err}"
+        );
+        let aarch64 = Target::core("aarch64").unwrap();
+        match (std::env::consts::ARCH, run_on(Some(&aarch64))) {
+            ("aarch64", Ok(RunOn::Host)) => {}
+            (_, Ok(RunOn::User(user))) => assert_eq!(user.qemu, "qemu-aarch64"),
+            // Without the tools the error names them and the script that installs them.
+            (_, Err(e @ CheckError::Toolchain { .. })) => {
+                let message = e.to_string();
+                assert!(message.contains("scripts/setup-targets.sh"), "{message}");
+            }
+            (arch, other) => panic!("aarch64 on {arch}: {other:?}"),
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The instructions safe Rust cannot reach, with `qconv/helium.rs` (Helium's loops) the
 //! only place in `zant-runtime` with `unsafe`: the Arm DSP extension's packed 16-bit
 //! multiply-accumulate and 8-to-16-bit extensions, the Arm FPU's fused multiply-add
-//! ([`fma_f32`]), and x86-64's AVX-512 VNNI byte dot product.
+//! ([`fma_f32`]), x86-64's AVX-512 VNNI byte dot product, and AArch64's fused vector
+//! multiply-add.
 //!
 //! Why the Arm ones exist: safe Rust has no way to the Cortex-M4/M7's `SMLAD` (two 16 × 16
 //! products and an accumulate in one instruction), `SMLABB`/`SMLATB` (one product of
@@ -712,6 +713,32 @@ pub fn dpbusd(acc: safe_arch::m256i, a: safe_arch::m256i, b: safe_arch::m256i) -
     // function is only compiled when the crate is built with both of them (the `cfg`
     // above), so every CPU that runs it has them. It reads registers and writes one.
     unsafe { safe_arch::m256i(core::arch::x86_64::_mm256_dpbusd_epi32(acc.0, a.0, b.0)) }
+}
+
+/// Four fused multiply-adds, `a[i] · b[i] + c[i]` each rounded once: NEON's `FMLA`.
+///
+/// `wide` 0.7, whose vectors the kernels use on AArch64, computes its `mul_add` there as
+/// a rounded product and then a sum, while the GEMV's column vectors and the vector `tanh`
+/// count on one rounding, as x86-64's `VFMADD` gives it and `scalar::fmadd` emulates (the
+/// GEMM tiles and convolutions take the same `mul_add`): with two,
+/// `tiny-lm`'s recurrence drifted from ONNX Runtime by up to 2.4e-3 under `qemu-aarch64`.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[inline(always)]
+pub fn fmla_f32x4(a: [f32; 4], b: [f32; 4], c: [f32; 4]) -> [f32; 4] {
+    use core::arch::aarch64::{float32x4_t, vfmaq_f32};
+    use core::mem::transmute;
+    // SAFETY: `[f32; 4]` and `float32x4_t` are both sixteen bytes holding four `f32`s,
+    // and every bit pattern is valid in either, so the transmutes are plain moves. The
+    // function is only compiled when the build enables NEON (the `cfg` above), so the CPU
+    // has `FMLA`; it reads registers and writes one.
+    unsafe {
+        let (a, b, c) = (
+            transmute::<[f32; 4], float32x4_t>(a),
+            transmute::<[f32; 4], float32x4_t>(b),
+            transmute::<[f32; 4], float32x4_t>(c),
+        );
+        transmute::<float32x4_t, [f32; 4]>(vfmaq_f32(c, a, b))
+    }
 }
 
 /// `y[i] = table[x[i]]` for the first `64 ⌊min(|x|, |y|) / 64⌋` bytes, 64 at a time

@@ -14,8 +14,10 @@ const PANEL: (u32, u32) = (620, 460);
 
 /// The chart as an SVG document.
 pub fn svg(report: &Report) -> Result<String, Error> {
+    // A core under QEMU's user mode has no time or count to plot.
     let targets: Vec<Target> = Target::ALL
         .into_iter()
+        .filter(|t| t.user_mode().is_none())
         .filter(|t| report.runs.iter().any(|r| r.target == *t))
         .collect();
     let mut out = String::new();

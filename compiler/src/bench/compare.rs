@@ -218,7 +218,7 @@ fn layer_changes(run: &Run, a: &Layers, b: &Layers, threshold: f64) -> Vec<Chang
 
 fn outcome_name(outcome: &Outcome) -> &'static str {
     match outcome {
-        Outcome::Host(_) | Outcome::Mcu(_) => "ok",
+        Outcome::Host(_) | Outcome::Mcu(_) | Outcome::UserMode(_) => "ok",
         Outcome::DoesNotFit { .. } => "does not fit",
         Outcome::Failed { .. } => "failed",
     }

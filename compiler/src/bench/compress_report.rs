@@ -341,6 +341,8 @@ fn measure(
                 row.m7_instructions = Some(m.instructions);
                 row.m7_flash_bytes = Some(m.flash_bytes);
             }
+            // Compression reports take no user-mode core.
+            Outcome::UserMode(_) => {}
             Outcome::DoesNotFit { reason } | Outcome::Failed { error: reason } => {
                 row.error = Some(format!("{} on {}: {reason}", run.opt_level, run.target));
             }

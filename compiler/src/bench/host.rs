@@ -35,7 +35,7 @@ pub(super) fn run(
     let sizes = section_sizes(&exe)?;
     let attribution =
         attribution::attribute(&exe, &harness::crate_ident(prepared), "objdump", &[])?;
-    let exe_bytes = stripped_bytes(&exe)?;
+    let exe_bytes = stripped_bytes(&exe, "strip")?;
     let instructions = if !valgrind_installed() {
         None
     } else if count_build_differs(&opts.host_target_cpu) {
@@ -166,16 +166,17 @@ fn turns(count: usize, round: u32) -> impl Iterator<Item = usize> {
     (0..count).map(move |i| if reversed { count - 1 - i } else { i })
 }
 
-/// The size of the executable once stripped: binutils `strip` writes a stripped copy
-/// beside it. The harness itself keeps its symbols for the code attribution.
-fn stripped_bytes(exe: &Path) -> Result<u64, Error> {
+/// The size of the executable once stripped: binutils' `strip` for the executable's
+/// architecture writes a stripped copy beside it. The harness itself keeps its symbols for
+/// the code attribution.
+pub(super) fn stripped_bytes(exe: &Path, strip: &str) -> Result<u64, Error> {
     let copy = exe.with_extension("stripped");
-    let out = Command::new("strip")
+    let out = Command::new(strip)
         .arg("-o")
         .arg(&copy)
         .arg(exe)
         .output()
-        .map_err(io_error("cannot run strip (binutils)".into()))?;
+        .map_err(io_error(format!("cannot run {strip} (binutils)")))?;
     if !out.status.success() {
         return Err(BenchError::Harness {
             status: out.status.to_string(),
@@ -243,19 +244,7 @@ fn build(
     let profile = kind == Build::Profiled;
     let package = harness::package_name(prepared);
     let dir = work_dir.join("host").join(&prepared.name);
-    let cargo_toml = format!(
-        "# Written by `zantc bench`: the host harness for `{model}`.\n\
-         [package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [features]\n# The model's per-layer probe (`zantc bench --per-layer`).\nprofile = []\n\n\
-         [dependencies]\nzant-runtime = {{ path = {runtime:?} }}\n\n{profiles}\n[workspace]\n",
-        model = prepared.model_file.display(),
-        runtime = crate::default_runtime_path(),
-        profiles = harness::profiles(&opts.opt_levels, "abort", true),
-    );
-    let mut files = harness::model_files(prepared, None)?;
-    files.push(file("Cargo.toml", cargo_toml));
-    files.push(file("src/main.rs", harness::HOST_MAIN));
-    harness::write(&dir, &files)?;
+    write_harness(&dir, prepared, opts)?;
 
     let target_dir = work_dir.join(match kind {
         Build::Counted => "target-host-count",
@@ -289,6 +278,29 @@ fn build(
         .into());
     }
     Ok(target_dir.join(opt.profile()).join(package))
+}
+
+/// Writes the host harness crate for `prepared` into `dir` (once per model: the opt levels
+/// are profiles of it). The AArch64 Linux harness is the same crate (`user_mode.rs`).
+pub(super) fn write_harness(
+    dir: &Path,
+    prepared: &Prepared,
+    opts: &BenchOptions,
+) -> Result<(), Error> {
+    let package = harness::package_name(prepared);
+    let cargo_toml = format!(
+        "# Written by `zantc bench`: the host harness for `{model}`.\n\
+         [package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [features]\n# The model's per-layer probe (`zantc bench --per-layer`).\nprofile = []\n\n\
+         [dependencies]\nzant-runtime = {{ path = {runtime:?} }}\n\n{profiles}\n[workspace]\n",
+        model = prepared.model_file.display(),
+        runtime = crate::default_runtime_path(),
+        profiles = harness::profiles(&opts.opt_levels, "abort", true),
+    );
+    let mut files = harness::model_files(prepared, None)?;
+    files.push(file("Cargo.toml", cargo_toml));
+    files.push(file("src/main.rs", harness::HOST_MAIN));
+    harness::write(dir, &files)
 }
 
 /// The x86_64 extensions valgrind (3.19, Debian's) does not decode, by their LLVM names.
@@ -394,7 +406,7 @@ pub(super) struct Sizes {
     pub bss: u64,
 }
 
-fn section_sizes(exe: &Path) -> Result<Sizes, Error> {
+pub(super) fn section_sizes(exe: &Path) -> Result<Sizes, Error> {
     use object::{Object, ObjectSection};
     let bytes = std::fs::read(exe).map_err(io_error(format!("cannot read {}", exe.display())))?;
     let elf = object::File::parse(&*bytes).map_err(|e| BenchError::Elf {
@@ -443,8 +455,19 @@ fn callgrind_instructions(exe: &Path) -> Result<Option<u64>, Error> {
     Ok(Some(totals[1].saturating_sub(totals[0])))
 }
 
+/// Runs the harness `exe` with `args` and returns what it printed.
 fn run_harness(exe: &Path, args: &[&str]) -> Result<String, Error> {
-    let out = Command::new(exe)
+    run_harness_with(Command::new(exe), exe, args)
+}
+
+/// Runs harness `exe` through `command` (the harness itself, or QEMU with the harness as
+/// its program) with `args`, and returns what it printed.
+pub(super) fn run_harness_with(
+    mut command: Command,
+    exe: &Path,
+    args: &[&str],
+) -> Result<String, Error> {
+    let out = command
         .args(args)
         .output()
         .map_err(io_error(format!("cannot run {}", exe.display())))?;

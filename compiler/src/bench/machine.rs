@@ -25,6 +25,8 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     let m7 = opts.targets.iter().any(|t| t.is_mcu());
+    // The user-mode cores are built with Debian's Rust too, and run by QEMU's user mode.
+    let user_mode = opts.targets.iter().find_map(|t| t.user_mode());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     Machine {
         cpu,
@@ -32,11 +34,14 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
         os,
         kernel,
         rustc_host: version(&rustc, "-V").unwrap_or_default(),
-        rustc_cortex_m7: m7.then(|| version("/usr/bin/rustc", "-V")).flatten(),
+        rustc_cortex_m7: (m7 || user_mode.is_some())
+            .then(|| version("/usr/bin/rustc", "-V"))
+            .flatten(),
         valgrind: version("valgrind", "--version"),
         qemu: m7
             .then(|| version("qemu-system-arm", "--version"))
-            .flatten(),
+            .flatten()
+            .or_else(|| user_mode.and_then(|u| version(u.qemu, "--version"))),
         onnxruntime: None,
         tract: None,
         load_average: std::fs::read_to_string("/proc/loadavg")

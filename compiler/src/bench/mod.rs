@@ -20,6 +20,7 @@ mod layers;
 mod machine;
 mod mcu;
 mod report;
+mod user_mode;
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -86,6 +87,12 @@ pub enum BenchError {
     QemuTimeout(u64),
     #[error("the Cortex-M7 harness failed in QEMU ({status}):\n{output}")]
     Qemu { status: String, output: String },
+    /// A core run in QEMU's user mode whose tools are not all installed.
+    #[error("the {target} harness needs {missing}: install them with scripts/setup-targets.sh")]
+    UserModeTools {
+        target: &'static str,
+        missing: String,
+    },
     #[error("the model does not fit the board: {0}")]
     DoesNotFit(String),
     #[error("the profiled harness printed {got} layers, the model has {want}")]
@@ -194,11 +201,15 @@ pub enum Target {
     /// `riscv32imc-unknown-none-elf` in QEMU's `virt`.
     #[serde(rename = "riscv32")]
     Riscv32,
+    /// `aarch64-unknown-linux-gnu` under `qemu-aarch64` (user mode; sizes and outputs,
+    /// not timed).
+    #[serde(rename = "aarch64")]
+    Aarch64,
 }
 
 impl Target {
     /// Every target, in the order reports list them.
-    pub const ALL: [Target; 8] = [
+    pub const ALL: [Target; 9] = [
         Target::Host,
         Target::CortexM0plus,
         Target::CortexM3,
@@ -207,6 +218,7 @@ impl Target {
         Target::CortexM33,
         Target::CortexM55,
         Target::Riscv32,
+        Target::Aarch64,
     ];
 
     pub fn name(self) -> &'static str {
@@ -219,6 +231,7 @@ impl Target {
             Self::CortexM33 => "cortex-m33",
             Self::CortexM55 => "cortex-m55",
             Self::Riscv32 => "riscv32",
+            Self::Aarch64 => "aarch64",
         }
     }
 
@@ -263,6 +276,7 @@ impl Target {
             Self::CortexM33 => "Cortex-M33",
             Self::CortexM55 => "Cortex-M55",
             Self::Riscv32 => "RV32IMC",
+            Self::Aarch64 => "AArch64",
         }
     }
 }
@@ -515,6 +529,8 @@ pub enum Outcome {
     /// the only one).
     #[serde(rename = "cortex_m7")]
     Mcu(McuFigures),
+    /// A core run in QEMU's user mode (AArch64 Linux): sizes, heap and outputs, no time.
+    UserMode(UserModeFigures),
     /// The model does not fit the board's memories; the reason has the numbers.
     DoesNotFit {
         reason: String,
@@ -592,6 +608,27 @@ pub struct McuFigures {
     pub attribution: Option<Attribution>,
 }
 
+/// The figures of a harness run in QEMU's user mode. User mode neither times nor counts
+/// the core's instructions, so there are none: sizes, heap use and the outputs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserModeFigures {
+    /// The stripped executable.
+    pub exe_bytes: u64,
+    pub text_bytes: u64,
+    pub rodata_bytes: u64,
+    pub data_bytes: u64,
+    pub bss_bytes: u64,
+    /// The plan's arena and weights, the same on every core of the kernel family.
+    pub arena_bytes: u64,
+    pub weight_bytes: u64,
+    /// Heap use of one inference, through the harness's counting global allocator.
+    pub heap_allocs: u64,
+    pub heap_bytes: u64,
+    pub heap_leaked_bytes: u64,
+    /// The outputs against the host harness's at the same opt level (or the reference data).
+    pub matches_host: Option<bool>,
+}
+
 /// A memory of the mps2-an500 board.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -639,6 +676,13 @@ impl Report {
                     check(m.stack_bytes > 0, "no stack high-water mark");
                     check(m.instructions > 0, "no instruction count");
                     check(m.matches_host == Some(true), "outputs do not match");
+                }
+                Outcome::UserMode(u) => {
+                    check(u.exe_bytes > 0 && u.text_bytes > 0, "zero size");
+                    check(u.heap_allocs == 0, "the inference allocated");
+                    check(u.heap_bytes == 0, "the inference allocated bytes");
+                    check(u.heap_leaked_bytes == 0, "the inference leaked");
+                    check(u.matches_host == Some(true), "outputs do not match");
                 }
                 Outcome::DoesNotFit { .. } => {}
                 Outcome::Failed { error } => check(false, error),
@@ -767,6 +811,17 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
             for &target in &opts.targets {
                 progress.step(&format!("{name}: opt-level={opt} {target}"));
                 let outcome = match target {
+                    // A user-mode core runs the vector kernels, as the host does: the
+                    // compile depends on the target only through its kernel family
+                    // (`pipeline.rs`), so the host's compile is the core's.
+                    t if t.user_mode().is_some() => {
+                        let expected = host_outputs.as_deref().or(prepared.reference.as_deref());
+                        user_mode::run(&work_dir, &prepared, t, opt, opts, expected).unwrap_or_else(
+                            |e| Outcome::Failed {
+                                error: e.to_string(),
+                            },
+                        )
+                    }
                     Target::Host => match host::run(&work_dir, &prepared, opt, opts) {
                         Ok(run) => {
                             host_outputs = Some(run.outputs);
@@ -932,6 +987,17 @@ fn summary(outcome: &Outcome) -> String {
             report::fmt_bytes(m.ram_bytes as f64),
             report::fmt_bytes(m.stack_bytes as f64),
             match m.matches_host {
+                Some(true) => "matches",
+                Some(false) => "DIFFERS",
+                None => "unchecked",
+            }
+        ),
+        Outcome::UserMode(u) => format!(
+            "not timed (user-mode QEMU), executable {}, arena {}, {} heap allocations, output {}",
+            report::fmt_bytes(u.exe_bytes as f64),
+            report::fmt_bytes(u.arena_bytes as f64),
+            u.heap_allocs,
+            match u.matches_host {
                 Some(true) => "matches",
                 Some(false) => "DIFFERS",
                 None => "unchecked",

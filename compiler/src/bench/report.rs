@@ -70,6 +70,19 @@ impl Run {
                 v.extend(attribution_figures(m.attribution.as_ref()));
                 v
             }
+            Outcome::UserMode(u) => vec![
+                f("executable", Unit::Bytes, u.exe_bytes as f64),
+                f(".text", Unit::Bytes, u.text_bytes as f64),
+                f(".rodata", Unit::Bytes, u.rodata_bytes as f64),
+                f(".data", Unit::Bytes, u.data_bytes as f64),
+                f(".bss", Unit::Bytes, u.bss_bytes as f64),
+                f("arena", Unit::Bytes, u.arena_bytes as f64),
+                f("weights", Unit::Bytes, u.weight_bytes as f64),
+                f("heap allocs", Unit::Count, u.heap_allocs as f64),
+                f("heap bytes", Unit::Bytes, u.heap_bytes as f64),
+                f("leaks", Unit::Bytes, u.heap_leaked_bytes as f64),
+                f("output mismatch", Unit::Flag, flag(u.matches_host)),
+            ],
             Outcome::DoesNotFit { .. } | Outcome::Failed { .. } => Vec::new(),
         }
     }
@@ -118,6 +131,7 @@ pub fn markdown(report: &Report, chart: Option<&str>) -> String {
         for &target in &targets {
             match target {
                 Target::Host => host_table(&mut s, report, level),
+                t if t.user_mode().is_some() => user_mode_table(&mut s, report, level, t),
                 _ => mcu_table(&mut s, report, level, target),
             }
         }
@@ -394,6 +408,68 @@ fn mcu_table(s: &mut String, report: &Report, level: &super::OptLevel, target: T
         }
         s.push('\n');
     }
+    for f in footnotes {
+        let _ = writeln!(s, "\n- {f}");
+    }
+    s.push('\n');
+}
+
+/// The runs of a core under QEMU's user mode: sizes, heap use and the outputs; the time
+/// column says that it was not measured rather than showing the emulator's.
+fn user_mode_table(s: &mut String, report: &Report, level: &super::OptLevel, target: Target) {
+    let core = target.core();
+    let qemu = target.user_mode().map_or("QEMU", |u| u.qemu);
+    let _ = writeln!(
+        s,
+        "### {} (`{}`, `{qemu}`, user mode)\n",
+        target.label(),
+        core.triple
+    );
+    let _ = writeln!(
+        s,
+        "| model | executable | .text | .rodata | .data | .bss | arena | weights | time | \
+         heap allocs | heap bytes | leaks | output |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"
+    );
+    let mut footnotes = Vec::new();
+    for run in runs(report, target, level) {
+        let _ = write!(s, "| {} |", run.model);
+        match &run.outcome {
+            Outcome::UserMode(u) => {
+                let cells = [
+                    fmt_bytes(u.exe_bytes as f64),
+                    fmt_bytes(u.text_bytes as f64),
+                    fmt_bytes(u.rodata_bytes as f64),
+                    fmt_bytes(u.data_bytes as f64),
+                    fmt_bytes(u.bss_bytes as f64),
+                    fmt_bytes(u.arena_bytes as f64),
+                    fmt_bytes(u.weight_bytes as f64),
+                    "not measured".to_string(),
+                    u.heap_allocs.to_string(),
+                    fmt_bytes(u.heap_bytes as f64),
+                    fmt_bytes(u.heap_leaked_bytes as f64),
+                    fmt_match(u.matches_host),
+                ];
+                for c in cells {
+                    let _ = write!(s, " {c} |");
+                }
+            }
+            other => {
+                footnotes.push(format!("{}: {}", run.model, outcome_text(other)));
+                s.push_str(" failed |");
+                s.push_str(&" — |".repeat(11));
+            }
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(
+        s,
+        "\nQEMU's user mode runs the program without the core's clock and counts nothing, \
+         so the inference is not timed; *executable* is the stripped file, *arena* and \
+         *weights* are the memory plan's (the same on every core of the vector kernels), \
+         the heap figures are one inference's, and *output* compares with the host harness \
+         at the same opt level."
+    );
     for f in footnotes {
         let _ = writeln!(s, "\n- {f}");
     }

@@ -7,6 +7,9 @@
 //!   and the outputs as `output K HEX` lines.
 //! - `harness count N`: `N` inferences and nothing else. The bench runs it under callgrind
 //!   with `N = 0` and `N = 1`; the difference is the instructions of one inference.
+//! - `harness check`: one inference, nothing timed: its heap use and the outputs. The
+//!   bench runs it for cores under QEMU's user mode (AArch64), whose clock says nothing
+//!   of the core's speed.
 //! - `harness layers BUDGET_MS` (built with the `profile` feature): the wall time of each
 //!   layer over at least `MIN_RUNS` inferences or `BUDGET_MS`, as `layer_ns K NS` lines,
 //!   timed by a probe the model calls between layers; and `time_ns`, the figure of plain
@@ -91,6 +94,7 @@ fn main() {
             }
         }
         Some("measure") => measure(&mut io, &mut model, Duration::from_millis(number(2))),
+        Some("check") => check(&mut io, &mut model),
         #[cfg(feature = "profile")]
         Some("layers") => layers(&mut io, &mut model, Duration::from_millis(number(2))),
         _ => usage(),
@@ -98,7 +102,10 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: harness measure BUDGET_MS | harness count N | harness layers BUDGET_MS");
+    eprintln!(
+        "usage: harness measure BUDGET_MS | harness count N | harness check | \
+         harness layers BUDGET_MS"
+    );
     std::process::exit(2)
 }
 
@@ -109,12 +116,51 @@ fn infer(io: &mut io::Io, model: &mut model::Model) {
     }
 }
 
+/// The allocation counters when counting started, so that the heap figures cover only
+/// what came after.
+struct HeapStart {
+    allocs: usize,
+    bytes: usize,
+    live: usize,
+}
+
+impl HeapStart {
+    fn now() -> HeapStart {
+        let live = LIVE.load(SeqCst);
+        PEAK.store(live, SeqCst);
+        HeapStart {
+            allocs: ALLOCS.load(SeqCst),
+            bytes: BYTES.load(SeqCst),
+            live,
+        }
+    }
+
+    /// Prints the heap figures since `self`. Every counter is read before the first line
+    /// is printed, since printing may allocate (stdout's buffer).
+    fn print_since(&self) {
+        let allocs = ALLOCS.load(SeqCst) - self.allocs;
+        let bytes = BYTES.load(SeqCst) - self.bytes;
+        let peak = PEAK.load(SeqCst) - self.live;
+        let leaked = LIVE.load(SeqCst).saturating_sub(self.live);
+        println!("heap_allocs={allocs}");
+        println!("heap_bytes={bytes}");
+        println!("heap_peak_bytes={peak}");
+        println!("heap_leaked_bytes={leaked}");
+    }
+}
+
+/// One inference, untimed: its heap use and its outputs.
+fn check(io: &mut io::Io, model: &mut model::Model) {
+    let heap = HeapStart::now();
+    infer(io, model);
+    heap.print_since();
+    print_outputs(io);
+}
+
 fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
     // Reserved before counting, so that recording the times allocates nothing.
     let mut times: Vec<u64> = Vec::with_capacity(MAX_RUNS);
-    let (allocs_before, bytes_before) = (ALLOCS.load(SeqCst), BYTES.load(SeqCst));
-    let live_before = LIVE.load(SeqCst);
-    PEAK.store(live_before, SeqCst);
+    let heap = HeapStart::now();
 
     // The first inference warms the caches and faults the arena in; it is not timed.
     infer(io, model);
@@ -136,19 +182,17 @@ fn measure(io: &mut io::Io, model: &mut model::Model, budget: Duration) {
         times.push(t.elapsed().as_nanos() as u64);
     }
 
-    let allocs = ALLOCS.load(SeqCst) - allocs_before;
-    let bytes = BYTES.load(SeqCst) - bytes_before;
-    let peak = PEAK.load(SeqCst) - live_before;
-    let leaked = LIVE.load(SeqCst).saturating_sub(live_before);
+    heap.print_since();
     times.sort_unstable();
     let median = median(&times) / batch as f64;
-    println!("heap_allocs={allocs}");
-    println!("heap_bytes={bytes}");
-    println!("heap_peak_bytes={peak}");
-    println!("heap_leaked_bytes={leaked}");
     println!("time_runs={}", times.len() * batch);
     println!("time_ns={median}");
     println!("peak_rss_kib={}", peak_rss_kib());
+    print_outputs(io);
+}
+
+/// Prints every output as an `output K HEX` line.
+fn print_outputs(io: &io::Io) {
     let mut hex: Vec<String> = Vec::new();
     io.output_bytes(|k, bytes| {
         if hex.len() <= k {
