@@ -291,7 +291,8 @@ enum Command {
         /// Targets: host (x86_64), or cores of the target table run in QEMU: cortex-m0plus
         /// (thumbv6m, run by AN385's Cortex-M3), cortex-m3 (AN385), cortex-m4 (AN386),
         /// cortex-m7 (AN500), cortex-m33 (AN505), cortex-m55 (MPS3 AN547, Helium), riscv32
-        /// (virt). Each core's harness embeds the model compiled for its own
+        /// (virt), aarch64 (qemu-aarch64 user mode: outputs and sizes, no counts). Each
+        /// core's harness embeds the model compiled for its own
         /// kernels (docs/targets.md); its outputs are checked against the host's.
         #[arg(long, value_delimiter = ',', default_value = "host,cortex-m7")]
         targets: Vec<zant_compiler::bench::Target>,
