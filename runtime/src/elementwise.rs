@@ -7,6 +7,9 @@
 //! Each unary formula is written once, over the `Float` trait of [`crate::scalar`], and
 //! serves both the `f32` kernel ([`unary`]) and the `f64` that [`unary_scalar`] computes
 //! in. Only `Tanh` differs by type: `f32` evaluates the rational approximation [`tanh`].
+//! Where vectors fuse multiply-adds, the `f32` kernel runs the whole vectors of `Tanh`
+//! (bit for bit the scalar formula), `Sigmoid` and `Swish` (through a vector `e^x`,
+//! within a few ulp of the scalar result) in `F32x8`s, and the scalar loop the tail.
 
 use crate::scalar::{at_least, is_float, Float, Scalar};
 use crate::shape::Broadcast;
@@ -509,10 +512,11 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
         y.copy_from_slice(x);
         return;
     }
-    let done = if op == UnaryOp::Tanh {
-        tanh_vectors(x, y)
-    } else {
-        0
+    let done = match op {
+        UnaryOp::Tanh => tanh_vectors(x, y),
+        UnaryOp::Sigmoid => logistic_vectors(x, y, None),
+        UnaryOp::Swish { alpha } => logistic_vectors(x, y, Some(alpha)),
+        _ => 0,
     };
     dispatch_unary(
         op,
@@ -528,10 +532,11 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     if op == UnaryOp::Identity {
         return;
     }
-    let done = if op == UnaryOp::Tanh {
-        tanh_vectors_in_place(y)
-    } else {
-        0
+    let done = match op {
+        UnaryOp::Tanh => tanh_vectors_in_place(y),
+        UnaryOp::Sigmoid => logistic_vectors_in_place(y, None),
+        UnaryOp::Swish { alpha } => logistic_vectors_in_place(y, Some(alpha)),
+        _ => 0,
     };
     dispatch_unary(op, InPlace { y: &mut y[done..] });
 }
@@ -608,6 +613,197 @@ fn tanh_vectors(_x: &[f32], _y: &mut [f32]) -> usize {
 )))]
 #[inline(always)]
 fn tanh_vectors_in_place(_y: &mut [f32]) -> usize {
+    0
+}
+
+/// The leading whole vectors of `y = sigmoid(x)` (`alpha` `None`) or of
+/// `y = x · sigmoid(alpha·x)` (Swish; SiLU is `alpha` 1), through [`sigmoid_lanes`] and
+/// [`swish_lanes`], on targets whose vectors fuse multiply-adds. Returns how many
+/// elements it wrote; the scalar loop does the rest.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+fn logistic_vectors(x: &[f32], y: &mut [f32], alpha: Option<f32>) -> usize {
+    use crate::gemm::simd::{load_at, store_at, LANES};
+    let full = x.len().min(y.len()) / LANES * LANES;
+    // The op is chosen once, outside the loop, as the module's scalar loops choose it.
+    match alpha {
+        None => vector_loop(full, |at| store_at(sigmoid_lanes(load_at(x, at)), y, at)),
+        Some(alpha) => vector_loop(full, |at| {
+            store_at(swish_lanes(load_at(x, at), alpha), y, at)
+        }),
+    }
+    full
+}
+
+/// [`logistic_vectors`] in place.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+fn logistic_vectors_in_place(y: &mut [f32], alpha: Option<f32>) -> usize {
+    use crate::gemm::simd::{load_at, store_at, LANES};
+    let full = y.len() / LANES * LANES;
+    match alpha {
+        None => vector_loop(full, |at| {
+            let value = sigmoid_lanes(load_at(y, at));
+            store_at(value, y, at)
+        }),
+        Some(alpha) => vector_loop(full, |at| {
+            let value = swish_lanes(load_at(y, at), alpha);
+            store_at(value, y, at)
+        }),
+    }
+    full
+}
+
+/// Calls `step` with the start of each vector in the first `full` elements (a multiple
+/// of the lane count).
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+#[inline(always)]
+fn vector_loop(full: usize, mut step: impl FnMut(usize)) {
+    let mut at = 0;
+    while at < full {
+        step(at);
+        at += crate::gemm::simd::LANES;
+    }
+}
+
+/// `e^x` on eight lanes: `n = round(x·log₂e)`, `r = x − n·ln 2` with `ln 2` in two parts
+/// (Cody and Waite: `n·LN2_HI` is exact, so `r` carries one rounding), `e^r` by its
+/// Taylor polynomial of degree 7 on `|r| ≤ ln 2 / 2` (truncation below 6e-9, a twentieth
+/// of an ulp) in fused multiply-adds, and `e^x = e^r · 2^n` with `2^n` built from its
+/// exponent bits, in two factors so that neither leaves the normal range.
+///
+/// Accuracy, checked over every exponent by `exp_lanes_is_within_its_bound`: at most
+/// 1 ulp from the correctly rounded `e^x`, subnormal results included (the
+/// final multiplication rounds once into them; they are not flushed); a one-off run
+/// over all 2^32 inputs found no more than 1 ulp either. `x > 88.722_83`
+/// gives `+∞` (as `e^x` overflows `f32`), `x < −103.972_08` gives `+0`, a NaN stays NaN.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+#[inline(always)]
+fn exp_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
+    use crate::gemm::simd::F32x8;
+    /// `1.5·2^23`: added to a float of magnitude below `2^22`, the sum's ulp is 1, so the
+    /// addition rounds to the nearest integer (ties to even) with no rounding instruction.
+    const ROUNDER: f32 = 12_582_912.0;
+    /// `ln 2` to 9 significant bits (0x3F318000, 0.693_359_375): `n·LN2_HI` is exact for
+    /// `|n| ≤ 2^15`.
+    const LN2_HI: f32 = 355.0 / 512.0;
+    /// `ln 2 − LN2_HI`.
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    /// `2^23`, the weight of the exponent field's lowest bit.
+    const EXPONENT_UNIT: f32 = 8_388_608.0;
+    // The bounds first, as in `tanh_lanes`: a NaN passes through both. Past them the
+    // result is already `+∞` (89 gives `1.32·2^128`) or `+0` (`−104` gives
+    // `0.97·2^−150`), so the scaling below needs exponents from −150 to 128 only.
+    let x = F32x8::splat(89.0).min(F32x8::splat(-104.0).max(x));
+    let rounder = F32x8::splat(ROUNDER);
+    // One rounding: the fused product `x·log₂e` is exact before the addition rounds it.
+    let n = x
+        .mul_add(F32x8::splat(core::f32::consts::LOG2_E), rounder)
+        .sub(rounder);
+    let r = n.mul_add(F32x8::splat(-LN2_HI), x);
+    let r = n.mul_add(F32x8::splat(-LN2_LO), r);
+    let mut p = F32x8::splat(EXP_TAYLOR[0]);
+    unroll!(7, |i| p = p.mul_add(r, F32x8::splat(EXP_TAYLOR[i + 1])));
+    // `2^n` as `2^small · 2^normal`, `normal` the exponent clamped to −126..=127 and
+    // `small` (−24..=1) the rest: `p·2^small` is exact, and the last product rounds once,
+    // into a subnormal, an infinity or neither.
+    let normal = F32x8::splat(127.0).min(F32x8::splat(-126.0).max(n));
+    let small = n.sub(normal);
+    let pow2 = |k: F32x8| {
+        k.mul_add(
+            F32x8::splat(EXPONENT_UNIT),
+            F32x8::splat(127.0 * EXPONENT_UNIT),
+        )
+        .reinterpret_integers()
+    };
+    p.mul(pow2(small)).mul(pow2(normal))
+}
+
+/// `sigmoid(x) = 1 / (1 + e^−x)` on eight lanes, through [`exp_lanes`]. One formula for
+/// both tails: for `x ≫ 0`, `1 + e^−x` rounds to 1; for `x ≪ 0` the quotient of 1 by a
+/// large `1 + e^−x` keeps `e^−x`'s relative error (there is no subtraction to cancel).
+///
+/// Accuracy, checked by `sigmoid_lanes_is_within_its_bound`: at most 2 ulp
+/// from the correctly rounded result where it is at least `f32::MIN_POSITIVE`
+/// (`x ≥ −87.34`; a one-off run over all 2^32 inputs found no more either); below, the subnormal result is the rounded quotient of an accurate
+/// `1 + e^−x` down to `x = −88.72`, and `+0` past it, where `e^−x` overflows (the exact
+/// value is below `2.7e-39` there). A NaN stays NaN; `±∞` give 1 and 0.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+#[inline(always)]
+fn sigmoid_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
+    use crate::gemm::simd::F32x8;
+    let one = F32x8::splat(1.0);
+    one.div(one.add(exp_lanes(x.mul(F32x8::splat(-1.0)))))
+}
+
+/// `swish(x) = x · sigmoid(alpha·x)` on eight lanes, as `x / (1 + e^−alpha·x)`: one
+/// division instead of a division and a product, so one rounding fewer. `alpha·x` is
+/// rounded to `f32` first, as the scalar formula rounds it.
+///
+/// Accuracy, checked by `swish_lanes_is_within_its_bound` (alpha 1, 1.702, 0.5 and −1;
+/// a one-off run over all 2^32 inputs at alpha 1 found no more): at most 2 ulp from
+/// the correctly rounded `x · sigmoid(alpha·x)` (for that rounded `alpha·x`) where
+/// `alpha·x ≥ −87.34` and the result is normal; below, the error is at most `|x|·2^−126` (`e^−alpha·x`
+/// overflows past −88.72 and the result is `±0`). `x = −∞` gives NaN (`−∞/∞`), as the
+/// scalar formula's `−∞ · 0` does.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+#[inline(always)]
+fn swish_lanes(x: crate::gemm::simd::F32x8, alpha: f32) -> crate::gemm::simd::F32x8 {
+    use crate::gemm::simd::F32x8;
+    // `x·(−alpha)` is `−(alpha·x)` exactly: negation commutes with rounding.
+    let exp = exp_lanes(x.mul(F32x8::splat(-alpha)));
+    x.div(F32x8::splat(1.0).add(exp))
+}
+
+/// `1/k!` for `k` from 7 down to 0: [`exp_lanes`]'s polynomial, highest power first.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+const EXP_TAYLOR: [f32; 8] = [
+    1.0 / 5040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+];
+
+/// Without fused vectors the scalar loop does every element.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+)))]
+#[inline(always)]
+fn logistic_vectors(_x: &[f32], _y: &mut [f32], _alpha: Option<f32>) -> usize {
+    0
+}
+
+/// Without fused vectors the scalar loop does every element.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+)))]
+#[inline(always)]
+fn logistic_vectors_in_place(_y: &mut [f32], _alpha: Option<f32>) -> usize {
     0
 }
 
@@ -1619,6 +1815,293 @@ mod tests {
                 (got - exact).abs() <= 1e-6 * exact,
                 "sigmoid({v}) = {got}, want {exact}"
             );
+        }
+    }
+
+    /// The bound in ulp that `exp_lanes`'s documentation states.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    const EXP_ULP: u64 = 1;
+
+    /// The bound in ulp that `sigmoid_lanes`'s documentation states.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    const SIGMOID_ULP: u64 = 2;
+
+    /// The bound in ulp that `swish_lanes`'s documentation states.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    const SWISH_ULP: u64 = 2;
+
+    /// The distance in ulp between two floats of the same sign, or across zero, counting
+    /// the subnormals and `±∞` as steps like any other.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    fn ulp_distance(a: f32, b: f32) -> u64 {
+        let ordered = |v: f32| {
+            let bits = v.to_bits() as i32;
+            i64::from(if bits < 0 { i32::MIN - bits } else { bits })
+        };
+        (ordered(a) - ordered(b)).unsigned_abs()
+    }
+
+    /// Inputs over every `f32` exponent (subnormals included), both signs, 384 mantissas
+    /// each; the specials; and every float within 200 ulp of the thresholds that
+    /// `exp_lanes` documents (overflow at 88.722_83, the first subnormal result at
+    /// −87.336_54, zero below −103.972_08) and of sigmoid's.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    fn sweep() -> Vec<f32> {
+        let mut x = Vec::new();
+        for biased_exponent in 0u32..=254 {
+            for step in 0u32..384 {
+                let mantissa = step * ((1 << 23) / 384) + step % 7;
+                for sign in [0u32, 1 << 31] {
+                    x.push(f32::from_bits(sign | biased_exponent << 23 | mantissa));
+                }
+            }
+        }
+        x.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+        x.extend([f32::MAX, f32::MIN, f32::MIN_POSITIVE, f32::EPSILON]);
+        for threshold in [
+            88.722_83f32,
+            -87.336_54,
+            -103.972_08,
+            87.336_54,
+            88.5,
+            -88.722_83,
+        ] {
+            for delta in -200i32..=200 {
+                x.push(f32::from_bits(
+                    threshold.to_bits().wrapping_add_signed(delta),
+                ));
+            }
+        }
+        // A dense walk over the range where `e^x` is finite and not zero.
+        x.extend((0..200_000).map(|i| -104.0 + i as f32 * (193.0 / 200_000.0)));
+        x
+    }
+
+    /// `f` on eight lanes at a time over `x` (the last vector padded with zeros).
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    fn lanes_of(
+        x: &[f32],
+        f: impl Fn(crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8,
+    ) -> Vec<f32> {
+        use crate::gemm::simd::F32x8;
+        x.chunks(8)
+            .flat_map(|chunk| {
+                let mut lanes = [0.0f32; 8];
+                lanes[..chunk.len()].copy_from_slice(chunk);
+                let out = f(F32x8::from_array(lanes)).to_array();
+                out[..chunk.len()].to_vec()
+            })
+            .collect()
+    }
+
+    /// `exp_lanes` stays within `EXP_ULP` of `e^x` computed in `f64` and rounded once,
+    /// for every input of [`sweep`], subnormal results included; NaN gives NaN.
+    #[test]
+    fn exp_lanes_is_within_its_bound() {
+        #[cfg(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        ))]
+        {
+            let x = sweep();
+            let got = lanes_of(&x, exp_lanes);
+            let mut worst = (0u64, 0.0f32);
+            for (&v, &got) in x.iter().zip(&got) {
+                let want = libm::exp(f64::from(v)) as f32;
+                if v.is_nan() {
+                    assert!(got.is_nan(), "exp(NaN) = {got}");
+                    continue;
+                }
+                let ulp = ulp_distance(got, want);
+                assert!(
+                    ulp <= EXP_ULP,
+                    "exp({v:e}) = {got:e}, want {want:e}: {ulp} ulp"
+                );
+                if ulp > worst.0 {
+                    worst = (ulp, v);
+                }
+            }
+            // The documented thresholds, exactly.
+            let edges = lanes_of(&[88.722_83, 88.722_84, -103.972_08, -103.972_09], exp_lanes);
+            assert!(
+                edges[0].is_finite() && edges[1] == f32::INFINITY,
+                "{edges:?}"
+            );
+            assert!(edges[2] > 0.0 && edges[3] == 0.0, "{edges:?}");
+            std::println!("exp_lanes: worst {} ulp, at {:e}", worst.0, worst.1);
+        }
+        #[cfg(not(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        )))]
+        std::println!("exp_lanes: NOT RUN (no fused vectors on this target)");
+    }
+
+    /// `sigmoid(x)` in `f64`, the reference the vector sigmoid is held to.
+    fn sigmoid_f64(x: f64) -> f64 {
+        1.0 / (1.0 + libm::exp(-x))
+    }
+
+    /// `sigmoid_lanes` stays within `SIGMOID_ULP` of the `f64` sigmoid rounded once where
+    /// the result is normal (`x ≥ −87.34`), and below within `2^−126` absolute; `±∞`
+    /// give 1 and 0 and NaN gives NaN.
+    #[test]
+    fn sigmoid_lanes_is_within_its_bound() {
+        #[cfg(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        ))]
+        {
+            let x = sweep();
+            let got = lanes_of(&x, sigmoid_lanes);
+            let mut worst = (0u64, 0.0f32);
+            for (&v, &got) in x.iter().zip(&got) {
+                if v.is_nan() {
+                    assert!(got.is_nan(), "sigmoid(NaN) = {got}");
+                    continue;
+                }
+                let exact = sigmoid_f64(f64::from(v));
+                let want = exact as f32;
+                if want >= f32::MIN_POSITIVE {
+                    let ulp = ulp_distance(got, want);
+                    assert!(
+                        ulp <= SIGMOID_ULP,
+                        "sigmoid({v:e}) = {got:e}, want {want:e}: {ulp} ulp"
+                    );
+                    if ulp > worst.0 {
+                        worst = (ulp, v);
+                    }
+                } else {
+                    let error = (f64::from(got) - exact).abs();
+                    assert!(
+                        error <= f64::from(f32::MIN_POSITIVE),
+                        "sigmoid({v:e}) = {got:e}, want {exact:e}"
+                    );
+                }
+            }
+            let specials = lanes_of(&[f32::INFINITY, f32::NEG_INFINITY], sigmoid_lanes);
+            assert_eq!(specials, [1.0, 0.0]);
+            std::println!("sigmoid_lanes: worst {} ulp, at {:e}", worst.0, worst.1);
+        }
+        #[cfg(not(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        )))]
+        std::println!("sigmoid_lanes: NOT RUN (no fused vectors on this target)");
+    }
+
+    /// `swish_lanes` stays within `SWISH_ULP` of `x · sigmoid(alpha·x)` in `f64` (with
+    /// `alpha·x` rounded to `f32`, as both kernels round it) where `alpha·x ≥ −87.34`
+    /// and the result is normal, and within `|x|·2^−126` elsewhere, for SiLU
+    /// (`alpha` 1) and other `alpha`; the specials follow the scalar formula.
+    #[test]
+    fn swish_lanes_is_within_its_bound() {
+        #[cfg(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        ))]
+        {
+            let x = sweep();
+            for alpha in [1.0f32, 1.702, 0.5, -1.0] {
+                let got = lanes_of(&x, |v| swish_lanes(v, alpha));
+                let mut worst = (0u64, 0.0f32);
+                for (&v, &got) in x.iter().zip(&got) {
+                    let product = alpha * v;
+                    let scalar = v * sigmoid(product);
+                    if !v.is_finite() || !product.is_finite() {
+                        // The scalar formula decides: `−∞ · 0` is NaN in both.
+                        assert!(
+                            got.to_bits() == scalar.to_bits() || (got.is_nan() && scalar.is_nan()),
+                            "swish({v:e}, {alpha}) = {got:e}, scalar {scalar:e}"
+                        );
+                        continue;
+                    }
+                    let exact = f64::from(v) * sigmoid_f64(f64::from(product));
+                    let want = exact as f32;
+                    if product >= -87.34 && want.abs() >= f32::MIN_POSITIVE {
+                        let ulp = ulp_distance(got, want);
+                        assert!(
+                            ulp <= SWISH_ULP,
+                            "swish({v:e}, {alpha}) = {got:e}, want {want:e}: {ulp} ulp"
+                        );
+                        if ulp > worst.0 {
+                            worst = (ulp, v);
+                        }
+                    } else {
+                        let error = (f64::from(got) - exact).abs();
+                        let bound = f64::from(v).abs().max(1.0) * f64::from(f32::MIN_POSITIVE);
+                        assert!(
+                            error <= bound,
+                            "swish({v:e}, {alpha}) = {got:e}, want {exact:e}"
+                        );
+                    }
+                }
+                std::println!(
+                    "swish_lanes(alpha {alpha}): worst {} ulp, at {:e}",
+                    worst.0,
+                    worst.1
+                );
+            }
+        }
+        #[cfg(not(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        )))]
+        std::println!("swish_lanes: NOT RUN (no fused vectors on this target)");
+    }
+
+    /// The kernels' Sigmoid and Swish, in and out of place, over lengths that leave a
+    /// scalar tail: the vector lanes and the scalar tail agree with the `f64` formulas.
+    #[test]
+    fn sigmoid_and_swish_kernels_match_the_f64_formulas() {
+        let x: Vec<f32> = (0..4003).map(|i| (i as f32 - 2000.0) / 50.0).collect();
+        for op in [
+            UnaryOp::Sigmoid,
+            UnaryOp::Swish { alpha: 1.0 },
+            UnaryOp::Swish { alpha: 1.7 },
+        ] {
+            let want: Vec<f64> = x
+                .iter()
+                .map(|&v| match op {
+                    UnaryOp::Swish { alpha } => f64::from(v) * sigmoid_f64(f64::from(alpha * v)),
+                    _ => sigmoid_f64(f64::from(v)),
+                })
+                .collect();
+            let mut y = std::vec![0.0f32; x.len()];
+            unary(op, &x, &mut y);
+            let mut in_place = x.clone();
+            unary_in_place(op, &mut in_place);
+            for ((&v, &want), (&got, &got_in_place)) in
+                x.iter().zip(&want).zip(y.iter().zip(&in_place))
+            {
+                for got in [got, got_in_place] {
+                    // Both paths are within a few ulp; 1e-6 relative covers them, with
+                    // 1e-37 absolute where the tail's results are tiny.
+                    let error = (f64::from(got) - want).abs();
+                    assert!(
+                        error <= 1e-6 * want.abs() + 1e-37,
+                        "{op:?}({v}) = {got:e}, want {want:e}"
+                    );
+                }
+            }
         }
     }
 

@@ -19,7 +19,9 @@ pub(crate) const LANES: usize = 8;
 
 #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
 mod lanes {
-    use safe_arch::{add_m256, div_m256, m256, max_m256, min_m256, mul_m256, set_splat_m256};
+    use safe_arch::{
+        add_m256, div_m256, m256, max_m256, min_m256, mul_m256, set_splat_m256, sub_m256,
+    };
 
     /// Eight `f32` lanes in one AVX register.
     #[derive(Clone, Copy)]
@@ -95,6 +97,38 @@ mod lanes {
             Self(div_m256(self.0, other.0))
         }
 
+        /// Lane-wise difference (for the vector `exp` of targets with FMA).
+        #[cfg_attr(
+            not(any(
+                all(target_arch = "x86_64", target_feature = "fma"),
+                target_arch = "aarch64"
+            )),
+            allow(dead_code)
+        )]
+        #[inline(always)]
+        pub(crate) fn sub(self, other: Self) -> Self {
+            Self(sub_m256(self.0, other.0))
+        }
+
+        /// The lanes whose bits are the integers `self` holds (for the vector `exp` of
+        /// targets with FMA, which builds `2^n` from its exponent bits): each lane must be
+        /// an integer within `i32`'s range, which the conversion keeps exactly.
+        #[cfg_attr(
+            not(any(
+                all(target_arch = "x86_64", target_feature = "fma"),
+                target_arch = "aarch64"
+            )),
+            allow(dead_code)
+        )]
+        #[inline(always)]
+        pub(crate) fn reinterpret_integers(self) -> Self {
+            // `vcvtps2dq` then a cast: AVX alone, so the 256-bit integer shifts of AVX2
+            // are not needed.
+            Self(safe_arch::cast_to_m256_from_m256i(
+                safe_arch::convert_to_i32_m256i_from_m256(self.0),
+            ))
+        }
+
         /// Lane-wise maximum; a NaN in `self` gives `bound` (`vmaxps` returns its second
         /// operand when either is NaN), as [`f32::max`] would.
         #[inline(always)]
@@ -117,7 +151,9 @@ mod lanes {
     zant_size
 ))]
 mod lanes {
-    use safe_arch::{add_m128, div_m128, m128, max_m128, min_m128, mul_m128, set_splat_m128};
+    use safe_arch::{
+        add_m128, div_m128, m128, max_m128, min_m128, mul_m128, set_splat_m128, sub_m128,
+    };
 
     /// Eight `f32` lanes in two SSE registers, for x86_64's baseline ISA (`target-cpu`
     /// unset) built for size (`cfg(zant_size)`). Written over `safe_arch` like the AVX
@@ -192,6 +228,25 @@ mod lanes {
         #[inline(always)]
         pub(crate) fn div(self, other: Self) -> Self {
             self.zip(other, div_m128)
+        }
+
+        /// Lane-wise difference (for the vector `exp` of targets with FMA).
+        #[cfg_attr(not(target_feature = "fma"), allow(dead_code))]
+        #[inline(always)]
+        pub(crate) fn sub(self, other: Self) -> Self {
+            self.zip(other, sub_m128)
+        }
+
+        /// The lanes whose bits are the integers `self` holds (for the vector `exp` of
+        /// targets with FMA, which builds `2^n` from its exponent bits): each lane must be
+        /// an integer within `i32`'s range, which the conversion keeps exactly.
+        #[cfg_attr(not(target_feature = "fma"), allow(dead_code))]
+        #[inline(always)]
+        pub(crate) fn reinterpret_integers(self) -> Self {
+            let bits = |half| {
+                safe_arch::cast_to_m128_from_m128i(safe_arch::convert_to_i32_m128i_from_m128(half))
+            };
+            Self([bits(self.0[0]), bits(self.0[1])])
         }
 
         /// Lane-wise maximum; a NaN in `self` gives `bound` (`maxps` returns its second
@@ -289,6 +344,34 @@ mod lanes {
         #[inline(always)]
         pub(crate) fn div(self, other: Self) -> Self {
             Self(self.0 / other.0)
+        }
+
+        /// Lane-wise difference (for the vector `exp` of targets with FMA).
+        #[cfg_attr(
+            not(any(
+                all(target_arch = "x86_64", target_feature = "fma"),
+                target_arch = "aarch64"
+            )),
+            allow(dead_code)
+        )]
+        #[inline(always)]
+        pub(crate) fn sub(self, other: Self) -> Self {
+            Self(self.0 - other.0)
+        }
+
+        /// The lanes whose bits are the integers `self` holds (for the vector `exp` of
+        /// targets with FMA, which builds `2^n` from its exponent bits): each lane must be
+        /// an integer within `i32`'s range, which the conversion keeps exactly.
+        #[cfg_attr(
+            not(any(
+                all(target_arch = "x86_64", target_feature = "fma"),
+                target_arch = "aarch64"
+            )),
+            allow(dead_code)
+        )]
+        #[inline(always)]
+        pub(crate) fn reinterpret_integers(self) -> Self {
+            Self(bytemuck::cast::<wide::i32x8, f32x8>(self.0.round_int()))
         }
 
         /// Lane-wise maximum; a NaN in `self` gives `bound`, as [`f32::max`] would.
