@@ -87,8 +87,7 @@ pub(super) fn qconv2d<X: QInt, W: QInt, Y: QOut>(
         return pb != 0;
     }
     let w: &[i8] = bytemuck::cast_slice(w);
-    // An unsigned input is shifted to `i8`, and its zero point with it.
-    let shift = if X::MIN < 0 { 0 } else { 128 };
+    let shift = shift_of::<X>();
     let x_zero = x_zero - shift;
     let (cols, rest) = bytes.split_at_mut(pb * padded);
     let wt = &mut rest[..OCT * padded];
@@ -136,7 +135,17 @@ pub(super) fn qconv2d<X: QInt, W: QInt, Y: QOut>(
     true
 }
 
-/// The input byte as `i8`: unsigned inputs are shifted by 128.
+/// What an input of type `X` is shifted by to become `i8` (its zero point with it): 128
+/// for an unsigned input, 0 for a signed one.
+fn shift_of<X: QInt>() -> i32 {
+    if X::MIN < 0 {
+        0
+    } else {
+        128
+    }
+}
+
+/// The input byte as `i8`: unsigned inputs are shifted by [`shift_of`].
 #[inline(always)]
 fn term<X: QInt>(v: X, shift: i32) -> u8 {
     (v.to_i32() - shift) as u8
@@ -395,9 +404,9 @@ pub(super) fn depthwise_applies<X: QInt, W: QInt, const K: usize>(
 /// channel's plane, framed in `x_zero` where the convolution pads (and shifted to `i8`),
 /// is read as one flat row of `cols`-byte rows, so that output `q = h · cols + w` sums
 /// the bytes at `q + kh · cols + kw` for every tap. A band of rows is computed as one run
-/// of such outputs, four `i32` lanes a step (`VLDRB.S32` and `VMLA` with the tap's weight
-/// in a register, both by LLVM's vectoriser from the loop below), including the
-/// `K - 1` columns past each row's end, which are computed and not stored.
+/// of such outputs, four `i32` lanes a step (`VLDRB.S32` and `VMLA` by the tap's weight,
+/// in [`taps_run`]'s `asm!` loop), including the `K - 1` columns past each row's end,
+/// which are computed and not stored.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(super) fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize>(
@@ -413,7 +422,7 @@ pub(super) fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize>(
     let (rows, cols) = super::padded_extent(p);
     let plane_in = p.h_in * p.w_in;
     let plane_out = p.h_out * p.w_out;
-    let shift = if X::MIN < 0 { 0 } else { 128 };
+    let shift = shift_of::<X>();
     let x_zero = x_zero - shift;
     let copied = super::frame_bytes(p) > 0 || shift != 0;
     let frame: &mut [u8] = bytemuck::cast_slice_mut(scratch);
