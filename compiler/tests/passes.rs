@@ -962,3 +962,33 @@ fn fuse_takes_the_relu_after_a_residual_add() {
     output 0: y = %y
     "#);
 }
+
+#[test]
+fn fuse_takes_silu_as_exported_into_the_conv() {
+    // PyTorch's SiLU before opset 24: Mul(x, Sigmoid(x)), in either order. It becomes the
+    // Conv's Swish; a Sigmoid with a second reader stays, and so does its Mul.
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,1,2,2]
+        %w = Const f32[2,1,1,1] [1.0, -1.0]
+        %c1 = Conv(%x, %w)
+        %s1 = Sigmoid(%c1)
+        %m1 = Mul(%s1, %c1)
+        %w2 = Const f32[2,2,1,1] [1.0, 0.0, 0.0, 1.0]
+        %c2 = Conv(%m1, %w2)
+        %s2 = Sigmoid(%c2)
+        %m2 = Mul(%c2, %s2)
+        %y = Add(%m2, %s2)
+        output 0: y = %y
+    "), @r#"
+    changed: true
+    input 0: %x : f32[1,1,2,2]
+    %w = Const f32[2,1,1,1] [1.0, -1.0]
+    %c1 = Conv(%x, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Swish" activation_alpha=1.0 : f32[1,2,2,2]
+    %w2 = Const f32[2,2,1,1] [1.0, 0.0, 0.0, 1.0]
+    %c2 = Conv(%c1, %w2) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,2,2,2]
+    %s2 = Sigmoid(%c2) : f32[1,2,2,2]
+    %m2 = Mul(%c2, %s2) : f32[1,2,2,2]
+    %y = Add(%m2, %s2) : f32[1,2,2,2]
+    output 0: y = %y
+    "#);
+}

@@ -14,19 +14,48 @@ tokens! {
         Relu,
         /// `min(max(x, min), max)`.
         Clip { min: f32, max: f32 },
+        /// `1 / (1 + e^−x)`, the logistic function.
+        Sigmoid,
+        /// `x · sigmoid(alpha·x)`: Swish, and SiLU at `alpha` 1.
+        Swish { alpha: f32 },
     }
 }
 
 impl Activation {
-    /// Applies the activation to one value. A NaN input gives the lower bound, as
-    /// `f32::max` would.
+    /// Applies the activation to one value. A NaN input gives the lower bound of Relu
+    /// and Clip, as `f32::max` would; Sigmoid and Swish keep it NaN.
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Self::None => x,
             Self::Relu => at_least(x, 0.0),
             Self::Clip { min, max } => at_most(at_least(x, min), max),
+            Self::Sigmoid | Self::Swish { .. } => self.logistic(x),
         }
+    }
+
+    /// The element-wise op of a logistic activation (Sigmoid or Swish), whose kernels
+    /// ([`crate::elementwise`]) compute it in vectors where the target has them.
+    #[inline(always)]
+    pub(crate) fn logistic_op(self) -> Option<crate::elementwise::UnaryOp> {
+        use crate::elementwise::UnaryOp;
+        match self {
+            Self::Sigmoid => Some(UnaryOp::Sigmoid),
+            Self::Swish { alpha } => Some(UnaryOp::Swish { alpha }),
+            Self::None | Self::Relu | Self::Clip { .. } => None,
+        }
+    }
+
+    /// A logistic activation of one value, by the element-wise kernel's scalar formula
+    /// (the same value a Sigmoid or Swish node gives its tail); other activations pass
+    /// `x` through.
+    #[inline(never)]
+    fn logistic(self, x: f32) -> f32 {
+        let mut value = [x];
+        if let Some(op) = self.logistic_op() {
+            crate::elementwise::unary_in_place(op, &mut value);
+        }
+        value[0]
     }
 
     #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
@@ -38,12 +67,18 @@ impl Activation {
             Self::None => (Fixed::IDENTITY, (0.0, 0.0)),
             Self::Relu => (Fixed::RELU, (0.0, 0.0)),
             Self::Clip { min, max } => (Fixed::CLIP, (min, max)),
+            Self::Sigmoid => (Fixed::SIGMOID, (0.0, 0.0)),
+            Self::Swish { alpha } => (Fixed::SWISH, (alpha, 0.0)),
         }
     }
 
     /// Applies the activation to every element of `y` in place.
     #[inline]
     pub fn apply_slice(self, y: &mut [f32]) {
+        if let Some(op) = self.logistic_op() {
+            crate::elementwise::unary_in_place(op, y);
+            return;
+        }
         #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), zant_size))]
         self.apply_vectors(y);
         #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), zant_size)))]
@@ -65,7 +100,7 @@ impl Activation {
         let whole = y.len() - y.len() % LANES;
         let mut at = 0;
         match self {
-            Self::None => return,
+            Self::None | Self::Sigmoid | Self::Swish { .. } => return self.apply_scalars(y),
             Self::Relu => {
                 let zero = F32x8::splat(0.0);
                 while at < whole {
@@ -93,6 +128,7 @@ impl Activation {
             Self::Clip { min, max } => y
                 .iter_mut()
                 .for_each(|v| *v = at_most(at_least(*v, min), max)),
+            Self::Sigmoid | Self::Swish { .. } => y.iter_mut().for_each(|v| *v = self.apply(*v)),
         }
     }
 }
@@ -110,6 +146,9 @@ impl Fixed {
     pub(crate) const IDENTITY: u8 = 0;
     pub(crate) const RELU: u8 = 1;
     pub(crate) const CLIP: u8 = 2;
+    pub(crate) const SIGMOID: u8 = 3;
+    /// Swish, its `alpha` in the first bound.
+    pub(crate) const SWISH: u8 = 4;
 
     /// Activation `ACT` of `x`, with `(min, max)` for [`Fixed::CLIP`]; the same value as
     /// [`Activation::apply`].
@@ -118,6 +157,8 @@ impl Fixed {
         match ACT {
             Self::RELU => at_least(x, 0.0),
             Self::CLIP => at_most(at_least(x, min), max),
+            Self::SIGMOID => Activation::Sigmoid.apply(x),
+            Self::SWISH => Activation::Swish { alpha: min }.apply(x),
             _ => x,
         }
     }
@@ -184,6 +225,48 @@ mod tests {
                     sliced[i],
                     vectors[i],
                     act.apply(x)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn logistic_activations_match_their_element_wise_ops() {
+        use crate::elementwise::{unary, UnaryOp};
+        // Whole vectors and a tail, over the range where both formulas are exercised.
+        let values: [f32; 37] = core::array::from_fn(|i| i as f32 * 0.61 - 11.0);
+        for (act, op) in [
+            (Activation::Sigmoid, UnaryOp::Sigmoid),
+            (
+                Activation::Swish { alpha: 1.0 },
+                UnaryOp::Swish { alpha: 1.0 },
+            ),
+            (
+                Activation::Swish { alpha: 1.702 },
+                UnaryOp::Swish { alpha: 1.702 },
+            ),
+        ] {
+            let mut sliced = values;
+            act.apply_slice(&mut sliced);
+            let mut want = [0.0; 37];
+            unary(op, &values, &mut want);
+            assert_eq!(sliced, want, "{act:?}: a slice is what the op computes");
+            for (&x, &want) in values.iter().zip(&want) {
+                // One value takes the scalar formula, the op's vectors within 2 ulp of it.
+                let one = act.apply(x);
+                assert!(
+                    (one - want).abs() <= 2.5e-7 * want.abs().max(1e-30),
+                    "{act:?}({x}): {one} vs {want}"
+                );
+                let (kind, bounds) = act.fixed();
+                let fixed = match kind {
+                    Fixed::SIGMOID => Fixed::apply::<{ Fixed::SIGMOID }>(x, bounds),
+                    _ => Fixed::apply::<{ Fixed::SWISH }>(x, bounds),
+                };
+                assert_eq!(
+                    fixed.to_bits(),
+                    one.to_bits(),
+                    "{act:?}({x}) as a fixed kind"
                 );
             }
         }

@@ -1636,6 +1636,8 @@ mod tests {
                     max: 0.4,
                 },
             ),
+            (Some(&bias[..]), Activation::Swish { alpha: 1.0 }),
+            (None, Activation::Sigmoid),
         ] {
             let expected = naive(&p, &x, &w, bias, act);
             // `conv2d` picks its kernel; the direct kernel, which Cortex-M runs for

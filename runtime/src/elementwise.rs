@@ -116,6 +116,10 @@ macro_rules! per_kind {
                 let $kind = Activation::Clip { min, max };
                 $body
             }
+            kind @ (Activation::Sigmoid | Activation::Swish { .. }) => {
+                let $kind = kind;
+                $body
+            }
         }
     };
 }
@@ -671,6 +675,30 @@ fn vector_loop(full: usize, mut step: impl FnMut(usize)) {
         step(at);
         at += crate::gemm::simd::LANES;
     }
+}
+
+/// A logistic activation (Sigmoid or Swish) of eight lanes, for the kernels that
+/// activate in registers: [`sigmoid_lanes`] and [`swish_lanes`] where vectors fuse
+/// multiply-adds, else [`Activation::apply`] per lane. Other activations pass through.
+#[inline(always)]
+pub(crate) fn logistic_lanes(
+    act: Activation,
+    x: crate::gemm::simd::F32x8,
+) -> crate::gemm::simd::F32x8 {
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    return match act {
+        Activation::Sigmoid => sigmoid_lanes(x),
+        Activation::Swish { alpha } => swish_lanes(x, alpha),
+        _ => x,
+    };
+    #[cfg(not(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    )))]
+    crate::gemm::simd::F32x8::from_array(x.to_array().map(|v| act.apply(v)))
 }
 
 /// `e^x` on eight lanes: `n = round(x·log₂e)`, `r = x − n·ln 2` with `ln 2` in two parts

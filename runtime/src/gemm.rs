@@ -1181,6 +1181,8 @@ mod tests {
                 min: -0.5,
                 max: 0.5,
             },
+            Activation::Sigmoid,
+            Activation::Swish { alpha: 1.0 },
         ];
         for bias in biases {
             for act in acts {

@@ -991,6 +991,9 @@ mod simd {
                         Activation::Clip { min, max } => {
                             v.max($ty::splat(min)).min($ty::splat(max))
                         }
+                        act @ (Activation::Sigmoid | Activation::Swish { .. }) => {
+                            $ty::from(v.to_array().map(|x| act.apply(x)))
+                        }
                     };
                     if let Some(chunk) = out.first_chunk_mut::<$width>() {
                         *chunk = v.to_array();

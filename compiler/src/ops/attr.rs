@@ -188,6 +188,10 @@ impl Attrs {
                 .string("activation", "Clip")
                 .float("activation_min", min)
                 .float("activation_max", max),
+            Activation::Sigmoid => self.string("activation", "Sigmoid"),
+            Activation::Swish { alpha } => self
+                .string("activation", "Swish")
+                .float("activation_alpha", alpha),
         }
     }
 

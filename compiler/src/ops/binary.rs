@@ -50,6 +50,12 @@ impl Parse for Binary {
             ));
         }
         let act = ctx.activation()?;
+        if matches!(act, Activation::Sigmoid | Activation::Swish { .. }) {
+            return Err(OpError::attr(
+                "activation",
+                "a binary op takes Relu or Clip, not a logistic activation",
+            ));
+        }
         if act != Activation::None {
             let (a, b) = (ctx.input(0)?, ctx.inputs.get(1).copied().flatten());
             if !fuses_activation(op, a, b) {

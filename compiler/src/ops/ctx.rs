@@ -125,10 +125,14 @@ impl<'a> ParseCtx<'a> {
                 min: self.float("activation_min", f32::NEG_INFINITY)?,
                 max: self.float("activation_max", f32::INFINITY)?,
             },
+            "Sigmoid" => Activation::Sigmoid,
+            "Swish" => Activation::Swish {
+                alpha: self.float("activation_alpha", 1.0)?,
+            },
             other => {
                 return Err(OpError::attr(
                     "activation",
-                    format!("`{other}` is not Relu or Clip"),
+                    format!("`{other}` is not Relu, Clip, Sigmoid or Swish"),
                 ))
             }
         })

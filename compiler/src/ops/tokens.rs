@@ -40,6 +40,11 @@ pub fn activation_tokens(act: zant_runtime::Activation) -> TokenStream {
             let (min, max) = (f32_tokens(min), f32_tokens(max));
             quote!(rt::Activation::Clip { min: #min, max: #max })
         }
+        Activation::Sigmoid => quote!(rt::Activation::Sigmoid),
+        Activation::Swish { alpha } => {
+            let alpha = f32_tokens(alpha);
+            quote!(rt::Activation::Swish { alpha: #alpha })
+        }
     }
 }
 

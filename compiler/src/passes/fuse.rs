@@ -2,7 +2,11 @@
 //! - `MatMul → Add(bias)` where the bias is a constant of N values broadcast along rows;
 //! - `Conv → Add(bias)` where the bias is a constant of one value per output channel
 //!   (exporters such as the ONNX model zoo's MNIST write the bias that way);
-//! - `Conv | Gemm | MatMul → Relu | Clip`, applied while the output is still in registers;
+//! - `Mul(x, Sigmoid(x))` (SiLU as exporters write it before opset 24's Swish) → one
+//!   Swish, one pass over the tensor instead of two and no buffer for the sigmoid;
+//! - `Conv | Gemm | MatMul → Relu | Clip`, applied while the output is still in registers,
+//!   and `→ Sigmoid | Swish` for an `f32` output, applied in vectors as each block of the
+//!   output is stored (register tiles, or finished rows);
 //! - `Add → Relu | Clip` for an `f32` Add of two operands of the output's shape (a
 //!   residual connection), one pass instead of two (`elementwise::add_activated`).
 //!
@@ -14,13 +18,15 @@ use zant_runtime::Activation;
 
 use super::{Changed, PassError};
 use crate::ir::{DType, Data, Graph, NodeId, Tensor, ValueId};
+use crate::ops::unary::Unary;
 use crate::ops::Op;
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let a = fuse_matmul_bias(graph);
     let b = fuse_conv_bias(graph);
+    let silu = fuse_silu(graph);
     let c = fuse_activations(graph);
-    Ok(a || b || c)
+    Ok(a || b || silu || c)
 }
 
 /// The single consumer of `node`'s first output, if the value has exactly one reader.
@@ -153,6 +159,58 @@ fn fuse_conv_bias(graph: &mut Graph) -> Changed {
     !matches.is_empty()
 }
 
+/// `Mul(x, Sigmoid(x))`, in either operand order, where the Sigmoid's only reader is the
+/// Mul: one Swish node (`alpha` 1) in the Mul's place.
+fn fuse_silu(graph: &mut Graph) -> Changed {
+    let mut matches = Vec::new();
+    for id in graph.node_ids() {
+        let node = graph.node(id);
+        if !matches!(&node.op, Op::Unary(u) if u.op == UnaryOp::Sigmoid) {
+            continue;
+        }
+        let Some(x) = node.inputs.first().copied().flatten() else {
+            continue;
+        };
+        if graph.value(x).ty.dtype != DType::F32 {
+            continue;
+        }
+        let Some((mul, slot)) = sole_consumer(graph, id) else {
+            continue;
+        };
+        let mul_node = graph.node(mul);
+        let is_mul = matches!(&mul_node.op,
+            Op::Binary(b) if b.op == BinaryOp::Mul && b.act == Activation::None);
+        if is_mul && mul_node.inputs.len() == 2 && mul_node.inputs[1 - slot] == Some(x) {
+            matches.push((id, mul, x));
+        }
+    }
+    for &(sigmoid, mul, x) in &matches {
+        let node = graph.node(mul);
+        let (order, guard) = (node.order, node.guard);
+        let swish = graph.add_node(
+            node.name.clone(),
+            Op::Unary(Unary {
+                op: UnaryOp::Swish { alpha: 1.0 },
+            }),
+            node.onnx.with_type("Swish"),
+            vec![Some(x)],
+            node.outputs.clone(),
+        );
+        graph.node_mut(swish).order = order;
+        graph.node_mut(swish).guard = guard;
+        graph.replace_all_uses(
+            ValueId { node: mul, slot: 0 },
+            ValueId {
+                node: swish,
+                slot: 0,
+            },
+        );
+        graph.remove_node(mul);
+        graph.remove_node(sigmoid);
+    }
+    !matches.is_empty()
+}
+
 fn fuse_activations(graph: &mut Graph) -> Changed {
     let mut matches = Vec::new();
     for id in graph.node_ids() {
@@ -193,8 +251,20 @@ fn fuse_activations(graph: &mut Graph) -> Changed {
                 min: c.min,
                 max: c.max,
             },
+            // The logistic ones only into the float kernels, which activate in vectors;
+            // a residual Add's loop would call them one value at a time.
+            Op::Unary(u) if !matches!(graph.node(id).op, Op::Binary(_)) => match u.op {
+                UnaryOp::Sigmoid => Activation::Sigmoid,
+                UnaryOp::Swish { alpha } => Activation::Swish { alpha },
+                _ => continue,
+            },
             _ => continue,
         };
+        if matches!(act, Activation::Sigmoid | Activation::Swish { .. })
+            && graph.node(id).outputs[0].ty.dtype != DType::F32
+        {
+            continue;
+        }
         matches.push((id, consumer, act));
     }
     for &(producer, consumer, act) in &matches {

@@ -66,10 +66,18 @@ pub(super) fn depthwise_3x3(
     match (stride, p.pad_left, kind) {
         (1, 0..=2, Fixed::RELU) => planes::<{ Fixed::RELU }, 1>(p, operands, zeros, y),
         (1, 0..=2, Fixed::CLIP) => planes::<{ Fixed::CLIP }, 1>(p, operands, zeros, y),
-        (1, 0..=2, _) => planes::<{ Fixed::IDENTITY }, 1>(p, operands, zeros, y),
         (2, 0..=1, Fixed::RELU) => planes::<{ Fixed::RELU }, 2>(p, operands, zeros, y),
         (2, 0..=1, Fixed::CLIP) => planes::<{ Fixed::CLIP }, 2>(p, operands, zeros, y),
-        (2, 0..=1, _) => planes::<{ Fixed::IDENTITY }, 2>(p, operands, zeros, y),
+        (2, 0..=1, Fixed::IDENTITY) => planes::<{ Fixed::IDENTITY }, 2>(p, operands, zeros, y),
+        (1, 0..=2, Fixed::IDENTITY) => planes::<{ Fixed::IDENTITY }, 1>(p, operands, zeros, y),
+        (1, 0..=2, _) => {
+            planes::<{ Fixed::IDENTITY }, 1>(p, operands, zeros, y);
+            act.apply_slice(y);
+        }
+        (2, 0..=1, _) => {
+            planes::<{ Fixed::IDENTITY }, 2>(p, operands, zeros, y);
+            act.apply_slice(y);
+        }
         _ => {
             planes::<{ Fixed::IDENTITY }, GENERAL>(p, operands, zeros, y);
             act.apply_slice(y);

@@ -536,6 +536,7 @@ fn plain(epilogue: &Epilogue<'_>) -> Option<Option<(f32, f32)>> {
         crate::Activation::None => None,
         crate::Activation::Relu => Some((0.0, f32::INFINITY)),
         crate::Activation::Clip { min, max } => Some((min, max)),
+        crate::Activation::Sigmoid | crate::Activation::Swish { .. } => return None,
     })
 }
 

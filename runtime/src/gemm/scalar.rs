@@ -61,7 +61,17 @@ impl Epilogue<'_> {
             match kind {
                 Fixed::RELU => self.store_full::<ROWS, { Fixed::RELU }>(y, at, tile, bounds),
                 Fixed::CLIP => self.store_full::<ROWS, { Fixed::CLIP }>(y, at, tile, bounds),
-                _ => self.store_full::<ROWS, { Fixed::IDENTITY }>(y, at, tile, bounds),
+                Fixed::IDENTITY => {
+                    self.store_full::<ROWS, { Fixed::IDENTITY }>(y, at, tile, bounds)
+                }
+                // Sigmoid and Swish: stored, then activated row by row while in cache.
+                _ => {
+                    self.store_full::<ROWS, { Fixed::IDENTITY }>(y, at, tile, bounds);
+                    for i in 0..ROWS {
+                        let start = (row0 + i) * self.n + column0;
+                        self.act.apply_slice(&mut y[start..start + NR]);
+                    }
+                }
             }
             return;
         }

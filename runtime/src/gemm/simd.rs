@@ -514,6 +514,13 @@ impl F32x16 {
             Activation::None => self,
             Activation::Relu => self.max(Self::splat(0.0)),
             Activation::Clip { min, max } => self.max(Self::splat(min)).min(Self::splat(max)),
+            Activation::Sigmoid | Activation::Swish { .. } => {
+                let [low, high] = self.halves().map(|half| activate(act, half).to_array());
+                let mut lanes = [0.0; 16];
+                lanes[..8].copy_from_slice(&low);
+                lanes[8..].copy_from_slice(&high);
+                Self::load(&lanes)
+            }
         }
     }
 
@@ -954,6 +961,9 @@ pub(crate) fn activate(act: Activation, value: F32x8) -> F32x8 {
         Activation::None => value,
         Activation::Relu => value.max(F32x8::splat(0.0)),
         Activation::Clip { min, max } => value.max(F32x8::splat(min)).min(F32x8::splat(max)),
+        Activation::Sigmoid | Activation::Swish { .. } => {
+            crate::elementwise::logistic_lanes(act, value)
+        }
     }
 }
 
