@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! RUSTFLAGS="-C target-cpu=native" cargo run --release -p zant-runtime \
-//!     --example conv_layers -- [--batches N] [--cold MIB] [SET | SPEC]...
+//!     --example conv_layers -- [--batches N] [--cold MIB] [--act none|relu|swish] [SET | SPEC]...
 //! ```
 //!
 //! A `SET` names the layers of a model: `mlperf-ic` (its five 3 × 3 convolutions),
@@ -46,6 +46,7 @@ struct Layer {
 fn main() -> ExitCode {
     let mut batches = 40;
     let mut cold_mib = 0usize;
+    let mut act = Activation::Relu;
     let mut layers = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -64,8 +65,23 @@ fn main() -> ExitCode {
                 }
                 _ => Err("--cold takes the MiB to rewrite between runs (1 to 4096)".to_string()),
             },
+            "--act" => match args.next().as_deref() {
+                Some("none") => {
+                    act = Activation::None;
+                    Ok(Vec::new())
+                }
+                Some("relu") => {
+                    act = Activation::Relu;
+                    Ok(Vec::new())
+                }
+                Some("swish") => {
+                    act = Activation::Swish { alpha: 1.0 };
+                    Ok(Vec::new())
+                }
+                _ => Err("--act takes none, relu or swish".to_string()),
+            },
             "-h" | "--help" => {
-                println!("usage: conv_layers [--batches N] [--cold MIB] [mlperf-ic | mlperf-vww | mobilenet_v2 | C_IN:C_OUT:SIZE:KERNEL:STRIDE[:GROUPS]]...");
+                println!("usage: conv_layers [--batches N] [--cold MIB] [--act none|relu|swish] [mlperf-ic | mlperf-vww | mobilenet_v2 | C_IN:C_OUT:SIZE:KERNEL:STRIDE[:GROUPS]]...");
                 return ExitCode::SUCCESS;
             }
             set_or_spec => set(set_or_spec).map_or_else(|| spec(set_or_spec).map(|l| vec![l]), Ok),
@@ -89,7 +105,7 @@ fn main() -> ExitCode {
     // to L3 (or, larger than L3, to memory), as a model's other layers do.
     let mut evict = vec![0u8; cold_mib << 20];
     for layer in &layers {
-        time(layer, batches, &mut evict);
+        time(layer, act, batches, &mut evict);
     }
     ExitCode::SUCCESS
 }
@@ -184,7 +200,7 @@ fn spec(text: &str) -> Result<Layer, String> {
 /// Times `layer` over `batches` batches and prints its line. With a non-empty `evict`
 /// buffer each run is timed alone, after the buffer is rewritten, so that the layer
 /// starts from cold caches as it does in a model whose weights exceed them.
-fn time(layer: &Layer, batches: usize, evict: &mut [u8]) {
+fn time(layer: &Layer, act: Activation, batches: usize, evict: &mut [u8]) {
     let p = &layer.p;
     let kernel = kernel_for(p);
     let k_len = p.c_in / p.groups * p.k_h * p.k_w;
@@ -216,16 +232,14 @@ fn time(layer: &Layer, batches: usize, evict: &mut [u8]) {
         let bias = Some(&bias[..]);
         match kernel {
             ConvKernel::Pointwise => {
-                conv2d_pointwise_blocked(p, &x, &w, bias, Activation::Relu, &mut scratch, y)
+                conv2d_pointwise_blocked(p, &x, &w, bias, act, &mut scratch, y)
             }
-            ConvKernel::Depthwise => {
-                conv2d_depthwise(p, &x, &w, bias, Activation::Relu, &mut scratch, y)
-            }
+            ConvKernel::Depthwise => conv2d_depthwise(p, &x, &w, bias, act, &mut scratch, y),
             ConvKernel::Gemm if blocked => {
-                conv2d_gemm_blocked(p, &x, &w, bias, Activation::Relu, &mut scratch, y)
+                conv2d_gemm_blocked(p, &x, &w, bias, act, &mut scratch, y)
             }
-            ConvKernel::Gemm => conv2d_gemm(p, &x, &w, bias, Activation::Relu, &mut scratch, y),
-            ConvKernel::Direct => conv2d_direct(p, &x, &w, bias, Activation::Relu, y),
+            ConvKernel::Gemm => conv2d_gemm(p, &x, &w, bias, act, &mut scratch, y),
+            ConvKernel::Direct => conv2d_direct(p, &x, &w, bias, act, y),
         }
     };
     // Warm-up, and the runs a batch takes.

@@ -630,15 +630,47 @@ fn tanh_vectors_in_place(_y: &mut [f32]) -> usize {
 ))]
 fn logistic_vectors(x: &[f32], y: &mut [f32], alpha: Option<f32>) -> usize {
     use crate::gemm::simd::{load_at, store_at, LANES};
-    let full = x.len().min(y.len()) / LANES * LANES;
+    let n = x.len().min(y.len());
+    let wide = logistic_wide(x, y, alpha);
+    let full = n / LANES * LANES;
     // The op is chosen once, outside the loop, as the module's scalar loops choose it.
     match alpha {
-        None => vector_loop(full, |at| store_at(sigmoid_lanes(load_at(x, at)), y, at)),
-        Some(alpha) => vector_loop(full, |at| {
+        None => vector_loop(wide, full, |at| {
+            store_at(sigmoid_lanes(load_at(x, at)), y, at)
+        }),
+        Some(alpha) => vector_loop(wide, full, |at| {
             store_at(swish_lanes(load_at(x, at), alpha), y, at)
         }),
     }
     full
+}
+
+/// The leading sixteens of [`logistic_vectors`] with AVX-512, which halves the work of
+/// its eight-lane loop (the divisions and the polynomial are the cost). Returns how
+/// many elements it wrote.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn logistic_wide(x: &[f32], y: &mut [f32], alpha: Option<f32>) -> usize {
+    use crate::gemm::simd::F32x16;
+    let n = x.len().min(y.len()) / 16 * 16;
+    for (x, y) in x[..n].chunks_exact(16).zip(y[..n].chunks_exact_mut(16)) {
+        if let Some(x) = x.first_chunk::<16>() {
+            let x = F32x16::load(x);
+            let value = match alpha {
+                None => sigmoid_lanes(x),
+                Some(alpha) => swish_lanes(x, alpha),
+            };
+            value.store(y);
+        }
+    }
+    n
+}
+
+/// Without AVX-512, the eight-lane loop does every vector.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[inline(always)]
+fn logistic_wide(_x: &[f32], _y: &mut [f32], _alpha: Option<f32>) -> usize {
+    0
 }
 
 /// [`logistic_vectors`] in place.
@@ -648,13 +680,14 @@ fn logistic_vectors(x: &[f32], y: &mut [f32], alpha: Option<f32>) -> usize {
 ))]
 fn logistic_vectors_in_place(y: &mut [f32], alpha: Option<f32>) -> usize {
     use crate::gemm::simd::{load_at, store_at, LANES};
+    let wide = logistic_wide_in_place(y, alpha);
     let full = y.len() / LANES * LANES;
     match alpha {
-        None => vector_loop(full, |at| {
+        None => vector_loop(wide, full, |at| {
             let value = sigmoid_lanes(load_at(y, at));
             store_at(value, y, at)
         }),
-        Some(alpha) => vector_loop(full, |at| {
+        Some(alpha) => vector_loop(wide, full, |at| {
             let value = swish_lanes(load_at(y, at), alpha);
             store_at(value, y, at)
         }),
@@ -662,15 +695,41 @@ fn logistic_vectors_in_place(y: &mut [f32], alpha: Option<f32>) -> usize {
     full
 }
 
-/// Calls `step` with the start of each vector in the first `full` elements (a multiple
-/// of the lane count).
+/// [`logistic_wide`] in place.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn logistic_wide_in_place(y: &mut [f32], alpha: Option<f32>) -> usize {
+    use crate::gemm::simd::F32x16;
+    let n = y.len() / 16 * 16;
+    for y in y[..n].chunks_exact_mut(16) {
+        if let Some(x) = y.first_chunk::<16>() {
+            let x = F32x16::load(x);
+            let value = match alpha {
+                None => sigmoid_lanes(x),
+                Some(alpha) => swish_lanes(x, alpha),
+            };
+            value.store(y);
+        }
+    }
+    n
+}
+
+/// Without AVX-512, the eight-lane loop does every vector.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[inline(always)]
+fn logistic_wide_in_place(_y: &mut [f32], _alpha: Option<f32>) -> usize {
+    0
+}
+
+/// Calls `step` with the start of each vector from `from` to `full` (multiples of the
+/// lane count).
 #[cfg(any(
     all(target_arch = "x86_64", target_feature = "fma"),
     target_arch = "aarch64"
 ))]
 #[inline(always)]
-fn vector_loop(full: usize, mut step: impl FnMut(usize)) {
-    let mut at = 0;
+fn vector_loop(from: usize, full: usize, mut step: impl FnMut(usize)) {
+    let mut at = from;
     while at < full {
         step(at);
         at += crate::gemm::simd::LANES;
@@ -701,6 +760,118 @@ pub(crate) fn logistic_lanes(
     crate::gemm::simd::F32x8::from_array(x.to_array().map(|v| act.apply(v)))
 }
 
+/// A logistic activation (Sigmoid or Swish) of a short run of a kernel's output in place:
+/// sixteen lanes at a time with AVX-512, then eight, then one by one; other activations
+/// leave it. Inlined into the kernels' post-store loops, unlike [`unary_in_place`].
+#[inline(always)]
+pub(crate) fn logistic_run(act: Activation, y: &mut [f32]) {
+    let alpha = match act {
+        Activation::Sigmoid => None,
+        Activation::Swish { alpha } => Some(alpha),
+        _ => return,
+    };
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    let done = logistic_vectors_in_place(y, alpha);
+    #[cfg(not(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    )))]
+    let done = {
+        let _ = alpha;
+        0
+    };
+    for v in &mut y[done..] {
+        *v = act.apply(*v);
+    }
+}
+
+/// [`logistic_lanes`] on sixteen lanes (AVX-512 implies FMA).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+pub(crate) fn logistic_lanes16(
+    act: Activation,
+    x: crate::gemm::simd::F32x16,
+) -> crate::gemm::simd::F32x16 {
+    match act {
+        Activation::Sigmoid => sigmoid_lanes(x),
+        Activation::Swish { alpha } => swish_lanes(x, alpha),
+        _ => x,
+    }
+}
+
+/// The lane operations [`exp_lanes`], [`sigmoid_lanes`] and [`swish_lanes`] take, so
+/// that one formula serves eight lanes and, with AVX-512, sixteen.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+trait Lanes: Copy {
+    fn splat(value: f32) -> Self;
+    fn add(self, other: Self) -> Self;
+    fn sub(self, other: Self) -> Self;
+    fn mul(self, other: Self) -> Self;
+    fn div(self, other: Self) -> Self;
+    fn mul_add(self, m: Self, a: Self) -> Self;
+    fn min(self, other: Self) -> Self;
+    fn max(self, other: Self) -> Self;
+    fn reinterpret_integers(self) -> Self;
+}
+
+/// Implements [`Lanes`] for a vector type by its inherent methods of the same names.
+macro_rules! lanes_by_inherent_methods {
+    ($($ty:ty),*) => {$(
+        impl Lanes for $ty {
+            #[inline(always)]
+            fn splat(value: f32) -> Self {
+                <$ty>::splat(value)
+            }
+            #[inline(always)]
+            fn add(self, other: Self) -> Self {
+                <$ty>::add(self, other)
+            }
+            #[inline(always)]
+            fn sub(self, other: Self) -> Self {
+                <$ty>::sub(self, other)
+            }
+            #[inline(always)]
+            fn mul(self, other: Self) -> Self {
+                <$ty>::mul(self, other)
+            }
+            #[inline(always)]
+            fn div(self, other: Self) -> Self {
+                <$ty>::div(self, other)
+            }
+            #[inline(always)]
+            fn mul_add(self, m: Self, a: Self) -> Self {
+                <$ty>::mul_add(self, m, a)
+            }
+            #[inline(always)]
+            fn min(self, other: Self) -> Self {
+                <$ty>::min(self, other)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                <$ty>::max(self, other)
+            }
+            #[inline(always)]
+            fn reinterpret_integers(self) -> Self {
+                <$ty>::reinterpret_integers(self)
+            }
+        }
+    )*};
+}
+
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+lanes_by_inherent_methods!(crate::gemm::simd::F32x8);
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+lanes_by_inherent_methods!(crate::gemm::simd::F32x16);
+
 /// `e^x` on eight lanes: `n = round(x·log₂e)`, `r = x − n·ln 2` with `ln 2` in two parts
 /// (Cody and Waite: `n·LN2_HI` is exact, so `r` carries one rounding), `e^r` by its
 /// Taylor polynomial of degree 7 on `|r| ≤ ln 2 / 2` (truncation below 6e-9, a twentieth
@@ -717,8 +888,7 @@ pub(crate) fn logistic_lanes(
     target_arch = "aarch64"
 ))]
 #[inline(always)]
-fn exp_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
-    use crate::gemm::simd::F32x8;
+fn exp_lanes<V: Lanes>(x: V) -> V {
     /// `1.5·2^23`: added to a float of magnitude below `2^22`, the sum's ulp is 1, so the
     /// addition rounds to the nearest integer (ties to even) with no rounding instruction.
     const ROUNDER: f32 = 12_582_912.0;
@@ -732,27 +902,24 @@ fn exp_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
     // The bounds first, as in `tanh_lanes`: a NaN passes through both. Past them the
     // result is already `+∞` (89 gives `1.32·2^128`) or `+0` (`−104` gives
     // `0.97·2^−150`), so the scaling below needs exponents from −150 to 128 only.
-    let x = F32x8::splat(89.0).min(F32x8::splat(-104.0).max(x));
-    let rounder = F32x8::splat(ROUNDER);
+    let x = V::splat(89.0).min(V::splat(-104.0).max(x));
+    let rounder = V::splat(ROUNDER);
     // One rounding: the fused product `x·log₂e` is exact before the addition rounds it.
     let n = x
-        .mul_add(F32x8::splat(core::f32::consts::LOG2_E), rounder)
+        .mul_add(V::splat(core::f32::consts::LOG2_E), rounder)
         .sub(rounder);
-    let r = n.mul_add(F32x8::splat(-LN2_HI), x);
-    let r = n.mul_add(F32x8::splat(-LN2_LO), r);
-    let mut p = F32x8::splat(EXP_TAYLOR[0]);
-    unroll!(7, |i| p = p.mul_add(r, F32x8::splat(EXP_TAYLOR[i + 1])));
+    let r = n.mul_add(V::splat(-LN2_HI), x);
+    let r = n.mul_add(V::splat(-LN2_LO), r);
+    let mut p = V::splat(EXP_TAYLOR[0]);
+    unroll!(7, |i| p = p.mul_add(r, V::splat(EXP_TAYLOR[i + 1])));
     // `2^n` as `2^small · 2^normal`, `normal` the exponent clamped to −126..=127 and
     // `small` (−24..=1) the rest: `p·2^small` is exact, and the last product rounds once,
     // into a subnormal, an infinity or neither.
-    let normal = F32x8::splat(127.0).min(F32x8::splat(-126.0).max(n));
+    let normal = V::splat(127.0).min(V::splat(-126.0).max(n));
     let small = n.sub(normal);
-    let pow2 = |k: F32x8| {
-        k.mul_add(
-            F32x8::splat(EXPONENT_UNIT),
-            F32x8::splat(127.0 * EXPONENT_UNIT),
-        )
-        .reinterpret_integers()
+    let pow2 = |k: V| {
+        k.mul_add(V::splat(EXPONENT_UNIT), V::splat(127.0 * EXPONENT_UNIT))
+            .reinterpret_integers()
     };
     p.mul(pow2(small)).mul(pow2(normal))
 }
@@ -771,10 +938,9 @@ fn exp_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
     target_arch = "aarch64"
 ))]
 #[inline(always)]
-fn sigmoid_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
-    use crate::gemm::simd::F32x8;
-    let one = F32x8::splat(1.0);
-    one.div(one.add(exp_lanes(x.mul(F32x8::splat(-1.0)))))
+fn sigmoid_lanes<V: Lanes>(x: V) -> V {
+    let one = V::splat(1.0);
+    one.div(one.add(exp_lanes(x.mul(V::splat(-1.0)))))
 }
 
 /// `swish(x) = x · sigmoid(alpha·x)` on eight lanes, as `x / (1 + e^−alpha·x)`: one
@@ -792,11 +958,10 @@ fn sigmoid_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
     target_arch = "aarch64"
 ))]
 #[inline(always)]
-fn swish_lanes(x: crate::gemm::simd::F32x8, alpha: f32) -> crate::gemm::simd::F32x8 {
-    use crate::gemm::simd::F32x8;
+fn swish_lanes<V: Lanes>(x: V, alpha: f32) -> V {
     // `x·(−alpha)` is `−(alpha·x)` exactly: negation commutes with rounding.
-    let exp = exp_lanes(x.mul(F32x8::splat(-alpha)));
-    x.div(F32x8::splat(1.0).add(exp))
+    let exp = exp_lanes(x.mul(V::splat(-alpha)));
+    x.div(V::splat(1.0).add(exp))
 }
 
 /// `1/k!` for `k` from 7 down to 0: [`exp_lanes`]'s polynomial, highest power first.

@@ -522,7 +522,9 @@ fn wide_tile<'b, const R: usize, const S: usize, I: Iterator<Item = [&'b [f32; N
 }
 
 /// The bounds of an epilogue that only adds a bias per row (or none) and activates,
-/// with `alpha` and `beta` one: `Some(None)` without an activation, `Some(Some((lo,
+/// with `alpha` and `beta` one: `Some(None)` without a clamp (no activation, or a
+/// logistic one, which the plain stores apply to what they stored, still in L1:
+/// [`logistic_after`]), `Some(Some((lo,
 /// hi)))` with one (ReLU's `hi` is infinite); `None` for any other epilogue.
 #[inline(always)]
 fn plain(epilogue: &Epilogue<'_>) -> Option<Option<(f32, f32)>> {
@@ -536,7 +538,8 @@ fn plain(epilogue: &Epilogue<'_>) -> Option<Option<(f32, f32)>> {
         crate::Activation::None => None,
         crate::Activation::Relu => Some((0.0, f32::INFINITY)),
         crate::Activation::Clip { min, max } => Some((min, max)),
-        crate::Activation::Sigmoid | crate::Activation::Swish { .. } => return None,
+        // Applied after the clamp-free store's bias, in the same registers.
+        crate::Activation::Sigmoid | crate::Activation::Swish { .. } => None,
     })
 }
 
@@ -582,6 +585,7 @@ fn store_plain<const R: usize, const S: usize>(
             }
         });
     });
+    logistic_after(epilogue, y, (row0, R), columns.iter().map(|&c| (c, 16)));
 }
 
 /// Without AVX-512 there are no tiles over several slivers ([`DOUBLE`] is false).
@@ -697,6 +701,43 @@ fn store_tile_plain(
             store_at(value, y, row_idx * n + column0 + v * LANES);
         });
     });
+    logistic_after(epilogue, y, (row0, MR), [(column0, NR)].into_iter());
+}
+
+/// A logistic activation (Sigmoid, Swish) of the `rows` rows from `row0` of the column
+/// runs `(column, width)` a plain store just wrote without it: in vectors, out of line,
+/// so the stores' unrolled code stays as small as for Relu (inlined per vector, the
+/// polynomial of `e^x` took the stack of a debug build's convolution test past 2 MiB).
+/// Nothing for any other activation.
+#[inline(always)]
+fn logistic_after(
+    epilogue: &Epilogue<'_>,
+    y: &mut [f32],
+    (row0, rows): (usize, usize),
+    runs: impl Iterator<Item = (usize, usize)> + Clone,
+) {
+    if epilogue.act.logistic_op().is_some() {
+        logistic_spans(epilogue.act, y, epilogue.n, (row0, rows), runs);
+    }
+}
+
+/// [`logistic_after`]'s loop, out of line: one call per tile.
+#[inline(never)]
+fn logistic_spans(
+    act: crate::Activation,
+    y: &mut [f32],
+    n: usize,
+    (row0, rows): (usize, usize),
+    runs: impl Iterator<Item = (usize, usize)> + Clone,
+) {
+    for row_idx in row0..row0 + rows {
+        for (column, width) in runs.clone() {
+            let at = row_idx * n + column;
+            if let Some(out) = y.get_mut(at..at + width) {
+                crate::elementwise::logistic_run(act, out);
+            }
+        }
+    }
 }
 
 /// `beta · bias` for the eight outputs of row `row_idx` starting at `column`.
@@ -1234,6 +1275,8 @@ fn store_sliver<const R: usize>(
             }
         }
     });
+    let widths = runs.iter().map(|&(lo, hi, column)| (column, hi - lo));
+    logistic_after(epilogue, y, (row0, R), widths);
 }
 
 /// The `W` floats of `B` at offset `tap` of `window`, with `tap` clamped to `last`

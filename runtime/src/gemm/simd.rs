@@ -429,6 +429,27 @@ impl F32x16 {
         Self(safe_arch::mul_m512(self.0, other.0))
     }
 
+    /// `self − other` lane-wise, one `vsubps zmm` (for the vector `exp`).
+    #[inline(always)]
+    pub(crate) fn sub(self, other: Self) -> Self {
+        Self(safe_arch::sub_m512(self.0, other.0))
+    }
+
+    /// `self / other` lane-wise, one `vdivps zmm` (for the vector sigmoid and Swish).
+    #[inline(always)]
+    pub(crate) fn div(self, other: Self) -> Self {
+        Self(safe_arch::div_m512(self.0, other.0))
+    }
+
+    /// The lanes whose bits are the integers `self` holds, as
+    /// [`F32x8::reinterpret_integers`]: each lane an integer within `i32`'s range.
+    #[inline(always)]
+    pub(crate) fn reinterpret_integers(self) -> Self {
+        Self(safe_arch::cast_to_m512_from_m512i(
+            safe_arch::convert_to_i32_m512i_from_m512(self.0),
+        ))
+    }
+
     /// Stores the sixteen lanes at the front of `out` (nothing when it is shorter).
     #[inline(always)]
     pub(crate) fn store(self, out: &mut [f32]) {
@@ -515,11 +536,7 @@ impl F32x16 {
             Activation::Relu => self.max(Self::splat(0.0)),
             Activation::Clip { min, max } => self.max(Self::splat(min)).min(Self::splat(max)),
             Activation::Sigmoid | Activation::Swish { .. } => {
-                let [low, high] = self.halves().map(|half| activate(act, half).to_array());
-                let mut lanes = [0.0; 16];
-                lanes[..8].copy_from_slice(&low);
-                lanes[8..].copy_from_slice(&high);
-                Self::load(&lanes)
+                crate::elementwise::logistic_lanes16(act, self)
             }
         }
     }
