@@ -122,4 +122,7 @@ const MODELS: &[(&str, Author)] = &[
 
 /// The zoo models, by folder name; kept apart from [`MODELS`] so that the drift check of the
 /// committed files never sees them.
-const ZOO: &[(&str, Author)] = &[(zoo::yolo::NAME, zoo::yolo::model)];
+const ZOO: &[(&str, Author)] = &[
+    (zoo::yolo::NAME, zoo::yolo::model),
+    (zoo::dbnet::NAME, zoo::dbnet::model),
+];

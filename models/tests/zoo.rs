@@ -20,9 +20,27 @@ fn yolo_style() {
 }
 
 #[test]
+fn dbnet_style() {
+    check(
+        "dbnet-style",
+        &[
+            "Add",
+            "BatchNormalization",
+            "Concat",
+            "Conv",
+            "ConvTranspose",
+            "MaxPool",
+            "Relu",
+            "Resize",
+            "Sigmoid",
+        ],
+    );
+}
+
+#[test]
 fn every_zoo_model_is_checked_here() {
     let names: Vec<&str> = zant_models::zoo().iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, ["yolo-style"]);
+    assert_eq!(names, ["yolo-style", "dbnet-style"]);
 }
 
 #[test]
