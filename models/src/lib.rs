@@ -125,4 +125,5 @@ const MODELS: &[(&str, Author)] = &[
 const ZOO: &[(&str, Author)] = &[
     (zoo::yolo::NAME, zoo::yolo::model),
     (zoo::dbnet::NAME, zoo::dbnet::model),
+    (zoo::efficientnet::NAME, zoo::efficientnet::model),
 ];

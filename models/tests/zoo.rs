@@ -38,9 +38,25 @@ fn dbnet_style() {
 }
 
 #[test]
+fn efficientnet_style() {
+    check(
+        "efficientnet-style",
+        &[
+            "Add",
+            "Conv",
+            "Flatten",
+            "Gemm",
+            "GlobalAveragePool",
+            "Mul",
+            "Sigmoid",
+        ],
+    );
+}
+
+#[test]
 fn every_zoo_model_is_checked_here() {
     let names: Vec<&str> = zant_models::zoo().iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, ["yolo-style", "dbnet-style"]);
+    assert_eq!(names, ["yolo-style", "dbnet-style", "efficientnet-style",]);
 }
 
 #[test]
