@@ -126,4 +126,5 @@ const ZOO: &[(&str, Author)] = &[
     (zoo::yolo::NAME, zoo::yolo::model),
     (zoo::dbnet::NAME, zoo::dbnet::model),
     (zoo::efficientnet::NAME, zoo::efficientnet::model),
+    (zoo::resnet50::NAME, zoo::resnet50::model),
 ];
