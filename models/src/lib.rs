@@ -127,4 +127,5 @@ const ZOO: &[(&str, Author)] = &[
     (zoo::dbnet::NAME, zoo::dbnet::model),
     (zoo::efficientnet::NAME, zoo::efficientnet::model),
     (zoo::resnet50::NAME, zoo::resnet50::model),
+    (zoo::transformer::NAME, zoo::transformer::model),
 ];

@@ -10,11 +10,12 @@ use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelPro
 const MAX_WEIGHT_BYTES: usize = 7_500_000;
 
 /// The zoo, in `make-models` order: each has its test below.
-const CHECKED: [&str; 4] = [
+const CHECKED: [&str; 5] = [
     "yolo-style",
     "dbnet-style",
     "efficientnet-style",
     "resnet50-style",
+    "transformer-encoder",
 ];
 
 #[test]
@@ -78,6 +79,24 @@ fn resnet50_style() {
 }
 
 #[test]
+fn transformer_encoder() {
+    check(
+        "transformer-encoder",
+        &[
+            "Add",
+            "Div",
+            "Erf",
+            "LayerNormalization",
+            "MatMul",
+            "Mul",
+            "Reshape",
+            "Softmax",
+            "Transpose",
+        ],
+    );
+}
+
+#[test]
 fn every_zoo_model_is_checked_here() {
     let names: Vec<&str> = zant_models::zoo().iter().map(|(name, _)| *name).collect();
     assert_eq!(names, CHECKED);
@@ -101,6 +120,11 @@ fn check(name: &str, ops: &[&str]) {
         "{name} round-trips"
     );
     assert_eq!(model.producer_name, "zant-models");
+    assert_eq!(
+        model.opset_import.len(),
+        1,
+        "{name} imports one operator set"
+    );
     let graph = &model.graph;
 
     let used: BTreeSet<&str> = graph
