@@ -128,4 +128,6 @@ const ZOO: &[(&str, Author)] = &[
     (zoo::efficientnet::NAME, zoo::efficientnet::model),
     (zoo::resnet50::NAME, zoo::resnet50::model),
     (zoo::transformer::NAME, zoo::transformer::model),
+    (zoo::sequence::LSTM_NAME, zoo::sequence::lstm),
+    (zoo::sequence::GRU_NAME, zoo::sequence::gru),
 ];

@@ -10,12 +10,14 @@ use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelPro
 const MAX_WEIGHT_BYTES: usize = 7_500_000;
 
 /// The zoo, in `make-models` order: each has its test below.
-const CHECKED: [&str; 5] = [
+const CHECKED: [&str; 7] = [
     "yolo-style",
     "dbnet-style",
     "efficientnet-style",
     "resnet50-style",
     "transformer-encoder",
+    "lstm-seq",
+    "gru-seq",
 ];
 
 #[test]
@@ -94,6 +96,16 @@ fn transformer_encoder() {
             "Transpose",
         ],
     );
+}
+
+#[test]
+fn lstm_seq() {
+    check("lstm-seq", &["Gemm", "LSTM", "Reshape", "Squeeze"]);
+}
+
+#[test]
+fn gru_seq() {
+    check("gru-seq", &["GRU", "Gemm", "Reshape", "Transpose"]);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use crate::builder::{string, ConvSpec, GraphBuilder, Init};
 pub(crate) mod dbnet;
 pub(crate) mod efficientnet;
 pub(crate) mod resnet50;
+pub(crate) mod sequence;
 pub(crate) mod transformer;
 pub(crate) mod yolo;
 
