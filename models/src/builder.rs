@@ -343,10 +343,22 @@ impl GraphBuilder {
     /// not 1, as PyTorch leaves it out then too.
     pub(crate) fn conv1d(&mut self, name: &str, input: &str, spec: &Conv1dSpec) -> String {
         let fan_in = (spec.in_channels * spec.kernel) as usize;
+        self.conv1d_init(name, input, spec, Init::He { fan_in })
+    }
+
+    /// Adds a one-dimensional `Conv` node as [`GraphBuilder::conv1d`] does, its weights drawn
+    /// by `init`.
+    pub(crate) fn conv1d_init(
+        &mut self,
+        name: &str,
+        input: &str,
+        spec: &Conv1dSpec,
+        init: Init,
+    ) -> String {
         let weight = self.weight(
             &format!("{name}.weight"),
             &[spec.out_channels, spec.in_channels, spec.kernel],
-            Init::He { fan_in },
+            init,
         );
         let bias = self.param(&format!("{name}.bias"), &[spec.out_channels], SMALL);
         let mut attributes = vec![

@@ -130,4 +130,5 @@ const ZOO: &[(&str, Author)] = &[
     (zoo::transformer::NAME, zoo::transformer::model),
     (zoo::sequence::LSTM_NAME, zoo::sequence::lstm),
     (zoo::sequence::GRU_NAME, zoo::sequence::gru),
+    (zoo::tcn::NAME, zoo::tcn::model),
 ];

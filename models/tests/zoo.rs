@@ -10,7 +10,7 @@ use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelPro
 const MAX_WEIGHT_BYTES: usize = 7_500_000;
 
 /// The zoo, in `make-models` order: each has its test below.
-const CHECKED: [&str; 7] = [
+const CHECKED: [&str; 8] = [
     "yolo-style",
     "dbnet-style",
     "efficientnet-style",
@@ -18,6 +18,7 @@ const CHECKED: [&str; 7] = [
     "transformer-encoder",
     "lstm-seq",
     "gru-seq",
+    "tcn",
 ];
 
 #[test]
@@ -106,6 +107,11 @@ fn lstm_seq() {
 #[test]
 fn gru_seq() {
     check("gru-seq", &["GRU", "Gemm", "Reshape", "Transpose"]);
+}
+
+#[test]
+fn tcn() {
+    check("tcn", &["Add", "Conv", "Pad", "Relu"]);
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub(crate) mod dbnet;
 pub(crate) mod efficientnet;
 pub(crate) mod resnet50;
 pub(crate) mod sequence;
+pub(crate) mod tcn;
 pub(crate) mod transformer;
 pub(crate) mod yolo;
 
