@@ -17,6 +17,10 @@ target/venv-ort/bin/python scripts/model_references.py --zoo "$zoo"
 cargo build --quiet --release -p zant-compiler --features cli --bin zantc
 zantc="${CARGO_TARGET_DIR:-$root/target}/release/zantc"
 log_dir="${CARGO_TARGET_DIR:-$root/target}/zoo-verify"
+# The generated runners build in a folder of this checkout's target, not in zantc's
+# default (the system temporary folder, which other checkouts share); set
+# ZANT_TARGET_DIR to share one.
+export ZANT_TARGET_DIR="${ZANT_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/zant-runners}"
 mkdir -p "$log_dir"
 
 names=("$@")
