@@ -5,7 +5,12 @@
 //! `DIR/<name>/model.onnx`, the layout `zantc verify` and `zantc bench` read, and
 //! `scripts/zoo.sh` adds ONNX Runtime's outputs beside them and verifies zant against them.
 //! Weights are random and deterministic, as for the committed models; convolutions carry a
-//! bias and no BatchNormalization behind them wherever PyTorch's exporter folds one.
+//! bias and no BatchNormalization behind them wherever PyTorch's exporter folds one. Without
+//! trained batch norms to rescale them, a few layers are drawn smaller than He's rule
+//! (residual branches' last convolutions, layers before a Sigmoid) so activations stay near
+//! unit scale and outputs do not saturate: a saturated output would hide errors upstream.
+//! Every zoo model imports opset 13 but `transformer-encoder`, which imports 17 for
+//! LayerNormalization.
 
 use crate::builder::{string, ConvSpec, GraphBuilder, Init};
 
