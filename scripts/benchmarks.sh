@@ -5,6 +5,11 @@
 # (QEMU), with ONNX Runtime and tract (one thread each) as the host baselines. Takes about
 # 17 minutes on two cores once the harnesses are built (most of it callgrind on
 # mobilenet_v2), about 40 the first time (Debian's Rust builds `core` for each opt level).
+# Then docs/benchmarks-zoo.{md,json,svg}: the model zoo (models/src/zoo, built into
+# models/zoo with ONNX Runtime's outputs) at opt-level 3 on the host only, against ONNX
+# Runtime and tract: its models' weights (up to 6.3 MB) are beyond the flash of the
+# STM32F7/H7 parts the Cortex-M7 target stands for (2 MB at most), and counting their
+# instructions (up to 621 M MACs) in QEMU would outlast the rest of the script.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -27,3 +32,17 @@ cargo run --quiet --release --bin zantc -- bench \
     "$models/digits-mlp" \
     --opt-levels 3,z,z/3 --targets host,cortex-m7 --baseline ort,tract \
     --json docs/benchmarks.json --md docs/benchmarks.md --svg docs/benchmarks.svg
+zoo=models/zoo
+cargo run --quiet -p zant-models -- --zoo "$zoo"
+target/venv-ort/bin/python scripts/model_references.py --zoo "$zoo"
+cargo run --quiet --release --bin zantc -- bench \
+    "$zoo/yolo-style" \
+    "$zoo/dbnet-style" \
+    "$zoo/efficientnet-style" \
+    "$zoo/resnet50-style" \
+    "$zoo/transformer-encoder" \
+    "$zoo/lstm-seq" \
+    "$zoo/gru-seq" \
+    "$zoo/tcn" \
+    --opt-levels 3 --targets host --baseline ort,tract \
+    --json docs/benchmarks-zoo.json --md docs/benchmarks-zoo.md --svg docs/benchmarks-zoo.svg

@@ -1,6 +1,7 @@
 """Writes ONNX Runtime's outputs for the models of `models/` as ONNX test data sets.
 
 Usage: model_references.py [MODEL.onnx...]   (default: every models/*.onnx)
+       model_references.py --zoo [DIR]         (every DIR/*/model.onnx; DIR: models/zoo)
 
 Run it with the peer venv's interpreter (`scripts/setup-ort.sh`, then
 `target/venv-ort/bin/python scripts/model_references.py`). For each model it draws one input
@@ -14,6 +15,11 @@ files need are encoded here by hand.
 
 `compiler/tests/generated_examples.rs` compares every model that has such a folder with
 these outputs through `zant_compiler::verify`.
+
+With `--zoo`, the models are the zoo's (`make-models --zoo DIR`) and each data set goes
+beside its model, `DIR/<name>/test_data_set_0/`, the layout `zantc verify` and `zantc bench`
+read from a model's folder; the generator is seeded by the folder name, since every file
+there is `model.onnx`.
 """
 
 import pathlib
@@ -88,9 +94,9 @@ def sample(rng: np.random.Generator, dtype, shape) -> np.ndarray:
     return rng.standard_normal(size=shape).astype(dtype)
 
 
-def write_references(model: pathlib.Path) -> None:
+def write_references(model: pathlib.Path, data_dir: pathlib.Path, seed_name: str) -> None:
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(zlib.crc32(model.name.encode()))
+    rng = np.random.default_rng(zlib.crc32(seed_name.encode()))
     feeds = {}
     for value in session.get_inputs():
         if any(not isinstance(dim, int) for dim in value.shape):
@@ -102,19 +108,27 @@ def write_references(model: pathlib.Path) -> None:
         data_sets = [{**feeds, **{f: np.array(value) for f in flags}} for value in (True, False)]
     for index, data_set in enumerate(data_sets):
         outputs = session.run(None, data_set)
-        folder = ROOT / "models" / "test-data" / model.stem / f"test_data_set_{index}"
+        folder = data_dir / f"test_data_set_{index}"
         folder.mkdir(parents=True, exist_ok=True)
         for k, (name, array) in enumerate(data_set.items()):
             (folder / f"input_{k}.pb").write_bytes(tensor_proto(name, array))
         for k, (value, array) in enumerate(zip(session.get_outputs(), outputs)):
             (folder / f"output_{k}.pb").write_bytes(tensor_proto(value.name, array))
-        print(f"wrote {folder.relative_to(ROOT)} (onnxruntime {ort.__version__})")
+        shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+        print(f"wrote {shown} (onnxruntime {ort.__version__})")
 
 
 def main() -> None:
-    models = [pathlib.Path(m) for m in sys.argv[1:]] or sorted((ROOT / "models").glob("*.onnx"))
+    args = sys.argv[1:]
+    if args[:1] == ["--zoo"]:
+        zoo = pathlib.Path(args[1]) if len(args) > 1 else ROOT / "models" / "zoo"
+        for model in sorted(zoo.resolve().glob("*/model.onnx")):
+            write_references(model, model.parent, model.parent.name)
+        return
+    models = [pathlib.Path(m) for m in args] or sorted((ROOT / "models").glob("*.onnx"))
     for model in models:
-        write_references(model.resolve())
+        model = model.resolve()
+        write_references(model, ROOT / "models" / "test-data" / model.stem, model.name)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@
 #      host's to the byte;
 #   8. verifies the six int8 models of ../shared/models and five float ones on AArch64
 #      Linux (scripts/aarch64.sh: built with -Zbuild-std, run under qemu-aarch64, against
-#      ONNX Runtime's outputs); `scripts/aarch64.sh` alone runs every model.
+#      ONNX Runtime's outputs); `scripts/aarch64.sh` alone runs every model;
+#   9. builds the model zoo and verifies every zoo model against ONNX Runtime
+#      (scripts/zoo.sh; needs the venv of scripts/setup-ort.sh, which it creates).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -77,3 +79,6 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
 else
     echo "bench: NOT RUN (../shared/models is missing)"
 fi
+# The zoo (models/src/zoo): 106 s on two shared cores from an empty models/zoo and runner
+# folder, zantc already built.
+scripts/zoo.sh

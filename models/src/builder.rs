@@ -15,7 +15,8 @@ use crate::rng::Rng;
 /// The IR version written into every model: that of ONNX 1.10 to 1.12, which every current
 /// reader accepts and which postdates opset 13 (ONNX 1.8).
 const IR_VERSION: i64 = 8;
-/// The version of the default (`ai.onnx`) operator set every model imports.
+/// The version of the default (`ai.onnx`) operator set a model imports unless it asks for
+/// another ([`GraphBuilder::opset`]).
 const OPSET_VERSION: i64 = 13;
 const PRODUCER_NAME: &str = "zant-models";
 
@@ -49,12 +50,24 @@ pub(crate) struct ConvSpec {
     pub(crate) bias: bool,
 }
 
+/// The shape and attributes of a one-dimensional `Conv` node over `[N, C, L]`, as
+/// `torch.nn.Conv1d` exports it.
+pub(crate) struct Conv1dSpec {
+    pub(crate) in_channels: i64,
+    pub(crate) out_channels: i64,
+    pub(crate) kernel: i64,
+    pub(crate) dilation: i64,
+    /// ONNX order: `[begin, end]`.
+    pub(crate) pads: [i64; 2],
+}
+
 /// A graph under construction, with the seed its weights are drawn from and the element
 /// type of its float tensors.
 pub(crate) struct GraphBuilder {
     seed: u64,
     graph: GraphProto,
     elem_type: DataType,
+    opset: i64,
 }
 
 /// An attribute of type `INT`.
@@ -73,6 +86,13 @@ pub(crate) fn ints(name: &str, values: &[i64]) -> AttributeProto {
 pub(crate) fn graph(name: &str, value: GraphProto) -> AttributeProto {
     attribute(name, AttributeType::GRAPH, |attr| {
         attr.g = MessageField::some(value)
+    })
+}
+
+/// An attribute of type `STRING`.
+pub(crate) fn string(name: &str, value: &str) -> AttributeProto {
+    attribute(name, AttributeType::STRING, |attr| {
+        attr.s = value.as_bytes().to_vec()
     })
 }
 
@@ -109,7 +129,15 @@ impl GraphBuilder {
             seed,
             graph,
             elem_type: DataType::FLOAT,
+            opset: OPSET_VERSION,
         }
+    }
+
+    /// Imports version `opset` of the default operator set instead of 13, for a model that
+    /// needs a newer op (LayerNormalization is opset 17).
+    pub(crate) fn opset(mut self, opset: i64) -> GraphBuilder {
+        self.opset = opset;
+        self
     }
 
     /// Makes every float tensor (graph inputs and outputs, weights, parameters, constants)
@@ -274,13 +302,26 @@ impl GraphBuilder {
     /// Adds a `Conv` node named `name` with He-initialized weights `{name}.weight` and, if asked,
     /// a small bias `{name}.bias`.
     pub(crate) fn conv(&mut self, name: &str, input: &str, spec: &ConvSpec) -> String {
+        let fan_in = (spec.in_channels / spec.group * spec.kernel[0] * spec.kernel[1]) as usize;
+        self.conv_init(name, input, spec, Init::He { fan_in })
+    }
+
+    /// Adds a `Conv` node as [`GraphBuilder::conv`] does, its weights drawn by `init`: a
+    /// residual branch's last convolution is drawn small, as batch norm's learned scale would
+    /// make it, so the sum does not grow block after block.
+    pub(crate) fn conv_init(
+        &mut self,
+        name: &str,
+        input: &str,
+        spec: &ConvSpec,
+        init: Init,
+    ) -> String {
         let in_per_group = spec.in_channels / spec.group;
         let [kernel_h, kernel_w] = spec.kernel;
-        let fan_in = (in_per_group * kernel_h * kernel_w) as usize;
         let weight = self.weight(
             &format!("{name}.weight"),
             &[spec.out_channels, in_per_group, kernel_h, kernel_w],
-            Init::He { fan_in },
+            init,
         );
         let mut inputs = vec![input.to_owned(), weight];
         if spec.bias {
@@ -295,6 +336,67 @@ impl GraphBuilder {
             attributes.push(int("group", spec.group));
         }
         self.node("Conv", name, &as_strs(&inputs), attributes)
+    }
+
+    /// Adds a one-dimensional `Conv` node named `name` with He-initialized weights
+    /// `{name}.weight` and a small bias `{name}.bias`; `dilations` is written only when it is
+    /// not 1, as PyTorch leaves it out then too.
+    pub(crate) fn conv1d(&mut self, name: &str, input: &str, spec: &Conv1dSpec) -> String {
+        let fan_in = (spec.in_channels * spec.kernel) as usize;
+        self.conv1d_init(name, input, spec, Init::He { fan_in })
+    }
+
+    /// Adds a one-dimensional `Conv` node as [`GraphBuilder::conv1d`] does, its weights drawn
+    /// by `init`.
+    pub(crate) fn conv1d_init(
+        &mut self,
+        name: &str,
+        input: &str,
+        spec: &Conv1dSpec,
+        init: Init,
+    ) -> String {
+        let weight = self.weight(
+            &format!("{name}.weight"),
+            &[spec.out_channels, spec.in_channels, spec.kernel],
+            init,
+        );
+        let bias = self.param(&format!("{name}.bias"), &[spec.out_channels], SMALL);
+        let mut attributes = vec![
+            ints("kernel_shape", &[spec.kernel]),
+            ints("strides", &[1]),
+            ints("pads", &spec.pads),
+        ];
+        if spec.dilation != 1 {
+            attributes.push(ints("dilations", &[spec.dilation]));
+        }
+        self.node("Conv", name, &[input, &weight, &bias], attributes)
+    }
+
+    /// Adds a `ConvTranspose` node named `name` whose `kernel`×`kernel` window moves `kernel`
+    /// pixels at a time (each input pixel becomes a `kernel`×`kernel` patch, as in a learned
+    /// upsampling), with weights `{name}.weight` stored `[in, out, k, k]` drawn by `init` and
+    /// a small bias `{name}.bias`. The windows do not overlap, so each output pixel
+    /// sums one tap of every input channel: the fan-in is `in_channels`.
+    pub(crate) fn conv_transpose(
+        &mut self,
+        name: &str,
+        input: &str,
+        in_channels: i64,
+        out_channels: i64,
+        kernel: i64,
+        init: Init,
+    ) -> String {
+        let weight = self.weight(
+            &format!("{name}.weight"),
+            &[in_channels, out_channels, kernel, kernel],
+            init,
+        );
+        let bias = self.param(&format!("{name}.bias"), &[out_channels], SMALL);
+        let attributes = vec![
+            ints("kernel_shape", &[kernel, kernel]),
+            ints("strides", &[kernel, kernel]),
+        ];
+        self.node("ConvTranspose", name, &[input, &weight, &bias], attributes)
     }
 
     /// Adds an inference-mode `BatchNormalization` node with sane random statistics: scale near
@@ -353,7 +455,7 @@ impl GraphBuilder {
             opset_import: vec![OperatorSetIdProto {
                 // The empty domain is the default `ai.onnx` operator set.
                 domain: String::new(),
-                version: OPSET_VERSION,
+                version: self.opset,
                 ..OperatorSetIdProto::default()
             }],
             producer_name: PRODUCER_NAME.to_owned(),

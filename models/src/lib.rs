@@ -12,6 +12,13 @@
 //!
 //! The generated files are committed beside this crate's `Cargo.toml`; `cargo run -p zant-models`
 //! rewrites them and `tests/fresh.rs` fails when they are stale.
+//!
+//! The zoo ([`zoo`], the `zoo` module) is apart from them: larger models in the shape of
+//! architectures users bring (a YOLOv8n-style detector, a DBNet-style text detector,
+//! EfficientNet-B0 and ResNet-50 style classifiers, a transformer encoder, a GRU/LSTM sequence
+//! model and a TCN), for measuring zant against ONNX Runtime rather than for unit tests. They
+//! are not committed: `make-models --zoo DIR` writes them (to `models/zoo/` by default,
+//! ignored by git) as `DIR/<name>/model.onnx`, and [`drift`] does not look at them.
 
 use std::{fmt, fs, io, path::Path};
 
@@ -25,6 +32,7 @@ mod lenet;
 mod mode_switch;
 mod rng;
 mod two_heads;
+mod zoo;
 
 /// How a file in the models folder differs from what [`all`] produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,6 +55,18 @@ pub fn all() -> Vec<(&'static str, Vec<u8>)> {
                 .write_to_bytes()
                 .unwrap_or_else(|err| panic!("serializing {file_name}: {err}"));
             (file_name, bytes)
+        })
+        .collect()
+}
+
+/// Every zoo model as `(folder name, serialized ModelProto)`, in a fixed order.
+pub fn zoo() -> Vec<(&'static str, Vec<u8>)> {
+    ZOO.iter()
+        .map(|&(name, model)| {
+            let bytes = model()
+                .write_to_bytes()
+                .unwrap_or_else(|err| panic!("serializing {name}: {err}"));
+            (name, bytes)
         })
         .collect()
 }
@@ -98,4 +118,17 @@ const MODELS: &[(&str, Author)] = &[
     (two_heads::FILE_NAME, two_heads::model),
     (half_cnn::FILE_NAME, half_cnn::model),
     (mode_switch::FILE_NAME, mode_switch::model),
+];
+
+/// The zoo models, by folder name; kept apart from [`MODELS`] so that the drift check of the
+/// committed files never sees them.
+const ZOO: &[(&str, Author)] = &[
+    (zoo::yolo::NAME, zoo::yolo::model),
+    (zoo::dbnet::NAME, zoo::dbnet::model),
+    (zoo::efficientnet::NAME, zoo::efficientnet::model),
+    (zoo::resnet50::NAME, zoo::resnet50::model),
+    (zoo::transformer::NAME, zoo::transformer::model),
+    (zoo::sequence::LSTM_NAME, zoo::sequence::lstm),
+    (zoo::sequence::GRU_NAME, zoo::sequence::gru),
+    (zoo::tcn::NAME, zoo::tcn::model),
 ];

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the model zoo (`make-models --zoo`: models in the shape of architectures users
+# bring, see models/src/zoo/mod.rs) into models/zoo, writes ONNX Runtime's outputs beside
+# each model (scripts/model_references.py --zoo, in the venv of scripts/setup-ort.sh), and
+# runs `zantc verify` on every zoo model against them at the repository's tolerance
+# (atol 1e-4, rtol 1e-3, zantc's defaults). Prints one line per model and exits 1 if any
+# fails. `scripts/zoo.sh NAME...` verifies only those models.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+zoo="$root/models/zoo"
+start_all=$SECONDS
+
+cargo run --quiet -p zant-models -- --zoo "$zoo"
+scripts/setup-ort.sh
+target/venv-ort/bin/python scripts/model_references.py --zoo "$zoo"
+cargo build --quiet --release -p zant-compiler --features cli --bin zantc
+zantc="${CARGO_TARGET_DIR:-$root/target}/release/zantc"
+log_dir="${CARGO_TARGET_DIR:-$root/target}/zoo-verify"
+# The generated runners build in a folder of this checkout's target, not in zantc's
+# default (the system temporary folder, which other checkouts share); set
+# ZANT_TARGET_DIR to share one.
+export ZANT_TARGET_DIR="${ZANT_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/zant-runners}"
+mkdir -p "$log_dir"
+
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+    for dir in "$zoo"/*/; do
+        [ -f "$dir/model.onnx" ] && names+=("$(basename "$dir")")
+    done
+fi
+
+passed=()
+failed=()
+for name in "${names[@]}"; do
+    start=$SECONDS
+    log="$log_dir/$name.txt"
+    if "$zantc" verify "$zoo/$name" >"$log" 2>&1; then
+        passed+=("$name")
+        echo "zoo: PASS $name ($((SECONDS - start)) s)"
+    else
+        failed+=("$name")
+        echo "zoo: FAIL $name ($((SECONDS - start)) s):"
+        tail -n 20 "$log" | sed 's/^/  /'
+    fi
+done
+echo "zoo: passed: ${passed[*]:-none}"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "zoo: failed: ${failed[*]}"
+fi
+echo "zoo verify: ${#passed[@]} passed, ${#failed[@]} failed ($((SECONDS - start_all)) s)"
+[ ${#failed[@]} -eq 0 ]
