@@ -667,7 +667,10 @@ fn logistic_wide(x: &[f32], y: &mut [f32], alpha: Option<f32>) -> usize {
 }
 
 /// Without AVX-512, the eight-lane loop does every vector.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[cfg(all(
+    not(all(target_arch = "x86_64", target_feature = "avx512f")),
+    any(all(target_arch = "x86_64", target_feature = "fma"), target_arch = "aarch64")
+))]
 #[inline(always)]
 fn logistic_wide(_x: &[f32], _y: &mut [f32], _alpha: Option<f32>) -> usize {
     0
@@ -715,7 +718,10 @@ fn logistic_wide_in_place(y: &mut [f32], alpha: Option<f32>) -> usize {
 }
 
 /// Without AVX-512, the eight-lane loop does every vector.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[cfg(all(
+    not(all(target_arch = "x86_64", target_feature = "avx512f")),
+    any(all(target_arch = "x86_64", target_feature = "fma"), target_arch = "aarch64")
+))]
 #[inline(always)]
 fn logistic_wide_in_place(_y: &mut [f32], _alpha: Option<f32>) -> usize {
     0

@@ -13,6 +13,72 @@ use crate::MAX_RANK;
 /// the whole output element takes the extrapolation value.
 pub const OUTSIDE: usize = usize::MAX;
 
+/// Nearest-neighbour resizing, the [`resize`] whose every axis has one tap of weight 1
+/// and none outside the input: `y[o_0, …] = x[index[0][o_0], …]`. Output rows that read
+/// the same input row as the row before them (every row of an upsampling but the first
+/// of each run) are copies of that row; the others gather along the last axis. As fast
+/// as a copy for the 2× upsampling of detectors' necks, where [`resize`] summed one tap
+/// per element in `f64` through the general loop (353 µs for a 96 × 32 × 32 output).
+/// Indices past the input leave their output as it is (the compiler emits none).
+pub fn resize_nearest<T: Copy>(
+    x: &[T],
+    x_shape: &[usize],
+    index: &[&[usize]],
+    y: &mut [T],
+    y_shape: &[usize],
+) {
+    let rank = y_shape.len();
+    let (Some(&width), Some(&in_width), Some((last, outer))) =
+        (y_shape.last(), x_shape.last(), index.split_last())
+    else {
+        return;
+    };
+    if rank > MAX_RANK || x_shape.len() != rank || outer.len() + 1 != rank || width == 0 {
+        return;
+    }
+    let mut strides = [0usize; MAX_RANK];
+    let mut stride = in_width;
+    for d in (0..rank - 1).rev() {
+        strides[d] = stride;
+        stride *= x_shape[d];
+    }
+    let mut out_index = [0usize; MAX_RANK];
+    let mut previous: Option<usize> = None;
+    for row in 0..y.len() / width {
+        let mut start = Some(0usize);
+        for d in 0..rank - 1 {
+            let offset = outer[d]
+                .get(out_index[d])
+                .and_then(|&i| i.checked_mul(strides[d]));
+            start = start.zip(offset).and_then(|(s, o)| s.checked_add(o));
+        }
+        let at = row * width;
+        match (previous, start) {
+            (Some(source), Some(start)) if source == start => {
+                y.copy_within(at - width..at, at);
+            }
+            _ => {
+                let input = start.and_then(|s| x.get(s..s.checked_add(in_width)?));
+                if let Some(input) = input {
+                    for (out, &i) in y[at..at + width].iter_mut().zip(*last) {
+                        if let Some(&v) = input.get(i) {
+                            *out = v;
+                        }
+                    }
+                }
+            }
+        }
+        previous = start;
+        for d in (0..rank - 1).rev() {
+            out_index[d] += 1;
+            if out_index[d] < y_shape[d] {
+                break;
+            }
+            out_index[d] = 0;
+        }
+    }
+}
+
 /// `y[o] = Σ Π_d w_d · x[i_0, …, i_{r-1}]` over one tap `(i_d, w_d)` per axis. Axis `d`
 /// has `taps_per_out[d]` taps for each of its `y_shape[d]` output coordinates, stored in
 /// `taps[d]` in output order.
@@ -79,6 +145,7 @@ pub fn resize<T: Scalar>(
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
 
     #[test]
@@ -92,5 +159,41 @@ mod tests {
         let mut y = [0.0f32; 2];
         resize(&[5.0f32], &[1], &[outside], &[1], -1.0, &mut y, &[2]);
         assert_eq!(y, [5.0, -1.0]);
+    }
+
+    #[test]
+    fn nearest_is_the_one_tap_resize() {
+        // Upsampling by 2 and by 3, a downsampling, a non-integer factor, and rank 1 to 4.
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[1, 3, 4, 5], &[1, 3, 8, 10]),
+            (&[2, 2, 3], &[2, 6, 9]),
+            (&[1, 2, 7, 6], &[1, 2, 3, 4]),
+            (&[5, 4], &[8, 7]),
+            (&[6], &[13]),
+        ];
+        for &(x_shape, y_shape) in cases {
+            let x: std::vec::Vec<f32> = (0..x_shape.iter().product::<usize>())
+                .map(|i| i as f32 * 0.5 - 3.0)
+                .collect();
+            // Floor of the asymmetric source coordinate, as ONNX's default nearest rounds.
+            let index: std::vec::Vec<std::vec::Vec<usize>> = x_shape
+                .iter()
+                .zip(y_shape)
+                .map(|(&n_in, &n_out)| (0..n_out).map(|o| o * n_in / n_out).collect())
+                .collect();
+            let taps: std::vec::Vec<std::vec::Vec<(usize, f64)>> = index
+                .iter()
+                .map(|axis| axis.iter().map(|&i| (i, 1.0)).collect())
+                .collect();
+            let taps: std::vec::Vec<&[(usize, f64)]> = taps.iter().map(|t| &t[..]).collect();
+            let n = y_shape.iter().product::<usize>();
+            let mut want = std::vec![f32::NAN; n];
+            let per_out = std::vec![1; x_shape.len()];
+            resize(&x, x_shape, &taps, &per_out, 0.0, &mut want, y_shape);
+            let index: std::vec::Vec<&[usize]> = index.iter().map(|i| &i[..]).collect();
+            let mut got = std::vec![f32::NAN; n];
+            resize_nearest(&x, x_shape, &index, &mut got, y_shape);
+            assert_eq!(got, want, "{x_shape:?} -> {y_shape:?}");
+        }
     }
 }

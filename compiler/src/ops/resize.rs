@@ -360,6 +360,22 @@ impl OpKind for Resize {
             quote!(&[#(#pairs),*])
         });
         let per_out = &self.taps_per_out;
+        // Nearest neighbours (one whole tap per coordinate, none outside): rows copied.
+        let nearest = per_out.iter().all(|&n| n == 1)
+            && self
+                .taps
+                .iter()
+                .flatten()
+                .all(|&(i, w)| w == 1.0 && i != usize::MAX);
+        if nearest {
+            let axes = self.taps.iter().map(|axis| {
+                let index = axis.iter().map(|&(i, _)| i);
+                quote!(&[#(#index),*])
+            });
+            return Ok(quote! {
+                rt::resize::resize_nearest::<#t>(#xe, #x_shape, &[#(#axes),*], y, #y_shape);
+            });
+        }
         // The runtime's float tokens spell a NaN or infinite extrapolation value, which
         // no literal can.
         let extrapolation = zant_runtime::tokens::Field::tokens(&self.extrapolation);
@@ -571,22 +587,9 @@ mod tests {
             .constant(scales(&[1.0, 1.0, 2.0, 2.0]))
             .emit(), @r#"
         Resize(f32[1,1,2,2]) mode="nearest" coordinate_transformation_mode="asymmetric" nearest_mode="floor" scales=[1.0,1.0,2.0,2.0] -> f32[1,1,4,4]
-        rt::resize::resize::<
+        rt::resize::resize_nearest::<
             f32,
-        >(
-            x0,
-            &[1, 1, 2, 2],
-            &[
-                &[(0, 1f64)],
-                &[(0, 1f64)],
-                &[(0, 1f64), (0, 1f64), (1, 1f64), (1, 1f64)],
-                &[(0, 1f64), (0, 1f64), (1, 1f64), (1, 1f64)],
-            ],
-            &[1, 1, 1, 1],
-            0f64,
-            y,
-            &[1, 1, 4, 4],
-        );
+        >(x0, &[1, 1, 2, 2], &[&[0], &[0], &[0, 0, 1, 1], &[0, 0, 1, 1]], y, &[1, 1, 4, 4]);
         "#);
         // Linear downsampling of the last axis to a size, listed by `axes`.
         insta::assert_snapshot!(node("Resize")
@@ -684,17 +687,7 @@ mod tests {
             .constant(scales(&[2.0]))
             .emit(), @r#"
         Resize(f32[3]) mode="nearest" coordinate_transformation_mode="tf_half_pixel_for_nn" nearest_mode="round_prefer_floor" scales=[2.0] -> f32[6]
-        rt::resize::resize::<
-            f32,
-        >(
-            x0,
-            &[3],
-            &[&[(0, 1f64), (1, 1f64), (1, 1f64), (2, 1f64), (2, 1f64), (2, 1f64)]],
-            &[1],
-            0f64,
-            y,
-            &[6],
-        );
+        rt::resize::resize_nearest::<f32>(x0, &[3], &[&[0, 1, 1, 2, 2, 2]], y, &[6]);
         "#);
         // A constant input folds.
         insta::assert_snapshot!(node("Resize")
