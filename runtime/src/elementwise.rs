@@ -745,6 +745,7 @@ fn vector_loop(from: usize, full: usize, mut step: impl FnMut(usize)) {
 /// A logistic activation (Sigmoid or Swish) of eight lanes, for the kernels that
 /// activate in registers: [`sigmoid_lanes`] and [`swish_lanes`] where vectors fuse
 /// multiply-adds, else [`Activation::apply`] per lane. Other activations pass through.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn logistic_lanes(
     act: Activation,
@@ -769,6 +770,7 @@ pub(crate) fn logistic_lanes(
 /// A logistic activation (Sigmoid or Swish) of a short run of a kernel's output in place:
 /// sixteen lanes at a time with AVX-512, then eight, then one by one; other activations
 /// leave it. Inlined into the kernels' post-store loops, unlike [`unary_in_place`].
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn logistic_run(act: Activation, y: &mut [f32]) {
     let alpha = match act {
@@ -827,6 +829,10 @@ trait Lanes: Copy {
 }
 
 /// Implements [`Lanes`] for a vector type by its inherent methods of the same names.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
 macro_rules! lanes_by_inherent_methods {
     ($($ty:ty),*) => {$(
         impl Lanes for $ty {
