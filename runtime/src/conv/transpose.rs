@@ -82,7 +82,7 @@ const GEMM_MIN_DEPTH: usize = 4;
 const VECTOR_BAND_FLOATS: usize = 64 * 1024;
 
 /// The floats of columns and copied input a band holds at most on the scalar targets:
-/// 16 KiB of a microcontroller's SRAM (also the budget of a crate for both families).
+/// 16 KiB of a microcontroller's SRAM.
 const SCALAR_BAND_FLOATS: usize = 4 * 1024;
 
 /// Whether `p`'s sizes are all positive and its groups divide its channels, so that
@@ -138,16 +138,17 @@ const fn tiles_exactly(p: &ConvTranspose2d) -> bool {
 /// for `p` on the targets of `kernels`: the whole plane where its columns fit the
 /// family's budget (256 KiB with SIMD, 16 KiB on the scalar targets), else as many
 /// positions as their columns and the band's copy of the input fit, in whole input rows
-/// where one fits; at least one position. A crate for both families takes the smaller
-/// band, so one scratch serves both.
+/// where one fits; at least one position. A crate for both families takes the SIMD
+/// band, as every kernel's scratch there is the larger of the two families' needs.
 pub const fn transpose_band_for(p: &ConvTranspose2d, kernels: KernelSet) -> usize {
     let plane = p.h_in * p.w_in;
     if plane == 0 || p.groups == 0 {
         return 1;
     }
-    let budget = match (kernels.vector, kernels.scalar) {
-        (true, false) => VECTOR_BAND_FLOATS,
-        _ => SCALAR_BAND_FLOATS,
+    let budget = if kernels.vector {
+        VECTOR_BAND_FLOATS
+    } else {
+        SCALAR_BAND_FLOATS
     };
     let rows = column_rows(p);
     if plane * rows <= budget {
@@ -881,7 +882,7 @@ mod tests {
         );
         // 256 columns and 64 inputs a position: 12 positions in 16 KiB.
         assert_eq!(transpose_band_for(&p, KernelSet::only(Kernels::Scalar)), 12);
-        assert_eq!(transpose_band_for(&p, KernelSet::ANY), 12);
+        assert_eq!(transpose_band_for(&p, KernelSet::ANY), 160);
         let scalar = ConvTranspose2d { band: 12, ..p };
         let bytes = 4 * transpose_scratch_len_for(
             TransposeKernel::Gemm,
