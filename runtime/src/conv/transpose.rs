@@ -417,29 +417,110 @@ fn col2im(
         return;
     }
     let out_plane = p.h_out * p.w_out;
-    let taps = p.k_h * p.k_w;
-    for (row, column) in columns.chunks_exact(n).enumerate() {
-        let (oc, tap) = (row / taps, row % taps);
-        let (kh, kw) = (tap / p.k_w, tap % p.k_w);
+    let (k_h, k_w) = (p.k_h, p.k_w);
+    // At stride 2 without dilation, taps `kw` and `kw + 1` land on neighbouring outputs:
+    // added as a pair they are one pass over whole pairs of outputs, which vectorises,
+    // where a tap alone adds into every other output.
+    let pairs = p.stride_w == 2 && p.dil_w == 1;
+    for (oc, channel) in columns.chunks_exact(n * k_h * k_w).enumerate() {
         let y_plane = &mut y_group[oc * out_plane..][..out_plane];
-        let b = bias.map_or(0.0, |b| b[oc]);
-        let (ih_lo, ih_hi) = inputs_for_tap(kh, (p.stride_h, p.dil_h, p.pad_top), p.h_in, p.h_out);
-        let (iw_lo, iw_hi) = inputs_for_tap(kw, (p.stride_w, p.dil_w, p.pad_left), p.w_in, p.w_out);
-        // The runs of the band that lie in one input row.
-        let mut done = 0;
-        while done < n {
-            let flat = start + done;
-            let (ih, iw0) = (flat / p.w_in, flat % p.w_in);
-            let len = (p.w_in - iw0).min(n - done);
-            let (lo, hi) = (iw0.max(iw_lo), (iw0 + len).min(iw_hi));
-            if ih >= ih_lo && ih < ih_hi && lo < hi {
-                let oh = (ih * p.stride_h + kh * p.dil_h) as i64 - p.pad_top;
-                let ow = (lo * p.stride_w + kw * p.dil_w) as i64 - p.pad_left;
-                let y_row = &mut y_plane[oh as usize * p.w_out..][..p.w_out];
-                let source = &column[done + lo - iw0..][..hi - lo];
-                scatter_row(y_row, ow as usize, p.stride_w, source, exact.then_some(b));
+        for (kh, kernel_row) in channel.chunks_exact(n * k_w).enumerate() {
+            let (ih_lo, ih_hi) =
+                inputs_for_tap(kh, (p.stride_h, p.dil_h, p.pad_top), p.h_in, p.h_out);
+            // The runs of the band that lie in one input row.
+            let mut done = 0;
+            while done < n {
+                let flat = start + done;
+                let (ih, iw0) = (flat / p.w_in, flat % p.w_in);
+                let len = (p.w_in - iw0).min(n - done);
+                if ih >= ih_lo && ih < ih_hi {
+                    let oh = (ih * p.stride_h + kh * p.dil_h) as i64 - p.pad_top;
+                    let y_row = &mut y_plane[oh as usize * p.w_out..][..p.w_out];
+                    let run = Run {
+                        columns: kernel_row,
+                        n,
+                        iw0,
+                        done,
+                        len,
+                    };
+                    let mut kw = 0;
+                    while kw < k_w {
+                        if pairs && kw + 1 < k_w {
+                            run.add_pair(p, kw, y_row);
+                            kw += 2;
+                        } else {
+                            run.add_tap(p, kw, run.inputs(p, kw), y_row);
+                            kw += 1;
+                        }
+                    }
+                }
+                done += len;
             }
-            done += len;
+        }
+    }
+}
+
+/// The part of a band in one input row, for one output channel and kernel row:
+/// `columns` holds the `k_w` column rows of `n` positions, of which this run is
+/// positions `done..done + len`, input columns `iw0..iw0 + len`.
+struct Run<'a> {
+    columns: &'a [f32],
+    n: usize,
+    iw0: usize,
+    done: usize,
+    len: usize,
+}
+
+impl Run<'_> {
+    /// The input columns of the run that tap `kw` sends inside the output row.
+    #[inline(always)]
+    fn inputs(&self, p: &ConvTranspose2d, kw: usize) -> (usize, usize) {
+        let (lo, hi) = inputs_for_tap(kw, (p.stride_w, p.dil_w, p.pad_left), p.w_in, p.w_out);
+        (lo.max(self.iw0), hi.min(self.iw0 + self.len))
+    }
+
+    /// The column row of tap `kw` for input columns `lo..hi`.
+    #[inline(always)]
+    fn source(&self, kw: usize, (lo, hi): (usize, usize)) -> &[f32] {
+        &self.columns[kw * self.n + self.done + lo - self.iw0..][..hi - lo]
+    }
+
+    /// The output column input column `iw` of tap `kw` lands on (inside the row).
+    #[inline(always)]
+    fn output(p: &ConvTranspose2d, kw: usize, iw: usize) -> usize {
+        ((iw * p.stride_w + kw * p.dil_w) as i64 - p.pad_left) as usize
+    }
+
+    /// Adds tap `kw`'s columns of input columns `lo..hi` (within [`Run::inputs`]).
+    #[inline(always)]
+    fn add_tap(&self, p: &ConvTranspose2d, kw: usize, (lo, hi): (usize, usize), y: &mut [f32]) {
+        if lo < hi {
+            let source = self.source(kw, (lo, hi));
+            scatter_row(y, Self::output(p, kw, lo), p.stride_w, source, None);
+        }
+    }
+
+    /// Adds taps `kw` and `kw + 1` at stride 2 without dilation: where both land inside
+    /// the row, as pairs of neighbouring outputs; the ends each tap alone.
+    #[inline(always)]
+    fn add_pair(&self, p: &ConvTranspose2d, kw: usize, y: &mut [f32]) {
+        let (first, second) = (self.inputs(p, kw), self.inputs(p, kw + 1));
+        let (lo, hi) = (first.0.max(second.0), first.1.min(second.1));
+        if lo >= hi {
+            self.add_tap(p, kw, first, y);
+            self.add_tap(p, kw + 1, second, y);
+            return;
+        }
+        let (a, b) = (self.source(kw, (lo, hi)), self.source(kw + 1, (lo, hi)));
+        let segment = &mut y[Self::output(p, kw, lo)..][..2 * (hi - lo)];
+        for ((pair, &a), &b) in segment.chunks_exact_mut(2).zip(a).zip(b) {
+            pair[0] += a;
+            pair[1] += b;
+        }
+        for tap in [(kw, first), (kw + 1, second)] {
+            let (k, (from, to)) = tap;
+            self.add_tap(p, k, (from, lo.min(to)), y);
+            self.add_tap(p, k, (hi.max(from), to), y);
         }
     }
 }
@@ -550,20 +631,55 @@ pub fn conv_transpose2d_rows(
 
 /// Adds one input plane times one `k_h × k_w` kernel into one output plane.
 fn scatter_plane(p: &ConvTranspose2d, x_plane: &[f32], kernel: &[f32], y_plane: &mut [f32]) {
+    // As in `col2im`: at stride 2 without dilation taps `kw` and `kw + 1` of one input
+    // land on neighbouring outputs, so a pair of them is one pass over whole pairs.
+    let pairs = p.stride_w == 2 && p.dil_w == 1;
+    let range = |kw: usize| inputs_for_tap(kw, (p.stride_w, p.dil_w, p.pad_left), p.w_in, p.w_out);
+    let output =
+        |kw: usize, iw: usize| ((iw * p.stride_w + kw * p.dil_w) as i64 - p.pad_left) as usize;
     for kh in 0..p.k_h {
         let (ih_lo, ih_hi) = inputs_for_tap(kh, (p.stride_h, p.dil_h, p.pad_top), p.h_in, p.h_out);
-        for kw in 0..p.k_w {
-            let weight = kernel[kh * p.k_w + kw];
-            let (lo, hi) = inputs_for_tap(kw, (p.stride_w, p.dil_w, p.pad_left), p.w_in, p.w_out);
-            if lo >= hi {
-                continue;
-            }
-            let ow = ((lo * p.stride_w + kw * p.dil_w) as i64 - p.pad_left) as usize;
-            for ih in ih_lo..ih_hi {
-                let oh = ((ih * p.stride_h + kh * p.dil_h) as i64 - p.pad_top) as usize;
-                let x_row = &x_plane[ih * p.w_in + lo..][..hi - lo];
-                let y_row = &mut y_plane[oh * p.w_out..][..p.w_out];
-                axpy_row(y_row, ow, p.stride_w, weight, x_row);
+        let weights = &kernel[kh * p.k_w..][..p.k_w];
+        for ih in ih_lo..ih_hi {
+            let oh = ((ih * p.stride_h + kh * p.dil_h) as i64 - p.pad_top) as usize;
+            let x_row = &x_plane[ih * p.w_in..][..p.w_in];
+            let y_row = &mut y_plane[oh * p.w_out..][..p.w_out];
+            let tap = |kw: usize, (lo, hi): (usize, usize), y_row: &mut [f32]| {
+                if lo < hi {
+                    axpy_row(
+                        y_row,
+                        output(kw, lo),
+                        p.stride_w,
+                        weights[kw],
+                        &x_row[lo..hi],
+                    );
+                }
+            };
+            let mut kw = 0;
+            while kw < p.k_w {
+                if !(pairs && kw + 1 < p.k_w) {
+                    tap(kw, range(kw), y_row);
+                    kw += 1;
+                    continue;
+                }
+                let (first, second) = (range(kw), range(kw + 1));
+                let (lo, hi) = (first.0.max(second.0), first.1.min(second.1));
+                if lo < hi {
+                    let (w0, w1) = (weights[kw], weights[kw + 1]);
+                    let segment = &mut y_row[output(kw, lo)..][..2 * (hi - lo)];
+                    for (pair, &v) in segment.chunks_exact_mut(2).zip(&x_row[lo..hi]) {
+                        pair[0] += w0 * v;
+                        pair[1] += w1 * v;
+                    }
+                    for (k, (from, to)) in [(kw, first), (kw + 1, second)] {
+                        tap(k, (from, lo), y_row);
+                        tap(k, (hi, to), y_row);
+                    }
+                } else {
+                    tap(kw, first, y_row);
+                    tap(kw + 1, second, y_row);
+                }
+                kw += 2;
             }
         }
     }
