@@ -151,7 +151,7 @@ pub const fn transpose_band_for(p: &ConvTranspose2d, kernels: KernelSet) -> usiz
         SCALAR_BAND_FLOATS
     };
     let rows = column_rows(p);
-    if plane * rows <= budget {
+    if plane.saturating_mul(rows) <= budget {
         return plane;
     }
     let band = min(max(budget / (rows + p.c_in / p.groups), 1), plane);
@@ -215,9 +215,10 @@ const fn max(a: usize, b: usize) -> usize {
     }
 }
 
-/// `y = conv_transpose(x, w) + bias` on the kernel [`transpose_kernel_for`] picks,
-/// with a stack buffer for the GEMM's scratch where it fits one (64 KiB of floats), the
-/// rows kernel otherwise: the runtime's own callers and constant folding. Generated code
+/// `y = conv_transpose(x, w) + bias` on the kernel [`transpose_kernel_for`] picks, for
+/// the runtime's own callers and constant folding: with SIMD the GEMM kernel in a stack
+/// buffer of 128 KiB (its band halved until it fits, the rows kernel when even one
+/// position does not), the rows kernel elsewhere, where stacks are small. Generated code
 /// calls the kernel itself with arena scratch.
 pub fn conv_transpose2d(
     p: &ConvTranspose2d,
@@ -226,17 +227,24 @@ pub fn conv_transpose2d(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    const STACK: usize = 16 * 1024;
-    let kernel = transpose_kernel_for(p);
-    let mut fitted = *p;
-    fitted.band = transpose_band_for(p, KernelSet::only(Kernels::NATIVE));
-    let needs = transpose_scratch_len_for(kernel, &fitted, KernelSet::only(Kernels::NATIVE));
-    if matches!(kernel, TransposeKernel::Gemm) && needs <= STACK {
-        let mut scratch = [0.0f32; STACK];
-        conv_transpose2d_gemm(&fitted, x, w, bias, &mut scratch, y);
-    } else {
-        conv_transpose2d_rows(p, x, w, bias, y);
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if transpose_kernel_for(p) == TransposeKernel::Gemm {
+        const STACK: usize = 32 * 1024;
+        let native = KernelSet::only(Kernels::NATIVE);
+        let mut fitted = *p;
+        fitted.band = transpose_band_for(p, native);
+        let needs =
+            |q: &ConvTranspose2d| transpose_scratch_len_for(TransposeKernel::Gemm, q, native);
+        while needs(&fitted) > STACK && fitted.band > 1 {
+            fitted.band /= 2;
+        }
+        if needs(&fitted) <= STACK {
+            let mut scratch = [0.0f32; STACK];
+            conv_transpose2d_gemm(&fitted, x, w, bias, &mut scratch, y);
+            return;
+        }
     }
+    conv_transpose2d_rows(p, x, w, bias, y);
 }
 
 /// The operands cut to the lengths `p` implies, or `None` when `p` cannot be walked or
