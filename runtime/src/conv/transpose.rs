@@ -102,8 +102,8 @@ const fn is_walkable(p: &ConvTranspose2d) -> bool {
         && p.dil_h > 0
         && p.dil_w > 0
         && p.groups > 0
-        && p.c_in % p.groups == 0
-        && p.c_out % p.groups == 0
+        && p.c_in.is_multiple_of(p.groups)
+        && p.c_out.is_multiple_of(p.groups)
 }
 
 /// The kernel for a transposed convolution of geometry `p`.
@@ -868,6 +868,9 @@ mod tests {
         p
     }
 
+    /// A kernel under test: `(x, w, bias, y)`.
+    type Kernel<'a> = dyn FnMut(&[f32], &[f32], Option<&[f32]>, &mut [f32]) + 'a;
+
     /// Runs `kernel` and the N-D reference on random operands of `p` and checks that
     /// every output is within `1e-5` of the sum of the absolute values of its terms
     /// (plus `1e-6`) of the reference's: each output is a sum of at most
@@ -876,7 +879,7 @@ mod tests {
     fn check(
         rng: &mut Rng,
         p: &ConvTranspose2d,
-        kernel: &mut dyn FnMut(&[f32], &[f32], Option<&[f32]>, &mut [f32]),
+        kernel: &mut Kernel<'_>,
     ) {
         let x = rng.values(p.batch * p.c_in * p.h_in * p.w_in);
         let w = rng.values(p.c_in * column_rows(p));
