@@ -876,11 +876,7 @@ mod tests {
     /// (plus `1e-6`) of the reference's: each output is a sum of at most
     /// `c_in / groups · k_h · k_w` products plus the bias, and the kernels add them in
     /// different orders.
-    fn check(
-        rng: &mut Rng,
-        p: &ConvTranspose2d,
-        kernel: &mut Kernel<'_>,
-    ) {
+    fn check(rng: &mut Rng, p: &ConvTranspose2d, kernel: &mut Kernel<'_>) {
         let x = rng.values(p.batch * p.c_in * p.h_in * p.w_in);
         let w = rng.values(p.c_in * column_rows(p));
         let bias = (rng.range(0, 1) == 1).then(|| rng.values(p.c_out));
