@@ -12,14 +12,19 @@
 //! them); the scatter is one add per column element, `c_in / groups` times fewer than the
 //! multiply-adds. The columns of a band of [`ConvTranspose2d::band`] input positions at a
 //! time live in scratch, so the scratch is bounded whatever the plane
-//! ([`transpose_band_for`] picks the band from the target's family), and the GEMM packs
-//! each sliver of the band straight from the input planes (SIMD targets) or multiplies a
-//! copy of the band (the scalar GEMM reads `B` as a matrix).
+//! ([`transpose_band_for`] picks the band from the target's family), and the GEMM's `B`
+//! is the band's input copied into scratch (the whole plane is read in place).
 //!
 //! When the kernel tiles the output exactly (kernel equal to stride, no dilation, no
 //! padding, no `output_padding`: the 2 × 2, stride-2 upsampling of U-Nets and text
 //! detectors), every output gets exactly one column element, and col2im stores
-//! `column + bias` instead of adding into an output filled with the bias first.
+//! `column + bias` instead of adding into an output filled with the bias first. At
+//! stride 2 without dilation, taps `kw` and `kw + 1` are added as pairs of neighbouring
+//! outputs, a pass LLVM vectorises, where a tap alone adds into every other output.
+//!
+//! Neither kernel panics on what the compiler emits: slices too short for the geometry,
+//! or a geometry with an empty dim, leave the output alone, and the GEMM kernel given
+//! less scratch than it needs runs the rows kernel.
 //!
 //! The phase decomposition (stride² small convolutions with sub-kernels, through the
 //! convolution kernels) was the alternative: it needs no columns, but a sub-kernel per
