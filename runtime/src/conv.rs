@@ -39,9 +39,15 @@ mod frame;
 mod implicit;
 mod plane;
 mod rows;
+mod transpose;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 mod width;
 mod window;
+
+pub use transpose::{
+    conv_transpose2d, conv_transpose2d_gemm, conv_transpose2d_rows, transpose_band_for,
+    transpose_kernel_for, transpose_scratch_len_for, ConvTranspose2d, TransposeKernel,
+};
 
 tokens! {
     rt::conv;

@@ -42,7 +42,7 @@ pub(crate) const NR: usize = if cfg!(target_arch = "arm") {
 };
 
 /// The depth of one `k` block, in every blocked kernel.
-const KC: usize = 256;
+pub(crate) const KC: usize = 256;
 /// The rows of one packed register tile of `A` in the SIMD kernel.
 const PACKED_MR: usize = 6;
 /// The rows of one panel of `A` in the SIMD kernel's narrow tiles (two 8-lane vectors).

@@ -1,9 +1,21 @@
 //! ConvTranspose (opset 1 on; 11 and 22 only add types): any number of spatial dims,
 //! groups, strides, dilations, `output_padding`, explicit pads, `auto_pad` and
 //! `output_shape`, following the ONNX reference implementation (`rt::conv::conv_transpose`).
+//!
+//! A 1-D or 2-D layer runs on a fast kernel picked at compile time
+//! (`rt::conv::transpose_kernel_for`): a GEMM into a band of columns in arena scratch
+//! and col2im (`conv_transpose2d_gemm`, the band sized for the target's kernel family by
+//! `transpose_band_for`), or row scatters for few input channels per group
+//! (`conv_transpose2d_rows`, no scratch). Three or more spatial dims run the N-D
+//! reference kernel.
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use zant_runtime::conv::{
+    transpose_band_for, transpose_kernel_for, transpose_scratch_len_for, ConvTranspose2d,
+    TransposeKernel,
+};
+use zant_runtime::target::KernelSet;
 
 use super::{
     checked_elems, mac_count, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
@@ -39,6 +51,14 @@ impl ConvTranspose {
             dilations: &self.dilations,
             pads_begin: &self.pads_begin,
         }
+    }
+
+    /// The 1-D or 2-D geometry of the fast kernels with the band for `kernels`, and the
+    /// kernel it runs on; `None` for three or more spatial dims.
+    fn fast(&self, kernels: KernelSet) -> Option<(ConvTranspose2d, TransposeKernel)> {
+        let mut p = ConvTranspose2d::from_nd(&self.params(), 0)?;
+        p.band = transpose_band_for(&p, kernels);
+        Some((p, transpose_kernel_for(&p)))
     }
 
     /// The length of each output dim before any padding is cut, with no `output_padding`.
@@ -271,7 +291,10 @@ impl OpKind for ConvTranspose {
             None => None,
         };
         let mut y = vec![0.0; ctx.outputs[0].n_elems()];
-        zant_runtime::conv::conv_transpose(&self.params(), x, w, b, &mut y);
+        match ConvTranspose2d::from_nd(&self.params(), 0) {
+            Some(p) => zant_runtime::conv::conv_transpose2d(&p, x, w, b, &mut y),
+            None => zant_runtime::conv::conv_transpose(&self.params(), x, w, b, &mut y),
+        }
         Ok(Some(vec![Tensor::new(
             self.out_shape.clone(),
             Data::F32(y),
@@ -287,9 +310,27 @@ impl OpKind for ConvTranspose {
             }
             None => quote!(None),
         };
-        let params = self.params();
-        Ok(quote! {
-            rt::conv::conv_transpose(&#params, #x, #w, #bias, y);
+        Ok(match self.fast(ctx.kernels) {
+            Some((p, TransposeKernel::Gemm)) => quote! {
+                rt::conv::conv_transpose2d_gemm(&#p, #x, #w, #bias, scratch, y);
+            },
+            Some((p, TransposeKernel::Rows)) => quote! {
+                rt::conv::conv_transpose2d_rows(&#p, #x, #w, #bias, y);
+            },
+            None => {
+                let params = self.params();
+                quote! {
+                    rt::conv::conv_transpose(&#params, #x, #w, #bias, y);
+                }
+            }
+        })
+    }
+
+    /// The GEMM kernel's band of columns, its copy of the input and the GEMM's packing
+    /// buffers, for the band `emit` picks for the same `kernels`.
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
+        self.fast(kernels).map_or(0, |(p, kernel)| {
+            transpose_scratch_len_for(kernel, &p, kernels) * 4
         })
     }
 
@@ -328,18 +369,25 @@ mod tests {
             .constant(weights(vec![3]))
             .emit(), @"
         ConvTranspose(f32[1,2,3,3], f32[2,3,3,3], f32[3]) kernel_shape=[3,3] strides=[2,2] pads=[1,1,0,0] dilations=[1,1] -> f32[1,3,6,6]
-        rt::conv::conv_transpose(
-            &rt::conv::ConvTranspose {
+        rt::conv::conv_transpose2d_rows(
+            &rt::conv::ConvTranspose2d {
                 batch: 1,
                 c_in: 2,
+                h_in: 3,
+                w_in: 3,
                 c_out: 3,
+                h_out: 6,
+                w_out: 6,
+                k_h: 3,
+                k_w: 3,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 1i64,
+                pad_left: 1i64,
                 groups: 1,
-                in_dims: &[3, 3],
-                out_dims: &[6, 6],
-                kernel: &[3, 3],
-                strides: &[2, 2],
-                dilations: &[1, 1],
-                pads_begin: &[1i64, 1i64],
+                band: 9,
             },
             x0,
             x1,
@@ -355,18 +403,25 @@ mod tests {
             .constant(weights(vec![1, 2, 3]))
             .emit(), @"
         ConvTranspose(f32[1,1,4], f32[1,2,3]) kernel_shape=[3] strides=[2] pads=[0,1] dilations=[1] -> f32[1,2,8]
-        rt::conv::conv_transpose(
-            &rt::conv::ConvTranspose {
+        rt::conv::conv_transpose2d_rows(
+            &rt::conv::ConvTranspose2d {
                 batch: 1,
                 c_in: 1,
+                h_in: 1,
+                w_in: 4,
                 c_out: 2,
+                h_out: 1,
+                w_out: 8,
+                k_h: 1,
+                k_w: 3,
+                stride_h: 1,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0i64,
+                pad_left: 0i64,
                 groups: 1,
-                in_dims: &[4],
-                out_dims: &[8],
-                kernel: &[3],
-                strides: &[2],
-                dilations: &[1],
-                pads_begin: &[0i64],
+                band: 4,
             },
             x0,
             x1,
@@ -382,18 +437,25 @@ mod tests {
             .constant(weights(vec![2, 2, 3, 3]))
             .emit(), @"
         ConvTranspose(f32[1,2,2,2], f32[2,2,3,3]) kernel_shape=[3,3] strides=[1,1] pads=[-1,-1,-1,-1] dilations=[1,1] group=2 -> f32[1,4,6,6]
-        rt::conv::conv_transpose(
-            &rt::conv::ConvTranspose {
+        rt::conv::conv_transpose2d_rows(
+            &rt::conv::ConvTranspose2d {
                 batch: 1,
                 c_in: 2,
+                h_in: 2,
+                w_in: 2,
                 c_out: 4,
+                h_out: 6,
+                w_out: 6,
+                k_h: 3,
+                k_w: 3,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: -1i64,
+                pad_left: -1i64,
                 groups: 2,
-                in_dims: &[2, 2],
-                out_dims: &[6, 6],
-                kernel: &[3, 3],
-                strides: &[1, 1],
-                dilations: &[1, 1],
-                pads_begin: &[-1i64, -1i64],
+                band: 4,
             },
             x0,
             x1,
@@ -401,6 +463,98 @@ mod tests {
             y,
         );
         ");
+    }
+
+    #[test]
+    fn emits_the_gemm_kernel() {
+        // Enough input channels for the GEMM: a band of columns in scratch. The kernel
+        // tiles the output exactly, so col2im stores the columns instead of adding them.
+        insta::assert_snapshot!(node("ConvTranspose")
+            .ints("strides", &[2, 2])
+            .input("f32[1,8,4,4]")
+            .constant(weights(vec![8, 3, 2, 2]))
+            .emit(), @"
+        ConvTranspose(f32[1,8,4,4], f32[8,3,2,2]) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] dilations=[1,1] -> f32[1,3,8,8]
+        rt::conv::conv_transpose2d_gemm(
+            &rt::conv::ConvTranspose2d {
+                batch: 1,
+                c_in: 8,
+                h_in: 4,
+                w_in: 4,
+                c_out: 3,
+                h_out: 8,
+                w_out: 8,
+                k_h: 2,
+                k_w: 2,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0i64,
+                pad_left: 0i64,
+                groups: 1,
+                band: 16,
+            },
+            x0,
+            x1,
+            None,
+            scratch,
+            y,
+        );
+        ");
+        // Three spatial dims run the N-D reference kernel.
+        insta::assert_snapshot!(node("ConvTranspose")
+            .input("f32[1,1,2,2,2]")
+            .constant(weights(vec![1, 1, 2, 2, 2]))
+            .emit(), @"
+        ConvTranspose(f32[1,1,2,2,2], f32[1,1,2,2,2]) kernel_shape=[2,2,2] strides=[1,1,1] pads=[0,0,0,0,0,0] dilations=[1,1,1] -> f32[1,1,3,3,3]
+        rt::conv::conv_transpose(
+            &rt::conv::ConvTranspose {
+                batch: 1,
+                c_in: 1,
+                c_out: 1,
+                groups: 1,
+                in_dims: &[2, 2, 2],
+                out_dims: &[3, 3, 3],
+                kernel: &[2, 2, 2],
+                strides: &[1, 1, 1],
+                dilations: &[1, 1, 1],
+                pads_begin: &[0i64, 0i64, 0i64],
+            },
+            x0,
+            x1,
+            None,
+            y,
+        );
+        ");
+    }
+
+    #[test]
+    fn scratch_follows_the_band() {
+        use zant_runtime::target::{KernelSet, Kernels};
+        // DBNet's 64 → 64 upsampling of 80 × 80: 256 columns and 64 inputs a position.
+        let op = super::ConvTranspose {
+            in_shape: vec![1, 64, 80, 80],
+            c_out: 64,
+            groups: 1,
+            kernel: vec![2, 2],
+            strides: vec![2, 2],
+            dilations: vec![1, 1],
+            pads_begin: vec![0, 0],
+            out_shape: vec![1, 64, 160, 160],
+        };
+        let scratch = |kernels| super::OpKind::scratch_bytes(&op, &[], kernels);
+        // Two rows of 80 positions with SIMD: columns, the copied band, one packed block
+        // of 48 rows and a sliver of 16 columns, 64 deep.
+        let vector = scratch(KernelSet::only(Kernels::Vector));
+        assert_eq!(vector, 4 * (256 * 160 + 64 * 160 + (48 + 16) * 64));
+        // Twelve positions in 16 KiB on a microcontroller, and one sliver of `B`.
+        let scalar = scratch(KernelSet::only(Kernels::Scalar));
+        assert_eq!(scalar, 4 * (256 * 12 + 64 * 12 + 16 * 64));
+        assert_eq!(
+            scratch(KernelSet::ANY),
+            vector.max(4 * (256 * 160 + 64 * 160 + 16 * 64))
+        );
     }
 
     #[test]
