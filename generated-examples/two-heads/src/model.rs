@@ -30,14 +30,13 @@ pub const GATE_LEN: usize = 1;
 /// The layers [`Model::predict_profiled`] reports, in order: the ONNX op and the
 /// node's name. Only with the `profile` feature.
 #[cfg(feature = "profile")]
-pub const LAYERS: [(&str, &str); 7] = [
+pub const LAYERS: [(&str, &str); 6] = [
     ("Gemm", "fc_features"),
     ("MatMul", "context_proj"),
     ("Tanh", "context_tanh"),
     ("Add", "merge"),
     ("Gemm", "scores"),
     ("Gemm", "gate_fc"),
-    ("Sigmoid", "gate"),
 ];
 /// The weights, one aligned little-endian blob.
 static WEIGHTS: rt::arena::Aligned<[u8; WEIGHT_BYTES]> = rt::arena::Aligned(
@@ -211,8 +210,8 @@ impl Model {
         probe(5);
         // gate_fc: Gemm(%merge, %gate_fc.weight, %gate_fc.bias) -> %gate_fc : f32[1,1]
         {
-            let (reads, out) = rt::arena::split(arena, 128, 4);
-            let y = rt::arena::view_mut::<f32>(out);
+            let reads = rt::arena::Reads::all(arena);
+            let y: &mut [f32] = &mut outputs.gate[..];
             rt::gemm::gemm(
                 1,
                 1,
@@ -226,22 +225,11 @@ impl Model {
                 rt::gemm::Bias::Scalar(
                     (rt::arena::slice::<f32>(&WEIGHTS.0, 3984, 1))[0],
                 ),
-                rt::Activation::None,
+                rt::Activation::Sigmoid,
                 y,
             );
         }
         probe(6);
-        // gate: Sigmoid(%gate_fc) -> %gate : f32[1,1]
-        {
-            let reads = rt::arena::Reads::all(arena);
-            let y: &mut [f32] = &mut outputs.gate[..];
-            rt::elementwise::unary(
-                rt::elementwise::UnaryOp::Sigmoid,
-                reads.get::<f32>(128, 1),
-                y,
-            );
-        }
-        probe(7);
         let _ = arena;
         Ok(())
     }
