@@ -57,18 +57,22 @@ pub fn max_pool2d_q<T: QInt + PartialOrd>(p: &Pool2d, x: &[T], y: &mut [T]) {
 
 /// The widest padded input row [`max_rows_replicated`] holds on the stack.
 const REPLICATED_ROW: usize = 512;
+/// The tallest window [`max_rows_replicated`] takes: it keeps that many folded rows.
+const REPLICATED_ROWS: usize = 5;
 
 /// Max pooling of padded windows as windows inside the input, on targets with vectors:
 /// a window of adjacent taps that reaches into the padding but holds an input also holds
 /// the input nearest that padding, so repeating the edge inputs into the padding leaves
-/// every maximum as it is. Each input row is copied once per output row into a row with
-/// its edges repeated, then every output folds `KW` adjacent values with no ranges to
-/// compute: SPPF's 5 × 5 stride-1 pools of a YOLO-style detector (64 × 8 × 8) went from
-/// 55 to about 10 µs, ResNet's 3 × 3 stride-2 stem pool (64 × 112 × 112) from 137 µs to
-/// less. Returns false, having done nothing, for the geometries it does not take:
+/// every maximum as it is. Each input row is copied once into a row with its edges
+/// repeated and folded across (`KW` adjacent values an output, no ranges to compute),
+/// and each output row folds the `k_h` folded rows it reads, which stay on the stack.
+/// The general loop's ranges per tap cost more than the maxima on small planes (a
+/// YOLO-style SPPF's 5 × 5 stride-1 pools of 64 × 8 × 8) and on strided ones (ResNet's
+/// 3 × 3 stride-2 stem pool of 64 × 112 × 112); docs/performance.md has the figures.
+/// Returns false, having done nothing, for the geometries it does not take:
 /// dilation, a window wholly in the padding (or the `ceil_mode` overhang), rows wider
-/// than [`REPLICATED_ROW`], or kernels other than 2 × 2/2, 3 × 3/1, 3 × 3/2 and 5 × 5/1
-/// (any vertical size and stride).
+/// than [`REPLICATED_ROW`], windows taller than [`REPLICATED_ROWS`], or widths and
+/// strides other than 2/2, 3/1, 3/2 and 5/1.
 #[inline(always)]
 fn max_rows_replicated<T: Copy + PartialOrd>(p: &Pool2d, x: &[T], y: &mut [T], init: T) -> bool {
     if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
@@ -119,25 +123,41 @@ fn max_replicated<const KW: usize, const SW: usize, T: Copy + PartialOrd>(
     let (Some(x), Some(y)) = (x.get(..planes * in_plane), y.get_mut(..planes * out_plane)) else {
         return false;
     };
+    if p.k_h > REPLICATED_ROWS {
+        return false;
+    }
+    let w_out = p.w_out;
     let mut row = [init; REPLICATED_ROW];
+    // The horizontal maxima of the last `k_h` input rows read, by input row modulo `k_h`:
+    // each input row is folded across once, however many output rows read it.
+    let mut folded = [[init; REPLICATED_ROW]; REPLICATED_ROWS];
+    let mut holds = [usize::MAX; REPLICATED_ROWS];
     for (y_plane, x_plane) in y.chunks_exact_mut(out_plane).zip(x.chunks_exact(in_plane)) {
-        for (oh, y_row) in y_plane.chunks_exact_mut(p.w_out).enumerate() {
+        holds.fill(usize::MAX);
+        for (oh, y_row) in y_plane.chunks_exact_mut(w_out).enumerate() {
             y_row.fill(init);
             let (kh_lo, kh_hi) = tap_range(oh, p.stride_h, 1, p.k_h, p.pad_top, p.h_in);
             for kh in kh_lo..kh_hi {
                 let ih = oh * p.stride_h + kh - p.pad_top;
-                let input = &x_plane[ih * p.w_in..][..p.w_in];
-                row[..p.pad_left].fill(input[0]);
-                row[p.pad_left..p.pad_left + p.w_in].copy_from_slice(input);
-                row[p.pad_left + p.w_in..padded_w].fill(input[p.w_in - 1]);
-                for (ow, out) in y_row.iter_mut().enumerate() {
-                    let Some(window) = row.get(ow * SW..).and_then(<[T]>::first_chunk::<KW>)
-                    else {
-                        break;
-                    };
-                    let mut value = *out;
-                    unroll!(KW, |kw| value = Max.apply(value, window[kw]));
-                    *out = value;
+                let slot = ih % p.k_h;
+                if holds[slot] != ih {
+                    let input = &x_plane[ih * p.w_in..][..p.w_in];
+                    row[..p.pad_left].fill(input[0]);
+                    row[p.pad_left..p.pad_left + p.w_in].copy_from_slice(input);
+                    row[p.pad_left + p.w_in..padded_w].fill(input[p.w_in - 1]);
+                    for (ow, out) in folded[slot][..w_out].iter_mut().enumerate() {
+                        let Some(window) = row.get(ow * SW..).and_then(<[T]>::first_chunk::<KW>)
+                        else {
+                            break;
+                        };
+                        let mut value = init;
+                        unroll!(KW, |kw| value = Max.apply(value, window[kw]));
+                        *out = value;
+                    }
+                    holds[slot] = ih;
+                }
+                for (out, &value) in y_row.iter_mut().zip(&folded[slot][..w_out]) {
+                    *out = Max.apply(*out, value);
                 }
             }
         }
