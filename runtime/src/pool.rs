@@ -112,8 +112,8 @@ fn max_replicated<const KW: usize, const SW: usize, T: Copy + PartialOrd>(
         && p.pad_bottom < p.k_h
         && (p.w_out - 1) * SW + KW <= padded_w
         && (p.h_out - 1) * p.stride_h + p.k_h <= p.pad_top + p.h_in + p.pad_bottom
-        && (p.w_out - 1) * SW + 1 <= p.pad_left + p.w_in
-        && (p.h_out - 1) * p.stride_h + 1 <= p.pad_top + p.h_in
+        && (p.w_out - 1) * SW < p.pad_left + p.w_in
+        && (p.h_out - 1) * p.stride_h < p.pad_top + p.h_in
         && padded_w <= REPLICATED_ROW;
     if !fits {
         return false;
