@@ -752,7 +752,7 @@ fn vector_loop(from: usize, full: usize, mut step: impl FnMut(usize)) {
 /// activate in registers: [`sigmoid_lanes`] and [`swish_lanes`] where vectors fuse
 /// multiply-adds, else [`Activation::apply`] per lane. Other activations pass through.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[inline(always)]
+#[inline(never)]
 pub(crate) fn logistic_lanes(
     act: Activation,
     x: crate::gemm::simd::F32x8,
@@ -802,9 +802,12 @@ pub(crate) fn logistic_run(act: Activation, y: &mut [f32]) {
     }
 }
 
-/// [`logistic_lanes`] on sixteen lanes (AVX-512 implies FMA).
+/// [`logistic_lanes`] on sixteen lanes (AVX-512 implies FMA). Out of line, like
+/// [`logistic_lanes`]: the kernels that activate in registers match on the activation per
+/// vector, and the polynomial inlined into each arm's site bloated their Relu and Clip
+/// loops too.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-#[inline(always)]
+#[inline(never)]
 pub(crate) fn logistic_lanes16(
     act: Activation,
     x: crate::gemm::simd::F32x16,
