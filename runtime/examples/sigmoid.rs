@@ -1,4 +1,4 @@
-//! Times the `f32` Sigmoid, Swish (SiLU), Erf and exact Gelu kernels over one
+//! Times the `f32` Sigmoid, Swish (SiLU), Erf, Gelu and GeluTanh kernels over one
 //! YOLOv8n-192 feature map (147,456 floats), for A/B comparisons of the element-wise
 //! kernels.
 //!
@@ -35,6 +35,7 @@ fn main() {
         ("Swish (SiLU)", UnaryOp::Swish { alpha: 1.0 }),
         ("Erf", UnaryOp::Erf),
         ("Gelu", UnaryOp::Gelu),
+        ("GeluTanh", UnaryOp::GeluTanh),
     ] {
         let out_of_place = time(|| unary(op, &x, &mut y));
         let checksum: f64 = y.iter().map(|&v| f64::from(v)).sum();
