@@ -675,7 +675,13 @@ fn logistic_wide(x: &[f32], y: &mut [f32], alpha: Option<f32>) -> usize {
 }
 
 /// Without AVX-512, the eight-lane loop does every vector.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[cfg(all(
+    any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
 #[inline(always)]
 fn logistic_wide(_x: &[f32], _y: &mut [f32], _alpha: Option<f32>) -> usize {
     0
@@ -723,7 +729,13 @@ fn logistic_wide_in_place(y: &mut [f32], alpha: Option<f32>) -> usize {
 }
 
 /// Without AVX-512, the eight-lane loop does every vector.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+#[cfg(all(
+    any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
 #[inline(always)]
 fn logistic_wide_in_place(_y: &mut [f32], _alpha: Option<f32>) -> usize {
     0
@@ -747,6 +759,8 @@ fn vector_loop(from: usize, full: usize, mut step: impl FnMut(usize)) {
 /// A logistic activation (Sigmoid or Swish) of eight lanes, for the kernels that
 /// activate in registers: [`sigmoid_lanes`] and [`swish_lanes`] where vectors fuse
 /// multiply-adds, else [`Activation::apply`] per lane. Other activations pass through.
+/// Only where `F32x8` exists (x86-64 and AArch64; Cortex-M has no vector kernels).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn logistic_lanes(
     act: Activation,
@@ -770,7 +784,9 @@ pub(crate) fn logistic_lanes(
 
 /// A logistic activation (Sigmoid or Swish) of a short run of a kernel's output in place:
 /// sixteen lanes at a time with AVX-512, then eight, then one by one; other activations
-/// leave it. Inlined into the kernels' post-store loops, unlike [`unary_in_place`].
+/// leave it. Inlined into the kernels' post-store loops, unlike [`unary_in_place`]; only
+/// the vector kernels of x86-64 and AArch64 have them.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn logistic_run(act: Activation, y: &mut [f32]) {
     let alpha = match act {
@@ -831,6 +847,10 @@ trait Lanes: Copy {
 }
 
 /// Implements [`Lanes`] for a vector type by its inherent methods of the same names.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
 macro_rules! lanes_by_inherent_methods {
     ($($ty:ty),*) => {$(
         impl Lanes for $ty {
@@ -2592,6 +2612,10 @@ mod tests {
 
     /// `erf(x)` in `f64`, correctly rounded to `f32` by the final cast in nearly every
     /// case (libm's `erf` is within 1 ulp of `f64`).
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
     fn erf_f64(x: f32) -> f32 {
         libm::erf(f64::from(x)) as f32
     }
@@ -2722,6 +2746,10 @@ mod tests {
     }
 
     /// Gelu's tanh form in `f64`, the reference `gelu_tanh_lanes` is held to.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
     fn gelu_tanh_f64(x: f64) -> f64 {
         let u = (2.0 / core::f64::consts::PI).sqrt() * (x + 0.044_715 * x * x * x);
         x / (1.0 + libm::exp(-2.0 * u))
