@@ -1,4 +1,4 @@
-//! Times the `f32` Sigmoid, Swish (SiLU), Erf, Gelu and GeluTanh kernels over one
+//! Times the `f32` Sigmoid, Swish (SiLU), Erf, Gelu, GeluTanh, Tanh and Exp kernels over one
 //! YOLOv8n-192 feature map (147,456 floats), for A/B comparisons of the element-wise
 //! kernels.
 //!
@@ -36,6 +36,8 @@ fn main() {
         ("Erf", UnaryOp::Erf),
         ("Gelu", UnaryOp::Gelu),
         ("GeluTanh", UnaryOp::GeluTanh),
+        ("Tanh", UnaryOp::Tanh),
+        ("Exp", UnaryOp::Exp),
     ] {
         let out_of_place = time(|| unary(op, &x, &mut y));
         let checksum: f64 = y.iter().map(|&v| f64::from(v)).sum();

@@ -8,10 +8,11 @@
 //! serves both the `f32` kernel ([`unary`]) and the `f64` that [`unary_scalar`] computes
 //! in. Only `Tanh` differs by type: `f32` evaluates the rational approximation [`tanh`].
 //! Where vectors fuse multiply-adds, the `f32` kernel runs the whole vectors of `Tanh`
-//! (bit for bit the scalar formula), `Sigmoid` and `Swish` (through a vector `e^x`,
-//! within a few ulp of the scalar result), `Erf`, the exact `Gelu` (minimax pieces and
-//! the vector `e^x`) and `GeluTanh` (as `x · sigmoid(2u)`), within stated bounds, in
-//! `F32x8`s, or `F32x16`s with AVX-512, and the scalar loop the tail.
+//! (bit for bit the scalar formula), `Exp` (a vector `e^x`, at most 1 ulp), `Sigmoid`
+//! and `Swish` (through it, within a few ulp of the scalar result), `Erf`, the exact
+//! `Gelu` (minimax pieces and the vector `e^x`) and `GeluTanh` (as `x · sigmoid(2u)`),
+//! within stated bounds, in `F32x8`s, or `F32x16`s with AVX-512, and the scalar loop the
+//! tail.
 
 use crate::scalar::{at_least, is_float, Float, Scalar};
 use crate::shape::Broadcast;
@@ -519,9 +520,10 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
         return;
     }
     let done = match op {
-        UnaryOp::Tanh => tanh_vectors(x, y),
+        UnaryOp::Tanh => map_vectors(TanhLanes, x, y),
         UnaryOp::Sigmoid => logistic_vectors(x, y, None),
         UnaryOp::Swish { alpha } => logistic_vectors(x, y, Some(alpha)),
+        UnaryOp::Exp => map_vectors(ExpLanes, x, y),
         UnaryOp::Erf => map_vectors(ErfLanes, x, y),
         UnaryOp::Gelu => map_vectors(GeluLanes, x, y),
         UnaryOp::GeluTanh => map_vectors(GeluTanhLanes, x, y),
@@ -542,9 +544,10 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
         return;
     }
     let done = match op {
-        UnaryOp::Tanh => tanh_vectors_in_place(y),
+        UnaryOp::Tanh => map_vectors_in_place(TanhLanes, y),
         UnaryOp::Sigmoid => logistic_vectors_in_place(y, None),
         UnaryOp::Swish { alpha } => logistic_vectors_in_place(y, Some(alpha)),
+        UnaryOp::Exp => map_vectors_in_place(ExpLanes, y),
         UnaryOp::Erf => map_vectors_in_place(ErfLanes, y),
         UnaryOp::Gelu => map_vectors_in_place(GeluLanes, y),
         UnaryOp::GeluTanh => map_vectors_in_place(GeluTanhLanes, y),
@@ -553,79 +556,23 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     dispatch_unary(op, InPlace { y: &mut y[done..] });
 }
 
-/// The leading whole vectors of `y = tanh(x)`: [`tanh`]'s formula in vectors of fused
-/// multiply-adds (the single rounding `scalar::fmadd` emulates), on targets whose vectors
-/// fuse them; at opt-level "z" the scalar loop is not vectorised. Returns how many
-/// elements it wrote.
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-fn tanh_vectors(x: &[f32], y: &mut [f32]) -> usize {
-    use crate::gemm::simd::{load_at, store_at, LANES};
-    let full = x.len().min(y.len()) / LANES * LANES;
-    let mut at = 0;
-    while at < full {
-        store_at(tanh_lanes(load_at(x, at)), y, at);
-        at += LANES;
-    }
-    full
-}
-
-/// [`tanh_vectors`] in place.
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-fn tanh_vectors_in_place(y: &mut [f32]) -> usize {
-    use crate::gemm::simd::{load_at, store_at, LANES};
-    let full = y.len() / LANES * LANES;
-    let mut at = 0;
-    while at < full {
-        let value = tanh_lanes(load_at(y, at));
-        store_at(value, y, at);
-        at += LANES;
-    }
-    full
-}
-
-/// [`tanh`] on eight lanes, step for step.
+/// [`tanh`]'s formula on eight or sixteen lanes, step for step in fused multiply-adds
+/// (the single rounding `scalar::fmadd` emulates), so bit for bit the scalar result.
 #[cfg(any(
     all(target_arch = "x86_64", target_feature = "fma"),
     target_arch = "aarch64"
 ))]
 #[inline(always)]
-fn tanh_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
-    use crate::gemm::simd::F32x8;
+fn tanh_lanes<V: Lanes>(x: V) -> V {
     // The bound first: `max`/`min` return their second operand for a NaN, so a NaN
     // input stays NaN, as `f32::clamp` keeps it.
-    let x = F32x8::splat(9.0).min(F32x8::splat(-9.0).max(x));
+    let x = V::splat(9.0).min(V::splat(-9.0).max(x));
     let x2 = x.mul(x);
-    let mut p = F32x8::splat(TANH_ALPHA[0]);
-    unroll!(6, |i| p = p.mul_add(x2, F32x8::splat(TANH_ALPHA[i + 1])));
-    let mut q = F32x8::splat(TANH_BETA[0]);
-    unroll!(3, |i| q = q.mul_add(x2, F32x8::splat(TANH_BETA[i + 1])));
+    let mut p = V::splat(TANH_ALPHA[0]);
+    unroll!(6, |i| p = p.mul_add(x2, V::splat(TANH_ALPHA[i + 1])));
+    let mut q = V::splat(TANH_BETA[0]);
+    unroll!(3, |i| q = q.mul_add(x2, V::splat(TANH_BETA[i + 1])));
     x.mul(p).div(q)
-}
-
-/// Without fused vectors the scalar loop does every element.
-#[cfg(not(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-)))]
-#[inline(always)]
-fn tanh_vectors(_x: &[f32], _y: &mut [f32]) -> usize {
-    0
-}
-
-/// Without fused vectors the scalar loop does every element.
-#[cfg(not(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-)))]
-#[inline(always)]
-fn tanh_vectors_in_place(_y: &mut [f32]) -> usize {
-    0
 }
 
 /// The leading whole vectors of `y = sigmoid(x)` (`alpha` `None`) or of
@@ -1128,6 +1075,36 @@ fn gelu_tanh_lanes<V: Lanes>(x: V) -> V {
 ))]
 trait LaneMap: Copy {
     fn apply<V: Lanes>(self, x: V) -> V;
+}
+
+/// [`tanh_lanes`] as a [`LaneMap`].
+#[derive(Clone, Copy)]
+struct TanhLanes;
+
+/// [`exp_lanes`] as a [`LaneMap`].
+#[derive(Clone, Copy)]
+struct ExpLanes;
+
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+impl LaneMap for TanhLanes {
+    #[inline(always)]
+    fn apply<V: Lanes>(self, x: V) -> V {
+        tanh_lanes(x)
+    }
+}
+
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+impl LaneMap for ExpLanes {
+    #[inline(always)]
+    fn apply<V: Lanes>(self, x: V) -> V {
+        exp_lanes(x)
+    }
 }
 
 /// [`erf_lanes`] as a [`LaneMap`].
@@ -2464,9 +2441,16 @@ mod tests {
         ))]
         {
             let x = sweep();
-            let got = lanes_of(&x, exp_lanes);
+            let lanes = lanes_of(&x, exp_lanes);
+            // The `f32` kernel, in and out of place: sixteen lanes with AVX-512, then
+            // eight, then `expf` on the tail, all within the same bound.
+            let mut kernel = std::vec![0.0f32; x.len()];
+            unary(UnaryOp::Exp, &x, &mut kernel);
+            let mut in_place = x.clone();
+            unary_in_place(UnaryOp::Exp, &mut in_place);
+            let got = lanes.iter().chain(&kernel).chain(&in_place);
             let mut worst = (0u64, 0.0f32);
-            for (&v, &got) in x.iter().zip(&got) {
+            for (&v, &got) in x.iter().cycle().zip(got) {
                 let want = libm::exp(f64::from(v)) as f32;
                 if v.is_nan() {
                     assert!(got.is_nan(), "exp(NaN) = {got}");
