@@ -992,3 +992,50 @@ fn fuse_takes_silu_as_exported_into_the_conv() {
     output 0: y = %y
     "#);
 }
+
+#[test]
+fn fuse_takes_exact_gelu_as_exported() {
+    // PyTorch's exact GELU: Div(x, √2), Erf, Add 1, Mul by x, Mul by 0.5, with the half
+    // last (%g1) or on x first (%g2, scaled by Mul(x, 1/√2)). Both become one Gelu; a
+    // chain whose Erf has a second reader (%e3) stays.
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[2,3]
+        %r2 = Const f32[] [1.4142135]
+        %one = Const f32[] [1.0]
+        %half = Const f32[] [0.5]
+        %d1 = Div(%x, %r2)
+        %e1 = Erf(%d1)
+        %a1 = Add(%e1, %one)
+        %m1 = Mul(%x, %a1)
+        %g1 = Mul(%m1, %half)
+        %inv = Const f32[] [0.70710677]
+        %d2 = Mul(%g1, %inv)
+        %e2 = Erf(%d2)
+        %a2 = Add(%one, %e2)
+        %h2 = Mul(%half, %g1)
+        %g2 = Mul(%h2, %a2)
+        %d3 = Div(%g2, %r2)
+        %e3 = Erf(%d3)
+        %a3 = Add(%e3, %one)
+        %m3 = Mul(%g2, %a3)
+        %g3 = Mul(%m3, %half)
+        %y = Add(%g3, %e3)
+        output 0: y = %y
+    "), @r#"
+    changed: true
+    input 0: %x : f32[2,3]
+    %r2 = Const f32[] [1.4142135]
+    %one = Const f32[] [1.0]
+    %half = Const f32[] [0.5]
+    %g1 = Gelu(%x) : f32[2,3]
+    %inv = Const f32[] [0.70710677]
+    %g2 = Gelu(%g1) : f32[2,3]
+    %d3 = Div(%g2, %r2) : f32[2,3]
+    %e3 = Erf(%d3) : f32[2,3]
+    %a3 = Add(%e3, %one) : f32[2,3]
+    %m3 = Mul(%g2, %a3) : f32[2,3]
+    %g3 = Mul(%m3, %half) : f32[2,3]
+    %y = Add(%g3, %e3) : f32[2,3]
+    output 0: y = %y
+    "#);
+}

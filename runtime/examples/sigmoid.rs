@@ -1,5 +1,6 @@
-//! Times the `f32` Sigmoid and Swish (SiLU) kernels over one YOLOv8n-192 feature map
-//! (147,456 floats), for A/B comparisons of the element-wise kernels.
+//! Times the `f32` Sigmoid, Swish (SiLU), Erf, Gelu, GeluTanh, Tanh and Exp kernels over one
+//! YOLOv8n-192 feature map (147,456 floats), for A/B comparisons of the element-wise
+//! kernels.
 //!
 //! ```sh
 //! RUSTFLAGS="-C target-cpu=native" cargo run --release -p zant-runtime --example sigmoid
@@ -32,6 +33,11 @@ fn main() {
     for (name, op) in [
         ("Sigmoid", UnaryOp::Sigmoid),
         ("Swish (SiLU)", UnaryOp::Swish { alpha: 1.0 }),
+        ("Erf", UnaryOp::Erf),
+        ("Gelu", UnaryOp::Gelu),
+        ("GeluTanh", UnaryOp::GeluTanh),
+        ("Tanh", UnaryOp::Tanh),
+        ("Exp", UnaryOp::Exp),
     ] {
         let out_of_place = time(|| unary(op, &x, &mut y));
         let checksum: f64 = y.iter().map(|&v| f64::from(v)).sum();

@@ -8,8 +8,11 @@
 //! serves both the `f32` kernel ([`unary`]) and the `f64` that [`unary_scalar`] computes
 //! in. Only `Tanh` differs by type: `f32` evaluates the rational approximation [`tanh`].
 //! Where vectors fuse multiply-adds, the `f32` kernel runs the whole vectors of `Tanh`
-//! (bit for bit the scalar formula), `Sigmoid` and `Swish` (through a vector `e^x`,
-//! within a few ulp of the scalar result) in `F32x8`s, and the scalar loop the tail.
+//! (bit for bit the scalar formula), `Exp` (a vector `e^x`, at most 1 ulp), `Sigmoid`
+//! and `Swish` (through it, within a few ulp of the scalar result), `Erf`, the exact
+//! `Gelu` (minimax pieces and the vector `e^x`) and `GeluTanh` (as `x · sigmoid(2u)`),
+//! within stated bounds, in `F32x8`s, or `F32x16`s with AVX-512, and the scalar loop the
+//! tail.
 
 use crate::scalar::{at_least, is_float, Float, Scalar};
 use crate::shape::Broadcast;
@@ -517,9 +520,13 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
         return;
     }
     let done = match op {
-        UnaryOp::Tanh => tanh_vectors(x, y),
+        UnaryOp::Tanh => map_vectors(TanhLanes, x, y),
         UnaryOp::Sigmoid => logistic_vectors(x, y, None),
         UnaryOp::Swish { alpha } => logistic_vectors(x, y, Some(alpha)),
+        UnaryOp::Exp => map_vectors(ExpLanes, x, y),
+        UnaryOp::Erf => map_vectors(ErfLanes, x, y),
+        UnaryOp::Gelu => map_vectors(GeluLanes, x, y),
+        UnaryOp::GeluTanh => map_vectors(GeluTanhLanes, x, y),
         _ => 0,
     };
     dispatch_unary(
@@ -537,87 +544,35 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
         return;
     }
     let done = match op {
-        UnaryOp::Tanh => tanh_vectors_in_place(y),
+        UnaryOp::Tanh => map_vectors_in_place(TanhLanes, y),
         UnaryOp::Sigmoid => logistic_vectors_in_place(y, None),
         UnaryOp::Swish { alpha } => logistic_vectors_in_place(y, Some(alpha)),
+        UnaryOp::Exp => map_vectors_in_place(ExpLanes, y),
+        UnaryOp::Erf => map_vectors_in_place(ErfLanes, y),
+        UnaryOp::Gelu => map_vectors_in_place(GeluLanes, y),
+        UnaryOp::GeluTanh => map_vectors_in_place(GeluTanhLanes, y),
         _ => 0,
     };
     dispatch_unary(op, InPlace { y: &mut y[done..] });
 }
 
-/// The leading whole vectors of `y = tanh(x)`: [`tanh`]'s formula in vectors of fused
-/// multiply-adds (the single rounding `scalar::fmadd` emulates), on targets whose vectors
-/// fuse them; at opt-level "z" the scalar loop is not vectorised. Returns how many
-/// elements it wrote.
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-fn tanh_vectors(x: &[f32], y: &mut [f32]) -> usize {
-    use crate::gemm::simd::{load_at, store_at, LANES};
-    let full = x.len().min(y.len()) / LANES * LANES;
-    let mut at = 0;
-    while at < full {
-        store_at(tanh_lanes(load_at(x, at)), y, at);
-        at += LANES;
-    }
-    full
-}
-
-/// [`tanh_vectors`] in place.
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-fn tanh_vectors_in_place(y: &mut [f32]) -> usize {
-    use crate::gemm::simd::{load_at, store_at, LANES};
-    let full = y.len() / LANES * LANES;
-    let mut at = 0;
-    while at < full {
-        let value = tanh_lanes(load_at(y, at));
-        store_at(value, y, at);
-        at += LANES;
-    }
-    full
-}
-
-/// [`tanh`] on eight lanes, step for step.
+/// [`tanh`]'s formula on eight or sixteen lanes, step for step in fused multiply-adds
+/// (the single rounding `scalar::fmadd` emulates), so bit for bit the scalar result.
 #[cfg(any(
     all(target_arch = "x86_64", target_feature = "fma"),
     target_arch = "aarch64"
 ))]
 #[inline(always)]
-fn tanh_lanes(x: crate::gemm::simd::F32x8) -> crate::gemm::simd::F32x8 {
-    use crate::gemm::simd::F32x8;
+fn tanh_lanes<V: Lanes>(x: V) -> V {
     // The bound first: `max`/`min` return their second operand for a NaN, so a NaN
     // input stays NaN, as `f32::clamp` keeps it.
-    let x = F32x8::splat(9.0).min(F32x8::splat(-9.0).max(x));
+    let x = V::splat(9.0).min(V::splat(-9.0).max(x));
     let x2 = x.mul(x);
-    let mut p = F32x8::splat(TANH_ALPHA[0]);
-    unroll!(6, |i| p = p.mul_add(x2, F32x8::splat(TANH_ALPHA[i + 1])));
-    let mut q = F32x8::splat(TANH_BETA[0]);
-    unroll!(3, |i| q = q.mul_add(x2, F32x8::splat(TANH_BETA[i + 1])));
+    let mut p = V::splat(TANH_ALPHA[0]);
+    unroll!(6, |i| p = p.mul_add(x2, V::splat(TANH_ALPHA[i + 1])));
+    let mut q = V::splat(TANH_BETA[0]);
+    unroll!(3, |i| q = q.mul_add(x2, V::splat(TANH_BETA[i + 1])));
     x.mul(p).div(q)
-}
-
-/// Without fused vectors the scalar loop does every element.
-#[cfg(not(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-)))]
-#[inline(always)]
-fn tanh_vectors(_x: &[f32], _y: &mut [f32]) -> usize {
-    0
-}
-
-/// Without fused vectors the scalar loop does every element.
-#[cfg(not(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-)))]
-#[inline(always)]
-fn tanh_vectors_in_place(_y: &mut [f32]) -> usize {
-    0
 }
 
 /// The leading whole vectors of `y = sigmoid(x)` (`alpha` `None`) or of
@@ -751,6 +706,7 @@ fn vector_loop(from: usize, full: usize, mut step: impl FnMut(usize)) {
 /// A logistic activation (Sigmoid or Swish) of eight lanes, for the kernels that
 /// activate in registers: [`sigmoid_lanes`] and [`swish_lanes`] where vectors fuse
 /// multiply-adds, else [`Activation::apply`] per lane. Other activations pass through.
+/// Only where `F32x8` exists (x86-64 and AArch64; Cortex-M has no vector kernels).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(never)]
 pub(crate) fn logistic_lanes(
@@ -775,7 +731,8 @@ pub(crate) fn logistic_lanes(
 
 /// A logistic activation (Sigmoid or Swish) of a short run of a kernel's output in place:
 /// sixteen lanes at a time with AVX-512, then eight, then one by one; other activations
-/// leave it. Inlined into the kernels' post-store loops, unlike [`unary_in_place`].
+/// leave it. Inlined into the kernels' post-store loops, unlike [`unary_in_place`]; only
+/// the vector kernels of x86-64 and AArch64 have them.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn logistic_run(act: Activation, y: &mut [f32]) {
@@ -819,7 +776,8 @@ pub(crate) fn logistic_lanes16(
     }
 }
 
-/// The lane operations [`exp_lanes`], [`sigmoid_lanes`] and [`swish_lanes`] take, so
+/// The lane operations [`exp_lanes`], [`sigmoid_lanes`], [`swish_lanes`], [`erf_lanes`]
+/// and [`gelu_lanes`] take, so
 /// that one formula serves eight lanes and, with AVX-512, sixteen.
 #[cfg(any(
     all(target_arch = "x86_64", target_feature = "fma"),
@@ -835,6 +793,7 @@ trait Lanes: Copy {
     fn min(self, other: Self) -> Self;
     fn max(self, other: Self) -> Self;
     fn reinterpret_integers(self) -> Self;
+    fn select_above(self, threshold: Self, above: Self, otherwise: Self) -> Self;
 }
 
 /// Implements [`Lanes`] for a vector type by its inherent methods of the same names.
@@ -880,6 +839,10 @@ macro_rules! lanes_by_inherent_methods {
             #[inline(always)]
             fn reinterpret_integers(self) -> Self {
                 <$ty>::reinterpret_integers(self)
+            }
+            #[inline(always)]
+            fn select_above(self, threshold: Self, above: Self, otherwise: Self) -> Self {
+                <$ty>::select_above(self, threshold, above, otherwise)
             }
         }
     )*};
@@ -984,6 +947,325 @@ fn swish_lanes<V: Lanes>(x: V, alpha: f32) -> V {
     let exp = exp_lanes(x.mul(V::splat(-alpha)));
     x.div(V::splat(1.0).add(exp))
 }
+
+/// Where [`erf_lanes`] and [`gelu_lanes`] change formula: below it `erf(z)` is the odd
+/// polynomial `z + z·P(z²)`, above it `1 − e^R(|z|)` (`0x3F6D8000`, 475/512).
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+const ERF_SPLIT: f32 = 475.0 / 512.0;
+
+/// The two pieces of `erf(z)` on eight or sixteen lanes: `(z + z·P(z²), e^R(|z|))`, the
+/// first `erf(z)` for `|z| ≤ ERF_SPLIT`, the second `erfc(|z|)` above it. Both are
+/// minimax fits with fused multiply-adds, the coefficients Norbert Juffa published for a
+/// faithfully rounded `erff` (also in MLX); `e^R` goes through [`exp_lanes`] where he
+/// used `expf`, and `R` is raised to `exponent_floor` first. Each lane computes both, and
+/// the caller selects: the lanes outside a piece's range may hold anything, `±∞` or NaN
+/// included.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+#[inline(always)]
+fn erf_pieces<V: Lanes>(z: V, exponent_floor: f32) -> (V, V) {
+    let s = z.mul(z);
+    let mut p = V::splat(ERF_SMALL[0]);
+    unroll!(5, |i| p = p.mul_add(s, V::splat(ERF_SMALL[i + 1])));
+    let small = p.mul_add(z, z);
+    // `max(z, −z)` is `|z|`, and a NaN in `z` gives the NaN `−z`.
+    let t = z.max(z.mul(V::splat(-1.0)));
+    let r = V::splat(ERF_LARGE[0]).mul_add(t, V::splat(ERF_LARGE[1]));
+    let u = V::splat(ERF_LARGE[2]).mul_add(t, V::splat(ERF_LARGE[3]));
+    let mut r = r.mul_add(s, u);
+    unroll!(3, |i| r = r.mul_add(t, V::splat(ERF_LARGE[i + 4])));
+    let r = r.mul_add(t, t.mul(V::splat(-1.0)));
+    let r = r.max(V::splat(exponent_floor));
+    (small, exp_lanes(r))
+}
+
+/// `erf(z)` on eight or sixteen lanes, through [`erf_pieces`]: the polynomial for
+/// `|z| ≤ 475/512`, else `±(1 − erfc(|z|))`, which cannot cancel there (`erfc(|z|)` is
+/// below 0.19).
+///
+/// Accuracy, checked over every exponent by `erf_lanes_is_within_its_bound`: at most
+/// `ERF_ULP` (2) ulp from the correctly rounded `erf(z)`, subnormal inputs and results
+/// included (the sweep's worst is 1). `±∞` give `±1`, a NaN stays NaN.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+#[inline(always)]
+fn erf_lanes<V: Lanes>(z: V) -> V {
+    // `e^R ≥ e^−87 ≈ 1.6e-38` stays a normal float: past `|z| ≈ 9.3` the exact
+    // `erfc(|z|)` is subnormal, and on x86 a product rounding into a subnormal costs a
+    // microcode assist of a hundred cycles or more (`Erf` over [−12, 12) took 3.2 ns an
+    // element with them, 0.47 without). `erf` is `±1` there in any case.
+    let (small, erfc) = erf_pieces(z, -87.0);
+    let one_minus = V::splat(1.0).sub(erfc);
+    // `0 > z` picks the negative sign; `−0` and NaN fall to the positive one, and a NaN
+    // lane takes the polynomial below in any case.
+    let large = V::splat(0.0).select_above(z, one_minus.mul(V::splat(-1.0)), one_minus);
+    let t = z.max(z.mul(V::splat(-1.0)));
+    t.select_above(V::splat(ERF_SPLIT), large, small)
+}
+
+/// The exact Gelu, `x/2 · (1 + erf(x/√2))`, on eight or sixteen lanes. `z = x/√2` is
+/// rounded to `f32` first, as the scalar formula rounds it; then `1 + erf(z)` comes from
+/// [`erf_pieces`] without cancelling: `1 + P` for `|z| ≤ 475/512`, `2 − erfc(z)` above,
+/// and `erfc(−z)` itself below `−475/512`, where the scalar `1 + erf(z)` loses the
+/// leading bits (for `x = −4` it keeps about 11 of 24).
+///
+/// Accuracy, checked by `gelu_lanes_is_within_its_bound` against `x/2 · erfc(−z)` in
+/// `f64` for that rounded `z`: at most `GELU_ULP` (4) ulp where `z ≥ −475/512` and the
+/// result is normal (the sweep's worst is 3, beside the seam, where `1 + P` is near
+/// 0.19); below, at most 2 ulp plus `|x|·2^−25`, because Juffa's `e^R` is `erfc(|z|)` to
+/// about an ulp of `erf`, not of itself. That term is the error `x/2 · (1 + erf(z))`
+/// makes when its sum is rounded once, as ONNX Runtime's unfused Div, Erf, Add, Mul, Mul
+/// rounds it; the scalar path (`erfcf`) is accurate to a few ulp there. Where the result
+/// is subnormal the error is at most `|x|·2^−126`. `x = −∞` gives NaN (`−∞ · 0`), as the
+/// scalar formula does; `+∞` gives `+∞`.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+#[inline(always)]
+fn gelu_lanes<V: Lanes>(x: V) -> V {
+    let z = x.mul(V::splat(core::f32::consts::FRAC_1_SQRT_2));
+    // No floor: the Gelu's result is subnormal where `e^R` would be (`x < −13.3`), and
+    // `x = −∞` must give `−∞ · 0`.
+    let (small, erfc) = erf_pieces(z, f32::NEG_INFINITY);
+    let split = V::splat(ERF_SPLIT);
+    let tails = V::splat(0.0).select_above(z, erfc, V::splat(2.0).sub(erfc));
+    let t = z.max(z.mul(V::splat(-1.0)));
+    let one_plus_erf = t.select_above(split, tails, V::splat(1.0).add(small));
+    x.mul(V::splat(0.5)).mul(one_plus_erf)
+}
+
+/// Gelu's tanh form, `x/2 · (1 + tanh(u))` with `u = √(2/π)·(x + 0.044715·x³)`, on eight
+/// or sixteen lanes as `x / (1 + e^−2u)`: `1 + tanh(u)` is `2·sigmoid(2u)`, so one
+/// [`exp_lanes`] and one division, and no cancellation where `tanh(u)` nears −1.
+///
+/// Accuracy, checked by `gelu_tanh_lanes_is_within_its_bound` against the formula in
+/// `f64`: a relative error of at most `(4 + 8|u|)·2^−24` where the result is normal (the
+/// rounding of `u`, a few ulp of it, is amplified by up to `2|u|` in `e^−2u`) and
+/// `u ≥ −43.6`; below, where `e^−2u` overflows and the result is `±0` (the exact value
+/// is below `3.3e-38`), or where it is subnormal, at most `|x|·2^−126`. `x = −∞` gives NaN
+/// (`−∞/∞`), as the scalar formula's `−∞ · 0` does; `+∞` gives `+∞`.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+#[inline(always)]
+fn gelu_tanh_lanes<V: Lanes>(x: V) -> V {
+    /// `−2·√(2/π)`.
+    const MINUS_TWO_INNER: f32 = -2.0 * 0.797_884_6;
+    let x2 = x.mul(x);
+    let cubic = x2.mul_add(V::splat(0.044_715), V::splat(1.0));
+    let minus_two_u = x.mul(V::splat(MINUS_TWO_INNER)).mul(cubic);
+    // Raised to −87, where `1 + e^−2u` is already 1, so that `e^−2u` never rounds into a
+    // subnormal: on x86 that costs a microcode assist (GeluTanh over [−12, 12) took 1.45
+    // ns an element with them, 0.39 without). A NaN `x` still gives NaN through the
+    // division.
+    let minus_two_u = minus_two_u.max(V::splat(-87.0));
+    x.div(V::splat(1.0).add(exp_lanes(minus_two_u)))
+}
+
+/// An element-wise function of eight or sixteen lanes, for [`map_vectors`].
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+trait LaneMap: Copy {
+    fn apply<V: Lanes>(self, x: V) -> V;
+}
+
+/// [`tanh_lanes`] as a [`LaneMap`].
+#[derive(Clone, Copy)]
+struct TanhLanes;
+
+/// [`exp_lanes`] as a [`LaneMap`].
+#[derive(Clone, Copy)]
+struct ExpLanes;
+
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+impl LaneMap for TanhLanes {
+    #[inline(always)]
+    fn apply<V: Lanes>(self, x: V) -> V {
+        tanh_lanes(x)
+    }
+}
+
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+impl LaneMap for ExpLanes {
+    #[inline(always)]
+    fn apply<V: Lanes>(self, x: V) -> V {
+        exp_lanes(x)
+    }
+}
+
+/// [`erf_lanes`] as a [`LaneMap`].
+#[derive(Clone, Copy)]
+struct ErfLanes;
+
+/// [`gelu_lanes`] as a [`LaneMap`].
+#[derive(Clone, Copy)]
+struct GeluLanes;
+
+/// [`gelu_tanh_lanes`] as a [`LaneMap`].
+#[derive(Clone, Copy)]
+struct GeluTanhLanes;
+
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+impl LaneMap for GeluTanhLanes {
+    #[inline(always)]
+    fn apply<V: Lanes>(self, x: V) -> V {
+        gelu_tanh_lanes(x)
+    }
+}
+
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+impl LaneMap for ErfLanes {
+    #[inline(always)]
+    fn apply<V: Lanes>(self, x: V) -> V {
+        erf_lanes(x)
+    }
+}
+
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+impl LaneMap for GeluLanes {
+    #[inline(always)]
+    fn apply<V: Lanes>(self, x: V) -> V {
+        gelu_lanes(x)
+    }
+}
+
+/// The leading whole vectors of `y = f(x)`: sixteen lanes at a time with AVX-512, then
+/// eight, on targets whose vectors fuse multiply-adds. Returns how many elements it
+/// wrote; the scalar loop does the rest.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+fn map_vectors<M: LaneMap>(f: M, x: &[f32], y: &mut [f32]) -> usize {
+    use crate::gemm::simd::{load_at, store_at, LANES};
+    let n = x.len().min(y.len());
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    let wide = {
+        use crate::gemm::simd::F32x16;
+        let wide = n / 16 * 16;
+        for (x, y) in x[..wide]
+            .chunks_exact(16)
+            .zip(y[..wide].chunks_exact_mut(16))
+        {
+            if let Some(x) = x.first_chunk::<16>() {
+                f.apply(F32x16::load(x)).store(y);
+            }
+        }
+        wide
+    };
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    let wide = 0;
+    let full = n / LANES * LANES;
+    vector_loop(wide, full, |at| store_at(f.apply(load_at(x, at)), y, at));
+    full
+}
+
+/// [`map_vectors`] in place.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+fn map_vectors_in_place<M: LaneMap>(f: M, y: &mut [f32]) -> usize {
+    use crate::gemm::simd::{load_at, store_at, LANES};
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    let wide = {
+        use crate::gemm::simd::F32x16;
+        let wide = y.len() / 16 * 16;
+        for y in y[..wide].chunks_exact_mut(16) {
+            if let Some(x) = y.first_chunk::<16>() {
+                let value = f.apply(F32x16::load(x));
+                value.store(y);
+            }
+        }
+        wide
+    };
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    let wide = 0;
+    let full = y.len() / LANES * LANES;
+    vector_loop(wide, full, |at| {
+        let value = f.apply(load_at(y, at));
+        store_at(value, y, at)
+    });
+    full
+}
+
+/// Without fused vectors the scalar loop does every element.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+)))]
+#[inline(always)]
+fn map_vectors<M>(_f: M, _x: &[f32], _y: &mut [f32]) -> usize {
+    0
+}
+
+/// Without fused vectors the scalar loop does every element.
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+)))]
+#[inline(always)]
+fn map_vectors_in_place<M>(_f: M, _y: &mut [f32]) -> usize {
+    0
+}
+
+/// [`erf_pieces`]'s `P(s)`, `s = z²`, highest power first (Juffa: maximum error 0.989
+/// ulp with `fmaf`).
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+const ERF_SMALL: [f32; 6] = [
+    -5.967_617e-4,
+    4.991_194_2e-3,
+    -2.676_813_5e-2,
+    1.128_199_25e-1,
+    -3.761_253_4e-1,
+    1.283_791_7e-1,
+];
+
+/// [`erf_pieces`]'s `R(t)`, `t = |z|`, as Juffa evaluates it:
+/// `(((((c0·t + c1)·t² + c2·t + c3)·t + c4)·t + c5)·t + c6)·t − t` (maximum error 0.995
+/// ulp with `expm1f`).
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+))]
+const ERF_LARGE: [f32; 7] = [
+    -1.728_534_7e-5,
+    3.831_971_3e-4,
+    -3.883_964_4e-3,
+    2.425_462_2e-2,
+    -1.067_778_8e-1,
+    -6.348_467e-1,
+    -1.287_175_1e-1,
+];
 
 /// `1/k!` for `k` from 7 down to 0: [`exp_lanes`]'s polynomial, highest power first.
 #[cfg(any(
@@ -1169,7 +1451,16 @@ fn dispatch_unary<F: Float>(op: UnaryOp, elements: impl UnaryLoop<F>) {
                 x
             }
         }),
-        UnaryOp::Gelu => elements.run(|x| half * x * (one + (x * F::FRAC_1_SQRT_2).erf())),
+        UnaryOp::Gelu => elements.run(|x| {
+            // `1 + erf(z)` is `erfc(−z)`, which keeps its relative accuracy where the sum
+            // would cancel (for `x = −4` the `f32` sum keeps about 11 bits of 24).
+            let z = x * F::FRAC_1_SQRT_2;
+            if z < zero {
+                half * x * (-z).erfc()
+            } else {
+                half * x * (one + z.erf())
+            }
+        }),
         UnaryOp::Identity => elements.run(|x| x),
         UnaryOp::Tan => elements.run(F::tan),
         UnaryOp::Asin => elements.run(F::asin),
@@ -1202,9 +1493,12 @@ fn dispatch_unary<F: Float>(op: UnaryOp, elements: impl UnaryLoop<F>) {
             })
         }
         UnaryOp::GeluTanh => {
-            let inner = F::FRAC_2_SQRT_PI * F::FRAC_1_SQRT_2;
+            // `x/2 · (1 + tanh(u))` as `x · sigmoid(2u)`, the same function: the sum
+            // cancels where `tanh(u)` nears −1 (for `x = −4` the `f32` sum kept about 9
+            // bits of 24), the logistic form does not.
+            let two_inner = F::from_f64(2.0) * F::FRAC_2_SQRT_PI * F::FRAC_1_SQRT_2;
             let cubic = F::from_f64(0.044_715);
-            elements.run(|x| half * x * (one + (inner * (x + cubic * x * x * x)).tanh()))
+            elements.run(|x| x * sigmoid(two_inner * (x + cubic * x * x * x)))
         }
         UnaryOp::Swish { alpha } => {
             let alpha = F::from_f32(alpha);
@@ -2085,6 +2379,20 @@ mod tests {
     ))]
     const SWISH_ULP: u64 = 2;
 
+    /// The bound in ulp that `erf_lanes`'s documentation states.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    const ERF_ULP: u64 = 2;
+
+    /// The bound in ulp that `gelu_lanes`'s documentation states where `x/√2 ≥ −475/512`.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    const GELU_ULP: u64 = 4;
+
     /// The distance in ulp between two floats of the same sign, or across zero, counting
     /// the subnormals and `±∞` as steps like any other.
     #[cfg(any(
@@ -2168,9 +2476,16 @@ mod tests {
         ))]
         {
             let x = sweep();
-            let got = lanes_of(&x, exp_lanes);
+            let lanes = lanes_of(&x, exp_lanes);
+            // The `f32` kernel, in and out of place: sixteen lanes with AVX-512, then
+            // eight, then `expf` on the tail, all within the same bound.
+            let mut kernel = std::vec![0.0f32; x.len()];
+            unary(UnaryOp::Exp, &x, &mut kernel);
+            let mut in_place = x.clone();
+            unary_in_place(UnaryOp::Exp, &mut in_place);
+            let got = lanes.iter().chain(&kernel).chain(&in_place);
             let mut worst = (0u64, 0.0f32);
-            for (&v, &got) in x.iter().zip(&got) {
+            for (&v, &got) in x.iter().cycle().zip(got) {
                 let want = libm::exp(f64::from(v)) as f32;
                 if v.is_nan() {
                     assert!(got.is_nan(), "exp(NaN) = {got}");
@@ -2312,6 +2627,213 @@ mod tests {
             target_arch = "aarch64"
         )))]
         std::println!("swish_lanes: NOT RUN (no fused vectors on this target)");
+    }
+
+    /// `erf(x)` in `f64`, correctly rounded to `f32` by the final cast in nearly every
+    /// case (libm's `erf` is within 1 ulp of `f64`).
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    fn erf_f64(x: f32) -> f32 {
+        libm::erf(f64::from(x)) as f32
+    }
+
+    /// `erf_lanes` (eight lanes) and the `f32` kernel, in and out of place (sixteen lanes
+    /// with AVX-512, then eight, then the scalar `erff` tail) stay within `ERF_ULP` of the
+    /// rounded `f64` `erf` for every input of [`sweep`]; `±∞` give `±1`, NaN gives NaN.
+    #[test]
+    fn erf_lanes_is_within_its_bound() {
+        #[cfg(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        ))]
+        {
+            let mut x = sweep();
+            // Dense over the pieces' seam and where `erf` leaves 1 in `f32` (`z ≈ 3.92`).
+            x.extend((0..100_003).map(|i| -5.0 + i as f32 * 1e-4));
+            let mut kernel = std::vec![0.0f32; x.len()];
+            unary(UnaryOp::Erf, &x, &mut kernel);
+            let mut in_place = x.clone();
+            unary_in_place(UnaryOp::Erf, &mut in_place);
+            let lanes = lanes_of(&x, erf_lanes);
+            let mut worst = (0u64, 0.0f32);
+            for (i, &v) in x.iter().enumerate() {
+                for got in [lanes[i], kernel[i], in_place[i]] {
+                    if v.is_nan() {
+                        assert!(got.is_nan(), "erf(NaN) = {got}");
+                        continue;
+                    }
+                    let want = erf_f64(v);
+                    let ulp = ulp_distance(got, want);
+                    assert!(
+                        ulp <= ERF_ULP,
+                        "erf({v:e}) = {got:e}, want {want:e}: {ulp} ulp"
+                    );
+                    if ulp > worst.0 {
+                        worst = (ulp, v);
+                    }
+                }
+            }
+            let specials = lanes_of(&[f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0], erf_lanes);
+            let bits: Vec<u32> = specials.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(bits, [1.0f32, -1.0, 0.0, -0.0].map(f32::to_bits));
+            std::println!("erf_lanes: worst {} ulp, at {:e}", worst.0, worst.1);
+        }
+        #[cfg(not(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        )))]
+        std::println!("erf_lanes: NOT RUN (no fused vectors on this target)");
+    }
+
+    /// `gelu_lanes` (eight lanes) and the `f32` Gelu kernel, in and out of place, against
+    /// `x/2 · erfc(−z)` in `f64`, `z` the rounded `x/√2`: within `GELU_ULP` where
+    /// `z ≥ −475/512` and the result is normal; below, within 2 ulp plus `|x|·2^−25`,
+    /// or `|x|·2^−126` absolute where the result is subnormal.
+    #[test]
+    fn gelu_lanes_is_within_its_bound() {
+        #[cfg(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        ))]
+        {
+            let mut x = sweep();
+            x.extend((0..100_003).map(|i| -15.0 + i as f32 * 2e-4));
+            let mut kernel = std::vec![0.0f32; x.len()];
+            unary(UnaryOp::Gelu, &x, &mut kernel);
+            let mut in_place = x.clone();
+            unary_in_place(UnaryOp::Gelu, &mut in_place);
+            let lanes = lanes_of(&x, gelu_lanes);
+            let (mut worst, mut worst_tail) = ((0u64, 0.0f32), (0.0f64, 0.0f32));
+            for (i, &v) in x.iter().enumerate() {
+                for (path, got) in [lanes[i], kernel[i], in_place[i]].into_iter().enumerate() {
+                    if !v.is_finite() {
+                        let scalar = if v == f32::INFINITY { v } else { f32::NAN };
+                        assert!(
+                            got.to_bits() == scalar.to_bits() || (got.is_nan() && scalar.is_nan()),
+                            "gelu({v:e}) = {got:e}, want {scalar:e}"
+                        );
+                        continue;
+                    }
+                    let z = f64::from(v * core::f32::consts::FRAC_1_SQRT_2);
+                    let exact = 0.5 * f64::from(v) * libm::erfc(-z);
+                    let want = exact as f32;
+                    let error = (f64::from(got) - exact).abs();
+                    if want.abs() < f32::MIN_POSITIVE {
+                        let bound = f64::from(v).abs().max(1.0) * f64::from(f32::MIN_POSITIVE);
+                        assert!(error <= bound, "gelu({v:e}) = {got:e}, want {exact:e}");
+                    } else if z >= -f64::from(ERF_SPLIT) {
+                        let ulp = ulp_distance(got, want);
+                        assert!(
+                            ulp <= GELU_ULP,
+                            "gelu({v:e}) = {got:e}, want {want:e}: {ulp} ulp"
+                        );
+                        if ulp > worst.0 {
+                            worst = (ulp, v);
+                        }
+                    } else {
+                        // `|x|·2^−25` is the error `x/2 · (1 + erf(z))` makes when its
+                        // sum is rounded once; `erfc(|z|) = e^R` is accurate to about an
+                        // ulp of `erf`, not of itself.
+                        let slack = f64::from(v).abs() * 2f64.powi(-25);
+                        let ulp = f64::from(want.abs()) * 2f64.powi(-23);
+                        let measure = (error - 2.0 * ulp).max(0.0) / slack;
+                        assert!(
+                            measure <= 1.0,
+                            "gelu({v:e}) = {got:e}, want {exact:e}: {measure} of the bound (path {path})"
+                        );
+                        if measure > worst_tail.0 {
+                            worst_tail = (measure, v);
+                        }
+                    }
+                }
+            }
+            std::println!(
+                "gelu_lanes: worst {} ulp, at {:e}; in the tail, {:.3} of the bound at {:e}",
+                worst.0,
+                worst.1,
+                worst_tail.0,
+                worst_tail.1
+            );
+        }
+        #[cfg(not(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        )))]
+        std::println!("gelu_lanes: NOT RUN (no fused vectors on this target)");
+    }
+
+    /// Gelu's tanh form in `f64`, the reference `gelu_tanh_lanes` is held to.
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    fn gelu_tanh_f64(x: f64) -> f64 {
+        let u = (2.0 / core::f64::consts::PI).sqrt() * (x + 0.044_715 * x * x * x);
+        x / (1.0 + libm::exp(-2.0 * u))
+    }
+
+    /// `gelu_tanh_lanes` (eight lanes) and the `f32` GeluTanh kernel, in and out of place
+    /// (sixteen lanes with AVX-512, then eight, then the scalar tail), against the formula
+    /// in `f64`: a relative error of at most `(4 + 8|u|)·2^−24` where the result is normal
+    /// and `u ≥ −43.6`, `|x|·2^−126` absolute elsewhere; `+∞` gives `+∞`, `−∞` and NaN give NaN.
+    #[test]
+    fn gelu_tanh_lanes_is_within_its_bound() {
+        #[cfg(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        ))]
+        {
+            let mut x = sweep();
+            x.extend((0..100_003).map(|i| -12.0 + i as f32 * 2e-4));
+            let mut kernel = std::vec![0.0f32; x.len()];
+            unary(UnaryOp::GeluTanh, &x, &mut kernel);
+            let mut in_place = x.clone();
+            unary_in_place(UnaryOp::GeluTanh, &mut in_place);
+            let lanes = lanes_of(&x, gelu_tanh_lanes);
+            let mut worst = (0.0f64, 0.0f32);
+            for (i, &v) in x.iter().enumerate() {
+                for got in [lanes[i], kernel[i], in_place[i]] {
+                    if !v.is_finite() {
+                        let want = if v == f32::INFINITY { v } else { f32::NAN };
+                        assert!(
+                            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                            "gelu_tanh({v:e}) = {got:e}, want {want:e}"
+                        );
+                        continue;
+                    }
+                    let exact = gelu_tanh_f64(f64::from(v));
+                    let error = (f64::from(got) - exact).abs();
+                    let u = (2.0 / core::f64::consts::PI).sqrt()
+                        * (f64::from(v) + 0.044_715 * f64::from(v).powi(3));
+                    // Below `u = −43.6`, `e^−2u` overflows (or the result is subnormal).
+                    if (exact as f32).abs() < f32::MIN_POSITIVE || u < -43.6 {
+                        let bound = f64::from(v).abs().max(1.0) * f64::from(f32::MIN_POSITIVE);
+                        assert!(error <= bound, "gelu_tanh({v:e}) = {got:e}, want {exact:e}");
+                        continue;
+                    }
+                    let measure = error / exact.abs() * 2f64.powi(24) / (4.0 + 8.0 * u.abs());
+                    assert!(
+                        measure <= 1.0,
+                        "gelu_tanh({v:e}) = {got:e}, want {exact:e}: {measure} of the bound"
+                    );
+                    if measure > worst.0 {
+                        worst = (measure, v);
+                    }
+                }
+            }
+            std::println!(
+                "gelu_tanh_lanes: worst {:.3} of the bound, at {:e}",
+                worst.0,
+                worst.1
+            );
+        }
+        #[cfg(not(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        )))]
+        std::println!("gelu_tanh_lanes: NOT RUN (no fused vectors on this target)");
     }
 
     /// The kernels' Sigmoid and Swish, in and out of place, over lengths that leave a

@@ -323,6 +323,8 @@ pub(crate) trait Float:
     fn acosh(self) -> Self;
     fn atanh(self) -> Self;
     fn erf(self) -> Self;
+    /// `1 − erf(x)`, without the cancellation (for the exact Gelu's negative side).
+    fn erfc(self) -> Self;
     /// `libm`'s `tanh`, for the formulas built on it (Mish, the tanh form of Gelu).
     fn tanh(self) -> Self;
     /// The `Tanh` op itself: for `f32` the rational approximation ONNX Runtime evaluates
@@ -366,13 +368,13 @@ impl_float_math!(f32, crate::elementwise::tanh, [
     exp => expf, exp_m1 => expm1f, ln => logf, ln_1p => log1pf, sqrt => sqrtf,
     floor => floorf, ceil => ceilf, round_half_even => rintf, sin => sinf, cos => cosf,
     tan => tanf, asin => asinf, acos => acosf, atan => atanf, sinh => sinhf, cosh => coshf,
-    asinh => asinhf, acosh => acoshf, atanh => atanhf, erf => erff, tanh => tanhf,
+    asinh => asinhf, acosh => acoshf, atanh => atanhf, erf => erff, erfc => erfcf, tanh => tanhf,
 ]);
 impl_float_math!(f64, libm::tanh, [
     exp => exp, exp_m1 => expm1, ln => log, ln_1p => log1p, sqrt => sqrt,
     floor => floor, ceil => ceil, round_half_even => rint, sin => sin, cos => cos,
     tan => tan, asin => asin, acos => acos, atan => atan, sinh => sinh, cosh => cosh,
-    asinh => asinh, acosh => acosh, atanh => atanh, erf => erf, tanh => tanh,
+    asinh => asinh, acosh => acosh, atanh => atanh, erf => erf, erfc => erfc, tanh => tanh,
 ]);
 
 /// `max(x, bound)` as one comparison: a NaN `x` (or any `x` that does not compare

@@ -4,6 +4,8 @@
 //!   (exporters such as the ONNX model zoo's MNIST write the bias that way);
 //! - `Mul(x, Sigmoid(x))` (SiLU as exporters write it before opset 24's Swish) → one
 //!   Swish, one pass over the tensor instead of two and no buffer for the sigmoid;
+//! - PyTorch's exact GELU, `Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)` (or with the half
+//!   on `x` first, or `Mul(x, 1/√2)`) → one Gelu, one pass instead of five;
 //! - `Conv | Gemm | MatMul → Relu | Clip`, applied while the output is still in registers,
 //!   and `→ Sigmoid | Swish` for an `f32` output, applied in vectors as each block of the
 //!   output is stored (register tiles, or finished rows);
@@ -25,8 +27,9 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let a = fuse_matmul_bias(graph);
     let b = fuse_conv_bias(graph);
     let silu = fuse_silu(graph);
+    let gelu = fuse_gelu(graph);
     let c = fuse_activations(graph);
-    Ok(a || b || silu || c)
+    Ok(a || b || silu || gelu || c)
 }
 
 /// The single consumer of `node`'s first output, if the value has exactly one reader.
@@ -209,6 +212,140 @@ fn fuse_silu(graph: &mut Graph) -> Changed {
         graph.remove_node(sigmoid);
     }
     !matches.is_empty()
+}
+
+/// PyTorch's exact GELU as it exports it, `Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)`:
+/// the scaling by `Div(x, √2)` or `Mul(x, 1/√2)`, and the half applied last or to `x`
+/// first (`Mul(Mul(x, 0.5), Add(…))`), becomes one Gelu node in the last Mul's place.
+/// One pass over the tensor instead of five and no intermediate buffers; every
+/// intermediate must have the next node as its only reader.
+fn fuse_gelu(graph: &mut Graph) -> Changed {
+    let mut matches = Vec::new();
+    for id in graph.node_ids() {
+        if let Some(found) = match_gelu(graph, id) {
+            matches.push(found);
+        }
+    }
+    // Every Gelu is added before any output moves to one: a Gelu whose input is the
+    // previous GELU's last Mul then follows it to the previous Gelu, and no node is
+    // removed while another match still names it.
+    let mut gelus = Vec::new();
+    for (x, last, _) in &matches {
+        let node = graph.node(*last);
+        let (order, guard) = (node.order, node.guard);
+        let gelu = graph.add_node(
+            node.name.clone(),
+            Op::Unary(Unary { op: UnaryOp::Gelu }),
+            node.onnx.with_type("Gelu"),
+            vec![Some(*x)],
+            node.outputs.clone(),
+        );
+        graph.node_mut(gelu).order = order;
+        graph.node_mut(gelu).guard = guard;
+        gelus.push(gelu);
+    }
+    for ((_, last, _), &gelu) in matches.iter().zip(&gelus) {
+        graph.replace_all_uses(
+            ValueId {
+                node: *last,
+                slot: 0,
+            },
+            ValueId {
+                node: gelu,
+                slot: 0,
+            },
+        );
+    }
+    for (_, _, removed) in &matches {
+        for &node in removed {
+            graph.remove_node(node);
+        }
+    }
+    !matches.is_empty()
+}
+
+/// The exact GELU pattern around the Erf node `erf`: its input `x`, its last node (whose
+/// output the Gelu takes over) and every node it replaces.
+fn match_gelu(graph: &Graph, erf: NodeId) -> Option<(ValueId, NodeId, Vec<NodeId>)> {
+    if !matches!(&graph.node(erf).op, Op::Unary(u) if u.op == UnaryOp::Erf) {
+        return None;
+    }
+    let scaled = graph.node(erf).inputs.first().copied().flatten()?;
+    let scale = scaled.node;
+    if scaled.slot != 0 || sole_consumer(graph, scale)?.0 != erf {
+        return None;
+    }
+    // `x / √2` or `x · (1/√2)`, `x` of the Gelu's type.
+    let x = match binary_with_const(graph, scale)? {
+        (BinaryOp::Div, x, c, 1) if near(c, std::f32::consts::SQRT_2) => x,
+        (BinaryOp::Mul, x, c, _) if near(c, std::f32::consts::FRAC_1_SQRT_2) => x,
+        _ => return None,
+    };
+    let ty = &graph.value(x).ty;
+    if ty.dtype != DType::F32 {
+        return None;
+    }
+    let (add, _) = sole_consumer(graph, erf)?;
+    match binary_with_const(graph, add)? {
+        (BinaryOp::Add, erf_out, c, _) if erf_out.node == erf && c == 1.0 => {}
+        _ => return None,
+    }
+    let (product, slot) = sole_consumer(graph, add)?;
+    let other = binary_operands(graph, product, BinaryOp::Mul)?[1 - slot]?;
+    let mut nodes = vec![scale, erf, add, product];
+    let last = if other == x {
+        // `x · (1 + erf)`, then the half.
+        let (half, _) = sole_consumer(graph, product)?;
+        match binary_with_const(graph, half)? {
+            (BinaryOp::Mul, v, c, _) if v.node == product && c == 0.5 => half,
+            _ => return None,
+        }
+    } else {
+        // `(x · 0.5) · (1 + erf)`: the half on `x` first, its only reader the product.
+        match binary_with_const(graph, other.node)? {
+            (BinaryOp::Mul, v, c, _)
+                if v == x && c == 0.5 && sole_consumer(graph, other.node)?.0 == product =>
+            {
+                nodes.push(other.node);
+                product
+            }
+            _ => return None,
+        }
+    };
+    nodes.push(last);
+    (graph.node(last).outputs[0].ty == *ty).then_some((x, last, nodes))
+}
+
+/// The two operands of `node` when it is the unfused binary `op`.
+fn binary_operands(graph: &Graph, node: NodeId, op: BinaryOp) -> Option<[Option<ValueId>; 2]> {
+    let n = graph.node(node);
+    let is_op = matches!(&n.op, Op::Binary(b) if b.op == op && b.act == Activation::None);
+    (is_op && n.inputs.len() == 2).then(|| [n.inputs[0], n.inputs[1]])
+}
+
+/// An unfused binary node with one operand a single-element `f32` constant: the op, the
+/// other operand, the constant and the constant's operand slot.
+fn binary_with_const(graph: &Graph, node: NodeId) -> Option<(BinaryOp, ValueId, f32, usize)> {
+    let Op::Binary(b) = &graph.node(node).op else {
+        return None;
+    };
+    let [a, c] = binary_operands(graph, node, b.op)?;
+    let (a, c) = (a?, c?);
+    let scalar = |v: ValueId| match graph.const_value(v)?.as_f32()? {
+        [value] => Some(*value),
+        _ => None,
+    };
+    match (scalar(a), scalar(c)) {
+        (None, Some(value)) => Some((b.op, a, value, 1)),
+        (Some(value), None) => Some((b.op, c, value, 0)),
+        _ => None,
+    }
+}
+
+/// Whether the exported constant `c` is `want` to within the rounding of a printed
+/// decimal (exporters write `1.4142135` or `1.41421356…`).
+fn near(c: f32, want: f32) -> bool {
+    (c - want).abs() <= 4.0 * f32::EPSILON * want
 }
 
 fn fuse_activations(graph: &mut Graph) -> Changed {

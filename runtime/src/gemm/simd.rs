@@ -141,6 +141,18 @@ mod lanes {
         pub(crate) fn min(self, bound: Self) -> Self {
             Self(min_m256(self.0, bound.0))
         }
+
+        /// The lanes of `above` where `self > threshold` (false for a NaN), else those of
+        /// `otherwise`: one compare and one `vblendvps` (for the vector `erf`).
+        #[cfg_attr(not(target_feature = "fma"), allow(dead_code))]
+        #[inline(always)]
+        pub(crate) fn select_above(self, threshold: Self, above: Self, otherwise: Self) -> Self {
+            let mask = safe_arch::cmp_op_mask_m256::<{ safe_arch::cmp_op!(GreaterThanOrdered) }>(
+                self.0,
+                threshold.0,
+            );
+            Self(safe_arch::blend_varying_m256(otherwise.0, above.0, mask))
+        }
     }
 }
 
@@ -385,6 +397,21 @@ mod lanes {
         pub(crate) fn min(self, bound: Self) -> Self {
             Self(self.0.min(bound.0))
         }
+
+        /// The lanes of `above` where `self > threshold` (false for a NaN), else those of
+        /// `otherwise` (for the vector `erf` of targets with FMA).
+        #[cfg_attr(
+            not(any(
+                all(target_arch = "x86_64", target_feature = "fma"),
+                target_arch = "aarch64"
+            )),
+            allow(dead_code)
+        )]
+        #[inline(always)]
+        pub(crate) fn select_above(self, threshold: Self, above: Self, otherwise: Self) -> Self {
+            use wide::CmpGt;
+            Self(self.0.cmp_gt(threshold.0).blend(above.0, otherwise.0))
+        }
     }
 }
 
@@ -484,6 +511,18 @@ impl F32x16 {
     #[inline(always)]
     pub(crate) fn min(self, bound: Self) -> Self {
         Self(safe_arch::min_m512(self.0, bound.0))
+    }
+
+    /// The lanes of `above` where `self > threshold` (false for a NaN), else those of
+    /// `otherwise`: a compare into a mask register and one `vblendmps`, as
+    /// [`F32x8::select_above`].
+    #[inline(always)]
+    pub(crate) fn select_above(self, threshold: Self, above: Self, otherwise: Self) -> Self {
+        let mask = safe_arch::cmp_op_mask_f32::<{ safe_arch::cmp_op!(GreaterThanOrdered) }>(
+            self.0,
+            threshold.0,
+        );
+        Self(safe_arch::blend_varying_m512(otherwise.0, above.0, mask))
     }
 
     /// A mask for [`Self::and`]: all bits set in the lanes where `keep` is true, none
