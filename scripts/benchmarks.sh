@@ -44,5 +44,9 @@ cargo run --quiet --release --bin zantc -- bench \
     "$zoo/lstm-seq" \
     "$zoo/gru-seq" \
     "$zoo/tcn" \
-    --opt-levels 3 --targets host --baseline ort,tract \
+    --opt-levels 3 --targets host --baseline ort --per-layer \
     --json docs/benchmarks-zoo.json --md docs/benchmarks-zoo.md --svg docs/benchmarks-zoo.svg
+# Per op type against ONNX Runtime's per-node profile of the same inputs (docs/performance.md).
+target/venv-ort/bin/python scripts/op_table.py docs/benchmarks-zoo.json \
+    "$zoo/yolo-style" "$zoo/dbnet-style" "$zoo/efficientnet-style" "$zoo/resnet50-style" \
+    "$zoo/transformer-encoder" "$zoo/lstm-seq" "$zoo/gru-seq" "$zoo/tcn" >target/zoo-op-table.md

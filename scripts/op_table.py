@@ -11,8 +11,11 @@ ratios above 1.5 in bold.
 
 The two runtimes fuse differently, so some op types are compared as groups:
 - "Conv": zant's Conv (with the bias, Relu/Clip, Sigmoid or SiLU it fused) against ONNX
-  Runtime's Conv, FusedConv and QuickGelu (its fused SiLU), and the Add ONNX Runtime fused
-  into a Conv (its residual sums) against zant's Add;
+  Runtime's Conv, FusedConv and QuickGelu (its fused SiLU); zant's Add and Pad count here
+  when ONNX Runtime has none (it fused them into its Conv: residual sums, pads);
+- "MatMul": ONNX Runtime's FusedMatMul, and its Gemm when zant has no Gemm (a MatMul by
+  constant weights and its bias becomes one); "LayerNormalization" includes its
+  SkipLayerNormalization (the residual Add before it);
 - "layout": ONNX Runtime's ReorderInput/ReorderOutput (its NCHWc conversions), which zant
   does not have;
 - everything else by its ONNX op type (ONNX Runtime's Upsample is Resize).
@@ -30,6 +33,8 @@ import ort_layers  # noqa: E402  (the profiler, shared)
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 ORT_GROUPS = {
+    "FusedMatMul": "MatMul",
+    "SkipLayerNormalization": "LayerNormalization",
     "FusedConv": "Conv",
     "QuickGelu": "Conv",
     "ReorderInput": "layout",
@@ -64,9 +69,13 @@ def main() -> None:
             str(pathlib.Path(model_dir) / "model.onnx"), [str(p) for p in inputs], args.runs
         ):
             ort[ORT_GROUPS.get(op, op)] += micros
-        # ONNX Runtime's Conv absorbs the residual Adds zant runs as their own layers.
-        if ort["Add"] == 0 and zant["Add"] > 0 and ort["Conv"] > 0:
-            zant["Conv"] += zant.pop("Add")
+        # ONNX Runtime's Conv absorbs the residual Adds and the Pads zant runs as their own
+        # layers, and it turns a MatMul by constant weights and its bias into a Gemm.
+        for op in ("Add", "Pad"):
+            if ort[op] == 0 and zant[op] > 0 and ort["Conv"] > 0:
+                zant["Conv"] += zant.pop(op)
+        if zant["Gemm"] == 0 and zant["MatMul"] > 0:
+            ort["MatMul"] += ort.pop("Gemm", 0)
         print(f"\n### {name}\n")
         print("| op | zant µs | ONNX Runtime µs | zant / ORT |")
         print("|---|---:|---:|---:|")
