@@ -521,8 +521,8 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
     }
     let done = match op {
         UnaryOp::Tanh => map_vectors(TanhLanes, x, y),
-        UnaryOp::Sigmoid => logistic_vectors(x, y, None),
-        UnaryOp::Swish { alpha } => logistic_vectors(x, y, Some(alpha)),
+        UnaryOp::Sigmoid => map_vectors(SigmoidLanes, x, y),
+        UnaryOp::Swish { alpha } => map_vectors(SwishLanes { alpha }, x, y),
         UnaryOp::Exp => map_vectors(ExpLanes, x, y),
         UnaryOp::Erf => map_vectors(ErfLanes, x, y),
         UnaryOp::Gelu => map_vectors(GeluLanes, x, y),
@@ -545,8 +545,8 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     }
     let done = match op {
         UnaryOp::Tanh => map_vectors_in_place(TanhLanes, y),
-        UnaryOp::Sigmoid => logistic_vectors_in_place(y, None),
-        UnaryOp::Swish { alpha } => logistic_vectors_in_place(y, Some(alpha)),
+        UnaryOp::Sigmoid => map_vectors_in_place(SigmoidLanes, y),
+        UnaryOp::Swish { alpha } => map_vectors_in_place(SwishLanes { alpha }, y),
         UnaryOp::Exp => map_vectors_in_place(ExpLanes, y),
         UnaryOp::Erf => map_vectors_in_place(ErfLanes, y),
         UnaryOp::Gelu => map_vectors_in_place(GeluLanes, y),
@@ -573,119 +573,6 @@ fn tanh_lanes<V: Lanes>(x: V) -> V {
     let mut q = V::splat(TANH_BETA[0]);
     unroll!(3, |i| q = q.mul_add(x2, V::splat(TANH_BETA[i + 1])));
     x.mul(p).div(q)
-}
-
-/// The leading whole vectors of `y = sigmoid(x)` (`alpha` `None`) or of
-/// `y = x · sigmoid(alpha·x)` (Swish; SiLU is `alpha` 1), through [`sigmoid_lanes`] and
-/// [`swish_lanes`], on targets whose vectors fuse multiply-adds. Returns how many
-/// elements it wrote; the scalar loop does the rest.
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-fn logistic_vectors(x: &[f32], y: &mut [f32], alpha: Option<f32>) -> usize {
-    use crate::gemm::simd::{load_at, store_at, LANES};
-    let n = x.len().min(y.len());
-    let wide = logistic_wide(x, y, alpha);
-    let full = n / LANES * LANES;
-    // The op is chosen once, outside the loop, as the module's scalar loops choose it.
-    match alpha {
-        None => vector_loop(wide, full, |at| {
-            store_at(sigmoid_lanes(load_at(x, at)), y, at)
-        }),
-        Some(alpha) => vector_loop(wide, full, |at| {
-            store_at(swish_lanes(load_at(x, at), alpha), y, at)
-        }),
-    }
-    full
-}
-
-/// The leading sixteens of [`logistic_vectors`] with AVX-512, which halves the work of
-/// its eight-lane loop (the divisions and the polynomial are the cost). Returns how
-/// many elements it wrote.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-#[inline(always)]
-fn logistic_wide(x: &[f32], y: &mut [f32], alpha: Option<f32>) -> usize {
-    use crate::gemm::simd::F32x16;
-    let n = x.len().min(y.len()) / 16 * 16;
-    for (x, y) in x[..n].chunks_exact(16).zip(y[..n].chunks_exact_mut(16)) {
-        if let Some(x) = x.first_chunk::<16>() {
-            let x = F32x16::load(x);
-            let value = match alpha {
-                None => sigmoid_lanes(x),
-                Some(alpha) => swish_lanes(x, alpha),
-            };
-            value.store(y);
-        }
-    }
-    n
-}
-
-/// Without AVX-512, the eight-lane loop does every vector.
-#[cfg(all(
-    not(all(target_arch = "x86_64", target_feature = "avx512f")),
-    any(
-        all(target_arch = "x86_64", target_feature = "fma"),
-        target_arch = "aarch64"
-    )
-))]
-#[inline(always)]
-fn logistic_wide(_x: &[f32], _y: &mut [f32], _alpha: Option<f32>) -> usize {
-    0
-}
-
-/// [`logistic_vectors`] in place.
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-fn logistic_vectors_in_place(y: &mut [f32], alpha: Option<f32>) -> usize {
-    use crate::gemm::simd::{load_at, store_at, LANES};
-    let wide = logistic_wide_in_place(y, alpha);
-    let full = y.len() / LANES * LANES;
-    match alpha {
-        None => vector_loop(wide, full, |at| {
-            let value = sigmoid_lanes(load_at(y, at));
-            store_at(value, y, at)
-        }),
-        Some(alpha) => vector_loop(wide, full, |at| {
-            let value = swish_lanes(load_at(y, at), alpha);
-            store_at(value, y, at)
-        }),
-    }
-    full
-}
-
-/// [`logistic_wide`] in place.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-#[inline(always)]
-fn logistic_wide_in_place(y: &mut [f32], alpha: Option<f32>) -> usize {
-    use crate::gemm::simd::F32x16;
-    let n = y.len() / 16 * 16;
-    for y in y[..n].chunks_exact_mut(16) {
-        if let Some(x) = y.first_chunk::<16>() {
-            let x = F32x16::load(x);
-            let value = match alpha {
-                None => sigmoid_lanes(x),
-                Some(alpha) => swish_lanes(x, alpha),
-            };
-            value.store(y);
-        }
-    }
-    n
-}
-
-/// Without AVX-512, the eight-lane loop does every vector.
-#[cfg(all(
-    not(all(target_arch = "x86_64", target_feature = "avx512f")),
-    any(
-        all(target_arch = "x86_64", target_feature = "fma"),
-        target_arch = "aarch64"
-    )
-))]
-#[inline(always)]
-fn logistic_wide_in_place(_y: &mut [f32], _alpha: Option<f32>) -> usize {
-    0
 }
 
 /// Calls `step` with the start of each vector from `from` to `full` (multiples of the
@@ -736,23 +623,10 @@ pub(crate) fn logistic_lanes(
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn logistic_run(act: Activation, y: &mut [f32]) {
-    let alpha = match act {
-        Activation::Sigmoid => None,
-        Activation::Swish { alpha } => Some(alpha),
+    let done = match act {
+        Activation::Sigmoid => map_vectors_in_place(SigmoidLanes, y),
+        Activation::Swish { alpha } => map_vectors_in_place(SwishLanes { alpha }, y),
         _ => return,
-    };
-    #[cfg(any(
-        all(target_arch = "x86_64", target_feature = "fma"),
-        target_arch = "aarch64"
-    ))]
-    let done = logistic_vectors_in_place(y, alpha);
-    #[cfg(not(any(
-        all(target_arch = "x86_64", target_feature = "fma"),
-        target_arch = "aarch64"
-    )))]
-    let done = {
-        let _ = alpha;
-        0
     };
     for v in &mut y[done..] {
         *v = act.apply(*v);
@@ -1080,78 +954,57 @@ trait LaneMap: Copy {
     fn apply<V: Lanes>(self, x: V) -> V;
 }
 
-/// [`tanh_lanes`] as a [`LaneMap`].
-#[derive(Clone, Copy)]
-struct TanhLanes;
+/// Unit structs standing for lane functions of one argument, each a [`LaneMap`].
+macro_rules! lane_maps {
+    ($($name:ident => $function:ident,)*) => {$(
+        #[doc = concat!("[`", stringify!($function), "`] as a [`LaneMap`].")]
+        #[derive(Clone, Copy)]
+        struct $name;
 
-/// [`exp_lanes`] as a [`LaneMap`].
-#[derive(Clone, Copy)]
-struct ExpLanes;
+        #[cfg(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        ))]
+        impl LaneMap for $name {
+            #[inline(always)]
+            fn apply<V: Lanes>(self, x: V) -> V {
+                $function(x)
+            }
+        }
+    )*};
+}
 
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-impl LaneMap for TanhLanes {
-    #[inline(always)]
-    fn apply<V: Lanes>(self, x: V) -> V {
-        tanh_lanes(x)
-    }
+lane_maps! {
+    TanhLanes => tanh_lanes,
+    ExpLanes => exp_lanes,
+    ErfLanes => erf_lanes,
+    GeluLanes => gelu_lanes,
+    GeluTanhLanes => gelu_tanh_lanes,
+    SigmoidLanes => sigmoid_lanes,
+}
+
+/// [`swish_lanes`] at `alpha` as a [`LaneMap`].
+#[derive(Clone, Copy)]
+struct SwishLanes {
+    /// Read by the lanes only where vectors fuse multiply-adds.
+    #[cfg_attr(
+        not(any(
+            all(target_arch = "x86_64", target_feature = "fma"),
+            target_arch = "aarch64"
+        )),
+        allow(dead_code)
+    )]
+    alpha: f32,
 }
 
 #[cfg(any(
     all(target_arch = "x86_64", target_feature = "fma"),
     target_arch = "aarch64"
 ))]
-impl LaneMap for ExpLanes {
+impl LaneMap for SwishLanes {
     #[inline(always)]
     fn apply<V: Lanes>(self, x: V) -> V {
-        exp_lanes(x)
-    }
-}
-
-/// [`erf_lanes`] as a [`LaneMap`].
-#[derive(Clone, Copy)]
-struct ErfLanes;
-
-/// [`gelu_lanes`] as a [`LaneMap`].
-#[derive(Clone, Copy)]
-struct GeluLanes;
-
-/// [`gelu_tanh_lanes`] as a [`LaneMap`].
-#[derive(Clone, Copy)]
-struct GeluTanhLanes;
-
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-impl LaneMap for GeluTanhLanes {
-    #[inline(always)]
-    fn apply<V: Lanes>(self, x: V) -> V {
-        gelu_tanh_lanes(x)
-    }
-}
-
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-impl LaneMap for ErfLanes {
-    #[inline(always)]
-    fn apply<V: Lanes>(self, x: V) -> V {
-        erf_lanes(x)
-    }
-}
-
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-))]
-impl LaneMap for GeluLanes {
-    #[inline(always)]
-    fn apply<V: Lanes>(self, x: V) -> V {
-        gelu_lanes(x)
+        swish_lanes(x, self.alpha)
     }
 }
 
@@ -1282,26 +1135,6 @@ const EXP_TAYLOR: [f32; 8] = [
     1.0,
     1.0,
 ];
-
-/// Without fused vectors the scalar loop does every element.
-#[cfg(not(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-)))]
-#[inline(always)]
-fn logistic_vectors(_x: &[f32], _y: &mut [f32], _alpha: Option<f32>) -> usize {
-    0
-}
-
-/// Without fused vectors the scalar loop does every element.
-#[cfg(not(any(
-    all(target_arch = "x86_64", target_feature = "fma"),
-    target_arch = "aarch64"
-)))]
-#[inline(always)]
-fn logistic_vectors_in_place(_y: &mut [f32], _alpha: Option<f32>) -> usize {
-    0
-}
 
 /// `y[i] = op(x[i])` for any element type: `f64` math (exact for `f64`, rounded for
 /// integers), except Abs, Neg, Sign, Relu, Clip and Identity, which integers compute exactly
