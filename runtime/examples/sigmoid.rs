@@ -1,6 +1,7 @@
 //! Times the `f32` Sigmoid, Swish (SiLU), Erf, Gelu, GeluTanh, Tanh and Exp kernels over one
-//! YOLOv8n-192 feature map (147,456 floats), for A/B comparisons of the element-wise
-//! kernels.
+//! YOLOv8n-192 feature map (147,456 floats), and Softmax and LayerNormalization over the
+//! same floats as a transformer's rows (attention rows of 128, embeddings of 192), for A/B
+//! comparisons of the element-wise and row kernels.
 //!
 //! ```sh
 //! RUSTFLAGS="-C target-cpu=native" cargo run --release -p zant-runtime --example sigmoid
@@ -12,7 +13,8 @@
 
 use std::time::Instant;
 
-use zant_runtime::elementwise::{unary, unary_in_place, UnaryOp};
+use zant_runtime::elementwise::{softmax, unary, unary_in_place, UnaryOp};
+use zant_runtime::norm::{layer_norm, Norm};
 
 /// Elements of one YOLOv8n feature map at 192 × 192 input (64 channels of 48 × 48).
 const ELEMENTS: usize = 147_456;
@@ -51,6 +53,24 @@ fn main() {
             out_of_place.0, out_of_place.1, in_place.0, in_place.1
         );
     }
+    let rows = |name: &str, y: &[f32], (best, median): (f64, f64)| {
+        let checksum: f64 = y.iter().map(|&v| f64::from(v)).sum();
+        println!(
+            "{name:<13} best {best:.3} ns/element, median {median:.3}; checksum {checksum:.6}"
+        );
+    };
+    let t = time(|| softmax(ELEMENTS / 128, 128, 1, &x, &mut y));
+    rows("Softmax 128", &y, t);
+    let (scale, bias): (Vec<f32>, Vec<f32>) = (0..192)
+        .map(|i| (1.0 + i as f32 / 192.0, i as f32 / 96.0 - 1.0))
+        .unzip();
+    let norm = Norm {
+        rows: ELEMENTS / 192,
+        cols: 192,
+        epsilon: 1e-5,
+    };
+    let t = time(|| layer_norm(&norm, &x, Some(&scale), Some(&bias), &mut y, None, None));
+    rows("LayerNorm 192", &y, t);
 }
 
 /// The best and the median time of `run`, in nanoseconds an element.

@@ -1454,7 +1454,7 @@ fn softmax_row(x: &[f32], y: &mut [f32], log: bool) {
 
 /// The leading whole vectors of `y = e^(x − shift)` through [`exp_lanes`] (within 1 ulp
 /// of `libm`'s `expf`, which the tail keeps), on targets whose vectors fuse multiply-adds,
-/// and their sum (in eight lanes, so in another order than the scalar loop's): how many
+/// and their sum (in sixteen or eight lanes, so in another order than the scalar loop's): how many
 /// elements were written, and the sum. A transformer's attention softmax spent 5 ns an
 /// element in `expf` (14× ONNX Runtime's time for the same nodes).
 #[cfg(any(
@@ -1463,15 +1463,40 @@ fn softmax_row(x: &[f32], y: &mut [f32], log: bool) {
 ))]
 fn exp_shifted_vectors(x: &[f32], shift: f32, y: &mut [f32]) -> (usize, f32) {
     use crate::gemm::simd::{load_at, store_at, F32x8, LANES};
-    let full = x.len().min(y.len()) / LANES * LANES;
+    let n = x.len().min(y.len());
+    let mut total = 0.0;
+    // With AVX-512, sixteen lanes first (softmax over rows of 128, `examples/sigmoid`:
+    // 0.58 → 0.49 ns an element); their sum is added to the eight-lane vectors'.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    let wide = {
+        use crate::gemm::simd::F32x16;
+        let wide = n / 16 * 16;
+        let shift = F32x16::splat(shift);
+        let mut sum = F32x16::splat(0.0);
+        for (x, y) in x[..wide]
+            .chunks_exact(16)
+            .zip(y[..wide].chunks_exact_mut(16))
+        {
+            if let Some(x) = x.first_chunk::<16>() {
+                let e = exp_lanes(F32x16::load(x).sub(shift));
+                e.store(y);
+                sum = sum.add(e);
+            }
+        }
+        total += sum.to_array().iter().sum::<f32>();
+        wide
+    };
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    let wide = 0;
+    let full = n / LANES * LANES;
     let shift = F32x8::splat(shift);
     let mut sum = F32x8::splat(0.0);
-    vector_loop(0, full, |at| {
+    vector_loop(wide, full, |at| {
         let e = exp_lanes(load_at(x, at).sub(shift));
         store_at(e, y, at);
         sum = sum.add(e);
     });
-    (full, sum.to_array().iter().sum())
+    (full, total + sum.to_array().iter().sum::<f32>())
 }
 
 /// Without fused vectors the scalar loop does every element.
@@ -2740,6 +2765,8 @@ mod tests {
             (1, 5, 1),
             (3, 4, 1),
             (2, 37, 1),
+            // Sixteen lanes, eight and a scalar tail with AVX-512.
+            (2, 29, 1),
             (1, 128, 1),
             (2, 3, 5),
             (1, 7, 130),

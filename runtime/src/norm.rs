@@ -2,11 +2,13 @@
 //! and over channels of NCHW tensors: `InstanceNormalization` and `LRN`.
 //!
 //! Both view the input as `[rows, cols]`, `cols` being the product of the normalised
-//! axes. Each row is read once for its statistics and once more to write the output, so
-//! the kernels need no scratch memory. The optional `scale` and `bias` are applied in the
-//! same pass when they cover exactly one row (the usual `Scale` of the normalised shape);
-//! other broadcasts are left to the caller, who applies them to `y` afterwards.
+//! axes. Each row is read for its statistics (summed in independent lanes, so the sums
+//! vectorise) and once more to write the output, so the kernels need no scratch memory.
+//! The optional `scale` and `bias` are applied in the same pass when they cover exactly
+//! one row (the usual `Scale` of the normalised shape); other broadcasts are left to the
+//! caller, who applies them to `y` afterwards.
 
+use crate::reduce::{squared_deviations, sum_of, sum_of_squares};
 use crate::tokens::tokens;
 
 tokens! {
@@ -45,8 +47,8 @@ pub fn layer_norm(
     for r in 0..rows {
         let x_row = &x[r * cols..(r + 1) * cols];
         let y_row = &mut y[r * cols..(r + 1) * cols];
-        let mu = x_row.iter().sum::<f32>() / n;
-        let var = x_row.iter().map(|&v| (v - mu) * (v - mu)).sum::<f32>() / n;
+        let mu = sum_of(x_row) / n;
+        let var = squared_deviations(x_row, mu) / n;
         let inv = 1.0 / libm::sqrtf(var + epsilon);
         match (scale, bias) {
             (Some(s), Some(b)) => {
@@ -91,7 +93,7 @@ pub fn rms_norm(p: &Norm, x: &[f32], scale: Option<&[f32]>, y: &mut [f32]) {
     for r in 0..rows {
         let x_row = &x[r * cols..(r + 1) * cols];
         let y_row = &mut y[r * cols..(r + 1) * cols];
-        let mean_square = x_row.iter().map(|&v| v * v).sum::<f32>() / n;
+        let mean_square = sum_of_squares(x_row) / n;
         let inv = 1.0 / libm::sqrtf(mean_square + epsilon);
         match scale {
             Some(s) => {

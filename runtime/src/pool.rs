@@ -217,7 +217,7 @@ pub fn global_avg_pool(channels: usize, spatial: usize, x: &[f32], y: &mut [f32]
         .iter_mut()
         .zip(x[..channels * spatial].chunks_exact(spatial))
     {
-        *out = sum_of(plane) / spatial as f32;
+        *out = crate::reduce::sum_of(plane) / spatial as f32;
     }
 }
 
@@ -420,21 +420,6 @@ fn combine_strided<const STRIDE: usize, T: Copy>(
     for (j, out) in tail.iter_mut().enumerate() {
         *out = combine.apply(*out, inputs[(whole + j) * STRIDE]);
     }
-}
-
-/// The sum of a slice in independent lanes, so it vectorises.
-#[inline]
-fn sum_of(x: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut lanes = [0.0f32; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane += v;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

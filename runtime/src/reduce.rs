@@ -464,6 +464,24 @@ fn fold_run<T: Scalar>(run: &[T], init: T, op: impl Fold<T>) -> T {
     acc
 }
 
+/// `Σ x` over a contiguous run, in [`fold_run`]'s independent lanes (so it vectorises).
+#[inline]
+pub(crate) fn sum_of(x: &[f32]) -> f32 {
+    fold_run(x, 0.0, Sum)
+}
+
+/// `Σ (x − centre)²` over a contiguous run, in [`fold_run`]'s lanes: a variance's sum.
+#[inline]
+pub(crate) fn squared_deviations(x: &[f32], centre: f32) -> f32 {
+    fold_run(x, 0.0, SquaredDeviation(centre))
+}
+
+/// `Σ x²` over a contiguous run, in [`fold_run`]'s lanes.
+#[inline]
+pub(crate) fn sum_of_squares(x: &[f32]) -> f32 {
+    fold_run(x, 0.0, SumOfSquares)
+}
+
 /// ONNX `LpNormalization` along the middle axis of `[outer, axis_len, inner]`:
 /// `x / ‖x‖_p` (p is 1 or 2), with a zero norm giving 0. Norms accumulate in `f64`.
 pub fn lp_normalize<T: Scalar>(
@@ -577,6 +595,22 @@ folds! {
     Max: |a, b| a.max(b), |v| v;
     /// Min.
     Min: |a, b| a.min(b), |v| v;
+}
+
+/// [`squared_deviations`]'s fold: the squared distance from a centre, summed.
+#[derive(Clone, Copy)]
+struct SquaredDeviation(f32);
+
+impl Fold<f32> for SquaredDeviation {
+    #[inline(always)]
+    fn fold(self, acc: f32, value: f32) -> f32 {
+        acc + value
+    }
+
+    #[inline(always)]
+    fn map(self, value: f32) -> f32 {
+        (value - self.0) * (value - self.0)
+    }
 }
 
 #[cfg(test)]
