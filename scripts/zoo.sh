@@ -3,7 +3,9 @@
 # bring, see models/src/zoo/mod.rs) into models/zoo, writes ONNX Runtime's outputs beside
 # each model (scripts/model_references.py --zoo, in the venv of scripts/setup-ort.sh), and
 # runs `zantc verify` on every zoo model against them at the repository's tolerance
-# (atol 1e-4, rtol 1e-3, zantc's defaults). Prints one line per model and exits 1 if any
+# (atol 1e-4, rtol 1e-3, zantc's defaults), each compiled for the host target (`--target
+# host`: the weight layouts and kernels `zantc bench --targets host` measures, which a
+# crate for any target does not all take). Prints one line per model and exits 1 if any
 # fails. `scripts/zoo.sh NAME...` verifies only those models.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -35,7 +37,7 @@ failed=()
 for name in "${names[@]}"; do
     start=$SECONDS
     log="$log_dir/$name.txt"
-    if "$zantc" verify "$zoo/$name" >"$log" 2>&1; then
+    if "$zantc" verify --target host "$zoo/$name" >"$log" 2>&1; then
         passed+=("$name")
         echo "zoo: PASS $name ($((SECONDS - start)) s)"
     else

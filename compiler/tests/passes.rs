@@ -457,6 +457,35 @@ fn layout_blocks_kxk_conv_weights_where_gemm_blocks_pay() {
 }
 
 #[test]
+fn layout_blocks_small_planes_where_only_vector_kernels_run() {
+    // A 3×3 Conv of 32 → 64 channels on a 7 × 7 plane: too narrow for the windowed kernel
+    // the targets without SIMD run (`conv::gemm_blocks_pay`), so a crate that may be
+    // built for them keeps its rows, while one for vector targets alone gets the blocks
+    // its narrow tiles read in place (`conv::gemm_blocks_pay_for`); a crate for scalar
+    // targets alone never blocks a k×k layer. The printed IR reads back either way.
+    use zant_compiler::passes::layout::run_for;
+    use zant_runtime::target::Kernels;
+    let fixture = "
+        input 0: %x : f32[1,32,7,7]
+        %w = Const f32[64,32,3,3] splat(0.25)
+        %y = Conv(%x, %w) pads=[1,1,1,1]
+        output 0: y = %y
+    ";
+    for (kernels, blocks) in [
+        (KernelSet::ANY, false),
+        (KernelSet::only(Kernels::Scalar), false),
+        (KernelSet::only(Kernels::Vector), true),
+    ] {
+        let mut graph = text::parse(fixture).unwrap();
+        assert_eq!(run_for(&mut graph, kernels).unwrap(), blocks, "{kernels:?}");
+        verify(&graph).unwrap();
+        let printed = text::print(&graph);
+        assert_eq!(printed.contains("weights_blocked=1"), blocks, "{printed}");
+        text::parse(&printed).unwrap();
+    }
+}
+
+#[test]
 fn qdq_turns_conv_bias_and_relu_into_qlinear_conv() {
     // The Relu goes: its output is quantized with zero point -128, which clamps at 0 anyway.
     // The weight stays i8 and the bias i32; the DequantizeLinear nodes are gone.

@@ -27,8 +27,9 @@ use std::time::Instant;
 
 use zant_runtime::conv::{
     conv2d_depthwise, conv2d_direct, conv2d_gemm, conv2d_gemm_blocked, conv2d_pointwise_blocked,
-    gemm_blocks_pay, kernel_for, pointwise_block, pointwise_blocks, Conv2d, ConvKernel,
+    gemm_blocks_pay_for, kernel_for, pointwise_block, pointwise_blocks, Conv2d, ConvKernel,
 };
+use zant_runtime::target::{KernelSet, Kernels};
 use zant_runtime::Activation;
 
 /// The shortest timed batch, in seconds.
@@ -212,7 +213,8 @@ fn time(layer: &Layer, act: Activation, batches: usize, evict: &mut [u8]) {
         .collect();
     // A 1 × 1 convolution's weights as the compiler lays them out (its `layout` pass),
     // and a k × k one's where it blocks them.
-    let blocked = kernel == ConvKernel::Pointwise || gemm_blocks_pay(p);
+    let blocked =
+        kernel == ConvKernel::Pointwise || gemm_blocks_pay_for(p, KernelSet::only(Kernels::NATIVE));
     let w = if blocked {
         let mut blocks = Vec::with_capacity(w.len());
         for b in 0..pointwise_blocks(p.c_out) {

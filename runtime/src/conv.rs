@@ -579,33 +579,47 @@ fn windowed_or_direct(
 const UNBLOCKED_CHANNELS: usize = 16;
 
 /// Whether the compiler lays out the constant weights of a convolution `p` in blocks
-/// for [`conv2d_gemm_blocked`]: a [`ConvKernel::Gemm`] layer of one group whose output
-/// channels are whole vectors of 16, at least two of them, that targets without SIMD
-/// run on the windowed kernel, and whose scratch holds, after that kernel's padded
-/// input, [`UNBLOCKED_CHANNELS`] channels' weights in rows (what those targets need).
-/// A layer of 16 channels keeps its rows: it takes the 8-row panels, which pack `A` in
-/// any case, and its weights are few. So does one the windowed kernel does not cover:
-/// the direct kernel, out of line, is specialised for a layer's constant geometry but
-/// not for a chunk's (mlperf-kws's first layer, 10 × 4, ran 76 % more instructions on
-/// the Cortex-M7 in chunks).
+/// for [`conv2d_gemm_blocked`] in a crate that may also be built for targets without
+/// SIMD: a layer the vector kernels read blocked ([`vector_blocks_pay`]) that those
+/// targets run on the windowed kernel, and whose scratch holds, after that kernel's
+/// padded input, [`UNBLOCKED_CHANNELS`] channels' weights in rows (what those targets
+/// need). A layer the windowed kernel does not cover keeps its rows: the direct kernel,
+/// out of line, is specialised for a layer's constant geometry but not for a chunk's
+/// (mlperf-kws's first layer, 10 × 4, ran 76 % more instructions on the Cortex-M7 in
+/// chunks).
 pub const fn gemm_blocks_pay(p: &Conv2d) -> bool {
-    if !matches!(kernel_for(p), ConvKernel::Gemm)
-        || p.groups != 1
-        || p.c_out < 32
-        || !p.c_out.is_multiple_of(16)
-        || window::geometry(p).is_none()
-    {
+    if !vector_blocks_pay(p) || window::geometry(p).is_none() {
         return false;
     }
     let depth = p.c_in * p.k_h * p.k_w;
     depth > 0 && ConvKernel::Gemm.scratch_len(p) >= unblocked_at(p) + UNBLOCKED_CHANNELS * depth
 }
 
+/// Whether the vector kernels gain from blocked weights: a [`ConvKernel::Gemm`] layer of
+/// one group whose output channels are whole vectors of 16, at least two of them (their
+/// `A` is read in place instead of packed on every inference). A layer of 16 channels
+/// keeps its rows: it takes the 8-row panels, which pack `A` in any case, and its weights
+/// are few.
+const fn vector_blocks_pay(p: &Conv2d) -> bool {
+    matches!(kernel_for(p), ConvKernel::Gemm)
+        && p.groups == 1
+        && p.c_out >= 32
+        && p.c_out.is_multiple_of(16)
+}
+
 /// [`gemm_blocks_pay`] for a crate built for the targets of `kernels`: only the vector
 /// kernels read blocked weights in place, so a crate for scalar targets alone keeps its
-/// weights in rows (the windowed kernel reads them so, and puts nothing back).
+/// weights in rows (the windowed kernel reads them so, and puts nothing back), and a
+/// crate for vector targets alone blocks every layer they gain on, whatever the scalar
+/// kernels would need (a ResNet's 3 × 3 layers on 7 × 7 planes, which the windowed
+/// kernel does not cover, had packed their weights on every inference: a fifth of their
+/// time).
 pub const fn gemm_blocks_pay_for(p: &Conv2d, kernels: KernelSet) -> bool {
-    kernels.vector && gemm_blocks_pay(p)
+    match (kernels.vector, kernels.scalar) {
+        (true, true) => gemm_blocks_pay(p),
+        (true, false) => vector_blocks_pay(p),
+        (false, _) => false,
+    }
 }
 
 /// Where [`conv2d_gemm_blocked`] puts weights back into rows in its scratch, without

@@ -54,9 +54,8 @@ impl Parse for Conv {
             return Err(OpError::attr(
                 "weights_blocked",
                 "only a pointwise (1×1, stride 1, no padding, one group) Conv, or a k×k one \
-                 of one group, output channels in whole vectors of 16 (at least 32) and a \
-                 geometry the windowed kernel covers (`conv::gemm_blocks_pay`), takes \
-                 blocked weights",
+                 of one group with output channels in whole vectors of 16 (at least 32), \
+                 takes blocked weights (`conv::gemm_blocks_pay_for`)",
             ));
         }
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
@@ -76,11 +75,12 @@ impl Parse for Conv {
     }
 }
 
-/// Whether weights blocked by the `layout` pass suit a convolution of geometry `p`: a
-/// pointwise one of one group, or a k×k one where `conv::gemm_blocks_pay`. The pass
-/// blocks exactly these; the parser and the emitter refuse blocked weights elsewhere.
+/// Whether weights blocked by the `layout` pass may suit a convolution of geometry `p`
+/// on some target: a pointwise one of one group, or a k×k one the vector kernels read
+/// blocked. The parser refuses blocked weights elsewhere; the emitter, which knows the
+/// targets, checks [`blocks_fit_for`] them.
 pub(crate) fn blocks_fit(p: &Conv2d) -> bool {
-    blocks_fit_for(p, KernelSet::ANY)
+    blocks_fit_for(p, KernelSet::only(zant_runtime::target::Kernels::Vector))
 }
 
 /// [`blocks_fit`] for a crate built for the targets of `kernels`, as the `layout` pass
@@ -276,10 +276,10 @@ impl OpKind for Conv {
         } else {
             quote!(&mut [])
         };
-        if self.weights_blocked && !blocks_fit(&params) {
+        if self.weights_blocked && !blocks_fit_for(&params, ctx.kernels) {
             return Err(OpError::unsupported(format!(
                 "blocked weights need the pointwise kernel or a k×k layer where \
-                 `gemm_blocks_pay`, not {kernel:?}"
+                 `gemm_blocks_pay_for` the crate's targets, not {kernel:?}"
             )));
         }
         Ok(match kernel {

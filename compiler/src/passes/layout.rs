@@ -20,13 +20,15 @@
 //! values of a panel being adjacent already. Only the order changes.
 //!
 //! A float k×k Conv that runs as an implicit GEMM (`ConvKernel::Gemm`) gets the same
-//! blocks where `conv::gemm_blocks_pay` (one group, output channels in whole vectors of
-//! 16, at least 32 of them, a geometry the windowed kernel covers): each block
+//! blocks where `conv::gemm_blocks_pay_for` the crate's targets (one group, output
+//! channels in whole vectors of 16, at least 32 of them; for a crate that may also run
+//! on targets without SIMD, a geometry their windowed kernel covers): each block
 //! `[c_in · k_h · k_w, rows]`, in a constant shaped `[c_in, c_out, k_h, k_w]`, read by
 //! `conv2d_gemm_blocked`. With SIMD the frame's narrow tiles read a block in place, as
 //! the packed panel they had built on every inference; without SIMD the kernel puts 16
 //! channels at a time back into rows in its scratch. Which Convs are blocked is
-//! `ops::conv::blocks_fit`, the same test the Conv parser applies to `weights_blocked=1`.
+//! `ops::conv::blocks_fit_for`; the Conv parser accepts `weights_blocked=1` where some
+//! target would block (`blocks_fit`), the emitter where the crate's targets do.
 
 use super::{Changed, PassError};
 use zant_runtime::conv::{pointwise_block, pointwise_blocks};
@@ -94,7 +96,8 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
 
 /// The blocked weights of a pointwise Conv `id` (input 1 is a constant `f32`
 /// `[c_out, c_in, 1, 1]`, or `[c_out, c_in, 1]`) or of a k×k one where
-/// `gemm_blocks_pay` (`[c_out, c_in, k_h, k_w]`), as a rewrite of that input.
+/// `gemm_blocks_pay_for` the targets (`[c_out, c_in, k_h, k_w]`), as a rewrite of that
+/// input.
 fn blocked_conv(
     graph: &Graph,
     id: NodeId,
