@@ -11,19 +11,15 @@
 //! nanoseconds an element, and a checksum of its output, which two builds should
 //! share to within the kernels' stated ulp bounds.
 
-use std::time::Instant;
+#[path = "timing/mod.rs"]
+mod timing;
 
+use timing::time;
 use zant_runtime::elementwise::{softmax, unary, unary_in_place, UnaryOp};
 use zant_runtime::norm::{layer_norm, Norm};
 
 /// Elements of one YOLOv8n feature map at 192 × 192 input (64 channels of 48 × 48).
 const ELEMENTS: usize = 147_456;
-
-/// The shortest timed batch, in seconds.
-const BATCH_SECONDS: f64 = 0.002;
-
-/// Timed batches an op.
-const BATCHES: usize = 40;
 
 fn main() {
     // Inputs spread over [-12, 12), where a detector's logits lie, in a fixed order
@@ -41,10 +37,10 @@ fn main() {
         ("Tanh", UnaryOp::Tanh),
         ("Exp", UnaryOp::Exp),
     ] {
-        let out_of_place = time(|| unary(op, &x, &mut y));
+        let out_of_place = time(ELEMENTS, || unary(op, &x, &mut y));
         let checksum: f64 = y.iter().map(|&v| f64::from(v)).sum();
         let mut z = x.clone();
-        let in_place = time(|| {
+        let in_place = time(ELEMENTS, || {
             z.copy_from_slice(&x);
             unary_in_place(op, &mut z);
         });
@@ -59,7 +55,7 @@ fn main() {
             "{name:<13} best {best:.3} ns/element, median {median:.3}; checksum {checksum:.6}"
         );
     };
-    let t = time(|| softmax(ELEMENTS / 128, 128, 1, &x, &mut y));
+    let t = time(ELEMENTS, || softmax(ELEMENTS / 128, 128, 1, &x, &mut y));
     rows("Softmax 128", &y, t);
     let (scale, bias): (Vec<f32>, Vec<f32>) = (0..192)
         .map(|i| (1.0 + i as f32 / 192.0, i as f32 / 96.0 - 1.0))
@@ -69,29 +65,8 @@ fn main() {
         cols: 192,
         epsilon: 1e-5,
     };
-    let t = time(|| layer_norm(&norm, &x, Some(&scale), Some(&bias), &mut y, None, None));
+    let t = time(ELEMENTS, || {
+        layer_norm(&norm, &x, Some(&scale), Some(&bias), &mut y, None, None)
+    });
     rows("LayerNorm 192", &y, t);
-}
-
-/// The best and the median time of `run`, in nanoseconds an element.
-fn time(mut run: impl FnMut()) -> (f64, f64) {
-    run();
-    let start = Instant::now();
-    let mut runs = 0usize;
-    while start.elapsed().as_secs_f64() < BATCH_SECONDS {
-        run();
-        runs += 1;
-    }
-    let per_batch = runs.max(1);
-    let mut samples: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..per_batch {
-                run();
-            }
-            start.elapsed().as_secs_f64() * 1e9 / (per_batch * ELEMENTS) as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    (samples[0], samples[samples.len() / 2])
 }

@@ -63,10 +63,13 @@ const REPLICATED_ROWS: usize = 5;
 /// Max pooling of padded windows as windows inside the input, on targets with vectors:
 /// a window of adjacent taps that reaches into the padding but holds an input also holds
 /// the input nearest that padding, so repeating the edge inputs into the padding leaves
-/// every maximum as it is. Each input row is copied once into a row with its edges
-/// repeated and folded across (`KW` adjacent values an output, no ranges to compute),
-/// and each output row folds the `k_h` folded rows it reads, which stay on the stack.
-/// The general loop's ranges per tap cost more than the maxima on small planes (a
+/// every maximum as it is. Each output row takes the maxima down the input rows its
+/// windows read (contiguous runs, which vectorise), repeats that row's edges into the
+/// padding and folds it across (`KW` adjacent values an output, no ranges to compute):
+/// the strided windows are folded once per output row. Folding each input row across
+/// first and combining the folded rows had taken twice as long at stride 2 (ResNet's
+/// 3 × 3 stride-2 stem pool of 16 × 112 × 112, `examples/pool_resize`: 1.25 → 0.70 ns
+/// an output). The general loop's ranges per tap cost more than the maxima on small planes (a
 /// YOLO-style SPPF's 5 × 5 stride-1 pools of 64 × 8 × 8) and on strided ones (ResNet's
 /// 3 × 3 stride-2 stem pool of 64 × 112 × 112); docs/performance.md has the figures.
 /// Returns false, having done nothing, for the geometries it does not take:
@@ -127,42 +130,63 @@ fn max_replicated<const KW: usize, const SW: usize, T: Copy + PartialOrd>(
         return false;
     }
     let w_out = p.w_out;
+    let (w_in, pad_left) = (p.w_in, p.pad_left);
+    // One output row's maxima down its windows, with the edges repeated.
     let mut row = [init; REPLICATED_ROW];
-    // The horizontal maxima of the last `k_h` input rows read, by input row modulo `k_h`:
-    // each input row is folded across once, however many output rows read it.
-    let mut folded = [[init; REPLICATED_ROW]; REPLICATED_ROWS];
-    let mut holds = [usize::MAX; REPLICATED_ROWS];
     for (y_plane, x_plane) in y.chunks_exact_mut(out_plane).zip(x.chunks_exact(in_plane)) {
-        holds.fill(usize::MAX);
         for (oh, y_row) in y_plane.chunks_exact_mut(w_out).enumerate() {
-            y_row.fill(init);
+            // Down the window's input rows first (contiguous runs, which vectorise), then
+            // across the one row of maxima with its edges repeated: the strided windows
+            // are folded once per output row, not once per input row.
             let (kh_lo, kh_hi) = tap_range(oh, p.stride_h, 1, p.k_h, p.pad_top, p.h_in);
-            for kh in kh_lo..kh_hi {
+            let input_row = |kh: usize| {
                 let ih = oh * p.stride_h + kh - p.pad_top;
-                let slot = ih % p.k_h;
-                if holds[slot] != ih {
-                    let input = &x_plane[ih * p.w_in..][..p.w_in];
-                    row[..p.pad_left].fill(input[0]);
-                    row[p.pad_left..p.pad_left + p.w_in].copy_from_slice(input);
-                    row[p.pad_left + p.w_in..padded_w].fill(input[p.w_in - 1]);
-                    for (ow, out) in folded[slot][..w_out].iter_mut().enumerate() {
-                        let Some(window) = row.get(ow * SW..).and_then(<[T]>::first_chunk::<KW>)
-                        else {
-                            break;
-                        };
-                        let mut value = init;
-                        unroll!(KW, |kw| value = Max.apply(value, window[kw]));
-                        *out = value;
-                    }
-                    holds[slot] = ih;
-                }
-                for (out, &value) in y_row.iter_mut().zip(&folded[slot][..w_out]) {
-                    *out = Max.apply(*out, value);
-                }
+                x_plane.get(ih * w_in..(ih + 1) * w_in).unwrap_or_default()
+            };
+            let maxima = &mut row[pad_left..pad_left + w_in];
+            match kh_hi - kh_lo {
+                1 => max_runs::<1, T>(maxima, [input_row(kh_lo)], init),
+                2 => max_runs::<2, T>(maxima, [input_row(kh_lo), input_row(kh_lo + 1)], init),
+                3 => max_runs::<3, T>(maxima, core::array::from_fn(|i| input_row(kh_lo + i)), init),
+                4 => max_runs::<4, T>(maxima, core::array::from_fn(|i| input_row(kh_lo + i)), init),
+                _ => max_runs::<5, T>(
+                    maxima,
+                    core::array::from_fn(|i: usize| input_row(kh_lo + i.min(kh_hi - kh_lo - 1))),
+                    init,
+                ),
+            }
+            let (first, last) = (row[pad_left], row[pad_left + w_in - 1]);
+            row[..pad_left].fill(first);
+            row[pad_left + w_in..padded_w].fill(last);
+            for (ow, out) in y_row.iter_mut().enumerate() {
+                let Some(window) = row.get(ow * SW..).and_then(<[T]>::first_chunk::<KW>) else {
+                    break;
+                };
+                let mut value = init;
+                unroll!(KW, |kw| value = Max.apply(value, window[kw]));
+                *out = value;
             }
         }
     }
     true
+}
+
+/// `out[o] = max(runs[0][o], …, runs[R − 1][o])`, every run sliced to `out`'s length
+/// first so the loop has no range check and vectorises; runs shorter than `out` leave it
+/// as it is (the callers' ranges rule them out).
+#[inline(always)]
+fn max_runs<const R: usize, T: Copy + PartialOrd>(out: &mut [T], runs: [&[T]; R], init: T) {
+    let n = out.len();
+    if runs.iter().any(|run| run.len() < n) {
+        return;
+    }
+    let runs: [&[T]; R] = core::array::from_fn(|r| &runs[r][..n]);
+    for (o, slot) in out.iter_mut().enumerate() {
+        // From `init`, so a NaN input is skipped as everywhere else.
+        let mut value = init;
+        unroll!(R, |r| value = Max.apply(value, runs[r][o]));
+        *slot = value;
+    }
 }
 
 /// Average pooling. count_include_pad: divisor counts padded cells inside
