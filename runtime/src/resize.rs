@@ -42,6 +42,10 @@ pub fn resize_nearest<T: Copy>(
         strides[d] = stride;
         stride *= x_shape[d];
     }
+    // A 2× upsampling of the last axis (`last[j] = j / 2`) writes each input twice, in
+    // pairs, which vectorises; the gather read one index and checked it per output (a
+    // YOLO neck's 96 × 16 × 16 → 32 × 32, `examples/pool_resize`: 0.21 → 0.16 ns an output).
+    let doubled = width == 2 * in_width && last.iter().enumerate().all(|(j, &i)| i == j / 2);
     let mut out_index = [0usize; MAX_RANK];
     let mut previous: Option<usize> = None;
     for row in 0..y.len() / width {
@@ -60,9 +64,16 @@ pub fn resize_nearest<T: Copy>(
             _ => {
                 let input = start.and_then(|s| x.get(s..s.checked_add(in_width)?));
                 if let Some(input) = input {
-                    for (out, &i) in y[at..at + width].iter_mut().zip(*last) {
-                        if let Some(&v) = input.get(i) {
-                            *out = v;
+                    let out = &mut y[at..at + width];
+                    if doubled {
+                        for (pair, &v) in out.chunks_exact_mut(2).zip(input) {
+                            pair.fill(v);
+                        }
+                    } else {
+                        for (out, &i) in out.iter_mut().zip(*last) {
+                            if let Some(&v) = input.get(i) {
+                                *out = v;
+                            }
                         }
                     }
                 }
@@ -195,5 +206,15 @@ mod tests {
             resize_nearest(&x, x_shape, &index, &mut got, y_shape);
             assert_eq!(got, want, "{x_shape:?} -> {y_shape:?}");
         }
+        // Twice as wide but not each input twice in order (a rounding up): the gather.
+        let mut got = [0.0f32; 6];
+        resize_nearest(
+            &[1.0f32, 2.0, 3.0],
+            &[3],
+            &[&[0, 1, 1, 2, 2, 2]],
+            &mut got,
+            &[6],
+        );
+        assert_eq!(got, [1.0, 2.0, 2.0, 3.0, 3.0, 3.0]);
     }
 }
