@@ -1483,7 +1483,7 @@ fn exp_shifted_vectors(x: &[f32], shift: f32, y: &mut [f32]) -> (usize, f32) {
                 sum = sum.add(e);
             }
         }
-        total += sum.to_array().iter().sum::<f32>();
+        total += crate::gemm::horizontal_sum(&sum.to_array());
         wide
     };
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
@@ -1496,7 +1496,7 @@ fn exp_shifted_vectors(x: &[f32], shift: f32, y: &mut [f32]) -> (usize, f32) {
         store_at(e, y, at);
         sum = sum.add(e);
     });
-    (full, total + sum.to_array().iter().sum::<f32>())
+    (full, total + crate::gemm::horizontal_sum(&sum.to_array()))
 }
 
 /// Without fused vectors the scalar loop does every element.
@@ -1585,8 +1585,17 @@ pub(crate) fn max_of(x: &[f32]) -> f32 {
             *lane = at_least(v, *lane);
         }
     }
-    let mut max = f32::NEG_INFINITY;
-    for &v in lanes.iter().chain(tail) {
+    // The lanes pairwise (four steps, not sixteen in a chain), then the tail.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        let (low, high) = lanes.split_at_mut(width);
+        for (l, &h) in low.iter_mut().zip(high.iter()) {
+            *l = at_least(h, *l);
+        }
+    }
+    let mut max = lanes[0];
+    for &v in tail {
         max = at_least(v, max);
     }
     max

@@ -907,7 +907,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Sums lanes pairwise, which is both faster and more accurate than left to right.
 #[inline(always)]
-fn horizontal_sum<const LANES: usize>(lanes: &[f32; LANES]) -> f32 {
+pub(crate) fn horizontal_sum<const LANES: usize>(lanes: &[f32; LANES]) -> f32 {
     const { assert!(LANES.is_power_of_two() && LANES <= 16) };
     let mut lanes = *lanes;
     // Four halvings at most, written out: `width` is a constant at every step once
