@@ -457,6 +457,46 @@ fn layout_blocks_kxk_conv_weights_where_gemm_blocks_pay() {
 }
 
 #[test]
+fn fuse_folds_a_zero_pad_into_the_conv_it_feeds() {
+    // A TCN's causal left pad of a 1-D convolution joins the Conv's pads; the output's
+    // size, and so the trailing pad, stays. A Pad of another value or mode, one that pads
+    // the batch, or one read elsewhere too stays a node.
+    let fixture = |pad_attrs: &str, extra: &str| {
+        format!(
+            "
+            input 0: %x : f32[1,4,10]
+            %w = Const f32[2,4,3] splat(0.5)
+            %p = Pad(%x) {pad_attrs}
+            %y = Conv(%p, %w) kernel_shape=[3] dilations=[2]
+            {extra}
+            output 0: y = %y
+            "
+        )
+    };
+    let fused = run("fuse", &fixture("pads=[0,0,4,0,0,0]", ""));
+    assert!(fused.starts_with("changed: true"), "{fused}");
+    assert!(!fused.contains("Pad("), "{fused}");
+    assert!(
+        fused.contains(
+            "Conv(%x, %w) kernel_shape=[3] strides=[1] pads=[4,0] dilations=[2] : f32[1,2,10]"
+        ),
+        "{fused}"
+    );
+    for (attrs, extra) in [
+        ("pads=[0,0,4,0,0,0] constant_value=1.0", ""),
+        ("pads=[1,0,4,0,0,0]", ""),
+        ("pads=[0,0,4,0,0,0] mode=\"edge\"", ""),
+        (
+            "pads=[0,0,4,0,0,0]",
+            "%z = Relu(%p)\n            output 1: z = %z",
+        ),
+    ] {
+        let kept = run("fuse", &fixture(attrs, extra));
+        assert!(kept.contains("Pad(%x)"), "{attrs} {extra}: {kept}");
+    }
+}
+
+#[test]
 fn layout_blocks_small_planes_where_only_vector_kernels_run() {
     // A 3×3 Conv of 32 → 64 channels on a 7 × 7 plane: too narrow for the windowed kernel
     // the targets without SIMD run (`conv::gemm_blocks_pay`), so a crate that may be

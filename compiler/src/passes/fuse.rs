@@ -10,7 +10,10 @@
 //!   and `→ Sigmoid | Swish` for an `f32` output, applied in vectors as each block of the
 //!   output is stored (register tiles, or finished rows);
 //! - `Add → Relu | Clip` for an `f32` Add of two operands of the output's shape (a
-//!   residual connection), one pass instead of two (`elementwise::add_activated`).
+//!   residual connection), one pass instead of two (`elementwise::add_activated`);
+//! - `Pad → Conv` where the Pad adds zeros on the spatial axes only (a TCN's causal left
+//!   pad, a "same" pad exported as its own node): its amounts join the Conv's own pads,
+//!   whose kernels read padding as zeros without a padded copy of the input.
 //!
 //! A producer is fused only when the consumer is its sole reader and its output is not a
 //! graph output, so no one can observe the intermediate value.
@@ -29,7 +32,8 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let silu = fuse_silu(graph);
     let gelu = fuse_gelu(graph);
     let c = fuse_activations(graph);
-    Ok(a || b || silu || gelu || c)
+    let pad = fuse_pad_conv(graph);
+    Ok(a || b || silu || gelu || c || pad)
 }
 
 /// The single consumer of `node`'s first output, if the value has exactly one reader.
@@ -158,6 +162,91 @@ fn fuse_conv_bias(graph: &mut Graph) -> Changed {
             },
         );
         graph.remove_node(*add);
+    }
+    !matches.is_empty()
+}
+
+/// `Pad → Conv` ([`run`]'s list): a constant Pad of zeros with no negative amount and
+/// none on the batch or channel axis, whose only reader is a float Conv's input, becomes
+/// part of that Conv's padding: its input keeps its size, its leading pads grow by the
+/// Pad's, and the trailing ones follow from the unchanged output size.
+fn fuse_pad_conv(graph: &mut Graph) -> Changed {
+    let mut matches = Vec::new();
+    for id in graph.node_ids() {
+        let Op::Pad(pad) = &graph.node(id).op else {
+            continue;
+        };
+        let zeros = pad.mode == zant_runtime::index::PadMode::Constant
+            && !pad.value_input
+            && pad.value == 0.0
+            && pad.pads_begin.iter().chain(&pad.pads_end).all(|&p| p >= 0)
+            && pad
+                .pads_begin
+                .iter()
+                .chain(&pad.pads_end)
+                .take(2)
+                .all(|&p| p == 0)
+            && pad.pads_begin.get(..2) == Some(&[0, 0])
+            && pad.pads_end.get(..2) == Some(&[0, 0]);
+        let Some(Some(x)) = graph.node(id).inputs.first().copied() else {
+            continue;
+        };
+        if !zeros || graph.ty(x).dtype != DType::F32 {
+            continue;
+        }
+        let Some((conv, 0)) = sole_consumer(graph, id) else {
+            continue;
+        };
+        let Op::Conv(c) = &graph.node(conv).op else {
+            continue;
+        };
+        if c.weights_blocked {
+            continue;
+        }
+        // 1-D convolutions keep their one spatial axis in the `w` fields.
+        let begin = &pad.pads_begin[2..];
+        let (top, left) = match *begin {
+            [w] => (0, w),
+            [h, w] => (h, w),
+            _ => continue,
+        };
+        let mut params = c.params;
+        let x_shape = &graph.ty(x).shape;
+        (params.h_in, params.w_in) = match x_shape[2..] {
+            [w] => (1, w),
+            [h, w] => (h, w),
+            _ => continue,
+        };
+        params.pad_top += top as usize;
+        params.pad_left += left as usize;
+        // Pads of less than a window each side, as exporters write them ("same" or
+        // causal): more would give outputs wholly in the padding, a geometry the
+        // specialised kernels do not take.
+        let reach = |k: usize, dil: usize| k.saturating_sub(1).saturating_mul(dil) + 1;
+        let (reach_h, reach_w) = (
+            reach(params.k_h, params.dil_h),
+            reach(params.k_w, params.dil_w),
+        );
+        let ends = &pad.pads_end[2..];
+        let (bottom, right) = match *ends {
+            [w] => (0, w),
+            [h, w] => (h, w),
+            _ => continue,
+        };
+        let within = params.pad_top < reach_h
+            && params.pad_left < reach_w
+            && (bottom as usize) < reach_h
+            && (right as usize) < reach_w;
+        if within {
+            matches.push((id, conv, x, params));
+        }
+    }
+    for &(pad, conv, x, params) in &matches {
+        if let Op::Conv(c) = &mut graph.node_mut(conv).op {
+            c.params = params;
+        }
+        graph.set_input(conv, 0, Some(x));
+        graph.remove_node(pad);
     }
     !matches.is_empty()
 }
