@@ -4,7 +4,9 @@
 //! one GEMM over all `seq_len · batch` rows of `X`, since it does not depend on the state;
 //! each step then needs only the recurrent product `Hₜ₋₁·Rᵀ` (one GEMM over the batch, a
 //! matrix-vector product for a batch of one; two for a GRU whose reset gate scales the
-//! state before `R`), followed by the gate arithmetic. That arithmetic runs gate block by
+//! state before `R`), followed by the gate arithmetic. With [`Recurrent::r_panels`] (the
+//! compiler's choice for a batch of one) `R` comes in the column panels of [`pack_r`] and
+//! the product is `panel_product`'s fused multiply-adds, several panels a pass. That arithmetic runs gate block by
 //! gate block over contiguous rows, so its sums vectorise and each activation is chosen
 //! once per block, not once per element.
 //!
@@ -23,6 +25,7 @@
 use crate::elementwise::{self, UnaryOp};
 use crate::gemm::{self, Bias};
 use crate::tokens::tokens;
+use crate::unroll::unroll;
 use crate::{Activation, KernelError};
 
 tokens! {
@@ -95,6 +98,51 @@ tokens! {
         /// `f`, `g` and `h` of each direction (the forward pass, or the only one, first);
         /// an RNN uses `f` only, a GRU `f` and `g`.
         pub activations: [[GateActivation; 3]; 2],
+        /// `R` is in the column panels of [`pack_r`] (the compiler lays out a constant
+        /// `R` so for a batch of one), not as ONNX stores it.
+        pub r_panels: bool,
+    }
+}
+
+/// The columns of one panel of a packed `R` (see [`pack_r`]): one AVX-512 vector, two
+/// of AVX or NEON, sixteen scalar accumulators elsewhere.
+pub const PANEL: usize = 16;
+
+/// The floats of `R` in panels for one direction: each gate's `hidden` outputs rounded
+/// up to whole panels, each panel `hidden` deep.
+pub const fn packed_r_len(cell: Cell, hidden: usize) -> usize {
+    cell.gates() * hidden.div_ceil(PANEL) * PANEL * hidden
+}
+
+/// Lays out `r`, ONNX's `[directions, gates · hidden, hidden]`, in column panels for the
+/// recurrent matrix-vector product: for each direction and gate, the gate's outputs in
+/// panels of [`PANEL`], each panel stored depth by depth (`[hidden, PANEL]`, the panel's
+/// `PANEL` weights of one state element adjacent), the last panel of a gate padded with
+/// zeros. `out` holds `directions ·` [`packed_r_len`] floats.
+///
+/// The product then reads `R` once, front to back, and each output is a chain of fused
+/// multiply-adds in depth order, as ONNX Runtime's SGEMM computes `Hₜ₋₁·Rᵀ`.
+pub fn pack_r(cell: Cell, directions: usize, hidden: usize, r: &[f32], out: &mut [f32]) {
+    let panels = hidden.div_ceil(PANEL);
+    let rows = cell.gates() * hidden;
+    for d in 0..directions {
+        let r = &r[d * rows * hidden..][..rows * hidden];
+        let out = &mut out[d * packed_r_len(cell, hidden)..][..packed_r_len(cell, hidden)];
+        for g in 0..cell.gates() {
+            for q in 0..panels {
+                let panel = &mut out[(g * panels + q) * hidden * PANEL..][..hidden * PANEL];
+                for (k, depth) in panel.chunks_exact_mut(PANEL).enumerate() {
+                    for (l, v) in depth.iter_mut().enumerate() {
+                        let column = q * PANEL + l;
+                        *v = if column < hidden {
+                            r[(g * hidden + column) * hidden + k]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -461,8 +509,6 @@ impl Pass<'_, '_> {
     fn recurrent_product(&mut self, state_is_second: bool, first_gate: usize, n_gates: usize) {
         let p = self.p;
         let (width, hidden) = (self.width(), p.hidden);
-        let r = &self.inputs.r[self.direction * width * hidden..][..width * hidden];
-        let r = &r[first_gate * hidden * hidden..][..n_gates * hidden * hidden];
         let state = if state_is_second {
             &*self.second_state
         } else {
@@ -473,6 +519,21 @@ impl Pass<'_, '_> {
         } else {
             p.batch * first_gate * hidden
         };
+        if p.r_panels {
+            let per_gate = packed_r_len(p.cell, hidden) / p.cell.gates();
+            let r = &self.inputs.r[self.direction * packed_r_len(p.cell, hidden)..];
+            let r = &r[first_gate * per_gate..][..n_gates * per_gate];
+            let products = &mut self.products[offset..][..p.batch * n_gates * hidden];
+            for (h, out) in state
+                .chunks_exact(hidden)
+                .zip(products.chunks_exact_mut(n_gates * hidden))
+            {
+                panel_product(r, h, out);
+            }
+            return;
+        }
+        let r = &self.inputs.r[self.direction * width * hidden..][..width * hidden];
+        let r = &r[first_gate * hidden * hidden..][..n_gates * hidden * hidden];
         gemm::gemm_with_scratch(
             p.batch,
             n_gates * hidden,
@@ -688,6 +749,138 @@ impl Pass<'_, '_> {
     }
 }
 
+/// `out = h·Rᵀ` for `R` in the panels of [`pack_r`]: `panels` holds whole gates of
+/// `h.len()` outputs each, `out` their `gates · h.len()` products. Each output is a chain
+/// of fused multiply-adds over `h` in order (a multiply and an add where the target has
+/// no fused vectors), several panels at a time so the chains overlap.
+fn panel_product(panels: &[f32], h: &[f32], out: &mut [f32]) {
+    let hidden = h.len();
+    // Whole panels by construction; rows of one panel's `PANEL` weights at one depth, so
+    // that the loops below index arrays whose length they know.
+    let Ok(panels) = bytemuck::try_cast_slice::<f32, [f32; PANEL]>(panels) else {
+        return;
+    };
+    if hidden == 0 {
+        return;
+    }
+    let per_gate = hidden.div_ceil(PANEL);
+    let n_panels = panels.len() / hidden;
+    // Panel `q` of the gates' list writes `out` from its first column, at most `PANEL`
+    // values.
+    let store = |out: &mut [f32], q: usize, values: &[f32; PANEL]| {
+        let (gate, within) = (q / per_gate, q % per_gate * PANEL);
+        let n = PANEL.min(hidden - within);
+        out[gate * hidden + within..][..n].copy_from_slice(&values[..n]);
+    };
+    let mut q = 0;
+    while q + GROUP <= n_panels {
+        let sums = panel_group::<GROUP>(&panels[q * hidden..][..GROUP * hidden], h);
+        for (i, values) in sums.iter().enumerate() {
+            store(out, q + i, values);
+        }
+        q += GROUP;
+    }
+    while q < n_panels {
+        let [sums] = panel_group::<1>(&panels[q * hidden..][..hidden], h);
+        store(out, q, &sums);
+        q += 1;
+    }
+}
+
+/// Panels one pass of [`panel_product`] takes: eight AVX-512 accumulators, or four
+/// panels of two 8-lane vectors, enough independent chains to hide the latency of the
+/// fused multiply-adds; one where the sixteen scalar sums of a panel already fill the
+/// registers.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const GROUP: usize = if cfg!(target_feature = "avx512f") {
+    8
+} else {
+    4
+};
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const GROUP: usize = 1;
+
+/// The sums of `N` consecutive panels (`panels` holds exactly their `N · h.len()`
+/// depths) against `h`, in AVX-512 vectors.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
+    use crate::gemm::simd::F32x16;
+    let hidden = h.len();
+    let mut panel: [&[[f32; PANEL]]; N] = [&[]; N];
+    unroll!(8, |i| if i < N {
+        panel[i] = &panels[i * hidden..][..hidden];
+    });
+    let mut acc = [F32x16::splat(0.0); N];
+    // An index loop: every panel has exactly `hidden` depths, so the bounds checks go.
+    #[allow(clippy::needless_range_loop)]
+    for k in 0..hidden {
+        let v = F32x16::splat(h[k]);
+        unroll!(8, |i| if i < N {
+            acc[i] = v.mul_add(F32x16::load(&panel[i][k]), acc[i]);
+        });
+    }
+    let mut sums = [[0.0; PANEL]; N];
+    unroll!(8, |i| if i < N {
+        sums[i] = acc[i].to_array();
+    });
+    sums
+}
+
+/// The sums of `N` consecutive panels against `h`, two 8-lane vectors a panel.
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
+#[inline(always)]
+fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
+    use crate::gemm::simd::{F32x8, LANES};
+    use crate::unroll::array;
+    let hidden = h.len();
+    let mut panel: [&[[f32; PANEL]]; N] = [&[]; N];
+    unroll!(4, |i| if i < N {
+        panel[i] = &panels[i * hidden..][..hidden];
+    });
+    let mut acc = [[F32x8::splat(0.0); 2]; N];
+    // An index loop: every panel has exactly `hidden` depths, so the bounds checks go.
+    #[allow(clippy::needless_range_loop)]
+    for k in 0..hidden {
+        let v = F32x8::splat(h[k]);
+        unroll!(4, |i| if i < N {
+            let w = &panel[i][k];
+            unroll!(2, |half| acc[i][half] = v.mul_add(
+                F32x8::from_array(array(&w[half * LANES..])),
+                acc[i][half]
+            ));
+        });
+    }
+    let mut sums = [[0.0; PANEL]; N];
+    unroll!(4, |i| if i < N {
+        unroll!(2, |half| sums[i][half * LANES..][..LANES]
+            .copy_from_slice(&acc[i][half].to_array()));
+    });
+    sums
+}
+
+/// The sums of `N` consecutive panels against `h` in scalar code: a multiply and an add
+/// per weight (targets without SIMD need not fuse them).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
+    let hidden = h.len();
+    let mut sums = [[0.0; PANEL]; N];
+    for (i, sums) in sums.iter_mut().enumerate() {
+        let panel = &panels[i * hidden..][..hidden];
+        // An index loop: a zipped iterator stays a call at "z".
+        #[allow(clippy::needless_range_loop)]
+        for k in 0..hidden {
+            let (v, w) = (h[k], &panel[k]);
+            unroll!(PANEL, |l| sums[l] += v * w[l]);
+        }
+    }
+    sums
+}
+
 /// `out[j] += x[j]`: the projection joins the recurrent product.
 fn add(out: &mut [f32], x: &[f32]) {
     for (v, &x) in out.iter_mut().zip(x) {
@@ -773,6 +966,7 @@ mod tests {
     }
 
     /// A layer's inputs, owned.
+    #[derive(Clone)]
     struct Layer {
         p: Recurrent,
         x: Vec<f32>,
@@ -813,6 +1007,21 @@ mod tests {
                 initial_h: self.h0.as_deref(),
                 initial_c: self.c0.as_deref(),
                 p: self.peep.as_deref(),
+            }
+        }
+
+        /// The same layer with `R` in the panels of [`pack_r`].
+        fn paneled(&self) -> Layer {
+            let dirs = self.p.direction.count();
+            let mut r = vec![f32::NAN; dirs * packed_r_len(self.p.cell, self.p.hidden)];
+            pack_r(self.p.cell, dirs, self.p.hidden, &self.r, &mut r);
+            Layer {
+                p: Recurrent {
+                    r_panels: true,
+                    ..self.p
+                },
+                r,
+                ..self.clone()
             }
         }
 
@@ -989,8 +1198,14 @@ mod tests {
 
         /// Runs the kernel and the naive layer and compares every output.
         fn check(&self) {
+            self.check_against(self);
+        }
+
+        /// Runs the kernel on this layer and compares every output with the naive
+        /// layer of `reference`, the same layer with `R` as ONNX stores it.
+        fn check_against(&self, reference: &Layer) {
             let (y, y_h, y_c) = self.run();
-            let (want_y, want_h, want_c) = self.naive();
+            let (want_y, want_h, want_c) = reference.naive();
             let lstm = matches!(self.p.cell, Cell::Lstm { .. });
             let mut outputs = vec![("Y", &y, &want_y), ("Y_h", &y_h, &want_h)];
             if lstm {
@@ -1032,6 +1247,7 @@ mod tests {
             batch_first: false,
             clip: None,
             activations: [activations; 2],
+            r_panels: false,
         }
     }
 
@@ -1066,6 +1282,111 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pack_r_puts_each_gate_in_zero_padded_panels() {
+        // Two gates (a GRU has three; take its first two rows' worth) of hidden 17: each
+        // gate is two panels, the second holding one column and fifteen zeros.
+        let cell = Cell::Gru {
+            linear_before_reset: true,
+        };
+        let hidden = 17;
+        let r: Vec<f32> = (0..3 * hidden * hidden).map(|v| v as f32).collect();
+        let mut packed = vec![f32::NAN; packed_r_len(cell, hidden)];
+        pack_r(cell, 1, hidden, &r, &mut packed);
+        assert_eq!(packed.len(), 3 * 2 * PANEL * hidden);
+        let at = |gate: usize, panel: usize, k: usize, lane: usize| {
+            packed[((gate * 2 + panel) * hidden + k) * PANEL + lane]
+        };
+        // Gate 1, column 16 (its second panel's lane 0), depth 5: R[1·17 + 16][5].
+        assert_eq!(at(1, 1, 5, 0), r[(17 + 16) * hidden + 5]);
+        assert_eq!(at(1, 1, 5, 1), 0.0);
+        // Gate 2, column 3, depth 16.
+        assert_eq!(at(2, 0, 16, 3), r[(34 + 3) * hidden + 16]);
+        assert!(packed.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn panel_product_is_the_matrix_vector_product() {
+        for hidden in [1, 5, 16, 17, 129] {
+            for gates in 1..=4 {
+                let cell = [
+                    Cell::Rnn,
+                    Cell::Rnn,
+                    Cell::Gru {
+                        linear_before_reset: true,
+                    },
+                    Cell::Lstm {
+                        input_forget: false,
+                    },
+                ][gates - 1];
+                let gates = cell.gates();
+                let r = data(gates * hidden * hidden, 11);
+                let h = data(hidden, 12);
+                let mut packed = vec![f32::NAN; packed_r_len(cell, hidden)];
+                pack_r(cell, 1, hidden, &r, &mut packed);
+                let mut out = vec![f32::NAN; gates * hidden];
+                panel_product(&packed, &h, &mut out);
+                for (j, &o) in out.iter().enumerate() {
+                    let want: f64 = (0..hidden)
+                        .map(|k| f64::from(r[j * hidden + k]) * f64::from(h[k]))
+                        .sum();
+                    assert!(
+                        (f64::from(o) - want).abs() < 1e-4,
+                        "hidden {hidden} gates {gates} out[{j}] = {o}, want {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Deterministic shapes in `0..n`.
+    fn pick(state: &mut u32, n: usize) -> usize {
+        *state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (*state >> 8) as usize % n
+    }
+
+    #[test]
+    fn paneled_r_matches_the_naive_layer_and_the_gemm_path() {
+        let mut state = 47;
+        let mut runs = [0usize; 2];
+        for case in 0..60 {
+            let cell = CELLS[case % CELLS.len()];
+            let direction = DIRECTIONS[pick(&mut state, 3)];
+            // Hidden sizes around the panel width and across several panels and groups
+            // of panels (eight per pass with AVX-512), none a multiple of 16 but one.
+            let hidden = [1, 3, 7, 15, 16, 17, 31, 33, 45, 129][pick(&mut state, 10)];
+            let batch = 1 + pick(&mut state, 2);
+            let mut p = layer(cell, direction, batch, hidden);
+            p.seq_len = 1 + pick(&mut state, 6);
+            p.input_size = 1 + pick(&mut state, 9);
+            let mut l = Layer::new(p);
+            if case % 3 == 0 {
+                (l.b, l.h0, l.c0, l.peep) = (None, None, None, None);
+            }
+            let paneled = l.paneled();
+            paneled.check_against(&l);
+            let (want_y, want_h, want_c) = l.run();
+            let (y, y_h, y_c) = paneled.run();
+            for (name, got, want) in [("Y", y, want_y), ("Y_h", y_h, want_h), ("Y_c", y_c, want_c)]
+            {
+                for (k, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                    // The same sums in another order (fused, in depth order, against
+                    // the GEMM's blocks): a few roundings of values below 1 per step.
+                    assert!(
+                        (g - w).abs() <= 1e-5 + 1e-5 * w.abs(),
+                        "{:?}: {name}[{k}] = {g}, the GEMM path gives {w}",
+                        l.p
+                    );
+                }
+            }
+            runs[direction.count() - 1] += 1;
+        }
+        assert!(
+            runs.iter().all(|&n| n > 0),
+            "both direction counts ran: {runs:?}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::recurrent::{Cell, Direction, GateActivation};
+use zant_runtime::recurrent::{packed_r_len, Cell, Direction, GateActivation};
 use zant_runtime::target::KernelSet;
 
 use super::{required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
@@ -241,6 +241,10 @@ impl Parse for Recurrent {
             }
         }
         let width = gates * hidden;
+        // `r_panels=1` is not ONNX: the IR text prints it for an `R` the `layout` pass
+        // has put in the kernel's column panels (`rt::recurrent::pack_r`), and reads it
+        // back.
+        let r_panels = ctx.int("r_panels", 0)? != 0;
         let expect = |name: &str, t: &TensorType, shape: &[usize]| {
             if t.shape == shape {
                 Ok(())
@@ -251,7 +255,7 @@ impl Parse for Recurrent {
             }
         };
         expect("W", w, &[dirs, width, input_size])?;
-        expect("R", r, &[dirs, width, hidden])?;
+        expect("R", r, &r_shape(cell, dirs, hidden, r_panels))?;
         let state_shape = if batch_first {
             [batch, dirs, hidden]
         } else {
@@ -317,11 +321,23 @@ impl Parse for Recurrent {
                 batch_first,
                 clip,
                 activations,
+                r_panels,
             },
             activations: listed,
             n_outputs: ctx.n_outputs.clamp(1, max_outputs),
         })
     }
+}
+
+/// The shape of `R`: ONNX's `[directions, gates · hidden, hidden]`, or with `r_panels`
+/// each gate's rows rounded up to whole panels of `rt::recurrent::PANEL`.
+pub(crate) fn r_shape(cell: Cell, directions: usize, hidden: usize, r_panels: bool) -> Vec<usize> {
+    let rows = if r_panels {
+        packed_r_len(cell, hidden) / hidden.max(1)
+    } else {
+        cell.gates() * hidden
+    };
+    vec![directions, rows, hidden]
 }
 
 impl Recurrent {
@@ -379,6 +395,9 @@ impl OpKind for Recurrent {
             }
             _ => {}
         }
+        if p.r_panels {
+            attrs.int("r_panels", 1);
+        }
         if let Some((names, alphas, betas)) = &self.activations {
             attrs.push("activations", crate::ops::Attribute::Strings(names.clone()));
             if !alphas.is_empty() {
@@ -407,7 +426,7 @@ impl OpKind for Recurrent {
         let state = self.state_shape();
         let expected: [(usize, Vec<usize>); 7] = [
             (W, vec![dirs, width, p.input_size]),
-            (R, vec![dirs, width, p.hidden]),
+            (R, r_shape(p.cell, dirs, p.hidden, p.r_panels)),
             (B, vec![dirs, 2 * width]),
             (SEQUENCE_LENS, vec![p.batch]),
             (INITIAL_H, state.clone()),
@@ -543,6 +562,7 @@ mod tests {
                             rt::recurrent::GateActivation::Tanh,
                         ],
                     ],
+                    r_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -609,6 +629,7 @@ mod tests {
                             rt::recurrent::GateActivation::Tanh,
                         ],
                     ],
+                    r_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -662,6 +683,7 @@ mod tests {
                             rt::recurrent::GateActivation::Tanh,
                         ],
                     ],
+                    r_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -720,6 +742,7 @@ mod tests {
                             rt::recurrent::GateActivation::Tanh,
                         ],
                     ],
+                    r_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,

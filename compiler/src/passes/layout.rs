@@ -19,6 +19,13 @@
 //! elsewhere the kernels pack `Aᵀ` into their panels by plain copies, each depth's
 //! values of a panel being adjacent already. Only the order changes.
 //!
+//! A float RNN, GRU or LSTM over a batch of one gets its constant recurrent weights `R`
+//! in the column panels of `rt::recurrent::pack_r` (printed `r_panels=1`): each gate's
+//! outputs in panels of 16, each panel stored depth by depth and padded with zeros, so
+//! the matrix-vector product of every step reads `R` once, front to back, a vector of
+//! 16 outputs per load, with no sums across lanes. A larger batch keeps ONNX's layout
+//! for its steps' GEMMs.
+//!
 //! A float k×k Conv that runs as an implicit GEMM (`ConvKernel::Gemm`) gets the same
 //! blocks where `conv::gemm_blocks_pay` (one group, output channels in whole vectors of
 //! 16, at least 32 of them, a geometry the windowed kernel covers): each block
@@ -30,9 +37,11 @@
 
 use super::{Changed, PassError};
 use zant_runtime::conv::{pointwise_block, pointwise_blocks};
+use zant_runtime::recurrent::{pack_r, packed_r_len};
 use zant_runtime::target::KernelSet;
 
 use crate::ir::{Data, Graph, NodeId, Tensor};
+use crate::ops::recurrent::r_shape;
 use crate::ops::Op;
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
@@ -46,6 +55,10 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
     for id in graph.node_ids() {
         let node = graph.node(id);
         if let Some(rewrite) = blocked_conv(graph, id, kernels) {
+            rewrites.push(rewrite);
+            continue;
+        }
+        if let Some(rewrite) = paneled_recurrent(graph, id) {
             rewrites.push(rewrite);
             continue;
         }
@@ -86,10 +99,38 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
         match &mut graph.node_mut(id).op {
             Op::QMatMul(q) => q.shape.b_transposed = true,
             Op::Conv(c) => c.weights_blocked = true,
+            Op::Recurrent(r) => r.params.r_panels = true,
             _ => {}
         }
     }
     Ok(changed)
+}
+
+/// The recurrent weights `R` of an RNN, GRU or LSTM over a batch of one, when constant,
+/// in the column panels of `rt::recurrent::pack_r`, as a rewrite of that input. A larger
+/// batch keeps ONNX's layout, which its steps' GEMMs read.
+fn paneled_recurrent(graph: &Graph, id: NodeId) -> Option<(NodeId, usize, String, Tensor)> {
+    const R: usize = 2;
+    let node = graph.node(id);
+    let Op::Recurrent(op) = &node.op else {
+        return None;
+    };
+    let p = &op.params;
+    if p.r_panels || p.batch != 1 || p.hidden == 0 {
+        return None;
+    }
+    let r = node.inputs.get(R).copied().flatten()?;
+    let weights = graph.const_value(r)?;
+    let values = weights.as_f32()?;
+    let directions = p.direction.count();
+    if weights.shape != r_shape(p.cell, directions, p.hidden, false) {
+        return None;
+    }
+    let mut packed = vec![0.0; directions * packed_r_len(p.cell, p.hidden)];
+    pack_r(p.cell, directions, p.hidden, values, &mut packed);
+    let shape = r_shape(p.cell, directions, p.hidden, true);
+    let name = format!("{}_panels", graph.value(r).name);
+    Some((id, R, name, Tensor::new(shape, Data::F32(packed))))
 }
 
 /// The blocked weights of a pointwise Conv `id` (input 1 is a constant `f32`
