@@ -13,7 +13,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::recurrent::{packed_r_len, Cell, Direction, GateActivation};
+use zant_runtime::recurrent::{packed_r_len, Cell, Direction, GateActivation, PANEL};
 use zant_runtime::target::KernelSet;
 
 use super::{required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
@@ -245,6 +245,8 @@ impl Parse for Recurrent {
         // has put in the kernel's column panels (`rt::recurrent::pack_r`), and reads it
         // back.
         let r_panels = ctx.int("r_panels", 0)? != 0;
+        // `w_panels=1` likewise, for a `W` in the panels of `rt::recurrent::pack_w`.
+        let w_panels = ctx.int("w_panels", 0)? != 0;
         let expect = |name: &str, t: &TensorType, shape: &[usize]| {
             if t.shape == shape {
                 Ok(())
@@ -254,7 +256,7 @@ impl Parse for Recurrent {
                 )))
             }
         };
-        expect("W", w, &[dirs, width, input_size])?;
+        expect("W", w, &w_shape(cell, dirs, hidden, input_size, w_panels))?;
         expect("R", r, &r_shape(cell, dirs, hidden, r_panels))?;
         let state_shape = if batch_first {
             [batch, dirs, hidden]
@@ -322,6 +324,7 @@ impl Parse for Recurrent {
                 clip,
                 activations,
                 r_panels,
+                w_panels,
             },
             activations: listed,
             n_outputs: ctx.n_outputs.clamp(1, max_outputs),
@@ -338,6 +341,23 @@ pub(crate) fn r_shape(cell: Cell, directions: usize, hidden: usize, r_panels: bo
         cell.gates() * hidden
     };
     vec![directions, rows, hidden]
+}
+
+/// The shape of `W`: ONNX's `[directions, gates · hidden, input_size]`, or with
+/// `w_panels` each gate's rows rounded up to whole panels of `rt::recurrent::PANEL`.
+pub(crate) fn w_shape(
+    cell: Cell,
+    directions: usize,
+    hidden: usize,
+    input_size: usize,
+    w_panels: bool,
+) -> Vec<usize> {
+    let rows = if w_panels {
+        hidden.div_ceil(PANEL) * PANEL * cell.gates()
+    } else {
+        cell.gates() * hidden
+    };
+    vec![directions, rows, input_size]
 }
 
 impl Recurrent {
@@ -398,6 +418,9 @@ impl OpKind for Recurrent {
         if p.r_panels {
             attrs.int("r_panels", 1);
         }
+        if p.w_panels {
+            attrs.int("w_panels", 1);
+        }
         if let Some((names, alphas, betas)) = &self.activations {
             attrs.push("activations", crate::ops::Attribute::Strings(names.clone()));
             if !alphas.is_empty() {
@@ -425,7 +448,7 @@ impl OpKind for Recurrent {
         let (dirs, width) = (p.direction.count(), p.cell.gates() * p.hidden);
         let state = self.state_shape();
         let expected: [(usize, Vec<usize>); 7] = [
-            (W, vec![dirs, width, p.input_size]),
+            (W, w_shape(p.cell, dirs, p.hidden, p.input_size, p.w_panels)),
             (R, r_shape(p.cell, dirs, p.hidden, p.r_panels)),
             (B, vec![dirs, 2 * width]),
             (SEQUENCE_LENS, vec![p.batch]),
@@ -563,6 +586,7 @@ mod tests {
                         ],
                     ],
                     r_panels: false,
+                    w_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -630,6 +654,7 @@ mod tests {
                         ],
                     ],
                     r_panels: false,
+                    w_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -684,6 +709,7 @@ mod tests {
                         ],
                     ],
                     r_panels: false,
+                    w_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -743,6 +769,7 @@ mod tests {
                         ],
                     ],
                     r_panels: false,
+                    w_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
