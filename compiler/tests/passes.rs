@@ -1003,7 +1003,10 @@ fn layout_puts_the_recurrent_weights_in_panels() {
     assert_eq!(w.as_f32().unwrap()[16..][..3], [3.0, 4.0, 0.0]);
     // A batch of two keeps ONNX's `R`, which its steps' GEMMs read, and panels `W`.
     let two = run("layout", &fixture(2));
-    assert!(two.contains("%w_panels") && !two.contains("r_panels"), "{two}");
+    assert!(
+        two.contains("%w_panels") && !two.contains("r_panels"),
+        "{two}"
+    );
 }
 
 #[test]
