@@ -1006,6 +1006,79 @@ fn layout_transposes_the_weights_of_a_one_row_qgemm() {
 }
 
 #[test]
+fn layout_puts_the_recurrent_weights_in_panels() {
+    // An LSTM of hidden size 2: each of its four gates becomes one zero-padded panel of
+    // 16 columns, 2 deep in `R` and 1 in `W`. That the kernel computes the same layer from either layout is
+    // `zant-runtime`'s `paneled_r_matches_the_naive_layer_and_the_gemm_path`.
+    let fixture = |batch: usize| {
+        format!(
+            "
+        input 0: %x : f32[3,{batch},1]
+        %w = Const f32[1,8,1] [1, 2, 3, 4, 5, 6, 7, 8]
+        %r = Const f32[1,8,2] [10, 11, 20, 21, 30, 31, 40, 41, 50, 51, 60, 61, 70, 71, 80, 81]
+        %y, %y_h = LSTM(%x, %w, %r) hidden_size=2
+        output 0: y_h = %y_h
+        "
+        )
+    };
+    insta::assert_snapshot!(run("layout", &fixture(1)), @r"
+    changed: true
+    input 0: %x : f32[3,1,1]
+    %w = Const f32[1,8,1] [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    %r = Const f32[1,8,2]
+    %w_panels = Const f32[1,64,1]
+    %r_panels = Const f32[1,64,2]
+    %y, %y_h = LSTM(%x, %w_panels, %r_panels) hidden_size=2 r_panels=1 w_panels=1 : f32[3,1,1,2], f32[1,1,2]
+    output 0: y_h = %y_h
+    ");
+    let mut graph = text::parse(&fixture(1)).unwrap();
+    let (_, layout) = PASSES.iter().find(|(name, _)| *name == "layout").unwrap();
+    assert!(layout(&mut graph).unwrap());
+    let constant = |graph: &zant_compiler::ir::Graph, name: &str| {
+        graph
+            .node_ids()
+            .into_iter()
+            .find(|&id| graph.node(id).name == name)
+            .and_then(|id| match &graph.node(id).op {
+                zant_compiler::ops::Op::Const(t) => Some(t.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("a constant {name}"))
+    };
+    let panels = constant(&graph, "r_panels");
+    assert_eq!(panels.shape, [1, 64, 2]);
+    let values = panels.as_f32().unwrap();
+    // Gate 1 (rows 2 and 3 of `R`) at depth 1 is the fourth run of 16 values: R[2][1]
+    // and R[3][1], then 14 zeros.
+    assert_eq!(values[3 * 16..][..2], [31.0, 41.0]);
+    assert_eq!(values[3 * 16 + 2..][..14], [0.0; 14]);
+    // A second run changes nothing, and the IR text reads back.
+    assert!(!layout(&mut graph).unwrap());
+    let again = text::parse(
+        "
+        input 0: %x : f32[3,1,1]
+        %w = Const f32[1,8,1] splat(0.5)
+        %r = Const f32[1,64,2] splat(0.25)
+        %y, %y_h = LSTM(%x, %w, %r) hidden_size=2 r_panels=1
+        output 0: y_h = %y_h
+        ",
+    )
+    .unwrap();
+    assert!(text::print(&again).contains("r_panels=1 : f32[3,1,1,2], f32[1,1,2]"));
+    // `W` (the input projection of all steps) in panels, two gates a panel deep: W[2]
+    // and W[3] at the head of the second panel.
+    let w = constant(&graph, "w_panels");
+    assert_eq!(w.shape, [1, 64, 1]);
+    assert_eq!(w.as_f32().unwrap()[16..][..3], [3.0, 4.0, 0.0]);
+    // A batch of two keeps ONNX's `R`, which its steps' GEMMs read, and panels `W`.
+    let two = run("layout", &fixture(2));
+    assert!(
+        two.contains("%w_panels") && !two.contains("r_panels"),
+        "{two}"
+    );
+}
+
+#[test]
 fn fuse_takes_the_relu_after_a_residual_add() {
     // A ResNet block's end: Conv, the Add of the block's input, Relu. The Add takes the
     // Relu (one pass instead of two); an Add that broadcasts keeps its Relu apart.

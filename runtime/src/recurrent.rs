@@ -8,6 +8,11 @@
 //! gate block over contiguous rows, so its sums vectorise and each activation is chosen
 //! once per block, not once per element.
 //!
+//! With [`Recurrent::r_panels`] (the compiler's choice for a batch of one) `R` comes in
+//! the column panels of [`pack_r`] and each step's product is fused multiply-adds over
+//! several panels a pass; with [`Recurrent::w_panels`] `W` comes in the same panels
+//! ([`pack_w`]) and the projection runs in register tiles of rows by panels.
+//!
 //! Everything the layer keeps between steps (the projections of all steps, the gate
 //! products, the hidden and cell states, the combined biases, the GEMM's packing panels)
 //! lives in one caller-provided scratch slice of [`Recurrent::scratch_len`] floats, which
@@ -23,6 +28,7 @@
 use crate::elementwise::{self, UnaryOp};
 use crate::gemm::{self, Bias};
 use crate::tokens::tokens;
+use crate::unroll::unroll;
 use crate::{Activation, KernelError};
 
 tokens! {
@@ -95,6 +101,83 @@ tokens! {
         /// `f`, `g` and `h` of each direction (the forward pass, or the only one, first);
         /// an RNN uses `f` only, a GRU `f` and `g`.
         pub activations: [[GateActivation; 3]; 2],
+        /// `R` is in the column panels of [`pack_r`] (the compiler lays out a constant
+        /// `R` so for a batch of one), not as ONNX stores it.
+        pub r_panels: bool,
+        /// `W` is in the column panels of [`pack_w`] (the compiler lays out a constant
+        /// `W` so), not as ONNX stores it.
+        pub w_panels: bool,
+    }
+}
+
+/// The columns of one panel of a packed `R` (see [`pack_r`]): one AVX-512 vector, two
+/// of AVX or NEON, sixteen scalar accumulators elsewhere.
+pub const PANEL: usize = 16;
+
+/// The floats of `R` in panels for one direction: each gate's `hidden` outputs rounded
+/// up to whole panels, each panel `hidden` deep.
+pub const fn packed_r_len(cell: Cell, hidden: usize) -> usize {
+    packed_len(cell, hidden, hidden)
+}
+
+/// The floats of `W` in panels for one direction, each panel `input_size` deep.
+pub const fn packed_w_len(cell: Cell, hidden: usize, input_size: usize) -> usize {
+    packed_len(cell, hidden, input_size)
+}
+
+const fn packed_len(cell: Cell, hidden: usize, depth: usize) -> usize {
+    cell.gates() * hidden.div_ceil(PANEL) * PANEL * depth
+}
+
+/// Lays out `r`, ONNX's `[directions, gates · hidden, hidden]`, in column panels for the
+/// recurrent matrix-vector product: for each direction and gate, the gate's outputs in
+/// panels of [`PANEL`], each panel stored depth by depth (`[hidden, PANEL]`, the panel's
+/// `PANEL` weights of one state element adjacent), the last panel of a gate padded with
+/// zeros. `out` holds `directions ·` [`packed_r_len`] floats.
+///
+/// The product then reads `R` once, front to back, and each output is a chain of fused
+/// multiply-adds in depth order, as ONNX Runtime's SGEMM computes `Hₜ₋₁·Rᵀ`.
+pub fn pack_r(cell: Cell, directions: usize, hidden: usize, r: &[f32], out: &mut [f32]) {
+    pack(cell, directions, hidden, hidden, r, out);
+}
+
+/// Lays out `w`, ONNX's `[directions, gates · hidden, input_size]`, in the column panels
+/// of [`pack_r`], each panel `input_size` deep: the input projection of all steps then
+/// reads a panel's weights of one input element as one vector. `out` holds
+/// `directions ·` [`packed_w_len`] floats.
+pub fn pack_w(
+    cell: Cell,
+    directions: usize,
+    hidden: usize,
+    input_size: usize,
+    w: &[f32],
+    out: &mut [f32],
+) {
+    pack(cell, directions, hidden, input_size, w, out);
+}
+
+fn pack(cell: Cell, directions: usize, hidden: usize, depth: usize, src: &[f32], out: &mut [f32]) {
+    let panels = hidden.div_ceil(PANEL);
+    let rows = cell.gates() * hidden;
+    let len = packed_len(cell, hidden, depth);
+    for d in 0..directions {
+        let src = &src[d * rows * depth..][..rows * depth];
+        let out = &mut out[d * len..][..len];
+        for g in 0..cell.gates() {
+            for q in 0..panels {
+                let panel = &mut out[(g * panels + q) * depth * PANEL..][..depth * PANEL];
+                for (k, at_depth) in panel.chunks_exact_mut(PANEL).enumerate() {
+                    for (l, v) in at_depth.iter_mut().enumerate() {
+                        let column = q * PANEL + l;
+                        *v = if column < hidden {
+                            src[(g * hidden + column) * depth + k]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -348,23 +431,36 @@ impl Pass<'_, '_> {
     fn run(&mut self, mut y: Option<&mut [f32]>) {
         let p = self.p;
         let (width, hidden, d) = (self.width(), p.hidden, self.direction);
-        let w = &self.inputs.w[d * width * p.input_size..][..width * p.input_size];
         // The input projection of every step at once.
-        gemm::gemm_with_scratch(
-            p.seq_len * p.batch,
-            width,
-            p.input_size,
-            self.inputs.x,
-            false,
-            w,
-            true,
-            1.0,
-            0.0,
-            Bias::None,
-            Activation::None,
-            self.packing,
-            self.projection,
-        );
+        if p.w_panels {
+            let len = packed_w_len(p.cell, hidden, p.input_size);
+            let w = &self.inputs.w[d * len..][..len];
+            let rows = p.seq_len * p.batch;
+            panel_gemm(
+                &self.inputs.x[..rows * p.input_size],
+                p.input_size,
+                w,
+                hidden,
+                &mut self.projection[..rows * width],
+            );
+        } else {
+            let w = &self.inputs.w[d * width * p.input_size..][..width * p.input_size];
+            gemm::gemm_with_scratch(
+                p.seq_len * p.batch,
+                width,
+                p.input_size,
+                self.inputs.x,
+                false,
+                w,
+                true,
+                1.0,
+                0.0,
+                Bias::None,
+                Activation::None,
+                self.packing,
+                self.projection,
+            );
+        }
         self.prepare_bias();
         self.load_initial_states();
         let longest = (0..p.batch).map(|b| self.len(b)).max().unwrap_or(0);
@@ -461,8 +557,6 @@ impl Pass<'_, '_> {
     fn recurrent_product(&mut self, state_is_second: bool, first_gate: usize, n_gates: usize) {
         let p = self.p;
         let (width, hidden) = (self.width(), p.hidden);
-        let r = &self.inputs.r[self.direction * width * hidden..][..width * hidden];
-        let r = &r[first_gate * hidden * hidden..][..n_gates * hidden * hidden];
         let state = if state_is_second {
             &*self.second_state
         } else {
@@ -473,6 +567,21 @@ impl Pass<'_, '_> {
         } else {
             p.batch * first_gate * hidden
         };
+        if p.r_panels {
+            let per_gate = packed_r_len(p.cell, hidden) / p.cell.gates();
+            let r = &self.inputs.r[self.direction * packed_r_len(p.cell, hidden)..];
+            let r = &r[first_gate * per_gate..][..n_gates * per_gate];
+            let products = &mut self.products[offset..][..p.batch * n_gates * hidden];
+            for (h, out) in state
+                .chunks_exact(hidden)
+                .zip(products.chunks_exact_mut(n_gates * hidden))
+            {
+                panel_product(r, h, hidden, out);
+            }
+            return;
+        }
+        let r = &self.inputs.r[self.direction * width * hidden..][..width * hidden];
+        let r = &r[first_gate * hidden * hidden..][..n_gates * hidden * hidden];
         gemm::gemm_with_scratch(
             p.batch,
             n_gates * hidden,
@@ -688,6 +797,294 @@ impl Pass<'_, '_> {
     }
 }
 
+/// `out = h·Rᵀ` for `R` in the panels of [`pack_r`]: `panels` holds whole gates of
+/// `h.len()` outputs each, `out` their `gates · h.len()` products. Each output is a chain
+/// of fused multiply-adds over `h` in order (a multiply and an add where the target has
+/// no fused vectors), several panels at a time so the chains overlap.
+fn panel_product(panels: &[f32], h: &[f32], hidden: usize, out: &mut [f32]) {
+    let depth = h.len();
+    // Whole panels by construction; rows of one panel's `PANEL` weights at one depth, so
+    // that the loops below index arrays whose length they know.
+    let Ok(panels) = bytemuck::try_cast_slice::<f32, [f32; PANEL]>(panels) else {
+        return;
+    };
+    if hidden == 0 || depth == 0 {
+        return;
+    }
+    let per_gate = hidden.div_ceil(PANEL);
+    let n_panels = panels.len() / depth;
+    // Panel `q` of the gates' list writes `out` from its first column, at most `PANEL`
+    // values.
+    let store = |out: &mut [f32], q: usize, values: &[f32; PANEL]| {
+        let (gate, within) = (q / per_gate, q % per_gate * PANEL);
+        let n = PANEL.min(hidden - within);
+        out[gate * hidden + within..][..n].copy_from_slice(&values[..n]);
+    };
+    let mut q = 0;
+    while q + GROUP <= n_panels {
+        let sums = panel_group::<GROUP>(&panels[q * depth..][..GROUP * depth], h);
+        for (i, values) in sums.iter().enumerate() {
+            store(out, q + i, values);
+        }
+        q += GROUP;
+    }
+    while q < n_panels {
+        let [sums] = panel_group::<1>(&panels[q * depth..][..depth], h);
+        store(out, q, &sums);
+        q += 1;
+    }
+}
+
+/// `out = x·Wᵀ` for the `m` rows of `x` (each `depth` long) and `W` in the panels of
+/// [`pack_w`]: `out` holds `m` rows of `gates · hidden`. Each output is a chain of fused
+/// multiply-adds in depth order, as in [`panel_product`] and ONNX Runtime's SGEMM; with
+/// SIMD, a register tile of several rows and panels shares each load of weights.
+fn panel_gemm(x: &[f32], depth: usize, panels: &[f32], hidden: usize, out: &mut [f32]) {
+    if depth == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let m = x.len() / depth;
+    if m == 0 || hidden == 0 {
+        return;
+    }
+    let width = out.len() / m;
+    #[allow(unused_mut)]
+    let mut row = 0;
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if let Ok(tiles) = bytemuck::try_cast_slice::<f32, [f32; PANEL]>(panels) {
+        let per_gate = hidden.div_ceil(PANEL);
+        let n_panels = tiles.len() / depth;
+        while row + TILE_ROWS <= m {
+            let rows = &x[row * depth..][..TILE_ROWS * depth];
+            let out = &mut out[row * width..][..TILE_ROWS * width];
+            let mut q = 0;
+            while q < n_panels {
+                let end = ((q + TILE_PANELS) * depth).min(tiles.len());
+                let sums = panel_tile(rows, &tiles[q * depth..end], depth);
+                for (r, row_sums) in sums.iter().enumerate() {
+                    for (i, values) in row_sums.iter().enumerate() {
+                        // A tile reaches past the last panel when their count is odd: its
+                        // weights are the next panels' (or nothing) and its sums unused.
+                        if q + i >= n_panels {
+                            continue;
+                        }
+                        let (gate, within) = ((q + i) / per_gate, (q + i) % per_gate * PANEL);
+                        let n = PANEL.min(hidden - within);
+                        out[r * width + gate * hidden + within..][..n]
+                            .copy_from_slice(&values[..n]);
+                    }
+                }
+                q += TILE_PANELS;
+            }
+            row += TILE_ROWS;
+        }
+    }
+    while row < m {
+        panel_product(
+            panels,
+            &x[row * depth..][..depth],
+            hidden,
+            &mut out[row * width..][..width],
+        );
+        row += 1;
+    }
+}
+
+/// The rows and panels of one register tile of [`panel_gemm`]: 8 × 2 AVX-512 vectors, or
+/// 4 × 1 panel of two 8-lane vectors.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+const TILE_ROWS: usize = 8;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+const TILE_PANELS: usize = 2;
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
+const TILE_ROWS: usize = 4;
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
+const TILE_PANELS: usize = 1;
+
+/// The sums of one tile: `TILE_ROWS` rows of `x` (`rows`) against up to `TILE_PANELS`
+/// panels (`panels` holds their depths, fewer panels reading as zeros).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn panel_tile(
+    rows: &[f32],
+    panels: &[[f32; PANEL]],
+    depth: usize,
+) -> [[[f32; PANEL]; TILE_PANELS]; TILE_ROWS] {
+    use crate::gemm::simd::F32x16;
+    let mut x: [&[f32]; TILE_ROWS] = [&[]; TILE_ROWS];
+    unroll!(TILE_ROWS, |r| x[r] = &rows[r * depth..][..depth]);
+    let mut w: [&[[f32; PANEL]]; TILE_PANELS] = [&[]; TILE_PANELS];
+    unroll!(TILE_PANELS, |i| w[i] = panels
+        .get(i * depth..)
+        .map_or(&[], |p| &p[..depth.min(p.len())]));
+    let full = w.iter().all(|p| p.len() == depth);
+    let mut acc = [[F32x16::splat(0.0); TILE_PANELS]; TILE_ROWS];
+    if full {
+        // An index loop: every row and panel has exactly `depth` values, so the bounds
+        // checks go.
+        #[allow(clippy::needless_range_loop)]
+        for k in 0..depth {
+            let mut weights = [F32x16::splat(0.0); TILE_PANELS];
+            unroll!(TILE_PANELS, |i| weights[i] = F32x16::load(&w[i][k]));
+            unroll!(TILE_ROWS, |r| {
+                let v = F32x16::splat(x[r][k]);
+                unroll!(TILE_PANELS, |i| acc[r][i] =
+                    v.mul_add(weights[i], acc[r][i]));
+            });
+        }
+    } else {
+        // The last, single panel: one vector of weights a depth.
+        for k in 0..depth {
+            let weights = F32x16::load(&w[0][k]);
+            unroll!(TILE_ROWS, |r| acc[r][0] =
+                F32x16::splat(x[r][k]).mul_add(weights, acc[r][0]));
+        }
+    }
+    let mut sums = [[[0.0; PANEL]; TILE_PANELS]; TILE_ROWS];
+    unroll!(TILE_ROWS, |r| unroll!(TILE_PANELS, |i| sums[r][i] =
+        acc[r][i].to_array()));
+    sums
+}
+
+/// The sums of one tile in 8-lane vectors: `TILE_ROWS` rows against one panel.
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
+#[inline(always)]
+fn panel_tile(
+    rows: &[f32],
+    panels: &[[f32; PANEL]],
+    depth: usize,
+) -> [[[f32; PANEL]; TILE_PANELS]; TILE_ROWS] {
+    use crate::gemm::simd::{F32x8, LANES};
+    use crate::unroll::array;
+    let mut x: [&[f32]; TILE_ROWS] = [&[]; TILE_ROWS];
+    unroll!(TILE_ROWS, |r| x[r] = &rows[r * depth..][..depth]);
+    let w = &panels[..depth];
+    let mut acc = [[F32x8::splat(0.0); 2]; TILE_ROWS];
+    // An index loop: every row and the panel have exactly `depth` values, so the bounds
+    // checks go.
+    #[allow(clippy::needless_range_loop)]
+    for k in 0..depth {
+        let weights = [
+            F32x8::from_array(array(&w[k][..])),
+            F32x8::from_array(array(&w[k][LANES..])),
+        ];
+        unroll!(TILE_ROWS, |r| {
+            let v = F32x8::splat(x[r][k]);
+            unroll!(2, |half| acc[r][half] =
+                v.mul_add(weights[half], acc[r][half]));
+        });
+    }
+    let mut sums = [[[0.0; PANEL]; TILE_PANELS]; TILE_ROWS];
+    unroll!(TILE_ROWS, |r| unroll!(2, |half| sums[r][0][half * LANES..]
+        [..LANES]
+        .copy_from_slice(&acc[r][half].to_array())));
+    sums
+}
+
+/// Panels one pass of [`panel_product`] takes: eight AVX-512 accumulators, or four
+/// panels of two 8-lane vectors, enough independent chains to hide the latency of the
+/// fused multiply-adds; one where the sixteen scalar sums of a panel already fill the
+/// registers.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const GROUP: usize = if cfg!(target_feature = "avx512f") {
+    8
+} else {
+    4
+};
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const GROUP: usize = 1;
+
+/// The sums of `N` consecutive panels (`panels` holds exactly their `N · h.len()`
+/// depths) against `h`, in AVX-512 vectors.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
+    use crate::gemm::simd::F32x16;
+    let hidden = h.len();
+    let mut panel: [&[[f32; PANEL]]; N] = [&[]; N];
+    unroll!(8, |i| if i < N {
+        panel[i] = &panels[i * hidden..][..hidden];
+    });
+    let mut acc = [F32x16::splat(0.0); N];
+    // An index loop: every panel has exactly `hidden` depths, so the bounds checks go.
+    #[allow(clippy::needless_range_loop)]
+    for k in 0..hidden {
+        let v = F32x16::splat(h[k]);
+        unroll!(8, |i| if i < N {
+            acc[i] = v.mul_add(F32x16::load(&panel[i][k]), acc[i]);
+        });
+    }
+    let mut sums = [[0.0; PANEL]; N];
+    unroll!(8, |i| if i < N {
+        sums[i] = acc[i].to_array();
+    });
+    sums
+}
+
+/// The sums of `N` consecutive panels against `h`, two 8-lane vectors a panel.
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
+#[inline(always)]
+fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
+    use crate::gemm::simd::{F32x8, LANES};
+    use crate::unroll::array;
+    let hidden = h.len();
+    let mut panel: [&[[f32; PANEL]]; N] = [&[]; N];
+    unroll!(4, |i| if i < N {
+        panel[i] = &panels[i * hidden..][..hidden];
+    });
+    let mut acc = [[F32x8::splat(0.0); 2]; N];
+    // An index loop: every panel has exactly `hidden` depths, so the bounds checks go.
+    #[allow(clippy::needless_range_loop)]
+    for k in 0..hidden {
+        let v = F32x8::splat(h[k]);
+        unroll!(4, |i| if i < N {
+            let w = &panel[i][k];
+            unroll!(2, |half| acc[i][half] = v.mul_add(
+                F32x8::from_array(array(&w[half * LANES..])),
+                acc[i][half]
+            ));
+        });
+    }
+    let mut sums = [[0.0; PANEL]; N];
+    unroll!(4, |i| if i < N {
+        unroll!(2, |half| sums[i][half * LANES..][..LANES]
+            .copy_from_slice(&acc[i][half].to_array()));
+    });
+    sums
+}
+
+/// The sums of `N` consecutive panels against `h` in scalar code: a multiply and an add
+/// per weight (targets without SIMD need not fuse them).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
+    let hidden = h.len();
+    let mut sums = [[0.0; PANEL]; N];
+    for (i, sums) in sums.iter_mut().enumerate() {
+        let panel = &panels[i * hidden..][..hidden];
+        // An index loop: a zipped iterator stays a call at "z".
+        #[allow(clippy::needless_range_loop)]
+        for k in 0..hidden {
+            let (v, w) = (h[k], &panel[k]);
+            unroll!(PANEL, |l| sums[l] += v * w[l]);
+        }
+    }
+    sums
+}
+
 /// `out[j] += x[j]`: the projection joins the recurrent product.
 fn add(out: &mut [f32], x: &[f32]) {
     for (v, &x) in out.iter_mut().zip(x) {
@@ -773,6 +1170,7 @@ mod tests {
     }
 
     /// A layer's inputs, owned.
+    #[derive(Clone)]
     struct Layer {
         p: Recurrent,
         x: Vec<f32>,
@@ -814,6 +1212,24 @@ mod tests {
                 initial_c: self.c0.as_deref(),
                 p: self.peep.as_deref(),
             }
+        }
+
+        /// The same layer with `R` in the panels of [`pack_r`] and `W` in those of
+        /// [`pack_w`], as asked.
+        fn paneled(&self, r_panels: bool, w_panels: bool) -> Layer {
+            let (p, dirs) = (self.p, self.p.direction.count());
+            let mut l = self.clone();
+            if r_panels {
+                l.r = vec![f32::NAN; dirs * packed_r_len(p.cell, p.hidden)];
+                pack_r(p.cell, dirs, p.hidden, &self.r, &mut l.r);
+                l.p.r_panels = true;
+            }
+            if w_panels {
+                l.w = vec![f32::NAN; dirs * packed_w_len(p.cell, p.hidden, p.input_size)];
+                pack_w(p.cell, dirs, p.hidden, p.input_size, &self.w, &mut l.w);
+                l.p.w_panels = true;
+            }
+            l
         }
 
         fn sizes(&self) -> (usize, usize) {
@@ -989,8 +1405,14 @@ mod tests {
 
         /// Runs the kernel and the naive layer and compares every output.
         fn check(&self) {
+            self.check_against(self);
+        }
+
+        /// Runs the kernel on this layer and compares every output with the naive
+        /// layer of `reference`, the same layer with `R` as ONNX stores it.
+        fn check_against(&self, reference: &Layer) {
             let (y, y_h, y_c) = self.run();
-            let (want_y, want_h, want_c) = self.naive();
+            let (want_y, want_h, want_c) = reference.naive();
             let lstm = matches!(self.p.cell, Cell::Lstm { .. });
             let mut outputs = vec![("Y", &y, &want_y), ("Y_h", &y_h, &want_h)];
             if lstm {
@@ -1032,6 +1454,8 @@ mod tests {
             batch_first: false,
             clip: None,
             activations: [activations; 2],
+            r_panels: false,
+            w_panels: false,
         }
     }
 
@@ -1066,6 +1490,117 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pack_r_puts_each_gate_in_zero_padded_panels() {
+        // Two gates (a GRU has three; take its first two rows' worth) of hidden 17: each
+        // gate is two panels, the second holding one column and fifteen zeros.
+        let cell = Cell::Gru {
+            linear_before_reset: true,
+        };
+        let hidden = 17;
+        let r: Vec<f32> = (0..3 * hidden * hidden).map(|v| v as f32).collect();
+        let mut packed = vec![f32::NAN; packed_r_len(cell, hidden)];
+        pack_r(cell, 1, hidden, &r, &mut packed);
+        assert_eq!(packed.len(), 3 * 2 * PANEL * hidden);
+        let at = |gate: usize, panel: usize, k: usize, lane: usize| {
+            packed[((gate * 2 + panel) * hidden + k) * PANEL + lane]
+        };
+        // Gate 1, column 16 (its second panel's lane 0), depth 5: R[1·17 + 16][5].
+        assert_eq!(at(1, 1, 5, 0), r[(17 + 16) * hidden + 5]);
+        assert_eq!(at(1, 1, 5, 1), 0.0);
+        // Gate 2, column 3, depth 16.
+        assert_eq!(at(2, 0, 16, 3), r[(34 + 3) * hidden + 16]);
+        assert!(packed.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn panel_product_is_the_matrix_vector_product() {
+        for hidden in [1, 5, 16, 17, 129] {
+            for gates in 1..=4 {
+                let cell = [
+                    Cell::Rnn,
+                    Cell::Rnn,
+                    Cell::Gru {
+                        linear_before_reset: true,
+                    },
+                    Cell::Lstm {
+                        input_forget: false,
+                    },
+                ][gates - 1];
+                let gates = cell.gates();
+                let r = data(gates * hidden * hidden, 11);
+                let h = data(hidden, 12);
+                let mut packed = vec![f32::NAN; packed_r_len(cell, hidden)];
+                pack_r(cell, 1, hidden, &r, &mut packed);
+                let mut out = vec![f32::NAN; gates * hidden];
+                panel_product(&packed, &h, hidden, &mut out);
+                for (j, &o) in out.iter().enumerate() {
+                    let want: f64 = (0..hidden)
+                        .map(|k| f64::from(r[j * hidden + k]) * f64::from(h[k]))
+                        .sum();
+                    assert!(
+                        (f64::from(o) - want).abs() < 1e-4,
+                        "hidden {hidden} gates {gates} out[{j}] = {o}, want {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Deterministic shapes in `0..n`.
+    fn pick(state: &mut u32, n: usize) -> usize {
+        *state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (*state >> 8) as usize % n
+    }
+
+    #[test]
+    fn paneled_weights_match_the_naive_layer_and_the_gemm_path() {
+        let mut state = 47;
+        let mut runs = [0usize; 2];
+        for case in 0..60 {
+            let cell = CELLS[case % CELLS.len()];
+            let direction = DIRECTIONS[pick(&mut state, 3)];
+            // Hidden sizes around the panel width and across several panels and groups
+            // of panels (eight per pass with AVX-512), none a multiple of 16 but one.
+            let hidden = [1, 3, 7, 15, 16, 17, 31, 33, 45, 129][pick(&mut state, 10)];
+            let batch = 1 + pick(&mut state, 2);
+            let mut p = layer(cell, direction, batch, hidden);
+            // Up to 20 rows of `X`: whole register tiles of the projection and a rest.
+            p.seq_len = 1 + pick(&mut state, 10);
+            p.input_size = 1 + pick(&mut state, 9);
+            let mut l = Layer::new(p);
+            if case % 3 == 0 {
+                (l.b, l.h0, l.c0, l.peep) = (None, None, None, None);
+            }
+            let (want_y, want_h, want_c) = l.run();
+            for (r_panels, w_panels) in [(true, false), (false, true), (true, true)] {
+                let paneled = l.paneled(r_panels, w_panels);
+                paneled.check_against(&l);
+                let (y, y_h, y_c) = paneled.run();
+                for (name, got, want) in [
+                    ("Y", &y, &want_y),
+                    ("Y_h", &y_h, &want_h),
+                    ("Y_c", &y_c, &want_c),
+                ] {
+                    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+                        // The same sums in another order (fused, in depth order, against
+                        // the GEMM's blocks): a few roundings of values below 1 per step.
+                        assert!(
+                            (g - w).abs() <= 1e-5 + 1e-5 * w.abs(),
+                            "{:?}: {name}[{k}] = {g}, the GEMM path gives {w}",
+                            paneled.p
+                        );
+                    }
+                }
+            }
+            runs[direction.count() - 1] += 1;
+        }
+        assert!(
+            runs.iter().all(|&n| n > 0),
+            "both direction counts ran: {runs:?}"
+        );
     }
 
     #[test]

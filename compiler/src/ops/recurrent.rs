@@ -13,7 +13,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::recurrent::{Cell, Direction, GateActivation};
+use zant_runtime::recurrent::{packed_r_len, Cell, Direction, GateActivation, PANEL};
 use zant_runtime::target::KernelSet;
 
 use super::{required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
@@ -241,6 +241,12 @@ impl Parse for Recurrent {
             }
         }
         let width = gates * hidden;
+        // `r_panels=1` is not ONNX: the IR text prints it for an `R` the `layout` pass
+        // has put in the kernel's column panels (`rt::recurrent::pack_r`), and reads it
+        // back.
+        let r_panels = ctx.int("r_panels", 0)? != 0;
+        // `w_panels=1` likewise, for a `W` in the panels of `rt::recurrent::pack_w`.
+        let w_panels = ctx.int("w_panels", 0)? != 0;
         let expect = |name: &str, t: &TensorType, shape: &[usize]| {
             if t.shape == shape {
                 Ok(())
@@ -250,8 +256,8 @@ impl Parse for Recurrent {
                 )))
             }
         };
-        expect("W", w, &[dirs, width, input_size])?;
-        expect("R", r, &[dirs, width, hidden])?;
+        expect("W", w, &w_shape(cell, dirs, hidden, input_size, w_panels))?;
+        expect("R", r, &r_shape(cell, dirs, hidden, r_panels))?;
         let state_shape = if batch_first {
             [batch, dirs, hidden]
         } else {
@@ -317,11 +323,41 @@ impl Parse for Recurrent {
                 batch_first,
                 clip,
                 activations,
+                r_panels,
+                w_panels,
             },
             activations: listed,
             n_outputs: ctx.n_outputs.clamp(1, max_outputs),
         })
     }
+}
+
+/// The shape of `R`: ONNX's `[directions, gates · hidden, hidden]`, or with `r_panels`
+/// each gate's rows rounded up to whole panels of `rt::recurrent::PANEL`.
+pub(crate) fn r_shape(cell: Cell, directions: usize, hidden: usize, r_panels: bool) -> Vec<usize> {
+    let rows = if r_panels {
+        packed_r_len(cell, hidden) / hidden.max(1)
+    } else {
+        cell.gates() * hidden
+    };
+    vec![directions, rows, hidden]
+}
+
+/// The shape of `W`: ONNX's `[directions, gates · hidden, input_size]`, or with
+/// `w_panels` each gate's rows rounded up to whole panels of `rt::recurrent::PANEL`.
+pub(crate) fn w_shape(
+    cell: Cell,
+    directions: usize,
+    hidden: usize,
+    input_size: usize,
+    w_panels: bool,
+) -> Vec<usize> {
+    let rows = if w_panels {
+        hidden.div_ceil(PANEL) * PANEL * cell.gates()
+    } else {
+        cell.gates() * hidden
+    };
+    vec![directions, rows, input_size]
 }
 
 impl Recurrent {
@@ -379,6 +415,12 @@ impl OpKind for Recurrent {
             }
             _ => {}
         }
+        if p.r_panels {
+            attrs.int("r_panels", 1);
+        }
+        if p.w_panels {
+            attrs.int("w_panels", 1);
+        }
         if let Some((names, alphas, betas)) = &self.activations {
             attrs.push("activations", crate::ops::Attribute::Strings(names.clone()));
             if !alphas.is_empty() {
@@ -406,8 +448,8 @@ impl OpKind for Recurrent {
         let (dirs, width) = (p.direction.count(), p.cell.gates() * p.hidden);
         let state = self.state_shape();
         let expected: [(usize, Vec<usize>); 7] = [
-            (W, vec![dirs, width, p.input_size]),
-            (R, vec![dirs, width, p.hidden]),
+            (W, w_shape(p.cell, dirs, p.hidden, p.input_size, p.w_panels)),
+            (R, r_shape(p.cell, dirs, p.hidden, p.r_panels)),
             (B, vec![dirs, 2 * width]),
             (SEQUENCE_LENS, vec![p.batch]),
             (INITIAL_H, state.clone()),
@@ -543,6 +585,8 @@ mod tests {
                             rt::recurrent::GateActivation::Tanh,
                         ],
                     ],
+                    r_panels: false,
+                    w_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -609,6 +653,8 @@ mod tests {
                             rt::recurrent::GateActivation::Tanh,
                         ],
                     ],
+                    r_panels: false,
+                    w_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -662,6 +708,8 @@ mod tests {
                             rt::recurrent::GateActivation::Tanh,
                         ],
                     ],
+                    r_panels: false,
+                    w_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,
@@ -720,6 +768,8 @@ mod tests {
                             rt::recurrent::GateActivation::Tanh,
                         ],
                     ],
+                    r_panels: false,
+                    w_panels: false,
                 },
                 rt::recurrent::Inputs {
                     x: x0,

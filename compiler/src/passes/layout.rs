@@ -19,6 +19,16 @@
 //! elsewhere the kernels pack `Aᵀ` into their panels by plain copies, each depth's
 //! values of a panel being adjacent already. Only the order changes.
 //!
+//! A float RNN, GRU or LSTM over a batch of one gets its constant recurrent weights `R`
+//! in the column panels of `rt::recurrent::pack_r` (printed `r_panels=1`): each gate's
+//! outputs in panels of 16, each panel stored depth by depth and padded with zeros, so
+//! the matrix-vector product of every step reads `R` once, front to back, a vector of
+//! 16 outputs per load, with no sums across lanes. A larger batch keeps ONNX's layout
+//! for its steps' GEMMs. Its constant input weights `W` get the same panels at any
+//! batch (`pack_w`, `w_panels=1`): the input projection of all steps is then a register
+//! tile of rows of `X` by panels that loads each weight vector once per tile, not a
+//! GEMM that packs `Wᵀ` on every inference.
+//!
 //! A float k×k Conv that runs as an implicit GEMM (`ConvKernel::Gemm`) gets the same
 //! blocks where `conv::gemm_blocks_pay_for` the crate's targets (one group, output
 //! channels in whole vectors of 16, at least 32 of them; for a crate that may also run
@@ -32,9 +42,11 @@
 
 use super::{Changed, PassError};
 use zant_runtime::conv::{pointwise_block, pointwise_blocks};
+use zant_runtime::recurrent::{pack_r, pack_w, packed_r_len, packed_w_len};
 use zant_runtime::target::KernelSet;
 
 use crate::ir::{Data, Graph, NodeId, Tensor};
+use crate::ops::recurrent::{r_shape, w_shape};
 use crate::ops::Op;
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
@@ -49,6 +61,11 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
         let node = graph.node(id);
         if let Some(rewrite) = blocked_conv(graph, id, kernels) {
             rewrites.push(rewrite);
+            continue;
+        }
+        let recurrent = paneled_recurrent(graph, id);
+        if !recurrent.is_empty() {
+            rewrites.extend(recurrent);
             continue;
         }
         let Op::QMatMul(q) = &node.op else {
@@ -88,10 +105,60 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
         match &mut graph.node_mut(id).op {
             Op::QMatMul(q) => q.shape.b_transposed = true,
             Op::Conv(c) => c.weights_blocked = true,
+            Op::Recurrent(r) if slot == RECURRENT_R => r.params.r_panels = true,
+            Op::Recurrent(r) => r.params.w_panels = true,
             _ => {}
         }
     }
     Ok(changed)
+}
+
+/// Input slots of an RNN, GRU or LSTM.
+const RECURRENT_W: usize = 1;
+const RECURRENT_R: usize = 2;
+
+/// The weights of an RNN, GRU or LSTM, when constant, in the column panels of
+/// `rt::recurrent::pack_w` and `pack_r`, as rewrites of those inputs: `W` always (the
+/// input projection of all steps reads it so), `R` over a batch of one (a larger batch
+/// keeps ONNX's layout, which its steps' GEMMs read).
+fn paneled_recurrent(graph: &Graph, id: NodeId) -> Vec<(NodeId, usize, String, Tensor)> {
+    let node = graph.node(id);
+    let Op::Recurrent(op) = &node.op else {
+        return Vec::new();
+    };
+    let p = &op.params;
+    let directions = p.direction.count();
+    let mut rewrites = Vec::new();
+    if p.hidden == 0 {
+        return rewrites;
+    }
+    let constant = |slot: usize, shape: &[usize]| {
+        let value = node.inputs.get(slot).copied().flatten()?;
+        let weights = graph.const_value(value)?;
+        (weights.shape == shape).then_some(())?;
+        Some((value, weights.as_f32()?))
+    };
+    if !p.w_panels && p.input_size > 0 {
+        let onnx = w_shape(p.cell, directions, p.hidden, p.input_size, false);
+        if let Some((value, w)) = constant(RECURRENT_W, &onnx) {
+            let mut packed = vec![0.0; directions * packed_w_len(p.cell, p.hidden, p.input_size)];
+            pack_w(p.cell, directions, p.hidden, p.input_size, w, &mut packed);
+            let shape = w_shape(p.cell, directions, p.hidden, p.input_size, true);
+            let name = format!("{}_panels", graph.value(value).name);
+            rewrites.push((id, RECURRENT_W, name, Tensor::new(shape, Data::F32(packed))));
+        }
+    }
+    if !p.r_panels && p.batch == 1 {
+        let onnx = r_shape(p.cell, directions, p.hidden, false);
+        if let Some((value, r)) = constant(RECURRENT_R, &onnx) {
+            let mut packed = vec![0.0; directions * packed_r_len(p.cell, p.hidden)];
+            pack_r(p.cell, directions, p.hidden, r, &mut packed);
+            let shape = r_shape(p.cell, directions, p.hidden, true);
+            let name = format!("{}_panels", graph.value(value).name);
+            rewrites.push((id, RECURRENT_R, name, Tensor::new(shape, Data::F32(packed))));
+        }
+    }
+    rewrites
 }
 
 /// The blocked weights of a pointwise Conv `id` (input 1 is a constant `f32`

@@ -156,7 +156,7 @@ impl Model {
             >(reads.get::<f32>(63712, 3000), &[1, 24, 25, 5], &[2, 0, 1, 3], y);
         }
         probe(3);
-        // lstm: LSTM(%sequence, %lstm.weight_ih, %lstm.weight_hh, %lstm.bias) -> %lstm_unused_0 : f32[25,1,1,32], %lstm.h : f32[1,1,32]
+        // lstm: LSTM(%sequence, %lstm.weight_ih_panels, %lstm.weight_hh_panels, %lstm.bias) -> %lstm_unused_0 : f32[25,1,1,32], %lstm.h : f32[1,1,32]
         {
             let (reads, [out0, out1, scratch_bytes]) = rt::arena::split_n(
                 arena,
@@ -189,6 +189,8 @@ impl Model {
                                 rt::recurrent::GateActivation::Tanh,
                             ],
                         ],
+                        r_panels: true,
+                        w_panels: true,
                     },
                     rt::recurrent::Inputs {
                         x: reads.get::<f32>(36160, 3000),
