@@ -12,7 +12,8 @@
 //! and `Swish` (through it, within a few ulp of the scalar result), `Erf`, the exact
 //! `Gelu` (minimax pieces and the vector `e^x`) and `GeluTanh` (as `x · sigmoid(2u)`),
 //! within stated bounds, in `F32x8`s, or `F32x16`s with AVX-512, and the scalar loop the
-//! tail.
+//! tail. Where they do not (Cortex-M, RV32, x86-64 without FMA), `Sigmoid` and `Swish`
+//! take [`fpu`]'s scalar `e^−t` shaped for an FPU, in blocks of eight (at most 3 ulp).
 
 use crate::scalar::{at_least, is_float, Float, Scalar};
 use crate::shape::Broadcast;
@@ -23,6 +24,8 @@ use crate::tokens::tokens;
 ))]
 use crate::unroll::unroll;
 use crate::{Activation, KernelError};
+
+mod fpu;
 
 tokens! {
     rt::elementwise;
@@ -519,6 +522,9 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
         y.copy_from_slice(x);
         return;
     }
+    if logistic_without_vectors(op, x, y) {
+        return;
+    }
     let done = match op {
         UnaryOp::Tanh => map_vectors(TanhLanes, x, y),
         UnaryOp::Sigmoid => map_vectors(SigmoidLanes, x, y),
@@ -543,6 +549,9 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     if op == UnaryOp::Identity {
         return;
     }
+    if logistic_without_vectors_in_place(op, y) {
+        return;
+    }
     let done = match op {
         UnaryOp::Tanh => map_vectors_in_place(TanhLanes, y),
         UnaryOp::Sigmoid => map_vectors_in_place(SigmoidLanes, y),
@@ -555,6 +564,44 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     };
     dispatch_unary(op, InPlace { y: &mut y[done..] });
 }
+
+/// Sigmoid and Swish where vectors do not fuse multiply-adds (Cortex-M, RV32, x86-64
+/// without FMA): [`fpu`]'s scalar `e^−t`, four elements a block. Says whether `op` was
+/// one of them (and done).
+#[inline(always)]
+fn logistic_without_vectors(op: UnaryOp, x: &[f32], y: &mut [f32]) -> bool {
+    if VECTORS {
+        return false;
+    }
+    match op {
+        UnaryOp::Sigmoid => fpu::run(fpu::Sigmoid, x, y),
+        UnaryOp::Swish { alpha: 1.0 } => fpu::run(fpu::Silu, x, y),
+        UnaryOp::Swish { alpha } => fpu::run(fpu::Swish { alpha }, x, y),
+        _ => return false,
+    }
+    true
+}
+
+/// [`logistic_without_vectors`] in place.
+#[inline(always)]
+fn logistic_without_vectors_in_place(op: UnaryOp, y: &mut [f32]) -> bool {
+    if VECTORS {
+        return false;
+    }
+    match op {
+        UnaryOp::Sigmoid => fpu::run_in_place(fpu::Sigmoid, y),
+        UnaryOp::Swish { alpha: 1.0 } => fpu::run_in_place(fpu::Silu, y),
+        UnaryOp::Swish { alpha } => fpu::run_in_place(fpu::Swish { alpha }, y),
+        _ => return false,
+    }
+    true
+}
+
+/// Whether this target's `f32` kernels run whole vectors (with fused multiply-adds).
+const VECTORS: bool = cfg!(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64"
+));
 
 /// [`tanh`]'s formula on eight or sixteen lanes, step for step in fused multiply-adds
 /// (the single rounding `scalar::fmadd` emulates), so bit for bit the scalar result.
