@@ -1,6 +1,7 @@
-//! Sigmoid and Swish (SiLU) for the cores without vector kernels (Cortex-M, RV32, x86-64
-//! without FMA): a scalar `e^−t` sized for an FPU, eight elements a block, instead of a
-//! `libm::expf` call per element.
+//! Sigmoid and Swish (SiLU) for the cores with an FPU and without vector kernels
+//! (Cortex-M4F, M7, M33, x86-64 without FMA): a scalar `e^−t` sized for an FPU, eight
+//! elements a block, instead of a `libm::expf` call per element. The soft-float cores
+//! keep `expf`, which is faster there (see `super::FPU_LOGISTIC`).
 //!
 //! `sigmoid(t) = 1/(1 + e^−t)`: `n = round(−t·log₂e)` by adding and subtracting
 //! `1.5·2^23` (no rounding instruction, no libm call), `r = −t − n·ln 2` in two steps
@@ -313,6 +314,57 @@ fn run_in_place_with<A: MulAdd, F: Logistic>(f: F, y: &mut [f32]) {
     each::<A, F>(f, tail);
 }
 
+/// `f` in place of `rows` runs of four elements, `stride` apart from `start`: the rows of
+/// a Cortex-M GEMM tile (`gemm::NR` is 4 there), two runs a block of eight, so one call
+/// and one check for eight elements instead of one for four. Runs past `y`'s end are
+/// left as they are.
+#[inline(never)]
+pub(crate) fn runs_of_four_in_place<F: Logistic>(
+    f: F,
+    y: &mut [f32],
+    (start, stride): (usize, usize),
+    rows: usize,
+) {
+    runs_of_four_with::<Native, F>(f, y, (start, stride), rows);
+}
+
+/// [`runs_of_four_in_place`] with the multiply-add `A`.
+#[inline(always)]
+fn runs_of_four_with<A: MulAdd, F: Logistic>(
+    f: F,
+    y: &mut [f32],
+    (start, stride): (usize, usize),
+    rows: usize,
+) {
+    let run = |row: usize| start + row * stride..start + row * stride + 4;
+    let mut row = 0;
+    while row + 2 <= rows {
+        let (first, second) = (run(row), run(row + 1));
+        let (Some(a), Some(b)) = (y.get(first.clone()), y.get(second.clone())) else {
+            return;
+        };
+        let mut x = [0.0f32; 8];
+        x[..4].copy_from_slice(a);
+        x[4..].copy_from_slice(b);
+        match block::<A, F, 8>(f, x) {
+            Some(values) => {
+                y[first].copy_from_slice(&values[..4]);
+                y[second].copy_from_slice(&values[4..]);
+            }
+            None => {
+                each::<A, F>(f, &mut y[first]);
+                each::<A, F>(f, &mut y[second]);
+            }
+        }
+        row += 2;
+    }
+    if row < rows {
+        if let Some(last) = y.get_mut(run(row)).and_then(|r| r.first_chunk_mut::<4>()) {
+            in_place::<A, F, 4>(f, last);
+        }
+    }
+}
+
 /// One block of [`run_in_place_with`].
 #[inline(always)]
 fn in_place<A: MulAdd, F: Logistic, const N: usize>(f: F, y: &mut [f32; N]) {
@@ -493,6 +545,25 @@ mod tests {
                 let want = exact_sigmoid(f64::from(v)) as f32;
                 assert!(ulps_apart(got, want) <= SIGMOID_ULP, "sigmoid({v}) = {got}");
             }
+        }
+    }
+
+    /// The GEMM tile's runs of four, two a block, give the element-wise values and leave
+    /// the elements between them alone.
+    #[test]
+    fn runs_of_four_match_the_element_wise_kernel() {
+        let stride = 7;
+        let x: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin() * 6.0).collect();
+        for rows in 0..=5 {
+            let mut y = x.clone();
+            runs_of_four_with::<Fused, _>(Silu, &mut y, (2, stride), rows);
+            let mut want = x.clone();
+            for row in 0..rows {
+                let at = 2 + row * stride;
+                run_in_place_with::<Fused, _>(Silu, &mut want[at..at + 4]);
+            }
+            assert_eq!(y, want, "{rows} rows");
+            assert!(rows == 0 || y != x);
         }
     }
 
