@@ -109,6 +109,26 @@ pub fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
+/// The float whose bits are `e · 2^23`, for an integer-valued `e` from 0 to 255: the
+/// power of two of biased exponent `e` (`e` 0 gives `+0`, 255 `+∞`). One `VCVT.U32.F32`
+/// to fixed point with 23 fraction bits, where the portable
+/// `f32::from_bits((e * 2^23) as u32)` takes a multiplication and a conversion (LLVM
+/// does not fold the power of two into the conversion).
+#[cfg(all(target_arch = "arm", target_feature = "vfp2"))]
+#[inline(always)]
+pub fn exponent_field(e: f32) -> f32 {
+    let mut value = e;
+    // SAFETY: register-only arithmetic (see the module docs): no memory, no stack.
+    unsafe {
+        core::arch::asm!(
+            "vcvt.u32.f32 {value}, {value}, #23",
+            value = inout(sreg) value,
+            options(pure, nomem, nostack),
+        );
+    }
+    value
+}
+
 /// `acc + lo(a) · lo(b) + hi(a) · hi(b)` of two words holding two `i16` each, wrapping.
 #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
 #[inline(always)]

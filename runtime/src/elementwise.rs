@@ -12,7 +12,9 @@
 //! and `Swish` (through it, within a few ulp of the scalar result), `Erf`, the exact
 //! `Gelu` (minimax pieces and the vector `e^x`) and `GeluTanh` (as `x · sigmoid(2u)`),
 //! within stated bounds, in `F32x8`s, or `F32x16`s with AVX-512, and the scalar loop the
-//! tail.
+//! tail. Where they do not and floats are hardware (Cortex-M4F, M7, M33, x86-64 without
+//! FMA), `Sigmoid` and `Swish` take [`fpu`]'s scalar `e^−t` shaped for an FPU, in blocks
+//! of eight (at most 3 ulp).
 
 use crate::scalar::{at_least, is_float, Float, Scalar};
 use crate::shape::Broadcast;
@@ -23,6 +25,8 @@ use crate::tokens::tokens;
 ))]
 use crate::unroll::unroll;
 use crate::{Activation, KernelError};
+
+mod fpu;
 
 tokens! {
     rt::elementwise;
@@ -519,6 +523,9 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
         y.copy_from_slice(x);
         return;
     }
+    if logistic_without_vectors(op, x, y) {
+        return;
+    }
     let done = match op {
         UnaryOp::Tanh => map_vectors(TanhLanes, x, y),
         UnaryOp::Sigmoid => map_vectors(SigmoidLanes, x, y),
@@ -543,6 +550,9 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     if op == UnaryOp::Identity {
         return;
     }
+    if logistic_without_vectors_in_place(op, y) {
+        return;
+    }
     let done = match op {
         UnaryOp::Tanh => map_vectors_in_place(TanhLanes, y),
         UnaryOp::Sigmoid => map_vectors_in_place(SigmoidLanes, y),
@@ -555,6 +565,78 @@ pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     };
     dispatch_unary(op, InPlace { y: &mut y[done..] });
 }
+
+/// Sigmoid and Swish where vectors do not fuse multiply-adds and floats are hardware
+/// ([`FPU_LOGISTIC`]): [`fpu`]'s scalar `e^−t`, eight elements a block. Says whether
+/// `op` was one of them (and done).
+#[inline(always)]
+fn logistic_without_vectors(op: UnaryOp, x: &[f32], y: &mut [f32]) -> bool {
+    if !FPU_LOGISTIC {
+        return false;
+    }
+    match op {
+        UnaryOp::Sigmoid => fpu::run(fpu::Sigmoid, x, y),
+        UnaryOp::Swish { alpha: 1.0 } => fpu::run(fpu::Silu, x, y),
+        UnaryOp::Swish { alpha } => fpu::run(fpu::Swish { alpha }, x, y),
+        _ => return false,
+    }
+    true
+}
+
+/// [`logistic_without_vectors`] in place.
+#[inline(always)]
+fn logistic_without_vectors_in_place(op: UnaryOp, y: &mut [f32]) -> bool {
+    if !FPU_LOGISTIC {
+        return false;
+    }
+    match op {
+        UnaryOp::Sigmoid => fpu::run_in_place(fpu::Sigmoid, y),
+        UnaryOp::Swish { alpha: 1.0 } => fpu::run_in_place(fpu::Silu, y),
+        UnaryOp::Swish { alpha } => fpu::run_in_place(fpu::Swish { alpha }, y),
+        _ => return false,
+    }
+    true
+}
+
+/// A logistic activation (Sigmoid or Swish) of `rows` runs of four floats in place,
+/// `stride` apart from `start`, where [`FPU_LOGISTIC`] holds: the rows of a
+/// Cortex-M GEMM tile, through [`fpu`] two at a time. Says whether `act` was one (and
+/// done).
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), allow(dead_code))]
+pub(crate) fn logistic_runs_of_four(
+    act: Activation,
+    y: &mut [f32],
+    at: (usize, usize),
+    rows: usize,
+) -> bool {
+    if !FPU_LOGISTIC {
+        return false;
+    }
+    match act {
+        Activation::Sigmoid => fpu::runs_of_four_in_place(fpu::Sigmoid, y, at, rows),
+        Activation::Swish { alpha: 1.0 } => fpu::runs_of_four_in_place(fpu::Silu, y, at, rows),
+        Activation::Swish { alpha } => {
+            fpu::runs_of_four_in_place(fpu::Swish { alpha }, y, at, rows)
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Whether Sigmoid and Swish take [`fpu`]: where vectors do not fuse multiply-adds and
+/// floats are hardware (the Cortex-M4F, M7 and M33, x86-64 without FMA). Soft-float
+/// cores (Cortex-M0+ and M3, RV32IMC) keep the scalar formula through `libm`: there
+/// each of [`fpu`]'s twenty-odd float operations is a library call, and the Cortex-M3
+/// took 1,729 instructions an element for Sigmoid that way against `expf`'s 1,231.
+const FPU_LOGISTIC: bool = !cfg!(any(
+    all(target_arch = "x86_64", target_feature = "fma"),
+    target_arch = "aarch64",
+    all(target_arch = "arm", not(target_feature = "fpregs")),
+    all(
+        any(target_arch = "riscv32", target_arch = "riscv64"),
+        not(target_feature = "f")
+    )
+));
 
 /// [`tanh`]'s formula on eight or sixteen lanes, step for step in fused multiply-adds
 /// (the single rounding `scalar::fmadd` emulates), so bit for bit the scalar result.

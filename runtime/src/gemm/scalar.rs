@@ -64,12 +64,24 @@ impl Epilogue<'_> {
                 Fixed::IDENTITY => {
                     self.store_full::<ROWS, { Fixed::IDENTITY }>(y, at, tile, bounds)
                 }
-                // Sigmoid and Swish: stored, then activated row by row while in cache.
+                // Sigmoid and Swish: stored, then activated while in cache, the rows two
+                // at a time where they are runs of four (one call and one range check a
+                // block of eight, `elementwise::fpu`), else row by row.
                 _ => {
                     self.store_full::<ROWS, { Fixed::IDENTITY }>(y, at, tile, bounds);
-                    for i in 0..ROWS {
-                        let start = (row0 + i) * self.n + column0;
-                        self.act.apply_slice(&mut y[start..start + NR]);
+                    let start = row0 * self.n + column0;
+                    let runs = NR == 4
+                        && crate::elementwise::logistic_runs_of_four(
+                            self.act,
+                            y,
+                            (start, self.n),
+                            ROWS,
+                        );
+                    if !runs {
+                        for i in 0..ROWS {
+                            let start = (row0 + i) * self.n + column0;
+                            self.act.apply_slice(&mut y[start..start + NR]);
+                        }
                     }
                 }
             }
