@@ -60,13 +60,37 @@ pub fn repo_root() -> PathBuf {
 /// Small ONNX models for tests, built with `onnx-protobuf`: an encoder independent of the
 /// compiler's own protobuf structs, which are private to its `onnx` module.
 pub mod model {
+    use onnx_protobuf::attribute_proto::AttributeType;
     use onnx_protobuf::{
-        tensor_shape_proto, type_proto, GraphProto, Message, ModelProto, NodeProto,
+        tensor_shape_proto, type_proto, AttributeProto, GraphProto, Message, ModelProto, NodeProto,
         OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
     };
 
     /// `TensorProto.DataType.FLOAT`.
     pub const FLOAT: i32 = 1;
+
+    /// An `INTS` attribute.
+    #[allow(dead_code)] // Not every test file that shares this module builds attributes.
+    pub fn ints(name: &str, ints: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            type_: AttributeType::INTS.into(),
+            ints: ints.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// A float tensor (an initializer, or a test input or output).
+    #[allow(dead_code)]
+    pub fn floats(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: FLOAT,
+            float_data: v.to_vec(),
+            ..Default::default()
+        }
+    }
 
     /// A tensor type with fixed dims.
     pub fn tensor_type(elem_type: i32, dims: &[i64]) -> TypeProto {

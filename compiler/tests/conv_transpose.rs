@@ -8,31 +8,11 @@
 
 mod common;
 
-use common::model::{encode, model, node, value, FLOAT};
-use onnx_protobuf::attribute_proto::AttributeType;
-use onnx_protobuf::{AttributeProto, Message, NodeProto, TensorProto};
+use common::model::{encode, floats, ints, model, node, value};
+use onnx_protobuf::{Message, NodeProto};
 use zant_compiler::verify::{verify, VerifyOptions};
 use zant_compiler::Options;
 use zant_runtime::conv::{conv_transpose, ConvTranspose};
-
-fn ints(name: &str, ints: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        type_: AttributeType::INTS.into(),
-        ints: ints.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn floats(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: FLOAT,
-        float_data: v.to_vec(),
-        ..Default::default()
-    }
-}
 
 /// Deterministic values in `[-scale, scale)`.
 fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {

@@ -7,9 +7,8 @@
 
 mod common;
 
-use common::model::{encode, model, node, value, FLOAT};
-use onnx_protobuf::attribute_proto::AttributeType;
-use onnx_protobuf::{AttributeProto, Message, TensorProto};
+use common::model::{encode, floats, ints, model, node, value};
+use onnx_protobuf::{Message, TensorProto};
 use zant_compiler::target::Target;
 use zant_compiler::verify::{verify, VerifyOptions};
 use zant_compiler::Options;
@@ -18,25 +17,6 @@ use zant_runtime::index::{pad, PadMode};
 use zant_runtime::Activation;
 
 const INT64: i32 = 7;
-
-fn ints(name: &str, ints: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        type_: AttributeType::INTS.into(),
-        ints: ints.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn tensor(name: &str, dims: &[usize], v: &[f32]) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: FLOAT,
-        float_data: v.to_vec(),
-        ..Default::default()
-    }
-}
 
 /// Deterministic values in `[-scale, scale)`.
 fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
@@ -141,10 +121,10 @@ fn fused_pads_match_the_padded_input() {
         vec![
             pads("x_pads", &x_pads),
             pads("s_pads", &s_pads),
-            tensor("w2", &[32, 8, 3, 3], &w2),
-            tensor("b2", &[32], &b2),
-            tensor("w1", &[16, 16, 3], &w1),
-            tensor("b1", &[16], &b1),
+            floats("w2", &[32, 8, 3, 3], &w2),
+            floats("b2", &[32], &b2),
+            floats("w1", &[16, 16, 3], &w1),
+            floats("b1", &[16], &b1),
         ],
     );
     let dir = tempfile::tempdir().unwrap();
@@ -152,10 +132,10 @@ fn fused_pads_match_the_padded_input() {
     let set = dir.path().join("test_data_set_0");
     std::fs::create_dir_all(&set).unwrap();
     for (file, t) in [
-        ("input_0.pb", tensor("x", &x_dims, &x)),
-        ("input_1.pb", tensor("s", &s_dims, &s)),
-        ("output_0.pb", tensor("y", &[1, 32, 7, 7], &y)),
-        ("output_1.pb", tensor("t", &[1, 16, 40], &t)),
+        ("input_0.pb", floats("x", &[1, 8, 15, 15], &x)),
+        ("input_1.pb", floats("s", &[1, 16, 40], &s)),
+        ("output_0.pb", floats("y", &[1, 32, 7, 7], &y)),
+        ("output_1.pb", floats("t", &[1, 16, 40], &t)),
     ] {
         std::fs::write(set.join(file), t.write_to_bytes().unwrap()).unwrap();
     }

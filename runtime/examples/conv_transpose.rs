@@ -11,8 +11,10 @@
 //! speed-up of the medians, and a checksum of each output (the two agree to float
 //! rounding: the kernels add the same products in different orders).
 
-use std::time::Instant;
+#[path = "timing/mod.rs"]
+mod timing;
 
+use timing::time_in;
 use zant_runtime::conv::{
     conv_transpose, conv_transpose2d_gemm, conv_transpose2d_rows, transpose_band_for,
     transpose_kernel_for, transpose_scratch_len_for, ConvTranspose, ConvTranspose2d,
@@ -20,11 +22,8 @@ use zant_runtime::conv::{
 };
 use zant_runtime::target::{KernelSet, Kernels};
 
-/// The shortest timed batch, in seconds.
-const BATCH_SECONDS: f64 = 0.02;
-
-/// Timed batches a kernel.
-const BATCHES: usize = 10;
+/// Timed batches a kernel, and the shortest batch in seconds.
+const BATCHES: (usize, f64) = (10, 0.02);
 
 /// One layer: a name, channels, the input's side, kernel, stride, pad and output padding
 /// (square), and groups.
@@ -139,12 +138,12 @@ fn main() {
         let bias: Vec<f32> = (0..layer.c_out).map(|i| i as f32 * 0.01).collect();
         let elements = layer.c_out * out * out;
         let mut y = vec![0.0f32; elements];
-        let naive = time(elements, || {
+        let naive = time_in(elements, BATCHES, || {
             conv_transpose(&reference, &x, &w, Some(&bias), &mut y)
         });
         let naive_sum: f64 = y.iter().map(|&v| f64::from(v)).sum();
         let mut scratch = vec![0.0f32; transpose_scratch_len_for(kernel, &p, native)];
-        let fast = time(elements, || match kernel {
+        let fast = time_in(elements, BATCHES, || match kernel {
             TransposeKernel::Gemm => {
                 conv_transpose2d_gemm(&p, &x, &w, Some(&bias), &mut scratch, &mut y)
             }
@@ -167,27 +166,4 @@ fn main() {
             naive.1 / fast.1,
         );
     }
-}
-
-/// The best and the median time of `run`, in nanoseconds an output element.
-fn time(elements: usize, mut run: impl FnMut()) -> (f64, f64) {
-    run();
-    let start = Instant::now();
-    let mut runs = 0usize;
-    while start.elapsed().as_secs_f64() < BATCH_SECONDS {
-        run();
-        runs += 1;
-    }
-    let per_batch = runs.max(1);
-    let mut samples: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..per_batch {
-                run();
-            }
-            start.elapsed().as_secs_f64() * 1e9 / (per_batch * elements) as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    (samples[0], samples[samples.len() / 2])
 }
