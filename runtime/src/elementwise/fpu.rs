@@ -1,5 +1,5 @@
-//! Sigmoid and Swish (SiLU) for the cores with an FPU and without vector kernels
-//! (Cortex-M4F, M7, M33, x86-64 without FMA): a scalar `e^−t` sized for an FPU, eight
+//! Sigmoid and Swish (SiLU) for the microcontrollers with an FPU and without vector
+//! kernels (Cortex-M4F, M7, M33; RISC-V with F): a scalar `e^−t` sized for an FPU, eight
 //! elements a block, instead of a `libm::expf` call per element. The soft-float cores
 //! keep `expf`, which is faster there (see `super::FPU_LOGISTIC`).
 //!
