@@ -70,7 +70,6 @@ pub mod model {
     pub const FLOAT: i32 = 1;
 
     /// An `INTS` attribute.
-    #[allow(dead_code)] // Not every test file that shares this module builds attributes.
     pub fn ints(name: &str, ints: &[i64]) -> AttributeProto {
         AttributeProto {
             name: name.into(),
@@ -81,7 +80,6 @@ pub mod model {
     }
 
     /// A float tensor (an initializer, or a test input or output).
-    #[allow(dead_code)]
     pub fn floats(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
         TensorProto {
             name: name.into(),
@@ -170,5 +168,73 @@ pub mod model {
     /// The model's protobuf bytes.
     pub fn encode(model: &ModelProto) -> Vec<u8> {
         model.write_to_bytes().expect("a model in memory encodes")
+    }
+
+    /// Deterministic values in `[-scale, scale)`.
+    pub fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919 + seed * 104_729) % 2000) as f32 / 1000.0 * scale - scale)
+            .collect()
+    }
+
+    /// A fresh folder holding `model` as `model.onnx` and `test_data_set_0` with
+    /// `inputs` and `outputs` (`input_K.pb`, `output_K.pb`), as `zantc verify` reads it.
+    pub fn model_folder(
+        model: &ModelProto,
+        inputs: &[TensorProto],
+        outputs: &[TensorProto],
+    ) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("model.onnx"), encode(model)).unwrap();
+        let set = dir.path().join("test_data_set_0");
+        std::fs::create_dir_all(&set).unwrap();
+        let files = inputs
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (format!("input_{k}.pb"), t));
+        let files = files.chain(
+            outputs
+                .iter()
+                .enumerate()
+                .map(|(k, t)| (format!("output_{k}.pb"), t)),
+        );
+        for (file, t) in files {
+            std::fs::write(set.join(file), t.write_to_bytes().unwrap()).unwrap();
+        }
+        dir
+    }
+
+    /// The `model.rs` zant generates for the model in `folder` with `options`.
+    pub fn generated_model_rs(
+        folder: &std::path::Path,
+        options: &zant_compiler::Options,
+    ) -> String {
+        let compiled = zant_compiler::compile(
+            &folder.join("model.onnx"),
+            options,
+            &zant_compiler::CrateOptions::default(),
+        )
+        .unwrap();
+        compiled
+            .files
+            .iter()
+            .find(|f| f.path.ends_with("model.rs"))
+            .map(|f| String::from_utf8_lossy(&f.contents).into_owned())
+            .unwrap()
+    }
+
+    /// Asserts that `zantc verify` with `options` checks `outputs` outputs of the model in
+    /// `folder` and that each passes (|got − want| ≤ 1e-4 + 1e-3 · |want|).
+    pub fn assert_verifies(
+        folder: &std::path::Path,
+        options: &zant_compiler::Options,
+        outputs: usize,
+    ) {
+        use zant_compiler::verify::{verify, VerifyOptions};
+        let checks = verify(folder, options, &VerifyOptions::default()).unwrap();
+        assert_eq!(checks.len(), outputs, "{checks:?}");
+        for c in &checks {
+            assert!(c.passed(), "{:?}: {c:?}", options.target);
+        }
     }
 }

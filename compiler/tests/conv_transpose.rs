@@ -8,18 +8,12 @@
 
 mod common;
 
-use common::model::{encode, floats, ints, model, node, value};
-use onnx_protobuf::{Message, NodeProto};
-use zant_compiler::verify::{verify, VerifyOptions};
+use common::model::{
+    assert_verifies, floats, generated_model_rs, ints, model, model_folder, node, value, values,
+};
+use onnx_protobuf::NodeProto;
 use zant_compiler::Options;
 use zant_runtime::conv::{conv_transpose, ConvTranspose};
-
-/// Deterministic values in `[-scale, scale)`.
-fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
-    (0..n)
-        .map(|i| ((i * 7919 + seed * 104_729) % 2000) as f32 / 1000.0 * scale - scale)
-        .collect()
-}
 
 /// One layer: its node's attributes, weight shape and the reference geometry.
 struct Layer {
@@ -158,42 +152,24 @@ fn gemm_kernels_match_the_reference() {
     let y = layers[1].reference(&h, 1);
     let t = layers[2].reference(&s, 2);
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("model.onnx"), encode(&m)).unwrap();
-    let set = dir.path().join("test_data_set_0");
-    std::fs::create_dir_all(&set).unwrap();
-    for (file, tensor) in [
-        ("input_0.pb", floats("x", &[1, 8, 12, 12], &x)),
-        ("input_1.pb", floats("s", &[1, 4, 10], &s)),
-        ("output_0.pb", floats("y", &[1, 5, 48, 48], &y)),
-        ("output_1.pb", floats("t", &[1, 3, 20], &t)),
-    ] {
-        std::fs::write(set.join(file), tensor.write_to_bytes().unwrap()).unwrap();
-    }
-
+    let dir = model_folder(
+        &m,
+        &[
+            floats("x", &[1, 8, 12, 12], &x),
+            floats("s", &[1, 4, 10], &s),
+        ],
+        &[
+            floats("y", &[1, 5, 48, 48], &y),
+            floats("t", &[1, 3, 20], &t),
+        ],
+    );
     let options = Options::default();
     // All three layers take the GEMM kernel.
-    let compiled = zant_compiler::compile(
-        &dir.path().join("model.onnx"),
-        &options,
-        &zant_compiler::CrateOptions::default(),
-    )
-    .unwrap();
-    let model_rs = compiled
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("model.rs"))
-        .map(|f| String::from_utf8_lossy(&f.contents).into_owned())
-        .unwrap();
+    let model_rs = generated_model_rs(dir.path(), &options);
     assert_eq!(
         model_rs.matches("conv_transpose2d_gemm(").count(),
         3,
         "{model_rs}"
     );
-    // verify's tolerance: |got − want| ≤ 1e-4 + 1e-3 · |want|.
-    let checks = verify(dir.path(), &options, &VerifyOptions::default()).unwrap();
-    assert_eq!(checks.len(), 2, "{checks:?}");
-    for c in &checks {
-        assert!(c.passed(), "{c:?}");
-    }
+    assert_verifies(dir.path(), &options, 2);
 }

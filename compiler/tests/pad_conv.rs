@@ -7,23 +7,17 @@
 
 mod common;
 
-use common::model::{encode, floats, ints, model, node, value};
-use onnx_protobuf::{Message, TensorProto};
+use common::model::{
+    assert_verifies, floats, generated_model_rs, ints, model, model_folder, node, value, values,
+};
+use onnx_protobuf::TensorProto;
 use zant_compiler::target::Target;
-use zant_compiler::verify::{verify, VerifyOptions};
 use zant_compiler::Options;
 use zant_runtime::conv::{conv2d_direct, Conv2d};
 use zant_runtime::index::{pad, PadMode};
 use zant_runtime::Activation;
 
 const INT64: i32 = 7;
-
-/// Deterministic values in `[-scale, scale)`.
-fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
-    (0..n)
-        .map(|i| ((i * 7919 + seed * 104_729) % 2000) as f32 / 1000.0 * scale - scale)
-        .collect()
-}
 
 /// The unfused reference: `x` padded by `pads` (begin, end per axis), then the
 /// unpadded convolution `p` (whose `h_in`, `w_in` are the padded sizes).
@@ -127,42 +121,24 @@ fn fused_pads_match_the_padded_input() {
             floats("b1", &[16], &b1),
         ],
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("model.onnx"), encode(&m)).unwrap();
-    let set = dir.path().join("test_data_set_0");
-    std::fs::create_dir_all(&set).unwrap();
-    for (file, t) in [
-        ("input_0.pb", floats("x", &[1, 8, 15, 15], &x)),
-        ("input_1.pb", floats("s", &[1, 16, 40], &s)),
-        ("output_0.pb", floats("y", &[1, 32, 7, 7], &y)),
-        ("output_1.pb", floats("t", &[1, 16, 40], &t)),
-    ] {
-        std::fs::write(set.join(file), t.write_to_bytes().unwrap()).unwrap();
-    }
-
+    let dir = model_folder(
+        &m,
+        &[
+            floats("x", &[1, 8, 15, 15], &x),
+            floats("s", &[1, 16, 40], &s),
+        ],
+        &[
+            floats("y", &[1, 32, 7, 7], &y),
+            floats("t", &[1, 16, 40], &t),
+        ],
+    );
     for target in [None, Some(Target::core("host").unwrap())] {
         let options = Options {
-            target: target.clone(),
+            target,
             ..Options::default()
         };
-        let compiled = zant_compiler::compile(
-            &dir.path().join("model.onnx"),
-            &options,
-            &zant_compiler::CrateOptions::default(),
-        )
-        .unwrap();
-        let model_rs = compiled
-            .files
-            .iter()
-            .find(|f| f.path.ends_with("model.rs"))
-            .map(|f| String::from_utf8_lossy(&f.contents).into_owned())
-            .unwrap();
+        let model_rs = generated_model_rs(dir.path(), &options);
         assert!(!model_rs.contains("rt::index::pad"), "{model_rs}");
-        // verify's tolerance: |got − want| ≤ 1e-4 + 1e-3 · |want|.
-        let checks = verify(dir.path(), &options, &VerifyOptions::default()).unwrap();
-        assert_eq!(checks.len(), 2, "{checks:?}");
-        for c in &checks {
-            assert!(c.passed(), "{target:?}: {c:?}");
-        }
+        assert_verifies(dir.path(), &options, 2);
     }
 }

@@ -180,12 +180,6 @@ fn fuse_pad_conv(graph: &mut Graph) -> Changed {
             && !pad.value_input
             && pad.value == 0.0
             && pad.pads_begin.iter().chain(&pad.pads_end).all(|&p| p >= 0)
-            && pad
-                .pads_begin
-                .iter()
-                .chain(&pad.pads_end)
-                .take(2)
-                .all(|&p| p == 0)
             && pad.pads_begin.get(..2) == Some(&[0, 0])
             && pad.pads_end.get(..2) == Some(&[0, 0]);
         let Some(Some(x)) = graph.node(id).inputs.first().copied() else {
@@ -203,20 +197,15 @@ fn fuse_pad_conv(graph: &mut Graph) -> Changed {
         if c.weights_blocked {
             continue;
         }
-        // 1-D convolutions keep their one spatial axis in the `w` fields.
-        let begin = &pad.pads_begin[2..];
-        let (top, left) = match *begin {
-            [w] => (0, w),
-            [h, w] => (h, w),
-            _ => continue,
+        let (Some((top, left)), Some((bottom, right)), Some((h_in, w_in))) = (
+            spatial(&pad.pads_begin, 0),
+            spatial(&pad.pads_end, 0),
+            spatial(&graph.ty(x).shape, 1),
+        ) else {
+            continue;
         };
         let mut params = c.params;
-        let x_shape = &graph.ty(x).shape;
-        (params.h_in, params.w_in) = match x_shape[2..] {
-            [w] => (1, w),
-            [h, w] => (h, w),
-            _ => continue,
-        };
+        (params.h_in, params.w_in) = (h_in, w_in);
         params.pad_top += top as usize;
         params.pad_left += left as usize;
         // Pads of less than a window each side, as exporters write them ("same" or
@@ -227,12 +216,6 @@ fn fuse_pad_conv(graph: &mut Graph) -> Changed {
             reach(params.k_h, params.dil_h),
             reach(params.k_w, params.dil_w),
         );
-        let ends = &pad.pads_end[2..];
-        let (bottom, right) = match *ends {
-            [w] => (0, w),
-            [h, w] => (h, w),
-            _ => continue,
-        };
         let within = params.pad_top < reach_h
             && params.pad_left < reach_w
             && (bottom as usize) < reach_h
@@ -249,6 +232,17 @@ fn fuse_pad_conv(graph: &mut Graph) -> Changed {
         graph.remove_node(pad);
     }
     !matches.is_empty()
+}
+
+/// The spatial entries of a per-axis list of a convolution's operand (`[N, C, W]` or
+/// `[N, C, H, W]`) as `(h, w)`, `h` being `none` in 1-D: a 1-D convolution keeps its one
+/// spatial axis in the `w` fields.
+fn spatial<T: Copy>(v: &[T], none: T) -> Option<(T, T)> {
+    match *v.get(2..)? {
+        [w] => Some((none, w)),
+        [h, w] => Some((h, w)),
+        _ => None,
+    }
 }
 
 /// `Mul(x, Sigmoid(x))`, in either operand order, where the Sigmoid's only reader is the
