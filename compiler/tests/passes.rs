@@ -526,6 +526,41 @@ fn layout_blocks_small_planes_where_only_vector_kernels_run() {
 }
 
 #[test]
+fn layout_panels_a_constant_matmul_b_where_only_vector_kernels_run() {
+    // A MatMul of rows of 4 by a constant [4, 32]: a crate for vector targets alone gets
+    // `B` in the two column panels of `rt::gemm::panels`, printed `b_panels=32`; crates
+    // that may run the scalar kernels keep ONNX's `B`, and so does a single row (a
+    // matrix-vector product) everywhere. The printed IR reads back.
+    use zant_compiler::passes::layout::run_for;
+    use zant_runtime::target::Kernels;
+    let fixture = |batch: usize, rows: usize| {
+        format!(
+            "
+        input 0: %x : f32[{batch},{rows},4]
+        %w = Const f32[4,32] splat(0.5)
+        %y = MatMul(%x, %w)
+        output 0: y = %y
+    "
+        )
+    };
+    for ((batch, rows), kernels, panels) in [
+        ((1, 3), KernelSet::ANY, false),
+        ((1, 3), KernelSet::only(Kernels::Scalar), false),
+        ((1, 3), KernelSet::only(Kernels::Vector), true),
+        ((2, 1), KernelSet::only(Kernels::Vector), true),
+        ((1, 1), KernelSet::only(Kernels::Vector), false),
+    ] {
+        let mut graph = text::parse(&fixture(batch, rows)).unwrap();
+        assert_eq!(run_for(&mut graph, kernels).unwrap(), panels, "{kernels:?}");
+        verify(&graph).unwrap();
+        let printed = text::print(&graph);
+        assert_eq!(printed.contains("b_panels=32"), panels, "{printed}");
+        assert_eq!(printed.contains("f32[2,4,16]"), panels, "{printed}");
+        text::parse(&printed).unwrap();
+    }
+}
+
+#[test]
 fn qdq_turns_conv_bias_and_relu_into_qlinear_conv() {
     // The Relu goes: its output is quantized with zero point -128, which clamps at 0 anyway.
     // The weight stays i8 and the bias i32; the DequantizeLinear nodes are gone.

@@ -92,6 +92,7 @@ pub(crate) const STACK_SCRATCH: usize = KC * NR;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod packed;
+pub mod panels;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) use packed::{frame_takes_narrow, narrow_block_vectors, BSource, Frame, SLIVER_COLUMNS};
 #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]

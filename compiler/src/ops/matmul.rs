@@ -1,8 +1,11 @@
 //! MatMul (opset 1 on; 9/13 only add types): numpy matmul with batch broadcasting and
-//! 1-D operands. The passes fuse a following `Add` of a per-column bias and Relu/Clip.
+//! 1-D operands. The passes fuse a following `Add` of a per-column bias and Relu/Clip,
+//! and the `layout` pass may store a constant `f32` `B` in the column panels of
+//! `rt::gemm::panels` (`b_panels=N`, `B` then shaped `[⌈N/16⌉, K, 16]`).
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use zant_runtime::gemm::panels::PANEL;
 use zant_runtime::target::KernelSet;
 use zant_runtime::Activation;
 
@@ -18,6 +21,27 @@ pub struct MatMul {
     /// only the passes (or the IR text of a fused graph) give it a third.
     pub bias: bool,
     pub act: Activation,
+    /// `N` when `B` (input 1) is a constant in the column panels of
+    /// `rt::gemm::panels::pack_b`, shaped `[⌈N/16⌉, K, 16]`; 0 for ONNX's `B`. Not ONNX:
+    /// the IR text prints `b_panels=N` for what the `layout` pass rewrote.
+    pub b_panels: usize,
+}
+
+impl MatMul {
+    /// `B`'s ONNX shape: `b` itself, or the `[K, N]` its panels hold.
+    fn b_shape(&self, b: &[usize]) -> Result<Vec<usize>, OpError> {
+        if self.b_panels == 0 {
+            return Ok(b.to_vec());
+        }
+        let n = self.b_panels;
+        match *b {
+            [panels, k, PANEL] if panels == n.div_ceil(PANEL) => Ok(vec![k, n]),
+            _ => Err(OpError::shape(format!(
+                "b_panels={n} needs B shaped [{}, K, {PANEL}], not {b:?}",
+                n.div_ceil(PANEL)
+            ))),
+        }
+    }
 }
 
 /// `(a, b, y)` widened to matrices, and the ONNX output shape.
@@ -66,16 +90,25 @@ impl Parse for MatMul {
         if a.dtype != b.dtype {
             return Err(OpError::shape(format!("operand types differ: {a} and {b}")));
         }
-        Ok(Self {
+        let b_panels = ctx.int("b_panels", 0)?;
+        let b_panels = usize::try_from(b_panels)
+            .map_err(|_| OpError::attr("b_panels", format!("must be 0 or more, not {b_panels}")))?;
+        let op = Self {
             bias: ctx.has_input(2),
             act: ctx.activation()?,
-        })
+            b_panels,
+        };
+        op.b_shape(&b.shape)?;
+        Ok(op)
     }
 }
 
 impl OpKind for MatMul {
     fn attrs(&self, attrs: &mut Attrs) {
         attrs.activation(self.act);
+        if self.b_panels > 0 {
+            attrs.int("b_panels", self.b_panels as i64);
+        }
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
@@ -86,7 +119,12 @@ impl OpKind for MatMul {
         if a.dtype == DType::Bool {
             return Err(OpError::unsupported("MatMul is not implemented for bool"));
         }
-        let (_, _, y2, y) = shapes(&a.shape, &b.shape)?;
+        let (_, _, y2, y) = shapes(&a.shape, &self.b_shape(&b.shape)?)?;
+        if self.b_panels > 0 && (a.dtype != DType::F32 || a.shape.len() < 2) {
+            return Err(OpError::shape(format!(
+                "b_panels needs an f32 A of rank 2 or more, not {a}"
+            )));
+        }
         if self.bias {
             let c = required(inputs, 2)?;
             if c.n_elems() != y2[y2.len() - 1] || c.dtype != a.dtype {
@@ -109,6 +147,10 @@ impl OpKind for MatMul {
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let (a, b) = (ctx.get(0)?, ctx.get(1)?);
+        if self.b_panels > 0 {
+            // Only the `layout` pass makes panels, after folding.
+            return Ok(None);
+        }
         let (a2, b2, y2, y_shape) = shapes(&a.shape, &b.shape)?;
         let n: usize = y2.iter().product();
         let data = match (&a.data, &b.data) {
@@ -139,7 +181,7 @@ impl OpKind for MatMul {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let (a, b) = (ctx.input(0)?, ctx.input(1)?);
-        let (a2, b2, y2, _) = shapes(&a.ty.shape, &b.ty.shape)?;
+        let (a2, b2, y2, _) = shapes(&a.ty.shape, &self.b_shape(&b.ty.shape)?)?;
         let (ae, be) = (&a.expr, &b.expr);
         let (a_shape, b_shape, y_shape) = (shape_tokens(&a2), shape_tokens(&b2), shape_tokens(&y2));
         if a.ty.dtype != DType::F32 {
@@ -155,6 +197,15 @@ impl OpKind for MatMul {
             quote!(None)
         };
         let act = self.act;
+        if self.b_panels > 0 {
+            // `B` has no batch: every row of the broadcast `A` is one row of the product.
+            let k = a2[a2.len() - 1];
+            let m = a2.iter().product::<usize>() / k.max(1);
+            let n = self.b_panels;
+            return Ok(quote! {
+                rt::gemm::panels::gemm_panels((#m, #n, #k), #ae, #be, #bias, #act, y);
+            });
+        }
         // The blocked products pack into the arena scratch the planner reserved.
         if zant_runtime::gemm::matmul_scratch_len(&a2, &b2, &y2) > 0 {
             return Ok(quote! {
@@ -170,7 +221,7 @@ impl OpKind for MatMul {
         let (Some(Some(a)), Some(Some(b))) = (inputs.first(), inputs.get(1)) else {
             return 0;
         };
-        if a.dtype != DType::F32 {
+        if a.dtype != DType::F32 || self.b_panels > 0 {
             return 0;
         }
         match shapes(&a.shape, &b.shape) {
@@ -184,7 +235,10 @@ impl OpKind for MatMul {
         let (Some(Some(a)), Some(Some(b))) = (inputs.first(), inputs.get(1)) else {
             return 0;
         };
-        match shapes(&a.shape, &b.shape) {
+        let Ok(b) = self.b_shape(&b.shape) else {
+            return 0;
+        };
+        match shapes(&a.shape, &b) {
             Ok((a2, _, y2, _)) => mac_count(y2.iter().copied().chain([a2[a2.len() - 1]])),
             Err(_) => 0,
         }
@@ -195,6 +249,29 @@ impl OpKind for MatMul {
 mod tests {
     use crate::ops::testing::node;
     use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits_panels_and_refuses_a_b_of_another_shape() {
+        let panels = || Tensor::new(vec![2, 4, 16], Data::F32(vec![0.5; 128]));
+        insta::assert_snapshot!(node("MatMul")
+            .int("b_panels", 20)
+            .input("f32[2,3,4]")
+            .constant(panels())
+            .emit(), @"
+        MatMul(f32[2,3,4], f32[2,4,16]) b_panels=20 -> f32[2,3,20]
+        rt::gemm::panels::gemm_panels((6, 20, 4), x0, x1, None, rt::Activation::None, y);
+        ");
+        insta::assert_snapshot!(node("MatMul")
+            .int("b_panels", 40)
+            .input("f32[2,3,4]")
+            .constant(panels())
+            .emit(), @"parse: b_panels=40 needs B shaped [3, K, 16], not [2, 4, 16]");
+        insta::assert_snapshot!(node("MatMul")
+            .int("b_panels", 20)
+            .input("f32[4]")
+            .constant(panels())
+            .emit(), @"infer: b_panels needs an f32 A of rank 2 or more, not f32[4]");
+    }
 
     #[test]
     fn emits() {

@@ -18,7 +18,8 @@
 //! 6. [`layout`]: a QGemm of one row by a constant matrix gets its weights transposed for
 //!    the dot-product kernel; Conv weights are blocked; an RNN, GRU or LSTM over a batch
 //!    of one gets its constant `R` in the recurrent kernel's column panels, and any
-//!    recurrent layer its constant `W`. After the QDQ pass built the QGemm and `fold` settled its
+//!    recurrent layer its constant `W`; a float MatMul by a constant `B` gets `B` in
+//!    column panels where the crate runs vector kernels only. After the QDQ pass built the QGemm and `fold` settled its
 //!    weights.
 //! 7. [`ternary`], only with `--weights ternary`: Conv, MatMul and Gemm with constant
 //!    weights become ternary ops. After BatchNormalization folding, so it makes trits of
