@@ -508,11 +508,27 @@ pub fn matmul_with_scratch(
             k == k_b && m == m_y && n == n_y,
             "matmul shapes do not agree"
         );
+        if panels::row_major_pays(*m, *n, *k) {
+            let bias = bias_row(bias);
+            panels::gemm_row_major((*m, *n, *k), a, b, bias, act, y);
+            return;
+        }
         gemm(*m, *n, *k, a, false, b, false, 1.0, 1.0, bias, act, y);
         return;
     }
     for_each_matrix(a_shape, b_shape, y_shape, |product| {
         let MatrixProduct { m, n, k, .. } = product;
+        if panels::row_major_pays(m, n, k) {
+            panels::gemm_row_major(
+                (m, n, k),
+                &a[product.a_offset..][..m * k],
+                &b[product.b_offset..][..k * n],
+                bias_row(bias),
+                act,
+                &mut y[product.y_offset..][..m * n],
+            );
+            return;
+        }
         gemm_with_scratch(
             m,
             n,
@@ -529,6 +545,15 @@ pub fn matmul_with_scratch(
             &mut y[product.y_offset..][..m * n],
         );
     });
+}
+
+/// The per-column bias of a MatMul, back from its [`Bias`].
+#[inline(always)]
+fn bias_row(bias: Bias<'_>) -> Option<&[f32]> {
+    match bias {
+        Bias::Row(values) => Some(values),
+        _ => None,
+    }
 }
 
 /// Integer/other-dtype matmul without bias/activation, same shape rules, wrapping arithmetic.

@@ -63,7 +63,73 @@ pub fn gemm_panels(
     let panels = &panels[..packed_len(k, n)];
     let bias = bias.map(|b| &b[..n]);
     let out = Out { n, bias, act };
-    kernel::run((m, k), a, panels, &out, y);
+    kernel::run((m, k), a, Source::Packed(panels), &out, y);
+}
+
+/// Whether [`gemm_row_major`] takes an `m × n × k` product: a target with SIMD, at least
+/// two rows, whole panels of columns, and rows of `B` at most 2 KiB apart, its whole in
+/// 1 MiB. Rows 4 KiB apart fall in the same L1 sets and evict each other (1024³: 32 G
+/// multiply-adds a second in place, 58 blocked), and a `B` beyond L2 is better packed.
+pub const fn row_major_pays(m: usize, n: usize, k: usize) -> bool {
+    cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
+        && m >= 2
+        && k >= 1
+        && n >= PANEL
+        && n <= MAX_ROW_MAJOR_COLUMNS
+        && n.is_multiple_of(PANEL)
+        && k.saturating_mul(n) <= MAX_ROW_MAJOR_FLOATS
+}
+
+/// The widest row-major `B` [`gemm_row_major`] takes (rows 2 KiB apart).
+const MAX_ROW_MAJOR_COLUMNS: usize = 512;
+/// The largest row-major `B` [`gemm_row_major`] takes (1 MiB).
+const MAX_ROW_MAJOR_FLOATS: usize = 1 << 18;
+
+/// [`gemm_panels`] with `B` row-major `k × n`, read in place: with `n` a multiple of
+/// [`PANEL`], panel `j`'s depth `p` is `b[p·n + 16j..][..16]` (a MatMul by a `B` computed
+/// at run time, such as attention's keys and values).
+pub fn gemm_row_major(
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    let y = &mut y[..m * n];
+    if m == 0 || n == 0 || !n.is_multiple_of(PANEL) {
+        return;
+    }
+    let a = &a[..m * k];
+    let b = &b[..k * n];
+    let bias = bias.map(|b| &b[..n]);
+    let out = Out { n, bias, act };
+    kernel::run((m, k), a, Source::RowMajor(b), &out, y);
+}
+
+/// Where a product's panels are.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// In the panels of [`pack_b`].
+    Packed(&'a [f32]),
+    /// Row-major, the columns a multiple of [`PANEL`].
+    RowMajor(&'a [f32]),
+}
+
+impl<'a> Source<'a> {
+    /// The floats of panel `q` on, the first of its depth 0, and the floats from one
+    /// depth to the next.
+    #[cfg_attr(
+        all(target_arch = "x86_64", target_feature = "avx512f"),
+        allow(dead_code)
+    )]
+    #[inline(always)]
+    fn panel(self, q: usize, (k, n): (usize, usize)) -> (&'a [f32], usize) {
+        match self {
+            Source::Packed(panels) => (&panels[(q * PANEL * k).min(panels.len())..], PANEL),
+            Source::RowMajor(b) => (&b[(q * PANEL).min(b.len())..], n),
+        }
+    }
 }
 
 /// How a tile's sums become outputs.
@@ -120,7 +186,7 @@ macro_rules! row_tiles {
 /// AVX-512: tiles of 8 rows by 3 panels, 24 accumulators of the 32 registers.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 mod kernel {
-    use super::{Out, PANEL};
+    use super::{Out, Source, PANEL};
     use crate::gemm::simd::F32x16;
     use crate::unroll::unroll;
 
@@ -132,14 +198,32 @@ mod kernel {
     pub(super) fn run(
         (m, k): (usize, usize),
         a: &[f32],
-        panels: &[f32],
+        src: Source<'_>,
         out: &Out<'_>,
         y: &mut [f32],
     ) {
+        let count = out.n.div_ceil(PANEL);
+        let panels = match src {
+            Source::Packed(panels) => panels,
+            Source::RowMajor(b) => {
+                // Depth `p` of the group at panel `q` is `b[p·n + 16q..][..16·P]`.
+                let mut q = 0;
+                while q + PANELS <= count {
+                    let group = (&b[q * PANEL..], out.n);
+                    row_tiles!(tile_rows, store, PANELS, (m, k), a, group, q, out, y);
+                    q += PANELS;
+                }
+                while q < count {
+                    let group = (&b[q * PANEL..], out.n);
+                    row_tiles!(tile_rows, store, 1, (m, k), a, group, q, out, y);
+                    q += 1;
+                }
+                return;
+            }
+        };
         let Ok(panels) = bytemuck::try_cast_slice::<f32, [f32; PANEL]>(panels) else {
             return;
         };
-        let count = out.n.div_ceil(PANEL);
         let mut q = 0;
         while q + PANELS <= count {
             let group = &panels[q * k..][..PANELS * k];
@@ -171,6 +255,37 @@ mod kernel {
         for p in 0..k {
             let mut weights = [F32x16::splat(0.0); P];
             unroll!(P, |i| weights[i] = F32x16::load(&w[i][p]));
+            unroll!(R, |r| {
+                let v = F32x16::splat(x[r][p]);
+                unroll!(P, |i| acc[r][i] = v.mul_add(weights[i], acc[r][i]));
+            });
+        }
+        acc
+    }
+
+    /// [`tile`] over `P` panels of a row-major `B` (`b` from the group's first column,
+    /// `n` floats from one depth to the next).
+    #[inline(always)]
+    fn tile_rows<const R: usize, const P: usize>(
+        rows: &[f32],
+        (b, n): (&[f32], usize),
+        k: usize,
+    ) -> [[F32x16; P]; R] {
+        let mut x: [&[f32]; R] = [&[]; R];
+        unroll!(R, |r| x[r] = &rows[r * k..][..k]);
+        let mut acc = [[F32x16::splat(0.0); P]; R];
+        #[allow(clippy::needless_range_loop)]
+        for p in 0..k {
+            let Some(depth) = b.get(p * n..).and_then(|d| d.get(..P * PANEL)) else {
+                break;
+            };
+            let mut weights = [F32x16::splat(0.0); P];
+            unroll!(
+                P,
+                |i| if let Some(w) = depth[i * PANEL..].first_chunk::<PANEL>() {
+                    weights[i] = F32x16::load(w);
+                }
+            );
             unroll!(R, |r| {
                 let v = F32x16::splat(x[r][p]);
                 unroll!(P, |i| acc[r][i] = v.mul_add(weights[i], acc[r][i]));
@@ -211,7 +326,7 @@ mod kernel {
     not(all(target_arch = "x86_64", target_feature = "avx512f"))
 ))]
 mod kernel {
-    use super::{Out, PANEL};
+    use super::{Out, Source, PANEL};
     use crate::gemm::simd::{activate, load_at, F32x8, LANES};
     use crate::unroll::unroll;
 
@@ -222,30 +337,31 @@ mod kernel {
     pub(super) fn run(
         (m, k): (usize, usize),
         a: &[f32],
-        panels: &[f32],
+        src: Source<'_>,
         out: &Out<'_>,
         y: &mut [f32],
     ) {
         for q in 0..out.n.div_ceil(PANEL) {
-            let group = &panels[q * PANEL * k..][..PANEL * k];
+            let group = src.panel(q, (k, out.n));
             row_tiles!(tile, store, 1, (m, k), a, group, q, out, y);
         }
     }
 
-    /// The sums of `R` rows of `A` (`rows`) by one panel (`panel`, `k` depths of 16).
+    /// The sums of `R` rows of `A` (`rows`) by one panel (`panel`'s `k` depths of 16,
+    /// `stride` floats apart).
     #[inline(always)]
     fn tile<const R: usize, const P: usize>(
         rows: &[f32],
-        panel: &[f32],
+        (panel, stride): (&[f32], usize),
         k: usize,
     ) -> [[F32x8; 2]; R] {
         let mut x: [&[f32]; R] = [&[]; R];
         unroll!(R, |r| x[r] = &rows[r * k..][..k]);
-        let panel = &panel[..k * PANEL];
         let mut acc = [[F32x8::splat(0.0); 2]; R];
         #[allow(clippy::needless_range_loop)]
         for p in 0..k {
-            let weights = [load_at(panel, p * PANEL), load_at(panel, p * PANEL + LANES)];
+            let at = p * stride;
+            let weights = [load_at(panel, at), load_at(panel, at + LANES)];
             unroll!(R, |r| {
                 let v = F32x8::splat(x[r][p]);
                 unroll!(2, |h| acc[r][h] = v.mul_add(weights[h], acc[r][h]));
@@ -279,23 +395,23 @@ mod kernel {
 /// Without SIMD: each output a scalar chain, row by row and panel by panel.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod kernel {
-    use super::{Out, PANEL};
+    use super::{Out, Source, PANEL};
 
     pub(super) fn run(
         (m, k): (usize, usize),
         a: &[f32],
-        panels: &[f32],
+        src: Source<'_>,
         out: &Out<'_>,
         y: &mut [f32],
     ) {
         for q in 0..out.n.div_ceil(PANEL) {
-            let panel = &panels[q * PANEL * k..][..PANEL * k];
+            let (panel, stride) = src.panel(q, (k, out.n));
             let (bias, width) = out.bias_lanes(q);
             for r in 0..m {
                 let x = &a[r * k..][..k];
                 let mut sums = [0.0f32; PANEL];
                 for (p, &v) in x.iter().enumerate() {
-                    for (s, &w) in sums.iter_mut().zip(&panel[p * PANEL..][..PANEL]) {
+                    for (s, &w) in sums.iter_mut().zip(&panel[p * stride..][..width]) {
                         *s += v * w;
                     }
                 }
@@ -377,6 +493,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A row-major `B` of whole panels read in place gives what its panels give, bit for
+    /// bit (the same chains of fused multiply-adds), on sizes around the tiles' edges.
+    #[test]
+    fn row_major_b_matches_its_panels() {
+        for (case, (m, panels_n, k)) in [(2, 1, 1), (9, 3, 7), (17, 4, 33), (8, 6, 48), (31, 2, 5)]
+            .into_iter()
+            .enumerate()
+        {
+            let n = panels_n * PANEL;
+            assert!(
+                row_major_pays(m, n, k)
+                    || !cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
+            );
+            let seed = case as u32 * 31 + 5;
+            let (a, b, bias) = (data(m * k, seed), data(k * n, seed + 1), data(n, seed + 2));
+            let mut panels = vec![0.0; packed_len(k, n)];
+            pack_b(k, n, &b, false, &mut panels);
+            let (mut want, mut got) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+            gemm_panels(
+                (m, n, k),
+                &a,
+                &panels,
+                Some(&bias),
+                Activation::Relu,
+                &mut want,
+            );
+            gemm_row_major((m, n, k), &a, &b, Some(&bias), Activation::Relu, &mut got);
+            assert_eq!(got, want, "{m}×{n}×{k}");
+        }
+        assert!(!row_major_pays(1, 64, 8), "one row");
+        assert!(!row_major_pays(8, 40, 8), "columns not in whole panels");
+        assert!(!row_major_pays(8, 1024, 8), "rows a page apart");
+        assert!(!row_major_pays(8, 512, 1024), "B beyond 1 MiB");
     }
 
     /// `pack_b` zero-pads the last panel and puts column `c` of depth `p` at lane
