@@ -24,6 +24,29 @@ pub fn copy_bytes<A: bytemuck::Pod, B: bytemuck::Pod>(x: &[A], y: &mut [B]) {
 
 /// y = x permuted: y_shape[i] = x_shape[perm[i]].
 pub fn transpose<T: Copy>(x: &[T], x_shape: &[usize], perm: &[usize], y: &mut [T]) {
+    transpose_with(x, x_shape, perm, y, transpose_2d);
+}
+
+/// [`transpose`] of `f32` values: where the last two axes swap (a batched 2-D transpose,
+/// such as attention's keys `[tokens, heads, depth] → [heads, depth, tokens]` or an NHWC
+/// image into NCHW), whole 16 × 16 tiles (8 × 8 without AVX-512) go through registers:
+/// sixteen row loads, the in-register transpose and sixteen row stores, where the
+/// generic tiles read each value on its own (a transformer's key transpose, 48 × 128 per
+/// head: 0.78 ns an element).
+pub fn transpose_f32(x: &[f32], x_shape: &[usize], perm: &[usize], y: &mut [f32]) {
+    transpose_with(x, x_shape, perm, y, transpose_2d_f32);
+}
+
+/// [`transpose`] with `tile_2d` for a batched 2-D transpose (its arguments as
+/// [`transpose_2d`]'s).
+#[inline(always)]
+fn transpose_with<T: Copy>(
+    x: &[T],
+    x_shape: &[usize],
+    perm: &[usize],
+    y: &mut [T],
+    tile_2d: fn(&[T], usize, usize, usize, &mut [T]),
+) {
     let rank = x_shape.len();
     assert!(rank <= MAX_RANK, "rank exceeds MAX_RANK");
     assert_eq!(perm.len(), rank, "perm and shape ranks differ");
@@ -66,7 +89,7 @@ pub fn transpose<T: Copy>(x: &[T], x_shape: &[usize], perm: &[usize], y: &mut [T
         dims.rank -= 1;
         dims.extents[rank - 2] = 1;
         dims.for_each_run(|batch_idx, x_offset| {
-            transpose_2d(
+            tile_2d(
                 &x[x_offset..],
                 inner_stride,
                 rows,
@@ -109,6 +132,91 @@ fn transpose_2d<T: Copy>(x: &[T], x_col_stride: usize, rows: usize, cols: usize,
             }
         }
     }
+}
+
+/// [`transpose_2d`] of `f32` values, whole tiles of [`TILE_F32`] in registers, the
+/// strips past them through [`transpose_2d`].
+fn transpose_2d_f32(x: &[f32], x_col_stride: usize, rows: usize, cols: usize, y: &mut [f32]) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        const T: usize = TILE_F32;
+        let (whole_rows, whole_cols) = (rows / T * T, cols / T * T);
+        if whole_rows > 0 && whole_cols > 0 && x_col_stride >= rows {
+            for row0 in (0..whole_rows).step_by(T) {
+                for col0 in (0..whole_cols).step_by(T) {
+                    transpose_tile(x, x_col_stride, (row0, col0), cols, y);
+                }
+                // The columns past the whole tiles, for these rows.
+                if whole_cols < cols {
+                    for row in row0..row0 + T {
+                        let out = &mut y[row * cols + whole_cols..(row + 1) * cols];
+                        copy::strided_run(out, &x[row + whole_cols * x_col_stride..], x_col_stride);
+                    }
+                }
+            }
+            // The rows past the whole tiles.
+            for row in whole_rows..rows {
+                let out = &mut y[row * cols..(row + 1) * cols];
+                copy::strided_run(out, &x[row..], x_col_stride);
+            }
+            return;
+        }
+    }
+    transpose_2d(x, x_col_stride, rows, cols, y);
+}
+
+/// The side of the square tiles [`transpose_2d_f32`] moves through registers.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+const TILE_F32: usize = 16;
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
+const TILE_F32: usize = crate::gemm::simd::LANES;
+
+/// One tile: `y[row0 + i][col0 + j] = x[row0 + i + (col0 + j) · x_col_stride]`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn transpose_tile(
+    x: &[f32],
+    x_col_stride: usize,
+    (row0, col0): (usize, usize),
+    cols: usize,
+    y: &mut [f32],
+) {
+    use crate::gemm::simd::F32x16;
+    use crate::unroll::unroll;
+    let mut v = [F32x16::splat(0.0); 16];
+    unroll!(16, |j| if let Some(c) = x
+        .get(row0 + (col0 + j) * x_col_stride..)
+        .and_then(<[f32]>::first_chunk::<16>)
+    {
+        v[j] = F32x16::load(c);
+    });
+    let t = F32x16::transpose_16x16(v);
+    unroll!(16, |i| t[i].store(&mut y[(row0 + i) * cols + col0..]));
+}
+
+/// One tile of 8 × 8 (see the AVX-512 one).
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
+))]
+#[inline(always)]
+fn transpose_tile(
+    x: &[f32],
+    x_col_stride: usize,
+    (row0, col0): (usize, usize),
+    cols: usize,
+    y: &mut [f32],
+) {
+    use crate::gemm::simd::{load_at, store_at, transpose, F32x8, LANES};
+    use crate::unroll::unroll;
+    let mut v = [F32x8::splat(0.0); LANES];
+    unroll!(LANES, |j| v[j] =
+        load_at(x, row0 + (col0 + j) * x_col_stride));
+    let t = transpose(v);
+    unroll!(LANES, |i| store_at(t[i], y, (row0 + i) * cols + col0));
 }
 
 /// `y[r][c] = x[c * N + r]` for `N` rows of `cols`: row by row over `x` in chunks of `N`.
@@ -647,6 +755,36 @@ mod tests {
 
     fn iota(n: usize) -> Vec<i32> {
         (0..n as i32).collect()
+    }
+
+    /// `transpose_f32` moves every value where the generic `transpose` does, on batched
+    /// 2-D transposes with whole register tiles, partial ones and none (rows and columns
+    /// of 1 to 40), and on permutations that are not (contiguous runs, strided runs).
+    #[test]
+    fn transpose_f32_matches_the_generic_transpose() {
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[1, 128, 4, 48], &[0, 2, 3, 1]),
+            (&[2, 16, 16], &[0, 2, 1]),
+            (&[3, 17, 33], &[0, 2, 1]),
+            (&[40, 8], &[1, 0]),
+            (&[8, 40], &[1, 0]),
+            (&[1, 5, 7], &[0, 2, 1]),
+            (&[2, 3, 32, 24], &[1, 0, 3, 2]),
+            (&[2, 3, 4, 5], &[0, 2, 1, 3]),
+            (&[4, 6, 20], &[2, 0, 1]),
+        ];
+        for &(shape, perm) in cases {
+            let n: usize = shape.iter().product();
+            let x: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let (mut want, mut got) = (std::vec![f32::NAN; n], std::vec![f32::NAN; n]);
+            transpose(&x, shape, perm, &mut want);
+            transpose_f32(&x, shape, perm, &mut got);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{shape:?} {perm:?}"
+            );
+        }
     }
 
     /// Row-major strides of a shape.

@@ -6,7 +6,7 @@ use quote::quote;
 use super::{
     elem_type, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
 };
-use crate::tensor::{Data, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transpose {
@@ -98,6 +98,10 @@ impl OpKind for Transpose {
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (xe, x_shape, perm) = (&x.expr, shape_tokens(&x.ty.shape), shape_tokens(&self.perm));
+        if x.ty.dtype == DType::F32 {
+            // Whole tiles of a batched 2-D transpose move through registers.
+            return Ok(quote! { rt::shape::transpose_f32(#xe, #x_shape, #perm, y); });
+        }
         let t = elem_type(x.ty.dtype);
         Ok(quote! { rt::shape::transpose::<#t>(#xe, #x_shape, #perm, y); })
     }
@@ -111,7 +115,7 @@ mod tests {
     fn emits() {
         insta::assert_snapshot!(node("Transpose").ints("perm", &[0, 2, 1]).input("f32[2,3,4]").emit(), @"
         Transpose(f32[2,3,4]) perm=[0,2,1] -> f32[2,4,3]
-        rt::shape::transpose::<f32>(x0, &[2, 3, 4], &[0, 2, 1], y);
+        rt::shape::transpose_f32(x0, &[2, 3, 4], &[0, 2, 1], y);
         ");
         insta::assert_snapshot!(node("Transpose").input("u8[2,3]").emit(), @"
         Transpose(u8[2,3]) perm=[1,0] -> u8[3,2]
