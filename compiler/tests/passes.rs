@@ -457,6 +457,44 @@ fn layout_blocks_kxk_conv_weights_where_gemm_blocks_pay() {
 }
 
 #[test]
+fn fuse_folds_a_positive_scale_into_the_softmax_it_feeds() {
+    // Attention's scores times 1/√d, then Softmax: one Softmax of the scaled scores,
+    // printed `scale=…`, which reads back. A negative or non-finite scale, a Mul read
+    // elsewhere too, or a LogSoftmax keeps the Mul.
+    let fixture = |scale: &str, op: &str, extra: &str| {
+        format!(
+            "
+            input 0: %x : f32[2,4,8]
+            %c = Const f32[] [{scale}]
+            %m = Mul(%x, %c)
+            %y = {op}(%m) axis=2
+            {extra}
+            output 0: y = %y
+            "
+        )
+    };
+    let fused = run("fuse", &fixture("0.125", "Softmax", ""));
+    assert!(fused.starts_with("changed: true"), "{fused}");
+    assert!(!fused.contains("Mul("), "{fused}");
+    assert!(
+        fused.contains("Softmax(%x) axis=2 scale=0.125 : f32[2,4,8]"),
+        "{fused}"
+    );
+    let body = fused.split_once('\n').map_or("", |(_, rest)| rest);
+    let reread = text::parse(body).unwrap();
+    assert!(text::print(&reread).contains("scale=0.125"));
+    for (scale, op, extra) in [
+        ("-0.125", "Softmax", ""),
+        ("inf", "Softmax", ""),
+        ("0.125", "LogSoftmax", ""),
+        ("0.125", "Softmax", "output 1: m = %m"),
+    ] {
+        let kept = run("fuse", &fixture(scale, op, extra));
+        assert!(kept.contains("Mul("), "{scale} {op} {extra}: {kept}");
+    }
+}
+
+#[test]
 fn fuse_folds_a_zero_pad_into_the_conv_it_feeds() {
     // A TCN's causal left pad of a 1-D convolution joins the Conv's pads; the output's
     // size, and so the trailing pad, stays. A Pad of another value or mode, one that pads

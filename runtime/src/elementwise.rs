@@ -1478,13 +1478,28 @@ const SOFTMAX_COLUMNS: usize = 64;
 
 /// Numerically stable softmax over the middle axis of a [outer, axis_len, inner] view.
 pub fn softmax(outer: usize, axis_len: usize, inner: usize, x: &[f32], y: &mut [f32]) {
-    softmax_blocks(outer, axis_len, inner, x, y, false);
+    softmax_blocks(outer, axis_len, inner, x, y, false, 1.0);
+}
+
+/// `softmax(scale · x)`: a constant `Mul` in front of a Softmax, as attention's
+/// `1/√d` scaling, fused into it (`passes::fuse`), so the scores are read once, not
+/// scaled into a buffer first. Each `e^(scale·v − max)` takes the product and the shift
+/// in one fused multiply-add where vectors fuse them.
+pub fn softmax_scaled(
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    scale: f32,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    softmax_blocks(outer, axis_len, inner, x, y, false, scale);
 }
 
 /// `ln(softmax(x))`, computed as `x − max − ln Σ e^(x − max)` so it never takes the log of
 /// an underflowed zero.
 pub fn log_softmax(outer: usize, axis_len: usize, inner: usize, x: &[f32], y: &mut [f32]) {
-    softmax_blocks(outer, axis_len, inner, x, y, true);
+    softmax_blocks(outer, axis_len, inner, x, y, true, 1.0);
 }
 
 fn softmax_blocks(
@@ -1494,6 +1509,7 @@ fn softmax_blocks(
     x: &[f32],
     y: &mut [f32],
     log: bool,
+    scale: f32,
 ) {
     let block = axis_len * inner;
     if block == 0 {
@@ -1503,31 +1519,32 @@ fn softmax_blocks(
     let y = &mut y[..outer * block];
     for (x_block, y_block) in x.chunks_exact(block).zip(y.chunks_exact_mut(block)) {
         if inner == 1 {
-            softmax_row(x_block, y_block, log);
+            softmax_row(x_block, y_block, log, scale);
         } else {
             for column0 in (0..inner).step_by(SOFTMAX_COLUMNS) {
                 let width = SOFTMAX_COLUMNS.min(inner - column0);
-                softmax_columns(x_block, y_block, axis_len, inner, column0, width, log);
+                let columns = (column0, width);
+                softmax_columns(x_block, y_block, (axis_len, inner), columns, log, scale);
             }
         }
     }
 }
 
-/// Softmax of one contiguous row.
-fn softmax_row(x: &[f32], y: &mut [f32], log: bool) {
-    let max = max_of(x);
+/// Softmax of one contiguous row, of `scale · x`.
+fn softmax_row(x: &[f32], y: &mut [f32], log: bool, scale: f32) {
+    let max = scaled_max(x, scale);
     if log {
-        let sum: f32 = x.iter().map(|&v| libm::expf(v - max)).sum();
+        let sum: f32 = x.iter().map(|&v| libm::expf(v * scale - max)).sum();
         // `(v − max) − ln sum`, not `v − (max + ln sum)`: the shifted value is exact,
         // while `max + ln sum` would round `ln sum` to the precision of `max`.
         let log_sum = libm::logf(sum);
         for (out, &v) in y.iter_mut().zip(x) {
-            *out = (v - max) - log_sum;
+            *out = (v * scale - max) - log_sum;
         }
     } else {
-        let (done, mut sum) = exp_shifted_vectors(x, max, y);
+        let (done, mut sum) = exp_shifted_vectors(x, scale, max, y);
         for (out, &v) in y[done..].iter_mut().zip(&x[done..]) {
-            let e = libm::expf(v - max);
+            let e = libm::expf(v * scale - max);
             *out = e;
             sum += e;
         }
@@ -1545,7 +1562,7 @@ fn softmax_row(x: &[f32], y: &mut [f32], log: bool) {
     all(target_arch = "x86_64", target_feature = "fma"),
     target_arch = "aarch64"
 ))]
-fn exp_shifted_vectors(x: &[f32], shift: f32, y: &mut [f32]) -> (usize, f32) {
+fn exp_shifted_vectors(x: &[f32], scale: f32, shift: f32, y: &mut [f32]) -> (usize, f32) {
     use crate::gemm::simd::{load_at, store_at, F32x8, LANES};
     let n = x.len().min(y.len());
     // With AVX-512, sixteen lanes first (softmax over rows of 128, `examples/sigmoid`:
@@ -1554,14 +1571,14 @@ fn exp_shifted_vectors(x: &[f32], shift: f32, y: &mut [f32]) -> (usize, f32) {
     let (wide, total) = {
         use crate::gemm::simd::F32x16;
         let wide = n / 16 * 16;
-        let shift = F32x16::splat(shift);
+        let (scale, shift) = (F32x16::splat(scale), F32x16::splat(-shift));
         let mut sum = F32x16::splat(0.0);
         for (x, y) in x[..wide]
             .chunks_exact(16)
             .zip(y[..wide].chunks_exact_mut(16))
         {
             if let Some(x) = x.first_chunk::<16>() {
-                let e = exp_lanes(F32x16::load(x).sub(shift));
+                let e = exp_lanes(F32x16::load(x).mul_add(scale, shift));
                 e.store(y);
                 sum = sum.add(e);
             }
@@ -1571,10 +1588,10 @@ fn exp_shifted_vectors(x: &[f32], shift: f32, y: &mut [f32]) -> (usize, f32) {
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
     let (wide, total) = (0, 0.0);
     let full = n / LANES * LANES;
-    let shift = F32x8::splat(shift);
+    let (scale, shift) = (F32x8::splat(scale), F32x8::splat(-shift));
     let mut sum = F32x8::splat(0.0);
     vector_loop(wide, full, |at| {
-        let e = exp_lanes(load_at(x, at).sub(shift));
+        let e = exp_lanes(load_at(x, at).mul_add(scale, shift));
         store_at(e, y, at);
         sum = sum.add(e);
     });
@@ -1587,7 +1604,7 @@ fn exp_shifted_vectors(x: &[f32], shift: f32, y: &mut [f32]) -> (usize, f32) {
     target_arch = "aarch64"
 )))]
 #[inline(always)]
-fn exp_shifted_vectors(_x: &[f32], _shift: f32, _y: &mut [f32]) -> (usize, f32) {
+fn exp_shifted_vectors(_x: &[f32], _scale: f32, _shift: f32, _y: &mut [f32]) -> (usize, f32) {
     (0, 0.0)
 }
 
@@ -1596,11 +1613,10 @@ fn exp_shifted_vectors(_x: &[f32], _shift: f32, _y: &mut [f32]) -> (usize, f32) 
 fn softmax_columns(
     x: &[f32],
     y: &mut [f32],
-    axis_len: usize,
-    inner: usize,
-    column0: usize,
-    width: usize,
+    (axis_len, inner): (usize, usize),
+    (column0, width): (usize, usize),
     log: bool,
+    scale: f32,
 ) {
     let row = |a: usize| (a * inner + column0, a * inner + column0 + width);
     let mut max = [f32::NEG_INFINITY; SOFTMAX_COLUMNS];
@@ -1608,7 +1624,7 @@ fn softmax_columns(
     for a in 0..axis_len {
         let (start, end) = row(a);
         for (m, &v) in max.iter_mut().zip(&x[start..end]) {
-            *m = at_least(v, *m);
+            *m = at_least(v * scale, *m);
         }
     }
     let mut sum = [0.0f32; SOFTMAX_COLUMNS];
@@ -1618,11 +1634,11 @@ fn softmax_columns(
         let values = max.iter().zip(&x[start..end]);
         if log {
             for (s, (&m, &v)) in sum.iter_mut().zip(values) {
-                *s += libm::expf(v - m);
+                *s += libm::expf(v * scale - m);
             }
         } else {
             for ((s, out), (&m, &v)) in sum.iter_mut().zip(&mut y[start..end]).zip(values) {
-                let e = libm::expf(v - m);
+                let e = libm::expf(v * scale - m);
                 *out = e;
                 *s += e;
             }
@@ -1638,7 +1654,7 @@ fn softmax_columns(
             for ((out, &v), (&m, &log_sum)) in
                 y[start..end].iter_mut().zip(&x[start..end]).zip(columns)
             {
-                *out = (v - m) - log_sum;
+                *out = (v * scale - m) - log_sum;
             }
         }
     } else {
@@ -1647,10 +1663,25 @@ fn softmax_columns(
         }
         for a in 0..axis_len {
             let (start, end) = row(a);
-            for (out, &scale) in y[start..end].iter_mut().zip(sum.iter()) {
-                *out *= scale;
+            for (out, &reciprocal) in y[start..end].iter_mut().zip(sum.iter()) {
+                *out *= reciprocal;
             }
         }
+    }
+}
+
+/// The maximum of `scale · v` over `x` (−∞ when empty): `scale` times [`max_of`] for a
+/// positive scale (rounding is monotonic, so the largest product is the product of the
+/// largest value), else the products' own maximum.
+#[inline]
+fn scaled_max(x: &[f32], scale: f32) -> f32 {
+    if scale == 1.0 {
+        max_of(x)
+    } else if scale > 0.0 {
+        scale * max_of(x)
+    } else {
+        x.iter()
+            .fold(f32::NEG_INFINITY, |m, &v| at_least(v * scale, m))
     }
 }
 
@@ -2875,6 +2906,31 @@ mod tests {
                 }
                 close(&y, &naive_softmax(outer, axis_len, inner, &x, log), 1e-5);
             }
+        }
+    }
+
+    /// `softmax_scaled` is the softmax of the scaled input (within 1e-5, the products
+    /// rounded in another place), rows with every lane width and columns, positive,
+    /// negative and unit scales; a unit scale is `softmax` bit for bit.
+    #[test]
+    fn softmax_scaled_is_the_softmax_of_the_scaled_input() {
+        for &(outer, axis_len, inner) in
+            &[(3, 4, 1), (2, 29, 1), (4, 128, 1), (2, 3, 5), (1, 7, 130)]
+        {
+            let x: Vec<f32> = (0..outer * axis_len * inner)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) * 1.3)
+                .collect();
+            for scale in [0.144_337_57, 2.0, -0.5] {
+                let scaled: Vec<f32> = x.iter().map(|v| v * scale).collect();
+                let (mut got, mut want) = (std::vec![0.0; x.len()], std::vec![0.0; x.len()]);
+                softmax_scaled(outer, axis_len, inner, scale, &x, &mut got);
+                softmax(outer, axis_len, inner, &scaled, &mut want);
+                close(&got, &want, 1e-5);
+            }
+            let (mut got, mut want) = (std::vec![0.0; x.len()], std::vec![0.0; x.len()]);
+            softmax_scaled(outer, axis_len, inner, 1.0, &x, &mut got);
+            softmax(outer, axis_len, inner, &x, &mut want);
+            assert_eq!(got, want);
         }
     }
 

@@ -11,6 +11,9 @@ use crate::tensor::{DType, Data, Tensor, TensorType};
 pub struct Softmax {
     pub log: bool,
     pub layout: AxisLayout,
+    /// The softmax of `scale · x` (Softmax only): a constant Mul in front, fused by the
+    /// passes. Not ONNX: the IR text prints `scale=…` when it is not 1.
+    pub scale: f32,
 }
 
 /// The axis Softmax, LogSoftmax and Hardmax work along, normalised against the input's
@@ -67,9 +70,18 @@ impl Parse for Softmax {
                 x.dtype
             )));
         }
+        let log = ctx.op_type == "LogSoftmax";
+        let scale = ctx.float("scale", 1.0)?;
+        if !scale.is_finite() || scale <= 0.0 || (log && scale != 1.0) {
+            return Err(OpError::attr(
+                "scale",
+                format!("must be a positive finite number, on Softmax only, not {scale}"),
+            ));
+        }
         Ok(Self {
-            log: ctx.op_type == "LogSoftmax",
+            log,
             layout: AxisLayout::parse(ctx, &x.shape)?,
+            scale,
         })
     }
 }
@@ -77,6 +89,9 @@ impl Parse for Softmax {
 impl OpKind for Softmax {
     fn attrs(&self, attrs: &mut Attrs) {
         self.layout.attrs(attrs);
+        if self.scale != 1.0 {
+            attrs.float("scale", self.scale);
+        }
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
@@ -98,7 +113,8 @@ impl OpKind for Softmax {
         if self.log {
             zant_runtime::elementwise::log_softmax(outer, axis_len, inner, xs, &mut y);
         } else {
-            zant_runtime::elementwise::softmax(outer, axis_len, inner, xs, &mut y);
+            let scale = self.scale;
+            zant_runtime::elementwise::softmax_scaled(outer, axis_len, inner, scale, xs, &mut y);
         }
         Ok(Some(vec![Tensor::new(x.shape.clone(), Data::F32(y))]))
     }
@@ -111,8 +127,11 @@ impl OpKind for Softmax {
             inner,
             ..
         } = self.layout;
+        let scale = self.scale;
         Ok(if self.log {
             quote! { rt::elementwise::log_softmax(#outer, #axis_len, #inner, #x, y); }
+        } else if scale != 1.0 {
+            quote! { rt::elementwise::softmax_scaled(#outer, #axis_len, #inner, #scale, #x, y); }
         } else {
             quote! { rt::elementwise::softmax(#outer, #axis_len, #inner, #x, y); }
         })

@@ -11,6 +11,8 @@
 //!   output is stored (register tiles, or finished rows);
 //! - `Add → Relu | Clip` for an `f32` Add of two operands of the output's shape (a
 //!   residual connection), one pass instead of two (`elementwise::add_activated`);
+//! - `Mul(x, c) → Softmax` with a positive constant `c` (attention's `1/√d`) → one
+//!   Softmax of `c · x` (`scale=c`), the scores read once;
 //! - `Pad → Conv` where the Pad adds zeros on the spatial axes only (a TCN's causal left
 //!   pad, a "same" pad exported as its own node): its amounts join the Conv's own pads,
 //!   whose kernels read padding as zeros without a padded copy of the input.
@@ -33,7 +35,37 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let gelu = fuse_gelu(graph);
     let c = fuse_activations(graph);
     let pad = fuse_pad_conv(graph);
-    Ok(a || b || silu || gelu || c || pad)
+    let scale = fuse_scale_softmax(graph);
+    Ok(a || b || silu || gelu || c || pad || scale)
+}
+
+/// `Mul(x, c) → Softmax` with `c` a positive finite `f32` constant of one element (an
+/// attention's `1/√d`) becomes one Softmax of `c · x` (`scale=c`): the scores are read
+/// once instead of scaled into a buffer first.
+fn fuse_scale_softmax(graph: &mut Graph) -> Changed {
+    let mut matches = Vec::new();
+    for id in graph.node_ids() {
+        let Some((BinaryOp::Mul, x, c, _)) = binary_with_const(graph, id) else {
+            continue;
+        };
+        if !c.is_finite() || c <= 0.0 || graph.ty(x) != &graph.node(id).outputs[0].ty {
+            continue;
+        }
+        let Some((softmax, 0)) = sole_consumer(graph, id) else {
+            continue;
+        };
+        if matches!(&graph.node(softmax).op, Op::Softmax(s) if !s.log && s.scale == 1.0) {
+            matches.push((id, softmax, x, c));
+        }
+    }
+    for &(mul, softmax, x, c) in &matches {
+        graph.set_input(softmax, 0, Some(x));
+        if let Op::Softmax(s) = &mut graph.node_mut(softmax).op {
+            s.scale = c;
+        }
+        graph.remove_node(mul);
+    }
+    !matches.is_empty()
 }
 
 /// The single consumer of `node`'s first output, if the value has exactly one reader.
