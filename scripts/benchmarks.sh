@@ -6,8 +6,9 @@
 # 17 minutes on two cores once the harnesses are built (most of it callgrind on
 # mobilenet_v2), about 40 the first time (Debian's Rust builds `core` for each opt level).
 # Then docs/benchmarks-zoo.{md,json,svg}: the model zoo (models/src/zoo, built into
-# models/zoo with ONNX Runtime's outputs) at opt-level 3 on the host only, against ONNX
-# Runtime and tract: its models' weights (up to 6.3 MB) are beyond the flash of the
+# models/zoo with ONNX Runtime's outputs) and the nine shared CNNs beside it, in one run
+# (issue 47's yardstick), at opt-level 3 on the host only, against ONNX Runtime. The
+# zoo stays off the Cortex-M7: its models' weights (up to 6.3 MB) are beyond the flash of the
 # STM32F7/H7 parts the Cortex-M7 target stands for (2 MB at most), and counting their
 # instructions (up to 621 M MACs) in QEMU would outlast the rest of the script.
 set -euo pipefail
@@ -44,9 +45,21 @@ cargo run --quiet --release --bin zantc -- bench \
     "$zoo/lstm-seq" \
     "$zoo/gru-seq" \
     "$zoo/tcn" \
+    "$models/mnist-8" \
+    "$models/wakeword:mfcc=1,1,40,32" \
+    "$models/mobilenet_v2" \
+    "$models/fomo-96" \
+    "$models/mlperf-kws" \
+    "$models/mlperf-vww" \
+    "$models/mlperf-ic" \
+    "$models/mlperf-ad" \
+    "$models/digits-cnn" \
     --opt-levels 3 --targets host --baseline ort --per-layer \
     --json docs/benchmarks-zoo.json --md docs/benchmarks-zoo.md --svg docs/benchmarks-zoo.svg
 # Per op type against ONNX Runtime's per-node profile of the same inputs (docs/performance.md).
 target/venv-ort/bin/python scripts/op_table.py docs/benchmarks-zoo.json \
     "$zoo/yolo-style" "$zoo/dbnet-style" "$zoo/efficientnet-style" "$zoo/resnet50-style" \
-    "$zoo/transformer-encoder" "$zoo/lstm-seq" "$zoo/gru-seq" "$zoo/tcn" >target/zoo-op-table.md
+    "$zoo/transformer-encoder" "$zoo/lstm-seq" "$zoo/gru-seq" "$zoo/tcn" \
+    "$models/mnist-8" "$models/wakeword" "$models/mobilenet_v2" "$models/fomo-96" \
+    "$models/mlperf-kws" "$models/mlperf-vww" "$models/mlperf-ic" "$models/mlperf-ad" \
+    "$models/digits-cnn" >target/zoo-op-table.md

@@ -69,6 +69,16 @@ pub mod model {
     /// `TensorProto.DataType.FLOAT`.
     pub const FLOAT: i32 = 1;
 
+    /// An `INT` attribute.
+    pub fn int(name: &str, i: i64) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            type_: AttributeType::INT.into(),
+            i,
+            ..Default::default()
+        }
+    }
+
     /// An `INTS` attribute.
     pub fn ints(name: &str, ints: &[i64]) -> AttributeProto {
         AttributeProto {

@@ -8,7 +8,7 @@
 mod common;
 
 use common::model::{
-    assert_verifies, floats, generated_model_rs, model, model_folder, node, value, values,
+    assert_verifies, floats, generated_model_rs, int, model, model_folder, node, value, values,
 };
 use zant_compiler::target::Target;
 use zant_compiler::Options;
@@ -64,6 +64,55 @@ fn paneled_b_matches_the_product() {
         assert!(
             !model_rs.contains("rt::elementwise"),
             "bias and Relu fused: {model_rs}"
+        );
+        assert_verifies(dir.path(), &options, 1);
+    }
+}
+
+/// A Gemm by a constant `B` with `transB` (PyTorch's `Linear` on a batch of rows) and a
+/// bias per column, then Relu: on the host `B` goes into panels (the packing undoes the
+/// transpose), for any target it stays; both match an `f64` product. 5 rows, 40 columns
+/// (two panels and a half), a depth of 24.
+#[test]
+fn paneled_gemm_b_matches_the_product() {
+    let (m, k, n) = (5usize, 24usize, 40usize);
+    let x = values(m * k, 4, 1.0);
+    let w = values(n * k, 5, 0.5); // [n, k]: transB.
+    let b = values(n, 6, 0.2);
+    let mut y = vec![0.0f32; m * n];
+    for row in 0..m {
+        for j in 0..n {
+            let s: f64 = (0..k)
+                .map(|p| f64::from(x[row * k + p]) * f64::from(w[j * k + p]))
+                .sum::<f64>()
+                + f64::from(b[j]);
+            y[row * n + j] = s.max(0.0) as f32;
+        }
+    }
+    let (mi, ki, ni) = (m as i64, k as i64, n as i64);
+    let mut gemm = node("fc", "Gemm", &["x", "w", "b"], &["g"]);
+    gemm.attribute = vec![int("transB", 1)];
+    let graph = model(
+        vec![gemm, node("relu", "Relu", &["g"], &["y"])],
+        vec![value("x", &[mi, ki])],
+        vec![value("y", &[mi, ni])],
+        vec![floats("w", &[ni, ki], &w), floats("b", &[ni], &b)],
+    );
+    let dir = model_folder(
+        &graph,
+        &[floats("x", &[mi, ki], &x)],
+        &[floats("y", &[mi, ni], &y)],
+    );
+    for (target, panels) in [(None, false), (Some(Target::core("host").unwrap()), true)] {
+        let options = Options {
+            target,
+            ..Options::default()
+        };
+        let model_rs = generated_model_rs(dir.path(), &options);
+        assert_eq!(
+            model_rs.contains("rt::gemm::panels::gemm_panels"),
+            panels,
+            "{model_rs}"
         );
         assert_verifies(dir.path(), &options, 1);
     }

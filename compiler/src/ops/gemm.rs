@@ -1,8 +1,11 @@
 //! Gemm (opset 7 on; C optional since 11): `Y = alpha·op(A)·op(B) + beta·C`, with C
-//! broadcast to [M, N]. A following Relu/Clip is fused by the passes.
+//! broadcast to [M, N]. A following Relu/Clip is fused by the passes, and the `layout`
+//! pass may store a constant `B` in the column panels of `rt::gemm::panels`
+//! (`b_panels=N`, `B` then shaped `[⌈N/16⌉, K, 16]` and `transB` gone).
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use zant_runtime::gemm::panels::PANEL;
 use zant_runtime::gemm::Bias;
 use zant_runtime::target::KernelSet;
 use zant_runtime::Activation;
@@ -33,6 +36,9 @@ pub struct Gemm {
     pub beta: f32,
     pub bias: BiasKind,
     pub act: Activation,
+    /// Whether `B` is a constant in the column panels of `rt::gemm::panels::pack_b`,
+    /// shaped `[⌈N/16⌉, K, 16]` (printed `b_panels=N`; not ONNX).
+    pub b_panels: bool,
 }
 
 impl Parse for Gemm {
@@ -44,7 +50,10 @@ impl Parse for Gemm {
                 a.dtype, b.dtype
             )));
         }
-        if a.rank() != 2 || b.rank() != 2 {
+        let panels = ctx.int("b_panels", 0)?;
+        let panels = usize::try_from(panels)
+            .map_err(|_| OpError::attr("b_panels", format!("must be 0 or more, not {panels}")))?;
+        if a.rank() != 2 || b.rank() != if panels > 0 { 3 } else { 2 } {
             return Err(OpError::shape(format!(
                 "Gemm takes matrices, got {a} and {b}"
             )));
@@ -56,7 +65,15 @@ impl Parse for Gemm {
         } else {
             (a.shape[0], a.shape[1])
         };
-        let (kb, n) = if trans_b {
+        let (kb, n) = if panels > 0 {
+            if trans_b || b.shape != [panels.div_ceil(PANEL), b.shape[1], PANEL] {
+                return Err(OpError::shape(format!(
+                    "b_panels={panels} needs B shaped [{}, K, {PANEL}] and no transB, not {b}",
+                    panels.div_ceil(PANEL)
+                )));
+            }
+            (b.shape[1], panels)
+        } else if trans_b {
             (b.shape[1], b.shape[0])
         } else {
             (b.shape[0], b.shape[1])
@@ -86,6 +103,7 @@ impl Parse for Gemm {
             beta: ctx.float("beta", 1.0)?,
             bias,
             act: ctx.activation()?,
+            b_panels: panels > 0,
         })
     }
 }
@@ -105,6 +123,9 @@ impl OpKind for Gemm {
             attrs.float("beta", self.beta);
         }
         attrs.activation(self.act);
+        if self.b_panels {
+            attrs.int("b_panels", self.n as i64);
+        }
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
@@ -122,7 +143,12 @@ impl OpKind for Gemm {
                 [self.k, self.n]
             },
         );
-        if a.shape != mk || b.shape != kn {
+        let b_ok = if self.b_panels {
+            b.shape == [self.n.div_ceil(PANEL), self.k, PANEL]
+        } else {
+            b.shape == kn
+        };
+        if a.shape != mk || !b_ok {
             return Err(OpError::shape(format!(
                 "A {a} and B {b} do not match the parsed [{}, {}] and [{}, {}]",
                 mk[0], mk[1], kn[0], kn[1]
@@ -132,6 +158,10 @@ impl OpKind for Gemm {
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
+        if self.b_panels {
+            // Only the `layout` pass makes panels, after folding.
+            return Ok(None);
+        }
         let a = ctx.f32(0)?;
         let b = ctx.f32(1)?;
         let bias = match self.bias {
@@ -190,6 +220,28 @@ impl OpKind for Gemm {
             act,
             ..
         } = *self;
+        if self.b_panels {
+            let bias = match self.bias {
+                BiasKind::None => quote!(None),
+                BiasKind::Row if self.beta == 1.0 => {
+                    let c = ctx.expr(2)?;
+                    quote!(Some(#c))
+                }
+                _ => {
+                    return Err(OpError::unsupported(
+                        "b_panels takes no bias or one per column, with beta = 1",
+                    ))
+                }
+            };
+            if trans_a || self.alpha != 1.0 {
+                return Err(OpError::unsupported(
+                    "b_panels takes no transA and alpha = 1",
+                ));
+            }
+            return Ok(quote! {
+                rt::gemm::panels::gemm_panels((#m, #n, #k), #a, #b, #bias, #act, y);
+            });
+        }
         let (alpha, beta) = (f32_tokens(self.alpha), f32_tokens(self.beta));
         // The blocked kernel packs into the arena scratch the planner reserved; matrix-vector
         // products need none and keep the plain entry point.
@@ -215,6 +267,9 @@ impl OpKind for Gemm {
 impl Gemm {
     /// The floats of packing scratch the runtime's blocked GEMM needs for this product.
     fn scratch_floats(&self) -> usize {
+        if self.b_panels {
+            return 0;
+        }
         zant_runtime::gemm::scratch_len(self.m, self.n, self.k)
     }
 }
@@ -241,6 +296,30 @@ mod tests {
     fn values(shape: Vec<usize>) -> Tensor {
         let n = shape.iter().product();
         Tensor::new(shape, Data::F32((0..n).map(|i| i as f32).collect()))
+    }
+
+    #[test]
+    fn emits_panels_and_refuses_a_b_of_another_shape() {
+        let panels = || Tensor::new(vec![2, 4, 16], Data::F32(vec![0.5; 128]));
+        insta::assert_snapshot!(node("Gemm")
+            .int("b_panels", 20)
+            .input("f32[3,4]")
+            .constant(panels())
+            .emit(), @"
+        Gemm(f32[3,4], f32[2,4,16]) b_panels=20 -> f32[3,20]
+        rt::gemm::panels::gemm_panels((3, 20, 4), x0, x1, None, rt::Activation::None, y);
+        ");
+        insta::assert_snapshot!(node("Gemm")
+            .int("b_panels", 20)
+            .int("transB", 1)
+            .input("f32[3,4]")
+            .constant(panels())
+            .emit(), @"parse: b_panels=20 needs B shaped [2, K, 16] and no transB, not f32[2,4,16]");
+        insta::assert_snapshot!(node("Gemm")
+            .int("b_panels", 40)
+            .input("f32[3,4]")
+            .constant(panels())
+            .emit(), @"parse: b_panels=40 needs B shaped [3, K, 16] and no transB, not f32[2,4,16]");
     }
 
     #[test]

@@ -41,7 +41,9 @@
 //! target would block (`blocks_fit`), the emitter where the crate's targets do.
 //!
 //! A float MatMul of two or more rows by a constant `[K, N]` matrix, in a crate for
-//! vector targets alone, gets `B` in the column panels of `rt::gemm::panels` (printed
+//! vector targets alone, and a Gemm of the same kind (no `transA`, `alpha = 1`, a bias
+//! per column if any, `transB` undone by the packing), gets `B` in the column panels of
+//! `rt::gemm::panels` (printed
 //! `b_panels=N`, the constant shaped `[⌈N/16⌉, K, 16]`): register tiles of rows of `A`,
 //! read in place, by panels load each weight vector once per tile, where the blocked
 //! GEMM packed `A` into panels on every inference (a transformer's projections: about
@@ -55,6 +57,7 @@ use zant_runtime::recurrent::{pack_r, pack_w, packed_r_len, packed_w_len};
 use zant_runtime::target::KernelSet;
 
 use crate::ir::{Data, Graph, NodeId, Tensor};
+use crate::ops::gemm::BiasKind;
 use crate::ops::recurrent::{r_shape, w_shape};
 use crate::ops::Op;
 use crate::tensor::DType;
@@ -70,6 +73,10 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
     for id in graph.node_ids() {
         let node = graph.node(id);
         if let Some(rewrite) = blocked_conv(graph, id, kernels) {
+            rewrites.push(rewrite);
+            continue;
+        }
+        if let Some(rewrite) = paneled_gemm(graph, id, kernels) {
             rewrites.push(rewrite);
             continue;
         }
@@ -124,6 +131,10 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
             Op::Recurrent(r) if slot == RECURRENT_R => r.params.r_panels = true,
             Op::Recurrent(r) => r.params.w_panels = true,
             Op::MatMul(m) => m.b_panels = columns.flatten().unwrap_or(0),
+            Op::Gemm(g) => {
+                g.b_panels = true;
+                g.trans_b = false;
+            }
             _ => {}
         }
     }
@@ -164,6 +175,44 @@ fn paneled_matmul(
     pack_b(k, n, b.as_f32()?, false, &mut packed);
     let name = format!("{}_panels", graph.value(b_value).name);
     let shape = vec![n.div_ceil(PANEL), k, PANEL];
+    Some((id, 1, name, Tensor::new(shape, Data::F32(packed))))
+}
+
+/// The constant `B` of a float Gemm `id` in the column panels of `rt::gemm::panels`
+/// (from `[K, N]`, or `[N, K]` with `transB`), as a rewrite of that input, for a crate
+/// that runs only vector kernels: at least two rows of an untransposed `A`, `alpha = 1`,
+/// no bias or one per column with `beta = 1`, and at least one panel's worth of columns
+/// (a fully connected layer over a batch, or PyTorch's `Linear` on 2-D inputs).
+fn paneled_gemm(
+    graph: &Graph,
+    id: NodeId,
+    kernels: KernelSet,
+) -> Option<(NodeId, usize, String, Tensor)> {
+    let node = graph.node(id);
+    let Op::Gemm(g) = &node.op else {
+        return None;
+    };
+    if g.b_panels || !kernels.vector || kernels.scalar {
+        return None;
+    }
+    let bias_fits = match g.bias {
+        BiasKind::None => true,
+        BiasKind::Row => g.beta == 1.0,
+        _ => false,
+    };
+    if g.trans_a || g.alpha != 1.0 || !bias_fits || g.m < 2 || g.n < PANEL || g.k == 0 {
+        return None;
+    }
+    let b_value = node.inputs.get(1).copied().flatten()?;
+    let b = graph.const_value(b_value)?;
+    let values = b.as_f32()?;
+    if values.len() != g.k * g.n {
+        return None;
+    }
+    let mut packed = vec![0.0; packed_len(g.k, g.n)];
+    pack_b(g.k, g.n, values, g.trans_b, &mut packed);
+    let name = format!("{}_panels", graph.value(b_value).name);
+    let shape = vec![g.n.div_ceil(PANEL), g.k, PANEL];
     Some((id, 1, name, Tensor::new(shape, Data::F32(packed))))
 }
 
