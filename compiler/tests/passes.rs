@@ -171,6 +171,56 @@ fn batchnorm_folds_into_the_conv_before_it() {
 }
 
 #[test]
+fn batchnorm_folds_into_the_conv_transpose_before_it() {
+    // A DBNet head's upsampling: ConvTranspose (two groups of 2 → 3 channels, 2 × 2 at
+    // stride 2, a bias) → BatchNormalization. The BN goes into the ConvTranspose's
+    // weights and bias; the graph computes what it did (both evaluated by folding), and
+    // a ConvTranspose read elsewhere too keeps the BN (lowered to Mul and Add).
+    use zant_compiler::ir::{Data, Tensor};
+    use zant_compiler::passes::{batchnorm, fold::evaluate};
+    let fixture = |extra: &str| {
+        let w: Vec<String> = (0..4 * 3 * 4)
+            .map(|i| format!("{:.2}", (i % 7) as f32 * 0.25 - 0.6))
+            .collect();
+        format!(
+            "
+        input 0: %x : f32[1,4,3,3]
+        %w = Const f32[4,3,2,2] [{}]
+        %b = Const f32[6] [0.1, -0.2, 0.3, 0.0, 0.5, -0.4]
+        %t = ConvTranspose(%x, %w, %b) kernel_shape=[2,2] strides=[2,2] group=2
+        %gamma = Const f32[6] [1.0, 0.5, 2.0, -1.0, 0.25, 1.5]
+        %beta = Const f32[6] [0.0, 1.0, -0.5, 0.25, 0.0, 2.0]
+        %mean = Const f32[6] [0.1, 0.0, -0.3, 0.2, 0.0, 1.0]
+        %var = Const f32[6] [1.0, 4.0, 0.5, 2.0, 1.0, 0.25]
+        %bn = BatchNormalization(%t, %gamma, %beta, %mean, %var)
+        output 0: y = %bn
+        {extra}
+    ",
+            w.join(", ")
+        )
+    };
+    let x = Tensor::new(
+        vec![1, 4, 3, 3],
+        Data::F32((0..36).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect()),
+    );
+    for (extra, folded) in [("", true), ("output 1: t = %t", false)] {
+        let mut graph = text::parse(&fixture(extra)).unwrap();
+        let before = evaluate(&graph, std::slice::from_ref(&x)).unwrap().unwrap();
+        batchnorm::run(&mut graph).unwrap();
+        verify(&graph).unwrap();
+        let printed = text::print(&graph);
+        assert_eq!(printed.contains("Mul("), !folded, "{printed}");
+        assert!(!printed.contains("BatchNormalization("), "{printed}");
+        let after = evaluate(&graph, std::slice::from_ref(&x)).unwrap().unwrap();
+        let (want, got) = (before[0].as_f32().unwrap(), after[0].as_f32().unwrap());
+        assert_eq!(want.len(), 6 * 6 * 6);
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} against {w}");
+        }
+    }
+}
+
+#[test]
 fn batchnorm_without_a_conv_is_lowered_to_mul_and_add() {
     insta::assert_snapshot!(run("batchnorm", "
         input 0: %x : f32[1,2,2,2]

@@ -1,5 +1,6 @@
-//! BatchNormalization: folded into the weights and bias of the Conv that feeds it when that
-//! Conv has constant weights and no other reader; otherwise lowered to Mul + Add.
+//! BatchNormalization: folded into the weights and bias of the Conv or ConvTranspose that
+//! feeds it when that node has constant weights and no other reader (a U-Net's or DBNet's
+//! upsampling ConvTranspose → BN → ReLU); otherwise lowered to Mul + Add.
 
 use super::{Changed, PassError};
 use crate::ir::{Data, Graph, NodeId, Tensor, Value, ValueId};
@@ -15,7 +16,7 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         .filter(|&id| matches!(graph.node(id).op, Op::BatchNorm(_)))
         .collect();
     for &bn in &bns {
-        if !fold_into_conv(graph, bn) {
+        if !fold_into_conv(graph, bn) && !fold_into_conv_transpose(graph, bn) {
             lower(graph, bn)?;
         }
     }
@@ -81,6 +82,87 @@ fn fold_into_conv(graph: &mut Graph, bn: NodeId) -> bool {
         graph.node_mut(conv).inputs.push(None);
     }
     graph.set_input(conv, 2, Some(b_new));
+    graph.replace_all_uses(ValueId { node: bn, slot: 0 }, x);
+    graph.remove_node(bn);
+    true
+}
+
+/// ConvTranspose(x, w, b) → BN  becomes  ConvTranspose(x, w·s, b·s + t), the scale of
+/// output channel `o` on its weights `w[ci][o mod (c_out / groups)]` for the input
+/// channels `ci` of its group. Returns whether it matched.
+fn fold_into_conv_transpose(graph: &mut Graph, bn: NodeId) -> bool {
+    let Op::BatchNorm(norm) = &graph.node(bn).op else {
+        return false;
+    };
+    let (scale, shift) = (norm.scale.clone(), norm.shift.clone());
+    let Some(x) = graph.node(bn).inputs[0] else {
+        return false;
+    };
+    let node = x.node;
+    let Op::ConvTranspose(t) = &graph.node(node).op else {
+        return false;
+    };
+    let (c_out, groups) = (t.c_out, t.groups.max(1));
+    let c_in = t.in_shape.get(1).copied().unwrap_or(0);
+    if scale.len() != c_out
+        || !c_out.is_multiple_of(groups)
+        || !c_in.is_multiple_of(groups)
+        || graph.consumers(x).len() != 1
+        || graph.is_graph_output(x)
+    {
+        return false;
+    }
+    let inputs = graph.node(node).inputs.clone();
+    let Some((w_shape, mut w)) = inputs[1]
+        .and_then(|w| graph.const_value(w))
+        .and_then(|t| t.as_f32().map(|v| (t.shape.clone(), v.to_vec())))
+    else {
+        return false;
+    };
+    let per_group = c_out / groups;
+    // `[c_in, c_out / groups, k…]`: one run of kernel taps per (input, output) pair.
+    if per_group == 0 || w.len() % (c_in * per_group) != 0 || w_shape.first() != Some(&c_in) {
+        return false;
+    }
+    let taps = w.len() / (c_in * per_group);
+    let bias = match inputs.get(2).copied().flatten() {
+        None => Some(vec![0.0; c_out]),
+        Some(b) => graph
+            .const_value(b)
+            .and_then(|t| t.as_f32())
+            .map(<[f32]>::to_vec),
+    };
+    let Some(bias) = bias.filter(|b| b.len() == c_out) else {
+        return false;
+    };
+    let in_per_group = c_in / groups;
+    for (ci, row) in w.chunks_mut(per_group * taps).enumerate() {
+        let group = ci / in_per_group;
+        for (j, kernel) in row.chunks_mut(taps).enumerate() {
+            let s = scale[group * per_group + j];
+            kernel.iter_mut().for_each(|v| *v *= s);
+        }
+    }
+    let b: Vec<f32> = bias
+        .iter()
+        .zip(&scale)
+        .zip(&shift)
+        .map(|((b, s), t)| b * s + t)
+        .collect();
+    let name = graph.node(node).name.clone();
+    let w_new = graph.add_const(
+        format!("{name}.weight_bn"),
+        Tensor::new(w_shape, Data::F32(w)),
+    );
+    let b_new = graph.add_const(
+        format!("{name}.bias_bn"),
+        Tensor::new(vec![b.len()], Data::F32(b)),
+    );
+    graph.set_input(node, 1, Some(w_new));
+    if graph.node(node).inputs.len() < 3 {
+        graph.node_mut(node).inputs.push(None);
+    }
+    graph.set_input(node, 2, Some(b_new));
     graph.replace_all_uses(ValueId { node: bn, slot: 0 }, x);
     graph.remove_node(bn);
     true
