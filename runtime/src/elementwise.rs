@@ -598,26 +598,25 @@ fn logistic_without_vectors_in_place(op: UnaryOp, y: &mut [f32]) -> bool {
     true
 }
 
-/// A logistic activation (Sigmoid or Swish) of `rows` runs of four floats in place,
-/// `stride` apart from `start`, where [`FPU_LOGISTIC`] holds: the rows of a
-/// Cortex-M GEMM tile, through [`fpu`] two at a time. Says whether `act` was one (and
-/// done).
+/// A logistic activation (Sigmoid or Swish) of a Cortex-M GEMM tile of four rows of four
+/// as the GEMM finished it, stored as rows `stride` apart from `start` in `y`, where
+/// [`FPU_LOGISTIC`] holds (through [`fpu::store_tile`]). Says whether `act` was one (and
+/// the tile stored).
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), allow(dead_code))]
-pub(crate) fn logistic_runs_of_four(
+#[inline(always)]
+pub(crate) fn store_logistic_tile(
     act: Activation,
+    tile: [[f32; 4]; 4],
     y: &mut [f32],
     at: (usize, usize),
-    rows: usize,
 ) -> bool {
     if !FPU_LOGISTIC {
         return false;
     }
     match act {
-        Activation::Sigmoid => fpu::runs_of_four_in_place(fpu::Sigmoid, y, at, rows),
-        Activation::Swish { alpha: 1.0 } => fpu::runs_of_four_in_place(fpu::Silu, y, at, rows),
-        Activation::Swish { alpha } => {
-            fpu::runs_of_four_in_place(fpu::Swish { alpha }, y, at, rows)
-        }
+        Activation::Sigmoid => fpu::store_tile(fpu::Sigmoid, tile, y, at),
+        Activation::Swish { alpha: 1.0 } => fpu::store_tile(fpu::Silu, tile, y, at),
+        Activation::Swish { alpha } => fpu::store_tile(fpu::Swish { alpha }, tile, y, at),
         _ => return false,
     }
     true

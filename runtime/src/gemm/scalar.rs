@@ -64,20 +64,21 @@ impl Epilogue<'_> {
                 Fixed::IDENTITY => {
                     self.store_full::<ROWS, { Fixed::IDENTITY }>(y, at, tile, bounds)
                 }
-                // Sigmoid and Swish: stored, then activated while in cache, the rows two
-                // at a time where they are runs of four (one call and one range check a
-                // block of eight, `elementwise::fpu`), else row by row.
+                // Sigmoid and Swish: finished in registers and handed to one call a tile
+                // that activates and stores them, where `elementwise::fpu` takes them
+                // (two rows a block of eight); else stored, then activated row by row.
                 _ => {
-                    self.store_full::<ROWS, { Fixed::IDENTITY }>(y, at, tile, bounds);
                     let start = row0 * self.n + column0;
-                    let runs = NR == 4
-                        && crate::elementwise::logistic_runs_of_four(
+                    let stored = NR == 4
+                        && ROWS == 4
+                        && crate::elementwise::store_logistic_tile(
                             self.act,
+                            self.finished_tile(y, at, tile),
                             y,
                             (start, self.n),
-                            ROWS,
                         );
-                    if !runs {
+                    if !stored {
+                        self.store_full::<ROWS, { Fixed::IDENTITY }>(y, at, tile, bounds);
                         for i in 0..ROWS {
                             let start = (row0 + i) * self.n + column0;
                             self.act.apply_slice(&mut y[start..start + NR]);
@@ -140,6 +141,37 @@ impl Epilogue<'_> {
                 *row = out;
             }
         });
+    }
+
+    /// A whole `MR × 4` tile at `(row0, column0)` finished as [`Self::store_full`] finishes
+    /// it (scale, bias or the previous partial sum) but neither activated nor stored, for
+    /// an activation that takes the whole tile. Only called where `NR` is 4; a tile
+    /// past `y`'s end gives zeros (and is not stored).
+    #[inline(always)]
+    fn finished_tile<const ROWS: usize>(
+        &self,
+        y: &[f32],
+        (row0, column0, first): (usize, usize, bool),
+        values: &[[f32; NR]; ROWS],
+    ) -> [[f32; 4]; 4] {
+        let alpha = self.alpha;
+        let mut out = [[0.0f32; 4]; 4];
+        if first {
+            let offsets = self.tile_offsets::<ROWS>(row0, column0);
+            unroll!(4, |i| unroll!(4, |j| out[i][j] =
+                alpha * values[i][j] + offsets[i][j]));
+        } else {
+            let n = self.n;
+            let start = row0 * n + column0;
+            let Some(y) = y.get(start..start + 3 * n + 4) else {
+                return out;
+            };
+            unroll!(4, |i| {
+                let row: [f32; 4] = array(&y[i * n..]);
+                unroll!(4, |j| out[i][j] = row[j] + alpha * values[i][j]);
+            });
+        }
+        out
     }
 
     /// `beta · bias` for the `ROWS × NR` outputs at `(row0, column0)`, the bias's kind
