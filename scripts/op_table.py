@@ -13,8 +13,9 @@ The two runtimes fuse differently, so some op types are compared as groups:
 - "Conv": zant's Conv (with the bias, Relu/Clip, Sigmoid or SiLU it fused) against ONNX
   Runtime's Conv, FusedConv and QuickGelu (its fused SiLU); zant's Add and Pad count here
   when ONNX Runtime has none (it fused them into its Conv: residual sums, pads);
-- "MatMul": ONNX Runtime's FusedMatMul, and its Gemm when zant has no Gemm (a MatMul by
-  constant weights and its bias becomes one); "LayerNormalization" includes its
+- "MatMul": ONNX Runtime's FusedMatMul, and its Gemm (and FusedGemm, a Gemm with its
+  activation) when zant has no Gemm (a MatMul by constant weights and its bias becomes
+  one); "LayerNormalization" includes its
   SkipLayerNormalization (the residual Add before it);
 - "layout": ONNX Runtime's ReorderInput/ReorderOutput (its NCHWc conversions), which zant
   does not have;
@@ -34,6 +35,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 ORT_GROUPS = {
     "FusedMatMul": "MatMul",
+    "FusedGemm": "Gemm",
     "SkipLayerNormalization": "LayerNormalization",
     "FusedConv": "Conv",
     "QuickGelu": "Conv",
@@ -61,7 +63,11 @@ def main() -> None:
         zant = collections.Counter()
         for row in layers[name]:
             zant[row["op"]] += row["value"]
-        inputs = sorted((ROOT / "target/zant-bench/ort" / name).glob("input_*.npy"))
+        # The bench names its work folders as crates (`mobilenet_v2` → `mobilenet-v2`).
+        ort_dir = ROOT / "target/zant-bench/ort" / name
+        if not ort_dir.is_dir():
+            ort_dir = ort_dir.with_name(name.replace("_", "-"))
+        inputs = sorted(ort_dir.glob("input_*.npy"))
         if not inputs:
             parser.error(f"no inputs under target/zant-bench/ort/{name}: run the bench with --baseline ort")
         ort = collections.Counter()
