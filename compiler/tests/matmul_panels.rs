@@ -13,6 +13,29 @@ use common::model::{
 use zant_compiler::target::Target;
 use zant_compiler::Options;
 
+/// Compiles the model in `folder` for any target (`B` as ONNX has it) and for the host
+/// (`B` in panels), asserts which kernel each calls and that the bias and Relu were
+/// fused, and verifies both against the model's outputs.
+fn compiles_both_ways(folder: &std::path::Path) {
+    for (target, panels) in [(None, false), (Some(Target::core("host").unwrap()), true)] {
+        let options = Options {
+            target,
+            ..Options::default()
+        };
+        let model_rs = generated_model_rs(folder, &options);
+        assert_eq!(
+            model_rs.contains("rt::gemm::panels::gemm_panels"),
+            panels,
+            "{model_rs}"
+        );
+        assert!(
+            !model_rs.contains("rt::elementwise"),
+            "bias and Relu fused: {model_rs}"
+        );
+        assert_verifies(folder, &options, 1);
+    }
+}
+
 #[test]
 fn paneled_b_matches_the_product() {
     let (batch, m, k, n) = (2usize, 37usize, 24usize, 50usize);
@@ -50,23 +73,7 @@ fn paneled_b_matches_the_product() {
         &[floats("x", &m_dims, &x)],
         &[floats("y", &y_dims, &y)],
     );
-    for (target, panels) in [(None, false), (Some(Target::core("host").unwrap()), true)] {
-        let options = Options {
-            target,
-            ..Options::default()
-        };
-        let model_rs = generated_model_rs(dir.path(), &options);
-        assert_eq!(
-            model_rs.contains("rt::gemm::panels::gemm_panels"),
-            panels,
-            "{model_rs}"
-        );
-        assert!(
-            !model_rs.contains("rt::elementwise"),
-            "bias and Relu fused: {model_rs}"
-        );
-        assert_verifies(dir.path(), &options, 1);
-    }
+    compiles_both_ways(dir.path());
 }
 
 /// A Gemm by a constant `B` with `transB` (PyTorch's `Linear` on a batch of rows) and a
@@ -103,17 +110,5 @@ fn paneled_gemm_b_matches_the_product() {
         &[floats("x", &[mi, ki], &x)],
         &[floats("y", &[mi, ni], &y)],
     );
-    for (target, panels) in [(None, false), (Some(Target::core("host").unwrap()), true)] {
-        let options = Options {
-            target,
-            ..Options::default()
-        };
-        let model_rs = generated_model_rs(dir.path(), &options);
-        assert_eq!(
-            model_rs.contains("rt::gemm::panels::gemm_panels"),
-            panels,
-            "{model_rs}"
-        );
-        assert_verifies(dir.path(), &options, 1);
-    }
+    compiles_both_ways(dir.path());
 }

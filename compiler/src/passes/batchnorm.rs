@@ -62,29 +62,41 @@ fn fold_into_conv(graph: &mut Graph, bn: NodeId) -> bool {
     for (oc, chunk) in w.chunks_mut(per_out).enumerate() {
         chunk.iter_mut().for_each(|v| *v *= scale[oc]);
     }
-    let b: Vec<f32> = bias
-        .iter()
-        .zip(&scale)
-        .zip(&shift)
+    let b = shifted(&bias, &scale, &shift);
+    replace_weights(graph, (conv, bn, x), Tensor::new(w_shape, Data::F32(w)), b);
+    true
+}
+
+/// `b · s + t`, channel by channel.
+fn shifted(bias: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
+    bias.iter()
+        .zip(scale)
+        .zip(shift)
         .map(|((b, s), t)| b * s + t)
-        .collect();
-    let name = graph.node(conv).name.clone();
-    let w_new = graph.add_const(
-        format!("{name}.weight_bn"),
-        Tensor::new(w_shape, Data::F32(w)),
-    );
+        .collect()
+}
+
+/// Gives `node` (a Conv or ConvTranspose, whose output `x` the BatchNormalization `bn`
+/// read) the folded weights `w` and bias `b`, and removes `bn`.
+fn replace_weights(
+    graph: &mut Graph,
+    (node, bn, x): (NodeId, NodeId, ValueId),
+    w: Tensor,
+    b: Vec<f32>,
+) {
+    let name = graph.node(node).name.clone();
+    let w_new = graph.add_const(format!("{name}.weight_bn"), w);
     let b_new = graph.add_const(
         format!("{name}.bias_bn"),
         Tensor::new(vec![b.len()], Data::F32(b)),
     );
-    graph.set_input(conv, 1, Some(w_new));
-    if graph.node(conv).inputs.len() < 3 {
-        graph.node_mut(conv).inputs.push(None);
+    graph.set_input(node, 1, Some(w_new));
+    if graph.node(node).inputs.len() < 3 {
+        graph.node_mut(node).inputs.push(None);
     }
-    graph.set_input(conv, 2, Some(b_new));
+    graph.set_input(node, 2, Some(b_new));
     graph.replace_all_uses(ValueId { node: bn, slot: 0 }, x);
     graph.remove_node(bn);
-    true
 }
 
 /// ConvTranspose(x, w, b) → BN  becomes  ConvTranspose(x, w·s, b·s + t), the scale of
@@ -143,28 +155,8 @@ fn fold_into_conv_transpose(graph: &mut Graph, bn: NodeId) -> bool {
             kernel.iter_mut().for_each(|v| *v *= s);
         }
     }
-    let b: Vec<f32> = bias
-        .iter()
-        .zip(&scale)
-        .zip(&shift)
-        .map(|((b, s), t)| b * s + t)
-        .collect();
-    let name = graph.node(node).name.clone();
-    let w_new = graph.add_const(
-        format!("{name}.weight_bn"),
-        Tensor::new(w_shape, Data::F32(w)),
-    );
-    let b_new = graph.add_const(
-        format!("{name}.bias_bn"),
-        Tensor::new(vec![b.len()], Data::F32(b)),
-    );
-    graph.set_input(node, 1, Some(w_new));
-    if graph.node(node).inputs.len() < 3 {
-        graph.node_mut(node).inputs.push(None);
-    }
-    graph.set_input(node, 2, Some(b_new));
-    graph.replace_all_uses(ValueId { node: bn, slot: 0 }, x);
-    graph.remove_node(bn);
+    let b = shifted(&bias, &scale, &shift);
+    replace_weights(graph, (node, bn, x), Tensor::new(w_shape, Data::F32(w)), b);
     true
 }
 

@@ -255,12 +255,23 @@ mod kernel {
         for p in 0..k {
             let mut weights = [F32x16::splat(0.0); P];
             unroll!(P, |i| weights[i] = F32x16::load(&w[i][p]));
-            unroll!(R, |r| {
-                let v = F32x16::splat(x[r][p]);
-                unroll!(P, |i| acc[r][i] = v.mul_add(weights[i], acc[r][i]));
-            });
+            depth_step(&mut acc, &x, p, &weights);
         }
         acc
+    }
+
+    /// One depth `p` of a tile: each row's value broadcast against the panels' vectors.
+    #[inline(always)]
+    fn depth_step<const R: usize, const P: usize>(
+        acc: &mut [[F32x16; P]; R],
+        x: &[&[f32]; R],
+        p: usize,
+        weights: &[F32x16; P],
+    ) {
+        unroll!(R, |r| {
+            let v = F32x16::splat(x[r][p]);
+            unroll!(P, |i| acc[r][i] = v.mul_add(weights[i], acc[r][i]));
+        });
     }
 
     /// [`tile`] over `P` panels of a row-major `B` (`b` from the group's first column,
@@ -286,10 +297,7 @@ mod kernel {
                     weights[i] = F32x16::load(w);
                 }
             );
-            unroll!(R, |r| {
-                let v = F32x16::splat(x[r][p]);
-                unroll!(P, |i| acc[r][i] = v.mul_add(weights[i], acc[r][i]));
-            });
+            depth_step(&mut acc, &x, p, &weights);
         }
         acc
     }
