@@ -151,9 +151,12 @@ impl Model {
         {
             let (reads, out) = rt::arena::split(arena, 36160, 12000);
             let y = rt::arena::view_mut::<f32>(out);
-            rt::shape::transpose::<
-                f32,
-            >(reads.get::<f32>(63712, 3000), &[1, 24, 25, 5], &[2, 0, 1, 3], y);
+            rt::shape::transpose_f32(
+                reads.get::<f32>(63712, 3000),
+                &[1, 24, 25, 5],
+                &[2, 0, 1, 3],
+                y,
+            );
         }
         probe(3);
         // lstm: LSTM(%sequence, %lstm.weight_ih_panels, %lstm.weight_hh_panels, %lstm.bias) -> %lstm_unused_0 : f32[25,1,1,32], %lstm.h : f32[1,1,32]
