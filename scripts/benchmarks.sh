@@ -36,30 +36,17 @@ cargo run --quiet --release --bin zantc -- bench \
 zoo=models/zoo
 cargo run --quiet -p zant-models -- --zoo "$zoo"
 target/venv-ort/bin/python scripts/model_references.py --zoo "$zoo"
-cargo run --quiet --release --bin zantc -- bench \
-    "$zoo/yolo-style" \
-    "$zoo/dbnet-style" \
-    "$zoo/efficientnet-style" \
-    "$zoo/resnet50-style" \
-    "$zoo/transformer-encoder" \
-    "$zoo/lstm-seq" \
-    "$zoo/gru-seq" \
-    "$zoo/tcn" \
-    "$models/mnist-8" \
-    "$models/wakeword:mfcc=1,1,40,32" \
-    "$models/mobilenet_v2" \
-    "$models/fomo-96" \
-    "$models/mlperf-kws" \
-    "$models/mlperf-vww" \
-    "$models/mlperf-ic" \
-    "$models/mlperf-ad" \
-    "$models/digits-cnn" \
+# The zoo and the nine shared CNNs, in one run; a `:name=dims` pin is for the bench only.
+yardstick=(
+    "$zoo/yolo-style" "$zoo/dbnet-style" "$zoo/efficientnet-style" "$zoo/resnet50-style"
+    "$zoo/transformer-encoder" "$zoo/lstm-seq" "$zoo/gru-seq" "$zoo/tcn"
+    "$models/mnist-8" "$models/wakeword:mfcc=1,1,40,32" "$models/mobilenet_v2"
+    "$models/fomo-96" "$models/mlperf-kws" "$models/mlperf-vww" "$models/mlperf-ic"
+    "$models/mlperf-ad" "$models/digits-cnn"
+)
+cargo run --quiet --release --bin zantc -- bench "${yardstick[@]}" \
     --opt-levels 3 --targets host --baseline ort --per-layer \
     --json docs/benchmarks-zoo.json --md docs/benchmarks-zoo.md --svg docs/benchmarks-zoo.svg
 # Per op type against ONNX Runtime's per-node profile of the same inputs (docs/performance.md).
 target/venv-ort/bin/python scripts/op_table.py docs/benchmarks-zoo.json \
-    "$zoo/yolo-style" "$zoo/dbnet-style" "$zoo/efficientnet-style" "$zoo/resnet50-style" \
-    "$zoo/transformer-encoder" "$zoo/lstm-seq" "$zoo/gru-seq" "$zoo/tcn" \
-    "$models/mnist-8" "$models/wakeword" "$models/mobilenet_v2" "$models/fomo-96" \
-    "$models/mlperf-kws" "$models/mlperf-vww" "$models/mlperf-ic" "$models/mlperf-ad" \
-    "$models/digits-cnn" >target/zoo-op-table.md
+    "${yardstick[@]%%:*}" >target/zoo-op-table.md

@@ -190,6 +190,9 @@ impl OpKind for Gemm {
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        if self.b_panels {
+            return self.emit_panels(ctx);
+        }
         let (a, b) = (ctx.expr(0)?, ctx.expr(1)?);
         // `Bias` borrows the arena, so it is written here rather than as a parameter value.
         let bias = match self.bias {
@@ -220,28 +223,6 @@ impl OpKind for Gemm {
             act,
             ..
         } = *self;
-        if self.b_panels {
-            let bias = match self.bias {
-                BiasKind::None => quote!(None),
-                BiasKind::Row if self.beta == 1.0 => {
-                    let c = ctx.expr(2)?;
-                    quote!(Some(#c))
-                }
-                _ => {
-                    return Err(OpError::unsupported(
-                        "b_panels takes no bias or one per column, with beta = 1",
-                    ))
-                }
-            };
-            if trans_a || self.alpha != 1.0 {
-                return Err(OpError::unsupported(
-                    "b_panels takes no transA and alpha = 1",
-                ));
-            }
-            return Ok(quote! {
-                rt::gemm::panels::gemm_panels((#m, #n, #k), #a, #b, #bias, #act, y);
-            });
-        }
         let (alpha, beta) = (f32_tokens(self.alpha), f32_tokens(self.beta));
         // The blocked kernel packs into the arena scratch the planner reserved; matrix-vector
         // products need none and keep the plain entry point.
@@ -265,6 +246,33 @@ impl OpKind for Gemm {
 }
 
 impl Gemm {
+    /// The call for a `B` in panels (`b_panels`): no `transA`, `alpha = 1`, and no bias or
+    /// one per column with `beta = 1`, as the `layout` pass leaves it.
+    fn emit_panels(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let (a, b) = (ctx.expr(0)?, ctx.expr(1)?);
+        let bias = match self.bias {
+            BiasKind::None => quote!(None),
+            BiasKind::Row if self.beta == 1.0 => {
+                let c = ctx.expr(2)?;
+                quote!(Some(#c))
+            }
+            _ => {
+                return Err(OpError::unsupported(
+                    "b_panels takes no bias or one per column, with beta = 1",
+                ))
+            }
+        };
+        if self.trans_a || self.alpha != 1.0 {
+            return Err(OpError::unsupported(
+                "b_panels takes no transA and alpha = 1",
+            ));
+        }
+        let Self { m, n, k, act, .. } = *self;
+        Ok(quote! {
+            rt::gemm::panels::gemm_panels((#m, #n, #k), #a, #b, #bias, #act, y);
+        })
+    }
+
     /// The floats of packing scratch the runtime's blocked GEMM needs for this product.
     fn scratch_floats(&self) -> usize {
         if self.b_panels {

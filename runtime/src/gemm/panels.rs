@@ -55,15 +55,7 @@ pub fn gemm_panels(
     act: Activation,
     y: &mut [f32],
 ) {
-    let y = &mut y[..m * n];
-    if m == 0 || n == 0 {
-        return;
-    }
-    let a = &a[..m * k];
-    let panels = &panels[..packed_len(k, n)];
-    let bias = bias.map(|b| &b[..n]);
-    let out = Out { n, bias, act };
-    kernel::run((m, k), a, Source::Packed(panels), &out, y);
+    product((m, n, k), a, Source::Packed(panels), bias, act, y);
 }
 
 /// Whether [`gemm_row_major`] takes an `m × n × k` product: a target with SIMD, at least
@@ -96,15 +88,33 @@ pub fn gemm_row_major(
     act: Activation,
     y: &mut [f32],
 ) {
+    product((m, n, k), a, Source::RowMajor(b), bias, act, y);
+}
+
+/// The product of [`gemm_panels`] and [`gemm_row_major`]: the operands cut to their
+/// sizes (`B`'s once there is something to compute; a row-major `B` must be whole
+/// panels), then the tiles.
+fn product(
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    source: Source<'_>,
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
     let y = &mut y[..m * n];
-    if m == 0 || n == 0 || !n.is_multiple_of(PANEL) {
+    let partial = matches!(source, Source::RowMajor(_)) && !n.is_multiple_of(PANEL);
+    if m == 0 || n == 0 || partial {
         return;
     }
     let a = &a[..m * k];
-    let b = &b[..k * n];
+    let source = match source {
+        Source::Packed(panels) => Source::Packed(&panels[..packed_len(k, n)]),
+        Source::RowMajor(b) => Source::RowMajor(&b[..k * n]),
+    };
     let bias = bias.map(|b| &b[..n]);
     let out = Out { n, bias, act };
-    kernel::run((m, k), a, Source::RowMajor(b), &out, y);
+    kernel::run((m, k), a, source, &out, y);
 }
 
 /// Where a product's panels are.
