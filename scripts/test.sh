@@ -27,14 +27,22 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# Each phase prints its start and the seconds since the suite began, so a slow CI run
+# shows where the time went.
+phase() { echo "== suite: $1 (at ${SECONDS} s)"; }
+trap 'echo "== suite: finished in ${SECONDS} s"' EXIT
+phase "toolchains of the emulated cores"
 scripts/setup-targets.sh
+phase "workspace tests"
 cargo test --workspace
+phase "runtime tests at opt-level z"
 CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
     cargo test --quiet --release -p zant-runtime --lib
 # The kernels behind `target_feature = "avx"` (the GEMM's 6 × 16 and narrow tiles, the
 # framed convolution's slivers) only compile for a CPU that has it, as bench harnesses
 # do: their unit tests run again built for this machine.
 if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+    phase "runtime tests for this CPU"
     # The AMX tile products (runtime/src/dsp/amx.rs, qconv/quads/{tiles,frames}.rs) run
     # only where the CPU has AMX-INT8 and Linux grants the tiles. Their tests run every
     # convolution twice, with the tiles allowed and forced off (the path of a host
@@ -50,13 +58,17 @@ if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
 else
     echo "zant-runtime tests with AVX: NOT RUN (this CPU has no AVX2)"
 fi
+phase "runtime clippy at opt-level z"
 CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
     cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
+phase "firmware on three cores"
 scripts/firmware.sh
 if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; then
+    phase "bench mnist-8"
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mnist-8 \
         --opt-levels 3,z --targets host,cortex-m7 --time-budget-ms 200 --per-layer \
         --json target/bench-ci.json --md target/bench-ci.md
+    phase "bench four int8 models"
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mlperf-kws-int8 \
         ../shared/models/mlperf-vww-int8 ../shared/models/mlperf-ad-int8 \
         ../shared/models/mlperf-ic-int8 \
@@ -65,6 +77,7 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
         --json target/bench-ci-int8.json --md target/bench-ci-int8.md
     # Every other core of the target table (docs/targets.md), each built from its triple
     # and run in QEMU, its outputs byte for byte against the host's.
+    phase "bench on every other core"
     cargo run --quiet --release --bin zantc -- bench ../shared/models/mlperf-kws-int8 \
         --opt-levels 3 \
         --targets host,cortex-m0plus,cortex-m3,cortex-m4,cortex-m33,cortex-m55,riscv32,aarch64 \
@@ -74,6 +87,7 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
     # ones that reach the most kernels (tiny-lm's recurrence is the one that showed
     # unfused multiply-adds): 277 s from a cold build, 144 s of it std's build for AArch64
     # with the first model; the other eight models would add about 100 s (docs/targets.md).
+    phase "AArch64 against ONNX Runtime"
     scripts/aarch64.sh mlperf-kws-int8 mlperf-vww-int8 mlperf-ic-int8 mlperf-ad-int8 \
         mobilenet_v2-int8 beer mnist-8 tiny-lm mobilenet_v2 wakeword sentiment
 else
@@ -81,4 +95,5 @@ else
 fi
 # The zoo (models/src/zoo): 106 s on two shared cores from an empty models/zoo and runner
 # folder, zantc already built.
+phase "model zoo"
 scripts/zoo.sh
