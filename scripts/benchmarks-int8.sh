@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks-int8.md and docs/benchmarks-int8.json: the six int8 models
-# of ../shared/models (issue 10) at opt-level 3, on the host with ONNX Runtime (one
-# thread) as the baseline and on the Cortex-M7 (QEMU). Host times depend on the CPU:
+# of ../shared/models (issues 10 and 52) at opt-level 3, on the host with ONNX Runtime
+# and LiteRT (XNNPACK, on the MLPerf models' .tflite files; one thread each) as the
+# baselines and on the Cortex-M7 (QEMU). ZANT_NO_AMX=1 passes `--no-amx`: the host path
+# of a CPU without AMX, on one that has it. Host times depend on the CPU:
 # with AMX (Intel since Sapphire Rapids, on Linux) the integer convolutions use its tiles,
 # with AVX-512 VNNI `vpdpbusd`, with neither the portable tiles. Takes about 15 minutes on
 # two cores the first time (Debian's Rust builds `core` for the Cortex-M7 harnesses).
@@ -18,5 +20,5 @@ cargo run --quiet --release --bin zantc -- bench \
     "$models/mlperf-vww-int8" \
     "$models/mlperf-ic-int8" \
     "$models/mlperf-ad-int8" \
-    --opt-levels 3 --targets host,cortex-m7 --baseline ort \
+    --opt-levels 3 --targets host,cortex-m7 --baseline ort,litert ${ZANT_NO_AMX:+--no-amx} \
     --json docs/benchmarks-int8.json --md docs/benchmarks-int8.md

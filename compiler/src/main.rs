@@ -315,13 +315,20 @@ enum Command {
         /// Write the size/time chart as SVG (linked from the Markdown).
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
-        /// Time peers on the same inputs: `ort` (ONNX Runtime), `tract`, or `ort,tract`; one
-        /// thread each, from the venv of scripts/setup-ort.sh. A peer that cannot run is an error.
+        /// Time peers on the same inputs: `ort` (ONNX Runtime), `tract`, `litert` (LiteRT
+        /// with XNNPACK, on the `model.tflite` beside the model), or several (`ort,litert`);
+        /// one thread each, from the venv of scripts/setup-ort.sh. A peer that cannot run is
+        /// an error; one that cannot run a model (no `.tflite`) leaves a note in its cell.
         #[arg(long, value_delimiter = ',')]
         baseline: Vec<zant_compiler::bench::Baseline>,
         /// The `-C target-cpu` of the host harnesses (`generic` gives the baseline ISA).
         #[arg(long, default_value = "native")]
         target_cpu: String,
+        /// Forbid AMX's int8 tiles in the host harnesses, so that they run the path of a
+        /// host without AMX (AMD Zen 4 and 5, Intel before Sapphire Rapids); the report's
+        /// machine table says so.
+        #[arg(long)]
+        no_amx: bool,
         /// Milliseconds of repeated inferences per host timing, in five slices that
         /// alternate with the model's other opt levels.
         #[arg(long, default_value_t = 1000)]
@@ -691,6 +698,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             svg,
             baseline,
             target_cpu,
+            no_amx,
             time_budget_ms,
             work_dir,
             quiet,
@@ -707,6 +715,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 time_budget: std::time::Duration::from_millis(time_budget_ms),
                 baselines: baseline,
                 host_target_cpu: target_cpu,
+                host_amx: !no_amx,
                 progress: !quiet,
                 per_layer,
                 ..Default::default()

@@ -29,6 +29,7 @@ fn host(time_us: f64, heap_allocs: u64) -> Outcome {
         matches_reference: Some(true),
         ort_time_us: None,
         tract_time_us: None,
+        litert_time_us: None,
         attribution: None,
     })
 }

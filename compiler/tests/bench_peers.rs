@@ -72,15 +72,18 @@ fn the_report_prints_every_peer_and_the_ratios() {
         matches_reference: Some(true),
         ort_time_us: Some(50.0),
         tract_time_us: None,
+        litert_time_us: Some(40.0),
         attribution: None,
     };
     let report = Report {
         zantc_version: "0.1.0".into(),
         date: "2026-01-01 00:00 UTC".into(),
-        command: "zantc bench --baseline ort,tract".into(),
+        command: "zantc bench --baseline ort,tract,litert --no-amx".into(),
         machine: Machine {
             onnxruntime: Some("1.31.1".into()),
             tract: Some("0.23.9".into()),
+            litert: Some("2.3.0".into()),
+            host_amx: Some("forced off (`--no-amx`)".into()),
             ..Machine::default()
         },
         models: vec![ModelInfo {
@@ -104,12 +107,15 @@ fn the_report_prints_every_peer_and_the_ratios() {
     };
     let markdown = bench::markdown(&report, None);
     assert!(
-        markdown.contains("| ORT (µs) | zant/ORT | tract (µs) | zant/tract |"),
+        markdown.contains(
+            "| ORT (µs) | zant/ORT | tract (µs) | zant/tract | LiteRT (µs) | zant/LiteRT |"
+        ),
         "{markdown}"
     );
-    // zant 100 µs against ORT 50 µs; tract failed on the model, and a note says why.
+    // zant 100 µs against ORT 50 µs and LiteRT 40 µs; tract failed on the model, and a
+    // note says why.
     assert!(
-        markdown.contains("| 50.0 | 2.00 | fails | — |"),
+        markdown.contains("| 50.0 | 2.00 | fails | — | 40.0 | 2.50 |"),
         "{markdown}"
     );
     assert!(
@@ -117,4 +123,9 @@ fn the_report_prints_every_peer_and_the_ratios() {
         "{markdown}"
     );
     assert!(markdown.contains("| tract | 0.23.9 |"), "{markdown}");
+    assert!(markdown.contains("| LiteRT | 2.3.0 |"), "{markdown}");
+    assert!(
+        markdown.contains("| host AMX tiles | forced off (`--no-amx`) |"),
+        "{markdown}"
+    );
 }

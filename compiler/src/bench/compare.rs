@@ -516,6 +516,7 @@ mod tests {
             matches_reference: Some(true),
             ort_time_us: None,
             tract_time_us: None,
+            litert_time_us: None,
             attribution: None,
         };
         Report {

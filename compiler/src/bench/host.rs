@@ -46,7 +46,7 @@ pub(super) fn run(
     };
     // A first slice of timing, for the heap figures and the outputs; the time itself
     // comes from `time_interleaved` once all of the model's harnesses are built.
-    let text = run_harness(&exe, &["measure", &slice_ms(opts).to_string()])?;
+    let text = run_harness(&exe, opts, &["measure", &slice_ms(opts).to_string()])?;
     let outputs = harness::parse_outputs(&text, &prepared.output_types)?;
     let matches_reference = prepared
         .reference
@@ -72,6 +72,7 @@ pub(super) fn run(
         matches_reference,
         ort_time_us: None,
         tract_time_us: None,
+        litert_time_us: None,
         attribution: Some(attribution),
     };
     Ok(HostRun {
@@ -97,10 +98,10 @@ pub(super) enum Timed {
 impl Timed {
     /// One slice of `ms` milliseconds: the median time per inference in µs, and the
     /// number of inferences.
-    fn slice(&mut self, ms: &str) -> Result<(f64, u64), Error> {
+    fn slice(&mut self, ms: &str, opts: &BenchOptions) -> Result<(f64, u64), Error> {
         match self {
             Self::Harness(exe) => {
-                let text = run_harness(exe, &["measure", ms])?;
+                let text = run_harness(exe, opts, &["measure", ms])?;
                 let time_ns: f64 = harness::value(&text, "time_ns")?;
                 Ok((time_ns / 1000.0, harness::value(&text, "time_runs")?))
             }
@@ -136,7 +137,7 @@ pub(super) fn time_interleaved(
             if failed[i].is_some() {
                 continue;
             }
-            match one.slice(&slice) {
+            match one.slice(&slice, opts) {
                 Ok((time_us, n)) => {
                     medians[i].push(time_us);
                     runs[i] += n;
@@ -201,7 +202,7 @@ pub(super) fn layer_times(
 ) -> Result<(Vec<f64>, f64), Error> {
     let exe = build(work_dir, prepared, opt, opts, Build::Profiled)?;
     let budget_ms = opts.time_budget.as_millis().to_string();
-    let text = run_harness(&exe, &["layers", &budget_ms])?;
+    let text = run_harness(&exe, opts, &["layers", &budget_ms])?;
     let mut times = Vec::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("layer_ns ") else {
@@ -455,9 +456,15 @@ fn callgrind_instructions(exe: &Path) -> Result<Option<u64>, Error> {
     Ok(Some(totals[1].saturating_sub(totals[0])))
 }
 
-/// Runs the harness `exe` with `args` and returns what it printed.
-fn run_harness(exe: &Path, args: &[&str]) -> Result<String, Error> {
-    run_harness_with(Command::new(exe), exe, args)
+/// Runs the harness `exe` with `args` and returns what it printed. With `--no-amx` the
+/// harness forbids AMX's tiles (`ZANT_BENCH_AMX=off`, which it maps onto
+/// `zant_runtime::dsp::amx::set_enabled`), so that it runs the path of a host without them.
+fn run_harness(exe: &Path, opts: &BenchOptions, args: &[&str]) -> Result<String, Error> {
+    let mut command = Command::new(exe);
+    if !opts.host_amx {
+        command.env("ZANT_BENCH_AMX", "off");
+    }
+    run_harness_with(command, exe, args)
 }
 
 /// Runs harness `exe` through `command` (the harness itself, or QEMU with the harness as
@@ -534,6 +541,31 @@ fn tract_model(model: &Path, dir: &Path) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
+/// The `.tflite` LiteRT times for `prepared`: the `model.tflite` beside its ONNX file. A
+/// model without one, or a pruned one (the file holds the unpruned network), is not
+/// timed, and the report's cell says why.
+fn litert_model(prepared: &Prepared) -> Result<PathBuf, Error> {
+    let unavailable = |reason: String| BenchError::PeerUnavailable {
+        peer: Baseline::Litert,
+        reason,
+    };
+    if prepared.peer_model != prepared.model_file {
+        return Err(unavailable(
+            "LiteRT times the model's .tflite, which holds the unpruned network".into(),
+        )
+        .into());
+    }
+    let tflite = prepared.model_file.with_file_name("model.tflite");
+    if !tflite.is_file() {
+        return Err(unavailable(format!(
+            "LiteRT runs .tflite files, and {} does not exist",
+            tflite.display()
+        ))
+        .into());
+    }
+    Ok(tflite)
+}
+
 /// A peer (one thread) on the same inputs as the harness, set up once and timed a slice
 /// at a time: its script with `--serve` (`scripts/peer_timing.py` has the protocol). Its
 /// stderr goes to a file beside the inputs, whose last line is the error when it fails.
@@ -566,6 +598,7 @@ impl PeerServer {
         let model = match peer {
             Baseline::Tract => tract_model(&prepared.peer_model, &dir)?,
             Baseline::Ort => prepared.peer_model.clone(),
+            Baseline::Litert => litert_model(prepared)?,
         };
         let mut command = Command::new(&opts.peer_python);
         command

@@ -44,6 +44,18 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
             .or_else(|| user_mode.and_then(|u| version(u.qemu, "--version"))),
         onnxruntime: None,
         tract: None,
+        litert: None,
+        host_amx: opts.targets.contains(&Target::Host).then(|| {
+            let has = cpuinfo
+                .lines()
+                .filter(|l| l.starts_with("flags"))
+                .any(|l| l.split_whitespace().any(|f| f == "amx_int8"));
+            match (has, opts.host_amx) {
+                (false, _) => "not on this CPU".to_string(),
+                (true, true) => "on (int8 convolutions may use the tiles)".to_string(),
+                (true, false) => "forced off (`--no-amx`): the path of a host without AMX".to_string(),
+            }
+        }),
         load_average: std::fs::read_to_string("/proc/loadavg")
             .ok()
             .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),

@@ -331,7 +331,7 @@ impl FromStr for ModelSpec {
     }
 }
 
-/// A peer to time against, on the same inputs. Both run from the peer venv that
+/// A peer to time against, on the same inputs. All run from the peer venv that
 /// `scripts/setup-ort.sh` creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Baseline {
@@ -339,14 +339,22 @@ pub enum Baseline {
     Ort,
     /// tract, the Rust inference engine, from its Python package (`scripts/tract_bench.py`).
     Tract,
+    /// LiteRT (TensorFlow Lite with XNNPACK), one thread, on the `model.tflite` beside the
+    /// ONNX model (`scripts/litert_bench.py`); a model without one is not timed, and its
+    /// cell says why.
+    Litert,
 }
 
 impl Baseline {
+    /// Every peer, in the report's column order.
+    pub const ALL: [Baseline; 3] = [Self::Ort, Self::Tract, Self::Litert];
+
     /// The Python module the peer is, which the venv must import.
     fn module(self) -> &'static str {
         match self {
             Self::Ort => "onnxruntime",
             Self::Tract => "tract",
+            Self::Litert => "ai_edge_litert",
         }
     }
 
@@ -355,6 +363,7 @@ impl Baseline {
         match self {
             Self::Ort => "onnxruntime.__version__",
             Self::Tract => "tract.version()",
+            Self::Litert => "ai_edge_litert.__version__",
         }
     }
 
@@ -363,6 +372,7 @@ impl Baseline {
         match self {
             Self::Ort => "ort_bench.py",
             Self::Tract => "tract_bench.py",
+            Self::Litert => "litert_bench.py",
         }
     }
 
@@ -371,6 +381,7 @@ impl Baseline {
         match self {
             Self::Ort => "ORT",
             Self::Tract => "tract",
+            Self::Litert => "LiteRT",
         }
     }
 }
@@ -382,7 +393,8 @@ impl FromStr for Baseline {
         match s {
             "ort" => Ok(Self::Ort),
             "tract" => Ok(Self::Tract),
-            _ => Err(format!("`{s}` is not a baseline (ort, tract)")),
+            "litert" => Ok(Self::Litert),
+            _ => Err(format!("`{s}` is not a baseline (ort, tract, litert)")),
         }
     }
 }
@@ -392,6 +404,7 @@ impl fmt::Display for Baseline {
         f.write_str(match self {
             Self::Ort => "ort",
             Self::Tract => "tract",
+            Self::Litert => "litert",
         })
     }
 }
@@ -419,6 +432,10 @@ pub struct BenchOptions {
     /// The `-C target-cpu` of the host harness builds: `native` by default, because ONNX
     /// Runtime picks its instruction set at run time too; `generic` gives the baseline ISA.
     pub host_target_cpu: String,
+    /// Whether the host harnesses may use AMX's int8 tiles where the CPU has them (the
+    /// default); `false` (`--no-amx`) runs the path of a host without AMX (AMD Zen 4 and 5,
+    /// Intel before Sapphire Rapids), and the report's machine table says so.
+    pub host_amx: bool,
     /// The Python of the peer venv, which runs the baselines.
     pub peer_python: PathBuf,
     /// QEMU runs longer than this are killed.
@@ -441,6 +458,7 @@ impl Default for BenchOptions {
             time_budget: Duration::from_secs(1),
             baselines: Vec::new(),
             host_target_cpu: "native".into(),
+            host_amx: true,
             peer_python: repo_root().join("target/venv-ort/bin/python"),
             qemu_timeout: Duration::from_secs(900),
             progress: true,
@@ -479,6 +497,13 @@ pub struct Machine {
     /// The tract version of `--baseline tract` (absent in older reports).
     #[serde(default)]
     pub tract: Option<String>,
+    /// The LiteRT version of `--baseline litert` (absent in older reports).
+    #[serde(default)]
+    pub litert: Option<String>,
+    /// Whether the host harnesses ran AMX's tiles: the CPU's flag and `--no-amx` (absent
+    /// in older reports and where there is no host target).
+    #[serde(default)]
+    pub host_amx: Option<String>,
     /// `/proc/loadavg` when the bench started: wall times are only as quiet as the machine.
     #[serde(default)]
     pub load_average: Option<String>,
@@ -571,6 +596,9 @@ pub struct HostFigures {
     /// tract's median time per inference on the same inputs (`--baseline tract`).
     #[serde(default)]
     pub tract_time_us: Option<f64>,
+    /// LiteRT's median time per inference on the model's `.tflite` (`--baseline litert`).
+    #[serde(default)]
+    pub litert_time_us: Option<f64>,
     /// The executable's loaded image split by owner (absent in older reports).
     #[serde(default)]
     pub attribution: Option<Attribution>,
@@ -582,6 +610,7 @@ impl HostFigures {
         match peer {
             Baseline::Ort => self.ort_time_us,
             Baseline::Tract => self.tract_time_us,
+            Baseline::Litert => self.litert_time_us,
         }
     }
 }
@@ -763,6 +792,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
         match peer {
             Baseline::Ort => machine.onnxruntime = Some(version),
             Baseline::Tract => machine.tract = Some(version),
+            Baseline::Litert => machine.litert = Some(version),
         }
     }
     let steps =
@@ -946,6 +976,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                             match peer {
                                 Baseline::Ort => h.ort_time_us = Some(*time_us),
                                 Baseline::Tract => h.tract_time_us = Some(*time_us),
+                                Baseline::Litert => h.litert_time_us = Some(*time_us),
                             }
                         }
                     }

@@ -166,11 +166,13 @@ fn machine_section(s: &mut String, report: &Report) {
     row("rustc (host)", &m.rustc_host);
     for (k, v) in [
         ("host `target-cpu`", &m.host_target_cpu),
+        ("host AMX tiles", &m.host_amx),
         ("rustc (Cortex-M7)", &m.rustc_cortex_m7),
         ("valgrind", &m.valgrind),
         ("QEMU", &m.qemu),
         ("ONNX Runtime", &m.onnxruntime),
         ("tract", &m.tract),
+        ("LiteRT", &m.litert),
     ] {
         if let Some(v) = v {
             row(k, v);
@@ -238,12 +240,13 @@ fn notes(s: &mut String, report: &Report) {
 /// The peers this report timed, in column order: those whose version the machine table
 /// records (every requested one), or whose times older reports hold.
 fn peers(report: &Report) -> Vec<Baseline> {
-    [Baseline::Ort, Baseline::Tract]
+    Baseline::ALL
         .into_iter()
         .filter(|&peer| {
             let version = match peer {
                 Baseline::Ort => &report.machine.onnxruntime,
                 Baseline::Tract => &report.machine.tract,
+                Baseline::Litert => &report.machine.litert,
             };
             version.is_some()
                 || report.runs.iter().any(

@@ -79,6 +79,16 @@ static GLOBAL: Counting = Counting;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `zantc bench --no-amx`: the int8 convolutions take the path of a host without AMX.
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_os = "linux",
+        target_feature = "avx512vnni",
+        target_feature = "avx512vl"
+    ))]
+    if std::env::var_os("ZANT_BENCH_AMX").is_some_and(|v| v == "off") {
+        zant_runtime::dsp::amx::set_enabled(false);
+    }
     let mut model = MODEL.lock().expect("the model's lock");
     let mut io = IO.lock().expect("the buffers' lock");
     io.load();
