@@ -735,6 +735,23 @@ pub fn dpbusd(acc: safe_arch::m256i, a: safe_arch::m256i, b: safe_arch::m256i) -
     unsafe { safe_arch::m256i(core::arch::x86_64::_mm256_dpbusd_epi32(acc.0, a.0, b.0)) }
 }
 
+/// [`dpbusd`] on 512-bit vectors: sixteen lanes of four products each, one instruction.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512f"
+))]
+#[inline(always)]
+pub fn dpbusd512(
+    acc: safe_arch::m512i,
+    a: safe_arch::m512i,
+    b: safe_arch::m512i,
+) -> safe_arch::m512i {
+    // SAFETY: as for `dpbusd`: compiled only where the build enables both features (the
+    // `cfg` above), so the CPU has the instruction; it reads registers and writes one.
+    unsafe { safe_arch::m512i(core::arch::x86_64::_mm512_dpbusd_epi32(acc.0, a.0, b.0)) }
+}
+
 /// Four fused multiply-adds, `a[i] · b[i] + c[i]` each rounded once: NEON's `FMLA`.
 ///
 /// `wide` 0.7, whose vectors the kernels use on AArch64, computes its `mul_add` there as
@@ -795,6 +812,65 @@ pub fn lookup_bytes(x: &[u8], table: &[u8; 256], y: &mut [u8]) -> usize {
     n
 }
 
+/// The transpose of one output channel's convolution weights, `src` (`c_in` rows of
+/// `taps` bytes, the blob's order) into `dst` (`taps` rows of `stride` bytes, channels
+/// past `c_in` left as they are): `dst[t · stride + c] = src[c · taps + t]`. AVX-512 VBMI:
+/// each 128-byte window of `src` holds `⌊128 / taps⌋` channels (at most 64), and one
+/// `VPERMI2B` per tap picks its bytes out of the window, stored with a byte mask. Returns
+/// false, having written nothing, where it does not apply (`taps` outside 1..=128,
+/// `stride < c_in`, or the slices too short); the caller then transposes in scalar code.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512vbmi"))]
+#[inline]
+pub fn transpose_taps(src: &[u8], taps: usize, c_in: usize, dst: &mut [u8], stride: usize) -> bool {
+    use core::arch::x86_64::{
+        _mm512_add_epi8, _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8,
+        _mm512_permutex2var_epi8, _mm512_set1_epi8,
+    };
+    if !(1..=128).contains(&taps)
+        || stride < c_in
+        || src.len() < c_in * taps
+        || dst.len() < (taps - 1) * stride + c_in
+    {
+        return false;
+    }
+    let group = (128 / taps).min(64);
+    // Lane `j` reads the window's byte `j · taps` (plus the tap); lanes past the group
+    // read what they like and are not stored.
+    let base: [u8; 64] = core::array::from_fn(|j| (j * taps) as u8);
+    let base = safe_arch::m512i::from(base).0;
+    let mask = |n: usize| -> u64 {
+        if n >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << n) - 1
+        }
+    };
+    let mut c0 = 0;
+    while c0 < c_in {
+        let lanes = group.min(c_in - c0);
+        let start = c0 * taps;
+        let left = src.len() - start;
+        // SAFETY: the masked loads read only the bytes their masks select, all inside
+        // `src` (`left` bytes from `start`); the masked stores write `lanes` bytes from
+        // `t · stride + c0`, inside `dst` since `c0 + lanes ≤ c_in` and `dst` holds
+        // `(taps − 1) · stride + c_in` bytes (checked above). The instructions need
+        // AVX-512 F, BW and VBMI, which the build enables (the `cfg` above).
+        unsafe {
+            let ptr = src.as_ptr().add(start).cast::<i8>();
+            let lo = _mm512_maskz_loadu_epi8(mask(left), ptr);
+            let hi = _mm512_maskz_loadu_epi8(mask(left.saturating_sub(64)), ptr.add(64.min(left)));
+            for t in 0..taps {
+                let index = _mm512_add_epi8(base, _mm512_set1_epi8(t as i8));
+                let picked = _mm512_permutex2var_epi8(lo, index, hi);
+                let out = dst.as_mut_ptr().add(t * stride + c0).cast::<i8>();
+                _mm512_mask_storeu_epi8(out, mask(lanes), picked);
+            }
+        }
+        c0 += lanes;
+    }
+    true
+}
+
 /// [`dpbusd`] on plain lanes, the formula it computes.
 #[cfg(test)]
 fn dpbusd_portable(acc: [i32; 8], a: [u32; 8], b: [u32; 8]) -> [i32; 8] {
@@ -809,6 +885,40 @@ fn dpbusd_portable(acc: [i32; 8], a: [u32; 8], b: [u32; 8]) -> [i32; 8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The VBMI transpose against the formula, for kernels of 1 to 128 taps (groups of 64
+    /// channels down to one) and channel counts that end inside a group, with a longer
+    /// stride (padding channels untouched), and its refusals.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512vbmi"))]
+    #[test]
+    fn transpose_taps_matches_the_formula() {
+        extern crate std;
+        use std::vec;
+        for taps in [1, 2, 3, 9, 25, 49, 64, 100, 128] {
+            for c_in in [1usize, 3, 14, 15, 64, 65, 130] {
+                let stride = c_in.next_multiple_of(4) + 4;
+                let src: std::vec::Vec<u8> = (0..c_in * taps)
+                    .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3])
+                    .collect();
+                let mut dst = vec![0xa5u8; taps * stride];
+                assert!(transpose_taps(&src, taps, c_in, &mut dst, stride));
+                for t in 0..taps {
+                    for c in 0..stride {
+                        let want = if c < c_in { src[c * taps + t] } else { 0xa5 };
+                        assert_eq!(
+                            dst[t * stride + c],
+                            want,
+                            "taps {taps}, c_in {c_in}, t {t}, c {c}"
+                        );
+                    }
+                }
+            }
+        }
+        let mut dst = [0u8; 64];
+        assert!(!transpose_taps(&[0; 129], 129, 1, &mut dst, 1));
+        assert!(!transpose_taps(&[0; 18], 9, 2, &mut dst, 1));
+        assert!(!transpose_taps(&[0; 17], 9, 2, &mut dst, 4));
+    }
 
     /// Words whose halves and bytes cover the extremes and a spread of values between.
     fn words() -> impl Iterator<Item = u32> {

@@ -53,7 +53,9 @@ pub(super) fn detect(opts: &BenchOptions) -> Machine {
             match (has, opts.host_amx) {
                 (false, _) => "not on this CPU".to_string(),
                 (true, true) => "on (int8 convolutions may use the tiles)".to_string(),
-                (true, false) => "forced off (`--no-amx`): the path of a host without AMX".to_string(),
+                (true, false) => {
+                    "forced off (`--no-amx`): the path of a host without AMX".to_string()
+                }
             }
         }),
         load_average: std::fs::read_to_string("/proc/loadavg")

@@ -168,6 +168,9 @@ impl TermWalk {
 pub(super) enum Products {
     /// AMX tiles over a frame of the input ([`frames`]).
     Frames,
+    /// `vpdpbusd` on 512-bit vectors over a frame of the input ([`frames`]): the path of
+    /// a host without AMX.
+    VnniFrames,
     /// AMX tiles over gathered blocks for whole tiles of 16 output channels
     /// ([`tiles`]), `vpdpbusd` for the channels left.
     Tiles,
@@ -205,10 +208,11 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     }
     let pad = (x_zero - X::MIN) as u32;
     let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
-    // Stride-1 "same" convolutions from a frame of the input, where the host has AMX.
+    // Stride-1 "same" convolutions from a frame of the input, on AMX's tiles where the
+    // host has them.
     #[cfg(target_os = "linux")]
-    if allow_tiles && frames::qconv2d(&p, x, pad, w, bias, rq, words, y) {
-        return Products::Frames;
+    if let Some(products) = frames::qconv2d(&p, x, pad, w, bias, rq, words, y, allow_tiles) {
+        return products;
     }
     // Room for `pb` positions and `OCT` channels of `quads` words each: whole tiles, at
     // most `PB_MAX`. [`super::qconv2d_im2col_scratch_len`] always holds one tile (it
@@ -945,8 +949,8 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[derive(Default)]
     pub(super) struct Ran {
-        allowed: [usize; 4],
-        forced_off: [usize; 4],
+        allowed: [usize; 5],
+        forced_off: [usize; 5],
     }
 
     #[cfg(target_os = "linux")]
@@ -964,7 +968,7 @@ mod tests {
         /// States the paths `test` exercised: the tiles (`RUN`, or `NOT RUN` and why) and
         /// the path of a host without AMX, which the runs with the tiles forced off take.
         pub(super) fn report(&self, test: &str) {
-            let runs = |counts: &[usize; 4]| counts.iter().sum::<usize>();
+            let runs = |counts: &[usize; 5]| counts.iter().sum::<usize>();
             let tiles = crate::dsp::amx::tests::tiles_line(&std::format!(
                 "{} of {} runs framed, {} gathered",
                 self.framed(),
@@ -974,8 +978,9 @@ mod tests {
             let off = &self.forced_off;
             std::eprintln!(
                 "{test}: {tiles}; the path without AMX: RUN ({} runs with the tiles forced \
-                 off, {} of them unblocked)",
+                 off, {} of them framed, {} unblocked)",
                 runs(off),
+                off[Products::VnniFrames as usize],
                 off[Products::Unblocked as usize],
             );
         }

@@ -14,18 +14,33 @@
 //! frame is the input once.
 
 use super::tiles::{product_depth, Block};
-use super::{base, byte, finish_channel, weight_sum, word, Conv2d, QInt, QOut, Requant, SUM_CACHE};
+use super::{
+    base, byte, finish_channel, weight_sum, word, Conv2d, Products, QInt, QOut, Requant, SUM_CACHE,
+};
 use crate::dsp::amx::{Tiles, ROWS};
 
 /// The most bytes of weights per output channel this kernel reorders (`taps · 4 ·
 /// channel quads`: 3 × 3 up to 112 channels).
 const MAX_ROW: usize = 1024;
 
+/// Output channels per `VPDPBUSD` tile: eight channels by two vectors of sixteen
+/// positions keep sixteen sums in registers, with two activation vectors and a broadcast
+/// weight beside them (of 32 `zmm`).
+const VNNI_CHANNELS: usize = 8;
+
 /// The reordered weights of two channel tiles and one pair of sum tiles' sums, made once
-/// per convolution.
+/// per convolution. The weights are words, four channels' bytes of one tap each (the
+/// bytes AMX's weight tiles read, and a broadcast operand of `VPDPBUSD`).
 struct Buffers {
-    weights: [i8; 2 * ROWS * MAX_ROW],
+    weights: [u32; 2 * ROWS * MAX_ROW / 4],
     sums: [[i32; 2 * ROWS]; 2 * ROWS],
+}
+
+/// What computes the products: AMX's tiles, or `VPDPBUSD` on 512-bit vectors (a host
+/// without AMX, or the tiles forced off).
+enum Engine {
+    Tiles(Tiles),
+    Vnni,
 }
 
 /// The frame's geometry for `p` in `words` of scratch.
@@ -69,10 +84,11 @@ impl Frame {
 }
 
 /// The convolution (see [`super::qconv2d`]), where this kernel takes it: a kernel of more
-/// than one tap at stride 1 both ways, input rows as wide as output rows, one group,
-/// whole tiles of output channels, the reordered weights within [`MAX_ROW`] bytes a
-/// channel, and scratch for a band of at least one row. Returns whether it ran (false
-/// also where the host has no tiles), having done nothing else where it did not.
+/// than one tap at stride 1 both ways, input rows as wide as output rows, one group, the reordered weights within [`MAX_ROW`] bytes a channel, and
+/// scratch for a band of at least one row. The products run on AMX's tiles where
+/// `allow_tiles`, the host has them and the output channels are whole tiles of 16;
+/// otherwise on `VPDPBUSD`, for rows of at least 8 outputs. Returns the products it ran, or `None`, having done nothing,
+/// where it does not take the convolution.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn qconv2d<X: QInt, Y: QOut>(
     p: &Conv2d,
@@ -83,7 +99,8 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     rq: Requant<'_>,
     words: &mut [u32],
     y: &mut [Y],
-) -> bool {
+    allow_tiles: bool,
+) -> Option<Products> {
     let taps = p.k_h * p.k_w;
     // Not 1 × 1: the pointwise gather is as cheap as the frame, and its blocks requantize
     // in runs of up to 256 outputs where a frame's are cut at each row's end (mlperf-kws-
@@ -93,21 +110,30 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
         && p.stride_w == 1
         && p.w_in == p.w_out
         && p.groups == 1
-        && p.c_out.is_multiple_of(ROWS)
         && (1..=SUM_CACHE).contains(&p.c_out)
         && taps * 4 * p.c_in.div_ceil(4) <= MAX_ROW;
     if !applies {
-        return false;
+        return None;
     }
-    let Some(frame) = Frame::new(p, words.len()) else {
-        return false;
-    };
+    let frame = Frame::new(p, words.len())?;
     let d = product_depth(frame.quads);
-    let Some(mut tiles) = Tiles::new(d) else {
-        return false;
+    // `VPDPBUSD` not on narrow rows, whose frame computes `k_w − 1` dropped columns for
+    // every few kept ones.
+    let tiles = if allow_tiles && p.c_out.is_multiple_of(ROWS) {
+        Tiles::new(d)
+    } else {
+        None
+    };
+    // Where the tiles could run, output channels that are not whole tiles stay with the
+    // gathered blocks, whose whole tiles of channels take AMX.
+    let tiles_on = allow_tiles && crate::dsp::amx::enabled() && crate::dsp::amx::available();
+    let (mut engine, products) = match tiles {
+        Some(tiles) => (Engine::Tiles(tiles), Products::Frames),
+        None if p.w_out >= 8 && !tiles_on => (Engine::Vnni, Products::VnniFrames),
+        None => return None,
     };
     let mut buffers = Buffers {
-        weights: [0; 2 * ROWS * MAX_ROW],
+        weights: [0; 2 * ROWS * MAX_ROW / 4],
         sums: [[0; 2 * ROWS]; 2 * ROWS],
     };
     let depth = p.c_in * taps;
@@ -115,9 +141,14 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     for (oc, slot) in bases.iter_mut().take(p.c_out).enumerate() {
         *slot = base(bias, pad, oc, weight_sum(w, depth, oc));
     }
-    let row = taps * 4 * frame.quads;
+    // Words of reordered weights per output channel.
+    let row = taps * frame.quads;
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
-    let offsets = |t: usize| (t / p.k_w) * p.dil_h * frame.fw + (t % p.k_w) * p.dil_w;
+    let mut shifts = [0usize; MAX_ROW / 4];
+    for (t, shift) in shifts.iter_mut().take(taps).enumerate() {
+        *shift = (t / p.k_w) * p.dil_h * frame.fw + (t % p.k_w) * p.dil_w;
+    }
+    let shifts = &shifts[..taps];
     let words = &mut words[..frame.quads * frame.plane];
     for b in 0..p.batch {
         let x = &x[b * p.c_in * plane_in..][..p.c_in * plane_in];
@@ -126,11 +157,13 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
         // filling a band (and a plane in one band is filled once).
         let mut filled = None;
         let mut oc = 0;
-        while oc + ROWS <= p.c_out {
-            let two_oc = oc + 2 * ROWS <= p.c_out;
-            let m = if two_oc { 2 * ROWS } else { ROWS };
+        while oc < p.c_out {
+            let m = match engine {
+                Engine::Tiles(_) if oc + 2 * ROWS <= p.c_out => 2 * ROWS,
+                Engine::Tiles(_) => ROWS,
+                Engine::Vnni => (2 * ROWS).min(p.c_out - oc),
+            };
             reorder(w, depth, taps, frame.quads, oc, m, &mut buffers.weights);
-            let a = &buffers.weights[..];
             let mut top = 0;
             while top < p.h_out {
                 let rows = frame.rows.min(p.h_out - top);
@@ -143,17 +176,41 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 let mut t = 0;
                 while t < position_tiles {
                     let two_t = t + 2 <= position_tiles;
-                    let block = Block { two_oc, two_t };
-                    block.zero(&mut tiles);
-                    for tap in 0..taps {
-                        let shift = t * ROWS + offsets(tap);
-                        for c in 0..frame.quads / d {
-                            let k = tap * 4 * frame.quads + 4 * c * d;
-                            let b = &words[c * d * frame.plane + shift..];
-                            block.step(&mut tiles, &a[k..], row, b, frame.plane, ROWS);
+                    match &mut engine {
+                        Engine::Tiles(tiles) => {
+                            let a: &[i8] = bytemuck::cast_slice(&buffers.weights[..]);
+                            let block = Block {
+                                two_oc: m > ROWS,
+                                two_t,
+                            };
+                            block.zero(tiles);
+                            for (tap, &shift) in shifts.iter().enumerate() {
+                                let shift = t * ROWS + shift;
+                                for c in 0..frame.quads / d {
+                                    let k = 4 * (tap * frame.quads + c * d);
+                                    let b = &words[c * d * frame.plane + shift..];
+                                    block.step(tiles, &a[k..], 4 * row, b, frame.plane, ROWS);
+                                }
+                            }
+                            block.store(tiles, buffers.sums.as_flattened_mut(), 2 * ROWS);
+                        }
+                        Engine::Vnni => {
+                            for o in (0..m).step_by(VNNI_CHANNELS) {
+                                let weights = &buffers.weights[o * row..m * row];
+                                let sums = &mut buffers.sums[o..];
+                                let start = t * ROWS;
+                                if two_t {
+                                    vnni_tile::<2>(
+                                        words, &frame, shifts, start, weights, row, sums,
+                                    );
+                                } else {
+                                    vnni_tile::<1>(
+                                        words, &frame, shifts, start, weights, row, sums,
+                                    );
+                                }
+                            }
                         }
                     }
-                    block.store(&mut tiles, buffers.sums.as_flattened_mut(), 2 * ROWS);
                     // The tiles' virtual positions, cut at row ends, the columns past
                     // `w_out` dropped.
                     let first = t * ROWS;
@@ -182,7 +239,61 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
             oc += m;
         }
     }
-    true
+    Some(products)
+}
+
+/// The sums of up to [`VNNI_CHANNELS`] output channels (the rows of `weights`, `row`
+/// words each: tap-major channel quads) at `16 V` virtual positions from `start`, into
+/// `sums[o][..16 V]`: for each tap and channel quad, `V` vectors of sixteen positions'
+/// words from the frame and one broadcast weight word per channel, one `VPDPBUSD` per
+/// channel and vector. Channels past the rows given repeat the first; their sums are not
+/// stored.
+#[inline(always)]
+fn vnni_tile<const V: usize>(
+    words: &[u32],
+    frame: &Frame,
+    shifts: &[usize],
+    start: usize,
+    weights: &[u32],
+    row: usize,
+    sums: &mut [[i32; 2 * ROWS]],
+) {
+    use crate::dsp::dpbusd512;
+    use safe_arch::m512i;
+    let m = (weights.len() / row.max(1))
+        .min(VNNI_CHANNELS)
+        .min(sums.len());
+    if m == 0 {
+        return;
+    }
+    let rows: [&[u32]; VNNI_CHANNELS] = core::array::from_fn(|o| {
+        let o = if o < m { o } else { 0 };
+        &weights[o * row..][..row]
+    });
+    let zero = [0u32; ROWS];
+    let mut acc = [[m512i::default(); V]; VNNI_CHANNELS];
+    for q in 0..frame.quads {
+        let plane = words.get(q * frame.plane..).unwrap_or(&[]);
+        for (tap, &shift) in shifts.iter().enumerate() {
+            let k = tap * frame.quads + q;
+            let xs: [m512i; V] = core::array::from_fn(|v| {
+                let at = start + shift + v * ROWS;
+                let lanes = plane.get(at..).and_then(|s| s.first_chunk::<ROWS>());
+                m512i::from(*lanes.unwrap_or(&zero))
+            });
+            for (acc_row, w) in acc.iter_mut().zip(&rows) {
+                let wv = m512i::from([w[k]; ROWS]);
+                for (a, &x) in acc_row.iter_mut().zip(&xs) {
+                    *a = dpbusd512(*a, x, wv);
+                }
+            }
+        }
+    }
+    for (out, acc_row) in sums.iter_mut().zip(&acc).take(m) {
+        for (chunk, &v) in out.chunks_exact_mut(ROWS).zip(acc_row) {
+            chunk.copy_from_slice(&<[i32; ROWS]>::from(v));
+        }
+    }
 }
 
 /// Copies output rows `top..top + rows`' input band into the frame: quad `q`'s plane
@@ -240,15 +351,38 @@ fn fill<X: QInt>(
 }
 
 /// Output channels `oc..oc + m`'s weights, tap-major: byte `tap · 4 quads + c` of row `o`
-/// is channel `c`'s weight at `tap` (0 past `c_in`).
-fn reorder(w: &[i8], depth: usize, taps: usize, quads: usize, oc: usize, m: usize, out: &mut [i8]) {
+/// (word `tap · quads + c / 4`) is channel `c`'s weight at `tap` (0 past `c_in`).
+fn reorder(
+    w: &[i8],
+    depth: usize,
+    taps: usize,
+    quads: usize,
+    oc: usize,
+    m: usize,
+    out: &mut [u32],
+) {
     let row = taps * 4 * quads;
+    let stride = 4 * quads;
     let c_in = depth / taps.max(1);
+    let out: &mut [u8] = bytemuck::cast_slice_mut(out);
     for (o, dst) in out.chunks_exact_mut(row).take(m).enumerate() {
-        let src = &w[(oc + o) * depth..][..depth];
-        for (tap, dst) in dst.chunks_exact_mut(4 * quads).enumerate() {
-            for (c, slot) in dst.iter_mut().enumerate() {
-                *slot = if c < c_in { src[c * taps + tap] } else { 0 };
+        let Some(src) = w.get((oc + o) * depth..(oc + o + 1) * depth) else {
+            return;
+        };
+        let src: &[u8] = bytemuck::cast_slice(src);
+        // Channels past `c_in` in the last quad weigh 0.
+        dst.fill(0);
+        // Strided stores a byte at a time took 8 instructions a byte, a sixth of
+        // mlperf-ic-int8's time on the VNNI path.
+        #[cfg(target_feature = "avx512vbmi")]
+        if crate::dsp::transpose_taps(src, taps, c_in, dst, stride) {
+            continue;
+        }
+        for (c, from) in src.chunks_exact(taps).enumerate().take(c_in) {
+            for (tap, &v) in from.iter().enumerate() {
+                if let Some(slot) = dst.get_mut(tap * stride + c) {
+                    *slot = v;
+                }
             }
         }
     }
