@@ -33,6 +33,9 @@ const VNNI_CHANNELS: usize = 8;
 /// bytes AMX's weight tiles read, and a broadcast operand of `VPDPBUSD`).
 struct Buffers {
     weights: [u32; 2 * ROWS * MAX_ROW / 4],
+    /// For `VPDPBUSD`, the weights again by groups of [`VNNI_CHANNELS`] channels, the
+    /// group's words of one tap and quad side by side ([`interleave`]).
+    interleaved: [u32; 2 * ROWS * MAX_ROW / 4],
     sums: [[i32; 2 * ROWS]; 2 * ROWS],
 }
 
@@ -134,6 +137,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     };
     let mut buffers = Buffers {
         weights: [0; 2 * ROWS * MAX_ROW / 4],
+        interleaved: [0; 2 * ROWS * MAX_ROW / 4],
         sums: [[0; 2 * ROWS]; 2 * ROWS],
     };
     let depth = p.c_in * taps;
@@ -164,6 +168,9 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 Engine::Vnni => (2 * ROWS).min(p.c_out - oc),
             };
             reorder(w, depth, taps, frame.quads, oc, m, &mut buffers.weights);
+            if let Engine::Vnni = engine {
+                interleave(&buffers.weights, row, m, &mut buffers.interleaved);
+            }
             let mut top = 0;
             while top < p.h_out {
                 let rows = frame.rows.min(p.h_out - top);
@@ -196,17 +203,14 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                         }
                         Engine::Vnni => {
                             for o in (0..m).step_by(VNNI_CHANNELS) {
-                                let weights = &buffers.weights[o * row..m * row];
-                                let sums = &mut buffers.sums[o..];
+                                let group = VNNI_CHANNELS * row;
+                                let weights = &buffers.interleaved[o * row..][..group];
+                                let sums = &mut buffers.sums[o..m];
                                 let start = t * ROWS;
                                 if two_t {
-                                    vnni_tile::<2>(
-                                        words, &frame, shifts, start, weights, row, sums,
-                                    );
+                                    vnni_tile::<2>(words, &frame, shifts, start, weights, sums);
                                 } else {
-                                    vnni_tile::<1>(
-                                        words, &frame, shifts, start, weights, row, sums,
-                                    );
+                                    vnni_tile::<1>(words, &frame, shifts, start, weights, sums);
                                 }
                             }
                         }
@@ -242,12 +246,11 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     Some(products)
 }
 
-/// The sums of up to [`VNNI_CHANNELS`] output channels (the rows of `weights`, `row`
-/// words each: tap-major channel quads) at `16 V` virtual positions from `start`, into
-/// `sums[o][..16 V]`: for each tap and channel quad, `V` vectors of sixteen positions'
-/// words from the frame and one broadcast weight word per channel, one `VPDPBUSD` per
-/// channel and vector. Channels past the rows given repeat the first; their sums are not
-/// stored.
+/// The sums of up to [`VNNI_CHANNELS`] output channels (a group of `weights` from
+/// [`interleave`]: word `k · 8 + o` is channel `o`'s `k`-th, tap-major channel quads) at
+/// `16 V` virtual positions from `start`, into `sums[o][..16 V]` for each of `sums`' rows:
+/// for each tap and channel quad, `V` vectors of sixteen positions' words from the frame
+/// and one broadcast weight word per channel, one `VPDPBUSD` per channel and vector.
 #[inline(always)]
 fn vnni_tile<const V: usize>(
     words: &[u32],
@@ -255,43 +258,60 @@ fn vnni_tile<const V: usize>(
     shifts: &[usize],
     start: usize,
     weights: &[u32],
-    row: usize,
     sums: &mut [[i32; 2 * ROWS]],
 ) {
     use crate::dsp::dpbusd512;
     use safe_arch::m512i;
-    let m = (weights.len() / row.max(1))
-        .min(VNNI_CHANNELS)
-        .min(sums.len());
-    if m == 0 {
-        return;
-    }
-    let rows: [&[u32]; VNNI_CHANNELS] = core::array::from_fn(|o| {
-        let o = if o < m { o } else { 0 };
-        &weights[o * row..][..row]
-    });
     let zero = [0u32; ROWS];
     let mut acc = [[m512i::default(); V]; VNNI_CHANNELS];
     for q in 0..frame.quads {
         let plane = words.get(q * frame.plane..).unwrap_or(&[]);
         for (tap, &shift) in shifts.iter().enumerate() {
             let k = tap * frame.quads + q;
+            let Some(w) = weights
+                .get(k * VNNI_CHANNELS..)
+                .and_then(|w| w.first_chunk::<VNNI_CHANNELS>())
+            else {
+                continue;
+            };
             let xs: [m512i; V] = core::array::from_fn(|v| {
                 let at = start + shift + v * ROWS;
                 let lanes = plane.get(at..).and_then(|s| s.first_chunk::<ROWS>());
                 m512i::from(*lanes.unwrap_or(&zero))
             });
-            for (acc_row, w) in acc.iter_mut().zip(&rows) {
-                let wv = m512i::from([w[k]; ROWS]);
+            for (acc_row, &w) in acc.iter_mut().zip(w) {
+                let wv = m512i::from([w; ROWS]);
                 for (a, &x) in acc_row.iter_mut().zip(&xs) {
                     *a = dpbusd512(*a, x, wv);
                 }
             }
         }
     }
-    for (out, acc_row) in sums.iter_mut().zip(&acc).take(m) {
+    for (out, acc_row) in sums.iter_mut().zip(&acc) {
         for (chunk, &v) in out.chunks_exact_mut(ROWS).zip(acc_row) {
             chunk.copy_from_slice(&<[i32; ROWS]>::from(v));
+        }
+    }
+}
+
+/// `m` channels' reordered weights (`row` words each) by groups of [`VNNI_CHANNELS`]:
+/// word `k · 8 + o` of group `g` is word `k` of channel `8 g + o`; a last group's missing
+/// channels repeat its first (their sums are not stored).
+fn interleave(weights: &[u32], row: usize, m: usize, out: &mut [u32]) {
+    for (g, group) in out
+        .chunks_exact_mut(VNNI_CHANNELS * row)
+        .take(m.div_ceil(VNNI_CHANNELS))
+        .enumerate()
+    {
+        let first = g * VNNI_CHANNELS;
+        let rows: [&[u32]; VNNI_CHANNELS] = core::array::from_fn(|o| {
+            let c = if first + o < m { first + o } else { first };
+            weights.get(c * row..(c + 1) * row).unwrap_or(&[])
+        });
+        for (k, slots) in group.chunks_exact_mut(VNNI_CHANNELS).enumerate() {
+            for (slot, r) in slots.iter_mut().zip(&rows) {
+                *slot = r.get(k).copied().unwrap_or(0);
+            }
         }
     }
 }
