@@ -596,6 +596,14 @@ pub fn qmatmul<A: QInt, B: QInt, Y: QOut>(
             .chunks_exact(k.max(1))
             .zip(y_batch.chunks_exact_mut(n.max(1)))
         {
+            #[cfg(all(
+                target_arch = "x86_64",
+                target_feature = "avx512vnni",
+                target_feature = "avx512bw"
+            ))]
+            if p.b_transposed && rows_vnni(a_row, a_zero, b_batch, b_zero, &bias_at, rq, y_row) {
+                continue;
+            }
             if p.b_transposed {
                 // Each output is a dot product of two contiguous rows, `Σ a' · b` less
                 // `b_zero · Σ a'`, two rows of `b` at a time.
@@ -643,6 +651,68 @@ pub fn qmatmul<A: QInt, B: QInt, Y: QOut>(
             }
         }
     }
+}
+
+/// One row of [`qmatmul`] against `b`'s rows (`y.len()` rows of `a.len()` signed bytes,
+/// `b_transposed`) on `VPDPBUSD` ([`crate::dsp::dpbusd_rows8`]), where the operands are
+/// bytes, `b` signed and every `b_zero` 0: `Σ (a − a_zero) · b = Σ u · b − c · Σ b` with
+/// `u = a − A::MIN` unsigned and `c = a_zero − A::MIN`. Returns false, having written
+/// nothing, where it does not apply.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512bw"
+))]
+fn rows_vnni<A: QInt, B: QInt, Y: QOut>(
+    a: &[A],
+    a_zero: i32,
+    b: &[B],
+    b_zero: &[i32],
+    bias_at: &impl Fn(usize) -> i32,
+    rq: Requant<'_>,
+    y: &mut [Y],
+) -> bool {
+    let (k, n) = (a.len(), y.len());
+    if core::mem::size_of::<A>() != 1
+        || core::mem::size_of::<B>() != 1
+        || B::MIN != -128
+        || b_zero.iter().any(|&z| z != 0)
+        || k == 0
+        || b.len() < k * n
+    {
+        return false;
+    }
+    let a_bytes: &[u8] = bytemuck::cast_slice(a);
+    let b: &[i8] = bytemuck::cast_slice(&b[..k * n]);
+    let flip = if A::MIN < 0 { 0x80 } else { 0 };
+    let c = a_zero.wrapping_sub(A::MIN);
+    let mut rows = b.chunks_exact(k);
+    // Sums of up to 64 columns, requantized as a run where the scale is one for all.
+    let mut sums = [0i32; 64];
+    for (j0, out) in (0..n).step_by(64).zip(y.chunks_mut(64)) {
+        let len = out.len();
+        for (t0, eight_sums) in (0..len).step_by(8).zip(sums.chunks_exact_mut(8)) {
+            let eight: [&[i8]; 8] = core::array::from_fn(|_| rows.next().unwrap_or(&[]));
+            // Fewer than eight rows left: the missing ones repeat the first.
+            let eight = eight.map(|r| if r.is_empty() { eight[0] } else { r });
+            let (products, weights) = crate::dsp::dpbusd_rows8(a_bytes, flip, eight);
+            let columns = eight_sums.iter_mut().zip(products.iter().zip(&weights));
+            for (t, (slot, (&products, &weights))) in columns.take(len - t0).enumerate() {
+                *slot = products
+                    .wrapping_sub(c.wrapping_mul(weights))
+                    .wrapping_add(bias_at(j0 + t0 + t));
+            }
+        }
+        match rq.scale {
+            &[scale] => Y::finish_run(&sums[..len], 0, scale, rq.zero, false, out),
+            _ => {
+                for (t, (o, &sum)) in out.iter_mut().zip(&sums).enumerate() {
+                    *o = Y::finish(sum, pick(rq.scale, j0 + t), rq.zero);
+                }
+            }
+        }
+    }
+    true
 }
 
 /// `Σ (a[i] - a_zero) · r[i]` for two rows `r0`, `r1` as long as `a` (an empty `r1`
@@ -1279,6 +1349,54 @@ mod tests {
         assert_eq!(dot2(&a, 0, &r0, &r1), [sum(&r0, 0), sum(&r1, 0)]);
         assert_eq!(dot2(&a, 0, &r0, &[]), [sum(&r0, 0), 0]);
         assert_eq!(dot2(&a, 3, &r0, &r1), [sum(&r0, 3), sum(&r1, 3)]);
+    }
+
+    /// Transposed `b` of signed bytes with zero points 0 (the layout and the operands of
+    /// the `VPDPBUSD` rows where the host has them): every depth around a 64-byte step,
+    /// row counts around the four-row group, `u8` and `i8` inputs with zero points at
+    /// their extremes, against the formula.
+    #[test]
+    fn transposed_byte_rows_equal_the_formula() {
+        extern crate std;
+        use std::vec::Vec;
+        fn check<A: QInt>(a: &[A], a_zero: i32, k: usize, n: usize) {
+            let b: Vec<i8> = (0..k * n)
+                .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3] as i8)
+                .collect();
+            let bias: Vec<i32> = (0..n as i32).map(|j| 77 * j - 500).collect();
+            let p = QMatMul {
+                batch: 1,
+                m: 1,
+                k,
+                n,
+                b_transposed: true,
+                b_batched: false,
+            };
+            let rq = Requant {
+                scale: &[1.0],
+                zero: 0,
+            };
+            let mut y = std::vec![0i32; n];
+            qmatmul(&p, &a[..k], a_zero, &b, &[0], &bias, rq, &mut y);
+            for j in 0..n {
+                let sum: i32 = (0..k)
+                    .map(|i| (a[i].to_i32() - a_zero) * i32::from(b[j * k + i]))
+                    .sum();
+                assert_eq!(y[j], bias[j] + sum, "k {k}, n {n}, column {j}");
+            }
+        }
+        let a_u8: Vec<u8> = (0..700u32)
+            .map(|i| (i.wrapping_mul(97) ^ 0x5a) as u8)
+            .collect();
+        let a_i8: Vec<i8> = a_u8.iter().map(|&v| v as i8).collect();
+        for k in [1, 3, 63, 64, 65, 128, 130, 640] {
+            for n in [1, 3, 4, 5, 9] {
+                check(&a_u8, 0, k, n);
+                check(&a_u8, 255, k, n);
+                check(&a_i8, -128, k, n);
+                check(&a_i8, 17, k, n);
+            }
+        }
     }
 
     #[test]
