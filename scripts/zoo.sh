@@ -37,7 +37,10 @@ failed=()
 for name in "${names[@]}"; do
     start=$SECONDS
     log="$log_dir/$name.txt"
-    if "$zantc" verify --target host "$zoo/$name" >"$log" 2>&1; then
+    # The runner only checks outputs: without LTO and with parallel code generation it
+    # builds faster and computes the same values.
+    if CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        "$zantc" verify --target host "$zoo/$name" >"$log" 2>&1; then
         passed+=("$name")
         echo "zoo: PASS $name ($((SECONDS - start)) s)"
     else
