@@ -15,7 +15,6 @@ runs and the LiteRT version as `key=value` lines, like the zant harnesses do. Wi
 `--serve` it times slices on request instead (peer_timing.py), as `zantc bench` runs it.
 """
 
-import argparse
 
 import numpy as np
 import ai_edge_litert
@@ -47,11 +46,7 @@ def fitted(value: np.ndarray, detail: dict, index: int) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
-    parser.add_argument("inputs", nargs="+")
-    parser.add_argument("--budget-ms", type=int, default=1000)
-    parser.add_argument("--serve", action="store_true")
+    parser = peer_timing.parser(__doc__)
     args = parser.parse_args()
 
     interpreter = Interpreter(model_path=args.model, num_threads=1)
@@ -71,10 +66,7 @@ def main() -> None:
         interpreter.invoke()
         return [interpreter.get_tensor(i) for i in outputs]
 
-    if args.serve:
-        peer_timing.serve(run)
-    else:
-        peer_timing.one_shot(run, args.budget_ms, f"litert={ai_edge_litert.__version__}")
+    peer_timing.time_run(args, run, f"litert={ai_edge_litert.__version__}")
 
 
 if __name__ == "__main__":

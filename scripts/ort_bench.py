@@ -9,7 +9,6 @@ time per inference (`time_us=`), the number of runs and the ONNX Runtime version
 instead (peer_timing.py), as `zantc bench` runs it.
 """
 
-import argparse
 
 import numpy as np
 import onnxruntime as ort
@@ -18,11 +17,7 @@ import peer_timing
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
-    parser.add_argument("inputs", nargs="+")
-    parser.add_argument("--budget-ms", type=int, default=1000)
-    parser.add_argument("--serve", action="store_true")
+    parser = peer_timing.parser(__doc__)
     args = parser.parse_args()
 
     options = ort.SessionOptions()
@@ -38,10 +33,7 @@ def main() -> None:
     def run() -> object:
         return session.run(None, feeds)
 
-    if args.serve:
-        peer_timing.serve(run)
-    else:
-        peer_timing.one_shot(run, args.budget_ms, f"onnxruntime={ort.__version__}")
+    peer_timing.time_run(args, run, f"onnxruntime={ort.__version__}")
 
 
 if __name__ == "__main__":

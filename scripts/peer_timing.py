@@ -11,6 +11,7 @@ inferences or MS milliseconds) and answers `time_us=MEDIAN`, `runs=N` and `end`.
 script exits at the end of its input.
 """
 
+import argparse
 import statistics
 import sys
 import time
@@ -50,3 +51,22 @@ def one_shot(run: Callable[[], object], budget_ms: int, version: str) -> None:
     print(f"time_us={time_us}")
     print(f"runs={runs}")
     print(version)
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The command line every peer script takes: MODEL INPUT.npy... [--budget-ms MS |
+    --serve], described by the first line of the script's `doc`."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("model")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--budget-ms", type=int, default=1000)
+    p.add_argument("--serve", action="store_true")
+    return p
+
+
+def time_run(args: argparse.Namespace, run: Callable[[], object], version: str) -> None:
+    """Serves slices (`--serve`) or prints one measurement, as `args` asks."""
+    if args.serve:
+        serve(run)
+    else:
+        one_shot(run, args.budget_ms, version)

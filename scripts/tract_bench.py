@@ -10,7 +10,6 @@ ort_bench.py, or with `--serve` times slices on request (peer_timing.py). tract 
 the calling thread.
 """
 
-import argparse
 import sys
 
 import numpy as np
@@ -35,11 +34,7 @@ DATUM_TYPES = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
-    parser.add_argument("inputs", nargs="+")
-    parser.add_argument("--budget-ms", type=int, default=1000)
-    parser.add_argument("--serve", action="store_true")
+    parser = peer_timing.parser(__doc__)
     args = parser.parse_args()
 
     feeds = [np.load(path) for path in args.inputs]
@@ -57,10 +52,7 @@ def main() -> None:
     def run() -> object:
         return runnable.run(feeds)
 
-    if args.serve:
-        peer_timing.serve(run)
-    else:
-        peer_timing.one_shot(run, args.budget_ms, f"tract={tract.version()}")
+    peer_timing.time_run(args, run, f"tract={tract.version()}")
 
 
 def one_line(error: Exception) -> str:
