@@ -31,6 +31,11 @@ cd "$root"
 # shows where the time went.
 phase() { echo "== suite: $1 (at ${SECONDS} s)"; }
 trap 'echo "== suite: finished in ${SECONDS} s"' EXIT
+# The runners `zantc verify` builds (the workspace tests', zoo.sh's) go to one folder of
+# this checkout, not to the system's temporary folder, which outlives a clone: a run on a
+# fresh clone then costs what it costs on a fresh machine, and the zoo reuses the
+# runtime the tests built.
+export ZANT_TARGET_DIR="${ZANT_TARGET_DIR:-$root/target/zant-runners}"
 phase "toolchains of the emulated cores"
 scripts/setup-targets.sh
 phase "workspace tests"
