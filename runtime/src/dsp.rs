@@ -812,6 +812,24 @@ pub fn lookup_bytes(x: &[u8], table: &[u8; 256], y: &mut [u8]) -> usize {
     n
 }
 
+/// The byte mask of a 64-byte vector's first `n` lanes (all of them from 64 on), for
+/// [`dpbusd_rows8`] and [`transpose_taps`].
+#[cfg(all(
+    target_arch = "x86_64",
+    any(
+        all(target_feature = "avx512vnni", target_feature = "avx512bw"),
+        target_feature = "avx512vbmi"
+    )
+))]
+#[inline(always)]
+fn byte_mask(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
 /// For eight rows of signed bytes (each at least `a.len()` long) and the bytes `a` read
 /// as `u = a ^ flip` (`flip` 0x80 turns `i8` into `i8 + 128`, 0 keeps `u8`): each row's
 /// `Σ u[i] · r[i]` and `Σ r[i]`, wrapping. 64 bytes a step, one `VPDPBUSD zmm` per row
@@ -851,12 +869,7 @@ pub fn dpbusd_rows8(a: &[u8], flip: u8, rows: [&[i8]; 8]) -> ([i32; 8], [i32; 8]
         let mut sums: [__m512i; 8] = [zero; 8];
         let mut i = 0;
         while i < k {
-            let left = k - i;
-            let mask = if left >= 64 {
-                u64::MAX
-            } else {
-                (1u64 << left) - 1
-            };
+            let mask = byte_mask(k - i);
             let x = _mm512_xor_si512(
                 _mm512_maskz_loadu_epi8(mask, a.as_ptr().add(i).cast()),
                 flip,
@@ -924,13 +937,6 @@ pub fn transpose_taps(src: &[u8], taps: usize, c_in: usize, dst: &mut [u8], stri
     // read what they like and are not stored.
     let base: [u8; 64] = core::array::from_fn(|j| (j * taps) as u8);
     let base = safe_arch::m512i::from(base).0;
-    let mask = |n: usize| -> u64 {
-        if n >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << n) - 1
-        }
-    };
     let mut c0 = 0;
     while c0 < c_in {
         let lanes = group.min(c_in - c0);
@@ -943,13 +949,14 @@ pub fn transpose_taps(src: &[u8], taps: usize, c_in: usize, dst: &mut [u8], stri
         // AVX-512 F, BW and VBMI, which the build enables (the `cfg` above).
         unsafe {
             let ptr = src.as_ptr().add(start).cast::<i8>();
-            let lo = _mm512_maskz_loadu_epi8(mask(left), ptr);
-            let hi = _mm512_maskz_loadu_epi8(mask(left.saturating_sub(64)), ptr.add(64.min(left)));
+            let lo = _mm512_maskz_loadu_epi8(byte_mask(left), ptr);
+            let hi =
+                _mm512_maskz_loadu_epi8(byte_mask(left.saturating_sub(64)), ptr.add(64.min(left)));
             for t in 0..taps {
                 let index = _mm512_add_epi8(base, _mm512_set1_epi8(t as i8));
                 let picked = _mm512_permutex2var_epi8(lo, index, hi);
                 let out = dst.as_mut_ptr().add(t * stride + c0).cast::<i8>();
-                _mm512_mask_storeu_epi8(out, mask(lanes), picked);
+                _mm512_mask_storeu_epi8(out, byte_mask(lanes), picked);
             }
         }
         c0 += lanes;

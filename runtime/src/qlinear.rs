@@ -1353,8 +1353,8 @@ mod tests {
 
     /// Transposed `b` of signed bytes with zero points 0 (the layout and the operands of
     /// the `VPDPBUSD` rows where the host has them): every depth around a 64-byte step,
-    /// row counts around the four-row group, `u8` and `i8` inputs with zero points at
-    /// their extremes, against the formula.
+    /// row counts around the eight-row group and the 64-column run, `u8` and `i8` inputs
+    /// with zero points at their extremes, against the formula.
     #[test]
     fn transposed_byte_rows_equal_the_formula() {
         extern crate std;
@@ -1390,7 +1390,7 @@ mod tests {
             .collect();
         let a_i8: Vec<i8> = a_u8.iter().map(|&v| v as i8).collect();
         for k in [1, 3, 63, 64, 65, 128, 130, 640] {
-            for n in [1, 3, 4, 5, 9] {
+            for n in [1, 3, 7, 8, 9, 17, 70] {
                 check(&a_u8, 0, k, n);
                 check(&a_u8, 255, k, n);
                 check(&a_i8, -128, k, n);

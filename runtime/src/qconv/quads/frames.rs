@@ -33,17 +33,21 @@ const VNNI_CHANNELS: usize = 8;
 /// bytes AMX's weight tiles read, and a broadcast operand of `VPDPBUSD`).
 struct Buffers {
     weights: [u32; 2 * ROWS * MAX_ROW / 4],
-    /// For `VPDPBUSD`, the weights again by groups of [`VNNI_CHANNELS`] channels, the
-    /// group's words of one tap and quad side by side ([`interleave`]).
-    interleaved: [u32; 2 * ROWS * MAX_ROW / 4],
     sums: [[i32; 2 * ROWS]; 2 * ROWS],
 }
 
 /// What computes the products: AMX's tiles, or `VPDPBUSD` on 512-bit vectors (a host
-/// without AMX, or the tiles forced off).
+/// without AMX, or the tiles forced off), with the weights again by groups of
+/// [`VNNI_CHANNELS`] channels, the group's words of one tap and quad side by side
+/// ([`interleave`]). Only the engine that runs has (and zeroes) its buffer: the large
+/// variant is the point (the runtime has no heap to box it in), so that the AMX path
+/// does not clear 32 KiB it never reads.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Tiles(Tiles),
-    Vnni,
+    Vnni {
+        interleaved: [u32; 2 * ROWS * MAX_ROW / 4],
+    },
 }
 
 /// The frame's geometry for `p` in `words` of scratch.
@@ -87,11 +91,12 @@ impl Frame {
 }
 
 /// The convolution (see [`super::qconv2d`]), where this kernel takes it: a kernel of more
-/// than one tap at stride 1 both ways, input rows as wide as output rows, one group, the reordered weights within [`MAX_ROW`] bytes a channel, and
-/// scratch for a band of at least one row. The products run on AMX's tiles where
-/// `allow_tiles`, the host has them and the output channels are whole tiles of 16;
-/// otherwise on `VPDPBUSD`, for rows of at least 8 outputs. Returns the products it ran, or `None`, having done nothing,
-/// where it does not take the convolution.
+/// than one tap at stride 1 both ways, input rows as wide as output rows, one group, the
+/// reordered weights within [`MAX_ROW`] bytes a channel, and scratch for a band of at
+/// least one row. The products run on AMX's tiles where `allow_tiles`, the host has them
+/// and the output channels are whole tiles of 16; otherwise on `VPDPBUSD`, for rows of at
+/// least 8 outputs. Returns the products it ran, or `None`, having done nothing, where it
+/// does not take the convolution.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn qconv2d<X: QInt, Y: QOut>(
     p: &Conv2d,
@@ -120,24 +125,27 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     }
     let frame = Frame::new(p, words.len())?;
     let d = product_depth(frame.quads);
-    // `VPDPBUSD` not on narrow rows, whose frame computes `k_w − 1` dropped columns for
-    // every few kept ones.
     let tiles = if allow_tiles && p.c_out.is_multiple_of(ROWS) {
         Tiles::new(d)
     } else {
         None
     };
     // Where the tiles could run, output channels that are not whole tiles stay with the
-    // gathered blocks, whose whole tiles of channels take AMX.
+    // gathered blocks, whose whole tiles of channels take AMX. `VPDPBUSD` not on narrow
+    // rows, whose frame computes `k_w − 1` dropped columns for every few kept ones.
     let tiles_on = allow_tiles && crate::dsp::amx::enabled() && crate::dsp::amx::available();
     let (mut engine, products) = match tiles {
         Some(tiles) => (Engine::Tiles(tiles), Products::Frames),
-        None if p.w_out >= 8 && !tiles_on => (Engine::Vnni, Products::VnniFrames),
+        None if p.w_out >= 8 && !tiles_on => (
+            Engine::Vnni {
+                interleaved: [0; 2 * ROWS * MAX_ROW / 4],
+            },
+            Products::VnniFrames,
+        ),
         None => return None,
     };
     let mut buffers = Buffers {
         weights: [0; 2 * ROWS * MAX_ROW / 4],
-        interleaved: [0; 2 * ROWS * MAX_ROW / 4],
         sums: [[0; 2 * ROWS]; 2 * ROWS],
     };
     let depth = p.c_in * taps;
@@ -165,11 +173,11 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
             let m = match engine {
                 Engine::Tiles(_) if oc + 2 * ROWS <= p.c_out => 2 * ROWS,
                 Engine::Tiles(_) => ROWS,
-                Engine::Vnni => (2 * ROWS).min(p.c_out - oc),
+                Engine::Vnni { .. } => (2 * ROWS).min(p.c_out - oc),
             };
             reorder(w, depth, taps, frame.quads, oc, m, &mut buffers.weights);
-            if let Engine::Vnni = engine {
-                interleave(&buffers.weights, row, m, &mut buffers.interleaved);
+            if let Engine::Vnni { interleaved } = &mut engine {
+                interleave(&buffers.weights, row, m, interleaved);
             }
             let mut top = 0;
             while top < p.h_out {
@@ -201,10 +209,10 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                             }
                             block.store(tiles, buffers.sums.as_flattened_mut(), 2 * ROWS);
                         }
-                        Engine::Vnni => {
+                        Engine::Vnni { interleaved } => {
                             for o in (0..m).step_by(VNNI_CHANNELS) {
                                 let group = VNNI_CHANNELS * row;
-                                let weights = &buffers.interleaved[o * row..][..group];
+                                let weights = &interleaved[o * row..][..group];
                                 let sums = &mut buffers.sums[o..m];
                                 let start = t * ROWS;
                                 if two_t {
