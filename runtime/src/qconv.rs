@@ -655,7 +655,10 @@ fn gather<X: QInt>(
                 None => (0, p.w_out),
             };
             let (a, b) = if r0.is_some() && (t1.is_none() || r1.is_some()) {
-                let a = ow0.max(lo0).max(lo1);
+                // Capped at the block's end: a block that ends before the inside run
+                // starts (a left pad of two or more) is all border (found by the
+                // differential checks, checks/: its border loop wrote past the block).
+                let a = ow0.max(lo0).max(lo1).min(ow1);
                 (a, ow1.min(hi0).min(hi1).max(a))
             } else {
                 (ow1, ow1)

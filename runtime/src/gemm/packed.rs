@@ -877,10 +877,13 @@ impl Frame<'_> {
     }
 
     /// Whether the sliver at virtual column `q` holds outputs only, in one row (or
-    /// across rows of no dropped columns, a strided 1 × 1 convolution's): the vector
-    /// store.
+    /// across rows of no dropped columns, a strided 1 × 1 convolution's, where slivers
+    /// run across rows): the vector store. Where rows are cut row by row, a sliver
+    /// reaching into the next row is not whole even without dropped columns: that row's
+    /// first sliver stores the same outputs, and in one wide tile with it the logistic
+    /// epilogue had run twice on them (found by the differential checks, checks/).
     fn whole(&self, q: usize) -> bool {
-        if self.pitch == self.width {
+        if self.pitch == self.width && !self.by_row() {
             q + NR <= self.rows * self.width
         } else {
             q % self.pitch + NR <= self.width

@@ -1,0 +1,451 @@
+//! Float convolution: every entry point the compiler emits a call to (`conv2d`, the
+//! direct kernel, and per geometry the pointwise, depthwise and implicit-GEMM kernels,
+//! with rows or blocked weights), with the scratch the compiler plans for any target and
+//! for this target's kernels alone, against a naive reference in `f64`.
+
+use zant_runtime::activation::Activation;
+use zant_runtime::conv::{
+    self, gemm_blocks_pay, gemm_blocks_pay_for, kernel_for, pointwise_block, pointwise_blocks,
+    Conv2d, ConvKernel,
+};
+use zant_runtime::target::{KernelSet, Kernels};
+
+use crate::{compare, Buffers, Family, Mismatch, Rng, BUFFER_LEN};
+
+/// A convolution's geometry, its activation (0 none, 1 Relu, 2 Clip, 3 Sigmoid, 4 SiLU),
+/// whether it has a bias, and the seed of its data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Case {
+    pub p: Conv2d,
+    pub act: u8,
+    pub bias: bool,
+    pub seed: u64,
+}
+
+pub struct Conv;
+
+/// The output extent of an axis, if it has one.
+fn out_len(n: usize, k: usize, stride: usize, dil: usize, pad: usize) -> Option<usize> {
+    let span = dil * (k - 1) + 1;
+    (n + pad >= span).then(|| (n + pad - span) / stride + 1)
+}
+
+/// `p` with its outputs recomputed for the pads `(top, bottom, left, right)`, if it is a
+/// geometry whose buffers fit.
+fn fitted(mut p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
+    p.pad_top = pads.0;
+    p.pad_left = pads.2;
+    p.h_out = out_len(p.h_in, p.k_h, p.stride_h, p.dil_h, pads.0 + pads.1)?;
+    p.w_out = out_len(p.w_in, p.k_w, p.stride_w, p.dil_w, pads.2 + pads.3)?;
+    let fits = p.c_in.is_multiple_of(p.groups)
+        && p.c_out.is_multiple_of(p.groups)
+        && p.batch * p.c_in * p.h_in * p.w_in <= BUFFER_LEN
+        && p.c_out * (p.c_in / p.groups) * p.k_h * p.k_w <= BUFFER_LEN
+        && p.batch * p.c_out * p.h_out * p.w_out <= BUFFER_LEN
+        && ConvKernel::scratch_len(kernel_for(&p), &p) <= BUFFER_LEN;
+    fits.then_some(p)
+}
+
+/// The bottom and right pads `p` implies.
+fn far_pads(p: &Conv2d) -> (usize, usize) {
+    let need = |out: usize, k: usize, s: usize, d: usize, n: usize, pad: usize| {
+        ((out - 1) * s + d * (k - 1) + 1).saturating_sub(n + pad)
+    };
+    (
+        need(p.h_out, p.k_h, p.stride_h, p.dil_h, p.h_in, p.pad_top),
+        need(p.w_out, p.k_w, p.stride_w, p.dil_w, p.w_in, p.pad_left),
+    )
+}
+
+fn activation(act: u8) -> Activation {
+    match act {
+        1 => Activation::Relu,
+        2 => Activation::Clip {
+            min: -0.25,
+            max: 0.5,
+        },
+        3 => Activation::Sigmoid,
+        4 => Activation::Swish { alpha: 1.0 },
+        _ => Activation::None,
+    }
+}
+
+/// The activation in `f64`, as the reference applies it.
+fn reference_act(act: u8, v: f64) -> f64 {
+    match act {
+        1 => v.max(0.0),
+        2 => v.clamp(-0.25, 0.5),
+        3 => 1.0 / (1.0 + libm::exp(-v)),
+        4 => v / (1.0 + libm::exp(-v)),
+        _ => v,
+    }
+}
+
+impl Family for Conv {
+    type Case = Case;
+    const NAME: &'static str = "conv f32";
+    const FIXTURES: &'static [Case] = &[
+        // A 1 × 1 layer with a left pad on rows of 33: the row-by-row frame took the
+        // sliver reaching into the next row for a whole one, so one wide tile stored the
+        // same outputs twice and ran SiLU twice on them (AVX-512; fixed in
+        // `Frame::whole`, runtime/src/gemm/packed.rs).
+        Case {
+            p: Conv2d {
+                batch: 1,
+                c_in: 1,
+                h_in: 2,
+                w_in: 32,
+                c_out: 6,
+                h_out: 2,
+                w_out: 33,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 0,
+                pad_left: 1,
+                groups: 1,
+            },
+            act: 4,
+            bias: true,
+            seed: 6361195713972573531,
+        },
+    ];
+
+    fn draw(rng: &mut Rng) -> Case {
+        loop {
+            // Depthwise, pointwise and grouped layers are drawn often enough to reach
+            // their kernels; the rest are plain layers with any window.
+            let shape = rng.range(0, 3);
+            let groups = match shape {
+                0 => rng.range(1, 12),
+                1 => rng.range(2, 4),
+                _ => 1,
+            };
+            let c_in = if shape == 0 {
+                groups
+            } else {
+                groups * rng.range(1, 12)
+            };
+            let c_out = if shape == 0 && !rng.one_in(4) {
+                c_in
+            } else {
+                groups * rng.range(1, 40)
+            };
+            let (k_h, k_w) = if shape == 2 {
+                (1, 1)
+            } else {
+                let k = rng.range(1, 7);
+                (k, if rng.one_in(4) { rng.range(1, 7) } else { k })
+            };
+            let stride = rng.range(1, 3);
+            let dil = if rng.one_in(4) { 2 } else { 1 };
+            let p = Conv2d {
+                batch: if rng.one_in(6) { 2 } else { 1 },
+                c_in,
+                h_in: rng.range(1, 20),
+                w_in: rng.range(1, 40),
+                c_out,
+                h_out: 0,
+                w_out: 0,
+                k_h,
+                k_w,
+                stride_h: stride,
+                stride_w: if rng.one_in(4) {
+                    rng.range(1, 3)
+                } else {
+                    stride
+                },
+                dil_h: dil,
+                dil_w: dil,
+                pad_top: 0,
+                pad_left: 0,
+                groups,
+            };
+            let pad = |rng: &mut Rng, k: usize| {
+                if rng.one_in(3) {
+                    0
+                } else {
+                    rng.range(0, k / 2 + 1)
+                }
+            };
+            let pads = (pad(rng, k_h), pad(rng, k_h), pad(rng, k_w), pad(rng, k_w));
+            if let Some(p) = fitted(p, pads) {
+                return Case {
+                    p,
+                    act: rng.range(0, 4) as u8,
+                    bias: !rng.one_in(4),
+                    seed: rng.next_u64(),
+                };
+            }
+        }
+    }
+
+    fn shrink(case: &Case, out: &mut [Case; 16]) -> usize {
+        let p = case.p;
+        let (pad_bottom, pad_right) = far_pads(&p);
+        let pads = (p.pad_top, pad_bottom, p.pad_left, pad_right);
+        let mut n = 0;
+        let mut push = |q: Conv2d, pads: (usize, usize, usize, usize)| {
+            if n < out.len() {
+                if let Some(q) = fitted(q, pads) {
+                    if q != p {
+                        out[n] = Case { p: q, ..*case };
+                        n += 1;
+                    }
+                }
+            }
+        };
+        let dec = |v: usize| v.saturating_sub(1).max(1);
+        push(Conv2d { batch: 1, ..p }, pads);
+        push(
+            Conv2d {
+                h_in: dec(p.h_in),
+                ..p
+            },
+            pads,
+        );
+        push(
+            Conv2d {
+                w_in: dec(p.w_in),
+                ..p
+            },
+            pads,
+        );
+        if p.groups == 1 {
+            push(
+                Conv2d {
+                    c_in: dec(p.c_in),
+                    ..p
+                },
+                pads,
+            );
+            push(
+                Conv2d {
+                    c_out: dec(p.c_out),
+                    ..p
+                },
+                pads,
+            );
+        } else {
+            let g = dec(p.groups);
+            let depthwise = p.groups == p.c_in && p.c_in == p.c_out;
+            if depthwise {
+                push(
+                    Conv2d {
+                        groups: g,
+                        c_in: g,
+                        c_out: g,
+                        ..p
+                    },
+                    pads,
+                );
+            }
+            push(
+                Conv2d {
+                    c_out: p.c_out - p.groups,
+                    ..p
+                },
+                pads,
+            );
+        }
+        push(
+            Conv2d {
+                k_h: dec(p.k_h),
+                ..p
+            },
+            pads,
+        );
+        push(
+            Conv2d {
+                k_w: dec(p.k_w),
+                ..p
+            },
+            pads,
+        );
+        push(
+            Conv2d {
+                stride_h: dec(p.stride_h),
+                ..p
+            },
+            pads,
+        );
+        push(
+            Conv2d {
+                stride_w: dec(p.stride_w),
+                ..p
+            },
+            pads,
+        );
+        push(
+            Conv2d {
+                dil_h: dec(p.dil_h),
+                dil_w: dec(p.dil_w),
+                ..p
+            },
+            pads,
+        );
+        push(p, (0, 0, 0, 0));
+        push(p, (pads.0, pads.1, 0, 0));
+        push(p, (0, 0, pads.2, pads.3));
+        n
+    }
+
+    fn check(case: &Case, bufs: &mut Buffers) -> Result<(), Mismatch> {
+        let p = &case.p;
+        let depth = p.c_in / p.groups * p.k_h * p.k_w;
+        let (n_x, n_w, n_y) = (
+            p.batch * p.c_in * p.h_in * p.w_in,
+            p.c_out * depth,
+            p.batch * p.c_out * p.h_out * p.w_out,
+        );
+        let mut rng = Rng::new(case.seed);
+        rng.fill(&mut bufs.x[..n_x]);
+        rng.fill(&mut bufs.w[..n_w]);
+        rng.fill(&mut bufs.bias[..p.c_out]);
+        reference(case, bufs);
+        let act = activation(case.act);
+        let tolerance = 1e-5 * depth as f32 + 1e-6;
+        let Buffers {
+            x,
+            w,
+            w2,
+            bias,
+            want,
+            got,
+            scratch,
+            ..
+        } = bufs;
+        let (x, w, bias) = (&x[..n_x], &w[..n_w], case.bias.then_some(&bias[..p.c_out]));
+        let (want, got) = (&want[..n_y], &mut got[..n_y]);
+        let check = |path, got: &mut [f32], run: &mut dyn FnMut(&mut [f32])| {
+            compare(path, got, want, tolerance, run)
+        };
+        check("conv2d", got, &mut |y| conv::conv2d(p, x, w, bias, act, y))?;
+        check("conv2d_direct", got, &mut |y| {
+            conv::conv2d_direct(p, x, w, bias, act, y)
+        })?;
+        let kernel = kernel_for(p);
+        let native = KernelSet::only(Kernels::NATIVE);
+        for any in [true, false] {
+            let len = if any {
+                kernel.scratch_len(p)
+            } else {
+                kernel.scratch_len_for(p, native)
+            };
+            let s = &mut scratch[..len];
+            match (kernel, any) {
+                (ConvKernel::Pointwise, true) => {
+                    check("conv2d_pointwise, any target's scratch", got, &mut |y| {
+                        conv::conv2d_pointwise(p, x, w, bias, act, s, y)
+                    })
+                }
+                (ConvKernel::Pointwise, false) => {
+                    check("conv2d_pointwise, this target's scratch", got, &mut |y| {
+                        conv::conv2d_pointwise(p, x, w, bias, act, s, y)
+                    })
+                }
+                (ConvKernel::Depthwise, true) => {
+                    check("conv2d_depthwise, any target's scratch", got, &mut |y| {
+                        conv::conv2d_depthwise(p, x, w, bias, act, s, y)
+                    })
+                }
+                (ConvKernel::Depthwise, false) => {
+                    check("conv2d_depthwise, this target's scratch", got, &mut |y| {
+                        conv::conv2d_depthwise(p, x, w, bias, act, s, y)
+                    })
+                }
+                (ConvKernel::Gemm, true) => {
+                    check("conv2d_gemm, any target's scratch", got, &mut |y| {
+                        conv::conv2d_gemm(p, x, w, bias, act, s, y)
+                    })
+                }
+                (ConvKernel::Gemm, false) => {
+                    check("conv2d_gemm, this target's scratch", got, &mut |y| {
+                        conv::conv2d_gemm(p, x, w, bias, act, s, y)
+                    })
+                }
+                (ConvKernel::Direct, _) => Ok(()),
+            }?;
+        }
+        // Blocked weights, where the compiler lays them out so.
+        let blocked_pointwise = kernel == ConvKernel::Pointwise && p.groups == 1;
+        let blocked_gemm = p.groups == 1
+            && kernel == ConvKernel::Gemm
+            && (gemm_blocks_pay(p) || gemm_blocks_pay_for(p, native));
+        if blocked_pointwise || blocked_gemm {
+            block(w, p.c_out, depth, &mut w2[..n_w]);
+            let w2 = &w2[..n_w];
+            let s = &mut scratch[..kernel.scratch_len(p)];
+            if blocked_pointwise {
+                check("conv2d_pointwise_blocked", got, &mut |y| {
+                    conv::conv2d_pointwise_blocked(p, x, w2, bias, act, s, y)
+                })?;
+            } else {
+                check("conv2d_gemm_blocked", got, &mut |y| {
+                    conv::conv2d_gemm_blocked(p, x, w2, bias, act, s, y)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `w` (`c_out × depth` rows) in the compiler's blocked layout: the row blocks of
+/// `pointwise_block`, each transposed to `[depth, rows]`.
+fn block(w: &[f32], c_out: usize, depth: usize, out: &mut [f32]) {
+    let mut i = 0;
+    for b in 0..pointwise_blocks(c_out) {
+        let (row0, rows) = pointwise_block(c_out, b);
+        for d in 0..depth {
+            for o in row0..row0 + rows {
+                out[i] = w[o * depth + d];
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The naive convolution, summed in `f64`, into `bufs.want`.
+fn reference(case: &Case, bufs: &mut Buffers) {
+    let p = &case.p;
+    let (c_in_g, c_out_g) = (p.c_in / p.groups, p.c_out / p.groups);
+    for b in 0..p.batch {
+        for o in 0..p.c_out {
+            let g = o / c_out_g;
+            for oy in 0..p.h_out {
+                for ox in 0..p.w_out {
+                    let mut acc = if case.bias {
+                        f64::from(bufs.bias[o])
+                    } else {
+                        0.0
+                    };
+                    for ci in 0..c_in_g {
+                        let c = g * c_in_g + ci;
+                        for ky in 0..p.k_h {
+                            let iy = (oy * p.stride_h + ky * p.dil_h) as isize - p.pad_top as isize;
+                            if iy < 0 || iy >= p.h_in as isize {
+                                continue;
+                            }
+                            for kx in 0..p.k_w {
+                                let ix =
+                                    (ox * p.stride_w + kx * p.dil_w) as isize - p.pad_left as isize;
+                                if ix < 0 || ix >= p.w_in as isize {
+                                    continue;
+                                }
+                                let xv = bufs.x[((b * p.c_in + c) * p.h_in + iy as usize) * p.w_in
+                                    + ix as usize];
+                                let wv = bufs.w[((o * c_in_g + ci) * p.k_h + ky) * p.k_w + kx];
+                                acc += f64::from(xv) * f64::from(wv);
+                            }
+                        }
+                    }
+                    let i = ((b * p.c_out + o) * p.h_out + oy) * p.w_out + ox;
+                    bufs.want[i] = reference_act(case.act, acc) as f32;
+                }
+            }
+        }
+    }
+}
