@@ -15,6 +15,7 @@ mod builder;
 pub mod compress;
 pub mod emit;
 pub mod ir;
+pub mod limits;
 pub mod onnx;
 pub mod ops;
 mod package;

@@ -309,6 +309,7 @@ fn import_body<'m>(
             bound.len()
         ))));
     }
+    imp.check_subgraph_depth().map_err(|e| cx.err(e))?;
     let views = gate.as_ref().map(|g| g.views.clone()).unwrap_or_default();
     imp.push_scope(&body.initializer, gate, prefix);
     let result = (|| {

@@ -17,9 +17,7 @@ use crate::ir::{DType, Graph, NodeId, Tensor, TensorType, Value, ValueId};
 use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op, OpError, OpSpec, ParseCtx};
 use crate::passes::fold::try_fold;
 
-/// The most nodes one model may import, counting every copy of an unrolled body: a
-/// bound on compile time and code size for loops with large trip counts.
-pub const MAX_NODES: usize = 100_000;
+use crate::limits::{fmt_bytes, MAX_NODES, MAX_SUBGRAPH_DEPTH, MAX_WEIGHT_BYTES};
 
 /// Builds the IR of one model.
 pub(super) struct Importer<'m> {
@@ -32,6 +30,8 @@ pub(super) struct Importer<'m> {
     initializer_consts: HashMap<*const proto::TensorProto, ValueId>,
     /// Nodes read so far, unrolled copies included (see [`MAX_NODES`]).
     n_nodes: usize,
+    /// Bytes of the constants read and folded so far (see [`MAX_WEIGHT_BYTES`]).
+    constant_bytes: usize,
     /// The f32 copies of narrow weights made so far, shared by the nodes that compute on
     /// them.
     widened: super::narrow::Widened,
@@ -63,6 +63,7 @@ impl<'m> Importer<'m> {
             initializer_consts: HashMap::new(),
             widened: super::narrow::Widened::new(),
             n_nodes: 0,
+            constant_bytes: 0,
         }
     }
 
@@ -146,11 +147,15 @@ impl<'m> Importer<'m> {
         if let Some(&v) = self.initializer_consts.get(&key) {
             return Ok(v);
         }
-        let tensor =
-            tensor::decode(t, self.base_dir).map_err(|message| ImportError::Initializer {
-                name: t.name.clone(),
-                message,
-            })?;
+        let err = |message| ImportError::Initializer {
+            name: t.name.clone(),
+            message,
+        };
+        // Counted on the declared shape, before external data is read.
+        let declared = tensor::declared_bytes(t).unwrap_or(0);
+        tensor::check_constant_bytes(declared).map_err(err)?;
+        self.count_constant_bytes(declared).map_err(err)?;
+        let tensor = tensor::decode(t, self.base_dir).map_err(err)?;
         let v = self.graph.add_const(t.name.clone(), tensor);
         self.initializer_consts.insert(key, v);
         Ok(v)
@@ -200,8 +205,39 @@ impl<'m> Importer<'m> {
         self.n_nodes += n;
         if self.n_nodes > MAX_NODES {
             return Err(OpError::unsupported(format!(
-                "the model grows past {MAX_NODES} nodes as zant unrolls its loops at compile \
-                 time; a trip count that large is not supported"
+                "the model grows past {MAX_NODES} nodes (limits::MAX_NODES) as zant unrolls \
+                 its loops at compile time; a trip count that large is not supported"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` more of constants against [`MAX_WEIGHT_BYTES`].
+    fn count_constant_bytes(&mut self, bytes: usize) -> Result<(), String> {
+        self.constant_bytes = self.constant_bytes.saturating_add(bytes);
+        if self.constant_bytes > MAX_WEIGHT_BYTES {
+            return Err(format!(
+                "the model's constants pass the limit of {} for all of them together \
+                 (limits::MAX_WEIGHT_BYTES)",
+                fmt_bytes(MAX_WEIGHT_BYTES as u64)
+            ));
+        }
+        Ok(())
+    }
+
+    /// How deep the current scope nests in subgraphs: 0 in the model's graph.
+    pub(super) fn subgraph_depth(&self) -> usize {
+        self.scopes.len().saturating_sub(1)
+    }
+
+    /// Refuses a subgraph one level deeper than the current scope when that passes
+    /// [`MAX_SUBGRAPH_DEPTH`].
+    pub(super) fn check_subgraph_depth(&self) -> Result<(), OpError> {
+        if self.subgraph_depth() >= MAX_SUBGRAPH_DEPTH {
+            return Err(OpError::unsupported(format!(
+                "its subgraph would nest {} levels deep, past the limit of \
+                 {MAX_SUBGRAPH_DEPTH} (limits::MAX_SUBGRAPH_DEPTH)",
+                self.subgraph_depth() + 1
             )));
         }
         Ok(())
@@ -359,7 +395,10 @@ impl<'m> Importer<'m> {
             .map_err(node_err)?
         };
         for (i, input) in inputs.iter_mut().enumerate() {
-            if absorbed & (1 << i) != 0 {
+            // A node may have more inputs than the mask has bits (a Concat of 70); those
+            // past it were not absorbed.
+            let bit = u32::try_from(i).ok().and_then(|i| absorbed.checked_shr(i));
+            if bit.is_some_and(|b| b & 1 != 0) {
                 *input = None;
             }
         }
@@ -414,6 +453,12 @@ impl<'m> Importer<'m> {
         } else {
             try_fold(graph, &op, &inputs, &out_types).map_err(node_err)?
         };
+        if let Some(tensors) = &folded {
+            for t in tensors {
+                self.count_constant_bytes(t.ty().n_bytes())
+                    .map_err(|m| node_err(OpError::unsupported(m)))?;
+            }
+        }
         let values: Vec<ValueId> = match folded {
             Some(tensors) => out_names
                 .iter()

@@ -28,12 +28,16 @@ mod tensor;
 pub(crate) mod tests;
 
 use crate::ir::{DType, Graph, GraphOutput, Tensor, TensorType, Value, ValueId};
+use crate::limits::{
+    fmt_bytes, MAX_MESSAGE_DEPTH, MAX_MODEL_BYTES, MAX_SUBGRAPH_DEPTH, MAX_WEIGHT_BYTES,
+};
 use crate::ops::{self, checked_elems, NodeError, OnnxOp, Op};
 use proto::tensor_shape_proto::dimension;
 use proto::type_proto;
 
 pub use bind::{BindValue, Binding};
 pub use edit::{ModelEdit, NodeDef, PortDef};
+pub(crate) use tensor::check_constant_bytes;
 
 /// The newest `ai.onnx` opset zant knows.
 pub const MAX_OPSET: i64 = 28;
@@ -273,6 +277,20 @@ impl ModelInfo {
 
 /// Reads and decodes a model file.
 fn read_model(path: &Path) -> Result<proto::ModelProto, ImportError> {
+    // A file past protobuf's limit cannot decode: refuse it before reading gigabytes.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > MAX_MODEL_BYTES {
+            return Err(ImportError::Decode {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the file's {} are above protobuf's limit of {} for one message \
+                     (limits::MAX_MODEL_BYTES); keep large weights in external data files",
+                    fmt_bytes(meta.len()),
+                    fmt_bytes(MAX_MODEL_BYTES)
+                ),
+            });
+        }
+    }
     let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
         path: path.to_path_buf(),
         source,
@@ -291,7 +309,13 @@ fn decode_model(bytes: &[u8], path: &Path) -> Result<proto::ModelProto, ImportEr
     }
     let model = proto::decode_model(bytes).map_err(|e| {
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).to_lowercase();
-        if head.trim_start().starts_with('<') {
+        if e.to_string().contains("recursion limit") {
+            decode_err(format!(
+                "its messages nest deeper than the decoder's limit of {MAX_MESSAGE_DEPTH} \
+                 (limits::MAX_MESSAGE_DEPTH; about 30 levels of subgraphs, and zant takes \
+                 {MAX_SUBGRAPH_DEPTH}, limits::MAX_SUBGRAPH_DEPTH)"
+            ))
+        } else if head.trim_start().starts_with('<') {
             decode_err(format!(
                 "it looks like an HTML or XML page, not protobuf ({e})"
             ))
@@ -480,6 +504,25 @@ fn import(
     collect_unsupported(g, &opsets, &mut unsupported);
     if !unsupported.is_empty() {
         return Err(ImportError::Unsupported(unsupported));
+    }
+
+    // The weights on their declared shapes, before any external data is read.
+    let mut declared = 0usize;
+    for t in &g.initializer {
+        let bytes = tensor::declared_bytes(t).unwrap_or(0);
+        check_constant_bytes(bytes).map_err(|message| ImportError::Initializer {
+            name: t.name.clone(),
+            message,
+        })?;
+        declared = declared.saturating_add(bytes);
+    }
+    if declared > MAX_WEIGHT_BYTES {
+        return Err(ImportError::Model(format!(
+            "its initializers declare {}, past the limit of {} for all constants together \
+             (limits::MAX_WEIGHT_BYTES)",
+            fmt_bytes(declared as u64),
+            fmt_bytes(MAX_WEIGHT_BYTES as u64)
+        )));
     }
 
     let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();

@@ -6,6 +6,7 @@ use std::path::{Component, Path};
 
 use super::proto::{TensorProto, DATA_LOCATION_EXTERNAL};
 use crate::ir::{DType, Data, Tensor};
+use crate::limits::{fmt_bytes, MAX_CONSTANT_BYTES};
 use crate::ops::checked_elems;
 
 /// Decodes a tensor. `base_dir` is the model's folder, the only place external data may
@@ -25,6 +26,7 @@ pub fn decode(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, String
         .collect::<Result<Vec<_>, _>>()?;
     let n = checked_elems(&shape).map_err(|e| e.to_string())?;
     let n_bytes = dtype.n_bytes(n);
+    check_constant_bytes(n_bytes)?;
     let data = if t.data_location == DATA_LOCATION_EXTERNAL {
         let bytes = read_external(t, base_dir, n_bytes)?;
         Data::from_storage(dtype, &bytes, n).expect("length checked")
@@ -49,6 +51,29 @@ pub fn decode(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, String
 }
 
 /// Reads the typed repeated field that ONNX uses for `dtype`.
+/// The bytes `t`'s type and shape declare, when both are valid (else `decode` says why).
+pub(crate) fn declared_bytes(t: &TensorProto) -> Option<usize> {
+    let dtype = DType::from_onnx(t.data_type)?;
+    let shape = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some(dtype.n_bytes(checked_elems(&shape).ok()?))
+}
+
+/// Refuses a constant above [`MAX_CONSTANT_BYTES`], before any of it is read.
+pub(crate) fn check_constant_bytes(n_bytes: usize) -> Result<(), String> {
+    if n_bytes > MAX_CONSTANT_BYTES {
+        return Err(format!(
+            "its {} are above the limit of {} for one constant (limits::MAX_CONSTANT_BYTES)",
+            fmt_bytes(n_bytes as u64),
+            fmt_bytes(MAX_CONSTANT_BYTES as u64)
+        ));
+    }
+    Ok(())
+}
+
 fn typed_field(t: &TensorProto, dtype: DType) -> Result<Data, String> {
     let ints = &t.int32_data;
     Ok(match dtype {

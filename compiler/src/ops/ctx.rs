@@ -161,7 +161,14 @@ impl<'a> ParseCtx<'a> {
     pub fn absorb(&self, i: usize, what: &'static str) -> Result<&Tensor, OpError> {
         match self.consts.get(i).copied().flatten() {
             Some(t) => {
-                self.absorbed.set(self.absorbed.get() | (1 << i));
+                let bit = u32::try_from(i).ok().and_then(|i| 1u64.checked_shl(i));
+                let Some(bit) = bit else {
+                    return Err(OpError::unsupported(format!(
+                        "input {i} ({what}) is past the 64 inputs whose constants an op \
+                         can read at compile time"
+                    )));
+                };
+                self.absorbed.set(self.absorbed.get() | bit);
                 Ok(t)
             }
             None if self.has_input(i) => Err(OpError::NeedsConstant { input: i, what }),

@@ -92,10 +92,9 @@ pub fn checked_elems(shape: &[usize]) -> Result<usize, OpError> {
         .filter(|&n| n <= MAX_ELEMS)
         .ok_or_else(|| {
             OpError::unsupported(format!(
-                "shape {shape:?} has too many elements (limit {MAX_ELEMS})"
+                "shape {shape:?} has too many elements (limit {MAX_ELEMS}, limits::MAX_ELEMS)"
             ))
         })
 }
 
-/// The largest tensor zant accepts: 2^31 elements (8 GiB of f32), far past any MCU.
-pub const MAX_ELEMS: usize = 1 << 31;
+pub use crate::limits::MAX_ELEMS;

@@ -76,7 +76,13 @@ impl Parse for Einsum {
         for (k, term) in terms.iter().enumerate() {
             let x = ctx.input(k)?;
             let letters = term.replace("...", "").chars().count();
-            let e = x.rank().saturating_sub(letters);
+            // Only a term with an ellipsis has dims beyond its letters (one without and
+            // with too few letters is refused below).
+            let e = if term.contains("...") {
+                x.rank().saturating_sub(letters)
+            } else {
+                0
+            };
             let ell: String = (ellipsis_rank - e..ellipsis_rank)
                 .map(|i| char::from(b'0' + i as u8))
                 .collect();
@@ -306,6 +312,13 @@ mod tests {
             .input("f32[2,3]")
             .input("f32[4,4]")
             .emit(), @"parse: label `j` has extents 3 and 4");
+        // An ellipsis in one term and too few letters in another (a fuzzer's find: the
+        // ellipsis rank's subtraction overflowed).
+        insta::assert_snapshot!(node("Einsum")
+            .string("equation", "...i,j->i")
+            .input("f32[2,3,4]")
+            .input("f32[2,4]")
+            .emit(), @"parse: term `j` does not fit f32[2,4]");
         insta::assert_snapshot!(node("Einsum")
             .string("equation", "ij")
             .input("bool[2,3]")

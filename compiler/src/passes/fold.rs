@@ -79,6 +79,10 @@ pub fn try_fold(
     if !(all_const || op.folds_from_types()) {
         return Ok(None);
     }
+    for t in out_types {
+        crate::onnx::check_constant_bytes(t.n_bytes())
+            .map_err(|m| OpError::unsupported(format!("folded at compile time, {m}")))?;
+    }
     let ctx = FoldCtx {
         inputs: inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect(),
         consts,
