@@ -15,8 +15,13 @@
 use core::fmt;
 
 pub mod conv;
+pub mod elementwise;
+mod exact;
 pub mod gemm;
+pub mod pool;
 pub mod qconv;
+pub mod recurrent;
+pub mod reduce;
 
 /// The floats each buffer of [`Buffers`] holds: every family draws its geometries so
 /// that inputs, weights, outputs and scratch fit.
@@ -51,7 +56,7 @@ impl Rng {
     /// A float in `[-1, 1)`, on a grid of 2^-12 so that products are exact in f32 and
     /// only their sums round.
     pub fn unit(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as i32 % 4096) as f32 / 4096.0
+        ((self.next_u64() >> 51) as i32 - 4096) as f32 / 4096.0
     }
 
     /// Fills `xs` with [`Rng::unit`] values.
@@ -251,5 +256,66 @@ pub fn compare(
             want: want[index],
         }),
         None => Ok(()),
+    }
+}
+
+/// Every family, as a mask for [`run_families`].
+pub const ALL_FAMILIES: u32 = 0xff;
+
+/// Runs every family on `cases` random cases (after its fixtures), with the seeds the
+/// host test uses, writing one line per family to `out` (the shrunk case on a failure);
+/// returns whether all passed. The firmware of each emulated core calls it
+/// (`checks/firmware`).
+pub fn run_every_family(cases: usize, bufs: &mut Buffers, out: &mut dyn fmt::Write) -> bool {
+    run_families(ALL_FAMILIES, cases, bufs, out)
+}
+
+/// [`run_every_family`] for the families of `mask`, bit `k` for the family of seed
+/// `k + 1` (conv f32, GEMM, conv int8, matmul int8, pooling, reductions, element-wise,
+/// recurrent). Inlined, so that a constant mask links only its families' kernels (the
+/// Cortex-M55's firmware runs in two halves to fit its 512 KiB ITCM).
+#[inline(always)]
+pub fn run_families(mask: u32, cases: usize, bufs: &mut Buffers, out: &mut dyn fmt::Write) -> bool {
+    let mut passed = true;
+    let mut run = |bit: u32, f: fn(u64, usize, &mut Buffers, &mut dyn fmt::Write) -> bool| {
+        if mask & (1 << bit) != 0 {
+            passed &= f(u64::from(bit) + 1, cases, bufs, out);
+        }
+    };
+    run(0, report::<conv::Conv>);
+    run(1, report::<gemm::Gemm>);
+    run(2, report::<qconv::QConv>);
+    run(3, report::<qconv::QMatMul>);
+    run(4, report::<pool::Pool>);
+    run(5, report::<reduce::Reduce>);
+    run(6, report::<elementwise::Elementwise>);
+    run(7, report::<recurrent::Recurrent>);
+    passed
+}
+
+/// Runs `F` and writes its line; whether it passed.
+fn report<F: Family>(
+    seed: u64,
+    cases: usize,
+    bufs: &mut Buffers,
+    out: &mut dyn fmt::Write,
+) -> bool {
+    match run::<F>(seed, cases, bufs) {
+        Outcome::Passed { cases } => {
+            let _ = writeln!(out, "{}: {cases} cases passed", F::NAME);
+            true
+        }
+        Outcome::Failed {
+            first,
+            minimal,
+            mismatch,
+        } => {
+            let _ = writeln!(
+                out,
+                "{}: FAILED: {mismatch}\n  first failing case: {first:?}\n  shrunk to: {minimal:?}",
+                F::NAME
+            );
+            false
+        }
     }
 }

@@ -5,8 +5,12 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
+use zant_checks::elementwise::Elementwise;
 use zant_checks::gemm::Gemm;
+use zant_checks::pool::Pool;
 use zant_checks::qconv::{self, QConv, QMatMul};
+use zant_checks::recurrent::Recurrent;
+use zant_checks::reduce::Reduce;
 use zant_checks::{conv::Conv, run_guarded, Buffers, Family, Mismatch, Outcome, PANICKED};
 
 thread_local! {
@@ -107,4 +111,24 @@ fn conv_int8() {
 #[test]
 fn matmul_int8() {
     family::<QMatMul>(4);
+}
+
+#[test]
+fn pool() {
+    family::<Pool>(5);
+}
+
+#[test]
+fn reduce() {
+    family::<Reduce>(6);
+}
+
+#[test]
+fn elementwise() {
+    family::<Elementwise>(7);
+}
+
+#[test]
+fn recurrent() {
+    family::<Recurrent>(8);
 }
