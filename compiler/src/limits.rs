@@ -20,6 +20,11 @@ pub const MAX_WEIGHT_BYTES: usize = 1 << 30;
 /// a bound on compile time and code size for loops with large trip counts.
 pub const MAX_NODES: usize = 100_000;
 
+/// The most elements of a constant input an op reads at compile time into its
+/// attributes (a shape, axes, pads, starts, repeats, scales): far more than any rank,
+/// where a million-element `starts` had been printed into the IR text as a list.
+pub const MAX_ABSORBED_ELEMS: usize = 1 << 16;
+
 /// How deep subgraphs (`If` branches, `Loop` and `Scan` bodies) may nest.
 pub const MAX_SUBGRAPH_DEPTH: usize = 16;
 

@@ -59,6 +59,20 @@ fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
     b
 }
 
+/// Compiles `bytes` and emits the crate, when it compiles; errors are fine, panics not.
+fn compile_and_emit(bytes: &[u8], opts: &Options) {
+    let Ok(lowered) = pipeline::compile_graph(bytes, opts) else {
+        return;
+    };
+    let emit_opts = zant_compiler::emit::EmitOptions {
+        crate_name: "m".into(),
+        source_name: "m.onnx".into(),
+        runtime: CrateOptions::default().runtime,
+        standalone: true,
+    };
+    let _ = zant_compiler::emit::emit(&lowered.graph, &lowered.plan, &emit_opts);
+}
+
 fn survive(name: &str, bytes: &[u8], pins: &[InputShape], n: usize, seed: u64) {
     let mut rng = Rng(seed);
     let opts = Options {
@@ -67,18 +81,7 @@ fn survive(name: &str, bytes: &[u8], pins: &[InputShape], n: usize, seed: u64) {
     };
     for i in 0..n {
         let m = mutate(&mut rng, bytes);
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let Ok(lowered) = pipeline::compile_graph(&m, &opts) else {
-                return;
-            };
-            let emit_opts = zant_compiler::emit::EmitOptions {
-                crate_name: "m".into(),
-                source_name: "m.onnx".into(),
-                runtime: CrateOptions::default().runtime,
-                standalone: true,
-            };
-            let _ = zant_compiler::emit::emit(&lowered.graph, &lowered.plan, &emit_opts);
-        }));
+        let outcome = catch_unwind(AssertUnwindSafe(|| compile_and_emit(&m, &opts)));
         if outcome.is_err() {
             let dump = std::env::temp_dir().join(format!("zant-panic-{name}-{i}.onnx"));
             std::fs::write(&dump, &m).unwrap();
@@ -123,4 +126,33 @@ fn corrupted_shared_models_never_panic() {
         let pins: Vec<InputShape> = pin.iter().map(|p| p.parse().unwrap()).collect();
         survive(model, &bytes, &pins, 400, seed);
     }
+}
+
+/// Every input the fuzzer kept (`compiler/fuzz/corpus/compile`, docs/fuzzing.md) and every
+/// crash it found (`compiler/tests/fuzz-crashes`, fixed since) compiles or fails with an
+/// error, without a panic, on the stable toolchain and without libFuzzer.
+#[test]
+fn fuzz_corpus_and_crashes_never_panic() {
+    let root = common::repo_root();
+    let mut n = 0;
+    for dir in [
+        "compiler/fuzz/corpus/compile",
+        "compiler/tests/fuzz-crashes",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            let bytes = std::fs::read(&path).unwrap();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                compile_and_emit(&bytes, &Options::default())
+            }));
+            assert!(outcome.is_ok(), "{} panicked", path.display());
+            n += 1;
+        }
+    }
+    println!("{n} fuzz inputs compiled or refused cleanly");
+    assert!(n > 0, "the fuzz corpus is missing");
 }

@@ -1,6 +1,7 @@
 //! What an op sees at each stage: [`ParseCtx`] when it is read from a node, [`FoldCtx`]
 //! when its inputs are constant, [`EmitCtx`] when it becomes a kernel call.
 
+use crate::limits::MAX_ABSORBED_ELEMS;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 
@@ -160,6 +161,11 @@ impl<'a> ParseCtx<'a> {
     /// `what` is the input's ONNX name.
     pub fn absorb(&self, i: usize, what: &'static str) -> Result<&Tensor, OpError> {
         match self.consts.get(i).copied().flatten() {
+            Some(t) if t.n_elems() > MAX_ABSORBED_ELEMS => Err(OpError::unsupported(format!(
+                "input {i} ({what}) has {} elements, past the limit of {MAX_ABSORBED_ELEMS} \
+                 for a constant read at compile time (limits::MAX_ABSORBED_ELEMS)",
+                t.n_elems()
+            ))),
             Some(t) => {
                 let bit = u32::try_from(i).ok().and_then(|i| 1u64.checked_shl(i));
                 let Some(bit) = bit else {

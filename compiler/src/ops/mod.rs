@@ -102,7 +102,7 @@ pub use dims::{
 };
 pub use error::{NodeError, OpError};
 pub use folding::{move_bytes, retag, Elem};
-pub use registry::{lookup, markdown_table, OpSpec, REGISTRY};
+pub use registry::{fuzz_dictionary, lookup, markdown_table, OpSpec, REGISTRY};
 pub use tokens::{activation_tokens, elem_type, f32_tokens, shape_tokens, unsuffix};
 
 /// The ONNX operator a node implements, as the model named it: what the IR text,
