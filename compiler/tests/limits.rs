@@ -342,3 +342,21 @@ fn a_node_of_seventy_inputs_compiles() {
     let text = String::from_utf8_lossy(&model_rs.contents);
     assert!(text.contains("x69"), "the 70th input is read");
 }
+
+#[test]
+fn a_constant_read_into_attributes_past_the_limit() {
+    // A Reshape whose `shape` has 70,000 entries (the fuzzer's version had 16 M, made by
+    // a ConstantOfShape, and spent 15 GB printing them into the IR text).
+    let m = model(
+        vec![node("r", "Reshape", &["x", "shape"], &["y"])],
+        vec![value("x", &[1])],
+        vec![value("y", &[1])],
+        vec![int64s("shape", &vec![1; 70_000])],
+    );
+    refused(
+        "a 70,000-entry shape",
+        &encode(&m),
+        |_| {},
+        &["node `r`", "shape", "limits::MAX_ABSORBED_ELEMS"],
+    );
+}
