@@ -39,6 +39,7 @@ for core in "${cores[@]}"; do
             ZANT_CHECK_CASES=60 RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
             CARGO_TARGET_DIR=target/checks-aarch64 \
             /usr/bin/cargo test --quiet -Zbuild-std --target "$triple" -p zant-checks \
+            --test differential \
             -- --nocapture 2>&1)"; then
             echo "checks aarch64 (qemu-aarch64):"
             echo "$out" | grep -E "cases passed|AMX|test result" | sed 's/^/  /'

@@ -3,9 +3,10 @@
 #   1. installs the emulated cores' toolchain (Debian's Rust, QEMU, linkers) if missing;
 #   2. runs every Rust test of the workspace (unit, snapshots, end to end on
 #      ../shared/models, the zero-allocation check, the build.rs route);
-#   3. runs zant-runtime's unit tests and clippy again built at opt-level "z", where
-#      `cfg(zant_size)` selects the loops shaped for size (runtime/build.rs), and the
-#      unit tests once more built for this CPU (`target-cpu=native`, the AVX kernels);
+#   3. runs zant-runtime's unit tests, the differential kernel checks (checks/) and
+#      clippy again built at opt-level "z", where `cfg(zant_size)` selects the loops
+#      shaped for size (runtime/build.rs), and the unit tests and checks once more built
+#      for this CPU (`target-cpu=native`, the AVX kernels);
 #   4. builds the firmware example for the Cortex-M4F, M7 and M33 from plain triples, runs
 #      each in QEMU and checks it against the host;
 #   5. runs a short `zantc bench --per-layer` (mnist-8, opt-level 3 and z, host and
@@ -22,7 +23,10 @@
 #   8. verifies the six int8 models of ../shared/models and five float ones on AArch64
 #      Linux (scripts/aarch64.sh: built with -Zbuild-std, run under qemu-aarch64, against
 #      ONNX Runtime's outputs); `scripts/aarch64.sh` alone runs every model;
-#   9. builds the model zoo and verifies every zoo model against ONNX Runtime
+#   9. runs the differential kernel checks on every emulated core (Cortex-M0+, M3, M4F,
+#      M7, M33, M55, RV32IMC in QEMU, AArch64 under qemu-aarch64; scripts/checks-cores.sh);
+#  10. fuzzes the compiler for 60 s from its committed corpus (scripts/fuzz.sh smoke);
+#  11. builds the model zoo and verifies every zoo model against ONNX Runtime
 #      (scripts/zoo.sh; needs the venv of scripts/setup-ort.sh, which it creates).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -50,6 +54,9 @@ CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 phase "runtime tests at opt-level z"
 CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
     cargo test --quiet --release -p zant-runtime --lib
+# The differential kernel checks (checks/, docs/testing.md) on the loops shaped for size.
+CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
+    cargo test --quiet --release -p zant-checks -- --nocapture
 # The kernels behind `target_feature = "avx"` (the GEMM's 6 × 16 and narrow tiles, the
 # framed convolution's slivers) only compile for a CPU that has it, as bench harnesses
 # do: their unit tests run again built for this machine.
@@ -62,6 +69,10 @@ if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
     # (why)", hence --nocapture. ZANT_AMX=off turns the tiles off in the whole run.
     RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native \
         cargo test --quiet -p zant-runtime --lib -- --nocapture
+    # The differential kernel checks on this CPU's kernels (AVX2, AVX-512, VNNI, AMX
+    # forced on and off).
+    RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native \
+        cargo test --quiet -p zant-checks -- --nocapture
     # The int8 kernels on VNNI (runtime/src/qconv/quads.rs, dsp::dpbusd), and the AMX
     # paths with them, compile only for a CPU with AVX-512 VNNI; the run above covers
     # them where this CPU has it.
@@ -105,6 +116,14 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
 else
     echo "bench: NOT RUN (../shared/models is missing)"
 fi
+# The differential kernel checks (checks/, docs/testing.md) on every emulated core: the
+# firmware in QEMU for the Cortex-M cores and RV32IMC, the host test under qemu-aarch64.
+phase "kernel checks on every core"
+scripts/checks-cores.sh
+# The compiler's fuzz target (docs/fuzzing.md): the committed corpus replayed, then 60 s
+# of coverage-guided fuzzing; a crash fails the suite.
+phase "fuzz smoke"
+scripts/fuzz.sh smoke
 # The zoo (models/src/zoo): 106 s on two shared cores from an empty models/zoo and runner
 # folder, zantc already built.
 phase "model zoo"

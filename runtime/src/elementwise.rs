@@ -649,13 +649,26 @@ const FPU_LOGISTIC: bool = cfg!(any(
 fn tanh_lanes<V: Lanes>(x: V) -> V {
     // The bound first: `max`/`min` return their second operand for a NaN, so a NaN
     // input stays NaN, as `f32::clamp` keeps it.
+    #[cfg(target_arch = "aarch64")]
+    let input = x;
     let x = V::splat(9.0).min(V::splat(-9.0).max(x));
     let x2 = x.mul(x);
     let mut p = V::splat(TANH_ALPHA[0]);
     unroll!(6, |i| p = p.mul_add(x2, V::splat(TANH_ALPHA[i + 1])));
     let mut q = V::splat(TANH_BETA[0]);
     unroll!(3, |i| q = q.mul_add(x2, V::splat(TANH_BETA[i + 1])));
-    x.mul(p).div(q)
+    let y = x.mul(p).div(q);
+    // NEON's `fmaxnm`/`fminnm` (`wide`'s `max`/`min` on AArch64) return the number when
+    // one operand is NaN, so the clamp turned a NaN into −9 and `tanh` into −1 there
+    // (found by the differential checks under qemu-aarch64): NaN lanes, which are
+    // neither above −∞ nor below +∞, get their input back.
+    #[cfg(target_arch = "aarch64")]
+    let y = {
+        let low = V::splat(f32::NEG_INFINITY);
+        let low_or_nan = V::splat(0.0).sub(input).select_above(low, y, input);
+        input.select_above(low, y, low_or_nan)
+    };
+    y
 }
 
 /// Calls `step` with the start of each vector from `from` to `full` (multiples of the
