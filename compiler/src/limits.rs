@@ -33,6 +33,18 @@ pub const MAX_SUBGRAPH_DEPTH: usize = 16;
 /// about 30 levels fail to decode before [`MAX_SUBGRAPH_DEPTH`] is checked.
 pub const MAX_MESSAGE_DEPTH: usize = 100;
 
+/// Refuses a constant above [`MAX_CONSTANT_BYTES`], before any of it is read or built.
+pub(crate) fn check_constant_bytes(n_bytes: usize) -> Result<(), String> {
+    if n_bytes > MAX_CONSTANT_BYTES {
+        return Err(format!(
+            "its {} are above the limit of {} for one constant (limits::MAX_CONSTANT_BYTES)",
+            fmt_bytes(n_bytes as u64),
+            fmt_bytes(MAX_CONSTANT_BYTES as u64)
+        ));
+    }
+    Ok(())
+}
+
 /// `bytes` as the compiler prints sizes in its errors: `512 MiB`, `3.5 KiB`, `17 bytes`.
 pub(crate) fn fmt_bytes(bytes: u64) -> String {
     const UNITS: [&str; 3] = ["GiB", "MiB", "KiB"];

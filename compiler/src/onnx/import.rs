@@ -153,7 +153,7 @@ impl<'m> Importer<'m> {
         };
         // Counted on the declared shape, before external data is read.
         let declared = tensor::declared_bytes(t).unwrap_or(0);
-        tensor::check_constant_bytes(declared).map_err(err)?;
+        crate::limits::check_constant_bytes(declared).map_err(err)?;
         self.count_constant_bytes(declared).map_err(err)?;
         let tensor = tensor::decode(t, self.base_dir).map_err(err)?;
         let v = self.graph.add_const(t.name.clone(), tensor);

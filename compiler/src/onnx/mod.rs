@@ -37,7 +37,6 @@ use proto::type_proto;
 
 pub use bind::{BindValue, Binding};
 pub use edit::{ModelEdit, NodeDef, PortDef};
-pub(crate) use tensor::check_constant_bytes;
 
 /// The newest `ai.onnx` opset zant knows.
 pub const MAX_OPSET: i64 = 28;
@@ -510,7 +509,7 @@ fn import(
     let mut declared = 0usize;
     for t in &g.initializer {
         let bytes = tensor::declared_bytes(t).unwrap_or(0);
-        check_constant_bytes(bytes).map_err(|message| ImportError::Initializer {
+        crate::limits::check_constant_bytes(bytes).map_err(|message| ImportError::Initializer {
             name: t.name.clone(),
             message,
         })?;

@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 
 use super::proto::{TensorProto, DATA_LOCATION_EXTERNAL};
 use crate::ir::{DType, Data, Tensor};
-use crate::limits::{fmt_bytes, MAX_CONSTANT_BYTES};
+use crate::limits::check_constant_bytes;
 use crate::ops::checked_elems;
 
 /// Decodes a tensor. `base_dir` is the model's folder, the only place external data may
@@ -60,18 +60,6 @@ pub(crate) fn declared_bytes(t: &TensorProto) -> Option<usize> {
         .map(|&d| usize::try_from(d).ok())
         .collect::<Option<Vec<_>>>()?;
     Some(dtype.n_bytes(checked_elems(&shape).ok()?))
-}
-
-/// Refuses a constant above [`MAX_CONSTANT_BYTES`], before any of it is read.
-pub(crate) fn check_constant_bytes(n_bytes: usize) -> Result<(), String> {
-    if n_bytes > MAX_CONSTANT_BYTES {
-        return Err(format!(
-            "its {} are above the limit of {} for one constant (limits::MAX_CONSTANT_BYTES)",
-            fmt_bytes(n_bytes as u64),
-            fmt_bytes(MAX_CONSTANT_BYTES as u64)
-        ));
-    }
-    Ok(())
 }
 
 fn typed_field(t: &TensorProto, dtype: DType) -> Result<Data, String> {

@@ -80,7 +80,7 @@ pub fn try_fold(
         return Ok(None);
     }
     for t in out_types {
-        crate::onnx::check_constant_bytes(t.n_bytes())
+        crate::limits::check_constant_bytes(t.n_bytes())
             .map_err(|m| OpError::unsupported(format!("folded at compile time, {m}")))?;
     }
     let ctx = FoldCtx {
