@@ -10,6 +10,7 @@ use zant_runtime::conv::{
 };
 use zant_runtime::target::{KernelSet, Kernels};
 
+use crate::geometry::{far_pads, padded};
 use crate::{compare, Buffers, Family, Mismatch, Rng, BUFFER_LEN};
 
 /// A convolution's geometry, its activation (0 none, 1 Relu, 2 Clip, 3 Sigmoid, 4 SiLU),
@@ -24,37 +25,15 @@ pub struct Case {
 
 pub struct Conv;
 
-/// The output extent of an axis, if it has one.
-fn out_len(n: usize, k: usize, stride: usize, dil: usize, pad: usize) -> Option<usize> {
-    let span = dil * (k - 1) + 1;
-    (n + pad >= span).then(|| (n + pad - span) / stride + 1)
-}
-
 /// `p` with its outputs recomputed for the pads `(top, bottom, left, right)`, if it is a
 /// geometry whose buffers fit.
-fn fitted(mut p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
-    p.pad_top = pads.0;
-    p.pad_left = pads.2;
-    p.h_out = out_len(p.h_in, p.k_h, p.stride_h, p.dil_h, pads.0 + pads.1)?;
-    p.w_out = out_len(p.w_in, p.k_w, p.stride_w, p.dil_w, pads.2 + pads.3)?;
-    let fits = p.c_in.is_multiple_of(p.groups)
-        && p.c_out.is_multiple_of(p.groups)
-        && p.batch * p.c_in * p.h_in * p.w_in <= BUFFER_LEN
+fn fitted(p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
+    let p = padded(p, pads)?;
+    let fits = p.batch * p.c_in * p.h_in * p.w_in <= BUFFER_LEN
         && p.c_out * (p.c_in / p.groups) * p.k_h * p.k_w <= BUFFER_LEN
         && p.batch * p.c_out * p.h_out * p.w_out <= BUFFER_LEN
         && ConvKernel::scratch_len(kernel_for(&p), &p) <= BUFFER_LEN;
     fits.then_some(p)
-}
-
-/// The bottom and right pads `p` implies.
-fn far_pads(p: &Conv2d) -> (usize, usize) {
-    let need = |out: usize, k: usize, s: usize, d: usize, n: usize, pad: usize| {
-        ((out - 1) * s + d * (k - 1) + 1).saturating_sub(n + pad)
-    };
-    (
-        need(p.h_out, p.k_h, p.stride_h, p.dil_h, p.h_in, p.pad_top),
-        need(p.w_out, p.k_w, p.stride_w, p.dil_w, p.w_in, p.pad_left),
-    )
 }
 
 fn activation(act: u8) -> Activation {

@@ -23,6 +23,7 @@ use zant_runtime::norm::{self, Norm};
 use zant_runtime::scalar::Scalar;
 use zant_runtime::KernelError;
 
+use crate::exact::Output;
 use crate::{Buffers, Family, Mismatch, Rng, BUFFER_LEN};
 
 /// The element-wise family.
@@ -720,64 +721,8 @@ fn verify(
     Ok(())
 }
 
-/// An element type of the exact comparisons.
-trait Exact: Copy + PartialEq {
-    /// A value other than `self`, what an output starts as: an element a path leaves
-    /// unwritten differs from the reference.
-    fn other(self) -> Self;
-    /// Equal, or both NaN.
-    fn same(self, other: Self) -> bool {
-        self == other
-    }
-    /// The value, for the report.
-    fn report(self) -> f32;
-}
-
-impl Exact for f32 {
-    fn other(self) -> Self {
-        if self.is_nan() {
-            0.0
-        } else {
-            f32::NAN
-        }
-    }
-    fn same(self, other: Self) -> bool {
-        self == other || (self.is_nan() && other.is_nan())
-    }
-    fn report(self) -> f32 {
-        self
-    }
-}
-
-impl Exact for i32 {
-    fn other(self) -> Self {
-        !self
-    }
-    fn report(self) -> f32 {
-        self as f32
-    }
-}
-
-impl Exact for u8 {
-    fn other(self) -> Self {
-        !self
-    }
-    fn report(self) -> f32 {
-        f32::from(self)
-    }
-}
-
-impl Exact for i8 {
-    fn other(self) -> Self {
-        !self
-    }
-    fn report(self) -> f32 {
-        f32::from(self)
-    }
-}
-
 /// The first element where `got` and `want` differ.
-fn verify_exact<T: Exact>(path: &'static str, got: &[T], want: &[T]) -> Result<(), Mismatch> {
+fn verify_exact<T: Output>(path: &'static str, got: &[T], want: &[T]) -> Result<(), Mismatch> {
     match got.iter().zip(want).position(|(g, w)| !g.same(*w)) {
         Some(index) => Err(Mismatch {
             path,
@@ -802,7 +747,7 @@ fn wrong_result(path: &'static str, failed: bool) -> Mismatch {
 
 /// An integer element type of the binary and unary kernels, with the exact arithmetic
 /// of the reference (in `i128`, wrapped to the type).
-trait Int: Exact + Scalar + Ord {
+trait Int: Output + Scalar + Ord {
     const SIGNED: bool;
     const BITS: u32;
     fn wide(self) -> i128;

@@ -1,5 +1,5 @@
-//! What the pool and reduction families share: data whose sums are exact in `f32`, and
-//! comparisons of outputs of any element type that may be infinite, exactly or within
+//! What the families share: data whose sums are exact in `f32` (pooling, reductions),
+//! and comparisons of outputs of any element type that may be infinite, exactly or within
 //! a bound that depends on each output. ([`crate::compare`] takes `f32` outputs and one
 //! tolerance for all, and an infinite output never lies within a tolerance of itself:
 //! ∞ − ∞ is NaN.)

@@ -18,10 +18,13 @@ pub mod conv;
 pub mod elementwise;
 mod exact;
 pub mod gemm;
+mod geometry;
 pub mod pool;
 pub mod qconv;
 pub mod recurrent;
 pub mod reduce;
+pub mod ternary;
+pub mod transpose;
 
 /// The floats each buffer of [`Buffers`] holds: every family draws its geometries so
 /// that inputs, weights, outputs and scratch fit.
@@ -260,7 +263,7 @@ pub fn compare(
 }
 
 /// Every family, as a mask for [`run_families`].
-pub const ALL_FAMILIES: u32 = 0xff;
+pub const ALL_FAMILIES: u32 = 0x3ff;
 
 /// Runs every family on `cases` random cases (after its fixtures), with the seeds the
 /// host test uses, writing one line per family to `out` (the shrunk case on a failure);
@@ -272,8 +275,8 @@ pub fn run_every_family(cases: usize, bufs: &mut Buffers, out: &mut dyn fmt::Wri
 
 /// [`run_every_family`] for the families of `mask`, bit `k` for the family of seed
 /// `k + 1` (conv f32, GEMM, conv int8, matmul int8, pooling, reductions, element-wise,
-/// recurrent). Inlined, so that a constant mask links only its families' kernels (the
-/// Cortex-M55's firmware runs in two halves to fit its 512 KiB ITCM).
+/// recurrent, ternary, transposed conv). Inlined, so that a constant mask links only its families'
+/// kernels (the Cortex-M55's firmware runs in two halves to fit its 512 KiB ITCM).
 #[inline(always)]
 pub fn run_families(mask: u32, cases: usize, bufs: &mut Buffers, out: &mut dyn fmt::Write) -> bool {
     let mut passed = true;
@@ -290,6 +293,8 @@ pub fn run_families(mask: u32, cases: usize, bufs: &mut Buffers, out: &mut dyn f
     run(5, report::<reduce::Reduce>);
     run(6, report::<elementwise::Elementwise>);
     run(7, report::<recurrent::Recurrent>);
+    run(8, report::<ternary::Ternary>);
+    run(9, report::<transpose::Transpose>);
     passed
 }
 

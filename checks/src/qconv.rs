@@ -17,6 +17,8 @@ use zant_runtime::qconv::{
 };
 use zant_runtime::qlinear::{self, QInt, QMatMul as Product, QOut, Requant};
 
+use crate::exact::{compare_exact, Output};
+use crate::geometry::{far_pads, padded};
 use crate::{Buffers, Family, Mismatch, Rng, BUFFER_LEN};
 
 /// The int8 convolution family.
@@ -432,75 +434,6 @@ fn round_half_even(v: f32) -> i32 {
     }
 }
 
-/// An output element the comparison reads exactly.
-trait Exact: Copy + PartialEq {
-    /// A value that differs from `self`: what an output starts as, so that an element
-    /// a path does not write is a mismatch whatever the reference is.
-    fn other(self) -> Self;
-    /// The value, for the report.
-    fn report(self) -> f32;
-}
-
-impl Exact for u8 {
-    fn other(self) -> Self {
-        !self
-    }
-    fn report(self) -> f32 {
-        f32::from(self)
-    }
-}
-
-impl Exact for i8 {
-    fn other(self) -> Self {
-        !self
-    }
-    fn report(self) -> f32 {
-        f32::from(self)
-    }
-}
-
-impl Exact for f32 {
-    /// NaN, which equals nothing (the reference's values are finite).
-    fn other(self) -> Self {
-        f32::NAN
-    }
-    fn report(self) -> f32 {
-        self
-    }
-}
-
-impl Exact for i32 {
-    fn other(self) -> Self {
-        !self
-    }
-    fn report(self) -> f32 {
-        self as f32
-    }
-}
-
-/// Sets each of `got` to a value other than the reference's, runs a path into it, and
-/// compares it with `want` element for element, exactly.
-fn compare_exact<T: Exact>(
-    path: &'static str,
-    got: &mut [T],
-    want: &[T],
-    run: &mut dyn FnMut(&mut [T]),
-) -> Result<(), Mismatch> {
-    for (g, &w) in got.iter_mut().zip(want) {
-        *g = w.other();
-    }
-    run(got);
-    match got.iter().zip(want).position(|(g, w)| g != w) {
-        Some(index) => Err(Mismatch {
-            path,
-            index,
-            got: got[index].report(),
-            want: want[index].report(),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Fills a scratch buffer with the leftovers of another layer, different for each run.
 fn dirty(scratch: &mut [f32], run: u32) {
     scratch.fill(f32::from_bits(0x5a5a_5a5a ^ run.wrapping_mul(0x0101_0101)));
@@ -603,12 +536,6 @@ mod switch {
     }
 }
 
-/// The output extent of an axis, if it has one.
-fn out_len(n: usize, k: usize, stride: usize, dil: usize, pad: usize) -> Option<usize> {
-    let span = dil * (k - 1) + 1;
-    (n + pad >= span).then(|| (n + pad - span) / stride + 1)
-}
-
 /// The multiply-accumulates of one run of `p`.
 fn macs(p: &Conv2d) -> usize {
     p.batch * p.c_out * p.h_out * p.w_out * (p.c_in / p.groups) * p.k_h * p.k_w
@@ -617,21 +544,8 @@ fn macs(p: &Conv2d) -> usize {
 /// `p` with its outputs recomputed for the pads `(top, bottom, left, right)`, if it is a
 /// valid geometry whose buffers and scratch fit and whose runs stay within
 /// [`MAX_MACS`].
-fn fitted(mut p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
-    if p.groups == 0
-        || !p.c_in.is_multiple_of(p.groups)
-        || !p.c_out.is_multiple_of(p.groups)
-        || p.c_in == 0
-    {
-        return None;
-    }
-    if p.k_h == 0 || p.k_w == 0 || p.stride_h == 0 || p.stride_w == 0 || p.dil_h == 0 {
-        return None;
-    }
-    p.pad_top = pads.0;
-    p.pad_left = pads.2;
-    p.h_out = out_len(p.h_in, p.k_h, p.stride_h, p.dil_h, pads.0 + pads.1)?;
-    p.w_out = out_len(p.w_in, p.k_w, p.stride_w, p.dil_w, pads.2 + pads.3)?;
+fn fitted(p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
+    let p = padded(p, pads)?;
     let depth = p.c_in / p.groups * p.k_h * p.k_w;
     let fits = p.batch * p.c_in * p.h_in * p.w_in <= BUFFER_LEN
         && p.c_out * depth <= BUFFER_LEN
@@ -642,17 +556,6 @@ fn fitted(mut p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
         && qconv2d_depthwise_scratch_len(&p, true) <= BUFFER_LEN
         && macs(&p) <= MAX_MACS;
     fits.then_some(p)
-}
-
-/// The bottom and right pads `p` implies.
-fn far_pads(p: &Conv2d) -> (usize, usize) {
-    let need = |out: usize, k: usize, s: usize, d: usize, n: usize, pad: usize| {
-        ((out - 1) * s + d * (k - 1) + 1).saturating_sub(n + pad)
-    };
-    (
-        need(p.h_out, p.k_h, p.stride_h, p.dil_h, p.h_in, p.pad_top),
-        need(p.w_out, p.k_w, p.stride_w, p.dil_w, p.w_in, p.pad_left),
-    )
 }
 
 /// A channel count: one of [`CHANNELS`] half the time, any small one otherwise.
@@ -1266,7 +1169,7 @@ fn requantize_all<Y: QInt>(
 /// AMX tiles allowed and forced off where it reads the switch; and, for depthwise
 /// geometries, `qconv2d_depthwise` at any target's scratch, a frame's, a short one and
 /// none. Lengths that coincide run once.
-fn conv_paths<X: QInt, W: QInt, Y: QOut + Exact>(
+fn conv_paths<X: QInt, W: QInt, Y: QOut + Output>(
     ops: &ConvOperands<'_, X, W>,
     rq: Requant<'_>,
     rng: &mut Rng,
@@ -1683,7 +1586,7 @@ struct MatMulOperands<'a, A, B> {
 
 /// `qmatmul` into outputs of `Y` against `want`: with the drawn input zero point and,
 /// where the compiler folds it, with the fold.
-fn matmul_paths<A: QInt, B: QInt, Y: QOut + Exact>(
+fn matmul_paths<A: QInt, B: QInt, Y: QOut + Output>(
     case: &MatMulCase,
     ops: &MatMulOperands<'_, A, B>,
     rq: Requant<'_>,

@@ -11,6 +11,8 @@ use zant_checks::pool::Pool;
 use zant_checks::qconv::{self, QConv, QMatMul};
 use zant_checks::recurrent::Recurrent;
 use zant_checks::reduce::Reduce;
+use zant_checks::ternary::Ternary;
+use zant_checks::transpose::Transpose;
 use zant_checks::{conv::Conv, run_guarded, Buffers, Family, Mismatch, Outcome, PANICKED};
 
 thread_local! {
@@ -131,4 +133,14 @@ fn elementwise() {
 #[test]
 fn recurrent() {
     family::<Recurrent>(8);
+}
+
+#[test]
+fn ternary() {
+    family::<Ternary>(9);
+}
+
+#[test]
+fn conv_transpose() {
+    family::<Transpose>(10);
 }

@@ -1398,13 +1398,7 @@ fn dispatch_unary<F: Float>(op: UnaryOp, elements: impl UnaryLoop<F>) {
         UnaryOp::Sinh => elements.run(F::sinh),
         UnaryOp::Cosh => elements.run(F::cosh),
         UnaryOp::Asinh => elements.run(F::asinh),
-        // Below 1 acosh is NaN; libm 0.2.16's `acoshf` and `acosh` look only at |x| and
-        // return a finite value for some x ≤ −2 (fixed upstream after that release;
-        // found by the differential checks, checks/).
-        UnaryOp::Acosh => {
-            let (one, nan) = (F::from_f32(1.0), F::from_f32(f32::NAN));
-            elements.run(move |x| if x < one { nan } else { x.acosh() })
-        }
+        UnaryOp::Acosh => elements.run(F::acosh),
         UnaryOp::Atanh => elements.run(F::atanh),
         UnaryOp::Celu { alpha } => {
             let alpha = F::from_f32(alpha);
