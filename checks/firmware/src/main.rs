@@ -11,9 +11,31 @@ use core::ptr::addr_of_mut;
 
 use zant_checks::Buffers;
 
-/// Random cases per family on a core (the host runs 200): enough to reach every path
-/// with the core's own kernels, few enough for QEMU's speed.
-const CASES: usize = 100;
+/// Random cases per family on a core (the host runs 200): `ZANT_CHECK_CASES` when the
+/// image was built, 50 otherwise. Enough to reach every path with the core's own
+/// kernels, few enough for QEMU's speed in CI; `scripts/checks-cores.sh` passes the
+/// variable through for longer runs.
+const CASES: usize = match option_env!("ZANT_CHECK_CASES") {
+    Some(digits) => parse(digits),
+    None => 50,
+};
+
+/// A decimal count; a build with anything else in `ZANT_CHECK_CASES` fails.
+const fn parse(digits: &str) -> usize {
+    let bytes = digits.as_bytes();
+    assert!(!bytes.is_empty(), "ZANT_CHECK_CASES: a decimal count");
+    let mut n = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(
+            bytes[i].is_ascii_digit(),
+            "ZANT_CHECK_CASES: a decimal count"
+        );
+        n = n * 10 + (bytes[i] - b'0') as usize;
+        i += 1;
+    }
+    n
+}
 
 /// The families this image runs: all, or about half of them (features `first-half`, the
 /// first four, and `second-half`, the rest; for the Cortex-M55's 512 KiB ITCM).
