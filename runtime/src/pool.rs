@@ -1,15 +1,17 @@
-//! 2-D pooling on NCHW tensors (ONNX `MaxPool`, `AveragePool`, `GlobalAveragePool`,
+//! Pooling on NC… tensors (ONNX `MaxPool`, `AveragePool`, `LpPool`, `GlobalAveragePool`,
 //! `GlobalMaxPool`).
 //!
-//! The windowed pools work a whole output row at a time: for each kernel tap they
-//! combine the output row with the input row shifted by that tap, over exactly the
-//! outputs for which the tap lands inside the input. Padding never enters a loop, and with
-//! stride 1 every inner loop is a contiguous zip that vectorises.
+//! The 1-D and 2-D max and average pools ([`Pool2d`]) work a whole output row at a
+//! time: for each kernel tap they combine the output row with the input row shifted by
+//! that tap, over exactly the outputs for which the tap lands inside the input. Padding
+//! never enters a loop, and with stride 1 every inner loop is a contiguous zip that
+//! vectorises. [`pool_nd`] takes what those do not: pools over 3 spatial dims and `LpPool`
+//! of any rank, with scalar loops over each window's valid taps.
 
 use crate::conv::{interior_range, outputs_for_tap, tap_range};
 use crate::elementwise::max_of;
 use crate::qlinear::QInt;
-use crate::scalar::at_least;
+use crate::scalar::{at_least, Float};
 use crate::tokens::tokens;
 use crate::unroll::unroll;
 
@@ -257,6 +259,152 @@ pub fn global_max_pool(channels: usize, spatial: usize, x: &[f32], y: &mut [f32]
         .zip(x[..channels * spatial].chunks_exact(spatial))
     {
         *out = max_of(plane);
+    }
+}
+
+tokens! {
+    rt::pool;
+    /// The geometry of one pooling over 1 to 3 spatial dims, as the compiler resolved it
+    /// (`output` includes any `ceil_mode` overhang). A pool over fewer dims has leading dims
+    /// of one input, one kernel tap, stride 1, dilation 1 and no padding.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct PoolNd {
+        /// `batch × channels`: the pool runs on each plane alone.
+        pub planes: usize,
+        pub input: [usize; 3],
+        pub output: [usize; 3],
+        pub kernel: [usize; 3],
+        pub strides: [usize; 3],
+        pub dilations: [usize; 3],
+        pub pads_begin: [usize; 3],
+        pub pads_end: [usize; 3],
+    }
+}
+
+tokens! {
+    rt::pool;
+    /// What [`pool_nd`] computes over each window.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum PoolOp {
+        /// The largest input; padding is ignored, NaN inputs are skipped and a window wholly
+        /// in the padding gives −∞, as [`max_pool2d`].
+        Max,
+        /// The mean of the inputs. `count_include_pad` counts the padded cells inside the
+        /// explicit padding in the divisor, never those of the `ceil_mode` overhang, as
+        /// [`avg_pool2d`].
+        Average { count_include_pad: bool },
+        /// `(Σ |x|^p)^(1/p)` over the window (ONNX `LpPool`); padding counts as zeros.
+        Lp { p: u32 },
+    }
+}
+
+/// Pools over 1 to 3 spatial dims: `y[plane, o] = op(x[plane, window(o)])`, visiting only
+/// the taps of each window that land inside the input. Scalar loops, for the shapes the
+/// row kernels of [`max_pool2d`] and [`avg_pool2d`] do not take (3-D pools, `LpPool`).
+/// Leaves `y` as it is when `x` or `y` is shorter than the geometry says, or when a
+/// stride or dilation is 0.
+pub fn pool_nd(p: &PoolNd, op: PoolOp, x: &[f32], y: &mut [f32]) {
+    if p.strides.contains(&0) || p.dilations.contains(&0) {
+        return;
+    }
+    let in_volume = p.input.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let out_volume = p.output.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let (Some(in_volume), Some(out_volume)) = (in_volume, out_volume) else {
+        return;
+    };
+    let (Some(x_len), Some(y_len)) = (
+        p.planes.checked_mul(in_volume),
+        p.planes.checked_mul(out_volume),
+    ) else {
+        return;
+    };
+    let (Some(x), Some(y)) = (x.get(..x_len), y.get_mut(..y_len)) else {
+        return;
+    };
+    if y.is_empty() || in_volume == 0 {
+        return;
+    }
+    // The taps of output `o` along `axis` that land in the input, and those the average
+    // counts (the input, and the explicit padding when asked).
+    let taps = |axis: usize, o: usize| {
+        tap_range(
+            o,
+            p.strides[axis],
+            p.dilations[axis],
+            p.kernel[axis],
+            p.pads_begin[axis],
+            p.input[axis],
+        )
+    };
+    let counted = |axis: usize, o: usize| {
+        let (lo, hi) = match op {
+            PoolOp::Average {
+                count_include_pad: true,
+            } => tap_range(
+                o,
+                p.strides[axis],
+                p.dilations[axis],
+                p.kernel[axis],
+                0,
+                p.pads_begin[axis] + p.input[axis] + p.pads_end[axis],
+            ),
+            _ => taps(axis, o),
+        };
+        hi - lo
+    };
+    // Where tap `t` of output `o` reads along `axis` (a tap of `taps`, so inside).
+    let position = |axis: usize, o: usize, t: usize| {
+        o * p.strides[axis] + t * p.dilations[axis] - p.pads_begin[axis]
+    };
+    let [_, h_in, w_in] = p.input;
+    let [d_out, h_out, w_out] = p.output;
+    for (x_plane, y_plane) in x
+        .chunks_exact(in_volume)
+        .zip(y.chunks_exact_mut(out_volume))
+    {
+        let mut outputs = y_plane.iter_mut();
+        for od in 0..d_out {
+            let (d_lo, d_hi) = taps(0, od);
+            for oh in 0..h_out {
+                let (h_lo, h_hi) = taps(1, oh);
+                for ow in 0..w_out {
+                    let (w_lo, w_hi) = taps(2, ow);
+                    let mut acc = match op {
+                        PoolOp::Max => f32::NEG_INFINITY,
+                        _ => 0.0,
+                    };
+                    for kd in d_lo..d_hi {
+                        for kh in h_lo..h_hi {
+                            let row = (position(0, od, kd) * h_in + position(1, oh, kh)) * w_in;
+                            for kw in w_lo..w_hi {
+                                let value = x_plane
+                                    .get(row + position(2, ow, kw))
+                                    .copied()
+                                    .unwrap_or_default();
+                                acc = match op {
+                                    PoolOp::Max => at_least(value, acc),
+                                    PoolOp::Average { .. } => acc + value,
+                                    PoolOp::Lp { p: 1 } => acc + value.abs(),
+                                    PoolOp::Lp { p: 2 } => acc + value * value,
+                                    PoolOp::Lp { p } => acc + libm::powf(value.abs(), p as f32),
+                                };
+                            }
+                        }
+                    }
+                    let value = match op {
+                        PoolOp::Max | PoolOp::Lp { p: 1 } => acc,
+                        PoolOp::Average { .. } => {
+                            let count = counted(0, od) * counted(1, oh) * counted(2, ow);
+                            acc / count as f32
+                        }
+                        PoolOp::Lp { p: 2 } => Float::sqrt(acc),
+                        PoolOp::Lp { p } => libm::powf(acc, 1.0 / p as f32),
+                    };
+                    let Some(out) = outputs.next() else { return };
+                    *out = value;
+                }
+            }
+        }
     }
 }
 
@@ -655,6 +803,212 @@ mod tests {
         let mut y = [0.0; 2];
         avg_pool2d(&p, true, &[1.0, 3.0, 5.0], &mut y);
         assert_eq!(y, [2.0, 5.0]);
+    }
+
+    /// The 3-D reference: every window cell visited, with [`naive`]'s counting rules, and
+    /// `Lp` summing `|x|^p` in `f64`.
+    fn naive_nd(p: &PoolNd, x: &[f32], op: PoolOp) -> Vec<f32> {
+        let mut y = Vec::new();
+        let [d_in, h_in, w_in] = p.input;
+        for plane in 0..p.planes {
+            for od in 0..p.output[0] {
+                for oh in 0..p.output[1] {
+                    for ow in 0..p.output[2] {
+                        let (mut max, mut sum, mut lp, mut valid, mut counted) =
+                            (f32::NEG_INFINITY, 0.0f64, 0.0f64, 0, 0);
+                        for kd in 0..p.kernel[0] {
+                            for kh in 0..p.kernel[1] {
+                                for kw in 0..p.kernel[2] {
+                                    let at = |axis: usize, o: usize, k: usize| {
+                                        (o * p.strides[axis] + k * p.dilations[axis]) as isize
+                                            - p.pads_begin[axis] as isize
+                                    };
+                                    let pos = [at(0, od, kd), at(1, oh, kh), at(2, ow, kw)];
+                                    if (0..3)
+                                        .all(|a| pos[a] < (p.input[a] + p.pads_end[a]) as isize)
+                                    {
+                                        counted += 1;
+                                    }
+                                    if (0..3).any(|a| pos[a] < 0 || pos[a] >= p.input[a] as isize) {
+                                        continue;
+                                    }
+                                    let [id, ih, iw] = pos.map(|v| v as usize);
+                                    let v = x[((plane * d_in + id) * h_in + ih) * w_in + iw];
+                                    max = max.max(v);
+                                    sum += v as f64;
+                                    if let PoolOp::Lp { p } = op {
+                                        lp += (v.abs() as f64).powi(p as i32);
+                                    }
+                                    valid += 1;
+                                }
+                            }
+                        }
+                        y.push(match op {
+                            PoolOp::Max => max,
+                            PoolOp::Average {
+                                count_include_pad: true,
+                            } => (sum / counted as f64) as f32,
+                            PoolOp::Average {
+                                count_include_pad: false,
+                            } => (sum / valid as f64) as f32,
+                            PoolOp::Lp { p } => lp.powf(1.0 / p as f64) as f32,
+                        });
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// `[planes, d, h, w, k_d, k_h, k_w, stride, dil, pad_begin, pad_end, ceil]`, the
+    /// stride, dilation and pads the same on every axis.
+    fn geometry_nd(spec: [usize; 12]) -> PoolNd {
+        let [planes, d, h, w, k_d, k_h, k_w, stride, dil, pad_begin, pad_end, ceil] = spec;
+        let input = [d, h, w];
+        let kernel = [k_d, k_h, k_w];
+        PoolNd {
+            planes,
+            input,
+            output: core::array::from_fn(|a| {
+                out_len(
+                    input[a],
+                    kernel[a],
+                    stride,
+                    dil,
+                    (pad_begin, pad_end),
+                    ceil == 1,
+                )
+            }),
+            kernel,
+            strides: [stride; 3],
+            dilations: [dil; 3],
+            pads_begin: [pad_begin; 3],
+            pads_end: [pad_end; 3],
+        }
+    }
+
+    #[test]
+    fn nd_pools_match_naive() {
+        let ops = [
+            PoolOp::Max,
+            PoolOp::Average {
+                count_include_pad: false,
+            },
+            PoolOp::Average {
+                count_include_pad: true,
+            },
+            PoolOp::Lp { p: 1 },
+            PoolOp::Lp { p: 2 },
+            PoolOp::Lp { p: 3 },
+        ];
+        for spec in [
+            // The ONNX tests' shapes: 2×2×2 stride 1, and 5×5×5 dilated 2 at stride 3
+            // with and without the ceil overhang.
+            [2, 6, 5, 7, 2, 2, 2, 1, 1, 0, 0, 0],
+            [1, 14, 14, 14, 5, 5, 5, 3, 2, 0, 0, 0],
+            [1, 14, 14, 14, 5, 5, 5, 3, 2, 0, 0, 1],
+            // Padding, with a window taller than the input, and uneven kernels.
+            [2, 3, 5, 4, 3, 2, 4, 2, 1, 1, 2, 0],
+            [1, 2, 6, 5, 3, 3, 3, 2, 1, 2, 1, 1],
+            // A 2-D pool as a 3-D one with a depth of 1.
+            [3, 1, 9, 11, 1, 3, 3, 2, 2, 1, 1, 0],
+        ] {
+            let p = geometry_nd(spec);
+            let x = values(p.planes * p.input.iter().product::<usize>());
+            let n_out = p.planes * p.output.iter().product::<usize>();
+            for op in ops {
+                let mut y = std::vec![f32::NAN; n_out];
+                pool_nd(&p, op, &x, &mut y);
+                let expected = naive_nd(&p, &x, op);
+                for (i, (&a, &e)) in y.iter().zip(&expected).enumerate() {
+                    // f32 sums of at most 125 terms of magnitude ≤ 1; a window wholly in
+                    // the padding gives −∞ (max) or NaN (the mean of nothing) in both.
+                    let same = a == e || a.is_nan() && e.is_nan();
+                    assert!(
+                        same || (a - e).abs() <= 1e-5 * e.abs().max(1.0),
+                        "{op:?} {p:?}: element {i}: {a} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nd_pools_agree_with_the_row_kernels() {
+        // The same 2-D geometry through both: exactly the same maxima, averages to rounding.
+        for spec in [
+            [2, 3, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0],
+            [1, 2, 10, 12, 3, 2, 2, 3, 2, 2, 2, 0, 1, 1, 1],
+        ] {
+            let p2 = geometry(spec);
+            let p = PoolNd {
+                planes: p2.batch * p2.channels,
+                input: [1, p2.h_in, p2.w_in],
+                output: [1, p2.h_out, p2.w_out],
+                kernel: [1, p2.k_h, p2.k_w],
+                strides: [1, p2.stride_h, p2.stride_w],
+                dilations: [1, p2.dil_h, p2.dil_w],
+                pads_begin: [0, p2.pad_top, p2.pad_left],
+                pads_end: [0, p2.pad_bottom, p2.pad_right],
+            };
+            let x = values(p.planes * p2.h_in * p2.w_in);
+            let n_out = p.planes * p2.h_out * p2.w_out;
+            let (mut rows, mut nd) = (std::vec![0.0; n_out], std::vec![0.0; n_out]);
+            max_pool2d(&p2, &x, &mut rows);
+            pool_nd(&p, PoolOp::Max, &x, &mut nd);
+            assert_eq!(rows, nd, "{p:?}");
+            for count_include_pad in [false, true] {
+                avg_pool2d(&p2, count_include_pad, &x, &mut rows);
+                pool_nd(&p, PoolOp::Average { count_include_pad }, &x, &mut nd);
+                for (&a, &b) in rows.iter().zip(&nd) {
+                    assert!((a - b).abs() <= 1e-6, "{p:?}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lp_pool_norms() {
+        // One window of [3, −4] (with a zero of padding, which adds nothing): the 1-, 2-
+        // and 3-norms.
+        let p = PoolNd {
+            planes: 1,
+            input: [1, 1, 2],
+            output: [1, 1, 1],
+            kernel: [1, 1, 3],
+            strides: [1, 1, 1],
+            dilations: [1, 1, 1],
+            pads_begin: [0, 0, 1],
+            pads_end: [0, 0, 0],
+        };
+        let mut y = [0.0];
+        pool_nd(&p, PoolOp::Lp { p: 1 }, &[3.0, -4.0], &mut y);
+        assert_eq!(y, [7.0]);
+        pool_nd(&p, PoolOp::Lp { p: 2 }, &[3.0, -4.0], &mut y);
+        assert_eq!(y, [5.0]);
+        pool_nd(&p, PoolOp::Lp { p: 3 }, &[3.0, -4.0], &mut y);
+        assert!((y[0] - 91f32.cbrt()).abs() <= 1e-6, "{y:?}");
+    }
+
+    #[test]
+    fn nd_pool_leaves_short_outputs_alone() {
+        let p = geometry_nd([2, 2, 2, 2, 2, 2, 2, 1, 1, 0, 0, 0]);
+        // Input one short, output one short, a zero stride: nothing is written.
+        let mut y = [9.0; 2];
+        pool_nd(&p, PoolOp::Max, &[1.0; 15], &mut y);
+        assert_eq!(y, [9.0; 2]);
+        let mut y = [9.0; 1];
+        pool_nd(&p, PoolOp::Max, &[1.0; 16], &mut y);
+        assert_eq!(y, [9.0]);
+        let mut y = [9.0; 2];
+        let zero_stride = PoolNd {
+            strides: [1, 0, 1],
+            ..p
+        };
+        pool_nd(&zero_stride, PoolOp::Max, &[1.0; 16], &mut y);
+        assert_eq!(y, [9.0; 2]);
+        pool_nd(&p, PoolOp::Max, &[1.0; 16], &mut y);
+        assert_eq!(y, [1.0; 2]);
     }
 
     #[test]

@@ -1,21 +1,32 @@
 //! Pooling: MaxPool (opset 1; `ceil_mode` since 10, dilations since 10), AveragePool
-//! (`count_include_pad` since 7, `ceil_mode` since 10, dilations since 19),
-//! GlobalAveragePool, GlobalMaxPool. 1-D and 2-D; MaxPool's optional Indices output is
-//! not supported (the op table allows one output), so `storage_order`, which only shapes
-//! the indices, is read and has no effect.
+//! (`count_include_pad` since 7, `ceil_mode` since 10, dilations since 19), LpPool
+//! (opset 1 with a float `p`, an integer `p` since 2, `ceil_mode` and dilations since
+//! 18), GlobalAveragePool, GlobalMaxPool.
+//!
+//! Over 1 to 3 spatial dims. The 1-D and 2-D max and average pools run the runtime's row
+//! kernels (`Pool2d`, a 1-D pool being a 2-D one of height 1); the 3-D ones and LpPool of
+//! any rank run the generic `pool_nd`. MaxPool's optional Indices output is not supported
+//! (the op table allows one output), so `storage_order`, which only shapes the indices,
+//! is read and has no effect.
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::pool::Pool2d;
+use zant_runtime::pool::{Pool2d, PoolNd, PoolOp};
 
-use super::window::{as_2d, resolve, window_pad_end};
+use super::window::{resolve, window_pad_end, Window};
 use super::{checked_elems, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
     Max,
-    Average { count_include_pad: bool },
+    Average {
+        count_include_pad: bool,
+    },
+    /// LpPool: the `p`-norm of each window.
+    Lp {
+        p: u32,
+    },
     GlobalAverage,
     GlobalMax,
 }
@@ -23,10 +34,13 @@ pub enum PoolKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pool {
     pub kind: PoolKind,
-    pub params: Pool2d,
+    /// The window over the spatial dims, widened to 3 with leading dims of one tap (a
+    /// global pool's window is the whole input).
+    pub window: PoolNd,
+    pub in_shape: Vec<usize>,
     pub out_shape: Vec<usize>,
-    /// `f32`, or `i8`/`u8` for a MaxPool (opset 12 on), which moves quantized values
-    /// unchanged: the QDQ pass runs max pooling on 8-bit data.
+    /// `f32`, or `i8`/`u8` for a 1-D or 2-D MaxPool (opset 12 on), which moves quantized
+    /// values unchanged: the QDQ pass runs max pooling on 8-bit data.
     pub dtype: DType,
 }
 
@@ -43,9 +57,14 @@ impl Parse for Pool {
                 x.dtype
             )));
         }
-        if !(3..=4).contains(&x.rank()) {
+        if !(3..=5).contains(&x.rank()) {
             return Err(OpError::unsupported(format!(
-                "only 1-D and 2-D pooling is supported; input is {x}"
+                "pooling is supported over 1 to 3 spatial dims; input is {x}"
+            )));
+        }
+        if eight_bit && x.rank() == 5 {
+            return Err(OpError::unsupported(format!(
+                "8-bit max pooling is supported over 1 and 2 spatial dims; input is {x}"
             )));
         }
         let spatial = &x.shape[2..];
@@ -64,19 +83,21 @@ impl Parse for Pool {
                         OpError::attr("kernel_shape", format!("{kernel:?} has a negative size"))
                     })?;
                 let ceil = ctx.int("ceil_mode", 0)? != 0;
-                let kind = if op == "MaxPool" {
-                    ctx.int("storage_order", 0)?;
-                    PoolKind::Max
-                } else {
-                    PoolKind::Average {
-                        count_include_pad: ctx.int("count_include_pad", 0)? != 0,
+                let kind = match op {
+                    "MaxPool" => {
+                        ctx.int("storage_order", 0)?;
+                        PoolKind::Max
                     }
+                    "LpPool" => PoolKind::Lp { p: lp_norm(ctx)? },
+                    _ => PoolKind::Average {
+                        count_include_pad: ctx.int("count_include_pad", 0)? != 0,
+                    },
                 };
                 (kind, kernel, ceil)
             }
         };
         let win = if matches!(kind, PoolKind::GlobalAverage | PoolKind::GlobalMax) {
-            super::window::Window {
+            Window {
                 out: vec![1; spatial.len()],
                 strides: vec![1; spatial.len()],
                 dilations: vec![1; spatial.len()],
@@ -87,39 +108,109 @@ impl Parse for Pool {
         } else {
             resolve(ctx, spatial, kernel, ceil)?
         };
-        let [h_in, w_in] = as_2d(spatial, 1);
-        let [h_out, w_out] = as_2d(&win.out, 1);
-        let [k_h, k_w] = as_2d(&win.kernel, 1);
-        let [stride_h, stride_w] = as_2d(&win.strides, 1);
-        let [dil_h, dil_w] = as_2d(&win.dilations, 1);
-        let [pad_top, pad_left] = as_2d(&win.pads_begin, 0);
-        let [pad_bottom, pad_right] = as_2d(&win.pads_end, 0);
         let mut out_shape = x.shape[..2].to_vec();
         out_shape.extend(&win.out);
         checked_elems(&out_shape)?;
+        // Leading dims of one input, one tap and one output make every pool 3-D.
+        let widen = |v: &[usize], fill: usize| {
+            let mut dims = [fill; 3];
+            dims[3 - v.len()..].copy_from_slice(v);
+            dims
+        };
         Ok(Self {
             kind,
-            params: Pool2d {
-                batch: x.shape[0],
-                channels: x.shape[1],
-                h_in,
-                w_in,
-                h_out,
-                w_out,
-                k_h,
-                k_w,
-                stride_h,
-                stride_w,
-                dil_h,
-                dil_w,
-                pad_top,
-                pad_left,
-                pad_bottom,
-                pad_right,
+            window: PoolNd {
+                planes: x.shape[0] * x.shape[1],
+                input: widen(spatial, 1),
+                output: widen(&win.out, 1),
+                kernel: widen(&win.kernel, 1),
+                strides: widen(&win.strides, 1),
+                dilations: widen(&win.dilations, 1),
+                pads_begin: widen(&win.pads_begin, 0),
+                pads_end: widen(&win.pads_end, 0),
             },
+            in_shape: x.shape.clone(),
             out_shape,
             dtype: x.dtype,
         })
+    }
+}
+
+/// LpPool's `p`: an integer from opset 2, a float before (which must then be a whole
+/// number, as every later opset has it).
+fn lp_norm(ctx: &ParseCtx<'_>) -> Result<u32, OpError> {
+    let p = if ctx.opset < 2 {
+        let p = ctx.float("p", 2.0)?;
+        if p.fract() != 0.0 || !(1.0..=u32::MAX as f32).contains(&p) {
+            return Err(OpError::attr(
+                "p",
+                format!("{p} should be a positive whole number"),
+            ));
+        }
+        p as i64
+    } else {
+        ctx.int("p", 2)?
+    };
+    u32::try_from(p)
+        .ok()
+        .filter(|&p| p >= 1)
+        .ok_or_else(|| OpError::attr("p", format!("{p} should be a positive integer")))
+}
+
+/// The runtime kernel a pool runs.
+enum Kernel {
+    /// `max_pool2d` (or `max_pool2d_q` on 8-bit data).
+    MaxRows(Pool2d),
+    /// `avg_pool2d`, with its `count_include_pad`.
+    AverageRows(Pool2d, bool),
+    GlobalAverage,
+    GlobalMax,
+    /// `pool_nd`: the 3-D max and average pools and every LpPool.
+    Nd(PoolOp),
+}
+
+impl Pool {
+    /// The row kernels take the max and average pools over 1 or 2 spatial dims (with a
+    /// height of 1 for 1-D); `pool_nd` the rest.
+    fn kernel(&self) -> Kernel {
+        let w = &self.window;
+        let rows = Pool2d {
+            batch: self.in_shape[0],
+            channels: self.in_shape[1],
+            h_in: w.input[1],
+            w_in: w.input[2],
+            h_out: w.output[1],
+            w_out: w.output[2],
+            k_h: w.kernel[1],
+            k_w: w.kernel[2],
+            stride_h: w.strides[1],
+            stride_w: w.strides[2],
+            dil_h: w.dilations[1],
+            dil_w: w.dilations[2],
+            pad_top: w.pads_begin[1],
+            pad_left: w.pads_begin[2],
+            pad_bottom: w.pads_end[1],
+            pad_right: w.pads_end[2],
+        };
+        let two_d = self.in_shape.len() <= 4;
+        match self.kind {
+            PoolKind::Max if two_d => Kernel::MaxRows(rows),
+            PoolKind::Average { count_include_pad } if two_d => {
+                Kernel::AverageRows(rows, count_include_pad)
+            }
+            PoolKind::Max => Kernel::Nd(PoolOp::Max),
+            PoolKind::Average { count_include_pad } => {
+                Kernel::Nd(PoolOp::Average { count_include_pad })
+            }
+            PoolKind::Lp { p } => Kernel::Nd(PoolOp::Lp { p }),
+            PoolKind::GlobalAverage => Kernel::GlobalAverage,
+            PoolKind::GlobalMax => Kernel::GlobalMax,
+        }
+    }
+
+    /// A global pool's planes and the elements of each.
+    fn planes(&self) -> (usize, usize) {
+        (self.window.planes, self.window.input.iter().product())
     }
 }
 
@@ -127,46 +218,53 @@ impl OpKind for Pool {
     fn attrs(&self, attrs: &mut Attrs) {
         let count_include_pad = match self.kind {
             PoolKind::GlobalAverage | PoolKind::GlobalMax => return,
-            PoolKind::Max => false,
+            PoolKind::Max | PoolKind::Lp { .. } => false,
             PoolKind::Average { count_include_pad } => count_include_pad,
         };
-        let p = &self.params;
-        // A 1-D pool keeps its one spatial dim in the `w` fields.
-        let rank = self.out_shape.len();
-        let dims = |v: [usize; 2]| v[4 - rank..].to_vec();
-        let mut pads = dims([p.pad_top, p.pad_left]);
-        pads.extend(dims([p.pad_bottom, p.pad_right]));
+        let w = &self.window;
+        // Only the model's spatial dims, not the leading ones the widening added.
+        let rank = self.out_shape.len() - 2;
+        let dims = |v: [usize; 3]| v[3 - rank..].to_vec();
+        let mut pads = dims(w.pads_begin);
+        pads.extend(dims(w.pads_end));
         attrs
-            .usizes("kernel_shape", &dims([p.k_h, p.k_w]))
-            .usizes("strides", &dims([p.stride_h, p.stride_w]))
+            .usizes("kernel_shape", &dims(w.kernel))
+            .usizes("strides", &dims(w.strides))
             .usizes("pads", &pads);
-        if p.dil_h != 1 || p.dil_w != 1 {
-            attrs.usizes("dilations", &dims([p.dil_h, p.dil_w]));
+        if w.dilations.iter().any(|&d| d != 1) {
+            attrs.usizes("dilations", &dims(w.dilations));
         }
         // `ceil_mode` shows only where it gave an output the floor would not have.
         // The last window reaching past the end padding is the mark of a ceil.
-        let overhang = window_pad_end(p.h_in, p.h_out, p.k_h, p.stride_h, p.dil_h, p.pad_top)
-            > p.pad_bottom
-            || window_pad_end(p.w_in, p.w_out, p.k_w, p.stride_w, p.dil_w, p.pad_left)
-                > p.pad_right;
+        let overhang = (0..3).any(|axis| {
+            window_pad_end(
+                w.input[axis],
+                w.output[axis],
+                w.kernel[axis],
+                w.strides[axis],
+                w.dilations[axis],
+                w.pads_begin[axis],
+            ) > w.pads_end[axis]
+        });
         if overhang {
             attrs.int("ceil_mode", 1);
         }
         if count_include_pad {
             attrs.int("count_include_pad", 1);
         }
+        if let PoolKind::Lp { p } = self.kind {
+            if p != 2 {
+                attrs.int("p", p.into());
+            }
+        }
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
-        let p = &self.params;
-        let mut expect_in = vec![p.batch, p.channels, p.h_in, p.w_in];
-        if self.out_shape.len() == 3 {
-            expect_in.remove(2);
-        }
-        if x.shape != expect_in {
+        if x.shape != self.in_shape {
             return Err(OpError::shape(format!(
-                "input {x} does not match the parsed geometry {expect_in:?}"
+                "input {x} does not match the parsed geometry {:?}",
+                self.in_shape
             )));
         }
         Ok(vec![TensorType::new(self.dtype, self.out_shape.clone())])
@@ -175,15 +273,16 @@ impl OpKind for Pool {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let t = ctx.get(0)?;
         let n_out = self.out_shape.iter().product();
-        let quantized = match &t.data {
-            Data::I8(x) => {
+        let kernel = self.kernel();
+        let quantized = match (&t.data, &kernel) {
+            (Data::I8(x), Kernel::MaxRows(rows)) => {
                 let mut y = vec![0; n_out];
-                zant_runtime::pool::max_pool2d_q(&self.params, x, &mut y);
+                zant_runtime::pool::max_pool2d_q(rows, x, &mut y);
                 Some(Data::I8(y))
             }
-            Data::U8(x) => {
+            (Data::U8(x), Kernel::MaxRows(rows)) => {
                 let mut y = vec![0; n_out];
-                zant_runtime::pool::max_pool2d_q(&self.params, x, &mut y);
+                zant_runtime::pool::max_pool2d_q(rows, x, &mut y);
                 Some(Data::U8(y))
             }
             _ => None,
@@ -194,20 +293,18 @@ impl OpKind for Pool {
         let x = t
             .as_f32()
             .ok_or_else(|| OpError::shape(format!("input 0 is {}, not f32", t.dtype())))?;
-        let mut y = vec![0.0; self.out_shape.iter().product()];
-        let p = &self.params;
-        let (channels, spatial) = (p.batch * p.channels, p.h_in * p.w_in);
-        match self.kind {
-            PoolKind::Max => zant_runtime::pool::max_pool2d(p, x, &mut y),
-            PoolKind::Average { count_include_pad } => {
-                zant_runtime::pool::avg_pool2d(p, count_include_pad, x, &mut y)
+        let mut y = vec![0.0; n_out];
+        let (planes, spatial) = self.planes();
+        match kernel {
+            Kernel::MaxRows(rows) => zant_runtime::pool::max_pool2d(&rows, x, &mut y),
+            Kernel::AverageRows(rows, count_include_pad) => {
+                zant_runtime::pool::avg_pool2d(&rows, count_include_pad, x, &mut y)
             }
-            PoolKind::GlobalAverage => {
-                zant_runtime::pool::global_avg_pool(channels, spatial, x, &mut y)
+            Kernel::GlobalAverage => {
+                zant_runtime::pool::global_avg_pool(planes, spatial, x, &mut y)
             }
-            PoolKind::GlobalMax => {
-                zant_runtime::pool::global_max_pool(channels, spatial, x, &mut y)
-            }
+            Kernel::GlobalMax => zant_runtime::pool::global_max_pool(planes, spatial, x, &mut y),
+            Kernel::Nd(op) => zant_runtime::pool::pool_nd(&self.window, op, x, &mut y),
         }
         Ok(Some(vec![Tensor::new(
             self.out_shape.clone(),
@@ -217,21 +314,24 @@ impl OpKind for Pool {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
-        let params = self.params;
-        let (channels, spatial) = (params.batch * params.channels, params.h_in * params.w_in);
-        Ok(match self.kind {
-            PoolKind::Max if self.dtype != DType::F32 => {
-                quote! { rt::pool::max_pool2d_q(&#params, #x, y); }
+        let (planes, spatial) = self.planes();
+        Ok(match self.kernel() {
+            Kernel::MaxRows(rows) if self.dtype != DType::F32 => {
+                quote! { rt::pool::max_pool2d_q(&#rows, #x, y); }
             }
-            PoolKind::Max => quote! { rt::pool::max_pool2d(&#params, #x, y); },
-            PoolKind::Average { count_include_pad } => {
-                quote! { rt::pool::avg_pool2d(&#params, #count_include_pad, #x, y); }
+            Kernel::MaxRows(rows) => quote! { rt::pool::max_pool2d(&#rows, #x, y); },
+            Kernel::AverageRows(rows, count_include_pad) => {
+                quote! { rt::pool::avg_pool2d(&#rows, #count_include_pad, #x, y); }
             }
-            PoolKind::GlobalAverage => {
-                quote! { rt::pool::global_avg_pool(#channels, #spatial, #x, y); }
+            Kernel::GlobalAverage => {
+                quote! { rt::pool::global_avg_pool(#planes, #spatial, #x, y); }
             }
-            PoolKind::GlobalMax => {
-                quote! { rt::pool::global_max_pool(#channels, #spatial, #x, y); }
+            Kernel::GlobalMax => {
+                quote! { rt::pool::global_max_pool(#planes, #spatial, #x, y); }
+            }
+            Kernel::Nd(op) => {
+                let window = self.window;
+                quote! { rt::pool::pool_nd(&#window, #op, #x, y); }
             }
         })
     }
@@ -418,13 +518,168 @@ mod tests {
     }
 
     #[test]
+    fn emits_3d() {
+        // 3-D pools run the generic kernel; the widened geometry prints back as 3 dims.
+        insta::assert_snapshot!(node("AveragePool")
+            .ints("kernel_shape", &[2, 2, 2])
+            .ints("strides", &[2, 2, 2])
+            .ints("pads", &[1, 0, 0, 0, 0, 0])
+            .int("ceil_mode", 1)
+            .int("count_include_pad", 1)
+            .input("f32[1,2,5,5,4]")
+            .emit(), @"
+        AveragePool(f32[1,2,5,5,4]) kernel_shape=[2,2,2] strides=[2,2,2] pads=[1,0,0,0,0,0] ceil_mode=1 count_include_pad=1 -> f32[1,2,3,3,2]
+        rt::pool::pool_nd(
+            &rt::pool::PoolNd {
+                planes: 2,
+                input: [5, 5, 4],
+                output: [3, 3, 2],
+                kernel: [2, 2, 2],
+                strides: [2, 2, 2],
+                dilations: [1, 1, 1],
+                pads_begin: [1, 0, 0],
+                pads_end: [0, 0, 0],
+            },
+            rt::pool::PoolOp::Average {
+                count_include_pad: true,
+            },
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[2, 2, 2])
+            .ints("dilations", &[2, 2, 2])
+            .input("f32[1,1,4,4,4]")
+            .emit(), @"
+        MaxPool(f32[1,1,4,4,4]) kernel_shape=[2,2,2] strides=[1,1,1] pads=[0,0,0,0,0,0] dilations=[2,2,2] -> f32[1,1,2,2,2]
+        rt::pool::pool_nd(
+            &rt::pool::PoolNd {
+                planes: 1,
+                input: [4, 4, 4],
+                output: [2, 2, 2],
+                kernel: [2, 2, 2],
+                strides: [1, 1, 1],
+                dilations: [2, 2, 2],
+                pads_begin: [0, 0, 0],
+                pads_end: [0, 0, 0],
+            },
+            rt::pool::PoolOp::Max,
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("GlobalAveragePool").input("f32[1,8,2,3,4]").emit(), @"
+        GlobalAveragePool(f32[1,8,2,3,4]) -> f32[1,8,1,1,1]
+        rt::pool::global_avg_pool(8, 24, x0, y);
+        ");
+        // x[:, :, d, h, w] = 8·d + 4·h + 2·w + 1 over 2 × 2 × 2: the maximum is the last.
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[2, 2, 2])
+            .constant(Tensor::new(
+                vec![1, 1, 2, 2, 2],
+                Data::F32((0..8).map(|i| 2.0 * i as f32 + 1.0).collect()),
+            ))
+            .emit(), @"
+        MaxPool(f32[1,1,2,2,2]) kernel_shape=[2,2,2] strides=[1,1,1] pads=[0,0,0,0,0,0] -> f32[1,1,1,1,1]
+        folds to f32[1,1,1,1,1] [15.0]
+        ");
+    }
+
+    #[test]
+    fn emits_lp_pool() {
+        // The default p = 2 is not shown.
+        insta::assert_snapshot!(node("LpPool")
+            .ints("kernel_shape", &[2, 2])
+            .string("auto_pad", "SAME_UPPER")
+            .input("f32[1,3,6,6]")
+            .emit(), @"
+        LpPool(f32[1,3,6,6]) kernel_shape=[2,2] strides=[1,1] pads=[0,0,1,1] -> f32[1,3,6,6]
+        rt::pool::pool_nd(
+            &rt::pool::PoolNd {
+                planes: 3,
+                input: [1, 6, 6],
+                output: [1, 6, 6],
+                kernel: [1, 2, 2],
+                strides: [1, 1, 1],
+                dilations: [1, 1, 1],
+                pads_begin: [0, 0, 0],
+                pads_end: [0, 1, 1],
+            },
+            rt::pool::PoolOp::Lp { p: 2u32 },
+            x0,
+            y,
+        );
+        ");
+        insta::assert_snapshot!(node("LpPool")
+            .ints("kernel_shape", &[3])
+            .ints("strides", &[2])
+            .ints("dilations", &[2])
+            .int("p", 3)
+            .input("f32[2,3,11]")
+            .emit(), @"
+        LpPool(f32[2,3,11]) kernel_shape=[3] strides=[2] pads=[0,0] dilations=[2] p=3 -> f32[2,3,4]
+        rt::pool::pool_nd(
+            &rt::pool::PoolNd {
+                planes: 6,
+                input: [1, 1, 11],
+                output: [1, 1, 4],
+                kernel: [1, 1, 3],
+                strides: [1, 1, 2],
+                dilations: [1, 1, 2],
+                pads_begin: [0, 0, 0],
+                pads_end: [0, 0, 0],
+            },
+            rt::pool::PoolOp::Lp { p: 3u32 },
+            x0,
+            y,
+        );
+        ");
+        // The 1-norm of [3, −4], and of [0.5] with a pad.
+        insta::assert_snapshot!(node("LpPool")
+            .ints("kernel_shape", &[2])
+            .ints("strides", &[2])
+            .ints("pads", &[0, 1])
+            .int("p", 1)
+            .constant(Tensor::new(vec![1, 1, 3], Data::F32(vec![3.0, -4.0, 0.5])))
+            .emit(), @"
+        LpPool(f32[1,1,3]) kernel_shape=[2] strides=[2] pads=[0,1] p=1 -> f32[1,1,2]
+        folds to f32[1,1,2] [7.0, 0.5]
+        ");
+        // Opset 1 gives p as a float.
+        insta::assert_snapshot!(node("LpPool")
+            .opset(1)
+            .ints("kernel_shape", &[2])
+            .float("p", 3.0)
+            .constant(Tensor::new(vec![1, 1, 2], Data::F32(vec![1.0, -2.0])))
+            .emit(), @"
+        LpPool(f32[1,1,2]) kernel_shape=[2] strides=[1] pads=[0,0] p=3 -> f32[1,1,1]
+        folds to f32[1,1,1] [2.0800838]
+        ");
+    }
+
+    #[test]
     fn refuses() {
         insta::assert_snapshot!(node("MaxPool").input("f32[1,1,4,4]").emit(), @"parse: attribute `kernel_shape`: is required");
         insta::assert_snapshot!(node("AveragePool")
-            .ints("kernel_shape", &[2, 2, 2])
-            .input("f32[1,1,4,4,4]")
-            .emit(), @"parse: only 1-D and 2-D pooling is supported; input is f32[1,1,4,4,4]");
+            .ints("kernel_shape", &[2, 2, 2, 2])
+            .input("f32[1,1,4,4,4,4]")
+            .emit(), @"parse: pooling is supported over 1 to 3 spatial dims; input is f32[1,1,4,4,4,4]");
         // Only max pooling moves 8-bit values unchanged; the others compute.
         insta::assert_snapshot!(node("GlobalMaxPool").input("i8[1,1,4,4]").emit(), @"parse: GlobalMaxPool is implemented for f32, not i8");
+        insta::assert_snapshot!(node("MaxPool")
+            .ints("kernel_shape", &[2, 2, 2])
+            .input("u8[1,1,4,4,4]")
+            .emit(), @"parse: 8-bit max pooling is supported over 1 and 2 spatial dims; input is u8[1,1,4,4,4]");
+        let lp = || node("LpPool").input("f32[1,1,4,4]");
+        insta::assert_snapshot!(lp().ints("kernel_shape", &[2, 2]).int("p", 0).emit(), @"parse: attribute `p`: 0 should be a positive integer");
+        insta::assert_snapshot!(lp().ints("kernel_shape", &[2, 2]).int("p", -2).emit(), @"parse: attribute `p`: -2 should be a positive integer");
+        insta::assert_snapshot!(lp().ints("kernel_shape", &[2]).emit(), @"parse: attribute `kernel_shape`: [2] should hold 2 positive values");
+        insta::assert_snapshot!(lp().emit(), @"parse: attribute `kernel_shape`: is required");
+        insta::assert_snapshot!(lp().opset(1).ints("kernel_shape", &[2, 2]).float("p", 1.5).emit(), @"parse: attribute `p`: 1.5 should be a positive whole number");
+        insta::assert_snapshot!(node("LpPool")
+            .ints("kernel_shape", &[2, 2])
+            .input("i8[1,1,4,4]")
+            .emit(), @"parse: LpPool is implemented for f32, not i8");
     }
 }

@@ -146,6 +146,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!("LogSoftmax",                 (1, 28), (1, 1), (1, 1), softmax::Softmax),
     op!("Loop",                       (1, 28), (0, MANY), (1, MANY), fn control::parse_unrolled),
     op!("LpNormalization",            (1, 28), (1, 1), (1, 1), lp_norm::LpNorm),
+    op!("LpPool",                     (1, 28), (1, 1), (1, 1), pool::Pool),
     op!("MatMul",                     (1, 28), (2, 2), (1, 1), matmul::MatMul),
     op!("MatMulInteger",              (10, 28), (2, 4), (1, 1), qlinear::QMatMul),
     op!("Max",                        (8, 28), (1, MANY), (1, 1), variadic::Variadic),

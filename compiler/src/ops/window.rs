@@ -3,7 +3,7 @@
 
 use super::{OpError, ParseCtx};
 
-/// The resolved geometry of one window op over 1 or 2 spatial dims.
+/// The resolved geometry of one window op over its spatial dims.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Window {
     pub kernel: Vec<usize>,

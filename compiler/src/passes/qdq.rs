@@ -532,19 +532,17 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
 /// A GlobalAveragePool, or an AveragePool whose single window is the whole unpadded
 /// input (how TensorFlow exports a global average).
 fn is_global_average(p: &Pool) -> bool {
-    let w = &p.params;
+    let w = &p.window;
     match p.kind {
         PoolKind::GlobalAverage => true,
         PoolKind::Average { .. } => {
-            w.h_out == 1
-                && w.w_out == 1
-                && w.k_h == w.h_in
-                && w.k_w == w.w_in
-                && w.dil_h == 1
-                && w.dil_w == 1
-                && w.pad_top + w.pad_left + w.pad_bottom + w.pad_right == 0
+            w.output == [1; 3]
+                && w.kernel == w.input
+                && w.dilations == [1; 3]
+                && w.pads_begin == [0; 3]
+                && w.pads_end == [0; 3]
         }
-        PoolKind::Max | PoolKind::GlobalMax => false,
+        PoolKind::Max | PoolKind::GlobalMax | PoolKind::Lp { .. } => false,
     }
 }
 
