@@ -1,7 +1,8 @@
 //! Pooling: every entry point the compiler emits a call to for a pool node
 //! (`compiler/src/ops/pool.rs`, `compiler/src/ops/qlinear.rs`): `max_pool2d`,
-//! `avg_pool2d` with `count_include_pad` both ways and `max_pool2d_q` for `u8` and `i8`
-//! on one window geometry; `global_avg_pool`, `global_max_pool` and
+//! `avg_pool2d` with `count_include_pad` both ways, `max_pool2d_q` for `u8` and `i8`, and
+//! the N-D `pool_nd` (Max, both averages, Lp of order 1, 2 and 3; its 3-D windows have
+//! unit tests of their own in the runtime) on one window geometry; `global_avg_pool`, `global_max_pool` and
 //! `qlinear::qglobal_average_pool` for `u8` and `i8` on one global one. The pools have no
 //! scratch and no run-time switch: the paths inside them are picked by the geometry,
 //! and the draws reach each of them (the windows inside the input at the strides with
@@ -18,7 +19,7 @@
 
 use core::fmt;
 
-use zant_runtime::pool::{self, Pool2d};
+use zant_runtime::pool::{self, Pool2d, PoolNd, PoolOp};
 use zant_runtime::qlinear::{self, QInt};
 
 use crate::exact::{compare_exact, compare_within, grid, k_max, Output};
@@ -473,17 +474,51 @@ fn check_window(p: &Pool2d, case: &Case, bufs: &mut Buffers) -> Result<(), Misma
         ..
     } = bufs;
     let (x, want, got) = (&x[..n_x], &mut want[..n_y], &mut got[..n_y]);
+    // The same window as the N-D kernel's (a leading dim of one), which the compiler
+    // emits for 3-D pools and LpPool.
+    let nd = as_nd(p);
     reference_max(p, x, f32::NEG_INFINITY, want);
     compare_exact("max_pool2d", got, want, &mut |y| pool::max_pool2d(p, x, y))?;
-    for (count_include_pad, path) in [
-        (false, "avg_pool2d, count_include_pad = false"),
-        (true, "avg_pool2d, count_include_pad = true"),
+    compare_exact("pool_nd, Max", got, want, &mut |y| {
+        pool::pool_nd(&nd, PoolOp::Max, x, y)
+    })?;
+    // One rounding, of the quotient: within one ulp.
+    let ulp = |w: f32| f64::from(f32::EPSILON) * f64::from(w.abs());
+    for (count_include_pad, path, nd_path) in [
+        (
+            false,
+            "avg_pool2d, count_include_pad = false",
+            "pool_nd, Average, count_include_pad = false",
+        ),
+        (
+            true,
+            "avg_pool2d, count_include_pad = true",
+            "pool_nd, Average, count_include_pad = true",
+        ),
     ] {
         reference_avg(p, count_include_pad, x, want);
-        // One rounding, of the quotient: within one ulp.
-        let ulp = |w: f32| f64::from(f32::EPSILON) * f64::from(w.abs());
         compare_within(path, got, want, &ulp, &mut |y| {
             pool::avg_pool2d(p, count_include_pad, x, y)
+        })?;
+        let op = PoolOp::Average { count_include_pad };
+        compare_within(nd_path, got, want, &ulp, &mut |y| {
+            pool::pool_nd(&nd, op, x, y)
+        })?;
+    }
+    // LpPool: p = 1 sums exactly (the data's sums do not round); p = 2 and 3 round each
+    // power and each of a window's at most 49 additions, then the root divides the
+    // relative error by p: within 64 ulp of the reference's `f64`.
+    for (order, path) in [
+        (1, "pool_nd, Lp 1"),
+        (2, "pool_nd, Lp 2"),
+        (3, "pool_nd, Lp 3"),
+    ] {
+        reference_lp(p, order, x, want);
+        let ulps = if order == 1 { 0.0 } else { 64.0 };
+        let bound = |w: f32| ulps * f64::from(f32::EPSILON) * f64::from(w.abs());
+        let op = PoolOp::Lp { p: order };
+        compare_within(path, got, want, &bound, &mut |y| {
+            pool::pool_nd(&nd, op, x, y)
         })?;
     }
     let (xq, wantq, gotq) = (&xq[..n_x], &mut wantq[..n_y], &mut gotq[..n_y]);
@@ -575,6 +610,34 @@ fn reference_avg(p: &Pool2d, count_include_pad: bool, x: &[f32], y: &mut [f32]) 
             }
         });
         y[o] = (sum / count as f64) as f32;
+    });
+}
+
+/// `p` as the N-D kernel's geometry: a leading dim of one.
+fn as_nd(p: &Pool2d) -> PoolNd {
+    PoolNd {
+        planes: p.batch * p.channels,
+        input: [1, p.h_in, p.w_in],
+        output: [1, p.h_out, p.w_out],
+        kernel: [1, p.k_h, p.k_w],
+        strides: [1, p.stride_h, p.stride_w],
+        dilations: [1, p.dil_h, p.dil_w],
+        pads_begin: [0, p.pad_top, p.pad_left],
+        pads_end: [0, p.pad_bottom, p.pad_right],
+    }
+}
+
+/// The naive `LpPool` of order `order`, in `f64`: `(Σ |x|^p)^(1/p)` over the window's
+/// inputs (padding adds zeros).
+fn reference_lp(p: &Pool2d, order: u32, x: &[f32], y: &mut [f32]) {
+    for_each_output(p, |o, at| {
+        let mut sum = 0.0f64;
+        for_each_tap(p, at, |input, _| {
+            if let Some(i) = input {
+                sum += libm::pow(libm::fabs(f64::from(x[i])), f64::from(order));
+            }
+        });
+        y[o] = libm::pow(sum, 1.0 / f64::from(order)) as f32;
     });
 }
 
