@@ -476,7 +476,7 @@ fn check_window(p: &Pool2d, case: &Case, bufs: &mut Buffers) -> Result<(), Misma
     let (x, want, got) = (&x[..n_x], &mut want[..n_y], &mut got[..n_y]);
     // The same window as the N-D kernel's (a leading dim of one), which the compiler
     // emits for 3-D pools and LpPool.
-    let nd = as_nd(p);
+    let nd = PoolNd::of_2d(p);
     reference_max(p, x, f32::NEG_INFINITY, want);
     compare_exact("max_pool2d", got, want, &mut |y| pool::max_pool2d(p, x, y))?;
     compare_exact("pool_nd, Max", got, want, &mut |y| {
@@ -611,20 +611,6 @@ fn reference_avg(p: &Pool2d, count_include_pad: bool, x: &[f32], y: &mut [f32]) 
         });
         y[o] = (sum / count as f64) as f32;
     });
-}
-
-/// `p` as the N-D kernel's geometry: a leading dim of one.
-fn as_nd(p: &Pool2d) -> PoolNd {
-    PoolNd {
-        planes: p.batch * p.channels,
-        input: [1, p.h_in, p.w_in],
-        output: [1, p.h_out, p.w_out],
-        kernel: [1, p.k_h, p.k_w],
-        strides: [1, p.stride_h, p.stride_w],
-        dilations: [1, p.dil_h, p.dil_w],
-        pads_begin: [0, p.pad_top, p.pad_left],
-        pads_end: [0, p.pad_bottom, p.pad_right],
-    }
 }
 
 /// The naive `LpPool` of order `order`, in `f64`: `(Σ |x|^p)^(1/p)` over the window's

@@ -281,6 +281,23 @@ tokens! {
     }
 }
 
+impl PoolNd {
+    /// The 1-D or 2-D pool `p` as an N-D one: a leading dim of one input, one tap,
+    /// stride 1, dilation 1 and no padding.
+    pub fn of_2d(p: &Pool2d) -> PoolNd {
+        PoolNd {
+            planes: p.batch * p.channels,
+            input: [1, p.h_in, p.w_in],
+            output: [1, p.h_out, p.w_out],
+            kernel: [1, p.k_h, p.k_w],
+            strides: [1, p.stride_h, p.stride_w],
+            dilations: [1, p.dil_h, p.dil_w],
+            pads_begin: [0, p.pad_top, p.pad_left],
+            pads_end: [0, p.pad_bottom, p.pad_right],
+        }
+    }
+}
+
 tokens! {
     rt::pool;
     /// What [`pool_nd`] computes over each window.
@@ -941,16 +958,7 @@ mod tests {
             [1, 2, 10, 12, 3, 2, 2, 3, 2, 2, 2, 0, 1, 1, 1],
         ] {
             let p2 = geometry(spec);
-            let p = PoolNd {
-                planes: p2.batch * p2.channels,
-                input: [1, p2.h_in, p2.w_in],
-                output: [1, p2.h_out, p2.w_out],
-                kernel: [1, p2.k_h, p2.k_w],
-                strides: [1, p2.stride_h, p2.stride_w],
-                dilations: [1, p2.dil_h, p2.dil_w],
-                pads_begin: [0, p2.pad_top, p2.pad_left],
-                pads_end: [0, p2.pad_bottom, p2.pad_right],
-            };
+            let p = PoolNd::of_2d(&p2);
             let x = values(p.planes * p2.h_in * p2.w_in);
             let n_out = p.planes * p2.h_out * p2.w_out;
             let (mut rows, mut nd) = (std::vec![0.0; n_out], std::vec![0.0; n_out]);
