@@ -3,15 +3,17 @@
 //! with rows or blocked weights), with the scratch the compiler plans for any target and
 //! for this target's kernels alone, against a naive reference in `f64`.
 
-use zant_runtime::activation::Activation;
 use zant_runtime::conv::{
     self, gemm_blocks_pay, gemm_blocks_pay_for, kernel_for, pointwise_block, pointwise_blocks,
     Conv2d, ConvKernel,
 };
 use zant_runtime::target::{KernelSet, Kernels};
 
-use crate::geometry::{far_pads, padded};
-use crate::{compare, Buffers, Family, Mismatch, Rng, BUFFER_LEN};
+use crate::geometry::{padded, smaller, Pads};
+use crate::{act, compare, Buffers, Family, Mismatch, Rng, BUFFER_LEN};
+
+/// Clip's bounds when a case draws it.
+const CLIP: (f32, f32) = (-0.25, 0.5);
 
 /// A convolution's geometry, its activation (0 none, 1 Relu, 2 Clip, 3 Sigmoid, 4 SiLU),
 /// whether it has a bias, and the seed of its data.
@@ -27,37 +29,13 @@ pub struct Conv;
 
 /// `p` with its outputs recomputed for the pads `(top, bottom, left, right)`, if it is a
 /// geometry whose buffers fit.
-fn fitted(p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
+fn fitted(p: Conv2d, pads: Pads) -> Option<Conv2d> {
     let p = padded(p, pads)?;
     let fits = p.batch * p.c_in * p.h_in * p.w_in <= BUFFER_LEN
         && p.c_out * (p.c_in / p.groups) * p.k_h * p.k_w <= BUFFER_LEN
         && p.batch * p.c_out * p.h_out * p.w_out <= BUFFER_LEN
         && ConvKernel::scratch_len(kernel_for(&p), &p) <= BUFFER_LEN;
     fits.then_some(p)
-}
-
-fn activation(act: u8) -> Activation {
-    match act {
-        1 => Activation::Relu,
-        2 => Activation::Clip {
-            min: -0.25,
-            max: 0.5,
-        },
-        3 => Activation::Sigmoid,
-        4 => Activation::Swish { alpha: 1.0 },
-        _ => Activation::None,
-    }
-}
-
-/// The activation in `f64`, as the reference applies it.
-fn reference_act(act: u8, v: f64) -> f64 {
-    match act {
-        1 => v.max(0.0),
-        2 => v.clamp(-0.25, 0.5),
-        3 => 1.0 / (1.0 + libm::exp(-v)),
-        4 => v / (1.0 + libm::exp(-v)),
-        _ => v,
-    }
 }
 
 impl Family for Conv {
@@ -163,112 +141,15 @@ impl Family for Conv {
     }
 
     fn shrink(case: &Case, out: &mut [Case; 16]) -> usize {
-        let p = case.p;
-        let (pad_bottom, pad_right) = far_pads(&p);
-        let pads = (p.pad_top, pad_bottom, p.pad_left, pad_right);
         let mut n = 0;
-        let mut push = |q: Conv2d, pads: (usize, usize, usize, usize)| {
-            if n < out.len() {
-                if let Some(q) = fitted(q, pads) {
-                    if q != p {
-                        out[n] = Case { p: q, ..*case };
-                        n += 1;
-                    }
+        for (q, pads) in smaller(&case.p) {
+            if let Some(q) = fitted(q, pads) {
+                if n < out.len() && q != case.p {
+                    out[n] = Case { p: q, ..*case };
+                    n += 1;
                 }
             }
-        };
-        let dec = |v: usize| v.saturating_sub(1).max(1);
-        push(Conv2d { batch: 1, ..p }, pads);
-        push(
-            Conv2d {
-                h_in: dec(p.h_in),
-                ..p
-            },
-            pads,
-        );
-        push(
-            Conv2d {
-                w_in: dec(p.w_in),
-                ..p
-            },
-            pads,
-        );
-        if p.groups == 1 {
-            push(
-                Conv2d {
-                    c_in: dec(p.c_in),
-                    ..p
-                },
-                pads,
-            );
-            push(
-                Conv2d {
-                    c_out: dec(p.c_out),
-                    ..p
-                },
-                pads,
-            );
-        } else {
-            let g = dec(p.groups);
-            let depthwise = p.groups == p.c_in && p.c_in == p.c_out;
-            if depthwise {
-                push(
-                    Conv2d {
-                        groups: g,
-                        c_in: g,
-                        c_out: g,
-                        ..p
-                    },
-                    pads,
-                );
-            }
-            push(
-                Conv2d {
-                    c_out: p.c_out - p.groups,
-                    ..p
-                },
-                pads,
-            );
         }
-        push(
-            Conv2d {
-                k_h: dec(p.k_h),
-                ..p
-            },
-            pads,
-        );
-        push(
-            Conv2d {
-                k_w: dec(p.k_w),
-                ..p
-            },
-            pads,
-        );
-        push(
-            Conv2d {
-                stride_h: dec(p.stride_h),
-                ..p
-            },
-            pads,
-        );
-        push(
-            Conv2d {
-                stride_w: dec(p.stride_w),
-                ..p
-            },
-            pads,
-        );
-        push(
-            Conv2d {
-                dil_h: dec(p.dil_h),
-                dil_w: dec(p.dil_w),
-                ..p
-            },
-            pads,
-        );
-        push(p, (0, 0, 0, 0));
-        push(p, (pads.0, pads.1, 0, 0));
-        push(p, (0, 0, pads.2, pads.3));
         n
     }
 
@@ -285,7 +166,7 @@ impl Family for Conv {
         rng.fill(&mut bufs.w[..n_w]);
         rng.fill(&mut bufs.bias[..p.c_out]);
         reference(case, bufs);
-        let act = activation(case.act);
+        let act = act::activation(case.act, CLIP);
         let tolerance = 1e-5 * depth as f32 + 1e-6;
         let Buffers {
             x,
@@ -422,7 +303,7 @@ fn reference(case: &Case, bufs: &mut Buffers) {
                         }
                     }
                     let i = ((b * p.c_out + o) * p.h_out + oy) * p.w_out + ox;
-                    bufs.want[i] = reference_act(case.act, acc) as f32;
+                    bufs.want[i] = act::reference(case.act, CLIP, acc) as f32;
                 }
             }
         }

@@ -11,10 +11,12 @@
 //! row-major panels of a MatMul with whole 16-column panels, and batched MatMuls that
 //! stack into one tall product or run one product per broadcast entry.
 
-use zant_runtime::activation::Activation;
 use zant_runtime::gemm::{self, panels, Bias};
 
-use crate::{compare, Buffers, Family, Mismatch, Rng, BUFFER_LEN};
+use crate::{act, compare, Buffers, Family, Mismatch, Rng, BUFFER_LEN};
+
+/// Clip's bounds when a case draws it.
+const CLIP: (f32, f32) = (-0.25, 0.5);
 
 /// One product: its sizes, the op around it, its activation (0 none, 1 Relu, 2 Clip,
 /// 3 Sigmoid, 4 SiLU, 5 Swish with `alpha` 1.702) and the seed of its data.
@@ -251,34 +253,6 @@ fn draw_batch(rng: &mut Rng, y_dims: [usize; 2]) -> Batch {
     Batch { rank, dims }
 }
 
-/// The runtime's activation for a case's `act`.
-fn activation(act: u8) -> Activation {
-    match act {
-        1 => Activation::Relu,
-        2 => Activation::Clip {
-            min: -0.25,
-            max: 0.5,
-        },
-        3 => Activation::Sigmoid,
-        4 => Activation::Swish { alpha: 1.0 },
-        5 => Activation::Swish { alpha: 1.702 },
-        _ => Activation::None,
-    }
-}
-
-/// The activation in `f64`, as the reference applies it.
-fn reference_act(act: u8, v: f64) -> f64 {
-    let swish = |alpha: f64| v / (1.0 + libm::exp(-alpha * v));
-    match act {
-        1 => v.max(0.0),
-        2 => v.clamp(-0.25, 0.5),
-        3 => 1.0 / (1.0 + libm::exp(-v)),
-        4 => swish(1.0),
-        5 => swish(f64::from(1.702f32)),
-        _ => v,
-    }
-}
-
 impl Family for Gemm {
     type Case = Case;
     const NAME: &'static str = "gemm f32";
@@ -444,7 +418,7 @@ impl Family for Gemm {
         rng.fill(&mut bufs.w[..n_b]);
         rng.fill(&mut bufs.bias[..n_bias]);
         reference(case, bufs);
-        let act = activation(case.act);
+        let act = act::activation(case.act, CLIP);
         // Products are exact (`Rng::unit`'s grid); the sums round, in another order than
         // the reference's, and `alpha` scales their error.
         let alpha = match case.op {
@@ -620,7 +594,7 @@ impl Product<'_> {
                     Bias::Full(v) => v[i * n + j],
                 };
                 let v = f64::from(self.alpha) * sum + f64::from(self.beta) * f64::from(bias);
-                y[i * n + j] = reference_act(self.act, v) as f32;
+                y[i * n + j] = act::reference(self.act, CLIP, v) as f32;
             }
         }
     }

@@ -14,6 +14,7 @@
 
 use core::fmt;
 
+mod act;
 pub mod conv;
 pub mod elementwise;
 mod exact;

@@ -18,7 +18,7 @@ use zant_runtime::qconv::{
 use zant_runtime::qlinear::{self, QInt, QMatMul as Product, QOut, Requant};
 
 use crate::exact::{compare_exact, Output};
-use crate::geometry::{far_pads, padded};
+use crate::geometry::{padded, pads_of, smaller, Pads};
 use crate::{Buffers, Family, Mismatch, Rng, BUFFER_LEN};
 
 /// The int8 convolution family.
@@ -544,7 +544,7 @@ fn macs(p: &Conv2d) -> usize {
 /// `p` with its outputs recomputed for the pads `(top, bottom, left, right)`, if it is a
 /// valid geometry whose buffers and scratch fit and whose runs stay within
 /// [`MAX_MACS`].
-fn fitted(p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
+fn fitted(p: Conv2d, pads: Pads) -> Option<Conv2d> {
     let p = padded(p, pads)?;
     let depth = p.c_in / p.groups * p.k_h * p.k_w;
     let fits = p.batch * p.c_in * p.h_in * p.w_in <= BUFFER_LEN
@@ -767,11 +767,9 @@ impl Family for QConv {
     }
 
     fn shrink(case: &Case, out: &mut [Case; 16]) -> usize {
-        let p = case.p;
-        let (pad_bottom, pad_right) = far_pads(&p);
-        let pads = (p.pad_top, pad_bottom, p.pad_left, pad_right);
+        let pads = pads_of(&case.p);
         let mut n = 0;
-        let mut push = |c: Case, pads: (usize, usize, usize, usize)| {
+        let mut push = |c: Case, pads: Pads| {
             if n < out.len() {
                 if let Some(q) = fitted(c.p, pads) {
                     let c = Case { p: q, ..c };
@@ -782,114 +780,6 @@ impl Family for QConv {
                 }
             }
         };
-        let dec = |v: usize| v.saturating_sub(1).max(1);
-        let with = |q: Conv2d| Case { p: q, ..*case };
-        push(with(Conv2d { batch: 1, ..p }), pads);
-        push(
-            with(Conv2d {
-                h_in: dec(p.h_in),
-                ..p
-            }),
-            pads,
-        );
-        push(
-            with(Conv2d {
-                w_in: dec(p.w_in),
-                ..p
-            }),
-            pads,
-        );
-        if p.groups == 1 {
-            push(
-                with(Conv2d {
-                    c_in: dec(p.c_in),
-                    ..p
-                }),
-                pads,
-            );
-            push(
-                with(Conv2d {
-                    c_out: dec(p.c_out),
-                    ..p
-                }),
-                pads,
-            );
-            // Halves too: a failure in a channel tail survives halving to an odd count
-            // where one channel less would make the tail whole.
-            push(
-                with(Conv2d {
-                    c_in: p.c_in.div_ceil(2),
-                    ..p
-                }),
-                pads,
-            );
-            push(
-                with(Conv2d {
-                    c_out: p.c_out.div_ceil(2),
-                    ..p
-                }),
-                pads,
-            );
-        } else {
-            // One group less, each group as it was; or one channel less per group.
-            let g = dec(p.groups);
-            let (per_in, per_out) = (p.c_in / p.groups, p.c_out / p.groups);
-            push(
-                with(Conv2d {
-                    groups: g,
-                    c_in: g * per_in,
-                    c_out: g * per_out,
-                    ..p
-                }),
-                pads,
-            );
-            push(
-                with(Conv2d {
-                    c_out: p.groups * dec(per_out),
-                    ..p
-                }),
-                pads,
-            );
-            push(
-                with(Conv2d {
-                    c_in: p.groups * dec(per_in),
-                    ..p
-                }),
-                pads,
-            );
-        }
-        push(
-            with(Conv2d {
-                k_h: dec(p.k_h),
-                ..p
-            }),
-            pads,
-        );
-        push(
-            with(Conv2d {
-                k_w: dec(p.k_w),
-                ..p
-            }),
-            pads,
-        );
-        push(
-            with(Conv2d {
-                stride_h: dec(p.stride_h),
-                stride_w: dec(p.stride_w),
-                ..p
-            }),
-            pads,
-        );
-        push(
-            with(Conv2d {
-                dil_h: 1,
-                dil_w: 1,
-                ..p
-            }),
-            pads,
-        );
-        push(with(p), (0, 0, 0, 0));
-        push(with(p), (pads.0, pads.1, 0, 0));
         // Simpler data: no bias, one scale, one zero point, uniform values.
         push(
             Case {
@@ -912,6 +802,9 @@ impl Family for QConv {
             },
             pads,
         );
+        for (q, pads) in smaller(&case.p) {
+            push(Case { p: q, ..*case }, pads);
+        }
         n
     }
 
@@ -1639,9 +1532,7 @@ mod tests {
         let mut rng = Rng::new(7);
         for _ in 0..200 {
             let case = QConv::draw(&mut rng);
-            let (bottom, right) = far_pads(&case.p);
-            let pads = (case.p.pad_top, bottom, case.p.pad_left, right);
-            assert_eq!(fitted(case.p, pads), Some(case.p));
+            assert_eq!(fitted(case.p, pads_of(&case.p)), Some(case.p));
             let mut out = [case; 16];
             let n = QConv::shrink(&case, &mut out);
             assert!(out[..n].iter().all(|c| *c != case));

@@ -17,15 +17,16 @@
 //! past it), so the paths run with exactly that and with more, poisoned with NaN: a
 //! kernel must neither read scratch it did not write nor depend on its length.
 
-use zant_runtime::activation::Activation;
 use zant_runtime::conv::Conv2d;
 use zant_runtime::ternary::{
     self, conv2d_scratch_len, matmul_kernel_for, row_bytes, MatMulKernel, TRITS_PER_BYTE,
 };
 
-use crate::elementwise::sigmoid;
-use crate::geometry::{far_pads, padded};
-use crate::{compare, Buffers, Family, Mismatch, Rng, BUFFER_LEN};
+use crate::geometry::{padded, smaller, Pads};
+use crate::{act, compare, Buffers, Family, Mismatch, Rng, BUFFER_LEN};
+
+/// Clip's bounds when a case draws it.
+const CLIP: (f32, f32) = (-1.5, 2.5);
 
 /// One ternary layer, its activation (0 none, 1 Relu, 2 Clip, 3 Sigmoid, 4 SiLU, 5 Swish
 /// with `alpha` 1.702), whether it has a bias, whether whole bytes of its rows sometimes
@@ -63,33 +64,6 @@ const EXTRA_SCRATCH: usize = 37;
 
 /// The unit roundoff of `f32`.
 const U: f64 = 1.0 / (1u64 << 24) as f64;
-
-/// The runtime's activation for a case's `act`.
-fn activation(act: u8) -> Activation {
-    match act {
-        1 => Activation::Relu,
-        2 => Activation::Clip {
-            min: -1.5,
-            max: 2.5,
-        },
-        3 => Activation::Sigmoid,
-        4 => Activation::Swish { alpha: 1.0 },
-        5 => Activation::Swish { alpha: 1.702 },
-        _ => Activation::None,
-    }
-}
-
-/// The activation in `f64`, as the reference applies it.
-fn reference_act(act: u8, v: f64) -> f64 {
-    match act {
-        1 => v.max(0.0),
-        2 => v.clamp(-1.5, 2.5),
-        3 => sigmoid(v),
-        4 => v * sigmoid(v),
-        5 => v * sigmoid(f64::from(1.702f32) * v),
-        _ => v,
-    }
-}
 
 /// The bound on `|got − want|` for outputs whose pre-activation `s·scale + bias` has
 /// `|s·scale| + |bias|` at most `magnitude`. The sum `s` is exact ([`MAX_TAPS`]), so
@@ -133,7 +107,7 @@ fn matmul_fits(m: usize, n: usize, k: usize) -> bool {
 
 /// `p` with its outputs recomputed for the pads `(top, bottom, left, right)`, if it is a
 /// valid geometry whose buffers fit and whose sums are exact.
-fn fitted(p: Conv2d, pads: (usize, usize, usize, usize)) -> Option<Conv2d> {
+fn fitted(p: Conv2d, pads: Pads) -> Option<Conv2d> {
     let p = padded(p, pads)?;
     let taps = p.c_in / p.groups * p.k_h * p.k_w;
     let fits = p.batch * p.c_out * p.h_in * p.w_in > 0
@@ -298,99 +272,14 @@ impl Family for Ternary {
                 product(m, n, k.saturating_sub(1));
             }
             Op::Conv(p) => {
-                let (pad_bottom, pad_right) = far_pads(&p);
-                let pads = (p.pad_top, pad_bottom, p.pad_left, pad_right);
-                let mut conv = |q: Conv2d, pads| {
+                for (q, pads) in smaller(&p) {
                     if let Some(q) = fitted(q, pads) {
                         push(Case {
                             op: Op::Conv(q),
                             ..*case
                         });
                     }
-                };
-                let (c_in_group, c_out_group) = (p.c_in / p.groups, p.c_out / p.groups);
-                conv(Conv2d { batch: 1, ..p }, pads);
-                // One group of the same shape.
-                conv(
-                    Conv2d {
-                        groups: 1,
-                        c_in: c_in_group,
-                        c_out: c_out_group,
-                        ..p
-                    },
-                    pads,
-                );
-                for c in [halve(c_out_group), dec(c_out_group)] {
-                    conv(
-                        Conv2d {
-                            c_out: p.groups * c,
-                            ..p
-                        },
-                        pads,
-                    );
                 }
-                for c in [halve(c_in_group), dec(c_in_group)] {
-                    conv(
-                        Conv2d {
-                            c_in: p.groups * c,
-                            ..p
-                        },
-                        pads,
-                    );
-                }
-                conv(
-                    Conv2d {
-                        h_in: dec(p.h_in),
-                        ..p
-                    },
-                    pads,
-                );
-                conv(
-                    Conv2d {
-                        w_in: dec(p.w_in),
-                        ..p
-                    },
-                    pads,
-                );
-                conv(
-                    Conv2d {
-                        k_h: dec(p.k_h),
-                        ..p
-                    },
-                    pads,
-                );
-                conv(
-                    Conv2d {
-                        k_w: dec(p.k_w),
-                        ..p
-                    },
-                    pads,
-                );
-                conv(
-                    Conv2d {
-                        stride_h: dec(p.stride_h),
-                        ..p
-                    },
-                    pads,
-                );
-                conv(
-                    Conv2d {
-                        stride_w: dec(p.stride_w),
-                        ..p
-                    },
-                    pads,
-                );
-                conv(
-                    Conv2d {
-                        dil_h: dec(p.dil_h),
-                        dil_w: dec(p.dil_w),
-                        ..p
-                    },
-                    pads,
-                );
-                conv(p, (0, 0, 0, 0));
-                conv(p, (pads.0, pads.1, 0, 0));
-                conv(p, (0, 0, pads.2, pads.3));
             }
         }
         push(Case { act: 0, ..*case });
@@ -452,7 +341,7 @@ fn trit(row: &[u8], i: usize) -> f64 {
 fn epilogue(case: &Case, sum: f64, scale: f32, bias: f32) -> (f32, f64) {
     let scaled = sum * f64::from(scale);
     let bias = if case.bias { f64::from(bias) } else { 0.0 };
-    let y = reference_act(case.act, scaled + bias) as f32;
+    let y = act::reference(case.act, CLIP, scaled + bias) as f32;
     (y, scaled.abs() + bias.abs())
 }
 
@@ -481,7 +370,7 @@ fn check_matmul(
         }
     }
     let tolerance = tolerance(magnitude);
-    let act = activation(case.act);
+    let act = act::activation(case.act, CLIP);
     let Buffers {
         x,
         w,
@@ -571,7 +460,7 @@ fn check_conv(case: &Case, p: &Conv2d, bufs: &mut Buffers) -> Result<(), Mismatc
         }
     }
     let tolerance = tolerance(magnitude);
-    let act = activation(case.act);
+    let act = act::activation(case.act, CLIP);
     let Buffers {
         x,
         w,
