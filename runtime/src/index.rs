@@ -1,6 +1,6 @@
 //! Kernels that address elements one by one through index math: ONNX `GatherElements`,
 //! `ScatterElements`, `GatherND`, `ScatterND`, `OneHot`, `Trilu`, `Tile`, `Pad` (every
-//! mode), `CumSum`, `TopK`, `Hardmax`, `IsNaN` and `IsInf`.
+//! mode), `CumSum`, `TopK`, `Hardmax`, `IsNaN`, `IsInf` and `Col2Im`.
 //!
 //! They walk the output (or the updates) in order with a multi-index and compute each
 //! source position; simple rather than fast, for the ops that models use in small places.
@@ -299,6 +299,135 @@ pub fn pad<T: Copy>(
     }
 }
 
+tokens! {
+    rt::index;
+    /// The geometry of ONNX `Col2Im` over `rank` spatial dims (the first `rank` entries of
+    /// each array count): the image, the block, and the sliding of the block over the
+    /// padded image.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Col2Im {
+        /// Spatial dims.
+        pub rank: usize,
+        /// The image's extent per spatial dim.
+        pub image: [usize; MAX_RANK],
+        /// The block's extent per spatial dim.
+        pub block: [usize; MAX_RANK],
+        /// How many block positions fit per spatial dim: the columns are their product.
+        pub n_blocks: [usize; MAX_RANK],
+        pub dilations: [usize; MAX_RANK],
+        /// Padding before each spatial dim (the end padding only bounds `n_blocks`).
+        pub pads_begin: [usize; MAX_RANK],
+        pub strides: [usize; MAX_RANK],
+    }
+}
+
+impl Col2Im {
+    /// The geometry of blocks `block` sliding over image `image` padded by `pads_begin`
+    /// and `pads_end`, with `dilations` and `strides` (one entry per spatial dim, 1 to
+    /// [`MAX_RANK`] of them, the same count in each), or `None` where the counts differ,
+    /// a block, dilation or stride is 0, a dilated block is larger than its padded dim,
+    /// or a size overflows.
+    pub fn new(
+        image: &[usize],
+        block: &[usize],
+        dilations: &[usize],
+        pads_begin: &[usize],
+        pads_end: &[usize],
+        strides: &[usize],
+    ) -> Option<Col2Im> {
+        let rank = image.len();
+        let lens = [block, dilations, pads_begin, pads_end, strides].map(<[usize]>::len);
+        if rank == 0 || rank > MAX_RANK || lens.iter().any(|&len| len != rank) {
+            return None;
+        }
+        let mut p = Col2Im {
+            rank,
+            image: [0; MAX_RANK],
+            block: [0; MAX_RANK],
+            n_blocks: [0; MAX_RANK],
+            dilations: [0; MAX_RANK],
+            pads_begin: [0; MAX_RANK],
+            strides: [0; MAX_RANK],
+        };
+        for d in 0..rank {
+            if block[d] == 0 || dilations[d] == 0 || strides[d] == 0 {
+                return None;
+            }
+            let padded = image[d]
+                .checked_add(pads_begin[d])?
+                .checked_add(pads_end[d])?;
+            let span = (block[d] - 1).checked_mul(dilations[d])?.checked_add(1)?;
+            p.n_blocks[d] = padded.checked_sub(span)? / strides[d] + 1;
+            p.image[d] = image[d];
+            p.block[d] = block[d];
+            p.dilations[d] = dilations[d];
+            p.pads_begin[d] = pads_begin[d];
+            p.strides[d] = strides[d];
+        }
+        Some(p)
+    }
+
+    /// The elements of one block: the rows of one channel's columns.
+    pub fn block_len(&self) -> usize {
+        self.block[..self.rank].iter().product()
+    }
+
+    /// The block positions: the columns.
+    pub fn n_columns(&self) -> usize {
+        self.n_blocks[..self.rank].iter().product()
+    }
+
+    /// The elements of one channel's image.
+    pub fn image_len(&self) -> usize {
+        self.image[..self.rank].iter().product()
+    }
+}
+
+/// ONNX `Col2Im`: `x` is `[channels, block_len, n_columns]` (the batch folded into the
+/// channels), `y` is `[channels, image…]`. Every column element is added into the image
+/// element its block position and offset in the block land on; those that land in the
+/// padding are dropped, and image elements no block covers are 0.
+pub fn col2im<T: Scalar>(p: &Col2Im, x: &[T], y: &mut [T]) {
+    let rank = p.rank.min(MAX_RANK);
+    let (block_len, n_columns, image_len) = (p.block_len(), p.n_columns(), p.image_len());
+    if block_len == 0 || n_columns == 0 || image_len == 0 {
+        y.fill(T::ZERO);
+        return;
+    }
+    let image_strides = strides_of(&p.image[..rank]);
+    for (x, y) in x
+        .chunks_exact(block_len * n_columns)
+        .zip(y.chunks_exact_mut(image_len))
+    {
+        y.fill(T::ZERO);
+        let mut offset_in_block = [0usize; MAX_RANK];
+        for rows in x.chunks_exact(n_columns) {
+            let mut position = [0usize; MAX_RANK];
+            'column: for &value in rows {
+                let mut at = 0;
+                let mut inside = true;
+                for d in 0..rank {
+                    let i = (position[d] * p.strides[d] + offset_in_block[d] * p.dilations[d])
+                        .wrapping_sub(p.pads_begin[d]);
+                    if i >= p.image[d] {
+                        inside = false;
+                        break;
+                    }
+                    at += i * image_strides[d];
+                }
+                step(&mut position[..rank], &p.n_blocks[..rank]);
+                if !inside {
+                    continue 'column;
+                }
+                if let Some(out) = y.get_mut(at) {
+                    *out = out.add(value);
+                }
+            }
+            step(&mut offset_in_block[..rank], &p.block[..rank]);
+        }
+    }
+}
+
 /// `CumSum` along the middle axis of `[outer, axis_len, inner]`.
 pub fn cumsum<T: Scalar>(
     x: &[T],
@@ -582,5 +711,106 @@ mod reverse_sequence_tests {
             reverse_sequence(&x, 3, 2, 2, false, &[4, 0], &mut y),
             Err(KernelError::SequenceLength { len: 4, seq_len: 3 })
         );
+    }
+}
+
+#[cfg(test)]
+mod col2im_tests {
+    extern crate std;
+
+    use std::vec;
+    use std::vec::Vec;
+
+    use super::*;
+
+    /// `Col2Im` straight from its definition: every (channel, offset in the block, block
+    /// position) triple by flat index, each multi-index by division.
+    fn naive(p: &Col2Im, channels: usize, x: &[i64]) -> Vec<i64> {
+        let rank = p.rank;
+        let (block_len, n_columns, image_len) = (p.block_len(), p.n_columns(), p.image_len());
+        let unflatten = |mut flat: usize, shape: &[usize]| {
+            let mut index = vec![0; shape.len()];
+            for d in (0..shape.len()).rev() {
+                index[d] = flat % shape[d];
+                flat /= shape[d];
+            }
+            index
+        };
+        let mut y = vec![0; channels * image_len];
+        for c in 0..channels {
+            for k in 0..block_len {
+                let offset = unflatten(k, &p.block[..rank]);
+                for l in 0..n_columns {
+                    let position = unflatten(l, &p.n_blocks[..rank]);
+                    let mut at = 0i64;
+                    let mut inside = true;
+                    for d in 0..rank {
+                        let i = (position[d] * p.strides[d] + offset[d] * p.dilations[d]) as i64
+                            - p.pads_begin[d] as i64;
+                        inside &= (0..p.image[d] as i64).contains(&i);
+                        at = at * p.image[d] as i64 + i;
+                    }
+                    if inside {
+                        y[c * image_len + at as usize] += x[(c * block_len + k) * n_columns + l];
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn geometry(
+        image: &[usize],
+        block: &[usize],
+        dilations: &[usize],
+        pads: (&[usize], &[usize]),
+        strides: &[usize],
+    ) -> Col2Im {
+        Col2Im::new(image, block, dilations, pads.0, pads.1, strides).unwrap()
+    }
+
+    /// Image, block, dilations, pads (begin, end) and strides.
+    type Case = (
+        &'static [usize],
+        &'static [usize],
+        &'static [usize],
+        (&'static [usize], &'static [usize]),
+        &'static [usize],
+    );
+
+    #[test]
+    fn col2im_matches_its_definition() {
+        let cases: [Case; 6] = [
+            (&[5, 5], &[1, 5], &[1, 1], (&[0, 0], &[0, 0]), &[1, 1]),
+            (&[6, 6], &[2, 2], &[1, 5], (&[0, 0], &[0, 0]), &[1, 1]),
+            (&[5, 5], &[1, 5], &[1, 1], (&[0, 1], &[0, 1]), &[1, 1]),
+            (&[5, 5], &[3, 3], &[1, 1], (&[0, 0], &[0, 0]), &[2, 2]),
+            (
+                &[3, 4, 5],
+                &[1, 1, 5],
+                &[1, 1, 1],
+                (&[0, 0, 0], &[0, 0, 0]),
+                &[1, 1, 1],
+            ),
+            (&[4, 7], &[2, 3], &[2, 1], (&[1, 2], &[2, 0]), &[3, 2]),
+        ];
+        for (image, block, dilations, pads, strides) in cases {
+            let p = geometry(image, block, dilations, pads, strides);
+            let channels = 2;
+            let len = channels * p.block_len() * p.n_columns();
+            let x: Vec<i64> = (0..len as i64).map(|v| v * v % 97 - 40).collect();
+            let mut y = vec![i64::MAX; channels * p.image_len()];
+            col2im(&p, &x, &mut y);
+            assert_eq!(y, naive(&p, channels, &x), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn col2im_overlaps_add_up() {
+        // A 1-D image of 3 with blocks of 2 at stride 1: the middle element is covered twice.
+        let p = geometry(&[3], &[2], &[1], (&[0], &[0]), &[1]);
+        let mut y = [0.0f32; 3];
+        col2im(&p, &[1.0, 2.0, 10.0, 20.0], &mut y);
+        assert_eq!(y, [1.0, 12.0, 20.0]);
     }
 }

@@ -33,8 +33,10 @@ pub mod attention;
 pub mod binary;
 pub mod bit_cast;
 pub mod cast;
+pub mod center_crop_pad;
 pub mod channel_norm;
 pub mod clip;
+pub mod col2im;
 pub mod concat;
 pub mod constant;
 pub mod constant_of_shape;
@@ -42,6 +44,8 @@ pub mod control;
 pub mod conv;
 pub mod conv_transpose;
 pub mod cumsum;
+pub mod det;
+pub mod dropout;
 pub mod einsum;
 pub mod expand;
 pub mod eye_like;
@@ -80,6 +84,7 @@ pub mod shape;
 pub mod slice;
 pub mod softmax;
 pub mod space_depth;
+pub mod spectral;
 pub mod split;
 pub mod svm;
 pub mod ternary;
@@ -409,12 +414,16 @@ define_ops! {
     Binary(binary::Binary),
     BitCast(bit_cast::BitCast),
     Cast(cast::Cast),
+    CenterCropPad(center_crop_pad::CenterCropPad),
     Clip(clip::Clip),
+    Col2Im(col2im::Col2Im),
     Concat(concat::Concat),
     ConstantOfShape(constant_of_shape::ConstantOfShape),
     Conv(conv::Conv),
     ConvTranspose(conv_transpose::ConvTranspose),
     CumSum(cumsum::CumSum),
+    Det(det::Det),
+    Dropout(dropout::Dropout),
     DynamicQuant(quant::DynamicQuant),
     Einsum(einsum::Einsum),
     Expand(expand::Expand),
@@ -460,6 +469,8 @@ define_ops! {
     InstanceNorm(channel_norm::InstanceNorm),
     Lrn(channel_norm::Lrn),
     SpaceDepth(space_depth::SpaceDepth),
+    Dft(spectral::Dft),
+    Stft(spectral::Stft),
     Split(split::Split),
     SvmRegressor(svm::SvmRegressor),
     QLookup(qlookup::QLookup),

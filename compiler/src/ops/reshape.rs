@@ -225,12 +225,8 @@ pub fn reshape_target(
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::testing::node;
+    use crate::ops::testing::{i64s, node};
     use crate::tensor::{Data, Tensor};
-
-    fn i64s(values: &[i64]) -> Tensor {
-        Tensor::from_i64s(values.to_vec())
-    }
 
     #[test]
     fn emits() {

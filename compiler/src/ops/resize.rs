@@ -4,15 +4,21 @@
 //! cubic interpolation with every coordinate transformation mode, as the ONNX reference
 //! implementation computes it. `roi`, `scales` and `sizes` must be compile-time constants;
 //! the compiler turns them into per-axis interpolation taps (`rt::resize`).
+//!
+//! The deprecated Upsample (opsets 7 and 8: `scales` attribute; 9: `scales` input, a
+//! compile-time constant) is Resize with the `asymmetric` transformation, `nearest`
+//! rounding down, as ONNX Runtime runs it ([`parse_upsample`]).
+
+use std::collections::BTreeMap;
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
-    Parse, ParseCtx,
+    elem_type, normalize_axis, required, shape_tokens, Attribute, Attrs, EmitCtx, FoldCtx, Op,
+    OpError, OpKind, Parse, ParseCtx,
 };
-use crate::tensor::{DType, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resize {
@@ -276,6 +282,64 @@ impl Parse for Resize {
             extrapolation,
         })
     }
+}
+
+/// The table's parser for the deprecated Upsample (opsets 7 to 9): a [`Resize`] by the
+/// node's scales, with `mode` nearest (the default) or linear, the `asymmetric`
+/// transformation and nearest rounding down. Each output dim is `floor(dim · scale)`, and
+/// ONNX allows no scale below 1, so no axis shrinks.
+pub fn parse_upsample(ctx: &ParseCtx<'_>) -> Result<Op, OpError> {
+    let x = ctx.input(0)?;
+    let mode = match ctx.string("mode", "nearest")?.as_str() {
+        "nearest" => Mode::Nearest,
+        "linear" => Mode::Linear,
+        other => {
+            return Err(OpError::attr(
+                "mode",
+                format!("`{other}` is not nearest or linear"),
+            ))
+        }
+    };
+    let scales = if ctx.opset >= 9 {
+        ctx.absorb(1, "scales")?.data.to_f64_vec()
+    } else {
+        let scales = ctx
+            .attr("scales")
+            .ok_or_else(|| OpError::attr("scales", "is required"))?
+            .as_floats("scales")?;
+        scales.into_iter().map(f64::from).collect()
+    };
+    if scales.len() != x.rank() {
+        return Err(OpError::shape(format!("{} scales for {x}", scales.len())));
+    }
+    if let Some(&s) = scales.iter().find(|&&s| !(s >= 1.0 && s.is_finite())) {
+        return Err(OpError::shape(format!(
+            "scale {s} is not at least 1, as Upsample requires"
+        )));
+    }
+    let text = |s: &str| Attribute::String(s.to_string());
+    let attrs = BTreeMap::from([
+        ("mode".to_string(), text(mode.onnx_name())),
+        (
+            "coordinate_transformation_mode".to_string(),
+            text(Transform::Asymmetric.onnx_name()),
+        ),
+        (
+            "nearest_mode".to_string(),
+            text(NearestMode::Floor.onnx_name()),
+        ),
+    ]);
+    let scales = Tensor::new(vec![scales.len()], Data::from_f64(DType::F32, &scales));
+    let scales_ty = scales.ty();
+    // Resize at the first opset whose attributes these are, with `scales` in its slot.
+    let resize = ParseCtx::new(
+        "Resize",
+        13,
+        &attrs,
+        vec![Some(x), None, Some(&scales_ty)],
+        vec![None, None, Some(&scales)],
+    );
+    Resize::parse(&resize).map(Op::from)
 }
 
 impl OpKind for Resize {
@@ -701,6 +765,46 @@ mod tests {
         Resize(f32[2]) mode="linear" coordinate_transformation_mode="align_corners" sizes=[4] -> f32[4]
         folds to f32[4] [0.0, 1.0, 2.0, 3.0]
         "#);
+    }
+
+    #[test]
+    fn upsamples() {
+        insta::assert_snapshot!(node("Upsample").input("f32[1,1,2,2]").constant(scales(&[1.0, 1.0, 2.0, 1.5])).emit(), @r#"
+        Upsample(f32[1,1,2,2]) mode="nearest" coordinate_transformation_mode="asymmetric" nearest_mode="floor" scales=[1.0,1.0,2.0,1.5] -> f32[1,1,4,3]
+        rt::resize::resize_nearest::<
+            f32,
+        >(x0, &[1, 1, 2, 2], &[&[0], &[0], &[0, 0, 1, 1], &[0, 0, 1]], y, &[1, 1, 4, 3]);
+        "#);
+        insta::assert_snapshot!(node("Upsample").opset(7).string("mode", "linear").floats("scales", &[1.0, 2.0]).input("f32[2,2]").emit(), @r#"
+        Upsample(f32[2,2]) mode="linear" coordinate_transformation_mode="asymmetric" scales=[1.0,2.0] -> f32[2,4]
+        rt::resize::resize::<
+            f32,
+        >(
+            x0,
+            &[2, 2],
+            &[
+                &[(0, 1f64), (1, 1f64)],
+                &[
+                    (0, 1f64),
+                    (0, 0f64),
+                    (0, 0.5f64),
+                    (1, 0.5f64),
+                    (1, 1f64),
+                    (1, 0f64),
+                    (1, 0.5f64),
+                    (1, 0.5f64),
+                ],
+            ],
+            &[1, 2],
+            0f64,
+            y,
+            &[2, 4],
+        );
+        "#);
+        insta::assert_snapshot!(node("Upsample").input("f32[2]").input("f32[1]").emit(), @"parse: input 1 (scales) must be a compile-time constant; zant compiles static shapes only");
+        insta::assert_snapshot!(node("Upsample").input("f32[4]").constant(scales(&[0.5])).emit(), @"parse: scale 0.5 is not at least 1, as Upsample requires");
+        insta::assert_snapshot!(node("Upsample").opset(8).string("mode", "cubic").floats("scales", &[2.0]).input("f32[4]").emit(), @"parse: attribute `mode`: `cubic` is not nearest or linear");
+        insta::assert_snapshot!(node("Upsample").opset(8).input("f32[4]").emit(), @"parse: attribute `scales`: is required");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! ScatterElements (opset 11 on; `reduction` add/mul since 16, max/min since 18) and
 //! ScatterND (opset 11 on; the same reductions): a copy of `data` with `updates` written
-//! (or combined) where `indices` point. Indices are checked at run time.
+//! (or combined) where `indices` point. Indices are checked at run time. The deprecated
+//! Scatter (opsets 9 and 10) is ScatterElements without a reduction.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -22,6 +23,12 @@ pub struct Scatter {
 
 impl Parse for Scatter {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        if ctx.op_type == "Scatter" && ctx.attr("reduction").is_some() {
+            return Err(OpError::attr(
+                "reduction",
+                "is not an attribute of Scatter (opsets 9 and 10)",
+            ));
+        }
         let reduction = match ctx.string("reduction", "none")?.as_str() {
             "none" => ScatterReduce::None,
             "add" => ScatterReduce::Add,
@@ -35,7 +42,7 @@ impl Parse for Scatter {
                 ))
             }
         };
-        let axis = (ctx.op_type == "ScatterElements")
+        let axis = matches!(ctx.op_type, "ScatterElements" | "Scatter")
             .then(|| ctx.int("axis", 0))
             .transpose()?;
         Ok(Self { axis, reduction })
@@ -191,6 +198,15 @@ mod tests {
         >(x0, &[4, 3], x1, 1, x2, rt::index::ScatterReduce::None, y)
             .map_err(|e| rt::Error::at("node", e))?;
         "#);
+        // The deprecated Scatter is ScatterElements without a reduction.
+        insta::assert_snapshot!(node("Scatter").int("axis", -1).input("f32[1,5]").input("i64[1,2]").input("f32[1,2]").emit(), @r#"
+        Scatter(f32[1,5], i64[1,2], f32[1,2]) axis=-1 -> f32[1,5]
+        rt::index::scatter_elements::<
+            f32,
+            _,
+        >(x0, &[1, 5], x1, &[1, 2], x2, 1, rt::index::ScatterReduce::None, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
         // Along the axis an index may repeat, so indices may be longer there (not across).
         insta::assert_snapshot!(node("ScatterElements").input("f32[2,3]").input("i64[3,1]").input("f32[3,1]").emit(), @r#"
         ScatterElements(f32[2,3], i64[3,1], f32[3,1]) axis=0 -> f32[2,3]
@@ -210,6 +226,7 @@ mod tests {
 
     #[test]
     fn refuses() {
+        insta::assert_snapshot!(node("Scatter").string("reduction", "add").input("f32[4]").input("i64[1]").input("f32[1]").emit(), @"parse: attribute `reduction`: is not an attribute of Scatter (opsets 9 and 10)");
         insta::assert_snapshot!(node("ScatterND").string("reduction", "mean").input("f32[4]").input("i64[1,1]").input("f32[1]").emit(), @"parse: attribute `reduction`: `mean` is not none, add, mul, max or min");
         insta::assert_snapshot!(node("ScatterND").input("f32[4,3]").input("i64[2,1]").input("f32[2]").emit(), @"infer: updates f32[2] should have shape [2, 3]");
         insta::assert_snapshot!(node("ScatterElements").input("f32[2,3]").input("i64[2,4]").input("f32[2,4]").emit(), @"infer: indices i64[2,4] and updates f32[2,4] do not fit f32[2,3]");

@@ -178,12 +178,7 @@ impl OpKind for Slice {
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::testing::node;
-    use crate::tensor::Tensor;
-
-    fn i64s(values: &[i64]) -> Tensor {
-        Tensor::from_i64s(values.to_vec())
-    }
+    use crate::ops::testing::{i64s, node};
 
     #[test]
     fn emits() {

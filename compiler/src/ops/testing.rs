@@ -42,6 +42,11 @@ pub struct NodeBuilder {
     in_place: bool,
 }
 
+/// A constant `i64` tensor of `values` (shapes, axes, pads), for `.constant(..)`.
+pub fn i64s(values: &[i64]) -> Tensor {
+    Tensor::from_i64s(values.to_vec())
+}
+
 /// Starts a node of `op_type` in the default domain, at the newest opset the table
 /// supports for it.
 pub fn node(op_type: &str) -> NodeBuilder {

@@ -1,0 +1,528 @@
+//! Spectral kernels: ONNX `DFT` ([`dft`]) and `STFT` ([`stft`]).
+//!
+//! Each transform is computed directly, `O(n²)` per signal, with no scratch: every output
+//! bin sums its terms in `f64`. The twiddles `e^{∓2πi·m/n}` of a bin advance by one
+//! rotation per term and are computed afresh from their exact angle index `m = k·t mod n`
+//! every [`RESYNC`] terms, so the rounding error stays bounded whatever `n` while the
+//! trigonometric calls are `n²/RESYNC`. Models use these ops on short frames (an STFT's
+//! window, a spectrogram's bins), where this is simple and accurate; a fast transform would
+//! need scratch from the plan.
+//!
+//! Signals are stored as ONNX stores them: a trailing dim of 1 (real) or 2 (real and
+//! imaginary parts, interleaved).
+
+use core::f64::consts::FRAC_PI_2;
+
+use crate::scalar::Scalar;
+use crate::tokens::tokens;
+
+tokens! {
+    rt::spectral;
+    /// The geometry of a [`dft`] call: the input is `[outer, len, inner, 1 or 2]` (the
+    /// transformed axis in the middle), the output `[outer, bins, inner, 1 or 2]`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Dft {
+        /// The product of the dims before the axis.
+        pub outer: usize,
+        /// The input's length along the axis.
+        pub len: usize,
+        /// The product of the dims between the axis and the trailing complex dim.
+        pub inner: usize,
+        /// Whether the input has imaginary parts (a trailing dim of 2, not 1).
+        pub complex: bool,
+        /// The transform's length (ONNX `dft_length`): the signal is cut or zero-padded to it.
+        pub n: usize,
+        /// The inverse transform, scaled by `1/n`.
+        pub inverse: bool,
+        /// Forward: only bins `0..=n/2` (a real signal's spectrum is conjugate symmetric).
+        /// Inverse: the input is such a half spectrum and the output is the real signal.
+        pub onesided: bool,
+    }
+}
+
+tokens! {
+    rt::spectral;
+    /// The geometry of an [`stft`] call: the signal is `[batch, signal_len, 1 or 2]`, the
+    /// output `[batch, frames, bins, 2]`, frame `f` starting at sample `f · step`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Stft {
+        pub batch: usize,
+        pub signal_len: usize,
+        /// Whether the signal has imaginary parts (a trailing dim of 2, not 1).
+        pub complex: bool,
+        /// The samples between the starts of two frames.
+        pub step: usize,
+        pub frames: usize,
+        /// The samples each frame reads (the window's length); those past the signal's end
+        /// read as zeros.
+        pub frame_len: usize,
+        /// The transform's length (ONNX `frame_length`): each frame is cut or zero-padded to it.
+        pub n: usize,
+        /// Only bins `0..=n/2`.
+        pub onesided: bool,
+    }
+}
+
+impl Dft {
+    /// The output's length along the axis: `n/2 + 1` bins for a one-sided forward
+    /// transform, `n` otherwise.
+    pub const fn out_len(&self) -> usize {
+        if self.onesided && !self.inverse {
+            self.n / 2 + 1
+        } else {
+            self.n
+        }
+    }
+
+    /// The output's trailing dim: 1 for a one-sided inverse (a real signal), 2 otherwise.
+    pub const fn out_parts(&self) -> usize {
+        if self.onesided && self.inverse {
+            1
+        } else {
+            2
+        }
+    }
+}
+
+impl Stft {
+    /// The bins of each frame's spectrum: `n/2 + 1` when one-sided, `n` otherwise.
+    pub const fn bins(&self) -> usize {
+        if self.onesided {
+            self.n / 2 + 1
+        } else {
+            self.n
+        }
+    }
+}
+
+/// ONNX `DFT`: the transform of every signal along the axis of `p`.
+///
+/// `x` holds `outer · len · inner · (1 or 2)` elements and `y` `outer · out_len · inner ·
+/// out_parts` ([`Dft::out_len`], [`Dft::out_parts`]).
+pub fn dft<T: Scalar>(p: &Dft, x: &[T], y: &mut [T]) {
+    let parts_in = if p.complex { 2 } else { 1 };
+    let (bins, parts_out) = (p.out_len(), p.out_parts());
+    for o in 0..p.outer {
+        for i in 0..p.inner {
+            let sample = |t: usize| {
+                let at = ((o * p.len + t) * p.inner + i) * parts_in;
+                let im = if p.complex { x[at + 1].to_f64() } else { 0.0 };
+                (x[at].to_f64(), im)
+            };
+            let out_at = |k: usize| ((o * bins + k) * p.inner + i) * parts_out;
+            if p.onesided && p.inverse {
+                // The half spectrum's bins past `n/2` are ignored, as numpy's `irfft` does.
+                let used = p.len.min(p.n / 2 + 1);
+                inverse_real(p.n, used, sample, |t, v| y[out_at(t)] = T::from_f64(v));
+            } else {
+                let used = p.len.min(p.n);
+                transform(p.n, used, p.inverse, bins, sample, |k, re, im| {
+                    let at = out_at(k);
+                    y[at] = T::from_f64(re);
+                    y[at + 1] = T::from_f64(im);
+                });
+            }
+        }
+    }
+}
+
+/// ONNX `STFT`: the forward transform of every frame of every signal, each frame weighted
+/// by `window` (`frame_len` values) when there is one.
+///
+/// `x` holds `batch · signal_len · (1 or 2)` elements and `y` `batch · frames · bins · 2`
+/// ([`Stft::bins`]).
+pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, y: &mut [T]) {
+    let parts_in = if p.complex { 2 } else { 1 };
+    let bins = p.bins();
+    let used = p.frame_len.min(p.n);
+    for b in 0..p.batch {
+        for f in 0..p.frames {
+            let start = f * p.step;
+            let sample = |t: usize| {
+                let s = start + t;
+                if s >= p.signal_len {
+                    return (0.0, 0.0);
+                }
+                let at = (b * p.signal_len + s) * parts_in;
+                let w = window.map_or(1.0, |w| w[t].to_f64());
+                let im = if p.complex { x[at + 1].to_f64() } else { 0.0 };
+                (x[at].to_f64() * w, im * w)
+            };
+            let base = (b * p.frames + f) * bins * 2;
+            transform(p.n, used, false, bins, sample, |k, re, im| {
+                y[base + 2 * k] = T::from_f64(re);
+                y[base + 2 * k + 1] = T::from_f64(im);
+            });
+        }
+    }
+}
+
+/// The terms after which [`Twiddles`] computes its twiddle afresh rather than by rotation:
+/// the rotations between add at most a few dozen `f64` roundings, about `1e-14` relative.
+const RESYNC: usize = 32;
+
+/// The twiddles `e^{2πi·m/n}` for `m = 0, step, 2·step, …` (mod `n`).
+struct Twiddles {
+    n: usize,
+    step: usize,
+    /// The angle index of the next twiddle.
+    m: usize,
+    /// Terms until the next exact twiddle.
+    until_exact: usize,
+    next: (f64, f64),
+    rotation: (f64, f64),
+}
+
+impl Twiddles {
+    fn new(step: usize, n: usize) -> Self {
+        let step = step % n;
+        Self {
+            n,
+            step,
+            m: 0,
+            until_exact: 0,
+            next: (1.0, 0.0),
+            rotation: twiddle(step, n),
+        }
+    }
+
+    /// The next twiddle, as `(cos, sin)`.
+    fn next(&mut self) -> (f64, f64) {
+        if self.until_exact == 0 {
+            self.next = twiddle(self.m, self.n);
+            self.until_exact = RESYNC;
+        }
+        self.until_exact -= 1;
+        let current = self.next;
+        let (c, s) = current;
+        let (rc, rs) = self.rotation;
+        self.next = (c * rc - s * rs, c * rs + s * rc);
+        self.m += self.step;
+        if self.m >= self.n {
+            self.m -= self.n;
+        }
+        current
+    }
+}
+
+/// `e^{iθ}` for `θ = 2π · m / n` (`m < n`), as `(cos θ, sin θ)`.
+///
+/// The angle is reduced to its quadrant with integers, so quarter turns are exact (the
+/// imaginary part of a real signal's bin 0 and `n/2` comes out as zero, not `1e-16`).
+fn twiddle(m: usize, n: usize) -> (f64, f64) {
+    let quarters = 4 * m as u64;
+    let (quadrant, rest) = (quarters / n as u64, quarters % n as u64);
+    let (sin, cos) = libm::sincos(FRAC_PI_2 * rest as f64 / n as f64);
+    match quadrant {
+        0 => (cos, sin),
+        1 => (-sin, cos),
+        2 => (-cos, -sin),
+        _ => (sin, -cos),
+    }
+}
+
+/// Bins `0..bins` of the length-`n` transform of the samples `sample(t)`, `t < used`
+/// (the rest are zeros), each written by `put(k, re, im)`: `Σ x[t] e^{-2πi·kt/n}` forward,
+/// `(1/n) Σ x[t] e^{2πi·kt/n}` inverse.
+fn transform(
+    n: usize,
+    used: usize,
+    inverse: bool,
+    bins: usize,
+    sample: impl Fn(usize) -> (f64, f64),
+    mut put: impl FnMut(usize, f64, f64),
+) {
+    let (sign, scale) = if inverse {
+        (1.0, 1.0 / n as f64)
+    } else {
+        (-1.0, 1.0)
+    };
+    for k in 0..bins {
+        let (mut re, mut im) = (0.0, 0.0);
+        let mut twiddles = Twiddles::new(k, n);
+        for t in 0..used {
+            let (xr, xi) = sample(t);
+            let (c, s) = twiddles.next();
+            let s = sign * s;
+            re += xr * c - xi * s;
+            im += xr * s + xi * c;
+        }
+        put(k, re * scale, im * scale);
+    }
+}
+
+/// The real length-`n` signal whose spectrum starts with the `used` bins `sample(k)` and
+/// is conjugate symmetric, each sample written by `put(t, v)`: numpy's `irfft`. The
+/// imaginary parts of bin 0 and (for even `n`) bin `n/2` do not contribute, since they
+/// have no conjugate partner.
+fn inverse_real(
+    n: usize,
+    used: usize,
+    sample: impl Fn(usize) -> (f64, f64),
+    mut put: impl FnMut(usize, f64),
+) {
+    let scale = 1.0 / n as f64;
+    for t in 0..n {
+        let mut v = 0.0;
+        let mut twiddles = Twiddles::new(t, n);
+        for k in 0..used {
+            let (xr, xi) = sample(k);
+            let (c, s) = twiddles.next();
+            // Bins 1..n/2 stand for themselves and their conjugate partners; bin 0 and
+            // the middle bin of an even length have none (and a sine of zero there).
+            let weight = if k == 0 || 2 * k == n { 1.0 } else { 2.0 };
+            v += weight * (xr * c - xi * s);
+        }
+        put(t, v * scale);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use core::f64::consts::TAU;
+
+    use super::*;
+
+    /// The naive complex DFT of `x` (pairs), cut or zero-padded to `n`: the reference,
+    /// written from the textbook formula with unreduced angles.
+    fn naive(x: &[(f64, f64)], n: usize, inverse: bool) -> [(f64, f64); 64] {
+        let mut y = [(0.0, 0.0); 64];
+        let sign = if inverse { 1.0 } else { -1.0 };
+        for (k, yk) in y.iter_mut().enumerate().take(n) {
+            for (t, &(xr, xi)) in x.iter().enumerate().take(n) {
+                let theta = sign * TAU * (k * t) as f64 / n as f64;
+                yk.0 += xr * theta.cos() - xi * theta.sin();
+                yk.1 += xr * theta.sin() + xi * theta.cos();
+            }
+            if inverse {
+                yk.0 /= n as f64;
+                yk.1 /= n as f64;
+            }
+        }
+        y
+    }
+
+    /// Deterministic test values in `[-1, 1)`.
+    fn signal(len: usize, seed: u32) -> [(f64, f64); 64] {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            f64::from(state % 2000) / 1000.0 - 1.0
+        };
+        let mut x = [(0.0, 0.0); 64];
+        for v in x.iter_mut().take(len) {
+            *v = (next(), next());
+        }
+        x
+    }
+
+    fn close(got: f64, want: f64, what: &str) {
+        // Both sides sum at most 64 terms of magnitude ≤ 2 in f64.
+        assert!((got - want).abs() <= 1e-9, "{what}: got {got}, want {want}");
+    }
+
+    /// Runs [`dft`] on one signal of `len` values between an outer dim of 2 and an inner
+    /// dim of 3 (every signal a shifted copy), and checks each against `want(signal)`.
+    fn check(len: usize, complex: bool, n: usize, inverse: bool, onesided: bool) {
+        let p = Dft {
+            outer: 2,
+            len,
+            inner: 3,
+            complex,
+            n,
+            inverse,
+            onesided,
+        };
+        let parts_in = if complex { 2 } else { 1 };
+        let mut x = [0.0f64; 2 * 64 * 3 * 2];
+        let mut signals = [[(0.0, 0.0); 64]; 6];
+        for o in 0..2 {
+            for i in 0..3 {
+                let mut s = signal(len, (o * 3 + i) as u32);
+                for (t, v) in s.iter_mut().enumerate().take(len) {
+                    if !complex {
+                        v.1 = 0.0;
+                    }
+                    let at = ((o * len + t) * 3 + i) * parts_in;
+                    x[at] = v.0;
+                    if complex {
+                        x[at + 1] = v.1;
+                    }
+                }
+                signals[o * 3 + i] = s;
+            }
+        }
+        let (bins, parts_out) = (p.out_len(), p.out_parts());
+        let mut y = [f64::NAN; 2 * 64 * 3 * 2];
+        dft(
+            &p,
+            &x[..2 * len * 3 * parts_in],
+            &mut y[..2 * bins * 3 * parts_out],
+        );
+        for o in 0..2 {
+            for i in 0..3 {
+                let s = &signals[o * 3 + i];
+                let want = if onesided && inverse {
+                    // The full spectrum the half one stands for, then a complex inverse
+                    // whose imaginary parts must vanish.
+                    let mut full = [(0.0, 0.0); 64];
+                    for (k, bin) in full.iter_mut().enumerate().take(n) {
+                        let (source, conj) = if k <= n / 2 { (k, 1.0) } else { (n - k, -1.0) };
+                        if source < len {
+                            *bin = (s[source].0, conj * s[source].1);
+                        }
+                    }
+                    full[0].1 = 0.0;
+                    if n.is_multiple_of(2) {
+                        full[n / 2].1 = 0.0;
+                    }
+                    let signal = naive(&full[..n], n, true);
+                    for v in signal.iter().take(n) {
+                        close(v.1, 0.0, "imaginary part of the real inverse");
+                    }
+                    signal
+                } else {
+                    naive(&s[..len], n, inverse)
+                };
+                for (k, w) in want.iter().enumerate().take(bins) {
+                    let at = ((o * bins + k) * 3 + i) * parts_out;
+                    let what = std::format!("len {len} n {n} bin {k}");
+                    close(y[at], w.0, &what);
+                    if parts_out == 2 {
+                        close(y[at + 1], w.1, &what);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matches_the_naive_transform() {
+        // 33 and 61 run past a resync of the rotated twiddles.
+        for len in [1, 2, 3, 5, 8, 10, 13, 33, 61] {
+            for complex in [false, true] {
+                for inverse in [false, true] {
+                    check(len, complex, len, inverse, false);
+                }
+                // Forward one-sided.
+                check(len, complex, len, false, true);
+            }
+            // Cut and zero-padded.
+            check(len, true, len + 3, false, false);
+            check(len, false, len.div_ceil(2), true, false);
+        }
+    }
+
+    #[test]
+    fn inverts_half_spectra() {
+        // ONNX's default length for a one-sided inverse, odd lengths, and a half spectrum
+        // longer than the length needs.
+        for len in [2, 3, 6, 9, 32] {
+            check(len, true, 2 * (len - 1), true, true);
+            check(len, true, 2 * len - 1, true, true);
+            check(len, true, len, true, true);
+        }
+    }
+
+    #[test]
+    fn known_spectra() {
+        // An impulse has a flat spectrum; a constant has all its energy in bin 0.
+        let p = Dft {
+            outer: 1,
+            len: 5,
+            inner: 1,
+            complex: false,
+            n: 5,
+            inverse: false,
+            onesided: false,
+        };
+        let mut y = [0.0f32; 10];
+        dft(&p, &[1.0, 0.0, 0.0, 0.0, 0.0], &mut y);
+        assert_eq!(y, [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
+        dft(&p, &[2.0; 5], &mut y);
+        assert!((y[0] - 10.0).abs() < 1e-6);
+        assert!(y[1..].iter().all(|v| v.abs() < 1e-6), "{y:?}");
+        // The one-sided round trip gives the real signal back, at an even and an odd length.
+        for n in [6, 7] {
+            let x: [f32; 7] = [0.5, -1.0, 2.0, 0.25, 3.0, -2.5, 1.5];
+            let forward = Dft {
+                len: n,
+                n,
+                onesided: true,
+                ..p
+            };
+            let mut half = [0.0f32; 8];
+            dft(&forward, &x[..n], &mut half[..forward.out_len() * 2]);
+            let inverse = Dft {
+                len: forward.out_len(),
+                complex: true,
+                inverse: true,
+                ..forward
+            };
+            let mut back = [0.0f32; 7];
+            dft(&inverse, &half[..forward.out_len() * 2], &mut back[..n]);
+            for (got, want) in back.iter().zip(&x[..n]) {
+                assert!((got - want).abs() < 1e-5, "n {n}: {back:?} vs {x:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn stft_frames() {
+        // Two frames of 4 samples, a step of 2 over 6 samples, a window, two batches:
+        // every frame equals the DFT of its windowed samples.
+        let x: [f64; 12] = [
+            1.0, 2.0, -1.0, 0.5, 3.0, -2.0, // batch 0
+            0.0, 1.0, 0.0, -1.0, 2.0, 4.0, // batch 1
+        ];
+        let window = [0.5, 1.0, 1.0, 0.5];
+        for onesided in [false, true] {
+            let p = Stft {
+                batch: 2,
+                signal_len: 6,
+                complex: false,
+                step: 2,
+                frames: 2,
+                frame_len: 4,
+                n: 4,
+                onesided,
+            };
+            let bins = p.bins();
+            assert_eq!(bins, if onesided { 3 } else { 4 });
+            let mut y = [f64::NAN; 2 * 2 * 4 * 2];
+            stft(&p, &x, Some(&window), &mut y[..2 * 2 * bins * 2]);
+            for b in 0..2 {
+                for f in 0..2 {
+                    let mut frame = [(0.0, 0.0); 64];
+                    for t in 0..4 {
+                        frame[t].0 = x[b * 6 + f * 2 + t] * window[t];
+                    }
+                    let want = naive(&frame[..4], 4, false);
+                    for (k, w) in want.iter().enumerate().take(bins) {
+                        let at = ((b * 2 + f) * bins + k) * 2;
+                        close(y[at], w.0, "stft real part");
+                        close(y[at + 1], w.1, "stft imaginary part");
+                    }
+                }
+            }
+        }
+        // Without a window, a frame reading past the end sees zeros.
+        let p = Stft {
+            batch: 1,
+            signal_len: 3,
+            complex: true,
+            step: 2,
+            frames: 2,
+            frame_len: 2,
+            n: 2,
+            onesided: false,
+        };
+        let mut y = [0.0f32; 8];
+        stft(&p, &[1.0, 1.0, 2.0, 0.0, 3.0, -1.0], None, &mut y);
+        assert_eq!(y, [3.0, 1.0, -1.0, 1.0, 3.0, -1.0, 3.0, -1.0]);
+    }
+}
