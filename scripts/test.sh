@@ -40,6 +40,19 @@ trap 'echo "== suite: finished in ${SECONDS} s"' EXIT
 # fresh clone then costs what it costs on a fresh machine, and the zoo reuses the
 # runtime the tests built.
 export ZANT_TARGET_DIR="${ZANT_TARGET_DIR:-$root/target/zant-runners}"
+# Disk. A CI machine ran out of space in the last phases (the AArch64 checks), so the
+# suite keeps its footprint small: no incremental caches (a fresh clone never reuses
+# them), line tables rather than full debug information in debug builds (a backtrace
+# still names file and line), and each build folder that only one phase uses is removed
+# once that phase has passed. ZANT_KEEP_TARGETS=1 keeps them (a second run then reuses
+# the builds). The README has the measured footprint.
+export CARGO_INCREMENTAL=0
+export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+prune() {
+    if [ -z "${ZANT_KEEP_TARGETS:-}" ]; then
+        rm -rf "$@"
+    fi
+}
 phase "toolchains of the emulated cores"
 scripts/setup-targets.sh
 phase "workspace tests"
@@ -88,8 +101,10 @@ fi
 phase "runtime clippy at opt-level z"
 CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
     cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
+prune target/size target/native
 phase "firmware on three cores"
 scripts/firmware.sh
+prune examples/firmware/target
 if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; then
     # At opt-level 3, the int8 models' level below, so that they share its builds of the
     # runtime and the Cortex-M7's core; opt-level z runs in the firmware and the runtime
@@ -120,6 +135,7 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
     phase "AArch64 against ONNX Runtime"
     scripts/aarch64.sh mlperf-kws-int8 mlperf-vww-int8 mlperf-ic-int8 mlperf-ad-int8 \
         mobilenet_v2-int8 beer mnist-8 tiny-lm mobilenet_v2 wakeword sentiment
+    prune target/zant-bench "$ZANT_TARGET_DIR/user-mode"
 else
     echo "bench: NOT RUN (../shared/models is missing)"
 fi
@@ -127,10 +143,12 @@ fi
 # firmware in QEMU for the Cortex-M cores and RV32IMC, the host test under qemu-aarch64.
 phase "kernel checks on every core"
 scripts/checks-cores.sh
+prune target/checks-firmware target/checks-aarch64
 # The compiler's fuzz target (docs/fuzzing.md): the committed corpus replayed, then 60 s
 # of coverage-guided fuzzing; a crash fails the suite.
 phase "fuzz smoke"
 scripts/fuzz.sh smoke
+prune compiler/fuzz/target
 # The zoo (models/src/zoo): 106 s on two shared cores from an empty models/zoo and runner
 # folder, zantc already built.
 phase "model zoo"
