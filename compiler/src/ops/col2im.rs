@@ -27,15 +27,9 @@ pub struct Col2Im {
 impl Parse for Col2Im {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let dims = |what: &'static str, values: Vec<i64>, least: i64| {
-            values
-                .iter()
-                .map(|&v| {
-                    usize::try_from(v)
-                        .ok()
-                        .filter(|_| v >= least)
-                        .ok_or_else(|| OpError::shape(format!("{what} {values:?} has {v}")))
-                })
-                .collect::<Result<Vec<usize>, _>>()
+            sizes(&values, least, |v| {
+                OpError::shape(format!("{what} {values:?} has {v}"))
+            })
         };
         let image_shape = dims("image_shape", ctx.absorb(1, "image_shape")?.to_i64s(), 0)?;
         let block_shape = dims("block_shape", ctx.absorb(2, "block_shape")?.to_i64s(), 1)?;
@@ -54,15 +48,9 @@ impl Parse for Col2Im {
                     format!("has {} values for {rank} spatial dims", values.len()),
                 ));
             }
-            values
-                .iter()
-                .map(|&v| {
-                    usize::try_from(v)
-                        .ok()
-                        .filter(|_| v >= least)
-                        .ok_or_else(|| OpError::attr(name, format!("{values:?} has {v}")))
-                })
-                .collect::<Result<Vec<usize>, _>>()
+            sizes(&values, least, |v| {
+                OpError::attr(name, format!("{values:?} has {v}"))
+            })
         };
         let op = Self {
             dilations: attr("dilations", rank, 1, 1)?,
@@ -74,6 +62,23 @@ impl Parse for Col2Im {
         op.geometry()?;
         Ok(op)
     }
+}
+
+/// `values` as sizes, each at least `least`, or `error(v)` for the first `v` that is not.
+fn sizes(
+    values: &[i64],
+    least: i64,
+    error: impl Fn(i64) -> OpError,
+) -> Result<Vec<usize>, OpError> {
+    values
+        .iter()
+        .map(|&v| {
+            usize::try_from(v)
+                .ok()
+                .filter(|_| v >= least)
+                .ok_or_else(|| error(v))
+        })
+        .collect()
 }
 
 impl Col2Im {
