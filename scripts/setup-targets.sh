@@ -4,7 +4,10 @@
 # and its LLVM linker (rust-lld, which RISC-V links with), QEMU's Arm and RISC-V system
 # emulators, the Arm binutils (linker, objdump), and for the AArch64 Linux core QEMU's
 # user-mode emulator (qemu-aarch64), the GNU cross compiler that links its programs
-# (with its binutils: strip) and the cross C library qemu-aarch64 loads them with.
+# (with its binutils: strip), the cross C library qemu-aarch64 loads them with, and
+# Debian's prebuilt standard library for AArch64 (the files of the arm64 build of
+# libstd-rust-web-dev, of the same version as rustc-web), so AArch64 builds need no
+# -Zbuild-std.
 # Idempotent: does nothing when all are present.
 set -euo pipefail
 
@@ -19,7 +22,8 @@ have_all() {
         && command -v aarch64-linux-gnu-gcc >/dev/null \
         && command -v aarch64-linux-gnu-strip >/dev/null \
         && [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] \
-        && [ -e /usr/aarch64-linux-gnu/lib/libc.so ]
+        && [ -e /usr/aarch64-linux-gnu/lib/libc.so ] \
+        && [ -d /usr/lib/rustlib/aarch64-unknown-linux-gnu/lib ]
 }
 
 if have_all; then
@@ -38,6 +42,29 @@ for package in rustc-web cargo-web rust-web-src qemu-system-arm qemu-system-misc
     binutils-arm-none-eabi lld-22 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do
     $SUDO apt-get install -y -qq "$package" >/dev/null
 done
+# Debian's prebuilt AArch64 std, the very version of the rustc that links against it:
+# only its files, unpacked into rustc's sysroot. Installing the arm64 package would pull
+# in the arm64 C library, which then mixes with the cross one qemu-aarch64 loads
+# (/usr/aarch64-linux-gnu) and hangs every program that starts a thread.
+if [ ! -d /usr/lib/rustlib/aarch64-unknown-linux-gnu/lib ]; then
+    version="$(dpkg-query -W -f='${Version}' libstd-rust-web-dev)"
+    added=""
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        $SUDO dpkg --add-architecture arm64
+        added=1
+    fi
+    $SUDO apt-get update -qq
+    unpack="$(mktemp -d)"
+    chmod a+rwx "$unpack"  # apt downloads as its own user
+    (cd "$unpack" && apt-get download -qq "libstd-rust-web-dev:arm64=$version")
+    dpkg-deb -x "$unpack"/libstd-rust-web-dev_*_arm64.deb "$unpack/root"
+    $SUDO cp -r "$unpack/root/usr/lib/rustlib/aarch64-unknown-linux-gnu" /usr/lib/rustlib/
+    rm -rf "$unpack"
+    if [ -n "$added" ]; then
+        $SUDO dpkg --remove-architecture arm64
+        $SUDO apt-get update -qq
+    fi
+fi
 
 if ! have_all; then
     echo "setup-targets: the toolchain is still incomplete after installing" >&2

@@ -69,11 +69,13 @@ CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 # build of the compiler would cost two more minutes.
 export ZANTC="${CARGO_TARGET_DIR:-$root/target}/debug/zantc"
 phase "runtime tests at opt-level z"
-CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
-    cargo test --quiet --release -p zant-runtime --lib
+# Without LTO and with parallel code generation (the test binaries only check values;
+# `cfg(zant_size)` follows the opt level alone): 169 s instead of 314 on two cores.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+CARGO_TARGET_DIR=target/size cargo test --quiet --release -p zant-runtime --lib
 # The differential kernel checks (checks/, docs/testing.md) on the loops shaped for size.
-CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
-    cargo test --quiet --release -p zant-checks -- --nocapture
+CARGO_TARGET_DIR=target/size cargo test --quiet --release -p zant-checks -- --nocapture
 # The kernels behind `target_feature = "avx"` (the GEMM's 6 × 16 and narrow tiles, the
 # framed convolution's slivers) only compile for a CPU that has it, as bench harnesses
 # do: their unit tests run again built for this machine.
@@ -99,8 +101,9 @@ else
     echo "zant-runtime tests with AVX: NOT RUN (this CPU has no AVX2)"
 fi
 phase "runtime clippy at opt-level z"
-CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_DIR=target/size \
+CARGO_TARGET_DIR=target/size \
     cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
+unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS
 prune target/size target/native
 phase "firmware on three cores"
 scripts/firmware.sh
@@ -130,8 +133,9 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
         --json target/bench-ci-cores.json --md target/bench-ci-cores.md
     # AArch64 Linux's NEON kernels against ONNX Runtime: the int8 models and the float
     # ones that reach the most kernels (tiny-lm's recurrence is the one that showed
-    # unfused multiply-adds): 277 s from a cold build, 144 s of it std's build for AArch64
-    # with the first model; the other eight models would add about 100 s (docs/targets.md).
+    # unfused multiply-adds). Debian's prebuilt std for AArch64 (setup-targets.sh) saves
+    # building it; the first model's 122 s are mostly the runtime's build for AArch64.
+    # The other eight models would add about 100 s (docs/targets.md).
     phase "AArch64 against ONNX Runtime"
     scripts/aarch64.sh mlperf-kws-int8 mlperf-vww-int8 mlperf-ic-int8 mlperf-ad-int8 \
         mobilenet_v2-int8 beer mnist-8 tiny-lm mobilenet_v2 wakeword sentiment

@@ -1,5 +1,5 @@
 //! The side of `zantc bench` for cores QEMU runs in user mode (AArch64 Linux): the host
-//! harness crate, built for the core's triple with Debian's Rust and `-Zbuild-std`
+//! harness crate, built for the core's triple with Debian's Rust and its prebuilt `std`
 //! ([`crate::verify::user_mode`]), run once under `qemu-aarch64` (`harness check`) for the
 //! inference's heap use and its outputs, which must match the host's.
 //!

@@ -1,6 +1,6 @@
 //! Linux programs for a core that QEMU runs in user mode (the target table's
-//! [`Emulator::Aarch64User`]): Debian's Rust builds them with `-Zbuild-std` for the core's
-//! triple and links them with the GNU cross linker, and `qemu-aarch64` runs them against
+//! [`Emulator::Aarch64User`]): Debian's Rust builds them for the core's triple against
+//! Debian's prebuilt standard library for it and links them with the GNU cross linker, and `qemu-aarch64` runs them against
 //! the cross C library, so `zantc verify` and `zantc bench` can check code built for
 //! AArch64 on an x86-64 machine. `scripts/setup-targets.sh` installs every tool named here.
 //!
@@ -14,12 +14,10 @@ use std::process::Command;
 
 use crate::target::{Core, Emulator, Target};
 
-/// Debian's Rust, whose library source `-Zbuild-std` compiles (rustup's toolchain here has
-/// no foreign targets).
+/// Debian's Rust, which has a prebuilt standard library for AArch64 Linux (rustup's
+/// toolchain here has no foreign targets).
 pub const RUSTC: &str = "/usr/bin/rustc";
 pub const CARGO: &str = "/usr/bin/cargo";
-/// The library source `-Zbuild-std` reads, from Debian's `rust-web-src`.
-const LIBRARY_SOURCE: &str = "/usr/lib/rustlib/src/rust/library/std";
 
 /// What builds and runs programs for one user-mode core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +34,10 @@ pub struct UserMode {
     pub sysroot: &'static str,
     /// binutils' `strip` for the core's objects.
     pub strip: &'static str,
+    /// Debian's prebuilt standard library for the triple (`libstd-rust-web-dev:arm64`, of
+    /// the same version as its `rustc`), so no build compiles `std` (`-Zbuild-std` did, in
+    /// each target folder: two and a half minutes each time on two cores).
+    pub std: &'static str,
 }
 
 impl UserMode {
@@ -49,6 +51,7 @@ impl UserMode {
                 linker: "aarch64-linux-gnu-gcc",
                 sysroot: "/usr/aarch64-linux-gnu",
                 strip: "aarch64-linux-gnu-strip",
+                std: "/usr/lib/rustlib/aarch64-unknown-linux-gnu/lib",
             }),
             _ => None,
         }
@@ -62,7 +65,7 @@ impl UserMode {
     /// The tools of this core that are not installed, by what they are.
     pub fn missing(&self) -> Vec<String> {
         let mut missing = Vec::new();
-        for file in [RUSTC, CARGO, LIBRARY_SOURCE, self.sysroot] {
+        for file in [RUSTC, CARGO, self.std, self.sysroot] {
             if !Path::new(file).exists() {
                 missing.push(file.to_string());
             }
@@ -76,16 +79,15 @@ impl UserMode {
     }
 
     /// Debian's cargo set up for `cargo build` for this core, run in `dir`, with its
-    /// artifacts in `target_dir`: the triple, `-Zbuild-std` (std and `panic_abort`, as
-    /// the generated crates and harnesses abort on panic), the cross linker, and the
-    /// core's `target-cpu`. This machine's RUSTFLAGS are left out: they are for its own
+    /// artifacts in `target_dir`: the triple (against Debian's prebuilt `std`, whose
+    /// `panic_abort` the generated crates' and harnesses' `panic = "abort"` links), the
+    /// cross linker, and the core's `target-cpu`. This machine's RUSTFLAGS are left out: they are for its own
     /// CPU (`target-cpu=native`), not for this core. Add the profile and features.
     pub fn cargo_build(&self, dir: &Path, target_dir: &Path) -> Command {
         let triple_var = self.triple.to_uppercase().replace(['-', '.'], "_");
         let mut cargo = Command::new(CARGO);
         cargo
             .args(["build", "--quiet", "--target", self.triple])
-            .arg("-Zbuild-std=std,panic_abort")
             .current_dir(dir)
             .env("CARGO_TARGET_DIR", target_dir)
             .env("RUSTC", RUSTC)
@@ -159,7 +161,8 @@ mod tests {
         assert!(args
             .windows(2)
             .any(|w| w == ["--target", "aarch64-unknown-linux-gnu"]));
-        assert!(args.contains(&"-Zbuild-std=std,panic_abort".into()));
+        // Debian's prebuilt std for the triple, never a rebuild of it.
+        assert!(!args.iter().any(|a| a.starts_with("-Zbuild-std")));
         let linker = cargo
             .get_envs()
             .find(|(k, _)| *k == "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER")
