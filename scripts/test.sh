@@ -37,11 +37,30 @@ cd "$root"
 # Each phase prints its start and the seconds since the suite began, so a slow CI run
 # shows where the time went.
 phase() { echo "== suite: $1 (at ${SECONDS} s)"; }
-# The kernel checks on every core run in the background (below); a suite that stops
-# early stops them too.
-checks_pid=""
-fuzz_pid=""
-trap 'for pid in $checks_pid $fuzz_pid; do kill -- -"$pid" 2>/dev/null; done; echo "== suite: finished in ${SECONDS} s"' EXIT
+# Two phases run in the background (below), each in a process group of its own; a suite
+# that stops early stops them too.
+background=()
+trap 'for pid in "${background[@]}"; do kill -- -"$pid" 2>/dev/null; done; echo "== suite: finished in ${SECONDS} s"' EXIT
+# start_background LOG COMMAND...: runs COMMAND in the background, its output to LOG.
+start_background() {
+    local log="$1"
+    shift
+    mkdir -p "$(dirname "$log")"
+    setsid "$@" > "$log" 2>&1 &
+    background+=("$!")
+}
+# finish_background NAME LOG LINES: waits for the oldest background phase, prints the
+# last LINES lines of its LOG, and fails the suite if it failed.
+finish_background() {
+    local status=0
+    wait "${background[0]}" || status=$?
+    background=("${background[@]:1}")
+    tail -n "$3" "$2"
+    if [ "$status" -ne 0 ]; then
+        echo "$1: FAILED (exit $status; the whole log is $2)" >&2
+        exit 1
+    fi
+}
 # The runners `zantc verify` builds (the workspace tests', zoo.sh's) go to one folder of
 # this checkout, not to the system's temporary folder, which outlives a clone: a run on a
 # fresh clone then costs what it costs on a fresh machine, and the zoo reuses the
@@ -78,11 +97,11 @@ export ZANTC="${CARGO_TARGET_DIR:-$root/target}/debug/zantc"
 phase "runtime tests at opt-level z"
 # Without LTO and with parallel code generation (the test binaries only check values;
 # `cfg(zant_size)` follows the opt level alone): 169 s instead of 314 on two cores.
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=false \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-CARGO_TARGET_DIR=target/size cargo test --quiet --release -p zant-runtime --lib
+at_size=(env CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=false
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_TARGET_DIR=target/size)
+"${at_size[@]}" cargo test --quiet --release -p zant-runtime --lib
 # The differential kernel checks (checks/, docs/testing.md) on the loops shaped for size.
-CARGO_TARGET_DIR=target/size cargo test --quiet --release -p zant-checks -- --nocapture
+"${at_size[@]}" cargo test --quiet --release -p zant-checks -- --nocapture
 # The kernels behind `target_feature = "avx"` (the GEMM's 6 × 16 and narrow tiles, the
 # framed convolution's slivers) only compile for a CPU that has it, as bench harnesses
 # do: their unit tests run again built for this machine.
@@ -108,9 +127,7 @@ else
     echo "zant-runtime tests with AVX: NOT RUN (this CPU has no AVX2)"
 fi
 phase "runtime clippy at opt-level z"
-CARGO_TARGET_DIR=target/size \
-    cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
-unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS
+"${at_size[@]}" cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
 prune target/size target/native
 # The differential kernel checks (checks/, docs/testing.md) on every emulated core: the
 # firmware in QEMU for the Cortex-M cores and RV32IMC, the host test under qemu-aarch64.
@@ -120,16 +137,13 @@ prune target/size target/native
 # they end (1,084 s alone on a Zen 3 host).
 phase "kernel checks on every core (started in the background)"
 checks_log="$root/target/checks-cores.log"
-mkdir -p "$root/target"
-setsid scripts/checks-cores.sh > "$checks_log" 2>&1 &
-checks_pid=$!
+start_background "$checks_log" scripts/checks-cores.sh
 # The compiler's fuzz target (docs/fuzzing.md): the committed corpus replayed, then 60 s
 # of coverage-guided fuzzing (fewer executions than alone, the cores being shared); a
 # crash fails the suite. Beside the same phases, for the same reason.
 phase "fuzz smoke (started in the background)"
 fuzz_log="$root/target/fuzz-smoke.log"
-setsid scripts/fuzz.sh smoke > "$fuzz_log" 2>&1 &
-fuzz_pid=$!
+start_background "$fuzz_log" scripts/fuzz.sh smoke
 phase "firmware on three cores"
 scripts/firmware.sh
 prune examples/firmware/target
@@ -169,24 +183,12 @@ else
     echo "bench: NOT RUN (../shared/models is missing)"
 fi
 phase "kernel checks on every core (waiting for them)"
-checks_status=0
-wait "$checks_pid" || checks_status=$?
-checks_pid=""
-cat "$checks_log"
-if [ "$checks_status" -ne 0 ]; then
-    echo "kernel checks on every core: FAILED (exit $checks_status)" >&2
-    exit 1
-fi
+# The whole report: each core's families.
+finish_background "kernel checks on every core" "$checks_log" +1
 prune target/checks-firmware target/checks-aarch64
 phase "fuzz smoke (waiting for it)"
-fuzz_status=0
-wait "$fuzz_pid" || fuzz_status=$?
-fuzz_pid=""
-tail -n 40 "$fuzz_log"
-if [ "$fuzz_status" -ne 0 ]; then
-    echo "fuzz smoke: FAILED (exit $fuzz_status; the whole log is $fuzz_log)" >&2
-    exit 1
-fi
+# libFuzzer's last lines: its final statistics, or the crash.
+finish_background "fuzz smoke" "$fuzz_log" 40
 prune compiler/fuzz/target
 # The zoo (models/src/zoo): 106 s on two shared cores from an empty models/zoo and runner
 # folder, zantc already built.

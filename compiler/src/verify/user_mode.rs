@@ -1,8 +1,8 @@
 //! Linux programs for a core that QEMU runs in user mode (the target table's
 //! [`Emulator::Aarch64User`]): Debian's Rust builds them for the core's triple against
-//! Debian's prebuilt standard library for it and links them with the GNU cross linker, and `qemu-aarch64` runs them against
-//! the cross C library, so `zantc verify` and `zantc bench` can check code built for
-//! AArch64 on an x86-64 machine. `scripts/setup-targets.sh` installs every tool named here.
+//! Debian's prebuilt standard library for it and links them with the GNU cross linker,
+//! and `qemu-aarch64` runs them against the cross C library, so `zantc verify` and
+//! `zantc bench` can check code built for AArch64 on an x86-64 machine. `scripts/setup-targets.sh` installs every tool named here.
 //!
 //! User mode runs the program's instructions and passes its system calls to this machine's
 //! kernel, so files and arguments work as for a native program; it has no clock of its own
@@ -36,7 +36,7 @@ pub struct UserMode {
     pub strip: &'static str,
     /// Debian's prebuilt standard library for the triple (`libstd-rust-web-dev:arm64`, of
     /// the same version as its `rustc`), so no build compiles `std` (`-Zbuild-std` did, in
-    /// each target folder: two and a half minutes each time on two cores).
+    /// each target folder: about 100 s each time on two cores).
     pub std: &'static str,
 }
 
@@ -81,8 +81,9 @@ impl UserMode {
     /// Debian's cargo set up for `cargo build` for this core, run in `dir`, with its
     /// artifacts in `target_dir`: the triple (against Debian's prebuilt `std`, whose
     /// `panic_abort` the generated crates' and harnesses' `panic = "abort"` links), the
-    /// cross linker, and the core's `target-cpu`. This machine's RUSTFLAGS are left out: they are for its own
-    /// CPU (`target-cpu=native`), not for this core. Add the profile and features.
+    /// cross linker, and the core's `target-cpu`. This machine's RUSTFLAGS are left out:
+    /// they are for its own CPU (`target-cpu=native`), not for this core. Add the profile
+    /// and features.
     pub fn cargo_build(&self, dir: &Path, target_dir: &Path) -> Command {
         let triple_var = self.triple.to_uppercase().replace(['-', '.'], "_");
         let mut cargo = Command::new(CARGO);
@@ -91,7 +92,6 @@ impl UserMode {
             .current_dir(dir)
             .env("CARGO_TARGET_DIR", target_dir)
             .env("RUSTC", RUSTC)
-            .env("RUSTC_BOOTSTRAP", "1")
             .env(format!("CARGO_TARGET_{triple_var}_LINKER"), self.linker)
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
