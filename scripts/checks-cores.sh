@@ -67,11 +67,11 @@ for core in "${cores[@]}"; do
         link="-C link-arg=-Tlink.x"
         linker="CARGO_TARGET_$(echo "$triple" | tr 'a-z.-' 'A-Z__')_LINKER=arm-none-eabi-ld"
     fi
-    # The Cortex-M55's image is built in two halves of the families, each of which fits
+    # The Cortex-M55's image is built in three parts of the families, each of which fits
     # its 512 KiB ITCM; every other core runs them all at once.
     parts=("")
     if [ "$core" = cortex-m55 ]; then
-        parts=(first-half second-half)
+        parts=(first-third second-third last-third)
     fi
     if [ "$triple" = riscv32imc-unknown-none-elf ]; then
         qemu=(qemu-system-riscv32 -machine virt -cpu rv32 -m 64M -bios none)

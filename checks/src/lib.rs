@@ -277,7 +277,7 @@ pub fn run_every_family(cases: usize, bufs: &mut Buffers, out: &mut dyn fmt::Wri
 /// [`run_every_family`] for the families of `mask`, bit `k` for the family of seed
 /// `k + 1` (conv f32, GEMM, conv int8, matmul int8, pooling, reductions, element-wise,
 /// recurrent, ternary, transposed conv). Inlined, so that a constant mask links only its families'
-/// kernels (the Cortex-M55's firmware runs in two halves to fit its 512 KiB ITCM).
+/// kernels (the Cortex-M55's firmware runs in three parts to fit its 512 KiB ITCM).
 #[inline(always)]
 pub fn run_families(mask: u32, cases: usize, bufs: &mut Buffers, out: &mut dyn fmt::Write) -> bool {
     let mut passed = true;
