@@ -599,6 +599,7 @@ mod tests {
                     op: if name == "fc" { "Gemm" } else { "Conv" }.into(),
                     name: name.into(),
                     value,
+                    macs: 0,
                 })
                 .collect(),
             whole: values.iter().sum(),

@@ -42,6 +42,10 @@ pub struct Layer {
     pub op: String,
     pub name: String,
     pub value: f64,
+    /// The node's multiply-accumulates (`Op::macs`); 0 for a layer that does none, and in
+    /// reports written before the field.
+    #[serde(default)]
+    pub macs: u64,
 }
 
 impl Layers {
@@ -105,6 +109,15 @@ pub(super) fn measure(
             .zip(values)
             .map(|(l, value)| Layer {
                 op: l.op.to_string(),
+                macs: l.node.map_or(0, |id| {
+                    let node = compiled.graph.node(id);
+                    let inputs: Vec<_> = node
+                        .inputs
+                        .iter()
+                        .map(|v| v.map(|v| compiled.graph.ty(v)))
+                        .collect();
+                    node.op.macs(&inputs)
+                }),
                 name: l.name,
                 value,
             })
@@ -126,6 +139,26 @@ fn with_unit(target: Target, v: f64) -> String {
     match target {
         Target::Host => format!("{} µs", fmt_time(v)),
         _ => fmt_count(v),
+    }
+}
+
+/// A layer's figure per multiply-accumulate: instructions a MAC on an emulated core,
+/// G MAC/s on the host; a dash for a layer without MACs.
+fn per_mac(target: Target, l: &Layer) -> String {
+    if l.macs == 0 {
+        return "—".into();
+    }
+    match target {
+        Target::Host if l.value > 0.0 => format!("{:.1}", l.macs as f64 / l.value / 1e3),
+        Target::Host => "—".into(),
+        _ => format!("{:.2}", l.value / l.macs as f64),
+    }
+}
+
+fn per_mac_name(target: Target) -> &'static str {
+    match target {
+        Target::Host => "G MAC/s",
+        _ => "per MAC",
     }
 }
 
@@ -158,7 +191,9 @@ pub fn markdown(report: &Report, chart: Option<&str>) -> String {
          run none and are not listed. \"Sum\" is the layers' total against a \
          whole-inference figure: the instructions of the run on the Cortex-M7; on the \
          host, the mean of the faster half of plain inferences interleaved with the profiled ones (so \
-         both are timed under the same load).\n\n",
+         both are timed under the same load). *MACs* are the node's multiply-accumulates; \
+         *per MAC* is the layer's instructions over them on an emulated core, *G MAC/s* its \
+         rate on the host.\n\n",
     );
     if let Some(chart) = chart {
         let _ = writeln!(s, "![The largest layers of each run]({chart})\n");
@@ -203,8 +238,9 @@ pub fn markdown(report: &Report, chart: Option<&str>) -> String {
         };
         let _ = writeln!(
             s,
-            "| # | op | node | {} | share | rank |\n|---:|---|---|---:|---:|---:|",
-            unit_name(run.target)
+            "| # | op | node | {} | MACs | {} | share | rank |\n|---:|---|---|---:|---:|---:|---:|---:|",
+            unit_name(run.target),
+            per_mac_name(run.target)
         );
         let sum = layers.sum();
         for (i, l) in layers.rows.iter().enumerate() {
@@ -215,10 +251,16 @@ pub fn markdown(report: &Report, chart: Option<&str>) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {i} | {} | {} | {} | {share:.1} % | {} |",
+                "| {i} | {} | {} | {} | {} | {} | {share:.1} % | {} |",
                 l.op,
                 l.name.replace('|', "\\|"),
                 fmt_layer_value(run.target, l.value),
+                if l.macs == 0 {
+                    "—".into()
+                } else {
+                    fmt_count(l.macs as f64)
+                },
+                per_mac(run.target, l),
                 rank[i]
             );
         }
@@ -331,6 +373,7 @@ mod tests {
                     op: "Conv".into(),
                     name: format!("conv{i}"),
                     value,
+                    macs: 0,
                 })
                 .collect(),
             whole,
@@ -351,7 +394,7 @@ mod tests {
     fn markdown_and_chart_show_every_run_with_layers() {
         let json = r#"{"zantc_version":"0","date":"","command":"","machine":{"cpu":"","cores":1,"os":"","kernel":"","rustc_host":""},"models":[],"runs":[
             {"model":"m","opt_level":"3","target":"cortex-m7","outcome":{"status":"failed","error":"x"},
-             "layers":{"rows":[{"op":"Conv","name":"a|b","value":300.0},{"op":"Relu","name":"r","value":100.0}],"whole":380.0}}]}"#;
+             "layers":{"rows":[{"op":"Conv","name":"a|b","value":300.0,"macs":120},{"op":"Relu","name":"r","value":100.0}],"whole":380.0}}]}"#;
         let report: Report = serde_json::from_str(json).unwrap();
         let md = markdown(&report, Some("layers.svg"));
         assert!(
@@ -363,10 +406,14 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| 0 | Conv | a\\|b | 300 | 75.0 % | 1 |"),
+            md.contains("| 0 | Conv | a\\|b | 300 | 120 | 2.50 | 75.0 % | 1 |"),
             "{md}"
         );
-        assert!(md.contains("| 1 | Relu | r | 100 | 25.0 % | 2 |"), "{md}");
+        // A layer without MACs (and a report written before the field) shows dashes.
+        assert!(
+            md.contains("| 1 | Relu | r | 100 | — | — | 25.0 % | 2 |"),
+            "{md}"
+        );
         let chart = svg(&report).unwrap();
         assert!(chart.contains("0: Conv a|b"), "{chart}");
         assert!(chart.contains("100 (25.0 %)"), "{chart}");
@@ -376,6 +423,8 @@ mod tests {
         let mut host = report.clone();
         host.runs[0].target = Target::Host;
         assert!(!host.problems().iter().any(|p| p.contains("105.3 %")));
+        // On the host the rate: 120 MACs in 300 µs.
+        assert!(markdown(&host, None).contains("| 300 | 120 | 0.0 | 75.0 % | 1 |"));
         assert_eq!(
             host.warnings(),
             vec!["m opt-level=3 host: the layers sum to 105.3 % of the whole inference (allowed: 100 ± 5 %)"]
