@@ -776,55 +776,37 @@ fn dot2<A: QInt, B: QInt>(a: &[A], a_zero: i32, r0: &[B], r1: &[B]) -> [i32; 2] 
 /// `rows` holds one after another (`a_zero = 0`; rows past the end of `rows` sum to
 /// 0).
 ///
-/// Each word of `a` is widened once for the four rows; with signed weights on the DSP
-/// extension the whole words are one `asm!` loop ([`crate::dsp::dot4_rows`], 1.5
+/// With signed weights on the DSP extension the whole words are one `asm!` loop that
+/// widens each word of `a` once for the four rows ([`crate::dsp::dot4_rows`], 1.5
 /// instructions a multiply-accumulate against 2 for [`dot2_words`]: a batch-1 fully
-/// connected layer on a Cortex-M).
+/// connected layer on a Cortex-M). Otherwise the rows go by pairs through [`dot2`].
 #[inline(always)]
 fn dot4<A: QInt, B: QInt>(a: &[A], rows: &[B]) -> [i32; 4] {
-    use crate::dsp::smlad;
     let k = a.len();
-    let mut acc = [0i32; 4];
-    let mut done = 0;
-    // Signed weights on the DSP extension take the `asm!` loop.
-    let words = if crate::dsp::HAS_DSP && B::MIN < 0 {
-        crate::dsp::dot4_rows(
-            bytemuck::cast_slice(a),
-            A::MIN < 0,
-            bytemuck::cast_slice(rows),
-        )
-    } else {
-        None
+    let row = |r: usize| {
+        rows.get(r * k..)
+            .map_or(&[][..], |rest| rest.get(..k).unwrap_or(rest))
     };
-    if let Some(sums) = words {
-        (acc, done) = (sums, k / 4 * 4);
-    } else if rows.len() / 4 >= k && k > 0 {
-        let quads = a
-            .chunks_exact(4)
-            .zip(rows.chunks_exact(4))
-            .zip(rows[k..].chunks_exact(4))
-            .zip(rows[2 * k..].chunks_exact(4))
-            .zip(rows[3 * k..].chunks_exact(4));
-        for ((((a4, b0), b1), b2), b3) in quads {
-            let (a02, a13) = A::widen(A::word(a4));
-            for (sum, b4) in acc.iter_mut().zip([b0, b1, b2, b3]) {
-                let (b02, b13) = B::widen(B::word(b4));
-                *sum = smlad(a13, b13, smlad(a02, b02, *sum));
+    if crate::dsp::HAS_DSP && B::MIN < 0 {
+        let (a_bytes, row_bytes) = (bytemuck::cast_slice(a), bytemuck::cast_slice(rows));
+        if let Some(mut acc) = crate::dsp::dot4_rows(a_bytes, A::MIN < 0, row_bytes) {
+            // The bytes past the whole words (none for most layers: guarded, since the
+            // loop's set-up costs about 20 instructions a row even when it runs no step).
+            let done = k / 4 * 4;
+            if done < k {
+                for (r, sum) in acc.iter_mut().enumerate() {
+                    let tail = row(r).get(done..).unwrap_or(&[]);
+                    for (&av, &bv) in a.get(done..).unwrap_or(&[]).iter().zip(tail) {
+                        *sum = sum.wrapping_add(av.to_i32() * bv.to_i32());
+                    }
+                }
             }
-        }
-        done = k / 4 * 4;
-    }
-    // The bytes past the whole words (none for most layers: guarded, since the loop's
-    // set-up costs about 20 instructions a row even when it runs no step).
-    if done < k {
-        for (r, sum) in acc.iter_mut().enumerate() {
-            let row = rows.get(r * k + done..).unwrap_or(&[]);
-            for (&av, &bv) in a.get(done..).unwrap_or(&[]).iter().zip(row).take(k - done) {
-                *sum = sum.wrapping_add(av.to_i32() * bv.to_i32());
-            }
+            return acc;
         }
     }
-    acc
+    let [s0, s1] = dot2(a, 0, row(0), row(1));
+    let [s2, s3] = dot2(a, 0, row(2), row(3));
+    [s0, s1, s2, s3]
 }
 
 /// The first `32 · ⌊len / 32⌋` elements of [`dot2`] for unsigned activations with
