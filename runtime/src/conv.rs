@@ -33,6 +33,7 @@ use crate::tokens::tokens;
 use crate::unroll::{array, unroll};
 use crate::Activation;
 
+mod causal;
 pub(crate) mod channels;
 mod frame;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -44,6 +45,7 @@ mod transpose;
 mod width;
 mod window;
 
+pub use causal::causal_conv_with_state;
 pub use transpose::{
     conv_transpose2d, conv_transpose2d_gemm, conv_transpose2d_rows, transpose_band_for,
     transpose_kernel_for, transpose_scratch_len_for, ConvTranspose2d, TransposeKernel,

@@ -545,6 +545,15 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
     );
 }
 
+/// ONNX `SwiGLU` (opset 28): `y = a · sigmoid(alpha · a) · b` for `a`, `b` and `y` of
+/// one length: Swish's vector pass into `y`, then one multiply a value.
+pub fn swiglu(alpha: f32, a: &[f32], b: &[f32], y: &mut [f32]) {
+    unary(UnaryOp::Swish { alpha }, a, y);
+    for (y, &b) in y.iter_mut().zip(b) {
+        *y *= b;
+    }
+}
+
 /// `y[i] = op(y[i])`.
 pub fn unary_in_place(op: UnaryOp, y: &mut [f32]) {
     if op == UnaryOp::Identity {

@@ -153,6 +153,58 @@ pub fn scatter_nd<T: Scalar, I: Index>(
     Ok(())
 }
 
+/// `TensorScatter` (opset 24), a KV cache's update: `y = past`, then for each of the
+/// `outer` rows before the sequence axis (`outer / batch` of them per batch entry) its
+/// `seq_len` positions of `update` (each `inner` values) written from the batch entry's
+/// `write_indices` value on (0 without them), modulo `max_len` when `circular`. A write
+/// index that is negative, or (not circular) one that would run past `max_len`, is an
+/// error.
+#[allow(clippy::too_many_arguments)]
+pub fn tensor_scatter<T: Copy>(
+    (batch, outer, max_len, seq_len, inner): (usize, usize, usize, usize, usize),
+    past: &[T],
+    update: &[T],
+    write_indices: Option<&[i64]>,
+    circular: bool,
+    y: &mut [T],
+) -> Result<(), KernelError> {
+    let len = outer * max_len * inner;
+    y[..len].copy_from_slice(&past[..len]);
+    if batch == 0 || max_len == 0 {
+        return Ok(());
+    }
+    let per_batch = outer / batch;
+    for o in 0..outer {
+        let start = write_indices
+            .and_then(|w| w.get(o / per_batch))
+            .copied()
+            .unwrap_or(0);
+        let out_of_range = KernelError::IndexOutOfRange {
+            index: start,
+            len: max_len,
+        };
+        let start = usize::try_from(start).map_err(|_| out_of_range)?;
+        if !circular && start.saturating_add(seq_len) > max_len {
+            return Err(out_of_range);
+        }
+        for s in 0..seq_len {
+            let at = if circular {
+                (start % max_len + s) % max_len
+            } else {
+                start + s
+            };
+            let (Some(dst), Some(src)) = (
+                y.get_mut((o * max_len + at) * inner..(o * max_len + at + 1) * inner),
+                update.get((o * seq_len + s) * inner..(o * seq_len + s + 1) * inner),
+            ) else {
+                return Err(out_of_range);
+            };
+            dst.copy_from_slice(src);
+        }
+    }
+    Ok(())
+}
+
 /// `GatherND`: `data` seen as `batch` blocks of `data_shape` (the dims after the batch
 /// dims); each index tuple of `tuple_len` picks a slice of its batch's block.
 pub fn gather_nd<T: Copy, I: Index>(
@@ -603,6 +655,53 @@ pub fn is_inf<T: Scalar>(x: &[T], positive: bool, negative: bool, y: &mut [u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two batch entries of a cache of 4 positions, 1 value each, a 2-position update:
+    /// linear from each entry's write index, circular wrapping, and the errors.
+    #[test]
+    fn tensor_scatter_writes_each_entry_at_its_index() {
+        let past = [1, 2, 3, 4, 5, 6, 7, 8];
+        let update = [10, 11, 20, 21];
+        let mut y = [0; 8];
+        tensor_scatter(
+            (2, 2, 4, 2, 1),
+            &past,
+            &update,
+            Some(&[1, 2]),
+            false,
+            &mut y,
+        )
+        .unwrap();
+        assert_eq!(y, [1, 10, 11, 4, 5, 6, 20, 21]);
+        tensor_scatter((2, 2, 4, 2, 1), &past, &update, None, false, &mut y).unwrap();
+        assert_eq!(y, [10, 11, 3, 4, 20, 21, 7, 8]);
+        tensor_scatter((2, 2, 4, 2, 1), &past, &update, Some(&[3, 7]), true, &mut y).unwrap();
+        assert_eq!(y, [11, 2, 3, 10, 21, 6, 7, 20]);
+        let overflow = tensor_scatter(
+            (2, 2, 4, 2, 1),
+            &past,
+            &update,
+            Some(&[3, 0]),
+            false,
+            &mut y,
+        );
+        assert_eq!(
+            overflow,
+            Err(KernelError::IndexOutOfRange { index: 3, len: 4 })
+        );
+        let negative = tensor_scatter(
+            (2, 2, 4, 2, 1),
+            &past,
+            &update,
+            Some(&[0, -1]),
+            true,
+            &mut y,
+        );
+        assert_eq!(
+            negative,
+            Err(KernelError::IndexOutOfRange { index: -1, len: 4 })
+        );
+    }
 
     #[test]
     fn gather_and_scatter_elements() {

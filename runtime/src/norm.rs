@@ -1,5 +1,6 @@
 //! Normalisation over trailing axes: ONNX `LayerNormalization` and `RMSNormalization`;
-//! and over channels of NCHW tensors: `InstanceNormalization` and `LRN`.
+//! and over channels of NCHW tensors: `InstanceNormalization`, `GroupNormalization` and
+//! `LRN`.
 //!
 //! Both view the input as `[rows, cols]`, `cols` being the product of the normalised
 //! axes. Each row is read for its statistics (summed in independent lanes, so the sums
@@ -246,8 +247,8 @@ mod tests {
 }
 
 /// `InstanceNormalization` on `[batch, channels, spatial]`: each plane normalised by its
-/// own mean and (biased) variance, then `scale[c] · … + bias[c]`. The statistics are
-/// accumulated in `f64`.
+/// own mean and (biased) variance, then `scale[c] · … + bias[c]`: [`group_norm`] with one
+/// channel a group.
 #[allow(clippy::too_many_arguments)]
 pub fn instance_norm(
     channels: usize,
@@ -258,22 +259,50 @@ pub fn instance_norm(
     bias: &[f32],
     y: &mut [f32],
 ) {
-    if spatial == 0 || channels == 0 {
+    group_norm(channels, channels, spatial, epsilon, x, scale, bias, y);
+}
+
+/// `GroupNormalization` on `[batch, channels, spatial]`: the channels of each image cut
+/// into `groups` runs of `channels / groups` (one contiguous block of the tensor each),
+/// each normalised by its own mean and (biased) variance, then `scale · … + bias` with
+/// one `scale` and `bias` value per channel (opset 21: `channels` values each) or per
+/// group (opset 18: `groups` values). The statistics are summed in lanes, as a layer
+/// normalisation's row (`reduce::sum_of`); the output is one multiply-add a value.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm(
+    groups: usize,
+    channels: usize,
+    spatial: usize,
+    epsilon: f32,
+    x: &[f32],
+    scale: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    if groups == 0 || spatial == 0 || !channels.is_multiple_of(groups) {
         return;
     }
-    let planes = x.chunks_exact(spatial).zip(y.chunks_exact_mut(spatial));
-    for (k, (x, y)) in planes.enumerate() {
-        let c = k % channels;
-        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / spatial as f64;
-        let var = x
-            .iter()
-            .map(|&v| (f64::from(v) - mean) * (f64::from(v) - mean))
-            .sum::<f64>()
-            / spatial as f64;
-        let inv = 1.0 / libm::sqrt(var + f64::from(epsilon));
-        let (s, b) = (f64::from(scale[c]), f64::from(bias[c]));
-        for (out, &v) in y.iter_mut().zip(x) {
-            *out = ((f64::from(v) - mean) * inv * s + b) as f32;
+    let per_group = channels / groups;
+    let len = per_group * spatial;
+    // One value per channel, or (opset 18) one per group.
+    let per_channel = scale.len() == channels && bias.len() == channels;
+    let n = len as f32;
+    let blocks = x.chunks_exact(len).zip(y.chunks_exact_mut(len));
+    for (k, (x, y)) in blocks.enumerate() {
+        let g = k % groups;
+        let mu = sum_of(x) / n;
+        let var = squared_deviations(x, mu) / n;
+        let inv = 1.0 / libm::sqrtf(var + epsilon);
+        let planes = x.chunks_exact(spatial).zip(y.chunks_exact_mut(spatial));
+        for (j, (x, y)) in planes.enumerate() {
+            let i = if per_channel { g * per_group + j } else { g };
+            let (Some(&s), Some(&b)) = (scale.get(i), bias.get(i)) else {
+                return;
+            };
+            let a = inv * s;
+            for (out, &v) in y.iter_mut().zip(x) {
+                *out = (v - mu) * a + b;
+            }
         }
     }
 }
@@ -331,6 +360,51 @@ mod channel_tests {
         );
         for (got, want) in y.iter().zip([-1.0, 3.0, 0.0, 0.0]) {
             assert!((got - want).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    /// Group normalisation against a direct computation in `f64`: per-channel and
+    /// per-group scales, one group, a group a channel, and the batch walking the groups.
+    #[test]
+    fn group_norm_matches_the_definition() {
+        extern crate std;
+        use std::vec::Vec;
+        let (batch, channels, spatial) = (2, 6, 5);
+        let x: Vec<f32> = (0..batch * channels * spatial)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.25 + (i / spatial) as f32)
+            .collect();
+        for groups in [1, 2, 3, 6] {
+            for per_channel in [true, false] {
+                let count = if per_channel { channels } else { groups };
+                let scale: Vec<f32> = (0..count).map(|i| 0.5 + i as f32 * 0.25).collect();
+                let bias: Vec<f32> = (0..count).map(|i| i as f32 - 1.0).collect();
+                let mut y = std::vec![0.0; x.len()];
+                group_norm(groups, channels, spatial, 1e-5, &x, &scale, &bias, &mut y);
+                let len = channels / groups * spatial;
+                for (k, block) in x.chunks(len).enumerate() {
+                    let n = len as f64;
+                    let mean = block.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+                    let var = block
+                        .iter()
+                        .map(|&v| (f64::from(v) - mean).powi(2))
+                        .sum::<f64>()
+                        / n;
+                    for (i, &v) in block.iter().enumerate() {
+                        let g = k % groups;
+                        let c = g * (channels / groups) + i / spatial;
+                        let at = if per_channel { c } else { g };
+                        let want = (f64::from(v) - mean) / (var + 1e-5).sqrt()
+                            * f64::from(scale[at])
+                            + f64::from(bias[at]);
+                        let got = f64::from(y[k * len + i]);
+                        assert!(
+                            (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+                            "groups {groups}, per channel {per_channel}, at {}: {got} against {want}",
+                            k * len + i
+                        );
+                    }
+                }
+            }
         }
     }
 

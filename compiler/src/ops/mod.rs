@@ -33,6 +33,7 @@ pub mod attention;
 pub mod binary;
 pub mod bit_cast;
 pub mod cast;
+pub mod causal_conv;
 pub mod center_crop_pad;
 pub mod channel_norm;
 pub mod clip;
@@ -461,12 +462,15 @@ define_ops! {
     Resize(resize::Resize),
     RotaryEmbedding(rotary_embedding::RotaryEmbedding),
     Scatter(scatter::Scatter),
+    TensorScatter(scatter::TensorScatter),
     Select(control::Select),
     Shape(shape::Shape),
     Slice(slice::Slice),
     Softmax(softmax::Softmax),
     ReverseSequence(reverse_sequence::ReverseSequence),
     InstanceNorm(channel_norm::InstanceNorm),
+    CausalConv(causal_conv::CausalConv),
+    GroupNorm(channel_norm::GroupNorm),
     Lrn(channel_norm::Lrn),
     SpaceDepth(space_depth::SpaceDepth),
     Dft(spectral::Dft),
@@ -482,6 +486,7 @@ define_ops! {
     TreeEnsemble(tree_ensemble::TreeEnsemble),
     Trilu(trilu::Trilu),
     Unary(unary::Unary),
+    SwiGlu(unary::SwiGlu),
     Variadic(variadic::Variadic),
     Where(where_::Where),
     WindowFn(window_fn::WindowFn),

@@ -1,7 +1,9 @@
 //! ScatterElements (opset 11 on; `reduction` add/mul since 16, max/min since 18) and
 //! ScatterND (opset 11 on; the same reductions): a copy of `data` with `updates` written
 //! (or combined) where `indices` point. Indices are checked at run time. The deprecated
-//! Scatter (opsets 9 and 10) is ScatterElements without a reduction.
+//! Scatter (opsets 9 and 10) is ScatterElements without a reduction. TensorScatter (opset
+//! 24), a KV cache's update, writes a sequence into a fixed-size cache from each batch
+//! entry's write index.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -174,10 +176,125 @@ impl OpKind for Scatter {
     }
 }
 
+/// TensorScatter: `past_cache` with `update` written along `axis` from each batch entry's
+/// `write_indices` value (checked at run time).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorScatter {
+    pub axis: i64,
+    pub circular: bool,
+}
+
+impl Parse for TensorScatter {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        let circular = match ctx.string("mode", "linear")?.as_str() {
+            "linear" => false,
+            "circular" => true,
+            other => {
+                return Err(OpError::attr(
+                    "mode",
+                    format!("`{other}` is not linear or circular"),
+                ))
+            }
+        };
+        Ok(Self {
+            axis: ctx.int("axis", -2)?,
+            circular,
+        })
+    }
+}
+
+impl TensorScatter {
+    /// `(batch, outer, max_len, seq_len, inner)` of the cache and the update.
+    fn geometry(
+        &self,
+        inputs: &[Option<&TensorType>],
+    ) -> Result<(usize, usize, usize, usize, usize), OpError> {
+        let (past, update) = (required(inputs, 0)?, required(inputs, 1)?);
+        let axis = normalize_axis(self.axis, past.rank())?;
+        if axis == 0 {
+            return Err(OpError::attr(
+                "axis",
+                "is the batch axis; the sequence axis comes after it",
+            ));
+        }
+        let same_elsewhere = update.rank() == past.rank()
+            && (0..past.rank()).all(|d| d == axis || update.shape[d] == past.shape[d]);
+        if update.dtype != past.dtype || !same_elsewhere || update.shape[axis] > past.shape[axis] {
+            return Err(OpError::shape(format!(
+                "update is {update} for a cache of {past}: it must differ only in axis {axis}, \
+                 by at most the cache's length"
+            )));
+        }
+        let batch = past.shape[0];
+        if let Some(w) = inputs.get(2).copied().flatten() {
+            if w.dtype != DType::I64 || w.shape != [batch] {
+                return Err(OpError::shape(format!(
+                    "write_indices is {w}; it must be i64[{batch}]"
+                )));
+            }
+        }
+        let outer = past.shape[..axis].iter().product();
+        let inner = past.shape[axis + 1..].iter().product();
+        Ok((batch, outer, past.shape[axis], update.shape[axis], inner))
+    }
+}
+
+impl OpKind for TensorScatter {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.int("axis", self.axis);
+        if self.circular {
+            attrs.string("mode", "circular");
+        }
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        self.geometry(inputs)?;
+        Ok(vec![required(inputs, 0)?.clone()])
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let types: Vec<Option<&TensorType>> = ctx
+            .inputs
+            .iter()
+            .map(|o| o.as_ref().map(|o| o.ty))
+            .collect();
+        let (batch, outer, max_len, seq_len, inner) = self.geometry(&types)?;
+        let (past, update) = (ctx.input(0)?, ctx.expr(1)?);
+        let (pe, t) = (&past.expr, elem_type(past.ty.dtype));
+        let write = match ctx.inputs.get(2).and_then(|o| o.as_ref()) {
+            Some(o) => {
+                let e = &o.expr;
+                quote!(Some(#e))
+            }
+            None => quote!(None),
+        };
+        let (circular, try_) = (self.circular, ctx.try_suffix());
+        Ok(quote! {
+            rt::index::tensor_scatter::<#t>(
+                (#batch, #outer, #max_len, #seq_len, #inner), #pe, #update, #write, #circular, y,
+            ) #try_;
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::ops::testing::node;
     use crate::tensor::Tensor;
+
+    #[test]
+    fn tensor_scatter_emits() {
+        insta::assert_snapshot!(node("TensorScatter").opset(24).string("mode", "circular")
+            .input("f32[2,3,8,4]").input("f32[2,3,2,4]").input("i64[2]").emit(), @r#"
+        TensorScatter(f32[2,3,8,4], f32[2,3,2,4], i64[2]) axis=-2 mode="circular" -> f32[2,3,8,4]
+        rt::index::tensor_scatter::<f32>((2, 6, 8, 2, 4), x0, x1, Some(x2), true, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("TensorScatter").opset(24)
+            .input("f32[2,3,8,4]").input("f32[2,3,9,4]").emit(), @"infer: update is f32[2,3,9,4] for a cache of f32[2,3,8,4]: it must differ only in axis 2, by at most the cache's length");
+        insta::assert_snapshot!(node("TensorScatter").opset(24).int("axis", 0)
+            .input("f32[2,3]").input("f32[1,3]").emit(), @"infer: attribute `axis`: is the batch axis; the sequence axis comes after it");
+    }
 
     #[test]
     fn emits() {

@@ -3,7 +3,7 @@
 //! ThresholdedRelu (10), HardSigmoid, HardSwish (14), Softplus, Softsign, Mish (18),
 //! Gelu (20; `approximate` none or tanh), Swish (24), Shrink (9), Exp, Log, Sqrt,
 //! Reciprocal, Abs, Neg, Sign (9), Floor, Ceil, Round (11), Erf (9), and the trigonometric
-//! and hyperbolic functions (7 and 9).
+//! and hyperbolic functions (7 and 9); SwiGLU (28), Swish of one input times the other.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -76,6 +76,47 @@ impl OpKind for Unary {
     }
 }
 
+/// SwiGLU (opset 28): `Swish_alpha(A) · B`, `A` and `B` of one shape (no broadcast).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwiGlu {
+    pub alpha: f32,
+}
+
+impl super::Parse for SwiGlu {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        Ok(Self {
+            alpha: ctx.float("alpha", 1.0)?,
+        })
+    }
+}
+
+impl OpKind for SwiGlu {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs.float("alpha", self.alpha);
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let (a, b) = (required(inputs, 0)?, required(inputs, 1)?);
+        if a.dtype != DType::F32 {
+            return Err(OpError::unsupported(format!(
+                "implemented for f32, not {}",
+                a.dtype
+            )));
+        }
+        if a != b {
+            return Err(OpError::shape(format!(
+                "A is {a} and B is {b}; SwiGLU takes two inputs of one type and shape"
+            )));
+        }
+        Ok(vec![a.clone()])
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let (a, b, alpha) = (ctx.expr(0)?, ctx.expr(1)?, self.alpha);
+        Ok(quote! { rt::elementwise::swiglu(#alpha, #a, #b, y); })
+    }
+}
+
 /// Whether `op` is implemented for `dtype`: every op for f32 and f64 (f64 computes in
 /// `f64`), and the exact integer ops (Abs, Neg, Sign, Relu, Clip) for integers.
 pub fn supports(op: UnaryOp, dtype: DType) -> bool {
@@ -115,6 +156,16 @@ pub fn emit_unary(op: UnaryOp, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError
 #[cfg(test)]
 mod tests {
     use crate::ops::testing::node;
+
+    #[test]
+    fn swiglu_emits() {
+        insta::assert_snapshot!(node("SwiGLU").opset(28).float("alpha", 1.5).input("f32[2,3]").input("f32[2,3]").emit(), @"
+        SwiGLU(f32[2,3], f32[2,3]) alpha=1.5 -> f32[2,3]
+        rt::elementwise::swiglu(1.5f32, x0, x1, y);
+        ");
+        insta::assert_snapshot!(node("SwiGLU").opset(28).input("f32[2,3]").input("f32[3]").emit(), @"infer: A is f32[2,3] and B is f32[3]; SwiGLU takes two inputs of one type and shape");
+        insta::assert_snapshot!(node("SwiGLU").opset(28).input("i32[2]").input("i32[2]").emit(), @"infer: implemented for f32, not i32");
+    }
 
     #[test]
     fn emits() {
