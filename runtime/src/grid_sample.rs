@@ -1,7 +1,8 @@
 //! ONNX `GridSample`: samples `X` (`[N, C, D1, …, Dr]`) at the normalised coordinates of
 //! `grid` (`[N, O1, …, Or, r]`, last component first: `(x, y[, z])`), with nearest, linear
 //! or cubic interpolation and zeros, border or reflection padding, in `f64`, as the ONNX
-//! reference implementation does.
+//! reference implementation does; and ONNX `AffineGrid`, which makes such a grid from
+//! affine matrices.
 
 use crate::scalar::Scalar;
 use crate::tokens::tokens;
@@ -188,5 +189,83 @@ pub fn grid_sample<T: Scalar>(g: &GridSample<'_>, x: &[T], grid: &[T], y: &mut [
                 y[(n * g.channels + c) * g.points + p] = T::from_f64(sum);
             }
         }
+    }
+}
+
+/// ONNX `AffineGrid` (opset 20): for each of the `theta.len() / (r · (r + 1))` matrices
+/// `θ` (`r × (r + 1)`, `r` = `dims.len()`, 2 or 3), the grid `[D,] H, W, r` of
+/// `θ · (x, y[, z], 1)` over the normalised coordinates of an output of `dims` (`[D,] H,
+/// W`): `−1 + (2i + 1)/n` along an axis of `n`, or with `align_corners`
+/// `−1 + 2i/(n − 1)` (−1 for `n` = 1).
+pub fn affine_grid(dims: &[usize], align_corners: bool, theta: &[f32], y: &mut [f32]) {
+    let r = dims.len();
+    if !(r == 2 || r == 3) {
+        return;
+    }
+    let coordinate = |i: usize, n: usize| -> f32 {
+        if align_corners {
+            if n > 1 {
+                -1.0 + 2.0 * i as f32 / (n - 1) as f32
+            } else {
+                -1.0
+            }
+        } else {
+            -1.0 + (2 * i + 1) as f32 / n as f32
+        }
+    };
+    let points: usize = dims.iter().product();
+    let (depth, height, width) = if r == 3 {
+        (dims[0], dims[1], dims[2])
+    } else {
+        (1, dims[0], dims[1])
+    };
+    let matrices = theta.chunks_exact(r * (r + 1));
+    for (theta, y) in matrices.zip(y.chunks_exact_mut(points * r)) {
+        let mut out = y.chunks_exact_mut(r);
+        for d in 0..depth {
+            for h in 0..height {
+                for w in 0..width {
+                    // (x, y[, z], 1): the innermost axis first.
+                    let mut p = [coordinate(w, width), coordinate(h, height), 1.0, 1.0];
+                    if r == 3 {
+                        p[2] = coordinate(d, depth);
+                    }
+                    let Some(out) = out.next() else {
+                        return;
+                    };
+                    for (o, row) in out.iter_mut().zip(theta.chunks_exact(r + 1)) {
+                        *o = row.iter().zip(&p).map(|(&t, &v)| t * v).sum();
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod affine_tests {
+    use super::affine_grid;
+
+    /// The identity and a shift on a 2 × 3 output, with and without aligned corners; a
+    /// 3-D scale.
+    #[test]
+    fn affine_grid_maps_the_normalised_coordinates() {
+        let mut y = [0.0; 12];
+        affine_grid(&[2, 3], false, &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0], &mut y);
+        let (a, b) = (2.0 / 3.0, 0.5);
+        let want = [-a, -b, 0.0, -b, a, -b, -a, b, 0.0, b, a, b];
+        assert!(
+            y.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
+            "{y:?}"
+        );
+        affine_grid(&[2, 3], true, &[1.0, 0.0, 0.5, 0.0, 1.0, 0.0], &mut y);
+        assert_eq!(
+            y,
+            [-0.5, -1.0, 0.5, -1.0, 1.5, -1.0, -0.5, 1.0, 0.5, 1.0, 1.5, 1.0]
+        );
+        let mut y3 = [0.0; 6];
+        let theta = [2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 4.0, 1.0];
+        affine_grid(&[2, 1, 1], true, &theta, &mut y3);
+        assert_eq!(y3, [-2.0, -3.0, -4.0 + 1.0, -2.0, -3.0, 4.0 + 1.0]);
     }
 }

@@ -1,6 +1,8 @@
 //! GridSample (opset 16: 2-D, modes bilinear/nearest/bicubic; 20 on: N-D, modes
 //! linear/nearest/cubic; 22 adds types): samples the input at the grid's normalised
-//! coordinates with zeros, border or reflection padding (`rt::grid_sample`).
+//! coordinates with zeros, border or reflection padding (`rt::grid_sample`); AffineGrid
+//! (opset 20: 2-D and 3-D), the grid of affine matrices over an output size known at
+//! compile time (`rt::grid_sample::affine_grid`).
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -158,8 +160,97 @@ impl OpKind for GridSample {
     }
 }
 
+/// AffineGrid: `theta` `[N, r, r + 1]` and the absorbed `size` `[N, C, [D,] H, W]` give
+/// the grid `[N, [D,] H, W, r]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AffineGrid {
+    pub align_corners: bool,
+    /// `N, C, [D,] H, W` from the `size` input.
+    pub size: Vec<usize>,
+}
+
+impl Parse for AffineGrid {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        let size = ctx
+            .absorb(1, "size")?
+            .to_i64s()
+            .into_iter()
+            .map(|d| usize::try_from(d).map_err(|_| OpError::shape(format!("negative size {d}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !(size.len() == 4 || size.len() == 5) {
+            return Err(OpError::shape(format!(
+                "size is {size:?}; it must be [N, C, H, W] or [N, C, D, H, W]"
+            )));
+        }
+        super::checked_elems(&size)?;
+        Ok(Self {
+            align_corners: ctx.int("align_corners", 0)? != 0,
+            size,
+        })
+    }
+}
+
+impl AffineGrid {
+    /// The output's spatial dims, `[D,] H, W`.
+    fn dims(&self) -> &[usize] {
+        &self.size[2..]
+    }
+}
+
+impl OpKind for AffineGrid {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs
+            .int("align_corners", i64::from(self.align_corners))
+            .usizes("size", &self.size);
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let theta = required(inputs, 0)?;
+        let (n, r) = (self.size[0], self.dims().len());
+        if theta.dtype != crate::tensor::DType::F32 || theta.shape != [n, r, r + 1] {
+            return Err(OpError::shape(format!(
+                "theta is {theta}; for size {:?} it must be f32[{n},{r},{}]",
+                self.size,
+                r + 1
+            )));
+        }
+        let mut out = vec![n];
+        out.extend_from_slice(self.dims());
+        out.push(r);
+        super::checked_elems(&out)?;
+        Ok(vec![TensorType::new(theta.dtype, out)])
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let theta = ctx.expr(0)?;
+        let (dims, align) = (self.dims(), self.align_corners);
+        Ok(quote! { rt::grid_sample::affine_grid(&[#(#dims),*], #align, #theta, y); })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn affine_grid_emits() {
+        use crate::ops::testing::node;
+        use crate::tensor::{Data, Tensor};
+        let size = |dims: &[i64]| Tensor::new(vec![dims.len()], Data::I64(dims.to_vec()));
+        insta::assert_snapshot!(node("AffineGrid").opset(20).int("align_corners", 1)
+            .input("f32[2,2,3]").constant(size(&[2, 3, 4, 5])).emit(), @r#"
+        AffineGrid(f32[2,2,3]) align_corners=1 size=[2,3,4,5] -> f32[2,4,5,2]
+        rt::grid_sample::affine_grid(&[4, 5], true, x0, y);
+        "#);
+        insta::assert_snapshot!(node("AffineGrid").opset(20)
+            .input("f32[1,3,4]").constant(size(&[1, 1, 2, 4, 5])).emit(), @r#"
+        AffineGrid(f32[1,3,4]) align_corners=0 size=[1,1,2,4,5] -> f32[1,2,4,5,3]
+        rt::grid_sample::affine_grid(&[2, 4, 5], false, x0, y);
+        "#);
+        insta::assert_snapshot!(node("AffineGrid").opset(20)
+            .input("f32[1,2,3]").constant(size(&[2, 3, 4, 5])).emit(), @"infer: theta is f32[1,2,3]; for size [2, 3, 4, 5] it must be f32[2,2,3]");
+        insta::assert_snapshot!(node("AffineGrid").opset(20)
+            .input("f32[1,2,3]").input("i64[4]").emit(), @"parse: input 1 (size) must be a compile-time constant; zant compiles static shapes only");
+    }
+
     use crate::ops::testing::node;
     use crate::tensor::{Data, Tensor};
 

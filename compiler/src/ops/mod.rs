@@ -435,6 +435,7 @@ define_ops! {
     GatherNd(gather_nd::GatherNd),
     Gemm(gemm::Gemm),
     GridSample(grid_sample::GridSample),
+    AffineGrid(grid_sample::AffineGrid),
     Hardmax(hardmax::Hardmax),
     IsNan(is_nan::IsNan),
     LabelEncoder(label_encoder::LabelEncoder),

@@ -68,6 +68,7 @@ pub static REGISTRY: &[OpSpec] = &[
     unary!("Acos",                    (7, 28), |_| Acos),
     unary!("Acosh",                   (9, 28), |_| Acosh),
     op!("Add",                        (7, 28), (2, 2), (1, 1), binary::Binary),
+    op!("AffineGrid",                 (20, 28), (2, 2), (1, 1), grid_sample::AffineGrid),
     op!("And",                        (7, 28), (2, 2), (1, 1), logic::Logic),
     op!("ArgMax",                     (1, 28), (1, 1), (1, 1), arg::Arg),
     op!("ArgMin",                     (1, 28), (1, 1), (1, 1), arg::Arg),
