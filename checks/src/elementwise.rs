@@ -4,7 +4,8 @@
 //! `add_activated_in_place`; `unary` and `unary_in_place` for every `UnaryOp`, and
 //! `unary_scalar` and `unary_scalar_in_place` for the integer ops; `softmax`,
 //! `softmax_scaled` and `log_softmax` over rows and columns; `layer_norm` (every affine
-//! combination, with and without its statistics), `rms_norm`, `instance_norm` and `lrn`
+//! combination, with and without its statistics), `rms_norm`, `group_norm` (and through
+//! it `instance_norm`) and `lrn`
 //! — against references in `f64`.
 //!
 //! Integers and the correctly rounded float operations (`+`, `−`, `×`, `÷`, `√`,
@@ -70,12 +71,15 @@ pub enum Op {
         epsilon: f32,
         offset: f32,
     },
-    /// InstanceNormalization of `[batch, channels, spatial]`.
-    InstanceNorm {
+    /// GroupNormalization of `[batch, channels, spatial]` in `groups` groups (one channel
+    /// a group: InstanceNormalization), with a scale and bias per channel or per group.
+    GroupNorm {
         batch: usize,
         channels: usize,
+        groups: usize,
         spatial: usize,
         epsilon: f32,
+        per_channel: bool,
     },
     /// LRN of `[batch, channels, spatial]` over windows of `size` channels.
     Lrn {
@@ -1100,11 +1104,14 @@ impl Family for Elementwise {
                 },
                 _ => {
                     if rng.one_in(2) {
-                        Op::InstanceNorm {
+                        let groups = rng.range(1, 4);
+                        Op::GroupNorm {
                             batch: rng.range(1, 2),
-                            channels: rng.range(1, 8),
+                            channels: groups * rng.range(1, 4),
+                            groups,
                             spatial: length(rng, 200),
                             epsilon: [1e-5, 1e-3][rng.range(0, 1)],
+                            per_channel: rng.one_in(2),
                         }
                     } else {
                         let channels = rng.range(1, 12);
@@ -1235,24 +1242,32 @@ impl Family for Elementwise {
                 }
                 push(layer_norm(rows, cols, 0.0));
             }
-            Op::InstanceNorm {
+            Op::GroupNorm {
                 batch,
                 channels,
+                groups,
                 spatial,
                 epsilon,
+                per_channel,
             } => {
-                let instance = |batch, channels, spatial| Op::InstanceNorm {
+                let group = |batch, groups, per_group, spatial| Op::GroupNorm {
                     batch,
-                    channels,
+                    channels: groups * per_group,
+                    groups,
                     spatial,
                     epsilon,
+                    per_channel,
                 };
-                push(instance(1, channels, spatial));
-                for c in smaller(channels) {
-                    push(instance(batch, c, spatial));
+                let per_group = channels / groups;
+                push(group(1, groups, per_group, spatial));
+                for g in smaller(groups) {
+                    push(group(batch, g, per_group, spatial));
+                }
+                for c in smaller(per_group) {
+                    push(group(batch, groups, c, spatial));
                 }
                 for s in smaller(spatial) {
-                    push(instance(batch, channels, s));
+                    push(group(batch, groups, per_group, s));
                 }
             }
             Op::Lrn {
@@ -1327,12 +1342,19 @@ impl Family for Elementwise {
                 &mut rng,
                 bufs,
             ),
-            Op::InstanceNorm {
+            Op::GroupNorm {
                 batch,
                 channels,
+                groups,
                 spatial,
                 epsilon,
-            } => check_instance_norm((batch, channels, spatial), epsilon, &mut rng, bufs),
+                per_channel,
+            } => check_group_norm(
+                (batch, channels, groups, spatial),
+                (epsilon, per_channel),
+                &mut rng,
+                bufs,
+            ),
             Op::Lrn {
                 batch,
                 channels,
@@ -1367,7 +1389,7 @@ fn fits(case: &Case) -> bool {
             ..
         } => outer * axis_len * inner <= MAX_ELEMENTS && outer * axis_len * inner >= 1,
         Op::LayerNorm { rows, cols, .. } => rows * cols <= MAX_ELEMENTS && rows * cols >= 1,
-        Op::InstanceNorm {
+        Op::GroupNorm {
             batch,
             channels,
             spatial,
@@ -1838,20 +1860,23 @@ fn check_layer_norm(
     Ok(())
 }
 
-/// `instance_norm`, whose statistics are `f64`: only the last rounding to `f32` and
-/// the `f64` roundings (below `2^−40` of the terms) separate it from the reference.
-fn check_instance_norm(
-    (batch, channels, spatial): (usize, usize, usize),
-    epsilon: f32,
+/// `group_norm` with a scale and bias per channel or per group, and `instance_norm`
+/// (one channel a group) on the same data. The bound is `layer_norm`'s for a row of a
+/// group's values: the statistics summed in `f32` lanes, `(v − mean)` times
+/// `inv · scale` (one rounding more than the reference's `inv`), plus the bias.
+fn check_group_norm(
+    (batch, channels, groups, spatial): (usize, usize, usize, usize),
+    (epsilon, per_channel): (f32, bool),
     rng: &mut Rng,
     bufs: &mut Buffers,
 ) -> Result<(), Mismatch> {
     let n = batch * channels * spatial;
+    let params = if per_channel { channels } else { groups };
     for v in &mut bufs.x[..n] {
         *v = rng.unit() * 4.0 + if rng.one_in(4) { 10.0 } else { 0.0 };
     }
-    rng.fill(&mut bufs.w[..channels]);
-    rng.fill(&mut bufs.bias[..channels]);
+    rng.fill(&mut bufs.w[..params]);
+    rng.fill(&mut bufs.bias[..params]);
     let Buffers {
         x,
         w,
@@ -1861,30 +1886,40 @@ fn check_instance_norm(
         got,
         ..
     } = bufs;
-    let (x, scale, bias) = (&x[..n], &w[..channels], &bias[..channels]);
+    let (x, scale, bias) = (&x[..n], &w[..params], &bias[..params]);
     let (tolerance, want, got) = (&mut w2[..n], &mut want[..n], &mut got[..n]);
-    for (k, plane) in x.chunks_exact(spatial).enumerate() {
-        let c = k % channels;
-        let count = spatial as f64;
-        let mean = plane.iter().map(|&v| f64::from(v)).sum::<f64>() / count;
-        let var = plane
-            .iter()
-            .map(|&v| square(f64::from(v) - mean))
-            .sum::<f64>()
-            / count;
-        let inv = 1.0 / libm::sqrt(var + f64::from(epsilon));
-        let (s, b) = (f64::from(scale[c]), f64::from(bias[c]));
-        for (i, &v) in plane.iter().enumerate() {
-            let term = (f64::from(v) - mean) * inv * s;
-            let want_value = term + b;
-            let abs = U * want_value.abs() + (term.abs() + b.abs() + 1.0) * 1e-12;
+    let per_group = channels / groups;
+    let len = per_group * spatial;
+    for (k, block) in x.chunks_exact(len).enumerate() {
+        let g = k % groups;
+        let (mean, mean_error, inv, inv_error) = row_statistics(block, f64::from(epsilon));
+        for (i, &v) in block.iter().enumerate() {
+            let at = if per_channel {
+                g * per_group + i / spatial
+            } else {
+                g
+            };
+            let (s, b) = (f64::from(scale[at]), f64::from(bias[at]));
+            let d = f64::from(v) - mean;
+            let normalised = d * inv;
+            let want_value = normalised * s + b;
+            let abs = s.abs()
+                * (inv * (mean_error + U * d.abs()) + normalised.abs() * (inv_error + 2.0 * U))
+                + U * (normalised * s).abs()
+                + U * want_value.abs();
             Expect::within(want_value, abs)
-                .store(&mut want[k * spatial + i], &mut tolerance[k * spatial + i]);
+                .store(&mut want[k * len + i], &mut tolerance[k * len + i]);
         }
     }
     got.fill(f32::NAN);
-    norm::instance_norm(channels, spatial, epsilon, x, scale, bias, got);
-    verify("instance_norm", got, want, tolerance, 0)
+    norm::group_norm(groups, channels, spatial, epsilon, x, scale, bias, got);
+    verify("group_norm", got, want, tolerance, 0)?;
+    if groups == channels && per_channel {
+        got.fill(f32::NAN);
+        norm::instance_norm(channels, spatial, epsilon, x, scale, bias, got);
+        verify("instance_norm", got, want, tolerance, 0)?;
+    }
+    Ok(())
 }
 
 /// `lrn`. The bound: the window's squares and their sum err by `(u + γ(size))`

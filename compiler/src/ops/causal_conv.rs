@@ -88,21 +88,9 @@ impl OpKind for CausalConv {
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
-        let types: Vec<Option<&TensorType>> = ctx
-            .inputs
-            .iter()
-            .map(|o| o.as_ref().map(|o| o.ty))
-            .collect();
-        let (batch, channels, len, k) = geometry(&types)?;
+        let (batch, channels, len, k) = geometry(&ctx.input_types())?;
         let (x, w) = (ctx.expr(0)?, ctx.expr(1)?);
-        let optional = |i: usize| match ctx.inputs.get(i).and_then(|o| o.as_ref()) {
-            Some(o) => {
-                let e = &o.expr;
-                quote!(Some(#e))
-            }
-            None => quote!(None),
-        };
-        let (bias, past, swish) = (optional(2), optional(3), self.swish);
+        let (bias, past, swish) = (ctx.optional_expr(2), ctx.optional_expr(3), self.swish);
         Ok(quote! {
             rt::conv::causal_conv_with_state(
                 (#batch, #channels, #len, #k), #x, #w, #bias, #past, #swish, y, y1,

@@ -320,6 +320,27 @@ impl<'a> EmitCtx<'a> {
         self.outputs[0]
     }
 
+    /// The inputs' types as [`super::OpKind::infer`] sees them, for an emitter that
+    /// derives its geometry the way `infer` checked it.
+    pub fn input_types(&self) -> Vec<Option<&'a TensorType>> {
+        self.inputs
+            .iter()
+            .map(|o| o.as_ref().map(|o| o.ty))
+            .collect()
+    }
+
+    /// `Some(expr)` of optional input `i` when the node names it, `None` otherwise: an
+    /// `Option<&[T]>` argument of a kernel.
+    pub fn optional_expr(&self, i: usize) -> TokenStream {
+        match self.inputs.get(i).and_then(|o| o.as_ref()) {
+            Some(o) => {
+                let e = &o.expr;
+                quote! { Some(#e) }
+            }
+            None => quote! { None },
+        }
+    }
+
     /// `.map_err(...)?` that attaches this node's name to a kernel error.
     pub fn try_suffix(&self) -> TokenStream {
         let name = self.node_name;

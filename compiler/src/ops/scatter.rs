@@ -253,21 +253,10 @@ impl OpKind for TensorScatter {
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
-        let types: Vec<Option<&TensorType>> = ctx
-            .inputs
-            .iter()
-            .map(|o| o.as_ref().map(|o| o.ty))
-            .collect();
-        let (batch, outer, max_len, seq_len, inner) = self.geometry(&types)?;
+        let (batch, outer, max_len, seq_len, inner) = self.geometry(&ctx.input_types())?;
         let (past, update) = (ctx.input(0)?, ctx.expr(1)?);
         let (pe, t) = (&past.expr, elem_type(past.ty.dtype));
-        let write = match ctx.inputs.get(2).and_then(|o| o.as_ref()) {
-            Some(o) => {
-                let e = &o.expr;
-                quote!(Some(#e))
-            }
-            None => quote!(None),
-        };
+        let write = ctx.optional_expr(2);
         let (circular, try_) = (self.circular, ctx.try_suffix());
         Ok(quote! {
             rt::index::tensor_scatter::<#t>(
