@@ -17,30 +17,27 @@
 #      must match the reference and the host's to the byte: the only end-to-end run of the
 #      Arm DSP instructions and, on a CPU with AVX-512 VNNI, of the host's VNNI kernels
 #      (runtime/src/dsp.rs) and, with AMX, of its tile products (runtime/src/dsp/amx.rs);
-#   7. builds the model zoo and verifies every zoo model against ONNX Runtime
+#   7. benches mlperf-kws-int8 on every other emulated core (Cortex-M0+, M3, M4F, M33,
+#      RV32IMC, and AArch64 Linux under qemu-aarch64), whose outputs must match the
+#      host's to the byte;
+#   8. verifies the six int8 models of ../shared/models and five float ones on AArch64
+#      Linux (scripts/aarch64.sh: built against Debian's prebuilt AArch64 std, run under
+#      qemu-aarch64, against ONNX Runtime's outputs); `scripts/aarch64.sh` alone runs
+#      every model;
+#   9. runs the differential kernel checks on every emulated core (Cortex-M0+, M3, M4F,
+#      M7, M33, M55, RV32IMC in QEMU, AArch64 under qemu-aarch64; scripts/checks-cores.sh),
+#      in the background beside 4 to 8;
+#  10. fuzzes the compiler for 60 s from its committed corpus (scripts/fuzz.sh smoke),
+#      also in the background beside 4 to 8;
+#  11. builds the model zoo and verifies every zoo model against ONNX Runtime
 #      (scripts/zoo.sh; needs the venv of scripts/setup-ort.sh, which it creates).
-# Beside those, in the background, each in a process group of its own, its report
-# printed when the suite waits for it at the end:
-#   8. the differential kernel checks on every emulated core (Cortex-M0+, M3, M4F, M7,
-#      M33, M55, RV32IMC in QEMU, AArch64 under qemu-aarch64; scripts/checks-cores.sh),
-#      from the start;
-#   9. once the workspace tests have built zantc, mlperf-kws-int8 benched on every other
-#      emulated core (Cortex-M0+, M3, M4F, M33, M55, RV32IMC, AArch64 Linux) byte for byte
-#      against the host, and eleven models of ../shared/models verified on AArch64 Linux
-#      against ONNX Runtime's outputs (scripts/test-cores.sh);
-#  10. from the firmware phase on, 60 s of fuzzing the compiler from its committed corpus
-#      (scripts/fuzz.sh smoke).
-# The phases are single-threaded much of the time (link-time optimised builds with one
-# code generation unit, QEMU, test binaries with one long test), so the two cores are
-# shared between a foreground and background jobs rather than run one phase after
-# another.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 # Each phase prints its start and the seconds since the suite began, so a slow CI run
 # shows where the time went.
 phase() { echo "== suite: $1 (at ${SECONDS} s)"; }
-# Three jobs run in the background (below), each in a process group of its own; a suite
+# Two phases run in the background (below), each in a process group of its own; a suite
 # that stops early stops them too.
 background=()
 trap 'for pid in "${background[@]}"; do kill -- -"$pid" 2>/dev/null; done; echo "== suite: finished in ${SECONDS} s"' EXIT
@@ -84,13 +81,6 @@ prune() {
 }
 phase "toolchains of the emulated cores"
 scripts/setup-targets.sh
-# The differential kernel checks (checks/, docs/testing.md) on every emulated core: the
-# firmware in QEMU for the Cortex-M cores and RV32IMC, the host test under qemu-aarch64.
-# They need nothing the other phases build; they run beside them from the start (1,084 s
-# alone on a Zen 3 host).
-phase "kernel checks on every core (started in the background)"
-checks_log="$root/target/checks-cores.log"
-start_background "$checks_log" scripts/checks-cores.sh
 phase "workspace tests"
 # The runners the tests build (`zantc verify`'s, the generated crates' release profile)
 # only check outputs: without LTO and with parallel code generation a model's runner
@@ -103,14 +93,7 @@ CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 # The zantc those tests built (a debug build) runs the benches, the AArch64 check and the
 # zoo below: they time and verify the crates it writes, never zantc itself, and a release
 # build of the compiler would cost two more minutes.
-# A copy, so that no later build can rewrite the file a background phase runs.
-mkdir -p target/suite
-cp "${CARGO_TARGET_DIR:-$root/target}/debug/zantc" target/suite/zantc
-export ZANTC="$root/target/suite/zantc"
-# The other emulated cores' bench and the AArch64 verification, beside the phases below.
-phase "bench on every other core and AArch64 (started in the background)"
-cores_log="$root/target/test-cores.log"
-start_background "$cores_log" scripts/test-cores.sh
+export ZANTC="${CARGO_TARGET_DIR:-$root/target}/debug/zantc"
 phase "runtime tests at opt-level z"
 # Without LTO and with parallel code generation (the test binaries only check values;
 # `cfg(zant_size)` follows the opt level alone): 169 s instead of 314 on two cores.
@@ -146,6 +129,15 @@ fi
 phase "runtime clippy at opt-level z"
 "${at_size[@]}" cargo clippy --quiet --release -p zant-runtime --all-targets -- -D warnings
 prune target/size target/native
+# The differential kernel checks (checks/, docs/testing.md) on every emulated core: the
+# firmware in QEMU for the Cortex-M cores and RV32IMC, the host test under qemu-aarch64.
+# They need nothing the phases below build, and those phases' link-time-optimised builds
+# (one code generation unit) leave one of the two cores idle much of the time, so the
+# checks run beside them, in a process group of their own, their report printed when
+# they end (1,084 s alone on a Zen 3 host).
+phase "kernel checks on every core (started in the background)"
+checks_log="$root/target/checks-cores.log"
+start_background "$checks_log" scripts/checks-cores.sh
 # The compiler's fuzz target (docs/fuzzing.md): the committed corpus replayed, then 60 s
 # of coverage-guided fuzzing (fewer executions than alone, the cores being shared); a
 # crash fails the suite. Beside the same phases, for the same reason.
@@ -170,21 +162,35 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
         --opt-levels 3 --targets host,cortex-m7 \
         --time-budget-ms 200 \
         --json target/bench-ci-int8.json --md target/bench-ci-int8.md
-    prune target/zant-bench
+    # Every other core of the target table (docs/targets.md), each built from its triple
+    # and run in QEMU, its outputs byte for byte against the host's.
+    phase "bench on every other core"
+    "$ZANTC" bench ../shared/models/mlperf-kws-int8 \
+        --opt-levels 3 \
+        --targets host,cortex-m0plus,cortex-m3,cortex-m4,cortex-m33,cortex-m55,riscv32,aarch64 \
+        --time-budget-ms 100 \
+        --json target/bench-ci-cores.json --md target/bench-ci-cores.md
+    # AArch64 Linux's NEON kernels against ONNX Runtime: the int8 models and the float
+    # ones that reach the most kernels (tiny-lm's recurrence is the one that showed
+    # unfused multiply-adds). Debian's prebuilt std for AArch64 (setup-targets.sh) saves
+    # building it; the first model's 122 s are mostly the runtime's build for AArch64.
+    # The other eight models would add about 100 s (docs/targets.md).
+    phase "AArch64 against ONNX Runtime"
+    scripts/aarch64.sh mlperf-kws-int8 mlperf-vww-int8 mlperf-ic-int8 mlperf-ad-int8 \
+        mobilenet_v2-int8 beer mnist-8 tiny-lm mobilenet_v2 wakeword sentiment
+    prune target/zant-bench "$ZANT_TARGET_DIR/user-mode"
 else
     echo "bench: NOT RUN (../shared/models is missing)"
 fi
-# The zoo (models/src/zoo): 106 s on two shared cores from an empty models/zoo and runner
-# folder, zantc already built.
-phase "model zoo"
-scripts/zoo.sh
 phase "kernel checks on every core (waiting for them)"
 # The whole report: each core's families.
 finish_background "kernel checks on every core" "$checks_log" +1
 prune target/checks-firmware target/checks-aarch64
-phase "bench on every other core and AArch64 (waiting for them)"
-finish_background "bench on every other core and AArch64" "$cores_log" +1
 phase "fuzz smoke (waiting for it)"
 # libFuzzer's last lines: its final statistics, or the crash.
 finish_background "fuzz smoke" "$fuzz_log" 40
 prune compiler/fuzz/target
+# The zoo (models/src/zoo): 106 s on two shared cores from an empty models/zoo and runner
+# folder, zantc already built.
+phase "model zoo"
+scripts/zoo.sh

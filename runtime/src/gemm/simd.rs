@@ -281,7 +281,7 @@ mod lanes {
     any(target_feature = "avx", all(target_feature = "sse2", zant_size))
 )))]
 mod lanes {
-    use wide::f32x8;
+    use wide::{f32x8, CmpGt, CmpLt};
 
     /// Eight `f32` lanes through `wide`.
     #[derive(Clone, Copy)]
@@ -389,13 +389,15 @@ mod lanes {
         /// Lane-wise maximum; a NaN in `self` gives `bound`, as [`f32::max`] would.
         #[inline(always)]
         pub(crate) fn max(self, bound: Self) -> Self {
-            Self(self.0.max(bound.0))
+            // A compare and a select, so that a NaN in either operand gives `bound`, as
+            // x86's `vmaxps` does (`exp_lanes` lets a NaN through its clamps that way).
+            Self(self.0.cmp_gt(bound.0).blend(self.0, bound.0))
         }
 
         /// Lane-wise minimum; a NaN in `self` gives `bound`, as [`f32::min`] would.
         #[inline(always)]
         pub(crate) fn min(self, bound: Self) -> Self {
-            Self(self.0.min(bound.0))
+            Self(self.0.cmp_lt(bound.0).blend(self.0, bound.0))
         }
 
         /// The lanes of `above` where `self > threshold` (false for a NaN), else those of
