@@ -25,6 +25,15 @@ tokens! {
     }
 }
 
+/// A row's mean and `1 / √(var + ε)`, its (biased) variance: both plain averages, summed
+/// in lanes (`reduce::sum_of`).
+fn row_stats(row: &[f32], epsilon: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mu = sum_of(row) / n;
+    let var = squared_deviations(row, mu) / n;
+    (mu, 1.0 / libm::sqrtf(var + epsilon))
+}
+
 /// `y = (x − mean) / √(var + ε) · scale + bias` per row, where `scale` and `bias` hold
 /// `cols` values each. `mean` and `inv_std_dev` (`rows` values each) receive the
 /// statistics when given. The mean and the (biased) variance are plain averages.
@@ -44,13 +53,10 @@ pub fn layer_norm(
     } = *p;
     let scale = scale.map(|s| &s[..cols]);
     let bias = bias.map(|b| &b[..cols]);
-    let n = cols as f32;
     for r in 0..rows {
         let x_row = &x[r * cols..(r + 1) * cols];
         let y_row = &mut y[r * cols..(r + 1) * cols];
-        let mu = sum_of(x_row) / n;
-        let var = squared_deviations(x_row, mu) / n;
-        let inv = 1.0 / libm::sqrtf(var + epsilon);
+        let (mu, inv) = row_stats(x_row, epsilon);
         match (scale, bias) {
             (Some(s), Some(b)) => {
                 for (((out, &v), &s), &b) in y_row.iter_mut().zip(x_row).zip(s).zip(b) {
@@ -246,22 +252,6 @@ mod tests {
     }
 }
 
-/// `InstanceNormalization` on `[batch, channels, spatial]`: each plane normalised by its
-/// own mean and (biased) variance, then `scale[c] · … + bias[c]`: [`group_norm`] with one
-/// channel a group.
-#[allow(clippy::too_many_arguments)]
-pub fn instance_norm(
-    channels: usize,
-    spatial: usize,
-    epsilon: f32,
-    x: &[f32],
-    scale: &[f32],
-    bias: &[f32],
-    y: &mut [f32],
-) {
-    group_norm(channels, channels, spatial, epsilon, x, scale, bias, y);
-}
-
 /// `GroupNormalization` on `[batch, channels, spatial]`: the channels of each image cut
 /// into `groups` runs of `channels / groups` (one contiguous block of the tensor each),
 /// each normalised by its own mean and (biased) variance, then `scale · … + bias` with
@@ -286,13 +276,10 @@ pub fn group_norm(
     let len = per_group * spatial;
     // One value per channel, or (opset 18) one per group.
     let per_channel = scale.len() == channels && bias.len() == channels;
-    let n = len as f32;
     let blocks = x.chunks_exact(len).zip(y.chunks_exact_mut(len));
     for (k, (x, y)) in blocks.enumerate() {
         let g = k % groups;
-        let mu = sum_of(x) / n;
-        let var = squared_deviations(x, mu) / n;
-        let inv = 1.0 / libm::sqrtf(var + epsilon);
+        let (mu, inv) = row_stats(x, epsilon);
         let planes = x.chunks_exact(spatial).zip(y.chunks_exact_mut(spatial));
         for (j, (x, y)) in planes.enumerate() {
             let i = if per_channel { g * per_group + j } else { g };
@@ -346,10 +333,12 @@ mod channel_tests {
 
     #[test]
     fn instance_norm_normalises_each_plane() {
-        // Two channels of two values: (1, 3) → (-1, 1) · 2 + 1; (5, 5) → 0 · 1 + 0 (the
-        // epsilon keeps the constant plane finite).
+        // InstanceNormalization is a group a channel. Two channels of two values:
+        // (1, 3) → (-1, 1) · 2 + 1; (5, 5) → 0 · 1 + 0 (the epsilon keeps the constant
+        // plane finite).
         let mut y = [0.0; 4];
-        instance_norm(
+        group_norm(
+            2,
             2,
             2,
             1e-6,

@@ -61,7 +61,7 @@ impl OpKind for InstanceNorm {
         let x = ctx.input(0)?;
         let (c, spatial) = channels_and_spatial(x.ty)?;
         let (xe, scale, bias, eps) = (&x.expr, ctx.expr(1)?, ctx.expr(2)?, self.epsilon);
-        Ok(quote! { rt::norm::instance_norm(#c, #spatial, #eps, #xe, #scale, #bias, y); })
+        Ok(quote! { rt::norm::group_norm(#c, #c, #spatial, #eps, #xe, #scale, #bias, y); })
     }
 }
 
@@ -209,7 +209,7 @@ mod tests {
     fn emits() {
         insta::assert_snapshot!(node("InstanceNormalization").input("f32[1,3,4,5]").input("f32[3]").input("f32[3]").emit(), @"
         InstanceNormalization(f32[1,3,4,5], f32[3], f32[3]) epsilon=1e-5 -> f32[1,3,4,5]
-        rt::norm::instance_norm(3, 20, 0.00001f32, x0, x1, x2, y);
+        rt::norm::group_norm(3, 3, 20, 0.00001f32, x0, x1, x2, y);
         ");
         insta::assert_snapshot!(node("LRN").int("size", 3).input("f32[2,4,5]").emit(), @"
         LRN(f32[2,4,5]) size=3 alpha=0.0001 beta=0.75 bias=1.0 -> f32[2,4,5]
