@@ -519,6 +519,41 @@ pub fn lp_normalize<T: Scalar>(
     }
 }
 
+/// ONNX `MeanVarianceNormalization` over the axes whose bit is set in `axes_mask`:
+/// `y = (x − E[x]) / (√(E[x²] − E[x]²) + 1e-9)`, the statistics of each group of values
+/// that differ only along those axes, as the op's definition computes them (its
+/// variance is `E[x²] − E[x]²`, its epsilon added to the deviation), accumulated in
+/// `f64`. A negative variance from rounding gives NaN, as the definition's `Sqrt` does.
+pub fn mean_variance_normalize(x: &[f32], x_shape: &[usize], axes_mask: u32, y: &mut [f32]) {
+    if x_shape.len() > MAX_RANK {
+        return;
+    }
+    let layout = Layout::new(x_shape, axes_mask);
+    let n = layout.outputs * layout.count;
+    let (Some(x), Some(y)) = (x.get(..n), y.get_mut(..n)) else {
+        return;
+    };
+    if n == 0 {
+        return;
+    }
+    let (kept, reduced) = layout.split();
+    let count = layout.count as f64;
+    kept.for_each(|base| {
+        let (mut sum, mut squares) = (0.0f64, 0.0f64);
+        reduced.for_each(|offset| {
+            let v = f64::from(x[base + offset]);
+            sum += v;
+            squares += v * v;
+        });
+        let mean = sum / count;
+        let std_dev = libm::sqrt(squares / count - mean * mean);
+        let divisor = std_dev + 1e-9;
+        reduced.for_each(|offset| {
+            y[base + offset] = ((f64::from(x[base + offset]) - mean) / divisor) as f32;
+        });
+    });
+}
+
 /// What a reduction folds: `fold(acc, map(x))` over the reduced inputs. A trait with
 /// always-inlined methods rather than two closures, which opt-level "z" would leave as two
 /// calls per element.
@@ -713,6 +748,34 @@ mod tests {
         check_f32(&[1, 6, 1], 0b101);
         check_f32(&[4, 3], 0);
         check_f32(&[], 0);
+    }
+
+    #[test]
+    fn mean_variance_normalize_matches_the_definition() {
+        extern crate std;
+        use std::vec::Vec;
+        // [2, 3, 2] over axes 0 and 2 (a group per middle index) and over every axis.
+        let shape = [2usize, 3, 2];
+        let x: Vec<f32> = (0..12).map(|i| ((i * 7 % 5) as f32) * 0.5 - 1.0).collect();
+        for mask in [0b101u32, 0b111, 0b010] {
+            let mut y = [f32::NAN; 12];
+            mean_variance_normalize(&x, &shape, mask, &mut y);
+            for (i, &got) in y.iter().enumerate() {
+                let idx = [i / 6, i / 2 % 3, i % 2];
+                let group: Vec<f64> = (0..12)
+                    .filter(|&j| {
+                        let jdx = [j / 6, j / 2 % 3, j % 2];
+                        (0..3).all(|a| mask & (1 << a) != 0 || jdx[a] == idx[a])
+                    })
+                    .map(|j| f64::from(x[j]))
+                    .collect();
+                let n = group.len() as f64;
+                let mean = group.iter().sum::<f64>() / n;
+                let var = group.iter().map(|v| v * v).sum::<f64>() / n - mean * mean;
+                let want = (f64::from(x[i]) - mean) / (var.sqrt() + 1e-9);
+                assert!((f64::from(got) - want).abs() < 1e-5, "mask {mask:b} at {i}: {got} vs {want}");
+            }
+        }
     }
 
     #[test]

@@ -90,6 +90,13 @@ mod tests {
         rt::shape::copy(x0, y);
         y1.fill(<u8 as rt::scalar::Scalar>::ONE);
         ");
+        // Training mode with a ratio of 0 keeps every value: the inference copy.
+        insta::assert_snapshot!(node("Dropout").outputs(2).input("f32[2,3]").constant(Tensor::scalar_f32(0.0))
+            .constant(Tensor::new(vec![], Data::Bool(vec![1]))).emit(), @r#"
+        Dropout(f32[2,3]) -> f32[2,3], bool[2,3]
+        rt::shape::copy(x0, y);
+        y1.fill(<u8 as rt::scalar::Scalar>::ONE);
+        "#);
         insta::assert_snapshot!(node("Dropout").opset(7).outputs(2).float("ratio", 0.5).input("f32[2]").emit(), @r"
         Dropout(f32[2]) -> f32[2], f32[2]
         rt::shape::copy(x0, y);
@@ -109,7 +116,9 @@ mod tests {
     #[test]
     fn refuses() {
         insta::assert_snapshot!(node("Dropout").outputs(2).input("f32[2]").omitted()
-            .constant(Tensor::new(vec![], Data::Bool(vec![1]))).emit(), @"parse: training_mode is true; zant compiles inference only");
+            .constant(Tensor::new(vec![], Data::Bool(vec![1]))).emit(), @"parse: training_mode is true with a ratio of 0.5: zant compiles inference only (a training-mode Dropout compiles only with a ratio of 0)");
+        insta::assert_snapshot!(node("Dropout").outputs(2).input("f32[2]").constant(Tensor::scalar_f32(0.25))
+            .constant(Tensor::new(vec![], Data::Bool(vec![1]))).emit(), @"parse: training_mode is true with a ratio of 0.25: zant compiles inference only (a training-mode Dropout compiles only with a ratio of 0)");
         insta::assert_snapshot!(node("Dropout").outputs(2).input("f32[2]").omitted().input("bool[]").emit(), @"parse: input 2 (training_mode) must be a compile-time constant; zant compiles static shapes only");
     }
 }

@@ -66,6 +66,7 @@ pub mod loss;
 pub mod lp_norm;
 pub mod matmul;
 pub mod ml_transform;
+pub mod mvn;
 pub mod norm;
 pub mod one_hot;
 pub mod pad;
@@ -445,6 +446,7 @@ define_ops! {
     Logic(logic::Logic),
     Loss(loss::Loss),
     LpNorm(lp_norm::LpNorm),
+    MeanVarianceNorm(mvn::MeanVarianceNorm),
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),
     OneHot(one_hot::OneHot),

@@ -159,6 +159,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!("Max",                        (8, 28), (1, MANY), (1, 1), variadic::Variadic),
     op!("MaxPool",                    (1, 28), (1, 1), (1, 1), pool::Pool),
     op!("Mean",                       (8, 28), (1, MANY), (1, 1), variadic::Variadic),
+    op!("MeanVarianceNormalization",  (9, 28), (1, 1), (1, 1), mvn::MeanVarianceNorm),
     op!("Min",                        (8, 28), (1, MANY), (1, 1), variadic::Variadic),
     unary!("Mish",                    (18, 28), |_| Mish),
     op!("Mod",                        (10, 28), (2, 2), (1, 1), binary::Binary),

@@ -108,16 +108,22 @@ impl Parse for Reshape {
                 (shape, View::Unsqueeze { axes })
             }
             "Dropout" => {
-                if ctx.has_input(2) {
-                    let training = ctx.absorb(2, "training_mode")?.to_i64s();
-                    if training.first().copied().unwrap_or(0) != 0 {
-                        return Err(OpError::unsupported(
-                            "training_mode is true; zant compiles inference only",
-                        ));
-                    }
-                }
-                if ctx.has_input(1) {
-                    ctx.absorb(1, "ratio")?;
+                let training = ctx.has_input(2)
+                    && ctx.absorb(2, "training_mode")?.to_i64s().first() != Some(&0);
+                let ratio = if ctx.has_input(1) {
+                    ctx.absorb(1, "ratio")?.data.to_f64_vec().first().copied()
+                } else {
+                    None
+                };
+                // In training mode each value is dropped at random with probability
+                // `ratio` (0.5 when absent) and the rest scaled by 1 / (1 − ratio): only
+                // a ratio of 0, which keeps every value unscaled, is deterministic.
+                if training && ratio != Some(0.0) {
+                    return Err(OpError::unsupported(format!(
+                        "training_mode is true with a ratio of {}: zant compiles inference \
+                         only (a training-mode Dropout compiles only with a ratio of 0)",
+                        ratio.unwrap_or(0.5)
+                    )));
                 }
                 (dims.clone(), View::Same)
             }
@@ -275,6 +281,6 @@ mod tests {
         insta::assert_snapshot!(node("Squeeze").input("f32[1,3]").constant(i64s(&[1])).emit(), @"parse: cannot squeeze axis 1 of extent 3");
         insta::assert_snapshot!(node("Unsqueeze").opset(11).input("f32[2]").emit(), @"parse: attribute `axes`: is required");
         insta::assert_snapshot!(node("Unsqueeze").input("f32[2]").constant(i64s(&[0, -3])).emit(), @"parse: axes [0, 0] repeat an axis");
-        insta::assert_snapshot!(node("Dropout").input("f32[2]").omitted().constant(Tensor::new(vec![], Data::Bool(vec![1]))).emit(), @"parse: training_mode is true; zant compiles inference only");
+        insta::assert_snapshot!(node("Dropout").input("f32[2]").omitted().constant(Tensor::new(vec![], Data::Bool(vec![1]))).emit(), @"parse: training_mode is true with a ratio of 0.5: zant compiles inference only (a training-mode Dropout compiles only with a ratio of 0)");
     }
 }
