@@ -10,6 +10,7 @@
 
 use crate::conv::{interior_range, outputs_for_tap, tap_range};
 use crate::elementwise::max_of;
+use crate::error::KernelError;
 use crate::qlinear::QInt;
 use crate::scalar::{at_least, Float};
 use crate::tokens::tokens;
@@ -425,6 +426,148 @@ pub fn pool_nd(p: &PoolNd, op: PoolOp, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `MaxPool` with its `Indices` output over 1 to 3 spatial dims: `y` as
+/// [`pool_nd`]'s [`PoolOp::Max`], and `indices` the flat position in `x` of each
+/// maximum (the first of equal ones in the window's order), counted over the whole
+/// tensor (`plane · in_volume` plus the position in the plane) and, with
+/// `column_major` (`storage_order = 1`), with the spatial dims' order reversed in the
+/// plane. A window without a number (all padding or NaN) gives −∞ and the index of its
+/// first tap inside the input, or of the plane's start. Leaves both outputs as they are
+/// when a buffer is shorter than the geometry says, or a stride or dilation is 0.
+pub fn max_pool_with_indices(
+    p: &PoolNd,
+    column_major: bool,
+    x: &[f32],
+    y: &mut [f32],
+    indices: &mut [i64],
+) {
+    if p.strides.contains(&0) || p.dilations.contains(&0) {
+        return;
+    }
+    let in_volume = p.input.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let out_volume = p.output.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let (Some(in_volume), Some(out_volume)) = (in_volume, out_volume) else {
+        return;
+    };
+    let (Some(x_len), Some(y_len)) = (
+        p.planes.checked_mul(in_volume),
+        p.planes.checked_mul(out_volume),
+    ) else {
+        return;
+    };
+    let (Some(x), Some(y), Some(indices)) =
+        (x.get(..x_len), y.get_mut(..y_len), indices.get_mut(..y_len))
+    else {
+        return;
+    };
+    if y.is_empty() || in_volume == 0 {
+        return;
+    }
+    let taps = |axis: usize, o: usize| {
+        tap_range(
+            o,
+            p.strides[axis],
+            p.dilations[axis],
+            p.kernel[axis],
+            p.pads_begin[axis],
+            p.input[axis],
+        )
+    };
+    let position = |axis: usize, o: usize, t: usize| {
+        o * p.strides[axis] + t * p.dilations[axis] - p.pads_begin[axis]
+    };
+    let [d_in, h_in, w_in] = p.input;
+    let [d_out, h_out, w_out] = p.output;
+    // A position's index in its plane, row-major or (storage_order = 1) column-major.
+    let in_plane = |d: usize, h: usize, w: usize| {
+        if column_major {
+            (w * h_in + h) * d_in + d
+        } else {
+            (d * h_in + h) * w_in + w
+        }
+    };
+    let planes = x
+        .chunks_exact(in_volume)
+        .zip(y.chunks_exact_mut(out_volume))
+        .zip(indices.chunks_exact_mut(out_volume));
+    for (plane, ((x_plane, y_plane), i_plane)) in planes.enumerate() {
+        let base = plane * in_volume;
+        let mut outputs = y_plane.iter_mut().zip(i_plane.iter_mut());
+        for od in 0..d_out {
+            let (d_lo, d_hi) = taps(0, od);
+            for oh in 0..h_out {
+                let (h_lo, h_hi) = taps(1, oh);
+                for ow in 0..w_out {
+                    let (w_lo, w_hi) = taps(2, ow);
+                    let mut best = f32::NEG_INFINITY;
+                    let mut at = None;
+                    for kd in d_lo..d_hi {
+                        let d = position(0, od, kd);
+                        for kh in h_lo..h_hi {
+                            let h = position(1, oh, kh);
+                            for kw in w_lo..w_hi {
+                                let w = position(2, ow, kw);
+                                let value = x_plane
+                                    .get((d * h_in + h) * w_in + w)
+                                    .copied()
+                                    .unwrap_or(f32::NAN);
+                                // The first tap stands until a larger number comes.
+                                if value > best || at.is_none() {
+                                    best = at_least(value, best);
+                                    at = Some(in_plane(d, h, w));
+                                }
+                            }
+                        }
+                    }
+                    let Some((out, index)) = outputs.next() else {
+                        return;
+                    };
+                    *out = best;
+                    *index = (base + at.unwrap_or(0)) as i64;
+                }
+            }
+        }
+    }
+}
+
+/// `MaxUnpool`: `y` zeroed, then each `x[i]` written where `indices[i]` points (a later
+/// write to the same place wins). The indices count positions in planes of
+/// `unpooled` (the spatial extents the pooling attributes give, widened to three with
+/// leading ones); `y`'s planes are `output` (`output_shape`, each extent at least
+/// `unpooled`'s), the unpooled plane sitting at its start, as if padded at the end.
+/// An index past the unpooled tensor is an error.
+pub fn max_unpool(
+    unpooled: [usize; 3],
+    output: [usize; 3],
+    x: &[f32],
+    indices: &[i64],
+    y: &mut [f32],
+) -> Result<(), KernelError> {
+    y.fill(0.0);
+    let [d_in, h_in, w_in] = unpooled;
+    let [_, h_out, w_out] = output;
+    let in_volume = d_in * h_in * w_in;
+    let out_volume: usize = output.iter().product();
+    let planes = if out_volume == 0 {
+        0
+    } else {
+        y.len() / out_volume
+    };
+    let len = planes * in_volume;
+    for (&v, &i) in x.iter().zip(indices) {
+        let at = usize::try_from(i).ok().filter(|&i| i < len).and_then(|i| {
+            let (plane, rest) = (i / in_volume, i % in_volume);
+            let (d, h, w) = (rest / (h_in * w_in), rest / w_in % h_in, rest % w_in);
+            y.get_mut(plane * out_volume + (d * h_out + h) * w_out + w)
+        });
+        let Some(slot) = at else {
+            return Err(KernelError::IndexOutOfRange { index: i, len });
+        };
+        *slot = v;
+    }
+    Ok(())
+}
+
 /// How a windowed pool folds one input into an output: a trait with an always-inlined
 /// method rather than a closure, which opt-level "z" would leave as a call per element.
 trait Combine<T>: Copy {
@@ -616,6 +759,50 @@ mod tests {
     extern crate std;
 
     use std::vec::Vec;
+
+    /// The indices of each window's maximum, row- and column-major, offset by the plane;
+    /// the values those of `pool_nd`; `max_unpool` puts them back.
+    #[test]
+    fn max_pool_indices_point_at_the_maxima() {
+        let p = PoolNd {
+            planes: 2,
+            input: [1, 2, 3],
+            output: [1, 1, 2],
+            kernel: [1, 2, 2],
+            strides: [1, 1, 1],
+            dilations: [1; 3],
+            pads_begin: [0; 3],
+            pads_end: [0; 3],
+        };
+        let x = [1.0, 5.0, 2.0, 4.0, 3.0, 6.0, 9.0, 0.0, 9.0, 0.0, 0.0, 0.0];
+        let (mut y, mut indices) = ([0.0f32; 4], [0i64; 4]);
+        max_pool_with_indices(&p, false, &x, &mut y, &mut indices);
+        assert_eq!(y, [5.0, 6.0, 9.0, 9.0]);
+        // The second plane's two windows both hold a 9: each takes its first.
+        assert_eq!(indices, [1, 5, 6, 8]);
+        let mut want = [0.0f32; 4];
+        pool_nd(&p, PoolOp::Max, &x, &mut want);
+        assert_eq!(y, want);
+        max_pool_with_indices(&p, true, &x, &mut y, &mut indices);
+        // Column-major in the plane: (h, w) is w · 2 + h.
+        assert_eq!(indices, [2, 5, 6, 6 + 4]);
+        let mut back = [f32::NAN; 12];
+        max_pool_with_indices(&p, false, &x, &mut y, &mut indices);
+        let plane = [1, 2, 3];
+        max_unpool(plane, plane, &y, &indices, &mut back).unwrap();
+        assert_eq!(
+            back,
+            [0.0, 5.0, 0.0, 0.0, 0.0, 6.0, 9.0, 0.0, 9.0, 0.0, 0.0, 0.0]
+        );
+        assert!(max_unpool(plane, plane, &y, &[0, 1, 2, 12], &mut back).is_err());
+        assert!(max_unpool(plane, plane, &y, &[0, -1, 2, 3], &mut back).is_err());
+        // Into planes of 3 × 4: each 2 × 3 plane at the start of its larger one.
+        let mut wider = [f32::NAN; 24];
+        max_unpool(plane, [1, 3, 4], &y, &indices, &mut wider).unwrap();
+        let mut want = [0.0; 24];
+        (want[1], want[6], want[12], want[14]) = (5.0, 6.0, 9.0, 9.0);
+        assert_eq!(wider, want);
+    }
 
     use super::*;
 

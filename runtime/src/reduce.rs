@@ -773,7 +773,10 @@ mod tests {
                 let mean = group.iter().sum::<f64>() / n;
                 let var = group.iter().map(|v| v * v).sum::<f64>() / n - mean * mean;
                 let want = (f64::from(x[i]) - mean) / (var.sqrt() + 1e-9);
-                assert!((f64::from(got) - want).abs() < 1e-5, "mask {mask:b} at {i}: {got} vs {want}");
+                assert!(
+                    (f64::from(got) - want).abs() < 1e-5,
+                    "mask {mask:b} at {i}: {got} vs {want}"
+                );
             }
         }
     }

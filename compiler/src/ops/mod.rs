@@ -447,6 +447,7 @@ define_ops! {
     Loss(loss::Loss),
     LpNorm(lp_norm::LpNorm),
     MeanVarianceNorm(mvn::MeanVarianceNorm),
+    MaxUnpool(pool::MaxUnpool),
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),
     OneHot(one_hot::OneHot),

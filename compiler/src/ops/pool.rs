@@ -5,9 +5,10 @@
 //!
 //! Over 1 to 3 spatial dims. The 1-D and 2-D max and average pools run the runtime's row
 //! kernels (`Pool2d`, a 1-D pool being a 2-D one of height 1); the 3-D ones and LpPool of
-//! any rank run the generic `pool_nd`. MaxPool's optional Indices output is not supported
-//! (the op table allows one output), so `storage_order`, which only shapes the indices,
-//! is read and has no effect.
+//! any rank run the generic `pool_nd`. A MaxPool with its optional Indices output (f32)
+//! runs `max_pool_with_indices`, whose indices follow `storage_order` (1: column-major
+//! in each plane); without that output `storage_order` has no effect. MaxUnpool puts
+//! the values back at their indices.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -20,6 +21,10 @@ use crate::tensor::{DType, Data, Tensor, TensorType};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
     Max,
+    /// MaxPool with its Indices output; `column_major` is `storage_order = 1`.
+    MaxWithIndices {
+        column_major: bool,
+    },
     Average {
         count_include_pad: bool,
     },
@@ -85,8 +90,17 @@ impl Parse for Pool {
                 let ceil = ctx.int("ceil_mode", 0)? != 0;
                 let kind = match op {
                     "MaxPool" => {
-                        ctx.int("storage_order", 0)?;
-                        PoolKind::Max
+                        let column_major = ctx.int("storage_order", 0)? != 0;
+                        if ctx.n_outputs < 2 {
+                            PoolKind::Max
+                        } else if x.dtype == DType::F32 {
+                            PoolKind::MaxWithIndices { column_major }
+                        } else {
+                            return Err(OpError::unsupported(format!(
+                                "MaxPool's Indices output is implemented for f32, not {}",
+                                x.dtype
+                            )));
+                        }
                     }
                     "LpPool" => PoolKind::Lp { p: lp_norm(ctx)? },
                     _ => PoolKind::Average {
@@ -167,6 +181,8 @@ enum Kernel {
     GlobalMax,
     /// `pool_nd`: the 3-D max and average pools and every LpPool.
     Nd(PoolOp),
+    /// `max_pool_with_indices`, with its `column_major`.
+    MaxIndices(bool),
 }
 
 impl Pool {
@@ -203,6 +219,7 @@ impl Pool {
                 Kernel::Nd(PoolOp::Average { count_include_pad })
             }
             PoolKind::Lp { p } => Kernel::Nd(PoolOp::Lp { p }),
+            PoolKind::MaxWithIndices { column_major } => Kernel::MaxIndices(column_major),
             PoolKind::GlobalAverage => Kernel::GlobalAverage,
             PoolKind::GlobalMax => Kernel::GlobalMax,
         }
@@ -218,7 +235,7 @@ impl OpKind for Pool {
     fn attrs(&self, attrs: &mut Attrs) {
         let count_include_pad = match self.kind {
             PoolKind::GlobalAverage | PoolKind::GlobalMax => return,
-            PoolKind::Max | PoolKind::Lp { .. } => false,
+            PoolKind::Max | PoolKind::MaxWithIndices { .. } | PoolKind::Lp { .. } => false,
             PoolKind::Average { count_include_pad } => count_include_pad,
         };
         let w = &self.window;
@@ -252,6 +269,9 @@ impl OpKind for Pool {
         if count_include_pad {
             attrs.int("count_include_pad", 1);
         }
+        if let PoolKind::MaxWithIndices { column_major: true } = self.kind {
+            attrs.int("storage_order", 1);
+        }
         if let PoolKind::Lp { p } = self.kind {
             if p != 2 {
                 attrs.int("p", p.into());
@@ -267,7 +287,11 @@ impl OpKind for Pool {
                 self.in_shape
             )));
         }
-        Ok(vec![TensorType::new(self.dtype, self.out_shape.clone())])
+        let y = TensorType::new(self.dtype, self.out_shape.clone());
+        if let PoolKind::MaxWithIndices { .. } = self.kind {
+            return Ok(vec![y, TensorType::new(DType::I64, self.out_shape.clone())]);
+        }
+        Ok(vec![y])
     }
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
@@ -305,6 +329,15 @@ impl OpKind for Pool {
             }
             Kernel::GlobalMax => zant_runtime::pool::global_max_pool(planes, spatial, x, &mut y),
             Kernel::Nd(op) => zant_runtime::pool::pool_nd(&self.window, op, x, &mut y),
+            Kernel::MaxIndices(column_major) => {
+                let mut indices = vec![0; n_out];
+                let w = &self.window;
+                zant_runtime::pool::max_pool_with_indices(w, column_major, x, &mut y, &mut indices);
+                return Ok(Some(vec![
+                    Tensor::new(self.out_shape.clone(), Data::F32(y)),
+                    Tensor::new(self.out_shape.clone(), Data::I64(indices)),
+                ]));
+            }
         }
         Ok(Some(vec![Tensor::new(
             self.out_shape.clone(),
@@ -333,6 +366,150 @@ impl OpKind for Pool {
                 let window = self.window;
                 quote! { rt::pool::pool_nd(&#window, #op, #x, y); }
             }
+            Kernel::MaxIndices(column_major) => {
+                let window = self.window;
+                quote! { rt::pool::max_pool_with_indices(&#window, #column_major, #x, y, y1); }
+            }
+        })
+    }
+}
+
+/// MaxUnpool (opset 9 on): MaxPool's values put back at its indices in a zeroed tensor
+/// of the pooled input's shape: `output_shape` when given (a constant), else per
+/// spatial dim `(in − 1) · stride + kernel − pads`. An index outside the output is a
+/// run-time error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaxUnpool {
+    /// The attributes as given (printed back by `attrs`).
+    pub kernel: Vec<i64>,
+    pub strides: Vec<i64>,
+    pub pads: Vec<i64>,
+    /// The spatial extents the attributes give, which the indices count in.
+    pub unpooled: Vec<usize>,
+    pub out_shape: Vec<usize>,
+}
+
+impl Parse for MaxUnpool {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        let x = ctx.input(0)?;
+        if !(3..=5).contains(&x.rank()) {
+            return Err(OpError::unsupported(format!(
+                "MaxUnpool is supported over 1 to 3 spatial dims; input is {x}"
+            )));
+        }
+        let spatial = x.rank() - 2;
+        let kernel = ctx
+            .ints("kernel_shape")?
+            .ok_or_else(|| OpError::attr("kernel_shape", "is required"))?;
+        let strides = ctx.ints("strides")?.unwrap_or_else(|| vec![1; spatial]);
+        let pads = ctx.ints("pads")?.unwrap_or_else(|| vec![0; 2 * spatial]);
+        if kernel.len() != spatial || strides.len() != spatial || pads.len() != 2 * spatial {
+            return Err(OpError::attr(
+                "kernel_shape",
+                format!(
+                    "kernel_shape {kernel:?}, strides {strides:?} and pads {pads:?} do not \
+                     fit {spatial} spatial dims"
+                ),
+            ));
+        }
+        let mut unpooled = Vec::with_capacity(spatial);
+        for (axis, &len) in x.shape[2..].iter().enumerate() {
+            let (k, s) = (kernel[axis], strides[axis]);
+            let pad = pads[axis].checked_add(pads[axis + spatial]);
+            let extent = i64::try_from(len)
+                .ok()
+                .and_then(|n| (n - 1).checked_mul(s))
+                .and_then(|n| n.checked_add(k))
+                .zip(pad)
+                .and_then(|(n, pad)| n.checked_sub(pad))
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|_| k > 0 && s > 0 && len > 0);
+            let Some(extent) = extent else {
+                return Err(OpError::shape(format!(
+                    "kernel {k}, stride {s} and pads {:?} give no output extent for an \
+                     input extent of {len}",
+                    (pads[axis], pads[axis + spatial])
+                )));
+            };
+            unpooled.push(extent);
+        }
+        let out_shape = match ctx.absorb_optional(2, "output_shape")? {
+            Some(shape) => {
+                let shape = shape.to_i64s();
+                let out_shape: Option<Vec<usize>> =
+                    shape.iter().map(|&d| usize::try_from(d).ok()).collect();
+                match out_shape {
+                    Some(out_shape) if out_shape.len() == x.rank() => {
+                        if out_shape[2..].iter().zip(&unpooled).any(|(o, u)| o < u) {
+                            return Err(OpError::shape(format!(
+                                "output_shape {shape:?} is smaller than the unpooled \
+                                 extents {unpooled:?} its indices count in"
+                            )));
+                        }
+                        out_shape
+                    }
+                    _ => {
+                        return Err(OpError::shape(format!(
+                            "output_shape {shape:?} is not {} extents of 0 or more",
+                            x.rank()
+                        )))
+                    }
+                }
+            }
+            None => {
+                let mut out_shape = x.shape[..2].to_vec();
+                out_shape.extend(&unpooled);
+                out_shape
+            }
+        };
+        checked_elems(&out_shape)?;
+        Ok(Self {
+            kernel,
+            strides,
+            pads,
+            unpooled,
+            out_shape,
+        })
+    }
+}
+
+impl OpKind for MaxUnpool {
+    /// The attributes, and the output shape as `output_shape` (the input it may come
+    /// from, or the one the attributes give).
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs
+            .ints("kernel_shape", &self.kernel)
+            .ints("strides", &self.strides)
+            .ints("pads", &self.pads)
+            .usizes("output_shape", &self.out_shape);
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let (x, i) = (required(inputs, 0)?, required(inputs, 1)?);
+        if x.dtype != DType::F32 || i.dtype != DType::I64 || i.shape != x.shape {
+            return Err(OpError::unsupported(format!(
+                "MaxUnpool takes f32 values and i64 indices of the same shape; got {x} and {i}"
+            )));
+        }
+        if self.out_shape.get(..2) != x.shape.get(..2) {
+            return Err(OpError::shape(format!(
+                "output_shape {:?} does not keep the input's batch and channels ({x})",
+                self.out_shape
+            )));
+        }
+        Ok(vec![TensorType::new(DType::F32, self.out_shape.clone())])
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let (x, i, try_) = (ctx.expr(0)?, ctx.expr(1)?, ctx.try_suffix());
+        let widen = |v: &[usize]| {
+            let mut dims = [1; 3];
+            dims[3 - v.len()..].copy_from_slice(v);
+            dims
+        };
+        let (unpooled, output) = (widen(&self.unpooled), widen(&self.out_shape[2..]));
+        Ok(quote! {
+            rt::pool::max_unpool([#(#unpooled),*], [#(#output),*], #x, #i, y) #try_;
         })
     }
 }
@@ -656,6 +833,84 @@ mod tests {
         LpPool(f32[1,1,2]) kernel_shape=[2] strides=[1] pads=[0,0] p=3 -> f32[1,1,1]
         folds to f32[1,1,1] [2.0800838]
         ");
+    }
+
+    #[test]
+    fn emits_max_pool_indices_and_max_unpool() {
+        insta::assert_snapshot!(node("MaxPool").outputs(2).ints("kernel_shape", &[2, 2]).ints("strides", &[2, 2])
+            .input("f32[1,2,4,4]").emit(), @r#"
+        MaxPool(f32[1,2,4,4]) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] -> f32[1,2,2,2], i64[1,2,2,2]
+        rt::pool::max_pool_with_indices(
+            &rt::pool::PoolNd {
+                planes: 2,
+                input: [1, 4, 4],
+                output: [1, 2, 2],
+                kernel: [1, 2, 2],
+                strides: [1, 2, 2],
+                dilations: [1, 1, 1],
+                pads_begin: [0, 0, 0],
+                pads_end: [0, 0, 0],
+            },
+            false,
+            x0,
+            y,
+            y1,
+        );
+        "#);
+        insta::assert_snapshot!(node("MaxPool").outputs(2).ints("kernel_shape", &[2, 2]).int("storage_order", 1)
+            .input("f32[1,1,3,3]").emit(), @r#"
+        MaxPool(f32[1,1,3,3]) kernel_shape=[2,2] strides=[1,1] pads=[0,0,0,0] storage_order=1 -> f32[1,1,2,2], i64[1,1,2,2]
+        rt::pool::max_pool_with_indices(
+            &rt::pool::PoolNd {
+                planes: 1,
+                input: [1, 3, 3],
+                output: [1, 2, 2],
+                kernel: [1, 2, 2],
+                strides: [1, 1, 1],
+                dilations: [1, 1, 1],
+                pads_begin: [0, 0, 0],
+                pads_end: [0, 0, 0],
+            },
+            true,
+            x0,
+            y,
+            y1,
+        );
+        "#);
+        insta::assert_snapshot!(node("MaxPool").outputs(2).ints("kernel_shape", &[2])
+            .constant(Tensor::new(vec![1, 1, 3], Data::F32(vec![1.0, 3.0, 2.0]))).emit(), @r#"
+        MaxPool(f32[1,1,3]) kernel_shape=[2] strides=[1] pads=[0,0] -> f32[1,1,2], i64[1,1,2]
+        folds to f32[1,1,2] [3.0, 3.0], i64[1,1,2] [1, 1]
+        "#);
+        insta::assert_snapshot!(node("MaxUnpool").ints("kernel_shape", &[2, 2]).ints("strides", &[2, 2])
+            .input("f32[1,2,2,2]").input("i64[1,2,2,2]").emit(), @r#"
+        MaxUnpool(f32[1,2,2,2], i64[1,2,2,2]) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] output_shape=[1,2,4,4] -> f32[1,2,4,4]
+        rt::pool::max_unpool([1, 4, 4], [1, 4, 4], x0, x1, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("MaxUnpool").ints("kernel_shape", &[2, 2]).ints("strides", &[2, 2])
+            .input("f32[1,2,2,2]").input("i64[1,2,2,2]").constant(Tensor::from_i64s(vec![1, 2, 5, 5])).emit(), @r#"
+        MaxUnpool(f32[1,2,2,2], i64[1,2,2,2]) kernel_shape=[2,2] strides=[2,2] pads=[0,0,0,0] output_shape=[1,2,5,5] -> f32[1,2,5,5]
+        rt::pool::max_unpool([1, 4, 4], [1, 5, 5], x0, x1, y)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+    }
+
+    #[test]
+    fn refuses_max_pool_indices_and_max_unpool() {
+        insta::assert_snapshot!(node("MaxPool").outputs(2).ints("kernel_shape", &[2])
+            .input("i8[1,1,4]").emit(), @"parse: MaxPool's Indices output is implemented for f32, not i8");
+        insta::assert_snapshot!(node("MaxUnpool").input("f32[1,2,2,2]").input("i64[1,2,2,2]").emit(), @"parse: attribute `kernel_shape`: is required");
+        insta::assert_snapshot!(node("MaxUnpool").ints("kernel_shape", &[2, 2])
+            .input("f32[1,2,2,2]").input("i32[1,2,2,2]").emit(), @"infer: MaxUnpool takes f32 values and i64 indices of the same shape; got f32[1,2,2,2] and i32[1,2,2,2]");
+        insta::assert_snapshot!(node("MaxUnpool").ints("kernel_shape", &[2, 2]).ints("pads", &[3, 3, 3, 3])
+            .input("f32[1,2,2,2]").input("i64[1,2,2,2]").emit(), @"parse: kernel 2, stride 1 and pads (3, 3) give no output extent for an input extent of 2");
+        insta::assert_snapshot!(node("MaxUnpool").ints("kernel_shape", &[2, 2]).ints("strides", &[2, 2])
+            .input("f32[1,2,2,2]").input("i64[1,2,2,2]").constant(Tensor::from_i64s(vec![1, 2, 3, 5])).emit(), @"parse: output_shape [1, 2, 3, 5] is smaller than the unpooled extents [4, 4] its indices count in");
+        insta::assert_snapshot!(node("MaxUnpool").ints("kernel_shape", &[2, 2])
+            .input("f32[1,2,2,2]").input("i64[1,2,2,2]").constant(Tensor::from_i64s(vec![1, 3, 5, 5])).emit(), @"infer: output_shape [1, 3, 5, 5] does not keep the input's batch and channels (f32[1,2,2,2])");
+        insta::assert_snapshot!(node("MaxUnpool").ints("kernel_shape", &[2, 2])
+            .input("f32[1,2,2,2]").input("i64[1,2,2,2]").constant(Tensor::from_i64s(vec![1, 2, -5, 5])).emit(), @"parse: output_shape [1, 2, -5, 5] is not 4 extents of 0 or more");
     }
 
     #[test]

@@ -542,7 +542,10 @@ fn is_global_average(p: &Pool) -> bool {
                 && w.pads_begin == [0; 3]
                 && w.pads_end == [0; 3]
         }
-        PoolKind::Max | PoolKind::GlobalMax | PoolKind::Lp { .. } => false,
+        PoolKind::Max
+        | PoolKind::MaxWithIndices { .. }
+        | PoolKind::GlobalMax
+        | PoolKind::Lp { .. } => false,
     }
 }
 
