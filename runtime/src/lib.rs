@@ -40,6 +40,7 @@ pub mod quant;
 pub mod recurrent;
 pub mod reduce;
 pub mod resize;
+pub mod roi;
 pub mod scalar;
 pub mod shape;
 pub mod spectral;

@@ -80,6 +80,7 @@ pub mod reduce;
 pub mod reshape;
 pub mod resize;
 pub mod reverse_sequence;
+pub mod roi_align;
 pub mod rotary_embedding;
 pub mod scatter;
 pub mod shape;
@@ -448,6 +449,7 @@ define_ops! {
     LpNorm(lp_norm::LpNorm),
     MeanVarianceNorm(mvn::MeanVarianceNorm),
     MaxUnpool(pool::MaxUnpool),
+    RoiAlign(roi_align::RoiAlign),
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),
     OneHot(one_hot::OneHot),

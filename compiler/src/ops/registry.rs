@@ -194,6 +194,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!("Reshape",                    (5, 28), (2, 2), (1, 1), reshape::Reshape),
     op!("Resize",                     (11, 28), (1, 4), (1, 1), resize::Resize),
     op!("ReverseSequence",            (10, 28), (2, 2), (1, 1), reverse_sequence::ReverseSequence),
+    op!("RoiAlign",                   (10, 28), (3, 3), (1, 1), roi_align::RoiAlign),
     op!("RotaryEmbedding",            (23, 28), (3, 4), (1, 1), rotary_embedding::RotaryEmbedding),
     unary!("Round",                   (11, 28), |_| Round),
     op!("STFT",                       (17, 28), (2, 4), (1, 1), spectral::Stft),
