@@ -252,6 +252,63 @@ mod tests {
     }
 }
 
+/// `BatchNormalization` in training mode on `[batch, channels, spatial]`: each channel
+/// normalised by the mean and (biased) variance of its values over the batch and the
+/// plane, then `scale[c] · … + bias[c]`; `running_mean` and `running_var`, when given,
+/// receive `input · momentum + current · (1 − momentum)`. The statistics are summed in
+/// `f64`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_training(
+    (batch, channels, spatial): (usize, usize, usize),
+    (epsilon, momentum): (f32, f32),
+    x: &[f32],
+    [scale, bias, input_mean, input_var]: [&[f32]; 4],
+    y: &mut [f32],
+    mut running_mean: Option<&mut [f32]>,
+    mut running_var: Option<&mut [f32]>,
+) {
+    let n = (batch * spatial) as f64;
+    let plane = |b: usize, c: usize| (b * channels + c) * spatial..(b * channels + c + 1) * spatial;
+    for c in 0..channels {
+        let (mut sum, mut squares) = (0.0f64, 0.0f64);
+        for b in 0..batch {
+            for &v in x.get(plane(b, c)).unwrap_or(&[]) {
+                sum += f64::from(v);
+            }
+        }
+        let mean = if n > 0.0 { sum / n } else { 0.0 };
+        for b in 0..batch {
+            for &v in x.get(plane(b, c)).unwrap_or(&[]) {
+                let d = f64::from(v) - mean;
+                squares += d * d;
+            }
+        }
+        let var = if n > 0.0 { squares / n } else { 0.0 };
+        let (Some(&s), Some(&t)) = (scale.get(c), bias.get(c)) else {
+            return;
+        };
+        let a = f64::from(s) / libm::sqrt(var + f64::from(epsilon));
+        for b in 0..batch {
+            let (Some(x), Some(y)) = (x.get(plane(b, c)), y.get_mut(plane(b, c))) else {
+                return;
+            };
+            for (out, &v) in y.iter_mut().zip(x) {
+                *out = ((f64::from(v) - mean) * a + f64::from(t)) as f32;
+            }
+        }
+        let blend = |old: Option<&f32>, current: f64| {
+            let old = f64::from(old.copied().unwrap_or(0.0));
+            (old * f64::from(momentum) + current * (1.0 - f64::from(momentum))) as f32
+        };
+        if let Some(out) = running_mean.as_deref_mut().and_then(|m| m.get_mut(c)) {
+            *out = blend(input_mean.get(c), mean);
+        }
+        if let Some(out) = running_var.as_deref_mut().and_then(|v| v.get_mut(c)) {
+            *out = blend(input_var.get(c), var);
+        }
+    }
+}
+
 /// `GroupNormalization` on `[batch, channels, spatial]`: the channels of each image cut
 /// into `groups` runs of `channels / groups` (one contiguous block of the tensor each),
 /// each normalised by its own mean and (biased) variance, then `scale · … + bias` with
@@ -330,6 +387,27 @@ pub fn lrn(
 #[cfg(test)]
 mod channel_tests {
     use super::*;
+
+    #[test]
+    fn batch_norm_training_uses_the_batch_statistics() {
+        // Two images of one channel of two values: 1, 3 and 5, 7 → mean 4, variance 5.
+        let x = [1.0, 3.0, 5.0, 7.0];
+        let (mut y, mut mean, mut var) = ([0.0; 4], [0.0], [0.0]);
+        batch_norm_training(
+            (2, 1, 2),
+            (0.0, 0.9),
+            &x,
+            [&[2.0], &[1.0], &[10.0], &[20.0]],
+            &mut y,
+            Some(&mut mean),
+            Some(&mut var),
+        );
+        let s = 2.0 / libm::sqrtf(5.0);
+        for (got, v) in y.iter().zip(x) {
+            assert!((got - ((v - 4.0) * s + 1.0)).abs() < 1e-5, "{y:?}");
+        }
+        assert!((mean[0] - 9.4).abs() < 1e-5 && (var[0] - 18.5).abs() < 1e-5);
+    }
 
     #[test]
     fn instance_norm_normalises_each_plane() {

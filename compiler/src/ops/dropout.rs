@@ -23,7 +23,8 @@ pub struct Dropout {
 }
 
 /// The table's parser for Dropout: a view when the node names only the output, a
-/// [`Dropout`] when it names the mask too. Both refuse training mode.
+/// [`Dropout`] when it names the mask too. Both refuse training mode but with a ratio
+/// of 0.
 pub fn parse(ctx: &ParseCtx<'_>) -> Result<Op, OpError> {
     // Reshape's parser checks `training_mode` and absorbs `ratio`, with or without a mask.
     let view = Reshape::parse(ctx)?;

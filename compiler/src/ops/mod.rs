@@ -450,6 +450,7 @@ define_ops! {
     MeanVarianceNorm(mvn::MeanVarianceNorm),
     MaxUnpool(pool::MaxUnpool),
     RoiAlign(roi_align::RoiAlign),
+    BatchNormTraining(norm::BatchNormTraining),
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),
     OneHot(one_hot::OneHot),

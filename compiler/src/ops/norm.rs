@@ -1,12 +1,101 @@
-//! BatchNormalization in inference mode (opset 7 on; `spatial` gone since 9, training
-//! outputs unsupported). Its statistics must be constants: parsing turns them into one
-//! per-channel scale and shift. The passes fold it into a preceding Conv, or lower it to
-//! Mul + Add; it is never emitted itself.
+//! BatchNormalization (opset 7 on; `spatial` gone since 9). In inference mode its
+//! statistics must be constants: parsing turns them into one per-channel scale and
+//! shift, and the passes fold it into a preceding Conv, or lower it to Mul + Add; it is
+//! never emitted itself. In training mode (opset 14 on, `training_mode = 1`) it
+//! normalises by the batch's own statistics and returns the running mean and variance
+//! (`BatchNormTraining`, `rt::norm::batch_norm_training`); the older opsets' training
+//! outputs (up to five, chosen by their count) are refused.
 
 use proc_macro2::TokenStream;
+use quote::quote;
 
-use super::{required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{required, Attrs, EmitCtx, FoldCtx, Op, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
+
+/// The table's parser: [`BatchNormTraining`] in training mode, else [`BatchNorm`].
+pub fn parse(ctx: &ParseCtx<'_>) -> Result<Op, OpError> {
+    if ctx.opset >= 14 && ctx.int("training_mode", 0)? != 0 {
+        return Ok(Op::from(BatchNormTraining::parse(ctx)?));
+    }
+    if ctx.n_outputs > 1 {
+        return Err(OpError::unsupported(format!(
+            "{} outputs: in inference mode BatchNormalization has one (its training-mode \
+             outputs compile from opset 14, with training_mode=1)",
+            ctx.n_outputs
+        )));
+    }
+    Ok(Op::from(BatchNorm::parse(ctx)?))
+}
+
+/// BatchNormalization in training mode: `Y` from the batch's mean and variance over
+/// every axis but the channels, and the running statistics when the node names them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNormTraining {
+    pub epsilon: f32,
+    pub momentum: f32,
+    /// 1 to 3: `Y`, then `running_mean`, then `running_var`.
+    pub n_outputs: usize,
+}
+
+impl Parse for BatchNormTraining {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        Ok(Self {
+            epsilon: ctx.float("epsilon", 1e-5)?,
+            momentum: ctx.float("momentum", 0.9)?,
+            n_outputs: ctx.n_outputs.clamp(1, 3),
+        })
+    }
+}
+
+impl OpKind for BatchNormTraining {
+    fn attrs(&self, attrs: &mut Attrs) {
+        attrs
+            .float("epsilon", self.epsilon)
+            .float("momentum", self.momentum)
+            .int("training_mode", 1);
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let x = required(inputs, 0)?;
+        if x.dtype != DType::F32 || x.rank() < 2 {
+            return Err(OpError::unsupported(format!(
+                "BatchNormalization is implemented for f32 with channels, not {x}"
+            )));
+        }
+        let stats = TensorType::new(DType::F32, vec![x.shape[1]]);
+        for (i, name) in [(1, "scale"), (2, "B"), (3, "input_mean"), (4, "input_var")] {
+            let t = required(inputs, i)?;
+            if *t != stats {
+                return Err(OpError::shape(format!("{name} is {t}; it must be {stats}")));
+            }
+        }
+        Ok([x.clone(), stats.clone(), stats][..self.n_outputs].to_vec())
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let x = ctx.input(0)?;
+        let (batch, channels) = (x.ty.shape[0], x.ty.shape[1]);
+        let spatial: usize = x.ty.shape[2..].iter().product();
+        let xe = &x.expr;
+        let (s, b, m, v) = (ctx.expr(1)?, ctx.expr(2)?, ctx.expr(3)?, ctx.expr(4)?);
+        let (eps, momentum) = (self.epsilon, self.momentum);
+        let mean = if self.n_outputs > 1 {
+            quote!(Some(y1))
+        } else {
+            quote!(None)
+        };
+        let var = if self.n_outputs > 2 {
+            quote!(Some(y2))
+        } else {
+            quote!(None)
+        };
+        Ok(quote! {
+            rt::norm::batch_norm_training(
+                (#batch, #channels, #spatial), (#eps, #momentum), #xe, [#s, #b, #m, #v], y, #mean, #var,
+            );
+        })
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchNorm {
@@ -31,7 +120,7 @@ impl Parse for BatchNorm {
         }
         if ctx.int("training_mode", 0)? != 0 {
             return Err(OpError::unsupported(
-                "training_mode=1 is not supported (inference only)",
+                "training_mode=1 compiles from opset 14 (its outputs before were others)",
             ));
         }
         let c = x.shape[1];
@@ -125,6 +214,42 @@ mod tests {
     use crate::ops::testing::node;
     use crate::tensor::{Data, Tensor};
 
+    #[test]
+    fn emits_training_mode() {
+        insta::assert_snapshot!(node("BatchNormalization").opset(15).outputs(3).int("training_mode", 1)
+            .input("f32[2,3,4]").input("f32[3]").input("f32[3]").input("f32[3]").input("f32[3]").emit(), @r#"
+        BatchNormalization(f32[2,3,4], f32[3], f32[3], f32[3], f32[3]) epsilon=1e-5 momentum=0.9 training_mode=1 -> f32[2,3,4], f32[3], f32[3]
+        rt::norm::batch_norm_training(
+            (2, 3, 4),
+            (0.00001f32, 0.9f32),
+            x0,
+            [x1, x2, x3, x4],
+            y,
+            Some(y1),
+            Some(y2),
+        );
+        "#);
+        insta::assert_snapshot!(node("BatchNormalization").opset(15).int("training_mode", 1).float("momentum", 0.5)
+            .input("f32[2,3]").input("f32[3]").input("f32[3]").input("f32[3]").input("f32[3]").emit(), @r#"
+        BatchNormalization(f32[2,3], f32[3], f32[3], f32[3], f32[3]) epsilon=1e-5 momentum=0.5 training_mode=1 -> f32[2,3]
+        rt::norm::batch_norm_training(
+            (2, 3, 1),
+            (0.00001f32, 0.5f32),
+            x0,
+            [x1, x2, x3, x4],
+            y,
+            None,
+            None,
+        );
+        "#);
+        insta::assert_snapshot!(node("BatchNormalization").opset(15).outputs(3).int("training_mode", 1)
+            .input("f32[2,3,4]").input("f32[3]").input("f32[2]").input("f32[3]").input("f32[3]").emit(), @"infer: B is f32[2]; it must be f32[3]");
+        insta::assert_snapshot!(node("BatchNormalization").opset(15).outputs(3)
+            .input("f32[2,3,4]").input("f32[3]").input("f32[3]").input("f32[3]").input("f32[3]").emit(), @"parse: 3 outputs: in inference mode BatchNormalization has one (its training-mode outputs compile from opset 14, with training_mode=1)");
+        insta::assert_snapshot!(node("BatchNormalization").opset(9).int("training_mode", 1)
+            .input("f32[2,3,4]").input("f32[3]").input("f32[3]").input("f32[3]").input("f32[3]").emit(), @"parse: training_mode=1 compiles from opset 14 (its outputs before were others)");
+    }
+
     fn per_channel(values: &[f32]) -> Tensor {
         Tensor::new(vec![values.len()], Data::F32(values.to_vec()))
     }
@@ -164,7 +289,8 @@ mod tests {
             .input("f32[2]")
             .constant(per_channel(&[1.0, 1.0]))
             .emit(), @"parse: input 3 (mean) must be a compile-time constant; zant compiles static shapes only");
-        insta::assert_snapshot!(batch_norm().int("training_mode", 1).emit(), @"parse: training_mode=1 is not supported (inference only)");
+        // Training mode compiles (emits_training_mode); the old opsets refuse it.
+        insta::assert_snapshot!(batch_norm().opset(13).int("training_mode", 1).emit(), @"parse: training_mode=1 compiles from opset 14 (its outputs before were others)");
         insta::assert_snapshot!(node("BatchNormalization")
             .input("f32[1,2,3]")
             .constant(per_channel(&[1.0, 2.0, 3.0]))

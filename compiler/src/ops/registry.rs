@@ -78,7 +78,7 @@ pub static REGISTRY: &[OpSpec] = &[
     unary!("Atanh",                   (9, 28), |_| Atanh),
     op!("Attention",                  (23, 28), (3, 7), (1, 4), attention::Attention),
     op!("AveragePool",                (7, 28), (1, 1), (1, 1), pool::Pool),
-    op!("BatchNormalization",         (7, 28), (5, 5), (1, 1), norm::BatchNorm),
+    op!("BatchNormalization",         (7, 28), (5, 5), (1, 3), fn norm::parse),
     op!("BitCast",                    (26, 28), (1, 1), (1, 1), bit_cast::BitCast),
     op!("BitShift",                   (11, 28), (2, 2), (1, 1), logic::Logic),
     op!("BitwiseAnd",                 (18, 28), (2, 2), (1, 1), logic::Logic),
