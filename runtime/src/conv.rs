@@ -35,6 +35,7 @@ use crate::Activation;
 
 mod causal;
 pub(crate) mod channels;
+mod deform;
 mod frame;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod implicit;
@@ -46,6 +47,7 @@ mod width;
 mod window;
 
 pub use causal::causal_conv_with_state;
+pub use deform::{deform_conv2d, DeformConv};
 pub use transpose::{
     conv_transpose2d, conv_transpose2d_gemm, conv_transpose2d_rows, transpose_band_for,
     transpose_kernel_for, transpose_scratch_len_for, ConvTranspose2d, TransposeKernel,

@@ -45,6 +45,7 @@ pub mod control;
 pub mod conv;
 pub mod conv_transpose;
 pub mod cumsum;
+pub mod deform_conv;
 pub mod det;
 pub mod dropout;
 pub mod einsum;
@@ -450,6 +451,7 @@ define_ops! {
     MeanVarianceNorm(mvn::MeanVarianceNorm),
     MaxUnpool(pool::MaxUnpool),
     RoiAlign(roi_align::RoiAlign),
+    DeformConv(deform_conv::DeformConv),
     BatchNormTraining(norm::BatchNormTraining),
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),

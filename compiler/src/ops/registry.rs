@@ -105,6 +105,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!("CumProd",                    (26, 28), (2, 2), (1, 1), cumsum::CumSum),
     op!("CumSum",                     (11, 28), (2, 2), (1, 1), cumsum::CumSum),
     op!("DFT",                        (17, 28), (1, 3), (1, 1), spectral::Dft),
+    op!("DeformConv",                 (19, 28), (3, 5), (1, 1), deform_conv::DeformConv),
     op!("DepthToSpace",               (1, 28), (1, 1), (1, 1), space_depth::SpaceDepth),
     op!("DequantizeLinear",           (10, 28), (2, 3), (1, 1), quant::Quant),
     op!("Det",                        (11, 28), (1, 1), (1, 1), det::Det),
