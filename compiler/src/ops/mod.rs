@@ -452,6 +452,7 @@ define_ops! {
     MaxUnpool(pool::MaxUnpool),
     RoiAlign(roi_align::RoiAlign),
     DeformConv(deform_conv::DeformConv),
+    MelWeightMatrix(window_fn::MelWeightMatrix),
     BatchNormTraining(norm::BatchNormTraining),
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),

@@ -162,6 +162,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!("MaxUnpool",                  (9, 28), (2, 3), (1, 1), pool::MaxUnpool),
     op!("Mean",                       (8, 28), (1, MANY), (1, 1), variadic::Variadic),
     op!("MeanVarianceNormalization",  (9, 28), (1, 1), (1, 1), mvn::MeanVarianceNorm),
+    op!("MelWeightMatrix",            (17, 28), (5, 5), (1, 1), window_fn::MelWeightMatrix),
     op!("Min",                        (8, 28), (1, MANY), (1, 1), variadic::Variadic),
     unary!("Mish",                    (18, 28), |_| Mish),
     op!("Mod",                        (10, 28), (2, 2), (1, 1), binary::Binary),
