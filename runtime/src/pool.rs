@@ -548,11 +548,7 @@ pub fn max_unpool(
     let [_, h_out, w_out] = output;
     let in_volume = d_in * h_in * w_in;
     let out_volume: usize = output.iter().product();
-    let planes = if out_volume == 0 {
-        0
-    } else {
-        y.len() / out_volume
-    };
+    let planes = y.len().checked_div(out_volume).unwrap_or(0);
     let len = planes * in_volume;
     for (&v, &i) in x.iter().zip(indices) {
         let at = usize::try_from(i).ok().filter(|&i| i < len).and_then(|i| {
