@@ -283,6 +283,20 @@ tokens! {
 }
 
 impl PoolNd {
+    /// The elements of one input plane and of one output plane, when every stride and
+    /// dilation is positive and the whole tensors' sizes fit in `usize`.
+    fn volumes(&self) -> Option<(usize, usize)> {
+        if self.strides.contains(&0) || self.dilations.contains(&0) {
+            return None;
+        }
+        let volume = |dims: [usize; 3]| {
+            dims.iter()
+                .try_fold(self.planes, |n, &d| n.checked_mul(d))
+                .map(|_| dims.iter().product::<usize>())
+        };
+        Some((volume(self.input)?, volume(self.output)?))
+    }
+
     /// The 1-D or 2-D pool `p` as an N-D one: a leading dim of one input, one tap,
     /// stride 1, dilation 1 and no padding.
     pub fn of_2d(p: &Pool2d) -> PoolNd {
@@ -322,20 +336,10 @@ tokens! {
 /// Leaves `y` as it is when `x` or `y` is shorter than the geometry says, or when a
 /// stride or dilation is 0.
 pub fn pool_nd(p: &PoolNd, op: PoolOp, x: &[f32], y: &mut [f32]) {
-    if p.strides.contains(&0) || p.dilations.contains(&0) {
-        return;
-    }
-    let in_volume = p.input.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    let out_volume = p.output.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    let (Some(in_volume), Some(out_volume)) = (in_volume, out_volume) else {
+    let Some((in_volume, out_volume)) = p.volumes() else {
         return;
     };
-    let (Some(x_len), Some(y_len)) = (
-        p.planes.checked_mul(in_volume),
-        p.planes.checked_mul(out_volume),
-    ) else {
-        return;
-    };
+    let (x_len, y_len) = (p.planes * in_volume, p.planes * out_volume);
     let (Some(x), Some(y)) = (x.get(..x_len), y.get_mut(..y_len)) else {
         return;
     };
@@ -441,20 +445,10 @@ pub fn max_pool_with_indices(
     y: &mut [f32],
     indices: &mut [i64],
 ) {
-    if p.strides.contains(&0) || p.dilations.contains(&0) {
-        return;
-    }
-    let in_volume = p.input.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    let out_volume = p.output.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    let (Some(in_volume), Some(out_volume)) = (in_volume, out_volume) else {
+    let Some((in_volume, out_volume)) = p.volumes() else {
         return;
     };
-    let (Some(x_len), Some(y_len)) = (
-        p.planes.checked_mul(in_volume),
-        p.planes.checked_mul(out_volume),
-    ) else {
-        return;
-    };
+    let (x_len, y_len) = (p.planes * in_volume, p.planes * out_volume);
     let (Some(x), Some(y), Some(indices)) =
         (x.get(..x_len), y.get_mut(..y_len), indices.get_mut(..y_len))
     else {
