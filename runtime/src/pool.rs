@@ -285,6 +285,26 @@ tokens! {
 impl PoolNd {
     /// The elements of one input plane and of one output plane, when every stride and
     /// dilation is positive and the whole tensors' sizes fit in `usize`.
+    /// The taps of output `o` along `axis` that land in the input.
+    #[inline(always)]
+    fn taps(&self, axis: usize, o: usize) -> (usize, usize) {
+        tap_range(
+            o,
+            self.strides[axis],
+            self.dilations[axis],
+            self.kernel[axis],
+            self.pads_begin[axis],
+            self.input[axis],
+        )
+    }
+
+    /// Where tap `t` of output `o` reads along `axis` (a tap of [`PoolNd::taps`], so
+    /// inside the input).
+    #[inline(always)]
+    fn position(&self, axis: usize, o: usize, t: usize) -> usize {
+        o * self.strides[axis] + t * self.dilations[axis] - self.pads_begin[axis]
+    }
+
     fn volumes(&self) -> Option<(usize, usize)> {
         if self.strides.contains(&0) || self.dilations.contains(&0) {
             return None;
@@ -346,18 +366,8 @@ pub fn pool_nd(p: &PoolNd, op: PoolOp, x: &[f32], y: &mut [f32]) {
     if y.is_empty() || in_volume == 0 {
         return;
     }
-    // The taps of output `o` along `axis` that land in the input, and those the average
-    // counts (the input, and the explicit padding when asked).
-    let taps = |axis: usize, o: usize| {
-        tap_range(
-            o,
-            p.strides[axis],
-            p.dilations[axis],
-            p.kernel[axis],
-            p.pads_begin[axis],
-            p.input[axis],
-        )
-    };
+    // The taps the average counts along `axis` (the input, and the explicit padding when
+    // asked).
     let counted = |axis: usize, o: usize| {
         let (lo, hi) = match op {
             PoolOp::Average {
@@ -370,13 +380,9 @@ pub fn pool_nd(p: &PoolNd, op: PoolOp, x: &[f32], y: &mut [f32]) {
                 0,
                 p.pads_begin[axis] + p.input[axis] + p.pads_end[axis],
             ),
-            _ => taps(axis, o),
+            _ => p.taps(axis, o),
         };
         hi - lo
-    };
-    // Where tap `t` of output `o` reads along `axis` (a tap of `taps`, so inside).
-    let position = |axis: usize, o: usize, t: usize| {
-        o * p.strides[axis] + t * p.dilations[axis] - p.pads_begin[axis]
     };
     let [_, h_in, w_in] = p.input;
     let [d_out, h_out, w_out] = p.output;
@@ -386,21 +392,21 @@ pub fn pool_nd(p: &PoolNd, op: PoolOp, x: &[f32], y: &mut [f32]) {
     {
         let mut outputs = y_plane.iter_mut();
         for od in 0..d_out {
-            let (d_lo, d_hi) = taps(0, od);
+            let (d_lo, d_hi) = p.taps(0, od);
             for oh in 0..h_out {
-                let (h_lo, h_hi) = taps(1, oh);
+                let (h_lo, h_hi) = p.taps(1, oh);
                 for ow in 0..w_out {
-                    let (w_lo, w_hi) = taps(2, ow);
+                    let (w_lo, w_hi) = p.taps(2, ow);
                     let mut acc = match op {
                         PoolOp::Max => f32::NEG_INFINITY,
                         _ => 0.0,
                     };
                     for kd in d_lo..d_hi {
                         for kh in h_lo..h_hi {
-                            let row = (position(0, od, kd) * h_in + position(1, oh, kh)) * w_in;
+                            let row = (p.position(0, od, kd) * h_in + p.position(1, oh, kh)) * w_in;
                             for kw in w_lo..w_hi {
                                 let value = x_plane
-                                    .get(row + position(2, ow, kw))
+                                    .get(row + p.position(2, ow, kw))
                                     .copied()
                                     .unwrap_or_default();
                                 acc = match op {
@@ -457,19 +463,6 @@ pub fn max_pool_with_indices(
     if y.is_empty() || in_volume == 0 {
         return;
     }
-    let taps = |axis: usize, o: usize| {
-        tap_range(
-            o,
-            p.strides[axis],
-            p.dilations[axis],
-            p.kernel[axis],
-            p.pads_begin[axis],
-            p.input[axis],
-        )
-    };
-    let position = |axis: usize, o: usize, t: usize| {
-        o * p.strides[axis] + t * p.dilations[axis] - p.pads_begin[axis]
-    };
     let [d_in, h_in, w_in] = p.input;
     let [d_out, h_out, w_out] = p.output;
     // A position's index in its plane, row-major or (storage_order = 1) column-major.
@@ -488,19 +481,19 @@ pub fn max_pool_with_indices(
         let base = plane * in_volume;
         let mut outputs = y_plane.iter_mut().zip(i_plane.iter_mut());
         for od in 0..d_out {
-            let (d_lo, d_hi) = taps(0, od);
+            let (d_lo, d_hi) = p.taps(0, od);
             for oh in 0..h_out {
-                let (h_lo, h_hi) = taps(1, oh);
+                let (h_lo, h_hi) = p.taps(1, oh);
                 for ow in 0..w_out {
-                    let (w_lo, w_hi) = taps(2, ow);
+                    let (w_lo, w_hi) = p.taps(2, ow);
                     let mut best = f32::NEG_INFINITY;
                     let mut at = None;
                     for kd in d_lo..d_hi {
-                        let d = position(0, od, kd);
+                        let d = p.position(0, od, kd);
                         for kh in h_lo..h_hi {
-                            let h = position(1, oh, kh);
+                            let h = p.position(1, oh, kh);
                             for kw in w_lo..w_hi {
-                                let w = position(2, ow, kw);
+                                let w = p.position(2, ow, kw);
                                 let value = x_plane
                                     .get((d * h_in + h) * w_in + w)
                                     .copied()
