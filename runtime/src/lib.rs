@@ -33,6 +33,7 @@ pub mod loss;
 pub mod ml;
 pub mod narrow;
 pub mod norm;
+pub mod optim;
 pub mod pool;
 pub mod qconv;
 pub mod qlinear;

@@ -70,6 +70,7 @@ pub mod ml_transform;
 pub mod mvn;
 pub mod norm;
 pub mod one_hot;
+pub mod optim;
 pub mod pad;
 pub mod pool;
 pub mod qlinear;
@@ -457,6 +458,7 @@ define_ops! {
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),
     OneHot(one_hot::OneHot),
+    Optimizer(optim::Optimizer),
     Pad(pad::Pad),
     Pool(pool::Pool),
     PowMixed(binary::PowMixed),
