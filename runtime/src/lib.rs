@@ -32,6 +32,7 @@ pub mod logic;
 pub mod loss;
 pub mod ml;
 pub mod narrow;
+pub mod ngram;
 pub mod norm;
 pub mod optim;
 pub mod pool;

@@ -93,6 +93,7 @@ pub mod spectral;
 pub mod split;
 pub mod svm;
 pub mod ternary;
+pub mod tfidf;
 pub mod tile;
 pub mod top_k;
 pub mod transpose;
@@ -458,6 +459,7 @@ define_ops! {
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),
     OneHot(one_hot::OneHot),
+    TfIdf(tfidf::TfIdf),
     Optimizer(optim::Optimizer),
     Pad(pad::Pad),
     Pool(pool::Pool),

@@ -228,6 +228,7 @@ pub static REGISTRY: &[OpSpec] = &[
     unary!("Tan",                     (7, 28), |_| Tan),
     unary!("Tanh",                    (6, 28), |_| Tanh),
     op!("TensorScatter",              (24, 28), (2, 3), (1, 1), scatter::TensorScatter),
+    op!("TfIdfVectorizer",            (9, 28), (1, 1), (1, 1), tfidf::TfIdf),
     unary!("ThresholdedRelu",         (10, 28), |c| ThresholdedRelu { alpha: c.float("alpha", 1.0)? }),
     op!("Tile",                       (6, 28), (2, 2), (1, 1), tile::Tile),
     op!("TopK",                       (1, 28), (1, 2), (2, 2), top_k::TopK),
