@@ -42,14 +42,14 @@ pub(super) fn import<'m>(
 }
 
 /// The node being imported, for its errors.
-struct Cx<'m, 'a> {
-    n: &'m proto::NodeProto,
-    name: &'a str,
-    onnx: OnnxOp,
+pub(super) struct Cx<'m, 'a> {
+    pub(super) n: &'m proto::NodeProto,
+    pub(super) name: &'a str,
+    pub(super) onnx: OnnxOp,
 }
 
 impl<'m> Cx<'m, '_> {
-    fn err(&self, source: OpError) -> ImportError {
+    pub(super) fn err(&self, source: OpError) -> ImportError {
         ImportError::Node(NodeError {
             node: self.name.to_string(),
             op: self.onnx,
@@ -94,7 +94,7 @@ impl<'m> Cx<'m, '_> {
     }
 
     /// The value of input `i`, which must exist.
-    fn value(&self, imp: &mut Importer<'m>, i: usize) -> Result<ValueId, ImportError> {
+    pub(super) fn value(&self, imp: &mut Importer<'m>, i: usize) -> Result<ValueId, ImportError> {
         let name = self
             .input(i)
             .ok_or_else(|| self.err(OpError::MissingInput { input: i }))?;
@@ -106,7 +106,7 @@ impl<'m> Cx<'m, '_> {
     }
 
     /// Names the node's outputs in the current scope.
-    fn define_outputs(
+    pub(super) fn define_outputs(
         &self,
         imp: &mut Importer<'m>,
         values: &[ValueId],
@@ -293,7 +293,7 @@ fn open_gate<'m>(
 
 /// Imports a subgraph in a scope of its own (behind `gate`, if given) with its inputs bound
 /// to `bound`, and returns the values of its outputs.
-fn import_body<'m>(
+pub(super) fn import_body<'m>(
     imp: &mut Importer<'m>,
     cx: &Cx<'m, '_>,
     body: &'m proto::GraphProto,
@@ -412,7 +412,7 @@ fn take(
     )
 }
 
-fn int_attr(name: &str, i: i64) -> proto::AttributeProto {
+pub(super) fn int_attr(name: &str, i: i64) -> proto::AttributeProto {
     proto::AttributeProto {
         name: name.into(),
         r#type: attribute_type::INT,
@@ -421,7 +421,7 @@ fn int_attr(name: &str, i: i64) -> proto::AttributeProto {
     }
 }
 
-fn ints_attr(name: &str, ints: &[i64]) -> proto::AttributeProto {
+pub(super) fn ints_attr(name: &str, ints: &[i64]) -> proto::AttributeProto {
     proto::AttributeProto {
         name: name.into(),
         r#type: attribute_type::INTS,

@@ -281,6 +281,9 @@ impl<'m> Importer<'m> {
         if domain.is_empty() && matches!(n.op_type.as_str(), "If" | "Loop" | "Scan") {
             return super::control::import(self, n, &name, onnx_op);
         }
+        if domain == "ai.onnx.preview" && n.op_type == "FlexAttention" {
+            return super::decompose::import_flex_attention(self, n, &name, onnx_op);
+        }
         self.import_op(n, name, spec, onnx_op)
     }
 

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 mod attr;
 mod bind;
 mod control;
+mod decompose;
 #[cfg(test)]
 mod differential;
 mod edit;

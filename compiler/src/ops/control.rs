@@ -50,11 +50,11 @@ pub fn parse_if(ctx: &ParseCtx<'_>) -> Result<Op, OpError> {
     }
 }
 
-/// The `Loop` and `Scan` lines of the op table: import unrolls both, so the IR text never
-/// holds one.
+/// The `Loop`, `Scan` and `FlexAttention` lines of the op table: import unrolls the first
+/// two and takes the last apart (`onnx::decompose`), so the IR text never holds one.
 pub fn parse_unrolled(ctx: &ParseCtx<'_>) -> Result<Op, OpError> {
     Err(OpError::unsupported(format!(
-        "{} is unrolled when the model is imported and has no IR form",
+        "{} is taken apart when the model is imported and has no IR form",
         ctx.op_type
     )))
 }

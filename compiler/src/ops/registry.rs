@@ -249,6 +249,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!(@ "ai.onnx.ml", "TreeEnsemble", (5, 5), (1, 1), (1, 1), |ctx| <tree_ensemble::TreeEnsemble as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "TreeEnsembleClassifier", (1, 4), (1, 1), (2, 2), |ctx| <tree_ensemble::TreeEnsemble as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.ml", "TreeEnsembleRegressor", (1, 4), (1, 1), (1, 1), |ctx| <tree_ensemble::TreeEnsemble as Parse>::parse(ctx).map(Op::from)),
+    op!(@ "ai.onnx.preview", "FlexAttention", (1, 1), (3, 3), (1, 1), control::parse_unrolled),
     op!(@ "ai.onnx.preview.training", "Adagrad", (1, 1), (5, MANY), (2, MANY), |ctx| <optim::Optimizer as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.preview.training", "Adam", (1, 1), (6, MANY), (3, MANY), |ctx| <optim::Optimizer as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.preview.training", "Momentum", (1, 1), (5, MANY), (2, MANY), |ctx| <optim::Optimizer as Parse>::parse(ctx).map(Op::from)),
