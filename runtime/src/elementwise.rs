@@ -1523,6 +1523,42 @@ pub fn log_softmax(outer: usize, axis_len: usize, inner: usize, x: &[f32], y: &m
     softmax_blocks(outer, axis_len, inner, x, y, true, 1.0);
 }
 
+/// Softmax (or, with `log`, LogSoftmax) of `scale · x` in `f64` over the middle axis of
+/// `[outer, axis_len, inner]`: a plain loop per lane, `e^(v − max)` through `libm::exp`,
+/// for the double-precision models of the ONNX tests and scientific exports.
+pub fn softmax_f64(
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    log: bool,
+    scale: f64,
+    x: &[f64],
+    y: &mut [f64],
+) {
+    let block = axis_len * inner;
+    if block == 0 {
+        return;
+    }
+    let blocks = x.chunks_exact(block).zip(y.chunks_exact_mut(block));
+    for (x, y) in blocks.take(outer) {
+        for lane in 0..inner {
+            let at = |i: usize| i * inner + lane;
+            let max = (0..axis_len).fold(f64::NEG_INFINITY, |m, i| m.max(x[at(i)] * scale));
+            let sum: f64 = (0..axis_len)
+                .map(|i| libm::exp(x[at(i)] * scale - max))
+                .sum();
+            for i in 0..axis_len {
+                let shifted = x[at(i)] * scale - max;
+                y[at(i)] = if log {
+                    shifted - libm::log(sum)
+                } else {
+                    libm::exp(shifted) / sum
+                };
+            }
+        }
+    }
+}
+
 fn softmax_blocks(
     outer: usize,
     axis_len: usize,
@@ -2926,6 +2962,38 @@ mod tests {
                     softmax(outer, axis_len, inner, &x, &mut y);
                 }
                 close(&y, &naive_softmax(outer, axis_len, inner, &x, log), 1e-5);
+            }
+        }
+    }
+
+    /// `softmax_f64` agrees with the `f32` kernels' naive reference on rows and columns,
+    /// plain and log, and sums each lane to one.
+    #[test]
+    fn softmax_f64_matches_the_reference() {
+        for &(outer, axis_len, inner) in &[(1, 5, 1), (2, 3, 5), (2, 1, 3)] {
+            let x: Vec<f32> = (0..outer * axis_len * inner)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.7)
+                .collect();
+            let wide: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            for log in [false, true] {
+                let mut y = std::vec![0.0; x.len()];
+                softmax_f64(outer, axis_len, inner, log, 1.0, &wide, &mut y);
+                let narrow: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+                close(
+                    &narrow,
+                    &naive_softmax(outer, axis_len, inner, &x, log),
+                    1e-5,
+                );
+                if !log {
+                    for o in 0..outer {
+                        for lane in 0..inner {
+                            let sum: f64 = (0..axis_len)
+                                .map(|i| y[(o * axis_len + i) * inner + lane])
+                                .sum();
+                            assert!((sum - 1.0).abs() < 1e-12, "{sum}");
+                        }
+                    }
+                }
             }
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! FlexAttention becomes the nodes of its ONNX function body: K and V heads repeated for
 //! grouped queries (Reshape, Expand, Reshape), Q and K each times `√scale` in the input
-//! type, `Q · Kᵀ`, a Cast to the softmax precision (f32), the `score_mod` subgraph, a
+//! type, `Q · Kᵀ`, a Cast to the softmax precision (f32, or f64 for f64 inputs), the
+//! `score_mod` subgraph, a
 //! Softmax over the last axis, the `prob_mod` subgraph, and `P · V` in that precision,
 //! cast back. Every shape is static, so each node folds or types as it is read.
 
@@ -41,21 +42,28 @@ pub(super) fn import_flex_attention<'m>(
              that divide Q's heads"
         ))));
     }
-    if !matches!(qt.dtype, DType::F32 | DType::F16 | DType::BF16) {
+    if !matches!(qt.dtype, DType::F32 | DType::F16 | DType::BF16 | DType::F64) {
         return Err(cx.err(OpError::unsupported(format!(
-            "FlexAttention is implemented for f32, f16 and bf16 (softmax in f32), not {}",
+            "FlexAttention is implemented for f32, f16, bf16 and f64, not {}",
             qt.dtype
         ))));
     }
     let attr = |key: &str| n.attribute.iter().find(|a| a.name == key);
-    if let Some(p) = attr("softmax_precision") {
-        if p.i != i64::from(DType::F32.onnx_code()) {
-            return Err(cx.err(OpError::attr(
-                "softmax_precision",
-                format!("{} is not supported; zant's softmax runs in f32 (1)", p.i),
-            )));
-        }
-    }
+    // The softmax's type: f64 for f64 inputs and f32 for the others, unless the node
+    // names one of the two.
+    let precision = match attr("softmax_precision").map(|p| p.i) {
+        None if qt.dtype == DType::F64 => DType::F64,
+        None => DType::F32,
+        Some(code) => match i32::try_from(code).ok().and_then(DType::from_onnx) {
+            Some(t @ (DType::F32 | DType::F64)) => t,
+            _ => {
+                return Err(cx.err(OpError::attr(
+                    "softmax_precision",
+                    format!("{code} is not supported; zant's softmax runs in f32 (1) or f64 (11)"),
+                )))
+            }
+        },
+    };
     let graph = |key: &str| match attr(key) {
         None => Ok(None),
         Some(a) if a.r#type == attribute_type::GRAPH && a.g.is_some() => Ok(a.g.as_ref()),
@@ -121,9 +129,9 @@ pub(super) fn import_flex_attention<'m>(
         &at("k_transposed"),
     )?;
     let mut scores = imp.synthesize("MatMul", &[q, k], vec![], &at("scores"))?;
-    let narrow = qt.dtype != DType::F32;
-    if narrow {
-        scores = imp.synthesize("Cast", &[scores], vec![to(DType::F32)], &at("scores_f32"))?;
+    let cast = qt.dtype != precision;
+    if cast {
+        scores = imp.synthesize("Cast", &[scores], vec![to(precision)], &at("scores_cast"))?;
     }
     let modify =
         |imp: &mut Importer<'m>, g: Option<&'m proto::GraphProto>, x: ValueId, part: &str| {
@@ -145,9 +153,9 @@ pub(super) fn import_flex_attention<'m>(
         &at("probs"),
     )?;
     let probs = modify(imp, prob_mod, probs, "prob_mod")?;
-    let y = if narrow {
-        let v = imp.synthesize("Cast", &[v], vec![to(DType::F32)], &at("v_f32"))?;
-        let y = imp.synthesize("MatMul", &[probs, v], vec![], &at("y_f32"))?;
+    let y = if cast {
+        let v = imp.synthesize("Cast", &[v], vec![to(precision)], &at("v_cast"))?;
+        let y = imp.synthesize("MatMul", &[probs, v], vec![], &at("y_cast"))?;
         imp.synthesize("Cast", &[y], vec![to(qt.dtype)], &at("y"))?
     } else {
         imp.synthesize("MatMul", &[probs, v], vec![], &at("y"))?
@@ -167,6 +175,7 @@ mod tests {
 
     const FLOAT: i32 = 1;
     const DOUBLE: i32 = 11;
+    const INT64: i32 = 7;
 
     fn node(op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
         NodeProto {
@@ -260,12 +269,28 @@ mod tests {
         }
     }
 
+    /// Double inputs keep their softmax in f64 unless the node asks for f32, which casts
+    /// around it.
+    #[test]
+    fn the_softmax_runs_in_the_precision_asked() {
+        let casts = |bytes: Vec<u8>| ops(&bytes).unwrap().iter().filter(|o| *o == "Cast").count();
+        assert_eq!(casts(model(DOUBLE, 2, vec![])), 0);
+        assert_eq!(
+            casts(model(DOUBLE, 2, vec![int("softmax_precision", 1)])),
+            3
+        );
+        assert_eq!(
+            casts(model(FLOAT, 4, vec![int("softmax_precision", 11)])),
+            3
+        );
+    }
+
     #[test]
     fn refusals_name_the_reason() {
         let err = |bytes: Vec<u8>| ops(&bytes).expect_err("must be refused");
         insta::assert_snapshot!(err(model(FLOAT, 3, vec![])), @"node `FlexAttention_0`: FlexAttention (domain ai.onnx.preview, opset 1): Q f32[1,4,3,8], K f32[1,3,5,8] and V f32[1,3,5,6] must be rank-4 tensors of one type, as (batch, heads, length, head size), with K and V of one length and kv heads that divide Q's heads");
-        insta::assert_snapshot!(err(model(DOUBLE, 2, vec![])), @"node `FlexAttention_0`: FlexAttention (domain ai.onnx.preview, opset 1): FlexAttention is implemented for f32, f16 and bf16 (softmax in f32), not f64");
-        insta::assert_snapshot!(err(model(FLOAT, 2, vec![int("softmax_precision", 11)])), @"node `FlexAttention_0`: FlexAttention (domain ai.onnx.preview, opset 1): attribute `softmax_precision`: 11 is not supported; zant's softmax runs in f32 (1)");
+        insta::assert_snapshot!(err(model(INT64, 2, vec![])), @"node `FlexAttention_0`: FlexAttention (domain ai.onnx.preview, opset 1): FlexAttention is implemented for f32, f16, bf16 and f64, not i64");
+        insta::assert_snapshot!(err(model(FLOAT, 2, vec![int("softmax_precision", 10)])), @"node `FlexAttention_0`: FlexAttention (domain ai.onnx.preview, opset 1): attribute `softmax_precision`: 10 is not supported; zant's softmax runs in f32 (1) or f64 (11)");
         insta::assert_snapshot!(err(model(FLOAT, 2, vec![score_mod(true)])), @"node `FlexAttention_0`: FlexAttention (domain ai.onnx.preview, opset 1): the score_mod subgraph must give one f32[1,4,3,5], as it takes");
     }
 }

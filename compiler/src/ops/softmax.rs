@@ -64,9 +64,9 @@ impl AxisLayout {
 impl Parse for Softmax {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let x = ctx.input(0)?;
-        if x.dtype != DType::F32 {
+        if !matches!(x.dtype, DType::F32 | DType::F64) {
             return Err(OpError::unsupported(format!(
-                "implemented for f32, not {}",
+                "implemented for f32 and f64, not {}",
                 x.dtype
             )));
         }
@@ -100,6 +100,20 @@ impl OpKind for Softmax {
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
+        if let Data::F64(xs) = &x.data {
+            let AxisLayout {
+                outer,
+                axis_len,
+                inner,
+                ..
+            } = self.layout;
+            let mut y = vec![0.0; xs.len()];
+            let scale = f64::from(self.scale);
+            zant_runtime::elementwise::softmax_f64(
+                outer, axis_len, inner, self.log, scale, xs, &mut y,
+            );
+            return Ok(Some(vec![Tensor::new(x.shape.clone(), Data::F64(y))]));
+        }
         let Some(xs) = x.as_f32() else {
             return Ok(None);
         };
@@ -128,6 +142,12 @@ impl OpKind for Softmax {
             ..
         } = self.layout;
         let scale = self.scale;
+        if ctx.input(0)?.ty.dtype == DType::F64 {
+            let (log, scale) = (self.log, f64::from(scale));
+            return Ok(quote! {
+                rt::elementwise::softmax_f64(#outer, #axis_len, #inner, #log, #scale, #x, y);
+            });
+        }
         Ok(if self.log {
             quote! { rt::elementwise::log_softmax(#outer, #axis_len, #inner, #x, y); }
         } else if scale != 1.0 {
@@ -167,11 +187,20 @@ mod tests {
         Softmax(f32[2]) axis=0 -> f32[2]
         folds to f32[2] [0.5, 0.5]
         ");
+        insta::assert_snapshot!(node("LogSoftmax").int("axis", 0).input("f64[2,3]").emit(), @r#"
+        LogSoftmax(f64[2,3]) axis=0 -> f64[2,3]
+        rt::elementwise::softmax_f64(1, 2, 3, true, 1f64, x0, y);
+        "#);
+        insta::assert_snapshot!(node("Softmax")
+            .constant(Tensor::new(vec![2], Data::F64(vec![0.0, 0.0]))).emit(), @r#"
+        Softmax(f64[2]) axis=0 -> f64[2]
+        folds to f64[2] [0.5, 0.5]
+        "#);
     }
 
     #[test]
     fn refuses() {
-        insta::assert_snapshot!(node("Softmax").input("f64[2,3]").emit(), @"parse: implemented for f32, not f64");
         insta::assert_snapshot!(node("Softmax").int("axis", 2).input("f32[2,3]").emit(), @"parse: axis 2 is out of range for rank 2");
+        insta::assert_snapshot!(node("Softmax").input("i32[2,3]").emit(), @"parse: implemented for f32 and f64, not i32");
     }
 }
