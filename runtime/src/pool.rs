@@ -283,8 +283,6 @@ tokens! {
 }
 
 impl PoolNd {
-    /// The elements of one input plane and of one output plane, when every stride and
-    /// dilation is positive and the whole tensors' sizes fit in `usize`.
     /// The taps of output `o` along `axis` that land in the input.
     #[inline(always)]
     fn taps(&self, axis: usize, o: usize) -> (usize, usize) {
@@ -305,6 +303,8 @@ impl PoolNd {
         o * self.strides[axis] + t * self.dilations[axis] - self.pads_begin[axis]
     }
 
+    /// The elements of one input plane and of one output plane, when every stride and
+    /// dilation is positive and the whole tensors' sizes fit in `usize`.
     fn volumes(&self) -> Option<(usize, usize)> {
         if self.strides.contains(&0) || self.dilations.contains(&0) {
             return None;
