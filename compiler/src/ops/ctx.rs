@@ -94,6 +94,12 @@ impl<'a> ParseCtx<'a> {
         }
     }
 
+    /// A non-negative integer attribute (`default` when absent), as a `usize`.
+    pub fn count(&self, name: &str, default: i64) -> Result<usize, OpError> {
+        let v = self.int(name, default)?;
+        usize::try_from(v).map_err(|_| OpError::attr(name, format!("{v} is negative")))
+    }
+
     pub fn float(&self, name: &str, default: f32) -> Result<f32, OpError> {
         match self.attr(name) {
             None => Ok(default),

@@ -16,10 +16,8 @@ pub struct GatherNd {
 
 impl Parse for GatherNd {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
-        let b = ctx.int("batch_dims", 0)?;
         Ok(Self {
-            batch_dims: usize::try_from(b)
-                .map_err(|_| OpError::attr("batch_dims", format!("{b} is negative")))?,
+            batch_dims: ctx.count("batch_dims", 0)?,
         })
     }
 }

@@ -37,9 +37,7 @@ impl Parse for Quant {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
         let quantize = ctx.op_type == "QuantizeLinear";
         let (x, scale) = (ctx.input(0)?, ctx.input(1)?);
-        let block = ctx.int("block_size", 0)?;
-        let block = usize::try_from(block)
-            .map_err(|_| OpError::attr("block_size", format!("{block} is negative")))?;
+        let block = ctx.count("block_size", 0)?;
         let per_tensor = scale.n_elems() == 1 && scale.rank() <= 1 && block == 0;
         let axis = if per_tensor {
             // The attribute is ignored; a rank-0 input has no axis to normalise.

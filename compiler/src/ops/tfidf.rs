@@ -33,12 +33,6 @@ fn mode_name(w: Weighting) -> &'static str {
     }
 }
 
-/// A non-negative count attribute.
-fn count(ctx: &ParseCtx<'_>, name: &str, default: i64) -> Result<usize, OpError> {
-    let v = ctx.int(name, default)?;
-    usize::try_from(v).map_err(|_| OpError::attr(name, format!("{v} is negative")))
-}
-
 /// A trie node while it is built: its token, children by token, and output column.
 #[derive(Default)]
 struct Node {
@@ -166,9 +160,9 @@ impl Parse for TfIdf {
             }
         };
         let op = Self {
-            min_gram: count(ctx, "min_gram_length", 1)?,
-            max_gram: count(ctx, "max_gram_length", 1)?,
-            max_skip: count(ctx, "max_skip_count", 0)?,
+            min_gram: ctx.count("min_gram_length", 1)?,
+            max_gram: ctx.count("max_gram_length", 1)?,
+            max_skip: ctx.count("max_skip_count", 0)?,
             weighting,
         };
         if op.min_gram == 0 || op.min_gram > op.max_gram {

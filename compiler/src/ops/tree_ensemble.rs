@@ -95,8 +95,8 @@ impl Parse for TreeEnsemble {
                 labels: classifier
                     .then(|| ints_or_empty(ctx, "classlabels_int64s"))
                     .transpose()?,
-                n_targets: count(ctx.int("n_targets", 1)?, "n_targets")?,
-                n_trees: count(ctx.int("n_trees", 0)?, "n_trees")?,
+                n_targets: ctx.count("n_targets", 1)?,
+                n_trees: ctx.count("n_trees", 0)?,
                 aggregate: aggregate(ctx)?,
                 post_transform: post_transform(ctx)?,
                 dense: ctx.int("dense", 0)? != 0,
@@ -104,7 +104,7 @@ impl Parse for TreeEnsemble {
             });
         }
         let (forest, labels, n_targets) = if ctx.op_type == "TreeEnsemble" {
-            let n_targets = count(ctx.int("n_targets", 1)?, "n_targets")?;
+            let n_targets = ctx.count("n_targets", 1)?;
             (opset5_forest(ctx)?, None, n_targets)
         } else {
             legacy_forest(ctx, classifier)?
@@ -159,11 +159,6 @@ impl Parse for TreeEnsemble {
             base_values,
         })
     }
-}
-
-/// A non-negative count attribute.
-fn count(v: i64, name: &str) -> Result<usize, OpError> {
-    usize::try_from(v).map_err(|_| OpError::attr(name, format!("{v} is negative")))
 }
 
 fn floats_or_empty(ctx: &ParseCtx<'_>, name: &str) -> Result<Vec<f32>, OpError> {
@@ -323,7 +318,7 @@ fn legacy_forest(
         let n = labels.len();
         (Some(labels), n)
     } else {
-        (None, count(ctx.int("n_targets", 1)?, "n_targets")?)
+        (None, ctx.count("n_targets", 1)?)
     };
     for k in 0..m {
         let i = *index.get(&(w_trees[k], w_nodes[k])).ok_or_else(|| {
@@ -423,7 +418,7 @@ fn opset5_forest(ctx: &ParseCtx<'_>) -> Result<Forest, OpError> {
             ),
         ));
     }
-    let n_targets = count(ctx.int("n_targets", 1)?, "n_targets")?;
+    let n_targets = ctx.count("n_targets", 1)?;
     if let Some(&t) = targets.iter().find(|&&t| t >= n_targets) {
         return Err(OpError::attr(
             "leaf_targetids",
