@@ -8,7 +8,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
+use super::{Attribute, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -53,13 +53,9 @@ pub struct Optimizer {
 }
 
 /// An attribute every Momentum node must have.
-fn required_float(ctx: &ParseCtx<'_>, name: &str) -> Result<f32, OpError> {
-    match ctx.attr(name) {
-        Some(_) => ctx.float(name, 0.0),
-        None => Err(OpError::unsupported(format!(
-            "Momentum needs its `{name}` attribute"
-        ))),
-    }
+fn required<'a>(ctx: &ParseCtx<'a>, name: &str) -> Result<&'a Attribute, OpError> {
+    ctx.attr(name)
+        .ok_or_else(|| OpError::attr(name, "is required"))
 }
 
 impl Parse for Optimizer {
@@ -71,13 +67,7 @@ impl Parse for Optimizer {
                 norm: ctx.float("norm_coefficient", 0.0)?,
             },
             "Momentum" => {
-                let mode = match ctx.attr("mode") {
-                    Some(_) => ctx.string("mode", "")?,
-                    None => {
-                        return Err(OpError::unsupported("Momentum needs its `mode` attribute"))
-                    }
-                };
-                let nesterov = match mode.as_str() {
+                let nesterov = match required(ctx, "mode")?.as_string("mode")?.as_str() {
                     "standard" => false,
                     "nesterov" => true,
                     other => {
@@ -87,9 +77,9 @@ impl Parse for Optimizer {
                     }
                 };
                 Rule::Momentum {
-                    alpha: required_float(ctx, "alpha")?,
-                    beta: required_float(ctx, "beta")?,
-                    norm: required_float(ctx, "norm_coefficient")?,
+                    alpha: required(ctx, "alpha")?.as_float("alpha")?,
+                    beta: required(ctx, "beta")?.as_float("beta")?,
+                    norm: required(ctx, "norm_coefficient")?.as_float("norm_coefficient")?,
                     nesterov,
                 }
             }
@@ -377,7 +367,7 @@ mod tests {
         insta::assert_snapshot!(training("Momentum").float("alpha", 0.9).float("beta", 0.1)
             .float("norm_coefficient", 0.0)
             .input("f32[]").input("i64[]").input("f32[3]").input("f32[3]").input("f32[3]")
-            .outputs(2).emit(), @"parse: Momentum needs its `mode` attribute");
+            .outputs(2).emit(), @"parse: attribute `mode`: is required");
         insta::assert_snapshot!(training("Momentum").float("alpha", 0.9).float("beta", 0.1)
             .float("norm_coefficient", 0.0).string("mode", "heavy")
             .input("f32[]").input("i64[]").input("f32[3]").input("f32[3]").input("f32[3]")
