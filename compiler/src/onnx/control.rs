@@ -57,31 +57,36 @@ impl<'m> Cx<'m, '_> {
         })
     }
 
+    /// The node's attribute `name`, if it has one.
+    pub(super) fn attr(&self, name: &str) -> Option<&'m proto::AttributeProto> {
+        self.n.attribute.iter().find(|a| a.name == name)
+    }
+
     /// The subgraph attribute `name`.
     fn graph(&self, name: &str) -> Result<&'m proto::GraphProto, ImportError> {
-        self.n
-            .attribute
-            .iter()
-            .find(|a| a.name == name)
+        self.attr(name)
             .and_then(|a| (a.r#type == attribute_type::GRAPH).then_some(a.g.as_ref()))
             .flatten()
             .ok_or_else(|| self.err(OpError::attr(name, "a graph is required")))
     }
 
-    fn int(&self, name: &str) -> Option<i64> {
-        self.n
-            .attribute
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| a.i)
+    /// The subgraph attribute `name`, which the node may leave out.
+    pub(super) fn optional_graph(
+        &self,
+        name: &str,
+    ) -> Result<Option<&'m proto::GraphProto>, ImportError> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(_) => self.graph(name).map(Some),
+        }
+    }
+
+    pub(super) fn int(&self, name: &str) -> Option<i64> {
+        self.attr(name).map(|a| a.i)
     }
 
     fn ints(&self, name: &str) -> Option<&'m [i64]> {
-        self.n
-            .attribute
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| &a.ints[..])
+        self.attr(name).map(|a| &a.ints[..])
     }
 
     /// Input `i` by name, `None` when omitted.

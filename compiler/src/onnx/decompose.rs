@@ -5,13 +5,13 @@
 //! FlexAttention becomes the nodes of its ONNX function body: K and V heads repeated for
 //! grouped queries (Reshape, Expand, Reshape), Q and K each times `√scale` in the input
 //! type, `Q · Kᵀ`, a Cast to the softmax precision (f32, or f64 for f64 inputs), the
-//! `score_mod` subgraph, a
-//! Softmax over the last axis, the `prob_mod` subgraph, and `P · V` in that precision,
-//! cast back. Every shape is static, so each node folds or types as it is read.
+//! `score_mod` subgraph, a Softmax over the last axis, the `prob_mod` subgraph, and
+//! `P · V` in that precision, cast back. Every shape is static, so each node folds or
+//! types as it is read.
 
 use super::control::{import_body, int_attr, ints_attr, Cx};
 use super::import::Importer;
-use super::proto::{self, attribute_type};
+use super::proto;
 use super::ImportError;
 use crate::ir::{DType, Tensor, ValueId};
 use crate::ops::{OnnxOp, OpError};
@@ -48,10 +48,9 @@ pub(super) fn import_flex_attention<'m>(
             qt.dtype
         ))));
     }
-    let attr = |key: &str| n.attribute.iter().find(|a| a.name == key);
     // The softmax's type: f64 for f64 inputs and f32 for the others, unless the node
     // names one of the two.
-    let precision = match attr("softmax_precision").map(|p| p.i) {
+    let precision = match cx.int("softmax_precision") {
         None if qt.dtype == DType::F64 => DType::F64,
         None => DType::F32,
         Some(code) => match i32::try_from(code).ok().and_then(DType::from_onnx) {
@@ -64,15 +63,13 @@ pub(super) fn import_flex_attention<'m>(
             }
         },
     };
-    let graph = |key: &str| match attr(key) {
-        None => Ok(None),
-        Some(a) if a.r#type == attribute_type::GRAPH && a.g.is_some() => Ok(a.g.as_ref()),
-        Some(_) => Err(cx.err(OpError::attr(key, "must be a graph"))),
-    };
-    let (score_mod, prob_mod) = (graph("score_mod")?, graph("prob_mod")?);
+    let (score_mod, prob_mod) = (
+        cx.optional_graph("score_mod")?,
+        cx.optional_graph("prob_mod")?,
+    );
     let (b, hq, s, e) = (qt.shape[0], qt.shape[1], kt.shape[2], qt.shape[3]);
     let hk = kt.shape[1];
-    let scale = match attr("scale") {
+    let scale = match cx.attr("scale") {
         Some(a) => a.f,
         None => 1.0 / (e as f32).sqrt(),
     };
