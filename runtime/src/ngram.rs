@@ -70,7 +70,7 @@ pub fn tfidf_vectorize<T: Copy + Into<i64>>(
         for skip in 1..=p.max_skip.saturating_add(1).min(len) {
             for start in 0..len {
                 // No n-gram of a counted size fits from here on.
-                if start + skip * (shortest - 1) >= len {
+                if skip.saturating_mul(shortest - 1).saturating_add(start) >= len {
                     break;
                 }
                 let (mut node, mut item, mut size) = (0, start, 1);
@@ -174,6 +174,21 @@ mod tests {
         assert_eq!(y, [0.5, 0.0, 0.0]);
         tfidf_vectorize(params(0, Weighting::TfIdf), &keys, &links, &w, &x, &mut y);
         assert_eq!(y, [1.0, 0.0, 0.0]);
+    }
+
+    /// Hostile lengths end the count instead of overflowing the bound of each start.
+    #[test]
+    fn huge_gram_lengths_count_nothing() {
+        let (keys, links) = trie();
+        let x = [7i32, 8, 9, 7, 1, 8];
+        let mut y = [5.0f32; 3];
+        let p = Ngrams {
+            min_gram: usize::MAX / 2,
+            max_gram: usize::MAX,
+            ..params(3, Weighting::Tf)
+        };
+        tfidf_vectorize(p, &keys, &links, &[1.0; 3], &x, &mut y);
+        assert_eq!(y, [0.0; 3]);
     }
 
     #[test]
