@@ -1544,16 +1544,22 @@ pub fn softmax_f64(
         for lane in 0..inner {
             let at = |i: usize| i * inner + lane;
             let max = (0..axis_len).fold(f64::NEG_INFINITY, |m, i| m.max(x[at(i)] * scale));
-            let sum: f64 = (0..axis_len)
-                .map(|i| libm::exp(x[at(i)] * scale - max))
-                .sum();
+            // Each e^(v − max) computed once, kept in `y` until the sum divides it.
+            let mut sum = 0.0;
             for i in 0..axis_len {
-                let shifted = x[at(i)] * scale - max;
-                y[at(i)] = if log {
-                    shifted - libm::log(sum)
-                } else {
-                    libm::exp(shifted) / sum
-                };
+                let e = libm::exp(x[at(i)] * scale - max);
+                y[at(i)] = e;
+                sum += e;
+            }
+            if log {
+                let log_sum = libm::log(sum);
+                for i in 0..axis_len {
+                    y[at(i)] = (x[at(i)] * scale - max) - log_sum;
+                }
+            } else {
+                for i in 0..axis_len {
+                    y[at(i)] /= sum;
+                }
             }
         }
     }
