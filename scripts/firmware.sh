@@ -20,8 +20,8 @@ fi
 
 cd "$root"
 # The host's class from the example's debug build, which reuses the workspace tests' builds
-# of the compiler and the runtime (a release build would compile both again, about five
-# minutes of a CI machine's two cores, for the same class).
+# of the compiler and the runtime (a release build would compile both again for the same
+# class).
 host_out="$(cargo run --quiet -p zant-example-host)"
 echo "host (x86_64):"
 echo "$host_out" | sed 's/^/  /'
