@@ -40,6 +40,7 @@ target/venv-ort/bin/python scripts/model_references.py --zoo "$zoo"
 yardstick=(
     "$zoo/yolo-style" "$zoo/dbnet-style" "$zoo/efficientnet-style" "$zoo/resnet50-style"
     "$zoo/transformer-encoder" "$zoo/lstm-seq" "$zoo/gru-seq" "$zoo/tcn"
+    "$zoo/kws-audio"
     "$models/mnist-8" "$models/wakeword:mfcc=1,1,40,32" "$models/mobilenet_v2"
     "$models/fomo-96" "$models/mlperf-kws" "$models/mlperf-vww" "$models/mlperf-ic"
     "$models/mlperf-ad" "$models/digits-cnn"

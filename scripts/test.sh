@@ -30,7 +30,9 @@
 #  10. fuzzes the compiler for 60 s from its committed corpus (scripts/fuzz.sh smoke),
 #      also in the background beside 4 to 8;
 #  11. builds the model zoo and verifies every zoo model against ONNX Runtime
-#      (scripts/zoo.sh; needs the venv of scripts/setup-ort.sh, which it creates).
+#      (scripts/zoo.sh; needs the venv of scripts/setup-ort.sh, which it creates), then
+#      benches the zoo's keyword spotter on raw audio (STFT, mel, log, CNN) on the host
+#      and the Cortex-M7, whose outputs must match the host's.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -178,7 +180,7 @@ if [ -d ../shared/models/mnist-8 ] || [ -z "${ZANT_ALLOW_MISSING_SHARED:-}" ]; t
     phase "AArch64 against ONNX Runtime"
     scripts/aarch64.sh mlperf-kws-int8 mlperf-vww-int8 mlperf-ic-int8 mlperf-ad-int8 \
         mobilenet_v2-int8 beer mnist-8 tiny-lm mobilenet_v2 wakeword sentiment
-    prune target/zant-bench "$ZANT_TARGET_DIR/user-mode"
+    prune "$ZANT_TARGET_DIR/user-mode"
 else
     echo "bench: NOT RUN (../shared/models is missing)"
 fi
@@ -194,3 +196,10 @@ prune compiler/fuzz/target
 # folder, zantc already built.
 phase "model zoo"
 scripts/zoo.sh
+# A whole audio pipeline (raw samples → STFT → mel → log → CNN) on the Cortex-M7, its
+# outputs against the host's; the benches above built the runtime and the core for both
+# targets at this opt level, so only the harnesses build here.
+phase "bench the audio keyword spotter"
+"$ZANTC" bench models/zoo/kws-audio --opt-levels 3 --targets host,cortex-m7 \
+    --time-budget-ms 100 --json target/bench-ci-audio.json --md target/bench-ci-audio.md
+prune target/zant-bench

@@ -247,6 +247,17 @@ impl GraphBuilder {
         })
     }
 
+    /// Adds an `int64` scalar initializer (a length, a count, a rate, as the signal ops
+    /// take them), and returns its name.
+    pub(crate) fn int_scalar(&mut self, name: &str, value: i64) -> String {
+        self.initializer(TensorProto {
+            name: name.to_owned(),
+            data_type: DataType::INT64 as i32,
+            int64_data: vec![value],
+            ..TensorProto::default()
+        })
+    }
+
     /// Adds a node with several outputs, as named in `outputs` (an empty name leaves an
     /// optional output out), and returns them.
     pub(crate) fn node_outputs(

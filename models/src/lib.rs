@@ -16,9 +16,10 @@
 //! The zoo ([`zoo`], the `zoo` module) is apart from them: larger models in the shape of
 //! architectures users bring (a YOLOv8n-style detector, a DBNet-style text detector,
 //! EfficientNet-B0 and ResNet-50 style classifiers, a transformer encoder, a GRU/LSTM sequence
-//! model and a TCN), for measuring zant against ONNX Runtime rather than for unit tests. They
-//! are not committed: `make-models --zoo DIR` writes them (to `models/zoo/` by default,
-//! ignored by git) as `DIR/<name>/model.onnx`, and [`drift`] does not look at them.
+//! model, a TCN and a keyword spotter on raw audio), for measuring zant against ONNX Runtime
+//! rather than for unit tests. They are not committed: `make-models --zoo DIR` writes them (to
+//! `models/zoo/` by default, ignored by git) as `DIR/<name>/model.onnx`, and [`drift`] does
+//! not look at them.
 
 use std::{fmt, fs, io, path::Path};
 
@@ -131,4 +132,5 @@ const ZOO: &[(&str, Author)] = &[
     (zoo::sequence::LSTM_NAME, zoo::sequence::lstm),
     (zoo::sequence::GRU_NAME, zoo::sequence::gru),
     (zoo::tcn::NAME, zoo::tcn::model),
+    (zoo::audio::NAME, zoo::audio::model),
 ];

@@ -10,7 +10,7 @@ use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelPro
 const MAX_WEIGHT_BYTES: usize = 7_500_000;
 
 /// The zoo, in `make-models` order: each has its test below.
-const CHECKED: [&str; 8] = [
+const CHECKED: [&str; 9] = [
     "yolo-style",
     "dbnet-style",
     "efficientnet-style",
@@ -19,6 +19,7 @@ const CHECKED: [&str; 8] = [
     "lstm-seq",
     "gru-seq",
     "tcn",
+    "kws-audio",
 ];
 
 #[test]
@@ -112,6 +113,31 @@ fn gru_seq() {
 #[test]
 fn tcn() {
     check("tcn", &["Add", "Conv", "Pad", "Relu"]);
+}
+
+#[test]
+fn kws_audio() {
+    check(
+        "kws-audio",
+        &[
+            "Add",
+            "Conv",
+            "Flatten",
+            "Gemm",
+            "GlobalAveragePool",
+            "HannWindow",
+            "Log",
+            "MatMul",
+            "MelWeightMatrix",
+            "Mul",
+            "ReduceSum",
+            "Relu",
+            "Reshape",
+            "STFT",
+            "Softmax",
+            "Sub",
+        ],
+    );
 }
 
 #[test]

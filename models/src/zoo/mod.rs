@@ -9,11 +9,12 @@
 //! trained batch norms to rescale them, a few layers are drawn smaller than He's rule
 //! (residual branches' last convolutions, layers before a Sigmoid) so activations stay near
 //! unit scale and outputs do not saturate: a saturated output would hide errors upstream.
-//! Every zoo model imports opset 13 but `transformer-encoder`, which imports 17 for
-//! LayerNormalization.
+//! Every zoo model imports opset 13 but `transformer-encoder` and `kws-audio`, which import
+//! 17 for LayerNormalization and for the signal ops (STFT, HannWindow, MelWeightMatrix).
 
 use crate::builder::{string, ConvSpec, GraphBuilder, Init};
 
+pub(crate) mod audio;
 pub(crate) mod dbnet;
 pub(crate) mod efficientnet;
 pub(crate) mod resnet50;
