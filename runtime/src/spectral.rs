@@ -1,12 +1,12 @@
 //! Spectral kernels: ONNX `DFT` ([`dft`]) and `STFT` ([`stft`]).
 //!
-//! Each transform is computed directly, `O(n²)` per signal, with no scratch: every output
-//! bin sums its terms in `f64`. The twiddles `e^{∓2πi·m/n}` of a bin advance by one
-//! rotation per term and are computed afresh from their exact angle index `m = k·t mod n`
-//! every [`RESYNC`] terms, so the rounding error stays bounded whatever `n` while the
-//! trigonometric calls are `n²/RESYNC`. Models use these ops on short frames (an STFT's
-//! window, a spectrogram's bins), where this is simple and accurate; a fast transform would
-//! need scratch from the plan.
+//! Each signal is transformed by a mixed-radix fast Fourier transform in `f64`
+//! (self-sorting Stockham passes of radix 4, 2, 3, 5 and, for what remains, the smallest
+//! prime factor, so a prime length is one direct `O(n²)` pass): `O(n log n)` for the lengths
+//! models use (512, 400 = 2⁴·5², 480 = 2⁵·3·5). The plan reserves the scratch
+//! ([`scratch_len`]): a table of the `n` twiddles `e^{-2πi·t/n}`, computed once per call
+//! from their exact angle index (so quarter turns are exact), and two work buffers. An
+//! inverse transform conjugates its input and output around the forward one.
 //!
 //! Signals are stored as ONNX stores them: a trailing dim of 1 (real) or 2 (real and
 //! imaginary parts, interleaved).
@@ -98,10 +98,14 @@ impl Stft {
 /// ONNX `DFT`: the transform of every signal along the axis of `p`.
 ///
 /// `x` holds `outer · len · inner · (1 or 2)` elements and `y` `outer · out_len · inner ·
-/// out_parts` ([`Dft::out_len`], [`Dft::out_parts`]).
-pub fn dft<T: Scalar>(p: &Dft, x: &[T], y: &mut [T]) {
+/// out_parts` ([`Dft::out_len`], [`Dft::out_parts`]); `scratch` at least
+/// [`scratch_len`]`(p.n)` values.
+pub fn dft<T: Scalar>(p: &Dft, x: &[T], scratch: &mut [f64], y: &mut [T]) {
     let parts_in = if p.complex { 2 } else { 1 };
     let (bins, parts_out) = (p.out_len(), p.out_parts());
+    let Some(mut fft) = Fft::new(p.n, scratch) else {
+        return;
+    };
     for o in 0..p.outer {
         for i in 0..p.inner {
             let sample = |t: usize| {
@@ -113,10 +117,10 @@ pub fn dft<T: Scalar>(p: &Dft, x: &[T], y: &mut [T]) {
             if p.onesided && p.inverse {
                 // The half spectrum's bins past `n/2` are ignored, as numpy's `irfft` does.
                 let used = p.len.min(p.n / 2 + 1);
-                inverse_real(p.n, used, sample, |t, v| y[out_at(t)] = T::from_f64(v));
+                fft.inverse_real(used, sample, |t, v| y[out_at(t)] = T::from_f64(v));
             } else {
                 let used = p.len.min(p.n);
-                transform(p.n, used, p.inverse, bins, sample, |k, re, im| {
+                fft.transform(used, p.inverse, bins, sample, |k, re, im| {
                     let at = out_at(k);
                     y[at] = T::from_f64(re);
                     y[at + 1] = T::from_f64(im);
@@ -130,11 +134,14 @@ pub fn dft<T: Scalar>(p: &Dft, x: &[T], y: &mut [T]) {
 /// by `window` (`frame_len` values) when there is one.
 ///
 /// `x` holds `batch · signal_len · (1 or 2)` elements and `y` `batch · frames · bins · 2`
-/// ([`Stft::bins`]).
-pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, y: &mut [T]) {
+/// ([`Stft::bins`]); `scratch` at least [`scratch_len`]`(p.n)` values.
+pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, scratch: &mut [f64], y: &mut [T]) {
     let parts_in = if p.complex { 2 } else { 1 };
     let bins = p.bins();
     let used = p.frame_len.min(p.n);
+    let Some(mut fft) = Fft::new(p.n, scratch) else {
+        return;
+    };
     for b in 0..p.batch {
         for f in 0..p.frames {
             let start = f * p.step;
@@ -149,7 +156,7 @@ pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, y: &mut [T]) {
                 (x[at].to_f64() * w, im * w)
             };
             let base = (b * p.frames + f) * bins * 2;
-            transform(p.n, used, false, bins, sample, |k, re, im| {
+            fft.transform(used, false, bins, sample, |k, re, im| {
                 y[base + 2 * k] = T::from_f64(re);
                 y[base + 2 * k + 1] = T::from_f64(im);
             });
@@ -157,52 +164,202 @@ pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, y: &mut [T]) {
     }
 }
 
-/// The terms after which [`Twiddles`] computes its twiddle afresh rather than by rotation:
-/// the rotations between add at most a few dozen `f64` roundings, about `1e-14` relative.
-const RESYNC: usize = 32;
-
-/// The twiddles `e^{2πi·m/n}` for `m = 0, step, 2·step, …` (mod `n`).
-struct Twiddles {
-    n: usize,
-    step: usize,
-    /// The angle index of the next twiddle.
-    m: usize,
-    /// Terms until the next exact twiddle.
-    until_exact: usize,
-    next: (f64, f64),
-    rotation: (f64, f64),
+/// The `f64` values of scratch [`dft`] and [`stft`] need for a transform of length `n`:
+/// the twiddle table and two work buffers, `n` complex values each.
+pub const fn scratch_len(n: usize) -> usize {
+    6 * n
 }
 
-impl Twiddles {
-    fn new(step: usize, n: usize) -> Self {
-        let step = step % n;
-        Self {
-            n,
-            step,
-            m: 0,
-            until_exact: 0,
-            next: (1.0, 0.0),
-            rotation: twiddle(step, n),
+/// A transform of length `n` over scratch: the twiddles `e^{-2πi·t/n}` (`t < n`) and two
+/// work buffers, all interleaved real and imaginary parts.
+struct Fft<'a> {
+    n: usize,
+    twiddles: &'a [f64],
+    a: &'a mut [f64],
+    b: &'a mut [f64],
+}
+
+impl<'a> Fft<'a> {
+    /// The transform of length `n`, its twiddles computed into `scratch`; `None` for `n = 0`
+    /// or scratch shorter than [`scratch_len`] (the plan reserves it; an empty transform
+    /// has nothing to write).
+    fn new(n: usize, scratch: &'a mut [f64]) -> Option<Self> {
+        if n == 0 || scratch.len() < scratch_len(n) {
+            return None;
+        }
+        let (twiddles, rest) = scratch.split_at_mut(2 * n);
+        let (a, rest) = rest.split_at_mut(2 * n);
+        let b = &mut rest[..2 * n];
+        for (t, w) in twiddles.chunks_exact_mut(2).enumerate() {
+            let (cos, sin) = twiddle(t, n);
+            w[0] = cos;
+            w[1] = -sin;
+        }
+        Some(Self { n, twiddles, a, b })
+    }
+
+    /// Bins `0..bins` of the transform of the samples `sample(t)`, `t < used` (the rest are
+    /// zeros), each written by `put(k, re, im)`: `Σ x[t] e^{-2πi·kt/n}` forward,
+    /// `(1/n) Σ x[t] e^{2πi·kt/n}` inverse (the forward transform of the conjugate,
+    /// conjugated).
+    fn transform(
+        &mut self,
+        used: usize,
+        inverse: bool,
+        bins: usize,
+        sample: impl Fn(usize) -> (f64, f64),
+        mut put: impl FnMut(usize, f64, f64),
+    ) {
+        let (sign, scale) = if inverse {
+            (-1.0, 1.0 / self.n as f64)
+        } else {
+            (1.0, 1.0)
+        };
+        for (t, v) in self.a.chunks_exact_mut(2).enumerate() {
+            let (re, im) = if t < used { sample(t) } else { (0.0, 0.0) };
+            v[0] = re;
+            v[1] = sign * im;
+        }
+        let out = self.forward();
+        for (k, v) in out.chunks_exact(2).take(bins).enumerate() {
+            put(k, v[0] * scale, sign * v[1] * scale);
         }
     }
 
-    /// The next twiddle, as `(cos, sin)`.
-    fn next(&mut self) -> (f64, f64) {
-        if self.until_exact == 0 {
-            self.next = twiddle(self.m, self.n);
-            self.until_exact = RESYNC;
+    /// The real length-`n` signal whose spectrum starts with the `used` bins `sample(k)` and
+    /// is conjugate symmetric, each sample written by `put(t, v)`: numpy's `irfft`. The
+    /// imaginary parts of bin 0 and (for even `n`) bin `n/2` do not count, since they have
+    /// no conjugate partner. The whole spectrum is built (bin `n - k` the conjugate of bin
+    /// `k`) and transformed back; its result is real.
+    fn inverse_real(
+        &mut self,
+        used: usize,
+        sample: impl Fn(usize) -> (f64, f64),
+        mut put: impl FnMut(usize, f64),
+    ) {
+        let n = self.n;
+        self.a.fill(0.0);
+        for k in 0..used.min(n / 2 + 1) {
+            let (re, im) = sample(k);
+            let im = if k == 0 || 2 * k == n { 0.0 } else { im };
+            // The inverse is the forward transform of the conjugate (conjugated, which
+            // leaves the real part alone).
+            self.a[2 * k] = re;
+            self.a[2 * k + 1] = -im;
+            if k != 0 && 2 * k != n {
+                self.a[2 * (n - k)] = re;
+                self.a[2 * (n - k) + 1] = im;
+            }
         }
-        self.until_exact -= 1;
-        let current = self.next;
-        let (c, s) = current;
-        let (rc, rs) = self.rotation;
-        self.next = (c * rc - s * rs, c * rs + s * rc);
-        self.m += self.step;
-        if self.m >= self.n {
-            self.m -= self.n;
+        let scale = 1.0 / n as f64;
+        let out = self.forward();
+        for (t, v) in out.chunks_exact(2).enumerate() {
+            put(t, v[0] * scale);
         }
-        current
     }
+
+    /// The forward transform of `a`, by self-sorting (Stockham) decimation-in-frequency
+    /// passes that alternate between the two buffers; returns the one holding the bins in
+    /// order.
+    fn forward(&mut self) -> &[f64] {
+        let n = self.n;
+        let (mut from, mut to) = (&mut *self.a, &mut *self.b);
+        // Each pass splits sequences of `len` values at stride `stride` into `radix` of
+        // `len / radix`: `y[q + s(r·p + k)] = w_len^{pk} · Σ_j x[q + s(p + j·m)] ω_r^{jk}`.
+        let (mut len, mut stride) = (n, 1);
+        while len > 1 {
+            let radix = radix(len);
+            let m = len / radix;
+            // `w_len^e` is the table's entry `e · n / len`.
+            let step = n / len;
+            for p in 0..m {
+                for q in 0..stride {
+                    let at = |j: usize| 2 * (q + stride * (p + j * m));
+                    let put = |k: usize| 2 * (q + stride * (radix * p + k));
+                    let w = |k: usize| {
+                        let e = 2 * p * k * step;
+                        (self.twiddles[e], self.twiddles[e + 1])
+                    };
+                    match radix {
+                        2 => {
+                            let (a0, a1) = (load(from, at(0)), load(from, at(1)));
+                            store(to, put(0), add(a0, a1));
+                            store(to, put(1), mul(sub(a0, a1), w(1)));
+                        }
+                        4 => {
+                            let (a0, a1) = (load(from, at(0)), load(from, at(1)));
+                            let (a2, a3) = (load(from, at(2)), load(from, at(3)));
+                            let (t0, t1) = (add(a0, a2), sub(a0, a2));
+                            let (t2, t3) = (add(a1, a3), sub(a1, a3));
+                            // ω_4 = -i: b1 = t1 - i·t3, b3 = t1 + i·t3.
+                            let b1 = (t1.0 + t3.1, t1.1 - t3.0);
+                            let b3 = (t1.0 - t3.1, t1.1 + t3.0);
+                            store(to, put(0), add(t0, t2));
+                            store(to, put(1), mul(b1, w(1)));
+                            store(to, put(2), mul(sub(t0, t2), w(2)));
+                            store(to, put(3), mul(b3, w(3)));
+                        }
+                        _ => {
+                            // ω_r^e is the table's entry `(e mod r) · n / r`.
+                            let root = n / radix;
+                            for k in 0..radix {
+                                let mut sum = (0.0, 0.0);
+                                for j in 0..radix {
+                                    let e = 2 * ((j * k) % radix) * root;
+                                    let omega = (self.twiddles[e], self.twiddles[e + 1]);
+                                    sum = add(sum, mul(load(from, at(j)), omega));
+                                }
+                                store(to, put(k), mul(sum, w(k)));
+                            }
+                        }
+                    }
+                }
+            }
+            core::mem::swap(&mut from, &mut to);
+            len = m;
+            stride *= radix;
+        }
+        from
+    }
+}
+
+/// The radix of the next pass over sequences of `len > 1`: 4, 2, 3 or 5 where it divides,
+/// else the smallest prime factor (`len` itself when prime: one direct pass).
+fn radix(len: usize) -> usize {
+    for r in [4, 2, 3, 5] {
+        if len.is_multiple_of(r) {
+            return r;
+        }
+    }
+    let mut r = 7;
+    while r * r <= len {
+        if len.is_multiple_of(r) {
+            return r;
+        }
+        r += 2;
+    }
+    len
+}
+
+fn load(v: &[f64], at: usize) -> (f64, f64) {
+    (v[at], v[at + 1])
+}
+
+fn store(v: &mut [f64], at: usize, (re, im): (f64, f64)) {
+    v[at] = re;
+    v[at + 1] = im;
+}
+
+fn add(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0 + b.0, a.1 + b.1)
+}
+
+fn sub(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0 - b.0, a.1 - b.1)
+}
+
+fn mul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
 }
 
 /// `e^{iθ}` for `θ = 2π · m / n` (`m < n`), as `(cos θ, sin θ)`.
@@ -218,62 +375,6 @@ fn twiddle(m: usize, n: usize) -> (f64, f64) {
         1 => (-sin, cos),
         2 => (-cos, -sin),
         _ => (sin, -cos),
-    }
-}
-
-/// Bins `0..bins` of the length-`n` transform of the samples `sample(t)`, `t < used`
-/// (the rest are zeros), each written by `put(k, re, im)`: `Σ x[t] e^{-2πi·kt/n}` forward,
-/// `(1/n) Σ x[t] e^{2πi·kt/n}` inverse.
-fn transform(
-    n: usize,
-    used: usize,
-    inverse: bool,
-    bins: usize,
-    sample: impl Fn(usize) -> (f64, f64),
-    mut put: impl FnMut(usize, f64, f64),
-) {
-    let (sign, scale) = if inverse {
-        (1.0, 1.0 / n as f64)
-    } else {
-        (-1.0, 1.0)
-    };
-    for k in 0..bins {
-        let (mut re, mut im) = (0.0, 0.0);
-        let mut twiddles = Twiddles::new(k, n);
-        for t in 0..used {
-            let (xr, xi) = sample(t);
-            let (c, s) = twiddles.next();
-            let s = sign * s;
-            re += xr * c - xi * s;
-            im += xr * s + xi * c;
-        }
-        put(k, re * scale, im * scale);
-    }
-}
-
-/// The real length-`n` signal whose spectrum starts with the `used` bins `sample(k)` and
-/// is conjugate symmetric, each sample written by `put(t, v)`: numpy's `irfft`. The
-/// imaginary parts of bin 0 and (for even `n`) bin `n/2` do not contribute, since they
-/// have no conjugate partner.
-fn inverse_real(
-    n: usize,
-    used: usize,
-    sample: impl Fn(usize) -> (f64, f64),
-    mut put: impl FnMut(usize, f64),
-) {
-    let scale = 1.0 / n as f64;
-    for t in 0..n {
-        let mut v = 0.0;
-        let mut twiddles = Twiddles::new(t, n);
-        for k in 0..used {
-            let (xr, xi) = sample(k);
-            let (c, s) = twiddles.next();
-            // Bins 1..n/2 stand for themselves and their conjugate partners; bin 0 and
-            // the middle bin of an even length have none (and a sine of zero there).
-            let weight = if k == 0 || 2 * k == n { 1.0 } else { 2.0 };
-            v += weight * (xr * c - xi * s);
-        }
-        put(t, v * scale);
     }
 }
 
@@ -358,9 +459,11 @@ mod tests {
         }
         let (bins, parts_out) = (p.out_len(), p.out_parts());
         let mut y = [f64::NAN; 2 * 64 * 3 * 2];
+        let mut scratch = [f64::NAN; scratch_len(64)];
         dft(
             &p,
             &x[..2 * len * 3 * parts_in],
+            &mut scratch,
             &mut y[..2 * bins * 3 * parts_out],
         );
         for o in 0..2 {
@@ -402,8 +505,9 @@ mod tests {
 
     #[test]
     fn matches_the_naive_transform() {
-        // 33 and 61 run past a resync of the rotated twiddles.
-        for len in [1, 2, 3, 5, 8, 10, 13, 33, 61] {
+        // Every pass radix (4, 2, 3, 5, larger primes: 7 in 49, 13, 61 alone) and mixes
+        // of them.
+        for len in [1, 2, 3, 4, 5, 6, 8, 10, 12, 13, 15, 16, 30, 45, 49, 60, 61] {
             for complex in [false, true] {
                 for inverse in [false, true] {
                     check(len, complex, len, inverse, false);
@@ -441,9 +545,10 @@ mod tests {
             onesided: false,
         };
         let mut y = [0.0f32; 10];
-        dft(&p, &[1.0, 0.0, 0.0, 0.0, 0.0], &mut y);
+        let scratch = &mut [0.0; scratch_len(7)];
+        dft(&p, &[1.0, 0.0, 0.0, 0.0, 0.0], scratch, &mut y);
         assert_eq!(y, [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
-        dft(&p, &[2.0; 5], &mut y);
+        dft(&p, &[2.0; 5], scratch, &mut y);
         assert!((y[0] - 10.0).abs() < 1e-6);
         assert!(y[1..].iter().all(|v| v.abs() < 1e-6), "{y:?}");
         // The one-sided round trip gives the real signal back, at an even and an odd length.
@@ -456,7 +561,12 @@ mod tests {
                 ..p
             };
             let mut half = [0.0f32; 8];
-            dft(&forward, &x[..n], &mut half[..forward.out_len() * 2]);
+            dft(
+                &forward,
+                &x[..n],
+                scratch,
+                &mut half[..forward.out_len() * 2],
+            );
             let inverse = Dft {
                 len: forward.out_len(),
                 complex: true,
@@ -464,7 +574,12 @@ mod tests {
                 ..forward
             };
             let mut back = [0.0f32; 7];
-            dft(&inverse, &half[..forward.out_len() * 2], &mut back[..n]);
+            dft(
+                &inverse,
+                &half[..forward.out_len() * 2],
+                scratch,
+                &mut back[..n],
+            );
             for (got, want) in back.iter().zip(&x[..n]) {
                 assert!((got - want).abs() < 1e-5, "n {n}: {back:?} vs {x:?}");
             }
@@ -494,7 +609,8 @@ mod tests {
             let bins = p.bins();
             assert_eq!(bins, if onesided { 3 } else { 4 });
             let mut y = [f64::NAN; 2 * 2 * 4 * 2];
-            stft(&p, &x, Some(&window), &mut y[..2 * 2 * bins * 2]);
+            let scratch = &mut [0.0; scratch_len(4)];
+            stft(&p, &x, Some(&window), scratch, &mut y[..2 * 2 * bins * 2]);
             for b in 0..2 {
                 for f in 0..2 {
                     let mut frame = [(0.0, 0.0); 64];
@@ -522,7 +638,13 @@ mod tests {
             onesided: false,
         };
         let mut y = [0.0f32; 8];
-        stft(&p, &[1.0, 1.0, 2.0, 0.0, 3.0, -1.0], None, &mut y);
+        stft(
+            &p,
+            &[1.0, 1.0, 2.0, 0.0, 3.0, -1.0],
+            None,
+            &mut [0.0; scratch_len(2)],
+            &mut y,
+        );
         assert_eq!(y, [3.0, 1.0, -1.0, 1.0, 3.0, -1.0, 3.0, -1.0]);
     }
 }

@@ -408,7 +408,12 @@ pub(super) fn node_block(
     // node's inputs and outputs because the planner made it live at this step.
     if let Some(&(offset, bytes)) = plan.scratch.get(&id) {
         let region = format_ident!("scratch_bytes");
-        binds.push(quote! { let scratch = rt::arena::view_mut::<f32>(#region); });
+        let t = if node.op.scratch_is_f64() {
+            quote!(f64)
+        } else {
+            quote!(f32)
+        };
+        binds.push(quote! { let scratch = rt::arena::view_mut::<#t>(#region); });
         regions.push((region, offset, bytes));
     }
     let reads = if uses_reads { quote!(reads) } else { quote!(_) };

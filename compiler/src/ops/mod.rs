@@ -272,6 +272,13 @@ pub trait OpKind: Clone + fmt::Debug {
         self.scratch_bytes(inputs, kernels)
     }
 
+    /// Whether [`OpKind::emit`] finds its scratch as `scratch: &mut [f64]` rather than
+    /// `&mut [f32]` (the transforms, which compute in `f64`). The arena's alignment
+    /// suits both; the op's byte counts must be whole `f64`s.
+    fn scratch_is_f64(&self) -> bool {
+        false
+    }
+
     /// The multiply-accumulates one run of the op performs for these input types, for
     /// `zantc inspect --layers`. A MAC is one product of two operands added into a sum,
     /// one step of a dot product: a convolution counts every kernel tap of every output
@@ -399,6 +406,13 @@ macro_rules! define_ops {
                 match self {
                     Op::Input(_) | Op::Const(_) => 0,
                     $(Op::$variant(op) => op.scratch_bytes_max(inputs, kernels),)*
+                }
+            }
+
+            pub fn scratch_is_f64(&self) -> bool {
+                match self {
+                    Op::Input(_) | Op::Const(_) => false,
+                    $(Op::$variant(op) => op.scratch_is_f64(),)*
                 }
             }
 

@@ -14,7 +14,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    checked_elems, elem_type, required, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx,
+    checked_elems, elem_type, required, Attrs, EmitCtx, FoldCtx, KernelSet, OpError, OpKind, Parse,
+    ParseCtx,
 };
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
@@ -210,15 +211,16 @@ impl OpKind for Dft {
         let x = ctx.get(0)?;
         let (params, shape) = self.out_shape(&x.ty())?;
         let n_out = shape.iter().product();
+        let mut scratch = vec![0.0; zant_runtime::spectral::scratch_len(params.n)];
         let data = match &x.data {
             Data::F32(v) => {
                 let mut y = vec![0.0; n_out];
-                zant_runtime::spectral::dft(&params, v, &mut y);
+                zant_runtime::spectral::dft(&params, v, &mut scratch, &mut y);
                 Data::F32(y)
             }
             Data::F64(v) => {
                 let mut y = vec![0.0; n_out];
-                zant_runtime::spectral::dft(&params, v, &mut y);
+                zant_runtime::spectral::dft(&params, v, &mut scratch, &mut y);
                 Data::F64(y)
             }
             _ => return Ok(None),
@@ -231,7 +233,15 @@ impl OpKind for Dft {
         let (params, _) = self.out_shape(x.ty)?;
         let xe = &x.expr;
         let t = elem_type(x.ty.dtype);
-        Ok(quote! { rt::spectral::dft::<#t>(&#params, #xe, y); })
+        Ok(quote! { rt::spectral::dft::<#t>(&#params, #xe, scratch, y); })
+    }
+
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], _kernels: KernelSet) -> usize {
+        zant_runtime::spectral::scratch_len(self.n) * 8
+    }
+
+    fn scratch_is_f64(&self) -> bool {
+        true
     }
 }
 
@@ -333,25 +343,27 @@ impl OpKind for Stft {
         let window = ctx.consts.get(2).copied().flatten();
         let (params, shape) = self.params(&signal.ty(), window.map(|w| w.ty()).as_ref())?;
         let n_out = shape.iter().product();
+        let mut scratch = vec![0.0; zant_runtime::spectral::scratch_len(params.n)];
+        let scratch = &mut scratch;
         let data = match (&signal.data, window.map(|w| &w.data)) {
             (Data::F32(v), None) => {
                 let mut y = vec![0.0; n_out];
-                zant_runtime::spectral::stft(&params, v, None, &mut y);
+                zant_runtime::spectral::stft(&params, v, None, scratch, &mut y);
                 Data::F32(y)
             }
             (Data::F32(v), Some(Data::F32(w))) => {
                 let mut y = vec![0.0; n_out];
-                zant_runtime::spectral::stft(&params, v, Some(w), &mut y);
+                zant_runtime::spectral::stft(&params, v, Some(w), scratch, &mut y);
                 Data::F32(y)
             }
             (Data::F64(v), None) => {
                 let mut y = vec![0.0; n_out];
-                zant_runtime::spectral::stft(&params, v, None, &mut y);
+                zant_runtime::spectral::stft(&params, v, None, scratch, &mut y);
                 Data::F64(y)
             }
             (Data::F64(v), Some(Data::F64(w))) => {
                 let mut y = vec![0.0; n_out];
-                zant_runtime::spectral::stft(&params, v, Some(w), &mut y);
+                zant_runtime::spectral::stft(&params, v, Some(w), scratch, &mut y);
                 Data::F64(y)
             }
             _ => return Ok(None),
@@ -372,7 +384,15 @@ impl OpKind for Stft {
             None => quote!(None),
         };
         let t = elem_type(signal.ty.dtype);
-        Ok(quote! { rt::spectral::stft::<#t>(&#params, #xe, #we, y); })
+        Ok(quote! { rt::spectral::stft::<#t>(&#params, #xe, #we, scratch, y); })
+    }
+
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], _kernels: KernelSet) -> usize {
+        zant_runtime::spectral::scratch_len(self.n) * 8
+    }
+
+    fn scratch_is_f64(&self) -> bool {
+        true
     }
 }
 
@@ -402,6 +422,7 @@ mod tests {
                 onesided: false,
             },
             x0,
+            scratch,
             y,
         );
         ");
@@ -420,6 +441,7 @@ mod tests {
                 onesided: false,
             },
             x0,
+            scratch,
             y,
         );
         ");
@@ -438,6 +460,7 @@ mod tests {
                 onesided: true,
             },
             x0,
+            scratch,
             y,
         );
         ");
@@ -456,6 +479,7 @@ mod tests {
                 onesided: true,
             },
             x0,
+            scratch,
             y,
         );
         ");
@@ -508,6 +532,7 @@ mod tests {
             },
             x0,
             None,
+            scratch,
             y,
         );
         ");
@@ -528,6 +553,7 @@ mod tests {
             },
             x0,
             Some(x2),
+            scratch,
             y,
         );
         ");

@@ -26,7 +26,6 @@ const SAMPLE_RATE: i64 = 16_000;
 const FRAME: i64 = 480;
 const STEP: i64 = 320;
 const FRAMES: i64 = (SAMPLES - FRAME) / STEP + 1;
-const BINS: i64 = FRAME / 2 + 1;
 const MEL_BANDS: i64 = 40;
 const N_CLASSES: i64 = 12;
 
