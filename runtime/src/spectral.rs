@@ -142,25 +142,50 @@ pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, scratch: &mut [f
     let Some(mut fft) = Fft::new(p.n, scratch) else {
         return;
     };
-    for b in 0..p.batch {
-        for f in 0..p.frames {
-            let start = f * p.step;
-            let sample = |t: usize| {
-                let s = start + t;
-                if s >= p.signal_len {
-                    return (0.0, 0.0);
-                }
-                let at = (b * p.signal_len + s) * parts_in;
-                let w = window.map_or(1.0, |w| w[t].to_f64());
-                let im = if p.complex { x[at + 1].to_f64() } else { 0.0 };
-                (x[at].to_f64() * w, im * w)
-            };
-            let base = (b * p.frames + f) * bins * 2;
-            fft.transform(used, false, bins, sample, |k, re, im| {
+    // Frame `g` of all `batch · frames`: its sample `t` (windowed; zero past the signal's
+    // end) and where its bins go.
+    let sample = |g: usize, t: usize| {
+        let (b, f) = (g / p.frames, g % p.frames);
+        let s = f * p.step + t;
+        if s >= p.signal_len {
+            return (0.0, 0.0);
+        }
+        let at = (b * p.signal_len + s) * parts_in;
+        let w = window.map_or(1.0, |w| w[t].to_f64());
+        let im = if p.complex { x[at + 1].to_f64() } else { 0.0 };
+        (x[at].to_f64() * w, im * w)
+    };
+    let total = p.batch * p.frames;
+    let mut g = 0;
+    // A real signal's frames go two to a transform.
+    while !p.complex && g + 1 < total {
+        let (base_a, base_b) = (g * bins * 2, (g + 1) * bins * 2);
+        fft.transform_real_pair(
+            used,
+            bins,
+            |t| sample(g, t).0,
+            |t| sample(g + 1, t).0,
+            |k, (ar, ai), (br, bi)| {
+                y[base_a + 2 * k] = T::from_f64(ar);
+                y[base_a + 2 * k + 1] = T::from_f64(ai);
+                y[base_b + 2 * k] = T::from_f64(br);
+                y[base_b + 2 * k + 1] = T::from_f64(bi);
+            },
+        );
+        g += 2;
+    }
+    for g in g..total {
+        let base = g * bins * 2;
+        fft.transform(
+            used,
+            false,
+            bins,
+            |t| sample(g, t),
+            |k, re, im| {
                 y[base + 2 * k] = T::from_f64(re);
                 y[base + 2 * k + 1] = T::from_f64(im);
-            });
-        }
+            },
+        );
     }
 }
 
@@ -223,6 +248,34 @@ impl<'a> Fft<'a> {
         let out = self.forward();
         for (k, v) in out.chunks_exact(2).take(bins).enumerate() {
             put(k, v[0] * scale, sign * v[1] * scale);
+        }
+    }
+
+    /// [`Fft::transform`] forward of two real signals at once, `a(t)` and `b(t)`: one
+    /// complex transform of `a + i·b`, whose bins `Z[k]` and `Z[n-k]` give both spectra
+    /// (`A[k] = (Z[k] + conj Z[n-k]) / 2`, `B[k] = (Z[k] - conj Z[n-k]) / 2i`).
+    fn transform_real_pair(
+        &mut self,
+        used: usize,
+        bins: usize,
+        a: impl Fn(usize) -> f64,
+        b: impl Fn(usize) -> f64,
+        mut put: impl FnMut(usize, (f64, f64), (f64, f64)),
+    ) {
+        let n = self.n;
+        for (t, v) in self.a.chunks_exact_mut(2).enumerate() {
+            (v[0], v[1]) = if t < used { (a(t), b(t)) } else { (0.0, 0.0) };
+        }
+        let z = self.forward();
+        for k in 0..bins {
+            let m = if k == 0 { 0 } else { n - k };
+            let (zr, zi) = (z[2 * k], z[2 * k + 1]);
+            let (mr, mi) = (z[2 * m], z[2 * m + 1]);
+            put(
+                k,
+                (0.5 * (zr + mr), 0.5 * (zi - mi)),
+                (0.5 * (zi + mi), 0.5 * (mr - zr)),
+            );
         }
     }
 
@@ -299,6 +352,50 @@ impl<'a> Fft<'a> {
                             store(to, put(2), mul(sub(t0, t2), w(2)));
                             store(to, put(3), mul(b3, w(3)));
                         }
+                        3 => {
+                            let (a0, a1, a2) =
+                                (load(from, at(0)), load(from, at(1)), load(from, at(2)));
+                            // ω_3 = -1/2 - i·√3/2: b1,2 = a0 - (a1 + a2)/2 ∓ i·√3/2·(a1 - a2).
+                            let (t, d) = (add(a1, a2), sub(a1, a2));
+                            let mid = (a0.0 - 0.5 * t.0, a0.1 - 0.5 * t.1);
+                            let rot = (SIN_60 * d.1, -SIN_60 * d.0);
+                            store(to, put(0), add(a0, t));
+                            store(to, put(1), mul(add(mid, rot), w(1)));
+                            store(to, put(2), mul(sub(mid, rot), w(2)));
+                        }
+                        5 => {
+                            let (a0, a1, a2) =
+                                (load(from, at(0)), load(from, at(1)), load(from, at(2)));
+                            let (a3, a4) = (load(from, at(3)), load(from, at(4)));
+                            // b_k and b_{5-k} share their real combination and differ in
+                            // the sign of the sine one.
+                            let (t1, t2) = (add(a1, a4), add(a2, a3));
+                            let (d1, d2) = (sub(a1, a4), sub(a2, a3));
+                            let near = (
+                                a0.0 + COS_72 * t1.0 + COS_144 * t2.0,
+                                a0.1 + COS_72 * t1.1 + COS_144 * t2.1,
+                            );
+                            let far = (
+                                a0.0 + COS_144 * t1.0 + COS_72 * t2.0,
+                                a0.1 + COS_144 * t1.1 + COS_72 * t2.1,
+                            );
+                            // -i·(s1·d1 + s2·d2) and -i·(s2·d1 - s1·d2).
+                            let s_near = (
+                                SIN_72 * d1.0 + SIN_144 * d2.0,
+                                SIN_72 * d1.1 + SIN_144 * d2.1,
+                            );
+                            let s_far = (
+                                SIN_144 * d1.0 - SIN_72 * d2.0,
+                                SIN_144 * d1.1 - SIN_72 * d2.1,
+                            );
+                            let rot_near = (s_near.1, -s_near.0);
+                            let rot_far = (s_far.1, -s_far.0);
+                            store(to, put(0), add(a0, add(t1, t2)));
+                            store(to, put(1), mul(add(near, rot_near), w(1)));
+                            store(to, put(2), mul(add(far, rot_far), w(2)));
+                            store(to, put(3), mul(sub(far, rot_far), w(3)));
+                            store(to, put(4), mul(sub(near, rot_near), w(4)));
+                        }
                         _ => {
                             // ω_r^e is the table's entry `(e mod r) · n / r`.
                             let root = n / radix;
@@ -322,6 +419,14 @@ impl<'a> Fft<'a> {
         from
     }
 }
+
+/// `sin 60°`, `cos 72°`, `sin 72°`, `cos 144°`, `sin 144°`: the roots of the radix-3 and
+/// radix-5 passes.
+const SIN_60: f64 = 0.866_025_403_784_438_6;
+const COS_72: f64 = 0.309_016_994_374_947_45;
+const SIN_72: f64 = 0.951_056_516_295_153_5;
+const COS_144: f64 = -0.809_016_994_374_947_5;
+const SIN_144: f64 = 0.587_785_252_292_473_1;
 
 /// The radix of the next pass over sequences of `len > 1`: 4, 2, 3 or 5 where it divides,
 /// else the smallest prime factor (`len` itself when prime: one direct pass).
@@ -622,6 +727,50 @@ mod tests {
                         let at = ((b * 2 + f) * bins + k) * 2;
                         close(y[at], w.0, "stft real part");
                         close(y[at + 1], w.1, "stft imaginary part");
+                    }
+                }
+            }
+        }
+        // Frames of a real signal go two to a transform: an odd count leaves one alone,
+        // and a length of 30 takes the radix-2, 3 and 5 passes.
+        let x = signal(60, 7);
+        let samples: std::vec::Vec<f64> = x.iter().take(60).map(|v| v.0).collect();
+        let window = signal(30, 8);
+        let window: std::vec::Vec<f64> = window.iter().take(30).map(|v| v.0).collect();
+        for (batch, signal_len) in [(1, 60), (3, 20), (2, 30)] {
+            let frames = (signal_len - 20) / 9 + 1;
+            let p = Stft {
+                batch,
+                signal_len,
+                complex: false,
+                step: 9,
+                frames,
+                frame_len: 20,
+                n: 30,
+                onesided: true,
+            };
+            let bins = p.bins();
+            let mut y = std::vec![f64::NAN; batch * frames * bins * 2];
+            let x = &samples[..batch * signal_len];
+            stft(
+                &p,
+                x,
+                Some(&window[..20]),
+                &mut [0.0; scratch_len(30)],
+                &mut y,
+            );
+            for b in 0..batch {
+                for f in 0..frames {
+                    let mut frame = [(0.0, 0.0); 64];
+                    for t in 0..20 {
+                        frame[t].0 = x[b * signal_len + f * 9 + t] * window[t];
+                    }
+                    let want = naive(&frame[..30], 30, false);
+                    for (k, w) in want.iter().enumerate().take(bins) {
+                        let at = ((b * frames + f) * bins + k) * 2;
+                        let what = std::format!("batch {batch} frame {f} bin {k}");
+                        close(y[at], w.0, &what);
+                        close(y[at + 1], w.1, &what);
                     }
                 }
             }
