@@ -101,6 +101,11 @@ impl Stft {
 /// out_parts` ([`Dft::out_len`], [`Dft::out_parts`]); `scratch` at least
 /// [`scratch_len`]`(p.n)` values.
 pub fn dft<T: Scalar>(p: &Dft, x: &[T], scratch: &mut [f64], y: &mut [T]) {
+    dft_in::<T, Work>(p, x, Work::scratch(scratch), y);
+}
+
+/// [`dft`] computing in `R`.
+fn dft_in<T: Scalar, R: Real>(p: &Dft, x: &[T], scratch: &mut [R], y: &mut [T]) {
     let parts_in = if p.complex { 2 } else { 1 };
     let (bins, parts_out) = (p.out_len(), p.out_parts());
     let Some(mut fft) = Fft::new(p.n, scratch) else {
@@ -110,20 +115,20 @@ pub fn dft<T: Scalar>(p: &Dft, x: &[T], scratch: &mut [f64], y: &mut [T]) {
         for i in 0..p.inner {
             let sample = |t: usize| {
                 let at = ((o * p.len + t) * p.inner + i) * parts_in;
-                let im = if p.complex { x[at + 1].to_f64() } else { 0.0 };
-                (x[at].to_f64(), im)
+                let im = if p.complex { R::of(x[at + 1]) } else { R::ZERO };
+                (R::of(x[at]), im)
             };
             let out_at = |k: usize| ((o * bins + k) * p.inner + i) * parts_out;
             if p.onesided && p.inverse {
                 // The half spectrum's bins past `n/2` are ignored, as numpy's `irfft` does.
                 let used = p.len.min(p.n / 2 + 1);
-                fft.inverse_real(used, sample, |t, v| y[out_at(t)] = T::from_f64(v));
+                fft.inverse_real(used, sample, |t, v| y[out_at(t)] = R::to::<T>(v));
             } else {
                 let used = p.len.min(p.n);
                 fft.transform(used, p.inverse, bins, sample, |k, re, im| {
                     let at = out_at(k);
-                    y[at] = T::from_f64(re);
-                    y[at + 1] = T::from_f64(im);
+                    y[at] = R::to::<T>(re);
+                    y[at + 1] = R::to::<T>(im);
                 });
             }
         }
@@ -136,6 +141,17 @@ pub fn dft<T: Scalar>(p: &Dft, x: &[T], scratch: &mut [f64], y: &mut [T]) {
 /// `x` holds `batch · signal_len · (1 or 2)` elements and `y` `batch · frames · bins · 2`
 /// ([`Stft::bins`]); `scratch` at least [`scratch_len`]`(p.n)` values.
 pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, scratch: &mut [f64], y: &mut [T]) {
+    stft_in::<T, Work>(p, x, window, Work::scratch(scratch), y);
+}
+
+/// [`stft`] computing in `R`.
+fn stft_in<T: Scalar, R: Real>(
+    p: &Stft,
+    x: &[T],
+    window: Option<&[T]>,
+    scratch: &mut [R],
+    y: &mut [T],
+) {
     let parts_in = if p.complex { 2 } else { 1 };
     let bins = p.bins();
     let used = p.frame_len.min(p.n);
@@ -148,12 +164,12 @@ pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, scratch: &mut [f
         let (b, f) = (g / p.frames, g % p.frames);
         let s = f * p.step + t;
         if s >= p.signal_len {
-            return (0.0, 0.0);
+            return (R::ZERO, R::ZERO);
         }
         let at = (b * p.signal_len + s) * parts_in;
-        let w = window.map_or(1.0, |w| w[t].to_f64());
-        let im = if p.complex { x[at + 1].to_f64() } else { 0.0 };
-        (x[at].to_f64() * w, im * w)
+        let w = window.map_or(R::ONE, |w| R::of(w[t]));
+        let im = if p.complex { R::of(x[at + 1]) } else { R::ZERO };
+        (R::of(x[at]) * w, im * w)
     };
     let total = p.batch * p.frames;
     let mut g = 0;
@@ -166,10 +182,10 @@ pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, scratch: &mut [f
             |t| sample(g, t).0,
             |t| sample(g + 1, t).0,
             |k, (ar, ai), (br, bi)| {
-                y[base_a + 2 * k] = T::from_f64(ar);
-                y[base_a + 2 * k + 1] = T::from_f64(ai);
-                y[base_b + 2 * k] = T::from_f64(br);
-                y[base_b + 2 * k + 1] = T::from_f64(bi);
+                y[base_a + 2 * k] = R::to::<T>(ar);
+                y[base_a + 2 * k + 1] = R::to::<T>(ai);
+                y[base_b + 2 * k] = R::to::<T>(br);
+                y[base_b + 2 * k + 1] = R::to::<T>(bi);
             },
         );
         g += 2;
@@ -182,8 +198,8 @@ pub fn stft<T: Scalar>(p: &Stft, x: &[T], window: Option<&[T]>, scratch: &mut [f
             bins,
             |t| sample(g, t),
             |k, re, im| {
-                y[base + 2 * k] = T::from_f64(re);
-                y[base + 2 * k + 1] = T::from_f64(im);
+                y[base + 2 * k] = R::to::<T>(re);
+                y[base + 2 * k + 1] = R::to::<T>(im);
             },
         );
     }
@@ -197,18 +213,18 @@ pub const fn scratch_len(n: usize) -> usize {
 
 /// A transform of length `n` over scratch: the twiddles `e^{-2πi·t/n}` (`t < n`) and two
 /// work buffers, all interleaved real and imaginary parts.
-struct Fft<'a> {
+struct Fft<'a, R> {
     n: usize,
-    twiddles: &'a [f64],
-    a: &'a mut [f64],
-    b: &'a mut [f64],
+    twiddles: &'a [R],
+    a: &'a mut [R],
+    b: &'a mut [R],
 }
 
-impl<'a> Fft<'a> {
+impl<'a, R: Real> Fft<'a, R> {
     /// The transform of length `n`, its twiddles computed into `scratch`; `None` for `n = 0`
     /// or scratch shorter than [`scratch_len`] (the plan reserves it; an empty transform
     /// has nothing to write).
-    fn new(n: usize, scratch: &'a mut [f64]) -> Option<Self> {
+    fn new(n: usize, scratch: &'a mut [R]) -> Option<Self> {
         if n == 0 || scratch.len() < scratch_len(n) {
             return None;
         }
@@ -217,8 +233,8 @@ impl<'a> Fft<'a> {
         let b = &mut rest[..2 * n];
         for (t, w) in twiddles.chunks_exact_mut(2).enumerate() {
             let (cos, sin) = twiddle(t, n);
-            w[0] = cos;
-            w[1] = -sin;
+            w[0] = R::from_f64(cos);
+            w[1] = R::from_f64(-sin);
         }
         Some(Self { n, twiddles, a, b })
     }
@@ -232,16 +248,20 @@ impl<'a> Fft<'a> {
         used: usize,
         inverse: bool,
         bins: usize,
-        sample: impl Fn(usize) -> (f64, f64),
-        mut put: impl FnMut(usize, f64, f64),
+        sample: impl Fn(usize) -> (R, R),
+        mut put: impl FnMut(usize, R, R),
     ) {
         let (sign, scale) = if inverse {
-            (-1.0, 1.0 / self.n as f64)
+            (-R::ONE, R::from_f64(1.0 / self.n as f64))
         } else {
-            (1.0, 1.0)
+            (R::ONE, R::ONE)
         };
         for (t, v) in self.a.chunks_exact_mut(2).enumerate() {
-            let (re, im) = if t < used { sample(t) } else { (0.0, 0.0) };
+            let (re, im) = if t < used {
+                sample(t)
+            } else {
+                (R::ZERO, R::ZERO)
+            };
             v[0] = re;
             v[1] = sign * im;
         }
@@ -258,23 +278,28 @@ impl<'a> Fft<'a> {
         &mut self,
         used: usize,
         bins: usize,
-        a: impl Fn(usize) -> f64,
-        b: impl Fn(usize) -> f64,
-        mut put: impl FnMut(usize, (f64, f64), (f64, f64)),
+        a: impl Fn(usize) -> R,
+        b: impl Fn(usize) -> R,
+        mut put: impl FnMut(usize, (R, R), (R, R)),
     ) {
         let n = self.n;
         for (t, v) in self.a.chunks_exact_mut(2).enumerate() {
-            (v[0], v[1]) = if t < used { (a(t), b(t)) } else { (0.0, 0.0) };
+            (v[0], v[1]) = if t < used {
+                (a(t), b(t))
+            } else {
+                (R::ZERO, R::ZERO)
+            };
         }
         let z = self.forward();
         for k in 0..bins {
             let m = if k == 0 { 0 } else { n - k };
             let (zr, zi) = (z[2 * k], z[2 * k + 1]);
             let (mr, mi) = (z[2 * m], z[2 * m + 1]);
+            let half = R::from_f64(0.5);
             put(
                 k,
-                (0.5 * (zr + mr), 0.5 * (zi - mi)),
-                (0.5 * (zi + mi), 0.5 * (mr - zr)),
+                (half * (zr + mr), half * (zi - mi)),
+                (half * (zi + mi), half * (mr - zr)),
             );
         }
     }
@@ -287,14 +312,14 @@ impl<'a> Fft<'a> {
     fn inverse_real(
         &mut self,
         used: usize,
-        sample: impl Fn(usize) -> (f64, f64),
-        mut put: impl FnMut(usize, f64),
+        sample: impl Fn(usize) -> (R, R),
+        mut put: impl FnMut(usize, R),
     ) {
         let n = self.n;
-        self.a.fill(0.0);
+        self.a.fill(R::ZERO);
         for k in 0..used.min(n / 2 + 1) {
             let (re, im) = sample(k);
-            let im = if k == 0 || 2 * k == n { 0.0 } else { im };
+            let im = if k == 0 || 2 * k == n { R::ZERO } else { im };
             // The inverse is the forward transform of the conjugate (conjugated, which
             // leaves the real part alone).
             self.a[2 * k] = re;
@@ -304,7 +329,7 @@ impl<'a> Fft<'a> {
                 self.a[2 * (n - k) + 1] = im;
             }
         }
-        let scale = 1.0 / n as f64;
+        let scale = R::from_f64(1.0 / n as f64);
         let out = self.forward();
         for (t, v) in out.chunks_exact(2).enumerate() {
             put(t, v[0] * scale);
@@ -314,7 +339,7 @@ impl<'a> Fft<'a> {
     /// The forward transform of `a`, by self-sorting (Stockham) decimation-in-frequency
     /// passes that alternate between the two buffers; returns the one holding the bins in
     /// order.
-    fn forward(&mut self) -> &[f64] {
+    fn forward(&mut self) -> &[R] {
         let n = self.n;
         let (mut from, mut to) = (&mut *self.a, &mut *self.b);
         // Each pass splits sequences of `len` values at stride `stride` into `radix` of
@@ -357,8 +382,10 @@ impl<'a> Fft<'a> {
                                 (load(from, at(0)), load(from, at(1)), load(from, at(2)));
                             // ω_3 = -1/2 - i·√3/2: b1,2 = a0 - (a1 + a2)/2 ∓ i·√3/2·(a1 - a2).
                             let (t, d) = (add(a1, a2), sub(a1, a2));
-                            let mid = (a0.0 - 0.5 * t.0, a0.1 - 0.5 * t.1);
-                            let rot = (SIN_60 * d.1, -SIN_60 * d.0);
+                            let half = R::from_f64(0.5);
+                            let mid = (a0.0 - half * t.0, a0.1 - half * t.1);
+                            let s = R::from_f64(SIN_60);
+                            let rot = (s * d.1, -(s * d.0));
                             store(to, put(0), add(a0, t));
                             store(to, put(1), mul(add(mid, rot), w(1)));
                             store(to, put(2), mul(sub(mid, rot), w(2)));
@@ -371,23 +398,19 @@ impl<'a> Fft<'a> {
                             // the sign of the sine one.
                             let (t1, t2) = (add(a1, a4), add(a2, a3));
                             let (d1, d2) = (sub(a1, a4), sub(a2, a3));
+                            let (c72, c144) = (R::from_f64(COS_72), R::from_f64(COS_144));
+                            let (s72, s144) = (R::from_f64(SIN_72), R::from_f64(SIN_144));
                             let near = (
-                                a0.0 + COS_72 * t1.0 + COS_144 * t2.0,
-                                a0.1 + COS_72 * t1.1 + COS_144 * t2.1,
+                                a0.0 + c72 * t1.0 + c144 * t2.0,
+                                a0.1 + c72 * t1.1 + c144 * t2.1,
                             );
                             let far = (
-                                a0.0 + COS_144 * t1.0 + COS_72 * t2.0,
-                                a0.1 + COS_144 * t1.1 + COS_72 * t2.1,
+                                a0.0 + c144 * t1.0 + c72 * t2.0,
+                                a0.1 + c144 * t1.1 + c72 * t2.1,
                             );
                             // -i·(s1·d1 + s2·d2) and -i·(s2·d1 - s1·d2).
-                            let s_near = (
-                                SIN_72 * d1.0 + SIN_144 * d2.0,
-                                SIN_72 * d1.1 + SIN_144 * d2.1,
-                            );
-                            let s_far = (
-                                SIN_144 * d1.0 - SIN_72 * d2.0,
-                                SIN_144 * d1.1 - SIN_72 * d2.1,
-                            );
+                            let s_near = (s72 * d1.0 + s144 * d2.0, s72 * d1.1 + s144 * d2.1);
+                            let s_far = (s144 * d1.0 - s72 * d2.0, s144 * d1.1 - s72 * d2.1);
                             let rot_near = (s_near.1, -s_near.0);
                             let rot_far = (s_far.1, -s_far.0);
                             store(to, put(0), add(a0, add(t1, t2)));
@@ -400,7 +423,7 @@ impl<'a> Fft<'a> {
                             // ω_r^e is the table's entry `(e mod r) · n / r`.
                             let root = n / radix;
                             for k in 0..radix {
-                                let mut sum = (0.0, 0.0);
+                                let mut sum = (R::ZERO, R::ZERO);
                                 for j in 0..radix {
                                     let e = 2 * ((j * k) % radix) * root;
                                     let omega = (self.twiddles[e], self.twiddles[e + 1]);
@@ -417,6 +440,83 @@ impl<'a> Fft<'a> {
             stride *= radix;
         }
         from
+    }
+}
+
+/// The precision a transform computes in: `f64` where the core does it in hardware (x86-64,
+/// AArch64, Cortex-M with a double-precision FPU, RISC-V with `d`), `f32` where `f64`
+/// would be software (the Cortex-M4F and M33, whose FPU is single precision, and cores
+/// without an FPU, where `f32` is the cheaper software): there the spectra differ from
+/// the host's by `f32` rounding (about `1e-6` relative after a 480-point transform).
+#[cfg(not(any(
+    all(target_arch = "arm", not(target_feature = "vfp2")),
+    all(target_arch = "riscv32", not(target_feature = "d")),
+)))]
+type Work = f64;
+#[cfg(any(
+    all(target_arch = "arm", not(target_feature = "vfp2")),
+    all(target_arch = "riscv32", not(target_feature = "d")),
+))]
+type Work = f32;
+
+/// A float the transforms compute in (`f32` or `f64`).
+trait Real:
+    Copy
+    + core::ops::Add<Output = Self>
+    + core::ops::Sub<Output = Self>
+    + core::ops::Mul<Output = Self>
+    + core::ops::Neg<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn from_f64(v: f64) -> Self;
+    /// A sample of the signal (`f32` or `f64`; the ops take float signals only).
+    fn of<T: Scalar>(v: T) -> Self;
+    /// A result as the signal's type.
+    fn to<T: Scalar>(self) -> T;
+    /// The caller's `f64` scratch as this type: `f32` has twice the values.
+    fn scratch(scratch: &mut [f64]) -> &mut [Self];
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn of<T: Scalar>(v: T) -> Self {
+        v.to_f64()
+    }
+    fn to<T: Scalar>(self) -> T {
+        T::from_f64(self)
+    }
+    fn scratch(scratch: &mut [f64]) -> &mut [Self] {
+        scratch
+    }
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn of<T: Scalar>(v: T) -> Self {
+        // An `f32` signal is read as it is, without a round trip through `f64` (software
+        // on the cores this type is for).
+        match bytemuck::try_cast::<T, f32>(v) {
+            Ok(v) if core::mem::size_of::<T>() == 4 => v,
+            _ => v.to_f64() as f32,
+        }
+    }
+    fn to<T: Scalar>(self) -> T {
+        match bytemuck::try_cast::<f32, T>(self) {
+            Ok(v) if core::mem::size_of::<T>() == 4 => v,
+            _ => T::from_f64(f64::from(self)),
+        }
+    }
+    fn scratch(scratch: &mut [f64]) -> &mut [Self] {
+        bytemuck::cast_slice_mut(scratch)
     }
 }
 
@@ -446,24 +546,24 @@ fn radix(len: usize) -> usize {
     len
 }
 
-fn load(v: &[f64], at: usize) -> (f64, f64) {
+fn load<R: Real>(v: &[R], at: usize) -> (R, R) {
     (v[at], v[at + 1])
 }
 
-fn store(v: &mut [f64], at: usize, (re, im): (f64, f64)) {
+fn store<R: Real>(v: &mut [R], at: usize, (re, im): (R, R)) {
     v[at] = re;
     v[at + 1] = im;
 }
 
-fn add(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+fn add<R: Real>(a: (R, R), b: (R, R)) -> (R, R) {
     (a.0 + b.0, a.1 + b.1)
 }
 
-fn sub(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+fn sub<R: Real>(a: (R, R), b: (R, R)) -> (R, R) {
     (a.0 - b.0, a.1 - b.1)
 }
 
-fn mul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+fn mul<R: Real>(a: (R, R), b: (R, R)) -> (R, R) {
     (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
 }
 
@@ -624,6 +724,72 @@ mod tests {
             check(len, true, len + 3, false, false);
             check(len, false, len.div_ceil(2), true, false);
         }
+    }
+
+    #[test]
+    fn f32_work_matches_f64_work() {
+        // The cores without a double-precision FPU compute in `f32` (`Work`): the same
+        // transforms, within `f32` rounding of sums of up to 64 terms of magnitude ≤ 2.
+        for (n, complex, inverse, onesided) in [
+            (12, true, false, false),
+            (30, false, false, true),
+            (45, true, true, false),
+            (49, false, false, false),
+            (60, true, true, true),
+            (61, false, false, true),
+        ] {
+            let len = if inverse && onesided { n / 2 + 1 } else { n };
+            let p = Dft {
+                outer: 1,
+                len,
+                inner: 1,
+                complex,
+                n,
+                inverse,
+                onesided,
+            };
+            let parts = if complex { 2 } else { 1 };
+            let x: std::vec::Vec<f32> = signal(64, n as u32)
+                .iter()
+                .flat_map(|v| [v.0 as f32, v.1 as f32])
+                .take(len * parts)
+                .collect();
+            let out = p.out_len() * p.out_parts();
+            let (mut wide, mut narrow) = (std::vec![0.0f32; out], std::vec![0.0f32; out]);
+            dft(&p, &x, &mut [0.0; scratch_len(64)], &mut wide);
+            dft_in::<f32, f32>(&p, &x, &mut [0.0; 2 * scratch_len(64)], &mut narrow);
+            for (k, (a, b)) in wide.iter().zip(&narrow).enumerate() {
+                assert!((a - b).abs() <= 1e-4, "n {n} value {k}: f64 {a}, f32 {b}");
+            }
+        }
+        // An STFT of a real signal, its frames paired.
+        let x: std::vec::Vec<f32> = signal(64, 3).iter().map(|v| v.0 as f32).collect();
+        let window: std::vec::Vec<f32> = signal(20, 4).iter().map(|v| v.1 as f32).collect();
+        let p = Stft {
+            batch: 1,
+            signal_len: 64,
+            complex: false,
+            step: 11,
+            frames: 5,
+            frame_len: 20,
+            n: 20,
+            onesided: true,
+        };
+        let out = 5 * p.bins() * 2;
+        let (mut wide, mut narrow) = (std::vec![0.0f32; out], std::vec![0.0f32; out]);
+        stft(
+            &p,
+            &x,
+            Some(&window[..20]),
+            &mut [0.0; scratch_len(20)],
+            &mut wide,
+        );
+        let scratch = &mut [0.0f32; 2 * scratch_len(20)];
+        stft_in::<f32, f32>(&p, &x, Some(&window[..20]), scratch, &mut narrow);
+        for (k, (a, b)) in wide.iter().zip(&narrow).enumerate() {
+            assert!((a - b).abs() <= 1e-5, "stft value {k}: f64 {a}, f32 {b}");
+        }
+        assert!(wide.iter().any(|v| v.abs() > 0.5), "{wide:?}");
     }
 
     #[test]
