@@ -24,6 +24,7 @@ pub mod pool;
 pub mod qconv;
 pub mod recurrent;
 pub mod reduce;
+pub mod spectral;
 pub mod ternary;
 pub mod transpose;
 
@@ -264,7 +265,7 @@ pub fn compare(
 }
 
 /// Every family, as a mask for [`run_families`].
-pub const ALL_FAMILIES: u32 = 0x3ff;
+pub const ALL_FAMILIES: u32 = 0x7ff;
 
 /// Runs every family on `cases` random cases (after its fixtures), with the seeds the
 /// host test uses, writing one line per family to `out` (the shrunk case on a failure);
@@ -276,7 +277,7 @@ pub fn run_every_family(cases: usize, bufs: &mut Buffers, out: &mut dyn fmt::Wri
 
 /// [`run_every_family`] for the families of `mask`, bit `k` for the family of seed
 /// `k + 1` (conv f32, GEMM, conv int8, matmul int8, pooling, reductions, element-wise,
-/// recurrent, ternary, transposed conv). Inlined, so that a constant mask links only its families'
+/// recurrent, ternary, transposed conv, spectral). Inlined, so that a constant mask links only its families'
 /// kernels (the Cortex-M55's firmware runs in three parts to fit its 512 KiB ITCM).
 #[inline(always)]
 pub fn run_families(mask: u32, cases: usize, bufs: &mut Buffers, out: &mut dyn fmt::Write) -> bool {
@@ -296,6 +297,7 @@ pub fn run_families(mask: u32, cases: usize, bufs: &mut Buffers, out: &mut dyn f
     run(7, report::<recurrent::Recurrent>);
     run(8, report::<ternary::Ternary>);
     run(9, report::<transpose::Transpose>);
+    run(10, report::<spectral::Spectral>);
     passed
 }
 

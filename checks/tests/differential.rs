@@ -11,6 +11,7 @@ use zant_checks::pool::Pool;
 use zant_checks::qconv::{self, QConv, QMatMul};
 use zant_checks::recurrent::Recurrent;
 use zant_checks::reduce::Reduce;
+use zant_checks::spectral::Spectral;
 use zant_checks::ternary::Ternary;
 use zant_checks::transpose::Transpose;
 use zant_checks::{conv::Conv, run_guarded, Buffers, Family, Mismatch, Outcome, PANICKED};
@@ -143,4 +144,9 @@ fn ternary() {
 #[test]
 fn conv_transpose() {
     family::<Transpose>(10);
+}
+
+#[test]
+fn spectral() {
+    family::<Spectral>(11);
 }
