@@ -1,19 +1,20 @@
 //! Spectral kernels: ONNX `DFT` ([`dft`]) and `STFT` ([`stft`]).
 //!
-//! Each signal is transformed by a mixed-radix fast Fourier transform in `f64`
-//! (self-sorting Stockham passes of radix 4, 2, 3, 5 and, for what remains, the smallest
+//! Each signal is transformed by a mixed-radix fast Fourier transform (self-sorting
+//! Stockham passes of radix 4, 2, 3, 5 and, for what remains, the smallest
 //! prime factor, so a prime length is one direct `O(n²)` pass): `O(n log n)` for the lengths
 //! models use (512, 400 = 2⁴·5², 480 = 2⁵·3·5). The plan reserves the scratch
 //! ([`scratch_len`]): a table of the `n` twiddles `e^{-2πi·t/n}`, computed once per call
 //! from their exact angle index (so quarter turns are exact), and two work buffers. An
-//! inverse transform conjugates its input and output around the forward one.
+//! inverse transform conjugates its input and output around the forward one. The
+//! arithmetic is `f64` where the core has it in hardware and `f32` elsewhere (`Work`).
 //!
 //! Signals are stored as ONNX stores them: a trailing dim of 1 (real) or 2 (real and
 //! imaginary parts, interleaved).
 
 use core::f64::consts::FRAC_PI_2;
 
-use crate::scalar::Scalar;
+use crate::scalar::{Float, Scalar};
 use crate::tokens::tokens;
 
 tokens! {
@@ -290,12 +291,12 @@ impl<'a, R: Real> Fft<'a, R> {
                 (R::ZERO, R::ZERO)
             };
         }
+        let half = R::from_f64(0.5);
         let z = self.forward();
         for k in 0..bins {
             let m = if k == 0 { 0 } else { n - k };
             let (zr, zi) = (z[2 * k], z[2 * k + 1]);
             let (mr, mi) = (z[2 * m], z[2 * m + 1]);
-            let half = R::from_f64(0.5);
             put(
                 k,
                 (half * (zr + mr), half * (zi - mi)),
@@ -459,17 +460,10 @@ type Work = f64;
 ))]
 type Work = f32;
 
-/// A float the transforms compute in (`f32` or `f64`).
-trait Real:
-    Copy
-    + core::ops::Add<Output = Self>
-    + core::ops::Sub<Output = Self>
-    + core::ops::Mul<Output = Self>
-    + core::ops::Neg<Output = Self>
-{
-    const ZERO: Self;
-    const ONE: Self;
-    fn from_f64(v: f64) -> Self;
+/// A float the transforms compute in (`f32` or `f64`): the crate's [`Float`], which has
+/// the arithmetic and `Scalar`'s zero, one and `from_f64`, and the conversions a signal
+/// and the scratch need.
+trait Real: Float {
     /// A sample of the signal (`f32` or `f64`; the ops take float signals only).
     fn of<T: Scalar>(v: T) -> Self;
     /// A result as the signal's type.
@@ -479,11 +473,6 @@ trait Real:
 }
 
 impl Real for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    fn from_f64(v: f64) -> Self {
-        v
-    }
     fn of<T: Scalar>(v: T) -> Self {
         v.to_f64()
     }
@@ -496,24 +485,13 @@ impl Real for f64 {
 }
 
 impl Real for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
     fn of<T: Scalar>(v: T) -> Self {
         // An `f32` signal is read as it is, without a round trip through `f64` (software
-        // on the cores this type is for).
-        match bytemuck::try_cast::<T, f32>(v) {
-            Ok(v) if core::mem::size_of::<T>() == 4 => v,
-            _ => v.to_f64() as f32,
-        }
+        // on the cores this type is for); the cast fails for any other size.
+        bytemuck::try_cast::<T, f32>(v).unwrap_or_else(|_| v.to_f64() as f32)
     }
     fn to<T: Scalar>(self) -> T {
-        match bytemuck::try_cast::<f32, T>(self) {
-            Ok(v) if core::mem::size_of::<T>() == 4 => v,
-            _ => T::from_f64(f64::from(self)),
-        }
+        bytemuck::try_cast::<f32, T>(self).unwrap_or_else(|_| T::from_f64(f64::from(self)))
     }
     fn scratch(scratch: &mut [f64]) -> &mut [Self] {
         bytemuck::cast_slice_mut(scratch)

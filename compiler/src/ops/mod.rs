@@ -273,7 +273,8 @@ pub trait OpKind: Clone + fmt::Debug {
     }
 
     /// Whether [`OpKind::emit`] finds its scratch as `scratch: &mut [f64]` rather than
-    /// `&mut [f32]` (the transforms, which compute in `f64`). The arena's alignment
+    /// `&mut [f32]` (the transforms, whose kernels take `f64` scratch and view it as
+    /// `f32` on cores that compute in `f32`). The arena's alignment
     /// suits both; the op's byte counts must be whole `f64`s.
     fn scratch_is_f64(&self) -> bool {
         false
