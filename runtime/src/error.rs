@@ -11,6 +11,9 @@ pub enum KernelError {
     DivisionByZero,
     /// A recurrent layer's `sequence_lens` holds a length outside `0..=seq_len`.
     SequenceLength { len: i64, seq_len: usize },
+    /// A data-dependent result (NonZero, Compress, Unique, NonMaxSuppression) has more
+    /// entries than the capacity the crate was compiled with.
+    CapacityExceeded { capacity: usize },
 }
 
 /// A [`KernelError`] together with the ONNX node that raised it.
@@ -45,6 +48,11 @@ impl fmt::Display for KernelError {
                     "sequence length {len} is outside 0..={seq_len}, the time steps of X"
                 )
             }
+            Self::CapacityExceeded { capacity } => write!(
+                f,
+                "the result has more than {capacity} entries, the capacity the model was \
+                 compiled with (zantc compile --max-len)"
+            ),
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod reduce;
 pub mod resize;
 pub mod roi;
 pub mod scalar;
+pub mod select;
 pub mod shape;
 pub mod spectral;
 pub mod target;
