@@ -108,6 +108,17 @@ impl Builder {
         self
     }
 
+    /// Caps the data-dependent output `name` (NonZero, Compress, Unique,
+    /// NonMaxSuppression) at `len` entries along its data-dependent axis, like
+    /// `--max-len NAME=N`; a run that produces more returns an error.
+    pub fn max_len(&mut self, name: impl Into<String>, len: usize) -> &mut Self {
+        self.options.max_lens.push(crate::MaxLen {
+            name: name.into(),
+            len,
+        });
+        self
+    }
+
     /// How the weights of Conv, MatMul and Gemm are stored, like `--weights` and
     /// `--keep-float`: [`WeightFormat::Ternary`] packs them as trits, five to a byte, with
     /// one scale per output channel (default: [`WeightFormat::Float`], as the model has

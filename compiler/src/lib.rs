@@ -36,6 +36,7 @@ pub use package::{
     compile, crate_name, default_crate_name, default_runtime, default_runtime_path, file_path,
     model_file, write_files, Compiled, CrateOptions,
 };
+pub use passes::bounded::MaxLen;
 pub use pipeline::{Options, WeightFormat};
 
 /// Any failure of the compiler, by stage.
@@ -45,6 +46,9 @@ pub enum Error {
     Import(#[from] onnx::ImportError),
     #[error(transparent)]
     Pass(#[from] passes::PassError),
+    /// A data-dependent output is read by a node, or a `--max-len` pin does not apply.
+    #[error(transparent)]
+    Bounded(#[from] passes::bounded::BoundedError),
     /// `--prune` failed (`compress::prune`).
     #[error(transparent)]
     Prune(#[from] compress::prune::PruneError),

@@ -11,7 +11,7 @@ use zant_compiler::compress::ternary::KeepFloat;
 use zant_compiler::target::Target;
 use zant_compiler::verify::{model_file, VerifyOptions};
 use zant_compiler::{
-    Binding, CrateOptions, InputShape, Options, PruneSpec, RuntimeDep, WeightFormat,
+    Binding, CrateOptions, InputShape, MaxLen, Options, PruneSpec, RuntimeDep, WeightFormat,
 };
 
 /// Compile ONNX models into standalone `#![no_std]`, allocation-free Rust crates.
@@ -42,6 +42,12 @@ struct ModelArgs {
     /// (29 % at 50 %) by filter L1 norm, and shrinks what reads them.
     #[arg(long, value_name = "magnitude:P%|channels:P%")]
     prune: Option<PruneSpec>,
+    /// Cap a data-dependent output (NonZero, Compress, Unique, NonMaxSuppression) at N
+    /// entries along its data-dependent axis, e.g. `--max-len selected_indices=100`
+    /// (repeatable). Without it the capacity is the most the input shapes allow; a run
+    /// that produces more than the capacity returns an error.
+    #[arg(long = "max-len", value_name = "NAME=N")]
+    max_lens: Vec<MaxLen>,
     #[command(flatten)]
     weights: WeightArgs,
     #[command(flatten)]
@@ -399,6 +405,7 @@ fn options(model: &ModelArgs) -> Options {
         prune: model.prune,
         weights: model.weights.format(),
         target,
+        max_lens: model.max_lens.clone(),
     }
 }
 

@@ -39,6 +39,9 @@ pub struct Options {
     /// a build script's `TARGET`): scratch and weight layout follow its kernel family.
     /// `None` emits a crate that builds for any target.
     pub target: Option<Target>,
+    /// Capacities of data-dependent outputs (`--max-len NAME=N`, `Builder::max_len`),
+    /// below what the input shapes allow ([`passes::bounded`]).
+    pub max_lens: Vec<passes::bounded::MaxLen>,
 }
 
 /// How a compiled model holds the weights of its Conv, MatMul and Gemm layers.
@@ -109,6 +112,7 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
     if let (Some(_), Source::File(path)) = (&pruned, source) {
         files.insert(0, path.to_path_buf());
     }
+    passes::bounded::apply(&mut graph, &opts.max_lens)?;
     let imported_ir = ir::text::print(&graph);
     let kernels = target::kernel_set(opts.target.as_ref());
     // The bound is that of the graph as imported with its weights folded, as import did

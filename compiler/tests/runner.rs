@@ -204,3 +204,86 @@ fn verify_runs_boolean_test_data() {
     let checks = verify(dir.path(), &Options::default(), &vopts).unwrap();
     assert_eq!(checks[1].mismatches, 1);
 }
+
+/// `TensorProto.DataType.INT64`.
+const INT64: i32 = 7;
+
+/// `y = NonZero(x)` with `x: f32[2,3]`: an output whose length depends on the data.
+fn nonzero_model() -> Vec<u8> {
+    let mut y = value("y", &[2, 6]);
+    if let Some(TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..
+    }) = y.type_.as_mut()
+    {
+        t.elem_type = INT64;
+    }
+    encode(&model(
+        vec![node("nz", "NonZero", &["x"], &["y"])],
+        vec![value("x", &[2, 3])],
+        vec![y],
+        vec![],
+    ))
+}
+
+#[test]
+fn the_runner_writes_a_data_dependent_output_at_its_length_and_refuses_past_its_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("nonzero.onnx");
+    std::fs::write(&model_path, nonzero_model()).unwrap();
+    let x: Vec<u8> = [0f32, 3.0, 0.0, -1.0, 0.0, 5.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::write(
+        dir.path().join("x.npy"),
+        numpy_file("<f4", false, &[2, 3], &x),
+    )
+    .unwrap();
+    let run = |name: &str, opts: &Options| {
+        let compiled = compile(&model_path, opts, &CrateOptions::default()).unwrap();
+        let model_rs = compiled
+            .files
+            .iter()
+            .find(|f| f.path.ends_with("model.rs"))
+            .map(|f| String::from_utf8_lossy(&f.contents).into_owned())
+            .unwrap();
+        assert!(model_rs.contains("pub y_count: usize"), "{model_rs}");
+        let crate_dir = dir.path().join(name);
+        zant_compiler::write_files(&crate_dir, &compiled.files).unwrap();
+        let runner = build_runner(&crate_dir, &target_dir()).unwrap();
+        Command::new(&runner)
+            .args(["x.npy", "-o", name])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+
+    // The capacity is every element: 6 columns; three are non-zero.
+    let out = run("full", &Options::default());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (header, data) = npy_parts(&dir.path().join("full/output_0.npy"));
+    assert!(header.contains("'shape': (2, 3"), "{header}");
+    let y: Vec<i64> = data
+        .chunks(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(y, [0, 1, 1, 1, 0, 2]);
+
+    // Capped at 2 by `--max-len`, the same input is an error, not a panic.
+    let capped = Options {
+        max_lens: vec!["y=2".parse().unwrap()],
+        ..Options::default()
+    };
+    let out = run("capped", &capped);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("node `nz`: the result has more than 2 entries"),
+        "{stderr}"
+    );
+}

@@ -106,8 +106,22 @@ fn glue(case: &CompiledCase) -> String {
     if ports.outputs_struct {
         s.push_str("    let mut outputs_ = Box::new(model::Outputs::new());\n");
         output_arg = "&mut *outputs_".to_string();
-        for field in &ports.outputs {
-            reads.push(format!("crate::common::bytes(&outputs_.{field}[..])"));
+        for (k, field) in ports.outputs.iter().enumerate() {
+            // A data-dependent output: the entries the run produced, packed at the front.
+            let used = match ports.output_counts.get(k).and_then(Option::as_ref) {
+                None => String::new(),
+                Some((count, axis)) => {
+                    let shape = &case.outputs[k].shape;
+                    let stride: usize = shape
+                        .iter()
+                        .enumerate()
+                        .filter(|&(a, _)| a != *axis)
+                        .map(|(_, &d)| d)
+                        .product();
+                    format!("outputs_.{count} * {stride}")
+                }
+            };
+            reads.push(format!("crate::common::bytes(&outputs_.{field}[..{used}])"));
         }
     } else {
         let ty = &case.outputs[0];

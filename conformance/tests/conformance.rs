@@ -94,12 +94,29 @@ fn generate(root: &Path, python: &Path, dir: &Path) {
     std::fs::write(&stamp, stamp_text).unwrap_or_else(|e| fail(&e.to_string()));
 }
 
-/// Reads one raw output the shard wrote.
-fn read_output(path: &Path, ty: &zant_compiler::ir::TensorType) -> Result<Tensor, String> {
+/// Reads one raw output the shard wrote. A data-dependent output (`bounded`: its axis) is
+/// as long along that axis as its bytes say.
+fn read_output(
+    path: &Path,
+    ty: &zant_compiler::ir::TensorType,
+    bounded: Option<usize>,
+) -> Result<Tensor, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("no output written: {e}"))?;
-    let data = Data::from_storage(ty.dtype, &bytes, ty.n_elems())
+    let mut shape = ty.shape.clone();
+    if let Some(axis) = bounded {
+        let entry: usize = shape
+            .iter()
+            .enumerate()
+            .filter(|&(a, _)| a != axis)
+            .map(|(_, &d)| d)
+            .product::<usize>()
+            * ty.dtype.size();
+        shape[axis] = if entry == 0 { 0 } else { bytes.len() / entry };
+    }
+    let n = shape.iter().product();
+    let data = Data::from_storage(ty.dtype, &bytes, n)
         .ok_or_else(|| format!("the output has {} bytes, not {}", bytes.len(), ty.n_bytes()))?;
-    Ok(Tensor::new(ty.shape.clone(), data))
+    Ok(Tensor::new(shape, data))
 }
 
 /// The outcome of a case that ran: compares every output of every data set.
@@ -111,8 +128,13 @@ fn judge(case: &Case, compiled: &CompiledCase, io: &Path) -> Outcome {
             return Outcome::RuntimeError(format!("{}: {error}", set.name));
         }
         for (k, want) in set.outputs.iter().enumerate() {
-            let got = match read_output(&dir.join(format!("output_{k}.bin")), &compiled.outputs[k])
-            {
+            let bounded = compiled
+                .ports
+                .output_counts
+                .get(k)
+                .and_then(|c| c.as_ref().map(|&(_, axis)| axis));
+            let path = dir.join(format!("output_{k}.bin"));
+            let got = match read_output(&path, &compiled.outputs[k], bounded) {
                 Ok(t) => t,
                 Err(e) => return Outcome::RuntimeError(format!("{} output {k}: {e}", set.name)),
             };

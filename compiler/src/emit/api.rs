@@ -20,7 +20,30 @@ pub(super) struct Api {
 pub(super) struct Port {
     pub(super) ident: Ident,
     pub(super) konst: Ident,
+    /// The type, whose data-dependent axis (if any) is a capacity.
     pub(super) ty: TensorType,
+    /// A graph output whose length along an axis depends on the data
+    /// ([`crate::ops::OpKind::bounded`]).
+    pub(super) bound: Option<PortBound>,
+}
+
+/// The data-dependent axis of a graph output, and the `Outputs` field that says how long
+/// a run made it.
+pub(super) struct PortBound {
+    pub(super) axis: usize,
+    pub(super) count: Ident,
+}
+
+impl PortBound {
+    /// The elements per entry along the axis: the product of the other dimensions.
+    pub(super) fn stride(&self, ty: &TensorType) -> usize {
+        ty.shape
+            .iter()
+            .enumerate()
+            .filter(|&(a, _)| a != self.axis)
+            .map(|(_, &d)| d)
+            .product()
+    }
 }
 
 pub(super) fn ident(s: &str) -> Ident {
@@ -39,6 +62,7 @@ impl Api {
                 konst: format_ident!("{}", snake.trim_end_matches('_').to_uppercase()),
                 ident: ident(&snake),
                 ty: ty.clone(),
+                bound: None,
             }
         };
         let inputs: Vec<Port> = graph
@@ -52,11 +76,23 @@ impl Api {
         let outputs: Vec<Port> = graph
             .outputs
             .iter()
-            .map(|o| port(&mut namer, &o.name, graph.ty(o.value)))
+            .map(|o| {
+                let mut p = port(&mut namer, &o.name, graph.ty(o.value));
+                let bounded = graph.node(o.value.node).op.bounded();
+                if let Some(b) = bounded.iter().find(|b| b.slot == o.value.slot as usize) {
+                    p.bound = Some(PortBound {
+                        axis: b.axis,
+                        count: ident(&namer.snake(&format!("{}_count", o.name))),
+                    });
+                }
+                p
+            })
             .collect();
+        // The count of a data-dependent output is a field of `Outputs`.
+        let bounded = outputs.iter().any(|p| p.bound.is_some());
         Self {
             inputs_struct: inputs.len() != 1,
-            outputs_struct: outputs.len() != 1,
+            outputs_struct: outputs.len() != 1 || bounded,
             inputs,
             outputs,
         }
@@ -70,6 +106,12 @@ impl Api {
         } else {
             quote!(&#id[..])
         }
+    }
+
+    /// The count field of bounded graph output `i` (`outputs.y_count`).
+    pub(super) fn count_place(&self, i: usize) -> Option<TokenStream> {
+        let count = &self.outputs[i].bound.as_ref()?.count;
+        Some(quote!(outputs.#count))
     }
 
     /// The place of graph output `i`, without a borrow.
@@ -95,6 +137,10 @@ pub struct PortNames {
     pub inputs_struct: bool,
     /// Whether `predict` takes an `&mut Outputs` struct (else one `&mut [T; N]` array).
     pub outputs_struct: bool,
+    /// For each graph output whose length along an axis depends on the data: the
+    /// `Outputs` field holding that length, and the axis. Its entries are packed at the
+    /// front of the output array in C order.
+    pub output_counts: Vec<Option<(String, usize)>>,
 }
 
 /// The API names [`emit`] gives `graph`'s inputs and outputs.
@@ -106,6 +152,11 @@ pub fn port_names(graph: &Graph) -> PortNames {
         outputs: names(&api.outputs),
         inputs_struct: api.inputs_struct,
         outputs_struct: api.outputs_struct,
+        output_counts: api
+            .outputs
+            .iter()
+            .map(|p| p.bound.as_ref().map(|b| (b.count.to_string(), b.axis)))
+            .collect(),
     }
 }
 
@@ -151,11 +202,38 @@ pub(super) fn port_structs(api: &Api) -> TokenStream {
         let fields = ports.iter().map(|p| {
             let (id, ty) = (&p.ident, array_type(&p.ty));
             let doc = format!(" `{}`: {}{}", p.ident, p.ty, storage_note(p.ty.dtype));
-            quote! { #[doc = #doc] pub #id: #ty }
+            let Some(b) = &p.bound else {
+                return quote! { #[doc = #doc] pub #id: #ty };
+            };
+            let count = &b.count;
+            let doc = format!(
+                " `{}`: {}{}, whose axis {} depends on the data: {} is the most it holds, \
+                 `{}` how many a run produced, packed at the front in C order.",
+                p.ident,
+                p.ty,
+                storage_note(p.ty.dtype),
+                b.axis,
+                p.ty.shape[b.axis],
+                count
+            );
+            let count_doc = format!(
+                " How many entries along axis {} of `{}` the last run produced.",
+                b.axis, p.ident
+            );
+            quote! {
+                #[doc = #doc] pub #id: #ty,
+                #[doc = #count_doc] pub #count: usize
+            }
         });
         let inits = ports.iter().map(|p| {
             let (id, z, n) = (&p.ident, zero(p.ty.dtype), p.ty.storage_len());
-            quote! { #id: [#z; #n] }
+            match &p.bound {
+                None => quote! { #id: [#z; #n] },
+                Some(b) => {
+                    let count = &b.count;
+                    quote! { #id: [#z; #n], #count: 0 }
+                }
+            }
         });
         let doc = format!(
             " The model's {}, one field each.",

@@ -29,12 +29,18 @@ pub(super) fn model_rs(
             let shape = &p.ty.shape;
             let rank = shape.len();
             let n = p.ty.storage_len();
-            let doc_shape = format!(
+            let mut doc_shape = format!(
                 " Shape of the {what} `{}` ({}{}).",
                 p.ident,
                 p.ty,
                 storage_note(p.ty.dtype)
             );
+            if let Some(b) = &p.bound {
+                doc_shape = format!(
+                    "{} Axis {} is a capacity: [`Outputs::{}`] says how much of it a run used.",
+                    doc_shape, b.axis, b.count
+                );
+            }
             let doc_len = if p.ty.dtype.is_packed() {
                 format!(" Bytes of the packed {what} `{}`.", p.ident)
             } else {
@@ -365,6 +371,39 @@ pub(super) fn node_block(
         kernels: plan.kernels,
     };
     let call = node.op.emit(&ctx).map_err(err)?;
+    // A node with data-dependent outputs binds `count`: the generated API hands it on with
+    // each of them that is a graph output.
+    // It is 0 until the kernel returns, so that a run that fails (a result past the
+    // capacity) leaves no entries claimed.
+    let bounded = node.op.bounded();
+    let places: Vec<TokenStream> = bounded
+        .iter()
+        .flat_map(|b| {
+            let v = ValueId {
+                node: id,
+                slot: b.slot as u32,
+            };
+            graph
+                .outputs
+                .iter()
+                .enumerate()
+                .filter(move |(_, o)| o.value == v)
+                .filter_map(|(k, _)| api.count_place(k))
+        })
+        .collect();
+    let resets = places.iter().map(|place| quote!(#place = 0;));
+    let counts = match (bounded.is_empty(), places.is_empty()) {
+        (true, _) => TokenStream::new(),
+        (false, true) => quote!(let _ = count;),
+        (false, false) => {
+            let sets = places.iter().map(|place| quote!(#place = count;));
+            quote!(#(#sets)*)
+        }
+    };
+    let call = quote! {
+        #(#resets)*
+        #call
+    };
     // Output `k` is `y` (k = 0) or `y{k}`, a `&mut [T]` over its arena region or the
     // caller's output array.
     let mut regions = Vec::new();
@@ -408,11 +447,7 @@ pub(super) fn node_block(
     // node's inputs and outputs because the planner made it live at this step.
     if let Some(&(offset, bytes)) = plan.scratch.get(&id) {
         let region = format_ident!("scratch_bytes");
-        let t = if node.op.scratch_is_f64() {
-            quote!(f64)
-        } else {
-            quote!(f32)
-        };
+        let t = elem_type(node.op.scratch_type());
         binds.push(quote! { let scratch = rt::arena::view_mut::<#t>(#region); });
         regions.push((region, offset, bytes));
     }
@@ -439,6 +474,7 @@ pub(super) fn node_block(
         {
             #prelude
             #call
+            #counts
         }
     })
 }

@@ -81,13 +81,26 @@ pub(super) fn runner_rs(api: &Api, opts: &EmitOptions) -> TokenStream {
         }
     });
     let writes = api.outputs.iter().enumerate().map(|(k, p)| {
-        let shape: Vec<u64> = p.ty.shape.iter().map(|&d| d as u64).collect();
-        let src = if api.outputs_struct {
+        let mut shape: Vec<TokenStream> =
+            p.ty.shape
+                .iter()
+                .map(|&d| {
+                    let d = d as u64;
+                    quote!(#d)
+                })
+                .collect();
+        let mut src = if api.outputs_struct {
             let id = &p.ident;
             quote!(&outputs.#id[..])
         } else {
             quote!(&output[..])
         };
+        // A data-dependent output is written as long as the run made it.
+        if let Some(b) = &p.bound {
+            let (id, count, stride) = (&p.ident, &b.count, b.stride(&p.ty));
+            shape[b.axis] = quote!(outputs.#count as u64);
+            src = quote!(&outputs.#id[..outputs.#count * #stride]);
+        }
         let file = format!("output_{k}.npy");
         if p.ty.dtype == DType::Bool {
             return quote! { write_raw_npy(&out_dir.join(#file), "|b1", &[#(#shape),*], #src)?; };

@@ -14,7 +14,7 @@ use std::fmt;
 use proc_macro2::TokenStream;
 use zant_runtime::target::KernelSet;
 
-use crate::tensor::{Tensor, TensorType};
+use crate::tensor::{DType, Tensor, TensorType};
 
 mod attr;
 mod ctx;
@@ -38,6 +38,7 @@ pub mod center_crop_pad;
 pub mod channel_norm;
 pub mod clip;
 pub mod col2im;
+pub mod compress;
 pub mod concat;
 pub mod constant;
 pub mod constant_of_shape;
@@ -68,9 +69,12 @@ pub mod lp_norm;
 pub mod matmul;
 pub mod ml_transform;
 pub mod mvn;
+pub mod nms;
+pub mod nonzero;
 pub mod norm;
 pub mod one_hot;
 pub mod optim;
+pub mod optional;
 pub mod pad;
 pub mod pool;
 pub mod qlinear;
@@ -100,6 +104,7 @@ pub mod transpose;
 pub mod tree_ensemble;
 pub mod trilu;
 pub mod unary;
+pub mod unique;
 pub mod variadic;
 pub mod where_;
 pub mod window;
@@ -195,6 +200,14 @@ pub enum NarrowSupport {
     ComputeInputs(u64),
 }
 
+/// Output `slot` of an op, whose length along `axis` depends on the data
+/// ([`OpKind::bounded`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounded {
+    pub slot: usize,
+    pub axis: usize,
+}
+
 /// What an op implementation provides besides parsing.
 pub trait OpKind: Clone + fmt::Debug {
     /// Output types from input types (`None` for an omitted optional input).
@@ -272,12 +285,29 @@ pub trait OpKind: Clone + fmt::Debug {
         self.scratch_bytes(inputs, kernels)
     }
 
-    /// Whether [`OpKind::emit`] finds its scratch as `scratch: &mut [f64]` rather than
-    /// `&mut [f32]` (the transforms, whose kernels take `f64` scratch and view it as
-    /// `f32` on cores that compute in `f32`). The arena's alignment
-    /// suits both; the op's byte counts must be whole `f64`s.
-    fn scratch_is_f64(&self) -> bool {
-        false
+    /// The element type of the scratch [`OpKind::emit`] finds as `scratch: &mut [T]`:
+    /// `f32` unless the op says otherwise (the transforms take `f64` and view it as `f32`
+    /// on cores that compute in `f32`; the sorts of the selections take `u32` indices).
+    /// The arena's alignment suits every one; the op's byte counts must be whole elements.
+    fn scratch_type(&self) -> DType {
+        DType::F32
+    }
+
+    /// The outputs whose length along one axis depends on the data (NonZero, Compress,
+    /// Unique, NonMaxSuppression). Their types are capacities: the kernel packs its
+    /// entries at the front in C order, and [`OpKind::emit`] binds `count: usize`, how
+    /// many there are along that axis, shared by all of the node's bounded outputs. The
+    /// generated API hands `count` on with each such graph output; no node may read them.
+    fn bounded(&self) -> Vec<Bounded> {
+        Vec::new()
+    }
+
+    /// Lowers the capacity of the data-dependent axis to `n` (`zantc compile --max-len`);
+    /// an op without one ([`OpKind::bounded`] empty) refuses.
+    fn set_capacity(&mut self, _n: usize) -> Result<(), OpError> {
+        Err(OpError::unsupported(
+            "its outputs have static shapes; --max-len applies to data-dependent outputs only",
+        ))
     }
 
     /// The multiply-accumulates one run of the op performs for these input types, for
@@ -410,10 +440,26 @@ macro_rules! define_ops {
                 }
             }
 
-            pub fn scratch_is_f64(&self) -> bool {
+            pub fn scratch_type(&self) -> DType {
                 match self {
-                    Op::Input(_) | Op::Const(_) => false,
-                    $(Op::$variant(op) => op.scratch_is_f64(),)*
+                    Op::Input(_) | Op::Const(_) => DType::F32,
+                    $(Op::$variant(op) => op.scratch_type(),)*
+                }
+            }
+
+            pub fn bounded(&self) -> Vec<Bounded> {
+                match self {
+                    Op::Input(_) | Op::Const(_) => Vec::new(),
+                    $(Op::$variant(op) => op.bounded(),)*
+                }
+            }
+
+            pub fn set_capacity(&mut self, n: usize) -> Result<(), OpError> {
+                match self {
+                    Op::Input(_) | Op::Const(_) => Err(OpError::unsupported(
+                        "a graph input or constant has a static shape",
+                    )),
+                    $(Op::$variant(op) => op.set_capacity(n),)*
                 }
             }
 
@@ -438,6 +484,7 @@ define_ops! {
     CenterCropPad(center_crop_pad::CenterCropPad),
     Clip(clip::Clip),
     Col2Im(col2im::Col2Im),
+    Compress(compress::Compress),
     Concat(concat::Concat),
     ConstantOfShape(constant_of_shape::ConstantOfShape),
     Conv(conv::Conv),
@@ -473,9 +520,12 @@ define_ops! {
     BatchNormTraining(norm::BatchNormTraining),
     MatMul(matmul::MatMul),
     MlTransform(ml_transform::MlTransform),
+    NonMaxSuppression(nms::NonMaxSuppression),
+    NonZero(nonzero::NonZero),
     OneHot(one_hot::OneHot),
     TfIdf(tfidf::TfIdf),
     Optimizer(optim::Optimizer),
+    HasElement(optional::HasElement),
     Pad(pad::Pad),
     Pool(pool::Pool),
     PowMixed(binary::PowMixed),
@@ -515,6 +565,7 @@ define_ops! {
     TreeEnsemble(tree_ensemble::TreeEnsemble),
     Trilu(trilu::Trilu),
     Unary(unary::Unary),
+    Unique(unique::Unique),
     SwiGlu(unary::SwiGlu),
     Variadic(variadic::Variadic),
     Where(where_::Where),

@@ -240,8 +240,8 @@ impl OpKind for Dft {
         zant_runtime::spectral::scratch_len(self.n) * 8
     }
 
-    fn scratch_is_f64(&self) -> bool {
-        true
+    fn scratch_type(&self) -> DType {
+        DType::F64
     }
 }
 
@@ -391,8 +391,8 @@ impl OpKind for Stft {
         zant_runtime::spectral::scratch_len(self.n) * 8
     }
 
-    fn scratch_is_f64(&self) -> bool {
-        true
+    fn scratch_type(&self) -> DType {
+        DType::F64
     }
 }
 

@@ -32,6 +32,7 @@
 //! their matches first, then apply them, never mutating while walking.
 
 pub mod batchnorm;
+pub mod bounded;
 pub mod dead;
 pub mod fold;
 pub mod fuse;

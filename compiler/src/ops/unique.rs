@@ -1,0 +1,205 @@
+//! Unique (opset 11): the distinct elements of the flattened input, or the distinct
+//! slices along `axis`, sorted ascending (`sorted = 1`, the default) or in order of first
+//! occurrence, with the index of each one's first occurrence, the position of every input
+//! element (or slice) among them, and how often each occurs. How many there are depends
+//! on the data, so `Y`, `indices` and `counts` are typed with a capacity (every element or
+//! slice, or less under `--max-len`) and the kernel returns the count
+//! ([`super::OpKind::bounded`]); `inverse_indices` always has one entry per input element
+//! or slice. Every output is produced, named or not.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::nonzero::{capacity_attr, capped};
+use super::{
+    around_axis, elem_type, normalize_axis, required, Attrs, Bounded, EmitCtx, FoldCtx, OpError,
+    OpKind, Parse, ParseCtx,
+};
+use crate::tensor::{DType, Data, Tensor, TensorType};
+use zant_runtime::select::{unique_scratch_len, UniqueOut};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unique {
+    /// The axis, normalized; `None` takes the flattened input.
+    pub axis: Option<usize>,
+    pub sorted: bool,
+    pub capacity: Option<usize>,
+}
+
+impl Unique {
+    /// `(outer, len, inner)` of the input around the axis whose slices are compared.
+    fn geometry(&self, x: &TensorType) -> Result<(usize, usize, usize), OpError> {
+        match self.axis {
+            None => Ok((1, x.n_elems(), 1)),
+            Some(axis) if axis < x.rank() => Ok(around_axis(&x.shape, axis)),
+            Some(axis) => Err(OpError::shape(format!(
+                "axis {axis} is out of range for {x}"
+            ))),
+        }
+    }
+
+    /// The shape of `Y` holding `count` distinct elements or slices.
+    fn values_shape(&self, x: &TensorType, count: usize) -> Vec<usize> {
+        match self.axis {
+            None => vec![count],
+            Some(axis) => {
+                let mut s = x.shape.clone();
+                s[axis] = count;
+                s
+            }
+        }
+    }
+}
+
+impl Parse for Unique {
+    fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
+        let axis = match ctx.attr("axis") {
+            None => None,
+            Some(_) => Some(normalize_axis(ctx.int("axis", 0)?, ctx.input(0)?.rank())?),
+        };
+        Ok(Self {
+            axis,
+            sorted: ctx.int("sorted", 1)? != 0,
+            capacity: capacity_attr(ctx)?,
+        })
+    }
+}
+
+impl OpKind for Unique {
+    fn attrs(&self, attrs: &mut Attrs) {
+        if let Some(a) = self.axis {
+            attrs.int("axis", a as i64);
+        }
+        attrs.int("sorted", i64::from(self.sorted));
+        if let Some(c) = self.capacity {
+            attrs.int("capacity", c as i64);
+        }
+    }
+
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
+        let x = required(inputs, 0)?;
+        let (_, len, _) = self.geometry(x)?;
+        if u32::try_from(len).is_err() {
+            return Err(OpError::unsupported(format!(
+                "{len} elements or slices to compare are more than the kernel's u32 indices hold"
+            )));
+        }
+        let cap = capped(len, self.capacity);
+        Ok(vec![
+            TensorType::new(x.dtype, self.values_shape(x, cap)),
+            TensorType::new(DType::I64, vec![cap]),
+            TensorType::new(DType::I64, vec![len]),
+            TensorType::new(DType::I64, vec![cap]),
+        ])
+    }
+
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
+        let x = ctx.get(0)?;
+        let (outer, len, inner) = self.geometry(&x.ty())?;
+        let (mut indices, mut inverse, mut counts) = (vec![0; len], vec![0; len], vec![0; len]);
+        let mut scratch = vec![0u32; unique_scratch_len(len)];
+        let (values, count) = crate::with_data!(&x.data, v => {
+            let mut y = v.clone();
+            let out = UniqueOut {
+                values: &mut y,
+                indices: &mut indices,
+                inverse: &mut inverse,
+                counts: &mut counts,
+            };
+            let count = zant_runtime::select::unique(v, outer, len, inner, self.sorted, out, &mut scratch)
+                .map_err(|e| OpError::shape(e.to_string()))?;
+            y.truncate(outer * count * inner);
+            (super::retag(y, x.dtype()), count)
+        });
+        indices.truncate(count);
+        counts.truncate(count);
+        Ok(Some(vec![
+            Tensor::new(self.values_shape(&x.ty(), count), values),
+            Tensor::new(vec![count], Data::I64(indices)),
+            Tensor::new(vec![len], Data::I64(inverse)),
+            Tensor::new(vec![count], Data::I64(counts)),
+        ]))
+    }
+
+    fn bounded(&self) -> Vec<Bounded> {
+        vec![
+            Bounded {
+                slot: 0,
+                axis: self.axis.unwrap_or(0),
+            },
+            Bounded { slot: 1, axis: 0 },
+            Bounded { slot: 3, axis: 0 },
+        ]
+    }
+
+    fn set_capacity(&mut self, n: usize) -> Result<(), OpError> {
+        self.capacity = Some(n);
+        Ok(())
+    }
+
+    fn scratch_type(&self) -> DType {
+        DType::U32
+    }
+
+    fn scratch_bytes(
+        &self,
+        inputs: &[Option<&TensorType>],
+        _kernels: zant_runtime::target::KernelSet,
+    ) -> usize {
+        let len = inputs
+            .first()
+            .copied()
+            .flatten()
+            .and_then(|x| self.geometry(x).ok())
+            .map_or(0, |(_, len, _)| len);
+        unique_scratch_len(len) * 4
+    }
+
+    fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
+        let x = ctx.input(0)?;
+        let (outer, len, inner) = self.geometry(x.ty)?;
+        let (xe, t) = (&x.expr, elem_type(x.ty.dtype));
+        let sorted = self.sorted;
+        let try_ = ctx.try_suffix();
+        Ok(quote! {
+            let out = rt::select::UniqueOut { values: y, indices: y1, inverse: y2, counts: y3 };
+            let count = rt::select::unique::<#t>(#xe, #outer, #len, #inner, #sorted, out, scratch) #try_;
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::node;
+    use crate::tensor::{Data, Tensor};
+
+    #[test]
+    fn emits() {
+        insta::assert_snapshot!(node("Unique").input("f32[6]").outputs(4).emit(), @r#"
+        Unique(f32[6]) sorted=1 -> f32[6], i64[6], i64[6], i64[6]
+        let out = rt::select::UniqueOut {
+            values: y,
+            indices: y1,
+            inverse: y2,
+            counts: y3,
+        };
+        let count = rt::select::unique::<f32>(x0, 1, 6, 1, true, out, scratch)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Unique").int("axis", -2).int("sorted", 0).input("i64[2,3,2]").outputs(4).emit(), @r#"
+        Unique(i64[2,3,2]) axis=1 sorted=0 -> i64[2,3,2], i64[3], i64[3], i64[3]
+        let out = rt::select::UniqueOut {
+            values: y,
+            indices: y1,
+            inverse: y2,
+            counts: y3,
+        };
+        let count = rt::select::unique::<i64>(x0, 2, 3, 2, false, out, scratch)
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        insta::assert_snapshot!(node("Unique").constant(Tensor::new(vec![6], Data::F32(vec![2.0, 1.0, 1.0, 3.0, 4.0, 3.0]))).outputs(4).emit(), @"
+        Unique(f32[6]) sorted=1 -> f32[6], i64[6], i64[6], i64[6]
+        folds to f32[4] [1.0, 2.0, 3.0, 4.0], i64[4] [1, 0, 3, 4], i64[6] [1, 0, 0, 2, 3, 2], i64[4] [2, 1, 2, 1]
+        ");
+    }
+}
