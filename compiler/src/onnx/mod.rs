@@ -212,7 +212,7 @@ pub struct ModelInfo {
     /// The graph inputs a caller feeds (those without an initializer), in declaration
     /// order, which is the order of a test data set's `input_N.pb` files.
     pub inputs: Vec<String>,
-    /// The nodes, in file order.
+    /// The nodes in file order, each followed by those of its subgraphs.
     pub nodes: Vec<NodeInfo>,
 }
 
@@ -222,7 +222,8 @@ pub struct NodeInfo {
     /// The name import errors give the node: its own, or `op_type_index` when it has none.
     pub name: String,
     pub op_type: String,
-    /// The names of the values the node reads; empty for an omitted optional input.
+    /// The names of the values the node reads, then, for a node with subgraphs, the names
+    /// they output; empty for an omitted optional input.
     pub inputs: Vec<String>,
     /// The names of the values the node writes; empty for an omitted optional output.
     pub outputs: Vec<String>,
@@ -373,18 +374,38 @@ pub fn describe(path: &Path) -> Result<ModelInfo, ImportError> {
             .filter(|i| !initializers.contains(i.name.as_str()))
             .map(|i| i.name.clone())
             .collect(),
-        nodes: g
-            .node
-            .iter()
-            .enumerate()
-            .map(|(idx, n)| NodeInfo {
-                name: node_name(n, idx),
-                op_type: n.op_type.clone(),
-                inputs: n.input.clone(),
-                outputs: n.output.clone(),
-            })
-            .collect(),
+        nodes: {
+            let mut nodes = Vec::new();
+            describe_nodes(g, &mut nodes);
+            nodes
+        },
     })
+}
+
+/// The nodes of `g` and of its subgraphs, at any depth. A node with subgraphs (If, Loop,
+/// Scan) also reads what its subgraphs output, so that a value computed in a branch from
+/// an outer value leads back to it.
+fn describe_nodes(g: &proto::GraphProto, out: &mut Vec<NodeInfo>) {
+    for (idx, n) in g.node.iter().enumerate() {
+        let subgraphs: Vec<&proto::GraphProto> = n
+            .attribute
+            .iter()
+            .flat_map(|a| a.g.iter().chain(&a.graphs))
+            .collect();
+        let mut inputs = n.input.clone();
+        for sub in &subgraphs {
+            inputs.extend(sub.output.iter().map(|o| o.name.clone()));
+        }
+        out.push(NodeInfo {
+            name: node_name(n, idx),
+            op_type: n.op_type.clone(),
+            inputs,
+            outputs: n.output.clone(),
+        });
+        for sub in subgraphs {
+            describe_nodes(sub, out);
+        }
+    }
 }
 
 /// Reads a serialized `TensorProto` file, such as a test data set's `input_N.pb` or
