@@ -52,6 +52,24 @@ for name in "${names[@]}"; do
         tail -n 20 "$log" | sed 's/^/  /'
     fi
 done
+# The detector's NonMaxSuppression keeps 25 of its 30 rows on the test data: compiled with
+# room for 20, its run must fail with the node's error (not a panic, no rows claimed).
+if [[ " ${names[*]} " == *" detector-nms "* ]]; then
+    log="$log_dir/detector-nms-capacity.txt"
+    if CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        "$zantc" verify --target host --max-len selected_indices=20 "$zoo/detector-nms" \
+        >"$log" 2>&1; then
+        failed+=("detector-nms-capacity")
+        echo "zoo: FAIL detector-nms with --max-len selected_indices=20: the run did not fail"
+    elif grep -q 'node `nms`: the result has more than 20 entries' "$log"; then
+        passed+=("detector-nms-capacity")
+        echo "zoo: PASS detector-nms with --max-len selected_indices=20 fails as it must"
+    else
+        failed+=("detector-nms-capacity")
+        echo "zoo: FAIL detector-nms with --max-len selected_indices=20, another error:"
+        tail -n 5 "$log" | sed 's/^/  /'
+    fi
+fi
 echo "zoo: passed: ${passed[*]:-none}"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "zoo: failed: ${failed[*]}"

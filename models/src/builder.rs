@@ -179,6 +179,28 @@ impl GraphBuilder {
             .push(value_info(name, dims, self.elem_type));
     }
 
+    /// Declares an `int64` graph output whose first dim depends on the data, named by
+    /// `dim_param` as exporters name it (`num_selected` for NonMaxSuppression's rows).
+    pub(crate) fn int64_output(&mut self, name: &str, dim_param: &str, rest: &[i64]) {
+        let mut info = value_info(name, rest, DataType::INT64);
+        if let Some(type_proto::Value::TensorType(t)) =
+            info.type_.as_mut().and_then(|t| t.value.as_mut())
+        {
+            if let Some(shape) = t.shape.as_mut() {
+                shape.dim.insert(
+                    0,
+                    tensor_shape_proto::Dimension {
+                        value: Some(tensor_shape_proto::dimension::Value::DimParam(
+                            dim_param.to_owned(),
+                        )),
+                        ..tensor_shape_proto::Dimension::default()
+                    },
+                );
+            }
+        }
+        self.graph.output.push(info);
+    }
+
     /// Adds a random initializer stored as little-endian `raw_data`, as exporters store
     /// weights, and returns its name.
     pub(crate) fn weight(&mut self, name: &str, dims: &[i64], init: Init) -> String {

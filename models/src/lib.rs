@@ -133,4 +133,5 @@ const ZOO: &[(&str, Author)] = &[
     (zoo::sequence::GRU_NAME, zoo::sequence::gru),
     (zoo::tcn::NAME, zoo::tcn::model),
     (zoo::audio::NAME, zoo::audio::model),
+    (zoo::detector::NAME, zoo::detector::model),
 ];

@@ -10,7 +10,7 @@ use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelPro
 const MAX_WEIGHT_BYTES: usize = 7_500_000;
 
 /// The zoo, in `make-models` order: each has its test below.
-const CHECKED: [&str; 9] = [
+const CHECKED: [&str; 10] = [
     "yolo-style",
     "dbnet-style",
     "efficientnet-style",
@@ -20,6 +20,7 @@ const CHECKED: [&str; 9] = [
     "gru-seq",
     "tcn",
     "kws-audio",
+    "detector-nms",
 ];
 
 #[test]
@@ -141,6 +142,25 @@ fn kws_audio() {
 }
 
 #[test]
+fn detector_nms() {
+    check(
+        "detector-nms",
+        &[
+            "Conv",
+            "Gather",
+            "Mul",
+            "NonMaxSuppression",
+            "ReduceMax",
+            "Relu",
+            "Reshape",
+            "Sigmoid",
+            "TopK",
+            "Transpose",
+        ],
+    );
+}
+
+#[test]
 fn every_zoo_model_is_checked_here() {
     let names: Vec<&str> = zant_models::zoo().iter().map(|(name, _)| *name).collect();
     assert_eq!(names, CHECKED);
@@ -217,12 +237,27 @@ fn check(name: &str, ops: &[&str]) {
         );
     }
 
-    // Static shapes on every graph input and output.
+    // Static shapes on every graph input and output, but the data-dependent row count
+    // of a NonMaxSuppression's output, which exporters name `num_selected`.
+    let data_dependent: HashSet<&str> = graph
+        .node
+        .iter()
+        .filter(|node| node.op_type == "NonMaxSuppression")
+        .flat_map(|node| node.output.iter().map(String::as_str))
+        .collect();
     for value in graph.input.iter().chain(&graph.output) {
         let Some(type_proto::Value::TensorType(tensor)) = &value.type_.value else {
             panic!("{name}: {} is not a tensor", value.name);
         };
-        for dim in &tensor.shape.dim {
+        for (axis, dim) in tensor.shape.dim.iter().enumerate() {
+            if axis == 0 && data_dependent.contains(value.name.as_str()) {
+                assert!(
+                    matches!(&dim.value, Some(dimension::Value::DimParam(p)) if p == "num_selected"),
+                    "{name}: {} should have the symbolic dimension num_selected",
+                    value.name
+                );
+                continue;
+            }
             assert!(
                 matches!(dim.value, Some(dimension::Value::DimValue(size)) if size > 0),
                 "{name}: {} has a symbolic dimension",

@@ -11,11 +11,13 @@
 //! unit scale and outputs do not saturate: a saturated output would hide errors upstream.
 //! Every zoo model imports opset 13 but `transformer-encoder` and `kws-audio`, which import
 //! 17 for LayerNormalization and for the signal ops (STFT, HannWindow, MelWeightMatrix).
+//! `detector-nms` ends in NonMaxSuppression, whose row count depends on the data.
 
 use crate::builder::{string, ConvSpec, GraphBuilder, Init};
 
 pub(crate) mod audio;
 pub(crate) mod dbnet;
+pub(crate) mod detector;
 pub(crate) mod efficientnet;
 pub(crate) mod resnet50;
 pub(crate) mod sequence;
