@@ -128,6 +128,22 @@ pub fn unique<T: Copy + PartialOrd>(
     out: UniqueOut<'_, T>,
     scratch: &mut [u32],
 ) -> Result<usize, KernelError> {
+    unique_by(x, outer, len, inner, sorted, out, scratch, |v| v)
+}
+
+/// [`unique`] comparing elements by `key`: float16 and bfloat16 bits by their values
+/// (`narrow::f16_to_f32`, `narrow::bf16_to_f32`), which their bit patterns do not order.
+#[allow(clippy::too_many_arguments)]
+pub fn unique_by<T: Copy, K: PartialOrd>(
+    x: &[T],
+    outer: usize,
+    len: usize,
+    inner: usize,
+    sorted: bool,
+    out: UniqueOut<'_, T>,
+    scratch: &mut [u32],
+    key: impl Fn(T) -> K,
+) -> Result<usize, KernelError> {
     let UniqueOut {
         values,
         indices,
@@ -140,8 +156,9 @@ pub fn unique<T: Copy + PartialOrd>(
     let slice_order = |a: usize, b: usize| -> Ordering {
         for o in 0..outer {
             for r in 0..inner {
-                let (p, q) = (&x[(o * len + a) * inner + r], &x[(o * len + b) * inner + r]);
-                match order(p, q) {
+                let p = key(x[(o * len + a) * inner + r]);
+                let q = key(x[(o * len + b) * inner + r]);
+                match order(&p, &q) {
                     Ordering::Equal => {}
                     other => return other,
                 }

@@ -12,11 +12,11 @@ use quote::quote;
 
 use super::nonzero::{capacity_attr, capped};
 use super::{
-    around_axis, elem_type, normalize_axis, required, Attrs, Bounded, EmitCtx, FoldCtx, OpError,
-    OpKind, Parse, ParseCtx,
+    around_axis, elem_type, normalize_axis, required, Attrs, Bounded, EmitCtx, FoldCtx,
+    NarrowSupport, OpError, OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{DType, Data, Tensor, TensorType};
-use zant_runtime::select::{unique_scratch_len, UniqueOut};
+use zant_runtime::select::{unique_by, unique_scratch_len, UniqueOut};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unique {
@@ -66,6 +66,12 @@ impl Parse for Unique {
 }
 
 impl OpKind for Unique {
+    /// float16 and bfloat16 pass as stored and compare by value (`unique_by`), so `Y`
+    /// needs no cast back, which would read a data-dependent output.
+    fn narrow(&self) -> NarrowSupport {
+        NarrowSupport::Native
+    }
+
     fn attrs(&self, attrs: &mut Attrs) {
         if let Some(a) = self.axis {
             attrs.int("axis", a as i64);
@@ -78,6 +84,12 @@ impl OpKind for Unique {
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
         let x = required(inputs, 0)?;
+        if x.dtype.narrow().is_some() && !matches!(x.dtype, DType::F16 | DType::BF16) {
+            return Err(OpError::unsupported(format!(
+                "Unique of {} is not supported (float16 and bfloat16 are)",
+                x.dtype
+            )));
+        }
         let (_, len, _) = self.geometry(x)?;
         if u32::try_from(len).is_err() {
             return Err(OpError::unsupported(format!(
@@ -98,19 +110,44 @@ impl OpKind for Unique {
         let (outer, len, inner) = self.geometry(&x.ty())?;
         let (mut indices, mut inverse, mut counts) = (vec![0; len], vec![0; len], vec![0; len]);
         let mut scratch = vec![0u32; unique_scratch_len(len)];
-        let (values, count) = crate::with_data!(&x.data, v => {
-            let mut y = v.clone();
-            let out = UniqueOut {
-                values: &mut y,
-                indices: &mut indices,
-                inverse: &mut inverse,
-                counts: &mut counts,
-            };
-            let count = zant_runtime::select::unique(v, outer, len, inner, self.sorted, out, &mut scratch)
-                .map_err(|e| OpError::shape(e.to_string()))?;
-            y.truncate(outer * count * inner);
-            (super::retag(y, x.dtype()), count)
-        });
+        let (values, count) = match &x.data {
+            Data::F16(v) | Data::BF16(v) => {
+                let key = if x.dtype() == DType::F16 {
+                    zant_runtime::narrow::f16_to_f32
+                } else {
+                    zant_runtime::narrow::bf16_to_f32
+                };
+                let mut y = v.clone();
+                let out = UniqueOut {
+                    values: &mut y,
+                    indices: &mut indices,
+                    inverse: &mut inverse,
+                    counts: &mut counts,
+                };
+                let count = unique_by(v, outer, len, inner, self.sorted, out, &mut scratch, key)
+                    .map_err(|e| OpError::shape(e.to_string()))?;
+                y.truncate(outer * count * inner);
+                let data = if x.dtype() == DType::F16 {
+                    Data::F16(y)
+                } else {
+                    Data::BF16(y)
+                };
+                (data, count)
+            }
+            data => crate::with_data!(data, v => {
+                let mut y = v.clone();
+                let out = UniqueOut {
+                    values: &mut y,
+                    indices: &mut indices,
+                    inverse: &mut inverse,
+                    counts: &mut counts,
+                };
+                let count = zant_runtime::select::unique(v, outer, len, inner, self.sorted, out, &mut scratch)
+                    .map_err(|e| OpError::shape(e.to_string()))?;
+                y.truncate(outer * count * inner);
+                (super::retag(y, x.dtype()), count)
+            }),
+        };
         indices.truncate(count);
         counts.truncate(count);
         Ok(Some(vec![
@@ -161,9 +198,20 @@ impl OpKind for Unique {
         let (xe, t) = (&x.expr, elem_type(x.ty.dtype));
         let sorted = self.sorted;
         let try_ = ctx.try_suffix();
+        let call = match x.ty.dtype {
+            DType::F16 => quote! {
+                rt::select::unique_by(#xe, #outer, #len, #inner, #sorted, out, scratch, rt::narrow::f16_to_f32)
+            },
+            DType::BF16 => quote! {
+                rt::select::unique_by(#xe, #outer, #len, #inner, #sorted, out, scratch, rt::narrow::bf16_to_f32)
+            },
+            _ => {
+                quote! { rt::select::unique::<#t>(#xe, #outer, #len, #inner, #sorted, out, scratch) }
+            }
+        };
         Ok(quote! {
             let out = rt::select::UniqueOut { values: y, indices: y1, inverse: y2, counts: y3 };
-            let count = rt::select::unique::<#t>(#xe, #outer, #len, #inner, #sorted, out, scratch) #try_;
+            let count = #call #try_;
         })
     }
 }
@@ -197,6 +245,34 @@ mod tests {
         let count = rt::select::unique::<i64>(x0, 2, 3, 2, false, out, scratch)
             .map_err(|e| rt::Error::at("node", e))?;
         "#);
+        insta::assert_snapshot!(node("Unique").input("bf16[4]").outputs(4).emit(), @r#"
+        Unique(bf16[4]) sorted=1 -> bf16[4], i64[4], i64[4], i64[4]
+        let out = rt::select::UniqueOut {
+            values: y,
+            indices: y1,
+            inverse: y2,
+            counts: y3,
+        };
+        let count = rt::select::unique_by(
+                x0,
+                1,
+                4,
+                1,
+                true,
+                out,
+                scratch,
+                rt::narrow::bf16_to_f32,
+            )
+            .map_err(|e| rt::Error::at("node", e))?;
+        "#);
+        // bfloat16 bits of 2, -1, 2: sorted by value, not by bits.
+        insta::assert_snapshot!(node("Unique").constant(Tensor::new(vec![3], Data::BF16(vec![0x4000, 0xbf80, 0x4000]))).outputs(4).emit(), @"
+        Unique(bf16[3]) sorted=1 -> bf16[3], i64[3], i64[3], i64[3]
+        folds to bf16[2] [-1.0, 2.0], i64[2] [1, 0], i64[3] [1, 0, 1], i64[2] [1, 2]
+        ");
+        insta::assert_snapshot!(node("Unique").input("f8e4m3fn[4]").outputs(4).emit(), @"
+        infer: Unique of f8e4m3fn is not supported (float16 and bfloat16 are)
+        ");
         insta::assert_snapshot!(node("Unique").constant(Tensor::new(vec![6], Data::F32(vec![2.0, 1.0, 1.0, 3.0, 4.0, 3.0]))).outputs(4).emit(), @"
         Unique(f32[6]) sorted=1 -> f32[6], i64[6], i64[6], i64[6]
         folds to f32[4] [1.0, 2.0, 3.0, 4.0], i64[4] [1, 0, 3, 4], i64[6] [1, 0, 0, 2, 3, 2], i64[4] [2, 1, 2, 1]
