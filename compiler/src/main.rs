@@ -34,6 +34,7 @@ struct ModelArgs {
     /// `--bind table=table.npy` (repeatable): it becomes a constant, what depends on it
     /// folds, and it leaves the generated API. Text values take the input's declared type
     /// and shape. With `verify`, `--bind NAME` alone takes the value from the test data.
+    /// `--bind NAME=none` compiles an optional input as empty.
     #[arg(long = "bind", value_name = "NAME=VALUES|FILE.npy")]
     bindings: Vec<Binding>,
     /// Prune the model before compiling it: `magnitude:P%` zeroes the P % smallest weights

@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use zant_compiler::emit::PortNames;
-use zant_compiler::ir::{Tensor, TensorType};
+use zant_compiler::ir::{Data, Tensor, TensorType};
 use zant_compiler::onnx::{ImportError, ModelInfo};
 use zant_compiler::ops::{NodeError, OpError};
 use zant_compiler::{
@@ -81,10 +81,15 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
     if sets.is_empty() {
         return Err(Outcome::Unsupported("the case has no data set".into()));
     }
+    let info = zant_compiler::onnx::describe(&model_path)
+        .map_err(|e| Outcome::Unsupported(e.to_string()))?;
     // A data set that cannot be read (a sequence, a float16 tensor) fails the case, but
-    // after the compiler had its say: its reason is the more useful one.
+    // after the compiler had its say: its reason is the more useful one. An optional
+    // input that holds no value is bound `none` (all data sets must agree); one that holds
+    // a tensor is fed it.
     let mut data_sets = Vec::new();
     let mut data_error = None;
+    let mut absent: Vec<Option<bool>> = vec![None; info.inputs.len()];
     for set in &sets {
         let set_name = set
             .file_name()
@@ -98,7 +103,26 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
         };
         let inputs = numbered_files(set, "input", "pb")
             .iter()
-            .map(|p| read(p))
+            .enumerate()
+            .map(|(k, p)| {
+                if !info.optional.get(k).copied().unwrap_or(false) {
+                    return read(p);
+                }
+                let file = p.file_name().unwrap_or_default().to_string_lossy();
+                let value = zant_compiler::onnx::read_optional(p)
+                    .map_err(|e| format!("{set_name}/{file}: {e}"))?;
+                match (absent[k], value.is_none()) {
+                    (Some(was), now) if was != now => Err(format!(
+                        "{set_name}/{file}: the data sets disagree on whether the optional \
+                         holds a value"
+                    )),
+                    (_, now) => {
+                        absent[k] = Some(now);
+                        // The value of an empty optional is never fed: it is bound.
+                        Ok(value.unwrap_or_else(|| Tensor::new(vec![0], Data::F32(vec![]))))
+                    }
+                }
+            })
             .collect();
         let outputs = numbered_files(set, "output", "pb")
             .iter()
@@ -120,8 +144,6 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
         inputs: Vec::new(),
         outputs: Vec::new(),
     };
-    let info = zant_compiler::onnx::describe(&model_path)
-        .map_err(|e| Outcome::Unsupported(e.to_string()))?;
     let krate = CrateOptions {
         crate_name: Some("conformance-case".into()),
         runtime: RuntimeDep::Path(runtime.to_string()),
@@ -129,6 +151,13 @@ pub fn compile_case(case: &Case, runtime: &str) -> Result<CompiledCase, Outcome>
     };
     let mut opts = Options::default();
     let mut bound = Vec::new();
+    for (k, a) in absent.iter().enumerate() {
+        if *a == Some(true) {
+            opts.bindings
+                .push(Binding::new(info.inputs[k].clone(), BindValue::Absent));
+            bound.push(k);
+        }
+    }
     let compiled = loop {
         opts.input_shapes = pins(&info, &bound, data_sets.first().unwrap_or(&empty));
         let message = match catch_unwind(AssertUnwindSafe(|| {

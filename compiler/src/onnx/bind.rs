@@ -35,6 +35,10 @@ pub enum BindValue {
     /// The input's value in the test data (`--bind NAME` alone). Only `zantc verify`, which
     /// has test data, resolves it (`verify::bind_test_data`); compiling without it is an error.
     TestData,
+    /// An optional input without a value (`--bind NAME=none`): the input leaves the
+    /// graph and every node that reads it sees that input omitted, so OptionalHasElement
+    /// folds to false. An optional input not bound so is compiled as holding its tensor.
+    Absent,
 }
 
 impl Binding {
@@ -53,6 +57,8 @@ impl From<&str> for BindValue {
     fn from(text: &str) -> Self {
         if text.ends_with(".npy") {
             BindValue::Npy(PathBuf::from(text))
+        } else if text == "none" {
+            BindValue::Absent
         } else {
             BindValue::Text(text.to_string())
         }
@@ -103,6 +109,9 @@ pub(super) fn resolve(value: &BindValue, declared: &Declared) -> Result<Tensor, 
             crate::tensor::npy::decode(&bytes).map_err(|e| format!("`{}`: {e}", path.display()))?
         }
         BindValue::Tensor(t) => t.clone(),
+        BindValue::Absent => {
+            return Err("`none` binds an optional input; this input is a tensor".into())
+        }
         BindValue::TestData => {
             return Err(
                 "no value given: `--bind NAME` alone reads the value from the test data, which \
@@ -341,6 +350,10 @@ mod tests {
             Ok(Binding::new("table", BindValue::Npy("data/t.npy".into())))
         );
         assert_eq!(parse("mode"), Ok(Binding::new("mode", BindValue::TestData)));
+        assert_eq!(
+            parse("state=none"),
+            Ok(Binding::new("state", BindValue::Absent))
+        );
         assert!(parse("=3").unwrap_err().contains("should look like"));
         assert!(parse("x=").unwrap_err().contains("no value after"));
     }

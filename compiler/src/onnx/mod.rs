@@ -212,6 +212,9 @@ pub struct ModelInfo {
     /// The graph inputs a caller feeds (those without an initializer), in declaration
     /// order, which is the order of a test data set's `input_N.pb` files.
     pub inputs: Vec<String>,
+    /// Whether each of [`ModelInfo::inputs`] is an optional, whose test data is an
+    /// `OptionalProto` ([`read_optional`]).
+    pub optional: Vec<bool>,
     /// The nodes in file order, each followed by those of its subgraphs.
     pub nodes: Vec<NodeInfo>,
 }
@@ -341,6 +344,7 @@ pub fn load(
         Source::File(path) => (read_model(path)?, Some(model_dir(path))),
         Source::Bytes(bytes) => (decode_model(bytes, source.path())?, None),
     };
+    optional_inputs(&mut model, bindings)?;
     bind_inputs(&mut model, bindings)?;
     let (graph, warnings) = import(&model, base_dir, pins, bindings)?;
     let mut files = match source {
@@ -367,12 +371,21 @@ pub fn describe(path: &Path) -> Result<ModelInfo, ImportError> {
         .as_ref()
         .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
     let initializers: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let fed: Vec<&proto::ValueInfoProto> = g
+        .input
+        .iter()
+        .filter(|i| !initializers.contains(i.name.as_str()))
+        .collect();
     Ok(ModelInfo {
-        inputs: g
-            .input
+        inputs: fed.iter().map(|i| i.name.clone()).collect(),
+        optional: fed
             .iter()
-            .filter(|i| !initializers.contains(i.name.as_str()))
-            .map(|i| i.name.clone())
+            .map(|i| {
+                matches!(
+                    i.r#type.as_ref().and_then(|t| t.value.as_ref()),
+                    Some(type_proto::Value::OptionalType(_))
+                )
+            })
             .collect(),
         nodes: {
             let mut nodes = Vec::new();
@@ -424,6 +437,32 @@ pub fn read_tensor(path: &Path) -> Result<Tensor, ImportError> {
     tensor::decode(&proto, None).map_err(file_err)
 }
 
+/// Reads a serialized `OptionalProto` file, a test data set's optional input: `None` when
+/// the optional is empty. Only an optional of a tensor is read.
+pub fn read_optional(path: &Path) -> Result<Option<Tensor>, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file_err = |message: String| ImportError::TensorFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let proto = proto::decode_optional(&bytes)
+        .map_err(|e| file_err(format!("not an OptionalProto: {e}")))?;
+    // `OptionalProto.DataType`: 0 undefined, 1 tensor.
+    if !matches!(proto.elem_type, 0 | 1) {
+        return Err(file_err(format!(
+            "an optional of element type {} (only optionals of tensors are read)",
+            proto.elem_type
+        )));
+    }
+    proto
+        .tensor_value
+        .map(|t| tensor::decode(&t, None).map_err(file_err))
+        .transpose()
+}
+
 /// The folder a model file's external data must come from.
 fn model_dir(path: &Path) -> &Path {
     match path.parent() {
@@ -451,6 +490,66 @@ fn model_files(model: &proto::ModelProto, path: &Path) -> Vec<PathBuf> {
 
 /// Makes each bound graph input an initializer holding its value, after checking that
 /// the input exists, has no initializer yet and admits the value (see [`bind`]).
+/// Optional graph inputs. One bound to `none` ([`BindValue::Absent`]) leaves the graph and
+/// every node that reads it sees that input omitted; any other optional of a tensor is
+/// compiled as holding one, its tensor the input. Whether an optional holds a value is a
+/// compile-time property, as shapes are.
+fn optional_inputs(model: &mut proto::ModelProto, bindings: &[Binding]) -> Result<(), ImportError> {
+    let Some(g) = model.graph.as_mut() else {
+        return Ok(());
+    };
+    for b in bindings.iter().filter(|b| b.value == BindValue::Absent) {
+        let err = |message: &str| ImportError::Bind {
+            name: b.name.clone(),
+            message: message.to_string(),
+        };
+        let pos = g
+            .input
+            .iter()
+            .position(|i| i.name == b.name)
+            .ok_or_else(|| err("the model has no input of that name"))?;
+        let optional = matches!(
+            g.input[pos].r#type.as_ref().and_then(|t| t.value.as_ref()),
+            Some(type_proto::Value::OptionalType(_))
+        );
+        if !optional {
+            return Err(err("`none` binds an optional input; this input is not one"));
+        }
+        g.input.remove(pos);
+        omit_uses(g, &b.name);
+    }
+    for input in &mut g.input {
+        let elem = match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(type_proto::Value::OptionalType(o)) => o.elem_type.as_deref().cloned(),
+            _ => continue,
+        };
+        if let Some(elem) =
+            elem.filter(|e| matches!(e.value, Some(type_proto::Value::TensorType(_))))
+        {
+            input.r#type = Some(elem);
+        }
+    }
+    Ok(())
+}
+
+/// Clears every read of `name` in `g` and in the subgraphs that do not declare their own.
+fn omit_uses(g: &mut proto::GraphProto, name: &str) {
+    for n in &mut g.node {
+        for i in &mut n.input {
+            if i == name {
+                i.clear();
+            }
+        }
+        for a in &mut n.attribute {
+            for sub in a.g.iter_mut().chain(a.graphs.iter_mut()) {
+                if !sub.input.iter().any(|i| i.name == name) {
+                    omit_uses(sub, name);
+                }
+            }
+        }
+    }
+}
+
 fn bind_inputs(model: &mut proto::ModelProto, bindings: &[Binding]) -> Result<(), ImportError> {
     if bindings.is_empty() {
         return Ok(());
@@ -459,7 +558,7 @@ fn bind_inputs(model: &mut proto::ModelProto, bindings: &[Binding]) -> Result<()
         .graph
         .as_mut()
         .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
-    for b in bindings {
+    for b in bindings.iter().filter(|b| b.value != BindValue::Absent) {
         let err = |message: String| ImportError::Bind {
             name: b.name.clone(),
             message,

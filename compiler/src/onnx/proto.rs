@@ -161,7 +161,14 @@ pub mod type_proto {
         #[prost(message, tag = "8")]
         SparseTensorType(Tensor),
         #[prost(message, tag = "9")]
-        OptionalType(Opaque),
+        OptionalType(Box<Optional>),
+    }
+
+    /// `TypeProto.Optional`: the type of the value an optional holds.
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Optional {
+        #[prost(message, optional, boxed, tag = "1")]
+        pub elem_type: Option<Box<super::TypeProto>>,
     }
 
     #[derive(Clone, PartialEq, Message)]
@@ -265,4 +272,20 @@ pub fn decode_model(bytes: &[u8]) -> Result<ModelProto, prost::DecodeError> {
 /// Decodes a serialized `TensorProto` (the `input_N.pb` files of test data sets).
 pub fn decode_tensor(bytes: &[u8]) -> Result<TensorProto, prost::DecodeError> {
     TensorProto::decode(bytes)
+}
+
+/// `OptionalProto`, as a test data set stores an optional input: the element type
+/// (`TENSOR` is 1) and, when the optional holds one, the tensor.
+#[derive(Clone, PartialEq, Message)]
+pub struct OptionalProto {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(int32, tag = "2")]
+    pub elem_type: i32,
+    #[prost(message, optional, tag = "3")]
+    pub tensor_value: Option<TensorProto>,
+}
+
+pub fn decode_optional(bytes: &[u8]) -> Result<OptionalProto, prost::DecodeError> {
+    OptionalProto::decode(bytes)
 }
