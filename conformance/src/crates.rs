@@ -111,13 +111,7 @@ fn glue(case: &CompiledCase) -> String {
             let used = match ports.output_counts.get(k).and_then(Option::as_ref) {
                 None => String::new(),
                 Some((count, axis)) => {
-                    let shape = &case.outputs[k].shape;
-                    let stride: usize = shape
-                        .iter()
-                        .enumerate()
-                        .filter(|&(a, _)| a != *axis)
-                        .map(|(_, &d)| d)
-                        .product();
+                    let stride = zant_compiler::emit::entry_len(&case.outputs[k].shape, *axis);
                     format!("outputs_.{count} * {stride}")
                 }
             };

@@ -104,13 +104,7 @@ fn read_output(
     let bytes = std::fs::read(path).map_err(|e| format!("no output written: {e}"))?;
     let mut shape = ty.shape.clone();
     if let Some(axis) = bounded {
-        let entry: usize = shape
-            .iter()
-            .enumerate()
-            .filter(|&(a, _)| a != axis)
-            .map(|(_, &d)| d)
-            .product::<usize>()
-            * ty.dtype.size();
+        let entry = zant_compiler::emit::entry_len(&shape, axis) * ty.dtype.size();
         shape[axis] = if entry == 0 { 0 } else { bytes.len() / entry };
     }
     let n = shape.iter().product();

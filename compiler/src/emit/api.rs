@@ -35,15 +35,22 @@ pub(super) struct PortBound {
 }
 
 impl PortBound {
-    /// The elements per entry along the axis: the product of the other dimensions.
+    /// The elements per entry along the axis ([`entry_len`]).
     pub(super) fn stride(&self, ty: &TensorType) -> usize {
-        ty.shape
-            .iter()
-            .enumerate()
-            .filter(|&(a, _)| a != self.axis)
-            .map(|(_, &d)| d)
-            .product()
+        entry_len(&ty.shape, self.axis)
     }
+}
+
+/// The elements of one entry along `axis` of a data-dependent output of capacity shape
+/// `shape`: the product of the other dimensions. `count` entries fill the first
+/// `count × entry_len` elements of its array.
+pub fn entry_len(shape: &[usize], axis: usize) -> usize {
+    shape
+        .iter()
+        .enumerate()
+        .filter(|&(a, _)| a != axis)
+        .map(|(_, &d)| d)
+        .product()
 }
 
 pub(super) fn ident(s: &str) -> Ident {

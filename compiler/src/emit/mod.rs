@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-pub use api::{port_names, PortNames};
+pub use api::{entry_len, port_names, PortNames};
 pub use model::{profile_layers, ProfileLayer};
 pub use namer::{to_snake, Namer};
 
