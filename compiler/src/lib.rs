@@ -47,8 +47,9 @@ pub enum Error {
     #[error(transparent)]
     Pass(#[from] passes::PassError),
     /// A data-dependent output is read by a node, or a `--max-len` pin does not apply.
+    /// Boxed, as its node names would make every `Result` of the crate larger.
     #[error(transparent)]
-    Bounded(#[from] passes::bounded::BoundedError),
+    Bounded(Box<passes::bounded::BoundedError>),
     /// `--prune` failed (`compress::prune`).
     #[error(transparent)]
     Prune(#[from] compress::prune::PruneError),
@@ -86,6 +87,12 @@ pub enum Error {
     #[cfg(feature = "cli")]
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
+}
+
+impl From<Box<passes::bounded::BoundedError>> for Error {
+    fn from(e: Box<passes::bounded::BoundedError>) -> Self {
+        Error::Bounded(e)
+    }
 }
 
 impl From<compress::quantize::QuantizeError> for Error {

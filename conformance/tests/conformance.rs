@@ -105,7 +105,7 @@ fn read_output(
     let mut shape = ty.shape.clone();
     if let Some(axis) = bounded {
         let entry = zant_compiler::emit::entry_len(&shape, axis) * ty.dtype.size();
-        shape[axis] = if entry == 0 { 0 } else { bytes.len() / entry };
+        shape[axis] = bytes.len().checked_div(entry).unwrap_or(0);
     }
     let n = shape.iter().product();
     let data = Data::from_storage(ty.dtype, &bytes, n)

@@ -46,15 +46,14 @@ pub fn nonzero<T: Copy + PartialEq + Default>(
     if count > capacity {
         return Err(KernelError::CapacityExceeded { capacity });
     }
-    let mut j = 0;
-    for (flat, _) in x.iter().enumerate().filter(|(_, &v)| v != zero) {
+    let nonzero = x.iter().enumerate().filter(|(_, &v)| v != zero);
+    for (j, (flat, _)) in nonzero.enumerate() {
         let mut rest = flat;
         for axis in (0..rank).rev() {
             let d = dims[axis].max(1);
             y[axis * count + j] = (rest % d) as i64;
             rest /= d;
         }
-        j += 1;
     }
     Ok(count)
 }
@@ -197,8 +196,8 @@ pub fn unique_by<T: Copy, K: PartialOrd>(
         }
     } else {
         let mut next = 0;
-        for i in 0..len {
-            let g = inverse[i] as usize;
+        for (i, &g) in inverse.iter().enumerate().take(len) {
+            let g = g as usize;
             if first[g] as usize == i {
                 position[g] = next;
                 next += 1;

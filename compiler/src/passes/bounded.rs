@@ -63,7 +63,8 @@ pub enum BoundedError {
 }
 
 /// Applies `pins` and checks that no node reads a data-dependent output.
-pub fn apply(graph: &mut Graph, pins: &[MaxLen]) -> Result<(), BoundedError> {
+/// Boxed: the error names nodes and values, and `Result`s stay small.
+pub fn apply(graph: &mut Graph, pins: &[MaxLen]) -> Result<(), Box<BoundedError>> {
     for pin in pins {
         let v = find(graph, &pin.name).ok_or_else(|| BoundedError::Unknown {
             name: pin.name.clone(),
@@ -84,14 +85,14 @@ pub fn apply(graph: &mut Graph, pins: &[MaxLen]) -> Result<(), BoundedError> {
             };
             if let Some(&(reader, _)) = graph.consumers(v).first() {
                 let r = graph.node(reader);
-                return Err(BoundedError::Read {
+                return Err(Box::new(BoundedError::Read {
                     node: r.name.clone(),
                     op: r.onnx,
                     value: node.outputs[b.slot].name.clone(),
                     axis: b.axis,
                     capacity: graph.ty(v).shape.get(b.axis).copied().unwrap_or(0),
                     producer: node.name.clone(),
-                });
+                }));
             }
         }
     }
