@@ -454,6 +454,148 @@ mod tests {
         );
     }
 
+    /// A small deterministic generator for the randomized tests.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// Unique by definition, quadratic: the distinct slices in order of first occurrence,
+    /// then sorted if asked, with first indices, counts and each slice's position.
+    fn naive_unique(
+        x: &[i32],
+        outer: usize,
+        len: usize,
+        inner: usize,
+        sorted: bool,
+    ) -> (Vec<Vec<i32>>, Vec<i64>, Vec<i64>, Vec<i64>) {
+        let slice = |i: usize| -> Vec<i32> {
+            (0..outer)
+                .flat_map(|o| x[(o * len + i) * inner..(o * len + i + 1) * inner].to_vec())
+                .collect()
+        };
+        let mut groups: Vec<(Vec<i32>, i64, i64)> = Vec::new();
+        for i in 0..len {
+            let s = slice(i);
+            match groups.iter_mut().find(|g| g.0 == s) {
+                Some(g) => g.2 += 1,
+                None => groups.push((s, i as i64, 1)),
+            }
+        }
+        if sorted {
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let inverse = (0..len)
+            .map(|i| groups.iter().position(|g| g.0 == slice(i)).unwrap() as i64)
+            .collect();
+        (
+            groups.iter().map(|g| g.0.clone()).collect(),
+            groups.iter().map(|g| g.1).collect(),
+            inverse,
+            groups.iter().map(|g| g.2).collect(),
+        )
+    }
+
+    #[test]
+    fn unique_matches_its_definition_on_random_shapes() {
+        let mut rng = Lcg(0x5e1ec7);
+        for case in 0..300 {
+            let (outer, len, inner) = (
+                rng.below(3) as usize + 1,
+                rng.below(12) as usize,
+                rng.below(3) as usize + 1,
+            );
+            // Few distinct values, so slices repeat.
+            let x: Vec<i32> = (0..outer * len * inner)
+                .map(|_| rng.below(3) as i32 - 1)
+                .collect();
+            let sorted = case % 2 == 0;
+            let (values, indices, inverse, counts) = naive_unique(&x, outer, len, inner, sorted);
+            let mut got = (
+                vec![0; outer * len * inner],
+                vec![0; len],
+                vec![0; len],
+                vec![0; len],
+            );
+            let mut scratch = vec![0; unique_scratch_len(len)];
+            let out = UniqueOut {
+                values: &mut got.0,
+                indices: &mut got.1,
+                inverse: &mut got.2,
+                counts: &mut got.3,
+            };
+            let n = unique(&x, outer, len, inner, sorted, out, &mut scratch).unwrap();
+            assert_eq!(n, values.len(), "case {case}");
+            // Y is [outer, n, inner]: slice p of the result, read back in the naive order.
+            for (p, want) in values.iter().enumerate() {
+                let got_slice: Vec<i32> = (0..outer)
+                    .flat_map(|o| got.0[(o * n + p) * inner..(o * n + p + 1) * inner].to_vec())
+                    .collect();
+                assert_eq!(&got_slice, want, "case {case}: value {p}");
+            }
+            assert_eq!(&got.1[..n], &indices[..], "case {case}: indices");
+            assert_eq!(got.2, inverse, "case {case}: inverse");
+            assert_eq!(&got.3[..n], &counts[..], "case {case}: counts");
+        }
+    }
+
+    #[test]
+    fn nonzero_and_compress_match_their_definitions_on_random_shapes() {
+        let mut rng = Lcg(0xc0_4e55);
+        for case in 0..300 {
+            let dims: Vec<usize> = (0..rng.below(4))
+                .map(|_| rng.below(4) as usize + 1)
+                .collect();
+            let n: usize = dims.iter().product();
+            let x: Vec<i8> = (0..n).map(|_| rng.below(3) as i8 - 1).collect();
+            let mut y = vec![-1; dims.len() * n];
+            let count = nonzero(&x, &dims, &mut y).unwrap();
+            let want: Vec<usize> = (0..n).filter(|&f| x[f] != 0).collect();
+            assert_eq!(count, want.len(), "case {case}");
+            for (j, &flat) in want.iter().enumerate() {
+                // Row-major strides, the last axis fastest.
+                let mut rest = flat;
+                for axis in (0..dims.len()).rev() {
+                    assert_eq!(
+                        y[axis * count + j],
+                        (rest % dims[axis]) as i64,
+                        "case {case}"
+                    );
+                    rest /= dims[axis];
+                }
+            }
+
+            let (outer, len, inner) = (
+                rng.below(3) as usize + 1,
+                rng.below(6) as usize,
+                rng.below(3) as usize + 1,
+            );
+            let x: Vec<u16> = (0..outer * len * inner).map(|v| v as u16).collect();
+            let cond: Vec<u8> = (0..rng.below(len as u64 + 1))
+                .map(|_| rng.below(2) as u8)
+                .collect();
+            let mut y = vec![0; outer * len * inner];
+            let count = compress(&x, outer, len, inner, &cond, &mut y).unwrap();
+            let kept: Vec<usize> = (0..cond.len()).filter(|&i| cond[i] != 0).collect();
+            assert_eq!(count, kept.len(), "case {case}");
+            let want: Vec<u16> = (0..outer)
+                .flat_map(|o| {
+                    kept.iter().flat_map(move |&i| {
+                        (0..inner).map(move |r| ((o * len + i) * inner + r) as u16)
+                    })
+                })
+                .collect();
+            assert_eq!(&y[..want.len()], &want[..], "case {case}");
+        }
+    }
+
     #[test]
     fn nms_keeps_the_best_boxes_that_do_not_overlap() {
         // The ONNX spec's suppress_by_IOU case: six boxes, one class.
