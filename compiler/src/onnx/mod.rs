@@ -424,14 +424,7 @@ fn describe_nodes(g: &proto::GraphProto, out: &mut Vec<NodeInfo>) {
 /// Reads a serialized `TensorProto` file, such as a test data set's `input_N.pb` or
 /// `output_N.pb`. External data is refused: such a file has no model folder around it.
 pub fn read_tensor(path: &Path) -> Result<Tensor, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file_err = |message: String| ImportError::TensorFile {
-        path: path.to_path_buf(),
-        message,
-    };
+    let (bytes, file_err) = read_message(path)?;
     let proto =
         proto::decode_tensor(&bytes).map_err(|e| file_err(format!("not a TensorProto: {e}")))?;
     tensor::decode(&proto, None).map_err(file_err)
@@ -440,14 +433,7 @@ pub fn read_tensor(path: &Path) -> Result<Tensor, ImportError> {
 /// Reads a serialized `OptionalProto` file, a test data set's optional input: `None` when
 /// the optional is empty. Only an optional of a tensor is read.
 pub fn read_optional(path: &Path) -> Result<Option<Tensor>, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file_err = |message: String| ImportError::TensorFile {
-        path: path.to_path_buf(),
-        message,
-    };
+    let (bytes, file_err) = read_message(path)?;
     let proto = proto::decode_optional(&bytes)
         .map_err(|e| file_err(format!("not an OptionalProto: {e}")))?;
     // `OptionalProto.DataType`: 0 undefined, 1 tensor.
@@ -461,6 +447,21 @@ pub fn read_optional(path: &Path) -> Result<Option<Tensor>, ImportError> {
         .tensor_value
         .map(|t| tensor::decode(&t, None).map_err(file_err))
         .transpose()
+}
+
+/// The bytes of a test data file, and the error for what is wrong in them.
+fn read_message(
+    path: &Path,
+) -> Result<(Vec<u8>, impl Fn(String) -> ImportError + '_), ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file_err = move |message: String| ImportError::TensorFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    Ok((bytes, file_err))
 }
 
 /// The folder a model file's external data must come from.

@@ -8,10 +8,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::nonzero::{capacity_attr, capped};
+use super::nonzero::{capacity_attr, capped, optional_axis};
 use super::{
-    around_axis, elem_type, normalize_axis, required, Attrs, Bounded, EmitCtx, FoldCtx,
-    NarrowSupport, OpError, OpKind, Parse, ParseCtx,
+    around_axis, elem_type, required, Attrs, Bounded, EmitCtx, FoldCtx, NarrowSupport, OpError,
+    OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{DType, Tensor, TensorType};
 
@@ -41,12 +41,8 @@ impl Compress {
 
 impl Parse for Compress {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
-        let axis = match ctx.attr("axis") {
-            None => None,
-            Some(_) => Some(normalize_axis(ctx.int("axis", 0)?, ctx.input(0)?.rank())?),
-        };
         Ok(Self {
-            axis,
+            axis: optional_axis(ctx)?,
             capacity: capacity_attr(ctx)?,
         })
     }

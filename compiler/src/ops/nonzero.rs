@@ -33,6 +33,18 @@ pub(super) fn capacity_attr(ctx: &ParseCtx<'_>) -> Result<Option<usize>, OpError
     }
 }
 
+/// The optional `axis` attribute normalized against input 0's rank; `None` when absent
+/// (Compress and Unique then take the flattened input).
+pub(super) fn optional_axis(ctx: &ParseCtx<'_>) -> Result<Option<usize>, OpError> {
+    match ctx.attr("axis") {
+        None => Ok(None),
+        Some(_) => Ok(Some(super::normalize_axis(
+            ctx.int("axis", 0)?,
+            ctx.input(0)?.rank(),
+        )?)),
+    }
+}
+
 /// The capacity of a data-dependent axis: what the shapes allow, or less when pinned.
 pub(super) fn capped(most: usize, pinned: Option<usize>) -> usize {
     pinned.map_or(most, |p| p.min(most))

@@ -10,10 +10,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::nonzero::{capacity_attr, capped};
+use super::nonzero::{capacity_attr, capped, optional_axis};
 use super::{
-    around_axis, elem_type, normalize_axis, required, Attrs, Bounded, EmitCtx, FoldCtx,
-    NarrowSupport, OpError, OpKind, Parse, ParseCtx,
+    around_axis, elem_type, required, Attrs, Bounded, EmitCtx, FoldCtx, NarrowSupport, OpError,
+    OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{DType, Data, Tensor, TensorType};
 use zant_runtime::select::{unique_by, unique_scratch_len, UniqueOut};
@@ -53,12 +53,8 @@ impl Unique {
 
 impl Parse for Unique {
     fn parse(ctx: &ParseCtx<'_>) -> Result<Self, OpError> {
-        let axis = match ctx.attr("axis") {
-            None => None,
-            Some(_) => Some(normalize_axis(ctx.int("axis", 0)?, ctx.input(0)?.rank())?),
-        };
         Ok(Self {
-            axis,
+            axis: optional_axis(ctx)?,
             sorted: ctx.int("sorted", 1)? != 0,
             capacity: capacity_attr(ctx)?,
         })
