@@ -329,14 +329,7 @@ pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Veri
     let bounded: Vec<Option<usize>> = graph
         .outputs
         .iter()
-        .map(|o| {
-            let op = &graph.node(o.value.node).op;
-            let b = op
-                .bounded()
-                .into_iter()
-                .find(|b| b.slot == o.value.slot as usize);
-            b.map(|b| b.axis)
-        })
+        .map(|o| graph.bound_of(o.value).map(|b| b.axis))
         .collect();
     let mut checks = Vec::new();
     for set in &sets {

@@ -85,8 +85,7 @@ impl Api {
             .iter()
             .map(|o| {
                 let mut p = port(&mut namer, &o.name, graph.ty(o.value));
-                let bounded = graph.node(o.value.node).op.bounded();
-                if let Some(b) = bounded.iter().find(|b| b.slot == o.value.slot as usize) {
+                if let Some(b) = graph.bound_of(o.value) {
                     p.bound = Some(PortBound {
                         axis: b.axis,
                         count: ident(&namer.snake(&format!("{}_count", o.name))),

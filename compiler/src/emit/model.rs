@@ -371,10 +371,9 @@ pub(super) fn node_block(
         kernels: plan.kernels,
     };
     let call = node.op.emit(&ctx).map_err(err)?;
-    // A node with data-dependent outputs binds `count`: the generated API hands it on with
-    // each of them that is a graph output.
-    // It is 0 until the kernel returns, so that a run that fails (a result past the
-    // capacity) leaves no entries claimed.
+    // A node with data-dependent outputs binds `count`, which the generated API hands on
+    // with each of them that is a graph output. The count is 0 until the kernel returns, so
+    // that a run that fails (a result past the capacity) leaves no entries claimed.
     let bounded = node.op.bounded();
     let places: Vec<TokenStream> = bounded
         .iter()

@@ -10,7 +10,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-use crate::ops::{OnnxOp, Op};
+use crate::ops::{Bounded, OnnxOp, Op};
 use crate::tensor::{Tensor, TensorType};
 
 /// A node of the graph.
@@ -188,6 +188,16 @@ impl Graph {
 
     pub fn is_graph_output(&self, v: ValueId) -> bool {
         self.outputs.iter().any(|o| o.value == v)
+    }
+
+    /// The data-dependent axis of `v`, when its producer says its length along it depends
+    /// on the data ([`crate::ops::OpKind::bounded`]).
+    pub fn bound_of(&self, v: ValueId) -> Option<Bounded> {
+        self.node(v.node)
+            .op
+            .bounded()
+            .into_iter()
+            .find(|b| b.slot == v.slot as usize)
     }
 
     /// Points input `input_idx` of `node` at `value`.

@@ -378,15 +378,7 @@ pub fn describe(path: &Path) -> Result<ModelInfo, ImportError> {
         .collect();
     Ok(ModelInfo {
         inputs: fed.iter().map(|i| i.name.clone()).collect(),
-        optional: fed
-            .iter()
-            .map(|i| {
-                matches!(
-                    i.r#type.as_ref().and_then(|t| t.value.as_ref()),
-                    Some(type_proto::Value::OptionalType(_))
-                )
-            })
-            .collect(),
+        optional: fed.iter().copied().map(is_optional).collect(),
         nodes: {
             let mut nodes = Vec::new();
             describe_nodes(g, &mut nodes);
@@ -489,8 +481,6 @@ fn model_files(model: &proto::ModelProto, path: &Path) -> Vec<PathBuf> {
     std::iter::once(path.to_path_buf()).chain(data).collect()
 }
 
-/// Makes each bound graph input an initializer holding its value, after checking that
-/// the input exists, has no initializer yet and admits the value (see [`bind`]).
 /// Optional graph inputs. One bound to `none` ([`BindValue::Absent`]) leaves the graph and
 /// every node that reads it sees that input omitted; any other optional of a tensor is
 /// compiled as holding one, its tensor the input. Whether an optional holds a value is a
@@ -509,11 +499,7 @@ fn optional_inputs(model: &mut proto::ModelProto, bindings: &[Binding]) -> Resul
             .iter()
             .position(|i| i.name == b.name)
             .ok_or_else(|| err("the model has no input of that name"))?;
-        let optional = matches!(
-            g.input[pos].r#type.as_ref().and_then(|t| t.value.as_ref()),
-            Some(type_proto::Value::OptionalType(_))
-        );
-        if !optional {
+        if !is_optional(&g.input[pos]) {
             return Err(err("`none` binds an optional input; this input is not one"));
         }
         g.input.remove(pos);
@@ -551,6 +537,16 @@ fn omit_uses(g: &mut proto::GraphProto, name: &str) {
     }
 }
 
+/// Whether a graph input is declared an optional.
+fn is_optional(input: &proto::ValueInfoProto) -> bool {
+    matches!(
+        input.r#type.as_ref().and_then(|t| t.value.as_ref()),
+        Some(type_proto::Value::OptionalType(_))
+    )
+}
+
+/// Makes each bound graph input an initializer holding its value, after checking that
+/// the input exists, has no initializer yet and admits the value (see [`bind`]).
 fn bind_inputs(model: &mut proto::ModelProto, bindings: &[Binding]) -> Result<(), ImportError> {
     if bindings.is_empty() {
         return Ok(());

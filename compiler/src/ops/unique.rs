@@ -107,22 +107,21 @@ impl OpKind for Unique {
         let (mut indices, mut inverse, mut counts) = (vec![0; len], vec![0; len], vec![0; len]);
         let mut scratch = vec![0u32; unique_scratch_len(len)];
         let (values, count) = match &x.data {
+            // float16 and bfloat16 bits compare by their values.
             Data::F16(v) | Data::BF16(v) => {
                 let key = if x.dtype() == DType::F16 {
                     zant_runtime::narrow::f16_to_f32
                 } else {
                     zant_runtime::narrow::bf16_to_f32
                 };
-                let mut y = v.clone();
-                let out = UniqueOut {
-                    values: &mut y,
-                    indices: &mut indices,
-                    inverse: &mut inverse,
-                    counts: &mut counts,
-                };
-                let count = unique_by(v, outer, len, inner, self.sorted, out, &mut scratch, key)
-                    .map_err(|e| OpError::shape(e.to_string()))?;
-                y.truncate(outer * count * inner);
+                let (y, count) = fold_unique(
+                    v,
+                    (outer, len, inner),
+                    self.sorted,
+                    key,
+                    (&mut indices, &mut inverse, &mut counts),
+                    &mut scratch,
+                )?;
                 let data = if x.dtype() == DType::F16 {
                     Data::F16(y)
                 } else {
@@ -131,16 +130,7 @@ impl OpKind for Unique {
                 (data, count)
             }
             data => crate::with_data!(data, v => {
-                let mut y = v.clone();
-                let out = UniqueOut {
-                    values: &mut y,
-                    indices: &mut indices,
-                    inverse: &mut inverse,
-                    counts: &mut counts,
-                };
-                let count = zant_runtime::select::unique(v, outer, len, inner, self.sorted, out, &mut scratch)
-                    .map_err(|e| OpError::shape(e.to_string()))?;
-                y.truncate(outer * count * inner);
+                let (y, count) = fold_unique(v, (outer, len, inner), self.sorted, |e| e, (&mut indices, &mut inverse, &mut counts), &mut scratch)?;
                 (super::retag(y, x.dtype()), count)
             }),
         };
@@ -210,6 +200,30 @@ impl OpKind for Unique {
             let count = #call #try_;
         })
     }
+}
+
+/// Runs the kernel for folding: the distinct values of `v` (compared by `key`) packed at
+/// the front of a copy of it, cut to their count, and the count; `indices`, `inverse` and
+/// `counts` have room for every slice.
+fn fold_unique<T: Copy, K: PartialOrd>(
+    v: &[T],
+    (outer, len, inner): (usize, usize, usize),
+    sorted: bool,
+    key: impl Fn(T) -> K,
+    (indices, inverse, counts): (&mut [i64], &mut [i64], &mut [i64]),
+    scratch: &mut [u32],
+) -> Result<(Vec<T>, usize), OpError> {
+    let mut y = v.to_vec();
+    let out = UniqueOut {
+        values: &mut y,
+        indices,
+        inverse,
+        counts,
+    };
+    let count = unique_by(v, outer, len, inner, sorted, out, scratch, key)
+        .map_err(|e| OpError::shape(e.to_string()))?;
+    y.truncate(outer * count * inner);
+    Ok((y, count))
 }
 
 #[cfg(test)]

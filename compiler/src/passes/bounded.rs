@@ -123,12 +123,7 @@ fn pin_capacity(graph: &mut Graph, v: ValueId, len: usize) -> Result<(), NodeErr
         op: node.onnx,
         source,
     };
-    let Some(b) = node
-        .op
-        .bounded()
-        .into_iter()
-        .find(|b| b.slot == v.slot as usize)
-    else {
+    let Some(b) = graph.bound_of(v) else {
         return Err(err(OpError::unsupported(
             "this output has a static shape; --max-len applies to data-dependent outputs \
              (NonZero, Compress, Unique, NonMaxSuppression)",
