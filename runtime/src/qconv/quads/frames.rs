@@ -28,26 +28,13 @@ const MAX_ROW: usize = 1024;
 /// weight beside them (of 32 `zmm`).
 const VNNI_CHANNELS: usize = 8;
 
-/// The reordered weights of two channel tiles and one pair of sum tiles' sums, made once
-/// per convolution. The weights are words, four channels' bytes of one tap each (the
-/// bytes AMX's weight tiles read, and a broadcast operand of `VPDPBUSD`).
-struct Buffers {
-    weights: [u32; 2 * ROWS * MAX_ROW / 4],
-    sums: [[i32; 2 * ROWS]; 2 * ROWS],
-}
-
 /// What computes the products: AMX's tiles, or `VPDPBUSD` on 512-bit vectors (a host
 /// without AMX, or the tiles forced off), with the weights again by groups of
 /// [`VNNI_CHANNELS`] channels, the group's words of one tap and quad side by side
-/// ([`interleave`]). Only the engine that runs has (and zeroes) its buffer: the large
-/// variant is the point (the runtime has no heap to box it in), so that the AMX path
-/// does not clear 32 KiB it never reads.
-#[allow(clippy::large_enum_variant)]
+/// ([`interleave`]).
 enum Engine {
     Tiles(Tiles),
-    Vnni {
-        interleaved: [u32; 2 * ROWS * MAX_ROW / 4],
-    },
+    Vnni,
 }
 
 /// The frame's geometry for `p` in `words` of scratch.
@@ -123,8 +110,8 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     if !applies {
         return None;
     }
-    let frame = Frame::new(p, words.len())?;
-    let d = product_depth(frame.quads);
+    let quads = p.c_in.div_ceil(4);
+    let d = product_depth(quads);
     let tiles = if allow_tiles && p.c_out.is_multiple_of(ROWS) {
         Tiles::new(d)
     } else {
@@ -136,25 +123,28 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let tiles_on = allow_tiles && crate::dsp::amx::enabled() && crate::dsp::amx::available();
     let (mut engine, products) = match tiles {
         Some(tiles) => (Engine::Tiles(tiles), Products::Frames),
-        None if p.w_out >= 8 && !tiles_on => (
-            Engine::Vnni {
-                interleaved: [0; 2 * ROWS * MAX_ROW / 4],
-            },
-            Products::VnniFrames,
-        ),
+        None if p.w_out >= 8 && !tiles_on => (Engine::Vnni, Products::VnniFrames),
         None => return None,
     };
-    let mut buffers = Buffers {
-        weights: [0; 2 * ROWS * MAX_ROW / 4],
-        sums: [[0; 2 * ROWS]; 2 * ROWS],
+    // Words of reordered weights per output channel.
+    let row = taps * quads;
+    // The reordered weights of two channel tiles (words, four channels' bytes of one tap
+    // each: the bytes AMX's weight tiles read, and a broadcast operand of `VPDPBUSD`) and,
+    // for `VPDPBUSD`, the same by groups of `VNNI_CHANNELS`, from the scratch: stack
+    // arrays sized for the largest layer were cleared and moved on every call, 64 KiB
+    // each time (a third of mlperf-ic-int8's time).
+    let channels = match engine {
+        Engine::Tiles(_) => (2 * ROWS).min(p.c_out),
+        Engine::Vnni => (2 * ROWS).min(p.c_out.next_multiple_of(VNNI_CHANNELS)),
     };
+    let (reordered, words) = words.split_at_mut_checked(channels * row)?;
+    let frame = Frame::new(p, words.len())?;
+    let mut sums = [[0i32; 2 * ROWS]; 2 * ROWS];
     let depth = p.c_in * taps;
     let mut bases = [0i32; SUM_CACHE];
     for (oc, slot) in bases.iter_mut().take(p.c_out).enumerate() {
         *slot = base(bias, pad, oc, weight_sum(w, depth, oc));
     }
-    // Words of reordered weights per output channel.
-    let row = taps * frame.quads;
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let mut shifts = [0usize; MAX_ROW / 4];
     for (t, shift) in shifts.iter_mut().take(taps).enumerate() {
@@ -175,9 +165,9 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 Engine::Tiles(_) => ROWS,
                 Engine::Vnni { .. } => (2 * ROWS).min(p.c_out - oc),
             };
-            reorder(w, depth, taps, frame.quads, oc, m, &mut buffers.weights);
-            if let Engine::Vnni { interleaved } = &mut engine {
-                interleave(&buffers.weights, row, m, interleaved);
+            match engine {
+                Engine::Tiles(_) => reorder(w, depth, taps, frame.quads, oc, m, reordered),
+                Engine::Vnni => interleave(w, depth, taps, frame.quads, oc, m, reordered),
             }
             let mut top = 0;
             while top < p.h_out {
@@ -193,7 +183,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     let two_t = t + 2 <= position_tiles;
                     match &mut engine {
                         Engine::Tiles(tiles) => {
-                            let a: &[i8] = bytemuck::cast_slice(&buffers.weights[..]);
+                            let a: &[i8] = bytemuck::cast_slice(&reordered[..]);
                             let block = Block {
                                 two_oc: m > ROWS,
                                 two_t,
@@ -207,13 +197,13 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                                     block.step(tiles, &a[k..], 4 * row, b, frame.plane, ROWS);
                                 }
                             }
-                            block.store(tiles, buffers.sums.as_flattened_mut(), 2 * ROWS);
+                            block.store(tiles, sums.as_flattened_mut(), 2 * ROWS);
                         }
-                        Engine::Vnni { interleaved } => {
+                        Engine::Vnni => {
                             for o in (0..m).step_by(VNNI_CHANNELS) {
                                 let group = VNNI_CHANNELS * row;
-                                let weights = &interleaved[o * row..][..group];
-                                let sums = &mut buffers.sums[o..m];
+                                let weights = &reordered[o * row..][..group];
+                                let sums = &mut sums[o..m];
                                 let start = t * ROWS;
                                 if two_t {
                                     vnni_tile::<2>(words, &frame, shifts, start, weights, sums);
@@ -235,7 +225,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                         if ow < p.w_out {
                             let len = valid_end - v;
                             let at = (top + oh) * p.w_out + ow;
-                            for (r, sums) in buffers.sums.iter().take(m).enumerate() {
+                            for (r, sums) in sums.iter().take(m).enumerate() {
                                 let channel = oc + r;
                                 let out = &mut y[channel * plane_out + at..][..len];
                                 let run = &sums[v - first..][..len];
@@ -302,23 +292,35 @@ fn vnni_tile<const V: usize>(
     }
 }
 
-/// `m` channels' reordered weights (`row` words each) by groups of [`VNNI_CHANNELS`]:
-/// word `k · 8 + o` of group `g` is word `k` of channel `8 g + o`; a last group's missing
-/// channels repeat its first (their sums are not stored).
-fn interleave(weights: &[u32], row: usize, m: usize, out: &mut [u32]) {
+/// Output channels `oc..oc + m`'s weights as [`reorder`] puts them, by groups of
+/// [`VNNI_CHANNELS`]: word `k · 8 + o` of group `g` is word `k` of channel `8 g + o`; a
+/// last group's missing channels weigh 0 (their sums are not stored).
+fn interleave(
+    w: &[i8],
+    depth: usize,
+    taps: usize,
+    quads: usize,
+    oc: usize,
+    m: usize,
+    out: &mut [u32],
+) {
+    let row = taps * quads;
+    let mut one = [0u32; MAX_ROW / 4];
+    let one = &mut one[..row];
     for (g, group) in out
         .chunks_exact_mut(VNNI_CHANNELS * row)
         .take(m.div_ceil(VNNI_CHANNELS))
         .enumerate()
     {
-        let first = g * VNNI_CHANNELS;
-        let rows: [&[u32]; VNNI_CHANNELS] = core::array::from_fn(|o| {
-            let c = if first + o < m { first + o } else { first };
-            weights.get(c * row..(c + 1) * row).unwrap_or(&[])
-        });
-        for (k, slots) in group.chunks_exact_mut(VNNI_CHANNELS).enumerate() {
-            for (slot, r) in slots.iter_mut().zip(&rows) {
-                *slot = r.get(k).copied().unwrap_or(0);
+        for o in 0..VNNI_CHANNELS {
+            let c = g * VNNI_CHANNELS + o;
+            if c < m {
+                reorder(w, depth, taps, quads, oc + c, 1, one);
+            } else {
+                one.fill(0);
+            }
+            for (slots, &word) in group.chunks_exact_mut(VNNI_CHANNELS).zip(one.iter()) {
+                slots[o] = word;
             }
         }
     }
