@@ -208,7 +208,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     }
     let pad = (x_zero - X::MIN) as u32;
     let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
-    // Stride-1 "same" convolutions from a frame of the input, on AMX's tiles where the
+    // Convolutions at stride 1 or 2 from a frame of the input, on AMX's tiles where the
     // host has them.
     #[cfg(target_os = "linux")]
     if let Some(products) = frames::qconv2d(&p, x, pad, w, bias, rq, words, y, allow_tiles) {

@@ -1,7 +1,8 @@
-//! Stride-1 "same" convolutions on AMX tiles without a gathered block: the input is
-//! copied once per band of output rows into a frame of words, four channels to a word
-//! (`u = x − X::MIN`, the padding's byte around the plane), one padded plane per quad of
-//! channels. Output `(oh, ow)` is virtual position `v = oh · fw + ow` of the frame
+//! Convolutions of more than one tap at stride 1 or 2 without a gathered block, on AMX
+//! tiles (stride 1) or `VPDPBUSD`: the input is copied once per band of output rows into
+//! a frame of words, four channels to a word (`u = x − X::MIN`, the padding's byte around
+//! the plane), one padded plane per quad of channels (at stride 2, one per phase, see
+//! [`Frame`]). Output `(oh, ow)` is virtual position `v = oh · fw + ow` of the frame
 //! (`fw` the padded width), and tap `(kh, kw)` of it reads frame position `v + kh · dil_h ·
 //! fw + kw · dil_w`: 16 consecutive virtual positions of one tap and `d` channel quads are
 //! one activation tile, `d` rows a plane apart. The weights are reordered tap-major
@@ -15,7 +16,7 @@
 
 use super::tiles::{product_depth, Block};
 use super::{
-    base, byte, finish_channel, weight_sum, word, Conv2d, Products, QInt, QOut, Requant, SUM_CACHE,
+    base, finish_channel, weight_sum, Conv2d, Products, QInt, QOut, Requant, SUM_CACHE,
 };
 use crate::dsp::amx::{Tiles, ROWS};
 
@@ -37,7 +38,11 @@ enum Engine {
     Vnni,
 }
 
-/// The frame's geometry for `p` in `words` of scratch.
+/// The frame's geometry for `p` in `words` of scratch. A stride of 2 splits the input
+/// into phases, one plane per (row parity, column parity) and channel quad: phase
+/// `(ph, pw)`'s row `r` and column `c` is input row `2 r + ph` and column `2 c + pw` (less
+/// the padding), so that tap `(kh, kw)` of output `(oh, ow)` reads row `oh + kh / 2` and
+/// column `ow + kw / 2` of phase `(kh % 2, kw % 2)` (dilations folded into the taps).
 #[derive(Clone, Copy, Debug)]
 struct Frame {
     /// Channel quads.
@@ -46,20 +51,26 @@ struct Frame {
     fw: usize,
     /// Output rows per band.
     rows: usize,
-    /// Words per quad's plane: the band's padded rows and the slack the last tile's taps
-    /// read past them.
+    /// Rows a band's planes hold past its output rows: the kernel's reach in phase rows.
+    reach: usize,
+    /// Words per plane: the band's padded rows and the slack the last tile's taps read
+    /// past them.
     plane: usize,
+    /// Planes per channel quad: `stride_h · stride_w` phases.
+    phases: usize,
 }
 
 impl Frame {
     fn new(p: &Conv2d, words: usize) -> Option<Frame> {
         let quads = p.c_in.div_ceil(4);
-        let fw = p.w_out + (p.k_w - 1) * p.dil_w;
-        let reach = (p.k_h - 1) * p.dil_h;
-        let slack = 2 * ROWS + (p.k_w - 1) * p.dil_w;
-        let per_quad = words / quads.max(1);
-        // Rows such that `(rows + reach) · fw + slack` words fit each quad's plane.
-        let rows = per_quad
+        let phases = p.stride_h * p.stride_w;
+        let reach_w = (p.k_w - 1) * p.dil_w / p.stride_w;
+        let fw = p.w_out + reach_w;
+        let reach = (p.k_h - 1) * p.dil_h / p.stride_h;
+        let slack = 2 * ROWS + reach_w;
+        let per_plane = words / (quads * phases).max(1);
+        // Rows such that `(rows + reach) · fw + slack` words fit each plane.
+        let rows = per_plane
             .checked_sub(slack)?
             .checked_div(fw)?
             .checked_sub(reach)?;
@@ -72,15 +83,29 @@ impl Frame {
             quads,
             fw,
             rows,
+            reach,
             plane,
+            phases,
         })
+    }
+
+    /// Words from one channel quad's planes to the next's.
+    fn quad_stride(&self) -> usize {
+        self.phases * self.plane
+    }
+
+    /// Where tap `t` of output `(0, 0)` reads in its quad's planes.
+    fn shift(&self, p: &Conv2d, t: usize) -> usize {
+        let (dh, dw) = ((t / p.k_w) * p.dil_h, (t % p.k_w) * p.dil_w);
+        let phase = (dh % p.stride_h) * p.stride_w + dw % p.stride_w;
+        phase * self.plane + dh / p.stride_h * self.fw + dw / p.stride_w
     }
 }
 
 /// The convolution (see [`super::qconv2d`]), where this kernel takes it: a kernel of more
-/// than one tap at stride 1 both ways, input rows as wide as output rows, one group, the
-/// reordered weights within [`MAX_ROW`] bytes a channel, and scratch for a band of at
-/// least one row. The products run on AMX's tiles where `allow_tiles`, the host has them
+/// than one tap at stride 1 or 2 each way, one group, the reordered weights within
+/// [`MAX_ROW`] bytes a channel, and scratch for them and a band of at least one row. The
+/// products run on AMX's tiles where `allow_tiles`, the host has them, the stride is 1
 /// and the output channels are whole tiles of 16; otherwise on `VPDPBUSD`, for rows of at
 /// least 8 outputs. Returns the products it ran, or `None`, having done nothing, where it
 /// does not take the convolution.
@@ -97,13 +122,13 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     allow_tiles: bool,
 ) -> Option<Products> {
     let taps = p.k_h * p.k_w;
-    // Not 1 × 1: the pointwise gather is as cheap as the frame, and its blocks requantize
-    // in runs of up to 256 outputs where a frame's are cut at each row's end (mlperf-kws-
-    // int8's 5-wide rows took 2.5× as long this way).
+    // Not 1 × 1: the pointwise gather's blocks of up to 256 positions by 4 channels beat
+    // the frame's tiles of 32 by 8 (mlperf-vww-int8's 1 × 1 layers took 1.5 to 3 times
+    // as long as frames, most where the plane is small and deep).
     let applies = taps > 1
-        && p.stride_h == 1
-        && p.stride_w == 1
-        && p.w_in == p.w_out
+        && p.c_in > 0
+        && (1..=2).contains(&p.stride_h)
+        && (1..=2).contains(&p.stride_w)
         && p.groups == 1
         && (1..=SUM_CACHE).contains(&p.c_out)
         && taps * 4 * p.c_in.div_ceil(4) <= MAX_ROW;
@@ -112,7 +137,9 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     }
     let quads = p.c_in.div_ceil(4);
     let d = product_depth(quads);
-    let tiles = if allow_tiles && p.c_out.is_multiple_of(ROWS) {
+    // The tiles only at stride 1 (the hosts with them have not run the phases).
+    let strided = p.stride_h * p.stride_w > 1;
+    let tiles = if allow_tiles && !strided && p.c_out.is_multiple_of(ROWS) {
         Tiles::new(d)
     } else {
         None
@@ -123,7 +150,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let tiles_on = allow_tiles && crate::dsp::amx::enabled() && crate::dsp::amx::available();
     let (mut engine, products) = match tiles {
         Some(tiles) => (Engine::Tiles(tiles), Products::Frames),
-        None if p.w_out >= 8 && !tiles_on => (Engine::Vnni, Products::VnniFrames),
+        None if (p.w_out >= 8 || p.k_w == 1) && !tiles_on => (Engine::Vnni, Products::VnniFrames),
         None => return None,
     };
     // Words of reordered weights per output channel.
@@ -148,10 +175,10 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let mut shifts = [0usize; MAX_ROW / 4];
     for (t, shift) in shifts.iter_mut().take(taps).enumerate() {
-        *shift = (t / p.k_w) * p.dil_h * frame.fw + (t % p.k_w) * p.dil_w;
+        *shift = frame.shift(p, t);
     }
     let shifts = &shifts[..taps];
-    let words = &mut words[..frame.quads * frame.plane];
+    let words = &mut words[..frame.quads * frame.quad_stride()];
     for b in 0..p.batch {
         let x = &x[b * p.c_in * plane_in..][..p.c_in * plane_in];
         let y = &mut y[b * p.c_out * plane_out..][..p.c_out * plane_out];
@@ -193,8 +220,9 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                                 let shift = t * ROWS + shift;
                                 for c in 0..frame.quads / d {
                                     let k = 4 * (tap * frame.quads + c * d);
-                                    let b = &words[c * d * frame.plane + shift..];
-                                    block.step(tiles, &a[k..], 4 * row, b, frame.plane, ROWS);
+                                    let b = &words[c * d * frame.quad_stride() + shift..];
+                                    let stride = frame.quad_stride();
+                                    block.step(tiles, &a[k..], 4 * row, b, stride, ROWS);
                                 }
                             }
                             block.store(tiles, sums.as_flattened_mut(), 2 * ROWS);
@@ -214,14 +242,23 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                         }
                     }
                     // The tiles' virtual positions, cut at row ends, the columns past
-                    // `w_out` dropped.
+                    // `w_out` dropped; one run where no column is (a kernel one tap
+                    // wide).
                     let first = t * ROWS;
                     let last = (first + if two_t { 2 * ROWS } else { ROWS }).min(virtual_positions);
                     let mut v = first;
                     while v < last {
                         let (oh, ow) = (v / frame.fw, v % frame.fw);
-                        let row_end = (v - ow + frame.fw).min(last);
-                        let valid_end = (v - ow + p.w_out).min(last);
+                        let row_end = if frame.fw == p.w_out {
+                            last
+                        } else {
+                            (v - ow + frame.fw).min(last)
+                        };
+                        let valid_end = if frame.fw == p.w_out {
+                            last
+                        } else {
+                            (v - ow + p.w_out).min(last)
+                        };
                         if ow < p.w_out {
                             let len = valid_end - v;
                             let at = (top + oh) * p.w_out + ow;
@@ -263,7 +300,7 @@ fn vnni_tile<const V: usize>(
     let zero = [0u32; ROWS];
     let mut acc = [[m512i::default(); V]; VNNI_CHANNELS];
     for q in 0..frame.quads {
-        let plane = words.get(q * frame.plane..).unwrap_or(&[]);
+        let plane = words.get(q * frame.quad_stride()..).unwrap_or(&[]);
         for (tap, &shift) in shifts.iter().enumerate() {
             let k = tap * frame.quads + q;
             let Some(w) = weights
@@ -326,11 +363,11 @@ fn interleave(
     }
 }
 
-/// Copies output rows `top..top + rows`' input band into the frame: quad `q`'s plane
-/// holds, at padded row `r` and column `col`, the word of channels `4 q..4 q + 4` at
-/// input row `top + r − pad_top` and column `col − pad_left`, or `pad` bytes outside the
-/// input; channels past `c_in` are 0 (their weights are 0). The slack after the rows is
-/// `pad`.
+/// Copies output rows `top..top + rows`' input band into the frame: quad `q`'s plane of
+/// phase `(ph, pw)` holds, at row `r` and column `c`, the word of channels `4 q..4 q + 4`
+/// at input row `s_h (top + r) + ph − pad_top` and column `s_w c + pw − pad_left`, or
+/// `pad` bytes outside the input; channels past `c_in` repeat the last (their weights are
+/// 0). The slack after the rows is `pad`.
 fn fill<X: QInt>(
     p: &Conv2d,
     frame: &Frame,
@@ -342,38 +379,47 @@ fn fill<X: QInt>(
 ) {
     let plane_in = p.h_in * p.w_in;
     let pad_word = pad * 0x0101_0101;
-    let reach = (p.k_h - 1) * p.dil_h;
-    for (q, plane) in words.chunks_exact_mut(frame.plane).enumerate() {
-        let (band, slack) = plane.split_at_mut((rows + reach) * frame.fw);
+    let (sh, sw) = (p.stride_h, p.stride_w);
+    for (i, plane) in words.chunks_exact_mut(frame.plane).enumerate() {
+        let (q, phase) = (i / frame.phases, i % frame.phases);
+        let (ph, pw) = (phase / sw, phase % sw);
+        let (band, slack) = plane.split_at_mut((rows + frame.reach) * frame.fw);
         slack.fill(pad_word);
+        // The columns whose input column lies left of the input, and those inside it.
+        let left = p.pad_left.saturating_sub(pw).div_ceil(sw).min(frame.fw);
+        let inside = (p.w_in + p.pad_left)
+            .saturating_sub(pw)
+            .div_ceil(sw)
+            .clamp(left, frame.fw)
+            - left;
+        let first_col = (sw * left + pw).saturating_sub(p.pad_left);
         for (r, out) in band.chunks_exact_mut(frame.fw).enumerate() {
-            let ih = (top + r).checked_sub(p.pad_top).filter(|&ih| ih < p.h_in);
+            let ih = (sh * (top + r) + ph)
+                .checked_sub(p.pad_top)
+                .filter(|&ih| ih < p.h_in);
             let Some(ih) = ih else {
                 out.fill(pad_word);
                 continue;
             };
-            let (left, rest) = out.split_at_mut(p.pad_left.min(out.len()));
-            left.fill(pad_word);
-            let (inside, right) = rest.split_at_mut(p.w_in.min(rest.len()));
+            let (head, rest) = out.split_at_mut(left);
+            head.fill(pad_word);
+            let (inside, right) = rest.split_at_mut(inside);
             right.fill(pad_word);
+            // Channels past `c_in` in the last quad repeat the last channel: their
+            // weights are 0, so any byte serves, and the quad takes the vector path.
             let channel = |i: usize| {
-                let c = 4 * q + i;
-                if c < p.c_in {
-                    x.get(c * plane_in + ih * p.w_in..).unwrap_or(&[])
-                } else {
-                    &[]
-                }
+                let c = (4 * q + i).min(p.c_in - 1);
+                x.get(c * plane_in + ih * p.w_in + first_col..)
+                    .unwrap_or(&[])
             };
             let src = [channel(0), channel(1), channel(2), channel(3)];
-            if 4 * q + 3 < p.c_in {
-                for (j, chunk) in inside.chunks_mut(16).enumerate() {
-                    let at = |i: usize| src[i].get(16 * j..).unwrap_or(&[]);
-                    super::quad_words::<X, 1>([at(0), at(1), at(2), at(3)], chunk);
-                }
-            } else {
-                for (col, slot) in inside.iter_mut().enumerate() {
-                    let at = |s: &[X]| s.get(col).map_or(0, |&v| byte(v));
-                    *slot = word([at(src[0]), at(src[1]), at(src[2]), at(src[3])]);
+            for (j, chunk) in inside.chunks_mut(16).enumerate() {
+                let at = |i: usize| src[i].get(16 * sw * j..).unwrap_or(&[]);
+                let src = [at(0), at(1), at(2), at(3)];
+                if sw == 1 {
+                    super::quad_words::<X, 1>(src, chunk);
+                } else {
+                    super::quad_words::<X, 2>(src, chunk);
                 }
             }
         }
@@ -473,6 +519,81 @@ mod tests {
                 k_h: 1,
                 pad_top: 0,
                 c_out: 32,
+                ..base
+            },
+            // Stride 2 (phases): even and odd input sizes, padded and not, 3 channels,
+            // a 5 × 5 kernel, a dilation, stride 2 one way only.
+            Conv2d {
+                h_out: 5,
+                w_out: 7,
+                stride_h: 2,
+                stride_w: 2,
+                ..base
+            },
+            Conv2d {
+                c_in: 3,
+                c_out: 8,
+                h_in: 16,
+                w_in: 20,
+                h_out: 7,
+                w_out: 9,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
+            Conv2d {
+                c_in: 20,
+                c_out: 24,
+                h_in: 19,
+                w_in: 23,
+                h_out: 10,
+                w_out: 12,
+                k_h: 5,
+                k_w: 5,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 2,
+                pad_left: 2,
+                ..base
+            },
+            Conv2d {
+                h_out: 4,
+                w_out: 9,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 2,
+                dil_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
+            Conv2d {
+                h_out: 10,
+                w_out: 7,
+                stride_h: 1,
+                stride_w: 2,
+                ..base
+            },
+            // A kernel one tap wide on rows of 5: runs across rows, partial quads.
+            Conv2d {
+                c_in: 7,
+                h_in: 25,
+                w_in: 5,
+                h_out: 25,
+                w_out: 5,
+                k_w: 1,
+                pad_left: 0,
+                c_out: 9,
+                ..base
+            },
+            // Valid padding at stride 1: rows wider than the outputs.
+            Conv2d {
+                h_out: 8,
+                w_out: 11,
+                pad_top: 0,
+                pad_left: 0,
                 ..base
             },
         ];
