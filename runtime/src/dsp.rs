@@ -1024,6 +1024,63 @@ pub fn dpbusd_rows8(a: &[u8], flip: u8, rows: [&[i8]; 8]) -> ([i32; 8], [i32; 8]
     }
 }
 
+/// Words `t < 16` of four byte streams read every `STRIDE`-th byte (1 or 2):
+/// `out[t] = (s0[t S] | s1[t S] << 8 | s2[t S] << 16 | s3[t S] << 24) ^ flip · 0x01010101`,
+/// one `VPERMB` (stride 1: the four 16-byte runs in one vector) or `VPERMT2B` (stride 2:
+/// four 32-byte runs in two) where the shuffles and unpacks took five times the
+/// instructions. Returns false, having written nothing, where a stream is shorter than
+/// `16 · STRIDE` bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512vbmi"))]
+#[inline(always)]
+pub fn quad_words_vbmi<const STRIDE: usize>(
+    src: [&[u8]; 4],
+    flip: u8,
+    out: &mut [u32; 16],
+) -> bool {
+    use core::arch::x86_64::{
+        _mm256_loadu_si256, _mm512_castsi128_si512, _mm512_castsi256_si512, _mm512_inserti32x4,
+        _mm512_inserti64x4, _mm512_loadu_si512, _mm512_permutex2var_epi8, _mm512_permutexvar_epi8,
+        _mm512_set1_epi8, _mm512_storeu_si512, _mm512_xor_si512, _mm_loadu_si128,
+    };
+    const { assert!(STRIDE == 1 || STRIDE == 2) };
+    if src.iter().any(|s| s.len() < 16 * STRIDE) {
+        return false;
+    }
+    // Byte `4 t + i` of the result is byte `S t` of stream `i`: at `16 i + t` in the one
+    // vector of four 16-byte runs, at `32 i + 2 t` in the two of four 32-byte runs.
+    let index: [u8; 64] = core::array::from_fn(|k| {
+        let (t, i) = (k / 4, k % 4);
+        (if STRIDE == 1 {
+            16 * i + t
+        } else {
+            32 * i + 2 * t
+        }) as u8
+    });
+    // SAFETY: each stream holds at least `16 · STRIDE` bytes (checked above) and each
+    // load reads exactly that many from its start; `index` and `out` are 64 bytes, read
+    // and written whole. The instructions need AVX-512 F and VBMI, which the build
+    // enables (the `cfg` above).
+    unsafe {
+        let index = _mm512_loadu_si512(index.as_ptr().cast());
+        let words = if STRIDE == 1 {
+            let run = |i: usize| _mm_loadu_si128(src[i].as_ptr().cast());
+            let v = _mm512_castsi128_si512(run(0));
+            let v = _mm512_inserti32x4::<1>(v, run(1));
+            let v = _mm512_inserti32x4::<2>(v, run(2));
+            let v = _mm512_inserti32x4::<3>(v, run(3));
+            _mm512_permutexvar_epi8(index, v)
+        } else {
+            let run = |i: usize| _mm256_loadu_si256(src[i].as_ptr().cast());
+            let lo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(0)), run(1));
+            let hi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(2)), run(3));
+            _mm512_permutex2var_epi8(lo, index, hi)
+        };
+        let words = _mm512_xor_si512(words, _mm512_set1_epi8(flip as i8));
+        _mm512_storeu_si512(out.as_mut_ptr().cast(), words);
+    }
+    true
+}
+
 /// The transpose of one output channel's convolution weights, `src` (`c_in` rows of
 /// `taps` bytes, the blob's order) into `dst` (`taps` rows of `stride` bytes, channels
 /// past `c_in` left as they are): `dst[t · stride + c] = src[c · taps + t]`. AVX-512 VBMI:

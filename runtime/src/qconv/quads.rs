@@ -71,6 +71,13 @@ fn word(b: [u32; 4]) -> u32 {
 /// flipped for `i8`; otherwise element by element.
 #[inline(always)]
 fn quad_words<X: QInt, const STRIDE: usize>(src: [&[X]; 4], out: &mut [u32]) {
+    #[cfg(target_feature = "avx512vbmi")]
+    if let Ok(whole) = <&mut [u32; 16]>::try_from(&mut *out) {
+        let bytes = src.map(|s| -> &[u8] { bytemuck::cast_slice(s) });
+        if crate::dsp::quad_words_vbmi::<STRIDE>(bytes, (-X::MIN) as u8, whole) {
+            return;
+        }
+    }
     use safe_arch::{
         bitand_m128i, bitxor_m128i, m128i, pack_i16_to_u8_m128i, unpack_high_i16_m128i,
         unpack_high_i8_m128i, unpack_low_i16_m128i, unpack_low_i8_m128i,

@@ -15,9 +15,7 @@
 //! frame is the input once.
 
 use super::tiles::{product_depth, Block};
-use super::{
-    base, finish_channel, weight_sum, Conv2d, Products, QInt, QOut, Requant, SUM_CACHE,
-};
+use super::{base, finish_channel, weight_sum, Conv2d, Products, QInt, QOut, Requant, SUM_CACHE};
 use crate::dsp::amx::{Tiles, ROWS};
 
 /// The most bytes of weights per output channel this kernel reorders (`taps · 4 ·
