@@ -188,7 +188,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
             let m = match engine {
                 Engine::Tiles(_) if oc + 2 * ROWS <= p.c_out => 2 * ROWS,
                 Engine::Tiles(_) => ROWS,
-                Engine::Vnni { .. } => (2 * ROWS).min(p.c_out - oc),
+                Engine::Vnni => (2 * ROWS).min(p.c_out - oc),
             };
             match engine {
                 Engine::Tiles(_) => reorder(w, depth, taps, frame.quads, oc, m, reordered),
