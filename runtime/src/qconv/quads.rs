@@ -68,7 +68,8 @@ fn word(b: [u32; 4]) -> u32 {
 /// 2): `word([u(src[0][t · STRIDE]), …, u(src[3][t · STRIDE])])`. Where every stream
 /// has the 16 (or 32) elements, 16-byte loads (for stride 2, two, their even bytes packed
 /// by `packuswb`), four rounds of byte and halfword interleaving (`punpck*`), the sign bit
-/// flipped for `i8`; otherwise element by element.
+/// flipped for `i8` (with AVX-512 VBMI and 16 words, one permute instead:
+/// [`crate::dsp::quad_words_vbmi`]); otherwise element by element.
 #[inline(always)]
 fn quad_words<X: QInt, const STRIDE: usize>(src: [&[X]; 4], out: &mut [u32]) {
     #[cfg(target_feature = "avx512vbmi")]

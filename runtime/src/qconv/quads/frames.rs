@@ -218,8 +218,8 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                                 let shift = t * ROWS + shift;
                                 for c in 0..frame.quads / d {
                                     let k = 4 * (tap * frame.quads + c * d);
-                                    let b = &words[c * d * frame.quad_stride() + shift..];
                                     let stride = frame.quad_stride();
+                                    let b = &words[c * d * stride + shift..];
                                     block.step(tiles, &a[k..], 4 * row, b, stride, ROWS);
                                 }
                             }
@@ -247,15 +247,10 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     let mut v = first;
                     while v < last {
                         let (oh, ow) = (v / frame.fw, v % frame.fw);
-                        let row_end = if frame.fw == p.w_out {
-                            last
+                        let (row_end, valid_end) = if frame.fw == p.w_out {
+                            (last, last)
                         } else {
-                            (v - ow + frame.fw).min(last)
-                        };
-                        let valid_end = if frame.fw == p.w_out {
-                            last
-                        } else {
-                            (v - ow + p.w_out).min(last)
+                            ((v - ow + frame.fw).min(last), (v - ow + p.w_out).min(last))
                         };
                         if ow < p.w_out {
                             let len = valid_end - v;
