@@ -865,6 +865,18 @@ pub fn dpbusd512(
     unsafe { safe_arch::m512i(core::arch::x86_64::_mm512_dpbusd_epi32(acc.0, a.0, b.0)) }
 }
 
+/// `VSCALEFPS`: lane `i` is `a[i] · 2^⌊n[i]⌋`, rounded once (into a subnormal, an infinity
+/// or neither), with IEEE special cases (a NaN stays NaN). The vector `exp` builds its
+/// power of two with it in one instruction instead of two exponent fields and two
+/// products.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+pub fn scalef512(a: safe_arch::m512, n: safe_arch::m512) -> safe_arch::m512 {
+    // SAFETY: as for `dpbusd`: compiled only where the build enables AVX-512F (the `cfg`
+    // above), so the CPU has the instruction; it reads registers and writes one.
+    unsafe { safe_arch::m512(core::arch::x86_64::_mm512_scalef_ps(a.0, n.0)) }
+}
+
 /// Four fused multiply-adds, `a[i] · b[i] + c[i]` each rounded once: NEON's `FMLA`.
 ///
 /// `wide` 0.7, whose vectors the kernels use on AArch64, computes its `mul_add` there as

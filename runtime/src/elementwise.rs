@@ -695,30 +695,31 @@ fn vector_loop(from: usize, full: usize, mut step: impl FnMut(usize)) {
     }
 }
 
-/// A logistic activation (Sigmoid or Swish) of eight lanes, for the kernels that
-/// activate in registers: [`sigmoid_lanes`] and [`swish_lanes`] where vectors fuse
-/// multiply-adds, else [`Activation::apply`] per lane. Other activations pass through.
-/// Only where `F32x8` exists (x86-64 and AArch64; Cortex-M has no vector kernels).
+/// A logistic activation (Sigmoid or Swish) of `N` vectors of eight lanes, for the
+/// kernels that activate in registers: [`sigmoid_lanes`] and [`swish_lanes`] where
+/// vectors fuse multiply-adds, else [`Activation::apply`] per lane. Other activations
+/// pass through. One call for all `N`, so that their chains overlap. Only where `F32x8`
+/// exists (x86-64 and AArch64; Cortex-M has no vector kernels).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(never)]
-pub(crate) fn logistic_lanes(
+pub(crate) fn logistic_lanes<const N: usize>(
     act: Activation,
-    x: crate::gemm::simd::F32x8,
-) -> crate::gemm::simd::F32x8 {
+    x: [crate::gemm::simd::F32x8; N],
+) -> [crate::gemm::simd::F32x8; N] {
     #[cfg(any(
         all(target_arch = "x86_64", target_feature = "fma"),
         target_arch = "aarch64"
     ))]
     return match act {
-        Activation::Sigmoid => sigmoid_lanes(x),
-        Activation::Swish { alpha } => swish_lanes(x, alpha),
+        Activation::Sigmoid => x.map(sigmoid_lanes),
+        Activation::Swish { alpha } => x.map(|x| swish_lanes(x, alpha)),
         _ => x,
     };
     #[cfg(not(any(
         all(target_arch = "x86_64", target_feature = "fma"),
         target_arch = "aarch64"
     )))]
-    crate::gemm::simd::F32x8::from_array(x.to_array().map(|v| act.apply(v)))
+    x.map(|x| crate::gemm::simd::F32x8::from_array(x.to_array().map(|v| act.apply(v))))
 }
 
 /// A logistic activation (Sigmoid or Swish) of a short run of a kernel's output in place:
@@ -738,19 +739,21 @@ pub(crate) fn logistic_run(act: Activation, y: &mut [f32]) {
     }
 }
 
-/// [`logistic_lanes`] on sixteen lanes (AVX-512 implies FMA). Out of line, like
-/// [`logistic_lanes`]: the kernels that activate in registers match on the activation per
-/// vector, and the polynomial inlined into each arm's site bloated their Relu and Clip
-/// loops too.
+/// [`logistic_lanes`] on `N` vectors of sixteen lanes (AVX-512 implies FMA), for a
+/// kernel that holds several vectors of outputs in registers: one call for all of them,
+/// so that their `N` independent chains of `e^x` and the division overlap instead of
+/// each call waiting out one chain's latency. Out of line, like [`logistic_lanes`]: the
+/// kernels that activate in registers match on the activation per vector, and the
+/// polynomial inlined into each arm's site bloated their Relu and Clip loops too.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[inline(never)]
-pub(crate) fn logistic_lanes16(
+pub(crate) fn logistic_lanes16<const N: usize>(
     act: Activation,
-    x: crate::gemm::simd::F32x16,
-) -> crate::gemm::simd::F32x16 {
+    x: [crate::gemm::simd::F32x16; N],
+) -> [crate::gemm::simd::F32x16; N] {
     match act {
-        Activation::Sigmoid => sigmoid_lanes(x),
-        Activation::Swish { alpha } => swish_lanes(x, alpha),
+        Activation::Sigmoid => x.map(sigmoid_lanes),
+        Activation::Swish { alpha } => x.map(|x| swish_lanes(x, alpha)),
         _ => x,
     }
 }
@@ -773,6 +776,27 @@ trait Lanes: Copy {
     fn max(self, other: Self) -> Self;
     fn reinterpret_integers(self) -> Self;
     fn select_above(self, threshold: Self, above: Self, otherwise: Self) -> Self;
+
+    /// `self · 2^n` for lanes `n` holding integers from −150 to 128 and `self` in
+    /// `[0.5, 2]`, rounded once. Built from exponent fields: `2^n` as `2^small · 2^normal`,
+    /// `normal` the exponent clamped to −126..=127 and `small` (−24..=1) the rest, so that
+    /// `self·2^small` is exact and the last product rounds once, into a subnormal, an
+    /// infinity or neither. A vector type with a one-instruction scaling overrides it.
+    #[inline(always)]
+    fn times_pow2(self, n: Self) -> Self {
+        /// `2^23`, the weight of the exponent field's lowest bit.
+        const EXPONENT_UNIT: f32 = 8_388_608.0;
+        let normal = Self::splat(127.0).min(Self::splat(-126.0).max(n));
+        let small = n.sub(normal);
+        let pow2 = |k: Self| {
+            k.mul_add(
+                Self::splat(EXPONENT_UNIT),
+                Self::splat(127.0 * EXPONENT_UNIT),
+            )
+            .reinterpret_integers()
+        };
+        self.mul(pow2(small)).mul(pow2(normal))
+    }
 }
 
 /// Implements [`Lanes`] for a vector type by its inherent methods of the same names.
@@ -781,8 +805,14 @@ trait Lanes: Copy {
     target_arch = "aarch64"
 ))]
 macro_rules! lanes_by_inherent_methods {
-    ($($ty:ty),*) => {$(
+    ($($ty:ty $(, $own:ident)*);*) => {$(
         impl Lanes for $ty {
+            $(
+                #[inline(always)]
+                fn $own(self, n: Self) -> Self {
+                    <$ty>::$own(self, n)
+                }
+            )*
             #[inline(always)]
             fn splat(value: f32) -> Self {
                 <$ty>::splat(value)
@@ -833,13 +863,13 @@ macro_rules! lanes_by_inherent_methods {
 ))]
 lanes_by_inherent_methods!(crate::gemm::simd::F32x8);
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-lanes_by_inherent_methods!(crate::gemm::simd::F32x16);
+lanes_by_inherent_methods!(crate::gemm::simd::F32x16, times_pow2);
 
 /// `e^x` on eight lanes: `n = round(x·log₂e)`, `r = x − n·ln 2` with `ln 2` in two parts
 /// (Cody and Waite: `n·LN2_HI` is exact, so `r` carries one rounding), `e^r` by its
 /// Taylor polynomial of degree 7 on `|r| ≤ ln 2 / 2` (truncation below 6e-9, a twentieth
-/// of an ulp) in fused multiply-adds, and `e^x = e^r · 2^n` with `2^n` built from its
-/// exponent bits, in two factors so that neither leaves the normal range.
+/// of an ulp) in fused multiply-adds, and `e^x = e^r · 2^n` by [`Lanes::times_pow2`] (one
+/// `vscalefps` on sixteen lanes, two exponent-field factors on eight), which rounds once.
 ///
 /// Accuracy, checked over every exponent by `exp_lanes_is_within_its_bound`: at most
 /// 1 ulp from the correctly rounded `e^x`, subnormal results included (the
@@ -860,8 +890,6 @@ fn exp_lanes<V: Lanes>(x: V) -> V {
     const LN2_HI: f32 = 355.0 / 512.0;
     /// `ln 2 − LN2_HI`.
     const LN2_LO: f32 = -2.121_944_4e-4;
-    /// `2^23`, the weight of the exponent field's lowest bit.
-    const EXPONENT_UNIT: f32 = 8_388_608.0;
     // The bounds first, as in `tanh_lanes`: a NaN passes through both. Past them the
     // result is already `+∞` (89 gives `1.32·2^128`) or `+0` (`−104` gives
     // `0.97·2^−150`), so the scaling below needs exponents from −150 to 128 only.
@@ -875,16 +903,7 @@ fn exp_lanes<V: Lanes>(x: V) -> V {
     let r = n.mul_add(V::splat(-LN2_LO), r);
     let mut p = V::splat(EXP_TAYLOR[0]);
     unroll!(7, |i| p = p.mul_add(r, V::splat(EXP_TAYLOR[i + 1])));
-    // `2^n` as `2^small · 2^normal`, `normal` the exponent clamped to −126..=127 and
-    // `small` (−24..=1) the rest: `p·2^small` is exact, and the last product rounds once,
-    // into a subnormal, an infinity or neither.
-    let normal = V::splat(127.0).min(V::splat(-126.0).max(n));
-    let small = n.sub(normal);
-    let pow2 = |k: V| {
-        k.mul_add(V::splat(EXPONENT_UNIT), V::splat(127.0 * EXPONENT_UNIT))
-            .reinterpret_integers()
-    };
-    p.mul(pow2(small)).mul(pow2(normal))
+    p.times_pow2(n)
 }
 
 /// `sigmoid(x) = 1 / (1 + e^−x)` on eight lanes, through [`exp_lanes`]. One formula for

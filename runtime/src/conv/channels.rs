@@ -350,7 +350,7 @@ mod kernel {
             first_out: usize,
             len: usize,
         ) {
-            unroll!(L, |j| sums[j] = sums[j].activate(self.0));
+            sums = V::activate_all(sums, self.0);
             let planes = V::transpose(sums);
             unroll!(L, |l| if l < n {
                 let out = l * out_plane + first_out;

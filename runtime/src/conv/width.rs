@@ -346,8 +346,9 @@ impl Tile<'_> {
                 }
             });
         });
+        let acc = F32x16::activate_all(acc, self.act);
         unroll!(R, |r| {
-            let value = acc[r].activate(self.act);
+            let value = acc[r];
             let out = y_rows.get_mut(r * self.width + c0..).unwrap_or_default();
             match out.first_chunk_mut::<LANES>() {
                 Some(out) => value.store(out),

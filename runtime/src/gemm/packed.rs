@@ -2138,12 +2138,10 @@ fn store_wide<const P: usize, const NC: usize>(
         let offset = stores.offsets[v];
         let mut columns = [F32x16::splat(0.0); 8];
         for (column, acc) in columns.iter_mut().zip(acc) {
-            let value = acc[v].mul_add(alpha, offset);
-            *column = if first && last {
-                value.activate(stores.act)
-            } else {
-                value
-            };
+            *column = acc[v].mul_add(alpha, offset);
+        }
+        if first && last {
+            columns = F32x16::activate_all(columns, stores.act);
         }
         let row_vectors = F32x16::transpose_16x8(columns);
         // Sixteen whole rows of eight, stored plainly: one range check for the tile,

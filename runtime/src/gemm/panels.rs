@@ -325,8 +325,9 @@ mod kernel {
             let (bias, width) = out.bias_lanes(q + i);
             let bias = F32x16::load(&bias);
             let column = (q + i) * PANEL;
-            for (r, sums) in sums.iter().enumerate() {
-                let v = sums[i].add(bias).activate(out.act);
+            let values: [F32x16; R] = core::array::from_fn(|r| sums[r][i].add(bias));
+            let values = F32x16::activate_all(values, out.act);
+            for (r, &v) in values.iter().enumerate() {
                 let y = &mut y[(row + r) * out.n + column..][..width];
                 if width == PANEL {
                     v.store(y);

@@ -479,6 +479,12 @@ impl F32x16 {
         ))
     }
 
+    /// `self · 2^⌊n⌋` lane-wise, rounded once: one `vscalefps zmm` (for the vector `exp`).
+    #[inline(always)]
+    pub(crate) fn times_pow2(self, n: Self) -> Self {
+        Self(crate::dsp::scalef512(self.0, n.0))
+    }
+
     /// Stores the sixteen lanes at the front of `out` (nothing when it is shorter).
     #[inline(always)]
     pub(crate) fn store(self, out: &mut [f32]) {
@@ -577,8 +583,21 @@ impl F32x16 {
             Activation::Relu => self.max(Self::splat(0.0)),
             Activation::Clip { min, max } => self.max(Self::splat(min)).min(Self::splat(max)),
             Activation::Sigmoid | Activation::Swish { .. } => {
-                crate::elementwise::logistic_lanes16(act, self)
+                let [value] = crate::elementwise::logistic_lanes16(act, [self]);
+                value
             }
+        }
+    }
+
+    /// [`Self::activate`] on `N` vectors: a logistic activation in one call for all
+    /// (their chains overlap), the others vector by vector.
+    #[inline(always)]
+    pub(crate) fn activate_all<const N: usize>(values: [Self; N], act: Activation) -> [Self; N] {
+        match act {
+            Activation::Sigmoid | Activation::Swish { .. } => {
+                crate::elementwise::logistic_lanes16(act, values)
+            }
+            _ => values.map(|v| v.activate(act)),
         }
     }
 
@@ -717,6 +736,12 @@ pub(crate) trait Vector<const L: usize>: Copy {
     fn transpose(rows: [Self; L]) -> [Self; L];
     /// The fused activation, with [`activate`]'s NaN rule.
     fn activate(self, act: Activation) -> Self;
+    /// [`Self::activate`] on `N` vectors at once (a logistic one in one call, so that
+    /// the vectors' chains overlap).
+    #[inline(always)]
+    fn activate_all<const N: usize>(values: [Self; N], act: Activation) -> [Self; N] {
+        values.map(|v| v.activate(act))
+    }
 }
 
 impl Vector<LANES> for F32x8 {
@@ -763,6 +788,11 @@ impl Vector<LANES> for F32x8 {
     #[inline(always)]
     fn activate(self, act: Activation) -> Self {
         activate(act, self)
+    }
+
+    #[inline(always)]
+    fn activate_all<const N: usize>(values: [Self; N], act: Activation) -> [Self; N] {
+        activate_all(act, values)
     }
 }
 
@@ -816,6 +846,11 @@ impl Vector<16> for F32x16 {
     #[inline(always)]
     fn activate(self, act: Activation) -> Self {
         F32x16::activate(self, act)
+    }
+
+    #[inline(always)]
+    fn activate_all<const N: usize>(values: [Self; N], act: Activation) -> [Self; N] {
+        F32x16::activate_all(values, act)
     }
 }
 
@@ -1020,8 +1055,21 @@ pub(crate) fn activate(act: Activation, value: F32x8) -> F32x8 {
         Activation::Relu => value.max(F32x8::splat(0.0)),
         Activation::Clip { min, max } => value.max(F32x8::splat(min)).min(F32x8::splat(max)),
         Activation::Sigmoid | Activation::Swish { .. } => {
-            crate::elementwise::logistic_lanes(act, value)
+            let [value] = crate::elementwise::logistic_lanes(act, [value]);
+            value
         }
+    }
+}
+
+/// [`activate`] on `N` vectors: a logistic activation in one call for all (their
+/// chains overlap), the others vector by vector.
+#[inline(always)]
+pub(crate) fn activate_all<const N: usize>(act: Activation, values: [F32x8; N]) -> [F32x8; N] {
+    match act {
+        Activation::Sigmoid | Activation::Swish { .. } => {
+            crate::elementwise::logistic_lanes(act, values)
+        }
+        _ => values.map(|v| activate(act, v)),
     }
 }
 
