@@ -1,5 +1,6 @@
-//! Times max pooling and nearest 2× upsampling on the shapes of the model zoo's
-//! detectors and ResNets, for A/B comparisons of those kernels.
+//! Times max pooling, global average pooling and nearest 2× upsampling on the shapes of
+//! the model zoo's detectors, ResNets and classifiers, for A/B comparisons of those
+//! kernels.
 //!
 //! ```sh
 //! RUSTFLAGS="-C target-cpu=native" cargo run --release -p zant-runtime --example pool_resize
@@ -12,7 +13,7 @@
 mod timing;
 
 use timing::time;
-use zant_runtime::pool::{max_pool2d, Pool2d};
+use zant_runtime::pool::{global_avg_pool, max_pool2d, Pool2d};
 use zant_runtime::resize::resize_nearest;
 
 fn main() {
@@ -46,6 +47,20 @@ fn main() {
         let x = values(channels * side * side);
         let mut y = vec![0.0f32; channels * out * out];
         let t = time(y.len(), || max_pool2d(&p, &x, &mut y));
+        report(name, &y, t);
+    }
+    // (name, channels, input side): the classifier heads of mobilenet_v2 and a
+    // ResNet-50, a squeeze-and-excitation block's.
+    for (name, channels, side) in [
+        ("GlobalAvgPool 1280x7²", 1280, 7),
+        ("GlobalAvgPool 512x7²", 512, 7),
+        ("GlobalAvgPool 96x56²", 96, 56),
+    ] {
+        let x = values(channels * side * side);
+        let mut y = vec![0.0f32; channels];
+        let t = time(x.len(), || {
+            global_avg_pool(channels, side * side, &x, &mut y)
+        });
         report(name, &y, t);
     }
     // (name, channels, input side): a YOLO neck's and a DBNet's 2× upsamplings.

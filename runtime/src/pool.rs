@@ -244,8 +244,17 @@ pub fn global_avg_pool(channels: usize, spatial: usize, x: &[f32], y: &mut [f32]
         .iter_mut()
         .zip(x[..channels * spatial].chunks_exact(spatial))
     {
-        *out = crate::reduce::sum_of(plane) / spatial as f32;
+        *out = plane_mean(plane);
     }
+}
+
+/// The mean of one plane, out of line: with the plane's size a constant (a generated
+/// call), LLVM unrolled the plane's sum and vectorised the loop over the planes instead,
+/// sixteen planes a vector through gathers (`vgatherqps`, microcoded on Zen 4):
+/// mobilenet_v2's 1280 × 7 × 7 took 24 µs in the model against 8 alone.
+#[inline(never)]
+fn plane_mean(plane: &[f32]) -> f32 {
+    crate::reduce::sum_of(plane) / plane.len() as f32
 }
 
 /// y[c] = max of x[c, 0..spatial] for c in 0..channels (channels = N*C).

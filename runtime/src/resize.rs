@@ -36,6 +36,11 @@ pub fn resize_nearest<T: Copy>(
     if rank > MAX_RANK || x_shape.len() != rank || outer.len() + 1 != rank || width == 0 {
         return;
     }
+    if let Some(planes) = doubled_plane_count(x_shape, index, y_shape) {
+        let (h, w) = (x_shape[rank - 2], in_width);
+        doubled_planes(x, planes, (h, w), y);
+        return;
+    }
     let mut strides = [0usize; MAX_RANK];
     let mut stride = in_width;
     for d in (0..rank - 1).rev() {
@@ -86,6 +91,50 @@ pub fn resize_nearest<T: Copy>(
                 break;
             }
             out_index[d] = 0;
+        }
+    }
+}
+
+/// The planes of a 2× upsampling of the last two axes that leaves the others alone
+/// (`index[d][i] == i` before them, `i / 2` on them: a U-Net's, a YOLO neck's or a
+/// DBNet's nearest `Resize`), or `None` for any other.
+fn doubled_plane_count(x_shape: &[usize], index: &[&[usize]], y_shape: &[usize]) -> Option<usize> {
+    let rank = y_shape.len();
+    if rank < 2 || x_shape.len() != rank || index.len() != rank {
+        return None;
+    }
+    let (outer, last_two) = index.split_at(rank - 2);
+    let identity = outer.iter().enumerate().all(|(d, axis)| {
+        x_shape[d] == y_shape[d]
+            && axis.len() == y_shape[d]
+            && axis.iter().enumerate().all(|(i, &j)| i == j)
+    });
+    let doubled = last_two.iter().enumerate().all(|(a, axis)| {
+        let d = rank - 2 + a;
+        y_shape[d] == 2 * x_shape[d]
+            && axis.len() == y_shape[d]
+            && axis.iter().enumerate().all(|(i, &j)| j == i / 2)
+    });
+    (identity && doubled).then(|| outer.iter().map(|axis| axis.len()).product())
+}
+
+/// [`resize_nearest`] for [`doubled_plane_count`]'s case: each input row written out
+/// doubled into the first output row it makes, which is then copied into the second,
+/// with no index per row or per value. `examples/pool_resize` (Zen 4), ns an output
+/// against the general loop's per-row offsets: a YOLO neck's 128 × 8² 0.58 → 0.14,
+/// 96 × 16² 0.28 → 0.16, a DBNet's 96 × 40² 0.19 → 0.13.
+fn doubled_planes<T: Copy>(x: &[T], planes: usize, (h, w): (usize, usize), y: &mut [T]) {
+    if h == 0 || w == 0 {
+        return;
+    }
+    let inputs = x.chunks_exact(h * w).take(planes);
+    for (input, out) in inputs.zip(y.chunks_exact_mut(4 * h * w)) {
+        for (row, rows) in input.chunks_exact(w).zip(out.chunks_exact_mut(4 * w)) {
+            let (upper, lower) = rows.split_at_mut(2 * w);
+            for (pair, &v) in upper.chunks_exact_mut(2).zip(row) {
+                pair.fill(v);
+            }
+            lower.copy_from_slice(upper);
         }
     }
 }
@@ -174,9 +223,14 @@ mod tests {
 
     #[test]
     fn nearest_is_the_one_tap_resize() {
-        // Upsampling by 2 and by 3, a downsampling, a non-integer factor, and rank 1 to 4.
+        // Upsampling by 2 and by 3, a downsampling, a non-integer factor, and rank 1 to 4;
+        // 2× on the last two axes alone (the doubled planes' path: one plane, several,
+        // 1 × 1 planes) and 2× on every axis (the general loop).
         let cases: &[(&[usize], &[usize])] = &[
             (&[1, 3, 4, 5], &[1, 3, 8, 10]),
+            (&[4, 7], &[8, 14]),
+            (&[2, 3, 1, 1], &[2, 3, 2, 2]),
+            (&[2, 3, 4], &[4, 6, 8]),
             (&[2, 2, 3], &[2, 6, 9]),
             (&[1, 2, 7, 6], &[1, 2, 3, 4]),
             (&[5, 4], &[8, 7]),
