@@ -327,6 +327,8 @@ mod kernel {
         out: &Out<'_>,
         y: &mut [f32],
     ) {
+        // `i` picks panel `i` of every row's sums: a column of the tile, not an item.
+        #[allow(clippy::needless_range_loop)]
         for i in 0..P {
             let (bias, width) = out.bias_lanes(q + i);
             let bias = F32x16::load(&bias);
