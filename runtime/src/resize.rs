@@ -71,9 +71,7 @@ pub fn resize_nearest<T: Copy>(
                 if let Some(input) = input {
                     let out = &mut y[at..at + width];
                     if doubled {
-                        for (pair, &v) in out.chunks_exact_mut(2).zip(input) {
-                            pair.fill(v);
-                        }
+                        double_row(input, out);
                     } else {
                         for (out, &i) in out.iter_mut().zip(*last) {
                             if let Some(&v) = input.get(i) {
@@ -131,11 +129,18 @@ fn doubled_planes<T: Copy>(x: &[T], planes: usize, (h, w): (usize, usize), y: &m
     for (input, out) in inputs.zip(y.chunks_exact_mut(4 * h * w)) {
         for (row, rows) in input.chunks_exact(w).zip(out.chunks_exact_mut(4 * w)) {
             let (upper, lower) = rows.split_at_mut(2 * w);
-            for (pair, &v) in upper.chunks_exact_mut(2).zip(row) {
-                pair.fill(v);
-            }
+            double_row(row, upper);
             lower.copy_from_slice(upper);
         }
+    }
+}
+
+/// Each value of `input` twice in a row into `out` (`2 · input.len()` values), which
+/// vectorises.
+#[inline(always)]
+fn double_row<T: Copy>(input: &[T], out: &mut [T]) {
+    for (pair, &v) in out.chunks_exact_mut(2).zip(input) {
+        pair.fill(v);
     }
 }
 
