@@ -204,7 +204,7 @@ pub(crate) use kernel::{run, Epilogue, Lane};
 mod kernel {
     use super::{bands_of, Bands, LANES, MAX_TAPS, RUN};
     use crate::conv::Conv2d;
-    use crate::gemm::simd::{F32x8, Vector};
+    use crate::gemm::simd::{act_kind, F32x8, Vector, ACT_CLAMP, ACT_LOGISTIC, ACT_NONE};
     use crate::qlinear::QInt;
     use crate::unroll::unroll;
     use crate::Activation;
@@ -334,10 +334,11 @@ mod kernel {
         );
     }
 
-    /// The float kernel's epilogue: the activation, then the outputs.
-    struct Activated(Activation);
+    /// The float kernel's epilogue: the activation, of kind `K` ([`act_kind`]), then
+    /// the outputs.
+    struct Activated<const K: u8>(Activation);
 
-    impl<V: Vector<L>, const L: usize> Epilogue<V, L> for Activated {
+    impl<V: Vector<L>, const L: usize, const K: u8> Epilogue<V, L> for Activated<K> {
         type Out = f32;
 
         #[inline(always)]
@@ -350,7 +351,7 @@ mod kernel {
             first_out: usize,
             len: usize,
         ) {
-            sums = V::activate_all(sums, self.0);
+            sums = V::activate_as::<K, L>(sums, self.0);
             let planes = V::transpose(sums);
             unroll!(L, |l| if l < n {
                 let out = l * out_plane + first_out;
@@ -400,17 +401,33 @@ mod kernel {
         floats::<F32x8, LANES, RUN>(p, args, scratch, y)
     }
 
-    /// [`depthwise`] on vectors of `L` channels.
+    /// [`depthwise`] on vectors of `L` channels, built for each kind of activation
+    /// (see [`ACT_NONE`]).
+    #[inline(always)]
+    fn floats<V: Vector<L>, const L: usize, const R: usize>(
+        p: &Conv2d,
+        args: (&[f32], &[f32], Option<&[f32]>, Activation),
+        scratch: &mut [f32],
+        y: &mut [f32],
+    ) -> bool {
+        match act_kind(args.3) {
+            ACT_NONE => floats_as::<V, L, R, ACT_NONE>(p, args, scratch, y),
+            ACT_CLAMP => floats_as::<V, L, R, ACT_CLAMP>(p, args, scratch, y),
+            _ => floats_as::<V, L, R, ACT_LOGISTIC>(p, args, scratch, y),
+        }
+    }
+
+    /// [`floats`] for activations of kind `K`.
     #[cfg_attr(debug_assertions, inline(never))]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn floats<V: Vector<L>, const L: usize, const R: usize>(
+    fn floats_as<V: Vector<L>, const L: usize, const R: usize, const K: u8>(
         p: &Conv2d,
         (x, w, bias, act): (&[f32], &[f32], Option<&[f32]>, Activation),
         scratch: &mut [f32],
         y: &mut [f32],
     ) -> bool {
         let taps = p.k_h * p.k_w;
-        run::<f32, Activated, V, _, L, R>(p, x, 0.0, scratch, y, |first, n, weights| {
+        run::<f32, Activated<K>, V, _, L, R>(p, x, 0.0, scratch, y, |first, n, weights| {
             // The block's kernels, tap-major: lane `l` of `weights[t]` is tap `t` of
             // channel `first + l` (zero in idle lanes).
             // A whole block whose last channel's kernel is followed by enough weights
@@ -450,7 +467,7 @@ mod kernel {
                     lanes[l] = bias.get(first + l).copied().unwrap_or(0.0);
                 });
             }
-            (V::from_array(lanes), Activated(act))
+            (V::from_array(lanes), Activated::<K>(act))
         })
     }
 

@@ -37,7 +37,7 @@
 //! reserves for the layer.
 
 use super::Conv2d;
-use crate::gemm::simd::F32x16;
+use crate::gemm::simd::{act_kind, F32x16, Vector, ACT_CLAMP, ACT_LOGISTIC, ACT_NONE};
 use crate::unroll::unroll;
 use crate::Activation;
 
@@ -263,12 +263,6 @@ fn store_at_the_end(value: F32x16, out: &mut [f32], len: usize) {
     }
 }
 
-/// The activation kinds [`Tile::rows`] is built for: none, a clamp (Relu, Clip), a
-/// logistic (Sigmoid, Swish).
-const NONE: u8 = 0;
-const CLAMP: u8 = 1;
-const LOGISTIC: u8 = 2;
-
 /// What every tile of one channel shares.
 struct Tile<'a> {
     width: usize,
@@ -290,18 +284,14 @@ impl Tile<'_> {
         rows: &[Row<'_>; I],
         y_rows: &mut [f32],
     ) {
-        let act = match self.act {
-            Activation::None => NONE,
-            Activation::Relu | Activation::Clip { .. } => CLAMP,
-            Activation::Sigmoid | Activation::Swish { .. } => LOGISTIC,
-        };
-        match (self.width < LANES, act) {
-            (true, NONE) => self.rows::<S, W, R, I, true, NONE>(rows, y_rows),
-            (true, CLAMP) => self.rows::<S, W, R, I, true, CLAMP>(rows, y_rows),
-            (true, _) => self.rows::<S, W, R, I, true, LOGISTIC>(rows, y_rows),
-            (false, NONE) => self.rows::<S, W, R, I, false, NONE>(rows, y_rows),
-            (false, CLAMP) => self.rows::<S, W, R, I, false, CLAMP>(rows, y_rows),
-            (false, _) => self.rows::<S, W, R, I, false, LOGISTIC>(rows, y_rows),
+        // One build per activation kind (see `ACT_NONE`).
+        match (self.width < LANES, act_kind(self.act)) {
+            (true, ACT_NONE) => self.rows::<S, W, R, I, true, ACT_NONE>(rows, y_rows),
+            (true, ACT_CLAMP) => self.rows::<S, W, R, I, true, ACT_CLAMP>(rows, y_rows),
+            (true, _) => self.rows::<S, W, R, I, true, ACT_LOGISTIC>(rows, y_rows),
+            (false, ACT_NONE) => self.rows::<S, W, R, I, false, ACT_NONE>(rows, y_rows),
+            (false, ACT_CLAMP) => self.rows::<S, W, R, I, false, ACT_CLAMP>(rows, y_rows),
+            (false, _) => self.rows::<S, W, R, I, false, ACT_LOGISTIC>(rows, y_rows),
         }
     }
 
@@ -327,7 +317,7 @@ impl Tile<'_> {
         let Some(last) = self.width.checked_sub(LANES).filter(|&last| last > 0) else {
             return;
         };
-        if ACT == LOGISTIC {
+        if ACT == ACT_LOGISTIC {
             // The logistic's chains fill the loop; out of line it ran 5-7 % slower.
             for c0 in (LANES..last).step_by(LANES) {
                 self.vector::<S, W, R, I, NARROW, ACT>(rows, c0, None, y_rows);
@@ -387,18 +377,7 @@ impl Tile<'_> {
                 }
             });
         });
-        let acc = match ACT {
-            NONE => acc,
-            CLAMP => {
-                let (low, high) = match self.act {
-                    Activation::Clip { min, max } => (min, max),
-                    _ => (0.0, f32::INFINITY),
-                };
-                let (low, high) = (F32x16::splat(low), F32x16::splat(high));
-                acc.map(|v| v.max(low).min(high))
-            }
-            _ => F32x16::activate_all(acc, self.act),
-        };
+        let acc = <F32x16 as Vector<LANES>>::activate_as::<ACT, R>(acc, self.act);
         unroll!(R, |r| {
             let value = acc[r];
             let out = y_rows.get_mut(r * self.width + c0..).unwrap_or_default();
