@@ -58,7 +58,6 @@ impl Activation {
         value[0]
     }
 
-    #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
     /// The activation as a [`Fixed`] kind and its bounds, for kernels that compile one
     /// loop per kind.
     #[inline(always)]
@@ -133,15 +132,16 @@ impl Activation {
     }
 }
 
-#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 /// An activation's kind as a constant parameter (`const ACT: u8`), so a kernel compiled
 /// for it is straight code at every opt level: a closure, or a match on [`Activation`]
 /// per value, stays a call or a branch at "z" (and LLVM re-tested it per row of a GEMM
 /// tile on the Cortex-M7 even at 3). [`Activation::fixed`] gives the kind and bounds.
-/// The scalar kernels (Cortex-M, and the host's tests of them) use it.
+/// The scalar kernels (Cortex-M, and the host's tests of them) use it, and so do the
+/// vector depthwise kernels (`Vector::activate_as`): matched at run time in their loops,
+/// the logistic's code and constants stayed beside a Relu's one `max`, and LLVM kept
+/// the loops' vectors on the stack.
 pub(crate) struct Fixed;
 
-#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 impl Fixed {
     pub(crate) const IDENTITY: u8 = 0;
     pub(crate) const RELU: u8 = 1;
@@ -152,6 +152,7 @@ impl Fixed {
 
     /// Activation `ACT` of `x`, with `(min, max)` for [`Fixed::CLIP`]; the same value as
     /// [`Activation::apply`].
+    #[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
     #[inline(always)]
     pub(crate) fn apply<const ACT: u8>(x: f32, (min, max): (f32, f32)) -> f32 {
         match ACT {

@@ -203,8 +203,9 @@ pub(crate) use kernel::{run, Epilogue, Lane};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod kernel {
     use super::{bands_of, Bands, LANES, MAX_TAPS, RUN};
+    use crate::activation::Fixed;
     use crate::conv::Conv2d;
-    use crate::gemm::simd::{act_kind, F32x8, Vector, ACT_CLAMP, ACT_LOGISTIC, ACT_NONE};
+    use crate::gemm::simd::{F32x8, Vector};
     use crate::qlinear::QInt;
     use crate::unroll::unroll;
     use crate::Activation;
@@ -334,8 +335,8 @@ mod kernel {
         );
     }
 
-    /// The float kernel's epilogue: the activation, of kind `K` ([`act_kind`]), then
-    /// the outputs.
+    /// The float kernel's epilogue: the activation, of kind `K` ([`Fixed`]), then the
+    /// outputs.
     struct Activated<const K: u8>(Activation);
 
     impl<V: Vector<L>, const L: usize, const K: u8> Epilogue<V, L> for Activated<K> {
@@ -402,7 +403,7 @@ mod kernel {
     }
 
     /// [`depthwise`] on vectors of `L` channels, built for each kind of activation
-    /// (see [`ACT_NONE`]).
+    /// ([`Fixed`]; the logistic ones share one build).
     #[inline(always)]
     fn floats<V: Vector<L>, const L: usize, const R: usize>(
         p: &Conv2d,
@@ -410,10 +411,14 @@ mod kernel {
         scratch: &mut [f32],
         y: &mut [f32],
     ) -> bool {
-        match act_kind(args.3) {
-            ACT_NONE => floats_as::<V, L, R, ACT_NONE>(p, args, scratch, y),
-            ACT_CLAMP => floats_as::<V, L, R, ACT_CLAMP>(p, args, scratch, y),
-            _ => floats_as::<V, L, R, ACT_LOGISTIC>(p, args, scratch, y),
+        const IDENTITY: u8 = Fixed::IDENTITY;
+        const RELU: u8 = Fixed::RELU;
+        const CLIP: u8 = Fixed::CLIP;
+        match args.3.fixed().0 {
+            IDENTITY => floats_as::<V, L, R, IDENTITY>(p, args, scratch, y),
+            RELU => floats_as::<V, L, R, RELU>(p, args, scratch, y),
+            CLIP => floats_as::<V, L, R, CLIP>(p, args, scratch, y),
+            _ => floats_as::<V, L, R, { Fixed::SIGMOID }>(p, args, scratch, y),
         }
     }
 

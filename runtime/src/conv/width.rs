@@ -37,7 +37,8 @@
 //! reserves for the layer.
 
 use super::Conv2d;
-use crate::gemm::simd::{act_kind, F32x16, Vector, ACT_CLAMP, ACT_LOGISTIC, ACT_NONE};
+use crate::activation::Fixed;
+use crate::gemm::simd::{F32x16, Vector};
 use crate::unroll::unroll;
 use crate::Activation;
 
@@ -284,14 +285,20 @@ impl Tile<'_> {
         rows: &[Row<'_>; I],
         y_rows: &mut [f32],
     ) {
-        // One build per activation kind (see `ACT_NONE`).
-        match (self.width < LANES, act_kind(self.act)) {
-            (true, ACT_NONE) => self.rows::<S, W, R, I, true, ACT_NONE>(rows, y_rows),
-            (true, ACT_CLAMP) => self.rows::<S, W, R, I, true, ACT_CLAMP>(rows, y_rows),
-            (true, _) => self.rows::<S, W, R, I, true, ACT_LOGISTIC>(rows, y_rows),
-            (false, ACT_NONE) => self.rows::<S, W, R, I, false, ACT_NONE>(rows, y_rows),
-            (false, ACT_CLAMP) => self.rows::<S, W, R, I, false, ACT_CLAMP>(rows, y_rows),
-            (false, _) => self.rows::<S, W, R, I, false, ACT_LOGISTIC>(rows, y_rows),
+        // One build per activation kind (see `Fixed`), the logistic ones sharing one.
+        const IDENTITY: u8 = Fixed::IDENTITY;
+        const RELU: u8 = Fixed::RELU;
+        const CLIP: u8 = Fixed::CLIP;
+        const LOGISTIC: u8 = Fixed::SIGMOID;
+        match (self.width < LANES, self.act.fixed().0) {
+            (true, IDENTITY) => self.rows::<S, W, R, I, true, IDENTITY>(rows, y_rows),
+            (true, RELU) => self.rows::<S, W, R, I, true, RELU>(rows, y_rows),
+            (true, CLIP) => self.rows::<S, W, R, I, true, CLIP>(rows, y_rows),
+            (true, _) => self.rows::<S, W, R, I, true, LOGISTIC>(rows, y_rows),
+            (false, IDENTITY) => self.rows::<S, W, R, I, false, IDENTITY>(rows, y_rows),
+            (false, RELU) => self.rows::<S, W, R, I, false, RELU>(rows, y_rows),
+            (false, CLIP) => self.rows::<S, W, R, I, false, CLIP>(rows, y_rows),
+            (false, _) => self.rows::<S, W, R, I, false, LOGISTIC>(rows, y_rows),
         }
     }
 
@@ -317,7 +324,7 @@ impl Tile<'_> {
         let Some(last) = self.width.checked_sub(LANES).filter(|&last| last > 0) else {
             return;
         };
-        if ACT == ACT_LOGISTIC {
+        if ACT == Fixed::SIGMOID {
             // The logistic's chains fill the loop; out of line it ran 5-7 % slower.
             for c0 in (LANES..last).step_by(LANES) {
                 self.vector::<S, W, R, I, NARROW, ACT>(rows, c0, None, y_rows);

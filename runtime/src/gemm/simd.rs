@@ -12,6 +12,7 @@
 //! GEMM's inner loop (41 % of mnist-8's instructions), spilling every accumulator around
 //! it.
 
+use crate::activation::Fixed;
 use crate::Activation;
 
 /// Lanes in one vector.
@@ -715,27 +716,6 @@ impl F32x16 {
     }
 }
 
-/// The kinds of activation a kernel is built for, one build each ([`act_kind`],
-/// [`Vector::activate_as`]): with the activation matched at run time inside a
-/// kernel's loop, the logistic's code and constants stay in the loop beside a Relu's
-/// one `max`, and LLVM kept the loop's vectors on the stack (the depthwise kernels ran
-/// up to 1.5 times slower with a Relu than with none).
-pub(crate) const ACT_NONE: u8 = 0;
-/// Relu and Clip: a clamp.
-pub(crate) const ACT_CLAMP: u8 = 1;
-/// Sigmoid and Swish.
-pub(crate) const ACT_LOGISTIC: u8 = 2;
-
-/// The kind ([`ACT_NONE`], [`ACT_CLAMP`], [`ACT_LOGISTIC`]) of `act`.
-#[inline(always)]
-pub(crate) const fn act_kind(act: Activation) -> u8 {
-    match act {
-        Activation::None => ACT_NONE,
-        Activation::Relu | Activation::Clip { .. } => ACT_CLAMP,
-        Activation::Sigmoid | Activation::Swish { .. } => ACT_LOGISTIC,
-    }
-}
-
 /// A vector of `L` `f32` lanes, for kernels written once for eight lanes and, with
 /// AVX-512, sixteen (the depthwise convolution on channel vectors, `conv/channels.rs`).
 pub(crate) trait Vector<const L: usize>: Copy {
@@ -764,18 +744,18 @@ pub(crate) trait Vector<const L: usize>: Copy {
         values.map(|v| v.activate(act))
     }
 
-    /// [`Self::activate_all`] in a kernel built for activations of kind `K`
-    /// ([`act_kind`]`(act)`, which the caller has matched): only that kind's code.
+    /// [`Self::activate_all`] in a kernel built for activation `K`, a [`Fixed`] kind
+    /// (the caller has matched [`Activation::fixed`]): only that kind's code, the two
+    /// logistic kinds one build ([`Fixed::SIGMOID`]).
     #[inline(always)]
     fn activate_as<const K: u8, const N: usize>(values: [Self; N], act: Activation) -> [Self; N] {
         match K {
-            ACT_NONE => values,
-            ACT_CLAMP => match act {
-                Activation::Clip { min, max } => {
-                    values.map(|v| v.activate(Activation::Clip { min, max }))
-                }
-                _ => values.map(|v| v.activate(Activation::Relu)),
-            },
+            Fixed::IDENTITY => values,
+            Fixed::RELU => values.map(|v| v.activate(Activation::Relu)),
+            Fixed::CLIP => {
+                let (_, (min, max)) = act.fixed();
+                values.map(|v| v.activate(Activation::Clip { min, max }))
+            }
             _ => Self::activate_all(values, act),
         }
     }
