@@ -2,10 +2,15 @@
 //!
 //! Floats match when `|got - want| <= atol + rtol·|want|` (numpy's `assert_allclose`, which
 //! the ONNX backend test runner uses; rtol 1e-3 and atol 1e-7 unless the case sets its
-//! own), NaN matches NaN and an infinity matches only the same infinity. Integers and
-//! booleans must be equal.
+//! own), NaN matches NaN and an infinity matches only the same infinity. A bfloat16 output
+//! takes rtol `max(rtol, 2⁻⁶)`, two of its ulps, as that runner does (onnx 1.23.2): it
+//! has 8 significant bits, so one rounding step is more than the default 1e-3. Integers
+//! and booleans must be equal.
 
-use zant_compiler::ir::{Data, Tensor};
+use zant_compiler::ir::{DType, Data, Tensor};
+
+/// The relative tolerance the ONNX runner gives a bfloat16 output at least: two ulps.
+pub const BF16_RTOL: f64 = 1.0 / 64.0;
 
 /// Compares one output; `Err` says where it differs.
 pub fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
@@ -23,6 +28,10 @@ pub fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), 
         ));
     }
     let float = want.dtype().is_float();
+    let rtol = match want.dtype() {
+        DType::BF16 => rtol.max(BF16_RTOL),
+        _ => rtol,
+    };
     let (g, w) = (got.data.to_f64_vec(), want.data.to_f64_vec());
     // Integers compare as their bytes (same dtype, so same width): f64 would round
     // 64-bit integers.
@@ -107,6 +116,22 @@ mod tests {
         );
         let got = floats(&[1.0, f32::NAN, f32::NEG_INFINITY]);
         assert!(compare(&got, &want, 1e-3, 1e-7).is_err());
+    }
+
+    #[test]
+    fn bfloat16_takes_two_of_its_ulps() {
+        let bf16 = |v: &[f32]| {
+            let codes = v.iter().map(|&x| (x.to_bits() >> 16) as u16).collect();
+            Tensor::new(vec![v.len()], Data::BF16(codes))
+        };
+        // 0.5156 against 0.5195: one bfloat16 step, 0.75 %, outside 1e-3.
+        let (want, got) = (bf16(&[0.519_531_25]), bf16(&[0.515_625]));
+        assert_eq!(compare(&got, &want, 1e-3, 1e-7), Ok(()));
+        // Three steps are too many.
+        let got = bf16(&[0.507_812_5]);
+        assert!(compare(&got, &want, 1e-3, 1e-7).is_err());
+        // The same values in f32 keep rtol 1e-3.
+        assert!(compare(&floats(&[0.515_625]), &floats(&[0.519_531_25]), 1e-3, 1e-7).is_err());
     }
 
     #[test]
