@@ -73,6 +73,52 @@ impl Family for Conv {
 
     fn draw(rng: &mut Rng) -> Case {
         loop {
+            // One in eight is a 3 × 3 depthwise layer of up to 40 channels, half of them
+            // on rows wide enough for the AVX-512 row kernel (`conv/width.rs`: 28 outputs
+            // and more, 14 at stride 2; rows of several vectors, so that its first, middle
+            // and last vectors all run), half on the short rows that the channel-vector
+            // kernel takes whole (`conv/channels.rs`, `narrow_rows`: 3, 5, 6, 7, 12, 14).
+            if rng.one_in(8) {
+                let c = rng.range(1, 40);
+                let stride = rng.range(1, 2);
+                let w_in = if rng.one_in(2) {
+                    rng.range(14 * stride, 90)
+                } else {
+                    const SHORT: [usize; 6] = [3, 5, 6, 7, 12, 14];
+                    let w_out = SHORT[rng.range(0, SHORT.len() - 1)];
+                    stride * w_out - rng.range(0, stride - 1)
+                };
+                let p = Conv2d {
+                    batch: 1,
+                    c_in: c,
+                    h_in: rng.range(1, 14),
+                    w_in,
+                    c_out: c,
+                    h_out: 0,
+                    w_out: 0,
+                    k_h: 3,
+                    k_w: 3,
+                    stride_h: stride,
+                    stride_w: stride,
+                    dil_h: 1,
+                    dil_w: 1,
+                    pad_top: 0,
+                    pad_left: 0,
+                    groups: c,
+                };
+                // Mostly SAME padding, which keeps the short rows' widths.
+                let pad = |rng: &mut Rng| usize::from(!rng.one_in(4));
+                let pads = (pad(rng), pad(rng), pad(rng), pad(rng));
+                if let Some(p) = fitted(p, pads) {
+                    return Case {
+                        p,
+                        act: rng.range(0, 4) as u8,
+                        bias: !rng.one_in(4),
+                        seed: rng.next_u64(),
+                    };
+                }
+                continue;
+            }
             // Depthwise, pointwise and grouped layers are drawn often enough to reach
             // their kernels; the rest are plain layers with any window.
             let shape = rng.range(0, 3);
@@ -230,6 +276,27 @@ impl Family for Conv {
                 (ConvKernel::Direct, _) => Ok(()),
             }?;
         }
+        // Scratch shorter than the plan's for a small layer, as a large layer gets it: a
+        // convolution whose input is too large to frame packs (conv/implicit.rs) or
+        // gathers a strided 1 × 1; a depthwise layer one float short of its channel bands
+        // takes the plane kernel, and with none the row kernels.
+        let unframed = ConvKernel::unframed_scratch_len(p);
+        if kernel == ConvKernel::Gemm {
+            let s = &mut scratch[..unframed];
+            check("conv2d_gemm, unframed scratch", got, &mut |y| {
+                conv::conv2d_gemm(p, x, w, bias, act, s, y)
+            })?;
+        }
+        if kernel == ConvKernel::Depthwise {
+            let short = kernel.scratch_len(p).saturating_sub(1);
+            let s = &mut scratch[..short];
+            check("conv2d_depthwise, a float short", got, &mut |y| {
+                conv::conv2d_depthwise(p, x, w, bias, act, s, y)
+            })?;
+            check("conv2d_depthwise, no scratch", got, &mut |y| {
+                conv::conv2d_depthwise(p, x, w, bias, act, &mut [], y)
+            })?;
+        }
         // Blocked weights, where the compiler lays them out so.
         let blocked_pointwise = kernel == ConvKernel::Pointwise && p.groups == 1;
         let blocked_gemm = p.groups == 1
@@ -245,6 +312,10 @@ impl Family for Conv {
                 })?;
             } else {
                 check("conv2d_gemm_blocked", got, &mut |y| {
+                    conv::conv2d_gemm_blocked(p, x, w2, bias, act, s, y)
+                })?;
+                let s = &mut s[..unframed];
+                check("conv2d_gemm_blocked, unframed scratch", got, &mut |y| {
                     conv::conv2d_gemm_blocked(p, x, w2, bias, act, s, y)
                 })?;
             }

@@ -151,9 +151,8 @@ impl ConvKernel {
                 // direct kernel runs instead, on the input padded into the scratch (and,
                 // with blocked weights, sixteen channels' weights put back into rows).
                 let framed = frame::wanted(p);
-                let picked = strided_pointwise_scratch(p);
-                let vector = if framed > blocked { framed } else { blocked };
-                let vector = if picked > vector { picked } else { vector };
+                let unframed = Self::unframed_scratch_len(p);
+                let vector = if framed > unframed { framed } else { unframed };
                 let padded = window::scratch_len(p);
                 // Only a set with vector kernels blocks its weights (`gemm_blocks_pay`);
                 // for it the scalar kernels' need counts the same scratch as before.
@@ -165,6 +164,28 @@ impl ConvKernel {
                 kernels.most(vector, scalar)
             }
             _ => 0,
+        }
+    }
+
+    /// The floats of scratch a [`ConvKernel::Gemm`] layer takes on a vector target where
+    /// its input is too large to frame (`frame::wanted` gives 0, as on a 640 × 640
+    /// plane): the packing path's (`conv/implicit.rs`), or a strided 1 × 1 layer's
+    /// gathered positions. With it, [`conv2d_gemm`] runs that path on any geometry, as
+    /// the kernel checks do on layers small enough to frame.
+    pub const fn unframed_scratch_len(p: &Conv2d) -> usize {
+        let depth = match p.groups {
+            0 => 0,
+            groups => p.c_in / groups * p.k_h * p.k_w,
+        };
+        let blocked = match depth {
+            0 => 0,
+            _ => crate::gemm::blocked_scratch_len(p.c_out / p.groups, depth),
+        };
+        let picked = strided_pointwise_scratch(p);
+        if picked > blocked {
+            picked
+        } else {
+            blocked
         }
     }
 }
