@@ -73,6 +73,52 @@ impl Family for Conv {
 
     fn draw(rng: &mut Rng) -> Case {
         loop {
+            // One in five has many channels over a deep window, the shape of a CNN's
+            // middle layers (depth 32 and more, 16 to 64 output channels, 1 × 1 or 3 × 3):
+            // the AVX-512 narrow tiles (`gemm_packed_narrow`, its runs of three taps,
+            // stride-2 frames left unsplit, the pointwise layers' strided rows) and the
+            // 6 × 32 slivers take them. Half of the channel counts are those of CNNs,
+            // which the tiles are cut for.
+            if rng.one_in(5) {
+                const WIDTHS: [usize; 5] = [16, 24, 32, 48, 64];
+                let width = |rng: &mut Rng, lo: usize| {
+                    if rng.one_in(2) {
+                        WIDTHS[rng.range(0, WIDTHS.len() - 1)]
+                    } else {
+                        rng.range(lo, 64)
+                    }
+                };
+                let k = if rng.one_in(3) { 1 } else { 3 };
+                let stride = if rng.one_in(3) { 2 } else { 1 };
+                let p = Conv2d {
+                    batch: 1,
+                    c_in: width(rng, 4),
+                    h_in: rng.range(1, 16),
+                    w_in: rng.range(1, 24),
+                    c_out: width(rng, 17),
+                    h_out: 0,
+                    w_out: 0,
+                    k_h: k,
+                    k_w: k,
+                    stride_h: stride,
+                    stride_w: stride,
+                    dil_h: 1,
+                    dil_w: 1,
+                    pad_top: 0,
+                    pad_left: 0,
+                    groups: 1,
+                };
+                let pad = k / 2 * usize::from(!rng.one_in(4));
+                if let Some(p) = fitted(p, (pad, pad, pad, pad)) {
+                    return Case {
+                        p,
+                        act: rng.range(0, 4) as u8,
+                        bias: !rng.one_in(4),
+                        seed: rng.next_u64(),
+                    };
+                }
+                continue;
+            }
             // One in eight is a 3 × 3 depthwise layer of up to 40 channels, half of them
             // on rows wide enough for the AVX-512 row kernel (`conv/width.rs`: 28 outputs
             // and more, 14 at stride 2; rows of several vectors, so that its first, middle
