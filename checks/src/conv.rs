@@ -38,6 +38,45 @@ fn fitted(p: Conv2d, pads: Pads) -> Option<Conv2d> {
     fits.then_some(p)
 }
 
+/// One image of `c_in` channels of `(h_in, w_in)` through a square kernel `(k, stride)`
+/// at dilation 1, without pads and outputs yet (`fitted` sets them).
+fn square(
+    c_in: usize,
+    (h_in, w_in): (usize, usize),
+    c_out: usize,
+    (k, stride): (usize, usize),
+    groups: usize,
+) -> Conv2d {
+    Conv2d {
+        batch: 1,
+        c_in,
+        h_in,
+        w_in,
+        c_out,
+        h_out: 0,
+        w_out: 0,
+        k_h: k,
+        k_w: k,
+        stride_h: stride,
+        stride_w: stride,
+        dil_h: 1,
+        dil_w: 1,
+        pad_top: 0,
+        pad_left: 0,
+        groups,
+    }
+}
+
+/// A case of geometry `p` with a drawn activation, bias and data.
+fn with_data(rng: &mut Rng, p: Conv2d) -> Case {
+    Case {
+        p,
+        act: rng.range(0, 4) as u8,
+        bias: !rng.one_in(4),
+        seed: rng.next_u64(),
+    }
+}
+
 impl Family for Conv {
     type Case = Case;
     const NAME: &'static str = "conv f32";
@@ -90,32 +129,12 @@ impl Family for Conv {
                 };
                 let k = if rng.one_in(3) { 1 } else { 3 };
                 let stride = if rng.one_in(3) { 2 } else { 1 };
-                let p = Conv2d {
-                    batch: 1,
-                    c_in: width(rng, 4),
-                    h_in: rng.range(1, 16),
-                    w_in: rng.range(1, 24),
-                    c_out: width(rng, 17),
-                    h_out: 0,
-                    w_out: 0,
-                    k_h: k,
-                    k_w: k,
-                    stride_h: stride,
-                    stride_w: stride,
-                    dil_h: 1,
-                    dil_w: 1,
-                    pad_top: 0,
-                    pad_left: 0,
-                    groups: 1,
-                };
+                let c_in = width(rng, 4);
+                let size = (rng.range(1, 16), rng.range(1, 24));
+                let p = square(c_in, size, width(rng, 17), (k, stride), 1);
                 let pad = k / 2 * usize::from(!rng.one_in(4));
                 if let Some(p) = fitted(p, (pad, pad, pad, pad)) {
-                    return Case {
-                        p,
-                        act: rng.range(0, 4) as u8,
-                        bias: !rng.one_in(4),
-                        seed: rng.next_u64(),
-                    };
+                    return with_data(rng, p);
                 }
                 continue;
             }
@@ -134,34 +153,12 @@ impl Family for Conv {
                     let w_out = SHORT[rng.range(0, SHORT.len() - 1)];
                     stride * w_out - rng.range(0, stride - 1)
                 };
-                let p = Conv2d {
-                    batch: 1,
-                    c_in: c,
-                    h_in: rng.range(1, 14),
-                    w_in,
-                    c_out: c,
-                    h_out: 0,
-                    w_out: 0,
-                    k_h: 3,
-                    k_w: 3,
-                    stride_h: stride,
-                    stride_w: stride,
-                    dil_h: 1,
-                    dil_w: 1,
-                    pad_top: 0,
-                    pad_left: 0,
-                    groups: c,
-                };
+                let p = square(c, (rng.range(1, 14), w_in), c, (3, stride), c);
                 // Mostly SAME padding, which keeps the short rows' widths.
                 let pad = |rng: &mut Rng| usize::from(!rng.one_in(4));
                 let pads = (pad(rng), pad(rng), pad(rng), pad(rng));
                 if let Some(p) = fitted(p, pads) {
-                    return Case {
-                        p,
-                        act: rng.range(0, 4) as u8,
-                        bias: !rng.one_in(4),
-                        seed: rng.next_u64(),
-                    };
+                    return with_data(rng, p);
                 }
                 continue;
             }
@@ -222,12 +219,7 @@ impl Family for Conv {
             };
             let pads = (pad(rng, k_h), pad(rng, k_h), pad(rng, k_w), pad(rng, k_w));
             if let Some(p) = fitted(p, pads) {
-                return Case {
-                    p,
-                    act: rng.range(0, 4) as u8,
-                    bias: !rng.one_in(4),
-                    seed: rng.next_u64(),
-                };
+                return with_data(rng, p);
             }
         }
     }
