@@ -12,6 +12,8 @@
 # docs/fuzzing.md says how to turn it into a test.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# $SEEDS names folders from where the script was called; the run is from compiler/.
+caller="$PWD"
 cd "$root/compiler"
 mode="${1:-smoke}"
 
@@ -46,6 +48,12 @@ case "$mode" in
     run)
         secs="${2:-1800}"
         IFS=: read -r -a seeds <<< "${SEEDS:-}"
+        for i in "${!seeds[@]}"; do
+            case "${seeds[$i]}" in
+                /*) ;;
+                *) seeds[i]="$caller/${seeds[$i]}" ;;
+            esac
+        done
         "${build[@]}" "$corpus" "${seeds[@]}" -- "${flags[@]}" -max_total_time="$secs"
         ;;
     cmin)

@@ -1,6 +1,7 @@
 //! Hostile models are refused at once, with an error naming the limit they pass
 //! (`zant_compiler::limits`): a 2^40-element tensor, a 10,000-deep nesting of `If`s,
-//! a 2 GiB initializer, a 2 GiB constant folded at compile time.
+//! a 2 GiB initializer, a 2 GiB constant folded at compile time, a TfIdfVectorizer
+//! whose column index asks for a 3.5 GiB table.
 
 mod common;
 
@@ -358,5 +359,27 @@ fn a_constant_read_into_attributes_past_the_limit() {
         &encode(&m),
         |_| {},
         &["node `r`", "shape", "limits::MAX_ABSORBED_ELEMS"],
+    );
+}
+
+#[test]
+fn a_tfidf_column_index_past_the_constant_limit() {
+    // Found by the fuzzer (`fuzz-crashes/tfidf-ngram-index-of-927m-columns.onnx`): the
+    // largest `ngram_indexes` value sets the output's columns, and the op's table of
+    // weights has one a column. 926,900,223 had asked for 3.7 GB.
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fuzz-crashes/tfidf-ngram-index-of-927m-columns.onnx"
+    ))
+    .unwrap();
+    refused(
+        "TfIdfVectorizer of 926,900,224 columns",
+        &bytes,
+        |_| {},
+        &[
+            "TfIdfVectorizer",
+            "ngram_indexes",
+            "limits::MAX_CONSTANT_BYTES",
+        ],
     );
 }

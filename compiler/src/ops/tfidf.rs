@@ -70,6 +70,14 @@ fn build_trie(
             .ok_or_else(|| OpError::attr("ngram_indexes", format!("{m} is out of range")))?,
         None => 0,
     };
+    // The weights' table has a value a column: refused before it is built (an index of
+    // 926,900,223 had asked for 3.7 GB).
+    crate::limits::check_constant_bytes(columns.saturating_mul(4)).map_err(|m| {
+        OpError::attr(
+            "ngram_indexes",
+            format!("makes {columns} output columns, and the table of their weights: {m}"),
+        )
+    })?;
     let mut nodes = vec![Node::default()];
     let mut id = 0usize;
     for (i, &start) in starts.iter().enumerate() {
