@@ -170,9 +170,9 @@ impl ConvKernel {
     /// The floats of scratch a [`ConvKernel::Gemm`] layer takes on a vector target where
     /// its input is too large to frame (`frame::wanted` gives 0: the fewest rows of a
     /// wide plane of many channels exceed 256 KiB): the packing path's
-    /// (`conv/implicit.rs`), or a strided 1 × 1 layer's
-    /// gathered positions. With it, [`conv2d_gemm`] runs that path on any geometry, as
-    /// the kernel checks do on layers small enough to frame.
+    /// (`conv/implicit.rs`), or a strided 1 × 1 layer's gathered positions. With it,
+    /// [`conv2d_gemm`] runs that path on any geometry, as the kernel checks do on layers
+    /// small enough to frame.
     pub const fn unframed_scratch_len(p: &Conv2d) -> usize {
         let depth = match p.groups {
             0 => 0,
