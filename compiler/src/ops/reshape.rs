@@ -64,11 +64,13 @@ impl Parse for Reshape {
                 };
                 axes.sort_unstable();
                 axes.dedup();
-                if let Some(&a) = axes.iter().find(|&&a| dims[a] != 1) {
-                    return Err(OpError::shape(format!(
-                        "cannot squeeze axis {a} of extent {}",
-                        dims[a]
-                    )));
+                // A scalar's axis 0 passes `normalize_axis` (which takes it for ops on
+                // scalars) but has no extent to squeeze.
+                if let Some(&a) = axes.iter().find(|&&a| dims.get(a) != Some(&1)) {
+                    return Err(OpError::shape(match dims.get(a) {
+                        Some(d) => format!("cannot squeeze axis {a} of extent {d}"),
+                        None => format!("cannot squeeze axis {a} of a scalar"),
+                    }));
                 }
                 let shape = dims
                     .iter()
@@ -279,6 +281,8 @@ mod tests {
         insta::assert_snapshot!(node("Reshape").input("f32[2,3]").input("i64[2]").emit(), @"parse: input 1 (shape) must be a compile-time constant; zant compiles static shapes only");
         insta::assert_snapshot!(node("Reshape").input("f32[2,3]").constant(i64s(&[4, -1])).emit(), @"parse: cannot reshape [2, 3] to [4, -1]");
         insta::assert_snapshot!(node("Squeeze").input("f32[1,3]").constant(i64s(&[1])).emit(), @"parse: cannot squeeze axis 1 of extent 3");
+        // A scalar's axis 0 (found by the fuzzer: it had indexed past the dims).
+        insta::assert_snapshot!(node("Squeeze").input("f32[]").constant(i64s(&[0])).emit(), @"parse: cannot squeeze axis 0 of a scalar");
         insta::assert_snapshot!(node("Unsqueeze").opset(11).input("f32[2]").emit(), @"parse: attribute `axes`: is required");
         insta::assert_snapshot!(node("Unsqueeze").input("f32[2]").constant(i64s(&[0, -3])).emit(), @"parse: axes [0, 0] repeat an axis");
         insta::assert_snapshot!(node("Dropout").input("f32[2]").omitted().constant(Tensor::new(vec![], Data::Bool(vec![1]))).emit(), @"parse: training_mode is true with a ratio of 0.5: zant compiles inference only (a training-mode Dropout compiles only with a ratio of 0)");

@@ -50,6 +50,13 @@ impl Slice {
                 "starts, ends, axes and steps differ in length",
             ));
         }
+        // Without `axes`, more starts than dims; a scalar's axis 0, which
+        // `normalize_axis` lets through for ops on scalars.
+        if let Some(&a) = axes.iter().find(|&&a| a >= rank) {
+            return Err(OpError::shape(format!(
+                "axis {a} is out of range for rank {rank}"
+            )));
+        }
         let mut out = Self {
             starts: vec![0; rank],
             steps: vec![1; rank],
@@ -208,5 +215,9 @@ mod tests {
         insta::assert_snapshot!(node("Slice").input("f32[4]").constant(i64s(&[0])).constant(i64s(&[4])).constant(i64s(&[0])).constant(i64s(&[0])).emit(), @"parse: step 0 on axis 0");
         insta::assert_snapshot!(node("Slice").input("f32[4]").input("i64[1]").constant(i64s(&[4])).emit(), @"parse: input 1 (starts) must be a compile-time constant; zant compiles static shapes only");
         insta::assert_snapshot!(node("Slice").opset(9).ints("starts", &[0]).input("f32[4]").emit(), @"parse: attribute `ends`: is required");
+        // Axes that are not there: a scalar's 0, and more starts than dims without `axes`
+        // (both had indexed past the shape).
+        insta::assert_snapshot!(node("Slice").input("f32[]").constant(i64s(&[0])).constant(i64s(&[1])).constant(i64s(&[0])).emit(), @"parse: axis 0 is out of range for rank 0");
+        insta::assert_snapshot!(node("Slice").input("f32[4]").constant(i64s(&[0, 0])).constant(i64s(&[1, 1])).emit(), @"parse: axis 1 is out of range for rank 1");
     }
 }
