@@ -6,6 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::f32_tokens;
 use super::{required, Attrs, EmitCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, TensorType};
 
@@ -60,7 +61,12 @@ impl OpKind for InstanceNorm {
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (c, spatial) = channels_and_spatial(x.ty)?;
-        let (xe, scale, bias, eps) = (&x.expr, ctx.expr(1)?, ctx.expr(2)?, self.epsilon);
+        let (xe, scale, bias, eps) = (
+            &x.expr,
+            ctx.expr(1)?,
+            ctx.expr(2)?,
+            f32_tokens(self.epsilon),
+        );
         Ok(quote! { rt::norm::group_norm(#c, #c, #spatial, #eps, #xe, #scale, #bias, y); })
     }
 }
@@ -143,7 +149,7 @@ impl OpKind for GroupNorm {
             &x.expr,
             ctx.expr(1)?,
             ctx.expr(2)?,
-            self.epsilon,
+            f32_tokens(self.epsilon),
             self.groups,
         );
         Ok(quote! { rt::norm::group_norm(#groups, #c, #spatial, #eps, #xe, #scale, #bias, y); })
@@ -196,7 +202,12 @@ impl OpKind for Lrn {
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
         let (c, spatial) = channels_and_spatial(x.ty)?;
-        let (xe, size, alpha, beta, bias) = (&x.expr, self.size, self.alpha, self.beta, self.bias);
+        let (alpha, beta, bias) = (
+            f32_tokens(self.alpha),
+            f32_tokens(self.beta),
+            f32_tokens(self.bias),
+        );
+        let (xe, size) = (&x.expr, self.size);
         Ok(quote! { rt::norm::lrn(#c, #spatial, #size, #alpha, #beta, #bias, #xe, y); })
     }
 }
@@ -216,6 +227,16 @@ mod tests {
         rt::norm::lrn(4, 5, 3, 0.0001f32, 0.75f32, 1f32, x0, y);
         ");
         insta::assert_snapshot!(node("LRN").input("f32[2,4,5]").emit(), @"parse: attribute `size`: is required");
+        // Non-finite attributes are the type's constants: a literal cannot be one, and
+        // `proc_macro2` panicked on it (found by the fuzzer, on Adam's `beta`).
+        insta::assert_snapshot!(node("InstanceNormalization").float("epsilon", f32::NAN).input("f32[1,3,4,5]").input("f32[3]").input("f32[3]").emit(), @"
+        InstanceNormalization(f32[1,3,4,5], f32[3], f32[3]) epsilon=NaN -> f32[1,3,4,5]
+        rt::norm::group_norm(3, 3, 20, f32::NAN, x0, x1, x2, y);
+        ");
+        insta::assert_snapshot!(node("LRN").int("size", 3).float("beta", f32::INFINITY).input("f32[2,4,5]").emit(), @"
+        LRN(f32[2,4,5]) size=3 alpha=0.0001 beta=inf bias=1.0 -> f32[2,4,5]
+        rt::norm::lrn(4, 5, 3, 0.0001f32, f32::INFINITY, 1f32, x0, y);
+        ");
         insta::assert_snapshot!(node("GroupNormalization").opset(21).int("num_groups", 2).input("f32[1,4,3,3]").input("f32[4]").input("f32[4]").emit(), @"
         GroupNormalization(f32[1,4,3,3], f32[4], f32[4]) num_groups=2 epsilon=1e-5 -> f32[1,4,3,3]
         rt::norm::group_norm(2, 4, 9, 0.00001f32, x0, x1, x2, y);

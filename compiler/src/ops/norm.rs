@@ -9,6 +9,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::f32_tokens;
 use super::{required, Attrs, EmitCtx, FoldCtx, Op, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
@@ -78,7 +79,7 @@ impl OpKind for BatchNormTraining {
         let spatial: usize = x.ty.shape[2..].iter().product();
         let xe = &x.expr;
         let (s, b, m, v) = (ctx.expr(1)?, ctx.expr(2)?, ctx.expr(3)?, ctx.expr(4)?);
-        let (eps, momentum) = (self.epsilon, self.momentum);
+        let (eps, momentum) = (f32_tokens(self.epsilon), f32_tokens(self.momentum));
         let mean = if self.n_outputs > 1 {
             quote!(Some(y1))
         } else {

@@ -8,6 +8,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::f32_tokens;
 use super::{Attribute, Attrs, EmitCtx, FoldCtx, OpError, OpKind, Parse, ParseCtx};
 use crate::tensor::{DType, Data, Tensor, TensorType};
 
@@ -271,17 +272,23 @@ impl OpKind for Optimizer {
             );
             let (xo, s1o) = (out(k), out(n + k));
             calls.push(match &self.rule {
-                Rule::Adagrad { decay_factor, epsilon, norm } => quote! {
-                    rt::optim::adagrad(#decay_factor, #epsilon, #norm, #r, #t, #x, #g, #s1, #xo, #s1o);
-                },
-                Rule::Momentum { alpha, beta, norm, nesterov } => quote! {
-                    rt::optim::momentum(#alpha, #beta, #norm, #nesterov, #r, #t, #x, #g, #s1, #xo, #s1o);
-                },
+                Rule::Adagrad { decay_factor, epsilon, norm } => {
+                    let [decay_factor, epsilon, norm] = [*decay_factor, *epsilon, *norm].map(f32_tokens);
+                    quote! {
+                        rt::optim::adagrad(#decay_factor, #epsilon, #norm, #r, #t, #x, #g, #s1, #xo, #s1o);
+                    }
+                }
+                Rule::Momentum { alpha, beta, norm, nesterov } => {
+                    let [alpha, beta, norm] = [*alpha, *beta, *norm].map(f32_tokens);
+                    quote! {
+                        rt::optim::momentum(#alpha, #beta, #norm, #nesterov, #r, #t, #x, #g, #s1, #xo, #s1o);
+                    }
+                }
                 Rule::Adam(a) => {
                     let s2 = ctx.expr(2 + 3 * n + k)?;
                     let s2o = out(2 * n + k);
-                    let (alpha, beta, epsilon, norm, norm_post) =
-                        (a.alpha, a.beta, a.epsilon, a.norm, a.norm_post);
+                    let [alpha, beta, epsilon, norm, norm_post] =
+                        [a.alpha, a.beta, a.epsilon, a.norm, a.norm_post].map(f32_tokens);
                     quote! {
                         rt::optim::Adam {
                             alpha: #alpha, beta: #beta, epsilon: #epsilon, norm: #norm, norm_post: #norm_post,
