@@ -43,15 +43,21 @@ pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, OpError> {
     })
 }
 
+/// `axis` if a shape of `rank` has it: an axis normalised against another rank, or a
+/// scalar's axis 0, which [`normalize_axis`] lets through for ops on scalars, is refused.
+pub fn existing_axis(axis: usize, rank: usize) -> Result<usize, OpError> {
+    if axis >= rank {
+        return Err(OpError::shape(format!(
+            "axis {axis} is out of range for rank {rank}"
+        )));
+    }
+    Ok(axis)
+}
+
 /// [`around_axis`] for an axis that was normalised against another rank, checked
 /// against this shape.
 pub fn around_checked_axis(shape: &[usize], axis: usize) -> Result<(usize, usize, usize), OpError> {
-    if axis >= shape.len() {
-        return Err(OpError::shape(format!(
-            "axis {axis} is out of range for rank {}",
-            shape.len()
-        )));
-    }
+    existing_axis(axis, shape.len())?;
     Ok(around_axis(shape, axis))
 }
 

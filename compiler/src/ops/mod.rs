@@ -113,8 +113,8 @@ pub mod window_fn;
 pub use attr::{split_top, Attribute, Attrs};
 pub use ctx::{required, EmitCtx, FoldCtx, Operand, ParseCtx};
 pub use dims::{
-    around_axis, around_checked_axis, broadcast_shapes, checked_elems, mac_count, normalize_axis,
-    strides, MAX_ELEMS,
+    around_axis, around_checked_axis, broadcast_shapes, checked_elems, existing_axis, mac_count,
+    normalize_axis, strides, MAX_ELEMS,
 };
 pub use error::{NodeError, OpError};
 pub use folding::{move_bytes, retag, Elem};

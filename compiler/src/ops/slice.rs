@@ -6,8 +6,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    elem_type, normalize_axis, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError, OpKind,
-    Parse, ParseCtx,
+    elem_type, existing_axis, normalize_axis, required, shape_tokens, Attrs, EmitCtx, FoldCtx,
+    OpError, OpKind, Parse, ParseCtx,
 };
 use crate::tensor::{Tensor, TensorType};
 
@@ -50,12 +50,9 @@ impl Slice {
                 "starts, ends, axes and steps differ in length",
             ));
         }
-        // Without `axes`, more starts than dims; a scalar's axis 0, which
-        // `normalize_axis` lets through for ops on scalars.
-        if let Some(&a) = axes.iter().find(|&&a| a >= rank) {
-            return Err(OpError::shape(format!(
-                "axis {a} is out of range for rank {rank}"
-            )));
+        // Without `axes`, more starts than dims; a scalar's axis 0.
+        for &axis in &axes {
+            existing_axis(axis, rank)?;
         }
         let mut out = Self {
             starts: vec![0; rank],
