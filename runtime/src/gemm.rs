@@ -1345,10 +1345,10 @@ mod tests {
         }
     }
 
-    /// With AVX-512, a row-major `B` of many columns takes the 6-row panels' wide tiles
-    /// where the narrow tiles would compute more rows (24 rows are 32 narrow ones) or the
-    /// product is shallow (asserted), on `k` blocks of one size (144 depths: one block;
-    /// 300: two of 150); a deep product of whole vectors keeps the narrow tiles, and with
+    /// With AVX-512, a row-major `B` of many columns takes the wide tiles where the
+    /// narrow tiles would compute more rows (24 rows are 32 narrow ones) or the product
+    /// is one `k` block (asserted), on `k` blocks of one size (144 depths: one block;
+    /// 300: two of 150); a deeper product of whole vectors keeps the narrow tiles, and with
     /// a transposed `A` reads it in place in one `k` block (600 depths) or in blocks of
     /// one size (1100: two of 550).
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
@@ -1359,7 +1359,9 @@ mod tests {
             (24, 300, 300, false),
             (40, 270, 40, false),
             (32, 300, 40, false),
-            (32, 300, 64, true),
+            (32, 300, 64, false),
+            (32, 300, 256, false),
+            (32, 300, 300, true),
             (32, 20, 600, true),
             (16 * 3, 9, 1100, true),
             // Rows of 49 and 17 columns: tiles of eight that give their last one or

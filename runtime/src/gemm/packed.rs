@@ -1483,8 +1483,6 @@ const _: () = assert!(NARROW_ROWS <= super::NARROW_PANEL_ROWS && MC.is_multiple_
 /// tiles with AVX-512, and without it when they read `A` in place
 /// ([`narrow_in_place_pays`]).
 const NARROW_MAX_WIDTH: usize = 256;
-/// The shallowest product that takes the narrow tiles with AVX-512 across more columns.
-const NARROW_MIN_WIDE_DEPTH: usize = 64;
 
 /// Whether the narrow kernel beats the sliver kernel on an `m × k` product over the
 /// columns of `frame`: the sliver kernel computes whole slivers of `NR` columns and
@@ -1504,16 +1502,23 @@ pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>, strided: bool) 
         // convolutions) the same rule made mnist-8, fomo-96 and mlperf-ic slower, so
         // they keep the rule below.
         //
-        // Across many columns the 6 × 64 tile wins where the narrow tiles would compute
-        // more rows than the 6-row panels (24 output channels are 32 narrow rows) or the
-        // product is shallow (a store per 32 or 40 depths): mobilenet_v2's 96 → 24 and
-        // 144 → 24 layers at 56 × 56 ran 130 → 88 and 275 → 159 µs in isolation (with the
-        // even `k` blocks), its 32 → 192 at 28 × 28 79 → 55. A few columns keep the
-        // narrow tiles, whose slivers would be mostly idle.
+        // Across many columns the wide tiles (6 × 64, or 8 × 48 where `m` is whole
+        // panels of eight) win wherever the product is one `k` block: they store each
+        // output once, in whole vectors, where the narrow tiles transpose theirs. On a
+        // Zen 4 host, one layer at a time (`examples/conv_layers`), 64 → 32, 64 → 64 and
+        // 64 → 384 at 56 × 56 or 28 × 28 ran 19-22 % faster on them, 192 → 32 and 256 →
+        // 128 at 28 × 28 7 % and 3 %, mobilenet_v2's 96 → 24 and 144 → 24 at 56 × 56
+        // had run 130 → 88 and 275 → 159 µs. Deeper products keep the narrow tiles,
+        // which read a transposed `A` in place in one block where the wide tiles take
+        // several and pass over `C` once per block: 288 → 32 at 56 × 56, 384 → 64 and
+        // 1024 → 64 at 28 × 28 ran 14-20 % slower on the wide tiles. So do products
+        // where the narrow tiles would compute more rows than the 6-row panels (24
+        // output channels are 32 narrow rows). A few columns keep the narrow tiles,
+        // whose slivers would be mostly idle.
         let narrow_rows = m.div_ceil(NARROW_ROWS) * NARROW_ROWS;
         let wasteful = narrow_rows > m.div_ceil(MR) * MR;
         return m > NARROW_ROWS
-            && (frame.width <= NARROW_MAX_WIDTH || !(wasteful || k < NARROW_MIN_WIDE_DEPTH));
+            && (frame.width <= NARROW_MAX_WIDTH || !(wasteful || k <= super::KC));
     }
     let (wide_rows, narrow_rows) = (m.div_ceil(MR) * MR, m.div_ceil(NARROW_ROWS) * NARROW_ROWS);
     if frame_takes_narrow(m, k) {
