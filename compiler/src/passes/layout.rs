@@ -21,11 +21,12 @@
 //!
 //! A float RNN, GRU or LSTM over a batch of one gets its constant recurrent weights `R`
 //! in the column panels of `rt::recurrent::pack_r` (printed `r_panels=1`): each gate's
-//! outputs in panels of 16, each panel stored depth by depth and padded with zeros, so
-//! the matrix-vector product of every step reads `R` once, front to back, a vector of
-//! 16 outputs per load, with no sums across lanes. A larger batch keeps ONNX's layout
-//! for its steps' GEMMs. Its constant input weights `W` get the same panels at any
-//! batch (`pack_w`, `w_panels=1`): the input projection of all steps is then a register
+//! outputs in panels of 16 padded with zeros, up to eight panels interleaved depth by
+//! depth, so the matrix-vector product of every step reads `R` once, front to back, as
+//! one stream, a vector of 16 outputs per load, with no sums across lanes. A larger
+//! batch keeps ONNX's layout for its steps' GEMMs. Its constant input weights `W` get
+//! panels of 16 at any batch, each stored depth by depth (`pack_w`, `w_panels=1`): the
+//! input projection of all steps is then a register
 //! tile of rows of `X` by panels that loads each weight vector once per tile, not a
 //! GEMM that packs `Wᵀ` on every inference.
 //!
