@@ -819,18 +819,24 @@ impl Pass<'_, '_> {
     }
 }
 
+/// Panels of `PANEL` weights at one depth, whole by construction, so that the products'
+/// loops index arrays whose length they know; `None` for an empty product.
+fn whole_panels(panels: &[f32], hidden: usize, depth: usize) -> Option<&[[f32; PANEL]]> {
+    if hidden == 0 || depth == 0 {
+        return None;
+    }
+    bytemuck::try_cast_slice(panels).ok()
+}
+
 /// `out = h·Rᵀ` for `R` in the grouped panels of [`pack_r`]: `panels` holds whole gates
 /// of `hidden` outputs each, `out` their `gates · hidden` products. Each output is a chain
 /// of fused multiply-adds over `h` in order (a multiply and an add where the target has
 /// no fused vectors), [`GROUP`] panels of a group at a time so the chains overlap.
 fn gate_product(panels: &[f32], h: &[f32], hidden: usize, out: &mut [f32]) {
     let depth = h.len();
-    let Ok(panels) = bytemuck::try_cast_slice::<f32, [f32; PANEL]>(panels) else {
+    let Some(panels) = whole_panels(panels, hidden, depth) else {
         return;
     };
-    if hidden == 0 || depth == 0 {
-        return;
-    }
     let per_gate = hidden.div_ceil(PANEL);
     let gates = panels.chunks_exact(per_gate * depth);
     for (gate, out) in gates.zip(out.chunks_exact_mut(hidden)) {
@@ -885,14 +891,9 @@ fn gate_product(panels: &[f32], h: &[f32], hidden: usize, out: &mut [f32]) {
 /// order, several panels at a time so the chains overlap.
 fn panel_product(panels: &[f32], h: &[f32], hidden: usize, out: &mut [f32]) {
     let depth = h.len();
-    // Whole panels by construction; rows of one panel's `PANEL` weights at one depth, so
-    // that the loops below index arrays whose length they know.
-    let Ok(panels) = bytemuck::try_cast_slice::<f32, [f32; PANEL]>(panels) else {
+    let Some(panels) = whole_panels(panels, hidden, depth) else {
         return;
     };
-    if hidden == 0 || depth == 0 {
-        return;
-    }
     let per_gate = hidden.div_ceil(PANEL);
     let n_panels = panels.len() / depth;
     // Panel `q` of the gates' list writes `out` from its first column, at most `PANEL`
@@ -1086,91 +1087,26 @@ const GROUP: usize = if cfg!(target_feature = "avx512f") {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const GROUP: usize = 1;
 
-/// The sums of `N` consecutive panels (`panels` holds exactly their `N · h.len()`
-/// depths) against `h`, in AVX-512 vectors.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+/// The sums of `N` consecutive panels, each on its own depth by depth ([`pack_w`]:
+/// `panels` holds exactly their `N · h.len()` depths), against `h`.
 #[inline(always)]
 fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
-    use crate::gemm::simd::F32x16;
     let hidden = h.len();
     let mut panel: [&[[f32; PANEL]]; N] = [&[]; N];
     unroll!(8, |i| if i < N {
-        panel[i] = &panels[i * hidden..][..hidden];
+        panel[i] = panels.get(i * hidden..(i + 1) * hidden).unwrap_or_default();
     });
-    let mut acc = [F32x16::splat(0.0); N];
-    // An index loop: every panel has exactly `hidden` depths, so the bounds checks go.
-    #[allow(clippy::needless_range_loop)]
-    for k in 0..hidden {
-        let v = F32x16::splat(h[k]);
+    panel_sums(h, |k| {
+        let mut row = [&[0.0; PANEL]; N];
         unroll!(8, |i| if i < N {
-            acc[i] = v.mul_add(F32x16::load(&panel[i][k]), acc[i]);
+            row[i] = panel[i].get(k)?;
         });
-    }
-    let mut sums = [[0.0; PANEL]; N];
-    unroll!(8, |i| if i < N {
-        sums[i] = acc[i].to_array();
-    });
-    sums
-}
-
-/// The sums of `N` consecutive panels against `h`, two 8-lane vectors a panel.
-#[cfg(all(
-    any(target_arch = "x86_64", target_arch = "aarch64"),
-    not(all(target_arch = "x86_64", target_feature = "avx512f"))
-))]
-#[inline(always)]
-fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
-    use crate::gemm::simd::{F32x8, LANES};
-    use crate::unroll::array;
-    let hidden = h.len();
-    let mut panel: [&[[f32; PANEL]]; N] = [&[]; N];
-    unroll!(4, |i| if i < N {
-        panel[i] = &panels[i * hidden..][..hidden];
-    });
-    let mut acc = [[F32x8::splat(0.0); 2]; N];
-    // An index loop: every panel has exactly `hidden` depths, so the bounds checks go.
-    #[allow(clippy::needless_range_loop)]
-    for k in 0..hidden {
-        let v = F32x8::splat(h[k]);
-        unroll!(4, |i| if i < N {
-            let w = &panel[i][k];
-            unroll!(2, |half| acc[i][half] = v.mul_add(
-                F32x8::from_array(array(&w[half * LANES..])),
-                acc[i][half]
-            ));
-        });
-    }
-    let mut sums = [[0.0; PANEL]; N];
-    unroll!(4, |i| if i < N {
-        unroll!(2, |half| sums[i][half * LANES..][..LANES]
-            .copy_from_slice(&acc[i][half].to_array()));
-    });
-    sums
-}
-
-/// The sums of `N` consecutive panels against `h` in scalar code: a multiply and an add
-/// per weight (targets without SIMD need not fuse them).
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-#[inline(always)]
-fn panel_group<const N: usize>(panels: &[[f32; PANEL]], h: &[f32]) -> [[f32; PANEL]; N] {
-    let hidden = h.len();
-    let mut sums = [[0.0; PANEL]; N];
-    for (i, sums) in sums.iter_mut().enumerate() {
-        let panel = &panels[i * hidden..][..hidden];
-        // An index loop: a zipped iterator stays a call at "z".
-        #[allow(clippy::needless_range_loop)]
-        for k in 0..hidden {
-            let (v, w) = (h[k], &panel[k]);
-            unroll!(PANEL, |l| sums[l] += v * w[l]);
-        }
-    }
-    sums
+        Some(row)
+    })
 }
 
 /// The sums of panels `first..first + N` of a group of `size` interleaved panels
-/// ([`pack_r`]: panel `i` at depth `k` is `group[k · size + i]`) against `h`, in AVX-512
-/// vectors.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+/// ([`pack_r`]: panel `i` at depth `k` is `group[k · size + i]`) against `h`.
 #[inline(always)]
 fn interleaved_group<const N: usize>(
     group: &[[f32; PANEL]],
@@ -1178,18 +1114,30 @@ fn interleaved_group<const N: usize>(
     first: usize,
     h: &[f32],
 ) -> [[f32; PANEL]; N] {
+    panel_sums(h, |k| {
+        let row = group.get(k * size + first..)?.first_chunk::<N>()?;
+        Some(core::array::from_fn(|i| &row[i]))
+    })
+}
+
+/// The sums of `N` panels against `h`, depth by depth: `rows(k)` gives the panels'
+/// weights at depth `k` (`None` ends the sums, which the callers' layouts rule out).
+/// Each output is a chain of fused multiply-adds in AVX-512 vectors.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+fn panel_sums<'a, const N: usize>(
+    h: &[f32],
+    rows: impl Fn(usize) -> Option<[&'a [f32; PANEL]; N]>,
+) -> [[f32; PANEL]; N] {
     use crate::gemm::simd::F32x16;
     let mut acc = [F32x16::splat(0.0); N];
-    for (row, &v) in group.chunks_exact(size.max(1)).zip(h) {
-        let Some(row) = row
-            .get(first..)
-            .and_then(<[[f32; PANEL]]>::first_chunk::<N>)
-        else {
+    for (k, &v) in h.iter().enumerate() {
+        let Some(row) = rows(k) else {
             break;
         };
         let v = F32x16::splat(v);
         unroll!(8, |i| if i < N {
-            acc[i] = v.mul_add(F32x16::load(&row[i]), acc[i]);
+            acc[i] = v.mul_add(F32x16::load(row[i]), acc[i]);
         });
     }
     let mut sums = [[0.0; PANEL]; N];
@@ -1199,30 +1147,25 @@ fn interleaved_group<const N: usize>(
     sums
 }
 
-/// [`interleaved_group`] in two 8-lane vectors a panel.
+/// [`panel_sums`] in two 8-lane vectors a panel.
 #[cfg(all(
     any(target_arch = "x86_64", target_arch = "aarch64"),
     not(all(target_arch = "x86_64", target_feature = "avx512f"))
 ))]
 #[inline(always)]
-fn interleaved_group<const N: usize>(
-    group: &[[f32; PANEL]],
-    size: usize,
-    first: usize,
+fn panel_sums<'a, const N: usize>(
     h: &[f32],
+    rows: impl Fn(usize) -> Option<[&'a [f32; PANEL]; N]>,
 ) -> [[f32; PANEL]; N] {
     use crate::gemm::simd::{F32x8, LANES};
     use crate::unroll::array;
     let mut acc = [[F32x8::splat(0.0); 2]; N];
-    for (row, &v) in group.chunks_exact(size.max(1)).zip(h) {
-        let Some(row) = row
-            .get(first..)
-            .and_then(<[[f32; PANEL]]>::first_chunk::<N>)
-        else {
+    for (k, &v) in h.iter().enumerate() {
+        let Some(row) = rows(k) else {
             break;
         };
         let v = F32x8::splat(v);
-        unroll!(4, |i| if i < N {
+        unroll!(8, |i| if i < N {
             unroll!(2, |half| acc[i][half] = v.mul_add(
                 F32x8::from_array(array(&row[i][half * LANES..])),
                 acc[i][half]
@@ -1230,29 +1173,31 @@ fn interleaved_group<const N: usize>(
         });
     }
     let mut sums = [[0.0; PANEL]; N];
-    unroll!(4, |i| if i < N {
+    unroll!(8, |i| if i < N {
         unroll!(2, |half| sums[i][half * LANES..][..LANES]
             .copy_from_slice(&acc[i][half].to_array()));
     });
     sums
 }
 
-/// [`interleaved_group`] in scalar code: a multiply and an add per weight.
+/// [`panel_sums`] in scalar code: a multiply and an add per weight (targets without
+/// SIMD need not fuse them).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(always)]
-fn interleaved_group<const N: usize>(
-    group: &[[f32; PANEL]],
-    size: usize,
-    first: usize,
+fn panel_sums<'a, const N: usize>(
     h: &[f32],
+    rows: impl Fn(usize) -> Option<[&'a [f32; PANEL]; N]>,
 ) -> [[f32; PANEL]; N] {
     let mut sums = [[0.0; PANEL]; N];
-    for (i, sums) in sums.iter_mut().enumerate() {
-        for (row, &v) in group.chunks_exact(size.max(1)).zip(h) {
-            let Some(w) = row.get(first + i) else {
-                break;
-            };
-            unroll!(PANEL, |l| sums[l] += v * w[l]);
+    // Index loops: zipped iterators stay calls at "z".
+    #[allow(clippy::needless_range_loop)]
+    for k in 0..h.len() {
+        let Some(row) = rows(k) else {
+            break;
+        };
+        let v = h[k];
+        for i in 0..N {
+            unroll!(PANEL, |l| sums[i][l] += v * row[i][l]);
         }
     }
     sums
