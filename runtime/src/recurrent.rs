@@ -10,8 +10,9 @@
 //!
 //! With [`Recurrent::r_panels`] (the compiler's choice for a batch of one) `R` comes in
 //! the column panels of [`pack_r`], interleaved in groups, and each step's product is
-//! fused multiply-adds over several panels a pass, reading `R` as one stream; with [`Recurrent::w_panels`] `W` comes in the same panels
-//! ([`pack_w`]) and the projection runs in register tiles of rows by panels.
+//! fused multiply-adds over several panels a pass, reading `R` as one stream; with
+//! [`Recurrent::w_panels`] `W` comes in panels of the same width, each on its own
+//! ([`pack_w`]), and the projection runs in register tiles of rows by panels.
 //!
 //! Everything the layer keeps between steps (the projections of all steps, the gate
 //! products, the hidden and cell states, the combined biases, the GEMM's packing panels)
@@ -144,14 +145,15 @@ pub fn pack_r(cell: Cell, directions: usize, hidden: usize, r: &[f32], out: &mut
 }
 
 /// The most panels of one gate [`pack_r`] interleaves, on every target (the layout is
-/// the compiler's, whatever the target): the eight of an AVX-512 pass of
-/// [`gate_product`]. With each of eight panels read as its own stream, a step of a
+/// the compiler's, whatever the target): the eight of an AVX-512 pass of the step's
+/// product. With each of eight panels read as its own stream, a step of a
 /// 128-wide LSTM (`R` 256 KiB, streamed from L2 every step) took 2.8 µs on an AMD Zen 4
 /// host; as one stream, 2.4.
 pub const R_GROUP: usize = 8;
 
-/// Lays out `w`, ONNX's `[directions, gates · hidden, input_size]`, in the column panels
-/// of [`pack_r`], each panel `input_size` deep: the input projection of all steps then
+/// Lays out `w`, ONNX's `[directions, gates · hidden, input_size]`, in column panels of
+/// [`PANEL`] outputs as [`pack_r`] does but each panel on its own, `input_size` deep
+/// (`[input_size, PANEL]`, not interleaved): the input projection of all steps then
 /// reads a panel's weights of one input element as one vector. `out` holds
 /// `directions ·` [`packed_w_len`] floats.
 pub fn pack_w(
@@ -1074,10 +1076,10 @@ fn panel_tile(
     sums
 }
 
-/// Panels one pass of [`gate_product`] and [`panel_product`] takes: eight AVX-512 accumulators, or four
-/// panels of two 8-lane vectors, enough independent chains to hide the latency of the
-/// fused multiply-adds; one where the sixteen scalar sums of a panel already fill the
-/// registers.
+/// Panels one pass of [`gate_product`] and [`panel_product`] takes: eight AVX-512
+/// accumulators, or four panels of two 8-lane vectors, enough independent chains to hide
+/// the latency of the fused multiply-adds; one where the sixteen scalar sums of a panel
+/// already fill the registers.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const GROUP: usize = if cfg!(target_feature = "avx512f") {
     8
