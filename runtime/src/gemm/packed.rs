@@ -1511,10 +1511,10 @@ pub(super) fn narrow_pays(m: usize, k: usize, frame: &Frame<'_>, strided: bool) 
         // had run 130 → 88 and 275 → 159 µs. Deeper products keep the narrow tiles,
         // which read a transposed `A` in place in one block where the wide tiles take
         // several and pass over `C` once per block: 288 → 32 at 56 × 56, 384 → 64 and
-        // 1024 → 64 at 28 × 28 ran 14-20 % slower on the wide tiles. So do products
-        // where the narrow tiles would compute more rows than the 6-row panels (24
-        // output channels are 32 narrow rows). A few columns keep the narrow tiles,
-        // whose slivers would be mostly idle.
+        // 1024 → 64 at 28 × 28 ran 14-20 % slower on the wide tiles, unless the narrow
+        // tiles would compute more rows than the 6-row panels (24 output channels are
+        // 32 narrow rows): those take the wide tiles at any depth. A few columns keep
+        // the narrow tiles, whose slivers would be mostly idle.
         let narrow_rows = m.div_ceil(NARROW_ROWS) * NARROW_ROWS;
         let wasteful = narrow_rows > m.div_ceil(MR) * MR;
         return m > NARROW_ROWS
