@@ -334,6 +334,22 @@ impl Family for Conv {
             check("conv2d_depthwise, no scratch", got, &mut |y| {
                 conv::conv2d_depthwise(p, x, w, bias, act, &mut [], y)
             })?;
+            // Overwriting its input, the output leading by the least shift the kernel
+            // takes and by one the planner's alignment may round it up to.
+            let least = conv::depthwise_in_place_shift(p);
+            for shift in [least, least + 3] {
+                let len = conv::depthwise_in_place_len(p, shift);
+                if !conv::depthwise_in_place_fits(p) || len > w2.len() {
+                    continue;
+                }
+                let s = &mut scratch[..kernel.scratch_len(p)];
+                let buf = &mut w2[..len];
+                check("conv2d_depthwise_in_place", got, &mut |y| {
+                    buf[shift..].copy_from_slice(x);
+                    conv::conv2d_depthwise_in_place(p, buf, shift, w, bias, act, s);
+                    y.copy_from_slice(&buf[..y.len()]);
+                })?;
+            }
         }
         // Blocked weights, where the compiler lays them out so.
         let blocked_pointwise = kernel == ConvKernel::Pointwise && p.groups == 1;

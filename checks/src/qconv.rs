@@ -11,9 +11,12 @@
 use core::fmt;
 
 use zant_runtime::conv::Conv2d;
+use zant_runtime::conv::{
+    depthwise_in_place_fits, depthwise_in_place_len, depthwise_in_place_shift,
+};
 use zant_runtime::qconv::{
-    qconv2d_depthwise, qconv2d_depthwise_scratch_len, qconv2d_im2col, qconv2d_im2col_scratch_len,
-    qconv2d_im2col_scratch_max_len, qconv2d_is_depthwise,
+    qconv2d_depthwise, qconv2d_depthwise_in_place, qconv2d_depthwise_scratch_len, qconv2d_im2col,
+    qconv2d_im2col_scratch_len, qconv2d_im2col_scratch_max_len, qconv2d_is_depthwise,
 };
 use zant_runtime::qlinear::{self, QInt, QMatMul as Product, QOut, Requant};
 
@@ -1062,7 +1065,7 @@ fn requantize_all<Y: QInt>(
 /// AMX tiles allowed and forced off where it reads the switch; and, for depthwise
 /// geometries, `qconv2d_depthwise` at any target's scratch, a frame's, a short one and
 /// none. Lengths that coincide run once.
-fn conv_paths<X: QInt, W: QInt, Y: QOut + Output>(
+fn conv_paths<X: QInt, W: QInt, Y: QOut + Output + InPlace>(
     ops: &ConvOperands<'_, X, W>,
     rq: Requant<'_>,
     rng: &mut Rng,
@@ -1131,7 +1134,81 @@ fn conv_paths<X: QInt, W: QInt, Y: QOut + Output>(
             qconv2d_depthwise(p, x, x_zero, w, w_zero, bias, rq, s, y)
         })?;
     }
+    // Overwriting its input, where input and output share a type: the buffer after the
+    // kernel's scratch, the input `shift` elements in (the least shift and one more).
+    let same_type = core::any::type_name::<X>() == core::any::type_name::<Y>();
+    if same_type && Y::IN_PLACE && depthwise_in_place_fits(p) {
+        let (s, rest) = scratch.split_at_mut(any);
+        let rest: &mut [Y] = bytemuck::cast_slice_mut(rest);
+        let least = depthwise_in_place_shift(p);
+        for shift in [least, least + 1] {
+            let Some(buf) = rest.get_mut(..depthwise_in_place_len(p, shift)) else {
+                continue;
+            };
+            compare_exact("qconv2d_depthwise_in_place", got, want, &mut |y| {
+                buf[shift..].copy_from_slice(bytemuck::cast_slice(x));
+                Y::depthwise_in_place(p, buf, shift, x_zero, w, w_zero, bias, rq, s);
+                y.copy_from_slice(&buf[..y.len()]);
+            })?;
+        }
+    }
     Ok(())
+}
+
+/// An output type the in-place depthwise kernel can write over an input of its own type
+/// (the 8-bit ones; ConvInteger's `i32` sums cannot).
+trait InPlace: Sized + bytemuck::Pod {
+    const IN_PLACE: bool;
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_in_place<W: QInt>(
+        p: &Conv2d,
+        buf: &mut [Self],
+        shift: usize,
+        x_zero: i32,
+        w: &[W],
+        w_zero: &[i32],
+        bias: &[i32],
+        rq: Requant<'_>,
+        scratch: &mut [f32],
+    );
+}
+
+macro_rules! in_place_bytes {
+    ($($ty:ty),*) => {$(
+        impl InPlace for $ty {
+            const IN_PLACE: bool = true;
+            fn depthwise_in_place<W: QInt>(
+                p: &Conv2d,
+                buf: &mut [Self],
+                shift: usize,
+                x_zero: i32,
+                w: &[W],
+                w_zero: &[i32],
+                bias: &[i32],
+                rq: Requant<'_>,
+                scratch: &mut [f32],
+            ) {
+                qconv2d_depthwise_in_place(p, buf, shift, x_zero, w, w_zero, bias, rq, scratch)
+            }
+        }
+    )*};
+}
+in_place_bytes!(u8, i8);
+
+impl InPlace for i32 {
+    const IN_PLACE: bool = false;
+    fn depthwise_in_place<W: QInt>(
+        _: &Conv2d,
+        _: &mut [Self],
+        _: usize,
+        _: i32,
+        _: &[W],
+        _: &[i32],
+        _: &[i32],
+        _: Requant<'_>,
+        _: &mut [f32],
+    ) {
+    }
 }
 
 /// The most multiply-accumulates of a drawn matrix product.

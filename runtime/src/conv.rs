@@ -39,6 +39,7 @@ mod deform;
 mod frame;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod implicit;
+pub(crate) mod in_place;
 mod plane;
 mod rows;
 mod transpose;
@@ -48,6 +49,9 @@ mod window;
 
 pub use causal::causal_conv_with_state;
 pub use deform::{deform_conv2d, DeformConv};
+pub use in_place::{
+    depthwise_in_place_fits, depthwise_in_place_len, depthwise_in_place_shift, IN_PLACE_GROUP,
+};
 pub use transpose::{
     conv_transpose2d, conv_transpose2d_gemm, conv_transpose2d_rows, transpose_band_for,
     transpose_kernel_for, transpose_scratch_len_for, ConvTranspose2d, TransposeKernel,
@@ -420,6 +424,37 @@ pub fn conv2d_depthwise(
     } else {
         depthwise_3x3(p, x, w, bias, act, y);
     }
+}
+
+/// [`conv2d_depthwise`] overwriting its input: `buf` holds the output from its start and
+/// the input `shift` elements after it, `shift` at least [`depthwise_in_place_shift`]
+/// ([`depthwise_in_place_len`] elements in all), and the layer runs in groups of
+/// [`IN_PLACE_GROUP`] channels, each output group written over input groups already read
+/// (`conv/in_place.rs`). `p` must [`depthwise_in_place_fits`]; otherwise, or with `buf`
+/// or `shift` short, nothing is written.
+#[inline(always)]
+pub fn conv2d_depthwise_in_place(
+    p: &Conv2d,
+    buf: &mut [f32],
+    shift: usize,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    scratch: &mut [f32],
+) {
+    let taps = p.k_h * p.k_w;
+    in_place::by_groups(p, buf, shift, |sub, c0, x, y| {
+        let g = sub.c_in;
+        let Some(w) = w.get(c0 * taps..(c0 + g) * taps) else {
+            return;
+        };
+        let bias = match bias.map(|b| b.get(c0..c0 + g)) {
+            Some(None) => return,
+            Some(b) => b,
+            None => None,
+        };
+        conv2d_depthwise(sub, x, w, bias, act, scratch, y);
+    });
 }
 
 /// Whether `p` has the 3×3 kernel with dilation 1 that the row and plane kernels take.

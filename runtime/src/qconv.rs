@@ -987,6 +987,56 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
     }
 }
 
+/// [`qconv2d_depthwise`] overwriting its input, laid out as
+/// [`crate::conv::conv2d_depthwise_in_place`]'s `buf`: the output from the start, the
+/// input `shift` elements after it (at least [`crate::conv::depthwise_in_place_shift`]),
+/// computed in groups
+/// of [`crate::conv::IN_PLACE_GROUP`] channels. The input and output types are both one
+/// byte (`X` and `Y` share the buffer). `p` must
+/// [`crate::conv::depthwise_in_place_fits`]; otherwise, or with `buf` short, nothing is
+/// written.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn qconv2d_depthwise_in_place<T: QInt + QOut, W: QInt>(
+    p: &Conv2d,
+    buf: &mut [T],
+    shift: usize,
+    x_zero: i32,
+    w: &[W],
+    w_zero: &[i32],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+) {
+    let taps = p.k_h * p.k_w;
+    // A list of one value holds for every channel; a longer one is sliced to the group.
+    fn group<V>(list: &[V], c0: usize, g: usize) -> Option<&[V]> {
+        if list.len() <= 1 {
+            Some(list)
+        } else {
+            list.get(c0..c0 + g)
+        }
+    }
+    crate::conv::in_place::by_groups(p, buf, shift, |sub, c0, x, y| {
+        let g = sub.c_in;
+        let (Some(w), Some(w_zero), Some(bias), Some(scale)) = (
+            w.get(c0 * taps..(c0 + g) * taps),
+            group(w_zero, c0, g),
+            // The kernel reads `bias[c]`, empty for none: one per channel or none.
+            if bias.is_empty() {
+                Some(bias)
+            } else {
+                bias.get(c0..c0 + g)
+            },
+            group(rq.scale, c0, g),
+        ) else {
+            return;
+        };
+        let rq = Requant { scale, ..rq };
+        qconv2d_depthwise::<T, W, T>(sub, x, x_zero, w, w_zero, bias, rq, scratch, y);
+    });
+}
+
 /// [`qconv2d_depthwise`] on vectors of eight channels (`conv/channels.rs`), where the
 /// scratch holds the kernel's band: each position of the band is the input's bytes as
 /// they are, padded with `x_zero`, so every tap sums `x · w'` and the zero point's share
