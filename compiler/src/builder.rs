@@ -119,6 +119,13 @@ impl Builder {
         self
     }
 
+    /// Caps the arena at `bytes`, like `--ram-budget`: a model whose smallest arena is
+    /// larger fails to build, with the arena it reaches and the node at its peak.
+    pub fn ram_budget(&mut self, bytes: usize) -> &mut Self {
+        self.options.ram_budget = Some(crate::plan::RamBudget(bytes));
+        self
+    }
+
     /// How the weights of Conv, MatMul and Gemm are stored, like `--weights` and
     /// `--keep-float`: [`WeightFormat::Ternary`] packs them as trits, five to a byte, with
     /// one scale per output channel (default: [`WeightFormat::Float`], as the model has

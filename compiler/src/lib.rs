@@ -53,6 +53,10 @@ pub enum Error {
     /// `--prune` failed (`compress::prune`).
     #[error(transparent)]
     Prune(#[from] compress::prune::PruneError),
+    /// The arena does not fit `--ram-budget` (`Builder::ram_budget`). Boxed, as its node
+    /// name would make every `Result` of the crate larger.
+    #[error(transparent)]
+    RamBudget(Box<plan::OverBudget>),
     #[error("internal error: the IR is inconsistent after the passes: {0}")]
     Verify(#[from] ir::verify::VerifyError),
     #[error(transparent)]

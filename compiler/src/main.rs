@@ -8,6 +8,7 @@ use zant_compiler::bench::BenchError;
 use zant_compiler::compress::calibrate::{Method, SampleFile};
 use zant_compiler::compress::quantize::{self, QuantizeOptions};
 use zant_compiler::compress::ternary::KeepFloat;
+use zant_compiler::plan::RamBudget;
 use zant_compiler::target::Target;
 use zant_compiler::verify::{model_file, VerifyOptions};
 use zant_compiler::{
@@ -49,6 +50,11 @@ struct ModelArgs {
     /// that produces more than the capacity returns an error.
     #[arg(long = "max-len", value_name = "NAME=N")]
     max_lens: Vec<MaxLen>,
+    /// The most RAM the arena may take, e.g. `--ram-budget 256K` (K and KiB are 1,024
+    /// bytes, M and MiB 1,048,576, kB and MB powers of ten): a model whose smallest arena
+    /// is larger is an error that says the arena zant reaches and the node at its peak.
+    #[arg(long = "ram-budget", value_name = "BYTES")]
+    ram_budget: Option<RamBudget>,
     #[command(flatten)]
     weights: WeightArgs,
     #[command(flatten)]
@@ -407,6 +413,7 @@ fn options(model: &ModelArgs) -> Options {
         weights: model.weights.format(),
         target,
         max_lens: model.max_lens.clone(),
+        ram_budget: model.ram_budget,
     }
 }
 

@@ -42,6 +42,9 @@ pub struct Options {
     /// Capacities of data-dependent outputs (`--max-len NAME=N`, `Builder::max_len`),
     /// below what the input shapes allow ([`passes::bounded`]).
     pub max_lens: Vec<passes::bounded::MaxLen>,
+    /// The most bytes the arena may take (`--ram-budget`, `Builder::ram_budget`): a
+    /// plan above it is an error naming the smallest arena the compiler reaches.
+    pub ram_budget: Option<plan::RamBudget>,
 }
 
 /// How a compiled model holds the weights of its Conv, MatMul and Gemm layers.
@@ -127,10 +130,11 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
     ir::verify::verify(&graph)?;
     // `verify` has just scheduled the graph, so this cannot fail; it still returns an
     // error rather than panicking, as everything on a user's model does.
-    let schedule = graph
-        .schedule()
-        .map_err(|stuck| VerifyError::cycle(&graph, &stuck))?;
-    let plan = plan::plan_for(&graph, &schedule, kernels);
+    let plan =
+        plan::plan_best(&graph, kernels).map_err(|stuck| VerifyError::cycle(&graph, &stuck))?;
+    if let Some(budget) = opts.ram_budget {
+        plan::check_budget(&graph, &plan, budget).map_err(|e| Error::RamBudget(Box::new(e)))?;
+    }
     Ok(Lowered {
         graph,
         plan,
@@ -146,6 +150,34 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
 mod tests {
     use super::*;
     use crate::onnx::tests::{reshape_model, shape_2x2};
+
+    #[test]
+    fn a_ram_budget_below_the_arena_names_the_arena_reached() {
+        let model =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/lenet-mnist.onnx");
+        let arena = compile_graph(model.as_path(), &Options::default())
+            .unwrap()
+            .plan
+            .arena_bytes;
+        let budget = |bytes| Options {
+            ram_budget: Some(plan::RamBudget(bytes)),
+            ..Options::default()
+        };
+        // At the arena, the model fits; a byte below, the error says what it reaches.
+        let fits = compile_graph(model.as_path(), &budget(arena)).unwrap();
+        assert_eq!(fits.plan.arena_bytes, arena);
+        let err = compile_graph(model.as_path(), &budget(arena - 1)).unwrap_err();
+        let Error::RamBudget(over) = &err else {
+            panic!("{err}");
+        };
+        assert_eq!((over.arena, over.budget), (arena, arena - 1));
+        assert!(!over.peak_node.is_empty());
+        assert!(
+            err.to_string()
+                .contains(&format!("the arena needs {arena} bytes")),
+            "{err}"
+        );
+    }
 
     #[test]
     fn bindings_reach_the_import() {

@@ -85,6 +85,9 @@ fn arena_stays_within_the_file_order_bound() {
             p.arena_bytes <= c.file_order_bound,
             "{name}: arena above the file-order bound"
         );
+        if let Err(e) = p.check() {
+            panic!("{name}: {e}");
+        }
         assert!(
             p.lower_bound <= p.arena_bytes,
             "{name}: the lower bound must be a lower bound"

@@ -422,7 +422,11 @@ pub(super) fn node_block(
                 binds.push(quote! { let #y: &mut [#t] = &mut []; });
             }
             Location::Arena { offset, .. } => {
-                let bytes = ty.n_bytes();
+                // An output that leads the input it overwrites spans both.
+                let bytes = match (k, plan.leads.get(&id), node.inputs.first()) {
+                    (0, Some(&lead), Some(Some(x))) => lead + graph.ty(*x).n_bytes(),
+                    _ => ty.n_bytes(),
+                };
                 let region = if out_values.len() == 1 {
                     format_ident!("out")
                 } else {

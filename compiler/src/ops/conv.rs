@@ -282,6 +282,19 @@ impl OpKind for Conv {
                  `gemm_blocks_pay_for` the crate's targets, not {kernel:?}"
             )));
         }
+        // Overwriting its input, the depthwise kernel takes one span: the output, then
+        // the input at `depthwise_in_place_shift` (`in_place_shift`).
+        if ctx.in_place == Some(0) {
+            let Some(shift) = self.in_place_shift(&ctx.input_types()) else {
+                return Err(OpError::unsupported(format!(
+                    "planned in place, but {kernel:?} cannot overwrite its input"
+                )));
+            };
+            let shift = shift / 4;
+            return Ok(quote! {
+                rt::conv::conv2d_depthwise_in_place(&#params, y, #shift, #w, #bias, #act, #scratch);
+            });
+        }
         Ok(match kernel {
             ConvKernel::Pointwise if self.weights_blocked => quote! {
                 rt::conv::conv2d_pointwise_blocked(&#params, #x, #w, #bias, #act, #scratch, y);
@@ -306,6 +319,12 @@ impl OpKind for Conv {
 
     fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
         kernel_for(&self.params).scratch_len_for(&self.params, kernels) * 4
+    }
+
+    fn in_place_shift(&self, _inputs: &[Option<&TensorType>]) -> Option<usize> {
+        let p = &self.params;
+        (kernel_for(p) == ConvKernel::Depthwise && zant_runtime::conv::depthwise_in_place_fits(p))
+            .then(|| super::in_place_bytes(zant_runtime::conv::depthwise_in_place_shift(p) * 4))
     }
 
     fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
@@ -369,6 +388,45 @@ mod tests {
             rt::Activation::None,
             scratch,
             y,
+        );
+        ");
+        // Planned over its input: one span, the output 16 planes (the whole layer's 4
+        // here, 144 bytes) ahead of the input.
+        insta::assert_snapshot!(node("Conv")
+            .int("group", 4)
+            .ints("kernel_shape", &[3, 3])
+            .ints("strides", &[2, 2])
+            .ints("pads", &[1, 1, 1, 1])
+            .input("f32[1,4,6,6]")
+            .constant(weights(vec![4, 1, 3, 3]))
+            .in_place()
+            .emit(), @"
+        Conv(f32[1,4,6,6], f32[4,1,3,3]) kernel_shape=[3,3] strides=[2,2] pads=[1,1,0,0] dilations=[1,1] group=4 -> f32[1,4,3,3]
+        rt::conv::conv2d_depthwise_in_place(
+            &rt::conv::Conv2d {
+                batch: 1,
+                c_in: 4,
+                h_in: 6,
+                w_in: 6,
+                c_out: 4,
+                h_out: 3,
+                w_out: 3,
+                k_h: 3,
+                k_w: 3,
+                stride_h: 2,
+                stride_w: 2,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 1,
+                pad_left: 1,
+                groups: 4,
+            },
+            y,
+            36,
+            x1,
+            None,
+            rt::Activation::None,
+            scratch,
         );
         ");
         // SAME_UPPER resolves to explicit pads, the extra one at the end.

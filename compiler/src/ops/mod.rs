@@ -208,6 +208,12 @@ pub struct Bounded {
     pub axis: usize,
 }
 
+/// `bytes` rounded up to the arena's alignment (16, `plan::ALIGN`): the lead an op
+/// declares in [`OpKind::in_place_shift`].
+pub(crate) const fn in_place_bytes(bytes: usize) -> usize {
+    bytes.div_ceil(16) * 16
+}
+
 /// What an op implementation provides besides parsing.
 pub trait OpKind: Clone + fmt::Debug {
     /// Output types from input types (`None` for an omitted optional input).
@@ -235,6 +241,16 @@ pub trait OpKind: Clone + fmt::Debug {
     /// preference; the planner takes the first one that has the output's type and dies here.
     fn in_place_inputs(&self) -> &'static [usize] {
         &[]
+    }
+
+    /// The bytes by which the output may lead input 0 in one shared buffer, overwriting
+    /// the input as it is read (a depthwise convolution, `conv/in_place.rs` in the
+    /// runtime): the output starts that many bytes before the input and the kernel,
+    /// emitted with `EmitCtx::in_place` set to input 0, takes the whole span as its
+    /// output. A multiple of 16 ([`in_place_bytes`]), so the output keeps the arena's
+    /// alignment. `None` for an op that cannot.
+    fn in_place_shift(&self, _inputs: &[Option<&TensorType>]) -> Option<usize> {
+        None
     }
 
     /// Whether the output has exactly the bytes of input 0 (reshapes), so it can share its
@@ -395,6 +411,13 @@ macro_rules! define_ops {
                 match self {
                     Op::Input(_) | Op::Const(_) => &[],
                     $(Op::$variant(op) => op.in_place_inputs(),)*
+                }
+            }
+
+            pub fn in_place_shift(&self, inputs: &[Option<&TensorType>]) -> Option<usize> {
+                match self {
+                    Op::Input(_) | Op::Const(_) => None,
+                    $(Op::$variant(op) => op.in_place_shift(inputs),)*
                 }
             }
 

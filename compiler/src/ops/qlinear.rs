@@ -362,9 +362,22 @@ impl OpKind for QConv {
             } else {
                 quote!(&mut [])
             };
-            quote! {
-                rt::qconv::qconv2d_depthwise::<#xt, #wt, #yt>(
-                    &#p, #xe, #x_zero, #we, #w_zero, #bias, #rq, #scratch, y);
+            if ctx.in_place == Some(0) {
+                let Some(shift) = self.in_place_shift(&ctx.input_types()) else {
+                    return Err(OpError::unsupported(
+                        "planned in place, but this depthwise layer cannot overwrite its input",
+                    ));
+                };
+                // One span: the output, then the input `shift` bytes in.
+                quote! {
+                    rt::qconv::qconv2d_depthwise_in_place::<#xt, #wt>(
+                        &#p, y, #shift, #x_zero, #we, #w_zero, #bias, #rq, #scratch);
+                }
+            } else {
+                quote! {
+                    rt::qconv::qconv2d_depthwise::<#xt, #wt, #yt>(
+                        &#p, #xe, #x_zero, #we, #w_zero, #bias, #rq, #scratch, y);
+                }
             }
         } else {
             quote! {
@@ -386,6 +399,19 @@ impl OpKind for QConv {
         } else {
             zant_runtime::qconv::qconv2d_im2col_scratch_len(&self.params) * 4
         }
+    }
+
+    /// A requantized depthwise layer whose input and output share one 8-bit type.
+    fn in_place_shift(&self, inputs: &[Option<&TensorType>]) -> Option<usize> {
+        let p = &self.params;
+        let x = inputs.first().copied().flatten()?;
+        (self.linear
+            && !self.runtime_zero
+            && x.dtype == self.out
+            && self.out.size() == 1
+            && zant_runtime::qconv::qconv2d_is_depthwise(p)
+            && zant_runtime::conv::depthwise_in_place_fits(p))
+        .then(|| super::in_place_bytes(zant_runtime::conv::depthwise_in_place_shift(p)))
     }
 
     fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
@@ -867,6 +893,58 @@ mod tests {
             },
             scratch,
             y,
+        );
+        ");
+        // A depthwise layer planned over its input: one span, the output two 9-byte planes
+        // ahead, rounded up to the arena's 16.
+        insta::assert_snapshot!(node("QLinearConv")
+            .int("group", 2)
+            .ints("kernel_shape", &[3, 3])
+            .ints("pads", &[1, 1, 1, 1])
+            .input("u8[1,2,3,3]")
+            .constant(f32s(&[0.5]))
+            .constant(u8s(&[128]))
+            .constant(i8s(vec![2, 1, 3, 3], &[1, -2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+            .constant(f32s(&[0.25, 0.125]))
+            .constant(i8s(vec![2], &[0, 0]))
+            .constant(f32s(&[0.0625]))
+            .constant(u8s(&[3]))
+            .in_place()
+            .emit(), @"
+        QLinearConv(u8[1,2,3,3], _, _, i8[2,1,3,3]) kernel_shape=[3,3] strides=[1,1] pads=[1,1,1,1] dilations=[1,1] group=2 x_scale=f32[][0.5] x_zero_point=u8[][128] w_scale=f32[2][0.25,0.125] w_zero_point=i8[2][0,0] y_scale=f32[][0.0625] y_zero_point=u8[][3] -> u8[1,2,3,3]
+        rt::qconv::qconv2d_depthwise_in_place::<
+            u8,
+            i8,
+        >(
+            &rt::conv::Conv2d {
+                batch: 1,
+                c_in: 2,
+                h_in: 3,
+                w_in: 3,
+                c_out: 2,
+                h_out: 3,
+                w_out: 3,
+                k_h: 3,
+                k_w: 3,
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad_top: 1,
+                pad_left: 1,
+                groups: 2,
+            },
+            y,
+            32,
+            128i32,
+            x3,
+            &[0i32, 0i32],
+            &[],
+            rt::qlinear::Requant {
+                scale: &[2f32, 1f32],
+                zero: 3i32,
+            },
+            scratch,
         );
         ");
         insta::assert_snapshot!(node("ConvInteger")

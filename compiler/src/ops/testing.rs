@@ -257,7 +257,8 @@ impl NodeBuilder {
             .collect();
         // Only a node that is not folded away shows in the IR text.
         read_back_from_text();
-        let in_place = (self.in_place && op.in_place_inputs().contains(&0)).then_some(0);
+        let overwrites = op.in_place_inputs().contains(&0) || op.in_place_shift(&types).is_some();
+        let in_place = (self.in_place && overwrites).then_some(0);
         let ctx = EmitCtx {
             node_name: "node",
             inputs,

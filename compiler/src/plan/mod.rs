@@ -11,6 +11,11 @@
 
 use std::collections::BTreeMap;
 
+mod budget;
+mod order;
+pub use budget::{check as check_budget, OverBudget, RamBudget};
+pub use order::memory_order;
+
 use zant_runtime::target::KernelSet;
 
 use crate::ir::{Graph, NodeId, ValueId};
@@ -53,6 +58,11 @@ pub struct Buffer {
     /// The last step that reads it.
     pub end: usize,
     pub offset: usize,
+    /// `(b, s)`: this buffer starts `s` bytes before buffer `b`, whose value the node
+    /// writing this one overwrites as it reads it ([`crate::ops::OpKind::in_place_shift`]:
+    /// a depthwise convolution). The two overlap at that node's step only, and are placed
+    /// together.
+    pub leads: Option<(usize, usize)>,
 }
 
 /// The result of planning.
@@ -64,6 +74,10 @@ pub struct MemoryPlan {
     pub buffers: Vec<Buffer>,
     /// Nodes that overwrite an input: node → input index.
     pub in_place: BTreeMap<NodeId, usize>,
+    /// Of those, the ones whose output leads the input it overwrites: node → bytes
+    /// ([`Buffer::leads`]). The kernel's output span runs from the output's offset to the
+    /// end of the input.
+    pub leads: BTreeMap<NodeId, usize>,
     /// View nodes whose output shares the input's storage: they emit nothing.
     pub aliased_views: Vec<NodeId>,
     /// Nodes whose kernel needs scratch: node → (arena offset, bytes).
@@ -78,12 +92,97 @@ pub struct MemoryPlan {
     pub naive_bytes: usize,
     /// The placement heuristic that won.
     pub heuristic: &'static str,
+    /// Whether the schedule is [`memory_order`]'s rather than the file's ([`plan_best`]).
+    pub memory_ordered: bool,
     /// The kernel families the scratch was sized for.
     pub kernels: KernelSet,
 }
 
 fn align(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
+}
+
+impl MemoryPlan {
+    /// Checks the placement: every buffer aligned and inside the arena; no two buffers
+    /// live at one step share a byte, except a buffer that leads another
+    /// ([`Buffer::leads`]), which sits exactly its lead before the other and meets it
+    /// only at the step that writes it; the lower bound at most the arena. The planner's
+    /// invariant, which the tests check on every plan they make.
+    pub fn check(&self) -> Result<(), String> {
+        let bufs = &self.buffers;
+        for (i, b) in bufs.iter().enumerate() {
+            if b.offset % ALIGN != 0 || b.offset + b.bytes > self.arena_bytes {
+                return Err(format!(
+                    "buffer {i} at {}..{} is misaligned or outside the arena of {}",
+                    b.offset,
+                    b.offset + b.bytes,
+                    self.arena_bytes
+                ));
+            }
+            if let Some((led, lead)) = b.leads {
+                let Some(x) = bufs.get(led) else {
+                    return Err(format!("buffer {i} leads buffer {led}, which is not there"));
+                };
+                if b.offset + lead != x.offset || b.start != x.end {
+                    return Err(format!(
+                        "buffer {i} should start {lead} bytes before buffer {led} at the \
+                         step that ends it"
+                    ));
+                }
+            }
+        }
+        for (i, a) in bufs.iter().enumerate() {
+            for (j, b) in bufs.iter().enumerate().skip(i + 1) {
+                let together = a.start <= b.end && b.start <= a.end;
+                let shared = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+                let leading = |x: &Buffer, y: &Buffer, y_index: usize| {
+                    x.leads.is_some_and(|(led, _)| led == y_index) && x.start == y.end
+                };
+                if together && shared && !leading(a, b, j) && !leading(b, a, i) {
+                    return Err(format!(
+                        "buffers {i} ({}..{}, steps {}..={}) and {j} ({}..{}, steps {}..={}) \
+                         overlap",
+                        a.offset,
+                        a.offset + a.bytes,
+                        a.start,
+                        a.end,
+                        b.offset,
+                        b.offset + b.bytes,
+                        b.start,
+                        b.end
+                    ));
+                }
+            }
+        }
+        if self.lower_bound > self.arena_bytes {
+            return Err(format!(
+                "the lower bound {} exceeds the arena {}",
+                self.lower_bound, self.arena_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Plans memory for `graph` in the better of two orders: the file's (`Graph::schedule`)
+/// and the memory-aware one ([`memory_order`]), which is kept only if its arena is
+/// smaller, so no arena grows and a graph it does not help keeps the file's order. `Err`
+/// holds the nodes on or behind a cycle.
+pub fn plan_best(graph: &Graph, kernels: KernelSet) -> Result<MemoryPlan, Vec<NodeId>> {
+    let schedule = graph.schedule()?;
+    let file = plan_for(graph, &schedule, kernels);
+    let Some(order) = memory_order(graph, kernels).filter(|o| *o != file.schedule) else {
+        return Ok(file);
+    };
+    let ordered = plan_for(graph, &order, kernels);
+    Ok(if ordered.arena_bytes < file.arena_bytes {
+        MemoryPlan {
+            memory_ordered: true,
+            ..ordered
+        }
+    } else {
+        file
+    })
 }
 
 /// Plans memory for `graph` executed in `schedule` order, for a crate that builds on
@@ -93,8 +192,32 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
 }
 
 /// Plans memory for `graph` executed in `schedule` order, each kernel's scratch sized
-/// for the targets of `kernels`.
+/// for the targets of `kernels`. Where a node can write its output over the input it
+/// reads ([`crate::ops::OpKind::in_place_shift`]), the plan with those nodes in place is
+/// kept if its arena is smaller, so no arena grows and a model it does not help keeps
+/// its code.
 pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> MemoryPlan {
+    let apart = plan_with(graph, schedule, kernels, false);
+    let shifts = apart.schedule.iter().any(|&id| {
+        graph
+            .node(id)
+            .op
+            .in_place_shift(&input_types(graph, id))
+            .is_some()
+    });
+    if !shifts {
+        return apart;
+    }
+    let over = plan_with(graph, schedule, kernels, true);
+    if over.arena_bytes < apart.arena_bytes {
+        over
+    } else {
+        apart
+    }
+}
+
+/// [`plan_for`], with the nodes that can lead their input in place (`shifted`) or not.
+fn plan_with(graph: &Graph, schedule: &[NodeId], kernels: KernelSet, shifted: bool) -> MemoryPlan {
     let ops: Vec<NodeId> = schedule
         .iter()
         .copied()
@@ -153,6 +276,7 @@ pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> Memor
     let mut buffers: Vec<Buffer> = Vec::new();
     let mut buffer_of: BTreeMap<ValueId, usize> = BTreeMap::new();
     let mut in_place = BTreeMap::new();
+    let mut leads = BTreeMap::new();
     let mut aliased_views = Vec::new();
     let mut naive_bytes = 0;
     // Scratch buffers whose kernels use more than they need: buffer → bytes.
@@ -189,6 +313,39 @@ pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> Memor
                 }
                 continue;
             }
+            // The buffer of input `x` dies at this step: nothing reads `x` again, nor
+            // any other value stored with it.
+            let dies_here = |x: &ValueId, buffers: &[Buffer]| {
+                let read_once = node.inputs.iter().filter(|o| o.as_ref() == Some(x)).count() == 1;
+                read_once
+                    && buffer_of.get(x).is_some_and(|&b| {
+                        buffers[b].end == step
+                            && buffers[b]
+                                .values
+                                .iter()
+                                .all(|m| last_use.get(m).is_none_or(|&u| u <= step))
+                    })
+            };
+            // An op that overwrites its input as it reads it, the output leading.
+            let lead = node.op.in_place_shift(&input_types(graph, id));
+            if let (true, 0, Some(lead), Some(Some(x))) = (shifted, slot, lead, node.inputs.first())
+            {
+                if lead % ALIGN == 0 && dies_here(x, &buffers) {
+                    buffer_of.insert(v, buffers.len());
+                    buffers.push(Buffer {
+                        values: vec![v],
+                        scratch_of: None,
+                        bytes: align(graph.ty(v).n_bytes()),
+                        start: step,
+                        end,
+                        offset: 0,
+                        leads: Some((buffer_of[x], lead)),
+                    });
+                    in_place.insert(id, 0);
+                    leads.insert(id, lead);
+                    continue;
+                }
+            }
             // An element-wise op may take over the buffer of an input that dies here.
             let reuse = node.op.in_place_inputs().iter().copied().find(|&i| {
                 let Some(Some(x)) = node.inputs.get(i) else {
@@ -199,13 +356,10 @@ pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> Memor
                 };
                 let same_type = graph.ty(*x).dtype == graph.ty(v).dtype
                     && graph.ty(*x).shape == graph.ty(v).shape;
-                let read_once = node.inputs.iter().filter(|o| o.as_ref() == Some(x)).count() == 1;
-                let buffer_dies_here = buffers[b].end == step
-                    && buffers[b]
-                        .values
-                        .iter()
-                        .all(|m| last_use.get(m).is_none_or(|&u| u <= step));
-                slot == 0 && same_type && read_once && buffer_dies_here
+                // Not a buffer another one leads: that one's output is placed against
+                // this buffer's start.
+                let led = buffers.iter().any(|o| o.leads.is_some_and(|(l, _)| l == b));
+                slot == 0 && same_type && !led && dies_here(x, &buffers)
             });
             if let Some(i) = reuse {
                 let b = buffer_of[&node.inputs[i].expect("checked")];
@@ -223,6 +377,7 @@ pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> Memor
                 start: step,
                 end,
                 offset: 0,
+                leads: None,
             });
         }
         if let Some(scratch) = scratch_buffer(graph, id, step, kernels) {
@@ -266,6 +421,7 @@ pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> Memor
         locations,
         buffers,
         in_place,
+        leads,
         aliased_views,
         scratch,
         weights,
@@ -274,6 +430,7 @@ pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> Memor
         lower_bound,
         naive_bytes,
         heuristic,
+        memory_ordered: false,
         kernels,
     }
 }
@@ -330,23 +487,73 @@ fn scratch_buffer(graph: &Graph, id: NodeId, step: usize, kernels: KernelSet) ->
         start: step,
         end: step,
         offset: 0,
+        leads: None,
     })
+}
+
+/// Buffers placed together: each member with its offset from the group's start. A
+/// buffer that leads another ([`Buffer::leads`]) joins that one's group; every other
+/// buffer is a group of one. Groups in order of their first member.
+fn groups(buffers: &[Buffer]) -> Vec<Vec<(usize, usize)>> {
+    let mut group_of = vec![0usize; buffers.len()];
+    let mut rel = vec![0isize; buffers.len()];
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, b) in buffers.iter().enumerate() {
+        match b.leads {
+            Some((led, lead)) if led < i => {
+                group_of[i] = group_of[led];
+                rel[i] = rel[led] - lead as isize;
+                groups[group_of[i]].push(i);
+            }
+            _ => {
+                group_of[i] = groups.len();
+                groups.push(vec![i]);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|members| {
+            let base = members.iter().map(|&m| rel[m]).min().unwrap_or(0);
+            members
+                .into_iter()
+                .map(|m| (m, (rel[m] - base) as usize))
+                .collect()
+        })
+        .collect()
+}
+
+/// Arena bytes live at each step: every buffer whose lifetime covers it, a group of
+/// buffers placed together ([`Buffer::leads`]) counting the span its live members cover.
+pub fn live_per_step(buffers: &[Buffer], n_steps: usize) -> Vec<usize> {
+    let mut live = vec![0usize; n_steps];
+    for group in groups(buffers) {
+        if let [(b, _)] = group[..] {
+            let b = &buffers[b];
+            for bytes in live.iter_mut().take(b.end + 1).skip(b.start) {
+                *bytes += b.bytes;
+            }
+            continue;
+        }
+        for (step, bytes) in live.iter_mut().enumerate() {
+            let (lo, hi) = group
+                .iter()
+                .filter(|&&(m, _)| buffers[m].start <= step && step <= buffers[m].end)
+                .fold((usize::MAX, 0), |(lo, hi), &(m, rel)| {
+                    (lo.min(rel), hi.max(rel + buffers[m].bytes))
+                });
+            *bytes += hi.saturating_sub(lo);
+        }
+    }
+    live
 }
 
 /// The most bytes live at one step.
 fn live_peak(buffers: &[Buffer], n_steps: usize) -> usize {
-    let mut delta = vec![0isize; n_steps + 2];
-    for b in buffers {
-        delta[b.start] += b.bytes as isize;
-        delta[b.end + 1] -= b.bytes as isize;
-    }
-    let mut live = 0isize;
-    let mut peak = 0isize;
-    for d in delta {
-        live += d;
-        peak = peak.max(live);
-    }
-    peak as usize
+    live_per_step(buffers, n_steps)
+        .into_iter()
+        .max()
+        .unwrap_or(0)
 }
 
 /// The file-order liveness bound of a graph as imported: every intermediate tensor in its
@@ -381,6 +588,7 @@ pub fn file_order_bound(graph: &Graph, kernels: KernelSet) -> usize {
                 start: step,
                 end: last_use.get(&v).copied().unwrap_or(step),
                 offset: 0,
+                leads: None,
             });
         }
         buffers.extend(scratch_buffer(graph, id, step, kernels));
@@ -411,21 +619,45 @@ const ORDERS: &[(&str, Order)] = &[
 ];
 
 /// Tries every order with first-fit and best-fit gap choice; keeps the smallest arena.
+/// With buffers placed in groups ([`Buffer::leads`]) each is also tried top down, from
+/// the arena's end: a depthwise layer's output leads its input, and the span below the
+/// input, free until that layer runs, is better left above the tensors placed after it.
 fn place_best(buffers: &[Buffer]) -> (&'static str, Vec<usize>, usize) {
+    const LABELS: [[&str; 4]; 4] = [
+        [
+            "largest first, first fit",
+            "largest first, best fit",
+            "largest first, first fit, top down",
+            "largest first, best fit, top down",
+        ],
+        [
+            "earliest first, first fit",
+            "earliest first, best fit",
+            "earliest first, first fit, top down",
+            "earliest first, best fit, top down",
+        ],
+        [
+            "longest-lived first, first fit",
+            "longest-lived first, best fit",
+            "longest-lived first, first fit, top down",
+            "longest-lived first, best fit, top down",
+        ],
+        [
+            "latest end first, first fit",
+            "latest end first, best fit",
+            "latest end first, first fit, top down",
+            "latest end first, best fit, top down",
+        ],
+    ];
+    let grouped = buffers.iter().any(|b| b.leads.is_some());
     let mut best: Option<(&'static str, Vec<usize>, usize)> = None;
-    for &(name, key) in ORDERS {
-        for best_fit in [false, true] {
-            let (offsets, size) = place(buffers, key, best_fit);
-            let label: &'static str = match (name, best_fit) {
-                ("largest first", false) => "largest first, first fit",
-                ("largest first", true) => "largest first, best fit",
-                ("earliest first", false) => "earliest first, first fit",
-                ("earliest first", true) => "earliest first, best fit",
-                ("longest-lived first", false) => "longest-lived first, first fit",
-                ("longest-lived first", true) => "longest-lived first, best fit",
-                (_, false) => "latest end first, first fit",
-                (_, true) => "latest end first, best fit",
-            };
+    for (&(_, key), labels) in ORDERS.iter().zip(LABELS) {
+        for (variant, label) in labels.into_iter().enumerate() {
+            let (best_fit, top_down) = (variant % 2 == 1, variant >= 2);
+            if top_down && !grouped {
+                continue;
+            }
+            let (offsets, size) = place(buffers, key, best_fit, top_down);
             if best.as_ref().is_none_or(|(_, _, s)| size < *s) {
                 best = Some((label, offsets, size));
             }
@@ -435,40 +667,114 @@ fn place_best(buffers: &[Buffer]) -> (&'static str, Vec<usize>, usize) {
 }
 
 /// Greedy placement: each buffer in `key` order goes at the lowest (first fit) or the
-/// tightest (best fit) gap left by already-placed buffers whose lifetimes overlap it.
-fn place(buffers: &[Buffer], key: Order, best_fit: bool) -> (Vec<usize>, usize) {
-    let mut order: Vec<usize> = (0..buffers.len()).collect();
-    order.sort_by_key(|&i| (key(&buffers[i]), i));
+/// tightest (best fit) gap left by already-placed buffers whose lifetimes overlap it. A
+/// group of buffers placed together ([`groups`]) goes, in its envelope's order, at the
+/// lowest offset where every member fits. `top_down` places the mirror image (each group
+/// flipped, offsets counted from the arena's end), then turns it back.
+fn place(buffers: &[Buffer], key: Order, best_fit: bool, top_down: bool) -> (Vec<usize>, usize) {
+    let mut groups = groups(buffers);
+    if top_down {
+        for group in &mut groups {
+            let extent = group
+                .iter()
+                .map(|&(m, rel)| rel + buffers[m].bytes)
+                .max()
+                .unwrap_or(0);
+            for (m, rel) in group.iter_mut() {
+                *rel = extent - *rel - buffers[*m].bytes;
+            }
+        }
+    }
+    let envelope = |group: &[(usize, usize)]| {
+        let (first, _) = group[0];
+        let mut e = buffers[first].clone();
+        for &(m, rel) in group {
+            let b = &buffers[m];
+            e.start = e.start.min(b.start);
+            e.end = e.end.max(b.end);
+            e.bytes = e.bytes.max(rel + b.bytes);
+        }
+        e
+    };
+    let mut order: Vec<(Buffer, usize)> = groups
+        .iter()
+        .enumerate()
+        .map(|(g, group)| (envelope(group), g))
+        .collect();
+    order.sort_by_key(|(e, g)| (key(e), groups[*g][0].0));
     let mut offsets = vec![usize::MAX; buffers.len()];
     let mut placed: Vec<usize> = Vec::new();
     let mut total = 0;
-    for i in order {
-        let b = &buffers[i];
+    // The address ranges of placed buffers live at some step of `b`'s.
+    let busy_for = |b: &Buffer, placed: &[usize], offsets: &[usize]| {
         let mut busy: Vec<(usize, usize)> = placed
             .iter()
             .filter(|&&j| buffers[j].start <= b.end && b.start <= buffers[j].end)
             .map(|&j| (offsets[j], offsets[j] + buffers[j].bytes))
             .collect();
         busy.sort_unstable();
-        let mut cursor = 0;
-        let mut choice: Option<(usize, usize)> = None; // (offset, gap size)
-        for &(lo, hi) in &busy {
-            if lo >= cursor + b.bytes {
-                let gap = lo - cursor;
-                if !best_fit {
-                    choice.get_or_insert((cursor, gap));
-                    break;
+        busy
+    };
+    for (_, g) in order {
+        let group = &groups[g];
+        if let [(i, _)] = group[..] {
+            let b = &buffers[i];
+            let busy = busy_for(b, &placed, &offsets);
+            let mut cursor = 0;
+            let mut choice: Option<(usize, usize)> = None; // (offset, gap size)
+            for &(lo, hi) in &busy {
+                if lo >= cursor + b.bytes {
+                    let gap = lo - cursor;
+                    if !best_fit {
+                        choice.get_or_insert((cursor, gap));
+                        break;
+                    }
+                    if choice.is_none_or(|(_, g)| gap < g) {
+                        choice = Some((cursor, gap));
+                    }
                 }
-                if choice.is_none_or(|(_, g)| gap < g) {
-                    choice = Some((cursor, gap));
-                }
+                cursor = cursor.max(hi);
             }
-            cursor = cursor.max(hi);
+            let offset = choice.map_or(cursor, |(o, _)| o);
+            offsets[i] = offset;
+            total = total.max(offset + b.bytes);
+            placed.push(i);
+            continue;
         }
-        let offset = choice.map_or(cursor, |(o, _)| o);
-        offsets[i] = offset;
-        total = total.max(offset + b.bytes);
-        placed.push(i);
+        // Candidate offsets: 0 and each place where a member would start right after a
+        // busy range; the lowest at which no member meets a busy range wins.
+        let busy: Vec<Vec<(usize, usize)>> = group
+            .iter()
+            .map(|&(m, _)| busy_for(&buffers[m], &placed, &offsets))
+            .collect();
+        let mut candidates: Vec<usize> = group
+            .iter()
+            .zip(&busy)
+            .flat_map(|(&(_, rel), busy)| {
+                busy.iter().filter_map(move |&(_, hi)| hi.checked_sub(rel))
+            })
+            .chain([0])
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let fits = |o: usize| {
+            group.iter().zip(&busy).all(|(&(m, rel), busy)| {
+                let (lo, hi) = (o + rel, o + rel + buffers[m].bytes);
+                busy.iter().all(|&(b0, b1)| b1 <= lo || hi <= b0)
+            })
+        };
+        // Past every busy range all members fit, so a candidate always does.
+        let offset = candidates.into_iter().find(|&o| fits(o)).unwrap_or(total);
+        for &(m, rel) in group {
+            offsets[m] = offset + rel;
+            total = total.max(offset + rel + buffers[m].bytes);
+            placed.push(m);
+        }
+    }
+    if top_down {
+        for (offset, b) in offsets.iter_mut().zip(buffers) {
+            *offset = total - *offset - b.bytes;
+        }
     }
     (offsets, total)
 }
@@ -486,6 +792,73 @@ mod tests {
         (graph, plan)
     }
 
+    /// A 1 × 1 layer, a depthwise layer of `stride` over its output, and a 1 × 1 layer
+    /// reading that: the depthwise input and output both live in the arena.
+    fn depthwise_chain(stride: usize) -> String {
+        let out = 16 / stride;
+        format!(
+            "input 0: %x : f32[1,32,16,16]\n\
+             %w1 = Const f32[32,32,1,1] splat(0.1)\n\
+             %a = Conv(%x, %w1) kernel_shape=[1,1] : f32[1,32,16,16]\n\
+             %w2 = Const f32[32,1,3,3] splat(0.1)\n\
+             %d = Conv(%a, %w2) kernel_shape=[3,3] strides=[{stride},{stride}] pads=[1,1,1,1] group=32 : f32[1,32,{out},{out}]\n\
+             %w3 = Const f32[8,32,1,1] splat(0.1)\n\
+             %y = Conv(%d, %w3) kernel_shape=[1,1] : f32[1,8,{out},{out}]\n\
+             output 0: out = %y\n"
+        )
+    }
+
+    #[test]
+    fn a_depthwise_layer_writes_over_its_input_when_the_arena_shrinks() {
+        for stride in [1, 2] {
+            let (graph, plan) = planned(&depthwise_chain(stride));
+            plan.check().unwrap();
+            let schedule = graph.schedule().unwrap();
+            let apart = plan_with(&graph, &schedule, KernelSet::ANY, false);
+            apart.check().unwrap();
+            let dw = plan.schedule[1];
+            let value = |node| ValueId { node, slot: 0 };
+            let offset = |p: &MemoryPlan, node| match p.locations[&value(node)] {
+                Location::Arena { offset, .. } => offset,
+                other => panic!("{other:?}"),
+            };
+            let (a_bytes, d_bytes) = (32 * 16 * 16 * 4, 32 * (16 / stride).pow(2) * 4);
+            // The output leads the input by one group of 16 output planes.
+            let lead = 16 * (16 / stride).pow(2) * 4;
+            assert_eq!(plan.leads.get(&dw), Some(&lead), "stride {stride}");
+            assert_eq!(plan.in_place.get(&dw), Some(&0));
+            assert_eq!(offset(&plan, dw) + lead, offset(&plan, plan.schedule[0]));
+            // Apart, the input and output are live together at the depthwise step; in
+            // place, they share all but the lead.
+            let scratch = |p: &MemoryPlan| p.scratch.get(&dw).map_or(0, |&(_, b)| b);
+            assert!(apart.leads.is_empty());
+            assert!(apart.lower_bound >= a_bytes + d_bytes + scratch(&apart));
+            assert!(plan.arena_bytes < apart.arena_bytes, "stride {stride}");
+            assert!(plan.lower_bound <= lead + a_bytes + scratch(&plan) + 32 * 4 * 8 * 8 * 4);
+        }
+    }
+
+    #[test]
+    fn the_check_finds_overlapping_buffers() {
+        let (_, mut plan) = planned(&depthwise_chain(2));
+        plan.check().unwrap();
+        // Move the depthwise output one alignment step off its lead.
+        let led = plan.buffers.iter().position(|b| b.leads.is_some()).unwrap();
+        plan.buffers[led].offset += ALIGN;
+        assert!(plan.check().unwrap_err().contains("bytes before buffer"));
+        plan.buffers[led].offset -= ALIGN;
+        // Two buffers live together at the same place.
+        let (i, j) = (0..plan.buffers.len())
+            .flat_map(|i| (i + 1..plan.buffers.len()).map(move |j| (i, j)))
+            .find(|&(i, j)| {
+                let (a, b) = (&plan.buffers[i], &plan.buffers[j]);
+                a.start <= b.end && b.start <= a.end && a.leads.is_none() && b.leads.is_none()
+            })
+            .unwrap();
+        plan.buffers[j].offset = plan.buffers[i].offset;
+        assert!(plan.check().unwrap_err().contains("overlap"));
+    }
+
     #[test]
     fn scratch_grows_into_the_largest_free_run_at_its_step() {
         let buffer = |start, end, offset, bytes| Buffer {
@@ -495,6 +868,7 @@ mod tests {
             start,
             end,
             offset,
+            leads: None,
         };
         // An arena of 1 KiB: at step 1 a tensor holds 0..256 and another 512..640, the
         // scratch 256..320; a tensor at step 0 only (0..1024) does not count.

@@ -101,6 +101,9 @@ pub enum Reuse {
     Fresh,
     /// The buffer of input `input`, which dies at this node and is overwritten.
     InPlace { input: usize },
+    /// Over input `input`, which dies at this node: the output starts `bytes` before it
+    /// and overwrites it as it is read (a depthwise layer).
+    Leads { input: usize, bytes: usize },
     /// The storage of input 0, reinterpreted without a copy: the node emits no code.
     View,
 }
@@ -159,7 +162,10 @@ pub fn layers(c: &Lowered) -> Layers {
                     let reuse = if !moves && slot == 0 {
                         Reuse::View
                     } else if let (0, Some(&input)) = (slot, plan.in_place.get(&id)) {
-                        Reuse::InPlace { input }
+                        match plan.leads.get(&id) {
+                            Some(&bytes) => Reuse::Leads { input, bytes },
+                            None => Reuse::InPlace { input },
+                        }
                     } else {
                         Reuse::Fresh
                     };
@@ -227,15 +233,11 @@ pub fn layers(c: &Lowered) -> Layers {
 }
 
 /// Arena bytes live at each step of the schedule: the bytes of every buffer (tensors and
-/// scratch) whose lifetime covers the step. The planner's lower bound is their maximum.
+/// scratch) whose lifetime covers the step, a depthwise layer's output and the input it
+/// overwrites counting the span they share (`plan::live_per_step`). The planner's lower
+/// bound is their maximum.
 pub fn live_per_step(c: &Lowered) -> Vec<usize> {
-    let mut live = vec![0; c.plan.schedule.len()];
-    for b in &c.plan.buffers {
-        for bytes in live.iter_mut().take(b.end + 1).skip(b.start) {
-            *bytes += b.bytes;
-        }
-    }
-    live
+    crate::plan::live_per_step(&c.plan.buffers, c.plan.schedule.len())
 }
 
 /// Where value `v` lives, from the plan.
@@ -394,6 +396,7 @@ fn storage(o: &LayerOutput) -> String {
         (Reuse::Fresh, None) => "arena".into(),
         (Reuse::Fresh, Some(place)) => place,
         (Reuse::InPlace { input }, _) => format!("in place of input {input}"),
+        (Reuse::Leads { input, bytes }, _) => format!("over input {input}, {bytes} B ahead"),
         (Reuse::View, None) => "view".into(),
         (Reuse::View, Some(place)) => format!("view of {place}"),
     }

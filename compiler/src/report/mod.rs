@@ -20,14 +20,16 @@ pub fn totals(c: &Lowered) -> String {
     let p = &c.plan;
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     format!(
-        "arena_bytes={} lower_bound={} file_order_bound={} naive_bytes={} weight_bytes={} arena/file_order={:.3} heuristic=\"{}\"",
+        "arena_bytes={} lower_bound={} file_order_bound={} naive_bytes={} weight_bytes={} arena/file_order={:.3} heuristic=\"{}\" order=\"{}\" in_place_leads={}",
         p.arena_bytes,
         p.lower_bound,
         c.file_order_bound,
         p.naive_bytes,
         p.weight_bytes,
         ratio(p.arena_bytes, c.file_order_bound),
-        p.heuristic
+        p.heuristic,
+        if p.memory_ordered { "memory-aware" } else { "file" },
+        p.leads.len()
     )
 }
 
