@@ -1,10 +1,11 @@
 //! Int8 convolution (QLinearConv, ConvInteger) and int8 matrix product (QLinearMatMul,
 //! MatMulInteger, QGemm): every entry point the compiler emits a call to
-//! (`qconv2d_im2col`, `qconv2d_depthwise`, `conv_integer_runtime_zero`, `qmatmul`) and
-//! the tap walker they fall back to (`qlinear::qconv2d`), with `u8` and `i8` activations,
-//! weights and outputs, per-tensor and per-channel scales and zero points, at the scratch
-//! lengths the compiler plans and at the shorter ones that select the fallbacks, with the
-//! AMX tiles allowed and forced off where this build has the switch. Each is compared
+//! (`qconv2d_im2col`, `qconv2d_depthwise` and its in-place form,
+//! `conv_integer_runtime_zero`, `qmatmul`) and the tap walker they fall back to
+//! (`qlinear::qconv2d`), with `u8` and `i8` activations, weights and outputs, per-tensor
+//! and per-channel scales and zero points, at the scratch lengths the compiler plans and
+//! at the shorter ones that select the fallbacks, with the AMX tiles allowed and forced
+//! off where this build has the switch. Each is compared
 //! byte for byte with a naive reference: the exact `i32` sum, requantized by the rule
 //! `zant_runtime::qlinear::requantize` documents, written out here on its own.
 
@@ -926,14 +927,9 @@ fn check_conv<X: QInt, W: QInt>(case: &Case, bufs: &mut Buffers) -> Result<(), M
             };
             let (want, got) = (&mut wantq[..n_y], &mut gotq[..n_y]);
             requantize_all::<u8>(ops.acc, rq, &channel, bytemuck::cast_slice_mut(want));
-            conv_paths::<X, W, u8>(
-                &ops,
-                rq,
-                &mut rng,
-                scratch,
-                bytemuck::cast_slice(want),
-                bytemuck::cast_slice_mut(got),
-            )
+            let (want, got) = (bytemuck::cast_slice(want), bytemuck::cast_slice_mut(got));
+            conv_paths::<X, W, u8>(&ops, rq, &mut rng, scratch, want, got)?;
+            in_place_paths::<X, W, u8>(&ops, rq, scratch, want, got)
         }
         ConvOut::I8 => {
             let n_scales = conv_scales(&mut rng, case, &ops, &channel, scales);
@@ -943,14 +939,9 @@ fn check_conv<X: QInt, W: QInt>(case: &Case, bufs: &mut Buffers) -> Result<(), M
             };
             let (want, got) = (&mut wantq[..n_y], &mut gotq[..n_y]);
             requantize_all::<i8>(ops.acc, rq, &channel, bytemuck::cast_slice_mut(want));
-            conv_paths::<X, W, i8>(
-                &ops,
-                rq,
-                &mut rng,
-                scratch,
-                bytemuck::cast_slice(want),
-                bytemuck::cast_slice_mut(got),
-            )
+            let (want, got) = (bytemuck::cast_slice(want), bytemuck::cast_slice_mut(got));
+            conv_paths::<X, W, i8>(&ops, rq, &mut rng, scratch, want, got)?;
+            in_place_paths::<X, W, i8>(&ops, rq, scratch, want, got)
         }
         ConvOut::I32 => {
             // ConvInteger: the sums as they are, as the compiler emits it.
@@ -1065,7 +1056,7 @@ fn requantize_all<Y: QInt>(
 /// AMX tiles allowed and forced off where it reads the switch; and, for depthwise
 /// geometries, `qconv2d_depthwise` at any target's scratch, a frame's, a short one and
 /// none. Lengths that coincide run once.
-fn conv_paths<X: QInt, W: QInt, Y: QOut + Output + InPlace>(
+fn conv_paths<X: QInt, W: QInt, Y: QOut + Output>(
     ops: &ConvOperands<'_, X, W>,
     rq: Requant<'_>,
     rng: &mut Rng,
@@ -1134,81 +1125,47 @@ fn conv_paths<X: QInt, W: QInt, Y: QOut + Output + InPlace>(
             qconv2d_depthwise(p, x, x_zero, w, w_zero, bias, rq, s, y)
         })?;
     }
-    // Overwriting its input, where input and output share a type: the buffer after the
-    // kernel's scratch, the input `shift` elements in (the least shift and one more).
-    let same_type = core::any::type_name::<X>() == core::any::type_name::<Y>();
-    if same_type && Y::IN_PLACE && depthwise_in_place_fits(p) {
-        let (s, rest) = scratch.split_at_mut(any);
-        let rest: &mut [Y] = bytemuck::cast_slice_mut(rest);
-        let least = depthwise_in_place_shift(p);
-        for shift in [least, least + 1] {
-            let Some(buf) = rest.get_mut(..depthwise_in_place_len(p, shift)) else {
-                continue;
-            };
-            compare_exact("qconv2d_depthwise_in_place", got, want, &mut |y| {
-                buf[shift..].copy_from_slice(bytemuck::cast_slice(x));
-                Y::depthwise_in_place(p, buf, shift, x_zero, w, w_zero, bias, rq, s);
-                y.copy_from_slice(&buf[..y.len()]);
-            })?;
-        }
-    }
     Ok(())
 }
 
-/// An output type the in-place depthwise kernel can write over an input of its own type
-/// (the 8-bit ones; ConvInteger's `i32` sums cannot).
-trait InPlace: Sized + bytemuck::Pod {
-    const IN_PLACE: bool;
-    #[allow(clippy::too_many_arguments)]
-    fn depthwise_in_place<W: QInt>(
-        p: &Conv2d,
-        buf: &mut [Self],
-        shift: usize,
-        x_zero: i32,
-        w: &[W],
-        w_zero: &[i32],
-        bias: &[i32],
-        rq: Requant<'_>,
-        scratch: &mut [f32],
-    );
-}
-
-macro_rules! in_place_bytes {
-    ($($ty:ty),*) => {$(
-        impl InPlace for $ty {
-            const IN_PLACE: bool = true;
-            fn depthwise_in_place<W: QInt>(
-                p: &Conv2d,
-                buf: &mut [Self],
-                shift: usize,
-                x_zero: i32,
-                w: &[W],
-                w_zero: &[i32],
-                bias: &[i32],
-                rq: Requant<'_>,
-                scratch: &mut [f32],
-            ) {
-                qconv2d_depthwise_in_place(p, buf, shift, x_zero, w, w_zero, bias, rq, scratch)
-            }
-        }
-    )*};
-}
-in_place_bytes!(u8, i8);
-
-impl InPlace for i32 {
-    const IN_PLACE: bool = false;
-    fn depthwise_in_place<W: QInt>(
-        _: &Conv2d,
-        _: &mut [Self],
-        _: usize,
-        _: i32,
-        _: &[W],
-        _: &[i32],
-        _: &[i32],
-        _: Requant<'_>,
-        _: &mut [f32],
-    ) {
+/// `qconv2d_depthwise_in_place` against `want`, where the input and output share their
+/// 8-bit type `Y`: the buffer after the kernel's scratch, the input `shift` elements in
+/// (the least shift and one more). Nothing for other geometries and type pairs.
+fn in_place_paths<X: QInt, W: QInt, Y: QInt + QOut + Output>(
+    ops: &ConvOperands<'_, X, W>,
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    want: &[Y],
+    got: &mut [Y],
+) -> Result<(), Mismatch> {
+    let ConvOperands {
+        p,
+        x,
+        x_zero,
+        w,
+        w_zero,
+        bias,
+        ..
+    } = *ops;
+    let same_type = core::any::type_name::<X>() == core::any::type_name::<Y>();
+    if !same_type || !qconv2d_is_depthwise(p) || !depthwise_in_place_fits(p) {
+        return Ok(());
     }
+    let any = qconv2d_depthwise_scratch_len(p, true);
+    let (s, rest) = scratch.split_at_mut(any);
+    let rest: &mut [Y] = bytemuck::cast_slice_mut(rest);
+    let least = depthwise_in_place_shift(p);
+    for shift in [least, least + 1] {
+        let Some(buf) = rest.get_mut(..depthwise_in_place_len(p, shift)) else {
+            continue;
+        };
+        compare_exact("qconv2d_depthwise_in_place", got, want, &mut |y| {
+            buf[shift..].copy_from_slice(bytemuck::cast_slice(x));
+            qconv2d_depthwise_in_place(p, buf, shift, x_zero, w, w_zero, bias, rq, s);
+            y.copy_from_slice(&buf[..y.len()]);
+        })?;
+    }
+    Ok(())
 }
 
 /// The most multiply-accumulates of a drawn matrix product.

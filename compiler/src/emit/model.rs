@@ -368,6 +368,7 @@ pub(super) fn node_block(
         inputs,
         outputs: out_values.iter().map(|&v| graph.ty(v)).collect(),
         in_place,
+        lead: plan.leads.get(&id).copied(),
         kernels: plan.kernels,
     };
     let call = node.op.emit(&ctx).map_err(err)?;

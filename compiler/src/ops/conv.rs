@@ -285,9 +285,10 @@ impl OpKind for Conv {
         // Overwriting its input, the depthwise kernel takes one span: the output, then
         // the input at `depthwise_in_place_shift` (`in_place_shift`).
         if ctx.in_place == Some(0) {
-            let Some(shift) = self.in_place_shift(&ctx.input_types()) else {
+            let least = self.in_place_shift(&ctx.input_types());
+            let Some(shift) = ctx.lead.filter(|&lead| least.is_some_and(|l| lead >= l)) else {
                 return Err(OpError::unsupported(format!(
-                    "planned in place, but {kernel:?} cannot overwrite its input"
+                    "planned in place, but {kernel:?} cannot overwrite its input so"
                 )));
             };
             let shift = shift / 4;

@@ -304,6 +304,10 @@ pub struct EmitCtx<'a> {
     pub inputs: Vec<Option<Operand<'a>>>,
     pub outputs: Vec<&'a TensorType>,
     pub in_place: Option<usize>,
+    /// With `in_place`, the bytes by which the output leads the input it overwrites, as
+    /// the planner chose it (at least [`super::OpKind::in_place_shift`]); `None` when the
+    /// output takes over the input's buffer as it is.
+    pub lead: Option<usize>,
     /// The kernel families the crate is generated for: what the planner sized the
     /// node's scratch for ([`super::OpKind::scratch_bytes`]).
     pub kernels: zant_runtime::target::KernelSet,

@@ -131,6 +131,7 @@ mod tests {
             inputs: vec![operand("x0", &indices), None, operand("x2", &values)],
             outputs: out.iter().collect(),
             in_place: None,
+            lead: None,
             kernels: zant_runtime::target::KernelSet::ANY,
         };
         let call = crate::ops::unsuffix(op.emit(&ctx).expect("emits"));

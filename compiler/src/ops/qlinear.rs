@@ -363,9 +363,10 @@ impl OpKind for QConv {
                 quote!(&mut [])
             };
             if ctx.in_place == Some(0) {
-                let Some(shift) = self.in_place_shift(&ctx.input_types()) else {
+                let least = self.in_place_shift(&ctx.input_types());
+                let Some(shift) = ctx.lead.filter(|&lead| least.is_some_and(|l| lead >= l)) else {
                     return Err(OpError::unsupported(
-                        "planned in place, but this depthwise layer cannot overwrite its input",
+                        "planned in place, but this depthwise layer cannot overwrite its input so",
                     ));
                 };
                 // One span: the output, then the input `shift` bytes in.

@@ -116,6 +116,7 @@ mod tests {
             })],
             outputs: vec![],
             in_place: None,
+            lead: None,
             kernels: zant_runtime::target::KernelSet::ANY,
         };
         assert_eq!(

@@ -259,11 +259,13 @@ impl NodeBuilder {
         read_back_from_text();
         let overwrites = op.in_place_inputs().contains(&0) || op.in_place_shift(&types).is_some();
         let in_place = (self.in_place && overwrites).then_some(0);
+        let lead = in_place.and_then(|_| op.in_place_shift(&types));
         let ctx = EmitCtx {
             node_name: "node",
             inputs,
             outputs: out_types.iter().collect(),
             in_place,
+            lead,
             kernels: zant_runtime::target::KernelSet::ANY,
         };
         let call = op.emit(&ctx).map_err(|e| format!("emit: {e}"))?;

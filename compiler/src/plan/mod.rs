@@ -174,7 +174,7 @@ pub fn plan_best(graph: &Graph, kernels: KernelSet) -> Result<MemoryPlan, Vec<No
     let Some(order) = memory_order(graph, kernels).filter(|o| *o != file.schedule) else {
         return Ok(file);
     };
-    let ordered = plan_for(graph, &order, kernels);
+    let ordered = plan_floored(graph, &order, kernels, &granted(&file));
     Ok(if ordered.arena_bytes < file.arena_bytes {
         MemoryPlan {
             memory_ordered: true,
@@ -192,32 +192,108 @@ pub fn plan(graph: &Graph, schedule: &[NodeId]) -> MemoryPlan {
 }
 
 /// Plans memory for `graph` executed in `schedule` order, each kernel's scratch sized
-/// for the targets of `kernels`. Where a node can write its output over the input it
-/// reads ([`crate::ops::OpKind::in_place_shift`]), the plan with those nodes in place is
-/// kept if its arena is smaller, so no arena grows and a model it does not help keeps
-/// its code.
+/// for the targets of `kernels`. Where nodes can write their output over the input they
+/// read ([`crate::ops::OpKind::in_place_shift`]), only those at the most crowded steps
+/// do: the plan leads the nodes whose step has at least `t` bytes live without them, for
+/// each such `t` from the highest down, and keeps the smallest arena, the fewest nodes on
+/// a tie. A depthwise layer run in groups costs time on a small plane (7 × 7 and 14 × 14
+/// layers of mobilenet_v2: 5–40 % each, measured alone), none measurable on the large
+/// planes where the peaks are; so no arena grows and no layer pays where the arena does
+/// not shrink.
 pub fn plan_for(graph: &Graph, schedule: &[NodeId], kernels: KernelSet) -> MemoryPlan {
-    let apart = plan_with(graph, schedule, kernels, false);
-    let shifts = apart.schedule.iter().any(|&id| {
-        graph
-            .node(id)
-            .op
-            .in_place_shift(&input_types(graph, id))
-            .is_some()
-    });
-    if !shifts {
-        return apart;
-    }
-    let over = plan_with(graph, schedule, kernels, true);
-    if over.arena_bytes < apart.arena_bytes {
-        over
-    } else {
-        apart
-    }
+    plan_floored(graph, schedule, kernels, &BTreeMap::new())
 }
 
-/// [`plan_for`], with the nodes that can lead their input in place (`shifted`) or not.
-fn plan_with(graph: &Graph, schedule: &[NodeId], kernels: KernelSet, shifted: bool) -> MemoryPlan {
+/// The scratch each node's kernel was given in `plan` (its own ask, or more where the
+/// arena had room): the floor a smaller plan keeps, so that no layer gets less scratch,
+/// and runs slower, because another plan's arena is smaller (the 1 × 1 expansion at the
+/// peak of mobilenet_v2-int8 took 5.9 M more instructions with its bare 896 bytes than
+/// with the 8,320 it had).
+fn granted(plan: &MemoryPlan) -> BTreeMap<NodeId, usize> {
+    plan.scratch
+        .iter()
+        .map(|(&id, &(_, bytes))| (id, bytes))
+        .collect()
+}
+
+/// [`plan_for`], each node's scratch at least its `floor` entry.
+fn plan_floored(
+    graph: &Graph,
+    schedule: &[NodeId],
+    kernels: KernelSet,
+    floor: &BTreeMap<NodeId, usize>,
+) -> MemoryPlan {
+    let apart = plan_with(graph, schedule, kernels, &BTreeMap::new(), floor);
+    // Nodes that can lead their input, with the least lead.
+    let leadable: Vec<(usize, NodeId, usize)> = apart
+        .schedule
+        .iter()
+        .enumerate()
+        .filter_map(|(step, &id)| {
+            let lead = graph.node(id).op.in_place_shift(&input_types(graph, id))?;
+            Some((step, id, lead))
+        })
+        .collect();
+    if leadable.is_empty() {
+        return apart;
+    }
+    // Bytes live at each step, each scratch at what its kernel asked for (not grown).
+    let mut asked = apart.buffers.clone();
+    for b in &mut asked {
+        if let Some(id) = b.scratch_of {
+            b.bytes = align(
+                graph
+                    .node(id)
+                    .op
+                    .scratch_bytes(&input_types(graph, id), kernels),
+            );
+        }
+    }
+    let live = live_per_step(&asked, apart.schedule.len());
+    let mut levels: Vec<usize> = leadable.iter().map(|&(step, _, _)| live[step]).collect();
+    levels.sort_unstable_by(|a, b| b.cmp(a));
+    levels.dedup();
+    let floor = granted(&apart);
+    let mut best = (apart, BTreeMap::new());
+    for t in levels {
+        let led: BTreeMap<NodeId, usize> = leadable
+            .iter()
+            .filter(|&&(step, _, _)| live[step] >= t)
+            .map(|&(_, id, lead)| (id, lead))
+            .collect();
+        let plan = plan_with(graph, schedule, kernels, &led, &floor);
+        if plan.arena_bytes < best.0.arena_bytes {
+            best = (plan, led);
+        }
+    }
+    // Each lead doubled while the arena holds: more channels a call, fewer calls (a
+    // depthwise layer's groups cost a little time each).
+    let (mut plan, mut led) = best;
+    let ids: Vec<NodeId> = led.keys().copied().collect();
+    for id in ids {
+        let out = align(graph.ty(ValueId { node: id, slot: 0 }).n_bytes());
+        while led[&id] * 2 <= out {
+            let mut longer = led.clone();
+            longer.insert(id, led[&id] * 2);
+            let tried = plan_with(graph, schedule, kernels, &longer, &floor);
+            if tried.arena_bytes > plan.arena_bytes {
+                break;
+            }
+            (plan, led) = (tried, longer);
+        }
+    }
+    plan
+}
+
+/// [`plan_for`], with the nodes of `led` leading their input in place, by the bytes
+/// `led` gives, where it dies, and each node's scratch at least its `floor` entry.
+fn plan_with(
+    graph: &Graph,
+    schedule: &[NodeId],
+    kernels: KernelSet,
+    led: &BTreeMap<NodeId, usize>,
+    floor: &BTreeMap<NodeId, usize>,
+) -> MemoryPlan {
     let ops: Vec<NodeId> = schedule
         .iter()
         .copied()
@@ -326,25 +402,19 @@ fn plan_with(graph: &Graph, schedule: &[NodeId], kernels: KernelSet, shifted: bo
                                 .all(|m| last_use.get(m).is_none_or(|&u| u <= step))
                     })
             };
-            // An op that overwrites its input as it reads it, the output leading.
-            let lead = node.op.in_place_shift(&input_types(graph, id));
-            if let (true, 0, Some(lead), Some(Some(x))) = (shifted, slot, lead, node.inputs.first())
-            {
-                if lead % ALIGN == 0 && dies_here(x, &buffers) {
-                    buffer_of.insert(v, buffers.len());
-                    buffers.push(Buffer {
-                        values: vec![v],
-                        scratch_of: None,
-                        bytes: align(graph.ty(v).n_bytes()),
-                        start: step,
-                        end,
-                        offset: 0,
-                        leads: Some((buffer_of[x], lead)),
-                    });
-                    in_place.insert(id, 0);
-                    leads.insert(id, lead);
-                    continue;
-                }
+            // An op that overwrites its input as it reads it, the output leading: a
+            // buffer of its own, placed with the input's.
+            let lead = led
+                .get(&id)
+                .copied()
+                .filter(|&lead| slot == 0 && lead % ALIGN == 0)
+                .and_then(|lead| {
+                    let x = node.inputs.first().copied().flatten()?;
+                    dies_here(&x, &buffers).then(|| (buffer_of[&x], lead))
+                });
+            if let Some((_, bytes)) = lead {
+                in_place.insert(id, 0);
+                leads.insert(id, bytes);
             }
             // An element-wise op may take over the buffer of an input that dies here.
             let reuse = node.op.in_place_inputs().iter().copied().find(|&i| {
@@ -359,7 +429,7 @@ fn plan_with(graph: &Graph, schedule: &[NodeId], kernels: KernelSet, shifted: bo
                 // Not a buffer another one leads: that one's output is placed against
                 // this buffer's start.
                 let led = buffers.iter().any(|o| o.leads.is_some_and(|(l, _)| l == b));
-                slot == 0 && same_type && !led && dies_here(x, &buffers)
+                lead.is_none() && slot == 0 && same_type && !led && dies_here(x, &buffers)
             });
             if let Some(i) = reuse {
                 let b = buffer_of[&node.inputs[i].expect("checked")];
@@ -377,10 +447,11 @@ fn plan_with(graph: &Graph, schedule: &[NodeId], kernels: KernelSet, shifted: bo
                 start: step,
                 end,
                 offset: 0,
-                leads: None,
+                leads: lead,
             });
         }
-        if let Some(scratch) = scratch_buffer(graph, id, step, kernels) {
+        if let Some(mut scratch) = scratch_buffer(graph, id, step, kernels) {
+            scratch.bytes = scratch.bytes.max(floor.get(&id).copied().unwrap_or(0));
             naive_bytes += scratch.bytes;
             let max = align_down(
                 graph
@@ -814,7 +885,13 @@ mod tests {
             let (graph, plan) = planned(&depthwise_chain(stride));
             plan.check().unwrap();
             let schedule = graph.schedule().unwrap();
-            let apart = plan_with(&graph, &schedule, KernelSet::ANY, false);
+            let apart = plan_with(
+                &graph,
+                &schedule,
+                KernelSet::ANY,
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+            );
             apart.check().unwrap();
             let dw = plan.schedule[1];
             let value = |node| ValueId { node, slot: 0 };

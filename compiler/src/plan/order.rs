@@ -45,6 +45,10 @@ struct State {
     hash: u64,
 }
 
+/// How the search ranks partial orders of one length: the lowest peak, then the fewest
+/// bytes live, then the fewest pairs of nodes out of file order.
+type Rank = (usize, usize, u64);
+
 /// The most steps the search takes (nodes scanned, candidates weighed, words copied)
 /// before it gives up and leaves the file's order: a few tenths of a second.
 const WORK: usize = 500_000_000;
@@ -181,7 +185,7 @@ pub fn memory_order(graph: &Graph, kernels: KernelSet) -> Option<Vec<NodeId>> {
     let mut work = 0usize;
     for _ in 0..n {
         // Candidates, light: rank, set hash, the state they grow from, the node they run.
-        let mut next: Vec<((usize, usize, u64), u64, usize, usize)> = Vec::new();
+        let mut next: Vec<(Rank, u64, usize, usize)> = Vec::new();
         let mut seen: HashMap<u64, usize> = HashMap::new();
         for (s, state) in level.iter().enumerate() {
             work += n;

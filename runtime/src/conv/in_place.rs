@@ -4,20 +4,21 @@
 //! output can take the input's place as the channels are consumed. The caller holds one
 //! buffer: the output's first element at its start and the input `shift` elements after
 //! it, `shift` at least [`depthwise_in_place_shift`] (a caller may round it up to align
-//! the output). The layer
-//! runs in groups of [`IN_PLACE_GROUP`] channels, each an ordinary depthwise call whose
-//! output lands wholly before its own input group: output group `g` ends at
-//! `(g + 1) · G · out_plane`, input group `g` starts at `G · out_plane + g · G ·
-//! in_plane`, and `out_plane ≤ in_plane`. So the buffer needs `shift + c · in_plane`
-//! elements where an input and a separate output need `c · (in_plane + out_plane)`: for
-//! a stride-2 layer a quarter of the input plus one group, for a stride-1 layer one
+//! the output, or lengthen it). The layer runs in groups of `G = shift / out_plane`
+//! channels (at least [`IN_PLACE_GROUP`]), each an ordinary depthwise call whose output
+//! lands wholly before its own input group: output group `g` ends at `(g + 1) · G ·
+//! out_plane ≤ shift + g · G · in_plane`, where input group `g` starts, as `out_plane ≤
+//! in_plane`. So the buffer needs `shift + c · in_plane` elements where an input and a
+//! separate output need `c · (in_plane + out_plane)`: for a stride-2 layer a quarter of
+//! the input plus one group, for a stride-1 layer one
 //! group (TinyEngine's in-place depthwise, Lin et al. 2020, reaches the same by copying
 //! each channel through a buffer; here nothing is copied).
 
 use super::Conv2d;
 
-/// Channels per call of an in-place depthwise layer: two vectors of the eight-channel
-/// kernels, one of the AVX-512 ones. The same on every target, so a plan holds for any.
+/// The fewest channels per call of an in-place depthwise layer: two vectors of the
+/// eight-channel kernels, one of the AVX-512 ones. A longer lead runs `shift /
+/// out_plane` channels a call. The same on every target, so a plan holds for any.
 pub const IN_PLACE_GROUP: usize = 16;
 
 /// Whether a depthwise layer of geometry `p` (one input and one output channel per
@@ -67,13 +68,12 @@ pub(crate) fn by_groups<T>(
         return;
     }
     let (in_plane, out_plane) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    // As many channels a call as the lead holds output planes: fewer calls where the
+    // planner could give a longer lead.
+    let group = shift / out_plane;
     let mut c0 = 0;
     while c0 < p.c_in {
-        let g = if p.c_in - c0 < IN_PLACE_GROUP {
-            p.c_in - c0
-        } else {
-            IN_PLACE_GROUP
-        };
+        let g = group.min(p.c_in - c0);
         let sub = Conv2d {
             c_in: g,
             c_out: g,
