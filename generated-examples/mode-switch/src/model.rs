@@ -8,7 +8,7 @@
 use zant_runtime as rt;
 pub use rt::Error;
 /// Bytes of the arena that holds every intermediate tensor (inside [`Model`]).
-pub const ARENA_BYTES: usize = 38128;
+pub const ARENA_BYTES: usize = 32032;
 /// Bytes of the weight blob (in flash / `.rodata`).
 pub const WEIGHT_BYTES: usize = 5136;
 /// Shape of the input `features` (f32[1,1,20,16]).
@@ -29,9 +29,9 @@ pub const SCORES_LEN: usize = 4;
 pub const LAYERS: [(&str, &str); 7] = [
     ("Conv", "stem"),
     ("Conv", "deep1"),
+    ("GlobalAveragePool", "fast_pool"),
     ("Conv", "deep2"),
     ("GlobalAveragePool", "deep_pool"),
-    ("GlobalAveragePool", "fast_pool"),
     ("If", "mode"),
     ("Gemm", "classifier"),
 ];
@@ -107,7 +107,7 @@ impl Model {
         {
             let (_, [out, scratch_bytes]) = rt::arena::split_n(
                 arena,
-                [(15088, 10240), (0, 1440)],
+                [(11520, 10240), (0, 1440)],
             );
             let y = rt::arena::view_mut::<f32>(out);
             let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -150,7 +150,7 @@ impl Model {
                 {
                     let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                         arena,
-                        [(25328, 10240), (0, 11520)],
+                        [(21760, 10240), (0, 11520)],
                     );
                     let y = rt::arena::view_mut::<f32>(out);
                     let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -173,7 +173,7 @@ impl Model {
                             pad_left: 1,
                             groups: 1,
                         },
-                        reads.get::<f32>(15088, 2560),
+                        reads.get::<f32>(11520, 2560),
                         rt::arena::slice::<f32>(&WEIGHTS.0, 320, 576),
                         Some(rt::arena::slice::<f32>(&WEIGHTS.0, 2624, 8)),
                         rt::Activation::Relu,
@@ -188,6 +188,22 @@ impl Model {
             let taken = {
                 let reads = rt::arena::Reads::all(arena);
                 let _ = reads;
+                (&inputs.high_accuracy[..])[0] == 0
+            };
+            if taken {
+                // fast_pool: GlobalAveragePool(%mode/else/stem_relu) -> %fast_summary : f32[1,8,1,1]
+                {
+                    let (reads, out) = rt::arena::split(arena, 32000, 32);
+                    let y = rt::arena::view_mut::<f32>(out);
+                    rt::pool::global_avg_pool(8, 320, reads.get::<f32>(11520, 2560), y);
+                }
+            }
+        }
+        probe(3);
+        {
+            let taken = {
+                let reads = rt::arena::Reads::all(arena);
+                let _ = reads;
                 (&inputs.high_accuracy[..])[0] != 0
             };
             if taken {
@@ -195,7 +211,7 @@ impl Model {
                 {
                     let (reads, [out, scratch_bytes]) = rt::arena::split_n(
                         arena,
-                        [(35568, 2560), (0, 15088)],
+                        [(15088, 2560), (0, 15088)],
                     );
                     let y = rt::arena::view_mut::<f32>(out);
                     let scratch = rt::arena::view_mut::<f32>(scratch_bytes);
@@ -218,7 +234,7 @@ impl Model {
                             pad_left: 1,
                             groups: 1,
                         },
-                        reads.get::<f32>(25328, 2560),
+                        reads.get::<f32>(21760, 2560),
                         rt::arena::slice::<f32>(&WEIGHTS.0, 2656, 576),
                         Some(rt::arena::slice::<f32>(&WEIGHTS.0, 4960, 8)),
                         rt::Activation::Relu,
@@ -228,7 +244,7 @@ impl Model {
                 }
             }
         }
-        probe(3);
+        probe(4);
         {
             let taken = {
                 let reads = rt::arena::Reads::all(arena);
@@ -240,35 +256,19 @@ impl Model {
                 {
                     let (reads, out) = rt::arena::split(arena, 0, 32);
                     let y = rt::arena::view_mut::<f32>(out);
-                    rt::pool::global_avg_pool(8, 80, reads.get::<f32>(35568, 640), y);
-                }
-            }
-        }
-        probe(4);
-        {
-            let taken = {
-                let reads = rt::arena::Reads::all(arena);
-                let _ = reads;
-                (&inputs.high_accuracy[..])[0] == 0
-            };
-            if taken {
-                // fast_pool: GlobalAveragePool(%mode/else/stem_relu) -> %fast_summary : f32[1,8,1,1]
-                {
-                    let (reads, out) = rt::arena::split(arena, 32, 32);
-                    let y = rt::arena::view_mut::<f32>(out);
-                    rt::pool::global_avg_pool(8, 320, reads.get::<f32>(15088, 2560), y);
+                    rt::pool::global_avg_pool(8, 80, reads.get::<f32>(15088, 640), y);
                 }
             }
         }
         probe(5);
         // mode: If(%high_accuracy, %deep_summary, %fast_summary) -> %summary : f32[1,8,1,1]
         {
-            let (reads, out) = rt::arena::split(arena, 64, 32);
+            let (reads, out) = rt::arena::split(arena, 32, 32);
             let y = rt::arena::view_mut::<f32>(out);
             if (&inputs.high_accuracy[..])[0] != 0 {
                 y.copy_from_slice(reads.get::<f32>(0, 8));
             } else {
-                y.copy_from_slice(reads.get::<f32>(32, 8));
+                y.copy_from_slice(reads.get::<f32>(32000, 8));
             }
         }
         probe(6);
@@ -280,7 +280,7 @@ impl Model {
                 1,
                 4,
                 8,
-                reads.get::<f32>(64, 8),
+                reads.get::<f32>(32, 8),
                 false,
                 rt::arena::slice::<f32>(&WEIGHTS.0, 4992, 32),
                 true,
