@@ -1,7 +1,8 @@
 //! Float convolution: every entry point the compiler emits a call to (`conv2d`, the
 //! direct kernel, and per geometry the pointwise, depthwise and implicit-GEMM kernels,
-//! with rows or blocked weights), with the scratch the compiler plans for any target and
-//! for this target's kernels alone, against a naive reference in `f64`.
+//! with rows or blocked weights, and on vector targets Winograd's kernel), with the
+//! scratch the compiler plans for any target and for this target's kernels alone,
+//! against a naive reference in `f64`.
 
 use zant_runtime::conv::{
     self, gemm_blocks_pay, gemm_blocks_pay_for, kernel_for, pointwise_block, pointwise_blocks,
@@ -348,6 +349,22 @@ impl Family for Conv {
                     buf[shift..].copy_from_slice(x);
                     conv::conv2d_depthwise_in_place(p, buf, shift, w, bias, act, s);
                     y.copy_from_slice(&buf[..y.len()]);
+                })?;
+            }
+        }
+        // Winograd's transformed weights, which the compiler gives fitting layers of a
+        // crate for vector targets only (`winograd_pays_for`; here any fitting layer),
+        // with the planned scratch or as much of it as the buffers hold (at least the
+        // least, one tile row at a time: fewer rows per group).
+        if conv::winograd_fits(p) && matches!(Kernels::NATIVE, Kernels::Vector) {
+            let len = conv::winograd_weights_len(p.c_out, p.c_in);
+            let least = conv::winograd_min_scratch_len(p);
+            let s_len = conv::winograd_scratch_len(p).min(BUFFER_LEN);
+            if len <= BUFFER_LEN && least <= s_len {
+                conv::winograd_weights(w, p.c_out, p.c_in, &mut w2[..len]);
+                let (u, s) = (&w2[..len], &mut scratch[..s_len]);
+                check("conv2d_winograd", got, &mut |y| {
+                    conv::conv2d_winograd(p, x, u, bias, act, s, y)
                 })?;
             }
         }

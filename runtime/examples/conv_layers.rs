@@ -3,8 +3,12 @@
 //!
 //! ```sh
 //! RUSTFLAGS="-C target-cpu=native" cargo run --release -p zant-runtime \
-//!     --example conv_layers -- [--batches N] [--cold MIB] [--act none|relu|swish] [SET | SPEC]...
+//!     --example conv_layers -- [--batches N] [--cold MIB] [--act none|relu|swish] [--winograd] [SET | SPEC]...
 //! ```
+//!
+//! `--winograd` times the 3 × 3 layers at stride 1 on `conv2d_winograd` (the weights
+//! transformed as the compiler's `layout` pass does) instead of the kernel they take
+//! otherwise; their checksums then differ from the other kernels' in the last digits.
 //!
 //! A `SET` names the layers of a model: `mlperf-ic` (its five 3 × 3 convolutions),
 //! `mlperf-vww` (a 6 × 6 depthwise and pointwise pair, its stem) or `mobilenet_v2`
@@ -27,7 +31,9 @@ use std::time::Instant;
 
 use zant_runtime::conv::{
     conv2d_depthwise, conv2d_direct, conv2d_gemm, conv2d_gemm_blocked, conv2d_pointwise_blocked,
-    gemm_blocks_pay_for, kernel_for, pointwise_block, pointwise_blocks, Conv2d, ConvKernel,
+    conv2d_winograd, gemm_blocks_pay_for, kernel_for, pointwise_block, pointwise_blocks,
+    winograd_fits, winograd_scratch_len, winograd_weights, winograd_weights_len, Conv2d,
+    ConvKernel,
 };
 use zant_runtime::target::{KernelSet, Kernels};
 use zant_runtime::Activation;
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
     let mut batches = 40;
     let mut cold_mib = 0usize;
     let mut act = Activation::Relu;
+    let mut winograd = false;
     let mut layers = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -66,6 +73,10 @@ fn main() -> ExitCode {
                 }
                 _ => Err("--cold takes the MiB to rewrite between runs (1 to 4096)".to_string()),
             },
+            "--winograd" => {
+                winograd = true;
+                Ok(Vec::new())
+            }
             "--act" => match args.next().as_deref() {
                 Some("none") => {
                     act = Activation::None;
@@ -82,7 +93,7 @@ fn main() -> ExitCode {
                 _ => Err("--act takes none, relu or swish".to_string()),
             },
             "-h" | "--help" => {
-                println!("usage: conv_layers [--batches N] [--cold MIB] [--act none|relu|swish] [mlperf-ic | mlperf-vww | mobilenet_v2 | C_IN:C_OUT:SIZE:KERNEL:STRIDE[:GROUPS]]...");
+                println!("usage: conv_layers [--batches N] [--cold MIB] [--act none|relu|swish] [--winograd] [mlperf-ic | mlperf-vww | mobilenet_v2 | C_IN:C_OUT:SIZE:KERNEL:STRIDE[:GROUPS]]...");
                 return ExitCode::SUCCESS;
             }
             set_or_spec => set(set_or_spec).map_or_else(|| spec(set_or_spec).map(|l| vec![l]), Ok),
@@ -106,7 +117,7 @@ fn main() -> ExitCode {
     // to L3 (or, larger than L3, to memory), as a model's other layers do.
     let mut evict = vec![0u8; cold_mib << 20];
     for layer in &layers {
-        time(layer, act, batches, &mut evict);
+        time(layer, act, winograd, batches, &mut evict);
     }
     ExitCode::SUCCESS
 }
@@ -201,9 +212,10 @@ fn spec(text: &str) -> Result<Layer, String> {
 /// Times `layer` over `batches` batches and prints its line. With a non-empty `evict`
 /// buffer each run is timed alone, after the buffer is rewritten, so that the layer
 /// starts from cold caches as it does in a model whose weights exceed them.
-fn time(layer: &Layer, act: Activation, batches: usize, evict: &mut [u8]) {
+fn time(layer: &Layer, act: Activation, winograd: bool, batches: usize, evict: &mut [u8]) {
     let p = &layer.p;
     let kernel = kernel_for(p);
+    let winograd = winograd && winograd_fits(p);
     let k_len = p.c_in / p.groups * p.k_h * p.k_w;
     let x: Vec<f32> = (0..p.c_in * p.h_in * p.w_in)
         .map(|i| ((i * 7919 % 113) as f32 - 56.0) / 17.0)
@@ -215,7 +227,11 @@ fn time(layer: &Layer, act: Activation, batches: usize, evict: &mut [u8]) {
     // and a k × k one's where it blocks them.
     let blocked =
         kernel == ConvKernel::Pointwise || gemm_blocks_pay_for(p, KernelSet::only(Kernels::NATIVE));
-    let w = if blocked {
+    let w = if winograd {
+        let mut u = vec![0.0; winograd_weights_len(p.c_out, p.c_in)];
+        winograd_weights(&w, p.c_out, p.c_in, &mut u);
+        u
+    } else if blocked {
         let mut blocks = Vec::with_capacity(w.len());
         for b in 0..pointwise_blocks(p.c_out) {
             let (row0, rows) = pointwise_block(p.c_out, b);
@@ -229,9 +245,18 @@ fn time(layer: &Layer, act: Activation, batches: usize, evict: &mut [u8]) {
     };
     let bias: Vec<f32> = (0..p.c_out).map(|i| i as f32 * 0.01).collect();
     let mut y = vec![0.0f32; p.c_out * p.h_out * p.w_out];
-    let mut scratch = vec![0.0f32; kernel.scratch_len(p)];
+    let scratch_len = if winograd {
+        winograd_scratch_len(p)
+    } else {
+        kernel.scratch_len(p)
+    };
+    let mut scratch = vec![0.0f32; scratch_len];
     let mut run = |y: &mut [f32]| {
         let bias = Some(&bias[..]);
+        if winograd {
+            conv2d_winograd(p, &x, &w, bias, act, &mut scratch, y);
+            return;
+        }
         match kernel {
             ConvKernel::Pointwise => {
                 conv2d_pointwise_blocked(p, &x, &w, bias, act, &mut scratch, y)
@@ -279,6 +304,10 @@ fn time(layer: &Layer, act: Activation, batches: usize, evict: &mut [u8]) {
         "{:<24} {best:>10.2} {median:>10.2} {:>10.1} {:>9}  {checksum:.4}",
         layer.name,
         macs / best / 1e3,
-        format!("{kernel:?}"),
+        if winograd {
+            "Winograd".to_string()
+        } else {
+            format!("{kernel:?}")
+        },
     );
 }

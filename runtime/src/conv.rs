@@ -46,6 +46,7 @@ mod transpose;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 mod width;
 mod window;
+mod winograd;
 
 pub use causal::causal_conv_with_state;
 pub use deform::{deform_conv2d, DeformConv};
@@ -55,6 +56,11 @@ pub use in_place::{
 pub use transpose::{
     conv_transpose2d, conv_transpose2d_gemm, conv_transpose2d_rows, transpose_band_for,
     transpose_kernel_for, transpose_scratch_len_for, ConvTranspose2d, TransposeKernel,
+};
+pub use winograd::{
+    conv2d_winograd, winograd_fits, winograd_min_scratch_len, winograd_pays_for,
+    winograd_scratch_len, winograd_weights, winograd_weights_len, WINOGRAD_CHANNELS,
+    WINOGRAD_POINTS,
 };
 
 tokens! {

@@ -4,7 +4,10 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use zant_runtime::conv::{gemm_blocks_pay_for, kernel_for, Conv2d, ConvKernel};
+use zant_runtime::conv::{
+    gemm_blocks_pay_for, kernel_for, winograd_fits, winograd_pays_for, winograd_scratch_len,
+    Conv2d, ConvKernel,
+};
 use zant_runtime::target::KernelSet;
 use zant_runtime::Activation;
 
@@ -26,6 +29,11 @@ pub struct Conv {
     /// `[c_in · k_h · k_w, rows]`, in a constant shaped `[c_in, c_out, k_h, k_w]`), read
     /// by `conv2d_pointwise_blocked` or `conv2d_gemm_blocked`.
     pub weights_blocked: bool,
+    /// The weights are Winograd's `G g Gᵀ` per filter (the `layout` pass so transforms a
+    /// 3 × 3 layer's constant weights where `conv::winograd_pays_for` the targets: the
+    /// layout of `conv::winograd_weights`, in a constant shaped `[c_out, c_in, 4, 4]`),
+    /// read by `conv2d_winograd`.
+    pub weights_winograd: bool,
 }
 
 impl Parse for Conv {
@@ -41,7 +49,23 @@ impl Parse for Conv {
         // `weights_blocked=1` is not ONNX: the IR text prints it for weights the
         // `layout` pass has blocked (shaped `[c_in, c_out, k_h, k_w]`), and reads it back.
         let weights_blocked = ctx.int("weights_blocked", 0)? != 0;
-        let params = if weights_blocked {
+        // `weights_winograd=1` likewise: weights the `layout` pass has transformed,
+        // shaped `[c_out, c_in, 4, 4]` for a 3 × 3 layer.
+        let weights_winograd = ctx.int("weights_winograd", 0)? != 0;
+        if weights_blocked && weights_winograd {
+            return Err(OpError::attr(
+                "weights_winograd",
+                "weights are blocked or transformed, not both",
+            ));
+        }
+        let params = if weights_winograd {
+            let mut shape = w.shape.clone();
+            if shape.len() == 4 {
+                shape[2] = 3;
+                shape[3] = 3;
+            }
+            geometry(ctx, x, &TensorType::new(w.dtype, shape))?
+        } else if weights_blocked {
             let mut shape = w.shape.clone();
             if shape.len() >= 2 {
                 shape.swap(0, 1);
@@ -58,6 +82,14 @@ impl Parse for Conv {
                  takes blocked weights (`conv::gemm_blocks_pay_for`)",
             ));
         }
+        if weights_winograd && !winograd_fits_layout(&params, &w.shape) {
+            return Err(OpError::attr(
+                "weights_winograd",
+                "only a 3×3 Conv of one group at stride 1 without dilation, with output \
+                 channels in whole runs of 16, takes transformed weights \
+                 (`conv::winograd_fits`), shaped [c_out, c_in, 4, 4]",
+            ));
+        }
         if let Some(b) = ctx.inputs.get(2).copied().flatten() {
             if b.shape != [params.c_out] || b.dtype != DType::F32 {
                 return Err(OpError::shape(format!(
@@ -71,8 +103,19 @@ impl Parse for Conv {
             rank: x.rank(),
             act: ctx.activation()?,
             weights_blocked,
+            weights_winograd,
         })
     }
+}
+
+/// Whether transformed weights of shape `shape` suit a convolution of geometry `p`: it
+/// [`winograd_fits`], its output channels are whole runs of 16, and the weights are
+/// `[c_out, c_in, 4, 4]`.
+fn winograd_fits_layout(p: &Conv2d, shape: &[usize]) -> bool {
+    winograd_fits(p)
+        && p.c_out
+            .is_multiple_of(zant_runtime::conv::WINOGRAD_CHANNELS)
+        && shape == [p.c_out, p.c_in, 4, 4]
 }
 
 /// Whether weights blocked by the `layout` pass may suit a convolution of geometry `p`
@@ -222,6 +265,9 @@ impl OpKind for Conv {
         if self.weights_blocked {
             attrs.int("weights_blocked", 1);
         }
+        if self.weights_winograd {
+            attrs.int("weights_winograd", 1);
+        }
     }
 
     fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, OpError> {
@@ -241,7 +287,7 @@ impl OpKind for Conv {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         // Constants are folded before `layout` blocks any weights; a blocked
         // Conv is left to the kernel rather than folded through the wrong layout.
-        if self.weights_blocked {
+        if self.weights_blocked || self.weights_winograd {
             return Ok(None);
         }
         let x = ctx.f32(0)?;
@@ -296,6 +342,17 @@ impl OpKind for Conv {
                 rt::conv::conv2d_depthwise_in_place(&#params, y, #shift, #w, #bias, #act, #scratch);
             });
         }
+        if self.weights_winograd {
+            if !winograd_pays_for(&params, ctx.kernels) {
+                return Err(OpError::unsupported(
+                    "transformed (Winograd) weights need a 3×3 layer that \
+                     `conv::winograd_pays_for` the crate's targets, all with vector kernels",
+                ));
+            }
+            return Ok(quote! {
+                rt::conv::conv2d_winograd(&#params, #x, #w, #bias, #act, scratch, y);
+            });
+        }
         Ok(match kernel {
             ConvKernel::Pointwise if self.weights_blocked => quote! {
                 rt::conv::conv2d_pointwise_blocked(&#params, #x, #w, #bias, #act, #scratch, y);
@@ -319,6 +376,9 @@ impl OpKind for Conv {
     }
 
     fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
+        if self.weights_winograd {
+            return winograd_scratch_len(&self.params) * 4;
+        }
         kernel_for(&self.params).scratch_len_for(&self.params, kernels) * 4
     }
 

@@ -226,7 +226,7 @@ fn fuse_pad_conv(graph: &mut Graph) -> Changed {
         let Op::Conv(c) = &graph.node(conv).op else {
             continue;
         };
-        if c.weights_blocked {
+        if c.weights_blocked || c.weights_winograd {
             continue;
         }
         let (Some((top, left)), Some((bottom, right)), Some((h_in, w_in))) = (

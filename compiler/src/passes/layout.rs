@@ -71,8 +71,13 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
 /// are blocked only where vector kernels read them so (`conv::gemm_blocks_pay_for`).
 pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassError> {
     let mut rewrites = Vec::new();
+    let mut transformed = Vec::new();
     for id in graph.node_ids() {
         let node = graph.node(id);
+        if let Some(rewrite) = winograd_conv(graph, id, kernels) {
+            transformed.push(rewrite);
+            continue;
+        }
         if let Some(rewrite) = blocked_conv(graph, id, kernels) {
             rewrites.push(rewrite);
             continue;
@@ -120,7 +125,14 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
         let name = format!("{}_transposed", graph.value(b).name);
         rewrites.push((id, slot, name, Tensor::new(vec![s.n, s.k], data)));
     }
-    let changed = !rewrites.is_empty();
+    let changed = !rewrites.is_empty() || !transformed.is_empty();
+    for (id, slot, name, tensor) in transformed {
+        let value = graph.add_const(name, tensor);
+        graph.set_input(id, slot, Some(value));
+        if let Op::Conv(c) = &mut graph.node_mut(id).op {
+            c.weights_winograd = true;
+        }
+    }
     for (id, slot, name, tensor) in rewrites {
         // A MatMul's `N`, before its `B` is replaced.
         let columns = graph.node(id).inputs[slot].map(|b| graph.ty(b).shape.last().copied());
@@ -297,6 +309,39 @@ fn blocked_conv(
     shape.swap(0, 1);
     let name = format!("{}_blocked", graph.value(w).name);
     Some((id, 1, name, Tensor::new(shape, data)))
+}
+
+/// The weights of a 3 × 3 Conv `id` (input 1 a constant `f32` `[c_out, c_in, 3, 3]`)
+/// transformed for `conv2d_winograd` where `conv::winograd_pays_for` the targets
+/// (`conv::winograd_weights`, shaped `[c_out, c_in, 4, 4]`), as a rewrite of that input.
+fn winograd_conv(
+    graph: &Graph,
+    id: NodeId,
+    kernels: KernelSet,
+) -> Option<(NodeId, usize, String, Tensor)> {
+    let node = graph.node(id);
+    let Op::Conv(c) = &node.op else {
+        return None;
+    };
+    let p = &c.params;
+    if c.weights_blocked || c.weights_winograd || !zant_runtime::conv::winograd_pays_for(p, kernels)
+    {
+        return None;
+    }
+    let w = node.inputs.get(1).copied().flatten()?;
+    let weights = graph.const_value(w)?;
+    if weights.shape != [p.c_out, p.c_in, 3, 3] {
+        return None;
+    }
+    let mut u = vec![0.0; zant_runtime::conv::winograd_weights_len(p.c_out, p.c_in)];
+    zant_runtime::conv::winograd_weights(weights.as_f32()?, p.c_out, p.c_in, &mut u);
+    let name = format!("{}_winograd", graph.value(w).name);
+    Some((
+        id,
+        1,
+        name,
+        Tensor::new(vec![p.c_out, p.c_in, 4, 4], Data::F32(u)),
+    ))
 }
 
 /// The elements of `weights`, a row-major `c_out × depth` matrix (a Conv's weights, each

@@ -500,6 +500,48 @@ impl F32x16 {
         self.0.to_array()
     }
 
+    /// The even and the odd lanes of the 32 values `self` then `high`: two two-source
+    /// permutes (`vpermt2ps`).
+    #[inline(always)]
+    pub(crate) fn deinterleave(self, high: Self) -> (Self, Self) {
+        use safe_arch::shuffle_abv_i32_all_m512i as permute;
+        use safe_arch::{cast_to_m512_from_m512i, cast_to_m512i_from_m512, m512i};
+        let even = m512i::from([
+            0_i32, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+        ]);
+        let odd = m512i::from([
+            1_i32, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+        ]);
+        let (a, b) = (
+            cast_to_m512i_from_m512(self.0),
+            cast_to_m512i_from_m512(high.0),
+        );
+        (
+            Self(cast_to_m512_from_m512i(permute(a, even, b))),
+            Self(cast_to_m512_from_m512i(permute(a, odd, b))),
+        )
+    }
+
+    /// The 32 values `self[0], odd[0], self[1], odd[1], …` as two vectors, the inverse of
+    /// [`F32x16::deinterleave`].
+    #[inline(always)]
+    pub(crate) fn interleave(self, odd: Self) -> (Self, Self) {
+        use safe_arch::shuffle_abv_i32_all_m512i as permute;
+        use safe_arch::{cast_to_m512_from_m512i, cast_to_m512i_from_m512, m512i};
+        let low = m512i::from([0_i32, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23]);
+        let high = m512i::from([
+            8_i32, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31,
+        ]);
+        let (a, b) = (
+            cast_to_m512i_from_m512(self.0),
+            cast_to_m512i_from_m512(odd.0),
+        );
+        (
+            Self(cast_to_m512_from_m512i(permute(a, low, b))),
+            Self(cast_to_m512_from_m512i(permute(a, high, b))),
+        )
+    }
+
     /// The low and the high eight lanes.
     #[inline(always)]
     pub(crate) fn halves(self) -> [F32x8; 2] {
