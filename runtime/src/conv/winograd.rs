@@ -90,7 +90,13 @@ mod lanes {
     #[inline(always)]
     pub(super) fn zip(even: V, odd: V) -> (V, V) {
         let (e, o) = (even.to_array(), odd.to_array());
-        let at = |i: usize| if i % 2 == 0 { e[i / 2] } else { o[i / 2] };
+        let at = |i: usize| {
+            if i.is_multiple_of(2) {
+                e[i / 2]
+            } else {
+                o[i / 2]
+            }
+        };
         (
             V::from_array(core::array::from_fn(at)),
             V::from_array(core::array::from_fn(|l| at(L + l))),
@@ -162,10 +168,9 @@ const fn span(p: &Conv2d) -> usize {
 const fn group_rows(p: &Conv2d) -> usize {
     let th = p.h_out.div_ceil(2);
     let per_row = WINOGRAD_POINTS * p.c_in * span(p);
-    let rows = if per_row == 0 {
-        1
-    } else {
-        GROUP_FLOATS / per_row
+    let rows = match GROUP_FLOATS.checked_div(per_row) {
+        Some(rows) => rows,
+        None => 1,
     };
     let rows = if rows == 0 { 1 } else { rows };
     if rows < th {
@@ -239,9 +244,9 @@ pub fn winograd_weights(w: &[f32], c_out: usize, c_in: usize, u: &mut [f32]) {
             }
         }
         let (run, lane) = (o / WINOGRAD_CHANNELS, o % WINOGRAD_CHANNELS);
-        for r in 0..4 {
-            for c in 0..4 {
-                let value: f64 = (0..3).map(|k| gg[r][k] * G[c][k]).sum();
+        for (r, gg_row) in gg.iter().enumerate() {
+            for (c, g_row) in G.iter().enumerate() {
+                let value: f64 = gg_row.iter().zip(g_row).map(|(a, b)| a * b).sum();
                 let point = run * WINOGRAD_POINTS + r * 4 + c;
                 u[(point * c_in + i) * WINOGRAD_CHANNELS + lane] = value as f32;
             }
