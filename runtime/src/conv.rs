@@ -2261,6 +2261,11 @@ mod tests {
                 }
             }
         }
+        // Output planes past `width::LOGISTIC_RUN` floats, whose logistic activations run
+        // a tile's rows at a time (smaller planes wait for whole planes), at both
+        // strides, with a height that leaves rows past the last tile.
+        check([1, 2, 43, 112, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+        check([1, 2, 83, 224, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2]);
     }
 
     #[test]

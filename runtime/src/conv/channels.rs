@@ -333,10 +333,17 @@ mod kernel {
             first_out: usize,
             len: usize,
         );
+
+        /// Finishes a run of stored outputs that [`Self::store`] left for a pass of its
+        /// own (a logistic activation): nothing by default.
+        #[inline(always)]
+        fn finish(&self, _y: &mut [Self::Out]) {}
     }
 
     /// The float kernel's epilogue: the activation, of kind `K` ([`Fixed`]), then the
-    /// outputs.
+    /// outputs. A logistic activation (Sigmoid, Swish) goes with `K` the identity: it runs
+    /// in [`Epilogue::finish`] over the stored outputs, as in `conv::width` (on the sums
+    /// in registers its polynomial and division spilled the block's accumulators).
     struct Activated<const K: u8>(Activation);
 
     impl<V: Vector<L>, const L: usize, const K: u8> Epilogue<V, L> for Activated<K> {
@@ -368,6 +375,11 @@ mod kernel {
                     });
                 }
             });
+        }
+
+        #[inline(always)]
+        fn finish(&self, y: &mut [f32]) {
+            crate::elementwise::logistic_run(self.0, y);
         }
     }
 
@@ -418,7 +430,8 @@ mod kernel {
             IDENTITY => floats_as::<V, L, R, IDENTITY>(p, args, scratch, y),
             RELU => floats_as::<V, L, R, RELU>(p, args, scratch, y),
             CLIP => floats_as::<V, L, R, CLIP>(p, args, scratch, y),
-            _ => floats_as::<V, L, R, { Fixed::SIGMOID }>(p, args, scratch, y),
+            // A logistic activation: stored as is, then `Activated::finish`.
+            _ => floats_as::<V, L, R, IDENTITY>(p, args, scratch, y),
         }
     }
 
@@ -591,6 +604,10 @@ mod kernel {
                     }
                     top += rows;
                 }
+                // The block's planes at once, in L1 or L2 (runs of a band's rows per
+                // plane, as short as 28 floats, cost a 5 × 5 stride-2 layer at 28²
+                // more than its convolution).
+                block.epilogue.finish(y_block);
                 first += L;
             }
         }
