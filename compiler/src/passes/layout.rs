@@ -70,12 +70,15 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
 /// [`run`] for a crate built for the targets of `kernels`: a k×k convolution's weights
 /// are blocked only where vector kernels read them so (`conv::gemm_blocks_pay_for`).
 pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassError> {
+    // Each rewrite replaces one input of a node; `winograd` lists the Convs whose weights
+    // were transformed (any other Conv's were blocked).
     let mut rewrites = Vec::new();
-    let mut transformed = Vec::new();
+    let mut winograd = Vec::new();
     for id in graph.node_ids() {
         let node = graph.node(id);
         if let Some(rewrite) = winograd_conv(graph, id, kernels) {
-            transformed.push(rewrite);
+            winograd.push(id);
+            rewrites.push(rewrite);
             continue;
         }
         if let Some(rewrite) = blocked_conv(graph, id, kernels) {
@@ -125,14 +128,7 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
         let name = format!("{}_transposed", graph.value(b).name);
         rewrites.push((id, slot, name, Tensor::new(vec![s.n, s.k], data)));
     }
-    let changed = !rewrites.is_empty() || !transformed.is_empty();
-    for (id, slot, name, tensor) in transformed {
-        let value = graph.add_const(name, tensor);
-        graph.set_input(id, slot, Some(value));
-        if let Op::Conv(c) = &mut graph.node_mut(id).op {
-            c.weights_winograd = true;
-        }
-    }
+    let changed = !rewrites.is_empty();
     for (id, slot, name, tensor) in rewrites {
         // A MatMul's `N`, before its `B` is replaced.
         let columns = graph.node(id).inputs[slot].map(|b| graph.ty(b).shape.last().copied());
@@ -140,6 +136,7 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
         graph.set_input(id, slot, Some(value));
         match &mut graph.node_mut(id).op {
             Op::QMatMul(q) => q.shape.b_transposed = true,
+            Op::Conv(c) if winograd.contains(&id) => c.weights_winograd = true,
             Op::Conv(c) => c.weights_blocked = true,
             Op::Recurrent(r) if slot == RECURRENT_R => r.params.r_panels = true,
             Op::Recurrent(r) => r.params.w_panels = true,

@@ -155,11 +155,11 @@ const fn line_len(tw: usize) -> usize {
 /// group's rows are the most that fit, at least one.
 const GROUP_FLOATS: usize = 1 << 16;
 
-/// The tile slots of one row of tiles of `p`: its `tw` tiles. The vectors take the tiles
-/// of a group of rows in order, across rows, so every lane but the group's last vector's
-/// holds a tile (rounding each row up to whole vectors left a fifth to a third of the
-/// lanes empty on planes of 40 and 80 columns).
-const fn span(p: &Conv2d) -> usize {
+/// The tiles of one row of tiles of `p`. The vectors take the tiles of a group of rows
+/// in order, across rows, so every lane but the group's last vector's holds a tile
+/// (rounding each row up to whole vectors left a fifth to a third of the lanes empty on
+/// planes of 40 and 80 columns).
+const fn tiles_wide(p: &Conv2d) -> usize {
     p.w_out.div_ceil(2)
 }
 
@@ -167,7 +167,7 @@ const fn span(p: &Conv2d) -> usize {
 /// every row.
 const fn group_rows(p: &Conv2d) -> usize {
     let th = p.h_out.div_ceil(2);
-    let per_row = WINOGRAD_POINTS * p.c_in * span(p);
+    let per_row = WINOGRAD_POINTS * p.c_in * tiles_wide(p);
     let rows = match GROUP_FLOATS.checked_div(per_row) {
         Some(rows) => rows,
         None => 1,
@@ -186,8 +186,8 @@ const fn group_rows(p: &Conv2d) -> usize {
 /// tile), the group's padded input rows, and the sums of one vector of tiles for a run of
 /// output channels.
 const fn scratch_for(p: &Conv2d, rows: usize) -> usize {
-    let tw = p.w_out.div_ceil(2);
-    let tiles = (rows * span(p)).div_ceil(MAX_LANES) * MAX_LANES;
+    let tw = tiles_wide(p);
+    let tiles = (rows * tw).div_ceil(MAX_LANES) * MAX_LANES;
     WINOGRAD_POINTS * p.c_in * tiles
         + WINOGRAD_POINTS * (tiles + MAX_LANES)
         + (2 * rows + 2) * line_len(tw)
@@ -289,8 +289,8 @@ pub fn conv2d_winograd(
 }
 
 /// [`conv2d_winograd`] on one image, the operands checked. The tiles of a group of tile
-/// rows are numbered row by row (`g = (a − a0) · span + j`, [`span`]), and the vectors
-/// take them in that order.
+/// rows are numbered row by row (`g = (a − a0) · tw + j`, [`tiles_wide`]), and the
+/// vectors take them in that order.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn image(
     p: &Conv2d,
@@ -302,12 +302,12 @@ fn image(
     y: &mut [f32],
 ) {
     use lanes::L;
-    let (tw, th, span) = (p.w_out.div_ceil(2), p.h_out.div_ceil(2), span(p));
+    let (tw, th) = (tiles_wide(p), p.h_out.div_ceil(2));
     let mut rows = group_rows(p);
     while rows > 1 && scratch_for(p, rows) > scratch.len() {
         rows -= 1;
     }
-    let tiles = (rows * span).div_ceil(MAX_LANES) * MAX_LANES;
+    let tiles = (rows * tw).div_ceil(MAX_LANES) * MAX_LANES;
     let stride = tiles + MAX_LANES;
     let (v_group, rest) = scratch.split_at_mut(WINOGRAD_POINTS * p.c_in * tiles);
     let (columns, rest) = rest.split_at_mut(WINOGRAD_POINTS * stride);
@@ -316,11 +316,11 @@ fn image(
     let mut a0 = 0;
     while a0 < th {
         let a1 = (a0 + rows).min(th);
-        let n = (a1 - a0) * span;
+        let n = (a1 - a0) * tw;
         let vectors = n.div_ceil(L);
         for ci in 0..p.c_in {
             let plane = &x[ci * in_plane..(ci + 1) * in_plane];
-            split_rows(p, plane, (a0, a1, tw, span), lines, columns, stride);
+            split_rows(p, plane, (a0, a1, tw), lines, columns, stride);
             transform_input(columns, stride, vectors, p.c_in, ci, v_group);
         }
         // Per run of output channels, every vector of tiles: the run's `U` (16 · c_in
@@ -340,7 +340,7 @@ fn image(
                     let co = co0 + k;
                     let b = bias.map_or(0.0, |b| b[co]);
                     let y_plane = &mut y[co * out_plane..(co + 1) * out_plane];
-                    transform_output(p, sums, k, (a0, tw, span, g, n), b, act, y_plane);
+                    transform_output(p, sums, k, (a0, tw, g, n), b, act, y_plane);
                 }
             }
             co0 += lanes::PASS;
@@ -351,7 +351,7 @@ fn image(
 
 /// For one input channel (`plane`) and tile rows `a0..a1`, the 16 columns of inputs the
 /// tiles read: `columns[(k · 4 + q) · stride + g]` is input `(2a + k − pad_top, 2j + q −
-/// pad_left)` of tile `g = (a − a0) · span + j`, zero outside the plane. The group's
+/// pad_left)` of tile `g = (a − a0) · tw + j`, zero outside the plane. The group's
 /// input rows are first padded into `lines`, all of them before any is read back (a
 /// vector load right after the copy that wrote it waits for the copy's stores), then
 /// split into even and odd columns, vector by vector (where rows share vectors, a row's
@@ -361,7 +361,7 @@ fn image(
 fn split_rows(
     p: &Conv2d,
     plane: &[f32],
-    (a0, a1, tw, span): (usize, usize, usize, usize),
+    (a0, a1, tw): (usize, usize, usize),
     lines: &mut [f32],
     columns: &mut [f32],
     stride: usize,
@@ -388,7 +388,7 @@ fn split_rows(
             let line = &lines[(2 * (a - a0) + k) * len..][..len];
             let mut j = 0;
             while j < tw {
-                let at = (a - a0) * span + j;
+                let at = (a - a0) * tw + j;
                 let (even, odd) =
                     lanes::split(V::load_at(line, 2 * j), V::load_at(line, 2 * j + L));
                 let (next_even, next_odd) =
@@ -468,16 +468,16 @@ fn products(u_run: &[f32], v: &[f32], c_in: usize, lane0: usize, sums: &mut [f32
 }
 
 /// `Y = Aᵀ M A` plus `bias`, activated, for output channel `k` of the sums of the vector
-/// of tiles from `g` of the group from tile row `a0` (`n` tile slots, `span` a row, of
-/// which `tw` are tiles): each tile's two output rows (the second only where the plane
-/// has it) and two columns (the second likewise).
+/// of tiles from `g` of the group from tile row `a0` (`n` tiles, `tw` a row): each
+/// tile's two output rows (the second only where the plane has it) and two columns (the
+/// second likewise).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 fn transform_output(
     p: &Conv2d,
     sums: &[f32],
     k: usize,
-    (a0, tw, span, g, n): (usize, usize, usize, usize, usize),
+    (a0, tw, g, n): (usize, usize, usize, usize),
     bias: f32,
     act: Activation,
     y_plane: &mut [f32],
@@ -501,7 +501,7 @@ fn transform_output(
         let (low, high) = lanes::zip(even, odd);
         // A vector within one row, all its outputs in the row (an odd row's last tile
         // has one column): two stores.
-        let (a, j) = (a0 + g / span, g % span);
+        let (a, j) = (a0 + g / tw, g % tw);
         let r = 2 * a + dr;
         if 2 * (j + L) <= w {
             if r < p.h_out {
@@ -518,10 +518,10 @@ fn transform_output(
         let mut l = 0;
         while l < last {
             let t = g + l;
-            let (a, j) = (a0 + t / span, t % span);
-            let run = span.saturating_sub(j).min(last - l);
+            let (a, j) = (a0 + t / tw, t % tw);
+            let run = (tw - j).min(last - l);
             let r = 2 * a + dr;
-            if r < p.h_out && j < tw {
+            if r < p.h_out {
                 let column = 2 * j;
                 let count = (2 * run).min(w - column);
                 let at = r * w + column;
