@@ -4,8 +4,9 @@
 //! has them; built, run, and compared within `verify`'s tolerance with an `f64` direct
 //! sum. The planes leave partial tiles and vectors: odd heights and widths, a plane
 //! narrower than one vector of tiles and one wider than two, padding 0 and 1, two
-//! images, 48 output channels (three runs of 16), and a 16-channel layer and one of 16
-//! tiles the pass leaves to the implicit GEMM.
+//! images, 48 output channels (three runs of 16), a 16-channel layer on rows of whole
+//! vectors of tiles (transformed), and a 16-channel layer on other rows and one of 16
+//! tiles, which the pass leaves to the implicit GEMM.
 
 mod common;
 
@@ -134,7 +135,16 @@ fn transformed_layers_match_the_direct_sum() {
             w: 76,
             pad: 0,
         },
-        // 16 channels, and 16 tiles: left to the implicit GEMM.
+        // 16 channels on rows of whole vectors of tiles (16 a row): transformed.
+        Layer {
+            batch: 1,
+            c_in: 16,
+            c_out: 16,
+            h: 13,
+            w: 32,
+            pad: 1,
+        },
+        // 16 channels on rows of 10 tiles, and 16 tiles: left to the implicit GEMM.
         Layer {
             batch: 1,
             c_in: 16,
@@ -152,5 +162,5 @@ fn transformed_layers_match_the_direct_sum() {
             pad: 1,
         },
     ];
-    compiles_both_ways(&layers, 2);
+    compiles_both_ways(&layers, 3);
 }

@@ -125,22 +125,30 @@ pub const fn winograd_fits(p: &Conv2d) -> bool {
 /// [`conv2d_winograd`]: only where every target has vector kernels (the kernel's
 /// scratch, a group of tile rows transformed, suits a host's caches, not a
 /// microcontroller's RAM), on a layer it [`winograd_fits`] with at least 32 input and
-/// output channels (the output channels whole runs of 16) and at least four vectors of
-/// tiles (64 tiles: a 15 × 15 plane). The transformed weights are 16 / 9 of the
-/// filters', and each is used once per tile: on fewer tiles a layer whose weights come
-/// from memory, as in a model, waits for them. Measured on an AMD Zen 4 (AVX-512)
-/// against the implicit GEMM, layer by layer with the weights in L2, 16 → 16 at 56² and
-/// 32² ran as fast, 32 → 32 at 8² 7 % slower, 64 → 64 at 4² 2.3× slower; 32 → 32 at 28²
-/// 16 % faster, 64 → 64 at 32² and 128 → 128 at 28² 38 %; in resnet50-style, 64 → 64 at
-/// 14² (49 tiles) 11 % slower and 128 → 128 at 7² 20 % slower, though faster alone
-/// (docs/performance.md).
+/// output channels, 16 where a row holds whole vectors of 16 tiles (`w_out` 31, 32, 63,
+/// 64, …: [`transform_lines`]), the output channels whole runs of 16, and at least four
+/// vectors of tiles (64 tiles: a 15 × 15 plane). The transformed weights are 16 / 9 of
+/// the filters', and each is used once per tile: on fewer tiles a layer whose weights
+/// come from memory, as in a model, waits for them. Measured on an AMD Zen 4 (AVX-512)
+/// against the implicit GEMM, layer by layer with the weights in L2, 16 → 16 at 56² ran
+/// as fast, 32 → 32 at 8² 7 % slower, 64 → 64 at 4² 2.3× slower; 32 → 32 at 28² 16 %
+/// faster, 64 → 64 at 32² and 128 → 128 at 28² 38 %; 16 → 16 at 32² and 64², rows of
+/// whole vectors, 21 % and 23 %; in resnet50-style, 64 → 64 at 14² (49 tiles) 11 % slower
+/// and 128 → 128 at 7² 20 % slower, though faster alone (docs/performance.md).
 pub const fn winograd_pays_for(p: &Conv2d, kernels: crate::target::KernelSet) -> bool {
     let tiles = p.h_out.div_ceil(2) * p.w_out.div_ceil(2);
     let narrow = if p.c_in < p.c_out { p.c_in } else { p.c_out };
+    // Rows of whole vectors of tiles skip the columns pass (`transform_lines`), which
+    // pays from 16 channels.
+    let least = if tiles_wide(p).is_multiple_of(MAX_LANES) {
+        16
+    } else {
+        32
+    };
     kernels.vector
         && !kernels.scalar
         && winograd_fits(p)
-        && narrow >= 32
+        && narrow >= least
         && tiles >= 4 * MAX_LANES
         && p.c_out.is_multiple_of(WINOGRAD_CHANNELS)
 }
@@ -320,8 +328,13 @@ fn image(
         let vectors = n.div_ceil(L);
         for ci in 0..p.c_in {
             let plane = &x[ci * in_plane..(ci + 1) * in_plane];
-            split_rows(p, plane, (a0, a1, tw), lines, columns, stride);
-            transform_input(columns, stride, vectors, p.c_in, ci, v_group);
+            if tw.is_multiple_of(L) {
+                pad_lines(p, plane, (a0, a1, tw), lines);
+                transform_lines(lines, (a0, a1, tw), p.c_in, ci, v_group);
+            } else {
+                split_rows(p, plane, (a0, a1, tw), lines, columns, stride);
+                transform_input(columns, stride, vectors, p.c_in, ci, v_group);
+            }
         }
         // Per run of output channels, every vector of tiles: the run's `U` (16 · c_in
         // · 16 floats) stays in L2 while the group's `V` streams past it.
@@ -349,6 +362,28 @@ fn image(
     }
 }
 
+/// Input rows `2 · a0 − pad_top ..` of one input channel (`plane`) for tile rows
+/// `a0..a1`, padded into `lines` (`line_len(tw)` floats each, zero outside the plane).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn pad_lines(p: &Conv2d, plane: &[f32], (a0, a1, tw): (usize, usize, usize), lines: &mut [f32]) {
+    let len = line_len(tw);
+    let first_row = 2 * a0;
+    let count = 2 * (a1 - a0) + 2;
+    let lines = &mut lines[..count * len];
+    for (offset, line) in lines.chunks_exact_mut(len).enumerate() {
+        line.fill(0.0);
+        let r = (first_row + offset).wrapping_sub(p.pad_top);
+        if r < p.h_in {
+            // Line position `c` holds input column `c - pad_left`.
+            let row = &plane[r * p.w_in..(r + 1) * p.w_in];
+            let first = p.pad_left.min(len);
+            let count = (len - first).min(p.w_in);
+            line[first..first + count].copy_from_slice(&row[..count]);
+        }
+    }
+}
+
 /// For one input channel (`plane`) and tile rows `a0..a1`, the 16 columns of inputs the
 /// tiles read: `columns[(k · 4 + q) · stride + g]` is input `(2a + k − pad_top, 2j + q −
 /// pad_left)` of tile `g = (a − a0) · tw + j`, zero outside the plane. The group's
@@ -368,21 +403,8 @@ fn split_rows(
 ) {
     use crate::gemm::simd::Vector;
     use lanes::{L, V};
+    pad_lines(p, plane, (a0, a1, tw), lines);
     let len = line_len(tw);
-    let first_row = 2 * a0;
-    let count = 2 * (a1 - a0) + 2;
-    let lines = &mut lines[..count * len];
-    for (offset, line) in lines.chunks_exact_mut(len).enumerate() {
-        line.fill(0.0);
-        let r = (first_row + offset).wrapping_sub(p.pad_top);
-        if r < p.h_in {
-            // Line position `c` holds input column `c - pad_left`.
-            let row = &plane[r * p.w_in..(r + 1) * p.w_in];
-            let first = p.pad_left.min(len);
-            let count = (len - first).min(p.w_in);
-            line[first..first + count].copy_from_slice(&row[..count]);
-        }
-    }
     for a in a0..a1 {
         for k in 0..4 {
             let line = &lines[(2 * (a - a0) + k) * len..][..len];
@@ -420,22 +442,75 @@ fn transform_input(
     for vector in 0..vectors {
         let g = vector * L;
         let row = |k: usize| -> [V; 4] {
-            let q = |q: usize| V::load_at(columns, (k * 4 + q) * stride + g);
-            let (a, b, c, d) = (q(0), q(1), q(2), q(3));
-            [a.sub(c), b.add(c), c.sub(b), b.sub(d)]
+            core::array::from_fn(|q| V::load_at(columns, (k * 4 + q) * stride + g))
         };
-        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
-        let base = vector * WINOGRAD_POINTS * c_in;
-        for c in 0..4 {
-            let points = [
-                r0[c].sub(r2[c]),
-                r1[c].add(r2[c]),
-                r2[c].sub(r1[c]),
-                r1[c].sub(r3[c]),
-            ];
-            for (k, value) in points.into_iter().enumerate() {
-                value.store_at(v_group, (base + (k * 4 + c) * c_in + ci) * L);
-            }
+        transform_vector(row, vector, c_in, ci, v_group);
+    }
+}
+
+/// [`split_rows`] and [`transform_input`] in one pass where every vector of tiles lies in
+/// one tile row (`tw` a multiple of [`lanes::L`]): each vector's 16 inputs per tile are
+/// split from the padded `lines` ([`pad_lines`]) in registers and transformed there, not
+/// stored as columns and loaded back (on a 16 → 16 layer at 32², the two passes took
+/// two fifths of the layer).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn transform_lines(
+    lines: &[f32],
+    (a0, a1, tw): (usize, usize, usize),
+    c_in: usize,
+    ci: usize,
+    v_group: &mut [f32],
+) {
+    use crate::gemm::simd::Vector;
+    use lanes::{L, V};
+    let len = line_len(tw);
+    for a in a0..a1 {
+        let mut j = 0;
+        while j < tw {
+            let row = |k: usize| -> [V; 4] {
+                let line = lines.get((2 * (a - a0) + k) * len..).unwrap_or_default();
+                let (even, odd) =
+                    lanes::split(V::load_at(line, 2 * j), V::load_at(line, 2 * j + L));
+                let (next_even, next_odd) =
+                    lanes::split(V::load_at(line, 2 * j + 2), V::load_at(line, 2 * j + 2 + L));
+                [even, odd, next_even, next_odd]
+            };
+            transform_vector(row, ((a - a0) * tw + j) / L, c_in, ci, v_group);
+            j += L;
+        }
+    }
+}
+
+/// `Bᵀ d B` of vector `vector` of tiles of input channel `ci`, whose inputs `d[k][q]` (row
+/// `k`, column `q` of each 4 × 4 tile) `row(k)` gives, into `v_group` as
+/// [`transform_input`] lays it out.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn transform_vector(
+    row: impl Fn(usize) -> [lanes::V; 4],
+    vector: usize,
+    c_in: usize,
+    ci: usize,
+    v_group: &mut [f32],
+) {
+    use crate::gemm::simd::Vector;
+    use lanes::L;
+    let row = |k: usize| {
+        let [a, b, c, d] = row(k);
+        [a.sub(c), b.add(c), c.sub(b), b.sub(d)]
+    };
+    let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+    let base = vector * WINOGRAD_POINTS * c_in;
+    for c in 0..4 {
+        let points = [
+            r0[c].sub(r2[c]),
+            r1[c].add(r2[c]),
+            r2[c].sub(r1[c]),
+            r1[c].sub(r3[c]),
+        ];
+        for (k, value) in points.into_iter().enumerate() {
+            value.store_at(v_group, (base + (k * 4 + c) * c_in + ci) * L);
         }
     }
 }
@@ -586,6 +661,11 @@ mod tests {
             (32, 16, 6, 31, 0),
             (16, 32, 5, 33, 1),
             (16, 16, 4, 33, 0),
+            // Rows of whole vectors of tiles (16 or 32 tiles; 8 too without AVX-512),
+            // which `transform_lines` takes.
+            (16, 16, 9, 32, 1),
+            (24, 32, 6, 64, 1),
+            (8, 16, 3, 34, 0),
         ];
         for (c_in, c_out, h, w, pad) in cases {
             let p = geometry(c_in, c_out, h, w, pad);
