@@ -144,13 +144,31 @@ fn transformed_layers_match_the_direct_sum() {
             w: 32,
             pad: 1,
         },
-        // 16 channels on rows of 10 tiles, and 16 tiles: left to the implicit GEMM.
+        // 16 channels on rows of 10 tiles (vectors across rows): transformed.
         Layer {
             batch: 1,
             c_in: 16,
             c_out: 16,
             h: 20,
             w: 20,
+            pad: 1,
+        },
+        // 49 tiles (three vectors and one tile): transformed; 36 and 16 tiles: left to
+        // the implicit GEMM.
+        Layer {
+            batch: 1,
+            c_in: 16,
+            c_out: 32,
+            h: 14,
+            w: 14,
+            pad: 1,
+        },
+        Layer {
+            batch: 1,
+            c_in: 16,
+            c_out: 16,
+            h: 12,
+            w: 12,
             pad: 1,
         },
         Layer {
@@ -162,5 +180,5 @@ fn transformed_layers_match_the_direct_sum() {
             pad: 1,
         },
     ];
-    compiles_both_ways(&layers, 3);
+    compiles_both_ways(&layers, 5);
 }

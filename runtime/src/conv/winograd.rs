@@ -124,32 +124,24 @@ pub const fn winograd_fits(p: &Conv2d) -> bool {
 /// Whether a crate for the targets of `kernels` computes a layer of geometry `p` by
 /// [`conv2d_winograd`]: only where every target has vector kernels (the kernel's
 /// scratch, a group of tile rows transformed, suits a host's caches, not a
-/// microcontroller's RAM), on a layer it [`winograd_fits`] with at least 32 input and
-/// output channels, 16 where a row holds whole vectors of 16 tiles (`w_out` 31, 32, 63,
-/// 64, …: [`transform_lines`]), the output channels whole runs of 16, and at least four
-/// vectors of tiles (64 tiles: a 15 × 15 plane). The transformed weights are 16 / 9 of
-/// the filters', and each is used once per tile: on fewer tiles a layer whose weights
+/// microcontroller's RAM), on a layer it [`winograd_fits`] with at least 16 input and
+/// output channels, the output channels whole runs of 16, and at least three
+/// vectors of tiles (48 tiles: a 14 × 14 plane's 49). The transformed weights are 16 / 9
+/// of the filters', and each is used once per tile: on fewer tiles a layer whose weights
 /// come from memory, as in a model, waits for them. Measured on an AMD Zen 4 (AVX-512)
-/// against the implicit GEMM, layer by layer with the weights in L2, 16 → 16 at 56² ran
-/// as fast, 32 → 32 at 8² 7 % slower, 64 → 64 at 4² 2.3× slower; 32 → 32 at 28² 16 %
-/// faster, 64 → 64 at 32² and 128 → 128 at 28² 38 %; 16 → 16 at 32² and 64², rows of
-/// whole vectors, 21 % and 23 %; in resnet50-style, 64 → 64 at 14² (49 tiles) 11 % slower
-/// and 128 → 128 at 7² 20 % slower, though faster alone (docs/performance.md).
+/// against the implicit GEMM, layer by layer with the weights in L2: 16 → 16 at 56² 21 %
+/// faster, 32 → 32 at 28² 28 %, 64 → 64 at 14² 20 %, 64 → 64 at 32² and 128 → 128 at 28²
+/// 38 %; 32 → 32 at 8² 7 % slower, 64 → 64 at 4² 2.3× slower. In resnet50-style, whole
+/// inferences of two builds alternating, taking its five 64 → 64 layers at 14² saved
+/// 1.8 %, its 128 → 128 ones at 7² (16 tiles) nothing (docs/performance.md).
 pub const fn winograd_pays_for(p: &Conv2d, kernels: crate::target::KernelSet) -> bool {
     let tiles = p.h_out.div_ceil(2) * p.w_out.div_ceil(2);
     let narrow = if p.c_in < p.c_out { p.c_in } else { p.c_out };
-    // Rows of whole vectors of tiles skip the columns pass (`transform_lines`), which
-    // pays from 16 channels.
-    let least = if tiles_wide(p).is_multiple_of(MAX_LANES) {
-        16
-    } else {
-        32
-    };
     kernels.vector
         && !kernels.scalar
         && winograd_fits(p)
-        && narrow >= least
-        && tiles >= 4 * MAX_LANES
+        && narrow >= 16
+        && tiles >= 3 * MAX_LANES
         && p.c_out.is_multiple_of(WINOGRAD_CHANNELS)
 }
 
@@ -190,15 +182,15 @@ const fn group_rows(p: &Conv2d) -> usize {
 
 /// The floats of scratch [`conv2d_winograd`] takes for `p` with groups of `rows` tile
 /// rows: the group's tiles transformed (`16 · c_in` floats per tile slot, rounded up to
-/// whole vectors), one input channel's 16 columns of the group (four per input row of a
-/// tile), the group's padded input rows, and the sums of one vector of tiles for a run of
+/// whole vectors), the group's padded input rows (and two vectors after them, which
+/// [`transform_lines`] may read past the last row), and the sums of one vector of tiles for a run of
 /// output channels.
 const fn scratch_for(p: &Conv2d, rows: usize) -> usize {
     let tw = tiles_wide(p);
     let tiles = (rows * tw).div_ceil(MAX_LANES) * MAX_LANES;
     WINOGRAD_POINTS * p.c_in * tiles
-        + WINOGRAD_POINTS * (tiles + MAX_LANES)
         + (2 * rows + 2) * line_len(tw)
+        + 2 * MAX_LANES
         + WINOGRAD_POINTS * WINOGRAD_CHANNELS * MAX_LANES
 }
 
@@ -316,10 +308,8 @@ fn image(
         rows -= 1;
     }
     let tiles = (rows * tw).div_ceil(MAX_LANES) * MAX_LANES;
-    let stride = tiles + MAX_LANES;
     let (v_group, rest) = scratch.split_at_mut(WINOGRAD_POINTS * p.c_in * tiles);
-    let (columns, rest) = rest.split_at_mut(WINOGRAD_POINTS * stride);
-    let (lines, sums) = rest.split_at_mut((2 * rows + 2) * line_len(tw));
+    let (lines, sums) = rest.split_at_mut((2 * rows + 2) * line_len(tw) + 2 * MAX_LANES);
     let (in_plane, out_plane) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let mut a0 = 0;
     while a0 < th {
@@ -328,13 +318,8 @@ fn image(
         let vectors = n.div_ceil(L);
         for ci in 0..p.c_in {
             let plane = &x[ci * in_plane..(ci + 1) * in_plane];
-            if tw.is_multiple_of(L) {
-                pad_lines(p, plane, (a0, a1, tw), lines);
-                transform_lines(lines, (a0, a1, tw), p.c_in, ci, v_group);
-            } else {
-                split_rows(p, plane, (a0, a1, tw), lines, columns, stride);
-                transform_input(columns, stride, vectors, p.c_in, ci, v_group);
-            }
+            pad_lines(p, plane, (a0, a1, tw), lines);
+            transform_lines(lines, (a0, a1, tw), vectors, p.c_in, ci, v_group);
         }
         // Per run of output channels, every vector of tiles: the run's `U` (16 · c_in
         // · 16 floats) stays in L2 while the group's `V` streams past it.
@@ -363,13 +348,18 @@ fn image(
 }
 
 /// Input rows `2 · a0 − pad_top ..` of one input channel (`plane`) for tile rows
-/// `a0..a1`, padded into `lines` (`line_len(tw)` floats each, zero outside the plane).
+/// `a0..a1`, padded into `lines` (`line_len(tw)` floats each, zero outside the plane),
+/// and two vectors of zeros after them (the last vector of tiles reads past the last row
+/// into lanes it never stores).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 fn pad_lines(p: &Conv2d, plane: &[f32], (a0, a1, tw): (usize, usize, usize), lines: &mut [f32]) {
     let len = line_len(tw);
     let first_row = 2 * a0;
     let count = 2 * (a1 - a0) + 2;
+    if let Some(slack) = lines.get_mut(count * len..count * len + 2 * MAX_LANES) {
+        slack.fill(0.0);
+    }
     let lines = &mut lines[..count * len];
     for (offset, line) in lines.chunks_exact_mut(len).enumerate() {
         line.fill(0.0);
@@ -384,54 +374,18 @@ fn pad_lines(p: &Conv2d, plane: &[f32], (a0, a1, tw): (usize, usize, usize), lin
     }
 }
 
-/// For one input channel (`plane`) and tile rows `a0..a1`, the 16 columns of inputs the
-/// tiles read: `columns[(k · 4 + q) · stride + g]` is input `(2a + k − pad_top, 2j + q −
-/// pad_left)` of tile `g = (a − a0) · tw + j`, zero outside the plane. The group's
-/// input rows are first padded into `lines`, all of them before any is read back (a
-/// vector load right after the copy that wrote it waits for the copy's stores), then
-/// split into even and odd columns, vector by vector (where rows share vectors, a row's
-/// last vector runs into the next row's tiles, which that row then overwrites).
+/// `V = Bᵀ d B` for the `vectors` vectors of tiles of one input channel `ci`: point `ξ`
+/// of vector `n` goes to `v_group[((n · 16 + ξ) · c_in + ci) · L..]`. Each vector's 16
+/// inputs per tile are split from the padded `lines` ([`pad_lines`]) into even and odd
+/// columns in registers and transformed there (stored as columns and loaded back, on a
+/// 16 → 16 layer at 32², the two passes took two fifths of the layer). A vector whose tiles span several tile rows takes each row's
+/// lanes from that row's lines (loads from where its lane 0 would sit in the row, before
+/// or after it) and picks them by lane index.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
-fn split_rows(
-    p: &Conv2d,
-    plane: &[f32],
+fn transform_lines(
+    lines: &[f32],
     (a0, a1, tw): (usize, usize, usize),
-    lines: &mut [f32],
-    columns: &mut [f32],
-    stride: usize,
-) {
-    use crate::gemm::simd::Vector;
-    use lanes::{L, V};
-    pad_lines(p, plane, (a0, a1, tw), lines);
-    let len = line_len(tw);
-    for a in a0..a1 {
-        for k in 0..4 {
-            let line = &lines[(2 * (a - a0) + k) * len..][..len];
-            let mut j = 0;
-            while j < tw {
-                let at = (a - a0) * tw + j;
-                let (even, odd) =
-                    lanes::split(V::load_at(line, 2 * j), V::load_at(line, 2 * j + L));
-                let (next_even, next_odd) =
-                    lanes::split(V::load_at(line, 2 * j + 2), V::load_at(line, 2 * j + 2 + L));
-                for (q, value) in [even, odd, next_even, next_odd].into_iter().enumerate() {
-                    value.store_at(columns, (k * 4 + q) * stride + at);
-                }
-                j += L;
-            }
-        }
-    }
-}
-
-/// `V = Bᵀ d B` for the `vectors` vectors of tiles of one input channel `ci` from its
-/// [`split_rows`] columns: point `ξ` of vector `n` goes to `v_group[((n · 16 + ξ) · c_in
-/// + ci) · L..]`.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[inline(always)]
-fn transform_input(
-    columns: &[f32],
-    stride: usize,
     vectors: usize,
     c_in: usize,
     ci: usize,
@@ -439,52 +393,40 @@ fn transform_input(
 ) {
     use crate::gemm::simd::Vector;
     use lanes::{L, V};
+    let len = line_len(tw);
+    let n = (a1 - a0) * tw;
+    let lane = V::from_array(core::array::from_fn(|l| l as f32));
     for vector in 0..vectors {
         let g = vector * L;
+        let (first, last) = (g / tw, ((g + L).min(n) - 1) / tw);
         let row = |k: usize| -> [V; 4] {
-            core::array::from_fn(|q| V::load_at(columns, (k * 4 + q) * stride + g))
+            let mut out = [V::splat(0.0); 4];
+            for r in first..=last {
+                // Where lane 0 reads in row `r`'s line `k`: `2 · (g − r · tw)` from its
+                // start, which the lines before it hold (`len ≥ 2 · tw + 2`).
+                let at = (2 * r + k) * len + 2 * g - 2 * r * tw;
+                let (even, odd) = lanes::split(V::load_at(lines, at), V::load_at(lines, at + L));
+                let (next_even, next_odd) =
+                    lanes::split(V::load_at(lines, at + 2), V::load_at(lines, at + 2 + L));
+                let values = [even, odd, next_even, next_odd];
+                if r == first {
+                    out = values;
+                } else {
+                    let from = V::splat((r * tw - g) as f32 - 0.5);
+                    for (out, value) in out.iter_mut().zip(values) {
+                        *out = lane.select_above(from, value, *out);
+                    }
+                }
+            }
+            out
         };
         transform_vector(row, vector, c_in, ci, v_group);
     }
 }
 
-/// [`split_rows`] and [`transform_input`] in one pass where every vector of tiles lies in
-/// one tile row (`tw` a multiple of [`lanes::L`]): each vector's 16 inputs per tile are
-/// split from the padded `lines` ([`pad_lines`]) in registers and transformed there, not
-/// stored as columns and loaded back (on a 16 → 16 layer at 32², the two passes took
-/// two fifths of the layer).
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[inline(always)]
-fn transform_lines(
-    lines: &[f32],
-    (a0, a1, tw): (usize, usize, usize),
-    c_in: usize,
-    ci: usize,
-    v_group: &mut [f32],
-) {
-    use crate::gemm::simd::Vector;
-    use lanes::{L, V};
-    let len = line_len(tw);
-    for a in a0..a1 {
-        let mut j = 0;
-        while j < tw {
-            let row = |k: usize| -> [V; 4] {
-                let line = lines.get((2 * (a - a0) + k) * len..).unwrap_or_default();
-                let (even, odd) =
-                    lanes::split(V::load_at(line, 2 * j), V::load_at(line, 2 * j + L));
-                let (next_even, next_odd) =
-                    lanes::split(V::load_at(line, 2 * j + 2), V::load_at(line, 2 * j + 2 + L));
-                [even, odd, next_even, next_odd]
-            };
-            transform_vector(row, ((a - a0) * tw + j) / L, c_in, ci, v_group);
-            j += L;
-        }
-    }
-}
-
 /// `Bᵀ d B` of vector `vector` of tiles of input channel `ci`, whose inputs `d[k][q]` (row
 /// `k`, column `q` of each 4 × 4 tile) `row(k)` gives, into `v_group` as
-/// [`transform_input`] lays it out.
+/// [`transform_lines`] lays it out.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 fn transform_vector(
