@@ -731,6 +731,9 @@ pub(crate) fn logistic_lanes<const N: usize>(
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn logistic_run(act: Activation, y: &mut [f32]) {
+    if act.logistic_op().is_none() {
+        return;
+    }
     let vectors = |y: &mut [f32]| match act {
         Activation::Sigmoid => map_vectors_in_place(SigmoidLanes, y),
         Activation::Swish { alpha } => map_vectors_in_place(SwishLanes { alpha }, y),

@@ -70,32 +70,30 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
 /// [`run`] for a crate built for the targets of `kernels`: a k×k convolution's weights
 /// are blocked only where vector kernels read them so (`conv::gemm_blocks_pay_for`).
 pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassError> {
-    // Each rewrite replaces one input of a node; `winograd` lists the Convs whose weights
-    // were transformed (any other Conv's were blocked).
+    // Each rewrite replaces one input of a node; its flag marks a Conv whose weights were
+    // transformed for Winograd (any other Conv's were blocked).
     let mut rewrites = Vec::new();
-    let mut winograd = Vec::new();
     for id in graph.node_ids() {
         let node = graph.node(id);
         if let Some(rewrite) = winograd_conv(graph, id, kernels) {
-            winograd.push(id);
-            rewrites.push(rewrite);
+            rewrites.push((rewrite, true));
             continue;
         }
         if let Some(rewrite) = blocked_conv(graph, id, kernels) {
-            rewrites.push(rewrite);
+            rewrites.push((rewrite, false));
             continue;
         }
         if let Some(rewrite) = paneled_gemm(graph, id, kernels) {
-            rewrites.push(rewrite);
+            rewrites.push((rewrite, false));
             continue;
         }
         if let Some(rewrite) = paneled_matmul(graph, id, kernels) {
-            rewrites.push(rewrite);
+            rewrites.push((rewrite, false));
             continue;
         }
         let recurrent = paneled_recurrent(graph, id);
         if !recurrent.is_empty() {
-            rewrites.extend(recurrent);
+            rewrites.extend(recurrent.into_iter().map(|r| (r, false)));
             continue;
         }
         let Op::QMatMul(q) = &node.op else {
@@ -126,17 +124,17 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
             continue;
         };
         let name = format!("{}_transposed", graph.value(b).name);
-        rewrites.push((id, slot, name, Tensor::new(vec![s.n, s.k], data)));
+        rewrites.push(((id, slot, name, Tensor::new(vec![s.n, s.k], data)), false));
     }
     let changed = !rewrites.is_empty();
-    for (id, slot, name, tensor) in rewrites {
+    for ((id, slot, name, tensor), winograd) in rewrites {
         // A MatMul's `N`, before its `B` is replaced.
         let columns = graph.node(id).inputs[slot].map(|b| graph.ty(b).shape.last().copied());
         let value = graph.add_const(name, tensor);
         graph.set_input(id, slot, Some(value));
         match &mut graph.node_mut(id).op {
             Op::QMatMul(q) => q.shape.b_transposed = true,
-            Op::Conv(c) if winograd.contains(&id) => c.weights_winograd = true,
+            Op::Conv(c) if winograd => c.weights_winograd = true,
             Op::Conv(c) => c.weights_blocked = true,
             Op::Recurrent(r) if slot == RECURRENT_R => r.params.r_panels = true,
             Op::Recurrent(r) => r.params.w_panels = true,

@@ -421,15 +421,11 @@ fn plan_with(
                 let Some(Some(x)) = node.inputs.get(i) else {
                     return false;
                 };
-                let Some(&b) = buffer_of.get(x) else {
-                    return false;
-                };
                 let same_type = graph.ty(*x).dtype == graph.ty(v).dtype
                     && graph.ty(*x).shape == graph.ty(v).shape;
-                // Not a buffer another one leads: that one's output is placed against
-                // this buffer's start.
-                let led = buffers.iter().any(|o| o.leads.is_some_and(|(l, _)| l == b));
-                lead.is_none() && slot == 0 && same_type && !led && dies_here(x, &buffers)
+                // A buffer another one leads is never taken here: it died at the step of
+                // the node whose output leads it, and `dies_here` asks for this step.
+                lead.is_none() && slot == 0 && same_type && dies_here(x, &buffers)
             });
             if let Some(i) = reuse {
                 let b = buffer_of[&node.inputs[i].expect("checked")];

@@ -80,7 +80,8 @@ pub fn memory_order(graph: &Graph, kernels: KernelSet) -> Option<Vec<NodeId>> {
     let mut reads: Vec<u32> = Vec::new();
     // Per node: the buffers it creates, the buffers it reads (once per read), its scratch.
     let mut creates: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut reads_of: Vec<Vec<usize>> = vec![Vec::new(); n];
+    // Per node, each buffer it reads and how many of its inputs read it.
+    let mut reads_of: Vec<Vec<(usize, u32)>> = vec![Vec::new(); n];
     let mut scratch = vec![0usize; n];
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut inputs_left = vec![0u32; n];
@@ -102,7 +103,10 @@ pub fn memory_order(graph: &Graph, kernels: KernelSet) -> Option<Vec<NodeId>> {
                 }
             }
             if let Some(&b) = buffer_of.get(v) {
-                reads_of[i].push(b);
+                match reads_of[i].iter_mut().find(|(o, _)| *o == b) {
+                    Some((_, count)) => *count += 1,
+                    None => reads_of[i].push((b, 1)),
+                }
                 reads[b] += 1;
             }
         }
@@ -203,11 +207,9 @@ pub fn memory_order(graph: &Graph, kernels: KernelSet) -> Option<Vec<NodeId>> {
                     .peak
                     .max(state.live + made - saved.min(made) + scratch[i]);
                 let mut live = state.live + made;
-                for (k, &b) in reads_of[i].iter().enumerate() {
-                    // The last of this node's reads of `b` that brings it to zero frees it.
-                    let here = reads_of[i].iter().filter(|&&o| o == b).count() as u32;
-                    let first = reads_of[i].iter().position(|&o| o == b) == Some(k);
-                    if first && state.reads_left[b] == here {
+                for &(b, here) in &reads_of[i] {
+                    // This node's reads of `b` that bring it to zero free it.
+                    if state.reads_left[b] == here {
                         live -= bytes[b];
                     }
                 }
@@ -259,8 +261,8 @@ pub fn memory_order(graph: &Graph, kernels: KernelSet) -> Option<Vec<NodeId>> {
                 for &c in &consumers[i] {
                     t.inputs_left[c] -= 1;
                 }
-                for &b in &reads_of[i] {
-                    t.reads_left[b] -= 1;
+                for &(b, here) in &reads_of[i] {
+                    t.reads_left[b] -= here;
                 }
                 State {
                     live,
