@@ -274,6 +274,22 @@ mod lanes {
         pub(crate) fn min(self, bound: Self) -> Self {
             self.zip(bound, min_m128)
         }
+
+        /// The lanes of `above` where `self > threshold` (false for a NaN), else those of
+        /// `otherwise`: a compare and three bitwise operations per half (SSE2 has no
+        /// blend), for the Winograd input transform's vectors that span rows.
+        #[inline(always)]
+        pub(crate) fn select_above(self, threshold: Self, above: Self, otherwise: Self) -> Self {
+            use safe_arch::{bitand_m128, bitandnot_m128, bitor_m128, cmp_gt_mask_m128};
+            let half = |i: usize| {
+                let mask = cmp_gt_mask_m128(self.0[i], threshold.0[i]);
+                bitor_m128(
+                    bitand_m128(mask, above.0[i]),
+                    bitandnot_m128(mask, otherwise.0[i]),
+                )
+            };
+            Self([half(0), half(1)])
+        }
     }
 }
 
