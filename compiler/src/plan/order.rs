@@ -78,9 +78,9 @@ pub fn memory_order(graph: &Graph, kernels: KernelSet) -> Option<Vec<NodeId>> {
     let mut buffer_of: HashMap<ValueId, usize> = HashMap::new();
     let mut bytes: Vec<usize> = Vec::new();
     let mut reads: Vec<u32> = Vec::new();
-    // Per node: the buffers it creates, the buffers it reads (once per read), its scratch.
+    // Per node: the buffers it creates, each buffer it reads with how many of its inputs
+    // read it, its scratch.
     let mut creates: Vec<Vec<usize>> = vec![Vec::new(); n];
-    // Per node, each buffer it reads and how many of its inputs read it.
     let mut reads_of: Vec<Vec<(usize, u32)>> = vec![Vec::new(); n];
     let mut scratch = vec![0usize; n];
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];

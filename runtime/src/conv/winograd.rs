@@ -183,8 +183,8 @@ const fn group_rows(p: &Conv2d) -> usize {
 /// The floats of scratch [`conv2d_winograd`] takes for `p` with groups of `rows` tile
 /// rows: the group's tiles transformed (`16 · c_in` floats per tile slot, rounded up to
 /// whole vectors), the group's padded input rows (and two vectors after them, which
-/// [`transform_lines`] may read past the last row), and the sums of one vector of tiles for a run of
-/// output channels.
+/// [`transform_lines`] may read past the last row), and the sums of one vector of tiles
+/// for a run of output channels.
 const fn scratch_for(p: &Conv2d, rows: usize) -> usize {
     let tw = tiles_wide(p);
     let tiles = (rows * tw).div_ceil(MAX_LANES) * MAX_LANES;
@@ -378,9 +378,10 @@ fn pad_lines(p: &Conv2d, plane: &[f32], (a0, a1, tw): (usize, usize, usize), lin
 /// of vector `n` goes to `v_group[((n · 16 + ξ) · c_in + ci) · L..]`. Each vector's 16
 /// inputs per tile are split from the padded `lines` ([`pad_lines`]) into even and odd
 /// columns in registers and transformed there (stored as columns and loaded back, on a
-/// 16 → 16 layer at 32², the two passes took two fifths of the layer). A vector whose tiles span several tile rows takes each row's
-/// lanes from that row's lines (loads from where its lane 0 would sit in the row, before
-/// or after it) and picks them by lane index.
+/// 16 → 16 layer at 32², the two passes took two fifths of the layer). A vector whose
+/// tiles span several tile rows takes each row's lanes from that row's lines (loads from
+/// where its lane 0 would sit in the row, before or after it) and picks them by lane
+/// index.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 fn transform_lines(
