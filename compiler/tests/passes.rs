@@ -1304,3 +1304,114 @@ fn fuse_takes_exact_gelu_as_exported() {
     output 0: y = %y
     "#);
 }
+
+#[test]
+fn fuse_folds_a_batch_norm_exported_as_mul_and_add_into_the_conv() {
+    // Conv → Mul([C,1,1]) → Add([C,1,1]) → Relu: one Conv, its weights and bias scaled.
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,1,2,2]
+        %w = Const f32[2,1,1,1] [1.0, -1.0]
+        %b = Const f32[2] [1.0, 2.0]
+        %conv = Conv(%x, %w, %b)
+        %s = Const f32[2,1,1] [2.0, 0.5]
+        %mul = Mul(%conv, %s)
+        %t = Const f32[2,1,1] [0.5, 0.25]
+        %add = Add(%mul, %t)
+        %y = Relu(%add)
+        output 0: y = %y
+    "), @r#"
+    changed: true
+    input 0: %x : f32[1,1,2,2]
+    %w = Const f32[2,1,1,1] [1.0, -1.0]
+    %b = Const f32[2] [1.0, 2.0]
+    %s = Const f32[2,1,1] [2.0, 0.5]
+    %t = Const f32[2,1,1] [0.5, 0.25]
+    %conv.weight_scaled = Const f32[2,1,1,1] [2.0, -0.5]
+    %conv.bias_scaled = Const f32[2] [2.0, 1.0]
+    %conv.bias_fused = Const f32[2] [2.5, 1.25]
+    %conv = Conv(%x, %conv.weight_scaled, %conv.bias_fused) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] activation="Relu" : f32[1,2,2,2]
+    output 0: y = %conv
+    "#);
+}
+
+#[test]
+fn fuse_folds_a_scalar_scale_after_the_bias_into_the_conv() {
+    // Conv → Add([C,1,1]) → Mul(scalar): the bias first, then the scale over both.
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,1,2,2]
+        %w = Const f32[2,1,1,1] [1.0, -1.0]
+        %conv = Conv(%x, %w)
+        %t = Const f32[2,1,1] [0.5, 0.25]
+        %add = Add(%conv, %t)
+        %s = Const f32[] [4.0]
+        %y = Mul(%s, %add)
+        output 0: y = %y
+    "), @r#"
+    changed: true
+    input 0: %x : f32[1,1,2,2]
+    %w = Const f32[2,1,1,1] [1.0, -1.0]
+    %t = Const f32[2,1,1] [0.5, 0.25]
+    %s = Const f32[] [4.0]
+    %conv.bias_fused = Const f32[2] [0.5, 0.25]
+    %conv.weight_scaled = Const f32[2,1,1,1] [4.0, -4.0]
+    %conv.bias_scaled = Const f32[2] [2.0, 1.0]
+    %conv = Conv(%x, %conv.weight_scaled, %conv.bias_scaled) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,2,2,2]
+    output 0: y = %conv
+    "#);
+}
+
+#[test]
+fn fuse_folds_a_per_column_scale_into_the_matmul() {
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,2]
+        %w = Const f32[2,3] [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        %mm = MatMul(%x, %w)
+        %s = Const f32[1,3] [1.0, 0.5, -2.0]
+        %y = Mul(%mm, %s)
+        output 0: y = %y
+    "), @r#"
+    changed: true
+    input 0: %x : f32[1,2]
+    %w = Const f32[2,3] [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    %s = Const f32[1,3] [1.0, 0.5, -2.0]
+    %mm.weight_scaled = Const f32[2,3] [1.0, 1.0, -6.0, 4.0, 2.5, -12.0]
+    %mm = MatMul(%x, %mm.weight_scaled) : f32[1,3]
+    output 0: y = %mm
+    "#);
+}
+
+#[test]
+fn fuse_leaves_a_scale_along_the_width_a_dynamic_one_and_an_infinite_one() {
+    // [2] right-aligns with the width, not the channels; `x` is no constant; an infinite
+    // scale would turn a zero product into NaN.
+    insta::assert_snapshot!(run("fuse", "
+        input 0: %x : f32[1,1,2,2]
+        %w = Const f32[2,1,1,1] [1.0, -1.0]
+        %c1 = Conv(%x, %w)
+        %s = Const f32[2] [0.5, 0.25]
+        %y1 = Mul(%c1, %s)
+        %c2 = Conv(%x, %w)
+        %y2 = Mul(%c2, %x)
+        %c3 = Conv(%x, %w)
+        %inf = Const f32[] [inf]
+        %y3 = Mul(%c3, %inf)
+        output 0: y1 = %y1
+        output 1: y2 = %y2
+        output 2: y3 = %y3
+    "), @r#"
+    changed: false
+    input 0: %x : f32[1,1,2,2]
+    %w = Const f32[2,1,1,1] [1.0, -1.0]
+    %c1 = Conv(%x, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,2,2,2]
+    %s = Const f32[2] [0.5, 0.25]
+    %y1 = Mul(%c1, %s) : f32[1,2,2,2]
+    %c2 = Conv(%x, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,2,2,2]
+    %y2 = Mul(%c2, %x) : f32[1,2,2,2]
+    %c3 = Conv(%x, %w) kernel_shape=[1,1] strides=[1,1] pads=[0,0,0,0] dilations=[1,1] : f32[1,2,2,2]
+    %inf = Const f32[] [inf]
+    %y3 = Mul(%c3, %inf) : f32[1,2,2,2]
+    output 0: y1 = %y1
+    output 1: y2 = %y2
+    output 2: y3 = %y3
+    "#);
+}

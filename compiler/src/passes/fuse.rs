@@ -2,6 +2,9 @@
 //! - `MatMul → Add(bias)` where the bias is a constant of N values broadcast along rows;
 //! - `Conv → Add(bias)` where the bias is a constant of one value per output channel
 //!   (exporters such as the ONNX model zoo's MNIST write the bias that way);
+//! - `Conv | MatMul → Mul(scale)` with constant weights and a constant scale of one value
+//!   or one per output channel (a batch norm exported as Mul and Add): the scale goes
+//!   into the weights and bias;
 //! - `Mul(x, Sigmoid(x))` (SiLU as exporters write it before opset 24's Swish) → one
 //!   Swish, one pass over the tensor instead of two and no buffer for the sigmoid;
 //! - PyTorch's exact GELU, `Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)` (or with the half
@@ -29,14 +32,170 @@ use crate::ops::unary::Unary;
 use crate::ops::Op;
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
+    // A scale before a bias (`Conv → Mul → Add`, batch norm exported as two ops) and
+    // after one (`Conv → Add → Mul`) both fold.
+    let scale = fuse_scale(graph);
     let a = fuse_matmul_bias(graph);
     let b = fuse_conv_bias(graph);
+    let scale_after = fuse_scale(graph);
     let silu = fuse_silu(graph);
     let gelu = fuse_gelu(graph);
     let c = fuse_activations(graph);
     let pad = fuse_pad_conv(graph);
-    let scale = fuse_scale_softmax(graph);
-    Ok(a || b || silu || gelu || c || pad || scale)
+    let softmax = fuse_scale_softmax(graph);
+    Ok(scale || a || b || scale_after || silu || gelu || c || pad || softmax)
+}
+
+/// `Conv → Mul(s)` and `MatMul → Mul(s)` with constant weights and a constant `f32`
+/// scale `s`, one value or one per output channel (a Conv's axis 1, a MatMul's last
+/// axis): `s` goes into the weights and the bias, and the Mul is gone. Exporters write
+/// a batch norm that training left unfused, or a fixed rescaling, this way. The
+/// product's rounding moves from `(x · w) · s` to `x · (w · s)`, one rounding of each
+/// term, well inside the tolerances the float kernels keep against ONNX Runtime. A
+/// non-finite scale, or one whose product with a weight overflows, stays a Mul.
+fn fuse_scale(graph: &mut Graph) -> Changed {
+    let mut matches = Vec::new();
+    for id in graph.node_ids() {
+        let (axis, weights_at) = match &graph.node(id).op {
+            Op::Conv(c)
+                if c.act == Activation::None && !c.weights_blocked && !c.weights_winograd =>
+            {
+                (1, OutAxis::Conv)
+            }
+            Op::MatMul(m) if m.act == Activation::None && m.b_panels == 0 => {
+                let rank = graph.node(id).outputs[0].ty.rank();
+                (rank.saturating_sub(1), OutAxis::MatMul)
+            }
+            _ => continue,
+        };
+        let y = graph.node(id).outputs[0].ty.clone();
+        if y.dtype != DType::F32 || y.rank() < 2 {
+            continue;
+        }
+        let Some((mul, input_idx)) = sole_consumer(graph, id) else {
+            continue;
+        };
+        let Op::Binary(b) = &graph.node(mul).op else {
+            continue;
+        };
+        if b.op != BinaryOp::Mul
+            || graph.node(mul).inputs.len() != 2
+            || graph.node(mul).outputs[0].ty != y
+        {
+            continue;
+        }
+        let Some(scale) = graph.node(mul).inputs[1 - input_idx]
+            .and_then(|v| graph.const_value(v))
+            .and_then(|t| Some((t.shape.clone(), t.as_f32()?.to_vec())))
+        else {
+            continue;
+        };
+        let channels = y.shape[axis];
+        let Some(scale) = per_axis(&scale.0, scale.1, &y.shape, axis) else {
+            continue;
+        };
+        if scale.iter().any(|s| !s.is_finite()) {
+            continue;
+        }
+        let inputs = graph.node(id).inputs.clone();
+        let Some(w) = inputs
+            .get(1)
+            .copied()
+            .flatten()
+            .and_then(|w| graph.const_value(w))
+            .and_then(|t| Some((t.shape.clone(), t.as_f32()?.to_vec())))
+        else {
+            continue;
+        };
+        let bias = match inputs.get(2).copied().flatten() {
+            None => None,
+            Some(b) => match graph.const_value(b).and_then(|t| t.as_f32()) {
+                Some(values) if values.len() == channels => Some(values.to_vec()),
+                _ => continue,
+            },
+        };
+        let (w_shape, mut w) = w;
+        if !weights_at.scale(&mut w, &w_shape, channels, &scale) {
+            continue;
+        }
+        let bias = bias.map(|b| b.iter().zip(&scale).map(|(b, s)| b * s).collect::<Vec<_>>());
+        if bias.iter().flatten().any(|b| !b.is_finite()) {
+            continue;
+        }
+        matches.push((id, mul, Tensor::new(w_shape, Data::F32(w)), bias));
+    }
+    for (node, mul, w, bias) in matches.iter().cloned() {
+        let name = graph.node(node).name.clone();
+        let w = graph.add_const(format!("{name}.weight_scaled"), w);
+        graph.set_input(node, 1, Some(w));
+        if let Some(bias) = bias {
+            let b = graph.add_const(
+                format!("{name}.bias_scaled"),
+                Tensor::new(vec![bias.len()], Data::F32(bias)),
+            );
+            graph.set_input(node, 2, Some(b));
+        }
+        graph.replace_all_uses(ValueId { node: mul, slot: 0 }, ValueId { node, slot: 0 });
+        graph.remove_node(mul);
+    }
+    !matches.is_empty()
+}
+
+/// Where a product's output channels sit in its weights.
+#[derive(Clone, Copy)]
+enum OutAxis {
+    /// A Conv's `[c_out, c_in / groups, k…]`: channel `o` is the `o`-th run.
+    Conv,
+    /// A MatMul's `B`, `[K, N]`: channel `j` is column `j`.
+    MatMul,
+}
+
+impl OutAxis {
+    /// Multiplies each output channel's weights by its scale; false (and `w` part
+    /// scaled, to be dropped) when the weights' shape does not hold `channels` or a
+    /// product is not finite.
+    fn scale(self, w: &mut [f32], shape: &[usize], channels: usize, scale: &[f32]) -> bool {
+        let fits = match self {
+            OutAxis::Conv => shape.first() == Some(&channels),
+            OutAxis::MatMul => shape.len() == 2 && shape[1] == channels,
+        };
+        if !fits || channels == 0 || !w.len().is_multiple_of(channels) {
+            return false;
+        }
+        match self {
+            OutAxis::Conv => {
+                let per_out = w.len() / channels;
+                for (chunk, s) in w.chunks_mut(per_out.max(1)).zip(scale) {
+                    chunk.iter_mut().for_each(|v| *v *= s);
+                }
+            }
+            OutAxis::MatMul => {
+                for row in w.chunks_mut(channels) {
+                    row.iter_mut().zip(scale).for_each(|(v, s)| *v *= s);
+                }
+            }
+        }
+        w.iter().all(|v| v.is_finite())
+    }
+}
+
+/// A constant of `shape` holding `values`, as one value per index of `axis` of an
+/// operand shaped `y` it broadcasts against (one value for all of them, or the
+/// right-aligned shape is 1 everywhere but at `axis`); `None` if it broadcasts
+/// otherwise.
+fn per_axis(shape: &[usize], values: Vec<f32>, y: &[usize], axis: usize) -> Option<Vec<f32>> {
+    let channels = *y.get(axis)?;
+    if shape.len() > y.len() {
+        return None;
+    }
+    if values.len() == 1 {
+        return Some(vec![values[0]; channels]);
+    }
+    let aligned = shape.iter().rev().enumerate().all(|(i, &d)| {
+        let at = y.len() - 1 - i;
+        d == 1 || (at == axis && d == channels)
+    });
+    (aligned && values.len() == channels).then_some(values)
 }
 
 /// `Mul(x, c) → Softmax` with `c` a positive finite `f32` constant of one element (an
