@@ -322,3 +322,92 @@ fn the_command_line_writes_the_table_json_and_svg() {
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows["totals"]["layers"], 9);
 }
+
+/// A graph quantized in its middle only: a Relu on the float input, QuantizeLinear and
+/// DequantizeLinear around a Softmax, then a Neg on the way to the float output.
+fn half_quantized_model() -> tempfile::TempDir {
+    use common::model::{floats, model, node, value};
+    let m = model(
+        vec![
+            node("relu", "Relu", &["x"], &["r"]),
+            node("q1", "QuantizeLinear", &["r", "s"], &["rq"]),
+            node("dq1", "DequantizeLinear", &["rq", "s"], &["rd"]),
+            node("softmax", "Softmax", &["rd"], &["p"]),
+            node("q2", "QuantizeLinear", &["p", "t"], &["pq"]),
+            node("dq2", "DequantizeLinear", &["pq", "t"], &["pd"]),
+            node("neg", "Neg", &["pd"], &["y"]),
+        ],
+        vec![value("x", &[1, 8])],
+        vec![value("y", &[1, 8])],
+        vec![floats("s", &[], &[0.05]), floats("t", &[], &[1.0 / 256.0])],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("model.onnx"), common::model::encode(&m)).unwrap();
+    dir
+}
+
+#[test]
+fn inspect_lists_each_float_op_of_a_quantized_model_with_its_reason() {
+    use zant_compiler::report::{float_islands, inspect, FloatOp};
+    let dir = half_quantized_model();
+    let lowered = lower(dir.path(), &[]);
+    let islands = float_islands(&lowered).expect("the model has 8-bit activations");
+    let listed: Vec<(&str, &str)> = islands
+        .iter()
+        .map(|f: &FloatOp| (f.node.as_str(), f.op))
+        .collect();
+    assert_eq!(
+        listed,
+        [("relu", "Relu"), ("softmax", "Softmax"), ("neg", "Neg")]
+    );
+    assert!(
+        islands[0]
+            .reason
+            .contains("reads the float graph input `x`"),
+        "{islands:?}"
+    );
+    assert!(
+        islands[1]
+            .reason
+            .contains("between DequantizeLinear and QuantizeLinear"),
+        "{islands:?}"
+    );
+    assert!(
+        islands[2].reason.contains("float graph output `y`"),
+        "{islands:?}"
+    );
+    let text = inspect(&lowered, false);
+    assert!(
+        text.contains("== float ops in a quantized model =="),
+        "{text}"
+    );
+    assert!(text.contains("Softmax softmax: between"), "{text}");
+}
+
+#[test]
+fn a_float_model_has_no_float_op_section() {
+    use zant_compiler::report::{float_islands, inspect};
+    let lowered = lower(&lenet(), &[]);
+    assert_eq!(float_islands(&lowered), None);
+    assert!(!inspect(&lowered, false).contains("float ops in a quantized model"));
+}
+
+#[test]
+fn the_shared_int8_models_keep_only_their_softmax_float() {
+    use zant_compiler::report::float_islands;
+    let Some(shared) = common::shared_models() else {
+        return;
+    };
+    for (name, float_ops) in [
+        ("mobilenet_v2-int8", &[][..]),
+        ("mlperf-ad-int8", &[]),
+        ("mlperf-kws-int8", &["Softmax"]),
+        ("mlperf-vww-int8", &["Softmax"]),
+        ("mlperf-ic-int8", &["Softmax"]),
+    ] {
+        let lowered = lower(&shared.join(name), &[]);
+        let islands = float_islands(&lowered).expect("an int8 model");
+        let ops: Vec<&str> = islands.iter().map(|f| f.op).collect();
+        assert_eq!(ops, float_ops, "{name}: {islands:?}");
+    }
+}

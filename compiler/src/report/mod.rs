@@ -1,7 +1,8 @@
 //! What `zantc inspect` shows: the text report (IR, op histogram, memory plan and totals)
-//! here, the per-layer table in [`layers`] and the picture of the memory plan in
-//! [`plan_svg`].
+//! here, the float ops left in a quantized model in [`islands`], the per-layer table in
+//! [`layers`] and the picture of the memory plan in [`plan_svg`].
 
+pub mod islands;
 pub mod layers;
 pub mod plan_svg;
 
@@ -12,6 +13,7 @@ use crate::ir::ValueId;
 use crate::pipeline::Lowered;
 use crate::plan::Location;
 
+pub use islands::{float_islands, FloatOp};
 pub use layers::{layers, Layers};
 pub use plan_svg::plan_svg;
 
@@ -56,6 +58,15 @@ pub fn inspect(c: &Lowered, show_imported: bool) -> String {
     let _ = writeln!(s, "== op histogram ==");
     for (op, n) in histogram(c) {
         let _ = writeln!(s, "{op:>20} {n}");
+    }
+    if let Some(islands) = float_islands(c) {
+        let _ = writeln!(s, "\n== float ops in a quantized model ==");
+        if islands.is_empty() {
+            let _ = writeln!(s, "none: every op computes on integers");
+        }
+        for f in &islands {
+            let _ = writeln!(s, "{:>20} {}: {}", f.op, shorten(&f.node), f.reason);
+        }
     }
     let _ = writeln!(s, "\n== memory plan (steps are schedule positions) ==");
     let _ = writeln!(
