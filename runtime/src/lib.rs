@@ -1,6 +1,6 @@
 //! Kernels for the code that `zantc` generates: `#![no_std]`, no `alloc`, and no `unsafe`
 //! outside [`dsp`] (the Arm DSP instructions, one `asm!` each, x86-64's VNNI dot product and
-//! its AMX tile products).
+//! its AMX tile products) and `qconv/helium.rs` (the Cortex-M55's MVE loops).
 //!
 //! Every kernel takes plain slices and a small parameter struct. Shapes are passed in,
 //! never discovered, so a generated call with constant parameters lets the optimiser see

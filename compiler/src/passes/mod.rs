@@ -14,17 +14,19 @@
 //!    Reshape), so later matches see producer and consumer side by side.
 //! 4. [`batchnorm`]: fold BatchNormalization into the Conv before it; lower the rest to
 //!    Mul + Add. Before fusion, so the Conv → Relu pairs it exposes get fused.
-//! 5. [`fuse`]: a MatMul's constant bias Add, then Relu/Clip, into Conv/Gemm/MatMul.
-//! 6. [`layout`]: a QGemm of one row by a constant matrix gets its weights transposed for
+//! 5. [`fuse`]: a constant scale into a Conv's or MatMul's weights, a constant bias Add,
+//!    then the activations, into Conv/Gemm/MatMul (the module lists every pattern).
+//! 6. [`ternary`], only with `--weights ternary`: Conv, MatMul and Gemm with constant
+//!    weights become ternary ops. After BatchNormalization folding, so it makes trits of
+//!    the folded weights, and after fusion, so the Relu/Clip and bias a float op took in
+//!    stay fused into the ternary kernel, which applies them once per output. Before
+//!    `layout`, which must not have transposed the float weights it quantizes.
+//! 7. [`layout`]: a QGemm of one row by a constant matrix gets its weights transposed for
 //!    the dot-product kernel; Conv weights are blocked; an RNN, GRU or LSTM over a batch
 //!    of one gets its constant `R` in the recurrent kernel's column panels, and any
 //!    recurrent layer its constant `W`; a float MatMul by a constant `B` gets `B` in
 //!    column panels where the crate runs vector kernels only. After the QDQ pass built the QGemm and `fold` settled its
 //!    weights.
-//! 7. [`ternary`], only with `--weights ternary`: Conv, MatMul and Gemm with constant
-//!    weights become ternary ops. After BatchNormalization folding, so it makes trits of
-//!    the folded weights, and after fusion, so the Relu/Clip and bias a float op took in
-//!    stay fused into the ternary kernel, which applies them once per output.
 //! 8. [`dead`]: remove nodes nothing reads. Last, because every rewrite above leaves
 //!    orphans behind (old weights, the fused activation's inputs).
 //!
