@@ -1036,6 +1036,117 @@ pub fn dpbusd_rows8(a: &[u8], flip: u8, rows: [&[i8]; 8]) -> ([i32; 8], [i32; 8]
     }
 }
 
+/// How [`depthwise_plane_vbmi`] requantizes a channel's sums: `base` added to each,
+/// then, as `qlinear::requantize_lanes` does, the product with `scale` (clamped to
+/// `bounds − zero` in `f32` first when `clamp`), rounded half to even, `zero` added and
+/// the result saturated to `bounds`.
+#[derive(Clone, Copy, Debug)]
+pub struct PlaneRequant {
+    pub base: i32,
+    pub scale: f32,
+    pub zero: i32,
+    pub bounds: (i32, i32),
+    pub clamp: bool,
+}
+
+/// One depthwise channel on a plane of at most 127 bytes, held in two registers: output
+/// `16 g + i` (of `out.len()`, at most 128) is the requantized sum over kernel rows `r`
+/// of `VPDPBUSD` of its window in that row, the four bytes `index[g · rows + r][4 i..4 i +
+/// 4]` of the plane (`rows = words.len()`), by the row's weights `words[r]`: one
+/// `VPERMI2B` and one `VPDPBUSD` a group of sixteen outputs and kernel row, the
+/// requantization in 512-bit lanes and one byte-masked store a group. Each plane byte
+/// is XORed with `flip` (the unsigned bytes `x − X::MIN` that `VPDPBUSD` takes); an index
+/// past the plane (127 always is) reads `pad`, the unsigned padding byte. Returns false,
+/// having written nothing, where the plane is longer than 127 bytes, `out` longer than
+/// 128 or `index` shorter than its groups times `rows`.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vbmi",
+    target_feature = "avx512vnni",
+    target_feature = "avx512bw"
+))]
+#[inline(always)]
+pub fn depthwise_plane_vbmi(
+    plane: &[u8],
+    (flip, pad): (u8, u8),
+    index: &[[u8; 64]],
+    words: &[u32],
+    rq: PlaneRequant,
+    out: &mut [u8],
+) -> bool {
+    use core::arch::x86_64::{
+        _mm512_add_epi32, _mm512_add_ps, _mm512_castps_si512, _mm512_cmp_ps_mask,
+        _mm512_cvtepi32_epi8, _mm512_cvtepi32_ps, _mm512_dpbusd_epi32, _mm512_loadu_si512,
+        _mm512_mask_blend_ps, _mm512_mask_loadu_epi8, _mm512_max_epi32, _mm512_min_epi32,
+        _mm512_mul_ps, _mm512_permutex2var_epi8, _mm512_set1_epi32, _mm512_set1_epi8,
+        _mm512_set1_ps, _mm512_sub_epi32, _mm512_xor_si512, _mm_mask_storeu_epi8, _CMP_GE_OQ,
+        _CMP_LE_OQ,
+    };
+    let (len, rows, outputs) = (plane.len(), words.len(), out.len());
+    let groups = outputs.div_ceil(16);
+    if len > 127 || outputs > 128 || index.len() < groups * rows {
+        return false;
+    }
+    let magic = crate::qlinear::ROUND_MAGIC;
+    // SAFETY: the two loads are byte-masked to the plane's `len` bytes (the first 64 from
+    // its start, the rest from byte 64, which only a plane longer than 64 bytes has), and
+    // each store to the `min(16, outputs − 16 g)` bytes of `out` from `16 g`; masked bytes
+    // are neither read nor written. `index` rows are 64 bytes, read whole, `g · rows + r <
+    // groups · rows ≤ index.len()`. The instructions need AVX-512 F, BW, VL, VBMI and
+    // VNNI, which the build enables (the `cfg` above; VL comes with the module's); they
+    // touch registers otherwise.
+    unsafe {
+        let flip_v = _mm512_set1_epi8(flip as i8);
+        // Padding as the load leaves it, so the XOR below turns it into `pad`.
+        let raw_pad = _mm512_set1_epi8((pad ^ flip) as i8);
+        let ptr = plane.as_ptr().cast::<i8>();
+        let lo = _mm512_mask_loadu_epi8(raw_pad, byte_mask(len), ptr);
+        let hi = if len > 64 {
+            _mm512_mask_loadu_epi8(raw_pad, byte_mask(len - 64), ptr.add(64))
+        } else {
+            raw_pad
+        };
+        let (lo, hi) = (_mm512_xor_si512(lo, flip_v), _mm512_xor_si512(hi, flip_v));
+        let base = _mm512_set1_epi32(rq.base);
+        let scale = _mm512_set1_ps(rq.scale);
+        let (lo_f, hi_f) = (
+            _mm512_set1_ps((rq.bounds.0 - rq.zero) as f32),
+            _mm512_set1_ps((rq.bounds.1 - rq.zero) as f32),
+        );
+        let (min, max) = (
+            _mm512_set1_epi32(rq.bounds.0),
+            _mm512_set1_epi32(rq.bounds.1),
+        );
+        let zero = _mm512_set1_epi32(rq.zero);
+        let magic_v = _mm512_set1_ps(magic);
+        let magic_bits = _mm512_set1_epi32(magic.to_bits() as i32);
+        for g in 0..groups {
+            let mut acc = base;
+            for (r, &word) in words.iter().enumerate() {
+                let at = _mm512_loadu_si512(index[g * rows + r].as_ptr().cast());
+                let windows = _mm512_permutex2var_epi8(lo, at, hi);
+                acc = _mm512_dpbusd_epi32(acc, windows, _mm512_set1_epi32(word as i32));
+            }
+            let mut v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+            if rq.clamp {
+                // As the scalar comparisons: a NaN fails the first and becomes `lo`.
+                v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GE_OQ>(v, lo_f), lo_f, v);
+                v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, hi_f), hi_f, v);
+            }
+            let rounded =
+                _mm512_sub_epi32(_mm512_castps_si512(_mm512_add_ps(v, magic_v)), magic_bits);
+            let q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(rounded, zero), min), max);
+            let n = (outputs - 16 * g).min(16);
+            _mm_mask_storeu_epi8(
+                out.as_mut_ptr().add(16 * g).cast(),
+                byte_mask(n) as u16,
+                _mm512_cvtepi32_epi8(q),
+            );
+        }
+    }
+    true
+}
+
 /// Words `t < 16` of four byte streams read every `STRIDE`-th byte (1 or 2):
 /// `out[t] = (s0[t S] | s1[t S] << 8 | s2[t S] << 16 | s3[t S] << 24) ^ flip · 0x01010101`,
 /// one `VPERMB` (stride 1: the four 16-byte runs in one vector) or `VPERMT2B` (stride 2:

@@ -953,6 +953,17 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx512vnni",
+        target_feature = "avx512vl",
+        target_feature = "avx512vbmi",
+        target_feature = "avx512bw"
+    ))]
+    if windows::tiny_applies::<X, W, Y>(p, x_zero, w_zero) {
+        let w: &[i8] = bytemuck::cast_slice(w);
+        return windows::tiny::<X, Y>(p, x, x_zero, w, bias, rq, y);
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512vnni",
         target_feature = "avx512vl"
     ))]
     if windows::applies::<X, W, Y>(p, x_zero, w_zero) {
@@ -1954,6 +1965,10 @@ mod tests {
             geometry(2, 3, (18, 29), 3, 2, 1, 1),
             // A frame too tall for the two stack frames of narrow rows.
             geometry(1, 3, (80, 12), 3, 1, 1, 1),
+            // Planes of two registers for the byte-permute kernel (126 and 121 bytes, at
+            // stride 2 and at dilation 2).
+            geometry(1, 5, (9, 14), 3, 2, 1, 1),
+            geometry(1, 4, (11, 11), 3, 1, 2, 2),
         ];
         fn check<X: QInt, Y: QOut + PartialEq + core::fmt::Debug + Default>(
             p: &Conv2d,

@@ -139,6 +139,120 @@ pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
     true
 }
 
+/// The most output rows a kernel of [`tiny`] may have: its index table is
+/// `TINY_ROWS · TINY_GROUPS` vectors on the stack (2 KiB).
+#[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
+const TINY_ROWS: usize = 4;
+
+/// The most groups of sixteen outputs a plane of [`tiny`] may have (128 outputs).
+#[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
+const TINY_GROUPS: usize = 8;
+
+/// Whether [`tiny`] takes `p`: what [`applies`] asks of the types and weights, a plane of
+/// at most 127 input bytes and 128 outputs, and kernel rows of at most four taps (one
+/// word each), at most [`TINY_ROWS`] of them; any stride, dilation and padding.
+#[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
+pub(super) fn tiny_applies<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x_zero: i32,
+    w_zero: &[i32],
+) -> bool {
+    core::mem::size_of::<X>() == 1
+        && core::mem::size_of::<W>() == 1
+        && core::mem::size_of::<Y>() == 1
+        && W::MIN == -128
+        && Y::REQUANTIZED.is_some()
+        && (X::MIN..=X::MAX).contains(&x_zero)
+        && w_zero.iter().all(|&z| z == 0)
+        && (1..=4).contains(&p.k_w)
+        && (1..=TINY_ROWS).contains(&p.k_h)
+        && p.h_in * p.w_in <= 127
+        && (1..=16 * TINY_GROUPS).contains(&(p.h_out * p.w_out))
+        && p.stride_h > 0
+        && p.stride_w > 0
+}
+
+/// [`super::qconv2d_depthwise`] on planes small enough for two registers
+/// ([`tiny_applies`]): MobileNet's last 6 × 6 and 3 × 3 layers, a keyword spotter's
+/// 25 × 5. Each channel's plane is loaded once, its padding read from a constant
+/// (`dsp::depthwise_plane_vbmi`), and every output's window of each kernel row gathered
+/// by one byte permute for sixteen outputs, from index tables built once for the layer:
+/// no frame, no transposes. The channel-vector kernel, which these planes took before,
+/// spent most of its time in those (4.6 µs on mlperf-vww-int8's 6 × 6 layers of 128
+/// channels; `zantc bench --per-layer` has the figures this path gives). The sums are
+/// requantized as [`Channel::finish`]'s are.
+#[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn tiny<X: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[i8],
+    bias: &[i32],
+    rq: Requant<'_>,
+    y: &mut [Y],
+) {
+    let Some(bounds) = Y::REQUANTIZED else {
+        return;
+    };
+    let Ok(y) = bytemuck::try_cast_slice_mut::<Y, u8>(y) else {
+        return;
+    };
+    let x: &[u8] = bytemuck::cast_slice(x);
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let groups = plane_out.div_ceil(16);
+    // Byte `4 i + kw` of table `g · k_h + kh`: the plane byte under tap `(kh, kw)` of
+    // output `16 g + i`, or 127 (the padding) off the plane, past the kernel's width (a
+    // weight of 0) or past the last output.
+    let mut index = [[127u8; 64]; TINY_ROWS * TINY_GROUPS];
+    for g in 0..groups {
+        for kh in 0..p.k_h {
+            let table = &mut index[g * p.k_h + kh];
+            for i in 0..16 {
+                let o = 16 * g + i;
+                if o >= plane_out {
+                    break;
+                }
+                let (oh, ow) = (o / p.w_out, o % p.w_out);
+                for kw in 0..p.k_w {
+                    let ih = (oh * p.stride_h + kh * p.dil_h).checked_sub(p.pad_top);
+                    let iw = (ow * p.stride_w + kw * p.dil_w).checked_sub(p.pad_left);
+                    if let (Some(ih), Some(iw)) = (ih, iw) {
+                        if ih < p.h_in && iw < p.w_in {
+                            table[4 * i + kw] = (ih * p.w_in + iw) as u8;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let index = &index[..groups * p.k_h];
+    let flip = X::MIN as u8;
+    let pad = (x_zero - X::MIN) as u8;
+    let mut words = [0u32; DEPTHWISE_MAX_TAPS];
+    for k in 0..p.batch * p.c_out {
+        let c = k % p.c_out;
+        let (Some(plane), Some(out)) = (
+            x.get(k * plane_in..(k + 1) * plane_in),
+            y.get_mut(k * plane_out..(k + 1) * plane_out),
+        ) else {
+            return;
+        };
+        let channel = Channel::new(p, w, bias, rq, c, (pad, bounds), &mut words);
+        let requant = crate::dsp::PlaneRequant {
+            base: channel.base.to_array()[0],
+            scale: channel.scale.to_array()[0],
+            zero: channel.zero,
+            bounds,
+            clamp: channel.clamp,
+        };
+        if !crate::dsp::depthwise_plane_vbmi(plane, (flip, pad), index, channel.rows, requant, out)
+        {
+            return;
+        }
+    }
+}
+
 /// [`depthwise`] where output rows are narrower than half a step (`stride_h == S`
 /// here), each channel's outputs from one run of steps (see [`run`]). Out of line, with
 /// its own channel loop: inside [`depthwise`], changes here moved the wide rows' loop by
