@@ -1049,16 +1049,17 @@ pub struct PlaneRequant {
     pub clamp: bool,
 }
 
-/// One depthwise channel on a plane of at most 127 bytes, held in two registers: output
-/// `16 g + i` (of `out.len()`, at most 128) is the requantized sum over kernel rows `r`
-/// of `VPDPBUSD` of its window in that row, the four bytes `index[g · rows + r][4 i..4 i +
-/// 4]` of the plane (`rows = words.len()`), by the row's weights `words[r]`: one
-/// `VPERMI2B` and one `VPDPBUSD` a group of sixteen outputs and kernel row, the
-/// requantization in 512-bit lanes and one byte-masked store a group. Each plane byte
-/// is XORed with `flip` (the unsigned bytes `x − X::MIN` that `VPDPBUSD` takes); an index
-/// past the plane (127 always is) reads `pad`, the unsigned padding byte. Returns false,
-/// having written nothing, where the plane is longer than 127 bytes, `out` longer than
-/// 128 or `index` shorter than its groups times `rows`.
+/// One depthwise channel on a plane of at most 255 bytes, held in two registers (at most
+/// 127 bytes) or four: output `16 g + i` (of `out.len()`, at most 256) is the
+/// requantized sum over kernel rows `r` of `VPDPBUSD` of its window in that row, the four
+/// bytes `index[g · rows + r][4 i..4 i + 4]` of the plane (`rows = words.len()`), by the
+/// row's weights `words[r]`: one `VPERMI2B` (two and a byte blend on four registers) and
+/// one `VPDPBUSD` a group of sixteen outputs and kernel row, the requantization in
+/// 512-bit lanes and one byte-masked store a group. Each plane byte is XORed with `flip`
+/// (the unsigned bytes `x − X::MIN` that `VPDPBUSD` takes); an index past the plane (255
+/// always is) reads `pad`, the unsigned padding byte. Returns false, having written
+/// nothing, where the plane is longer than 255 bytes, `out` longer than 256 or `index`
+/// shorter than its groups times `rows`.
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx512vbmi",
@@ -1077,19 +1078,19 @@ pub fn depthwise_plane_vbmi(
     use core::arch::x86_64::{
         _mm512_add_epi32, _mm512_add_ps, _mm512_castps_si512, _mm512_cmp_ps_mask,
         _mm512_cvtepi32_epi8, _mm512_cvtepi32_ps, _mm512_dpbusd_epi32, _mm512_loadu_si512,
-        _mm512_mask_blend_ps, _mm512_mask_loadu_epi8, _mm512_max_epi32, _mm512_min_epi32,
-        _mm512_mul_ps, _mm512_permutex2var_epi8, _mm512_set1_epi32, _mm512_set1_epi8,
-        _mm512_set1_ps, _mm512_sub_epi32, _mm512_xor_si512, _mm_mask_storeu_epi8, _CMP_GE_OQ,
-        _CMP_LE_OQ,
+        _mm512_mask_blend_epi8, _mm512_mask_blend_ps, _mm512_mask_loadu_epi8, _mm512_max_epi32,
+        _mm512_min_epi32, _mm512_movepi8_mask, _mm512_mul_ps, _mm512_permutex2var_epi8,
+        _mm512_set1_epi32, _mm512_set1_epi8, _mm512_set1_ps, _mm512_sub_epi32, _mm512_xor_si512,
+        _mm_mask_storeu_epi8, _CMP_GE_OQ, _CMP_LE_OQ,
     };
     let (len, rows, outputs) = (plane.len(), words.len(), out.len());
     let groups = outputs.div_ceil(16);
-    if len > 127 || outputs > 128 || index.len() < groups * rows {
+    if len > 255 || outputs > 256 || index.len() < groups * rows {
         return false;
     }
     let magic = crate::qlinear::ROUND_MAGIC;
-    // SAFETY: the two loads are byte-masked to the plane's `len` bytes (the first 64 from
-    // its start, the rest from byte 64, which only a plane longer than 64 bytes has), and
+    // SAFETY: the loads are byte-masked to the plane's `len` bytes (quarter `q` from byte
+    // `64 q`, loaded only when the plane is longer than that), and
     // each store to the `min(16, outputs − 16 g)` bytes of `out` from `16 g`; masked bytes
     // are neither read nor written. `index` rows are 64 bytes, read whole, `g · rows + r <
     // groups · rows ≤ index.len()`. The instructions need AVX-512 F, BW, VL, VBMI and
@@ -1100,13 +1101,17 @@ pub fn depthwise_plane_vbmi(
         // Padding as the load leaves it, so the XOR below turns it into `pad`.
         let raw_pad = _mm512_set1_epi8((pad ^ flip) as i8);
         let ptr = plane.as_ptr().cast::<i8>();
-        let lo = _mm512_mask_loadu_epi8(raw_pad, byte_mask(len), ptr);
-        let hi = if len > 64 {
-            _mm512_mask_loadu_epi8(raw_pad, byte_mask(len - 64), ptr.add(64))
-        } else {
-            raw_pad
+        // Quarter `q` of the table: the plane's bytes `64 q..`, padding past its end.
+        let quarter = |q: usize| {
+            let raw = if len > 64 * q {
+                _mm512_mask_loadu_epi8(raw_pad, byte_mask(len - 64 * q), ptr.add(64 * q))
+            } else {
+                raw_pad
+            };
+            _mm512_xor_si512(raw, flip_v)
         };
-        let (lo, hi) = (_mm512_xor_si512(lo, flip_v), _mm512_xor_si512(hi, flip_v));
+        let (t0, t1, t2, t3) = (quarter(0), quarter(1), quarter(2), quarter(3));
+        let four = len > 127;
         let base = _mm512_set1_epi32(rq.base);
         let scale = _mm512_set1_ps(rq.scale);
         let (lo_f, hi_f) = (
@@ -1124,7 +1129,17 @@ pub fn depthwise_plane_vbmi(
             let mut acc = base;
             for (r, &word) in words.iter().enumerate() {
                 let at = _mm512_loadu_si512(index[g * rows + r].as_ptr().cast());
-                let windows = _mm512_permutex2var_epi8(lo, at, hi);
+                // Indices below 128 from the first two quarters, the rest (bit 7 set)
+                // from the last two.
+                let windows = if four {
+                    _mm512_mask_blend_epi8(
+                        _mm512_movepi8_mask(at),
+                        _mm512_permutex2var_epi8(t0, at, t1),
+                        _mm512_permutex2var_epi8(t2, at, t3),
+                    )
+                } else {
+                    _mm512_permutex2var_epi8(t0, at, t1)
+                };
                 acc = _mm512_dpbusd_epi32(acc, windows, _mm512_set1_epi32(word as i32));
             }
             let mut v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);

@@ -140,16 +140,20 @@ pub(super) fn depthwise<X: QInt, Y: QOut, const S: usize>(
 }
 
 /// The most output rows a kernel of [`tiny`] may have: its index table is
-/// `TINY_ROWS · TINY_GROUPS` vectors on the stack (2 KiB).
+/// `TINY_ROWS · TINY_GROUPS` vectors on the stack (4 KiB).
 #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
 const TINY_ROWS: usize = 4;
 
-/// The most groups of sixteen outputs a plane of [`tiny`] may have (128 outputs).
+/// The most groups of sixteen outputs a plane of [`tiny`] may have (256 outputs).
 #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
-const TINY_GROUPS: usize = 8;
+const TINY_GROUPS: usize = 16;
+
+/// The index that reads the padding: past any plane [`tiny`] takes.
+#[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
+const TINY_PAD: u8 = 255;
 
 /// Whether [`tiny`] takes `p`: what [`applies`] asks of the types and weights, a plane of
-/// at most 127 input bytes and 128 outputs, and kernel rows of at most four taps (one
+/// at most 255 input bytes and 256 outputs, and kernel rows of at most four taps (one
 /// word each), at most [`TINY_ROWS`] of them; any stride, dilation and padding.
 #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
 pub(super) fn tiny_applies<X: QInt, W: QInt, Y: QOut>(
@@ -166,21 +170,23 @@ pub(super) fn tiny_applies<X: QInt, W: QInt, Y: QOut>(
         && w_zero.iter().all(|&z| z == 0)
         && (1..=4).contains(&p.k_w)
         && (1..=TINY_ROWS).contains(&p.k_h)
-        && p.h_in * p.w_in <= 127
+        && p.h_in * p.w_in <= TINY_PAD as usize
         && (1..=16 * TINY_GROUPS).contains(&(p.h_out * p.w_out))
         && p.stride_h > 0
         && p.stride_w > 0
 }
 
-/// [`super::qconv2d_depthwise`] on planes small enough for two registers
-/// ([`tiny_applies`]): MobileNet's last 6 × 6 and 3 × 3 layers, a keyword spotter's
+/// [`super::qconv2d_depthwise`] on planes small enough for four registers
+/// ([`tiny_applies`]): MobileNet's last 14 × 14 to 3 × 3 layers, a keyword spotter's
 /// 25 × 5. Each channel's plane is loaded once, its padding read from a constant
 /// (`dsp::depthwise_plane_vbmi`), and every output's window of each kernel row gathered
 /// by one byte permute for sixteen outputs, from index tables built once for the layer:
-/// no frame, no transposes. The channel-vector kernel, which these planes took before,
-/// spent most of its time in those (4.6 µs on mlperf-vww-int8's 6 × 6 layers of 128
-/// channels; `zantc bench --per-layer` has the figures this path gives). The sums are
-/// requantized as [`Channel::finish`]'s are.
+/// no frame, no transposes. The channel-vector kernel and the window kernel's runs,
+/// which these planes took before, spent most of their time in those: on a Zen 4 host,
+/// mlperf-vww-int8's 6 × 6 layers of 128 channels took 4.7 µs there and 2.5 here, its
+/// 12 × 12 layer of 64 channels 6.9 and 4.3, mlperf-kws-int8's 25 × 5 layers 6.2 and 1.9
+/// (docs/performance.md). The sums are requantized as [`Channel::finish`]'s are, and the
+/// requantization in `dsp` follows `requantize_lanes` step for step.
 #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn tiny<X: QInt, Y: QOut>(
@@ -202,28 +208,28 @@ pub(super) fn tiny<X: QInt, Y: QOut>(
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let groups = plane_out.div_ceil(16);
     // Byte `4 i + kw` of table `g · k_h + kh`: the plane byte under tap `(kh, kw)` of
-    // output `16 g + i`, or 127 (the padding) off the plane, past the kernel's width (a
-    // weight of 0) or past the last output.
-    let mut index = [[127u8; 64]; TINY_ROWS * TINY_GROUPS];
-    for g in 0..groups {
+    // output `16 g + i`, or 255 (the padding) off the plane, past the kernel's width (a
+    // weight of 0) or past the last output. Built once a layer, the outputs walked in
+    // order (a division per output cost more than a small layer's products).
+    let mut index = [[TINY_PAD; 64]; TINY_ROWS * TINY_GROUPS];
+    let (mut oh, mut ow) = (0, 0);
+    for o in 0..plane_out {
+        let (g, i) = (o / 16, o % 16);
         for kh in 0..p.k_h {
             let table = &mut index[g * p.k_h + kh];
-            for i in 0..16 {
-                let o = 16 * g + i;
-                if o >= plane_out {
-                    break;
-                }
-                let (oh, ow) = (o / p.w_out, o % p.w_out);
-                for kw in 0..p.k_w {
-                    let ih = (oh * p.stride_h + kh * p.dil_h).checked_sub(p.pad_top);
-                    let iw = (ow * p.stride_w + kw * p.dil_w).checked_sub(p.pad_left);
-                    if let (Some(ih), Some(iw)) = (ih, iw) {
-                        if ih < p.h_in && iw < p.w_in {
-                            table[4 * i + kw] = (ih * p.w_in + iw) as u8;
-                        }
+            let ih = (oh * p.stride_h + kh * p.dil_h).checked_sub(p.pad_top);
+            for kw in 0..p.k_w {
+                let iw = (ow * p.stride_w + kw * p.dil_w).checked_sub(p.pad_left);
+                if let (Some(ih), Some(iw)) = (ih, iw) {
+                    if ih < p.h_in && iw < p.w_in {
+                        table[4 * i + kw] = (ih * p.w_in + iw) as u8;
                     }
                 }
             }
+        }
+        ow += 1;
+        if ow == p.w_out {
+            (oh, ow) = (oh + 1, 0);
         }
     }
     let index = &index[..groups * p.k_h];
