@@ -38,6 +38,18 @@ const SPAN: usize = super::WINDOWS_SLACK;
 
 /// Whether this kernel takes the depthwise convolution `p` (see the module docs).
 pub(super) fn applies<X: QInt, W: QInt, Y: QOut>(p: &Conv2d, x_zero: i32, w_zero: &[i32]) -> bool {
+    operands_fit::<X, W, Y>(x_zero, w_zero)
+        && (1..=4).contains(&p.k_w)
+        && p.k_h * p.k_w <= DEPTHWISE_MAX_TAPS
+        && p.dil_w == 1
+        && matches!(p.stride_w, 1 | 2)
+        && (p.w_out >= MIN_WIDTH || (p.stride_h == p.stride_w && p.w_out >= MIN_RUN_WIDTH))
+}
+
+/// What both kernels here ask of the operands: bytes in and out, requantized outputs,
+/// signed weights with zero points of 0 (`VPDPBUSD` multiplies unsigned bytes by signed
+/// ones), and an input zero point of the input's type.
+fn operands_fit<X: QInt, W: QInt, Y: QOut>(x_zero: i32, w_zero: &[i32]) -> bool {
     core::mem::size_of::<X>() == 1
         && core::mem::size_of::<W>() == 1
         && core::mem::size_of::<Y>() == 1
@@ -45,11 +57,6 @@ pub(super) fn applies<X: QInt, W: QInt, Y: QOut>(p: &Conv2d, x_zero: i32, w_zero
         && Y::REQUANTIZED.is_some()
         && (X::MIN..=X::MAX).contains(&x_zero)
         && w_zero.iter().all(|&z| z == 0)
-        && (1..=4).contains(&p.k_w)
-        && p.k_h * p.k_w <= DEPTHWISE_MAX_TAPS
-        && p.dil_w == 1
-        && matches!(p.stride_w, 1 | 2)
-        && (p.w_out >= MIN_WIDTH || (p.stride_h == p.stride_w && p.w_out >= MIN_RUN_WIDTH))
 }
 
 /// The narrowest output rows this kernel takes one at a time: a step is 32 outputs of
@@ -152,7 +159,7 @@ const TINY_GROUPS: usize = 16;
 #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
 const TINY_PAD: u8 = 255;
 
-/// Whether [`tiny`] takes `p`: what [`applies`] asks of the types and weights, a plane of
+/// Whether [`tiny`] takes `p`: what [`applies`] asks of the operands, a plane of
 /// at most 255 input bytes and 256 outputs, and kernel rows of at most four taps (one
 /// word each), at most [`TINY_ROWS`] of them; any stride, dilation and padding.
 #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
@@ -161,13 +168,7 @@ pub(super) fn tiny_applies<X: QInt, W: QInt, Y: QOut>(
     x_zero: i32,
     w_zero: &[i32],
 ) -> bool {
-    core::mem::size_of::<X>() == 1
-        && core::mem::size_of::<W>() == 1
-        && core::mem::size_of::<Y>() == 1
-        && W::MIN == -128
-        && Y::REQUANTIZED.is_some()
-        && (X::MIN..=X::MAX).contains(&x_zero)
-        && w_zero.iter().all(|&z| z == 0)
+    operands_fit::<X, W, Y>(x_zero, w_zero)
         && (1..=4).contains(&p.k_w)
         && (1..=TINY_ROWS).contains(&p.k_h)
         && p.h_in * p.w_in <= TINY_PAD as usize
