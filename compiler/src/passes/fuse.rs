@@ -84,14 +84,13 @@ fn fuse_scale(graph: &mut Graph) -> Changed {
         {
             continue;
         }
-        let Some(scale) = graph.node(mul).inputs[1 - input_idx]
-            .and_then(|v| graph.const_value(v))
-            .and_then(|t| Some((t.shape.clone(), t.as_f32()?.to_vec())))
+        let Some((shape, values)) =
+            graph.node(mul).inputs[1 - input_idx].and_then(|v| f32_const(graph, v))
         else {
             continue;
         };
         let channels = y.shape[axis];
-        let Some(scale) = per_axis(&scale.0, scale.1, &y.shape, axis) else {
+        let Some(scale) = per_axis(&shape, values, &y.shape, axis) else {
             continue;
         };
         if scale.iter().any(|s| !s.is_finite()) {
@@ -102,8 +101,7 @@ fn fuse_scale(graph: &mut Graph) -> Changed {
             .get(1)
             .copied()
             .flatten()
-            .and_then(|w| graph.const_value(w))
-            .and_then(|t| Some((t.shape.clone(), t.as_f32()?.to_vec())))
+            .and_then(|w| f32_const(graph, w))
         else {
             continue;
         };
@@ -177,6 +175,12 @@ impl OutAxis {
         }
         w.iter().all(|v| v.is_finite())
     }
+}
+
+/// The shape and values of `v` when it is an `f32` constant.
+fn f32_const(graph: &Graph, v: ValueId) -> Option<(Vec<usize>, Vec<f32>)> {
+    let t = graph.const_value(v)?;
+    Some((t.shape.clone(), t.as_f32()?.to_vec()))
 }
 
 /// A constant of `shape` holding `values`, as one value per index of `axis` of an
@@ -305,25 +309,18 @@ fn fuse_conv_bias(graph: &mut Graph) -> Changed {
         let Some(addend) = graph.node(add).inputs[1 - input_idx] else {
             continue;
         };
-        let Some(t) = graph
-            .const_value(addend)
-            .and_then(|t| t.as_f32().map(|v| (t.shape.clone(), v)))
-        else {
+        let Some((shape, values)) = f32_const(graph, addend) else {
             continue;
         };
         let y = &graph.node(id).outputs[0].ty;
         let c_out = y.shape[1];
-        // Per channel: right-aligned against the output, every dim is 1 but the channel's.
-        let (shape, values) = t;
-        let per_channel = values.len() == c_out
-            && shape.len() <= y.rank()
-            && shape.iter().rev().enumerate().all(|(i, &d)| {
-                let axis = y.rank() - 1 - i;
-                d == 1 || (axis == 1 && d == c_out)
-            });
-        if !per_channel || graph.node(add).outputs[0].ty != *y {
+        // One value per channel (not one for all, which the kernels' bias does not take).
+        if values.len() != c_out || graph.node(add).outputs[0].ty != *y {
             continue;
         }
+        let Some(values) = per_axis(&shape, values, &y.shape, 1) else {
+            continue;
+        };
         let old_bias = match graph.node(id).inputs.get(2).copied().flatten() {
             None => Some(vec![0.0; c_out]),
             Some(b) => graph
