@@ -186,8 +186,9 @@ pub(super) fn tiny_applies<X: QInt, W: QInt, Y: QOut>(
 /// which these planes took before, spent most of their time in those: on a Zen 4 host,
 /// mlperf-vww-int8's 6 × 6 layers of 128 channels took 4.7 µs there and 2.5 here, its
 /// 12 × 12 layer of 64 channels 6.9 and 4.3, mlperf-kws-int8's 25 × 5 layers 6.2 and 1.9
-/// (docs/performance.md). The sums are requantized as [`Channel::finish`]'s are, and the
-/// requantization in `dsp` follows `requantize_lanes` step for step.
+/// (docs/performance.md). Each channel's constants are [`channel_constants`], as for
+/// [`Channel::finish`], and the requantization in `dsp` follows `requantize_lanes` step
+/// for step.
 #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512bw"))]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn tiny<X: QInt, Y: QOut>(
@@ -245,16 +246,16 @@ pub(super) fn tiny<X: QInt, Y: QOut>(
         ) else {
             return;
         };
-        let channel = Channel::new(p, w, bias, rq, c, (pad, bounds), &mut words);
+        let (base, scale, clamp) = channel_constants(p, w, bias, rq, c, pad, &mut words);
         let requant = crate::dsp::PlaneRequant {
-            base: channel.base.to_array()[0],
-            scale: channel.scale.to_array()[0],
-            zero: channel.zero,
+            base,
+            scale,
+            zero: rq.zero,
             bounds,
-            clamp: channel.clamp,
+            clamp,
         };
-        if !crate::dsp::depthwise_plane_vbmi(plane, (flip, pad), index, channel.rows, requant, out)
-        {
+        let rows = &words[..p.k_h];
+        if !crate::dsp::depthwise_plane_vbmi(plane, (flip, pad), index, rows, requant, out) {
             return;
         }
     }
@@ -526,6 +527,30 @@ struct Channel<'a> {
     signed: bool,
 }
 
+/// Channel `c`'s base (its bias less the padding byte times its weights' sum), scale
+/// and whether its products are clamped before rounding (see [`requantize_lanes`]), its
+/// kernel rows' weight words written into `words`.
+#[inline(always)]
+fn channel_constants(
+    p: &Conv2d,
+    w: &[i8],
+    bias: &[i32],
+    rq: Requant<'_>,
+    c: usize,
+    pad: u8,
+    words: &mut [u32; DEPTHWISE_MAX_TAPS],
+) -> (i32, f32, bool) {
+    let taps = p.k_h * p.k_w;
+    let kernel = &w[c * taps..][..taps];
+    kernel_words(kernel, p.k_w, words);
+    let tap_sum: i32 = kernel.iter().map(|&v| i32::from(v)).sum();
+    let model_bias = bias.get(c).copied().unwrap_or(0);
+    let base = model_bias.wrapping_sub(i32::from(pad).wrapping_mul(tap_sum));
+    let scale = pick(rq.scale, c);
+    // The bound is on the sums with the zero points taken out, which `base + acc` is.
+    (base, scale, !small_products(taps, model_bias, scale))
+}
+
 impl<'a> Channel<'a> {
     /// Channel `c`'s constants, its kernel rows' weight words in `words`.
     #[inline(always)]
@@ -538,22 +563,14 @@ impl<'a> Channel<'a> {
         (pad, bounds): (u8, (i32, i32)),
         words: &'a mut [u32; DEPTHWISE_MAX_TAPS],
     ) -> Self {
-        let taps = p.k_h * p.k_w;
-        let kernel = &w[c * taps..][..taps];
-        kernel_words(kernel, p.k_w, words);
-        let tap_sum: i32 = kernel.iter().map(|&v| i32::from(v)).sum();
-        let model_bias = bias.get(c).copied().unwrap_or(0);
-        let base = model_bias.wrapping_sub(i32::from(pad).wrapping_mul(tap_sum));
-        let scale = pick(rq.scale, c);
+        let (base, scale, clamp) = channel_constants(p, w, bias, rq, c, pad, words);
         Channel {
             rows: &words[..p.k_h],
             base: i32x8::splat(base),
             scale: f32x8::splat(scale),
             zero: rq.zero,
             bounds,
-            // The bound is on the sums with the zero points taken out, which
-            // `base + acc` is.
-            clamp: !small_products(taps, model_bias, scale),
+            clamp,
             signed: bounds.0 < 0,
         }
     }
