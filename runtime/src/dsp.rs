@@ -1036,6 +1036,66 @@ pub fn dpbusd_rows8(a: &[u8], flip: u8, rows: [&[i8]; 8]) -> ([i32; 8], [i32; 8]
     }
 }
 
+/// The sums of one row of `A` against `NB` blocks of a packed `B`
+/// (`qlinear::pack_qmatmul_b`, `groups` groups of 64 bytes a block, the blocks one after
+/// another in `b`) into `sums[..NB]`: for each group, the row's four bytes of it (each
+/// XORed with `flip`'s low byte, zeros past the row's end) broadcast to every lane, and
+/// one `VPDPBUSD` a block. Returns `NB`; with `b` or `sums` too short it writes nothing
+/// and returns `NB` all the same (the caller sized both).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512bw"
+))]
+#[inline]
+pub fn dpbusd_blocks<const NB: usize>(
+    row: &[u8],
+    flip: u32,
+    b: &[i8],
+    groups: usize,
+    sums: &mut [[i32; 16]],
+) -> usize {
+    use core::arch::x86_64::{
+        __m512i, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_setzero_si512,
+        _mm512_storeu_si512,
+    };
+    let stride = groups * 64;
+    if b.len() < NB * stride || sums.len() < NB || row.len() > 4 * groups {
+        return NB;
+    }
+    let whole = row.len() / 4;
+    // SAFETY: block `i < NB` group `g < groups` loads the 64 bytes at
+    // `i · stride + 64 g`, inside `b` (at least `NB · stride` long, checked above); the
+    // stores write the `NB` arrays of 16 `i32` of `sums` (at least `NB` long). The
+    // instructions need AVX-512 F, BW and VNNI, which the build enables (the `cfg`).
+    unsafe {
+        let mut acc: [__m512i; NB] = [_mm512_setzero_si512(); NB];
+        let mut step = |g: usize, word: u32| {
+            let x = _mm512_set1_epi32(word as i32);
+            for (i, a) in acc.iter_mut().enumerate() {
+                let w = _mm512_loadu_si512(b.as_ptr().add(i * stride + 64 * g).cast());
+                *a = _mm512_dpbusd_epi32(*a, x, w);
+            }
+        };
+        for (g, four) in row.chunks_exact(4).enumerate() {
+            let four: [u8; 4] = [four[0], four[1], four[2], four[3]];
+            step(g, u32::from_le_bytes(four) ^ flip);
+        }
+        let tail = row.chunks_exact(4).remainder();
+        if !tail.is_empty() {
+            let mut four = [0u8; 4];
+            for (v, &x) in four.iter_mut().zip(tail) {
+                *v = x ^ flip as u8;
+            }
+            step(whole, u32::from_le_bytes(four));
+        }
+        for (a, out) in acc.iter().zip(sums.iter_mut()) {
+            _mm512_storeu_si512(out.as_mut_ptr().cast(), *a);
+        }
+    }
+    NB
+}
+
 /// How [`depthwise_plane_vbmi`] requantizes a channel's sums: `base` added to each,
 /// then, as `qlinear::requantize_lanes` does, the product with `scale` (clamped to
 /// `bounds − zero` in `f32` first when `clamp`), rounded half to even, `zero` added and

@@ -678,6 +678,235 @@ pub fn qmatmul<A: QInt, B: QInt, Y: QOut>(
     }
 }
 
+/// Columns of a block of a packed `B` ([`pack_qmatmul_b`]).
+pub const QPACK_COLS: usize = 16;
+
+/// Depth of a group of a packed `B`: one `VPDPBUSD` lane's four products.
+pub const QPACK_DEPTH: usize = 4;
+
+/// The bytes of a `[k, n]` matrix packed by [`pack_qmatmul_b`]: `⌈n / 16⌉` blocks of
+/// `⌈k / 4⌉` groups of 64 bytes.
+pub const fn qpacked_len(k: usize, n: usize) -> usize {
+    n.div_ceil(QPACK_COLS) * k.div_ceil(QPACK_DEPTH) * QPACK_COLS * QPACK_DEPTH
+}
+
+/// Packs `b(kk, j) - zero(j)` for a `[k, n]` matrix of 8-bit weights into the order
+/// [`qmatmul_packed`] reads: columns in blocks of 16, each block's depth in groups of 4,
+/// group `g` of block `jb` at byte `(jb · ⌈k/4⌉ + g) · 64` holding, column by column,
+/// the column's four values of depths `4g..4g + 4` (zeros past `k` and `n`). One group
+/// is one 64-byte vector of four products for each of 16 columns, so a row of `A` needs
+/// no sums across lanes. Returns false, with `out` unspecified, where a difference does
+/// not fit `i8` or `out` is not [`qpacked_len`] long.
+pub fn pack_qmatmul_b(
+    k: usize,
+    n: usize,
+    b: impl Fn(usize, usize) -> i32,
+    zero: impl Fn(usize) -> i32,
+    out: &mut [i8],
+) -> bool {
+    let groups = k.div_ceil(QPACK_DEPTH);
+    if out.len() != qpacked_len(k, n) {
+        return false;
+    }
+    for (jb, block) in out.chunks_exact_mut(groups * 64).enumerate() {
+        for (g, group) in block.chunks_exact_mut(64).enumerate() {
+            for (c, four) in group.chunks_exact_mut(QPACK_DEPTH).enumerate() {
+                let j = jb * QPACK_COLS + c;
+                for (d, slot) in four.iter_mut().enumerate() {
+                    let kk = g * QPACK_DEPTH + d;
+                    *slot = if j < n && kk < k {
+                        match i8::try_from(b(kk, j).wrapping_sub(zero(j))) {
+                            Ok(v) => v,
+                            Err(_) => return false,
+                        }
+                    } else {
+                        0
+                    };
+                }
+            }
+        }
+    }
+    true
+}
+
+/// The constant each column's sum starts from in [`qmatmul_packed`]: the bias less
+/// `(a_zero − A::MIN) · Σ_k b'(k, j)`, the share of the offset that makes `A` unsigned,
+/// for the packed weights `b'` ([`pack_qmatmul_b`]'s output, read back), into `out`
+/// (one per column).
+pub fn qpacked_bias(
+    k: usize,
+    packed: &[i8],
+    bias: impl Fn(usize) -> i32,
+    offset: i32,
+    out: &mut [i32],
+) {
+    let groups = k.div_ceil(QPACK_DEPTH);
+    for (j, slot) in out.iter_mut().enumerate() {
+        let (jb, c) = (j / QPACK_COLS, j % QPACK_COLS);
+        let column: i32 = packed
+            .get(jb * groups * 64..)
+            .unwrap_or(&[])
+            .chunks_exact(64)
+            .take(groups)
+            .flat_map(|group| &group[c * QPACK_DEPTH..][..QPACK_DEPTH])
+            .map(|&v| i32::from(v))
+            .sum();
+        *slot = bias(j).wrapping_sub(offset.wrapping_mul(column));
+    }
+}
+
+/// Blocks of a packed `B` a pass of [`qmatmul_packed`] takes: eight 16-column sums
+/// stay in registers, enough independent chains to cover `VPDPBUSD`'s latency.
+const QPACK_PASS: usize = 8;
+
+/// Quantized matrix product by a constant `B` packed by [`pack_qmatmul_b`] (the zero
+/// points already taken out), for the rows of `A` (`batch · m` rows of `k`):
+/// `y[r, j] = finish(base[j] + Σ_k (a[r, k] − A::MIN) · b'(k, j))`, where `base` (one
+/// value per column, [`qpacked_bias`]) carries the bias and the zero points' share.
+/// `A` is read as unsigned bytes, which `VPDPBUSD` multiplies by the signed weights:
+/// 16 columns of four products an instruction and no sums across lanes. Sums wrap on
+/// `i32` overflow. Operands shorter than `p` leave `y` as it was.
+pub fn qmatmul_packed<A: QInt, Y: QOut>(
+    p: &QMatMul,
+    a: &[A],
+    b: &[i8],
+    base: &[i32],
+    rq: Requant<'_>,
+    y: &mut [Y],
+) {
+    let QMatMul { batch, m, k, n, .. } = *p;
+    let rows = batch * m;
+    let groups = k.div_ceil(QPACK_DEPTH);
+    if k == 0
+        || n == 0
+        || a.len() < rows * k
+        || y.len() < rows * n
+        || b.len() < qpacked_len(k, n)
+        || base.len() != n
+        || !(rq.scale.len() == 1 || rq.scale.len() == n)
+    {
+        return;
+    }
+    let (Some(a), Some(b)) = (a.get(..rows * k), b.get(..qpacked_len(k, n))) else {
+        return;
+    };
+    let a: &[u8] = bytemuck::cast_slice(a);
+    let flip = if A::MIN < 0 { 0x8080_8080 } else { 0 };
+    // A pass: up to eight blocks of `B`, their columns of `base`, of `y` and of the
+    // scales where there is one per column.
+    let (pass_bytes, pass_cols) = (QPACK_PASS * groups * 64, QPACK_PASS * QPACK_COLS);
+    for (row, out) in a.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
+        let passes = b.chunks(pass_bytes).zip(base.chunks(pass_cols));
+        let mut scales = rq.scale.chunks(pass_cols);
+        for ((b_pass, base), out) in passes.zip(out.chunks_mut(pass_cols)) {
+            let nb = (b_pass.len() / (groups * 64)).min(QPACK_PASS);
+            let mut sums = [[0i32; QPACK_COLS]; QPACK_PASS];
+            packed_pass(row, flip, b_pass, groups, &mut sums[..nb]);
+            let sums = sums.as_flattened_mut();
+            for (s, &c) in sums.iter_mut().zip(base) {
+                *s = s.wrapping_add(c);
+            }
+            match (rq.scale, scales.next()) {
+                (&[scale], _) => {
+                    let len = out.len().min(sums.len());
+                    Y::finish_run(&sums[..len], 0, scale, rq.zero, false, &mut out[..len]);
+                }
+                (_, Some(scales)) => {
+                    for ((o, &s), &scale) in out.iter_mut().zip(&*sums).zip(scales) {
+                        *o = Y::finish(s, scale, rq.zero);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The sums of one row of `A` (bytes, each XORed with `flip`'s byte to make it
+/// unsigned) against `sums.len()` consecutive blocks of `b`: `VPDPBUSD` where the
+/// target has AVX-512 VNNI, else `i16` multiply-adds of pairs.
+#[inline(always)]
+fn packed_pass(row: &[u8], flip: u32, b: &[i8], groups: usize, sums: &mut [[i32; QPACK_COLS]]) {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512vnni",
+        target_feature = "avx512bw"
+    ))]
+    {
+        use crate::dsp::dpbusd_blocks;
+        // Eight blocks a pass where there are, then four, two, one.
+        let mut at = 0;
+        while at < sums.len() {
+            let (Some(b), Some(rest)) = (b.get(at * groups * 64..), sums.get_mut(at..)) else {
+                return;
+            };
+            at += match rest.len() {
+                8.. => dpbusd_blocks::<8>(row, flip, b, groups, rest),
+                4.. => dpbusd_blocks::<4>(row, flip, b, groups, rest),
+                2.. => dpbusd_blocks::<2>(row, flip, b, groups, rest),
+                _ => dpbusd_blocks::<1>(row, flip, b, groups, rest),
+            };
+        }
+        return;
+    }
+    // Targets without SIMD never get a packed `B` (`passes::layout`); plain sums.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    for (block, out) in b.chunks_exact(groups * 64).zip(sums.iter_mut()) {
+        *out = [0; QPACK_COLS];
+        for (g, group) in block.chunks_exact(64).enumerate() {
+            for (c, four) in group.chunks_exact(QPACK_DEPTH).enumerate() {
+                for (d, &w) in four.iter().enumerate() {
+                    let x = row
+                        .get(g * QPACK_DEPTH + d)
+                        .map_or(0, |&x| i32::from(x ^ flip as u8));
+                    out[c] = out[c].wrapping_add(x * i32::from(w));
+                }
+            }
+        }
+    }
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[allow(unreachable_code)]
+    {
+        use wide::{i16x16, i32x8, i8x16};
+        // The row's four bytes of group `g`, zeros past its end.
+        let word = |g: usize| {
+            let mut four = [0u8; 4];
+            for (d, v) in four.iter_mut().enumerate() {
+                if let Some(&x) = row.get(g * QPACK_DEPTH + d) {
+                    *v = x ^ flip as u8;
+                }
+            }
+            u32::from_le_bytes(four)
+        };
+        for (block, out) in b.chunks_exact(groups * 64).zip(sums.iter_mut()) {
+            // Lane pairs: column `4q + c` of the block sums lanes `2c` and `2c + 1` of
+            // `acc[q]`.
+            let mut acc = [i32x8::ZERO; 4];
+            for (g, group) in block.chunks_exact(64).enumerate() {
+                // The four bytes as `i16` pairs, `(u0, u1)` and `(u2, u3)`, repeated.
+                let w = word(g);
+                let (lo, hi) = (
+                    (w & 0xff) | (w & 0xff00) << 8,
+                    (w >> 16 & 0xff) | (w >> 24) << 16,
+                );
+                let x: i16x16 = bytemuck::cast(i32x8::from(
+                    [lo, hi, lo, hi, lo, hi, lo, hi].map(|v| v as i32),
+                ));
+                for (a, sixteen) in acc.iter_mut().zip(group.chunks_exact(16)) {
+                    let bytes: [i8; 16] = sixteen.try_into().unwrap_or([0; 16]);
+                    *a += i16x16::from_i8x16(i8x16::from(bytes)).dot(x);
+                }
+            }
+            for (q, v) in acc.iter().enumerate() {
+                let lanes = v.to_array();
+                for c in 0..4 {
+                    out[4 * q + c] = lanes[2 * c].wrapping_add(lanes[2 * c + 1]);
+                }
+            }
+        }
+    }
+}
+
 /// One row of [`qmatmul`] against `b`'s rows (`y.len()` rows of `a.len()` signed bytes,
 /// `b_transposed`) on `VPDPBUSD` ([`crate::dsp::dpbusd_rows8`]), where the operands are
 /// bytes, `b` signed and every `b_zero` 0: `Σ (a − a_zero) · b = Σ u · b − c · Σ b` with
@@ -1540,6 +1769,87 @@ mod tests {
                 assert_eq!(y[i * N + j], bias[j] + sum, "row {i}, column {j}");
             }
         }
+    }
+
+    /// A packed `B` ([`pack_qmatmul_b`], [`qpacked_bias`], [`qmatmul_packed`]) gives
+    /// [`qmatmul`]'s outputs: unsigned and signed `A` with zero points, `B` of both types
+    /// whose differences fit `i8`, depths and widths off the groups and blocks (and past
+    /// one pass of eight blocks), several rows, one scale or one per column.
+    #[test]
+    fn packed_matmul_matches_the_plain_one() {
+        extern crate std;
+        use std::{vec, vec::Vec};
+        fn case<A: QInt, B: QInt>(
+            m: usize,
+            k: usize,
+            n: usize,
+            a_zero: i32,
+            b_zero: &[i32],
+            per_column: bool,
+        ) {
+            let a: Vec<A> = (0..m * k)
+                .map(|i| A::saturate((i as i32 * 73 + 11) % 256 + A::MIN))
+                .collect();
+            let zero = |j: usize| pick(b_zero, j);
+            // Weights within 127 of their zero point, so that the differences fit `i8`.
+            let b: Vec<B> = (0..k * n)
+                .map(|i| B::saturate(zero(i % n) + (i as i32 * 89 + 5) % 255 - 127))
+                .collect();
+            let bias: Vec<i32> = (0..n as i32).map(|j| 500 - 91 * j).collect();
+            let scales: Vec<f32> = if per_column {
+                (0..n).map(|j| 0.0007 + j as f32 * 0.00003).collect()
+            } else {
+                vec![0.0011]
+            };
+            let rq = Requant {
+                scale: &scales,
+                zero: 4,
+            };
+            let p = QMatMul {
+                batch: 1,
+                m,
+                k,
+                n,
+                b_transposed: false,
+                b_batched: false,
+            };
+            let mut want = vec![0i8; m * n];
+            qmatmul(&p, &a, a_zero, &b, b_zero, &bias, rq, &mut want);
+            let mut packed = vec![0i8; qpacked_len(k, n)];
+            let at = |kk: usize, j: usize| b[kk * n + j].to_i32();
+            assert!(pack_qmatmul_b(k, n, at, zero, &mut packed));
+            let mut base = vec![0i32; n];
+            qpacked_bias(k, &packed, |j| bias[j], a_zero - A::MIN, &mut base);
+            let mut got = vec![0i8; m * n];
+            qmatmul_packed::<A, i8>(&p, &a, &packed, &base, rq, &mut got);
+            assert_eq!(got, want, "{m} × {k} × {n}");
+            // The raw sums too, where no requantization hides a difference.
+            let raw = Requant {
+                scale: &[1.0],
+                zero: 0,
+            };
+            let mut want = vec![0i32; m * n];
+            qmatmul(&p, &a, a_zero, &b, b_zero, &bias, raw, &mut want);
+            let mut got = vec![0i32; m * n];
+            qmatmul_packed::<A, i32>(&p, &a, &packed, &base, raw, &mut got);
+            assert_eq!(got, want, "{m} × {k} × {n}, raw");
+        }
+        case::<i8, i8>(1, 640, 128, 0, &[0], false);
+        case::<i8, i8>(1, 7, 5, -3, &[0], true);
+        case::<i8, i8>(3, 130, 150, 9, &[0], true);
+        case::<u8, u8>(2, 66, 33, 131, &[128], false);
+        case::<u8, i8>(1, 9, 17, 0, &[0], true);
+        case::<u8, u8>(1, 20, 3, 7, &[120, 128, 135], true);
+        // A difference past `i8` does not pack.
+        let mut packed = vec![0i8; qpacked_len(2, 1)];
+        assert!(!pack_qmatmul_b(
+            2,
+            1,
+            |kk, _| 200 * kk as i32,
+            |_| 0,
+            &mut packed
+        ));
+        assert!(!pack_qmatmul_b(2, 1, |_, _| 0, |_| 0, &mut packed[1..]));
     }
 
     #[test]

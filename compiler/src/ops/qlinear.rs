@@ -13,10 +13,13 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::conv::Conv2d;
-use zant_runtime::qlinear::{QBinary, QBinaryOp, QMatMul as QMatMulShape};
+use zant_runtime::qlinear::{
+    qpacked_bias, QBinary, QBinaryOp, QMatMul as QMatMulShape, QPACK_COLS, QPACK_DEPTH,
+};
 use zant_runtime::target::KernelSet;
 
 use super::conv::{geometry, in_shape, out_shape, window_attrs};
+use super::ctx::Operand;
 use super::{
     broadcast_shapes, elem_type, f32_tokens, mac_count, required, shape_tokens, Attrs, EmitCtx,
     OpError, OpKind, Parse, ParseCtx,
@@ -49,6 +52,11 @@ impl Absorbed {
 
     fn get(&self, name: &str) -> Option<&Tensor> {
         self.0.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+    }
+
+    /// Drops the constant `name` (a zero point that a pass folded into the weights).
+    pub(crate) fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| *n != name);
     }
 
     fn print(&self, attrs: &mut Attrs) {
@@ -441,6 +449,10 @@ pub struct QMatMul {
     /// A MatMulInteger whose `a_zero_point` (input 2) comes at run time, as
     /// DynamicQuantizeLinear computes it: it stays an input of the node.
     pub runtime_zero: bool,
+    /// A constant `B` in the blocks of `rt::qlinear::pack_qmatmul_b`, its zero points
+    /// taken out, shaped `[⌈N/16⌉, ⌈K/4⌉, 64]` `i8` (printed `b_packed=N`; not ONNX;
+    /// `passes::layout` packs it for crates that run vector kernels only).
+    pub b_packed: bool,
 }
 
 /// The inputs of the matrix product ops: (a, b, a_scale, a_zero_point, b_scale,
@@ -488,19 +500,38 @@ impl Parse for QMatMul {
         if gemm && ctx.int("transA", 0)? != 0 {
             return Err(OpError::unsupported("transA=1 is not supported"));
         }
-        if a.rank() < 2 || b.rank() < 2 || (gemm && (a.rank() != 2 || b.rank() != 2)) {
+        let packed = ctx.int("b_packed", 0)?;
+        let packed = usize::try_from(packed)
+            .map_err(|_| OpError::attr("b_packed", format!("must be 0 or more, not {packed}")))?;
+        let b_rank = if packed > 0 { 3 } else { 2 };
+        if a.rank() < 2 || b.rank() < 2 || (gemm && (a.rank() != 2 || b.rank() != b_rank)) {
             return Err(OpError::unsupported(format!(
                 "only matrices and batches of them are supported, not {a} × {b}"
             )));
         }
         let (m, k) = (a.shape[a.rank() - 2], a.shape[a.rank() - 1]);
-        let (b_k, n) = if b_transposed {
+        if packed > 0 {
+            let want = [packed.div_ceil(QPACK_COLS), k.div_ceil(QPACK_DEPTH), 64];
+            if b_transposed || b.dtype != DType::I8 || b.shape != want {
+                return Err(OpError::shape(format!(
+                    "b_packed={packed} needs B i8[{}, {}, 64] and no transB, not {b}",
+                    want[0], want[1]
+                )));
+            }
+        }
+        let (b_k, n) = if packed > 0 {
+            (k, packed)
+        } else if b_transposed {
             (b.shape[1], b.shape[0])
         } else {
             (b.shape[b.rank() - 2], b.shape[b.rank() - 1])
         };
         let lead = &a.shape[..a.rank() - 2];
-        let b_lead = &b.shape[..b.rank() - 2];
+        let b_lead: &[usize] = if packed > 0 {
+            &[]
+        } else {
+            &b.shape[..b.rank() - 2]
+        };
         let b_batched = !b_lead.iter().all(|&d| d == 1);
         if b_k != k || (b_batched && b_lead != lead) {
             return Err(OpError::shape(format!("A {a} and B {b} do not multiply")));
@@ -578,6 +609,89 @@ impl Parse for QMatMul {
             out,
             alpha: if gemm { ctx.float("alpha", 1.0)? } else { 1.0 },
             runtime_zero: runtime_a_zero,
+            b_packed: packed > 0,
+        })
+    }
+}
+
+impl QMatMul {
+    /// The zero points of `B` (one, or one per column) as the node holds them, or `None`
+    /// where they do not read (the parser checked them, so only for a broken node).
+    pub(crate) fn b_zeros(&self) -> Option<Vec<i32>> {
+        match self.consts.get("b_zero_point") {
+            None => Some(vec![0]),
+            Some(t) => {
+                check_count("b_zero_point", t, self.shape.n).ok()?;
+                Some(t.data.to_i64_vec().into_iter().map(|v| v as i32).collect())
+            }
+        }
+    }
+
+    /// The scale of each column's requantization (one, or one per column) and the
+    /// output zero point.
+    fn requant(&self) -> Result<(Vec<f32>, i32), OpError> {
+        let p = self.shape;
+        Ok(match self.out {
+            DType::I32 => (vec![1.0], 0),
+            out => {
+                let a_scale = self.alpha * self.consts.scales("a_scale", 1)?[0];
+                let b_scales = self.consts.scales("b_scale", p.n)?;
+                let y_scale = match self.consts.get("y_scale") {
+                    Some(_) => self.consts.scales("y_scale", 1)?[0],
+                    None => 1.0,
+                };
+                let y_zero = match out {
+                    DType::F32 => 0,
+                    _ => self.consts.zeros("y_zero_point", out, 1)?[0],
+                };
+                (output_scales(a_scale, &b_scales, y_scale), y_zero)
+            }
+        })
+    }
+
+    /// The call of `rt::qlinear::qmatmul_packed` for a `B` in its blocks
+    /// ([`QMatMul::b_packed`]): every sum starts from the bias less
+    /// `(a_zero − A::MIN) · Σ_k b'`, computed here from the packed weights.
+    fn emit_packed(
+        &self,
+        a: &Operand<'_>,
+        b: &Operand<'_>,
+        a_zero: i32,
+        bias: &[i64],
+    ) -> Result<TokenStream, OpError> {
+        let p = self.shape;
+        let weights = b
+            .value
+            .and_then(|t| match &t.data {
+                crate::ir::Data::I8(v) => Some(v.as_slice()),
+                _ => None,
+            })
+            .ok_or(OpError::NeedsConstant {
+                input: 1,
+                what: "the packed weights",
+            })?;
+        let a_min = if a.ty.dtype == DType::I8 { -128 } else { 0 };
+        let bias = fit_i32(bias.to_vec())?;
+        let mut base = vec![0i32; p.n];
+        qpacked_bias(
+            p.k,
+            weights,
+            |j| {
+                bias.get(if bias.len() == 1 { 0 } else { j })
+                    .copied()
+                    .unwrap_or(0)
+            },
+            a_zero - a_min,
+            &mut base,
+        );
+        let (scales, y_zero) = self.requant()?;
+        let (at, yt) = (elem_type(a.ty.dtype), elem_type(self.out));
+        let (ae, be) = (&a.expr, &b.expr);
+        let (base, scales) = (i32_list(&base), f32_list(&scales));
+        Ok(quote! {
+            rt::qlinear::qmatmul_packed::<#at, #yt>(
+                &#p, #ae, #be, #base,
+                rt::qlinear::Requant { scale: #scales, zero: #y_zero }, y);
         })
     }
 }
@@ -589,6 +703,9 @@ impl OpKind for QMatMul {
         }
         if self.alpha != 1.0 {
             attrs.float("alpha", self.alpha);
+        }
+        if self.b_packed {
+            attrs.int("b_packed", self.shape.n as i64);
         }
         self.consts.print(attrs);
     }
@@ -623,6 +740,9 @@ impl OpKind for QMatMul {
             .get("C")
             .map(|c| c.data.to_i64_vec())
             .unwrap_or_default();
+        if self.b_packed {
+            return self.emit_packed(a, b, a_zero, &bias);
+        }
         // With constant, unbatched weights, the input zero point's share of every sum
         // is a constant: fold `- a_zero · Σ_k (b - b_zero)` into the bias per column.
         let (a_zero, bias) = match b.value {
@@ -651,22 +771,7 @@ impl OpKind for QMatMul {
             }
             _ => (a_zero, fit_i32(bias)?),
         };
-        let (scales, y_zero) = match self.out {
-            DType::I32 => (vec![1.0], 0),
-            out => {
-                let a_scale = self.alpha * self.consts.scales("a_scale", 1)?[0];
-                let b_scales = self.consts.scales("b_scale", p.n)?;
-                let y_scale = match self.consts.get("y_scale") {
-                    Some(_) => self.consts.scales("y_scale", 1)?[0],
-                    None => 1.0,
-                };
-                let y_zero = match out {
-                    DType::F32 => 0,
-                    _ => self.consts.zeros("y_zero_point", out, 1)?[0],
-                };
-                (output_scales(a_scale, &b_scales, y_scale), y_zero)
-            }
-        };
+        let (scales, y_zero) = self.requant()?;
         let (at, bt, yt) = (
             elem_type(a.ty.dtype),
             elem_type(b.ty.dtype),

@@ -1,0 +1,127 @@
+//! Integer matrix products by a constant `B` through generated code: compiled for the
+//! host, where the `layout` pass packs `B` into the 16-column blocks of
+//! `rt::qlinear::pack_qmatmul_b` (its zero points taken out), and for any target, where
+//! `B` stays as ONNX has it; built, run, and compared with products computed here. A
+//! QLinearMatMul of three `u8` rows by `u8` weights of zero point 128 (powers of two for
+//! scales, so that the reference rounds exactly), and a MatMulInteger of one `i8` row
+//! with a zero point by `i8` weights, 150 columns wide (more than one pass of eight
+//! blocks) and a depth of 37 (not whole groups of four).
+
+mod common;
+
+use common::model::{assert_verifies, generated_model_rs, model, model_folder, node, tensor_type};
+use onnx_protobuf::{TensorProto, ValueInfoProto};
+use zant_compiler::target::Target;
+use zant_compiler::Options;
+
+const UINT8: i32 = 2;
+const INT8: i32 = 3;
+const INT32: i32 = 6;
+
+fn tensor(name: &str, elem: i32, dims: &[usize], v: &[i32]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: elem,
+        int32_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn typed(name: &str, elem: i32, dims: &[usize]) -> ValueInfoProto {
+    let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+    ValueInfoProto {
+        name: name.into(),
+        type_: Some(tensor_type(elem, &dims)).into(),
+        ..Default::default()
+    }
+}
+
+/// Deterministic integers in `lo..lo + span`.
+fn ints(n: usize, seed: usize, lo: i32, span: i32) -> Vec<i32> {
+    (0..n)
+        .map(|i| lo + ((i * 7919 + seed * 104_729) % span as usize) as i32)
+        .collect()
+}
+
+#[test]
+fn packed_b_matches_the_products() {
+    // QLinearMatMul: [3, 40] u8 (zero 7, scale 0.5) × [40, 20] u8 (zero 128, scale 0.25)
+    // → u8 (zero 3, scale 4): y = round_half_even(Σ / 32) + 3, saturated.
+    let (m, k, n) = (3usize, 40usize, 20usize);
+    let x = ints(m * k, 1, 0, 256);
+    let w = ints(k * n, 2, 0, 256);
+    let y: Vec<i32> = (0..m * n)
+        .map(|i| {
+            let (r, j) = (i / n, i % n);
+            let s: i32 = (0..k)
+                .map(|p| (x[r * k + p] - 7) * (w[p * n + j] - 128))
+                .sum();
+            ((f64::from(s) / 32.0).round_ties_even() as i32 + 3).clamp(0, 255)
+        })
+        .collect();
+    // MatMulInteger: [1, 37] i8 (zero -5) × [37, 150] i8 → i32, the values small enough
+    // that every sum is below 1,000 in magnitude, where `verify`'s tolerance (1e-4 +
+    // 1e-3 · |want|) is below one.
+    let (k2, n2) = (37usize, 150usize);
+    let x2 = ints(k2, 3, -8, 16);
+    let w2 = ints(k2 * n2, 4, -2, 5);
+    let z: Vec<i32> = (0..n2)
+        .map(|j| (0..k2).map(|p| (x2[p] + 5) * w2[p * n2 + j]).sum())
+        .collect();
+    let scalar = |name: &str, elem: i32, v: i32| tensor(name, elem, &[], &[v]);
+    let float = |name: &str, v: f32| TensorProto {
+        name: name.into(),
+        data_type: 1,
+        float_data: vec![v],
+        ..Default::default()
+    };
+    let graph = model(
+        vec![
+            node(
+                "q",
+                "QLinearMatMul",
+                &["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"],
+                &["y"],
+            ),
+            node("i", "MatMulInteger", &["x2", "w2", "x2z"], &["z"]),
+        ],
+        vec![typed("x", UINT8, &[m, k]), typed("x2", INT8, &[1, k2])],
+        vec![typed("y", UINT8, &[m, n]), typed("z", INT32, &[1, n2])],
+        vec![
+            float("xs", 0.5),
+            scalar("xz", UINT8, 7),
+            tensor("w", UINT8, &[k, n], &w),
+            float("ws", 0.25),
+            scalar("wz", UINT8, 128),
+            float("ys", 4.0),
+            scalar("yz", UINT8, 3),
+            tensor("w2", INT8, &[k2, n2], &w2),
+            scalar("x2z", INT8, -5),
+        ],
+    );
+    let dir = model_folder(
+        &graph,
+        &[
+            tensor("x", UINT8, &[m, k], &x),
+            tensor("x2", INT8, &[1, k2], &x2),
+        ],
+        &[
+            tensor("y", UINT8, &[m, n], &y),
+            tensor("z", INT32, &[1, n2], &z),
+        ],
+    );
+    for (target, packed) in [(None, 0), (Some(Target::core("host").unwrap()), 2)] {
+        let options = Options {
+            target,
+            ..Options::default()
+        };
+        let model_rs = generated_model_rs(dir.path(), &options);
+        assert_eq!(
+            model_rs.matches("rt::qlinear::qmatmul_packed").count(),
+            packed,
+            "{model_rs}"
+        );
+        assert_verifies(dir.path(), &options, 2);
+    }
+}
