@@ -468,8 +468,9 @@ pub struct Depthwise3Rows<'a> {
 /// `SMLAD` of the outer taps and `SMLABB`/`SMLATB` of the middle one, for two outputs at
 /// stride 1 (the second from `(s1, s3)` and `s2`) and one at stride 2; the sums
 /// requantized through the `f32` unit and stored. Returns false, having written nothing,
-/// where the operands do not fit (a stride other than 1 or 2, an odd `w_out` at stride 1,
-/// a short frame or output, a row past `width`).
+/// where the operands do not fit (a stride other than 1 or 2, a row of one output at
+/// stride 1, a short frame or output, a row past `width`). An odd row at stride 1 ends
+/// with one output of the stride-2 form.
 ///
 /// On the DSP extension with an FPU it is one `asm!` block: in Rust the step's five tap
 /// words, the sums, the frame pointer and width, the output pointer and the count did not
@@ -482,6 +483,8 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
     // the unused fourth byte of the last output's word.
     let (span, reach) = match d.stride_w {
         1 if w_out % 2 == 0 => (w_out + 2, w_out + 2),
+        // The last output's word reads one byte past its three.
+        1 if w_out >= 3 => (w_out + 2, w_out + 3),
         2 => (2 * w_out + 1, 2 * w_out + 2),
         _ => return false,
     };
@@ -595,7 +598,7 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
         // the block saves s0–s6 on the stack and restores them at its end: to the
         // compiler it changes no FPU register.
         macro_rules! channel {
-            ($steps:expr, $skip:expr, $($step:tt)*) => {{
+            ($steps:expr, $skip:expr, $tail:expr, $($step:tt)*) => {{
                 let params: [u32; 4] = [
                     d.base as u32,
                     crate::qlinear::ROUND_MAGIC.to_bits(),
@@ -619,6 +622,7 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
                     "add r11, r11, #2",
                     "subs r6, r6, #1",
                     "bne 2b",
+                    $tail,
                     "ldr r2, [sp, #8]",
                     "add r11, r11, r2",
                     "ldr r2, [sp, #4]",
@@ -645,7 +649,8 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
         }
         let rows = d.stride_h * width;
         // SAFETY: at stride `S`, output row `oh < h_out`, step `k` (below `w_out / 2` at
-        // stride 1, `w_out` at stride 2) reads the four bytes at
+        // stride 1, then one more for an odd `w_out`, which does not advance the frame
+        // pointer; `w_out` at stride 2) reads the four bytes at
         // `(oh · stride_h + r) · width + 2k` for `r < 3` (the frame pointer starts at the
         // frame, advances 2 a step and `stride_h · width - 2 · steps` after each row), the
         // last of them below `((h_out - 1) · stride_h + 2) · width + reach`, inside
@@ -660,17 +665,56 @@ pub fn depthwise3_rows(d: &Depthwise3Rows<'_>, out: &mut [u8]) -> bool {
         // rounding mode or condition flags. The operands are named registers
         // because the allocator may hand `r6` to a `reg` operand.
         unsafe {
-            let (pairs, ones) = (w_out / 2, w_out);
-            match (d.stride_w, d.signed_x, d.signed_y) {
-                (1, true, true) => channel!(pairs, rows - w_out, two_outputs!("sxtb16", "ssat")),
-                (1, true, false) => channel!(pairs, rows - w_out, two_outputs!("sxtb16", "usat")),
-                (1, false, true) => channel!(pairs, rows - w_out, two_outputs!("uxtb16", "ssat")),
-                (1, false, false) => channel!(pairs, rows - w_out, two_outputs!("uxtb16", "usat")),
-                (_, true, true) => channel!(ones, rows - 2 * w_out, one_output!("sxtb16", "ssat")),
-                (_, true, false) => channel!(ones, rows - 2 * w_out, one_output!("sxtb16", "usat")),
-                (_, false, true) => channel!(ones, rows - 2 * w_out, one_output!("uxtb16", "ssat")),
-                (_, false, false) => {
-                    channel!(ones, rows - 2 * w_out, one_output!("uxtb16", "usat"))
+            let (pairs, ones, odd) = (w_out / 2, w_out, w_out % 2 == 1);
+            // An odd row at stride 1 ends with one output at the word where the pairs
+            // left the frame pointer (`w_out - 1` on), which it does not move.
+            let skip = rows - 2 * pairs;
+            match (d.stride_w, odd, d.signed_x, d.signed_y) {
+                (1, false, true, true) => channel!(pairs, skip, "", two_outputs!("sxtb16", "ssat")),
+                (1, false, true, false) => {
+                    channel!(pairs, skip, "", two_outputs!("sxtb16", "usat"))
+                }
+                (1, false, false, true) => {
+                    channel!(pairs, skip, "", two_outputs!("uxtb16", "ssat"))
+                }
+                (1, false, false, false) => {
+                    channel!(pairs, skip, "", two_outputs!("uxtb16", "usat"))
+                }
+                (1, true, true, true) => channel!(
+                    pairs,
+                    skip,
+                    one_output!("sxtb16", "ssat"),
+                    two_outputs!("sxtb16", "ssat")
+                ),
+                (1, true, true, false) => channel!(
+                    pairs,
+                    skip,
+                    one_output!("sxtb16", "usat"),
+                    two_outputs!("sxtb16", "usat")
+                ),
+                (1, true, false, true) => channel!(
+                    pairs,
+                    skip,
+                    one_output!("uxtb16", "ssat"),
+                    two_outputs!("uxtb16", "ssat")
+                ),
+                (1, true, false, false) => channel!(
+                    pairs,
+                    skip,
+                    one_output!("uxtb16", "usat"),
+                    two_outputs!("uxtb16", "usat")
+                ),
+                (_, _, true, true) => {
+                    channel!(ones, rows - 2 * w_out, "", one_output!("sxtb16", "ssat"))
+                }
+                (_, _, true, false) => {
+                    channel!(ones, rows - 2 * w_out, "", one_output!("sxtb16", "usat"))
+                }
+                (_, _, false, true) => {
+                    channel!(ones, rows - 2 * w_out, "", one_output!("uxtb16", "ssat"))
+                }
+                (_, _, false, false) => {
+                    channel!(ones, rows - 2 * w_out, "", one_output!("uxtb16", "usat"))
                 }
             }
         }

@@ -1338,12 +1338,14 @@ fn depthwise<X: QInt, W: QInt, Y: QOut, const K: usize, const S: usize>(
 }
 
 /// The output width from which 3 × 3 depthwise channels take the DSP extension's rows
-/// ([`Rows3`]); `usize::MAX` where they do not. Narrower rows keep the tap loop:
-/// mlperf-kws-int8's 5-wide rows took 6 % more instructions as [`Rows3`] (its tail
-/// outputs go one by one). Built for size, [`Rows3`]'s zipped chunk iterators stay calls
-/// (mlperf-kws-int8 at "z": 10.2 M instructions with the tap loop, 14.8 M with it).
+/// ([`Rows3`]); `usize::MAX` where they do not. With 8-bit outputs those are one `asm!`
+/// block that also ends odd rows (mlperf-kws-int8's 5-wide rows: 311 k instructions a
+/// layer by the tap loop, 181 k so); in Rust a narrow row's last output goes one by one,
+/// a few per cent slower than the tap loop, but only for 32-bit outputs. Built for size,
+/// [`Rows3`]'s zipped chunk iterators stay calls (mlperf-kws-int8 at "z": 10.2 M
+/// instructions with the tap loop, 14.8 M with it).
 const ROWS3_MIN_WIDTH: usize = if crate::dsp::HAS_DSP && !cfg!(zant_size) {
-    6
+    3
 } else {
     usize::MAX
 };
