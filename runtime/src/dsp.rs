@@ -1080,64 +1080,76 @@ pub fn dpbusd_rows8(a: &[u8], flip: u8, rows: [&[i8]; 8]) -> ([i32; 8], [i32; 8]
     }
 }
 
-/// The sums of one row of `A` against `NB` blocks of a packed `B`
-/// (`qlinear::pack_qmatmul_b`, `groups` groups of 64 bytes a block, the blocks one after
-/// another in `b`) into `sums[..NB]`: for each group, the row's four bytes of it (each
-/// XORed with `flip`'s low byte, zeros past the row's end) broadcast to every lane, and
-/// one `VPDPBUSD` a block. Returns `NB`; with `b` or `sums` too short it writes nothing
-/// and returns `NB` all the same (the caller sized both).
+/// The sums of `MR` rows of `A` (each at most `4 · groups` bytes) against `NB` blocks of
+/// a packed `B` (`qlinear::pack_qmatmul_b`, `groups` groups of 64 bytes a block, the
+/// blocks one after another in `b`) into `sums[r][i]`: for each group, the `NB` weight
+/// vectors loaded once, and for each row its four bytes of the group (each XORed with
+/// `flip`'s low byte, zeros past the row's end) broadcast to every lane and one
+/// `VPDPBUSD` a block, `MR · NB` independent sums. The rows are all `k` bytes long. With
+/// `b` too short, a row too long or rows of different lengths it writes nothing (the
+/// caller sized them).
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx512vnni",
     target_feature = "avx512bw"
 ))]
 #[inline]
-pub fn dpbusd_blocks<const NB: usize>(
-    row: &[u8],
+pub fn dpbusd_tile<const MR: usize, const NB: usize>(
+    rows: [&[u8]; MR],
     flip: u32,
     b: &[i8],
     groups: usize,
-    sums: &mut [[i32; 16]],
-) -> usize {
+    sums: &mut [[[i32; 16]; NB]; MR],
+) {
     use core::arch::x86_64::{
         __m512i, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_setzero_si512,
         _mm512_storeu_si512,
     };
     let stride = groups * 64;
-    if b.len() < NB * stride || sums.len() < NB || row.len() > 4 * groups {
-        return NB;
+    let k = rows[0].len();
+    if b.len() < NB * stride || k > 4 * groups || rows.iter().any(|r| r.len() != k) {
+        return;
     }
-    let whole = row.len() / 4;
+    let whole = k / 4;
     // SAFETY: block `i < NB` group `g < groups` loads the 64 bytes at
-    // `i · stride + 64 g`, inside `b` (at least `NB · stride` long, checked above); the
-    // stores write the `NB` arrays of 16 `i32` of `sums` (at least `NB` long). The
-    // instructions need AVX-512 F, BW and VNNI, which the build enables (the `cfg`).
+    // `i · stride + 64 g`, inside `b` (at least `NB · stride` long, checked above); a
+    // whole group `g < k / 4` reads each row's bytes `4g..4g + 4`, inside the row (all
+    // `k` long, checked above); the stores write the `MR · NB` arrays of 16 `i32` of
+    // `sums`. The instructions need AVX-512 F, BW and VNNI, which the build enables (the
+    // `cfg`).
     unsafe {
-        let mut acc: [__m512i; NB] = [_mm512_setzero_si512(); NB];
-        let mut step = |g: usize, word: u32| {
-            let x = _mm512_set1_epi32(word as i32);
-            for (i, a) in acc.iter_mut().enumerate() {
-                let w = _mm512_loadu_si512(b.as_ptr().add(i * stride + 64 * g).cast());
-                *a = _mm512_dpbusd_epi32(*a, x, w);
+        let mut acc: [[__m512i; NB]; MR] = [[_mm512_setzero_si512(); NB]; MR];
+        let mut step = |g: usize, words: [u32; MR]| {
+            let w: [__m512i; NB] = core::array::from_fn(|i| {
+                _mm512_loadu_si512(b.as_ptr().add(i * stride + 64 * g).cast())
+            });
+            for (acc_row, &word) in acc.iter_mut().zip(&words) {
+                let x = _mm512_set1_epi32(word as i32);
+                for (a, &w) in acc_row.iter_mut().zip(&w) {
+                    *a = _mm512_dpbusd_epi32(*a, x, w);
+                }
             }
         };
-        for (g, four) in row.chunks_exact(4).enumerate() {
-            let four: [u8; 4] = [four[0], four[1], four[2], four[3]];
-            step(g, u32::from_le_bytes(four) ^ flip);
+        for g in 0..whole {
+            let words = rows.map(|r| r.as_ptr().add(4 * g).cast::<u32>().read_unaligned() ^ flip);
+            step(g, words);
         }
-        let tail = row.chunks_exact(4).remainder();
-        if !tail.is_empty() {
-            let mut four = [0u8; 4];
-            for (v, &x) in four.iter_mut().zip(tail) {
-                *v = x ^ flip as u8;
+        if whole < groups && whole * 4 < k {
+            let words = rows.map(|r| {
+                let mut four = [0u8; 4];
+                for (v, &x) in four.iter_mut().zip(&r[4 * whole..]) {
+                    *v = x ^ flip as u8;
+                }
+                u32::from_le_bytes(four)
+            });
+            step(whole, words);
+        }
+        for (acc_row, out_row) in acc.iter().zip(sums.iter_mut()) {
+            for (a, out) in acc_row.iter().zip(out_row.iter_mut()) {
+                _mm512_storeu_si512(out.as_mut_ptr().cast(), *a);
             }
-            step(whole, u32::from_le_bytes(four));
-        }
-        for (a, out) in acc.iter().zip(sums.iter_mut()) {
-            _mm512_storeu_si512(out.as_mut_ptr().cast(), *a);
         }
     }
-    NB
 }
 
 /// How [`depthwise_plane_vbmi`] requantizes a channel's sums: `base` added to each,

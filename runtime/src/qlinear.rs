@@ -776,7 +776,6 @@ pub fn qmatmul_packed<A: QInt, Y: QOut>(
 ) {
     let QMatMul { batch, m, k, n, .. } = *p;
     let rows = batch * m;
-    let groups = k.div_ceil(QPACK_DEPTH);
     if k == 0
         || n == 0
         || a.len() < rows * k
@@ -792,33 +791,116 @@ pub fn qmatmul_packed<A: QInt, Y: QOut>(
     };
     let a: &[u8] = bytemuck::cast_slice(a);
     let flip = if A::MIN < 0 { 0x8080_8080 } else { 0 };
-    // A pass: up to eight blocks of `B`, their columns of `base`, of `y` and of the
-    // scales where there is one per column.
-    let (pass_bytes, pass_cols) = (QPACK_PASS * groups * 64, QPACK_PASS * QPACK_COLS);
-    for (row, out) in a.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
-        let passes = b.chunks(pass_bytes).zip(base.chunks(pass_cols));
-        let mut scales = rq.scale.chunks(pass_cols);
-        for ((b_pass, base), out) in passes.zip(out.chunks_mut(pass_cols)) {
-            let nb = (b_pass.len() / (groups * 64)).min(QPACK_PASS);
+    packed_product(a, k, flip, b, base, |r, j0, sums| {
+        let Some(out) = y.get_mut(r * n + j0..(r + 1) * n) else {
+            return;
+        };
+        let len = out.len().min(sums.len());
+        match rq.scale {
+            &[scale] => Y::finish_run(&sums[..len], 0, scale, rq.zero, false, &mut out[..len]),
+            scales => {
+                let scales = scales.get(j0..).unwrap_or(&[]);
+                for ((o, &s), &scale) in out.iter_mut().zip(&*sums).zip(scales) {
+                    *o = Y::finish(s, scale, rq.zero);
+                }
+            }
+        }
+    });
+}
+
+/// Rows and blocks of a register tile of [`packed_product`] with more than one row:
+/// four rows share each weight vector, sixteen independent sums.
+const QPACK_TILE_ROWS: usize = 4;
+const QPACK_TILE_BLOCKS: usize = 4;
+
+/// The sums of the rows of `a` (`k` bytes each, XORed with `flip`'s byte) against a
+/// packed `b`, plus `base` (one per column), handed to `store(row, j0, sums)` one pass of
+/// columns at a time (`sums[t]` is column `j0 + t`'s). One row goes eight blocks a pass;
+/// more go in tiles of four rows by four blocks, each pass's weights read from the cache
+/// for every tile of rows.
+#[inline(always)]
+fn packed_product(
+    a: &[u8],
+    k: usize,
+    flip: u32,
+    b: &[i8],
+    base: &[i32],
+    mut store: impl FnMut(usize, usize, &mut [i32]),
+) {
+    let groups = k.div_ceil(QPACK_DEPTH);
+    let block = groups * 64;
+    if k == 0 {
+        return;
+    }
+    if a.len() == k {
+        let passes = b
+            .chunks(QPACK_PASS * block)
+            .zip(base.chunks(QPACK_PASS * QPACK_COLS));
+        for (pass, (b_pass, base)) in passes.enumerate() {
+            let nb = (b_pass.len() / block).min(QPACK_PASS);
             let mut sums = [[0i32; QPACK_COLS]; QPACK_PASS];
-            packed_pass(row, flip, b_pass, groups, &mut sums[..nb]);
+            packed_pass(a, flip, b_pass, groups, &mut sums[..nb]);
             let sums = sums.as_flattened_mut();
             for (s, &c) in sums.iter_mut().zip(base) {
                 *s = s.wrapping_add(c);
             }
-            match (rq.scale, scales.next()) {
-                (&[scale], _) => {
-                    let len = out.len().min(sums.len());
-                    Y::finish_run(&sums[..len], 0, scale, rq.zero, false, &mut out[..len]);
+            let len = base.len().min(sums.len());
+            store(0, pass * QPACK_PASS * QPACK_COLS, &mut sums[..len]);
+        }
+        return;
+    }
+    let pass_cols = QPACK_TILE_BLOCKS * QPACK_COLS;
+    let passes = b
+        .chunks(QPACK_TILE_BLOCKS * block)
+        .zip(base.chunks(pass_cols));
+    for (pass, (b_pass, base)) in passes.enumerate() {
+        for (t, rows) in a.chunks(QPACK_TILE_ROWS * k).enumerate() {
+            let mut sums = [[[0i32; QPACK_COLS]; QPACK_TILE_BLOCKS]; QPACK_TILE_ROWS];
+            packed_tile(rows, k, flip, b_pass, groups, &mut sums);
+            for (r, sums) in sums.iter_mut().take(rows.len() / k).enumerate() {
+                let sums = sums.as_flattened_mut();
+                for (s, &c) in sums.iter_mut().zip(base) {
+                    *s = s.wrapping_add(c);
                 }
-                (_, Some(scales)) => {
-                    for ((o, &s), &scale) in out.iter_mut().zip(&*sums).zip(scales) {
-                        *o = Y::finish(s, scale, rq.zero);
-                    }
-                }
-                _ => {}
+                let len = base.len().min(sums.len());
+                store(t * QPACK_TILE_ROWS + r, pass * pass_cols, &mut sums[..len]);
             }
         }
+    }
+}
+
+/// One tile of [`packed_product`]: up to four rows of `k` bytes in `rows` against the
+/// up to four blocks of `b`, into `sums[row][block]`.
+#[inline(always)]
+fn packed_tile(
+    rows: &[u8],
+    k: usize,
+    flip: u32,
+    b: &[i8],
+    groups: usize,
+    sums: &mut [[[i32; QPACK_COLS]; QPACK_TILE_BLOCKS]; QPACK_TILE_ROWS],
+) {
+    let nb = (b.len() / (groups * 64)).min(QPACK_TILE_BLOCKS);
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512vnni",
+        target_feature = "avx512bw"
+    ))]
+    {
+        use crate::dsp::dpbusd_tile;
+        let row = |r: usize| rows.get(r * k..(r + 1) * k).unwrap_or(&[]);
+        if rows.len() == QPACK_TILE_ROWS * k && nb == QPACK_TILE_BLOCKS {
+            return dpbusd_tile::<4, 4>(core::array::from_fn(row), flip, b, groups, sums);
+        }
+        // A partial tile: its rows one by one, each through the one-row passes.
+        for (r, sums) in sums.iter_mut().enumerate().take(rows.len() / k) {
+            packed_pass(row(r), flip, b, groups, &mut sums[..nb]);
+        }
+        return;
+    }
+    #[allow(unreachable_code)]
+    for (row, sums) in rows.chunks_exact(k).zip(sums.iter_mut()) {
+        packed_pass(row, flip, b, groups, &mut sums[..nb]);
     }
 }
 
@@ -833,7 +915,7 @@ fn packed_pass(row: &[u8], flip: u32, b: &[i8], groups: usize, sums: &mut [[i32;
         target_feature = "avx512bw"
     ))]
     {
-        use crate::dsp::dpbusd_blocks;
+        use crate::dsp::dpbusd_tile;
         // Eight blocks a pass where there are, then four, two, one.
         let mut at = 0;
         while at < sums.len() {
@@ -841,10 +923,30 @@ fn packed_pass(row: &[u8], flip: u32, b: &[i8], groups: usize, sums: &mut [[i32;
                 return;
             };
             at += match rest.len() {
-                8.. => dpbusd_blocks::<8>(row, flip, b, groups, rest),
-                4.. => dpbusd_blocks::<4>(row, flip, b, groups, rest),
-                2.. => dpbusd_blocks::<2>(row, flip, b, groups, rest),
-                _ => dpbusd_blocks::<1>(row, flip, b, groups, rest),
+                8.. => {
+                    if let Some(c) = rest.first_chunk_mut::<8>() {
+                        dpbusd_tile::<1, 8>([row], flip, b, groups, core::array::from_mut(c));
+                    }
+                    8
+                }
+                4.. => {
+                    if let Some(c) = rest.first_chunk_mut::<4>() {
+                        dpbusd_tile::<1, 4>([row], flip, b, groups, core::array::from_mut(c));
+                    }
+                    4
+                }
+                2.. => {
+                    if let Some(c) = rest.first_chunk_mut::<2>() {
+                        dpbusd_tile::<1, 2>([row], flip, b, groups, core::array::from_mut(c));
+                    }
+                    2
+                }
+                _ => {
+                    if let Some(c) = rest.first_chunk_mut::<1>() {
+                        dpbusd_tile::<1, 1>([row], flip, b, groups, core::array::from_mut(c));
+                    }
+                    1
+                }
             };
         }
         return;
@@ -1837,6 +1939,8 @@ mod tests {
         case::<i8, i8>(1, 640, 128, 0, &[0], false);
         case::<i8, i8>(1, 7, 5, -3, &[0], true);
         case::<i8, i8>(3, 130, 150, 9, &[0], true);
+        case::<i8, i8>(9, 256, 150, -2, &[0], false);
+        case::<u8, i8>(8, 37, 64, 0, &[0], true);
         case::<u8, u8>(2, 66, 33, 131, &[128], false);
         case::<u8, i8>(1, 9, 17, 0, &[0], true);
         case::<u8, u8>(1, 20, 3, 7, &[120, 128, 135], true);
