@@ -5,7 +5,9 @@
 //! QLinearMatMul of three `u8` rows by `u8` weights of zero point 128 (powers of two for
 //! scales, so that the reference rounds exactly), and a MatMulInteger of one `i8` row
 //! with a zero point by `i8` weights, 150 columns wide (more than one pass of eight
-//! blocks) and a depth of 37 (not whole groups of four).
+//! blocks) and a depth of 37 (not whole groups of four). And a QLinearConv 1 × 1 on a
+//! 3 × 3 plane (`rt::qlinear::qconv2d_pointwise_packed`: positions as rows), 8 → 32
+//! channels with a bias, on the host with its weights packed the same way.
 
 mod common;
 
@@ -45,7 +47,7 @@ fn ints(n: usize, seed: usize, lo: i32, span: i32) -> Vec<i32> {
 }
 
 #[test]
-fn packed_b_matches_the_products() {
+fn packed_weights_match_the_products() {
     // QLinearMatMul: [3, 40] u8 (zero 7, scale 0.5) × [40, 20] u8 (zero 128, scale 0.25)
     // → u8 (zero 3, scale 4): y = round_half_even(Σ / 32) + 3, saturated.
     let (m, k, n) = (3usize, 40usize, 20usize);
@@ -69,6 +71,21 @@ fn packed_b_matches_the_products() {
     let z: Vec<i32> = (0..n2)
         .map(|j| (0..k2).map(|p| (x2[p] + 5) * w2[p * n2 + j]).sum())
         .collect();
+    // QLinearConv 1 × 1: [1, 8, 3, 3] i8 (zero -3, scale 0.5) × [32, 8, 1, 1] i8 (scale
+    // 0.25) + bias → i8 (zero 1, scale 4): round_half_even((Σ + bias) / 32) + 1.
+    let (ci, co, plane) = (8usize, 32usize, 9usize);
+    let xc = ints(ci * plane, 5, -128, 256);
+    let wc = ints(co * ci, 6, -128, 256);
+    let bc = ints(co, 7, -3000, 6000);
+    let yc: Vec<i32> = (0..co * plane)
+        .map(|i| {
+            let (o, q) = (i / plane, i % plane);
+            let s: i32 = (0..ci)
+                .map(|c| (xc[c * plane + q] + 3) * wc[o * ci + c])
+                .sum();
+            ((f64::from(s + bc[o]) / 32.0).round_ties_even() as i32 + 1).clamp(-128, 127)
+        })
+        .collect();
     let scalar = |name: &str, elem: i32, v: i32| tensor(name, elem, &[], &[v]);
     let float = |name: &str, v: f32| TensorProto {
         name: name.into(),
@@ -85,9 +102,23 @@ fn packed_b_matches_the_products() {
                 &["y"],
             ),
             node("i", "MatMulInteger", &["x2", "w2", "x2z"], &["z"]),
+            node(
+                "c",
+                "QLinearConv",
+                &["xc", "xs", "xcz", "wc", "ws", "wcz", "ys", "ycz", "bc"],
+                &["yc"],
+            ),
         ],
-        vec![typed("x", UINT8, &[m, k]), typed("x2", INT8, &[1, k2])],
-        vec![typed("y", UINT8, &[m, n]), typed("z", INT32, &[1, n2])],
+        vec![
+            typed("x", UINT8, &[m, k]),
+            typed("x2", INT8, &[1, k2]),
+            typed("xc", INT8, &[1, ci, 3, 3]),
+        ],
+        vec![
+            typed("y", UINT8, &[m, n]),
+            typed("z", INT32, &[1, n2]),
+            typed("yc", INT8, &[1, co, 3, 3]),
+        ],
         vec![
             float("xs", 0.5),
             scalar("xz", UINT8, 7),
@@ -98,6 +129,11 @@ fn packed_b_matches_the_products() {
             scalar("yz", UINT8, 3),
             tensor("w2", INT8, &[k2, n2], &w2),
             scalar("x2z", INT8, -5),
+            scalar("xcz", INT8, -3),
+            tensor("wc", INT8, &[co, ci, 1, 1], &wc),
+            scalar("wcz", INT8, 0),
+            scalar("ycz", INT8, 1),
+            tensor("bc", INT32, &[co], &bc),
         ],
     );
     let dir = model_folder(
@@ -105,10 +141,12 @@ fn packed_b_matches_the_products() {
         &[
             tensor("x", UINT8, &[m, k], &x),
             tensor("x2", INT8, &[1, k2], &x2),
+            tensor("xc", INT8, &[1, ci, 3, 3], &xc),
         ],
         &[
             tensor("y", UINT8, &[m, n], &y),
             tensor("z", INT32, &[1, n2], &z),
+            tensor("yc", INT8, &[1, co, 3, 3], &yc),
         ],
     );
     for (target, packed) in [(None, 0), (Some(Target::core("host").unwrap()), 2)] {
@@ -122,6 +160,13 @@ fn packed_b_matches_the_products() {
             packed,
             "{model_rs}"
         );
-        assert_verifies(dir.path(), &options, 2);
+        assert_eq!(
+            model_rs
+                .matches("rt::qlinear::qconv2d_pointwise_packed")
+                .count(),
+            packed / 2,
+            "{model_rs}"
+        );
+        assert_verifies(dir.path(), &options, 3);
     }
 }

@@ -808,6 +808,102 @@ pub fn qmatmul_packed<A: QInt, Y: QOut>(
     });
 }
 
+/// The `f32` words of scratch [`qconv2d_pointwise_packed`] needs: the input of one image
+/// with its positions as rows (`h · w · c_in` bytes).
+pub const fn qconv2d_pointwise_packed_scratch_len(p: &Conv2d) -> usize {
+    (p.h_in * p.w_in * p.c_in).div_ceil(4)
+}
+
+/// The most positions of a 1×1 convolution that `passes::layout` hands to
+/// [`qconv2d_pointwise_packed`]: below one vector of 16 positions the gathered blocks of
+/// `qconv2d_im2col` leave lanes empty (on a Zen 4, 256 → 256 channels at 3 × 3: 9.7 µs
+/// there, 5.6 µs as rows), while from 6 × 6 on they win (5.6 µs against 8.1 µs), the
+/// transposes into and out of rows costing more than the lanes they fill.
+pub const QCONV_PACKED_MAX_POSITIONS: usize = 12;
+
+/// A 1×1 convolution (stride 1, no padding, one group) as [`qmatmul_packed`]: each
+/// output position is a row of `A`, its `c_in` input bytes, which the scratch holds
+/// transposed out of the channel planes (at least
+/// [`qconv2d_pointwise_packed_scratch_len`] words), and `w` is the `[c_out, c_in]`
+/// weights packed by [`pack_qmatmul_b`] (`B = wᵀ`, the zero points taken out), `base`
+/// [`qpacked_bias`]'s per channel. The outputs go back into their channel planes. For
+/// planes of a few positions ([`QCONV_PACKED_MAX_POSITIONS`]: a MobileNet's last stage,
+/// a squeeze-and-excitation block's 1 × 1), where vectors of positions would be mostly
+/// empty. Operands shorter than `p` leave `y` as it was.
+pub fn qconv2d_pointwise_packed<X: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    w: &[i8],
+    base: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) {
+    let (k, n) = (p.c_in, p.c_out);
+    let plane = p.h_in * p.w_in;
+    let rows: &mut [u8] = bytemuck::cast_slice_mut(scratch);
+    if !qconv2d_packs(p)
+        || x.len() < p.batch * k * plane
+        || y.len() < p.batch * n * plane
+        || w.len() < qpacked_len(k, n)
+        || base.len() != n
+        || rows.len() < plane * k
+        || !(rq.scale.len() == 1 || rq.scale.len() == n)
+    {
+        return;
+    }
+    let rows = &mut rows[..plane * k];
+    let flip = if X::MIN < 0 { 0x8080_8080 } else { 0 };
+    for (x, y) in x
+        .chunks_exact(k * plane)
+        .zip(y.chunks_exact_mut(n * plane))
+        .take(p.batch)
+    {
+        // The planes into rows: position `q`'s channels at `rows[q · k..]`.
+        let x: &[u8] = bytemuck::cast_slice(x);
+        for (c, channel) in x.chunks_exact(plane).enumerate() {
+            for (slot, &v) in rows[c..].iter_mut().step_by(k).zip(channel) {
+                *slot = v;
+            }
+        }
+        packed_product(rows, k, flip, w, base, |q, j0, sums| {
+            // Requantized as a run, then each into its channel's plane.
+            let mut done = [Y::zeroed(); QPACK_PASS * QPACK_COLS];
+            let len = sums.len().min(done.len());
+            match rq.scale {
+                &[scale] => Y::finish_run(&sums[..len], 0, scale, rq.zero, false, &mut done[..len]),
+                scales => {
+                    let scales = scales.get(j0..).unwrap_or(&[]);
+                    for ((o, &s), &scale) in done.iter_mut().zip(&*sums).zip(scales) {
+                        *o = Y::finish(s, scale, rq.zero);
+                    }
+                }
+            }
+            let outs = y.get_mut(j0 * plane + q..).unwrap_or(&mut []);
+            for (o, &v) in outs.iter_mut().step_by(plane).zip(&done[..len]) {
+                *o = v;
+            }
+        });
+    }
+}
+
+/// Whether [`qconv2d_pointwise_packed`] takes `p`: a 1×1 convolution of stride 1, no
+/// padding and one group, with at least one input and output channel and position.
+pub const fn qconv2d_packs(p: &Conv2d) -> bool {
+    p.k_h == 1
+        && p.k_w == 1
+        && p.stride_h == 1
+        && p.stride_w == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && p.groups == 1
+        && p.h_out == p.h_in
+        && p.w_out == p.w_in
+        && p.c_in > 0
+        && p.c_out > 0
+        && p.h_in * p.w_in > 0
+}
+
 /// Rows and blocks of a register tile of [`packed_product`] with more than one row:
 /// four rows share each weight vector, sixteen independent sums.
 const QPACK_TILE_ROWS: usize = 4;

@@ -200,9 +200,84 @@ pub struct QConv {
     /// A ConvInteger whose `x_zero_point` (input 2) comes at run time, as
     /// DynamicQuantizeLinear computes it: it stays an input of the node.
     pub runtime_zero: bool,
+    /// A 1×1 convolution whose `i8` weights, their zero points taken out, are in the
+    /// blocks of `rt::qlinear::pack_qmatmul_b` (`B = wᵀ`), still shaped
+    /// `[c_out, c_in, 1, 1]` (printed `weights_packed=1`; not ONNX; `passes::layout`
+    /// packs them for crates that run vector kernels only, on small planes).
+    pub w_packed: bool,
 }
 
 impl QConv {
+    /// The scale of each output channel's requantization (one, or one per channel) and
+    /// the output zero point.
+    fn requant(&self) -> Result<(Vec<f32>, i32), OpError> {
+        Ok(if self.linear {
+            let x_scale = self.consts.scales("x_scale", 1)?[0];
+            let w_scales = self.consts.scales("w_scale", self.params.c_out)?;
+            let y_scale = self.consts.scales("y_scale", 1)?[0];
+            (
+                output_scales(x_scale, &w_scales, y_scale),
+                self.consts.zeros("y_zero_point", self.out, 1)?[0],
+            )
+        } else {
+            (vec![1.0], 0)
+        })
+    }
+
+    /// The call of `rt::qlinear::qconv2d_pointwise_packed` for packed weights
+    /// ([`QConv::w_packed`]): every sum starts from the bias less
+    /// `(x_zero − X::MIN) · Σ w'`, computed here from the packed weights.
+    fn emit_packed(
+        &self,
+        x: &Operand<'_>,
+        w: &Operand<'_>,
+        x_zero: i32,
+        bias: Vec<i64>,
+    ) -> Result<TokenStream, OpError> {
+        let p = self.params;
+        let weights = w
+            .value
+            .and_then(|t| match &t.data {
+                crate::ir::Data::I8(v) => Some(v.as_slice()),
+                _ => None,
+            })
+            .ok_or(OpError::NeedsConstant {
+                input: self.w_input(),
+                what: "the packed weights",
+            })?;
+        let x_min = if x.ty.dtype == DType::I8 { -128 } else { 0 };
+        let bias = fit_i32(bias)?;
+        let mut base = vec![0i32; p.c_out];
+        qpacked_bias(
+            p.c_in,
+            weights,
+            |j| bias.get(j).copied().unwrap_or(0),
+            x_zero - x_min,
+            &mut base,
+        );
+        let (scales, y_zero) = self.requant()?;
+        let (xt, yt) = (elem_type(x.ty.dtype), elem_type(self.out));
+        let (xe, we) = (&x.expr, &w.expr);
+        let (base, scales) = (i32_list(&base), f32_list(&scales));
+        Ok(quote! {
+            rt::qlinear::qconv2d_pointwise_packed::<#xt, #yt>(
+                &#p, #xe, #we, #base,
+                rt::qlinear::Requant { scale: #scales, zero: #y_zero }, scratch, y);
+        })
+    }
+
+    /// The zero points of the weights (one, or one per output channel) as the node holds
+    /// them, or `None` where they do not read.
+    pub(crate) fn w_zeros(&self) -> Option<Vec<i32>> {
+        match self.consts.get("w_zero_point") {
+            None => Some(vec![0]),
+            Some(t) => {
+                check_count("w_zero_point", t, self.params.c_out).ok()?;
+                Some(t.data.to_i64_vec().into_iter().map(|v| v as i32).collect())
+            }
+        }
+    }
+
     /// The index of the weight input.
     fn w_input(&self) -> usize {
         if self.linear {
@@ -259,6 +334,19 @@ impl Parse for QConv {
         };
         consts.zeros("x_zero_point", x_dtype, 1)?;
         consts.zeros("w_zero_point", w_dtype, c_out)?;
+        let w_packed = ctx.int("weights_packed", 0)? != 0;
+        let packable = zant_runtime::qlinear::qconv2d_packs(&params)
+            && w_dtype == DType::I8
+            && consts.get("w_zero_point").is_none()
+            && params.c_out % QPACK_COLS == 0
+            && params.c_in % QPACK_DEPTH == 0;
+        if w_packed && !packable {
+            return Err(OpError::attr(
+                "weights_packed",
+                "needs a 1×1 convolution of stride 1, no padding and one group, i8 weights \
+                 without zero points, output channels in 16s and input channels in 4s",
+            ));
+        }
         Ok(Self {
             params,
             rank: x.rank(),
@@ -266,6 +354,7 @@ impl Parse for QConv {
             consts,
             out,
             runtime_zero: !linear && ctx.has_input(2) && consts_missing(ctx, 2),
+            w_packed,
         })
     }
 }
@@ -273,6 +362,9 @@ impl Parse for QConv {
 impl OpKind for QConv {
     fn attrs(&self, attrs: &mut Attrs) {
         window_attrs(&self.params, self.rank, attrs);
+        if self.w_packed {
+            attrs.int("weights_packed", 1);
+        }
         self.consts.print(attrs);
     }
 
@@ -324,6 +416,9 @@ impl OpKind for QConv {
         // The fast kernels take the model's own bias and subtract the zero points as
         // they gather; it still has to fit the `i32` accumulators with them.
         let bias = self.consts.get("B").map(|b| b.data.to_i64_vec());
+        if self.w_packed {
+            return self.emit_packed(x, w, x_zero, bias.unwrap_or_default());
+        }
         let folded = (0..p.c_out)
             .map(|oc| {
                 let wz = i64::from(w_zero[if w_zero.len() == 1 { 0 } else { oc }]);
@@ -339,17 +434,7 @@ impl OpKind for QConv {
             Some(b) => fit_i32(b)?,
             None => Vec::new(),
         };
-        let (scales, y_zero) = if self.linear {
-            let x_scale = self.consts.scales("x_scale", 1)?[0];
-            let w_scales = self.consts.scales("w_scale", p.c_out)?;
-            let y_scale = self.consts.scales("y_scale", 1)?[0];
-            (
-                output_scales(x_scale, &w_scales, y_scale),
-                self.consts.zeros("y_zero_point", self.out, 1)?[0],
-            )
-        } else {
-            (vec![1.0], 0)
-        };
+        let (scales, y_zero) = self.requant()?;
         let (xt, wt, yt) = (
             elem_type(x.ty.dtype),
             elem_type(w.ty.dtype),
@@ -399,6 +484,8 @@ impl OpKind for QConv {
     fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
         if self.runtime_zero {
             0
+        } else if self.w_packed {
+            zant_runtime::qlinear::qconv2d_pointwise_packed_scratch_len(&self.params) * 4
         } else if zant_runtime::qconv::qconv2d_is_depthwise(&self.params) {
             zant_runtime::qconv::qconv2d_depthwise_scratch_len_for(
                 &self.params,
@@ -424,7 +511,10 @@ impl OpKind for QConv {
     }
 
     fn scratch_bytes_max(&self, inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
-        if self.runtime_zero || zant_runtime::qconv::qconv2d_is_depthwise(&self.params) {
+        if self.runtime_zero
+            || self.w_packed
+            || zant_runtime::qconv::qconv2d_is_depthwise(&self.params)
+        {
             self.scratch_bytes(inputs, kernels)
         } else {
             zant_runtime::qconv::qconv2d_im2col_scratch_max_len(&self.params) * 4

@@ -62,7 +62,9 @@
 use super::{Changed, PassError};
 use zant_runtime::conv::{pointwise_block, pointwise_blocks};
 use zant_runtime::gemm::panels::{pack_b, packed_len, PANEL};
-use zant_runtime::qlinear::{pack_qmatmul_b, qpacked_len, QPACK_COLS, QPACK_DEPTH};
+use zant_runtime::qlinear::{
+    pack_qmatmul_b, qconv2d_packs, qpacked_len, QCONV_PACKED_MAX_POSITIONS, QPACK_COLS, QPACK_DEPTH,
+};
 use zant_runtime::recurrent::{pack_r, pack_w, packed_r_len, packed_w_len};
 use zant_runtime::target::KernelSet;
 
@@ -97,6 +99,10 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
             continue;
         }
         if let Some(rewrite) = paneled_matmul(graph, id, kernels) {
+            rewrites.push((rewrite, false));
+            continue;
+        }
+        if let Some(rewrite) = packed_qconv(graph, id, kernels) {
             rewrites.push((rewrite, false));
             continue;
         }
@@ -154,6 +160,10 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
                 q.consts.remove("b_zero_point");
             }
             Op::QMatMul(q) => q.shape.b_transposed = true,
+            Op::QConv(q) => {
+                q.w_packed = true;
+                q.consts.remove("w_zero_point");
+            }
             Op::Conv(c) if winograd => c.weights_winograd = true,
             Op::Conv(c) => c.weights_blocked = true,
             Op::Recurrent(r) if slot == RECURRENT_R => r.params.r_panels = true,
@@ -296,6 +306,55 @@ fn packed_qmatmul(
     let name = format!("{}_packed", graph.value(b_value).name);
     let shape = vec![s.n.div_ceil(QPACK_COLS), s.k.div_ceil(QPACK_DEPTH), 64];
     Some((id, slot, name, Tensor::new(shape, Data::I8(packed))))
+}
+
+/// The constant weights of an integer 1×1 convolution on a plane of at most
+/// `rt::qlinear::QCONV_PACKED_MAX_POSITIONS` positions in the blocks of
+/// `rt::qlinear::pack_qmatmul_b` (`B = wᵀ`, zero points taken out), as a rewrite of that
+/// input, for a crate that runs only vector kernels: output channels in whole blocks of
+/// 16, input channels in groups of 4 (so that the packed bytes keep the weights' shape),
+/// and every `w − w_zero` within `i8`.
+fn packed_qconv(
+    graph: &Graph,
+    id: NodeId,
+    kernels: KernelSet,
+) -> Option<(NodeId, usize, String, Tensor)> {
+    let node = graph.node(id);
+    let Op::QConv(q) = &node.op else {
+        return None;
+    };
+    let p = q.params;
+    if q.w_packed || q.runtime_zero || !kernels.vector || kernels.scalar {
+        return None;
+    }
+    if !qconv2d_packs(&p)
+        || p.h_out * p.w_out > QCONV_PACKED_MAX_POSITIONS
+        || p.c_out % QPACK_COLS != 0
+        || p.c_in % QPACK_DEPTH != 0
+    {
+        return None;
+    }
+    let slot = if q.linear { 3 } else { 1 };
+    let w_value = node.inputs.get(slot).copied().flatten()?;
+    let w = graph.const_value(w_value)?;
+    let values = w.data.to_i64_vec();
+    if values.len() != p.c_out * p.c_in {
+        return None;
+    }
+    let zeros = q.w_zeros()?;
+    let at = |kk: usize, j: usize| values[j * p.c_in + kk] as i32;
+    let zero = |j: usize| zeros[if zeros.len() == 1 { 0 } else { j }];
+    let mut packed = vec![0i8; qpacked_len(p.c_in, p.c_out)];
+    if !pack_qmatmul_b(p.c_in, p.c_out, at, zero, &mut packed) {
+        return None;
+    }
+    let name = format!("{}_packed", graph.value(w_value).name);
+    Some((
+        id,
+        slot,
+        name,
+        Tensor::new(w.shape.clone(), Data::I8(packed)),
+    ))
 }
 
 /// Input slots of an RNN, GRU or LSTM.
