@@ -14,6 +14,10 @@
 //! depths a 64-byte vector, so each `VPDPBUSD` takes one broadcast word of a row of `A`
 //! and adds four products to each of 16 columns' sums, with no sums across lanes; the
 //! share of `A`'s zero point goes into each column's starting sum at compile time.
+//! An integer 1×1 Conv of stride 1 on a plane of at most 12 positions, its channels in
+//! 16s and 4s, gets its weights packed the same way (`B = wᵀ`, printed
+//! `weights_packed=1`, the shape unchanged): `qlinear::qconv2d_pointwise_packed` runs its
+//! positions as rows, where vectors of positions would be mostly empty.
 //!
 //! A float Conv that runs as a GEMM with no copy (`ConvKernel::Pointwise`, a 1×1
 //! convolution) gets its constant weights transposed and blocked: the output channels
