@@ -890,15 +890,8 @@ pub fn qconv2d_pointwise_packed<X: QInt, Y: QOut>(
 /// Whether [`qconv2d_pointwise_packed`] takes `p`: a 1×1 convolution of stride 1, no
 /// padding and one group, with at least one input and output channel and position.
 pub const fn qconv2d_packs(p: &Conv2d) -> bool {
-    p.k_h == 1
-        && p.k_w == 1
-        && p.stride_h == 1
-        && p.stride_w == 1
-        && p.pad_top == 0
-        && p.pad_left == 0
+    crate::conv::is_pointwise(p)
         && p.groups == 1
-        && p.h_out == p.h_in
-        && p.w_out == p.w_in
         && p.c_in > 0
         && p.c_out > 0
         && p.h_in * p.w_in > 0

@@ -235,26 +235,9 @@ impl QConv {
         bias: Vec<i64>,
     ) -> Result<TokenStream, OpError> {
         let p = self.params;
-        let weights = w
-            .value
-            .and_then(|t| match &t.data {
-                crate::ir::Data::I8(v) => Some(v.as_slice()),
-                _ => None,
-            })
-            .ok_or(OpError::NeedsConstant {
-                input: self.w_input(),
-                what: "the packed weights",
-            })?;
+        let weights = packed_weights(w, self.w_input())?;
         let x_min = if x.ty.dtype == DType::I8 { -128 } else { 0 };
-        let bias = fit_i32(bias)?;
-        let mut base = vec![0i32; p.c_out];
-        qpacked_bias(
-            p.c_in,
-            weights,
-            |j| bias.get(j).copied().unwrap_or(0),
-            x_zero - x_min,
-            &mut base,
-        );
+        let base = packed_base(p.c_in, p.c_out, weights, &fit_i32(bias)?, x_zero - x_min);
         let (scales, y_zero) = self.requant()?;
         let (xt, yt) = (elem_type(x.ty.dtype), elem_type(self.out));
         let (xe, we) = (&x.expr, &w.expr);
@@ -525,6 +508,31 @@ impl OpKind for QConv {
     }
 }
 
+/// The bytes of weights `passes::layout` packed (`rt::qlinear::pack_qmatmul_b`), input
+/// `input` of the node.
+fn packed_weights<'a>(w: &Operand<'a>, input: usize) -> Result<&'a [i8], OpError> {
+    match w.value.map(|t| &t.data) {
+        Some(crate::tensor::Data::I8(v)) => Ok(v),
+        _ => Err(OpError::NeedsConstant {
+            input,
+            what: "the packed weights",
+        }),
+    }
+}
+
+/// Each column's starting sum for packed weights: `bias` (none, one, or one per column)
+/// less `offset · Σ_k w'` (`rt::qlinear::qpacked_bias`).
+fn packed_base(k: usize, n: usize, weights: &[i8], bias: &[i32], offset: i32) -> Vec<i32> {
+    let mut base = vec![0i32; n];
+    let bias_at = |j: usize| match bias.len() {
+        0 => 0,
+        1 => bias[0],
+        _ => bias.get(j).copied().unwrap_or(0),
+    };
+    qpacked_bias(k, weights, bias_at, offset, &mut base);
+    base
+}
+
 /// QLinearMatMul and QGemm (requantized, or `f32` for a QGemm without an output scale)
 /// and MatMulInteger (raw `i32`).
 #[derive(Clone, Debug, PartialEq)]
@@ -750,30 +758,9 @@ impl QMatMul {
         bias: &[i64],
     ) -> Result<TokenStream, OpError> {
         let p = self.shape;
-        let weights = b
-            .value
-            .and_then(|t| match &t.data {
-                crate::ir::Data::I8(v) => Some(v.as_slice()),
-                _ => None,
-            })
-            .ok_or(OpError::NeedsConstant {
-                input: 1,
-                what: "the packed weights",
-            })?;
+        let weights = packed_weights(b, 1)?;
         let a_min = if a.ty.dtype == DType::I8 { -128 } else { 0 };
-        let bias = fit_i32(bias.to_vec())?;
-        let mut base = vec![0i32; p.n];
-        qpacked_bias(
-            p.k,
-            weights,
-            |j| {
-                bias.get(if bias.len() == 1 { 0 } else { j })
-                    .copied()
-                    .unwrap_or(0)
-            },
-            a_zero - a_min,
-            &mut base,
-        );
+        let base = packed_base(p.k, p.n, weights, &fit_i32(bias.to_vec())?, a_zero - a_min);
         let (scales, y_zero) = self.requant()?;
         let (at, yt) = (elem_type(a.ty.dtype), elem_type(self.out));
         let (ae, be) = (&a.expr, &b.expr);
