@@ -778,9 +778,7 @@ pub fn qmatmul_packed<A: QInt, Y: QOut>(
     let rows = batch * m;
     if k == 0
         || n == 0
-        || a.len() < rows * k
         || y.len() < rows * n
-        || b.len() < qpacked_len(k, n)
         || base.len() != n
         || !(rq.scale.len() == 1 || rq.scale.len() == n)
     {
@@ -792,20 +790,26 @@ pub fn qmatmul_packed<A: QInt, Y: QOut>(
     let a: &[u8] = bytemuck::cast_slice(a);
     let flip = if A::MIN < 0 { 0x8080_8080 } else { 0 };
     packed_product(a, k, flip, b, base, |r, j0, sums| {
-        let Some(out) = y.get_mut(r * n + j0..(r + 1) * n) else {
-            return;
-        };
-        let len = out.len().min(sums.len());
-        match rq.scale {
-            &[scale] => Y::finish_run(&sums[..len], 0, scale, rq.zero, false, &mut out[..len]),
-            scales => {
-                let scales = scales.get(j0..).unwrap_or(&[]);
-                for ((o, &s), &scale) in out.iter_mut().zip(&*sums).zip(scales) {
-                    *o = Y::finish(s, scale, rq.zero);
-                }
-            }
+        if let Some(out) = y.get_mut(r * n + j0..(r + 1) * n) {
+            finish_columns(sums, j0, rq, out);
         }
     });
+}
+
+/// Requantizes the sums of columns `j0..` of a packed product into `out` (as far as
+/// both reach): as one run where `rq` has one scale, else each by its column's.
+#[inline(always)]
+fn finish_columns<Y: QOut>(sums: &[i32], j0: usize, rq: Requant<'_>, out: &mut [Y]) {
+    let len = out.len().min(sums.len());
+    match rq.scale {
+        &[scale] => Y::finish_run(&sums[..len], 0, scale, rq.zero, false, &mut out[..len]),
+        scales => {
+            let scales = scales.get(j0..).unwrap_or(&[]);
+            for ((o, &s), &scale) in out.iter_mut().zip(sums).zip(scales) {
+                *o = Y::finish(s, scale, rq.zero);
+            }
+        }
+    }
 }
 
 /// The `f32` words of scratch [`qconv2d_pointwise_packed`] needs: the input of one image
@@ -870,15 +874,7 @@ pub fn qconv2d_pointwise_packed<X: QInt, Y: QOut>(
             // Requantized as a run, then each into its channel's plane.
             let mut done = [Y::zeroed(); QPACK_PASS * QPACK_COLS];
             let len = sums.len().min(done.len());
-            match rq.scale {
-                &[scale] => Y::finish_run(&sums[..len], 0, scale, rq.zero, false, &mut done[..len]),
-                scales => {
-                    let scales = scales.get(j0..).unwrap_or(&[]);
-                    for ((o, &s), &scale) in done.iter_mut().zip(&*sums).zip(scales) {
-                        *o = Y::finish(s, scale, rq.zero);
-                    }
-                }
-            }
+            finish_columns(sums, j0, rq, &mut done[..len]);
             let outs = y.get_mut(j0 * plane + q..).unwrap_or(&mut []);
             for (o, &v) in outs.iter_mut().step_by(plane).zip(&done[..len]) {
                 *o = v;
@@ -921,6 +917,14 @@ fn packed_product(
     if k == 0 {
         return;
     }
+    // A row's sums of one pass, its columns' bases added, to `store`.
+    let mut finish = |r: usize, j0: usize, sums: &mut [i32], base: &[i32]| {
+        for (s, &c) in sums.iter_mut().zip(base) {
+            *s = s.wrapping_add(c);
+        }
+        let len = base.len().min(sums.len());
+        store(r, j0, &mut sums[..len]);
+    };
     if a.len() == k {
         let passes = b
             .chunks(QPACK_PASS * block)
@@ -929,12 +933,12 @@ fn packed_product(
             let nb = (b_pass.len() / block).min(QPACK_PASS);
             let mut sums = [[0i32; QPACK_COLS]; QPACK_PASS];
             packed_pass(a, flip, b_pass, groups, &mut sums[..nb]);
-            let sums = sums.as_flattened_mut();
-            for (s, &c) in sums.iter_mut().zip(base) {
-                *s = s.wrapping_add(c);
-            }
-            let len = base.len().min(sums.len());
-            store(0, pass * QPACK_PASS * QPACK_COLS, &mut sums[..len]);
+            finish(
+                0,
+                pass * QPACK_PASS * QPACK_COLS,
+                sums.as_flattened_mut(),
+                base,
+            );
         }
         return;
     }
@@ -947,12 +951,12 @@ fn packed_product(
             let mut sums = [[[0i32; QPACK_COLS]; QPACK_TILE_BLOCKS]; QPACK_TILE_ROWS];
             packed_tile(rows, k, flip, b_pass, groups, &mut sums);
             for (r, sums) in sums.iter_mut().take(rows.len() / k).enumerate() {
-                let sums = sums.as_flattened_mut();
-                for (s, &c) in sums.iter_mut().zip(base) {
-                    *s = s.wrapping_add(c);
-                }
-                let len = base.len().min(sums.len());
-                store(t * QPACK_TILE_ROWS + r, pass * pass_cols, &mut sums[..len]);
+                finish(
+                    t * QPACK_TILE_ROWS + r,
+                    pass * pass_cols,
+                    sums.as_flattened_mut(),
+                    base,
+                );
             }
         }
     }
@@ -993,6 +997,27 @@ fn packed_tile(
     }
 }
 
+/// The first `NB` blocks of `sums` for one row ([`crate::dsp::dpbusd_tile`] of one row);
+/// returns `NB`.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512bw"
+))]
+#[inline(always)]
+fn row_blocks<const NB: usize>(
+    row: &[u8],
+    flip: u32,
+    b: &[i8],
+    groups: usize,
+    sums: &mut [[i32; QPACK_COLS]],
+) -> usize {
+    if let Some(first) = sums.first_chunk_mut::<NB>() {
+        crate::dsp::dpbusd_tile::<1, NB>([row], flip, b, groups, core::array::from_mut(first));
+    }
+    NB
+}
+
 /// The sums of one row of `A` (bytes, each XORed with `flip`'s byte to make it
 /// unsigned) against `sums.len()` consecutive blocks of `b`: `VPDPBUSD` where the
 /// target has AVX-512 VNNI, else `i16` multiply-adds of pairs.
@@ -1004,7 +1029,6 @@ fn packed_pass(row: &[u8], flip: u32, b: &[i8], groups: usize, sums: &mut [[i32;
         target_feature = "avx512bw"
     ))]
     {
-        use crate::dsp::dpbusd_tile;
         // Eight blocks a pass where there are, then four, two, one.
         let mut at = 0;
         while at < sums.len() {
@@ -1012,30 +1036,10 @@ fn packed_pass(row: &[u8], flip: u32, b: &[i8], groups: usize, sums: &mut [[i32;
                 return;
             };
             at += match rest.len() {
-                8.. => {
-                    if let Some(c) = rest.first_chunk_mut::<8>() {
-                        dpbusd_tile::<1, 8>([row], flip, b, groups, core::array::from_mut(c));
-                    }
-                    8
-                }
-                4.. => {
-                    if let Some(c) = rest.first_chunk_mut::<4>() {
-                        dpbusd_tile::<1, 4>([row], flip, b, groups, core::array::from_mut(c));
-                    }
-                    4
-                }
-                2.. => {
-                    if let Some(c) = rest.first_chunk_mut::<2>() {
-                        dpbusd_tile::<1, 2>([row], flip, b, groups, core::array::from_mut(c));
-                    }
-                    2
-                }
-                _ => {
-                    if let Some(c) = rest.first_chunk_mut::<1>() {
-                        dpbusd_tile::<1, 1>([row], flip, b, groups, core::array::from_mut(c));
-                    }
-                    1
-                }
+                8.. => row_blocks::<8>(row, flip, b, groups, rest),
+                4.. => row_blocks::<4>(row, flip, b, groups, rest),
+                2.. => row_blocks::<2>(row, flip, b, groups, rest),
+                _ => row_blocks::<1>(row, flip, b, groups, rest),
             };
         }
         return;
