@@ -909,6 +909,43 @@ pub fn dpbusd512(
     unsafe { safe_arch::m512i(core::arch::x86_64::_mm512_dpbusd_epi32(acc.0, a.0, b.0)) }
 }
 
+/// Sixteen `i32` lanes narrowed to their low bytes (`VPMOVDB`, truncating): the
+/// requantizing epilogues narrow lanes they have already clamped to the output type.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+pub fn low_bytes512(v: safe_arch::m512i) -> [u8; 16] {
+    // SAFETY: as for `dpbusd`: compiled only where the build enables AVX-512F (the `cfg`
+    // above), so the CPU has the instruction; it reads a register and writes one, and the
+    // transmute moves sixteen bytes into sixteen bytes.
+    unsafe {
+        core::mem::transmute::<core::arch::x86_64::__m128i, [u8; 16]>(
+            core::arch::x86_64::_mm512_cvtepi32_epi8(v.0),
+        )
+    }
+}
+
+/// `dst[..n] = src[..n]` for `n = min(|dst|, |src|, 32)`: one masked 32-byte load and one
+/// masked store (AVX-512 BW with VL), where `copy_from_slice` of a length known only at
+/// run time is a call to `memcpy`. Masked-off bytes are neither read nor written.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512bw",
+    target_feature = "avx512vl"
+))]
+#[inline(always)]
+pub fn copy_short(dst: &mut [u8], src: &[u8]) {
+    use core::arch::x86_64::{_mm256_mask_storeu_epi8, _mm256_maskz_loadu_epi8};
+    let n = dst.len().min(src.len()).min(32);
+    let mask = (byte_mask(n) & u64::from(u32::MAX)) as u32;
+    // SAFETY: the mask enables the first `n` bytes only, and both slices hold at least `n`
+    // (masked-off bytes are not accessed, so neither faults past a slice's end); the build
+    // enables AVX-512 BW and VL (the `cfg` above).
+    unsafe {
+        let v = _mm256_maskz_loadu_epi8(mask, src.as_ptr().cast());
+        _mm256_mask_storeu_epi8(dst.as_mut_ptr().cast(), mask, v);
+    }
+}
+
 /// `VSCALEFPS`: lane `i` is `a[i] · 2^⌊n[i]⌋`, rounded once (into a subnormal, an infinity
 /// or neither), with IEEE special cases (a NaN stays NaN). The vector `exp` builds its
 /// power of two with it in one instruction instead of two exponent fields and two
@@ -982,11 +1019,12 @@ pub fn lookup_bytes(x: &[u8], table: &[u8; 256], y: &mut [u8]) -> usize {
 }
 
 /// The byte mask of a 64-byte vector's first `n` lanes (all of them from 64 on), for
-/// [`dpbusd_rows8`] and [`transpose_taps`].
+/// [`dpbusd_rows8`], [`transpose_taps`] and [`copy_short`].
 #[cfg(all(
     target_arch = "x86_64",
     any(
         all(target_feature = "avx512vnni", target_feature = "avx512bw"),
+        all(target_feature = "avx512bw", target_feature = "avx512vl"),
         target_feature = "avx512vbmi"
     )
 ))]

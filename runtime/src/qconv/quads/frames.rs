@@ -17,6 +17,8 @@
 use super::tiles::{product_depth, Block};
 use super::{base, finish_channel, weight_sum, Conv2d, Products, QInt, QOut, Requant, SUM_CACHE};
 use crate::dsp::amx::{Tiles, ROWS};
+use crate::qlinear::pick;
+use safe_arch::m512i;
 
 /// The most bytes of weights per output channel this kernel reorders (`taps · 4 ·
 /// channel quads`: 3 × 3 up to 112 channels).
@@ -165,6 +167,14 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let (reordered, words) = words.split_at_mut_checked(channels * row)?;
     let frame = Frame::new(p, words.len())?;
     let mut sums = [[0i32; 2 * ROWS]; 2 * ROWS];
+    // Requantized bytes, where `VPDPBUSD`'s tiles requantize their own sums (8-bit
+    // outputs): no round trip of the sums through memory, sixteen outputs a vector.
+    let fused = Y::REQUANTIZED.is_some() && core::mem::size_of::<Y>() == 1;
+    let mut bytes = [[0u8; 2 * ROWS]; 2 * ROWS];
+    // Vectors of sixteen outputs of one row where rounding each row up to whole vectors
+    // computes no more dropped columns than the frame's padded width does (32-wide rows:
+    // none instead of two of 34), each vector stored straight into its channel's row.
+    let row_aligned = p.w_out.next_multiple_of(ROWS) <= frame.fw;
     let depth = p.c_in * taps;
     let mut bases = [0i32; SUM_CACHE];
     for (oc, slot) in bases.iter_mut().take(p.c_out).enumerate() {
@@ -201,6 +211,20 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     fill(p, &frame, x, pad, top, rows, words);
                     filled = Some(top);
                 }
+                if row_aligned && matches!(engine, Engine::Vnni) {
+                    let band = Band { top, rows, oc, m };
+                    let weights = &reordered[..m.next_multiple_of(VNNI_CHANNELS) * row];
+                    let out = Out {
+                        rq,
+                        depth,
+                        bias,
+                        bases: &bases,
+                        fused,
+                    };
+                    vnni_rows(p, &frame, words, shifts, weights, band, out, y);
+                    top += rows;
+                    continue;
+                }
                 let virtual_positions = rows * frame.fw;
                 let position_tiles = virtual_positions.div_ceil(ROWS);
                 let mut t = 0;
@@ -229,16 +253,31 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                             for o in (0..m).step_by(VNNI_CHANNELS) {
                                 let group = VNNI_CHANNELS * row;
                                 let weights = &reordered[o * row..][..group];
-                                let sums = &mut sums[o..m];
-                                let start = t * ROWS;
+                                let start = |v: usize| (t + v) * ROWS;
+                                // The sums start at their channels' bases where the tile
+                                // requantizes them, at 0 where `finish_channel` adds them.
+                                let init: [i32; VNNI_CHANNELS] = core::array::from_fn(|r| {
+                                    let channel = oc + o + r;
+                                    match fused {
+                                        true => bases.get(channel).copied().unwrap_or(0),
+                                        false => 0,
+                                    }
+                                });
+                                let (sums, bytes) = (&mut sums[o..m], &mut bytes[o..m]);
                                 if two_t {
-                                    vnni_tile::<2>(words, &frame, shifts, start, weights, sums);
+                                    let starts = [start(0), start(1)];
+                                    let acc =
+                                        vnni_tile(words, &frame, shifts, starts, weights, init);
+                                    spill::<Y, 2>(&acc, fused, rq, oc + o, sums, bytes);
                                 } else {
-                                    vnni_tile::<1>(words, &frame, shifts, start, weights, sums);
+                                    let acc =
+                                        vnni_tile(words, &frame, shifts, [start(0)], weights, init);
+                                    spill::<Y, 1>(&acc, fused, rq, oc + o, sums, bytes);
                                 }
                             }
                         }
                     }
+                    let fused = fused && matches!(engine, Engine::Vnni);
                     // The tiles' virtual positions, cut at row ends, the columns past
                     // `w_out` dropped; one run where no column is (a kernel one tap
                     // wide).
@@ -255,11 +294,24 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                         if ow < p.w_out {
                             let len = valid_end - v;
                             let at = (top + oh) * p.w_out + ow;
-                            for (r, sums) in sums.iter().take(m).enumerate() {
+                            for (r, (sums, bytes)) in sums.iter().zip(&bytes).take(m).enumerate() {
                                 let channel = oc + r;
                                 let out = &mut y[channel * plane_out + at..][..len];
-                                let run = &sums[v - first..][..len];
-                                finish_channel(rq, depth, bias, channel, bases[channel], run, out);
+                                if fused {
+                                    let out: &mut [u8] = bytemuck::cast_slice_mut(out);
+                                    crate::dsp::copy_short(out, &bytes[v - first..][..len]);
+                                } else {
+                                    let run = &sums[v - first..][..len];
+                                    finish_channel(
+                                        rq,
+                                        depth,
+                                        bias,
+                                        channel,
+                                        bases[channel],
+                                        run,
+                                        out,
+                                    );
+                                }
                             }
                         }
                         v = row_end;
@@ -276,22 +328,21 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
 
 /// The sums of up to [`VNNI_CHANNELS`] output channels (a group of `weights` from
 /// [`interleave`]: word `k · 8 + o` is channel `o`'s `k`-th, tap-major channel quads) at
-/// `16 V` virtual positions from `start`, into `sums[o][..16 V]` for each of `sums`' rows:
-/// for each tap and channel quad, `V` vectors of sixteen positions' words from the frame
-/// and one broadcast weight word per channel, one `VPDPBUSD` per channel and vector.
+/// `V` runs of sixteen virtual positions from `starts`, each channel's starting at its `init`: for each
+/// tap and channel quad, `V` vectors of sixteen positions' words from the frame and one
+/// broadcast weight word per channel, one `VPDPBUSD` per channel and vector.
 #[inline(always)]
 fn vnni_tile<const V: usize>(
     words: &[u32],
     frame: &Frame,
     shifts: &[usize],
-    start: usize,
+    starts: [usize; V],
     weights: &[u32],
-    sums: &mut [[i32; 2 * ROWS]],
-) {
+    init: [i32; VNNI_CHANNELS],
+) -> [[m512i; V]; VNNI_CHANNELS] {
     use crate::dsp::dpbusd512;
-    use safe_arch::m512i;
     let zero = [0u32; ROWS];
-    let mut acc = [[m512i::default(); V]; VNNI_CHANNELS];
+    let mut acc = init.map(|base| [m512i::from([base; ROWS]); V]);
     for q in 0..frame.quads {
         let plane = words.get(q * frame.quad_stride()..).unwrap_or(&[]);
         for (tap, &shift) in shifts.iter().enumerate() {
@@ -303,7 +354,7 @@ fn vnni_tile<const V: usize>(
                 continue;
             };
             let xs: [m512i; V] = core::array::from_fn(|v| {
-                let at = start + shift + v * ROWS;
+                let at = starts[v] + shift;
                 let lanes = plane.get(at..).and_then(|s| s.first_chunk::<ROWS>());
                 m512i::from(*lanes.unwrap_or(&zero))
             });
@@ -315,11 +366,182 @@ fn vnni_tile<const V: usize>(
             }
         }
     }
-    for (out, acc_row) in sums.iter_mut().zip(&acc) {
-        for (chunk, &v) in out.chunks_exact_mut(ROWS).zip(acc_row) {
-            chunk.copy_from_slice(&<[i32; ROWS]>::from(v));
+    acc
+}
+
+/// Output rows and channels of one pass of [`vnni_rows`].
+#[derive(Clone, Copy)]
+struct Band {
+    /// The first output row and the band's rows.
+    top: usize,
+    rows: usize,
+    /// The first output channel and the channels.
+    oc: usize,
+    m: usize,
+}
+
+/// How [`vnni_rows`] finishes its sums.
+#[derive(Clone, Copy)]
+struct Out<'a> {
+    rq: Requant<'a>,
+    depth: usize,
+    bias: &'a [i32],
+    /// Each output channel's starting sum ([`base`]).
+    bases: &'a [i32],
+    /// 8-bit outputs, requantized in registers.
+    fused: bool,
+}
+
+/// The outputs of `band` from its frame (filled for its rows), by vectors of sixteen
+/// outputs of one row (`⌈w_out / 16⌉` a row, the lanes past `w_out` dropped), two
+/// vectors a tile; `weights` are the band's channels as [`interleave`] puts them. 8-bit
+/// outputs are requantized in registers and each vector stored into its channel's row;
+/// other outputs go through [`finish_channel`].
+#[allow(clippy::too_many_arguments)]
+fn vnni_rows<Y: QOut>(
+    p: &Conv2d,
+    frame: &Frame,
+    words: &[u32],
+    shifts: &[usize],
+    weights: &[u32],
+    band: Band,
+    out: Out<'_>,
+    y: &mut [Y],
+) {
+    let per_row = p.w_out.div_ceil(ROWS);
+    let pieces = band.rows * per_row;
+    let plane_out = p.h_out * p.w_out;
+    let row = shifts.len() * frame.quads;
+    // Piece `i`: its first virtual position, its first output and its length.
+    let piece = |i: usize| {
+        let (r, c) = (i / per_row, i % per_row * ROWS);
+        (
+            r * frame.fw + c,
+            (band.top + r) * p.w_out + c,
+            ROWS.min(p.w_out - c),
+        )
+    };
+    let mut i = 0;
+    while i < pieces {
+        let two = i + 2 <= pieces;
+        for o in (0..band.m).step_by(VNNI_CHANNELS) {
+            let group = &weights[o * row..][..VNNI_CHANNELS * row];
+            let first = band.oc + o;
+            let init: [i32; VNNI_CHANNELS] = core::array::from_fn(|r| match out.fused {
+                true => out.bases.get(first + r).copied().unwrap_or(0),
+                false => 0,
+            });
+            let count = VNNI_CHANNELS.min(band.m - o);
+            if two {
+                let starts = [piece(i).0, piece(i + 1).0];
+                let acc = vnni_tile(words, frame, shifts, starts, group, init);
+                store_pieces(
+                    &acc[..count],
+                    [piece(i), piece(i + 1)],
+                    first,
+                    plane_out,
+                    out,
+                    y,
+                );
+            } else {
+                let acc = vnni_tile(words, frame, shifts, [piece(i).0], group, init);
+                store_pieces(&acc[..count], [piece(i)], first, plane_out, out, y);
+            }
+        }
+        i += if two { 2 } else { 1 };
+    }
+}
+
+/// Stores a tile's vectors, channel `first + r`'s vector `v` at output `pieces[v].1` of
+/// its plane, `pieces[v].2` lanes of it.
+#[inline(always)]
+fn store_pieces<Y: QOut, const V: usize>(
+    acc: &[[m512i; V]],
+    pieces: [(usize, usize, usize); V],
+    first: usize,
+    plane_out: usize,
+    out: Out<'_>,
+    y: &mut [Y],
+) {
+    for (r, acc_row) in acc.iter().enumerate() {
+        let channel = first + r;
+        let Some(plane) = y.get_mut(channel * plane_out..(channel + 1) * plane_out) else {
+            return;
+        };
+        let scale = pick(out.rq.scale, channel);
+        for (&v, &(_, at, len)) in acc_row.iter().zip(&pieces) {
+            let Some(dst) = plane.get_mut(at..at + len) else {
+                continue;
+            };
+            if out.fused {
+                let bytes = requantize16::<Y>(v, scale, out.rq.zero);
+                let dst: &mut [u8] = bytemuck::cast_slice_mut(dst);
+                match <&mut [u8; ROWS]>::try_from(&mut *dst) {
+                    Ok(whole) => *whole = bytes,
+                    Err(_) => crate::dsp::copy_short(dst, &bytes),
+                }
+            } else {
+                let lanes = <[i32; ROWS]>::from(v);
+                let base = out.bases.get(channel).copied().unwrap_or(0);
+                finish_channel(
+                    out.rq,
+                    out.depth,
+                    out.bias,
+                    channel,
+                    base,
+                    &lanes[..len],
+                    dst,
+                );
+            }
         }
     }
+}
+
+/// A [`vnni_tile`]'s sums, channels `oc..` of its rows: requantized into `bytes` where
+/// `fused` (8-bit outputs, the sums started at their bases), into `sums` otherwise.
+#[inline(always)]
+fn spill<Y: QOut, const V: usize>(
+    acc: &[[m512i; V]; VNNI_CHANNELS],
+    fused: bool,
+    rq: Requant<'_>,
+    oc: usize,
+    sums: &mut [[i32; 2 * ROWS]],
+    bytes: &mut [[u8; 2 * ROWS]],
+) {
+    if fused {
+        for (r, (out, acc_row)) in bytes.iter_mut().zip(acc).enumerate() {
+            let scale = pick(rq.scale, oc + r);
+            for (chunk, &v) in out.chunks_exact_mut(ROWS).zip(acc_row) {
+                chunk.copy_from_slice(&requantize16::<Y>(v, scale, rq.zero));
+            }
+        }
+    } else {
+        for (out, acc_row) in sums.iter_mut().zip(acc) {
+            for (chunk, &v) in out.chunks_exact_mut(ROWS).zip(acc_row) {
+                chunk.copy_from_slice(&<[i32; ROWS]>::from(v));
+            }
+        }
+    }
+}
+
+/// Sixteen sums requantized as [`crate::qlinear::requantize`] does each (the same `f32`
+/// steps: the product clamped to the output range around `zero`, a NaN to its lower
+/// end, rounded half to even), as the bytes of 8-bit outputs `Y`.
+#[inline(always)]
+fn requantize16<Y: QOut>(acc: m512i, scale: f32, zero: i32) -> [u8; 16] {
+    use crate::qlinear::ROUND_MAGIC;
+    use safe_arch::{
+        add_i32_m512i, add_m512, cast_to_m512i_from_m512, convert_to_m512_from_i32_m512i, max_m512,
+        min_m512, mul_m512, set_splat_i32_m512i, set_splat_m512, sub_i32_m512i,
+    };
+    let (min, max) = Y::REQUANTIZED.unwrap_or((0, 0));
+    let v = mul_m512(convert_to_m512_from_i32_m512i(acc), set_splat_m512(scale));
+    // `VMAXPS` returns its second operand where the first is a NaN.
+    let v = max_m512(v, set_splat_m512(min.wrapping_sub(zero) as f32));
+    let v = min_m512(v, set_splat_m512(max.wrapping_sub(zero) as f32));
+    let bits = cast_to_m512i_from_m512(add_m512(v, set_splat_m512(ROUND_MAGIC)));
+    let rounded = sub_i32_m512i(bits, set_splat_i32_m512i(ROUND_MAGIC.to_bits() as i32));
+    crate::dsp::low_bytes512(add_i32_m512i(rounded, set_splat_i32_m512i(zero)))
 }
 
 /// Output channels `oc..oc + m`'s weights as [`reorder`] puts them, by groups of
@@ -589,6 +811,34 @@ mod tests {
                 w_out: 11,
                 pad_top: 0,
                 pad_left: 0,
+                ..base
+            },
+            // Rows of whole vectors (`vnni_rows`): 32 wide, a last group of 4 channels;
+            // 30 wide in a frame of 32, the last vector of a row cut; 16 wide at stride 2.
+            Conv2d {
+                h_in: 6,
+                w_in: 32,
+                h_out: 6,
+                w_out: 32,
+                c_out: 36,
+                ..base
+            },
+            Conv2d {
+                c_in: 5,
+                h_in: 5,
+                w_in: 30,
+                h_out: 5,
+                w_out: 30,
+                ..base
+            },
+            Conv2d {
+                h_in: 12,
+                w_in: 32,
+                h_out: 6,
+                w_out: 16,
+                stride_h: 2,
+                stride_w: 2,
+                c_out: 24,
                 ..base
             },
         ];
