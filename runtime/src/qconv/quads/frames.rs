@@ -175,6 +175,10 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     // computes no more dropped columns than the frame's padded width does (32-wide rows:
     // none instead of two of 34), each vector stored straight into its channel's row.
     let row_aligned = p.w_out.next_multiple_of(ROWS) <= frame.fw;
+    // Rows of at most eight outputs in frames wider than eight: a vector holds eight
+    // positions of two rows (an 8-wide plane: every lane kept, where sixteen of its
+    // 10-wide padded rows kept 80 %).
+    let split = p.w_out <= HALF && frame.fw > HALF;
     let depth = p.c_in * taps;
     let mut bases = [0i32; SUM_CACHE];
     for (oc, slot) in bases.iter_mut().take(p.c_out).enumerate() {
@@ -211,7 +215,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     fill(p, &frame, x, pad, top, rows, words);
                     filled = Some(top);
                 }
-                if row_aligned && matches!(engine, Engine::Vnni) {
+                if (row_aligned || split) && matches!(engine, Engine::Vnni) {
                     let band = Band { top, rows, oc, m };
                     let weights = &reordered[..m.next_multiple_of(VNNI_CHANNELS) * row];
                     let out = Out {
@@ -221,7 +225,11 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                         bases: &bases,
                         fused,
                     };
-                    vnni_rows(p, &frame, words, shifts, weights, band, out, y);
+                    if split {
+                        vnni_rows::<Y, true>(p, &frame, words, shifts, weights, band, out, y);
+                    } else {
+                        vnni_rows::<Y, false>(p, &frame, words, shifts, weights, band, out, y);
+                    }
                     top += rows;
                     continue;
                 }
@@ -266,12 +274,19 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                                 let (sums, bytes) = (&mut sums[o..m], &mut bytes[o..m]);
                                 if two_t {
                                     let starts = [start(0), start(1)];
-                                    let acc =
-                                        vnni_tile(words, &frame, shifts, starts, weights, init);
+                                    let acc = vnni_tile::<2, false>(
+                                        words, &frame, shifts, starts, weights, init,
+                                    );
                                     spill::<Y, 2>(&acc, fused, rq, oc + o, sums, bytes);
                                 } else {
-                                    let acc =
-                                        vnni_tile(words, &frame, shifts, [start(0)], weights, init);
+                                    let acc = vnni_tile::<1, false>(
+                                        words,
+                                        &frame,
+                                        shifts,
+                                        [start(0)],
+                                        weights,
+                                        init,
+                                    );
                                     spill::<Y, 1>(&acc, fused, rq, oc + o, sums, bytes);
                                 }
                             }
@@ -332,7 +347,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
 /// tap and channel quad, `V` vectors of sixteen positions' words from the frame and one
 /// broadcast weight word per channel, one `VPDPBUSD` per channel and vector.
 #[inline(always)]
-fn vnni_tile<const V: usize>(
+fn vnni_tile<const V: usize, const SPLIT: bool>(
     words: &[u32],
     frame: &Frame,
     shifts: &[usize],
@@ -355,8 +370,21 @@ fn vnni_tile<const V: usize>(
             };
             let xs: [m512i; V] = core::array::from_fn(|v| {
                 let at = starts[v] + shift;
-                let lanes = plane.get(at..).and_then(|s| s.first_chunk::<ROWS>());
-                m512i::from(*lanes.unwrap_or(&zero))
+                if SPLIT {
+                    // Eight positions of a row and eight of the next.
+                    let half = |at: usize| {
+                        let lanes = plane.get(at..).and_then(|s| s.first_chunk::<HALF>());
+                        *lanes.unwrap_or(&[0; HALF])
+                    };
+                    let (lo, hi) = (half(at), half(at + frame.fw));
+                    m512i::from(core::array::from_fn::<u32, ROWS, _>(|i| match i < HALF {
+                        true => lo[i],
+                        false => hi[i - HALF],
+                    }))
+                } else {
+                    let lanes = plane.get(at..).and_then(|s| s.first_chunk::<ROWS>());
+                    m512i::from(*lanes.unwrap_or(&zero))
+                }
             });
             for (acc_row, &w) in acc.iter_mut().zip(w) {
                 let wv = m512i::from([w; ROWS]);
@@ -393,12 +421,12 @@ struct Out<'a> {
 }
 
 /// The outputs of `band` from its frame (filled for its rows), by vectors of sixteen
-/// outputs of one row (`⌈w_out / 16⌉` a row, the lanes past `w_out` dropped), two
-/// vectors a tile; `weights` are the band's channels as [`interleave`] puts them. 8-bit
+/// outputs of one row (`⌈w_out / 16⌉` a row, the lanes past `w_out` dropped) or, `SPLIT`,
+/// of eight outputs of each of two rows (rows of at most eight), two vectors a tile; `weights` are the band's channels as [`interleave`] puts them. 8-bit
 /// outputs are requantized in registers and each vector stored into its channel's row;
 /// other outputs go through [`finish_channel`].
 #[allow(clippy::too_many_arguments)]
-fn vnni_rows<Y: QOut>(
+fn vnni_rows<Y: QOut, const SPLIT: bool>(
     p: &Conv2d,
     frame: &Frame,
     words: &[u32],
@@ -409,17 +437,25 @@ fn vnni_rows<Y: QOut>(
     y: &mut [Y],
 ) {
     let per_row = p.w_out.div_ceil(ROWS);
-    let pieces = band.rows * per_row;
+    let pieces = match SPLIT {
+        true => band.rows.div_ceil(2),
+        false => band.rows * per_row,
+    };
     let plane_out = p.h_out * p.w_out;
     let row = shifts.len() * frame.quads;
-    // Piece `i`: its first virtual position, its first output and its length.
-    let piece = |i: usize| {
-        let (r, c) = (i / per_row, i % per_row * ROWS);
-        (
-            r * frame.fw + c,
-            (band.top + r) * p.w_out + c,
-            ROWS.min(p.w_out - c),
-        )
+    // Piece `i`: its first virtual position, its first output, its length and, split,
+    // where the outputs of its second half go (none past the band).
+    let piece = |i: usize| -> Piece {
+        if SPLIT {
+            let r = 2 * i;
+            let at = (band.top + r) * p.w_out;
+            let next = (r + 1 < band.rows).then_some(at + p.w_out);
+            (r * frame.fw, at, p.w_out.min(HALF), next)
+        } else {
+            let (r, c) = (i / per_row, i % per_row * ROWS);
+            let at = (band.top + r) * p.w_out + c;
+            (r * frame.fw + c, at, ROWS.min(p.w_out - c), None)
+        }
     };
     let mut i = 0;
     while i < pieces {
@@ -433,31 +469,39 @@ fn vnni_rows<Y: QOut>(
             });
             let count = VNNI_CHANNELS.min(band.m - o);
             if two {
-                let starts = [piece(i).0, piece(i + 1).0];
-                let acc = vnni_tile(words, frame, shifts, starts, group, init);
-                store_pieces(
-                    &acc[..count],
-                    [piece(i), piece(i + 1)],
-                    first,
-                    plane_out,
-                    out,
-                    y,
-                );
+                let (a, b) = (piece(i), piece(i + 1));
+                let acc = vnni_tile::<2, SPLIT>(words, frame, shifts, [a.0, b.0], group, init);
+                match SPLIT {
+                    true => store_split(&acc[..count], [a, b], first, plane_out, out, y),
+                    false => store_pieces(&acc[..count], [a, b], first, plane_out, out, y),
+                }
             } else {
-                let acc = vnni_tile(words, frame, shifts, [piece(i).0], group, init);
-                store_pieces(&acc[..count], [piece(i)], first, plane_out, out, y);
+                let a = piece(i);
+                let acc = vnni_tile::<1, SPLIT>(words, frame, shifts, [a.0], group, init);
+                match SPLIT {
+                    true => store_split(&acc[..count], [a], first, plane_out, out, y),
+                    false => store_pieces(&acc[..count], [a], first, plane_out, out, y),
+                }
             }
         }
         i += if two { 2 } else { 1 };
     }
 }
 
+/// A vector of [`vnni_rows`]: its first virtual position, the output its first lane
+/// goes to, the lanes stored there and, for a vector split over two rows, the output of
+/// lane [`HALF`], where as many lanes go.
+type Piece = (usize, usize, usize, Option<usize>);
+
+/// Half a vector's lanes: the positions of one row in a vector split over two.
+const HALF: usize = ROWS / 2;
+
 /// Stores a tile's vectors, channel `first + r`'s vector `v` at output `pieces[v].1` of
 /// its plane, `pieces[v].2` lanes of it.
 #[inline(always)]
 fn store_pieces<Y: QOut, const V: usize>(
     acc: &[[m512i; V]],
-    pieces: [(usize, usize, usize); V],
+    pieces: [Piece; V],
     first: usize,
     plane_out: usize,
     out: Out<'_>,
@@ -469,7 +513,7 @@ fn store_pieces<Y: QOut, const V: usize>(
             return;
         };
         let scale = pick(out.rq.scale, channel);
-        for (&v, &(_, at, len)) in acc_row.iter().zip(&pieces) {
+        for (&v, &(_, at, len, _)) in acc_row.iter().zip(&pieces) {
             let Some(dst) = plane.get_mut(at..at + len) else {
                 continue;
             };
@@ -492,6 +536,48 @@ fn store_pieces<Y: QOut, const V: usize>(
                     &lanes[..len],
                     dst,
                 );
+            }
+        }
+    }
+}
+
+/// [`store_pieces`] for vectors split over two rows: lanes `0..len` at output
+/// `pieces[v].1`, lanes `HALF..HALF + len` at `pieces[v].3` where there is such a row.
+#[inline(always)]
+fn store_split<Y: QOut, const V: usize>(
+    acc: &[[m512i; V]],
+    pieces: [Piece; V],
+    first: usize,
+    plane_out: usize,
+    out: Out<'_>,
+    y: &mut [Y],
+) {
+    for (r, acc_row) in acc.iter().enumerate() {
+        let channel = first + r;
+        let Some(plane) = y.get_mut(channel * plane_out..(channel + 1) * plane_out) else {
+            return;
+        };
+        let scale = pick(out.rq.scale, channel);
+        let base = out.bases.get(channel).copied().unwrap_or(0);
+        for (&v, &(_, at, len, second)) in acc_row.iter().zip(&pieces) {
+            let halves = [Some(at), second];
+            if out.fused {
+                let bytes = requantize16::<Y>(v, scale, out.rq.zero);
+                let plane: &mut [u8] = bytemuck::cast_slice_mut(&mut *plane);
+                for (h, at) in halves.iter().enumerate() {
+                    if let Some(dst) = at.and_then(|at| plane.get_mut(at..at + len)) {
+                        crate::dsp::copy_short(dst, &bytes[h * HALF..]);
+                    }
+                }
+            } else {
+                let lanes = <[i32; ROWS]>::from(v);
+                let (rq, depth, bias) = (out.rq, out.depth, out.bias);
+                for (h, at) in halves.iter().enumerate() {
+                    if let Some(dst) = at.and_then(|at| plane.get_mut(at..at + len)) {
+                        let run = &lanes[h * HALF..][..len];
+                        finish_channel(rq, depth, bias, channel, base, run, dst);
+                    }
+                }
             }
         }
     }
@@ -839,6 +925,33 @@ mod tests {
                 stride_h: 2,
                 stride_w: 2,
                 c_out: 24,
+                ..base
+            },
+            // Vectors split over two rows of at most eight: an odd number of rows, a
+            // last group of 4 channels; stride 2; rows of 7.
+            Conv2d {
+                h_in: 7,
+                w_in: 8,
+                h_out: 7,
+                w_out: 8,
+                c_out: 20,
+                ..base
+            },
+            Conv2d {
+                c_in: 12,
+                h_in: 16,
+                w_in: 16,
+                h_out: 8,
+                w_out: 8,
+                stride_h: 2,
+                stride_w: 2,
+                ..base
+            },
+            Conv2d {
+                h_in: 5,
+                w_in: 7,
+                h_out: 5,
+                w_out: 7,
                 ..base
             },
         ];
