@@ -7,7 +7,9 @@
 //! with a zero point by `i8` weights, 150 columns wide (more than one pass of eight
 //! blocks) and a depth of 37 (not whole groups of four). And a QLinearConv 1 × 1 on a
 //! 3 × 3 plane (`rt::qlinear::qconv2d_pointwise_packed`: positions as rows), 8 → 32
-//! channels with a bias, on the host with its weights packed the same way.
+//! channels with a bias, on the host with its weights packed the same way. And a
+//! QLinearConv 3 × 3, 8 → 16 channels on an 8 × 12 plane, on the host with its weights
+//! in the frame kernel's groups (`rt::qconv::qconv2d_pack_framed`).
 
 mod common;
 
@@ -86,6 +88,26 @@ fn packed_weights_match_the_products() {
             ((f64::from(s + bc[o]) / 32.0).round_ties_even() as i32 + 1).clamp(-128, 127)
         })
         .collect();
+    // QLinearConv 3 × 3, no padding: [1, 8, 8, 12] i8 (zero -3, scale 0.5) × [16, 8, 3, 3]
+    // i8 + bias → [1, 16, 6, 10] i8 (zero 1, scale 4), weights framed on the host.
+    let (fi, fo, (fh, fw)) = (8usize, 16usize, (8usize, 12usize));
+    let (oh, ow) = (fh - 2, fw - 2);
+    let xf = ints(fi * fh * fw, 8, -128, 256);
+    let wf = ints(fo * fi * 9, 9, -128, 256);
+    let bf = ints(fo, 10, -3000, 6000);
+    let yf: Vec<i32> = (0..fo * oh * ow)
+        .map(|i| {
+            let (o, r, c) = (i / (oh * ow), i / ow % oh, i % ow);
+            let s: i32 = (0..fi * 9)
+                .map(|k| {
+                    let (ci, t) = (k / 9, k % 9);
+                    let at = (ci * fh + r + t / 3) * fw + c + t % 3;
+                    (xf[at] + 3) * wf[o * fi * 9 + k]
+                })
+                .sum();
+            ((f64::from(s + bf[o]) / 32.0).round_ties_even() as i32 + 1).clamp(-128, 127)
+        })
+        .collect();
     let scalar = |name: &str, elem: i32, v: i32| tensor(name, elem, &[], &[v]);
     let float = |name: &str, v: f32| TensorProto {
         name: name.into(),
@@ -108,16 +130,24 @@ fn packed_weights_match_the_products() {
                 &["xc", "xs", "xcz", "wc", "ws", "wcz", "ys", "ycz", "bc"],
                 &["yc"],
             ),
+            node(
+                "f",
+                "QLinearConv",
+                &["xf", "xs", "xcz", "wf", "ws", "wcz", "ys", "ycz", "bf"],
+                &["yf"],
+            ),
         ],
         vec![
             typed("x", UINT8, &[m, k]),
             typed("x2", INT8, &[1, k2]),
             typed("xc", INT8, &[1, ci, 3, 3]),
+            typed("xf", INT8, &[1, fi, fh, fw]),
         ],
         vec![
             typed("y", UINT8, &[m, n]),
             typed("z", INT32, &[1, n2]),
             typed("yc", INT8, &[1, co, 3, 3]),
+            typed("yf", INT8, &[1, fo, oh, ow]),
         ],
         vec![
             float("xs", 0.5),
@@ -134,6 +164,8 @@ fn packed_weights_match_the_products() {
             scalar("wcz", INT8, 0),
             scalar("ycz", INT8, 1),
             tensor("bc", INT32, &[co], &bc),
+            tensor("wf", INT8, &[fo, fi, 3, 3], &wf),
+            tensor("bf", INT32, &[fo], &bf),
         ],
     );
     let dir = model_folder(
@@ -142,11 +174,13 @@ fn packed_weights_match_the_products() {
             tensor("x", UINT8, &[m, k], &x),
             tensor("x2", INT8, &[1, k2], &x2),
             tensor("xc", INT8, &[1, ci, 3, 3], &xc),
+            tensor("xf", INT8, &[1, fi, fh, fw], &xf),
         ],
         &[
             tensor("y", UINT8, &[m, n], &y),
             tensor("z", INT32, &[1, n2], &z),
             tensor("yc", INT8, &[1, co, 3, 3], &yc),
+            tensor("yf", INT8, &[1, fo, oh, ow], &yf),
         ],
     );
     for (target, packed) in [(None, 0), (Some(Target::core("host").unwrap()), 2)] {
@@ -167,6 +201,11 @@ fn packed_weights_match_the_products() {
             packed / 2,
             "{model_rs}"
         );
-        assert_verifies(dir.path(), &options, 3);
+        assert_eq!(
+            model_rs.matches("rt::qconv::qconv2d_framed").count(),
+            packed / 2,
+            "{model_rs}"
+        );
+        assert_verifies(dir.path(), &options, 4);
     }
 }

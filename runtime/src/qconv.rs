@@ -226,6 +226,31 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     {
         return;
     }
+    blocks(&p, x, x_zero, Rows::Onnx(w), w_zero, bias, rq, scratch, y);
+}
+
+/// Where a convolution's weights are: ONNX's `[c_out, c_in / groups, k_h, k_w]`, or in
+/// the groups of [`qconv2d_pack_framed`] (one group; a permutation of the same values).
+#[derive(Clone, Copy)]
+enum Rows<'a, W> {
+    Onnx(&'a [W]),
+    Framed(&'a [W]),
+}
+
+/// The gathered blocks of [`qconv2d_im2col`] (see there), for weights where `rows` says.
+#[allow(clippy::too_many_arguments)]
+fn blocks<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    rows: Rows<'_, W>,
+    w_zero: &[i32],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) {
+    let p = *p;
     let c_in_group = p.c_in / p.groups;
     let c_out_group = p.c_out / p.groups;
     let depth = c_in_group * p.k_h * p.k_w;
@@ -237,7 +262,10 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
     let pb = block_positions(words.len(), pairs);
     if pb == 0 {
-        return unblocked(&p, x, x_zero, w, w_zero, bias, rq, y);
+        return match rows {
+            Rows::Onnx(w) => unblocked(&p, x, x_zero, w, w_zero, bias, rq, y),
+            Rows::Framed(packed) => unblocked_framed(&p, x, x_zero, packed, bias, rq, y),
+        };
     }
     let (cols, rest) = words.split_at_mut(pairs * pb);
     let wt = &mut rest[..pairs * OCT];
@@ -260,7 +288,10 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
                 let group_end = oc0 + c_out_group;
                 while oc0 < group_end {
                     let m = OCT.min(group_end - oc0);
-                    widen_weights(w, w_zero, depth, oc0, m, wt);
+                    match rows {
+                        Rows::Onnx(w) => widen_weights(w, w_zero, depth, oc0, m, wt),
+                        Rows::Framed(packed) => widen_framed(&p, packed, depth, oc0, m, wt),
+                    }
                     // Each channel's sums start at its bias, so the store adds nothing.
                     let bases: [i32; OCT] =
                         core::array::from_fn(|o| bias.get(oc0 + o).copied().unwrap_or(0));
@@ -278,6 +309,299 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
             }
         }
     }
+}
+
+/// Output channels per group of the framed weight layout ([`qconv2d_pack_framed`]).
+pub const FRAMED_GROUP: usize = 8;
+
+/// The most weights per output channel the framed layout takes (`c_in · k_h · k_w`:
+/// 3 × 3 up to 112 input channels), and the most output channels.
+pub const FRAMED_MAX_ROW: usize = 1024;
+const FRAMED_MAX_CHANNELS: usize = 1024;
+
+/// The positions of one vector of the frame kernel (`qconv/quads/frames.rs`): the frame's
+/// slack is two of them past its last row.
+const FRAME_VECTOR: usize = 16;
+
+/// The output rows of one band of the frame kernel (`qconv/quads/frames.rs`) that
+/// `words` of scratch hold for `p`, at most `h_out`: each channel quad and stride phase
+/// takes a plane of the band's rows, the kernel's reach below them and the slack the
+/// last vectors read; 0 where not even one row fits.
+pub(crate) const fn frame_band_rows(p: &Conv2d, words: usize) -> usize {
+    if p.stride_h == 0 || p.stride_w == 0 || p.k_h == 0 || p.k_w == 0 {
+        return 0;
+    }
+    let parts = p.c_in.div_ceil(4) * p.stride_h * p.stride_w;
+    let reach_w = (p.k_w - 1) * p.dil_w / p.stride_w;
+    let fw = p.w_out + reach_w;
+    let reach = (p.k_h - 1) * p.dil_h / p.stride_h;
+    let slack = 2 * FRAME_VECTOR + reach_w;
+    let per_plane = words / if parts == 0 { 1 } else { parts };
+    if per_plane < slack || fw == 0 {
+        return 0;
+    }
+    let fit = (per_plane - slack) / fw;
+    if fit <= reach {
+        return 0;
+    }
+    if fit - reach < p.h_out {
+        fit - reach
+    } else {
+        p.h_out
+    }
+}
+
+/// Whether `passes::layout` packs `p`'s weights with [`qconv2d_pack_framed`] (in crates
+/// for vector targets alone) and [`qconv2d_framed`] runs it: one group, a kernel of more
+/// than one tap at stride 1 or 2 each way, input channels in 4s and output channels in
+/// [`FRAMED_GROUP`]s (so that the packed weights are as many bytes as ONNX's), at most
+/// [`FRAMED_MAX_ROW`] weights a channel, rows of at least 8 outputs, and a band of one
+/// row in the scratch [`qconv2d_im2col_scratch_len`] promises. On x86-64 with AVX-512
+/// VNNI these run the frame kernel with no per-inference weight reordering.
+pub const fn qconv2d_framed_packs(p: &Conv2d) -> bool {
+    let taps = p.k_h * p.k_w;
+    p.groups == 1
+        && p.batch > 0
+        && taps > 1
+        && p.c_in > 0
+        && p.c_in.is_multiple_of(4)
+        && p.c_out > 0
+        && p.c_out.is_multiple_of(FRAMED_GROUP)
+        && p.c_out <= FRAMED_MAX_CHANNELS
+        && (p.stride_h == 1 || p.stride_h == 2)
+        && (p.stride_w == 1 || p.stride_w == 2)
+        && taps * p.c_in <= FRAMED_MAX_ROW
+        && p.w_out >= 8
+        && p.h_out > 0
+        && frame_band_rows(p, qconv2d_im2col_scratch_len(p)) > 0
+}
+
+/// Where weight `(oc, c, tap)` of `p` lies in the framed layout: output channels by
+/// groups of [`FRAMED_GROUP`]; in a group, for each tap and quad of input channels, the
+/// group's channels one word each, the word the quad's four weights of that tap.
+#[inline(always)]
+fn framed_index(p: &Conv2d, oc: usize, c: usize, tap: usize) -> usize {
+    let taps = p.k_h * p.k_w;
+    let quads = p.c_in / 4;
+    let k = tap * quads + c / 4;
+    let group = oc / FRAMED_GROUP * taps * quads;
+    ((group + k) * FRAMED_GROUP + oc % FRAMED_GROUP) * 4 + c % 4
+}
+
+/// `p`'s weights `w` (`[c_out, c_in, k_h, k_w]`, as ONNX has them) in the framed layout,
+/// into `out` of as many elements: each `VPDPBUSD` of the frame kernel broadcasts one
+/// word of it. Returns false, having written nothing, unless [`qconv2d_framed_packs`]
+/// holds and both slices are `c_out · c_in · k_h · k_w` long. A permutation: any
+/// element type.
+pub fn qconv2d_pack_framed<W: Copy>(p: &Conv2d, w: &[W], out: &mut [W]) -> bool {
+    let taps = p.k_h * p.k_w;
+    let len = p.c_out * p.c_in * taps;
+    if !qconv2d_framed_packs(p) || w.len() != len || out.len() != len {
+        return false;
+    }
+    for (oc, row) in w.chunks_exact(p.c_in * taps).enumerate() {
+        for (c, weights) in row.chunks_exact(taps).enumerate() {
+            for (tap, &v) in weights.iter().enumerate() {
+                out[framed_index(p, oc, c, tap)] = v;
+            }
+        }
+    }
+    true
+}
+
+/// The inverse of [`qconv2d_pack_framed`]: `packed` back into ONNX's order in `out`, on
+/// the same conditions.
+pub fn qconv2d_unpack_framed<W: Copy>(p: &Conv2d, packed: &[W], out: &mut [W]) -> bool {
+    let depth = p.c_in * p.k_h * p.k_w;
+    if !qconv2d_framed_packs(p) || packed.len() != p.c_out * depth || out.len() != packed.len() {
+        return false;
+    }
+    for (oc, row) in out.chunks_exact_mut(depth).enumerate() {
+        framed_row(p, packed, oc, row);
+    }
+    true
+}
+
+/// Output channel `oc`'s weights in ONNX's order (`c_in · k_h · k_w` of them, as many as
+/// `out` holds) from the framed layout.
+fn framed_row<W: Copy>(p: &Conv2d, packed: &[W], oc: usize, out: &mut [W]) {
+    let taps = p.k_h * p.k_w;
+    for (c, weights) in out.chunks_mut(taps.max(1)).enumerate() {
+        for (tap, slot) in weights.iter_mut().enumerate() {
+            if let Some(&v) = packed.get(framed_index(p, oc, c, tap)) {
+                *slot = v;
+            }
+        }
+    }
+}
+
+/// The sum of each output channel's weights in the framed layout, into `sums` (one per
+/// channel, as many as it holds): group by group, the group's channels side by side in
+/// each stretch of [`FRAMED_GROUP`] words.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vnni",
+    target_feature = "avx512vl",
+    target_os = "linux"
+))]
+pub(crate) fn framed_weight_sums(p: &Conv2d, packed: &[i8], sums: &mut [i32]) {
+    let group_len = FRAMED_GROUP * 4 * p.k_h * p.k_w * (p.c_in / 4);
+    if group_len == 0 {
+        return;
+    }
+    for (group, out) in packed
+        .chunks_exact(group_len)
+        .zip(sums.chunks_mut(FRAMED_GROUP))
+    {
+        let mut acc = [0i32; FRAMED_GROUP * 4];
+        for stretch in group.chunks_exact(FRAMED_GROUP * 4) {
+            for (a, &v) in acc.iter_mut().zip(stretch) {
+                *a += i32::from(v);
+            }
+        }
+        for (o, sum) in out.iter_mut().enumerate() {
+            *sum = acc[o * 4..][..4].iter().sum();
+        }
+    }
+}
+
+/// [`widen_weights`] of output channels `oc0..oc0 + m` from the framed layout (no zero
+/// points), where the target has SIMD: each channel's weights straight into its row of
+/// `i16` halves, in ONNX's order (tap by tap, a word of four channels' weights a step),
+/// the halves past the depth and channels `m..OCT` 0.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn widen_framed<W: QInt>(
+    p: &Conv2d,
+    packed: &[W],
+    depth: usize,
+    oc0: usize,
+    m: usize,
+    wt: &mut [u32],
+) {
+    let (taps, quads) = (p.k_h * p.k_w, p.c_in / 4);
+    let pairs = depth.div_ceil(2);
+    let halves: &mut [i16] = bytemuck::cast_slice_mut(&mut wt[..pairs * OCT]);
+    for (o, row) in halves.chunks_exact_mut(2 * pairs).enumerate() {
+        row.fill(0);
+        if o >= m {
+            continue;
+        }
+        let oc = oc0 + o;
+        let group = oc / FRAMED_GROUP * taps * quads;
+        let lane = oc % FRAMED_GROUP;
+        for tap in 0..taps {
+            for q in 0..quads {
+                let word = ((group + tap * quads + q) * FRAMED_GROUP + lane) * 4;
+                let Some(four) = packed.get(word..word + 4) else {
+                    return;
+                };
+                for (i, v) in four.iter().enumerate() {
+                    if let Some(slot) = row.get_mut((4 * q + i) * taps + tap) {
+                        *slot = v.to_i32() as i16;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`widen_weights`] of output channels `oc0..oc0 + m` from the framed layout (no zero
+/// points) on targets without SIMD (which the compiler does not pack for): unpacked into
+/// ONNX's order first. Out of line, so that its buffers take stack only when it runs.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(never)]
+fn widen_framed<W: QInt>(
+    p: &Conv2d,
+    packed: &[W],
+    depth: usize,
+    oc0: usize,
+    m: usize,
+    wt: &mut [u32],
+) {
+    let mut rows = [W::zeroed(); OCT * FRAMED_MAX_ROW];
+    let depth = depth.min(FRAMED_MAX_ROW);
+    for (o, row) in rows.chunks_exact_mut(FRAMED_MAX_ROW).take(m).enumerate() {
+        framed_row(p, packed, oc0 + o, &mut row[..depth]);
+    }
+    // Channel `o` at `o · depth`, as `widen_weights` reads them.
+    for o in 1..m.min(OCT) {
+        rows.copy_within(o * FRAMED_MAX_ROW..o * FRAMED_MAX_ROW + depth, o * depth);
+    }
+    widen_weights(&rows[..m.min(OCT) * depth], &[0], depth, 0, m, wt);
+}
+
+/// [`unblocked`] for weights in the framed layout: each output channel unpacked, then
+/// through the tap walker.
+#[inline(never)]
+fn unblocked_framed<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    packed: &[W],
+    bias: &[i32],
+    rq: Requant<'_>,
+    y: &mut [Y],
+) {
+    let depth = (p.c_in * p.k_h * p.k_w).min(FRAMED_MAX_ROW);
+    let plane_out = p.h_out * p.w_out;
+    let mut row = [W::zeroed(); FRAMED_MAX_ROW];
+    for oc in 0..p.c_out {
+        framed_row(p, packed, oc, &mut row[..depth]);
+        let one = Conv2d { c_out: 1, ..*p };
+        let scale = [pick(rq.scale, oc)];
+        let rq = Requant {
+            scale: &scale,
+            zero: rq.zero,
+        };
+        let bias = [bias.get(oc).copied().unwrap_or(0)];
+        // One output channel's planes, batch by batch.
+        for b in 0..p.batch {
+            let one = Conv2d { batch: 1, ..one };
+            let x = &x[b * p.c_in * p.h_in * p.w_in..][..p.c_in * p.h_in * p.w_in];
+            let y = &mut y[(b * p.c_out + oc) * plane_out..][..plane_out];
+            unblocked(&one, x, x_zero, &row[..depth], &[0], &bias, rq, y);
+        }
+    }
+}
+
+/// [`qconv2d_im2col`] for weights packed by [`qconv2d_pack_framed`] (no zero points;
+/// [`qconv2d_framed_packs`] must hold, else, or with operands shorter than `p`, `y` is
+/// left as it was). On x86-64 with AVX-512 VNNI the frame kernel reads the packed words
+/// as they are (no reordering per inference); elsewhere the gathered blocks unpack each
+/// block's channels. `scratch` as for [`qconv2d_im2col`].
+#[allow(clippy::too_many_arguments)]
+pub fn qconv2d_framed<X: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[i8],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) {
+    let p = *p;
+    let taps = p.k_h * p.k_w;
+    if !qconv2d_framed_packs(&p)
+        || w.len() < p.c_out * p.c_in * taps
+        || x.len() < p.batch * p.c_in * p.h_in * p.w_in
+        || y.len() < p.batch * p.c_out * p.h_out * p.w_out
+        || !(rq.scale.len() == 1 || rq.scale.len() == p.c_out)
+    {
+        return;
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512vnni",
+        target_feature = "avx512vl",
+        target_os = "linux"
+    ))]
+    if quads::applies::<X, i8>(x_zero, &[0])
+        && quads::qconv2d_framed(&p, x, x_zero, w, bias, rq, &mut *scratch, y)
+    {
+        return;
+    }
+    blocks(&p, x, x_zero, Rows::Framed(w), &[0], bias, rq, scratch, y);
 }
 
 /// [`qconv2d_im2col`] or [`qconv2d_depthwise`] without scratch, for a scratch too short
@@ -2561,5 +2885,157 @@ mod tests {
                 assert_eq!(got32, want32, "i32 {p:?} w_zero {w_zero:?}, {len} words");
             }
         }
+    }
+
+    /// Weights packed by [`qconv2d_pack_framed`] give [`qconv2d_framed`] the outputs
+    /// [`qconv2d_im2col`] gives from ONNX's order, byte for byte, into `u8` (per-channel
+    /// scales) and `i8` (one scale, many outputs saturated), at stride 1 and 2 and with
+    /// dilation, in the scratch the compiler promises, the most it may grant, bands of
+    /// a few rows, and too little for a band (the gathered blocks unpack the weights) or
+    /// a tile (the tap walker). On x86-64 with AVX-512 VNNI the frame kernel reads the
+    /// packed words; elsewhere the gathered blocks do.
+    #[test]
+    fn framed_weights_match_onnx_order() {
+        extern crate std;
+        use std::vec;
+        use std::vec::Vec;
+        let base = Conv2d {
+            batch: 1,
+            c_in: 16,
+            h_in: 9,
+            w_in: 12,
+            c_out: 24,
+            h_out: 9,
+            w_out: 12,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 1,
+        };
+        let cases = [
+            base,
+            Conv2d {
+                h_in: 5,
+                w_in: 32,
+                h_out: 5,
+                w_out: 32,
+                c_in: 8,
+                c_out: 16,
+                batch: 2,
+                ..base
+            },
+            Conv2d {
+                h_in: 16,
+                w_in: 16,
+                h_out: 8,
+                w_out: 8,
+                stride_h: 2,
+                stride_w: 2,
+                c_out: 40,
+                ..base
+            },
+            Conv2d {
+                h_out: 7,
+                w_out: 10,
+                pad_top: 0,
+                pad_left: 0,
+                k_h: 3,
+                k_w: 3,
+                dil_h: 1,
+                dil_w: 1,
+                ..base
+            },
+            Conv2d {
+                dil_h: 2,
+                dil_w: 2,
+                pad_top: 2,
+                pad_left: 2,
+                c_in: 4,
+                c_out: 8,
+                ..base
+            },
+            Conv2d {
+                k_h: 5,
+                k_w: 5,
+                pad_top: 2,
+                pad_left: 2,
+                c_in: 12,
+                ..base
+            },
+        ];
+        for p in cases {
+            assert!(qconv2d_framed_packs(&p), "{p:?}");
+            let depth = p.c_in * p.k_h * p.k_w;
+            let w: Vec<i8> = (0..p.c_out * depth)
+                .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3] as i8)
+                .collect();
+            let mut packed = vec![0i8; w.len()];
+            assert!(qconv2d_pack_framed(&p, &w, &mut packed));
+            assert_ne!(packed, w, "{p:?}: the layout should move weights");
+            let mut back = vec![0i8; w.len()];
+            assert!(qconv2d_unpack_framed(&p, &packed, &mut back));
+            assert_eq!(back, w, "{p:?}: unpacking should undo packing");
+            let x: Vec<u8> = (0..p.batch * p.c_in * p.h_in * p.w_in)
+                .map(|i| (i as u8).wrapping_mul(29).wrapping_add(3))
+                .collect();
+            let bias: Vec<i32> = (0..p.c_out as i32).map(|i| i * 90 - 1400).collect();
+            let scales: Vec<f32> = (0..p.c_out).map(|i| 0.0004 * (1 + i % 5) as f32).collect();
+            let rq_u8 = Requant {
+                scale: &scales,
+                zero: 2,
+            };
+            let rq_i8 = Requant {
+                scale: &[0.003],
+                zero: -3,
+            };
+            let n = p.batch * p.c_out * p.h_out * p.w_out;
+            let promised = qconv2d_im2col_scratch_len(&p);
+            let most = qconv2d_im2col_scratch_max_len(&p);
+            let mut want_u8 = vec![0u8; n];
+            let mut want_i8 = vec![0i8; n];
+            let mut scratch = vec![0f32; most];
+            qconv2d_im2col(
+                &p,
+                &x,
+                5,
+                &w,
+                &[0],
+                &bias,
+                rq_u8,
+                &mut scratch,
+                &mut want_u8,
+            );
+            qconv2d_im2col(
+                &p,
+                &x,
+                5,
+                &w,
+                &[0],
+                &bias,
+                rq_i8,
+                &mut scratch,
+                &mut want_i8,
+            );
+            let one_tile = depth.div_ceil(2) * (PT + OCT);
+            for len in [promised, most, 900, one_tile, one_tile - 1, 0] {
+                let mut scratch = vec![f32::from_bits(0x5a5a_5a5a); len];
+                let mut got_u8 = vec![0u8; n];
+                let mut got_i8 = vec![0i8; n];
+                qconv2d_framed(&p, &x, 5, &packed, &bias, rq_u8, &mut scratch, &mut got_u8);
+                qconv2d_framed(&p, &x, 5, &packed, &bias, rq_i8, &mut scratch, &mut got_i8);
+                assert_eq!(got_u8, want_u8, "{p:?} in {len} words");
+                assert_eq!(got_i8, want_i8, "i8 {p:?} in {len} words");
+            }
+        }
+        // Not packed where the geometry does not take it: nothing written.
+        let odd = Conv2d { c_in: 6, ..base };
+        assert!(!qconv2d_framed_packs(&odd));
+        let w = vec![1i8; odd.c_out * odd.c_in * 9];
+        assert!(!qconv2d_pack_framed(&odd, &w, &mut vec![0i8; w.len()]));
     }
 }

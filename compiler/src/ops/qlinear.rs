@@ -205,6 +205,11 @@ pub struct QConv {
     /// `[c_out, c_in, 1, 1]` (printed `weights_packed=1`; not ONNX; `passes::layout`
     /// packs them for crates that run vector kernels only, on small planes).
     pub w_packed: bool,
+    /// A k×k convolution whose `i8` weights, without zero points, are in the groups of
+    /// `rt::qconv::qconv2d_pack_framed` (a permutation, still shaped
+    /// `[c_out, c_in, k_h, k_w]`; printed `weights_framed=1`; not ONNX; `passes::layout`
+    /// packs them for crates that run vector kernels only).
+    pub w_framed: bool,
 }
 
 impl QConv {
@@ -330,6 +335,19 @@ impl Parse for QConv {
                  without zero points, output channels in 16s and input channels in 4s",
             ));
         }
+        let w_framed = ctx.int("weights_framed", 0)? != 0;
+        let frameable = zant_runtime::qconv::qconv2d_framed_packs(&params)
+            && w_dtype == DType::I8
+            && consts.get("w_zero_point").is_none()
+            && !w_packed;
+        if w_framed && !frameable {
+            return Err(OpError::attr(
+                "weights_framed",
+                "needs a k×k convolution of stride 1 or 2 and one group, i8 weights without \
+                 zero points, input channels in 4s and output channels in 8s, rows of at \
+                 least 8 outputs and at most 1024 weights per output channel",
+            ));
+        }
         Ok(Self {
             params,
             rank: x.rank(),
@@ -338,6 +356,7 @@ impl Parse for QConv {
             out,
             runtime_zero: !linear && ctx.has_input(2) && consts_missing(ctx, 2),
             w_packed,
+            w_framed,
         })
     }
 }
@@ -347,6 +366,9 @@ impl OpKind for QConv {
         window_attrs(&self.params, self.rank, attrs);
         if self.w_packed {
             attrs.int("weights_packed", 1);
+        }
+        if self.w_framed {
+            attrs.int("weights_framed", 1);
         }
         self.consts.print(attrs);
     }
@@ -375,7 +397,17 @@ impl OpKind for QConv {
         let x_zero = self.consts.zeros("x_zero_point", x.ty.dtype, 1)?[0];
         let w_zero = self.consts.zeros("w_zero_point", w.ty.dtype, p.c_out)?;
         let per_oc = p.c_in / p.groups * p.k_h * p.k_w;
-        let w_values = weights.data.to_i64_vec();
+        let mut w_values = weights.data.to_i64_vec();
+        if self.w_framed {
+            // The sums below are per channel in ONNX's order.
+            let packed = w_values.clone();
+            if !zant_runtime::qconv::qconv2d_unpack_framed(&p, &packed, &mut w_values) {
+                return Err(OpError::attr(
+                    "weights_framed",
+                    "the weights are not framed",
+                ));
+            }
+        }
         if self.runtime_zero {
             // The zero point's share, `x_zero · Σ (w - w_zero)` per channel, is taken off
             // at run time from these per-channel sums.
@@ -455,6 +487,11 @@ impl OpKind for QConv {
                     rt::qconv::qconv2d_depthwise::<#xt, #wt, #yt>(
                         &#p, #xe, #x_zero, #we, #w_zero, #bias, #rq, #scratch, y);
                 }
+            }
+        } else if self.w_framed {
+            quote! {
+                rt::qconv::qconv2d_framed::<#xt, #yt>(
+                    &#p, #xe, #x_zero, #we, #bias, #rq, scratch, y);
             }
         } else {
             quote! {

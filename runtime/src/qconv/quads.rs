@@ -219,7 +219,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     // Convolutions at stride 1 or 2 from a frame of the input, on AMX's tiles where the
     // host has them.
     #[cfg(target_os = "linux")]
-    if let Some(products) = frames::qconv2d(&p, x, pad, w, bias, rq, words, y, allow_tiles) {
+    if let Some(products) = frames::qconv2d(&p, x, pad, w, bias, rq, words, y, allow_tiles, false) {
         return products;
     }
     // Room for `pb` positions and `OCT` channels of `quads` words each: whole tiles, at
@@ -354,6 +354,27 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
         }
     }
     products
+}
+
+/// [`super::qconv2d_framed`] on `VPDPBUSD` from a frame of the input, `w` packed by
+/// [`super::qconv2d_pack_framed`]; false, having done nothing, where the frame does not
+/// take it (a scratch shorter than [`super::qconv2d_im2col_scratch_len`], or a blob
+/// whose bytes are not word-aligned).
+#[cfg(target_os = "linux")]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn qconv2d_framed<X: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[i8],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) -> bool {
+    let pad = (x_zero - X::MIN) as u32;
+    let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
+    frames::qconv2d(p, x, pad, w, bias, rq, words, y, false, true).is_some()
 }
 
 /// What channel `oc`'s sums start from: its bias less the padding's share, `pad · sum`

@@ -68,13 +68,7 @@ impl Frame {
         let fw = p.w_out + reach_w;
         let reach = (p.k_h - 1) * p.dil_h / p.stride_h;
         let slack = 2 * ROWS + reach_w;
-        let per_plane = words / (quads * phases).max(1);
-        // Rows such that `(rows + reach) · fw + slack` words fit each plane.
-        let rows = per_plane
-            .checked_sub(slack)?
-            .checked_div(fw)?
-            .checked_sub(reach)?;
-        let rows = rows.min(p.h_out);
+        let rows = crate::qconv::frame_band_rows(p, words);
         if rows == 0 {
             return None;
         }
@@ -120,6 +114,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     words: &mut [u32],
     y: &mut [Y],
     allow_tiles: bool,
+    packed: bool,
 ) -> Option<Products> {
     let taps = p.k_h * p.k_w;
     // Not 1 × 1: the pointwise gather's blocks of up to 256 positions by 4 channels beat
@@ -139,7 +134,9 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let d = product_depth(quads);
     // The tiles only at stride 1 (the hosts with them have not run the phases).
     let strided = p.stride_h * p.stride_w > 1;
-    let tiles = if allow_tiles && !strided && p.c_out.is_multiple_of(ROWS) {
+    // Weights packed at compile time are in `VPDPBUSD`'s groups, which the tiles do not
+    // read: they take `VPDPBUSD` on every host.
+    let tiles = if allow_tiles && !packed && !strided && p.c_out.is_multiple_of(ROWS) {
         Tiles::new(d)
     } else {
         None
@@ -150,7 +147,9 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let tiles_on = allow_tiles && crate::dsp::amx::enabled() && crate::dsp::amx::available();
     let (mut engine, products) = match tiles {
         Some(tiles) => (Engine::Tiles(tiles), Products::Frames),
-        None if (p.w_out >= 8 || p.k_w == 1) && !tiles_on => (Engine::Vnni, Products::VnniFrames),
+        None if (p.w_out >= 8 || p.k_w == 1) && (!tiles_on || packed) => {
+            (Engine::Vnni, Products::VnniFrames)
+        }
         None => return None,
     };
     // Words of reordered weights per output channel.
@@ -161,8 +160,14 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     // arrays sized for the largest layer were cleared and moved on every call, 64 KiB
     // each time (a third of mlperf-ic-int8's time).
     let channels = match engine {
+        _ if packed => 0,
         Engine::Tiles(_) => (2 * ROWS).min(p.c_out),
         Engine::Vnni => (2 * ROWS).min(p.c_out.next_multiple_of(VNNI_CHANNELS)),
+    };
+    // The packed weights as words (a blob whose bytes are not word-aligned: not taken).
+    let packed_words: &[u32] = match packed {
+        true => bytemuck::try_cast_slice(w).ok()?,
+        false => &[],
     };
     let (reordered, words) = words.split_at_mut_checked(channels * row)?;
     let frame = Frame::new(p, words.len())?;
@@ -181,8 +186,15 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let split = p.w_out <= HALF && frame.fw > HALF;
     let depth = p.c_in * taps;
     let mut bases = [0i32; SUM_CACHE];
+    if packed {
+        crate::qconv::framed_weight_sums(p, w, &mut bases[..p.c_out]);
+    }
     for (oc, slot) in bases.iter_mut().take(p.c_out).enumerate() {
-        *slot = base(bias, pad, oc, weight_sum(w, depth, oc));
+        let sum = match packed {
+            true => *slot,
+            false => weight_sum(w, depth, oc),
+        };
+        *slot = base(bias, pad, oc, sum);
     }
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let mut shifts = [0usize; MAX_ROW / 4];
@@ -204,10 +216,20 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 Engine::Tiles(_) => ROWS,
                 Engine::Vnni => (2 * ROWS).min(p.c_out - oc),
             };
-            match engine {
-                Engine::Tiles(_) => reorder(w, depth, taps, frame.quads, oc, m, reordered),
-                Engine::Vnni => interleave(w, depth, taps, frame.quads, oc, m, reordered),
-            }
+            let reordered: &[u32] = match engine {
+                _ if packed => {
+                    let group = &packed_words[oc * row..];
+                    group.get(..m.next_multiple_of(VNNI_CHANNELS) * row)?
+                }
+                Engine::Tiles(_) => {
+                    reorder(w, depth, taps, frame.quads, oc, m, &mut *reordered);
+                    &*reordered
+                }
+                Engine::Vnni => {
+                    interleave(w, depth, taps, frame.quads, oc, m, &mut *reordered);
+                    &*reordered
+                }
+            };
             let mut top = 0;
             while top < p.h_out {
                 let rows = frame.rows.min(p.h_out - top);
@@ -240,7 +262,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                     let two_t = t + 2 <= position_tiles;
                     match &mut engine {
                         Engine::Tiles(tiles) => {
-                            let a: &[i8] = bytemuck::cast_slice(&reordered[..]);
+                            let a: &[i8] = bytemuck::cast_slice(reordered);
                             let block = Block {
                                 two_oc: m > ROWS,
                                 two_t,
