@@ -226,25 +226,86 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     {
         return;
     }
-    blocks(&p, x, x_zero, Rows::Onnx(w), w_zero, bias, rq, scratch, y);
+    blocks(&p, x, x_zero, Onnx { w, w_zero }, bias, rq, scratch, y);
 }
 
-/// Where a convolution's weights are: ONNX's `[c_out, c_in / groups, k_h, k_w]`, or in
-/// the groups of [`qconv2d_pack_framed`] (one group; a permutation of the same values).
-#[derive(Clone, Copy)]
-enum Rows<'a, W> {
-    Onnx(&'a [W]),
-    Framed(&'a [W]),
+/// Where a convolution's weights are, for [`blocks`]: a type per layout, so that each
+/// instance of [`blocks`] holds one layout's code (with an enum matched inside, the
+/// Cortex-M7 took 4–11 % more instructions on mlperf-vww/ic-int8).
+trait Weights<W> {
+    /// [`widen_weights`] of output channels `oc0..oc0 + m`.
+    fn widen(&self, p: &Conv2d, depth: usize, oc0: usize, m: usize, wt: &mut [u32]);
+    /// [`unblocked`] over every output channel.
+    #[allow(clippy::too_many_arguments)]
+    fn unblocked<X: QInt, Y: QOut>(
+        &self,
+        p: &Conv2d,
+        x: &[X],
+        x_zero: i32,
+        bias: &[i32],
+        rq: Requant<'_>,
+        y: &mut [Y],
+    );
+}
+
+/// ONNX's `[c_out, c_in / groups, k_h, k_w]` and the weights' zero points.
+struct Onnx<'a, W> {
+    w: &'a [W],
+    w_zero: &'a [i32],
+}
+
+impl<W: QInt> Weights<W> for Onnx<'_, W> {
+    #[inline(always)]
+    fn widen(&self, _p: &Conv2d, depth: usize, oc0: usize, m: usize, wt: &mut [u32]) {
+        widen_weights(self.w, self.w_zero, depth, oc0, m, wt);
+    }
+
+    #[inline(always)]
+    fn unblocked<X: QInt, Y: QOut>(
+        &self,
+        p: &Conv2d,
+        x: &[X],
+        x_zero: i32,
+        bias: &[i32],
+        rq: Requant<'_>,
+        y: &mut [Y],
+    ) {
+        unblocked(p, x, x_zero, self.w, self.w_zero, bias, rq, y);
+    }
+}
+
+/// The groups of [`qconv2d_pack_framed`] (one group, no zero points).
+struct Framed<'a, W>(&'a [W]);
+
+impl<W: QInt> Weights<W> for Framed<'_, W> {
+    #[inline(always)]
+    fn widen(&self, p: &Conv2d, depth: usize, oc0: usize, m: usize, wt: &mut [u32]) {
+        widen_framed(p, self.0, depth, oc0, m, wt);
+    }
+
+    #[inline(always)]
+    fn unblocked<X: QInt, Y: QOut>(
+        &self,
+        p: &Conv2d,
+        x: &[X],
+        x_zero: i32,
+        bias: &[i32],
+        rq: Requant<'_>,
+        y: &mut [Y],
+    ) {
+        unblocked_framed(p, x, x_zero, self.0, bias, rq, y);
+    }
 }
 
 /// The gathered blocks of [`qconv2d_im2col`] (see there), for weights where `rows` says.
+/// (Forced inline into its callers, the Cortex-M7 took 3–10 % more instructions on
+/// mlperf-vww/ic-int8.)
 #[allow(clippy::too_many_arguments)]
 fn blocks<X: QInt, W: QInt, Y: QOut>(
     p: &Conv2d,
     x: &[X],
     x_zero: i32,
-    rows: Rows<'_, W>,
-    w_zero: &[i32],
+    rows: impl Weights<W>,
     bias: &[i32],
     rq: Requant<'_>,
     scratch: &mut [f32],
@@ -262,10 +323,7 @@ fn blocks<X: QInt, W: QInt, Y: QOut>(
     let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
     let pb = block_positions(words.len(), pairs);
     if pb == 0 {
-        return match rows {
-            Rows::Onnx(w) => unblocked(&p, x, x_zero, w, w_zero, bias, rq, y),
-            Rows::Framed(packed) => unblocked_framed(&p, x, x_zero, packed, bias, rq, y),
-        };
+        return rows.unblocked(&p, x, x_zero, bias, rq, y);
     }
     let (cols, rest) = words.split_at_mut(pairs * pb);
     let wt = &mut rest[..pairs * OCT];
@@ -288,10 +346,7 @@ fn blocks<X: QInt, W: QInt, Y: QOut>(
                 let group_end = oc0 + c_out_group;
                 while oc0 < group_end {
                     let m = OCT.min(group_end - oc0);
-                    match rows {
-                        Rows::Onnx(w) => widen_weights(w, w_zero, depth, oc0, m, wt),
-                        Rows::Framed(packed) => widen_framed(&p, packed, depth, oc0, m, wt),
-                    }
+                    rows.widen(&p, depth, oc0, m, wt);
                     // Each channel's sums start at its bias, so the store adds nothing.
                     let bases: [i32; OCT] =
                         core::array::from_fn(|o| bias.get(oc0 + o).copied().unwrap_or(0));
@@ -601,7 +656,7 @@ pub fn qconv2d_framed<X: QInt, Y: QOut>(
     {
         return;
     }
-    blocks(&p, x, x_zero, Rows::Framed(w), &[0], bias, rq, scratch, y);
+    blocks(&p, x, x_zero, Framed(w), bias, rq, scratch, y);
 }
 
 /// [`qconv2d_im2col`] or [`qconv2d_depthwise`] without scratch, for a scratch too short
