@@ -924,6 +924,25 @@ pub fn low_bytes512(v: safe_arch::m512i) -> [u8; 16] {
     }
 }
 
+/// Sixteen bytes widened to 32-bit lanes, sign-extended where `signed` (`VPMOVSXBD`,
+/// else `VPMOVZXBD`).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+pub fn widen_bytes512(bytes: [u8; 16], signed: bool) -> safe_arch::m512i {
+    use core::arch::x86_64::{__m128i, _mm512_cvtepi8_epi32, _mm512_cvtepu8_epi32};
+    // SAFETY: as for `dpbusd`: compiled only where the build enables AVX-512F (the `cfg`
+    // above), so the CPU has the instructions; they read a register and write one, and
+    // the transmute moves sixteen bytes into sixteen bytes.
+    unsafe {
+        let v = core::mem::transmute::<[u8; 16], __m128i>(bytes);
+        safe_arch::m512i(if signed {
+            _mm512_cvtepi8_epi32(v)
+        } else {
+            _mm512_cvtepu8_epi32(v)
+        })
+    }
+}
+
 /// `dst[..n] = src[..n]` for `n = min(|dst|, |src|, 32)`: one masked 32-byte load and one
 /// masked store (AVX-512 BW with VL), where `copy_from_slice` of a length known only at
 /// run time is a call to `memcpy`. Masked-off bytes are neither read nor written.
@@ -1316,27 +1335,30 @@ pub fn depthwise_plane_vbmi(
     true
 }
 
-/// Words `t < 16` of four byte streams read every `STRIDE`-th byte (1 or 2):
-/// `out[t] = (s0[t S] | s1[t S] << 8 | s2[t S] << 16 | s3[t S] << 24) ^ flip · 0x01010101`,
-/// one `VPERMB` (stride 1: the four 16-byte runs in one vector) or `VPERMT2B` (stride 2:
-/// four 32-byte runs in two) where the shuffles and unpacks took five times the
-/// instructions. Returns false, having written nothing, where a stream is shorter than
-/// `16 · STRIDE` bytes.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512vbmi"))]
+/// Words `t < out.len() ≤ 16` of four byte streams read every `STRIDE`-th byte (1 or
+/// 2): `out[t] = s0[t S] | s1[t S] << 8 | s2[t S] << 16 | s3[t S] << 24`, each byte
+/// read xor `flip` and a byte past its stream's end 0. One `VPERMB` (stride 1: the four
+/// 16-byte runs in one vector) or `VPERMT2B` (stride 2: four 32-byte runs in two) where
+/// the shuffles and unpacks took five times the instructions; the loads and the store
+/// are masked to the streams' and `out`'s lengths, so that short rows (the frame
+/// kernel's 8-wide planes) take the same path as whole ones.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vbmi",
+    target_feature = "avx512vl"
+))]
 #[inline(always)]
-pub fn quad_words_vbmi<const STRIDE: usize>(
-    src: [&[u8]; 4],
-    flip: u8,
-    out: &mut [u32; 16],
-) -> bool {
+pub fn quad_words_vbmi<const STRIDE: usize>(src: [&[u8]; 4], flip: u8, out: &mut [u32]) {
     use core::arch::x86_64::{
-        _mm256_loadu_si256, _mm512_castsi128_si512, _mm512_castsi256_si512, _mm512_inserti32x4,
-        _mm512_inserti64x4, _mm512_loadu_si512, _mm512_permutex2var_epi8, _mm512_permutexvar_epi8,
-        _mm512_set1_epi8, _mm512_storeu_si512, _mm512_xor_si512, _mm_loadu_si128,
+        _mm256_maskz_loadu_epi8, _mm512_castsi128_si512, _mm512_castsi256_si512,
+        _mm512_inserti32x4, _mm512_inserti64x4, _mm512_loadu_si512, _mm512_mask_storeu_epi32,
+        _mm512_maskz_mov_epi8, _mm512_permutex2var_epi8, _mm512_permutexvar_epi8, _mm512_set1_epi8,
+        _mm512_xor_si512, _mm_maskz_loadu_epi8,
     };
     const { assert!(STRIDE == 1 || STRIDE == 2) };
-    if src.iter().any(|s| s.len() < 16 * STRIDE) {
-        return false;
+    let n = out.len().min(16);
+    if n == 0 {
+        return;
     }
     // Byte `4 t + i` of the result is byte `S t` of stream `i`: at `16 i + t` in the one
     // vector of four 16-byte runs, at `32 i + 2 t` in the two of four 32-byte runs.
@@ -1348,29 +1370,118 @@ pub fn quad_words_vbmi<const STRIDE: usize>(
             32 * i + 2 * t
         }) as u8
     });
-    // SAFETY: each stream holds at least `16 · STRIDE` bytes (checked above) and each
-    // load reads exactly that many from its start; `index` and `out` are 64 bytes, read
-    // and written whole. The instructions need AVX-512 F and VBMI, which the build
-    // enables (the `cfg` above).
+    // Each stream's loaded bytes: its first `16 S`, or as many as it has.
+    let masks = src.map(|s| byte_mask(s.len().min(16 * STRIDE)));
+    // SAFETY: each load is masked to the bytes its stream holds (masked-off bytes are not
+    // accessed, so no load faults past a slice's end), `index` is 64 bytes read whole,
+    // and the store is masked to `out`'s first `n ≤ 16` words. The instructions need
+    // AVX-512 F, BW, VL and VBMI, which the build enables (the `cfg` above; VBMI implies
+    // BW).
     unsafe {
         let index = _mm512_loadu_si512(index.as_ptr().cast());
+        let flip = _mm512_set1_epi8(flip as i8);
         let words = if STRIDE == 1 {
-            let run = |i: usize| _mm_loadu_si128(src[i].as_ptr().cast());
+            let run = |i: usize| _mm_maskz_loadu_epi8(masks[i] as u16, src[i].as_ptr().cast());
             let v = _mm512_castsi128_si512(run(0));
             let v = _mm512_inserti32x4::<1>(v, run(1));
             let v = _mm512_inserti32x4::<2>(v, run(2));
             let v = _mm512_inserti32x4::<3>(v, run(3));
+            let loaded = masks[0] | masks[1] << 16 | masks[2] << 32 | masks[3] << 48;
+            let v = _mm512_maskz_mov_epi8(loaded, _mm512_xor_si512(v, flip));
             _mm512_permutexvar_epi8(index, v)
         } else {
-            let run = |i: usize| _mm256_loadu_si256(src[i].as_ptr().cast());
+            let run = |i: usize| _mm256_maskz_loadu_epi8(masks[i] as u32, src[i].as_ptr().cast());
             let lo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(0)), run(1));
             let hi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(2)), run(3));
+            let lo = _mm512_maskz_mov_epi8(masks[0] | masks[1] << 32, _mm512_xor_si512(lo, flip));
+            let hi = _mm512_maskz_mov_epi8(masks[2] | masks[3] << 32, _mm512_xor_si512(hi, flip));
             _mm512_permutex2var_epi8(lo, index, hi)
         };
-        let words = _mm512_xor_si512(words, _mm512_set1_epi8(flip as i8));
-        _mm512_storeu_si512(out.as_mut_ptr().cast(), words);
+        _mm512_mask_storeu_epi32(out.as_mut_ptr().cast(), byte_mask(n) as u16, words);
     }
-    true
+}
+
+/// [`quad_words_vbmi`] over a whole row: `out[t]` (any length) is the word of bytes
+/// `x[starts[i] + S t]` (`S = STRIDE`, 1 or 2), each xor `flip`, a byte past `x`'s end 0.
+/// Sixteen words a step; where every stream's steps lie inside `x`, unmasked loads from
+/// one base and a whole store for each whole step (the frame kernel's rows: per-row
+/// slices and masks took about 80 instructions a step, most of its `fill`).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vbmi",
+    target_feature = "avx512vl"
+))]
+#[inline]
+pub fn quad_rows_vbmi<const STRIDE: usize>(
+    x: &[u8],
+    starts: [usize; 4],
+    flip: u8,
+    out: &mut [u32],
+) {
+    use core::arch::x86_64::{
+        _mm256_loadu_si256, _mm512_castsi128_si512, _mm512_castsi256_si512, _mm512_inserti32x4,
+        _mm512_inserti64x4, _mm512_loadu_si512, _mm512_mask_storeu_epi32, _mm512_permutex2var_epi8,
+        _mm512_permutexvar_epi8, _mm512_set1_epi8, _mm512_storeu_si512, _mm512_xor_si512,
+        _mm_loadu_si128,
+    };
+    const { assert!(STRIDE == 1 || STRIDE == 2) };
+    let n = out.len();
+    let step = 16 * STRIDE;
+    let span = step * n.div_ceil(16);
+    let inside = starts
+        .iter()
+        .all(|&s| s.checked_add(span).is_some_and(|end| end <= x.len()));
+    if !inside {
+        for (j, chunk) in out.chunks_mut(16).enumerate() {
+            let src = starts.map(|s| x.get(s.saturating_add(step * j)..).unwrap_or(&[]));
+            quad_words_vbmi::<STRIDE>(src, flip, chunk);
+        }
+        return;
+    }
+    let index: [u8; 64] = core::array::from_fn(|k| {
+        let (t, i) = (k / 4, k % 4);
+        (if STRIDE == 1 {
+            16 * i + t
+        } else {
+            32 * i + 2 * t
+        }) as u8
+    });
+    // SAFETY: step `j` reads `[starts[i] + step · j, starts[i] + step · (j + 1))` of each
+    // stream, inside `x` for every `j < ⌈n / 16⌉` (checked above: `span` is that many
+    // steps); it writes `out[16 j..16 j + 16]` whole while at least 16 words are left,
+    // else the first `n − 16 j` of them through a mask; `index` is 64 bytes read whole.
+    // The instructions need AVX-512 F, BW, VL and VBMI, which the build enables (the
+    // `cfg` above).
+    unsafe {
+        let index = _mm512_loadu_si512(index.as_ptr().cast());
+        let flip = _mm512_set1_epi8(flip as i8);
+        let base = x.as_ptr();
+        let mut j = 0;
+        while j < n {
+            let at = |i: usize| base.add(starts[i] + STRIDE * j);
+            let words = if STRIDE == 1 {
+                let run = |i: usize| _mm_loadu_si128(at(i).cast());
+                let v = _mm512_castsi128_si512(run(0));
+                let v = _mm512_inserti32x4::<1>(v, run(1));
+                let v = _mm512_inserti32x4::<2>(v, run(2));
+                let v = _mm512_inserti32x4::<3>(v, run(3));
+                _mm512_permutexvar_epi8(index, v)
+            } else {
+                let run = |i: usize| _mm256_loadu_si256(at(i).cast());
+                let lo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(0)), run(1));
+                let hi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(2)), run(3));
+                _mm512_permutex2var_epi8(lo, index, hi)
+            };
+            let words = _mm512_xor_si512(words, flip);
+            let dst = out.as_mut_ptr().add(j);
+            if n - j >= 16 {
+                _mm512_storeu_si512(dst.cast(), words);
+            } else {
+                _mm512_mask_storeu_epi32(dst.cast(), byte_mask(n - j) as u16, words);
+            }
+            j += 16;
+        }
+    }
 }
 
 /// The transpose of one output channel's convolution weights, `src` (`c_in` rows of

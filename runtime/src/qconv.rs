@@ -386,7 +386,7 @@ pub(crate) const fn frame_band_rows(p: &Conv2d, words: usize) -> usize {
     if p.stride_h == 0 || p.stride_w == 0 || p.k_h == 0 || p.k_w == 0 {
         return 0;
     }
-    let parts = p.c_in.div_ceil(4) * p.stride_h * p.stride_w;
+    let parts = p.c_in.div_ceil(4) * frame_phases(p);
     let reach_w = (p.k_w - 1) * p.dil_w / p.stride_w;
     let fw = p.w_out + reach_w;
     let reach = (p.k_h - 1) * p.dil_h / p.stride_h;
@@ -406,18 +406,53 @@ pub(crate) const fn frame_band_rows(p: &Conv2d, words: usize) -> usize {
     }
 }
 
+/// The stride phases the frame kernel keeps a plane for: `stride_h · stride_w`, or 1
+/// where every tap reads phase 0 (a 1 × 1 kernel, or dilations that are multiples of
+/// the strides), whose plane is then the input at the stride.
+pub(crate) const fn frame_phases(p: &Conv2d) -> usize {
+    let one_h = p.k_h == 1 || p.stride_h == 0 || p.dil_h.is_multiple_of(p.stride_h);
+    let one_w = p.k_w == 1 || p.stride_w == 0 || p.dil_w.is_multiple_of(p.stride_w);
+    if one_h && one_w {
+        1
+    } else {
+        p.stride_h * p.stride_w
+    }
+}
+
+/// The words of scratch [`qconv2d_framed`] takes for `p`: [`qconv2d_im2col_scratch_len`]'s,
+/// or, where that holds no band of one output row of the frame kernel (a 1 × 1 kernel
+/// at stride 2, whose few weights promise little), one such band.
+pub const fn qconv2d_framed_scratch_len(p: &Conv2d) -> usize {
+    let promised = qconv2d_im2col_scratch_len(p);
+    if p.stride_h == 0 || p.stride_w == 0 || p.k_h == 0 || p.k_w == 0 {
+        return promised;
+    }
+    let parts = p.c_in.div_ceil(4).saturating_mul(frame_phases(p));
+    let reach_w = (p.k_w - 1) * p.dil_w / p.stride_w;
+    let fw = p.w_out.saturating_add(reach_w);
+    let reach = (p.k_h - 1) * p.dil_h / p.stride_h;
+    let slack = 2 * FRAME_VECTOR + reach_w;
+    let plane = (reach + 1).saturating_mul(fw).saturating_add(slack);
+    let band = parts.saturating_mul(plane);
+    if band > promised {
+        band
+    } else {
+        promised
+    }
+}
+
 /// Whether `passes::layout` packs `p`'s weights with [`qconv2d_pack_framed`] (in crates
 /// for vector targets alone) and [`qconv2d_framed`] runs it: one group, a kernel of more
-/// than one tap at stride 1 or 2 each way, input channels in 4s and output channels in
+/// than one tap or a stride of 2 (stride 1 or 2 each way), input channels in 4s and output channels in
 /// [`FRAMED_GROUP`]s (so that the packed weights are as many bytes as ONNX's), at most
 /// [`FRAMED_MAX_ROW`] weights a channel, rows of at least 8 outputs, and a band of one
-/// row in the scratch [`qconv2d_im2col_scratch_len`] promises. On x86-64 with AVX-512
+/// row in the scratch [`qconv2d_framed_scratch_len`] promises. On x86-64 with AVX-512
 /// VNNI these run the frame kernel with no per-inference weight reordering.
 pub const fn qconv2d_framed_packs(p: &Conv2d) -> bool {
     let taps = p.k_h * p.k_w;
     p.groups == 1
         && p.batch > 0
-        && taps > 1
+        && (taps > 1 || p.stride_h * p.stride_w > 1)
         && p.c_in > 0
         && p.c_in.is_multiple_of(4)
         && p.c_out > 0
@@ -428,7 +463,7 @@ pub const fn qconv2d_framed_packs(p: &Conv2d) -> bool {
         && taps * p.c_in <= FRAMED_MAX_ROW
         && p.w_out >= 8
         && p.h_out > 0
-        && frame_band_rows(p, qconv2d_im2col_scratch_len(p)) > 0
+        && frame_band_rows(p, qconv2d_framed_scratch_len(p)) > 0
 }
 
 /// Where weight `(oc, c, tap)` of `p` lies in the framed layout: output channels by
@@ -490,16 +525,12 @@ fn framed_row<W: Copy>(p: &Conv2d, packed: &[W], oc: usize, out: &mut [W]) {
     }
 }
 
-/// The sum of each output channel's weights in the framed layout, into `sums` (one per
-/// channel, as many as it holds): group by group, the group's channels side by side in
-/// each stretch of [`FRAMED_GROUP`] words.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx512vnni",
-    target_feature = "avx512vl",
-    target_os = "linux"
-))]
-pub(crate) fn framed_weight_sums(p: &Conv2d, packed: &[i8], sums: &mut [i32]) {
+/// The sum of each output channel's weights in the framed layout ([`qconv2d_pack_framed`]),
+/// into `sums` (one per channel, as many as it holds): group by group, the group's
+/// channels side by side in each stretch of [`FRAMED_GROUP`] words. The compiler passes
+/// them to [`qconv2d_framed`] (summed at run time, they were 3 % of mlperf-ic-int8's
+/// time on Zen 4).
+pub fn qconv2d_framed_sums(p: &Conv2d, packed: &[i8], sums: &mut [i32]) {
     let group_len = FRAMED_GROUP * 4 * p.k_h * p.k_w * (p.c_in / 4);
     if group_len == 0 {
         return;
@@ -511,11 +542,13 @@ pub(crate) fn framed_weight_sums(p: &Conv2d, packed: &[i8], sums: &mut [i32]) {
         let mut acc = [0i32; FRAMED_GROUP * 4];
         for stretch in group.chunks_exact(FRAMED_GROUP * 4) {
             for (a, &v) in acc.iter_mut().zip(stretch) {
-                *a += i32::from(v);
+                *a = a.wrapping_add(i32::from(v));
             }
         }
         for (o, sum) in out.iter_mut().enumerate() {
-            *sum = acc[o * 4..][..4].iter().sum();
+            *sum = acc[o * 4..][..4]
+                .iter()
+                .fold(0, |s: i32, &v| s.wrapping_add(v));
         }
     }
 }
@@ -619,17 +652,20 @@ fn unblocked_framed<X: QInt, W: QInt, Y: QOut>(
     }
 }
 
-/// [`qconv2d_im2col`] for weights packed by [`qconv2d_pack_framed`] (no zero points;
-/// [`qconv2d_framed_packs`] must hold, else, or with operands shorter than `p`, `y` is
-/// left as it was). On x86-64 with AVX-512 VNNI the frame kernel reads the packed words
-/// as they are (no reordering per inference); elsewhere the gathered blocks unpack each
-/// block's channels. `scratch` as for [`qconv2d_im2col`].
+/// [`qconv2d_im2col`] for weights packed by [`qconv2d_pack_framed`] (no zero points),
+/// with `w_sums` each output channel's weight sum ([`qconv2d_framed_sums`]).
+/// [`qconv2d_framed_packs`] must hold and `w_sums` have one sum per output channel, else,
+/// or with operands shorter than `p`, `y` is left as it was. On x86-64 with AVX-512 VNNI
+/// the frame kernel reads the packed words as they are (no reordering per inference);
+/// elsewhere the gathered blocks unpack each block's channels. `scratch` as for
+/// [`qconv2d_im2col`].
 #[allow(clippy::too_many_arguments)]
 pub fn qconv2d_framed<X: QInt, Y: QOut>(
     p: &Conv2d,
     x: &[X],
     x_zero: i32,
     w: &[i8],
+    w_sums: &[i32],
     bias: &[i32],
     rq: Requant<'_>,
     scratch: &mut [f32],
@@ -642,6 +678,7 @@ pub fn qconv2d_framed<X: QInt, Y: QOut>(
         || x.len() < p.batch * p.c_in * p.h_in * p.w_in
         || y.len() < p.batch * p.c_out * p.h_out * p.w_out
         || !(rq.scale.len() == 1 || rq.scale.len() == p.c_out)
+        || w_sums.len() != p.c_out
     {
         return;
     }
@@ -652,7 +689,7 @@ pub fn qconv2d_framed<X: QInt, Y: QOut>(
         target_os = "linux"
     ))]
     if quads::applies::<X, i8>(x_zero, &[0])
-        && quads::qconv2d_framed(&p, x, x_zero, w, bias, rq, &mut *scratch, y)
+        && quads::qconv2d_framed(&p, x, x_zero, w, w_sums, bias, rq, &mut *scratch, y)
     {
         return;
     }
@@ -3022,7 +3059,30 @@ mod tests {
                 c_in: 12,
                 ..base
             },
+            // 1 × 1 at stride 2 (a ResNet's shortcut).
+            Conv2d {
+                h_in: 16,
+                w_in: 16,
+                h_out: 8,
+                w_out: 8,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
         ];
+        // Not at stride 1 with a 1 × 1 kernel (the pointwise blocks take those).
+        let pointwise = Conv2d {
+            k_h: 1,
+            k_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            ..base
+        };
+        assert!(!qconv2d_framed_packs(&pointwise));
         for p in cases {
             assert!(qconv2d_framed_packs(&p), "{p:?}");
             let depth = p.c_in * p.k_h * p.k_w;
@@ -3049,7 +3109,8 @@ mod tests {
                 zero: -3,
             };
             let n = p.batch * p.c_out * p.h_out * p.w_out;
-            let promised = qconv2d_im2col_scratch_len(&p);
+            let promised = qconv2d_framed_scratch_len(&p);
+            let gathered = qconv2d_im2col_scratch_len(&p);
             let most = qconv2d_im2col_scratch_max_len(&p);
             let mut want_u8 = vec![0u8; n];
             let mut want_i8 = vec![0i8; n];
@@ -3077,15 +3138,39 @@ mod tests {
                 &mut want_i8,
             );
             let one_tile = depth.div_ceil(2) * (PT + OCT);
-            for len in [promised, most, 900, one_tile, one_tile - 1, 0] {
+            // The sums from the framed layout are each channel's in ONNX's.
+            let mut sums = vec![0i32; p.c_out];
+            qconv2d_framed_sums(&p, &packed, &mut sums);
+            for (oc, &sum) in sums.iter().enumerate() {
+                let row = &w[oc * depth..][..depth];
+                assert_eq!(sum, row.iter().map(|&v| i32::from(v)).sum::<i32>(), "{p:?}");
+            }
+            for len in [promised, gathered, most, 900, one_tile, one_tile - 1, 0] {
                 let mut scratch = vec![f32::from_bits(0x5a5a_5a5a); len];
                 let mut got_u8 = vec![0u8; n];
                 let mut got_i8 = vec![0i8; n];
-                qconv2d_framed(&p, &x, 5, &packed, &bias, rq_u8, &mut scratch, &mut got_u8);
-                qconv2d_framed(&p, &x, 5, &packed, &bias, rq_i8, &mut scratch, &mut got_i8);
+                let (s, b) = (&sums[..], &bias[..]);
+                qconv2d_framed(&p, &x, 5, &packed, s, b, rq_u8, &mut scratch, &mut got_u8);
+                qconv2d_framed(&p, &x, 5, &packed, s, b, rq_i8, &mut scratch, &mut got_i8);
                 assert_eq!(got_u8, want_u8, "{p:?} in {len} words");
                 assert_eq!(got_i8, want_i8, "i8 {p:?} in {len} words");
             }
+            // Sums of the wrong length: nothing written.
+            let mut untouched = vec![7u8; n];
+            let mut scratch = vec![0f32; most];
+            let short = &sums[1..];
+            qconv2d_framed(
+                &p,
+                &x,
+                5,
+                &packed,
+                short,
+                &bias,
+                rq_u8,
+                &mut scratch,
+                &mut untouched,
+            );
+            assert!(untouched.iter().all(|&v| v == 7), "{p:?}");
         }
         // Not packed where the geometry does not take it: nothing written.
         let odd = Conv2d { c_in: 6, ..base };

@@ -489,9 +489,14 @@ impl OpKind for QConv {
                 }
             }
         } else if self.w_framed {
+            // Each output channel's weight sum, which the kernel's sums start from.
+            let framed_w = packed_weights(w, self.w_input())?;
+            let mut sums = vec![0i32; p.c_out];
+            zant_runtime::qconv::qconv2d_framed_sums(&p, framed_w, &mut sums);
+            let sums = i32_list(&sums);
             quote! {
                 rt::qconv::qconv2d_framed::<#xt, #yt>(
-                    &#p, #xe, #x_zero, #we, #bias, #rq, scratch, y);
+                    &#p, #xe, #x_zero, #we, #sums, #bias, #rq, scratch, y);
             }
         } else {
             quote! {
@@ -506,6 +511,8 @@ impl OpKind for QConv {
             0
         } else if self.w_packed {
             zant_runtime::qlinear::qconv2d_pointwise_packed_scratch_len(&self.params) * 4
+        } else if self.w_framed {
+            zant_runtime::qconv::qconv2d_framed_scratch_len(&self.params) * 4
         } else if zant_runtime::qconv::qconv2d_is_depthwise(&self.params) {
             zant_runtime::qconv::qconv2d_depthwise_scratch_len_for(
                 &self.params,
@@ -537,7 +544,8 @@ impl OpKind for QConv {
         {
             self.scratch_bytes(inputs, kernels)
         } else {
-            zant_runtime::qconv::qconv2d_im2col_scratch_max_len(&self.params) * 4
+            let most = zant_runtime::qconv::qconv2d_im2col_scratch_max_len(&self.params) * 4;
+            most.max(self.scratch_bytes(inputs, kernels))
         }
     }
     fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {

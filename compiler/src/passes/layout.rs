@@ -175,9 +175,10 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
                 q.consts.remove("b_zero_point");
             }
             Op::QMatMul(q) => q.shape.b_transposed = true,
-            // `packed_qconv` takes 1×1 convolutions, `framed_qconv` larger kernels.
+            // `packed_qconv` takes 1×1 convolutions at stride 1, `framed_qconv` larger
+            // kernels and strides (the two sets do not meet).
             Op::QConv(q) => {
-                if q.params.k_h * q.params.k_w > 1 {
+                if qconv2d_framed_packs(&q.params) {
                     q.w_framed = true;
                 } else {
                     q.w_packed = true;

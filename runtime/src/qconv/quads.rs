@@ -68,16 +68,15 @@ fn word(b: [u32; 4]) -> u32 {
 /// 2): `word([u(src[0][t · STRIDE]), …, u(src[3][t · STRIDE])])`. Where every stream
 /// has the 16 (or 32) elements, 16-byte loads (for stride 2, two, their even bytes packed
 /// by `packuswb`), four rounds of byte and halfword interleaving (`punpck*`), the sign bit
-/// flipped for `i8` (with AVX-512 VBMI and 16 words, one permute instead:
+/// flipped for `i8` (with AVX-512 VBMI, one permute instead, any length:
 /// [`crate::dsp::quad_words_vbmi`]); otherwise element by element.
 #[inline(always)]
 fn quad_words<X: QInt, const STRIDE: usize>(src: [&[X]; 4], out: &mut [u32]) {
-    #[cfg(target_feature = "avx512vbmi")]
-    if let Ok(whole) = <&mut [u32; 16]>::try_from(&mut *out) {
+    #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512vl"))]
+    if out.len() <= 16 {
         let bytes = src.map(|s| -> &[u8] { bytemuck::cast_slice(s) });
-        if crate::dsp::quad_words_vbmi::<STRIDE>(bytes, (-X::MIN) as u8, whole) {
-            return;
-        }
+        crate::dsp::quad_words_vbmi::<STRIDE>(bytes, (-X::MIN) as u8, out);
+        return;
     }
     use safe_arch::{
         bitand_m128i, bitxor_m128i, m128i, pack_i16_to_u8_m128i, unpack_high_i16_m128i,
@@ -219,7 +218,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     // Convolutions at stride 1 or 2 from a frame of the input, on AMX's tiles where the
     // host has them.
     #[cfg(target_os = "linux")]
-    if let Some(products) = frames::qconv2d(&p, x, pad, w, bias, rq, words, y, allow_tiles, false) {
+    if let Some(products) = frames::qconv2d(&p, x, pad, w, bias, rq, words, y, allow_tiles, None) {
         return products;
     }
     // Room for `pb` positions and `OCT` channels of `quads` words each: whole tiles, at
@@ -367,6 +366,7 @@ pub(super) fn qconv2d_framed<X: QInt, Y: QOut>(
     x: &[X],
     x_zero: i32,
     w: &[i8],
+    w_sums: &[i32],
     bias: &[i32],
     rq: Requant<'_>,
     scratch: &mut [f32],
@@ -374,7 +374,7 @@ pub(super) fn qconv2d_framed<X: QInt, Y: QOut>(
 ) -> bool {
     let pad = (x_zero - X::MIN) as u32;
     let words: &mut [u32] = bytemuck::cast_slice_mut(scratch);
-    frames::qconv2d(p, x, pad, w, bias, rq, words, y, false, true).is_some()
+    frames::qconv2d(p, x, pad, w, bias, rq, words, y, false, Some(w_sums)).is_some()
 }
 
 /// What channel `oc`'s sums start from: its bias less the padding's share, `pad · sum`

@@ -56,14 +56,15 @@ struct Frame {
     /// Words per plane: the band's padded rows and the slack the last tile's taps read
     /// past them.
     plane: usize,
-    /// Planes per channel quad: `stride_h · stride_w` phases.
+    /// Planes per channel quad: the stride phases some tap reads
+    /// ([`crate::qconv::frame_phases`]).
     phases: usize,
 }
 
 impl Frame {
     fn new(p: &Conv2d, words: usize) -> Option<Frame> {
         let quads = p.c_in.div_ceil(4);
-        let phases = p.stride_h * p.stride_w;
+        let phases = crate::qconv::frame_phases(p);
         let reach_w = (p.k_w - 1) * p.dil_w / p.stride_w;
         let fw = p.w_out + reach_w;
         let reach = (p.k_h - 1) * p.dil_h / p.stride_h;
@@ -101,8 +102,9 @@ impl Frame {
 /// [`MAX_ROW`] bytes a channel, and scratch for them and a band of at least one row. The
 /// products run on AMX's tiles where `allow_tiles`, the host has them, the stride is 1
 /// and the output channels are whole tiles of 16; otherwise on `VPDPBUSD`, for rows of at
-/// least 8 outputs. Returns the products it ran, or `None`, having done nothing, where it
-/// does not take the convolution.
+/// least 8 outputs. `packed_sums`, each output channel's weight sum, says that `w` is in
+/// [`crate::qconv::qconv2d_pack_framed`]'s layout (`None`: ONNX's). Returns the products
+/// it ran, or `None`, having done nothing, where it does not take the convolution.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn qconv2d<X: QInt, Y: QOut>(
     p: &Conv2d,
@@ -114,13 +116,16 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     words: &mut [u32],
     y: &mut [Y],
     allow_tiles: bool,
-    packed: bool,
+    packed_sums: Option<&[i32]>,
 ) -> Option<Products> {
+    let packed = packed_sums.is_some();
     let taps = p.k_h * p.k_w;
-    // Not 1 × 1: the pointwise gather's blocks of up to 256 positions by 4 channels beat
-    // the frame's tiles of 32 by 8 (mlperf-vww-int8's 1 × 1 layers took 1.5 to 3 times
-    // as long as frames, most where the plane is small and deep).
-    let applies = taps > 1
+    // Not 1 × 1 at stride 1: the pointwise gather's blocks of up to 256 positions by 4
+    // channels beat the frame's tiles of 32 by 8 (mlperf-vww-int8's 1 × 1 layers took
+    // 1.5 to 3 times as long as frames, most where the plane is small and deep). At
+    // stride 2 the gather picks every other position one by one, where the frame (one
+    // plane a quad, the input at the stride: `frame_phases`) is filled by vectors.
+    let applies = (taps > 1 || p.stride_h * p.stride_w > 1)
         && p.c_in > 0
         && (1..=2).contains(&p.stride_h)
         && (1..=2).contains(&p.stride_w)
@@ -186,13 +191,10 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     let split = p.w_out <= HALF && frame.fw > HALF;
     let depth = p.c_in * taps;
     let mut bases = [0i32; SUM_CACHE];
-    if packed {
-        crate::qconv::framed_weight_sums(p, w, &mut bases[..p.c_out]);
-    }
     for (oc, slot) in bases.iter_mut().take(p.c_out).enumerate() {
-        let sum = match packed {
-            true => *slot,
-            false => weight_sum(w, depth, oc),
+        let sum = match packed_sums {
+            Some(sums) => sums.get(oc).copied().unwrap_or(0),
+            None => weight_sum(w, depth, oc),
         };
         *slot = base(bias, pad, oc, sum);
     }
@@ -693,6 +695,11 @@ fn interleave(
 /// at input row `s_h (top + r) + ph − pad_top` and column `s_w c + pw − pad_left`, or
 /// `pad` bytes outside the input; channels past `c_in` repeat the last (their weights are
 /// 0). The slack after the rows is `pad`.
+///
+/// Every word is set to `pad` first, in one pass of whole vectors, and the input's words
+/// then overwrite theirs row by row: filling each row's padded columns and each padded
+/// row apart cost more than the input's words where planes are small (mlperf-ic-int8's
+/// 8-wide phases of a 16 × 16 input: 3.3 µs for 8 KiB on Zen 4).
 fn fill<X: QInt>(
     p: &Conv2d,
     frame: &Frame,
@@ -703,13 +710,11 @@ fn fill<X: QInt>(
     words: &mut [u32],
 ) {
     let plane_in = p.h_in * p.w_in;
-    let pad_word = pad * 0x0101_0101;
+    words.fill(pad * 0x0101_0101);
     let (sh, sw) = (p.stride_h, p.stride_w);
     for (i, plane) in words.chunks_exact_mut(frame.plane).enumerate() {
         let (q, phase) = (i / frame.phases, i % frame.phases);
         let (ph, pw) = (phase / sw, phase % sw);
-        let (band, slack) = plane.split_at_mut((rows + frame.reach) * frame.fw);
-        slack.fill(pad_word);
         // The columns whose input column lies left of the input, and those inside it.
         let left = p.pad_left.saturating_sub(pw).div_ceil(sw).min(frame.fw);
         let inside = (p.w_in + p.pad_left)
@@ -717,27 +722,35 @@ fn fill<X: QInt>(
             .div_ceil(sw)
             .clamp(left, frame.fw)
             - left;
+        if inside == 0 {
+            continue;
+        }
         let first_col = (sw * left + pw).saturating_sub(p.pad_left);
+        let band = &mut plane[..(rows + frame.reach) * frame.fw];
         for (r, out) in band.chunks_exact_mut(frame.fw).enumerate() {
             let ih = (sh * (top + r) + ph)
                 .checked_sub(p.pad_top)
                 .filter(|&ih| ih < p.h_in);
             let Some(ih) = ih else {
-                out.fill(pad_word);
                 continue;
             };
-            let (head, rest) = out.split_at_mut(left);
-            head.fill(pad_word);
-            let (inside, right) = rest.split_at_mut(inside);
-            right.fill(pad_word);
             // Channels past `c_in` in the last quad repeat the last channel: their
             // weights are 0, so any byte serves, and the quad takes the vector path.
-            let channel = |i: usize| {
-                let c = (4 * q + i).min(p.c_in - 1);
-                x.get(c * plane_in + ih * p.w_in + first_col..)
-                    .unwrap_or(&[])
-            };
-            let src = [channel(0), channel(1), channel(2), channel(3)];
+            let start = |i: usize| (4 * q + i).min(p.c_in - 1) * plane_in + ih * p.w_in + first_col;
+            let inside = &mut out[left..left + inside];
+            #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512vl"))]
+            {
+                let bytes: &[u8] = bytemuck::cast_slice(x);
+                let starts = [start(0), start(1), start(2), start(3)];
+                let flip = (-X::MIN) as u8;
+                match sw {
+                    1 => crate::dsp::quad_rows_vbmi::<1>(bytes, starts, flip, inside),
+                    _ => crate::dsp::quad_rows_vbmi::<2>(bytes, starts, flip, inside),
+                }
+                continue;
+            }
+            #[allow(unreachable_code)]
+            let src = [0, 1, 2, 3].map(|i| x.get(start(i)..).unwrap_or(&[]));
             for (j, chunk) in inside.chunks_mut(16).enumerate() {
                 let at = |i: usize| src[i].get(16 * sw * j..).unwrap_or(&[]);
                 let src = [at(0), at(1), at(2), at(3)];
@@ -974,6 +987,51 @@ mod tests {
                 w_in: 7,
                 h_out: 5,
                 w_out: 7,
+                ..base
+            },
+            // 1 × 1 at stride 2 (one phase read of four): a ResNet's shortcut, 16 wide
+            // (whole vectors), 8 wide, and an odd input with 3 channels.
+            Conv2d {
+                h_in: 32,
+                w_in: 32,
+                h_out: 16,
+                w_out: 16,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                c_out: 32,
+                ..base
+            },
+            Conv2d {
+                h_in: 16,
+                w_in: 16,
+                h_out: 8,
+                w_out: 8,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                c_in: 32,
+                c_out: 24,
+                ..base
+            },
+            Conv2d {
+                c_in: 3,
+                h_in: 19,
+                w_in: 21,
+                h_out: 10,
+                w_out: 11,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 0,
+                pad_left: 0,
                 ..base
             },
         ];
