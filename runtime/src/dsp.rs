@@ -1401,43 +1401,53 @@ pub fn quad_words_vbmi<const STRIDE: usize>(src: [&[u8]; 4], flip: u8, out: &mut
     }
 }
 
-/// [`quad_words_vbmi`] over a whole row: `out[t]` (any length) is the word of bytes
-/// `x[starts[i] + S t]` (`S = STRIDE`, 1 or 2), each xor `flip`, a byte past `x`'s end 0.
-/// Sixteen words a step; where every stream's steps lie inside `x`, unmasked loads from
-/// one base and a whole store for each whole step (the frame kernel's rows: per-row
-/// slices and masks took about 80 instructions a step, most of its `fill`).
+/// [`quad_words_vbmi`] over rows of a plane: row `r < rows` of `out` (`n` words at
+/// `r · out_stride`) holds word `t` of the bytes `x[starts[i] + r · in_stride + S t]`
+/// (`S = STRIDE`, 1 or 2), each xor `flip`, a byte past `x`'s end 0; rows that do not
+/// fit `out` are not written. Sixteen words a step: where every step of a row lies
+/// inside `x`, unmasked loads from one base and a whole store for each whole step, with
+/// the bounds checked once for all such rows (the frame kernel's `fill`: per-row slices
+/// and masks took about 80 instructions a step, most of its time).
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx512vbmi",
     target_feature = "avx512vl"
 ))]
+#[allow(clippy::too_many_arguments)]
 #[inline]
-pub fn quad_rows_vbmi<const STRIDE: usize>(
+pub fn quad_plane_vbmi<const STRIDE: usize>(
     x: &[u8],
     starts: [usize; 4],
+    in_stride: usize,
+    rows: usize,
     flip: u8,
     out: &mut [u32],
+    out_stride: usize,
+    n: usize,
 ) {
-    use core::arch::x86_64::{
-        _mm256_loadu_si256, _mm512_castsi128_si512, _mm512_castsi256_si512, _mm512_inserti32x4,
-        _mm512_inserti64x4, _mm512_loadu_si512, _mm512_mask_storeu_epi32, _mm512_permutex2var_epi8,
-        _mm512_permutexvar_epi8, _mm512_set1_epi8, _mm512_storeu_si512, _mm512_xor_si512,
-        _mm_loadu_si128,
-    };
     const { assert!(STRIDE == 1 || STRIDE == 2) };
-    let n = out.len();
-    let step = 16 * STRIDE;
-    let span = step * n.div_ceil(16);
-    let inside = starts
-        .iter()
-        .all(|&s| s.checked_add(span).is_some_and(|end| end <= x.len()));
-    if !inside {
-        for (j, chunk) in out.chunks_mut(16).enumerate() {
-            let src = starts.map(|s| x.get(s.saturating_add(step * j)..).unwrap_or(&[]));
-            quad_words_vbmi::<STRIDE>(src, flip, chunk);
-        }
+    if rows == 0 || n == 0 {
         return;
     }
+    let step = 16 * STRIDE;
+    let span = step * n.div_ceil(16);
+    // The leading rows whose reads lie inside `x` and whose words inside `out`.
+    let last = starts.iter().copied().max().unwrap_or(0);
+    let reads = match last.checked_add(span) {
+        Some(end) if end <= x.len() => match in_stride {
+            0 => rows,
+            _ => ((x.len() - end) / in_stride + 1).min(rows),
+        },
+        _ => 0,
+    };
+    let writes = match out.len().checked_sub(n) {
+        Some(room) => match out_stride {
+            0 => rows,
+            _ => (room / out_stride + 1).min(rows),
+        },
+        None => 0,
+    };
+    let fast = reads.min(writes);
     let index: [u8; 64] = core::array::from_fn(|k| {
         let (t, i) = (k / 4, k % 4);
         (if STRIDE == 1 {
@@ -1446,40 +1456,66 @@ pub fn quad_rows_vbmi<const STRIDE: usize>(
             32 * i + 2 * t
         }) as u8
     });
-    // SAFETY: step `j` reads `[starts[i] + step · j, starts[i] + step · (j + 1))` of each
-    // stream, inside `x` for every `j < ⌈n / 16⌉` (checked above: `span` is that many
-    // steps); it writes `out[16 j..16 j + 16]` whole while at least 16 words are left,
-    // else the first `n − 16 j` of them through a mask; `index` is 64 bytes read whole.
-    // The instructions need AVX-512 F, BW, VL and VBMI, which the build enables (the
-    // `cfg` above).
+    // SAFETY: for `r < fast`, step `j < ⌈n / 16⌉` of row `r` reads `[starts[i] + r ·
+    // in_stride + step · j, … + step)` of each stream, inside `x` (the last of those rows
+    // ends at most `last + (fast − 1) · in_stride + span ≤ x.len()`, from `reads`); it
+    // writes `out[r · out_stride + 16 j..][..16]` whole while at least 16 of the row's
+    // `n` words are left, else the first `n − 16 j` through a mask, all below
+    // `(fast − 1) · out_stride + n ≤ out.len()` (from `writes`); `index` is 64 bytes
+    // read whole. The instructions need AVX-512 F, BW, VL and VBMI, which the build
+    // enables (the `cfg` above; VBMI implies BW).
     unsafe {
+        use core::arch::x86_64::{
+            _mm256_loadu_si256, _mm512_castsi128_si512, _mm512_castsi256_si512, _mm512_inserti32x4,
+            _mm512_inserti64x4, _mm512_loadu_si512, _mm512_mask_storeu_epi32,
+            _mm512_permutex2var_epi8, _mm512_permutexvar_epi8, _mm512_set1_epi8,
+            _mm512_storeu_si512, _mm512_xor_si512, _mm_loadu_si128,
+        };
         let index = _mm512_loadu_si512(index.as_ptr().cast());
         let flip = _mm512_set1_epi8(flip as i8);
-        let base = x.as_ptr();
-        let mut j = 0;
-        while j < n {
-            let at = |i: usize| base.add(starts[i] + STRIDE * j);
-            let words = if STRIDE == 1 {
-                let run = |i: usize| _mm_loadu_si128(at(i).cast());
-                let v = _mm512_castsi128_si512(run(0));
-                let v = _mm512_inserti32x4::<1>(v, run(1));
-                let v = _mm512_inserti32x4::<2>(v, run(2));
-                let v = _mm512_inserti32x4::<3>(v, run(3));
-                _mm512_permutexvar_epi8(index, v)
-            } else {
-                let run = |i: usize| _mm256_loadu_si256(at(i).cast());
-                let lo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(0)), run(1));
-                let hi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(2)), run(3));
-                _mm512_permutex2var_epi8(lo, index, hi)
-            };
-            let words = _mm512_xor_si512(words, flip);
-            let dst = out.as_mut_ptr().add(j);
-            if n - j >= 16 {
-                _mm512_storeu_si512(dst.cast(), words);
-            } else {
-                _mm512_mask_storeu_epi32(dst.cast(), byte_mask(n - j) as u16, words);
+        let tail = byte_mask(n % 16) as u16;
+        for r in 0..fast {
+            let base = x.as_ptr().add(r * in_stride);
+            let row = out.as_mut_ptr().add(r * out_stride);
+            let mut j = 0;
+            while j < n {
+                let at = |i: usize| base.add(starts[i] + STRIDE * j);
+                let words = if STRIDE == 1 {
+                    let run = |i: usize| _mm_loadu_si128(at(i).cast());
+                    let v = _mm512_castsi128_si512(run(0));
+                    let v = _mm512_inserti32x4::<1>(v, run(1));
+                    let v = _mm512_inserti32x4::<2>(v, run(2));
+                    let v = _mm512_inserti32x4::<3>(v, run(3));
+                    _mm512_permutexvar_epi8(index, v)
+                } else {
+                    let run = |i: usize| _mm256_loadu_si256(at(i).cast());
+                    let lo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(0)), run(1));
+                    let hi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(run(2)), run(3));
+                    _mm512_permutex2var_epi8(lo, index, hi)
+                };
+                let words = _mm512_xor_si512(words, flip);
+                if n - j >= 16 {
+                    _mm512_storeu_si512(row.add(j).cast(), words);
+                } else {
+                    _mm512_mask_storeu_epi32(row.add(j).cast(), tail, words);
+                }
+                j += 16;
             }
-            j += 16;
+        }
+    }
+    // The rest (reads past `x`'s end, as at the end of a tensor), masked step by step.
+    for r in fast..rows {
+        let Some(row) = r
+            .checked_mul(out_stride)
+            .and_then(|at| out.get_mut(at..)?.get_mut(..n))
+        else {
+            return;
+        };
+        let shift = r.saturating_mul(in_stride);
+        for (j, chunk) in row.chunks_mut(16).enumerate() {
+            let from = |s: usize| s.saturating_add(shift).saturating_add(step * j);
+            let src = starts.map(|s| x.get(from(s)..).unwrap_or(&[]));
+            quad_words_vbmi::<STRIDE>(src, flip, chunk);
         }
     }
 }

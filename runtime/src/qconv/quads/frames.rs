@@ -726,32 +726,66 @@ fn fill<X: QInt>(
             continue;
         }
         let first_col = (sw * left + pw).saturating_sub(p.pad_left);
-        let band = &mut plane[..(rows + frame.reach) * frame.fw];
-        for (r, out) in band.chunks_exact_mut(frame.fw).enumerate() {
-            let ih = (sh * (top + r) + ph)
-                .checked_sub(p.pad_top)
-                .filter(|&ih| ih < p.h_in);
-            let Some(ih) = ih else {
+        // The band's rows whose input row lies inside the input: `r0..r1`.
+        let band_rows = rows + frame.reach;
+        let r0 = p
+            .pad_top
+            .saturating_sub(ph)
+            .div_ceil(sh)
+            .saturating_sub(top);
+        let r1 = match (p.h_in + p.pad_top).checked_sub(ph + 1) {
+            Some(last) => (last / sh + 1).saturating_sub(top),
+            None => 0,
+        };
+        let (r0, r1) = (r0.min(band_rows), r1.min(band_rows));
+        if r1 <= r0 {
+            continue;
+        }
+        let ih0 = sh * (top + r0) + ph - p.pad_top;
+        // Channels past `c_in` in the last quad repeat the last channel: their weights
+        // are 0, so any byte serves, and the quad takes the vector path.
+        let start =
+            |i: usize, ih: usize| (4 * q + i).min(p.c_in - 1) * plane_in + ih * p.w_in + first_col;
+        let out = &mut plane[r0 * frame.fw + left..];
+        #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512vl"))]
+        {
+            let bytes: &[u8] = bytemuck::cast_slice(x);
+            let starts = [start(0, ih0), start(1, ih0), start(2, ih0), start(3, ih0)];
+            let flip = (-X::MIN) as u8;
+            let (stride, n) = (sh * p.w_in, inside);
+            let fw = frame.fw;
+            match sw {
+                1 => crate::dsp::quad_plane_vbmi::<1>(
+                    bytes,
+                    starts,
+                    stride,
+                    r1 - r0,
+                    flip,
+                    out,
+                    fw,
+                    n,
+                ),
+                _ => crate::dsp::quad_plane_vbmi::<2>(
+                    bytes,
+                    starts,
+                    stride,
+                    r1 - r0,
+                    flip,
+                    out,
+                    fw,
+                    n,
+                ),
+            }
+            continue;
+        }
+        #[allow(unreachable_code)]
+        for (r, row) in out.chunks_mut(frame.fw).take(r1 - r0).enumerate() {
+            let ih = ih0 + sh * r;
+            let src = [0, 1, 2, 3].map(|i| x.get(start(i, ih)..).unwrap_or(&[]));
+            let Some(row) = row.get_mut(..inside) else {
                 continue;
             };
-            // Channels past `c_in` in the last quad repeat the last channel: their
-            // weights are 0, so any byte serves, and the quad takes the vector path.
-            let start = |i: usize| (4 * q + i).min(p.c_in - 1) * plane_in + ih * p.w_in + first_col;
-            let inside = &mut out[left..left + inside];
-            #[cfg(all(target_feature = "avx512vbmi", target_feature = "avx512vl"))]
-            {
-                let bytes: &[u8] = bytemuck::cast_slice(x);
-                let starts = [start(0), start(1), start(2), start(3)];
-                let flip = (-X::MIN) as u8;
-                match sw {
-                    1 => crate::dsp::quad_rows_vbmi::<1>(bytes, starts, flip, inside),
-                    _ => crate::dsp::quad_rows_vbmi::<2>(bytes, starts, flip, inside),
-                }
-                continue;
-            }
-            #[allow(unreachable_code)]
-            let src = [0, 1, 2, 3].map(|i| x.get(start(i)..).unwrap_or(&[]));
-            for (j, chunk) in inside.chunks_mut(16).enumerate() {
+            for (j, chunk) in row.chunks_mut(16).enumerate() {
                 let at = |i: usize| src[i].get(16 * sw * j..).unwrap_or(&[]);
                 let src = [at(0), at(1), at(2), at(3)];
                 if sw == 1 {
