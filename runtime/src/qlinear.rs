@@ -2131,8 +2131,8 @@ mod tests {
 
     /// Equal shapes, 8-bit values of every kind and a tail past the last eight: each
     /// output is the two fused multiply-adds of the formula, rounded and saturated (on
-    /// hosts with FMA the first 40 come from the vector lanes: with AVX-512, 32 of them
-    /// sixteen at a time), for `u8` and `i8`.
+    /// hosts with FMA the first 152 come from the vector lanes: with AVX-512, 144 of
+    /// them sixteen at a time), for `u8` and `i8`.
     #[test]
     fn equal_shape_adds_are_the_fused_formula() {
         let p = QBinary {
@@ -2150,11 +2150,11 @@ mod tests {
             let v = crate::scalar::fmadd(a as f32, ra, fixed);
             quantize_value::<u8>(crate::scalar::fmadd(b as f32, rb, v))
         };
-        let a: [u8; 45] = core::array::from_fn(|i| (i as u8).wrapping_mul(101) ^ 0x35);
-        let b: [u8; 45] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(200));
-        let mut y = [0u8; 45];
-        qbinary(&p, &a, &[45], &b, &[45], &mut y, &[45]);
-        for i in 0..45 {
+        let a: [u8; 157] = core::array::from_fn(|i| (i as u8).wrapping_mul(101) ^ 0x35);
+        let b: [u8; 157] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(200));
+        let mut y = [0u8; 157];
+        qbinary(&p, &a, &[157], &b, &[157], &mut y, &[157]);
+        for i in 0..157 {
             assert_eq!(y[i], want(i32::from(a[i]), i32::from(b[i])), "u8 {i}");
         }
         let (a, b) = (a.map(|v| v as i8), b.map(|v| v as i8));
@@ -2165,9 +2165,9 @@ mod tests {
             ..p
         };
         let fixed = q.y_zero as f32 - (ra * q.a_zero as f32 + rb * q.b_zero as f32);
-        let mut y = [0i8; 45];
-        qbinary(&q, &a, &[45], &b, &[45], &mut y, &[45]);
-        for i in 0..45 {
+        let mut y = [0i8; 157];
+        qbinary(&q, &a, &[157], &b, &[157], &mut y, &[157]);
+        for i in 0..157 {
             let v = crate::scalar::fmadd(f32::from(a[i]), ra, fixed);
             let v = quantize_value::<i8>(crate::scalar::fmadd(f32::from(b[i]), rb, v));
             assert_eq!(y[i], v, "i8 {i}");
