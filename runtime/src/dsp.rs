@@ -1335,6 +1335,26 @@ pub fn depthwise_plane_vbmi(
     true
 }
 
+/// The byte permutation of [`quad_words_vbmi`] and [`quad_plane_vbmi`]: byte `4 t + i` of
+/// the result is byte `S t` of stream `i`, at `16 i + t` in the one vector of four
+/// 16-byte runs (stride 1), at `32 i + 2 t` in the two of four 32-byte runs (stride 2).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512vbmi",
+    target_feature = "avx512vl"
+))]
+#[inline(always)]
+fn quad_index<const STRIDE: usize>() -> [u8; 64] {
+    core::array::from_fn(|k| {
+        let (t, i) = (k / 4, k % 4);
+        (if STRIDE == 1 {
+            16 * i + t
+        } else {
+            32 * i + 2 * t
+        }) as u8
+    })
+}
+
 /// Words `t < out.len() ≤ 16` of four byte streams read every `STRIDE`-th byte (1 or
 /// 2): `out[t] = s0[t S] | s1[t S] << 8 | s2[t S] << 16 | s3[t S] << 24`, each byte
 /// read xor `flip` and a byte past its stream's end 0. One `VPERMB` (stride 1: the four
@@ -1360,16 +1380,7 @@ pub fn quad_words_vbmi<const STRIDE: usize>(src: [&[u8]; 4], flip: u8, out: &mut
     if n == 0 {
         return;
     }
-    // Byte `4 t + i` of the result is byte `S t` of stream `i`: at `16 i + t` in the one
-    // vector of four 16-byte runs, at `32 i + 2 t` in the two of four 32-byte runs.
-    let index: [u8; 64] = core::array::from_fn(|k| {
-        let (t, i) = (k / 4, k % 4);
-        (if STRIDE == 1 {
-            16 * i + t
-        } else {
-            32 * i + 2 * t
-        }) as u8
-    });
+    let index = quad_index::<STRIDE>();
     // Each stream's loaded bytes: its first `16 S`, or as many as it has.
     let masks = src.map(|s| byte_mask(s.len().min(16 * STRIDE)));
     // SAFETY: each load is masked to the bytes its stream holds (masked-off bytes are not
@@ -1448,14 +1459,7 @@ pub fn quad_plane_vbmi<const STRIDE: usize>(
         None => 0,
     };
     let fast = reads.min(writes);
-    let index: [u8; 64] = core::array::from_fn(|k| {
-        let (t, i) = (k / 4, k % 4);
-        (if STRIDE == 1 {
-            16 * i + t
-        } else {
-            32 * i + 2 * t
-        }) as u8
-    });
+    let index = quad_index::<STRIDE>();
     // SAFETY: for `r < fast`, step `j < ⌈n / 16⌉` of row `r` reads `[starts[i] + r ·
     // in_stride + step · j, … + step)` of each stream, inside `x` (the last of those rows
     // ends at most `last + (fast − 1) · in_stride + span ≤ x.len()`, from `reads`); it
