@@ -924,6 +924,28 @@ pub fn low_bytes512(v: safe_arch::m512i) -> [u8; 16] {
     }
 }
 
+/// Sixteen `i32` lanes saturated to bytes: to `i8` where `signed` (`VPMOVSDB`), to `u8`
+/// otherwise (negative lanes to 0, then `VPMOVUSDB`).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+pub fn saturate_bytes512(v: safe_arch::m512i, signed: bool) -> [u8; 16] {
+    use core::arch::x86_64::{
+        __m128i, _mm512_cvtsepi32_epi8, _mm512_cvtusepi32_epi8, _mm512_max_epi32,
+        _mm512_setzero_si512,
+    };
+    // SAFETY: as for `dpbusd`: compiled only where the build enables AVX-512F (the `cfg`
+    // above), so the CPU has the instructions; they read registers and write one, and the
+    // transmute moves sixteen bytes into sixteen bytes.
+    unsafe {
+        let bytes = if signed {
+            _mm512_cvtsepi32_epi8(v.0)
+        } else {
+            _mm512_cvtusepi32_epi8(_mm512_max_epi32(v.0, _mm512_setzero_si512()))
+        };
+        core::mem::transmute::<__m128i, [u8; 16]>(bytes)
+    }
+}
+
 /// Sixteen bytes widened to 32-bit lanes, sign-extended where `signed` (`VPMOVSXBD`,
 /// else `VPMOVZXBD`).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
@@ -962,6 +984,31 @@ pub fn copy_short(dst: &mut [u8], src: &[u8]) {
     unsafe {
         let v = _mm256_maskz_loadu_epi8(mask, src.as_ptr().cast());
         _mm256_mask_storeu_epi8(dst.as_mut_ptr().cast(), mask, v);
+    }
+}
+
+/// `dst[..n] = bytes[FROM..FROM + n]` for `n = min(|dst|, 16 − FROM)`: the bytes stay
+/// in a register and go out by one masked store. [`copy_short`] from a freshly stored
+/// array loads more bytes than one store wrote, which the CPU cannot forward (on Zen 4,
+/// the split rows of mlperf-ic-int8's 8 × 8 layers stalled on every vector, a fifth of
+/// the frame kernel's cycles). `FROM` is 0 or 8 (the halves of a split vector).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512bw",
+    target_feature = "avx512vl"
+))]
+#[inline(always)]
+pub fn store_bytes16<const FROM: i32>(dst: &mut [u8], bytes: [u8; 16]) {
+    use core::arch::x86_64::{__m128i, _mm_bsrli_si128, _mm_mask_storeu_epi8};
+    let n = dst.len().min(16 - FROM.clamp(0, 16) as usize);
+    let mask = (byte_mask(n) & 0xffff) as u16;
+    // SAFETY: the mask enables the first `n` bytes only, and `dst` holds at least `n`
+    // (masked-off bytes are not written, so the store does not fault past its end); the
+    // transmute moves sixteen bytes into sixteen bytes; the build enables AVX-512 BW and
+    // VL (the `cfg` above).
+    unsafe {
+        let v = core::mem::transmute::<[u8; 16], __m128i>(bytes);
+        _mm_mask_storeu_epi8(dst.as_mut_ptr().cast(), mask, _mm_bsrli_si128::<FROM>(v));
     }
 }
 

@@ -3108,6 +3108,14 @@ mod tests {
                 scale: &[0.003],
                 zero: -3,
             };
+            // Products past the output range and a NaN scale: the clamping requantizer.
+            let wide: Vec<f32> = (0..p.c_out)
+                .map(|i| [0.0007, 45.0, 0.002, f32::NAN][i % 4])
+                .collect();
+            let rq_wide = Requant {
+                scale: &wide,
+                zero: -7,
+            };
             let n = p.batch * p.c_out * p.h_out * p.w_out;
             let promised = qconv2d_framed_scratch_len(&p);
             let gathered = qconv2d_im2col_scratch_len(&p);
@@ -3137,6 +3145,18 @@ mod tests {
                 &mut scratch,
                 &mut want_i8,
             );
+            let mut want_wide = vec![0i8; n];
+            qconv2d_im2col(
+                &p,
+                &x,
+                5,
+                &w,
+                &[0],
+                &bias,
+                rq_wide,
+                &mut scratch,
+                &mut want_wide,
+            );
             let one_tile = depth.div_ceil(2) * (PT + OCT);
             // The sums from the framed layout are each channel's in ONNX's.
             let mut sums = vec![0i32; p.c_out];
@@ -3154,6 +3174,10 @@ mod tests {
                 qconv2d_framed(&p, &x, 5, &packed, s, b, rq_i8, &mut scratch, &mut got_i8);
                 assert_eq!(got_u8, want_u8, "{p:?} in {len} words");
                 assert_eq!(got_i8, want_i8, "i8 {p:?} in {len} words");
+                let mut got_wide = vec![0i8; n];
+                let scratch = &mut scratch[..];
+                qconv2d_framed(&p, &x, 5, &packed, s, b, rq_wide, scratch, &mut got_wide);
+                assert_eq!(got_wide, want_wide, "wide scales {p:?} in {len} words");
             }
             // Sums of the wrong length: nothing written.
             let mut untouched = vec![7u8; n];

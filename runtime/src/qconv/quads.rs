@@ -1051,10 +1051,21 @@ mod tests {
             scale: &[0.003],
             zero: -3,
         };
+        // Scales whose products leave the output range (and a NaN): the requantizing
+        // that clamps in `f32`, where the others take the short path.
+        let wide: Vec<f32> = (0..p.c_out)
+            .map(|i| [0.0007, 45.0, 0.002, f32::NAN][i % 4])
+            .collect();
+        let rq_wide = Requant {
+            scale: &wide,
+            zero: -7,
+        };
         let n = p.batch * p.c_out * p.h_out * p.w_out;
         let (mut want_u8, mut want_i8) = (std::vec![0u8; n], std::vec![0i8; n]);
+        let mut want_wide = std::vec![0i8; n];
         crate::qlinear::qconv2d(p, &x, x_zero, &w, &[0], &folded, rq_u8, &mut want_u8);
         crate::qlinear::qconv2d(p, &x, x_zero, &w, &[0], &folded, rq_i8, &mut want_i8);
+        crate::qlinear::qconv2d(p, &x, x_zero, &w, &[0], &folded, rq_wide, &mut want_wide);
         let lens = [promised, most, one_tile, one_tile - 1, 0];
         for &len in lens.iter().chain(odd) {
             for allow_tiles in [true, false] {
@@ -1090,6 +1101,10 @@ mod tests {
                 );
                 assert_eq!(got_i8, want_i8, "i8 {what}, {products_i8:?}");
                 assert_eq!(products, products_i8, "{what}");
+                let mut got_wide = std::vec![0i8; n];
+                let (b, s) = (&bias[..], &mut scratch[..]);
+                qconv2d(p, &x, x_zero, &w, b, rq_wide, s, &mut got_wide, allow_tiles);
+                assert_eq!(got_wide, want_wide, "wide scales {what}");
                 let amx = matches!(products, Products::Frames | Products::Tiles);
                 let can = allow_tiles && crate::dsp::amx::tests::why_not().is_none();
                 assert!(can || !amx, "{what}: took {products:?}");
