@@ -1012,6 +1012,52 @@ pub fn store_bytes16<const FROM: i32>(dst: &mut [u8], bytes: [u8; 16]) {
     }
 }
 
+/// `dst[..n] = bytes[..n]` for `n = min(|dst|, 32)`: one masked store from a register,
+/// as [`store_bytes16`] (the depthwise window kernel's rows narrower than its step of
+/// 32: two overlapping 16-byte copies from the stored step, neither forwarded).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512bw",
+    target_feature = "avx512vl"
+))]
+#[inline(always)]
+pub fn store_bytes32(dst: &mut [u8], bytes: [u8; 32]) {
+    use core::arch::x86_64::{__m256i, _mm256_mask_storeu_epi8};
+    let n = dst.len().min(32);
+    let mask = (byte_mask(n) & u64::from(u32::MAX)) as u32;
+    // SAFETY: as for `store_bytes16`: the mask enables the first `n` bytes only, which
+    // `dst` holds; the transmute moves 32 bytes into 32 bytes; the build enables AVX-512
+    // BW and VL (the `cfg` above).
+    unsafe {
+        let v = core::mem::transmute::<[u8; 32], __m256i>(bytes);
+        _mm256_mask_storeu_epi8(dst.as_mut_ptr().cast(), mask, v);
+    }
+}
+
+/// `dst[i] = src[i] ^ flip` for `i < min(|dst|, |src|)`: 64 bytes an instruction, the
+/// last run through a mask (masked-off bytes are neither read nor written).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512bw"))]
+#[inline(always)]
+pub fn copy_xor(dst: &mut [u8], src: &[u8], flip: u8) {
+    use core::arch::x86_64::{
+        _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_set1_epi8, _mm512_xor_si512,
+    };
+    let n = dst.len().min(src.len());
+    let mut at = 0;
+    while at < n {
+        let mask = byte_mask(n - at);
+        // SAFETY: the mask enables bytes `at..min(at + 64, n)` only, inside both slices
+        // (masked-off bytes are not accessed, so neither faults past a slice's end); the
+        // build enables AVX-512 BW (the `cfg` above).
+        unsafe {
+            let v = _mm512_maskz_loadu_epi8(mask, src.as_ptr().add(at).cast());
+            let v = _mm512_xor_si512(v, _mm512_set1_epi8(flip as i8));
+            _mm512_mask_storeu_epi8(dst.as_mut_ptr().add(at).cast(), mask, v);
+        }
+        at += 64;
+    }
+}
+
 /// `VSCALEFPS`: lane `i` is `a[i] · 2^⌊n[i]⌋`, rounded once (into a subnormal, an infinity
 /// or neither), with IEEE special cases (a NaN stays NaN). The vector `exp` builds its
 /// power of two with it in one instruction instead of two exponent fields and two

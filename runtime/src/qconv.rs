@@ -420,8 +420,12 @@ pub(crate) const fn frame_phases(p: &Conv2d) -> usize {
 }
 
 /// The words of scratch [`qconv2d_framed`] takes for `p`: [`qconv2d_im2col_scratch_len`]'s,
-/// or, where that holds no band of one output row of the frame kernel (a 1 × 1 kernel
-/// at stride 2, whose few weights promise little), one such band.
+/// or more, for the frame kernel's bands: the whole output's band where it takes at most
+/// [`FRAME_WORDS`], else that many words, and never less than a band of one output row.
+/// Bands sized by the gathered blocks' scratch alone were a row or a few (a 1 × 1 kernel
+/// at stride 2, whose few weights promise little: sixteen bands of one row, each with
+/// the frame's set-up and half-filled tiles; mlperf-ic-int8's shortcut onto 16 × 16 took
+/// four times its products' time).
 pub const fn qconv2d_framed_scratch_len(p: &Conv2d) -> usize {
     let promised = qconv2d_im2col_scratch_len(p);
     if p.stride_h == 0 || p.stride_w == 0 || p.k_h == 0 || p.k_w == 0 {
@@ -432,14 +436,22 @@ pub const fn qconv2d_framed_scratch_len(p: &Conv2d) -> usize {
     let fw = p.w_out.saturating_add(reach_w);
     let reach = (p.k_h - 1) * p.dil_h / p.stride_h;
     let slack = 2 * FRAME_VECTOR + reach_w;
-    let plane = (reach + 1).saturating_mul(fw).saturating_add(slack);
-    let band = parts.saturating_mul(plane);
+    let one = parts.saturating_mul((reach + 1).saturating_mul(fw).saturating_add(slack));
+    let rows = reach.saturating_add(p.h_out);
+    let whole = parts.saturating_mul(rows.saturating_mul(fw).saturating_add(slack));
+    let budget = if one > FRAME_WORDS { one } else { FRAME_WORDS };
+    let band = if whole < budget { whole } else { budget };
     if band > promised {
         band
     } else {
         promised
     }
 }
+
+/// The most words [`qconv2d_framed_scratch_len`] asks for beyond the gathered blocks'
+/// scratch (64 KiB), unless one output row's band needs more: a frame that big stays
+/// in a host's second-level cache, and the crates that pack framed weights are for hosts.
+const FRAME_WORDS: usize = 16 * 1024;
 
 /// Whether `passes::layout` packs `p`'s weights with [`qconv2d_pack_framed`] (in crates
 /// for vector targets alone) and [`qconv2d_framed`] runs it: one group, a kernel of more
