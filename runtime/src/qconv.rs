@@ -2286,6 +2286,13 @@ mod tests {
     use super::*;
     use crate::qlinear::qconv2d;
 
+    /// Output channel `oc`'s scale among scales whose products leave the output range,
+    /// and a NaN: they take the requantizers' clamping paths, where the tests' other
+    /// scales take the short ones (`small_products`).
+    pub(crate) fn wide_scale(oc: usize) -> f32 {
+        [0.0007, 45.0, 0.002, f32::NAN][oc % 4]
+    }
+
     /// Output channel `oc`'s bias as the tap walker ([`qconv2d`]) takes it:
     /// `bias[oc] - x_zero · Σ (w - w_zero[oc])` over the channel's `depth` weights
     /// (`w_zero` empty: no zero points). The references of the tests below.
@@ -3120,10 +3127,7 @@ mod tests {
                 scale: &[0.003],
                 zero: -3,
             };
-            // Products past the output range and a NaN scale: the clamping requantizer.
-            let wide: Vec<f32> = (0..p.c_out)
-                .map(|i| [0.0007, 45.0, 0.002, f32::NAN][i % 4])
-                .collect();
+            let wide: Vec<f32> = (0..p.c_out).map(wide_scale).collect();
             let rq_wide = Requant {
                 scale: &wide,
                 zero: -7,
@@ -3133,7 +3137,6 @@ mod tests {
             let gathered = qconv2d_im2col_scratch_len(&p);
             let most = qconv2d_im2col_scratch_max_len(&p);
             let mut want_u8 = vec![0u8; n];
-            let mut want_i8 = vec![0i8; n];
             let mut scratch = vec![0f32; most];
             qconv2d_im2col(
                 &p,
@@ -3146,29 +3149,12 @@ mod tests {
                 &mut scratch,
                 &mut want_u8,
             );
-            qconv2d_im2col(
-                &p,
-                &x,
-                5,
-                &w,
-                &[0],
-                &bias,
-                rq_i8,
-                &mut scratch,
-                &mut want_i8,
-            );
-            let mut want_wide = vec![0i8; n];
-            qconv2d_im2col(
-                &p,
-                &x,
-                5,
-                &w,
-                &[0],
-                &bias,
-                rq_wide,
-                &mut scratch,
-                &mut want_wide,
-            );
+            let mut want_i8 = |rq: Requant<'_>| {
+                let mut want = vec![0i8; n];
+                qconv2d_im2col(&p, &x, 5, &w, &[0], &bias, rq, &mut scratch, &mut want);
+                want
+            };
+            let (want_i8, want_wide) = (want_i8(rq_i8), want_i8(rq_wide));
             let one_tile = depth.div_ceil(2) * (PT + OCT);
             // The sums from the framed layout are each channel's in ONNX's.
             let mut sums = vec![0i32; p.c_out];

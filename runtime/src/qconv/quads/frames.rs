@@ -202,6 +202,13 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
     // Whether every channel takes [`requantize16`]'s short path; chosen per channel, the
     // branch cost more than the path saved.
     let small = (0..p.c_out).all(|oc| small_channel(depth, bias, pick(rq.scale, oc), oc));
+    let out = Out {
+        rq,
+        depth,
+        bias,
+        bases: &bases,
+        fused,
+    };
     let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
     let mut shifts = [0usize; MAX_ROW / 4];
     for (t, shift) in shifts.iter_mut().take(taps).enumerate() {
@@ -246,13 +253,6 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                 if (row_aligned || split || frame.fw == p.w_out) && matches!(engine, Engine::Vnni) {
                     let band = Band { top, rows, oc, m };
                     let weights = &reordered[..m.next_multiple_of(VNNI_CHANNELS) * row];
-                    let out = Out {
-                        rq,
-                        depth,
-                        bias,
-                        bases: &bases,
-                        fused,
-                    };
                     let run = match (split, small) {
                         (true, true) => vnni_rows::<Y, true, true>,
                         (true, false) => vnni_rows::<Y, true, false>,
@@ -307,16 +307,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                                     let acc = vnni_tile::<2, false>(
                                         words, &frame, shifts, starts, weights, init,
                                     );
-                                    spill::<Y, 2>(
-                                        &acc,
-                                        fused,
-                                        rq,
-                                        depth,
-                                        bias,
-                                        oc + o,
-                                        sums,
-                                        bytes,
-                                    );
+                                    spill::<Y, 2>(&acc, out, oc + o, sums, bytes);
                                 } else {
                                     let acc = vnni_tile::<1, false>(
                                         words,
@@ -326,16 +317,7 @@ pub(super) fn qconv2d<X: QInt, Y: QOut>(
                                         weights,
                                         init,
                                     );
-                                    spill::<Y, 1>(
-                                        &acc,
-                                        fused,
-                                        rq,
-                                        depth,
-                                        bias,
-                                        oc + o,
-                                        sums,
-                                        bytes,
-                                    );
+                                    spill::<Y, 1>(&acc, out, oc + o, sums, bytes);
                                 }
                             }
                         }
@@ -654,23 +636,19 @@ fn store_split<Y: QOut, const V: usize, const SMALL: bool>(
 /// A [`vnni_tile`]'s sums, channels `oc..` of its rows: requantized into `bytes` where
 /// `fused` (8-bit outputs, the sums started at their bases), into `sums` otherwise.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn spill<Y: QOut, const V: usize>(
     acc: &[[m512i; V]; VNNI_CHANNELS],
-    fused: bool,
-    rq: Requant<'_>,
-    depth: usize,
-    bias: &[i32],
+    out: Out<'_>,
     oc: usize,
     sums: &mut [[i32; 2 * ROWS]],
     bytes: &mut [[u8; 2 * ROWS]],
 ) {
-    if fused {
-        for (r, (out, acc_row)) in bytes.iter_mut().zip(acc).enumerate() {
-            let scale = pick(rq.scale, oc + r);
-            let small = small_channel(depth, bias, scale, oc + r);
-            for (chunk, &v) in out.chunks_exact_mut(ROWS).zip(acc_row) {
-                chunk.copy_from_slice(&requantize16::<Y>(v, scale, rq.zero, small));
+    if out.fused {
+        for (r, (dst, acc_row)) in bytes.iter_mut().zip(acc).enumerate() {
+            let scale = pick(out.rq.scale, oc + r);
+            let small = small_channel(out.depth, out.bias, scale, oc + r);
+            for (chunk, &v) in dst.chunks_exact_mut(ROWS).zip(acc_row) {
+                chunk.copy_from_slice(&requantize16::<Y>(v, scale, out.rq.zero, small));
             }
         }
     } else {
