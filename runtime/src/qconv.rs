@@ -30,16 +30,20 @@ use crate::unroll::unroll;
 
 #[cfg(all(target_arch = "arm", zant_mve))]
 mod helium;
+// The VNNI kernels also store bytes through AVX-512 BW's masks (`dsp::copy_short`,
+// `dsp::store_bytes16`, `dsp::copy_xor`); every CPU with AVX-512 VNNI has BW.
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx512vnni",
-    target_feature = "avx512vl"
+    target_feature = "avx512vl",
+    target_feature = "avx512bw"
 ))]
 mod quads;
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx512vnni",
-    target_feature = "avx512vl"
+    target_feature = "avx512vl",
+    target_feature = "avx512bw"
 ))]
 mod windows;
 
@@ -213,7 +217,8 @@ pub fn qconv2d_im2col<X: QInt, W: QInt, Y: QOut>(
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx512vnni",
-        target_feature = "avx512vl"
+        target_feature = "avx512vl",
+        target_feature = "avx512bw"
     ))]
     if quads::applies::<X, W>(x_zero, w_zero) {
         let w: &[i8] = bytemuck::cast_slice(w);
@@ -698,6 +703,7 @@ pub fn qconv2d_framed<X: QInt, Y: QOut>(
         target_arch = "x86_64",
         target_feature = "avx512vnni",
         target_feature = "avx512vl",
+        target_feature = "avx512bw",
         target_os = "linux"
     ))]
     if quads::applies::<X, i8>(x_zero, &[0])
@@ -1392,7 +1398,8 @@ pub fn qconv2d_depthwise<X: QInt, W: QInt, Y: QOut>(
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx512vnni",
-        target_feature = "avx512vl"
+        target_feature = "avx512vl",
+        target_feature = "avx512bw"
     ))]
     if windows::applies::<X, W, Y>(p, x_zero, w_zero) {
         let w: &[i8] = bytemuck::cast_slice(w);
@@ -3149,12 +3156,12 @@ mod tests {
                 &mut scratch,
                 &mut want_u8,
             );
-            let mut want_i8 = |rq: Requant<'_>| {
+            let mut reference_i8 = |rq: Requant<'_>| {
                 let mut want = vec![0i8; n];
                 qconv2d_im2col(&p, &x, 5, &w, &[0], &bias, rq, &mut scratch, &mut want);
                 want
             };
-            let (want_i8, want_wide) = (want_i8(rq_i8), want_i8(rq_wide));
+            let (want_i8, want_wide) = (reference_i8(rq_i8), reference_i8(rq_wide));
             let one_tile = depth.div_ceil(2) * (PT + OCT);
             // The sums from the framed layout are each channel's in ONNX's.
             let mut sums = vec![0i32; p.c_out];
