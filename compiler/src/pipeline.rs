@@ -126,7 +126,7 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
         passes::fold::run(&mut folded)?;
         plan::file_order_bound(&folded, kernels)
     };
-    passes::optimize(&mut graph, opts.weights.ternary(), kernels)?;
+    passes::optimize(&mut graph, opts.weights.ternary(), opts.target.as_ref())?;
     ir::verify::verify(&graph)?;
     // `verify` has just scheduled the graph, so this cannot fail; it still returns an
     // error rather than panicking, as everything on a user's model does.

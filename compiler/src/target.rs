@@ -336,6 +336,18 @@ impl Target {
         Kernels::of_arch(arch_of(&self.triple))
     }
 
+    /// Whether the crate's integer convolutions take their weights in the paired layout
+    /// (`rt::qconv::qconv2d_pack_paired`): the scalar kernels' gathered blocks widen
+    /// them by words. Not where the core may have Helium (a core of the table with MVE,
+    /// or an unnamed `thumbv8m.main` core), whose kernel reads ONNX's order.
+    pub fn pairs_weights(&self) -> bool {
+        let helium = match self.core {
+            Some(core) => core.features.contains(&Feature::Mve),
+            None => self.triple.starts_with("thumbv8m.main"),
+        };
+        self.kernels() == Kernels::Scalar && !helium
+    }
+
     /// A short name: the core's, else the triple (with its cpu).
     pub fn name(&self) -> String {
         match (self.core, &self.cpu) {
@@ -487,6 +499,24 @@ mod tests {
         assert_eq!(plain.core, None);
         let m33 = Target::parse("thumbv8m.main-none-eabihf", Some("cortex-m33")).unwrap();
         assert_eq!(m33.core.map(|c| c.name), Some("cortex-m33"));
+    }
+
+    #[test]
+    fn paired_weights_where_no_helium_may_read_them() {
+        for core in [
+            "cortex-m0plus",
+            "cortex-m4",
+            "cortex-m7",
+            "cortex-m33",
+            "riscv32",
+        ] {
+            assert!(Target::core(core).unwrap().pairs_weights(), "{core}");
+        }
+        for core in ["cortex-m55", "host", "aarch64"] {
+            assert!(!Target::core(core).unwrap().pairs_weights(), "{core}");
+        }
+        let unnamed = Target::parse("thumbv8m.main-none-eabihf", None).unwrap();
+        assert!(!unnamed.pairs_weights());
     }
 
     #[test]

@@ -23,7 +23,7 @@ fn run(pass: &str, before: &str) -> String {
 /// Runs every pass in order, as the compiler does.
 fn optimize(before: &str) -> String {
     let mut graph = text::parse(before).unwrap_or_else(|e| panic!("fixture: {e}"));
-    zant_compiler::passes::optimize(&mut graph, None, KernelSet::ANY).unwrap();
+    zant_compiler::passes::optimize(&mut graph, None, None).unwrap();
     verify(&graph).unwrap();
     text::print(&graph)
 }
@@ -605,7 +605,11 @@ fn layout_blocks_small_planes_where_only_vector_kernels_run() {
         (KernelSet::only(Kernels::Vector), true),
     ] {
         let mut graph = text::parse(fixture).unwrap();
-        assert_eq!(run_for(&mut graph, kernels).unwrap(), blocks, "{kernels:?}");
+        assert_eq!(
+            run_for(&mut graph, kernels, false).unwrap(),
+            blocks,
+            "{kernels:?}"
+        );
         verify(&graph).unwrap();
         let printed = text::print(&graph);
         assert_eq!(printed.contains("weights_blocked=1"), blocks, "{printed}");
@@ -639,7 +643,11 @@ fn layout_panels_a_constant_matmul_b_where_only_vector_kernels_run() {
         ((1, 1), KernelSet::only(Kernels::Vector), false),
     ] {
         let mut graph = text::parse(&fixture(batch, rows)).unwrap();
-        assert_eq!(run_for(&mut graph, kernels).unwrap(), panels, "{kernels:?}");
+        assert_eq!(
+            run_for(&mut graph, kernels, false).unwrap(),
+            panels,
+            "{kernels:?}"
+        );
         verify(&graph).unwrap();
         let printed = text::print(&graph);
         assert_eq!(printed.contains("b_panels=32"), panels, "{printed}");
@@ -869,7 +877,7 @@ fn qdq_turns_a_whole_input_average_pool_into_qlinear_global_average_pool() {
 fn optimize_ternary(before: &str, keep_float: &str) -> String {
     let mut graph = text::parse(before).unwrap_or_else(|e| panic!("fixture: {e}"));
     let keep = keep_float.parse().unwrap();
-    zant_compiler::passes::optimize(&mut graph, Some(keep), KernelSet::ANY).unwrap();
+    zant_compiler::passes::optimize(&mut graph, Some(keep), None).unwrap();
     verify(&graph).unwrap();
     let printed = text::print(&graph);
     let again = text::parse(&printed).unwrap_or_else(|e| panic!("{printed}\ndoes not parse: {e}"));
@@ -983,7 +991,7 @@ fn evaluate_runs_a_graph_on_its_inputs_through_folding() {
     let x = Tensor::new(vec![1, 2], Data::F32(vec![2.0, -4.0]));
     let float = evaluate(&graph, std::slice::from_ref(&x)).unwrap().unwrap();
     assert_eq!(float[0].as_f32().unwrap(), [6.5, 0.0, 0.0]);
-    zant_compiler::passes::optimize(&mut graph, Some(Default::default()), KernelSet::ANY).unwrap();
+    zant_compiler::passes::optimize(&mut graph, Some(Default::default()), None).unwrap();
     let ternary = evaluate(&graph, &[x]).unwrap().unwrap();
     // 1.25·2 + 0.5, 1·(2 − 4) − 0.5 clamped, 2·(−4) clamped.
     assert_eq!(ternary[0].as_f32().unwrap(), [3.0, 0.0, 0.0]);

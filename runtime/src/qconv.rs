@@ -303,9 +303,20 @@ impl<W: QInt> Weights<W> for Framed<'_, W> {
 }
 
 /// The gathered blocks of [`qconv2d_im2col`] (see there), for weights where `rows` says.
-/// (Forced inline into its callers, the Cortex-M7 took 3–10 % more instructions on
-/// mlperf-vww/ic-int8.)
+/// Inlined into its callers on the scalar targets unless built for size, so that each
+/// layer's call in the generated `predict` compiles with its geometry as constants:
+/// left to LLVM, which clones a function for constant arguments only up to a budget, the
+/// layers it did not clone took up to 27 % more instructions on the Cortex-M7 (beer's
+/// first layer) and which ones it cloned changed with unrelated code; forced, beer and
+/// mlperf-kws/vww/ic-int8 took 0.7–4.1 % fewer.
 #[allow(clippy::too_many_arguments)]
+#[cfg_attr(
+    all(
+        not(zant_size),
+        not(any(target_arch = "x86_64", target_arch = "aarch64"))
+    ),
+    inline(always)
+)]
 fn blocks<X: QInt, W: QInt, Y: QOut>(
     p: &Conv2d,
     x: &[X],
@@ -714,6 +725,219 @@ pub fn qconv2d_framed<X: QInt, Y: QOut>(
     blocks(&p, x, x_zero, Framed(w), bias, rq, scratch, y);
 }
 
+/// The most weights per output channel the paired layout takes
+/// ([`qconv2d_pack_paired`]): without a tile of scratch, [`qconv2d_paired`] unpacks one
+/// channel's weights onto the stack.
+pub const PAIRED_MAX_ROW: usize = 1024;
+
+/// Whether `passes::layout` packs `p`'s weights with [`qconv2d_pack_paired`] (in crates
+/// for the scalar kernels alone: Cortex-M without Helium, RISC-V) and
+/// [`qconv2d_paired`] runs them: not depthwise, each group's output channels in fours
+/// (the gathered blocks' channel tile), an even number of weights per output channel, at
+/// most [`PAIRED_MAX_ROW`]. The packed weights are as many as ONNX's.
+pub const fn qconv2d_paired_packs(p: &Conv2d) -> bool {
+    if p.groups == 0
+        || p.batch == 0
+        || p.c_out == 0
+        || !p.c_in.is_multiple_of(p.groups)
+        || !p.c_out.is_multiple_of(p.groups)
+        || qconv2d_is_depthwise(p)
+    {
+        return false;
+    }
+    let depth = p.c_in / p.groups * p.k_h * p.k_w;
+    (p.c_out / p.groups).is_multiple_of(OCT)
+        && depth > 0
+        && depth.is_multiple_of(2)
+        && depth <= PAIRED_MAX_ROW
+}
+
+/// Where weight `k` of output channel `oc` (ONNX's order, `depth` weights a channel)
+/// lies in the paired layout: output channels by tiles of four; in a tile, for each pair
+/// of reduction terms, eight bytes `[w0 w1 w0' w1' w2 w3 w2' w3']` (`wo` term `2kp` of
+/// channel `o`, `wo'` term `2kp + 1`), so that `SXTB16` and `SXTB16 … ROR #8` of each
+/// word give two channels' `i16` pairs as the tile's `SMLAD`s take them.
+#[inline(always)]
+fn paired_index(depth: usize, oc: usize, k: usize) -> usize {
+    let o = oc % OCT;
+    (oc - o) * depth + k / 2 * 2 * OCT + o / 2 * 4 + k % 2 * 2 + o % 2
+}
+
+/// `p`'s weights `w` (`[c_out, c_in / groups, k_h, k_w]`, as ONNX has them) in the
+/// paired layout, into `out` of as many elements. Returns false, having written nothing,
+/// unless [`qconv2d_paired_packs`] holds and both slices are that long. A permutation:
+/// any element type.
+pub fn qconv2d_pack_paired<W: Copy>(p: &Conv2d, w: &[W], out: &mut [W]) -> bool {
+    let depth = p.c_in / p.groups.max(1) * p.k_h * p.k_w;
+    let len = p.c_out * depth;
+    if !qconv2d_paired_packs(p) || w.len() != len || out.len() != len {
+        return false;
+    }
+    for (oc, row) in w.chunks_exact(depth).enumerate() {
+        for (k, &v) in row.iter().enumerate() {
+            out[paired_index(depth, oc, k)] = v;
+        }
+    }
+    true
+}
+
+/// The inverse of [`qconv2d_pack_paired`]: `packed` back into ONNX's order in `out`, on
+/// the same conditions.
+pub fn qconv2d_unpack_paired<W: Copy>(p: &Conv2d, packed: &[W], out: &mut [W]) -> bool {
+    let depth = p.c_in / p.groups.max(1) * p.k_h * p.k_w;
+    if !qconv2d_paired_packs(p) || packed.len() != p.c_out * depth || out.len() != packed.len() {
+        return false;
+    }
+    for (oc, row) in out.chunks_exact_mut(depth).enumerate() {
+        paired_row(packed, depth, oc, row);
+    }
+    true
+}
+
+/// Output channel `oc`'s weights in ONNX's order (as many as `out` holds, at most
+/// `depth`) from the paired layout.
+fn paired_row<W: Copy>(packed: &[W], depth: usize, oc: usize, out: &mut [W]) {
+    for (k, slot) in out.iter_mut().take(depth).enumerate() {
+        if let Some(&v) = packed.get(paired_index(depth, oc, k)) {
+            *slot = v;
+        }
+    }
+}
+
+/// [`widen_weights`] of the four output channels from `oc0` (a multiple of four) from
+/// the paired layout, pair-major as the scalar tile reads them: each word of four
+/// weights widened by two `SXTB16`s (or `UXTB16`s) into two channels' pairs, with no
+/// per-weight work (channel by channel from ONNX's order, about three instructions a
+/// weight on the Cortex-M7).
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+fn widen_paired_pair_major<W: QInt>(packed: &[W], depth: usize, oc0: usize, wt: &mut [u32]) {
+    let wt = &mut wt[..depth / 2 * OCT];
+    let Some(tile) = packed.get(oc0 * depth..(oc0 + OCT) * depth) else {
+        wt.fill(0);
+        return;
+    };
+    for (eight, slots) in tile.chunks_exact(2 * OCT).zip(wt.chunks_exact_mut(OCT)) {
+        let (w0, w1) = W::widen(W::word(&eight[..4]));
+        let (w2, w3) = W::widen(W::word(&eight[4..]));
+        slots.copy_from_slice(&[w0, w1, w2, w3]);
+    }
+}
+
+/// [`widen_paired_pair_major`] into the SIMD tile's layout, channel by channel
+/// (`wt[o · pairs + kp]`; the compiler packs pairs only for scalar targets, so this
+/// serves the tests and crates built for one target and run on another).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn widen_paired_channels<W: QInt>(packed: &[W], depth: usize, oc0: usize, wt: &mut [u32]) {
+    let pairs = depth / 2;
+    let wt = &mut wt[..pairs * OCT];
+    let Some(tile) = packed.get(oc0 * depth..(oc0 + OCT) * depth) else {
+        wt.fill(0);
+        return;
+    };
+    for (kp, eight) in tile.chunks_exact(2 * OCT).enumerate() {
+        for o in 0..OCT {
+            let at = o / 2 * 4 + o % 2;
+            wt[o * pairs + kp] = pack(eight[at].to_i32(), eight[at + 2].to_i32());
+        }
+    }
+}
+
+/// [`unblocked`] for weights in the paired layout: each output channel unpacked, then
+/// through the tap walker.
+#[inline(never)]
+fn unblocked_paired<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    packed: &[W],
+    bias: &[i32],
+    rq: Requant<'_>,
+    y: &mut [Y],
+) {
+    let c_in_group = p.c_in / p.groups;
+    let c_out_group = p.c_out / p.groups;
+    let depth = (c_in_group * p.k_h * p.k_w).min(PAIRED_MAX_ROW);
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let one = Conv2d {
+        batch: 1,
+        c_in: c_in_group,
+        c_out: 1,
+        groups: 1,
+        ..*p
+    };
+    let mut row = [W::zeroed(); PAIRED_MAX_ROW];
+    for oc in 0..p.c_out {
+        paired_row(packed, depth, oc, &mut row[..depth]);
+        let g = oc / c_out_group;
+        let scale = [pick(rq.scale, oc)];
+        let rq = Requant {
+            scale: &scale,
+            zero: rq.zero,
+        };
+        let bias = [bias.get(oc).copied().unwrap_or(0)];
+        for b in 0..p.batch {
+            let x = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
+            let y = &mut y[(b * p.c_out + oc) * plane_out..][..plane_out];
+            unblocked(&one, x, x_zero, &row[..depth], &[0], &bias, rq, y);
+        }
+    }
+}
+
+/// The weights of [`qconv2d_pack_paired`] (no zero points).
+struct Paired<'a, W>(&'a [W]);
+
+impl<W: QInt> Weights<W> for Paired<'_, W> {
+    #[inline(always)]
+    fn widen(&self, _p: &Conv2d, depth: usize, oc0: usize, _m: usize, wt: &mut [u32]) {
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        widen_paired_pair_major(self.0, depth, oc0, wt);
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        widen_paired_channels(self.0, depth, oc0, wt);
+    }
+
+    #[inline(always)]
+    fn unblocked<X: QInt, Y: QOut>(
+        &self,
+        p: &Conv2d,
+        x: &[X],
+        x_zero: i32,
+        bias: &[i32],
+        rq: Requant<'_>,
+        y: &mut [Y],
+    ) {
+        unblocked_paired(p, x, x_zero, self.0, bias, rq, y);
+    }
+}
+
+/// [`qconv2d_im2col`] for weights packed by [`qconv2d_pack_paired`] (no zero points):
+/// the gathered blocks widen each tile's weights from words as the blob holds them.
+/// [`qconv2d_paired_packs`] must hold, else, or with operands shorter than `p`, `y` is
+/// left as it was. `scratch` as for [`qconv2d_im2col`]. Never the Helium kernel, which
+/// reads ONNX's order (the compiler does not pack for cores with Helium).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn qconv2d_paired<X: QInt, W: QInt, Y: QOut>(
+    p: &Conv2d,
+    x: &[X],
+    x_zero: i32,
+    w: &[W],
+    bias: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) {
+    let depth = p.c_in / p.groups.max(1) * p.k_h * p.k_w;
+    if !qconv2d_paired_packs(p)
+        || w.len() < p.c_out * depth
+        || x.len() < p.batch * p.c_in * p.h_in * p.w_in
+        || y.len() < p.batch * p.c_out * p.h_out * p.w_out
+        || !(rq.scale.len() == 1 || rq.scale.len() == p.c_out)
+    {
+        return;
+    }
+    blocks(p, x, x_zero, Paired(w), bias, rq, scratch, y);
+}
+
 /// [`qconv2d_im2col`] or [`qconv2d_depthwise`] without scratch, for a scratch too short
 /// for one tile of positions or the padded plane (shorter than the kernel's
 /// `*_scratch_len` promises): each output channel through the tap walker,
@@ -861,6 +1085,7 @@ fn gather_positions<X: QInt>(
     let span_h = (p.k_h - 1) * p.dil_h;
     let span_w = (p.k_w - 1) * p.dil_w;
     let three = p.k_h == 3 && p.k_w == 3 && p.dil_h == 1 && p.dil_w == 1;
+    let one = p.k_h == 1 && p.k_w == 1;
     let (mut oh, mut ow) = (p0 / p.w_out.max(1), p0 % p.w_out.max(1));
     for j in 0..n.next_multiple_of(PT) {
         let first = word_at(j / PT, j % PT, 0, pairs);
@@ -880,6 +1105,16 @@ fn gather_positions<X: QInt>(
         if inside && three {
             let at = ih0 as usize * p.w_in + iw0 as usize;
             interior_3x3(x, plane, p.w_in, at, x_zero, &mut cols[first..]);
+            continue;
+        }
+        if inside && one {
+            let at = ih0 as usize * p.w_in + iw0 as usize;
+            one_tap(x, plane, at, x_zero, &mut cols[first..]);
+            continue;
+        }
+        if j < n && three {
+            let (h, w) = (p.h_in as isize, p.w_in as isize);
+            border_3x3(x, plane, (h, w), (ih0, iw0), x_zero, &mut cols[first..]);
             continue;
         }
         // Term k's half: the low or high half of word `first + (k / 2) · PT`.
@@ -1027,6 +1262,80 @@ fn interior_3x3<X: QInt>(
         dst[6 * PT] = pack(v(b1, 0), v(b1, 1));
         dst[7 * PT] = pack(v(b1, 2), v(b2, 0));
         dst[8 * PT] = pack(v(b2, 1), v(b2, 2));
+        next += 9;
+    }
+}
+
+/// The words of one position of a 1 × 1 convolution (any stride, no padding) reading
+/// input element `at` of each plane: two channels a pair, `PT` words apart from
+/// `cols[0]` on, the odd last channel's pair with 0 (term by term, mlperf-ic-int8's two
+/// stride-2 shortcuts took 0.45 M and 0.27 M instructions on the Cortex-M7).
+#[inline(always)]
+fn one_tap<X: QInt>(x: &[X], plane: usize, at: usize, x_zero: i32, cols: &mut [u32]) {
+    let v = |c: usize| x.get(c * plane + at).map_or(0, |v| v.to_i32() - x_zero);
+    let channels = x.len() / plane.max(1);
+    for (kp, slot) in cols.iter_mut().step_by(PT).take(channels / 2).enumerate() {
+        *slot = pack(v(2 * kp), v(2 * kp + 1));
+    }
+    if channels % 2 == 1 {
+        if let Some(slot) = cols.get_mut(channels / 2 * PT) {
+            *slot = pack(v(channels - 1), 0);
+        }
+    }
+}
+
+/// The words of one 3 × 3, undilated position of [`gather_positions`] whose window,
+/// top-left tap at `(ih0, iw0)` of planes `(h, w)` large, reaches into the padding: the
+/// words of [`interior_3x3`], each tap read at an offset inside the plane and masked to
+/// 0 where it is padding, with no test per tap (tap by tap, the borders of
+/// mlperf-ic-int8's 16 × 16 and 8 × 8 layers were a quarter to half of their gathering).
+#[inline(always)]
+fn border_3x3<X: QInt>(
+    x: &[X],
+    plane: usize,
+    (h, w): (isize, isize),
+    (ih0, iw0): (isize, isize),
+    x_zero: i32,
+    cols: &mut [u32],
+) {
+    // Each tap's offset in a plane (0 where padding) and its mask.
+    let mut at = [0usize; 9];
+    let mut keep = [0i32; 9];
+    for (i, (a, k)) in at.iter_mut().zip(&mut keep).enumerate() {
+        let (ih, iw) = (ih0 + (i / 3) as isize, iw0 + (i % 3) as isize);
+        if (0..h).contains(&ih) && (0..w).contains(&iw) {
+            (*a, *k) = (ih as usize * w as usize + iw as usize, -1);
+        }
+    }
+    let terms = |c: &[X]| -> [i32; 9] {
+        core::array::from_fn(|i| c.get(at[i]).map_or(0, |v| (v.to_i32() - x_zero) & keep[i]))
+    };
+    let mut planes = x.chunks_exact(plane.max(1));
+    let mut next = 0;
+    while let Some(a) = planes.next() {
+        let a = terms(a);
+        let Some(b) = planes.next() else {
+            // An odd last channel: four pairs, and its ninth term with 0.
+            let Some(dst) = cols.get_mut(next * PT..(next + 4) * PT + 1) else {
+                return;
+            };
+            for (i, pair) in a.chunks_exact(2).enumerate() {
+                dst[i * PT] = pack(pair[0], pair[1]);
+            }
+            dst[4 * PT] = pack(a[8], 0);
+            return;
+        };
+        let b = terms(b);
+        let Some(dst) = cols.get_mut(next * PT..(next + 8) * PT + 1) else {
+            return;
+        };
+        for (i, pair) in a.chunks_exact(2).enumerate() {
+            dst[i * PT] = pack(pair[0], pair[1]);
+        }
+        dst[4 * PT] = pack(a[8], b[0]);
+        for (i, pair) in b[1..].chunks_exact(2).enumerate() {
+            dst[(5 + i) * PT] = pack(pair[0], pair[1]);
+        }
         next += 9;
     }
 }
@@ -2535,6 +2844,30 @@ mod tests {
                 pad_left: 0,
                 ..base
             },
+            // 1 × 1 at stride 2 (a ResNet's shortcut), odd and even channel counts.
+            Conv2d {
+                h_out: 5,
+                w_out: 6,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
+            Conv2d {
+                c_in: 4,
+                h_out: 5,
+                w_out: 6,
+                k_h: 1,
+                k_w: 1,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 0,
+                pad_left: 0,
+                ..base
+            },
             Conv2d {
                 h_out: 5,
                 w_out: 6,
@@ -3002,6 +3335,199 @@ mod tests {
                 );
                 assert_eq!(got32, want32, "i32 {p:?} w_zero {w_zero:?}, {len} words");
             }
+        }
+    }
+
+    /// Weights packed by [`qconv2d_pack_paired`] give [`qconv2d_paired`] the outputs
+    /// [`qconv2d_im2col`] gives from ONNX's order, byte for byte, for `u8` and `i8`
+    /// inputs into `u8` (per-channel scales), `i8` (one scale) and scales past the output
+    /// range, for pointwise, k × k, strided and grouped layers, in the scratch the
+    /// compiler promises, the most it may grant, one tile and too little for a tile (the
+    /// tap walker from unpacked channels). The scalar targets' pair-major widening from
+    /// the packed words equals the widening from ONNX's order.
+    #[test]
+    fn paired_weights_match_onnx_order() {
+        extern crate std;
+        use std::vec;
+        use std::vec::Vec;
+        let base = Conv2d {
+            batch: 1,
+            c_in: 6,
+            h_in: 7,
+            w_in: 9,
+            c_out: 12,
+            h_out: 7,
+            w_out: 9,
+            k_h: 3,
+            k_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 1,
+        };
+        let cases = [
+            base,
+            Conv2d {
+                k_h: 1,
+                k_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                c_in: 10,
+                c_out: 8,
+                batch: 2,
+                ..base
+            },
+            Conv2d {
+                h_in: 12,
+                w_in: 10,
+                h_out: 6,
+                w_out: 5,
+                stride_h: 2,
+                stride_w: 2,
+                c_out: 16,
+                ..base
+            },
+            Conv2d {
+                c_in: 4,
+                c_out: 16,
+                groups: 2,
+                ..base
+            },
+            Conv2d {
+                k_h: 10,
+                k_w: 4,
+                h_in: 25,
+                w_in: 5,
+                h_out: 13,
+                w_out: 3,
+                stride_h: 2,
+                stride_w: 2,
+                pad_top: 5,
+                pad_left: 1,
+                c_in: 1,
+                c_out: 4,
+                ..base
+            },
+        ];
+        for p in cases {
+            assert!(qconv2d_paired_packs(&p), "{p:?}");
+            let depth = p.c_in / p.groups * p.k_h * p.k_w;
+            let w: Vec<i8> = (0..p.c_out * depth)
+                .map(|i| (i as u32).wrapping_mul(0x9e37_79b9).to_le_bytes()[3] as i8)
+                .collect();
+            let mut packed = vec![0i8; w.len()];
+            assert!(qconv2d_pack_paired(&p, &w, &mut packed));
+            assert_ne!(packed, w, "{p:?}: the layout should move weights");
+            let mut back = vec![0i8; w.len()];
+            assert!(qconv2d_unpack_paired(&p, &packed, &mut back));
+            assert_eq!(back, w, "{p:?}: unpacking should undo packing");
+            let pairs = depth / 2;
+            for oc0 in (0..p.c_out).step_by(OCT) {
+                let mut want = vec![0u32; pairs * OCT];
+                let mut got = vec![!0u32; pairs * OCT];
+                widen_pair_major(&w, &[0], depth, oc0, OCT, &mut want);
+                widen_paired_pair_major(&packed, depth, oc0, &mut got);
+                assert_eq!(got, want, "{p:?} channels {oc0}..");
+            }
+            let xs = p.batch * p.c_in * p.h_in * p.w_in;
+            let x_u8: Vec<u8> = (0..xs)
+                .map(|i| (i as u8).wrapping_mul(29).wrapping_add(3))
+                .collect();
+            let x_i8: Vec<i8> = x_u8.iter().map(|&v| v as i8).collect();
+            let bias: Vec<i32> = (0..p.c_out as i32).map(|i| i * 90 - 1400).collect();
+            let scales: Vec<f32> = (0..p.c_out).map(|i| 0.0004 * (1 + i % 5) as f32).collect();
+            let wide: Vec<f32> = (0..p.c_out).map(wide_scale).collect();
+            let rqs = [
+                Requant {
+                    scale: &scales,
+                    zero: 2,
+                },
+                Requant {
+                    scale: &[0.003],
+                    zero: -3,
+                },
+                Requant {
+                    scale: &wide,
+                    zero: -7,
+                },
+            ];
+            let n = p.batch * p.c_out * p.h_out * p.w_out;
+            let most = qconv2d_im2col_scratch_max_len(&p);
+            let one_tile = pairs * (PT + OCT);
+            for (r, &rq) in rqs.iter().enumerate() {
+                let mut scratch = vec![0f32; most];
+                let (mut want_u8, mut want_i8) = (vec![0u8; n], vec![0i8; n]);
+                qconv2d_im2col(
+                    &p,
+                    &x_u8,
+                    5,
+                    &w,
+                    &[0],
+                    &bias,
+                    rq,
+                    &mut scratch,
+                    &mut want_u8,
+                );
+                qconv2d_im2col(
+                    &p,
+                    &x_i8,
+                    -9,
+                    &w,
+                    &[0],
+                    &bias,
+                    rq,
+                    &mut scratch,
+                    &mut want_i8,
+                );
+                for len in [
+                    qconv2d_im2col_scratch_len(&p),
+                    most,
+                    one_tile,
+                    one_tile - 1,
+                    0,
+                ] {
+                    let mut scratch = vec![f32::from_bits(0x5a5a_5a5a); len];
+                    let (mut got_u8, mut got_i8) = (vec![0u8; n], vec![0i8; n]);
+                    let s = &mut scratch[..];
+                    qconv2d_paired(&p, &x_u8, 5, &packed, &bias, rq, s, &mut got_u8);
+                    qconv2d_paired(&p, &x_i8, -9, &packed, &bias, rq, s, &mut got_i8);
+                    assert_eq!(got_u8, want_u8, "u8 {p:?} scales {r} in {len} words");
+                    assert_eq!(got_i8, want_i8, "i8 {p:?} scales {r} in {len} words");
+                }
+            }
+            // Weights shorter than the layer: nothing written.
+            let mut untouched = vec![7u8; n];
+            let mut scratch = vec![0f32; most];
+            let short = &packed[1..];
+            qconv2d_paired(
+                &p,
+                &x_u8,
+                5,
+                short,
+                &bias,
+                rqs[0],
+                &mut scratch,
+                &mut untouched,
+            );
+            assert!(untouched.iter().all(|&v| v == 7), "{p:?}");
+        }
+        // Not packed where the geometry does not take it: an odd depth, output channels
+        // not in fours, depthwise.
+        for p in [
+            Conv2d { c_in: 3, ..base },
+            Conv2d { c_out: 10, ..base },
+            Conv2d {
+                c_in: 12,
+                groups: 12,
+                ..base
+            },
+        ] {
+            assert!(!qconv2d_paired_packs(&p), "{p:?}");
+            let w = vec![1i8; p.c_out * p.c_in / p.groups * 9];
+            assert!(!qconv2d_pack_paired(&p, &w, &mut vec![0i8; w.len()]));
         }
     }
 

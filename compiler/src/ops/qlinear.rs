@@ -210,6 +210,11 @@ pub struct QConv {
     /// `[c_out, c_in, k_h, k_w]`; printed `weights_framed=1`; not ONNX; `passes::layout`
     /// packs them for crates that run vector kernels only).
     pub w_framed: bool,
+    /// A convolution (not depthwise) whose `i8` weights, without zero points, are in the
+    /// tiles of `rt::qconv::qconv2d_pack_paired` (a permutation, still shaped
+    /// `[c_out, c_in / groups, k_h, k_w]`; printed `weights_paired=1`; not ONNX;
+    /// `passes::layout` packs them for crates of scalar cores without Helium).
+    pub w_paired: bool,
 }
 
 impl QConv {
@@ -348,6 +353,20 @@ impl Parse for QConv {
                  least 8 outputs and at most 1024 weights per output channel",
             ));
         }
+        let w_paired = ctx.int("weights_paired", 0)? != 0;
+        let pairable = zant_runtime::qconv::qconv2d_paired_packs(&params)
+            && w_dtype == DType::I8
+            && consts.get("w_zero_point").is_none()
+            && !w_packed
+            && !w_framed;
+        if w_paired && !pairable {
+            return Err(OpError::attr(
+                "weights_paired",
+                "needs a convolution that is not depthwise, i8 weights without zero points, \
+                 each group's output channels in 4s and an even number of weights per output \
+                 channel, at most 1024",
+            ));
+        }
         Ok(Self {
             params,
             rank: x.rank(),
@@ -357,6 +376,7 @@ impl Parse for QConv {
             runtime_zero: !linear && ctx.has_input(2) && consts_missing(ctx, 2),
             w_packed,
             w_framed,
+            w_paired,
         })
     }
 }
@@ -369,6 +389,9 @@ impl OpKind for QConv {
         }
         if self.w_framed {
             attrs.int("weights_framed", 1);
+        }
+        if self.w_paired {
+            attrs.int("weights_paired", 1);
         }
         self.consts.print(attrs);
     }
@@ -405,6 +428,15 @@ impl OpKind for QConv {
                 return Err(OpError::attr(
                     "weights_framed",
                     "the weights are not framed",
+                ));
+            }
+        }
+        if self.w_paired {
+            let packed = w_values.clone();
+            if !zant_runtime::qconv::qconv2d_unpack_paired(&p, &packed, &mut w_values) {
+                return Err(OpError::attr(
+                    "weights_paired",
+                    "the weights are not paired",
                 ));
             }
         }
@@ -497,6 +529,11 @@ impl OpKind for QConv {
             quote! {
                 rt::qconv::qconv2d_framed::<#xt, #yt>(
                     &#p, #xe, #x_zero, #we, #sums, #bias, #rq, scratch, y);
+            }
+        } else if self.w_paired {
+            quote! {
+                rt::qconv::qconv2d_paired::<#xt, #wt, #yt>(
+                    &#p, #xe, #x_zero, #we, #bias, #rq, scratch, y);
             }
         } else {
             quote! {

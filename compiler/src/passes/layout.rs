@@ -24,6 +24,15 @@
 //! another order): for each tap and quad of input channels, eight output channels' four
 //! weights side by side, the words the frame kernel's `VPDPBUSD` broadcasts, which it
 //! otherwise reordered on every inference (a tenth of mlperf-ic-int8's time on a Zen 4).
+//! In a crate for a scalar core without Helium (`target::Target::pairs_weights`: the
+//! Cortex-M0+ to M33, RISC-V), an integer convolution that is not depthwise (each
+//! group's output channels in 4s, an even number of `i8` weights per channel, zero
+//! points 0) gets its weights in the tiles of `rt::qconv::qconv2d_pack_paired` (printed
+//! `weights_paired=1`, the same bytes in another order): per four output channels and
+//! pair of reduction terms, two words whose `SXTB16` and `SXTB16 … ROR #8` are the four
+//! channels' `i16` pairs, so the gathered blocks widen a tile's weights a word at a time
+//! (channel by channel from ONNX's order it took about three instructions a weight on
+//! the Cortex-M7, once per block of positions).
 //!
 //! A float Conv that runs as a GEMM with no copy (`ConvKernel::Pointwise`, a 1×1
 //! convolution) gets its constant weights transposed and blocked: the output channels
@@ -72,7 +81,9 @@
 use super::{Changed, PassError};
 use zant_runtime::conv::{pointwise_block, pointwise_blocks};
 use zant_runtime::gemm::panels::{pack_b, packed_len, PANEL};
-use zant_runtime::qconv::{qconv2d_framed_packs, qconv2d_pack_framed};
+use zant_runtime::qconv::{
+    qconv2d_framed_packs, qconv2d_pack_framed, qconv2d_pack_paired, qconv2d_paired_packs,
+};
 use zant_runtime::qlinear::{
     pack_qmatmul_b, qconv2d_packs, qpacked_len, QCONV_PACKED_MAX_POSITIONS, QPACK_COLS, QPACK_DEPTH,
 };
@@ -86,12 +97,14 @@ use crate::ops::Op;
 use crate::tensor::DType;
 
 pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
-    run_for(graph, KernelSet::ANY)
+    run_for(graph, KernelSet::ANY, false)
 }
 
 /// [`run`] for a crate built for the targets of `kernels`: a k×k convolution's weights
 /// are blocked only where vector kernels read them so (`conv::gemm_blocks_pay_for`).
-pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassError> {
+/// With `pairs` (a crate for a scalar core without Helium,
+/// `target::Target::pairs_weights`), integer convolutions get the paired layout.
+pub fn run_for(graph: &mut Graph, kernels: KernelSet, pairs: bool) -> Result<Changed, PassError> {
     // Each rewrite replaces one input of a node; its flag marks a Conv whose weights were
     // transformed for Winograd (any other Conv's were blocked).
     let mut rewrites = Vec::new();
@@ -118,6 +131,10 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
             continue;
         }
         if let Some(rewrite) = framed_qconv(graph, id, kernels) {
+            rewrites.push((rewrite, false));
+            continue;
+        }
+        if let Some(rewrite) = paired_qconv(graph, id, kernels, pairs) {
             rewrites.push((rewrite, false));
             continue;
         }
@@ -176,9 +193,12 @@ pub fn run_for(graph: &mut Graph, kernels: KernelSet) -> Result<Changed, PassErr
             }
             Op::QMatMul(q) => q.shape.b_transposed = true,
             // `packed_qconv` takes 1×1 convolutions at stride 1, `framed_qconv` larger
-            // kernels and strides (the two sets do not meet).
+            // kernels and strides (the two sets do not meet), both for vector crates;
+            // `paired_qconv` those of scalar crates.
             Op::QConv(q) => {
-                if qconv2d_framed_packs(&q.params) {
+                if pairs {
+                    q.w_paired = true;
+                } else if qconv2d_framed_packs(&q.params) {
                     q.w_framed = true;
                 } else {
                     q.w_packed = true;
@@ -410,6 +430,47 @@ fn framed_qconv(
         return None;
     }
     let name = format!("{}_framed", graph.value(w_value).name);
+    Some((
+        id,
+        slot,
+        name,
+        Tensor::new(w.shape.clone(), Data::I8(packed)),
+    ))
+}
+
+/// The constant weights of an integer convolution (not depthwise) in the tiles of
+/// `rt::qconv::qconv2d_pack_paired`, as a rewrite of that input, for a crate of the
+/// scalar kernels on a core without Helium (`pairs`), where
+/// `rt::qconv::qconv2d_paired_packs` holds: `i8` weights whose zero points are all 0,
+/// the same bytes in another order.
+fn paired_qconv(
+    graph: &Graph,
+    id: NodeId,
+    kernels: KernelSet,
+    pairs: bool,
+) -> Option<(NodeId, usize, String, Tensor)> {
+    let node = graph.node(id);
+    let Op::QConv(q) = &node.op else {
+        return None;
+    };
+    let p = q.params;
+    if !pairs || q.w_packed || q.w_framed || q.w_paired || q.runtime_zero || kernels.vector {
+        return None;
+    }
+    if !qconv2d_paired_packs(&p) || q.w_zeros()?.iter().any(|&z| z != 0) {
+        return None;
+    }
+    let slot = if q.linear { 3 } else { 1 };
+    let w_value = node.inputs.get(slot).copied().flatten()?;
+    let w = graph.const_value(w_value)?;
+    let Data::I8(values) = &w.data else {
+        return None;
+    };
+    let mut packed = vec![0i8; values.len()];
+    if !qconv2d_pack_paired(&p, values, &mut packed) {
+        return None;
+    }
+    let name = format!("{}_paired", graph.value(w_value).name);
     Some((
         id,
         slot,

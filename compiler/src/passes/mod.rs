@@ -44,10 +44,9 @@ pub mod narrow;
 pub mod qdq;
 pub mod ternary;
 
-use zant_runtime::target::KernelSet;
-
 use crate::ir::Graph;
 use crate::ops::{OnnxOp, OpError};
+use crate::target::Target;
 use crate::tensor::ternary::KeepFloat;
 
 /// Whether a pass changed the graph.
@@ -87,15 +86,17 @@ pub const PASSES: &[Pass] = &[
 pub fn optimize(
     graph: &mut Graph,
     ternary: Option<KeepFloat>,
-    kernels: KernelSet,
+    target: Option<&Target>,
 ) -> Result<(), PassError> {
+    let kernels = crate::target::kernel_set(target);
+    let pairs = target.is_some_and(Target::pairs_weights);
     for (name, pass) in PASSES {
         if *name == "layout" {
             if let Some(keep) = ternary {
                 ternary::run(graph, keep)?;
             }
             // The weights' layout follows the kernels the crate is built for.
-            layout::run_for(graph, kernels)?;
+            layout::run_for(graph, kernels, pairs)?;
             continue;
         }
         pass(graph)?;
