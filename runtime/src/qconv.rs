@@ -298,7 +298,8 @@ impl<W: QInt> Weights<W> for Framed<'_, W> {
         rq: Requant<'_>,
         y: &mut [Y],
     ) {
-        unblocked_framed(p, x, x_zero, self.0, bias, rq, y);
+        let row = |oc, taps: &mut [W]| framed_row(p, self.0, oc, taps);
+        unblocked_rows(p, x, x_zero, row, bias, rq, y);
     }
 }
 
@@ -646,36 +647,45 @@ fn widen_framed<W: QInt>(
     widen_weights(&rows[..m.min(OCT) * depth], &[0], depth, 0, m, wt);
 }
 
-/// [`unblocked`] for weights in the framed layout: each output channel unpacked, then
-/// through the tap walker.
+/// [`unblocked`] for weights in a permuted layout ([`Framed`], [`Paired`]): each output
+/// channel's weights unpacked into ONNX's order by `row` (at most [`FRAMED_MAX_ROW`] of
+/// them, which both layouts hold to), then through the tap walker.
 #[inline(never)]
-fn unblocked_framed<X: QInt, W: QInt, Y: QOut>(
+#[allow(clippy::too_many_arguments)]
+fn unblocked_rows<X: QInt, W: QInt, Y: QOut>(
     p: &Conv2d,
     x: &[X],
     x_zero: i32,
-    packed: &[W],
+    row: impl Fn(usize, &mut [W]),
     bias: &[i32],
     rq: Requant<'_>,
     y: &mut [Y],
 ) {
-    let depth = (p.c_in * p.k_h * p.k_w).min(FRAMED_MAX_ROW);
-    let plane_out = p.h_out * p.w_out;
-    let mut row = [W::zeroed(); FRAMED_MAX_ROW];
+    let c_in_group = p.c_in / p.groups.max(1);
+    let c_out_group = (p.c_out / p.groups.max(1)).max(1);
+    let depth = (c_in_group * p.k_h * p.k_w).min(FRAMED_MAX_ROW);
+    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    let one = Conv2d {
+        batch: 1,
+        c_in: c_in_group,
+        c_out: 1,
+        groups: 1,
+        ..*p
+    };
+    let mut taps = [W::zeroed(); FRAMED_MAX_ROW];
     for oc in 0..p.c_out {
-        framed_row(p, packed, oc, &mut row[..depth]);
-        let one = Conv2d { c_out: 1, ..*p };
+        row(oc, &mut taps[..depth]);
+        let g = oc / c_out_group;
         let scale = [pick(rq.scale, oc)];
         let rq = Requant {
             scale: &scale,
             zero: rq.zero,
         };
         let bias = [bias.get(oc).copied().unwrap_or(0)];
-        // One output channel's planes, batch by batch.
         for b in 0..p.batch {
-            let one = Conv2d { batch: 1, ..one };
-            let x = &x[b * p.c_in * p.h_in * p.w_in..][..p.c_in * p.h_in * p.w_in];
+            let x = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
             let y = &mut y[(b * p.c_out + oc) * plane_out..][..plane_out];
-            unblocked(&one, x, x_zero, &row[..depth], &[0], &bias, rq, y);
+            unblocked(&one, x, x_zero, &taps[..depth], &[0], &bias, rq, y);
         }
     }
 }
@@ -728,7 +738,7 @@ pub fn qconv2d_framed<X: QInt, Y: QOut>(
 /// The most weights per output channel the paired layout takes
 /// ([`qconv2d_pack_paired`]): without a tile of scratch, [`qconv2d_paired`] unpacks one
 /// channel's weights onto the stack.
-pub const PAIRED_MAX_ROW: usize = 1024;
+pub const PAIRED_MAX_ROW: usize = FRAMED_MAX_ROW;
 
 /// Whether `passes::layout` packs `p`'s weights with [`qconv2d_pack_paired`] (in crates
 /// for the scalar kernels alone: Cortex-M without Helium, RISC-V) and
@@ -842,47 +852,6 @@ fn widen_paired_channels<W: QInt>(packed: &[W], depth: usize, oc0: usize, wt: &m
     }
 }
 
-/// [`unblocked`] for weights in the paired layout: each output channel unpacked, then
-/// through the tap walker.
-#[inline(never)]
-fn unblocked_paired<X: QInt, W: QInt, Y: QOut>(
-    p: &Conv2d,
-    x: &[X],
-    x_zero: i32,
-    packed: &[W],
-    bias: &[i32],
-    rq: Requant<'_>,
-    y: &mut [Y],
-) {
-    let c_in_group = p.c_in / p.groups;
-    let c_out_group = p.c_out / p.groups;
-    let depth = (c_in_group * p.k_h * p.k_w).min(PAIRED_MAX_ROW);
-    let (plane_in, plane_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
-    let one = Conv2d {
-        batch: 1,
-        c_in: c_in_group,
-        c_out: 1,
-        groups: 1,
-        ..*p
-    };
-    let mut row = [W::zeroed(); PAIRED_MAX_ROW];
-    for oc in 0..p.c_out {
-        paired_row(packed, depth, oc, &mut row[..depth]);
-        let g = oc / c_out_group;
-        let scale = [pick(rq.scale, oc)];
-        let rq = Requant {
-            scale: &scale,
-            zero: rq.zero,
-        };
-        let bias = [bias.get(oc).copied().unwrap_or(0)];
-        for b in 0..p.batch {
-            let x = &x[(b * p.c_in + g * c_in_group) * plane_in..][..c_in_group * plane_in];
-            let y = &mut y[(b * p.c_out + oc) * plane_out..][..plane_out];
-            unblocked(&one, x, x_zero, &row[..depth], &[0], &bias, rq, y);
-        }
-    }
-}
-
 /// The weights of [`qconv2d_pack_paired`] (no zero points).
 struct Paired<'a, W>(&'a [W]);
 
@@ -905,7 +874,9 @@ impl<W: QInt> Weights<W> for Paired<'_, W> {
         rq: Requant<'_>,
         y: &mut [Y],
     ) {
-        unblocked_paired(p, x, x_zero, self.0, bias, rq, y);
+        let depth = p.c_in / p.groups.max(1) * p.k_h * p.k_w;
+        let row = |oc, taps: &mut [W]| paired_row(self.0, depth, oc, taps);
+        unblocked_rows(p, x, x_zero, row, bias, rq, y);
     }
 }
 

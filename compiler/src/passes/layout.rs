@@ -81,9 +81,7 @@
 use super::{Changed, PassError};
 use zant_runtime::conv::{pointwise_block, pointwise_blocks};
 use zant_runtime::gemm::panels::{pack_b, packed_len, PANEL};
-use zant_runtime::qconv::{
-    qconv2d_framed_packs, qconv2d_pack_framed, qconv2d_pack_paired, qconv2d_paired_packs,
-};
+use zant_runtime::qconv::{qconv2d_framed_packs, qconv2d_pack_framed, qconv2d_pack_paired};
 use zant_runtime::qlinear::{
     pack_qmatmul_b, qconv2d_packs, qpacked_len, QCONV_PACKED_MAX_POSITIONS, QPACK_COLS, QPACK_DEPTH,
 };
@@ -408,34 +406,10 @@ fn framed_qconv(
     id: NodeId,
     kernels: KernelSet,
 ) -> Option<(NodeId, usize, String, Tensor)> {
-    let node = graph.node(id);
-    let Op::QConv(q) = &node.op else {
-        return None;
-    };
-    let p = q.params;
-    if q.w_packed || q.w_framed || q.runtime_zero || !kernels.vector || kernels.scalar {
+    if !kernels.vector || kernels.scalar {
         return None;
     }
-    if !qconv2d_framed_packs(&p) || q.w_zeros()?.iter().any(|&z| z != 0) {
-        return None;
-    }
-    let slot = if q.linear { 3 } else { 1 };
-    let w_value = node.inputs.get(slot).copied().flatten()?;
-    let w = graph.const_value(w_value)?;
-    let Data::I8(values) = &w.data else {
-        return None;
-    };
-    let mut packed = vec![0i8; values.len()];
-    if !qconv2d_pack_framed(&p, values, &mut packed) {
-        return None;
-    }
-    let name = format!("{}_framed", graph.value(w_value).name);
-    Some((
-        id,
-        slot,
-        name,
-        Tensor::new(w.shape.clone(), Data::I8(packed)),
-    ))
+    permuted_qconv(graph, id, qconv2d_pack_framed::<i8>, "framed")
 }
 
 /// The constant weights of an integer convolution (not depthwise) in the tiles of
@@ -449,15 +423,29 @@ fn paired_qconv(
     kernels: KernelSet,
     pairs: bool,
 ) -> Option<(NodeId, usize, String, Tensor)> {
+    if !pairs || kernels.vector {
+        return None;
+    }
+    permuted_qconv(graph, id, qconv2d_pack_paired::<i8>, "paired")
+}
+
+/// An integer convolution's constant `i8` weights, all of whose zero points are 0,
+/// permuted by `pack` (which returns false, having written nothing, where its layout
+/// does not take the convolution), as a rewrite of that input named with `suffix`.
+fn permuted_qconv(
+    graph: &Graph,
+    id: NodeId,
+    pack: fn(&zant_runtime::conv::Conv2d, &[i8], &mut [i8]) -> bool,
+    suffix: &str,
+) -> Option<(NodeId, usize, String, Tensor)> {
     let node = graph.node(id);
     let Op::QConv(q) = &node.op else {
         return None;
     };
-    let p = q.params;
-    if !pairs || q.w_packed || q.w_framed || q.w_paired || q.runtime_zero || kernels.vector {
+    if q.w_packed || q.w_framed || q.w_paired || q.runtime_zero {
         return None;
     }
-    if !qconv2d_paired_packs(&p) || q.w_zeros()?.iter().any(|&z| z != 0) {
+    if q.w_zeros()?.iter().any(|&z| z != 0) {
         return None;
     }
     let slot = if q.linear { 3 } else { 1 };
@@ -467,10 +455,10 @@ fn paired_qconv(
         return None;
     };
     let mut packed = vec![0i8; values.len()];
-    if !qconv2d_pack_paired(&p, values, &mut packed) {
+    if !pack(&q.params, values, &mut packed) {
         return None;
     }
-    let name = format!("{}_paired", graph.value(w_value).name);
+    let name = format!("{}_{suffix}", graph.value(w_value).name);
     Some((
         id,
         slot,
