@@ -304,17 +304,22 @@ impl<W: QInt> Weights<W> for Framed<'_, W> {
 }
 
 /// The gathered blocks of [`qconv2d_im2col`] (see there), for weights where `rows` says.
-/// Inlined into its callers on the scalar targets unless built for size, so that each
-/// layer's call in the generated `predict` compiles with its geometry as constants:
-/// left to LLVM, which clones a function for constant arguments only up to a budget, the
-/// layers it did not clone took up to 27 % more instructions on the Cortex-M7 (beer's
-/// first layer) and which ones it cloned changed with unrelated code; forced, beer and
-/// mlperf-kws/vww/ic-int8 took 0.7–4.1 % fewer.
+/// Inlined into its callers on Cortex-M cores with the DSP extension and without Helium
+/// (M4, M7, M33), unless built for size, so that each layer's call in the generated
+/// `predict` compiles with its geometry as constants: left to LLVM, which clones a
+/// function for constant arguments only up to a budget, the layers it did not clone took
+/// up to 27 % more instructions on the Cortex-M7 (beer's first layer), and which ones it
+/// cloned changed with unrelated code; forced, beer and mlperf-kws/vww/ic-int8 took
+/// 0.7–4.1 % fewer there. On the M0+, M3 and RV32 (no `SMLAD` tile) forcing it took up to
+/// 1.6 % more on some of those models and less on others; there, and on the M55, LLVM
+/// decides.
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(
     all(
         not(zant_size),
-        not(any(target_arch = "x86_64", target_arch = "aarch64"))
+        not(zant_mve),
+        target_arch = "arm",
+        target_feature = "dsp"
     ),
     inline(always)
 )]

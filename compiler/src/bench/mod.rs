@@ -29,7 +29,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use zant_runtime::target::Kernels;
 
 use crate::compress::prune;
 use crate::ir::{DType, Data, Tensor, TensorType};
@@ -803,7 +802,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
     for spec in specs {
         let label = spec.path.display().to_string();
         progress.step(&format!("{label}: compiling"));
-        let prepared = match prepare(spec, opts, Kernels::Vector) {
+        let prepared = match prepare(spec, opts, crate::target::Target::core("host")?) {
             Ok(p) => p,
             Err(e) => {
                 // The whole error is among the problems printed at the end.
@@ -829,10 +828,21 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
         let name = prepared.info.name.clone();
         // The microcontrollers run the model compiled for their own kernels, its scratch
         // sized for them (`--target`); the host the one compiled for its vector kernels.
-        let scalar = if opts.targets.iter().any(|t| t.is_mcu()) {
-            Some(prepare(spec, opts, Kernels::Scalar))
-        } else {
-            None
+        // One compile per weight layout the cores take: paired integer weights, or
+        // ONNX's order for a core with Helium (`Target::pairs_weights`).
+        let mut scalar: Vec<(bool, Result<Prepared, Error>)> = Vec::new();
+        for target in opts.targets.iter().filter(|t| t.is_mcu()) {
+            let core = crate::target::Target::core(target.name())?;
+            let pairs = core.pairs_weights();
+            if !scalar.iter().any(|(p, _)| *p == pairs) {
+                scalar.push((pairs, prepare(spec, opts, core)));
+            }
+        }
+        let scalar_for = |target: Target| -> Option<&Result<Prepared, Error>> {
+            let pairs = crate::target::Target::core(target.name())
+                .ok()?
+                .pairs_weights();
+            scalar.iter().find(|(p, _)| *p == pairs).map(|(_, r)| r)
         };
         // The host harnesses built for this model (index in `runs`), timed together below.
         let mut host_exes = Vec::new();
@@ -864,7 +874,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                     },
                     _ => {
                         let expected = host_outputs.as_deref().or(prepared.reference.as_deref());
-                        match &scalar {
+                        match scalar_for(target) {
                             Some(Ok(mcu_prepared)) => {
                                 mcu::run(&work_dir, mcu_prepared, target, opt, opts, expected)
                                     .unwrap_or_else(|e| Outcome::Failed {
@@ -892,7 +902,7 @@ pub fn run(specs: &[ModelSpec], opts: &BenchOptions, command: String) -> Result<
                 let (mut layers, mut layers_error) = (None, None);
                 if let (true, Some(whole)) = (opts.per_layer, whole) {
                     progress.log(&format!("{name}: opt-level={opt} {target}: per layer"));
-                    let for_target = match (&scalar, target) {
+                    let for_target = match (scalar_for(target), target) {
                         (Some(Ok(mcu_prepared)), t) if t.is_mcu() => mcu_prepared,
                         _ => &prepared,
                     };
@@ -1041,13 +1051,12 @@ fn summary(outcome: &Outcome) -> String {
 
 /// Compiles the model (pins: the bench's, the spec's, then the test data's shapes) and
 /// picks its inputs: `test_data_set_0/input_N.pb` when present, else deterministic values.
-fn prepare(spec: &ModelSpec, opts: &BenchOptions, kernels: Kernels) -> Result<Prepared, Error> {
+fn prepare(
+    spec: &ModelSpec,
+    opts: &BenchOptions,
+    target: crate::target::Target,
+) -> Result<Prepared, Error> {
     let model_file = crate::model_file(&spec.path);
-    // A target of the family: what the plan sizes scratch for.
-    let target = match kernels {
-        Kernels::Vector => crate::target::Target::core("host"),
-        Kernels::Scalar => crate::target::Target::core("cortex-m7"),
-    }?;
     let mut options = Options {
         input_shapes: spec.pins.clone(),
         weights: opts.weights,
