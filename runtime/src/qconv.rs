@@ -746,7 +746,7 @@ pub fn qconv2d_framed<X: QInt, Y: QOut>(
 pub const PAIRED_MAX_ROW: usize = FRAMED_MAX_ROW;
 
 /// Whether `passes::layout` packs `p`'s weights with [`qconv2d_pack_paired`] (in crates
-/// for the scalar kernels alone: Cortex-M without Helium, RISC-V) and
+/// for Cortex-M cores with the DSP extension and without Helium) and
 /// [`qconv2d_paired`] runs them: not depthwise, each group's output channels in fours
 /// (the gathered blocks' channel tile), an even number of weights per output channel, at
 /// most [`PAIRED_MAX_ROW`]. The packed weights are as many as ONNX's.

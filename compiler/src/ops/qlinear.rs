@@ -213,7 +213,7 @@ pub struct QConv {
     /// A convolution (not depthwise) whose `i8` weights, without zero points, are in the
     /// tiles of `rt::qconv::qconv2d_pack_paired` (a permutation, still shaped
     /// `[c_out, c_in / groups, k_h, k_w]`; printed `weights_paired=1`; not ONNX;
-    /// `passes::layout` packs them for crates of scalar cores without Helium).
+    /// `passes::layout` packs them for crates of DSP cores without Helium).
     pub w_paired: bool,
 }
 

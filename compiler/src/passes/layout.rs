@@ -24,8 +24,8 @@
 //! another order): for each tap and quad of input channels, eight output channels' four
 //! weights side by side, the words the frame kernel's `VPDPBUSD` broadcasts, which it
 //! otherwise reordered on every inference (a tenth of mlperf-ic-int8's time on a Zen 4).
-//! In a crate for a scalar core without Helium (`target::Target::pairs_weights`: the
-//! Cortex-M0+ to M33, RISC-V), an integer convolution that is not depthwise (each
+//! In a crate for a Cortex-M core with the DSP extension and without Helium
+//! (`target::Target::pairs_weights`: the M4F, M7 and M33), an integer convolution that is not depthwise (each
 //! group's output channels in 4s, an even number of `i8` weights per channel, zero
 //! points 0) gets its weights in the tiles of `rt::qconv::qconv2d_pack_paired` (printed
 //! `weights_paired=1`, the same bytes in another order): per four output channels and
@@ -100,8 +100,8 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
 
 /// [`run`] for a crate built for the targets of `kernels`: a k×k convolution's weights
 /// are blocked only where vector kernels read them so (`conv::gemm_blocks_pay_for`).
-/// With `pairs` (a crate for a scalar core without Helium,
-/// `target::Target::pairs_weights`), integer convolutions get the paired layout.
+/// With `pairs` (a crate for a DSP core without Helium, `target::Target::pairs_weights`),
+/// integer convolutions get the paired layout.
 pub fn run_for(graph: &mut Graph, kernels: KernelSet, pairs: bool) -> Result<Changed, PassError> {
     // Each rewrite replaces one input of a node; its flag marks a Conv whose weights were
     // transformed for Winograd (any other Conv's were blocked).
@@ -414,7 +414,7 @@ fn framed_qconv(
 
 /// The constant weights of an integer convolution (not depthwise) in the tiles of
 /// `rt::qconv::qconv2d_pack_paired`, as a rewrite of that input, for a crate of the
-/// scalar kernels on a core without Helium (`pairs`), where
+/// scalar kernels on a DSP core without Helium (`pairs`), where
 /// `rt::qconv::qconv2d_paired_packs` holds: `i8` weights whose zero points are all 0,
 /// the same bytes in another order.
 fn paired_qconv(
