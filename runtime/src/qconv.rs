@@ -79,11 +79,7 @@ const SCRATCH_CHANNELS: usize = 4;
 /// pairs for each of `SCRATCH_POSITIONS + SCRATCH_CHANNELS` positions and channels,
 /// `K = c_in / groups · k_h · k_w`.
 pub const fn qconv2d_im2col_scratch_len(p: &Conv2d) -> usize {
-    if p.groups == 0 {
-        return 0;
-    }
-    let depth = p.c_in / p.groups * p.k_h * p.k_w;
-    depth.div_ceil(2) * (SCRATCH_POSITIONS + SCRATCH_CHANNELS)
+    group_depth(p).div_ceil(2) * (SCRATCH_POSITIONS + SCRATCH_CHANNELS)
 }
 
 /// The most `f32` words of scratch [`qconv2d_im2col`] uses for `p`: room for
@@ -93,11 +89,7 @@ pub const fn qconv2d_im2col_scratch_len(p: &Conv2d) -> usize {
 /// of 48); the compiler's memory plan grants it where the arena has the room at that
 /// step, and the kernel takes what it is given.
 pub const fn qconv2d_im2col_scratch_max_len(p: &Conv2d) -> usize {
-    if p.groups == 0 {
-        return 0;
-    }
-    let depth = p.c_in / p.groups * p.k_h * p.k_w;
-    depth.div_ceil(2) * (SCRATCH_POSITIONS_MAX + SCRATCH_CHANNELS)
+    group_depth(p).div_ceil(2) * (SCRATCH_POSITIONS_MAX + SCRATCH_CHANNELS)
 }
 
 /// The positions [`qconv2d_im2col_scratch_max_len`] makes room for.
@@ -760,11 +752,20 @@ pub const fn qconv2d_paired_packs(p: &Conv2d) -> bool {
     {
         return false;
     }
-    let depth = p.c_in / p.groups * p.k_h * p.k_w;
+    let depth = group_depth(p);
     (p.c_out / p.groups).is_multiple_of(OCT)
         && depth > 0
         && depth.is_multiple_of(2)
         && depth <= PAIRED_MAX_ROW
+}
+
+/// The weights of one output channel of `p` (`c_in / groups · k_h · k_w`; none without
+/// groups).
+const fn group_depth(p: &Conv2d) -> usize {
+    match p.c_in.checked_div(p.groups) {
+        Some(c_in_group) => c_in_group * p.k_h * p.k_w,
+        None => 0,
+    }
 }
 
 /// Where weight `k` of output channel `oc` (ONNX's order, `depth` weights a channel)
@@ -783,7 +784,7 @@ fn paired_index(depth: usize, oc: usize, k: usize) -> usize {
 /// unless [`qconv2d_paired_packs`] holds and both slices are that long. A permutation:
 /// any element type.
 pub fn qconv2d_pack_paired<W: Copy>(p: &Conv2d, w: &[W], out: &mut [W]) -> bool {
-    let depth = p.c_in / p.groups.max(1) * p.k_h * p.k_w;
+    let depth = group_depth(p);
     let len = p.c_out * depth;
     if !qconv2d_paired_packs(p) || w.len() != len || out.len() != len {
         return false;
@@ -799,7 +800,7 @@ pub fn qconv2d_pack_paired<W: Copy>(p: &Conv2d, w: &[W], out: &mut [W]) -> bool 
 /// The inverse of [`qconv2d_pack_paired`]: `packed` back into ONNX's order in `out`, on
 /// the same conditions.
 pub fn qconv2d_unpack_paired<W: Copy>(p: &Conv2d, packed: &[W], out: &mut [W]) -> bool {
-    let depth = p.c_in / p.groups.max(1) * p.k_h * p.k_w;
+    let depth = group_depth(p);
     if !qconv2d_paired_packs(p) || packed.len() != p.c_out * depth || out.len() != packed.len() {
         return false;
     }
@@ -879,7 +880,7 @@ impl<W: QInt> Weights<W> for Paired<'_, W> {
         rq: Requant<'_>,
         y: &mut [Y],
     ) {
-        let depth = p.c_in / p.groups.max(1) * p.k_h * p.k_w;
+        let depth = group_depth(p);
         let row = |oc, taps: &mut [W]| paired_row(self.0, depth, oc, taps);
         unblocked_rows(p, x, x_zero, row, bias, rq, y);
     }
@@ -902,7 +903,7 @@ pub fn qconv2d_paired<X: QInt, W: QInt, Y: QOut>(
     scratch: &mut [f32],
     y: &mut [Y],
 ) {
-    let depth = p.c_in / p.groups.max(1) * p.k_h * p.k_w;
+    let depth = group_depth(p);
     if !qconv2d_paired_packs(p)
         || w.len() < p.c_out * depth
         || x.len() < p.batch * p.c_in * p.h_in * p.w_in

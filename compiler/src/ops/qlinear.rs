@@ -421,23 +421,21 @@ impl OpKind for QConv {
         let w_zero = self.consts.zeros("w_zero_point", w.ty.dtype, p.c_out)?;
         let per_oc = p.c_in / p.groups * p.k_h * p.k_w;
         let mut w_values = weights.data.to_i64_vec();
-        if self.w_framed {
-            // The sums below are per channel in ONNX's order.
+        // The sums below are per channel in ONNX's order: permuted weights go back to it.
+        type Unpack = fn(&zant_runtime::conv::Conv2d, &[i64], &mut [i64]) -> bool;
+        let permuted: Option<(Unpack, &str, &str)> = if self.w_framed {
+            let unpack = zant_runtime::qconv::qconv2d_unpack_framed::<i64>;
+            Some((unpack, "weights_framed", "the weights are not framed"))
+        } else if self.w_paired {
+            let unpack = zant_runtime::qconv::qconv2d_unpack_paired::<i64>;
+            Some((unpack, "weights_paired", "the weights are not paired"))
+        } else {
+            None
+        };
+        if let Some((unpack, attr, message)) = permuted {
             let packed = w_values.clone();
-            if !zant_runtime::qconv::qconv2d_unpack_framed(&p, &packed, &mut w_values) {
-                return Err(OpError::attr(
-                    "weights_framed",
-                    "the weights are not framed",
-                ));
-            }
-        }
-        if self.w_paired {
-            let packed = w_values.clone();
-            if !zant_runtime::qconv::qconv2d_unpack_paired(&p, &packed, &mut w_values) {
-                return Err(OpError::attr(
-                    "weights_paired",
-                    "the weights are not paired",
-                ));
+            if !unpack(&p, &packed, &mut w_values) {
+                return Err(OpError::attr(attr, message));
             }
         }
         if self.runtime_zero {

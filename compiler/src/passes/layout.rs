@@ -25,9 +25,9 @@
 //! weights side by side, the words the frame kernel's `VPDPBUSD` broadcasts, which it
 //! otherwise reordered on every inference (a tenth of mlperf-ic-int8's time on a Zen 4).
 //! In a crate for a Cortex-M core with the DSP extension and without Helium
-//! (`target::Target::pairs_weights`: the M4F, M7 and M33), an integer convolution that is not depthwise (each
-//! group's output channels in 4s, an even number of `i8` weights per channel, zero
-//! points 0) gets its weights in the tiles of `rt::qconv::qconv2d_pack_paired` (printed
+//! (`target::Target::pairs_weights`: the M4F, M7 and M33), an integer convolution that
+//! is not depthwise (each group's output channels in 4s, an even number of `i8` weights
+//! per channel, zero points 0) gets its weights in the tiles of `rt::qconv::qconv2d_pack_paired` (printed
 //! `weights_paired=1`, the same bytes in another order): per four output channels and
 //! pair of reduction terms, two words whose `SXTB16` and `SXTB16 … ROR #8` are the four
 //! channels' `i16` pairs, so the gathered blocks widen a tile's weights a word at a time
