@@ -342,6 +342,11 @@ enum Command {
         /// machine table says so.
         #[arg(long)]
         no_amx: bool,
+        /// Compile every model to fit this much arena (`compile --ram-budget`): a model
+        /// over it layer by layer runs its first layers patch by patch, and the report
+        /// shows what that costs.
+        #[arg(long = "ram-budget", value_name = "BYTES")]
+        ram_budget: Option<RamBudget>,
         /// Milliseconds of repeated inferences per host timing, in five slices that
         /// alternate with the model's other opt levels.
         #[arg(long, default_value_t = 1000)]
@@ -714,6 +719,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
             baseline,
             target_cpu,
             no_amx,
+            ram_budget,
             time_budget_ms,
             work_dir,
             quiet,
@@ -731,6 +737,7 @@ fn run(cli: Cli) -> Result<bool, zant_compiler::Error> {
                 baselines: baseline,
                 host_target_cpu: target_cpu,
                 host_amx: !no_amx,
+                ram_budget,
                 progress: !quiet,
                 per_layer,
                 ..Default::default()

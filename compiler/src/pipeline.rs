@@ -130,10 +130,22 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
     ir::verify::verify(&graph)?;
     // `verify` has just scheduled the graph, so this cannot fail; it still returns an
     // error rather than panicking, as everything on a user's model does.
-    let plan =
+    let mut plan =
         plan::plan_best(&graph, kernels).map_err(|stuck| VerifyError::cycle(&graph, &stuck))?;
     if let Some(budget) = opts.ram_budget {
-        plan::check_budget(&graph, &plan, budget).map_err(|e| Error::RamBudget(Box::new(e)))?;
+        // Over the budget layer by layer: the first layers patch by patch, if that fits.
+        if let Err(mut over) = plan::check_budget(&graph, &plan, budget) {
+            match plan::patch::fit(&graph, &plan, kernels, budget) {
+                Ok(patched) => plan = patched,
+                Err(reached) => {
+                    if reached.arena < over.arena {
+                        over.arena = reached.arena;
+                        over.patched = Some(reached.overhead);
+                    }
+                    return Err(Error::RamBudget(Box::new(over)));
+                }
+            }
+        }
     }
     Ok(Lowered {
         graph,

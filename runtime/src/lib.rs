@@ -35,6 +35,7 @@ pub mod narrow;
 pub mod ngram;
 pub mod norm;
 pub mod optim;
+pub mod patch;
 pub mod pool;
 pub mod qconv;
 pub mod qlinear;

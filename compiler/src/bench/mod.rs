@@ -443,6 +443,8 @@ pub struct BenchOptions {
     pub progress: bool,
     /// Also measure every layer, from a second harness build with the model's probe.
     pub per_layer: bool,
+    /// The RAM budget every model is compiled under (`--ram-budget`), if any.
+    pub ram_budget: Option<crate::plan::RamBudget>,
 }
 
 impl Default for BenchOptions {
@@ -462,6 +464,7 @@ impl Default for BenchOptions {
             qemu_timeout: Duration::from_secs(900),
             progress: true,
             per_layer: false,
+            ram_budget: None,
         }
     }
 }
@@ -1061,6 +1064,7 @@ fn prepare(
         input_shapes: spec.pins.clone(),
         weights: opts.weights,
         target: Some(target),
+        ram_budget: opts.ram_budget,
         ..Options::default()
     };
     for pin in &opts.input_shapes {

@@ -5,7 +5,9 @@ use quote::{format_ident, quote};
 
 use crate::ir::{Graph, NodeId, TensorType, ValueId};
 use crate::ops::{elem_type, EmitCtx, NodeError, Op, OpError, Operand};
+use crate::plan::patch::{Region, Stage};
 use crate::plan::{Location, MemoryPlan};
+use crate::tensor::DType;
 
 use super::api::*;
 use super::*;
@@ -85,6 +87,13 @@ pub(super) fn model_rs(
     for (k, layer) in layers.iter().enumerate() {
         let k = proc_macro2::Literal::usize_unsuffixed(k);
         body.push(quote!(probe(#k);));
+        let stage = layer
+            .node
+            .and_then(|id| plan.stages.iter().find(|s| s.nodes.first() == Some(&id)));
+        if let Some(stage) = stage {
+            body.push(stage_block(graph, plan, api, stage)?);
+            continue;
+        }
         match layer.node {
             Some(id) => body.push(guarded(
                 graph,
@@ -255,16 +264,39 @@ pub struct ProfileLayer {
 /// except the views that alias their input (they run no code), then the output copies if
 /// there are any.
 pub fn profile_layers(graph: &Graph, plan: &MemoryPlan) -> Vec<ProfileLayer> {
+    // A stage run patch by patch is one layer, under its first node.
+    let inner: std::collections::BTreeSet<NodeId> = plan
+        .stages
+        .iter()
+        .flat_map(|s| s.nodes.iter().skip(1).copied())
+        .collect();
     let mut layers: Vec<ProfileLayer> = plan
         .schedule
         .iter()
-        .filter(|id| !plan.aliased_views.contains(id))
+        .filter(|id| !plan.aliased_views.contains(id) && !inner.contains(id))
         .map(|&id| {
             let node = graph.node(id);
-            ProfileLayer {
-                node: Some(id),
-                op: node.onnx.op_type,
-                name: node.name.clone(),
+            match plan.stages.iter().find(|s| s.nodes.first() == Some(&id)) {
+                Some(stage) => ProfileLayer {
+                    node: Some(id),
+                    op: "Patches",
+                    name: format!(
+                        "{} layers in {} × {} patches, `{}` to `{}`",
+                        stage.nodes.len(),
+                        stage.grid[0],
+                        stage.grid[1],
+                        node.name,
+                        stage
+                            .nodes
+                            .last()
+                            .map_or("", |&last| graph.node(last).name.as_str())
+                    ),
+                },
+                None => ProfileLayer {
+                    node: Some(id),
+                    op: node.onnx.op_type,
+                    name: node.name.clone(),
+                },
             }
         })
         .collect();
@@ -479,6 +511,172 @@ pub(super) fn node_block(
             #prelude
             #call
             #counts
+        }
+    })
+}
+
+/// The loop that runs a stage patch by patch ([`crate::plan::patch`]): per patch, the
+/// input's region is cropped into the stage's buffer, the patch graph's nodes run on
+/// regions in the arena after it (each masked outside its tensor where a convolution
+/// reads it as padding), and the last one's region is pasted into the stage output.
+fn stage_block(
+    graph: &Graph,
+    plan: &MemoryPlan,
+    api: &Api,
+    stage: &Stage,
+) -> Result<TokenStream, EmitError> {
+    let first = graph.node(stage.nodes[0]);
+    let err = |what: String| {
+        EmitError(NodeError {
+            node: first.name.clone(),
+            op: first.onnx,
+            source: OpError::unsupported(what),
+        })
+    };
+    let Some(&(base, _)) = plan.scratch.get(&stage.nodes[0]) else {
+        return Err(err("a stage without its buffer in the plan".into()));
+    };
+    // The patch graph's plan, moved into the stage's buffer of the whole arena, its
+    // constants where the whole graph's are.
+    let arena_at = base;
+    let mut sub = stage.plan.clone();
+    for (v, loc) in sub.locations.iter_mut() {
+        *loc = match *loc {
+            Location::Input(_) => return Err(err("a patch graph input outside its arena".into())),
+            Location::Arena { offset, buffer } => Location::Arena {
+                offset: offset + arena_at,
+                buffer,
+            },
+            Location::Weight { .. } => {
+                let whole = stage.consts.get(v).and_then(|c| plan.locations.get(c));
+                *whole.ok_or_else(|| err(format!("constant {v:?} of a patch not in the blob")))?
+            }
+            Location::Output(_) => return Err(err("a patch graph with an output".into())),
+        };
+    }
+    for (offset, _) in sub.scratch.values_mut() {
+        *offset += arena_at;
+    }
+    let origin = |r: &Region| {
+        let [(s0, o0), (s1, o1)] = r.axes.map(|a| (a.step, a.offset));
+        quote!([patch_row as isize * #s0 + #o0, patch_col as isize * #s1 + #o1])
+    };
+    let fill = |dtype: DType, v: i32| -> Result<TokenStream, EmitError> {
+        Ok(match dtype {
+            DType::F32 => {
+                let v = proc_macro2::Literal::f32_suffixed(v as f32);
+                quote!(#v)
+            }
+            DType::U8 => {
+                let v = proc_macro2::Literal::u8_suffixed(v.clamp(0, 255) as u8);
+                quote!(#v)
+            }
+            DType::I8 => {
+                let v = proc_macro2::Literal::i8_suffixed(v.clamp(-128, 127) as i8);
+                quote!(#v)
+            }
+            other => return Err(err(format!("a patch of {other} values"))),
+        })
+    };
+    let plane = |r: &Region| {
+        let (c, h, w) = (r.channels, r.axes[0].extent, r.axes[1].extent);
+        let (fh, fw) = (r.axes[0].full, r.axes[1].full);
+        (c, quote!([#h, #w]), quote!([#fh, #fw]))
+    };
+
+    // Crop.
+    let x_ty = graph.ty(stage.input);
+    let (xt, x_fill) = (elem_type(x_ty.dtype), fill(x_ty.dtype, stage.input_fill)?);
+    let x_loc = plan.locations[&stage.input];
+    let x_expr = read_expr(api, x_loc, x_ty, &stage.input);
+    let (c, extent, full) = plane(&stage.input_region);
+    let at = origin(&stage.input_region);
+    let crop_value = ValueId {
+        node: stage.graph.inputs[0],
+        slot: 0,
+    };
+    let Some(&Location::Arena {
+        offset: crop_at, ..
+    }) = sub.locations.get(&crop_value)
+    else {
+        return Err(err("a patch input outside the arena".into()));
+    };
+    let crop_bytes = stage.graph.ty(crop_value).n_bytes();
+    let crop_fn = if stage.input_nhwc {
+        quote!(crop_channels_last)
+    } else {
+        quote!(crop)
+    };
+    let crop = quote! {
+        {
+            let (reads, region) = rt::arena::split(arena, #crop_at, #crop_bytes);
+            let _ = reads;
+            rt::patch::#crop_fn::<#xt>(#x_expr, #c, #full, #at, #extent, #x_fill,
+                rt::arena::view_mut::<#xt>(region));
+        }
+    };
+    // The patch graph's nodes, each masked where it must be.
+    let mut steps = Vec::new();
+    for &id in &sub.schedule {
+        steps.push(node_block(&stage.graph, &sub, api, id)?);
+        let v = ValueId { node: id, slot: 0 };
+        for mask in stage.masks.iter().filter(|m| m.value == v) {
+            let ty = stage.graph.ty(v);
+            let Some(Location::Arena { offset, .. }) = sub.locations.get(&v) else {
+                return Err(err(format!("masked value {v:?} outside the arena")));
+            };
+            let (t, value) = (elem_type(ty.dtype), fill(ty.dtype, mask.fill)?);
+            let bytes = ty.n_bytes();
+            let (c, extent, full) = plane(&mask.region);
+            let at = origin(&mask.region);
+            steps.push(quote! {
+                {
+                    let (_, region) = rt::arena::split(arena, #offset, #bytes);
+                    rt::patch::fill_outside::<#t>(rt::arena::view_mut::<#t>(region), #c, #full,
+                        #at, #extent, #value);
+                }
+            });
+        }
+    }
+    // Paste.
+    let y_ty = graph.ty(stage.output);
+    let Some(Location::Arena { offset: y_at, .. }) = plan.locations.get(&stage.output) else {
+        return Err(err("a stage output outside the arena".into()));
+    };
+    let Some(Location::Arena { offset: r_at, .. }) = sub.locations.get(&stage.result) else {
+        return Err(err("a patch result outside the arena".into()));
+    };
+    let (yt, y_bytes) = (elem_type(y_ty.dtype), y_ty.n_bytes());
+    let n = stage.output_region.elems();
+    let (c, extent, full) = plane(&stage.output_region);
+    let at = origin(&stage.output_region);
+    let paste = quote! {
+        {
+            let (reads, out) = rt::arena::split(arena, #y_at, #y_bytes);
+            rt::patch::paste::<#yt>(reads.get::<#yt>(#r_at, #n), #c, #extent, #at, #full,
+                rt::arena::view_mut::<#yt>(out));
+        }
+    };
+    let [rows, cols] = stage.grid;
+    let comment = comment(&format!(
+        "{} layers patch by patch ({rows} × {cols} patches of {} × {} outputs): `{}` to `{}`",
+        stage.nodes.len(),
+        stage.tile[0],
+        stage.tile[1],
+        first.name,
+        stage
+            .nodes
+            .last()
+            .map_or("", |&last| graph.node(last).name.as_str())
+    ));
+    Ok(quote! {
+        #comment
+        for patch_row in 0..#rows {
+            for patch_col in 0..#cols {
+                #crop
+                #(#steps)*
+                #paste
+            }
         }
     })
 }

@@ -218,6 +218,15 @@ pub struct QConv {
 }
 
 impl QConv {
+    /// The value the convolution pads its input `x` with, its zero point; `None` when the
+    /// zero point comes at run time.
+    pub fn pad_value(&self, x: DType) -> Option<i32> {
+        if self.runtime_zero {
+            return None;
+        }
+        self.consts.zeros("x_zero_point", x, 1).ok().map(|z| z[0])
+    }
+
     /// The scale of each output channel's requantization (one, or one per channel) and
     /// the output zero point.
     fn requant(&self) -> Result<(Vec<f32>, i32), OpError> {

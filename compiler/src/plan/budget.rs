@@ -44,7 +44,7 @@ impl FromStr for RamBudget {
 
 /// A plan whose arena is larger than the budget: what the compiler reaches and where the
 /// peak is, so the user knows what to change.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OverBudget {
     pub budget: usize,
     /// The smallest arena the compiler reaches for the model.
@@ -53,6 +53,9 @@ pub struct OverBudget {
     pub peak_step: usize,
     pub peak_node: String,
     pub peak_op: String,
+    /// When running the first layers patch by patch reached `arena`: its extra MACs, as a
+    /// fraction of the model's.
+    pub patched: Option<f64>,
 }
 
 impl fmt::Display for OverBudget {
@@ -60,17 +63,30 @@ impl fmt::Display for OverBudget {
         write!(
             f,
             "the arena needs {} bytes ({:.1} KiB), over the RAM budget of {} bytes ({:.1} KiB): \
-             {} bytes is the smallest arena zant reaches for this model, running each layer \
-             whole; the peak is at step {}, node `{}`, {} (`zantc inspect --layers` shows \
-             what is live there)",
+             {} bytes is the smallest arena zant reaches for this model, ",
             self.arena,
             self.arena as f64 / 1024.0,
             self.budget,
             self.budget as f64 / 1024.0,
             self.arena,
-            self.peak_step,
-            self.peak_node,
-            self.peak_op,
+        )?;
+        match self.patched {
+            Some(extra) => write!(
+                f,
+                "running its first layers patch by patch ({:.1} % more MACs); layer by \
+                 layer",
+                extra * 100.0
+            )?,
+            None => write!(
+                f,
+                "running each layer whole (no run of layers patch by patch helps);"
+            )?,
+        }
+        write!(
+            f,
+            " the peak is at step {}, node `{}`, {} (`zantc inspect --layers` shows what is \
+             live there)",
+            self.peak_step, self.peak_node, self.peak_op,
         )
     }
 }
@@ -102,6 +118,7 @@ pub fn check(graph: &Graph, plan: &MemoryPlan, budget: RamBudget) -> Result<(), 
         peak_step,
         peak_node,
         peak_op,
+        patched: None,
     })
 }
 

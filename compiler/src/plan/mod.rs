@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 mod budget;
 mod order;
+pub mod patch;
 pub use budget::{check as check_budget, OverBudget, RamBudget};
 pub use order::memory_order;
 
@@ -96,6 +97,8 @@ pub struct MemoryPlan {
     pub memory_ordered: bool,
     /// The kernel families the scratch was sized for.
     pub kernels: KernelSet,
+    /// The stages run patch by patch ([`patch`]; only under a RAM budget).
+    pub stages: Vec<patch::Stage>,
 }
 
 fn align(n: usize) -> usize {
@@ -223,12 +226,60 @@ fn plan_floored(
     kernels: KernelSet,
     floor: &BTreeMap<NodeId, usize>,
 ) -> MemoryPlan {
-    let apart = plan_with(graph, schedule, kernels, &BTreeMap::new(), floor);
+    plan_staged(graph, schedule, kernels, floor, &[], false)
+}
+
+/// [`plan_for`] for a patch graph ([`patch`]): its inputs are buffers of its arena too,
+/// live from the first step to their last reader, since the stage copies each patch's
+/// input region there.
+pub(crate) fn plan_patch_graph(
+    graph: &Graph,
+    schedule: &[NodeId],
+    kernels: KernelSet,
+) -> MemoryPlan {
+    plan_staged(graph, schedule, kernels, &BTreeMap::new(), &[], true)
+}
+
+/// [`plan_for`] with `stages` run patch by patch: each stage's inner tensors live in the
+/// stage's own buffer, live over its steps ([`patch`]).
+pub(crate) fn plan_spans(
+    graph: &Graph,
+    schedule: &[NodeId],
+    kernels: KernelSet,
+    stages: Vec<patch::Stage>,
+) -> MemoryPlan {
+    let plan = plan_staged(graph, schedule, kernels, &BTreeMap::new(), &stages, false);
+    MemoryPlan { stages, ..plan }
+}
+
+/// [`plan_floored`] with `stages`.
+fn plan_staged(
+    graph: &Graph,
+    schedule: &[NodeId],
+    kernels: KernelSet,
+    floor: &BTreeMap<NodeId, usize>,
+    stages: &[patch::Stage],
+    inputs_in_arena: bool,
+) -> MemoryPlan {
+    let staged: std::collections::BTreeSet<NodeId> = stages
+        .iter()
+        .flat_map(|s| s.nodes.iter().copied())
+        .collect();
+    let apart = plan_with(
+        graph,
+        schedule,
+        kernels,
+        &BTreeMap::new(),
+        floor,
+        stages,
+        inputs_in_arena,
+    );
     // Nodes that can lead their input, with the least lead.
     let leadable: Vec<(usize, NodeId, usize)> = apart
         .schedule
         .iter()
         .enumerate()
+        .filter(|(_, id)| !staged.contains(id))
         .filter_map(|(step, &id)| {
             let lead = graph.node(id).op.in_place_shift(&input_types(graph, id))?;
             Some((step, id, lead))
@@ -253,7 +304,13 @@ fn plan_floored(
     let mut levels: Vec<usize> = leadable.iter().map(|&(step, _, _)| live[step]).collect();
     levels.sort_unstable_by(|a, b| b.cmp(a));
     levels.dedup();
-    let floor = granted(&apart);
+    // Under a RAM budget (a plan with stages) the scratch a kernel was granted in a
+    // roomier plan is no floor: the arena is what counts.
+    let floor = if stages.is_empty() {
+        granted(&apart)
+    } else {
+        floor.clone()
+    };
     let mut best = (apart, BTreeMap::new());
     for t in levels {
         let led: BTreeMap<NodeId, usize> = leadable
@@ -261,7 +318,15 @@ fn plan_floored(
             .filter(|&&(step, _, _)| live[step] >= t)
             .map(|&(_, id, lead)| (id, lead))
             .collect();
-        let plan = plan_with(graph, schedule, kernels, &led, &floor);
+        let plan = plan_with(
+            graph,
+            schedule,
+            kernels,
+            &led,
+            &floor,
+            stages,
+            inputs_in_arena,
+        );
         if plan.arena_bytes < best.0.arena_bytes {
             best = (plan, led);
         }
@@ -275,7 +340,15 @@ fn plan_floored(
         while led[&id] * 2 <= out {
             let mut longer = led.clone();
             longer.insert(id, led[&id] * 2);
-            let tried = plan_with(graph, schedule, kernels, &longer, &floor);
+            let tried = plan_with(
+                graph,
+                schedule,
+                kernels,
+                &longer,
+                &floor,
+                stages,
+                inputs_in_arena,
+            );
             if tried.arena_bytes > plan.arena_bytes {
                 break;
             }
@@ -293,6 +366,8 @@ fn plan_with(
     kernels: KernelSet,
     led: &BTreeMap<NodeId, usize>,
     floor: &BTreeMap<NodeId, usize>,
+    stages: &[patch::Stage],
+    inputs_in_arena: bool,
 ) -> MemoryPlan {
     let ops: Vec<NodeId> = schedule
         .iter()
@@ -301,14 +376,16 @@ fn plan_with(
         .collect();
     let mut locations = BTreeMap::new();
 
-    for (i, &input) in graph.inputs.iter().enumerate() {
-        locations.insert(
-            ValueId {
-                node: input,
-                slot: 0,
-            },
-            Location::Input(i),
-        );
+    if !inputs_in_arena {
+        for (i, &input) in graph.inputs.iter().enumerate() {
+            locations.insert(
+                ValueId {
+                    node: input,
+                    slot: 0,
+                },
+                Location::Input(i),
+            );
+        }
     }
 
     // Constants go into the blob in order of first use; constants nothing reads stay out.
@@ -341,16 +418,54 @@ fn plan_with(
         add_weight(o.value, false, &mut locations);
     }
 
-    // The last step that reads each value.
+    // The last step that reads each value. A stage reads its input in every patch, up
+    // to its last step.
     let mut last_use: BTreeMap<ValueId, usize> = BTreeMap::new();
     for (step, &id) in ops.iter().enumerate() {
         for v in graph.node(id).inputs.iter().flatten() {
             last_use.insert(*v, step);
         }
     }
+    // Stage by stage: its node → the stage; the values only its patches hold.
+    let mut stage_of: BTreeMap<NodeId, &patch::Stage> = BTreeMap::new();
+    let mut inner: std::collections::BTreeSet<ValueId> = std::collections::BTreeSet::new();
+    for stage in stages {
+        let u = last_use.entry(stage.input).or_insert(stage.steps.1);
+        *u = (*u).max(stage.steps.1);
+        for &id in &stage.nodes {
+            stage_of.insert(id, stage);
+            for slot in 0..graph.node(id).outputs.len() {
+                let v = ValueId {
+                    node: id,
+                    slot: slot as u32,
+                };
+                if v != stage.output {
+                    inner.insert(v);
+                }
+            }
+        }
+    }
 
     let mut buffers: Vec<Buffer> = Vec::new();
     let mut buffer_of: BTreeMap<ValueId, usize> = BTreeMap::new();
+    if inputs_in_arena {
+        for &input in &graph.inputs {
+            let v = ValueId {
+                node: input,
+                slot: 0,
+            };
+            buffer_of.insert(v, buffers.len());
+            buffers.push(Buffer {
+                values: vec![v],
+                scratch_of: None,
+                bytes: align(graph.ty(v).n_bytes()),
+                start: 0,
+                end: last_use.get(&v).copied().unwrap_or(0),
+                offset: 0,
+                leads: None,
+            });
+        }
+    }
     let mut in_place = BTreeMap::new();
     let mut leads = BTreeMap::new();
     let mut aliased_views = Vec::new();
@@ -368,8 +483,25 @@ fn plan_with(
                 locations.insert(v, Location::Output(k));
                 continue;
             }
+            if inner.contains(&v) {
+                continue;
+            }
             naive_bytes += align(graph.ty(v).n_bytes());
             let end = last_use.get(&v).copied().unwrap_or(step);
+            // A stage's output is written from the stage's first step, patch by patch.
+            if let Some(stage) = stage_of.get(&id) {
+                buffer_of.insert(v, buffers.len());
+                buffers.push(Buffer {
+                    values: vec![v],
+                    scratch_of: None,
+                    bytes: align(graph.ty(v).n_bytes()),
+                    start: stage.steps.0,
+                    end,
+                    offset: 0,
+                    leads: None,
+                });
+                continue;
+            }
             // A view shares whatever storage its input has.
             if let Some(Some(x)) = node
                 .op
@@ -446,6 +578,23 @@ fn plan_with(
                 leads: lead,
             });
         }
+        // A stage's buffer (its input region and its patch graph's arena) is the scratch
+        // of its first node, live over all its steps; its nodes ask for none of their own.
+        if let Some(stage) = stage_of.get(&id) {
+            if stage.nodes.first() == Some(&id) {
+                naive_bytes += stage.bytes;
+                buffers.push(Buffer {
+                    values: vec![],
+                    scratch_of: Some(id),
+                    bytes: align(stage.bytes),
+                    start: stage.steps.0,
+                    end: stage.steps.1,
+                    offset: 0,
+                    leads: None,
+                });
+            }
+            continue;
+        }
         if let Some(mut scratch) = scratch_buffer(graph, id, step, kernels) {
             scratch.bytes = scratch.bytes.max(floor.get(&id).copied().unwrap_or(0));
             naive_bytes += scratch.bytes;
@@ -499,6 +648,7 @@ fn plan_with(
         heuristic,
         memory_ordered: false,
         kernels,
+        stages: Vec::new(),
     }
 }
 
@@ -887,6 +1037,8 @@ mod tests {
                 KernelSet::ANY,
                 &BTreeMap::new(),
                 &BTreeMap::new(),
+                &[],
+                false,
             );
             apart.check().unwrap();
             let dw = plan.schedule[1];

@@ -32,7 +32,30 @@ pub fn totals(c: &Lowered) -> String {
         p.heuristic,
         if p.memory_ordered { "memory-aware" } else { "file" },
         p.leads.len()
-    )
+    ) + &patched(c)
+}
+
+/// ` patched="…"` for each stage the plan runs patch by patch (none without a RAM
+/// budget): its steps, grid, tile, buffer and the MACs it adds to the model's.
+fn patched(c: &Lowered) -> String {
+    let model_macs = crate::plan::patch::model_macs(&c.graph, &c.plan.schedule);
+    c.plan
+        .stages
+        .iter()
+        .map(|s| {
+            format!(
+                " patched=\"steps {}-{}, {}x{} patches of {}x{} outputs, buffer {} B, MACs +{:.1}%\"",
+                s.steps.0,
+                s.steps.1,
+                s.grid[0],
+                s.grid[1],
+                s.tile[0],
+                s.tile[1],
+                s.bytes,
+                s.overhead(model_macs) * 100.0
+            )
+        })
+        .collect::<String>()
 }
 
 /// The op histogram of the optimized graph.
