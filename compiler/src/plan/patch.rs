@@ -181,6 +181,9 @@ fn rule(graph: &Graph, id: NodeId) -> Option<Rule> {
         Op::Conv(c) if c.rank == 4 => Some(window(&c.params)),
         Op::QConv(q) if q.rank == 4 && !q.runtime_zero && !q.w_packed => Some(window(&q.params)),
         Op::Transpose(t) if t.perm == [0, 3, 1, 2] => Some(Rule::ToChannelsFirst),
+        // An integer Binary could divide by zero in the positions a region computes
+        // outside its tensor, and fail where the whole layer would not: float only.
+        Op::Binary(_) if out.dtype != DType::F32 => None,
         Op::Unary(_) | Op::Clip(_) | Op::Quant(_) | Op::Binary(_) | Op::QLinearBinary(_) => {
             // Every input that is not a constant is the output's shape; a constant has no
             // plane to cut (one value, or one per channel).
@@ -573,6 +576,9 @@ pub struct Reached {
     pub overhead: f64,
 }
 
+/// Nodes of a stage [`fit`] tries, at most (a graph of thousands of nodes would
+/// otherwise have millions of runs around its peak to try).
+const MAX_STAGE: usize = 64;
 /// Patches along one axis that [`fit`] tries, at most.
 const MAX_PATCHES: usize = 16;
 /// Grids [`fit`] tries at most, cheapest first: each costs a whole-graph plan.
@@ -580,8 +586,9 @@ const MAX_PLANS: usize = 2000;
 
 /// The plan with the fewest extra MACs whose arena fits `budget`, patching one stage of
 /// `base`'s schedule; `Err` with the smallest arena any stage reaches. The stages tried
-/// span the step of `base`'s peak; grids run from 1 × 2 to 16 × 16 patches (a grid of one
-/// row or column recomputes no halo along the other axis).
+/// span the step of `base`'s peak, up to [`MAX_STAGE`] nodes; grids run from 1 × 2 to
+/// 16 × 16 patches (a grid of one row or column recomputes no halo along the other
+/// axis).
 pub fn fit(
     graph: &Graph,
     base: &MemoryPlan,
@@ -603,8 +610,8 @@ pub fn fit(
         overhead: 0.0,
     };
     let mut candidates = Vec::new();
-    for a in 0..=peak {
-        for b in peak..n {
+    for a in peak.saturating_sub(MAX_STAGE - 1)..=peak {
+        for b in peak..n.min(a + MAX_STAGE) {
             let Some((_, output)) = boundary(graph, schedule, a, b) else {
                 continue;
             };

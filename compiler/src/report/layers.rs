@@ -87,6 +87,10 @@ pub enum Place {
     Output { index: usize },
     /// In the weight blob at `offset` (a view of a constant).
     Weights { offset: usize },
+    /// Inside a stage run patch by patch (`plan::patch`, only under a RAM budget): one
+    /// patch's region of it at a time, in the stage's buffer, for a grid of `grid`
+    /// patches of `tile` outputs of the stage.
+    Patch { grid: [usize; 2], tile: [usize; 2] },
 }
 
 /// How a node came to write where it does.
@@ -250,11 +254,18 @@ fn place(c: &Lowered, v: ValueId) -> Place {
         Some(&Location::Input(index)) => Place::Input { index },
         Some(&Location::Output(index)) => Place::Output { index },
         Some(&Location::Weight { offset }) => Place::Weights { offset },
-        // The planner places every output of every scheduled node, used or not. Should it
-        // ever miss one, the row shows an empty buffer rather than failing the report.
-        None => Place::Arena {
-            offset: 0,
-            bytes: 0,
+        None => match c.plan.stages.iter().find(|s| s.nodes.contains(&v.node)) {
+            Some(stage) => Place::Patch {
+                grid: stage.grid,
+                tile: stage.tile,
+            },
+            // The planner places every output of every scheduled node, used or not.
+            // Should it ever miss one, the row shows an empty buffer rather than failing
+            // the report.
+            None => Place::Arena {
+                offset: 0,
+                bytes: 0,
+            },
         },
     }
 }
@@ -391,6 +402,10 @@ fn storage(o: &LayerOutput) -> String {
         Place::Input { index } => Some(format!("input {index}")),
         Place::Output { index } => Some(format!("output {index}")),
         Place::Weights { .. } => Some("weights".to_string()),
+        Place::Patch { grid, tile } => Some(format!(
+            "patches: {}x{} of {}x{} outputs",
+            grid[0], grid[1], tile[0], tile[1]
+        )),
     };
     match (o.reuse, outside) {
         (Reuse::Fresh, None) => "arena".into(),
