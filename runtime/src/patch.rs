@@ -12,10 +12,44 @@
 /// The rows `[lo, hi)` of a region of `extent` rows at `origin` that lie inside a tensor
 /// of `full` rows.
 #[inline]
-fn inside(origin: isize, extent: usize, full: usize) -> (usize, usize) {
+fn inside_of(origin: isize, extent: usize, full: usize) -> (usize, usize) {
     let lo = (-origin).clamp(0, extent as isize) as usize;
     let hi = (full as isize - origin).clamp(lo as isize, extent as isize) as usize;
     (lo, hi)
+}
+
+/// Walks the rows of `region` (`channels` planes of `extent`, placed at `origin` over a
+/// tensor of `full = [h, w]`): the positions outside the tensor get `fill`, and the part
+/// of each row inside goes to `inside(channel, y, x, part)`, `(y, x)` its first position
+/// in the tensor.
+fn walk_rows<T: Copy>(
+    region: &mut [T],
+    channels: usize,
+    full: [usize; 2],
+    origin: [isize; 2],
+    extent: [usize; 2],
+    fill: T,
+    mut inside: impl FnMut(usize, usize, usize, &mut [T]),
+) {
+    let (r_lo, r_hi) = inside_of(origin[0], extent[0], full[0]);
+    let (c_lo, c_hi) = inside_of(origin[1], extent[1], full[1]);
+    let plane = extent[0] * extent[1];
+    for c in 0..channels {
+        let Some(p) = region.get_mut(c * plane..(c + 1) * plane) else {
+            return;
+        };
+        for (r, row) in p.chunks_exact_mut(extent[1].max(1)).enumerate() {
+            if r < r_lo || r >= r_hi || c_lo == c_hi {
+                row.fill(fill);
+                continue;
+            }
+            row[..c_lo].fill(fill);
+            row[c_hi..].fill(fill);
+            let y = (origin[0] + r as isize) as usize;
+            let x = (origin[1] + c_lo as isize) as usize;
+            inside(c, y, x, &mut row[c_lo..c_hi]);
+        }
+    }
 }
 
 /// Copies the region of `src` (`channels` planes of `full = [h, w]`) at `origin` into
@@ -30,28 +64,21 @@ pub fn crop<T: Copy>(
     fill: T,
     dst: &mut [T],
 ) {
-    let (r_lo, r_hi) = inside(origin[0], extent[0], full[0]);
-    let (c_lo, c_hi) = inside(origin[1], extent[1], full[1]);
-    let (plane_in, plane_out) = (full[0] * full[1], extent[0] * extent[1]);
-    for c in 0..channels {
-        let Some(out) = dst.get_mut(c * plane_out..(c + 1) * plane_out) else {
-            return;
-        };
-        for (r, row) in out.chunks_exact_mut(extent[1].max(1)).enumerate() {
-            if r < r_lo || r >= r_hi || c_lo == c_hi {
-                row.fill(fill);
-                continue;
+    let plane = full[0] * full[1];
+    walk_rows(
+        dst,
+        channels,
+        full,
+        origin,
+        extent,
+        fill,
+        |c, y, x, part| {
+            let at = c * plane + y * full[1] + x;
+            if let Some(from) = src.get(at..at + part.len()) {
+                part.copy_from_slice(from);
             }
-            row[..c_lo].fill(fill);
-            row[c_hi..].fill(fill);
-            let y = (origin[0] + r as isize) as usize;
-            let x = (origin[1] + c_lo as isize) as usize;
-            let at = c * plane_in + y * full[1] + x;
-            if let Some(from) = src.get(at..at + (c_hi - c_lo)) {
-                row[c_lo..c_hi].copy_from_slice(from);
-            }
-        }
-    }
+        },
+    );
 }
 
 /// [`crop`] from a channels-last `src` (`[h, w, channels]`), the region written
@@ -66,31 +93,22 @@ pub fn crop_channels_last<T: Copy>(
     fill: T,
     dst: &mut [T],
 ) {
-    let (r_lo, r_hi) = inside(origin[0], extent[0], full[0]);
-    let (c_lo, c_hi) = inside(origin[1], extent[1], full[1]);
-    let plane_out = extent[0] * extent[1];
-    for c in 0..channels {
-        let Some(out) = dst.get_mut(c * plane_out..(c + 1) * plane_out) else {
-            return;
-        };
-        for (r, row) in out.chunks_exact_mut(extent[1].max(1)).enumerate() {
-            if r < r_lo || r >= r_hi {
-                row.fill(fill);
-                continue;
+    walk_rows(
+        dst,
+        channels,
+        full,
+        origin,
+        extent,
+        fill,
+        |c, y, x, part| {
+            for (k, v) in part.iter_mut().enumerate() {
+                *v = src
+                    .get((y * full[1] + x + k) * channels + c)
+                    .copied()
+                    .unwrap_or(fill);
             }
-            let y = (origin[0] + r as isize) as usize;
-            for (k, v) in row.iter_mut().enumerate() {
-                *v = if k < c_lo || k >= c_hi {
-                    fill
-                } else {
-                    let x = (origin[1] + k as isize) as usize;
-                    src.get((y * full[1] + x) * channels + c)
-                        .copied()
-                        .unwrap_or(fill)
-                };
-            }
-        }
-    }
+        },
+    );
 }
 
 /// Sets the positions of `buf` (`channels` planes of `extent`, placed at `origin`) that lie
@@ -104,24 +122,10 @@ pub fn fill_outside<T: Copy>(
     extent: [usize; 2],
     fill: T,
 ) {
-    let (r_lo, r_hi) = inside(origin[0], extent[0], full[0]);
-    let (c_lo, c_hi) = inside(origin[1], extent[1], full[1]);
-    if (r_lo, r_hi, c_lo, c_hi) == (0, extent[0], 0, extent[1]) {
-        return;
-    }
-    let plane = extent[0] * extent[1];
-    for c in 0..channels {
-        let Some(p) = buf.get_mut(c * plane..(c + 1) * plane) else {
-            return;
-        };
-        for (r, row) in p.chunks_exact_mut(extent[1].max(1)).enumerate() {
-            if r < r_lo || r >= r_hi || c_lo == c_hi {
-                row.fill(fill);
-            } else {
-                row[..c_lo].fill(fill);
-                row[c_hi..].fill(fill);
-            }
-        }
+    let rows = inside_of(origin[0], extent[0], full[0]);
+    let cols = inside_of(origin[1], extent[1], full[1]);
+    if (rows, cols) != ((0, extent[0]), (0, extent[1])) {
+        walk_rows(buf, channels, full, origin, extent, fill, |_, _, _, _| {});
     }
 }
 
@@ -135,8 +139,8 @@ pub fn paste<T: Copy>(
     full: [usize; 2],
     dst: &mut [T],
 ) {
-    let (r_lo, r_hi) = inside(origin[0], extent[0], full[0]);
-    let (c_lo, c_hi) = inside(origin[1], extent[1], full[1]);
+    let (r_lo, r_hi) = inside_of(origin[0], extent[0], full[0]);
+    let (c_lo, c_hi) = inside_of(origin[1], extent[1], full[1]);
     let (plane_in, plane_out) = (extent[0] * extent[1], full[0] * full[1]);
     for c in 0..channels {
         for r in r_lo..r_hi {
