@@ -87,10 +87,7 @@ pub(super) fn model_rs(
     for (k, layer) in layers.iter().enumerate() {
         let k = proc_macro2::Literal::usize_unsuffixed(k);
         body.push(quote!(probe(#k);));
-        let stage = layer
-            .node
-            .and_then(|id| plan.stages.iter().find(|s| s.nodes.first() == Some(&id)));
-        if let Some(stage) = stage {
+        if let Some(stage) = layer.node.and_then(|id| plan.stage_from(id)) {
             body.push(stage_block(graph, plan, api, stage)?);
             continue;
         }
@@ -276,21 +273,11 @@ pub fn profile_layers(graph: &Graph, plan: &MemoryPlan) -> Vec<ProfileLayer> {
         .filter(|id| !plan.aliased_views.contains(id) && !inner.contains(id))
         .map(|&id| {
             let node = graph.node(id);
-            match plan.stages.iter().find(|s| s.nodes.first() == Some(&id)) {
+            match plan.stage_from(id) {
                 Some(stage) => ProfileLayer {
                     node: Some(id),
                     op: "Patches",
-                    name: format!(
-                        "{} layers in {} × {} patches, `{}` to `{}`",
-                        stage.nodes.len(),
-                        stage.grid[0],
-                        stage.grid[1],
-                        node.name,
-                        stage
-                            .nodes
-                            .last()
-                            .map_or("", |&last| graph.node(last).name.as_str())
-                    ),
+                    name: stage.summary(graph),
                 },
                 None => ProfileLayer {
                     node: Some(id),
@@ -538,13 +525,12 @@ fn stage_block(
     };
     // The patch graph's plan, moved into the stage's buffer of the whole arena, its
     // constants where the whole graph's are.
-    let arena_at = base;
     let mut sub = stage.plan.clone();
     for (v, loc) in sub.locations.iter_mut() {
         *loc = match *loc {
             Location::Input(_) => return Err(err("a patch graph input outside its arena".into())),
             Location::Arena { offset, buffer } => Location::Arena {
-                offset: offset + arena_at,
+                offset: offset + base,
                 buffer,
             },
             Location::Weight { .. } => {
@@ -555,7 +541,7 @@ fn stage_block(
         };
     }
     for (offset, _) in sub.scratch.values_mut() {
-        *offset += arena_at;
+        *offset += base;
     }
     let origin = |r: &Region| {
         let [(s0, o0), (s1, o1)] = r.axes.map(|a| (a.step, a.offset));
@@ -658,17 +644,7 @@ fn stage_block(
         }
     };
     let [rows, cols] = stage.grid;
-    let comment = comment(&format!(
-        "{} layers patch by patch ({rows} × {cols} patches of {} × {} outputs): `{}` to `{}`",
-        stage.nodes.len(),
-        stage.tile[0],
-        stage.tile[1],
-        first.name,
-        stage
-            .nodes
-            .last()
-            .map_or("", |&last| graph.node(last).name.as_str())
-    ));
+    let comment = comment(&stage.summary(graph));
     Ok(quote! {
         #comment
         for patch_row in 0..#rows {

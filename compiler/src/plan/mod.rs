@@ -106,6 +106,12 @@ fn align(n: usize) -> usize {
 }
 
 impl MemoryPlan {
+    /// The stage run patch by patch whose first node is `id`, if any: the generated code
+    /// runs the whole stage there ([`patch`]).
+    pub fn stage_from(&self, id: NodeId) -> Option<&patch::Stage> {
+        self.stages.iter().find(|s| s.nodes.first() == Some(&id))
+    }
+
     /// Checks the placement: every buffer aligned and inside the arena; no two buffers
     /// live at one step share a byte, except a buffer that leads another
     /// ([`Buffer::leads`]), which sits exactly its lead before the other and meets it

@@ -137,6 +137,22 @@ pub struct Stage {
 }
 
 impl Stage {
+    /// What the stage runs, for the per-layer profile and the generated code's comment:
+    /// `N layers in R × C patches of H × W outputs, `first` to `last``.
+    pub fn summary(&self, graph: &Graph) -> String {
+        let name = |id: Option<&NodeId>| id.map_or("", |&id| graph.node(id).name.as_str());
+        format!(
+            "{} layers in {} × {} patches of {} × {} outputs, `{}` to `{}`",
+            self.nodes.len(),
+            self.grid[0],
+            self.grid[1],
+            self.tile[0],
+            self.tile[1],
+            name(self.nodes.first()),
+            name(self.nodes.last()),
+        )
+    }
+
     /// The MACs that recomputing the halos adds, as a fraction of `model_macs`.
     pub fn overhead(&self, model_macs: u64) -> f64 {
         self.patched_macs.saturating_sub(self.macs) as f64 / model_macs.max(1) as f64
@@ -332,9 +348,7 @@ fn regions(graph: &Graph, nodes: &[NodeId], output: ValueId, grid: [usize; 2]) -
         let out = *values.get(&v)?;
         let r = rule(graph, id)?;
         // A node's MACs grow with the positions it computes.
-        let types: Vec<Option<&TensorType>> =
-            node.inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
-        let whole = node.op.macs(&types);
+        let whole = node_macs(graph, id);
         let y = graph.ty(v);
         let positions = (y.shape[2] * y.shape[3]) as u64;
         let region = (out.axes[0].extent * out.axes[1].extent) as u64;
@@ -557,15 +571,12 @@ fn unpad(p: &mut zant_runtime::conv::Conv2d, input: &Region, output: &Region) {
 
 /// The MACs of the nodes of `schedule`, each run whole.
 pub fn model_macs(graph: &Graph, schedule: &[NodeId]) -> u64 {
-    schedule
-        .iter()
-        .map(|&id| {
-            let node = graph.node(id);
-            let types: Vec<Option<&TensorType>> =
-                node.inputs.iter().map(|v| v.map(|v| graph.ty(v))).collect();
-            node.op.macs(&types)
-        })
-        .sum()
+    schedule.iter().map(|&id| node_macs(graph, id)).sum()
+}
+
+/// The MACs of node `id` run whole.
+fn node_macs(graph: &Graph, id: NodeId) -> u64 {
+    graph.node(id).op.macs(&super::input_types(graph, id))
 }
 
 /// What [`fit`] reached when no stage fits the budget: the smallest arena and the extra
