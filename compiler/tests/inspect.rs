@@ -250,6 +250,41 @@ fn plan_pictures_of_shared_models_render() {
     }
 }
 
+/// A plan with a stage run patch by patch draws the stage's buffer as one rectangle of
+/// its own colour, labelled with its grid and its layers.
+#[test]
+fn a_patched_plan_draws_its_stage() {
+    let Some(dir) = common::shared_models() else {
+        return;
+    };
+    let opts = Options {
+        ram_budget: Some(zant_compiler::plan::RamBudget(160 * 1024)),
+        ..Options::default()
+    };
+    let c = compile_graph(&model_file(&dir.join("fomo-96")), &opts).unwrap();
+    let [stage] = c.plan.stages.as_slice() else {
+        panic!("{} stages", c.plan.stages.len());
+    };
+    let svg = plan_svg(&c, "fomo-96");
+    let rects: Vec<&str> = svg
+        .lines()
+        .filter(|l| l.starts_with(r#"<rect class="patches""#))
+        .collect();
+    assert_eq!(rects.len(), 1, "{rects:?}");
+    let grid = format!("{}x{} patches", stage.grid[0], stage.grid[1]);
+    assert!(svg.contains(&grid), "no {grid} label");
+    let layers = format!("{} layers in", stage.nodes.len());
+    assert!(rects[0].contains(&layers), "no `{layers}` tooltip");
+    // The rectangle shows its colour right of its label.
+    let [x, y, w, h] = rect_box(rects[0]);
+    let pixmap = render(&svg);
+    let p = pixmap
+        .pixel((x + w * 0.9) as u32, (y + h * 0.25) as u32)
+        .unwrap()
+        .demultiply();
+    assert_eq!([p.red(), p.green(), p.blue()], [0xfd, 0xae, 0x6b]);
+}
+
 #[test]
 fn the_committed_plan_picture_is_fresh() {
     let Some(dir) = common::shared_models() else {

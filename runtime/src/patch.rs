@@ -159,6 +159,31 @@ pub fn paste<T: Copy>(
     }
 }
 
+/// Moves a region one patch row down a tensor, keeping what the next patch shares with
+/// this one: `buf` holds `channels` planes of `keep + rows` rows of `width`; in each, the
+/// last `keep` rows move to the top and the `rows` rows of `new` (`channels` planes of
+/// `rows × width`) follow them. A stage whose patches are whole rows thus computes each
+/// row of a tensor once, instead of recomputing the rows its windows overlap.
+pub fn carry<T: Copy>(
+    new: &[T],
+    channels: usize,
+    keep: usize,
+    rows: usize,
+    width: usize,
+    buf: &mut [T],
+) {
+    let (plane, kept, added) = ((keep + rows) * width, keep * width, rows * width);
+    for c in 0..channels {
+        let Some(p) = buf.get_mut(c * plane..(c + 1) * plane) else {
+            return;
+        };
+        p.copy_within(added..plane, 0);
+        if let Some(from) = new.get(c * added..(c + 1) * added) {
+            p[kept..].copy_from_slice(from);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +268,26 @@ mod tests {
         let mut dst = [0i32; 6];
         paste(&src, 2, [5, 4], [0, 0], [5, 4], &mut dst);
         assert_eq!(dst, [0, 1, 2, 3, 0, 0]);
+    }
+
+    #[test]
+    fn carry_keeps_the_last_rows_and_appends_the_new() {
+        // Two channels of 3 kept + 2 new rows of width 2; the buffer names its positions.
+        let mut buf: [i32; 20] = core::array::from_fn(|i| i as i32);
+        let new = [100, 101, 102, 103, 200, 201, 202, 203];
+        carry(&new, 2, 3, 2, 2, &mut buf);
+        #[rustfmt::skip]
+        let expect = [
+            4, 5, 6, 7, 8, 9, 100, 101, 102, 103,
+            14, 15, 16, 17, 18, 19, 200, 201, 202, 203,
+        ];
+        assert_eq!(buf, expect);
+        // More rows kept than added: the rows move up by the added ones only.
+        let mut buf: [i32; 4] = [1, 2, 3, 4];
+        carry(&[9], 1, 3, 1, 1, &mut buf);
+        assert_eq!(buf, [2, 3, 4, 9]);
+        // Short buffers stop without a panic.
+        let mut short = [0i32; 3];
+        carry(&new, 2, 3, 2, 2, &mut short);
     }
 }

@@ -109,7 +109,12 @@ pub(super) fn measure(
             .zip(values)
             .map(|(l, value)| Layer {
                 op: l.op.to_string(),
+                // A stage run patch by patch counts what its patches compute, halos
+                // included.
                 macs: l.node.map_or(0, |id| {
+                    if let Some(stage) = compiled.plan.stage_from(id) {
+                        return stage.patched_macs;
+                    }
                     let node = compiled.graph.node(id);
                     let inputs: Vec<_> = node
                         .inputs

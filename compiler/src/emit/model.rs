@@ -545,7 +545,7 @@ fn stage_block(
     }
     let origin = |r: &Region| {
         let [(s0, o0), (s1, o1)] = r.axes.map(|a| (a.step, a.offset));
-        quote!([patch_row as isize * #s0 + #o0, patch_col as isize * #s1 + #o1])
+        quote!([patch_row * #s0 + #o0, patch_col * #s1 + #o1])
     };
     let fill = |dtype: DType, v: i32| -> Result<TokenStream, EmitError> {
         Ok(match dtype {
@@ -604,7 +604,16 @@ fn stage_block(
     // The patch graph's nodes, each masked where it must be.
     let mut steps = Vec::new();
     for &id in &sub.schedule {
-        steps.push(node_block(&stage.graph, &sub, api, id)?);
+        let block = node_block(&stage.graph, &sub, api, id)?;
+        // A rolling stage's layer whose rows lie outside its tensor in some patch rows
+        // skips those: what it would compute there is padding or never read.
+        steps.push(match stage.active.get(&id) {
+            Some(&(lo, hi)) => {
+                let (lo, hi) = (isize_lit(lo), isize_lit(hi));
+                quote! { if (#lo..#hi).contains(&patch_row) { #block } }
+            }
+            None => block,
+        });
         let v = ValueId { node: id, slot: 0 };
         for mask in stage.masks.iter().filter(|m| m.value == v) {
             let ty = stage.graph.ty(v);
@@ -643,18 +652,44 @@ fn stage_block(
                 rt::arena::view_mut::<#yt>(out));
         }
     };
-    let [rows, cols] = stage.grid;
+    let (first, rows) = (isize_lit(stage.rows.0), isize_lit(stage.rows.1));
+    let cols = isize_lit(stage.grid[1] as isize);
     let comment = comment(&stage.summary(graph));
-    Ok(quote! {
-        #comment
-        for patch_row in 0..#rows {
+    let patch = quote! {
+        #crop
+        #(#steps)*
+        #paste
+    };
+    // A rolling stage carries rows from one patch row to the next: rows inside columns.
+    Ok(if stage.rolling {
+        quote! {
+            #comment
             for patch_col in 0..#cols {
-                #crop
-                #(#steps)*
-                #paste
+                for patch_row in #first..#rows {
+                    #patch
+                }
+            }
+        }
+    } else {
+        quote! {
+            #comment
+            for patch_row in #first..#rows {
+                for patch_col in 0..#cols {
+                    #patch
+                }
             }
         }
     })
+}
+
+/// `v` as an `isize` literal (a negative one as `-` and the literal).
+fn isize_lit(v: isize) -> TokenStream {
+    let abs = proc_macro2::Literal::isize_suffixed(v.abs());
+    if v < 0 {
+        quote!(-#abs)
+    } else {
+        quote!(#abs)
+    }
 }
 
 /// `block` inside `if` on the conditions of the gates that guard node `id` (a node of an

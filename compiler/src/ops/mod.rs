@@ -88,6 +88,7 @@ pub mod resize;
 pub mod reverse_sequence;
 pub mod roi_align;
 pub mod rotary_embedding;
+pub mod row_carry;
 pub mod scatter;
 pub mod shape;
 pub mod slice;
@@ -570,6 +571,7 @@ define_ops! {
     Slice(slice::Slice),
     Softmax(softmax::Softmax),
     ReverseSequence(reverse_sequence::ReverseSequence),
+    RowCarry(row_carry::RowCarry),
     InstanceNorm(channel_norm::InstanceNorm),
     CausalConv(causal_conv::CausalConv),
     GroupNorm(channel_norm::GroupNorm),

@@ -472,6 +472,7 @@ fn plan_with(
             });
         }
     }
+    let carried = |v: &ValueId| matches!(graph.node(v.node).op, Op::RowCarry(_));
     let mut in_place = BTreeMap::new();
     let mut leads = BTreeMap::new();
     let mut aliased_views = Vec::new();
@@ -532,6 +533,7 @@ fn plan_with(
             let dies_here = |x: &ValueId, buffers: &[Buffer]| {
                 let read_once = node.inputs.iter().filter(|o| o.as_ref() == Some(x)).count() == 1;
                 read_once
+                    && !carried(x)
                     && buffer_of.get(x).is_some_and(|&b| {
                         buffers[b].end == step
                             && buffers[b]
@@ -573,12 +575,19 @@ fn plan_with(
                 in_place.insert(id, i);
                 continue;
             }
+            // A patch graph's carried rows survive from one patch to the next: their
+            // buffer is theirs over the whole graph.
+            let (start, end) = if carried(&v) {
+                (0, ops.len().saturating_sub(1))
+            } else {
+                (step, end)
+            };
             buffer_of.insert(v, buffers.len());
             buffers.push(Buffer {
                 values: vec![v],
                 scratch_of: None,
                 bytes: align(graph.ty(v).n_bytes()),
-                start: step,
+                start,
                 end,
                 offset: 0,
                 leads: lead,

@@ -89,8 +89,13 @@ pub enum Place {
     Weights { offset: usize },
     /// Inside a stage run patch by patch (`plan::patch`, only under a RAM budget): one
     /// patch's region of it at a time, in the stage's buffer, for a grid of `grid`
-    /// patches of `tile` outputs of the stage.
-    Patch { grid: [usize; 2], tile: [usize; 2] },
+    /// patches of `tile` outputs of the stage; `rows_kept` when each patch keeps the
+    /// rows it shares with the patch above instead of recomputing them.
+    Patch {
+        grid: [usize; 2],
+        tile: [usize; 2],
+        rows_kept: bool,
+    },
 }
 
 /// How a node came to write where it does.
@@ -258,6 +263,7 @@ fn place(c: &Lowered, v: ValueId) -> Place {
             Some(stage) => Place::Patch {
                 grid: stage.grid,
                 tile: stage.tile,
+                rows_kept: stage.rolling,
             },
             // The planner places every output of every scheduled node, used or not.
             // Should it ever miss one, the row shows an empty buffer rather than failing
@@ -402,9 +408,17 @@ fn storage(o: &LayerOutput) -> String {
         Place::Input { index } => Some(format!("input {index}")),
         Place::Output { index } => Some(format!("output {index}")),
         Place::Weights { .. } => Some("weights".to_string()),
-        Place::Patch { grid, tile } => Some(format!(
-            "patches: {}x{} of {}x{} outputs",
-            grid[0], grid[1], tile[0], tile[1]
+        Place::Patch {
+            grid,
+            tile,
+            rows_kept,
+        } => Some(format!(
+            "patches: {}x{} of {}x{} outputs{}",
+            grid[0],
+            grid[1],
+            tile[0],
+            tile[1],
+            if rows_kept { ", rows kept" } else { "" }
         )),
     };
     match (o.reuse, outside) {

@@ -44,13 +44,14 @@ fn patched(c: &Lowered) -> String {
         .iter()
         .map(|s| {
             format!(
-                " patched=\"steps {}-{}, {}x{} patches of {}x{} outputs, buffer {} B, MACs +{:.1}%\"",
+                " patched=\"steps {}-{}, {}x{} patches of {}x{} outputs{}, buffer {} B, MACs +{:.1}%\"",
                 s.steps.0,
                 s.steps.1,
                 s.grid[0],
                 s.grid[1],
                 s.tile[0],
                 s.tile[1],
+                if s.rolling { ", rows kept" } else { "" },
                 s.bytes,
                 s.overhead(model_macs) * 100.0
             )

@@ -41,6 +41,8 @@ const TENSOR_FILLS: [&str; 10] = [
     "#a6cee3", "#b2df8a", "#cab2d6", "#8dd3c7", "#bebada", "#ffffb3", "#80b1d3", "#ccebc5",
     "#d9d9d9", "#fccde5",
 ];
+/// The buffer of a stage run patch by patch (`plan::patch`).
+const PATCHES: &str = "#fdae6b";
 /// The peak step and the lower bound.
 const PEAK: &str = "#d62728";
 const BACKGROUND: &str = "#ffffff";
@@ -97,7 +99,7 @@ pub fn plan_svg(c: &Lowered, model: &str) -> String {
         bytes_label(plan.lower_bound as f64),
         escape(plan.heuristic),
     );
-    legend(&mut s, 74.0);
+    legend(&mut s, 74.0, !plan.stages.is_empty());
 
     // The arena panel.
     panel(&mut s, TOP, PLAN_HEIGHT, top_bytes, "arena offset");
@@ -111,6 +113,7 @@ pub fn plan_svg(c: &Lowered, model: &str) -> String {
         let (x0, x1) = (x(b.start), x(b.end + 1));
         let (y0, y1) = (plan_y(b.offset + b.bytes), plan_y(b.offset));
         let (class, fill) = match b.scratch_of {
+            Some(id) if c.plan.stage_from(id).is_some() => ("patches", PATCHES),
             Some(_) => ("scratch", "url(#scratch)"),
             None => ("tensor", TENSOR_FILLS[i % TENSOR_FILLS.len()]),
         };
@@ -244,7 +247,7 @@ pub fn plan_svg(c: &Lowered, model: &str) -> String {
 }
 
 /// The key to the colours, one row at `y`.
-fn legend(s: &mut String, y: f64) {
+fn legend(s: &mut String, y: f64, patched: bool) {
     let mut x = LEFT;
     let mut swatch = |s: &mut String, fill: &str, extra: &str, text: &str| {
         let _ = writeln!(
@@ -262,6 +265,9 @@ fn legend(s: &mut String, y: f64) {
         "tensor: its name, else #step and op of its --layers row",
     );
     swatch(s, "url(#scratch)", "", "kernel scratch");
+    if patched {
+        swatch(s, PATCHES, "", "patches");
+    }
     swatch(
         s,
         PEAK,
@@ -341,6 +347,21 @@ fn step_axis(s: &mut String, y: f64, n_steps: usize, step_width: f64) {
 /// The labels a buffer may show, longest first: its first tensor's name (or what its
 /// scratch serves), then `#STEP OP`, the row of `--layers` that writes it, then `#STEP`.
 fn labels(c: &Lowered, b: &Buffer) -> [String; 3] {
+    if let Some(stage) = b.scratch_of.and_then(|id| c.plan.stage_from(id)) {
+        let grid = format!("{}x{} patches", stage.grid[0], stage.grid[1]);
+        return [
+            format!(
+                "steps {}-{} in {grid} of {}x{}{}",
+                stage.steps.0,
+                stage.steps.1,
+                stage.tile[0],
+                stage.tile[1],
+                if stage.rolling { ", rows kept" } else { "" }
+            ),
+            grid,
+            "patches".into(),
+        ];
+    }
     let name = match (b.scratch_of, b.values.first()) {
         (Some(node), _) => format!("scratch of {}", c.graph.node(node).name),
         (None, Some(&v)) => c.graph.value(v).name.clone(),
@@ -366,6 +387,15 @@ fn tooltip(c: &Lowered, b: &Buffer) -> String {
         format!("steps {}..={}", b.start, b.end)
     };
     let whose = match b.scratch_of {
+        Some(id) if c.plan.stage_from(id).is_some() => {
+            let stage = c.plan.stage_from(id).expect("checked");
+            let macs = crate::plan::patch::model_macs(&c.graph, &c.plan.schedule);
+            format!(
+                "{}: one patch's tensors, {:.1} % more MACs than layer by layer",
+                stage.summary(&c.graph),
+                stage.overhead(macs) * 100.0
+            )
+        }
         Some(node) => {
             let node = c.graph.node(node);
             format!("kernel scratch of {} ({})", node.name, node.onnx.op_type)
