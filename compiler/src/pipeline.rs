@@ -77,6 +77,9 @@ pub struct Lowered {
     pub plan: MemoryPlan,
     /// The liveness bound of the graph as imported, in file order, before any pass.
     pub file_order_bound: usize,
+    /// The liveness bound of the optimized graph run layer by layer: `plan.lower_bound`,
+    /// unless a RAM budget had the plan run a stage patch by patch, which goes below it.
+    pub layer_bound: usize,
     /// The IR text as imported (before the passes).
     pub imported_ir: String,
     /// The files the model was read from: the model, then its external data. Empty for a
@@ -132,6 +135,7 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
     // error rather than panicking, as everything on a user's model does.
     let mut plan =
         plan::plan_best(&graph, kernels).map_err(|stuck| VerifyError::cycle(&graph, &stuck))?;
+    let layer_bound = plan.lower_bound;
     if let Some(budget) = opts.ram_budget {
         // Over the budget layer by layer: the first layers patch by patch, if that fits.
         if let Err(mut over) = plan::check_budget(&graph, &plan, budget) {
@@ -151,6 +155,7 @@ pub fn compile_graph<'a>(source: impl Into<Source<'a>>, opts: &Options) -> Resul
         graph,
         plan,
         file_order_bound,
+        layer_bound,
         imported_ir,
         files_read: files,
         warnings,

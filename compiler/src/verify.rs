@@ -273,6 +273,8 @@ pub struct Verification {
     /// What `--prune` did ([`crate::pipeline::Lowered::pruning`]): the outputs are then
     /// those of the pruned model, compared with the unpruned model's reference data.
     pub pruning: Option<crate::PruneSummary>,
+    /// What the generated crate computed: each data set's outputs, in order.
+    pub outputs: Vec<Vec<Tensor>>,
 }
 
 /// Builds the runner for `model` and checks it on every data set.
@@ -332,6 +334,7 @@ pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Veri
         .map(|o| graph.bound_of(o.value).map(|b| b.axis))
         .collect();
     let mut checks = Vec::new();
+    let mut outputs = Vec::new();
     for set in &sets {
         let set_name = set
             .file_name()
@@ -361,6 +364,7 @@ pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Veri
             args.push(path);
         }
         let out_dir = npy_dir.join("out");
+        let mut got_all = Vec::new();
         let mut command = match run_on {
             RunOn::Host => Command::new(&runner),
             RunOn::User(user) => user.run(&runner),
@@ -406,10 +410,13 @@ pub fn check(model: &Path, opts: &Options, vopts: &VerifyOptions) -> Result<Veri
                 None => compare(&set_name, name, &got, &want, vopts.atol, vopts.rtol),
             };
             checks.push(check);
+            got_all.push(got);
         }
+        outputs.push(got_all);
     }
     Ok(Verification {
         checks,
+        outputs,
         warnings: compiled.lowered.warnings.clone(),
         pruning: compiled.lowered.pruning.clone(),
     })

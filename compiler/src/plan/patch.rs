@@ -731,6 +731,34 @@ pub fn fit(
     kernels: KernelSet,
     budget: RamBudget,
 ) -> Result<MemoryPlan, Reached> {
+    let reached = match search(graph, base, kernels, budget) {
+        Ok(plan) => return Ok(plan),
+        Err(reached) => reached,
+    };
+    // The smallest arena comes from a stage's finest grid; a coarser grid may reach it
+    // too, with fewer extra MACs: the error reports the cheapest.
+    if reached.arena >= base.arena_bytes {
+        return Err(reached);
+    }
+    let cheapest = search(graph, base, kernels, RamBudget(reached.arena)).ok();
+    let model_macs = model_macs(graph, &base.schedule);
+    let overhead = cheapest
+        .and_then(|p| Some(p.stages.first()?.overhead(model_macs)))
+        .map_or(reached.overhead, |o| o.min(reached.overhead));
+    Err(Reached {
+        overhead,
+        ..reached
+    })
+}
+
+/// [`fit`]'s search: the first plan of the cheapest candidates that fits, or the smallest
+/// arena of the finest grids.
+fn search(
+    graph: &Graph,
+    base: &MemoryPlan,
+    kernels: KernelSet,
+    budget: RamBudget,
+) -> Result<MemoryPlan, Reached> {
     let schedule = &base.schedule;
     let n = schedule.len();
     let live = super::live_per_step(&base.buffers, n);

@@ -36,7 +36,8 @@ pub fn totals(c: &Lowered) -> String {
 }
 
 /// ` patched="…"` for each stage the plan runs patch by patch (none without a RAM
-/// budget): its steps, grid, tile, buffer and the MACs it adds to the model's.
+/// budget): its steps, grid, tile, buffer, the MACs it adds to the model's, and the
+/// layer-by-layer bound it goes below (`lower_bound` is what the patched plan reaches).
 fn patched(c: &Lowered) -> String {
     let model_macs = crate::plan::patch::model_macs(&c.graph, &c.plan.schedule);
     c.plan
@@ -44,7 +45,7 @@ fn patched(c: &Lowered) -> String {
         .iter()
         .map(|s| {
             format!(
-                " patched=\"steps {}-{}, {}x{} patches of {}x{} outputs{}, buffer {} B, MACs +{:.1}%\"",
+                " patched=\"steps {}-{}, {}x{} patches of {}x{} outputs{}, buffer {} B, MACs +{:.1}%, layer-by-layer bound {} B\"",
                 s.steps.0,
                 s.steps.1,
                 s.grid[0],
@@ -53,7 +54,8 @@ fn patched(c: &Lowered) -> String {
                 s.tile[1],
                 if s.rolling { ", rows kept" } else { "" },
                 s.bytes,
-                s.overhead(model_macs) * 100.0
+                s.overhead(model_macs) * 100.0,
+                c.layer_bound
             )
         })
         .collect::<String>()
