@@ -127,6 +127,7 @@ const ZOO: &[(&str, Author)] = &[
     (zoo::yolo::NAME, zoo::yolo::model),
     (zoo::dbnet::NAME, zoo::dbnet::model),
     (zoo::efficientnet::NAME, zoo::efficientnet::model),
+    (zoo::mobilenetv3::NAME, zoo::mobilenetv3::model),
     (zoo::resnet50::NAME, zoo::resnet50::model),
     (zoo::transformer::NAME, zoo::transformer::model),
     (zoo::sequence::LSTM_NAME, zoo::sequence::lstm),

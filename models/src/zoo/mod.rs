@@ -9,8 +9,9 @@
 //! trained batch norms to rescale them, a few layers are drawn smaller than He's rule
 //! (residual branches' last convolutions, layers before a Sigmoid) so activations stay near
 //! unit scale and outputs do not saturate: a saturated output would hide errors upstream.
-//! Every zoo model imports opset 13 but `transformer-encoder` and `kws-audio`, which import
-//! 17 for LayerNormalization and for the signal ops (STFT, HannWindow, MelWeightMatrix).
+//! Every zoo model imports opset 13 but `transformer-encoder`, `kws-audio` and
+//! `mobilenetv3-style`, which import 17 for LayerNormalization, for the signal ops (STFT,
+//! HannWindow, MelWeightMatrix) and for HardSwish.
 //! `detector-nms` ends in NonMaxSuppression, whose row count depends on the data.
 
 use crate::builder::{string, ConvSpec, GraphBuilder, Init};
@@ -19,6 +20,7 @@ pub(crate) mod audio;
 pub(crate) mod dbnet;
 pub(crate) mod detector;
 pub(crate) mod efficientnet;
+pub(crate) mod mobilenetv3;
 pub(crate) mod resnet50;
 pub(crate) mod sequence;
 pub(crate) mod tcn;
