@@ -1423,3 +1423,216 @@ fn fuse_leaves_a_scale_along_the_width_a_dynamic_one_and_an_infinite_one() {
     output 2: y3 = %y3
     "#);
 }
+
+/// Runs the QDQ pass on `fixture` and checks that it wrote each of `expect`, left no
+/// DequantizeLinear, QuantizeLinear or float op among `gone`, and that every output
+/// element is within `steps` quantization steps of what the float islands computed
+/// before (both evaluated by the compiler's constant folding).
+fn qdq_within_steps(
+    fixture: &str,
+    inputs: &[zant_compiler::ir::Tensor],
+    expect: &[&str],
+    gone: &[&str],
+    steps: i64,
+) -> String {
+    use zant_compiler::passes::fold::evaluate;
+    let before = text::parse(fixture).unwrap_or_else(|e| panic!("fixture: {e}"));
+    let want = evaluate(&before, inputs).unwrap().unwrap();
+    let mut after = before.clone();
+    let (_, run) = PASSES.iter().find(|(name, _)| *name == "qdq").unwrap();
+    assert!(run(&mut after).unwrap(), "the pass changed nothing");
+    verify(&after).unwrap();
+    let printed = text::print(&after);
+    for op in expect {
+        assert!(printed.contains(op), "no {op} in\n{printed}");
+    }
+    for op in gone.iter().chain(&["DequantizeLinear", "QuantizeLinear"]) {
+        assert!(!printed.contains(op), "{op} is left in\n{printed}");
+    }
+    let got = evaluate(&after, inputs).unwrap().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.shape, w.shape, "{printed}");
+        let (g, w) = (g.data.to_i64_vec(), w.data.to_i64_vec());
+        let most = g
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| (a - b).abs())
+            .max()
+            .unwrap_or(0);
+        assert!(
+            most <= steps,
+            "{most} steps apart (at most {steps})\n{printed}"
+        );
+    }
+    printed
+}
+
+fn every_u8(shape: Vec<usize>) -> zant_compiler::ir::Tensor {
+    use zant_compiler::ir::{Data, Tensor};
+    let n = shape.iter().product::<usize>();
+    Tensor::new(
+        shape,
+        Data::U8((0..n).map(|i| (i * 97 % 256) as u8).collect()),
+    )
+}
+
+#[test]
+fn qdq_turns_silu_into_one_lookup_table() {
+    // SiLU as quantizers write it: the Sigmoid and the Mul both read DQ(x). The pair
+    // becomes one table of x; the integer product may round differently from the float
+    // one by a step.
+    qdq_within_steps(
+        "
+        input 0: %x : u8[256]
+        %s = Const f32[] [0.05]
+        %z = Const u8[] [128]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %sg = Sigmoid(%xd)
+        %gs = Const f32[] [0.00390625]
+        %gz = Const u8[] [0]
+        %g = QuantizeLinear(%sg, %gs, %gz)
+        %gd = DequantizeLinear(%g, %gs, %gz)
+        %m = Mul(%xd, %gd)
+        %ys = Const f32[] [0.03]
+        %yz = Const u8[] [10]
+        %y = QuantizeLinear(%m, %ys, %yz)
+        output 0: y = %y
+        ",
+        &[every_u8(vec![256])],
+        &["QLookup(%x, %m.table)"],
+        &["Sigmoid", "Mul", "QLinearMul"],
+        1,
+    );
+}
+
+#[test]
+fn qdq_multiplies_8_bit_tensors_with_broadcasting() {
+    // A squeeze-and-excitation scale: [1,4,8,8] times [1,4,1,1].
+    qdq_within_steps(
+        "
+        input 0: %x : u8[1,4,8,8]
+        input 1: %e : u8[1,4,1,1]
+        %s = Const f32[] [0.05]
+        %z = Const u8[] [3]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %es = Const f32[] [0.004]
+        %ez = Const u8[] [0]
+        %ed = DequantizeLinear(%e, %es, %ez)
+        %m = Mul(%xd, %ed)
+        %ys = Const f32[] [0.02]
+        %yz = Const u8[] [5]
+        %y = QuantizeLinear(%m, %ys, %yz)
+        output 0: y = %y
+        ",
+        &[every_u8(vec![1, 4, 8, 8]), every_u8(vec![1, 4, 1, 1])],
+        &["QLinearMul(%x"],
+        &["= Mul("],
+        1,
+    );
+}
+
+#[test]
+fn qdq_concatenates_8_bit_tensors_requantizing_by_tables() {
+    // The first input has the output's quantization and is copied; the second has its
+    // own, and goes through a table of Q(DQ(v)): the same values as the float island.
+    qdq_within_steps(
+        "
+        input 0: %a : u8[1,256]
+        input 1: %b : u8[1,256]
+        %s = Const f32[] [0.05]
+        %z = Const u8[] [128]
+        %ad = DequantizeLinear(%a, %s, %z)
+        %bs = Const f32[] [0.11]
+        %bz = Const u8[] [7]
+        %bd = DequantizeLinear(%b, %bs, %bz)
+        %c = Concat(%ad, %bd) axis=0
+        %y = QuantizeLinear(%c, %s, %z)
+        output 0: y = %y
+        ",
+        &[every_u8(vec![1, 256]), every_u8(vec![1, 256])],
+        &["Concat(%a, %c.requantize1)", "QLookup(%b"],
+        &[],
+        0,
+    );
+}
+
+#[test]
+fn qdq_splits_and_resizes_8_bit_data_with_one_quantization() {
+    qdq_within_steps(
+        "
+        input 0: %x : u8[1,4,4,4]
+        %s = Const f32[] [0.05]
+        %z = Const u8[] [128]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %p, %q = Split(%xd) axis=1 num_outputs=2
+        %pq = QuantizeLinear(%p, %s, %z)
+        %qq = QuantizeLinear(%q, %s, %z)
+        %pd = DequantizeLinear(%pq, %s, %z)
+        %roi = Const f32[0] []
+        %scales = Const f32[4] [1.0, 1.0, 2.0, 2.0]
+        %r = Resize(%pd, %roi, %scales) mode=\"nearest\" coordinate_transformation_mode=\"asymmetric\" nearest_mode=\"floor\"
+        %rq = QuantizeLinear(%r, %s, %z)
+        output 0: y = %rq
+        output 1: w = %qq
+        ",
+        &[every_u8(vec![1, 4, 4, 4])],
+        &["Split(%x)", "Resize(%pq)"],
+        &[],
+        0,
+    );
+}
+
+#[test]
+fn qdq_turns_gemm_and_attention_matmul_into_integer_products() {
+    // A Gemm with transB and a per-row weight scale (a classifier), then a MatMul of two
+    // activations (attention's scores). The integer products have no fold to compare
+    // values with here; the zoo's quantized models check them against ONNX Runtime.
+    insta::assert_snapshot!(run("qdq", "
+        input 0: %a : u8[2,3]
+        input 1: %k : u8[2,2]
+        %as = Const f32[] [0.5]
+        %az = Const u8[] [128]
+        %ad = DequantizeLinear(%a, %as, %az)
+        %w = Const i8[2,3] [1, -2, 3, -4, 5, -6]
+        %ws = Const f32[2] [0.25, 0.125]
+        %wz = Const i8[2] [0, 0]
+        %wd = DequantizeLinear(%w, %ws, %wz) axis=0
+        %b = Const i32[2] [10, -20]
+        %bs = Const f32[2] [0.125, 0.0625]
+        %bd = DequantizeLinear(%b, %bs) axis=0
+        %g = Gemm(%ad, %wd, %bd) transB=1
+        %gs = Const f32[] [0.25]
+        %gz = Const u8[] [100]
+        %gq = QuantizeLinear(%g, %gs, %gz)
+        %gd = DequantizeLinear(%gq, %gs, %gz)
+        %ks = Const f32[] [0.1]
+        %kz = Const u8[] [120]
+        %kd = DequantizeLinear(%k, %ks, %kz)
+        %m = MatMul(%gd, %kd)
+        %ms = Const f32[] [0.3]
+        %mz = Const u8[] [90]
+        %y = QuantizeLinear(%m, %ms, %mz)
+        output 0: y = %y
+    "), @"
+    changed: true
+    input 0: %a : u8[2,3]
+    input 1: %k : u8[2,2]
+    %as = Const f32[] [0.5]
+    %az = Const u8[] [128]
+    %w = Const i8[2,3] [1, -2, 3, -4, 5, -6]
+    %ws = Const f32[2] [0.25, 0.125]
+    %wz = Const i8[2] [0, 0]
+    %b = Const i32[2] [10, -20]
+    %bs = Const f32[2] [0.125, 0.0625]
+    %gq = com.microsoft.QGemm(%a, _, _, %w) transB=1 a_scale=f32[][0.5] a_zero_point=u8[][128] b_scale=f32[2][0.25,0.125] b_zero_point=i8[2][0,0] C=i32[2][10,-20] y_scale=f32[][0.25] y_zero_point=u8[][100] : u8[2,2]
+    %gs = Const f32[] [0.25]
+    %gz = Const u8[] [100]
+    %ks = Const f32[] [0.1]
+    %kz = Const u8[] [120]
+    %y = QLinearMatMul(%gq, _, _, %k) a_scale=f32[][0.25] a_zero_point=u8[][100] b_scale=f32[][0.1] b_zero_point=u8[][120] y_scale=f32[][0.3] y_zero_point=u8[][90] : u8[2,2]
+    %ms = Const f32[] [0.3]
+    %mz = Const u8[] [90]
+    output 0: y = %y
+    ");
+}

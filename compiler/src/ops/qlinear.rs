@@ -14,7 +14,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use zant_runtime::conv::Conv2d;
 use zant_runtime::qlinear::{
-    qpacked_bias, QBinary, QBinaryOp, QMatMul as QMatMulShape, QPACK_COLS, QPACK_DEPTH,
+    qbinary, qpacked_bias, QBinary, QBinaryOp, QMatMul as QMatMulShape, QPACK_COLS, QPACK_DEPTH,
 };
 use zant_runtime::target::KernelSet;
 
@@ -22,9 +22,9 @@ use super::conv::{geometry, in_shape, out_shape, window_attrs};
 use super::ctx::Operand;
 use super::{
     broadcast_shapes, elem_type, f32_tokens, mac_count, required, shape_tokens, Attrs, EmitCtx,
-    OpError, OpKind, Parse, ParseCtx,
+    FoldCtx, OpError, OpKind, Parse, ParseCtx,
 };
-use crate::tensor::{DType, Tensor, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 /// The constant inputs a node absorbed, under their ONNX input names, in input order.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -1017,6 +1017,25 @@ impl OpKind for QLinearBinary {
         let (a, b) = (required(inputs, 0)?, required(inputs, 3)?);
         let shape = broadcast_shapes(&a.shape, &b.shape)?;
         Ok(vec![TensorType::new(a.dtype, shape)])
+    }
+
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
+        let (a, b) = (ctx.get(0)?, ctx.get(3)?);
+        let out = &ctx.outputs[0];
+        let data = match (&a.data, &b.data) {
+            (Data::U8(av), Data::U8(bv)) => {
+                let mut y = vec![0u8; out.n_elems()];
+                qbinary(&self.params, av, &a.shape, bv, &b.shape, &mut y, &out.shape);
+                Data::U8(y)
+            }
+            (Data::I8(av), Data::I8(bv)) => {
+                let mut y = vec![0i8; out.n_elems()];
+                qbinary(&self.params, av, &a.shape, bv, &b.shape, &mut y, &out.shape);
+                Data::I8(y)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(vec![Tensor::new(out.shape.clone(), data)]))
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {

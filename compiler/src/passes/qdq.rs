@@ -2,9 +2,13 @@
 //! write around an op become the QOperator op that computes the same thing on 8-bit data.
 //!
 //! - `DQ(x), DQ(w) [, DQ(bias)] → Conv → Q` becomes QLinearConv;
-//! - `DQ(a), DQ(b) → MatMul → Q` becomes QLinearMatMul, and with a `+ DQ(bias)` Add after a
-//!   2-D MatMul, com.microsoft QGemm;
-//! - `DQ(a), DQ(b) → Add → Q` becomes com.microsoft QLinearAdd;
+//! - `DQ(a), DQ(b) → MatMul → Q` becomes QLinearMatMul (`b` a constant or another 8-bit
+//!   activation), and with a `+ DQ(bias)` Add after a 2-D MatMul, com.microsoft QGemm;
+//! - `DQ(a), DQ(b) → Add → Q` becomes com.microsoft QLinearAdd, and `→ Mul → Q`
+//!   QLinearMul (both with broadcasting: a squeeze-and-excitation scale);
+//! - `DQ(a), DQ(b) [, DQ(c)] → Gemm → Q` with a constant 8-bit B (per tensor, or per
+//!   output channel: B's rows under `transB`) and an `i32` bias becomes com.microsoft
+//!   QGemm;
 //! - `DQ(x) → GlobalAveragePool → Q`, or an AveragePool whose one window is the whole
 //!   input, becomes com.microsoft QLinearGlobalAveragePool;
 //! - a Relu or Clip between the op and its Q is dropped when the Q saturates at its bounds
@@ -22,7 +26,11 @@
 //! - any other chain of element-wise float ops (Relu, Clip, Sigmoid, Tanh, …, up to four)
 //!   from a `DQ(x)` to a `Q`, both per tensor, becomes ai.zant.QLookup: `x` through a
 //!   table of the chain's result for each of the 256 values of `x`, computed by folding
-//!   the same nodes.
+//!   the same nodes (the DQ may have other readers: SiLU's Mul reads `x` too);
+//! - last, a QLinearMul of `x` by a QLookup of the same `x` (SiLU, `x · σ(x)`, and
+//!   HardSwish, `x · hardsigmoid(x)`, as quantizers write them) is a function of `x` alone:
+//!   one QLookup whose table is the pair's result for each of the 256 values, computed
+//!   with the same integer kernels, so it is exact.
 //!
 //! Weights and biases are the integer constants the quantizer wrote (import leaves their
 //! DequantizeLinear unfolded for this pass), so they stay 8-bit and `i32` in the weight
@@ -52,6 +60,55 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
     let mut changed = false;
     for group in &matches {
         changed |= apply(graph, group)?;
+    }
+    // Splits and Concats of 8-bit tensors.
+    let splits: Vec<(NodeId, NodeId, Vec<NodeId>)> = graph
+        .node_ids()
+        .into_iter()
+        .filter_map(|n| match_split(graph, n))
+        .collect();
+    for (split, dq, qs) in splits {
+        let Some(x) = graph.node(dq).inputs[0] else {
+            continue;
+        };
+        let place = graph.node(split).clone();
+        let outputs: Vec<Value> = qs
+            .iter()
+            .map(|&q| graph.node(q).outputs[0].clone())
+            .collect();
+        let x_ty = graph.ty(x).clone();
+        let Ok(types) = place.op.infer(&[Some(&x_ty)]) else {
+            continue;
+        };
+        if types.len() != outputs.len() || types.iter().zip(&outputs).any(|(t, v)| *t != v.ty) {
+            continue;
+        }
+        let node = graph.add_node(
+            place.name.clone(),
+            place.op.clone(),
+            place.onnx,
+            vec![Some(x)],
+            outputs,
+        );
+        graph.node_mut(node).order = place.order;
+        graph.node_mut(node).guard = place.guard;
+        for (slot, &q) in (0u32..).zip(&qs) {
+            graph.replace_all_uses(ValueId { node: q, slot: 0 }, ValueId { node, slot });
+            graph.remove_node(q);
+        }
+        graph.remove_node(split);
+        if !graph.is_used(ValueId { node: dq, slot: 0 }) {
+            graph.remove_node(dq);
+        }
+        changed = true;
+    }
+    let concats: Vec<(NodeId, Vec<NodeId>, NodeId)> = graph
+        .node_ids()
+        .into_iter()
+        .filter_map(|q| match_concat(graph, q))
+        .collect();
+    for (concat, dqs, q) in concats {
+        changed |= apply_concat(graph, concat, &dqs, q);
     }
     // After the groups: a DQ whose only path is an implied activation into a Q of the
     // same quantization (beer's `QLinearConv → DQ → Clip(0, 6) → Q → QLinearConv`).
@@ -105,7 +162,109 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         }
         changed = true;
     }
+    // And a QLinearMul of `x` by a lookup of the same `x` (SiLU, HardSwish) is one lookup.
+    let products: Vec<(NodeId, ValueId, Tensor)> = graph
+        .node_ids()
+        .into_iter()
+        .filter_map(|mul| match_gated_lookup(graph, mul))
+        .collect();
+    for (mul, x, table) in products {
+        let name = graph.node(mul).name.clone();
+        let table = graph.add_const(format!("{name}.table"), table);
+        let inputs = vec![Some(x), Some(table)];
+        let Ok(built) = build(graph, "QLookup", "ai.zant", 1, &Attrs::default(), inputs) else {
+            continue;
+        };
+        let out = ValueId { node: mul, slot: 0 };
+        if built.3.len() != 1 || built.3[0] != *graph.ty(out) {
+            continue;
+        }
+        let gate = graph
+            .node(mul)
+            .inputs
+            .iter()
+            .flatten()
+            .copied()
+            .find(|v| *v != x);
+        let place = graph.node(mul).clone();
+        replace_output(graph, out, &place, built);
+        graph.remove_node(mul);
+        if let Some(gate) = gate.filter(|g| !graph.is_used(*g)) {
+            graph.remove_node(gate.node);
+        }
+        changed = true;
+    }
     Ok(changed)
+}
+
+/// `QLinearMul(x, QLookup(x))` or `QLinearMul(QLookup(x), x)`, the lookup read only by
+/// the product, both 8-bit per tensor: `x` and the table of the product for each of the
+/// 256 values of `x`, computed by the runtime's own `qbinary`, so that it is the pair's
+/// result to the bit.
+fn match_gated_lookup(graph: &Graph, mul: NodeId) -> Option<(NodeId, ValueId, Tensor)> {
+    let Op::QLinearBinary(q) = &graph.node(mul).op else {
+        return None;
+    };
+    let p = q.params;
+    if p.op != zant_runtime::qlinear::QBinaryOp::Mul {
+        return None;
+    }
+    let inputs = &graph.node(mul).inputs;
+    let (a, b) = (
+        inputs.first().copied().flatten()?,
+        inputs.get(3).copied().flatten()?,
+    );
+    let lookup_of = |gate: ValueId, x: ValueId| -> Option<Tensor> {
+        let node = graph.node(gate.node);
+        if !matches!(node.op, Op::QLookup(_))
+            || node.inputs.first().copied().flatten() != Some(x)
+            || sole_consumer(graph, gate.node) != Some(mul)
+        {
+            return None;
+        }
+        graph
+            .const_value(node.inputs.get(1).copied().flatten()?)
+            .cloned()
+    };
+    let (x, gate, gate_is_b) = match (lookup_of(b, a), lookup_of(a, b)) {
+        (Some(t), _) => (a, t, true),
+        (None, Some(t)) => (b, t, false),
+        (None, None) => return None,
+    };
+    let dtype = graph.ty(x).dtype;
+    if gate.shape != [256]
+        || gate.dtype() != dtype
+        || graph.ty(ValueId { node: mul, slot: 0 }).dtype != dtype
+    {
+        return None;
+    }
+    let shape = [256];
+    let data = match (dtype, &gate.data) {
+        (DType::U8, crate::tensor::Data::U8(g)) => {
+            let xs: Vec<u8> = (0..=255).collect();
+            let mut y = vec![0u8; 256];
+            let (l, r) = if gate_is_b {
+                (&xs[..], &g[..])
+            } else {
+                (&g[..], &xs[..])
+            };
+            zant_runtime::qlinear::qbinary(&p, l, &shape, r, &shape, &mut y, &shape);
+            crate::tensor::Data::U8(y)
+        }
+        (DType::I8, crate::tensor::Data::I8(g)) => {
+            let xs: Vec<i8> = (-128..=127).collect();
+            let mut y = vec![0i8; 256];
+            let (l, r) = if gate_is_b {
+                (&xs[..], &g[..])
+            } else {
+                (&g[..], &xs[..])
+            };
+            zant_runtime::qlinear::qbinary(&p, l, &shape, r, &shape, &mut y, &shape);
+            crate::tensor::Data::I8(y)
+        }
+        _ => return None,
+    };
+    Some((mul, x, Tensor::new(vec![256], data)))
 }
 
 /// The longest chain of element-wise float ops [`match_lookup`] turns into a table.
@@ -124,11 +283,16 @@ fn match_lookup(graph: &Graph, q: NodeId) -> Option<(Vec<NodeId>, Tensor)> {
     let mut chain = vec![q];
     let mut at = graph.node(q).inputs[0]?;
     loop {
-        if at.slot != 0 || sole_consumer(graph, at.node) != chain.last().copied() {
+        if at.slot != 0 {
             return None;
         }
         match &graph.node(at.node).op {
             Op::Unary(_) | Op::Clip(_) if chain.len() <= LOOKUP_CHAIN => {
+                // The chain's ops feed only the next; the DQ may have other readers
+                // (SiLU's Mul reads `x` beside its Sigmoid), which keep it.
+                if sole_consumer(graph, at.node) != chain.last().copied() {
+                    return None;
+                }
                 chain.push(at.node);
                 at = graph.node(at.node).inputs[0]?;
             }
@@ -231,6 +395,10 @@ enum Kind {
     /// A 2-D MatMul and the Add of its bias.
     Gemm,
     Add,
+    /// A Mul of two 8-bit tensors (with broadcasting).
+    Mul,
+    /// A Gemm of an 8-bit activation by a constant 8-bit matrix, with an `i32` bias.
+    QGemm,
     /// An AveragePool whose one window covers the whole input.
     GlobalPool,
     /// A Reshape-family view or a Transpose, run on the 8-bit data.
@@ -487,6 +655,7 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
                 let (ap, wp) = (qparams(graph, a.node, true)?, qparams(graph, b.node, true)?);
                 let bias_shape = &graph.ty(bp.x).shape;
                 if graph.ty(a).rank() != 2
+                    || !wp.is_const()
                     || graph.ty(wp.x).rank() != 2
                     || !(bias_shape == &[n] || bias_shape == &[1, n])
                     || !is_bias(&bp, &ap, &wp)
@@ -503,6 +672,50 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
                 return None;
             }
             group(Kind::Add, add, None, vec![ad, bd])
+        }
+        Op::Binary(b) if b.op == BinaryOp::Mul => {
+            let (ad, ap) = dq_input(graph, producer, 0)?;
+            let (bd, bp) = dq_input(graph, producer, 1)?;
+            let same_type = ap.dtype() == out.dtype() && bp.dtype() == out.dtype();
+            if !is_activation(&ap) || !is_activation(&bp) || !same_type {
+                return None;
+            }
+            group(Kind::Mul, producer, None, vec![ad, bd])
+        }
+        Op::Gemm(g) if g.act == Activation::None && g.alpha == 1.0 && !g.trans_a => {
+            let (ad, ap) = dq_input(graph, producer, 0)?;
+            let (bd, bp) = dq_input(graph, producer, 1)?;
+            // B's output channels are its rows under transB, else its columns.
+            let channel_axis = usize::from(!g.trans_b);
+            if !is_activation(&ap) || ap.is_const() || !is_weight(&bp, channel_axis) {
+                return None;
+            }
+            let mut dqs = vec![ad, bd];
+            if graph
+                .node(producer)
+                .inputs
+                .get(2)
+                .copied()
+                .flatten()
+                .is_some()
+            {
+                let (cd, cp) = dq_input(graph, producer, 2)?;
+                let n = graph
+                    .ty(ValueId {
+                        node: producer,
+                        slot: 0,
+                    })
+                    .shape[1];
+                let c_shape = &graph.ty(cp.x).shape;
+                if g.beta != 1.0
+                    || !(c_shape == &[n] || c_shape == &[1, n])
+                    || !is_bias(&cp, &ap, &bp)
+                {
+                    return None;
+                }
+                dqs.push(cd);
+            }
+            group(Kind::QGemm, producer, None, dqs)
         }
         Op::Pool(p) if is_global_average(p) => {
             let (xd, xp) = dq_input(graph, producer, 0)?;
@@ -525,8 +738,95 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
             }
             group(Kind::Move, producer, None, vec![xd])
         }
+        Op::Resize(r) if act.is_none() && is_nearest(r) => {
+            let (xd, xp) = dq_input(graph, producer, 0)?;
+            if !xp.same_as(&out) {
+                return None;
+            }
+            group(Kind::Move, producer, None, vec![xd])
+        }
         _ => None,
     }
+}
+
+/// A Resize that copies input elements: one tap of weight 1 per output coordinate, none
+/// outside the input (nearest neighbours), so it runs on 8-bit data unchanged.
+fn is_nearest(r: &crate::ops::resize::Resize) -> bool {
+    r.taps_per_out.iter().all(|&n| n == 1)
+        && r.taps
+            .iter()
+            .flatten()
+            .all(|&(i, w)| w == 1.0 && i != usize::MAX)
+}
+
+/// `DQ(x) → Split → Q, Q, …` with every output read by one Q only, all of them with the
+/// DQ's per-tensor 8-bit quantization: the Split moves the data unchanged, so it runs on
+/// `x`. Returns the Split, the DQ and the Qs in output order.
+fn match_split(graph: &Graph, split: NodeId) -> Option<(NodeId, NodeId, Vec<NodeId>)> {
+    let node = graph.node(split);
+    if !matches!(node.op, Op::Split(_)) {
+        return None;
+    }
+    let (dq, xp) = dq_input(graph, split, 0)?;
+    if !is_activation(&xp) || xp.is_const() {
+        return None;
+    }
+    let mut qs = Vec::new();
+    for slot in 0..u32::try_from(node.outputs.len()).ok()? {
+        let v = ValueId { node: split, slot };
+        let uses = graph.consumers(v);
+        if uses.len() != 1 || graph.is_graph_output(v) {
+            return None;
+        }
+        let q = uses[0].0;
+        if !qparams(graph, q, false).is_some_and(|out| xp.same_as(&out)) {
+            return None;
+        }
+        qs.push(q);
+    }
+    Some((split, dq, qs))
+}
+
+/// `DQ(a), DQ(b), … → Concat → Q`, every input and the Q 8-bit per tensor of one type:
+/// the Concat, the DQs in input order, and the Q. Inputs quantized like the Q are copied;
+/// the others go through a table of `Q(DQ(v))` for each of their 256 values (how ONNX
+/// Runtime's QLinearConcat requantizes them).
+fn match_concat(graph: &Graph, q: NodeId) -> Option<(NodeId, Vec<NodeId>, NodeId)> {
+    let out = qparams(graph, q, false)?;
+    if !is_activation(&out) {
+        return None;
+    }
+    let x = graph.node(q).inputs[0]?;
+    if x.slot != 0
+        || sole_consumer(graph, x.node) != Some(q)
+        || !matches!(graph.node(x.node).op, Op::Concat(_))
+    {
+        return None;
+    }
+    let concat = x.node;
+    let mut dqs = Vec::new();
+    for i in 0..graph.node(concat).inputs.len() {
+        let (dq, p) = dq_input(graph, concat, i)?;
+        if !is_activation(&p) || p.is_const() || p.dtype() != out.dtype() {
+            return None;
+        }
+        dqs.push(dq);
+    }
+    Some((concat, dqs, q))
+}
+
+/// Adds `built` as a node of its own beside `place` (its file order and `If` branch),
+/// its one output named `name`, and returns that output.
+fn add_beside(graph: &mut Graph, place: &crate::ir::Node, name: String, built: Built) -> ValueId {
+    let (op, onnx, inputs, types) = built;
+    let value = Value {
+        name: name.clone(),
+        ty: types[0].clone(),
+    };
+    let node = graph.add_node(name, op, onnx, inputs, vec![value]);
+    graph.node_mut(node).order = place.order;
+    graph.node_mut(node).guard = place.guard;
+    ValueId { node, slot: 0 }
 }
 
 /// A GlobalAveragePool, or an AveragePool whose single window is the whole unpadded
@@ -549,7 +849,8 @@ fn is_global_average(p: &Pool) -> bool {
     }
 }
 
-/// The DQ inputs of a MatMul of an 8-bit activation by an 8-bit constant matrix.
+/// The DQ inputs of a MatMul of an 8-bit activation by an 8-bit constant matrix, or by
+/// another 8-bit activation (attention's `Q · Kᵀ` and `P · V`).
 fn matmul_dqs(graph: &Graph, mm: NodeId) -> Option<Vec<NodeId>> {
     let (ad, ap) = dq_input(graph, mm, 0)?;
     let (bd, bp) = dq_input(graph, mm, 1)?;
@@ -558,7 +859,7 @@ fn matmul_dqs(graph: &Graph, mm: NodeId) -> Option<Vec<NodeId>> {
         && !ap.is_const()
         && b_rank >= 2
         && graph.ty(ap.x).rank() >= 2
-        && is_weight(&bp, b_rank - 1);
+        && (is_weight(&bp, b_rank - 1) || (is_activation(&bp) && !bp.is_const()));
     ok.then(|| vec![ad, bd])
 }
 
@@ -598,6 +899,21 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
                 let [a, b] = [dq[0], dq[1]];
                 let inputs = vec![a[0], a[1], a[2], b[0], b[1], b[2], y_scale, y_zero];
                 ("QLinearAdd", "com.microsoft", inputs, Attrs::default())
+            }
+            Kind::Mul => {
+                let [a, b] = [dq[0], dq[1]];
+                let inputs = vec![a[0], a[1], a[2], b[0], b[1], b[2], y_scale, y_zero];
+                ("QLinearMul", "com.microsoft", inputs, Attrs::default())
+            }
+            Kind::QGemm => {
+                let [a, b] = [dq[0], dq[1]];
+                let c = dq.get(2).and_then(|c| c[0]);
+                let inputs = vec![a[0], a[1], a[2], b[0], b[1], b[2], c, y_scale, y_zero];
+                let mut attrs = Attrs::default();
+                if let Op::Gemm(g) = &float_op.op {
+                    attrs.int("transB", i64::from(g.trans_b));
+                }
+                ("QGemm", "com.microsoft", inputs, attrs)
             }
             Kind::GlobalPool => {
                 let x = dq[0];
@@ -672,6 +988,69 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
         }
     }
     Ok(true)
+}
+
+/// Rewrites a [`match_concat`] group: each input requantized by a table where its
+/// quantization differs from the Q's, then the Concat on the 8-bit data. `false` (the
+/// group stays in float) when a table or the op table's parser fails.
+fn apply_concat(graph: &mut Graph, concat: NodeId, dqs: &[NodeId], q: NodeId) -> bool {
+    let Some(out) = qparams(graph, q, false) else {
+        return false;
+    };
+    let mut plan = Vec::new();
+    for &dq in dqs {
+        let Some(p) = qparams(graph, dq, true) else {
+            return false;
+        };
+        let table = if p.same_as(&out) {
+            None
+        } else {
+            let Some(table) = lookup_table(graph, &[dq, q], p.dtype()) else {
+                return false;
+            };
+            Some(table)
+        };
+        plan.push((p.x, table));
+    }
+    let place = graph.node(concat).clone();
+    let mut inputs = Vec::new();
+    for (i, (x, table)) in plan.into_iter().enumerate() {
+        let Some(table) = table else {
+            inputs.push(Some(x));
+            continue;
+        };
+        let name = format!("{}.requantize{i}", place.name);
+        let table = graph.add_const(format!("{name}.table"), table);
+        let lookup_inputs = vec![Some(x), Some(table)];
+        let Ok(built) = build(
+            graph,
+            "QLookup",
+            "ai.zant",
+            1,
+            &Attrs::default(),
+            lookup_inputs,
+        ) else {
+            return false;
+        };
+        inputs.push(Some(add_beside(graph, &place, name, built)));
+    }
+    let attrs = place.op.attrs();
+    let Ok(built) = build(graph, "Concat", "", place.onnx.opset, &attrs, inputs) else {
+        return false;
+    };
+    let q_out = ValueId { node: q, slot: 0 };
+    if built.3.len() != 1 || built.3[0] != *graph.ty(q_out) {
+        return false;
+    }
+    replace_output(graph, q_out, &place, built);
+    graph.remove_node(q);
+    graph.remove_node(concat);
+    for &dq in dqs {
+        if graph.contains(dq) && !graph.is_used(ValueId { node: dq, slot: 0 }) {
+            graph.remove_node(dq);
+        }
+    }
+    true
 }
 
 /// A node ready to add: op, ONNX op, inputs (absorbed ones dropped) and output types.
