@@ -603,29 +603,12 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
         })
     };
     match &graph.node(producer).op {
-        Op::Conv(c) if c.act == Activation::None => {
-            let (xd, xp) = dq_input(graph, producer, 0)?;
-            let (wd, wp) = dq_input(graph, producer, 1)?;
-            if !is_activation(&xp) || xp.is_const() || !is_weight(&wp, 0) {
-                return None;
-            }
-            let mut dqs = vec![xd, wd];
-            if graph
-                .node(producer)
-                .inputs
-                .get(2)
-                .copied()
-                .flatten()
-                .is_some()
-            {
-                let (bd, bp) = dq_input(graph, producer, 2)?;
-                if !is_bias(&bp, &xp, &wp) {
-                    return None;
-                }
-                dqs.push(bd);
-            }
-            group(Kind::Conv, producer, None, dqs)
-        }
+        Op::Conv(c) if c.act == Activation::None => group(
+            Kind::Conv,
+            producer,
+            None,
+            weighted_dqs(graph, producer, 0)?,
+        ),
         Op::MatMul(m) if !m.bias && m.act == Activation::None => {
             matmul_dqs(graph, producer).and_then(|dqs| group(Kind::MatMul, producer, None, dqs))
         }
@@ -683,37 +666,19 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
             group(Kind::Mul, producer, None, vec![ad, bd])
         }
         Op::Gemm(g) if g.act == Activation::None && g.alpha == 1.0 && !g.trans_a => {
-            let (ad, ap) = dq_input(graph, producer, 0)?;
-            let (bd, bp) = dq_input(graph, producer, 1)?;
             // B's output channels are its rows under transB, else its columns.
-            let channel_axis = usize::from(!g.trans_b);
-            if !is_activation(&ap) || ap.is_const() || !is_weight(&bp, channel_axis) {
-                return None;
-            }
-            let mut dqs = vec![ad, bd];
-            if graph
-                .node(producer)
-                .inputs
-                .get(2)
-                .copied()
-                .flatten()
-                .is_some()
-            {
-                let (cd, cp) = dq_input(graph, producer, 2)?;
+            let dqs = weighted_dqs(graph, producer, usize::from(!g.trans_b))?;
+            if let Some(&cd) = dqs.get(2) {
                 let n = graph
                     .ty(ValueId {
                         node: producer,
                         slot: 0,
                     })
                     .shape[1];
-                let c_shape = &graph.ty(cp.x).shape;
-                if g.beta != 1.0
-                    || !(c_shape == &[n] || c_shape == &[1, n])
-                    || !is_bias(&cp, &ap, &bp)
-                {
+                let c_shape = &graph.ty(graph.node(cd).inputs[0]?).shape;
+                if g.beta != 1.0 || !(c_shape == &[n] || c_shape == &[1, n]) {
                     return None;
                 }
-                dqs.push(cd);
             }
             group(Kind::QGemm, producer, None, dqs)
         }
@@ -847,6 +812,26 @@ fn is_global_average(p: &Pool) -> bool {
         | PoolKind::GlobalMax
         | PoolKind::Lp { .. } => false,
     }
+}
+
+/// The DQ inputs of a product of an 8-bit activation (input 0) by a constant 8-bit
+/// weight (input 1, per tensor or per `channel_axis`) and, where input 2 is given, an
+/// `i32` bias whose scale is `x_scale · w_scale`: `[x, w]` or `[x, w, bias]`.
+fn weighted_dqs(graph: &Graph, op: NodeId, channel_axis: usize) -> Option<Vec<NodeId>> {
+    let (xd, xp) = dq_input(graph, op, 0)?;
+    let (wd, wp) = dq_input(graph, op, 1)?;
+    if !is_activation(&xp) || xp.is_const() || !is_weight(&wp, channel_axis) {
+        return None;
+    }
+    let mut dqs = vec![xd, wd];
+    if graph.node(op).inputs.get(2).copied().flatten().is_some() {
+        let (bd, bp) = dq_input(graph, op, 2)?;
+        if !is_bias(&bp, &xp, &wp) {
+            return None;
+        }
+        dqs.push(bd);
+    }
+    Some(dqs)
 }
 
 /// The DQ inputs of a MatMul of an 8-bit activation by an 8-bit constant matrix, or by

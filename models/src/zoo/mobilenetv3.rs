@@ -77,20 +77,15 @@ pub(crate) fn model() -> ModelProto {
     let g = &mut graph;
 
     // [1,3,224,224] → [1,16,112,112] → … → [1,96,7,7]
-    let stem = g.conv("features.0.0", &image, &square_conv(3, STEM, 3, 2));
-    let mut x = activation(g, "features.0.2", &stem, true);
+    let mut x = conv_act(g, "features.0", &image, &square_conv(3, STEM, 3, 2), true);
     let mut in_channels = STEM;
     for (index, b) in BLOCKS.iter().enumerate() {
         x = inverted_residual(g, &format!("features.{}", index + 1), &x, in_channels, b);
         in_channels = b.out_channels;
     }
     let name = format!("features.{}", BLOCKS.len() + 1);
-    let head = g.conv(
-        &format!("{name}.0"),
-        &x,
-        &square_conv(in_channels, HEAD, 1, 1),
-    );
-    let x = activation(g, &format!("{name}.2"), &head, true);
+    let spec = square_conv(in_channels, HEAD, 1, 1);
+    let x = conv_act(g, &name, &x, &spec, true);
 
     // [1,576,7,7] → [1,576,1,1] → [1,576] → [1,1024] → [1,1000]
     let x = g.node("GlobalAveragePool", "avgpool", &[&x], vec![]);
@@ -119,6 +114,19 @@ fn activation(graph: &mut GraphBuilder, name: &str, input: &str, hard_swish: boo
     graph.node(op, name, &[input], vec![])
 }
 
+/// torchvision's `Conv2dNormActivation`: the convolution `{name}.0` (batch norm folded
+/// into its bias) and its activation `{name}.2`.
+fn conv_act(
+    graph: &mut GraphBuilder,
+    name: &str,
+    input: &str,
+    spec: &ConvSpec,
+    hard_swish: bool,
+) -> String {
+    let conv = graph.conv(&format!("{name}.0"), input, spec);
+    activation(graph, &format!("{name}.2"), &conv, hard_swish)
+}
+
 /// torchvision's `InvertedResidual`: expansion (unless the width stays), depthwise
 /// convolution, squeeze and excitation to a quarter of the expanded width (rounded to 8),
 /// projection without an activation, and the residual Add when stride and width stay.
@@ -133,11 +141,11 @@ fn inverted_residual(
     let mut x = input.to_owned();
     if b.expanded != in_channels {
         let spec = square_conv(in_channels, b.expanded, 1, 1);
-        let conv = graph.conv(&format!("{name}.block.{layer}.0"), &x, &spec);
-        x = activation(
+        x = conv_act(
             graph,
-            &format!("{name}.block.{layer}.2"),
-            &conv,
+            &format!("{name}.block.{layer}"),
+            &x,
+            &spec,
             b.hard_swish,
         );
         layer += 1;
@@ -147,11 +155,11 @@ fn inverted_residual(
         group: b.expanded,
         ..square_conv(b.expanded, b.expanded, b.kernel, b.stride)
     };
-    let conv = graph.conv(&format!("{name}.block.{layer}.0"), &x, &depthwise);
-    x = activation(
+    x = conv_act(
         graph,
-        &format!("{name}.block.{layer}.2"),
-        &conv,
+        &format!("{name}.block.{layer}"),
+        &x,
+        &depthwise,
         b.hard_swish,
     );
     layer += 1;
