@@ -6,14 +6,17 @@ use std::collections::{BTreeSet, HashSet};
 
 use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelProto};
 
-/// The largest weight blob a zoo model may carry: about 6 MB, with room for rounding.
-const MAX_WEIGHT_BYTES: usize = 7_500_000;
+/// The largest weight blob a zoo model may carry: mobilenetv3-style's 10.1 MB
+/// (MobileNetV3-Small's 2.5 M parameters in float, the source of its quantized model),
+/// with room for rounding; the others stay near 6 MB.
+const MAX_WEIGHT_BYTES: usize = 10_500_000;
 
 /// The zoo, in `make-models` order: each has its test below.
-const CHECKED: [&str; 10] = [
+const CHECKED: [&str; 11] = [
     "yolo-style",
     "dbnet-style",
     "efficientnet-style",
+    "mobilenetv3-style",
     "resnet50-style",
     "transformer-encoder",
     "lstm-seq",
@@ -63,6 +66,24 @@ fn efficientnet_style() {
             "GlobalAveragePool",
             "Mul",
             "Sigmoid",
+        ],
+    );
+}
+
+#[test]
+fn mobilenetv3_style() {
+    check(
+        "mobilenetv3-style",
+        &[
+            "Add",
+            "Conv",
+            "Flatten",
+            "Gemm",
+            "GlobalAveragePool",
+            "HardSigmoid",
+            "HardSwish",
+            "Mul",
+            "Relu",
         ],
     );
 }
