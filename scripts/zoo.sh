@@ -16,10 +16,9 @@ start_all=$SECONDS
 cargo run --quiet -p zant-models -- --zoo "$zoo"
 scripts/setup-ort.sh
 # Quantized models as users make them (issue 50): ONNX Runtime's `quantize_static` (QDQ,
-# per-channel int8 weights, uint8 activations) on two of the zoo's float models, written
-# beside them as `<name>-qdq`. The transformer encoder's is left out: zant does not match
-# ONNX Runtime on it yet (docs/quantization.md says where it stands).
-target/venv-ort/bin/python scripts/qdq_zoo.py "$zoo" mobilenetv3-style yolo-style
+# per-channel int8 weights, uint8 activations) on three of the zoo's float models, written
+# beside them as `<name>-qdq` (docs/quantization.md).
+target/venv-ort/bin/python scripts/qdq_zoo.py "$zoo" mobilenetv3-style yolo-style transformer-encoder
 target/venv-ort/bin/python scripts/model_references.py --zoo "$zoo"
 # $ZANTC: a zantc already built (the suite passes the one its tests built).
 if [ -z "${ZANTC:-}" ]; then
@@ -47,8 +46,14 @@ for name in "${names[@]}"; do
     log="$log_dir/$name.txt"
     # The runner only checks outputs: without LTO and with parallel code generation it
     # builds faster and computes the same values.
+    # The quantized transformer keeps its LayerNormalizations in float, as ONNX Runtime
+    # does; a float sum that rounds the other way on another CPU moves an output by one
+    # step of its scale (0.0396), the bar issue 50 sets. Every other model is held to
+    # zantc's default tolerance (the other quantized ones are integer end to end).
+    tolerance=()
+    [ "$name" = transformer-encoder-qdq ] && tolerance=(--atol 0.04)
     if CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-        "$zantc" verify --target host "$zoo/$name" >"$log" 2>&1; then
+        "$zantc" verify --target host "${tolerance[@]}" "$zoo/$name" >"$log" 2>&1; then
         passed+=("$name")
         echo "zoo: PASS $name ($((SECONDS - start)) s)"
     else

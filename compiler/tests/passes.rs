@@ -729,8 +729,8 @@ fn qdq_keeps_a_relu_the_quantization_does_not_imply_in_float() {
 #[test]
 fn qdq_turns_matmul_and_bias_into_qgemm_and_keeps_softmax_in_float() {
     // The Reshape has the same quantization on both sides and moves the i8 data; the
-    // Softmax has no integer kernel and stays between its DequantizeLinear and
-    // QuantizeLinear: a float island.
+    // int8 Softmax stays between its DequantizeLinear and QuantizeLinear, a float island,
+    // as in ONNX Runtime's optimized session (which fuses uint8 Softmax only).
     insta::assert_snapshot!(run("qdq", "
         input 0: %x : i8[1,1,2,2]
         %s = Const f32[] [0.5]
@@ -1504,6 +1504,80 @@ fn qdq_turns_silu_into_one_lookup_table() {
         &["Sigmoid", "Mul", "QLinearMul"],
         1,
     );
+}
+
+#[test]
+fn qdq_runs_softmax_as_onnx_runtimes_integer_softmax() {
+    // Attention weights as ONNX Runtime's quantizer writes them (output scale 1/256,
+    // zero point 0): com.microsoft QLinearSoftmax, whose table and integer quotient
+    // land within a step of the float softmax quantized.
+    let printed = qdq_within_steps(
+        "
+        input 0: %x : u8[4,64]
+        %s = Const f32[] [0.08]
+        %z = Const u8[] [131]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %p = Softmax(%xd) axis=-1
+        %ys = Const f32[] [0.00390625]
+        %yz = Const u8[] [0]
+        %y = QuantizeLinear(%p, %ys, %yz)
+        output 0: y = %y
+        ",
+        &[every_u8(vec![4, 64])],
+        &["QLinearSoftmax(%x) axis=1 opset=13"],
+        &["Softmax(%xd"],
+        1,
+    );
+    assert!(!printed.contains(": f32[4,64]"), "{printed}");
+}
+
+#[test]
+fn qdq_turns_gelu_into_one_lookup_table() {
+    // GELU in its exact form as ONNX Runtime's quantizer leaves it: `x / √2` and the
+    // erf in float up to a Q, then `+ 1`, `· x` and `· 0.5` between Q/DQ pairs. All of
+    // it is a function of x: one table.
+    let printed = qdq_within_steps(
+        "
+        input 0: %x : u8[2,128]
+        %s = Const f32[] [0.04]
+        %z = Const u8[] [120]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %r2 = Const f32[] [1.4142135]
+        %dv = Div(%xd, %r2)
+        %ef = Erf(%dv)
+        %es = Const f32[] [0.0078125]
+        %ez = Const u8[] [128]
+        %e = QuantizeLinear(%ef, %es, %ez)
+        %ed = DequantizeLinear(%e, %es, %ez)
+        %oq = Const u8[] [255]
+        %os = Const f32[] [0.003921569]
+        %oz = Const u8[] [0]
+        %od = DequantizeLinear(%oq, %os, %oz)
+        %ad = Add(%ed, %od)
+        %as = Const f32[] [0.0078431]
+        %az = Const u8[] [0]
+        %a = QuantizeLinear(%ad, %as, %az)
+        %adq = DequantizeLinear(%a, %as, %az)
+        %m = Mul(%xd, %adq)
+        %ms = Const f32[] [0.08]
+        %mz = Const u8[] [40]
+        %mq = QuantizeLinear(%m, %ms, %mz)
+        %mdq = DequantizeLinear(%mq, %ms, %mz)
+        %hq = Const u8[] [255]
+        %hs = Const f32[] [0.0019607844]
+        %hd = DequantizeLinear(%hq, %hs, %oz)
+        %h = Mul(%mdq, %hd)
+        %ys = Const f32[] [0.04]
+        %yz = Const u8[] [40]
+        %y = QuantizeLinear(%h, %ys, %yz)
+        output 0: y = %y
+        ",
+        &[every_u8(vec![2, 128])],
+        &["QLookup(%x, "],
+        &["Erf", "Div", "QLinearAdd", "QLinearMul"],
+        1,
+    );
+    assert_eq!(printed.matches("QLookup(").count(), 1, "{printed}");
 }
 
 #[test]

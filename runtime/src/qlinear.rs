@@ -796,6 +796,93 @@ pub fn qmatmul_packed<A: QInt, Y: QOut>(
     });
 }
 
+/// The `f32` words of scratch [`qmatmul_dynamic`] needs: one matrix of `B` packed by
+/// [`pack_qmatmul_b`] and one base per column.
+pub const fn qmatmul_dynamic_scratch_len(p: &QMatMul) -> usize {
+    qpacked_len(p.k, p.n).div_ceil(4) + p.n
+}
+
+/// Quantized matrix product of two activations (QLinearMatMul with a `B` computed at run
+/// time: attention's `Q·Kᵀ` and `weights·V`) through [`qmatmul_packed`]'s kernel. Each of
+/// `B`'s matrices is packed into `scratch` ([`qmatmul_dynamic_scratch_len`] words) as the
+/// signed bytes `b_o = b − B::MIN − 128` (the byte with its top bit flipped for `u8`, so it
+/// always fits), and `b − b_zero = b_o + off` with `off = B::MIN + 128 − b_zero`; with
+/// `a' = a − A::MIN` and `c = a_zero − A::MIN`, each sum
+/// `Σ (a' − c)(b_o + off) = Σ a'·b_o − c·Σ b_o − c·off·k + off·Σ a'` is the packed
+/// product, a base per column and, where `off` is not 0, `off` times the row's `Σ a'`.
+/// `b_zero` holds one value or one per column. Exact in `i32` (wrapping), so the
+/// outputs equal [`qmatmul`]'s. A short `scratch` or operands leave `y` as it was.
+#[allow(clippy::too_many_arguments)]
+pub fn qmatmul_dynamic<A: QInt, B: QInt, Y: QOut>(
+    p: &QMatMul,
+    a: &[A],
+    a_zero: i32,
+    b: &[B],
+    b_zero: &[i32],
+    rq: Requant<'_>,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) {
+    let QMatMul { batch, m, k, n, .. } = *p;
+    let packed_words = qpacked_len(k, n).div_ceil(4);
+    let b_len = if p.b_batched { batch * k * n } else { k * n };
+    if k == 0
+        || n == 0
+        || b_zero.is_empty()
+        || scratch.len() < packed_words + n
+        || a.len() < batch * m * k
+        || b.len() < b_len
+        || y.len() < batch * m * n
+    {
+        return;
+    }
+    let (packed, base) = scratch.split_at_mut(packed_words);
+    let packed: &mut [i8] = &mut bytemuck::cast_slice_mut(packed)[..qpacked_len(k, n)];
+    let base: &mut [i32] = bytemuck::cast_slice_mut(&mut base[..n]);
+    let off = |j: usize| B::MIN + 128 - pick(b_zero, j);
+    let c = a_zero - A::MIN;
+    let flip = if A::MIN < 0 { 0x8080_8080 } else { 0 };
+    let any_off = (0..b_zero.len()).any(|j| off(j) != 0);
+    let a: &[u8] = bytemuck::cast_slice(&a[..batch * m * k]);
+    for bi in 0..batch {
+        if bi == 0 || p.b_batched {
+            let mat = &b[if p.b_batched { bi * k * n } else { 0 }..][..k * n];
+            let at = |kk: usize, j: usize| {
+                let v = if p.b_transposed {
+                    mat[j * k + kk]
+                } else {
+                    mat[kk * n + j]
+                };
+                v.to_i32() - B::MIN - 128
+            };
+            pack_qmatmul_b(k, n, at, |_| 0, packed);
+            let k_i32 = k as i32;
+            qpacked_bias(
+                k,
+                packed,
+                |j| c.wrapping_mul(off(j)).wrapping_mul(k_i32).wrapping_neg(),
+                c,
+                base,
+            );
+        }
+        let a_batch = &a[bi * m * k..][..m * k];
+        let y_batch = &mut y[bi * m * n..][..m * n];
+        packed_product(a_batch, k, flip, packed, base, |r, j0, sums| {
+            if any_off {
+                let row = a_batch.get(r * k..(r + 1) * k).unwrap_or(&[]);
+                let flip = flip as u8;
+                let total = row.iter().fold(0i32, |s, &v| s + i32::from(v ^ flip));
+                for (t, s) in sums.iter_mut().enumerate() {
+                    *s = s.wrapping_add(off(j0 + t).wrapping_mul(total));
+                }
+            }
+            if let Some(out) = y_batch.get_mut(r * n + j0..(r + 1) * n) {
+                finish_columns(sums, j0, rq, out);
+            }
+        });
+    }
+}
+
 /// Requantizes the sums of columns `j0..` of a packed product into `out` (as far as
 /// both reach): as one run where `rq` has one scale, else each by its column's.
 #[inline(always)]
@@ -1612,6 +1699,57 @@ pub fn qglobal_average_pool<T: QInt>(
     }
 }
 
+/// com.microsoft QLinearSoftmax as ONNX Runtime computes it, along an axis of length `len`
+/// between `outer` and `inner` elements. `table[i]` is the compiler's `exp((i - 255) ·
+/// x_scale + shift)` in `f32` (the shift keeps a sum of `len` entries finite), so an
+/// element `x` of a row whose maximum is `m` reads `table[255 - (m - x)]`; the row's entries
+/// are summed in `f32` in axis order, and each output is
+/// `saturate(round_half_even(entry · y_scale / sum) + y_zero)` with `y_scale` the
+/// compiler's `floor(1 / Y_scale)`. A row whose sum is not positive (a table the compiler
+/// would not build) gives `y_zero`.
+#[allow(clippy::too_many_arguments)]
+pub fn qsoftmax<T: QInt>(
+    outer: usize,
+    len: usize,
+    inner: usize,
+    x: &[T],
+    table: &[f32; 256],
+    y_scale: f32,
+    y_zero: i32,
+    y: &mut [T],
+) {
+    let (len, inner) = (len.max(1), inner.max(1));
+    let entry = |m: i32, v: T| table[(255 - (m - v.to_i32())) as usize & 0xff];
+    // The quotient is at most `y_scale`; past 512 every output saturates, and below 2^22
+    // `round_even` is exact.
+    let out = |e: f32, sum: f32| -> T {
+        let q = (e * y_scale) / sum;
+        let q = if q <= 512.0 { q } else { 512.0 };
+        T::saturate(round_even(q).wrapping_add(y_zero))
+    };
+    for (xs, ys) in x
+        .chunks_exact(len * inner)
+        .zip(y.chunks_exact_mut(len * inner))
+        .take(outer)
+    {
+        for i in 0..inner {
+            let row = || xs.iter().skip(i).step_by(inner);
+            let m = row().fold(T::MIN, |m, v| m.max(v.to_i32()));
+            let sum = row().fold(0.0f32, |s, &v| s + entry(m, v));
+            let dst = ys.iter_mut().skip(i).step_by(inner);
+            if sum > 0.0 {
+                for (d, &v) in dst.zip(row()) {
+                    *d = out(entry(m, v), sum);
+                }
+            } else {
+                for d in dst {
+                    *d = T::saturate(y_zero);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2099,6 +2237,100 @@ mod tests {
             &mut packed
         ));
         assert!(!pack_qmatmul_b(2, 1, |_, _| 0, |_| 0, &mut packed[1..]));
+    }
+
+    #[test]
+    fn dynamic_matmul_matches_the_plain_one() {
+        extern crate std;
+        use std::{vec, vec::Vec};
+        // Every operand byte of both types, any zero points (the packed bytes always fit),
+        // `B` plain, transposed, batched or shared across the batch.
+        fn case<A: QInt, B: QInt>(p: QMatMul, a_zero: i32, b_zero: &[i32]) {
+            let QMatMul { batch, m, k, n, .. } = p;
+            let a: Vec<A> = (0..batch * m * k)
+                .map(|i| A::saturate((i as i32 * 73 + 11) % 256 + A::MIN))
+                .collect();
+            let b_len = if p.b_batched { batch * k * n } else { k * n };
+            let b: Vec<B> = (0..b_len)
+                .map(|i| B::saturate((i as i32 * 89 + 5) % 256 + B::MIN))
+                .collect();
+            for (scale, zero) in [(0.0009f32, 3), (1.0, 0)] {
+                let rq = Requant {
+                    scale: &[scale],
+                    zero,
+                };
+                let mut want = vec![0i32; batch * m * n];
+                qmatmul(&p, &a, a_zero, &b, b_zero, &[], rq, &mut want);
+                let mut scratch = vec![0f32; qmatmul_dynamic_scratch_len(&p)];
+                let mut got = vec![0i32; batch * m * n];
+                qmatmul_dynamic::<A, B, i32>(
+                    &p,
+                    &a,
+                    a_zero,
+                    &b,
+                    b_zero,
+                    rq,
+                    &mut scratch,
+                    &mut got,
+                );
+                assert_eq!(got, want, "{p:?}, a_zero {a_zero}, b_zero {b_zero:?}");
+                let mut want = vec![0u8; batch * m * n];
+                qmatmul(&p, &a, a_zero, &b, b_zero, &[], rq, &mut want);
+                let mut got = vec![0u8; batch * m * n];
+                qmatmul_dynamic::<A, B, u8>(&p, &a, a_zero, &b, b_zero, rq, &mut scratch, &mut got);
+                assert_eq!(got, want, "{p:?}, requantized");
+            }
+        }
+        let p = |batch, m, k, n, b_transposed, b_batched| QMatMul {
+            batch,
+            m,
+            k,
+            n,
+            b_transposed,
+            b_batched,
+        };
+        case::<u8, u8>(p(4, 16, 48, 40, false, true), 131, &[126]);
+        case::<u8, u8>(p(2, 5, 33, 17, true, true), 0, &[0]);
+        case::<u8, u8>(p(1, 1, 130, 70, false, false), 255, &[255]);
+        case::<i8, i8>(p(3, 7, 20, 19, false, false), -5, &[9]);
+        case::<i8, u8>(p(2, 9, 64, 16, true, true), 0, &[128]);
+        case::<u8, i8>(p(1, 4, 9, 5, false, true), 17, &[-3, 0, 2, 100, -128]);
+        // Too little scratch leaves the output as it was.
+        let q = p(1, 2, 4, 3, false, false);
+        let mut y = [7i32; 6];
+        let rq = Requant {
+            scale: &[1.0],
+            zero: 0,
+        };
+        qmatmul_dynamic::<u8, u8, i32>(&q, &[1; 8], 0, &[1; 12], &[0], rq, &mut [0.0; 2], &mut y);
+        assert_eq!(y, [7; 6]);
+    }
+
+    #[test]
+    fn qsoftmax_follows_the_table_and_the_row_maximum() {
+        // Entries are exp((i - 255) · s) up to a common factor: a row of one value gives
+        // every element `y_scale / len`; a row of a large and small values gives the
+        // large ones nearly all of it, as the float softmax does.
+        let s = 0.1f32;
+        let table: [f32; 256] = core::array::from_fn(|i| libm::expf((i as f32 - 255.0) * s));
+        let mut y = [0u8; 8];
+        qsoftmax(2, 4, 1, &[9u8; 8], &table, 256.0, 0, &mut y);
+        assert_eq!(y, [64; 8]);
+        let x = [200u8, 0, 200, 0, 1, 2, 3, 4];
+        qsoftmax(2, 4, 1, &x, &table, 255.0, 0, &mut y);
+        assert_eq!(&y[..4], &[128, 0, 128, 0]);
+        // exp(0.1 · (v − 4)) normalised: 0.2138, 0.2363, 0.2612, 0.2887 of 255.
+        assert_eq!(&y[4..], &[55, 60, 67, 74]);
+        // Along a middle axis (inner 2), and in int8 with zero point −128.
+        // Rows (5, 4) and (−5, −5): 255 · (1, e^−0.1) / (1 + e^−0.1) = 133.9, 121.1.
+        let x = [5i8, -5, 4, -5];
+        let mut y = [0i8; 4];
+        qsoftmax(1, 2, 2, &x, &table, 255.0, -128, &mut y);
+        assert_eq!(y, [6, 0, -7, 0]);
+        // A table that sums to nothing gives the zero point.
+        let mut y = [1u8; 4];
+        qsoftmax(1, 4, 1, &[3u8; 4], &[0.0; 256], 255.0, 9, &mut y);
+        assert_eq!(y, [9; 4]);
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub mod pad;
 pub mod pool;
 pub mod qlinear;
 pub mod qlookup;
+pub mod qsoftmax;
 pub mod quant;
 pub mod range;
 pub mod recurrent;
@@ -582,6 +583,7 @@ define_ops! {
     Split(split::Split),
     SvmRegressor(svm::SvmRegressor),
     QLookup(qlookup::QLookup),
+    QSoftmax(qsoftmax::QSoftmax),
     TernaryConv(ternary::TernaryConv),
     TernaryMatMul(ternary::TernaryMatMul),
     Tile(tile::Tile),

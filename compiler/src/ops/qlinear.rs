@@ -32,7 +32,7 @@ pub struct Absorbed(Vec<(&'static str, Tensor)>);
 
 impl Absorbed {
     /// Absorbs input `i` when the node has it; a `required` input must be present.
-    fn take(
+    pub(super) fn take(
         &mut self,
         ctx: &ParseCtx<'_>,
         i: usize,
@@ -59,14 +59,14 @@ impl Absorbed {
         self.0.retain(|(n, _)| *n != name);
     }
 
-    fn print(&self, attrs: &mut Attrs) {
+    pub(super) fn print(&self, attrs: &mut Attrs) {
         for (name, t) in &self.0 {
             attrs.tensor(name, t);
         }
     }
 
     /// A scale: `f32`, one value or (`per_channel`) as many as that.
-    fn scales(&self, name: &str, per_channel: usize) -> Result<Vec<f32>, OpError> {
+    pub(super) fn scales(&self, name: &str, per_channel: usize) -> Result<Vec<f32>, OpError> {
         let t = self.get(name).ok_or_else(|| missing(name))?;
         let values = t
             .as_f32()
@@ -76,7 +76,12 @@ impl Absorbed {
     }
 
     /// A zero point of `dtype` (0 when the node omits it): one value, or `per_channel`.
-    fn zeros(&self, name: &str, dtype: DType, per_channel: usize) -> Result<Vec<i32>, OpError> {
+    pub(super) fn zeros(
+        &self,
+        name: &str,
+        dtype: DType,
+        per_channel: usize,
+    ) -> Result<Vec<i32>, OpError> {
         let Some(t) = self.get(name) else {
             return Ok(vec![0]);
         };
@@ -114,7 +119,7 @@ fn check_count(name: &str, t: &Tensor, per_channel: usize) -> Result<(), OpError
 }
 
 /// An 8-bit data type, or an error naming the input.
-fn eight_bit(what: &str, t: &TensorType) -> Result<DType, OpError> {
+pub(super) fn eight_bit(what: &str, t: &TensorType) -> Result<DType, OpError> {
     match t.dtype {
         DType::U8 | DType::I8 => Ok(t.dtype),
         _ => Err(OpError::unsupported(format!(
@@ -640,6 +645,9 @@ pub struct QMatMul {
     /// taken out, shaped `[⌈N/16⌉, ⌈K/4⌉, 64]` `i8` (printed `b_packed=N`; not ONNX;
     /// `passes::layout` packs it for crates that run vector kernels only).
     pub b_packed: bool,
+    /// `B` is computed at run time (attention's products of two activations): crates of
+    /// vector kernels pack it per matrix into scratch (`rt::qlinear::qmatmul_dynamic`).
+    pub b_dynamic: bool,
 }
 
 /// The inputs of the matrix product ops: (a, b, a_scale, a_zero_point, b_scale,
@@ -797,11 +805,25 @@ impl Parse for QMatMul {
             alpha: if gemm { ctx.float("alpha", 1.0)? } else { 1.0 },
             runtime_zero: runtime_a_zero,
             b_packed: packed > 0,
+            b_dynamic: consts_missing(ctx, b_i),
         })
     }
 }
 
 impl QMatMul {
+    /// Whether `B`, computed at run time, is packed into scratch for the vector kernel:
+    /// in crates that run vector kernels only, for an 8-bit product with constant
+    /// quantization.
+    fn packs_dynamic_b(&self, kernels: KernelSet) -> bool {
+        self.b_dynamic
+            && !self.b_packed
+            && !self.runtime_zero
+            && kernels.vector
+            && !kernels.scalar
+            && self.shape.k > 0
+            && self.shape.n > 0
+    }
+
     /// The zero points of `B` (one, or one per column) as the node holds them, or `None`
     /// where they do not read (the parser checked them, so only for a broken node).
     pub(crate) fn b_zeros(&self) -> Option<Vec<i32>> {
@@ -944,6 +966,14 @@ impl OpKind for QMatMul {
             elem_type(self.out),
         );
         let (ae, be) = (&a.expr, &b.expr);
+        if self.packs_dynamic_b(ctx.kernels) && b.value.is_none() && bias.is_empty() {
+            let (b_zero, scales) = (i32_list(&b_zero), f32_list(&scales));
+            return Ok(quote! {
+                rt::qlinear::qmatmul_dynamic::<#at, #bt, #yt>(
+                    &#p, #ae, #a_zero, #be, #b_zero,
+                    rt::qlinear::Requant { scale: #scales, zero: #y_zero }, scratch, y);
+            });
+        }
         // A zero point computed at run time is read where the kernel is called.
         let a_zero = if self.runtime_zero {
             let z = &ctx.input(2)?.expr;
@@ -958,6 +988,14 @@ impl OpKind for QMatMul {
                 rt::qlinear::Requant { scale: #scales, zero: #y_zero }, y);
         })
     }
+    fn scratch_bytes(&self, _inputs: &[Option<&TensorType>], kernels: KernelSet) -> usize {
+        if self.packs_dynamic_b(kernels) {
+            zant_runtime::qlinear::qmatmul_dynamic_scratch_len(&self.shape) * 4
+        } else {
+            0
+        }
+    }
+
     /// `K` products for each output element, whatever the batch broadcasting.
     fn macs(&self, _inputs: &[Option<&TensorType>]) -> u64 {
         mac_count(self.out_shape.iter().copied().chain([self.shape.k]))

@@ -266,6 +266,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!(@ "com.microsoft", "QLinearAdd", (1, 1), (7, 8), (1, 1), |ctx| <qlinear::QLinearBinary as Parse>::parse(ctx).map(Op::from)),
     op!(@ "com.microsoft", "QLinearGlobalAveragePool", (1, 1), (4, 5), (1, 1), |ctx| <qlinear::QGlobalAveragePool as Parse>::parse(ctx).map(Op::from)),
     op!(@ "com.microsoft", "QLinearMul", (1, 1), (7, 8), (1, 1), |ctx| <qlinear::QLinearBinary as Parse>::parse(ctx).map(Op::from)),
+    op!(@ "com.microsoft", "QLinearSoftmax", (1, 1), (4, 5), (1, 1), |ctx| <qsoftmax::QSoftmax as Parse>::parse(ctx).map(Op::from)),
     unary!(@ "com.microsoft", "QuickGelu", (1, 1), |c| Swish { alpha: c.float("alpha", 1.702)? }),
 ];
 

@@ -68,39 +68,7 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         .filter_map(|n| match_split(graph, n))
         .collect();
     for (split, dq, qs) in splits {
-        let Some(x) = graph.node(dq).inputs[0] else {
-            continue;
-        };
-        let place = graph.node(split).clone();
-        let outputs: Vec<Value> = qs
-            .iter()
-            .map(|&q| graph.node(q).outputs[0].clone())
-            .collect();
-        let x_ty = graph.ty(x).clone();
-        let Ok(types) = place.op.infer(&[Some(&x_ty)]) else {
-            continue;
-        };
-        if types.len() != outputs.len() || types.iter().zip(&outputs).any(|(t, v)| *t != v.ty) {
-            continue;
-        }
-        let node = graph.add_node(
-            place.name.clone(),
-            place.op.clone(),
-            place.onnx,
-            vec![Some(x)],
-            outputs,
-        );
-        graph.node_mut(node).order = place.order;
-        graph.node_mut(node).guard = place.guard;
-        for (slot, &q) in (0u32..).zip(&qs) {
-            graph.replace_all_uses(ValueId { node: q, slot: 0 }, ValueId { node, slot });
-            graph.remove_node(q);
-        }
-        graph.remove_node(split);
-        if !graph.is_used(ValueId { node: dq, slot: 0 }) {
-            graph.remove_node(dq);
-        }
-        changed = true;
+        changed |= apply_split(graph, split, dq, &qs);
     }
     let concats: Vec<(NodeId, Vec<NodeId>, NodeId)> = graph
         .node_ids()
@@ -126,9 +94,7 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         if let Some(act) = act {
             graph.remove_node(act);
         }
-        if !graph.is_used(ValueId { node: dq, slot: 0 }) {
-            graph.remove_node(dq);
-        }
+        drop_unused(graph, &[dq]);
         changed = true;
     }
     // Last, any other chain of element-wise float ops between a DQ and a Q becomes a
@@ -162,46 +128,163 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         }
         changed = true;
     }
-    // And a QLinearMul of `x` by a lookup of the same `x` (SiLU, HardSwish) is one lookup.
-    let products: Vec<(NodeId, ValueId, Tensor)> = graph
-        .node_ids()
-        .into_iter()
-        .filter_map(|mul| match_gated_lookup(graph, mul))
-        .collect();
-    for (mul, x, table) in products {
-        let name = graph.node(mul).name.clone();
-        let table = graph.add_const(format!("{name}.table"), table);
-        let inputs = vec![Some(x), Some(table)];
-        let Ok(built) = build(graph, "QLookup", "ai.zant", 1, &Attrs::default(), inputs) else {
-            continue;
-        };
-        let out = ValueId { node: mul, slot: 0 };
-        if built.3.len() != 1 || built.3[0] != *graph.ty(out) {
-            continue;
-        }
-        let gate = graph
-            .node(mul)
-            .inputs
-            .iter()
-            .flatten()
-            .copied()
-            .find(|v| *v != x);
-        let place = graph.node(mul).clone();
-        replace_output(graph, out, &place, built);
-        graph.remove_node(mul);
-        if let Some(gate) = gate.filter(|g| !graph.is_used(*g)) {
-            graph.remove_node(gate.node);
-        }
-        changed = true;
-    }
+    // And what is then a function of one 8-bit tensor is one table: a QLinearAdd or
+    // QLinearMul by a one-element constant, a lookup of a lookup, and a QLinearMul of `x`
+    // by a lookup of the same `x` (SiLU, HardSwish, GELU as quantizers write them).
+    changed |= merge_lookups(graph);
     Ok(changed)
+}
+
+/// Rewrites every node that computes a function of one 8-bit tensor `x` through tables
+/// and integer ops into one QLookup of `x`, until none is left: [`match_scalar_binary`],
+/// [`match_lookup_of_lookup`], [`match_gated_lookup`]. Each table is computed with the
+/// runtime's own kernels, so the result is the nodes' to the bit.
+fn merge_lookups(graph: &mut Graph) -> bool {
+    let mut changed = false;
+    loop {
+        let mut round = false;
+        for id in graph.node_ids() {
+            if !graph.contains(id) {
+                continue;
+            }
+            let found = match_scalar_binary(graph, id)
+                .or_else(|| match_lookup_of_lookup(graph, id))
+                .or_else(|| match_gated_lookup(graph, id));
+            if let Some((x, table)) = found {
+                round |= to_lookup(graph, id, x, table);
+            }
+        }
+        changed |= round;
+        if !round {
+            return changed;
+        }
+    }
+}
+
+/// Replaces `node` (one 8-bit output) by `QLookup(x, table)` and drops the producers of
+/// its other inputs that nothing reads any more (the lookup a product or a lookup read).
+fn to_lookup(graph: &mut Graph, node: NodeId, x: ValueId, table: Tensor) -> bool {
+    let name = graph.node(node).name.clone();
+    let table = graph.add_const(format!("{name}.table"), table);
+    let inputs = vec![Some(x), Some(table)];
+    let out = ValueId { node, slot: 0 };
+    let built = match build(graph, "QLookup", "ai.zant", 1, &Attrs::default(), inputs) {
+        Ok(built) if built.3.len() == 1 && built.3[0] == *graph.ty(out) => built,
+        _ => {
+            graph.remove_node(table.node);
+            return false;
+        }
+    };
+    let others: Vec<ValueId> = graph
+        .node(node)
+        .inputs
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| *v != x)
+        .collect();
+    let place = graph.node(node).clone();
+    replace_output(graph, out, &place, built);
+    graph.remove_node(node);
+    for v in others {
+        if graph.contains(v.node) && !graph.is_used(v) && graph.const_value(v).is_none() {
+            graph.remove_node(v.node);
+        }
+    }
+    true
+}
+
+/// A QLinearAdd or QLinearMul of an 8-bit tensor `x` and a one-element constant (the
+/// `+ 1` and `· 0.5` of GELU, attention's scale), with the output of `x`'s shape: `x`
+/// and the table of the op for each of its 256 values.
+fn match_scalar_binary(graph: &Graph, node: NodeId) -> Option<(ValueId, Tensor)> {
+    let Op::QLinearBinary(q) = &graph.node(node).op else {
+        return None;
+    };
+    let inputs = &graph.node(node).inputs;
+    let (a, b) = (
+        inputs.first().copied().flatten()?,
+        inputs.get(3).copied().flatten()?,
+    );
+    let scalar = |v: ValueId| graph.const_value(v).filter(|c| c.n_elems() == 1);
+    let (x, c, x_first) = match (scalar(a), scalar(b)) {
+        (None, Some(c)) => (a, c, true),
+        (Some(c), None) => (b, c, false),
+        _ => return None,
+    };
+    let out = graph.ty(ValueId { node, slot: 0 });
+    if graph.ty(x).shape != out.shape || graph.ty(x).dtype != out.dtype {
+        return None;
+    }
+    let p = q.params;
+    let data = match (&c.data, graph.ty(x).dtype) {
+        (crate::tensor::Data::U8(c), DType::U8) => {
+            crate::tensor::Data::U8(binary_table(&p, (0..=255).collect(), &c[..1], x_first))
+        }
+        (crate::tensor::Data::I8(c), DType::I8) => {
+            crate::tensor::Data::I8(binary_table(&p, (-128..=127).collect(), &c[..1], x_first))
+        }
+        _ => return None,
+    };
+    Some((x, Tensor::new(vec![256], data)))
+}
+
+/// `qbinary` of the 256 values `xs` and `other` (one value, or one for each of `xs`),
+/// `xs` the first operand or the second.
+fn binary_table<T: zant_runtime::qlinear::QInt + Default>(
+    p: &zant_runtime::qlinear::QBinary,
+    xs: Vec<T>,
+    other: &[T],
+    x_first: bool,
+) -> Vec<T> {
+    let mut y = vec![T::default(); xs.len()];
+    let (xs_shape, other_shape) = ([xs.len()], [other.len()]);
+    if x_first {
+        zant_runtime::qlinear::qbinary(p, &xs, &xs_shape, other, &other_shape, &mut y, &xs_shape);
+    } else {
+        zant_runtime::qlinear::qbinary(p, other, &other_shape, &xs, &xs_shape, &mut y, &xs_shape);
+    }
+    y
+}
+
+/// A QLookup of a QLookup that nothing else reads: the inner lookup's input and the
+/// composed table.
+fn match_lookup_of_lookup(graph: &Graph, node: NodeId) -> Option<(ValueId, Tensor)> {
+    let outer = graph.node(node);
+    let (Op::QLookup(_), Some(inner_out), Some(t2)) = (
+        &outer.op,
+        outer.inputs.first().copied().flatten(),
+        outer.inputs.get(1).copied().flatten(),
+    ) else {
+        return None;
+    };
+    let inner = graph.node(inner_out.node);
+    if !matches!(inner.op, Op::QLookup(_)) || sole_consumer(graph, inner_out.node) != Some(node) {
+        return None;
+    }
+    let x = inner.inputs.first().copied().flatten()?;
+    let t1 = graph.const_value(inner.inputs.get(1).copied().flatten()?)?;
+    let t2 = graph.const_value(t2)?;
+    // The inner table's entries index the outer one from its type's minimum.
+    let offset = if t1.dtype() == DType::I8 { 128 } else { 0 };
+    let (inner_values, outer_values) = (t1.data.to_i64_vec(), t2.data.to_i64_vec());
+    let composed = inner_values
+        .iter()
+        .map(|&v| outer_values.get((v + offset) as usize).copied())
+        .collect::<Option<Vec<i64>>>()?;
+    let data = match t2.dtype() {
+        DType::I8 => crate::tensor::Data::I8(composed.iter().map(|&v| v as i8).collect()),
+        DType::U8 => crate::tensor::Data::U8(composed.iter().map(|&v| v as u8).collect()),
+        _ => return None,
+    };
+    Some((x, Tensor::new(vec![256], data)))
 }
 
 /// `QLinearMul(x, QLookup(x))` or `QLinearMul(QLookup(x), x)`, the lookup read only by
 /// the product, both 8-bit per tensor: `x` and the table of the product for each of the
 /// 256 values of `x`, computed by the runtime's own `qbinary`, so that it is the pair's
 /// result to the bit.
-fn match_gated_lookup(graph: &Graph, mul: NodeId) -> Option<(NodeId, ValueId, Tensor)> {
+fn match_gated_lookup(graph: &Graph, mul: NodeId) -> Option<(ValueId, Tensor)> {
     let Op::QLinearBinary(q) = &graph.node(mul).op else {
         return None;
     };
@@ -238,33 +321,16 @@ fn match_gated_lookup(graph: &Graph, mul: NodeId) -> Option<(NodeId, ValueId, Te
     {
         return None;
     }
-    let shape = [256];
     let data = match (dtype, &gate.data) {
         (DType::U8, crate::tensor::Data::U8(g)) => {
-            let xs: Vec<u8> = (0..=255).collect();
-            let mut y = vec![0u8; 256];
-            let (l, r) = if gate_is_b {
-                (&xs[..], &g[..])
-            } else {
-                (&g[..], &xs[..])
-            };
-            zant_runtime::qlinear::qbinary(&p, l, &shape, r, &shape, &mut y, &shape);
-            crate::tensor::Data::U8(y)
+            crate::tensor::Data::U8(binary_table(&p, (0..=255).collect(), g, gate_is_b))
         }
         (DType::I8, crate::tensor::Data::I8(g)) => {
-            let xs: Vec<i8> = (-128..=127).collect();
-            let mut y = vec![0i8; 256];
-            let (l, r) = if gate_is_b {
-                (&xs[..], &g[..])
-            } else {
-                (&g[..], &xs[..])
-            };
-            zant_runtime::qlinear::qbinary(&p, l, &shape, r, &shape, &mut y, &shape);
-            crate::tensor::Data::I8(y)
+            crate::tensor::Data::I8(binary_table(&p, (-128..=127).collect(), g, gate_is_b))
         }
         _ => return None,
     };
-    Some((mul, x, Tensor::new(vec![256], data)))
+    Some((x, Tensor::new(vec![256], data)))
 }
 
 /// The longest chain of element-wise float ops [`match_lookup`] turns into a table.
@@ -286,18 +352,35 @@ fn match_lookup(graph: &Graph, q: NodeId) -> Option<(Vec<NodeId>, Tensor)> {
         if at.slot != 0 {
             return None;
         }
-        match &graph.node(at.node).op {
-            Op::Unary(_) | Op::Clip(_) if chain.len() <= LOOKUP_CHAIN => {
-                // The chain's ops feed only the next; the DQ may have other readers
-                // (SiLU's Mul reads `x` beside its Sigmoid), which keep it.
-                if sole_consumer(graph, at.node) != chain.last().copied() {
+        let node = graph.node(at.node);
+        let data = match &node.op {
+            Op::Unary(_) | Op::Clip(_) => node.inputs[0]?,
+            // An element-wise op whose other operands are one-element constants (GELU's
+            // `x / √2`) is a function of its one tensor input.
+            Op::Binary(_) => {
+                let mut data = node.inputs.iter().flatten().filter(|v| {
+                    graph
+                        .const_value(**v)
+                        .is_none_or(|c| c.n_elems() != 1 || c.as_f32().is_none())
+                });
+                let x = *data.next()?;
+                if data.next().is_some() || graph.ty(x).shape != graph.ty(at).shape {
                     return None;
                 }
-                chain.push(at.node);
-                at = graph.node(at.node).inputs[0]?;
+                x
             }
             _ => break,
+        };
+        if chain.len() > LOOKUP_CHAIN {
+            break;
         }
+        // The chain's ops feed only the next; the DQ may have other readers (SiLU's Mul
+        // reads `x` beside its Sigmoid), which keep it.
+        if sole_consumer(graph, at.node) != chain.last().copied() {
+            return None;
+        }
+        chain.push(at.node);
+        at = data;
     }
     if chain.len() < 2 {
         return None;
@@ -323,11 +406,23 @@ fn lookup_table(graph: &Graph, chain: &[NodeId], dtype: DType) -> Option<Tensor>
         _ => return None,
     };
     let mut prev = scratch.add_const("lookup.x".into(), Tensor::new(vec![256], data));
-    for &id in chain {
+    for (k, &id) in chain.iter().enumerate() {
         let node = graph.node(id).clone();
-        let mut inputs = vec![Some(prev)];
-        for (i, input) in node.inputs.iter().enumerate().skip(1) {
+        // The previous link's output runs on the 256 values (input 0 where the link does
+        // not read it: the DQ, and a Q that [`apply_concat`] puts after a DQ); every other
+        // operand is a constant, copied.
+        let prev_out = k.checked_sub(1).map(|p| ValueId {
+            node: chain[p],
+            slot: 0,
+        });
+        let data = match prev_out {
+            Some(v) if node.inputs.contains(&Some(v)) => Some(v),
+            _ => node.inputs[0],
+        };
+        let mut inputs = Vec::new();
+        for (i, input) in node.inputs.iter().enumerate() {
             inputs.push(match input {
+                Some(v) if Some(*v) == data => Some(prev),
                 Some(v) => {
                     let value = graph.const_value(*v)?.clone();
                     Some(scratch.add_const(format!("lookup.{i}.{}", node.name), value))
@@ -405,6 +500,8 @@ enum Kind {
     Move,
     /// A MaxPool, run on the 8-bit data.
     MaxPool,
+    /// A Softmax, as ONNX Runtime's com.microsoft QLinearSoftmax.
+    Softmax,
 }
 
 /// A matched `DQ… → op [→ Add(bias)] [→ Relu | Clip] → Q` group. Node ids only: an earlier
@@ -703,6 +800,15 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
             }
             group(Kind::Move, producer, None, vec![xd])
         }
+        Op::Softmax(sm) if act.is_none() && !sm.log && sm.scale == 1.0 => {
+            // uint8 only: ONNX Runtime's optimized session, whose results zant follows,
+            // fuses a uint8 group into QLinearSoftmax and runs an int8 one in float.
+            let (xd, xp) = dq_input(graph, producer, 0)?;
+            if !is_activation(&xp) || xp.dtype() != DType::U8 || out.dtype() != DType::U8 {
+                return None;
+            }
+            group(Kind::Softmax, producer, None, vec![xd])
+        }
         Op::Resize(r) if act.is_none() && is_nearest(r) => {
             let (xd, xp) = dq_input(graph, producer, 0)?;
             if !xp.same_as(&out) {
@@ -780,12 +886,18 @@ fn match_concat(graph: &Graph, q: NodeId) -> Option<(NodeId, Vec<NodeId>, NodeId
     Some((concat, dqs, q))
 }
 
-/// Adds `built` as a node of its own beside `place` (its file order and `If` branch),
-/// its one output named `name`, and returns that output.
-fn add_beside(graph: &mut Graph, place: &crate::ir::Node, name: String, built: Built) -> ValueId {
+/// Adds `built` as a node `name` of its own beside `place` (its file order and `If`
+/// branch), its one output named `value_name`, and returns that output.
+fn add_beside(
+    graph: &mut Graph,
+    place: &crate::ir::Node,
+    name: String,
+    value_name: String,
+    built: Built,
+) -> ValueId {
     let (op, onnx, inputs, types) = built;
     let value = Value {
-        name: name.clone(),
+        name: value_name,
         ty: types[0].clone(),
     };
     let node = graph.add_node(name, op, onnx, inputs, vec![value]);
@@ -907,6 +1019,18 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
                 ("QLinearGlobalAveragePool", domain, inputs, Attrs::default())
             }
             Kind::MaxPool => ("MaxPool", "", vec![dq[0][0]], float_op.op.attrs()),
+            Kind::Softmax => {
+                let x = dq[0];
+                let inputs = vec![x[0], x[1], x[2], y_scale, y_zero];
+                let mut attrs = Attrs::default();
+                if let Op::Softmax(sm) = &float_op.op {
+                    // The Softmax's layout in the `opset` semantics that give it: one axis
+                    // (13 on), or everything from the axis on as one row (before 13).
+                    attrs.int("axis", sm.layout.axis as i64);
+                    attrs.int("opset", float_op.onnx.opset.min(13));
+                }
+                ("QLinearSoftmax", "com.microsoft", inputs, attrs)
+            }
             Kind::Move => (
                 float_op.onnx.op_type,
                 float_op.onnx.domain,
@@ -967,12 +1091,54 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
     for id in gone {
         graph.remove_node(id);
     }
-    for &dq in &group.dqs {
-        if graph.contains(dq) && !graph.is_used(ValueId { node: dq, slot: 0 }) {
-            graph.remove_node(dq);
+    drop_unused(graph, &group.dqs);
+    Ok(true)
+}
+
+/// Removes the nodes of `nodes` still in the graph whose output nothing reads (the DQs
+/// of a rewritten group; a DQ with other readers stays).
+fn drop_unused(graph: &mut Graph, nodes: &[NodeId]) {
+    for &id in nodes {
+        if graph.contains(id) && !graph.is_used(ValueId { node: id, slot: 0 }) {
+            graph.remove_node(id);
         }
     }
-    Ok(true)
+}
+
+/// Rewrites a [`match_split`] group: the Split of the DQ's 8-bit input, its outputs taking
+/// the Qs' places. `false` (the group stays in float) where the types do not agree.
+fn apply_split(graph: &mut Graph, split: NodeId, dq: NodeId, qs: &[NodeId]) -> bool {
+    let Some(x) = graph.node(dq).inputs[0] else {
+        return false;
+    };
+    let place = graph.node(split).clone();
+    let outputs: Vec<Value> = qs
+        .iter()
+        .map(|&q| graph.node(q).outputs[0].clone())
+        .collect();
+    let x_ty = graph.ty(x).clone();
+    let Ok(types) = place.op.infer(&[Some(&x_ty)]) else {
+        return false;
+    };
+    if types.len() != outputs.len() || types.iter().zip(&outputs).any(|(t, v)| *t != v.ty) {
+        return false;
+    }
+    let node = graph.add_node(
+        place.name.clone(),
+        place.op.clone(),
+        place.onnx,
+        vec![Some(x)],
+        outputs,
+    );
+    graph.node_mut(node).order = place.order;
+    graph.node_mut(node).guard = place.guard;
+    for (slot, &q) in (0u32..).zip(qs) {
+        graph.replace_all_uses(ValueId { node: q, slot: 0 }, ValueId { node, slot });
+        graph.remove_node(q);
+    }
+    graph.remove_node(split);
+    drop_unused(graph, &[dq]);
+    true
 }
 
 /// Rewrites a [`match_concat`] group: each input requantized by a table where its
@@ -1017,7 +1183,7 @@ fn apply_concat(graph: &mut Graph, concat: NodeId, dqs: &[NodeId], q: NodeId) ->
         ) else {
             return false;
         };
-        inputs.push(Some(add_beside(graph, &place, name, built)));
+        inputs.push(Some(add_beside(graph, &place, name.clone(), name, built)));
     }
     let attrs = place.op.attrs();
     let Ok(built) = build(graph, "Concat", "", place.onnx.opset, &attrs, inputs) else {
@@ -1030,11 +1196,7 @@ fn apply_concat(graph: &mut Graph, concat: NodeId, dqs: &[NodeId], q: NodeId) ->
     replace_output(graph, q_out, &place, built);
     graph.remove_node(q);
     graph.remove_node(concat);
-    for &dq in dqs {
-        if graph.contains(dq) && !graph.is_used(ValueId { node: dq, slot: 0 }) {
-            graph.remove_node(dq);
-        }
-    }
+    drop_unused(graph, dqs);
     true
 }
 
@@ -1050,15 +1212,9 @@ pub(super) fn replace_output(
     place: &crate::ir::Node,
     built: Built,
 ) {
-    let (op, onnx, inputs, types) = built;
-    let value = Value {
-        name: graph.value(q_out).name.clone(),
-        ty: types[0].clone(),
-    };
-    let node = graph.add_node(place.name.clone(), op, onnx, inputs, vec![value]);
-    graph.node_mut(node).order = place.order;
-    graph.node_mut(node).guard = place.guard;
-    graph.replace_all_uses(q_out, ValueId { node, slot: 0 });
+    let value_name = graph.value(q_out).name.clone();
+    let new = add_beside(graph, place, place.name.clone(), value_name, built);
+    graph.replace_all_uses(q_out, new);
 }
 
 /// Builds `op_type` on `inputs` through the op table's parser, as import would: the

@@ -86,11 +86,41 @@ fn reason(g: &Graph, id: NodeId) -> String {
              QuantizeLinear"
         );
     }
-    format!(
-        "between DequantizeLinear and QuantizeLinear: passes::qdq has no integer form of this \
-         {}",
-        g.node(id).onnx.op_type
-    )
+    let op = g.node(id).onnx.op_type;
+    match op {
+        // Normalising by a row's statistics: ONNX Runtime's optimized session has no
+        // integer kernel either, and zant computes what it computes.
+        "LayerNormalization"
+        | "InstanceNormalization"
+        | "GroupNormalization"
+        | "BatchNormalization"
+        | "LpNormalization"
+        | "MeanVarianceNormalization" => format!(
+            "between DequantizeLinear and QuantizeLinear: ONNX Runtime runs {op} in float \
+             too (it has no integer kernel for it), so zant keeps it float and matches its \
+             optimized session"
+        ),
+        "Softmax" if reads_int8(g, id) => "between DequantizeLinear and QuantizeLinear: \
+             ONNX Runtime's optimized session fuses uint8 Softmax only and runs an int8 one \
+             in float, so zant keeps it float and matches it"
+            .to_string(),
+        _ => format!(
+            "between DequantizeLinear and QuantizeLinear: passes::qdq has no integer form of \
+             this {op}"
+        ),
+    }
+}
+
+/// Whether `id`'s first input is dequantized from int8 data.
+fn reads_int8(g: &Graph, id: NodeId) -> bool {
+    g.node(id)
+        .inputs
+        .first()
+        .copied()
+        .flatten()
+        .filter(|v| is_boundary(g, v.node))
+        .and_then(|v| g.node(v.node).inputs.first().copied().flatten())
+        .is_some_and(|x| g.ty(x).dtype == DType::I8)
 }
 
 /// The first graph output `id`'s results reach through float ops alone, if any.
