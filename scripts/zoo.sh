@@ -46,10 +46,11 @@ for name in "${names[@]}"; do
     log="$log_dir/$name.txt"
     # The runner only checks outputs: without LTO and with parallel code generation it
     # builds faster and computes the same values.
-    # The quantized transformer keeps its LayerNormalizations in float, as ONNX Runtime
-    # does; a float sum that rounds the other way on another CPU moves an output by one
-    # step of its scale (0.0396), the bar issue 50 sets. Every other model is held to
-    # zantc's default tolerance (the other quantized ones are integer end to end).
+    # The quantized transformer normalises its layers in f32, as ONNX Runtime does; a
+    # float sum that rounds the other way on another CPU (ORT's kernels differ by ISA)
+    # moves an output by one step of its scale (0.0396), the bar issue 50 sets. Every
+    # other model is held to zantc's default tolerance (the other quantized ones are
+    # integer end to end).
     tolerance=()
     [ "$name" = transformer-encoder-qdq ] && tolerance=(--atol 0.04)
     if CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \

@@ -1532,6 +1532,33 @@ fn qdq_runs_softmax_as_onnx_runtimes_integer_softmax() {
 }
 
 #[test]
+fn qdq_normalizes_layers_from_8_bit_data_to_8_bit_data() {
+    // A transformer's LayerNormalization between a DQ and a Q: ONNX Runtime runs it in
+    // float, and so does QLayerNormalization, row by row from the 8-bit data: the same
+    // values to the bit, no f32 tensor left.
+    let printed = qdq_within_steps(
+        "
+        input 0: %x : u8[3,8]
+        %s = Const f32[] [0.07]
+        %z = Const u8[] [119]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %g = Const f32[8] [1.1, 0.9, 1.0, 1.2, 0.8, 1.05, 0.95, 1.0]
+        %b = Const f32[8] [-0.2, 0.1, 0.0, 0.3, -0.1, 0.05, 0.2, -0.3]
+        %n = LayerNormalization(%xd, %g, %b) axis=-1 epsilon=0.00001
+        %ys = Const f32[] [0.02]
+        %yz = Const i8[] [3]
+        %y = QuantizeLinear(%n, %ys, %yz)
+        output 0: y = %y
+        ",
+        &[every_u8(vec![3, 8])],
+        &["QLayerNormalization(%x, _, _, %g, %b) axis=1"],
+        &["= LayerNormalization("],
+        0,
+    );
+    assert!(printed.contains(": i8[3,8]"), "{printed}");
+}
+
+#[test]
 fn qdq_turns_gelu_into_one_lookup_table() {
     // GELU in its exact form as ONNX Runtime's quantizer leaves it: `x / √2` and the
     // erf in float up to a Q, then `+ 1`, `· x` and `· 0.5` between Q/DQ pairs. All of

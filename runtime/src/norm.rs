@@ -9,6 +9,7 @@
 //! one row (the usual `Scale` of the normalised shape); other broadcasts are left to the
 //! caller, who applies them to `y` afterwards.
 
+use crate::qlinear::QInt;
 use crate::reduce::{squared_deviations, sum_of, sum_of_squares};
 use crate::tokens::tokens;
 
@@ -32,6 +33,70 @@ fn row_stats(row: &[f32], epsilon: f32) -> (f32, f32) {
     let mu = sum_of(row) / n;
     let var = squared_deviations(row, mu) / n;
     (mu, 1.0 / libm::sqrtf(var + epsilon))
+}
+
+/// The `f32` words of scratch [`qlayer_norm`] needs for rows of `cols`: a row in, a row
+/// out and the 256 dequantized values.
+pub const fn qlayer_norm_scratch_len(cols: usize) -> usize {
+    2 * cols + 256
+}
+
+/// LayerNormalization from 8-bit data to 8-bit data: what `DequantizeLinear`,
+/// [`layer_norm`] and `QuantizeLinear` compute in turn (ONNX Runtime runs this group in
+/// float as well), row by row, without the two `f32` tensors between them. Each row is
+/// dequantized through a table of the 256 values, each computed as
+/// [`crate::quant::dequantize`] computes it, normalised by [`layer_norm`] with `scale`
+/// and `bias` (`cols` values each) and quantized by [`crate::quant::quantize_8bit`]: the
+/// same results to the bit. `scratch` holds [`qlayer_norm_scratch_len`] words; shorter
+/// operands leave `y` as it was.
+#[allow(clippy::too_many_arguments)]
+pub fn qlayer_norm<X: QInt, Y: QInt>(
+    p: &Norm,
+    x: &[X],
+    x_scale: f32,
+    x_zero: i32,
+    scale: &[f32],
+    bias: Option<&[f32]>,
+    y_scale: f32,
+    y_zero: Y,
+    scratch: &mut [f32],
+    y: &mut [Y],
+) {
+    let Norm {
+        rows,
+        cols,
+        epsilon,
+    } = *p;
+    if cols == 0
+        || scratch.len() < qlayer_norm_scratch_len(cols)
+        || scale.len() < cols
+        || bias.is_some_and(|b| b.len() < cols)
+    {
+        return;
+    }
+    let (row_in, rest) = scratch.split_at_mut(cols);
+    let (row_out, table) = rest.split_at_mut(cols);
+    for (i, entry) in table[..256].iter_mut().enumerate() {
+        let v = i as i32 + X::MIN;
+        *entry = ((f64::from(v) - f64::from(x_zero)) * f64::from(x_scale)) as f32;
+    }
+    let one_row = Norm {
+        rows: 1,
+        cols,
+        epsilon,
+    };
+    let (scale, bias) = (&scale[..cols], bias.map(|b| &b[..cols]));
+    for (xs, ys) in x
+        .chunks_exact(cols)
+        .zip(y.chunks_exact_mut(cols))
+        .take(rows)
+    {
+        for (f, &v) in row_in.iter_mut().zip(xs) {
+            *f = table[((v.to_i32() - X::MIN) & 0xff) as usize];
+        }
+        layer_norm(&one_row, row_in, Some(scale), bias, row_out, None, None);
+        crate::quant::quantize_8bit(row_out, y_scale, Some(&[y_zero]), ys);
+    }
 }
 
 /// `y = (x − mean) / √(var + ε) · scale + bias` per row, where `scale` and `bias` hold
@@ -124,6 +189,63 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
+
+    #[test]
+    fn qlayer_norm_equals_dequantize_normalise_quantize() {
+        use crate::quant::{dequantize, quantize_8bit, QuantLayout};
+        let p = Norm {
+            rows: 5,
+            cols: 48,
+            epsilon: 1e-5,
+        };
+        let x: Vec<u8> = (0..p.rows * p.cols).map(|i| (i * 97 % 256) as u8).collect();
+        let scale: Vec<f32> = (0..p.cols).map(|i| 0.8 + i as f32 * 0.01).collect();
+        let bias: Vec<f32> = (0..p.cols).map(|i| i as f32 * 0.003 - 0.05).collect();
+        let (x_scale, x_zero, y_scale, y_zero) = (0.043f32, 117u8, 0.021f32, -3i8);
+        let mut xf = std::vec![0f32; x.len()];
+        dequantize(
+            &x,
+            &[x_scale],
+            Some(&[x_zero]),
+            QuantLayout::PerTensor,
+            &mut xf,
+        );
+        let mut yf = std::vec![0f32; x.len()];
+        layer_norm(&p, &xf, Some(&scale), Some(&bias), &mut yf, None, None);
+        let mut want = std::vec![0i8; x.len()];
+        quantize_8bit(&yf, y_scale, Some(&[y_zero]), &mut want);
+        let mut scratch = std::vec![0f32; qlayer_norm_scratch_len(p.cols)];
+        let mut got = std::vec![0i8; x.len()];
+        qlayer_norm(
+            &p,
+            &x,
+            x_scale,
+            i32::from(x_zero),
+            &scale,
+            Some(&bias),
+            y_scale,
+            y_zero,
+            &mut scratch,
+            &mut got,
+        );
+        assert_eq!(got, want);
+        assert!(want.iter().any(|&v| v != want[0]));
+        // Too little scratch leaves the output as it was.
+        let mut y = std::vec![7i8; x.len()];
+        qlayer_norm(
+            &p,
+            &x,
+            x_scale,
+            0,
+            &scale,
+            None,
+            y_scale,
+            0,
+            &mut scratch[1..],
+            &mut y,
+        );
+        assert!(y.iter().all(|&v| v == 7));
+    }
 
     /// Deterministic values in [-2, 2).
     fn data(n: usize, seed: u32) -> Vec<f32> {

@@ -13,10 +13,10 @@ use zant_runtime::elementwise::BinaryOp;
 use zant_runtime::norm::Norm;
 
 use super::{
-    broadcast_shapes, normalize_axis, required, shape_tokens, Attrs, EmitCtx, OpError, OpKind,
-    Parse, ParseCtx,
+    broadcast_shapes, normalize_axis, required, shape_tokens, Attrs, EmitCtx, FoldCtx, OpError,
+    OpKind, Parse, ParseCtx,
 };
-use crate::tensor::{DType, TensorType};
+use crate::tensor::{DType, Data, Tensor, TensorType};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNorm {
@@ -128,6 +128,36 @@ impl OpKind for LayerNorm {
         let y = TensorType::new(DType::F32, self.x_shape.clone());
         let stats = TensorType::new(DType::F32, stats_shape);
         Ok([y, stats.clone(), stats][..self.n_outputs].to_vec())
+    }
+
+    /// LayerNormalization with its `Scale` and `B` covering one row and no statistics
+    /// outputs (what `passes::qdq` compares its integer form with), by the kernel.
+    fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
+        if self.rms || self.n_outputs != 1 || !self.fused() {
+            return Ok(None);
+        }
+        let operand = |i: usize, present: bool| -> Result<Option<&[f32]>, OpError> {
+            Ok(if present { ctx.get(i)?.as_f32() } else { None })
+        };
+        let x = ctx.get(0)?;
+        let (Some(xs), scale, bias) = (
+            x.as_f32(),
+            operand(1, self.scale.is_some())?,
+            operand(2, self.bias.is_some())?,
+        ) else {
+            return Ok(None);
+        };
+        if scale.is_none() != self.scale.is_none() || bias.is_none() != self.bias.is_none() {
+            return Ok(None);
+        }
+        let p = Norm {
+            rows: self.rows(),
+            cols: self.cols(),
+            epsilon: self.epsilon,
+        };
+        let mut y = vec![0.0; xs.len()];
+        zant_runtime::norm::layer_norm(&p, xs, scale, bias, &mut y, None, None);
+        Ok(Some(vec![Tensor::new(x.shape.clone(), Data::F32(y))]))
     }
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {

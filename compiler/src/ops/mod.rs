@@ -77,6 +77,7 @@ pub mod optim;
 pub mod optional;
 pub mod pad;
 pub mod pool;
+pub mod qlayer_norm;
 pub mod qlinear;
 pub mod qlookup;
 pub mod qsoftmax;
@@ -583,6 +584,7 @@ define_ops! {
     Split(split::Split),
     SvmRegressor(svm::SvmRegressor),
     QLookup(qlookup::QLookup),
+    QLayerNorm(qlayer_norm::QLayerNorm),
     QSoftmax(qsoftmax::QSoftmax),
     TernaryConv(ternary::TernaryConv),
     TernaryMatMul(ternary::TernaryMatMul),

@@ -259,6 +259,7 @@ pub static REGISTRY: &[OpSpec] = &[
     op!(@ "ai.onnx.preview.training", "Adagrad", (1, 1), (5, MANY), (2, MANY), |ctx| <optim::Optimizer as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.preview.training", "Adam", (1, 1), (6, MANY), (3, MANY), |ctx| <optim::Optimizer as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.onnx.preview.training", "Momentum", (1, 1), (5, MANY), (2, MANY), |ctx| <optim::Optimizer as Parse>::parse(ctx).map(Op::from)),
+    op!(@ "ai.zant", "QLayerNormalization", (1, 1), (4, 7), (1, 1), |ctx| <qlayer_norm::QLayerNorm as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.zant", "QLookup", (1, 1), (2, 2), (1, 1), |ctx| <qlookup::QLookup as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.zant", "TernaryConv", (1, 1), (3, 4), (1, 1), |ctx| <ternary::TernaryConv as Parse>::parse(ctx).map(Op::from)),
     op!(@ "ai.zant", "TernaryMatMul", (1, 1), (3, 4), (1, 1), |ctx| <ternary::TernaryMatMul as Parse>::parse(ctx).map(Op::from)),

@@ -502,6 +502,8 @@ enum Kind {
     MaxPool,
     /// A Softmax, as ONNX Runtime's com.microsoft QLinearSoftmax.
     Softmax,
+    /// A LayerNormalization, computed in float from the 8-bit data to the 8-bit data.
+    LayerNorm,
 }
 
 /// A matched `DQ… → op [→ Add(bias)] [→ Relu | Clip] → Q` group. Node ids only: an earlier
@@ -809,6 +811,13 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
             }
             group(Kind::Softmax, producer, None, vec![xd])
         }
+        Op::LayerNorm(ln) if act.is_none() && !ln.rms && ln.scale.is_some() => {
+            let (xd, xp) = dq_input(graph, producer, 0)?;
+            if !is_activation(&xp) || graph.node(producer).outputs.len() != 1 {
+                return None;
+            }
+            group(Kind::LayerNorm, producer, None, vec![xd])
+        }
         Op::Resize(r) if act.is_none() && is_nearest(r) => {
             let (xd, xp) = dq_input(graph, producer, 0)?;
             if !xp.same_as(&out) {
@@ -1030,6 +1039,20 @@ fn apply(graph: &mut Graph, group: &Group) -> Result<bool, PassError> {
                     attrs.int("opset", float_op.onnx.opset.min(13));
                 }
                 ("QLinearSoftmax", "com.microsoft", inputs, attrs)
+            }
+            Kind::LayerNorm => {
+                let x = dq[0];
+                let (scale, bias) = (
+                    float_op.inputs.get(1).copied().flatten(),
+                    float_op.inputs.get(2).copied().flatten(),
+                );
+                let inputs = vec![x[0], x[1], x[2], scale, bias, y_scale, y_zero];
+                (
+                    "QLayerNormalization",
+                    "ai.zant",
+                    inputs,
+                    float_op.op.attrs(),
+                )
             }
             Kind::Move => (
                 float_op.onnx.op_type,
