@@ -1559,6 +1559,28 @@ fn qdq_normalizes_layers_from_8_bit_data_to_8_bit_data() {
 }
 
 #[test]
+fn qdq_slices_8_bit_data_with_one_quantization() {
+    qdq_within_steps(
+        "
+        input 0: %x : u8[2,16]
+        %s = Const f32[] [0.05]
+        %z = Const u8[] [128]
+        %xd = DequantizeLinear(%x, %s, %z)
+        %st = Const i64[1] [3]
+        %en = Const i64[1] [11]
+        %ax = Const i64[1] [1]
+        %sl = Slice(%xd, %st, %en, %ax)
+        %y = QuantizeLinear(%sl, %s, %z)
+        output 0: y = %y
+        ",
+        &[every_u8(vec![2, 16])],
+        &["Slice(%x) starts=[0,3]"],
+        &[],
+        0,
+    );
+}
+
+#[test]
 fn qdq_turns_gelu_into_one_lookup_table() {
     // GELU in its exact form as ONNX Runtime's quantizer leaves it: `x / √2` and the
     // erf in float up to a Q, then `+ 1`, `· x` and `· 0.5` between Q/DQ pairs. All of

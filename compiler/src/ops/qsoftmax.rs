@@ -140,21 +140,21 @@ impl OpKind for QSoftmax {
             ..
         } = self.layout;
         let zero = self.consts.zeros("y_zero_point", x.dtype(), 1)?[0];
+        fn run<T: zant_runtime::qlinear::QInt + Default>(
+            (outer, len, inner): (usize, usize, usize),
+            xs: &[T],
+            table: &[f32; 256],
+            factor: f32,
+            zero: i32,
+        ) -> Vec<T> {
+            let mut y = vec![T::default(); xs.len()];
+            zant_runtime::qlinear::qsoftmax(outer, len, inner, xs, table, factor, zero, &mut y);
+            y
+        }
+        let view = (outer, axis_len, inner);
         let data = match &x.data {
-            Data::U8(xs) => {
-                let mut y = vec![0u8; xs.len()];
-                zant_runtime::qlinear::qsoftmax(
-                    outer, axis_len, inner, xs, &table, factor, zero, &mut y,
-                );
-                Data::U8(y)
-            }
-            Data::I8(xs) => {
-                let mut y = vec![0i8; xs.len()];
-                zant_runtime::qlinear::qsoftmax(
-                    outer, axis_len, inner, xs, &table, factor, zero, &mut y,
-                );
-                Data::I8(y)
-            }
+            Data::U8(xs) => Data::U8(run(view, xs, &table, factor, zero)),
+            Data::I8(xs) => Data::I8(run(view, xs, &table, factor, zero)),
             _ => return Ok(None),
         };
         Ok(Some(vec![Tensor::new(x.shape.clone(), data)]))

@@ -15,8 +15,9 @@
 //!   anyway (a Relu before a Q whose zero point is the type's minimum, a Clip(0, 6) whose 6
 //!   quantizes to the maximum), which is how quantizers choose the output range of a
 //!   fused activation; any other Relu or Clip keeps the group in float;
-//! - `DQ(x) → Reshape | Flatten | Transpose → Q` with the same scale and zero point on both
-//!   sides moves the data unchanged, so the view or transpose runs on the 8-bit `x`;
+//! - `DQ(x) → Reshape | Flatten | Transpose | Slice → Q` with the same scale and zero
+//!   point on both sides moves the data unchanged, so the view, transpose or slice runs on
+//!   the 8-bit `x`;
 //! - `DQ(x) → MaxPool → Q` with the same scale and zero point on both sides becomes a
 //!   MaxPool of the 8-bit `x`, since quantization is monotone and the maximum commutes
 //!   with it;
@@ -795,7 +796,7 @@ fn match_group(graph: &Graph, q: NodeId) -> Option<Group> {
             }
             group(Kind::MaxPool, producer, None, vec![xd])
         }
-        Op::Reshape(_) | Op::Transpose(_) if act.is_none() => {
+        Op::Reshape(_) | Op::Transpose(_) | Op::Slice(_) if act.is_none() => {
             let (xd, xp) = dq_input(graph, producer, 0)?;
             if !xp.same_as(&out) {
                 return None;
