@@ -799,7 +799,7 @@ pub fn qmatmul_packed<A: QInt, Y: QOut>(
 /// The `f32` words of scratch [`qmatmul_dynamic`] needs: one matrix of `B` packed by
 /// [`pack_qmatmul_b`] and one base per column.
 pub const fn qmatmul_dynamic_scratch_len(p: &QMatMul) -> usize {
-    qpacked_len(p.k, p.n).div_ceil(4) + p.n
+    qpacked_len(p.k, p.n).div_ceil(4) + p.n + p.m
 }
 
 /// Quantized matrix product of two activations (QLinearMatMul with a `B` computed at run
@@ -810,7 +810,8 @@ pub const fn qmatmul_dynamic_scratch_len(p: &QMatMul) -> usize {
 /// `a' = a − A::MIN` and `c = a_zero − A::MIN`, each sum
 /// `Σ (a' − c)(b_o + off) = Σ a'·b_o − c·Σ b_o − c·off·k + off·Σ a'` is the packed
 /// product, a base per column and, where `off` is not 0, `off` times the row's `Σ a'`.
-/// `b_zero` holds one value or one per column. Exact in `i32` (wrapping), so the
+/// `b_zero` holds one value or one per column; the rows' `Σ a'` are summed once per
+/// matrix, into the scratch's last `m` words. Exact in `i32` (wrapping), so the
 /// outputs equal [`qmatmul`]'s. A short `scratch` or operands leave `y` as it was.
 #[allow(clippy::too_many_arguments)]
 pub fn qmatmul_dynamic<A: QInt, B: QInt, Y: QOut>(
@@ -829,16 +830,18 @@ pub fn qmatmul_dynamic<A: QInt, B: QInt, Y: QOut>(
     if k == 0
         || n == 0
         || b_zero.is_empty()
-        || scratch.len() < packed_words + n
+        || scratch.len() < packed_words + n + m
         || a.len() < batch * m * k
         || b.len() < b_len
         || y.len() < batch * m * n
     {
         return;
     }
-    let (packed, base) = scratch.split_at_mut(packed_words);
+    let (packed, rest) = scratch.split_at_mut(packed_words);
     let packed: &mut [i8] = &mut bytemuck::cast_slice_mut(packed)[..qpacked_len(k, n)];
-    let base: &mut [i32] = bytemuck::cast_slice_mut(&mut base[..n]);
+    let (base, totals) = rest.split_at_mut(n);
+    let base: &mut [i32] = bytemuck::cast_slice_mut(base);
+    let totals: &mut [i32] = bytemuck::cast_slice_mut(&mut totals[..m]);
     let off = |j: usize| B::MIN + 128 - pick(b_zero, j);
     let c = a_zero - A::MIN;
     let flip = if A::MIN < 0 { 0x8080_8080 } else { 0 };
@@ -867,11 +870,15 @@ pub fn qmatmul_dynamic<A: QInt, B: QInt, Y: QOut>(
         }
         let a_batch = &a[bi * m * k..][..m * k];
         let y_batch = &mut y[bi * m * n..][..m * n];
+        if any_off {
+            let flip = flip as u8;
+            for (total, row) in totals.iter_mut().zip(a_batch.chunks_exact(k)) {
+                *total = row.iter().fold(0i32, |s, &v| s + i32::from(v ^ flip));
+            }
+        }
         packed_product(a_batch, k, flip, packed, base, |r, j0, sums| {
             if any_off {
-                let row = a_batch.get(r * k..(r + 1) * k).unwrap_or(&[]);
-                let flip = flip as u8;
-                let total = row.iter().fold(0i32, |s, &v| s + i32::from(v ^ flip));
+                let total = totals.get(r).copied().unwrap_or(0);
                 for (t, s) in sums.iter_mut().enumerate() {
                     *s = s.wrapping_add(off(j0 + t).wrapping_mul(total));
                 }

@@ -36,12 +36,7 @@ impl OpKind for Hardmax {
 
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
-        let AxisLayout {
-            outer,
-            axis_len,
-            inner,
-            ..
-        } = self.layout;
+        let (outer, axis_len, inner) = self.layout.view();
         let data = crate::with_data!(&x.data, v => {
             let mut y = v.clone();
             zant_runtime::index::hardmax(v, outer, axis_len, inner, &mut y);
@@ -54,12 +49,7 @@ impl OpKind for Hardmax {
         let x = ctx.input(0)?;
         let xe = &x.expr;
         let t = elem_type(x.ty.dtype);
-        let AxisLayout {
-            outer,
-            axis_len,
-            inner,
-            ..
-        } = self.layout;
+        let (outer, axis_len, inner) = self.layout.view();
         Ok(quote! { rt::index::hardmax::<#t>(#xe, #outer, #axis_len, #inner, y); })
     }
 }

@@ -133,12 +133,6 @@ impl OpKind for QSoftmax {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         let (table, factor) = (self.table()?, self.y_factor()?);
-        let AxisLayout {
-            outer,
-            axis_len,
-            inner,
-            ..
-        } = self.layout;
         let zero = self.consts.zeros("y_zero_point", x.dtype(), 1)?[0];
         fn run<T: zant_runtime::qlinear::QInt + Default>(
             (outer, len, inner): (usize, usize, usize),
@@ -151,7 +145,7 @@ impl OpKind for QSoftmax {
             zant_runtime::qlinear::qsoftmax(outer, len, inner, xs, table, factor, zero, &mut y);
             y
         }
-        let view = (outer, axis_len, inner);
+        let view = self.layout.view();
         let data = match &x.data {
             Data::U8(xs) => Data::U8(run(view, xs, &table, factor, zero)),
             Data::I8(xs) => Data::I8(run(view, xs, &table, factor, zero)),
@@ -162,12 +156,7 @@ impl OpKind for QSoftmax {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.input(0)?;
-        let AxisLayout {
-            outer,
-            axis_len,
-            inner,
-            ..
-        } = self.layout;
+        let (outer, axis_len, inner) = self.layout.view();
         let dtype: DType = x.ty.dtype;
         let zero = self.consts.zeros("y_zero_point", dtype, 1)?[0];
         let factor = f32_tokens(self.y_factor()?);

@@ -55,6 +55,11 @@ impl AxisLayout {
         }
     }
 
+    /// The `(outer, axis_len, inner)` view the kernels take.
+    pub fn view(&self) -> (usize, usize, usize) {
+        (self.outer, self.axis_len, self.inner)
+    }
+
     /// `axis` as the parser reads it back.
     pub fn attrs(&self, attrs: &mut Attrs) {
         attrs.int("axis", self.axis as i64);
@@ -101,12 +106,7 @@ impl OpKind for Softmax {
     fn fold(&self, ctx: &FoldCtx<'_>) -> Result<Option<Vec<Tensor>>, OpError> {
         let x = ctx.get(0)?;
         if let Data::F64(xs) = &x.data {
-            let AxisLayout {
-                outer,
-                axis_len,
-                inner,
-                ..
-            } = self.layout;
+            let (outer, axis_len, inner) = self.layout.view();
             let mut y = vec![0.0; xs.len()];
             let scale = f64::from(self.scale);
             zant_runtime::elementwise::softmax_f64(
@@ -118,12 +118,7 @@ impl OpKind for Softmax {
             return Ok(None);
         };
         let mut y = vec![0.0; xs.len()];
-        let AxisLayout {
-            outer,
-            axis_len,
-            inner,
-            ..
-        } = self.layout;
+        let (outer, axis_len, inner) = self.layout.view();
         if self.log {
             zant_runtime::elementwise::log_softmax(outer, axis_len, inner, xs, &mut y);
         } else {
@@ -135,12 +130,7 @@ impl OpKind for Softmax {
 
     fn emit(&self, ctx: &EmitCtx<'_>) -> Result<TokenStream, OpError> {
         let x = ctx.expr(0)?;
-        let AxisLayout {
-            outer,
-            axis_len,
-            inner,
-            ..
-        } = self.layout;
+        let (outer, axis_len, inner) = self.layout.view();
         let scale = self.scale;
         if ctx.input(0)?.ty.dtype == DType::F64 {
             let (log, scale) = (self.log, f64::from(scale));

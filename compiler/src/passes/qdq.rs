@@ -107,27 +107,14 @@ pub fn run(graph: &mut Graph) -> Result<Changed, PassError> {
         .collect();
     for (chain, table) in lookups {
         let (dq, q) = (chain[0], chain[chain.len() - 1]);
-        let (Some(x), q_out) = (graph.node(dq).inputs[0], ValueId { node: q, slot: 0 }) else {
+        let Some(x) = graph.node(dq).inputs[0] else {
             continue;
         };
-        let name = graph.node(q).name.clone();
-        let table = graph.add_const(format!("{name}.table"), table);
-        let attrs = Attrs::default();
-        let inputs = vec![Some(x), Some(table)];
-        let Ok(built) = build(graph, "QLookup", "ai.zant", 1, &attrs, inputs) else {
-            continue;
-        };
-        if built.3.len() != 1 || built.3[0] != *graph.ty(q_out) {
-            continue;
+        if to_lookup(graph, q, x, table) {
+            let rest: Vec<NodeId> = chain[..chain.len() - 1].iter().rev().copied().collect();
+            drop_unused(graph, &rest);
+            changed = true;
         }
-        let place = graph.node(q).clone();
-        replace_output(graph, q_out, &place, built);
-        for &id in chain.iter().rev() {
-            if graph.contains(id) && !graph.is_used(ValueId { node: id, slot: 0 }) {
-                graph.remove_node(id);
-            }
-        }
-        changed = true;
     }
     // And what is then a function of one 8-bit tensor is one table: a QLinearAdd or
     // QLinearMul by a one-element constant, a lookup of a lookup, and a QLinearMul of `x`
@@ -217,22 +204,33 @@ fn match_scalar_binary(graph: &Graph, node: NodeId) -> Option<(ValueId, Tensor)>
     if graph.ty(x).shape != out.shape || graph.ty(x).dtype != out.dtype {
         return None;
     }
-    let p = q.params;
-    let data = match (&c.data, graph.ty(x).dtype) {
-        (crate::tensor::Data::U8(c), DType::U8) => {
-            crate::tensor::Data::U8(binary_table(&p, (0..=255).collect(), &c[..1], x_first))
-        }
-        (crate::tensor::Data::I8(c), DType::I8) => {
-            crate::tensor::Data::I8(binary_table(&p, (-128..=127).collect(), &c[..1], x_first))
-        }
-        _ => return None,
-    };
-    Some((x, Tensor::new(vec![256], data)))
+    Some((
+        x,
+        binary_table(&q.params, graph.ty(x).dtype, &c.data, x_first)?,
+    ))
 }
 
-/// `qbinary` of the 256 values `xs` and `other` (one value, or one for each of `xs`),
-/// `xs` the first operand or the second.
-fn binary_table<T: zant_runtime::qlinear::QInt + Default>(
+/// The table of `qbinary` over the 256 values of the 8-bit `dtype` and `other` (one
+/// value, or one for each of them, of the same type), the 256 values the first operand
+/// or the second; `None` for any other type.
+fn binary_table(
+    p: &zant_runtime::qlinear::QBinary,
+    dtype: DType,
+    other: &crate::tensor::Data,
+    x_first: bool,
+) -> Option<Tensor> {
+    use crate::tensor::Data;
+    let data = match (dtype, other) {
+        (DType::U8, Data::U8(o)) => Data::U8(binary_values(p, (0..=255).collect(), o, x_first)),
+        (DType::I8, Data::I8(o)) => Data::I8(binary_values(p, (-128..=127).collect(), o, x_first)),
+        _ => return None,
+    };
+    Some(Tensor::new(vec![256], data))
+}
+
+/// `qbinary` of the values `xs` and `other` (one value, or one for each of `xs`), `xs`
+/// the first operand or the second.
+fn binary_values<T: zant_runtime::qlinear::QInt + Default>(
     p: &zant_runtime::qlinear::QBinary,
     xs: Vec<T>,
     other: &[T],
@@ -322,16 +320,7 @@ fn match_gated_lookup(graph: &Graph, mul: NodeId) -> Option<(ValueId, Tensor)> {
     {
         return None;
     }
-    let data = match (dtype, &gate.data) {
-        (DType::U8, crate::tensor::Data::U8(g)) => {
-            crate::tensor::Data::U8(binary_table(&p, (0..=255).collect(), g, gate_is_b))
-        }
-        (DType::I8, crate::tensor::Data::I8(g)) => {
-            crate::tensor::Data::I8(binary_table(&p, (-128..=127).collect(), g, gate_is_b))
-        }
-        _ => return None,
-    };
-    Some((x, Tensor::new(vec![256], data)))
+    Some((x, binary_table(&p, dtype, &gate.data, gate_is_b)?))
 }
 
 /// The longest chain of element-wise float ops [`match_lookup`] turns into a table.
