@@ -15,10 +15,12 @@
 //! frame is the input once.
 
 use super::tiles::{product_depth, Block};
-use super::{base, finish_channel, weight_sum, Conv2d, Products, QInt, QOut, Requant, SUM_CACHE};
+use super::{
+    base, finish_channel, requantize16, small_channel, weight_sum, Conv2d, Products, QInt, QOut,
+    Requant, SUM_CACHE,
+};
 use crate::dsp::amx::{Tiles, ROWS};
 use crate::qlinear::pick;
-use crate::qlinear::small_products;
 use safe_arch::m512i;
 
 /// The most bytes of weights per output channel this kernel reorders (`taps · 4 ·
@@ -658,43 +660,6 @@ fn spill<Y: QOut, const V: usize>(
             }
         }
     }
-}
-
-/// Sixteen sums requantized as [`crate::qlinear::requantize`] does each (the same `f32`
-/// steps: the product clamped to the output range around `zero`, a NaN to its lower
-/// end, rounded half to even), as the bytes of 8-bit outputs `Y`. With `small` (sums
-/// that [`small_products`] bounds) the product is rounded as it is (`VCVTPS2DQ`, half to
-/// even under the default rounding mode) and only the integer saturates (`VPMOVSDB` or
-/// `VPMOVUSDB`), with the same results: the bounds are integers and rounding is
-/// monotonic. Five vector instructions instead of eight on every output vector
-/// (mlperf-ic-int8 on Zen 4: about 1 µs of 79).
-#[inline(always)]
-fn requantize16<Y: QOut>(acc: m512i, scale: f32, zero: i32, small: bool) -> [u8; 16] {
-    use crate::qlinear::ROUND_MAGIC;
-    use safe_arch::{
-        add_i32_m512i, add_m512, cast_to_m512i_from_m512, convert_to_i32_m512i_from_m512,
-        convert_to_m512_from_i32_m512i, max_m512, min_m512, mul_m512, set_splat_i32_m512i,
-        set_splat_m512, sub_i32_m512i,
-    };
-    let (min, max) = Y::REQUANTIZED.unwrap_or((0, 0));
-    let v = mul_m512(convert_to_m512_from_i32_m512i(acc), set_splat_m512(scale));
-    if small {
-        let rounded = convert_to_i32_m512i_from_m512(v);
-        let shifted = add_i32_m512i(rounded, set_splat_i32_m512i(zero));
-        return crate::dsp::saturate_bytes512(shifted, min < 0);
-    }
-    // `VMAXPS` returns its second operand where the first is a NaN.
-    let v = max_m512(v, set_splat_m512(min.wrapping_sub(zero) as f32));
-    let v = min_m512(v, set_splat_m512(max.wrapping_sub(zero) as f32));
-    let bits = cast_to_m512i_from_m512(add_m512(v, set_splat_m512(ROUND_MAGIC)));
-    let rounded = sub_i32_m512i(bits, set_splat_i32_m512i(ROUND_MAGIC.to_bits() as i32));
-    crate::dsp::low_bytes512(add_i32_m512i(rounded, set_splat_i32_m512i(zero)))
-}
-
-/// Whether [`small_products`] bounds channel `oc`'s sums (see [`requantize16`]).
-#[inline(always)]
-fn small_channel(depth: usize, bias: &[i32], scale: f32, oc: usize) -> bool {
-    small_products(depth, bias.get(oc).copied().unwrap_or(0), scale)
 }
 
 /// Output channels `oc..oc + m`'s weights as [`reorder`] puts them, by groups of
