@@ -2,8 +2,9 @@
 //! zero points are all 0 (what ONNX Runtime's quantizer writes: symmetric weights).
 //!
 //! The block is gathered as quads of consecutive reduction terms, one byte each in a
-//! `u32`, instead of `i16` pairs, and a tile multiplies them with [`dpbusd`]: 32
-//! products and their sum in one instruction (`vpmaddwd` did 16 and needed an add). The
+//! `u32`, instead of `i16` pairs, and a tile multiplies them with
+//! [`crate::dsp::dpbusd512`]: sixteen lanes of four products and their sums in one
+//! instruction (`vpmaddwd` did two products a lane and needed an add). The
 //! instruction multiplies unsigned bytes by signed ones, so an activation enters as
 //! `u = x − X::MIN` (`x` for `u8`, `x + 128` for `i8`), padding as `c = x_zero −
 //! X::MIN`, and the weights as they are in the blob, with no widening:
@@ -14,7 +15,6 @@
 //! the pair kernel's sums), so the results are the pair kernel's on every input.
 
 use super::{Conv2d, QInt, QOut, Requant};
-use crate::dsp::dpbusd;
 use crate::qlinear::{pick, small_products};
 use safe_arch::{m256i, m512i};
 
@@ -26,8 +26,8 @@ mod tiles;
 /// Output channels per register tile.
 const OCT: usize = 4;
 
-/// Output positions per register tile: one 16-lane vector (two 8-lane ones where a
-/// tile runs alone on 256-bit vectors, [`tile`]), the unit of the gathered block.
+/// Output positions per register tile: one 16-lane vector, the unit of the gathered
+/// block.
 const PT: usize = 16;
 
 /// Tiles per pass of [`tiles_wide_sums`] on 512-bit vectors: `OCT · WIDE` independent
@@ -928,8 +928,8 @@ fn fill_run<X: QInt>(
 }
 
 /// The sums of one gathered block against one tile of weights, for positions `0..n`
-/// (rounded up to whole tiles, or to a half tile where the last holds at most 8):
-/// `acc[o][j] = bases[o] + Σ_kq quad(x[j][kq]) · quad(w[o][kq])` (wrapping).
+/// (rounded up to whole tiles): `acc[o][j] = bases[o] + Σ_kq quad(x[j][kq]) ·
+/// quad(w[o][kq])` (wrapping), through [`wide_passes`].
 #[inline(never)]
 fn block(
     cols: &[u32],
@@ -938,94 +938,58 @@ fn block(
     n: usize,
     acc: &mut [[i32; PB_MAX]; OCT],
 ) {
+    wide_passes(cols, rows, bases, n.div_ceil(PT), |t0, o, sums| {
+        for (t, &v) in sums.iter().enumerate() {
+            if let Some(dst) = acc[o].get_mut((t0 + t) * PT..(t0 + t + 1) * PT) {
+                dst.copy_from_slice(&<[i32; PT]>::from(v));
+            }
+        }
+    });
+}
+
+/// The sums of tiles `0..tiles` of a gathered block on 512-bit vectors: passes of
+/// [`WIDE`] tiles ([`tiles_wide_sums`]), then a pass of two, or one last tile alone
+/// ([`tile_split`]). `visit(t, o, sums)` takes channel `o`'s sums of tiles `t..t +
+/// sums.len()`, for every channel of the tile (the caller drops those past its `m`).
+#[inline(always)]
+fn wide_passes(
+    cols: &[u32],
+    rows: [&[u32]; OCT],
+    bases: [i32; OCT],
+    tiles: usize,
+    mut visit: impl FnMut(usize, usize, &[m512i]),
+) {
     let quads = rows[0].len();
     if quads == 0 {
         return;
     }
-    // A last tile of at most 8 positions is a half tile.
-    let half = (1..=8).contains(&(n % PT));
-    let whole = if half { n / PT } else { n.div_ceil(PT) };
-    // Pairs of whole tiles on 512-bit vectors, a last odd one on 256-bit vectors.
     let mut t = 0;
-    while t + WIDE <= whole {
-        let run = &cols[t * quads * PT..][..WIDE * quads * PT];
-        let sums = tiles_wide::<WIDE>(run, rows, bases);
-        for (row, tile_row) in acc.iter_mut().zip(&sums) {
-            row[t * PT..][..WIDE * PT].copy_from_slice(tile_row.as_flattened());
+    while t + WIDE <= tiles {
+        let sums = tiles_wide_sums::<WIDE>(&cols[t * quads * PT..], rows, bases);
+        for (o, row) in sums.iter().enumerate() {
+            visit(t, o, row);
         }
         t += WIDE;
     }
-    if t + 2 <= whole && WIDE > 2 {
-        let run = &cols[t * quads * PT..][..2 * quads * PT];
-        let sums = tiles_wide::<2>(run, rows, bases);
-        for (row, tile_row) in acc.iter_mut().zip(&sums) {
-            row[t * PT..][..2 * PT].copy_from_slice(tile_row.as_flattened());
-        }
-        t += 2;
-    }
-    for (t, run) in cols
-        .chunks_exact(quads * PT)
-        .enumerate()
-        .take(whole)
-        .skip(t)
-    {
-        let sums = tile(run, rows, bases);
-        for (row, tile_row) in acc.iter_mut().zip(&sums) {
-            row[t * PT..][..PT].copy_from_slice(tile_row);
-        }
-    }
-    if let Some(run) = cols.chunks_exact(quads * PT).nth(whole).filter(|_| half) {
-        let sums = half_tile(run, rows, bases);
-        for (row, tile_row) in acc.iter_mut().zip(&sums) {
-            row[whole * PT..][..8].copy_from_slice(tile_row);
-        }
-    }
-}
-
-/// The first eight positions of [`tile`], for a last tile that holds no more: one vector
-/// per channel, so two sums per channel (even and odd quads) keep eight in flight as the
-/// whole tile does. On mobilenet_v2-int8's 7 × 7 layers (49 positions: three tiles and
-/// one position) the whole tile computed 64 positions, this 56. Out of line, so that
-/// [`block`]'s loop over whole tiles keeps its registers.
-#[inline(never)]
-fn half_tile(run: &[u32], rows: [&[u32]; OCT], bases: [i32; OCT]) -> [[i32; 8]; OCT] {
-    let quads = rows[0].len();
-    let rows: [&[u32]; OCT] = rows.map(|r| &r[..quads]);
-    let mut acc: [[m256i; 2]; OCT] = bases.map(|base| [m256i::from([base; 8]), m256i::default()]);
-    let run = &run[..quads * PT];
-    let x = |kq: usize| -> m256i {
-        let lanes: [u32; 8] = run[kq * PT..][..8].try_into().unwrap_or([0; 8]);
-        m256i::from(lanes)
-    };
-    for kq in (0..quads).step_by(2) {
-        let (even, odd) = (x(kq), x((kq + 1).min(quads - 1)));
-        // Past an odd depth, the last quad's weights are not added twice.
-        let second = kq + 1 < quads;
-        for (acc_row, row) in acc.iter_mut().zip(&rows) {
-            acc_row[0] = dpbusd(acc_row[0], even, m256i::from([row[kq]; 8]));
-            if second {
-                acc_row[1] = dpbusd(acc_row[1], odd, m256i::from([row[kq + 1]; 8]));
+    match tiles - t {
+        2 => {
+            let sums = tiles_wide_sums::<2>(&cols[t * quads * PT..], rows, bases);
+            for (o, row) in sums.iter().enumerate() {
+                visit(t, o, row);
             }
         }
+        1 => {
+            let sums = tile_split(&cols[t * quads * PT..], rows, bases);
+            for (o, sum) in sums.iter().enumerate() {
+                visit(t, o, core::slice::from_ref(sum));
+            }
+        }
+        _ => {}
     }
-    acc.map(|[even, odd]| {
-        let (a, b) = (<[i32; 8]>::from(even), <[i32; 8]>::from(odd));
-        core::array::from_fn(|i| a[i].wrapping_add(b[i]))
-    })
 }
 
-/// `T` adjacent [`tile`]s, `OCT × T·PT` sums, each tile's quad one 512-bit vector of its
-/// `PT` positions: `OCT · T` independent sums of twice the products per instruction.
-#[inline(always)]
-fn tiles_wide<const T: usize>(
-    run: &[u32],
-    rows: [&[u32]; OCT],
-    bases: [i32; OCT],
-) -> [[[i32; PT]; T]; OCT] {
-    tiles_wide_sums::<T>(run, rows, bases).map(|row| row.map(<[i32; PT]>::from))
-}
-
-/// [`tiles_wide`]'s sums as they are left in the registers.
+/// `T` adjacent tiles of a gathered block, `OCT × T·PT` sums left in the registers,
+/// each tile's quad one 512-bit vector of its `PT` positions: `OCT · T` independent sums.
 #[inline(always)]
 fn tiles_wide_sums<const T: usize>(
     run: &[u32],
@@ -1097,82 +1061,25 @@ fn block_bytes<Y: QOut>(
     (plane, p0, n): (usize, usize, usize),
     out: &mut [u8],
 ) {
-    let quads = rows[0].len();
-    let tiles = n.div_ceil(PT);
-    if quads == 0 {
-        return;
-    }
     // The block's bytes per channel, copied into the rows at the end: stored into the
     // rows pass by pass, among the next pass's loads, the layer ran slower.
     let mut bytes = [[0u8; PB_MAX]; OCT];
-    let mut store = |t0: usize, sums: &[m512i], o: usize| {
+    wide_passes(cols, rows, bases, n.div_ceil(PT), |t0, o, sums| {
+        if o >= m {
+            return;
+        }
         for (t, &v) in sums.iter().enumerate() {
             let at = (t0 + t) * PT;
             if let Some(dst) = bytes[o].get_mut(at..at + PT) {
                 dst.copy_from_slice(&requantize16::<Y>(v, scales[o], zero, small));
             }
         }
-    };
-    let mut t = 0;
-    while t + WIDE <= tiles {
-        let run = &cols[t * quads * PT..][..WIDE * quads * PT];
-        let sums = tiles_wide_sums::<WIDE>(run, rows, bases);
-        for (o, row) in sums.iter().enumerate().take(m) {
-            store(t, row, o);
-        }
-        t += WIDE;
-    }
-    match tiles - t {
-        2 => {
-            let sums = tiles_wide_sums::<2>(&cols[t * quads * PT..], rows, bases);
-            for (o, row) in sums.iter().enumerate().take(m) {
-                store(t, row, o);
-            }
-        }
-        1 => {
-            let sums = tile_split(&cols[t * quads * PT..], rows, bases);
-            for (o, sum) in sums.iter().enumerate().take(m) {
-                store(t, core::slice::from_ref(sum), o);
-            }
-        }
-        _ => {}
-    }
+    });
     for (o, row) in bytes.iter().enumerate().take(m) {
         if let Some(dst) = out.get_mut(o * plane + p0..).and_then(|d| d.get_mut(..n)) {
             dst.copy_from_slice(&row[..n]);
         }
     }
-}
-
-/// One `OCT × PT` tile over its run of gathered quads, each channel's sums from its base:
-/// each vector holds eight positions' quads, each weight quad is broadcast.
-#[inline(always)]
-fn tile(run: &[u32], rows: [&[u32]; OCT], bases: [i32; OCT]) -> [[i32; PT]; OCT] {
-    const V: usize = PT / 8;
-    let quads = rows[0].len();
-    let rows: [&[u32]; OCT] = rows.map(|r| &r[..quads]);
-    let mut acc: [[m256i; V]; OCT] = bases.map(|base| [m256i::from([base; 8]); V]);
-    let run = &run[..quads * PT];
-    for kq in 0..quads {
-        let xs = &run[kq * PT..][..PT];
-        let xv: [m256i; V] = core::array::from_fn(|v| {
-            let lanes: [u32; 8] = xs[v * 8..][..8].try_into().unwrap_or([0; 8]);
-            m256i::from(lanes)
-        });
-        for (acc_row, row) in acc.iter_mut().zip(&rows) {
-            let wv = m256i::from([row[kq]; 8]);
-            for (a, &x) in acc_row.iter_mut().zip(&xv) {
-                *a = dpbusd(*a, x, wv);
-            }
-        }
-    }
-    core::array::from_fn(|o| {
-        let mut out = [0i32; PT];
-        for (chunk, &v) in out.chunks_exact_mut(8).zip(&acc[o]) {
-            chunk.copy_from_slice(&<[i32; 8]>::from(v));
-        }
-        out
-    })
 }
 
 #[cfg(test)]
